@@ -1,0 +1,43 @@
+//! The packet-buffer abstraction between the sans-IO core and the edge.
+//!
+//! The core never sees an mbuf: it works on anything that lends it the frame bytes.
+//! In rvsd that is a DPDK mbuf; in unit and golden tests it is a `Vec<u8>`.
+
+/// A received or built Ethernet frame, owned by whoever holds the value.
+pub trait Frame {
+    /// The frame, from the Ethernet header to the end of the packet.
+    fn data(&self) -> &[u8];
+    fn data_mut(&mut self) -> &mut [u8];
+    /// Sets the frame length, growing or shrinking at the tail. Returns false when the
+    /// buffer has no room; the frame is then unchanged.
+    fn set_len(&mut self, len: usize) -> bool;
+}
+
+/// A source of new frames (ARP requests, ICMP errors, RSTs).
+pub trait FrameAlloc<F: Frame> {
+    /// A frame of `len` bytes with unspecified contents, or None when the pool is empty.
+    fn alloc(&mut self, len: usize) -> Option<F>;
+}
+
+impl Frame for Vec<u8> {
+    fn data(&self) -> &[u8] {
+        self
+    }
+    fn data_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn set_len(&mut self, len: usize) -> bool {
+        self.resize(len, 0);
+        true
+    }
+}
+
+/// Allocates plain vectors; used by tests and the golden-pcap harness.
+#[derive(Debug, Default)]
+pub struct VecAlloc;
+
+impl FrameAlloc<Vec<u8>> for VecAlloc {
+    fn alloc(&mut self, len: usize) -> Option<Vec<u8>> {
+        Some(vec![0; len])
+    }
+}

@@ -1,0 +1,340 @@
+//! The control-socket protocol between `rvsd` and its clients (`rvsadm`, `rvs-ctrl`).
+//!
+//! Framing: one JSON object per line over a Unix stream socket. Every request carries
+//! the protocol version; rvsd answers a request of another major version with an error
+//! instead of guessing, so old and new tools fail loudly rather than misbehave.
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, SocketAddr};
+
+/// Bumped on any incompatible change of the types below.
+pub const PROTO_VERSION: u32 = 1;
+
+/// Where rvsd listens unless its config says otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/rvsd/rvsd.sock";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
+/// A virtual service is named by protocol and VIP:port, as in ipvsadm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub protocol: Protocol,
+    pub addr: SocketAddr,
+}
+
+/// Forwarding method of a real server. Only FULLNAT exists in the dataplane today;
+/// the others are named so that a request for them is refused clearly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardMethod {
+    #[default]
+    FullNat,
+    Nat,
+    DirectRoute,
+    Tunnel,
+}
+
+impl ForwardMethod {
+    /// ipvsadm's column text.
+    pub fn as_ipvsadm(self) -> &'static str {
+        match self {
+            ForwardMethod::FullNat => "FullNat",
+            ForwardMethod::Nat => "Masq",
+            ForwardMethod::DirectRoute => "Route",
+            ForwardMethod::Tunnel => "Tunnel",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    pub key: ServiceKey,
+    /// Scheduler name as ipvsadm spells it: "rr", "wrr", ...
+    pub scheduler: String,
+    /// Local addresses (LIPs) FULLNAT uses as sources towards real servers.
+    #[serde(default)]
+    pub local_addrs: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealSpec {
+    pub addr: SocketAddr,
+    pub weight: u32,
+    #[serde(default)]
+    pub method: ForwardMethod,
+}
+
+/// `ipvsadm --set tcp tcpfin udp`, in seconds. Zero in a request means "leave unchanged".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcp_fin: u32,
+    pub udp: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// Liveness and version check.
+    Ping,
+    AddService {
+        spec: ServiceSpec,
+    },
+    EditService {
+        spec: ServiceSpec,
+    },
+    DelService {
+        key: ServiceKey,
+    },
+    AddReal {
+        service: ServiceKey,
+        real: RealSpec,
+    },
+    EditReal {
+        service: ServiceKey,
+        real: RealSpec,
+    },
+    DelReal {
+        service: ServiceKey,
+        addr: SocketAddr,
+    },
+    AddLocalAddr {
+        service: ServiceKey,
+        addr: IpAddr,
+    },
+    DelLocalAddr {
+        service: ServiceKey,
+        addr: IpAddr,
+    },
+    /// `ipvsadm -C`: remove every virtual service.
+    Clear,
+    ListServices,
+    /// `ipvsadm -Lnc`.
+    ListConns,
+    SetTimeouts {
+        timeouts: Timeouts,
+    },
+    GetTimeouts,
+    /// Per-worker counters.
+    Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub version: u32,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+impl Request {
+    pub fn new(command: Command) -> Self {
+        Request { version: PROTO_VERSION, command }
+    }
+}
+
+/// Traffic counters as ipvsadm --stats shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficStats {
+    pub conns: u64,
+    pub in_pkts: u64,
+    pub out_pkts: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+}
+
+impl TrafficStats {
+    pub fn add(&mut self, o: &TrafficStats) {
+        self.conns += o.conns;
+        self.in_pkts += o.in_pkts;
+        self.out_pkts += o.out_pkts;
+        self.in_bytes += o.in_bytes;
+        self.out_bytes += o.out_bytes;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealInfo {
+    pub spec: RealSpec,
+    /// Sessions in ESTABLISHED (TCP) or any live UDP session, over all workers.
+    pub active_conns: u64,
+    pub inactive_conns: u64,
+    pub stats: TrafficStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub spec: ServiceSpec,
+    pub reals: Vec<RealInfo>,
+    pub stats: TrafficStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnInfo {
+    pub protocol: Protocol,
+    /// Seconds until expiry.
+    pub expires_in: u32,
+    /// IPVS state name: "ESTABLISHED", "SYN_RECV", "FIN_WAIT", ..., "UDP".
+    pub state: String,
+    pub client: SocketAddr,
+    pub virtual_addr: SocketAddr,
+    pub local: SocketAddr,
+    pub real: SocketAddr,
+    pub worker: u32,
+}
+
+/// One worker's counters. `drops` is by reason name; reasons with zero count may be omitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    pub worker: u32,
+    pub lcore: u32,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Packets handed to another worker because it owns their session.
+    pub redirected_out: u64,
+    /// Packets received from other workers.
+    pub redirected_in: u64,
+    pub sessions_created: u64,
+    pub sessions_expired: u64,
+    pub sessions_live: u64,
+    pub drops: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    Ok,
+    Pong { daemon: String, version: u32 },
+    Services { services: Vec<ServiceInfo> },
+    Conns { conns: Vec<ConnInfo> },
+    Timeouts { timeouts: Timeouts },
+    Stats { workers: Vec<WorkerStats> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub version: u32,
+    #[serde(flatten)]
+    pub result: ResponseResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseResult {
+    Ok(Reply),
+    Error(String),
+}
+
+impl Response {
+    pub fn ok(reply: Reply) -> Self {
+        Response { version: PROTO_VERSION, result: ResponseResult::Ok(reply) }
+    }
+    pub fn error(msg: impl Into<String>) -> Self {
+        Response { version: PROTO_VERSION, result: ResponseResult::Error(msg.into()) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error("control socket I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed message: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("protocol version {got} is not {PROTO_VERSION}")]
+    Version { got: u32 },
+}
+
+/// Writes one message as a JSON line.
+pub fn write_msg<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), ProtoError> {
+    let mut line = serde_json::to_vec(msg)?;
+    line.push(b'\n');
+    w.write_all(&line)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one JSON line; `Closed` at end of stream.
+pub fn read_msg<R: BufRead, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<T, ProtoError> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(ProtoError::Closed);
+    }
+    Ok(serde_json::from_str(&line)?)
+}
+
+/// A blocking client: connect, send one request, read its response.
+pub struct Client {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+}
+
+impl Client {
+    pub fn connect(path: &str) -> Result<Self, ProtoError> {
+        let s = std::os::unix::net::UnixStream::connect(path)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        let writer = s.try_clone()?;
+        Ok(Client { reader: std::io::BufReader::new(s), writer })
+    }
+
+    /// Sends `command`; a daemon-side error comes back as `Ok(Err(message))`.
+    pub fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
+        write_msg(&mut self.writer, &Request::new(command))?;
+        let resp: Response = read_msg(&mut self.reader)?;
+        if resp.version != PROTO_VERSION {
+            return Err(ProtoError::Version { got: resp.version });
+        }
+        Ok(match resp.result {
+            ResponseResult::Ok(r) => Ok(r),
+            ResponseResult::Error(e) => Err(e),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trips_as_one_json_line() {
+        let req = Request::new(Command::AddReal {
+            service: ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() },
+            real: RealSpec {
+                addr: "198.19.0.11:80".parse().unwrap(),
+                weight: 3,
+                method: ForwardMethod::FullNat,
+            },
+        });
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &req).unwrap();
+        assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1);
+        let back: Request = read_msg(&mut &buf[..]).unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn error_response_round_trips() {
+        let resp = Response::error("no such service");
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &resp).unwrap();
+        let back: Response = read_msg(&mut &buf[..]).unwrap();
+        assert_eq!(back, resp);
+    }
+}
