@@ -1,1 +1,13 @@
+//! RVS dataplane: a sans-IO FULLNAT core (wire, session, sched, laddr, nat, neigh, route,
+//! service, pipeline) and the DPDK edge that feeds it (dpdk, worker, control).
 
+pub mod config;
+pub mod frame;
+pub mod laddr;
+pub mod neigh;
+pub mod route;
+pub mod sched;
+pub mod service;
+pub mod session;
+pub mod stats;
+pub mod time;

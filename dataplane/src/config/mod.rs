@@ -1,0 +1,549 @@
+//! rvsd's TOML configuration: parsed, validated and turned into typed values before
+//! anything starts, so that a bad file never half-starts the daemon. Every error names
+//! `file:line`.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::route::Prefix;
+use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
+
+/// A config error with its position in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {message}", path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub path: PathBuf,
+    pub dataplane: Dataplane,
+    pub ports: Vec<PortConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub timeouts: Timeouts,
+    pub services: Vec<ServiceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataplane {
+    pub eal_args: Vec<String>,
+    pub workers: Vec<usize>,
+    pub main_cpu: usize,
+    pub idle_spin: u32,
+    pub idle_sleep_us: u32,
+    pub control_socket: PathBuf,
+    pub max_sessions: usize,
+    pub local_port_range: (u16, u16),
+    pub mbufs_per_worker: u32,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    pub max_services: usize,
+    pub max_reals: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortConfig {
+    pub name: String,
+    /// DPDK device: a vdev name (`net_af_packet0`) or a PCI address (`0000:03:00.0`).
+    pub device: String,
+    pub devargs: Option<String>,
+    pub addresses: Vec<(Ipv4Addr, u8)>,
+    /// Line of the `device` key, for errors found when DPDK probes it.
+    pub line: usize,
+}
+
+impl PortConfig {
+    pub fn is_pci(&self) -> bool {
+        is_pci_address(&self.device)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    pub prefix: Prefix,
+    pub via: Option<Ipv4Addr>,
+    /// Index into `Config::ports`; None means "the port whose connected subnet holds `via`".
+    pub port: Option<usize>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    pub spec: ServiceSpec,
+    pub reals: Vec<(RealSpec, usize)>,
+    pub line: usize,
+}
+
+fn is_pci_address(s: &str) -> bool {
+    // [dddd:]bb:dd.f
+    let hex = |p: &str| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_hexdigit());
+    let rest = match s.matches(':').count() {
+        2 => match s.split_once(':') {
+            Some((domain, rest)) if hex(domain) => rest,
+            _ => return false,
+        },
+        1 => s,
+        _ => return false,
+    };
+    match rest.split_once(':') {
+        Some((bus, devfn)) => hex(bus) && devfn.split_once('.').is_some_and(|(d, f)| hex(d) && hex(f)),
+        None => false,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    dataplane: RawDataplane,
+    #[serde(default)]
+    port: Vec<RawPort>,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+    #[serde(default)]
+    timeouts: Option<RawTimeouts>,
+    #[serde(default)]
+    service: Vec<RawService>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataplane {
+    #[serde(default)]
+    eal_args: Vec<String>,
+    workers: Spanned<Vec<usize>>,
+    main_cpu: Option<usize>,
+    #[serde(default = "default_idle_spin")]
+    idle_spin: u32,
+    #[serde(default = "default_idle_sleep_us")]
+    idle_sleep_us: u32,
+    control_socket: Option<PathBuf>,
+    #[serde(default = "default_max_sessions")]
+    max_sessions: Spanned<usize>,
+    local_port_range: Option<Spanned<(u16, u16)>>,
+    #[serde(default = "default_mbufs")]
+    mbufs_per_worker: u32,
+    #[serde(default = "default_desc")]
+    rx_desc: u16,
+    #[serde(default = "default_desc")]
+    tx_desc: u16,
+    #[serde(default = "default_max_services")]
+    max_services: usize,
+    #[serde(default = "default_max_reals")]
+    max_reals: usize,
+}
+
+fn default_idle_spin() -> u32 {
+    256
+}
+fn default_idle_sleep_us() -> u32 {
+    200
+}
+fn default_max_sessions() -> Spanned<usize> {
+    Spanned::new(0..0, 1 << 20)
+}
+fn default_mbufs() -> u32 {
+    8191
+}
+fn default_desc() -> u16 {
+    1024
+}
+fn default_max_services() -> usize {
+    1024
+}
+fn default_max_reals() -> usize {
+    8192
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: Spanned<String>,
+    device: Spanned<String>,
+    devargs: Option<String>,
+    #[serde(default)]
+    addresses: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: Spanned<String>,
+    via: Option<Spanned<String>>,
+    port: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    tcp: Option<u32>,
+    tcp_fin: Option<u32>,
+    udp: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    protocol: Spanned<String>,
+    address: Spanned<String>,
+    #[serde(default = "default_scheduler")]
+    scheduler: Spanned<String>,
+    #[serde(default)]
+    local_addresses: Vec<Spanned<String>>,
+    #[serde(default)]
+    real: Vec<RawReal>,
+}
+
+fn default_scheduler() -> Spanned<String> {
+    Spanned::new(0..0, "rr".to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReal {
+    address: Spanned<String>,
+    #[serde(default = "default_weight")]
+    weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts { tcp: 900, tcp_fin: 120, udp: 300 };
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    }
+    fn err<T>(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Result<T, ConfigError> {
+        Err(ConfigError { path: self.path.to_path_buf(), line: self.line_of(span.start), message: message.into() })
+    }
+}
+
+/// Reads and validates `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: path.to_path_buf(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates config text; `path` is only used in error messages.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let cx = Ctx { path, text };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            return cx.err(span, e.message().trim().to_string());
+        }
+    };
+
+    let d = raw.dataplane;
+    if d.workers.get_ref().is_empty() {
+        return cx.err(d.workers.span(), "`workers` must list at least one CPU");
+    }
+    let mut seen = d.workers.get_ref().clone();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() != d.workers.get_ref().len() {
+        return cx.err(d.workers.span(), "`workers` lists a CPU twice: one worker per core");
+    }
+    let max_cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if let Some(cpu) = d.workers.get_ref().iter().find(|&&c| c >= max_cpus.max(128)) {
+        return cx.err(d.workers.span(), format!("worker CPU {cpu} does not exist"));
+    }
+    if *d.max_sessions.get_ref() == 0 || *d.max_sessions.get_ref() > u32::MAX as usize / 2 {
+        return cx.err(d.max_sessions.span(), "`max_sessions` must be between 1 and 2^31");
+    }
+    let local_port_range = match d.local_port_range {
+        None => (1025, 65535),
+        Some(r) => {
+            let (lo, hi) = *r.get_ref();
+            if lo == 0 || lo > hi {
+                return cx.err(r.span(), "`local_port_range` must be [low, high] with 0 < low <= high");
+            }
+            (lo, hi)
+        }
+    };
+    let dataplane = Dataplane {
+        main_cpu: d.main_cpu.unwrap_or(d.workers.get_ref()[0]),
+        workers: d.workers.into_inner(),
+        eal_args: d.eal_args,
+        idle_spin: d.idle_spin,
+        idle_sleep_us: d.idle_sleep_us,
+        control_socket: d.control_socket.unwrap_or_else(|| PathBuf::from(rvs_proto::DEFAULT_SOCKET)),
+        max_sessions: d.max_sessions.into_inner(),
+        local_port_range,
+        mbufs_per_worker: d.mbufs_per_worker,
+        rx_desc: d.rx_desc,
+        tx_desc: d.tx_desc,
+        max_services: d.max_services,
+        max_reals: d.max_reals,
+    };
+    let workers = dataplane.workers.len() as u32;
+    let (lo, hi) = dataplane.local_port_range;
+    if ((hi - lo) as u32 + 1) < workers {
+        return cx.err(0..0, "`local_port_range` has fewer ports than workers");
+    }
+
+    let mut ports: Vec<PortConfig> = Vec::new();
+    for p in raw.port {
+        if ports.iter().any(|q| q.name == *p.name.get_ref()) {
+            return cx.err(p.name.span(), format!("port `{}` is defined twice", p.name.get_ref()));
+        }
+        if p.device.get_ref().is_empty() {
+            return cx.err(p.device.span(), "empty `device`");
+        }
+        let mut addresses = Vec::new();
+        for a in &p.addresses {
+            let (ip, len) = parse_cidr(a.get_ref())
+                .ok_or(())
+                .or_else(|_| cx.err(a.span(), format!("bad address `{}`: expected A.B.C.D/LEN", a.get_ref())))?;
+            addresses.push((ip, len));
+        }
+        ports.push(PortConfig {
+            name: p.name.into_inner(),
+            line: cx.line_of(p.device.span().start),
+            device: p.device.into_inner(),
+            devargs: p.devargs,
+            addresses,
+        });
+    }
+    if ports.is_empty() {
+        return cx.err(0..0, "no [[port]] defined");
+    }
+
+    let mut routes = Vec::new();
+    for r in raw.route {
+        let prefix = parse_cidr(r.prefix.get_ref())
+            .and_then(|(ip, len)| Prefix::new(ip, len))
+            .ok_or(())
+            .or_else(|_| cx.err(r.prefix.span(), format!("bad prefix `{}`", r.prefix.get_ref())))?;
+        let via = match &r.via {
+            None => None,
+            Some(v) => Some(
+                v.get_ref()
+                    .parse::<Ipv4Addr>()
+                    .or_else(|_| cx.err(v.span(), format!("bad address `{}`", v.get_ref())))?,
+            ),
+        };
+        let port = match &r.port {
+            None => None,
+            Some(n) => Some(
+                ports
+                    .iter()
+                    .position(|p| p.name == *n.get_ref())
+                    .ok_or(())
+                    .or_else(|_| cx.err(n.span(), format!("no port named `{}`", n.get_ref())))?,
+            ),
+        };
+        if via.is_none() && port.is_none() {
+            return cx.err(r.prefix.span(), "a route needs `via` or `port`");
+        }
+        if let (Some(gw), None) = (via, port) {
+            if !ports.iter().any(|p| p.addresses.iter().any(|&(a, l)| Prefix::new(a, l).unwrap().contains(gw))) {
+                return cx.err(
+                    r.via.as_ref().unwrap().span(),
+                    format!("gateway {gw} is in no port's connected subnet; name the `port`"),
+                );
+            }
+        }
+        routes.push(RouteConfig { prefix, via, port, line: cx.line_of(r.prefix.span().start) });
+    }
+
+    let mut timeouts = DEFAULT_TIMEOUTS;
+    if let Some(t) = raw.timeouts {
+        timeouts.tcp = t.tcp.unwrap_or(timeouts.tcp);
+        timeouts.tcp_fin = t.tcp_fin.unwrap_or(timeouts.tcp_fin);
+        timeouts.udp = t.udp.unwrap_or(timeouts.udp);
+    }
+
+    let mut services: Vec<ServiceConfig> = Vec::new();
+    for s in raw.service {
+        let protocol = match s.protocol.get_ref().to_ascii_lowercase().as_str() {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            other => return cx.err(s.protocol.span(), format!("unknown protocol `{other}` (tcp or udp)")),
+        };
+        let addr = parse_v4_socket(s.address.get_ref())
+            .ok_or(())
+            .or_else(|_| cx.err(s.address.span(), format!("bad address `{}`: expected A.B.C.D:PORT", s.address.get_ref())))?;
+        if !crate::sched::is_known(s.scheduler.get_ref()) {
+            return cx.err(
+                s.scheduler.span(),
+                format!("unknown scheduler `{}` (available: {})", s.scheduler.get_ref(), crate::sched::NAMES.join(", ")),
+            );
+        }
+        let key = ServiceKey { protocol, addr };
+        if services.iter().any(|o| o.spec.key == key) {
+            return cx.err(s.address.span(), format!("service {} {} is defined twice", protocol.as_str(), addr));
+        }
+        let mut local_addrs = Vec::new();
+        for a in &s.local_addresses {
+            let ip: Ipv4Addr = a
+                .get_ref()
+                .parse()
+                .or_else(|_| cx.err(a.span(), format!("bad local address `{}`", a.get_ref())))?;
+            local_addrs.push(ip.into());
+        }
+        let mut reals: Vec<(RealSpec, usize)> = Vec::new();
+        for r in &s.real {
+            let raddr = parse_v4_socket(r.address.get_ref())
+                .or_else(|| r.address.get_ref().parse::<Ipv4Addr>().ok().map(|ip| SocketAddr::new(ip.into(), addr.port())))
+                .ok_or(())
+                .or_else(|_| cx.err(r.address.span(), format!("bad real server address `{}`", r.address.get_ref())))?;
+            if reals.iter().any(|(o, _)| o.addr == raddr) {
+                return cx.err(r.address.span(), format!("real server {raddr} is listed twice"));
+            }
+            let spec = RealSpec { addr: raddr, weight: r.weight, method: Default::default() };
+            reals.push((spec, cx.line_of(r.address.span().start)));
+        }
+        let spec = ServiceSpec { key, scheduler: s.scheduler.into_inner(), local_addrs };
+        services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });
+    }
+
+    Ok(Config { path: path.to_path_buf(), dataplane, ports, routes, timeouts, services })
+}
+
+pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, len) = s.split_once('/')?;
+    let ip: Ipv4Addr = ip.trim().parse().ok()?;
+    let len: u8 = len.trim().parse().ok()?;
+    (len <= 32).then_some((ip, len))
+}
+
+fn parse_v4_socket(s: &str) -> Option<SocketAddr> {
+    let a: SocketAddr = s.trim().parse().ok()?;
+    (a.is_ipv4() && a.port() != 0).then_some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[dataplane]
+eal_args = ["--no-huge"]
+workers = [1]
+
+[[port]]
+name = "client"
+device = "net_af_packet0"
+devargs = "iface=lb-c"
+addresses = ["198.18.0.1/24"]
+
+[[port]]
+name = "server"
+device = "0000:03:00.0"
+addresses = ["198.19.0.1/24"]
+
+[[route]]
+prefix = "198.18.8.0/24"
+via = "198.18.0.254"
+
+[timeouts]
+tcp = 60
+
+[[service]]
+protocol = "tcp"
+address = "198.18.0.100:80"
+scheduler = "wrr"
+local_addresses = ["198.19.0.200"]
+real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" } ]
+"#;
+
+    fn p(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("rvsd.toml"), text)
+    }
+
+    #[test]
+    fn parses_a_full_config() {
+        let c = p(GOOD).unwrap();
+        assert_eq!(c.dataplane.workers, vec![1]);
+        assert_eq!(c.dataplane.main_cpu, 1);
+        assert_eq!(c.ports.len(), 2);
+        assert!(!c.ports[0].is_pci());
+        assert!(c.ports[1].is_pci());
+        assert_eq!(c.ports[0].line, 8);
+        assert_eq!(c.routes[0].via, Some(Ipv4Addr::new(198, 18, 0, 254)));
+        assert_eq!(c.timeouts, Timeouts { tcp: 60, tcp_fin: 120, udp: 300 });
+        let s = &c.services[0];
+        assert_eq!(s.spec.scheduler, "wrr");
+        assert_eq!(s.reals[0].0.weight, 2);
+        assert_eq!(s.reals[1].0.addr, "198.19.0.12:80".parse().unwrap(), "rport defaults to the vport");
+        assert_eq!(s.reals[1].0.weight, 1);
+    }
+
+    fn err_line(text: &str) -> (usize, String) {
+        let e = p(text).unwrap_err();
+        (e.line, e.to_string())
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases: &[(&str, &str, usize, &str)] = &[
+            ("unknown key", "workers = [1]\n", 0, "unknown field"),
+            ("bad address", "\"198.19.0.11:80\"", 0, "bad real server address"),
+            ("bad scheduler", "\"wrr\"", 0, "unknown scheduler"),
+            ("bad cidr", "\"198.18.0.1/24\"", 0, "bad address"),
+        ];
+        for (what, needle, _, msg) in cases {
+            let replaced = match *what {
+                "unknown key" => GOOD.replacen(needle, "workers = [1]\nbogus = 3\n", 1),
+                "bad address" => GOOD.replacen(needle, "\"198.19.0.300:80\"", 1),
+                "bad scheduler" => GOOD.replacen(needle, "\"nope\"", 1),
+                "bad cidr" => GOOD.replacen(needle, "\"198.18.0.1/33\"", 1),
+                _ => unreachable!(),
+            };
+            let bad_line = replaced
+                .lines()
+                .position(|l| l.contains("bogus") || l.contains("300") || l.contains("nope") || l.contains("/33"))
+                .unwrap()
+                + 1;
+            let (line, text) = err_line(&replaced);
+            assert_eq!(line, bad_line, "{what}: {text}");
+            assert!(text.contains(msg), "{what}: {text}");
+            assert!(text.starts_with(&format!("rvsd.toml:{bad_line}:")), "{text}");
+        }
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let (line, text) = err_line("[dataplane]\nworkers = = [1]\nmain_cpu = 0\n");
+        assert_eq!(line, 2, "{text}");
+    }
+
+    #[test]
+    fn duplicate_real_and_service_are_refused() {
+        let t = GOOD.replace("{ address = \"198.19.0.12\" }", "{ address = \"198.19.0.11:80\" }");
+        assert!(p(&t).unwrap_err().message.contains("twice"));
+    }
+
+    #[test]
+    fn route_gateway_must_be_connected() {
+        let t = GOOD.replace("via = \"198.18.0.254\"", "via = \"198.18.9.1\"");
+        let (line, text) = err_line(&t);
+        assert!(text.contains("connected"), "{text}");
+        assert_eq!(line, t.lines().position(|l| l.contains("198.18.9.1")).unwrap() + 1);
+    }
+
+    #[test]
+    fn empty_workers_refused() {
+        let t = GOOD.replace("workers = [1]", "workers = []");
+        assert!(p(&t).unwrap_err().message.contains("at least one"));
+    }
+}

@@ -1,0 +1,61 @@
+//! Round robin (IPVS `rr`): the next real server after the last one chosen, skipping
+//! quiescent (weight 0) servers.
+
+use super::Candidate;
+
+#[derive(Debug, Clone, Default)]
+pub struct RoundRobin {
+    /// Index chosen last time; the scan starts after it.
+    last: Option<usize>,
+}
+
+impl RoundRobin {
+    pub fn pick<C: Candidate>(&mut self, reals: &[C]) -> Option<usize> {
+        let n = reals.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.last.map_or(0, |l| (l + 1) % n);
+        let chosen = (0..n).map(|i| (start + i) % n).find(|&i| reals[i].weight() > 0)?;
+        self.last = Some(chosen);
+        Some(chosen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_in_order_and_skips_quiescent() {
+        let mut s = RoundRobin::default();
+        let picks: Vec<_> = (0..6).map(|_| s.pick(&[1u32, 0, 5]).unwrap()).collect();
+        assert_eq!(picks, vec![0, 2, 0, 2, 0, 2]);
+    }
+
+    #[test]
+    fn equal_shares_over_many_picks() {
+        let mut s = RoundRobin::default();
+        let mut n = [0; 3];
+        for _ in 0..300 {
+            n[s.pick(&[1u32, 1, 1]).unwrap()] += 1;
+        }
+        assert_eq!(n, [100, 100, 100]);
+    }
+
+    #[test]
+    fn none_when_all_quiescent_or_empty() {
+        let mut s = RoundRobin::default();
+        assert_eq!(s.pick(&[0u32, 0]), None);
+        assert_eq!(s.pick::<u32>(&[]), None);
+    }
+
+    #[test]
+    fn survives_a_shrinking_list() {
+        let mut s = RoundRobin::default();
+        s.pick(&[1u32, 1, 1]);
+        s.pick(&[1u32, 1, 1]);
+        s.pick(&[1u32, 1, 1]);
+        assert_eq!(s.pick(&[1u32]), Some(0));
+    }
+}

@@ -1,0 +1,11 @@
+//! Virtual services and real servers.
+//!
+//! The control thread owns the `Registry` (the authoritative, editable list) and
+//! publishes immutable `Snapshot`s; workers swap a new snapshot in between bursts.
+//! Nothing here is written on the packet path.
+
+mod registry;
+mod snapshot;
+
+pub use registry::{Registry, RegistryError};
+pub use snapshot::{LocalKind, Real, Service, Snapshot, VsKey};

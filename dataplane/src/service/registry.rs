@@ -1,0 +1,349 @@
+//! The editable list of services, with ipvsadm's rules and error messages.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use super::snapshot::{Real, Service, Snapshot};
+use crate::session::{PROTO_TCP, PROTO_UDP};
+use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("Service already exists")]
+    ServiceExists,
+    #[error("Service not defined")]
+    NoService,
+    #[error("Destination already exists")]
+    RealExists,
+    #[error("No such destination")]
+    NoReal,
+    #[error("Scheduler not found: {0} (available: {list})", list = crate::sched::NAMES.join(", "))]
+    UnknownScheduler(String),
+    #[error("IPv6 is not supported by the dataplane yet: {0}")]
+    Ipv6(String),
+    #[error("forwarding method {0} is not supported by the dataplane yet (FULLNAT only)")]
+    Method(&'static str),
+    #[error("port 0 is not a valid {0} port")]
+    ZeroPort(&'static str),
+    #[error("local address already exists")]
+    LaddrExists,
+    #[error("no such local address")]
+    NoLaddr,
+    #[error("too many {0} (the limit is {1}; raise max_{0} in the config)")]
+    Full(&'static str, usize),
+    #[error("weight {0} out of range (0..=65535)")]
+    Weight(u32),
+}
+
+#[derive(Debug, Clone)]
+struct RealEntry {
+    spec: RealSpec,
+    slot: u32,
+}
+
+#[derive(Debug, Clone)]
+struct ServiceEntry {
+    spec: ServiceSpec,
+    reals: Vec<RealEntry>,
+    slot: u32,
+}
+
+/// Hands out stat slots. Freed slots are reused only after the fresh ones run out, so
+/// counters of a deleted server rarely leak into a new one.
+#[derive(Debug, Clone)]
+struct Slots {
+    next: u32,
+    max: usize,
+    free: std::collections::VecDeque<u32>,
+}
+
+impl Slots {
+    fn new(max: usize) -> Self {
+        Slots { next: 0, max, free: Default::default() }
+    }
+    fn take(&mut self, what: &'static str) -> Result<u32, RegistryError> {
+        if (self.next as usize) < self.max {
+            self.next += 1;
+            return Ok(self.next - 1);
+        }
+        self.free.pop_front().ok_or(RegistryError::Full(what, self.max))
+    }
+    fn give(&mut self, slot: u32) {
+        self.free.push_back(slot);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    services: Vec<ServiceEntry>,
+    service_slots: Slots,
+    real_slots: Slots,
+    version: u64,
+}
+
+fn v4(addr: SocketAddr) -> Result<SocketAddrV4, RegistryError> {
+    match addr {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(_) => Err(RegistryError::Ipv6(addr.to_string())),
+    }
+}
+
+fn v4_ip(addr: IpAddr) -> Result<Ipv4Addr, RegistryError> {
+    match addr {
+        IpAddr::V4(a) => Ok(a),
+        IpAddr::V6(_) => Err(RegistryError::Ipv6(addr.to_string())),
+    }
+}
+
+fn check_real(r: &RealSpec) -> Result<(), RegistryError> {
+    v4(r.addr)?;
+    if r.addr.port() == 0 {
+        return Err(RegistryError::ZeroPort("real server"));
+    }
+    if r.weight > 65535 {
+        return Err(RegistryError::Weight(r.weight));
+    }
+    match r.method {
+        ForwardMethod::FullNat => Ok(()),
+        m => Err(RegistryError::Method(m.as_ipvsadm())),
+    }
+}
+
+fn check_service(s: &ServiceSpec) -> Result<(), RegistryError> {
+    v4(s.key.addr)?;
+    if s.key.addr.port() == 0 {
+        return Err(RegistryError::ZeroPort("virtual service"));
+    }
+    if !crate::sched::is_known(&s.scheduler) {
+        return Err(RegistryError::UnknownScheduler(s.scheduler.clone()));
+    }
+    for a in &s.local_addrs {
+        v4_ip(*a)?;
+    }
+    Ok(())
+}
+
+impl Registry {
+    pub fn new(max_services: usize, max_reals: usize) -> Self {
+        Registry { services: Vec::new(), service_slots: Slots::new(max_services), real_slots: Slots::new(max_reals), version: 0 }
+    }
+
+    fn find(&self, key: &ServiceKey) -> Result<usize, RegistryError> {
+        self.services.iter().position(|s| s.spec.key == *key).ok_or(RegistryError::NoService)
+    }
+
+    fn changed(&mut self) {
+        self.version += 1;
+    }
+
+    pub fn add_service(&mut self, spec: ServiceSpec) -> Result<(), RegistryError> {
+        check_service(&spec)?;
+        if self.find(&spec.key).is_ok() {
+            return Err(RegistryError::ServiceExists);
+        }
+        let mut laddrs = spec.local_addrs.clone();
+        laddrs.dedup();
+        let slot = self.service_slots.take("services")?;
+        self.services.push(ServiceEntry { spec: ServiceSpec { local_addrs: laddrs, ..spec }, reals: Vec::new(), slot });
+        self.changed();
+        Ok(())
+    }
+
+    /// `ipvsadm -E`: changes the scheduler (and, when given, the local addresses).
+    pub fn edit_service(&mut self, spec: ServiceSpec) -> Result<(), RegistryError> {
+        check_service(&spec)?;
+        let i = self.find(&spec.key)?;
+        let e = &mut self.services[i];
+        e.spec.scheduler = spec.scheduler;
+        if !spec.local_addrs.is_empty() {
+            e.spec.local_addrs = spec.local_addrs;
+        }
+        self.changed();
+        Ok(())
+    }
+
+    pub fn del_service(&mut self, key: &ServiceKey) -> Result<(), RegistryError> {
+        let i = self.find(key)?;
+        let e = self.services.remove(i);
+        self.service_slots.give(e.slot);
+        for r in e.reals {
+            self.real_slots.give(r.slot);
+        }
+        self.changed();
+        Ok(())
+    }
+
+    pub fn clear(&mut self) {
+        for e in std::mem::take(&mut self.services) {
+            self.service_slots.give(e.slot);
+            for r in e.reals {
+                self.real_slots.give(r.slot);
+            }
+        }
+        self.changed();
+    }
+
+    pub fn add_real(&mut self, key: &ServiceKey, real: RealSpec) -> Result<(), RegistryError> {
+        check_real(&real)?;
+        let i = self.find(key)?;
+        if self.services[i].reals.iter().any(|r| r.spec.addr == real.addr) {
+            return Err(RegistryError::RealExists);
+        }
+        let slot = self.real_slots.take("reals")?;
+        self.services[i].reals.push(RealEntry { spec: real, slot });
+        self.changed();
+        Ok(())
+    }
+
+    pub fn edit_real(&mut self, key: &ServiceKey, real: RealSpec) -> Result<(), RegistryError> {
+        check_real(&real)?;
+        let i = self.find(key)?;
+        let r = self.services[i].reals.iter_mut().find(|r| r.spec.addr == real.addr).ok_or(RegistryError::NoReal)?;
+        r.spec = real;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn del_real(&mut self, key: &ServiceKey, addr: SocketAddr) -> Result<(), RegistryError> {
+        let i = self.find(key)?;
+        let at = self.services[i].reals.iter().position(|r| r.spec.addr == addr).ok_or(RegistryError::NoReal)?;
+        let r = self.services[i].reals.remove(at);
+        self.real_slots.give(r.slot);
+        self.changed();
+        Ok(())
+    }
+
+    pub fn add_laddr(&mut self, key: &ServiceKey, addr: IpAddr) -> Result<(), RegistryError> {
+        v4_ip(addr)?;
+        let i = self.find(key)?;
+        let l = &mut self.services[i].spec.local_addrs;
+        if l.contains(&addr) {
+            return Err(RegistryError::LaddrExists);
+        }
+        l.push(addr);
+        self.changed();
+        Ok(())
+    }
+
+    pub fn del_laddr(&mut self, key: &ServiceKey, addr: IpAddr) -> Result<(), RegistryError> {
+        let i = self.find(key)?;
+        let l = &mut self.services[i].spec.local_addrs;
+        let at = l.iter().position(|a| *a == addr).ok_or(RegistryError::NoLaddr)?;
+        l.remove(at);
+        self.changed();
+        Ok(())
+    }
+
+    /// Services in insertion order with their stat slots: (spec, slot, [(real, slot)]).
+    pub fn list(&self) -> impl Iterator<Item = (&ServiceSpec, u32, Vec<(&RealSpec, u32)>)> {
+        self.services.iter().map(|s| (&s.spec, s.slot, s.reals.iter().map(|r| (&r.spec, r.slot)).collect()))
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The worker view of the current list.
+    pub fn snapshot(&self) -> Snapshot {
+        let services = self
+            .services
+            .iter()
+            .map(|e| {
+                let addr = v4(e.spec.key.addr).expect("checked on insert");
+                Service {
+                    proto: match e.spec.key.protocol {
+                        Protocol::Tcp => PROTO_TCP,
+                        Protocol::Udp => PROTO_UDP,
+                    },
+                    vip: *addr.ip(),
+                    vport: addr.port(),
+                    scheduler: e.spec.scheduler.clone(),
+                    reals: e
+                        .reals
+                        .iter()
+                        .map(|r| Real { addr: v4(r.spec.addr).expect("checked"), weight: r.spec.weight, slot: r.slot })
+                        .collect(),
+                    local_addrs: e.spec.local_addrs.iter().map(|a| v4_ip(*a).expect("checked")).collect(),
+                    slot: e.slot,
+                }
+            })
+            .collect();
+        Snapshot::new(self.version, services)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> ServiceKey {
+        ServiceKey { protocol: Protocol::Tcp, addr: s.parse().unwrap() }
+    }
+    fn spec(s: &str, sched: &str) -> ServiceSpec {
+        ServiceSpec { key: key(s), scheduler: sched.into(), local_addrs: vec!["198.19.0.200".parse().unwrap()] }
+    }
+    fn real(s: &str, w: u32) -> RealSpec {
+        RealSpec { addr: s.parse().unwrap(), weight: w, method: ForwardMethod::FullNat }
+    }
+
+    #[test]
+    fn ipvsadm_errors() {
+        let mut r = Registry::new(4, 4);
+        r.add_service(spec("198.18.0.100:80", "rr")).unwrap();
+        assert_eq!(r.add_service(spec("198.18.0.100:80", "rr")), Err(RegistryError::ServiceExists));
+        assert_eq!(r.add_service(spec("198.18.0.100:81", "wlcx")), Err(RegistryError::UnknownScheduler("wlcx".into())));
+        assert_eq!(r.add_real(&key("198.18.0.100:81"), real("198.19.0.11:80", 1)), Err(RegistryError::NoService));
+        r.add_real(&key("198.18.0.100:80"), real("198.19.0.11:80", 1)).unwrap();
+        assert_eq!(r.add_real(&key("198.18.0.100:80"), real("198.19.0.11:80", 2)), Err(RegistryError::RealExists));
+        assert_eq!(r.edit_real(&key("198.18.0.100:80"), real("198.19.0.12:80", 2)), Err(RegistryError::NoReal));
+        let mut dr = real("198.19.0.12:80", 1);
+        dr.method = ForwardMethod::DirectRoute;
+        assert_eq!(r.add_real(&key("198.18.0.100:80"), dr), Err(RegistryError::Method("Route")));
+        assert!(matches!(r.add_service(spec("[2001:db8::1]:80", "rr")), Err(RegistryError::Ipv6(_))));
+    }
+
+    #[test]
+    fn snapshot_reflects_edits_and_slots_are_stable() {
+        let mut r = Registry::new(4, 4);
+        r.add_service(spec("198.18.0.100:80", "rr")).unwrap();
+        r.add_real(&key("198.18.0.100:80"), real("198.19.0.11:80", 1)).unwrap();
+        r.add_real(&key("198.18.0.100:80"), real("198.19.0.12:80", 1)).unwrap();
+        let s1 = r.snapshot();
+        r.edit_real(&key("198.18.0.100:80"), real("198.19.0.12:80", 5)).unwrap();
+        r.edit_service(ServiceSpec { local_addrs: vec![], ..spec("198.18.0.100:80", "wrr") }).unwrap();
+        let s2 = r.snapshot();
+        assert!(s2.version > s1.version);
+        assert_eq!(s2.services[0].scheduler, "wrr");
+        assert_eq!(s2.services[0].local_addrs, vec![Ipv4Addr::new(198, 19, 0, 200)], "kept when not given");
+        assert_eq!(s2.services[0].reals[1].weight, 5);
+        assert_eq!(s1.services[0].reals[1].slot, s2.services[0].reals[1].slot);
+        assert_eq!(s2.find(&(PROTO_TCP, Ipv4Addr::new(198, 18, 0, 100), 80)), Some(0));
+        assert_eq!(s2.local_kind(Ipv4Addr::new(198, 19, 0, 200)), Some(super::super::LocalKind::Lip));
+    }
+
+    #[test]
+    fn slot_limits_and_reuse() {
+        let mut r = Registry::new(1, 2);
+        r.add_service(spec("198.18.0.100:80", "rr")).unwrap();
+        assert_eq!(r.add_service(spec("198.18.0.100:81", "rr")), Err(RegistryError::Full("services", 1)));
+        r.add_real(&key("198.18.0.100:80"), real("198.19.0.11:80", 1)).unwrap();
+        r.add_real(&key("198.18.0.100:80"), real("198.19.0.12:80", 1)).unwrap();
+        assert!(r.add_real(&key("198.18.0.100:80"), real("198.19.0.13:80", 1)).is_err());
+        r.del_real(&key("198.18.0.100:80"), "198.19.0.11:80".parse().unwrap()).unwrap();
+        r.add_real(&key("198.18.0.100:80"), real("198.19.0.13:80", 1)).unwrap();
+        r.clear();
+        assert!(r.snapshot().services.is_empty());
+        r.add_service(spec("198.18.0.100:81", "rr")).unwrap();
+    }
+
+    #[test]
+    fn local_addresses_add_and_remove() {
+        let mut r = Registry::new(2, 2);
+        r.add_service(spec("198.18.0.100:80", "rr")).unwrap();
+        let k = key("198.18.0.100:80");
+        assert_eq!(r.add_laddr(&k, "198.19.0.200".parse().unwrap()), Err(RegistryError::LaddrExists));
+        r.add_laddr(&k, "198.19.0.201".parse().unwrap()).unwrap();
+        r.del_laddr(&k, "198.19.0.200".parse().unwrap()).unwrap();
+        assert_eq!(r.del_laddr(&k, "198.19.0.200".parse().unwrap()), Err(RegistryError::NoLaddr));
+        assert_eq!(r.snapshot().services[0].local_addrs, vec![Ipv4Addr::new(198, 19, 0, 201)]);
+    }
+}

@@ -1,0 +1,83 @@
+//! The immutable view of the services that workers read.
+
+use hashbrown::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::sched::Candidate;
+
+/// (IP protocol, VIP, vport): how a packet names a service.
+pub type VsKey = (u8, Ipv4Addr, u16);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Real {
+    pub addr: SocketAddrV4,
+    pub weight: u32,
+    /// Stat slot: index into every worker's real-server counters.
+    pub slot: u32,
+}
+
+impl Candidate for Real {
+    #[inline]
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub proto: u8,
+    pub vip: Ipv4Addr,
+    pub vport: u16,
+    pub scheduler: String,
+    pub reals: Vec<Real>,
+    pub local_addrs: Vec<Ipv4Addr>,
+    pub slot: u32,
+}
+
+/// What one of our addresses is, beyond the ports' own addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalKind {
+    Vip,
+    Lip,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Increases with every change; lets a worker tell which snapshot it runs.
+    pub version: u64,
+    pub services: Vec<Service>,
+    index: HashMap<VsKey, u32, ahash::RandomState>,
+    local: HashMap<Ipv4Addr, LocalKind, ahash::RandomState>,
+}
+
+impl Snapshot {
+    pub fn new(version: u64, services: Vec<Service>) -> Self {
+        let mut index = HashMap::default();
+        let mut local = HashMap::default();
+        for (i, s) in services.iter().enumerate() {
+            index.insert((s.proto, s.vip, s.vport), i as u32);
+            local.insert(s.vip, LocalKind::Vip);
+        }
+        for s in &services {
+            for &l in &s.local_addrs {
+                local.entry(l).or_insert(LocalKind::Lip);
+            }
+        }
+        Snapshot { version, services, index, local }
+    }
+
+    #[inline]
+    pub fn find(&self, key: &VsKey) -> Option<u32> {
+        self.index.get(key).copied()
+    }
+
+    #[inline]
+    pub fn local_kind(&self, ip: Ipv4Addr) -> Option<LocalKind> {
+        self.local.get(&ip).copied()
+    }
+
+    /// Every VIP and LIP, for ARP.
+    pub fn local_addrs(&self) -> impl Iterator<Item = (Ipv4Addr, LocalKind)> + '_ {
+        self.local.iter().map(|(a, k)| (*a, *k))
+    }
+}

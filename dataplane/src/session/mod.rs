@@ -1,0 +1,70 @@
+//! Sessions: the per-worker connection table of FULLNAT.
+//!
+//! A session joins the two flows of one connection: the client's (CIP:cport → VIP:vport)
+//! and the real server's reply flow (RIP:rport → LIP:lport). Both are indexed, so a packet
+//! from either side finds its session with one hash lookup, and each key holds exactly
+//! what the rewrite of the other direction needs.
+
+mod state;
+mod table;
+mod timer;
+
+pub use state::{Direction, SessionState, StateTimeouts};
+pub use table::{SessionId, SessionTable, TableFull};
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::time::Time;
+
+/// IP protocol numbers carried in keys.
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+
+/// A unidirectional IPv4 flow as seen on the wire. (IPv6 gets its own key type and index
+/// when it arrives; the session keeps both flows so rewrites stay table-driven.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+}
+
+impl FlowKey {
+    pub fn src_sock(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.src, self.sport)
+    }
+    pub fn dst_sock(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.dst, self.dport)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// CIP:cport → VIP:vport.
+    pub client: FlowKey,
+    /// RIP:rport → LIP:lport.
+    pub reply: FlowKey,
+    pub state: SessionState,
+    /// Stat slot of the virtual service (see `service::registry`).
+    pub service_slot: u32,
+    /// Stat slot of the real server.
+    pub real_slot: u32,
+    pub expires: Time,
+}
+
+impl Session {
+    pub fn client_addr(&self) -> SocketAddrV4 {
+        self.client.src_sock()
+    }
+    pub fn virtual_addr(&self) -> SocketAddrV4 {
+        self.client.dst_sock()
+    }
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        self.reply.dst_sock()
+    }
+    pub fn real_addr(&self) -> SocketAddrV4 {
+        self.reply.src_sock()
+    }
+}

@@ -1,0 +1,178 @@
+//! Connection states with IPVS names, and their timeouts.
+//!
+//! The tracker follows IPVS: it watches flags in both directions without validating
+//! sequence numbers (the end hosts do that); its job is to pick a timeout and to tell
+//! the scheduler which connections are active.
+
+use std::time::Duration;
+
+use rvs_proto::Timeouts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client → VIP.
+    FromClient,
+    /// Real server → LIP.
+    FromServer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum SessionState {
+    /// Client SYN forwarded, handshake not complete.
+    SynRecv,
+    Established,
+    /// The client sent the first FIN.
+    FinWait,
+    /// The server sent the first FIN.
+    CloseWait,
+    /// Server closed first, then the client's FIN.
+    LastAck,
+    /// Both sides sent FIN.
+    TimeWait,
+    /// Reset.
+    Close,
+    /// Any UDP flow.
+    Udp,
+}
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
+impl SessionState {
+    pub const COUNT: usize = 8;
+
+    /// The name ipvsadm prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionState::SynRecv => "SYN_RECV",
+            SessionState::Established => "ESTABLISHED",
+            SessionState::FinWait => "FIN_WAIT",
+            SessionState::CloseWait => "CLOSE_WAIT",
+            SessionState::LastAck => "LAST_ACK",
+            SessionState::TimeWait => "TIME_WAIT",
+            SessionState::Close => "CLOSE",
+            SessionState::Udp => "UDP",
+        }
+    }
+
+    /// IPVS counts ESTABLISHED TCP sessions as active, everything else as inactive.
+    pub fn is_active(self) -> bool {
+        self == SessionState::Established
+    }
+
+    /// A state in which a new SYN from the client starts a new connection on the same
+    /// ports (the old session is expired first, as IPVS's connection reuse does).
+    pub fn allows_reuse(self) -> bool {
+        matches!(self, SessionState::TimeWait | SessionState::Close)
+    }
+
+    /// The state after a TCP segment with `flags` travelling in `dir`.
+    pub fn next_tcp(self, dir: Direction, flags: u8) -> SessionState {
+        use Direction::*;
+        use SessionState::*;
+        if flags & TCP_RST != 0 {
+            return Close;
+        }
+        let fin = flags & TCP_FIN != 0;
+        match (self, dir) {
+            (SynRecv, FromClient) if fin => FinWait,
+            (SynRecv, FromClient) if flags & TCP_ACK != 0 && flags & TCP_SYN == 0 => Established,
+            (SynRecv, FromServer) if fin => CloseWait,
+            (Established, FromClient) if fin => FinWait,
+            (Established, FromServer) if fin => CloseWait,
+            (FinWait, FromServer) if fin => TimeWait,
+            (CloseWait, FromClient) if fin => LastAck,
+            (LastAck, FromServer) if flags & TCP_ACK != 0 => TimeWait,
+            (s, _) => s,
+        }
+    }
+}
+
+/// Timeout per state, from ipvsadm's three knobs: `tcp` for ESTABLISHED, `tcpfin` for
+/// every closing state (FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE), `udp` for UDP.
+/// SYN_RECV has a fixed 30 s so half-open connections do not linger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateTimeouts {
+    by_state: [Duration; SessionState::COUNT],
+    knobs: Timeouts,
+}
+
+pub const SYN_RECV_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl StateTimeouts {
+    pub fn new(t: Timeouts) -> Self {
+        let fin = Duration::from_secs(t.tcp_fin as u64);
+        let mut by_state = [fin; SessionState::COUNT];
+        by_state[SessionState::SynRecv as usize] = SYN_RECV_TIMEOUT;
+        by_state[SessionState::Established as usize] = Duration::from_secs(t.tcp as u64);
+        by_state[SessionState::Udp as usize] = Duration::from_secs(t.udp as u64);
+        StateTimeouts { by_state, knobs: t }
+    }
+
+    #[inline]
+    pub fn get(&self, s: SessionState) -> Duration {
+        self.by_state[s as usize]
+    }
+
+    pub fn knobs(&self) -> Timeouts {
+        self.knobs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Direction::*;
+    use super::SessionState::*;
+    use super::*;
+
+    #[test]
+    fn client_closes_first() {
+        let mut s = SynRecv;
+        s = s.next_tcp(FromServer, TCP_SYN | TCP_ACK);
+        assert_eq!(s, SynRecv);
+        s = s.next_tcp(FromClient, TCP_ACK);
+        assert_eq!(s, Established);
+        s = s.next_tcp(FromClient, TCP_ACK | TCP_FIN);
+        assert_eq!(s, FinWait);
+        s = s.next_tcp(FromServer, TCP_ACK);
+        assert_eq!(s, FinWait);
+        s = s.next_tcp(FromServer, TCP_ACK | TCP_FIN);
+        assert_eq!(s, TimeWait);
+        assert!(s.allows_reuse());
+    }
+
+    #[test]
+    fn server_closes_first() {
+        let s = Established.next_tcp(FromServer, TCP_FIN | TCP_ACK);
+        assert_eq!(s, CloseWait);
+        let s = s.next_tcp(FromClient, TCP_FIN | TCP_ACK);
+        assert_eq!(s, LastAck);
+        assert_eq!(s.next_tcp(FromServer, TCP_ACK), TimeWait);
+    }
+
+    #[test]
+    fn reset_from_anywhere_closes() {
+        for st in [SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait] {
+            assert_eq!(st.next_tcp(FromServer, TCP_RST), Close);
+            assert_eq!(st.next_tcp(FromClient, TCP_RST | TCP_ACK), Close);
+        }
+    }
+
+    #[test]
+    fn retransmitted_syn_keeps_syn_recv() {
+        assert_eq!(SynRecv.next_tcp(FromClient, TCP_SYN), SynRecv);
+    }
+
+    #[test]
+    fn timeouts_follow_ipvsadm_knobs() {
+        let t = StateTimeouts::new(Timeouts { tcp: 10, tcp_fin: 3, udp: 5 });
+        assert_eq!(t.get(Established), Duration::from_secs(10));
+        assert_eq!(t.get(TimeWait), Duration::from_secs(3));
+        assert_eq!(t.get(Close), Duration::from_secs(3));
+        assert_eq!(t.get(Udp), Duration::from_secs(5));
+        assert_eq!(t.get(SynRecv), SYN_RECV_TIMEOUT);
+    }
+}

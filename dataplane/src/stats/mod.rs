@@ -1,0 +1,208 @@
+//! Per-worker counters.
+//!
+//! Each counter is written by exactly one worker (a Relaxed load + store, never a
+//! read-modify-write, so no cache line bounces between cores) and read by the control
+//! thread, which sums the workers.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A counter written by one thread and read by others.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1)
+    }
+    #[inline]
+    pub fn sub(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_sub(n), Relaxed);
+    }
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+macro_rules! drop_reasons {
+    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+        /// Why a packet was dropped. The names are what operators see in `rvsadm --workers`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl DropReason {
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    Truncated => "truncated", "Frame shorter than the headers it claims.";
+    NotForUs => "not_for_us", "Destination MAC is neither ours nor broadcast.";
+    UnknownEthertype => "unknown_ethertype", "Neither IPv4 nor ARP.";
+    BadIpHeader => "bad_ip_header", "IPv4 version, header length or total length is wrong.";
+    BadIpChecksum => "bad_ip_checksum", "IPv4 header checksum does not verify.";
+    Fragment => "fragment", "IP fragment: no reassembly yet.";
+    TtlExceeded => "ttl_exceeded", "TTL would reach zero when forwarded.";
+    BadL4Header => "bad_l4_header", "TCP/UDP header truncated or inconsistent.";
+    BadL4Checksum => "bad_l4_checksum", "TCP/UDP checksum does not verify.";
+    UnsupportedProtocol => "unsupported_protocol", "IP protocol other than TCP, UDP, ICMP.";
+    NotLocal => "not_local", "Destination address is none of ours (we do not route transit traffic).";
+    NoService => "no_service", "No virtual service on that protocol/address/port.";
+    NoSession => "no_session", "Mid-connection packet with no session.";
+    NoRealServer => "no_real_server", "The service has no available real server.";
+    NoLocalAddr => "laddr_exhausted", "No free local address/port for a new session.";
+    SessionTableFull => "session_table_full", "The worker's session table is full.";
+    NoRoute => "no_route", "No route to the destination.";
+    NeighQueueFull => "neigh_queue_full", "Too many packets waiting for ARP resolution.";
+    NeighTimeout => "neigh_timeout", "ARP resolution failed.";
+    ArpInvalid => "arp_invalid", "Malformed or unsupported ARP.";
+    ArpIgnored => "arp_ignored", "ARP for an address that is not ours.";
+    IcmpIgnored => "icmp_ignored", "ICMP other than echo to one of our addresses.";
+    ToHost => "to_host", "Traffic for the host stack (no exception path yet).";
+    RedirectFull => "redirect_full", "The owning worker's hand-off ring is full.";
+    TxFull => "tx_full", "The transmit queue is full.";
+    NoMbuf => "no_mbuf", "The packet pool is empty.";
+}
+
+/// Traffic counters of one virtual service or real server on one worker.
+#[derive(Debug, Default)]
+pub struct TrafficCounters {
+    pub conns: Counter,
+    pub in_pkts: Counter,
+    pub out_pkts: Counter,
+    pub in_bytes: Counter,
+    pub out_bytes: Counter,
+}
+
+impl TrafficCounters {
+    pub fn read(&self) -> rvs_proto::TrafficStats {
+        rvs_proto::TrafficStats {
+            conns: self.conns.get(),
+            in_pkts: self.in_pkts.get(),
+            out_pkts: self.out_pkts.get(),
+            in_bytes: self.in_bytes.get(),
+            out_bytes: self.out_bytes.get(),
+        }
+    }
+}
+
+/// Counters of one real server on one worker: traffic plus live session gauges.
+#[derive(Debug, Default)]
+pub struct RealCounters {
+    pub traffic: TrafficCounters,
+    pub active: Counter,
+    pub inactive: Counter,
+}
+
+/// Everything one worker counts. Service and real-server counters are indexed by the
+/// stat slots the control plane assigns (see `service::registry`).
+#[derive(Debug)]
+pub struct WorkerCounters {
+    pub rx_packets: Counter,
+    pub rx_bytes: Counter,
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+    pub redirected_in: Counter,
+    pub redirected_out: Counter,
+    pub sessions_created: Counter,
+    pub sessions_expired: Counter,
+    pub sessions_live: Counter,
+    pub drops: [Counter; DropReason::COUNT],
+    pub services: Box<[TrafficCounters]>,
+    pub reals: Box<[RealCounters]>,
+}
+
+impl WorkerCounters {
+    pub fn new(max_services: usize, max_reals: usize) -> Self {
+        WorkerCounters {
+            rx_packets: Counter::default(),
+            rx_bytes: Counter::default(),
+            tx_packets: Counter::default(),
+            tx_bytes: Counter::default(),
+            redirected_in: Counter::default(),
+            redirected_out: Counter::default(),
+            sessions_created: Counter::default(),
+            sessions_expired: Counter::default(),
+            sessions_live: Counter::default(),
+            drops: std::array::from_fn(|_| Counter::default()),
+            services: (0..max_services).map(|_| TrafficCounters::default()).collect(),
+            reals: (0..max_reals).map(|_| RealCounters::default()).collect(),
+        }
+    }
+
+    #[inline]
+    pub fn drop(&self, reason: DropReason) {
+        self.drops[reason as usize].inc();
+    }
+
+    pub fn drop_count(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize].get()
+    }
+
+    /// A protocol view of the worker-wide counters.
+    pub fn snapshot(&self, worker: u32, lcore: u32) -> rvs_proto::WorkerStats {
+        rvs_proto::WorkerStats {
+            worker,
+            lcore,
+            rx_packets: self.rx_packets.get(),
+            rx_bytes: self.rx_bytes.get(),
+            tx_packets: self.tx_packets.get(),
+            tx_bytes: self.tx_bytes.get(),
+            redirected_out: self.redirected_out.get(),
+            redirected_in: self.redirected_in.get(),
+            sessions_created: self.sessions_created.get(),
+            sessions_expired: self.sessions_expired.get(),
+            sessions_live: self.sessions_live.get(),
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (r.name().to_string(), self.drop_count(*r)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_reason_names_are_unique_and_indexable() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+    }
+
+    #[test]
+    fn snapshot_lists_only_nonzero_drops() {
+        let c = WorkerCounters::new(1, 1);
+        c.drop(DropReason::Fragment);
+        c.drop(DropReason::Fragment);
+        let s = c.snapshot(0, 1);
+        assert_eq!(s.drops, vec![("fragment".to_string(), 2)]);
+    }
+}
