@@ -11,6 +11,17 @@ pub trait Frame {
     /// Sets the frame length, growing or shrinking at the tail. Returns false when the
     /// buffer has no room; the frame is then unchanged.
     fn set_len(&mut self, len: usize) -> bool;
+    /// What the NIC found of the L4 checksum: Some(true) good, Some(false) bad, None when
+    /// it did not check (then the core verifies in software).
+    #[inline]
+    fn l4_checksum_ok(&self) -> Option<bool> {
+        None
+    }
+    /// Likewise for the IPv4 header checksum.
+    #[inline]
+    fn ip_checksum_ok(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// A source of new frames (ARP requests, ICMP errors, RSTs).

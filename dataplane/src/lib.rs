@@ -11,3 +11,6 @@ pub mod service;
 pub mod session;
 pub mod stats;
 pub mod time;
+pub mod nat;
+pub mod pipeline;
+pub mod wire;

@@ -151,7 +151,7 @@ impl WorkerCounters {
     }
 
     #[inline]
-    pub fn drop(&self, reason: DropReason) {
+    pub fn count_drop(&self, reason: DropReason) {
         self.drops[reason as usize].inc();
     }
 
@@ -200,8 +200,8 @@ mod tests {
     #[test]
     fn snapshot_lists_only_nonzero_drops() {
         let c = WorkerCounters::new(1, 1);
-        c.drop(DropReason::Fragment);
-        c.drop(DropReason::Fragment);
+        c.count_drop(DropReason::Fragment);
+        c.count_drop(DropReason::Fragment);
         let s = c.snapshot(0, 1);
         assert_eq!(s.drops, vec![("fragment".to_string(), 2)]);
     }

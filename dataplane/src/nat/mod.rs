@@ -1,0 +1,179 @@
+//! FULLNAT rewrite: both addresses and both ports of an IPv4 TCP/UDP packet, with
+//! incremental checksum updates (RFC 1624) for the IP header and the transport
+//! checksum (whose pseudo header covers the addresses), and the TTL decrement.
+
+use std::net::Ipv4Addr;
+
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
+use crate::wire::IpProtocol;
+
+/// The new source and destination of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    pub src: Ipv4Addr,
+    pub sport: u16,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+}
+
+/// Rewrites the IPv4 packet in `ip` (header first; already validated, TTL > 1) to
+/// `to`, decrementing the TTL. Only TCP and UDP are rewritten at layer 4.
+#[inline]
+pub fn rewrite(ip: &mut [u8], to: Endpoints) {
+    let mut pkt = Ipv4Packet::new_unchecked(ip);
+    let (old_src, old_dst) = (pkt.src_addr(), pkt.dst_addr());
+    let proto = pkt.protocol();
+    pkt.rewrite_addrs(to.src, to.dst);
+    pkt.decrement_ttl();
+    let l4 = pkt.payload_mut();
+    match proto {
+        IpProtocol::TCP => {
+            let mut tcp = TcpPacket::new_unchecked(l4);
+            tcp.rewrite_ports(to.sport, to.dport);
+            tcp.update_pseudo_addrs(old_src, old_dst, to.src, to.dst);
+        }
+        IpProtocol::UDP => {
+            let mut udp = UdpPacket::new_unchecked(l4);
+            udp.rewrite_ports(to.sport, to.dport);
+            udp.update_pseudo_addrs(old_src, old_dst, to.src, to.dst);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Builds a valid IPv4 packet with full checksums.
+    fn packet(proto: IpProtocol, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8], ttl: u8) -> Vec<u8> {
+        let l4_hdr = if proto == IpProtocol::TCP { 20 } else { 8 };
+        let total = 20 + l4_hdr + payload.len();
+        let mut b = vec![0u8; total];
+        {
+            let mut ip = Ipv4Packet::new_unchecked(&mut b[..]);
+            ip.set_version(4);
+            ip.set_header_len(20);
+            ip.set_total_len(total as u16);
+            ip.set_ttl(ttl);
+            ip.set_protocol(proto);
+            ip.set_src_addr(src);
+            ip.set_dst_addr(dst);
+            ip.set_ident(0x1234);
+            ip.fill_checksum();
+        }
+        let l4 = &mut b[20..];
+        l4[l4_hdr..].copy_from_slice(payload);
+        if proto == IpProtocol::TCP {
+            let mut t = TcpPacket::new_unchecked(l4);
+            t.set_src_port(sport);
+            t.set_dst_port(dport);
+            t.set_header_len(20);
+            t.set_seq_number(0xdeadbeef);
+            t.set_window(65535);
+            t.fill_checksum(src, dst);
+        } else {
+            let mut u = UdpPacket::new_unchecked(l4);
+            u.set_src_port(sport);
+            u.set_dst_port(dport);
+            u.set_len((8 + payload.len()) as u16);
+            u.fill_checksum(src, dst);
+        }
+        b
+    }
+
+    fn assert_valid(b: &[u8], to: Endpoints, ttl: u8) {
+        let ip = Ipv4Packet::new_checked(b).unwrap();
+        assert!(ip.verify_checksum(), "ip checksum");
+        assert_eq!((ip.src_addr(), ip.dst_addr(), ip.ttl()), (to.src, to.dst, ttl));
+        if ip.protocol() == IpProtocol::TCP {
+            let t = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert_eq!((t.src_port(), t.dst_port()), (to.sport, to.dport));
+            assert!(t.verify_checksum(to.src, to.dst), "tcp checksum");
+            // Incremental result equals full recomputation, bit for bit.
+            let mut copy = ip.payload().to_vec();
+            let mut full = TcpPacket::new_unchecked(&mut copy[..]);
+            full.fill_checksum(to.src, to.dst);
+            assert_eq!(full.checksum(), t.checksum());
+        } else {
+            let u = UdpPacket::new_checked(ip.payload()).unwrap();
+            assert_eq!((u.src_port(), u.dst_port()), (to.sport, to.dport));
+            assert!(u.verify_checksum(to.src, to.dst), "udp checksum");
+        }
+        let mut hdr = b[..20].to_vec();
+        let mut full = Ipv4Packet::new_unchecked(&mut hdr[..]);
+        let c = full.checksum();
+        full.fill_checksum();
+        assert_eq!(full.checksum(), c, "ip header: incremental == full");
+    }
+
+    #[test]
+    fn fullnat_client_to_real_server() {
+        let mut b = packet(
+            IpProtocol::TCP,
+            "198.18.0.10".parse().unwrap(),
+            "198.18.0.100".parse().unwrap(),
+            40000,
+            80,
+            b"GET / HTTP/1.1\r\n\r\n",
+            64,
+        );
+        let to = Endpoints {
+            src: "198.19.0.200".parse().unwrap(),
+            sport: 1025,
+            dst: "198.19.0.11".parse().unwrap(),
+            dport: 8080,
+        };
+        rewrite(&mut b, to);
+        assert_valid(&b, to, 63);
+    }
+
+    #[test]
+    fn udp_without_checksum_stays_without() {
+        let src: Ipv4Addr = "198.18.0.10".parse().unwrap();
+        let mut b = packet(IpProtocol::UDP, src, "198.18.0.100".parse().unwrap(), 5000, 53, b"q", 9);
+        b[26] = 0;
+        b[27] = 0;
+        let to = Endpoints { src: "198.19.0.200".parse().unwrap(), sport: 1026, dst: "198.19.0.12".parse().unwrap(), dport: 53 };
+        rewrite(&mut b, to);
+        assert_eq!(&b[26..28], &[0, 0]);
+    }
+
+    fn arb_ip() -> impl Strategy<Value = Ipv4Addr> {
+        any::<u32>().prop_map(Ipv4Addr::from)
+    }
+
+    proptest! {
+        #[test]
+        fn incremental_equals_full_recomputation(
+            tcp in any::<bool>(),
+            src in arb_ip(), dst in arb_ip(), sport in any::<u16>(), dport in any::<u16>(),
+            nsrc in arb_ip(), ndst in arb_ip(), nsport in any::<u16>(), ndport in any::<u16>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            ttl in 2u8..=255,
+        ) {
+            let proto = if tcp { IpProtocol::TCP } else { IpProtocol::UDP };
+            let mut b = packet(proto, src, dst, sport, dport, &payload, ttl);
+            let to = Endpoints { src: nsrc, sport: nsport, dst: ndst, dport: ndport };
+            rewrite(&mut b, to);
+            assert_valid(&b, to, ttl - 1);
+        }
+
+        #[test]
+        fn rewrite_there_and_back_restores_the_packet(
+            src in arb_ip(), dst in arb_ip(), nsrc in arb_ip(), ndst in arb_ip(),
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let orig = packet(IpProtocol::TCP, src, dst, 1, 2, &payload, 64);
+            let mut b = orig.clone();
+            rewrite(&mut b, Endpoints { src: nsrc, sport: 3, dst: ndst, dport: 4 });
+            rewrite(&mut b, Endpoints { src, sport: 1, dst, dport: 2 });
+            // Everything but the TTL (and the IP checksum that covers it) is as before.
+            prop_assert_eq!(&b[20..], &orig[20..]);
+            prop_assert_eq!(b[8], 62);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! ICMP echo for our addresses and VIPs/LIPs (ping the VIP: the first thing an
+//! operator tries).
+
+use super::{Output, Pipeline, ETH_LEN};
+use crate::frame::Frame;
+use crate::route::PortIndex;
+use crate::stats::DropReason;
+use crate::wire::ethernet::EthernetFrame;
+use crate::wire::icmp::{Icmpv4Packet, ECHO_REPLY, ECHO_REQUEST};
+use crate::wire::ipv4::Ipv4Packet;
+
+/// TTL of the packets we originate.
+const DEFAULT_TTL: u8 = 64;
+
+impl<P: Frame> Pipeline<P> {
+    /// Answers an echo request in place, back out of the port it came in on.
+    pub(super) fn handle_icmp(&mut self, port: PortIndex, mut pkt: P, out: &mut Output<P>) {
+        let data = pkt.data_mut();
+        let (eth_hdr, rest) = data.split_at_mut(ETH_LEN);
+        let mut ip = Ipv4Packet::new_unchecked(rest);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let Ok(mut icmp) = Icmpv4Packet::new_checked(ip.payload_mut()) else {
+            return self.drop_pkt(DropReason::BadL4Header, pkt);
+        };
+        if !icmp.verify_checksum() {
+            return self.drop_pkt(DropReason::BadL4Checksum, pkt);
+        }
+        if icmp.msg_type() != ECHO_REQUEST {
+            // Errors about our sessions (e.g. port unreachable from a real server) will be
+            // translated here in a later step.
+            return self.drop_pkt(DropReason::IcmpIgnored, pkt);
+        }
+        icmp.set_msg_type(ECHO_REPLY);
+        icmp.set_code(0);
+        icmp.fill_checksum();
+        ip.set_src_addr(dst);
+        ip.set_dst_addr(src);
+        ip.set_ttl(DEFAULT_TTL);
+        ip.fill_checksum();
+        let mut eth = EthernetFrame::new_unchecked(eth_hdr);
+        let peer = eth.src_addr();
+        eth.set_dst_addr(peer);
+        eth.set_src_addr(self.ports[port as usize].mac);
+        out.tx[port as usize].push(pkt);
+    }
+}

@@ -1,0 +1,578 @@
+//! The sans-IO packet pipeline of one worker.
+//!
+//! `Pipeline::handle` takes a received frame and decides everything: ARP, ICMP echo,
+//! FULLNAT in both directions, session creation and state, routing and neighbour
+//! resolution. Results are placed in an `Output` (frames to send per port, frames to
+//! hand to other workers, neighbour entries to share). The caller owns I/O and time:
+//! this module never touches a NIC or reads a clock, so it runs the same in rvsd, in
+//! unit tests and in the pcap golden tests.
+
+mod arp;
+mod icmp;
+
+use hashbrown::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use crate::frame::{Frame, FrameAlloc};
+use crate::laddr::{owner_of_port, LaddrError, LaddrPools};
+use crate::nat::{self, Endpoints};
+use crate::neigh::{Hold, Mac, NeighParams, NeighTable, Probe};
+use crate::route::{PortIndex, RouteTable};
+use crate::sched::Scheduler;
+use crate::service::{LocalKind, Snapshot};
+use crate::session::{
+    Direction, FlowKey, Session, SessionId, SessionState, SessionTable, StateTimeouts, PROTO_TCP, PROTO_UDP,
+};
+use crate::stats::{DropReason, WorkerCounters};
+use crate::time::Time;
+use crate::wire::ethernet::EthernetFrame;
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
+use crate::wire::{EtherType, IpProtocol, MacAddr};
+use rvs_proto::Timeouts;
+
+const ETH_LEN: usize = 14;
+
+/// One DPDK port as the pipeline sees it.
+#[derive(Debug, Clone)]
+pub struct PortInfo {
+    pub mac: MacAddr,
+    /// The port's own addresses with their prefix lengths.
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub worker: u16,
+    pub workers: u16,
+    pub ports: Vec<PortInfo>,
+    pub routes: RouteTable,
+    pub max_sessions: usize,
+    pub local_port_range: (u16, u16),
+    pub timeouts: Timeouts,
+    pub neigh: NeighParams,
+}
+
+/// What one call of `handle`/`poll` produced. Vectors are reused across calls.
+pub struct Output<P> {
+    /// Frames to transmit, per port.
+    pub tx: Vec<Vec<P>>,
+    /// Frames for other workers, per worker: they own the sessions.
+    pub redirect: Vec<Vec<P>>,
+    /// Neighbour entries this worker learned, to share with the other workers.
+    pub learned: Vec<(Ipv4Addr, Mac, PortIndex)>,
+}
+
+impl<P> Output<P> {
+    pub fn new(ports: usize, workers: usize) -> Self {
+        Output {
+            tx: (0..ports).map(|_| Vec::with_capacity(64)).collect(),
+            redirect: (0..workers).map(|_| Vec::new()).collect(),
+            learned: Vec::new(),
+        }
+    }
+}
+
+/// Per-worker state of one service of the current snapshot.
+struct ServiceState {
+    slot: u32,
+    scheduler_name: String,
+    scheduler: Scheduler,
+    laddr_cursor: usize,
+}
+
+/// The facts of a received TCP/UDP packet that the session logic needs.
+#[derive(Debug, Clone, Copy)]
+struct L4Info {
+    key: FlowKey,
+    tcp_flags: u8,
+    ttl: u8,
+    /// Bytes of IP packet (what IPVS counts).
+    ip_len: usize,
+}
+
+pub struct Pipeline<P> {
+    worker: u16,
+    workers: u16,
+    ports: Vec<PortInfo>,
+    /// Our own addresses → the port that carries them.
+    own: HashMap<Ipv4Addr, PortIndex, ahash::RandomState>,
+    routes: RouteTable,
+    snapshot: Arc<Snapshot>,
+    services: Vec<ServiceState>,
+    sessions: SessionTable,
+    laddrs: LaddrPools,
+    neigh: NeighTable<P>,
+    timeouts: StateTimeouts,
+    counters: Arc<WorkerCounters>,
+    // Scratch space reused across calls (no allocation per packet).
+    released: Vec<P>,
+    failed: Vec<P>,
+    expired: Vec<Session>,
+    probes: Vec<Probe>,
+}
+
+impl<P: Frame> Pipeline<P> {
+    pub fn new(cfg: PipelineConfig, snapshot: Arc<Snapshot>, counters: Arc<WorkerCounters>, now: Time) -> Self {
+        let mut own = HashMap::default();
+        for (i, p) in cfg.ports.iter().enumerate() {
+            for &(a, _) in &p.addrs {
+                own.insert(a, i as PortIndex);
+            }
+        }
+        let mut p = Pipeline {
+            worker: cfg.worker,
+            workers: cfg.workers,
+            ports: cfg.ports,
+            own,
+            routes: cfg.routes,
+            snapshot: Arc::new(Snapshot::default()),
+            services: Vec::new(),
+            sessions: SessionTable::new(cfg.max_sessions, now),
+            laddrs: LaddrPools::new(cfg.worker, cfg.workers, cfg.local_port_range),
+            neigh: NeighTable::new(cfg.neigh),
+            timeouts: StateTimeouts::new(cfg.timeouts),
+            counters,
+            released: Vec::new(),
+            failed: Vec::new(),
+            expired: Vec::new(),
+            probes: Vec::new(),
+        };
+        p.set_snapshot(snapshot);
+        p
+    }
+
+    pub fn worker(&self) -> u16 {
+        self.worker
+    }
+
+    pub fn counters(&self) -> &Arc<WorkerCounters> {
+        &self.counters
+    }
+
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
+
+    /// Swaps in a new service snapshot. Scheduler state survives for services whose
+    /// scheduler did not change. Sessions keep flowing: they carry everything their
+    /// rewrite needs.
+    pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        let mut old: HashMap<u32, ServiceState> = self.services.drain(..).map(|s| (s.slot, s)).collect();
+        self.services = snapshot
+            .services
+            .iter()
+            .map(|svc| match old.remove(&svc.slot) {
+                Some(st) if st.scheduler_name == svc.scheduler => st,
+                _ => ServiceState {
+                    slot: svc.slot,
+                    scheduler_name: svc.scheduler.clone(),
+                    scheduler: Scheduler::new(&svc.scheduler).unwrap_or_else(|| Scheduler::new("rr").expect("rr")),
+                    laddr_cursor: self.worker as usize,
+                },
+            })
+            .collect();
+        self.snapshot = snapshot;
+    }
+
+    pub fn set_timeouts(&mut self, t: Timeouts) {
+        self.timeouts = StateTimeouts::new(t);
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts.knobs()
+    }
+
+    #[inline]
+    fn drop_pkt(&self, reason: DropReason, _pkt: P) {
+        self.counters.count_drop(reason);
+    }
+
+    /// Handles one received frame from `port`.
+    pub fn handle(&mut self, port: PortIndex, pkt: P, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+        let data = pkt.data();
+        let Ok(eth) = EthernetFrame::new_checked(data) else {
+            return self.drop_pkt(DropReason::Truncated, pkt);
+        };
+        let dst = eth.dst_addr();
+        if dst != self.ports[port as usize].mac && !dst.is_broadcast() {
+            return self.drop_pkt(DropReason::NotForUs, pkt);
+        }
+        // 802.1Q tags will be stripped here (or by the NIC) when VLANs arrive.
+        match eth.ethertype() {
+            EtherType::IPV4 => self.handle_ipv4(port, pkt, now, alloc, out),
+            EtherType::ARP => self.handle_arp(port, pkt, now, alloc, out),
+            _ => self.drop_pkt(DropReason::UnknownEthertype, pkt),
+        }
+    }
+
+    fn handle_ipv4(&mut self, port: PortIndex, pkt: P, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+        let data = &pkt.data()[ETH_LEN..];
+        let Ok(ip) = Ipv4Packet::new_checked(data) else {
+            return self.drop_pkt(DropReason::BadIpHeader, pkt);
+        };
+        let ip_ok = match pkt.ip_checksum_ok() {
+            Some(ok) => ok,
+            None => ip.verify_checksum(),
+        };
+        if !ip_ok {
+            return self.drop_pkt(DropReason::BadIpChecksum, pkt);
+        }
+        if ip.is_fragment() {
+            return self.drop_pkt(DropReason::Fragment, pkt);
+        }
+        let dst = ip.dst_addr();
+        let kind = if self.own.contains_key(&dst) { None } else { Some(self.snapshot.local_kind(dst)) };
+        let kind = match kind {
+            None => Destination::Own,
+            Some(Some(LocalKind::Vip)) => Destination::Vip,
+            Some(Some(LocalKind::Lip)) => Destination::Lip,
+            // Not (or no longer) configured: sessions of a removed service or local
+            // address still flow until they expire.
+            Some(None) => Destination::Former,
+        };
+        let proto = ip.protocol();
+        if proto == IpProtocol::ICMP {
+            if kind == Destination::Former {
+                return self.drop_pkt(DropReason::NotLocal, pkt);
+            }
+            return self.handle_icmp(port, pkt, out);
+        }
+        if proto != IpProtocol::TCP && proto != IpProtocol::UDP {
+            return self.drop_pkt(DropReason::UnsupportedProtocol, pkt);
+        }
+        if kind == Destination::Former && self.sessions.is_empty() {
+            return self.drop_pkt(DropReason::NotLocal, pkt);
+        }
+        if kind == Destination::Own {
+            // ssh, BGP and friends go to the kernel once the exception path exists.
+            return self.drop_pkt(DropReason::ToHost, pkt);
+        }
+        let Some(info) = self.parse_l4(&pkt, &ip) else {
+            return;
+        };
+        match kind {
+            Destination::Vip => self.from_client(pkt, info, now, alloc, out),
+            Destination::Lip => self.from_server(pkt, info, now, alloc, out),
+            Destination::Former => {
+                if let Some(id) = self.sessions.find_client(&info.key) {
+                    self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
+                } else if let Some(id) = self.sessions.find_reply(&info.key) {
+                    self.forward(id, Direction::FromServer, pkt, info, now, alloc, out)
+                } else {
+                    self.drop_pkt(DropReason::NotLocal, pkt)
+                }
+            }
+            Destination::Own => self.drop_pkt(DropReason::ToHost, pkt),
+        }
+    }
+
+    /// Validates the TCP/UDP header and checksum; counts and returns None when bad.
+    fn parse_l4(&self, pkt: &P, ip: &Ipv4Packet<&[u8]>) -> Option<L4Info> {
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let verify = pkt.l4_checksum_ok();
+        let (sport, dport, flags, proto, csum_ok) = if ip.protocol() == IpProtocol::TCP {
+            let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
+                self.counters.count_drop(DropReason::BadL4Header);
+                return None;
+            };
+            let ok = verify.unwrap_or_else(|| tcp.verify_checksum(src, dst));
+            (tcp.src_port(), tcp.dst_port(), tcp.flags().bits(), PROTO_TCP, ok)
+        } else {
+            let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
+                self.counters.count_drop(DropReason::BadL4Header);
+                return None;
+            };
+            let ok = verify.unwrap_or_else(|| udp.verify_checksum(src, dst));
+            (udp.src_port(), udp.dst_port(), 0, PROTO_UDP, ok)
+        };
+        if !csum_ok {
+            self.counters.count_drop(DropReason::BadL4Checksum);
+            return None;
+        }
+        Some(L4Info {
+            key: FlowKey { src, dst, sport, dport, proto },
+            tcp_flags: flags,
+            ttl: ip.ttl(),
+            ip_len: ip.total_len() as usize,
+        })
+    }
+
+    fn from_client(&mut self, pkt: P, info: L4Info, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+        let is_syn = info.key.proto == PROTO_TCP && info.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
+        if let Some(id) = self.sessions.find_client(&info.key) {
+            if !(is_syn && self.sessions.get(id).state.allows_reuse()) {
+                return self.forward(id, Direction::FromClient, pkt, info, now, alloc, out);
+            }
+            // A new connection on the ports of one that is closing: start afresh.
+            let old = self.sessions.remove(id);
+            self.retire(&old);
+        }
+        if info.key.proto == PROTO_TCP && !is_syn {
+            return self.drop_pkt(DropReason::NoSession, pkt);
+        }
+        if info.ttl <= 1 {
+            return self.drop_pkt(DropReason::TtlExceeded, pkt);
+        }
+        let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) else {
+            return self.drop_pkt(DropReason::NoService, pkt);
+        };
+        match self.new_session(svc_idx as usize, &info, now) {
+            Ok(id) => self.forward(id, Direction::FromClient, pkt, info, now, alloc, out),
+            Err(reason) => self.drop_pkt(reason, pkt),
+        }
+    }
+
+    /// Schedules a real server, takes a local port and creates the session.
+    fn new_session(&mut self, svc_idx: usize, info: &L4Info, now: Time) -> Result<SessionId, DropReason> {
+        let svc = &self.snapshot.services[svc_idx];
+        let st = &mut self.services[svc_idx];
+        let real = st.scheduler.pick(&svc.reals).map(|i| &svc.reals[i]).ok_or(DropReason::NoRealServer)?;
+        let (lip, lport) = self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor).map_err(|e| match e {
+            LaddrError::NoLocalAddress | LaddrError::Exhausted => DropReason::NoLocalAddr,
+        })?;
+        let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
+        let session = Session {
+            client: info.key,
+            reply: FlowKey { src: *real.addr.ip(), dst: lip, sport: real.addr.port(), dport: lport, proto: info.key.proto },
+            state,
+            service_slot: svc.slot,
+            real_slot: real.slot,
+            expires: now + self.timeouts.get(state),
+        };
+        let id = match self.sessions.insert(session) {
+            Ok(id) => id,
+            Err(_) => {
+                self.laddrs.free(lip, lport);
+                return Err(DropReason::SessionTableFull);
+            }
+        };
+        let c = &self.counters;
+        c.sessions_created.inc();
+        c.sessions_live.set(self.sessions.len() as u64);
+        if let Some(s) = c.services.get(svc.slot as usize) {
+            s.conns.inc();
+        }
+        if let Some(r) = c.reals.get(real.slot as usize) {
+            r.traffic.conns.inc();
+            r.inactive.inc();
+        }
+        Ok(id)
+    }
+
+    fn from_server(&mut self, pkt: P, info: L4Info, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+        if let Some(id) = self.sessions.find_reply(&info.key) {
+            return self.forward(id, Direction::FromServer, pkt, info, now, alloc, out);
+        }
+        let owner = owner_of_port(info.key.dport, self.workers);
+        if owner != self.worker {
+            self.counters.redirected_out.inc();
+            out.redirect[owner as usize].push(pkt);
+            return;
+        }
+        self.drop_pkt(DropReason::NoSession, pkt)
+    }
+
+    /// Rewrites a packet of a session and sends it on.
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &mut self,
+        id: SessionId,
+        dir: Direction,
+        mut pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        if info.ttl <= 1 {
+            return self.drop_pkt(DropReason::TtlExceeded, pkt);
+        }
+        let timeouts = self.timeouts;
+        let s = self.sessions.get_mut(id);
+        if info.key.proto == PROTO_TCP {
+            let next = s.state.next_tcp(dir, info.tcp_flags);
+            if next != s.state {
+                if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
+                    match (s.state.is_active(), next.is_active()) {
+                        (false, true) => {
+                            r.inactive.sub(1);
+                            r.active.inc();
+                        }
+                        (true, false) => {
+                            r.active.sub(1);
+                            r.inactive.inc();
+                        }
+                        _ => {}
+                    }
+                }
+                s.state = next;
+            }
+        }
+        s.expires = now + timeouts.get(s.state);
+        let (to, inbound) = match dir {
+            Direction::FromClient => (
+                Endpoints { src: s.reply.dst, sport: s.reply.dport, dst: s.reply.src, dport: s.reply.sport },
+                true,
+            ),
+            Direction::FromServer => (
+                Endpoints { src: s.client.dst, sport: s.client.dport, dst: s.client.src, dport: s.client.sport },
+                false,
+            ),
+        };
+        let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
+        let bytes = info.ip_len as u64;
+        let c = &self.counters;
+        if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
+            if inbound {
+                sv.in_pkts.inc();
+                sv.in_bytes.add(bytes);
+                r.traffic.in_pkts.inc();
+                r.traffic.in_bytes.add(bytes);
+            } else {
+                sv.out_pkts.inc();
+                sv.out_bytes.add(bytes);
+                r.traffic.out_pkts.inc();
+                r.traffic.out_bytes.add(bytes);
+            }
+        }
+        let end = ETH_LEN + info.ip_len;
+        nat::rewrite(&mut pkt.data_mut()[ETH_LEN..end], to);
+        self.send_ip(pkt, to.dst, now, alloc, out);
+    }
+
+    /// Routes an IPv4 frame (IP header already final) and fills in its Ethernet header,
+    /// or parks it until the next hop is resolved.
+    fn send_ip(&mut self, mut pkt: P, dst: Ipv4Addr, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+        let Some(hop) = self.routes.lookup(dst) else {
+            return self.drop_pkt(DropReason::NoRoute, pkt);
+        };
+        let port = hop.port as usize;
+        {
+            let mut eth = EthernetFrame::new_unchecked(pkt.data_mut());
+            eth.set_src_addr(self.ports[port].mac);
+            eth.set_ethertype(EtherType::IPV4);
+        }
+        if let Some(mac) = self.neigh.lookup(hop.next_hop) {
+            EthernetFrame::new_unchecked(pkt.data_mut()).set_dst_addr(MacAddr(mac));
+            out.tx[port].push(pkt);
+            return;
+        }
+        match self.neigh.hold(hop.next_hop, hop.port, pkt, now) {
+            Hold::Queued => {}
+            Hold::QueuedSendRequest => self.send_arp_request(hop.port, hop.next_hop, alloc, out),
+            Hold::Full(pkt) => self.drop_pkt(DropReason::NeighQueueFull, pkt),
+        }
+    }
+
+    /// Undoes what a session holds: its local port and its gauges.
+    fn retire(&mut self, s: &Session) {
+        self.laddrs.free(s.reply.dst, s.reply.dport);
+        let c = &self.counters;
+        if let Some(r) = c.reals.get(s.real_slot as usize) {
+            if s.state.is_active() {
+                r.active.sub(1);
+            } else {
+                r.inactive.sub(1);
+            }
+        }
+        c.sessions_live.set(self.sessions.len() as u64);
+    }
+
+    /// Runs timers: session expiry and neighbour probes. Call it every millisecond or so.
+    pub fn poll(&mut self, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+        let mut expired = std::mem::take(&mut self.expired);
+        self.sessions.expire(now, &mut expired);
+        for s in expired.drain(..) {
+            self.retire(&s);
+            self.counters.sessions_expired.inc();
+        }
+        self.expired = expired;
+
+        let mut probes = std::mem::take(&mut self.probes);
+        let mut failed = std::mem::take(&mut self.failed);
+        self.neigh.poll(now, &mut probes, &mut failed);
+        for p in probes.drain(..) {
+            self.send_arp_request(p.port, p.ip, alloc, out);
+        }
+        for pkt in failed.drain(..) {
+            self.drop_pkt(DropReason::NeighTimeout, pkt);
+        }
+        self.probes = probes;
+        self.failed = failed;
+    }
+
+    /// A neighbour learned by another worker.
+    pub fn neigh_learned(&mut self, ip: Ipv4Addr, mac: Mac, port: PortIndex, now: Time, out: &mut Output<P>) {
+        let mut released = std::mem::take(&mut self.released);
+        self.neigh.learn(ip, mac, port, now, &mut released);
+        self.flush_released(&mut released, mac, port, out);
+        self.released = released;
+    }
+
+    fn flush_released(&self, released: &mut Vec<P>, mac: Mac, port: PortIndex, out: &mut Output<P>) {
+        for mut pkt in released.drain(..) {
+            EthernetFrame::new_unchecked(pkt.data_mut()).set_dst_addr(MacAddr(mac));
+            out.tx[port as usize].push(pkt);
+        }
+    }
+
+    /// Every session, for `ipvsadm -Lnc`.
+    pub fn dump_sessions(&self, now: Time) -> Vec<rvs_proto::ConnInfo> {
+        self.sessions
+            .iter()
+            .map(|s| rvs_proto::ConnInfo {
+                protocol: if s.client.proto == PROTO_TCP { rvs_proto::Protocol::Tcp } else { rvs_proto::Protocol::Udp },
+                expires_in: now.until(s.expires).as_secs() as u32,
+                state: s.state.name().to_string(),
+                client: s.client_addr().into(),
+                virtual_addr: s.virtual_addr().into(),
+                local: s.local_addr().into(),
+                real: s.real_addr().into(),
+                worker: self.worker as u32,
+            })
+            .collect()
+    }
+
+    /// The source address to use on `port` towards `target`: the port address whose
+    /// subnet holds it, else the port's first address.
+    fn source_addr_for(&self, port: PortIndex, target: Ipv4Addr) -> Option<Ipv4Addr> {
+        let addrs = &self.ports[port as usize].addrs;
+        addrs
+            .iter()
+            .find(|&&(a, len)| crate::route::Prefix::new(a, len).is_some_and(|p| p.contains(target)))
+            .or(addrs.first())
+            .map(|&(a, _)| a)
+    }
+
+    /// Whether we answer ARP for `ip` on `port`: the port's own addresses, and VIPs/LIPs
+    /// inside the port's connected subnets.
+    fn answers_arp_for(&self, ip: Ipv4Addr, port: PortIndex) -> bool {
+        match self.own.get(&ip) {
+            Some(&p) => p == port,
+            None => self.snapshot.local_kind(ip).is_some() && self.routes.connected_port(ip) == Some(port),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    Own,
+    Vip,
+    Lip,
+    /// None of ours now; maybe a VIP or LIP that was removed while sessions live.
+    Former,
+}
+
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
+
+#[cfg(test)]
+mod tests;

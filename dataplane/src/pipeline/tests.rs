@@ -1,0 +1,501 @@
+//! Sans-IO tests of the whole pipeline: frames in, frames out, no DPDK.
+
+use super::*;
+use crate::frame::VecAlloc;
+use crate::route::{Prefix, Route};
+use crate::service::Registry;
+use crate::wire::arp::{ArpOperation, ArpPacket};
+use crate::wire::icmp::Icmpv4Packet;
+use crate::wire::tcp::TcpFlags;
+use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
+
+pub(crate) const CLIENT_PORT: PortIndex = 0;
+pub(crate) const SERVER_PORT: PortIndex = 1;
+pub(crate) const LB_C_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+pub(crate) const LB_S_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+pub(crate) const CLIENT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 1, 10]);
+pub(crate) const RS_MAC: [MacAddr; 3] = [MacAddr([2, 0, 0, 0, 2, 11]), MacAddr([2, 0, 0, 0, 2, 12]), MacAddr([2, 0, 0, 0, 2, 13])];
+
+pub(crate) fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+pub(crate) fn registry() -> Registry {
+    let mut r = Registry::new(16, 64);
+    for (proto, port, rport) in [(Protocol::Tcp, 80, 80), (Protocol::Udp, 53, 5353)] {
+        let key = ServiceKey { protocol: proto, addr: format!("198.18.0.100:{port}").parse().unwrap() };
+        r.add_service(ServiceSpec { key, scheduler: "rr".into(), local_addrs: vec!["198.19.0.200".parse().unwrap()] })
+            .unwrap();
+        for i in 11..=13 {
+            let real = RealSpec {
+                addr: format!("198.19.0.{i}:{rport}").parse().unwrap(),
+                weight: 1,
+                method: ForwardMethod::FullNat,
+            };
+            r.add_real(&key, real).unwrap();
+        }
+    }
+    r
+}
+
+pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
+    let mut routes = RouteTable::new();
+    routes.add(Route { prefix: Prefix::new(ip("198.18.0.0"), 24).unwrap(), port: CLIENT_PORT, gateway: None });
+    routes.add(Route { prefix: Prefix::new(ip("198.19.0.0"), 24).unwrap(), port: SERVER_PORT, gateway: None });
+    PipelineConfig {
+        worker,
+        workers,
+        ports: vec![
+            PortInfo { mac: LB_C_MAC, addrs: vec![(ip("198.18.0.1"), 24)] },
+            PortInfo { mac: LB_S_MAC, addrs: vec![(ip("198.19.0.1"), 24)] },
+        ],
+        routes,
+        max_sessions: 1000,
+        local_port_range: (1025, 65535),
+        timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
+        neigh: NeighParams::default(),
+    }
+}
+
+pub(crate) fn pipeline(worker: u16, workers: u16) -> Pipeline<Vec<u8>> {
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    Pipeline::new(config(worker, workers), Arc::new(registry().snapshot()), counters, Time::ZERO)
+}
+
+/// An Ethernet + IPv4 + TCP frame with valid checksums.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tcp_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    flags: TcpFlags,
+    payload: &[u8],
+) -> Vec<u8> {
+    let total = 20 + 20 + payload.len();
+    let mut b = vec![0u8; ETH_LEN + total];
+    {
+        let mut eth = EthernetFrame::new_unchecked(&mut b[..]);
+        eth.set_dst_addr(dst_mac);
+        eth.set_src_addr(src_mac);
+        eth.set_ethertype(EtherType::IPV4);
+    }
+    let (_, rest) = b.split_at_mut(ETH_LEN);
+    let mut ipp = Ipv4Packet::new_unchecked(&mut rest[..]);
+    ipp.set_version(4);
+    ipp.set_header_len(20);
+    ipp.set_total_len(total as u16);
+    ipp.set_ttl(64);
+    ipp.set_protocol(IpProtocol::TCP);
+    ipp.set_src_addr(src);
+    ipp.set_dst_addr(dst);
+    ipp.fill_checksum();
+    let l4 = &mut rest[20..];
+    l4[20..].copy_from_slice(payload);
+    let mut t = TcpPacket::new_unchecked(l4);
+    t.set_src_port(sport);
+    t.set_dst_port(dport);
+    t.set_header_len(20);
+    t.set_seq_number(1000);
+    t.set_flags(flags);
+    t.set_window(1000);
+    t.fill_checksum(src, dst);
+    b
+}
+
+pub(crate) fn udp_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + payload.len();
+    let mut b = vec![0u8; ETH_LEN + total];
+    {
+        let mut eth = EthernetFrame::new_unchecked(&mut b[..]);
+        eth.set_dst_addr(dst_mac);
+        eth.set_src_addr(src_mac);
+        eth.set_ethertype(EtherType::IPV4);
+    }
+    let (_, rest) = b.split_at_mut(ETH_LEN);
+    let mut ipp = Ipv4Packet::new_unchecked(&mut rest[..]);
+    ipp.set_version(4);
+    ipp.set_header_len(20);
+    ipp.set_total_len(total as u16);
+    ipp.set_ttl(64);
+    ipp.set_protocol(IpProtocol::UDP);
+    ipp.set_src_addr(src);
+    ipp.set_dst_addr(dst);
+    ipp.fill_checksum();
+    let l4 = &mut rest[20..];
+    l4[8..].copy_from_slice(payload);
+    let mut u = UdpPacket::new_unchecked(l4);
+    u.set_src_port(sport);
+    u.set_dst_port(dport);
+    u.set_len((8 + payload.len()) as u16);
+    u.fill_checksum(src, dst);
+    b
+}
+
+pub(crate) fn arp_reply_frame(from_mac: MacAddr, from_ip: Ipv4Addr, to_mac: MacAddr, to_ip: Ipv4Addr) -> Vec<u8> {
+    let mut b = vec![0u8; 60];
+    crate::wire::arp::build_reply(&mut b, from_mac, from_ip, to_mac, to_ip).unwrap();
+    b
+}
+
+/// Parsed view of a sent TCP/UDP frame: (src mac, dst mac, src, sport, dst, dport).
+fn endpoints(f: &[u8]) -> (MacAddr, MacAddr, Ipv4Addr, u16, Ipv4Addr, u16) {
+    let eth = EthernetFrame::new_checked(f).unwrap();
+    let ipp = Ipv4Packet::new_checked(eth.payload()).unwrap();
+    assert!(ipp.verify_checksum(), "ip checksum of output");
+    let (sp, dp) = match ipp.protocol() {
+        IpProtocol::TCP => {
+            let t = TcpPacket::new_checked(ipp.payload()).unwrap();
+            assert!(t.verify_checksum(ipp.src_addr(), ipp.dst_addr()), "tcp checksum of output");
+            (t.src_port(), t.dst_port())
+        }
+        _ => {
+            let u = UdpPacket::new_checked(ipp.payload()).unwrap();
+            assert!(u.verify_checksum(ipp.src_addr(), ipp.dst_addr()), "udp checksum of output");
+            (u.src_port(), u.dst_port())
+        }
+    };
+    (eth.src_addr(), eth.dst_addr(), ipp.src_addr(), sp, ipp.dst_addr(), dp)
+}
+
+struct Harness {
+    p: Pipeline<Vec<u8>>,
+    out: Output<Vec<u8>>,
+    now: Time,
+}
+
+impl Harness {
+    fn new(worker: u16, workers: u16) -> Self {
+        Harness { p: pipeline(worker, workers), out: Output::new(2, workers as usize), now: Time::from_secs(1) }
+    }
+    fn rx(&mut self, port: PortIndex, f: Vec<u8>) {
+        self.p.handle(port, f, self.now, &mut VecAlloc, &mut self.out);
+    }
+    fn take_tx(&mut self, port: PortIndex) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.out.tx[port as usize])
+    }
+    fn drops(&self, r: DropReason) -> u64 {
+        self.p.counters().drop_count(r)
+    }
+    /// Teaches the pipeline the MACs of the real servers and the client.
+    fn resolve_all(&mut self) {
+        for (i, mac) in RS_MAC.iter().enumerate() {
+            let f = arp_reply_frame(*mac, ip(&format!("198.19.0.{}", 11 + i)), LB_S_MAC, ip("198.19.0.200"));
+            self.rx(SERVER_PORT, f);
+        }
+        let f = arp_reply_frame(CLIENT_MAC, ip("198.18.0.10"), LB_C_MAC, ip("198.18.0.1"));
+        self.rx(CLIENT_PORT, f);
+        self.take_tx(CLIENT_PORT);
+        self.take_tx(SERVER_PORT);
+    }
+}
+
+#[test]
+fn arp_request_for_vip_is_answered_and_sender_learned() {
+    let mut h = Harness::new(0, 1);
+    let mut req = vec![0u8; 60];
+    crate::wire::arp::build_request(&mut req, CLIENT_MAC, ip("198.18.0.10"), ip("198.18.0.100")).unwrap();
+    h.rx(CLIENT_PORT, req);
+    let tx = h.take_tx(CLIENT_PORT);
+    assert_eq!(tx.len(), 1);
+    let eth = EthernetFrame::new_checked(&tx[0][..]).unwrap();
+    assert_eq!(eth.dst_addr(), CLIENT_MAC);
+    assert_eq!(eth.src_addr(), LB_C_MAC);
+    let a = ArpPacket::new_checked(eth.payload()).unwrap();
+    assert_eq!(a.operation(), ArpOperation::REPLY);
+    assert_eq!(a.sender_ip(), ip("198.18.0.100"));
+    assert_eq!(a.sender_hw(), LB_C_MAC);
+    assert_eq!(h.out.learned, vec![(ip("198.18.0.10"), CLIENT_MAC.0, CLIENT_PORT)]);
+
+    // The LIP is answered on the server side only.
+    let mut req = vec![0u8; 60];
+    crate::wire::arp::build_request(&mut req, RS_MAC[0], ip("198.19.0.11"), ip("198.19.0.200")).unwrap();
+    h.rx(CLIENT_PORT, req.clone());
+    assert!(h.take_tx(CLIENT_PORT).is_empty());
+    h.rx(SERVER_PORT, req);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1);
+
+    // Someone else's address is not ours to answer.
+    let mut req = vec![0u8; 60];
+    crate::wire::arp::build_request(&mut req, CLIENT_MAC, ip("198.18.0.10"), ip("198.18.0.77")).unwrap();
+    h.rx(CLIENT_PORT, req);
+    assert!(h.take_tx(CLIENT_PORT).is_empty());
+    assert_eq!(h.drops(DropReason::ArpIgnored), 2, "the LIP asked on the client side, and .77");
+}
+
+#[test]
+fn fullnat_round_trip_with_arp_resolution() {
+    let mut h = Harness::new(0, 1);
+    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    h.rx(CLIENT_PORT, syn);
+    // The real server is unknown: the SYN waits and an ARP request goes out.
+    let tx = h.take_tx(SERVER_PORT);
+    assert_eq!(tx.len(), 1);
+    let eth = EthernetFrame::new_checked(&tx[0][..]).unwrap();
+    assert_eq!(eth.ethertype(), EtherType::ARP);
+    let a = ArpPacket::new_checked(eth.payload()).unwrap();
+    assert_eq!((a.sender_ip(), a.target_ip()), (ip("198.19.0.1"), ip("198.19.0.11")));
+
+    h.rx(SERVER_PORT, arp_reply_frame(RS_MAC[0], ip("198.19.0.11"), LB_S_MAC, ip("198.19.0.1")));
+    let tx = h.take_tx(SERVER_PORT);
+    assert_eq!(tx.len(), 1, "the held SYN is released");
+    let (smac, dmac, src, sport, dst, dport) = endpoints(&tx[0]);
+    assert_eq!((smac, dmac), (LB_S_MAC, RS_MAC[0]));
+    assert_eq!((src, dst, dport), (ip("198.19.0.200"), ip("198.19.0.11"), 80));
+    let lport = sport;
+
+    // The SYN/ACK comes back to LIP:lport and leaves as VIP:80 → client.
+    h.rx(CLIENT_PORT, arp_reply_frame(CLIENT_MAC, ip("198.18.0.10"), LB_C_MAC, ip("198.18.0.1")));
+    let synack =
+        tcp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, ip("198.19.0.200"), lport, TcpFlags(0x12), b"");
+    h.rx(SERVER_PORT, synack);
+    let tx = h.take_tx(CLIENT_PORT);
+    assert_eq!(tx.len(), 1);
+    let (smac, dmac, src, sport, dst, dport) = endpoints(&tx[0]);
+    assert_eq!((smac, dmac), (LB_C_MAC, CLIENT_MAC));
+    assert_eq!((src, sport, dst, dport), (ip("198.18.0.100"), 80, ip("198.18.0.10"), 40000));
+
+    // The client's ACK establishes the session.
+    let ack = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::ACK, b"hi");
+    h.rx(CLIENT_PORT, ack);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1);
+    let conns = h.p.dump_sessions(h.now);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].state, "ESTABLISHED");
+    assert_eq!(conns[0].local, format!("198.19.0.200:{lport}").parse().unwrap());
+    let c = h.p.counters();
+    let slot = h.p.snapshot().services[0].reals[0].slot as usize;
+    assert_eq!(c.reals[slot].active.get(), 1);
+    assert_eq!(c.reals[slot].inactive.get(), 0);
+    assert_eq!(c.reals[slot].traffic.in_pkts.get(), 2);
+    assert_eq!(c.reals[slot].traffic.out_pkts.get(), 1);
+}
+
+#[test]
+fn round_robin_across_real_servers_and_udp() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let mut seen = Vec::new();
+    for i in 0..6 {
+        let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000 + i, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+        h.rx(CLIENT_PORT, syn);
+        let tx = h.take_tx(SERVER_PORT);
+        seen.push(endpoints(&tx[0]).4);
+    }
+    let expect: Vec<_> = ["198.19.0.11", "198.19.0.12", "198.19.0.13"].iter().cycle().take(6).map(|s| ip(s)).collect();
+    assert_eq!(seen, expect);
+
+    let q = udp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 5000, ip("198.18.0.100"), 53, b"query");
+    h.rx(CLIENT_PORT, q);
+    let tx = h.take_tx(SERVER_PORT);
+    let (_, _, src, lport, dst, dport) = endpoints(&tx[0]);
+    assert_eq!((src, dst, dport), (ip("198.19.0.200"), ip("198.19.0.11"), 5353));
+    let r = udp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 5353, ip("198.19.0.200"), lport, b"answer");
+    h.rx(SERVER_PORT, r);
+    let tx = h.take_tx(CLIENT_PORT);
+    let (_, _, src, sport, dst, dport) = endpoints(&tx[0]);
+    assert_eq!((src, sport, dst, dport), (ip("198.18.0.100"), 53, ip("198.18.0.10"), 5000));
+    assert_eq!(h.p.dump_sessions(h.now).iter().filter(|c| c.state == "UDP").count(), 1);
+}
+
+#[test]
+fn sessions_expire_and_free_their_ports() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    h.p.set_timeouts(Timeouts { tcp: 10, tcp_fin: 3, udp: 5 });
+    let q = udp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 5000, ip("198.18.0.100"), 53, b"q");
+    h.rx(CLIENT_PORT, q);
+    assert_eq!(h.p.sessions().len(), 1);
+    let mut out = Output::new(2, 1);
+    h.p.poll(h.now + std::time::Duration::from_secs(4), &mut VecAlloc, &mut out);
+    assert_eq!(h.p.sessions().len(), 1, "not before its timeout");
+    h.p.poll(h.now + std::time::Duration::from_secs(6), &mut VecAlloc, &mut out);
+    assert_eq!(h.p.sessions().len(), 0);
+    assert_eq!(h.p.counters().sessions_expired.get(), 1);
+    let slot = h.p.snapshot().services[1].reals[0].slot as usize;
+    assert_eq!(h.p.counters().reals[slot].inactive.get(), 0);
+}
+
+#[test]
+fn reply_for_another_workers_port_is_redirected() {
+    let mut h = Harness::new(0, 2);
+    h.resolve_all();
+    // Port 1027 belongs to worker 1 of 2.
+    let r = tcp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, ip("198.19.0.200"), 1027, TcpFlags::ACK, b"");
+    h.rx(SERVER_PORT, r);
+    assert_eq!(h.out.redirect[1].len(), 1);
+    assert_eq!(h.p.counters().redirected_out.get(), 1);
+    // Its own port with no session is dropped, not bounced.
+    let r = tcp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, ip("198.19.0.200"), 1026, TcpFlags::ACK, b"");
+    h.rx(SERVER_PORT, r);
+    assert_eq!(h.drops(DropReason::NoSession), 1);
+}
+
+#[test]
+fn new_sessions_use_only_own_port_partition() {
+    let mut h = Harness::new(1, 2);
+    h.resolve_all();
+    for i in 0..20 {
+        let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 30000 + i, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+        h.rx(CLIENT_PORT, syn);
+    }
+    for f in h.take_tx(SERVER_PORT) {
+        assert_eq!(endpoints(&f).3 % 2, 1);
+    }
+}
+
+#[test]
+fn icmp_echo_to_vip_is_answered() {
+    let mut h = Harness::new(0, 1);
+    let mut f = vec![0u8; ETH_LEN + 20 + 8 + 4];
+    {
+        let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+        eth.set_dst_addr(LB_C_MAC);
+        eth.set_src_addr(CLIENT_MAC);
+        eth.set_ethertype(EtherType::IPV4);
+    }
+    {
+        let mut ipp = Ipv4Packet::new_unchecked(&mut f[ETH_LEN..]);
+        ipp.set_version(4);
+        ipp.set_header_len(20);
+        ipp.set_total_len(32);
+        ipp.set_ttl(64);
+        ipp.set_protocol(IpProtocol::ICMP);
+        ipp.set_src_addr(ip("198.18.0.10"));
+        ipp.set_dst_addr(ip("198.18.0.100"));
+        ipp.fill_checksum();
+        let mut icmp = Icmpv4Packet::new_unchecked(ipp.payload_mut());
+        icmp.set_msg_type(8);
+        icmp.set_echo_ident(7);
+        icmp.set_echo_seq_no(1);
+        icmp.fill_checksum();
+    }
+    h.rx(CLIENT_PORT, f);
+    let tx = h.take_tx(CLIENT_PORT);
+    assert_eq!(tx.len(), 1);
+    let eth = EthernetFrame::new_checked(&tx[0][..]).unwrap();
+    assert_eq!(eth.dst_addr(), CLIENT_MAC);
+    let ipp = Ipv4Packet::new_checked(eth.payload()).unwrap();
+    assert!(ipp.verify_checksum());
+    assert_eq!((ipp.src_addr(), ipp.dst_addr()), (ip("198.18.0.100"), ip("198.18.0.10")));
+    let icmp = Icmpv4Packet::new_checked(ipp.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.echo_ident()), (0, 7));
+    assert!(icmp.verify_checksum());
+}
+
+#[test]
+fn malformed_frames_are_dropped_by_reason() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let good = || tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    let cases: Vec<(DropReason, Vec<u8>)> = vec![
+        (DropReason::Truncated, vec![1, 2, 3]),
+        (DropReason::UnknownEthertype, {
+            let mut f = good();
+            f[12] = 0x88;
+            f[13] = 0xb5;
+            f
+        }),
+        (DropReason::BadIpHeader, {
+            let mut f = good();
+            f[14] = 0x44; // IHL 4
+            f
+        }),
+        (DropReason::BadIpHeader, {
+            let mut f = good();
+            f[16] = 0xff; // total length beyond the frame
+            f
+        }),
+        (DropReason::BadIpChecksum, {
+            let mut f = good();
+            f[24] ^= 0xff;
+            f
+        }),
+        (DropReason::BadL4Checksum, {
+            let mut f = good();
+            f[50] ^= 0xff;
+            f
+        }),
+        (DropReason::BadL4Header, {
+            let mut f = good();
+            f.truncate(14 + 20 + 10);
+            let mut ipp = Ipv4Packet::new_unchecked(&mut f[14..]);
+            ipp.set_total_len(30);
+            ipp.fill_checksum();
+            f
+        }),
+        (DropReason::Fragment, {
+            let mut f = good();
+            let mut ipp = Ipv4Packet::new_unchecked(&mut f[14..]);
+            ipp.set_more_frags(true);
+            ipp.fill_checksum();
+            f
+        }),
+        (DropReason::TtlExceeded, {
+            let mut f = good();
+            let mut ipp = Ipv4Packet::new_unchecked(&mut f[14..]);
+            ipp.set_ttl(1);
+            ipp.fill_checksum();
+            f
+        }),
+        (
+            DropReason::NoService,
+            tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 81, TcpFlags::SYN, b""),
+        ),
+        (
+            DropReason::NoSession,
+            tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40001, ip("198.18.0.100"), 80, TcpFlags::ACK, b""),
+        ),
+        (
+            DropReason::NotLocal,
+            tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.99"), 80, TcpFlags::SYN, b""),
+        ),
+        (
+            DropReason::NotForUs,
+            tcp_frame(CLIENT_MAC, MacAddr([2, 9, 9, 9, 9, 9]), ip("198.18.0.10"), 1, ip("198.18.0.100"), 80, TcpFlags::SYN, b""),
+        ),
+    ];
+    for (reason, frame) in cases {
+        let before = h.drops(reason);
+        h.rx(CLIENT_PORT, frame);
+        assert_eq!(h.drops(reason), before + 1, "{reason:?}");
+        assert!(h.take_tx(SERVER_PORT).is_empty(), "{reason:?} must not be forwarded");
+    }
+    assert_eq!(h.p.sessions().len(), 0);
+}
+
+#[test]
+fn syn_on_time_wait_session_starts_a_new_connection() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let c = |flags| tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, flags, b"");
+    h.rx(CLIENT_PORT, c(TcpFlags::SYN));
+    let first = endpoints(&h.take_tx(SERVER_PORT)[0]);
+    h.rx(CLIENT_PORT, c(TcpFlags::RST));
+    h.take_tx(SERVER_PORT);
+    assert_eq!(h.p.dump_sessions(h.now)[0].state, "CLOSE");
+    h.rx(CLIENT_PORT, c(TcpFlags::SYN));
+    let second = endpoints(&h.take_tx(SERVER_PORT)[0]);
+    assert_ne!(first.4, second.4, "rescheduled to the next real server");
+    assert_eq!(h.p.sessions().len(), 1);
+}
+
+#[test]
+fn snapshot_swap_keeps_sessions_flowing() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    h.rx(CLIENT_PORT, syn);
+    let (_, _, _, lport, rip, _) = endpoints(&h.take_tx(SERVER_PORT)[0]);
+    let mut r = registry();
+    r.clear();
+    h.p.set_snapshot(Arc::new(r.snapshot()));
+    let reply = tcp_frame(RS_MAC[0], LB_S_MAC, rip, 80, ip("198.19.0.200"), lport, TcpFlags(0x12), b"");
+    h.rx(SERVER_PORT, reply);
+    assert_eq!(h.take_tx(CLIENT_PORT).len(), 1, "established flows survive a reload");
+    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40001, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    h.rx(CLIENT_PORT, syn);
+    assert_eq!(h.drops(DropReason::NotLocal), 1, "the VIP is gone");
+}
