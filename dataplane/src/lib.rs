@@ -2,15 +2,19 @@
 //! service, pipeline) and the DPDK edge that feeds it (dpdk, worker, control).
 
 pub mod config;
+pub mod control;
+pub mod dpdk;
 pub mod frame;
 pub mod laddr;
+pub mod nat;
 pub mod neigh;
+pub mod pcap;
+pub mod pipeline;
 pub mod route;
 pub mod sched;
 pub mod service;
 pub mod session;
 pub mod stats;
 pub mod time;
-pub mod nat;
-pub mod pipeline;
 pub mod wire;
+pub mod worker;

@@ -1,1 +1,245 @@
-fn main() {}
+//! rvsd: the RVS dataplane daemon.
+//!
+//! Start-up is all or nothing: the config is validated, DPDK initialised, every port
+//! probed and started, and only then does the control socket appear. Any failure exits
+//! non-zero with a message naming the config line when there is one.
+
+use clap::Parser;
+use crossbeam::channel::bounded;
+use crossbeam::queue::ArrayQueue;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use rvs_dataplane::config::{self, Config};
+use rvs_dataplane::control::{self, Control, SocketGuard, WorkerHandle};
+use rvs_dataplane::dpdk::{Eal, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
+use rvs_dataplane::neigh::NeighParams;
+use rvs_dataplane::pipeline::{Pipeline, PipelineConfig, PortInfo};
+use rvs_dataplane::route::{Prefix, Route, RouteTable};
+use rvs_dataplane::service::Registry;
+use rvs_dataplane::stats::WorkerCounters;
+use rvs_dataplane::time::Clock;
+use rvs_dataplane::wire::MacAddr;
+use rvs_dataplane::worker::{Handoff, IdlePolicy, Worker};
+
+#[derive(Parser)]
+#[command(name = "rvsd", version, about = "RVS dataplane: DPDK FULLNAT layer-4 load balancer")]
+struct Args {
+    /// Path of the TOML configuration.
+    #[arg(short, long, default_value = "/etc/rvs/rvsd.toml")]
+    config: PathBuf,
+    /// Validate the configuration and exit (0 when it would run).
+    #[arg(short = 't', long)]
+    check: bool,
+}
+
+/// A start-up failure: printed as `rvsd: <message>`.
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fatal(msg)) => {
+            eprintln!("rvsd: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Applies the config's services to a fresh registry; errors name the line.
+fn registry_from(cfg: &Config) -> Result<Registry, Fatal> {
+    let mut reg = Registry::new(cfg.dataplane.max_services, cfg.dataplane.max_reals);
+    let at = |line: usize| format!("{}:{line}", cfg.path.display());
+    for s in &cfg.services {
+        reg.add_service(s.spec.clone()).map_err(|e| Fatal(format!("{}: {e}", at(s.line))))?;
+        for (r, line) in &s.reals {
+            reg.add_real(&s.spec.key, r.clone()).map_err(|e| Fatal(format!("{}: {e}", at(*line))))?;
+        }
+    }
+    Ok(reg)
+}
+
+fn eal_args(cfg: &Config) -> Vec<String> {
+    let d = &cfg.dataplane;
+    let mut args = d.eal_args.clone();
+    if !args.iter().any(|a| a == "-l" || a == "--lcores" || a.starts_with("-l") || a == "-c") {
+        args.push("-l".into());
+        args.push(d.main_cpu.to_string());
+    }
+    let workers = d.workers.len();
+    for p in &cfg.ports {
+        if p.is_pci() {
+            args.push("-a".into());
+            args.push(match &p.devargs {
+                Some(a) => format!("{},{a}", p.device),
+                None => p.device.clone(),
+            });
+        } else {
+            let mut spec = p.device.clone();
+            if let Some(a) = &p.devargs {
+                spec.push(',');
+                spec.push_str(a);
+            }
+            // af_packet spreads over queue pairs with a kernel fanout group: one per worker.
+            if p.device.starts_with("net_af_packet") && !spec.contains("qpairs=") {
+                spec.push_str(&format!(",qpairs={workers}"));
+            }
+            args.push("--vdev".into());
+            args.push(spec);
+        }
+    }
+    args
+}
+
+fn routes_from(cfg: &Config) -> RouteTable {
+    let mut t = RouteTable::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        for &(a, len) in &p.addresses {
+            t.add(Route { prefix: Prefix::new(a, len).expect("validated"), port: i as u16, gateway: None });
+        }
+    }
+    for r in &cfg.routes {
+        let port = r
+            .port
+            .or_else(|| r.via.and_then(|gw| t.connected_port(gw).map(|p| p as usize)))
+            .expect("validated: a route has a port or a connected gateway");
+        t.add(Route { prefix: r.prefix, port: port as u16, gateway: r.via });
+    }
+    t
+}
+
+fn run(args: Args) -> Result<(), Fatal> {
+    let cfg = config::load(&args.config)?;
+    let registry = registry_from(&cfg)?;
+    if args.check {
+        println!("{}: configuration OK", cfg.path.display());
+        return Ok(());
+    }
+    let d = &cfg.dataplane;
+    let nworkers = d.workers.len();
+
+    // Refuse early if another rvsd serves the socket (before touching DPDK).
+    if std::os::unix::net::UnixStream::connect(&d.control_socket).is_ok() {
+        return Err(Fatal(format!("another rvsd is already serving {}", d.control_socket.display())));
+    }
+
+    let eal_argv = eal_args(&cfg);
+    tracing::info!(args = ?eal_argv, "initialising DPDK");
+    let eal = Eal::init(&eal_argv).map_err(|e| Fatal(format!("DPDK EAL init failed: {e}")))?;
+    tracing::info!(version = %Eal::version(), "DPDK ready");
+
+    let n_mbufs = d.mbufs_per_worker.saturating_mul(nworkers as u32).max(2047);
+    let pool = Mempool::new("rvs_pkt", n_mbufs, 256, DEFAULT_DATA_ROOM, SOCKET_ANY)?;
+
+    let mut ports = Vec::new();
+    let mut port_infos = Vec::new();
+    for pc in &cfg.ports {
+        let name = pc.device.split(',').next().unwrap_or(&pc.device);
+        let port = Port::by_name(name).map_err(|e| {
+            Fatal(format!(
+                "{}:{}: port `{}`: device `{name}` not found ({e})",
+                cfg.path.display(),
+                pc.line,
+                pc.name
+            ))
+        })?;
+        port.configure(nworkers as u16, nworkers as u16, d.rx_desc, d.tx_desc, &pool).map_err(|e| {
+            Fatal(format!("{}:{}: port `{}` ({name}): {e}", cfg.path.display(), pc.line, pc.name))
+        })?;
+        let mac = MacAddr(port.mac());
+        tracing::info!(port = %pc.name, device = name, %mac, addresses = ?pc.addresses, "port up");
+        port_infos.push(PortInfo { mac, addrs: pc.addresses.clone() });
+        ports.push(port);
+    }
+
+    let routes = routes_from(&cfg);
+    let clock = Arc::new(Clock::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let snapshot = Arc::new(registry.snapshot());
+    let handoff: Arc<Vec<ArrayQueue<Handoff>>> =
+        Arc::new((0..nworkers).map(|_| ArrayQueue::new(4096)).collect());
+    let channels: Vec<_> = (0..nworkers).map(|_| bounded(1024)).collect();
+    let peers: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
+
+    let mut handles = Vec::new();
+    let mut threads = Vec::new();
+    for (i, &cpu) in d.workers.iter().enumerate() {
+        let counters = Arc::new(WorkerCounters::new(d.max_services, d.max_reals));
+        let lcore = Arc::new(AtomicU32::new(u32::MAX));
+        let pcfg = PipelineConfig {
+            worker: i as u16,
+            workers: nworkers as u16,
+            ports: port_infos.clone(),
+            routes: routes.clone(),
+            max_sessions: d.max_sessions,
+            local_port_range: d.local_port_range,
+            timeouts: cfg.timeouts,
+            neigh: NeighParams::default(),
+        };
+        let worker = Worker {
+            id: i as u16,
+            cpu,
+            ports: ports.clone(),
+            pipeline: Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now()),
+            pool,
+            inbox: channels[i].1.clone(),
+            peers: peers.clone(),
+            handoff: handoff.clone(),
+            idle: IdlePolicy { spin: d.idle_spin, max_sleep_us: d.idle_sleep_us },
+            stop: stop.clone(),
+            lcore: lcore.clone(),
+            clock: clock.clone(),
+        };
+        handles.push(WorkerHandle { id: i as u16, lcore, counters, inbox: channels[i].0.clone() });
+        let t = std::thread::Builder::new().name(format!("rvs-worker-{i}")).spawn(move || worker.run())?;
+        threads.push(t);
+    }
+
+    let listener = match control::bind_socket(&d.control_socket) {
+        Ok(l) => l,
+        Err(e) => {
+            stop.store(true, Ordering::Relaxed);
+            for t in threads {
+                let _ = t.join();
+            }
+            return Err(Fatal(e));
+        }
+    };
+    let _guard = SocketGuard(d.control_socket.clone());
+    tracing::info!(socket = %d.control_socket.display(), workers = nworkers, services = cfg.services.len(), "rvsd ready");
+
+    let mut ctl = Control::new(registry, handles, cfg.timeouts);
+    ctl.serve(&listener, &stop);
+
+    tracing::info!("stopping");
+    for t in threads {
+        let _ = t.join();
+    }
+    for p in &ports {
+        if let Ok(s) = p.stats() {
+            tracing::info!(port = p.id(), ?s, "final port stats");
+        }
+        let _ = p.stop();
+        let _ = p.close();
+    }
+    drop(eal);
+    Ok(())
+}

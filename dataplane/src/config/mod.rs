@@ -227,7 +227,11 @@ impl Ctx<'_> {
         self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
     }
     fn err<T>(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Result<T, ConfigError> {
-        Err(ConfigError { path: self.path.to_path_buf(), line: self.line_of(span.start), message: message.into() })
+        Err(ConfigError {
+            path: self.path.to_path_buf(),
+            line: self.line_of(span.start),
+            message: message.into(),
+        })
     }
 }
 
@@ -310,9 +314,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         let mut addresses = Vec::new();
         for a in &p.addresses {
-            let (ip, len) = parse_cidr(a.get_ref())
-                .ok_or(())
-                .or_else(|_| cx.err(a.span(), format!("bad address `{}`: expected A.B.C.D/LEN", a.get_ref())))?;
+            let (ip, len) = parse_cidr(a.get_ref()).ok_or(()).or_else(|_| {
+                cx.err(a.span(), format!("bad address `{}`: expected A.B.C.D/LEN", a.get_ref()))
+            })?;
             addresses.push((ip, len));
         }
         ports.push(PortConfig {
@@ -355,7 +359,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return cx.err(r.prefix.span(), "a route needs `via` or `port`");
         }
         if let (Some(gw), None) = (via, port) {
-            if !ports.iter().any(|p| p.addresses.iter().any(|&(a, l)| Prefix::new(a, l).unwrap().contains(gw))) {
+            if !ports
+                .iter()
+                .any(|p| p.addresses.iter().any(|&(a, l)| Prefix::new(a, l).unwrap().contains(gw)))
+            {
                 return cx.err(
                     r.via.as_ref().unwrap().span(),
                     format!("gateway {gw} is in no port's connected subnet; name the `port`"),
@@ -379,18 +386,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             "udp" => Protocol::Udp,
             other => return cx.err(s.protocol.span(), format!("unknown protocol `{other}` (tcp or udp)")),
         };
-        let addr = parse_v4_socket(s.address.get_ref())
-            .ok_or(())
-            .or_else(|_| cx.err(s.address.span(), format!("bad address `{}`: expected A.B.C.D:PORT", s.address.get_ref())))?;
+        let addr = parse_v4_socket(s.address.get_ref()).ok_or(()).or_else(|_| {
+            cx.err(s.address.span(), format!("bad address `{}`: expected A.B.C.D:PORT", s.address.get_ref()))
+        })?;
         if !crate::sched::is_known(s.scheduler.get_ref()) {
             return cx.err(
                 s.scheduler.span(),
-                format!("unknown scheduler `{}` (available: {})", s.scheduler.get_ref(), crate::sched::NAMES.join(", ")),
+                format!(
+                    "unknown scheduler `{}` (available: {})",
+                    s.scheduler.get_ref(),
+                    crate::sched::NAMES.join(", ")
+                ),
             );
         }
         let key = ServiceKey { protocol, addr };
         if services.iter().any(|o| o.spec.key == key) {
-            return cx.err(s.address.span(), format!("service {} {} is defined twice", protocol.as_str(), addr));
+            return cx
+                .err(s.address.span(), format!("service {} {} is defined twice", protocol.as_str(), addr));
         }
         let mut local_addrs = Vec::new();
         for a in &s.local_addresses {
@@ -403,9 +415,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut reals: Vec<(RealSpec, usize)> = Vec::new();
         for r in &s.real {
             let raddr = parse_v4_socket(r.address.get_ref())
-                .or_else(|| r.address.get_ref().parse::<Ipv4Addr>().ok().map(|ip| SocketAddr::new(ip.into(), addr.port())))
+                .or_else(|| {
+                    r.address
+                        .get_ref()
+                        .parse::<Ipv4Addr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip.into(), addr.port()))
+                })
                 .ok_or(())
-                .or_else(|_| cx.err(r.address.span(), format!("bad real server address `{}`", r.address.get_ref())))?;
+                .or_else(|_| {
+                    cx.err(r.address.span(), format!("bad real server address `{}`", r.address.get_ref()))
+                })?;
             if reals.iter().any(|(o, _)| o.addr == raddr) {
                 return cx.err(r.address.span(), format!("real server {raddr} is listed twice"));
             }
@@ -511,7 +531,9 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
             };
             let bad_line = replaced
                 .lines()
-                .position(|l| l.contains("bogus") || l.contains("300") || l.contains("nope") || l.contains("/33"))
+                .position(|l| {
+                    l.contains("bogus") || l.contains("300") || l.contains("nope") || l.contains("/33")
+                })
                 .unwrap()
                 + 1;
             let (line, text) = err_line(&replaced);

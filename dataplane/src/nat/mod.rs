@@ -49,7 +49,15 @@ mod tests {
     use proptest::prelude::*;
 
     /// Builds a valid IPv4 packet with full checksums.
-    fn packet(proto: IpProtocol, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8], ttl: u8) -> Vec<u8> {
+    fn packet(
+        proto: IpProtocol,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        sport: u16,
+        dport: u16,
+        payload: &[u8],
+        ttl: u8,
+    ) -> Vec<u8> {
         let l4_hdr = if proto == IpProtocol::TCP { 20 } else { 8 };
         let total = 20 + l4_hdr + payload.len();
         let mut b = vec![0u8; total];
@@ -137,7 +145,12 @@ mod tests {
         let mut b = packet(IpProtocol::UDP, src, "198.18.0.100".parse().unwrap(), 5000, 53, b"q", 9);
         b[26] = 0;
         b[27] = 0;
-        let to = Endpoints { src: "198.19.0.200".parse().unwrap(), sport: 1026, dst: "198.19.0.12".parse().unwrap(), dport: 53 };
+        let to = Endpoints {
+            src: "198.19.0.200".parse().unwrap(),
+            sport: 1026,
+            dst: "198.19.0.12".parse().unwrap(),
+            dport: 53,
+        };
         rewrite(&mut b, to);
         assert_eq!(&b[26..28], &[0, 0]);
     }

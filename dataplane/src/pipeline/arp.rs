@@ -21,7 +21,8 @@ impl<P: Frame> Pipeline<P> {
         let Ok(a) = ArpPacket::new_checked(&pkt.data()[ETH_LEN..]) else {
             return self.drop_pkt(DropReason::ArpInvalid, pkt);
         };
-        let (op, sender_ip, sender_mac, target_ip) = (a.operation(), a.sender_ip(), a.sender_hw(), a.target_ip());
+        let (op, sender_ip, sender_mac, target_ip) =
+            (a.operation(), a.sender_ip(), a.sender_hw(), a.target_ip());
         if sender_mac.is_multicast() {
             return self.drop_pkt(DropReason::ArpInvalid, pkt);
         }

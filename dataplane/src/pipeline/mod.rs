@@ -115,7 +115,12 @@ pub struct Pipeline<P> {
 }
 
 impl<P: Frame> Pipeline<P> {
-    pub fn new(cfg: PipelineConfig, snapshot: Arc<Snapshot>, counters: Arc<WorkerCounters>, now: Time) -> Self {
+    pub fn new(
+        cfg: PipelineConfig,
+        snapshot: Arc<Snapshot>,
+        counters: Arc<WorkerCounters>,
+        now: Time,
+    ) -> Self {
         let mut own = HashMap::default();
         for (i, p) in cfg.ports.iter().enumerate() {
             for &(a, _) in &p.addrs {
@@ -173,7 +178,8 @@ impl<P: Frame> Pipeline<P> {
                 _ => ServiceState {
                     slot: svc.slot,
                     scheduler_name: svc.scheduler.clone(),
-                    scheduler: Scheduler::new(&svc.scheduler).unwrap_or_else(|| Scheduler::new("rr").expect("rr")),
+                    scheduler: Scheduler::new(&svc.scheduler)
+                        .unwrap_or_else(|| Scheduler::new("rr").expect("rr")),
                     laddr_cursor: self.worker as usize,
                 },
             })
@@ -195,7 +201,14 @@ impl<P: Frame> Pipeline<P> {
     }
 
     /// Handles one received frame from `port`.
-    pub fn handle(&mut self, port: PortIndex, pkt: P, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+    pub fn handle(
+        &mut self,
+        port: PortIndex,
+        pkt: P,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         let data = pkt.data();
         let Ok(eth) = EthernetFrame::new_checked(data) else {
             return self.drop_pkt(DropReason::Truncated, pkt);
@@ -212,7 +225,14 @@ impl<P: Frame> Pipeline<P> {
         }
     }
 
-    fn handle_ipv4(&mut self, port: PortIndex, pkt: P, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+    fn handle_ipv4(
+        &mut self,
+        port: PortIndex,
+        pkt: P,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         let data = &pkt.data()[ETH_LEN..];
         let Ok(ip) = Ipv4Packet::new_checked(data) else {
             return self.drop_pkt(DropReason::BadIpHeader, pkt);
@@ -304,7 +324,14 @@ impl<P: Frame> Pipeline<P> {
         })
     }
 
-    fn from_client(&mut self, pkt: P, info: L4Info, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+    fn from_client(
+        &mut self,
+        pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         let is_syn = info.key.proto == PROTO_TCP && info.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
         if let Some(id) = self.sessions.find_client(&info.key) {
             if !(is_syn && self.sessions.get(id).state.allows_reuse()) {
@@ -334,13 +361,20 @@ impl<P: Frame> Pipeline<P> {
         let svc = &self.snapshot.services[svc_idx];
         let st = &mut self.services[svc_idx];
         let real = st.scheduler.pick(&svc.reals).map(|i| &svc.reals[i]).ok_or(DropReason::NoRealServer)?;
-        let (lip, lport) = self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor).map_err(|e| match e {
-            LaddrError::NoLocalAddress | LaddrError::Exhausted => DropReason::NoLocalAddr,
-        })?;
+        let (lip, lport) =
+            self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor).map_err(|e| match e {
+                LaddrError::NoLocalAddress | LaddrError::Exhausted => DropReason::NoLocalAddr,
+            })?;
         let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
         let session = Session {
             client: info.key,
-            reply: FlowKey { src: *real.addr.ip(), dst: lip, sport: real.addr.port(), dport: lport, proto: info.key.proto },
+            reply: FlowKey {
+                src: *real.addr.ip(),
+                dst: lip,
+                sport: real.addr.port(),
+                dport: lport,
+                proto: info.key.proto,
+            },
             state,
             service_slot: svc.slot,
             real_slot: real.slot,
@@ -366,7 +400,14 @@ impl<P: Frame> Pipeline<P> {
         Ok(id)
     }
 
-    fn from_server(&mut self, pkt: P, info: L4Info, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+    fn from_server(
+        &mut self,
+        pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         if let Some(id) = self.sessions.find_reply(&info.key) {
             return self.forward(id, Direction::FromServer, pkt, info, now, alloc, out);
         }
@@ -422,7 +463,12 @@ impl<P: Frame> Pipeline<P> {
                 true,
             ),
             Direction::FromServer => (
-                Endpoints { src: s.client.dst, sport: s.client.dport, dst: s.client.src, dport: s.client.sport },
+                Endpoints {
+                    src: s.client.dst,
+                    sport: s.client.dport,
+                    dst: s.client.src,
+                    dport: s.client.sport,
+                },
                 false,
             ),
         };
@@ -449,7 +495,14 @@ impl<P: Frame> Pipeline<P> {
 
     /// Routes an IPv4 frame (IP header already final) and fills in its Ethernet header,
     /// or parks it until the next hop is resolved.
-    fn send_ip(&mut self, mut pkt: P, dst: Ipv4Addr, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+    fn send_ip(
+        &mut self,
+        mut pkt: P,
+        dst: Ipv4Addr,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         let Some(hop) = self.routes.lookup(dst) else {
             return self.drop_pkt(DropReason::NoRoute, pkt);
         };
@@ -528,7 +581,11 @@ impl<P: Frame> Pipeline<P> {
         self.sessions
             .iter()
             .map(|s| rvs_proto::ConnInfo {
-                protocol: if s.client.proto == PROTO_TCP { rvs_proto::Protocol::Tcp } else { rvs_proto::Protocol::Udp },
+                protocol: if s.client.proto == PROTO_TCP {
+                    rvs_proto::Protocol::Tcp
+                } else {
+                    rvs_proto::Protocol::Udp
+                },
                 expires_in: now.until(s.expires).as_secs() as u32,
                 state: s.state.name().to_string(),
                 client: s.client_addr().into(),

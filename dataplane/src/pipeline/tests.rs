@@ -14,7 +14,8 @@ pub(crate) const SERVER_PORT: PortIndex = 1;
 pub(crate) const LB_C_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 pub(crate) const LB_S_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
 pub(crate) const CLIENT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 1, 10]);
-pub(crate) const RS_MAC: [MacAddr; 3] = [MacAddr([2, 0, 0, 0, 2, 11]), MacAddr([2, 0, 0, 0, 2, 12]), MacAddr([2, 0, 0, 0, 2, 13])];
+pub(crate) const RS_MAC: [MacAddr; 3] =
+    [MacAddr([2, 0, 0, 0, 2, 11]), MacAddr([2, 0, 0, 0, 2, 12]), MacAddr([2, 0, 0, 0, 2, 13])];
 
 pub(crate) fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -24,8 +25,12 @@ pub(crate) fn registry() -> Registry {
     let mut r = Registry::new(16, 64);
     for (proto, port, rport) in [(Protocol::Tcp, 80, 80), (Protocol::Udp, 53, 5353)] {
         let key = ServiceKey { protocol: proto, addr: format!("198.18.0.100:{port}").parse().unwrap() };
-        r.add_service(ServiceSpec { key, scheduler: "rr".into(), local_addrs: vec!["198.19.0.200".parse().unwrap()] })
-            .unwrap();
+        r.add_service(ServiceSpec {
+            key,
+            scheduler: "rr".into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+        })
+        .unwrap();
         for i in 11..=13 {
             let real = RealSpec {
                 addr: format!("198.19.0.{i}:{rport}").parse().unwrap(),
@@ -40,8 +45,16 @@ pub(crate) fn registry() -> Registry {
 
 pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
     let mut routes = RouteTable::new();
-    routes.add(Route { prefix: Prefix::new(ip("198.18.0.0"), 24).unwrap(), port: CLIENT_PORT, gateway: None });
-    routes.add(Route { prefix: Prefix::new(ip("198.19.0.0"), 24).unwrap(), port: SERVER_PORT, gateway: None });
+    routes.add(Route {
+        prefix: Prefix::new(ip("198.18.0.0"), 24).unwrap(),
+        port: CLIENT_PORT,
+        gateway: None,
+    });
+    routes.add(Route {
+        prefix: Prefix::new(ip("198.19.0.0"), 24).unwrap(),
+        port: SERVER_PORT,
+        gateway: None,
+    });
     PipelineConfig {
         worker,
         workers,
@@ -105,7 +118,15 @@ pub(crate) fn tcp_frame(
     b
 }
 
-pub(crate) fn udp_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn udp_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let total = 20 + 8 + payload.len();
     let mut b = vec![0u8; ETH_LEN + total];
     {
@@ -134,7 +155,12 @@ pub(crate) fn udp_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, sport
     b
 }
 
-pub(crate) fn arp_reply_frame(from_mac: MacAddr, from_ip: Ipv4Addr, to_mac: MacAddr, to_ip: Ipv4Addr) -> Vec<u8> {
+pub(crate) fn arp_reply_frame(
+    from_mac: MacAddr,
+    from_ip: Ipv4Addr,
+    to_mac: MacAddr,
+    to_ip: Ipv4Addr,
+) -> Vec<u8> {
     let mut b = vec![0u8; 60];
     crate::wire::arp::build_reply(&mut b, from_mac, from_ip, to_mac, to_ip).unwrap();
     b
@@ -168,7 +194,11 @@ struct Harness {
 
 impl Harness {
     fn new(worker: u16, workers: u16) -> Self {
-        Harness { p: pipeline(worker, workers), out: Output::new(2, workers as usize), now: Time::from_secs(1) }
+        Harness {
+            p: pipeline(worker, workers),
+            out: Output::new(2, workers as usize),
+            now: Time::from_secs(1),
+        }
     }
     fn rx(&mut self, port: PortIndex, f: Vec<u8>) {
         self.p.handle(port, f, self.now, &mut VecAlloc, &mut self.out);
@@ -228,7 +258,8 @@ fn arp_request_for_vip_is_answered_and_sender_learned() {
 #[test]
 fn fullnat_round_trip_with_arp_resolution() {
     let mut h = Harness::new(0, 1);
-    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    let syn =
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
     h.rx(CLIENT_PORT, syn);
     // The real server is unknown: the SYN waits and an ARP request goes out.
     let tx = h.take_tx(SERVER_PORT);
@@ -258,7 +289,16 @@ fn fullnat_round_trip_with_arp_resolution() {
     assert_eq!((src, sport, dst, dport), (ip("198.18.0.100"), 80, ip("198.18.0.10"), 40000));
 
     // The client's ACK establishes the session.
-    let ack = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::ACK, b"hi");
+    let ack = tcp_frame(
+        CLIENT_MAC,
+        LB_C_MAC,
+        ip("198.18.0.10"),
+        40000,
+        ip("198.18.0.100"),
+        80,
+        TcpFlags::ACK,
+        b"hi",
+    );
     h.rx(CLIENT_PORT, ack);
     assert_eq!(h.take_tx(SERVER_PORT).len(), 1);
     let conns = h.p.dump_sessions(h.now);
@@ -279,12 +319,22 @@ fn round_robin_across_real_servers_and_udp() {
     h.resolve_all();
     let mut seen = Vec::new();
     for i in 0..6 {
-        let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000 + i, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+        let syn = tcp_frame(
+            CLIENT_MAC,
+            LB_C_MAC,
+            ip("198.18.0.10"),
+            40000 + i,
+            ip("198.18.0.100"),
+            80,
+            TcpFlags::SYN,
+            b"",
+        );
         h.rx(CLIENT_PORT, syn);
         let tx = h.take_tx(SERVER_PORT);
         seen.push(endpoints(&tx[0]).4);
     }
-    let expect: Vec<_> = ["198.19.0.11", "198.19.0.12", "198.19.0.13"].iter().cycle().take(6).map(|s| ip(s)).collect();
+    let expect: Vec<_> =
+        ["198.19.0.11", "198.19.0.12", "198.19.0.13"].iter().cycle().take(6).map(|s| ip(s)).collect();
     assert_eq!(seen, expect);
 
     let q = udp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 5000, ip("198.18.0.100"), 53, b"query");
@@ -323,12 +373,14 @@ fn reply_for_another_workers_port_is_redirected() {
     let mut h = Harness::new(0, 2);
     h.resolve_all();
     // Port 1027 belongs to worker 1 of 2.
-    let r = tcp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, ip("198.19.0.200"), 1027, TcpFlags::ACK, b"");
+    let r =
+        tcp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, ip("198.19.0.200"), 1027, TcpFlags::ACK, b"");
     h.rx(SERVER_PORT, r);
     assert_eq!(h.out.redirect[1].len(), 1);
     assert_eq!(h.p.counters().redirected_out.get(), 1);
     // Its own port with no session is dropped, not bounced.
-    let r = tcp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, ip("198.19.0.200"), 1026, TcpFlags::ACK, b"");
+    let r =
+        tcp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, ip("198.19.0.200"), 1026, TcpFlags::ACK, b"");
     h.rx(SERVER_PORT, r);
     assert_eq!(h.drops(DropReason::NoSession), 1);
 }
@@ -338,7 +390,16 @@ fn new_sessions_use_only_own_port_partition() {
     let mut h = Harness::new(1, 2);
     h.resolve_all();
     for i in 0..20 {
-        let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 30000 + i, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+        let syn = tcp_frame(
+            CLIENT_MAC,
+            LB_C_MAC,
+            ip("198.18.0.10"),
+            30000 + i,
+            ip("198.18.0.100"),
+            80,
+            TcpFlags::SYN,
+            b"",
+        );
         h.rx(CLIENT_PORT, syn);
     }
     for f in h.take_tx(SERVER_PORT) {
@@ -389,7 +450,9 @@ fn icmp_echo_to_vip_is_answered() {
 fn malformed_frames_are_dropped_by_reason() {
     let mut h = Harness::new(0, 1);
     h.resolve_all();
-    let good = || tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    let good = || {
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"")
+    };
     let cases: Vec<(DropReason, Vec<u8>)> = vec![
         (DropReason::Truncated, vec![1, 2, 3]),
         (DropReason::UnknownEthertype, {
@@ -442,19 +505,55 @@ fn malformed_frames_are_dropped_by_reason() {
         }),
         (
             DropReason::NoService,
-            tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 81, TcpFlags::SYN, b""),
+            tcp_frame(
+                CLIENT_MAC,
+                LB_C_MAC,
+                ip("198.18.0.10"),
+                40000,
+                ip("198.18.0.100"),
+                81,
+                TcpFlags::SYN,
+                b"",
+            ),
         ),
         (
             DropReason::NoSession,
-            tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40001, ip("198.18.0.100"), 80, TcpFlags::ACK, b""),
+            tcp_frame(
+                CLIENT_MAC,
+                LB_C_MAC,
+                ip("198.18.0.10"),
+                40001,
+                ip("198.18.0.100"),
+                80,
+                TcpFlags::ACK,
+                b"",
+            ),
         ),
         (
             DropReason::NotLocal,
-            tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.99"), 80, TcpFlags::SYN, b""),
+            tcp_frame(
+                CLIENT_MAC,
+                LB_C_MAC,
+                ip("198.18.0.10"),
+                40000,
+                ip("198.18.0.99"),
+                80,
+                TcpFlags::SYN,
+                b"",
+            ),
         ),
         (
             DropReason::NotForUs,
-            tcp_frame(CLIENT_MAC, MacAddr([2, 9, 9, 9, 9, 9]), ip("198.18.0.10"), 1, ip("198.18.0.100"), 80, TcpFlags::SYN, b""),
+            tcp_frame(
+                CLIENT_MAC,
+                MacAddr([2, 9, 9, 9, 9, 9]),
+                ip("198.18.0.10"),
+                1,
+                ip("198.18.0.100"),
+                80,
+                TcpFlags::SYN,
+                b"",
+            ),
         ),
     ];
     for (reason, frame) in cases {
@@ -470,7 +569,8 @@ fn malformed_frames_are_dropped_by_reason() {
 fn syn_on_time_wait_session_starts_a_new_connection() {
     let mut h = Harness::new(0, 1);
     h.resolve_all();
-    let c = |flags| tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, flags, b"");
+    let c =
+        |flags| tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, flags, b"");
     h.rx(CLIENT_PORT, c(TcpFlags::SYN));
     let first = endpoints(&h.take_tx(SERVER_PORT)[0]);
     h.rx(CLIENT_PORT, c(TcpFlags::RST));
@@ -486,7 +586,8 @@ fn syn_on_time_wait_session_starts_a_new_connection() {
 fn snapshot_swap_keeps_sessions_flowing() {
     let mut h = Harness::new(0, 1);
     h.resolve_all();
-    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    let syn =
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
     h.rx(CLIENT_PORT, syn);
     let (_, _, _, lport, rip, _) = endpoints(&h.take_tx(SERVER_PORT)[0]);
     let mut r = registry();
@@ -495,7 +596,8 @@ fn snapshot_swap_keeps_sessions_flowing() {
     let reply = tcp_frame(RS_MAC[0], LB_S_MAC, rip, 80, ip("198.19.0.200"), lport, TcpFlags(0x12), b"");
     h.rx(SERVER_PORT, reply);
     assert_eq!(h.take_tx(CLIENT_PORT).len(), 1, "established flows survive a reload");
-    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40001, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    let syn =
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40001, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
     h.rx(CLIENT_PORT, syn);
     assert_eq!(h.drops(DropReason::NotLocal), 1, "the VIP is gone");
 }

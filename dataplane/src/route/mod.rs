@@ -105,10 +105,18 @@ mod tests {
     #[test]
     fn longest_prefix_wins() {
         let mut t = RouteTable::new();
-        t.add(Route { prefix: Prefix::new(ip("0.0.0.0"), 0).unwrap(), port: 0, gateway: Some(ip("198.18.0.254")) });
+        t.add(Route {
+            prefix: Prefix::new(ip("0.0.0.0"), 0).unwrap(),
+            port: 0,
+            gateway: Some(ip("198.18.0.254")),
+        });
         t.add(Route { prefix: Prefix::new(ip("198.18.0.0"), 24).unwrap(), port: 0, gateway: None });
         t.add(Route { prefix: Prefix::new(ip("198.19.0.0"), 24).unwrap(), port: 1, gateway: None });
-        t.add(Route { prefix: Prefix::new(ip("198.19.0.128"), 25).unwrap(), port: 2, gateway: Some(ip("198.19.0.1")) });
+        t.add(Route {
+            prefix: Prefix::new(ip("198.19.0.128"), 25).unwrap(),
+            port: 2,
+            gateway: Some(ip("198.19.0.1")),
+        });
         assert_eq!(t.lookup(ip("198.19.0.5")), Some(NextHop { port: 1, next_hop: ip("198.19.0.5") }));
         assert_eq!(t.lookup(ip("198.19.0.200")), Some(NextHop { port: 2, next_hop: ip("198.19.0.1") }));
         assert_eq!(t.lookup(ip("198.18.77.1")), Some(NextHop { port: 0, next_hop: ip("198.18.0.254") }));

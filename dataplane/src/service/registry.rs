@@ -124,7 +124,12 @@ fn check_service(s: &ServiceSpec) -> Result<(), RegistryError> {
 
 impl Registry {
     pub fn new(max_services: usize, max_reals: usize) -> Self {
-        Registry { services: Vec::new(), service_slots: Slots::new(max_services), real_slots: Slots::new(max_reals), version: 0 }
+        Registry {
+            services: Vec::new(),
+            service_slots: Slots::new(max_services),
+            real_slots: Slots::new(max_reals),
+            version: 0,
+        }
     }
 
     fn find(&self, key: &ServiceKey) -> Result<usize, RegistryError> {
@@ -143,7 +148,11 @@ impl Registry {
         let mut laddrs = spec.local_addrs.clone();
         laddrs.dedup();
         let slot = self.service_slots.take("services")?;
-        self.services.push(ServiceEntry { spec: ServiceSpec { local_addrs: laddrs, ..spec }, reals: Vec::new(), slot });
+        self.services.push(ServiceEntry {
+            spec: ServiceSpec { local_addrs: laddrs, ..spec },
+            reals: Vec::new(),
+            slot,
+        });
         self.changed();
         Ok(())
     }
@@ -197,7 +206,11 @@ impl Registry {
     pub fn edit_real(&mut self, key: &ServiceKey, real: RealSpec) -> Result<(), RegistryError> {
         check_real(&real)?;
         let i = self.find(key)?;
-        let r = self.services[i].reals.iter_mut().find(|r| r.spec.addr == real.addr).ok_or(RegistryError::NoReal)?;
+        let r = self.services[i]
+            .reals
+            .iter_mut()
+            .find(|r| r.spec.addr == real.addr)
+            .ok_or(RegistryError::NoReal)?;
         r.spec = real;
         self.changed();
         Ok(())
@@ -205,7 +218,8 @@ impl Registry {
 
     pub fn del_real(&mut self, key: &ServiceKey, addr: SocketAddr) -> Result<(), RegistryError> {
         let i = self.find(key)?;
-        let at = self.services[i].reals.iter().position(|r| r.spec.addr == addr).ok_or(RegistryError::NoReal)?;
+        let at =
+            self.services[i].reals.iter().position(|r| r.spec.addr == addr).ok_or(RegistryError::NoReal)?;
         let r = self.services[i].reals.remove(at);
         self.real_slots.give(r.slot);
         self.changed();
@@ -260,7 +274,11 @@ impl Registry {
                     reals: e
                         .reals
                         .iter()
-                        .map(|r| Real { addr: v4(r.spec.addr).expect("checked"), weight: r.spec.weight, slot: r.slot })
+                        .map(|r| Real {
+                            addr: v4(r.spec.addr).expect("checked"),
+                            weight: r.spec.weight,
+                            slot: r.slot,
+                        })
                         .collect(),
                     local_addrs: e.spec.local_addrs.iter().map(|a| v4_ip(*a).expect("checked")).collect(),
                     slot: e.slot,
@@ -279,7 +297,11 @@ mod tests {
         ServiceKey { protocol: Protocol::Tcp, addr: s.parse().unwrap() }
     }
     fn spec(s: &str, sched: &str) -> ServiceSpec {
-        ServiceSpec { key: key(s), scheduler: sched.into(), local_addrs: vec!["198.19.0.200".parse().unwrap()] }
+        ServiceSpec {
+            key: key(s),
+            scheduler: sched.into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+        }
     }
     fn real(s: &str, w: u32) -> RealSpec {
         RealSpec { addr: s.parse().unwrap(), weight: w, method: ForwardMethod::FullNat }
@@ -290,11 +312,23 @@ mod tests {
         let mut r = Registry::new(4, 4);
         r.add_service(spec("198.18.0.100:80", "rr")).unwrap();
         assert_eq!(r.add_service(spec("198.18.0.100:80", "rr")), Err(RegistryError::ServiceExists));
-        assert_eq!(r.add_service(spec("198.18.0.100:81", "wlcx")), Err(RegistryError::UnknownScheduler("wlcx".into())));
-        assert_eq!(r.add_real(&key("198.18.0.100:81"), real("198.19.0.11:80", 1)), Err(RegistryError::NoService));
+        assert_eq!(
+            r.add_service(spec("198.18.0.100:81", "wlcx")),
+            Err(RegistryError::UnknownScheduler("wlcx".into()))
+        );
+        assert_eq!(
+            r.add_real(&key("198.18.0.100:81"), real("198.19.0.11:80", 1)),
+            Err(RegistryError::NoService)
+        );
         r.add_real(&key("198.18.0.100:80"), real("198.19.0.11:80", 1)).unwrap();
-        assert_eq!(r.add_real(&key("198.18.0.100:80"), real("198.19.0.11:80", 2)), Err(RegistryError::RealExists));
-        assert_eq!(r.edit_real(&key("198.18.0.100:80"), real("198.19.0.12:80", 2)), Err(RegistryError::NoReal));
+        assert_eq!(
+            r.add_real(&key("198.18.0.100:80"), real("198.19.0.11:80", 2)),
+            Err(RegistryError::RealExists)
+        );
+        assert_eq!(
+            r.edit_real(&key("198.18.0.100:80"), real("198.19.0.12:80", 2)),
+            Err(RegistryError::NoReal)
+        );
         let mut dr = real("198.19.0.12:80", 1);
         dr.method = ForwardMethod::DirectRoute;
         assert_eq!(r.add_real(&key("198.18.0.100:80"), dr), Err(RegistryError::Method("Route")));

@@ -1,0 +1,118 @@
+//! `rvsadm`: an ipvsadm-compatible front end to `rvsd`'s control socket.
+
+pub mod args;
+pub mod format;
+pub mod run;
+
+pub use args::{parse_args, Action, AdmCommand, Invocation, ListOptions, ListView, UsageError};
+pub use run::{execute, Clock, Env, RunError, SystemClock, Transport};
+
+/// The program name used in messages.
+pub const PROGRAM: &str = "rvsadm";
+
+/// Environment variable naming the control socket when `--socket` is not given.
+pub const SOCKET_ENV: &str = "RVSD_SOCKET";
+
+/// `rvsadm -v`.
+pub fn version_string() -> String {
+    format!(
+        "{PROGRAM} v{} (ipvsadm-compatible), control protocol {}",
+        env!("CARGO_PKG_VERSION"),
+        rvs_proto::PROTO_VERSION
+    )
+}
+
+/// Socket path: `--socket`, else `$RVSD_SOCKET` (if non-empty), else the protocol default.
+pub fn socket_path(opt: Option<&str>, env: Option<&str>) -> String {
+    opt.or(env.filter(|s| !s.is_empty())).unwrap_or(rvs_proto::DEFAULT_SOCKET).to_string()
+}
+
+/// `rvsadm -h`.
+pub fn usage() -> String {
+    let p = PROGRAM;
+    format!(
+        "{version}
+Usage:
+  {p} -A|E -t|u service-address [-s scheduler]
+  {p} -D -t|u service-address
+  {p} -C
+  {p} -R
+  {p} -S [-n]
+  {p} -a|e -t|u service-address -r server-address [options]
+  {p} -d -t|u service-address -r server-address
+  {p} -P|Q -t|u service-address -z local-address [-F ifname]
+  {p} -G [-t|u service-address]
+  {p} -L|l [-t|u service-address] [options]
+  {p} --set tcp tcpfin udp
+  {p} --workers
+  {p} -h
+
+Commands:
+Either long or short options are allowed.
+  --add-service     -A        add virtual service with options
+  --edit-service    -E        edit virtual service with options
+  --delete-service  -D        delete virtual service
+  --clear           -C        clear the whole table
+  --restore         -R        restore rules from stdin
+  --save            -S        save rules to stdout
+  --add-server      -a        add real server with options
+  --edit-server     -e        edit real server with options
+  --delete-server   -d        delete real server
+  --add-laddr       -P        add local address (FULLNAT source address)
+  --del-laddr       -Q        delete local address
+  --get-laddr       -G        list local addresses
+  --list            -L|-l     list the table
+  --set tcp tcpfin udp        set connection timeout values (0 = unchanged)
+  --workers                   list per-worker counters and drop reasons
+  --help            -h        display this help message
+  --version         -v        display the version
+
+Options:
+  --tcp-service  -t service-address   service-address is host:port
+  --udp-service  -u service-address   service-address is host:port
+  --scheduler    -s scheduler         scheduler name (rr, wrr, wlc, ...),
+                                      the default scheduler is {sched}.
+  --real-server  -r server-address    server-address is host (and port)
+  --fullnat      -b                   full NAT (default)
+  --masquerading -m                   masquerading (NAT)
+  --gatewaying   -g                   gatewaying (direct routing)
+  --ipip         -i                   ipip encapsulation (tunneling)
+  --weight       -w weight            capacity of real server (default 1)
+  --laddr        -z local-address     FULLNAT local address
+  --ifname       -F ifname            accepted for DPVS compatibility, ignored
+  --connection   -c                   output of current connections
+  --timeout                           output of timeout (tcp tcpfin udp)
+  --stats                             output of statistics information
+  --rate                              output of rate information
+  --exact                             expand numbers (display exact values)
+  --numeric      -n                   numeric output of addresses and ports
+  --sort, --nosort                    accepted, services are listed as rvsd returns them
+  --socket       path                 rvsd control socket (default ${env}, then {default})
+",
+        version = version_string(),
+        sched = args::DEFAULT_SCHEDULER,
+        env = SOCKET_ENV,
+        default = rvs_proto::DEFAULT_SOCKET,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names_protocol() {
+        assert_eq!(
+            version_string(),
+            format!("rvsadm v0.1.0 (ipvsadm-compatible), control protocol {}", rvs_proto::PROTO_VERSION)
+        );
+    }
+
+    #[test]
+    fn socket_path_precedence() {
+        assert_eq!(socket_path(Some("/a"), Some("/b")), "/a");
+        assert_eq!(socket_path(None, Some("/b")), "/b");
+        assert_eq!(socket_path(None, Some("")), rvs_proto::DEFAULT_SOCKET);
+        assert_eq!(socket_path(None, None), rvs_proto::DEFAULT_SOCKET);
+    }
+}

@@ -1,0 +1,405 @@
+//! Runs a parsed [`AdmCommand`] against rvsd: which control calls to make, and which
+//! formatter prints the replies. The transport, output, input and clock are injected so
+//! that this is testable without a daemon.
+
+use super::args::{self, Action, AdmCommand, ListOptions, ListView, UsageError};
+use super::format;
+use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceSpec};
+use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
+
+/// How rvsadm talks to rvsd; [`Client`] in the binary, a fake in tests.
+pub trait Transport {
+    fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError>;
+}
+
+impl Transport for Client {
+    fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
+        Client::call(self, command)
+    }
+}
+
+/// Time source for `--rate`.
+pub trait Clock {
+    fn now(&self) -> Instant;
+    fn sleep(&self, d: Duration);
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// Interval between the two samples of `--rate`.
+pub const RATE_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// rvsd refused the request; its message is printed as is.
+    #[error("{0}")]
+    Daemon(String),
+    /// The control socket failed mid-conversation.
+    #[error("{0}")]
+    Transport(#[from] ProtoError),
+    #[error("unexpected reply from rvsd to {0}")]
+    Unexpected(&'static str),
+    /// A bad line in `-R` input.
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl RunError {
+    /// 1 for refusals, 2 for usage errors, 3 when rvsd could not be talked to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Daemon(_) | RunError::Unexpected(_) | RunError::Output(_) => 1,
+            RunError::Usage(_) => 2,
+            RunError::Transport(_) => 3,
+        }
+    }
+}
+
+/// Everything [`execute`] needs besides the command.
+pub struct Env<'a> {
+    pub transport: &'a mut dyn Transport,
+    pub out: &'a mut dyn Write,
+    /// `-R` reads commands from here.
+    pub input: &'a mut dyn BufRead,
+    pub clock: &'a dyn Clock,
+}
+
+/// ipvsadm's message when a listed service does not exist.
+pub const NO_SUCH_SERVICE: &str = "No such service";
+
+fn call(env: &mut Env<'_>, command: Command) -> Result<Reply, RunError> {
+    env.transport.call(command)?.map_err(RunError::Daemon)
+}
+
+fn expect_ok(env: &mut Env<'_>, command: Command, what: &'static str) -> Result<(), RunError> {
+    match call(env, command)? {
+        Reply::Ok => Ok(()),
+        _ => Err(RunError::Unexpected(what)),
+    }
+}
+
+fn list_services(env: &mut Env<'_>) -> Result<Vec<ServiceInfo>, RunError> {
+    match call(env, Command::ListServices)? {
+        Reply::Services { services } => Ok(services),
+        _ => Err(RunError::Unexpected("list_services")),
+    }
+}
+
+/// All services, or just `key` (an error if it does not exist).
+fn select(services: Vec<ServiceInfo>, key: Option<ServiceKey>) -> Result<Vec<ServiceInfo>, RunError> {
+    match key {
+        None => Ok(services),
+        Some(k) => match services.into_iter().find(|s| s.spec.key == k) {
+            Some(s) => Ok(vec![s]),
+            None => Err(RunError::Daemon(NO_SUCH_SERVICE.into())),
+        },
+    }
+}
+
+/// The EditService request for `-E`: the protocol carries the whole spec, so the
+/// service's current local addresses are kept (they are managed with -P/-Q).
+pub fn edit_service_spec(key: ServiceKey, scheduler: &str, current: &[ServiceInfo]) -> ServiceSpec {
+    let local_addrs =
+        current.iter().find(|s| s.spec.key == key).map(|s| s.spec.local_addrs.clone()).unwrap_or_default();
+    ServiceSpec { key, scheduler: scheduler.to_string(), local_addrs }
+}
+
+/// Executes one command, printing its output to `env.out`.
+pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
+    match cmd {
+        AdmCommand::AddService { key, scheduler } => {
+            let spec = ServiceSpec { key: *key, scheduler: scheduler.clone(), local_addrs: Vec::new() };
+            expect_ok(env, Command::AddService { spec }, "add_service")
+        }
+        AdmCommand::EditService { key, scheduler } => {
+            let current = list_services(env)?;
+            let spec = edit_service_spec(*key, scheduler, &current);
+            expect_ok(env, Command::EditService { spec }, "edit_service")
+        }
+        AdmCommand::DelService { key } => expect_ok(env, Command::DelService { key: *key }, "del_service"),
+        AdmCommand::Clear => expect_ok(env, Command::Clear, "clear"),
+        AdmCommand::AddReal { service, real } => {
+            expect_ok(env, Command::AddReal { service: *service, real: real.clone() }, "add_real")
+        }
+        AdmCommand::EditReal { service, real } => {
+            expect_ok(env, Command::EditReal { service: *service, real: real.clone() }, "edit_real")
+        }
+        AdmCommand::DelReal { service, addr } => {
+            expect_ok(env, Command::DelReal { service: *service, addr: *addr }, "del_real")
+        }
+        AdmCommand::AddLocalAddr { service, addr } => {
+            expect_ok(env, Command::AddLocalAddr { service: *service, addr: *addr }, "add_local_addr")
+        }
+        AdmCommand::DelLocalAddr { service, addr } => {
+            expect_ok(env, Command::DelLocalAddr { service: *service, addr: *addr }, "del_local_addr")
+        }
+        AdmCommand::SetTimeouts(t) => expect_ok(env, Command::SetTimeouts { timeouts: *t }, "set_timeouts"),
+        AdmCommand::GetLocalAddrs { service } => {
+            let list = select(list_services(env)?, *service)?;
+            Ok(env.out.write_all(format::local_addrs(&list).as_bytes())?)
+        }
+        AdmCommand::Save => {
+            let list = list_services(env)?;
+            Ok(env.out.write_all(format::save(&list).as_bytes())?)
+        }
+        AdmCommand::List(opts) => list(opts, env),
+        AdmCommand::Restore => restore(env),
+    }
+}
+
+fn list(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
+    let header = opts.service.is_none();
+    let text = match opts.view {
+        ListView::Services => format::services(&select(list_services(env)?, opts.service)?, header),
+        ListView::Stats => format::stats(&select(list_services(env)?, opts.service)?, header, opts.exact),
+        ListView::Rate => {
+            let first = select(list_services(env)?, opts.service)?;
+            let t0 = env.clock.now();
+            env.clock.sleep(RATE_INTERVAL);
+            let second = select(list_services(env)?, opts.service)?;
+            let elapsed = env.clock.now().saturating_duration_since(t0);
+            format::rates(&format::compute_rates(&first, &second, elapsed), header, opts.exact)
+        }
+        ListView::Connections => match call(env, Command::ListConns)? {
+            Reply::Conns { conns } => format::conns(&conns),
+            _ => return Err(RunError::Unexpected("list_conns")),
+        },
+        ListView::Timeout => match call(env, Command::GetTimeouts)? {
+            Reply::Timeouts { timeouts } => format::timeouts(&timeouts),
+            _ => return Err(RunError::Unexpected("get_timeouts")),
+        },
+        ListView::Workers => match call(env, Command::Stats)? {
+            Reply::Stats { workers } => format::workers(&workers),
+            _ => return Err(RunError::Unexpected("stats")),
+        },
+    };
+    Ok(env.out.write_all(text.as_bytes())?)
+}
+
+/// `-R`: one rvsadm command per line (as `-S` prints them), stopping at the first error.
+/// Errors name the line number.
+fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
+    let mut lines = Vec::new();
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        if env.input.read_line(&mut buf)? == 0 {
+            break;
+        }
+        lines.push(buf.clone());
+    }
+    for (n, line) in lines.iter().enumerate() {
+        let at = |msg: String| format!("line {}: {msg}", n + 1);
+        let Some(words) = args::split_line(line).map_err(|e| UsageError(at(e.0)))? else {
+            continue;
+        };
+        let inv = args::parse_args(&words).map_err(|e| UsageError(at(e.0)))?;
+        match inv.action {
+            Action::Command(AdmCommand::Restore) => {
+                return Err(UsageError(at("-R cannot be nested".into())).into());
+            }
+            Action::Command(c) => execute(&c, env).map_err(|e| match e {
+                RunError::Daemon(m) => RunError::Daemon(at(m)),
+                other => other,
+            })?,
+            Action::Help | Action::Version => {
+                return Err(UsageError(at("-h/-v are not commands".into())).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_proto::{ForwardMethod, Protocol, RealSpec, Timeouts, TrafficStats};
+    use std::cell::Cell;
+    use std::collections::VecDeque;
+
+    /// Records requests and plays back canned replies.
+    #[derive(Default)]
+    struct Fake {
+        sent: Vec<Command>,
+        replies: VecDeque<Result<Reply, String>>,
+    }
+
+    impl Transport for Fake {
+        fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
+            self.sent.push(command);
+            self.replies.pop_front().ok_or(ProtoError::Closed)
+        }
+    }
+
+    struct FakeClock(Cell<Instant>);
+
+    impl Clock for FakeClock {
+        fn now(&self) -> Instant {
+            self.0.get()
+        }
+        fn sleep(&self, d: Duration) {
+            self.0.set(self.0.get() + d)
+        }
+    }
+
+    fn run(
+        cmd: &[&str],
+        replies: Vec<Result<Reply, String>>,
+        input: &str,
+    ) -> (Result<(), RunError>, Fake, String) {
+        let c = match args::parse_args(cmd).unwrap().action {
+            Action::Command(c) => c,
+            a => panic!("{a:?}"),
+        };
+        let mut fake = Fake { sent: vec![], replies: replies.into() };
+        let mut out = Vec::new();
+        let mut inp = input.as_bytes();
+        let clock = FakeClock(Cell::new(Instant::now()));
+        let r = execute(&c, &mut Env { transport: &mut fake, out: &mut out, input: &mut inp, clock: &clock });
+        (r, fake, String::from_utf8(out).unwrap())
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
+    }
+
+    fn service(conns: u64) -> ServiceInfo {
+        ServiceInfo {
+            spec: ServiceSpec {
+                key: key(),
+                scheduler: "rr".into(),
+                local_addrs: vec!["198.19.0.200".parse().unwrap()],
+            },
+            reals: vec![],
+            stats: TrafficStats { conns, ..Default::default() },
+        }
+    }
+
+    #[test]
+    fn add_real_sends_one_request() {
+        let (r, fake, out) =
+            run(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11"], vec![Ok(Reply::Ok)], "");
+        r.unwrap();
+        assert!(out.is_empty());
+        assert_eq!(
+            fake.sent,
+            vec![Command::AddReal {
+                service: key(),
+                real: RealSpec {
+                    addr: "198.19.0.11:80".parse().unwrap(),
+                    weight: 1,
+                    method: ForwardMethod::FullNat
+                }
+            }]
+        );
+    }
+
+    #[test]
+    fn daemon_error_exits_1() {
+        let (r, _, _) = run(&["-D", "-t", "198.18.0.100:80"], vec![Err("No such service".into())], "");
+        let e = r.unwrap_err();
+        assert_eq!(e.to_string(), "No such service");
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn transport_error_exits_3() {
+        let (r, _, _) = run(&["-C"], vec![], "");
+        assert_eq!(r.unwrap_err().exit_code(), 3);
+    }
+
+    #[test]
+    fn edit_service_keeps_local_addrs() {
+        let (r, fake, _) = run(
+            &["-E", "-t", "198.18.0.100:80", "-s", "wrr"],
+            vec![Ok(Reply::Services { services: vec![service(0)] }), Ok(Reply::Ok)],
+            "",
+        );
+        r.unwrap();
+        assert_eq!(
+            fake.sent[1],
+            Command::EditService {
+                spec: ServiceSpec {
+                    key: key(),
+                    scheduler: "wrr".into(),
+                    local_addrs: vec!["198.19.0.200".parse().unwrap()]
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn list_missing_service_is_an_error() {
+        let (r, _, out) = run(
+            &["-Ln", "-t", "198.18.0.1:80"],
+            vec![Ok(Reply::Services { services: vec![service(0)] })],
+            "",
+        );
+        assert_eq!(r.unwrap_err().to_string(), NO_SUCH_SERVICE);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn rate_takes_two_samples() {
+        let (r, fake, out) = run(
+            &["-Ln", "--rate"],
+            vec![
+                Ok(Reply::Services { services: vec![service(100)] }),
+                Ok(Reply::Services { services: vec![service(142)] }),
+            ],
+            "",
+        );
+        r.unwrap();
+        assert_eq!(fake.sent, vec![Command::ListServices, Command::ListServices]);
+        assert!(out.contains("TCP  198.18.0.100:80                    42        0"), "{out}");
+    }
+
+    #[test]
+    fn timeout_and_workers_views() {
+        let (r, _, out) = run(
+            &["-L", "--timeout"],
+            vec![Ok(Reply::Timeouts { timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 } })],
+            "",
+        );
+        r.unwrap();
+        assert_eq!(out, "Timeout (tcp tcpfin udp): 900 120 300\n");
+        let (r, fake, _) = run(&["--workers"], vec![Ok(Reply::Stats { workers: vec![] })], "");
+        r.unwrap();
+        assert_eq!(fake.sent, vec![Command::Stats]);
+    }
+
+    #[test]
+    fn restore_runs_each_line_and_names_failures() {
+        let input = "# saved\n-A -t 198.18.0.100:80 -s rr\n\n-a -t 198.18.0.100:80 -r 198.19.0.11:80 -b -w 1\n-P -t 198.18.0.100:80 -z 198.19.0.200\n";
+        let (r, fake, _) = run(&["-R"], vec![Ok(Reply::Ok), Ok(Reply::Ok), Ok(Reply::Ok)], input);
+        r.unwrap();
+        assert_eq!(fake.sent.len(), 3);
+        assert!(matches!(fake.sent[2], Command::AddLocalAddr { .. }));
+
+        let (r, _, _) = run(
+            &["-R"],
+            vec![Ok(Reply::Ok), Err("Service already exists".into())],
+            "-C\n-A -t 198.18.0.100:80\n",
+        );
+        assert_eq!(r.unwrap_err().to_string(), "line 2: Service already exists");
+        let (r, _, _) = run(&["-R"], vec![], "-A -t 198.18.0.300:80\n");
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "line 1: illegal virtual server address[:port] specified: `198.18.0.300:80'"
+        );
+    }
+}

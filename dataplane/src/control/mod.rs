@@ -1,0 +1,321 @@
+//! The control thread: owns the service registry, serves the Unix control socket and
+//! talks to workers only through messages (snapshots in, counters and session dumps
+//! out). Nothing here runs on the packet path.
+
+use crossbeam::channel::{bounded, Sender};
+use std::io::BufReader;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::neigh::Mac;
+use crate::route::PortIndex;
+use crate::service::{Registry, Snapshot};
+use crate::stats::WorkerCounters;
+use rvs_proto::{
+    read_msg, write_msg, Command, ConnInfo, ProtoError, RealInfo, Reply, Request, Response, ServiceInfo,
+    Timeouts, TrafficStats, PROTO_VERSION,
+};
+
+/// A message to a worker, read between bursts.
+pub enum WorkerMsg {
+    Snapshot(Arc<Snapshot>),
+    Timeouts(Timeouts),
+    /// Send back every session of the worker.
+    DumpConns(Sender<Vec<ConnInfo>>),
+    /// A neighbour another worker learned.
+    Neigh(std::net::Ipv4Addr, Mac, PortIndex),
+}
+
+/// What the control thread holds of one worker.
+pub struct WorkerHandle {
+    pub id: u16,
+    /// The worker's EAL lcore, once it has registered.
+    pub lcore: Arc<AtomicU32>,
+    pub counters: Arc<WorkerCounters>,
+    pub inbox: Sender<WorkerMsg>,
+}
+
+pub struct Control {
+    registry: Registry,
+    workers: Vec<WorkerHandle>,
+    timeouts: Timeouts,
+}
+
+impl Control {
+    pub fn new(registry: Registry, workers: Vec<WorkerHandle>, timeouts: Timeouts) -> Self {
+        Control { registry, workers, timeouts }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn broadcast(&self, make: impl Fn() -> WorkerMsg) {
+        for w in &self.workers {
+            if w.inbox.send_timeout(make(), Duration::from_secs(1)).is_err() {
+                tracing::warn!(worker = w.id, "worker did not take a control message");
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let snap = Arc::new(self.registry.snapshot());
+        self.broadcast(|| WorkerMsg::Snapshot(snap.clone()));
+    }
+
+    /// Executes one control command.
+    pub fn handle(&mut self, cmd: Command) -> Result<Reply, String> {
+        let r = &mut self.registry;
+        let changed = match cmd {
+            Command::Ping => return Ok(Reply::Pong { daemon: "rvsd".into(), version: PROTO_VERSION }),
+            Command::AddService { spec } => r.add_service(spec),
+            Command::EditService { spec } => r.edit_service(spec),
+            Command::DelService { key } => r.del_service(&key),
+            Command::AddReal { service, real } => r.add_real(&service, real),
+            Command::EditReal { service, real } => r.edit_real(&service, real),
+            Command::DelReal { service, addr } => r.del_real(&service, addr),
+            Command::AddLocalAddr { service, addr } => r.add_laddr(&service, addr),
+            Command::DelLocalAddr { service, addr } => r.del_laddr(&service, addr),
+            Command::Clear => {
+                r.clear();
+                Ok(())
+            }
+            Command::ListServices => return Ok(self.list_services()),
+            Command::ListConns => return self.list_conns(),
+            Command::SetTimeouts { timeouts } => {
+                let t = &mut self.timeouts;
+                for (cur, new) in [
+                    (&mut t.tcp, timeouts.tcp),
+                    (&mut t.tcp_fin, timeouts.tcp_fin),
+                    (&mut t.udp, timeouts.udp),
+                ] {
+                    if new != 0 {
+                        *cur = new;
+                    }
+                }
+                let t = self.timeouts;
+                self.broadcast(|| WorkerMsg::Timeouts(t));
+                return Ok(Reply::Ok);
+            }
+            Command::GetTimeouts => return Ok(Reply::Timeouts { timeouts: self.timeouts }),
+            Command::Stats => {
+                let workers = self
+                    .workers
+                    .iter()
+                    .map(|w| w.counters.snapshot(w.id as u32, w.lcore.load(Ordering::Relaxed)))
+                    .collect();
+                return Ok(Reply::Stats { workers });
+            }
+        };
+        changed.map_err(|e| e.to_string())?;
+        self.publish();
+        Ok(Reply::Ok)
+    }
+
+    fn list_services(&self) -> Reply {
+        let sum_traffic = |slot: u32, real: bool| {
+            let mut t = TrafficStats::default();
+            for w in &self.workers {
+                let c = if real {
+                    w.counters.reals.get(slot as usize).map(|r| &r.traffic)
+                } else {
+                    w.counters.services.get(slot as usize)
+                };
+                if let Some(c) = c {
+                    t.add(&c.read());
+                }
+            }
+            t
+        };
+        let services = self
+            .registry
+            .list()
+            .map(|(spec, slot, reals)| ServiceInfo {
+                spec: spec.clone(),
+                stats: sum_traffic(slot, false),
+                reals: reals
+                    .into_iter()
+                    .map(|(r, rslot)| {
+                        let (mut active, mut inactive) = (0u64, 0u64);
+                        for w in &self.workers {
+                            if let Some(c) = w.counters.reals.get(rslot as usize) {
+                                active = active.wrapping_add(c.active.get());
+                                inactive = inactive.wrapping_add(c.inactive.get());
+                            }
+                        }
+                        // Gauges are kept per worker; a session that moved between
+                        // workers' views can make one transiently negative.
+                        let clamp = |v: u64| if v > u64::MAX / 2 { 0 } else { v };
+                        RealInfo {
+                            spec: r.clone(),
+                            active_conns: clamp(active),
+                            inactive_conns: clamp(inactive),
+                            stats: sum_traffic(rslot, true),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Reply::Services { services }
+    }
+
+    fn list_conns(&self) -> Result<Reply, String> {
+        let mut conns = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = bounded(1);
+            if w.inbox.send_timeout(WorkerMsg::DumpConns(tx), Duration::from_secs(1)).is_err() {
+                return Err(format!("worker {} is not answering", w.id));
+            }
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(mut c) => conns.append(&mut c),
+                Err(_) => return Err(format!("worker {} is not answering", w.id)),
+            }
+        }
+        Ok(Reply::Conns { conns })
+    }
+
+    /// Serves the control socket until `stop` is set.
+    pub fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
+        listener.set_nonblocking(true).expect("nonblocking control socket");
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    if let Err(e) = self.serve_client(stream, stop) {
+                        tracing::debug!(error = %e, "control client");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    fn serve_client(&mut self, stream: UnixStream, stop: &AtomicBool) -> Result<(), ProtoError> {
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut writer = stream.try_clone()?;
+        let mut reader = BufReader::new(stream);
+        while !stop.load(Ordering::Relaxed) {
+            let req: Request = match read_msg(&mut reader) {
+                Ok(r) => r,
+                Err(ProtoError::Closed) => return Ok(()),
+                Err(ProtoError::Json(e)) => {
+                    write_msg(&mut writer, &Response::error(format!("malformed request: {e}")))?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            let resp = if req.version != PROTO_VERSION {
+                Response::error(format!(
+                    "protocol version {} is not supported (rvsd speaks {PROTO_VERSION})",
+                    req.version
+                ))
+            } else {
+                let what = format!("{:?}", req.command);
+                match self.handle(req.command) {
+                    Ok(r) => Response::ok(r),
+                    Err(e) => {
+                        tracing::info!(command = %what, error = %e, "control command refused");
+                        Response::error(e)
+                    }
+                }
+            };
+            write_msg(&mut writer, &resp)?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds the control socket, refusing to steal it from a running rvsd.
+pub fn bind_socket(path: &Path) -> Result<UnixListener, String> {
+    if UnixStream::connect(path).is_ok() {
+        return Err(format!("another rvsd is already serving {}", path.display()));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    UnixListener::bind(path).map_err(|e| format!("cannot bind control socket {}: {e}", path.display()))
+}
+
+/// Removes the socket file on drop.
+pub struct SocketGuard(pub PathBuf);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam::channel::unbounded;
+    use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec};
+
+    fn control() -> (Control, crossbeam::channel::Receiver<WorkerMsg>) {
+        let (tx, rx) = unbounded();
+        let w = WorkerHandle {
+            id: 0,
+            lcore: Arc::new(AtomicU32::new(3)),
+            counters: Arc::new(WorkerCounters::new(8, 8)),
+            inbox: tx,
+        };
+        (Control::new(Registry::new(8, 8), vec![w], crate::config::DEFAULT_TIMEOUTS), rx)
+    }
+
+    #[test]
+    fn edits_publish_snapshots_and_errors_do_not() {
+        let (mut c, rx) = control();
+        let key = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() };
+        let spec = ServiceSpec { key, scheduler: "rr".into(), local_addrs: vec![] };
+        assert_eq!(c.handle(Command::AddService { spec: spec.clone() }), Ok(Reply::Ok));
+        assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Snapshot(s)) if s.services.len() == 1));
+        assert_eq!(c.handle(Command::AddService { spec }), Err("Service already exists".into()));
+        assert!(rx.try_recv().is_err(), "a refused edit publishes nothing");
+        let real =
+            RealSpec { addr: "198.19.0.11:80".parse().unwrap(), weight: 1, method: Default::default() };
+        c.handle(Command::AddReal { service: key, real }).unwrap();
+        c.counters_for_test().reals[0].traffic.conns.add(5);
+        match c.handle(Command::ListServices).unwrap() {
+            Reply::Services { services } => {
+                assert_eq!(services[0].reals[0].stats.conns, 5);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn set_timeouts_keeps_zero_fields() {
+        let (mut c, rx) = control();
+        c.handle(Command::SetTimeouts { timeouts: Timeouts { tcp: 10, tcp_fin: 0, udp: 3 } }).unwrap();
+        assert_eq!(
+            c.handle(Command::GetTimeouts),
+            Ok(Reply::Timeouts { timeouts: Timeouts { tcp: 10, tcp_fin: 120, udp: 3 } })
+        );
+        assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Timeouts(_))));
+    }
+
+    #[test]
+    fn stats_name_the_lcore() {
+        let (mut c, _rx) = control();
+        match c.handle(Command::Stats).unwrap() {
+            Reply::Stats { workers } => assert_eq!(workers[0].lcore, 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    impl Control {
+        fn counters_for_test(&self) -> &WorkerCounters {
+            &self.workers[0].counters
+        }
+    }
+}

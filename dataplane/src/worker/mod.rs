@@ -1,0 +1,190 @@
+//! The DPDK worker loop: one pinned thread per configured core.
+//!
+//! Each worker polls its own rx queue on every port, runs the pipeline, and transmits
+//! on its own tx queue; it owns its pipeline (sessions, ports, neighbours, counters)
+//! outright. Workers talk to each other only through bounded lock-free queues:
+//! replies that reached the wrong core are handed to the owner of their local port,
+//! and learned neighbours are shared as messages.
+
+use crossbeam::channel::{Receiver, Sender};
+use crossbeam::queue::ArrayQueue;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::control::WorkerMsg;
+use crate::dpdk::{Eal, Mbuf, Mempool, Port};
+use crate::pipeline::{Output, Pipeline};
+use crate::route::PortIndex;
+use crate::stats::{DropReason, WorkerCounters};
+use crate::time::{Clock, Time};
+
+/// Packets received per rx_burst call.
+const BURST: usize = 32;
+/// Timers (session expiry, ARP retries) run at most this often.
+const TIMER_INTERVAL_NS: u64 = 1_000_000;
+
+/// A frame handed from one worker to another, with the port it arrived on.
+pub type Handoff = (PortIndex, Mbuf);
+
+/// Idle behaviour: spin `spin` empty polls, then sleep, doubling up to `max_sleep_us`.
+#[derive(Debug, Clone, Copy)]
+pub struct IdlePolicy {
+    pub spin: u32,
+    pub max_sleep_us: u32,
+}
+
+pub struct Worker {
+    pub id: u16,
+    pub cpu: usize,
+    pub ports: Vec<Port>,
+    pub pipeline: Pipeline<Mbuf>,
+    pub pool: Mempool,
+    pub inbox: Receiver<WorkerMsg>,
+    /// Every worker's neighbour-message sender (including ours, unused).
+    pub peers: Vec<Sender<WorkerMsg>>,
+    /// Every worker's hand-off queue; ours is `handoff[id]`.
+    pub handoff: Arc<Vec<ArrayQueue<Handoff>>>,
+    pub idle: IdlePolicy,
+    pub stop: Arc<AtomicBool>,
+    pub lcore: Arc<AtomicU32>,
+    pub clock: Arc<Clock>,
+}
+
+impl Worker {
+    /// Runs until `stop` is set. Call on the worker's own thread.
+    pub fn run(mut self) {
+        if let Some(core) =
+            core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == self.cpu))
+        {
+            if !core_affinity::set_for_current(core) {
+                tracing::warn!(worker = self.id, cpu = self.cpu, "could not pin worker");
+            }
+        } else {
+            tracing::warn!(worker = self.id, cpu = self.cpu, "no such CPU to pin to");
+        }
+        match Eal::register_thread() {
+            Ok(lcore) => self.lcore.store(lcore, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(worker = self.id, error = %e, "rte_thread_register failed; mempool cache off")
+            }
+        }
+        tracing::info!(
+            worker = self.id,
+            cpu = self.cpu,
+            lcore = self.lcore.load(Ordering::Relaxed),
+            "worker running"
+        );
+
+        let queue = self.id;
+        let nports = self.ports.len();
+        let nworkers = self.handoff.len();
+        let mut out: Output<Mbuf> = Output::new(nports, nworkers);
+        let mut rx: Vec<Mbuf> = Vec::with_capacity(BURST);
+        let mut last_timer = Time::ZERO;
+        let mut idle_polls: u32 = 0;
+        let mut sleep_us: u32 = 1;
+        let counters: Arc<WorkerCounters> = self.pipeline.counters().clone();
+
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = self.clock.now();
+            let mut work = 0usize;
+            let mut alloc = self.pool;
+
+            for p in 0..nports {
+                let n = self.ports[p].rx_burst(queue, &mut rx, BURST);
+                if n == 0 {
+                    continue;
+                }
+                work += n;
+                counters.rx_packets.add(n as u64);
+                for m in rx.drain(..) {
+                    counters.rx_bytes.add(m.data().len() as u64);
+                    self.pipeline.handle(p as PortIndex, m, now, &mut alloc, &mut out);
+                }
+            }
+
+            // Frames other workers passed to us: bounded per loop so rx is not starved.
+            for _ in 0..BURST {
+                let Some((port, m)) = self.handoff[self.id as usize].pop() else { break };
+                work += 1;
+                counters.redirected_in.inc();
+                self.pipeline.handle(port, m, now, &mut alloc, &mut out);
+            }
+
+            while let Ok(msg) = self.inbox.try_recv() {
+                match msg {
+                    WorkerMsg::Snapshot(s) => self.pipeline.set_snapshot(s),
+                    WorkerMsg::Timeouts(t) => self.pipeline.set_timeouts(t),
+                    WorkerMsg::DumpConns(reply) => {
+                        let _ = reply.send(self.pipeline.dump_sessions(now));
+                    }
+                    WorkerMsg::Neigh(ip, mac, port) => {
+                        self.pipeline.neigh_learned(ip, mac, port, now, &mut out)
+                    }
+                }
+            }
+
+            if now.as_nanos().wrapping_sub(last_timer.as_nanos()) >= TIMER_INTERVAL_NS {
+                self.pipeline.poll(now, &mut alloc, &mut out);
+                last_timer = now;
+            }
+
+            self.flush(&mut out, &counters);
+
+            if work > 0 {
+                idle_polls = 0;
+                sleep_us = 1;
+            } else if self.idle.max_sleep_us > 0 {
+                idle_polls += 1;
+                if idle_polls > self.idle.spin {
+                    // Give the core back to the lab's clients and servers: a 2-core
+                    // machine runs them next to us.
+                    std::thread::sleep(Duration::from_micros(sleep_us as u64));
+                    sleep_us = (sleep_us * 2).min(self.idle.max_sleep_us);
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        tracing::info!(worker = self.id, "worker stopped");
+        Eal::unregister_thread();
+    }
+
+    /// Sends what the pipeline produced.
+    fn flush(&mut self, out: &mut Output<Mbuf>, counters: &WorkerCounters) {
+        let queue = self.id;
+        for (p, pkts) in out.tx.iter_mut().enumerate() {
+            if pkts.is_empty() {
+                continue;
+            }
+            let bytes: u64 = pkts.iter().map(|m| m.data().len() as u64).sum();
+            let total = pkts.len();
+            let sent = self.ports[p].tx_burst(queue, pkts);
+            let unsent_bytes: u64 = pkts.iter().map(|m| m.data().len() as u64).sum();
+            counters.tx_packets.add(sent as u64);
+            counters.tx_bytes.add(bytes - unsent_bytes);
+            for _ in sent..total {
+                counters.count_drop(DropReason::TxFull);
+            }
+            pkts.clear(); // frees what the queue did not take
+        }
+        for (w, pkts) in out.redirect.iter_mut().enumerate() {
+            for m in pkts.drain(..) {
+                // The port index travels with the frame; a full ring drops it (freed here).
+                let port = m.port();
+                let idx = self.ports.iter().position(|p| p.id() == port).unwrap_or(0) as PortIndex;
+                if self.handoff[w].push((idx, m)).is_err() {
+                    counters.count_drop(DropReason::RedirectFull);
+                }
+            }
+        }
+        for (ip, mac, port) in out.learned.drain(..) {
+            for (w, peer) in self.peers.iter().enumerate() {
+                if w != self.id as usize {
+                    let _ = peer.try_send(WorkerMsg::Neigh(ip, mac, port));
+                }
+            }
+        }
+    }
+}
