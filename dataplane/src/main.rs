@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     match run(args) {
@@ -237,7 +238,6 @@ fn run(args: Args) -> Result<(), Fatal> {
         if let Ok(s) = p.stats() {
             tracing::info!(port = p.id(), ?s, "final port stats");
         }
-        let _ = p.stop();
         let _ = p.close();
     }
     drop(eal);

@@ -54,14 +54,10 @@ pub struct Worker {
 impl Worker {
     /// Runs until `stop` is set. Call on the worker's own thread.
     pub fn run(mut self) {
-        if let Some(core) =
-            core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == self.cpu))
-        {
-            if !core_affinity::set_for_current(core) {
-                tracing::warn!(worker = self.id, cpu = self.cpu, "could not pin worker");
-            }
-        } else {
-            tracing::warn!(worker = self.id, cpu = self.cpu, "no such CPU to pin to");
+        // Pin by CPU number: the thread inherits the main lcore's affinity from EAL, so
+        // core_affinity's list of allowed cores would only name that one.
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: self.cpu }) {
+            tracing::warn!(worker = self.id, cpu = self.cpu, "could not pin worker");
         }
         match Eal::register_thread() {
             Ok(lcore) => self.lcore.store(lcore, Ordering::Relaxed),
