@@ -601,3 +601,68 @@ fn snapshot_swap_keeps_sessions_flowing() {
     h.rx(CLIENT_PORT, syn);
     assert_eq!(h.drops(DropReason::NotLocal), 1, "the VIP is gone");
 }
+
+#[test]
+fn local_port_exhaustion_is_counted_and_recovers_on_expiry() {
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let mut cfg = config(0, 1);
+    cfg.local_port_range = (2000, 2001);
+    let mut h = Harness {
+        p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
+        out: Output::new(2, 1),
+        now: Time::from_secs(1),
+    };
+    h.resolve_all();
+    h.p.set_timeouts(Timeouts { tcp: 10, tcp_fin: 3, udp: 5 });
+    for sport in [5000, 5001, 5002] {
+        h.rx(
+            CLIENT_PORT,
+            udp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, ip("198.18.0.100"), 53, b"q"),
+        );
+    }
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 2);
+    assert_eq!(h.drops(DropReason::NoLocalAddr), 1, "the third flow finds no local port");
+    let mut out = Output::new(2, 1);
+    h.p.poll(h.now + std::time::Duration::from_secs(6), &mut VecAlloc, &mut out);
+    h.rx(CLIENT_PORT, udp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 5002, ip("198.18.0.100"), 53, b"q"));
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "expired sessions give their ports back");
+}
+
+#[test]
+fn arbitrary_frames_never_panic() {
+    use proptest::prelude::*;
+    let h = std::cell::RefCell::new(Harness::new(0, 2));
+    h.borrow_mut().resolve_all();
+    let base = tcp_frame(
+        CLIENT_MAC,
+        LB_C_MAC,
+        ip("198.18.0.10"),
+        40000,
+        ip("198.18.0.100"),
+        80,
+        TcpFlags::SYN,
+        b"xy",
+    );
+    proptest!(ProptestConfig::with_cases(2000), |(
+        flips in proptest::collection::vec((0usize..base.len(), any::<u8>()), 0..8),
+        cut in 0usize..=base.len(),
+        port in 0u16..2,
+        raw in proptest::collection::vec(any::<u8>(), 0..80),
+        use_raw in any::<bool>(),
+    )| {
+        let frame = if use_raw {
+            raw
+        } else {
+            let mut f = base.clone();
+            for (i, v) in flips {
+                f[i] = v;
+            }
+            f.truncate(cut);
+            f
+        };
+        let mut h = h.borrow_mut();
+        h.rx(port, frame);
+        h.out.tx.iter_mut().for_each(|v| v.clear());
+        h.out.redirect.iter_mut().for_each(|v| v.clear());
+    });
+}
