@@ -632,4 +632,6 @@ const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod tests;
