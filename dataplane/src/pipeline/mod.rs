@@ -235,7 +235,9 @@ impl<P: Frame> Pipeline<P> {
     ) {
         let data = &pkt.data()[ETH_LEN..];
         let Ok(ip) = Ipv4Packet::new_checked(data) else {
-            return self.drop_pkt(DropReason::BadIpHeader, pkt);
+            // Too short for any IPv4 header is truncation; anything else is a bad header.
+            let reason = if data.len() < 20 { DropReason::Truncated } else { DropReason::BadIpHeader };
+            return self.drop_pkt(reason, pkt);
         };
         let ip_ok = match pkt.ip_checksum_ok() {
             Some(ok) => ok,
@@ -278,8 +280,8 @@ impl<P: Frame> Pipeline<P> {
             return;
         };
         match kind {
-            Destination::Vip => self.from_client(pkt, info, now, alloc, out),
-            Destination::Lip => self.from_server(pkt, info, now, alloc, out),
+            Destination::Vip => self.client_packet(pkt, info, now, alloc, out),
+            Destination::Lip => self.server_packet(pkt, info, now, alloc, out),
             Destination::Former => {
                 if let Some(id) = self.sessions.find_client(&info.key) {
                     self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
@@ -324,7 +326,7 @@ impl<P: Frame> Pipeline<P> {
         })
     }
 
-    fn from_client(
+    fn client_packet(
         &mut self,
         pkt: P,
         info: L4Info,
@@ -400,7 +402,7 @@ impl<P: Frame> Pipeline<P> {
         Ok(id)
     }
 
-    fn from_server(
+    fn server_packet(
         &mut self,
         pkt: P,
         info: L4Info,
@@ -473,6 +475,7 @@ impl<P: Frame> Pipeline<P> {
             ),
         };
         let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
+        self.sessions.rearm(id);
         let bytes = info.ip_len as u64;
         let c = &self.counters;
         if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {

@@ -455,6 +455,7 @@ fn malformed_frames_are_dropped_by_reason() {
     };
     let cases: Vec<(DropReason, Vec<u8>)> = vec![
         (DropReason::Truncated, vec![1, 2, 3]),
+        (DropReason::Truncated, good()[..14 + 12].to_vec()),
         (DropReason::UnknownEthertype, {
             let mut f = good();
             f[12] = 0x88;

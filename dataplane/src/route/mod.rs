@@ -30,7 +30,7 @@ impl Prefix {
     pub fn addr(&self) -> Ipv4Addr {
         self.addr.into()
     }
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
     #[inline]

@@ -19,6 +19,9 @@ struct Slot {
     session: Session,
     generation: u32,
     live: bool,
+    /// When this slot's tracked wheel entry fires. Other entries for the slot (left
+    /// behind when the deadline moved earlier) are recognised and dropped.
+    scheduled: Time,
 }
 
 type Index = HashMap<FlowKey, u32, ahash::RandomState>;
@@ -79,14 +82,25 @@ impl SessionTable {
                 if self.slots.len() >= self.capacity {
                     return Err(TableFull(self.capacity));
                 }
-                self.slots.push(Slot { session, generation: 0, live: true });
+                self.slots.push(Slot { session, generation: 0, live: true, scheduled: Time::ZERO });
                 (self.slots.len() - 1) as u32
             }
         };
         self.by_client.insert(session.client, idx);
         self.by_reply.insert(session.reply, idx);
-        self.wheel.schedule((idx, self.slots[idx as usize].generation), session.expires);
+        let slot = &mut self.slots[idx as usize];
+        slot.scheduled = self.wheel.schedule((idx, slot.generation), session.expires);
         Ok(SessionId(idx))
+    }
+
+    /// Call after moving a session's `expires`: a later deadline costs nothing (the
+    /// timer is re-filed when it fires), an earlier one files an extra timer.
+    #[inline]
+    pub fn rearm(&mut self, id: SessionId) {
+        let slot = &mut self.slots[id.0 as usize];
+        if slot.session.expires < slot.scheduled {
+            slot.scheduled = self.wheel.schedule((id.0, slot.generation), slot.session.expires);
+        }
     }
 
     #[inline]
@@ -134,12 +148,20 @@ impl SessionTable {
             }
             if slot.session.expires <= now {
                 expired.push(self.remove(SessionId(idx)));
-            } else {
+            } else if slot.scheduled <= now {
+                // The tracked entry: follow the deadline to its new place.
                 let at = slot.session.expires;
-                self.wheel.schedule((idx, generation), at);
+                let fire = self.wheel.schedule((idx, generation), at);
+                self.slots[idx as usize].scheduled = fire;
             }
+            // Otherwise a duplicate left by `rearm`: the tracked entry is still pending.
         }
         self.due = due;
+    }
+
+    #[cfg(test)]
+    fn wheel_len(&self) -> usize {
+        self.wheel.pending()
     }
 
     /// Every live session (for `ipvsadm -Lnc` and, later, cluster sync).
@@ -231,6 +253,41 @@ mod tests {
         t.expire(Time::from_secs(2), &mut out);
         assert!(out.is_empty(), "the old timer entry must not expire the new session");
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn an_earlier_deadline_is_honoured() {
+        let mut t = SessionTable::new(10, Time::ZERO);
+        // SYN_RECV's 30 s, then ESTABLISHED with a 10 s timeout set at 1 s.
+        let a = t.insert(session(1, 1, 30)).unwrap();
+        t.get_mut(a).expires = Time::from_secs(11);
+        t.rearm(a);
+        let mut out = Vec::new();
+        t.expire(Time::from_secs(10), &mut out);
+        assert!(out.is_empty());
+        t.expire(Time::from_secs(12), &mut out);
+        assert_eq!(out.len(), 1, "gone at 11 s, not at 30 s");
+    }
+
+    #[test]
+    fn rearm_duplicates_do_not_multiply() {
+        let mut t = SessionTable::new(10, Time::ZERO);
+        let a = t.insert(session(1, 1, 100)).unwrap();
+        for s in 1..50u64 {
+            // Deadline bounces earlier and later; traffic keeps it alive.
+            t.get_mut(a).expires = Time::from_secs(s + if s % 2 == 0 { 5 } else { 50 });
+            t.rearm(a);
+            let mut out = Vec::new();
+            t.expire(Time::from_secs(s), &mut out);
+            assert!(out.is_empty());
+        }
+        let pending: usize = t.wheel_len();
+        assert!(pending <= 60, "{pending} timer entries for one session");
+        t.get_mut(a).expires = Time::from_secs(60);
+        t.rearm(a);
+        let mut out = Vec::new();
+        t.expire(Time::from_secs(61), &mut out);
+        assert_eq!(out.len(), 1);
     }
 
     #[test]

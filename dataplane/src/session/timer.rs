@@ -24,11 +24,18 @@ impl TimerWheel {
     }
 
     /// Files `entry` to come due at `at` (or at the furthest tick the wheel holds, to be
-    /// re-filed then).
-    pub fn schedule(&mut self, entry: TimerEntry, at: Time) {
+    /// re-filed then). Returns when it will actually fire.
+    pub fn schedule(&mut self, entry: TimerEntry, at: Time) -> Time {
         let n = self.slots.len() as u64;
         let tick = (at.0.div_ceil(self.tick_ns)).clamp(self.done + 1, self.done + n - 1);
         self.slots[(tick % n) as usize].push(entry);
+        Time(tick * self.tick_ns)
+    }
+
+    /// Entries pending.
+    #[cfg(test)]
+    pub fn pending(&self) -> usize {
+        self.slots.iter().map(Vec::len).sum()
     }
 
     /// Moves every entry due by `now` into `due`.
