@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs every Debian package RVS needs (build, lab, tests, demo).
+# Idempotent: prints one line and touches nothing when everything is already there.
+set -euo pipefail
+
+PACKAGES=(
+  # build: DPDK 22.11, bindgen, a C toolchain for the linker
+  dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config build-essential
+  # lab topology
+  iproute2 ethtool procps psmisc
+  # real servers and clients
+  nginx-light curl wrk iperf3 hping3 iputils-ping socat python3 python3-scapy
+  # debugging and analysis
+  tcpdump tshark valgrind shellcheck
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [[ $status == installed ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if ((EUID != 0)); then
+    echo "setup: missing packages: ${missing[*]} (run as root to install)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  log=$(mktemp)
+  if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    rm -f "$log"
+    echo "setup: apt-get failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "setup: packages installed"
+else
+  echo "setup: all ${#PACKAGES[@]} packages present"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found: install a Rust toolchain (https://rustup.rs) and put cargo on PATH" >&2
+  exit 1
+fi
+
+# The lab's scapy scripts need Debian's interpreter, not a pyenv one that may be first on PATH.
+if ! /usr/bin/python3 -c 'import scapy.all' >/dev/null 2>&1; then
+  echo "setup: /usr/bin/python3 cannot import scapy (python3-scapy broken?)" >&2
+  exit 1
+fi

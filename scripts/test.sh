@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Runs everything: setup, fmt, clippy, unit tests, release build, then the lab tests.
+#
+#   scripts/test.sh              everything
+#   scripts/test.sh --quick      no lab tests
+#   scripts/test.sh --lab-only   setup + release build + lab tests (no fmt/clippy/cargo test)
+#   scripts/test.sh [opts] PATTERN...   only lab tests whose name (e.g. 01-http-rr-w2) matches
+#                                       one of the extended regexps
+#
+# Lab tests run one after the other (they share the lab), each under 'timeout 300', and a
+# failure does not stop the others. The last line is exactly 'lab: N passed, N failed'.
+# Exit status is non-zero if any step or test failed.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+
+QUICK=0
+LAB_ONLY=0
+FILTERS=()
+for a in "$@"; do
+  case $a in
+    --quick) QUICK=1 ;;
+    --lab-only) LAB_ONLY=1 ;;
+    -h | --help)
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    -*) echo "test.sh: unknown option $a" >&2; exit 2 ;;
+    *) FILTERS+=("$a") ;;
+  esac
+done
+if ((QUICK && LAB_ONLY)); then
+  echo "test.sh: --quick and --lab-only exclude each other" >&2
+  exit 2
+fi
+
+LOG_DIR=${RVS_TEST_LOGS:-/tmp/rvs-test-logs}
+mkdir -p "$LOG_DIR"
+STEP_FAILS=()
+BUILD_OK=1
+
+step() {
+  local name=$1 t0=$SECONDS
+  shift
+  echo "==> $name"
+  if "$@"; then
+    echo "==> $name: ok ($((SECONDS - t0)) s)"
+  else
+    echo "==> $name: FAILED ($((SECONDS - t0)) s)"
+    STEP_FAILS+=("$name")
+    return 1
+  fi
+}
+
+step setup scripts/setup.sh || { echo "lab: 0 passed, 0 failed"; exit 1; }
+
+if ((!LAB_ONLY)); then
+  step "cargo fmt" cargo fmt --all -- --check
+  step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+  step "cargo test" cargo test --workspace
+fi
+step "cargo build --release" cargo build --release || BUILD_OK=0
+
+# name, script, workers. Each line: NAME SCRIPT WORKERS
+LAB_TESTS=()
+for w in 1 2; do
+  for t in 01-http-rr 02-wrk 03-download 04-udp-icmp 05-expiry 06-malformed; do
+    LAB_TESTS+=("$t-w$w $t $w")
+  done
+done
+LAB_TESTS+=("07-two-workers-w2 07-two-workers 2")
+LAB_TESTS+=("08-bad-config 08-bad-config 1")
+
+selected() {
+  local name=$1 f
+  ((${#FILTERS[@]})) || return 0
+  for f in "${FILTERS[@]}"; do [[ $name =~ $f ]] && return 0; done
+  return 1
+}
+
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+if ((!QUICK)); then
+  if ((EUID != 0)); then
+    echo "test.sh: the lab tests need root" >&2
+    echo "lab: 0 passed, 1 failed"
+    exit 1
+  fi
+  ((BUILD_OK)) || echo "==> release build failed: lab tests will fail"
+  for entry in "${LAB_TESTS[@]}"; do
+    read -r name script workers <<<"$entry"
+    selected "$name" || continue
+    log=$LOG_DIR/$name.log
+    echo "==> lab $name"
+    t0=$SECONDS
+    WORKERS=$workers timeout -k 20 300 bash "tests/lab/$script.sh" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    # Safety net: whatever the test did (even if it was killed), leave nothing behind.
+    scripts/lab.sh down >/dev/null 2>&1 || scripts/lab.sh down
+    if ((rc == 0)); then
+      PASSED=$((PASSED + 1))
+      echo "==> lab $name: PASS ($((SECONDS - t0)) s)"
+    else
+      FAILED=$((FAILED + 1))
+      FAILED_NAMES+=("$name")
+      ((rc == 124 || rc == 137)) && echo "==> lab $name: timed out after 300 s"
+      echo "==> lab $name: FAIL (exit $rc, $((SECONDS - t0)) s, log $log)"
+    fi
+  done
+  if ((${#FILTERS[@]} && PASSED + FAILED == 0)); then
+    echo "==> no lab test matches: ${FILTERS[*]}"
+    STEP_FAILS+=("lab test selection")
+  fi
+fi
+
+echo
+((${#STEP_FAILS[@]})) && echo "failed steps: ${STEP_FAILS[*]}"
+((${#FAILED_NAMES[@]})) && echo "failed lab tests: ${FAILED_NAMES[*]}"
+echo "lab: $PASSED passed, $FAILED failed"
+((${#STEP_FAILS[@]} == 0 && FAILED == 0))
