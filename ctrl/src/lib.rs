@@ -4,5 +4,16 @@
 //! ([`adm::args`]), output formatting ([`adm::format`]) and the glue that turns a parsed
 //! command into control-socket calls ([`adm::run`]). Parsing and formatting are pure
 //! functions so they can be tested without a daemon; the binary is a thin wrapper.
+//!
+//! The `rvs-ctrl` daemon reads a keepalived.conf ([`keepalived`]), health-checks the real
+//! servers ([`check`]) and keeps rvsd's virtual-service table equal to what the
+//! configuration and the checks say ([`sync`], [`daemon`]).
 
 pub mod adm;
+pub mod check;
+pub mod daemon;
+pub mod keepalived;
+pub mod sync;
+
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -1,0 +1,223 @@
+//! rvs-ctrl: keepalived-compatible control daemon for rvsd. See `rvs_ctrl::daemon`.
+//!
+//! Exit status: 0 clean stop (or `-t` found the configuration good), 1 configuration
+//! error, 2 usage error, 3 could not start.
+
+use rvs_ctrl::daemon::{self, DaemonError, Options, Signals};
+use rvs_ctrl::keepalived::{self, Severity};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+const PROGRAM: &str = "rvs-ctrl";
+const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+
+fn usage() -> String {
+    format!(
+        "{PROGRAM} v{} - keepalived-compatible control daemon for rvsd
+Usage: {PROGRAM} [options]
+  -f, --use-file FILE   keepalived configuration (default {DEFAULT_CONFIG})
+  -t, --config-test     check the configuration and exit (0 when it would run)
+      --socket PATH     rvsd control socket (default ${}, then {})
+  -l, --log-level LVL   error, warn, info (default), debug, trace; or a RUST_LOG filter
+  -h, --help            this help
+  -v, --version         version
+Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop (rvsd keeps its table).
+",
+        env!("CARGO_PKG_VERSION"),
+        rvs_ctrl::adm::SOCKET_ENV,
+        rvs_proto::DEFAULT_SOCKET
+    )
+}
+
+struct Args {
+    config: PathBuf,
+    test: bool,
+    socket: Option<String>,
+    log_level: Option<String>,
+}
+
+enum Parsed {
+    Run(Args),
+    Print(String),
+}
+
+fn parse_args(argv: &[String]) -> Result<Parsed, String> {
+    let mut a = Args { config: DEFAULT_CONFIG.into(), test: false, socket: None, log_level: None };
+    let mut it = argv.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value =
+            |name: &str| inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{name} needs a value"));
+        match flag {
+            "-f" | "--use-file" => a.config = value(flag)?.into(),
+            "-t" | "--config-test" => a.test = true,
+            "--socket" => a.socket = Some(value(flag)?),
+            "-l" | "--log-level" => a.log_level = Some(value(flag)?),
+            "-h" | "--help" => return Ok(Parsed::Print(usage())),
+            "-v" | "--version" => {
+                return Ok(Parsed::Print(format!("{PROGRAM} v{}\n", env!("CARGO_PKG_VERSION"))))
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(Parsed::Run(a))
+}
+
+fn main() {
+    std::process::exit(real_main());
+}
+
+fn real_main() -> i32 {
+    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let args = match parse_args(&argv) {
+        Ok(Parsed::Run(a)) => a,
+        Ok(Parsed::Print(text)) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            return 0;
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{PROGRAM}: {e}\nTry `{PROGRAM} -h' for more information.");
+            return 2;
+        }
+    };
+    if args.test {
+        return config_test(&args);
+    }
+
+    let filter =
+        args.log_level.clone().or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into());
+    let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{PROGRAM}: bad log level {filter:?}: {e}");
+            return 2;
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    raise_fd_limit();
+
+    let env_socket = std::env::var(rvs_ctrl::adm::SOCKET_ENV).ok();
+    let socket = rvs_ctrl::adm::socket_path(args.socket.as_deref(), env_socket.as_deref());
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    let wake = match install_signals(&stop, &reload) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return 3;
+        }
+    };
+    let signals = Signals { stop, reload, wake: Some(wake.as_raw_fd()) };
+    tracing::info!(socket, config = %args.config.display(), "rvs-ctrl starting");
+    match daemon::run(&Options { config: args.config, socket }, &signals) {
+        Ok(()) => 0,
+        Err(DaemonError::Config(e)) => {
+            for line in e.lines() {
+                tracing::error!("{line}");
+            }
+            1
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            3
+        }
+    }
+}
+
+/// `keepalived -t`: every message on stderr, exit 0 when the configuration would run.
+fn config_test(args: &Args) -> i32 {
+    let mut err = std::io::stderr().lock();
+    let label = |s: Severity| match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    };
+    match keepalived::load(&args.config) {
+        Ok(l) => {
+            for d in &l.diags {
+                let _ = writeln!(err, "{}: {d}", label(d.severity));
+            }
+            let _ = writeln!(
+                err,
+                "{}: configuration OK ({} virtual servers)",
+                args.config.display(),
+                l.config.virtual_servers.len()
+            );
+            0
+        }
+        Err(e) => {
+            if let keepalived::ConfigError::Invalid { diags, .. } = &e {
+                for d in diags {
+                    let _ = writeln!(err, "{}: {d}", label(d.severity));
+                }
+            }
+            for line in e.lines() {
+                let _ = writeln!(err, "error: {line}");
+            }
+            let _ = writeln!(err, "{}: configuration has errors", args.config.display());
+            1
+        }
+    }
+}
+
+/// SIGTERM/SIGINT set `stop`, SIGHUP sets `reload`; each also writes a byte to the
+/// returned socket so the poll loop wakes at once.
+fn install_signals(stop: &Arc<AtomicBool>, reload: &Arc<AtomicBool>) -> std::io::Result<UnixStream> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let (r, w) = UnixStream::pair()?;
+    r.set_nonblocking(true)?;
+    w.set_nonblocking(true)?;
+    for sig in [SIGTERM, SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())?;
+        signal_hook::low_level::pipe::register(sig, w.try_clone()?)?;
+    }
+    signal_hook::flag::register(SIGHUP, reload.clone())?;
+    signal_hook::low_level::pipe::register(SIGHUP, w)?;
+    Ok(r)
+}
+
+/// One descriptor per running check: take the hard limit as the soft one.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::debug!("could not raise the open-files limit");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Result<Parsed, String> {
+        parse_args(&s.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn options() {
+        let Ok(Parsed::Run(a)) = args(&["-t", "-f", "k.conf", "--socket=/s", "-l", "debug"]) else {
+            panic!()
+        };
+        assert!(a.test);
+        assert_eq!(a.config, PathBuf::from("k.conf"));
+        assert_eq!(a.socket.as_deref(), Some("/s"));
+        assert_eq!(a.log_level.as_deref(), Some("debug"));
+        let Ok(Parsed::Run(a)) = args(&[]) else { panic!() };
+        assert_eq!(a.config, PathBuf::from(DEFAULT_CONFIG));
+        assert!(matches!(args(&["-h"]), Ok(Parsed::Print(_))));
+        assert_eq!(args(&["-f"]).err().unwrap(), "-f needs a value");
+        assert_eq!(args(&["-x"]).err().unwrap(), "unknown option -x");
+    }
+}

@@ -1,0 +1,401 @@
+//! The I/O side of health checking: one thread drives every check in flight with
+//! nonblocking sockets and poll(2), so thousands of servers cost one core and one file
+//! descriptor per running check, not a thread each. MISC_CHECK processes are reaped with
+//! `try_wait` while any is running (the loop then wakes every few milliseconds).
+//!
+//! A check's outcome goes to the pure state machines in [`super::state`].
+
+use super::http;
+use super::state::{CheckerId, Outcome};
+use crate::keepalived::{CheckKind, CheckerConf, HttpUrl};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// While a MISC_CHECK runs, the loop looks at it at least this often.
+const CHILD_POLL: Duration = Duration::from_millis(20);
+
+enum Stage {
+    Connecting {
+        fd: OwnedFd,
+    },
+    Writing {
+        stream: TcpStream,
+        req: Vec<u8>,
+        off: usize,
+    },
+    Reading {
+        stream: TcpStream,
+        buf: Vec<u8>,
+    },
+    Udp {
+        sock: UdpSocket,
+        require_reply: bool,
+    },
+    Misc {
+        child: Child,
+        dynamic: bool,
+    },
+    /// Only while one stage is replaced by the next.
+    Taken,
+}
+
+struct Probe {
+    id: CheckerId,
+    conf: CheckerConf,
+    deadline: Instant,
+    /// HTTP_GET: the url being checked.
+    url: usize,
+    stage: Stage,
+}
+
+/// Every check in flight.
+#[derive(Default)]
+pub struct Prober {
+    probes: Vec<Probe>,
+    /// Outcomes known without waiting (e.g. a connect refused at once).
+    done: Vec<(CheckerId, Outcome)>,
+}
+
+impl Prober {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.probes.len()
+    }
+
+    /// Drops every check in flight (a reload restarts them); MISC_CHECK children are killed.
+    pub fn cancel_all(&mut self) {
+        for p in self.probes.drain(..) {
+            if let Stage::Misc { mut child, .. } = p.stage {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        self.done.clear();
+    }
+
+    /// Starts checker `id`.
+    pub fn start(&mut self, id: CheckerId, conf: &CheckerConf, now: Instant) {
+        let deadline = now + conf.connect_timeout;
+        let stage = match &conf.kind {
+            CheckKind::Tcp | CheckKind::Http { .. } => {
+                nb_connect(conf.target, conf.bindto).map(|fd| Stage::Connecting { fd })
+            }
+            CheckKind::Udp { payload, require_reply } => udp_probe(conf.target, conf.bindto, payload)
+                .map(|sock| Stage::Udp { sock, require_reply: *require_reply }),
+            CheckKind::Misc { argv, timeout, dynamic } => {
+                let deadline = now + timeout.unwrap_or(conf.delay_loop);
+                match spawn(argv) {
+                    Ok(child) => {
+                        let stage = Stage::Misc { child, dynamic: *dynamic };
+                        self.probes.push(Probe { id, conf: conf.clone(), deadline, url: 0, stage });
+                    }
+                    Err(e) => self.done.push((id, Outcome::Down(format!("cannot run {}: {e}", argv[0])))),
+                }
+                return;
+            }
+        };
+        match stage {
+            Ok(stage) => self.probes.push(Probe { id, conf: conf.clone(), deadline, url: 0, stage }),
+            Err(e) => self.done.push((id, Outcome::Down(e.to_string()))),
+        }
+    }
+
+    /// Waits for I/O until `until` (or a byte on `wake`, or a signal), advances the checks
+    /// and returns those that finished.
+    pub fn poll(&mut self, until: Instant, wake: Option<RawFd>) -> Vec<(CheckerId, Outcome)> {
+        let now = Instant::now();
+        let mut until = until;
+        if !self.done.is_empty() {
+            until = now;
+        }
+        for p in &self.probes {
+            until = until.min(p.deadline);
+            if matches!(p.stage, Stage::Misc { .. }) {
+                until = until.min(now + CHILD_POLL);
+            }
+        }
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.probes.len() + 1);
+        let mut owner: Vec<usize> = Vec::with_capacity(self.probes.len());
+        for (i, p) in self.probes.iter().enumerate() {
+            let (fd, events) = match &p.stage {
+                Stage::Connecting { fd } => (fd.as_raw_fd(), libc::POLLOUT),
+                Stage::Writing { stream, .. } => (stream.as_raw_fd(), libc::POLLOUT),
+                Stage::Reading { stream, .. } => (stream.as_raw_fd(), libc::POLLIN),
+                Stage::Udp { sock, .. } => (sock.as_raw_fd(), libc::POLLIN),
+                Stage::Misc { .. } | Stage::Taken => continue,
+            };
+            fds.push(libc::pollfd { fd, events, revents: 0 });
+            owner.push(i);
+        }
+        if let Some(w) = wake {
+            fds.push(libc::pollfd { fd: w, events: libc::POLLIN, revents: 0 });
+        }
+        let timeout_ms = until.saturating_duration_since(now).as_millis().min(60_000) as i32;
+        let timeout_ms = if timeout_ms == 0 && until > now { 1 } else { timeout_ms };
+        // SAFETY: `fds` is a valid array of pollfd of the given length for the call's duration.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                tracing::error!(error = %e, "poll failed");
+            }
+        }
+        let ready: Vec<(usize, i16)> =
+            owner.iter().zip(&fds).filter(|(_, f)| f.revents != 0).map(|(&i, f)| (i, f.revents)).collect();
+
+        let mut out = std::mem::take(&mut self.done);
+        let now = Instant::now();
+        let mut finished = vec![None; self.probes.len()];
+        for (i, revents) in ready {
+            finished[i] = self.advance(i, revents, now);
+        }
+        for (i, p) in self.probes.iter_mut().enumerate() {
+            if finished[i].is_some() {
+                continue;
+            }
+            if let Stage::Misc { child, dynamic } = &mut p.stage {
+                finished[i] = match child.try_wait() {
+                    Ok(Some(status)) => Some(misc_outcome(status.code(), *dynamic)),
+                    Ok(None) if now >= p.deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        Some(Outcome::Down("misc_timeout exceeded".into()))
+                    }
+                    Ok(None) => None,
+                    Err(e) => Some(Outcome::Down(format!("waiting for the check: {e}"))),
+                };
+            } else if now >= p.deadline {
+                finished[i] = Some(match &p.stage {
+                    Stage::Udp { require_reply: false, .. } => Outcome::Up,
+                    Stage::Udp { .. } => Outcome::Down("no UDP reply".into()),
+                    Stage::Connecting { .. } => Outcome::Down("connect timed out".into()),
+                    _ => Outcome::Down("HTTP exchange timed out".into()),
+                });
+            }
+        }
+        // Remove finished probes, back to front so indices stay valid.
+        for i in (0..self.probes.len()).rev() {
+            if let Some(o) = finished[i].take() {
+                let p = self.probes.swap_remove(i);
+                out.push((p.id, o));
+            }
+        }
+        out
+    }
+
+    /// Moves probe `i` on after poll said its descriptor is ready. `Some` when it finished.
+    fn advance(&mut self, i: usize, revents: i16, now: Instant) -> Option<Outcome> {
+        let p = &mut self.probes[i];
+        let urls: &[HttpUrl] = match &p.conf.kind {
+            CheckKind::Http { urls, .. } => urls,
+            _ => &[],
+        };
+        let vhost = match &p.conf.kind {
+            CheckKind::Http { virtualhost, .. } => virtualhost.clone(),
+            _ => None,
+        };
+        match &mut p.stage {
+            Stage::Connecting { fd } => {
+                if let Err(e) = so_error(fd.as_raw_fd()) {
+                    return Some(Outcome::Down(format!("connect: {e}")));
+                }
+                if revents & (libc::POLLERR | libc::POLLHUP) != 0 && revents & libc::POLLOUT == 0 {
+                    return Some(Outcome::Down("connect failed".into()));
+                }
+                if urls.is_empty() {
+                    return Some(Outcome::Up);
+                }
+                let Stage::Connecting { fd } = std::mem::replace(&mut p.stage, Stage::Taken) else {
+                    unreachable!()
+                };
+                let stream = TcpStream::from(fd);
+                let req = http::request(&urls[p.url], vhost.as_deref(), p.conf.target);
+                p.stage = Stage::Writing { stream, req, off: 0 };
+                None
+            }
+            Stage::Writing { stream, req, off } => match stream.write(&req[*off..]) {
+                Ok(n) => {
+                    *off += n;
+                    if *off == req.len() {
+                        let Stage::Writing { stream, .. } = std::mem::replace(&mut p.stage, Stage::Taken)
+                        else {
+                            unreachable!()
+                        };
+                        p.stage = Stage::Reading { stream, buf: Vec::new() };
+                    }
+                    None
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                Err(e) => Some(Outcome::Down(format!("sending the HTTP request: {e}"))),
+            },
+            Stage::Reading { stream, buf } => {
+                let mut chunk = [0u8; 16384];
+                loop {
+                    match stream.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            buf.extend_from_slice(&chunk[..n]);
+                            if buf.len() > http::MAX_RESPONSE {
+                                return Some(Outcome::Down("HTTP response too large".into()));
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Some(Outcome::Down(format!("reading the HTTP response: {e}"))),
+                    }
+                }
+                if let Err(why) = http::judge(&urls[p.url], buf) {
+                    return Some(Outcome::Down(format!("{}: {why}", urls[p.url].path)));
+                }
+                p.url += 1;
+                if p.url == urls.len() {
+                    return Some(Outcome::Up);
+                }
+                // Next url: a new connection, a new timeout.
+                match nb_connect(p.conf.target, p.conf.bindto) {
+                    Ok(fd) => {
+                        p.stage = Stage::Connecting { fd };
+                        p.deadline = now + p.conf.connect_timeout;
+                        None
+                    }
+                    Err(e) => Some(Outcome::Down(e.to_string())),
+                }
+            }
+            Stage::Udp { sock, .. } => {
+                let mut b = [0u8; 2048];
+                match sock.recv(&mut b) {
+                    Ok(_) => Some(Outcome::Up),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        Some(Outcome::Down("port unreachable".into()))
+                    }
+                    Err(e) => Some(Outcome::Down(format!("UDP: {e}"))),
+                }
+            }
+            Stage::Misc { .. } | Stage::Taken => None,
+        }
+    }
+}
+
+/// keepalived's reading of a MISC_CHECK exit status.
+pub fn misc_outcome(code: Option<i32>, dynamic: bool) -> Outcome {
+    match code {
+        Some(0) => Outcome::Up,
+        Some(c @ 2..=255) if dynamic => Outcome::UpWeight(c as u32 - 2),
+        Some(c) => Outcome::Down(format!("exit status {c}")),
+        None => Outcome::Down("killed by a signal".into()),
+    }
+}
+
+fn spawn(argv: &[String]) -> io::Result<Child> {
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+/// Starts a nonblocking TCP connect.
+fn nb_connect(target: SocketAddr, bind: Option<IpAddr>) -> io::Result<OwnedFd> {
+    let domain = if target.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain socket(2) call; the result is checked.
+    let raw =
+        unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    if let Some(ip) = bind {
+        let (ss, len) = sockaddr(SocketAddr::new(ip, 0));
+        // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
+        if unsafe { libc::bind(raw, &ss as *const _ as *const libc::sockaddr, len) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let (ss, len) = sockaddr(target);
+    // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
+    if unsafe { libc::connect(raw, &ss as *const _ as *const libc::sockaddr, len) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    Ok(fd)
+}
+
+fn so_error(fd: RawFd) -> io::Result<()> {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut err as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if err != 0 {
+        return Err(io::Error::from_raw_os_error(err));
+    }
+    Ok(())
+}
+
+fn udp_probe(target: SocketAddr, bind: Option<IpAddr>, payload: &[u8]) -> io::Result<UdpSocket> {
+    let local = match (bind, target) {
+        (Some(ip), _) => SocketAddr::new(ip, 0),
+        (None, SocketAddr::V4(_)) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        (None, SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    let sock = UdpSocket::bind(local)?;
+    sock.connect(target)?;
+    sock.set_nonblocking(true)?;
+    sock.send(payload)?;
+    Ok(sock)
+}
+
+#[cfg(test)]
+mod tests;

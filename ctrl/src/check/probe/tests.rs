@@ -1,0 +1,222 @@
+//! The I/O layer against real sockets and processes on 127.0.0.1.
+
+use super::*;
+use crate::keepalived::{Loc, StatusCodes};
+use std::net::TcpListener;
+use std::path::Path;
+use std::thread;
+
+fn conf(kind: CheckKind, target: SocketAddr) -> CheckerConf {
+    CheckerConf {
+        loc: Loc { file: Path::new("t").into(), line: 1 },
+        kind,
+        target,
+        bindto: None,
+        connect_timeout: Duration::from_millis(500),
+        retry: 0,
+        delay_before_retry: Duration::from_secs(1),
+        delay_loop: Duration::from_secs(2),
+        warmup: None,
+        alpha: false,
+    }
+}
+
+const ID: CheckerId = CheckerId { vs: 0, rs: 0, ck: 0 };
+
+fn run(c: &CheckerConf) -> Outcome {
+    let mut p = Prober::new();
+    p.start(ID, c, Instant::now());
+    let stop = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut r = p.poll(Instant::now() + Duration::from_millis(100), None);
+        if let Some((id, o)) = r.pop() {
+            assert_eq!(id, ID);
+            assert_eq!(p.in_flight(), 0);
+            return o;
+        }
+        assert!(Instant::now() < stop, "no outcome");
+    }
+}
+
+fn closed_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Serves `n` connections: reads the request, answers `resp`; returns the requests seen.
+fn http_server(resps: Vec<Vec<u8>>) -> (SocketAddr, thread::JoinHandle<Vec<String>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let h = thread::spawn(move || {
+        let mut seen = Vec::new();
+        for resp in resps {
+            let (mut s, _) = l.accept().unwrap();
+            let mut req = Vec::new();
+            let mut b = [0u8; 1024];
+            while !req.ends_with(b"\r\n\r\n") {
+                let n = s.read(&mut b).unwrap();
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&b[..n]);
+            }
+            seen.push(String::from_utf8_lossy(&req).into_owned());
+            s.write_all(&resp).unwrap();
+        }
+        seen
+    });
+    (addr, h)
+}
+
+fn url(path: &str, digest: Option<&str>) -> HttpUrl {
+    HttpUrl {
+        path: path.into(),
+        status: StatusCodes::default_2xx(),
+        digest: digest.map(str::to_string),
+        regex: None,
+        regex_no_match: false,
+        virtualhost: None,
+    }
+}
+
+#[test]
+fn tcp_connect_up_and_refused() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    assert_eq!(run(&conf(CheckKind::Tcp, l.local_addr().unwrap())), Outcome::Up);
+    let o = run(&conf(CheckKind::Tcp, closed_port()));
+    assert!(matches!(&o, Outcome::Down(m) if m.contains("refused")), "{o:?}");
+}
+
+#[test]
+fn http_get_checks_every_url_with_digest() {
+    let body = b"I am alive\n";
+    let digest = super::super::md5::md5_hex(body);
+    let ok = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\nI am alive\n", body.len()).into_bytes();
+    let (addr, srv) = http_server(vec![ok.clone(), b"HTTP/1.0 204 No Content\r\n\r\n".to_vec()]);
+    let kind = CheckKind::Http {
+        urls: vec![url("/health", Some(&digest)), url("/ready", None)],
+        virtualhost: Some("www.example.com".into()),
+    };
+    assert_eq!(run(&conf(kind, addr)), Outcome::Up);
+    let seen = srv.join().unwrap();
+    assert!(seen[0].starts_with("GET /health HTTP/1.0\r\n") && seen[0].contains("Host: www.example.com"));
+    assert!(seen[1].starts_with("GET /ready HTTP/1.0\r\n"));
+}
+
+#[test]
+fn http_get_bad_status_or_digest_is_down() {
+    let (addr, srv) = http_server(vec![b"HTTP/1.1 503 Unavailable\r\n\r\n".to_vec()]);
+    let o = run(&conf(CheckKind::Http { urls: vec![url("/", None)], virtualhost: None }, addr));
+    assert_eq!(o, Outcome::Down("/: HTTP status 503".into()));
+    srv.join().unwrap();
+    let (addr, srv) = http_server(vec![b"HTTP/1.1 200 OK\r\n\r\nchanged".to_vec()]);
+    let o = run(&conf(
+        CheckKind::Http { urls: vec![url("/", Some("00000000000000000000000000000000"))], virtualhost: None },
+        addr,
+    ));
+    assert!(matches!(&o, Outcome::Down(m) if m.contains("MD5 digest")), "{o:?}");
+    srv.join().unwrap();
+}
+
+#[test]
+fn http_get_silent_server_times_out() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c =
+        conf(CheckKind::Http { urls: vec![url("/", None)], virtualhost: None }, l.local_addr().unwrap());
+    c.connect_timeout = Duration::from_millis(200);
+    let t = Instant::now();
+    assert_eq!(run(&c), Outcome::Down("HTTP exchange timed out".into()));
+    assert!(t.elapsed() >= Duration::from_millis(200));
+}
+
+#[test]
+fn udp_check_reply_refused_and_silence() {
+    let srv = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = srv.local_addr().unwrap();
+    let echo = thread::spawn(move || {
+        let mut b = [0u8; 64];
+        let (n, from) = srv.recv_from(&mut b).unwrap();
+        srv.send_to(&b[..n], from).unwrap();
+        srv
+    });
+    let kind = CheckKind::Udp { payload: b"ping".to_vec(), require_reply: true };
+    assert_eq!(run(&conf(kind.clone(), addr)), Outcome::Up);
+    let silent = echo.join().unwrap(); // still bound, no longer answering
+    let o = run(&conf(kind, addr));
+    assert_eq!(o, Outcome::Down("no UDP reply".into()));
+    let lenient = CheckKind::Udp { payload: vec![], require_reply: false };
+    assert_eq!(run(&conf(lenient.clone(), addr)), Outcome::Up, "silence is fine without require_reply");
+    drop(silent);
+    let o = run(&conf(lenient, addr));
+    assert_eq!(o, Outcome::Down("port unreachable".into()));
+}
+
+fn sh(script: &str, dynamic: bool, timeout: Option<Duration>) -> CheckerConf {
+    let argv = vec!["/bin/sh".into(), "-c".into(), script.into()];
+    conf(CheckKind::Misc { argv, timeout, dynamic }, "127.0.0.1:1".parse().unwrap())
+}
+
+#[test]
+fn misc_check_exit_codes() {
+    assert_eq!(run(&sh("exit 0", false, None)), Outcome::Up);
+    assert_eq!(run(&sh("exit 1", false, None)), Outcome::Down("exit status 1".into()));
+    assert_eq!(run(&sh("exit 7", false, None)), Outcome::Down("exit status 7".into()));
+    assert_eq!(run(&sh("exit 7", true, None)), Outcome::UpWeight(5));
+    assert_eq!(run(&sh("exit 2", true, None)), Outcome::UpWeight(0));
+    assert_eq!(run(&sh("exit 1", true, None)), Outcome::Down("exit status 1".into()));
+}
+
+#[test]
+fn misc_check_timeout_kills_the_process() {
+    let t = Instant::now();
+    let o = run(&sh("sleep 5", false, Some(Duration::from_millis(200))));
+    assert_eq!(o, Outcome::Down("misc_timeout exceeded".into()));
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn misc_check_missing_program() {
+    let c = conf(
+        CheckKind::Misc { argv: vec!["/nonexistent/check".into()], timeout: None, dynamic: false },
+        "127.0.0.1:1".parse().unwrap(),
+    );
+    assert!(matches!(run(&c), Outcome::Down(m) if m.starts_with("cannot run /nonexistent/check")));
+}
+
+#[test]
+fn many_checks_in_one_loop() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = l.local_addr().unwrap();
+    let down = closed_port();
+    let mut p = Prober::new();
+    let now = Instant::now();
+    for i in 0..200 {
+        let target = if i % 2 == 0 { up } else { down };
+        p.start(CheckerId { vs: 0, rs: i, ck: 0 }, &conf(CheckKind::Tcp, target), now);
+    }
+    let mut results = Vec::new();
+    let stop = Instant::now() + Duration::from_secs(10);
+    while results.len() < 200 && Instant::now() < stop {
+        results.extend(p.poll(Instant::now() + Duration::from_millis(50), None));
+    }
+    assert_eq!(results.len(), 200);
+    for (id, o) in results {
+        assert_eq!(o == Outcome::Up, id.rs % 2 == 0, "{id:?} {o:?}");
+    }
+}
+
+#[test]
+fn cancel_all_drops_everything() {
+    let mut p = Prober::new();
+    p.start(ID, &sh("sleep 5", false, None), Instant::now());
+    p.start(ID, &conf(CheckKind::Tcp, closed_port()), Instant::now());
+    p.cancel_all();
+    assert_eq!(p.in_flight(), 0);
+    assert!(p.poll(Instant::now(), None).is_empty());
+}
+
+#[test]
+fn misc_outcome_table() {
+    assert_eq!(misc_outcome(Some(255), true), Outcome::UpWeight(253));
+    assert_eq!(misc_outcome(None, true), Outcome::Down("killed by a signal".into()));
+}

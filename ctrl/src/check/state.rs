@@ -1,0 +1,403 @@
+//! Health-check state machines, pure: inputs are check results and the time, outputs are
+//! state changes, notifications to run and the real-server table the checks call for.
+//! No I/O here, so every keepalived rule is tested deterministically.
+//!
+//! keepalived's rules, as implemented:
+//! * a checker runs every `delay_loop`; the first run is after a random part of `warmup`
+//!   (the caller passes the random fraction) or at once;
+//! * a failure of a server that is up is retried `retry` times, `delay_before_retry`
+//!   apart; only when the last retry fails is the checker down (so `retry N` means N+1
+//!   consecutive failures); a server that is down is not retried, one success brings it up;
+//! * a real server is alive when all its checkers are up (one with no checker always is);
+//!   `alpha` starts checkers down, otherwise up;
+//! * MISC_CHECK with `misc_dynamic`: exit 0 up (weight unchanged), 1 down, 2..255 up with
+//!   weight = code - 2;
+//! * quorum: the sum of the weights of the alive servers; the service goes down when the
+//!   sum < quorum - hysteresis and back up when the sum >= quorum + hysteresis. A down
+//!   service with a `sorry_server` serves from the sorry server alone;
+//! * a dead server is removed, or kept with weight 0 under `inhibit_on_failure`.
+
+use crate::keepalived::{CheckerConf, Config, Script, VirtualServer};
+use rvs_proto::{ForwardMethod, RealSpec, ServiceKey, ServiceSpec};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// A checker, by position in the configuration: virtual server, real server, checker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckerId {
+    pub vs: usize,
+    pub rs: usize,
+    pub ck: usize,
+}
+
+/// What one check run found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Up,
+    /// Up, and the server's weight is now this (misc_dynamic).
+    UpWeight(u32),
+    Down(String),
+}
+
+/// Something the daemon should do or log because of a state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    RealUp {
+        vs: ServiceKey,
+        rs: SocketAddr,
+    },
+    RealDown {
+        vs: ServiceKey,
+        rs: SocketAddr,
+        reason: String,
+    },
+    WeightChanged {
+        vs: ServiceKey,
+        rs: SocketAddr,
+        weight: u32,
+    },
+    QuorumLost {
+        vs: ServiceKey,
+        live_weight: u64,
+    },
+    QuorumRegained {
+        vs: ServiceKey,
+        live_weight: u64,
+    },
+    /// Run this notify_up/notify_down/quorum_up/quorum_down script.
+    Run(Script),
+}
+
+/// One checker's timing and up/down state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckerSm {
+    pub up: bool,
+    /// Failures in a row seen while up, not yet acted on.
+    pub failures: u32,
+    pub next_at: Instant,
+    pub running: bool,
+}
+
+impl CheckerSm {
+    /// `jitter` in [0, 1) spreads the first checks over `warmup`.
+    pub fn new(conf: &CheckerConf, now: Instant, jitter: f64) -> Self {
+        let delay = conf.warmup.map(|w| w.mul_f64(jitter.clamp(0.0, 1.0))).unwrap_or(Duration::ZERO);
+        CheckerSm { up: !conf.alpha, failures: 0, next_at: now + delay, running: false }
+    }
+
+    pub fn due(&self, now: Instant) -> bool {
+        !self.running && now >= self.next_at
+    }
+
+    /// Takes a result; returns the new up/down state when it changed.
+    pub fn on_result(&mut self, conf: &CheckerConf, now: Instant, ok: bool) -> Option<bool> {
+        self.running = false;
+        if ok {
+            self.failures = 0;
+            self.next_at = now + conf.delay_loop;
+            let changed = !self.up;
+            self.up = true;
+            return changed.then_some(true);
+        }
+        if self.up && self.failures < conf.retry {
+            self.failures += 1;
+            self.next_at = now + conf.delay_before_retry;
+            return None;
+        }
+        self.failures = 0;
+        self.next_at = now + conf.delay_loop;
+        let changed = self.up;
+        self.up = false;
+        changed.then_some(false)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RsHealth {
+    checkers: Vec<CheckerSm>,
+    /// Weight set by misc_dynamic, replacing the configured one.
+    dynamic_weight: Option<u32>,
+    last_reason: String,
+}
+
+impl RsHealth {
+    fn alive(&self) -> bool {
+        self.checkers.iter().all(|c| c.up)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct VsHealth {
+    quorum_up: bool,
+    reals: Vec<RsHealth>,
+}
+
+/// The desired rvsd table: every service with its real servers.
+pub type Table = BTreeMap<ServiceKey, DesiredService>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredService {
+    pub scheduler: String,
+    pub local_addrs: Vec<IpAddr>,
+    pub reals: BTreeMap<SocketAddr, u32>,
+}
+
+impl DesiredService {
+    pub fn spec(&self, key: ServiceKey) -> ServiceSpec {
+        ServiceSpec { key, scheduler: self.scheduler.clone(), local_addrs: self.local_addrs.clone() }
+    }
+    pub fn real(addr: SocketAddr, weight: u32) -> RealSpec {
+        RealSpec { addr, weight, method: ForwardMethod::FullNat }
+    }
+}
+
+/// The health of every real server of a configuration.
+#[derive(Debug, Clone)]
+pub struct Health {
+    config: Config,
+    vss: Vec<VsHealth>,
+}
+
+impl Health {
+    /// Fresh state for `config`; `jitter` yields a number in [0, 1) per checker.
+    pub fn new(config: Config, now: Instant, jitter: &mut dyn FnMut() -> f64) -> Self {
+        let vss = config
+            .virtual_servers
+            .iter()
+            .map(|vs| VsHealth {
+                quorum_up: true,
+                reals: vs
+                    .reals
+                    .iter()
+                    .map(|rs| RsHealth {
+                        checkers: rs.checkers.iter().map(|c| CheckerSm::new(c, now, jitter())).collect(),
+                        dynamic_weight: None,
+                        last_reason: String::new(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut h = Health { config, vss };
+        for i in 0..h.vss.len() {
+            let w = h.live_weight(i);
+            h.vss[i].quorum_up = w >= u64::from(h.config.virtual_servers[i].quorum);
+        }
+        h
+    }
+
+    /// State for a reloaded `config`, keeping what is known of the servers and checkers
+    /// that did not change (same service, same server, same checker settings).
+    pub fn reload(
+        &self,
+        config: Config,
+        now: Instant,
+        jitter: &mut dyn FnMut() -> f64,
+    ) -> (Self, Vec<Event>) {
+        let mut new = Health::new(config, now, jitter);
+        for (ni, nvs) in new.config.virtual_servers.iter().enumerate() {
+            let Some(oi) = self.config.virtual_servers.iter().position(|o| o.key == nvs.key) else {
+                continue;
+            };
+            new.vss[ni].quorum_up = self.vss[oi].quorum_up;
+            let ovs = &self.config.virtual_servers[oi];
+            for (nr, nrs) in nvs.reals.iter().enumerate() {
+                let Some(or) = ovs.reals.iter().position(|o| o.addr == nrs.addr) else { continue };
+                let old_rs = &self.vss[oi].reals[or];
+                let new_rs = &mut new.vss[ni].reals[nr];
+                new_rs.last_reason = old_rs.last_reason.clone();
+                if ovs.reals[or].weight == nrs.weight {
+                    new_rs.dynamic_weight = old_rs.dynamic_weight;
+                }
+                for (nc, ncf) in nrs.checkers.iter().enumerate() {
+                    let same = ovs.reals[or].checkers.iter().position(|o| same_checker(o, ncf));
+                    if let Some(oc) = same {
+                        new_rs.checkers[nc] = self.vss[oi].reals[or].checkers[oc].clone();
+                        new_rs.checkers[nc].running = false;
+                    }
+                }
+            }
+        }
+        let mut events = Vec::new();
+        for i in 0..new.vss.len() {
+            new.update_quorum(i, &mut events);
+        }
+        (new, events)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn checker_conf(&self, id: CheckerId) -> &CheckerConf {
+        &self.config.virtual_servers[id.vs].reals[id.rs].checkers[id.ck]
+    }
+
+    /// Every checker id.
+    pub fn checker_ids(&self) -> impl Iterator<Item = CheckerId> + '_ {
+        self.vss.iter().enumerate().flat_map(|(vs, v)| {
+            v.reals
+                .iter()
+                .enumerate()
+                .flat_map(move |(rs, r)| (0..r.checkers.len()).map(move |ck| CheckerId { vs, rs, ck }))
+        })
+    }
+
+    fn sm(&mut self, id: CheckerId) -> &mut CheckerSm {
+        &mut self.vss[id.vs].reals[id.rs].checkers[id.ck]
+    }
+
+    /// Checkers due now; they are marked running until their result comes.
+    pub fn take_due(&mut self, now: Instant) -> Vec<CheckerId> {
+        let due: Vec<CheckerId> = self.checker_ids().filter(|&id| self.sm_ref(id).due(now)).collect();
+        for &id in &due {
+            self.sm(id).running = true;
+        }
+        due
+    }
+
+    fn sm_ref(&self, id: CheckerId) -> &CheckerSm {
+        &self.vss[id.vs].reals[id.rs].checkers[id.ck]
+    }
+
+    /// When the next checker falls due (None: no checkers, or all running).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.checker_ids().map(|id| self.sm_ref(id)).filter(|s| !s.running).map(|s| s.next_at).min()
+    }
+
+    /// Whether the real server is alive now.
+    pub fn alive(&self, vs: usize, rs: usize) -> bool {
+        self.vss[vs].reals[rs].alive()
+    }
+
+    pub fn quorum_up(&self, vs: usize) -> bool {
+        self.vss[vs].quorum_up
+    }
+
+    /// Takes the result of a checker run.
+    pub fn on_result(&mut self, id: CheckerId, now: Instant, outcome: Outcome) -> Vec<Event> {
+        let mut events = Vec::new();
+        if id.vs >= self.vss.len() {
+            return events;
+        }
+        let conf = self.checker_conf(id).clone();
+        let vs_conf = &self.config.virtual_servers[id.vs];
+        let key = vs_conf.key;
+        let rs_conf = vs_conf.reals[id.rs].clone();
+        let was_alive = self.vss[id.vs].reals[id.rs].alive();
+        let ok = !matches!(outcome, Outcome::Down(_));
+        self.sm(id).on_result(&conf, now, ok);
+        let rs = &mut self.vss[id.vs].reals[id.rs];
+        match &outcome {
+            Outcome::UpWeight(w) if rs.dynamic_weight != Some(*w) => {
+                rs.dynamic_weight = Some(*w);
+                events.push(Event::WeightChanged { vs: key, rs: rs_conf.addr, weight: *w });
+            }
+            Outcome::Down(reason) => rs.last_reason = reason.clone(),
+            _ => {}
+        }
+        let alive = rs.alive();
+        if alive != was_alive {
+            if alive {
+                events.push(Event::RealUp { vs: key, rs: rs_conf.addr });
+                events.extend(rs_conf.notify_up.clone().map(Event::Run));
+            } else {
+                let reason = rs.last_reason.clone();
+                events.push(Event::RealDown { vs: key, rs: rs_conf.addr, reason });
+                events.extend(rs_conf.notify_down.clone().map(Event::Run));
+            }
+        }
+        self.update_quorum(id.vs, &mut events);
+        events
+    }
+
+    fn weight(&self, vs: usize, rs: usize) -> u32 {
+        self.vss[vs].reals[rs].dynamic_weight.unwrap_or(self.config.virtual_servers[vs].reals[rs].weight)
+    }
+
+    /// Sum of the weights of the alive real servers.
+    pub fn live_weight(&self, vs: usize) -> u64 {
+        (0..self.vss[vs].reals.len())
+            .filter(|&r| self.alive(vs, r))
+            .map(|r| u64::from(self.weight(vs, r)))
+            .sum()
+    }
+
+    fn update_quorum(&mut self, vs: usize, events: &mut Vec<Event>) {
+        let conf: &VirtualServer = &self.config.virtual_servers[vs];
+        let live = self.live_weight(vs);
+        let (q, h) = (u64::from(conf.quorum), u64::from(conf.hysteresis));
+        let up = self.vss[vs].quorum_up;
+        if up && live < q.saturating_sub(h) {
+            self.vss[vs].quorum_up = false;
+            events.push(Event::QuorumLost { vs: conf.key, live_weight: live });
+            events.extend(conf.quorum_down.clone().map(Event::Run));
+        } else if !up && live >= q + h {
+            self.vss[vs].quorum_up = true;
+            events.push(Event::QuorumRegained { vs: conf.key, live_weight: live });
+            events.extend(conf.quorum_up.clone().map(Event::Run));
+        }
+    }
+
+    /// The notifications `omega` asks for when rvs-ctrl stops: notify_down of every alive
+    /// server and quorum_down of every service that was up.
+    pub fn shutdown_events(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (i, vs) in self.config.virtual_servers.iter().enumerate().filter(|(_, v)| v.omega) {
+            for (r, rs) in vs.reals.iter().enumerate() {
+                if self.alive(i, r) {
+                    out.extend(rs.notify_down.clone().map(Event::Run));
+                }
+            }
+            if self.vss[i].quorum_up {
+                out.extend(vs.quorum_down.clone().map(Event::Run));
+            }
+        }
+        out
+    }
+
+    /// The real-server table these states call for.
+    pub fn desired(&self) -> Table {
+        let mut t = Table::new();
+        for (i, vs) in self.config.virtual_servers.iter().enumerate() {
+            let mut reals = BTreeMap::new();
+            match vs.sorry_server {
+                Some(sorry) if !self.vss[i].quorum_up => {
+                    reals.insert(sorry, 1);
+                }
+                _ => {
+                    for (r, rs) in vs.reals.iter().enumerate() {
+                        if self.alive(i, r) {
+                            reals.insert(rs.addr, self.weight(i, r));
+                        } else if rs.inhibit_on_failure {
+                            reals.insert(rs.addr, 0);
+                        }
+                    }
+                }
+            }
+            t.insert(
+                vs.key,
+                DesiredService {
+                    scheduler: vs.scheduler.clone(),
+                    local_addrs: vs.local_addrs.clone(),
+                    reals,
+                },
+            );
+        }
+        t
+    }
+}
+
+fn same_checker(a: &CheckerConf, b: &CheckerConf) -> bool {
+    a.kind == b.kind
+        && a.target == b.target
+        && a.bindto == b.bindto
+        && a.connect_timeout == b.connect_timeout
+        && a.retry == b.retry
+        && a.delay_before_retry == b.delay_before_retry
+        && a.delay_loop == b.delay_loop
+        && a.alpha == b.alpha
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+use super::*;
+use crate::keepalived::load_str;
+
+fn cfg(body: &str) -> Config {
+    let text = format!(
+        "local_address_group g {{ 198.19.0.200 }}\nvirtual_server 198.18.0.100 80 {{\n laddr_group_name g\n lb_algo wrr\n delay_loop 10\n{body}\n}}\n"
+    );
+    match load_str("k.conf", &text) {
+        Ok(l) => l.config,
+        Err(e) => panic!("{:?}", e.lines()),
+    }
+}
+
+fn health(c: Config, t0: Instant) -> Health {
+    Health::new(c, t0, &mut || 0.5)
+}
+
+fn id(rs: usize) -> CheckerId {
+    CheckerId { vs: 0, rs, ck: 0 }
+}
+
+fn s(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn reals(h: &Health) -> Vec<(String, u32)> {
+    h.desired().values().next().unwrap().reals.iter().map(|(a, w)| (a.to_string(), *w)).collect()
+}
+
+fn down() -> Outcome {
+    Outcome::Down("connection refused".into())
+}
+
+const TWO: &str = " real_server 198.19.0.11 80 {\n weight 3\n TCP_CHECK {\n retry 2\n delay_before_retry 1\n }\n }\n real_server 198.19.0.12 80 {\n weight 2\n TCP_CHECK {\n retry 0\n }\n }\n";
+
+#[test]
+fn checker_retries_before_going_down_and_recovers_at_once() {
+    let c = cfg(TWO);
+    let conf = c.virtual_servers[0].reals[0].checkers[0].clone();
+    let t0 = Instant::now();
+    let mut sm = CheckerSm::new(&conf, t0, 0.3);
+    assert!(sm.up && sm.due(t0));
+    assert_eq!(sm.on_result(&conf, t0, true), None);
+    assert_eq!(sm.next_at, t0 + s(10));
+    // retry 2: two retries one second apart, the third failure in a row takes it down.
+    assert_eq!(sm.on_result(&conf, t0 + s(10), false), None);
+    assert_eq!(sm.next_at, t0 + s(11));
+    assert_eq!(sm.on_result(&conf, t0 + s(11), false), None);
+    assert_eq!(sm.on_result(&conf, t0 + s(12), false), Some(false));
+    assert_eq!(sm.next_at, t0 + s(22), "a down server is checked every delay_loop");
+    assert_eq!(sm.on_result(&conf, t0 + s(22), false), None, "no retries while down");
+    assert_eq!(sm.next_at, t0 + s(32));
+    assert_eq!(sm.on_result(&conf, t0 + s(32), true), Some(true));
+    assert_eq!(sm.failures, 0);
+}
+
+#[test]
+fn a_success_between_failures_resets_the_retry_count() {
+    let c = cfg(TWO);
+    let conf = c.virtual_servers[0].reals[0].checkers[0].clone();
+    let t0 = Instant::now();
+    let mut sm = CheckerSm::new(&conf, t0, 0.0);
+    for _ in 0..5 {
+        assert_eq!(sm.on_result(&conf, t0, false), None);
+        assert_eq!(sm.on_result(&conf, t0, false), None);
+        assert_eq!(sm.on_result(&conf, t0, true), None);
+    }
+    assert!(sm.up);
+}
+
+#[test]
+fn warmup_spreads_first_checks_and_running_is_not_due() {
+    let c = cfg(" real_server 198.19.0.11 80 {\n TCP_CHECK {\n warmup 8\n }\n }\n");
+    let conf = c.virtual_servers[0].reals[0].checkers[0].clone();
+    let t0 = Instant::now();
+    let sm = CheckerSm::new(&conf, t0, 0.25);
+    assert_eq!(sm.next_at, t0 + s(2));
+    let mut h = health(c, t0);
+    assert!(h.take_due(t0).is_empty());
+    assert_eq!(h.next_due(), Some(t0 + s(4)));
+    assert_eq!(h.take_due(t0 + s(4)), vec![id(0)]);
+    assert_eq!(h.next_due(), None, "running checkers are not due again");
+    assert!(h.take_due(t0 + s(100)).is_empty());
+    h.on_result(id(0), t0 + s(5), Outcome::Up);
+    assert_eq!(h.next_due(), Some(t0 + s(15)));
+}
+
+#[test]
+fn failed_server_is_removed_then_restored() {
+    let t0 = Instant::now();
+    let mut h = health(cfg(TWO), t0);
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3), ("198.19.0.12:80".into(), 2)]);
+    let ev = h.on_result(id(1), t0, down());
+    let key = h.config().virtual_servers[0].key;
+    let rs: SocketAddr = "198.19.0.12:80".parse().unwrap();
+    assert_eq!(ev, [Event::RealDown { vs: key, rs, reason: "connection refused".into() }]);
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3)]);
+    assert_eq!(h.on_result(id(1), t0 + s(10), Outcome::Up), [Event::RealUp { vs: key, rs }]);
+    assert_eq!(reals(&h).len(), 2);
+}
+
+#[test]
+fn inhibit_on_failure_sets_weight_zero() {
+    let t0 = Instant::now();
+    let mut h = health(cfg(&format!(" inhibit_on_failure\n{TWO}")), t0);
+    h.on_result(id(1), t0, down());
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3), ("198.19.0.12:80".into(), 0)]);
+    h.on_result(id(1), t0, Outcome::Up);
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3), ("198.19.0.12:80".into(), 2)]);
+}
+
+#[test]
+fn alpha_starts_servers_down() {
+    let t0 = Instant::now();
+    let mut h = health(cfg(&format!(" alpha\n{TWO} real_server 198.19.0.13 80\n")), t0);
+    assert_eq!(reals(&h), [("198.19.0.13:80".into(), 1)], "a server with no checker is always alive");
+    h.on_result(id(0), t0, Outcome::Up);
+    assert_eq!(reals(&h).len(), 2);
+}
+
+#[test]
+fn all_checkers_must_be_up() {
+    let t0 = Instant::now();
+    let body = " real_server 198.19.0.11 80 {\n TCP_CHECK {\n retry 0\n }\n HTTP_GET {\n retry 0\n url {\n path /\n }\n }\n }\n";
+    let mut h = health(cfg(body), t0);
+    let http = CheckerId { vs: 0, rs: 0, ck: 1 };
+    h.on_result(http, t0, down());
+    assert!(!h.alive(0, 0));
+    assert_eq!(h.on_result(id(0), t0, Outcome::Up), [], "TCP up alone does not revive it");
+    assert!(matches!(h.on_result(http, t0, Outcome::Up)[0], Event::RealUp { .. }));
+}
+
+#[test]
+fn misc_dynamic_weight() {
+    let t0 = Instant::now();
+    let body = " real_server 198.19.0.11 80 {\n weight 5\n MISC_CHECK {\n misc_path /bin/true\n misc_dynamic\n }\n }\n";
+    let mut h = health(cfg(body), t0);
+    let ev = h.on_result(id(0), t0, Outcome::UpWeight(40));
+    assert!(matches!(ev[..], [Event::WeightChanged { weight: 40, .. }]), "{ev:?}");
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 40)]);
+    assert_eq!(h.on_result(id(0), t0, Outcome::UpWeight(40)), [], "unchanged weight: no event");
+    assert_eq!(h.on_result(id(0), t0, Outcome::Up), []);
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 40)], "exit 0 keeps the dynamic weight");
+}
+
+#[test]
+fn notify_scripts_follow_transitions() {
+    let t0 = Instant::now();
+    let body = " real_server 198.19.0.11 80 {\n notify_up \"/n.sh up\"\n notify_down \"/n.sh down\"\n TCP_CHECK {\n retry 0\n }\n }\n real_server 198.19.0.12 80\n";
+    let mut h = health(cfg(body), t0);
+    let ev = h.on_result(id(0), t0, down());
+    assert!(matches!(&ev[1], Event::Run(s) if s.argv == ["/n.sh", "down"]), "{ev:?}");
+    assert_eq!(h.on_result(id(0), t0, down()), [], "no repeat while down");
+    let ev = h.on_result(id(0), t0, Outcome::Up);
+    assert!(matches!(&ev[1], Event::Run(s) if s.argv == ["/n.sh", "up"]), "{ev:?}");
+}
+
+#[test]
+fn quorum_with_hysteresis_and_sorry_server() {
+    // Weights 3 + 2 = 5; quorum 4, hysteresis 1: down below 3, up again at 5.
+    let body = format!(" quorum 4\n hysteresis 1\n sorry_server 198.19.0.99 8080\n quorum_down /q.sh\n{TWO}");
+    let t0 = Instant::now();
+    let mut h = health(cfg(&body), t0);
+    assert!(h.quorum_up(0));
+    h.on_result(id(1), t0, down()); // live 3: within the band, still up
+    assert!(h.quorum_up(0));
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3)]);
+    for _ in 0..2 {
+        assert_eq!(h.on_result(id(0), t0, down()).len(), 0, "retrying");
+    }
+    let ev = h.on_result(id(0), t0, down()); // live 0 < 3
+    assert!(matches!(ev[1], Event::QuorumLost { live_weight: 0, .. }), "{ev:?}");
+    assert!(matches!(&ev[2], Event::Run(s) if s.argv == ["/q.sh"]));
+    assert_eq!(reals(&h), [("198.19.0.99:8080".into(), 1)], "the sorry server alone");
+    h.on_result(id(0), t0, Outcome::Up); // live 3 < 5: still down
+    assert!(!h.quorum_up(0));
+    assert_eq!(reals(&h), [("198.19.0.99:8080".into(), 1)]);
+    let ev = h.on_result(id(1), t0, Outcome::Up); // live 5
+    assert!(matches!(ev[1], Event::QuorumRegained { live_weight: 5, .. }), "{ev:?}");
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3), ("198.19.0.12:80".into(), 2)]);
+}
+
+#[test]
+fn quorum_lost_without_sorry_server_keeps_alive_servers() {
+    let t0 = Instant::now();
+    let mut h = health(cfg(&format!(" quorum 5\n{TWO}")), t0);
+    let ev = h.on_result(id(1), t0, down());
+    assert!(ev.iter().any(|e| matches!(e, Event::QuorumLost { live_weight: 3, .. })));
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3)]);
+}
+
+#[test]
+fn alpha_with_sorry_server_starts_on_the_sorry_server() {
+    let t0 = Instant::now();
+    let h = health(cfg(&format!(" alpha\n sorry_server 198.19.0.99 80\n{TWO}")), t0);
+    assert!(!h.quorum_up(0));
+    assert_eq!(reals(&h), [("198.19.0.99:80".into(), 1)]);
+}
+
+#[test]
+fn desired_table_carries_service_settings() {
+    let h = health(cfg(TWO), Instant::now());
+    let t = h.desired();
+    let (k, d) = t.iter().next().unwrap();
+    assert_eq!(k.addr, "198.18.0.100:80".parse().unwrap());
+    assert_eq!(d.scheduler, "wrr");
+    assert_eq!(d.local_addrs, ["198.19.0.200".parse::<IpAddr>().unwrap()]);
+}
+
+#[test]
+fn reload_keeps_state_of_unchanged_checkers() {
+    let t0 = Instant::now();
+    let mut h = health(cfg(TWO), t0);
+    h.on_result(id(1), t0, down());
+    // Same rs2 checker; rs1's checker changed (retry 2 -> 5), rs3 is new.
+    let new = cfg(&format!("{} real_server 198.19.0.13 80\n", TWO.replace("retry 2", "retry 5")));
+    let (h2, ev) = h.reload(new, t0 + s(1), &mut || 0.0);
+    assert_eq!(ev, []);
+    assert!(!h2.alive(0, 1), "rs2 stays down");
+    assert!(h2.alive(0, 0) && h2.alive(0, 2));
+    assert_eq!(h2.sm_ref(id(1)).next_at, t0 + s(10), "timing kept");
+    assert_eq!(h2.sm_ref(id(0)).next_at, t0 + s(1), "changed checker starts afresh");
+}
+
+#[test]
+fn shutdown_events_only_with_omega() {
+    let body = " quorum_down /qd\n real_server 198.19.0.11 80 {\n notify_down /nd\n }\n";
+    let h = health(cfg(body), Instant::now());
+    assert!(h.shutdown_events().is_empty());
+    let h = health(cfg(&format!(" omega\n{body}")), Instant::now());
+    let runs: Vec<Vec<String>> = h
+        .shutdown_events()
+        .into_iter()
+        .map(|e| if let Event::Run(s) = e { s.argv } else { vec![] })
+        .collect();
+    assert_eq!(runs, [vec!["/nd".to_string()], vec!["/qd".to_string()]]);
+}

@@ -1,0 +1,299 @@
+//! The rvs-ctrl daemon: configuration, health checks and the sync to rvsd, tied together.
+//!
+//! Two threads. The main one runs the checks ([`Prober`], one poll(2) loop), feeds their
+//! results to the pure [`Health`] state machines, runs notify scripts and hands every new
+//! desired table to the sync thread ([`crate::sync::run`]), which owns the connection to
+//! rvsd. So a slow or absent rvsd never delays a health check, and rvsd receives only the
+//! latest table when it comes back.
+//!
+//! SIGHUP re-reads the configuration: on an error the running one stays (each error is
+//! logged with file:line); on success checkers whose settings did not change keep their
+//! state and rvsd receives only the difference. SIGTERM/SIGINT stop rvs-ctrl and leave
+//! rvsd's table as it is, so traffic keeps flowing.
+
+use crate::check::probe::Prober;
+use crate::check::state::{Event, Health, Table};
+use crate::keepalived::{self, ConfigError, Diag, Severity};
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// The loop looks at its signal flags at least this often.
+const TICK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: PathBuf,
+    pub socket: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot start the sync thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// What tells the loop to stop or reload, and wakes it.
+pub struct Signals {
+    pub stop: Arc<AtomicBool>,
+    pub reload: Arc<AtomicBool>,
+    /// Readable when a signal arrived (drained by the loop); nonblocking.
+    pub wake: Option<RawFd>,
+}
+
+/// Logs warnings and infos of a configuration, each with its file:line.
+pub fn log_diags(diags: &[Diag]) {
+    for d in diags {
+        match d.severity {
+            Severity::Error => tracing::error!("{d}"),
+            Severity::Warning => tracing::warn!("{d}"),
+            Severity::Info => tracing::info!("{d}"),
+        }
+    }
+}
+
+/// A small xorshift generator for the warmup jitter; quality is not a concern.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded() -> Self {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Jitter((t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32) | 1)
+    }
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+struct Scripts(Vec<Child>);
+
+impl Scripts {
+    fn run(&mut self, argv: &[String]) {
+        match Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).spawn() {
+            Ok(c) => self.0.push(c),
+            Err(e) => tracing::error!(script = ?argv, error = %e, "cannot run notify script"),
+        }
+    }
+    fn reap(&mut self) {
+        self.0.retain_mut(|c| match c.try_wait() {
+            Ok(Some(st)) if !st.success() => {
+                tracing::warn!(pid = c.id(), status = %st, "notify script failed");
+                false
+            }
+            Ok(Some(_)) => false,
+            Ok(None) => true,
+            Err(_) => false,
+        });
+    }
+}
+
+fn handle(events: Vec<Event>, scripts: &mut Scripts) {
+    for e in events {
+        match e {
+            Event::RealUp { vs, rs } => {
+                tracing::info!(service = %vs.addr, protocol = vs.protocol.as_str(), real = %rs, "real server up")
+            }
+            Event::RealDown { vs, rs, reason } => tracing::warn!(
+                service = %vs.addr, protocol = vs.protocol.as_str(), real = %rs, %reason, "real server down"
+            ),
+            Event::WeightChanged { vs, rs, weight } => {
+                tracing::info!(service = %vs.addr, real = %rs, weight, "weight set by misc_dynamic")
+            }
+            Event::QuorumLost { vs, live_weight } => {
+                tracing::warn!(service = %vs.addr, protocol = vs.protocol.as_str(), live_weight, "quorum lost")
+            }
+            Event::QuorumRegained { vs, live_weight } => {
+                tracing::info!(service = %vs.addr, protocol = vs.protocol.as_str(), live_weight, "quorum regained")
+            }
+            Event::Run(script) => {
+                tracing::info!(script = ?script.argv, from = %script.loc, "running notify script");
+                scripts.run(&script.argv);
+            }
+        }
+    }
+}
+
+fn drain(fd: Option<RawFd>) {
+    let Some(fd) = fd else { return };
+    let mut buf = [0u8; 64];
+    // SAFETY: reading into a local buffer from a nonblocking descriptor the caller owns.
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+/// Runs until `signals.stop` is set. The configuration is loaded first; an error there
+/// is returned (nothing is sent to rvsd).
+pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
+    let loaded = keepalived::load(&opts.config)?;
+    log_diags(&loaded.diags);
+    let mut jitter = Jitter::seeded();
+    let mut health = Health::new(loaded.config, Instant::now(), &mut || jitter.next());
+    tracing::info!(
+        config = %opts.config.display(),
+        services = health.config().virtual_servers.len(),
+        checkers = health.checker_ids().count(),
+        "configuration loaded"
+    );
+
+    let (tx, rx) = mpsc::channel::<Arc<Table>>();
+    let socket = opts.socket.clone();
+    let sync = std::thread::Builder::new()
+        .name("rvs-sync".into())
+        .spawn(move || crate::sync::run(&socket, &rx))
+        .map_err(DaemonError::Thread)?;
+    let mut sent = health.desired();
+    // The receiver lives until the sender is dropped, so sending cannot fail here.
+    let _ = tx.send(Arc::new(sent.clone()));
+
+    let mut prober = Prober::new();
+    let mut scripts = Scripts(Vec::new());
+    while !signals.stop.load(Ordering::Relaxed) {
+        if signals.reload.swap(false, Ordering::Relaxed) {
+            match keepalived::load(&opts.config) {
+                Err(e) => {
+                    tracing::error!("reload failed; keeping the running configuration");
+                    for line in e.lines() {
+                        tracing::error!("{line}");
+                    }
+                }
+                Ok(l) => {
+                    log_diags(&l.diags);
+                    prober.cancel_all();
+                    let (h, events) = health.reload(l.config, Instant::now(), &mut || jitter.next());
+                    health = h;
+                    handle(events, &mut scripts);
+                    tracing::info!(
+                        services = health.config().virtual_servers.len(),
+                        "configuration reloaded"
+                    );
+                }
+            }
+        }
+        let now = Instant::now();
+        for id in health.take_due(now) {
+            prober.start(id, health.checker_conf(id), now);
+        }
+        let until = health.next_due().map_or(now + TICK, |t| t.min(now + TICK));
+        let results = prober.poll(until, signals.wake);
+        drain(signals.wake);
+        for (id, outcome) in results {
+            if let crate::check::Outcome::Down(why) = &outcome {
+                let c = health.checker_conf(id);
+                tracing::debug!(target_addr = %c.target, checker = %c.loc, reason = %why, "check failed");
+            }
+            let events = health.on_result(id, Instant::now(), outcome);
+            handle(events, &mut scripts);
+        }
+        let desired = health.desired();
+        if desired != sent {
+            sent = desired;
+            let _ = tx.send(Arc::new(sent.clone()));
+        }
+        scripts.reap();
+    }
+
+    tracing::info!("stopping; rvsd keeps its table");
+    prober.cancel_all();
+    handle(health.shutdown_events(), &mut scripts);
+    drop(tx);
+    if sync.join().is_err() {
+        tracing::error!("the sync thread panicked");
+    }
+    scripts.reap();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::fake::FakeRvsd;
+    use crate::testutil::TempDir;
+    use std::net::TcpListener;
+
+    fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+        let stop = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < stop, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The whole daemon against a fake rvsd and real listeners: checks drive the table,
+    /// SIGHUP-style reloads apply only the difference, a bad reload keeps the old config.
+    #[test]
+    fn daemon_end_to_end() {
+        let dir = TempDir::new("daemon");
+        let up = TcpListener::bind("127.0.0.1:0").unwrap();
+        let up_port = up.local_addr().unwrap().port();
+        let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let marker = dir.path().join("down.txt");
+        let conf = |extra: &str| {
+            format!(
+                "global_defs {{ router_id T }}\nlocal_address_group g {{ 127.0.0.200 }}\n\
+                 virtual_server 127.0.0.100 80 {{\n delay_loop 0.1\n lb_algo rr\n lb_kind FNAT\n laddr_group_name g\n\
+                 real_server 127.0.0.1 {up_port} {{\n TCP_CHECK {{\n connect_timeout 1\n }}\n }}\n\
+                 real_server 127.0.0.1 {dead_port} {{\n notify_down \"/bin/sh -c 'echo down > {}'\"\n TCP_CHECK {{\n retry 0\n }}\n }}\n{extra}}}\n",
+                marker.display()
+            )
+        };
+        let path = dir.path().join("keepalived.conf");
+        std::fs::write(&path, conf("")).unwrap();
+        let fake = FakeRvsd::start(Table::new());
+        let opts = Options { config: path.clone(), socket: fake.path.clone() };
+        let stop = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(AtomicBool::new(false));
+        let signals = Signals { stop: stop.clone(), reload: reload.clone(), wake: None };
+        let h = std::thread::spawn(move || run(&opts, &signals));
+
+        let reals = |fake: &FakeRvsd| -> Vec<String> {
+            fake.table()
+                .values()
+                .flat_map(|s| s.reals.keys().map(ToString::to_string).collect::<Vec<_>>())
+                .collect()
+        };
+        let up_addr = format!("127.0.0.1:{up_port}");
+        wait_until("the dead server removed", || reals(&fake) == [up_addr.clone()]);
+        wait_until("notify_down", || marker.exists());
+
+        // Reload adding a server with no checker: one AddReal, nothing removed.
+        fake.take_log();
+        std::fs::write(&path, conf(" real_server 127.0.0.1 9 {\n weight 4\n }\n")).unwrap();
+        reload.store(true, Ordering::Relaxed);
+        wait_until("the new server", || reals(&fake).len() == 2);
+        let log = fake.take_log();
+        assert!(log
+            .iter()
+            .all(|c| !matches!(c, rvs_proto::Command::DelService { .. } | rvs_proto::Command::Clear)));
+
+        // A broken file is refused; the table stays.
+        std::fs::write(&path, "virtual_server 127.0.0.100 80 {\n").unwrap();
+        reload.store(true, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(reals(&fake).len(), 2);
+
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap().unwrap();
+        assert_eq!(reals(&fake).len(), 2, "stopping leaves rvsd as it is");
+    }
+
+    #[test]
+    fn bad_config_is_returned() {
+        let opts =
+            Options { config: "/nonexistent/keepalived.conf".into(), socket: "/nonexistent.sock".into() };
+        let signals = Signals { stop: Arc::new(AtomicBool::new(false)), reload: Arc::default(), wake: None };
+        assert!(matches!(run(&opts, &signals), Err(DaemonError::Config(_))));
+    }
+
+    #[test]
+    fn jitter_is_in_unit_interval() {
+        let mut j = Jitter::seeded();
+        assert!((0..1000).map(|_| j.next()).all(|x| (0.0..1.0).contains(&x)));
+    }
+}

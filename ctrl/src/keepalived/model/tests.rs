@@ -1,0 +1,320 @@
+use super::*;
+use crate::keepalived::{load_str, Loaded};
+
+const DPVS: &str = include_str!("../testdata/dpvs.conf");
+
+fn ok(text: &str) -> Loaded {
+    match load_str("k.conf", text) {
+        Ok(l) => l,
+        Err(e) => panic!("{:?}", e.lines()),
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match load_str("k.conf", text) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.lines(),
+    }
+}
+
+fn warnings(l: &Loaded) -> Vec<String> {
+    l.diags.iter().filter(|d| d.severity == Severity::Warning).map(ToString::to_string).collect()
+}
+
+const LG: &str = "local_address_group g { 198.19.0.200 }\n";
+
+fn vs(body: &str) -> String {
+    format!("{LG}virtual_server 198.18.0.100 80 {{\n laddr_group_name g\n lb_algo rr\n{body}\n}}\n")
+}
+
+#[test]
+fn realistic_dpvs_config() {
+    let l = ok(DPVS);
+    let c = &l.config;
+    assert_eq!(c.router_id.as_deref(), Some("DPVS_DEVEL"));
+    let lips: Vec<String> = c.laddr_groups["laddr_g1"].iter().map(ToString::to_string).collect();
+    assert_eq!(lips, ["198.19.0.200", "198.19.0.201", "198.19.0.202", "198.19.0.203", "198.19.0.210"]);
+    assert_eq!(c.virtual_servers.len(), 2);
+
+    let web = &c.virtual_servers[0];
+    assert_eq!(web.key, ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() });
+    assert_eq!(web.loc.line, 43);
+    assert_eq!(web.delay_loop, Duration::from_secs(3));
+    assert_eq!(web.scheduler, "rr");
+    assert_eq!((web.quorum, web.hysteresis), (2, 1));
+    assert_eq!(web.quorum_up.as_ref().unwrap().argv, ["/etc/keepalived/notify.sh", "quorum", "up"]);
+    assert_eq!(web.sorry_server, Some("198.19.0.99:8080".parse().unwrap()));
+    assert!(web.syn_proxy && web.alpha && !web.inhibit_on_failure);
+    assert_eq!(web.local_addrs.len(), 5);
+    assert_eq!(web.reals.len(), 3);
+
+    let rs1 = &web.reals[0];
+    assert_eq!(
+        (rs1.addr, rs1.weight, rs1.inhibit_on_failure),
+        ("198.19.0.11:80".parse().unwrap(), 100, true)
+    );
+    assert_eq!(rs1.notify_down.as_ref().unwrap().argv[2], "down");
+    let tcp = &rs1.checkers[0];
+    assert_eq!(tcp.kind, CheckKind::Tcp);
+    assert_eq!((tcp.retry, tcp.connect_timeout), (2, Duration::from_secs(3)));
+    assert_eq!((tcp.delay_before_retry, tcp.delay_loop), (Duration::from_secs(2), Duration::from_secs(3)));
+    assert!(tcp.alpha, "inherits the virtual server's alpha");
+
+    let http = &web.reals[1].checkers[0];
+    assert_eq!(http.target, "198.19.0.12:8080".parse().unwrap());
+    assert_eq!(http.retry, 3);
+    let CheckKind::Http { urls, virtualhost } = &http.kind else { panic!() };
+    assert_eq!(virtualhost, &None);
+    assert_eq!(urls[0].path, "/health");
+    assert_eq!(urls[0].digest.as_deref(), Some("9b3a2f9a5c0e1d2b4f6a8c0e1d2b4f6a"));
+    assert!(urls[1].status.accepts(204) && urls[1].status.accepts(301) && !urls[1].status.accepts(200 + 5));
+
+    let misc = &web.reals[2].checkers[0];
+    assert_eq!(
+        misc.kind,
+        CheckKind::Misc {
+            argv: vec!["/usr/local/bin/check_rs.sh".into(), "198.19.0.13".into(), "two words".into()],
+            timeout: Some(Duration::from_secs(5)),
+            dynamic: true,
+        }
+    );
+    assert_eq!(misc.retry, 0, "MISC_CHECK retries 0 times by default");
+
+    let dns = &c.virtual_servers[1];
+    assert_eq!(dns.key.protocol, Protocol::Udp);
+    assert_eq!(dns.scheduler, "wlc", "accepted at parse time, rvsd decides");
+    assert_eq!(
+        dns.reals[0].checkers[0].kind,
+        CheckKind::Udp { payload: b"hello".to_vec(), require_reply: true }
+    );
+    assert_eq!(dns.reals[1].addr, "198.19.0.12:53".parse().unwrap(), "port defaults to the VS's");
+
+    // VRRP blocks are reported, syn_proxy warned about, nothing else.
+    let infos: Vec<String> =
+        l.diags.iter().filter(|d| d.severity == Severity::Info).map(ToString::to_string).collect();
+    assert!(
+        infos.iter().any(|m| m.contains("vrrp_instance VI_1 is handled by keepalived's VRRP")),
+        "{infos:?}"
+    );
+    assert!(infos.iter().any(|m| m.contains("vrrp_script chk_dpvs")), "{infos:?}");
+    assert!(infos.iter().any(|m| m.contains("k.conf:15: interface dpdk1 ignored")), "{infos:?}");
+    let w = warnings(&l);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("k.conf:55: 'syn_proxy' is not supported by the dataplane yet"), "{w:?}");
+}
+
+#[test]
+fn defaults() {
+    let l = ok(&vs(" real_server 198.19.0.11 80 {\n TCP_CHECK\n }"));
+    let v = &l.config.virtual_servers[0];
+    assert_eq!((v.quorum, v.hysteresis, v.delay_loop), (1, 0, DEFAULT_DELAY_LOOP));
+    assert_eq!(v.method, ForwardMethod::FullNat);
+    assert_eq!(v.key.protocol, Protocol::Tcp);
+    let c = &v.reals[0].checkers[0];
+    assert_eq!(v.reals[0].weight, 1);
+    assert_eq!(
+        (c.retry, c.connect_timeout, c.delay_before_retry),
+        (1, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_BEFORE_RETRY)
+    );
+    assert_eq!(c.target, "198.19.0.11:80".parse().unwrap());
+    assert!(!c.alpha && c.warmup.is_none());
+}
+
+#[test]
+fn vs_level_checker_defaults_and_overrides() {
+    let l = ok(&vs(" retry 4\n connect_timeout 1.5\n real_server 198.19.0.11 80 {\n delay_loop 7\n TCP_CHECK {\n retry 9\n connect_ip 10.0.0.1\n }\n HTTP_GET { url { path / } }\n }"));
+    let cs = &l.config.virtual_servers[0].reals[0].checkers;
+    assert_eq!((cs[0].retry, cs[1].retry), (9, 4));
+    assert_eq!(cs[0].connect_timeout, Duration::from_millis(1500));
+    assert_eq!(cs[0].delay_loop, Duration::from_secs(7));
+    assert_eq!(cs[0].target, "10.0.0.1:80".parse().unwrap());
+    let CheckKind::Http { urls, .. } = &cs[1].kind else { panic!() };
+    assert_eq!(urls[0].status, StatusCodes::default_2xx());
+}
+
+#[test]
+fn fullnat_spellings_accepted() {
+    for m in ["FNAT", "FULLNAT", "fnat"] {
+        ok(&vs(&format!(" lb_kind {m}\n")));
+        ok(&vs(&format!(" lvs_method {m}\n")));
+    }
+}
+
+#[test]
+fn other_methods_refused_clearly() {
+    for m in ["NAT", "DR", "TUN"] {
+        let e = errors(&vs(&format!(" lb_kind {m}\n")));
+        assert_eq!(e, [format!("k.conf:5: lb_kind {m} is not supported by the dataplane yet (use FNAT)")]);
+    }
+}
+
+#[test]
+fn schedulers() {
+    for s in SCHEDULERS {
+        ok(&format!("{LG}virtual_server 1.1.1.1 80 {{ laddr_group_name g\n lvs_sched {s}\n}}\n"));
+    }
+    let e = errors(&vs(" lb_algo fastest\n"));
+    assert!(e[0].starts_with("k.conf:5: unknown scheduler \"fastest\""), "{e:?}");
+}
+
+#[test]
+fn bad_addresses_and_ports() {
+    let e = errors(&format!("{LG}virtual_server 1.2.3 80 {{ laddr_group_name g }}\n"));
+    assert_eq!(e, ["k.conf:2: virtual_server: bad IP address \"1.2.3\""]);
+    let e = errors(&format!("{LG}virtual_server 1.2.3.4 http {{ laddr_group_name g }}\n"));
+    assert_eq!(e, ["k.conf:2: virtual_server: bad port \"http\""]);
+    let e = errors(&format!("{LG}virtual_server 1.2.3.4 70000 {{ laddr_group_name g }}\n"));
+    assert_eq!(e, ["k.conf:2: virtual_server: bad port \"70000\""]);
+    let e = errors(&vs(" real_server 198.19.0.300 80 {\n }\n real_server 198.19.0.1 99999\n"));
+    assert_eq!(
+        e,
+        [
+            "k.conf:5: real_server: bad IP address \"198.19.0.300\"",
+            "k.conf:7: real_server: bad port \"99999\""
+        ]
+    );
+    let e = errors(&vs(" sorry_server 1.1.1.x 80\n"));
+    assert!(e[0].contains("sorry_server: bad IP"), "{e:?}");
+}
+
+#[test]
+fn ipv6_addresses_parse() {
+    let l = ok("local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
+    let v = &l.config.virtual_servers[0];
+    assert_eq!(v.key.addr, "[2001:db8::1]:443".parse().unwrap());
+    assert_eq!(v.local_addrs.len(), 3);
+    assert_eq!(v.local_addrs[2], "2001:db8::c".parse::<IpAddr>().unwrap());
+}
+
+#[test]
+fn duplicates_are_errors_naming_both_places() {
+    let e = errors(&vs(" real_server 198.19.0.11 80\n real_server 198.19.0.11 80 { weight 2 }\n"));
+    assert_eq!(e, ["k.conf:6: duplicate real_server 198.19.0.11:80 (first defined at k.conf:5)"]);
+    let text = format!("{}virtual_server 198.18.0.100 80 {{ laddr_group_name g }}\n", vs(""));
+    assert_eq!(
+        errors(&text),
+        ["k.conf:7: duplicate virtual_server TCP 198.18.0.100:80 (first defined at k.conf:2)"]
+    );
+    // Same address, other protocol: distinct services.
+    ok(&format!("{}virtual_server 198.18.0.100 80 {{ laddr_group_name g\n protocol UDP }}\n", vs("")));
+    let e = errors(&format!("{LG}{LG}"));
+    assert_eq!(e, ["k.conf:2: duplicate local_address_group g (first defined at k.conf:1)"]);
+}
+
+#[test]
+fn laddr_group_missing_unknown_or_empty() {
+    let e = errors("virtual_server 1.1.1.1 80 {\n lb_algo rr\n}\n");
+    assert!(e[0].starts_with("k.conf:1: FULLNAT needs local addresses"), "{e:?}");
+    let e = errors("virtual_server 1.1.1.1 80 {\n laddr_group_name nope\n}\n");
+    assert_eq!(e, ["k.conf:1: laddr_group_name nope: no such local_address_group"]);
+    let e = errors("local_address_group e {\n}\nvirtual_server 1.1.1.1 80 { laddr_group_name e }\n");
+    assert_eq!(e, ["k.conf:3: local_address_group e has no addresses"]);
+    let e = errors("local_address_group b {\n 10.0.0.9-3\n 10.0.0.x\n}\n");
+    assert_eq!(e.len(), 2);
+    assert!(e[0].starts_with("k.conf:2:") && e[0].contains("ends before it starts"), "{e:?}");
+}
+
+#[test]
+fn group_defined_after_use() {
+    ok("virtual_server 1.1.1.1 80 { laddr_group_name late }\nlocal_address_group late { 10.0.0.1 }\n");
+}
+
+#[test]
+fn unknown_and_misspelt_keywords_warn_with_location() {
+    let l = ok(&vs(" delay_lop 6\n real_server 198.19.0.11 80 {\n wieght 3\n TCP_CHECK { conect_timeout 3 }\n }\n frobnicate\n"));
+    let w = warnings(&l);
+    assert_eq!(
+        w,
+        [
+            "k.conf:5: unknown keyword 'delay_lop' in virtual_server, ignored (did you mean 'delay_loop'?)",
+            "k.conf:10: unknown keyword 'frobnicate' in virtual_server, ignored",
+            "k.conf:7: unknown keyword 'wieght' in real_server, ignored (did you mean 'weight'?)",
+            "k.conf:8: unknown keyword 'conect_timeout' in TCP_CHECK, ignored (did you mean 'connect_timeout'?)",
+        ]
+    );
+    let l = ok("global_defs {\n routr_id x\n vrrp_anything 1\n}\nglobl_defs { }\n");
+    let w = warnings(&l);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].contains("'routr_id' in global_defs") && w[0].contains("'router_id'"));
+    assert!(w[1].contains("'globl_defs' in the top level") && w[1].contains("'global_defs'"));
+}
+
+#[test]
+fn all_errors_are_collected() {
+    let e =
+        errors(&vs(" lb_kind DR\n protocol SCTP\n quorum many\n real_server 1.1.1.1 80 { weight 70000 }\n"));
+    assert_eq!(e.len(), 4, "{e:?}");
+}
+
+#[test]
+fn syntax_errors_are_hard() {
+    let e = errors("virtual_server 1.1.1.1 80 {\n lb_algo rr\n");
+    assert_eq!(e, ["k.conf:1: unbalanced braces: this '{' is never closed"]);
+}
+
+#[test]
+fn vrrp_blocks_reported_as_info_only() {
+    let l = ok("vrrp_sync_group G { group { VI_1 } }\nstatic_ipaddress {\n 10.0.0.1/24 dev eth0\n}\nvrrp_instance VI_1 {\n  bogus_kw 1\n}\n");
+    assert!(warnings(&l).is_empty());
+    assert_eq!(l.diags.len(), 3);
+    assert!(l.diags[1].to_string().starts_with("k.conf:2: static_ipaddress is handled by keepalived"));
+}
+
+#[test]
+fn fwmark_and_group_services_refused() {
+    let e = errors("virtual_server fwmark 1 { }\n");
+    assert!(e[0].contains("fwmark is not supported"));
+    let e = errors("virtual_server group G { }\n");
+    assert!(e[0].contains("group is not supported"));
+}
+
+#[test]
+fn fullnat_extensions_kept_and_warned() {
+    let l = ok(&vs(" syn_proxy\n toa\n proxy_protocol v1\n persistence_timeout 300\n real_server 198.19.0.11 80 { uthreshold 100 }\n"));
+    let v = &l.config.virtual_servers[0];
+    assert!(v.syn_proxy && v.toa);
+    assert_eq!(v.proxy_protocol.as_deref(), Some("v1"));
+    assert_eq!(v.persistence_timeout, Some(300));
+    assert_eq!(v.reals[0].uthreshold, Some(100));
+    assert_eq!(warnings(&l).len(), 5);
+}
+
+#[test]
+fn checker_errors() {
+    let e =
+        errors(&vs(" real_server 198.19.0.11 80 {\n HTTP_GET { connect_timeout 1 }\n MISC_CHECK { }\n }\n"));
+    assert_eq!(
+        e,
+        ["k.conf:6: HTTP_GET needs at least one url { path ... }", "k.conf:7: MISC_CHECK needs misc_path"]
+    );
+    let e = errors(&vs(" real_server 198.19.0.11 80 {\n HTTP_GET { url { path / \n digest xyz\n status_code 99\n regex \"(\"\n } }\n }\n"));
+    assert_eq!(e.len(), 3, "{e:?}");
+}
+
+#[test]
+fn unsupported_checkers_fall_back_or_are_ignored() {
+    let l = ok(&vs(" real_server 198.19.0.11 80 {\n SSL_GET { url { path / } }\n PING_CHECK\n }\n"));
+    let r = &l.config.virtual_servers[0].reals[0];
+    assert_eq!(r.checkers.len(), 1);
+    assert_eq!(r.checkers[0].kind, CheckKind::Tcp);
+    assert_eq!(warnings(&l).len(), 2);
+}
+
+#[test]
+fn inhibit_inherits_and_overrides() {
+    let l = ok(&vs(" inhibit_on_failure\n real_server 198.19.0.11 80\n real_server 198.19.0.12 80 { inhibit_on_failure off }\n"));
+    let r = &l.config.virtual_servers[0].reals;
+    assert!(r[0].inhibit_on_failure && !r[1].inhibit_on_failure);
+}
+
+#[test]
+fn word_splitting() {
+    assert_eq!(split_words("a  b 'c d' \"e f\"g ''"), ["a", "b", "c d", "e fg", ""]);
+    assert!(split_words("   ").is_empty());
+}
+
+#[test]
+fn suggestions() {
+    assert_eq!(suggest("lb_alog", VS_KEYS), Some("lb_algo"));
+    assert_eq!(suggest("zzzzzzzz", VS_KEYS), None);
+}

@@ -1,0 +1,296 @@
+//! Keeping rvsd's table equal to the desired one, without disturbing traffic.
+//!
+//! rvsd keeps forwarding whatever it was last told, so rvs-ctrl may restart at any time.
+//! On every (re)connect, and every [`RELIST_EVERY`] to catch changes made behind its back
+//! (an rvsadm session, an rvsd restart), the syncer reads `ListServices` and sends only
+//! the commands that turn that table into the desired one: [`diff`]. It never clears.
+//! Between relists it keeps its own copy of rvsd's table, updated by each command rvsd
+//! accepted, so a health-check flap costs one command, not a listing.
+//!
+//! Order of the commands, so that a service never goes without servers needlessly: new
+//! services and their servers first, then in each kept service local addresses added,
+//! scheduler changed, servers added or reweighted, servers removed, local addresses
+//! removed; services that are no longer wanted go first (they free their addresses).
+
+use crate::adm::Transport;
+use crate::check::state::{DesiredService, Table};
+use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the syncer re-reads rvsd's table when nothing else made it.
+pub const RELIST_EVERY: Duration = Duration::from_secs(10);
+
+/// rvsd's table in the shape of a desired one.
+pub fn table_of(services: &[ServiceInfo]) -> Table {
+    services
+        .iter()
+        .map(|s| {
+            (
+                s.spec.key,
+                DesiredService {
+                    scheduler: s.spec.scheduler.clone(),
+                    local_addrs: s.spec.local_addrs.clone(),
+                    reals: s.reals.iter().map(|r| (r.spec.addr, r.spec.weight)).collect(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The commands that turn `actual` into `desired`.
+pub fn diff(desired: &Table, actual: &Table) -> Vec<Command> {
+    let mut out = Vec::new();
+    for key in actual.keys().filter(|k| !desired.contains_key(k)) {
+        out.push(Command::DelService { key: *key });
+    }
+    for (key, want) in desired {
+        let Some(have) = actual.get(key) else {
+            out.push(Command::AddService { spec: want.spec(*key) });
+            for (addr, w) in &want.reals {
+                out.push(Command::AddReal { service: *key, real: DesiredService::real(*addr, *w) });
+            }
+            continue;
+        };
+        for a in want.local_addrs.iter().filter(|a| !have.local_addrs.contains(a)) {
+            out.push(Command::AddLocalAddr { service: *key, addr: *a });
+        }
+        if want.scheduler != have.scheduler {
+            // rvsd replaces the local addresses given with an edit: give it the list as it
+            // is at this point (the removals come last), so the edit changes the scheduler only.
+            let mut spec = want.spec(*key);
+            spec.local_addrs = have.local_addrs.clone();
+            spec.local_addrs.extend(want.local_addrs.iter().filter(|a| !have.local_addrs.contains(a)));
+            out.push(Command::EditService { spec });
+        }
+        for (addr, w) in &want.reals {
+            match have.reals.get(addr) {
+                None => out.push(Command::AddReal { service: *key, real: DesiredService::real(*addr, *w) }),
+                Some(hw) if hw != w => {
+                    out.push(Command::EditReal { service: *key, real: DesiredService::real(*addr, *w) })
+                }
+                Some(_) => {}
+            }
+        }
+        for addr in have.reals.keys().filter(|a| !want.reals.contains_key(a)) {
+            out.push(Command::DelReal { service: *key, addr: *addr });
+        }
+        for a in have.local_addrs.iter().filter(|a| !want.local_addrs.contains(a)) {
+            out.push(Command::DelLocalAddr { service: *key, addr: *a });
+        }
+    }
+    out
+}
+
+/// What an accepted command does to rvsd's table (as rvsd's registry does it).
+pub fn apply(t: &mut Table, cmd: &Command) {
+    match cmd {
+        Command::AddService { spec } => {
+            let mut local_addrs = spec.local_addrs.clone();
+            local_addrs.dedup();
+            t.insert(
+                spec.key,
+                DesiredService { scheduler: spec.scheduler.clone(), local_addrs, reals: BTreeMap::new() },
+            );
+        }
+        Command::EditService { spec } => {
+            if let Some(s) = t.get_mut(&spec.key) {
+                s.scheduler = spec.scheduler.clone();
+                if !spec.local_addrs.is_empty() {
+                    s.local_addrs = spec.local_addrs.clone();
+                }
+            }
+        }
+        Command::DelService { key } => {
+            t.remove(key);
+        }
+        Command::AddReal { service, real } | Command::EditReal { service, real } => {
+            if let Some(s) = t.get_mut(service) {
+                s.reals.insert(real.addr, real.weight);
+            }
+        }
+        Command::DelReal { service, addr } => {
+            if let Some(s) = t.get_mut(service) {
+                s.reals.remove(addr);
+            }
+        }
+        Command::AddLocalAddr { service, addr } => {
+            if let Some(s) = t.get_mut(service) {
+                if !s.local_addrs.contains(addr) {
+                    s.local_addrs.push(*addr);
+                }
+            }
+        }
+        Command::DelLocalAddr { service, addr } => {
+            if let Some(s) = t.get_mut(service) {
+                s.local_addrs.retain(|a| a != addr);
+            }
+        }
+        Command::Clear => t.clear(),
+        _ => {}
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Transport(#[from] ProtoError),
+    #[error("rvsd refused ListServices: {0}")]
+    List(String),
+    #[error("rvsd answered ListServices with {0:?}")]
+    UnexpectedReply(Box<Reply>),
+}
+
+/// What one round did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub listed: bool,
+    pub applied: usize,
+    pub refused: usize,
+}
+
+/// Converges rvsd towards desired tables, one round at a time.
+#[derive(Default)]
+pub struct Syncer {
+    /// rvsd's table as last listed and then changed by accepted commands; None: relist.
+    actual: Option<Table>,
+    /// Refusals already logged at error level (so a permanent one is not logged every round).
+    reported: BTreeSet<String>,
+}
+
+impl Syncer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forget rvsd's table: the next round lists it again.
+    pub fn invalidate(&mut self) {
+        self.actual = None;
+    }
+
+    /// A new desired state: refusals are worth reporting again.
+    pub fn new_generation(&mut self) {
+        self.reported.clear();
+    }
+
+    pub fn round(&mut self, t: &mut dyn Transport, desired: &Table) -> Result<Round, SyncError> {
+        let mut round = Round::default();
+        let mut actual = match self.actual.take() {
+            Some(a) => a,
+            None => {
+                round.listed = true;
+                match t.call(Command::ListServices)? {
+                    Ok(Reply::Services { services }) => table_of(&services),
+                    Ok(other) => return Err(SyncError::UnexpectedReply(Box::new(other))),
+                    Err(e) => return Err(SyncError::List(e)),
+                }
+            }
+        };
+        let cmds = diff(desired, &actual);
+        let mut stale = false;
+        for cmd in cmds {
+            match t.call(cmd.clone()) {
+                Ok(Ok(_)) => {
+                    tracing::info!(command = ?cmd, "applied");
+                    apply(&mut actual, &cmd);
+                    round.applied += 1;
+                }
+                Ok(Err(msg)) => {
+                    round.refused += 1;
+                    // The table may not be what we think: list it again next time.
+                    stale = true;
+                    let what = format!("{cmd:?}: {msg}");
+                    if self.reported.insert(what) {
+                        tracing::error!(command = ?cmd, error = %msg, "rvsd refused");
+                    } else {
+                        tracing::debug!(command = ?cmd, error = %msg, "rvsd refused again");
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !stale {
+            self.actual = Some(actual);
+        }
+        Ok(round)
+    }
+}
+
+/// The syncer's thread: takes desired tables from `rx` (the latest wins), keeps a
+/// connection to rvsd at `socket` (reconnecting with backoff) and converges. Returns when
+/// the sender is dropped.
+pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
+    let mut syncer = Syncer::new();
+    let mut client: Option<Client> = None;
+    let mut desired: Option<Arc<Table>> = None;
+    let mut backoff = Duration::from_millis(250);
+    let mut last_list = Instant::now();
+    let mut warned_down = false;
+    let mut need_round = false;
+    loop {
+        let wait = if need_round && client.is_none() { backoff } else { RELIST_EVERY };
+        match rx.recv_timeout(wait) {
+            Ok(mut d) => {
+                while let Ok(newer) = rx.try_recv() {
+                    d = newer;
+                }
+                desired = Some(d);
+                syncer.new_generation();
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let Some(want) = desired.clone() else { continue };
+        need_round = true;
+        if client.is_none() {
+            match Client::connect(socket) {
+                Ok(c) => {
+                    tracing::info!(socket, "connected to rvsd; resyncing");
+                    client = Some(c);
+                    syncer.invalidate();
+                    warned_down = false;
+                    backoff = Duration::from_millis(250);
+                }
+                Err(e) => {
+                    if !warned_down {
+                        tracing::warn!(socket, error = %e, "cannot reach rvsd; retrying");
+                        warned_down = true;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+        }
+        if last_list.elapsed() >= RELIST_EVERY {
+            syncer.invalidate();
+        }
+        let c = client.as_mut().expect("connected above");
+        match syncer.round(c, &want) {
+            Ok(r) => {
+                if r.listed {
+                    last_list = Instant::now();
+                }
+                if r.applied > 0 || r.refused > 0 {
+                    tracing::debug!(applied = r.applied, refused = r.refused, "sync round");
+                }
+                need_round = false;
+            }
+            Err(SyncError::Transport(e)) => {
+                tracing::warn!(error = %e, "lost rvsd; reconnecting");
+                client = None;
+                syncer.invalidate();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sync failed");
+                syncer.invalidate();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+use super::fake::{svc, FakeRvsd};
+use super::*;
+use rvs_proto::{Protocol, ServiceKey};
+use std::sync::mpsc;
+
+fn key(a: &str) -> ServiceKey {
+    ServiceKey { protocol: Protocol::Tcp, addr: a.parse().unwrap() }
+}
+
+fn table(entries: Vec<(&str, DesiredService)>) -> Table {
+    entries.into_iter().map(|(k, s)| (key(k), s)).collect()
+}
+
+fn show(cmds: &[Command]) -> Vec<String> {
+    cmds.iter()
+        .map(|c| match c {
+            Command::AddService { spec } => format!("A {} {}", spec.key.addr, spec.scheduler),
+            Command::EditService { spec } => format!("E {} {}", spec.key.addr, spec.scheduler),
+            Command::DelService { key } => format!("D {}", key.addr),
+            Command::AddReal { service, real } => format!("a {} {} {}", service.addr, real.addr, real.weight),
+            Command::EditReal { service, real } => {
+                format!("e {} {} {}", service.addr, real.addr, real.weight)
+            }
+            Command::DelReal { service, addr } => format!("d {} {addr}", service.addr),
+            Command::AddLocalAddr { service, addr } => format!("P {} {addr}", service.addr),
+            Command::DelLocalAddr { service, addr } => format!("Q {} {addr}", service.addr),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+const V: &str = "198.18.0.100:80";
+const L: &[&str] = &["198.19.0.200"];
+
+#[test]
+fn equal_tables_need_nothing() {
+    let t = table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1)]))]);
+    assert!(diff(&t, &t).is_empty());
+}
+
+#[test]
+fn diff_is_minimal_and_ordered() {
+    let actual = table(vec![
+        (
+            V,
+            svc(
+                "rr",
+                &["198.19.0.200", "198.19.0.201"],
+                &[("198.19.0.11:80", 1), ("198.19.0.12:80", 1), ("198.19.0.13:80", 5)],
+            ),
+        ),
+        ("198.18.0.100:8080", svc("rr", L, &[])),
+    ]);
+    let desired = table(vec![
+        (
+            V,
+            svc(
+                "wrr",
+                &["198.19.0.202", "198.19.0.200"],
+                &[("198.19.0.11:80", 1), ("198.19.0.12:80", 3), ("198.19.0.14:80", 1)],
+            ),
+        ),
+        ("198.18.0.100:443", svc("rr", L, &[("198.19.0.11:443", 2)])),
+    ]);
+    assert_eq!(
+        show(&diff(&desired, &actual)),
+        [
+            "D 198.18.0.100:8080",
+            "P 198.18.0.100:80 198.19.0.202",
+            "E 198.18.0.100:80 wrr",
+            "e 198.18.0.100:80 198.19.0.12:80 3",
+            "a 198.18.0.100:80 198.19.0.14:80 1",
+            "d 198.18.0.100:80 198.19.0.13:80",
+            "Q 198.18.0.100:80 198.19.0.201",
+            "A 198.18.0.100:443 rr",
+            "a 198.18.0.100:443 198.19.0.11:443 2",
+        ]
+    );
+    let Command::EditService { spec } = &diff(&desired, &actual)[2] else { panic!() };
+    assert_eq!(spec.local_addrs.len(), 3, "the edit keeps every address");
+    let mut t = actual.clone();
+    for c in diff(&desired, &actual) {
+        apply(&mut t, &c);
+    }
+    let mut want = desired.clone();
+    want.get_mut(&key(V)).unwrap().local_addrs.sort();
+    t.get_mut(&key(V)).unwrap().local_addrs.sort();
+    assert_eq!(t, want);
+}
+
+#[test]
+fn resync_against_a_running_rvsd_sends_only_the_difference() {
+    // rvsd already forwards for two of three servers (rvs-ctrl restarted, say).
+    let fake =
+        FakeRvsd::start(table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1), ("198.19.0.12:80", 1)]))]));
+    let desired = table(vec![(
+        V,
+        svc("rr", L, &[("198.19.0.11:80", 1), ("198.19.0.12:80", 1), ("198.19.0.13:80", 1)]),
+    )]);
+    let mut c = Client::connect(&fake.path).unwrap();
+    let mut s = Syncer::new();
+    assert_eq!(s.round(&mut c, &desired).unwrap(), Round { listed: true, applied: 1, refused: 0 });
+    assert_eq!(show(&fake.take_log()), ["ListServices", "a 198.18.0.100:80 198.19.0.13:80 1"]);
+    assert_eq!(fake.table(), desired);
+    // Nothing to do, and no listing either: the copy is trusted until invalidated.
+    assert_eq!(s.round(&mut c, &desired).unwrap(), Round::default());
+    assert!(fake.take_log().is_empty());
+    // A health-check flap: one command.
+    let mut flapped = desired.clone();
+    flapped.get_mut(&key(V)).unwrap().reals.remove(&"198.19.0.12:80".parse().unwrap());
+    s.round(&mut c, &flapped).unwrap();
+    assert_eq!(show(&fake.take_log()), ["d 198.18.0.100:80 198.19.0.12:80"]);
+}
+
+#[test]
+fn changes_behind_our_back_are_repaired_on_relist() {
+    let desired = table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1)]))]);
+    let fake = FakeRvsd::start(desired.clone());
+    let mut c = Client::connect(&fake.path).unwrap();
+    let mut s = Syncer::new();
+    s.round(&mut c, &desired).unwrap();
+    // Someone runs `rvsadm -e ... -w 9` and `rvsadm -A` another service.
+    {
+        let mut st = fake.state.lock().unwrap();
+        st.table.get_mut(&key(V)).unwrap().reals.insert("198.19.0.11:80".parse().unwrap(), 9);
+        st.table.insert(key("10.0.0.1:80"), svc("rr", L, &[]));
+    }
+    fake.take_log();
+    s.invalidate();
+    s.round(&mut c, &desired).unwrap();
+    assert_eq!(
+        show(&fake.take_log()),
+        ["ListServices", "D 10.0.0.1:80", "e 198.18.0.100:80 198.19.0.11:80 1"]
+    );
+    assert_eq!(fake.table(), desired);
+}
+
+#[test]
+fn refusals_are_counted_and_the_rest_applied() {
+    let fake = FakeRvsd::start(Table::new());
+    let desired = table(vec![
+        ("198.18.0.100:53", svc("wlc", L, &[("198.19.0.11:53", 1)])),
+        (V, svc("rr", L, &[("198.19.0.11:80", 1)])),
+    ]);
+    let mut c = Client::connect(&fake.path).unwrap();
+    let mut s = Syncer::new();
+    let r = s.round(&mut c, &desired).unwrap();
+    assert_eq!((r.applied, r.refused), (2, 2), "AddService wlc and its AddReal refused");
+    assert_eq!(fake.table().len(), 1);
+    // Refused: the next round lists again and retries.
+    assert!(s.round(&mut c, &desired).unwrap().listed);
+}
+
+#[test]
+fn transport_loss_is_an_error_and_forgets_the_copy() {
+    let fake = FakeRvsd::start(Table::new());
+    let desired = table(vec![(V, svc("rr", L, &[]))]);
+    let mut c = Client::connect(&fake.path).unwrap();
+    let mut s = Syncer::new();
+    fake.state.lock().unwrap().drop_next = true;
+    assert!(matches!(s.round(&mut c, &desired), Err(SyncError::Transport(_))));
+    let mut c = Client::connect(&fake.path).unwrap();
+    let r = s.round(&mut c, &desired).unwrap();
+    assert!(r.listed && r.applied == 1);
+}
+
+#[test]
+fn sync_thread_converges_reconnects_and_exits() {
+    let fake = FakeRvsd::start(table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1)]))]));
+    let (tx, rx) = mpsc::channel();
+    let path = fake.path.clone();
+    let h = std::thread::spawn(move || run(&path, &rx));
+    let want = |n: usize| {
+        let reals: Vec<(String, u32)> = (1..=n).map(|i| (format!("198.19.0.1{i}:80"), 1)).collect();
+        let reals: Vec<(&str, u32)> = reals.iter().map(|(a, w)| (a.as_str(), *w)).collect();
+        table(vec![(V, svc("rr", L, &reals))])
+    };
+    let wait_for = |t: &Table| {
+        let stop = Instant::now() + Duration::from_secs(5);
+        while &fake.table() != t {
+            assert!(Instant::now() < stop, "not converged: {:?}", fake.table());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    tx.send(Arc::new(want(2))).unwrap();
+    wait_for(&want(2));
+    // rvsd drops the connection: the next change reconnects and resyncs.
+    fake.state.lock().unwrap().drop_next = true;
+    tx.send(Arc::new(want(3))).unwrap();
+    tx.send(Arc::new(want(4))).unwrap();
+    wait_for(&want(4));
+    let log = show(&fake.take_log());
+    assert!(!log.iter().any(|c| c.starts_with("D ") || c == "Clear"), "{log:?}");
+    drop(tx);
+    h.join().unwrap();
+}
+
+#[test]
+fn sync_thread_waits_for_rvsd() {
+    let dir = crate::testutil::TempDir::new("late");
+    let path = dir.path().join("rvsd.sock").to_string_lossy().into_owned();
+    let (tx, rx) = mpsc::channel();
+    let p = path.clone();
+    let h = std::thread::spawn(move || run(&p, &rx));
+    let desired = table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1)]))]);
+    tx.send(Arc::new(desired.clone())).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // rvsd comes up late, at the same path.
+    let fake = FakeRvsd::start(Table::new());
+    std::fs::rename(&fake.path, &path).unwrap();
+    let stop = Instant::now() + Duration::from_secs(10);
+    while fake.table() != desired {
+        assert!(Instant::now() < stop, "never connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(tx);
+    h.join().unwrap();
+}
