@@ -8,20 +8,23 @@
 #   VIP 198.18.0.100 (tcp/80 -> nginx :80, udp/53 -> echo :5353), LIPs 198.19.0.200-201
 #
 # Usage: scripts/lab.sh up|down|status
-# State (configs, pids, logs, big.bin and its sha256) lives in $RVS_LAB_STATE (default /tmp/rvs-lab).
+# State (configs, pids, logs, big.bin and its sha256) lives in $RVS_LAB_STATE (default /tmp/$RVS_LAB-lab).
+# RVS_LAB (default "rvs") prefixes every namespace, so separate labs can coexist on one machine.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STATE=${RVS_LAB_STATE:-/tmp/rvs-lab}
+LAB=${RVS_LAB:-rvs}
+[[ $LAB =~ ^[a-z][a-z0-9]{0,7}$ ]] || { echo "lab: RVS_LAB must be a short lowercase name" >&2; exit 2; }
+STATE=${RVS_LAB_STATE:-/tmp/$LAB-lab}
 PY=/usr/bin/python3
-NS_CLIENT=rvs-client
-NS_LB=rvs-lb
-NS_SW=rvs-sw
+NS_CLIENT=$LAB-client
+NS_LB=$LAB-lb
+NS_SW=$LAB-sw
 RS_COUNT=3
 NAMESPACES=("$NS_CLIENT" "$NS_LB" "$NS_SW")
-for i in $(seq 1 "$RS_COUNT"); do NAMESPACES+=("rvs-rs$i"); done
+for i in $(seq 1 "$RS_COUNT"); do NAMESPACES+=("$LAB-rs$i"); done
 # Namespaces some tests create on their own (08-bad-config's empty rvs-cfg); 'down' removes them too.
-EXTRA_NAMESPACES=(rvs-cfg)
+EXTRA_NAMESPACES=("$LAB-cfg")
 BIG_MB=${RVS_LAB_BIG_MB:-50}
 
 log() { echo "lab: $*"; }
@@ -182,7 +185,7 @@ lab_up() {
 
   # real servers
   for i in $(seq 1 "$RS_COUNT"); do
-    ns=rvs-rs$i
+    ns=$LAB-rs$i
     ip link add eth0 netns "$ns" address "02:72:76:00:02:1$i" type veth peer name "sw-rs$i" netns "$NS_SW"
     nsx "$NS_SW" ip link set "sw-rs$i" master br0
     offloads_off "$NS_SW" "sw-rs$i"
@@ -201,7 +204,7 @@ lab_up() {
 
   # services on the real servers
   for i in $(seq 1 "$RS_COUNT"); do
-    ns=rvs-rs$i
+    ns=$LAB-rs$i
     local dir=$STATE/rs$i
     mkdir -p "$dir/tmp"
     write_nginx_conf "$i" "$dir"
@@ -214,7 +217,7 @@ lab_up() {
 
   # wait (bounded) for every service to answer from inside its own namespace
   for i in $(seq 1 "$RS_COUNT"); do
-    ns=rvs-rs$i
+    ns=$LAB-rs$i
     local ok=0 _
     for _ in $(seq 100); do
       if [[ -s $STATE/rs$i/nginx.pid && -s $STATE/rs$i/echo.pid ]] &&

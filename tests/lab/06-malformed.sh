@@ -21,7 +21,7 @@ rvsd_start "$CFG_DIR/rvsd.toml"
 out=$(http_get_many 3)
 assert_eq "requests before injection that failed" 0 "$(count_of FAIL "$out")"
 
-lb_mac=$(ip -n rvs-lb -o link show lb-c | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+lb_mac=$(ip -n "$RVS_LAB-lb" -o link show lb-c | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 [[ -n $lb_mac ]] || die "cannot read lb-c's MAC"
 before=$(rvsadm --workers 2>&1) || die "rvsadm --workers failed: $before"
 

@@ -8,7 +8,7 @@
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-NS=rvs-cfg
+NS=$RVS_LAB-cfg
 require_binaries
 ip netns del "$NS" 2>/dev/null
 ip netns add "$NS" || die "cannot create namespace $NS"

@@ -8,7 +8,10 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-export RVS_LAB_STATE=${RVS_LAB_STATE:-/tmp/rvs-lab}
+# RVS_LAB prefixes the lab's namespaces (default "rvs"); another value gives a separate lab
+# with its own state dir and control socket, so two labs can run side by side.
+export RVS_LAB=${RVS_LAB:-rvs}
+export RVS_LAB_STATE=${RVS_LAB_STATE:-/tmp/$RVS_LAB-lab}
 STATE=$RVS_LAB_STATE
 RVSD=${RVSD:-$ROOT/target/release/rvsd}
 RVSADM=${RVSADM:-$ROOT/target/release/rvsadm}
@@ -20,7 +23,8 @@ LB_CLIENT_IP=198.18.0.1
 CLIENT_IP=198.18.0.10
 RS_IPS=(198.19.0.11 198.19.0.12 198.19.0.13)
 LIPS=(198.19.0.200 198.19.0.201)
-CTRL_SOCK=/run/rvsd/rvsd.sock
+if [[ $RVS_LAB == rvs ]]; then CTRL_SOCK=/run/rvsd/rvsd.sock; else CTRL_SOCK=/run/rvsd/$RVS_LAB.sock; fi
+export RVSD_SOCKET=$CTRL_SOCK
 
 RVSD_PID=
 RVSD_LOG=
@@ -138,16 +142,16 @@ finish() {
 
 # ---------------------------------------------------------------- namespaces
 
-in_client() { ip netns exec rvs-client "$@"; }
+in_client() { ip netns exec "$RVS_LAB-client" "$@"; }
 
 # in_rs N CMD...
 in_rs() {
   local n=$1
   shift
-  ip netns exec "rvs-rs$n" "$@"
+  ip netns exec "$RVS_LAB-rs$n" "$@"
 }
 
-in_lb() { ip netns exec rvs-lb "$@"; }
+in_lb() { ip netns exec "$RVS_LAB-lb" "$@"; }
 
 lab_up() {
   say "lab up"
@@ -181,6 +185,7 @@ make_config() {
   RVSD_PREFIX="rvsd-lab-$$-$RANDOM"
   sed -e "s/^workers = \[1\]/workers = $list/" \
     -e "s/\"--file-prefix\", \"rvsd-lab\"/\"--file-prefix\", \"$RVSD_PREFIX\"/" \
+    -e "s|^control_socket = .*|control_socket = \"$CTRL_SOCK\"|" \
     "$ROOT/examples/lab.toml" >"$out"
   grep -qF "workers = $list" "$out" || die "make_config: could not set workers in $out"
   grep -qF "\"$RVSD_PREFIX\"" "$out" || die "make_config: could not set --file-prefix in $out"
@@ -195,7 +200,7 @@ rvsd_start() {
   fi
   RVSD_LOG=$STATE/rvsd-$TEST_NAME-w$WORKERS.log
   say "starting rvsd (workers=$WORKERS, log $RVSD_LOG)"
-  ip netns exec rvs-lb "$RVSD" --config "$cfg" </dev/null >"$RVSD_LOG" 2>&1 &
+  ip netns exec "$RVS_LAB-lb" "$RVSD" --config "$cfg" </dev/null >"$RVSD_LOG" 2>&1 &
   RVSD_PID=$!
   echo "$RVSD_PID" >"$STATE/rvsd.pid"
   for i in $(seq 80); do
