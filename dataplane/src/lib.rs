@@ -9,6 +9,7 @@ pub mod laddr;
 pub mod nat;
 pub mod neigh;
 pub mod pcap;
+pub mod persist;
 pub mod pipeline;
 pub mod proxyproto;
 pub mod route;

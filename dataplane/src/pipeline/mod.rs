@@ -19,7 +19,7 @@ use crate::laddr::{owner_of_port, LaddrError, LaddrPools};
 use crate::nat::{self, Endpoints};
 use crate::neigh::{Hold, Mac, NeighParams, NeighTable, Probe};
 use crate::route::{PortIndex, RouteTable};
-use crate::sched::Scheduler;
+use crate::sched::{RealSet, SchedKey, Scheduler};
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
     Direction, FlowKey, Session, SessionId, SessionState, SessionTable, StateTimeouts, PROTO_TCP, PROTO_UDP,
@@ -362,7 +362,13 @@ impl<P: Frame> Pipeline<P> {
     fn new_session(&mut self, svc_idx: usize, info: &L4Info, now: Time) -> Result<SessionId, DropReason> {
         let svc = &self.snapshot.services[svc_idx];
         let st = &mut self.services[svc_idx];
-        let real = st.scheduler.pick(&svc.reals).map(|i| &svc.reals[i]).ok_or(DropReason::NoRealServer)?;
+        let view = RealSet::new(&svc.reals, &self.counters.reals);
+        // No-op unless the snapshot changed since the last call (then O(reals), plus a
+        // table rebuild for mh/sh/dh/wrr when ids or weights changed).
+        st.scheduler.sync(&view, self.snapshot.version);
+        let key = SchedKey::v4(info.key.src, info.key.sport, info.key.dst, info.key.dport);
+        let real =
+            st.scheduler.pick(&view, &key, now).map(|i| &svc.reals[i]).ok_or(DropReason::NoRealServer)?;
         let (lip, lport) =
             self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor).map_err(|e| match e {
                 LaddrError::NoLocalAddress | LaddrError::Exhausted => DropReason::NoLocalAddr,

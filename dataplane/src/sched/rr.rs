@@ -1,7 +1,7 @@
 //! Round robin (IPVS `rr`): the next real server after the last one chosen, skipping
-//! quiescent (weight 0) servers.
+//! quiescent (weight 0) and overloaded servers.
 
-use super::Candidate;
+use super::Candidates;
 
 #[derive(Debug, Clone, Default)]
 pub struct RoundRobin {
@@ -10,13 +10,13 @@ pub struct RoundRobin {
 }
 
 impl RoundRobin {
-    pub fn pick<C: Candidate>(&mut self, reals: &[C]) -> Option<usize> {
+    pub fn pick<V: Candidates + ?Sized>(&mut self, reals: &V) -> Option<usize> {
         let n = reals.len();
         if n == 0 {
             return None;
         }
         let start = self.last.map_or(0, |l| (l + 1) % n);
-        let chosen = (0..n).map(|i| (start + i) % n).find(|&i| reals[i].weight() > 0)?;
+        let chosen = (0..n).map(|i| (start + i) % n).find(|&i| reals.available(i))?;
         self.last = Some(chosen);
         Some(chosen)
     }
@@ -24,6 +24,7 @@ impl RoundRobin {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testutil::*;
     use super::*;
 
     #[test]
@@ -31,6 +32,15 @@ mod tests {
         let mut s = RoundRobin::default();
         let picks: Vec<_> = (0..6).map(|_| s.pick(&[1u32, 0, 5]).unwrap()).collect();
         assert_eq!(picks, vec![0, 2, 0, 2, 0, 2]);
+    }
+
+    #[test]
+    fn skips_overloaded() {
+        let mut s = RoundRobin::default();
+        let mut r = weights(&[1, 1, 1]);
+        r[1].o = true;
+        let picks: Vec<_> = (0..4).map(|_| s.pick(&r).unwrap()).collect();
+        assert_eq!(picks, vec![0, 2, 0, 2]);
     }
 
     #[test]
@@ -47,7 +57,7 @@ mod tests {
     fn none_when_all_quiescent_or_empty() {
         let mut s = RoundRobin::default();
         assert_eq!(s.pick(&[0u32, 0]), None);
-        assert_eq!(s.pick::<u32>(&[]), None);
+        assert_eq!(s.pick::<[u32]>(&[]), None);
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! Weighted round robin with IPVS `wrr` semantics: servers are visited in index order,
 //! each round admitting those whose weight reaches the current weight, which steps
 //! down by the gcd of the weights from the largest weight. A server of weight w gets
-//! w picks out of every sum(weights).
+//! w picks out of every sum(weights). Overloaded servers are skipped (their turns are
+//! lost, as in IPVS). The largest weight and the gcd are kept from `update` (IPVS
+//! recomputes them when a destination changes), not recomputed per pick.
 
-use super::Candidate;
+use super::Candidates;
 
 #[derive(Debug, Clone, Default)]
 pub struct WeightedRoundRobin {
     index: Option<usize>,
     current_weight: u32,
+    /// Largest weight and gcd of the positive weights, as of `update`.
+    max: u32,
+    step: u32,
+    /// Length of the list `update` saw.
+    n: usize,
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -20,13 +27,35 @@ fn gcd(a: u32, b: u32) -> u32 {
 }
 
 impl WeightedRoundRobin {
-    pub fn pick<C: Candidate>(&mut self, reals: &[C]) -> Option<usize> {
-        let n = reals.len();
-        let max = reals.iter().map(|r| r.weight()).max().unwrap_or(0);
-        if max == 0 {
+    /// Recomputes the weight steps; call when weights change.
+    pub fn update<V: Candidates + ?Sized>(&mut self, reals: &V) {
+        let ws = (0..reals.len()).map(|i| reals.weight(i));
+        self.max = ws.clone().max().unwrap_or(0);
+        self.step = ws.filter(|&w| w > 0).fold(0, gcd);
+        self.n = reals.len();
+    }
+
+    pub fn pick<V: Candidates + ?Sized>(&mut self, reals: &V) -> Option<usize> {
+        if self.n != reals.len() || self.max == 0 {
+            self.update(reals);
+        }
+        if let Some(i) = self.scan(reals) {
+            return Some(i);
+        }
+        // Nothing matched: perhaps weights changed without an update. Retry once fresh.
+        let (max, step) = (self.max, self.step);
+        self.update(reals);
+        if (max, step) != (self.max, self.step) {
+            return self.scan(reals);
+        }
+        None
+    }
+
+    fn scan<V: Candidates + ?Sized>(&mut self, reals: &V) -> Option<usize> {
+        let (n, max, step) = (reals.len(), self.max, self.step);
+        if max == 0 || n == 0 {
             return None;
         }
-        let step = reals.iter().map(|r| r.weight()).filter(|&w| w > 0).fold(0, gcd);
         if self.current_weight > max {
             self.current_weight = max;
         }
@@ -40,7 +69,8 @@ impl WeightedRoundRobin {
                     self.current_weight = max;
                 }
             }
-            if reals[i].weight() >= self.current_weight && reals[i].weight() > 0 {
+            let w = reals.weight(i);
+            if w >= self.current_weight && w > 0 && !reals.overloaded(i) {
                 self.index = Some(i);
                 return Some(i);
             }
@@ -51,6 +81,7 @@ impl WeightedRoundRobin {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testutil::*;
     use super::*;
 
     fn shares(weights: &[u32], picks: usize) -> Vec<usize> {
@@ -80,7 +111,19 @@ mod tests {
     fn none_when_all_quiescent() {
         let mut s = WeightedRoundRobin::default();
         assert_eq!(s.pick(&[0u32, 0]), None);
-        assert_eq!(s.pick::<u32>(&[]), None);
+        assert_eq!(s.pick::<[u32]>(&[]), None);
+    }
+
+    #[test]
+    fn skips_overloaded_keeping_the_others_proportions() {
+        let mut r = weights(&[3, 5, 1]);
+        r[1].o = true;
+        let mut s = WeightedRoundRobin::default();
+        let mut n = [0; 3];
+        for _ in 0..400 {
+            n[s.pick(&r).unwrap()] += 1;
+        }
+        assert_eq!(n, [300, 0, 100]);
     }
 
     #[test]
@@ -91,5 +134,11 @@ mod tests {
         }
         let n: Vec<_> = (0..4).map(|_| s.pick(&[1u32, 1]).unwrap()).collect();
         assert_eq!(n.iter().filter(|&&i| i == 0).count(), 2);
+        s.update(&[1u32, 3]);
+        let mut n = [0; 2];
+        for _ in 0..400 {
+            n[s.pick(&[1u32, 3]).unwrap()] += 1;
+        }
+        assert_eq!(n, [100, 300]);
     }
 }

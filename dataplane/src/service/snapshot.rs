@@ -21,6 +21,11 @@ impl Candidate for Real {
     fn weight(&self) -> u32 {
         self.weight
     }
+    /// From address and port: the same on every cluster member and across snapshots.
+    #[inline]
+    fn id(&self) -> u64 {
+        crate::sched::stable::addr_id((*self.addr.ip()).into(), self.addr.port())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
