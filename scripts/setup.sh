@@ -10,6 +10,8 @@ PACKAGES=(
   iproute2 ethtool procps psmisc
   # real servers and clients
   nginx-light curl wrk iperf3 hping3 iputils-ping socat python3 python3-scapy
+  # Prometheus text-format parser for the /metrics lab test
+  python3-prometheus-client
   # debugging and analysis
   tcpdump tshark valgrind shellcheck
 )
@@ -48,5 +50,9 @@ fi
 # The lab's scapy scripts need Debian's interpreter, not a pyenv one that may be first on PATH.
 if ! /usr/bin/python3 -c 'import scapy.all' >/dev/null 2>&1; then
   echo "setup: /usr/bin/python3 cannot import scapy (python3-scapy broken?)" >&2
+  exit 1
+fi
+if ! /usr/bin/python3 -c 'import prometheus_client.parser' >/dev/null 2>&1; then
+  echo "setup: /usr/bin/python3 cannot import prometheus_client (python3-prometheus-client broken?)" >&2
   exit 1
 fi

@@ -70,7 +70,16 @@ for w in 1 2; do
   done
 done
 LAB_TESTS+=("07-two-workers-w2 07-two-workers 2")
+for w in 1 2; do
+  for t in 09-persistence 10-quiesce 16-thresholds; do
+    LAB_TESTS+=("$t-w$w $t $w")
+  done
+done
 LAB_TESTS+=("08-bad-config 08-bad-config 1")
+# rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
+for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config; do
+  LAB_TESTS+=("$t $t 1")
+done
 
 selected() {
   local name=$1 f

@@ -10,11 +10,24 @@
 //! logged with file:line); on success checkers whose settings did not change keep their
 //! state and rvsd receives only the difference. SIGTERM/SIGINT stop rvs-ctrl and leave
 //! rvsd's table as it is, so traffic keeps flowing.
+//!
+//! Ownership: rvs-ctrl owns rvsd's whole virtual-service table. Whatever rvsd has that the
+//! configuration does not name (services loaded from rvsd's own TOML, changes made with
+//! rvsadm) is removed or reverted at the next sync (at the latest [`crate::sync::RELIST_EVERY`]
+//! later). So when rvs-ctrl manages rvsd, start rvsd with a TOML that has no `[[service]]`.
+//!
+//! With `listen`, a third thread serves `/metrics` and the JSON API ([`crate::api`]). API
+//! changes come to the main loop as [`overrides::Op`]s and are kept as overrides on top of the file
+//! configuration ([`crate::overrides`]): they survive reloads, not restarts.
 
+use crate::api;
 use crate::check::probe::Prober;
-use crate::check::state::{Event, Health, Table};
-use crate::keepalived::{self, ConfigError, Diag, Severity};
+use crate::check::state::{CheckerId, Event, Health, Table};
+use crate::keepalived::{self, CheckKind, ConfigError, Diag, Severity};
+use crate::overrides::{self, Overrides};
+use std::collections::HashMap;
 use std::os::fd::RawFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,14 +41,18 @@ const TICK: Duration = Duration::from_secs(1);
 pub struct Options {
     pub config: PathBuf,
     pub socket: String,
+    /// Where to serve `/metrics` and the JSON API; None: no HTTP.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("{0}")]
     Config(#[from] ConfigError),
-    #[error("cannot start the sync thread: {0}")]
+    #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error("{0}")]
+    Listen(#[from] api::ListenError),
 }
 
 /// What tells the loop to stop or reload, and wakes it.
@@ -44,6 +61,8 @@ pub struct Signals {
     pub reload: Arc<AtomicBool>,
     /// Readable when a signal arrived (drained by the loop); nonblocking.
     pub wake: Option<RawFd>,
+    /// The other end of `wake`: the HTTP thread writes to it to wake the loop.
+    pub waker: Option<UnixStream>,
 }
 
 /// Logs warnings and infos of a configuration, each with its file:line.
@@ -121,6 +140,93 @@ fn handle(events: Vec<Event>, scripts: &mut Scripts) {
     }
 }
 
+fn kind_name(k: &CheckKind) -> &'static str {
+    match k {
+        CheckKind::Tcp => "TCP_CHECK",
+        CheckKind::Http { .. } => "HTTP_GET",
+        CheckKind::Misc { .. } => "MISC_CHECK",
+        CheckKind::Udp { .. } => "UDP_CHECK",
+    }
+}
+
+/// Whether service `key` serves from its sorry server now.
+fn sorry_active(health: &Health, key: &rvs_proto::ServiceKey) -> bool {
+    let vss = &health.config().virtual_servers;
+    vss.iter()
+        .position(|v| v.key == *key)
+        .is_some_and(|i| vss[i].sorry_server.is_some() && !health.quorum_up(i))
+}
+
+/// The table to send to rvsd: what the checks call for, with the API's overrides.
+fn effective(health: &Health, ov: &Overrides) -> Table {
+    let mut t = health.desired();
+    overrides::apply(&mut t, ov, &|k| sorry_active(health, k));
+    t
+}
+
+/// What the HTTP thread shows.
+fn status(
+    health: &Health,
+    ov: &Overrides,
+    desired: &Table,
+    durations: &HashMap<CheckerId, Duration>,
+) -> api::Status {
+    let services = health
+        .config()
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .map(|(i, vs)| {
+            let mut reals: Vec<api::RsStatus> = vs
+                .reals
+                .iter()
+                .enumerate()
+                .map(|(r, rs)| api::RsStatus {
+                    addr: rs.addr,
+                    file_weight: Some(rs.weight),
+                    alive: health.alive(i, r),
+                    override_: ov.get(&(vs.key, rs.addr)).map(|o| o.describe()),
+                    checks: rs
+                        .checkers
+                        .iter()
+                        .enumerate()
+                        .map(|(c, ck)| {
+                            let id = CheckerId { vs: i, rs: r, ck: c };
+                            api::CheckStatus {
+                                kind: kind_name(&ck.kind),
+                                target: ck.target,
+                                up: health.checker_up(id),
+                                last_duration: durations.get(&id).copied(),
+                            }
+                        })
+                        .collect(),
+                })
+                .collect();
+            for ((key, addr), o) in ov {
+                if *key == vs.key && matches!(o, overrides::Override::Added(_)) {
+                    reals.push(api::RsStatus {
+                        addr: *addr,
+                        file_weight: None,
+                        alive: true,
+                        override_: Some(o.describe()),
+                        checks: Vec::new(),
+                    });
+                }
+            }
+            api::VsStatus {
+                key: vs.key,
+                scheduler: vs.scheduler.clone(),
+                quorum: vs.quorum,
+                quorum_up: health.quorum_up(i),
+                sorry_server: vs.sorry_server,
+                local_addrs: vs.local_addrs.clone(),
+                reals,
+            }
+        })
+        .collect();
+    api::Status { services, desired: desired.clone() }
+}
+
 fn drain(fd: Option<RawFd>) {
     let Some(fd) = fd else { return };
     let mut buf = [0u8; 64];
@@ -148,9 +254,36 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         .name("rvs-sync".into())
         .spawn(move || crate::sync::run(&socket, &rx))
         .map_err(DaemonError::Thread)?;
-    let mut sent = health.desired();
+    let mut ov = Overrides::new();
+    let mut sent = effective(&health, &ov);
     // The receiver lives until the sender is dropped, so sending cannot fail here.
     let _ = tx.send(Arc::new(sent.clone()));
+
+    let shared = Arc::new(api::Shared::default());
+    let (op_tx, op_rx) = mpsc::channel::<api::OpRequest>();
+    let http = match opts.listen {
+        Some(addr) => {
+            let server = api::bind(addr)?;
+            tracing::info!(%addr, "serving /metrics and /api/v1 over HTTP");
+            let backend = api::Live {
+                shared: shared.clone(),
+                socket: opts.socket.clone(),
+                ops: op_tx,
+                waker: signals.waker.as_ref().and_then(|w| w.try_clone().ok()),
+            };
+            let stop = signals.stop.clone();
+            let h = std::thread::Builder::new()
+                .name("rvs-http".into())
+                .spawn(move || api::serve(&server, &backend, &stop))
+                .map_err(DaemonError::Thread)?;
+            Some(h)
+        }
+        None => None,
+    };
+    let mut started: HashMap<CheckerId, Instant> = HashMap::new();
+    let mut durations: HashMap<CheckerId, Duration> = HashMap::new();
+    let mut shown = status(&health, &ov, &sent, &durations);
+    shared.publish(shown.clone());
 
     let mut prober = Prober::new();
     let mut scripts = Scripts(Vec::new());
@@ -168,6 +301,15 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                     prober.cancel_all();
                     let (h, events) = health.reload(l.config, Instant::now(), &mut || jitter.next());
                     health = h;
+                    started.clear();
+                    durations.clear();
+                    let dropped = overrides::prune(health.config(), &mut ov);
+                    if dropped > 0 {
+                        tracing::info!(
+                            dropped,
+                            "API overrides the new configuration makes moot were dropped"
+                        );
+                    }
                     handle(events, &mut scripts);
                     tracing::info!(
                         services = health.config().virtual_servers.len(),
@@ -178,12 +320,16 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         }
         let now = Instant::now();
         for id in health.take_due(now) {
+            started.insert(id, now);
             prober.start(id, health.checker_conf(id), now);
         }
         let until = health.next_due().map_or(now + TICK, |t| t.min(now + TICK));
         let results = prober.poll(until, signals.wake);
         drain(signals.wake);
         for (id, outcome) in results {
+            if let Some(t0) = started.remove(&id) {
+                durations.insert(id, t0.elapsed());
+            }
             if let crate::check::Outcome::Down(why) = &outcome {
                 let c = health.checker_conf(id);
                 tracing::debug!(target_addr = %c.target, checker = %c.loc, reason = %why, "check failed");
@@ -191,10 +337,24 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             let events = health.on_result(id, Instant::now(), outcome);
             handle(events, &mut scripts);
         }
-        let desired = health.desired();
+        while let Ok(req) = op_rx.try_recv() {
+            let r = overrides::apply_op(health.config(), &mut ov, req.op);
+            match &r {
+                Ok(()) => tracing::info!(op = ?req.op, "API change applied"),
+                Err(e) => tracing::info!(op = ?req.op, error = %e, "API change refused"),
+            }
+            // The HTTP thread may have given up waiting; nothing to do then.
+            let _ = req.reply.send(r);
+        }
+        let desired = effective(&health, &ov);
         if desired != sent {
             sent = desired;
             let _ = tx.send(Arc::new(sent.clone()));
+        }
+        let now_shown = status(&health, &ov, &sent, &durations);
+        if now_shown != shown {
+            shown = now_shown;
+            shared.publish(shown.clone());
         }
         scripts.reap();
     }
@@ -205,6 +365,11 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     drop(tx);
     if sync.join().is_err() {
         tracing::error!("the sync thread panicked");
+    }
+    if let Some(h) = http {
+        if h.join().is_err() {
+            tracing::error!("the HTTP thread panicked");
+        }
     }
     scripts.reap();
     Ok(())
@@ -246,10 +411,10 @@ mod tests {
         let path = dir.path().join("keepalived.conf");
         std::fs::write(&path, conf("")).unwrap();
         let fake = FakeRvsd::start(Table::new());
-        let opts = Options { config: path.clone(), socket: fake.path.clone() };
+        let opts = Options { config: path.clone(), socket: fake.path.clone(), listen: None };
         let stop = Arc::new(AtomicBool::new(false));
         let reload = Arc::new(AtomicBool::new(false));
-        let signals = Signals { stop: stop.clone(), reload: reload.clone(), wake: None };
+        let signals = Signals { stop: stop.clone(), reload: reload.clone(), wake: None, waker: None };
         let h = std::thread::spawn(move || run(&opts, &signals));
 
         let reals = |fake: &FakeRvsd| -> Vec<String> {
@@ -285,9 +450,17 @@ mod tests {
 
     #[test]
     fn bad_config_is_returned() {
-        let opts =
-            Options { config: "/nonexistent/keepalived.conf".into(), socket: "/nonexistent.sock".into() };
-        let signals = Signals { stop: Arc::new(AtomicBool::new(false)), reload: Arc::default(), wake: None };
+        let opts = Options {
+            config: "/nonexistent/keepalived.conf".into(),
+            socket: "/nonexistent.sock".into(),
+            listen: None,
+        };
+        let signals = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::default(),
+            wake: None,
+            waker: None,
+        };
         assert!(matches!(run(&opts, &signals), Err(DaemonError::Config(_))));
     }
 

@@ -7,12 +7,15 @@
 //!
 //! The `rvs-ctrl` daemon reads a keepalived.conf ([`keepalived`]), health-checks the real
 //! servers ([`check`]) and keeps rvsd's virtual-service table equal to what the
-//! configuration and the checks say ([`sync`], [`daemon`]).
+//! configuration and the checks say ([`sync`], [`daemon`]). It serves `/metrics` and a
+//! JSON API ([`api`]) whose changes are overrides on top of the file ([`overrides`]).
 
 pub mod adm;
+pub mod api;
 pub mod check;
 pub mod daemon;
 pub mod keepalived;
+pub mod overrides;
 pub mod sync;
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Keeping rvsd's table equal to the desired one, without disturbing traffic.
 //!
 //! rvsd keeps forwarding whatever it was last told, so rvs-ctrl may restart at any time.
-//! On every (re)connect, and every [`RELIST_EVERY`] to catch changes made behind its back
-//! (an rvsadm session, an rvsd restart), the syncer reads `ListServices` and sends only
-//! the commands that turn that table into the desired one: [`diff`]. It never clears.
-//! Between relists it keeps its own copy of rvsd's table, updated by each command rvsd
-//! accepted, so a health-check flap costs one command, not a listing.
+//! Each round (a new desired table, or every [`RELIST_EVERY`] to catch changes made behind
+//! its back: an rvsadm session, an rvsd restart) connects, reads `ListServices` and sends
+//! only the commands that turn that table into the desired one: [`diff`]. It never clears.
+//! The connection is closed after each round: rvsd serves one control client at a time,
+//! and a connection held open would keep rvsadm (and rvs-ctrl's own scrapes) waiting.
 //!
 //! Order of the commands, so that a service never goes without servers needlessly: new
 //! services and their servers first, then in each kept service local addresses added,
@@ -228,6 +228,7 @@ pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
     let mut backoff = Duration::from_millis(250);
     let mut last_list = Instant::now();
     let mut warned_down = false;
+    let mut connected_once = false;
     let mut need_round = false;
     loop {
         let wait = if need_round && client.is_none() { backoff } else { RELIST_EVERY };
@@ -247,8 +248,12 @@ pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
         if client.is_none() {
             match Client::connect(socket) {
                 Ok(c) => {
-                    tracing::info!(socket, "connected to rvsd; resyncing");
+                    if warned_down || !connected_once {
+                        tracing::info!(socket, "connected to rvsd; resyncing");
+                    }
+                    connected_once = true;
                     client = Some(c);
+                    // Each connection starts from rvsd's own table: it may have restarted.
                     syncer.invalidate();
                     warned_down = false;
                     backoff = Duration::from_millis(250);
@@ -276,6 +281,8 @@ pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
                     tracing::debug!(applied = r.applied, refused = r.refused, "sync round");
                 }
                 need_round = false;
+                // Free rvsd's control socket for others until the next round.
+                client = None;
             }
             Err(SyncError::Transport(e)) => {
                 tracing::warn!(error = %e, "lost rvsd; reconnecting");

@@ -152,8 +152,14 @@ fn main() {
     if wanted("realset") {
         let mut row = Vec::new();
         for &n in &sizes {
-            let reals: Vec<Real> =
-                (0..n).map(|i| Real { addr: addr(i), weight: 1 + (i % 10) as u32, slot: i as u32 }).collect();
+            let reals: Vec<Real> = (0..n)
+                .map(|i| Real {
+                    addr: addr(i),
+                    weight: 1 + (i % 10) as u32,
+                    slot: i as u32,
+                    thresholds: Default::default(),
+                })
+                .collect();
             let counters = Arc::new(WorkerCounters::new(1, n));
             for (i, c) in counters.reals.iter().enumerate() {
                 c.active.set((i as u64 * 7) % 5);

@@ -69,6 +69,34 @@ pub struct ServiceSpec {
     /// Local addresses (LIPs) FULLNAT uses as sources towards real servers.
     #[serde(default)]
     pub local_addrs: Vec<IpAddr>,
+    #[serde(default)]
+    pub options: ServiceOptions,
+}
+
+/// Service settings beyond the scheduler, as ipvsadm's `-p`, `-M` and `-b` set them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServiceOptions {
+    /// Scheduler flags, e.g. "sh-port", "mh-fallback".
+    #[serde(default)]
+    pub sched_flags: Vec<String>,
+    /// `-p`: pin a client (or its network, see `netmask`) to one real server.
+    #[serde(default)]
+    pub persistence: Option<Persistence>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Persistence {
+    /// Seconds a template outlives its last connection.
+    pub timeout: u32,
+    /// `-M`: client addresses are masked to this prefix length (32 = per address).
+    pub prefix_len: u8,
+}
+
+/// `-x`/`-y`: connection thresholds of a real server. Zero means none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub upper: u32,
+    pub lower: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +105,8 @@ pub struct RealSpec {
     pub weight: u32,
     #[serde(default)]
     pub method: ForwardMethod,
+    #[serde(default)]
+    pub thresholds: Thresholds,
 }
 
 /// `ipvsadm --set tcp tcpfin udp`, in seconds. Zero in a request means "leave unchanged".
@@ -132,6 +162,13 @@ pub enum Command {
     GetTimeouts,
     /// Per-worker counters.
     Stats,
+    /// `ipvsadm -Z`: zero the traffic counters of one service (and its real servers) or of
+    /// all. Counters are never written by the control side: rvsd reports them relative to
+    /// a baseline taken now. Connection gauges (active/inactive) are not affected.
+    Zero {
+        #[serde(default)]
+        service: Option<ServiceKey>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +195,17 @@ pub struct TrafficStats {
 }
 
 impl TrafficStats {
+    /// `self - base`, field by field, never below zero.
+    pub fn since(&self, base: &TrafficStats) -> TrafficStats {
+        TrafficStats {
+            conns: self.conns.saturating_sub(base.conns),
+            in_pkts: self.in_pkts.saturating_sub(base.in_pkts),
+            out_pkts: self.out_pkts.saturating_sub(base.out_pkts),
+            in_bytes: self.in_bytes.saturating_sub(base.in_bytes),
+            out_bytes: self.out_bytes.saturating_sub(base.out_bytes),
+        }
+    }
+
     pub fn add(&mut self, o: &TrafficStats) {
         self.conns += o.conns;
         self.in_pkts += o.in_pkts;
@@ -317,6 +365,7 @@ mod tests {
         let req = Request::new(Command::AddReal {
             service: ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() },
             real: RealSpec {
+                thresholds: Default::default(),
                 addr: "198.19.0.11:80".parse().unwrap(),
                 weight: 3,
                 method: ForwardMethod::FullNat,
@@ -327,6 +376,29 @@ mod tests {
         assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1);
         let back: Request = read_msg(&mut &buf[..]).unwrap();
         assert_eq!(back, req);
+    }
+
+    #[test]
+    fn zero_round_trips_with_and_without_service() {
+        let key = ServiceKey { protocol: Protocol::Udp, addr: "198.18.0.100:53".parse().unwrap() };
+        for cmd in [Command::Zero { service: None }, Command::Zero { service: Some(key) }] {
+            let mut buf = Vec::new();
+            write_msg(&mut buf, &Request::new(cmd.clone())).unwrap();
+            let back: Request = read_msg(&mut &buf[..]).unwrap();
+            assert_eq!(back.command, cmd);
+        }
+        let bare: Request = serde_json::from_str(r#"{"version":1,"op":"zero"}"#).unwrap();
+        assert_eq!(bare.command, Command::Zero { service: None });
+    }
+
+    #[test]
+    fn since_saturates() {
+        let a = TrafficStats { conns: 5, in_pkts: 10, out_pkts: 1, in_bytes: 100, out_bytes: 0 };
+        let b = TrafficStats { conns: 2, in_pkts: 11, out_pkts: 1, in_bytes: 40, out_bytes: 0 };
+        assert_eq!(
+            a.since(&b),
+            TrafficStats { conns: 3, in_pkts: 0, out_pkts: 0, in_bytes: 60, out_bytes: 0 }
+        );
     }
 
     #[test]

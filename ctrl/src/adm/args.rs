@@ -7,7 +7,9 @@
 //! combination is checked against a table modelled on ipvsadm's `commands_v_options`, with
 //! ipvsadm's wording for the errors.
 
-use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, Timeouts};
+use rvs_proto::{
+    ForwardMethod, Persistence, Protocol, RealSpec, ServiceKey, ServiceOptions, Thresholds, Timeouts,
+};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 /// ipvsadm's default scheduler.
@@ -37,9 +39,9 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdmCommand {
     /// `-A -t|u VIP:port [-s sched]`
-    AddService { key: ServiceKey, scheduler: String },
+    AddService { key: ServiceKey, scheduler: String, options: ServiceOptions },
     /// `-E -t|u VIP:port [-s sched]`; as in ipvsadm, an omitted `-s` means the default.
-    EditService { key: ServiceKey, scheduler: String },
+    EditService { key: ServiceKey, scheduler: String, options: ServiceOptions },
     /// `-D -t|u VIP:port`
     DelService { key: ServiceKey },
     /// `-C`
@@ -64,6 +66,11 @@ pub enum AdmCommand {
     Save,
     /// `-R`: read rvsadm commands (as printed by `-S`) from stdin.
     Restore,
+    /// `-Z [-t|u VIP:port]`: zero the traffic counters of one service or of all.
+    Zero { service: Option<ServiceKey> },
+    /// `--reload [--pidfile PATH]`: SIGHUP to the rvs-ctrl whose pid is in PATH, so it
+    /// re-reads its configuration and applies the difference.
+    Reload { pidfile: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,6 +129,8 @@ enum Cmd {
     AddLaddr,
     DelLaddr,
     GetLaddr,
+    Zero,
+    Reload,
 }
 
 impl Cmd {
@@ -142,28 +151,30 @@ impl Cmd {
             Cmd::AddLaddr => "add-laddr",
             Cmd::DelLaddr => "del-laddr",
             Cmd::GetLaddr => "get-laddr",
+            Cmd::Zero => "zero",
+            Cmd::Reload => "reload",
         }
     }
 
     /// Legal options per command, in [`OPT_NAMES`] order, with ipvsadm's key:
     /// `+` compulsory, `x` illegal, `1` exclusive (only one `1` option), ` ` optional.
     fn table(self) -> &'static [u8; NOPT] {
-        //                     n c svc s r fwd w tot st rt ex z F wk srt
+        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx",
-            Cmd::Del => b"xx+xxxxxxxxxxxx",
-            Cmd::List => b" 11xxxx1   xx1 ",
-            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxx",
-            Cmd::DelDest => b"xx+x+xxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxx",
-            Cmd::Clear | Cmd::Set | Cmd::Restore => b"xxxxxxxxxxxxxxx",
-            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xx",
-            Cmd::GetLaddr => b"xx xxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxx1   xx1 xxxxx",
+            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  ",
+            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxx",
+            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxx",
+            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxx",
+            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxx",
         }
     }
 }
 
-const NOPT: usize = 15;
+const NOPT: usize = 20;
 
 /// Option bits, indices into [`OPT_NAMES`] and the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +194,11 @@ enum Opt {
     Ifname,
     Workers,
     Sort,
+    Persistent,
+    Netmask,
+    SchedFlags,
+    UThreshold,
+    LThreshold,
 }
 
 /// ipvsadm's `optnames` (plus ours).
@@ -202,6 +218,11 @@ const OPT_NAMES: [&str; NOPT] = [
     "ifname",
     "workers",
     "sort",
+    "persistent",
+    "netmask",
+    "sched-flags",
+    "u-threshold",
+    "l-threshold",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +246,12 @@ enum Flag {
     Workers,
     Sort,
     Socket,
+    Pidfile,
+    Persistent,
+    Netmask,
+    SchedFlags,
+    UThreshold,
+    LThreshold,
     /// An ipvsadm option rvsadm does not implement.
     Unsupported,
 }
@@ -279,15 +306,18 @@ const SPECS: &[OptSpec] = &[
     o(None, "sort", false, Flag::Sort),
     o(None, "nosort", false, Flag::Sort),
     o(None, "socket", true, Flag::Socket),
+    o(Some('Z'), "zero", false, Flag::Cmd(Cmd::Zero)),
+    o(None, "reload", false, Flag::Cmd(Cmd::Reload)),
+    o(None, "pidfile", true, Flag::Pidfile),
     // ipvsadm / DPVS options that rvsadm does not implement: named so that the error says
     // so instead of "invalid option".
-    o(Some('Z'), "zero", false, Flag::Unsupported),
     o(Some('q'), "icmp-service", true, Flag::Unsupported),
     o(Some('f'), "fwmark-service", true, Flag::Unsupported),
-    o(Some('p'), "persistent", false, Flag::Unsupported),
-    o(Some('M'), "netmask", true, Flag::Unsupported),
-    o(Some('x'), "u-threshold", true, Flag::Unsupported),
-    o(Some('y'), "l-threshold", true, Flag::Unsupported),
+    o(Some('p'), "persistent", true, Flag::Persistent),
+    o(Some('M'), "netmask", true, Flag::Netmask),
+    o(None, "sched-flags", true, Flag::SchedFlags),
+    o(Some('x'), "u-threshold", true, Flag::UThreshold),
+    o(Some('y'), "l-threshold", true, Flag::LThreshold),
     o(Some('o'), "ops", false, Flag::Unsupported),
     o(Some('6'), "ipv6", false, Flag::Unsupported),
     o(Some('J'), "snat", false, Flag::Unsupported),
@@ -444,6 +474,15 @@ fn parse_port(s: &str) -> Option<u16> {
 }
 
 /// Decimal number in `min..=max` (ipvsadm's string_to_number).
+/// A dotted netmask (`255.255.255.0`) or a prefix length (`24`) as a prefix length.
+fn netmask_prefix(s: &str) -> Option<u8> {
+    if let Ok(n) = s.trim_start_matches('/').parse::<u8>() {
+        return (n <= 32).then_some(n);
+    }
+    let m = u32::from(s.parse::<std::net::Ipv4Addr>().ok()?);
+    (m.leading_ones() + m.trailing_zeros() == 32).then_some(m.leading_ones() as u8)
+}
+
 fn parse_number(s: &str, min: u32, max: u32) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -471,6 +510,12 @@ struct State {
     weight: Option<u32>,
     laddr: Option<IpAddr>,
     socket: Option<String>,
+    pidfile: Option<String>,
+    persistent: Option<u32>,
+    netmask: Option<u8>,
+    sched_flags: Vec<String>,
+    u_threshold: Option<u32>,
+    l_threshold: Option<u32>,
 }
 
 impl State {
@@ -575,6 +620,12 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                 }
                 st.socket = Some(arg.to_string());
             }
+            Flag::Pidfile => {
+                if st.pidfile.is_some() {
+                    return usage_err("multiple 'pidfile' options specified");
+                }
+                st.pidfile = Some(arg.to_string());
+            }
             Flag::Service(proto) => {
                 st.set_option(Opt::Service)?;
                 let (ip, port) = parse_addr_port(arg).ok_or_else(|| {
@@ -624,6 +675,37 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
             Flag::Exact => st.set_option(Opt::Exact)?,
             Flag::Workers => st.set_option(Opt::Workers)?,
             Flag::Sort => st.set_option(Opt::Sort)?,
+            Flag::Persistent => {
+                st.set_option(Opt::Persistent)?;
+                st.persistent =
+                    Some(parse_number(arg, 1, MAX_TIMEOUT).ok_or_else(|| {
+                        UsageError(format!("illegal timeout for persistent service: `{arg}'"))
+                    })?);
+            }
+            Flag::Netmask => {
+                st.set_option(Opt::Netmask)?;
+                st.netmask =
+                    Some(netmask_prefix(arg).ok_or_else(|| UsageError(format!("illegal netmask: `{arg}'")))?);
+            }
+            Flag::SchedFlags => {
+                st.set_option(Opt::SchedFlags)?;
+                st.sched_flags =
+                    arg.split(',').map(str::trim).filter(|f| !f.is_empty()).map(String::from).collect();
+            }
+            Flag::UThreshold => {
+                st.set_option(Opt::UThreshold)?;
+                st.u_threshold = Some(
+                    parse_number(arg, 0, u32::MAX)
+                        .ok_or_else(|| UsageError(format!("illegal u_threshold specified: `{arg}'")))?,
+                );
+            }
+            Flag::LThreshold => {
+                st.set_option(Opt::LThreshold)?;
+                st.l_threshold = Some(
+                    parse_number(arg, 0, u32::MAX)
+                        .ok_or_else(|| UsageError(format!("illegal l_threshold specified: `{arg}'")))?,
+                );
+            }
         }
     }
 
@@ -637,6 +719,9 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
     };
 
     st.check(cmd)?;
+    if st.pidfile.is_some() && cmd != Cmd::Reload {
+        return usage_err(format!("Illegal 'pidfile' option with the '{}' command", cmd.name()));
+    }
 
     let mut positional = positional.into_iter();
     let timeouts = if cmd == Cmd::Set {
@@ -667,10 +752,19 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
             if key.addr.port() == 0 {
                 return usage_err("Zero port specified for non-persistent service");
             }
+            if st.netmask.is_some() && st.persistent.is_none() {
+                return usage_err("netmask only applies to persistent services (-p)");
+            }
+            let options = ServiceOptions {
+                sched_flags: st.sched_flags.clone(),
+                persistence: st
+                    .persistent
+                    .map(|timeout| Persistence { timeout, prefix_len: st.netmask.unwrap_or(32) }),
+            };
             if cmd == Cmd::Add {
-                AdmCommand::AddService { key, scheduler: scheduler() }
+                AdmCommand::AddService { key, scheduler: scheduler(), options }
             } else {
-                AdmCommand::EditService { key, scheduler: scheduler() }
+                AdmCommand::EditService { key, scheduler: scheduler(), options }
             }
         }
         Cmd::Del => AdmCommand::DelService { key: need_key()? },
@@ -681,7 +775,17 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
             if service.addr.is_ipv4() != addr.is_ipv4() {
                 return usage_err("real server and virtual service address families differ");
             }
-            let real = RealSpec { addr, weight: st.weight.unwrap_or(DEFAULT_WEIGHT), method: st.forward };
+            let thresholds =
+                Thresholds { upper: st.u_threshold.unwrap_or(0), lower: st.l_threshold.unwrap_or(0) };
+            if thresholds.upper != 0 && thresholds.lower > thresholds.upper {
+                return usage_err("l_threshold must not be above u_threshold");
+            }
+            let real = RealSpec {
+                thresholds,
+                addr,
+                weight: st.weight.unwrap_or(DEFAULT_WEIGHT),
+                method: st.forward,
+            };
             match cmd {
                 Cmd::AddDest => AdmCommand::AddReal { service, real },
                 Cmd::EditDest => AdmCommand::EditReal { service, real },
@@ -701,6 +805,10 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
         Cmd::Set => AdmCommand::SetTimeouts(timeouts.expect("parsed above")),
         Cmd::Save => AdmCommand::Save,
         Cmd::Restore => AdmCommand::Restore,
+        Cmd::Zero => AdmCommand::Zero { service: key },
+        Cmd::Reload => AdmCommand::Reload {
+            pidfile: st.pidfile.clone().unwrap_or_else(|| super::DEFAULT_CTRL_PIDFILE.to_string()),
+        },
         Cmd::List => {
             let listing = st.has(Opt::Connection) || st.has(Opt::Timeout) || st.has(Opt::Workers);
             if listing && (st.has(Opt::Stats) || st.has(Opt::Rate)) {
@@ -793,32 +901,90 @@ mod tests {
         AdmCommand::List(ListOptions { service, view, numeric, exact })
     }
     fn real(a: &str, weight: u32, method: ForwardMethod) -> RealSpec {
-        RealSpec { addr: a.parse().unwrap(), weight, method }
+        RealSpec { thresholds: Default::default(), addr: a.parse().unwrap(), weight, method }
     }
 
     #[test]
     fn add_service_default_scheduler_is_wlc() {
         assert_eq!(
             cmd(&["-A", "-t", "198.18.0.100:80"]),
-            AdmCommand::AddService { key: tcp("198.18.0.100:80"), scheduler: "wlc".into() }
+            AdmCommand::AddService {
+                key: tcp("198.18.0.100:80"),
+                scheduler: "wlc".into(),
+                options: Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn persistence_flags_and_thresholds() {
+        let want = AdmCommand::AddService {
+            key: tcp("198.18.0.100:80"),
+            scheduler: "sh".into(),
+            options: ServiceOptions {
+                sched_flags: vec!["sh-port".into(), "sh-fallback".into()],
+                persistence: Some(Persistence { timeout: 60, prefix_len: 24 }),
+            },
+        };
+        assert_eq!(
+            cmd(&[
+                "-A",
+                "-t",
+                "198.18.0.100:80",
+                "-s",
+                "sh",
+                "-p",
+                "60",
+                "-M",
+                "255.255.255.0",
+                "--sched-flags",
+                "sh-port,sh-fallback"
+            ]),
+            want
+        );
+        match cmd(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "-x", "10", "-y", "5"]) {
+            AdmCommand::AddReal { real, .. } => {
+                assert_eq!(real.thresholds, Thresholds { upper: 10, lower: 5 })
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            err(&["-A", "-t", "198.18.0.100:80", "-M", "24"]),
+            "netmask only applies to persistent services (-p)"
+        );
+        assert_eq!(
+            err(&["-A", "-t", "198.18.0.100:80", "-p", "60", "-M", "255.0.255.0"]),
+            "illegal netmask: `255.0.255.0'"
+        );
+        assert_eq!(
+            err(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "-x", "5", "-y", "9"]),
+            "l_threshold must not be above u_threshold"
         );
     }
 
     #[test]
     fn add_service_forms() {
-        let want = AdmCommand::AddService { key: tcp("198.18.0.100:80"), scheduler: "rr".into() };
+        let want = AdmCommand::AddService {
+            key: tcp("198.18.0.100:80"),
+            scheduler: "rr".into(),
+            options: Default::default(),
+        };
         for args in [
             &["-A", "-t", "198.18.0.100:80", "-s", "rr"][..],
             &["-s", "rr", "-t", "198.18.0.100:80", "-A"],
             &["-At", "198.18.0.100:80", "-srr"],
             &["--add-service", "--tcp-service=198.18.0.100:80", "--scheduler", "rr"],
-            &["--add-servi", "--tcp", "198.18.0.100:80", "--sched=rr"],
+            &["--add-servi", "--tcp", "198.18.0.100:80", "--scheduler=rr"],
         ] {
             assert_eq!(cmd(args), want, "{args:?}");
         }
         assert_eq!(
             cmd(&["-A", "-u", "[2001:db8::1]:53", "-s", "wrr"]),
-            AdmCommand::AddService { key: key(Protocol::Udp, "[2001:db8::1]:53"), scheduler: "wrr".into() }
+            AdmCommand::AddService {
+                key: key(Protocol::Udp, "[2001:db8::1]:53"),
+                scheduler: "wrr".into(),
+                options: Default::default()
+            }
         );
     }
 
@@ -826,11 +992,19 @@ mod tests {
     fn edit_and_delete_service() {
         assert_eq!(
             cmd(&["-E", "-t", "198.18.0.100:80", "-s", "rr"]),
-            AdmCommand::EditService { key: tcp("198.18.0.100:80"), scheduler: "rr".into() }
+            AdmCommand::EditService {
+                key: tcp("198.18.0.100:80"),
+                scheduler: "rr".into(),
+                options: Default::default()
+            }
         );
         assert_eq!(
             cmd(&["--edit-service", "-t", "198.18.0.100:80"]),
-            AdmCommand::EditService { key: tcp("198.18.0.100:80"), scheduler: "wlc".into() }
+            AdmCommand::EditService {
+                key: tcp("198.18.0.100:80"),
+                scheduler: "wlc".into(),
+                options: Default::default()
+            }
         );
         assert_eq!(
             cmd(&["-D", "-t", "198.18.0.100:80"]),
@@ -1110,8 +1284,7 @@ mod tests {
         assert_eq!(err(&["--bogus"]), "invalid option `--bogus'");
         assert_eq!(err(&["--list=yes"]), "option `--list' doesn't allow an argument");
         assert_eq!(err(&["--add"]), "option `--add' is ambiguous (--add-service, --add-server, --add-laddr)");
-        assert_eq!(err(&["-Z"]), "option `-Z' is not supported by rvsadm");
-        assert_eq!(err(&["--persistent"]), "option `--persistent' is not supported by rvsadm");
+        assert_eq!(err(&["--ops"]), "option `--ops' is not supported by rvsadm");
         assert_eq!(err(&["-n"]), "no command specified");
         assert_eq!(err(&["-C", "extra"]), "unexpected argument extra");
         assert_eq!(
@@ -1152,5 +1325,30 @@ mod tests {
         );
         assert_eq!(split_line("-s 'r r'").unwrap(), Some(vec!["-s".into(), "r r".into()]));
         assert!(split_line("-s 'rr").is_err());
+    }
+
+    #[test]
+    fn zero_and_reload() {
+        assert_eq!(cmd(&["-Z"]), AdmCommand::Zero { service: None });
+        assert_eq!(
+            cmd(&["--zero", "-t", "198.18.0.100:80"]),
+            AdmCommand::Zero {
+                service: Some(ServiceKey {
+                    protocol: Protocol::Tcp,
+                    addr: "198.18.0.100:80".parse().unwrap()
+                })
+            }
+        );
+        assert_eq!(err(&["-Z", "-r", "198.19.0.11"]), "Illegal 'real-server' option with the 'zero' command");
+        assert_eq!(
+            cmd(&["--reload"]),
+            AdmCommand::Reload { pidfile: crate::adm::DEFAULT_CTRL_PIDFILE.into() }
+        );
+        assert_eq!(
+            cmd(&["--reload", "--pidfile", "/tmp/c.pid"]),
+            AdmCommand::Reload { pidfile: "/tmp/c.pid".into() }
+        );
+        assert_eq!(err(&["-Ln", "--pidfile=/x"]), "Illegal 'pidfile' option with the 'list' command");
+        assert_eq!(err(&["--reload", "-n"]), "Illegal 'numeric' option with the 'reload' command");
     }
 }

@@ -78,7 +78,13 @@ pub fn services(list: &[ServiceInfo], header: bool) -> String {
     }
     title_plain(&mut out);
     for svc in list {
-        let _ = writeln!(out, "{} {}", service_name(&svc.spec.key), svc.spec.scheduler);
+        let _ = writeln!(
+            out,
+            "{} {}{}",
+            service_name(&svc.spec.key),
+            svc.spec.scheduler,
+            service_flags(&svc.spec.options)
+        );
         for r in &svc.reals {
             let _ = writeln!(
                 out,
@@ -316,7 +322,7 @@ pub fn save(list: &[ServiceInfo]) -> String {
             },
             addr_port(&key.addr)
         );
-        let _ = writeln!(out, "-A {name} -s {}", svc.spec.scheduler);
+        let _ = writeln!(out, "-A {name} -s {}{}", svc.spec.scheduler, save_flags(&svc.spec.options));
         for r in &svc.reals {
             let _ = writeln!(
                 out,
@@ -333,6 +339,41 @@ pub fn save(list: &[ServiceInfo]) -> String {
     out
 }
 
+/// ipvsadm's flags after the scheduler: ` (sh-port)`, ` persistent 60 mask 255.255.255.0`.
+fn service_flags(o: &rvs_proto::ServiceOptions) -> String {
+    let mut f = String::new();
+    if !o.sched_flags.is_empty() {
+        f.push_str(&format!(" ({})", o.sched_flags.join(",")));
+    }
+    if let Some(p) = o.persistence {
+        f.push_str(&format!(" persistent {}", p.timeout));
+        if p.prefix_len != 32 {
+            f.push_str(&format!(" mask {}", prefix_mask(p.prefix_len)));
+        }
+    }
+    f
+}
+
+/// The same options as `-S` writes them.
+fn save_flags(o: &rvs_proto::ServiceOptions) -> String {
+    let mut f = String::new();
+    if !o.sched_flags.is_empty() {
+        f.push_str(&format!(" --sched-flags {}", o.sched_flags.join(",")));
+    }
+    if let Some(p) = o.persistence {
+        f.push_str(&format!(" -p {}", p.timeout));
+        if p.prefix_len != 32 {
+            f.push_str(&format!(" -M {}", prefix_mask(p.prefix_len)));
+        }
+    }
+    f
+}
+
+fn prefix_mask(len: u8) -> std::net::Ipv4Addr {
+    let m = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len.min(32))) };
+    std::net::Ipv4Addr::from(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,7 +385,12 @@ mod tests {
 
     fn real(addr: &str, weight: u32, active: u64, inactive: u64, stats: TrafficStats) -> RealInfo {
         RealInfo {
-            spec: RealSpec { addr: addr.parse().unwrap(), weight, method: ForwardMethod::FullNat },
+            spec: RealSpec {
+                thresholds: Default::default(),
+                addr: addr.parse().unwrap(),
+                weight,
+                method: ForwardMethod::FullNat,
+            },
             active_conns: active,
             inactive_conns: inactive,
             stats,
@@ -360,6 +406,7 @@ mod tests {
     ) -> ServiceInfo {
         ServiceInfo {
             spec: ServiceSpec {
+                options: Default::default(),
                 key: ServiceKey { protocol: proto, addr: addr.parse().unwrap() },
                 scheduler: sched.into(),
                 local_addrs: vec!["198.19.0.200".parse().unwrap(), "198.19.0.201".parse().unwrap()],

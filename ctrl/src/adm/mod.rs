@@ -13,6 +13,10 @@ pub const PROGRAM: &str = "rvsadm";
 /// Environment variable naming the control socket when `--socket` is not given.
 pub const SOCKET_ENV: &str = "RVSD_SOCKET";
 
+/// Where `rvs-ctrl` writes its pid unless told otherwise (`--pidfile`), and where
+/// `rvsadm --reload` looks for it.
+pub const DEFAULT_CTRL_PIDFILE: &str = "/run/rvs-ctrl.pid";
+
 /// `rvsadm -v`.
 pub fn version_string() -> String {
     format!(
@@ -45,6 +49,8 @@ Usage:
   {p} -L|l [-t|u service-address] [options]
   {p} --set tcp tcpfin udp
   {p} --workers
+  {p} -Z [-t|u service-address]
+  {p} --reload [--pidfile path]
   {p} -h
 
 Commands:
@@ -64,6 +70,8 @@ Either long or short options are allowed.
   --list            -L|-l     list the table
   --set tcp tcpfin udp        set connection timeout values (0 = unchanged)
   --workers                   list per-worker counters and drop reasons
+  --zero         -Z           zero the counters of a service or of all
+  --reload                    make rvs-ctrl re-read its configuration (SIGHUP)
   --help            -h        display this help message
   --version         -v        display the version
 
@@ -88,11 +96,13 @@ Options:
   --numeric      -n                   numeric output of addresses and ports
   --sort, --nosort                    accepted, services are listed as rvsd returns them
   --socket       path                 rvsd control socket (default ${env}, then {default})
+  --pidfile      path                 rvs-ctrl's pid file, for --reload (default {pidfile})
 ",
         version = version_string(),
         sched = args::DEFAULT_SCHEDULER,
         env = SOCKET_ENV,
         default = rvs_proto::DEFAULT_SOCKET,
+        pidfile = DEFAULT_CTRL_PIDFILE,
     )
 }
 

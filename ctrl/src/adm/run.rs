@@ -4,7 +4,7 @@
 
 use super::args::{self, Action, AdmCommand, ListOptions, ListView, UsageError};
 use super::format;
-use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceSpec};
+use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceOptions, ServiceSpec};
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
@@ -54,13 +54,16 @@ pub enum RunError {
     Usage(#[from] UsageError),
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
+    /// `--reload` could not signal rvs-ctrl.
+    #[error("{0}")]
+    Reload(String),
 }
 
 impl RunError {
     /// 1 for refusals, 2 for usage errors, 3 when rvsd could not be talked to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Daemon(_) | RunError::Unexpected(_) | RunError::Output(_) => 1,
+            RunError::Daemon(_) | RunError::Unexpected(_) | RunError::Output(_) | RunError::Reload(_) => 1,
             RunError::Usage(_) => 2,
             RunError::Transport(_) => 3,
         }
@@ -110,22 +113,32 @@ fn select(services: Vec<ServiceInfo>, key: Option<ServiceKey>) -> Result<Vec<Ser
 
 /// The EditService request for `-E`: the protocol carries the whole spec, so the
 /// service's current local addresses are kept (they are managed with -P/-Q).
-pub fn edit_service_spec(key: ServiceKey, scheduler: &str, current: &[ServiceInfo]) -> ServiceSpec {
+pub fn edit_service_spec(
+    key: ServiceKey,
+    scheduler: &str,
+    options: &ServiceOptions,
+    current: &[ServiceInfo],
+) -> ServiceSpec {
     let local_addrs =
         current.iter().find(|s| s.spec.key == key).map(|s| s.spec.local_addrs.clone()).unwrap_or_default();
-    ServiceSpec { key, scheduler: scheduler.to_string(), local_addrs }
+    ServiceSpec { options: options.clone(), key, scheduler: scheduler.to_string(), local_addrs }
 }
 
 /// Executes one command, printing its output to `env.out`.
 pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
     match cmd {
-        AdmCommand::AddService { key, scheduler } => {
-            let spec = ServiceSpec { key: *key, scheduler: scheduler.clone(), local_addrs: Vec::new() };
+        AdmCommand::AddService { key, scheduler, options } => {
+            let spec = ServiceSpec {
+                options: options.clone(),
+                key: *key,
+                scheduler: scheduler.clone(),
+                local_addrs: Vec::new(),
+            };
             expect_ok(env, Command::AddService { spec }, "add_service")
         }
-        AdmCommand::EditService { key, scheduler } => {
+        AdmCommand::EditService { key, scheduler, options } => {
             let current = list_services(env)?;
-            let spec = edit_service_spec(*key, scheduler, &current);
+            let spec = edit_service_spec(*key, scheduler, options, &current);
             expect_ok(env, Command::EditService { spec }, "edit_service")
         }
         AdmCommand::DelService { key } => expect_ok(env, Command::DelService { key: *key }, "del_service"),
@@ -156,7 +169,39 @@ pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
         }
         AdmCommand::List(opts) => list(opts, env),
         AdmCommand::Restore => restore(env),
+        AdmCommand::Zero { service } => expect_ok(env, Command::Zero { service: *service }, "zero"),
+        AdmCommand::Reload { pidfile } => {
+            reload(std::path::Path::new(pidfile), std::path::Path::new("/proc")).map(|_| ())
+        }
     }
+}
+
+/// `--reload`: reads rvs-ctrl's pid from `pidfile`, checks (in `proc`) that the process is
+/// rvs-ctrl, and sends it SIGHUP. Returns the pid.
+pub fn reload(pidfile: &std::path::Path, proc: &std::path::Path) -> Result<i32, RunError> {
+    let what = pidfile.display();
+    let text = std::fs::read_to_string(pidfile)
+        .map_err(|e| RunError::Reload(format!("cannot read rvs-ctrl's pid file {what}: {e}")))?;
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| RunError::Reload(format!("{what} does not hold a pid: {:?}", text.trim())))?;
+    let comm = std::fs::read_to_string(proc.join(pid.to_string()).join("comm"))
+        .map_err(|_| RunError::Reload(format!("rvs-ctrl is not running (no process {pid}, from {what})")))?;
+    if comm.trim() != "rvs-ctrl" {
+        return Err(RunError::Reload(format!(
+            "process {pid} (from {what}) is {:?}, not rvs-ctrl; not signalling it",
+            comm.trim()
+        )));
+    }
+    // SAFETY: kill(2) with a checked pid and a valid signal number.
+    if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(RunError::Reload(format!("cannot signal rvs-ctrl (pid {pid}): {e}")));
+    }
+    Ok(pid)
 }
 
 fn list(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
@@ -278,6 +323,7 @@ mod tests {
     fn service(conns: u64) -> ServiceInfo {
         ServiceInfo {
             spec: ServiceSpec {
+                options: Default::default(),
                 key: key(),
                 scheduler: "rr".into(),
                 local_addrs: vec!["198.19.0.200".parse().unwrap()],
@@ -298,6 +344,7 @@ mod tests {
             vec![Command::AddReal {
                 service: key(),
                 real: RealSpec {
+                    thresholds: Default::default(),
                     addr: "198.19.0.11:80".parse().unwrap(),
                     weight: 1,
                     method: ForwardMethod::FullNat
@@ -332,6 +379,7 @@ mod tests {
             fake.sent[1],
             Command::EditService {
                 spec: ServiceSpec {
+                    options: Default::default(),
                     key: key(),
                     scheduler: "wrr".into(),
                     local_addrs: vec!["198.19.0.200".parse().unwrap()]
@@ -378,6 +426,34 @@ mod tests {
         let (r, fake, _) = run(&["--workers"], vec![Ok(Reply::Stats { workers: vec![] })], "");
         r.unwrap();
         assert_eq!(fake.sent, vec![Command::Stats]);
+    }
+
+    #[test]
+    fn zero_sends_the_service() {
+        let (r, fake, _) = run(&["-Z", "-u", "198.18.0.100:53"], vec![Ok(Reply::Ok)], "");
+        r.unwrap();
+        let key = ServiceKey { protocol: Protocol::Udp, addr: "198.18.0.100:53".parse().unwrap() };
+        assert_eq!(fake.sent, vec![Command::Zero { service: Some(key) }]);
+    }
+
+    #[test]
+    fn reload_checks_the_pid_file_and_the_process() {
+        let dir = crate::testutil::TempDir::new("reload");
+        let proc = dir.path().join("proc");
+        let pidfile = dir.path().join("ctrl.pid");
+        let err = |r: Result<i32, RunError>| r.unwrap_err().to_string();
+        assert!(err(reload(&pidfile, &proc)).starts_with("cannot read rvs-ctrl's pid file"));
+        std::fs::write(&pidfile, "junk\n").unwrap();
+        assert!(err(reload(&pidfile, &proc)).contains("does not hold a pid"));
+        // A pid that is not rvs-ctrl (here: this test process, under a fake /proc) is refused.
+        let me = std::process::id().to_string();
+        std::fs::write(&pidfile, format!("{me}\n")).unwrap();
+        assert!(err(reload(&pidfile, &proc)).contains("rvs-ctrl is not running"));
+        std::fs::create_dir_all(proc.join(&me)).unwrap();
+        std::fs::write(proc.join(&me).join("comm"), "cargo\n").unwrap();
+        let e = reload(&pidfile, &proc).unwrap_err();
+        assert!(e.to_string().contains("not rvs-ctrl"), "{e}");
+        assert_eq!(e.exit_code(), 1);
     }
 
     #[test]

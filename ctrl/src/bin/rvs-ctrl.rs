@@ -6,6 +6,7 @@
 use rvs_ctrl::daemon::{self, DaemonError, Options, Signals};
 use rvs_ctrl::keepalived::{self, Severity};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -22,14 +23,19 @@ Usage: {PROGRAM} [options]
   -f, --use-file FILE   keepalived configuration (default {DEFAULT_CONFIG})
   -t, --config-test     check the configuration and exit (0 when it would run)
       --socket PATH     rvsd control socket (default ${}, then {})
+      --pidfile PATH    write the pid here, for `rvsadm --reload` (default {}; `none`: no file)
+      --listen ADDR     serve /metrics and the JSON API on ADDR (default {}; `none`: off)
   -l, --log-level LVL   error, warn, info (default), debug, trace; or a RUST_LOG filter
   -h, --help            this help
   -v, --version         version
 Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop (rvsd keeps its table).
+rvs-ctrl owns rvsd's whole table: start rvsd with no [[service]] in its TOML.
 ",
         env!("CARGO_PKG_VERSION"),
         rvs_ctrl::adm::SOCKET_ENV,
-        rvs_proto::DEFAULT_SOCKET
+        rvs_proto::DEFAULT_SOCKET,
+        rvs_ctrl::adm::DEFAULT_CTRL_PIDFILE,
+        rvs_ctrl::api::DEFAULT_LISTEN,
     )
 }
 
@@ -38,6 +44,8 @@ struct Args {
     test: bool,
     socket: Option<String>,
     log_level: Option<String>,
+    pidfile: Option<PathBuf>,
+    listen: Option<SocketAddr>,
 }
 
 enum Parsed {
@@ -46,7 +54,14 @@ enum Parsed {
 }
 
 fn parse_args(argv: &[String]) -> Result<Parsed, String> {
-    let mut a = Args { config: DEFAULT_CONFIG.into(), test: false, socket: None, log_level: None };
+    let mut a = Args {
+        config: DEFAULT_CONFIG.into(),
+        test: false,
+        socket: None,
+        log_level: None,
+        pidfile: Some(rvs_ctrl::adm::DEFAULT_CTRL_PIDFILE.into()),
+        listen: Some(rvs_ctrl::api::DEFAULT_LISTEN.parse().expect("valid default")),
+    };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -60,6 +75,19 @@ fn parse_args(argv: &[String]) -> Result<Parsed, String> {
             "-t" | "--config-test" => a.test = true,
             "--socket" => a.socket = Some(value(flag)?),
             "-l" | "--log-level" => a.log_level = Some(value(flag)?),
+            "--pidfile" => {
+                let v = value(flag)?;
+                a.pidfile = (v != "none").then(|| v.into());
+            }
+            "--listen" => {
+                let v = value(flag)?;
+                a.listen = match v.as_str() {
+                    "none" => None,
+                    _ => Some(
+                        v.parse().map_err(|_| format!("--listen: bad address {v:?} (ip:port or none)"))?,
+                    ),
+                };
+            }
             "-h" | "--help" => return Ok(Parsed::Print(usage())),
             "-v" | "--version" => {
                 return Ok(Parsed::Print(format!("{PROGRAM} v{}\n", env!("CARGO_PKG_VERSION"))))
@@ -100,23 +128,36 @@ fn real_main() -> i32 {
             return 2;
         }
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // No colour codes in a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     raise_fd_limit();
 
     let env_socket = std::env::var(rvs_ctrl::adm::SOCKET_ENV).ok();
     let socket = rvs_ctrl::adm::socket_path(args.socket.as_deref(), env_socket.as_deref());
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
-    let wake = match install_signals(&stop, &reload) {
+    let (wake, waker) = match install_signals(&stop, &reload) {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "cannot install signal handlers");
             return 3;
         }
     };
-    let signals = Signals { stop, reload, wake: Some(wake.as_raw_fd()) };
+    let signals = Signals { stop, reload, wake: Some(wake.as_raw_fd()), waker: Some(waker) };
     tracing::info!(socket, config = %args.config.display(), "rvs-ctrl starting");
-    match daemon::run(&Options { config: args.config, socket }, &signals) {
+    let _pidfile = match &args.pidfile {
+        Some(p) => match PidFile::write(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::error!(pidfile = %p.display(), error = %e, "cannot write the pid file");
+                return 3;
+            }
+        },
+        None => None,
+    };
+    let opts = Options { config: args.config, socket, listen: args.listen };
+    match daemon::run(&opts, &signals) {
         Ok(()) => 0,
         Err(DaemonError::Config(e)) => {
             for line in e.lines() {
@@ -167,9 +208,37 @@ fn config_test(args: &Args) -> i32 {
     }
 }
 
+/// Our pid in a file, removed on drop if it still holds our pid.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &std::path::Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Write then rename, so `rvsadm --reload` never reads half a file.
+        let tmp = path.with_extension("pid.tmp");
+        std::fs::write(&tmp, format!("{}\n", std::process::id()))?;
+        std::fs::rename(&tmp, path)?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.0).is_ok_and(|t| t.trim() == std::process::id().to_string());
+        if ours {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
 /// SIGTERM/SIGINT set `stop`, SIGHUP sets `reload`; each also writes a byte to the
-/// returned socket so the poll loop wakes at once.
-fn install_signals(stop: &Arc<AtomicBool>, reload: &Arc<AtomicBool>) -> std::io::Result<UnixStream> {
+/// first returned socket so the poll loop wakes at once. The second is a writer to it.
+fn install_signals(
+    stop: &Arc<AtomicBool>,
+    reload: &Arc<AtomicBool>,
+) -> std::io::Result<(UnixStream, UnixStream)> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let (r, w) = UnixStream::pair()?;
     r.set_nonblocking(true)?;
@@ -179,8 +248,8 @@ fn install_signals(stop: &Arc<AtomicBool>, reload: &Arc<AtomicBool>) -> std::io:
         signal_hook::low_level::pipe::register(sig, w.try_clone()?)?;
     }
     signal_hook::flag::register(SIGHUP, reload.clone())?;
-    signal_hook::low_level::pipe::register(SIGHUP, w)?;
-    Ok(r)
+    signal_hook::low_level::pipe::register(SIGHUP, w.try_clone()?)?;
+    Ok((r, w))
 }
 
 /// One descriptor per running check: take the hard limit as the soft one.
@@ -219,5 +288,11 @@ mod tests {
         assert!(matches!(args(&["-h"]), Ok(Parsed::Print(_))));
         assert_eq!(args(&["-f"]).err().unwrap(), "-f needs a value");
         assert_eq!(args(&["-x"]).err().unwrap(), "unknown option -x");
+        let Ok(Parsed::Run(a)) = args(&["--listen", "0.0.0.0:8080", "--pidfile=/tmp/p"]) else { panic!() };
+        assert_eq!(a.listen, Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(a.pidfile, Some(PathBuf::from("/tmp/p")));
+        let Ok(Parsed::Run(a)) = args(&["--listen", "none", "--pidfile", "none"]) else { panic!() };
+        assert_eq!((a.listen, a.pidfile), (None, None));
+        assert!(args(&["--listen", "localhost"]).is_err());
     }
 }

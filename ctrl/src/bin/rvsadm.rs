@@ -25,6 +25,17 @@ fn real_main() -> i32 {
         Action::Command(c) => c,
     };
 
+    // --reload talks to rvs-ctrl (a signal), not to rvsd.
+    if let adm::AdmCommand::Reload { pidfile } = &cmd {
+        return match adm::run::reload(std::path::Path::new(pidfile), std::path::Path::new("/proc")) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("{PROGRAM}: {e}");
+                e.exit_code()
+            }
+        };
+    }
+
     let env_socket = std::env::var(adm::SOCKET_ENV).ok();
     let path = adm::socket_path(inv.socket.as_deref(), env_socket.as_deref());
     let mut client = match rvs_proto::Client::connect(&path) {

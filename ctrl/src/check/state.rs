@@ -145,10 +145,15 @@ pub struct DesiredService {
 
 impl DesiredService {
     pub fn spec(&self, key: ServiceKey) -> ServiceSpec {
-        ServiceSpec { key, scheduler: self.scheduler.clone(), local_addrs: self.local_addrs.clone() }
+        ServiceSpec {
+            options: Default::default(),
+            key,
+            scheduler: self.scheduler.clone(),
+            local_addrs: self.local_addrs.clone(),
+        }
     }
     pub fn real(addr: SocketAddr, weight: u32) -> RealSpec {
-        RealSpec { addr, weight, method: ForwardMethod::FullNat }
+        RealSpec { thresholds: Default::default(), addr, weight, method: ForwardMethod::FullNat }
     }
 }
 
@@ -272,6 +277,11 @@ impl Health {
 
     pub fn quorum_up(&self, vs: usize) -> bool {
         self.vss[vs].quorum_up
+    }
+
+    /// Whether one checker finds its target up now.
+    pub fn checker_up(&self, id: CheckerId) -> bool {
+        self.sm_ref(id).up
     }
 
     /// Takes the result of a checker run.

@@ -704,6 +704,7 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<VirtualServer>
         reals: Vec::new(),
     };
     let mut sched_set = false;
+    let mut laddr_loc: Option<Loc> = None;
     // Checker defaults set at the virtual-server level (keepalived 2.x).
     let mut defaults = CheckDefaults::default();
     let mut sorry_loc = None;
@@ -799,7 +800,10 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<VirtualServer>
                 cx.info(&k.loc, "ha_suspend kept: rvsd owns its VIPs, so checks are never suspended");
             }
             "virtualhost" => vs.virtualhost = cx.arg(k, 0).map(str::to_string),
-            "laddr_group_name" => vs.laddr_group = cx.arg(k, 0).map(str::to_string),
+            "laddr_group_name" => {
+                vs.laddr_group = cx.arg(k, 0).map(str::to_string);
+                laddr_loc = Some(k.loc.clone());
+            }
             "syn_proxy" => {
                 vs.syn_proxy = cx.flag(k);
                 cx.unsupported(k, " (kept in the configuration)");
@@ -840,13 +844,15 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<VirtualServer>
     if !sched_set {
         cx.info(&s.loc, "no lb_algo given; using wrr");
     }
+    // Errors about the group name point at the laddr_group_name line.
+    let at = laddr_loc.as_ref().unwrap_or(&s.loc);
     match &vs.laddr_group {
         Some(name) => match cfg.laddr_groups.get(name) {
             Some(addrs) if addrs.is_empty() => {
-                cx.error(&s.loc, format!("local_address_group {name} has no addresses"))
+                cx.error(at, format!("local_address_group {name} has no addresses"))
             }
             Some(addrs) => vs.local_addrs = addrs.clone(),
-            None => cx.error(&s.loc, format!("laddr_group_name {name}: no such local_address_group")),
+            None => cx.error(at, format!("laddr_group_name {name}: no such local_address_group")),
         },
         None => cx.error(
             &s.loc,

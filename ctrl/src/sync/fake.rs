@@ -82,7 +82,12 @@ fn handle(t: &mut Table, cmd: Command) -> Response {
                         .reals
                         .iter()
                         .map(|(a, w)| RealInfo {
-                            spec: RealSpec { addr: *a, weight: *w, method: ForwardMethod::FullNat },
+                            spec: RealSpec {
+                                thresholds: Default::default(),
+                                addr: *a,
+                                weight: *w,
+                                method: ForwardMethod::FullNat,
+                            },
                             active_conns: 0,
                             inactive_conns: 0,
                             stats: TrafficStats::default(),

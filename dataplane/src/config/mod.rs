@@ -195,11 +195,17 @@ struct RawService {
     #[serde(default)]
     local_addresses: Vec<Spanned<String>>,
     #[serde(default)]
+    sched_flags: Vec<Spanned<String>>,
+    /// Seconds; enables persistence (ipvsadm -p).
+    persistence_timeout: Option<Spanned<u32>>,
+    /// Netmask applied to client addresses for persistence (ipvsadm -M).
+    persistence_granularity: Option<Spanned<String>>,
+    #[serde(default)]
     real: Vec<RawReal>,
 }
 
 fn default_scheduler() -> Spanned<String> {
-    Spanned::new(0..0, "rr".to_string())
+    Spanned::new(0..0, crate::sched::DEFAULT.to_string())
 }
 
 #[derive(Deserialize)]
@@ -208,6 +214,10 @@ struct RawReal {
     address: Spanned<String>,
     #[serde(default = "default_weight")]
     weight: u32,
+    #[serde(default)]
+    upper_threshold: u32,
+    #[serde(default)]
+    lower_threshold: u32,
 }
 
 fn default_weight() -> u32 {
@@ -429,14 +439,49 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             if reals.iter().any(|(o, _)| o.addr == raddr) {
                 return cx.err(r.address.span(), format!("real server {raddr} is listed twice"));
             }
-            let spec = RealSpec { addr: raddr, weight: r.weight, method: Default::default() };
+            if r.upper_threshold != 0 && r.lower_threshold > r.upper_threshold {
+                return cx.err(r.address.span(), "lower_threshold is above upper_threshold");
+            }
+            let spec = RealSpec {
+                thresholds: rvs_proto::Thresholds { upper: r.upper_threshold, lower: r.lower_threshold },
+                addr: raddr,
+                weight: r.weight,
+                method: Default::default(),
+            };
             reals.push((spec, cx.line_of(r.address.span().start)));
         }
-        let spec = ServiceSpec { key, scheduler: s.scheduler.into_inner(), local_addrs };
+        let mut options = rvs_proto::ServiceOptions::default();
+        for f in &s.sched_flags {
+            crate::sched::SchedFlags::parse(f.get_ref()).or_else(|e| cx.err(f.span(), e))?;
+            options.sched_flags.push(f.get_ref().clone());
+        }
+        let prefix_len = match &s.persistence_granularity {
+            None => 32,
+            Some(g) => netmask_prefix(g.get_ref())
+                .ok_or(())
+                .or_else(|_| cx.err(g.span(), format!("bad netmask `{}`", g.get_ref())))?,
+        };
+        if let Some(t) = &s.persistence_timeout {
+            if *t.get_ref() == 0 {
+                return cx.err(t.span(), "persistence_timeout must be at least 1");
+            }
+            options.persistence = Some(rvs_proto::Persistence { timeout: *t.get_ref(), prefix_len });
+        }
+        let spec = ServiceSpec { options, key, scheduler: s.scheduler.into_inner(), local_addrs };
         services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });
     }
 
     Ok(Config { path: path.to_path_buf(), dataplane, ports, routes, timeouts, services })
+}
+
+/// A dotted netmask (255.255.255.0) or a prefix length (24, /24) as a prefix length.
+pub fn netmask_prefix(s: &str) -> Option<u8> {
+    let s = s.trim().trim_start_matches('/');
+    if let Ok(n) = s.parse::<u8>() {
+        return (n <= 32).then_some(n);
+    }
+    let m = u32::from(s.parse::<Ipv4Addr>().ok()?);
+    (m.leading_ones() + m.trailing_zeros() == 32).then_some(m.leading_ones() as u8)
 }
 
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -561,6 +606,26 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
         let (line, text) = err_line(&t);
         assert!(text.contains("connected"), "{text}");
         assert_eq!(line, t.lines().position(|l| l.contains("198.18.9.1")).unwrap() + 1);
+    }
+
+    #[test]
+    fn persistence_flags_and_thresholds() {
+        let t = GOOD.replace(
+            "scheduler = \"wrr\"",
+            "scheduler = \"sh\"\nsched_flags = [\"sh-port\"]\npersistence_timeout = 60\npersistence_granularity = \"255.255.255.0\"",
+        )
+        .replace("weight = 2 }", "weight = 2, upper_threshold = 10, lower_threshold = 5 }");
+        let c = p(&t).unwrap();
+        let s = &c.services[0];
+        assert_eq!(s.spec.options.sched_flags, vec!["sh-port".to_string()]);
+        assert_eq!(s.spec.options.persistence, Some(rvs_proto::Persistence { timeout: 60, prefix_len: 24 }));
+        assert_eq!(s.reals[0].0.thresholds, rvs_proto::Thresholds { upper: 10, lower: 5 });
+        let bad = t.replace("255.255.255.0", "255.0.255.0");
+        assert!(p(&bad).unwrap_err().message.contains("netmask"));
+        let bad = t.replace("\"sh-port\"", "\"sh-nope\"");
+        assert!(p(&bad).unwrap_err().message.contains("scheduler flag"));
+        assert_eq!(netmask_prefix("/16"), Some(16));
+        assert_eq!(netmask_prefix("255.255.255.255"), Some(32));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! out). Nothing here runs on the packet path.
 
 use crossbeam::channel::{bounded, Sender};
+use std::collections::HashMap;
 use std::io::BufReader;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use crate::service::{Registry, Snapshot};
 use crate::stats::WorkerCounters;
 use rvs_proto::{
     read_msg, write_msg, Command, ConnInfo, ProtoError, RealInfo, Reply, Request, Response, ServiceInfo,
-    Timeouts, TrafficStats, PROTO_VERSION,
+    ServiceKey, Timeouts, TrafficStats, PROTO_VERSION,
 };
 
 /// A message to a worker, read between bursts.
@@ -38,15 +39,26 @@ pub struct WorkerHandle {
     pub inbox: Sender<WorkerMsg>,
 }
 
+/// Which counter table a stat slot indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SlotKind {
+    Service,
+    Real,
+}
+
 pub struct Control {
     registry: Registry,
     workers: Vec<WorkerHandle>,
     timeouts: Timeouts,
+    /// `-Z` baselines: what a slot's counters read when they were last zeroed (or when
+    /// the slot was given to a new service or real server). Workers stay the only writers
+    /// of their counters; what is reported is the current sum minus this.
+    baselines: HashMap<(SlotKind, u32), TrafficStats>,
 }
 
 impl Control {
     pub fn new(registry: Registry, workers: Vec<WorkerHandle>, timeouts: Timeouts) -> Self {
-        Control { registry, workers, timeouts }
+        Control { registry, workers, timeouts, baselines: HashMap::new() }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -68,6 +80,13 @@ impl Control {
 
     /// Executes one control command.
     pub fn handle(&mut self, cmd: Command) -> Result<Reply, String> {
+        // A new service or real server takes a slot that may have been used before: it
+        // starts from zero.
+        let fresh = match &cmd {
+            Command::AddService { spec } => Some((spec.key, None)),
+            Command::AddReal { service, real } => Some((*service, Some(real.addr))),
+            _ => None,
+        };
         let r = &mut self.registry;
         let changed = match cmd {
             Command::Ping => return Ok(Reply::Pong { daemon: "rvsd".into(), version: PROTO_VERSION }),
@@ -109,33 +128,84 @@ impl Control {
                     .collect();
                 return Ok(Reply::Stats { workers });
             }
+            Command::Zero { service } => return self.zero(service),
         };
         changed.map_err(|e| e.to_string())?;
+        if let Some((key, real)) = fresh {
+            for slot in self.slots(Some(key), real) {
+                let now = self.sum_traffic(slot);
+                self.baselines.insert(slot, now);
+            }
+        }
         self.publish();
         Ok(Reply::Ok)
     }
 
-    fn list_services(&self) -> Reply {
-        let sum_traffic = |slot: u32, real: bool| {
-            let mut t = TrafficStats::default();
-            for w in &self.workers {
-                let c = if real {
-                    w.counters.reals.get(slot as usize).map(|r| &r.traffic)
-                } else {
-                    w.counters.services.get(slot as usize)
-                };
-                if let Some(c) = c {
-                    t.add(&c.read());
+    /// The stat slots of `service` (all services if None) and of its real servers; only
+    /// the real server `real` (not the service) when given.
+    fn slots(&self, service: Option<ServiceKey>, real: Option<std::net::SocketAddr>) -> Vec<(SlotKind, u32)> {
+        let mut out = Vec::new();
+        for (spec, slot, reals) in self.registry.list() {
+            if service.is_some_and(|k| k != spec.key) {
+                continue;
+            }
+            if real.is_none() {
+                out.push((SlotKind::Service, slot));
+            }
+            for (r, rslot) in reals {
+                if real.is_none_or(|a| a == r.addr) {
+                    out.push((SlotKind::Real, rslot));
                 }
             }
-            t
-        };
+        }
+        out
+    }
+
+    /// `-Z`: takes the current counters of the selected slots as their new zero.
+    fn zero(&mut self, service: Option<ServiceKey>) -> Result<Reply, String> {
+        if let Some(k) = service {
+            if !self.registry.list().any(|(spec, _, _)| spec.key == k) {
+                return Err("No such service".into());
+            }
+        }
+        for slot in self.slots(service, None) {
+            let now = self.sum_traffic(slot);
+            self.baselines.insert(slot, now);
+        }
+        Ok(Reply::Ok)
+    }
+
+    /// A slot's counters summed over the workers, from when they were started.
+    fn sum_traffic(&self, (kind, slot): (SlotKind, u32)) -> TrafficStats {
+        let mut t = TrafficStats::default();
+        for w in &self.workers {
+            let c = match kind {
+                SlotKind::Real => w.counters.reals.get(slot as usize).map(|r| &r.traffic),
+                SlotKind::Service => w.counters.services.get(slot as usize),
+            };
+            if let Some(c) = c {
+                t.add(&c.read());
+            }
+        }
+        t
+    }
+
+    /// A slot's counters as reported: since the last `-Z` (or since the slot was taken).
+    fn reported(&self, slot: (SlotKind, u32)) -> TrafficStats {
+        let now = self.sum_traffic(slot);
+        match self.baselines.get(&slot) {
+            Some(base) => now.since(base),
+            None => now,
+        }
+    }
+
+    fn list_services(&self) -> Reply {
         let services = self
             .registry
             .list()
             .map(|(spec, slot, reals)| ServiceInfo {
                 spec: spec.clone(),
-                stats: sum_traffic(slot, false),
+                stats: self.reported((SlotKind::Service, slot)),
                 reals: reals
                     .into_iter()
                     .map(|(r, rslot)| {
@@ -153,7 +223,7 @@ impl Control {
                             spec: r.clone(),
                             active_conns: clamp(active),
                             inactive_conns: clamp(inactive),
-                            stats: sum_traffic(rslot, true),
+                            stats: self.reported((SlotKind::Real, rslot)),
                         }
                     })
                     .collect(),
@@ -262,33 +332,102 @@ mod tests {
     use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec};
 
     fn control() -> (Control, crossbeam::channel::Receiver<WorkerMsg>) {
+        control_sized(8)
+    }
+
+    fn control_sized(n: usize) -> (Control, crossbeam::channel::Receiver<WorkerMsg>) {
         let (tx, rx) = unbounded();
         let w = WorkerHandle {
             id: 0,
             lcore: Arc::new(AtomicU32::new(3)),
-            counters: Arc::new(WorkerCounters::new(8, 8)),
+            counters: Arc::new(WorkerCounters::new(n, n)),
             inbox: tx,
         };
-        (Control::new(Registry::new(8, 8), vec![w], crate::config::DEFAULT_TIMEOUTS), rx)
+        (Control::new(Registry::new(n, n), vec![w], crate::config::DEFAULT_TIMEOUTS), rx)
     }
 
     #[test]
     fn edits_publish_snapshots_and_errors_do_not() {
         let (mut c, rx) = control();
         let key = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() };
-        let spec = ServiceSpec { key, scheduler: "rr".into(), local_addrs: vec![] };
+        let spec =
+            ServiceSpec { options: Default::default(), key, scheduler: "rr".into(), local_addrs: vec![] };
         assert_eq!(c.handle(Command::AddService { spec: spec.clone() }), Ok(Reply::Ok));
         assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Snapshot(s)) if s.services.len() == 1));
         assert_eq!(c.handle(Command::AddService { spec }), Err("Service already exists".into()));
         assert!(rx.try_recv().is_err(), "a refused edit publishes nothing");
-        let real =
-            RealSpec { addr: "198.19.0.11:80".parse().unwrap(), weight: 1, method: Default::default() };
+        let real = RealSpec {
+            thresholds: Default::default(),
+            addr: "198.19.0.11:80".parse().unwrap(),
+            weight: 1,
+            method: Default::default(),
+        };
         c.handle(Command::AddReal { service: key, real }).unwrap();
         c.counters_for_test().reals[0].traffic.conns.add(5);
         match c.handle(Command::ListServices).unwrap() {
             Reply::Services { services } => {
                 assert_eq!(services[0].reals[0].stats.conns, 5);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_takes_a_baseline_and_new_slots_start_at_zero() {
+        // Two slots of each kind, so re-adding after deletes reuses a slot.
+        let (mut c, _rx) = control_sized(2);
+        let key = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() };
+        let other = ServiceKey { protocol: Protocol::Udp, addr: "198.18.0.100:53".parse().unwrap() };
+        let real = |a: &str| RealSpec {
+            thresholds: Default::default(),
+            addr: a.parse().unwrap(),
+            weight: 1,
+            method: Default::default(),
+        };
+        for k in [key, other] {
+            let spec = ServiceSpec {
+                options: Default::default(),
+                key: k,
+                scheduler: "rr".into(),
+                local_addrs: vec![],
+            };
+            c.handle(Command::AddService { spec }).unwrap();
+            c.handle(Command::AddReal { service: k, real: real("198.19.0.11:80") }).unwrap();
+        }
+        let listed = |c: &mut Control| match c.handle(Command::ListServices).unwrap() {
+            Reply::Services { services } => {
+                services.iter().map(|s| (s.stats.conns, s.reals[0].stats.in_pkts)).collect::<Vec<_>>()
+            }
+            other => panic!("{other:?}"),
+        };
+        let w = c.counters_for_test();
+        w.services[0].conns.add(7);
+        w.services[1].conns.add(3);
+        w.reals[0].traffic.in_pkts.add(70);
+        w.reals[1].traffic.in_pkts.add(30);
+        assert_eq!(listed(&mut c), vec![(7, 70), (3, 30)]);
+
+        // One service: only it and its real servers.
+        assert_eq!(c.handle(Command::Zero { service: Some(key) }), Ok(Reply::Ok));
+        assert_eq!(listed(&mut c), vec![(0, 0), (3, 30)]);
+        c.counters_for_test().services[0].conns.add(2);
+        assert_eq!(listed(&mut c), vec![(2, 0), (3, 30)]);
+        // All of them.
+        assert_eq!(c.handle(Command::Zero { service: None }), Ok(Reply::Ok));
+        assert_eq!(listed(&mut c), vec![(0, 0), (0, 0)]);
+        let missing = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.1:1".parse().unwrap() };
+        assert_eq!(c.handle(Command::Zero { service: Some(missing) }), Err("No such service".into()));
+
+        // A deleted service's slot (here the UDP one's, 3 + 9 counted), reused, starts from zero.
+        c.handle(Command::DelService { key: other }).unwrap();
+        c.counters_for_test().services[1].conns.add(9);
+        c.handle(Command::DelService { key }).unwrap();
+        let spec =
+            ServiceSpec { options: Default::default(), key, scheduler: "rr".into(), local_addrs: vec![] };
+        c.handle(Command::AddService { spec }).unwrap();
+        c.handle(Command::AddReal { service: key, real: real("198.19.0.12:80") }).unwrap();
+        match c.handle(Command::ListServices).unwrap() {
+            Reply::Services { services } => assert_eq!(services[0].stats.conns, 0),
             other => panic!("{other:?}"),
         }
     }

@@ -289,6 +289,32 @@ impl PersistTable {
     }
 }
 
+/// Weighted rendezvous (highest-random-weight) hashing of a persistence key over the
+/// available servers. Every worker, and every cluster member with the same real servers,
+/// computes the same choice for a client, so a client stays on one server however its
+/// connections are spread over cores or members, without sharing templates. Each
+/// server wins a share of clients proportional to its weight, and removing one moves
+/// only the clients it held.
+pub fn rendezvous<V: Candidates + ?Sized>(reals: &V, key: &PersistKey) -> Option<usize> {
+    let [a, b] = crate::sched::stable::ip_words(key.client);
+    let mut best: Option<(f64, usize)> = None;
+    for i in 0..reals.len() {
+        if !reals.available(i) {
+            continue;
+        }
+        let h = crate::sched::stable::hash_words(RENDEZVOUS_SEED, &[a, b, reals.id(i)]);
+        // A uniform draw in (0, 1) from the top 53 bits, then the weighted score.
+        let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let score = f64::from(reals.weight(i)) / -u.ln();
+        if best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
+const RENDEZVOUS_SEED: u64 = 0x7276_735f_7065_7273; // "rvs_pers"
+
 fn find<V: Candidates + ?Sized>(reals: &V, id: u64, hint: u32) -> Option<usize> {
     let h = hint as usize;
     if h < reals.len() && reals.id(h) == id {
@@ -325,6 +351,36 @@ mod tests {
     }
 
     const T300: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn rendezvous_is_deterministic_weighted_and_minimally_disruptive() {
+        let rs = reals(&[1, 1, 2]);
+        let mut counts = [0usize; 3];
+        let mut before = Vec::new();
+        for n in 0..8000u32 {
+            let k = key(n.to_be_bytes(), Granularity::default());
+            let i = rendezvous(&rs, &k).unwrap();
+            assert_eq!(rendezvous(&rs, &k), Some(i), "same answer every time");
+            counts[i] += 1;
+            before.push(i);
+        }
+        // Weight shares 1/4, 1/4, 1/2 within 5%.
+        for (c, share) in counts.iter().zip([0.25, 0.25, 0.5]) {
+            assert!((*c as f64 / 8000.0 - share).abs() < 0.05, "{counts:?}");
+        }
+        // Quiescing server 0 moves only its own clients.
+        let mut rs2 = rs.clone();
+        rs2[0].w = 0;
+        for (n, &was) in before.iter().enumerate() {
+            let now = rendezvous(&rs2, &key((n as u32).to_be_bytes(), Granularity::default())).unwrap();
+            if was != 0 {
+                assert_eq!(now, was);
+            } else {
+                assert_ne!(now, 0);
+            }
+        }
+        assert_eq!(rendezvous(&reals(&[0, 0]), &key([1, 2, 3, 4], Granularity::default())), None);
+    }
 
     fn t(s: u64) -> Time {
         Time::from_secs(s)

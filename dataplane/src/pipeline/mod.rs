@@ -18,8 +18,9 @@ use crate::frame::{Frame, FrameAlloc};
 use crate::laddr::{owner_of_port, LaddrError, LaddrPools};
 use crate::nat::{self, Endpoints};
 use crate::neigh::{Hold, Mac, NeighParams, NeighTable, Probe};
+use crate::persist::{PersistKey, PersistTable};
 use crate::route::{PortIndex, RouteTable};
-use crate::sched::{RealSet, SchedKey, Scheduler};
+use crate::sched::{Overload, RealSet, SchedKey, SchedParams, Scheduler, Thresholds};
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
     Direction, FlowKey, Session, SessionId, SessionState, SessionTable, StateTimeouts, PROTO_TCP, PROTO_UDP,
@@ -79,6 +80,7 @@ impl<P> Output<P> {
 struct ServiceState {
     slot: u32,
     scheduler_name: String,
+    sched_flags: crate::sched::SchedFlags,
     scheduler: Scheduler,
     laddr_cursor: usize,
 }
@@ -107,6 +109,12 @@ pub struct Pipeline<P> {
     neigh: NeighTable<P>,
     timeouts: StateTimeouts,
     counters: Arc<WorkerCounters>,
+    /// Persistence templates of this worker.
+    persist: PersistTable,
+    /// Upper/lower threshold state per real-server slot, and this worker's share of
+    /// each slot's thresholds.
+    overload: Overload,
+    thresholds: Vec<Thresholds>,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -139,6 +147,9 @@ impl<P: Frame> Pipeline<P> {
             laddrs: LaddrPools::new(cfg.worker, cfg.workers, cfg.local_port_range),
             neigh: NeighTable::new(cfg.neigh),
             timeouts: StateTimeouts::new(cfg.timeouts),
+            persist: PersistTable::new(cfg.max_sessions),
+            overload: Overload::new(counters.reals.len()),
+            thresholds: vec![Thresholds::default(); counters.reals.len()],
             counters,
             released: Vec::new(),
             failed: Vec::new(),
@@ -170,20 +181,55 @@ impl<P: Frame> Pipeline<P> {
     /// rewrite needs.
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         let mut old: HashMap<u32, ServiceState> = self.services.drain(..).map(|s| (s.slot, s)).collect();
+        let worker = self.worker;
         self.services = snapshot
             .services
             .iter()
             .map(|svc| match old.remove(&svc.slot) {
-                Some(st) if st.scheduler_name == svc.scheduler => st,
-                _ => ServiceState {
-                    slot: svc.slot,
-                    scheduler_name: svc.scheduler.clone(),
-                    scheduler: Scheduler::new(&svc.scheduler)
-                        .unwrap_or_else(|| Scheduler::new("rr").expect("rr")),
-                    laddr_cursor: self.worker as usize,
-                },
+                Some(st) if st.scheduler_name == svc.scheduler && st.sched_flags == svc.sched_flags => st,
+                _ => {
+                    let params =
+                        SchedParams { flags: svc.sched_flags, seed: worker as u64, ..Default::default() };
+                    ServiceState {
+                        slot: svc.slot,
+                        scheduler_name: svc.scheduler.clone(),
+                        sched_flags: svc.sched_flags,
+                        scheduler: Scheduler::with_params(&svc.scheduler, &params).unwrap_or_else(|| {
+                            Scheduler::new(crate::sched::DEFAULT).expect("default scheduler")
+                        }),
+                        laddr_cursor: worker as usize,
+                    }
+                }
             })
             .collect();
+        for (slot, _) in old {
+            self.persist.remove_service(slot);
+        }
+        // Thresholds: each worker enforces its share, on its own connection counts.
+        let mut seen = vec![false; self.thresholds.len()];
+        for svc in &snapshot.services {
+            for r in &svc.reals {
+                let slot = r.slot as usize;
+                if slot >= self.thresholds.len() {
+                    continue;
+                }
+                let share = r.thresholds.per_worker(self.workers);
+                self.thresholds[slot] = share;
+                seen[slot] = true;
+                let c = &self.counters.reals[slot];
+                self.overload.update(r.slot, c.active.get().wrapping_add(c.inactive.get()), share);
+            }
+        }
+        for (slot, seen) in seen.into_iter().enumerate() {
+            if !seen && self.thresholds[slot] != Thresholds::default() {
+                self.thresholds[slot] = Thresholds::default();
+                self.overload.clear(slot as u32);
+            }
+        }
+        // Rebuild scheduler tables (Maglev, hash buckets) here, off the packet path.
+        for (svc, st) in snapshot.services.iter().zip(self.services.iter_mut()) {
+            st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
+        }
         self.snapshot = snapshot;
     }
 
@@ -362,17 +408,39 @@ impl<P: Frame> Pipeline<P> {
     fn new_session(&mut self, svc_idx: usize, info: &L4Info, now: Time) -> Result<SessionId, DropReason> {
         let svc = &self.snapshot.services[svc_idx];
         let st = &mut self.services[svc_idx];
-        let view = RealSet::new(&svc.reals, &self.counters.reals);
-        // No-op unless the snapshot changed since the last call (then O(reals), plus a
-        // table rebuild for mh/sh/dh/wrr when ids or weights changed).
+        let view = RealSet::new(&svc.reals, &self.counters.reals).with_overload(&self.overload);
+        // No-op unless the snapshot changed since the last call (set_snapshot synced it).
         st.scheduler.sync(&view, self.snapshot.version);
         let key = SchedKey::v4(info.key.src, info.key.sport, info.key.dst, info.key.dport);
-        let real =
-            st.scheduler.pick(&view, &key, now).map(|i| &svc.reals[i]).ok_or(DropReason::NoRealServer)?;
-        let (lip, lport) =
-            self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor).map_err(|e| match e {
-                LaddrError::NoLocalAddress | LaddrError::Exhausted => DropReason::NoLocalAddr,
-            })?;
+        let (idx, persist_client) = match &svc.persistence {
+            None => (st.scheduler.pick(&view, &key, now).ok_or(DropReason::NoRealServer)?, None),
+            Some(p) => {
+                let pk = PersistKey::new(svc.slot, info.key.src.into(), &p.granularity);
+                // A client new to this worker is placed by rendezvous hashing of its
+                // (masked) address, so every worker, and every cluster member, pins it
+                // to the same real server without sharing templates.
+                let (i, _hit) = self
+                    .persist
+                    .pick(pk, &view, now, p, || crate::persist::rendezvous(&view, &pk))
+                    .ok_or(DropReason::NoRealServer)?;
+                self.persist.attach(&pk);
+                let client = match pk.client {
+                    std::net::IpAddr::V4(a) => Some(a),
+                    std::net::IpAddr::V6(_) => None,
+                };
+                (i, client)
+            }
+        };
+        let real = &svc.reals[idx];
+        let (lip, lport) = match self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor) {
+            Ok(l) => l,
+            Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
+                if let Some(c) = persist_client {
+                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
+                }
+                return Err(DropReason::NoLocalAddr);
+            }
+        };
         let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
         let session = Session {
             client: info.key,
@@ -387,11 +455,15 @@ impl<P: Frame> Pipeline<P> {
             service_slot: svc.slot,
             real_slot: real.slot,
             expires: now + self.timeouts.get(state),
+            persist_client,
         };
         let id = match self.sessions.insert(session) {
             Ok(id) => id,
             Err(_) => {
                 self.laddrs.free(lip, lport);
+                if let Some(c) = persist_client {
+                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
+                }
                 return Err(DropReason::SessionTableFull);
             }
         };
@@ -404,6 +476,8 @@ impl<P: Frame> Pipeline<P> {
         if let Some(r) = c.reals.get(real.slot as usize) {
             r.traffic.conns.inc();
             r.inactive.inc();
+            let conns = r.active.get().wrapping_add(r.inactive.get());
+            self.overload.on_bind(real.slot, conns, self.thresholds[real.slot as usize]);
         }
         Ok(id)
     }
@@ -543,6 +617,11 @@ impl<P: Frame> Pipeline<P> {
             } else {
                 r.inactive.sub(1);
             }
+            let conns = r.active.get().wrapping_add(r.inactive.get());
+            self.overload.on_unbind(s.real_slot, conns, self.thresholds[s.real_slot as usize]);
+        }
+        if let Some(client) = s.persist_client {
+            self.persist.detach(&PersistKey { service: s.service_slot, client: client.into() });
         }
         c.sessions_live.set(self.sessions.len() as u64);
     }
@@ -556,6 +635,7 @@ impl<P: Frame> Pipeline<P> {
             self.counters.sessions_expired.inc();
         }
         self.expired = expired;
+        self.persist.expire(now, 256);
 
         let mut probes = std::mem::take(&mut self.probes);
         let mut failed = std::mem::take(&mut self.failed);

@@ -26,6 +26,7 @@ pub(crate) fn registry() -> Registry {
     for (proto, port, rport) in [(Protocol::Tcp, 80, 80), (Protocol::Udp, 53, 5353)] {
         let key = ServiceKey { protocol: proto, addr: format!("198.18.0.100:{port}").parse().unwrap() };
         r.add_service(ServiceSpec {
+            options: Default::default(),
             key,
             scheduler: "rr".into(),
             local_addrs: vec!["198.19.0.200".parse().unwrap()],
@@ -33,6 +34,7 @@ pub(crate) fn registry() -> Registry {
         .unwrap();
         for i in 11..=13 {
             let real = RealSpec {
+                thresholds: Default::default(),
                 addr: format!("198.19.0.{i}:{rport}").parse().unwrap(),
                 weight: 1,
                 method: ForwardMethod::FullNat,
@@ -75,6 +77,34 @@ pub(crate) fn pipeline(worker: u16, workers: u16) -> Pipeline<Vec<u8>> {
     Pipeline::new(config(worker, workers), Arc::new(registry().snapshot()), counters, Time::ZERO)
 }
 
+/// Ethernet + IPv4 headers (valid checksum) in front of `l4_len` zeroed bytes; returns the
+/// frame, for the caller to fill the transport header in at `ETH_LEN + 20`.
+fn ipv4_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: IpProtocol,
+    l4_len: usize,
+) -> Vec<u8> {
+    let total = 20 + l4_len;
+    let mut b = vec![0u8; ETH_LEN + total];
+    let mut eth = EthernetFrame::new_unchecked(&mut b[..]);
+    eth.set_dst_addr(dst_mac);
+    eth.set_src_addr(src_mac);
+    eth.set_ethertype(EtherType::IPV4);
+    let mut ipp = Ipv4Packet::new_unchecked(&mut b[ETH_LEN..]);
+    ipp.set_version(4);
+    ipp.set_header_len(20);
+    ipp.set_total_len(total as u16);
+    ipp.set_ttl(64);
+    ipp.set_protocol(proto);
+    ipp.set_src_addr(src);
+    ipp.set_dst_addr(dst);
+    ipp.fill_checksum();
+    b
+}
+
 /// An Ethernet + IPv4 + TCP frame with valid checksums.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn tcp_frame(
@@ -87,25 +117,8 @@ pub(crate) fn tcp_frame(
     flags: TcpFlags,
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = 20 + 20 + payload.len();
-    let mut b = vec![0u8; ETH_LEN + total];
-    {
-        let mut eth = EthernetFrame::new_unchecked(&mut b[..]);
-        eth.set_dst_addr(dst_mac);
-        eth.set_src_addr(src_mac);
-        eth.set_ethertype(EtherType::IPV4);
-    }
-    let (_, rest) = b.split_at_mut(ETH_LEN);
-    let mut ipp = Ipv4Packet::new_unchecked(&mut rest[..]);
-    ipp.set_version(4);
-    ipp.set_header_len(20);
-    ipp.set_total_len(total as u16);
-    ipp.set_ttl(64);
-    ipp.set_protocol(IpProtocol::TCP);
-    ipp.set_src_addr(src);
-    ipp.set_dst_addr(dst);
-    ipp.fill_checksum();
-    let l4 = &mut rest[20..];
+    let mut b = ipv4_frame(src_mac, dst_mac, src, dst, IpProtocol::TCP, 20 + payload.len());
+    let l4 = &mut b[ETH_LEN + 20..];
     l4[20..].copy_from_slice(payload);
     let mut t = TcpPacket::new_unchecked(l4);
     t.set_src_port(sport);
@@ -127,25 +140,8 @@ pub(crate) fn udp_frame(
     dport: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = 20 + 8 + payload.len();
-    let mut b = vec![0u8; ETH_LEN + total];
-    {
-        let mut eth = EthernetFrame::new_unchecked(&mut b[..]);
-        eth.set_dst_addr(dst_mac);
-        eth.set_src_addr(src_mac);
-        eth.set_ethertype(EtherType::IPV4);
-    }
-    let (_, rest) = b.split_at_mut(ETH_LEN);
-    let mut ipp = Ipv4Packet::new_unchecked(&mut rest[..]);
-    ipp.set_version(4);
-    ipp.set_header_len(20);
-    ipp.set_total_len(total as u16);
-    ipp.set_ttl(64);
-    ipp.set_protocol(IpProtocol::UDP);
-    ipp.set_src_addr(src);
-    ipp.set_dst_addr(dst);
-    ipp.fill_checksum();
-    let l4 = &mut rest[20..];
+    let mut b = ipv4_frame(src_mac, dst_mac, src, dst, IpProtocol::UDP, 8 + payload.len());
+    let l4 = &mut b[ETH_LEN + 20..];
     l4[8..].copy_from_slice(payload);
     let mut u = UdpPacket::new_unchecked(l4);
     u.set_src_port(sport);
@@ -666,4 +662,115 @@ fn arbitrary_frames_never_panic() {
         h.out.tx.iter_mut().for_each(|v| v.clear());
         h.out.redirect.iter_mut().for_each(|v| v.clear());
     });
+}
+
+fn edit_registry(f: impl FnOnce(&mut Registry)) -> Arc<crate::service::Snapshot> {
+    let mut r = registry();
+    f(&mut r);
+    Arc::new(r.snapshot())
+}
+
+fn tcp_key() -> ServiceKey {
+    ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
+}
+
+/// Opens a TCP connection from `client:sport` and returns the real server it went to.
+fn open(h: &mut Harness, client: &str, sport: u16) -> Option<Ipv4Addr> {
+    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip(client), sport, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    h.rx(CLIENT_PORT, syn);
+    h.take_tx(SERVER_PORT).first().map(|f| endpoints(f).4)
+}
+
+#[test]
+fn persistence_pins_a_client_and_its_network() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    h.p.set_snapshot(edit_registry(|r| {
+        let mut spec = ServiceSpec {
+            key: tcp_key(),
+            scheduler: "rr".into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+            options: Default::default(),
+        };
+        spec.options.persistence = Some(rvs_proto::Persistence { timeout: 60, prefix_len: 24 });
+        r.edit_service(spec).unwrap();
+    }));
+    let first = open(&mut h, "198.18.0.10", 1000).unwrap();
+    for sport in 1001..1020 {
+        assert_eq!(open(&mut h, "198.18.0.10", sport), Some(first), "same client, same server");
+    }
+    // Same /24: the same template.
+    assert_eq!(open(&mut h, "198.18.0.11", 2000), Some(first));
+    // Every worker makes the same first choice.
+    let mut other = Harness::new(1, 2);
+    other.resolve_all();
+    other.p.set_snapshot(h.p.snapshot().clone());
+    assert_eq!(open(&mut other, "198.18.0.10", 3001), Some(first));
+}
+
+#[test]
+fn quiescent_server_gets_no_new_connections_but_keeps_its_sessions() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let first = open(&mut h, "198.18.0.10", 1000).unwrap();
+    assert_eq!(first, ip("198.19.0.11"));
+    h.p.set_snapshot(edit_registry(|r| {
+        let real = RealSpec {
+            addr: "198.19.0.11:80".parse().unwrap(),
+            weight: 0,
+            method: ForwardMethod::FullNat,
+            thresholds: Default::default(),
+        };
+        r.edit_real(&tcp_key(), real).unwrap();
+    }));
+    for sport in 2000..2030 {
+        assert_ne!(open(&mut h, "198.18.0.10", sport), Some(first));
+    }
+    // The established flow still goes through.
+    let ack =
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 1000, ip("198.18.0.100"), 80, TcpFlags::ACK, b"x");
+    h.rx(CLIENT_PORT, ack);
+    assert_eq!(endpoints(&h.take_tx(SERVER_PORT)[0]).4, first);
+}
+
+#[test]
+fn upper_threshold_caps_connections_until_below_lower() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    h.p.set_timeouts(Timeouts { tcp: 900, tcp_fin: 1, udp: 300 });
+    h.p.set_snapshot(edit_registry(|r| {
+        for (i, w) in [(11, 1), (12, 1), (13, 1)] {
+            let upper = if i == 11 { 3 } else { 0 };
+            let real = RealSpec {
+                addr: format!("198.19.0.{i}:80").parse().unwrap(),
+                weight: w,
+                method: ForwardMethod::FullNat,
+                thresholds: rvs_proto::Thresholds { upper, lower: if i == 11 { 2 } else { 0 } },
+            };
+            r.edit_real(&tcp_key(), real).unwrap();
+        }
+    }));
+    let mut on_11 = Vec::new();
+    for sport in 1000..1030 {
+        if open(&mut h, "198.18.0.10", sport) == Some(ip("198.19.0.11")) {
+            on_11.push(sport);
+        }
+    }
+    assert_eq!(on_11.len(), 3, "never above the upper threshold");
+    // Reset one: 2 left, not below the lower threshold (2): still closed.
+    let rst = |sport| {
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, ip("198.18.0.100"), 80, TcpFlags::RST, b"")
+    };
+    h.rx(CLIENT_PORT, rst(on_11[0]));
+    h.take_tx(SERVER_PORT);
+    let mut out = Output::new(2, 1);
+    h.now = h.now + std::time::Duration::from_secs(3);
+    h.p.poll(h.now, &mut VecAlloc, &mut out);
+    let more: Vec<_> = (2000..2006).filter_map(|s| open(&mut h, "198.18.0.10", s)).collect();
+    assert!(!more.contains(&ip("198.19.0.11")), "2 conns is not below lower=2");
+    h.rx(CLIENT_PORT, rst(on_11[1]));
+    h.now = h.now + std::time::Duration::from_secs(3);
+    h.p.poll(h.now, &mut VecAlloc, &mut out);
+    let more: Vec<_> = (3000..3006).filter_map(|s| open(&mut h, "198.18.0.10", s)).collect();
+    assert!(more.contains(&ip("198.19.0.11")), "below lower: open again");
 }

@@ -120,7 +120,12 @@ mod tests {
     use std::net::{Ipv4Addr, SocketAddrV4};
 
     fn real(n: u8, weight: u32, slot: u32) -> Real {
-        Real { addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, n), 80), weight, slot }
+        Real {
+            addr: SocketAddrV4::new(Ipv4Addr::new(198, 19, 1, n), 80),
+            weight,
+            slot,
+            thresholds: Default::default(),
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::snapshot::{Real, Service, Snapshot};
+use crate::persist::{Granularity, PersistParams};
+use crate::sched::{SchedFlags, Thresholds};
 use crate::session::{PROTO_TCP, PROTO_UDP};
-use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
+use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -32,6 +34,12 @@ pub enum RegistryError {
     Full(&'static str, usize),
     #[error("weight {0} out of range (0..=65535)")]
     Weight(u32),
+    #[error("{0}")]
+    SchedFlags(String),
+    #[error("persistence: {0}")]
+    Persistence(&'static str),
+    #[error("lower threshold {lower} is above the upper threshold {upper}")]
+    Thresholds { upper: u32, lower: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +110,10 @@ fn check_real(r: &RealSpec) -> Result<(), RegistryError> {
     if r.weight > 65535 {
         return Err(RegistryError::Weight(r.weight));
     }
+    let t = r.thresholds;
+    if t.upper != 0 && t.lower > t.upper {
+        return Err(RegistryError::Thresholds { upper: t.upper, lower: t.lower });
+    }
     match r.method {
         ForwardMethod::FullNat => Ok(()),
         m => Err(RegistryError::Method(m.as_ipvsadm())),
@@ -119,7 +131,32 @@ fn check_service(s: &ServiceSpec) -> Result<(), RegistryError> {
     for a in &s.local_addrs {
         v4_ip(*a)?;
     }
+    sched_flags(&s.options)?;
+    if let Some(p) = s.options.persistence {
+        if p.timeout == 0 {
+            return Err(RegistryError::Persistence("timeout must be at least 1 second"));
+        }
+        if p.prefix_len > 32 {
+            return Err(RegistryError::Persistence("netmask must be a prefix of at most 32 bits"));
+        }
+    }
     Ok(())
+}
+
+fn sched_flags(o: &ServiceOptions) -> Result<SchedFlags, RegistryError> {
+    SchedFlags::parse(&o.sched_flags.join(",")).map_err(RegistryError::SchedFlags)
+}
+
+/// `-p`/`-M` as the dataplane applies them.
+fn persist_params(o: &ServiceOptions) -> Option<PersistParams> {
+    o.persistence.map(|p| {
+        let mask = if p.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(p.prefix_len.min(32))) };
+        PersistParams {
+            timeout: std::time::Duration::from_secs(u64::from(p.timeout)),
+            granularity: Granularity::v4(Ipv4Addr::from(mask)),
+            expire_quiescent_template: false,
+        }
+    })
 }
 
 impl Registry {
@@ -163,6 +200,7 @@ impl Registry {
         let i = self.find(&spec.key)?;
         let e = &mut self.services[i];
         e.spec.scheduler = spec.scheduler;
+        e.spec.options = spec.options;
         if !spec.local_addrs.is_empty() {
             e.spec.local_addrs = spec.local_addrs;
         }
@@ -278,10 +316,13 @@ impl Registry {
                             addr: v4(r.spec.addr).expect("checked"),
                             weight: r.spec.weight,
                             slot: r.slot,
+                            thresholds: Thresholds::new(r.spec.thresholds.upper, r.spec.thresholds.lower),
                         })
                         .collect(),
                     local_addrs: e.spec.local_addrs.iter().map(|a| v4_ip(*a).expect("checked")).collect(),
                     slot: e.slot,
+                    sched_flags: sched_flags(&e.spec.options).expect("checked"),
+                    persistence: persist_params(&e.spec.options),
                 }
             })
             .collect();
@@ -298,13 +339,19 @@ mod tests {
     }
     fn spec(s: &str, sched: &str) -> ServiceSpec {
         ServiceSpec {
+            options: Default::default(),
             key: key(s),
             scheduler: sched.into(),
             local_addrs: vec!["198.19.0.200".parse().unwrap()],
         }
     }
     fn real(s: &str, w: u32) -> RealSpec {
-        RealSpec { addr: s.parse().unwrap(), weight: w, method: ForwardMethod::FullNat }
+        RealSpec {
+            thresholds: Default::default(),
+            addr: s.parse().unwrap(),
+            weight: w,
+            method: ForwardMethod::FullNat,
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use hashbrown::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::sched::Candidate;
+use crate::persist::PersistParams;
+use crate::sched::{Candidate, SchedFlags, Thresholds};
 
 /// (IP protocol, VIP, vport): how a packet names a service.
 pub type VsKey = (u8, Ipv4Addr, u16);
@@ -14,6 +15,8 @@ pub struct Real {
     pub weight: u32,
     /// Stat slot: index into every worker's real-server counters.
     pub slot: u32,
+    /// `-x`/`-y` for the whole dataplane; workers apply their share.
+    pub thresholds: Thresholds,
 }
 
 impl Candidate for Real {
@@ -37,6 +40,9 @@ pub struct Service {
     pub reals: Vec<Real>,
     pub local_addrs: Vec<Ipv4Addr>,
     pub slot: u32,
+    pub sched_flags: SchedFlags,
+    /// `-p`/`-M`: None when the service is not persistent.
+    pub persistence: Option<PersistParams>,
 }
 
 /// What one of our addresses is, beyond the ports' own addresses.

@@ -52,6 +52,9 @@ pub struct Session {
     /// Stat slot of the real server.
     pub real_slot: u32,
     pub expires: Time,
+    /// The (masked) client of the persistence template that pinned this session, which
+    /// the template outlives at least as long as the session does.
+    pub persist_client: Option<Ipv4Addr>,
 }
 
 impl Session {

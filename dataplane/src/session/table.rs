@@ -196,6 +196,7 @@ mod tests {
             service_slot: 0,
             real_slot: 0,
             expires: Time::from_secs(expires),
+            persist_client: None,
         }
     }
 

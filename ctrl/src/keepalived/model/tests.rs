@@ -206,7 +206,8 @@ fn laddr_group_missing_unknown_or_empty() {
     let e = errors("virtual_server 1.1.1.1 80 {\n lb_algo rr\n}\n");
     assert!(e[0].starts_with("k.conf:1: FULLNAT needs local addresses"), "{e:?}");
     let e = errors("virtual_server 1.1.1.1 80 {\n laddr_group_name nope\n}\n");
-    assert_eq!(e, ["k.conf:1: laddr_group_name nope: no such local_address_group"]);
+    // The laddr_group_name line, not the virtual_server one.
+    assert_eq!(e, ["k.conf:2: laddr_group_name nope: no such local_address_group"]);
     let e = errors("local_address_group e {\n}\nvirtual_server 1.1.1.1 80 { laddr_group_name e }\n");
     assert_eq!(e, ["k.conf:3: local_address_group e has no addresses"]);
     let e = errors("local_address_group b {\n 10.0.0.9-3\n 10.0.0.x\n}\n");

@@ -1,0 +1,791 @@
+//! rvs-ctrl's HTTP side: `/metrics` in Prometheus' text format and a JSON API for virtual
+//! services and real servers, served by a small blocking server ([`tiny_http`]) on a
+//! thread of its own.
+//!
+//! The main loop publishes a [`Status`] (configuration, health, effective table) after
+//! every change; the HTTP thread reads it, asks rvsd for its counters at each request that
+//! shows them (one short connection: `ListServices` + `Stats`) and hands changes to the
+//! main loop as [`Op`]s, whose answer it waits for. Routing and rendering are pure
+//! functions of those inputs ([`respond`]), tested without sockets.
+//!
+//! Routes:
+//! * `GET /metrics`
+//! * `GET /api/v1/services`, `GET /api/v1/services/{proto}/{vip}:{port}`
+//! * `POST /api/v1/services/{proto}/{vip}:{port}/reals` body `{"address": "ip:port", "weight": n}`
+//! * `PUT .../reals/{ip}:{port}` body `{"weight": n}`
+//! * `DELETE .../reals/{ip}:{port}`
+//! * `POST .../reals/{ip}:{port}/drain` (weight 0)
+//!
+//! Changes are overrides on top of the file config; see [`crate::overrides`].
+
+use crate::check::state::Table;
+use crate::overrides::{Op, OpError};
+use rvs_proto::{Client, Command, Protocol, Reply, ServiceInfo, ServiceKey, TrafficStats, WorkerStats};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// Where rvs-ctrl listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9595";
+
+/// What the main loop knows, as the HTTP thread shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    pub services: Vec<VsStatus>,
+    /// The table rvs-ctrl wants rvsd to have (health and overrides applied).
+    pub desired: Table,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VsStatus {
+    pub key: ServiceKey,
+    pub scheduler: String,
+    pub quorum: u32,
+    pub quorum_up: bool,
+    pub sorry_server: Option<SocketAddr>,
+    pub local_addrs: Vec<IpAddr>,
+    pub reals: Vec<RsStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RsStatus {
+    pub addr: SocketAddr,
+    /// The file's weight (None: added through the API).
+    pub file_weight: Option<u32>,
+    /// All checkers up (always for a server without checkers).
+    pub alive: bool,
+    pub override_: Option<String>,
+    pub checks: Vec<CheckStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckStatus {
+    /// keepalived's name: TCP_CHECK, HTTP_GET, MISC_CHECK, UDP_CHECK.
+    pub kind: &'static str,
+    pub target: SocketAddr,
+    pub up: bool,
+    /// How long the last completed run took.
+    pub last_duration: Option<Duration>,
+}
+
+/// The latest status, shared between the main loop (writer) and the HTTP thread.
+#[derive(Default)]
+pub struct Shared(Mutex<Arc<Status>>);
+
+impl Shared {
+    pub fn publish(&self, s: Status) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+    }
+    pub fn get(&self) -> Arc<Status> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A change for the main loop, with where to send its verdict.
+pub struct OpRequest {
+    pub op: Op,
+    pub reply: mpsc::Sender<Result<(), OpError>>,
+}
+
+/// What [`respond`] needs from the running daemon.
+pub trait Backend {
+    fn status(&self) -> Arc<Status>;
+    /// rvsd's services and per-worker counters.
+    fn rvsd(&self) -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String>;
+    fn submit(&self, op: Op) -> Result<(), OpError>;
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+const JSON: &str = "application/json";
+/// Prometheus' text exposition format.
+pub const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn json_answer(status: u16, v: &Value) -> Answer {
+    let mut body = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
+    body.push('\n');
+    Answer { status, content_type: JSON, body }
+}
+
+fn error(status: u16, msg: impl Into<String>) -> Answer {
+    json_answer(status, &json!({ "error": msg.into() }))
+}
+
+fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
+}
+
+/// `ip:port` or `[v6]:port`.
+fn parse_addr(s: &str) -> Option<SocketAddr> {
+    s.parse().ok()
+}
+
+/// Handles one request.
+pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
+    let path = url.split('?').next().unwrap_or("");
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    match (method, parts.as_slice()) {
+        ("GET", ["metrics"]) => {
+            let rvsd = b.rvsd();
+            Answer { status: 200, content_type: METRICS_TYPE, body: metrics(&b.status(), rvsd.as_ref().ok()) }
+        }
+        (_, ["metrics"]) => error(405, "use GET"),
+        ("GET", ["api", "v1", "services"]) => {
+            let rvsd = b.rvsd();
+            let list = services_json(&b.status(), rvsd.as_ref().ok().map(|r| r.0.as_slice()), None);
+            let mut v = json!({ "services": list });
+            if let Err(e) = rvsd {
+                v["rvsd_error"] = json!(e);
+            }
+            json_answer(200, &v)
+        }
+        (_, ["api", "v1", "services", proto, vs, rest @ ..]) => {
+            let protocol = match *proto {
+                "tcp" | "TCP" => Protocol::Tcp,
+                "udp" | "UDP" => Protocol::Udp,
+                other => return error(404, format!("unknown protocol {other:?} (tcp or udp)")),
+            };
+            let Some(addr) = parse_addr(vs) else {
+                return error(404, format!("bad virtual server address {vs:?} (ip:port)"));
+            };
+            service_route(method, ServiceKey { protocol, addr }, rest, body, b)
+        }
+        _ => error(404, format!("no route for {method} {path}")),
+    }
+}
+
+fn service_route(method: &str, key: ServiceKey, rest: &[&str], body: &str, b: &dyn Backend) -> Answer {
+    let submit = |op: Op, ok_status: u16| match b.submit(op) {
+        Ok(()) => json_answer(ok_status, &json!({ "result": "ok" })),
+        Err(e) => error(e.http_status(), e.to_string()),
+    };
+    let body_json = || -> Result<Value, Answer> {
+        serde_json::from_str::<Value>(if body.trim().is_empty() { "{}" } else { body })
+            .map_err(|e| error(400, format!("body is not JSON: {e}")))
+    };
+    let weight_of = |v: &Value, default: Option<u32>| -> Result<u32, Answer> {
+        match v.get("weight") {
+            None => default.ok_or_else(|| error(400, "missing \"weight\"")),
+            Some(w) => w
+                .as_u64()
+                .and_then(|w| u32::try_from(w).ok())
+                .ok_or_else(|| error(400, format!("bad weight {w}"))),
+        }
+    };
+    match (method, rest) {
+        ("GET", []) => {
+            let rvsd = b.rvsd();
+            let list = services_json(&b.status(), rvsd.as_ref().ok().map(|r| r.0.as_slice()), Some(key));
+            match list.into_iter().next() {
+                Some(v) => json_answer(200, &v),
+                None => error(404, format!("no virtual server {} {}", key.protocol.as_str(), key.addr)),
+            }
+        }
+        ("POST", ["reals"]) => {
+            let v = match body_json() {
+                Ok(v) => v,
+                Err(a) => return a,
+            };
+            let Some(text) = v.get("address").and_then(Value::as_str) else {
+                return error(400, "missing \"address\" (\"ip:port\", or \"ip\" for the service's port)");
+            };
+            let addr = match parse_addr(text) {
+                Some(a) => a,
+                None => match text.parse::<IpAddr>() {
+                    Ok(ip) => SocketAddr::new(ip, key.addr.port()),
+                    Err(_) => return error(400, format!("bad real server address {text:?}")),
+                },
+            };
+            let weight = match weight_of(&v, Some(1)) {
+                Ok(w) => w,
+                Err(a) => return a,
+            };
+            submit(Op::Add { service: key, addr, weight }, 201)
+        }
+        (m, ["reals", rs, tail @ ..]) => {
+            let Some(addr) = parse_addr(rs) else {
+                return error(404, format!("bad real server address {rs:?} (ip:port)"));
+            };
+            match (m, tail) {
+                ("PUT", []) => {
+                    let v = match body_json() {
+                        Ok(v) => v,
+                        Err(a) => return a,
+                    };
+                    match weight_of(&v, None) {
+                        Ok(weight) => submit(Op::Edit { service: key, addr, weight }, 200),
+                        Err(a) => a,
+                    }
+                }
+                ("DELETE", []) => submit(Op::Delete { service: key, addr }, 200),
+                ("POST", ["drain"]) => submit(Op::Drain { service: key, addr }, 200),
+                (_, []) | (_, ["drain"]) => error(405, format!("{m} is not allowed here")),
+                _ => error(404, "no such route"),
+            }
+        }
+        (_, []) | (_, ["reals"]) => error(405, format!("{method} is not allowed here")),
+        _ => error(404, "no such route"),
+    }
+}
+
+fn stats_json(s: &TrafficStats) -> Value {
+    json!({
+        "conns": s.conns,
+        "in_packets": s.in_pkts,
+        "out_packets": s.out_pkts,
+        "in_bytes": s.in_bytes,
+        "out_bytes": s.out_bytes,
+    })
+}
+
+/// The services as the API shows them: configuration, health, what rvs-ctrl wants and
+/// (when rvsd answered) what rvsd has with its counters.
+pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<ServiceKey>) -> Vec<Value> {
+    let mut out = Vec::new();
+    for vs in st.services.iter().filter(|v| only.is_none_or(|k| k == v.key)) {
+        let live = rvsd.and_then(|l| l.iter().find(|s| s.spec.key == vs.key));
+        let wanted = st.desired.get(&vs.key);
+        let real_json = |addr: SocketAddr| -> Value {
+            let r = live.and_then(|s| s.reals.iter().find(|r| r.spec.addr == addr));
+            match r {
+                Some(r) => json!({
+                    "weight": r.spec.weight,
+                    "active_conns": r.active_conns,
+                    "inactive_conns": r.inactive_conns,
+                    "stats": stats_json(&r.stats),
+                }),
+                None => Value::Null,
+            }
+        };
+        let mut reals: Vec<Value> = vs
+            .reals
+            .iter()
+            .map(|r| {
+                json!({
+                    "address": r.addr.to_string(),
+                    "source": if r.file_weight.is_some() { "config" } else { "api" },
+                    "config_weight": r.file_weight,
+                    "alive": r.alive,
+                    "override": r.override_,
+                    "weight": wanted.and_then(|w| w.reals.get(&r.addr)),
+                    "checks": r.checks.iter().map(|c| json!({
+                        "type": c.kind,
+                        "target": c.target.to_string(),
+                        "up": c.up,
+                        "last_duration_seconds": c.last_duration.map(|d| d.as_secs_f64()),
+                    })).collect::<Vec<_>>(),
+                    "rvsd": real_json(r.addr),
+                })
+            })
+            .collect();
+        if let Some(sorry) = vs.sorry_server {
+            if !vs.reals.iter().any(|r| r.addr == sorry) {
+                reals.push(json!({
+                    "address": sorry.to_string(),
+                    "source": "sorry_server",
+                    "weight": wanted.and_then(|w| w.reals.get(&sorry)),
+                    "rvsd": real_json(sorry),
+                }));
+            }
+        }
+        out.push(json!({
+            "protocol": proto_name(vs.key.protocol),
+            "vip": vs.key.addr.ip().to_string(),
+            "port": vs.key.addr.port(),
+            "scheduler": vs.scheduler,
+            "local_addresses": vs.local_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "quorum": vs.quorum,
+            "quorum_up": vs.quorum_up,
+            "sorry_server": vs.sorry_server.map(|s| s.to_string()),
+            "sorry_server_active": vs.sorry_server.is_some() && !vs.quorum_up,
+            "in_rvsd": live.is_some(),
+            "stats": live.map(|s| stats_json(&s.stats)),
+            "reals": reals,
+        }));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Prometheus text format
+
+/// A label value, escaped as the text format wants (backslash, double quote, newline).
+fn esc(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+fn labels(pairs: &[(&str, String)]) -> String {
+    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", esc(v))).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// One metric family: HELP, TYPE and its samples.
+struct Family {
+    name: String,
+    help: String,
+    kind: &'static str,
+    samples: Vec<(String, String)>,
+}
+
+impl Family {
+    fn new(name: impl Into<String>, kind: &'static str, help: impl Into<String>) -> Self {
+        Family { name: name.into(), help: help.into(), kind, samples: Vec::new() }
+    }
+    fn add(&mut self, labels: String, value: impl ToString) {
+        self.samples.push((labels, value.to_string()));
+    }
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+        for (l, v) in &self.samples {
+            let _ = writeln!(out, "{}{l} {v}", self.name);
+        }
+    }
+}
+
+fn vs_labels(k: &ServiceKey) -> Vec<(&'static str, String)> {
+    vec![
+        ("vip", k.addr.ip().to_string()),
+        ("port", k.addr.port().to_string()),
+        ("proto", proto_name(k.protocol).to_string()),
+    ]
+}
+
+fn rs_labels(k: &ServiceKey, rs: SocketAddr) -> Vec<(&'static str, String)> {
+    let mut l = vs_labels(k);
+    l.push(("rip", rs.ip().to_string()));
+    l.push(("rport", rs.port().to_string()));
+    l
+}
+
+/// A traffic counter family: name suffix, help, and the field it shows.
+type TrafficField = (&'static str, &'static str, fn(&TrafficStats) -> u64);
+/// A worker family and the field it shows.
+type WorkerField = (Family, fn(&WorkerStats) -> u64);
+
+/// The `/metrics` page. `rvsd` is None when rvsd could not be asked.
+pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>) -> String {
+    let traffic: [TrafficField; 5] = [
+        ("conns_total", "Connections scheduled", |t| t.conns),
+        ("in_packets_total", "Packets from clients", |t| t.in_pkts),
+        ("out_packets_total", "Packets to clients", |t| t.out_pkts),
+        ("in_bytes_total", "Bytes from clients", |t| t.in_bytes),
+        ("out_bytes_total", "Bytes to clients", |t| t.out_bytes),
+    ];
+    let mut fams: Vec<Family> = Vec::new();
+    let mut up = Family::new("rvs_rvsd_up", "gauge", "Whether rvsd answered this scrape");
+    up.add(String::new(), u8::from(rvsd.is_some()));
+    fams.push(up);
+
+    let mut vs_fams: Vec<Family> = traffic
+        .iter()
+        .map(|(n, h, _)| Family::new(format!("rvs_vs_{n}"), "counter", format!("{h}, per virtual service")))
+        .collect();
+    let mut rs_fams: Vec<Family> = traffic
+        .iter()
+        .map(|(n, h, _)| Family::new(format!("rvs_rs_{n}"), "counter", format!("{h}, per real server")))
+        .collect();
+    let mut active = Family::new("rvs_rs_active_conns", "gauge", "Established connections of a real server");
+    let mut inactive = Family::new("rvs_rs_inactive_conns", "gauge", "Other connections of a real server");
+    let mut weight = Family::new("rvs_rs_weight", "gauge", "Weight of a real server in rvsd");
+    let mut rs_up =
+        Family::new("rvs_rs_up", "gauge", "Whether rvs-ctrl's health checks find a real server alive");
+    let mut vs_quorum =
+        Family::new("rvs_vs_quorum_up", "gauge", "Whether a virtual service has quorum (0: sorry server)");
+    let mut wk: Vec<WorkerField> = vec![
+        (Family::new("rvs_worker_rx_packets_total", "counter", "Packets received by a worker"), |w| {
+            w.rx_packets
+        }),
+        (Family::new("rvs_worker_rx_bytes_total", "counter", "Bytes received by a worker"), |w| w.rx_bytes),
+        (Family::new("rvs_worker_tx_packets_total", "counter", "Packets sent by a worker"), |w| w.tx_packets),
+        (Family::new("rvs_worker_tx_bytes_total", "counter", "Bytes sent by a worker"), |w| w.tx_bytes),
+        (
+            Family::new(
+                "rvs_worker_redirect_out_total",
+                "counter",
+                "Packets handed to the worker owning their session",
+            ),
+            |w| w.redirected_out,
+        ),
+        (
+            Family::new("rvs_worker_redirect_in_total", "counter", "Packets received from other workers"),
+            |w| w.redirected_in,
+        ),
+        (Family::new("rvs_worker_sessions", "gauge", "Live sessions of a worker"), |w| w.sessions_live),
+        (Family::new("rvs_worker_sessions_created_total", "counter", "Sessions created by a worker"), |w| {
+            w.sessions_created
+        }),
+        (Family::new("rvs_worker_sessions_expired_total", "counter", "Sessions expired by a worker"), |w| {
+            w.sessions_expired
+        }),
+    ];
+    let mut drops = Family::new("rvs_drops_total", "counter", "Packets dropped, by worker and reason");
+    let mut check_up = Family::new("rvs_check_up", "gauge", "Whether a health checker finds its target up");
+    let mut check_dur =
+        Family::new("rvs_check_duration_seconds", "gauge", "How long the last run of a health checker took");
+
+    if let Some((services, workers)) = rvsd {
+        for s in services {
+            let l = labels(&vs_labels(&s.spec.key));
+            for (f, (_, _, get)) in vs_fams.iter_mut().zip(traffic.iter()) {
+                f.add(l.clone(), get(&s.stats));
+            }
+            for r in &s.reals {
+                let l = labels(&rs_labels(&s.spec.key, r.spec.addr));
+                for (f, (_, _, get)) in rs_fams.iter_mut().zip(traffic.iter()) {
+                    f.add(l.clone(), get(&r.stats));
+                }
+                active.add(l.clone(), r.active_conns);
+                inactive.add(l.clone(), r.inactive_conns);
+                weight.add(l, r.spec.weight);
+            }
+        }
+        for w in workers {
+            let l = labels(&[("worker", w.worker.to_string()), ("lcore", w.lcore.to_string())]);
+            for (f, get) in wk.iter_mut() {
+                f.add(l.clone(), get(w));
+            }
+            for (reason, n) in &w.drops {
+                drops.add(labels(&[("worker", w.worker.to_string()), ("reason", reason.clone())]), n);
+            }
+        }
+    }
+    for vs in &st.services {
+        vs_quorum.add(labels(&vs_labels(&vs.key)), u8::from(vs.quorum_up));
+        for r in &vs.reals {
+            let base = rs_labels(&vs.key, r.addr);
+            rs_up.add(labels(&base), u8::from(r.alive));
+            for (i, c) in r.checks.iter().enumerate() {
+                let mut l = base.clone();
+                l.push(("check", c.kind.to_string()));
+                l.push(("index", i.to_string()));
+                l.push(("target", c.target.to_string()));
+                let l = labels(&l);
+                check_up.add(l.clone(), u8::from(c.up));
+                if let Some(d) = c.last_duration {
+                    check_dur.add(l, format!("{:.6}", d.as_secs_f64()));
+                }
+            }
+        }
+    }
+    fams.extend(vs_fams);
+    fams.push(vs_quorum);
+    fams.extend(rs_fams);
+    fams.extend([active, inactive, weight, rs_up]);
+    fams.extend(wk.into_iter().map(|(f, _)| f));
+    fams.extend([drops, check_up, check_dur]);
+    let mut out = String::new();
+    for f in &fams {
+        f.render(&mut out);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// The server
+
+/// The backend of the running daemon.
+pub struct Live {
+    pub shared: Arc<Shared>,
+    pub socket: String,
+    pub ops: mpsc::Sender<OpRequest>,
+    /// Written to after each op so the main loop wakes at once.
+    pub waker: Option<std::os::unix::net::UnixStream>,
+}
+
+impl Backend for Live {
+    fn status(&self) -> Arc<Status> {
+        self.shared.get()
+    }
+
+    fn rvsd(&self) -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String> {
+        let mut c = Client::connect(&self.socket).map_err(|e| e.to_string())?;
+        let services = match c.call(Command::ListServices).map_err(|e| e.to_string())? {
+            Ok(Reply::Services { services }) => services,
+            Ok(other) => return Err(format!("unexpected reply {other:?}")),
+            Err(e) => return Err(e),
+        };
+        let workers = match c.call(Command::Stats).map_err(|e| e.to_string())? {
+            Ok(Reply::Stats { workers }) => workers,
+            Ok(other) => return Err(format!("unexpected reply {other:?}")),
+            Err(e) => return Err(e),
+        };
+        Ok((services, workers))
+    }
+
+    fn submit(&self, op: Op) -> Result<(), OpError> {
+        let (tx, rx) = mpsc::channel();
+        self.ops.send(OpRequest { op, reply: tx }).map_err(|_| OpError::Unavailable("stopping".into()))?;
+        if let Some(w) = &self.waker {
+            use std::io::Write;
+            let _ = (&*w).write(&[1]);
+        }
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| OpError::Unavailable("the main loop did not answer".into()))?
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {msg}")]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    pub msg: String,
+}
+
+/// Binds `addr`; [`serve`] then answers requests.
+pub fn bind(addr: SocketAddr) -> Result<tiny_http::Server, ListenError> {
+    tiny_http::Server::http(addr).map_err(|e| ListenError { addr, msg: e.to_string() })
+}
+
+/// Answers requests one at a time until `stop` is set.
+pub fn serve(server: &tiny_http::Server, backend: &dyn Backend, stop: &AtomicBool) {
+    /// Request bodies larger than this are refused.
+    const MAX_BODY: u64 = 64 * 1024;
+    while !stop.load(Ordering::Relaxed) {
+        let mut req = match server.recv_timeout(Duration::from_millis(250)) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "HTTP accept");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let method = req.method().as_str().to_ascii_uppercase();
+        let url = req.url().to_string();
+        let mut body = String::new();
+        let answer = {
+            use std::io::Read;
+            match req.as_reader().take(MAX_BODY + 1).read_to_string(&mut body) {
+                Ok(n) if n as u64 > MAX_BODY => error(413, "body too large"),
+                Ok(_) => respond(&method, &url, &body, backend),
+                Err(e) => error(400, format!("cannot read the body: {e}")),
+            }
+        };
+        tracing::debug!(%method, %url, status = answer.status, "http");
+        if method != "GET" && answer.status < 300 {
+            tracing::info!(%method, %url, body = %body.trim(), "API change");
+        }
+        let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], answer.content_type.as_bytes())
+            .expect("static header");
+        let resp =
+            tiny_http::Response::from_string(answer.body).with_status_code(answer.status).with_header(header);
+        if let Err(e) = req.respond(resp) {
+            tracing::debug!(error = %e, "HTTP respond");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overrides::{apply_op, Overrides};
+    use rvs_proto::{ForwardMethod, RealInfo, RealSpec, ServiceSpec};
+    use std::cell::RefCell;
+
+    fn key() -> ServiceKey {
+        ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
+    }
+
+    fn status() -> Status {
+        let rs = |a: &str, alive| RsStatus {
+            addr: a.parse().unwrap(),
+            file_weight: Some(1),
+            alive,
+            override_: None,
+            checks: vec![CheckStatus {
+                kind: "TCP_CHECK",
+                target: a.parse().unwrap(),
+                up: alive,
+                last_duration: Some(Duration::from_micros(1500)),
+            }],
+        };
+        let mut desired = Table::new();
+        desired.insert(
+            key(),
+            crate::check::state::DesiredService {
+                scheduler: "rr".into(),
+                local_addrs: vec![],
+                reals: [("198.19.0.11:80".parse().unwrap(), 1)].into_iter().collect(),
+            },
+        );
+        Status {
+            services: vec![VsStatus {
+                key: key(),
+                scheduler: "rr".into(),
+                quorum: 1,
+                quorum_up: true,
+                sorry_server: Some("198.19.0.13:8080".parse().unwrap()),
+                local_addrs: vec!["198.19.0.200".parse().unwrap()],
+                reals: vec![rs("198.19.0.11:80", true), rs("198.19.0.12:80", false)],
+            }],
+            desired,
+        }
+    }
+
+    fn rvsd() -> (Vec<ServiceInfo>, Vec<WorkerStats>) {
+        let t = TrafficStats { conns: 10, in_pkts: 50, out_pkts: 40, in_bytes: 5000, out_bytes: 9000 };
+        let services = vec![ServiceInfo {
+            spec: ServiceSpec {
+                options: Default::default(),
+                key: key(),
+                scheduler: "rr".into(),
+                local_addrs: vec![],
+            },
+            reals: vec![RealInfo {
+                spec: RealSpec {
+                    thresholds: Default::default(),
+                    addr: "198.19.0.11:80".parse().unwrap(),
+                    weight: 1,
+                    method: ForwardMethod::FullNat,
+                },
+                active_conns: 2,
+                inactive_conns: 1,
+                stats: t,
+            }],
+            stats: t,
+        }];
+        let workers = vec![WorkerStats {
+            worker: 0,
+            lcore: 1,
+            rx_packets: 90,
+            drops: vec![("no_service".into(), 3), ("bad \"quote\"".into(), 1)],
+            ..Default::default()
+        }];
+        (services, workers)
+    }
+
+    struct Fake {
+        status: Status,
+        ov: RefCell<Overrides>,
+        config: crate::keepalived::Config,
+    }
+
+    impl Backend for Fake {
+        fn status(&self) -> Arc<Status> {
+            Arc::new(self.status.clone())
+        }
+        fn rvsd(&self) -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String> {
+            Ok(rvsd())
+        }
+        fn submit(&self, op: Op) -> Result<(), OpError> {
+            apply_op(&self.config, &mut self.ov.borrow_mut(), op)
+        }
+    }
+
+    fn fake() -> Fake {
+        let text = "local_address_group g {\n 198.19.0.200\n}\n\
+                    virtual_server 198.18.0.100 80 {\n lb_algo rr\n lb_kind FNAT\n laddr_group_name g\n real_server 198.19.0.11 80 {\n }\n\
+                    real_server 198.19.0.12 80 {\n }\n}\n";
+        Fake {
+            status: status(),
+            ov: RefCell::default(),
+            config: crate::keepalived::load_str("k.conf", text).unwrap().config,
+        }
+    }
+
+    #[test]
+    fn metrics_have_help_type_and_labels() {
+        let m = metrics(&status(), Some(&rvsd()));
+        for want in [
+            "# HELP rvs_vs_conns_total Connections scheduled, per virtual service\n",
+            "# TYPE rvs_vs_conns_total counter\n",
+            "rvs_vs_conns_total{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\"} 10\n",
+            "rvs_rs_in_bytes_total{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\"} 5000\n",
+            "rvs_rs_active_conns{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\"} 2\n",
+            "rvs_rs_up{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.12\",rport=\"80\"} 0\n",
+            "rvs_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 90\n",
+            "rvs_drops_total{worker=\"0\",reason=\"no_service\"} 3\n",
+            "rvs_drops_total{worker=\"0\",reason=\"bad \\\"quote\\\"\"} 1\n",
+            "rvs_check_duration_seconds{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\",check=\"TCP_CHECK\",index=\"0\",target=\"198.19.0.11:80\"} 0.001500\n",
+            "rvs_rvsd_up 1\n",
+        ] {
+            assert!(m.contains(want), "missing {want:?} in\n{m}");
+        }
+        // Every sample line's family has HELP and TYPE before it.
+        let mut typed = std::collections::HashSet::new();
+        for line in m.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                typed.insert(rest.split(' ').next().unwrap().to_string());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert!(typed.contains(name), "{line}");
+            }
+        }
+        let down = metrics(&status(), None);
+        assert!(down.contains("rvs_rvsd_up 0\n"));
+        assert!(down.contains("rvs_check_up{"));
+    }
+
+    #[test]
+    fn services_json_merges_health_and_rvsd() {
+        let a = respond("GET", "/api/v1/services", "", &fake());
+        assert_eq!(a.status, 200);
+        let v: Value = serde_json::from_str(&a.body).unwrap();
+        let s = &v["services"][0];
+        assert_eq!(s["vip"], "198.18.0.100");
+        assert_eq!(s["stats"]["conns"], 10);
+        assert_eq!(s["reals"][0]["rvsd"]["active_conns"], 2);
+        assert_eq!(s["reals"][0]["weight"], 1);
+        assert_eq!(s["reals"][1]["alive"], false);
+        assert_eq!(s["reals"][1]["weight"], Value::Null);
+        assert_eq!(s["reals"][2]["source"], "sorry_server");
+        let one = respond("GET", "/api/v1/services/tcp/198.18.0.100:80", "", &fake());
+        assert_eq!(one.status, 200);
+        assert_eq!(respond("GET", "/api/v1/services/udp/198.18.0.100:80", "", &fake()).status, 404);
+    }
+
+    #[test]
+    fn routes_and_errors() {
+        let f = fake();
+        let base = "/api/v1/services/tcp/198.18.0.100:80";
+        let r = |m: &str, u: &str, b: &str| respond(m, u, b, &f);
+        assert_eq!(
+            r("POST", &format!("{base}/reals"), r#"{"address":"198.19.0.13:80","weight":2}"#).status,
+            201
+        );
+        assert_eq!(r("POST", &format!("{base}/reals"), r#"{"address":"198.19.0.13:80"}"#).status, 409);
+        assert_eq!(r("POST", &format!("{base}/reals"), r#"{"address":"198.19.0.14"}"#).status, 201);
+        assert_eq!(r("POST", &format!("{base}/reals"), r#"{"address":"nope"}"#).status, 400);
+        assert_eq!(r("POST", &format!("{base}/reals"), "{").status, 400);
+        assert_eq!(r("PUT", &format!("{base}/reals/198.19.0.13:80"), r#"{"weight":5}"#).status, 200);
+        assert_eq!(r("PUT", &format!("{base}/reals/198.19.0.13:80"), r#"{"weight":-1}"#).status, 400);
+        assert_eq!(r("PUT", &format!("{base}/reals/198.19.0.13:80"), "{}").status, 400);
+        assert_eq!(r("POST", &format!("{base}/reals/198.19.0.11:80/drain"), "").status, 200);
+        assert_eq!(r("DELETE", &format!("{base}/reals/198.19.0.13:80"), "").status, 200);
+        assert_eq!(r("DELETE", &format!("{base}/reals/198.19.0.13:80"), "").status, 404);
+        assert_eq!(r("GET", &format!("{base}/reals/198.19.0.11:80"), "").status, 405);
+        assert_eq!(r("POST", "/api/v1/services/sctp/198.18.0.100:80/reals", "{}").status, 404);
+        assert_eq!(
+            r("POST", "/api/v1/services/tcp/198.18.0.1:80/reals", r#"{"address":"198.19.0.1:80"}"#).status,
+            404
+        );
+        assert_eq!(r("GET", "/nope", "").status, 404);
+        assert_eq!(r("POST", "/metrics", "").status, 405);
+        let m = r("GET", "/metrics?x=1", "");
+        assert_eq!((m.status, m.content_type), (200, METRICS_TYPE));
+        let ov = f.ov.borrow();
+        assert_eq!(ov.len(), 2, "{ov:?}");
+    }
+}
