@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+"""Turns the raw results in bench/results/ into summary.json, results.md and PNG charts,
+and refreshes the results section of docs/performance.md.
+
+    bench/report.py RESULTS_DIR [DOC]
+
+Inputs (any may be missing; the figure is then null): machine.json, micro.json,
+callgrind.json, dpdk.json, lab/*.{json,txt}.
+"""
+import json
+import os
+import re
+import sys
+
+TARGETS = {
+    "established_instr_per_pkt": ("<=", 150),
+    "new_conn_instr": ("<=", 2000),
+    "ratio_vs_testpmd_pps": (">=", 0.8),
+    "ratio_vs_nftables_pps": (">=", 3.0),
+    "ratio_vs_haproxy_cps": (">=", 5.0),
+    "pps_10m_over_1k": (">=", 0.8),
+    "bytes_per_session": ("<=", 128),
+}
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def wrk(path):
+    """Requests/s and latency percentiles (ms) from `wrk --latency` output."""
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not m:
+        return None
+    out = {"rps": float(m.group(1))}
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+    for pct in ("50", "99"):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
+        out["p" + pct + "_ms"] = float(m.group(1)) * scale[m.group(2)] if m else None
+    m = re.search(r"Socket errors: (.*)", text)
+    out["socket_errors"] = m.group(1).strip() if m else None
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["non_2xx"] = int(m.group(1)) if m else 0
+    return out
+
+
+def iperf(path, udp):
+    d = load(path)
+    if not d or "end" not in d:
+        return None
+    end = d["end"]
+    if udp:
+        s = end.get("sum") or {}
+        secs = s.get("seconds") or 0
+        if not secs:
+            return None
+        got = s.get("packets", 0) - s.get("lost_packets", 0)
+        return {"pps": got / secs, "sent_pps": s.get("packets", 0) / secs, "lost_percent": s.get("lost_percent")}
+    r = end.get("sum_received") or {}
+    return {"gbit_s": r.get("bits_per_second", 0) / 1e9} if r else None
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def main():
+    res = sys.argv[1]
+    doc_path = sys.argv[2] if len(sys.argv) > 2 else None
+    machine = load(os.path.join(res, "machine.json")) or {}
+    micro = load(os.path.join(res, "micro.json")) or {}
+    cg = load(os.path.join(res, "callgrind.json")) or {}
+    dpdk = load(os.path.join(res, "dpdk.json")) or {}
+
+    sizes = {s["sessions"]: s for s in micro.get("sizes", [])}
+
+    def est_pps(n):
+        s = sizes.get(n)
+        return s["established"]["mpps"] if s else None
+
+    runs = cg.get("runs", [])
+    first = runs[0] if runs else {}
+
+    def instr(scen, n=1000):
+        v = first.get(f"{scen}@{n}")
+        return v
+
+    largest = max(sizes) if sizes else None
+    bps = sizes[largest]["bytes_per_session"] if largest and largest >= 100_000 else None
+
+    peers = ["rvs", "nftables", "haproxy", "nginx"]
+    lab = {}
+    direct = wrk(os.path.join(res, "lab", "direct-lat.txt"))
+    for p in peers:
+        cps = wrk(os.path.join(res, "lab", f"{p}-cps.txt"))
+        lat = wrk(os.path.join(res, "lab", f"{p}-lat.txt"))
+        udp = iperf(os.path.join(res, "lab", f"{p}-udp.json"), True)
+        bulk = iperf(os.path.join(res, "lab", f"{p}-bulk.json"), False)
+        entry = {
+            "udp_pps": udp["pps"] if udp else None,
+            "udp_sent_pps": udp["sent_pps"] if udp else None,
+            "tcp_cps": cps["rps"] if cps else None,
+            "cps_errors": cps["socket_errors"] if cps else None,
+            "bulk_gbit_s": bulk["gbit_s"] if bulk else None,
+            "lat_p50_ms": lat["p50_ms"] if lat else None,
+            "lat_p99_ms": lat["p99_ms"] if lat else None,
+        }
+        if lat and direct and lat["p50_ms"] is not None and direct["p50_ms"] is not None:
+            entry["added_p50_ms"] = lat["p50_ms"] - direct["p50_ms"]
+            entry["added_p99_ms"] = lat["p99_ms"] - direct["p99_ms"]
+        else:
+            entry["added_p50_ms"] = entry["added_p99_ms"] = None
+        lab[p] = entry
+    rv = lab["rvs"]
+    for p in peers:
+        e = lab[p]
+        # Each figure as a ratio to rvs: rvs / peer for "more is better", peer / rvs for latency.
+        e["rvs_over_peer"] = {
+            "udp_pps": ratio(rv["udp_pps"], e["udp_pps"]),
+            "tcp_cps": ratio(rv["tcp_cps"], e["tcp_cps"]),
+            "bulk_gbit_s": ratio(rv["bulk_gbit_s"], e["bulk_gbit_s"]),
+            "lat_p50": ratio(e["lat_p50_ms"], rv["lat_p50_ms"]),
+            "lat_p99": ratio(e["lat_p99_ms"], rv["lat_p99_ms"]),
+        }
+
+    summary = {
+        "established_instr_per_pkt": instr("established"),
+        "reply_instr_per_pkt": instr("reply"),
+        "new_conn_instr": instr("new_conn"),
+        "synproxy_conn_instr": None,
+        "ratio_vs_testpmd_pps": ratio(dpdk.get("rvs_mpps"), dpdk.get("testpmd_io_mpps")),
+        "ratio_vs_iofwd_same_harness_pps": ratio(dpdk.get("rvs_mpps"), dpdk.get("harness_io_mpps")),
+        "ratio_vs_nftables_pps": lab["nftables"]["rvs_over_peer"]["udp_pps"],
+        "ratio_vs_haproxy_cps": lab["haproxy"]["rvs_over_peer"]["tcp_cps"],
+        "pps_10m_over_1k": ratio(est_pps(10_000_000), est_pps(1000)),
+        "bytes_per_session": bps,
+        "bytes_per_session_at": largest if bps is not None else None,
+        "machine": machine,
+    }
+    full = {"summary": summary, "micro": micro, "callgrind": cg, "dpdk": dpdk, "lab": lab}
+    with open(os.path.join(res, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    with open(os.path.join(res, "all.json"), "w") as f:
+        json.dump(full, f, indent=2)
+
+    md = markdown(summary, sizes, cg, dpdk, lab, direct, micro)
+    with open(os.path.join(res, "results.md"), "w") as f:
+        f.write(md)
+    charts(res, sizes, cg, dpdk, lab)
+    if doc_path and os.path.exists(doc_path):
+        text = open(doc_path).read()
+        begin, end = "<!-- BEGIN RESULTS (bench/report.py) -->", "<!-- END RESULTS -->"
+        if begin in text and end in text:
+            pre = text.split(begin)[0]
+            post = text.split(end)[1]
+            with open(doc_path, "w") as f:
+                f.write(pre + begin + "\n" + md + "\n" + end + post)
+    print(json.dumps(summary, indent=2))
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.{nd}f}"
+    return f"{v:,}"
+
+
+def verdict(key, v):
+    if key not in TARGETS:
+        return ""
+    op, t = TARGETS[key]
+    if v is None:
+        return f"{op} {t}: not measured"
+    ok = v <= t if op == "<=" else v >= t
+    return f"{op} {t}: " + ("**met**" if ok else "**missed**")
+
+
+def markdown(summary, sizes, cg, dpdk, lab, direct, micro):
+    m = summary["machine"]
+    L = []
+    L.append(f"Measured {m.get('date', '?')} on {m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, "
+             f"kernel {m.get('kernel', '?')}, {m.get('dpdk', '?')}, {m.get('rustc', '?')}.")
+    L.append("")
+    L.append("### Summary against the targets")
+    L.append("")
+    L.append("| key | value | target |")
+    L.append("|---|---:|---|")
+    nd = {"ratio_vs_testpmd_pps": 3, "ratio_vs_iofwd_same_harness_pps": 3, "pps_10m_over_1k": 3,
+          "ratio_vs_nftables_pps": 2, "ratio_vs_haproxy_cps": 2}
+    for k, v in summary.items():
+        if k in ("machine", "bytes_per_session_at"):
+            continue
+        L.append(f"| `{k}` | {fmt(v, nd.get(k, 1))} | {verdict(k, v)} |")
+    L.append("")
+    L.append("### Sans-IO pipeline (one core, `Vec<u8>` frames, 60-byte TCP segments)")
+    L.append("")
+    L.append("| live sessions | established ns/pkt | reply ns/pkt | new conn ns | established Mpps | bytes/session | set-up s |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sorted(sizes):
+        s = sizes[n]
+        bps = s["bytes_per_session"] if n >= 100_000 else None
+        L.append(f"| {n:,} | {fmt(s['established']['ns_per_pkt'])} | {fmt(s['reply']['ns_per_pkt'])} | "
+                 f"{fmt(s['new_conn']['ns_per_conn'])} | {fmt(s['established']['mpps'], 2)} | {fmt(bps)} | {fmt(s['setup_s'])} |")
+    if sizes:
+        h = sizes[min(sizes)]["established"]["harness_ns"]
+        L.append("")
+        L.append(f"ns/pkt include the harness's frame copy ({fmt(h)} ns). Bytes/session at 1k sessions are "
+                 "dominated by the table's fixed pre-allocation and not shown.")
+    sc = micro.get("scaling") if micro else None
+    if sc:
+        L.append("")
+        L.append(f"Scaling (established, {sc['sessions_per_worker']:,} sessions per worker, one pipeline per thread): "
+                 f"1 worker {fmt(sc['workers_1_mpps'], 2)} Mpps, 2 workers {fmt(sc['workers_2_mpps'], 2)} Mpps "
+                 f"(x{fmt(sc['speedup'], 2)}).")
+    runs = cg.get("runs", [])
+    if runs:
+        L.append("")
+        L.append("### Instructions per packet (`valgrind --tool=callgrind`, `Pipeline::handle` only)")
+        L.append("")
+        keys = sorted(runs[0].keys(), key=lambda k: (k.split("@")[0], int(k.split("@")[1])))
+        L.append("| scenario @ sessions | " + " | ".join(f"run {i + 1}" for i in range(len(runs))) + " |")
+        L.append("|---|" + "---:|" * len(runs))
+        for k in keys:
+            L.append(f"| {k} | " + " | ".join(fmt(r.get(k)) for r in runs) + " |")
+    if dpdk:
+        L.append("")
+        L.append("### DPDK forwarding (net_ring, one DUT core, 60-byte UDP)")
+        L.append("")
+        L.append("| forwarder | Mpps (median) | runs |")
+        L.append("|---|---:|---|")
+        for key, label in (("testpmd_io_mpps", "dpdk-testpmd io (net_ring loopback, --tx-first)"),
+                           ("testpmd_macswap_mpps", "dpdk-testpmd macswap (net_ring loopback, touches every frame)"),
+                           ("harness_io_mpps", "io forwarder in the rvs harness (same generator, rings, core)"),
+                           ("rvs_mpps", "rvsd worker loop (FULLNAT, 1,024 UDP sessions)")):
+            runs_ = dpdk.get(key.replace("_mpps", "_runs"), [])
+            L.append(f"| {label} | {fmt(dpdk.get(key), 2)} | {', '.join(fmt(x, 2) for x in runs_)} |")
+    if any(v["tcp_cps"] or v["udp_pps"] for v in lab.values()):
+        L.append("")
+        L.append("### Lab (netns + veth; balancer on CPU 1, load on CPU 0)")
+        L.append("")
+        L.append("| peer | UDP pps (64 B) | TCP conn/s | bulk Gbit/s | p50 / p99 ms (1 conn) | added p50 / p99 ms | rvs ÷ peer: pps, cps, bulk |")
+        L.append("|---|---:|---:|---:|---:|---:|---|")
+        for p, e in lab.items():
+            r = e["rvs_over_peer"]
+            L.append(f"| {p} | {fmt(e['udp_pps'], 0)} | {fmt(e['tcp_cps'], 0)} | {fmt(e['bulk_gbit_s'], 2)} | "
+                     f"{fmt(e['lat_p50_ms'], 3)} / {fmt(e['lat_p99_ms'], 3)} | {fmt(e['added_p50_ms'], 3)} / {fmt(e['added_p99_ms'], 3)} | "
+                     f"{fmt(r['udp_pps'], 2)}, {fmt(r['tcp_cps'], 2)}, {fmt(r['bulk_gbit_s'], 2)} |")
+        if direct:
+            L.append("")
+            L.append(f"Direct baseline (rs2 → rs1, no balancer): p50 {fmt(direct['p50_ms'], 3)} ms, p99 {fmt(direct['p99_ms'], 3)} ms.")
+    L.append("")
+    L.append("![ns per packet](../bench/results/ns_per_packet.png) ![instructions](../bench/results/instructions.png)")
+    L.append("")
+    L.append("![dpdk](../bench/results/dpdk.png) ![lab](../bench/results/lab.png)")
+    return "\n".join(L) + "\n"
+
+
+def charts(res, sizes, cg, dpdk, lab):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report: matplotlib missing, no charts", file=sys.stderr)
+        return
+    plt.rcParams.update({"font.size": 10})
+    if sizes:
+        ns = sorted(sizes)
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        for key, label, field in (("established", "established (client → RS)", "ns_per_pkt"),
+                                  ("reply", "reply (RS → client)", "ns_per_pkt"),
+                                  ("new_conn", "new connection (SYN)", "ns_per_conn")):
+            ax.plot(ns, [sizes[n][key][field] for n in ns], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("live sessions")
+        ax.set_ylabel("ns per packet (one core)")
+        ax.set_title("Sans-IO pipeline cost as sessions grow")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(res, "ns_per_packet.png"), dpi=110)
+        plt.close(fig)
+    runs = cg.get("runs", [])
+    if runs:
+        r = runs[0]
+        labels = [k for k in ("established@1000", "reply@1000", "new_conn@1000", "established@100000",
+                              "reply@100000", "new_conn@100000") if k in r]
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        colors = ["tab:blue" if not k.startswith("new") else "tab:orange" for k in labels]
+        bars = ax.bar(range(len(labels)), [r[k] for k in labels], color=colors)
+        ax.bar_label(bars, fmt="%.0f")
+        ax.axhline(150, color="tab:blue", ls="--", lw=1, label="target per packet (150)")
+        ax.axhline(2000, color="tab:orange", ls="--", lw=1, label="target per new connection (2,000)")
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels([k.replace("@", "\n@") for k in labels], fontsize=8)
+        ax.set_ylabel("instructions (callgrind)")
+        ax.set_title("Instructions per packet / per new connection")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(res, "instructions.png"), dpi=110)
+        plt.close(fig)
+    if dpdk:
+        items = [(k, l) for k, l in (("testpmd_io_mpps", "testpmd io\n(loopback)"),
+                                     ("testpmd_macswap_mpps", "testpmd macswap\n(loopback)"),
+                                     ("harness_io_mpps", "io fwd\n(rvs harness)"),
+                                     ("rvs_mpps", "rvsd worker\n(FULLNAT)")) if dpdk.get(k) is not None]
+        if items:
+            fig, ax = plt.subplots(figsize=(6.4, 4))
+            bars = ax.bar([l for _, l in items], [dpdk[k] for k, _ in items], color="tab:green")
+            ax.bar_label(bars, fmt="%.1f")
+            ax.set_yscale("log")
+            ax.set_ylabel("Mpps, one core (log scale)")
+            ax.set_title("DPDK net_ring forwarding, 60-byte frames")
+            fig.tight_layout()
+            fig.savefig(os.path.join(res, "dpdk.png"), dpi=110)
+            plt.close(fig)
+    if lab and any(e["tcp_cps"] for e in lab.values()):
+        import numpy as np
+        metrics = [("udp_pps", "UDP pps"), ("tcp_cps", "TCP conn/s"), ("bulk_gbit_s", "bulk Gbit/s")]
+        peers = list(lab)
+        fig, ax = plt.subplots(figsize=(7.5, 4))
+        w = 0.8 / len(peers)
+        x = np.arange(len(metrics))
+        for i, p in enumerate(peers):
+            vals = []
+            for m, _ in metrics:
+                base = lab["rvs"][m]
+                vals.append(lab[p][m] / base if lab[p][m] is not None and base else 0)
+            bars = ax.bar(x + i * w - 0.4 + w / 2, vals, w, label=p)
+            ax.bar_label(bars, labels=[f"{v:.2f}" if v else "n/a" for v in vals], fontsize=7)
+        ax.set_xticks(x)
+        ax.set_xticklabels([l for _, l in metrics])
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set_ylabel("relative to rvsd (= 1.0)")
+        ax.set_title("Lab: each balancer relative to rvsd (higher is better)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(res, "lab.png"), dpi=110)
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+//! DPDK forwarding benchmark: rvsd's worker loop (`rvs_dataplane::worker::Worker`, the
+//! loop rvsd runs) on two net_ring ports, fed by a generator in the same process.
+//!
+//!   `cargo bench -p rvs-dataplane --bench dpdk_fwd -- --dut rvs|io [--seconds 3]
+//!      [--flows 1024] [--file-prefix NAME] [--json FILE]`
+//!
+//! Topology (one process; EAL with `--no-huge`): four rte_rings and two ring ethdevs
+//! made with `rte_eth_from_rings` (the net_ring PMD):
+//!
+//! ```text
+//!   generator (main thread, CPU 0)                 DUT (CPU 1)
+//!     enqueue ──> c_in  ──rx──> port "client" ──┐
+//!     dequeue <── c_out <─tx──                   │ rvs: Worker::run (pipeline, FULLNAT)
+//!     dequeue <── s_out <─tx──  port "server" <──┘ io:  rx_burst -> tx_burst (testpmd's io engine)
+//! ```
+//!
+//! The generator sends 60-byte UDP datagrams of `--flows` client flows to VIP:53 (one
+//! session each, created in the warm-up; then established forwarding), takes every
+//! frame the DUT transmits off the out rings and frees it. Forwarded Mpps is what came
+//! out per second over `--seconds`, after one second of warm-up. `--dut io` runs the
+//! same generator against a plain rx→tx forwarder, the upper bound of this harness.
+
+mod common;
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use crossbeam::queue::ArrayQueue;
+use dpdk_sys as sys;
+use rvs_dataplane::dpdk::{Eal, Mbuf, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
+use rvs_dataplane::pipeline::Pipeline;
+use rvs_dataplane::stats::WorkerCounters;
+use rvs_dataplane::time::Clock;
+use rvs_dataplane::wire::MacAddr;
+use rvs_dataplane::worker::{Handoff, IdlePolicy, Worker};
+use serde_json::json;
+
+#[link(name = "rte_net_ring")]
+extern "C" {
+    fn rte_eth_from_rings(
+        name: *const c_char,
+        rx_queues: *const *mut sys::rte_ring,
+        nb_rx_queues: u32,
+        tx_queues: *const *mut sys::rte_ring,
+        nb_tx_queues: u32,
+        numa_node: u32,
+    ) -> i32;
+}
+
+const RING_F_SP_ENQ: u32 = 0x0001;
+const RING_F_SC_DEQ: u32 = 0x0002;
+const RING_SIZE: u32 = 4096;
+const BURST: usize = 32;
+const FRAME: usize = 60;
+
+fn ring(name: &str) -> *mut sys::rte_ring {
+    let c = CString::new(name).unwrap();
+    // SAFETY: EAL is up; the name is a valid C string.
+    let r = unsafe { sys::rte_ring_create(c.as_ptr(), RING_SIZE, SOCKET_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ) };
+    assert!(!r.is_null(), "rte_ring_create({name})");
+    r
+}
+
+fn ring_port(name: &str, rx: *mut sys::rte_ring, tx: *mut sys::rte_ring) -> Port {
+    let c = CString::new(name).unwrap();
+    // SAFETY: one rx and one tx ring, valid for the life of the process.
+    let id = unsafe { rte_eth_from_rings(c.as_ptr(), &rx, 1, &tx, 1, 0) };
+    assert!(id >= 0, "rte_eth_from_rings({name})");
+    Port::from_id(id as u16).expect("ring port")
+}
+
+/// Raw mbuf pointers, freed in bulk.
+fn free_raw(ptrs: &mut [*mut sys::rte_mbuf]) {
+    if !ptrs.is_empty() {
+        // SAFETY: every pointer is an mbuf we own.
+        unsafe { sys::rte_pktmbuf_free_bulk(ptrs.as_mut_ptr(), ptrs.len() as u32) }
+    }
+}
+
+struct Generator {
+    pool: Mempool,
+    c_in: *mut sys::rte_ring,
+    s_in: *mut sys::rte_ring,
+    outs: [*mut sys::rte_ring; 2],
+    templates: Vec<Vec<u8>>,
+    next: usize,
+    batch: Vec<Mbuf>,
+}
+
+impl Generator {
+    /// Enqueues whole frames into `ring`; returns how many went in.
+    fn send_frames(&mut self, ring: *mut sys::rte_ring, frames: &[Vec<u8>]) -> usize {
+        let mut ptrs = Vec::new();
+        for f in frames {
+            let mut m = self.pool.alloc().expect("mbuf");
+            assert!(m.set_len(f.len()));
+            m.data_mut().copy_from_slice(f);
+            ptrs.push(m.into_raw().as_ptr() as *mut c_void);
+        }
+        // SAFETY: valid ring and mbuf pointers.
+        let n = unsafe {
+            sys::rte_ring_enqueue_burst(ring, ptrs.as_ptr(), ptrs.len() as u32, std::ptr::null_mut())
+        } as usize;
+        let mut rest: Vec<*mut sys::rte_mbuf> = ptrs[n..].iter().map(|&p| p as *mut sys::rte_mbuf).collect();
+        free_raw(&mut rest);
+        n
+    }
+
+    /// One round: a burst of client frames in, everything the DUT sent out taken and freed.
+    /// Returns (sent, received).
+    #[inline]
+    fn round(&mut self) -> (usize, usize) {
+        let mut sent = 0;
+        if self.pool.alloc_bulk(&mut self.batch, BURST) {
+            for m in self.batch.iter_mut() {
+                let t = &self.templates[self.next];
+                self.next += 1;
+                if self.next == self.templates.len() {
+                    self.next = 0;
+                }
+                m.set_len(FRAME);
+                m.data_mut().copy_from_slice(t);
+            }
+            // SAFETY: `batch` holds BURST owned mbufs (Mbuf is a transparent pointer); the
+            // ring takes the first `n`, which are forgotten, the rest freed.
+            unsafe {
+                let p = self.batch.as_ptr() as *const *mut c_void;
+                sent = sys::rte_ring_enqueue_burst(self.c_in, p, BURST as u32, std::ptr::null_mut()) as usize;
+                let len = self.batch.len();
+                let raw = self.batch.as_mut_ptr() as *mut *mut sys::rte_mbuf;
+                free_raw(std::slice::from_raw_parts_mut(raw.add(sent), len - sent));
+                self.batch.set_len(0);
+            }
+        }
+        let mut recv = 0;
+        let mut buf = [std::ptr::null_mut::<c_void>(); 64];
+        for &r in &self.outs {
+            // SAFETY: valid ring, room for 64 pointers.
+            let n = unsafe { sys::rte_ring_dequeue_burst(r, buf.as_mut_ptr(), 64, std::ptr::null_mut()) }
+                as usize;
+            // SAFETY: the DUT handed these mbufs over.
+            free_raw(unsafe {
+                std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut *mut sys::rte_mbuf, n)
+            });
+            recv += n;
+        }
+        (sent, recv)
+    }
+}
+
+fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dut = arg(&args, "--dut").unwrap_or("rvs").to_string();
+    assert!(dut == "rvs" || dut == "io", "--dut rvs|io");
+    let seconds: f64 = arg(&args, "--seconds").unwrap_or("3").parse().unwrap();
+    let flows: usize = arg(&args, "--flows").unwrap_or("1024").parse().unwrap();
+    let dut_cpu: usize = arg(&args, "--cpu").unwrap_or("1").parse().unwrap();
+    let prefix =
+        arg(&args, "--file-prefix").map(str::to_string).unwrap_or(format!("rvsbench{}", std::process::id()));
+    let eal_args: Vec<String> = [
+        "--no-huge",
+        "-m",
+        "512",
+        "--file-prefix",
+        &prefix,
+        "-l",
+        "0",
+        "--no-pci",
+        "--no-telemetry",
+        "--log-level",
+        "*:warning",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let eal = Eal::init(&eal_args).expect("EAL init");
+    let pool = Mempool::new("bench_pkt", 32767, 256, DEFAULT_DATA_ROOM, SOCKET_ANY).expect("mempool");
+    let (c_in, c_out, s_in, s_out) = (ring("c_in"), ring("c_out"), ring("s_in"), ring("s_out"));
+    let client = ring_port("bench_client", c_in, c_out);
+    let server = ring_port("bench_server", s_in, s_out);
+    for p in [client, server] {
+        p.configure(1, 1, 1024, 1024, &pool).expect("port configure");
+    }
+    let (c_mac, s_mac) = (MacAddr(client.mac()), MacAddr(server.mac()));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let clock = Arc::new(Clock::default());
+    let dut_thread = if dut == "rvs" {
+        let snapshot = Arc::new(registry(1).snapshot());
+        let (tx, rx) = crossbeam::channel::bounded(16);
+        let handoff: Arc<Vec<ArrayQueue<Handoff>>> = Arc::new(vec![ArrayQueue::new(64)]);
+        let worker = Worker {
+            id: 0,
+            cpu: dut_cpu,
+            ports: vec![client, server],
+            pipeline: Pipeline::new(config(1 << 20, c_mac, s_mac), snapshot, counters.clone(), clock.now()),
+            pool,
+            inbox: rx,
+            peers: vec![tx],
+            handoff,
+            idle: IdlePolicy { spin: 256, max_sleep_us: 0 },
+            stop: stop.clone(),
+            lcore: Arc::new(AtomicU32::new(u32::MAX)),
+            clock: clock.clone(),
+        };
+        std::thread::spawn(move || worker.run())
+    } else {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            core_affinity::set_for_current(core_affinity::CoreId { id: dut_cpu });
+            let _ = Eal::register_thread();
+            let mut rx: Vec<Mbuf> = Vec::with_capacity(BURST);
+            let ports = [client, server];
+            while !stop.load(Ordering::Relaxed) {
+                for i in 0..2 {
+                    if ports[i].rx_burst(0, &mut rx, BURST) > 0 {
+                        ports[1 - i].tx_burst(0, &mut rx);
+                        rx.clear(); // frees what tx did not take
+                    }
+                }
+            }
+            Eal::unregister_thread();
+        })
+    };
+
+    core_affinity::set_for_current(core_affinity::CoreId { id: 0 });
+    let mut templates = Vec::with_capacity(flows);
+    let mut b = Vec::new();
+    for i in 0..flows as u64 {
+        let (cip, cport) = common::client(i);
+        udp_frame_into(&mut b, ROUTER_MAC, c_mac, cip, cport, VIP, 53, FRAME - 42);
+        templates.push(b.clone());
+    }
+    let mut gen = Generator {
+        pool,
+        c_in,
+        s_in,
+        outs: [c_out, s_out],
+        templates,
+        next: 0,
+        batch: Vec::with_capacity(BURST),
+    };
+    // Neighbours for rvs: the clients' router and the real servers announce themselves.
+    if dut == "rvs" {
+        let arp = [arp_reply(ROUTER_MAC, ROUTER_IP, c_mac, LB_C_IP)];
+        gen.send_frames(gen.c_in, &arp);
+        let arps: Vec<Vec<u8>> =
+            RS_MAC.iter().zip(RS_IP).map(|(m, ip)| arp_reply(*m, ip, s_mac, LB_S_IP)).collect();
+        gen.send_frames(gen.s_in, &arps);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Warm-up: sessions get created, caches and pools settle.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(1) {
+        gen.round();
+    }
+    let (mut sent, mut recv) = (0u64, 0u64);
+    let t0 = Instant::now();
+    let rx0 = counters.rx_packets.get();
+    let mut rounds = 0u64;
+    let (mut fill, mut samples) = (0u64, 0u64);
+    loop {
+        let (s, r) = gen.round();
+        sent += s as u64;
+        recv += r as u64;
+        rounds += 1;
+        if rounds.is_multiple_of(1024) {
+            // How full the DUT's input ring is: near full, the DUT is the bottleneck;
+            // near empty, the generator is.
+            // SAFETY: valid ring.
+            fill += u64::from(unsafe { sys::rte_ring_count(c_in) });
+            samples += 1;
+            if t0.elapsed().as_secs_f64() >= seconds {
+                break;
+            }
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let dut_rx = counters.rx_packets.get() - rx0;
+    stop.store(true, Ordering::Relaxed);
+    dut_thread.join().unwrap();
+    // Drain what is left.
+    for _ in 0..1000 {
+        gen.round();
+    }
+    let sessions = counters.sessions_live.get();
+    let drops: u64 = counters.snapshot(0, 0).drops.iter().map(|d| d.1).sum();
+    let mpps = recv as f64 / secs / 1e6;
+    let doc = json!({
+        "dut": dut,
+        "vdev": "net_ring (rte_eth_from_rings)",
+        "flows": flows,
+        "frame_bytes": FRAME,
+        "seconds": secs,
+        "dut_input_ring_fill": fill as f64 / samples.max(1) as f64 / RING_SIZE as f64,
+        "offered_mpps": sent as f64 / secs / 1e6,
+        "forwarded_mpps": mpps,
+        "dut_rx_mpps": if dut == "rvs" { Some(dut_rx as f64 / secs / 1e6) } else { None },
+        "rvs_sessions": if dut == "rvs" { Some(sessions) } else { None },
+        "rvs_drops": if dut == "rvs" { Some(drops) } else { None },
+        "dpdk": Eal::version(),
+    });
+    eprintln!("dpdk_fwd {dut}: {mpps:.2} Mpps forwarded (offered {:.2})", sent as f64 / secs / 1e6);
+    for p in [client, server] {
+        let _ = p.close();
+    }
+    drop(eal);
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    match arg(&args, "--json") {
+        Some(path) => std::fs::write(path, text).expect("write --json"),
+        None => println!("{text}"),
+    }
+}

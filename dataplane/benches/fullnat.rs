@@ -1,0 +1,486 @@
+//! Sans-IO dataplane micro-benchmarks: the FULLNAT pipeline on `Vec<u8>` frames, no DPDK.
+//!
+//! Run everything (what `bench/run.sh` does):
+//!   `cargo bench -p rvs-dataplane --bench fullnat -- --json FILE [--sizes 1000,100000,...]`
+//! One scenario for callgrind (instructions per packet; only `rvs_bench_handle`, i.e.
+//! `Pipeline::handle`, is counted):
+//!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_handle \
+//!      BINARY --callgrind established --sessions 1000 --packets 200000`
+//!
+//! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
+//! then the client's ACK, so they are ESTABLISHED):
+//! * `established`: client → VIP segments of live sessions (60-byte frames), sessions
+//!   visited in random order;
+//! * `reply`: real server → LIP segments of live sessions (the reply path);
+//! * `new_conn`: SYNs of fresh flows (schedule, local port, session insert, rewrite);
+//! * `synproxy_conn`: not measured until the SYN proxy is wired into the pipeline (null).
+//!
+//! Memory per session: a counting global allocator; the heap the pipeline gains while
+//! N sessions are set up, divided by N (the pipeline's fixed start-up allocations are
+//! excluded, so small N is not inflated).
+//!
+//! Timing is std only (`Instant`); frames are copied from a pre-built arena into a
+//! reused buffer (the pipeline hands the same buffer back in `out.tx`), so the measured
+//! loop allocates nothing (checked). The copy is timed on its own and reported as
+//! `harness_ns`; `ns_per_pkt` includes it.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::*;
+use rvs_dataplane::frame::VecAlloc;
+use rvs_dataplane::pipeline::{Output, Pipeline};
+use rvs_dataplane::route::PortIndex;
+use rvs_dataplane::stats::{DropReason, WorkerCounters};
+use rvs_dataplane::time::Time;
+use rvs_dataplane::wire::tcp::TcpFlags;
+use serde_json::{json, Value};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Relaxed);
+        ALLOCS.fetch_add(1, Relaxed);
+        System.alloc(l)
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Relaxed);
+        ALLOCS.fetch_add(1, Relaxed);
+        System.alloc_zeroed(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Relaxed);
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new, Relaxed);
+        LIVE.fetch_sub(l.size(), Relaxed);
+        ALLOCS.fetch_add(1, Relaxed);
+        System.realloc(p, l, new)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Frame length of the measured data packets (the Ethernet minimum without FCS).
+const FRAME: usize = 60;
+/// Most frames an arena holds; above this, sessions are sampled at random.
+const ARENA_MAX: usize = 1 << 21;
+const NEW_CONN_TRIAL: usize = 100_000;
+const NEW_CONN_TRIALS: usize = 3;
+const TRIALS: usize = 5;
+
+/// The one call callgrind counts. Not inlined and not mangled, so
+/// `--toggle-collect=rvs_bench_handle` finds it.
+#[no_mangle]
+#[inline(never)]
+pub fn rvs_bench_handle(
+    p: &mut Pipeline<Vec<u8>>,
+    port: PortIndex,
+    frame: Vec<u8>,
+    now: Time,
+    out: &mut Output<Vec<u8>>,
+) {
+    p.handle(port, frame, now, &mut VecAlloc, out)
+}
+
+/// A reply flow: (LIP, local port, real server index).
+type ReplyKey = (std::net::Ipv4Addr, u16, u8);
+
+struct Bench {
+    p: Pipeline<Vec<u8>>,
+    out: Output<Vec<u8>>,
+    now: Time,
+    replies: Vec<ReplyKey>,
+    /// Next unused client index (fresh flows for new connections).
+    next_client: u64,
+    buf: Vec<u8>,
+    bytes_per_session: f64,
+    setup_s: f64,
+}
+
+impl Bench {
+    /// A pipeline with `n` ESTABLISHED sessions and room for `extra` more.
+    fn new(n: usize, extra: usize) -> Bench {
+        let t0 = Instant::now();
+        let lips = (n + extra) / PORTS_PER_LIP + 1;
+        let snapshot = Arc::new(registry(lips).snapshot());
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let now = Time::from_secs(10);
+        let mut replies = Vec::with_capacity(n);
+        let mut buf = Vec::with_capacity(128);
+        let mut out = Output::new(2, 1);
+        // The heap of a pipeline without sessions (room for one): fixed, not per session.
+        let fixed = {
+            let base = LIVE.load(Relaxed);
+            let p = Self::pipeline(1, snapshot.clone(), counters.clone(), now, &mut out);
+            let grown = LIVE.load(Relaxed) - base;
+            drop(p);
+            grown
+        };
+        let base = LIVE.load(Relaxed) + fixed;
+        let mut p = Self::pipeline(n + extra + 1024, snapshot, counters, now, &mut out);
+        for i in 0..n as u64 {
+            let (cip, cport) = client(i);
+            tcp_frame_into(&mut buf, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::SYN, 0);
+            p.handle(CLIENT_PORT, buf, now, &mut VecAlloc, &mut out);
+            buf = out.tx[SERVER_PORT as usize].pop().expect("SYN forwarded");
+            let (lip, lport, rip, _) = endpoints(&buf);
+            let rs = RS_IP.iter().position(|&r| r == rip).expect("a real server") as u8;
+            replies.push((lip, lport, rs));
+            tcp_frame_into(&mut buf, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::ACK, 0);
+            p.handle(CLIENT_PORT, buf, now, &mut VecAlloc, &mut out);
+            buf = out.tx[SERVER_PORT as usize].pop().expect("ACK forwarded");
+        }
+        let grown = LIVE.load(Relaxed).saturating_sub(base);
+        assert_eq!(p.sessions().len(), n);
+        Bench {
+            p,
+            out,
+            now,
+            replies,
+            next_client: n as u64,
+            buf,
+            bytes_per_session: if n > 0 { grown as f64 / n as f64 } else { 0.0 },
+            setup_s: t0.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// A pipeline that knows its neighbours: the clients' router and the real servers.
+    fn pipeline(
+        max_sessions: usize,
+        snapshot: Arc<rvs_dataplane::service::Snapshot>,
+        counters: Arc<WorkerCounters>,
+        now: Time,
+        out: &mut Output<Vec<u8>>,
+    ) -> Pipeline<Vec<u8>> {
+        let mut p = Pipeline::new(config(max_sessions, LB_C_MAC, LB_S_MAC), snapshot, counters, now);
+        p.handle(CLIENT_PORT, arp_reply(ROUTER_MAC, ROUTER_IP, LB_C_MAC, LB_C_IP), now, &mut VecAlloc, out);
+        for (mac, ip) in RS_MAC.iter().zip(RS_IP) {
+            p.handle(SERVER_PORT, arp_reply(*mac, ip, LB_S_MAC, LB_S_IP), now, &mut VecAlloc, out);
+        }
+        out.learned.clear();
+        p
+    }
+
+    fn drops(&self) -> u64 {
+        let c = self.p.counters();
+        [
+            DropReason::NoSession,
+            DropReason::NoService,
+            DropReason::SessionTableFull,
+            DropReason::NoLocalAddr,
+            DropReason::NeighQueueFull,
+            DropReason::BadL4Checksum,
+            DropReason::BadIpChecksum,
+        ]
+        .iter()
+        .map(|&r| c.drop_count(r))
+        .sum()
+    }
+
+    /// Frames for `count` random live sessions (a permutation when they all fit).
+    fn arena(&self, kind: Scenario, seed: u64) -> Vec<u8> {
+        let n = self.replies.len();
+        let count = n.min(ARENA_MAX);
+        let mut order: Vec<u32> = if n <= ARENA_MAX {
+            (0..n as u32).collect()
+        } else {
+            let mut r = Rng(seed);
+            (0..count).map(|_| r.below(n as u64) as u32).collect()
+        };
+        let mut r = Rng(seed ^ 0xABCD);
+        for i in (1..order.len()).rev() {
+            order.swap(i, r.below(i as u64 + 1) as usize);
+        }
+        let mut arena = Vec::with_capacity(count * FRAME);
+        let mut b = Vec::with_capacity(FRAME);
+        for &i in &order {
+            match kind {
+                Scenario::Established => {
+                    let (cip, cport) = client(i as u64);
+                    tcp_frame_into(
+                        &mut b,
+                        ROUTER_MAC,
+                        LB_C_MAC,
+                        cip,
+                        cport,
+                        VIP,
+                        80,
+                        TcpFlags::ACK,
+                        FRAME - 54,
+                    );
+                }
+                Scenario::Reply => {
+                    let (lip, lport, rs) = self.replies[i as usize];
+                    let rs = rs as usize;
+                    tcp_frame_into(
+                        &mut b,
+                        RS_MAC[rs],
+                        LB_S_MAC,
+                        RS_IP[rs],
+                        80,
+                        lip,
+                        lport,
+                        TcpFlags::ACK,
+                        FRAME - 54,
+                    );
+                }
+                Scenario::NewConn => unreachable!(),
+            }
+            arena.extend_from_slice(&b);
+        }
+        arena
+    }
+
+    /// SYN frames of `count` fresh flows.
+    fn syn_arena(&mut self, count: usize) -> Vec<u8> {
+        let mut arena = Vec::with_capacity(count * FRAME);
+        let mut b = Vec::with_capacity(FRAME);
+        for _ in 0..count {
+            let (cip, cport) = client(self.next_client);
+            self.next_client += 1;
+            tcp_frame_into(&mut b, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::SYN, FRAME - 54);
+            arena.extend_from_slice(&b);
+        }
+        arena
+    }
+
+    /// Feeds `packets` frames from `arena` (cycling) into `port`; the output is expected
+    /// on `out_port`. Returns seconds.
+    fn run(&mut self, arena: &[u8], port: PortIndex, out_port: PortIndex, packets: usize) -> f64 {
+        let frames = arena.len() / FRAME;
+        let mut buf = std::mem::take(&mut self.buf);
+        let t0 = Instant::now();
+        let mut j = 0;
+        for _ in 0..packets {
+            buf.clear();
+            buf.extend_from_slice(&arena[j * FRAME..(j + 1) * FRAME]);
+            j += 1;
+            if j == frames {
+                j = 0;
+            }
+            rvs_bench_handle(&mut self.p, port, buf, self.now, &mut self.out);
+            buf = match self.out.tx[out_port as usize].pop() {
+                Some(b) => b,
+                None => Vec::with_capacity(128), // dropped: counted, and fails the check
+            };
+        }
+        let s = t0.elapsed().as_secs_f64();
+        self.buf = buf;
+        s
+    }
+}
+
+/// The arena copy alone, per packet (what `run` adds around the pipeline).
+fn harness_ns(arena: &[u8], packets: usize) -> f64 {
+    let frames = arena.len() / FRAME;
+    let mut buf: Vec<u8> = Vec::with_capacity(128);
+    let t0 = Instant::now();
+    let mut j = 0;
+    for _ in 0..packets {
+        buf.clear();
+        buf.extend_from_slice(&arena[j * FRAME..(j + 1) * FRAME]);
+        j += 1;
+        if j == frames {
+            j = 0;
+        }
+        buf = black_box(buf);
+    }
+    t0.elapsed().as_secs_f64() * 1e9 / packets as f64
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    Established,
+    Reply,
+    NewConn,
+}
+
+impl Scenario {
+    fn parse(s: &str) -> Scenario {
+        match s {
+            "established" => Scenario::Established,
+            "reply" => Scenario::Reply,
+            "new_conn" => Scenario::NewConn,
+            _ => panic!("unknown scenario {s} (established, reply, new_conn)"),
+        }
+    }
+    fn ports(self) -> (PortIndex, PortIndex) {
+        match self {
+            Scenario::Reply => (SERVER_PORT, CLIENT_PORT),
+            _ => (CLIENT_PORT, SERVER_PORT),
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Timed trials of one data-path scenario; ns/packet (median, min) and checks.
+fn timed(b: &mut Bench, kind: Scenario) -> Value {
+    let arena = b.arena(kind, 7);
+    let frames = arena.len() / FRAME;
+    let (inp, outp) = kind.ports();
+    let drops0 = b.drops();
+    // Warm-up: one pass over the arena (at least 200k packets).
+    b.run(&arena, inp, outp, frames.max(200_000));
+    let per_trial = frames.clamp(1_000_000, 2_000_000);
+    let allocs0 = ALLOCS.load(Relaxed);
+    let ns: Vec<f64> =
+        (0..TRIALS).map(|_| b.run(&arena, inp, outp, per_trial) * 1e9 / per_trial as f64).collect();
+    let allocs = ALLOCS.load(Relaxed) - allocs0;
+    let drops = b.drops() - drops0;
+    assert_eq!(drops, 0, "{kind:?}: packets dropped");
+    let min = ns.iter().cloned().fold(f64::MAX, f64::min);
+    let med = median(ns.clone());
+    json!({
+        "ns_per_pkt": med,
+        "ns_per_pkt_min": min,
+        "mpps": 1e3 / med,
+        "trials_ns": ns,
+        "packets_per_trial": per_trial,
+        "distinct_sessions_visited": frames,
+        "harness_ns": harness_ns(&arena, per_trial),
+        "allocations_in_loop": allocs,
+    })
+}
+
+fn timed_new_conn(b: &mut Bench) -> Value {
+    let drops0 = b.drops();
+    let warm = b.syn_arena(10_000);
+    b.run(&warm, CLIENT_PORT, SERVER_PORT, 10_000);
+    let mut ns = Vec::new();
+    for _ in 0..NEW_CONN_TRIALS {
+        let arena = b.syn_arena(NEW_CONN_TRIAL);
+        ns.push(b.run(&arena, CLIENT_PORT, SERVER_PORT, NEW_CONN_TRIAL) * 1e9 / NEW_CONN_TRIAL as f64);
+    }
+    assert_eq!(b.drops() - drops0, 0, "new_conn: packets dropped");
+    let med = median(ns.clone());
+    json!({ "ns_per_conn": med, "conns_per_s": 1e9 / med, "trials_ns": ns, "conns_per_trial": NEW_CONN_TRIAL })
+}
+
+fn extra_for_new_conn() -> usize {
+    10_000 + NEW_CONN_TRIAL * NEW_CONN_TRIALS + 1024
+}
+
+fn run_size(n: usize) -> Value {
+    eprintln!("fullnat: setting up {n} sessions");
+    let mut b = Bench::new(n, extra_for_new_conn());
+    eprintln!("fullnat: {n} sessions in {:.1} s, {:.1} B/session", b.setup_s, b.bytes_per_session);
+    let est = timed(&mut b, Scenario::Established);
+    let rep = timed(&mut b, Scenario::Reply);
+    let newc = timed_new_conn(&mut b);
+    eprintln!(
+        "fullnat: {n:>9} sessions: established {:.1} ns/pkt, reply {:.1} ns/pkt, new {:.1} ns/conn",
+        est["ns_per_pkt"].as_f64().unwrap(),
+        rep["ns_per_pkt"].as_f64().unwrap(),
+        newc["ns_per_conn"].as_f64().unwrap()
+    );
+    json!({
+        "sessions": n,
+        "setup_s": b.setup_s,
+        "bytes_per_session": b.bytes_per_session,
+        "established": est,
+        "reply": rep,
+        "new_conn": newc,
+        "synproxy_conn": null,
+    })
+}
+
+/// 1 vs 2 workers: each thread owns a pipeline with `n` sessions (as rvsd workers do)
+/// and forwards established traffic; aggregate Mpps.
+fn scaling(n: usize) -> Value {
+    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(2);
+    let per_thread = 4_000_000;
+    let mut benches: Vec<Bench> = (0..2).map(|_| Bench::new(n, 0)).collect();
+    let arenas: Vec<Vec<u8>> = benches.iter().map(|b| b.arena(Scenario::Established, 11)).collect();
+    let pin = |cpu: usize| {
+        core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+    };
+    // One worker.
+    let one = {
+        let b = &mut benches[0];
+        b.run(&arenas[0], CLIENT_PORT, SERVER_PORT, 200_000);
+        let s = b.run(&arenas[0], CLIENT_PORT, SERVER_PORT, per_thread);
+        per_thread as f64 / s / 1e6
+    };
+    // Two workers at once, one per CPU.
+    let barrier = std::sync::Barrier::new(threads);
+    let secs: Vec<f64> = std::thread::scope(|sc| {
+        let hs: Vec<_> = benches
+            .iter_mut()
+            .zip(&arenas)
+            .take(threads)
+            .enumerate()
+            .map(|(cpu, (b, a))| {
+                let barrier = &barrier;
+                sc.spawn(move || {
+                    pin(cpu);
+                    b.run(a, CLIENT_PORT, SERVER_PORT, 200_000);
+                    barrier.wait();
+                    b.run(a, CLIENT_PORT, SERVER_PORT, per_thread)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let two: f64 = secs.iter().map(|s| per_thread as f64 / s / 1e6).sum();
+    json!({
+        "sessions_per_worker": n,
+        "workers_1_mpps": one,
+        "workers_2_mpps": if threads == 2 { Some(two) } else { None },
+        "speedup": if threads == 2 { Some(two / one) } else { None },
+        "cpus": threads,
+    })
+}
+
+fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(scen) = arg(&args, "--callgrind") {
+        let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
+        let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();
+        let kind = Scenario::parse(scen);
+        let mut b = Bench::new(n, if kind == Scenario::NewConn { packets + 1024 } else { 0 });
+        let arena = if kind == Scenario::NewConn { b.syn_arena(packets) } else { b.arena(kind, 7) };
+        let (inp, outp) = kind.ports();
+        let drops0 = b.drops();
+        b.run(&arena, inp, outp, packets);
+        assert_eq!(b.drops() - drops0, 0, "packets dropped");
+        println!("callgrind scenario {scen}: {n} sessions, {packets} packets");
+        return;
+    }
+    let sizes: Vec<usize> = arg(&args, "--sizes")
+        .unwrap_or("1000,100000,1000000,10000000")
+        .split(',')
+        .map(|s| s.parse().expect("--sizes: comma-separated numbers"))
+        .collect();
+    let mut results = Vec::new();
+    for &n in &sizes {
+        results.push(run_size(n));
+    }
+    let scale = if args.iter().any(|a| a == "--no-scaling") { Value::Null } else { scaling(100_000) };
+    let doc = json!({ "sizes": results, "scaling": scale });
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    match arg(&args, "--json") {
+        Some(path) => std::fs::write(path, text).expect("write --json"),
+        None => println!("{text}"),
+    }
+}
