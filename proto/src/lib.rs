@@ -82,6 +82,16 @@ pub struct ServiceOptions {
     /// `-p`: pin a client (or its network, see `netmask`) to one real server.
     #[serde(default)]
     pub persistence: Option<Persistence>,
+    /// Answer client SYNs with SYN cookies; open the real server's side only for a
+    /// completed handshake.
+    #[serde(default)]
+    pub syn_proxy: bool,
+    /// Insert the client's address as TCP option 254 (TOA) towards the real server.
+    #[serde(default)]
+    pub toa: bool,
+    /// Send a PROXY protocol header (1 or 2) ahead of the client's first byte.
+    #[serde(default)]
+    pub proxy_protocol: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +272,10 @@ pub struct WorkerStats {
     pub sessions_expired: u64,
     pub sessions_live: u64,
     pub drops: Vec<(String, u64)>,
+    /// Things that happened that are not drops (SYN-proxy answers, TOA insertions, ...), by
+    /// name; zero counts may be omitted.
+    #[serde(default)]
+    pub events: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -159,22 +159,22 @@ impl Cmd {
     /// Legal options per command, in [`OPT_NAMES`] order, with ipvsadm's key:
     /// `+` compulsory, `x` illegal, `1` exclusive (only one `1` option), ` ` optional.
     fn table(self) -> &'static [u8; NOPT] {
-        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y
+        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx",
-            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxx",
-            Cmd::List => b" 11xxxx1   xx1 xxxxx",
-            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  ",
-            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxxxxxxx",
-            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxx",
-            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxx",
-            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   ",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx",
+            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxx",
+            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxx",
+            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxx",
         }
     }
 }
 
-const NOPT: usize = 20;
+const NOPT: usize = 23;
 
 /// Option bits, indices into [`OPT_NAMES`] and the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +199,9 @@ enum Opt {
     SchedFlags,
     UThreshold,
     LThreshold,
+    SynProxy,
+    Toa,
+    ProxyProtocol,
 }
 
 /// ipvsadm's `optnames` (plus ours).
@@ -223,6 +226,9 @@ const OPT_NAMES: [&str; NOPT] = [
     "sched-flags",
     "u-threshold",
     "l-threshold",
+    "synproxy",
+    "toa",
+    "proxy-protocol",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +258,9 @@ enum Flag {
     SchedFlags,
     UThreshold,
     LThreshold,
+    SynProxy,
+    Toa,
+    ProxyProtocol,
     /// An ipvsadm option rvsadm does not implement.
     Unsupported,
 }
@@ -321,7 +330,9 @@ const SPECS: &[OptSpec] = &[
     o(Some('o'), "ops", false, Flag::Unsupported),
     o(Some('6'), "ipv6", false, Flag::Unsupported),
     o(Some('J'), "snat", false, Flag::Unsupported),
-    o(Some('j'), "synproxy", true, Flag::Unsupported),
+    o(Some('j'), "synproxy", false, Flag::SynProxy),
+    o(None, "toa", false, Flag::Toa),
+    o(None, "proxy-protocol", true, Flag::ProxyProtocol),
     o(Some('k'), "blklst", true, Flag::Unsupported),
     o(Some('U'), "add-blklst", false, Flag::Unsupported),
     o(Some('V'), "del-blklst", false, Flag::Unsupported),
@@ -516,6 +527,7 @@ struct State {
     sched_flags: Vec<String>,
     u_threshold: Option<u32>,
     l_threshold: Option<u32>,
+    proxy_protocol: Option<u8>,
 }
 
 impl State {
@@ -699,6 +711,16 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                         .ok_or_else(|| UsageError(format!("illegal u_threshold specified: `{arg}'")))?,
                 );
             }
+            Flag::SynProxy => st.set_option(Opt::SynProxy)?,
+            Flag::Toa => st.set_option(Opt::Toa)?,
+            Flag::ProxyProtocol => {
+                st.set_option(Opt::ProxyProtocol)?;
+                st.proxy_protocol = Some(match arg {
+                    "v1" | "1" => 1,
+                    "v2" | "2" => 2,
+                    _ => return usage_err(format!("illegal proxy-protocol version: `{arg}' (v1 or v2)")),
+                });
+            }
             Flag::LThreshold => {
                 st.set_option(Opt::LThreshold)?;
                 st.l_threshold = Some(
@@ -760,6 +782,9 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                 persistence: st
                     .persistent
                     .map(|timeout| Persistence { timeout, prefix_len: st.netmask.unwrap_or(32) }),
+                syn_proxy: st.has(Opt::SynProxy),
+                toa: st.has(Opt::Toa),
+                proxy_protocol: st.proxy_protocol,
             };
             if cmd == Cmd::Add {
                 AdmCommand::AddService { key, scheduler: scheduler(), options }
@@ -924,8 +949,27 @@ mod tests {
             options: ServiceOptions {
                 sched_flags: vec!["sh-port".into(), "sh-fallback".into()],
                 persistence: Some(Persistence { timeout: 60, prefix_len: 24 }),
+                ..Default::default()
             },
         };
+        let want_syn = AdmCommand::EditService {
+            key: tcp("198.18.0.100:80"),
+            scheduler: "rr".into(),
+            options: ServiceOptions {
+                syn_proxy: true,
+                toa: true,
+                proxy_protocol: Some(2),
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            cmd(&["-E", "-t", "198.18.0.100:80", "-s", "rr", "-j", "--toa", "--proxy-protocol", "v2"]),
+            want_syn
+        );
+        assert_eq!(
+            err(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "v3"]),
+            "illegal proxy-protocol version: `v3' (v1 or v2)"
+        );
         assert_eq!(
             cmd(&[
                 "-A",

@@ -262,22 +262,36 @@ pub fn workers(list: &[WorkerStats]) -> String {
             w.sessions_expired
         );
     }
-    let reasons: BTreeSet<&str> = list.iter().flat_map(|w| w.drops.iter().map(|(r, _)| r.as_str())).collect();
-    let _ = write!(out, "{:<24} {:>10}", "Drop reason", "Total");
+    per_worker_table(&mut out, "Drop reason", list, |w| &w.drops);
+    if list.iter().any(|w| !w.events.is_empty()) {
+        per_worker_table(&mut out, "Event", list, |w| &w.events);
+    }
+    out
+}
+
+/// A table of named per-worker counts: one row per name any worker reports, a total and a
+/// column per worker.
+fn per_worker_table(
+    out: &mut String,
+    title: &str,
+    list: &[WorkerStats],
+    rows: impl Fn(&WorkerStats) -> &Vec<(String, u64)>,
+) {
+    let names: BTreeSet<&str> = list.iter().flat_map(|w| rows(w).iter().map(|(r, _)| r.as_str())).collect();
+    let _ = write!(out, "{:<24} {:>10}", title, "Total");
     for w in list {
         let _ = write!(out, " {:>8}", format!("W{}", w.worker));
     }
     out.push('\n');
-    for reason in reasons {
+    for name in names {
         let counts: Vec<u64> =
-            list.iter().map(|w| w.drops.iter().filter(|(r, _)| r == reason).map(|(_, n)| n).sum()).collect();
-        let _ = write!(out, "{:<24} {:>10}", reason, counts.iter().sum::<u64>());
+            list.iter().map(|w| rows(w).iter().filter(|(r, _)| r == name).map(|(_, n)| n).sum()).collect();
+        let _ = write!(out, "{:<24} {:>10}", name, counts.iter().sum::<u64>());
         for n in counts {
             let _ = write!(out, " {n:>8}");
         }
         out.push('\n');
     }
-    out
 }
 
 /// `-G`: DPVS's local address listing. rvsd does not report per-LIP port conflicts or
@@ -351,6 +365,15 @@ fn service_flags(o: &rvs_proto::ServiceOptions) -> String {
             f.push_str(&format!(" mask {}", prefix_mask(p.prefix_len)));
         }
     }
+    if o.syn_proxy {
+        f.push_str(" synproxy");
+    }
+    if o.toa {
+        f.push_str(" toa");
+    }
+    if let Some(v) = o.proxy_protocol {
+        f.push_str(&format!(" proxy-protocol v{v}"));
+    }
     f
 }
 
@@ -365,6 +388,15 @@ fn save_flags(o: &rvs_proto::ServiceOptions) -> String {
         if p.prefix_len != 32 {
             f.push_str(&format!(" -M {}", prefix_mask(p.prefix_len)));
         }
+    }
+    if o.syn_proxy {
+        f.push_str(" --synproxy");
+    }
+    if o.toa {
+        f.push_str(" --toa");
+    }
+    if let Some(v) = o.proxy_protocol {
+        f.push_str(&format!(" --proxy-protocol v{v}"));
     }
     f
 }
@@ -590,6 +622,7 @@ UDP 00:05  UDP         198.18.0.10:45678  198.18.0.100:80    198.19.0.200:1026  
             sessions_expired: 8,
             sessions_live: 2,
             drops: vec![("bad_ip_checksum".into(), 3), ("no_route".into(), 1)],
+            events: vec![("toa_inserted".into(), 4)],
         };
         let w1 = WorkerStats {
             worker: 1,
@@ -609,6 +642,8 @@ Drop reason                   Total       W0       W1
 bad_ip_checksum                   3        3        0
 no_route                          3        1        2
 ttl_exceeded                      7        0        7
+Event                         Total       W0       W1
+toa_inserted                      4        4        0
 ";
         assert_eq!(workers(&[w0, w1]), want);
         assert_eq!(

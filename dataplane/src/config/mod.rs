@@ -201,6 +201,12 @@ struct RawService {
     /// Netmask applied to client addresses for persistence (ipvsadm -M).
     persistence_granularity: Option<Spanned<String>>,
     #[serde(default)]
+    syn_proxy: bool,
+    #[serde(default)]
+    toa: bool,
+    /// "v1" or "v2".
+    proxy_protocol: Option<Spanned<String>>,
+    #[serde(default)]
     real: Vec<RawReal>,
 }
 
@@ -466,6 +472,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 return cx.err(t.span(), "persistence_timeout must be at least 1");
             }
             options.persistence = Some(rvs_proto::Persistence { timeout: *t.get_ref(), prefix_len });
+        }
+        options.syn_proxy = s.syn_proxy;
+        options.toa = s.toa;
+        if let Some(v) = &s.proxy_protocol {
+            options.proxy_protocol = Some(match v.get_ref().as_str() {
+                "v1" | "1" => 1,
+                "v2" | "2" => 2,
+                other => {
+                    return cx
+                        .err(v.span(), format!("proxy_protocol must be \"v1\" or \"v2\", not `{other}`"))
+                }
+            });
+        }
+        if protocol != Protocol::Tcp && (options.syn_proxy || options.toa || options.proxy_protocol.is_some())
+        {
+            return cx.err(s.protocol.span(), "syn_proxy, toa and proxy_protocol apply to TCP services only");
         }
         let spec = ServiceSpec { options, key, scheduler: s.scheduler.into_inner(), local_addrs };
         services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });

@@ -36,6 +36,10 @@ pub enum RegistryError {
     Weight(u32),
     #[error("{0}")]
     SchedFlags(String),
+    #[error("SYN proxy, TOA and PROXY protocol apply to TCP services only")]
+    TcpOnly,
+    #[error("PROXY protocol version must be 1 or 2")]
+    ProxyVersion,
     #[error("persistence: {0}")]
     Persistence(&'static str),
     #[error("lower threshold {lower} is above the upper threshold {upper}")]
@@ -132,6 +136,14 @@ fn check_service(s: &ServiceSpec) -> Result<(), RegistryError> {
         v4_ip(*a)?;
     }
     sched_flags(&s.options)?;
+    if s.key.protocol != Protocol::Tcp
+        && (s.options.syn_proxy || s.options.toa || s.options.proxy_protocol.is_some())
+    {
+        return Err(RegistryError::TcpOnly);
+    }
+    if !matches!(s.options.proxy_protocol, None | Some(1) | Some(2)) {
+        return Err(RegistryError::ProxyVersion);
+    }
     if let Some(p) = s.options.persistence {
         if p.timeout == 0 {
             return Err(RegistryError::Persistence("timeout must be at least 1 second"));
@@ -323,6 +335,17 @@ impl Registry {
                     slot: e.slot,
                     sched_flags: sched_flags(&e.spec.options).expect("checked"),
                     persistence: persist_params(&e.spec.options),
+                    syn_proxy: e.spec.options.syn_proxy && e.spec.key.protocol == Protocol::Tcp,
+                    toa: e.spec.options.toa && e.spec.key.protocol == Protocol::Tcp,
+                    proxy_protocol: match e.spec.options.proxy_protocol {
+                        Some(1) if e.spec.key.protocol == Protocol::Tcp => {
+                            Some(crate::proxyproto::Version::V1)
+                        }
+                        Some(2) if e.spec.key.protocol == Protocol::Tcp => {
+                            Some(crate::proxyproto::Version::V2)
+                        }
+                        _ => None,
+                    },
                 }
             })
             .collect();

@@ -43,6 +43,12 @@ pub struct Service {
     pub sched_flags: SchedFlags,
     /// `-p`/`-M`: None when the service is not persistent.
     pub persistence: Option<PersistParams>,
+    /// Answer SYNs with cookies; open the server side after the client's ACK.
+    pub syn_proxy: bool,
+    /// Insert the client's address (TCP option 254) towards the real server.
+    pub toa: bool,
+    /// Send a PROXY protocol header ahead of the client's first byte.
+    pub proxy_protocol: Option<crate::proxyproto::Version>,
 }
 
 /// What one of our addresses is, beyond the ports' own addresses.

@@ -82,6 +82,41 @@ drop_reasons! {
     RedirectFull => "redirect_full", "The owning worker's hand-off ring is full.";
     TxFull => "tx_full", "The transmit queue is full.";
     NoMbuf => "no_mbuf", "The packet pool is empty.";
+    SynProxyBadAck => "synproxy_bad_ack", "ACK to a SYN-proxy service with no session and a bad cookie.";
+    SynProxyHeld => "synproxy_held_full", "Too many client segments waiting for the real server's handshake.";
+}
+
+macro_rules! events {
+    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+        /// Things a worker does that are worth counting but are not drops.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Event {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl Event {
+            pub const ALL: &'static [Event] = &[$(Event::$variant,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Event::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+events! {
+    SynProxySynAnswered => "synproxy_syn_answered", "A client SYN answered with a SYN cookie.";
+    SynProxyAckAccepted => "synproxy_ack_accepted", "A client ACK whose cookie validated: a session opened.";
+    SynProxyAckInvalid => "synproxy_ack_invalid", "A client ACK whose cookie failed: answered with a RST.";
+    SynProxyServerReset => "synproxy_server_reset", "The real server refused the proxied connection.";
+    ToaInserted => "toa_inserted", "TOA option inserted towards a real server.";
+    ToaNoRoom => "toa_no_room", "No room for the TOA option in the segment.";
+    ProxyHeaderInserted => "proxy_header_inserted", "PROXY protocol header sent to a real server.";
+    ProxyHeaderNoRoom => "proxy_header_no_room", "No room for the PROXY protocol header.";
 }
 
 /// Traffic counters of one virtual service or real server on one worker.
@@ -128,6 +163,7 @@ pub struct WorkerCounters {
     pub sessions_expired: Counter,
     pub sessions_live: Counter,
     pub drops: [Counter; DropReason::COUNT],
+    pub events: [Counter; Event::COUNT],
     pub services: Box<[TrafficCounters]>,
     pub reals: Box<[RealCounters]>,
 }
@@ -145,6 +181,7 @@ impl WorkerCounters {
             sessions_expired: Counter::default(),
             sessions_live: Counter::default(),
             drops: std::array::from_fn(|_| Counter::default()),
+            events: std::array::from_fn(|_| Counter::default()),
             services: (0..max_services).map(|_| TrafficCounters::default()).collect(),
             reals: (0..max_reals).map(|_| RealCounters::default()).collect(),
         }
@@ -153,6 +190,15 @@ impl WorkerCounters {
     #[inline]
     pub fn count_drop(&self, reason: DropReason) {
         self.drops[reason as usize].inc();
+    }
+
+    #[inline]
+    pub fn event(&self, e: Event) {
+        self.events[e as usize].inc();
+    }
+
+    pub fn event_count(&self, e: Event) -> u64 {
+        self.events[e as usize].get()
     }
 
     pub fn drop_count(&self, reason: DropReason) -> u64 {
@@ -176,6 +222,11 @@ impl WorkerCounters {
             drops: DropReason::ALL
                 .iter()
                 .map(|r| (r.name().to_string(), self.drop_count(*r)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            events: Event::ALL
+                .iter()
+                .map(|e| (e.name().to_string(), self.event_count(*e)))
                 .filter(|(_, n)| *n > 0)
                 .collect(),
         }
