@@ -20,6 +20,7 @@ use rvs_dataplane::pipeline::{Pipeline, PipelineConfig, PortInfo};
 use rvs_dataplane::route::{Prefix, Route, RouteTable};
 use rvs_dataplane::service::Registry;
 use rvs_dataplane::stats::WorkerCounters;
+use rvs_dataplane::synproxy::{CookieSecrets, SecretKey};
 use rvs_dataplane::time::Clock;
 use rvs_dataplane::wire::MacAddr;
 use rvs_dataplane::worker::{Handoff, IdlePolicy, Worker};
@@ -175,6 +176,9 @@ fn run(args: Args) -> Result<(), Fatal> {
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let snapshot = Arc::new(registry.snapshot());
+    // One set of SYN-cookie secrets for every worker, so any worker validates any cookie;
+    // the control thread rotates them.
+    let cookie_secrets = CookieSecrets::new(SecretKey::generate()?);
     let handoff: Arc<Vec<ArrayQueue<Handoff>>> =
         Arc::new((0..nworkers).map(|_| ArrayQueue::new(4096)).collect());
     let channels: Vec<_> = (0..nworkers).map(|_| bounded(1024)).collect();
@@ -194,6 +198,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             local_port_range: d.local_port_range,
             timeouts: cfg.timeouts,
             neigh: NeighParams::default(),
+            cookie_secrets,
         };
         let worker = Worker {
             id: i as u16,
@@ -227,7 +232,7 @@ fn run(args: Args) -> Result<(), Fatal> {
     let _guard = SocketGuard(d.control_socket.clone());
     tracing::info!(socket = %d.control_socket.display(), workers = nworkers, services = cfg.services.len(), "rvsd ready");
 
-    let mut ctl = Control::new(registry, handles, cfg.timeouts);
+    let mut ctl = Control::new(registry, handles, cfg.timeouts).with_cookie_secrets(cookie_secrets);
     ctl.serve(&listener, &stop);
 
     tracing::info!("stopping");

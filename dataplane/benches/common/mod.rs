@@ -109,6 +109,9 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
         local_port_range: (1025, 65535),
         timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
         neigh: NeighParams::default(),
+        cookie_secrets: rvs_dataplane::synproxy::CookieSecrets::new(
+            rvs_dataplane::synproxy::SecretKey::from_bytes([7; 16]),
+        ),
     }
 }
 

@@ -28,6 +28,8 @@ pub enum WorkerMsg {
     DumpConns(Sender<Vec<ConnInfo>>),
     /// A neighbour another worker learned.
     Neigh(std::net::Ipv4Addr, Mac, PortIndex),
+    /// Rotated SYN-cookie secrets.
+    CookieSecrets(crate::synproxy::CookieSecrets),
 }
 
 /// What the control thread holds of one worker.
@@ -54,11 +56,37 @@ pub struct Control {
     /// the slot was given to a new service or real server). Workers stay the only writers
     /// of their counters; what is reported is the current sum minus this.
     baselines: HashMap<(SlotKind, u32), TrafficStats>,
+    /// SYN-cookie secrets and when they were last rotated.
+    cookie: Option<(crate::synproxy::CookieSecrets, std::time::Instant)>,
 }
+
+/// How often SYN-cookie secrets rotate (cookies stay valid across one rotation).
+const COOKIE_ROTATION: Duration = Duration::from_secs(300);
 
 impl Control {
     pub fn new(registry: Registry, workers: Vec<WorkerHandle>, timeouts: Timeouts) -> Self {
-        Control { registry, workers, timeouts, baselines: HashMap::new() }
+        Control { registry, workers, timeouts, baselines: HashMap::new(), cookie: None }
+    }
+
+    /// The secrets the workers started with; `serve` rotates them.
+    pub fn with_cookie_secrets(mut self, s: crate::synproxy::CookieSecrets) -> Self {
+        self.cookie = Some((s, std::time::Instant::now()));
+        self
+    }
+
+    fn rotate_cookie_secrets(&mut self) {
+        let Some((current, since)) = self.cookie else { return };
+        if since.elapsed() < COOKIE_ROTATION {
+            return;
+        }
+        match crate::synproxy::SecretKey::generate() {
+            Ok(key) => {
+                let next = current.rotate(key);
+                self.cookie = Some((next, std::time::Instant::now()));
+                self.broadcast(|| WorkerMsg::CookieSecrets(next));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read randomness for SYN-cookie secrets"),
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -251,6 +279,7 @@ impl Control {
     pub fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
         listener.set_nonblocking(true).expect("nonblocking control socket");
         while !stop.load(Ordering::Relaxed) {
+            self.rotate_cookie_secrets();
             match listener.accept() {
                 Ok((stream, _)) => {
                     if let Err(e) = self.serve_client(stream, stop) {

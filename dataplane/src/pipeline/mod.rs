@@ -8,6 +8,7 @@
 //! unit tests and in the pcap golden tests.
 
 mod arp;
+mod ext;
 mod icmp;
 
 use hashbrown::HashMap;
@@ -23,7 +24,8 @@ use crate::route::{PortIndex, RouteTable};
 use crate::sched::{Overload, RealSet, SchedKey, SchedParams, Scheduler, Thresholds};
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
-    Direction, FlowKey, Session, SessionId, SessionState, SessionTable, StateTimeouts, PROTO_TCP, PROTO_UDP,
+    Direction, FlowKey, Session, SessionId, SessionState, SessionTable, StateTimeouts, FLAG_EXT, FLAG_TOA,
+    FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
 };
 use crate::stats::{DropReason, WorkerCounters};
 use crate::time::Time;
@@ -54,6 +56,8 @@ pub struct PipelineConfig {
     pub local_port_range: (u16, u16),
     pub timeouts: Timeouts,
     pub neigh: NeighParams,
+    /// SYN-cookie secrets, the same on every worker so any of them validates any cookie.
+    pub cookie_secrets: crate::synproxy::CookieSecrets,
 }
 
 /// What one call of `handle`/`poll` produced. Vectors are reused across calls.
@@ -88,6 +92,8 @@ struct ServiceState {
 /// The facts of a received TCP/UDP packet that the session logic needs.
 #[derive(Debug, Clone, Copy)]
 struct L4Info {
+    /// The port the packet came in on.
+    port: PortIndex,
     key: FlowKey,
     tcp_flags: u8,
     ttl: u8,
@@ -115,6 +121,11 @@ pub struct Pipeline<P> {
     /// each slot's thresholds.
     overload: Overload,
     thresholds: Vec<Thresholds>,
+    /// SYN proxy and PROXY-protocol state of the sessions that need it (FLAG_EXT),
+    /// by client flow.
+    ext: HashMap<FlowKey, ext::SessionExt<P>, ahash::RandomState>,
+    syn_cfg: crate::synproxy::SynProxyConfig,
+    secrets: crate::synproxy::CookieSecrets,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -150,6 +161,9 @@ impl<P: Frame> Pipeline<P> {
             persist: PersistTable::new(cfg.max_sessions),
             overload: Overload::new(counters.reals.len()),
             thresholds: vec![Thresholds::default(); counters.reals.len()],
+            ext: HashMap::default(),
+            syn_cfg: crate::synproxy::SynProxyConfig::default(),
+            secrets: cfg.cookie_secrets,
             counters,
             released: Vec::new(),
             failed: Vec::new(),
@@ -231,6 +245,11 @@ impl<P: Frame> Pipeline<P> {
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
         self.snapshot = snapshot;
+    }
+
+    /// New SYN-cookie secrets (rotation keeps the previous key valid for a while).
+    pub fn set_cookie_secrets(&mut self, s: crate::synproxy::CookieSecrets) {
+        self.secrets = s;
     }
 
     pub fn set_timeouts(&mut self, t: Timeouts) {
@@ -322,9 +341,10 @@ impl<P: Frame> Pipeline<P> {
             // ssh, BGP and friends go to the kernel once the exception path exists.
             return self.drop_pkt(DropReason::ToHost, pkt);
         }
-        let Some(info) = self.parse_l4(&pkt, &ip) else {
+        let Some(mut info) = self.parse_l4(&pkt, &ip) else {
             return;
         };
+        info.port = port;
         match kind {
             Destination::Vip => self.client_packet(pkt, info, now, alloc, out),
             Destination::Lip => self.server_packet(pkt, info, now, alloc, out),
@@ -365,6 +385,7 @@ impl<P: Frame> Pipeline<P> {
             return None;
         }
         Some(L4Info {
+            port: 0,
             key: FlowKey { src, dst, sport, dport, proto },
             tcp_flags: flags,
             ttl: ip.ttl(),
@@ -389,6 +410,13 @@ impl<P: Frame> Pipeline<P> {
             let old = self.sessions.remove(id);
             self.retire(&old);
         }
+        if info.key.proto == PROTO_TCP {
+            if let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) {
+                if self.snapshot.services[svc_idx as usize].syn_proxy {
+                    return self.synproxy_no_session(svc_idx as usize, pkt, info, is_syn, now, alloc, out);
+                }
+            }
+        }
         if info.key.proto == PROTO_TCP && !is_syn {
             return self.drop_pkt(DropReason::NoSession, pkt);
         }
@@ -399,7 +427,10 @@ impl<P: Frame> Pipeline<P> {
             return self.drop_pkt(DropReason::NoService, pkt);
         };
         match self.new_session(svc_idx as usize, &info, now) {
-            Ok(id) => self.forward(id, Direction::FromClient, pkt, info, now, alloc, out),
+            Ok(id) => {
+                self.attach_proxy_header(id, svc_idx as usize, &pkt);
+                self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
+            }
             Err(reason) => self.drop_pkt(reason, pkt),
         }
     }
@@ -456,6 +487,7 @@ impl<P: Frame> Pipeline<P> {
             real_slot: real.slot,
             expires: now + self.timeouts.get(state),
             persist_client,
+            flags: if svc.toa { FLAG_TOA | FLAG_TOA_PENDING } else { 0 },
         };
         let id = match self.sessions.insert(session) {
             Ok(id) => id,
@@ -516,6 +548,15 @@ impl<P: Frame> Pipeline<P> {
     ) {
         if info.ttl <= 1 {
             return self.drop_pkt(DropReason::TtlExceeded, pkt);
+        }
+        let mut info = info;
+        if info.key.proto == PROTO_TCP
+            && self.sessions.get(id).flags & (FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING) != 0
+        {
+            match self.tcp_extensions(id, dir, pkt, &mut info, now, alloc, out) {
+                Some(p) => pkt = p,
+                None => return,
+            }
         }
         let timeouts = self.timeouts;
         let s = self.sessions.get_mut(id);
@@ -622,6 +663,9 @@ impl<P: Frame> Pipeline<P> {
         }
         if let Some(client) = s.persist_client {
             self.persist.detach(&PersistKey { service: s.service_slot, client: client.into() });
+        }
+        if s.flags & FLAG_EXT != 0 {
+            self.ext.remove(&s.client); // frees any held segments
         }
         c.sessions_live.set(self.sessions.len() as u64);
     }

@@ -4,6 +4,7 @@ use super::*;
 use crate::frame::VecAlloc;
 use crate::route::{Prefix, Route};
 use crate::service::Registry;
+use crate::stats::Event;
 use crate::wire::arp::{ArpOperation, ArpPacket};
 use crate::wire::icmp::Icmpv4Packet;
 use crate::wire::tcp::TcpFlags;
@@ -69,6 +70,7 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         local_port_range: (1025, 65535),
         timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
         neigh: NeighParams::default(),
+        cookie_secrets: crate::synproxy::CookieSecrets::new(crate::synproxy::SecretKey::from_bytes([7; 16])),
     }
 }
 
@@ -773,4 +775,243 @@ fn upper_threshold_caps_connections_until_below_lower() {
     h.p.poll(h.now, &mut VecAlloc, &mut out);
     let more: Vec<_> = (3000..3006).filter_map(|s| open(&mut h, "198.18.0.10", s)).collect();
     assert!(more.contains(&ip("198.19.0.11")), "below lower: open again");
+}
+
+mod extensions {
+    use super::*;
+    use crate::synproxy::testutil::{build, Seg};
+    use crate::wire::tcp::TcpOption;
+
+    const CIP: &str = "198.18.0.10";
+    const VIP: &str = "198.18.0.100";
+
+    /// An Ethernet frame around an IPv4 packet built by the synproxy test builder.
+    fn frame(src_mac: MacAddr, dst_mac: MacAddr, seg: &Seg<'_>) -> Vec<u8> {
+        let ip = build(seg, 0);
+        let mut f = vec![0u8; ETH_LEN];
+        let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+        eth.set_dst_addr(dst_mac);
+        eth.set_src_addr(src_mac);
+        eth.set_ethertype(EtherType::IPV4);
+        f.extend_from_slice(&ip);
+        f
+    }
+
+    fn client(seq: u32, ack: u32, flags: TcpFlags, opts: &[u8], payload: &[u8]) -> Vec<u8> {
+        let seg = Seg {
+            src: ip(CIP),
+            dst: ip(VIP),
+            sport: 40000,
+            dport: 80,
+            seq,
+            ack,
+            flags,
+            opts,
+            payload,
+            ..Default::default()
+        };
+        frame(CLIENT_MAC, LB_C_MAC, &seg)
+    }
+
+    fn server(
+        rip: Ipv4Addr,
+        lport: u16,
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        opts: &[u8],
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let seg = Seg {
+            src: rip,
+            dst: ip("198.19.0.200"),
+            sport: 80,
+            dport: lport,
+            seq,
+            ack,
+            flags,
+            opts,
+            payload,
+            ..Default::default()
+        };
+        frame(RS_MAC[0], LB_S_MAC, &seg)
+    }
+
+    fn tcp_view(f: &[u8]) -> TcpPacket<&[u8]> {
+        let ipp = Ipv4Packet::new_checked(&f[ETH_LEN..]).unwrap();
+        let hl = ipp.header_len();
+        let total = ipp.total_len() as usize;
+        TcpPacket::new_checked(&f[ETH_LEN + hl..ETH_LEN + total]).unwrap()
+    }
+
+    fn with_options(h: &mut Harness, f: impl FnOnce(&mut rvs_proto::ServiceOptions)) {
+        h.p.set_snapshot(edit_registry(|r| {
+            let mut spec = ServiceSpec {
+                key: tcp_key(),
+                scheduler: "rr".into(),
+                local_addrs: vec!["198.19.0.200".parse().unwrap()],
+                options: Default::default(),
+            };
+            f(&mut spec.options);
+            r.edit_service(spec).unwrap();
+        }));
+    }
+
+    /// MSS 1460, SACK permitted, timestamps, window scale 7: what Linux sends.
+    const SYN_OPTS: [u8; 20] = [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0, 1, 3, 3, 7];
+
+    #[test]
+    fn synproxy_answers_syns_itself_and_opens_the_server_side_after_the_ack() {
+        let mut h = Harness::new(0, 1);
+        h.resolve_all();
+        with_options(&mut h, |o| o.syn_proxy = true);
+        let isn = 0x1000_0000u32;
+        h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &SYN_OPTS, b""));
+        assert!(h.take_tx(SERVER_PORT).is_empty(), "no SYN reaches a server before the client's ACK");
+        assert_eq!(h.p.sessions().len(), 0, "no state for a SYN");
+        let tx = h.take_tx(CLIENT_PORT);
+        assert_eq!(tx.len(), 1);
+        let synack = tcp_view(&tx[0]);
+        assert_eq!(synack.flags(), TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(synack.ack_number(), isn + 1);
+        let cookie = synack.seq_number();
+        let tsval = synack
+            .iter_options()
+            .find_map(|o| if let TcpOption::Timestamps(v, _) = o { Some(v) } else { None })
+            .expect("timestamps offered");
+        assert_eq!(EthernetFrame::new_checked(&tx[0][..]).unwrap().dst_addr(), CLIENT_MAC);
+
+        // A forged ACK gets a RST and no session.
+        h.rx(CLIENT_PORT, client(isn + 1, cookie ^ 0x5555, TcpFlags::ACK, &[], b""));
+        let rst = h.take_tx(CLIENT_PORT);
+        assert_eq!(tcp_view(&rst[0]).flags() & TcpFlags::RST, TcpFlags::RST);
+        assert_eq!(h.drops(DropReason::SynProxyBadAck), 1);
+
+        // The real ACK (echoing our timestamp) opens the server side.
+        let ts_opts = [
+            1,
+            1,
+            8,
+            10,
+            0,
+            0,
+            0,
+            101,
+            (tsval >> 24) as u8,
+            (tsval >> 16) as u8,
+            (tsval >> 8) as u8,
+            tsval as u8,
+        ];
+        h.rx(CLIENT_PORT, client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK, &ts_opts, b""));
+        let tx = h.take_tx(SERVER_PORT);
+        assert_eq!(tx.len(), 1, "the server SYN");
+        let (_, _, src, lport, rip, _) = endpoints(&tx[0]);
+        assert_eq!(src, ip("198.19.0.200"));
+        let ssyn = tcp_view(&tx[0]);
+        assert_eq!(ssyn.flags(), TcpFlags::SYN);
+        assert_eq!(ssyn.seq_number(), isn, "the server sees the client's ISN");
+
+        // The server's SYN/ACK is absorbed; the held ACK completes its handshake.
+        let server_isn = 0xffff_fff0u32; // across the 2^32 wrap
+        h.rx(
+            SERVER_PORT,
+            server(rip, lport, server_isn, isn + 1, TcpFlags::SYN | TcpFlags::ACK, &SYN_OPTS, b""),
+        );
+        assert!(h.take_tx(CLIENT_PORT).is_empty(), "the client already had our SYN/ACK");
+        let tx = h.take_tx(SERVER_PORT);
+        assert_eq!(tx.len(), 1, "the held ACK");
+        let ack = tcp_view(&tx[0]);
+        assert_eq!((ack.seq_number(), ack.ack_number()), (isn + 1, server_isn.wrapping_add(1)));
+
+        // Data both ways, sequence numbers translated by the cookie/server ISN delta.
+        h.rx(
+            CLIENT_PORT,
+            client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK | TcpFlags::PSH, &ts_opts, b"GET /"),
+        );
+        let tx = h.take_tx(SERVER_PORT);
+        assert_eq!(tcp_view(&tx[0]).ack_number(), server_isn.wrapping_add(1));
+        assert_eq!(tcp_view(&tx[0]).payload(), b"GET /");
+        h.rx(
+            SERVER_PORT,
+            server(
+                rip,
+                lport,
+                server_isn.wrapping_add(1),
+                isn + 6,
+                TcpFlags::ACK | TcpFlags::PSH,
+                &[],
+                b"200",
+            ),
+        );
+        let tx = h.take_tx(CLIENT_PORT);
+        let data = tcp_view(&tx[0]);
+        assert_eq!(data.seq_number(), cookie.wrapping_add(1), "server data continues our SYN/ACK's sequence");
+        assert_eq!(data.payload(), b"200");
+        let (_, _, src, sport, dst, dport) = endpoints(&tx[0]);
+        assert_eq!((src, sport, dst, dport), (ip(VIP), 80, ip(CIP), 40000));
+        assert_eq!(h.p.counters().event_count(Event::SynProxyAckAccepted), 1);
+    }
+
+    #[test]
+    fn toa_goes_into_the_first_ack_and_the_server_mss_leaves_room() {
+        let mut h = Harness::new(0, 1);
+        h.resolve_all();
+        with_options(&mut h, |o| o.toa = true);
+        h.rx(CLIENT_PORT, client(1000, 0, TcpFlags::SYN, &SYN_OPTS, b""));
+        let tx = h.take_tx(SERVER_PORT);
+        let (_, _, _, lport, rip, _) = endpoints(&tx[0]);
+        assert!(crate::toa::find(tcp_view(&tx[0]).options()).is_none(), "not in the SYN");
+        h.rx(SERVER_PORT, server(rip, lport, 5000, 1001, TcpFlags::SYN | TcpFlags::ACK, &SYN_OPTS, b""));
+        let tx = h.take_tx(CLIENT_PORT);
+        let mss =
+            tcp_view(&tx[0])
+                .iter_options()
+                .find_map(|o| if let TcpOption::Mss(m) = o { Some(m) } else { None });
+        assert_eq!(mss, Some(1460 - 8));
+        h.rx(CLIENT_PORT, client(1001, 5001, TcpFlags::ACK, &[], b""));
+        let tx = h.take_tx(SERVER_PORT);
+        endpoints(&tx[0]); // checksums verified there
+        let toa = crate::toa::find(tcp_view(&tx[0]).options());
+        assert_eq!(toa, Some("198.18.0.10:40000".parse().unwrap()));
+        // Only the first one.
+        h.rx(CLIENT_PORT, client(1001, 5001, TcpFlags::ACK | TcpFlags::PSH, &[], b"GET"));
+        let tx = h.take_tx(SERVER_PORT);
+        assert!(crate::toa::find(tcp_view(&tx[0]).options()).is_none());
+        assert_eq!(h.p.counters().event_count(Event::ToaInserted), 1);
+    }
+
+    #[test]
+    fn proxy_protocol_header_precedes_the_first_byte_and_sequences_follow() {
+        for version in [1u8, 2] {
+            let mut h = Harness::new(0, 1);
+            h.resolve_all();
+            with_options(&mut h, |o| o.proxy_protocol = Some(version));
+            h.rx(CLIENT_PORT, client(1000, 0, TcpFlags::SYN, &SYN_OPTS, b""));
+            let tx = h.take_tx(SERVER_PORT);
+            let (_, _, _, lport, rip, _) = endpoints(&tx[0]);
+            assert_eq!(tcp_view(&tx[0]).seq_number(), 1000, "the SYN is not shifted");
+            h.rx(SERVER_PORT, server(rip, lport, 5000, 1001, TcpFlags::SYN | TcpFlags::ACK, &SYN_OPTS, b""));
+            assert_eq!(tcp_view(&h.take_tx(CLIENT_PORT)[0]).ack_number(), 1001);
+            h.rx(CLIENT_PORT, client(1001, 5001, TcpFlags::ACK, &[], b""));
+            h.take_tx(SERVER_PORT);
+            h.rx(CLIENT_PORT, client(1001, 5001, TcpFlags::ACK | TcpFlags::PSH, &[], b"GET /"));
+            let tx = h.take_tx(SERVER_PORT);
+            endpoints(&tx[0]);
+            let seg = tcp_view(&tx[0]);
+            assert_eq!(seg.seq_number(), 1001, "the header sits at the client's first byte");
+            let hdr = crate::proxyproto::parse(seg.payload()).unwrap();
+            assert_eq!(
+                hdr.addrs,
+                Some(("198.18.0.10:40000".parse().unwrap(), "198.18.0.100:80".parse().unwrap()))
+            );
+            assert_eq!(&seg.payload()[hdr.len..], b"GET /");
+            let n = hdr.len as u32;
+            // The server acknowledges header + request; the client sees only its bytes.
+            h.rx(SERVER_PORT, server(rip, lport, 5001, 1006 + n, TcpFlags::ACK, &[], b""));
+            assert_eq!(tcp_view(&h.take_tx(CLIENT_PORT)[0]).ack_number(), 1006);
+            // The client's next segment is shifted by the header length.
+            h.rx(CLIENT_PORT, client(1006, 5001, TcpFlags::ACK | TcpFlags::FIN, &[], b""));
+            assert_eq!(tcp_view(&h.take_tx(SERVER_PORT)[0]).seq_number(), 1006 + n);
+        }
+    }
 }

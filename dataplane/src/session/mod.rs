@@ -55,7 +55,16 @@ pub struct Session {
     /// The (masked) client of the persistence template that pinned this session, which
     /// the template outlives at least as long as the session does.
     pub persist_client: Option<Ipv4Addr>,
+    /// `FLAG_*` bits.
+    pub flags: u8,
 }
+
+/// The session has an entry in the pipeline's extension table (SYN proxy, PROXY protocol).
+pub const FLAG_EXT: u8 = 1;
+/// TOA still to be inserted into the next client ACK/data segment.
+pub const FLAG_TOA_PENDING: u8 = 2;
+/// The service inserts TOA: the server's MSS is lowered to leave room.
+pub const FLAG_TOA: u8 = 4;
 
 impl Session {
     pub fn client_addr(&self) -> SocketAddrV4 {

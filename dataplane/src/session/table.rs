@@ -197,6 +197,7 @@ mod tests {
             real_slot: 0,
             expires: Time::from_secs(expires),
             persist_client: None,
+            flags: 0,
         }
     }
 

@@ -118,6 +118,7 @@ impl Worker {
                     WorkerMsg::Neigh(ip, mac, port) => {
                         self.pipeline.neigh_learned(ip, mac, port, now, &mut out)
                     }
+                    WorkerMsg::CookieSecrets(s) => self.pipeline.set_cookie_secrets(s),
                 }
             }
 
