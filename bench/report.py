@@ -137,7 +137,9 @@ def main():
         "established_instr_per_pkt": instr("established"),
         "reply_instr_per_pkt": instr("reply"),
         "new_conn_instr": instr("new_conn"),
-        "synproxy_conn_instr": None,
+        # A whole handshake (3 packets) through the pipeline, plain and SYN-proxied.
+        "synproxy_conn_instr": instr("synproxy_conn"),
+        "plain_conn_instr": instr("plain_conn"),
         "ratio_vs_testpmd_pps": ratio(dpdk.get("rvs_mpps"), dpdk.get("testpmd_io_mpps")),
         "ratio_vs_iofwd_same_harness_pps": ratio(dpdk.get("rvs_mpps"), dpdk.get("harness_io_mpps")),
         "ratio_vs_nftables_pps": lab["nftables"]["rvs_over_peer"]["udp_pps"],

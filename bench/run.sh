@@ -97,9 +97,11 @@ if ! skip callgrind; then
   mkdir -p "$CG"
   for run in 1 2; do
     for n in 1000 100000; do
-      for scen in established reply new_conn; do
+      for scen in established reply new_conn plain_conn synproxy_conn; do
         packets=200000
         [[ $scen == new_conn ]] && packets=50000
+        # Whole handshakes (3 packets each): "packets" counts connections here.
+        [[ $scen == *_conn && $scen != new_conn ]] && packets=20000
         out=$CG/$scen-$n-run$run.out
         valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
           --toggle-collect=rvs_bench_handle "$FULLNAT" --callgrind "$scen" --sessions "$n" --packets "$packets" \

@@ -13,7 +13,10 @@
 //!   visited in random order;
 //! * `reply`: real server → LIP segments of live sessions (the reply path);
 //! * `new_conn`: SYNs of fresh flows (schedule, local port, session insert, rewrite);
-//! * `synproxy_conn`: not measured until the SYN proxy is wired into the pipeline (null).
+//! * `plain_conn` / `synproxy_conn` (callgrind only): a whole handshake through the
+//!   pipeline, three packets each: SYN, server SYN/ACK, client ACK for plain FULLNAT;
+//!   SYN (answered with a cookie), client ACK (validated, server SYN sent), server SYN/ACK
+//!   (absorbed, the held ACK forwarded) for the SYN proxy.
 //!
 //! Memory per session: a counting global allocator; the heap the pipeline gains while
 //! N sessions are set up, divided by N (the pipeline's fixed start-up allocations are
@@ -38,7 +41,8 @@ use rvs_dataplane::pipeline::{Output, Pipeline};
 use rvs_dataplane::route::PortIndex;
 use rvs_dataplane::stats::{DropReason, WorkerCounters};
 use rvs_dataplane::time::Time;
-use rvs_dataplane::wire::tcp::TcpFlags;
+use rvs_dataplane::wire::ipv4::Ipv4Packet;
+use rvs_dataplane::wire::tcp::{TcpFlags, TcpPacket};
 use serde_json::{json, Value};
 
 struct Counting;
@@ -452,8 +456,80 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
+/// Reads (seq, ack) of the TCP segment in an Ethernet frame.
+fn seq_ack(f: &[u8]) -> (u32, u32) {
+    let t = &f[34..];
+    (u32::from_be_bytes([t[4], t[5], t[6], t[7]]), u32::from_be_bytes([t[8], t[9], t[10], t[11]]))
+}
+
+/// Sets seq and ack of a built TCP frame and refreshes its checksum.
+fn set_seq_ack(f: &mut [u8], seq: u32, ack: u32) {
+    let ipp = Ipv4Packet::new_checked(&f[14..]).unwrap();
+    let (src, dst) = (ipp.src_addr(), ipp.dst_addr());
+    let mut t = TcpPacket::new_unchecked(&mut f[34..]);
+    t.set_seq_number(seq);
+    t.set_ack_number(ack);
+    t.fill_checksum(src, dst);
+}
+
+/// Whole handshakes, `conns` of them; only `rvs_bench_handle` is counted by callgrind, so
+/// the frame building here is free. Returns when every connection is established.
+fn handshakes(b: &mut Bench, conns: usize, syn_proxy: bool) {
+    if syn_proxy {
+        let mut reg = registry((conns + 1024) / PORTS_PER_LIP + 1);
+        let key = rvs_proto::ServiceKey {
+            protocol: rvs_proto::Protocol::Tcp,
+            addr: format!("{VIP}:80").parse().unwrap(),
+        };
+        let spec = reg.list().find(|(s, _, _)| s.key == key).map(|(s, _, _)| s.clone()).unwrap();
+        let mut spec = spec;
+        spec.options.syn_proxy = true;
+        reg.edit_service(spec).unwrap();
+        b.p.set_snapshot(Arc::new(reg.snapshot()));
+    }
+    let mut f = Vec::with_capacity(128);
+    for _ in 0..conns {
+        let (cip, cport) = client(b.next_client);
+        b.next_client += 1;
+        tcp_frame_into(&mut f, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::SYN, 0);
+        rvs_bench_handle(&mut b.p, CLIENT_PORT, f, b.now, &mut b.out);
+        if syn_proxy {
+            let synack = b.out.tx[CLIENT_PORT as usize].pop().expect("SYN/ACK from the proxy");
+            let cookie = seq_ack(&synack).0;
+            f = synack;
+            tcp_frame_into(&mut f, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::ACK, 0);
+            set_seq_ack(&mut f, 1001, cookie.wrapping_add(1));
+            rvs_bench_handle(&mut b.p, CLIENT_PORT, f, b.now, &mut b.out);
+        }
+        let syn = b.out.tx[SERVER_PORT as usize].pop().expect("SYN to the real server");
+        let (lip, lport, rip, _) = endpoints(&syn);
+        let rs = RS_IP.iter().position(|&r| r == rip).unwrap();
+        f = syn;
+        tcp_frame_into(&mut f, RS_MAC[rs], LB_S_MAC, rip, 80, lip, lport, TcpFlags(0x12), 0);
+        set_seq_ack(&mut f, 50_000, 1001);
+        rvs_bench_handle(&mut b.p, SERVER_PORT, f, b.now, &mut b.out);
+        if !syn_proxy {
+            f = b.out.tx[CLIENT_PORT as usize].pop().expect("SYN/ACK to the client");
+            tcp_frame_into(&mut f, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::ACK, 0);
+            set_seq_ack(&mut f, 1001, 50_001);
+            rvs_bench_handle(&mut b.p, CLIENT_PORT, f, b.now, &mut b.out);
+        }
+        f = b.out.tx[SERVER_PORT as usize].pop().expect("the client's ACK reaches the server");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(scen) = arg(&args, "--callgrind").filter(|s| *s == "plain_conn" || *s == "synproxy_conn") {
+        let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
+        let conns: usize = arg(&args, "--packets").unwrap_or("20000").parse().unwrap();
+        let mut b = Bench::new(n, conns + 1024);
+        let drops0 = b.drops();
+        handshakes(&mut b, conns, scen == "synproxy_conn");
+        assert_eq!(b.drops() - drops0, 0, "packets dropped");
+        println!("callgrind scenario {scen}: {n} sessions, {conns} connections");
+        return;
+    }
     if let Some(scen) = arg(&args, "--callgrind") {
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();

@@ -199,6 +199,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             timeouts: cfg.timeouts,
             neigh: NeighParams::default(),
             cookie_secrets,
+            synproxy: cfg.synproxy,
         };
         let worker = Worker {
             id: i as u16,

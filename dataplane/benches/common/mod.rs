@@ -112,6 +112,7 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
         cookie_secrets: rvs_dataplane::synproxy::CookieSecrets::new(
             rvs_dataplane::synproxy::SecretKey::from_bytes([7; 16]),
         ),
+        synproxy: Default::default(),
     }
 }
 

@@ -27,6 +27,7 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub timeouts: Timeouts,
     pub services: Vec<ServiceConfig>,
+    pub synproxy: crate::pipeline::SynProxyParams,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +109,24 @@ struct RawConfig {
     timeouts: Option<RawTimeouts>,
     #[serde(default)]
     service: Vec<RawService>,
+    synproxy: Option<RawSynProxy>,
+}
+
+/// `[synproxy]`: what SYN-proxied handshakes offer and how far they go.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSynProxy {
+    mss: Option<Spanned<u16>>,
+    ttl: Option<u8>,
+    /// 0 turns window scaling off.
+    wscale: Option<Spanned<u8>>,
+    sack: Option<bool>,
+    timestamps: Option<bool>,
+    ecn: Option<bool>,
+    /// Client segments kept while the server handshake runs (DPVS's "saved ACKs").
+    held_segments: Option<Spanned<usize>>,
+    syn_retries: Option<u8>,
+    rst_per_sec: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -493,7 +512,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });
     }
 
-    Ok(Config { path: path.to_path_buf(), dataplane, ports, routes, timeouts, services })
+    let mut synproxy = crate::pipeline::SynProxyParams::default();
+    if let Some(sp) = raw.synproxy {
+        let h = &mut synproxy.handshake;
+        if let Some(m) = sp.mss {
+            if !(536..=9000).contains(m.get_ref()) {
+                return cx.err(m.span(), "synproxy mss must be between 536 and 9000");
+            }
+            h.mss = *m.get_ref();
+        }
+        if let Some(w) = sp.wscale {
+            if *w.get_ref() > 14 {
+                return cx.err(w.span(), "synproxy wscale must be at most 14 (0 turns it off)");
+            }
+            h.wscale = (*w.get_ref() > 0).then_some(*w.get_ref());
+        }
+        h.ttl = sp.ttl.unwrap_or(h.ttl);
+        h.sack = sp.sack.unwrap_or(h.sack);
+        h.timestamps = sp.timestamps.unwrap_or(h.timestamps);
+        h.ecn = sp.ecn.unwrap_or(h.ecn);
+        if let Some(n) = sp.held_segments {
+            if *n.get_ref() == 0 || *n.get_ref() > 64 {
+                return cx.err(n.span(), "synproxy held_segments must be between 1 and 64");
+            }
+            synproxy.max_held = *n.get_ref();
+        }
+        synproxy.syn_retries = sp.syn_retries.unwrap_or(synproxy.syn_retries);
+        synproxy.rst_per_sec = sp.rst_per_sec.unwrap_or(synproxy.rst_per_sec);
+    }
+
+    Ok(Config { path: path.to_path_buf(), dataplane, ports, routes, timeouts, services, synproxy })
 }
 
 /// A dotted netmask (255.255.255.0) or a prefix length (24, /24) as a prefix length.
@@ -648,6 +696,20 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
         assert!(p(&bad).unwrap_err().message.contains("scheduler flag"));
         assert_eq!(netmask_prefix("/16"), Some(16));
         assert_eq!(netmask_prefix("255.255.255.255"), Some(32));
+    }
+
+    #[test]
+    fn synproxy_section() {
+        let t = format!("{GOOD}\n[synproxy]\nmss = 1400\nwscale = 0\nheld_segments = 8\nrst_per_sec = 10\n");
+        let c = p(&t).unwrap();
+        assert_eq!(c.synproxy.handshake.mss, 1400);
+        assert_eq!(c.synproxy.handshake.wscale, None);
+        assert_eq!(c.synproxy.max_held, 8);
+        assert_eq!(c.synproxy.rst_per_sec, 10);
+        let bad = format!("{GOOD}\n[synproxy]\nmss = 100\n");
+        let (line, text) = err_line(&bad);
+        assert!(text.contains("mss"), "{text}");
+        assert_eq!(line, bad.lines().count());
     }
 
     #[test]

@@ -21,8 +21,6 @@ use crate::wire::ethernet::EthernetFrame;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::tcp::TcpPacket;
 
-/// Client segments kept while the real server's handshake is under way.
-const MAX_HELD: usize = 4;
 /// Largest IPv4 packet the handshake builders write (20 + 40 bytes).
 const HANDSHAKE_IP_LEN: usize = 60;
 /// Room for the longest PROXY header (v1 with two IPv6 addresses is 107 bytes).
@@ -32,6 +30,10 @@ const PROXY_HEADER_MAX: usize = 108;
 pub(super) struct SessionExt<P> {
     /// SYN proxy: what the cookie told us, until the real server's SYN/ACK arrives.
     pending: Option<SynProxyState>,
+    /// The ACK that opened the session (to send the server SYN again) and how many
+    /// server SYNs went out.
+    opened_by: Option<synproxy::ValidatedAck>,
+    syns_sent: u8,
     /// Client segments waiting for that SYN/ACK.
     held: Vec<P>,
     /// The port the client's segments arrive on (to answer it with a RST).
@@ -100,6 +102,9 @@ impl<P: Frame> Pipeline<P> {
             Ok(v) => v,
             Err(HandshakeError::Cookie(_)) => {
                 self.counters.event(Event::SynProxyAckInvalid);
+                if !self.take_rst_token(now) {
+                    return self.drop_pkt(DropReason::SynProxyAckStorm, pkt);
+                }
                 self.counters.count_drop(DropReason::SynProxyBadAck);
                 let len = ETH_LEN + info.ip_len;
                 pkt.set_len(len);
@@ -128,6 +133,8 @@ impl<P: Frame> Pipeline<P> {
             client,
             SessionExt {
                 pending: Some(v.state),
+                opened_by: Some(v),
+                syns_sent: 1,
                 held: vec![pkt],
                 client_port: port,
                 translation: Translation::default(),
@@ -135,16 +142,43 @@ impl<P: Frame> Pipeline<P> {
                 proxy,
             },
         );
+        self.send_server_syn(&v, from, to, now, alloc, out);
+    }
+
+    fn send_server_syn(
+        &mut self,
+        v: &synproxy::ValidatedAck,
+        from: std::net::SocketAddrV4,
+        to: std::net::SocketAddrV4,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         let Some(mut syn) = alloc.alloc(ETH_LEN + HANDSHAKE_IP_LEN) else {
             return self.counters.count_drop(DropReason::NoMbuf);
         };
-        match synproxy::build_server_syn(&mut syn.data_mut()[ETH_LEN..], &v, from, to, self.syn_cfg.ttl) {
+        match synproxy::build_server_syn(&mut syn.data_mut()[ETH_LEN..], v, from, to, self.syn_cfg.ttl) {
             Ok(n) => {
                 syn.set_len(ETH_LEN + n);
                 self.send_ip(syn, *to.ip(), now, alloc, out);
             }
             Err(_) => self.counters.count_drop(DropReason::NoMbuf),
         }
+    }
+
+    /// One RST for a bad cookie, if the storm budget allows.
+    fn take_rst_token(&mut self, now: Time) -> bool {
+        let rate = self.syn_params.rst_per_sec;
+        let (tokens, last) = self.rst_bucket;
+        let refill = ((now - last).as_millis() as u64 * u64::from(rate) / 1000) as u32;
+        let tokens = if refill > 0 { tokens.saturating_add(refill).min(rate) } else { tokens };
+        let last = if refill > 0 { now } else { last };
+        if tokens == 0 {
+            self.rst_bucket = (0, last);
+            return false;
+        }
+        self.rst_bucket = (tokens - 1, last);
+        true
     }
 
     /// For a PROXY-protocol service without SYN proxy: remembers the client's ISN from its
@@ -161,6 +195,8 @@ impl<P: Frame> Pipeline<P> {
             s.client,
             SessionExt {
                 pending: None,
+                opened_by: None,
+                syns_sent: 0,
                 held: Vec::new(),
                 client_port: port,
                 translation: Translation::default(),
@@ -191,10 +227,23 @@ impl<P: Frame> Pipeline<P> {
             if let Some(st) = ext.pending {
                 match dir {
                     Direction::FromClient => {
-                        if ext.held.len() < MAX_HELD {
+                        // The client retransmits: the server has not answered our SYN.
+                        let resend = ext.opened_by.filter(|_| !ext.held.is_empty());
+                        if ext.held.len() < self.syn_params.max_held {
                             ext.held.push(pkt);
                         } else {
                             self.counters.count_drop(DropReason::SynProxyHeld);
+                        }
+                        if let Some(v) = resend {
+                            if ext.syns_sent > self.syn_params.syn_retries {
+                                // No answer: give up and tell the client.
+                                self.counters.event(Event::SynProxyServerReset);
+                                self.synproxy_give_up(id, out);
+                            } else {
+                                ext.syns_sent += 1;
+                                let (from, to) = (s.reply.dst_sock(), s.reply.src_sock());
+                                self.send_server_syn(&v, from, to, now, alloc, out);
+                            }
                         }
                     }
                     Direction::FromServer => self.synproxy_server_answer(id, st, pkt, info, now, alloc, out),
@@ -309,22 +358,9 @@ impl<P: Frame> Pipeline<P> {
     ) {
         let s = *self.sessions.get(id);
         if info.tcp_flags & TCP_RST != 0 {
-            // Refused: tell the client with a RST built from its held ACK.
+            // Refused: tell the client.
             self.counters.event(Event::SynProxyServerReset);
-            let Some(ext) = self.ext.get_mut(&s.client) else { return };
-            let port = ext.client_port;
-            if let Some(mut held) = ext.held.drain(..).next() {
-                let mac = self.ports[port as usize].mac;
-                let ip_len = Ipv4Packet::new_unchecked(&held.data()[ETH_LEN..]).total_len() as usize;
-                held.set_len(ETH_LEN + ip_len);
-                if let Ok(n) = synproxy::rst_reply(&mut held.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
-                    held.set_len(ETH_LEN + n);
-                    bounce(&mut held, mac);
-                    out.tx[port as usize].push(held);
-                }
-            }
-            let old = self.sessions.remove(id);
-            self.retire(&old);
+            self.synproxy_give_up(id, out);
             return self.drop_pkt(DropReason::NoSession, pkt);
         }
         let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
@@ -345,6 +381,27 @@ impl<P: Frame> Pipeline<P> {
             let Some(hinfo) = self.reparse(&h, port) else { continue };
             self.forward(id, Direction::FromClient, h, hinfo, now, alloc, out);
         }
+    }
+
+    /// The server side of a SYN-proxied connection failed: RST to the client (built from
+    /// its held ACK), session gone.
+    fn synproxy_give_up(&mut self, id: SessionId, out: &mut Output<P>) {
+        let s = *self.sessions.get(id);
+        if let Some(ext) = self.ext.get_mut(&s.client) {
+            let port = ext.client_port;
+            if let Some(mut held) = ext.held.drain(..).next() {
+                let mac = self.ports[port as usize].mac;
+                let ip_len = Ipv4Packet::new_unchecked(&held.data()[ETH_LEN..]).total_len() as usize;
+                held.set_len(ETH_LEN + ip_len);
+                if let Ok(n) = synproxy::rst_reply(&mut held.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
+                    held.set_len(ETH_LEN + n);
+                    bounce(&mut held, mac);
+                    out.tx[port as usize].push(held);
+                }
+            }
+        }
+        let old = self.sessions.remove(id);
+        self.retire(&old);
     }
 
     /// L4 facts of a frame held earlier (already validated once).

@@ -58,6 +58,33 @@ pub struct PipelineConfig {
     pub neigh: NeighParams,
     /// SYN-cookie secrets, the same on every worker so any of them validates any cookie.
     pub cookie_secrets: crate::synproxy::CookieSecrets,
+    pub synproxy: SynProxyParams,
+}
+
+/// SYN-proxy settings of the dataplane (the `[synproxy]` config section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynProxyParams {
+    /// What our SYN/ACKs offer (MSS, window scale, SACK, timestamps, TTL).
+    pub handshake: crate::synproxy::SynProxyConfig,
+    /// Client segments kept while the real server's handshake is under way.
+    pub max_held: usize,
+    /// The server SYN is sent again (at most this often) when the client retransmits
+    /// before the server answered; then the client gets a RST.
+    pub syn_retries: u8,
+    /// RSTs per second a worker sends for ACKs with bad cookies; beyond that an ACK storm
+    /// is dropped in silence (counted), so rvsd does not become a reflector.
+    pub rst_per_sec: u32,
+}
+
+impl Default for SynProxyParams {
+    fn default() -> Self {
+        SynProxyParams {
+            handshake: crate::synproxy::SynProxyConfig::default(),
+            max_held: 4,
+            syn_retries: 3,
+            rst_per_sec: 1000,
+        }
+    }
 }
 
 /// What one call of `handle`/`poll` produced. Vectors are reused across calls.
@@ -125,7 +152,10 @@ pub struct Pipeline<P> {
     /// by client flow.
     ext: HashMap<FlowKey, ext::SessionExt<P>, ahash::RandomState>,
     syn_cfg: crate::synproxy::SynProxyConfig,
+    syn_params: SynProxyParams,
     secrets: crate::synproxy::CookieSecrets,
+    /// Token bucket of RSTs for bad cookies: (tokens, last refill).
+    rst_bucket: (u32, Time),
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -162,7 +192,9 @@ impl<P: Frame> Pipeline<P> {
             overload: Overload::new(counters.reals.len()),
             thresholds: vec![Thresholds::default(); counters.reals.len()],
             ext: HashMap::default(),
-            syn_cfg: crate::synproxy::SynProxyConfig::default(),
+            syn_cfg: cfg.synproxy.handshake,
+            syn_params: cfg.synproxy,
+            rst_bucket: (cfg.synproxy.rst_per_sec, now),
             secrets: cfg.cookie_secrets,
             counters,
             released: Vec::new(),

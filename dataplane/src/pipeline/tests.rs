@@ -71,6 +71,7 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
         neigh: NeighParams::default(),
         cookie_secrets: crate::synproxy::CookieSecrets::new(crate::synproxy::SecretKey::from_bytes([7; 16])),
+        synproxy: Default::default(),
     }
 }
 
@@ -950,6 +951,43 @@ mod extensions {
         let (_, _, src, sport, dst, dport) = endpoints(&tx[0]);
         assert_eq!((src, sport, dst, dport), (ip(VIP), 80, ip(CIP), 40000));
         assert_eq!(h.p.counters().event_count(Event::SynProxyAckAccepted), 1);
+    }
+
+    #[test]
+    fn synproxy_ack_storm_is_not_reflected_and_silent_servers_get_the_client_a_rst() {
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let mut cfg = config(0, 1);
+        cfg.synproxy.rst_per_sec = 5;
+        cfg.synproxy.syn_retries = 1;
+        let mut h = Harness {
+            p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
+            out: Output::new(2, 1),
+            now: Time::from_secs(1),
+        };
+        h.resolve_all();
+        with_options(&mut h, |o| o.syn_proxy = true);
+        // 50 ACKs with bad cookies: 5 RSTs, the rest dropped in silence.
+        for i in 0..50u32 {
+            h.rx(CLIENT_PORT, client(1000 + i, 0xdead_0000 + i, TcpFlags::ACK, &[], b""));
+        }
+        assert_eq!(h.take_tx(CLIENT_PORT).len(), 5);
+        assert_eq!(h.drops(DropReason::SynProxyAckStorm), 45);
+        assert_eq!(h.p.sessions().len(), 0);
+
+        // A real handshake whose server never answers.
+        let isn = 7000;
+        h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &[], b""));
+        let cookie = tcp_view(&h.take_tx(CLIENT_PORT)[0]).seq_number();
+        let ack = || client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK | TcpFlags::PSH, &[], b"GET");
+        h.rx(CLIENT_PORT, ack());
+        assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "server SYN");
+        h.rx(CLIENT_PORT, ack()); // client retransmits: SYN sent again
+        assert_eq!(tcp_view(&h.take_tx(SERVER_PORT)[0]).flags(), TcpFlags::SYN);
+        h.rx(CLIENT_PORT, ack()); // retries exhausted: the client gets a RST
+        assert!(h.take_tx(SERVER_PORT).is_empty());
+        let rst = h.take_tx(CLIENT_PORT);
+        assert_eq!(tcp_view(&rst[0]).flags() & TcpFlags::RST, TcpFlags::RST);
+        assert_eq!(h.p.sessions().len(), 0);
     }
 
     #[test]

@@ -84,6 +84,7 @@ drop_reasons! {
     NoMbuf => "no_mbuf", "The packet pool is empty.";
     SynProxyBadAck => "synproxy_bad_ack", "ACK to a SYN-proxy service with no session and a bad cookie.";
     SynProxyHeld => "synproxy_held_full", "Too many client segments waiting for the real server's handshake.";
+    SynProxyAckStorm => "synproxy_ack_storm", "Bad-cookie ACKs beyond the RST budget, dropped in silence.";
 }
 
 macro_rules! events {
