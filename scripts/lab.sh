@@ -6,6 +6,9 @@
 #   default via 198.18.0.1     (no kernel addresses: rvsd owns them)               +--- sw-rs2 <--> eth0 198.19.0.12
 #                                                                                  +--- sw-rs3 <--> eth0 198.19.0.13
 #   VIP 198.18.0.100 (tcp/80 -> nginx :80, udp/53 -> echo :5353), LIPs 198.19.0.200-201
+#   Each RS's nginx also listens on :8081 with 'proxy_protocol' (PROXY v1/v2 header required),
+#   logging "proxy_protocol_addr proxy_protocol_port remote_addr remote_port request status"
+#   to $STATE/rsN/pp.log.
 #
 # Usage: scripts/lab.sh up|down|status
 # State (configs, pids, logs, big.bin and its sha256) lives in $RVS_LAB_STATE (default /tmp/$RVS_LAB-lab).
@@ -131,6 +134,30 @@ http {
         }
         location = /big.bin {
             default_type application/octet-stream;
+        }
+    }
+    # PROXY protocol (v1 or v2, nginx takes either) in front of every request: the balancer's
+    # services with proxy_protocol = "v1"/"v2" point here. The log records what the header
+    # said (the client) next to the TCP peer (a LIP).
+    log_format pp '\$proxy_protocol_addr \$proxy_protocol_port \$remote_addr \$remote_port "\$request" \$status';
+    server {
+        listen 8081 proxy_protocol backlog=4096;
+        server_name _;
+        access_log $dir/pp.log pp;
+        root $STATE/www;
+        client_max_body_size 0;
+        location = / {
+            default_type text/plain;
+            return 200 "rs$n\n";
+        }
+        location = /big.bin {
+            default_type application/octet-stream;
+        }
+        # PUT /up/NAME stores the body as $dir/up/NAME (uploads checked byte for byte).
+        location /up/ {
+            root $dir;
+            dav_methods PUT;
+            create_full_put_path on;
         }
     }
 }

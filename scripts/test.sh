@@ -76,6 +76,15 @@ for w in 1 2; do
   done
 done
 LAB_TESTS+=("08-bad-config 08-bad-config 1")
+# SYN proxy (under a spoofed flood; ordinary traffic), PROXY protocol, TOA.
+for w in 1 2; do
+  for t in 17-synproxy-flood 18-synproxy-traffic; do
+    LAB_TESTS+=("$t-w$w $t $w")
+  done
+done
+for t in 19-proxy-protocol 20-toa; do
+  LAB_TESTS+=("$t-w1 $t 1")
+done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config; do
   LAB_TESTS+=("$t $t 1")

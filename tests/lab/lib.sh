@@ -16,6 +16,8 @@ STATE=$RVS_LAB_STATE
 RVSD=${RVSD:-$ROOT/target/release/rvsd}
 RVSADM=${RVSADM:-$ROOT/target/release/rvsadm}
 PY=/usr/bin/python3
+# Helpers imported from tests/lab (tcpcap.py) leave no __pycache__ behind.
+export PYTHONDONTWRITEBYTECODE=1
 WORKERS=${WORKERS:-1}
 TEST_NAME=$(basename "${0%.sh}")
 VIP=198.18.0.100
@@ -298,6 +300,55 @@ drop_counter() {
 # (Worker Lcore RxPkts TxPkts RedirIn RedirOut Sessions Created Expired).
 worker_rows() {
   awk '/^Worker/ {t = 1; next} /^Drop reason/ {t = 0} t && $1 ~ /^[0-9]+$/' <<<"$1"
+}
+
+# event_counter OUTPUT EVENT: Total of EVENT in the event table of 'rvsadm --workers' (0 if absent).
+event_counter() {
+  awk -v r="$2" '/^Event/ {t = 1; next} /^(Worker|Drop reason)/ {t = 0} t && $1 == r {print $2; f = 1; exit} END {if (!f) print 0}' <<<"$1"
+}
+
+# cap_start NAME NS IFACE FILTER: tcpdump (immediate mode, packet-buffered) in namespace NS
+# on IFACE into $CFG_DIR/NAME.pcap, bounded to 120 s; waits (up to 5 s) until it listens.
+# The pid is in CAP_PIDS[NAME]; cap_stop NAME ends it and leaves the file complete.
+declare -A CAP_PIDS=()
+cap_start() {
+  local name=$1 ns=$2 dev=$3 filter=$4 i
+  ip netns exec "$ns" timeout 120 tcpdump -i "$dev" -n -U --immediate-mode -s 512 -Z root -w "$CFG_DIR/$name.pcap" "$filter" \
+    </dev/null >/dev/null 2>"$CFG_DIR/$name.tcpdump.err" &
+  CAP_PIDS[$name]=$!
+  bg_track "${CAP_PIDS[$name]}"
+  for i in $(seq 50); do
+    grep -q "listening on" "$CFG_DIR/$name.tcpdump.err" 2>/dev/null && return 0
+    kill -0 "${CAP_PIDS[$name]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  indent <"$CFG_DIR/$name.tcpdump.err"
+  die "tcpdump $name ($ns $dev) did not start"
+}
+
+# cap_stop NAME...: SIGTERM to each capture (tcpdump flushes and exits), waits up to 5 s each.
+cap_stop() {
+  local name pid i
+  for name in "$@"; do
+    pid=${CAP_PIDS[$name]:-}
+    [[ -n $pid ]] || continue
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "CAP_PIDS[$name]"
+    # tcpdump's own account: packets the filter matched that it never wrote are lost to the test.
+    local got matched
+    got=$(awk '/packets captured/ {print $1}' "$CFG_DIR/$name.tcpdump.err")
+    matched=$(awk '/packets received by filter/ {print $1}' "$CFG_DIR/$name.tcpdump.err")
+    if [[ -n $got && -n $matched && $got != "$matched" ]]; then
+      say "note: capture $name wrote $got of the $matched packets its filter matched"
+    fi
+  done
+  return 0
 }
 
 # wait_for SECONDS DESCRIPTION CMD...: polls CMD every 0.5 s until it succeeds; 1 on timeout.

@@ -21,6 +21,8 @@ use crate::wire::ethernet::EthernetFrame;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::tcp::TcpPacket;
 
+/// The server SYN is sent again when a client segment arrives this long after it.
+const SYN_RESEND_AFTER: std::time::Duration = std::time::Duration::from_millis(900);
 /// Largest IPv4 packet the handshake builders write (20 + 40 bytes).
 const HANDSHAKE_IP_LEN: usize = 60;
 /// Room for the longest PROXY header (v1 with two IPv6 addresses is 107 bytes).
@@ -34,6 +36,7 @@ pub(super) struct SessionExt<P> {
     /// server SYNs went out.
     opened_by: Option<synproxy::ValidatedAck>,
     syns_sent: u8,
+    last_syn: Time,
     /// Client segments waiting for that SYN/ACK.
     held: Vec<P>,
     /// The port the client's segments arrive on (to answer it with a RST).
@@ -135,6 +138,7 @@ impl<P: Frame> Pipeline<P> {
                 pending: Some(v.state),
                 opened_by: Some(v),
                 syns_sent: 1,
+                last_syn: now,
                 held: vec![pkt],
                 client_port: port,
                 translation: Translation::default(),
@@ -197,6 +201,7 @@ impl<P: Frame> Pipeline<P> {
                 pending: None,
                 opened_by: None,
                 syns_sent: 0,
+                last_syn: Time::ZERO,
                 held: Vec::new(),
                 client_port: port,
                 translation: Translation::default(),
@@ -227,8 +232,12 @@ impl<P: Frame> Pipeline<P> {
             if let Some(st) = ext.pending {
                 match dir {
                     Direction::FromClient => {
-                        // The client retransmits: the server has not answered our SYN.
-                        let resend = ext.opened_by.filter(|_| !ext.held.is_empty());
+                        // A client segment a retransmission timeout after our SYN: the
+                        // server has not answered, send the SYN again. (Data sent right
+                        // after the ACK is not a retransmission and must not trigger one:
+                        // the server would answer twice.)
+                        let due = now - ext.last_syn >= SYN_RESEND_AFTER;
+                        let resend = ext.opened_by.filter(|_| due);
                         if ext.held.len() < self.syn_params.max_held {
                             ext.held.push(pkt);
                         } else {
@@ -241,6 +250,7 @@ impl<P: Frame> Pipeline<P> {
                                 self.synproxy_give_up(id, out);
                             } else {
                                 ext.syns_sent += 1;
+                                ext.last_syn = now;
                                 let (from, to) = (s.reply.dst_sock(), s.reply.src_sock());
                                 self.send_server_syn(&v, from, to, now, alloc, out);
                             }
@@ -271,6 +281,12 @@ impl<P: Frame> Pipeline<P> {
                     translation.to_server(&mut tcp_of(&mut pkt, info.ip_len));
                 }
                 Direction::FromServer if !syn => translation.to_client(&mut tcp_of(&mut pkt, info.ip_len)),
+                Direction::FromServer if ext.opened_by.is_some() => {
+                    // A SYN-proxied connection: the server's handshake is done; a repeated
+                    // SYN/ACK (it answered a resent SYN) is not the client's business.
+                    self.drop_pkt(DropReason::SynProxyServerSynAck, pkt);
+                    return None;
+                }
                 Direction::FromServer => {
                     // The server's SYN/ACK (no SYN proxy): leave room for the header.
                     if let Some(v) = proxy {

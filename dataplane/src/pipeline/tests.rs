@@ -921,6 +921,12 @@ mod extensions {
         assert!(h.take_tx(CLIENT_PORT).is_empty(), "the client already had our SYN/ACK");
         let tx = h.take_tx(SERVER_PORT);
         assert_eq!(tx.len(), 1, "the held ACK");
+        // The server repeats its SYN/ACK: still not the client's business.
+        h.rx(
+            SERVER_PORT,
+            server(rip, lport, server_isn, isn + 1, TcpFlags::SYN | TcpFlags::ACK, &SYN_OPTS, b""),
+        );
+        assert!(h.take_tx(CLIENT_PORT).is_empty(), "a repeated server SYN/ACK never reaches the client");
         let ack = tcp_view(&tx[0]);
         assert_eq!((ack.seq_number(), ack.ack_number()), (isn + 1, server_isn.wrapping_add(1)));
 
@@ -981,8 +987,12 @@ mod extensions {
         let ack = || client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK | TcpFlags::PSH, &[], b"GET");
         h.rx(CLIENT_PORT, ack());
         assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "server SYN");
-        h.rx(CLIENT_PORT, ack()); // client retransmits: SYN sent again
+        h.rx(CLIENT_PORT, ack()); // at once: not a retransmission, no second SYN
+        assert!(h.take_tx(SERVER_PORT).is_empty());
+        h.now = h.now + std::time::Duration::from_secs(1);
+        h.rx(CLIENT_PORT, ack()); // the client retransmits: SYN sent again
         assert_eq!(tcp_view(&h.take_tx(SERVER_PORT)[0]).flags(), TcpFlags::SYN);
+        h.now = h.now + std::time::Duration::from_secs(2);
         h.rx(CLIENT_PORT, ack()); // retries exhausted: the client gets a RST
         assert!(h.take_tx(SERVER_PORT).is_empty());
         let rst = h.take_tx(CLIENT_PORT);

@@ -85,6 +85,7 @@ drop_reasons! {
     SynProxyBadAck => "synproxy_bad_ack", "ACK to a SYN-proxy service with no session and a bad cookie.";
     SynProxyHeld => "synproxy_held_full", "Too many client segments waiting for the real server's handshake.";
     SynProxyAckStorm => "synproxy_ack_storm", "Bad-cookie ACKs beyond the RST budget, dropped in silence.";
+    SynProxyServerSynAck => "synproxy_dup_synack", "A server's repeated SYN/ACK on a SYN-proxied connection.";
 }
 
 macro_rules! events {
