@@ -476,7 +476,8 @@ fn set_seq_ack(f: &mut [u8], seq: u32, ack: u32) {
 /// the frame building here is free. Returns when every connection is established.
 fn handshakes(b: &mut Bench, conns: usize, syn_proxy: bool) {
     if syn_proxy {
-        let mut reg = registry((conns + 1024) / PORTS_PER_LIP + 1);
+        // As many local addresses as Bench::new gave the service (the sessions use them).
+        let mut reg = registry((b.replies.len() + conns + 1024) / PORTS_PER_LIP + 1);
         let key = rvs_proto::ServiceKey {
             protocol: rvs_proto::Protocol::Tcp,
             addr: format!("{VIP}:80").parse().unwrap(),
