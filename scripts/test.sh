@@ -71,7 +71,7 @@ for w in 1 2; do
 done
 LAB_TESTS+=("07-two-workers-w2 07-two-workers 2")
 for w in 1 2; do
-  for t in 09-persistence 10-quiesce 16-thresholds; do
+  for t in 09-persistence 10-quiesce 16-thresholds 22-nodest; do
     LAB_TESTS+=("$t-w$w $t $w")
   done
 done

@@ -200,6 +200,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             neigh: NeighParams::default(),
             cookie_secrets,
             synproxy: cfg.synproxy,
+            expire_nodest_conn: d.expire_nodest_conn,
         };
         let worker = Worker {
             id: i as u16,

@@ -113,6 +113,7 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
             rvs_dataplane::synproxy::SecretKey::from_bytes([7; 16]),
         ),
         synproxy: Default::default(),
+        expire_nodest_conn: false,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct Dataplane {
     pub tx_desc: u16,
     pub max_services: usize,
     pub max_reals: usize,
+    /// IPVS's `expire_nodest_conn`: a session whose real server was removed ends at its
+    /// next packet (TCP: a RST to both ends) instead of being black-holed.
+    pub expire_nodest_conn: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +157,8 @@ struct RawDataplane {
     max_services: usize,
     #[serde(default = "default_max_reals")]
     max_reals: usize,
+    #[serde(default)]
+    expire_nodest_conn: bool,
 }
 
 fn default_idle_spin() -> u32 {
@@ -332,6 +337,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         tx_desc: d.tx_desc,
         max_services: d.max_services,
         max_reals: d.max_reals,
+        expire_nodest_conn: d.expire_nodest_conn,
     };
     let workers = dataplane.workers.len() as u32;
     let (lo, hi) = dataplane.local_port_range;

@@ -420,6 +420,83 @@ impl<P: Frame> Pipeline<P> {
         self.retire(&old);
     }
 
+    /// A packet of a session whose real server was removed (`expire_nodest_conn`): the
+    /// session ends. TCP: the sender gets a RST, and so does the other end (a copy of the
+    /// packet turned into a RST and sent through the NAT). UDP: the packet starts a new
+    /// session if it comes from the client.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn expire_nodest(
+        &mut self,
+        id: SessionId,
+        dir: Direction,
+        mut pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let s = self.sessions.remove(id);
+        self.retire(&s);
+        self.counters.event(Event::NoDestExpired);
+        if info.key.proto != crate::session::PROTO_TCP {
+            if dir == Direction::FromClient {
+                return self.client_packet(pkt, info, now, alloc, out);
+            }
+            return self.drop_pkt(DropReason::NoSession, pkt);
+        }
+        if info.tcp_flags & TCP_RST != 0 {
+            return self.drop_pkt(DropReason::NoSession, pkt);
+        }
+        let end = ETH_LEN + info.ip_len;
+        // The other end: the packet's own sequence number, as a bare RST, through the NAT.
+        if s.flags & FLAG_EXT == 0 {
+            if let Some(mut rst) = alloc.alloc(end) {
+                rst.data_mut().copy_from_slice(&pkt.data()[..end]);
+                let ip = &mut rst.data_mut()[ETH_LEN..end];
+                let (ihl, src, dst, thl) = {
+                    let ipp = Ipv4Packet::new_unchecked(&ip[..]);
+                    let ihl = ipp.header_len();
+                    (ihl, ipp.src_addr(), ipp.dst_addr(), TcpPacket::new_unchecked(&ip[ihl..]).header_len())
+                };
+                let total = ihl + thl;
+                let mut ipp = Ipv4Packet::new_unchecked(&mut ip[..]);
+                ipp.set_total_len(total as u16);
+                ipp.fill_checksum();
+                let mut tcp = TcpPacket::new_unchecked(&mut ip[ihl..total]);
+                tcp.set_flags(crate::wire::tcp::TcpFlags::RST);
+                tcp.set_ack_number(0);
+                tcp.fill_checksum(src, dst);
+                rst.set_len(ETH_LEN + total);
+                let to = match dir {
+                    Direction::FromClient => crate::nat::Endpoints {
+                        src: s.reply.dst,
+                        sport: s.reply.dport,
+                        dst: s.reply.src,
+                        dport: s.reply.sport,
+                    },
+                    Direction::FromServer => crate::nat::Endpoints {
+                        src: s.client.dst,
+                        sport: s.client.dport,
+                        dst: s.client.src,
+                        dport: s.client.sport,
+                    },
+                };
+                crate::nat::rewrite(&mut rst.data_mut()[ETH_LEN..ETH_LEN + total], to);
+                self.send_ip(rst, to.dst, now, alloc, out);
+            }
+        }
+        // The sender: a RST answering its packet, straight back where it came from.
+        pkt.set_len(end);
+        match synproxy::rst_reply(&mut pkt.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
+            Ok(n) => {
+                pkt.set_len(ETH_LEN + n);
+                bounce(&mut pkt, self.ports[info.port as usize].mac);
+                out.tx[info.port as usize].push(pkt);
+            }
+            Err(_) => self.drop_pkt(DropReason::NoSession, pkt),
+        }
+    }
+
     /// L4 facts of a frame held earlier (already validated once).
     fn reparse(&self, pkt: &P, port: PortIndex) -> Option<L4Info> {
         let ip = Ipv4Packet::new_checked(&pkt.data()[ETH_LEN..]).ok()?;

@@ -59,6 +59,8 @@ pub struct PipelineConfig {
     /// SYN-cookie secrets, the same on every worker so any of them validates any cookie.
     pub cookie_secrets: crate::synproxy::CookieSecrets,
     pub synproxy: SynProxyParams,
+    /// End sessions of removed real servers at their next packet (IPVS expire_nodest_conn).
+    pub expire_nodest_conn: bool,
 }
 
 /// SYN-proxy settings of the dataplane (the `[synproxy]` config section).
@@ -156,6 +158,9 @@ pub struct Pipeline<P> {
     secrets: crate::synproxy::CookieSecrets,
     /// Token bucket of RSTs for bad cookies: (tokens, last refill).
     rst_bucket: (u32, Time),
+    expire_nodest_conn: bool,
+    /// Real-server slots present in the current snapshot.
+    real_present: Vec<bool>,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -195,6 +200,8 @@ impl<P: Frame> Pipeline<P> {
             syn_cfg: cfg.synproxy.handshake,
             syn_params: cfg.synproxy,
             rst_bucket: (cfg.synproxy.rst_per_sec, now),
+            expire_nodest_conn: cfg.expire_nodest_conn,
+            real_present: vec![false; counters.reals.len()],
             secrets: cfg.cookie_secrets,
             counters,
             released: Vec::new(),
@@ -266,6 +273,7 @@ impl<P: Frame> Pipeline<P> {
                 self.overload.update(r.slot, c.active.get().wrapping_add(c.inactive.get()), share);
             }
         }
+        self.real_present.clone_from(&seen);
         for (slot, seen) in seen.into_iter().enumerate() {
             if !seen && self.thresholds[slot] != Thresholds::default() {
                 self.thresholds[slot] = Thresholds::default();
@@ -580,6 +588,11 @@ impl<P: Frame> Pipeline<P> {
     ) {
         if info.ttl <= 1 {
             return self.drop_pkt(DropReason::TtlExceeded, pkt);
+        }
+        if self.expire_nodest_conn
+            && !self.real_present.get(self.sessions.get(id).real_slot as usize).copied().unwrap_or(true)
+        {
+            return self.expire_nodest(id, dir, pkt, info, now, alloc, out);
         }
         let mut info = info;
         if info.key.proto == PROTO_TCP

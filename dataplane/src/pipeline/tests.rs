@@ -72,6 +72,7 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         neigh: NeighParams::default(),
         cookie_secrets: crate::synproxy::CookieSecrets::new(crate::synproxy::SecretKey::from_bytes([7; 16])),
         synproxy: Default::default(),
+        expire_nodest_conn: false,
     }
 }
 
@@ -709,6 +710,45 @@ fn persistence_pins_a_client_and_its_network() {
     other.resolve_all();
     other.p.set_snapshot(h.p.snapshot().clone());
     assert_eq!(open(&mut other, "198.18.0.10", 3001), Some(first));
+}
+
+#[test]
+fn expire_nodest_conn_resets_sessions_of_a_removed_server() {
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let mut cfg = config(0, 1);
+    cfg.expire_nodest_conn = true;
+    let mut h = Harness {
+        p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
+        out: Output::new(2, 1),
+        now: Time::from_secs(1),
+    };
+    h.resolve_all();
+    assert_eq!(open(&mut h, "198.18.0.10", 1000), Some(ip("198.19.0.11")));
+    let q = udp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 5000, ip("198.18.0.100"), 53, b"q");
+    h.rx(CLIENT_PORT, q.clone());
+    assert_eq!(endpoints(&h.take_tx(SERVER_PORT)[0]).4, ip("198.19.0.11"));
+    h.p.set_snapshot(edit_registry(|r| {
+        r.del_real(&tcp_key(), "198.19.0.11:80".parse().unwrap()).unwrap();
+        let udp = ServiceKey { protocol: Protocol::Udp, addr: "198.18.0.100:53".parse().unwrap() };
+        r.del_real(&udp, "198.19.0.11:5353".parse().unwrap()).unwrap();
+    }));
+    // TCP: the client's next segment gets it a RST, and the server one too.
+    let data =
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 1000, ip("198.18.0.100"), 80, TcpFlags::ACK, b"x");
+    h.rx(CLIENT_PORT, data);
+    let to_client = h.take_tx(CLIENT_PORT);
+    let to_server = h.take_tx(SERVER_PORT);
+    assert_eq!(to_client.len(), 1);
+    assert_eq!(to_server.len(), 1);
+    let flags = |f: &[u8]| TcpPacket::new_checked(&f[ETH_LEN + 20..]).unwrap().flags();
+    assert!(flags(&to_client[0]).contains(TcpFlags::RST));
+    assert!(flags(&to_server[0]).contains(TcpFlags::RST));
+    let (_, _, src, _, dst, _) = endpoints(&to_server[0]);
+    assert_eq!((src, dst), (ip("198.19.0.200"), ip("198.19.0.11")));
+    // UDP: the next datagram is scheduled afresh.
+    h.rx(CLIENT_PORT, q);
+    assert_ne!(endpoints(&h.take_tx(SERVER_PORT)[0]).4, ip("198.19.0.11"));
+    assert_eq!(h.p.counters().event_count(Event::NoDestExpired), 2);
 }
 
 #[test]

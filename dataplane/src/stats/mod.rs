@@ -119,6 +119,7 @@ events! {
     ToaNoRoom => "toa_no_room", "No room for the TOA option in the segment.";
     ProxyHeaderInserted => "proxy_header_inserted", "PROXY protocol header sent to a real server.";
     ProxyHeaderNoRoom => "proxy_header_no_room", "No room for the PROXY protocol header.";
+    NoDestExpired => "nodest_expired", "A session of a removed real server ended at its next packet.";
 }
 
 /// Traffic counters of one virtual service or real server on one worker.
