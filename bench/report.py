@@ -140,6 +140,10 @@ def main():
         # A whole handshake (3 packets) through the pipeline, plain and SYN-proxied.
         "synproxy_conn_instr": instr("synproxy_conn"),
         "plain_conn_instr": instr("plain_conn"),
+        # SYN flood against a SYN-proxied service: each SYN answered with a cookie, no state.
+        "synflood_instr_per_syn": instr("synflood"),
+        "synflood_syns_per_s_per_worker": (sizes[min(sizes)].get("synflood") or {}).get("syns_per_s_per_worker")
+        if sizes else None,
         "ratio_vs_testpmd_pps": ratio(dpdk.get("rvs_mpps"), dpdk.get("testpmd_io_mpps")),
         "ratio_vs_iofwd_same_harness_pps": ratio(dpdk.get("rvs_mpps"), dpdk.get("harness_io_mpps")),
         "ratio_vs_nftables_pps": lab["nftables"]["rvs_over_peer"]["udp_pps"],

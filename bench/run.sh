@@ -97,9 +97,9 @@ if ! skip callgrind; then
   mkdir -p "$CG"
   for run in 1 2; do
     for n in 1000 100000; do
-      for scen in established reply new_conn plain_conn synproxy_conn; do
+      for scen in established reply new_conn plain_conn synproxy_conn synflood; do
         packets=200000
-        [[ $scen == new_conn ]] && packets=50000
+        [[ $scen == new_conn || $scen == synflood ]] && packets=50000
         # Whole handshakes (3 packets each): "packets" counts connections here.
         [[ $scen == *_conn && $scen != new_conn ]] && packets=20000
         out=$CG/$scen-$n-run$run.out

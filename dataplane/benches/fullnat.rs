@@ -388,6 +388,8 @@ fn run_size(n: usize) -> Value {
     let est = timed(&mut b, Scenario::Established);
     let rep = timed(&mut b, Scenario::Reply);
     let newc = timed_new_conn(&mut b);
+    // Last: it turns the SYN proxy on for the service.
+    let flood = timed_synflood(&mut b);
     eprintln!(
         "fullnat: {n:>9} sessions: established {:.1} ns/pkt, reply {:.1} ns/pkt, new {:.1} ns/conn",
         est["ns_per_pkt"].as_f64().unwrap(),
@@ -401,7 +403,7 @@ fn run_size(n: usize) -> Value {
         "established": est,
         "reply": rep,
         "new_conn": newc,
-        "synproxy_conn": null,
+        "synflood": flood,
     })
 }
 
@@ -456,6 +458,38 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
+/// Turns the SYN proxy on for the TCP service, keeping its local addresses (the sessions
+/// use them) plus room for `extra` more connections.
+fn enable_syn_proxy(b: &mut Bench, extra: usize) {
+    let mut reg = registry((b.replies.len() + extra + 1024) / PORTS_PER_LIP + 1);
+    let key = rvs_proto::ServiceKey {
+        protocol: rvs_proto::Protocol::Tcp,
+        addr: format!("{VIP}:80").parse().unwrap(),
+    };
+    let mut spec = reg.list().find(|(s, _, _)| s.key == key).map(|(s, _, _)| s.clone()).unwrap();
+    spec.options.syn_proxy = true;
+    reg.edit_service(spec).unwrap();
+    b.p.set_snapshot(Arc::new(reg.snapshot()));
+}
+
+/// A SYN flood against a SYN-proxied service: every SYN answered with a cookie, no state.
+/// ns per SYN and SYNs absorbed per second by one worker.
+fn timed_synflood(b: &mut Bench) -> Value {
+    enable_syn_proxy(b, NEW_CONN_TRIAL * NEW_CONN_TRIALS);
+    let sessions0 = b.p.sessions().len();
+    let answered0 = b.p.counters().event_count(rvs_dataplane::stats::Event::SynProxySynAnswered);
+    let mut ns = Vec::new();
+    for _ in 0..NEW_CONN_TRIALS {
+        let arena = b.syn_arena(NEW_CONN_TRIAL);
+        ns.push(b.run(&arena, CLIENT_PORT, CLIENT_PORT, NEW_CONN_TRIAL) * 1e9 / NEW_CONN_TRIAL as f64);
+    }
+    let answered = b.p.counters().event_count(rvs_dataplane::stats::Event::SynProxySynAnswered) - answered0;
+    assert_eq!(answered as usize, NEW_CONN_TRIAL * NEW_CONN_TRIALS, "every SYN answered");
+    assert_eq!(b.p.sessions().len(), sessions0, "no state for SYNs");
+    let med = median(ns.clone());
+    json!({ "ns_per_syn": med, "syns_per_s_per_worker": 1e9 / med, "trials_ns": ns })
+}
+
 /// Reads (seq, ack) of the TCP segment in an Ethernet frame.
 fn seq_ack(f: &[u8]) -> (u32, u32) {
     let t = &f[34..];
@@ -476,17 +510,7 @@ fn set_seq_ack(f: &mut [u8], seq: u32, ack: u32) {
 /// the frame building here is free. Returns when every connection is established.
 fn handshakes(b: &mut Bench, conns: usize, syn_proxy: bool) {
     if syn_proxy {
-        // As many local addresses as Bench::new gave the service (the sessions use them).
-        let mut reg = registry((b.replies.len() + conns + 1024) / PORTS_PER_LIP + 1);
-        let key = rvs_proto::ServiceKey {
-            protocol: rvs_proto::Protocol::Tcp,
-            addr: format!("{VIP}:80").parse().unwrap(),
-        };
-        let spec = reg.list().find(|(s, _, _)| s.key == key).map(|(s, _, _)| s.clone()).unwrap();
-        let mut spec = spec;
-        spec.options.syn_proxy = true;
-        reg.edit_service(spec).unwrap();
-        b.p.set_snapshot(Arc::new(reg.snapshot()));
+        enable_syn_proxy(b, conns);
     }
     let mut f = Vec::with_capacity(128);
     for _ in 0..conns {
@@ -521,6 +545,17 @@ fn handshakes(b: &mut Bench, conns: usize, syn_proxy: bool) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some("synflood") = arg(&args, "--callgrind") {
+        let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
+        let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();
+        let mut b = Bench::new(n, 1024);
+        enable_syn_proxy(&mut b, 0);
+        let arena = b.syn_arena(packets);
+        b.run(&arena, CLIENT_PORT, CLIENT_PORT, packets);
+        assert_eq!(b.p.sessions().len(), n, "no state for SYNs");
+        println!("callgrind scenario synflood: {n} sessions, {packets} SYNs");
+        return;
+    }
     if let Some(scen) = arg(&args, "--callgrind").filter(|s| *s == "plain_conn" || *s == "synproxy_conn") {
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let conns: usize = arg(&args, "--packets").unwrap_or("20000").parse().unwrap();
