@@ -1,0 +1,80 @@
+//! Arbitrary frames into a worker pipeline with services, SYN proxy, TOA and PROXY protocol
+//! configured: every frame is handled (forwarded, answered or dropped and counted), never a
+//! panic. The first byte picks the ingress port.
+#![no_main]
+use std::sync::{Arc, OnceLock, Mutex};
+
+use libfuzzer_sys::fuzz_target;
+use rvs_dataplane::frame::VecAlloc;
+use rvs_dataplane::pipeline::{Output, Pipeline, PipelineConfig, PortInfo};
+use rvs_dataplane::route::{Prefix, Route, RouteTable};
+use rvs_dataplane::service::Registry;
+use rvs_dataplane::stats::WorkerCounters;
+use rvs_dataplane::time::Time;
+use rvs_dataplane::wire::MacAddr;
+use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec};
+
+fn pipeline() -> Pipeline<Vec<u8>> {
+    let mut reg = Registry::new(16, 64);
+    for (port, opts) in [
+        (80, ServiceOptions::default()),
+        (81, ServiceOptions { syn_proxy: true, toa: true, ..Default::default() }),
+        (82, ServiceOptions { proxy_protocol: Some(2), ..Default::default() }),
+    ] {
+        let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("198.18.0.100:{port}").parse().unwrap() };
+        let spec = ServiceSpec {
+            key,
+            scheduler: "rr".into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+            options: opts,
+        };
+        reg.add_service(spec).unwrap();
+        for i in 11..=12 {
+            let real = RealSpec {
+                addr: format!("198.19.0.{i}:80").parse().unwrap(),
+                weight: 1,
+                method: Default::default(),
+                thresholds: Default::default(),
+            };
+            reg.add_real(&key, real).unwrap();
+        }
+    }
+    let mut routes = RouteTable::new();
+    let ip = |s: &str| s.parse().unwrap();
+    routes.add(Route { prefix: Prefix::new(ip("198.18.0.0"), 24).unwrap(), port: 0, gateway: None });
+    routes.add(Route { prefix: Prefix::new(ip("198.19.0.0"), 24).unwrap(), port: 1, gateway: None });
+    let cfg = PipelineConfig {
+        worker: 0,
+        workers: 2,
+        ports: vec![
+            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 1]), addrs: vec![(ip("198.18.0.1"), 24)] },
+            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 2]), addrs: vec![(ip("198.19.0.1"), 24)] },
+        ],
+        routes,
+        max_sessions: 4096,
+        local_port_range: (1025, 65535),
+        timeouts: rvs_proto::Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
+        neigh: Default::default(),
+        cookie_secrets: rvs_dataplane::synproxy::CookieSecrets::new(
+            rvs_dataplane::synproxy::SecretKey::from_bytes([7; 16]),
+        ),
+        synproxy: Default::default(),
+        expire_nodest_conn: true,
+    };
+    Pipeline::new(cfg, Arc::new(reg.snapshot()), Arc::new(WorkerCounters::new(16, 64)), Time::ZERO)
+}
+
+static STATE: OnceLock<Mutex<(Pipeline<Vec<u8>>, Output<Vec<u8>>, u64)>> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&port, frame)) = data.split_first() else { return };
+    let state = STATE.get_or_init(|| Mutex::new((pipeline(), Output::new(2, 2), 0)));
+    let mut g = state.lock().unwrap();
+    let (p, out, t) = &mut *g;
+    *t += 1_000_000;
+    p.handle((port & 1) as u16, frame.to_vec(), Time(*t), &mut VecAlloc, out);
+    p.poll(Time(*t), &mut VecAlloc, out);
+    out.tx.iter_mut().for_each(Vec::clear);
+    out.redirect.iter_mut().for_each(Vec::clear);
+    out.learned.clear();
+});

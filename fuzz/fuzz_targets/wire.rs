@@ -1,0 +1,25 @@
+//! Every wire view and the pcap reader on arbitrary bytes: errors, never panics.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use rvs_dataplane::wire::{arp::ArpPacket, ethernet::EthernetFrame, icmp::Icmpv4Packet, ipv4::Ipv4Packet};
+use rvs_dataplane::wire::{tcp::TcpPacket, udp::UdpPacket};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(eth) = EthernetFrame::new_checked(data) {
+        let _ = (eth.dst_addr(), eth.src_addr(), eth.ethertype());
+        let _ = ArpPacket::new_checked(eth.payload()).map(|a| (a.operation(), a.sender_ip(), a.target_ip()));
+    }
+    if let Ok(ip) = Ipv4Packet::new_checked(data) {
+        let _ = (ip.verify_checksum(), ip.src_addr(), ip.dst_addr(), ip.is_fragment());
+        if let Ok(t) = TcpPacket::new_checked(ip.payload()) {
+            let _ = t.verify_checksum(ip.src_addr(), ip.dst_addr());
+            for o in t.iter_options() {
+                let _ = o;
+            }
+        }
+        let _ = UdpPacket::new_checked(ip.payload()).map(|u| u.verify_checksum(ip.src_addr(), ip.dst_addr()));
+        let _ = Icmpv4Packet::new_checked(ip.payload()).map(|i| i.verify_checksum());
+    }
+    let _ = rvs_dataplane::pcap::read_all(data);
+    let _ = rvs_dataplane::proxyproto::parse(data);
+});
