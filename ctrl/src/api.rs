@@ -69,6 +69,8 @@ pub struct CheckStatus {
     pub up: bool,
     /// How long the last completed run took.
     pub last_duration: Option<Duration>,
+    /// Completed runs (retries included).
+    pub runs: u64,
 }
 
 /// The latest status, shared between the main loop (writer) and the HTTP thread.
@@ -285,6 +287,7 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
                         "target": c.target.to_string(),
                         "up": c.up,
                         "last_duration_seconds": c.last_duration.map(|d| d.as_secs_f64()),
+                        "runs": c.runs,
                     })).collect::<Vec<_>>(),
                     "rvsd": real_json(r.addr),
                 })
@@ -444,6 +447,8 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     let mut check_up = Family::new("rvs_check_up", "gauge", "Whether a health checker finds its target up");
     let mut check_dur =
         Family::new("rvs_check_duration_seconds", "gauge", "How long the last run of a health checker took");
+    let mut check_runs =
+        Family::new("rvs_checks_total", "counter", "Completed runs of a health checker, retries included");
 
     if let Some((services, workers)) = rvsd {
         for s in services {
@@ -483,6 +488,7 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
                 l.push(("target", c.target.to_string()));
                 let l = labels(&l);
                 check_up.add(l.clone(), u8::from(c.up));
+                check_runs.add(l.clone(), c.runs);
                 if let Some(d) = c.last_duration {
                     check_dur.add(l, format!("{:.6}", d.as_secs_f64()));
                 }
@@ -494,7 +500,7 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     fams.extend(rs_fams);
     fams.extend([active, inactive, weight, rs_up]);
     fams.extend(wk.into_iter().map(|(f, _)| f));
-    fams.extend([drops, check_up, check_dur]);
+    fams.extend([drops, check_up, check_dur, check_runs]);
     let mut out = String::new();
     for f in &fams {
         f.render(&mut out);
@@ -619,6 +625,7 @@ mod tests {
                 target: a.parse().unwrap(),
                 up: alive,
                 last_duration: Some(Duration::from_micros(1500)),
+                runs: 3,
             }],
         };
         let mut desired = Table::new();

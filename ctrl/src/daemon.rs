@@ -37,6 +37,11 @@ use std::time::{Duration, Instant};
 /// The loop looks at its signal flags at least this often.
 const TICK: Duration = Duration::from_secs(1);
 
+/// What only the checks' timings and counters changed (durations, runs) reaches the HTTP
+/// thread at most this often; state changes reach it at once. Building the status is a walk
+/// over every checker, too much to do after each of thousands of results a second.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub config: PathBuf,
@@ -124,7 +129,7 @@ fn handle(events: Vec<Event>, scripts: &mut Scripts) {
                 service = %vs.addr, protocol = vs.protocol.as_str(), real = %rs, %reason, "real server down"
             ),
             Event::WeightChanged { vs, rs, weight } => {
-                tracing::info!(service = %vs.addr, real = %rs, weight, "weight set by misc_dynamic")
+                tracing::info!(service = %vs.addr, real = %rs, weight, "weight set by a checker")
             }
             Event::QuorumLost { vs, live_weight } => {
                 tracing::warn!(service = %vs.addr, protocol = vs.protocol.as_str(), live_weight, "quorum lost")
@@ -146,6 +151,8 @@ fn kind_name(k: &CheckKind) -> &'static str {
         CheckKind::Http { .. } => "HTTP_GET",
         CheckKind::Misc { .. } => "MISC_CHECK",
         CheckKind::Udp { .. } => "UDP_CHECK",
+        CheckKind::Dns { .. } => "DNS_CHECK",
+        CheckKind::File { .. } => "FILE_CHECK",
     }
 }
 
@@ -197,6 +204,7 @@ fn status(
                                 target: ck.target,
                                 up: health.checker_up(id),
                                 last_duration: durations.get(&id).copied(),
+                                runs: health.checker_runs(id),
                             }
                         })
                         .collect(),
@@ -282,8 +290,12 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     };
     let mut started: HashMap<CheckerId, Instant> = HashMap::new();
     let mut durations: HashMap<CheckerId, Duration> = HashMap::new();
-    let mut shown = status(&health, &ov, &sent, &durations);
-    shared.publish(shown.clone());
+    shared.publish(status(&health, &ov, &sent, &durations));
+    // What the table and the published status were computed from.
+    let mut sent_gen = health.generation();
+    let mut shown_gen = health.generation();
+    let mut shown_at = Instant::now();
+    let mut unshown_results = false;
 
     let mut prober = Prober::new();
     let mut scripts = Scripts(Vec::new());
@@ -299,6 +311,8 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                 Ok(l) => {
                     log_diags(&l.diags);
                     prober.cancel_all();
+                    // The table and the status are computed again below.
+                    sent_gen = sent_gen.wrapping_sub(1);
                     let (h, events) = health.reload(l.config, Instant::now(), &mut || jitter.next());
                     health = h;
                     started.clear();
@@ -320,12 +334,15 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         }
         let now = Instant::now();
         for id in health.take_due(now) {
-            started.insert(id, now);
+            // Each start's own time: starting thousands takes a while, and the duration
+            // shown is the check's, not its wait in this loop.
+            started.insert(id, Instant::now());
             prober.start(id, health.checker_conf(id), now);
         }
         let until = health.next_due().map_or(now + TICK, |t| t.min(now + TICK));
         let results = prober.poll(until, signals.wake);
         drain(signals.wake);
+        unshown_results |= !results.is_empty();
         for (id, outcome) in results {
             if let Some(t0) = started.remove(&id) {
                 durations.insert(id, t0.elapsed());
@@ -338,6 +355,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             handle(events, &mut scripts);
         }
         while let Ok(req) = op_rx.try_recv() {
+            sent_gen = sent_gen.wrapping_sub(1);
             let r = overrides::apply_op(health.config(), &mut ov, req.op);
             match &r {
                 Ok(()) => tracing::info!(op = ?req.op, "API change applied"),
@@ -346,15 +364,24 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             // The HTTP thread may have given up waiting; nothing to do then.
             let _ = req.reply.send(r);
         }
-        let desired = effective(&health, &ov);
-        if desired != sent {
-            sent = desired;
-            let _ = tx.send(Arc::new(sent.clone()));
+        // Only a change of the health states, a reload or an API change moves the table.
+        let changed = sent_gen != health.generation();
+        if changed {
+            sent_gen = health.generation();
+            let desired = effective(&health, &ov);
+            if desired != sent {
+                sent = desired;
+                let _ = tx.send(Arc::new(sent.clone()));
+            }
         }
-        let now_shown = status(&health, &ov, &sent, &durations);
-        if now_shown != shown {
-            shown = now_shown;
-            shared.publish(shown.clone());
+        if changed
+            || shown_gen != health.generation()
+            || (unshown_results && shown_at.elapsed() >= PUBLISH_EVERY)
+        {
+            shown_gen = health.generation();
+            shown_at = Instant::now();
+            unshown_results = false;
+            shared.publish(status(&health, &ov, &sent, &durations));
         }
         scripts.reap();
     }

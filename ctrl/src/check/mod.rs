@@ -4,9 +4,13 @@
 //!   sorry server, inhibit) and the real-server table they call for;
 //! * [`http`]: HTTP_GET's request and its verdict on a response, pure;
 //! * [`md5`]: the digest HTTP_GET compares;
-//! * [`probe`]: the I/O: nonblocking connects, HTTP exchanges, UDP probes and MISC_CHECK
-//!   processes, all driven by one poll(2) loop.
+//! * [`dns`]: DNS_CHECK's query and its verdict on a response, pure;
+//! * [`file`]: FILE_CHECK's reading of a tracked file, pure;
+//! * [`probe`]: the I/O: nonblocking connects, HTTP exchanges, UDP probes, DNS queries,
+//!   tracked-file reads and MISC_CHECK processes, all driven by one poll(2) loop.
 
+pub mod dns;
+pub mod file;
 pub mod http;
 pub mod md5;
 pub mod probe;

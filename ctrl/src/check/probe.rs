@@ -5,8 +5,8 @@
 //!
 //! A check's outcome goes to the pure state machines in [`super::state`].
 
-use super::http;
 use super::state::{CheckerId, Outcome};
+use super::{dns, file, http};
 use crate::keepalived::{CheckKind, CheckerConf, HttpUrl};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
@@ -34,6 +34,10 @@ enum Stage {
         sock: UdpSocket,
         require_reply: bool,
     },
+    Dns {
+        sock: UdpSocket,
+        id: u16,
+    },
     Misc {
         child: Child,
         dynamic: bool,
@@ -57,11 +61,23 @@ pub struct Prober {
     probes: Vec<Probe>,
     /// Outcomes known without waiting (e.g. a connect refused at once).
     done: Vec<(CheckerId, Outcome)>,
+    /// splitmix64 state for DNS query ids.
+    rng: u64,
 }
 
 impl Prober {
     pub fn new() -> Self {
-        Self::default()
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Prober { rng: t.as_nanos() as u64 ^ u64::from(std::process::id()), ..Self::default() }
+    }
+
+    /// A DNS query id nobody on the path can guess cheaply (splitmix64).
+    fn next_id(&mut self) -> u16 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as u16
     }
 
     pub fn in_flight(&self) -> usize {
@@ -88,6 +104,20 @@ impl Prober {
             }
             CheckKind::Udp { payload, require_reply } => udp_probe(conf.target, conf.bindto, payload)
                 .map(|sock| Stage::Udp { sock, require_reply: *require_reply }),
+            CheckKind::Dns { qtype, name } => {
+                let id = self.next_id();
+                dns::query(id, name, *qtype)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+                    .and_then(|q| udp_probe(conf.target, conf.bindto, &q))
+                    .map(|sock| Stage::Dns { sock, id })
+            }
+            CheckKind::File { path, weight, reverse } => {
+                // A small local read: done at once, no descriptor kept.
+                let content = std::fs::read(path).ok();
+                let text = content.as_deref().map(String::from_utf8_lossy);
+                self.done.push((id, file::outcome(text.as_deref(), *weight, *reverse)));
+                return;
+            }
             CheckKind::Misc { argv, timeout, dynamic } => {
                 let deadline = now + timeout.unwrap_or(conf.delay_loop);
                 match spawn(argv) {
@@ -127,7 +157,7 @@ impl Prober {
                 Stage::Connecting { fd } => (fd.as_raw_fd(), libc::POLLOUT),
                 Stage::Writing { stream, .. } => (stream.as_raw_fd(), libc::POLLOUT),
                 Stage::Reading { stream, .. } => (stream.as_raw_fd(), libc::POLLIN),
-                Stage::Udp { sock, .. } => (sock.as_raw_fd(), libc::POLLIN),
+                Stage::Udp { sock, .. } | Stage::Dns { sock, .. } => (sock.as_raw_fd(), libc::POLLIN),
                 Stage::Misc { .. } | Stage::Taken => continue,
             };
             fds.push(libc::pollfd { fd, events, revents: 0 });
@@ -174,6 +204,7 @@ impl Prober {
                 finished[i] = Some(match &p.stage {
                     Stage::Udp { require_reply: false, .. } => Outcome::Up,
                     Stage::Udp { .. } => Outcome::Down("no UDP reply".into()),
+                    Stage::Dns { .. } => Outcome::Down("no DNS response".into()),
                     Stage::Connecting { .. } => Outcome::Down("connect timed out".into()),
                     _ => Outcome::Down("HTTP exchange timed out".into()),
                 });
@@ -276,6 +307,26 @@ impl Prober {
                         Some(Outcome::Down("port unreachable".into()))
                     }
                     Err(e) => Some(Outcome::Down(format!("UDP: {e}"))),
+                }
+            }
+            Stage::Dns { sock, id } => {
+                let mut b = [0u8; 4096];
+                loop {
+                    match sock.recv(&mut b) {
+                        Ok(n) => match dns::judge(*id, &b[..n]) {
+                            dns::Verdict::Up => return Some(Outcome::Up),
+                            dns::Verdict::Down(why) => return Some(Outcome::Down(why)),
+                            dns::Verdict::Ignore(why) => {
+                                tracing::debug!(target_addr = %p.conf.target, why, "DNS datagram ignored");
+                            }
+                        },
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                            return Some(Outcome::Down("port unreachable".into()))
+                        }
+                        Err(e) => return Some(Outcome::Down(format!("DNS: {e}"))),
+                    }
                 }
             }
             Stage::Misc { .. } | Stage::Taken => None,

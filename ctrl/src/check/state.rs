@@ -12,6 +12,8 @@
 //!   `alpha` starts checkers down, otherwise up;
 //! * MISC_CHECK with `misc_dynamic`: exit 0 up (weight unchanged), 1 down, 2..255 up with
 //!   weight = code - 2;
+//! * FILE_CHECK with a `weight`: up, adding its value x weight to the server's weight (the
+//!   sum is kept within 0..=65535), as keepalived's tracked files do;
 //! * quorum: the sum of the weights of the alive servers; the service goes down when the
 //!   sum < quorum - hysteresis and back up when the sum >= quorum + hysteresis. A down
 //!   service with a `sorry_server` serves from the sorry server alone;
@@ -19,7 +21,8 @@
 
 use crate::keepalived::{CheckerConf, Config, Script, VirtualServer};
 use rvs_proto::{ForwardMethod, RealSpec, ServiceKey, ServiceSpec};
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -37,6 +40,8 @@ pub enum Outcome {
     Up,
     /// Up, and the server's weight is now this (misc_dynamic).
     UpWeight(u32),
+    /// Up, and this checker adds this much to the server's weight (FILE_CHECK's weight).
+    UpDelta(i64),
     Down(String),
 }
 
@@ -77,13 +82,24 @@ pub struct CheckerSm {
     pub failures: u32,
     pub next_at: Instant,
     pub running: bool,
+    /// Completed runs (retries included), for `rvs_checks_total`.
+    pub runs: u64,
+    /// What this checker adds to the server's weight (FILE_CHECK); 0 while down.
+    pub weight_delta: i64,
 }
 
 impl CheckerSm {
     /// `jitter` in [0, 1) spreads the first checks over `warmup`.
     pub fn new(conf: &CheckerConf, now: Instant, jitter: f64) -> Self {
         let delay = conf.warmup.map(|w| w.mul_f64(jitter.clamp(0.0, 1.0))).unwrap_or(Duration::ZERO);
-        CheckerSm { up: !conf.alpha, failures: 0, next_at: now + delay, running: false }
+        CheckerSm {
+            up: !conf.alpha,
+            failures: 0,
+            next_at: now + delay,
+            running: false,
+            runs: 0,
+            weight_delta: 0,
+        }
     }
 
     pub fn due(&self, now: Instant) -> bool {
@@ -93,6 +109,7 @@ impl CheckerSm {
     /// Takes a result; returns the new up/down state when it changed.
     pub fn on_result(&mut self, conf: &CheckerConf, now: Instant, ok: bool) -> Option<bool> {
         self.running = false;
+        self.runs += 1;
         if ok {
             self.failures = 0;
             self.next_at = now + conf.delay_loop;
@@ -162,6 +179,13 @@ impl DesiredService {
 pub struct Health {
     config: Config,
     vss: Vec<VsHealth>,
+    /// When each checker falls due, earliest first. An entry is current while its time is
+    /// the checker's `next_at` and the checker is not running; others are dropped when they
+    /// come up. So finding the due checkers costs O(log n) each, not a scan of all of them.
+    timers: BinaryHeap<Reverse<(Instant, CheckerId)>>,
+    /// Bumped by every change of what [`Health::desired`] or the checkers' up/down states
+    /// show, so a caller can skip recomputing the table when nothing changed.
+    generation: u64,
 }
 
 impl Health {
@@ -183,7 +207,8 @@ impl Health {
                     .collect(),
             })
             .collect();
-        let mut h = Health { config, vss };
+        let mut h = Health { config, vss, timers: BinaryHeap::new(), generation: 0 };
+        h.rebuild_timers();
         for i in 0..h.vss.len() {
             let w = h.live_weight(i);
             h.vss[i].quorum_up = w >= u64::from(h.config.virtual_servers[i].quorum);
@@ -223,11 +248,27 @@ impl Health {
                 }
             }
         }
+        new.rebuild_timers();
+        new.generation = self.generation + 1;
         let mut events = Vec::new();
         for i in 0..new.vss.len() {
             new.update_quorum(i, &mut events);
         }
         (new, events)
+    }
+
+    fn rebuild_timers(&mut self) {
+        let timers: Vec<_> = self
+            .checker_ids()
+            .filter(|&id| !self.sm_ref(id).running)
+            .map(|id| Reverse((self.sm_ref(id).next_at, id)))
+            .collect();
+        self.timers = BinaryHeap::from(timers);
+    }
+
+    /// Changes with every change of the desired table or of a checker's up/down state.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn config(&self) -> &Config {
@@ -252,11 +293,19 @@ impl Health {
         &mut self.vss[id.vs].reals[id.rs].checkers[id.ck]
     }
 
-    /// Checkers due now; they are marked running until their result comes.
+    /// Checkers due now, earliest first; they are marked running until their result comes.
     pub fn take_due(&mut self, now: Instant) -> Vec<CheckerId> {
-        let due: Vec<CheckerId> = self.checker_ids().filter(|&id| self.sm_ref(id).due(now)).collect();
-        for &id in &due {
-            self.sm(id).running = true;
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let sm = self.sm(id);
+            if sm.next_at == at && !sm.running {
+                sm.running = true;
+                due.push(id);
+            }
         }
         due
     }
@@ -265,9 +314,11 @@ impl Health {
         &self.vss[id.vs].reals[id.rs].checkers[id.ck]
     }
 
-    /// When the next checker falls due (None: no checkers, or all running).
+    /// When the next checker falls due (None: no checkers, or all running). After
+    /// [`Health::take_due`]`(now)` this is later than `now`; it may be early (a checker whose
+    /// time changed), which costs a wakeup, never a late check.
     pub fn next_due(&self) -> Option<Instant> {
-        self.checker_ids().map(|id| self.sm_ref(id)).filter(|s| !s.running).map(|s| s.next_at).min()
+        self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Whether the real server is alive now.
@@ -284,6 +335,11 @@ impl Health {
         self.sm_ref(id).up
     }
 
+    /// How many runs of one checker completed.
+    pub fn checker_runs(&self, id: CheckerId) -> u64 {
+        self.sm_ref(id).runs
+    }
+
     /// Takes the result of a checker run.
     pub fn on_result(&mut self, id: CheckerId, now: Instant, outcome: Outcome) -> Vec<Event> {
         let mut events = Vec::new();
@@ -295,17 +351,32 @@ impl Health {
         let key = vs_conf.key;
         let rs_conf = vs_conf.reals[id.rs].clone();
         let was_alive = self.vss[id.vs].reals[id.rs].alive();
+        let was_weight = self.weight(id.vs, id.rs);
         let ok = !matches!(outcome, Outcome::Down(_));
-        self.sm(id).on_result(&conf, now, ok);
+        let sm = self.sm(id);
+        let flipped = sm.on_result(&conf, now, ok).is_some();
+        let next_at = sm.next_at;
+        sm.weight_delta = match outcome {
+            Outcome::UpDelta(d) => d,
+            Outcome::Down(_) if !sm.up => 0,
+            _ => sm.weight_delta,
+        };
+        if flipped {
+            self.generation += 1;
+        }
+        self.timers.push(Reverse((next_at, id)));
         let rs = &mut self.vss[id.vs].reals[id.rs];
         match &outcome {
-            Outcome::UpWeight(w) if rs.dynamic_weight != Some(*w) => {
-                rs.dynamic_weight = Some(*w);
-                events.push(Event::WeightChanged { vs: key, rs: rs_conf.addr, weight: *w });
-            }
+            Outcome::UpWeight(w) => rs.dynamic_weight = Some(*w),
             Outcome::Down(reason) => rs.last_reason = reason.clone(),
             _ => {}
         }
+        let weight = self.weight(id.vs, id.rs);
+        if weight != was_weight {
+            self.generation += 1;
+            events.push(Event::WeightChanged { vs: key, rs: rs_conf.addr, weight });
+        }
+        let rs = &mut self.vss[id.vs].reals[id.rs];
         let alive = rs.alive();
         if alive != was_alive {
             if alive {
@@ -321,8 +392,12 @@ impl Health {
         events
     }
 
+    /// The configured weight, or misc_dynamic's, plus what FILE_CHECKs add, within 0..=65535.
     fn weight(&self, vs: usize, rs: usize) -> u32 {
-        self.vss[vs].reals[rs].dynamic_weight.unwrap_or(self.config.virtual_servers[vs].reals[rs].weight)
+        let h = &self.vss[vs].reals[rs];
+        let base = h.dynamic_weight.unwrap_or(self.config.virtual_servers[vs].reals[rs].weight);
+        let delta: i64 = h.checkers.iter().map(|c| c.weight_delta).sum();
+        (i64::from(base) + delta).clamp(0, 65535) as u32
     }
 
     /// Sum of the weights of the alive real servers.
@@ -339,10 +414,12 @@ impl Health {
         let (q, h) = (u64::from(conf.quorum), u64::from(conf.hysteresis));
         let up = self.vss[vs].quorum_up;
         if up && live < q.saturating_sub(h) {
+            self.generation += 1;
             self.vss[vs].quorum_up = false;
             events.push(Event::QuorumLost { vs: conf.key, live_weight: live });
             events.extend(conf.quorum_down.clone().map(Event::Run));
         } else if !up && live >= q + h {
+            self.generation += 1;
             self.vss[vs].quorum_up = true;
             events.push(Event::QuorumRegained { vs: conf.key, live_weight: live });
             events.extend(conf.quorum_up.clone().map(Event::Run));

@@ -7,6 +7,7 @@ use super::{ConfigError, Diag, Loaded, Severity};
 use rvs_proto::{ForwardMethod, Protocol, ServiceKey};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The IPVS scheduler names keepalived accepts. rvsd implements a subset; it refuses the
@@ -18,12 +19,25 @@ pub const SCHEDULERS: &[&str] =
 pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
+/// FILE_CHECK reads its file at least this often (keepalived watches it with inotify).
+pub const FILE_CHECK_MAX_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     pub router_id: Option<String>,
     pub laddr_groups: BTreeMap<String, Vec<IpAddr>>,
+    /// `track_file NAME { file PATH weight W [reverse] }` blocks, for FILE_CHECK.
+    pub track_files: BTreeMap<String, TrackFile>,
     pub virtual_servers: Vec<VirtualServer>,
+}
+
+/// A top-level `track_file` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackFile {
+    pub loc: Loc,
+    pub path: PathBuf,
+    pub weight: i32,
+    pub reverse: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,9 +113,30 @@ pub struct CheckerConf {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     Tcp,
-    Http { urls: Vec<HttpUrl>, virtualhost: Option<String> },
-    Misc { argv: Vec<String>, timeout: Option<Duration>, dynamic: bool },
-    Udp { payload: Vec<u8>, require_reply: bool },
+    Http {
+        urls: Vec<HttpUrl>,
+        virtualhost: Option<String>,
+    },
+    Misc {
+        argv: Vec<String>,
+        timeout: Option<Duration>,
+        dynamic: bool,
+    },
+    Udp {
+        payload: Vec<u8>,
+        require_reply: bool,
+    },
+    /// DNS_CHECK: a question of `qtype` for `name` over UDP.
+    Dns {
+        qtype: u16,
+        name: String,
+    },
+    /// FILE_CHECK: the number in `path` (see [`crate::check::file`]).
+    File {
+        path: PathBuf,
+        weight: i32,
+        reverse: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +196,6 @@ const VRRP_BLOCKS: &[&str] = &[
     "static_ipaddress",
     "static_routes",
     "static_rules",
-    "track_file",
     "linkbeat_interfaces",
     "garp_group",
 ];
@@ -351,7 +385,14 @@ const CHECKER_KEYS: &[&str] = &[
     "require_reply",
     "min_reply_length",
     "max_reply_length",
+    "type",
+    "name",
+    "track_file",
+    "file",
+    "weight",
 ];
+
+const TRACK_FILE_KEYS: &[&str] = &["file", "weight", "init_file"];
 
 const URL_KEYS: &[&str] = &[
     "path",
@@ -597,12 +638,16 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
         group_locs.insert(name.clone(), s.loc.clone());
         cfg.laddr_groups.insert(name, addrs);
     }
+    // track_file blocks too: FILE_CHECKs name them.
+    for s in stmts.iter().filter(|s| s.keyword == "track_file") {
+        track_file(&mut cx, s, &mut cfg);
+    }
 
     let mut vs_locs: BTreeMap<ServiceKey, Loc> = BTreeMap::new();
     for s in stmts {
         match s.keyword.as_str() {
             "global_defs" => global_defs(&mut cx, s, &mut cfg),
-            "local_address_group" => {}
+            "local_address_group" | "track_file" => {}
             "virtual_server" => {
                 if let Some(vs) = virtual_server(&mut cx, s, &cfg) {
                     if let Some(first) = vs_locs.get(&vs.key) {
@@ -638,6 +683,57 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
         Ok(Loaded { config: cfg, diags: cx.diags })
     } else {
         Err(ConfigError::Invalid { errors: cx.errors, diags: cx.diags })
+    }
+}
+
+/// `weight W [reverse|noreverse]` of a track_file block or a FILE_CHECK.
+fn track_weight(cx: &mut Ctx, k: &Stmt) -> Option<(i32, bool)> {
+    let a = cx.arg(k, 0)?;
+    let Ok(w) = a.parse::<i32>() else {
+        cx.error(&k.loc, format!("'weight': {a:?} is not an integer"));
+        return None;
+    };
+    if !(-65535..=65535).contains(&w) {
+        cx.error(&k.loc, format!("'weight' {w} is outside -65535..65535"));
+        return None;
+    }
+    let reverse = match k.args.get(1).map(String::as_str) {
+        None | Some("noreverse") => false,
+        Some("reverse") => true,
+        Some(o) => {
+            cx.error(&k.loc, format!("'weight': unknown option {o:?} (reverse or noreverse)"));
+            return None;
+        }
+    };
+    Some((w, reverse))
+}
+
+fn track_file(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
+    let Some(name) = cx.arg(s, 0).map(str::to_string) else { return };
+    if let Some(first) = cfg.track_files.get(&name) {
+        let msg = format!("duplicate track_file {name} (first defined at {})", first.loc);
+        cx.error(&s.loc, msg);
+        return;
+    }
+    let mut path = None;
+    let (mut weight, mut reverse) = (1, false);
+    for k in s.block.iter().flatten() {
+        match k.keyword.as_str() {
+            "file" => path = cx.arg(k, 0).map(PathBuf::from),
+            "weight" => {
+                if let Some((w, r)) = track_weight(cx, k) {
+                    (weight, reverse) = (w, r);
+                }
+            }
+            "init_file" => cx.warn(&k.loc, "'init_file' is not supported by rvs-ctrl, ignored"),
+            _ => cx.unknown(k, "track_file", TRACK_FILE_KEYS),
+        }
+    }
+    match path {
+        Some(path) => {
+            cfg.track_files.insert(name, TrackFile { loc: s.loc.clone(), path, weight, reverse });
+        }
+        None => cx.error(&s.loc, format!("track_file {name} needs a 'file PATH'")),
     }
 }
 
@@ -867,7 +963,7 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<VirtualServer>
 
     let mut rs_locs: BTreeMap<SocketAddr, Loc> = BTreeMap::new();
     for k in block.iter().filter(|k| k.keyword == "real_server") {
-        if let Some(rs) = real_server(cx, k, &vs, &defaults) {
+        if let Some(rs) = real_server(cx, k, &vs, &defaults, cfg) {
             if let Some(first) = rs_locs.get(&rs.addr) {
                 let msg = format!("duplicate real_server {} (first defined at {first})", rs.addr);
                 cx.error(&k.loc, msg);
@@ -918,6 +1014,7 @@ fn real_server(
     s: &Stmt,
     vs: &VirtualServer,
     vs_defaults: &CheckDefaults,
+    cfg: &Config,
 ) -> Option<RealServer> {
     let (ip, port) = match s.args.as_slice() {
         [ip] => (ip, None),
@@ -989,7 +1086,7 @@ fn real_server(
     }
     let vhost = rs_vhost.or_else(|| vs.virtualhost.clone());
     for k in s.block.iter().flatten() {
-        if let Some(c) = checker(cx, k, vs, &rs, &defaults, vhost.as_deref()) {
+        if let Some(c) = checker(cx, k, vs, &rs, &defaults, vhost.as_deref(), cfg) {
             rs.checkers.push(c);
         }
     }
@@ -1003,19 +1100,22 @@ fn checker(
     rs: &RealServer,
     defaults: &CheckDefaults,
     vhost: Option<&str>,
+    cfg: &Config,
 ) -> Option<CheckerConf> {
     let kind = k.keyword.as_str();
     let (is_misc, base_retry) = match kind {
         "TCP_CHECK" | "HTTP_GET" | "UDP_CHECK" => (false, 1),
-        "MISC_CHECK" => (true, 0),
-        "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" => {
+        "MISC_CHECK" | "FILE_CHECK" => (kind == "MISC_CHECK", 0),
+        // keepalived: DNS_CHECK retries 3 times, delay_before_retry defaults to delay_loop.
+        "DNS_CHECK" => (false, 3),
+        "SSL_GET" | "SMTP_CHECK" => {
             cx.warn(
                 &k.loc,
                 format!("{kind} is not supported yet: checking a TCP connect to the server instead"),
             );
             (false, 1)
         }
-        "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK" => {
+        "BFD_CHECK" | "PING_CHECK" => {
             cx.warn(&k.loc, format!("{kind} is not supported yet, ignored"));
             return None;
         }
@@ -1032,6 +1132,10 @@ fn checker(
     let mut misc_dynamic = false;
     let mut payload = Vec::new();
     let mut require_reply = false;
+    let mut dns_type = crate::check::dns::DEFAULT_TYPE;
+    let mut dns_name = crate::check::dns::DEFAULT_NAME.to_string();
+    let mut tracked: Option<TrackFile> = None;
+    let mut file_weight: Option<(i32, bool)> = None;
     for o in k.block.iter().flatten() {
         match o.keyword.as_str() {
             "connect_ip" => connect_ip = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "connect_ip", a)),
@@ -1057,6 +1161,43 @@ fn checker(
                     payload_reply_warn(cx, o, r);
                 }
             }
+            "type" if kind == "DNS_CHECK" => {
+                if let Some(a) = cx.arg(o, 0) {
+                    match crate::check::dns::qtype(a) {
+                        Some(t) => dns_type = t,
+                        None => cx.warn(
+                            &o.loc,
+                            format!(
+                                "unknown DNS_CHECK type {a:?}, using SOA (known: A NS CNAME SOA MX TXT AAAA)"
+                            ),
+                        ),
+                    }
+                }
+            }
+            "name" if kind == "DNS_CHECK" => {
+                if let Some(a) = cx.arg(o, 0) {
+                    match crate::check::dns::encode_name(a) {
+                        Ok(_) => dns_name = a.to_string(),
+                        Err(e) => cx.error(&o.loc, format!("DNS_CHECK name {e}")),
+                    }
+                }
+            }
+            "track_file" if kind == "FILE_CHECK" => {
+                if let Some(a) = cx.arg(o, 0) {
+                    match cfg.track_files.get(a) {
+                        Some(t) => tracked = Some(t.clone()),
+                        None => cx.error(&o.loc, format!("track_file {a} not found")),
+                    }
+                }
+            }
+            // rvs-ctrl's shorthand: the file without a track_file block (weight 0 unless set).
+            "file" if kind == "FILE_CHECK" => {
+                if let Some(a) = cx.arg(o, 0) {
+                    tracked =
+                        Some(TrackFile { loc: o.loc.clone(), path: a.into(), weight: 0, reverse: false });
+                }
+            }
+            "weight" if kind == "FILE_CHECK" => file_weight = track_weight(cx, o),
             "bind_port" | "bind_if" | "fwmark" | "log_all_failures" | "http_protocol" | "enable_sni"
             | "fast_recovery" | "user" | "min_reply_length" | "max_reply_length" => cx.warn(
                 &o.loc,
@@ -1065,8 +1206,32 @@ fn checker(
             _ => cx.unknown(o, kind, CHECKER_KEYS),
         }
     }
+    let mut delay_loop = d.delay_loop.unwrap_or(vs.delay_loop);
+    let mut delay_before_retry = d.delay_before_retry.unwrap_or(DEFAULT_DELAY_BEFORE_RETRY);
+    let mut alpha = d.alpha.unwrap_or(vs.alpha);
+    let mut retry = d.retry.unwrap_or(base_retry);
     let kind = match kind {
-        "TCP_CHECK" | "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" => CheckKind::Tcp,
+        "TCP_CHECK" | "SSL_GET" | "SMTP_CHECK" => CheckKind::Tcp,
+        "DNS_CHECK" => {
+            delay_before_retry = d.delay_before_retry.unwrap_or(delay_loop);
+            CheckKind::Dns { qtype: dns_type, name: dns_name }
+        }
+        "FILE_CHECK" => {
+            let Some(t) = tracked else {
+                cx.error(&k.loc, "FILE_CHECK needs track_file NAME (or file PATH)");
+                return None;
+            };
+            // keepalived: the checker's own non-zero weight wins over the track_file's.
+            let (weight, reverse) = match file_weight {
+                Some((w, r)) if w != 0 => (w, r),
+                _ => (t.weight, t.reverse),
+            };
+            // The file's state is known at once: no retries, no alpha (as keepalived).
+            delay_loop = delay_loop.min(FILE_CHECK_MAX_INTERVAL);
+            retry = 0;
+            alpha = false;
+            CheckKind::File { path: t.path, weight, reverse }
+        }
         "HTTP_GET" => {
             if urls.is_empty() {
                 cx.error(&k.loc, "HTTP_GET needs at least one url { path ... }");
@@ -1091,11 +1256,11 @@ fn checker(
         target,
         bindto,
         connect_timeout: d.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        retry: d.retry.unwrap_or(base_retry),
-        delay_before_retry: d.delay_before_retry.unwrap_or(DEFAULT_DELAY_BEFORE_RETRY),
-        delay_loop: d.delay_loop.unwrap_or(vs.delay_loop),
+        retry,
+        delay_before_retry,
+        delay_loop,
         warmup: d.warmup,
-        alpha: d.alpha.unwrap_or(vs.alpha),
+        alpha,
     })
 }
 

@@ -220,3 +220,67 @@ fn misc_outcome_table() {
     assert_eq!(misc_outcome(Some(255), true), Outcome::UpWeight(253));
     assert_eq!(misc_outcome(None, true), Outcome::Down("killed by a signal".into()));
 }
+
+/// A DNS server on 127.0.0.1 that answers each query with the given flags, after first
+/// sending a datagram with another id (which the check must ignore); returns the questions
+/// (bytes after the header) it saw.
+fn dns_server(flags: Vec<u16>) -> (SocketAddr, thread::JoinHandle<Vec<Vec<u8>>>) {
+    let srv = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = srv.local_addr().unwrap();
+    let h = thread::spawn(move || {
+        let mut seen = Vec::new();
+        for f in flags {
+            let mut b = [0u8; 512];
+            let (n, from) = srv.recv_from(&mut b).unwrap();
+            let mut resp = b[..n].to_vec();
+            seen.push(resp[12..].to_vec());
+            resp[2..4].copy_from_slice(&f.to_be_bytes());
+            let mut other = resp.clone();
+            other[0] ^= 0xff;
+            srv.send_to(&other, from).unwrap();
+            srv.send_to(&resp, from).unwrap();
+        }
+        seen
+    });
+    (addr, h)
+}
+
+#[test]
+fn dns_check_noerror_error_and_silence() {
+    let (addr, h) = dns_server(vec![0x8180, 0x8183]);
+    let kind = CheckKind::Dns { qtype: 1, name: "lab.test".into() };
+    assert_eq!(run(&conf(kind.clone(), addr)), Outcome::Up);
+    assert_eq!(run(&conf(kind.clone(), addr)), Outcome::Down("DNS response code 3 (NXDOMAIN)".into()));
+    let seen = h.join().unwrap();
+    assert_eq!(seen[0], b"\x03lab\x04test\x00\x00\x01\x00\x01");
+    // Nobody answers: the timeout; nobody listens: port unreachable.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let o = run(&conf(kind.clone(), silent.local_addr().unwrap()));
+    assert_eq!(o, Outcome::Down("no DNS response".into()));
+    let gone = silent.local_addr().unwrap();
+    drop(silent);
+    assert_eq!(run(&conf(kind, gone)), Outcome::Down("port unreachable".into()));
+}
+
+#[test]
+fn dns_query_ids_vary() {
+    let mut p = Prober::new();
+    let ids: std::collections::HashSet<u16> = (0..100).map(|_| p.next_id()).collect();
+    assert!(ids.len() > 90, "{}", ids.len());
+}
+
+#[test]
+fn file_check_reads_the_file_each_run() {
+    let dir = crate::testutil::TempDir::new("filecheck");
+    let path = dir.path().join("weight");
+    let plain = CheckKind::File { path: path.clone(), weight: 0, reverse: false };
+    let weighted = CheckKind::File { path: path.clone(), weight: 10, reverse: false };
+    let any: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    assert_eq!(run(&conf(plain.clone(), any)), Outcome::Up, "no file reads 0");
+    std::fs::write(&path, "1\n").unwrap();
+    assert_eq!(run(&conf(plain.clone(), any)), Outcome::Down("the tracked file reads 1".into()));
+    assert_eq!(run(&conf(weighted.clone(), any)), Outcome::UpDelta(10));
+    std::fs::write(&path, "0").unwrap();
+    assert_eq!(run(&conf(plain, any)), Outcome::Up);
+    assert_eq!(run(&conf(weighted, any)), Outcome::UpDelta(0));
+}

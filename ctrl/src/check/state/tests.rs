@@ -235,3 +235,101 @@ fn shutdown_events_only_with_omega() {
         .collect();
     assert_eq!(runs, [vec!["/nd".to_string()], vec!["/qd".to_string()]]);
 }
+
+#[test]
+fn file_check_weight_adds_to_the_server_weight() {
+    let t0 = Instant::now();
+    let dir = crate::testutil::TempDir::new("state-file");
+    let body = format!(
+        " real_server 198.19.0.11 80 {{\n weight 5\n FILE_CHECK {{\n file {}\n weight 10\n }}\n TCP_CHECK {{\n retry 0\n }}\n }}\n",
+        dir.path().join("w").display()
+    );
+    let mut h = health(cfg(&body), t0);
+    let file = id(0);
+    let tcp = CheckerId { vs: 0, rs: 0, ck: 1 };
+    let ev = h.on_result(file, t0, Outcome::UpDelta(20));
+    assert!(matches!(ev[..], [Event::WeightChanged { weight: 25, .. }]), "{ev:?}");
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 25)]);
+    assert_eq!(h.on_result(file, t0, Outcome::UpDelta(20)), [], "unchanged: no event");
+    h.on_result(file, t0, Outcome::UpDelta(-100));
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 0)], "never below 0");
+    h.on_result(file, t0, Outcome::UpDelta(70_000));
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 65535)], "never above 65535");
+    h.on_result(file, t0, Outcome::UpDelta(1));
+    // The other checker failing takes the server out whatever the file says.
+    let ev = h.on_result(tcp, t0, down());
+    assert!(matches!(ev[0], Event::RealDown { .. }), "{ev:?}");
+    assert_eq!(reals(&h), []);
+    h.on_result(tcp, t0, Outcome::Up);
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 6)]);
+}
+
+#[test]
+fn file_check_without_weight_is_up_down_at_once() {
+    let t0 = Instant::now();
+    let body = " real_server 198.19.0.11 80 {\n FILE_CHECK {\n file /nonexistent/f\n }\n }\n";
+    let mut h = health(cfg(body), t0);
+    assert_eq!(h.checker_conf(id(0)).retry, 0);
+    assert_eq!(h.checker_conf(id(0)).delay_loop, s(1), "read at least every second");
+    let ev = h.on_result(id(0), t0, Outcome::Down("the tracked file reads 1".into()));
+    assert!(matches!(ev[0], Event::RealDown { .. }), "no retries: {ev:?}");
+    assert!(matches!(h.on_result(id(0), t0, Outcome::Up)[0], Event::RealUp { .. }));
+}
+
+#[test]
+fn due_checkers_come_in_time_order_and_once() {
+    let t0 = Instant::now();
+    let mut h = health(cfg(TWO), t0);
+    assert_eq!(h.next_due(), Some(t0));
+    assert_eq!(h.take_due(t0), vec![id(0), id(1)]);
+    assert!(h.take_due(t0 + s(100)).is_empty(), "running checkers are not due");
+    assert_eq!(h.next_due(), None);
+    h.on_result(id(1), t0 + s(1), Outcome::Up);
+    h.on_result(id(0), t0 + s(2), down()); // retry in 1 s
+    assert_eq!(h.next_due(), Some(t0 + s(3)));
+    assert!(h.take_due(t0 + s(2)).is_empty());
+    assert_eq!(h.take_due(t0 + s(11)), vec![id(0), id(1)]);
+    // Many checkers: each taken exactly once per run, earliest first.
+    let many: String = (0..200)
+        .map(|i| {
+            format!(
+                " real_server 198.19.{}.{} 80 {{\n TCP_CHECK {{\n warmup 10\n }}\n }}\n",
+                i / 100,
+                i % 100 + 1
+            )
+        })
+        .collect();
+    let mut j = 0.0;
+    let mut h = Health::new(cfg(&many), t0, &mut || {
+        j = (j + 0.377) % 1.0;
+        j
+    });
+    let mut seen = Vec::new();
+    for ms in (0..=10_000).step_by(250) {
+        let now = t0 + Duration::from_millis(ms);
+        let due = h.take_due(now);
+        for id in &due {
+            assert!(h.sm_ref(*id).next_at <= now);
+        }
+        seen.extend(due);
+        assert!(h.next_due().is_none_or(|t| t > now));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 200);
+}
+
+#[test]
+fn generation_moves_with_state_changes_only() {
+    let t0 = Instant::now();
+    let mut h = health(cfg(TWO), t0);
+    let g = h.generation();
+    h.on_result(id(0), t0, Outcome::Up);
+    assert_eq!(h.generation(), g, "a success while up changes nothing");
+    h.on_result(id(1), t0, down());
+    assert!(h.generation() > g, "retry 0: down at once");
+    let g = h.generation();
+    h.on_result(id(0), t0, down());
+    assert_eq!(h.generation(), g, "a first failure is only retried");
+    assert_eq!(h.checker_runs(id(0)), 2);
+}

@@ -319,3 +319,70 @@ fn suggestions() {
     assert_eq!(suggest("lb_alog", VS_KEYS), Some("lb_algo"));
     assert_eq!(suggest("zzzzzzzz", VS_KEYS), None);
 }
+
+#[test]
+fn dns_check_defaults_and_options() {
+    let l = ok(&vs(" delay_loop 5\n real_server 198.19.0.11 53 {\n DNS_CHECK { }\n DNS_CHECK {\n type a\n name lab.test.\n connect_port 5353\n retry 1\n delay_before_retry 2\n }\n }\n"));
+    assert!(warnings(&l).is_empty(), "{:?}", warnings(&l));
+    let c = &l.config.virtual_servers[0].reals[0].checkers;
+    assert_eq!(c[0].kind, CheckKind::Dns { qtype: 6, name: ".".into() }, "keepalived: SOA of the root");
+    assert_eq!(c[0].target, "198.19.0.11:53".parse().unwrap());
+    assert_eq!(
+        (c[0].retry, c[0].delay_before_retry),
+        (3, Duration::from_secs(5)),
+        "retry 3, delay_loop apart"
+    );
+    assert_eq!(c[1].kind, CheckKind::Dns { qtype: 1, name: "lab.test.".into() });
+    assert_eq!(c[1].target, "198.19.0.11:5353".parse().unwrap());
+    assert_eq!((c[1].retry, c[1].delay_before_retry), (1, Duration::from_secs(2)));
+
+    let l = ok(&vs(" real_server 198.19.0.11 53 {\n DNS_CHECK {\n type SRV\n }\n }\n"));
+    assert_eq!(warnings(&l).len(), 1, "{:?}", warnings(&l));
+    assert!(warnings(&l)[0].contains("unknown DNS_CHECK type \"SRV\", using SOA"));
+    let e = errors(&vs(" real_server 198.19.0.11 53 {\n DNS_CHECK {\n name a..b\n }\n }\n"));
+    assert_eq!(e, ["k.conf:7: DNS_CHECK name \"a..b\": empty label"]);
+}
+
+#[test]
+fn file_check_with_track_file_and_shorthand() {
+    let text = format!(
+        "track_file tf {{\n file /run/rvs/w\n weight 3 reverse\n}}\ntrack_file plain {{\n file /run/rvs/p\n}}\n{}",
+        vs(" delay_loop 10\n alpha\n real_server 198.19.0.11 80 {\n FILE_CHECK {\n track_file tf\n }\n FILE_CHECK {\n track_file tf\n weight -2\n }\n FILE_CHECK {\n track_file plain\n weight 0\n }\n FILE_CHECK {\n file /tmp/x\n }\n }\n")
+    );
+    let l = ok(&text);
+    assert!(warnings(&l).is_empty(), "{:?}", warnings(&l));
+    assert_eq!(l.config.track_files["tf"].weight, 3);
+    let c = &l.config.virtual_servers[0].reals[0].checkers;
+    let file = |p: &str, weight, reverse| CheckKind::File { path: p.into(), weight, reverse };
+    assert_eq!(c[0].kind, file("/run/rvs/w", 3, true), "the track_file's weight");
+    assert_eq!(c[1].kind, file("/run/rvs/w", -2, false), "the checker's own weight wins");
+    assert_eq!(
+        c[2].kind,
+        file("/run/rvs/p", 1, false),
+        "weight 0 in the checker: the track_file's (default 1)"
+    );
+    assert_eq!(c[3].kind, file("/tmp/x", 0, false));
+    assert!(c.iter().all(|c| c.retry == 0 && !c.alpha && c.delay_loop == Duration::from_secs(1)));
+
+    let e = errors(&vs(
+        " real_server 198.19.0.11 80 {\n FILE_CHECK {\n track_file nope\n }\n FILE_CHECK { }\n }\n",
+    ));
+    assert_eq!(
+        e,
+        [
+            "k.conf:7: track_file nope not found",
+            "k.conf:6: FILE_CHECK needs track_file NAME (or file PATH)",
+            "k.conf:9: FILE_CHECK needs track_file NAME (or file PATH)"
+        ]
+    );
+    let e =
+        errors("track_file u {\n weight 1 sideways\n}\ntrack_file t { file /a }\ntrack_file t { file /x }\n");
+    assert_eq!(
+        e,
+        [
+            "k.conf:2: 'weight': unknown option \"sideways\" (reverse or noreverse)",
+            "k.conf:1: track_file u needs a 'file PATH'",
+            "k.conf:5: duplicate track_file t (first defined at k.conf:4)"
+        ]
+    );
+}
