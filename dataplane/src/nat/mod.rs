@@ -18,6 +18,19 @@ pub struct Endpoints {
     pub dport: u16,
 }
 
+impl Endpoints {
+    /// Where a packet of session `s` travelling in `dir` is rewritten to: client packets go
+    /// LIP:lport → RIP:rport, server packets VIP:vport → CIP:cport.
+    #[inline]
+    pub fn towards(s: &crate::session::Session, dir: crate::session::Direction) -> Endpoints {
+        let k = match dir {
+            crate::session::Direction::FromClient => &s.reply,
+            crate::session::Direction::FromServer => &s.client,
+        };
+        Endpoints { src: k.dst, sport: k.dport, dst: k.src, dport: k.sport }
+    }
+}
+
 /// Rewrites the IPv4 packet in `ip` (header first; already validated, TTL > 1) to
 /// `to`, decrementing the TTL. Only TCP and UDP are rewritten at layer 4.
 #[inline]

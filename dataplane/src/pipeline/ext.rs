@@ -467,20 +467,7 @@ impl<P: Frame> Pipeline<P> {
                 tcp.set_ack_number(0);
                 tcp.fill_checksum(src, dst);
                 rst.set_len(ETH_LEN + total);
-                let to = match dir {
-                    Direction::FromClient => crate::nat::Endpoints {
-                        src: s.reply.dst,
-                        sport: s.reply.dport,
-                        dst: s.reply.src,
-                        dport: s.reply.sport,
-                    },
-                    Direction::FromServer => crate::nat::Endpoints {
-                        src: s.client.dst,
-                        sport: s.client.dport,
-                        dst: s.client.src,
-                        dport: s.client.sport,
-                    },
-                };
+                let to = crate::nat::Endpoints::towards(&s, dir);
                 crate::nat::rewrite(&mut rst.data_mut()[ETH_LEN..ETH_LEN + total], to);
                 self.send_ip(rst, to.dst, now, alloc, out);
             }

@@ -625,21 +625,7 @@ impl<P: Frame> Pipeline<P> {
             }
         }
         s.expires = now + timeouts.get(s.state);
-        let (to, inbound) = match dir {
-            Direction::FromClient => (
-                Endpoints { src: s.reply.dst, sport: s.reply.dport, dst: s.reply.src, dport: s.reply.sport },
-                true,
-            ),
-            Direction::FromServer => (
-                Endpoints {
-                    src: s.client.dst,
-                    sport: s.client.dport,
-                    dst: s.client.src,
-                    dport: s.client.sport,
-                },
-                false,
-            ),
-        };
+        let (to, inbound) = (Endpoints::towards(s, dir), dir == Direction::FromClient);
         let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
         self.sessions.rearm(id);
         let bytes = info.ip_len as u64;
