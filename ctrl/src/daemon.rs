@@ -148,7 +148,8 @@ fn handle(events: Vec<Event>, scripts: &mut Scripts) {
 fn kind_name(k: &CheckKind) -> &'static str {
     match k {
         CheckKind::Tcp => "TCP_CHECK",
-        CheckKind::Http { .. } => "HTTP_GET",
+        CheckKind::Http { tls: false, .. } => "HTTP_GET",
+        CheckKind::Http { tls: true, .. } => "SSL_GET",
         CheckKind::Misc { .. } => "MISC_CHECK",
         CheckKind::Udp { .. } => "UDP_CHECK",
         CheckKind::Dns { .. } => "DNS_CHECK",

@@ -6,7 +6,7 @@
 //! A check's outcome goes to the pure state machines in [`super::state`].
 
 use super::state::{CheckerId, Outcome};
-use super::{dns, file, http};
+use super::{dns, file, http, tls};
 use crate::keepalived::{CheckKind, CheckerConf, HttpUrl};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
@@ -30,6 +30,8 @@ enum Stage {
         stream: TcpStream,
         buf: Vec<u8>,
     },
+    /// SSL_GET: handshake, request and response, all through rustls.
+    Tls(Box<tls::Exchange>),
     Udp {
         sock: UdpSocket,
         require_reply: bool,
@@ -50,7 +52,7 @@ struct Probe {
     id: CheckerId,
     conf: CheckerConf,
     deadline: Instant,
-    /// HTTP_GET: the url being checked.
+    /// HTTP_GET / SSL_GET: the url being checked.
     url: usize,
     stage: Stage,
 }
@@ -157,6 +159,7 @@ impl Prober {
                 Stage::Connecting { fd } => (fd.as_raw_fd(), libc::POLLOUT),
                 Stage::Writing { stream, .. } => (stream.as_raw_fd(), libc::POLLOUT),
                 Stage::Reading { stream, .. } => (stream.as_raw_fd(), libc::POLLIN),
+                Stage::Tls(x) => (x.stream.as_raw_fd(), x.events()),
                 Stage::Udp { sock, .. } | Stage::Dns { sock, .. } => (sock.as_raw_fd(), libc::POLLIN),
                 Stage::Misc { .. } | Stage::Taken => continue,
             };
@@ -206,6 +209,9 @@ impl Prober {
                     Stage::Udp { .. } => Outcome::Down("no UDP reply".into()),
                     Stage::Dns { .. } => Outcome::Down("no DNS response".into()),
                     Stage::Connecting { .. } => Outcome::Down("connect timed out".into()),
+                    Stage::Tls(x) if x.conn.is_handshaking() => {
+                        Outcome::Down("TLS handshake timed out".into())
+                    }
                     _ => Outcome::Down("HTTP exchange timed out".into()),
                 });
             }
@@ -227,9 +233,9 @@ impl Prober {
             CheckKind::Http { urls, .. } => urls,
             _ => &[],
         };
-        let vhost = match &p.conf.kind {
-            CheckKind::Http { virtualhost, .. } => virtualhost.clone(),
-            _ => None,
+        let (vhost, use_tls) = match &p.conf.kind {
+            CheckKind::Http { virtualhost, tls, .. } => (virtualhost.clone(), *tls),
+            _ => (None, false),
         };
         match &mut p.stage {
             Stage::Connecting { fd } => {
@@ -246,8 +252,17 @@ impl Prober {
                     unreachable!()
                 };
                 let stream = TcpStream::from(fd);
-                let req = http::request(&urls[p.url], vhost.as_deref(), p.conf.target);
-                p.stage = Stage::Writing { stream, req, off: 0 };
+                let url = &urls[p.url];
+                let req = http::request(url, vhost.as_deref(), p.conf.target);
+                if use_tls {
+                    let name = url.virtualhost.as_deref().or(vhost.as_deref());
+                    match tls::connect(name, p.conf.target.ip(), &req) {
+                        Ok(conn) => p.stage = Stage::Tls(Box::new(tls::Exchange::new(stream, conn))),
+                        Err(e) => return Some(Outcome::Down(e)),
+                    }
+                } else {
+                    p.stage = Stage::Writing { stream, req, off: 0 };
+                }
                 None
             }
             Stage::Writing { stream, req, off } => match stream.write(&req[*off..]) {
@@ -281,23 +296,25 @@ impl Prober {
                         Err(e) => return Some(Outcome::Down(format!("reading the HTTP response: {e}"))),
                     }
                 }
-                if let Err(why) = http::judge(&urls[p.url], buf) {
-                    return Some(Outcome::Down(format!("{}: {why}", urls[p.url].path)));
-                }
-                p.url += 1;
-                if p.url == urls.len() {
-                    return Some(Outcome::Up);
-                }
-                // Next url: a new connection, a new timeout.
-                match nb_connect(p.conf.target, p.conf.bindto) {
-                    Ok(fd) => {
-                        p.stage = Stage::Connecting { fd };
-                        p.deadline = now + p.conf.connect_timeout;
+                match next_url(&p.conf, urls, &mut p.url, buf, now) {
+                    Ok((stage, deadline)) => {
+                        (p.stage, p.deadline) = (stage, deadline);
                         None
                     }
-                    Err(e) => Some(Outcome::Down(e.to_string())),
+                    Err(o) => Some(o),
                 }
             }
+            Stage::Tls(x) => match x.advance(http::MAX_RESPONSE) {
+                Ok(false) => None,
+                Ok(true) => match next_url(&p.conf, urls, &mut p.url, &x.response, now) {
+                    Ok((stage, deadline)) => {
+                        (p.stage, p.deadline) = (stage, deadline);
+                        None
+                    }
+                    Err(o) => Some(o),
+                },
+                Err(why) => Some(Outcome::Down(format!("{}: {why}", urls[p.url].path))),
+            },
             Stage::Udp { sock, .. } => {
                 let mut b = [0u8; 2048];
                 match sock.recv(&mut b) {
@@ -331,6 +348,29 @@ impl Prober {
             }
             Stage::Misc { .. } | Stage::Taken => None,
         }
+    }
+}
+
+/// Judges url `*url`'s complete `response`: `Err` with the outcome when the check is over
+/// (a url failed, or all passed), else a new connection for the next url and its deadline.
+fn next_url(
+    conf: &CheckerConf,
+    urls: &[HttpUrl],
+    url: &mut usize,
+    response: &[u8],
+    now: Instant,
+) -> Result<(Stage, Instant), Outcome> {
+    if let Err(why) = http::judge(&urls[*url], response) {
+        return Err(Outcome::Down(format!("{}: {why}", urls[*url].path)));
+    }
+    *url += 1;
+    if *url == urls.len() {
+        return Err(Outcome::Up);
+    }
+    // Next url: a new connection, a new timeout.
+    match nb_connect(conf.target, conf.bindto) {
+        Ok(fd) => Ok((Stage::Connecting { fd }, now + conf.connect_timeout)),
+        Err(e) => Err(Outcome::Down(e.to_string())),
     }
 }
 

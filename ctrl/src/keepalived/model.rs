@@ -113,9 +113,11 @@ pub struct CheckerConf {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     Tcp,
+    /// HTTP_GET, or SSL_GET when `tls` (the same exchange over TLS, see [`crate::check::tls`]).
     Http {
         urls: Vec<HttpUrl>,
         virtualhost: Option<String>,
+        tls: bool,
     },
     Misc {
         argv: Vec<String>,
@@ -1104,11 +1106,11 @@ fn checker(
 ) -> Option<CheckerConf> {
     let kind = k.keyword.as_str();
     let (is_misc, base_retry) = match kind {
-        "TCP_CHECK" | "HTTP_GET" | "UDP_CHECK" => (false, 1),
+        "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" => (false, 1),
         "MISC_CHECK" | "FILE_CHECK" => (kind == "MISC_CHECK", 0),
         // keepalived: DNS_CHECK retries 3 times, delay_before_retry defaults to delay_loop.
         "DNS_CHECK" => (false, 3),
-        "SSL_GET" | "SMTP_CHECK" => {
+        "SMTP_CHECK" => {
             cx.warn(
                 &k.loc,
                 format!("{kind} is not supported yet: checking a TCP connect to the server instead"),
@@ -1211,7 +1213,7 @@ fn checker(
     let mut alpha = d.alpha.unwrap_or(vs.alpha);
     let mut retry = d.retry.unwrap_or(base_retry);
     let kind = match kind {
-        "TCP_CHECK" | "SSL_GET" | "SMTP_CHECK" => CheckKind::Tcp,
+        "TCP_CHECK" | "SMTP_CHECK" => CheckKind::Tcp,
         "DNS_CHECK" => {
             delay_before_retry = d.delay_before_retry.unwrap_or(delay_loop);
             CheckKind::Dns { qtype: dns_type, name: dns_name }
@@ -1232,12 +1234,12 @@ fn checker(
             alpha = false;
             CheckKind::File { path: t.path, weight, reverse }
         }
-        "HTTP_GET" => {
+        "HTTP_GET" | "SSL_GET" => {
             if urls.is_empty() {
-                cx.error(&k.loc, "HTTP_GET needs at least one url { path ... }");
+                cx.error(&k.loc, format!("{kind} needs at least one url {{ path ... }}"));
                 return None;
             }
-            CheckKind::Http { urls, virtualhost: check_vhost }
+            CheckKind::Http { urls, virtualhost: check_vhost, tls: kind == "SSL_GET" }
         }
         "MISC_CHECK" => {
             let Some(argv) = misc_argv else {

@@ -96,6 +96,7 @@ fn http_get_checks_every_url_with_digest() {
     let kind = CheckKind::Http {
         urls: vec![url("/health", Some(&digest)), url("/ready", None)],
         virtualhost: Some("www.example.com".into()),
+        tls: false,
     };
     assert_eq!(run(&conf(kind, addr)), Outcome::Up);
     let seen = srv.join().unwrap();
@@ -106,12 +107,16 @@ fn http_get_checks_every_url_with_digest() {
 #[test]
 fn http_get_bad_status_or_digest_is_down() {
     let (addr, srv) = http_server(vec![b"HTTP/1.1 503 Unavailable\r\n\r\n".to_vec()]);
-    let o = run(&conf(CheckKind::Http { urls: vec![url("/", None)], virtualhost: None }, addr));
+    let o = run(&conf(CheckKind::Http { urls: vec![url("/", None)], virtualhost: None, tls: false }, addr));
     assert_eq!(o, Outcome::Down("/: HTTP status 503".into()));
     srv.join().unwrap();
     let (addr, srv) = http_server(vec![b"HTTP/1.1 200 OK\r\n\r\nchanged".to_vec()]);
     let o = run(&conf(
-        CheckKind::Http { urls: vec![url("/", Some("00000000000000000000000000000000"))], virtualhost: None },
+        CheckKind::Http {
+            urls: vec![url("/", Some("00000000000000000000000000000000"))],
+            virtualhost: None,
+            tls: false,
+        },
         addr,
     ));
     assert!(matches!(&o, Outcome::Down(m) if m.contains("MD5 digest")), "{o:?}");
@@ -121,12 +126,140 @@ fn http_get_bad_status_or_digest_is_down() {
 #[test]
 fn http_get_silent_server_times_out() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut c =
-        conf(CheckKind::Http { urls: vec![url("/", None)], virtualhost: None }, l.local_addr().unwrap());
+    let mut c = conf(
+        CheckKind::Http { urls: vec![url("/", None)], virtualhost: None, tls: false },
+        l.local_addr().unwrap(),
+    );
     c.connect_timeout = Duration::from_millis(200);
     let t = Instant::now();
     assert_eq!(run(&c), Outcome::Down("HTTP exchange timed out".into()));
     assert!(t.elapsed() >= Duration::from_millis(200));
+}
+
+fn tls_server_config() -> std::sync::Arc<rustls::ServerConfig> {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    std::sync::Arc::new(cfg)
+}
+
+/// What an HTTPS test server saw on each connection: the request and the SNI sent.
+type Seen = Vec<(String, Option<String>)>;
+
+/// An HTTPS server with a self-signed certificate: serves `n` connections, each reads the
+/// request and answers `resp` (then sends close_notify if `close_notify`); returns each
+/// request seen with the SNI the client sent.
+fn https_server(resps: Vec<Vec<u8>>, close_notify: bool) -> (SocketAddr, thread::JoinHandle<Seen>) {
+    let cfg = tls_server_config();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let h = thread::spawn(move || {
+        let mut seen = Vec::new();
+        for resp in resps {
+            let (s, _) = l.accept().unwrap();
+            let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, s);
+            let mut req = Vec::new();
+            let mut b = [0u8; 1024];
+            while !req.ends_with(b"\r\n\r\n") {
+                let n = tls.read(&mut b).unwrap();
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&b[..n]);
+            }
+            let sni = tls.conn.server_name().map(str::to_string);
+            seen.push((String::from_utf8_lossy(&req).into_owned(), sni));
+            tls.write_all(&resp).unwrap();
+            if close_notify {
+                tls.conn.send_close_notify();
+            }
+            tls.flush().unwrap();
+            while tls.conn.wants_write() {
+                tls.conn.write_tls(&mut tls.sock).unwrap();
+            }
+        }
+        seen
+    });
+    (addr, h)
+}
+
+fn ssl_get(urls: Vec<HttpUrl>, virtualhost: Option<&str>) -> CheckKind {
+    CheckKind::Http { urls, virtualhost: virtualhost.map(str::to_string), tls: true }
+}
+
+#[test]
+fn ssl_get_checks_every_url_with_digest_and_sni() {
+    let body = b"I am alive over TLS\n";
+    let digest = super::super::md5::md5_hex(body);
+    let mut ok = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    ok.extend_from_slice(body);
+    let (addr, srv) = https_server(vec![ok, b"HTTP/1.0 204 No Content\r\n\r\n".to_vec()], true);
+    let kind = ssl_get(vec![url("/health", Some(&digest)), url("/ready", None)], Some("www.example.com"));
+    assert_eq!(run(&conf(kind, addr)), Outcome::Up);
+    let seen = srv.join().unwrap();
+    assert!(seen[0].0.starts_with("GET /health HTTP/1.0\r\n") && seen[0].0.contains("Host: www.example.com"));
+    assert_eq!(seen[0].1.as_deref(), Some("www.example.com"), "SNI from virtualhost");
+    assert!(seen[1].0.starts_with("GET /ready HTTP/1.0\r\n"));
+}
+
+#[test]
+fn ssl_get_bad_status_or_digest_is_down() {
+    // No close_notify: the server just closes, as many do.
+    let (addr, srv) = https_server(vec![b"HTTP/1.1 503 Unavailable\r\n\r\n".to_vec()], false);
+    assert_eq!(
+        run(&conf(ssl_get(vec![url("/", None)], None), addr)),
+        Outcome::Down("/: HTTP status 503".into())
+    );
+    let seen = srv.join().unwrap();
+    assert_eq!(seen[0].1, None, "no SNI without a virtualhost");
+    assert!(seen[0].0.contains(&format!("Host: {addr}\r\n")));
+
+    let (addr, srv) = https_server(vec![b"HTTP/1.1 200 OK\r\n\r\nchanged".to_vec()], false);
+    let o = run(&conf(ssl_get(vec![url("/", Some("00000000000000000000000000000000"))], None), addr));
+    assert!(matches!(&o, Outcome::Down(m) if m.contains("MD5 digest")), "{o:?}");
+    srv.join().unwrap();
+
+    // An IP address as virtualhost: Host header, but no SNI.
+    let (addr, srv) = https_server(vec![b"HTTP/1.1 200 OK\r\n\r\n".to_vec()], true);
+    assert_eq!(run(&conf(ssl_get(vec![url("/", None)], Some("127.0.0.1")), addr)), Outcome::Up);
+    assert_eq!(srv.join().unwrap()[0].1, None);
+}
+
+#[test]
+fn ssl_get_needs_tls() {
+    // A plain HTTP server: its answer is no TLS record.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let srv = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut b = [0u8; 512];
+        let _ = s.read(&mut b);
+        s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n").unwrap();
+    });
+    let o = run(&conf(ssl_get(vec![url("/", None)], None), addr));
+    assert!(matches!(&o, Outcome::Down(m) if m.starts_with("/: TLS")), "{o:?}");
+    srv.join().unwrap();
+
+    // Closed during the handshake.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let srv = thread::spawn(move || drop(l.accept().unwrap()));
+    let o = run(&conf(ssl_get(vec![url("/", None)], None), addr));
+    assert!(matches!(&o, Outcome::Down(m) if m.contains("closed") || m.contains("reset")), "{o:?}");
+    srv.join().unwrap();
+
+    // A silent server.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = conf(ssl_get(vec![url("/", None)], None), l.local_addr().unwrap());
+    c.connect_timeout = Duration::from_millis(200);
+    assert_eq!(run(&c), Outcome::Down("TLS handshake timed out".into()));
 }
 
 #[test]

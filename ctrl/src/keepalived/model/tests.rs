@@ -63,7 +63,7 @@ fn realistic_dpvs_config() {
     let http = &web.reals[1].checkers[0];
     assert_eq!(http.target, "198.19.0.12:8080".parse().unwrap());
     assert_eq!(http.retry, 3);
-    let CheckKind::Http { urls, virtualhost } = &http.kind else { panic!() };
+    let CheckKind::Http { urls, virtualhost, tls: false } = &http.kind else { panic!() };
     assert_eq!(virtualhost, &None);
     assert_eq!(urls[0].path, "/health");
     assert_eq!(urls[0].digest.as_deref(), Some("9b3a2f9a5c0e1d2b4f6a8c0e1d2b4f6a"));
@@ -294,11 +294,27 @@ fn checker_errors() {
 
 #[test]
 fn unsupported_checkers_fall_back_or_are_ignored() {
-    let l = ok(&vs(" real_server 198.19.0.11 80 {\n SSL_GET { url { path / } }\n PING_CHECK\n }\n"));
+    let l = ok(&vs(" real_server 198.19.0.11 80 {\n SMTP_CHECK\n PING_CHECK\n }\n"));
     let r = &l.config.virtual_servers[0].reals[0];
     assert_eq!(r.checkers.len(), 1);
     assert_eq!(r.checkers[0].kind, CheckKind::Tcp);
     assert_eq!(warnings(&l).len(), 2);
+}
+
+#[test]
+fn ssl_get_is_http_get_over_tls() {
+    let l = ok(&vs(
+        " real_server 198.19.0.11 443 {\n SSL_GET { url { path /health\n status_code 200 } virtualhost www.example.com }\n }\n",
+    ));
+    let r = &l.config.virtual_servers[0].reals[0];
+    assert_eq!(r.checkers.len(), 1);
+    let CheckKind::Http { urls, virtualhost, tls } = &r.checkers[0].kind else { panic!() };
+    assert!(*tls);
+    assert_eq!(urls[0].path, "/health");
+    assert_eq!(virtualhost.as_deref(), Some("www.example.com"));
+    assert!(warnings(&l).is_empty(), "{:?}", warnings(&l));
+    let e = errors(&vs(" real_server 198.19.0.11 443 {\n SSL_GET { connect_timeout 1 }\n }\n"));
+    assert_eq!(e, ["k.conf:6: SSL_GET needs at least one url { path ... }"]);
 }
 
 #[test]
