@@ -71,7 +71,7 @@ EOF
 # --- build ---------------------------------------------------------------------------------
 log "building (release, benches)"
 cargo build --release -q
-BINS=$(cargo bench -p rvs-dataplane --bench fullnat --bench dpdk_fwd --no-run --message-format=json 2>/dev/null |
+BINS=$(cargo bench -p rvs-core --bench fullnat -p rvs-dataplane --bench dpdk_fwd --no-run --message-format=json 2>/dev/null |
   "$PY" -c 'import json,sys
 for l in sys.stdin:
     try: m=json.loads(l)

@@ -20,19 +20,17 @@
 //! out per second over `--seconds`, after one second of warm-up. `--dut io` runs the
 //! same generator against a plain rx→tx forwarder, the upper bound of this harness.
 
-mod common;
-
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
 use crossbeam::queue::ArrayQueue;
 use dpdk_sys as sys;
 use rvs_dataplane::dpdk::{Eal, Mbuf, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
 use rvs_dataplane::pipeline::Pipeline;
 use rvs_dataplane::stats::WorkerCounters;
+use rvs_dataplane::testkit::*;
 use rvs_dataplane::time::Clock;
 use rvs_dataplane::wire::MacAddr;
 use rvs_dataplane::worker::{Handoff, IdlePolicy, Worker};
@@ -235,7 +233,7 @@ fn main() {
     let mut templates = Vec::with_capacity(flows);
     let mut b = Vec::new();
     for i in 0..flows as u64 {
-        let (cip, cport) = common::client(i);
+        let (cip, cport) = rvs_dataplane::testkit::client(i);
         udp_frame_into(&mut b, ROUTER_MAC, c_mac, cip, cport, VIP, 53, FRAME - 42);
         templates.push(b.clone());
     }

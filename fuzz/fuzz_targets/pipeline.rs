@@ -5,13 +5,13 @@
 use std::sync::{Arc, OnceLock, Mutex};
 
 use libfuzzer_sys::fuzz_target;
-use rvs_dataplane::frame::VecAlloc;
-use rvs_dataplane::pipeline::{Output, Pipeline, PipelineConfig, PortInfo};
-use rvs_dataplane::route::{Prefix, Route, RouteTable};
-use rvs_dataplane::service::Registry;
-use rvs_dataplane::stats::WorkerCounters;
-use rvs_dataplane::time::Time;
-use rvs_dataplane::wire::MacAddr;
+use rvs_core::frame::VecAlloc;
+use rvs_core::pipeline::{Output, Pipeline, PipelineConfig, PortInfo};
+use rvs_core::route::{Prefix, Route, RouteTable};
+use rvs_core::service::Registry;
+use rvs_core::stats::WorkerCounters;
+use rvs_core::time::Time;
+use rvs_core::wire::MacAddr;
 use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec};
 
 fn pipeline() -> Pipeline<Vec<u8>> {
@@ -55,8 +55,8 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         local_port_range: (1025, 65535),
         timeouts: rvs_proto::Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
         neigh: Default::default(),
-        cookie_secrets: rvs_dataplane::synproxy::CookieSecrets::new(
-            rvs_dataplane::synproxy::SecretKey::from_bytes([7; 16]),
+        cookie_secrets: rvs_core::synproxy::CookieSecrets::new(
+            rvs_core::synproxy::SecretKey::from_bytes([7; 16]),
         ),
         synproxy: Default::default(),
         expire_nodest_conn: true,

@@ -1,8 +1,8 @@
 //! Every wire view and the pcap reader on arbitrary bytes: errors, never panics.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use rvs_dataplane::wire::{arp::ArpPacket, ethernet::EthernetFrame, icmp::Icmpv4Packet, ipv4::Ipv4Packet};
-use rvs_dataplane::wire::{tcp::TcpPacket, udp::UdpPacket};
+use rvs_core::wire::{arp::ArpPacket, ethernet::EthernetFrame, icmp::Icmpv4Packet, ipv4::Ipv4Packet};
+use rvs_core::wire::{tcp::TcpPacket, udp::UdpPacket};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(eth) = EthernetFrame::new_checked(data) {
@@ -20,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = UdpPacket::new_checked(ip.payload()).map(|u| u.verify_checksum(ip.src_addr(), ip.dst_addr()));
         let _ = Icmpv4Packet::new_checked(ip.payload()).map(|i| i.verify_checksum());
     }
-    let _ = rvs_dataplane::pcap::read_all(data);
-    let _ = rvs_dataplane::proxyproto::parse(data);
+    let _ = rvs_core::pcap::read_all(data);
+    let _ = rvs_core::proxyproto::parse(data);
 });

@@ -1,6 +1,6 @@
 //! Scheduler decision cost, per scheduler, for 10 and 1,000 real servers.
 //!
-//! Run: `cargo bench -p rvs-dataplane --bench sched` (optionally with a filter argument:
+//! Run: `cargo bench -p rvs-core --bench sched` (optionally with a filter argument:
 //! `-- wlc`). Instruction counts: build with `cargo bench --no-run`, then run the
 //! printed binary under `valgrind --tool=callgrind --dump-instr=yes BINARY --quick`.
 //!
@@ -14,13 +14,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rvs_dataplane::persist::{PersistKey, PersistParams, PersistTable};
-use rvs_dataplane::sched::{
-    stable, Candidate, MaglevTable, RealSet, SchedKey, SchedParams, Scheduler, NAMES,
-};
-use rvs_dataplane::service::Real;
-use rvs_dataplane::stats::WorkerCounters;
-use rvs_dataplane::time::Time;
+use rvs_core::persist::{PersistKey, PersistParams, PersistTable};
+use rvs_core::sched::{stable, Candidate, MaglevTable, RealSet, SchedKey, SchedParams, Scheduler, NAMES};
+use rvs_core::service::Real;
+use rvs_core::stats::WorkerCounters;
+use rvs_core::time::Time;
 
 #[derive(Clone, Copy)]
 struct Rs {
@@ -134,8 +132,7 @@ fn main() {
         if !wanted(&label) {
             continue;
         }
-        let p =
-            SchedParams { flags: rvs_dataplane::sched::SchedFlags::parse(flags).unwrap(), ..params.clone() };
+        let p = SchedParams { flags: rvs_core::sched::SchedFlags::parse(flags).unwrap(), ..params.clone() };
         let mut row = Vec::new();
         for &n in &sizes {
             let reals = servers(n);

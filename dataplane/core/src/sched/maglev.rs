@@ -383,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "measurement: cargo test -p rvs-dataplane --lib maglev_disruption_table -- --ignored --nocapture"]
+    #[ignore = "measurement: cargo test -p rvs-core --lib maglev_disruption_table -- --ignored --nocapture"]
     fn maglev_disruption_table() {
         for m in [DEFAULT_SIZE, 655_373] {
             for n in [5usize, 10, 50, 100, 200, 500] {

@@ -1,7 +1,7 @@
 //! Sans-IO dataplane micro-benchmarks: the FULLNAT pipeline on `Vec<u8>` frames, no DPDK.
 //!
 //! Run everything (what `bench/run.sh` does):
-//!   `cargo bench -p rvs-dataplane --bench fullnat -- --json FILE [--sizes 1000,100000,...]`
+//!   `cargo bench -p rvs-core --bench fullnat -- --json FILE [--sizes 1000,100000,...]`
 //! One scenario for callgrind (instructions per packet; only `rvs_bench_handle`, i.e.
 //! `Pipeline::handle`, is counted):
 //!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_handle \
@@ -27,22 +27,20 @@
 //! loop allocates nothing (checked). The copy is timed on its own and reported as
 //! `harness_ns`; `ns_per_pkt` includes it.
 
-mod common;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::*;
-use rvs_dataplane::frame::VecAlloc;
-use rvs_dataplane::pipeline::{Output, Pipeline};
-use rvs_dataplane::route::PortIndex;
-use rvs_dataplane::stats::{DropReason, WorkerCounters};
-use rvs_dataplane::time::Time;
-use rvs_dataplane::wire::ipv4::Ipv4Packet;
-use rvs_dataplane::wire::tcp::{TcpFlags, TcpPacket};
+use rvs_core::frame::VecAlloc;
+use rvs_core::pipeline::{Output, Pipeline};
+use rvs_core::route::PortIndex;
+use rvs_core::stats::{DropReason, WorkerCounters};
+use rvs_core::testkit::*;
+use rvs_core::time::Time;
+use rvs_core::wire::ipv4::Ipv4Packet;
+use rvs_core::wire::tcp::{TcpFlags, TcpPacket};
 use serde_json::{json, Value};
 
 struct Counting;
@@ -164,7 +162,7 @@ impl Bench {
     /// A pipeline that knows its neighbours: the clients' router and the real servers.
     fn pipeline(
         max_sessions: usize,
-        snapshot: Arc<rvs_dataplane::service::Snapshot>,
+        snapshot: Arc<rvs_core::service::Snapshot>,
         counters: Arc<WorkerCounters>,
         now: Time,
         out: &mut Output<Vec<u8>>,
@@ -477,13 +475,13 @@ fn enable_syn_proxy(b: &mut Bench, extra: usize) {
 fn timed_synflood(b: &mut Bench) -> Value {
     enable_syn_proxy(b, NEW_CONN_TRIAL * NEW_CONN_TRIALS);
     let sessions0 = b.p.sessions().len();
-    let answered0 = b.p.counters().event_count(rvs_dataplane::stats::Event::SynProxySynAnswered);
+    let answered0 = b.p.counters().event_count(rvs_core::stats::Event::SynProxySynAnswered);
     let mut ns = Vec::new();
     for _ in 0..NEW_CONN_TRIALS {
         let arena = b.syn_arena(NEW_CONN_TRIAL);
         ns.push(b.run(&arena, CLIENT_PORT, CLIENT_PORT, NEW_CONN_TRIAL) * 1e9 / NEW_CONN_TRIAL as f64);
     }
-    let answered = b.p.counters().event_count(rvs_dataplane::stats::Event::SynProxySynAnswered) - answered0;
+    let answered = b.p.counters().event_count(rvs_core::stats::Event::SynProxySynAnswered) - answered0;
     assert_eq!(answered as usize, NEW_CONN_TRIAL * NEW_CONN_TRIALS, "every SYN answered");
     assert_eq!(b.p.sessions().len(), sessions0, "no state for SYNs");
     let med = median(ns.clone());

@@ -1,19 +1,17 @@
-//! Shared by the benchmarks: the benchmark topology (one service, three real servers,
-//! clients behind a router) and frame builders. Not a benchmark itself.
-
-#![allow(dead_code)]
+//! The test kit shared by unit tests, benchmarks and fuzz targets: the benchmark topology
+//! (one service, three real servers, clients behind a router) and frame builders.
 
 use std::net::Ipv4Addr;
 
-use rvs_dataplane::neigh::NeighParams;
-use rvs_dataplane::pipeline::{PipelineConfig, PortInfo};
-use rvs_dataplane::route::{PortIndex, Prefix, Route, RouteTable};
-use rvs_dataplane::service::Registry;
-use rvs_dataplane::wire::ethernet::EthernetFrame;
-use rvs_dataplane::wire::ipv4::Ipv4Packet;
-use rvs_dataplane::wire::tcp::{TcpFlags, TcpPacket};
-use rvs_dataplane::wire::udp::UdpPacket;
-use rvs_dataplane::wire::{EtherType, IpProtocol, MacAddr};
+use crate::neigh::NeighParams;
+use crate::pipeline::{PipelineConfig, PortInfo};
+use crate::route::{PortIndex, Prefix, Route, RouteTable};
+use crate::service::Registry;
+use crate::wire::ethernet::EthernetFrame;
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::tcp::{TcpFlags, TcpPacket};
+use crate::wire::udp::UdpPacket;
+use crate::wire::{EtherType, IpProtocol, MacAddr};
 use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
 
 pub const CLIENT_PORT: PortIndex = 0;
@@ -109,9 +107,7 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
         local_port_range: (1025, 65535),
         timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
         neigh: NeighParams::default(),
-        cookie_secrets: rvs_dataplane::synproxy::CookieSecrets::new(
-            rvs_dataplane::synproxy::SecretKey::from_bytes([7; 16]),
-        ),
+        cookie_secrets: crate::synproxy::CookieSecrets::new(crate::synproxy::SecretKey::from_bytes([7; 16])),
         synproxy: Default::default(),
         expire_nodest_conn: false,
     }
@@ -187,7 +183,7 @@ pub fn udp_frame_into(
 
 pub fn arp_reply(from_mac: MacAddr, from_ip: Ipv4Addr, to_mac: MacAddr, to_ip: Ipv4Addr) -> Vec<u8> {
     let mut b = vec![0u8; 60];
-    rvs_dataplane::wire::arp::build_reply(&mut b, from_mac, from_ip, to_mac, to_ip).unwrap();
+    crate::wire::arp::build_reply(&mut b, from_mac, from_ip, to_mac, to_ip).unwrap();
     b
 }
 
@@ -203,7 +199,7 @@ pub fn endpoints(f: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -211,6 +207,6 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next() as u128 * n as u128) >> 64) as u64
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 }
