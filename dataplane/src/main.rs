@@ -201,6 +201,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             cookie_secrets,
             synproxy: cfg.synproxy,
             expire_nodest_conn: d.expire_nodest_conn,
+            exception_path: false,
         };
         let worker = Worker {
             id: i as u16,

@@ -60,6 +60,7 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         ),
         synproxy: Default::default(),
         expire_nodest_conn: true,
+        exception_path: false,
     };
     Pipeline::new(cfg, Arc::new(reg.snapshot()), Arc::new(WorkerCounters::new(16, 64)), Time::ZERO)
 }

@@ -110,6 +110,7 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
         cookie_secrets: crate::synproxy::CookieSecrets::new(crate::synproxy::SecretKey::from_bytes([7; 16])),
         synproxy: Default::default(),
         expire_nodest_conn: false,
+        exception_path: false,
     }
 }
 

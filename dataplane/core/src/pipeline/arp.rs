@@ -44,11 +44,16 @@ impl<P: Frame> Pipeline<P> {
         }
         self.released = released;
 
-        if !for_us || op != ArpOperation::REQUEST {
-            if !for_us && op == ArpOperation::REQUEST {
-                return self.drop_pkt(DropReason::ArpIgnored, pkt);
+        if !for_us {
+            // Another address's ARP (the kernel's own, or nobody's): the kernel answers or
+            // learns from it through the exception path; the dataplane has learned above.
+            if op == ArpOperation::REQUEST || self.exception_path {
+                return self.to_kernel(port, DropReason::ArpIgnored, pkt, out);
             }
-            // A reply (or a request we did not need to answer) has done its work above.
+            return;
+        }
+        if op != ArpOperation::REQUEST {
+            // A reply to our own request has done its work above.
             return;
         }
         let mac = self.ports[port as usize].mac;

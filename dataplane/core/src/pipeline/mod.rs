@@ -61,6 +61,9 @@ pub struct PipelineConfig {
     pub synproxy: SynProxyParams,
     /// End sessions of removed real servers at their next packet (IPVS expire_nodest_conn).
     pub expire_nodest_conn: bool,
+    /// Each port has a kernel interface (the exception path): frames the dataplane does
+    /// not consume go to `Output::kernel` instead of being dropped.
+    pub exception_path: bool,
 }
 
 /// SYN-proxy settings of the dataplane (the `[synproxy]` config section).
@@ -97,6 +100,10 @@ pub struct Output<P> {
     pub redirect: Vec<Vec<P>>,
     /// Neighbour entries this worker learned, to share with the other workers.
     pub learned: Vec<(Ipv4Addr, Mac, PortIndex)>,
+    /// Frames for the kernel interface of the port they came in on (exception path):
+    /// traffic to the host's own addresses, routing protocols, multicast, ARP that is not
+    /// ours. The edge hands them to the exception thread, which rate-limits them.
+    pub kernel: Vec<(PortIndex, P)>,
 }
 
 impl<P> Output<P> {
@@ -105,6 +112,7 @@ impl<P> Output<P> {
             tx: (0..ports).map(|_| Vec::with_capacity(64)).collect(),
             redirect: (0..workers).map(|_| Vec::new()).collect(),
             learned: Vec::new(),
+            kernel: Vec::new(),
         }
     }
 }
@@ -159,6 +167,7 @@ pub struct Pipeline<P> {
     /// Token bucket of RSTs for bad cookies: (tokens, last refill).
     rst_bucket: (u32, Time),
     expire_nodest_conn: bool,
+    exception_path: bool,
     /// Real-server slots present in the current snapshot.
     real_present: Vec<bool>,
     // Scratch space reused across calls (no allocation per packet).
@@ -201,6 +210,7 @@ impl<P: Frame> Pipeline<P> {
             syn_params: cfg.synproxy,
             rst_bucket: (cfg.synproxy.rst_per_sec, now),
             expire_nodest_conn: cfg.expire_nodest_conn,
+            exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
             secrets: cfg.cookie_secrets,
             counters,
@@ -305,6 +315,17 @@ impl<P: Frame> Pipeline<P> {
         self.counters.count_drop(reason);
     }
 
+    /// A frame the dataplane does not consume: to the port's kernel interface where
+    /// there is one, else dropped and counted as `reason`.
+    fn to_kernel(&self, port: PortIndex, reason: DropReason, pkt: P, out: &mut Output<P>) {
+        if self.exception_path {
+            self.counters.event(crate::stats::Event::ToKernel);
+            out.kernel.push((port, pkt));
+        } else {
+            self.drop_pkt(reason, pkt);
+        }
+    }
+
     /// Handles one received frame from `port`.
     pub fn handle(
         &mut self,
@@ -320,13 +341,18 @@ impl<P: Frame> Pipeline<P> {
         };
         let dst = eth.dst_addr();
         if dst != self.ports[port as usize].mac && !dst.is_broadcast() {
+            // Multicast (OSPF, VRRP, IPv6 ND) is the kernel's; unicast to another MAC is
+            // nobody's.
+            if dst.is_multicast() {
+                return self.to_kernel(port, DropReason::NotForUs, pkt, out);
+            }
             return self.drop_pkt(DropReason::NotForUs, pkt);
         }
         // 802.1Q tags will be stripped here (or by the NIC) when VLANs arrive.
         match eth.ethertype() {
             EtherType::IPV4 => self.handle_ipv4(port, pkt, now, alloc, out),
             EtherType::ARP => self.handle_arp(port, pkt, now, alloc, out),
-            _ => self.drop_pkt(DropReason::UnknownEthertype, pkt),
+            _ => self.to_kernel(port, DropReason::UnknownEthertype, pkt, out),
         }
     }
 
@@ -367,19 +393,21 @@ impl<P: Frame> Pipeline<P> {
         let proto = ip.protocol();
         if proto == IpProtocol::ICMP {
             if kind == Destination::Former {
-                return self.drop_pkt(DropReason::NotLocal, pkt);
+                // Not ours: maybe the kernel's own address.
+                return self.to_kernel(port, DropReason::NotLocal, pkt, out);
             }
             return self.handle_icmp(port, pkt, out);
         }
         if proto != IpProtocol::TCP && proto != IpProtocol::UDP {
-            return self.drop_pkt(DropReason::UnsupportedProtocol, pkt);
+            // OSPF, VRRP, GRE...: the kernel's business.
+            return self.to_kernel(port, DropReason::UnsupportedProtocol, pkt, out);
         }
         if kind == Destination::Former && self.sessions.is_empty() {
-            return self.drop_pkt(DropReason::NotLocal, pkt);
+            return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
         if kind == Destination::Own {
-            // ssh, BGP and friends go to the kernel once the exception path exists.
-            return self.drop_pkt(DropReason::ToHost, pkt);
+            // ssh, BGP and friends to our own addresses: the host's.
+            return self.to_kernel(port, DropReason::ToHost, pkt, out);
         }
         let Some(mut info) = self.parse_l4(&pkt, &ip) else {
             return;
@@ -394,7 +422,7 @@ impl<P: Frame> Pipeline<P> {
                 } else if let Some(id) = self.sessions.find_reply(&info.key) {
                     self.forward(id, Direction::FromServer, pkt, info, now, alloc, out)
                 } else {
-                    self.drop_pkt(DropReason::NotLocal, pkt)
+                    self.to_kernel(port, DropReason::NotLocal, pkt, out)
                 }
             }
             Destination::Own => self.drop_pkt(DropReason::ToHost, pkt),

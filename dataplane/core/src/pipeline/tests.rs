@@ -73,6 +73,7 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         cookie_secrets: crate::synproxy::CookieSecrets::new(crate::synproxy::SecretKey::from_bytes([7; 16])),
         synproxy: Default::default(),
         expire_nodest_conn: false,
+        exception_path: false,
     }
 }
 

@@ -78,7 +78,7 @@ drop_reasons! {
     ArpInvalid => "arp_invalid", "Malformed or unsupported ARP.";
     ArpIgnored => "arp_ignored", "ARP for an address that is not ours.";
     IcmpIgnored => "icmp_ignored", "ICMP other than echo to one of our addresses.";
-    ToHost => "to_host", "Traffic for the host stack (no exception path yet).";
+    ToHost => "to_host", "Traffic for the host stack, and no kernel interface to hand it to.";
     RedirectFull => "redirect_full", "The owning worker's hand-off ring is full.";
     TxFull => "tx_full", "The transmit queue is full.";
     NoMbuf => "no_mbuf", "The packet pool is empty.";
@@ -120,6 +120,7 @@ events! {
     ProxyHeaderInserted => "proxy_header_inserted", "PROXY protocol header sent to a real server.";
     ProxyHeaderNoRoom => "proxy_header_no_room", "No room for the PROXY protocol header.";
     NoDestExpired => "nodest_expired", "A session of a removed real server ended at its next packet.";
+    ToKernel => "to_kernel", "A frame handed to the kernel interface (exception path).";
 }
 
 /// Traffic counters of one virtual service or real server on one worker.
