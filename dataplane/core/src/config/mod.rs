@@ -344,6 +344,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if ((hi - lo) as u32 + 1) < workers {
         return cx.err(0..0, "`local_port_range` has fewer ports than workers");
     }
+    if dataplane.max_services == 0 || dataplane.max_services > u16::MAX as usize {
+        // A session names its service's stat slot in 16 bits (one cache line per session).
+        return cx.err(0..0, "`max_services` must be between 1 and 65535");
+    }
 
     let mut ports: Vec<PortConfig> = Vec::new();
     for p in raw.port {

@@ -551,10 +551,10 @@ impl<P: Frame> Pipeline<P> {
                 proto: info.key.proto,
             },
             state,
-            service_slot: svc.slot,
+            service_slot: svc.slot as u16,
             real_slot: real.slot,
             expires: now + self.timeouts.get(state),
-            persist_client,
+            persist_client: persist_client.into(),
             flags: if svc.toa { FLAG_TOA | FLAG_TOA_PENDING } else { 0 },
         };
         let id = match self.sessions.insert(session) {
@@ -720,8 +720,8 @@ impl<P: Frame> Pipeline<P> {
             let conns = r.active.get().wrapping_add(r.inactive.get());
             self.overload.on_unbind(s.real_slot, conns, self.thresholds[s.real_slot as usize]);
         }
-        if let Some(client) = s.persist_client {
-            self.persist.detach(&PersistKey { service: s.service_slot, client: client.into() });
+        if let Some(client) = s.persist_client.get() {
+            self.persist.detach(&PersistKey { service: s.service_slot as u32, client: client.into() });
         }
         if s.flags & FLAG_EXT != 0 {
             self.ext.remove(&s.client); // frees any held segments

@@ -5,12 +5,13 @@
 //! from either side finds its session with one hash lookup, and each key holds exactly
 //! what the rewrite of the other direction needs.
 
+mod index;
 mod state;
 mod table;
-mod timer;
 
+pub use index::{FlowHash, FlowIndex, Hit};
 pub use state::{Direction, SessionState, StateTimeouts};
-pub use table::{SessionId, SessionTable, TableFull};
+pub use table::{Hop, SessionId, SessionTable, TableFull};
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -40,6 +41,8 @@ impl FlowKey {
     }
 }
 
+/// One connection: 48 bytes, so that with its timer links and next-hop cache a table
+/// slot is one cache line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
     /// CIP:cport → VIP:vport.
@@ -47,17 +50,37 @@ pub struct Session {
     /// RIP:rport → LIP:lport.
     pub reply: FlowKey,
     pub state: SessionState,
-    /// Stat slot of the virtual service (see `service::registry`).
-    pub service_slot: u32,
-    /// Stat slot of the real server.
-    pub real_slot: u32,
-    pub expires: Time,
-    /// The (masked) client of the persistence template that pinned this session, which
-    /// the template outlives at least as long as the session does.
-    pub persist_client: Option<Ipv4Addr>,
     /// `FLAG_*` bits.
     pub flags: u8,
+    /// Stat slot of the virtual service (see `service::registry`, at most 65535).
+    pub service_slot: u16,
+    /// Stat slot of the real server.
+    pub real_slot: u32,
+    /// The (masked) client of the persistence template that pinned this session, which
+    /// the template outlives at least as long as the session does.
+    pub persist_client: PersistClient,
+    pub expires: Time,
 }
+
+/// An optional IPv4 client address in four bytes: 0.0.0.0, never a client, is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PersistClient([u8; 4]);
+
+impl PersistClient {
+    pub const NONE: PersistClient = PersistClient([0; 4]);
+    #[inline]
+    pub fn get(self) -> Option<Ipv4Addr> {
+        (self != Self::NONE).then_some(Ipv4Addr::from(self.0))
+    }
+}
+
+impl From<Option<Ipv4Addr>> for PersistClient {
+    fn from(a: Option<Ipv4Addr>) -> Self {
+        PersistClient(a.map_or([0; 4], |a| a.octets()))
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Session>() == 48);
 
 /// The session has an entry in the pipeline's extension table (SYN proxy, PROXY protocol).
 pub const FLAG_EXT: u8 = 1;

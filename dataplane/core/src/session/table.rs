@@ -1,116 +1,212 @@
-//! The session table of one worker: a slab of sessions, two hash indexes (client flow
-//! and reply flow) and a timer wheel. Owned by one worker; no locks.
+//! The session table of one worker, sized once at start.
+//!
+//! * Slots: one cache line each (the 48-byte session, its timer links and its cached
+//!   next hops), in a vector whose capacity is `max_sessions` from the start, so the
+//!   packet path never reallocates; pages are touched only as slots are first used.
+//! * One flow index for both directions (`index.rs`): a lookup touches the bucket line
+//!   and the slot line.
+//! * The timer wheel is intrusive: each live slot sits in exactly one wheel bucket's
+//!   doubly linked list. A packet that moves the deadline later touches nothing but the
+//!   slot; when the bucket comes due the slot is either expired or filed again at its
+//!   deadline (lazy re-arming). A deadline that moves earlier relinks the slot.
+//!
+//! Owned by one worker; no locks.
 
-use hashbrown::HashMap;
-
-use super::timer::{TimerEntry, TimerWheel};
-use super::{FlowKey, Session};
+use super::index::{FlowHash, FlowIndex};
+use super::{Direction, FlowKey, Session};
 use crate::time::Time;
 
 /// Handle of a live session; stale after the session is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionId(u32);
 
+impl SessionId {
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("session table full ({0} sessions)")]
 pub struct TableFull(pub usize);
 
-struct Slot {
-    session: Session,
-    generation: u32,
-    live: bool,
-    /// When this slot's tracked wheel entry fires. Other entries for the slot (left
-    /// behind when the deadline moved earlier) are recognised and dropped.
-    scheduled: Time,
+const NIL: u32 = u32::MAX;
+/// `Slot::bucket` of a slot that is not in the wheel, i.e. not live.
+const NOT_FILED: u16 = u16::MAX;
+/// `Slot::hop` entry with nothing cached.
+const NO_HOP: u16 = u16::MAX;
+
+/// Wheel geometry: 100 ms ticks, 2048 buckets (a turn is about 205 s).
+const TICK_NS: u64 = 100_000_000;
+const WHEEL_BUCKETS: usize = 2048;
+
+/// A next hop cached in a session: an index into the worker's neighbour table, valid
+/// while the worker's topology generation (routes and neighbour slots) is `gen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hop {
+    pub gen: u16,
+    pub neigh: u16,
 }
 
-type Index = HashMap<FlowKey, u32, ahash::RandomState>;
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Slot {
+    session: Session,
+    next: u32,
+    prev: u32,
+    bucket: u16,
+    hop_gen: u16,
+    /// Neighbour index towards the client (FromServer packets) and the server.
+    hop: [u16; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 pub struct SessionTable {
     slots: Vec<Slot>,
-    free: Vec<u32>,
-    by_client: Index,
-    by_reply: Index,
-    wheel: TimerWheel,
+    index: FlowIndex,
+    /// Head of the list of freed slots (linked through `next`).
+    free: u32,
+    len: usize,
     capacity: usize,
-    due: Vec<TimerEntry>,
+    heads: Vec<u32>,
+    /// The last tick whose bucket has been drained.
+    done: u64,
 }
 
-/// Wheel geometry: 100 ms ticks, 2048 slots (a turn is about 205 s).
-const TICK_NS: u64 = 100_000_000;
-const WHEEL_SLOTS: usize = 2048;
+#[inline]
+fn dir_bit(dir: Direction) -> usize {
+    matches!(dir, Direction::FromClient) as usize
+}
 
 impl SessionTable {
+    /// A table for at most `capacity` sessions. `seed` keys the flow hash.
     pub fn new(capacity: usize, now: Time) -> Self {
-        let initial = capacity.min(1 << 16);
+        Self::with_seed(capacity, now, 0x5eed_0f5e_5510_7500 ^ capacity as u64)
+    }
+
+    pub fn with_seed(capacity: usize, now: Time, seed: u64) -> Self {
+        let capacity = capacity.clamp(1, FlowIndex::MAX_SLOTS);
         SessionTable {
-            slots: Vec::with_capacity(initial),
-            free: Vec::new(),
-            by_client: Index::with_capacity_and_hasher(initial, Default::default()),
-            by_reply: Index::with_capacity_and_hasher(initial, Default::default()),
-            wheel: TimerWheel::new(WHEEL_SLOTS, TICK_NS, now),
+            slots: Vec::with_capacity(capacity),
+            index: FlowIndex::new(2 * capacity, seed),
+            free: NIL,
+            len: 0,
             capacity,
-            due: Vec::new(),
+            heads: vec![NIL; WHEEL_BUCKETS],
+            done: now.0 / TICK_NS,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.by_client.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
-    /// Adds a session indexed by both flows. The caller has checked that neither flow
-    /// is present.
-    pub fn insert(&mut self, session: Session) -> Result<SessionId, TableFull> {
-        debug_assert!(!self.by_client.contains_key(&session.client));
-        debug_assert!(!self.by_reply.contains_key(&session.reply));
-        let idx = match self.free.pop() {
-            Some(i) => {
-                let slot = &mut self.slots[i as usize];
-                slot.session = session;
-                slot.live = true;
-                i
-            }
-            None => {
-                if self.slots.len() >= self.capacity {
-                    return Err(TableFull(self.capacity));
-                }
-                self.slots.push(Slot { session, generation: 0, live: true, scheduled: Time::ZERO });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.by_client.insert(session.client, idx);
-        self.by_reply.insert(session.reply, idx);
-        let slot = &mut self.slots[idx as usize];
-        slot.scheduled = self.wheel.schedule((idx, slot.generation), session.expires);
-        Ok(SessionId(idx))
+    /// Bytes reserved for the table at full capacity (slots and index).
+    pub fn bytes_reserved(&self) -> usize {
+        self.capacity * std::mem::size_of::<Slot>() + self.index.bytes()
     }
 
-    /// Call after moving a session's `expires`: a later deadline costs nothing (the
-    /// timer is re-filed when it fires), an earlier one files an extra timer.
+    /// The flow hash the table files `key` under (burst stage 1).
     #[inline]
-    pub fn rearm(&mut self, id: SessionId) {
-        let slot = &mut self.slots[id.0 as usize];
-        if slot.session.expires < slot.scheduled {
-            slot.scheduled = self.wheel.schedule((id.0, slot.generation), slot.session.expires);
-        }
+    pub fn hash(&self, key: &FlowKey) -> FlowHash {
+        self.index.hash(key)
+    }
+
+    /// Address of the index bucket for `h`, for a prefetch ahead of `lookup_hashed`.
+    #[inline]
+    pub fn bucket_addr(&self, h: FlowHash) -> *const u8 {
+        self.index.bucket_addr(h)
+    }
+
+    /// The session one of whose flows is `key`, and which flow it is.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey) -> Option<(SessionId, Direction)> {
+        self.lookup_hashed(self.index.hash(key), key)
+    }
+
+    #[inline]
+    pub fn lookup_hashed(&self, h: FlowHash, key: &FlowKey) -> Option<(SessionId, Direction)> {
+        let slots = &self.slots;
+        self.index
+            .find(h, |hit| {
+                let s = &slots[hit.slot as usize].session;
+                match hit.dir {
+                    Direction::FromClient => s.client == *key,
+                    Direction::FromServer => s.reply == *key,
+                }
+            })
+            .map(|hit| (SessionId(hit.slot), hit.dir))
     }
 
     #[inline]
     pub fn find_client(&self, key: &FlowKey) -> Option<SessionId> {
-        self.by_client.get(key).map(|&i| SessionId(i))
+        match self.lookup(key) {
+            Some((id, Direction::FromClient)) => Some(id),
+            _ => None,
+        }
     }
 
     #[inline]
     pub fn find_reply(&self, key: &FlowKey) -> Option<SessionId> {
-        self.by_reply.get(key).map(|&i| SessionId(i))
+        match self.lookup(key) {
+            Some((id, Direction::FromServer)) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Adds a session indexed by both flows. The caller has checked that neither flow
+    /// is present. At capacity the table refuses; it never grows.
+    pub fn insert(&mut self, session: Session) -> Result<SessionId, TableFull> {
+        let idx = if self.free != NIL {
+            let i = self.free;
+            self.free = self.slots[i as usize].next;
+            i
+        } else if self.slots.len() < self.capacity {
+            // Within the capacity reserved at start: no reallocation.
+            self.slots.push(Slot {
+                session,
+                next: NIL,
+                prev: NIL,
+                bucket: NOT_FILED,
+                hop_gen: 0,
+                hop: [NO_HOP; 2],
+            });
+            (self.slots.len() - 1) as u32
+        } else {
+            return Err(TableFull(self.capacity));
+        };
+        let (hc, hr) = (self.index.hash(&session.client), self.index.hash(&session.reply));
+        if !self.index.insert(hc, idx, Direction::FromClient) {
+            self.release(idx);
+            return Err(TableFull(self.capacity));
+        }
+        if !self.index.insert(hr, idx, Direction::FromServer) {
+            self.index.remove(hc, idx, Direction::FromClient);
+            self.release(idx);
+            return Err(TableFull(self.capacity));
+        }
+        let slot = &mut self.slots[idx as usize];
+        slot.session = session;
+        slot.hop = [NO_HOP; 2];
+        self.len += 1;
+        self.file(idx, session.expires);
+        Ok(SessionId(idx))
+    }
+
+    fn release(&mut self, idx: u32) {
+        let slot = &mut self.slots[idx as usize];
+        slot.bucket = NOT_FILED;
+        slot.next = self.free;
+        self.free = idx;
     }
 
     #[inline]
@@ -123,56 +219,154 @@ impl SessionTable {
         &mut self.slots[id.0 as usize].session
     }
 
+    /// Call after moving a session's `expires`: a later deadline costs nothing (the slot
+    /// is filed again when its bucket comes due), an earlier one relinks it.
+    #[inline]
+    pub fn rearm(&mut self, id: SessionId) {
+        let slot = &self.slots[id.0 as usize];
+        if slot.session.expires.0.div_ceil(TICK_NS) < self.fire_tick(slot.bucket) {
+            self.unlink(id.0);
+            self.file(id.0, self.slots[id.0 as usize].session.expires);
+        }
+    }
+
+    /// The next hop cached for packets of `id` travelling in `dir`, if it is of
+    /// generation `gen`.
+    #[inline]
+    pub fn hop(&self, id: SessionId, dir: Direction, gen: u16) -> Option<u16> {
+        let slot = &self.slots[id.0 as usize];
+        let h = slot.hop[dir_bit(dir)];
+        (slot.hop_gen == gen && h != NO_HOP).then_some(h)
+    }
+
+    #[inline]
+    pub fn set_hop(&mut self, id: SessionId, dir: Direction, hop: Hop) {
+        let slot = &mut self.slots[id.0 as usize];
+        if slot.hop_gen != hop.gen {
+            slot.hop = [NO_HOP; 2];
+            slot.hop_gen = hop.gen;
+        }
+        slot.hop[dir_bit(dir)] = hop.neigh;
+    }
+
     /// Removes a live session and returns it.
     pub fn remove(&mut self, id: SessionId) -> Session {
-        let slot = &mut self.slots[id.0 as usize];
-        debug_assert!(slot.live);
-        slot.live = false;
-        slot.generation = slot.generation.wrapping_add(1);
-        let s = slot.session;
-        self.by_client.remove(&s.client);
-        self.by_reply.remove(&s.reply);
-        self.free.push(id.0);
+        let s = self.slots[id.0 as usize].session;
+        debug_assert!(self.slots[id.0 as usize].bucket != NOT_FILED);
+        self.index.remove(self.index.hash(&s.client), id.0, Direction::FromClient);
+        self.index.remove(self.index.hash(&s.reply), id.0, Direction::FromServer);
+        self.unlink(id.0);
+        self.release(id.0);
+        self.len -= 1;
         s
     }
 
     /// Removes every session whose `expires` is at or before `now`, appending them to
     /// `expired`.
     pub fn expire(&mut self, now: Time, expired: &mut Vec<Session>) {
-        let mut due = std::mem::take(&mut self.due);
-        self.wheel.advance(now, &mut due);
-        for (idx, generation) in due.drain(..) {
-            let slot = &self.slots[idx as usize];
-            if !slot.live || slot.generation != generation {
-                continue; // removed earlier; the timer entry is stale
+        let n = WHEEL_BUCKETS as u64;
+        let target = now.0 / TICK_NS;
+        // After a long pause, a full turn drains everything once.
+        let from = self.done.max(target.saturating_sub(n));
+        for tick in from + 1..=target {
+            self.done = tick;
+            let b = (tick % n) as usize;
+            let mut i = std::mem::replace(&mut self.heads[b], NIL);
+            while i != NIL {
+                let next = self.slots[i as usize].next;
+                let slot = &mut self.slots[i as usize];
+                slot.bucket = NOT_FILED;
+                if slot.session.expires <= now {
+                    expired.push(self.remove_unlinked(i));
+                } else {
+                    let at = slot.session.expires;
+                    self.file(i, at);
+                }
+                i = next;
             }
-            if slot.session.expires <= now {
-                expired.push(self.remove(SessionId(idx)));
-            } else if slot.scheduled <= now {
-                // The tracked entry: follow the deadline to its new place.
-                let at = slot.session.expires;
-                let fire = self.wheel.schedule((idx, generation), at);
-                self.slots[idx as usize].scheduled = fire;
-            }
-            // Otherwise a duplicate left by `rearm`: the tracked entry is still pending.
         }
-        self.due = due;
+        self.done = self.done.max(target);
+    }
+
+    /// `remove` for a slot already taken out of the wheel.
+    fn remove_unlinked(&mut self, i: u32) -> Session {
+        let s = self.slots[i as usize].session;
+        self.index.remove(self.index.hash(&s.client), i, Direction::FromClient);
+        self.index.remove(self.index.hash(&s.reply), i, Direction::FromServer);
+        self.release(i);
+        self.len -= 1;
+        s
+    }
+
+    /// The tick at which bucket `b` next comes due.
+    #[inline]
+    fn fire_tick(&self, b: u16) -> u64 {
+        let n = WHEEL_BUCKETS as u64;
+        let first = self.done + 1;
+        first + (b as u64 + n - first % n) % n
+    }
+
+    /// Files slot `i` to come due at `at` (or at the furthest tick the wheel holds, to be
+    /// filed again then).
+    fn file(&mut self, i: u32, at: Time) {
+        let n = WHEEL_BUCKETS as u64;
+        let tick = at.0.div_ceil(TICK_NS).clamp(self.done + 1, self.done + n - 1);
+        let b = (tick % n) as usize;
+        let head = self.heads[b];
+        if head != NIL {
+            self.slots[head as usize].prev = i;
+        }
+        let slot = &mut self.slots[i as usize];
+        slot.next = head;
+        slot.prev = NIL;
+        slot.bucket = b as u16;
+        self.heads[b] = i;
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let Slot { next, prev, bucket, .. } = self.slots[i as usize];
+        if bucket == NOT_FILED {
+            return;
+        }
+        if prev != NIL {
+            self.slots[prev as usize].next = next;
+        } else {
+            self.heads[bucket as usize] = next;
+        }
+        if next != NIL {
+            self.slots[next as usize].prev = prev;
+        }
+        self.slots[i as usize].bucket = NOT_FILED;
     }
 
     #[cfg(test)]
-    fn wheel_len(&self) -> usize {
-        self.wheel.pending()
+    fn filed(&self) -> usize {
+        let mut n = 0;
+        for &h in &self.heads {
+            let mut i = h;
+            while i != NIL {
+                n += 1;
+                i = self.slots[i as usize].next;
+            }
+        }
+        n
     }
 
-    /// Every live session (for `ipvsadm -Lnc` and, later, cluster sync).
+    /// Every live session (for `ipvsadm -Lnc` and session sync).
     pub fn iter(&self) -> impl Iterator<Item = &Session> {
-        self.slots.iter().filter(|s| s.live).map(|s| &s.session)
+        self.slots.iter().filter(|s| s.bucket != NOT_FILED).map(|s| &s.session)
+    }
+
+    /// The memory behind the slots, for the edge to back with huge pages
+    /// (`madvise(MADV_HUGEPAGE)`): (address, bytes) of the reserved capacity.
+    pub fn slot_region(&self) -> (*const u8, usize) {
+        (self.slots.as_ptr() as *const u8, self.capacity * std::mem::size_of::<Slot>())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{SessionState, PROTO_TCP};
+    use super::super::{PersistClient, SessionState, PROTO_TCP};
     use super::*;
     use std::net::Ipv4Addr;
 
@@ -196,7 +390,7 @@ mod tests {
             service_slot: 0,
             real_slot: 0,
             expires: Time::from_secs(expires),
-            persist_client: None,
+            persist_client: PersistClient::NONE,
             flags: 0,
         }
     }
@@ -206,21 +400,43 @@ mod tests {
         let mut t = SessionTable::new(10, Time::ZERO);
         let s = session(40000, 1025, 30);
         let id = t.insert(s).unwrap();
+        assert_eq!(t.lookup(&s.client), Some((id, Direction::FromClient)));
+        assert_eq!(t.lookup(&s.reply), Some((id, Direction::FromServer)));
         assert_eq!(t.find_client(&s.client), Some(id));
         assert_eq!(t.find_reply(&s.reply), Some(id));
+        assert_eq!(t.find_client(&s.reply), None, "a reply flow is not a client flow");
         assert_eq!(t.len(), 1);
         assert_eq!(t.remove(id), s);
-        assert_eq!(t.find_client(&s.client), None);
-        assert_eq!(t.find_reply(&s.reply), None);
+        assert_eq!(t.lookup(&s.client), None);
+        assert_eq!(t.lookup(&s.reply), None);
         assert!(t.is_empty());
+        assert_eq!(t.filed(), 0);
     }
 
     #[test]
-    fn full_table_is_an_error() {
+    fn full_table_refuses_and_never_grows() {
         let mut t = SessionTable::new(2, Time::ZERO);
-        t.insert(session(1, 1, 5)).unwrap();
+        let reserved = t.bytes_reserved();
+        let a = t.insert(session(1, 1, 5)).unwrap();
         t.insert(session(2, 2, 5)).unwrap();
         assert_eq!(t.insert(session(3, 3, 5)), Err(TableFull(2)));
+        assert_eq!(t.slots.capacity(), 2, "no growth");
+        assert_eq!(t.bytes_reserved(), reserved);
+        t.remove(a);
+        t.insert(session(3, 3, 5)).unwrap();
+        assert_eq!(t.slots.capacity(), 2, "the freed slot is reused");
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn slot_is_one_cache_line_and_a_session_costs_under_128_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 64);
+        assert_eq!(std::mem::align_of::<Slot>(), 64);
+        for cap in [1000usize, 100_000, 10_000_000] {
+            let t = SessionTable::new(cap, Time::ZERO);
+            let per = t.bytes_reserved() as f64 / cap as f64;
+            assert!(per <= 128.0, "{per} bytes per session at {cap}");
+        }
     }
 
     #[test]
@@ -230,6 +446,7 @@ mod tests {
         t.insert(session(2, 2, 5)).unwrap();
         // Traffic on `a` pushes its deadline to 20 s.
         t.get_mut(a).expires = Time::from_secs(20);
+        t.rearm(a);
         let mut out = Vec::new();
         t.expire(Time::from_secs(4), &mut out);
         assert!(out.is_empty());
@@ -238,7 +455,7 @@ mod tests {
         assert_eq!(out[0].client.sport, 2);
         out.clear();
         t.expire(Time::from_secs(19), &mut out);
-        assert!(out.is_empty(), "re-filed at its new deadline");
+        assert!(out.is_empty(), "filed again at its new deadline");
         t.expire(Time::from_secs(21), &mut out);
         assert_eq!(out.len(), 1);
         assert!(t.is_empty());
@@ -253,7 +470,7 @@ mod tests {
         assert_eq!(a, b, "slot reused");
         let mut out = Vec::new();
         t.expire(Time::from_secs(2), &mut out);
-        assert!(out.is_empty(), "the old timer entry must not expire the new session");
+        assert!(out.is_empty(), "the old deadline must not expire the new session");
         assert_eq!(t.len(), 1);
     }
 
@@ -272,7 +489,7 @@ mod tests {
     }
 
     #[test]
-    fn rearm_duplicates_do_not_multiply() {
+    fn a_slot_is_filed_once_however_its_deadline_moves() {
         let mut t = SessionTable::new(10, Time::ZERO);
         let a = t.insert(session(1, 1, 100)).unwrap();
         for s in 1..50u64 {
@@ -282,9 +499,8 @@ mod tests {
             let mut out = Vec::new();
             t.expire(Time::from_secs(s), &mut out);
             assert!(out.is_empty());
+            assert_eq!(t.filed(), 1);
         }
-        let pending: usize = t.wheel_len();
-        assert!(pending <= 60, "{pending} timer entries for one session");
         t.get_mut(a).expires = Time::from_secs(60);
         t.rearm(a);
         let mut out = Vec::new();
@@ -303,5 +519,38 @@ mod tests {
         }
         t.expire(Time::from_secs(900), &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn many_sessions_expire_in_order_and_unlink_cleanly() {
+        let mut t = SessionTable::new(1000, Time::ZERO);
+        let ids: Vec<_> =
+            (0..1000u16).map(|i| t.insert(session(i, i, 1 + (i % 20) as u64)).unwrap()).collect();
+        // Remove every third from the middle of their wheel lists.
+        for id in ids.iter().step_by(3) {
+            t.remove(*id);
+        }
+        let mut out = Vec::new();
+        for s in 1..=21 {
+            t.expire(Time::from_secs(s), &mut out);
+            assert!(out.iter().all(|x| x.expires <= Time::from_secs(s)));
+        }
+        assert_eq!(out.len(), 1000 - 334);
+        assert!(t.is_empty());
+        assert_eq!(t.filed(), 0);
+    }
+
+    #[test]
+    fn hops_are_per_direction_and_per_generation() {
+        let mut t = SessionTable::new(4, Time::ZERO);
+        let a = t.insert(session(1, 1, 5)).unwrap();
+        assert_eq!(t.hop(a, Direction::FromClient, 0), None);
+        t.set_hop(a, Direction::FromClient, Hop { gen: 3, neigh: 7 });
+        t.set_hop(a, Direction::FromServer, Hop { gen: 3, neigh: 9 });
+        assert_eq!(t.hop(a, Direction::FromClient, 3), Some(7));
+        assert_eq!(t.hop(a, Direction::FromServer, 3), Some(9));
+        assert_eq!(t.hop(a, Direction::FromClient, 4), None, "a new generation invalidates");
+        t.set_hop(a, Direction::FromClient, Hop { gen: 4, neigh: 1 });
+        assert_eq!(t.hop(a, Direction::FromServer, 4), None, "the other direction was reset");
     }
 }
