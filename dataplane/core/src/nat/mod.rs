@@ -4,10 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::tcp::TcpPacket;
-use crate::wire::udp::UdpPacket;
-use crate::wire::IpProtocol;
+use crate::wire::checksum;
 
 /// The new source and destination of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,34 +28,61 @@ impl Endpoints {
     }
 }
 
-/// Rewrites the IPv4 packet in `ip` (header first; already validated, TTL > 1) to
-/// `to`, decrementing the TTL. Only TCP and UDP are rewritten at layer 4.
+/// Rewrites the IPv4 packet in `ip` (header first; already validated, TTL > 1, a whole
+/// TCP or UDP header behind it) to `to`, decrementing the TTL. Only TCP and UDP are
+/// rewritten at layer 4.
+///
+/// One folded delta per checksum (RFC 1624 eqn. 3 summed over every changed word): the
+/// addresses' delta is computed once and serves the IP header and the L4 pseudo header;
+/// the L4 checksum adds the ports' delta, the IP checksum the TTL's. A checksum that was
+/// wrong stays wrong by the same amount, so the end host still drops the packet (what
+/// IPVS relies on too: it verifies nothing it only forwards).
 #[inline]
 pub fn rewrite(ip: &mut [u8], to: Endpoints) {
-    let mut pkt = Ipv4Packet::new_unchecked(ip);
-    let (old_src, old_dst) = (pkt.src_addr(), pkt.dst_addr());
-    let proto = pkt.protocol();
-    pkt.rewrite_addrs(to.src, to.dst);
-    pkt.decrement_ttl();
-    let l4 = pkt.payload_mut();
-    match proto {
-        IpProtocol::TCP => {
-            let mut tcp = TcpPacket::new_unchecked(l4);
-            tcp.rewrite_ports(to.sport, to.dport);
-            tcp.update_pseudo_addrs(old_src, old_dst, to.src, to.dst);
-        }
-        IpProtocol::UDP => {
-            let mut udp = UdpPacket::new_unchecked(l4);
-            udp.rewrite_ports(to.sport, to.dport);
-            udp.update_pseudo_addrs(old_src, old_dst, to.src, to.dst);
-        }
-        _ => {}
+    let ihl = (ip[0] & 0x0f) as usize * 4;
+    let csum_at = match ip[9] {
+        6 => 16,
+        17 => 6,
+        _ => usize::MAX,
+    };
+    if ip.len() < ihl + 20.min(csum_at + 2) || ihl < 20 {
+        return;
     }
+    let word = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let (new_src, new_dst) = (u32::from(to.src), u32::from(to.dst));
+    let addr_delta = (!word(ip, 12)) as u64 + new_src as u64 + (!word(ip, 16)) as u64 + new_dst as u64;
+    ip[12..16].copy_from_slice(&new_src.to_be_bytes());
+    ip[16..20].copy_from_slice(&new_dst.to_be_bytes());
+    // TTL is the high byte of the word at 8: one less is a delta of -0x100, i.e. 0xFEFF.
+    ip[8] = ip[8].wrapping_sub(1);
+    let ip_csum = u16::from_be_bytes([ip[10], ip[11]]);
+    let c = !checksum::fold(u64::from(!ip_csum) + addr_delta + 0xfeff);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    if csum_at == usize::MAX {
+        return;
+    }
+    let l4 = &mut ip[ihl..];
+    let new_ports = (to.sport as u32) << 16 | to.dport as u32;
+    let delta = addr_delta + (!word(l4, 0)) as u64 + new_ports as u64;
+    l4[0..4].copy_from_slice(&new_ports.to_be_bytes());
+    let old = u16::from_be_bytes([l4[csum_at], l4[csum_at + 1]]);
+    if csum_at == 6 && old == 0 {
+        return; // UDP without a checksum stays without
+    }
+    let mut c = !checksum::fold(u64::from(!old) + delta);
+    if csum_at == 6 && c == 0 {
+        c = 0xffff; // UDP sends a computed zero as all ones
+    }
+    l4[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::ipv4::Ipv4Packet;
+    use crate::wire::tcp::TcpPacket;
+    use crate::wire::udp::UdpPacket;
+    use crate::wire::IpProtocol;
     use proptest::prelude::*;
 
     /// Builds a valid IPv4 packet with full checksums.

@@ -311,422 +311,19 @@ impl<P: Frame> Pipeline<P> {
     }
 
     #[inline]
-    fn drop_pkt(&self, reason: DropReason, _pkt: P) {
+    pub(super) fn drop_pkt(&self, reason: DropReason, _pkt: P) {
         self.counters.count_drop(reason);
     }
 
     /// A frame the dataplane does not consume: to the port's kernel interface where
     /// there is one, else dropped and counted as `reason`.
-    fn to_kernel(&self, port: PortIndex, reason: DropReason, pkt: P, out: &mut Output<P>) {
+    pub(super) fn to_kernel(&self, port: PortIndex, reason: DropReason, pkt: P, out: &mut Output<P>) {
         if self.exception_path {
             self.counters.event(crate::stats::Event::ToKernel);
             out.kernel.push((port, pkt));
         } else {
             self.drop_pkt(reason, pkt);
         }
-    }
-
-    /// Handles one received frame from `port`.
-    pub fn handle(
-        &mut self,
-        port: PortIndex,
-        pkt: P,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        let data = pkt.data();
-        let Ok(eth) = EthernetFrame::new_checked(data) else {
-            return self.drop_pkt(DropReason::Truncated, pkt);
-        };
-        let dst = eth.dst_addr();
-        if dst != self.ports[port as usize].mac && !dst.is_broadcast() {
-            // Multicast (OSPF, VRRP, IPv6 ND) is the kernel's; unicast to another MAC is
-            // nobody's.
-            if dst.is_multicast() {
-                return self.to_kernel(port, DropReason::NotForUs, pkt, out);
-            }
-            return self.drop_pkt(DropReason::NotForUs, pkt);
-        }
-        // 802.1Q tags will be stripped here (or by the NIC) when VLANs arrive.
-        match eth.ethertype() {
-            EtherType::IPV4 => self.handle_ipv4(port, pkt, now, alloc, out),
-            EtherType::ARP => self.handle_arp(port, pkt, now, alloc, out),
-            _ => self.to_kernel(port, DropReason::UnknownEthertype, pkt, out),
-        }
-    }
-
-    fn handle_ipv4(
-        &mut self,
-        port: PortIndex,
-        pkt: P,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        let data = &pkt.data()[ETH_LEN..];
-        let Ok(ip) = Ipv4Packet::new_checked(data) else {
-            // Too short for any IPv4 header is truncation; anything else is a bad header.
-            let reason = if data.len() < 20 { DropReason::Truncated } else { DropReason::BadIpHeader };
-            return self.drop_pkt(reason, pkt);
-        };
-        let ip_ok = match pkt.ip_checksum_ok() {
-            Some(ok) => ok,
-            None => ip.verify_checksum(),
-        };
-        if !ip_ok {
-            return self.drop_pkt(DropReason::BadIpChecksum, pkt);
-        }
-        if ip.is_fragment() {
-            return self.drop_pkt(DropReason::Fragment, pkt);
-        }
-        let dst = ip.dst_addr();
-        let kind = if self.own.contains_key(&dst) { None } else { Some(self.snapshot.local_kind(dst)) };
-        let kind = match kind {
-            None => Destination::Own,
-            Some(Some(LocalKind::Vip)) => Destination::Vip,
-            Some(Some(LocalKind::Lip)) => Destination::Lip,
-            // Not (or no longer) configured: sessions of a removed service or local
-            // address still flow until they expire.
-            Some(None) => Destination::Former,
-        };
-        let proto = ip.protocol();
-        if proto == IpProtocol::ICMP {
-            if kind == Destination::Former {
-                // Not ours: maybe the kernel's own address.
-                return self.to_kernel(port, DropReason::NotLocal, pkt, out);
-            }
-            return self.handle_icmp(port, pkt, out);
-        }
-        if proto != IpProtocol::TCP && proto != IpProtocol::UDP {
-            // OSPF, VRRP, GRE...: the kernel's business.
-            return self.to_kernel(port, DropReason::UnsupportedProtocol, pkt, out);
-        }
-        if kind == Destination::Former && self.sessions.is_empty() {
-            return self.to_kernel(port, DropReason::NotLocal, pkt, out);
-        }
-        if kind == Destination::Own {
-            // ssh, BGP and friends to our own addresses: the host's.
-            return self.to_kernel(port, DropReason::ToHost, pkt, out);
-        }
-        let Some(mut info) = self.parse_l4(&pkt, &ip) else {
-            return;
-        };
-        info.port = port;
-        match kind {
-            Destination::Vip => self.client_packet(pkt, info, now, alloc, out),
-            Destination::Lip => self.server_packet(pkt, info, now, alloc, out),
-            Destination::Former => {
-                if let Some(id) = self.sessions.find_client(&info.key) {
-                    self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
-                } else if let Some(id) = self.sessions.find_reply(&info.key) {
-                    self.forward(id, Direction::FromServer, pkt, info, now, alloc, out)
-                } else {
-                    self.to_kernel(port, DropReason::NotLocal, pkt, out)
-                }
-            }
-            Destination::Own => self.drop_pkt(DropReason::ToHost, pkt),
-        }
-    }
-
-    /// Validates the TCP/UDP header and checksum; counts and returns None when bad.
-    fn parse_l4(&self, pkt: &P, ip: &Ipv4Packet<&[u8]>) -> Option<L4Info> {
-        let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        let verify = pkt.l4_checksum_ok();
-        let (sport, dport, flags, proto, csum_ok) = if ip.protocol() == IpProtocol::TCP {
-            let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
-                self.counters.count_drop(DropReason::BadL4Header);
-                return None;
-            };
-            let ok = verify.unwrap_or_else(|| tcp.verify_checksum(src, dst));
-            (tcp.src_port(), tcp.dst_port(), tcp.flags().bits(), PROTO_TCP, ok)
-        } else {
-            let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
-                self.counters.count_drop(DropReason::BadL4Header);
-                return None;
-            };
-            let ok = verify.unwrap_or_else(|| udp.verify_checksum(src, dst));
-            (udp.src_port(), udp.dst_port(), 0, PROTO_UDP, ok)
-        };
-        if !csum_ok {
-            self.counters.count_drop(DropReason::BadL4Checksum);
-            return None;
-        }
-        Some(L4Info {
-            port: 0,
-            key: FlowKey { src, dst, sport, dport, proto },
-            tcp_flags: flags,
-            ttl: ip.ttl(),
-            ip_len: ip.total_len() as usize,
-        })
-    }
-
-    fn client_packet(
-        &mut self,
-        pkt: P,
-        info: L4Info,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        let is_syn = info.key.proto == PROTO_TCP && info.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
-        if let Some(id) = self.sessions.find_client(&info.key) {
-            if !(is_syn && self.sessions.get(id).state.allows_reuse()) {
-                return self.forward(id, Direction::FromClient, pkt, info, now, alloc, out);
-            }
-            // A new connection on the ports of one that is closing: start afresh.
-            let old = self.sessions.remove(id);
-            self.retire(&old);
-        }
-        if info.key.proto == PROTO_TCP {
-            if let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) {
-                if self.snapshot.services[svc_idx as usize].syn_proxy {
-                    return self.synproxy_no_session(svc_idx as usize, pkt, info, is_syn, now, alloc, out);
-                }
-            }
-        }
-        if info.key.proto == PROTO_TCP && !is_syn {
-            return self.drop_pkt(DropReason::NoSession, pkt);
-        }
-        if info.ttl <= 1 {
-            return self.drop_pkt(DropReason::TtlExceeded, pkt);
-        }
-        let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) else {
-            return self.drop_pkt(DropReason::NoService, pkt);
-        };
-        match self.new_session(svc_idx as usize, &info, now) {
-            Ok(id) => {
-                self.attach_proxy_header(id, svc_idx as usize, &pkt);
-                self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
-            }
-            Err(reason) => self.drop_pkt(reason, pkt),
-        }
-    }
-
-    /// Schedules a real server, takes a local port and creates the session.
-    fn new_session(&mut self, svc_idx: usize, info: &L4Info, now: Time) -> Result<SessionId, DropReason> {
-        let svc = &self.snapshot.services[svc_idx];
-        let st = &mut self.services[svc_idx];
-        let view = RealSet::new(&svc.reals, &self.counters.reals).with_overload(&self.overload);
-        // No-op unless the snapshot changed since the last call (set_snapshot synced it).
-        st.scheduler.sync(&view, self.snapshot.version);
-        let key = SchedKey::v4(info.key.src, info.key.sport, info.key.dst, info.key.dport);
-        let (idx, persist_client) = match &svc.persistence {
-            None => (st.scheduler.pick(&view, &key, now).ok_or(DropReason::NoRealServer)?, None),
-            Some(p) => {
-                let pk = PersistKey::new(svc.slot, info.key.src.into(), &p.granularity);
-                // A client new to this worker is placed by rendezvous hashing of its
-                // (masked) address, so every worker, and every cluster member, pins it
-                // to the same real server without sharing templates.
-                let (i, _hit) = self
-                    .persist
-                    .pick(pk, &view, now, p, || crate::persist::rendezvous(&view, &pk))
-                    .ok_or(DropReason::NoRealServer)?;
-                self.persist.attach(&pk);
-                let client = match pk.client {
-                    std::net::IpAddr::V4(a) => Some(a),
-                    std::net::IpAddr::V6(_) => None,
-                };
-                (i, client)
-            }
-        };
-        let real = &svc.reals[idx];
-        let (lip, lport) = match self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor) {
-            Ok(l) => l,
-            Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
-                if let Some(c) = persist_client {
-                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
-                }
-                return Err(DropReason::NoLocalAddr);
-            }
-        };
-        let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
-        let session = Session {
-            client: info.key,
-            reply: FlowKey {
-                src: *real.addr.ip(),
-                dst: lip,
-                sport: real.addr.port(),
-                dport: lport,
-                proto: info.key.proto,
-            },
-            state,
-            service_slot: svc.slot as u16,
-            real_slot: real.slot,
-            expires: now + self.timeouts.get(state),
-            persist_client: persist_client.into(),
-            flags: if svc.toa { FLAG_TOA | FLAG_TOA_PENDING } else { 0 },
-        };
-        let id = match self.sessions.insert(session) {
-            Ok(id) => id,
-            Err(_) => {
-                self.laddrs.free(lip, lport);
-                if let Some(c) = persist_client {
-                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
-                }
-                return Err(DropReason::SessionTableFull);
-            }
-        };
-        let c = &self.counters;
-        c.sessions_created.inc();
-        c.sessions_live.set(self.sessions.len() as u64);
-        if let Some(s) = c.services.get(svc.slot as usize) {
-            s.conns.inc();
-        }
-        if let Some(r) = c.reals.get(real.slot as usize) {
-            r.traffic.conns.inc();
-            r.inactive.inc();
-            let conns = r.active.get().wrapping_add(r.inactive.get());
-            self.overload.on_bind(real.slot, conns, self.thresholds[real.slot as usize]);
-        }
-        Ok(id)
-    }
-
-    fn server_packet(
-        &mut self,
-        pkt: P,
-        info: L4Info,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        if let Some(id) = self.sessions.find_reply(&info.key) {
-            return self.forward(id, Direction::FromServer, pkt, info, now, alloc, out);
-        }
-        let owner = owner_of_port(info.key.dport, self.workers);
-        if owner != self.worker {
-            self.counters.redirected_out.inc();
-            out.redirect[owner as usize].push(pkt);
-            return;
-        }
-        self.drop_pkt(DropReason::NoSession, pkt)
-    }
-
-    /// Rewrites a packet of a session and sends it on.
-    #[allow(clippy::too_many_arguments)]
-    fn forward(
-        &mut self,
-        id: SessionId,
-        dir: Direction,
-        mut pkt: P,
-        info: L4Info,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        if info.ttl <= 1 {
-            return self.drop_pkt(DropReason::TtlExceeded, pkt);
-        }
-        if self.expire_nodest_conn
-            && !self.real_present.get(self.sessions.get(id).real_slot as usize).copied().unwrap_or(true)
-        {
-            return self.expire_nodest(id, dir, pkt, info, now, alloc, out);
-        }
-        let mut info = info;
-        if info.key.proto == PROTO_TCP
-            && self.sessions.get(id).flags & (FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING) != 0
-        {
-            match self.tcp_extensions(id, dir, pkt, &mut info, now, alloc, out) {
-                Some(p) => pkt = p,
-                None => return,
-            }
-        }
-        let timeouts = self.timeouts;
-        let s = self.sessions.get_mut(id);
-        if info.key.proto == PROTO_TCP {
-            let next = s.state.next_tcp(dir, info.tcp_flags);
-            if next != s.state {
-                if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
-                    match (s.state.is_active(), next.is_active()) {
-                        (false, true) => {
-                            r.inactive.sub(1);
-                            r.active.inc();
-                        }
-                        (true, false) => {
-                            r.active.sub(1);
-                            r.inactive.inc();
-                        }
-                        _ => {}
-                    }
-                }
-                s.state = next;
-            }
-        }
-        s.expires = now + timeouts.get(s.state);
-        let (to, inbound) = (Endpoints::towards(s, dir), dir == Direction::FromClient);
-        let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
-        self.sessions.rearm(id);
-        let bytes = info.ip_len as u64;
-        let c = &self.counters;
-        if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
-            if inbound {
-                sv.in_pkts.inc();
-                sv.in_bytes.add(bytes);
-                r.traffic.in_pkts.inc();
-                r.traffic.in_bytes.add(bytes);
-            } else {
-                sv.out_pkts.inc();
-                sv.out_bytes.add(bytes);
-                r.traffic.out_pkts.inc();
-                r.traffic.out_bytes.add(bytes);
-            }
-        }
-        let end = ETH_LEN + info.ip_len;
-        nat::rewrite(&mut pkt.data_mut()[ETH_LEN..end], to);
-        self.send_ip(pkt, to.dst, now, alloc, out);
-    }
-
-    /// Routes an IPv4 frame (IP header already final) and fills in its Ethernet header,
-    /// or parks it until the next hop is resolved.
-    fn send_ip(
-        &mut self,
-        mut pkt: P,
-        dst: Ipv4Addr,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        let Some(hop) = self.routes.lookup(dst) else {
-            return self.drop_pkt(DropReason::NoRoute, pkt);
-        };
-        let port = hop.port as usize;
-        {
-            let mut eth = EthernetFrame::new_unchecked(pkt.data_mut());
-            eth.set_src_addr(self.ports[port].mac);
-            eth.set_ethertype(EtherType::IPV4);
-        }
-        if let Some(mac) = self.neigh.lookup(hop.next_hop) {
-            EthernetFrame::new_unchecked(pkt.data_mut()).set_dst_addr(MacAddr(mac));
-            out.tx[port].push(pkt);
-            return;
-        }
-        match self.neigh.hold(hop.next_hop, hop.port, pkt, now) {
-            Hold::Queued => {}
-            Hold::QueuedSendRequest => self.send_arp_request(hop.port, hop.next_hop, alloc, out),
-            Hold::Full(pkt) => self.drop_pkt(DropReason::NeighQueueFull, pkt),
-        }
-    }
-
-    /// Undoes what a session holds: its local port and its gauges.
-    fn retire(&mut self, s: &Session) {
-        self.laddrs.free(s.reply.dst, s.reply.dport);
-        let c = &self.counters;
-        if let Some(r) = c.reals.get(s.real_slot as usize) {
-            if s.state.is_active() {
-                r.active.sub(1);
-            } else {
-                r.inactive.sub(1);
-            }
-            let conns = r.active.get().wrapping_add(r.inactive.get());
-            self.overload.on_unbind(s.real_slot, conns, self.thresholds[s.real_slot as usize]);
-        }
-        if let Some(client) = s.persist_client.get() {
-            self.persist.detach(&PersistKey { service: s.service_slot as u32, client: client.into() });
-        }
-        if s.flags & FLAG_EXT != 0 {
-            self.ext.remove(&s.client); // frees any held segments
-        }
-        c.sessions_live.set(self.sessions.len() as u64);
     }
 
     /// Runs timers: session expiry and neighbour probes. Call it every millisecond or so.
@@ -761,7 +358,13 @@ impl<P: Frame> Pipeline<P> {
         self.released = released;
     }
 
-    fn flush_released(&self, released: &mut Vec<P>, mac: Mac, port: PortIndex, out: &mut Output<P>) {
+    pub(super) fn flush_released(
+        &self,
+        released: &mut Vec<P>,
+        mac: Mac,
+        port: PortIndex,
+        out: &mut Output<P>,
+    ) {
         for mut pkt in released.drain(..) {
             EthernetFrame::new_unchecked(pkt.data_mut()).set_dst_addr(MacAddr(mac));
             out.tx[port as usize].push(pkt);
@@ -791,7 +394,7 @@ impl<P: Frame> Pipeline<P> {
 
     /// The source address to use on `port` towards `target`: the port address whose
     /// subnet holds it, else the port's first address.
-    fn source_addr_for(&self, port: PortIndex, target: Ipv4Addr) -> Option<Ipv4Addr> {
+    pub(super) fn source_addr_for(&self, port: PortIndex, target: Ipv4Addr) -> Option<Ipv4Addr> {
         let addrs = &self.ports[port as usize].addrs;
         addrs
             .iter()
@@ -802,7 +405,7 @@ impl<P: Frame> Pipeline<P> {
 
     /// Whether we answer ARP for `ip` on `port`: the port's own addresses, and VIPs/LIPs
     /// inside the port's connected subnets.
-    fn answers_arp_for(&self, ip: Ipv4Addr, port: PortIndex) -> bool {
+    pub(super) fn answers_arp_for(&self, ip: Ipv4Addr, port: PortIndex) -> bool {
         match self.own.get(&ip) {
             Some(&p) => p == port,
             None => self.snapshot.local_kind(ip).is_some() && self.routes.connected_port(ip) == Some(port),
@@ -810,18 +413,13 @@ impl<P: Frame> Pipeline<P> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Destination {
-    Own,
-    Vip,
-    Lip,
-    /// None of ours now; maybe a VIP or LIP that was removed while sessions live.
-    Former,
-}
-
 const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
+
+mod classify;
+mod conn_new;
+mod xmit;
 
 #[cfg(test)]
 mod golden;

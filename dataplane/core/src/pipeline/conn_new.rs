@@ -1,0 +1,131 @@
+//! A client packet that starts a connection: scheduling, local address, session.
+
+use super::*;
+
+impl<P: Frame> Pipeline<P> {
+    pub(super) fn client_packet(
+        &mut self,
+        pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let is_syn = info.key.proto == PROTO_TCP && info.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
+        if let Some(id) = self.sessions.find_client(&info.key) {
+            if !(is_syn && self.sessions.get(id).state.allows_reuse()) {
+                return self.forward(id, Direction::FromClient, pkt, info, now, alloc, out);
+            }
+            // A new connection on the ports of one that is closing: start afresh.
+            let old = self.sessions.remove(id);
+            self.retire(&old);
+        }
+        if info.key.proto == PROTO_TCP {
+            if let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) {
+                if self.snapshot.services[svc_idx as usize].syn_proxy {
+                    return self.synproxy_no_session(svc_idx as usize, pkt, info, is_syn, now, alloc, out);
+                }
+            }
+        }
+        if info.key.proto == PROTO_TCP && !is_syn {
+            return self.drop_pkt(DropReason::NoSession, pkt);
+        }
+        if info.ttl <= 1 {
+            return self.drop_pkt(DropReason::TtlExceeded, pkt);
+        }
+        let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) else {
+            return self.drop_pkt(DropReason::NoService, pkt);
+        };
+        match self.new_session(svc_idx as usize, &info, now) {
+            Ok(id) => {
+                self.attach_proxy_header(id, svc_idx as usize, &pkt);
+                self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
+            }
+            Err(reason) => self.drop_pkt(reason, pkt),
+        }
+    }
+
+    /// Schedules a real server, takes a local port and creates the session.
+    pub(super) fn new_session(
+        &mut self,
+        svc_idx: usize,
+        info: &L4Info,
+        now: Time,
+    ) -> Result<SessionId, DropReason> {
+        let svc = &self.snapshot.services[svc_idx];
+        let st = &mut self.services[svc_idx];
+        let view = RealSet::new(&svc.reals, &self.counters.reals).with_overload(&self.overload);
+        // No-op unless the snapshot changed since the last call (set_snapshot synced it).
+        st.scheduler.sync(&view, self.snapshot.version);
+        let key = SchedKey::v4(info.key.src, info.key.sport, info.key.dst, info.key.dport);
+        let (idx, persist_client) = match &svc.persistence {
+            None => (st.scheduler.pick(&view, &key, now).ok_or(DropReason::NoRealServer)?, None),
+            Some(p) => {
+                let pk = PersistKey::new(svc.slot, info.key.src.into(), &p.granularity);
+                // A client new to this worker is placed by rendezvous hashing of its
+                // (masked) address, so every worker, and every cluster member, pins it
+                // to the same real server without sharing templates.
+                let (i, _hit) = self
+                    .persist
+                    .pick(pk, &view, now, p, || crate::persist::rendezvous(&view, &pk))
+                    .ok_or(DropReason::NoRealServer)?;
+                self.persist.attach(&pk);
+                let client = match pk.client {
+                    std::net::IpAddr::V4(a) => Some(a),
+                    std::net::IpAddr::V6(_) => None,
+                };
+                (i, client)
+            }
+        };
+        let real = &svc.reals[idx];
+        let (lip, lport) = match self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor) {
+            Ok(l) => l,
+            Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
+                if let Some(c) = persist_client {
+                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
+                }
+                return Err(DropReason::NoLocalAddr);
+            }
+        };
+        let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
+        let session = Session {
+            client: info.key,
+            reply: FlowKey {
+                src: *real.addr.ip(),
+                dst: lip,
+                sport: real.addr.port(),
+                dport: lport,
+                proto: info.key.proto,
+            },
+            state,
+            service_slot: svc.slot as u16,
+            real_slot: real.slot,
+            expires: now + self.timeouts.get(state),
+            persist_client: persist_client.into(),
+            flags: if svc.toa { FLAG_TOA | FLAG_TOA_PENDING } else { 0 },
+        };
+        let id = match self.sessions.insert(session) {
+            Ok(id) => id,
+            Err(_) => {
+                self.laddrs.free(lip, lport);
+                if let Some(c) = persist_client {
+                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
+                }
+                return Err(DropReason::SessionTableFull);
+            }
+        };
+        let c = &self.counters;
+        c.sessions_created.inc();
+        c.sessions_live.set(self.sessions.len() as u64);
+        if let Some(s) = c.services.get(svc.slot as usize) {
+            s.conns.inc();
+        }
+        if let Some(r) = c.reals.get(real.slot as usize) {
+            r.traffic.conns.inc();
+            r.inactive.inc();
+            let conns = r.active.get().wrapping_add(r.inactive.get());
+            self.overload.on_bind(real.slot, conns, self.thresholds[real.slot as usize]);
+        }
+        Ok(id)
+    }
+}

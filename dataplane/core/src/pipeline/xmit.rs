@@ -1,0 +1,152 @@
+//! Forwarding a packet of a session: state, counters, the FULLNAT rewrite, next hop.
+
+use super::*;
+
+impl<P: Frame> Pipeline<P> {
+    pub(super) fn server_packet(
+        &mut self,
+        pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        if let Some(id) = self.sessions.find_reply(&info.key) {
+            return self.forward(id, Direction::FromServer, pkt, info, now, alloc, out);
+        }
+        let owner = owner_of_port(info.key.dport, self.workers);
+        if owner != self.worker {
+            self.counters.redirected_out.inc();
+            out.redirect[owner as usize].push(pkt);
+            return;
+        }
+        self.drop_pkt(DropReason::NoSession, pkt)
+    }
+
+    /// Rewrites a packet of a session and sends it on.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn forward(
+        &mut self,
+        id: SessionId,
+        dir: Direction,
+        mut pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        if info.ttl <= 1 {
+            return self.drop_pkt(DropReason::TtlExceeded, pkt);
+        }
+        if self.expire_nodest_conn
+            && !self.real_present.get(self.sessions.get(id).real_slot as usize).copied().unwrap_or(true)
+        {
+            return self.expire_nodest(id, dir, pkt, info, now, alloc, out);
+        }
+        let mut info = info;
+        if info.key.proto == PROTO_TCP
+            && self.sessions.get(id).flags & (FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING) != 0
+        {
+            match self.tcp_extensions(id, dir, pkt, &mut info, now, alloc, out) {
+                Some(p) => pkt = p,
+                None => return,
+            }
+        }
+        let timeouts = self.timeouts;
+        let s = self.sessions.get_mut(id);
+        if info.key.proto == PROTO_TCP {
+            let next = s.state.next_tcp(dir, info.tcp_flags);
+            if next != s.state {
+                if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
+                    match (s.state.is_active(), next.is_active()) {
+                        (false, true) => {
+                            r.inactive.sub(1);
+                            r.active.inc();
+                        }
+                        (true, false) => {
+                            r.active.sub(1);
+                            r.inactive.inc();
+                        }
+                        _ => {}
+                    }
+                }
+                s.state = next;
+            }
+        }
+        s.expires = now + timeouts.get(s.state);
+        let (to, inbound) = (Endpoints::towards(s, dir), dir == Direction::FromClient);
+        let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
+        self.sessions.rearm(id);
+        let bytes = info.ip_len as u64;
+        let c = &self.counters;
+        if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
+            if inbound {
+                sv.in_pkts.inc();
+                sv.in_bytes.add(bytes);
+                r.traffic.in_pkts.inc();
+                r.traffic.in_bytes.add(bytes);
+            } else {
+                sv.out_pkts.inc();
+                sv.out_bytes.add(bytes);
+                r.traffic.out_pkts.inc();
+                r.traffic.out_bytes.add(bytes);
+            }
+        }
+        let end = ETH_LEN + info.ip_len;
+        nat::rewrite(&mut pkt.data_mut()[ETH_LEN..end], to);
+        self.send_ip(pkt, to.dst, now, alloc, out);
+    }
+
+    /// Routes an IPv4 frame (IP header already final) and fills in its Ethernet header,
+    /// or parks it until the next hop is resolved.
+    pub(super) fn send_ip(
+        &mut self,
+        mut pkt: P,
+        dst: Ipv4Addr,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let Some(hop) = self.routes.lookup(dst) else {
+            return self.drop_pkt(DropReason::NoRoute, pkt);
+        };
+        let port = hop.port as usize;
+        {
+            let mut eth = EthernetFrame::new_unchecked(pkt.data_mut());
+            eth.set_src_addr(self.ports[port].mac);
+            eth.set_ethertype(EtherType::IPV4);
+        }
+        if let Some(mac) = self.neigh.lookup(hop.next_hop) {
+            EthernetFrame::new_unchecked(pkt.data_mut()).set_dst_addr(MacAddr(mac));
+            out.tx[port].push(pkt);
+            return;
+        }
+        match self.neigh.hold(hop.next_hop, hop.port, pkt, now) {
+            Hold::Queued => {}
+            Hold::QueuedSendRequest => self.send_arp_request(hop.port, hop.next_hop, alloc, out),
+            Hold::Full(pkt) => self.drop_pkt(DropReason::NeighQueueFull, pkt),
+        }
+    }
+
+    /// Undoes what a session holds: its local port and its gauges.
+    pub(super) fn retire(&mut self, s: &Session) {
+        self.laddrs.free(s.reply.dst, s.reply.dport);
+        let c = &self.counters;
+        if let Some(r) = c.reals.get(s.real_slot as usize) {
+            if s.state.is_active() {
+                r.active.sub(1);
+            } else {
+                r.inactive.sub(1);
+            }
+            let conns = r.active.get().wrapping_add(r.inactive.get());
+            self.overload.on_unbind(s.real_slot, conns, self.thresholds[s.real_slot as usize]);
+        }
+        if let Some(client) = s.persist_client.get() {
+            self.persist.detach(&PersistKey { service: s.service_slot as u32, client: client.into() });
+        }
+        if s.flags & FLAG_EXT != 0 {
+            self.ext.remove(&s.client); // frees any held segments
+        }
+        c.sessions_live.set(self.sessions.len() as u64);
+    }
+}
