@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam::queue::ArrayQueue;
 use dpdk_sys as sys;
 use rvs_dataplane::dpdk::{Eal, Mbuf, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
 use rvs_dataplane::pipeline::Pipeline;
@@ -33,7 +32,7 @@ use rvs_dataplane::stats::WorkerCounters;
 use rvs_dataplane::testkit::*;
 use rvs_dataplane::time::Clock;
 use rvs_dataplane::wire::MacAddr;
-use rvs_dataplane::worker::{Handoff, IdlePolicy, Worker};
+use rvs_dataplane::worker::{handoff_rings, IdlePolicy, Worker};
 use serde_json::json;
 
 #[link(name = "rte_net_ring")]
@@ -194,7 +193,7 @@ fn main() {
     let dut_thread = if dut == "rvs" {
         let snapshot = Arc::new(registry(1).snapshot());
         let (tx, rx) = crossbeam::channel::bounded(16);
-        let handoff: Arc<Vec<ArrayQueue<Handoff>>> = Arc::new(vec![ArrayQueue::new(64)]);
+        let handoff = handoff_rings(1, 64).pop().expect("rings");
         let worker = Worker {
             id: 0,
             cpu: dut_cpu,

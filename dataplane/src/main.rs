@@ -6,7 +6,6 @@
 
 use clap::Parser;
 use crossbeam::channel::bounded;
-use crossbeam::queue::ArrayQueue;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -23,7 +22,7 @@ use rvs_dataplane::stats::WorkerCounters;
 use rvs_dataplane::synproxy::{CookieSecrets, SecretKey};
 use rvs_dataplane::time::Clock;
 use rvs_dataplane::wire::MacAddr;
-use rvs_dataplane::worker::{Handoff, IdlePolicy, Worker};
+use rvs_dataplane::worker::{handoff_rings, IdlePolicy, Worker};
 
 #[derive(Parser)]
 #[command(name = "rvsd", version, about = "RVS dataplane: DPDK FULLNAT layer-4 load balancer")]
@@ -179,8 +178,7 @@ fn run(args: Args) -> Result<(), Fatal> {
     // One set of SYN-cookie secrets for every worker, so any worker validates any cookie;
     // the control thread rotates them.
     let cookie_secrets = CookieSecrets::new(SecretKey::generate()?);
-    let handoff: Arc<Vec<ArrayQueue<Handoff>>> =
-        Arc::new((0..nworkers).map(|_| ArrayQueue::new(4096)).collect());
+    let mut handoff = handoff_rings(nworkers, 4096).into_iter();
     let channels: Vec<_> = (0..nworkers).map(|_| bounded(1024)).collect();
     let peers: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
 
@@ -211,7 +209,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             pool,
             inbox: channels[i].1.clone(),
             peers: peers.clone(),
-            handoff: handoff.clone(),
+            handoff: handoff.next().expect("one set of rings per worker"),
             idle: IdlePolicy { spin: d.idle_spin, max_sleep_us: d.idle_sleep_us },
             stop: stop.clone(),
             lcore: lcore.clone(),

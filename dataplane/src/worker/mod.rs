@@ -3,29 +3,56 @@
 //! Each worker polls its own rx queue on every port, runs the pipeline, and transmits
 //! on its own tx queue; it owns its pipeline (sessions, ports, neighbours, counters)
 //! outright. Workers talk to each other only through bounded lock-free queues:
-//! replies that reached the wrong core are handed to the owner of their local port,
-//! and learned neighbours are shared as messages.
+//! replies that reached the wrong core are handed to the owner of their local port over
+//! a single-producer, single-consumer ring per worker pair (parsed already, so the owner
+//! neither parses nor verifies them again), and learned neighbours are shared as messages.
 
 use crossbeam::channel::{Receiver, Sender};
-use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::control::WorkerMsg;
 use crate::dpdk::{Eal, Mbuf, Mempool, Port};
-use crate::pipeline::{Output, Pipeline};
-use crate::route::PortIndex;
+use crate::pipeline::{Output, Pipeline, BURST};
 use crate::stats::{DropReason, WorkerCounters};
 use crate::time::{Clock, Time};
 
-/// Packets received per rx_burst call.
-const BURST: usize = 32;
 /// Timers (session expiry, ARP retries) run at most this often.
 const TIMER_INTERVAL_NS: u64 = 1_000_000;
 
-/// A frame handed from one worker to another, with the port it arrived on.
-pub type Handoff = (PortIndex, Mbuf);
+/// A parsed frame handed from one worker to the owner of its session.
+pub type Handoff = crate::pipeline::Handoff<Mbuf>;
+
+/// One worker's ends of the hand-off rings: a producer towards every other worker and a
+/// consumer from every other worker (single producer, single consumer each: no CAS).
+pub struct HandoffRings {
+    pub to: Vec<Option<rtrb::Producer<Handoff>>>,
+    pub from: Vec<rtrb::Consumer<Handoff>>,
+}
+
+/// The rings of `n` workers, `capacity` frames each.
+pub fn handoff_rings(n: usize, capacity: usize) -> Vec<HandoffRings> {
+    let mut rings: Vec<HandoffRings> =
+        (0..n).map(|_| HandoffRings { to: (0..n).map(|_| None).collect(), from: Vec::new() }).collect();
+    for src in 0..n {
+        for dst in (0..n).filter(|&d| d != src) {
+            let (p, c) = rtrb::RingBuffer::new(capacity);
+            rings[src].to[dst] = Some(p);
+            rings[dst].from.push(c);
+        }
+    }
+    rings
+}
+
+/// The CPU's prefetch, handed to the pipeline (the core crate has no unsafe code).
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+}
 
 /// Idle behaviour: spin `spin` empty polls, then sleep, doubling up to `max_sleep_us`.
 #[derive(Debug, Clone, Copy)]
@@ -43,8 +70,8 @@ pub struct Worker {
     pub inbox: Receiver<WorkerMsg>,
     /// Every worker's neighbour-message sender (including ours, unused).
     pub peers: Vec<Sender<WorkerMsg>>,
-    /// Every worker's hand-off queue; ours is `handoff[id]`.
-    pub handoff: Arc<Vec<ArrayQueue<Handoff>>>,
+    /// Our ends of the hand-off rings.
+    pub handoff: HandoffRings,
     pub idle: IdlePolicy,
     pub stop: Arc<AtomicBool>,
     pub lcore: Arc<AtomicU32>,
@@ -74,7 +101,8 @@ impl Worker {
 
         let queue = self.id;
         let nports = self.ports.len();
-        let nworkers = self.handoff.len();
+        let nworkers = self.handoff.to.len();
+        self.pipeline.set_prefetch(prefetch);
         let mut out: Output<Mbuf> = Output::new(nports, nworkers);
         let mut rx: Vec<Mbuf> = Vec::with_capacity(BURST);
         let mut last_timer = Time::ZERO;
@@ -94,18 +122,22 @@ impl Worker {
                 }
                 work += n;
                 counters.rx_packets.add(n as u64);
-                for m in rx.drain(..) {
-                    counters.rx_bytes.add(m.data().len() as u64);
-                    self.pipeline.handle(p as PortIndex, m, now, &mut alloc, &mut out);
-                }
+                counters.rx_bytes.add(rx.iter().map(|m| m.data().len() as u64).sum());
+                self.pipeline.handle_burst(p as crate::route::PortIndex, &mut rx, now, &mut alloc, &mut out);
             }
 
             // Frames other workers passed to us: bounded per loop so rx is not starved.
-            for _ in 0..BURST {
-                let Some((port, m)) = self.handoff[self.id as usize].pop() else { break };
-                work += 1;
-                counters.redirected_in.inc();
-                self.pipeline.handle(port, m, now, &mut alloc, &mut out);
+            let mut taken = 0u64;
+            for c in self.handoff.from.iter_mut() {
+                for _ in 0..BURST {
+                    let Ok(h) = c.pop() else { break };
+                    taken += 1;
+                    self.pipeline.handle_handoff(h, now, &mut alloc, &mut out);
+                }
+            }
+            if taken > 0 {
+                work += taken as usize;
+                counters.redirected_in.add(taken);
             }
 
             while let Ok(msg) = self.inbox.try_recv() {
@@ -167,11 +199,13 @@ impl Worker {
             pkts.clear(); // frees what the queue did not take
         }
         for (w, pkts) in out.redirect.iter_mut().enumerate() {
-            for m in pkts.drain(..) {
-                // The port index travels with the frame; a full ring drops it (freed here).
-                let port = m.port();
-                let idx = self.ports.iter().position(|p| p.id() == port).unwrap_or(0) as PortIndex;
-                if self.handoff[w].push((idx, m)).is_err() {
+            let Some(ring) = self.handoff.to[w].as_mut() else {
+                pkts.clear(); // never: the pipeline does not hand frames to itself
+                continue;
+            };
+            for h in pkts.drain(..) {
+                // A full ring drops the frame (freed here), counted.
+                if ring.push(h).is_err() {
                     counters.count_drop(DropReason::RedirectFull);
                 }
             }

@@ -39,41 +39,51 @@ impl Endpoints {
 /// IPVS relies on too: it verifies nothing it only forwards).
 #[inline]
 pub fn rewrite(ip: &mut [u8], to: Endpoints) {
-    let ihl = (ip[0] & 0x0f) as usize * 4;
-    let csum_at = match ip[9] {
-        6 => 16,
-        17 => 6,
-        _ => usize::MAX,
-    };
-    if ip.len() < ihl + 20.min(csum_at + 2) || ihl < 20 {
+    if ip.len() < 28 {
         return;
     }
-    let word = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let ihl = (ip[0] & 0x0f) as usize * 4;
+    let csum_at = match ip[9] {
+        6 if ip.len() >= ihl + 20 => 16,
+        17 if ip.len() >= ihl + 8 => 6,
+        6 | 17 => return,
+        _ => usize::MAX,
+    };
+    if ihl < 20 {
+        return;
+    }
+    let (hdr, rest) = ip.split_at_mut(20);
+    let hdr: &mut [u8; 20] = hdr.try_into().expect("20 bytes");
     let (new_src, new_dst) = (u32::from(to.src), u32::from(to.dst));
-    let addr_delta = (!word(ip, 12)) as u64 + new_src as u64 + (!word(ip, 16)) as u64 + new_dst as u64;
-    ip[12..16].copy_from_slice(&new_src.to_be_bytes());
-    ip[16..20].copy_from_slice(&new_dst.to_be_bytes());
+    let old_src = u32::from_be_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]);
+    let old_dst = u32::from_be_bytes([hdr[16], hdr[17], hdr[18], hdr[19]]);
+    let addr_delta = (!old_src) as u64 + new_src as u64 + (!old_dst) as u64 + new_dst as u64;
+    hdr[12..16].copy_from_slice(&new_src.to_be_bytes());
+    hdr[16..20].copy_from_slice(&new_dst.to_be_bytes());
     // TTL is the high byte of the word at 8: one less is a delta of -0x100, i.e. 0xFEFF.
-    ip[8] = ip[8].wrapping_sub(1);
-    let ip_csum = u16::from_be_bytes([ip[10], ip[11]]);
+    hdr[8] = hdr[8].wrapping_sub(1);
+    let ip_csum = u16::from_be_bytes([hdr[10], hdr[11]]);
     let c = !checksum::fold(u64::from(!ip_csum) + addr_delta + 0xfeff);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    hdr[10..12].copy_from_slice(&c.to_be_bytes());
     if csum_at == usize::MAX {
         return;
     }
-    let l4 = &mut ip[ihl..];
+    // The ports and the checksum are in the first 8 bytes of UDP and the first 18 of TCP.
+    let Some(l4) = rest.get_mut(ihl - 20..ihl - 20 + 18.min(csum_at + 2)) else { return };
     let new_ports = (to.sport as u32) << 16 | to.dport as u32;
-    let delta = addr_delta + (!word(l4, 0)) as u64 + new_ports as u64;
+    let old_ports = u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]);
     l4[0..4].copy_from_slice(&new_ports.to_be_bytes());
-    let old = u16::from_be_bytes([l4[csum_at], l4[csum_at + 1]]);
-    if csum_at == 6 && old == 0 {
+    let delta = addr_delta + (!old_ports) as u64 + new_ports as u64;
+    let (udp, field) = (csum_at == 6, &mut l4[csum_at..csum_at + 2]);
+    let old = u16::from_be_bytes([field[0], field[1]]);
+    if udp && old == 0 {
         return; // UDP without a checksum stays without
     }
     let mut c = !checksum::fold(u64::from(!old) + delta);
-    if csum_at == 6 && c == 0 {
+    if udp && c == 0 {
         c = 0xffff; // UDP sends a computed zero as all ones
     }
-    l4[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    field.copy_from_slice(&c.to_be_bytes());
 }
 
 #[cfg(test)]

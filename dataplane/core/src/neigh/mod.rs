@@ -73,33 +73,93 @@ pub struct Probe {
     pub ip: Ipv4Addr,
 }
 
+/// Entries live in slots with stable numbers, so a session can cache the number of its
+/// next hop (`session::Hop`) and skip the route and neighbour lookups. The generation
+/// changes whenever a slot is freed (its number may then name another address), which
+/// invalidates every cached number at once.
 pub struct NeighTable<P> {
-    entries: HashMap<Ipv4Addr, Entry<P>, ahash::RandomState>,
+    slots: Vec<Option<(Ipv4Addr, Entry<P>)>>,
+    index: HashMap<Ipv4Addr, u16, ahash::RandomState>,
+    free: Vec<u16>,
+    generation: u16,
     params: NeighParams,
 }
 
+/// At most this many neighbours per worker (slot numbers are 16-bit).
+const MAX_NEIGHBOURS: usize = u16::MAX as usize;
+
 impl<P> NeighTable<P> {
     pub fn new(params: NeighParams) -> Self {
-        NeighTable { entries: HashMap::default(), params }
+        NeighTable { slots: Vec::new(), index: HashMap::default(), free: Vec::new(), generation: 0, params }
+    }
+
+    #[inline]
+    fn entry(&self, ip: Ipv4Addr) -> Option<&Entry<P>> {
+        let &i = self.index.get(&ip)?;
+        self.slots[i as usize].as_ref().map(|(_, e)| e)
+    }
+
+    #[inline]
+    fn entry_mut(&mut self, ip: Ipv4Addr) -> Option<&mut Entry<P>> {
+        let &i = self.index.get(&ip)?;
+        self.slots[i as usize].as_mut().map(|(_, e)| e)
     }
 
     /// The MAC for `ip` if known. A stale entry still answers (and is probed by `poll`).
     #[inline]
     pub fn lookup(&self, ip: Ipv4Addr) -> Option<Mac> {
-        match self.entries.get(&ip) {
-            Some(e) if e.state != NeighState::Incomplete => Some(e.mac),
+        self.resolve(ip).and_then(|i| self.at(i)).map(|(mac, _)| mac)
+    }
+
+    /// The slot number of `ip`'s entry, if it answers (for a session's next-hop cache).
+    #[inline]
+    pub fn resolve(&self, ip: Ipv4Addr) -> Option<u16> {
+        let &i = self.index.get(&ip)?;
+        match &self.slots[i as usize] {
+            Some((_, e)) if e.state != NeighState::Incomplete => Some(i),
             _ => None,
         }
     }
 
+    /// MAC and port of slot `i` while it answers. Valid for numbers that `resolve` gave
+    /// under the current `generation`.
+    #[inline]
+    pub fn at(&self, i: u16) -> Option<(Mac, PortIndex)> {
+        match self.slots.get(i as usize) {
+            Some(Some((_, e))) if e.state != NeighState::Incomplete => Some((e.mac, e.port)),
+            _ => None,
+        }
+    }
+
+    /// Changes whenever a slot number may have come to name another neighbour.
+    #[inline]
+    pub fn generation(&self) -> u16 {
+        self.generation
+    }
+
     pub fn state(&self, ip: Ipv4Addr) -> Option<NeighState> {
-        self.entries.get(&ip).map(|e| e.state)
+        self.entry(ip).map(|e| e.state)
+    }
+
+    /// Files a new entry; gives it back when the table is full.
+    fn insert(&mut self, ip: Ipv4Addr, e: Entry<P>) -> Result<(), Entry<P>> {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None if self.slots.len() < MAX_NEIGHBOURS => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u16
+            }
+            None => return Err(e),
+        };
+        self.slots[i as usize] = Some((ip, e));
+        self.index.insert(ip, i);
+        Ok(())
     }
 
     /// Queues `pkt` until `ip` is resolved on `port`.
     pub fn hold(&mut self, ip: Ipv4Addr, port: PortIndex, pkt: P, now: Time) -> Hold<P> {
         let params = self.params;
-        match self.entries.get_mut(&ip) {
+        match self.entry_mut(ip) {
             Some(e) => {
                 if e.pending.len() >= params.max_pending {
                     return Hold::Full(pkt);
@@ -110,17 +170,17 @@ impl<P> NeighTable<P> {
             None => {
                 let mut pending = Vec::with_capacity(4);
                 pending.push(pkt);
-                self.entries.insert(
-                    ip,
-                    Entry {
-                        mac: [0; 6],
-                        port,
-                        state: NeighState::Incomplete,
-                        deadline: now + params.retry_interval,
-                        probes: 1,
-                        pending,
-                    },
-                );
+                let e = Entry {
+                    mac: [0; 6],
+                    port,
+                    state: NeighState::Incomplete,
+                    deadline: now + params.retry_interval,
+                    probes: 1,
+                    pending,
+                };
+                if let Err(Entry { mut pending, .. }) = self.insert(ip, e) {
+                    return Hold::Full(pending.pop().expect("the packet just queued"));
+                }
                 Hold::QueuedSendRequest
             }
         }
@@ -129,14 +189,14 @@ impl<P> NeighTable<P> {
     /// Records `ip` at `mac` and hands back the packets that waited for it.
     pub fn learn(&mut self, ip: Ipv4Addr, mac: Mac, port: PortIndex, now: Time, released: &mut Vec<P>) {
         let deadline = now + self.params.reachable_time;
-        let e = self.entries.entry(ip).or_insert_with(|| Entry {
-            mac,
-            port,
-            state: NeighState::Reachable,
-            deadline,
-            probes: 0,
-            pending: Vec::new(),
-        });
+        if !self.index.contains_key(&ip) {
+            let e =
+                Entry { mac, port, state: NeighState::Reachable, deadline, probes: 0, pending: Vec::new() };
+            // A full table learns nothing new; the packets keep using the slow path.
+            let _ = self.insert(ip, e);
+            return;
+        }
+        let e = self.entry_mut(ip).expect("indexed");
         e.mac = mac;
         e.port = port;
         e.state = NeighState::Reachable;
@@ -147,7 +207,7 @@ impl<P> NeighTable<P> {
 
     /// Only refreshes an entry that exists (ARP traffic we merely overheard).
     pub fn refresh(&mut self, ip: Ipv4Addr, mac: Mac, port: PortIndex, now: Time, released: &mut Vec<P>) {
-        if self.entries.contains_key(&ip) {
+        if self.index.contains_key(&ip) {
             self.learn(ip, mac, port, now, released);
         }
     }
@@ -155,11 +215,13 @@ impl<P> NeighTable<P> {
     /// Advances timers: collects probes to send and packets whose resolution failed.
     pub fn poll(&mut self, now: Time, probes: &mut Vec<Probe>, failed: &mut Vec<P>) {
         let params = self.params;
-        self.entries.retain(|&ip, e| {
+        for i in 0..self.slots.len() {
+            let Some((ip, e)) = &mut self.slots[i] else { continue };
+            let ip = *ip;
             if now < e.deadline {
-                return true;
+                continue;
             }
-            match e.state {
+            let keep = match e.state {
                 NeighState::Reachable => {
                     e.state = NeighState::Stale;
                     e.probes = 1;
@@ -178,16 +240,22 @@ impl<P> NeighTable<P> {
                         true
                     }
                 }
+            };
+            if !keep {
+                self.slots[i] = None;
+                self.index.remove(&ip);
+                self.free.push(i as u16);
+                self.generation = self.generation.wrapping_add(1);
             }
-        });
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 }
 

@@ -62,16 +62,7 @@ impl<P: Frame> Pipeline<P> {
         if ip.is_fragment() {
             return self.drop_pkt(DropReason::Fragment, pkt);
         }
-        let dst = ip.dst_addr();
-        let kind = if self.own.contains_key(&dst) { None } else { Some(self.snapshot.local_kind(dst)) };
-        let kind = match kind {
-            None => Destination::Own,
-            Some(Some(LocalKind::Vip)) => Destination::Vip,
-            Some(Some(LocalKind::Lip)) => Destination::Lip,
-            // Not (or no longer) configured: sessions of a removed service or local
-            // address still flow until they expire.
-            Some(None) => Destination::Former,
-        };
+        let kind = self.addrs.get(ip.dst_addr());
         let proto = ip.protocol();
         if proto == IpProtocol::ICMP {
             if kind == Destination::Former {
@@ -87,66 +78,236 @@ impl<P: Frame> Pipeline<P> {
         if kind == Destination::Former && self.sessions.is_empty() {
             return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
-        if kind == Destination::Own {
+        if let Destination::Own(_) = kind {
             // ssh, BGP and friends to our own addresses: the host's.
             return self.to_kernel(port, DropReason::ToHost, pkt, out);
         }
-        let Some(mut info) = self.parse_l4(&pkt, &ip) else {
+        let Some(mut info) = self.parse_l4(&pkt, &ip, false) else {
             return;
         };
         info.port = port;
-        match kind {
-            Destination::Vip => self.client_packet(pkt, info, now, alloc, out),
-            Destination::Lip => self.server_packet(pkt, info, now, alloc, out),
-            Destination::Former => {
-                if let Some(id) = self.sessions.find_client(&info.key) {
+        info.dest = kind;
+        info.hash = self.sessions.hash(&info.key);
+        self.dispatch(pkt, info, now, alloc, out)
+    }
+
+    /// A TCP/UDP packet to a VIP, a LIP or a former address, parsed: finds its session
+    /// (one lookup, either direction) and sends it on its way.
+    #[inline]
+    pub(super) fn dispatch(
+        &mut self,
+        pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        match info.dest {
+            Destination::Vip => match self.sessions.lookup_hashed(info.hash, &info.key) {
+                Some((id, Direction::FromClient)) if !self.restarts(id, &info) => {
                     self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
-                } else if let Some(id) = self.sessions.find_reply(&info.key) {
-                    self.forward(id, Direction::FromServer, pkt, info, now, alloc, out)
-                } else {
-                    self.to_kernel(port, DropReason::NotLocal, pkt, out)
                 }
-            }
-            Destination::Own => self.drop_pkt(DropReason::ToHost, pkt),
+                _ => self.client_packet(pkt, info, now, alloc, out),
+            },
+            Destination::Lip => self.server_packet(pkt, info, now, alloc, out),
+            Destination::Former => match self.sessions.lookup_hashed(info.hash, &info.key) {
+                Some((id, dir)) => self.forward(id, dir, pkt, info, now, alloc, out),
+                None => self.to_kernel(info.port, DropReason::NotLocal, pkt, out),
+            },
+            Destination::Own(_) => self.drop_pkt(DropReason::ToHost, pkt),
         }
     }
 
-    /// Validates the TCP/UDP header and checksum; counts and returns None when bad.
-    pub(super) fn parse_l4(&self, pkt: &P, ip: &Ipv4Packet<&[u8]>) -> Option<L4Info> {
+    /// A client SYN on the ports of a session that is closing: a new connection.
+    #[inline]
+    fn restarts(&self, id: SessionId, info: &L4Info) -> bool {
+        info.key.proto == PROTO_TCP
+            && info.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN
+            && self.sessions.get(id).state.allows_reuse()
+    }
+
+    /// The TCP/UDP header of an IPv4 packet; counts and returns None when it is
+    /// malformed. The checksum is checked only when `verify` (see `verify_l4`).
+    pub(super) fn parse_l4(&self, pkt: &P, ip: &Ipv4Packet<&[u8]>, verify: bool) -> Option<L4Info> {
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        let verify = pkt.l4_checksum_ok();
-        let (sport, dport, flags, proto, csum_ok) = if ip.protocol() == IpProtocol::TCP {
+        let (sport, dport, flags, proto) = if ip.protocol() == IpProtocol::TCP {
             let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
                 self.counters.count_drop(DropReason::BadL4Header);
                 return None;
             };
-            let ok = verify.unwrap_or_else(|| tcp.verify_checksum(src, dst));
-            (tcp.src_port(), tcp.dst_port(), tcp.flags().bits(), PROTO_TCP, ok)
+            (tcp.src_port(), tcp.dst_port(), tcp.flags().bits(), PROTO_TCP)
         } else {
             let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
                 self.counters.count_drop(DropReason::BadL4Header);
                 return None;
             };
-            let ok = verify.unwrap_or_else(|| udp.verify_checksum(src, dst));
-            (udp.src_port(), udp.dst_port(), 0, PROTO_UDP, ok)
+            (udp.src_port(), udp.dst_port(), 0, PROTO_UDP)
         };
-        if !csum_ok {
-            self.counters.count_drop(DropReason::BadL4Checksum);
-            return None;
-        }
-        Some(L4Info {
+        let info = L4Info {
             port: 0,
             key: FlowKey { src, dst, sport, dport, proto },
             tcp_flags: flags,
             ttl: ip.ttl(),
             ip_len: ip.total_len() as usize,
-        })
+            dest: Destination::Former,
+            hash: FlowHash::default(),
+        };
+        if verify && !self.verify_l4(pkt, &info) {
+            return None;
+        }
+        Some(info)
+    }
+
+    /// Checks the TCP/UDP checksum (the NIC's verdict where it gave one) of a packet we
+    /// terminate, originate an answer to, or grow: a new connection's first packet, SYN
+    /// proxy handshakes, TOA/PROXY insertion. Forwarded packets are not checked: the
+    /// incremental rewrite keeps a bad checksum bad, so the end host drops them, as IPVS
+    /// relies on. Counts and returns false when bad.
+    pub(super) fn verify_l4(&self, pkt: &P, info: &L4Info) -> bool {
+        let ok = pkt.l4_checksum_ok().unwrap_or_else(|| {
+            let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
+            let ipp = Ipv4Packet::new_unchecked(ip);
+            let l4 = ipp.payload();
+            if info.key.proto == PROTO_TCP {
+                TcpPacket::new_unchecked(l4).verify_checksum(info.key.src, info.key.dst)
+            } else {
+                UdpPacket::new_unchecked(l4).verify_checksum(info.key.src, info.key.dst)
+            }
+        });
+        if !ok {
+            self.counters.count_drop(DropReason::BadL4Checksum);
+        }
+        ok
+    }
+
+    /// The fast classification of burst stage 1: an untagged IPv4 frame for our MAC,
+    /// without options or fragmentation, with a good header checksum, carrying TCP or UDP
+    /// to a VIP, a LIP or a former address. Anything else (and anything malformed) is
+    /// None and takes the full path of `handle`, which counts it.
+    #[inline]
+    pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P) -> Option<L4Info> {
+        let d = pkt.data();
+        if d.len() < ETH_LEN + 20 + 8 || d[0..6] != self.ports[port as usize].mac.0 || d[12..14] != [8, 0] {
+            return None;
+        }
+        let ip = &d[ETH_LEN..];
+        let ip_len = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+        // Version 4, 20-byte header, no fragment bits, TCP or UDP, length within the frame.
+        if ip[0] != 0x45 || ip[6] & 0x3f != 0 || ip[7] != 0 || ip_len > ip.len() {
+            return None;
+        }
+        let (proto, l4_min) = match ip[9] {
+            6 => (PROTO_TCP, 20),
+            17 => (PROTO_UDP, 8),
+            _ => return None,
+        };
+        if ip_len < 20 + l4_min {
+            return None;
+        }
+        let ip_ok = match pkt.ip_checksum_ok() {
+            Some(ok) => ok,
+            None => {
+                let h: &[u8; 20] = ip[..20].try_into().expect("20 bytes");
+                crate::wire::checksum::fold(crate::wire::checksum::sum_ipv4_header(h)) == 0xffff
+            }
+        };
+        if !ip_ok {
+            return None;
+        }
+        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        let dest = self.addrs.get(dst);
+        if let Destination::Own(_) = dest {
+            return None;
+        }
+        let l4 = &ip[20..ip_len];
+        let flags = if proto == PROTO_TCP {
+            let doff = (l4[12] >> 4) as usize * 4;
+            if doff < 20 || doff > l4.len() {
+                return None;
+            }
+            l4[13]
+        } else {
+            let ulen = u16::from_be_bytes([l4[4], l4[5]]) as usize;
+            if ulen < 8 || ulen > l4.len() {
+                return None;
+            }
+            0
+        };
+        let key = FlowKey {
+            src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+            dst,
+            sport: u16::from_be_bytes([l4[0], l4[1]]),
+            dport: u16::from_be_bytes([l4[2], l4[3]]),
+            proto,
+        };
+        Some(L4Info { port, key, tcp_flags: flags, ttl: ip[8], ip_len, dest, hash: self.sessions.hash(&key) })
+    }
+}
+
+/// Our addresses, in one table: the ports' own, VIPs and LIPs. Open addressing over a
+/// power-of-two array, rebuilt with every snapshot.
+#[derive(Debug, Clone, Default)]
+pub(super) struct AddrTable {
+    slots: Vec<(u32, Destination)>,
+    mask: usize,
+}
+
+impl AddrTable {
+    pub(super) fn new(ports: &[PortInfo], snapshot: &Snapshot) -> Self {
+        let mut entries: Vec<(Ipv4Addr, Destination)> = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            for &(a, _) in &p.addrs {
+                entries.push((a, Destination::Own(i as PortIndex)));
+            }
+        }
+        for (a, k) in snapshot.local_addrs() {
+            if entries.iter().all(|(e, _)| *e != a) {
+                let d = match k {
+                    LocalKind::Vip => Destination::Vip,
+                    LocalKind::Lip => Destination::Lip,
+                };
+                entries.push((a, d));
+            }
+        }
+        let n = (entries.len() * 2).max(8).next_power_of_two();
+        let mut t = AddrTable { slots: vec![(0, Destination::Former); n], mask: n - 1 };
+        for (a, d) in entries {
+            let mut i = Self::home(a, t.mask);
+            while t.slots[i].1 != Destination::Former {
+                i = (i + 1) & t.mask;
+            }
+            t.slots[i] = (u32::from(a), d);
+        }
+        t
+    }
+
+    #[inline]
+    fn home(a: Ipv4Addr, mask: usize) -> usize {
+        ((u32::from(a) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & mask
+    }
+
+    /// What `a` is to us; `Former` when it is none of ours (any more).
+    #[inline]
+    pub(super) fn get(&self, a: Ipv4Addr) -> Destination {
+        if self.slots.is_empty() {
+            return Destination::Former;
+        }
+        let key = u32::from(a);
+        let mut i = Self::home(a, self.mask);
+        loop {
+            let (k, d) = self.slots[i];
+            if d == Destination::Former || k == key {
+                return d;
+            }
+            i = (i + 1) & self.mask;
+        }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Destination {
-    Own,
+    /// One of the port's own addresses (the host's: ssh, routing protocols).
+    Own(PortIndex),
     Vip,
     Lip,
     /// None of ours now; maybe a VIP or LIP that was removed while sessions live.

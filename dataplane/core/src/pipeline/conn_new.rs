@@ -20,6 +20,10 @@ impl<P: Frame> Pipeline<P> {
             let old = self.sessions.remove(id);
             self.retire(&old);
         }
+        // The first packet of a connection is checked in full: it costs a session.
+        if !self.verify_l4(&pkt, &info) {
+            return;
+        }
         if info.key.proto == PROTO_TCP {
             if let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) {
                 if self.snapshot.services[svc_idx as usize].syn_proxy {
@@ -38,7 +42,7 @@ impl<P: Frame> Pipeline<P> {
         };
         match self.new_session(svc_idx as usize, &info, now) {
             Ok(id) => {
-                self.attach_proxy_header(id, svc_idx as usize, &pkt);
+                self.attach_proxy_header(id, svc_idx as usize, info.port, &pkt);
                 self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
             }
             Err(reason) => self.drop_pkt(reason, pkt),

@@ -187,14 +187,13 @@ impl<P: Frame> Pipeline<P> {
 
     /// For a PROXY-protocol service without SYN proxy: remembers the client's ISN from its
     /// SYN (`pkt`) so the header goes in front of its first data byte.
-    pub(super) fn attach_proxy_header(&mut self, id: SessionId, svc_idx: usize, pkt: &P) {
+    pub(super) fn attach_proxy_header(&mut self, id: SessionId, svc_idx: usize, port: PortIndex, pkt: &P) {
         let Some(version) = self.snapshot.services[svc_idx].proxy_protocol else { return };
         let data = pkt.data();
         let ip = Ipv4Packet::new_unchecked(&data[ETH_LEN..]);
         let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else { return };
         let s = self.sessions.get_mut(id);
         s.flags |= FLAG_EXT;
-        let port = self.own.get(&s.client.dst).copied().unwrap_or(0);
         self.ext.insert(
             s.client,
             SessionExt {
@@ -487,7 +486,7 @@ impl<P: Frame> Pipeline<P> {
     /// L4 facts of a frame held earlier (already validated once).
     fn reparse(&self, pkt: &P, port: PortIndex) -> Option<L4Info> {
         let ip = Ipv4Packet::new_checked(&pkt.data()[ETH_LEN..]).ok()?;
-        let mut info = self.parse_l4(pkt, &ip)?;
+        let mut info = self.parse_l4(pkt, &ip, true)?;
         info.port = port;
         Some(info)
     }

@@ -45,20 +45,44 @@ fn run_case(name: &str, make_input: impl Fn() -> Vec<(Duration, Vec<u8>)>) {
     }
     let bytes = std::fs::read(&input_path)
         .unwrap_or_else(|e| panic!("{}: {e} (run with RVS_BLESS=1)", input_path.display()));
-    let mut p = pipeline(0, 1);
-    let mut out = Output::new(2, 1);
-    let mut sent: [Vec<(Duration, Vec<u8>)>; 2] = [Vec::new(), Vec::new()];
-    for rec in read_all(&bytes).unwrap() {
-        let port = if rec.data.get(6..12) == Some(&CLIENT_MAC.0[..]) { CLIENT_PORT } else { SERVER_PORT };
-        let now = Time(rec.timestamp.as_nanos() as u64);
-        p.handle(port, rec.data.to_vec(), now, &mut VecAlloc, &mut out);
-        p.poll(now, &mut VecAlloc, &mut out);
-        for (i, tx) in out.tx.iter_mut().enumerate() {
-            sent[i].extend(tx.drain(..).map(|f| (rec.timestamp, f)));
+    // Frame by frame through `handle`, then in bursts through `handle_burst` (frames of
+    // one port and one timestamp together): both must send the same bytes.
+    let records = read_all(&bytes).unwrap();
+    for burst in [false, true] {
+        let mut p = pipeline(0, 1);
+        let mut out = Output::new(2, 1);
+        let mut sent: [Vec<(Duration, Vec<u8>)>; 2] = [Vec::new(), Vec::new()];
+        let port_of =
+            |d: &[u8]| if d.get(6..12) == Some(&CLIENT_MAC.0[..]) { CLIENT_PORT } else { SERVER_PORT };
+        let mut i = 0;
+        while i < records.len() {
+            let rec = &records[i];
+            let (port, ts) = (port_of(rec.data), rec.timestamp);
+            let now = Time(ts.as_nanos() as u64);
+            let mut frames = vec![rec.data.to_vec()];
+            i += 1;
+            if burst {
+                while i < records.len() && port_of(records[i].data) == port && records[i].timestamp == ts {
+                    frames.push(records[i].data.to_vec());
+                    i += 1;
+                }
+                p.handle_burst(port, &mut frames, now, &mut VecAlloc, &mut out);
+            } else {
+                p.handle(port, frames.pop().unwrap(), now, &mut VecAlloc, &mut out);
+            }
+            p.poll(now, &mut VecAlloc, &mut out);
+            for (i, tx) in out.tx.iter_mut().enumerate() {
+                sent[i].extend(tx.drain(..).map(|f| (ts, f)));
+            }
         }
+        compare(name, &sent, burst);
     }
+}
+
+fn compare(name: &str, sent: &[Vec<(Duration, Vec<u8>)>; 2], burst: bool) {
+    let name = if burst { format!("{name} (bursts)") } else { name.to_string() };
     for (i, side) in ["client", "server"].iter().enumerate() {
-        let path = dir().join(format!("{name}.out-{side}.pcap"));
+        let path = dir().join(format!("{}.out-{side}.pcap", name.trim_end_matches(" (bursts)")));
         if bless() {
             write_pcap(&path, &sent[i]);
             continue;

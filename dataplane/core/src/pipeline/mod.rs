@@ -24,8 +24,8 @@ use crate::route::{PortIndex, RouteTable};
 use crate::sched::{Overload, RealSet, SchedKey, SchedParams, Scheduler, Thresholds};
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
-    Direction, FlowKey, Session, SessionId, SessionState, SessionTable, StateTimeouts, FLAG_EXT, FLAG_TOA,
-    FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
+    Direction, FlowHash, FlowKey, Hop, Session, SessionId, SessionState, SessionTable, StateTimeouts,
+    FLAG_EXT, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
 };
 use crate::stats::{DropReason, WorkerCounters};
 use crate::time::Time;
@@ -37,6 +37,10 @@ use crate::wire::{EtherType, IpProtocol, MacAddr};
 use rvs_proto::Timeouts;
 
 const ETH_LEN: usize = 14;
+/// Frames classified together in one stage of `handle_burst`.
+pub const BURST: usize = 32;
+
+fn no_prefetch(_: *const u8) {}
 
 /// One DPDK port as the pipeline sees it.
 #[derive(Debug, Clone)]
@@ -96,8 +100,9 @@ impl Default for SynProxyParams {
 pub struct Output<P> {
     /// Frames to transmit, per port.
     pub tx: Vec<Vec<P>>,
-    /// Frames for other workers, per worker: they own the sessions.
-    pub redirect: Vec<Vec<P>>,
+    /// Frames for other workers, per worker: they own the sessions. Parsed already; the
+    /// owner takes them with `Pipeline::handle_handoff`.
+    pub redirect: Vec<Vec<Handoff<P>>>,
     /// Neighbour entries this worker learned, to share with the other workers.
     pub learned: Vec<(Ipv4Addr, Mac, PortIndex)>,
     /// Frames for the kernel interface of the port they came in on (exception path):
@@ -126,9 +131,11 @@ struct ServiceState {
     laddr_cursor: usize,
 }
 
-/// The facts of a received TCP/UDP packet that the session logic needs.
+/// The facts of a received TCP/UDP packet that the session logic needs: what burst
+/// stage one extracts, and what travels with a frame handed to another worker so that
+/// the owner does not parse it again.
 #[derive(Debug, Clone, Copy)]
-struct L4Info {
+pub struct L4Info {
     /// The port the packet came in on.
     port: PortIndex,
     key: FlowKey,
@@ -136,14 +143,29 @@ struct L4Info {
     ttl: u8,
     /// Bytes of IP packet (what IPVS counts).
     ip_len: usize,
+    dest: Destination,
+    hash: FlowHash,
+}
+
+impl L4Info {
+    /// The port the packet came in on.
+    pub fn port(&self) -> PortIndex {
+        self.port
+    }
+}
+
+/// A parsed frame on its way to the worker that owns its session.
+pub struct Handoff<P> {
+    pub pkt: P,
+    pub info: L4Info,
 }
 
 pub struct Pipeline<P> {
     worker: u16,
     workers: u16,
     ports: Vec<PortInfo>,
-    /// Our own addresses → the port that carries them.
-    own: HashMap<Ipv4Addr, PortIndex, ahash::RandomState>,
+    /// Our addresses: the ports' own, VIPs and LIPs (one lookup classifies a packet).
+    addrs: classify::AddrTable,
     routes: RouteTable,
     snapshot: Arc<Snapshot>,
     services: Vec<ServiceState>,
@@ -170,7 +192,9 @@ pub struct Pipeline<P> {
     exception_path: bool,
     /// Real-server slots present in the current snapshot.
     real_present: Vec<bool>,
+    prefetch: fn(*const u8),
     // Scratch space reused across calls (no allocation per packet).
+    burst_infos: Vec<L4Info>,
     released: Vec<P>,
     failed: Vec<P>,
     expired: Vec<Session>,
@@ -184,17 +208,11 @@ impl<P: Frame> Pipeline<P> {
         counters: Arc<WorkerCounters>,
         now: Time,
     ) -> Self {
-        let mut own = HashMap::default();
-        for (i, p) in cfg.ports.iter().enumerate() {
-            for &(a, _) in &p.addrs {
-                own.insert(a, i as PortIndex);
-            }
-        }
         let mut p = Pipeline {
             worker: cfg.worker,
             workers: cfg.workers,
             ports: cfg.ports,
-            own,
+            addrs: classify::AddrTable::default(),
             routes: cfg.routes,
             snapshot: Arc::new(Snapshot::default()),
             services: Vec::new(),
@@ -214,6 +232,8 @@ impl<P: Frame> Pipeline<P> {
             real_present: vec![false; counters.reals.len()],
             secrets: cfg.cookie_secrets,
             counters,
+            prefetch: no_prefetch,
+            burst_infos: Vec::with_capacity(BURST),
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),
@@ -294,6 +314,7 @@ impl<P: Frame> Pipeline<P> {
         for (svc, st) in snapshot.services.iter().zip(self.services.iter_mut()) {
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
+        self.addrs = classify::AddrTable::new(&self.ports, &snapshot);
         self.snapshot = snapshot;
     }
 
@@ -348,6 +369,65 @@ impl<P: Frame> Pipeline<P> {
         }
         self.probes = probes;
         self.failed = failed;
+    }
+
+    /// Handles a burst of frames received on `port`, in stages (as DPDK l3fwd and VPP
+    /// do): every frame is classified and its flow hashed, and its index bucket
+    /// prefetched, before the first is looked up, so the lookups' cache misses overlap
+    /// instead of following one another. Frames are then handled in arrival order, so
+    /// a SYN still creates the session its ACK in the same burst finds. Anything the
+    /// fast classification does not take goes the full way of `handle`. Drains `frames`.
+    pub fn handle_burst(
+        &mut self,
+        port: PortIndex,
+        frames: &mut Vec<P>,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let mut infos = std::mem::take(&mut self.burst_infos);
+        while !frames.is_empty() {
+            let n = frames.len().min(BURST);
+            // Stage 1: classify and hash every frame, prefetch its index bucket.
+            let mut fast = 0u32;
+            for (i, pkt) in frames[..n].iter().enumerate() {
+                if let Some(info) = self.classify_fast(port, pkt) {
+                    (self.prefetch)(self.sessions.bucket_addr(info.hash));
+                    infos.push(info);
+                    fast |= 1 << i;
+                }
+            }
+            // Stage 2: look up, rewrite, queue for TX, in arrival order.
+            let mut next = infos.drain(..);
+            for (i, pkt) in frames.drain(..n).enumerate() {
+                let info = if fast & (1 << i) != 0 { next.next() } else { None };
+                match info {
+                    Some(info) => self.dispatch(pkt, info, now, alloc, out),
+                    None => self.handle(port, pkt, now, alloc, out),
+                }
+            }
+        }
+        self.burst_infos = infos;
+    }
+
+    /// A frame another worker parsed and handed over (`Output::redirect`): this worker
+    /// owns its session.
+    pub fn handle_handoff(
+        &mut self,
+        h: Handoff<P>,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let mut info = h.info;
+        info.hash = self.sessions.hash(&info.key);
+        self.dispatch(h.pkt, info, now, alloc, out)
+    }
+
+    /// Sets how the burst stages prefetch a cache line (the edge passes the CPU's
+    /// prefetch instruction; the core has no unsafe code to issue it itself).
+    pub fn set_prefetch(&mut self, f: fn(*const u8)) {
+        self.prefetch = f;
     }
 
     /// A neighbour learned by another worker.
@@ -406,9 +486,10 @@ impl<P: Frame> Pipeline<P> {
     /// Whether we answer ARP for `ip` on `port`: the port's own addresses, and VIPs/LIPs
     /// inside the port's connected subnets.
     pub(super) fn answers_arp_for(&self, ip: Ipv4Addr, port: PortIndex) -> bool {
-        match self.own.get(&ip) {
-            Some(&p) => p == port,
-            None => self.snapshot.local_kind(ip).is_some() && self.routes.connected_port(ip) == Some(port),
+        match self.addrs.get(ip) {
+            Destination::Own(p) => p == port,
+            Destination::Vip | Destination::Lip => self.routes.connected_port(ip) == Some(port),
+            Destination::Former => false,
         }
     }
 }
@@ -420,6 +501,8 @@ const TCP_ACK: u8 = 0x10;
 mod classify;
 mod conn_new;
 mod xmit;
+
+use classify::Destination;
 
 #[cfg(test)]
 mod golden;

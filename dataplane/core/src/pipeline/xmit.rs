@@ -11,16 +11,20 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
-        if let Some(id) = self.sessions.find_reply(&info.key) {
-            return self.forward(id, Direction::FromServer, pkt, info, now, alloc, out);
-        }
+        // The local port says which worker owns the session: hand it over before any
+        // lookup (a lookup here would be a guaranteed miss).
         let owner = owner_of_port(info.key.dport, self.workers);
         if owner != self.worker {
             self.counters.redirected_out.inc();
-            out.redirect[owner as usize].push(pkt);
+            out.redirect[owner as usize].push(Handoff { pkt, info });
             return;
         }
-        self.drop_pkt(DropReason::NoSession, pkt)
+        match self.sessions.lookup_hashed(info.hash, &info.key) {
+            Some((id, Direction::FromServer)) => {
+                self.forward(id, Direction::FromServer, pkt, info, now, alloc, out)
+            }
+            _ => self.drop_pkt(DropReason::NoSession, pkt),
+        }
     }
 
     /// Rewrites a packet of a session and sends it on.
@@ -52,8 +56,8 @@ impl<P: Frame> Pipeline<P> {
                 None => return,
             }
         }
-        let timeouts = self.timeouts;
         let s = self.sessions.get_mut(id);
+        let mut rearm = false;
         if info.key.proto == PROTO_TCP {
             let next = s.state.next_tcp(dir, info.tcp_flags);
             if next != s.state {
@@ -71,12 +75,16 @@ impl<P: Frame> Pipeline<P> {
                     }
                 }
                 s.state = next;
+                // Only a new state can shorten the timeout: the deadline may move earlier.
+                rearm = true;
             }
         }
-        s.expires = now + timeouts.get(s.state);
+        s.expires = self.timeouts.deadline(now, s.state);
         let (to, inbound) = (Endpoints::towards(s, dir), dir == Direction::FromClient);
         let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
-        self.sessions.rearm(id);
+        if rearm {
+            self.sessions.rearm(id);
+        }
         let bytes = info.ip_len as u64;
         let c = &self.counters;
         if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
@@ -94,15 +102,38 @@ impl<P: Frame> Pipeline<P> {
         }
         let end = ETH_LEN + info.ip_len;
         nat::rewrite(&mut pkt.data_mut()[ETH_LEN..end], to);
-        self.send_ip(pkt, to.dst, now, alloc, out);
+        // The session's cached next hop: no route or neighbour lookup.
+        if let Some((mac, port)) =
+            self.sessions.hop(id, dir, self.neigh.generation()).and_then(|n| self.neigh.at(n))
+        {
+            let d = pkt.data_mut();
+            d[0..6].copy_from_slice(&mac);
+            d[6..12].copy_from_slice(&self.ports[port as usize].mac.0);
+            out.tx[port as usize].push(pkt);
+            return;
+        }
+        self.route_out(pkt, to.dst, Some((id, dir)), now, alloc, out);
     }
 
     /// Routes an IPv4 frame (IP header already final) and fills in its Ethernet header,
     /// or parks it until the next hop is resolved.
     pub(super) fn send_ip(
         &mut self,
+        pkt: P,
+        dst: Ipv4Addr,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        self.route_out(pkt, dst, None, now, alloc, out)
+    }
+
+    /// `send_ip`, caching the resolved next hop in session `cache` when one is given.
+    fn route_out(
+        &mut self,
         mut pkt: P,
         dst: Ipv4Addr,
+        cache: Option<(SessionId, Direction)>,
         now: Time,
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
@@ -116,8 +147,14 @@ impl<P: Frame> Pipeline<P> {
             eth.set_src_addr(self.ports[port].mac);
             eth.set_ethertype(EtherType::IPV4);
         }
-        if let Some(mac) = self.neigh.lookup(hop.next_hop) {
+        if let Some(n) = self.neigh.resolve(hop.next_hop) {
+            let (mac, neigh_port) = self.neigh.at(n).expect("resolved");
             EthernetFrame::new_unchecked(pkt.data_mut()).set_dst_addr(MacAddr(mac));
+            // Cached only where the neighbour sits on the routed port (the cached path
+            // sends out of the neighbour's port).
+            if let (Some((id, dir)), true) = (cache, neigh_port == hop.port) {
+                self.sessions.set_hop(id, dir, Hop { gen: self.neigh.generation(), neigh: n });
+            }
             out.tx[port].push(pkt);
             return;
         }

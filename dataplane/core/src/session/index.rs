@@ -20,7 +20,7 @@ const FILL: usize = 6;
 struct Bucket([u64; WAYS]);
 
 /// A hash of a flow: `bucket` picks where it lives, `tag` tells entries apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlowHash(u64);
 
 impl FlowHash {

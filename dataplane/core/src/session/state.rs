@@ -97,6 +97,8 @@ impl SessionState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateTimeouts {
     by_state: [Duration; SessionState::COUNT],
+    /// The same in nanoseconds: what the packet path adds to `now`.
+    nanos: [u64; SessionState::COUNT],
     knobs: Timeouts,
 }
 
@@ -109,7 +111,14 @@ impl StateTimeouts {
         by_state[SessionState::SynRecv as usize] = SYN_RECV_TIMEOUT;
         by_state[SessionState::Established as usize] = Duration::from_secs(t.tcp as u64);
         by_state[SessionState::Udp as usize] = Duration::from_secs(t.udp as u64);
-        StateTimeouts { by_state, knobs: t }
+        let nanos = by_state.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        StateTimeouts { by_state, nanos, knobs: t }
+    }
+
+    /// When a session in state `s` seen at `now` expires.
+    #[inline]
+    pub fn deadline(&self, now: crate::time::Time, s: SessionState) -> crate::time::Time {
+        crate::time::Time(now.0.saturating_add(self.nanos[s as usize]))
     }
 
     #[inline]
