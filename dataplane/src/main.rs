@@ -200,6 +200,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             synproxy: cfg.synproxy,
             expire_nodest_conn: d.expire_nodest_conn,
             exception_path: false,
+            steering: Default::default(),
         };
         let worker = Worker {
             id: i as u16,

@@ -61,6 +61,7 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         synproxy: Default::default(),
         expire_nodest_conn: true,
         exception_path: false,
+        steering: Default::default(),
     };
     Pipeline::new(cfg, Arc::new(reg.snapshot()), Arc::new(WorkerCounters::new(16, 64)), Time::ZERO)
 }

@@ -111,6 +111,7 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
         synproxy: Default::default(),
         expire_nodest_conn: false,
         exception_path: false,
+        steering: Default::default(),
     }
 }
 

@@ -10,15 +10,39 @@
 //! a port is reused as late as possible (the real server may still hold it in
 //! TIME_WAIT).
 
+pub mod rss;
+
 use hashbrown::HashMap;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use rss::Rss;
 
 /// The worker that owns local port `port` among `workers`.
 #[inline]
 pub fn owner_of_port(port: u16, workers: u16) -> u16 {
     port % workers
 }
+
+/// How a real server's reply reaches the worker that owns its session.
+#[derive(Debug, Clone, Default)]
+pub enum Steering {
+    /// Worker `w` owns the local ports with `port % workers == w`. Replies that land on
+    /// another worker are handed over by their destination port (the fallback), or the
+    /// NIC steers them itself with one flow rule per worker matching that partition
+    /// (`rte_flow`, DPVS's sa_pool approach); either way ownership is the same.
+    #[default]
+    Partition,
+    /// No flow API, but the NIC spreads replies by RSS: a worker picks local ports whose
+    /// reply hashes to its own RX queue (queue `w` is worker `w`'s).
+    Rss(Arc<Rss>),
+}
+
+/// Candidate ports tried for one RSS-steered allocation before giving up: enough for
+/// any balanced RETA (about one in `queues` ports fits), bounded so that a nearly full
+/// pool cannot make every SYN scan the whole range.
+const RSS_SCAN_LIMIT: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LaddrError {
@@ -34,6 +58,31 @@ struct PortPool {
     free: VecDeque<u16>,
 }
 
+/// The ports of one LIP in use by one worker under RSS steering (any port may be this
+/// worker's for some real server), and where the next scan starts.
+#[derive(Debug)]
+struct PortBits {
+    used: Vec<u64>,
+    cursor: u16,
+}
+
+impl PortBits {
+    fn new() -> Self {
+        PortBits { used: vec![0; 1024], cursor: 0 }
+    }
+    fn get(&self, p: u16) -> bool {
+        self.used[p as usize / 64] & (1 << (p % 64)) != 0
+    }
+    fn set(&mut self, p: u16, v: bool) {
+        let w = &mut self.used[p as usize / 64];
+        if v {
+            *w |= 1 << (p % 64);
+        } else {
+            *w &= !(1 << (p % 64));
+        }
+    }
+}
+
 /// One worker's local ports, per LIP.
 #[derive(Debug)]
 pub struct LaddrPools {
@@ -41,12 +90,67 @@ pub struct LaddrPools {
     workers: u16,
     range: (u16, u16),
     pools: HashMap<Ipv4Addr, PortPool, ahash::RandomState>,
+    steering: Steering,
+    bits: HashMap<Ipv4Addr, PortBits, ahash::RandomState>,
 }
 
 impl LaddrPools {
     pub fn new(worker: u16, workers: u16, range: (u16, u16)) -> Self {
+        Self::with_steering(worker, workers, range, Steering::Partition)
+    }
+
+    pub fn with_steering(worker: u16, workers: u16, range: (u16, u16), steering: Steering) -> Self {
         assert!(workers > 0 && worker < workers && range.0 <= range.1);
-        LaddrPools { worker, workers, range, pools: HashMap::default() }
+        LaddrPools { worker, workers, range, pools: HashMap::default(), steering, bits: HashMap::default() }
+    }
+
+    pub fn steering(&self) -> &Steering {
+        &self.steering
+    }
+
+    /// The worker whose session a reply from `rip:rport` to `lip:lport` belongs to.
+    #[inline]
+    pub fn owner_of_reply(&self, rip: Ipv4Addr, rport: u16, lip: Ipv4Addr, lport: u16) -> u16 {
+        match &self.steering {
+            Steering::Partition => owner_of_port(lport, self.workers),
+            Steering::Rss(rss) => rss.queue(rss.hash_v4(rip, lip, rport, lport)),
+        }
+    }
+
+    /// Takes a free (LIP, port) for a session to `rip:rport`: under RSS steering, one
+    /// whose reply lands on this worker's queue.
+    pub fn alloc_for(
+        &mut self,
+        lips: &[Ipv4Addr],
+        cursor: &mut usize,
+        rip: Ipv4Addr,
+        rport: u16,
+    ) -> Result<(Ipv4Addr, u16), LaddrError> {
+        let Steering::Rss(rss) = &self.steering else {
+            return self.alloc(lips, cursor);
+        };
+        if lips.is_empty() {
+            return Err(LaddrError::NoLocalAddress);
+        }
+        let (lo, hi) = self.range;
+        let span = (hi - lo) as usize + 1;
+        for i in 0..lips.len() {
+            let lip = lips[(*cursor + i) % lips.len()];
+            let base = rss.reply_base(rip, lip, rport);
+            let bits = self.bits.entry(lip).or_insert_with(PortBits::new);
+            let start = bits.cursor.clamp(lo, hi);
+            for k in 0..span.min(RSS_SCAN_LIMIT) {
+                let p = lo + ((start - lo) as usize + k) as u16 % span as u16;
+                if !bits.get(p) && rss.reply_queue(base, p) == self.worker {
+                    bits.set(p, true);
+                    // Scanning on from here reuses a freed port as late as possible.
+                    bits.cursor = if p == hi { lo } else { p + 1 };
+                    *cursor = (*cursor + i + 1) % lips.len();
+                    return Ok((lip, p));
+                }
+            }
+        }
+        Err(LaddrError::Exhausted)
     }
 
     fn pool(&mut self, lip: Ipv4Addr) -> &mut PortPool {
@@ -72,8 +176,14 @@ impl LaddrPools {
         Err(LaddrError::Exhausted)
     }
 
-    /// Returns a port taken by `alloc`.
+    /// Returns a port taken by `alloc` or `alloc_for`.
     pub fn free(&mut self, lip: Ipv4Addr, port: u16) {
+        if let Steering::Rss(_) = self.steering {
+            if let Some(b) = self.bits.get_mut(&lip) {
+                b.set(port, false);
+            }
+            return;
+        }
         debug_assert_eq!(owner_of_port(port, self.workers), self.worker);
         self.pool(lip).free.push_back(port);
     }
@@ -132,6 +242,47 @@ mod tests {
         p.free(A, first);
         let next: Vec<_> = (0..4).map(|_| p.alloc(&[A], &mut cur).unwrap().1).collect();
         assert_eq!(next, vec![2001, 2002, 2003, 2000]);
+    }
+
+    /// The NICs' common RETA sizes and queue counts, default and symmetric keys: every
+    /// reply to a port a worker chose lands on that worker's queue, and the workers
+    /// between them use their share of the ports.
+    #[test]
+    fn rss_port_choice_lands_every_reply_on_its_owner() {
+        for key in [rss::DEFAULT_KEY, rss::SYMMETRIC_KEY] {
+            for (queues, reta) in [(2u16, 128), (4, 128), (8, 512), (16, 512)] {
+                let rss = Arc::new(Rss::round_robin(&key, reta, queues).unwrap());
+                let rips = [Ipv4Addr::new(198, 19, 0, 11), Ipv4Addr::new(198, 19, 0, 12)];
+                for w in 0..queues {
+                    let mut p =
+                        LaddrPools::with_steering(w, queues, (1025, 65535), Steering::Rss(rss.clone()));
+                    let mut cur = 0;
+                    for n in 0..300 {
+                        let rip = rips[n % 2];
+                        let (lip, lport) = p.alloc_for(&[A, B], &mut cur, rip, 80).unwrap();
+                        let q = rss.queue(rss.hash_v4(rip, lip, 80, lport));
+                        assert_eq!(q, w, "key {:02x}, {queues} queues, reta {reta}", key[2]);
+                        assert_eq!(p.owner_of_reply(rip, 80, lip, lport), w);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rss_ports_are_unique_until_freed() {
+        let rss = Arc::new(Rss::round_robin(&rss::DEFAULT_KEY, 128, 4).unwrap());
+        let mut p = LaddrPools::with_steering(1, 4, (2000, 2400), Steering::Rss(rss));
+        let rip = Ipv4Addr::new(198, 19, 0, 11);
+        let mut cur = 0;
+        let mut got = std::collections::HashSet::new();
+        while let Ok((_, port)) = p.alloc_for(&[A], &mut cur, rip, 80) {
+            assert!(got.insert(port), "port {port} given twice");
+        }
+        assert!(got.len() > 50 && got.len() < 200, "about a quarter of 401 ports: {}", got.len());
+        let one = *got.iter().next().unwrap();
+        p.free(A, one);
+        assert_eq!(p.alloc_for(&[A], &mut cur, rip, 80), Ok((A, one)));
     }
 
     proptest! {

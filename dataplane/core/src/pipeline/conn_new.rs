@@ -82,7 +82,12 @@ impl<P: Frame> Pipeline<P> {
             }
         };
         let real = &svc.reals[idx];
-        let (lip, lport) = match self.laddrs.alloc(&svc.local_addrs, &mut st.laddr_cursor) {
+        let (lip, lport) = match self.laddrs.alloc_for(
+            &svc.local_addrs,
+            &mut st.laddr_cursor,
+            *real.addr.ip(),
+            real.addr.port(),
+        ) {
             Ok(l) => l,
             Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
                 if let Some(c) = persist_client {

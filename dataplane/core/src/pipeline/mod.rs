@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::frame::{Frame, FrameAlloc};
-use crate::laddr::{owner_of_port, LaddrError, LaddrPools};
+use crate::laddr::{LaddrError, LaddrPools};
 use crate::nat::{self, Endpoints};
 use crate::neigh::{Hold, Mac, NeighParams, NeighTable, Probe};
 use crate::persist::{PersistKey, PersistTable};
@@ -68,6 +68,8 @@ pub struct PipelineConfig {
     /// Each port has a kernel interface (the exception path): frames the dataplane does
     /// not consume go to `Output::kernel` instead of being dropped.
     pub exception_path: bool,
+    /// How replies reach the worker that owns their session (see `laddr::Steering`).
+    pub steering: crate::laddr::Steering,
 }
 
 /// SYN-proxy settings of the dataplane (the `[synproxy]` config section).
@@ -217,7 +219,7 @@ impl<P: Frame> Pipeline<P> {
             snapshot: Arc::new(Snapshot::default()),
             services: Vec::new(),
             sessions: SessionTable::new(cfg.max_sessions, now),
-            laddrs: LaddrPools::new(cfg.worker, cfg.workers, cfg.local_port_range),
+            laddrs: LaddrPools::with_steering(cfg.worker, cfg.workers, cfg.local_port_range, cfg.steering),
             neigh: NeighTable::new(cfg.neigh),
             timeouts: StateTimeouts::new(cfg.timeouts),
             persist: PersistTable::new(cfg.max_sessions),

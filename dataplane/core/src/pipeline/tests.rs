@@ -74,6 +74,7 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         synproxy: Default::default(),
         expire_nodest_conn: false,
         exception_path: false,
+        steering: Default::default(),
     }
 }
 

@@ -13,7 +13,8 @@ impl<P: Frame> Pipeline<P> {
     ) {
         // The local port says which worker owns the session: hand it over before any
         // lookup (a lookup here would be a guaranteed miss).
-        let owner = owner_of_port(info.key.dport, self.workers);
+        let k = &info.key;
+        let owner = self.laddrs.owner_of_reply(k.src, k.sport, k.dst, k.dport);
         if owner != self.worker {
             self.counters.redirected_out.inc();
             out.redirect[owner as usize].push(Handoff { pkt, info });
