@@ -1,11 +1,12 @@
 //! The flow index of a session table: one open-addressed table for both directions.
 //!
-//! Each bucket is one cache line of eight entries; an entry is a 32-bit tag from the
-//! flow's hash and the session's slot number with a direction bit, so a lookup reads one
-//! bucket line and then the one slot whose tag matched (where the full key is checked).
-//! A full bucket overflows into the next; every bucket counts the entries that passed it
-//! (F14's outbound overflow count), so a miss stops at the first bucket nobody passed and
-//! removal needs no tombstones. Sized once at start for the table's capacity: the packet
+//! Each bucket is one cache line of eight entries: a 16-bit tag from the flow's hash
+//! and the session's slot number with a direction bit. A lookup compares the eight tags
+//! four at a time (SWAR, plain integer arithmetic), then reads the one slot whose tag
+//! matched and checks the full key there: two cache lines. A full bucket overflows into
+//! the next; every bucket counts the entries that passed it (F14's outbound overflow
+//! count), so a miss stops at the first bucket nobody passed and removal needs no
+//! tombstones. Sized once at start for the table's capacity: the packet
 //! path never allocates or rehashes.
 
 use super::{Direction, FlowKey};
@@ -14,10 +15,23 @@ const WAYS: usize = 8;
 /// Entries per bucket on average when the table is full (of 8): the load that keeps
 /// overflow rare.
 const FILL: usize = 6;
+const LANES: u64 = 0x0001_0001_0001_0001;
+const HIGH: u64 = 0x8000_8000_8000_8000;
 
+/// One cache line: eight 16-bit tags (compared four at a time in a u64), eight slot
+/// codes (0: empty; else slot * 2 + direction + 1), and the count of entries that
+/// overflowed past this bucket.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Bucket([u64; WAYS]);
+struct Bucket {
+    tags: [u64; 2],
+    codes: [u32; WAYS],
+    passed: u32,
+    _pad: [u32; 3],
+}
+
+const EMPTY: Bucket = Bucket { tags: [0; 2], codes: [0; WAYS], passed: 0, _pad: [0; 3] };
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
 
 /// A hash of a flow: `bucket` picks where it lives, `tag` tells entries apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,8 +39,8 @@ pub struct FlowHash(u64);
 
 impl FlowHash {
     #[inline]
-    fn tag(self) -> u64 {
-        self.0 >> 32
+    fn tag(self) -> u16 {
+        (self.0 >> 48) as u16
     }
 }
 
@@ -39,8 +53,6 @@ pub struct Hit {
 
 pub struct FlowIndex {
     buckets: Vec<Bucket>,
-    /// Per bucket: entries stored beyond it whose home is it or earlier.
-    passed: Vec<u32>,
     mask: usize,
     seed: [u64; 2],
 }
@@ -52,15 +64,33 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 }
 
 #[inline]
-fn encode(tag: u64, slot: u32, dir: Direction) -> u64 {
-    let d = matches!(dir, Direction::FromServer) as u64;
-    (tag << 32) | (((slot as u64) << 1 | d) + 1)
+fn encode(slot: u32, dir: Direction) -> u32 {
+    let d = matches!(dir, Direction::FromServer) as u32;
+    (slot << 1 | d) + 1
 }
 
 #[inline]
-fn decode(e: u64) -> Hit {
-    let v = (e as u32 as u64) - 1;
-    Hit { slot: (v >> 1) as u32, dir: if v & 1 == 1 { Direction::FromServer } else { Direction::FromClient } }
+fn decode(code: u32) -> Hit {
+    let v = code - 1;
+    Hit { slot: v >> 1, dir: if v & 1 == 1 { Direction::FromServer } else { Direction::FromClient } }
+}
+
+/// Lanes of `tags` (four 16-bit lanes) that may equal `tag`, as bits 15, 31, 47, 63:
+/// the SWAR zero-lane test on `tags ^ tag`. A lane above a true match can show up too
+/// (borrow), never a true match missed; callers check the slot code and the key.
+#[inline]
+fn candidates(tags: u64, tag: u16) -> u64 {
+    let x = tags ^ (tag as u64 * LANES);
+    x.wrapping_sub(LANES) & !x & HIGH
+}
+
+impl Bucket {
+    #[inline]
+    fn set(&mut self, way: usize, tag: u16, code: u32) {
+        let (w, shift) = (way / 4, (way % 4) * 16);
+        self.tags[w] = (self.tags[w] & !(0xffff << shift)) | (tag as u64) << shift;
+        self.codes[way] = code;
+    }
 }
 
 impl FlowIndex {
@@ -72,8 +102,7 @@ impl FlowIndex {
     pub fn new(flows: usize, seed: u64) -> Self {
         let n = flows.div_ceil(FILL).max(2).next_power_of_two();
         FlowIndex {
-            buckets: vec![Bucket([0; WAYS]); n],
-            passed: vec![0; n],
+            buckets: vec![EMPTY; n],
             mask: n - 1,
             seed: [seed ^ 0x243f_6a88_85a3_08d3, seed.rotate_left(32) ^ 0x1319_8a2e_0370_7344],
         }
@@ -81,7 +110,7 @@ impl FlowIndex {
 
     /// Memory held, for the bytes-per-session figure.
     pub fn bytes(&self) -> usize {
-        self.buckets.len() * (std::mem::size_of::<Bucket>() + 4)
+        self.buckets.len() * std::mem::size_of::<Bucket>()
     }
 
     #[inline]
@@ -96,11 +125,11 @@ impl FlowIndex {
         h.0 as usize & self.mask
     }
 
-    /// A reference into the flow's home bucket, for the caller to prefetch before the
-    /// lookup (burst stage 2).
+    /// Address of the flow's home bucket, for the caller to prefetch before the lookup
+    /// (burst stage 1).
     #[inline]
     pub fn bucket_addr(&self, h: FlowHash) -> *const u8 {
-        self.buckets[self.home(h)].0.as_ptr() as *const u8
+        &self.buckets[self.home(h)] as *const Bucket as *const u8
     }
 
     /// The entries whose tag matches, in probe order; `is` checks the full key.
@@ -109,15 +138,19 @@ impl FlowIndex {
         let tag = h.tag();
         let mut b = self.home(h);
         loop {
-            for &e in &self.buckets[b].0 {
-                if e != 0 && e >> 32 == tag {
-                    let hit = decode(e);
-                    if is(hit) {
-                        return Some(hit);
+            let bucket = &self.buckets[b];
+            for (half, &tags) in bucket.tags.iter().enumerate() {
+                let mut m = candidates(tags, tag);
+                while m != 0 {
+                    let way = half * 4 + (m.trailing_zeros() / 16) as usize;
+                    m &= m - 1;
+                    let code = bucket.codes[way];
+                    if code != 0 && is(decode(code)) {
+                        return Some(decode(code));
                     }
                 }
             }
-            if self.passed[b] == 0 {
+            if bucket.passed == 0 {
                 return None;
             }
             b = (b + 1) & self.mask;
@@ -128,15 +161,15 @@ impl FlowIndex {
     /// below the capacity the index was sized for (and beyond it only when every bucket
     /// is full).
     pub fn insert(&mut self, h: FlowHash, slot: u32, dir: Direction) -> bool {
-        let e = encode(h.tag(), slot, dir);
+        let code = encode(slot, dir);
         let home = self.home(h);
         let mut b = home;
         loop {
-            if let Some(w) = self.buckets[b].0.iter_mut().find(|w| **w == 0) {
-                *w = e;
+            if let Some(way) = self.buckets[b].codes.iter().position(|&c| c == 0) {
+                self.buckets[b].set(way, h.tag(), code);
                 let mut p = home;
                 while p != b {
-                    self.passed[p] += 1;
+                    self.buckets[p].passed += 1;
                     p = (p + 1) & self.mask;
                 }
                 return true;
@@ -150,20 +183,20 @@ impl FlowIndex {
 
     /// Removes the entry for `slot`/`dir` filed under `h`.
     pub fn remove(&mut self, h: FlowHash, slot: u32, dir: Direction) -> bool {
-        let e = encode(h.tag(), slot, dir);
+        let code = encode(slot, dir);
         let home = self.home(h);
         let mut b = home;
         loop {
-            if let Some(w) = self.buckets[b].0.iter_mut().find(|w| **w == e) {
-                *w = 0;
+            if let Some(way) = self.buckets[b].codes.iter().position(|&c| c == code) {
+                self.buckets[b].set(way, 0, 0);
                 let mut p = home;
                 while p != b {
-                    self.passed[p] -= 1;
+                    self.buckets[p].passed -= 1;
                     p = (p + 1) & self.mask;
                 }
                 return true;
             }
-            if self.passed[b] == 0 {
+            if self.buckets[b].passed == 0 {
                 return false;
             }
             b = (b + 1) & self.mask;
@@ -191,9 +224,23 @@ mod tests {
     fn entry_encoding_round_trips() {
         for slot in [0, 1, 77, FlowIndex::MAX_SLOTS as u32 - 1] {
             for dir in [Direction::FromClient, Direction::FromServer] {
-                let e = encode(0xdead_beef, slot, dir);
+                let e = encode(slot, dir);
                 assert_ne!(e, 0);
                 assert_eq!(decode(e), Hit { slot, dir });
+            }
+        }
+    }
+
+    #[test]
+    fn swar_candidates_never_miss_a_matching_lane() {
+        for tag in [0u16, 1, 0x7fff, 0x8000, 0xffff, 0x1234] {
+            for lane in 0..4 {
+                for other in [0u16, 1, tag.wrapping_add(1), tag.wrapping_sub(1), 0xffff] {
+                    let mut tags = (other as u64) * LANES;
+                    tags = (tags & !(0xffff << (lane * 16))) | (tag as u64) << (lane * 16);
+                    let m = candidates(tags, tag);
+                    assert_ne!(m & (0x8000 << (lane * 16)), 0, "tag {tag:#x} lane {lane} other {other:#x}");
+                }
             }
         }
     }
@@ -238,16 +285,16 @@ mod tests {
         // One bucket pair: 16 entries all homed in bucket 0 by a fixed hash.
         let mut idx = FlowIndex::new(2, 1);
         assert_eq!(idx.mask, 1);
-        let h = FlowHash(0x0000_0001_0000_0000); // home 0, tag 1
+        let h = FlowHash(0x0001_0000_0000_0000); // home 0, tag 1
         for s in 0..16 {
             assert!(idx.insert(h, s, Direction::FromClient));
         }
         assert!(!idx.insert(h, 16, Direction::FromClient), "full: refused, not looping");
-        assert_eq!(idx.passed[0], 8);
+        assert_eq!(idx.buckets[0].passed, 8);
         assert!(idx.remove(h, 3, Direction::FromClient));
-        assert_eq!(idx.passed[0], 8, "3 lived at home: nothing passed changes");
+        assert_eq!(idx.buckets[0].passed, 8, "3 lived at home: nothing passed changes");
         assert!(idx.remove(h, 12, Direction::FromClient));
-        assert_eq!(idx.passed[0], 7);
+        assert_eq!(idx.buckets[0].passed, 7);
         for s in (0..16).filter(|&s| s != 3 && s != 12) {
             assert!(idx.find(h, |hit| hit.slot == s).is_some(), "slot {s}");
         }
