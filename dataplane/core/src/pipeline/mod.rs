@@ -390,13 +390,19 @@ impl<P: Frame> Pipeline<P> {
         let mut infos = std::mem::take(&mut self.burst_infos);
         while !frames.is_empty() {
             let n = frames.len().min(BURST);
-            // Stage 1: classify and hash every frame, prefetch its index bucket.
+            // Stage 1a: classify and hash every frame, prefetch its index bucket.
             let mut fast = 0u32;
             for (i, pkt) in frames[..n].iter().enumerate() {
                 if let Some(info) = self.classify_fast(port, pkt) {
                     (self.prefetch)(self.sessions.bucket_addr(info.hash));
                     infos.push(info);
                     fast |= 1 << i;
+                }
+            }
+            // Stage 1b: the buckets are on their way; prefetch the slots they point at.
+            for info in &infos {
+                if let Some(a) = self.sessions.slot_addr_hint(info.hash) {
+                    (self.prefetch)(a);
                 }
             }
             // Stage 2: look up, rewrite, queue for TX, in arrival order.

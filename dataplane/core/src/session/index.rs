@@ -132,6 +132,26 @@ impl FlowIndex {
         &self.buckets[self.home(h)] as *const Bucket as *const u8
     }
 
+    /// The slot of the first entry in the home bucket whose tag matches, unchecked: what
+    /// burst stage 1 prefetches next (a wrong guess costs a wasted prefetch, nothing else).
+    #[inline]
+    pub fn first_candidate(&self, h: FlowHash) -> Option<u32> {
+        let bucket = &self.buckets[self.home(h)];
+        for (half, &tags) in bucket.tags.iter().enumerate() {
+            let m = candidates(tags, h.tag());
+            if m != 0 {
+                let code = bucket.codes[half * 4 + (m.trailing_zeros() / 16) as usize];
+                return (code != 0).then(|| decode(code).slot);
+            }
+        }
+        None
+    }
+
+    /// The buckets' memory, for the edge to back with huge pages.
+    pub fn region(&self) -> (*const u8, usize) {
+        (self.buckets.as_ptr() as *const u8, self.bytes())
+    }
+
     /// The entries whose tag matches, in probe order; `is` checks the full key.
     #[inline]
     pub fn find(&self, h: FlowHash, mut is: impl FnMut(Hit) -> bool) -> Option<Hit> {

@@ -127,6 +127,15 @@ impl SessionTable {
         self.index.bucket_addr(h)
     }
 
+    /// Address of the slot the flow most likely lives in (from its index bucket, which
+    /// the caller prefetched before), for a second prefetch; None when the bucket holds
+    /// no candidate.
+    #[inline]
+    pub fn slot_addr_hint(&self, h: FlowHash) -> Option<*const u8> {
+        let i = self.index.first_candidate(h)? as usize;
+        self.slots.get(i).map(|s| s as *const Slot as *const u8)
+    }
+
     /// The session one of whose flows is `key`, and which flow it is.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(SessionId, Direction)> {
@@ -361,6 +370,11 @@ impl SessionTable {
     /// (`madvise(MADV_HUGEPAGE)`): (address, bytes) of the reserved capacity.
     pub fn slot_region(&self) -> (*const u8, usize) {
         (self.slots.as_ptr() as *const u8, self.capacity * std::mem::size_of::<Slot>())
+    }
+
+    /// The index's memory, likewise.
+    pub fn index_region(&self) -> (*const u8, usize) {
+        self.index.region()
     }
 }
 
