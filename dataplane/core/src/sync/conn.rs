@@ -389,6 +389,15 @@ impl ConnRecord {
         Some((client, reply))
     }
 
+    /// The service key (protocol, VIP, vport) to look the service up by in the receiver's
+    /// snapshot (`service::Snapshot::find`); None for an IPv6 virtual address.
+    pub fn service_key(&self) -> Option<crate::service::VsKey> {
+        match self.virt {
+            SocketAddr::V4(v) => Some((self.proto, *v.ip(), v.port())),
+            SocketAddr::V6(_) => None,
+        }
+    }
+
     /// The worker of `workers` that owns this session: the one owning its local port
     /// (`lport % workers`, the port partition of `laddr`).
     pub fn owner_worker(&self, workers: usize) -> usize {

@@ -11,6 +11,7 @@
 //! - [`replay`]: the 1024-wide sliding window per sender ([`ReplayWindow`]).
 //! - [`receiver`]: checks and counts every refusal ([`Receiver`], [`Refusal`]).
 //! - [`batch`]: numbering, sealing and MTU-sized packing ([`Sender`], [`Packer`]).
+//! - [`bulk`]: the bulk-sync exchange, requester ([`BulkTracker`]) and answerer.
 //! - [`policy`]: IPVS's `sync_threshold` / `sync_period` / `sync_refresh_period`
 //!   decision ([`should_sync`]).
 //! - [`cookie`]: SYN-cookie keys per time slot, the same on every member.
@@ -20,6 +21,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod bulk;
 pub mod conn;
 pub mod cookie;
 pub mod digest;
@@ -33,11 +35,12 @@ mod tests;
 
 pub use auth::{Authenticator, ClusterKey, KeyError};
 pub use batch::{max_message_len, Packer, Sender, SenderConfig, DEFAULT_SYNC_MTU};
+pub use bulk::{BulkAnswer, BulkEvent, BulkOutcome, BulkPhase, BulkTracker};
 pub use conn::{ConnIter, ConnRecord, Conns, ProxyState, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING};
 pub use cookie::{cookie_key, cookie_secrets_at, cookie_secrets_for_slot, cookie_slot, SharedCookieSecrets};
 pub use digest::TableDigest;
 pub use policy::{should_sync, SyncInput, SyncMark, SyncParams};
-pub use receiver::{PeerState, Receiver, ReceiverConfig, Refusal, RefusalCounters};
+pub use receiver::{PeerState, Receiver, ReceiverConfig, Refusal, RefusalCounters, RefusalLog};
 pub use replay::{ReplayError, ReplayWindow, Window1024};
 pub use wire::{
     BulkMarker, BulkRequest, Control, Header, Hello, Kind, SyncPacket, FLAG_BULK, HEADER_LEN, TAG_LEN,

@@ -108,6 +108,37 @@ impl RefusalCounters {
     }
 }
 
+/// Logs refusals at most once per interval and reason, saying how many were not logged
+/// (the "counted, logged once per interval").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalLog {
+    interval: std::time::Duration,
+    last: [Option<Time>; Refusal::COUNT],
+    suppressed: [u64; Refusal::COUNT],
+}
+
+impl RefusalLog {
+    pub fn new(interval: std::time::Duration) -> RefusalLog {
+        RefusalLog { interval, last: [None; Refusal::COUNT], suppressed: [0; Refusal::COUNT] }
+    }
+
+    /// Some(refusals of this reason not logged since the last line) when `r` should be
+    /// logged now; None when it is to be counted silently.
+    pub fn should_log(&mut self, r: &Refusal, now: Time) -> Option<u64> {
+        let i = r.index();
+        match self.last[i] {
+            Some(t) if now - t < self.interval => {
+                self.suppressed[i] += 1;
+                None
+            }
+            _ => {
+                self.last[i] = Some(now);
+                Some(std::mem::take(&mut self.suppressed[i]))
+            }
+        }
+    }
+}
+
 /// What the receiver knows of one member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerState {

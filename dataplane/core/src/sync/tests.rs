@@ -251,7 +251,7 @@ fn truncation_at_every_length_is_refused_and_counted() {
     }
     assert_eq!(rx.refused().get(&Refusal::Truncated(Error::BadMagic)), d.len() as u64);
     // Shortened consistently (length field rewritten): the tag no longer matches.
-    for k in MIN_MESSAGE_LEN_FOR_TESTS..d.len() {
+    for k in wire::MIN_MESSAGE_LEN..d.len() {
         let mut t = d[..k].to_vec();
         t[6..8].copy_from_slice(&(k as u16).to_be_bytes());
         assert!(matches!(rx.receive(&t, Time::ZERO), Err(Refusal::BadTag(9))), "{k}");
@@ -262,8 +262,6 @@ fn truncation_at_every_length_is_refused_and_counted() {
     long.push(0);
     assert!(matches!(rx.receive(&long, Time::ZERO), Err(Refusal::Malformed(Error::TrailingBytes { .. }))));
 }
-
-const MIN_MESSAGE_LEN_FOR_TESTS: usize = wire::MIN_MESSAGE_LEN;
 
 #[test]
 fn every_refusal_reason() {
@@ -556,6 +554,7 @@ fn records_from_sessions_and_back_to_flow_keys() {
     assert_eq!(r.flags, CONN_F_TOA | CONN_F_TOA_PENDING);
     assert_eq!(r.persist, Some(IpAddr::V4([10, 0, 0, 0].into())));
     assert_eq!(r.flow_keys(), Some((client, reply)));
+    assert_eq!(r.service_key(), Some((PROTO_TCP, Ipv4Addr::new(192, 0, 2, 1), 80)));
     assert_eq!(r.real, SocketAddr::V4(SocketAddrV4::new([172, 16, 0, 3].into(), 8080)));
     assert_eq!(r.owner_worker(4), 41003 % 4);
     assert_eq!(r.owner_worker(0), 0);
@@ -564,6 +563,7 @@ fn records_from_sessions_and_back_to_flow_keys() {
     six.client = SocketAddr::from((Ipv6Addr::LOCALHOST, 1));
     six.virt = SocketAddr::from((Ipv6Addr::LOCALHOST, 2));
     assert_eq!(six.flow_keys(), None);
+    assert_eq!(six.service_key(), None);
     let long = ConnRecord::from_session(&s, Duration::from_secs(u64::MAX / 4));
     assert_eq!(long.timeout_ms, u32::MAX);
 }
@@ -624,4 +624,19 @@ fn digest_is_order_independent_and_removable() {
     let mut d = TableDigest::new(&k);
     d.add(&record(1));
     assert_ne!(c.value(), d.value());
+}
+
+#[test]
+fn refusals_are_logged_once_per_interval_and_reason() {
+    let mut log = RefusalLog::new(Duration::from_secs(10));
+    let tag = Refusal::BadTag(9);
+    let old = Refusal::TooOld { sender: 9, seq: 1 };
+    assert_eq!(log.should_log(&tag, Time::from_secs(1)), Some(0));
+    assert_eq!(log.should_log(&tag, Time::from_secs(2)), None);
+    assert_eq!(log.should_log(&tag, Time::from_secs(10)), None);
+    // Another reason has its own interval.
+    assert_eq!(log.should_log(&old, Time::from_secs(10)), Some(0));
+    assert_eq!(log.should_log(&tag, Time::from_secs(11)), Some(2));
+    assert_eq!(log.should_log(&tag, Time::from_secs(12)), None);
+    assert_eq!(log.should_log(&tag, Time::from_secs(30)), Some(1));
 }
