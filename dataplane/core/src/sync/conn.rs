@@ -134,10 +134,6 @@ impl<'a> Rd<'a> {
     fn u8(&mut self) -> Result<u8, Error> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<u16, Error> {
-        let s = self.take(2)?;
-        Ok(u16::from_be_bytes([s[0], s[1]]))
-    }
     fn u32(&mut self) -> Result<u32, Error> {
         let s = self.take(4)?;
         Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
@@ -173,6 +169,121 @@ impl Wr<'_> {
             IpAddr::V4(a) => self.put(&a.octets()),
             IpAddr::V6(a) => self.put(&a.octets()),
         }
+    }
+}
+
+/// A zero-copy view of one connection record. [`ConnEntry::new_checked`] guarantees that
+/// the fixed part and the four addresses lie within the record, so every accessor is
+/// total; the options are checked by [`ConnRecord::parse`]. The sync thread can route a
+/// record to its worker by [`ConnEntry::lport`] without decoding it.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnEntry<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> ConnEntry<T> {
+    /// Checks the record's length field against the buffer (which may hold more records
+    /// after it) and the families, so that the addresses fit.
+    pub fn new_checked(buffer: T) -> Result<ConnEntry<T>, Error> {
+        let b = buffer.as_ref();
+        if b.len() < CONN_FIXED_LEN {
+            return Err(Error::BadRecordLength);
+        }
+        let len = u16::from_be_bytes([b[0], b[1]]) as usize;
+        if len < CONN_V4_LEN || len > b.len() {
+            return Err(Error::BadRecordLength);
+        }
+        let fam = b[4];
+        let (cf, sf) = (fam >> 4, fam & 0x0f);
+        if !matches!(cf, 4 | 6) || !matches!(sf, 4 | 6) {
+            return Err(Error::BadFamily(fam));
+        }
+        if CONN_FIXED_LEN + 2 * addr_len(cf) + 2 * addr_len(sf) > len {
+            return Err(Error::BadRecordLength);
+        }
+        Ok(ConnEntry { buffer })
+    }
+
+    fn b(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+    fn u16_at(&self, at: usize) -> u16 {
+        u16::from_be_bytes([self.b()[at], self.b()[at + 1]])
+    }
+    /// The record's length, options included.
+    pub fn len(&self) -> usize {
+        self.u16_at(0) as usize
+    }
+    /// Never true for a checked entry (kept for the `len` convention).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn protocol(&self) -> u8 {
+        self.b()[2]
+    }
+    /// The raw state byte (see `docs/sync.md`).
+    pub fn state_raw(&self) -> u8 {
+        self.b()[3]
+    }
+    /// IP versions of the client side and the server side (4 or 6).
+    pub fn families(&self) -> (u8, u8) {
+        (self.b()[4] >> 4, self.b()[4] & 0x0f)
+    }
+    pub fn flags(&self) -> u8 {
+        self.b()[5]
+    }
+    pub fn cport(&self) -> u16 {
+        self.u16_at(6)
+    }
+    pub fn vport(&self) -> u16 {
+        self.u16_at(8)
+    }
+    pub fn lport(&self) -> u16 {
+        self.u16_at(10)
+    }
+    pub fn rport(&self) -> u16 {
+        self.u16_at(12)
+    }
+    pub fn timeout_ms(&self) -> u32 {
+        let b = self.b();
+        u32::from_be_bytes([b[14], b[15], b[16], b[17]])
+    }
+    fn addr(&self, i: usize) -> IpAddr {
+        let (cf, sf) = self.families();
+        let (fam, off) = if i < 2 {
+            (cf, CONN_FIXED_LEN + i * addr_len(cf))
+        } else {
+            (sf, CONN_FIXED_LEN + 2 * addr_len(cf) + (i - 2) * addr_len(sf))
+        };
+        let b = &self.b()[off..off + addr_len(fam)];
+        if fam == 4 {
+            IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+        } else {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(b);
+            IpAddr::V6(Ipv6Addr::from(a))
+        }
+    }
+    pub fn client(&self) -> SocketAddr {
+        SocketAddr::new(self.addr(0), self.cport())
+    }
+    pub fn virt(&self) -> SocketAddr {
+        SocketAddr::new(self.addr(1), self.vport())
+    }
+    pub fn local(&self) -> SocketAddr {
+        SocketAddr::new(self.addr(2), self.lport())
+    }
+    pub fn real(&self) -> SocketAddr {
+        SocketAddr::new(self.addr(3), self.rport())
+    }
+    /// The option bytes (type, length, value ...), unchecked.
+    pub fn options(&self) -> &[u8] {
+        let (cf, sf) = self.families();
+        &self.b()[CONN_FIXED_LEN + 2 * addr_len(cf) + 2 * addr_len(sf)..self.len()]
+    }
+    /// The record's bytes, options included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.b()[..self.len()]
     }
 }
 
@@ -262,40 +373,25 @@ impl ConnRecord {
 
     /// Parses one record at the start of `buf`; returns it and its length.
     pub fn parse(buf: &[u8]) -> Result<(ConnRecord, usize), Error> {
-        if buf.len() < 2 {
-            return Err(Error::BadRecordLength);
-        }
-        let len = u16::from_be_bytes([buf[0], buf[1]]) as usize;
-        if len < CONN_V4_LEN || len > buf.len() {
-            return Err(Error::BadRecordLength);
-        }
-        let mut r = Rd { b: &buf[..len], pos: 2 };
-        let proto = r.u8()?;
-        let state_raw = r.u8()?;
-        let fam = r.u8()?;
-        let flags = r.u8()?;
-        let state = state_from_u8(state_raw).ok_or(Error::BadState(state_raw))?;
-        let (cf, sf) = (fam >> 4, fam & 0x0f);
-        if !matches!(cf, 4 | 6) || !matches!(sf, 4 | 6) {
-            return Err(Error::BadFamily(fam));
-        }
-        let (cport, vport, lport, rport) = (r.u16()?, r.u16()?, r.u16()?, r.u16()?);
-        let timeout_ms = r.u32()?;
-        let (ca, va, la, ra) = (r.ip(cf)?, r.ip(cf)?, r.ip(sf)?, r.ip(sf)?);
+        let e = ConnEntry::new_checked(buf)?;
+        let len = e.len();
+        let state = state_from_u8(e.state_raw()).ok_or(Error::BadState(e.state_raw()))?;
         let mut rec = ConnRecord {
-            proto,
+            proto: e.protocol(),
             state,
-            client: SocketAddr::new(ca, cport),
-            virt: SocketAddr::new(va, vport),
-            local: SocketAddr::new(la, lport),
-            real: SocketAddr::new(ra, rport),
-            timeout_ms,
-            flags,
+            client: e.client(),
+            virt: e.virt(),
+            local: e.local(),
+            real: e.real(),
+            timeout_ms: e.timeout_ms(),
+            flags: e.flags(),
             translation: None,
             proxy: None,
             persist: None,
         };
-        while r.pos < len {
+        let opts = e.options();
+        let mut r = Rd { b: opts, pos: 0 };
+        while r.pos < opts.len() {
             let kind = r.u8()?;
             let olen = r.u8()? as usize;
             let mut v = Rd { b: r.take(olen)?, pos: 0 };

@@ -36,7 +36,9 @@ mod tests;
 pub use auth::{Authenticator, ClusterKey, KeyError};
 pub use batch::{max_message_len, Packer, Sender, SenderConfig, DEFAULT_SYNC_MTU};
 pub use bulk::{BulkAnswer, BulkEvent, BulkOutcome, BulkPhase, BulkTracker};
-pub use conn::{ConnIter, ConnRecord, Conns, ProxyState, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING};
+pub use conn::{
+    ConnEntry, ConnIter, ConnRecord, Conns, ProxyState, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING,
+};
 pub use cookie::{cookie_key, cookie_secrets_at, cookie_secrets_for_slot, cookie_slot, SharedCookieSecrets};
 pub use digest::TableDigest;
 pub use policy::{should_sync, SyncInput, SyncMark, SyncParams};

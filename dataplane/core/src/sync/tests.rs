@@ -640,3 +640,26 @@ fn refusals_are_logged_once_per_interval_and_reason() {
     assert_eq!(log.should_log(&tag, Time::from_secs(12)), None);
     assert_eq!(log.should_log(&tag, Time::from_secs(30)), Some(1));
 }
+
+#[test]
+fn record_view_reads_the_fields_without_decoding() {
+    let mut r = record(77);
+    r.local = SocketAddr::from((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7), 4321));
+    r.real = SocketAddr::from((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 8), 80));
+    r.persist = Some(IpAddr::V4([10, 0, 0, 0].into()));
+    let mut buf = [0u8; 200];
+    let n = r.emit(&mut buf).unwrap();
+    // The view takes a buffer with more behind the record and stops at its length.
+    let e = conn::ConnEntry::new_checked(&buf[..]).unwrap();
+    assert_eq!(e.len(), n);
+    assert_eq!(e.as_bytes(), &buf[..n]);
+    assert_eq!((e.protocol(), e.state_raw(), e.families(), e.flags()), (PROTO_TCP, 1, (4, 6), CONN_F_TOA));
+    assert_eq!((e.client(), e.virt(), e.local(), e.real()), (r.client, r.virt, r.local, r.real));
+    assert_eq!((e.lport(), e.timeout_ms()), (4321, 900_000));
+    assert_eq!(e.options(), &[conn::OPT_PERSIST, 5, 4, 10, 0, 0, 0]);
+    // A length too short for the families' addresses is refused by the view.
+    let mut short = buf;
+    short[0..2].copy_from_slice(&(conn::CONN_V4_LEN as u16).to_be_bytes());
+    assert_eq!(conn::ConnEntry::new_checked(&short[..]).unwrap_err(), Error::BadRecordLength);
+    assert_eq!(conn::ConnEntry::new_checked(&buf[..17]).unwrap_err(), Error::BadRecordLength);
+}
