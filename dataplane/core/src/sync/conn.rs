@@ -103,6 +103,22 @@ fn addr_len(fam: u8) -> usize {
     }
 }
 
+/// The wire number of a state: fixed here, not taken from the enum's discriminants, so that
+/// reordering `SessionState` cannot change the format.
+fn state_to_u8(s: SessionState) -> u8 {
+    use SessionState::*;
+    match s {
+        SynRecv => 0,
+        Established => 1,
+        FinWait => 2,
+        CloseWait => 3,
+        LastAck => 4,
+        TimeWait => 5,
+        Close => 6,
+        Udp => 7,
+    }
+}
+
 fn state_from_u8(v: u8) -> Option<SessionState> {
     use SessionState::*;
     Some(match v {
@@ -320,7 +336,7 @@ impl ConnRecord {
         match (self.proto, self.state) {
             (PROTO_UDP, SessionState::Udp) => {}
             (PROTO_TCP, s) if s != SessionState::Udp => {}
-            (PROTO_UDP | PROTO_TCP, s) => return Err(Error::BadState(s as u8)),
+            (PROTO_UDP | PROTO_TCP, s) => return Err(Error::BadState(state_to_u8(s))),
             (p, _) => return Err(Error::BadProtocol(p)),
         }
         if self.flags & !CONN_KNOWN_FLAGS != 0 {
@@ -342,7 +358,12 @@ impl ConnRecord {
         };
         let mut w = Wr { b, pos: 0 };
         w.put(&(len as u16).to_be_bytes());
-        w.put(&[self.proto, self.state as u8, family(&self.client) << 4 | family(&self.local), self.flags]);
+        w.put(&[
+            self.proto,
+            state_to_u8(self.state),
+            family(&self.client) << 4 | family(&self.local),
+            self.flags,
+        ]);
         for p in [self.client.port(), self.virt.port(), self.local.port(), self.real.port()] {
             w.put(&p.to_be_bytes());
         }

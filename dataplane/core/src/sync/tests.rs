@@ -663,3 +663,24 @@ fn record_view_reads_the_fields_without_decoding() {
     assert_eq!(conn::ConnEntry::new_checked(&short[..]).unwrap_err(), Error::BadRecordLength);
     assert_eq!(conn::ConnEntry::new_checked(&buf[..17]).unwrap_err(), Error::BadRecordLength);
 }
+
+#[test]
+fn state_numbers_on_the_wire_are_fixed() {
+    use SessionState::*;
+    let states = [SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait, Close];
+    for (n, st) in states.into_iter().enumerate() {
+        let mut r = record(1);
+        r.state = st;
+        let mut b = [0u8; 64];
+        r.emit(&mut b).unwrap();
+        assert_eq!(b[3] as usize, n, "{st:?}");
+    }
+    let mut r = record(1);
+    r.proto = PROTO_UDP;
+    r.state = Udp;
+    let mut b = [0u8; 64];
+    r.emit(&mut b).unwrap();
+    assert_eq!(b[3], 7);
+    b[3] = 8;
+    assert_eq!(ConnRecord::parse(&b).unwrap_err(), Error::BadState(8));
+}
