@@ -12,6 +12,7 @@
 //! - [`receiver`]: checks and counts every refusal ([`Receiver`], [`Refusal`]).
 //! - [`batch`]: numbering, sealing and MTU-sized packing ([`Sender`], [`Packer`]).
 //! - [`bulk`]: the bulk-sync exchange, requester ([`BulkTracker`]) and answerer.
+//! - [`install`]: a received record rebound to a session of this director ([`rebind`]).
 //! - [`policy`]: IPVS's `sync_threshold` / `sync_period` / `sync_refresh_period`
 //!   decision ([`should_sync`]).
 //! - [`cookie`]: SYN-cookie keys per time slot, the same on every member.
@@ -25,6 +26,7 @@ pub mod bulk;
 pub mod conn;
 pub mod cookie;
 pub mod digest;
+pub mod install;
 pub mod policy;
 pub mod receiver;
 pub mod replay;
@@ -41,6 +43,7 @@ pub use conn::{
 };
 pub use cookie::{cookie_key, cookie_secrets_at, cookie_secrets_for_slot, cookie_slot, SharedCookieSecrets};
 pub use digest::TableDigest;
+pub use install::{rebind, RebindError, Rebound};
 pub use policy::{should_sync, SyncInput, SyncMark, SyncParams};
 pub use receiver::{PeerState, Receiver, ReceiverConfig, Refusal, RefusalCounters, RefusalLog};
 pub use replay::{ReplayError, ReplayWindow, Window1024};
