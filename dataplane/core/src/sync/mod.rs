@@ -13,6 +13,7 @@
 //! - [`batch`]: numbering, sealing and MTU-sized packing ([`Sender`], [`Packer`]).
 //! - [`bulk`]: the bulk-sync exchange, requester ([`BulkTracker`]) and answerer.
 //! - [`install`]: a received record rebound to a session of this director ([`rebind`]).
+//! - [`members`]: the group as hellos tell it: alive, restarted, gone, digests.
 //! - [`policy`]: IPVS's `sync_threshold` / `sync_period` / `sync_refresh_period`
 //!   decision ([`should_sync`]).
 //! - [`cookie`]: SYN-cookie keys per time slot, the same on every member.
@@ -27,6 +28,7 @@ pub mod conn;
 pub mod cookie;
 pub mod digest;
 pub mod install;
+pub mod members;
 pub mod policy;
 pub mod receiver;
 pub mod replay;
@@ -44,6 +46,7 @@ pub use conn::{
 pub use cookie::{cookie_key, cookie_secrets_at, cookie_secrets_for_slot, cookie_slot, SharedCookieSecrets};
 pub use digest::TableDigest;
 pub use install::{rebind, RebindError, Rebound};
+pub use members::{Member, MemberEvent, Members};
 pub use policy::{should_sync, SyncInput, SyncMark, SyncParams};
 pub use receiver::{PeerState, Receiver, ReceiverConfig, Refusal, RefusalCounters, RefusalLog};
 pub use replay::{ReplayError, ReplayWindow, Window1024};
