@@ -18,6 +18,7 @@ pub mod sched;
 pub mod service;
 pub mod session;
 pub mod stats;
+pub mod sync;
 pub mod synproxy;
 pub mod testkit;
 pub mod time;

@@ -1,0 +1,193 @@
+//! From a received record to a session of the receiving director: the service and real
+//! server are found again by address in the receiver's own snapshot (stat slots are local
+//! to each director and never travel), and expiry continues from the time left.
+//!
+//! The worker that owns the session ([`ConnRecord::owner_worker`]) calls [`rebind`] and
+//! inserts the result into its table (or refreshes the session it has under the same
+//! client flow). The extension state (translation, PROXY header, SYN-proxy origin) is the
+//! pipeline's to attach: when [`Rebound::needs_ext`] holds, it creates the extension entry
+//! from the record and sets `FLAG_EXT`.
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+
+use super::conn::{ConnRecord, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING};
+use crate::service::{Snapshot, VsKey};
+use crate::session::{Session, FLAG_TOA, FLAG_TOA_PENDING};
+use crate::time::Time;
+
+/// Why a record cannot become a session here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RebindError {
+    /// The session table holds IPv4 flows only (so far).
+    #[error("IPv6 sessions are not supported by the session table")]
+    Ipv6,
+    #[error("no service {0:?} here")]
+    NoService(VsKey),
+    #[error("real server {0} is not in the service here")]
+    NoReal(SocketAddrV4),
+    /// Replies to this LIP would not reach us: it is not a local address of the service.
+    #[error("local address {0} is not one of the service's here")]
+    NoLocal(SocketAddrV4),
+}
+
+/// A session rebuilt from a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebound {
+    pub session: Session,
+    /// Index of the service in the snapshot's `services`.
+    pub service: usize,
+    /// The record carries extension state (translation, PROXY, SYN proxy) to attach.
+    pub needs_ext: bool,
+}
+
+fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
+    match a {
+        SocketAddr::V4(a) => Some(a),
+        SocketAddr::V6(_) => None,
+    }
+}
+
+/// The session for `rec` in `snap`, expiring `rec.timeout_ms` after `now`.
+pub fn rebind(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Rebound, RebindError> {
+    let (client, reply) = rec.flow_keys().ok_or(RebindError::Ipv6)?;
+    let key = rec.service_key().ok_or(RebindError::Ipv6)?;
+    let idx = snap.find(&key).ok_or(RebindError::NoService(key))? as usize;
+    let svc = snap.services.get(idx).ok_or(RebindError::NoService(key))?;
+    let real_addr = v4(rec.real).ok_or(RebindError::Ipv6)?;
+    let real = svc.reals.iter().find(|r| r.addr == real_addr).ok_or(RebindError::NoReal(real_addr))?;
+    let local = v4(rec.local).ok_or(RebindError::Ipv6)?;
+    if !svc.local_addrs.contains(local.ip()) {
+        return Err(RebindError::NoLocal(local));
+    }
+    let mut flags = 0;
+    if rec.flags & CONN_F_TOA != 0 {
+        flags |= FLAG_TOA;
+    }
+    if rec.flags & CONN_F_TOA_PENDING != 0 {
+        flags |= FLAG_TOA_PENDING;
+    }
+    let persist_client = match rec.persist {
+        Some(IpAddr::V4(a)) => Some(a),
+        _ => None,
+    };
+    let session = Session {
+        client,
+        reply,
+        state: rec.state,
+        service_slot: svc.slot as u16,
+        real_slot: real.slot,
+        expires: rec.expires(now),
+        persist_client: persist_client.into(),
+        flags,
+    };
+    let needs_ext = rec.translation.is_some() || rec.proxy.is_some() || rec.flags & CONN_F_SYNPROXY != 0;
+    Ok(Rebound { session, service: idx, needs_ext })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sched::{SchedFlags, Thresholds};
+    use crate::service::{Real, Service};
+    use crate::session::{SessionState, PROTO_TCP};
+    use crate::sync::ProxyState;
+    use std::time::Duration;
+
+    fn snapshot() -> Snapshot {
+        let real = |last: u8, slot: u32| Real {
+            addr: SocketAddrV4::new([172, 16, 0, last].into(), 8080),
+            weight: 1,
+            slot,
+            thresholds: Thresholds::default(),
+        };
+        Snapshot::new(
+            1,
+            vec![Service {
+                proto: PROTO_TCP,
+                vip: [192, 0, 2, 1].into(),
+                vport: 80,
+                scheduler: "rr".into(),
+                reals: vec![real(1, 10), real(2, 11)],
+                local_addrs: vec![[198, 51, 100, 7].into()],
+                slot: 5,
+                sched_flags: SchedFlags::default(),
+                persistence: None,
+                syn_proxy: true,
+                toa: true,
+                proxy_protocol: None,
+            }],
+        )
+    }
+
+    fn rec() -> ConnRecord {
+        ConnRecord {
+            proto: PROTO_TCP,
+            state: SessionState::Established,
+            client: SocketAddr::from(([10, 0, 0, 9], 5555)),
+            virt: SocketAddr::from(([192, 0, 2, 1], 80)),
+            local: SocketAddr::from(([198, 51, 100, 7], 41003)),
+            real: SocketAddr::from(([172, 16, 0, 2], 8080)),
+            timeout_ms: 60_000,
+            flags: CONN_F_TOA | CONN_F_TOA_PENDING,
+            translation: None,
+            proxy: None,
+            persist: Some(IpAddr::V4([10, 0, 0, 0].into())),
+        }
+    }
+
+    #[test]
+    fn a_record_becomes_a_session_with_local_slots() {
+        let r = rebind(&rec(), &snapshot(), Time::from_secs(100)).unwrap();
+        let (client, reply) = rec().flow_keys().unwrap();
+        assert_eq!(
+            r.session,
+            Session {
+                client,
+                reply,
+                state: SessionState::Established,
+                service_slot: 5,
+                real_slot: 11,
+                expires: Time::from_secs(160),
+                persist_client: Some(std::net::Ipv4Addr::new(10, 0, 0, 0)).into(),
+                flags: FLAG_TOA | FLAG_TOA_PENDING,
+            }
+        );
+        assert_eq!((r.service, r.needs_ext), (0, false));
+        // The round trip with from_session gives the record back.
+        let back = ConnRecord::from_session(&r.session, Duration::from_secs(60));
+        assert_eq!(back, rec());
+        let mut x = rec();
+        x.proxy = Some(ProxyState { version: crate::proxyproto::Version::V1, sent: true, client_isn: 1 });
+        assert!(rebind(&x, &snapshot(), Time::ZERO).unwrap().needs_ext);
+        x.proxy = None;
+        x.flags |= CONN_F_SYNPROXY;
+        assert!(rebind(&x, &snapshot(), Time::ZERO).unwrap().needs_ext);
+    }
+
+    #[test]
+    fn what_this_director_does_not_have_is_refused() {
+        let snap = snapshot();
+        let mut r = rec();
+        r.virt = SocketAddr::from(([192, 0, 2, 1], 443));
+        assert_eq!(
+            rebind(&r, &snap, Time::ZERO),
+            Err(RebindError::NoService((PROTO_TCP, [192, 0, 2, 1].into(), 443)))
+        );
+        let mut r = rec();
+        r.real = SocketAddr::from(([172, 16, 0, 3], 8080));
+        assert_eq!(
+            rebind(&r, &snap, Time::ZERO),
+            Err(RebindError::NoReal(SocketAddrV4::new([172, 16, 0, 3].into(), 8080)))
+        );
+        let mut r = rec();
+        r.local = SocketAddr::from(([198, 51, 100, 8], 41003));
+        assert_eq!(
+            rebind(&r, &snap, Time::ZERO),
+            Err(RebindError::NoLocal(SocketAddrV4::new([198, 51, 100, 8].into(), 41003)))
+        );
+        let mut r = rec();
+        r.client = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 1));
+        r.virt = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 80));
+        assert_eq!(rebind(&r, &snap, Time::ZERO), Err(RebindError::Ipv6));
+    }
+}
