@@ -1,12 +1,11 @@
-//! TCP extensions on the FULLNAT path: SYN proxy, TOA and the PROXY protocol.
+//! TCP extensions on the FULLNAT path: which of SYN proxy (`pipeline/synproxy.rs`), TOA
+//! and the PROXY protocol (`pipeline/proxyproto.rs`) applies to a packet of a session,
+//! and `expire_nodest_conn`'s end of an extended session.
 //!
 //! The building blocks (cookies, handshake segments, sequence translation, option and
-//! header insertion) live in `synproxy/`, `toa/` and `proxyproto/`; this file decides when
-//! each applies to a packet of a session. Sessions that need state beyond `Session` (a
+//! header insertion) live in `crate::synproxy`, `crate::toa` and `crate::proxyproto`. Sessions that need state beyond `Session` (a
 //! pending server handshake, held client segments, a sequence translation) have an entry
 //! in the pipeline's extension table and `FLAG_EXT`; TOA needs only session flags.
-
-use std::net::SocketAddr;
 
 use super::{L4Info, Output, Pipeline, ETH_LEN, TCP_ACK, TCP_RST, TCP_SYN};
 use crate::frame::{Frame, FrameAlloc};
@@ -14,7 +13,7 @@ use crate::proxyproto::{self, Version};
 use crate::route::PortIndex;
 use crate::session::{Direction, SessionId, FLAG_EXT, FLAG_TOA, FLAG_TOA_PENDING};
 use crate::stats::{DropReason, Event};
-use crate::synproxy::{self, HandshakeError, SynProxyState, Translation};
+use crate::synproxy::{self, SynProxyState, Translation};
 use crate::time::Time;
 use crate::toa::{self, TOA_LEN};
 use crate::wire::ethernet::EthernetFrame;
@@ -22,41 +21,41 @@ use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::tcp::TcpPacket;
 
 /// The server SYN is sent again when a client segment arrives this long after it.
-const SYN_RESEND_AFTER: std::time::Duration = std::time::Duration::from_millis(900);
+pub(super) const SYN_RESEND_AFTER: std::time::Duration = std::time::Duration::from_millis(900);
 /// Largest IPv4 packet the handshake builders write (20 + 40 bytes).
-const HANDSHAKE_IP_LEN: usize = 60;
+pub(super) const HANDSHAKE_IP_LEN: usize = 60;
 /// Room for the longest PROXY header (v1 with two IPv6 addresses is 107 bytes).
-const PROXY_HEADER_MAX: usize = 108;
+pub(super) const PROXY_HEADER_MAX: usize = 108;
 
 /// Per-session state of the extensions.
 pub(super) struct SessionExt<P> {
     /// SYN proxy: what the cookie told us, until the real server's SYN/ACK arrives.
-    pending: Option<SynProxyState>,
+    pub(super) pending: Option<SynProxyState>,
     /// The ACK that opened the session (to send the server SYN again) and how many
     /// server SYNs went out.
-    opened_by: Option<synproxy::ValidatedAck>,
-    syns_sent: u8,
-    last_syn: Time,
+    pub(super) opened_by: Option<synproxy::ValidatedAck>,
+    pub(super) syns_sent: u8,
+    pub(super) last_syn: Time,
     /// Client segments waiting for that SYN/ACK.
-    held: Vec<P>,
+    pub(super) held: Vec<P>,
     /// The port the client's segments arrive on (to answer it with a RST).
-    client_port: PortIndex,
+    pub(super) client_port: PortIndex,
     /// Applied to every non-SYN segment once the server's handshake is done.
-    translation: Translation,
+    pub(super) translation: Translation,
     /// PROXY protocol: the client's ISN (its first data byte is ISN + 1) and the header.
-    client_isn: u32,
-    proxy: Option<Version>,
+    pub(super) client_isn: u32,
+    pub(super) proxy: Option<Version>,
 }
 
 /// The TCP segment of the IPv4 packet in a frame (`ip_len` bytes of IP).
-fn tcp_of<P: Frame>(pkt: &mut P, ip_len: usize) -> TcpPacket<&mut [u8]> {
+pub(super) fn tcp_of<P: Frame>(pkt: &mut P, ip_len: usize) -> TcpPacket<&mut [u8]> {
     let ip = &mut pkt.data_mut()[ETH_LEN..ETH_LEN + ip_len];
     let ihl = Ipv4Packet::new_unchecked(&ip[..]).header_len();
     TcpPacket::new_unchecked(&mut ip[ihl..])
 }
 
 /// Sends a frame back to where it came from: Ethernet addresses swapped.
-fn bounce<P: Frame>(pkt: &mut P, our_mac: crate::wire::MacAddr) {
+pub(super) fn bounce<P: Frame>(pkt: &mut P, our_mac: crate::wire::MacAddr) {
     let mut eth = EthernetFrame::new_unchecked(pkt.data_mut());
     let peer = eth.src_addr();
     eth.set_dst_addr(peer);
@@ -64,152 +63,6 @@ fn bounce<P: Frame>(pkt: &mut P, our_mac: crate::wire::MacAddr) {
 }
 
 impl<P: Frame> Pipeline<P> {
-    /// A TCP segment for a SYN-proxy service with no session: a SYN is answered with a
-    /// cookie, an ACK with a valid cookie opens the session and the server side, anything
-    /// else is dropped (a bad cookie is answered with a RST).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn synproxy_no_session(
-        &mut self,
-        svc_idx: usize,
-        mut pkt: P,
-        info: L4Info,
-        is_syn: bool,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        let port = info.port;
-        let mac = self.ports[port as usize].mac;
-        if is_syn {
-            let room = (ETH_LEN + HANDSHAKE_IP_LEN).max(pkt.data().len());
-            if !pkt.set_len(room) {
-                return self.drop_pkt(DropReason::NoMbuf, pkt);
-            }
-            match synproxy::synack_from_syn(&mut pkt.data_mut()[ETH_LEN..], &self.syn_cfg, &self.secrets, now)
-            {
-                Ok(n) => {
-                    pkt.set_len(ETH_LEN + n);
-                    bounce(&mut pkt, mac);
-                    self.counters.event(Event::SynProxySynAnswered);
-                    out.tx[port as usize].push(pkt);
-                }
-                Err(_) => self.drop_pkt(DropReason::BadL4Header, pkt),
-            }
-            return;
-        }
-        if info.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) != TCP_ACK {
-            return self.drop_pkt(DropReason::NoSession, pkt);
-        }
-        let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
-        let v = match synproxy::validate_ack(ip, &self.syn_cfg, &self.secrets, now) {
-            Ok(v) => v,
-            Err(HandshakeError::Cookie(_)) => {
-                self.counters.event(Event::SynProxyAckInvalid);
-                if !self.take_rst_token(now) {
-                    return self.drop_pkt(DropReason::SynProxyAckStorm, pkt);
-                }
-                self.counters.count_drop(DropReason::SynProxyBadAck);
-                let len = ETH_LEN + info.ip_len;
-                pkt.set_len(len);
-                if let Ok(n) = synproxy::rst_reply(&mut pkt.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
-                    pkt.set_len(ETH_LEN + n);
-                    bounce(&mut pkt, mac);
-                    out.tx[port as usize].push(pkt);
-                }
-                return;
-            }
-            Err(_) => return self.drop_pkt(DropReason::NoSession, pkt),
-        };
-        if info.ttl <= 1 {
-            return self.drop_pkt(DropReason::TtlExceeded, pkt);
-        }
-        let id = match self.new_session(svc_idx, &info, now) {
-            Ok(id) => id,
-            Err(reason) => return self.drop_pkt(reason, pkt),
-        };
-        self.counters.event(Event::SynProxyAckAccepted);
-        let s = self.sessions.get_mut(id);
-        s.flags |= FLAG_EXT;
-        let (from, to, client) = (s.reply.dst_sock(), s.reply.src_sock(), s.client);
-        let proxy = self.snapshot.services[svc_idx].proxy_protocol;
-        self.ext.insert(
-            client,
-            SessionExt {
-                pending: Some(v.state),
-                opened_by: Some(v),
-                syns_sent: 1,
-                last_syn: now,
-                held: vec![pkt],
-                client_port: port,
-                translation: Translation::default(),
-                client_isn: v.state.client_isn,
-                proxy,
-            },
-        );
-        self.send_server_syn(&v, from, to, now, alloc, out);
-    }
-
-    fn send_server_syn(
-        &mut self,
-        v: &synproxy::ValidatedAck,
-        from: std::net::SocketAddrV4,
-        to: std::net::SocketAddrV4,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        let Some(mut syn) = alloc.alloc(ETH_LEN + HANDSHAKE_IP_LEN) else {
-            return self.counters.count_drop(DropReason::NoMbuf);
-        };
-        match synproxy::build_server_syn(&mut syn.data_mut()[ETH_LEN..], v, from, to, self.syn_cfg.ttl) {
-            Ok(n) => {
-                syn.set_len(ETH_LEN + n);
-                self.send_ip(syn, *to.ip(), now, alloc, out);
-            }
-            Err(_) => self.counters.count_drop(DropReason::NoMbuf),
-        }
-    }
-
-    /// One RST for a bad cookie, if the storm budget allows.
-    fn take_rst_token(&mut self, now: Time) -> bool {
-        let rate = self.syn_params.rst_per_sec;
-        let (tokens, last) = self.rst_bucket;
-        let refill = ((now - last).as_millis() as u64 * u64::from(rate) / 1000) as u32;
-        let tokens = if refill > 0 { tokens.saturating_add(refill).min(rate) } else { tokens };
-        let last = if refill > 0 { now } else { last };
-        if tokens == 0 {
-            self.rst_bucket = (0, last);
-            return false;
-        }
-        self.rst_bucket = (tokens - 1, last);
-        true
-    }
-
-    /// For a PROXY-protocol service without SYN proxy: remembers the client's ISN from its
-    /// SYN (`pkt`) so the header goes in front of its first data byte.
-    pub(super) fn attach_proxy_header(&mut self, id: SessionId, svc_idx: usize, port: PortIndex, pkt: &P) {
-        let Some(version) = self.snapshot.services[svc_idx].proxy_protocol else { return };
-        let data = pkt.data();
-        let ip = Ipv4Packet::new_unchecked(&data[ETH_LEN..]);
-        let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else { return };
-        let s = self.sessions.get_mut(id);
-        s.flags |= FLAG_EXT;
-        self.ext.insert(
-            s.client,
-            SessionExt {
-                pending: None,
-                opened_by: None,
-                syns_sent: 0,
-                last_syn: Time::ZERO,
-                held: Vec::new(),
-                client_port: port,
-                translation: Translation::default(),
-                client_isn: tcp.seq_number(),
-                proxy: Some(version),
-            },
-        );
-    }
-
     /// Applies the session's TCP extensions to a segment about to be forwarded. Returns
     /// the (possibly grown) frame to forward, or None when the segment was consumed: held
     /// until the server's handshake completes, or the server's SYN/ACK that completes it.
@@ -322,103 +175,6 @@ impl<P: Frame> Pipeline<P> {
         Some(pkt)
     }
 
-    /// Puts the PROXY header in front of the client's first data byte.
-    fn insert_proxy_header(
-        &mut self,
-        mut pkt: P,
-        info: &mut L4Info,
-        version: Version,
-        s: &crate::session::Session,
-    ) -> Option<(P, usize)> {
-        let mut header = [0u8; PROXY_HEADER_MAX];
-        let src = SocketAddr::V4(s.client_addr());
-        let dst = SocketAddr::V4(s.virtual_addr());
-        let Ok(len) = proxyproto::encode(version, src, dst, &mut header) else {
-            self.counters.event(Event::ProxyHeaderNoRoom);
-            self.drop_pkt(DropReason::NoMbuf, pkt);
-            return None;
-        };
-        let end = ETH_LEN + info.ip_len;
-        if !pkt.set_len(end + len) {
-            self.counters.event(Event::ProxyHeaderNoRoom);
-            self.drop_pkt(DropReason::NoMbuf, pkt);
-            return None;
-        }
-        match proxyproto::insert_before_payload(&mut pkt.data_mut()[ETH_LEN..], &header[..len]) {
-            Ok(n) => {
-                info.ip_len = n;
-                pkt.set_len(ETH_LEN + n);
-                self.counters.event(Event::ProxyHeaderInserted);
-                Some((pkt, len))
-            }
-            Err(_) => {
-                self.counters.event(Event::ProxyHeaderNoRoom);
-                self.drop_pkt(DropReason::NoMbuf, pkt);
-                None
-            }
-        }
-    }
-
-    /// The real server answers the SYN we sent for a SYN-proxied session.
-    #[allow(clippy::too_many_arguments)]
-    fn synproxy_server_answer(
-        &mut self,
-        id: SessionId,
-        st: SynProxyState,
-        pkt: P,
-        info: &L4Info,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        let s = *self.sessions.get(id);
-        if info.tcp_flags & TCP_RST != 0 {
-            // Refused: tell the client.
-            self.counters.event(Event::SynProxyServerReset);
-            self.synproxy_give_up(id, out);
-            return self.drop_pkt(DropReason::NoSession, pkt);
-        }
-        let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
-        let translation = match synproxy::on_server_synack(ip, &st) {
-            Ok(t) => t,
-            Err(_) => return self.drop_pkt(DropReason::NoSession, pkt),
-        };
-        let Some(ext) = self.ext.get_mut(&s.client) else { return };
-        // A PROXY header shifts the client's stream once it is sent (tcp_extensions).
-        ext.translation = translation;
-        ext.pending = None;
-        let held = std::mem::take(&mut ext.held);
-        let port = ext.client_port;
-        // The SYN/ACK is ours to absorb: the client had our SYN/ACK long ago. The held
-        // client segments (its ACK first) now complete the server's handshake.
-        drop(pkt);
-        for h in held {
-            let Some(hinfo) = self.reparse(&h, port) else { continue };
-            self.forward(id, Direction::FromClient, h, hinfo, now, alloc, out);
-        }
-    }
-
-    /// The server side of a SYN-proxied connection failed: RST to the client (built from
-    /// its held ACK), session gone.
-    fn synproxy_give_up(&mut self, id: SessionId, out: &mut Output<P>) {
-        let s = *self.sessions.get(id);
-        if let Some(ext) = self.ext.get_mut(&s.client) {
-            let port = ext.client_port;
-            if let Some(mut held) = ext.held.drain(..).next() {
-                let mac = self.ports[port as usize].mac;
-                let ip_len = Ipv4Packet::new_unchecked(&held.data()[ETH_LEN..]).total_len() as usize;
-                held.set_len(ETH_LEN + ip_len);
-                if let Ok(n) = synproxy::rst_reply(&mut held.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
-                    held.set_len(ETH_LEN + n);
-                    bounce(&mut held, mac);
-                    out.tx[port as usize].push(held);
-                }
-            }
-        }
-        let old = self.sessions.remove(id);
-        self.retire(&old);
-    }
-
     /// A packet of a session whose real server was removed (`expire_nodest_conn`): the
     /// session ends. TCP: the sender gets a RST, and so does the other end (a copy of the
     /// packet turned into a RST and sent through the NAT). UDP: the packet starts a new
@@ -481,13 +237,5 @@ impl<P: Frame> Pipeline<P> {
             }
             Err(_) => self.drop_pkt(DropReason::NoSession, pkt),
         }
-    }
-
-    /// L4 facts of a frame held earlier (already validated once).
-    fn reparse(&self, pkt: &P, port: PortIndex) -> Option<L4Info> {
-        let ip = Ipv4Packet::new_checked(&pkt.data()[ETH_LEN..]).ok()?;
-        let mut info = self.parse_l4(pkt, &ip, true)?;
-        info.port = port;
-        Some(info)
     }
 }

@@ -508,6 +508,8 @@ const TCP_ACK: u8 = 0x10;
 
 mod classify;
 mod conn_new;
+mod proxyproto;
+mod synproxy;
 mod xmit;
 
 use classify::Destination;

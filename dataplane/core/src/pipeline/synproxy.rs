@@ -1,0 +1,201 @@
+//! The SYN proxy on the FULLNAT path: cookie SYN/ACKs for SYNs with no session, the
+//! server side opened on a valid ACK, held client segments, the server SYN resent, and the
+//! session given up when the server does not answer. The building blocks (cookies,
+//! handshake segments, sequence translation) live in `crate::synproxy`.
+
+use super::ext::{bounce, SessionExt, HANDSHAKE_IP_LEN};
+use super::*;
+
+use crate::stats::Event;
+use crate::synproxy::{self, HandshakeError, SynProxyState, Translation};
+
+impl<P: Frame> Pipeline<P> {
+    /// A TCP segment for a SYN-proxy service with no session: a SYN is answered with a
+    /// cookie, an ACK with a valid cookie opens the session and the server side, anything
+    /// else is dropped (a bad cookie is answered with a RST).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn synproxy_no_session(
+        &mut self,
+        svc_idx: usize,
+        mut pkt: P,
+        info: L4Info,
+        is_syn: bool,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let port = info.port;
+        let mac = self.ports[port as usize].mac;
+        if is_syn {
+            let room = (ETH_LEN + HANDSHAKE_IP_LEN).max(pkt.data().len());
+            if !pkt.set_len(room) {
+                return self.drop_pkt(DropReason::NoMbuf, pkt);
+            }
+            match synproxy::synack_from_syn(&mut pkt.data_mut()[ETH_LEN..], &self.syn_cfg, &self.secrets, now)
+            {
+                Ok(n) => {
+                    pkt.set_len(ETH_LEN + n);
+                    bounce(&mut pkt, mac);
+                    self.counters.event(Event::SynProxySynAnswered);
+                    out.tx[port as usize].push(pkt);
+                }
+                Err(_) => self.drop_pkt(DropReason::BadL4Header, pkt),
+            }
+            return;
+        }
+        if info.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) != TCP_ACK {
+            return self.drop_pkt(DropReason::NoSession, pkt);
+        }
+        let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
+        let v = match synproxy::validate_ack(ip, &self.syn_cfg, &self.secrets, now) {
+            Ok(v) => v,
+            Err(HandshakeError::Cookie(_)) => {
+                self.counters.event(Event::SynProxyAckInvalid);
+                if !self.take_rst_token(now) {
+                    return self.drop_pkt(DropReason::SynProxyAckStorm, pkt);
+                }
+                self.counters.count_drop(DropReason::SynProxyBadAck);
+                let len = ETH_LEN + info.ip_len;
+                pkt.set_len(len);
+                if let Ok(n) = synproxy::rst_reply(&mut pkt.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
+                    pkt.set_len(ETH_LEN + n);
+                    bounce(&mut pkt, mac);
+                    out.tx[port as usize].push(pkt);
+                }
+                return;
+            }
+            Err(_) => return self.drop_pkt(DropReason::NoSession, pkt),
+        };
+        if info.ttl <= 1 {
+            return self.drop_pkt(DropReason::TtlExceeded, pkt);
+        }
+        let id = match self.new_session(svc_idx, &info, now) {
+            Ok(id) => id,
+            Err(reason) => return self.drop_pkt(reason, pkt),
+        };
+        self.counters.event(Event::SynProxyAckAccepted);
+        let s = self.sessions.get_mut(id);
+        s.flags |= FLAG_EXT;
+        let (from, to, client) = (s.reply.dst_sock(), s.reply.src_sock(), s.client);
+        let proxy = self.snapshot.services[svc_idx].proxy_protocol;
+        self.ext.insert(
+            client,
+            SessionExt {
+                pending: Some(v.state),
+                opened_by: Some(v),
+                syns_sent: 1,
+                last_syn: now,
+                held: vec![pkt],
+                client_port: port,
+                translation: Translation::default(),
+                client_isn: v.state.client_isn,
+                proxy,
+            },
+        );
+        self.send_server_syn(&v, from, to, now, alloc, out);
+    }
+
+    pub(super) fn send_server_syn(
+        &mut self,
+        v: &synproxy::ValidatedAck,
+        from: std::net::SocketAddrV4,
+        to: std::net::SocketAddrV4,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let Some(mut syn) = alloc.alloc(ETH_LEN + HANDSHAKE_IP_LEN) else {
+            return self.counters.count_drop(DropReason::NoMbuf);
+        };
+        match synproxy::build_server_syn(&mut syn.data_mut()[ETH_LEN..], v, from, to, self.syn_cfg.ttl) {
+            Ok(n) => {
+                syn.set_len(ETH_LEN + n);
+                self.send_ip(syn, *to.ip(), now, alloc, out);
+            }
+            Err(_) => self.counters.count_drop(DropReason::NoMbuf),
+        }
+    }
+
+    /// One RST for a bad cookie, if the storm budget allows.
+    pub(super) fn take_rst_token(&mut self, now: Time) -> bool {
+        let rate = self.syn_params.rst_per_sec;
+        let (tokens, last) = self.rst_bucket;
+        let refill = ((now - last).as_millis() as u64 * u64::from(rate) / 1000) as u32;
+        let tokens = if refill > 0 { tokens.saturating_add(refill).min(rate) } else { tokens };
+        let last = if refill > 0 { now } else { last };
+        if tokens == 0 {
+            self.rst_bucket = (0, last);
+            return false;
+        }
+        self.rst_bucket = (tokens - 1, last);
+        true
+    }
+
+    /// The real server answers the SYN we sent for a SYN-proxied session.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn synproxy_server_answer(
+        &mut self,
+        id: SessionId,
+        st: SynProxyState,
+        pkt: P,
+        info: &L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let s = *self.sessions.get(id);
+        if info.tcp_flags & TCP_RST != 0 {
+            // Refused: tell the client.
+            self.counters.event(Event::SynProxyServerReset);
+            self.synproxy_give_up(id, out);
+            return self.drop_pkt(DropReason::NoSession, pkt);
+        }
+        let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
+        let translation = match synproxy::on_server_synack(ip, &st) {
+            Ok(t) => t,
+            Err(_) => return self.drop_pkt(DropReason::NoSession, pkt),
+        };
+        let Some(ext) = self.ext.get_mut(&s.client) else { return };
+        // A PROXY header shifts the client's stream once it is sent (tcp_extensions).
+        ext.translation = translation;
+        ext.pending = None;
+        let held = std::mem::take(&mut ext.held);
+        let port = ext.client_port;
+        // The SYN/ACK is ours to absorb: the client had our SYN/ACK long ago. The held
+        // client segments (its ACK first) now complete the server's handshake.
+        drop(pkt);
+        for h in held {
+            let Some(hinfo) = self.reparse(&h, port) else { continue };
+            self.forward(id, Direction::FromClient, h, hinfo, now, alloc, out);
+        }
+    }
+
+    /// The server side of a SYN-proxied connection failed: RST to the client (built from
+    /// its held ACK), session gone.
+    pub(super) fn synproxy_give_up(&mut self, id: SessionId, out: &mut Output<P>) {
+        let s = *self.sessions.get(id);
+        if let Some(ext) = self.ext.get_mut(&s.client) {
+            let port = ext.client_port;
+            if let Some(mut held) = ext.held.drain(..).next() {
+                let mac = self.ports[port as usize].mac;
+                let ip_len = Ipv4Packet::new_unchecked(&held.data()[ETH_LEN..]).total_len() as usize;
+                held.set_len(ETH_LEN + ip_len);
+                if let Ok(n) = synproxy::rst_reply(&mut held.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
+                    held.set_len(ETH_LEN + n);
+                    bounce(&mut held, mac);
+                    out.tx[port as usize].push(held);
+                }
+            }
+        }
+        let old = self.sessions.remove(id);
+        self.retire(&old);
+    }
+
+    /// L4 facts of a frame held earlier (already validated once).
+    pub(super) fn reparse(&self, pkt: &P, port: PortIndex) -> Option<L4Info> {
+        let ip = Ipv4Packet::new_checked(&pkt.data()[ETH_LEN..]).ok()?;
+        let mut info = self.parse_l4(pkt, &ip, true)?;
+        info.port = port;
+        Some(info)
+    }
+}
