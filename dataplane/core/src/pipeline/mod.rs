@@ -515,6 +515,8 @@ mod xmit;
 use classify::Destination;
 
 #[cfg(test)]
+mod fast_path_tests;
+#[cfg(test)]
 mod golden;
 #[cfg(test)]
 mod tests;

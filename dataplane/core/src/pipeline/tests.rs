@@ -169,7 +169,7 @@ pub(crate) fn arp_reply_frame(
 }
 
 /// Parsed view of a sent TCP/UDP frame: (src mac, dst mac, src, sport, dst, dport).
-fn endpoints(f: &[u8]) -> (MacAddr, MacAddr, Ipv4Addr, u16, Ipv4Addr, u16) {
+pub(super) fn endpoints(f: &[u8]) -> (MacAddr, MacAddr, Ipv4Addr, u16, Ipv4Addr, u16) {
     let eth = EthernetFrame::new_checked(f).unwrap();
     let ipp = Ipv4Packet::new_checked(eth.payload()).unwrap();
     assert!(ipp.verify_checksum(), "ip checksum of output");
@@ -188,31 +188,31 @@ fn endpoints(f: &[u8]) -> (MacAddr, MacAddr, Ipv4Addr, u16, Ipv4Addr, u16) {
     (eth.src_addr(), eth.dst_addr(), ipp.src_addr(), sp, ipp.dst_addr(), dp)
 }
 
-struct Harness {
-    p: Pipeline<Vec<u8>>,
-    out: Output<Vec<u8>>,
-    now: Time,
+pub(super) struct Harness {
+    pub(super) p: Pipeline<Vec<u8>>,
+    pub(super) out: Output<Vec<u8>>,
+    pub(super) now: Time,
 }
 
 impl Harness {
-    fn new(worker: u16, workers: u16) -> Self {
+    pub(super) fn new(worker: u16, workers: u16) -> Self {
         Harness {
             p: pipeline(worker, workers),
             out: Output::new(2, workers as usize),
             now: Time::from_secs(1),
         }
     }
-    fn rx(&mut self, port: PortIndex, f: Vec<u8>) {
+    pub(super) fn rx(&mut self, port: PortIndex, f: Vec<u8>) {
         self.p.handle(port, f, self.now, &mut VecAlloc, &mut self.out);
     }
-    fn take_tx(&mut self, port: PortIndex) -> Vec<Vec<u8>> {
+    pub(super) fn take_tx(&mut self, port: PortIndex) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.out.tx[port as usize])
     }
-    fn drops(&self, r: DropReason) -> u64 {
+    pub(super) fn drops(&self, r: DropReason) -> u64 {
         self.p.counters().drop_count(r)
     }
     /// Teaches the pipeline the MACs of the real servers and the client.
-    fn resolve_all(&mut self) {
+    pub(super) fn resolve_all(&mut self) {
         for (i, mac) in RS_MAC.iter().enumerate() {
             let f = arp_reply_frame(*mac, ip(&format!("198.19.0.{}", 11 + i)), LB_S_MAC, ip("198.19.0.200"));
             self.rx(SERVER_PORT, f);

@@ -1,0 +1,167 @@
+//! Tests of the staged fast path: bursts, hand-over between workers, checksums on the
+//! forwarding path, table capacity, RSS steering.
+
+use super::tests::{
+    config, endpoints, ip, registry, tcp_frame, Harness, CLIENT_MAC, CLIENT_PORT, LB_C_MAC, LB_S_MAC, RS_MAC,
+    SERVER_PORT,
+};
+use super::*;
+use crate::frame::VecAlloc;
+
+use crate::wire::tcp::TcpFlags;
+
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+
+/// A reply that reached the wrong worker is handed over parsed, and the owner forwards it
+/// without parsing it again: the whole FULLNAT round trip across two workers.
+#[test]
+fn handed_over_reply_is_forwarded_by_its_owner() {
+    let (mut w0, mut w1) = (Harness::new(0, 2), Harness::new(1, 2));
+    w0.resolve_all();
+    w1.resolve_all();
+    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::SYN, b"");
+    w1.rx(CLIENT_PORT, syn);
+    let out = w1.take_tx(SERVER_PORT).pop().expect("SYN forwarded");
+    let (_, _, lip, lport, rip, rport) = endpoints(&out);
+    assert_eq!(owner_of(lport, 2), 1);
+    // The server's SYN/ACK lands on worker 0.
+    let synack = tcp_frame(RS_MAC[0], LB_S_MAC, rip, rport, lip, lport, TcpFlags::SYN | TcpFlags::ACK, b"");
+    let rs =
+        [ip("198.19.0.11"), ip("198.19.0.12"), ip("198.19.0.13")].iter().position(|&r| r == rip).unwrap();
+    let synack = {
+        let mut f = synack;
+        f[6..12].copy_from_slice(&RS_MAC[rs].0);
+        f
+    };
+    w0.rx(SERVER_PORT, synack);
+    let h = w0.out.redirect[1].pop().expect("handed to worker 1");
+    assert!(w0.take_tx(CLIENT_PORT).is_empty());
+    w1.p.handle_handoff(h, w1.now, &mut VecAlloc, &mut w1.out);
+    let back = w1.take_tx(CLIENT_PORT).pop().expect("forwarded to the client by the owner");
+    let (_, dmac, src, sport, dst, dport) = endpoints(&back);
+    assert_eq!((dmac, src, sport, dst, dport), (CLIENT_MAC, VIP, 80, ip("198.18.0.10"), 40000));
+}
+
+fn owner_of(port: u16, workers: u16) -> u16 {
+    crate::laddr::owner_of_port(port, workers)
+}
+
+/// A SYN and the client's ACK in one burst: stage 2 runs in arrival order, so the ACK
+/// finds the session the SYN created; the outputs equal frame-by-frame handling.
+#[test]
+fn a_burst_keeps_arrival_order_and_matches_frame_by_frame() {
+    let frames = || {
+        let mut v = Vec::new();
+        for sport in 40000..40010u16 {
+            v.push(tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::SYN, b""));
+            v.push(tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::ACK, b"hi"));
+        }
+        v
+    };
+    let mut a = Harness::new(0, 1);
+    a.resolve_all();
+    for f in frames() {
+        a.rx(CLIENT_PORT, f);
+    }
+    let mut b = Harness::new(0, 1);
+    b.resolve_all();
+    let mut burst = frames();
+    b.p.handle_burst(CLIENT_PORT, &mut burst, b.now, &mut VecAlloc, &mut b.out);
+    assert!(burst.is_empty(), "drained");
+    let (ta, tb) = (a.take_tx(SERVER_PORT), b.take_tx(SERVER_PORT));
+    assert_eq!(ta.len(), 20);
+    assert_eq!(ta, tb);
+    assert_eq!(b.drops(DropReason::NoSession), 0);
+}
+
+/// Forwarding does not verify L4 checksums: a corrupted segment of a live session goes
+/// on with its checksum still wrong by the same amount (the end host drops it), while a
+/// corrupted SYN costs no session.
+#[test]
+fn forwarding_keeps_a_bad_checksum_bad_and_a_bad_syn_is_refused() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::SYN, b"");
+    let mut bad_syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40001, VIP, 80, TcpFlags::SYN, b"");
+    bad_syn[ETH_LEN + 20 + 16] ^= 0x55;
+    h.rx(CLIENT_PORT, bad_syn);
+    assert_eq!(h.drops(DropReason::BadL4Checksum), 1);
+    assert_eq!(h.p.sessions().len(), 0);
+    h.rx(CLIENT_PORT, syn);
+    h.take_tx(SERVER_PORT);
+    let mut data = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::ACK, b"data");
+    let at = ETH_LEN + 20 + 16;
+    let good_in = u16::from_be_bytes([data[at], data[at + 1]]);
+    data[at] ^= 0x55;
+    let bad_in = u16::from_be_bytes([data[at], data[at + 1]]);
+    let mut burst = vec![data];
+    h.p.handle_burst(CLIENT_PORT, &mut burst, h.now, &mut VecAlloc, &mut h.out);
+    let out = h.take_tx(SERVER_PORT).pop().expect("forwarded");
+    let ipp = Ipv4Packet::new_checked(&out[ETH_LEN..]).unwrap();
+    assert!(ipp.verify_checksum(), "the IP header is ours and valid");
+    let t = TcpPacket::new_checked(ipp.payload()).unwrap();
+    assert!(!t.verify_checksum(ipp.src_addr(), ipp.dst_addr()), "still bad");
+    // Wrong by as much as it was: the flipped bits of the field come out of the
+    // difference between what it carries and what a full recomputation gives.
+    let mut fixed = ipp.payload().to_vec();
+    TcpPacket::new_unchecked(&mut fixed[..]).fill_checksum(ipp.src_addr(), ipp.dst_addr());
+    let right = u16::from_be_bytes([fixed[16], fixed[17]]);
+    let ones_diff = |a: u16, b: u16| crate::wire::checksum::fold(u64::from(a) + u64::from(!b));
+    assert_eq!(ones_diff(t.checksum(), right), ones_diff(bad_in, good_in), "wrong by what the client sent");
+}
+
+/// At capacity new sessions are refused and counted; old ones keep flowing.
+#[test]
+fn a_full_table_refuses_new_sessions_and_keeps_old_ones() {
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let cfg = PipelineConfig { max_sessions: 4, ..config(0, 1) };
+    let mut h = Harness::new(0, 1);
+    h.p = Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO);
+    h.resolve_all();
+    for sport in 40000..40006u16 {
+        let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::SYN, b"");
+        h.rx(CLIENT_PORT, syn);
+    }
+    assert_eq!(h.p.sessions().len(), 4);
+    assert_eq!(h.drops(DropReason::SessionTableFull), 2);
+    assert_eq!(h.p.sessions().capacity(), 4);
+    h.take_tx(SERVER_PORT);
+    let ack = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::ACK, b"x");
+    h.rx(CLIENT_PORT, ack);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "an old session still flows");
+}
+
+/// Under RSS steering the pipeline chooses local ports whose reply the NIC would put on
+/// this worker's queue, and hands a misdelivered reply to the worker the hash names.
+#[test]
+fn rss_steering_places_replies_on_the_owner() {
+    use crate::laddr::rss::{Rss, DEFAULT_KEY};
+    use crate::laddr::Steering;
+    let rss = Arc::new(Rss::round_robin(&DEFAULT_KEY, 128, 4).unwrap());
+    for w in 0..4u16 {
+        let cfg = PipelineConfig { steering: Steering::Rss(rss.clone()), ..config(w, 4) };
+        let mut h = Harness::new(w, 4);
+        h.p = Pipeline::new(
+            cfg,
+            Arc::new(registry().snapshot()),
+            Arc::new(WorkerCounters::new(16, 64)),
+            Time::ZERO,
+        );
+        h.out = Output::new(2, 4);
+        h.resolve_all();
+        for sport in 40000..40020u16 {
+            let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::SYN, b"");
+            h.rx(CLIENT_PORT, syn);
+        }
+        for f in h.take_tx(SERVER_PORT) {
+            let (_, _, lip, lport, rip, rport) = endpoints(&f);
+            assert_eq!(rss.queue(rss.hash_v4(rip, lip, rport, lport)), w);
+        }
+        // A reply the hash gives to another worker goes there.
+        let (rip, lip) = (ip("198.19.0.11"), ip("198.19.0.200"));
+        let lport = (1025..2000u16).find(|&p| rss.queue(rss.hash_v4(rip, lip, 80, p)) != w).unwrap();
+        let owner = rss.queue(rss.hash_v4(rip, lip, 80, lport));
+        h.rx(SERVER_PORT, tcp_frame(RS_MAC[0], LB_S_MAC, rip, 80, lip, lport, TcpFlags::ACK, b""));
+        assert_eq!(h.out.redirect[owner as usize].len(), 1);
+    }
+}
