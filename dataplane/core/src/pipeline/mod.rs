@@ -298,7 +298,7 @@ impl<P: Frame> Pipeline<P> {
                 if slot >= self.thresholds.len() {
                     continue;
                 }
-                let share = r.thresholds.per_worker(self.workers);
+                let share = r.thresholds.share(self.worker, self.workers, r.slot);
                 self.thresholds[slot] = share;
                 seen[slot] = true;
                 let c = &self.counters.reals[slot];

@@ -16,11 +16,13 @@ pub struct Thresholds {
     pub upper: u32,
     /// Not overloaded again below this many; 0: 3/4 of `upper`.
     pub lower: u32,
+    /// A worker's share of a limit that gave it nothing: it admits no connection.
+    pub closed: bool,
 }
 
 impl Thresholds {
     pub fn new(upper: u32, lower: u32) -> Self {
-        Thresholds { upper, lower }
+        Thresholds { upper, lower, closed: false }
     }
 
     /// No limit at all.
@@ -32,20 +34,38 @@ impl Thresholds {
     /// thresholds divided by the worker count, rounded up (never 0 when set).
     pub fn per_worker(self, workers: u16) -> Thresholds {
         let w = u32::from(workers.max(1));
-        Thresholds { upper: self.upper.div_ceil(w), lower: self.lower.div_ceil(w) }
+        Thresholds::new(self.upper.div_ceil(w), self.lower.div_ceil(w))
+    }
+
+    /// Worker `worker`'s exact share of `workers`, for real-server stat slot `slot`: the
+    /// shares add up to the thresholds (never more, so `-x 1` over 8 workers admits one
+    /// connection, not eight). The remainder goes to different workers for different
+    /// servers. A worker whose upper share is 0 admits none (`closed`).
+    pub fn share(self, worker: u16, workers: u16, slot: u32) -> Thresholds {
+        let n = u32::from(workers.max(1));
+        let rank = (u32::from(worker) + slot % n) % n;
+        let part = |v: u32| v / n + u32::from(rank < v % n);
+        let upper = part(self.upper);
+        if self.upper != 0 && upper == 0 {
+            return Thresholds { upper: 0, lower: 0, closed: true };
+        }
+        // A lower share of 0 from a set lower threshold falls back to 3/4 of the upper share.
+        Thresholds::new(upper, part(self.lower))
     }
 
     /// IPVS `ip_vs_bind_dest`: does a server with `conns` connections become overloaded?
     #[inline]
     fn sets(self, conns: u64) -> bool {
-        self.upper != 0 && conns >= u64::from(self.upper)
+        self.closed || (self.upper != 0 && conns >= u64::from(self.upper))
     }
 
     /// IPVS `ip_vs_unbind_dest`: may an overloaded server with `conns` connections take
     /// new ones again?
     #[inline]
     fn clears(self, conns: u64) -> bool {
-        if self.lower != 0 {
+        if self.closed {
+            false
+        } else if self.lower != 0 {
             conns < u64::from(self.lower)
         } else if self.upper != 0 {
             conns * 4 < u64::from(self.upper) * 3
@@ -173,6 +193,33 @@ mod tests {
         o.clear(7);
         assert!(!o.is_overloaded(7));
         assert!(!o.is_overloaded(10_000));
+    }
+
+    /// `-x 1` and `-x 5` (with `-y`) over 1, 2, 3 and 8 workers: the shares add up to
+    /// exactly the threshold, and a worker that may take none is overloaded from the
+    /// start and stays so.
+    #[test]
+    fn exact_shares_add_up_across_workers() {
+        for workers in [1u16, 2, 3, 8] {
+            for (x, y) in [(1u32, 0u32), (5, 2), (100, 30)] {
+                for slot in [0u32, 1, 7] {
+                    let shares: Vec<_> =
+                        (0..workers).map(|w| Thresholds::new(x, y).share(w, workers, slot)).collect();
+                    let admitted: u32 = shares.iter().filter(|s| !s.closed).map(|s| s.upper).sum();
+                    assert_eq!(admitted, x, "-x {x} over {workers} workers, slot {slot}");
+                    for s in &shares {
+                        let mut o = Overload::new(1);
+                        assert_eq!(o.update(0, 0, *s), s.closed, "{s:?} at 0 connections");
+                        if s.closed {
+                            assert!(o.on_unbind(0, 0, *s), "a closed share never clears");
+                        }
+                    }
+                }
+            }
+        }
+        // The remainder moves between workers with the server's slot.
+        let firsts: Vec<bool> = (0..3).map(|slot| !Thresholds::new(1, 0).share(0, 3, slot).closed).collect();
+        assert_eq!(firsts, vec![true, false, false]);
     }
 
     #[test]
