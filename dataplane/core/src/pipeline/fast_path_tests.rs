@@ -165,3 +165,30 @@ fn rss_steering_places_replies_on_the_owner() {
         assert_eq!(h.out.redirect[owner as usize].len(), 1);
     }
 }
+
+/// mh: workers take the Maglev table the snapshot carries (built once, off every packet
+/// thread) and keep scheduling with it; an edit brings a new table with the snapshot.
+#[test]
+fn maglev_table_comes_prebuilt_with_the_snapshot() {
+    let mut reg = registry();
+    let key = rvs_proto::ServiceKey {
+        protocol: rvs_proto::Protocol::Tcp,
+        addr: "198.18.0.100:80".parse().unwrap(),
+    };
+    let mut spec = reg.list().find(|(s, _, _)| s.key == key).map(|(s, _, _)| s.clone()).unwrap();
+    spec.scheduler = "mh".into();
+    reg.edit_service(spec).unwrap();
+    let snap = Arc::new(reg.snapshot());
+    let idx = snap.services.iter().position(|s| s.scheduler == "mh").unwrap();
+    let table = snap.services[idx].maglev.clone().expect("built with the snapshot");
+    let before = Arc::strong_count(&table);
+    let mut h = Harness::new(0, 1);
+    h.p.set_snapshot(snap.clone());
+    assert!(Arc::strong_count(&table) > before, "the worker holds the snapshot's table");
+    h.resolve_all();
+    for sport in 40000..40030u16 {
+        let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::SYN, b"");
+        h.rx(CLIENT_PORT, syn);
+    }
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 30, "scheduled with the shared table");
+}

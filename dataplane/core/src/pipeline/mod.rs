@@ -312,8 +312,12 @@ impl<P: Frame> Pipeline<P> {
                 self.overload.clear(slot as u32);
             }
         }
-        // Rebuild scheduler tables (Maglev, hash buckets) here, off the packet path.
+        // Scheduler tables: Maglev's comes prebuilt in the snapshot; hash buckets and wrr
+        // steps are rebuilt here, between bursts.
         for (svc, st) in snapshot.services.iter().zip(self.services.iter_mut()) {
+            if let Some(t) = &svc.maglev {
+                st.scheduler.install_maglev(t.clone());
+            }
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
         self.addrs = classify::AddrTable::new(&self.ports, &snapshot);

@@ -346,7 +346,16 @@ impl Registry {
                         }
                         _ => None,
                     },
+                    maglev: None,
                 }
+            })
+            .map(|mut s: Service| {
+                if s.scheduler == "mh" {
+                    let m = crate::sched::maglev::DEFAULT_SIZE;
+                    s.maglev =
+                        Some(std::sync::Arc::new(crate::sched::maglev::MaglevTable::build(&s.reals[..], m)));
+                }
+                s
             })
             .collect();
         Snapshot::new(self.version, services)

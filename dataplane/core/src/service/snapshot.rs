@@ -49,6 +49,9 @@ pub struct Service {
     pub toa: bool,
     /// Send a PROXY protocol header ahead of the client's first byte.
     pub proxy_protocol: Option<crate::proxyproto::Version>,
+    /// mh: the Maglev table, built once by whoever made the snapshot (the control thread)
+    /// and shared read-only by every worker, so no packet thread builds one.
+    pub maglev: Option<std::sync::Arc<crate::sched::maglev::MaglevTable>>,
 }
 
 /// What one of our addresses is, beyond the ports' own addresses.
