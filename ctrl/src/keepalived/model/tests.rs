@@ -1,5 +1,7 @@
 use super::*;
-use crate::keepalived::{load_str, Loaded};
+use super::ctx::suggest;
+use super::keywords::VS_KEYS;
+use crate::keepalived::{load_str, Loaded, Severity};
 
 const DPVS: &str = include_str!("../testdata/dpvs.conf");
 
