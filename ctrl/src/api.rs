@@ -20,7 +20,10 @@
 
 use crate::check::state::Table;
 use crate::overrides::{Op, OpError};
-use rvs_proto::{Client, Command, Protocol, Reply, ServiceInfo, ServiceKey, TrafficStats, WorkerStats};
+use rvs_proto::{
+    Client, Command, Protocol, Reply, ServiceInfo, ServiceKey, ServiceOptions, Thresholds, TrafficStats,
+    WorkerStats,
+};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -42,8 +45,14 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VsStatus {
     pub key: ServiceKey,
+    /// The virtual_server_group this service is a member of.
+    pub group: Option<String>,
     pub scheduler: String,
+    /// The options rvs-ctrl gives rvsd for this service.
+    pub options: ServiceOptions,
     pub quorum: u32,
+    /// As in effect (keepalived caps it below the quorum).
+    pub hysteresis: u32,
     pub quorum_up: bool,
     pub sorry_server: Option<SocketAddr>,
     pub local_addrs: Vec<IpAddr>,
@@ -55,6 +64,8 @@ pub struct RsStatus {
     pub addr: SocketAddr,
     /// The file's weight (None: added through the API).
     pub file_weight: Option<u32>,
+    /// uthreshold/lthreshold (0: none).
+    pub thresholds: Thresholds,
     /// All checkers up (always for a server without checkers).
     pub alive: bool,
     pub override_: Option<String>,
@@ -252,6 +263,18 @@ fn stats_json(s: &TrafficStats) -> Value {
     })
 }
 
+/// Service options as the API shows them: keepalived's words, values as in effect.
+pub fn options_json(o: &ServiceOptions) -> Value {
+    json!({
+        "persistence_timeout": o.persistence.map(|p| p.timeout),
+        "persistence_prefix_len": o.persistence.map(|p| p.prefix_len),
+        "sched_flags": o.sched_flags,
+        "syn_proxy": o.syn_proxy,
+        "toa": o.toa,
+        "proxy_protocol": o.proxy_protocol.map(|v| format!("v{v}")),
+    })
+}
+
 /// The services as the API shows them: configuration, health, what rvs-ctrl wants and
 /// (when rvsd answered) what rvsd has with its counters.
 pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<ServiceKey>) -> Vec<Value> {
@@ -264,6 +287,8 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
             match r {
                 Some(r) => json!({
                     "weight": r.spec.weight,
+                    "uthreshold": r.spec.thresholds.upper,
+                    "lthreshold": r.spec.thresholds.lower,
                     "active_conns": r.active_conns,
                     "inactive_conns": r.inactive_conns,
                     "stats": stats_json(&r.stats),
@@ -279,6 +304,8 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
                     "address": r.addr.to_string(),
                     "source": if r.file_weight.is_some() { "config" } else { "api" },
                     "config_weight": r.file_weight,
+                    "uthreshold": r.thresholds.upper,
+                    "lthreshold": r.thresholds.lower,
                     "alive": r.alive,
                     "override": r.override_,
                     "weight": wanted.and_then(|w| w.reals.get(&r.addr)),
@@ -307,9 +334,13 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
             "protocol": proto_name(vs.key.protocol),
             "vip": vs.key.addr.ip().to_string(),
             "port": vs.key.addr.port(),
+            "group": vs.group,
             "scheduler": vs.scheduler,
+            "options": options_json(&vs.options),
+            "rvsd_options": live.map(|s| options_json(&s.spec.options)),
             "local_addresses": vs.local_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "quorum": vs.quorum,
+            "hysteresis": vs.hysteresis,
             "quorum_up": vs.quorum_up,
             "sorry_server": vs.sorry_server.map(|s| s.to_string()),
             "sorry_server_active": vs.sorry_server.is_some() && !vs.quorum_up,
@@ -416,6 +447,21 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
         Family::new("rvs_rs_up", "gauge", "Whether rvs-ctrl's health checks find a real server alive");
     let mut vs_quorum =
         Family::new("rvs_vs_quorum_up", "gauge", "Whether a virtual service has quorum (0: sorry server)");
+    let mut vs_opts = Family::new(
+        "rvs_vs_options_info",
+        "gauge",
+        "Scheduler and options rvs-ctrl gives a virtual service (always 1; the labels carry them)",
+    );
+    let mut uth = Family::new(
+        "rvs_rs_uthreshold",
+        "gauge",
+        "Upper connection threshold of a real server in rvsd (0: none)",
+    );
+    let mut lth = Family::new(
+        "rvs_rs_lthreshold",
+        "gauge",
+        "Lower connection threshold of a real server in rvsd (0: none)",
+    );
     let mut wk: Vec<WorkerField> = vec![
         (Family::new("rvs_worker_rx_packets_total", "counter", "Packets received by a worker"), |w| {
             w.rx_packets
@@ -463,6 +509,8 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
                 }
                 active.add(l.clone(), r.active_conns);
                 inactive.add(l.clone(), r.inactive_conns);
+                uth.add(l.clone(), r.spec.thresholds.upper);
+                lth.add(l.clone(), r.spec.thresholds.lower);
                 weight.add(l, r.spec.weight);
             }
         }
@@ -478,6 +526,18 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     }
     for vs in &st.services {
         vs_quorum.add(labels(&vs_labels(&vs.key)), u8::from(vs.quorum_up));
+        let o = &vs.options;
+        let mut l = vs_labels(&vs.key);
+        l.extend([
+            ("scheduler", vs.scheduler.clone()),
+            ("sched_flags", o.sched_flags.join(",")),
+            ("persistence_timeout", o.persistence.map(|p| p.timeout.to_string()).unwrap_or_default()),
+            ("persistence_prefix_len", o.persistence.map(|p| p.prefix_len.to_string()).unwrap_or_default()),
+            ("syn_proxy", o.syn_proxy.to_string()),
+            ("toa", o.toa.to_string()),
+            ("proxy_protocol", o.proxy_protocol.map(|v| format!("v{v}")).unwrap_or_default()),
+        ]);
+        vs_opts.add(labels(&l), 1);
         for r in &vs.reals {
             let base = rs_labels(&vs.key, r.addr);
             rs_up.add(labels(&base), u8::from(r.alive));
@@ -497,8 +557,9 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     }
     fams.extend(vs_fams);
     fams.push(vs_quorum);
+    fams.push(vs_opts);
     fams.extend(rs_fams);
-    fams.extend([active, inactive, weight, rs_up]);
+    fams.extend([active, inactive, weight, uth, lth, rs_up]);
     fams.extend(wk.into_iter().map(|(f, _)| f));
     fams.extend([drops, check_up, check_dur, check_runs]);
     let mut out = String::new();
@@ -618,6 +679,7 @@ mod tests {
         let rs = |a: &str, alive| RsStatus {
             addr: a.parse().unwrap(),
             file_weight: Some(1),
+            thresholds: Default::default(),
             alive,
             override_: None,
             checks: vec![CheckStatus {
@@ -635,13 +697,17 @@ mod tests {
                 scheduler: "rr".into(),
                 local_addrs: vec![],
                 reals: [("198.19.0.11:80".parse().unwrap(), 1)].into_iter().collect(),
+                ..Default::default()
             },
         );
         Status {
             services: vec![VsStatus {
                 key: key(),
+                group: None,
                 scheduler: "rr".into(),
+                options: Default::default(),
                 quorum: 1,
+                hysteresis: 0,
                 quorum_up: true,
                 sorry_server: Some("198.19.0.13:8080".parse().unwrap()),
                 local_addrs: vec!["198.19.0.200".parse().unwrap()],

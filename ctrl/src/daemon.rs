@@ -161,7 +161,7 @@ fn kind_name(k: &CheckKind) -> &'static str {
 fn sorry_active(health: &Health, key: &rvs_proto::ServiceKey) -> bool {
     let vss = &health.config().virtual_servers;
     vss.iter()
-        .position(|v| v.key == *key)
+        .position(|v| v.serves(key))
         .is_some_and(|i| vss[i].sorry_server.is_some() && !health.quorum_up(i))
 }
 
@@ -179,12 +179,10 @@ fn status(
     desired: &Table,
     durations: &HashMap<CheckerId, Duration>,
 ) -> api::Status {
-    let services = health
-        .config()
-        .virtual_servers
-        .iter()
-        .enumerate()
-        .map(|(i, vs)| {
+    let mut services = Vec::new();
+    for (i, vs) in health.config().virtual_servers.iter().enumerate() {
+        // A virtual_server group shows each member, with the same checks.
+        for &key in &vs.members {
             let mut reals: Vec<api::RsStatus> = vs
                 .reals
                 .iter()
@@ -192,8 +190,9 @@ fn status(
                 .map(|(r, rs)| api::RsStatus {
                     addr: rs.addr,
                     file_weight: Some(rs.weight),
+                    thresholds: rs.thresholds(),
                     alive: health.alive(i, r),
-                    override_: ov.get(&(vs.key, rs.addr)).map(|o| o.describe()),
+                    override_: ov.get(&(key, rs.addr)).map(|o| o.describe()),
                     checks: rs
                         .checkers
                         .iter()
@@ -211,28 +210,32 @@ fn status(
                         .collect(),
                 })
                 .collect();
-            for ((key, addr), o) in ov {
-                if *key == vs.key && matches!(o, overrides::Override::Added(_)) {
+            for ((k, addr), o) in ov {
+                if *k == key && matches!(o, overrides::Override::Added(_)) {
                     reals.push(api::RsStatus {
                         addr: *addr,
                         file_weight: None,
+                        thresholds: Default::default(),
                         alive: true,
                         override_: Some(o.describe()),
                         checks: Vec::new(),
                     });
                 }
             }
-            api::VsStatus {
-                key: vs.key,
+            services.push(api::VsStatus {
+                key,
+                group: vs.group.clone(),
                 scheduler: vs.scheduler.clone(),
+                options: vs.options(),
                 quorum: vs.quorum,
+                hysteresis: vs.hysteresis,
                 quorum_up: health.quorum_up(i),
                 sorry_server: vs.sorry_server,
                 local_addrs: vs.local_addrs.clone(),
                 reals,
-            }
-        })
-        .collect();
+            });
+        }
+    }
     api::Status { services, desired: desired.clone() }
 }
 

@@ -83,7 +83,7 @@ fn in_file(config: &Config, service: &ServiceKey, addr: SocketAddr) -> Option<u3
     config
         .virtual_servers
         .iter()
-        .find(|v| v.key == *service)
+        .find(|v| v.serves(service))
         .and_then(|v| v.reals.iter().find(|r| r.addr == addr))
         .map(|r| r.weight)
 }
@@ -97,7 +97,7 @@ pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpErr
         | Op::Delete { service, addr } => (service, addr),
     };
     let name = |k: &ServiceKey| format!("{} {}", k.protocol.as_str(), k.addr);
-    if !config.virtual_servers.iter().any(|v| v.key == service) {
+    if !config.virtual_servers.iter().any(|v| v.serves(&service)) {
         return Err(OpError::NotFound(format!("no virtual server {} in the configuration", name(&service))));
     }
     if let Op::Add { weight, .. } | Op::Edit { weight, .. } = op {
@@ -164,7 +164,7 @@ pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpErr
 pub fn prune(config: &Config, ov: &mut Overrides) -> usize {
     let before = ov.len();
     ov.retain(|(service, addr), o| {
-        if !config.virtual_servers.iter().any(|v| v.key == *service) {
+        if !config.virtual_servers.iter().any(|v| v.serves(service)) {
             return false;
         }
         let file = in_file(config, service, *addr).is_some();

@@ -9,12 +9,12 @@
 //!
 //! Order of the commands, so that a service never goes without servers needlessly: new
 //! services and their servers first, then in each kept service local addresses added,
-//! scheduler changed, servers added or reweighted, servers removed, local addresses
+//! scheduler or options changed, servers added, reweighted or given new thresholds, servers removed, local addresses
 //! removed; services that are no longer wanted go first (they free their addresses).
 
 use crate::adm::Transport;
 use crate::check::state::{DesiredService, Table};
-use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo};
+use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, Thresholds};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -33,7 +33,14 @@ pub fn table_of(services: &[ServiceInfo]) -> Table {
                 DesiredService {
                     scheduler: s.spec.scheduler.clone(),
                     local_addrs: s.spec.local_addrs.clone(),
+                    options: s.spec.options.clone(),
                     reals: s.reals.iter().map(|r| (r.spec.addr, r.spec.weight)).collect(),
+                    thresholds: s
+                        .reals
+                        .iter()
+                        .filter(|r| r.spec.thresholds != Thresholds::default())
+                        .map(|r| (r.spec.addr, r.spec.thresholds))
+                        .collect(),
                 },
             )
         })
@@ -50,16 +57,17 @@ pub fn diff(desired: &Table, actual: &Table) -> Vec<Command> {
         let Some(have) = actual.get(key) else {
             out.push(Command::AddService { spec: want.spec(*key) });
             for (addr, w) in &want.reals {
-                out.push(Command::AddReal { service: *key, real: DesiredService::real(*addr, *w) });
+                out.push(Command::AddReal { service: *key, real: want.real(*addr, *w) });
             }
             continue;
         };
         for a in want.local_addrs.iter().filter(|a| !have.local_addrs.contains(a)) {
             out.push(Command::AddLocalAddr { service: *key, addr: *a });
         }
-        if want.scheduler != have.scheduler {
+        if want.scheduler != have.scheduler || want.options != have.options {
             // rvsd replaces the local addresses given with an edit: give it the list as it
-            // is at this point (the removals come last), so the edit changes the scheduler only.
+            // is at this point (the removals come last), so the edit changes the scheduler
+            // and the options only.
             let mut spec = want.spec(*key);
             spec.local_addrs = have.local_addrs.clone();
             spec.local_addrs.extend(want.local_addrs.iter().filter(|a| !have.local_addrs.contains(a)));
@@ -67,9 +75,9 @@ pub fn diff(desired: &Table, actual: &Table) -> Vec<Command> {
         }
         for (addr, w) in &want.reals {
             match have.reals.get(addr) {
-                None => out.push(Command::AddReal { service: *key, real: DesiredService::real(*addr, *w) }),
-                Some(hw) if hw != w => {
-                    out.push(Command::EditReal { service: *key, real: DesiredService::real(*addr, *w) })
+                None => out.push(Command::AddReal { service: *key, real: want.real(*addr, *w) }),
+                Some(hw) if hw != w || have.thresholds_of(addr) != want.thresholds_of(addr) => {
+                    out.push(Command::EditReal { service: *key, real: want.real(*addr, *w) })
                 }
                 Some(_) => {}
             }
@@ -92,12 +100,19 @@ pub fn apply(t: &mut Table, cmd: &Command) {
             local_addrs.dedup();
             t.insert(
                 spec.key,
-                DesiredService { scheduler: spec.scheduler.clone(), local_addrs, reals: BTreeMap::new() },
+                DesiredService {
+                    scheduler: spec.scheduler.clone(),
+                    local_addrs,
+                    options: spec.options.clone(),
+                    reals: BTreeMap::new(),
+                    thresholds: BTreeMap::new(),
+                },
             );
         }
         Command::EditService { spec } => {
             if let Some(s) = t.get_mut(&spec.key) {
                 s.scheduler = spec.scheduler.clone();
+                s.options = spec.options.clone();
                 if !spec.local_addrs.is_empty() {
                     s.local_addrs = spec.local_addrs.clone();
                 }
@@ -109,11 +124,17 @@ pub fn apply(t: &mut Table, cmd: &Command) {
         Command::AddReal { service, real } | Command::EditReal { service, real } => {
             if let Some(s) = t.get_mut(service) {
                 s.reals.insert(real.addr, real.weight);
+                if real.thresholds == Thresholds::default() {
+                    s.thresholds.remove(&real.addr);
+                } else {
+                    s.thresholds.insert(real.addr, real.thresholds);
+                }
             }
         }
         Command::DelReal { service, addr } => {
             if let Some(s) = t.get_mut(service) {
                 s.reals.remove(addr);
+                s.thresholds.remove(addr);
             }
         }
         Command::AddLocalAddr { service, addr } => {

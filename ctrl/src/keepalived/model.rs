@@ -4,7 +4,7 @@
 use super::lexer::Loc;
 use super::parser::Stmt;
 use super::{ConfigError, Diag, Loaded};
-use rvs_proto::{ForwardMethod, Protocol, ServiceKey};
+use rvs_proto::{ForwardMethod, Persistence, ServiceKey, ServiceOptions, Thresholds, Timeouts};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -13,19 +13,25 @@ use std::time::Duration;
 mod ctx;
 mod keywords;
 mod rs;
+mod top;
 mod vs;
 
 pub use ctx::split_words;
 use ctx::{expand_range, Ctx};
 use keywords::{TOP, VRRP_BLOCKS};
-use vs::{global_defs, track_file, virtual_server};
+pub use rs::hex_bytes;
+use top::{global_defs, track_file, vs_group};
+use vs::virtual_server;
 
 /// The IPVS scheduler names keepalived accepts. rvsd implements a subset; it refuses the
 /// others when the service is added, and that refusal is reported then.
 pub const SCHEDULERS: &[&str] =
     &["rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "twos"];
 
-/// keepalived's defaults.
+/// keepalived's defaults (2.2: `IPVS_DEF_SCHED`, `IPVS_SVC_PERSISTENT_TIMEOUT`, the
+/// checkers' connect timeout and the virtual server's delay_loop).
+pub const DEFAULT_SCHEDULER: &str = "wlc";
+pub const DEFAULT_PERSISTENCE_TIMEOUT: u32 = 360;
 pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
@@ -39,6 +45,10 @@ pub struct Config {
     /// `track_file NAME { file PATH weight W [reverse] }` blocks, for FILE_CHECK.
     pub track_files: BTreeMap<String, TrackFile>,
     pub virtual_servers: Vec<VirtualServer>,
+    /// `virtual_server_group` blocks by name.
+    pub vs_groups: BTreeMap<String, VsGroup>,
+    /// `global_defs { lvs_timeouts tcp N tcpfin N udp N }` (0: left as rvsd has it).
+    pub lvs_timeouts: Option<Timeouts>,
 }
 
 /// A top-level `track_file` block.
@@ -57,8 +67,17 @@ pub struct VirtualServer {
     pub delay_loop: Duration,
     pub scheduler: String,
     pub method: ForwardMethod,
+    /// Every service this block makes: its own VIP:port, or each member of its
+    /// `virtual_server group`. `key` is the first; all share the real servers and checks.
+    pub members: Vec<ServiceKey>,
+    /// The `virtual_server_group` this block serves, if any.
+    pub group: Option<String>,
+    /// `persistence_timeout`, seconds (None or 0: no persistence).
     pub persistence_timeout: Option<u32>,
-    pub persistence_granularity: Option<String>,
+    /// `persistence_granularity` as a prefix length (None: per client address).
+    pub persistence_granularity: Option<u8>,
+    /// Scheduler flags as rvsd spells them (`sh-port`, `mh-fallback`, `flag-1`, ...).
+    pub sched_flags: Vec<String>,
     pub quorum: u32,
     pub hysteresis: u32,
     pub quorum_up: Option<Script>,
@@ -77,8 +96,38 @@ pub struct VirtualServer {
     pub local_addrs: Vec<IpAddr>,
     pub syn_proxy: bool,
     pub toa: bool,
-    pub proxy_protocol: Option<String>,
+    /// PROXY protocol version (1 or 2).
+    pub proxy_protocol: Option<u8>,
     pub reals: Vec<RealServer>,
+}
+
+impl VirtualServer {
+    /// Whether `key` is one of the services of this block.
+    pub fn serves(&self, key: &ServiceKey) -> bool {
+        self.members.contains(key)
+    }
+
+    /// The service options rvsd is given for each member.
+    pub fn options(&self) -> ServiceOptions {
+        let host = if self.key.addr.is_ipv4() { 32 } else { 128 };
+        ServiceOptions {
+            sched_flags: self.sched_flags.clone(),
+            persistence: self.persistence_timeout.filter(|&t| t > 0).map(|timeout| Persistence {
+                timeout,
+                prefix_len: self.persistence_granularity.unwrap_or(host),
+            }),
+            syn_proxy: self.syn_proxy,
+            toa: self.toa,
+            proxy_protocol: self.proxy_protocol,
+        }
+    }
+}
+
+/// A top-level `virtual_server_group NAME { VIP PORT; VIP-RANGE PORT; ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VsGroup {
+    pub loc: Loc,
+    pub addrs: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +142,13 @@ pub struct RealServer {
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
     pub checkers: Vec<CheckerConf>,
+}
+
+impl RealServer {
+    /// `uthreshold`/`lthreshold` as rvsd takes them (0: none).
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds { upper: self.uthreshold.unwrap_or(0), lower: self.lthreshold.unwrap_or(0) }
+    }
 }
 
 /// A program to run, with keepalived's word splitting already applied.
@@ -134,9 +190,12 @@ pub enum CheckKind {
         timeout: Option<Duration>,
         dynamic: bool,
     },
+    /// UDP_CHECK: `payload` sent; with `require_reply` an answer is needed, starting with
+    /// `reply` when that is given.
     Udp {
         payload: Vec<u8>,
         require_reply: bool,
+        reply: Vec<u8>,
     },
     /// DNS_CHECK: a question of `qtype` for `name` over UDP.
     Dns {
@@ -218,6 +277,10 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
     for s in stmts.iter().filter(|s| s.keyword == "track_file") {
         track_file(&mut cx, s, &mut cfg);
     }
+    // And virtual_server_group blocks: a virtual_server group NAME may come first.
+    for s in stmts.iter().filter(|s| s.keyword == "virtual_server_group") {
+        vs_group(&mut cx, s, &mut cfg);
+    }
 
     let mut vs_locs: BTreeMap<ServiceKey, Loc> = BTreeMap::new();
     for s in stmts {
@@ -226,23 +289,25 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
             "local_address_group" | "track_file" => {}
             "virtual_server" => {
                 if let Some(vs) = virtual_server(&mut cx, s, &cfg) {
-                    if let Some(first) = vs_locs.get(&vs.key) {
-                        let msg = format!(
-                            "duplicate virtual_server {} {} (first defined at {first})",
-                            vs.key.protocol.as_str(),
-                            vs.key.addr
-                        );
-                        cx.error(&s.loc, msg);
+                    let taken: Vec<String> = vs
+                        .members
+                        .iter()
+                        .filter_map(|k| vs_locs.get(k).map(|first| (k, first)))
+                        .map(|(k, first)| {
+                            format!("{} {} (first defined at {first})", k.protocol.as_str(), k.addr)
+                        })
+                        .collect();
+                    if !taken.is_empty() {
+                        cx.error(&s.loc, format!("duplicate virtual_server {}", taken.join(", ")));
                     } else {
-                        vs_locs.insert(vs.key, vs.loc.clone());
+                        for k in &vs.members {
+                            vs_locs.insert(*k, vs.loc.clone());
+                        }
                         cfg.virtual_servers.push(vs);
                     }
                 }
             }
-            "virtual_server_group" => cx.warn(
-                &s.loc,
-                "virtual_server_group is not supported yet; a virtual_server using it is refused",
-            ),
+            "virtual_server_group" => {}
             "deny_address_group" | "whitelist_address_group" | "blacklist_address_group" => {
                 cx.unsupported(s, "")
             }

@@ -5,8 +5,8 @@
 use crate::check::state::{DesiredService, Table};
 use crate::testutil::TempDir;
 use rvs_proto::{
-    read_msg, write_msg, Command, ForwardMethod, RealInfo, RealSpec, Reply, Request, Response, ServiceInfo,
-    ServiceSpec, TrafficStats,
+    read_msg, write_msg, Command, RealInfo, RealSpec, Reply, Request, Response, ServiceInfo, ServiceSpec,
+    TrafficStats,
 };
 use std::io::BufReader;
 use std::os::unix::net::UnixListener;
@@ -82,12 +82,7 @@ fn handle(t: &mut Table, cmd: Command) -> Response {
                         .reals
                         .iter()
                         .map(|(a, w)| RealInfo {
-                            spec: RealSpec {
-                                thresholds: Default::default(),
-                                addr: *a,
-                                weight: *w,
-                                method: ForwardMethod::FullNat,
-                            },
+                            spec: s.real(*a, *w),
                             active_conns: 0,
                             inactive_conns: 0,
                             stats: TrafficStats::default(),
@@ -137,5 +132,6 @@ pub fn svc(sched: &str, laddrs: &[&str], reals: &[(&str, u32)]) -> DesiredServic
         scheduler: sched.into(),
         local_addrs: laddrs.iter().map(|a| a.parse().unwrap()).collect(),
         reals: reals.iter().map(|(a, w)| (a.parse().unwrap(), *w)).collect(),
+        ..Default::default()
     }
 }

@@ -216,3 +216,59 @@ fn sync_thread_waits_for_rvsd() {
     drop(tx);
     h.join().unwrap();
 }
+
+#[test]
+fn an_option_or_threshold_change_is_one_edit() {
+    let a: std::net::SocketAddr = "198.19.0.11:80".parse().unwrap();
+    let actual = table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1), ("198.19.0.12:80", 1)]))]);
+    let mut desired = actual.clone();
+    desired.get_mut(&key(V)).unwrap().options.persistence =
+        Some(rvs_proto::Persistence { timeout: 50, prefix_len: 32 });
+    let cmds = diff(&desired, &actual);
+    assert_eq!(show(&cmds), ["E 198.18.0.100:80 rr"]);
+    let Command::EditService { spec } = &cmds[0] else { panic!() };
+    assert_eq!(spec.options.persistence.unwrap().timeout, 50);
+    assert_eq!(spec.local_addrs, actual[&key(V)].local_addrs, "the edit keeps the local addresses");
+
+    let mut th = actual.clone();
+    th.get_mut(&key(V)).unwrap().thresholds.insert(a, rvs_proto::Thresholds { upper: 10, lower: 5 });
+    let cmds = diff(&th, &actual);
+    assert_eq!(show(&cmds), ["e 198.18.0.100:80 198.19.0.11:80 1"]);
+    let Command::EditReal { real, .. } = &cmds[0] else { panic!() };
+    assert_eq!(real.thresholds, rvs_proto::Thresholds { upper: 10, lower: 5 });
+    // Applying the commands gives the desired table; nothing more is needed.
+    let mut t = actual.clone();
+    for c in diff(&th, &actual) {
+        apply(&mut t, &c);
+    }
+    assert_eq!(t, th);
+    assert!(diff(&th, &t).is_empty());
+    // New servers are added with their thresholds.
+    let cmds = diff(&th, &Table::new());
+    let Command::AddReal { real, .. } = &cmds[1] else { panic!() };
+    assert_eq!(real.thresholds.upper, 10);
+}
+
+#[test]
+fn option_and_threshold_drift_made_behind_rvs_ctrl_is_reverted() {
+    let a: std::net::SocketAddr = "198.19.0.11:80".parse().unwrap();
+    let mut want = svc("rr", L, &[("198.19.0.11:80", 1)]);
+    want.options.toa = true;
+    want.thresholds.insert(a, rvs_proto::Thresholds { upper: 10, lower: 0 });
+    let desired = table(vec![(V, want)]);
+    let fake = FakeRvsd::start(desired.clone());
+    let mut c = Client::connect(&fake.path).unwrap();
+    let mut s = Syncer::new();
+    assert_eq!(s.round(&mut c, &desired).unwrap(), Round { listed: true, applied: 0, refused: 0 });
+    {
+        // An rvsadm session edits the options and the thresholds.
+        let mut st = fake.state.lock().unwrap();
+        let svc = st.table.get_mut(&key(V)).unwrap();
+        svc.options.toa = false;
+        svc.thresholds.clear();
+    }
+    s.invalidate();
+    let r = s.round(&mut c, &desired).unwrap();
+    assert_eq!(r, Round { listed: true, applied: 2, refused: 0 });
+    assert_eq!(fake.table(), desired);
+}

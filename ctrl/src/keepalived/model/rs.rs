@@ -2,7 +2,7 @@
 
 use super::ctx::Ctx;
 use super::keywords::*;
-use super::vs::track_weight;
+use super::top::track_weight;
 use super::*;
 
 /// Checker settings that a virtual or real server block can set for its checkers.
@@ -64,6 +64,7 @@ pub(super) fn real_server(
     };
     let mut defaults = vs_defaults.clone();
     let mut rs_vhost = None;
+    let mut lthreshold_loc = None;
     for k in s.block.iter().flatten() {
         match k.keyword.as_str() {
             "weight" => {
@@ -77,13 +78,10 @@ pub(super) fn real_server(
             "inhibit_on_failure" => rs.inhibit_on_failure = cx.flag(k),
             "notify_up" => rs.notify_up = cx.script(k),
             "notify_down" => rs.notify_down = cx.script(k),
-            "uthreshold" => {
-                rs.uthreshold = cx.u32(k);
-                cx.unsupported(k, " (no connection limits)");
-            }
+            "uthreshold" => rs.uthreshold = cx.u32(k),
             "lthreshold" => {
                 rs.lthreshold = cx.u32(k);
-                cx.unsupported(k, " (no connection limits)");
+                lthreshold_loc = Some(k.loc.clone());
             }
             "retry" | "delay_before_retry" | "connect_timeout" | "delay_loop" | "warmup" | "alpha" => {
                 defaults.set(cx, k)
@@ -103,6 +101,17 @@ pub(super) fn real_server(
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" | "DNS_CHECK"
             | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK" => {}
             _ => cx.unknown(k, "real_server", RS_KEYS),
+        }
+    }
+    if let (Some(l), Some(lower)) = (&lthreshold_loc, rs.lthreshold) {
+        match rs.uthreshold {
+            Some(upper) if upper > 0 && lower > upper => {
+                cx.error(l, format!("lthreshold {lower} is above uthreshold {upper}"))
+            }
+            None | Some(0) if lower > 0 => {
+                cx.warn(l, "lthreshold without uthreshold has no effect (no upper limit to fall back from)")
+            }
+            _ => {}
         }
     }
     let vhost = rs_vhost.or_else(|| vs.virtualhost.clone());
@@ -153,6 +162,7 @@ fn checker(
     let mut misc_dynamic = false;
     let mut payload = Vec::new();
     let mut require_reply = false;
+    let mut reply = Vec::new();
     let mut dns_type = crate::check::dns::DEFAULT_TYPE;
     let mut dns_name = crate::check::dns::DEFAULT_NAME.to_string();
     let mut tracked: Option<TrackFile> = None;
@@ -174,12 +184,20 @@ fn checker(
             "misc_timeout" if is_misc => misc_timeout = cx.secs(o),
             "misc_dynamic" if is_misc => misc_dynamic = cx.flag(o),
             "payload" if kind == "UDP_CHECK" => {
-                payload = cx.arg(o, 0).map(|p| p.as_bytes().to_vec()).unwrap_or_default()
+                if let Some(p) = cx.arg(o, 0) {
+                    match hex_bytes(p) {
+                        Ok(b) => payload = b,
+                        Err(e) => cx.error(&o.loc, format!("payload {p:?}: {e}")),
+                    }
+                }
             }
             "require_reply" if kind == "UDP_CHECK" => {
                 require_reply = true;
                 if let Some(r) = o.args.first() {
-                    payload_reply_warn(cx, o, r);
+                    match hex_bytes(r) {
+                        Ok(b) => reply = b,
+                        Err(e) => cx.error(&o.loc, format!("require_reply {r:?}: {e}")),
+                    }
                 }
             }
             "type" if kind == "DNS_CHECK" => {
@@ -267,7 +285,7 @@ fn checker(
             };
             CheckKind::Misc { argv, timeout: misc_timeout, dynamic: misc_dynamic }
         }
-        "UDP_CHECK" => CheckKind::Udp { payload, require_reply },
+        "UDP_CHECK" => CheckKind::Udp { payload, require_reply, reply },
         _ => unreachable!(),
     };
     let target = SocketAddr::new(connect_ip.unwrap_or(rs.addr.ip()), connect_port.unwrap_or(rs.addr.port()));
@@ -285,11 +303,17 @@ fn checker(
     })
 }
 
-fn payload_reply_warn(cx: &mut Ctx, o: &Stmt, r: &str) {
-    cx.warn(
-        &o.loc,
-        format!("require_reply {r:?}: the reply's content is not compared yet, any reply passes"),
-    );
+/// keepalived's hex strings (UDP_CHECK `payload`, `require_reply`): pairs of hex digits,
+/// optionally `0x`-prefixed.
+pub fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
+    let h = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+    if h.is_empty() || !h.len().is_multiple_of(2) {
+        return Err("not an even number of hex digits".into());
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| format!("{:?} is not hex", &h[i..i + 2])))
+        .collect()
 }
 
 pub(super) fn url(cx: &mut Ctx, s: &Stmt) -> Option<HttpUrl> {

@@ -1,104 +1,54 @@
-//! global_defs, track_file and virtual_server blocks.
+//! virtual_server blocks: the service, its options, quorum and real servers.
 
 use super::ctx::Ctx;
 use super::keywords::*;
 use super::rs::{real_server, CheckDefaults};
 use super::*;
-
-pub(super) fn track_weight(cx: &mut Ctx, k: &Stmt) -> Option<(i32, bool)> {
-    let a = cx.arg(k, 0)?;
-    let Ok(w) = a.parse::<i32>() else {
-        cx.error(&k.loc, format!("'weight': {a:?} is not an integer"));
-        return None;
-    };
-    if !(-65535..=65535).contains(&w) {
-        cx.error(&k.loc, format!("'weight' {w} is outside -65535..65535"));
-        return None;
-    }
-    let reverse = match k.args.get(1).map(String::as_str) {
-        None | Some("noreverse") => false,
-        Some("reverse") => true,
-        Some(o) => {
-            cx.error(&k.loc, format!("'weight': unknown option {o:?} (reverse or noreverse)"));
-            return None;
-        }
-    };
-    Some((w, reverse))
-}
-
-pub(super) fn track_file(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
-    let Some(name) = cx.arg(s, 0).map(str::to_string) else { return };
-    if let Some(first) = cfg.track_files.get(&name) {
-        let msg = format!("duplicate track_file {name} (first defined at {})", first.loc);
-        cx.error(&s.loc, msg);
-        return;
-    }
-    let mut path = None;
-    let (mut weight, mut reverse) = (1, false);
-    for k in s.block.iter().flatten() {
-        match k.keyword.as_str() {
-            "file" => path = cx.arg(k, 0).map(PathBuf::from),
-            "weight" => {
-                if let Some((w, r)) = track_weight(cx, k) {
-                    (weight, reverse) = (w, r);
-                }
-            }
-            "init_file" => cx.warn(&k.loc, "'init_file' is not supported by rvs-ctrl, ignored"),
-            _ => cx.unknown(k, "track_file", TRACK_FILE_KEYS),
-        }
-    }
-    match path {
-        Some(path) => {
-            cfg.track_files.insert(name, TrackFile { loc: s.loc.clone(), path, weight, reverse });
-        }
-        None => cx.error(&s.loc, format!("track_file {name} needs a 'file PATH'")),
-    }
-}
-
-pub(super) fn global_defs(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
-    for g in s.block.iter().flatten() {
-        match g.keyword.as_str() {
-            "router_id" => cfg.router_id = cx.arg(g, 0).map(str::to_string),
-            k if GLOBAL_DEFS.contains(&k) => {}
-            // keepalived has many more vrrp_/lvs_ tunables; none concern rvs-ctrl.
-            k if k.starts_with("vrrp_") || k.starts_with("lvs_") || k.starts_with("checker_") => {}
-            _ => cx.unknown(g, "global_defs", GLOBAL_DEFS),
-        }
-    }
-}
+use rvs_proto::Protocol;
 
 pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<VirtualServer> {
-    let (ip, port) = match s.args.as_slice() {
+    // The VIP:port pairs this block serves (the protocol comes from its `protocol` line).
+    let (addrs, group): (Option<Vec<SocketAddr>>, Option<String>) = match s.args.as_slice() {
         [kind, _] if kind == "fwmark" => {
             cx.error(&s.loc, "virtual_server fwmark is not supported by the dataplane yet");
             return None;
         }
-        [kind, _] if kind == "group" => {
-            cx.error(&s.loc, "virtual_server group is not supported by rvs-ctrl yet");
-            return None;
+        [kind, name] if kind == "group" => match cfg.vs_groups.get(name) {
+            Some(g) if !g.addrs.is_empty() => (Some(g.addrs.clone()), Some(name.clone())),
+            Some(_) => return None, // its own error was reported
+            None => {
+                cx.error(&s.loc, format!("virtual_server group {name}: no such virtual_server_group"));
+                return None;
+            }
+        },
+        [ip, port] => {
+            let ip = cx.ip(&s.loc, "virtual_server", ip);
+            let port = cx.port(&s.loc, "virtual_server", port);
+            (ip.zip(port).map(|(i, p)| vec![SocketAddr::new(i, p)]), None)
         }
-        [ip, port] => (ip, port),
         _ => {
-            cx.error(&s.loc, "virtual_server needs an IP address and a port");
+            cx.error(&s.loc, "virtual_server needs an IP address and a port (or group NAME)");
             return None;
         }
     };
-    let ip = cx.ip(&s.loc, "virtual_server", ip);
-    let port = cx.port(&s.loc, "virtual_server", port);
     let Some(block) = &s.block else {
         cx.error(&s.loc, "virtual_server needs a { block }");
         return None;
     };
-    let (ip, port) = (ip?, port?);
+    let addrs = addrs?;
+    let port = addrs[0].port();
 
     let mut vs = VirtualServer {
         loc: s.loc.clone(),
-        key: ServiceKey { protocol: Protocol::Tcp, addr: SocketAddr::new(ip, port) },
+        key: ServiceKey { protocol: Protocol::Tcp, addr: addrs[0] },
+        members: Vec::new(),
+        group,
         delay_loop: DEFAULT_DELAY_LOOP,
-        scheduler: "wrr".into(),
+        scheduler: DEFAULT_SCHEDULER.into(),
         method: ForwardMethod::FullNat,
         persistence_timeout: None,
         persistence_granularity: None,
+        sched_flags: Vec::new(),
         quorum: 1,
         hysteresis: 0,
         quorum_up: None,
@@ -118,6 +68,10 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         reals: Vec::new(),
     };
     let mut sched_set = false;
+    let mut granularity_loc: Option<Loc> = None;
+    let mut quorum_loc: Option<Loc> = None;
+    let mut hysteresis_loc: Option<Loc> = None;
+    let mut flag_locs: Vec<Loc> = Vec::new();
     let mut laddr_loc: Option<Loc> = None;
     // Checker defaults set at the virtual-server level (keepalived 2.x).
     let mut defaults = CheckDefaults::default();
@@ -164,20 +118,40 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                     }
                 }
             }
-            "persistence_timeout" => {
-                vs.persistence_timeout = cx.u32(k);
-                cx.unsupported(k, " (no persistence: every connection is scheduled)");
-            }
+            "persistence_timeout" => match k.args.first() {
+                // keepalived: a bare persistence_timeout is 6 minutes.
+                None => {
+                    vs.persistence_timeout = Some(DEFAULT_PERSISTENCE_TIMEOUT);
+                    cx.info(&k.loc, format!("persistence_timeout without a value: {DEFAULT_PERSISTENCE_TIMEOUT} s (keepalived's default)"));
+                }
+                Some(_) => vs.persistence_timeout = cx.u32(k),
+            },
             "persistence_granularity" => {
-                vs.persistence_granularity = cx.arg(k, 0).map(str::to_string);
-                cx.unsupported(k, "");
+                if let Some(a) = cx.arg(k, 0) {
+                    match granularity(a, vs.key.addr.is_ipv4()) {
+                        Ok(p) => vs.persistence_granularity = Some(p),
+                        Err(e) => cx.error(&k.loc, format!("persistence_granularity {a:?}: {e}")),
+                    }
+                }
+                granularity_loc = Some(k.loc.clone());
             }
+            "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2" => {
+                if cx.flag(k) && !vs.sched_flags.contains(&k.keyword) {
+                    vs.sched_flags.push(k.keyword.clone());
+                    flag_locs.push(k.loc.clone());
+                }
+            }
+            "flag-3" => cx.unsupported(k, " (no scheduler of IPVS or rvsd reads flag-3)"),
+            "hashed" => cx.info(&k.loc, "'hashed' has no effect (every rvsd service is hashed)"),
+            "ops" => cx.unsupported(k, " (no one-packet scheduling: each UDP flow is a session)"),
             "quorum" => {
+                quorum_loc = Some(k.loc.clone());
                 if let Some(q) = cx.u32(k) {
                     vs.quorum = q;
                 }
             }
             "hysteresis" => {
+                hysteresis_loc = Some(k.loc.clone());
                 if let Some(h) = cx.u32(k) {
                     vs.hysteresis = h;
                 }
@@ -218,30 +192,18 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                 vs.laddr_group = cx.arg(k, 0).map(str::to_string);
                 laddr_loc = Some(k.loc.clone());
             }
-            "syn_proxy" => {
-                vs.syn_proxy = cx.flag(k);
-                cx.unsupported(k, " (kept in the configuration)");
-            }
-            "toa" => {
-                vs.toa = cx.flag(k);
-                cx.unsupported(k, " (kept in the configuration)");
-            }
-            "proxy_protocol" => {
-                vs.proxy_protocol = Some(k.args.first().cloned().unwrap_or_else(|| "v2".into()));
-                cx.unsupported(k, " (kept in the configuration)");
-            }
+            "syn_proxy" => vs.syn_proxy = cx.flag(k),
+            "toa" => vs.toa = cx.flag(k),
+            "proxy_protocol" => match k.args.first().map(|a| a.to_ascii_lowercase()) {
+                None => vs.proxy_protocol = Some(2),
+                Some(a) if a == "v1" || a == "1" => vs.proxy_protocol = Some(1),
+                Some(a) if a == "v2" || a == "2" => vs.proxy_protocol = Some(2),
+                Some(a) if matches!(a.as_str(), "off" | "no" | "false" | "0") => vs.proxy_protocol = None,
+                Some(a) => cx.error(&k.loc, format!("proxy_protocol {a:?}: use v1 or v2")),
+            },
             "retry" | "delay_before_retry" | "connect_timeout" | "warmup" => defaults.set(cx, k),
             "real_server" => {}
-            "ops"
-            | "hashed"
-            | "flag-1"
-            | "flag-2"
-            | "flag-3"
-            | "sh-port"
-            | "sh-fallback"
-            | "mh-port"
-            | "mh-fallback"
-            | "persistence_engine"
+            "persistence_engine"
             | "daddr_group_name"
             | "deny_address_group"
             | "whitelist_address_group"
@@ -256,7 +218,25 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         }
     }
     if !sched_set {
-        cx.info(&s.loc, "no lb_algo given; using wrr");
+        cx.info(&s.loc, format!("no lb_algo given; using {DEFAULT_SCHEDULER} (keepalived's default)"));
+    }
+    vs.members = addrs.iter().map(|a| ServiceKey { protocol: vs.key.protocol, addr: *a }).collect();
+    vs.key = vs.members[0];
+    if vs.members.iter().any(|m| m.addr.is_ipv4() != vs.key.addr.is_ipv4()) {
+        cx.error(&s.loc, "a virtual_server_group mixes IPv4 and IPv6 addresses");
+    }
+    if let (Some(l), None | Some(0)) = (&granularity_loc, vs.persistence_timeout) {
+        cx.warn(l, "persistence_granularity without persistence_timeout has no effect");
+    }
+    for (flag, l) in vs.sched_flags.iter().zip(&flag_locs) {
+        let fits = match flag.as_str() {
+            "sh-port" | "sh-fallback" => vs.scheduler == "sh",
+            "mh-port" | "mh-fallback" => vs.scheduler == "mh",
+            _ => vs.scheduler == "sh" || vs.scheduler == "mh",
+        };
+        if !fits {
+            cx.warn(l, format!("'{flag}' has no effect with lb_algo {}", vs.scheduler));
+        }
     }
     // Errors about the group name point at the laddr_group_name line.
     let at = laddr_loc.as_ref().unwrap_or(&s.loc);
@@ -299,5 +279,55 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
             );
         }
     }
+    quorum_rules(cx, &mut vs, quorum_loc.as_ref(), hysteresis_loc.as_ref().unwrap_or(&s.loc));
     Some(vs)
+}
+
+/// keepalived's checks of quorum and hysteresis: a quorum above the total weight of the
+/// real servers could never be reached and is lowered to it; the hysteresis stays below
+/// the quorum (so the service is down when no weight is alive).
+/// The default quorum (1) over servers of total weight 0 is lowered without a word: the
+/// service has no quorum either way.
+fn quorum_rules(cx: &mut Ctx, vs: &mut VirtualServer, quorum_at: Option<&Loc>, hysteresis_at: &Loc) {
+    let total: u64 = vs.reals.iter().map(|r| u64::from(r.weight)).sum();
+    if u64::from(vs.quorum) > total {
+        let lowered = total as u32; // <= quorum, a u32
+        if let Some(at) = quorum_at {
+            cx.warn(
+                at,
+                format!(
+                    "quorum {} exceeds the total weight of the real servers {total}, reducing quorum to {lowered}",
+                    vs.quorum
+                ),
+            );
+        }
+        vs.quorum = lowered;
+    }
+    if vs.hysteresis > 0 && vs.hysteresis >= vs.quorum {
+        let capped = vs.quorum.saturating_sub(1);
+        cx.warn(
+            hysteresis_at,
+            format!("hysteresis {} >= quorum {}; setting hysteresis to {capped}", vs.hysteresis, vs.quorum),
+        );
+        vs.hysteresis = capped;
+    }
+}
+
+/// `persistence_granularity`: a netmask (IPv4) or a prefix length, as a prefix length.
+fn granularity(a: &str, v4: bool) -> Result<u8, String> {
+    let max = if v4 { 32 } else { 128 };
+    if let Ok(n) = a.parse::<u8>() {
+        return if n >= 1 && n <= max { Ok(n) } else { Err(format!("a prefix length must be 1..{max}")) };
+    }
+    match a.parse::<IpAddr>() {
+        Ok(IpAddr::V4(m)) if v4 => {
+            let bits = u32::from(m);
+            if bits == 0 || bits.leading_ones() + bits.trailing_zeros() != 32 {
+                return Err("not a contiguous netmask".into());
+            }
+            Ok(bits.leading_ones() as u8)
+        }
+        Ok(_) => Err("an IPv6 service takes a prefix length".into()),
+        Err(_) => Err("not a netmask".into()),
+    }
 }
