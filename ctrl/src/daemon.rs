@@ -260,7 +260,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         "configuration loaded"
     );
 
-    let (tx, rx) = mpsc::channel::<Arc<Table>>();
+    let (tx, rx) = mpsc::channel::<Arc<crate::sync::Wanted>>();
     let socket = opts.socket.clone();
     let sync = std::thread::Builder::new()
         .name("rvs-sync".into())
@@ -268,8 +268,10 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         .map_err(DaemonError::Thread)?;
     let mut ov = Overrides::new();
     let mut sent = effective(&health, &ov);
+    let mut sent_timeouts = health.config().lvs_timeouts;
+    let wanted = |table: &Table, timeouts| Arc::new(crate::sync::Wanted { table: table.clone(), timeouts });
     // The receiver lives until the sender is dropped, so sending cannot fail here.
-    let _ = tx.send(Arc::new(sent.clone()));
+    let _ = tx.send(wanted(&sent, sent_timeouts));
 
     let shared = Arc::new(api::Shared::default());
     let (op_tx, op_rx) = mpsc::channel::<api::OpRequest>();
@@ -373,9 +375,11 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         if changed {
             sent_gen = health.generation();
             let desired = effective(&health, &ov);
-            if desired != sent {
+            let timeouts = health.config().lvs_timeouts;
+            if desired != sent || timeouts != sent_timeouts {
                 sent = desired;
-                let _ = tx.send(Arc::new(sent.clone()));
+                sent_timeouts = timeouts;
+                let _ = tx.send(wanted(&sent, sent_timeouts));
             }
         }
         if changed

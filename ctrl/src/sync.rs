@@ -11,10 +11,13 @@
 //! services and their servers first, then in each kept service local addresses added,
 //! scheduler or options changed, servers added, reweighted or given new thresholds, servers removed, local addresses
 //! removed; services that are no longer wanted go first (they free their addresses).
+//!
+//! The connection timeouts of `global_defs { lvs_timeouts }` are owned the same way: read
+//! with each listing and set again when they differ.
 
 use crate::adm::Transport;
 use crate::check::state::{DesiredService, Table};
-use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, Thresholds};
+use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, Thresholds, Timeouts};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -22,6 +25,24 @@ use std::time::{Duration, Instant};
 
 /// How often the syncer re-reads rvsd's table when nothing else made it.
 pub const RELIST_EVERY: Duration = Duration::from_secs(10);
+
+/// What rvs-ctrl owns in rvsd: the table, and the connection timeouts when
+/// `global_defs { lvs_timeouts ... }` names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub table: Table,
+    pub timeouts: Option<Timeouts>,
+}
+
+/// `want` over `have`: a zero in `want` keeps what rvsd has (as `ipvsadm --set`).
+pub fn merge_timeouts(want: &Timeouts, have: &Timeouts) -> Timeouts {
+    let pick = |w: u32, h: u32| if w == 0 { h } else { w };
+    Timeouts {
+        tcp: pick(want.tcp, have.tcp),
+        tcp_fin: pick(want.tcp_fin, have.tcp_fin),
+        udp: pick(want.udp, have.udp),
+    }
+}
 
 /// rvsd's table in the shape of a desired one.
 pub fn table_of(services: &[ServiceInfo]) -> Table {
@@ -154,13 +175,41 @@ pub fn apply(t: &mut Table, cmd: &Command) {
     }
 }
 
+/// Makes rvsd's timeouts `want` (zero fields left alone); whether a change was sent.
+pub fn sync_timeouts(t: &mut dyn Transport, want: &Timeouts) -> Result<bool, SyncError> {
+    let have = match t.call(Command::GetTimeouts)? {
+        Ok(Reply::Timeouts { timeouts }) => timeouts,
+        Ok(other) => return Err(SyncError::UnexpectedReply(Box::new(other))),
+        Err(e) => return Err(SyncError::List(e)),
+    };
+    let merged = merge_timeouts(want, &have);
+    if merged == have {
+        return Ok(false);
+    }
+    match t.call(Command::SetTimeouts { timeouts: merged })? {
+        Ok(_) => {
+            tracing::info!(
+                tcp = merged.tcp,
+                tcpfin = merged.tcp_fin,
+                udp = merged.udp,
+                "lvs_timeouts applied"
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rvsd refused lvs_timeouts");
+            Ok(false)
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("{0}")]
     Transport(#[from] ProtoError),
-    #[error("rvsd refused ListServices: {0}")]
+    #[error("rvsd refused to list: {0}")]
     List(String),
-    #[error("rvsd answered ListServices with {0:?}")]
+    #[error("rvsd answered a listing with {0:?}")]
     UnexpectedReply(Box<Reply>),
 }
 
@@ -242,10 +291,12 @@ impl Syncer {
 /// The syncer's thread: takes desired tables from `rx` (the latest wins), keeps a
 /// connection to rvsd at `socket` (reconnecting with backoff) and converges. Returns when
 /// the sender is dropped.
-pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
+pub fn run(socket: &str, rx: &Receiver<Arc<Wanted>>) {
     let mut syncer = Syncer::new();
     let mut client: Option<Client> = None;
-    let mut desired: Option<Arc<Table>> = None;
+    let mut desired: Option<Arc<Wanted>> = None;
+    // The timeouts are checked with each listing and each new desired state.
+    let mut check_timeouts = false;
     let mut backoff = Duration::from_millis(250);
     let mut last_list = Instant::now();
     let mut warned_down = false;
@@ -260,6 +311,7 @@ pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
                 }
                 desired = Some(d);
                 syncer.new_generation();
+                check_timeouts = true;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
@@ -293,7 +345,14 @@ pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
             syncer.invalidate();
         }
         let c = client.as_mut().expect("connected above");
-        match syncer.round(c, &want) {
+        let result = syncer.round(c, &want.table).and_then(|r| {
+            if let Some(to) = want.timeouts.filter(|_| check_timeouts || r.listed) {
+                sync_timeouts(c, &to)?;
+            }
+            check_timeouts = false;
+            Ok(r)
+        });
+        match result {
             Ok(r) => {
                 if r.listed {
                     last_list = Instant::now();

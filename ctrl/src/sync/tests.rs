@@ -182,12 +182,12 @@ fn sync_thread_converges_reconnects_and_exits() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    tx.send(Arc::new(want(2))).unwrap();
+    tx.send(Arc::new(Wanted { table: want(2), timeouts: None })).unwrap();
     wait_for(&want(2));
     // rvsd drops the connection: the next change reconnects and resyncs.
     fake.state.lock().unwrap().drop_next = true;
-    tx.send(Arc::new(want(3))).unwrap();
-    tx.send(Arc::new(want(4))).unwrap();
+    tx.send(Arc::new(Wanted { table: want(3), timeouts: None })).unwrap();
+    tx.send(Arc::new(Wanted { table: want(4), timeouts: None })).unwrap();
     wait_for(&want(4));
     let log = show(&fake.take_log());
     assert!(!log.iter().any(|c| c.starts_with("D ") || c == "Clear"), "{log:?}");
@@ -203,7 +203,7 @@ fn sync_thread_waits_for_rvsd() {
     let p = path.clone();
     let h = std::thread::spawn(move || run(&p, &rx));
     let desired = table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1)]))]);
-    tx.send(Arc::new(desired.clone())).unwrap();
+    tx.send(Arc::new(Wanted { table: desired.clone(), timeouts: None })).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     // rvsd comes up late, at the same path.
     let fake = FakeRvsd::start(Table::new());
@@ -271,4 +271,22 @@ fn option_and_threshold_drift_made_behind_rvs_ctrl_is_reverted() {
     let r = s.round(&mut c, &desired).unwrap();
     assert_eq!(r, Round { listed: true, applied: 2, refused: 0 });
     assert_eq!(fake.table(), desired);
+}
+
+#[test]
+fn lvs_timeouts_are_set_and_kept() {
+    let want = rvs_proto::Timeouts { tcp: 900, tcp_fin: 0, udp: 300 };
+    let have = rvs_proto::Timeouts { tcp: 60, tcp_fin: 120, udp: 30 };
+    let merged = merge_timeouts(&want, &have);
+    assert_eq!(merged, rvs_proto::Timeouts { tcp: 900, tcp_fin: 120, udp: 300 });
+    let fake = FakeRvsd::start(Table::new());
+    fake.state.lock().unwrap().timeouts = have;
+    let mut c = Client::connect(&fake.path).unwrap();
+    assert!(sync_timeouts(&mut c, &want).unwrap());
+    assert_eq!(fake.state.lock().unwrap().timeouts, merged);
+    assert!(!sync_timeouts(&mut c, &want).unwrap(), "nothing to do once set");
+    // `rvsadm --set` behind rvs-ctrl's back is reverted.
+    fake.state.lock().unwrap().timeouts.tcp = 5;
+    assert!(sync_timeouts(&mut c, &want).unwrap());
+    assert_eq!(fake.state.lock().unwrap().timeouts, merged);
 }
