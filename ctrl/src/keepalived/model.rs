@@ -23,10 +23,8 @@ pub use rs::hex_bytes;
 use top::{global_defs, track_file, vs_group};
 use vs::virtual_server;
 
-/// The IPVS scheduler names keepalived accepts. rvsd implements a subset; it refuses the
-/// others when the service is added, and that refusal is reported then.
-pub const SCHEDULERS: &[&str] =
-    &["rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "twos"];
+/// The IPVS scheduler names keepalived accepts, all of which rvsd implements.
+pub use rvs_proto::check::SCHEDULERS;
 
 /// keepalived's defaults (2.2: `IPVS_DEF_SCHED`, `IPVS_SVC_PERSISTENT_TIMEOUT`, the
 /// checkers' connect timeout and the virtual server's delay_loop).
@@ -318,6 +316,12 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
             "net_namespace" => cx.unsupported(s, ""),
             _ => cx.unknown(s, "the top level", TOP),
         }
+    }
+
+    // What rvsd itself would refuse (IPv6, a scheduler flag it lacks, ...), with the same
+    // checks rvsd applies, so `rvs-ctrl -t` and a reload say it before anything is sent.
+    for vs in &cfg.virtual_servers {
+        vs::rvsd_checks(&mut cx, vs);
     }
 
     if cx.errors.is_empty() {

@@ -68,10 +68,8 @@ pub(super) fn real_server(
     for k in s.block.iter().flatten() {
         match k.keyword.as_str() {
             "weight" => {
+                // The range is rvsd's check (see rvsd_checks).
                 if let Some(w) = cx.u32(k) {
-                    if w > 65535 {
-                        cx.error(&k.loc, format!("weight {w} is above 65535"));
-                    }
                     rs.weight = w;
                 }
             }
@@ -104,10 +102,8 @@ pub(super) fn real_server(
         }
     }
     if let (Some(l), Some(lower)) = (&lthreshold_loc, rs.lthreshold) {
+        // lthreshold above uthreshold is refused by rvsd's check (see rvsd_checks).
         match rs.uthreshold {
-            Some(upper) if upper > 0 && lower > upper => {
-                cx.error(l, format!("lthreshold {lower} is above uthreshold {upper}"))
-            }
             None | Some(0) if lower > 0 => {
                 cx.warn(l, "lthreshold without uthreshold has no effect (no upper limit to fall back from)")
             }

@@ -180,12 +180,19 @@ fn bad_addresses_and_ports() {
 }
 
 #[test]
-fn ipv6_addresses_parse() {
-    let l = ok("local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
-    let v = &l.config.virtual_servers[0];
-    assert_eq!(v.key.addr, "[2001:db8::1]:443".parse().unwrap());
-    assert_eq!(v.local_addrs.len(), 3);
-    assert_eq!(v.local_addrs[2], "2001:db8::c".parse::<IpAddr>().unwrap());
+fn ipv6_addresses_parse_and_are_refused_as_rvsd_refuses_them() {
+    let e = errors("local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
+    assert_eq!(
+        e,
+        [
+            "k.conf:2: rvsd would refuse virtual_server [2001:db8::1]:443: IPv6 is not supported by the dataplane yet: 2001:db8::1",
+            "k.conf:4: rvsd would refuse real_server [2001:db8::2]:443: IPv6 is not supported by the dataplane yet: 2001:db8::2",
+        ]
+    );
+    assert_eq!(
+        crate::keepalived::model::expand_range("2001:db8::a-c").unwrap()[2],
+        "2001:db8::c".parse::<IpAddr>().unwrap()
+    );
 }
 
 #[test]
@@ -331,7 +338,10 @@ fn persistence_granularity_and_flags() {
 #[test]
 fn thresholds_checked_as_rvsd_does() {
     let e = errors(&vs(" real_server 198.19.0.11 80 {\n uthreshold 5\n lthreshold 10\n }\n"));
-    assert_eq!(e, ["k.conf:7: lthreshold 10 is above uthreshold 5"]);
+    assert_eq!(
+        e,
+        ["k.conf:5: rvsd would refuse real_server 198.19.0.11:80: lower threshold 10 is above the upper threshold 5"]
+    );
     let l = ok(&vs(" real_server 198.19.0.11 80 {\n uthreshold 10\n lthreshold 5\n }\n"));
     assert_eq!(
         l.config.virtual_servers[0].reals[0].thresholds(),

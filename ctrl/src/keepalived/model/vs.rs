@@ -331,3 +331,34 @@ fn granularity(a: &str, v4: bool) -> Result<u8, String> {
         Err(_) => Err("not a netmask".into()),
     }
 }
+
+/// rvsd's own checks of every service and real server this block makes.
+pub(super) fn rvsd_checks(cx: &mut Ctx, vs: &VirtualServer) {
+    let spec = |key: ServiceKey| rvs_proto::ServiceSpec {
+        key,
+        scheduler: vs.scheduler.clone(),
+        local_addrs: vs.local_addrs.clone(),
+        options: vs.options(),
+    };
+    // The members differ only by address: one message per distinct reason.
+    let mut seen = Vec::new();
+    for key in &vs.members {
+        if let Err(e) = rvs_proto::check::check_service(&spec(*key)) {
+            if !seen.contains(&e) {
+                cx.error(&vs.loc, format!("rvsd would refuse virtual_server {}: {e}", key.addr));
+                seen.push(e);
+            }
+        }
+    }
+    let real = |addr, weight, thresholds| rvs_proto::RealSpec { addr, weight, thresholds, method: vs.method };
+    for rs in &vs.reals {
+        if let Err(e) = rvs_proto::check::check_real(&real(rs.addr, rs.weight, rs.thresholds())) {
+            cx.error(&rs.loc, format!("rvsd would refuse real_server {}: {e}", rs.addr));
+        }
+    }
+    if let Some(sorry) = vs.sorry_server {
+        if let Err(e) = rvs_proto::check::check_real(&real(sorry, 1, Default::default())) {
+            cx.error(&vs.loc, format!("rvsd would refuse sorry_server {sorry}: {e}"));
+        }
+    }
+}
