@@ -25,6 +25,8 @@ pub const DEFAULT_SCHEDULER: &str = "wlc";
 pub const DEFAULT_WEIGHT: u32 = 1;
 /// ipvsadm's weight range is 0..=65535.
 pub const MAX_WEIGHT: u32 = 65535;
+/// ipvsadm's timeout of a bare `-p` (IPVS_SVC_PERSISTENT_TIMEOUT, 5 minutes).
+pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 300;
 /// ipvsadm's MAX_TIMEOUT (31 days).
 pub const MAX_TIMEOUT: u32 = 86400 * 31;
 
@@ -89,6 +91,9 @@ pub struct ListOptions {
     pub numeric: bool,
     /// `--exact`: no K/M/G abbreviation.
     pub exact: bool,
+    /// `--sort`: services by protocol, address and port, real servers by address and port
+    /// (otherwise as rvsd lists them; `--nosort` says so explicitly).
+    pub sort: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,6 +110,8 @@ pub enum ListView {
     Timeout,
     /// `--workers`
     Workers,
+    /// `--thresholds`: the real servers' upper and lower connection thresholds.
+    Thresholds,
 }
 
 /// A command-line error: the binary prints it with a "Try `rvsadm -h'" hint and exits 2.
@@ -133,6 +140,7 @@ struct State {
     socket: Option<String>,
     pidfile: Option<String>,
     persistent: Option<u32>,
+    nosort: bool,
     netmask: Option<u8>,
     sched_flags: Vec<String>,
     u_threshold: Option<u32>,
@@ -297,12 +305,19 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
             Flag::Exact => st.set_option(Opt::Exact)?,
             Flag::Workers => st.set_option(Opt::Workers)?,
             Flag::Sort => st.set_option(Opt::Sort)?,
+            Flag::NoSort => {
+                st.set_option(Opt::Sort)?;
+                st.nosort = true;
+            }
+            Flag::Thresholds => st.set_option(Opt::Thresholds)?,
             Flag::Persistent => {
                 st.set_option(Opt::Persistent)?;
-                st.persistent =
-                    Some(parse_number(arg, 1, MAX_TIMEOUT).ok_or_else(|| {
-                        UsageError(format!("illegal timeout for persistent service: `{arg}'"))
-                    })?);
+                st.persistent = Some(match l.arg.as_deref() {
+                    None => DEFAULT_PERSISTENT_TIMEOUT,
+                    Some(a) => parse_number(a, 1, MAX_TIMEOUT).ok_or_else(|| {
+                        UsageError(format!("illegal timeout for persistent service: `{a}'"))
+                    })?,
+                });
             }
             Flag::Netmask => {
                 st.set_option(Opt::Netmask)?;
@@ -446,7 +461,10 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
         },
         Cmd::List => {
             let listing = st.has(Opt::Connection) || st.has(Opt::Timeout) || st.has(Opt::Workers);
-            if listing && (st.has(Opt::Stats) || st.has(Opt::Rate)) {
+            let counters = u8::from(st.has(Opt::Stats)) + u8::from(st.has(Opt::Rate));
+            if (listing && (counters > 0 || st.has(Opt::Thresholds)))
+                || (counters > 0 && st.has(Opt::Thresholds))
+            {
                 return usage_err("options conflicts in the list command");
             }
             let view = if st.has(Opt::Connection) {
@@ -459,6 +477,8 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                 ListView::Stats
             } else if st.has(Opt::Rate) {
                 ListView::Rate
+            } else if st.has(Opt::Thresholds) {
+                ListView::Thresholds
             } else {
                 ListView::Services
             };
@@ -467,6 +487,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                 view,
                 numeric: st.has(Opt::Numeric),
                 exact: st.has(Opt::Exact),
+                sort: st.has(Opt::Sort) && !st.nosort,
             })
         }
     };

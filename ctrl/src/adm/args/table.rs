@@ -48,22 +48,22 @@ impl Cmd {
     /// Legal options per command, in [`OPT_NAMES`] order, with ipvsadm's key:
     /// `+` compulsory, `x` illegal, `1` exclusive (only one `1` option), ` ` optional.
     pub(super) fn table(self) -> &'static [u8; NOPT] {
-        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp
+        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   ",
-            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxx",
-            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx",
-            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxx",
-            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxx",
-            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx ",
+            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxx",
+            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxx",
+            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxx",
         }
     }
 }
 
-pub(super) const NOPT: usize = 23;
+pub(super) const NOPT: usize = 24;
 
 /// Option bits, indices into [`OPT_NAMES`] and the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,7 @@ pub(super) enum Opt {
     SynProxy,
     Toa,
     ProxyProtocol,
+    Thresholds,
 }
 
 /// ipvsadm's `optnames` (plus ours).
@@ -118,6 +119,7 @@ pub(super) const OPT_NAMES: [&str; NOPT] = [
     "synproxy",
     "toa",
     "proxy-protocol",
+    "thresholds",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +142,8 @@ pub(super) enum Flag {
     Ifname,
     Workers,
     Sort,
+    NoSort,
+    Thresholds,
     Socket,
     Pidfile,
     Persistent,
@@ -202,7 +206,7 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(Some('F'), "ifname", true, Flag::Ifname),
     o(None, "workers", false, Flag::Workers),
     o(None, "sort", false, Flag::Sort),
-    o(None, "nosort", false, Flag::Sort),
+    o(None, "nosort", false, Flag::NoSort),
     o(None, "socket", true, Flag::Socket),
     o(Some('Z'), "zero", false, Flag::Cmd(Cmd::Zero)),
     o(None, "reload", false, Flag::Cmd(Cmd::Reload)),
@@ -234,7 +238,7 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(None, "daemon", false, Flag::Unsupported),
     o(None, "mcast-interface", true, Flag::Unsupported),
     o(None, "syncid", true, Flag::Unsupported),
-    o(None, "thresholds", false, Flag::Unsupported),
+    o(None, "thresholds", false, Flag::Thresholds),
     o(None, "persistent-conn", false, Flag::Unsupported),
     o(None, "sockpair", true, Flag::Unsupported),
 ];
@@ -290,7 +294,9 @@ pub(super) fn lex(args: &[String]) -> Result<(Vec<Lexed>, Vec<String>), UsageErr
             if spec.flag == Flag::Unsupported {
                 return usage_err(format!("option `{spelled}' is not supported by rvsadm"));
             }
-            let arg = if spec.takes_arg {
+            let arg = if spec.flag == Flag::Persistent && inline.is_none() {
+                optional_number(args, &mut i)
+            } else if spec.takes_arg {
                 match inline {
                     Some(v) => Some(v),
                     None if i < args.len() => {
@@ -318,7 +324,11 @@ pub(super) fn lex(args: &[String]) -> Result<(Vec<Lexed>, Vec<String>), UsageErr
                 if spec.flag == Flag::Unsupported {
                     return usage_err(format!("option `{spelled}' is not supported by rvsadm"));
                 }
-                let arg = if spec.takes_arg {
+                let arg = if spec.flag == Flag::Persistent && k == cluster.len() {
+                    // ipvsadm (popt's optional argument): `-p` alone is the default
+                    // timeout; the next word is its value only when it is a number.
+                    optional_number(args, &mut i)
+                } else if spec.takes_arg {
                     if k < cluster.len() {
                         let rest: String = cluster[k..].iter().collect();
                         k = cluster.len();
@@ -339,4 +349,11 @@ pub(super) fn lex(args: &[String]) -> Result<(Vec<Lexed>, Vec<String>), UsageErr
         }
     }
     Ok((opts, positional))
+}
+
+/// The next word if it is a number (consumed), else None.
+fn optional_number(args: &[String], i: &mut usize) -> Option<String> {
+    let next = args.get(*i).filter(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()))?;
+    *i += 1;
+    Some(next.clone())
 }

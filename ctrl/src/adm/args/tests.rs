@@ -20,7 +20,7 @@ fn err(args: &[&str]) -> String {
     }
 }
 fn list(service: Option<ServiceKey>, view: ListView, numeric: bool, exact: bool) -> AdmCommand {
-    AdmCommand::List(ListOptions { service, view, numeric, exact })
+    AdmCommand::List(ListOptions { service, view, numeric, exact, sort: false })
 }
 fn real(a: &str, weight: u32, method: ForwardMethod) -> RealSpec {
     RealSpec { thresholds: Default::default(), addr: a.parse().unwrap(), weight, method }
@@ -293,8 +293,47 @@ fn list_forms_and_combined_flags() {
     assert_eq!(cmd(&["-L", "--timeout"]), list(None, ListView::Timeout, false, false));
     assert_eq!(cmd(&["--workers"]), list(None, ListView::Workers, false, false));
     assert_eq!(cmd(&["-L", "--workers"]), list(None, ListView::Workers, false, false));
-    assert_eq!(cmd(&["-Ln", "--sort"]), list(None, ListView::Services, true, false));
+    let AdmCommand::List(sorted) = cmd(&["-Ln", "--sort"]) else { panic!() };
+    assert!(sorted.sort);
     assert_eq!(cmd(&["-Ln", "--nosort"]), list(None, ListView::Services, true, false));
+    assert_eq!(err(&["-Ln", "--sort", "--nosort"]), "multiple 'sort' options specified");
+    assert_eq!(cmd(&["-Ln", "--thresholds"]), list(None, ListView::Thresholds, true, false));
+    assert_eq!(err(&["-Ln", "--thresholds", "--stats"]), "options conflicts in the list command");
+    assert_eq!(
+        err(&["-A", "-t", "198.18.0.100:80", "--thresholds"]),
+        "Illegal 'thresholds' option with the 'add-service' command"
+    );
+}
+
+#[test]
+fn bare_persistent_is_300_seconds_as_ipvsadm() {
+    let p = |args: &[&str]| match cmd(args) {
+        AdmCommand::AddService { options, .. } | AdmCommand::EditService { options, .. } => {
+            options.persistence
+        }
+        other => panic!("{other:?}"),
+    };
+    let five_min = Some(Persistence { timeout: 300, prefix_len: 32 });
+    assert_eq!(p(&["-A", "-t", "198.18.0.100:80", "-p"]), five_min);
+    assert_eq!(p(&["-A", "-p", "-t", "198.18.0.100:80", "-s", "rr"]), five_min);
+    assert_eq!(
+        p(&["-E", "-t", "198.18.0.100:80", "-s", "rr", "-p", "-M", "255.255.255.0"]),
+        Some(Persistence { timeout: 300, prefix_len: 24 })
+    );
+    assert_eq!(
+        p(&["-A", "-t", "198.18.0.100:80", "-p", "60"]),
+        Some(Persistence { timeout: 60, prefix_len: 32 })
+    );
+    assert_eq!(
+        p(&["-A", "-t", "198.18.0.100:80", "-p60"]),
+        Some(Persistence { timeout: 60, prefix_len: 32 })
+    );
+    assert_eq!(
+        p(&["-A", "-t", "198.18.0.100:80", "--persistent=90"]),
+        Some(Persistence { timeout: 90, prefix_len: 32 })
+    );
+    assert_eq!(p(&["-A", "-t", "198.18.0.100:80", "--persistent"]), five_min);
+    assert_eq!(err(&["-A", "-t", "198.18.0.100:80", "-p0"]), "illegal timeout for persistent service: `0'");
 }
 
 #[test]
