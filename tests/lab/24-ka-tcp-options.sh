@@ -12,6 +12,9 @@
 #                                                   than 10, all 50 served
 #   VIP:82   sh, then sh-port (SIGHUP)              one client's connections: one server
 #                                                   without the flag, spread with it
+#
+# Then, with rvs-ctrl stopped, `rvsadm -S`, `rvsadm -C`, `rvsadm -R` of that output and
+# `rvsadm -S` again: byte-identical (thresholds, persistence, flags, SYN proxy, TOA, PROXY).
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/lab/ctrl-lib.sh
@@ -55,7 +58,9 @@ write_conf() {
   syn_proxy
   toa"
     vs 8082 8081 "  lb_algo rr
-  proxy_protocol v2"
+  proxy_protocol v2
+  persistence_timeout 60
+  persistence_granularity 255.255.255.0"
     vs 81 80 "  lb_algo rr" "    uthreshold 10
     lthreshold 5"
     vs 82 80 "  lb_algo sh
@@ -74,7 +79,7 @@ wait_reals 10 "TCP  $VIP:8082" "198.19.0.11:8081 1,198.19.0.12:8081 1,198.19.0.1
 pass "four services with their real servers in rvsd"
 listing=$(rvsadm -Ln)
 assert_contains "rvsadm -Ln" "TCP  $VIP:80 rr synproxy toa" "$listing"
-assert_contains "rvsadm -Ln" "TCP  $VIP:8082 rr proxy-protocol v2" "$listing"
+assert_contains "rvsadm -Ln" "TCP  $VIP:8082 rr persistent 60 mask 255.255.255.0 proxy-protocol v2" "$listing"
 assert_not_contains "rvs-ctrl log" "is not supported by the dataplane" "$(cat "$CTRL_LOG")"
 th=$(rvsadm -Ln --thresholds 2>&1)
 indent <<<"$th"
@@ -197,4 +202,24 @@ else
   fail "sh-port not applied: $(rvsadm -Ln | grep -F "$VIP:82")"
 fi
 assert_range "servers one client reaches through sh with sh-port (source port hashed too)" 2 3 "$(spread)"
+
+# --- rvsadm -S | rvsadm -R restores this table exactly (rvs-ctrl stopped, so only rvsadm acts).
+ctrl_stop
+rvsadm -S >"$CFG_DIR/save1" || fail "rvsadm -S failed"
+indent <"$CFG_DIR/save1"
+for want in "-x 10 -y 5" "-p 60 -M 255.255.255.0 --proxy-protocol v2" "--sched-flags sh-port" "--synproxy --toa"; do
+  assert_contains "rvsadm -S" "$want" "$(cat "$CFG_DIR/save1")"
+done
+assert_ok "rvsadm -C" rvsadm -C
+assert_eq "services after -C" 0 "$(rvsadm -Ln | grep -cE '^(TCP|UDP) ')"
+assert_ok "rvsadm -R < saved" bash -c "'$RVSADM' -R <'$CFG_DIR/save1'"
+rvsadm -S >"$CFG_DIR/save2"
+if cmp -s "$CFG_DIR/save1" "$CFG_DIR/save2"; then
+  pass "rvsadm -S after -R is byte-identical ($(wc -l <"$CFG_DIR/save1") lines)"
+else
+  fail "rvsadm -S after -R differs:"
+  diff "$CFG_DIR/save1" "$CFG_DIR/save2" | indent
+fi
+out=$(in_client curl -s --max-time 5 "http://$VIP/")
+[[ $out =~ ^rs[123]$ ]] && pass "the restored SYN-proxied service answers ($out)" || fail "restored $VIP:80: '$out'"
 finish
