@@ -334,3 +334,5 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
 /// `weight W [reverse|noreverse]` of a track_file block or a FILE_CHECK.
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_docs;
