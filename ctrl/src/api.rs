@@ -31,6 +31,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 mod metrics;
+mod services;
 pub use metrics::metrics;
 
 /// Where rvs-ctrl listens unless told otherwise.
@@ -166,6 +167,19 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
             }
             json_answer(200, &v)
         }
+        ("POST", ["api", "v1", "services"]) => {
+            let v = match serde_json::from_str::<Value>(body) {
+                Ok(v) => v,
+                Err(e) => return error(400, format!("body is not JSON: {e}")),
+            };
+            match services::add(&v) {
+                Ok(op) => match b.submit(Op::Service(op)) {
+                    Ok(()) => json_answer(201, &json!({ "result": "ok" })),
+                    Err(e) => error(e.http_status(), e.to_string()),
+                },
+                Err(e) => error(400, e),
+            }
+        }
         (_, ["api", "v1", "services", proto, vs, rest @ ..]) => {
             let protocol = match *proto {
                 "tcp" | "TCP" => Protocol::Tcp,
@@ -200,6 +214,21 @@ fn service_route(method: &str, key: ServiceKey, rest: &[&str], body: &str, b: &d
         }
     };
     match (method, rest) {
+        ("PUT", []) => {
+            let v = match body_json() {
+                Ok(v) => v,
+                Err(a) => return a,
+            };
+            let st = b.status();
+            let Some(cur) = st.services.iter().find(|s| s.key == key) else {
+                return error(404, format!("no virtual server {} {}", key.protocol.as_str(), key.addr));
+            };
+            match services::edit(key, &v, &cur.options) {
+                Ok(op) => submit(Op::Service(op), 200),
+                Err(e) => error(400, e),
+            }
+        }
+        ("DELETE", []) => submit(Op::Service(crate::overrides::ServiceOp::Delete(key)), 200),
         ("GET", []) => {
             let rvsd = b.rvsd();
             let list = services_json(&b.status(), rvsd.as_ref().ok().map(|r| r.0.as_slice()), Some(key));
@@ -537,6 +566,7 @@ mod tests {
     struct Fake {
         status: Status,
         ov: RefCell<Overrides>,
+        services: RefCell<crate::overrides::ServiceOverrides>,
         config: crate::keepalived::Config,
     }
 
@@ -548,7 +578,12 @@ mod tests {
             Ok(rvsd())
         }
         fn submit(&self, op: Op) -> Result<(), OpError> {
-            apply_op(&self.config, &mut self.ov.borrow_mut(), op)
+            match op {
+                Op::Service(sop) => {
+                    crate::overrides::apply_service_op(&self.config, &mut self.services.borrow_mut(), sop)
+                }
+                op => apply_op(&self.config, &mut self.ov.borrow_mut(), op),
+            }
         }
     }
 
@@ -559,6 +594,7 @@ mod tests {
         Fake {
             status: status(),
             ov: RefCell::default(),
+            services: RefCell::default(),
             config: crate::keepalived::load_str("k.conf", text).unwrap().config,
         }
     }
@@ -645,5 +681,34 @@ mod tests {
         assert_eq!((m.status, m.content_type), (200, METRICS_TYPE));
         let ov = f.ov.borrow();
         assert_eq!(ov.len(), 2, "{ov:?}");
+    }
+
+    #[test]
+    fn service_routes() {
+        let f = fake();
+        let r = |m: &str, u: &str, b: &str| respond(m, u, b, &f);
+        let add = r#"{"address":"198.18.0.100:8080","local_addresses":["198.19.0.201"],"scheduler":"rr","persistence_timeout":30}"#;
+        assert_eq!(r("POST", "/api/v1/services", add).status, 201);
+        let again = r("POST", "/api/v1/services", add);
+        assert_eq!(again.status, 409, "{}", again.body);
+        let v6 = r(
+            "POST",
+            "/api/v1/services",
+            r#"{"address":"[2001:db8::1]:80","local_addresses":["2001:db8::2"]}"#,
+        );
+        assert_eq!(v6.status, 400);
+        assert!(v6.body.contains("IPv6 is not supported by the dataplane yet"), "{}", v6.body);
+        assert_eq!(r("POST", "/api/v1/services", "{").status, 400);
+        assert_eq!(r("POST", "/api/v1/services", r#"{"address":"198.18.0.100:81","bogus":1}"#).status, 400);
+        let base = "/api/v1/services/tcp/198.18.0.100:80";
+        assert_eq!(r("PUT", base, r#"{"persistence_timeout":50,"toa":true}"#).status, 200);
+        assert_eq!(r("PUT", base, r#"{"scheduler":"nope"}"#).status, 400);
+        assert_eq!(r("PUT", "/api/v1/services/tcp/198.18.0.9:80", "{}").status, 404);
+        assert_eq!(r("DELETE", base, "").status, 200);
+        assert_eq!(r("DELETE", base, "").status, 404);
+        let so = f.services.borrow();
+        assert_eq!(so.added.len(), 1);
+        assert_eq!(so.added.values().next().unwrap().options.persistence.unwrap().timeout, 30);
+        assert!(so.removed.contains(&key()) && so.edited.is_empty(), "{so:?}");
     }
 }

@@ -252,7 +252,10 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     let loaded = keepalived::load(&opts.config)?;
     log_diags(&loaded.diags);
     let mut jitter = Jitter::seeded();
-    let mut health = Health::new(loaded.config, Instant::now(), &mut || jitter.next());
+    // The file's configuration; the API's service changes go on top of it.
+    let mut file_config = loaded.config;
+    let mut services_ov = overrides::ServiceOverrides::default();
+    let mut health = Health::new(file_config.clone(), Instant::now(), &mut || jitter.next());
     tracing::info!(
         config = %opts.config.display(),
         services = health.config().virtual_servers.len(),
@@ -319,7 +322,16 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                     prober.cancel_all();
                     // The table and the status are computed again below.
                     sent_gen = sent_gen.wrapping_sub(1);
-                    let (h, events) = health.reload(l.config, Instant::now(), &mut || jitter.next());
+                    file_config = l.config;
+                    let moot = overrides::prune_services(&file_config, &mut services_ov);
+                    if moot > 0 {
+                        tracing::info!(
+                            moot,
+                            "API service changes the new configuration makes moot were dropped"
+                        );
+                    }
+                    let eff = overrides::effective_config(&file_config, &services_ov);
+                    let (h, events) = health.reload(eff, Instant::now(), &mut || jitter.next());
                     health = h;
                     started.clear();
                     durations.clear();
@@ -362,10 +374,28 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         }
         while let Ok(req) = op_rx.try_recv() {
             sent_gen = sent_gen.wrapping_sub(1);
-            let r = overrides::apply_op(health.config(), &mut ov, req.op);
+            let op = req.op.clone();
+            let r = match req.op {
+                overrides::Op::Service(sop) => {
+                    let r = overrides::apply_service_op(&file_config, &mut services_ov, sop);
+                    if r.is_ok() {
+                        // The effective configuration changed: health keeps what it knows.
+                        let eff = overrides::effective_config(&file_config, &services_ov);
+                        let (h, events) = health.reload(eff, Instant::now(), &mut || jitter.next());
+                        health = h;
+                        started.clear();
+                        durations.clear();
+                        prober.cancel_all();
+                        overrides::prune(health.config(), &mut ov);
+                        handle(events, &mut scripts);
+                    }
+                    r
+                }
+                real_op => overrides::apply_op(health.config(), &mut ov, real_op),
+            };
             match &r {
-                Ok(()) => tracing::info!(op = ?req.op, "API change applied"),
-                Err(e) => tracing::info!(op = ?req.op, error = %e, "API change refused"),
+                Ok(()) => tracing::info!(op = ?op, "API change applied"),
+                Err(e) => tracing::info!(op = ?op, error = %e, "API change refused"),
             }
             // The HTTP thread may have given up waiting; nothing to do then.
             let _ = req.reply.send(r);
