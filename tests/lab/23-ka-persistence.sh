@@ -7,7 +7,10 @@
 #    applied command, an EditService, and a download running through the VIP meanwhile
 #    completes byte for byte;
 #  * persistence_granularity 255.255.255.0 (another SIGHUP): clients of the /24 share a server;
-#  * no persistence_timeout any more (SIGHUP): the same client is spread over the servers.
+#  * no persistence_timeout any more (SIGHUP): the same client is spread over the servers;
+#  * the JSON API adds a service with persistence (and real servers), shows its effective
+#    options, refuses bad requests with a clear error and serves the next, edits the
+#    persistence away and removes the service.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/lab/ctrl-lib.sh
@@ -145,4 +148,42 @@ else
 fi
 out=$(from_client 198.18.0.10 40)
 assert_eq "real servers seen by 198.18.0.10 without persistence" 4 "$(sort -u <<<"$out" | grep -c .)"
+
+# --- the JSON API: a service of its own.
+API_SVC="TCP  $VIP:8088"
+body='{"address":"'"$VIP"':8088","local_addresses":["'"${LIPS[0]}"'","'"${LIPS[1]}"'"],"scheduler":"rr","persistence_timeout":30}'
+api POST /api/v1/services "$body" >/dev/null
+assert_eq "POST /api/v1/services" 201 "$API_CODE"
+for rs in 198.19.0.11:80 198.19.0.12:80; do
+  api POST "/api/v1/services/tcp/$VIP:8088/reals" '{"address":"'"$rs"'"}' >/dev/null
+  assert_eq "POST .../reals $rs" 201 "$API_CODE"
+done
+assert_reals 10 "$API_SVC" "198.19.0.11:80 1,198.19.0.12:80 1" "the API's service in rvsd"
+assert_contains "rvsadm -Ln" "$API_SVC rr persistent 30" "$(rvsadm -Ln)"
+opts=$(api GET "/api/v1/services/tcp/$VIP:8088" | "$PY" -c 'import json,sys; v=json.load(sys.stdin); print(v["options"]["persistence_timeout"], v["rvsd_options"]["persistence_timeout"])')
+assert_eq "API options, as sent and as rvsd has them (persistence_timeout)" "30 30" "$opts"
+out=$(http_get_many 10 "http://$VIP:8088/")
+assert_eq "answers on $VIP:8088" 10 "$(grep -c '^rs[12]$' <<<"$out")"
+assert_eq "servers one client reaches on the persistent API service" 1 "$(sort -u <<<"$out" | grep -c .)"
+# (api sets API_CODE: called in this shell, its output to a file.)
+api POST /api/v1/services '{"address":"'"$VIP"':8089","persistance_timeout":5}' >"$CFG_DIR/err.json"
+assert_eq "POST with a misspelt field" 400 "$API_CODE"
+assert_contains "its error" '"error": "unknown field \"persistance_timeout\"' "$(cat "$CFG_DIR/err.json")"
+api PUT "/api/v1/services/tcp/$VIP:8088" '{"scheduler":"fastest"}' >"$CFG_DIR/err.json"
+assert_eq "PUT with an unknown scheduler" 400 "$API_CODE"
+assert_contains "its error" "Scheduler not found: fastest" "$(cat "$CFG_DIR/err.json")"
+api PUT "/api/v1/services/tcp/$VIP:8088" '{"persistence_timeout":null}' >/dev/null
+assert_eq "PUT persistence_timeout null (the next request, served)" 200 "$API_CODE"
+if wait_for 5 "no persistence on 8088" bash -c "'$RVSADM' -Ln | grep -F '$API_SVC' | grep -qvF persistent"; then
+  pass "rvsd: $(rvsadm -Ln | grep -F "$API_SVC")"
+else
+  fail "8088 still persistent: $(rvsadm -Ln | grep -F "$API_SVC")"
+fi
+api DELETE "/api/v1/services/tcp/$VIP:8088" >/dev/null
+assert_eq "DELETE the service" 200 "$API_CODE"
+if wait_for 5 "8088 gone" bash -c "! '$RVSADM' -Ln | grep -qF '$API_SVC'"; then
+  pass "the API's service left rvsd"
+else
+  fail "still there: $(rvsadm -Ln | grep -F "$API_SVC")"
+fi
 finish
