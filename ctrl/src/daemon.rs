@@ -258,6 +258,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     let mut health = Health::new(file_config.clone(), Instant::now(), &mut || jitter.next());
     tracing::info!(
         config = %opts.config.display(),
+        router_id = health.config().router_id.as_deref().unwrap_or("-"),
         services = health.config().virtual_servers.len(),
         checkers = health.checker_ids().count(),
         "configuration loaded"

@@ -307,6 +307,10 @@ fn keepalived_defaults_named_in_infos() {
     let i = infos(&l);
     assert!(i.iter().any(|m| m == "k.conf:2: no lb_algo given; using wlc (keepalived's default)"), "{i:?}");
     assert!(i.iter().any(|m| m.starts_with("k.conf:4: persistence_timeout without a value: 360 s")), "{i:?}");
+    assert!(
+        i.iter().any(|m| m == "k.conf:2: no delay_loop given; checking every 60 s (keepalived's default)"),
+        "{i:?}"
+    );
     let c = &v.reals[0].checkers[0];
     assert_eq!(
         (c.retry, c.connect_timeout, c.delay_loop),

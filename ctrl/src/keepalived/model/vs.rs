@@ -68,6 +68,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         reals: Vec::new(),
     };
     let mut sched_set = false;
+    let mut delay_set = false;
     let mut granularity_loc: Option<Loc> = None;
     let mut quorum_loc: Option<Loc> = None;
     let mut hysteresis_loc: Option<Loc> = None;
@@ -79,6 +80,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
     for k in block {
         match k.keyword.as_str() {
             "delay_loop" => {
+                delay_set = true;
                 if let Some(d) = cx.secs(k) {
                     vs.delay_loop = d;
                 }
@@ -278,6 +280,17 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                 format!("sorry_server {sorry} is also a real_server"),
             );
         }
+    }
+    let checks_at_default =
+        vs.reals.iter().flat_map(|r| &r.checkers).any(|c| c.delay_loop == DEFAULT_DELAY_LOOP);
+    if !delay_set && checks_at_default {
+        cx.info(
+            &s.loc,
+            format!(
+                "no delay_loop given; checking every {} s (keepalived's default)",
+                DEFAULT_DELAY_LOOP.as_secs()
+            ),
+        );
     }
     quorum_rules(cx, &mut vs, quorum_loc.as_ref(), hysteresis_loc.as_ref().unwrap_or(&s.loc));
     Some(vs)
