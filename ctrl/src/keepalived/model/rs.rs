@@ -180,10 +180,16 @@ fn checker(
             "misc_timeout" if is_misc => misc_timeout = cx.secs(o),
             "misc_dynamic" if is_misc => misc_dynamic = cx.flag(o),
             "payload" if kind == "UDP_CHECK" => {
+                // keepalived reports a payload that is not hex and runs without it.
                 if let Some(p) = cx.arg(o, 0) {
                     match hex_bytes(p) {
                         Ok(b) => payload = b,
-                        Err(e) => cx.error(&o.loc, format!("payload {p:?}: {e}")),
+                        Err(e) => cx.warn(
+                            &o.loc,
+                            format!(
+                                "payload {p:?} is not hex bytes ({e}); the check sends an empty datagram"
+                            ),
+                        ),
                     }
                 }
             }
@@ -192,7 +198,10 @@ fn checker(
                 if let Some(r) = o.args.first() {
                     match hex_bytes(r) {
                         Ok(b) => reply = b,
-                        Err(e) => cx.error(&o.loc, format!("require_reply {r:?}: {e}")),
+                        Err(e) => cx.warn(
+                            &o.loc,
+                            format!("require_reply {r:?} is not hex bytes ({e}); any reply passes"),
+                        ),
                     }
                 }
             }

@@ -88,11 +88,12 @@ fn realistic_dpvs_config() {
     assert_eq!(dns.scheduler, "wlc", "accepted at parse time, rvsd decides");
     assert_eq!(
         dns.reals[0].checkers[0].kind,
-        CheckKind::Udp { payload: b"hello".to_vec(), require_reply: true, reply: vec![] }
+        CheckKind::Udp { payload: vec![], require_reply: true, reply: vec![] }
     );
     assert_eq!(dns.reals[1].addr, "198.19.0.12:53".parse().unwrap(), "port defaults to the VS's");
 
-    // VRRP blocks are reported; every keyword of this config reaches rvsd, so no warning.
+    // VRRP blocks are reported; every keyword of this config reaches rvsd. Its UDP_CHECK
+    // payload "hello" is not hex: warned, as keepalived does.
     let infos: Vec<String> =
         l.diags.iter().filter(|d| d.severity == Severity::Info).map(ToString::to_string).collect();
     assert!(
@@ -102,7 +103,8 @@ fn realistic_dpvs_config() {
     assert!(infos.iter().any(|m| m.contains("vrrp_script chk_dpvs")), "{infos:?}");
     assert!(infos.iter().any(|m| m.contains("k.conf:15: interface dpdk1 ignored")), "{infos:?}");
     let w = warnings(&l);
-    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("k.conf:105: payload \"hello\" is not hex bytes"), "{w:?}");
 }
 
 #[test]
@@ -376,10 +378,20 @@ fn udp_check_payload_and_reply_are_hex() {
         l.config.virtual_servers[0].reals[0].checkers[0].kind,
         CheckKind::Udp { payload: vec![0x0a, 0x0b, 0x0c], require_reply: true, reply: vec![0xca, 0xfe] }
     );
-    let e = errors(&vs(" protocol UDP\n real_server 198.19.0.11 53 {\n UDP_CHECK {\n payload hello\n require_reply abc\n }\n }\n"));
-    assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e[0].starts_with("k.conf:8: payload \"hello\": "), "{e:?}");
-    assert!(e[1].starts_with("k.conf:9: require_reply \"abc\": not an even number"), "{e:?}");
+    // As keepalived: reported, and the check runs without them.
+    let l = ok(&vs(" protocol UDP\n real_server 198.19.0.11 53 {\n UDP_CHECK {\n payload hello\n require_reply abc\n }\n }\n"));
+    let w = warnings(&l);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("k.conf:8: payload \"hello\" is not hex bytes ("), "{w:?}");
+    assert!(w[0].ends_with("the check sends an empty datagram"), "{w:?}");
+    assert!(
+        w[1].starts_with("k.conf:9: require_reply \"abc\" is not hex bytes (not an even number"),
+        "{w:?}"
+    );
+    assert_eq!(
+        l.config.virtual_servers[0].reals[0].checkers[0].kind,
+        CheckKind::Udp { payload: vec![], require_reply: true, reply: vec![] }
+    );
     assert_eq!(hex_bytes("00ff"), Ok(vec![0, 255]));
 }
 
