@@ -31,7 +31,8 @@ fn down() -> Outcome {
     Outcome::Down("connection refused".into())
 }
 
-const TWO: &str = " real_server 198.19.0.11 80 {\n weight 3\n TCP_CHECK {\n retry 2\n delay_before_retry 1\n }\n }\n real_server 198.19.0.12 80 {\n weight 2\n TCP_CHECK {\n retry 0\n }\n }\n";
+/// Two servers whose checkers run at once (`warmup 0`), so the times below are exact.
+const TWO: &str = " real_server 198.19.0.11 80 {\n weight 3\n TCP_CHECK {\n retry 2\n delay_before_retry 1\n warmup 0\n }\n }\n real_server 198.19.0.12 80 {\n weight 2\n TCP_CHECK {\n retry 0\n warmup 0\n }\n }\n";
 
 #[test]
 fn checker_retries_before_going_down_and_recovers_at_once() {
@@ -400,4 +401,14 @@ fn desired_table_carries_options_thresholds_and_group_members() {
         assert_eq!(d.real(a, 1).thresholds, Thresholds { upper: 10, lower: 5 });
         assert_eq!(d.thresholds_of(&"198.19.0.12:80".parse().unwrap()), Thresholds::default());
     }
+}
+
+#[test]
+fn first_checks_spread_over_delay_loop_by_default() {
+    // keepalived: warmup defaults to the checker's delay_loop (10 s here).
+    let c = cfg(" real_server 198.19.0.11 80 {\n TCP_CHECK\n }\n");
+    let conf = c.virtual_servers[0].reals[0].checkers[0].clone();
+    let t0 = Instant::now();
+    assert_eq!(CheckerSm::new(&conf, t0, 0.3).next_at, t0 + Duration::from_secs(3));
+    assert_eq!(CheckerSm::new(&conf, t0, 0.0).next_at, t0);
 }

@@ -294,6 +294,13 @@ fn checker(
         _ => unreachable!(),
     };
     let target = SocketAddr::new(connect_ip.unwrap_or(rs.addr.ip()), connect_port.unwrap_or(rs.addr.port()));
+    // keepalived spreads each checker's first run over `warmup`, by default its delay_loop
+    // (`warmup 0` runs it at once); a FILE_CHECK is read at once.
+    let warmup = if matches!(kind, CheckKind::File { .. }) {
+        None
+    } else {
+        Some(d.warmup.unwrap_or(delay_loop)).filter(|w| !w.is_zero())
+    };
     Some(CheckerConf {
         loc: k.loc.clone(),
         kind,
@@ -303,7 +310,7 @@ fn checker(
         retry,
         delay_before_retry,
         delay_loop,
-        warmup: d.warmup,
+        warmup,
         alpha,
     })
 }

@@ -121,7 +121,11 @@ fn defaults() {
         (1, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_BEFORE_RETRY)
     );
     assert_eq!(c.target, "198.19.0.11:80".parse().unwrap());
-    assert!(!c.alpha && c.warmup.is_none());
+    assert!(!c.alpha);
+    assert_eq!(c.warmup, Some(DEFAULT_DELAY_LOOP), "keepalived: warmup defaults to delay_loop");
+    let l = ok(&vs(" delay_loop 3\n real_server 198.19.0.11 80 {\n TCP_CHECK\n }\n real_server 198.19.0.12 80 {\n TCP_CHECK { warmup 0 }\n }"));
+    let rs = &l.config.virtual_servers[0].reals;
+    assert_eq!((rs[0].checkers[0].warmup, rs[1].checkers[0].warmup), (Some(Duration::from_secs(3)), None));
 }
 
 #[test]

@@ -11,7 +11,17 @@ const DOC: &str = include_str!("../../../../docs/keepalived.md");
 /// keyword -> status, from the rows of the doc's tables (every `word` of the first cell).
 fn table() -> BTreeMap<String, String> {
     let mut t = BTreeMap::new();
-    for line in DOC.lines().filter(|l| l.starts_with("| `")) {
+    // Only the keyword tables: those whose header is `| keyword | status | notes |`.
+    let mut in_keywords = false;
+    for line in DOC.lines() {
+        if line.starts_with("| keyword | status |") {
+            in_keywords = true;
+        } else if !line.starts_with('|') {
+            in_keywords = false;
+        }
+        if !in_keywords || !line.starts_with("| `") {
+            continue;
+        }
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         let (first, status) = (cells[1], cells[2]);
         for (i, part) in first.split('`').enumerate() {
