@@ -86,7 +86,8 @@ for t in 19-proxy-protocol 20-toa; do
   LAB_TESTS+=("$t-w1 $t 1")
 done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
-for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale; do
+for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
+  23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do
   LAB_TESTS+=("$t $t 1")
 done
 

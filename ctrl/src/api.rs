@@ -20,13 +20,19 @@
 
 use crate::check::state::Table;
 use crate::overrides::{Op, OpError};
-use rvs_proto::{Client, Command, Protocol, Reply, ServiceInfo, ServiceKey, TrafficStats, WorkerStats};
+use rvs_proto::{
+    Client, Command, Protocol, Reply, ServiceInfo, ServiceKey, ServiceOptions, Thresholds, TrafficStats,
+    WorkerStats,
+};
 use serde_json::{json, Value};
-use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
+
+mod metrics;
+mod services;
+pub use metrics::metrics;
 
 /// Where rvs-ctrl listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9595";
@@ -42,8 +48,14 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VsStatus {
     pub key: ServiceKey,
+    /// The virtual_server_group this service is a member of.
+    pub group: Option<String>,
     pub scheduler: String,
+    /// The options rvs-ctrl gives rvsd for this service.
+    pub options: ServiceOptions,
     pub quorum: u32,
+    /// As in effect (keepalived caps it below the quorum).
+    pub hysteresis: u32,
     pub quorum_up: bool,
     pub sorry_server: Option<SocketAddr>,
     pub local_addrs: Vec<IpAddr>,
@@ -55,6 +67,8 @@ pub struct RsStatus {
     pub addr: SocketAddr,
     /// The file's weight (None: added through the API).
     pub file_weight: Option<u32>,
+    /// uthreshold/lthreshold (0: none).
+    pub thresholds: Thresholds,
     /// All checkers up (always for a server without checkers).
     pub alive: bool,
     pub override_: Option<String>,
@@ -122,7 +136,7 @@ fn error(status: u16, msg: impl Into<String>) -> Answer {
     json_answer(status, &json!({ "error": msg.into() }))
 }
 
-fn proto_name(p: Protocol) -> &'static str {
+pub(crate) fn proto_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
@@ -152,6 +166,19 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
                 v["rvsd_error"] = json!(e);
             }
             json_answer(200, &v)
+        }
+        ("POST", ["api", "v1", "services"]) => {
+            let v = match serde_json::from_str::<Value>(body) {
+                Ok(v) => v,
+                Err(e) => return error(400, format!("body is not JSON: {e}")),
+            };
+            match services::add(&v) {
+                Ok(op) => match b.submit(Op::Service(op)) {
+                    Ok(()) => json_answer(201, &json!({ "result": "ok" })),
+                    Err(e) => error(e.http_status(), e.to_string()),
+                },
+                Err(e) => error(400, e),
+            }
         }
         (_, ["api", "v1", "services", proto, vs, rest @ ..]) => {
             let protocol = match *proto {
@@ -187,6 +214,21 @@ fn service_route(method: &str, key: ServiceKey, rest: &[&str], body: &str, b: &d
         }
     };
     match (method, rest) {
+        ("PUT", []) => {
+            let v = match body_json() {
+                Ok(v) => v,
+                Err(a) => return a,
+            };
+            let st = b.status();
+            let Some(cur) = st.services.iter().find(|s| s.key == key) else {
+                return error(404, format!("no virtual server {} {}", key.protocol.as_str(), key.addr));
+            };
+            match services::edit(key, &v, &cur.options) {
+                Ok(op) => submit(Op::Service(op), 200),
+                Err(e) => error(400, e),
+            }
+        }
+        ("DELETE", []) => submit(Op::Service(crate::overrides::ServiceOp::Delete(key)), 200),
         ("GET", []) => {
             let rvsd = b.rvsd();
             let list = services_json(&b.status(), rvsd.as_ref().ok().map(|r| r.0.as_slice()), Some(key));
@@ -252,6 +294,18 @@ fn stats_json(s: &TrafficStats) -> Value {
     })
 }
 
+/// Service options as the API shows them: keepalived's words, values as in effect.
+pub fn options_json(o: &ServiceOptions) -> Value {
+    json!({
+        "persistence_timeout": o.persistence.map(|p| p.timeout),
+        "persistence_prefix_len": o.persistence.map(|p| p.prefix_len),
+        "sched_flags": o.sched_flags,
+        "syn_proxy": o.syn_proxy,
+        "toa": o.toa,
+        "proxy_protocol": o.proxy_protocol.map(|v| format!("v{v}")),
+    })
+}
+
 /// The services as the API shows them: configuration, health, what rvs-ctrl wants and
 /// (when rvsd answered) what rvsd has with its counters.
 pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<ServiceKey>) -> Vec<Value> {
@@ -264,6 +318,8 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
             match r {
                 Some(r) => json!({
                     "weight": r.spec.weight,
+                    "uthreshold": r.spec.thresholds.upper,
+                    "lthreshold": r.spec.thresholds.lower,
                     "active_conns": r.active_conns,
                     "inactive_conns": r.inactive_conns,
                     "stats": stats_json(&r.stats),
@@ -279,6 +335,8 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
                     "address": r.addr.to_string(),
                     "source": if r.file_weight.is_some() { "config" } else { "api" },
                     "config_weight": r.file_weight,
+                    "uthreshold": r.thresholds.upper,
+                    "lthreshold": r.thresholds.lower,
                     "alive": r.alive,
                     "override": r.override_,
                     "weight": wanted.and_then(|w| w.reals.get(&r.addr)),
@@ -307,9 +365,13 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
             "protocol": proto_name(vs.key.protocol),
             "vip": vs.key.addr.ip().to_string(),
             "port": vs.key.addr.port(),
+            "group": vs.group,
             "scheduler": vs.scheduler,
+            "options": options_json(&vs.options),
+            "rvsd_options": live.map(|s| options_json(&s.spec.options)),
             "local_addresses": vs.local_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "quorum": vs.quorum,
+            "hysteresis": vs.hysteresis,
             "quorum_up": vs.quorum_up,
             "sorry_server": vs.sorry_server.map(|s| s.to_string()),
             "sorry_server_active": vs.sorry_server.is_some() && !vs.quorum_up,
@@ -317,193 +379,6 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
             "stats": live.map(|s| stats_json(&s.stats)),
             "reals": reals,
         }));
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------------------
-// Prometheus text format
-
-/// A label value, escaped as the text format wants (backslash, double quote, newline).
-fn esc(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-fn labels(pairs: &[(&str, String)]) -> String {
-    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", esc(v))).collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-/// One metric family: HELP, TYPE and its samples.
-struct Family {
-    name: String,
-    help: String,
-    kind: &'static str,
-    samples: Vec<(String, String)>,
-}
-
-impl Family {
-    fn new(name: impl Into<String>, kind: &'static str, help: impl Into<String>) -> Self {
-        Family { name: name.into(), help: help.into(), kind, samples: Vec::new() }
-    }
-    fn add(&mut self, labels: String, value: impl ToString) {
-        self.samples.push((labels, value.to_string()));
-    }
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
-        for (l, v) in &self.samples {
-            let _ = writeln!(out, "{}{l} {v}", self.name);
-        }
-    }
-}
-
-fn vs_labels(k: &ServiceKey) -> Vec<(&'static str, String)> {
-    vec![
-        ("vip", k.addr.ip().to_string()),
-        ("port", k.addr.port().to_string()),
-        ("proto", proto_name(k.protocol).to_string()),
-    ]
-}
-
-fn rs_labels(k: &ServiceKey, rs: SocketAddr) -> Vec<(&'static str, String)> {
-    let mut l = vs_labels(k);
-    l.push(("rip", rs.ip().to_string()));
-    l.push(("rport", rs.port().to_string()));
-    l
-}
-
-/// A traffic counter family: name suffix, help, and the field it shows.
-type TrafficField = (&'static str, &'static str, fn(&TrafficStats) -> u64);
-/// A worker family and the field it shows.
-type WorkerField = (Family, fn(&WorkerStats) -> u64);
-
-/// The `/metrics` page. `rvsd` is None when rvsd could not be asked.
-pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>) -> String {
-    let traffic: [TrafficField; 5] = [
-        ("conns_total", "Connections scheduled", |t| t.conns),
-        ("in_packets_total", "Packets from clients", |t| t.in_pkts),
-        ("out_packets_total", "Packets to clients", |t| t.out_pkts),
-        ("in_bytes_total", "Bytes from clients", |t| t.in_bytes),
-        ("out_bytes_total", "Bytes to clients", |t| t.out_bytes),
-    ];
-    let mut fams: Vec<Family> = Vec::new();
-    let mut up = Family::new("rvs_rvsd_up", "gauge", "Whether rvsd answered this scrape");
-    up.add(String::new(), u8::from(rvsd.is_some()));
-    fams.push(up);
-
-    let mut vs_fams: Vec<Family> = traffic
-        .iter()
-        .map(|(n, h, _)| Family::new(format!("rvs_vs_{n}"), "counter", format!("{h}, per virtual service")))
-        .collect();
-    let mut rs_fams: Vec<Family> = traffic
-        .iter()
-        .map(|(n, h, _)| Family::new(format!("rvs_rs_{n}"), "counter", format!("{h}, per real server")))
-        .collect();
-    let mut active = Family::new("rvs_rs_active_conns", "gauge", "Established connections of a real server");
-    let mut inactive = Family::new("rvs_rs_inactive_conns", "gauge", "Other connections of a real server");
-    let mut weight = Family::new("rvs_rs_weight", "gauge", "Weight of a real server in rvsd");
-    let mut rs_up =
-        Family::new("rvs_rs_up", "gauge", "Whether rvs-ctrl's health checks find a real server alive");
-    let mut vs_quorum =
-        Family::new("rvs_vs_quorum_up", "gauge", "Whether a virtual service has quorum (0: sorry server)");
-    let mut wk: Vec<WorkerField> = vec![
-        (Family::new("rvs_worker_rx_packets_total", "counter", "Packets received by a worker"), |w| {
-            w.rx_packets
-        }),
-        (Family::new("rvs_worker_rx_bytes_total", "counter", "Bytes received by a worker"), |w| w.rx_bytes),
-        (Family::new("rvs_worker_tx_packets_total", "counter", "Packets sent by a worker"), |w| w.tx_packets),
-        (Family::new("rvs_worker_tx_bytes_total", "counter", "Bytes sent by a worker"), |w| w.tx_bytes),
-        (
-            Family::new(
-                "rvs_worker_redirect_out_total",
-                "counter",
-                "Packets handed to the worker owning their session",
-            ),
-            |w| w.redirected_out,
-        ),
-        (
-            Family::new("rvs_worker_redirect_in_total", "counter", "Packets received from other workers"),
-            |w| w.redirected_in,
-        ),
-        (Family::new("rvs_worker_sessions", "gauge", "Live sessions of a worker"), |w| w.sessions_live),
-        (Family::new("rvs_worker_sessions_created_total", "counter", "Sessions created by a worker"), |w| {
-            w.sessions_created
-        }),
-        (Family::new("rvs_worker_sessions_expired_total", "counter", "Sessions expired by a worker"), |w| {
-            w.sessions_expired
-        }),
-    ];
-    let mut drops = Family::new("rvs_drops_total", "counter", "Packets dropped, by worker and reason");
-    let mut check_up = Family::new("rvs_check_up", "gauge", "Whether a health checker finds its target up");
-    let mut check_dur =
-        Family::new("rvs_check_duration_seconds", "gauge", "How long the last run of a health checker took");
-    let mut check_runs =
-        Family::new("rvs_checks_total", "counter", "Completed runs of a health checker, retries included");
-
-    if let Some((services, workers)) = rvsd {
-        for s in services {
-            let l = labels(&vs_labels(&s.spec.key));
-            for (f, (_, _, get)) in vs_fams.iter_mut().zip(traffic.iter()) {
-                f.add(l.clone(), get(&s.stats));
-            }
-            for r in &s.reals {
-                let l = labels(&rs_labels(&s.spec.key, r.spec.addr));
-                for (f, (_, _, get)) in rs_fams.iter_mut().zip(traffic.iter()) {
-                    f.add(l.clone(), get(&r.stats));
-                }
-                active.add(l.clone(), r.active_conns);
-                inactive.add(l.clone(), r.inactive_conns);
-                weight.add(l, r.spec.weight);
-            }
-        }
-        for w in workers {
-            let l = labels(&[("worker", w.worker.to_string()), ("lcore", w.lcore.to_string())]);
-            for (f, get) in wk.iter_mut() {
-                f.add(l.clone(), get(w));
-            }
-            for (reason, n) in &w.drops {
-                drops.add(labels(&[("worker", w.worker.to_string()), ("reason", reason.clone())]), n);
-            }
-        }
-    }
-    for vs in &st.services {
-        vs_quorum.add(labels(&vs_labels(&vs.key)), u8::from(vs.quorum_up));
-        for r in &vs.reals {
-            let base = rs_labels(&vs.key, r.addr);
-            rs_up.add(labels(&base), u8::from(r.alive));
-            for (i, c) in r.checks.iter().enumerate() {
-                let mut l = base.clone();
-                l.push(("check", c.kind.to_string()));
-                l.push(("index", i.to_string()));
-                l.push(("target", c.target.to_string()));
-                let l = labels(&l);
-                check_up.add(l.clone(), u8::from(c.up));
-                check_runs.add(l.clone(), c.runs);
-                if let Some(d) = c.last_duration {
-                    check_dur.add(l, format!("{:.6}", d.as_secs_f64()));
-                }
-            }
-        }
-    }
-    fams.extend(vs_fams);
-    fams.push(vs_quorum);
-    fams.extend(rs_fams);
-    fams.extend([active, inactive, weight, rs_up]);
-    fams.extend(wk.into_iter().map(|(f, _)| f));
-    fams.extend([drops, check_up, check_dur, check_runs]);
-    let mut out = String::new();
-    for f in &fams {
-        f.render(&mut out);
     }
     out
 }
@@ -618,6 +493,7 @@ mod tests {
         let rs = |a: &str, alive| RsStatus {
             addr: a.parse().unwrap(),
             file_weight: Some(1),
+            thresholds: Default::default(),
             alive,
             override_: None,
             checks: vec![CheckStatus {
@@ -635,13 +511,17 @@ mod tests {
                 scheduler: "rr".into(),
                 local_addrs: vec![],
                 reals: [("198.19.0.11:80".parse().unwrap(), 1)].into_iter().collect(),
+                ..Default::default()
             },
         );
         Status {
             services: vec![VsStatus {
                 key: key(),
+                group: None,
                 scheduler: "rr".into(),
+                options: Default::default(),
                 quorum: 1,
+                hysteresis: 0,
                 quorum_up: true,
                 sorry_server: Some("198.19.0.13:8080".parse().unwrap()),
                 local_addrs: vec!["198.19.0.200".parse().unwrap()],
@@ -686,6 +566,7 @@ mod tests {
     struct Fake {
         status: Status,
         ov: RefCell<Overrides>,
+        services: RefCell<crate::overrides::ServiceOverrides>,
         config: crate::keepalived::Config,
     }
 
@@ -697,7 +578,12 @@ mod tests {
             Ok(rvsd())
         }
         fn submit(&self, op: Op) -> Result<(), OpError> {
-            apply_op(&self.config, &mut self.ov.borrow_mut(), op)
+            match op {
+                Op::Service(sop) => {
+                    crate::overrides::apply_service_op(&self.config, &mut self.services.borrow_mut(), sop)
+                }
+                op => apply_op(&self.config, &mut self.ov.borrow_mut(), op),
+            }
         }
     }
 
@@ -708,6 +594,7 @@ mod tests {
         Fake {
             status: status(),
             ov: RefCell::default(),
+            services: RefCell::default(),
             config: crate::keepalived::load_str("k.conf", text).unwrap().config,
         }
     }
@@ -794,5 +681,34 @@ mod tests {
         assert_eq!((m.status, m.content_type), (200, METRICS_TYPE));
         let ov = f.ov.borrow();
         assert_eq!(ov.len(), 2, "{ov:?}");
+    }
+
+    #[test]
+    fn service_routes() {
+        let f = fake();
+        let r = |m: &str, u: &str, b: &str| respond(m, u, b, &f);
+        let add = r#"{"address":"198.18.0.100:8080","local_addresses":["198.19.0.201"],"scheduler":"rr","persistence_timeout":30}"#;
+        assert_eq!(r("POST", "/api/v1/services", add).status, 201);
+        let again = r("POST", "/api/v1/services", add);
+        assert_eq!(again.status, 409, "{}", again.body);
+        let v6 = r(
+            "POST",
+            "/api/v1/services",
+            r#"{"address":"[2001:db8::1]:80","local_addresses":["2001:db8::2"]}"#,
+        );
+        assert_eq!(v6.status, 400);
+        assert!(v6.body.contains("IPv6 is not supported by the dataplane yet"), "{}", v6.body);
+        assert_eq!(r("POST", "/api/v1/services", "{").status, 400);
+        assert_eq!(r("POST", "/api/v1/services", r#"{"address":"198.18.0.100:81","bogus":1}"#).status, 400);
+        let base = "/api/v1/services/tcp/198.18.0.100:80";
+        assert_eq!(r("PUT", base, r#"{"persistence_timeout":50,"toa":true}"#).status, 200);
+        assert_eq!(r("PUT", base, r#"{"scheduler":"nope"}"#).status, 400);
+        assert_eq!(r("PUT", "/api/v1/services/tcp/198.18.0.9:80", "{}").status, 404);
+        assert_eq!(r("DELETE", base, "").status, 200);
+        assert_eq!(r("DELETE", base, "").status, 404);
+        let so = f.services.borrow();
+        assert_eq!(so.added.len(), 1);
+        assert_eq!(so.added.values().next().unwrap().options.persistence.unwrap().timeout, 30);
+        assert!(so.removed.contains(&key()) && so.edited.is_empty(), "{so:?}");
     }
 }

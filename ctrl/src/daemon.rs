@@ -161,7 +161,7 @@ fn kind_name(k: &CheckKind) -> &'static str {
 fn sorry_active(health: &Health, key: &rvs_proto::ServiceKey) -> bool {
     let vss = &health.config().virtual_servers;
     vss.iter()
-        .position(|v| v.key == *key)
+        .position(|v| v.serves(key))
         .is_some_and(|i| vss[i].sorry_server.is_some() && !health.quorum_up(i))
 }
 
@@ -179,12 +179,10 @@ fn status(
     desired: &Table,
     durations: &HashMap<CheckerId, Duration>,
 ) -> api::Status {
-    let services = health
-        .config()
-        .virtual_servers
-        .iter()
-        .enumerate()
-        .map(|(i, vs)| {
+    let mut services = Vec::new();
+    for (i, vs) in health.config().virtual_servers.iter().enumerate() {
+        // A virtual_server group shows each member, with the same checks.
+        for &key in &vs.members {
             let mut reals: Vec<api::RsStatus> = vs
                 .reals
                 .iter()
@@ -192,8 +190,9 @@ fn status(
                 .map(|(r, rs)| api::RsStatus {
                     addr: rs.addr,
                     file_weight: Some(rs.weight),
+                    thresholds: rs.thresholds(),
                     alive: health.alive(i, r),
-                    override_: ov.get(&(vs.key, rs.addr)).map(|o| o.describe()),
+                    override_: ov.get(&(key, rs.addr)).map(|o| o.describe()),
                     checks: rs
                         .checkers
                         .iter()
@@ -211,28 +210,32 @@ fn status(
                         .collect(),
                 })
                 .collect();
-            for ((key, addr), o) in ov {
-                if *key == vs.key && matches!(o, overrides::Override::Added(_)) {
+            for ((k, addr), o) in ov {
+                if *k == key && matches!(o, overrides::Override::Added(_)) {
                     reals.push(api::RsStatus {
                         addr: *addr,
                         file_weight: None,
+                        thresholds: Default::default(),
                         alive: true,
                         override_: Some(o.describe()),
                         checks: Vec::new(),
                     });
                 }
             }
-            api::VsStatus {
-                key: vs.key,
+            services.push(api::VsStatus {
+                key,
+                group: vs.group.clone(),
                 scheduler: vs.scheduler.clone(),
+                options: vs.options(),
                 quorum: vs.quorum,
+                hysteresis: vs.hysteresis,
                 quorum_up: health.quorum_up(i),
                 sorry_server: vs.sorry_server,
                 local_addrs: vs.local_addrs.clone(),
                 reals,
-            }
-        })
-        .collect();
+            });
+        }
+    }
     api::Status { services, desired: desired.clone() }
 }
 
@@ -249,15 +252,19 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     let loaded = keepalived::load(&opts.config)?;
     log_diags(&loaded.diags);
     let mut jitter = Jitter::seeded();
-    let mut health = Health::new(loaded.config, Instant::now(), &mut || jitter.next());
+    // The file's configuration; the API's service changes go on top of it.
+    let mut file_config = loaded.config;
+    let mut services_ov = overrides::ServiceOverrides::default();
+    let mut health = Health::new(file_config.clone(), Instant::now(), &mut || jitter.next());
     tracing::info!(
         config = %opts.config.display(),
+        router_id = health.config().router_id.as_deref().unwrap_or("-"),
         services = health.config().virtual_servers.len(),
         checkers = health.checker_ids().count(),
         "configuration loaded"
     );
 
-    let (tx, rx) = mpsc::channel::<Arc<Table>>();
+    let (tx, rx) = mpsc::channel::<Arc<crate::sync::Wanted>>();
     let socket = opts.socket.clone();
     let sync = std::thread::Builder::new()
         .name("rvs-sync".into())
@@ -265,8 +272,10 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         .map_err(DaemonError::Thread)?;
     let mut ov = Overrides::new();
     let mut sent = effective(&health, &ov);
+    let mut sent_timeouts = health.config().lvs_timeouts;
+    let wanted = |table: &Table, timeouts| Arc::new(crate::sync::Wanted { table: table.clone(), timeouts });
     // The receiver lives until the sender is dropped, so sending cannot fail here.
-    let _ = tx.send(Arc::new(sent.clone()));
+    let _ = tx.send(wanted(&sent, sent_timeouts));
 
     let shared = Arc::new(api::Shared::default());
     let (op_tx, op_rx) = mpsc::channel::<api::OpRequest>();
@@ -314,7 +323,16 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                     prober.cancel_all();
                     // The table and the status are computed again below.
                     sent_gen = sent_gen.wrapping_sub(1);
-                    let (h, events) = health.reload(l.config, Instant::now(), &mut || jitter.next());
+                    file_config = l.config;
+                    let moot = overrides::prune_services(&file_config, &mut services_ov);
+                    if moot > 0 {
+                        tracing::info!(
+                            moot,
+                            "API service changes the new configuration makes moot were dropped"
+                        );
+                    }
+                    let eff = overrides::effective_config(&file_config, &services_ov);
+                    let (h, events) = health.reload(eff, Instant::now(), &mut || jitter.next());
                     health = h;
                     started.clear();
                     durations.clear();
@@ -357,10 +375,28 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         }
         while let Ok(req) = op_rx.try_recv() {
             sent_gen = sent_gen.wrapping_sub(1);
-            let r = overrides::apply_op(health.config(), &mut ov, req.op);
+            let op = req.op.clone();
+            let r = match req.op {
+                overrides::Op::Service(sop) => {
+                    let r = overrides::apply_service_op(&file_config, &mut services_ov, sop);
+                    if r.is_ok() {
+                        // The effective configuration changed: health keeps what it knows.
+                        let eff = overrides::effective_config(&file_config, &services_ov);
+                        let (h, events) = health.reload(eff, Instant::now(), &mut || jitter.next());
+                        health = h;
+                        started.clear();
+                        durations.clear();
+                        prober.cancel_all();
+                        overrides::prune(health.config(), &mut ov);
+                        handle(events, &mut scripts);
+                    }
+                    r
+                }
+                real_op => overrides::apply_op(health.config(), &mut ov, real_op),
+            };
             match &r {
-                Ok(()) => tracing::info!(op = ?req.op, "API change applied"),
-                Err(e) => tracing::info!(op = ?req.op, error = %e, "API change refused"),
+                Ok(()) => tracing::info!(op = ?op, "API change applied"),
+                Err(e) => tracing::info!(op = ?op, error = %e, "API change refused"),
             }
             // The HTTP thread may have given up waiting; nothing to do then.
             let _ = req.reply.send(r);
@@ -370,9 +406,11 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         if changed {
             sent_gen = health.generation();
             let desired = effective(&health, &ov);
-            if desired != sent {
+            let timeouts = health.config().lvs_timeouts;
+            if desired != sent || timeouts != sent_timeouts {
                 sent = desired;
-                let _ = tx.send(Arc::new(sent.clone()));
+                sent_timeouts = timeouts;
+                let _ = tx.send(wanted(&sent, sent_timeouts));
             }
         }
         if changed

@@ -46,13 +46,34 @@ impl Override {
 
 pub type Overrides = BTreeMap<(ServiceKey, SocketAddr), Override>;
 
+mod services;
+pub use services::{
+    apply_service_op, effective_config, prune_services, ServiceDef, ServiceOp, ServiceOverrides,
+};
+
 /// A change asked for through the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Add { service: ServiceKey, addr: SocketAddr, weight: u32 },
-    Edit { service: ServiceKey, addr: SocketAddr, weight: u32 },
-    Drain { service: ServiceKey, addr: SocketAddr },
-    Delete { service: ServiceKey, addr: SocketAddr },
+    Add {
+        service: ServiceKey,
+        addr: SocketAddr,
+        weight: u32,
+    },
+    Edit {
+        service: ServiceKey,
+        addr: SocketAddr,
+        weight: u32,
+    },
+    Drain {
+        service: ServiceKey,
+        addr: SocketAddr,
+    },
+    Delete {
+        service: ServiceKey,
+        addr: SocketAddr,
+    },
+    /// Services: see [`services`].
+    Service(ServiceOp),
 }
 
 /// Why a change was refused; each maps to an HTTP status.
@@ -83,7 +104,7 @@ fn in_file(config: &Config, service: &ServiceKey, addr: SocketAddr) -> Option<u3
     config
         .virtual_servers
         .iter()
-        .find(|v| v.key == *service)
+        .find(|v| v.serves(service))
         .and_then(|v| v.reals.iter().find(|r| r.addr == addr))
         .map(|r| r.weight)
 }
@@ -95,12 +116,16 @@ pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpErr
         | Op::Edit { service, addr, .. }
         | Op::Drain { service, addr }
         | Op::Delete { service, addr } => (service, addr),
+        Op::Service(_) => {
+            return Err(OpError::Invalid("a service change is not a real-server change".into()))
+        }
     };
     let name = |k: &ServiceKey| format!("{} {}", k.protocol.as_str(), k.addr);
-    if !config.virtual_servers.iter().any(|v| v.key == service) {
+    if !config.virtual_servers.iter().any(|v| v.serves(&service)) {
         return Err(OpError::NotFound(format!("no virtual server {} in the configuration", name(&service))));
     }
-    if let Op::Add { weight, .. } | Op::Edit { weight, .. } = op {
+    if let Op::Add { weight, .. } | Op::Edit { weight, .. } = &op {
+        let weight = *weight;
         if weight > MAX_WEIGHT {
             return Err(OpError::Invalid(format!("weight {weight} is out of range 0..{MAX_WEIGHT}")));
         }
@@ -154,6 +179,7 @@ pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpErr
                 None => ov.remove(&key),
             };
         }
+        Op::Service(_) => unreachable!("returned above"),
     }
     Ok(())
 }
@@ -164,7 +190,7 @@ pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpErr
 pub fn prune(config: &Config, ov: &mut Overrides) -> usize {
     let before = ov.len();
     ov.retain(|(service, addr), o| {
-        if !config.virtual_servers.iter().any(|v| v.key == *service) {
+        if !config.virtual_servers.iter().any(|v| v.serves(service)) {
             return false;
         }
         let file = in_file(config, service, *addr).is_some();

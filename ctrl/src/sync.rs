@@ -9,12 +9,15 @@
 //!
 //! Order of the commands, so that a service never goes without servers needlessly: new
 //! services and their servers first, then in each kept service local addresses added,
-//! scheduler changed, servers added or reweighted, servers removed, local addresses
+//! scheduler or options changed, servers added, reweighted or given new thresholds, servers removed, local addresses
 //! removed; services that are no longer wanted go first (they free their addresses).
+//!
+//! The connection timeouts of `global_defs { lvs_timeouts }` are owned the same way: read
+//! with each listing and set again when they differ.
 
 use crate::adm::Transport;
 use crate::check::state::{DesiredService, Table};
-use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo};
+use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, Thresholds, Timeouts};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -22,6 +25,24 @@ use std::time::{Duration, Instant};
 
 /// How often the syncer re-reads rvsd's table when nothing else made it.
 pub const RELIST_EVERY: Duration = Duration::from_secs(10);
+
+/// What rvs-ctrl owns in rvsd: the table, and the connection timeouts when
+/// `global_defs { lvs_timeouts ... }` names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub table: Table,
+    pub timeouts: Option<Timeouts>,
+}
+
+/// `want` over `have`: a zero in `want` keeps what rvsd has (as `ipvsadm --set`).
+pub fn merge_timeouts(want: &Timeouts, have: &Timeouts) -> Timeouts {
+    let pick = |w: u32, h: u32| if w == 0 { h } else { w };
+    Timeouts {
+        tcp: pick(want.tcp, have.tcp),
+        tcp_fin: pick(want.tcp_fin, have.tcp_fin),
+        udp: pick(want.udp, have.udp),
+    }
+}
 
 /// rvsd's table in the shape of a desired one.
 pub fn table_of(services: &[ServiceInfo]) -> Table {
@@ -33,7 +54,14 @@ pub fn table_of(services: &[ServiceInfo]) -> Table {
                 DesiredService {
                     scheduler: s.spec.scheduler.clone(),
                     local_addrs: s.spec.local_addrs.clone(),
+                    options: s.spec.options.clone(),
                     reals: s.reals.iter().map(|r| (r.spec.addr, r.spec.weight)).collect(),
+                    thresholds: s
+                        .reals
+                        .iter()
+                        .filter(|r| r.spec.thresholds != Thresholds::default())
+                        .map(|r| (r.spec.addr, r.spec.thresholds))
+                        .collect(),
                 },
             )
         })
@@ -50,16 +78,17 @@ pub fn diff(desired: &Table, actual: &Table) -> Vec<Command> {
         let Some(have) = actual.get(key) else {
             out.push(Command::AddService { spec: want.spec(*key) });
             for (addr, w) in &want.reals {
-                out.push(Command::AddReal { service: *key, real: DesiredService::real(*addr, *w) });
+                out.push(Command::AddReal { service: *key, real: want.real(*addr, *w) });
             }
             continue;
         };
         for a in want.local_addrs.iter().filter(|a| !have.local_addrs.contains(a)) {
             out.push(Command::AddLocalAddr { service: *key, addr: *a });
         }
-        if want.scheduler != have.scheduler {
+        if want.scheduler != have.scheduler || want.options != have.options {
             // rvsd replaces the local addresses given with an edit: give it the list as it
-            // is at this point (the removals come last), so the edit changes the scheduler only.
+            // is at this point (the removals come last), so the edit changes the scheduler
+            // and the options only.
             let mut spec = want.spec(*key);
             spec.local_addrs = have.local_addrs.clone();
             spec.local_addrs.extend(want.local_addrs.iter().filter(|a| !have.local_addrs.contains(a)));
@@ -67,9 +96,9 @@ pub fn diff(desired: &Table, actual: &Table) -> Vec<Command> {
         }
         for (addr, w) in &want.reals {
             match have.reals.get(addr) {
-                None => out.push(Command::AddReal { service: *key, real: DesiredService::real(*addr, *w) }),
-                Some(hw) if hw != w => {
-                    out.push(Command::EditReal { service: *key, real: DesiredService::real(*addr, *w) })
+                None => out.push(Command::AddReal { service: *key, real: want.real(*addr, *w) }),
+                Some(hw) if hw != w || have.thresholds_of(addr) != want.thresholds_of(addr) => {
+                    out.push(Command::EditReal { service: *key, real: want.real(*addr, *w) })
                 }
                 Some(_) => {}
             }
@@ -92,12 +121,19 @@ pub fn apply(t: &mut Table, cmd: &Command) {
             local_addrs.dedup();
             t.insert(
                 spec.key,
-                DesiredService { scheduler: spec.scheduler.clone(), local_addrs, reals: BTreeMap::new() },
+                DesiredService {
+                    scheduler: spec.scheduler.clone(),
+                    local_addrs,
+                    options: spec.options.clone(),
+                    reals: BTreeMap::new(),
+                    thresholds: BTreeMap::new(),
+                },
             );
         }
         Command::EditService { spec } => {
             if let Some(s) = t.get_mut(&spec.key) {
                 s.scheduler = spec.scheduler.clone();
+                s.options = spec.options.clone();
                 if !spec.local_addrs.is_empty() {
                     s.local_addrs = spec.local_addrs.clone();
                 }
@@ -109,11 +145,17 @@ pub fn apply(t: &mut Table, cmd: &Command) {
         Command::AddReal { service, real } | Command::EditReal { service, real } => {
             if let Some(s) = t.get_mut(service) {
                 s.reals.insert(real.addr, real.weight);
+                if real.thresholds == Thresholds::default() {
+                    s.thresholds.remove(&real.addr);
+                } else {
+                    s.thresholds.insert(real.addr, real.thresholds);
+                }
             }
         }
         Command::DelReal { service, addr } => {
             if let Some(s) = t.get_mut(service) {
                 s.reals.remove(addr);
+                s.thresholds.remove(addr);
             }
         }
         Command::AddLocalAddr { service, addr } => {
@@ -133,13 +175,41 @@ pub fn apply(t: &mut Table, cmd: &Command) {
     }
 }
 
+/// Makes rvsd's timeouts `want` (zero fields left alone); whether a change was sent.
+pub fn sync_timeouts(t: &mut dyn Transport, want: &Timeouts) -> Result<bool, SyncError> {
+    let have = match t.call(Command::GetTimeouts)? {
+        Ok(Reply::Timeouts { timeouts }) => timeouts,
+        Ok(other) => return Err(SyncError::UnexpectedReply(Box::new(other))),
+        Err(e) => return Err(SyncError::List(e)),
+    };
+    let merged = merge_timeouts(want, &have);
+    if merged == have {
+        return Ok(false);
+    }
+    match t.call(Command::SetTimeouts { timeouts: merged })? {
+        Ok(_) => {
+            tracing::info!(
+                tcp = merged.tcp,
+                tcpfin = merged.tcp_fin,
+                udp = merged.udp,
+                "lvs_timeouts applied"
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rvsd refused lvs_timeouts");
+            Ok(false)
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("{0}")]
     Transport(#[from] ProtoError),
-    #[error("rvsd refused ListServices: {0}")]
+    #[error("rvsd refused to list: {0}")]
     List(String),
-    #[error("rvsd answered ListServices with {0:?}")]
+    #[error("rvsd answered a listing with {0:?}")]
     UnexpectedReply(Box<Reply>),
 }
 
@@ -221,10 +291,12 @@ impl Syncer {
 /// The syncer's thread: takes desired tables from `rx` (the latest wins), keeps a
 /// connection to rvsd at `socket` (reconnecting with backoff) and converges. Returns when
 /// the sender is dropped.
-pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
+pub fn run(socket: &str, rx: &Receiver<Arc<Wanted>>) {
     let mut syncer = Syncer::new();
     let mut client: Option<Client> = None;
-    let mut desired: Option<Arc<Table>> = None;
+    let mut desired: Option<Arc<Wanted>> = None;
+    // The timeouts are checked with each listing and each new desired state.
+    let mut check_timeouts = false;
     let mut backoff = Duration::from_millis(250);
     let mut last_list = Instant::now();
     let mut warned_down = false;
@@ -239,6 +311,7 @@ pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
                 }
                 desired = Some(d);
                 syncer.new_generation();
+                check_timeouts = true;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
@@ -272,7 +345,14 @@ pub fn run(socket: &str, rx: &Receiver<Arc<Table>>) {
             syncer.invalidate();
         }
         let c = client.as_mut().expect("connected above");
-        match syncer.round(c, &want) {
+        let result = syncer.round(c, &want.table).and_then(|r| {
+            if let Some(to) = want.timeouts.filter(|_| check_timeouts || r.listed) {
+                sync_timeouts(c, &to)?;
+            }
+            check_timeouts = false;
+            Ok(r)
+        });
+        match result {
             Ok(r) => {
                 if r.listed {
                     last_list = Instant::now();

@@ -4,6 +4,8 @@
 //! the protocol version; rvsd answers a request of another major version with an error
 //! instead of guessing, so old and new tools fail loudly rather than misbehave.
 
+pub mod check;
+
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr};

@@ -100,6 +100,43 @@ pub fn services(list: &[ServiceInfo], header: bool) -> String {
     out
 }
 
+/// `-L --thresholds`: ipvsadm's FMT_THRESHOLDS layout (upper and lower threshold, then
+/// the connection counts).
+pub fn thresholds(list: &[ServiceInfo], header: bool) -> String {
+    let mut out = String::new();
+    if header {
+        out.push_str(VERSION_LINE);
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "{:<33} {:<10} {:<10} {:<10} InActConn",
+        "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn"
+    );
+    out.push_str("  -> RemoteAddress:Port\n");
+    for svc in list {
+        let _ = writeln!(
+            out,
+            "{} {}{}",
+            service_name(&svc.spec.key),
+            svc.spec.scheduler,
+            service_flags(&svc.spec.options)
+        );
+        for r in &svc.reals {
+            let _ = writeln!(
+                out,
+                "  -> {:<28} {:<10} {:<10} {:<10} {}",
+                addr_port(&r.spec.addr),
+                r.spec.thresholds.upper,
+                r.spec.thresholds.lower,
+                r.active_conns,
+                r.inactive_conns
+            );
+        }
+    }
+    out
+}
+
 /// `-L --stats [--exact]`.
 pub fn stats(list: &[ServiceInfo], header: bool, exact: bool) -> String {
     let mut out = String::new();
@@ -338,9 +375,17 @@ pub fn save(list: &[ServiceInfo]) -> String {
         );
         let _ = writeln!(out, "-A {name} -s {}{}", svc.spec.scheduler, save_flags(&svc.spec.options));
         for r in &svc.reals {
+            let t = r.spec.thresholds;
+            let mut th = String::new();
+            if t.upper != 0 {
+                th.push_str(&format!(" -x {}", t.upper));
+            }
+            if t.lower != 0 {
+                th.push_str(&format!(" -y {}", t.lower));
+            }
             let _ = writeln!(
                 out,
-                "-a {name} -r {} {} -w {}",
+                "-a {name} -r {} {} -w {}{th}",
                 addr_port(&r.spec.addr),
                 fwd_switch(r.spec.method),
                 r.spec.weight

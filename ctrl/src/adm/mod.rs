@@ -37,7 +37,8 @@ pub fn usage() -> String {
     format!(
         "{version}
 Usage:
-  {p} -A|E -t|u service-address [-s scheduler]
+  {p} -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask]
+        [--sched-flags flags] [--synproxy] [--toa] [--proxy-protocol v1|v2]
   {p} -D -t|u service-address
   {p} -C
   {p} -R
@@ -78,14 +79,23 @@ Either long or short options are allowed.
 Options:
   --tcp-service  -t service-address   service-address is host:port
   --udp-service  -u service-address   service-address is host:port
-  --scheduler    -s scheduler         scheduler name (rr, wrr, wlc, ...),
+  --scheduler    -s scheduler         one of {schedulers},
                                       the default scheduler is {sched}.
+  --persistent   -p [timeout]         persistent service (default timeout {persist} s)
+  --netmask      -M netmask           persistent granularity mask
+  --sched-flags     flags             scheduler flags, comma separated:
+                                      {flags}
+  --synproxy     -j                   answer SYNs with cookies, open the server side after the handshake
+  --toa                               client address as TCP option 254 towards the server
+  --proxy-protocol  v1|v2             PROXY protocol header ahead of the client's first byte
   --real-server  -r server-address    server-address is host (and port)
   --fullnat      -b                   full NAT (default)
   --masquerading -m                   masquerading (NAT)
   --gatewaying   -g                   gatewaying (direct routing)
   --ipip         -i                   ipip encapsulation (tunneling)
   --weight       -w weight            capacity of real server (default 1)
+  --u-threshold  -x uthreshold        upper threshold of connections
+  --l-threshold  -y lthreshold        lower threshold of connections
   --laddr        -z local-address     FULLNAT local address
   --ifname       -F ifname            accepted for DPVS compatibility, ignored
   --connection   -c                   output of current connections
@@ -93,13 +103,18 @@ Options:
   --stats                             output of statistics information
   --rate                              output of rate information
   --exact                             expand numbers (display exact values)
+  --thresholds                        output of thresholds information
   --numeric      -n                   numeric output of addresses and ports
-  --sort, --nosort                    accepted, services are listed as rvsd returns them
+  --sort                              sort services and real servers by address and port
+  --nosort                            list them as rvsd returns them (the default)
   --socket       path                 rvsd control socket (default ${env}, then {default})
   --pidfile      path                 rvs-ctrl's pid file, for --reload (default {pidfile})
 ",
         version = version_string(),
         sched = args::DEFAULT_SCHEDULER,
+        schedulers = rvs_proto::check::SCHEDULERS.join("|"),
+        flags = rvs_proto::check::SCHED_FLAGS.join(", "),
+        persist = args::DEFAULT_PERSISTENT_TIMEOUT,
         env = SOCKET_ENV,
         default = rvs_proto::DEFAULT_SOCKET,
         pidfile = DEFAULT_CTRL_PIDFILE,
@@ -116,6 +131,30 @@ mod tests {
             version_string(),
             format!("rvsadm v0.1.0 (ipvsadm-compatible), control protocol {}", rvs_proto::PROTO_VERSION)
         );
+    }
+
+    #[test]
+    fn help_lists_every_scheduler_and_option() {
+        let u = usage();
+        for s in rvs_proto::check::SCHEDULERS {
+            assert!(
+                u.contains(&format!("|{s}|"))
+                    || u.contains(&format!(" {s}|"))
+                    || u.contains(&format!("|{s},")),
+                "{s}"
+            );
+        }
+        for o in [
+            "--persistent",
+            "--u-threshold",
+            "--thresholds",
+            "--sort",
+            "--sched-flags",
+            "--synproxy",
+            "--toa",
+        ] {
+            assert!(u.contains(o), "{o}");
+        }
     }
 
     #[test]

@@ -204,16 +204,30 @@ pub fn reload(pidfile: &std::path::Path, proc: &std::path::Path) -> Result<i32, 
     Ok(pid)
 }
 
+/// `--sort`: services by protocol, address and port; real servers by address and port.
+pub fn sorted(mut list: Vec<ServiceInfo>) -> Vec<ServiceInfo> {
+    list.sort_by_key(|s| s.spec.key);
+    for s in &mut list {
+        s.reals.sort_by_key(|r| r.spec.addr);
+    }
+    list
+}
+
 fn list(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
     let header = opts.service.is_none();
+    let get = |env: &mut Env<'_>| -> Result<Vec<ServiceInfo>, RunError> {
+        let l = select(list_services(env)?, opts.service)?;
+        Ok(if opts.sort { sorted(l) } else { l })
+    };
     let text = match opts.view {
-        ListView::Services => format::services(&select(list_services(env)?, opts.service)?, header),
-        ListView::Stats => format::stats(&select(list_services(env)?, opts.service)?, header, opts.exact),
+        ListView::Services => format::services(&get(env)?, header),
+        ListView::Thresholds => format::thresholds(&get(env)?, header),
+        ListView::Stats => format::stats(&get(env)?, header, opts.exact),
         ListView::Rate => {
-            let first = select(list_services(env)?, opts.service)?;
+            let first = get(env)?;
             let t0 = env.clock.now();
             env.clock.sleep(RATE_INTERVAL);
-            let second = select(list_services(env)?, opts.service)?;
+            let second = get(env)?;
             let elapsed = env.clock.now().saturating_duration_since(t0);
             format::rates(&format::compute_rates(&first, &second, elapsed), header, opts.exact)
         }
@@ -476,6 +490,147 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "line 1: illegal virtual server address[:port] specified: `198.18.0.300:80'"
+        );
+    }
+
+    /// A table that takes the commands -R sends, as rvsd's registry does.
+    #[derive(Default)]
+    struct TableFake(Vec<ServiceInfo>);
+
+    impl Transport for TableFake {
+        fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
+            let find = |t: &mut Vec<ServiceInfo>, k: ServiceKey| t.iter_mut().position(|s| s.spec.key == k);
+            match command {
+                Command::ListServices => return Ok(Ok(Reply::Services { services: self.0.clone() })),
+                Command::Clear => self.0.clear(),
+                Command::AddService { spec } => {
+                    self.0.push(ServiceInfo { spec, reals: vec![], stats: TrafficStats::default() })
+                }
+                Command::AddReal { service, real } => {
+                    let Some(i) = find(&mut self.0, service) else { return Ok(Err("no service".into())) };
+                    let info = rvs_proto::RealInfo {
+                        spec: real,
+                        active_conns: 0,
+                        inactive_conns: 0,
+                        stats: TrafficStats::default(),
+                    };
+                    self.0[i].reals.push(info);
+                }
+                Command::AddLocalAddr { service, addr } => {
+                    let Some(i) = find(&mut self.0, service) else { return Ok(Err("no service".into())) };
+                    self.0[i].spec.local_addrs.push(addr);
+                }
+                other => return Ok(Err(format!("unexpected {other:?}"))),
+            }
+            Ok(Ok(Reply::Ok))
+        }
+    }
+
+    fn run_on(t: &mut TableFake, cmd: &[&str], input: &str) -> String {
+        let Action::Command(c) = args::parse_args(cmd).unwrap().action else { panic!() };
+        let mut out = Vec::new();
+        let mut inp = input.as_bytes();
+        let clock = FakeClock(Cell::new(Instant::now()));
+        execute(&c, &mut Env { transport: t, out: &mut out, input: &mut inp, clock: &clock }).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn save_restore_round_trips_thresholds_persistence_flags_and_options() {
+        use rvs_proto::{Persistence, RealInfo, ServiceOptions, Thresholds};
+        let real = |a: &str, w, upper, lower| RealInfo {
+            spec: RealSpec {
+                addr: a.parse().unwrap(),
+                weight: w,
+                method: ForwardMethod::FullNat,
+                thresholds: Thresholds { upper, lower },
+            },
+            active_conns: 3,
+            inactive_conns: 1,
+            stats: TrafficStats { conns: 9, ..Default::default() },
+        };
+        let web = ServiceInfo {
+            spec: ServiceSpec {
+                key: key(),
+                scheduler: "sh".into(),
+                local_addrs: vec!["198.19.0.200".parse().unwrap(), "198.19.0.201".parse().unwrap()],
+                options: ServiceOptions {
+                    sched_flags: vec!["sh-port".into(), "sh-fallback".into()],
+                    persistence: Some(Persistence { timeout: 50, prefix_len: 24 }),
+                    syn_proxy: true,
+                    toa: true,
+                    proxy_protocol: None,
+                },
+            },
+            reals: vec![
+                real("198.19.0.11:80", 2, 10, 5),
+                real("198.19.0.12:80", 1, 0, 0),
+                real("198.19.0.13:80", 0, 7, 0),
+            ],
+            stats: TrafficStats::default(),
+        };
+        let pp = ServiceInfo {
+            spec: ServiceSpec {
+                key: ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:8082".parse().unwrap() },
+                scheduler: "wrr".into(),
+                local_addrs: vec!["198.19.0.201".parse().unwrap()],
+                options: ServiceOptions { proxy_protocol: Some(2), ..Default::default() },
+            },
+            reals: vec![real("198.19.0.11:8081", 1, 0, 0)],
+            stats: TrafficStats::default(),
+        };
+        let mut before = TableFake(vec![web, pp]);
+        let saved = run_on(&mut before, &["-S"], "");
+        for want in [
+            "-A -t 198.18.0.100:80 -s sh --sched-flags sh-port,sh-fallback -p 50 -M 255.255.255.0 --synproxy --toa",
+            "-a -t 198.18.0.100:80 -r 198.19.0.11:80 -b -w 2 -x 10 -y 5",
+            "-a -t 198.18.0.100:80 -r 198.19.0.13:80 -b -w 0 -x 7",
+            "-A -t 198.18.0.100:8082 -s wrr --proxy-protocol v2",
+        ] {
+            assert!(saved.lines().any(|l| l == want), "{want:?} not in:\n{saved}");
+        }
+        let mut after = TableFake::default();
+        run_on(&mut after, &["-R"], &saved);
+        assert_eq!(run_on(&mut after, &["-S"], ""), saved, "-S after -R is byte-identical");
+        let specs = |t: &TableFake| {
+            t.0.iter()
+                .map(|s| (s.spec.clone(), s.reals.iter().map(|r| r.spec.clone()).collect::<Vec<_>>()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(specs(&after), specs(&before));
+    }
+
+    #[test]
+    fn thresholds_view_and_sort() {
+        use rvs_proto::{RealInfo, Thresholds};
+        let mut b = service(0);
+        b.spec.key.addr = "198.18.0.100:81".parse().unwrap();
+        let mut a = service(0);
+        for (addr, upper) in [("198.19.0.12:80", 0), ("198.19.0.11:80", 10)] {
+            a.reals.push(RealInfo {
+                spec: RealSpec {
+                    addr: addr.parse().unwrap(),
+                    weight: 1,
+                    method: ForwardMethod::FullNat,
+                    thresholds: Thresholds { upper, lower: upper / 2 },
+                },
+                active_conns: 4,
+                inactive_conns: 2,
+                stats: TrafficStats::default(),
+            });
+        }
+        let mut t = TableFake(vec![b, a]);
+        let out = run_on(&mut t, &["-Ln", "--thresholds", "--sort"], "");
+        let lines: Vec<&str> = out.lines().skip(3).collect();
+        assert!(lines[0].starts_with("TCP  198.18.0.100:80 rr"), "{out}");
+        let cols = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(cols(lines[1]), ["->", "198.19.0.11:80", "10", "5", "4", "2"]);
+        assert_eq!(cols(lines[2]), ["->", "198.19.0.12:80", "0", "0", "4", "2"]);
+        assert!(lines[3].starts_with("TCP  198.18.0.100:81 rr"), "{out}");
+        let unsorted = run_on(&mut t, &["-Ln"], "");
+        assert!(
+            unsorted.lines().nth(3).unwrap().starts_with("TCP  198.18.0.100:81"),
+            "rvsd's order without --sort"
         );
     }
 }

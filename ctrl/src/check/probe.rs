@@ -35,6 +35,8 @@ enum Stage {
     Udp {
         sock: UdpSocket,
         require_reply: bool,
+        /// What a reply must start with (empty: any reply).
+        reply: Vec<u8>,
     },
     Dns {
         sock: UdpSocket,
@@ -104,8 +106,8 @@ impl Prober {
             CheckKind::Tcp | CheckKind::Http { .. } => {
                 nb_connect(conf.target, conf.bindto).map(|fd| Stage::Connecting { fd })
             }
-            CheckKind::Udp { payload, require_reply } => udp_probe(conf.target, conf.bindto, payload)
-                .map(|sock| Stage::Udp { sock, require_reply: *require_reply }),
+            CheckKind::Udp { payload, require_reply, reply } => udp_probe(conf.target, conf.bindto, payload)
+                .map(|sock| Stage::Udp { sock, require_reply: *require_reply, reply: reply.clone() }),
             CheckKind::Dns { qtype, name } => {
                 let id = self.next_id();
                 dns::query(id, name, *qtype)
@@ -315,10 +317,15 @@ impl Prober {
                 },
                 Err(why) => Some(Outcome::Down(format!("{}: {why}", urls[p.url].path))),
             },
-            Stage::Udp { sock, .. } => {
+            Stage::Udp { sock, reply, .. } => {
                 let mut b = [0u8; 2048];
                 match sock.recv(&mut b) {
-                    Ok(_) => Some(Outcome::Up),
+                    Ok(n) if b[..n].starts_with(reply) => Some(Outcome::Up),
+                    Ok(n) => Some(Outcome::Down(format!(
+                        "UDP reply {} does not start with {}",
+                        hex(&b[..n.min(32)]),
+                        hex(reply)
+                    ))),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
                     Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                         Some(Outcome::Down("port unreachable".into()))
@@ -486,6 +493,11 @@ fn udp_probe(target: SocketAddr, bind: Option<IpAddr>, payload: &[u8]) -> io::Re
     sock.set_nonblocking(true)?;
     sock.send(payload)?;
     Ok(sock)
+}
+
+/// Bytes as lower-case hex, for messages.
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

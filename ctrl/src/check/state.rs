@@ -20,7 +20,7 @@
 //! * a dead server is removed, or kept with weight 0 under `inhibit_on_failure`.
 
 use crate::keepalived::{CheckerConf, Config, Script, VirtualServer};
-use rvs_proto::{ForwardMethod, RealSpec, ServiceKey, ServiceSpec};
+use rvs_proto::{ForwardMethod, RealSpec, ServiceKey, ServiceOptions, ServiceSpec, Thresholds};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, SocketAddr};
@@ -153,24 +153,37 @@ struct VsHealth {
 /// The desired rvsd table: every service with its real servers.
 pub type Table = BTreeMap<ServiceKey, DesiredService>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DesiredService {
     pub scheduler: String,
     pub local_addrs: Vec<IpAddr>,
+    /// Persistence, scheduler flags, SYN proxy, TOA, PROXY protocol.
+    pub options: ServiceOptions,
+    /// Weight of each real server.
     pub reals: BTreeMap<SocketAddr, u32>,
+    /// Connection thresholds of the real servers that have any (`uthreshold`/`lthreshold`);
+    /// a server not named here has none.
+    pub thresholds: BTreeMap<SocketAddr, Thresholds>,
 }
 
 impl DesiredService {
     pub fn spec(&self, key: ServiceKey) -> ServiceSpec {
         ServiceSpec {
-            options: Default::default(),
+            options: self.options.clone(),
             key,
             scheduler: self.scheduler.clone(),
             local_addrs: self.local_addrs.clone(),
         }
     }
-    pub fn real(addr: SocketAddr, weight: u32) -> RealSpec {
-        RealSpec { thresholds: Default::default(), addr, weight, method: ForwardMethod::FullNat }
+
+    /// The thresholds of real server `addr` (zero: none).
+    pub fn thresholds_of(&self, addr: &SocketAddr) -> Thresholds {
+        self.thresholds.get(addr).copied().unwrap_or_default()
+    }
+
+    /// What rvsd is asked to hold for real server `addr` of weight `weight`.
+    pub fn real(&self, addr: SocketAddr, weight: u32) -> RealSpec {
+        RealSpec { thresholds: self.thresholds_of(&addr), addr, weight, method: ForwardMethod::FullNat }
     }
 }
 
@@ -211,7 +224,7 @@ impl Health {
         h.rebuild_timers();
         for i in 0..h.vss.len() {
             let w = h.live_weight(i);
-            h.vss[i].quorum_up = w >= u64::from(h.config.virtual_servers[i].quorum);
+            h.vss[i].quorum_up = w > 0 && w >= u64::from(h.config.virtual_servers[i].quorum);
         }
         h
     }
@@ -408,17 +421,20 @@ impl Health {
             .sum()
     }
 
+    /// keepalived's rule: quorum is lost when the live weight falls below quorum -
+    /// hysteresis, or to 0; it is regained at quorum + hysteresis (and above 0). The model
+    /// keeps hysteresis below quorum.
     fn update_quorum(&mut self, vs: usize, events: &mut Vec<Event>) {
         let conf: &VirtualServer = &self.config.virtual_servers[vs];
         let live = self.live_weight(vs);
         let (q, h) = (u64::from(conf.quorum), u64::from(conf.hysteresis));
         let up = self.vss[vs].quorum_up;
-        if up && live < q.saturating_sub(h) {
+        if up && (live == 0 || live < q.saturating_sub(h)) {
             self.generation += 1;
             self.vss[vs].quorum_up = false;
             events.push(Event::QuorumLost { vs: conf.key, live_weight: live });
             events.extend(conf.quorum_down.clone().map(Event::Run));
-        } else if !up && live >= q + h {
+        } else if !up && live > 0 && live >= q + h {
             self.generation += 1;
             self.vss[vs].quorum_up = true;
             events.push(Event::QuorumRegained { vs: conf.key, live_weight: live });
@@ -443,14 +459,22 @@ impl Health {
         out
     }
 
-    /// The real-server table these states call for.
+    /// The real-server table these states call for. A `virtual_server group` gives each
+    /// of its members the same entry.
     pub fn desired(&self) -> Table {
         let mut t = Table::new();
         for (i, vs) in self.config.virtual_servers.iter().enumerate() {
             let mut reals = BTreeMap::new();
+            let mut thresholds = BTreeMap::new();
+            let quorum_up = self.vss[i].quorum_up;
             match vs.sorry_server {
-                Some(sorry) if !self.vss[i].quorum_up => {
+                Some(sorry) if !quorum_up => {
                     reals.insert(sorry, 1);
+                    // keepalived takes the real servers out; inhibit_on_failure keeps them
+                    // at weight 0.
+                    for rs in vs.reals.iter().filter(|r| r.inhibit_on_failure && r.addr != sorry) {
+                        reals.insert(rs.addr, 0);
+                    }
                 }
                 _ => {
                     for (r, rs) in vs.reals.iter().enumerate() {
@@ -460,16 +484,28 @@ impl Health {
                             reals.insert(rs.addr, 0);
                         }
                     }
+                    // sorry_server_inhibit: the sorry server stays, at weight 0, while unused.
+                    if let Some(sorry) = vs.sorry_server.filter(|_| vs.sorry_server_inhibit) {
+                        reals.entry(sorry).or_insert(0);
+                    }
                 }
             }
-            t.insert(
-                vs.key,
-                DesiredService {
-                    scheduler: vs.scheduler.clone(),
-                    local_addrs: vs.local_addrs.clone(),
-                    reals,
-                },
-            );
+            for rs in &vs.reals {
+                let th = rs.thresholds();
+                if reals.contains_key(&rs.addr) && th != Thresholds::default() {
+                    thresholds.insert(rs.addr, th);
+                }
+            }
+            let entry = DesiredService {
+                scheduler: vs.scheduler.clone(),
+                local_addrs: vs.local_addrs.clone(),
+                options: vs.options(),
+                reals,
+                thresholds,
+            };
+            for key in &vs.members {
+                t.insert(*key, entry.clone());
+            }
         }
         t
     }

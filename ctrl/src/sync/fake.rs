@@ -5,20 +5,32 @@
 use crate::check::state::{DesiredService, Table};
 use crate::testutil::TempDir;
 use rvs_proto::{
-    read_msg, write_msg, Command, ForwardMethod, RealInfo, RealSpec, Reply, Request, Response, ServiceInfo,
-    ServiceSpec, TrafficStats,
+    read_msg, write_msg, Command, RealInfo, RealSpec, Reply, Request, Response, ServiceInfo, ServiceSpec,
+    Timeouts, TrafficStats,
 };
 use std::io::BufReader;
 use std::os::unix::net::UnixListener;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-#[derive(Default)]
+#[derive(Debug)]
 pub struct State {
     pub table: Table,
     pub log: Vec<Command>,
     /// Close the connection instead of answering the next request.
     pub drop_next: bool,
+    pub timeouts: Timeouts,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            table: Table::new(),
+            log: Vec::new(),
+            drop_next: false,
+            timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
+        }
+    }
 }
 
 pub struct FakeRvsd {
@@ -48,7 +60,16 @@ impl FakeRvsd {
                                 return;
                             }
                             s.log.push(req.command.clone());
-                            handle(&mut s.table, req.command)
+                            match req.command {
+                                Command::GetTimeouts => {
+                                    Response::ok(Reply::Timeouts { timeouts: s.timeouts })
+                                }
+                                Command::SetTimeouts { timeouts } => {
+                                    s.timeouts = timeouts;
+                                    Response::ok(Reply::Ok)
+                                }
+                                cmd => handle(&mut s.table, cmd),
+                            }
                         };
                         if write_msg(&mut w, &resp).is_err() {
                             return;
@@ -82,12 +103,7 @@ fn handle(t: &mut Table, cmd: Command) -> Response {
                         .reals
                         .iter()
                         .map(|(a, w)| RealInfo {
-                            spec: RealSpec {
-                                thresholds: Default::default(),
-                                addr: *a,
-                                weight: *w,
-                                method: ForwardMethod::FullNat,
-                            },
+                            spec: s.real(*a, *w),
                             active_conns: 0,
                             inactive_conns: 0,
                             stats: TrafficStats::default(),
@@ -137,5 +153,6 @@ pub fn svc(sched: &str, laddrs: &[&str], reals: &[(&str, u32)]) -> DesiredServic
         scheduler: sched.into(),
         local_addrs: laddrs.iter().map(|a| a.parse().unwrap()).collect(),
         reals: reals.iter().map(|(a, w)| (a.parse().unwrap(), *w)).collect(),
+        ..Default::default()
     }
 }

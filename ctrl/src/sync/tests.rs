@@ -182,12 +182,12 @@ fn sync_thread_converges_reconnects_and_exits() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    tx.send(Arc::new(want(2))).unwrap();
+    tx.send(Arc::new(Wanted { table: want(2), timeouts: None })).unwrap();
     wait_for(&want(2));
     // rvsd drops the connection: the next change reconnects and resyncs.
     fake.state.lock().unwrap().drop_next = true;
-    tx.send(Arc::new(want(3))).unwrap();
-    tx.send(Arc::new(want(4))).unwrap();
+    tx.send(Arc::new(Wanted { table: want(3), timeouts: None })).unwrap();
+    tx.send(Arc::new(Wanted { table: want(4), timeouts: None })).unwrap();
     wait_for(&want(4));
     let log = show(&fake.take_log());
     assert!(!log.iter().any(|c| c.starts_with("D ") || c == "Clear"), "{log:?}");
@@ -203,7 +203,7 @@ fn sync_thread_waits_for_rvsd() {
     let p = path.clone();
     let h = std::thread::spawn(move || run(&p, &rx));
     let desired = table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1)]))]);
-    tx.send(Arc::new(desired.clone())).unwrap();
+    tx.send(Arc::new(Wanted { table: desired.clone(), timeouts: None })).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     // rvsd comes up late, at the same path.
     let fake = FakeRvsd::start(Table::new());
@@ -215,4 +215,78 @@ fn sync_thread_waits_for_rvsd() {
     }
     drop(tx);
     h.join().unwrap();
+}
+
+#[test]
+fn an_option_or_threshold_change_is_one_edit() {
+    let a: std::net::SocketAddr = "198.19.0.11:80".parse().unwrap();
+    let actual = table(vec![(V, svc("rr", L, &[("198.19.0.11:80", 1), ("198.19.0.12:80", 1)]))]);
+    let mut desired = actual.clone();
+    desired.get_mut(&key(V)).unwrap().options.persistence =
+        Some(rvs_proto::Persistence { timeout: 50, prefix_len: 32 });
+    let cmds = diff(&desired, &actual);
+    assert_eq!(show(&cmds), ["E 198.18.0.100:80 rr"]);
+    let Command::EditService { spec } = &cmds[0] else { panic!() };
+    assert_eq!(spec.options.persistence.unwrap().timeout, 50);
+    assert_eq!(spec.local_addrs, actual[&key(V)].local_addrs, "the edit keeps the local addresses");
+
+    let mut th = actual.clone();
+    th.get_mut(&key(V)).unwrap().thresholds.insert(a, rvs_proto::Thresholds { upper: 10, lower: 5 });
+    let cmds = diff(&th, &actual);
+    assert_eq!(show(&cmds), ["e 198.18.0.100:80 198.19.0.11:80 1"]);
+    let Command::EditReal { real, .. } = &cmds[0] else { panic!() };
+    assert_eq!(real.thresholds, rvs_proto::Thresholds { upper: 10, lower: 5 });
+    // Applying the commands gives the desired table; nothing more is needed.
+    let mut t = actual.clone();
+    for c in diff(&th, &actual) {
+        apply(&mut t, &c);
+    }
+    assert_eq!(t, th);
+    assert!(diff(&th, &t).is_empty());
+    // New servers are added with their thresholds.
+    let cmds = diff(&th, &Table::new());
+    let Command::AddReal { real, .. } = &cmds[1] else { panic!() };
+    assert_eq!(real.thresholds.upper, 10);
+}
+
+#[test]
+fn option_and_threshold_drift_made_behind_rvs_ctrl_is_reverted() {
+    let a: std::net::SocketAddr = "198.19.0.11:80".parse().unwrap();
+    let mut want = svc("rr", L, &[("198.19.0.11:80", 1)]);
+    want.options.toa = true;
+    want.thresholds.insert(a, rvs_proto::Thresholds { upper: 10, lower: 0 });
+    let desired = table(vec![(V, want)]);
+    let fake = FakeRvsd::start(desired.clone());
+    let mut c = Client::connect(&fake.path).unwrap();
+    let mut s = Syncer::new();
+    assert_eq!(s.round(&mut c, &desired).unwrap(), Round { listed: true, applied: 0, refused: 0 });
+    {
+        // An rvsadm session edits the options and the thresholds.
+        let mut st = fake.state.lock().unwrap();
+        let svc = st.table.get_mut(&key(V)).unwrap();
+        svc.options.toa = false;
+        svc.thresholds.clear();
+    }
+    s.invalidate();
+    let r = s.round(&mut c, &desired).unwrap();
+    assert_eq!(r, Round { listed: true, applied: 2, refused: 0 });
+    assert_eq!(fake.table(), desired);
+}
+
+#[test]
+fn lvs_timeouts_are_set_and_kept() {
+    let want = rvs_proto::Timeouts { tcp: 900, tcp_fin: 0, udp: 300 };
+    let have = rvs_proto::Timeouts { tcp: 60, tcp_fin: 120, udp: 30 };
+    let merged = merge_timeouts(&want, &have);
+    assert_eq!(merged, rvs_proto::Timeouts { tcp: 900, tcp_fin: 120, udp: 300 });
+    let fake = FakeRvsd::start(Table::new());
+    fake.state.lock().unwrap().timeouts = have;
+    let mut c = Client::connect(&fake.path).unwrap();
+    assert!(sync_timeouts(&mut c, &want).unwrap());
+    assert_eq!(fake.state.lock().unwrap().timeouts, merged);
+    assert!(!sync_timeouts(&mut c, &want).unwrap(), "nothing to do once set");
+    // `rvsadm --set` behind rvs-ctrl's back is reverted.
+    fake.state.lock().unwrap().timeouts.tcp = 5;
+    assert!(sync_timeouts(&mut c, &want).unwrap());
+    assert_eq!(fake.state.lock().unwrap().timeouts, merged);
 }

@@ -272,12 +272,12 @@ fn udp_check_reply_refused_and_silence() {
         srv.send_to(&b[..n], from).unwrap();
         srv
     });
-    let kind = CheckKind::Udp { payload: b"ping".to_vec(), require_reply: true };
+    let kind = CheckKind::Udp { payload: b"ping".to_vec(), require_reply: true, reply: vec![] };
     assert_eq!(run(&conf(kind.clone(), addr)), Outcome::Up);
     let silent = echo.join().unwrap(); // still bound, no longer answering
     let o = run(&conf(kind, addr));
     assert_eq!(o, Outcome::Down("no UDP reply".into()));
-    let lenient = CheckKind::Udp { payload: vec![], require_reply: false };
+    let lenient = CheckKind::Udp { payload: vec![], require_reply: false, reply: vec![] };
     assert_eq!(run(&conf(lenient.clone(), addr)), Outcome::Up, "silence is fine without require_reply");
     drop(silent);
     let o = run(&conf(lenient, addr));
@@ -416,4 +416,29 @@ fn file_check_reads_the_file_each_run() {
     std::fs::write(&path, "0").unwrap();
     assert_eq!(run(&conf(plain, any)), Outcome::Up);
     assert_eq!(run(&conf(weighted, any)), Outcome::UpDelta(0));
+}
+
+#[test]
+fn udp_check_sends_the_payload_bytes_and_compares_the_reply() {
+    // The server answers 0xcafe followed by what it got; the check sends 0a0b0c.
+    let srv = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = srv.local_addr().unwrap();
+    let echo = thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let mut b = [0u8; 64];
+            let (n, from) = srv.recv_from(&mut b).unwrap();
+            got.push(b[..n].to_vec());
+            let mut answer = vec![0xca, 0xfe];
+            answer.extend_from_slice(&b[..n]);
+            srv.send_to(&answer, from).unwrap();
+        }
+        got
+    });
+    let payload = vec![0x0a, 0x0b, 0x0c];
+    let good = CheckKind::Udp { payload: payload.clone(), require_reply: true, reply: vec![0xca, 0xfe] };
+    assert_eq!(run(&conf(good, addr)), Outcome::Up);
+    let bad = CheckKind::Udp { payload: payload.clone(), require_reply: true, reply: vec![0xbe, 0xef] };
+    assert_eq!(run(&conf(bad, addr)), Outcome::Down("UDP reply cafe0a0b0c does not start with beef".into()));
+    assert_eq!(echo.join().unwrap(), [payload.clone(), payload]);
 }

@@ -31,7 +31,8 @@ fn down() -> Outcome {
     Outcome::Down("connection refused".into())
 }
 
-const TWO: &str = " real_server 198.19.0.11 80 {\n weight 3\n TCP_CHECK {\n retry 2\n delay_before_retry 1\n }\n }\n real_server 198.19.0.12 80 {\n weight 2\n TCP_CHECK {\n retry 0\n }\n }\n";
+/// Two servers whose checkers run at once (`warmup 0`), so the times below are exact.
+const TWO: &str = " real_server 198.19.0.11 80 {\n weight 3\n TCP_CHECK {\n retry 2\n delay_before_retry 1\n warmup 0\n }\n }\n real_server 198.19.0.12 80 {\n weight 2\n TCP_CHECK {\n retry 0\n warmup 0\n }\n }\n";
 
 #[test]
 fn checker_retries_before_going_down_and_recovers_at_once() {
@@ -332,4 +333,82 @@ fn generation_moves_with_state_changes_only() {
     h.on_result(id(0), t0, down());
     assert_eq!(h.generation(), g, "a first failure is only retried");
     assert_eq!(h.checker_runs(id(0)), 2);
+}
+
+#[test]
+fn quorum_one_with_hysteresis_one_is_lost_when_every_server_is_dead() {
+    // keepalived caps hysteresis at quorum - 1 = 0: quorum is lost at live weight 0.
+    let one = " real_server 198.19.0.11 80 {\n TCP_CHECK {\n retry 0\n }\n }\n real_server 198.19.0.12 80 {\n TCP_CHECK {\n retry 0\n }\n }\n";
+    let body = format!(" quorum 1\n hysteresis 1\n sorry_server 198.19.0.99 80\n{one}");
+    let c = cfg(&body);
+    assert_eq!(c.virtual_servers[0].hysteresis, 0);
+    let t0 = Instant::now();
+    let mut h = health(c, t0);
+    h.on_result(id(0), t0, down());
+    assert!(h.quorum_up(0), "live weight 1 still meets quorum 1");
+    let ev = h.on_result(id(1), t0, down());
+    assert!(ev.iter().any(|e| matches!(e, Event::QuorumLost { live_weight: 0, .. })), "{ev:?}");
+    assert_eq!(reals(&h), [("198.19.0.99:80".into(), 1)]);
+    let ev = h.on_result(id(1), t0, Outcome::Up);
+    assert!(ev.iter().any(|e| matches!(e, Event::QuorumRegained { live_weight: 1, .. })), "{ev:?}");
+    assert_eq!(reals(&h), [("198.19.0.12:80".into(), 1)]);
+}
+
+#[test]
+fn quorum_above_the_total_weight_is_lowered_so_all_servers_serve() {
+    // quorum 5 over weights 3 + 2 = 5 is fine; over 3 + 2 with one more server of weight 0
+    // too. quorum 9 is lowered to 5: with every server alive, quorum is up.
+    let h = health(cfg(&format!(" quorum 9\n sorry_server 198.19.0.99 80\n{TWO}")), Instant::now());
+    assert!(h.quorum_up(0));
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3), ("198.19.0.12:80".into(), 2)]);
+}
+
+#[test]
+fn sorry_server_inhibit_keeps_the_sorry_server_at_weight_zero() {
+    let body = format!(" sorry_server 198.19.0.99 80\n sorry_server_inhibit\n inhibit_on_failure\n{TWO}");
+    let t0 = Instant::now();
+    let mut h = health(cfg(&body), t0);
+    assert_eq!(
+        reals(&h),
+        [("198.19.0.11:80".into(), 3), ("198.19.0.12:80".into(), 2), ("198.19.0.99:80".into(), 0)]
+    );
+    for _ in 0..3 {
+        h.on_result(id(0), t0, down());
+    }
+    h.on_result(id(1), t0, down());
+    assert!(!h.quorum_up(0));
+    assert_eq!(
+        reals(&h),
+        [("198.19.0.11:80".into(), 0), ("198.19.0.12:80".into(), 0), ("198.19.0.99:80".into(), 1)],
+        "inhibited servers stay at weight 0 while the sorry server serves"
+    );
+}
+
+#[test]
+fn desired_table_carries_options_thresholds_and_group_members() {
+    let text = "local_address_group g { 198.19.0.200 }\nvirtual_server_group vg {\n 198.18.1.100-101 80\n}\nvirtual_server group vg {\n laddr_group_name g\n lb_algo sh\n sh-port\n persistence_timeout 50\n syn_proxy\n real_server 198.19.0.11 80 {\n uthreshold 10\n lthreshold 5\n TCP_CHECK { }\n }\n real_server 198.19.0.12 80 { }\n}\n";
+    let c = load_str("k.conf", text).map_err(|e| e.lines()).unwrap().config;
+    let h = health(c, Instant::now());
+    assert_eq!(h.checker_ids().count(), 1, "one check for both members");
+    let t = h.desired();
+    assert_eq!(t.len(), 2);
+    for d in t.values() {
+        assert_eq!(d.options.sched_flags, ["sh-port"]);
+        assert_eq!(d.options.persistence, Some(rvs_proto::Persistence { timeout: 50, prefix_len: 32 }));
+        assert!(d.options.syn_proxy);
+        let a: SocketAddr = "198.19.0.11:80".parse().unwrap();
+        assert_eq!(d.thresholds_of(&a), Thresholds { upper: 10, lower: 5 });
+        assert_eq!(d.real(a, 1).thresholds, Thresholds { upper: 10, lower: 5 });
+        assert_eq!(d.thresholds_of(&"198.19.0.12:80".parse().unwrap()), Thresholds::default());
+    }
+}
+
+#[test]
+fn first_checks_spread_over_delay_loop_by_default() {
+    // keepalived: warmup defaults to the checker's delay_loop (10 s here).
+    let c = cfg(" real_server 198.19.0.11 80 {\n TCP_CHECK\n }\n");
+    let conf = c.virtual_servers[0].reals[0].checkers[0].clone();
+    let t0 = Instant::now();
+    assert_eq!(CheckerSm::new(&conf, t0, 0.3).next_at, t0 + Duration::from_secs(3));
+    assert_eq!(CheckerSm::new(&conf, t0, 0.0).next_at, t0);
 }

@@ -1,5 +1,8 @@
+use super::ctx::suggest;
+use super::keywords::VS_KEYS;
 use super::*;
-use crate::keepalived::{load_str, Loaded};
+use crate::keepalived::{load_str, Loaded, Severity};
+use rvs_proto::Protocol;
 
 const DPVS: &str = include_str!("../testdata/dpvs.conf");
 
@@ -85,11 +88,12 @@ fn realistic_dpvs_config() {
     assert_eq!(dns.scheduler, "wlc", "accepted at parse time, rvsd decides");
     assert_eq!(
         dns.reals[0].checkers[0].kind,
-        CheckKind::Udp { payload: b"hello".to_vec(), require_reply: true }
+        CheckKind::Udp { payload: vec![], require_reply: true, reply: vec![] }
     );
     assert_eq!(dns.reals[1].addr, "198.19.0.12:53".parse().unwrap(), "port defaults to the VS's");
 
-    // VRRP blocks are reported, syn_proxy warned about, nothing else.
+    // VRRP blocks are reported; every keyword of this config reaches rvsd. Its UDP_CHECK
+    // payload "hello" is not hex: warned, as keepalived does.
     let infos: Vec<String> =
         l.diags.iter().filter(|d| d.severity == Severity::Info).map(ToString::to_string).collect();
     assert!(
@@ -100,7 +104,7 @@ fn realistic_dpvs_config() {
     assert!(infos.iter().any(|m| m.contains("k.conf:15: interface dpdk1 ignored")), "{infos:?}");
     let w = warnings(&l);
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("k.conf:55: 'syn_proxy' is not supported by the dataplane yet"), "{w:?}");
+    assert!(w[0].starts_with("k.conf:105: payload \"hello\" is not hex bytes"), "{w:?}");
 }
 
 #[test]
@@ -117,7 +121,11 @@ fn defaults() {
         (1, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_BEFORE_RETRY)
     );
     assert_eq!(c.target, "198.19.0.11:80".parse().unwrap());
-    assert!(!c.alpha && c.warmup.is_none());
+    assert!(!c.alpha);
+    assert_eq!(c.warmup, Some(DEFAULT_DELAY_LOOP), "keepalived: warmup defaults to delay_loop");
+    let l = ok(&vs(" delay_loop 3\n real_server 198.19.0.11 80 {\n TCP_CHECK\n }\n real_server 198.19.0.12 80 {\n TCP_CHECK { warmup 0 }\n }"));
+    let rs = &l.config.virtual_servers[0].reals;
+    assert_eq!((rs[0].checkers[0].warmup, rs[1].checkers[0].warmup), (Some(Duration::from_secs(3)), None));
 }
 
 #[test]
@@ -178,12 +186,19 @@ fn bad_addresses_and_ports() {
 }
 
 #[test]
-fn ipv6_addresses_parse() {
-    let l = ok("local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
-    let v = &l.config.virtual_servers[0];
-    assert_eq!(v.key.addr, "[2001:db8::1]:443".parse().unwrap());
-    assert_eq!(v.local_addrs.len(), 3);
-    assert_eq!(v.local_addrs[2], "2001:db8::c".parse::<IpAddr>().unwrap());
+fn ipv6_addresses_parse_and_are_refused_as_rvsd_refuses_them() {
+    let e = errors("local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
+    assert_eq!(
+        e,
+        [
+            "k.conf:2: rvsd would refuse virtual_server [2001:db8::1]:443: IPv6 is not supported by the dataplane yet: 2001:db8::1",
+            "k.conf:4: rvsd would refuse real_server [2001:db8::2]:443: IPv6 is not supported by the dataplane yet: 2001:db8::2",
+        ]
+    );
+    assert_eq!(
+        crate::keepalived::model::expand_range("2001:db8::a-c").unwrap()[2],
+        "2001:db8::c".parse::<IpAddr>().unwrap()
+    );
 }
 
 #[test]
@@ -266,18 +281,153 @@ fn fwmark_and_group_services_refused() {
     let e = errors("virtual_server fwmark 1 { }\n");
     assert!(e[0].contains("fwmark is not supported"));
     let e = errors("virtual_server group G { }\n");
-    assert!(e[0].contains("group is not supported"));
+    assert_eq!(e, ["k.conf:1: virtual_server group G: no such virtual_server_group"]);
 }
 
 #[test]
-fn fullnat_extensions_kept_and_warned() {
+fn fullnat_extensions_reach_the_options() {
     let l = ok(&vs(" syn_proxy\n toa\n proxy_protocol v1\n persistence_timeout 300\n real_server 198.19.0.11 80 { uthreshold 100 }\n"));
     let v = &l.config.virtual_servers[0];
     assert!(v.syn_proxy && v.toa);
-    assert_eq!(v.proxy_protocol.as_deref(), Some("v1"));
+    assert_eq!(v.proxy_protocol, Some(1));
     assert_eq!(v.persistence_timeout, Some(300));
     assert_eq!(v.reals[0].uthreshold, Some(100));
-    assert_eq!(warnings(&l).len(), 5);
+    assert!(warnings(&l).is_empty(), "{:?}", warnings(&l));
+    let o = v.options();
+    assert!(o.syn_proxy && o.toa);
+    assert_eq!(o.proxy_protocol, Some(1));
+    assert_eq!(o.persistence, Some(rvs_proto::Persistence { timeout: 300, prefix_len: 32 }));
+    assert_eq!(v.reals[0].thresholds(), rvs_proto::Thresholds { upper: 100, lower: 0 });
+}
+
+fn infos(l: &Loaded) -> Vec<String> {
+    l.diags.iter().filter(|d| d.severity == Severity::Info).map(ToString::to_string).collect()
+}
+
+#[test]
+fn keepalived_defaults_named_in_infos() {
+    let l = ok(&format!("{LG}virtual_server 198.18.0.100 80 {{\n laddr_group_name g\n persistence_timeout\n real_server 198.19.0.11 80 {{ TCP_CHECK {{ }} }}\n}}\n"));
+    let v = &l.config.virtual_servers[0];
+    assert_eq!(v.scheduler, "wlc");
+    assert_eq!(v.persistence_timeout, Some(360));
+    let i = infos(&l);
+    assert!(i.iter().any(|m| m == "k.conf:2: no lb_algo given; using wlc (keepalived's default)"), "{i:?}");
+    assert!(i.iter().any(|m| m.starts_with("k.conf:4: persistence_timeout without a value: 360 s")), "{i:?}");
+    assert!(
+        i.iter().any(|m| m == "k.conf:2: no delay_loop given; checking every 60 s (keepalived's default)"),
+        "{i:?}"
+    );
+    let c = &v.reals[0].checkers[0];
+    assert_eq!(
+        (c.retry, c.connect_timeout, c.delay_loop),
+        (1, Duration::from_secs(5), Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn persistence_granularity_and_flags() {
+    let l = ok(&vs(" lb_algo sh\n sh-port\n sh-fallback\n persistence_timeout 50\n persistence_granularity 255.255.255.0\n"));
+    let o = l.config.virtual_servers[0].options();
+    assert_eq!(o.persistence, Some(rvs_proto::Persistence { timeout: 50, prefix_len: 24 }));
+    assert_eq!(o.sched_flags, ["sh-port", "sh-fallback"]);
+    assert!(warnings(&l).is_empty(), "{:?}", warnings(&l));
+    // A flag of another scheduler is sent but warned about; a granularity alone too.
+    let l = ok(&vs(" mh-port\n persistence_granularity 24\n"));
+    let w = warnings(&l);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w.iter().any(|m| m.contains("'mh-port' has no effect with lb_algo rr")), "{w:?}");
+    assert!(w.iter().any(|m| m.contains("without persistence_timeout has no effect")), "{w:?}");
+    let e = errors(&vs(" persistence_granularity 255.0.255.0\n"));
+    assert!(e[0].contains("not a contiguous netmask"), "{e:?}");
+    let e = errors(&vs(" proxy_protocol v3\n"));
+    assert!(e[0].contains("use v1 or v2"), "{e:?}");
+    // ops has no dataplane feature: warned, as the docs' table says.
+    assert!(warnings(&ok(&vs(" ops\n")))[0].contains("'ops' is not supported by the dataplane yet"));
+}
+
+#[test]
+fn thresholds_checked_as_rvsd_does() {
+    let e = errors(&vs(" real_server 198.19.0.11 80 {\n uthreshold 5\n lthreshold 10\n }\n"));
+    assert_eq!(
+        e,
+        ["k.conf:5: rvsd would refuse real_server 198.19.0.11:80: lower threshold 10 is above the upper threshold 5"]
+    );
+    let l = ok(&vs(" real_server 198.19.0.11 80 {\n uthreshold 10\n lthreshold 5\n }\n"));
+    assert_eq!(
+        l.config.virtual_servers[0].reals[0].thresholds(),
+        rvs_proto::Thresholds { upper: 10, lower: 5 }
+    );
+}
+
+#[test]
+fn quorum_and_hysteresis_follow_keepalived() {
+    let rs = " real_server 198.19.0.11 80 { weight 1 }\n real_server 198.19.0.12 80 { weight 2 }\n";
+    let l = ok(&vs(&format!(" quorum 5\n{rs}")));
+    assert_eq!(l.config.virtual_servers[0].quorum, 3);
+    let w = warnings(&l);
+    assert_eq!(
+        w,
+        ["k.conf:5: quorum 5 exceeds the total weight of the real servers 3, reducing quorum to 3"]
+    );
+    let l = ok(&vs(&format!(" quorum 1\n hysteresis 1\n{rs}")));
+    let v = &l.config.virtual_servers[0];
+    assert_eq!((v.quorum, v.hysteresis), (1, 0));
+    assert_eq!(warnings(&l), ["k.conf:6: hysteresis 1 >= quorum 1; setting hysteresis to 0"]);
+}
+
+#[test]
+fn udp_check_payload_and_reply_are_hex() {
+    let l = ok(&vs(" protocol UDP\n real_server 198.19.0.11 53 {\n UDP_CHECK {\n payload 0a0b0c\n require_reply 0xCAFE\n }\n }\n"));
+    assert_eq!(
+        l.config.virtual_servers[0].reals[0].checkers[0].kind,
+        CheckKind::Udp { payload: vec![0x0a, 0x0b, 0x0c], require_reply: true, reply: vec![0xca, 0xfe] }
+    );
+    // As keepalived: reported, and the check runs without them.
+    let l = ok(&vs(" protocol UDP\n real_server 198.19.0.11 53 {\n UDP_CHECK {\n payload hello\n require_reply abc\n }\n }\n"));
+    let w = warnings(&l);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("k.conf:8: payload \"hello\" is not hex bytes ("), "{w:?}");
+    assert!(w[0].ends_with("the check sends an empty datagram"), "{w:?}");
+    assert!(
+        w[1].starts_with("k.conf:9: require_reply \"abc\" is not hex bytes (not an even number"),
+        "{w:?}"
+    );
+    assert_eq!(
+        l.config.virtual_servers[0].reals[0].checkers[0].kind,
+        CheckKind::Udp { payload: vec![], require_reply: true, reply: vec![] }
+    );
+    assert_eq!(hex_bytes("00ff"), Ok(vec![0, 255]));
+}
+
+#[test]
+fn virtual_server_group_members_share_reals_and_checks() {
+    let text = format!("{LG}virtual_server_group web {{\n 198.18.1.100-102 80\n 198.18.1.200 80\n}}\nvirtual_server group web {{\n laddr_group_name g\n lb_algo rr\n real_server 198.19.0.11 80 {{ TCP_CHECK {{ }} }}\n}}\n");
+    let l = ok(&text);
+    let v = &l.config.virtual_servers[0];
+    let addrs: Vec<String> = v.members.iter().map(|k| k.addr.to_string()).collect();
+    assert_eq!(addrs, ["198.18.1.100:80", "198.18.1.101:80", "198.18.1.102:80", "198.18.1.200:80"]);
+    assert_eq!(v.group.as_deref(), Some("web"));
+    assert_eq!(l.config.virtual_servers.len(), 1, "one block, one set of checks");
+    assert_eq!(v.reals[0].checkers.len(), 1);
+    // A member that is also a plain virtual_server is a duplicate.
+    let dup = format!("{text}virtual_server 198.18.1.101 80 {{\n laddr_group_name g\n}}\n");
+    let e = errors(&dup);
+    assert!(
+        e[0].contains("duplicate virtual_server TCP 198.18.1.101:80 (first defined at k.conf:6)"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{LG}virtual_server_group v {{\n 198.18.1.100-99 80\n 198.18.1.1\n}}\n"));
+    assert_eq!(e.len(), 3, "{e:?}");
+}
+
+#[test]
+fn lvs_timeouts_in_global_defs() {
+    let l = ok("global_defs {\n lvs_timeouts tcp 900 tcpfin 120 udp 300\n}\n");
+    assert_eq!(l.config.lvs_timeouts, Some(rvs_proto::Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }));
+    let l = ok("global_defs {\n lvs_timeouts udp 30\n}\n");
+    assert_eq!(l.config.lvs_timeouts, Some(rvs_proto::Timeouts { tcp: 0, tcp_fin: 0, udp: 30 }));
+    let e = errors("global_defs {\n lvs_timeouts tcp\n}\n");
+    assert_eq!(e, ["k.conf:2: lvs_timeouts: tcp needs a number of seconds above 0"]);
 }
 
 #[test]

@@ -1,0 +1,53 @@
+//! Address, number and timeout parsing, as ipvsadm does it.
+
+use super::*;
+
+/// ipvsadm's parse_service, numeric only: `a.b.c.d[:port]`, `[v6][:port]` or a bare v6
+/// address. Returns the address and the port if one was given.
+pub fn parse_addr_port(text: &str) -> Option<(IpAddr, Option<u16>)> {
+    if let Some(rest) = text.strip_prefix('[') {
+        let (addr, tail) = rest.split_once(']')?;
+        let ip: Ipv6Addr = addr.parse().ok()?;
+        let port = match tail {
+            "" => None,
+            t => Some(parse_port(t.strip_prefix(':')?)?),
+        };
+        return Some((IpAddr::V6(ip), port));
+    }
+    if let Ok(ip) = text.parse::<Ipv6Addr>() {
+        return Some((IpAddr::V6(ip), None));
+    }
+    match text.rsplit_once(':') {
+        Some((addr, port)) => Some((IpAddr::V4(addr.parse().ok()?), Some(parse_port(port)?))),
+        None => Some((IpAddr::V4(text.parse().ok()?), None)),
+    }
+}
+
+pub(super) fn parse_port(s: &str) -> Option<u16> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Decimal number in `min..=max` (ipvsadm's string_to_number).
+/// A dotted netmask (`255.255.255.0`) or a prefix length (`24`) as a prefix length.
+pub(super) fn netmask_prefix(s: &str) -> Option<u8> {
+    if let Ok(n) = s.trim_start_matches('/').parse::<u8>() {
+        return (n <= 32).then_some(n);
+    }
+    let m = u32::from(s.parse::<std::net::Ipv4Addr>().ok()?);
+    (m.leading_ones() + m.trailing_zeros() == 32).then_some(m.leading_ones() as u8)
+}
+
+pub(super) fn parse_number(s: &str, min: u32, max: u32) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|n| (min..=max).contains(n))
+}
+
+pub(super) fn parse_timeout(s: &str) -> Result<u32, UsageError> {
+    parse_number(s, 0, MAX_TIMEOUT)
+        .ok_or_else(|| UsageError(format!("invalid timeout value `{s}' specified")))
+}

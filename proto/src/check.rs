@@ -1,0 +1,133 @@
+//! The checks a service or real-server spec must pass to be accepted, with rvsd's wording,
+//! so that a client (`rvs-ctrl -t`, a reload) can tell before sending what rvsd would refuse.
+
+use crate::{ForwardMethod, Protocol, RealSpec, ServiceSpec};
+use std::net::{IpAddr, SocketAddr};
+
+/// The schedulers rvsd implements, as ipvsadm names them.
+pub const SCHEDULERS: &[&str] =
+    &["rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "twos"];
+
+/// The scheduler flags rvsd takes (IPVS's generic `flag-1`/`flag-2` are the fallback and
+/// port flags of sh and mh).
+pub const SCHED_FLAGS: &[&str] = &["sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2"];
+
+fn v4(a: SocketAddr) -> Result<(), String> {
+    v4_ip(a.ip())
+}
+
+fn v4_ip(a: IpAddr) -> Result<(), String> {
+    match a {
+        IpAddr::V4(_) => Ok(()),
+        IpAddr::V6(_) => Err(format!("IPv6 is not supported by the dataplane yet: {a}")),
+    }
+}
+
+/// What rvsd checks of a service before adding or editing it.
+pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
+    v4(s.key.addr)?;
+    if s.key.addr.port() == 0 {
+        return Err("port 0 is not a valid virtual service port".into());
+    }
+    if !SCHEDULERS.contains(&s.scheduler.as_str()) {
+        return Err(format!("Scheduler not found: {} (available: {})", s.scheduler, SCHEDULERS.join(", ")));
+    }
+    for a in &s.local_addrs {
+        v4_ip(*a)?;
+    }
+    let o = &s.options;
+    if let Some(f) = o.sched_flags.iter().find(|f| !SCHED_FLAGS.contains(&f.as_str())) {
+        return Err(format!("unknown scheduler flag `{f}` (available: {})", SCHED_FLAGS.join(", ")));
+    }
+    if s.key.protocol != Protocol::Tcp && (o.syn_proxy || o.toa || o.proxy_protocol.is_some()) {
+        return Err("SYN proxy, TOA and PROXY protocol apply to TCP services only".into());
+    }
+    if !matches!(o.proxy_protocol, None | Some(1) | Some(2)) {
+        return Err("PROXY protocol version must be 1 or 2".into());
+    }
+    if let Some(p) = o.persistence {
+        if p.timeout == 0 {
+            return Err("persistence: timeout must be at least 1 second".into());
+        }
+        if p.prefix_len > 32 {
+            return Err("persistence: netmask must be a prefix of at most 32 bits".into());
+        }
+    }
+    Ok(())
+}
+
+/// What rvsd checks of a real server before adding or editing it.
+pub fn check_real(r: &RealSpec) -> Result<(), String> {
+    v4(r.addr)?;
+    if r.addr.port() == 0 {
+        return Err("port 0 is not a valid real server port".into());
+    }
+    if r.weight > 65535 {
+        return Err(format!("weight {} out of range (0..=65535)", r.weight));
+    }
+    let t = r.thresholds;
+    if t.upper != 0 && t.lower > t.upper {
+        return Err(format!("lower threshold {} is above the upper threshold {}", t.lower, t.upper));
+    }
+    match r.method {
+        ForwardMethod::FullNat => Ok(()),
+        m => Err(format!(
+            "forwarding method {} is not supported by the dataplane yet (FULLNAT only)",
+            m.as_ipvsadm()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Persistence, ServiceKey, ServiceOptions, Thresholds};
+
+    fn svc(addr: &str, protocol: Protocol, scheduler: &str, options: ServiceOptions) -> ServiceSpec {
+        ServiceSpec {
+            key: ServiceKey { protocol, addr: addr.parse().unwrap() },
+            scheduler: scheduler.into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+            options,
+        }
+    }
+
+    #[test]
+    fn services() {
+        let ok = svc("198.18.0.100:80", Protocol::Tcp, "wlc", ServiceOptions::default());
+        assert_eq!(check_service(&ok), Ok(()));
+        let v6 = svc("[2001:db8::1]:80", Protocol::Tcp, "wlc", ServiceOptions::default());
+        assert_eq!(check_service(&v6), Err("IPv6 is not supported by the dataplane yet: 2001:db8::1".into()));
+        let bad = svc("198.18.0.100:80", Protocol::Tcp, "xx", ServiceOptions::default());
+        assert!(check_service(&bad).unwrap_err().starts_with("Scheduler not found: xx"));
+        let udp_toa =
+            svc("198.18.0.100:53", Protocol::Udp, "rr", ServiceOptions { toa: true, ..Default::default() });
+        assert_eq!(
+            check_service(&udp_toa),
+            Err("SYN proxy, TOA and PROXY protocol apply to TCP services only".into())
+        );
+        let flag = ServiceOptions { sched_flags: vec!["sh-pot".into()], ..Default::default() };
+        assert!(check_service(&svc("198.18.0.100:80", Protocol::Tcp, "sh", flag)).is_err());
+        let p0 = ServiceOptions {
+            persistence: Some(Persistence { timeout: 0, prefix_len: 32 }),
+            ..Default::default()
+        };
+        assert!(check_service(&svc("198.18.0.100:80", Protocol::Tcp, "rr", p0)).is_err());
+    }
+
+    #[test]
+    fn reals() {
+        let mut r = RealSpec {
+            addr: "198.19.0.11:80".parse().unwrap(),
+            weight: 1,
+            method: ForwardMethod::FullNat,
+            thresholds: Thresholds { upper: 10, lower: 5 },
+        };
+        assert_eq!(check_real(&r), Ok(()));
+        r.thresholds = Thresholds { upper: 5, lower: 10 };
+        assert_eq!(check_real(&r), Err("lower threshold 10 is above the upper threshold 5".into()));
+        r.thresholds = Thresholds::default();
+        r.method = ForwardMethod::DirectRoute;
+        assert!(check_real(&r).unwrap_err().contains("Route is not supported"));
+    }
+}
