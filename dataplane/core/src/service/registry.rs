@@ -24,26 +24,17 @@ pub enum RegistryError {
     Ipv6(String),
     #[error("forwarding method {0} is not supported by the dataplane yet (FULLNAT only)")]
     Method(&'static str),
-    #[error("port 0 is not a valid {0} port")]
-    ZeroPort(&'static str),
     #[error("local address already exists")]
     LaddrExists,
     #[error("no such local address")]
     NoLaddr,
     #[error("too many {0} (the limit is {1}; raise max_{0} in the config)")]
     Full(&'static str, usize),
-    #[error("weight {0} out of range (0..=65535)")]
-    Weight(u32),
     #[error("{0}")]
     SchedFlags(String),
-    #[error("SYN proxy, TOA and PROXY protocol apply to TCP services only")]
-    TcpOnly,
-    #[error("PROXY protocol version must be 1 or 2")]
-    ProxyVersion,
-    #[error("persistence: {0}")]
-    Persistence(&'static str),
-    #[error("lower threshold {lower} is above the upper threshold {upper}")]
-    Thresholds { upper: u32, lower: u32 },
+    /// A value rvs_proto::check refuses (the checks rvs-ctrl -t shares).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[derive(Debug, Clone)]
@@ -108,51 +99,20 @@ fn v4_ip(addr: IpAddr) -> Result<Ipv4Addr, RegistryError> {
 
 fn check_real(r: &RealSpec) -> Result<(), RegistryError> {
     v4(r.addr)?;
-    if r.addr.port() == 0 {
-        return Err(RegistryError::ZeroPort("real server"));
+    if r.method != ForwardMethod::FullNat {
+        return Err(RegistryError::Method(r.method.as_ipvsadm()));
     }
-    if r.weight > 65535 {
-        return Err(RegistryError::Weight(r.weight));
-    }
-    let t = r.thresholds;
-    if t.upper != 0 && t.lower > t.upper {
-        return Err(RegistryError::Thresholds { upper: t.upper, lower: t.lower });
-    }
-    match r.method {
-        ForwardMethod::FullNat => Ok(()),
-        m => Err(RegistryError::Method(m.as_ipvsadm())),
-    }
+    // The value checks rvs-ctrl's `-t` applies too: one copy, in the protocol crate.
+    rvs_proto::check::check_real(r).map_err(RegistryError::Invalid)
 }
 
 fn check_service(s: &ServiceSpec) -> Result<(), RegistryError> {
     v4(s.key.addr)?;
-    if s.key.addr.port() == 0 {
-        return Err(RegistryError::ZeroPort("virtual service"));
-    }
     if !crate::sched::is_known(&s.scheduler) {
         return Err(RegistryError::UnknownScheduler(s.scheduler.clone()));
     }
-    for a in &s.local_addrs {
-        v4_ip(*a)?;
-    }
     sched_flags(&s.options)?;
-    if s.key.protocol != Protocol::Tcp
-        && (s.options.syn_proxy || s.options.toa || s.options.proxy_protocol.is_some())
-    {
-        return Err(RegistryError::TcpOnly);
-    }
-    if !matches!(s.options.proxy_protocol, None | Some(1) | Some(2)) {
-        return Err(RegistryError::ProxyVersion);
-    }
-    if let Some(p) = s.options.persistence {
-        if p.timeout == 0 {
-            return Err(RegistryError::Persistence("timeout must be at least 1 second"));
-        }
-        if p.prefix_len > 32 {
-            return Err(RegistryError::Persistence("netmask must be a prefix of at most 32 bits"));
-        }
-    }
-    Ok(())
+    rvs_proto::check::check_service(s).map_err(RegistryError::Invalid)
 }
 
 fn sched_flags(o: &ServiceOptions) -> Result<SchedFlags, RegistryError> {
