@@ -191,4 +191,79 @@ mod tests {
         r.virt = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 80));
         assert_eq!(rebind(&r, &snap, Time::ZERO), Err(RebindError::Ipv6));
     }
+
+    /// Director A syncs its sessions as packets arrive; director B (two workers) receives,
+    /// rebinds and installs each in the worker owning its local port; expiry then runs on B.
+    #[test]
+    fn sessions_move_from_one_director_to_the_owning_workers_of_another() {
+        use crate::session::SessionTable;
+        use crate::sync::{
+            should_sync, Body, ClusterKey, Packer, Receiver, ReceiverConfig, Sender, SenderConfig, SyncInput,
+            SyncMark, SyncParams,
+        };
+        let key = ClusterKey::from_config("a long test cluster passphrase").unwrap();
+        let snap = snapshot();
+        let t0 = Time::from_secs(1000);
+        // A's sessions: 200 clients, each sends 5 packets; IPVS defaults sync packet 3.
+        let mut packer = Packer::new(Sender::new(SenderConfig::new(51, 1, 1), &key).unwrap());
+        let mut wire: Vec<Vec<u8>> = Vec::new();
+        let params = SyncParams::default();
+        for c in 0..200u16 {
+            let mut r = rec();
+            r.client = SocketAddr::from(([10, 0, 1, (c % 250) as u8], 20000 + c));
+            r.local = SocketAddr::from(([198, 51, 100, 7], 30000 + c));
+            let mut mark = SyncMark::new(t0);
+            for pkts in 1..=5 {
+                let input = SyncInput {
+                    proto: PROTO_TCP,
+                    state: SessionState::Established,
+                    template: false,
+                    in_persistence: false,
+                    pkts,
+                    timeout: Duration::from_secs(60),
+                    now: t0,
+                };
+                if should_sync(&params, &input, &mut mark) {
+                    packer.push(&r, |d| wire.push(d.to_vec())).unwrap();
+                }
+            }
+        }
+        packer.flush(|d| wire.push(d.to_vec())).unwrap();
+        assert_eq!(packer.sent().1, 200, "one record per session");
+
+        let mut rx = Receiver::new(ReceiverConfig::new(51, 2), &key);
+        let mut workers = [SessionTable::new(1000, t0), SessionTable::new(1000, t0)];
+        let t1 = t0 + Duration::from_secs(5);
+        for d in &wire {
+            let m = rx.receive(d, t1).unwrap();
+            let Body::Conns(recs) = m.body else { panic!("conns expected") };
+            for r in recs {
+                let w = r.owner_worker(workers.len());
+                let b = rebind(&r, &snap, t1).unwrap();
+                let table = &mut workers[w];
+                if table.find_client(&b.session.client).is_none() {
+                    table.insert(b.session).unwrap();
+                }
+            }
+        }
+        assert_eq!(workers[0].len() + workers[1].len(), 200);
+        for (w, table) in workers.iter().enumerate() {
+            assert_eq!(table.len(), 100);
+            for s in table.iter() {
+                assert_eq!(s.reply.dport as usize % 2, w, "installed on the worker owning its port");
+                assert_eq!(table.find_reply(&s.reply), table.find_client(&s.client));
+                assert_eq!((s.service_slot, s.real_slot), (5, 11));
+            }
+        }
+        // Expiry continues on B: 60 s after the records arrived.
+        let mut expired = Vec::new();
+        for table in &mut workers {
+            table.expire(t1 + Duration::from_secs(59), &mut expired);
+        }
+        assert!(expired.is_empty());
+        for table in &mut workers {
+            table.expire(t1 + Duration::from_secs(61), &mut expired);
+        }
+        assert_eq!(expired.len(), 200);
+    }
 }
