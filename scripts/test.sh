@@ -85,6 +85,10 @@ done
 for t in 19-proxy-protocol 20-toa; do
   LAB_TESTS+=("$t-w1 $t 1")
 done
+# Exception path: kernel interfaces on rvsd's ports.
+for w in 1 2; do
+  LAB_TESTS+=("23-exception-kernel-w$w 23-exception-kernel $w")
+done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale; do
   LAB_TESTS+=("$t $t 1")

@@ -49,6 +49,8 @@ pub struct Worker {
     pub stop: Arc<AtomicBool>,
     pub lcore: Arc<AtomicU32>,
     pub clock: Arc<Clock>,
+    /// This worker's rings to and from the exception thread (None: no kernel interfaces).
+    pub exception: Option<crate::exception::WorkerLink>,
 }
 
 impl Worker {
@@ -127,6 +129,11 @@ impl Worker {
                 last_timer = now;
             }
 
+            // Frames the kernel sent out of our ports (exception path), bounded like hand-offs.
+            if let Some(link) = self.exception.as_mut() {
+                work += link.take_from_kernel(&mut out.tx, &counters, BURST);
+            }
+
             self.flush(&mut out, &counters);
 
             if work > 0 {
@@ -175,6 +182,11 @@ impl Worker {
                     counters.count_drop(DropReason::RedirectFull);
                 }
             }
+        }
+        // Frames for the kernel: into the exception thread's ring, never waiting for it.
+        match self.exception.as_mut() {
+            Some(link) => link.send_to_kernel(&mut out.kernel, counters),
+            None => out.kernel.clear(),
         }
         for (ip, mac, port) in out.learned.drain(..) {
             for (w, peer) in self.peers.iter().enumerate() {
