@@ -88,6 +88,7 @@ done
 # Exception path: kernel interfaces on rvsd's ports.
 for w in 1 2; do
   LAB_TESTS+=("23-exception-kernel-w$w 23-exception-kernel $w")
+  LAB_TESTS+=("25-exception-flood-w$w 25-exception-flood $w")
 done
 # BIRD/OSPF through the exception path, VIP announced by rvs-ctrl while it has quorum.
 LAB_TESTS+=("24-bird-ospf-w1 24-bird-ospf 1")
