@@ -92,6 +92,8 @@ for w in 1 2; do
 done
 # BIRD/OSPF through the exception path, VIP announced by rvs-ctrl while it has quorum.
 LAB_TESTS+=("24-bird-ospf-w1 24-bird-ospf 1")
+# The lab's 802.1Q tagging switch (tests/tools/vlan-switch) on its own.
+LAB_TESTS+=("26-vlan-switch 26-vlan-switch 1")
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale; do
   LAB_TESTS+=("$t $t 1")
