@@ -11,13 +11,14 @@
 //! * every virtual server on that address has quorum (so an anycast/ECMP group of
 //!   directors sends a VIP's traffic only to directors that can serve all of it), and
 //! * rvsd answers on its control socket: a watchdog asks it for its counters every
-//!   `interval`; `failures` unanswered polls in a row (each waiting `timeout`) withdraw
-//!   every VIP, so a stopped or hung rvsd (`kill -STOP`) does not black-hole traffic. An
+//!   `interval`; `failures` bad polls in a row (unanswered within `timeout`, or a worker
+//!   whose poll-loop heartbeat did not move since the previous poll) withdraw every VIP, so
+//!   a stopped or hung rvsd (`kill -STOP`, a stuck worker) does not black-hole traffic. An
 //!   rvsd that went away (socket gone) withdraws them the same way.
 //!
 //! When rvs-ctrl stops, the VIPs are withdrawn: without rvs-ctrl nobody watches rvsd.
 
-use rvs_proto::{read_msg, write_msg, Command, Request, Response, ResponseResult};
+use rvs_proto::{read_msg, write_msg, Command, Reply, Request, Response, ResponseResult};
 use std::collections::BTreeSet;
 use std::io::BufReader;
 use std::net::{IpAddr, Ipv4Addr};
@@ -94,40 +95,71 @@ pub fn desired(wanted: &BTreeSet<Ipv4Addr>, rvsd_alive: bool) -> BTreeSet<Ipv4Ad
     }
 }
 
-/// Counts unanswered polls; rvsd is taken for dead after `limit` in a row.
+/// What one poll of rvsd found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Poll {
+    /// No answer within the timeout (or no rvsd).
+    Silent,
+    /// The control thread answered: each worker's (id, poll-loop heartbeat).
+    Answered(Vec<(u32, u64)>),
+}
+
+/// Counts bad polls; rvsd is taken for dead after `limit` in a row. A poll is bad when rvsd
+/// does not answer, or when a worker's heartbeat has not moved since the previous poll (a
+/// hung worker behind a control thread that still answers).
 #[derive(Debug, Clone)]
 pub struct Watchdog {
     misses: u32,
     limit: u32,
+    last: Vec<(u32, u64)>,
 }
 
 impl Watchdog {
     pub fn new(limit: u32) -> Self {
         // Dead until the first answer: nothing is announced before rvsd was seen.
-        Watchdog { misses: limit.max(1), limit: limit.max(1) }
+        Watchdog { misses: limit.max(1), limit: limit.max(1), last: Vec::new() }
     }
-    /// Records one poll; returns whether rvsd counts as alive.
-    pub fn record(&mut self, answered: bool) -> bool {
-        self.misses = if answered { 0 } else { self.misses.saturating_add(1) };
-        self.alive()
+
+    /// Records one poll; returns the worker found stalled, if one was.
+    pub fn record(&mut self, poll: Poll) -> Option<u32> {
+        let (bad, stalled) = match poll {
+            Poll::Silent => (true, None),
+            Poll::Answered(beats) => {
+                // 0: an rvsd that does not report heartbeats; nothing to compare.
+                let stalled = beats
+                    .iter()
+                    .find(|&&(w, n)| n != 0 && self.last.iter().any(|&(pw, pn)| pw == w && pn == n))
+                    .map(|&(w, _)| w);
+                self.last = beats;
+                (stalled.is_some(), stalled)
+            }
+        };
+        self.misses = if bad { self.misses.saturating_add(1) } else { 0 };
+        stalled
     }
+
     pub fn alive(&self) -> bool {
         self.misses < self.limit
     }
 }
 
 /// One question to rvsd (its counters, answered by its control thread), bounded by `timeout`.
-pub fn rvsd_answers(socket: &str, timeout: Duration) -> bool {
-    let ask = || -> Result<bool, rvs_proto::ProtoError> {
+pub fn poll_rvsd(socket: &str, timeout: Duration) -> Poll {
+    let ask = || -> Result<Poll, rvs_proto::ProtoError> {
         let s = UnixStream::connect(socket)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
         let mut w = s.try_clone()?;
         write_msg(&mut w, &Request::new(Command::Stats))?;
         let resp: Response = read_msg(&mut BufReader::new(s))?;
-        Ok(matches!(resp.result, ResponseResult::Ok(_)))
+        Ok(match resp.result {
+            ResponseResult::Ok(Reply::Stats { workers }) => {
+                Poll::Answered(workers.iter().map(|w| (w.worker, w.loops)).collect())
+            }
+            _ => Poll::Silent,
+        })
     };
-    ask().unwrap_or(false)
+    ask().unwrap_or(Poll::Silent)
 }
 
 /// Replaces `path` with `text` (write to a temporary file beside it, then rename).
@@ -197,7 +229,10 @@ fn run(opts: &BirdOptions, socket: &str, rx: &mpsc::Receiver<BTreeSet<Ipv4Addr>>
     let mut stopping = false;
     loop {
         let was_alive = dog.alive();
-        let alive = dog.record(rvsd_answers(socket, opts.timeout));
+        if let Some(w) = dog.record(poll_rvsd(socket, opts.timeout)) {
+            tracing::warn!(socket, worker = w, "an rvsd worker's heartbeat did not move since the last poll");
+        }
+        let alive = dog.alive();
         if was_alive != alive {
             if alive {
                 tracing::info!(socket, "rvsd answers: its VIPs may be announced");
@@ -264,16 +299,39 @@ mod tests {
     #[test]
     fn watchdog_needs_an_answer_first_and_tolerates_fewer_misses_than_the_limit() {
         let mut d = Watchdog::new(2);
+        let beat = |n: u64| Poll::Answered(vec![(0, n), (1, n + 7)]);
         assert!(!d.alive(), "not alive before the first answer");
-        assert!(d.record(true));
-        assert!(d.record(false), "one miss is tolerated");
-        assert!(!d.record(false), "two in a row are not");
-        assert!(d.record(true));
+        assert_eq!(d.record(beat(1)), None);
+        assert!(d.alive());
+        d.record(Poll::Silent);
+        assert!(d.alive(), "one miss is tolerated");
+        d.record(Poll::Silent);
+        assert!(!d.alive(), "two in a row are not");
+        d.record(beat(5));
+        assert!(d.alive());
+    }
+
+    #[test]
+    fn a_worker_whose_heartbeat_stands_still_is_a_miss() {
+        let mut d = Watchdog::new(2);
+        d.record(Poll::Answered(vec![(0, 10), (1, 20)]));
+        assert_eq!(d.record(Poll::Answered(vec![(0, 11), (1, 20)])), Some(1));
+        assert!(d.alive());
+        assert_eq!(d.record(Poll::Answered(vec![(0, 12), (1, 20)])), Some(1));
+        assert!(!d.alive(), "worker 1 hung for two polls");
+        assert_eq!(d.record(Poll::Answered(vec![(0, 13), (1, 21)])), None);
+        assert!(d.alive());
+        // An rvsd that reports no heartbeat (0) is judged by its answers only.
+        let mut d = Watchdog::new(2);
+        for _ in 0..3 {
+            assert_eq!(d.record(Poll::Answered(vec![(0, 0)])), None);
+        }
+        assert!(d.alive());
     }
 
     #[test]
     fn an_absent_rvsd_does_not_answer() {
-        assert!(!rvsd_answers("/nonexistent/rvsd.sock", Duration::from_millis(100)));
+        assert_eq!(poll_rvsd("/nonexistent/rvsd.sock", Duration::from_millis(100)), Poll::Silent);
     }
 
     #[test]
@@ -283,7 +341,7 @@ mod tests {
         // Accepts (the kernel does, from the backlog) and never answers: a stopped rvsd.
         let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let t0 = std::time::Instant::now();
-        assert!(!rvsd_answers(path.to_str().unwrap(), Duration::from_millis(200)));
+        assert_eq!(poll_rvsd(path.to_str().unwrap(), Duration::from_millis(200)), Poll::Silent);
         assert!(t0.elapsed() < Duration::from_secs(2));
     }
 

@@ -85,6 +85,8 @@ impl Worker {
         let counters: Arc<WorkerCounters> = self.pipeline.counters().clone();
 
         while !self.stop.load(Ordering::Relaxed) {
+            // Heartbeat for watchdogs (rvs-ctrl's BIRD announcer): moves while we loop.
+            counters.loops.inc();
             let now = self.clock.now();
             let mut work = 0usize;
             let mut alloc = self.pool;

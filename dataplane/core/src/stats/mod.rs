@@ -175,6 +175,8 @@ pub struct WorkerCounters {
     pub sessions_created: Counter,
     pub sessions_expired: Counter,
     pub sessions_live: Counter,
+    /// Rounds of the poll loop: a heartbeat (moves when idle too).
+    pub loops: Counter,
     pub drops: [Counter; DropReason::COUNT],
     pub events: [Counter; Event::COUNT],
     pub services: Box<[TrafficCounters]>,
@@ -193,6 +195,7 @@ impl WorkerCounters {
             sessions_created: Counter::default(),
             sessions_expired: Counter::default(),
             sessions_live: Counter::default(),
+            loops: Counter::default(),
             drops: std::array::from_fn(|_| Counter::default()),
             events: std::array::from_fn(|_| Counter::default()),
             services: (0..max_services).map(|_| TrafficCounters::default()).collect(),
@@ -232,6 +235,7 @@ impl WorkerCounters {
             sessions_created: self.sessions_created.get(),
             sessions_expired: self.sessions_expired.get(),
             sessions_live: self.sessions_live.get(),
+            loops: self.loops.get(),
             drops: DropReason::ALL
                 .iter()
                 .map(|r| (r.name().to_string(), self.drop_count(*r)))
