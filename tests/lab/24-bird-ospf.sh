@@ -6,7 +6,8 @@
 # route) via the director's kernel address; curls from the clients behind the router reach
 # the real servers; stopping every real server's nginx (quorum lost) withdraws the route
 # within the health-check window + OSPF timers, restarting brings it back; kill -STOP of
-# rvsd withdraws it (dead interval 4 s), kill -CONT brings it back.
+# rvsd withdraws it (dead interval 4 s), kill -CONT brings it back; stopping rvs-ctrl
+# withdraws it, starting it again brings it back; rvsd's shutdown withdraws it.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/lab/ctrl-lib.sh
@@ -46,12 +47,15 @@ bird_start rtr "$NS_RTR" bird-router.conf "$BIRD_RTR_SOCK"
   echo "}"
 } >"$KCONF"
 CTRL_LOG=$STATE/rvs-ctrl-$TEST_NAME.log
-say "starting rvs-ctrl with --bird-include (log $CTRL_LOG)"
-ip netns exec "$CTRL_NS" "$RVS_CTRL" -f "$KCONF" --socket "$CTRL_SOCK" --pidfile "$CTRL_PIDFILE" --listen none -l info \
-  --bird-include "$BIRD_INCLUDE" --birdc-socket "$BIRD_LB_SOCK" --bird-watchdog 500 \
-  </dev/null >>"$CTRL_LOG" 2>&1 &
-CTRL_PID=$!
-bg_track "$CTRL_PID"
+bird_ctrl_start() {
+  say "starting rvs-ctrl with --bird-include (log $CTRL_LOG)"
+  ip netns exec "$CTRL_NS" "$RVS_CTRL" -f "$KCONF" --socket "$CTRL_SOCK" --pidfile "$CTRL_PIDFILE" --listen none \
+    -l info --bird-include "$BIRD_INCLUDE" --birdc-socket "$BIRD_LB_SOCK" --bird-watchdog 500 \
+    </dev/null >>"$CTRL_LOG" 2>&1 &
+  CTRL_PID=$!
+  bg_track "$CTRL_PID"
+}
+bird_ctrl_start
 
 t=$(secs_until 40 rtr_has_vip)
 assert_secs_le "router learns $VIP/32 over OSPF" 40 "$t"
@@ -112,6 +116,20 @@ w=$(rvsadm --workers)
 assert_gt "frames the dataplane handed to the kernel" 50 "$(event_counter "$w" kernel_delivered)"
 assert_gt "frames the kernel sent through rvsd" 50 "$(event_counter "$w" from_kernel)"
 
+say "stopping rvs-ctrl"
 ctrl_stop
 assert_not_contains "BIRD's include file after rvs-ctrl stopped" "route $VIP" "$(cat "$BIRD_INCLUDE")"
+t=$(secs_until 10 rtr_lacks_vip)
+assert_secs_le "route withdrawn with rvs-ctrl stopped" 3 "$t"
+bird_ctrl_start
+t=$(secs_until 20 rtr_has_vip)
+assert_secs_le "route back with rvs-ctrl running again" 10 "$t"
+
+say "stopping rvsd (SIGTERM)"
+rvsd_stop
+t=$(secs_until 20 rtr_lacks_vip)
+assert_secs_le "route withdrawn after rvsd's shutdown" "$((OSPF_DEAD + 2))" "$t"
+sleep 1
+assert_not_contains "BIRD's include file after rvsd's shutdown" "route $VIP" "$(cat "$BIRD_INCLUDE")"
+ctrl_stop
 finish
