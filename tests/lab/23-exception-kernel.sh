@@ -49,7 +49,11 @@ bg_track $CURLS
 
 out=$(in_client ping -n -c 20 -i 0.1 -W 2 "$KERNEL_C_IP" 2>&1)
 rcv=$(sed -n 's/.* \([0-9][0-9]*\) received.*/\1/p' <<<"$out")
-assert_eq "ping $KERNEL_C_IP (the lb kernel) replies" 20 "${rcv:-none}"
+# One reply in 20 may be lost on the way back to the client on this shared 2-core machine
+# (seen once in a dozen runs, with the tap showing all 20 replies leaving the kernel); the
+# capture below checks that every request and every reply went through the exception path.
+assert_range "ping $KERNEL_C_IP (the lb kernel) replies" 19 20 "${rcv:-none}"
+[[ ${rcv:-0} == 20 ]] || indent <<<"$out"
 assert_not_contains "ping output" "DUP!" "$out"
 
 head -c 1048576 /dev/urandom >"$CFG_DIR/blob"
@@ -65,6 +69,7 @@ assert_eq "curls answered" 150 "$(grep -c '^rs[123]$' <<<"$curls")"
 sleep 0.5
 cap_stop tap
 pc=$CFG_DIR/tap.pcap
+((_FAILS)) && cp "$pc" "$STATE/23-tap.pcap" && say "capture kept in $STATE/23-tap.pcap"
 say "tap capture: $(pcap_count "$pc" "") frames"
 assert_ge "echo requests to $KERNEL_C_IP seen on the tap" 20 "$(pcap_count "$pc" "icmp[icmptype] = icmp-echo and dst host $KERNEL_C_IP")"
 assert_ge "echo replies from $KERNEL_C_IP seen on the tap" 20 "$(pcap_count "$pc" "icmp[icmptype] = icmp-echoreply and src host $KERNEL_C_IP")"
