@@ -38,8 +38,13 @@ pub type PortFrame = (PortIndex, Mbuf);
 
 /// Frames moved per ring and per kernel interface in one round of the exception thread.
 const BATCH: usize = 64;
-/// How long the exception thread sleeps in poll(2) when a round found nothing.
+/// How long the exception thread sleeps in poll(2) when a round found nothing: 1 ms while
+/// traffic is recent, 5 ms after `LONG_IDLE_ROUNDS` empty rounds (about 0.2 s). Frames from
+/// the kernel wake it at once (the taps are polled); a frame from a worker after a long
+/// quiet waits at most the longer sleep.
 const IDLE_POLL_MS: i32 = 1;
+const LONG_IDLE_POLL_MS: i32 = 5;
+const LONG_IDLE_ROUNDS: u32 = 200;
 /// The MTU given to kernel interfaces (the ports' too: rvsd does not change it).
 pub const KERNEL_MTU: u32 = 1500;
 
@@ -268,16 +273,21 @@ impl ExceptionThread {
             })
             .collect();
         let has_virtio = self.ports.iter().any(|k| matches!(k.dev, Device::Virtio(_)));
+        let mut idle_rounds = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
             let now = t0.elapsed().as_nanos() as u64;
             let mut work = self.drain_workers(now, &mut burst);
             work += self.drain_kernel(&mut buf, &mut burst);
-            if work == 0 {
+            if work > 0 {
+                idle_rounds = 0;
+            } else {
+                idle_rounds = idle_rounds.saturating_add(1);
+                let ms = if idle_rounds > LONG_IDLE_ROUNDS { LONG_IDLE_POLL_MS } else { IDLE_POLL_MS };
                 if pollfds.is_empty() || has_virtio {
                     std::thread::sleep(Duration::from_millis(IDLE_POLL_MS as u64));
                 } else {
                     // SAFETY: a valid array of pollfds of its length.
-                    unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, IDLE_POLL_MS) };
+                    unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, ms) };
                 }
             }
         }
