@@ -14,6 +14,8 @@ PACKAGES=(
   python3-prometheus-client
   # debugging and analysis
   tcpdump tshark valgrind shellcheck
+  # routing daemon of the exception-path lab (OSPF between the director and a router)
+  bird2
 )
 
 missing=()

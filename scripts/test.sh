@@ -85,6 +85,15 @@ done
 for t in 19-proxy-protocol 20-toa; do
   LAB_TESTS+=("$t-w1 $t 1")
 done
+# Exception path: kernel interfaces on rvsd's ports.
+for w in 1 2; do
+  LAB_TESTS+=("26-exception-kernel-w$w 26-exception-kernel $w")
+  LAB_TESTS+=("28-exception-flood-w$w 28-exception-flood $w")
+done
+# BIRD/OSPF through the exception path, VIP announced by rvs-ctrl while it has quorum.
+LAB_TESTS+=("27-bird-ospf-w1 27-bird-ospf 1")
+# The lab's 802.1Q tagging switch (tests/tools/vlan-switch) on its own.
+LAB_TESTS+=("29-vlan-switch 29-vlan-switch 1")
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do

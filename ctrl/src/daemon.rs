@@ -48,6 +48,8 @@ pub struct Options {
     pub socket: String,
     /// Where to serve `/metrics` and the JSON API; None: no HTTP.
     pub listen: Option<std::net::SocketAddr>,
+    /// Announce the VIPs with quorum to BIRD ([`crate::bird`]); None: no routing daemon.
+    pub bird: Option<crate::bird::BirdOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,6 +309,15 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     let mut shown_at = Instant::now();
     let mut unshown_results = false;
 
+    // The VIPs with quorum go to BIRD (withdrawn when rvsd stops answering or we stop).
+    let bird = match &opts.bird {
+        Some(b) => {
+            Some(crate::bird::Announcer::spawn(b.clone(), opts.socket.clone()).map_err(DaemonError::Thread)?)
+        }
+        None => None,
+    };
+    let mut announced_gen = None;
+
     let mut prober = Prober::new();
     let mut scripts = Scripts(Vec::new());
     while !signals.stop.load(Ordering::Relaxed) {
@@ -413,6 +424,12 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                 let _ = tx.send(wanted(&sent, sent_timeouts));
             }
         }
+        if let Some(b) = &bird {
+            if announced_gen != Some(health.generation()) {
+                announced_gen = Some(health.generation());
+                b.want(crate::bird::quorum_vips(&health));
+            }
+        }
         if changed
             || shown_gen != health.generation()
             || (unshown_results && shown_at.elapsed() >= PUBLISH_EVERY)
@@ -428,6 +445,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     tracing::info!("stopping; rvsd keeps its table");
     prober.cancel_all();
     handle(health.shutdown_events(), &mut scripts);
+    drop(bird);
     drop(tx);
     if sync.join().is_err() {
         tracing::error!("the sync thread panicked");
@@ -477,7 +495,7 @@ mod tests {
         let path = dir.path().join("keepalived.conf");
         std::fs::write(&path, conf("")).unwrap();
         let fake = FakeRvsd::start(Table::new());
-        let opts = Options { config: path.clone(), socket: fake.path.clone(), listen: None };
+        let opts = Options { config: path.clone(), socket: fake.path.clone(), listen: None, bird: None };
         let stop = Arc::new(AtomicBool::new(false));
         let reload = Arc::new(AtomicBool::new(false));
         let signals = Signals { stop: stop.clone(), reload: reload.clone(), wake: None, waker: None };
@@ -520,6 +538,7 @@ mod tests {
             config: "/nonexistent/keepalived.conf".into(),
             socket: "/nonexistent.sock".into(),
             listen: None,
+            bird: None,
         };
         let signals = Signals {
             stop: Arc::new(AtomicBool::new(false)),

@@ -8,10 +8,12 @@
 //! The `rvs-ctrl` daemon reads a keepalived.conf ([`keepalived`]), health-checks the real
 //! servers ([`check`]) and keeps rvsd's virtual-service table equal to what the
 //! configuration and the checks say ([`sync`], [`daemon`]). It serves `/metrics` and a
-//! JSON API ([`api`]) whose changes are overrides on top of the file ([`overrides`]).
+//! JSON API ([`api`]) whose changes are overrides on top of the file ([`overrides`]), and
+//! can announce the VIPs with quorum to BIRD ([`bird`]).
 
 pub mod adm;
 pub mod api;
+pub mod bird;
 pub mod check;
 pub mod daemon;
 pub mod keepalived;

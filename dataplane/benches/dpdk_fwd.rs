@@ -207,6 +207,7 @@ fn main() {
             stop: stop.clone(),
             lcore: Arc::new(AtomicU32::new(u32::MAX)),
             clock: clock.clone(),
+            exception: None,
         };
         std::thread::spawn(move || worker.run())
     } else {

@@ -104,6 +104,8 @@ fn eal_args(cfg: &Config) -> Vec<String> {
             args.push(spec);
         }
     }
+    // Kernel interfaces of the exception path that DPDK makes (virtio_user).
+    args.extend(rvs_dataplane::exception::eal_vdevs(cfg));
     args
 }
 
@@ -138,6 +140,9 @@ fn run(args: Args) -> Result<(), Fatal> {
     if std::os::unix::net::UnixStream::connect(&d.control_socket).is_ok() {
         return Err(Fatal(format!("another rvsd is already serving {}", d.control_socket.display())));
     }
+
+    // A kernel interface this host cannot make fails here, naming the config line.
+    rvs_dataplane::exception::precheck(&cfg).map_err(Fatal)?;
 
     let eal_argv = eal_args(&cfg);
     tracing::info!(args = ?eal_argv, "initialising DPDK");
@@ -182,10 +187,26 @@ fn run(args: Args) -> Result<(), Fatal> {
     let channels: Vec<_> = (0..nworkers).map(|_| bounded(1024)).collect();
     let peers: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
 
+    let counters: Vec<Arc<WorkerCounters>> =
+        (0..nworkers).map(|_| Arc::new(WorkerCounters::new(d.max_services, d.max_reals))).collect();
+    // The exception path: kernel interfaces and the rings between them and the workers.
+    let exception =
+        rvs_dataplane::exception::setup(&cfg, &ports, &counters, pool, stop.clone()).map_err(Fatal)?;
+    let (mut links, exception_thread) = match exception {
+        Some(rvs_dataplane::exception::Exception { links, thread, interfaces }) => {
+            for k in &interfaces {
+                tracing::info!(port = %k.port, interface = %k.name, kind = k.kind, "kernel interface up");
+            }
+            (links.into_iter().map(Some).collect(), Some(thread))
+        }
+        None => ((0..nworkers).map(|_| None).collect::<Vec<_>>(), None),
+    };
+    let exception_path = exception_thread.is_some();
+
     let mut handles = Vec::new();
     let mut threads = Vec::new();
     for (i, &cpu) in d.workers.iter().enumerate() {
-        let counters = Arc::new(WorkerCounters::new(d.max_services, d.max_reals));
+        let counters = counters[i].clone();
         let lcore = Arc::new(AtomicU32::new(u32::MAX));
         let pcfg = PipelineConfig {
             worker: i as u16,
@@ -199,7 +220,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             cookie_secrets,
             synproxy: cfg.synproxy,
             expire_nodest_conn: d.expire_nodest_conn,
-            exception_path: false,
+            exception_path,
             steering: Default::default(),
         };
         let worker = Worker {
@@ -215,10 +236,14 @@ fn run(args: Args) -> Result<(), Fatal> {
             stop: stop.clone(),
             lcore: lcore.clone(),
             clock: clock.clone(),
+            exception: links[i].take(),
         };
         handles.push(WorkerHandle { id: i as u16, lcore, counters, inbox: channels[i].0.clone() });
         let t = std::thread::Builder::new().name(format!("rvs-worker-{i}")).spawn(move || worker.run())?;
         threads.push(t);
+    }
+    if let Some(x) = exception_thread {
+        threads.push(std::thread::Builder::new().name("rvs-exception".into()).spawn(move || x.run())?);
     }
 
     let listener = match control::bind_socket(&d.control_socket) {

@@ -278,6 +278,10 @@ pub struct WorkerStats {
     /// name; zero counts may be omitted.
     #[serde(default)]
     pub events: Vec<(String, u64)>,
+    /// Rounds of the worker's poll loop: a heartbeat that moves even when no packet comes
+    /// (a worker that stopped looping is hung). 0 from an rvsd that does not report it.
+    #[serde(default)]
+    pub loops: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

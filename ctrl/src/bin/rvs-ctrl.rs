@@ -25,6 +25,11 @@ Usage: {PROGRAM} [options]
       --socket PATH     rvsd control socket (default ${}, then {})
       --pidfile PATH    write the pid here, for `rvsadm --reload` (default {}; `none`: no file)
       --listen ADDR     serve /metrics and the JSON API on ADDR (default {}; `none`: off)
+      --bird-include FILE   announce the VIPs with quorum to BIRD: keep FILE (included by a
+                        BIRD `protocol static`) listing them, and run `birdc configure`
+      --birdc-socket PATH   BIRD's control socket for birdc (default: birdc's own)
+      --bird-watchdog MS    ask rvsd every MS milliseconds (default 500); two unanswered
+                        questions (each waiting as long) withdraw every VIP
   -l, --log-level LVL   error, warn, info (default), debug, trace; or a RUST_LOG filter
   -h, --help            this help
   -v, --version         version
@@ -46,6 +51,9 @@ struct Args {
     log_level: Option<String>,
     pidfile: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    bird_include: Option<PathBuf>,
+    birdc_socket: Option<String>,
+    bird_watchdog_ms: u64,
 }
 
 enum Parsed {
@@ -61,6 +69,9 @@ fn parse_args(argv: &[String]) -> Result<Parsed, String> {
         log_level: None,
         pidfile: Some(rvs_ctrl::adm::DEFAULT_CTRL_PIDFILE.into()),
         listen: Some(rvs_ctrl::api::DEFAULT_LISTEN.parse().expect("valid default")),
+        bird_include: None,
+        birdc_socket: None,
+        bird_watchdog_ms: 500,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -86,6 +97,15 @@ fn parse_args(argv: &[String]) -> Result<Parsed, String> {
                     _ => Some(
                         v.parse().map_err(|_| format!("--listen: bad address {v:?} (ip:port or none)"))?,
                     ),
+                };
+            }
+            "--bird-include" => a.bird_include = Some(value(flag)?.into()),
+            "--birdc-socket" => a.birdc_socket = Some(value(flag)?),
+            "--bird-watchdog" => {
+                let v = value(flag)?;
+                a.bird_watchdog_ms = match v.parse::<u64>() {
+                    Ok(n) if (10..=60_000).contains(&n) => n,
+                    _ => return Err(format!("--bird-watchdog: bad value {v:?} (10 to 60000 ms)")),
                 };
             }
             "-h" | "--help" => return Ok(Parsed::Print(usage())),
@@ -156,7 +176,16 @@ fn real_main() -> i32 {
         },
         None => None,
     };
-    let opts = Options { config: args.config, socket, listen: args.listen };
+    let bird = args.bird_include.clone().map(|include| {
+        let mut b = rvs_ctrl::bird::BirdOptions::new(include);
+        if let Some(s) = &args.birdc_socket {
+            b.birdc.extend(["-s".to_string(), s.clone()]);
+        }
+        b.interval = std::time::Duration::from_millis(args.bird_watchdog_ms);
+        b.timeout = b.interval;
+        b
+    });
+    let opts = Options { config: args.config, socket, listen: args.listen, bird };
     match daemon::run(&opts, &signals) {
         Ok(()) => 0,
         Err(DaemonError::Config(e)) => {

@@ -76,6 +76,8 @@ pub struct Worker {
     pub stop: Arc<AtomicBool>,
     pub lcore: Arc<AtomicU32>,
     pub clock: Arc<Clock>,
+    /// This worker's rings to and from the exception thread (None: no kernel interfaces).
+    pub exception: Option<crate::exception::WorkerLink>,
 }
 
 impl Worker {
@@ -111,6 +113,8 @@ impl Worker {
         let counters: Arc<WorkerCounters> = self.pipeline.counters().clone();
 
         while !self.stop.load(Ordering::Relaxed) {
+            // Heartbeat for watchdogs (rvs-ctrl's BIRD announcer): moves while we loop.
+            counters.loops.inc();
             let now = self.clock.now();
             let mut work = 0usize;
             let mut alloc = self.pool;
@@ -157,6 +161,11 @@ impl Worker {
             if now.as_nanos().wrapping_sub(last_timer.as_nanos()) >= TIMER_INTERVAL_NS {
                 self.pipeline.poll(now, &mut alloc, &mut out);
                 last_timer = now;
+            }
+
+            // Frames the kernel sent out of our ports (exception path), bounded like hand-offs.
+            if let Some(link) = self.exception.as_mut() {
+                work += link.take_from_kernel(&mut out.tx, &counters, BURST);
             }
 
             self.flush(&mut out, &counters);
@@ -209,6 +218,11 @@ impl Worker {
                     counters.count_drop(DropReason::RedirectFull);
                 }
             }
+        }
+        // Frames for the kernel: into the exception thread's ring, never waiting for it.
+        match self.exception.as_mut() {
+            Some(link) => link.send_to_kernel(&mut out.kernel, counters),
+            None => out.kernel.clear(),
         }
         for (ip, mac, port) in out.learned.drain(..) {
             for (w, peer) in self.peers.iter().enumerate() {

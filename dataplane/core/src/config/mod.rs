@@ -8,6 +8,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::route::Prefix;
+
+mod exception;
+pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
 
 /// A config error with its position in the file.
@@ -28,6 +31,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub services: Vec<ServiceConfig>,
     pub synproxy: crate::pipeline::SynProxyParams,
+    /// The exception path's ring size and rate limit (`[exception]`).
+    pub exception: ExceptionParams,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +64,8 @@ pub struct PortConfig {
     pub addresses: Vec<(Ipv4Addr, u8)>,
     /// Line of the `device` key, for errors found when DPDK probes it.
     pub line: usize,
+    /// The port's kernel interface (exception path), `kernel_if`/`kernel_name`.
+    pub kernel: KernelIf,
 }
 
 impl PortConfig {
@@ -113,6 +120,7 @@ struct RawConfig {
     #[serde(default)]
     service: Vec<RawService>,
     synproxy: Option<RawSynProxy>,
+    exception: Option<exception::RawException>,
 }
 
 /// `[synproxy]`: what SYN-proxied handshakes offer and how far they go.
@@ -191,6 +199,8 @@ struct RawPort {
     devargs: Option<String>,
     #[serde(default)]
     addresses: Vec<Spanned<String>>,
+    kernel_if: Option<Spanned<String>>,
+    kernel_name: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -364,7 +374,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             })?;
             addresses.push((ip, len));
         }
+        let kernel = exception::parse_kernel_if(
+            &cx,
+            p.name.get_ref(),
+            p.name.span(),
+            p.kernel_if.as_ref(),
+            p.kernel_name.as_ref(),
+        )?;
+        if kernel.kind != KernelIfKind::None {
+            if let Some(q) =
+                ports.iter().find(|q| q.kernel.kind != KernelIfKind::None && q.kernel.name == kernel.name)
+            {
+                let span = p.kernel_name.as_ref().map_or(p.name.span(), |n| n.span());
+                return cx
+                    .err(span, format!("kernel_name `{}` is used by port `{}` too", kernel.name, q.name));
+            }
+        }
         ports.push(PortConfig {
+            kernel,
             name: p.name.into_inner(),
             line: cx.line_of(p.device.span().start),
             device: p.device.into_inner(),
@@ -551,7 +578,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         synproxy.rst_per_sec = sp.rst_per_sec.unwrap_or(synproxy.rst_per_sec);
     }
 
-    Ok(Config { path: path.to_path_buf(), dataplane, ports, routes, timeouts, services, synproxy })
+    let exception = exception::parse_exception(&cx, raw.exception)?;
+    Ok(Config { path: path.to_path_buf(), dataplane, ports, routes, timeouts, services, synproxy, exception })
 }
 
 /// A dotted netmask (255.255.255.0) or a prefix length (24, /24) as a prefix length.

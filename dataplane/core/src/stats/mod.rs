@@ -1,6 +1,7 @@
 //! Per-worker counters.
 //!
-//! Each counter is written by exactly one worker (a Relaxed load + store, never a
+//! Each counter is written by exactly one thread (its worker; for the exception path's
+//! counters that say so, the exception thread serving that worker's rings; a Relaxed load + store, never a
 //! read-modify-write, so no cache line bounces between cores) and read by the control
 //! thread, which sums the workers.
 
@@ -86,6 +87,12 @@ drop_reasons! {
     SynProxyHeld => "synproxy_held_full", "Too many client segments waiting for the real server's handshake.";
     SynProxyAckStorm => "synproxy_ack_storm", "Bad-cookie ACKs beyond the RST budget, dropped in silence.";
     SynProxyServerSynAck => "synproxy_dup_synack", "A server's repeated SYN/ACK on a SYN-proxied connection.";
+    KernelRingFull => "kernel_ring_full", "The worker's ring to the exception thread is full (counted by the worker).";
+    KernelNoInterface => "kernel_no_interface", "For the kernel, but the port has no kernel interface (counted by the worker).";
+    KernelRateLimited => "kernel_rate_limited", "Over the kernel interface's rate limit (counted by the exception thread).";
+    KernelWriteError => "kernel_write_error", "The kernel interface refused the frame (counted by the exception thread).";
+    KernelTxRingFull => "kernel_tx_ring_full", "A frame the kernel sent found the worker's ring full (counted by the exception thread).";
+    KernelNoMbuf => "kernel_no_mbuf", "No mbuf for a frame the kernel sent (counted by the exception thread).";
 }
 
 macro_rules! events {
@@ -121,6 +128,8 @@ events! {
     ProxyHeaderNoRoom => "proxy_header_no_room", "No room for the PROXY protocol header.";
     NoDestExpired => "nodest_expired", "A session of a removed real server ended at its next packet.";
     ToKernel => "to_kernel", "A frame handed to the kernel interface (exception path).";
+    KernelDelivered => "kernel_delivered", "A frame written to the kernel interface (counted by the exception thread).";
+    FromKernel => "from_kernel", "A frame the kernel sent, transmitted by the worker.";
 }
 
 /// Traffic counters of one virtual service or real server on one worker.
@@ -166,6 +175,8 @@ pub struct WorkerCounters {
     pub sessions_created: Counter,
     pub sessions_expired: Counter,
     pub sessions_live: Counter,
+    /// Rounds of the poll loop: a heartbeat (moves when idle too).
+    pub loops: Counter,
     pub drops: [Counter; DropReason::COUNT],
     pub events: [Counter; Event::COUNT],
     pub services: Box<[TrafficCounters]>,
@@ -184,6 +195,7 @@ impl WorkerCounters {
             sessions_created: Counter::default(),
             sessions_expired: Counter::default(),
             sessions_live: Counter::default(),
+            loops: Counter::default(),
             drops: std::array::from_fn(|_| Counter::default()),
             events: std::array::from_fn(|_| Counter::default()),
             services: (0..max_services).map(|_| TrafficCounters::default()).collect(),
@@ -223,6 +235,7 @@ impl WorkerCounters {
             sessions_created: self.sessions_created.get(),
             sessions_expired: self.sessions_expired.get(),
             sessions_live: self.sessions_live.get(),
+            loops: self.loops.get(),
             drops: DropReason::ALL
                 .iter()
                 .map(|r| (r.name().to_string(), self.drop_count(*r)))
