@@ -68,15 +68,21 @@ CG_OK=0
 log() { echo "bench-testpmd: $*" >&2; }
 
 PIDS=()
-cleanup() {
-  set +e
-  exec 8>&- 9>&- 2>/dev/null
+# Stops every process this script started and still runs (INT, then KILL after 5 s).
+stop_all() {
+  exec 8>&- 9>&-
   local p
-  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do
     for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
-    kill -9 "$p" 2>/dev/null
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
   done
+  PIDS=()
+}
+cleanup() {
+  set +e
+  stop_all
   if [[ -d $CG ]]; then
     for _ in $(seq 20); do rmdir "$CG" 2>/dev/null && break; sleep 0.25; done
   fi
@@ -212,8 +218,8 @@ one_run() { # DUT REP
   rm -f "$CSOCK" "$SSOCK"
   local srole=client ssock=$SSOCK
   case $dut in
-    io) start_dut_io "$dlog" ;;
-    rvs) start_dut_rvs "$dlog" ;;
+    io) start_dut_io "$dlog" || return 1 ;;
+    rvs) start_dut_rvs "$dlog" || return 1 ;;
     direct) srole=server ssock=$CSOCK ;; # the generator's link ends at the sink
   esac
   # The sink: answers ARP (icmpecho) until the window.
@@ -273,7 +279,13 @@ one_run() { # DUT REP
 
 for rep in $(seq "$REPS"); do
   for dut in $DUTS; do
-    one_run "$dut" "$rep" || log "$dut run $rep failed"
+    if ! one_run "$dut" "$rep"; then
+      log "$dut run $rep failed"
+      stop_all
+      for f in gen sink; do
+        if [[ -f $D/$f.log.tmp ]]; then mv "$D/$f.log.tmp" "$D/$dut-$rep-$f.failed.log"; fi
+      done
+    fi
   done
 done
 
