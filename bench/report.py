@@ -111,6 +111,16 @@ def git_last_commit(res, rel):
     return (out[0], out[1]) if len(out) == 2 else (None, None)
 
 
+def git_machine(res, commit):
+    """The CPU model in the machine.json committed with an old result."""
+    try:
+        text = subprocess.run(["git", "-C", res, "show", f"{commit}:./machine.json"],
+                              capture_output=True, text=True, timeout=10).stdout
+        return json.loads(text).get("cpu_model")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
 def provenance(res, run):
     """Per part: commit, dirty, measured_at, reused (or null when the part has no result)."""
     out = {}
@@ -125,30 +135,33 @@ def provenance(res, run):
         if meta:
             out[part] = {"commit": meta.get("commit"), "dirty": meta.get("dirty"),
                          "measured_at": meta.get("measured_at"), "quick": meta.get("quick"),
-                         "loadavg_1m": meta.get("loadavg_1m"),
+                         "loadavg_1m": meta.get("loadavg_1m"), "cpu_model": meta.get("cpu_model"),
                          "reused": meta.get("run_started") != run.get("run_started")}
         else:
             commit, date = git_last_commit(res, rel)
             out[part] = {"commit": None, "dirty": None, "measured_at": None, "reused": True,
-                         "committed_in": commit, "committed_on": date}
+                         "committed_in": commit, "committed_on": date,
+                         "cpu_model": git_machine(res, commit) if commit else None}
     return out
 
 
-def prov_line(p):
-    """One line under a table heading: when and at which commit its figures were measured."""
+def prov_line(p, cpu=None):
+    """One line under a table heading: when and at which commit its figures were measured
+    (and on which CPU, when it is not the CPU of this report's run)."""
     if p is None:
         return "*Not measured.*"
+    other = f" On another machine: {p['cpu_model']}." if p.get("cpu_model") and cpu and p["cpu_model"] != cpu else ""
     if p.get("commit") is None:
         where = f", committed in {p['committed_in']} on {p['committed_on']}" if p.get("committed_in") else ""
-        return f"*Reused from an earlier run that did not record its commit or time{where}.*"
+        return f"*Reused from an earlier run that did not record its commit or time{where}.{other}*"
     when = (p.get("measured_at") or "?").replace("T", " ").replace("Z", " UTC")
     commit = p["commit"] + (" (dirty)" if p.get("dirty") else "")
     quick = " `--quick` (smoke test, not figures to quote)." if p.get("quick") else ""
     la = p.get("loadavg_1m")
     load = f" Load average {la[0]:.1f} → {la[1]:.1f} (2 CPUs)." if la else ""
     if p.get("reused"):
-        return f"*Reused from an earlier run: measured {when} at commit {commit}.{load}{quick}*"
-    return f"*Measured {when} at commit {commit}.{load}{quick}*"
+        return f"*Reused from an earlier run: measured {when} at commit {commit}.{load}{other}{quick}*"
+    return f"*Measured {when} at commit {commit}.{load}{other}{quick}*"
 
 
 def prov_short(p):
@@ -303,7 +316,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
         head += f"; reused from earlier runs: {', '.join(run['parts_reused'])}"
     L.append(head + ". Each table says when and at which commit its figures were measured.")
     L.append("")
-    L.append(f"Machine: {m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, "
+    L.append(f"Machine of this run: {m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, "
              f"kernel {m.get('kernel', '?')}, {m.get('dpdk', '?')}, {m.get('rustc', '?')}.")
     L.append("")
     L.append("### Summary against the targets")
@@ -321,7 +334,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
     L.append("")
     L.append("### Sans-IO pipeline (one core, `Vec<u8>` frames, 60-byte TCP segments)")
     L.append("")
-    L.append(prov_line(prov["micro"]))
+    L.append(prov_line(cpu=m.get("cpu_model"), p=prov["micro"]))
     L.append("")
     L.append("| live sessions | established ns/pkt | reply ns/pkt | new conn ns | established Mpps | bytes/session | set-up s |")
     L.append("|---:|---:|---:|---:|---:|---:|---:|")
@@ -346,7 +359,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
         L.append("")
         L.append("### Instructions per packet (`valgrind --tool=callgrind`, `Pipeline::handle` only)")
         L.append("")
-        L.append(prov_line(prov["callgrind"]))
+        L.append(prov_line(cpu=m.get("cpu_model"), p=prov["callgrind"]))
         L.append("")
         keys = sorted(runs[0].keys(), key=lambda k: (k.split("@")[0], int(k.split("@")[1])))
         L.append("| scenario @ sessions | " + " | ".join(f"run {i + 1}" for i in range(len(runs))) + " |")
@@ -358,7 +371,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
         L.append("")
         L.append("### Scheduler decisions (`cargo bench -p rvs-core --bench sched`)")
         L.append("")
-        L.append(prov_line(prov["sched"]))
+        L.append(prov_line(cpu=m.get("cpu_model"), p=prov["sched"]))
         L.append("")
         L.append("| scheduler | ns, 10 RSs | ns, 1,000 RSs | instructions, 10 RSs | instructions, 1,000 RSs |")
         L.append("|---|---:|---:|---:|---:|")
@@ -375,7 +388,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
         L.append("")
         L.append("### testpmd bench (`dpdk-testpmd` txonly → DUT → testpmd rxonly, net_memif, 60-byte UDP, 256 flows)")
         L.append("")
-        L.append(prov_line(prov["testpmd"]))
+        L.append(prov_line(cpu=m.get("cpu_model"), p=prov["testpmd"]))
         L.append("")
         L.append("| DUT | received pps (median) | offered pps | loss | runs (received pps) |")
         L.append("|---|---:|---:|---:|---|")
@@ -394,7 +407,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
         L.append("")
         L.append("### DPDK forwarding in one process (net_ring, one DUT core, 60-byte UDP)")
         L.append("")
-        L.append(prov_line(prov["dpdk"]))
+        L.append(prov_line(cpu=m.get("cpu_model"), p=prov["dpdk"]))
         L.append("")
         L.append("| forwarder | Mpps (median) | runs |")
         L.append("|---|---:|---|")
@@ -406,7 +419,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
         L.append("")
         L.append("### Lab (netns + veth; balancer on CPU 1, load on CPU 0)")
         L.append("")
-        L.append(prov_line(prov["lab"]))
+        L.append(prov_line(cpu=m.get("cpu_model"), p=prov["lab"]))
         L.append("")
         L.append("| peer | UDP pps (64 B) | TCP conn/s | bulk Gbit/s | p50 / p99 ms (1 conn) | added p50 / p99 ms | rvs ÷ peer: pps, cps, bulk |")
         L.append("|---|---:|---:|---:|---:|---:|---|")

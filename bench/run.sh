@@ -64,8 +64,8 @@ begin() {
   l0=$(cut -d' ' -f1 /proc/loadavg)
 }
 # stamp FILE: records in the JSON FILE (key "meta") which commit it measured, when (UTC;
-# the part's start and end), in which run, and the machine's load average at both ends
-# (the machine is shared: a high load means disturbed timings). A FILE that is not JSON
+# the part's start and end), in which run, on which CPU model, and the machine's load
+# average at both ends (the machine is shared: a high load means disturbed timings). A FILE that is not JSON
 # (or does not exist) gets a sidecar FILE.meta.json instead.
 stamp() {
   "$PY" - "$1" "$t" "$l0" <<'EOF'
@@ -75,7 +75,8 @@ meta = {"commit": os.environ["COMMIT"], "dirty": os.environ["DIRTY"] == "true",
         "measured_at": started,
         "finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "run_started": os.environ["RUN_STARTED"], "quick": os.environ["QUICK"] == "1",
-        "loadavg_1m": [load0, float(open("/proc/loadavg").read().split()[0])]}
+        "loadavg_1m": [load0, float(open("/proc/loadavg").read().split()[0])],
+        "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None)}
 try:
     d = json.load(open(path))
     if not isinstance(d, dict):
