@@ -90,6 +90,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A peer that died makes writing its FIFO fail (the run fails) instead of killing us.
+trap '' PIPE
 
 command -v dpdk-testpmd >/dev/null || { log "dpdk-testpmd missing (apt-get install dpdk)"; exit 2; }
 [[ -x $RVSD && -x $RVSADM ]] || { log "target/release/rvsd missing (cargo build --release)"; exit 2; }
@@ -195,7 +197,8 @@ start_peer() { # NAME FD ROLE SOCKET MAC EXTRA...
   local fifo=$TMP/$name.in
   rm -f "$fifo"
   mkfifo "$fifo"
-  dpdk-testpmd "${EAL[@]}" --file-prefix "$PREFIX-$name" --lcores '0@0,1@0' \
+  # Line-buffered, so that what it printed survives a crash at exit.
+  stdbuf -oL dpdk-testpmd "${EAL[@]}" --file-prefix "$PREFIX-$name" --lcores '0@0,1@0' \
     --vdev "$(memif 0 "$role" "$sock" "$mac")" -- -i --nb-cores=1 --total-num-mbufs=16384 "$@" \
     <"$fifo" >"$D/$name.log.tmp" 2>&1 &
   PEER_PID=$!
@@ -258,15 +261,16 @@ one_run() { # DUT REP
     "$RVSADM" --socket "$TMP/rvsd.sock" -Ln --stats --exact >"$D/$tag-rvsadm-stats.txt" 2>&1 || true
     "$RVSADM" --socket "$TMP/rvsd.sock" -Lnc >"$D/$tag-rvsadm-conns.txt" 2>&1 || true
   fi
-  echo "stop" >&8
-  echo "quit" >&8
-  exec 8>&-
-  stop_pid "$gen_pid" INT
-  sleep 0.5
+  # The sink first: a memif server (the sink in "direct") can crash when its client
+  # leaves while it polls.
   echo "stop" >&9
   echo "quit" >&9
   exec 9>&-
   stop_pid "$sink_pid" INT
+  echo "stop" >&8
+  echo "quit" >&8
+  exec 8>&-
+  stop_pid "$gen_pid" INT
   case $dut in
     io) stop_pid "$DUT_PID" INT ;;
     rvs) stop_pid "$DUT_PID" TERM ;;
