@@ -2,11 +2,19 @@
 # Runs every benchmark and writes bench/results/: raw JSON/text, summary.json, results.md,
 # PNG charts; then refreshes the results section of docs/performance.md.
 #
-#   bench/run.sh [--skip micro,callgrind,dpdk,lab] [--quick]
+#   bench/run.sh [--skip micro,callgrind,sched,dpdk,testpmd,lab] [--quick]
 #
-# --quick: sizes 1k and 100k only, shorter DPDK and lab runs (a smoke test of the
-# harness, not figures to quote). Needs root (DPDK, namespaces); bench/setup.sh installs
-# what the lab compares against. Never part of scripts/test.sh.
+# Parts: micro (sans-IO pipeline timings), callgrind (instructions per packet), sched
+# (scheduler decision cost: ns and instructions per decision), dpdk (rvsd's worker loop
+# vs an io forwarder in one process on net_ring), testpmd (dpdk-testpmd txonly -> rvsd or
+# testpmd io -> testpmd rxonly over net_memif, bench/testpmd.sh), lab (netns lab against
+# nftables, HAProxy, nginx, bench/lab.sh). Every raw result records the commit (short
+# hash, dirty flag) and the UTC time it was measured at ("meta"); a skipped part keeps
+# its previous raw results, which the report marks as reused, with their commit.
+#
+# --quick: sizes 1k and 100k only, shorter DPDK, testpmd and lab runs (a smoke test of
+# the harness, not figures to quote). Needs root (DPDK, namespaces); bench/setup.sh
+# installs what the lab compares against. Never part of scripts/test.sh.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,8 +26,12 @@ while (($#)); do
   case $1 in
     --skip) SKIP=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    *) echo "usage: bench/run.sh [--skip micro,callgrind,dpdk,lab] [--quick]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--skip micro,callgrind,sched,dpdk,testpmd,lab] [--quick]" >&2; exit 2 ;;
   esac
+done
+PARTS="micro callgrind sched dpdk testpmd lab"
+for p in ${SKIP//,/ }; do
+  [[ " $PARTS " == *" $p "* ]] || { echo "bench/run.sh: unknown part '$p' (parts: $PARTS)" >&2; exit 2; }
 done
 skip() { [[ ,$SKIP, == *,$1,* ]]; }
 log() { echo "bench: $*" >&2; }
@@ -27,6 +39,56 @@ export RVS_LAB=${RVS_LAB:-bnc}
 cd "$ROOT"
 mkdir -p "$RES"
 START=$(date +%s)
+
+# --- provenance: what is measured (the code's commit; what this script writes itself, the
+# results and the results section of docs/performance.md, does not count as dirty) --------
+RUN_STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
+DIRTY=false
+[[ -z $(git -C "$ROOT" status --porcelain -- . ':!bench/results' ':!docs/performance.md') ]] || DIRTY=true
+export COMMIT DIRTY RUN_STARTED QUICK
+ran=()
+skipped=()
+for p in $PARTS; do if skip "$p"; then skipped+=("$p"); else ran+=("$p"); fi; done
+"$PY" - "$RES/run.json" "${ran[*]}" "${skipped[*]}" <<'EOF'
+import json, os, sys
+json.dump({"run_started": os.environ["RUN_STARTED"], "commit": os.environ["COMMIT"],
+           "dirty": os.environ["DIRTY"] == "true", "quick": os.environ["QUICK"] == "1",
+           "parts_run": sys.argv[2].split(), "parts_reused": sys.argv[3].split()},
+          open(sys.argv[1], "w"), indent=2)
+EOF
+log "commit $COMMIT$([[ $DIRTY == true ]] && echo ' (dirty)'), parts: ${ran[*]:-none}; reused: ${skipped[*]:-none}"
+
+# begin: a part starts (UTC time and 1-minute load average, for stamp).
+begin() {
+  t=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  l0=$(cut -d' ' -f1 /proc/loadavg)
+}
+# stamp FILE: records in the JSON FILE (key "meta") which commit it measured, when (UTC;
+# the part's start and end), in which run, on which CPU model, and the machine's load
+# average at both ends (the machine is shared: a high load means disturbed timings). A FILE that is not JSON
+# (or does not exist) gets a sidecar FILE.meta.json instead.
+stamp() {
+  "$PY" - "$1" "$t" "$l0" <<'EOF'
+import datetime, json, os, sys
+path, started, load0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
+meta = {"commit": os.environ["COMMIT"], "dirty": os.environ["DIRTY"] == "true",
+        "measured_at": started,
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "run_started": os.environ["RUN_STARTED"], "quick": os.environ["QUICK"] == "1",
+        "loadavg_1m": [load0, float(open("/proc/loadavg").read().split()[0])],
+        "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None)}
+try:
+    d = json.load(open(path))
+    if not isinstance(d, dict):
+        raise ValueError
+except (OSError, ValueError):
+    json.dump(meta, open(path + ".meta.json", "w"), indent=2)
+    sys.exit(0)
+d["meta"] = meta
+json.dump(d, open(path, "w"), indent=2)
+EOF
+}
 
 # Anything we start is stopped on the way out (the lab script cleans up its own lab).
 PIDS=()
@@ -55,7 +117,7 @@ for line in open("/proc/meminfo"):
         mem = round(int(line.split()[1]) / 1024 / 1024, 1); break
 hv = sh("systemd-detect-virt")
 json.dump({
-    "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     "cpu_model": cpu,
     "cpus": os.cpu_count(),
     "mem_gib": mem,
@@ -71,28 +133,33 @@ EOF
 # --- build ---------------------------------------------------------------------------------
 log "building (release, benches)"
 cargo build --release -q
-BINS=$(cargo bench -p rvs-core --bench fullnat -p rvs-dataplane --bench dpdk_fwd --no-run --message-format=json 2>/dev/null |
+BINS=$(cargo bench -p rvs-core --bench fullnat --bench sched -p rvs-dataplane --bench dpdk_fwd --no-run \
+  --message-format=json 2>/dev/null |
   "$PY" -c 'import json,sys
 for l in sys.stdin:
     try: m=json.loads(l)
     except ValueError: continue
-    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"] in ("fullnat","dpdk_fwd"):
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"] in ("fullnat","dpdk_fwd","sched"):
         print(m["target"]["name"], m["executable"])')
 FULLNAT=$(awk '$1=="fullnat"{print $2}' <<<"$BINS")
 DPDK_FWD=$(awk '$1=="dpdk_fwd"{print $2}' <<<"$BINS")
-[[ -x $FULLNAT && -x $DPDK_FWD ]] || { log "bench binaries not found"; exit 1; }
+SCHED=$(awk '$1=="sched"{print $2}' <<<"$BINS")
+[[ -x $FULLNAT && -x $DPDK_FWD && -x $SCHED ]] || { log "bench binaries not found"; exit 1; }
 
 # --- micro (sans-IO) -----------------------------------------------------------------------
 if ! skip micro; then
   SIZES=1000,100000,1000000,10000000
   ((QUICK)) && SIZES=1000,100000
   log "micro-benchmarks: sessions $SIZES"
+  begin
   "$FULLNAT" --sizes "$SIZES" --json "$RES/micro.json"
+  stamp "$RES/micro.json"
 fi
 
 # --- callgrind: instructions per packet, twice to show they repeat --------------------------
 if ! skip callgrind; then
   log "callgrind (2 runs)"
+  begin
   CG=$RES/callgrind
   mkdir -p "$CG"
   for run in 1 2; do
@@ -124,6 +191,91 @@ json.dump({"method": "valgrind --tool=callgrind --toggle-collect=rvs_bench_handl
            "runs": [runs[k] for k in sorted(runs)]}, open(sys.argv[2], "w"), indent=2)
 EOF
   rm -f "$CG"/*.out.* 2>/dev/null || true
+  stamp "$RES/callgrind.json"
+fi
+
+# --- scheduler decisions: ns (timed) and instructions (callgrind) per decision ---------------
+if ! skip sched; then
+  log "scheduler benchmark"
+  begin
+  S=$RES/sched
+  rm -rf "$S"
+  mkdir -p "$S"
+  sched_args=()
+  ((QUICK)) && sched_args=(--quick)
+  "$SCHED" "${sched_args[@]}" >"$S/timing.txt"
+  # Instructions: the bench's --quick mode (fixed decision counts) under callgrind, one
+  # profile dump per case (a dump before each Scheduler::with_params, which starts a
+  # case); in each dump, the inclusive cost of the calls to Scheduler::pick / their count.
+  valgrind --tool=callgrind --callgrind-out-file="$S/cg.out" \
+    --dump-before='rvs_core::sched::Scheduler::with_params' "$SCHED" --quick >"$S/callgrind-run.txt" 2>"$S/callgrind.log"
+  "$PY" - "$S" "$RES/sched.json" <<'EOF'
+import glob, json, os, re, sys
+d, out = sys.argv[1], sys.argv[2]
+
+def table(path):
+    """Rows of the bench's table: (name, ns at 10 RSs, ns at 1000 RSs); maglev build ms."""
+    rows, maglev, head = [], {}, True
+    for line in open(path):
+        line = line.rstrip()
+        if head:
+            head = not line.startswith("scheduler ")
+            continue
+        m = re.match(r"^(\d+) RSs\s+([\d.]+) ms$", line)
+        if m:
+            maglev[m.group(1)] = float(m.group(2))
+            continue
+        m = re.match(r"^(.*\S)\s+([\d.]+)\s+([\d.]+)$", line)
+        if m:
+            rows.append((m.group(1), float(m.group(2)), float(m.group(3))))
+    return rows, maglev
+
+def picks(path, pat=re.compile(r"rvs_core::sched::Scheduler::pick\b")):
+    """Calls to Scheduler::pick in one callgrind dump and their inclusive Ir."""
+    names, calls, incl, callee = {}, 0, 0, None
+    fn = re.compile(r"^c?fn=\((\d+)\)(?: (.*))?$")
+    with open(path) as f:
+        for line in f:
+            m = fn.match(line)
+            if m:
+                if m.group(2):
+                    names[m.group(1)] = m.group(2).strip()
+                callee = names.get(m.group(1), "") if line.startswith("cfn=") else None
+                continue
+            if line.startswith("calls=") and callee is not None:
+                n = int(line[6:].split()[0])
+                cost = next(f).split()
+                if pat.search(callee):
+                    calls += n
+                    incl += int(cost[1])
+                callee = None
+    return calls, incl
+
+rows, maglev = table(os.path.join(d, "timing.txt"))
+cg_rows, _ = table(os.path.join(d, "callgrind-run.txt"))
+base = os.path.join(d, "cg.out")
+dumps = sorted(glob.glob(base + ".*"), key=lambda p: int(p.rsplit(".", 1)[1])) + [base]
+cases = [c for c in (picks(p) for p in dumps) if c[0] > 0]
+# One dump per case, cases in the order of the printed rows (10 RSs, then 1000 RSs).
+instr = {}
+for i, (calls, ir) in enumerate(cases):
+    if i // 2 < len(cg_rows):
+        instr.setdefault(cg_rows[i // 2][0], {})[("10", "1000")[i % 2]] = {"instr": ir / calls, "decisions": calls}
+out_rows = []
+for name, ns10, ns1000 in rows:
+    c = instr.get(name, {})
+    out_rows.append({"scheduler": name, "ns_10": ns10, "ns_1000": ns1000,
+                     "instr_10": (c.get("10") or {}).get("instr"), "instr_1000": (c.get("1000") or {}).get("instr")})
+json.dump({"method": "cargo bench -p rvs-core --bench sched (ns per decision, std timing); instructions per "
+                     "decision: valgrind --tool=callgrind on the bench's --quick mode, a dump per case, "
+                     "inclusive Ir of Scheduler::pick / calls (rows without instructions: no Scheduler::pick "
+                     "call to count, the path is inlined into the bench)",
+           "rows": out_rows, "maglev_build_ms": maglev,
+           "callgrind_cases": [{"decisions": c, "ir": i} for c, i in cases]},
+          open(out, "w"), indent=2)
+EOF
+  rm -f "$S"/cg.out*
+  stamp "$RES/sched.json"
 fi
 
 # --- DPDK: rvsd's worker vs io forwarding on net_ring ----------------------------------------
@@ -131,7 +283,9 @@ if ! skip dpdk; then
   SECS=3
   REPS=3
   ((QUICK)) && { SECS=1; REPS=1; }
+  begin
   D=$RES/dpdk
+  rm -rf "$D"
   mkdir -p "$D"
   for rep in $(seq "$REPS"); do
     for dut in io rvs; do
@@ -139,14 +293,6 @@ if ! skip dpdk; then
       timeout $((SECS + 30)) "$DPDK_FWD" --dut "$dut" --seconds "$SECS" --file-prefix "$RVS_LAB-dfwd-$$" \
         --json "$D/$dut-$rep.json" 2>"$D/$dut-$rep.log" || log "dpdk $dut run $rep failed"
     done
-  done
-  # dpdk-testpmd itself on the same vdev type and core (lcore 1 forwards; packets loop
-  # through each net_ring port's own ring after --tx-first). SIGINT ends it.
-  for mode in io macswap; do
-    log "dpdk: testpmd $mode"
-    timeout -s INT $((SECS + 4)) dpdk-testpmd --no-huge -m 512 --file-prefix "$RVS_LAB-tpmd-$$" -l 0,1 --no-pci \
-      --no-telemetry --vdev net_ring0 --vdev net_ring1 -- --forward-mode="$mode" --tx-first --nb-cores=1 \
-      --stats-period 1 --total-num-mbufs=16384 </dev/null >"$D/testpmd-$mode.log" 2>&1 || true
   done
   "$PY" - "$D" "$RES/dpdk.json" <<'EOF'
 import glob, json, os, re, statistics, sys
@@ -157,25 +303,27 @@ def runs(dut):
         try: out.append(json.load(open(f))["forwarded_mpps"])
         except Exception: pass
     return out
-def testpmd(mode):
-    try: text = open(os.path.join(d, f"testpmd-{mode}.log")).read()
-    except OSError: return None, []
-    # Per stats period, one Rx-pps line per port: forwarded pps = sum over ports.
-    vals = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", text)]
-    per = [vals[i] + vals[i + 1] for i in range(0, len(vals) - 1, 2)]
-    per = [p / 1e6 for p in per[1:] if p > 0]  # drop the first (partial) period
-    return (statistics.median(per) if per else None), per
 io, rvs = runs("io"), runs("rvs")
-tio, tio_runs = testpmd("io")
-tms, tms_runs = testpmd("macswap")
 json.dump({
     "harness_io_mpps": statistics.median(io) if io else None, "harness_io_runs": io,
     "rvs_mpps": statistics.median(rvs) if rvs else None, "rvs_runs": rvs,
-    "testpmd_io_mpps": tio, "testpmd_io_runs": tio_runs,
-    "testpmd_macswap_mpps": tms, "testpmd_macswap_runs": tms_runs,
     "rvs_detail": [json.load(open(f)) for f in sorted(glob.glob(os.path.join(d, "rvs-*.json")))],
 }, open(sys.argv[2], "w"), indent=2)
 EOF
+  stamp "$RES/dpdk.json"
+fi
+
+# --- testpmd: the bench as users run it (testpmd generator and sink, rvsd or testpmd io) ----
+if ! skip testpmd; then
+  log "testpmd bench (net_memif)"
+  begin
+  TPSECS=5
+  TPREPS=3
+  ((QUICK)) && { TPSECS=2; TPREPS=1; }
+  rm -f "$RES/testpmd.json"
+  BENCH_TPMD_SECONDS=$TPSECS BENCH_TPMD_REPS=$TPREPS "$ROOT/bench/testpmd.sh" "$RES" >/dev/null ||
+    log "testpmd bench failed (partial results kept)"
+  stamp "$RES/testpmd.json"
 fi
 
 # --- lab ---------------------------------------------------------------------------------------
@@ -184,7 +332,10 @@ if ! skip lab; then
   rm -rf "$RES/lab"
   LABSECS=5
   ((QUICK)) && LABSECS=2
+  begin
   BENCH_LAB_SECONDS=$LABSECS "$ROOT/bench/lab.sh" "$RES" || log "lab benchmark failed (partial results kept)"
+  echo '{}' >"$RES/lab/meta.json"
+  stamp "$RES/lab/meta.json"
 fi
 
 log "report"
