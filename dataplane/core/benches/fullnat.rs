@@ -2,9 +2,10 @@
 //!
 //! Run everything (what `bench/run.sh` does):
 //!   `cargo bench -p rvs-core --bench fullnat -- --json FILE [--sizes 1000,100000,...]`
-//! One scenario for callgrind (instructions per packet; only `rvs_bench_handle`, i.e.
-//! `Pipeline::handle`, is counted):
-//!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_handle \
+//! One scenario for callgrind (instructions per packet; only `rvs_bench_burst`, i.e.
+//! `Pipeline::handle_burst` on bursts of 32, is counted; `rvs_bench_handle` for the whole
+//! handshakes of plain_conn and synproxy_conn):
+//!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_burst \
 //!      BINARY --callgrind established --sessions 1000 --packets 200000`
 //!
 //! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
