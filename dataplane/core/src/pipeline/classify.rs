@@ -187,60 +187,59 @@ impl<P: Frame> Pipeline<P> {
     #[inline]
     pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P) -> Option<L4Info> {
         let d = pkt.data();
-        if d.len() < ETH_LEN + 20 + 8 || d[0..6] != self.ports[port as usize].mac.0 || d[12..14] != [8, 0] {
+        // Ethernet, a 20-byte IPv4 header and the first 20 bytes of L4 as one fixed-size
+        // array (UDP frames are padded to 60 bytes on Ethernet, so 54 holds both): the
+        // reads below need no bounds checks.
+        let h: &[u8; 54] = d.get(..54)?.try_into().ok()?;
+        if h[0..6] != self.ports[port as usize].mac.0 || h[12..14] != [8, 0] {
             return None;
         }
-        let ip = &d[ETH_LEN..];
-        let ip_len = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-        // Version 4, 20-byte header, no fragment bits, TCP or UDP, length within the frame.
-        if ip[0] != 0x45 || ip[6] & 0x3f != 0 || ip[7] != 0 || ip_len > ip.len() {
+        let ip_len = u16::from_be_bytes([h[16], h[17]]) as usize;
+        // Version 4, 20-byte header, no fragment bits, length within the frame.
+        if h[14] != 0x45 || h[20] & 0x3f != 0 || h[21] != 0 || ETH_LEN + ip_len > d.len() {
             return None;
         }
-        let (proto, l4_min) = match ip[9] {
-            6 => (PROTO_TCP, 20),
-            17 => (PROTO_UDP, 8),
+        let proto = h[23];
+        let flags = match proto {
+            PROTO_TCP => {
+                let doff = (h[46] >> 4) as usize * 4;
+                if doff < 20 || 20 + doff > ip_len {
+                    return None;
+                }
+                h[47]
+            }
+            PROTO_UDP => {
+                let ulen = u16::from_be_bytes([h[38], h[39]]) as usize;
+                if ulen < 8 || 20 + ulen > ip_len {
+                    return None;
+                }
+                0
+            }
             _ => return None,
         };
-        if ip_len < 20 + l4_min {
-            return None;
-        }
         let ip_ok = match pkt.ip_checksum_ok() {
             Some(ok) => ok,
             None => {
-                let h: &[u8; 20] = ip[..20].try_into().expect("20 bytes");
-                crate::wire::checksum::fold(crate::wire::checksum::sum_ipv4_header(h)) == 0xffff
+                let iph: &[u8; 20] = h[14..34].try_into().expect("20 bytes");
+                crate::wire::checksum::fold(crate::wire::checksum::sum_ipv4_header(iph)) == 0xffff
             }
         };
         if !ip_ok {
             return None;
         }
-        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);
         let dest = self.addrs.get(dst);
         if let Destination::Own(_) = dest {
             return None;
         }
-        let l4 = &ip[20..ip_len];
-        let flags = if proto == PROTO_TCP {
-            let doff = (l4[12] >> 4) as usize * 4;
-            if doff < 20 || doff > l4.len() {
-                return None;
-            }
-            l4[13]
-        } else {
-            let ulen = u16::from_be_bytes([l4[4], l4[5]]) as usize;
-            if ulen < 8 || ulen > l4.len() {
-                return None;
-            }
-            0
-        };
         let key = FlowKey {
-            src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+            src: Ipv4Addr::new(h[26], h[27], h[28], h[29]),
             dst,
-            sport: u16::from_be_bytes([l4[0], l4[1]]),
-            dport: u16::from_be_bytes([l4[2], l4[3]]),
+            sport: u16::from_be_bytes([h[34], h[35]]),
+            dport: u16::from_be_bytes([h[36], h[37]]),
             proto,
         };
-        Some(L4Info { port, key, tcp_flags: flags, ttl: ip[8], ip_len, dest, hash: self.sessions.hash(&key) })
+        Some(L4Info { port, key, tcp_flags: flags, ttl: h[22], ip_len, dest, hash: self.sessions.hash(&key) })
     }
 }
 

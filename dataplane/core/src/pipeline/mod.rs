@@ -150,6 +150,16 @@ pub struct L4Info {
 }
 
 impl L4Info {
+    const EMPTY: L4Info = L4Info {
+        port: 0,
+        key: FlowKey { src: Ipv4Addr::UNSPECIFIED, dst: Ipv4Addr::UNSPECIFIED, sport: 0, dport: 0, proto: 0 },
+        tcp_flags: 0,
+        ttl: 0,
+        ip_len: 0,
+        dest: Destination::Former,
+        hash: FlowHash::ZERO,
+    };
+
     /// The port the packet came in on.
     pub fn port(&self) -> PortIndex {
         self.port
@@ -196,7 +206,7 @@ pub struct Pipeline<P> {
     real_present: Vec<bool>,
     prefetch: fn(*const u8),
     // Scratch space reused across calls (no allocation per packet).
-    burst_infos: Vec<L4Info>,
+    burst_infos: [L4Info; BURST],
     released: Vec<P>,
     failed: Vec<P>,
     expired: Vec<Session>,
@@ -235,7 +245,7 @@ impl<P: Frame> Pipeline<P> {
             secrets: cfg.cookie_secrets,
             counters,
             prefetch: no_prefetch,
-            burst_infos: Vec::with_capacity(BURST),
+            burst_infos: [L4Info::EMPTY; BURST],
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),
@@ -391,7 +401,6 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
-        let mut infos = std::mem::take(&mut self.burst_infos);
         while !frames.is_empty() {
             let n = frames.len().min(BURST);
             // Stage 1a: classify and hash every frame, prefetch its index bucket.
@@ -399,27 +408,29 @@ impl<P: Frame> Pipeline<P> {
             for (i, pkt) in frames[..n].iter().enumerate() {
                 if let Some(info) = self.classify_fast(port, pkt) {
                     (self.prefetch)(self.sessions.bucket_addr(info.hash));
-                    infos.push(info);
+                    self.burst_infos[i] = info;
                     fast |= 1 << i;
                 }
             }
             // Stage 1b: the buckets are on their way; prefetch the slots they point at.
-            for info in &infos {
-                if let Some(a) = self.sessions.slot_addr_hint(info.hash) {
+            let mut m = fast;
+            while m != 0 {
+                let i = m.trailing_zeros() as usize;
+                m &= m - 1;
+                if let Some(a) = self.sessions.slot_addr_hint(self.burst_infos[i].hash) {
                     (self.prefetch)(a);
                 }
             }
             // Stage 2: look up, rewrite, queue for TX, in arrival order.
-            let mut next = infos.drain(..);
             for (i, pkt) in frames.drain(..n).enumerate() {
-                let info = if fast & (1 << i) != 0 { next.next() } else { None };
-                match info {
-                    Some(info) => self.dispatch(pkt, info, now, alloc, out),
-                    None => self.handle(port, pkt, now, alloc, out),
+                if fast & (1 << i) != 0 {
+                    let info = self.burst_infos[i];
+                    self.dispatch(pkt, info, now, alloc, out);
+                } else {
+                    self.handle(port, pkt, now, alloc, out);
                 }
             }
         }
-        self.burst_infos = infos;
     }
 
     /// A frame another worker parsed and handed over (`Output::redirect`): this worker

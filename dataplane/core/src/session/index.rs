@@ -38,6 +38,8 @@ const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
 pub struct FlowHash(u64);
 
 impl FlowHash {
+    pub const ZERO: FlowHash = FlowHash(0);
+
     #[inline]
     fn tag(self) -> u16 {
         (self.0 >> 48) as u16
