@@ -9,7 +9,30 @@ use super::*;
 use crate::stats::Event;
 use crate::synproxy::{self, HandshakeError, SynProxyState, Translation};
 
+/// The largest TCP payload an Ethernet MTU of 1500 carries over IPv4 without options.
+const MSS_1500: u16 = 1460;
+
 impl<P: Frame> Pipeline<P> {
+    /// What our SYN/ACK offers the client of service `svc_idx`: the configured MSS,
+    /// lowered so that a full segment still fits the MTU after what the session adds to
+    /// the client's stream (the PROXY header ahead of the first byte, the TOA option).
+    /// Otherwise the first full-size segment, and each retransmission of it, grows past
+    /// the MTU and is lost: a large request over a SYN-proxied PROXY service hangs.
+    pub(super) fn synack_config(&self, svc_idx: usize, info: &L4Info) -> synproxy::SynProxyConfig {
+        let svc = &self.snapshot.services[svc_idx];
+        let mut room = 0u16;
+        if let Some(v) = svc.proxy_protocol {
+            let (client, vip) = (info.key.src_sock(), info.key.dst_sock());
+            room += crate::proxyproto::encoded_len(v, client.into(), vip.into()) as u16;
+        }
+        if svc.toa {
+            room += crate::toa::TOA_LEN as u16;
+        }
+        let mut cfg = self.syn_cfg;
+        cfg.mss = cfg.mss.min(MSS_1500.saturating_sub(room));
+        cfg
+    }
+
     /// A TCP segment for a SYN-proxy service with no session: a SYN is answered with a
     /// cookie, an ACK with a valid cookie opens the session and the server side, anything
     /// else is dropped (a bad cookie is answered with a RST).
@@ -31,8 +54,8 @@ impl<P: Frame> Pipeline<P> {
             if !pkt.set_len(room) {
                 return self.drop_pkt(DropReason::NoMbuf, pkt);
             }
-            match synproxy::synack_from_syn(&mut pkt.data_mut()[ETH_LEN..], &self.syn_cfg, &self.secrets, now)
-            {
+            let cfg = self.synack_config(svc_idx, &info);
+            match synproxy::synack_from_syn(&mut pkt.data_mut()[ETH_LEN..], &cfg, &self.secrets, now) {
                 Ok(n) => {
                     pkt.set_len(ETH_LEN + n);
                     bounce(&mut pkt, mac);

@@ -903,6 +903,33 @@ mod extensions {
     /// MSS 1460, SACK permitted, timestamps, window scale 7: what Linux sends.
     const SYN_OPTS: [u8; 20] = [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0, 1, 3, 3, 7];
 
+    /// The SYN/ACK of a SYN-proxied service leaves room for what the session adds to
+    /// the client's stream, so a full-size segment still fits a 1500-byte MTU after the
+    /// PROXY header (v1, v2) and TOA go in.
+    #[test]
+    fn synproxy_mss_leaves_room_for_proxy_header_and_toa() {
+        let mss_of = |f: &[u8]| {
+            tcp_view(f).iter_options().find_map(|o| if let TcpOption::Mss(m) = o { Some(m) } else { None })
+        };
+        for (pp, toa, want) in [
+            (None, false, 1452u16),
+            (Some(2u8), false, 1460 - 28),
+            (Some(1), true, 1460 - 8 - 46),
+            (None, true, 1452),
+        ] {
+            let mut h = Harness::new(0, 1);
+            h.resolve_all();
+            with_options(&mut h, |o| {
+                o.syn_proxy = true;
+                o.proxy_protocol = pp;
+                o.toa = toa;
+            });
+            h.rx(CLIENT_PORT, client(7, 0, TcpFlags::SYN, &SYN_OPTS, b""));
+            let tx = h.take_tx(CLIENT_PORT);
+            assert_eq!(mss_of(&tx[0]), Some(want), "proxy {pp:?} toa {toa}");
+        }
+    }
+
     #[test]
     fn synproxy_answers_syns_itself_and_opens_the_server_side_after_the_ack() {
         let mut h = Harness::new(0, 1);
