@@ -12,6 +12,6 @@ mod mempool;
 
 pub use eal::Eal;
 pub use error::DpdkError;
-pub use ethdev::{Port, PortInfo, PortStats};
+pub use ethdev::{Port, PortInfo, PortStats, RssHashConf};
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, SOCKET_ANY};
