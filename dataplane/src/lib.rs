@@ -8,4 +8,5 @@ pub use rvs_core::{
 
 pub mod control;
 pub mod dpdk;
+pub mod hugepage;
 pub mod worker;

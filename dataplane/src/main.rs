@@ -124,6 +124,22 @@ fn routes_from(cfg: &Config) -> RouteTable {
     t
 }
 
+/// One line for the session tables' huge pages (every worker's table is alike).
+fn log_hugepages(results: &[std::io::Result<rvs_dataplane::hugepage::Advised>]) {
+    let thp = rvs_dataplane::hugepage::thp_mode().unwrap_or_else(|| "unavailable".into());
+    let failed: Vec<String> =
+        results.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+    let (bytes, huge) = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .fold((0usize, 0usize), |(b, h), a| (b + a.bytes, h + a.huge_pages));
+    if failed.is_empty() {
+        tracing::info!(tables = results.len(), bytes, huge_pages = huge, thp = %thp, "session tables advised MADV_HUGEPAGE");
+    } else {
+        tracing::warn!(errors = ?failed, thp = %thp, "madvise(MADV_HUGEPAGE) of the session tables failed: 4 KiB pages");
+    }
+}
+
 fn run(args: Args) -> Result<(), Fatal> {
     let cfg = config::load(&args.config)?;
     let registry = registry_from(&cfg)?;
@@ -184,6 +200,7 @@ fn run(args: Args) -> Result<(), Fatal> {
 
     let mut handles = Vec::new();
     let mut threads = Vec::new();
+    let mut hugepages = Vec::new();
     for (i, &cpu) in d.workers.iter().enumerate() {
         let counters = Arc::new(WorkerCounters::new(d.max_services, d.max_reals));
         let lcore = Arc::new(AtomicU32::new(u32::MAX));
@@ -202,11 +219,14 @@ fn run(args: Args) -> Result<(), Fatal> {
             exception_path: false,
             steering: Default::default(),
         };
+        let pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
+        let (addr, len) = pipeline.sessions().slot_region();
+        hugepages.push(rvs_dataplane::hugepage::advise(addr, len));
         let worker = Worker {
             id: i as u16,
             cpu,
             ports: ports.clone(),
-            pipeline: Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now()),
+            pipeline,
             pool,
             inbox: channels[i].1.clone(),
             peers: peers.clone(),
@@ -220,6 +240,8 @@ fn run(args: Args) -> Result<(), Fatal> {
         let t = std::thread::Builder::new().name(format!("rvs-worker-{i}")).spawn(move || worker.run())?;
         threads.push(t);
     }
+
+    log_hugepages(&hugepages);
 
     let listener = match control::bind_socket(&d.control_socket) {
         Ok(l) => l,
