@@ -9,4 +9,5 @@ pub use rvs_core::{
 pub mod control;
 pub mod dpdk;
 pub mod exception;
+pub mod hugepage;
 pub mod worker;

@@ -6,6 +6,8 @@
 
 use clap::Parser;
 use crossbeam::channel::bounded;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -13,7 +15,8 @@ use std::sync::Arc;
 
 use rvs_dataplane::config::{self, Config};
 use rvs_dataplane::control::{self, Control, SocketGuard, WorkerHandle};
-use rvs_dataplane::dpdk::{Eal, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
+use rvs_dataplane::dpdk::flow::{self, PortProbe, PortSteering};
+use rvs_dataplane::dpdk::{Eal, FlowRules, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
 use rvs_dataplane::neigh::NeighParams;
 use rvs_dataplane::pipeline::{Pipeline, PipelineConfig, PortInfo};
 use rvs_dataplane::route::{Prefix, Route, RouteTable};
@@ -126,6 +129,112 @@ fn routes_from(cfg: &Config) -> RouteTable {
     t
 }
 
+/// The ports replies arrive on: those the real servers of the configured services are
+/// routed through (sorted, each once). Empty when no service has a real server at start.
+fn reply_ports(cfg: &Config, routes: &RouteTable) -> Vec<usize> {
+    let mut ports: Vec<usize> = cfg
+        .services
+        .iter()
+        .flat_map(|s| s.reals.iter())
+        .filter_map(|(r, _)| match r.addr.ip() {
+            IpAddr::V4(ip) => routes.lookup(ip).map(|h| h.port as usize),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// The IPv4 LIPs of the configured services.
+fn lips_of(cfg: &Config) -> BTreeSet<Ipv4Addr> {
+    cfg.services
+        .iter()
+        .flat_map(|s| s.spec.local_addrs.iter())
+        .filter_map(|a| match a {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
+/// Chooses how replies reach their owner (see `dpdk::flow`), logs each port's way and
+/// installs the flow rules of the LIPs known at start. Returns the decision, the text
+/// `rvsadm --workers` shows, and the rules for the control thread to keep in step.
+fn setup_steering(
+    cfg: &Config,
+    ports: &[Port],
+    routes: &RouteTable,
+    workers: u16,
+) -> Result<(flow::Decision, String, FlowRules), Fatal> {
+    let lips = lips_of(cfg);
+    let mut probed = Vec::new();
+    for (port, pc) in ports.iter().zip(&cfg.ports) {
+        let info = port.info()?;
+        let probe_addr = lips
+            .iter()
+            .next()
+            .copied()
+            .or_else(|| pc.addresses.first().map(|&(a, _)| a))
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        // rvsd gives every port one rx queue per worker.
+        let p = flow::probe(workers, workers, &mut PortProbe { port: *port, info: &info, probe_addr });
+        tracing::debug!(port = %pc.name, mode = p.mode.name(), refused = ?p.refused, "steering probed");
+        probed.push(p);
+    }
+    let reply = reply_ports(cfg, routes);
+    let decision = flow::decide(probed.iter().map(|p| p.mode.clone()).collect(), &reply);
+    let mut text = decision.mode.to_string();
+    text.push(';');
+    for (i, ((pc, mode), p)) in cfg.ports.iter().zip(&decision.ports).zip(&probed).enumerate() {
+        text.push_str(&format!(" {}={}", pc.name, mode.name()));
+        let refused = if *mode == p.mode {
+            p.refused.clone()
+        } else {
+            vec![format!("ports agree on {}", decision.mode)]
+        };
+        tracing::info!(
+            port = %pc.name,
+            steering = mode.name(),
+            reply_port = reply.is_empty() || reply.contains(&i),
+            not_better = ?refused,
+            "reply steering"
+        );
+    }
+    let flow_ports: Vec<Port> = ports
+        .iter()
+        .zip(&decision.ports)
+        .filter(|(_, m)| **m == PortSteering::Flow)
+        .map(|(p, _)| *p)
+        .collect();
+    let mut rules = FlowRules::new(workers, &flow_ports);
+    if !flow_ports.is_empty() {
+        let r = rules.sync(&lips);
+        for e in &r.failed {
+            tracing::warn!(error = %e, "flow rule refused: replies to this LIP are handed over in software");
+        }
+        tracing::info!(lips = r.added, rules = rules.rule_count(), "flow rules installed");
+    }
+    tracing::info!(steering = %text, workers, "reply steering for every worker");
+    Ok((decision, text, rules))
+}
+
+/// One line for the session tables' huge pages (every worker's table is alike).
+fn log_hugepages(results: &[std::io::Result<rvs_dataplane::hugepage::Advised>]) {
+    let thp = rvs_dataplane::hugepage::thp_mode().unwrap_or_else(|| "unavailable".into());
+    let failed: Vec<String> =
+        results.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+    let (bytes, huge) = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .fold((0usize, 0usize), |(b, h), a| (b + a.bytes, h + a.huge_pages));
+    if failed.is_empty() {
+        tracing::info!(tables = results.len(), bytes, huge_pages = huge, thp = %thp, "session tables advised MADV_HUGEPAGE");
+    } else {
+        tracing::warn!(errors = ?failed, thp = %thp, "madvise(MADV_HUGEPAGE) of the session tables failed: 4 KiB pages");
+    }
+}
+
 fn run(args: Args) -> Result<(), Fatal> {
     let cfg = config::load(&args.config)?;
     let registry = registry_from(&cfg)?;
@@ -168,12 +277,21 @@ fn run(args: Args) -> Result<(), Fatal> {
             Fatal(format!("{}:{}: port `{}` ({name}): {e}", cfg.path.display(), pc.line, pc.name))
         })?;
         let mac = MacAddr(port.mac());
-        tracing::info!(port = %pc.name, device = name, %mac, addresses = ?pc.addresses, "port up");
+        let rx_cksum = port.rx_checksum_offloads().unwrap_or(0);
+        tracing::info!(
+            port = %pc.name,
+            device = name,
+            %mac,
+            addresses = ?pc.addresses,
+            rx_checksum_offload = format!("{rx_cksum:#x}"),
+            "port up"
+        );
         port_infos.push(PortInfo { mac, addrs: pc.addresses.clone() });
         ports.push(port);
     }
 
     let routes = routes_from(&cfg);
+    let (decision, steering_text, flow_rules) = setup_steering(&cfg, &ports, &routes, nworkers as u16)?;
     let clock = Arc::new(Clock::default());
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -205,6 +323,7 @@ fn run(args: Args) -> Result<(), Fatal> {
 
     let mut handles = Vec::new();
     let mut threads = Vec::new();
+    let mut hugepages = Vec::new();
     for (i, &cpu) in d.workers.iter().enumerate() {
         let counters = counters[i].clone();
         let lcore = Arc::new(AtomicU32::new(u32::MAX));
@@ -221,13 +340,16 @@ fn run(args: Args) -> Result<(), Fatal> {
             synproxy: cfg.synproxy,
             expire_nodest_conn: d.expire_nodest_conn,
             exception_path,
-            steering: Default::default(),
+            steering: decision.steering.clone(),
         };
+        let pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
+        let (addr, len) = pipeline.sessions().slot_region();
+        hugepages.push(rvs_dataplane::hugepage::advise(addr, len));
         let worker = Worker {
             id: i as u16,
             cpu,
             ports: ports.clone(),
-            pipeline: Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now()),
+            pipeline,
             pool,
             inbox: channels[i].1.clone(),
             peers: peers.clone(),
@@ -246,6 +368,8 @@ fn run(args: Args) -> Result<(), Fatal> {
         threads.push(std::thread::Builder::new().name("rvs-exception".into()).spawn(move || x.run())?);
     }
 
+    log_hugepages(&hugepages);
+
     let listener = match control::bind_socket(&d.control_socket) {
         Ok(l) => l,
         Err(e) => {
@@ -259,12 +383,17 @@ fn run(args: Args) -> Result<(), Fatal> {
     let _guard = SocketGuard(d.control_socket.clone());
     tracing::info!(socket = %d.control_socket.display(), workers = nworkers, services = cfg.services.len(), "rvsd ready");
 
-    let mut ctl = Control::new(registry, handles, cfg.timeouts).with_cookie_secrets(cookie_secrets);
+    let mut ctl = Control::new(registry, handles, cfg.timeouts)
+        .with_cookie_secrets(cookie_secrets)
+        .with_steering(steering_text, Some(flow_rules));
     ctl.serve(&listener, &stop);
 
     tracing::info!("stopping");
     for t in threads {
         let _ = t.join();
+    }
+    if let Some(mut rules) = ctl.take_flow_rules() {
+        rules.clear();
     }
     for p in &ports {
         if let Ok(s) = p.stats() {

@@ -282,6 +282,13 @@ pub struct WorkerStats {
     /// (a worker that stopped looping is hung). 0 from an rvsd that does not report it.
     #[serde(default)]
     pub loops: u64,
+    /// How real servers' replies reach the worker that owns their session, the same for
+    /// every worker of one rvsd: the reply ports' way ("flow": rte_flow rules, "rss": local
+    /// ports chosen by the NIC's hash, "handoff": software hand-off between workers,
+    /// "single": one rx queue), then each port's, e.g. `flow; client=handoff server=flow`.
+    /// None from a daemon that does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steering: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

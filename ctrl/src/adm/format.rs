@@ -299,6 +299,9 @@ pub fn workers(list: &[WorkerStats]) -> String {
             w.sessions_expired
         );
     }
+    if let Some(s) = list.iter().find_map(|w| w.steering.as_deref()) {
+        let _ = writeln!(out, "Reply steering: {s}");
+    }
     per_worker_table(&mut out, "Drop reason", list, |w| &w.drops);
     if list.iter().any(|w| !w.events.is_empty()) {
         per_worker_table(&mut out, "Event", list, |w| &w.events);
@@ -669,6 +672,7 @@ UDP 00:05  UDP         198.18.0.10:45678  198.18.0.100:80    198.19.0.200:1026  
             drops: vec![("bad_ip_checksum".into(), 3), ("no_route".into(), 1)],
             events: vec![("toa_inserted".into(), 4)],
             loops: 0,
+            steering: None,
         };
         let w1 = WorkerStats {
             worker: 1,
@@ -696,6 +700,9 @@ toa_inserted                      4        4        0
             workers(&[]),
             "Worker Lcore      RxPkts      TxPkts   RedirIn  RedirOut   Sessions    Created    Expired\nDrop reason                   Total\n"
         );
+        let w =
+            WorkerStats { steering: Some("flow; client=handoff server=flow".into()), ..Default::default() };
+        assert!(workers(&[w]).contains("\nReply steering: flow; client=handoff server=flow\nDrop reason"));
     }
 
     #[test]

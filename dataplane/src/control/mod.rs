@@ -32,6 +32,19 @@ pub enum WorkerMsg {
     CookieSecrets(crate::synproxy::CookieSecrets),
 }
 
+/// The IPv4 local addresses of every service in `registry` (the destinations of
+/// replies, which flow rules match on).
+pub fn lips_of(registry: &Registry) -> std::collections::BTreeSet<std::net::Ipv4Addr> {
+    registry
+        .list()
+        .flat_map(|(spec, _, _)| spec.local_addrs.iter())
+        .filter_map(|a| match a {
+            std::net::IpAddr::V4(v4) => Some(*v4),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
 /// What the control thread holds of one worker.
 pub struct WorkerHandle {
     pub id: u16,
@@ -58,6 +71,10 @@ pub struct Control {
     baselines: HashMap<(SlotKind, u32), TrafficStats>,
     /// SYN-cookie secrets and when they were last rotated.
     cookie: Option<(crate::synproxy::CookieSecrets, std::time::Instant)>,
+    /// How replies reach their owner, as `rvsadm --workers` shows it.
+    steering: Option<String>,
+    /// The rte_flow rules of the ports that steer by them, kept in step with the LIPs.
+    flow_rules: Option<crate::dpdk::FlowRules>,
 }
 
 /// How often SYN-cookie secrets rotate (cookies stay valid across one rotation).
@@ -65,7 +82,46 @@ const COOKIE_ROTATION: Duration = Duration::from_secs(300);
 
 impl Control {
     pub fn new(registry: Registry, workers: Vec<WorkerHandle>, timeouts: Timeouts) -> Self {
-        Control { registry, workers, timeouts, baselines: HashMap::new(), cookie: None }
+        Control {
+            registry,
+            workers,
+            timeouts,
+            baselines: HashMap::new(),
+            cookie: None,
+            steering: None,
+            flow_rules: None,
+        }
+    }
+
+    /// The reply steering to report, and the flow rules to keep in step with the
+    /// services' LIPs (installed for the LIPs known at start by the caller).
+    pub fn with_steering(mut self, steering: String, rules: Option<crate::dpdk::FlowRules>) -> Self {
+        self.steering = Some(steering);
+        self.flow_rules = rules.filter(|r| !r.is_empty());
+        self
+    }
+
+    /// Hands the flow rules back (to remove them before the ports close).
+    pub fn take_flow_rules(&mut self) -> Option<crate::dpdk::FlowRules> {
+        self.flow_rules.take()
+    }
+
+    /// Installs the rules of new LIPs and removes those of LIPs no service has any more.
+    fn sync_flow_rules(&mut self) {
+        let Some(rules) = self.flow_rules.as_mut() else { return };
+        let lips = lips_of(&self.registry);
+        let r = rules.sync(&lips);
+        if r.added + r.removed > 0 || !r.failed.is_empty() {
+            tracing::info!(
+                added = r.added,
+                removed = r.removed,
+                rules = rules.rule_count(),
+                "flow rules for LIPs updated"
+            );
+        }
+        for e in r.failed {
+            tracing::warn!(error = %e, "flow rule refused: replies to this LIP are handed over in software");
+        }
     }
 
     /// The secrets the workers started with; `serve` rotates them.
@@ -152,7 +208,11 @@ impl Control {
                 let workers = self
                     .workers
                     .iter()
-                    .map(|w| w.counters.snapshot(w.id as u32, w.lcore.load(Ordering::Relaxed)))
+                    .map(|w| {
+                        let mut s = w.counters.snapshot(w.id as u32, w.lcore.load(Ordering::Relaxed));
+                        s.steering.clone_from(&self.steering);
+                        s
+                    })
                     .collect();
                 return Ok(Reply::Stats { workers });
             }
@@ -166,6 +226,7 @@ impl Control {
             }
         }
         self.publish();
+        self.sync_flow_rules();
         Ok(Reply::Ok)
     }
 
@@ -476,9 +537,36 @@ mod tests {
     fn stats_name_the_lcore() {
         let (mut c, _rx) = control();
         match c.handle(Command::Stats).unwrap() {
-            Reply::Stats { workers } => assert_eq!(workers[0].lcore, 3),
+            Reply::Stats { workers } => {
+                assert_eq!(workers[0].lcore, 3);
+                assert_eq!(workers[0].steering, None);
+            }
             other => panic!("{other:?}"),
         }
+        let (c, _rx) = control();
+        let mut c = c.with_steering("handoff; client=handoff server=handoff".into(), None);
+        match c.handle(Command::Stats).unwrap() {
+            Reply::Stats { workers } => {
+                assert_eq!(workers[0].steering.as_deref(), Some("handoff; client=handoff server=handoff"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn lips_of_lists_each_lip_once() {
+        let (mut c, _rx) = control();
+        let key = ServiceKey { protocol: Protocol::Udp, addr: "198.18.0.100:53".parse().unwrap() };
+        let local_addrs = vec!["198.19.0.201".parse().unwrap(), "198.19.0.200".parse().unwrap()];
+        let spec = ServiceSpec { options: Default::default(), key, scheduler: "rr".into(), local_addrs };
+        c.handle(Command::AddService { spec }).unwrap();
+        let key2 = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:443".parse().unwrap() };
+        let local_addrs = vec!["198.19.0.200".parse().unwrap()];
+        let spec =
+            ServiceSpec { options: Default::default(), key: key2, scheduler: "rr".into(), local_addrs };
+        c.handle(Command::AddService { spec }).unwrap();
+        let lips: Vec<String> = lips_of(c.registry()).iter().map(|a| a.to_string()).collect();
+        assert_eq!(lips, ["198.19.0.200", "198.19.0.201"]);
     }
 
     impl Control {

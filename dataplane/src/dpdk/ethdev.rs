@@ -11,6 +11,16 @@ use super::{DpdkError, Mbuf, Mempool};
 const EINVAL: i32 = 22;
 const ENOTSUP: i32 = 95;
 const MAX_PORTS: usize = sys::RTE_MAX_ETHPORTS as usize;
+const RETA_GROUP: usize = sys::RTE_ETH_RETA_GROUP_SIZE as usize;
+
+/// The 64-entry groups `rte_eth_dev_rss_reta_{query,update}` take for a table of `size`
+/// entries (masks clear).
+fn reta_groups(size: u16) -> Result<Vec<sys::rte_eth_rss_reta_entry64>, DpdkError> {
+    if size == 0 {
+        return Err(DpdkError::new("RSS RETA of 0 entries", EINVAL));
+    }
+    Ok((0..(size as usize).div_ceil(RETA_GROUP)).map(|_| sys::rte_eth_rss_reta_entry64::default()).collect())
+}
 
 /// Per port, `nb_rxq | nb_txq << 16` while the port is started by `Port::configure`,
 /// 0 otherwise. DPDK's burst functions do not check the queue id (only debug builds of
@@ -47,6 +57,30 @@ pub struct PortInfo {
     pub if_index: u32,
     /// Hash types the device can spread over rx queues (0: no RSS, e.g. af_packet, ring).
     pub rss_offloads: u64,
+    /// Rx offloads the device offers (`RTE_ETH_RX_OFFLOAD_*`).
+    pub rx_offload_capa: u64,
+    /// Entries of the RSS redirection table (0 when the PMD has none or does not say).
+    pub reta_size: u16,
+    /// Bytes of the RSS hash key (0 when the PMD does not say).
+    pub hash_key_size: u8,
+}
+
+/// The RSS hash configuration a started port reports (`rte_eth_dev_rss_hash_conf_get`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RssHashConf {
+    pub key: Vec<u8>,
+    /// The hash types in use (`RTE_ETH_RSS_*`).
+    pub rss_hf: u64,
+}
+
+impl RssHashConf {
+    /// Whether IPv4 TCP and UDP packets are hashed over addresses and ports, i.e. the
+    /// Toeplitz 4-tuple a local port choice can aim at.
+    pub fn hashes_ipv4_ports(&self) -> bool {
+        // SAFETY: returns a constant.
+        let want = unsafe { sys::rvs_eth_rss_ipv4_tcp_udp_ports() };
+        self.rss_hf & want == want
+    }
 }
 
 /// Port counters (`rte_eth_stats_get`), totals since start or the last reset.
@@ -135,6 +169,9 @@ impl Port {
             max_mtu: i.max_mtu,
             if_index: i.if_index,
             rss_offloads: i.flow_type_rss_offloads,
+            rx_offload_capa: i.rx_offload_capa,
+            reta_size: i.reta_size,
+            hash_key_size: i.hash_key_size,
         })
     }
 
@@ -151,8 +188,10 @@ impl Port {
     /// on the port's NUMA socket. The device configuration is DPDK's zeroed default,
     /// except that with more than one rx queue on a device that has RSS, RSS over
     /// IP/TCP/UDP is turned on (otherwise every packet would land on queue 0; af_packet
-    /// has no RSS, it spreads with a kernel fanout group). Then promiscuous mode is
-    /// enabled where the PMD supports it (failures are logged, not returned).
+    /// has no RSS, it spreads with a kernel fanout group), and the IPv4, TCP and UDP rx
+    /// checksum offloads the device offers are asked for (the mbufs' `ol_flags` then carry
+    /// the NIC's verdict, see `Mbuf::ip_checksum_ok`). Then promiscuous mode is enabled
+    /// where the PMD supports it (failures are logged, not returned).
     pub fn configure(
         &self,
         nb_rxq: u16,
@@ -179,6 +218,9 @@ impl Port {
             conf.rx_adv_conf.rss_conf.rss_hf =
                 unsafe { sys::rvs_eth_rss_ip_tcp_udp() } & info.flow_type_rss_offloads;
         }
+        // SAFETY: returns a constant.
+        let rx_cksum = unsafe { sys::rvs_eth_rx_offload_checksums() } & info.rx_offload_capa;
+        conf.rxmode.offloads |= rx_cksum;
         // A started port fails here with EBUSY and keeps running (its bursts stay open).
         // SAFETY: valid port and conf; DPDK copies the conf.
         check(|| format!("rte_eth_dev_configure(port {id}, {nb_rxq}, {nb_txq})"), unsafe {
@@ -214,7 +256,72 @@ impl Port {
             tracing::warn!(port = id, error = %DpdkError::new("rte_eth_promiscuous_enable", ret), "promiscuous mode");
         }
         STARTED_QUEUES[id as usize].store(u32::from(nb_rxq) | u32::from(nb_txq) << 16, Ordering::Release);
-        tracing::debug!(port = id, nb_rxq, nb_txq, nb_rxd, nb_txd, "port started");
+        tracing::debug!(
+            port = id,
+            nb_rxq,
+            nb_txq,
+            nb_rxd,
+            nb_txd,
+            rx_cksum_offloads = rx_cksum,
+            "port started"
+        );
+        Ok(())
+    }
+
+    /// The rx checksum offloads (`RTE_ETH_RX_OFFLOAD_*_CKSUM`) the port has on.
+    pub fn rx_checksum_offloads(&self) -> Result<u64, DpdkError> {
+        let mut conf = sys::rte_eth_conf::default();
+        // SAFETY: valid out-pointer.
+        check(|| format!("rte_eth_dev_conf_get(port {})", self.id), unsafe {
+            sys::rte_eth_dev_conf_get(self.id, &mut conf)
+        })?;
+        // SAFETY: returns a constant.
+        Ok(conf.rxmode.offloads & unsafe { sys::rvs_eth_rx_offload_checksums() })
+    }
+
+    /// The RSS key and hash types of a configured port. `key_size` is the device's
+    /// `hash_key_size` (40 is used when it says 0).
+    pub fn rss_hash_conf(&self, key_size: u8) -> Result<RssHashConf, DpdkError> {
+        let len = if key_size == 0 { 40 } else { key_size };
+        let mut key = vec![0u8; len as usize];
+        let mut conf = sys::rte_eth_rss_conf { rss_key: key.as_mut_ptr(), rss_key_len: len, rss_hf: 0 };
+        // SAFETY: the key buffer holds `rss_key_len` bytes and outlives the call.
+        check(|| format!("rte_eth_dev_rss_hash_conf_get(port {})", self.id), unsafe {
+            sys::rte_eth_dev_rss_hash_conf_get(self.id, &mut conf)
+        })?;
+        // Some PMDs report a shorter key than the buffer.
+        key.truncate((conf.rss_key_len as usize).clamp(1, len as usize));
+        Ok(RssHashConf { key, rss_hf: conf.rss_hf })
+    }
+
+    /// The RSS redirection table (`reta_size` entries, the device's): entry i is the rx
+    /// queue of hashes with `hash % reta_size == i`.
+    pub fn rss_reta(&self, reta_size: u16) -> Result<Vec<u16>, DpdkError> {
+        let mut groups = reta_groups(reta_size)?;
+        for i in 0..reta_size as usize {
+            groups[i / RETA_GROUP].mask |= 1 << (i % RETA_GROUP);
+        }
+        // SAFETY: `groups` holds ceil(reta_size / 64) entries, as the call expects.
+        check(|| format!("rte_eth_dev_rss_reta_query(port {}, {reta_size})", self.id), unsafe {
+            sys::rte_eth_dev_rss_reta_query(self.id, groups.as_mut_ptr(), reta_size)
+        })?;
+        Ok(groups.iter().flat_map(|g| g.reta).take(reta_size as usize).collect())
+    }
+
+    /// Sets the redirection table to `reta` (its length is the device's `reta_size`).
+    pub fn set_rss_reta(&self, reta: &[u16]) -> Result<(), DpdkError> {
+        let size =
+            u16::try_from(reta.len()).map_err(|_| DpdkError::new("rte_eth_dev_rss_reta_update", EINVAL))?;
+        let mut groups = reta_groups(size)?;
+        for (i, &q) in reta.iter().enumerate() {
+            let g = &mut groups[i / RETA_GROUP];
+            g.mask |= 1 << (i % RETA_GROUP);
+            g.reta[i % RETA_GROUP] = q;
+        }
+        // SAFETY: `groups` holds ceil(size / 64) entries, as the call expects.
+        check(|| format!("rte_eth_dev_rss_reta_update(port {}, {size})", self.id), unsafe {
+            sys::rte_eth_dev_rss_reta_update(self.id, groups.as_mut_ptr(), size)
+        })?;
         Ok(())
     }
 

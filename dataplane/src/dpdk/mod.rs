@@ -7,11 +7,13 @@
 mod eal;
 mod error;
 mod ethdev;
+pub mod flow;
 mod mbuf;
 mod mempool;
 
 pub use eal::Eal;
 pub use error::DpdkError;
-pub use ethdev::{Port, PortInfo, PortStats};
+pub use ethdev::{Port, PortInfo, PortStats, RssHashConf};
+pub use flow::{FlowError, FlowRules, PortSteering};
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, SOCKET_ANY};

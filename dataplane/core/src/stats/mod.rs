@@ -246,6 +246,7 @@ impl WorkerCounters {
                 .map(|e| (e.name().to_string(), self.event_count(*e)))
                 .filter(|(_, n)| *n > 0)
                 .collect(),
+            steering: None,
         }
     }
 }
