@@ -205,6 +205,8 @@ pub struct Pipeline<P> {
     /// Real-server slots present in the current snapshot.
     real_present: Vec<bool>,
     prefetch: fn(*const u8),
+    /// SYN-proxied sessions waiting for their real server's SYN/ACK, by due time.
+    syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
     // Scratch space reused across calls (no allocation per packet).
     burst_infos: [L4Info; BURST],
     released: Vec<P>,
@@ -245,6 +247,7 @@ impl<P: Frame> Pipeline<P> {
             secrets: cfg.cookie_secrets,
             counters,
             prefetch: no_prefetch,
+            syn_timers: std::collections::VecDeque::new(),
             burst_infos: [L4Info::EMPTY; BURST],
             released: Vec::new(),
             failed: Vec::new(),
@@ -373,6 +376,7 @@ impl<P: Frame> Pipeline<P> {
         }
         self.expired = expired;
         self.persist.expire(now, 256);
+        self.synproxy_timers(now, alloc, out);
 
         let mut probes = std::mem::take(&mut self.probes);
         let mut failed = std::mem::take(&mut self.failed);

@@ -3,7 +3,7 @@
 //! session given up when the server does not answer. The building blocks (cookies,
 //! handshake segments, sequence translation) live in `crate::synproxy`.
 
-use super::ext::{bounce, SessionExt, HANDSHAKE_IP_LEN};
+use super::ext::{bounce, SessionExt, HANDSHAKE_IP_LEN, SYN_RESEND_AFTER};
 use super::*;
 
 use crate::stats::Event;
@@ -116,6 +116,40 @@ impl<P: Frame> Pipeline<P> {
             },
         );
         self.send_server_syn(&v, from, to, now, alloc, out);
+        self.syn_timers.push_back((now + SYN_RESEND_AFTER, client));
+    }
+
+    /// The server-side SYN's retransmission timer: a SYN-proxied session whose real
+    /// server has not answered gets its SYN again every `SYN_RESEND_AFTER`, up to the
+    /// configured retries, then the client a RST — also when the client stays silent.
+    /// Timers are due in the order they were set (one fixed interval), so this pops only
+    /// what is due.
+    pub(super) fn synproxy_timers(&mut self, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+        while let Some(&(due, client)) = self.syn_timers.front() {
+            if due > now {
+                break;
+            }
+            self.syn_timers.pop_front();
+            let Some(ext) = self.ext.get_mut(&client) else { continue };
+            let (Some(_), Some(v)) = (ext.pending, ext.opened_by) else { continue };
+            if now - ext.last_syn < SYN_RESEND_AFTER {
+                // Resent meanwhile (a client retransmission did it): wait from then.
+                self.syn_timers.push_back((ext.last_syn + SYN_RESEND_AFTER, client));
+                continue;
+            }
+            let Some(id) = self.sessions.find_client(&client) else { continue };
+            if ext.syns_sent > self.syn_params.syn_retries {
+                self.counters.event(Event::SynProxyServerReset);
+                self.synproxy_give_up(id, out);
+                continue;
+            }
+            ext.syns_sent += 1;
+            ext.last_syn = now;
+            let s = self.sessions.get(id);
+            let (from, to) = (s.reply.dst_sock(), s.reply.src_sock());
+            self.send_server_syn(&v, from, to, now, alloc, out);
+            self.syn_timers.push_back((now + SYN_RESEND_AFTER, client));
+        }
     }
 
     pub(super) fn send_server_syn(

@@ -903,6 +903,46 @@ mod extensions {
     /// MSS 1460, SACK permitted, timestamps, window scale 7: what Linux sends.
     const SYN_OPTS: [u8; 20] = [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0, 1, 3, 3, 7];
 
+    /// The server-side SYN of a SYN-proxied session is resent on a timer, with time
+    /// passed in, even when the client stays silent; after the retries the client gets a
+    /// RST and the session is gone.
+    #[test]
+    fn synproxy_server_syn_is_resent_on_a_timer_then_the_client_is_reset() {
+        let mut h = Harness::new(0, 1);
+        h.resolve_all();
+        with_options(&mut h, |o| o.syn_proxy = true);
+        let isn = 0x2000_0000u32;
+        h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &SYN_OPTS, b""));
+        let synack = h.take_tx(CLIENT_PORT).pop().unwrap();
+        let (cookie, tsval) = {
+            let t = tcp_view(&synack);
+            let ts =
+                t.iter_options()
+                    .find_map(|o| if let TcpOption::Timestamps(v, _) = o { Some(v) } else { None });
+            (t.seq_number(), ts.unwrap())
+        };
+        let mut ts_opts = [1, 1, 8, 10, 0, 0, 0, 101, 0, 0, 0, 0];
+        ts_opts[8..12].copy_from_slice(&tsval.to_be_bytes());
+        h.rx(CLIENT_PORT, client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK, &ts_opts, b""));
+        assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "the first server SYN");
+        let start = h.now;
+        let mut syns = 0;
+        for ms in (100..=5000u64).step_by(100) {
+            h.now = start + std::time::Duration::from_millis(ms);
+            h.p.poll(h.now, &mut VecAlloc, &mut h.out);
+            for f in h.take_tx(SERVER_PORT) {
+                assert_eq!(tcp_view(&f).flags(), TcpFlags::SYN);
+                syns += 1;
+            }
+        }
+        assert_eq!(syns, 3, "resent up to the default 3 retries");
+        let rst = h.take_tx(CLIENT_PORT);
+        assert_eq!(rst.len(), 1, "then the client is told");
+        assert_eq!(tcp_view(&rst[0]).flags() & TcpFlags::RST, TcpFlags::RST);
+        assert_eq!(h.p.sessions().len(), 0);
+        assert_eq!(h.p.counters().event_count(Event::SynProxyServerReset), 1);
+    }
+
     /// The SYN/ACK of a SYN-proxied service leaves room for what the session adds to
     /// the client's stream, so a full-size segment still fits a 1500-byte MTU after the
     /// PROXY header (v1, v2) and TOA go in.
