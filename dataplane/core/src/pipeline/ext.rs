@@ -190,6 +190,14 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
+        // An extended session's sequence translation, for the RST to the other end; none
+        // while its server handshake is still pending (that server saw no connection).
+        let translation = if self.sessions.get(id).flags & FLAG_EXT != 0 {
+            let c = self.sessions.get(id).client;
+            self.ext.get(&c).filter(|e| e.pending.is_none()).map(|e| e.translation)
+        } else {
+            Some(Translation::default())
+        };
         let s = self.sessions.remove(id);
         self.retire(&s);
         self.counters.event(Event::NoDestExpired);
@@ -203,8 +211,9 @@ impl<P: Frame> Pipeline<P> {
             return self.drop_pkt(DropReason::NoSession, pkt);
         }
         let end = ETH_LEN + info.ip_len;
-        // The other end: the packet's own sequence number, as a bare RST, through the NAT.
-        if s.flags & FLAG_EXT == 0 {
+        // The other end: the packet's own sequence number, as a bare RST, translated like
+        // the session's segments (SYN proxy, PROXY header), through the NAT.
+        if let Some(translation) = translation {
             if let Some(mut rst) = alloc.alloc(end) {
                 rst.data_mut().copy_from_slice(&pkt.data()[..end]);
                 let ip = &mut rst.data_mut()[ETH_LEN..end];
@@ -221,6 +230,10 @@ impl<P: Frame> Pipeline<P> {
                 tcp.set_flags(crate::wire::tcp::TcpFlags::RST);
                 tcp.set_ack_number(0);
                 tcp.fill_checksum(src, dst);
+                match dir {
+                    Direction::FromClient => translation.to_server(&mut tcp),
+                    Direction::FromServer => translation.to_client(&mut tcp),
+                }
                 rst.set_len(ETH_LEN + total);
                 let to = crate::nat::Endpoints::towards(&s, dir);
                 crate::nat::rewrite(&mut rst.data_mut()[ETH_LEN..ETH_LEN + total], to);

@@ -943,6 +943,52 @@ mod extensions {
         assert_eq!(h.p.counters().event_count(Event::SynProxyServerReset), 1);
     }
 
+    /// expire_nodest_conn on a PROXY-protocol session: the RST to the server carries the
+    /// sequence number the server expects (shifted by the header it was sent), so both
+    /// ends are reset, not only the sender.
+    #[test]
+    fn expire_nodest_resets_both_ends_of_a_proxy_protocol_session() {
+        let mut cfg = config(0, 1);
+        cfg.expire_nodest_conn = true;
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let mut h = Harness::new(0, 1);
+        h.p = Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO);
+        h.resolve_all();
+        with_options(&mut h, |o| o.proxy_protocol = Some(2));
+        let isn = 0x3000_0000u32;
+        h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &[], b""));
+        let syn = h.take_tx(SERVER_PORT).pop().expect("SYN forwarded");
+        let (_, _, _, lport, rip, _) = endpoints(&syn);
+        let sisn = 0x7000_0000u32;
+        h.rx(SERVER_PORT, server(rip, lport, sisn, isn + 1, TcpFlags::SYN | TcpFlags::ACK, &[], b""));
+        h.rx(CLIENT_PORT, client(isn + 1, sisn + 1, TcpFlags::ACK, &[], b""));
+        h.rx(CLIENT_PORT, client(isn + 1, sisn + 1, TcpFlags::ACK | TcpFlags::PSH, &[], b"GET"));
+        let sent = h.take_tx(SERVER_PORT);
+        let first = tcp_view(sent.last().unwrap());
+        let header = first.payload().len() - 3;
+        assert_eq!(header, 28, "a v2 header for IPv4");
+        h.take_tx(CLIENT_PORT);
+        h.p.set_snapshot(edit_registry(|r| {
+            let spec = ServiceSpec {
+                key: tcp_key(),
+                scheduler: "rr".into(),
+                local_addrs: vec!["198.19.0.200".parse().unwrap()],
+                options: rvs_proto::ServiceOptions { proxy_protocol: Some(2), ..Default::default() },
+            };
+            r.edit_service(spec).unwrap();
+            r.del_real(&tcp_key(), std::net::SocketAddr::new(rip.into(), 80)).unwrap();
+        }));
+        h.rx(CLIENT_PORT, client(isn + 4, sisn + 1, TcpFlags::ACK | TcpFlags::PSH, &[], b"more"));
+        let to_server = h.take_tx(SERVER_PORT);
+        assert_eq!(to_server.len(), 1, "the server is reset too");
+        let rst = tcp_view(&to_server[0]);
+        assert!(rst.flags().contains(TcpFlags::RST));
+        assert_eq!(rst.seq_number(), isn + 4 + header as u32, "in the server's sequence space");
+        let (_, _, src, sport, dst, _) = endpoints(&to_server[0]);
+        assert_eq!((src, sport, dst), (ip("198.19.0.200"), lport, rip));
+        assert_eq!(h.take_tx(CLIENT_PORT).len(), 1, "and the client");
+    }
+
     /// The SYN/ACK of a SYN-proxied service leaves room for what the session adds to
     /// the client's stream, so a full-size segment still fits a 1500-byte MTU after the
     /// PROXY header (v1, v2) and TOA go in.
