@@ -138,6 +138,7 @@ struct RawSynProxy {
     held_segments: Option<Spanned<usize>>,
     syn_retries: Option<u8>,
     rst_per_sec: Option<u32>,
+    dup_ack_threshold: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -576,6 +577,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         synproxy.syn_retries = sp.syn_retries.unwrap_or(synproxy.syn_retries);
         synproxy.rst_per_sec = sp.rst_per_sec.unwrap_or(synproxy.rst_per_sec);
+        synproxy.dup_ack_threshold = sp.dup_ack_threshold.unwrap_or(synproxy.dup_ack_threshold);
     }
 
     let exception = exception::parse_exception(&cx, raw.exception)?;
@@ -744,6 +746,7 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
         assert_eq!(c.synproxy.handshake.wscale, None);
         assert_eq!(c.synproxy.max_held, 8);
         assert_eq!(c.synproxy.rst_per_sec, 10);
+        assert_eq!(c.synproxy.dup_ack_threshold, 10, "DPVS's default when absent");
         let bad = format!("{GOOD}\n[synproxy]\nmss = 100\n");
         let (line, text) = err_line(&bad);
         assert!(text.contains("mss"), "{text}");

@@ -45,6 +45,9 @@ pub(super) struct SessionExt<P> {
     /// PROXY protocol: the client's ISN (its first data byte is ISN + 1) and the header.
     pub(super) client_isn: u32,
     pub(super) proxy: Option<Version>,
+    /// The client's last pure ACK number and how often it came in a row (ACK storms).
+    pub(super) last_ack: u32,
+    pub(super) dup_acks: u16,
 }
 
 /// The TCP segment of the IPv4 packet in a frame (`ip_len` bytes of IP).
@@ -111,6 +114,26 @@ impl<P: Frame> Pipeline<P> {
                     Direction::FromServer => self.synproxy_server_answer(id, st, pkt, info, now, alloc, out),
                 }
                 return None;
+            }
+            let thresh = self.syn_params.dup_ack_threshold;
+            let ext = self.ext.get_mut(&s.client)?;
+            // DPVS's ACK-storm defence on SYN-proxied sessions: the same pure ACK over and
+            // over (a flood replaying one segment) is dropped past the threshold.
+            if thresh != 0 && dir == Direction::FromClient && !syn && ext.opened_by.is_some() {
+                let t = tcp_of(&mut pkt, info.ip_len);
+                if t.payload().is_empty() && t.flags() == crate::wire::tcp::TcpFlags::ACK {
+                    if t.ack_number() == ext.last_ack {
+                        ext.dup_acks = ext.dup_acks.saturating_add(1);
+                    } else {
+                        (ext.last_ack, ext.dup_acks) = (t.ack_number(), 0);
+                    }
+                    if ext.dup_acks > thresh {
+                        self.drop_pkt(DropReason::SynProxyDupAck, pkt);
+                        return None;
+                    }
+                } else {
+                    ext.dup_acks = 0;
+                }
             }
             let ext = self.ext.get_mut(&s.client)?;
             let (mut translation, proxy, client_isn) = (ext.translation, ext.proxy, ext.client_isn);

@@ -85,6 +85,9 @@ pub struct SynProxyParams {
     /// RSTs per second a worker sends for ACKs with bad cookies; beyond that an ACK storm
     /// is dropped in silence (counted), so rvsd does not become a reflector.
     pub rst_per_sec: u32,
+    /// Identical pure ACKs in a row on a proxied session beyond which the rest are
+    /// dropped (DPVS's ACK-storm defence, `dup_ack_thresh`); 0: off.
+    pub dup_ack_threshold: u16,
 }
 
 impl Default for SynProxyParams {
@@ -94,6 +97,7 @@ impl Default for SynProxyParams {
             max_held: 4,
             syn_retries: 3,
             rst_per_sec: 1000,
+            dup_ack_threshold: 10,
         }
     }
 }

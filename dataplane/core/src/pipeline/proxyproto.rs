@@ -30,6 +30,8 @@ impl<P: Frame> Pipeline<P> {
                 translation: Translation::default(),
                 client_isn: tcp.seq_number(),
                 proxy: Some(version),
+                last_ack: 0,
+                dup_acks: 0,
             },
         );
     }

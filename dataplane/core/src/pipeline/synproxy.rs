@@ -113,6 +113,10 @@ impl<P: Frame> Pipeline<P> {
                 translation: Translation::default(),
                 client_isn: v.state.client_isn,
                 proxy,
+                // Set by the opening ACK itself when it is released after the server's
+                // SYN/ACK (it goes through the extensions like any client segment).
+                last_ack: 0,
+                dup_acks: 0,
             },
         );
         self.send_server_syn(&v, from, to, now, alloc, out);

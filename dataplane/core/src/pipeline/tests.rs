@@ -989,6 +989,41 @@ mod extensions {
         assert_eq!(h.take_tx(CLIENT_PORT).len(), 1, "and the client");
     }
 
+    /// DPVS's ACK-storm defence: on a SYN-proxied session the opening ACK repeated is
+    /// forwarded up to the threshold (10) of repeats, then dropped and counted; an ACK that
+    /// moves on passes again.
+    #[test]
+    fn synproxy_drops_a_storm_of_identical_acks() {
+        let mut h = Harness::new(0, 1);
+        h.resolve_all();
+        with_options(&mut h, |o| o.syn_proxy = true);
+        let isn = 0x4000_0000u32;
+        h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &SYN_OPTS, b""));
+        let synack = h.take_tx(CLIENT_PORT).pop().unwrap();
+        let (cookie, tsval) = {
+            let t = tcp_view(&synack);
+            let ts =
+                t.iter_options()
+                    .find_map(|o| if let TcpOption::Timestamps(v, _) = o { Some(v) } else { None });
+            (t.seq_number(), ts.unwrap())
+        };
+        let mut ts_opts = [1, 1, 8, 10, 0, 0, 0, 101, 0, 0, 0, 0];
+        ts_opts[8..12].copy_from_slice(&tsval.to_be_bytes());
+        h.rx(CLIENT_PORT, client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK, &ts_opts, b""));
+        let ssyn = h.take_tx(SERVER_PORT).pop().unwrap();
+        let (_, _, _, lport, rip, _) = endpoints(&ssyn);
+        h.rx(SERVER_PORT, server(rip, lport, 0x100, isn + 1, TcpFlags::SYN | TcpFlags::ACK, &SYN_OPTS, b""));
+        assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "the held ACK");
+        let ack = || client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK, &ts_opts, b"");
+        for _ in 0..15 {
+            h.rx(CLIENT_PORT, ack());
+        }
+        assert_eq!(h.take_tx(SERVER_PORT).len(), 10, "10 repeats of the opening ACK");
+        assert_eq!(h.drops(DropReason::SynProxyDupAck), 5);
+        h.rx(CLIENT_PORT, client(isn + 1, cookie.wrapping_add(2), TcpFlags::ACK, &ts_opts, b""));
+        assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "a new ACK number passes");
+    }
+
     /// The SYN/ACK of a SYN-proxied service leaves room for what the session adds to
     /// the client's stream, so a full-size segment still fits a 1500-byte MTU after the
     /// PROXY header (v1, v2) and TOA go in.

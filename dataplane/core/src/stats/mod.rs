@@ -87,6 +87,7 @@ drop_reasons! {
     SynProxyHeld => "synproxy_held_full", "Too many client segments waiting for the real server's handshake.";
     SynProxyAckStorm => "synproxy_ack_storm", "Bad-cookie ACKs beyond the RST budget, dropped in silence.";
     SynProxyServerSynAck => "synproxy_dup_synack", "A server's repeated SYN/ACK on a SYN-proxied connection.";
+    SynProxyDupAck => "synproxy_dup_ack", "Identical pure ACKs on a proxied connection beyond the storm threshold.";
     KernelRingFull => "kernel_ring_full", "The worker's ring to the exception thread is full (counted by the worker).";
     KernelNoInterface => "kernel_no_interface", "For the kernel, but the port has no kernel interface (counted by the worker).";
     KernelRateLimited => "kernel_rate_limited", "Over the kernel interface's rate limit (counted by the exception thread).";
