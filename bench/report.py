@@ -357,7 +357,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
     runs = cg.get("runs", [])
     if runs:
         L.append("")
-        L.append("### Instructions per packet (`valgrind --tool=callgrind`, `Pipeline::handle` only)")
+        L.append("### Instructions per packet (`valgrind --tool=callgrind`, `Pipeline::handle_burst` on bursts of 32; whole handshakes through `Pipeline::handle`)")
         L.append("")
         L.append(prov_line(cpu=m.get("cpu_model"), p=prov["callgrind"]))
         L.append("")
