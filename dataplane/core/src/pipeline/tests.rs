@@ -903,6 +903,21 @@ mod extensions {
     /// MSS 1460, SACK permitted, timestamps, window scale 7: what Linux sends.
     const SYN_OPTS: [u8; 20] = [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0, 1, 3, 3, 7];
 
+    /// A client's SYN to a SYN-proxied service and its ACK echoing our cookie and
+    /// timestamp: the server SYN is on its way. Returns the cookie and the ACK's options.
+    fn open_proxied(h: &mut Harness, isn: u32) -> (u32, [u8; 12]) {
+        h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &SYN_OPTS, b""));
+        let synack = h.take_tx(CLIENT_PORT).pop().expect("our SYN/ACK");
+        let t = tcp_view(&synack);
+        let tsval =
+            t.iter_options().find_map(|o| if let TcpOption::Timestamps(v, _) = o { Some(v) } else { None });
+        let cookie = t.seq_number();
+        let mut ts_opts = [1, 1, 8, 10, 0, 0, 0, 101, 0, 0, 0, 0];
+        ts_opts[8..12].copy_from_slice(&tsval.expect("timestamps offered").to_be_bytes());
+        h.rx(CLIENT_PORT, client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK, &ts_opts, b""));
+        (cookie, ts_opts)
+    }
+
     /// The server-side SYN of a SYN-proxied session is resent on a timer, with time
     /// passed in, even when the client stays silent; after the retries the client gets a
     /// RST and the session is gone.
@@ -912,18 +927,7 @@ mod extensions {
         h.resolve_all();
         with_options(&mut h, |o| o.syn_proxy = true);
         let isn = 0x2000_0000u32;
-        h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &SYN_OPTS, b""));
-        let synack = h.take_tx(CLIENT_PORT).pop().unwrap();
-        let (cookie, tsval) = {
-            let t = tcp_view(&synack);
-            let ts =
-                t.iter_options()
-                    .find_map(|o| if let TcpOption::Timestamps(v, _) = o { Some(v) } else { None });
-            (t.seq_number(), ts.unwrap())
-        };
-        let mut ts_opts = [1, 1, 8, 10, 0, 0, 0, 101, 0, 0, 0, 0];
-        ts_opts[8..12].copy_from_slice(&tsval.to_be_bytes());
-        h.rx(CLIENT_PORT, client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK, &ts_opts, b""));
+        open_proxied(&mut h, isn);
         assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "the first server SYN");
         let start = h.now;
         let mut syns = 0;
@@ -998,18 +1002,7 @@ mod extensions {
         h.resolve_all();
         with_options(&mut h, |o| o.syn_proxy = true);
         let isn = 0x4000_0000u32;
-        h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &SYN_OPTS, b""));
-        let synack = h.take_tx(CLIENT_PORT).pop().unwrap();
-        let (cookie, tsval) = {
-            let t = tcp_view(&synack);
-            let ts =
-                t.iter_options()
-                    .find_map(|o| if let TcpOption::Timestamps(v, _) = o { Some(v) } else { None });
-            (t.seq_number(), ts.unwrap())
-        };
-        let mut ts_opts = [1, 1, 8, 10, 0, 0, 0, 101, 0, 0, 0, 0];
-        ts_opts[8..12].copy_from_slice(&tsval.to_be_bytes());
-        h.rx(CLIENT_PORT, client(isn + 1, cookie.wrapping_add(1), TcpFlags::ACK, &ts_opts, b""));
+        let (cookie, ts_opts) = open_proxied(&mut h, isn);
         let ssyn = h.take_tx(SERVER_PORT).pop().unwrap();
         let (_, _, _, lport, rip, _) = endpoints(&ssyn);
         h.rx(SERVER_PORT, server(rip, lport, 0x100, isn + 1, TcpFlags::SYN | TcpFlags::ACK, &SYN_OPTS, b""));
