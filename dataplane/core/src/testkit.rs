@@ -115,7 +115,16 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
     }
 }
 
-fn eth_ip(b: &mut [u8], src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol) {
+/// Ethernet and a 20-byte IPv4 header (valid checksum) over the whole of `b`, its
+/// payload left as it is.
+pub fn eth_ip(
+    b: &mut [u8],
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: IpProtocol,
+) {
     let total = b.len() - 14;
     {
         let mut eth = EthernetFrame::new_unchecked(&mut b[..]);

@@ -93,21 +93,8 @@ fn ipv4_frame(
     proto: IpProtocol,
     l4_len: usize,
 ) -> Vec<u8> {
-    let total = 20 + l4_len;
-    let mut b = vec![0u8; ETH_LEN + total];
-    let mut eth = EthernetFrame::new_unchecked(&mut b[..]);
-    eth.set_dst_addr(dst_mac);
-    eth.set_src_addr(src_mac);
-    eth.set_ethertype(EtherType::IPV4);
-    let mut ipp = Ipv4Packet::new_unchecked(&mut b[ETH_LEN..]);
-    ipp.set_version(4);
-    ipp.set_header_len(20);
-    ipp.set_total_len(total as u16);
-    ipp.set_ttl(64);
-    ipp.set_protocol(proto);
-    ipp.set_src_addr(src);
-    ipp.set_dst_addr(dst);
-    ipp.fill_checksum();
+    let mut b = vec![0u8; ETH_LEN + 20 + l4_len];
+    crate::testkit::eth_ip(&mut b, src_mac, dst_mac, src, dst, proto);
     b
 }
 
