@@ -37,7 +37,7 @@ impl Endpoints {
 /// the L4 checksum adds the ports' delta, the IP checksum the TTL's. A checksum that was
 /// wrong stays wrong by the same amount, so the end host still drops the packet (what
 /// IPVS relies on too: it verifies nothing it only forwards).
-#[inline]
+#[inline(always)]
 pub fn rewrite(ip: &mut [u8], to: Endpoints) {
     // The common case, a 20-byte IP header: fixed-size arrays, no bounds checks.
     if ip.len() >= 38 && ip[0] == 0x45 {
@@ -52,7 +52,7 @@ pub fn rewrite(ip: &mut [u8], to: Endpoints) {
 
 /// `rewrite` of a header without options: `N` bytes of IP and L4 header, the L4
 /// checksum at `C` (TCP 20 + 16, UDP 20 + 6).
-#[inline]
+#[inline(always)]
 fn rewrite_fixed<const N: usize, const C: usize, const UDP: bool>(h: &mut [u8; N], to: Endpoints) {
     let word = |h: &[u8; N], at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     let (new_src, new_dst) = (u32::from(to.src), u32::from(to.dst));

@@ -192,3 +192,77 @@ fn maglev_table_comes_prebuilt_with_the_snapshot() {
     }
     assert_eq!(h.take_tx(SERVER_PORT).len(), 30, "scheduled with the shared table");
 }
+
+/// A whole connection (handshake, data both ways, FIN from each side, a late ACK) sent
+/// through `handle_burst` one frame per burst ends exactly as `handle` frame by frame:
+/// the same frames out, the same service and real-server counters, the same
+/// active/inactive gauges and session state. The established fast path takes the data
+/// segments; every state change goes the full way.
+#[test]
+fn the_established_fast_path_counts_and_tracks_like_the_full_path() {
+    let client = ip("198.18.0.10");
+    let run = |burst: bool| {
+        let mut h = Harness::new(0, 1);
+        h.resolve_all();
+        let send = |h: &mut Harness, port: PortIndex, f: Vec<u8>| {
+            if burst {
+                let mut v = vec![f];
+                h.p.handle_burst(port, &mut v, h.now, &mut VecAlloc, &mut h.out);
+            } else {
+                h.rx(port, f);
+            }
+        };
+        let mut seen = Vec::new();
+        send(
+            &mut h,
+            CLIENT_PORT,
+            tcp_frame(CLIENT_MAC, LB_C_MAC, client, 40000, VIP, 80, TcpFlags::SYN, b""),
+        );
+        let syn = h.take_tx(SERVER_PORT).pop().expect("SYN forwarded");
+        let (_, _, lip, lport, rip, rport) = endpoints(&syn);
+        let rs =
+            [ip("198.19.0.11"), ip("198.19.0.12"), ip("198.19.0.13")].iter().position(|&r| r == rip).unwrap();
+        let from_rs =
+            |flags, data: &[u8]| tcp_frame(RS_MAC[rs], LB_S_MAC, rip, rport, lip, lport, flags, data);
+        let from_client =
+            |flags, data: &[u8]| tcp_frame(CLIENT_MAC, LB_C_MAC, client, 40000, VIP, 80, flags, data);
+        let steps: Vec<(PortIndex, Vec<u8>)> = vec![
+            (SERVER_PORT, from_rs(TcpFlags::SYN | TcpFlags::ACK, b"")),
+            (CLIENT_PORT, from_client(TcpFlags::ACK, b"")),
+            (CLIENT_PORT, from_client(TcpFlags::ACK | TcpFlags::PSH, b"GET / HTTP/1.0\r\n\r\n")),
+            (SERVER_PORT, from_rs(TcpFlags::ACK, b"HTTP/1.0 200 OK\r\n\r\nrs")),
+            (CLIENT_PORT, from_client(TcpFlags::ACK, b"")),
+            (SERVER_PORT, from_rs(TcpFlags::FIN | TcpFlags::ACK, b"")),
+            (CLIENT_PORT, from_client(TcpFlags::ACK, b"")),
+            (CLIENT_PORT, from_client(TcpFlags::FIN | TcpFlags::ACK, b"")),
+            (SERVER_PORT, from_rs(TcpFlags::ACK, b"")),
+        ];
+        for (port, f) in steps {
+            send(&mut h, port, f);
+            let id = h.p.sessions().lookup(&FlowKey {
+                src: client,
+                dst: VIP,
+                sport: 40000,
+                dport: 80,
+                proto: PROTO_TCP,
+            });
+            let state = id.map(|(id, _)| h.p.sessions().get(id).state);
+            let r = &h.p.counters().reals;
+            let gauges: Vec<(u64, u64)> = r.iter().map(|c| (c.active.get(), c.inactive.get())).collect();
+            seen.push((h.take_tx(CLIENT_PORT), h.take_tx(SERVER_PORT), state, gauges));
+        }
+        let c = h.p.counters();
+        let traffic = |t: &crate::stats::TrafficCounters| {
+            (t.conns.get(), t.in_pkts.get(), t.out_pkts.get(), t.in_bytes.get(), t.out_bytes.get())
+        };
+        let svc: Vec<_> = c.services.iter().map(traffic).collect();
+        let reals: Vec<_> = c.reals.iter().map(|r| traffic(&r.traffic)).collect();
+        (seen, svc, reals)
+    };
+    let (full, fast) = (run(false), run(true));
+    assert_eq!(full.0.len(), 9);
+    assert!(full.0.iter().all(|(c, s, _, _)| c.len() + s.len() == 1), "every segment forwarded");
+    assert_eq!(full.0.last().unwrap().2, Some(SessionState::TimeWait));
+    assert_eq!(full, fast);
+    assert_eq!(full.1.iter().map(|t| t.1).sum::<u64>(), 6, "client segments counted in");
+}

@@ -395,52 +395,6 @@ impl<P: Frame> Pipeline<P> {
         self.failed = failed;
     }
 
-    /// Handles a burst of frames received on `port`, in stages (as DPDK l3fwd and VPP
-    /// do): every frame is classified and its flow hashed, and its index bucket
-    /// prefetched, before the first is looked up, so the lookups' cache misses overlap
-    /// instead of following one another. Frames are then handled in arrival order, so
-    /// a SYN still creates the session its ACK in the same burst finds. Anything the
-    /// fast classification does not take goes the full way of `handle`. Drains `frames`.
-    pub fn handle_burst(
-        &mut self,
-        port: PortIndex,
-        frames: &mut Vec<P>,
-        now: Time,
-        alloc: &mut impl FrameAlloc<P>,
-        out: &mut Output<P>,
-    ) {
-        while !frames.is_empty() {
-            let n = frames.len().min(BURST);
-            // Stage 1a: classify and hash every frame, prefetch its index bucket.
-            let mut fast = 0u32;
-            for (i, pkt) in frames[..n].iter().enumerate() {
-                if let Some(info) = self.classify_fast(port, pkt) {
-                    (self.prefetch)(self.sessions.bucket_addr(info.hash));
-                    self.burst_infos[i] = info;
-                    fast |= 1 << i;
-                }
-            }
-            // Stage 1b: the buckets are on their way; prefetch the slots they point at.
-            let mut m = fast;
-            while m != 0 {
-                let i = m.trailing_zeros() as usize;
-                m &= m - 1;
-                if let Some(a) = self.sessions.slot_addr_hint(self.burst_infos[i].hash) {
-                    (self.prefetch)(a);
-                }
-            }
-            // Stage 2: look up, rewrite, queue for TX, in arrival order.
-            for (i, pkt) in frames.drain(..n).enumerate() {
-                if fast & (1 << i) != 0 {
-                    let info = self.burst_infos[i];
-                    self.dispatch(pkt, info, now, alloc, out);
-                } else {
-                    self.handle(port, pkt, now, alloc, out);
-                }
-            }
-        }
-    }
-
     /// A frame another worker parsed and handed over (`Output::redirect`): this worker
     /// owns its session.
     pub fn handle_handoff(
@@ -525,12 +479,14 @@ impl<P: Frame> Pipeline<P> {
     }
 }
 
+const TCP_FIN: u8 = 0x01;
 const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
 
 mod classify;
 mod conn_new;
+mod fastpath;
 mod proxyproto;
 mod synproxy;
 mod xmit;

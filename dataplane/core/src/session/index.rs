@@ -155,7 +155,7 @@ impl FlowIndex {
     }
 
     /// The entries whose tag matches, in probe order; `is` checks the full key.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, h: FlowHash, mut is: impl FnMut(Hit) -> bool) -> Option<Hit> {
         let tag = h.tag();
         let mut b = self.home(h);

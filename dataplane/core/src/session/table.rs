@@ -142,7 +142,7 @@ impl SessionTable {
         self.lookup_hashed(self.index.hash(key), key)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn lookup_hashed(&self, h: FlowHash, key: &FlowKey) -> Option<(SessionId, Direction)> {
         let slots = &self.slots;
         self.index

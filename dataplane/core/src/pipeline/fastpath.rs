@@ -1,0 +1,122 @@
+//! The burst stages and the established fast path (as DPDK l3fwd and VPP do).
+//!
+//! Stage 1 classifies and hashes every frame of a burst and prefetches its index bucket,
+//! then the slot the bucket points at, so the lookups' cache misses overlap. Stage 2
+//! takes the frames in arrival order: a packet of an established session that needs
+//! nothing but the rewrite (no state change, no extension, a cached next hop) is
+//! forwarded by `established`, which checks everything before it changes anything; any
+//! other packet goes the full way of `dispatch` / `handle`, which counts every drop.
+
+use super::*;
+
+impl<P: Frame> Pipeline<P> {
+    /// Handles a burst of frames received on `port`, in stages. A SYN still creates the
+    /// session its ACK in the same burst finds, since stage 2 keeps arrival order.
+    /// Drains `frames`.
+    pub fn handle_burst(
+        &mut self,
+        port: PortIndex,
+        frames: &mut Vec<P>,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        while !frames.is_empty() {
+            let n = frames.len().min(BURST);
+            // Stage 1a: classify and hash every frame, prefetch its index bucket.
+            let mut fast = 0u32;
+            for (i, pkt) in frames[..n].iter().enumerate() {
+                if let Some(info) = self.classify_fast(port, pkt) {
+                    (self.prefetch)(self.sessions.bucket_addr(info.hash));
+                    self.burst_infos[i] = info;
+                    fast |= 1 << i;
+                }
+            }
+            // Stage 1b: the buckets are on their way; prefetch the slots they point at.
+            let mut m = fast;
+            while m != 0 {
+                let i = m.trailing_zeros() as usize;
+                m &= m - 1;
+                if let Some(a) = self.sessions.slot_addr_hint(self.burst_infos[i].hash) {
+                    (self.prefetch)(a);
+                }
+            }
+            // Stage 2: look up, rewrite, queue for TX, in arrival order.
+            for (i, mut pkt) in frames.drain(..n).enumerate() {
+                if fast & (1 << i) == 0 {
+                    self.handle(port, pkt, now, alloc, out);
+                } else if let Some(tx) = self.established(&mut pkt, i, now) {
+                    out.tx[tx as usize].push(pkt);
+                } else {
+                    let info = self.burst_infos[i];
+                    self.dispatch(pkt, info, now, alloc, out);
+                }
+            }
+        }
+    }
+
+    /// Forwards packet `i` of the burst if it is a plain packet of an established
+    /// session: found in the direction its destination says, owned by this worker, no
+    /// TCP state change (no SYN, FIN or RST), no SYN-proxy/TOA/PROXY work, TTL left, its
+    /// real server still present or `expire_nodest_conn` off, and a next hop cached for
+    /// this topology generation. Returns the TX port; None (with nothing changed) sends
+    /// the packet the full way.
+    #[inline(always)]
+    fn established(&mut self, pkt: &mut P, i: usize, now: Time) -> Option<PortIndex> {
+        let info = &self.burst_infos[i];
+        if info.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) != 0 || info.ttl <= 1 {
+            return None;
+        }
+        let want = match info.dest {
+            Destination::Vip => Direction::FromClient,
+            Destination::Lip => {
+                let k = &info.key;
+                if self.laddrs.owner_of_reply(k.src, k.sport, k.dst, k.dport) != self.worker {
+                    return None;
+                }
+                Direction::FromServer
+            }
+            _ => return None,
+        };
+        let (id, dir) = self.sessions.lookup_hashed(info.hash, &info.key)?;
+        let s = self.sessions.get(id);
+        // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
+        // full path keeps the gauges.
+        if dir != want
+            || s.flags & (FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING) != 0
+            || s.state != SessionState::Established && s.state != SessionState::Udp
+        {
+            return None;
+        }
+        if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
+            return None;
+        }
+        let hop = self.sessions.hop(id, dir, self.neigh.generation())?;
+        let (mac, tx) = self.neigh.at(hop)?;
+        // Everything checked: from here on the packet is ours.
+        let (ip_len, to) = (info.ip_len, Endpoints::towards(s, dir));
+        let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
+        let deadline = self.timeouts.deadline(now, s.state);
+        self.sessions.get_mut(id).expires = deadline;
+        let c = &self.counters;
+        if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
+            let (sv, r) = match dir {
+                Direction::FromClient => {
+                    ((&sv.in_pkts, &sv.in_bytes), (&r.traffic.in_pkts, &r.traffic.in_bytes))
+                }
+                Direction::FromServer => {
+                    ((&sv.out_pkts, &sv.out_bytes), (&r.traffic.out_pkts, &r.traffic.out_bytes))
+                }
+            };
+            sv.0.inc();
+            sv.1.add(ip_len as u64);
+            r.0.inc();
+            r.1.add(ip_len as u64);
+        }
+        let d = pkt.data_mut();
+        nat::rewrite(&mut d[ETH_LEN..ETH_LEN + ip_len], to);
+        d[0..6].copy_from_slice(&mac);
+        d[6..12].copy_from_slice(&self.ports[tx as usize].mac.0);
+        Some(tx)
+    }
+}
