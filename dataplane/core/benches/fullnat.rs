@@ -87,15 +87,6 @@ const TRIALS: usize = 5;
 /// Bursts of this many frames go through `Pipeline::handle_burst`, as rvsd's workers do.
 const BENCH_BURST: usize = 32;
 
-/// The CPU's prefetch, as rvsd's edge passes it to the pipeline.
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-}
-
 /// Backs the session table with transparent huge pages, as rvsd does.
 fn huge_pages(p: &Pipeline<Vec<u8>>) {
     for (addr, len) in [p.sessions().slot_region(), p.sessions().index_region()] {
@@ -304,7 +295,6 @@ impl Bench {
         let frames = arena.len() / FRAME;
         let mut pool: Vec<Vec<u8>> = (0..BENCH_BURST).map(|_| Vec::with_capacity(128)).collect();
         let mut burst: Vec<Vec<u8>> = Vec::with_capacity(BENCH_BURST);
-        self.p.set_prefetch(prefetch);
         let t0 = Instant::now();
         let mut j = 0;
         let mut left = packets;

@@ -45,15 +45,6 @@ pub fn handoff_rings(n: usize, capacity: usize) -> Vec<HandoffRings> {
     rings
 }
 
-/// The CPU's prefetch, handed to the pipeline (the core crate has no unsafe code).
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-}
-
 /// Idle behaviour: spin `spin` empty polls, then sleep, doubling up to `max_sleep_us`.
 #[derive(Debug, Clone, Copy)]
 pub struct IdlePolicy {
@@ -104,7 +95,6 @@ impl Worker {
         let queue = self.id;
         let nports = self.ports.len();
         let nworkers = self.handoff.to.len();
-        self.pipeline.set_prefetch(prefetch);
         let mut out: Output<Mbuf> = Output::new(nports, nworkers);
         let mut rx: Vec<Mbuf> = Vec::with_capacity(BURST);
         let mut last_timer = Time::ZERO;

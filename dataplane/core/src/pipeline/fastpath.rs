@@ -27,7 +27,7 @@ impl<P: Frame> Pipeline<P> {
             let mut fast = 0u32;
             for (i, pkt) in frames[..n].iter().enumerate() {
                 if let Some(info) = self.classify_fast(port, pkt) {
-                    (self.prefetch)(self.sessions.bucket_addr(info.hash));
+                    rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
                     self.burst_infos[i] = info;
                     fast |= 1 << i;
                 }
@@ -38,7 +38,7 @@ impl<P: Frame> Pipeline<P> {
                 let i = m.trailing_zeros() as usize;
                 m &= m - 1;
                 if let Some(a) = self.sessions.slot_addr_hint(self.burst_infos[i].hash) {
-                    (self.prefetch)(a);
+                    rvs_prefetch::read(a);
                 }
             }
             // Stage 2: look up, rewrite, queue for TX, in arrival order.

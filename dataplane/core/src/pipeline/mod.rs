@@ -40,8 +40,6 @@ const ETH_LEN: usize = 14;
 /// Frames classified together in one stage of `handle_burst`.
 pub const BURST: usize = 32;
 
-fn no_prefetch(_: *const u8) {}
-
 /// One DPDK port as the pipeline sees it.
 #[derive(Debug, Clone)]
 pub struct PortInfo {
@@ -208,7 +206,6 @@ pub struct Pipeline<P> {
     exception_path: bool,
     /// Real-server slots present in the current snapshot.
     real_present: Vec<bool>,
-    prefetch: fn(*const u8),
     /// SYN-proxied sessions waiting for their real server's SYN/ACK, by due time.
     syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
     // Scratch space reused across calls (no allocation per packet).
@@ -250,7 +247,6 @@ impl<P: Frame> Pipeline<P> {
             real_present: vec![false; counters.reals.len()],
             secrets: cfg.cookie_secrets,
             counters,
-            prefetch: no_prefetch,
             syn_timers: std::collections::VecDeque::new(),
             burst_infos: [L4Info::EMPTY; BURST],
             released: Vec::new(),
@@ -407,12 +403,6 @@ impl<P: Frame> Pipeline<P> {
         let mut info = h.info;
         info.hash = self.sessions.hash(&info.key);
         self.dispatch(h.pkt, info, now, alloc, out)
-    }
-
-    /// Sets how the burst stages prefetch a cache line (the edge passes the CPU's
-    /// prefetch instruction; the core has no unsafe code to issue it itself).
-    pub fn set_prefetch(&mut self, f: fn(*const u8)) {
-        self.prefetch = f;
     }
 
     /// A neighbour learned by another worker.
