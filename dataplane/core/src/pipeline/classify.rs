@@ -183,15 +183,21 @@ impl<P: Frame> Pipeline<P> {
     /// The fast classification of burst stage 1: an untagged IPv4 frame for our MAC,
     /// without options or fragmentation, with a good header checksum, carrying TCP or UDP
     /// to a VIP, a LIP or a former address. Anything else (and anything malformed) is
-    /// None and takes the full path of `handle`, which counts it.
-    #[inline]
-    pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P) -> Option<L4Info> {
+    /// None and takes the full path of `handle`, which counts it. Fills `info` in place
+    /// (a burst's slot: no copy of a whole `L4Info`) and returns whether it took the frame.
+    #[inline(always)]
+    pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P, info: &mut L4Info) -> bool {
+        self.classify_fast_parts(port, pkt, info).is_some()
+    }
+
+    #[inline(always)]
+    fn classify_fast_parts(&self, port: PortIndex, pkt: &P, info: &mut L4Info) -> Option<()> {
         let d = pkt.data();
         // Ethernet, a 20-byte IPv4 header and the first 20 bytes of L4 as one fixed-size
         // array (UDP frames are padded to 60 bytes on Ethernet, so 54 holds both): the
         // reads below need no bounds checks.
         let h: &[u8; 54] = d.get(..54)?.try_into().ok()?;
-        if h[0..6] != self.ports[port as usize].mac.0 || h[12..14] != [8, 0] {
+        if h[0..6] != self.ports.get(port as usize)?.mac.0 || h[12..14] != [8, 0] {
             return None;
         }
         let ip_len = u16::from_be_bytes([h[16], h[17]]) as usize;
@@ -239,7 +245,14 @@ impl<P: Frame> Pipeline<P> {
             dport: u16::from_be_bytes([h[36], h[37]]),
             proto,
         };
-        Some(L4Info { port, key, tcp_flags: flags, ttl: h[22], ip_len, dest, hash: self.sessions.hash(&key) })
+        info.port = port;
+        info.key = key;
+        info.tcp_flags = flags;
+        info.ttl = h[22];
+        info.ip_len = ip_len;
+        info.dest = dest;
+        info.hash = self.sessions.hash(&key);
+        Some(())
     }
 }
 

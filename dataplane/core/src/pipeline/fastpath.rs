@@ -24,11 +24,11 @@ impl<P: Frame> Pipeline<P> {
         while !frames.is_empty() {
             let n = frames.len().min(BURST);
             // Stage 1a: classify and hash every frame, prefetch its index bucket.
+            let mut infos = [L4Info::EMPTY; BURST];
             let mut fast = 0u32;
-            for (i, pkt) in frames[..n].iter().enumerate() {
-                if let Some(info) = self.classify_fast(port, pkt) {
+            for ((i, pkt), info) in frames[..n].iter().enumerate().zip(infos.iter_mut()) {
+                if self.classify_fast(port, pkt, info) {
                     rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
-                    self.burst_infos[i] = info;
                     fast |= 1 << i;
                 }
             }
@@ -37,33 +37,31 @@ impl<P: Frame> Pipeline<P> {
             while m != 0 {
                 let i = m.trailing_zeros() as usize;
                 m &= m - 1;
-                if let Some(a) = self.sessions.slot_addr_hint(self.burst_infos[i].hash) {
+                if let Some(a) = self.sessions.slot_addr_hint(infos[i].hash) {
                     rvs_prefetch::read(a);
                 }
             }
             // Stage 2: look up, rewrite, queue for TX, in arrival order.
-            for (i, mut pkt) in frames.drain(..n).enumerate() {
+            for ((i, mut pkt), info) in frames.drain(..n).enumerate().zip(infos.iter()) {
                 if fast & (1 << i) == 0 {
                     self.handle(port, pkt, now, alloc, out);
-                } else if let Some(tx) = self.established(&mut pkt, i, now) {
+                } else if let Some(tx) = self.established(&mut pkt, info, now) {
                     out.tx[tx as usize].push(pkt);
                 } else {
-                    let info = self.burst_infos[i];
-                    self.dispatch(pkt, info, now, alloc, out);
+                    self.dispatch(pkt, *info, now, alloc, out);
                 }
             }
         }
     }
 
-    /// Forwards packet `i` of the burst if it is a plain packet of an established
+    /// Forwards a packet of the burst if it is a plain packet of an established
     /// session: found in the direction its destination says, owned by this worker, no
     /// TCP state change (no SYN, FIN or RST), no SYN-proxy/TOA/PROXY work, TTL left, its
     /// real server still present or `expire_nodest_conn` off, and a next hop cached for
     /// this topology generation. Returns the TX port; None (with nothing changed) sends
     /// the packet the full way.
     #[inline(always)]
-    fn established(&mut self, pkt: &mut P, i: usize, now: Time) -> Option<PortIndex> {
-        let info = &self.burst_infos[i];
+    fn established(&mut self, pkt: &mut P, info: &L4Info, now: Time) -> Option<PortIndex> {
         if info.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) != 0 || info.ttl <= 1 {
             return None;
         }

@@ -209,7 +209,6 @@ pub struct Pipeline<P> {
     /// SYN-proxied sessions waiting for their real server's SYN/ACK, by due time.
     syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
     // Scratch space reused across calls (no allocation per packet).
-    burst_infos: [L4Info; BURST],
     released: Vec<P>,
     failed: Vec<P>,
     expired: Vec<Session>,
@@ -248,7 +247,6 @@ impl<P: Frame> Pipeline<P> {
             secrets: cfg.cookie_secrets,
             counters,
             syn_timers: std::collections::VecDeque::new(),
-            burst_infos: [L4Info::EMPTY; BURST],
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),
