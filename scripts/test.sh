@@ -99,6 +99,8 @@ for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-c
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do
   LAB_TESTS+=("$t $t 1")
 done
+# The control socket under stuck, oversized and unprivileged clients.
+LAB_TESTS+=("45-control-access 45-control-access 1")
 
 selected() {
   local name=$1 f

@@ -370,7 +370,7 @@ fn run(args: Args) -> Result<(), Fatal> {
 
     log_hugepages(&hugepages);
 
-    let listener = match control::bind_socket(&d.control_socket) {
+    let listener = match control::bind_socket(&d.control_socket, d.control_group.as_deref()) {
         Ok(l) => l,
         Err(e) => {
             stop.store(true, Ordering::Relaxed);

@@ -4,10 +4,7 @@
 
 use crossbeam::channel::{bounded, Sender};
 use std::collections::HashMap;
-use std::io::BufReader;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +13,11 @@ use crate::route::PortIndex;
 use crate::service::{Registry, Snapshot};
 use crate::stats::WorkerCounters;
 use rvs_proto::{
-    read_msg, write_msg, Command, ConnInfo, ProtoError, RealInfo, Reply, Request, Response, ServiceInfo,
-    ServiceKey, Timeouts, TrafficStats, PROTO_VERSION,
+    Command, ConnInfo, RealInfo, Reply, ServiceInfo, ServiceKey, Timeouts, TrafficStats, PROTO_VERSION,
 };
+
+mod server;
+pub use server::{bind_socket, SocketGuard};
 
 /// A message to a worker, read between bursts.
 pub enum WorkerMsg {
@@ -335,84 +334,6 @@ impl Control {
         }
         Ok(Reply::Conns { conns })
     }
-
-    /// Serves the control socket until `stop` is set.
-    pub fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
-        listener.set_nonblocking(true).expect("nonblocking control socket");
-        while !stop.load(Ordering::Relaxed) {
-            self.rotate_cookie_secrets();
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    if let Err(e) = self.serve_client(stream, stop) {
-                        tracing::debug!(error = %e, "control client");
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "control socket accept");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        }
-    }
-
-    fn serve_client(&mut self, stream: UnixStream, stop: &AtomicBool) -> Result<(), ProtoError> {
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut writer = stream.try_clone()?;
-        let mut reader = BufReader::new(stream);
-        while !stop.load(Ordering::Relaxed) {
-            let req: Request = match read_msg(&mut reader) {
-                Ok(r) => r,
-                Err(ProtoError::Closed) => return Ok(()),
-                Err(ProtoError::Json(e)) => {
-                    write_msg(&mut writer, &Response::error(format!("malformed request: {e}")))?;
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            };
-            let resp = if req.version != PROTO_VERSION {
-                Response::error(format!(
-                    "protocol version {} is not supported (rvsd speaks {PROTO_VERSION})",
-                    req.version
-                ))
-            } else {
-                let what = format!("{:?}", req.command);
-                match self.handle(req.command) {
-                    Ok(r) => Response::ok(r),
-                    Err(e) => {
-                        tracing::info!(command = %what, error = %e, "control command refused");
-                        Response::error(e)
-                    }
-                }
-            };
-            write_msg(&mut writer, &resp)?;
-        }
-        Ok(())
-    }
-}
-
-/// Binds the control socket, refusing to steal it from a running rvsd.
-pub fn bind_socket(path: &Path) -> Result<UnixListener, String> {
-    if UnixStream::connect(path).is_ok() {
-        return Err(format!("another rvsd is already serving {}", path.display()));
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let _ = std::fs::remove_file(path);
-    UnixListener::bind(path).map_err(|e| format!("cannot bind control socket {}: {e}", path.display()))
-}
-
-/// Removes the socket file on drop.
-pub struct SocketGuard(pub PathBuf);
-
-impl Drop for SocketGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 #[cfg(test)]
@@ -423,6 +344,11 @@ mod tests {
 
     fn control() -> (Control, crossbeam::channel::Receiver<WorkerMsg>) {
         control_sized(8)
+    }
+
+    /// A control thread's state for the socket tests (no worker reads its messages).
+    pub(super) fn control_for_server() -> Control {
+        control().0
     }
 
     fn control_sized(n: usize) -> (Control, crossbeam::channel::Receiver<WorkerMsg>) {

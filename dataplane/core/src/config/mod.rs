@@ -43,6 +43,9 @@ pub struct Dataplane {
     pub idle_spin: u32,
     pub idle_sleep_us: u32,
     pub control_socket: PathBuf,
+    /// A group (name or number) whose members may use the control socket too (mode
+    /// 0660); without one the socket is 0600 and only root and rvsd's own user get in.
+    pub control_group: Option<String>,
     pub max_sessions: usize,
     pub local_port_range: (u16, u16),
     pub mbufs_per_worker: u32,
@@ -153,6 +156,7 @@ struct RawDataplane {
     #[serde(default = "default_idle_sleep_us")]
     idle_sleep_us: u32,
     control_socket: Option<PathBuf>,
+    control_group: Option<String>,
     #[serde(default = "default_max_sessions")]
     max_sessions: Spanned<usize>,
     local_port_range: Option<Spanned<(u16, u16)>>,
@@ -341,6 +345,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         idle_spin: d.idle_spin,
         idle_sleep_us: d.idle_sleep_us,
         control_socket: d.control_socket.unwrap_or_else(|| PathBuf::from(rvs_proto::DEFAULT_SOCKET)),
+        control_group: d.control_group,
         max_sessions: d.max_sessions.into_inner(),
         local_port_range,
         mbufs_per_worker: d.mbufs_per_worker,
