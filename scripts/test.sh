@@ -101,6 +101,8 @@ for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-c
 done
 # The control socket under stuck, oversized and unprivileged clients.
 LAB_TESTS+=("45-control-access 45-control-access 1")
+# ICMP errors translated for their sessions (port unreachable to a UDP client).
+LAB_TESTS+=("46-icmp-errors 46-icmp-errors 1")
 
 selected() {
   local name=$1 f

@@ -69,7 +69,7 @@ impl<P: Frame> Pipeline<P> {
                 // Not ours: maybe the kernel's own address.
                 return self.to_kernel(port, DropReason::NotLocal, pkt, out);
             }
-            return self.handle_icmp(port, pkt, out);
+            return self.handle_icmp(port, pkt, now, alloc, out);
         }
         if proto != IpProtocol::TCP && proto != IpProtocol::UDP {
             // OSPF, VRRP, GRE...: the kernel's business.

@@ -1,8 +1,8 @@
 //! ICMP echo for our addresses and VIPs/LIPs (ping the VIP: the first thing an
 //! operator tries).
 
-use super::{Output, Pipeline, ETH_LEN};
-use crate::frame::Frame;
+use super::{Destination, Output, Pipeline, ETH_LEN};
+use crate::frame::{Frame, FrameAlloc};
 use crate::route::PortIndex;
 use crate::stats::DropReason;
 use crate::wire::ethernet::EthernetFrame;
@@ -14,7 +14,16 @@ const DEFAULT_TTL: u8 = 64;
 
 impl<P: Frame> Pipeline<P> {
     /// Answers an echo request in place, back out of the port it came in on.
-    pub(super) fn handle_icmp(&mut self, port: PortIndex, mut pkt: P, out: &mut Output<P>) {
+    /// Errors about packets of our sessions are translated and passed on
+    /// (`icmp_error.rs`); errors to the host's own addresses are the kernel's.
+    pub(super) fn handle_icmp(
+        &mut self,
+        port: PortIndex,
+        mut pkt: P,
+        now: crate::time::Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         let data = pkt.data_mut();
         let (eth_hdr, rest) = data.split_at_mut(ETH_LEN);
         let mut ip = Ipv4Packet::new_unchecked(rest);
@@ -25,9 +34,13 @@ impl<P: Frame> Pipeline<P> {
         if !icmp.verify_checksum() {
             return self.drop_pkt(DropReason::BadL4Checksum, pkt);
         }
+        if super::icmp_error::is_error(icmp.msg_type()) {
+            return match self.addrs.get(dst) {
+                Destination::Vip | Destination::Lip => self.handle_icmp_error(pkt, now, alloc, out),
+                _ => self.to_kernel(port, DropReason::IcmpIgnored, pkt, out),
+            };
+        }
         if icmp.msg_type() != ECHO_REQUEST {
-            // Errors about our sessions (e.g. port unreachable from a real server) will be
-            // translated here in a later step.
             return self.drop_pkt(DropReason::IcmpIgnored, pkt);
         }
         icmp.set_msg_type(ECHO_REPLY);

@@ -475,6 +475,7 @@ const TCP_ACK: u8 = 0x10;
 mod classify;
 mod conn_new;
 mod fastpath;
+mod icmp_error;
 mod proxyproto;
 mod synproxy;
 mod xmit;

@@ -78,7 +78,9 @@ drop_reasons! {
     NeighTimeout => "neigh_timeout", "ARP resolution failed.";
     ArpInvalid => "arp_invalid", "Malformed or unsupported ARP.";
     ArpIgnored => "arp_ignored", "ARP for an address that is not ours.";
-    IcmpIgnored => "icmp_ignored", "ICMP other than echo to one of our addresses.";
+    IcmpIgnored => "icmp_ignored", "ICMP other than echo or an error to one of our addresses.";
+    IcmpNoSession => "icmp_no_session", "An ICMP error about a packet of no session of ours.";
+    IcmpBadQuote => "icmp_bad_quote", "An ICMP error quoting no whole IPv4 TCP/UDP header with its ports.";
     ToHost => "to_host", "Traffic for the host stack, and no kernel interface to hand it to.";
     RedirectFull => "redirect_full", "The owning worker's hand-off ring is full.";
     TxFull => "tx_full", "The transmit queue is full.";
@@ -131,6 +133,7 @@ events! {
     ToKernel => "to_kernel", "A frame handed to the kernel interface (exception path).";
     KernelDelivered => "kernel_delivered", "A frame written to the kernel interface (counted by the exception thread).";
     FromKernel => "from_kernel", "A frame the kernel sent, transmitted by the worker.";
+    IcmpErrorForwarded => "icmp_error_forwarded", "An ICMP error about a session, translated and sent to the session's other end.";
 }
 
 /// Traffic counters of one virtual service or real server on one worker.
