@@ -286,7 +286,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             rx_checksum_offload = format!("{rx_cksum:#x}"),
             "port up"
         );
-        port_infos.push(PortInfo { mac, addrs: pc.addresses.clone() });
+        port_infos.push(PortInfo { mac, addrs: pc.addresses.clone(), mtu: pc.mtu });
         ports.push(port);
     }
 

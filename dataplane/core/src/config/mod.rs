@@ -58,6 +58,9 @@ pub struct Dataplane {
     pub expire_nodest_conn: bool,
 }
 
+/// A port's MTU unless its `mtu` key says otherwise (Ethernet).
+pub const DEFAULT_MTU: u16 = 1500;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PortConfig {
     pub name: String,
@@ -69,6 +72,9 @@ pub struct PortConfig {
     pub line: usize,
     /// The port's kernel interface (exception path), `kernel_if`/`kernel_name`.
     pub kernel: KernelIf,
+    /// Largest IP packet the port sends (`mtu`, default 1500): segments the session grows
+    /// (PROXY header, TOA) are split to fit it, and MSS offers leave room for them.
+    pub mtu: u16,
 }
 
 impl PortConfig {
@@ -206,6 +212,7 @@ struct RawPort {
     addresses: Vec<Spanned<String>>,
     kernel_if: Option<Spanned<String>>,
     kernel_name: Option<Spanned<String>>,
+    mtu: Option<Spanned<u16>>,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +252,13 @@ struct RawService {
     toa: bool,
     /// "v1" or "v2".
     proxy_protocol: Option<Spanned<String>>,
+    /// "first-data" (default) or "on-connect".
+    proxy_protocol_send: Option<Spanned<String>>,
+    /// IPVS's expire_quiescent_template, for this service.
+    #[serde(default)]
+    expire_quiescent_template: bool,
+    /// mh: the Maglev table size M (a prime).
+    mh_table_size: Option<Spanned<u32>>,
     #[serde(default)]
     real: Vec<RawReal>,
 }
@@ -396,8 +410,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                     .err(span, format!("kernel_name `{}` is used by port `{}` too", kernel.name, q.name));
             }
         }
+        let mtu = match &p.mtu {
+            None => DEFAULT_MTU,
+            Some(m) if (576..=9000).contains(m.get_ref()) => *m.get_ref(),
+            Some(m) => {
+                return cx
+                    .err(m.span(), format!("port mtu must be between 576 and 9000, not {}", m.get_ref()))
+            }
+        };
         ports.push(PortConfig {
             kernel,
+            mtu,
             name: p.name.into_inner(),
             line: cx.line_of(p.device.span().start),
             device: p.device.into_inner(),
@@ -546,6 +569,32 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                         .err(v.span(), format!("proxy_protocol must be \"v1\" or \"v2\", not `{other}`"))
                 }
             });
+        }
+        if let Some(m) = &s.proxy_protocol_send {
+            options.proxy_on_connect = match m.get_ref().as_str() {
+                "first-data" => false,
+                "on-connect" => true,
+                other => {
+                    return cx.err(
+                        m.span(),
+                        format!(
+                            "proxy_protocol_send must be \"first-data\" or \"on-connect\", not `{other}`"
+                        ),
+                    )
+                }
+            };
+            if options.proxy_protocol.is_none() {
+                return cx.err(m.span(), "proxy_protocol_send needs proxy_protocol = \"v1\" or \"v2\"");
+            }
+        }
+        options.expire_quiescent_template = s.expire_quiescent_template;
+        if let Some(m) = &s.mh_table_size {
+            options.mh_table_size = Some(*m.get_ref());
+            let probe =
+                ServiceSpec { options: options.clone(), key, scheduler: "mh".into(), local_addrs: vec![] };
+            if let Err(e) = rvs_proto::check::check_service(&probe) {
+                return cx.err(m.span(), e);
+            }
         }
         if protocol != Protocol::Tcp && (options.syn_proxy || options.toa || options.proxy_protocol.is_some())
         {
