@@ -179,6 +179,8 @@ impl<P: Frame> Pipeline<P> {
             // What the session adds to this segment must still fit the egress MTU.
             pkt = self.split_outgrown(id, pkt, info, now, alloc, out)?;
         }
+        // A split's first part went through already: it may have changed the flags.
+        let s = *self.sessions.get(id);
         if s.flags & FLAG_EXT != 0 {
             let thresh = self.syn_params.dup_ack_threshold;
             let ext = self.ext.get_mut(&s.client)?;

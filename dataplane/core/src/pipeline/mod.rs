@@ -490,6 +490,8 @@ mod xmit;
 use classify::Destination;
 
 #[cfg(test)]
+mod ext_tests;
+#[cfg(test)]
 mod fast_path_tests;
 #[cfg(test)]
 mod golden;
