@@ -793,6 +793,36 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
     }
 
     #[test]
+    fn port_mtu_and_proxy_send_and_mh_table_size() {
+        let c = p(GOOD).unwrap();
+        assert_eq!(c.ports[0].mtu, DEFAULT_MTU);
+        let t = GOOD.replacen("addresses = [\"198.19.0.1/24\"]", "addresses = [\"198.19.0.1/24\"]\nmtu = 9000", 1).replace(
+            "scheduler = \"wrr\"",
+            "scheduler = \"mh\"\nmh_table_size = 251\nproxy_protocol = \"v2\"\nproxy_protocol_send = \"on-connect\"\nexpire_quiescent_template = true",
+        );
+        let c = p(&t).unwrap();
+        assert_eq!(c.ports[1].mtu, 9000);
+        let o = &c.services[0].spec.options;
+        assert_eq!(
+            (o.mh_table_size, o.proxy_on_connect, o.expire_quiescent_template),
+            (Some(251), true, true)
+        );
+        for (from, to, msg) in [
+            ("mtu = 9000", "mtu = 100", "port mtu must be between 576 and 9000"),
+            ("mh_table_size = 251", "mh_table_size = 256", "mh table size 256 is not a prime"),
+            ("\"on-connect\"", "\"later\"", "proxy_protocol_send must be"),
+            ("proxy_protocol = \"v2\"\n", "", "proxy_protocol_send needs proxy_protocol"),
+        ] {
+            let bad = t.replace(from, to);
+            let (line, text) = err_line(&bad);
+            assert!(text.contains(msg), "{text}");
+            let key = to.split(' ').next().filter(|k| !k.is_empty()).unwrap_or("proxy_protocol_send");
+            let want = bad.lines().position(|l| l.contains(key)).unwrap() + 1;
+            assert_eq!(line, want, "{text}");
+        }
+    }
+
+    #[test]
     fn synproxy_section() {
         let t = format!("{GOOD}\n[synproxy]\nmss = 1400\nwscale = 0\nheld_segments = 8\nrst_per_sec = 10\n");
         let c = p(&t).unwrap();
