@@ -84,6 +84,7 @@ PART_FILES = {
     "micro": ("micro.json", "micro.json"),
     "callgrind": ("callgrind.json", "callgrind.json"),
     "sched": ("sched.json", "sched.json"),
+    "maglev": ("maglev_stall.json", "maglev_stall.json"),
     "dpdk": ("dpdk.json", "dpdk.json"),
     "testpmd": ("testpmd.json", "testpmd.json"),
     "lab": ("lab/meta.json", "lab"),
@@ -182,6 +183,7 @@ def main():
     dpdk = load(os.path.join(res, "dpdk.json")) or {}
     tpmd = load(os.path.join(res, "testpmd.json")) or {}
     sched = load(os.path.join(res, "sched.json")) or {}
+    maglev = load(os.path.join(res, "maglev_stall.json")) or {}
     run = load(os.path.join(res, "run.json")) or {}
     prov = provenance(res, run)
 
@@ -272,7 +274,7 @@ def main():
     with open(os.path.join(res, "all.json"), "w") as f:
         json.dump(full, f, indent=2)
 
-    md = markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov)
+    md = markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev)
     with open(os.path.join(res, "results.md"), "w") as f:
         f.write(md)
     charts(res, sizes, cg, dpdk, lab, tpmd)
@@ -305,7 +307,7 @@ def verdict(key, v):
     return f"{op} {t}: " + ("**met**" if ok else "**missed**")
 
 
-def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
+def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev=None):
     m = summary["machine"]
     run = summary.get("run") or {}
     L = []
@@ -384,6 +386,29 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov):
                  "decision path is inlined and there is no call to count)."
                  + (" Maglev table build (M = 65537, control thread): "
                     + ", ".join(f"{k} RSs {fmt(v, 2)} ms" for k, v in mb.items()) + "." if mb else ""))
+    if maglev and maglev.get("gaps"):
+        L.append("")
+        L.append("### A worker's stall at a Maglev change (`cargo bench -p rvs-core --bench maglev_stall`)")
+        L.append("")
+        L.append(prov_line(cpu=m.get("cpu_model"), p=prov["maglev"]))
+        L.append("")
+        L.append("mh over 1,000 real servers, M = 65537: bursts of 32 new connections, a new snapshot (one weight "
+                 "changed) swapped in between two bursts. Before: each worker builds its table on its packet "
+                 "thread; after: the control thread builds it once and the snapshot carries it.")
+        L.append("")
+        L.append("| case | longest gap between bursts, ms | longest at a change, ms | median at a change, ms | longest elsewhere, ms | median gap, µs | mean burst, µs |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        names = {"before_inline": "before: built per worker, inline", "after_shared": "after: shared prebuilt table"}
+        for g in maglev["gaps"]:
+            L.append(f"| {names.get(g['case'], g['case'])} | {fmt(g['max_gap_ms'], 3)} | {fmt(g['max_gap_at_change_ms'], 3)} | "
+                     f"{fmt(g.get('median_gap_at_change_ms'), 3)} | {fmt(g['max_gap_elsewhere_ms'], 3)} | "
+                     f"{fmt(g['p50_gap_us'], 2)} | {fmt(g['burst_mean_us'], 1)} |")
+        builds = maglev.get("control_build") or []
+        L.append("")
+        L.append("Control thread, 1,000 real servers: "
+                 + ", ".join(f"M = {b['m']}: {fmt(b['build_ms'], 2)} ms" for b in builds)
+                 + (f"; `Registry::snapshot` (M = 65537) {fmt(maglev.get('registry_snapshot_ms'), 2)} ms."
+                    if maglev.get("registry_snapshot_ms") is not None else "."))
     if tpmd:
         L.append("")
         L.append("### testpmd bench (`dpdk-testpmd` txonly → DUT → testpmd rxonly, net_memif, 60-byte UDP, 256 flows)")

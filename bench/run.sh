@@ -2,10 +2,12 @@
 # Runs every benchmark and writes bench/results/: raw JSON/text, summary.json, results.md,
 # PNG charts; then refreshes the results section of docs/performance.md.
 #
-#   bench/run.sh [--skip micro,callgrind,sched,dpdk,testpmd,lab] [--quick]
+#   bench/run.sh [--skip micro,callgrind,sched,maglev,dpdk,testpmd,lab] [--quick]
 #
 # Parts: micro (sans-IO pipeline timings), callgrind (instructions per packet), sched
-# (scheduler decision cost: ns and instructions per decision), dpdk (rvsd's worker loop
+# (scheduler decision cost: ns and instructions per decision), maglev (a worker's longest
+# gap between bursts at a Maglev change with 1,000 real servers, table built per worker
+# inline vs shared from the snapshot, and the control thread's build time), dpdk (rvsd's worker loop
 # vs an io forwarder in one process on net_ring), testpmd (dpdk-testpmd txonly -> rvsd or
 # testpmd io -> testpmd rxonly over net_memif, bench/testpmd.sh), lab (netns lab against
 # nftables, HAProxy, nginx, bench/lab.sh). Every raw result records the commit (short
@@ -26,10 +28,10 @@ while (($#)); do
   case $1 in
     --skip) SKIP=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    *) echo "usage: bench/run.sh [--skip micro,callgrind,sched,dpdk,testpmd,lab] [--quick]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--skip micro,callgrind,sched,maglev,dpdk,testpmd,lab] [--quick]" >&2; exit 2 ;;
   esac
 done
-PARTS="micro callgrind sched dpdk testpmd lab"
+PARTS="micro callgrind sched maglev dpdk testpmd lab"
 for p in ${SKIP//,/ }; do
   [[ " $PARTS " == *" $p "* ]] || { echo "bench/run.sh: unknown part '$p' (parts: $PARTS)" >&2; exit 2; }
 done
@@ -133,18 +135,19 @@ EOF
 # --- build ---------------------------------------------------------------------------------
 log "building (release, benches)"
 cargo build --release -q
-BINS=$(cargo bench -p rvs-core --bench fullnat --bench sched -p rvs-dataplane --bench dpdk_fwd --no-run \
+BINS=$(cargo bench -p rvs-core --bench fullnat --bench sched --bench maglev_stall -p rvs-dataplane --bench dpdk_fwd --no-run \
   --message-format=json 2>/dev/null |
   "$PY" -c 'import json,sys
 for l in sys.stdin:
     try: m=json.loads(l)
     except ValueError: continue
-    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"] in ("fullnat","dpdk_fwd","sched"):
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"] in ("fullnat","dpdk_fwd","sched","maglev_stall"):
         print(m["target"]["name"], m["executable"])')
 FULLNAT=$(awk '$1=="fullnat"{print $2}' <<<"$BINS")
 DPDK_FWD=$(awk '$1=="dpdk_fwd"{print $2}' <<<"$BINS")
 SCHED=$(awk '$1=="sched"{print $2}' <<<"$BINS")
-[[ -x $FULLNAT && -x $DPDK_FWD && -x $SCHED ]] || { log "bench binaries not found"; exit 1; }
+MAGLEV=$(awk '$1=="maglev_stall"{print $2}' <<<"$BINS")
+[[ -x $FULLNAT && -x $DPDK_FWD && -x $SCHED && -x $MAGLEV ]] || { log "bench binaries not found"; exit 1; }
 
 # --- micro (sans-IO) -----------------------------------------------------------------------
 if ! skip micro; then
@@ -280,6 +283,16 @@ json.dump({"method": "cargo bench -p rvs-core --bench sched (ns per decision, st
 EOF
   rm -f "$S"/cg.out*
   stamp "$RES/sched.json"
+fi
+
+# --- a worker's stall at a Maglev change (1,000 real servers), before/after the shared table ---
+if ! skip maglev; then
+  log "maglev change benchmark"
+  begin
+  maglev_args=(--json "$RES/maglev_stall.json")
+  ((QUICK)) && maglev_args+=(--quick)
+  "$MAGLEV" "${maglev_args[@]}" >"$RES/maglev_stall.txt"
+  stamp "$RES/maglev_stall.json"
 fi
 
 # --- DPDK: rvsd's worker vs io forwarding on net_ring ----------------------------------------

@@ -136,6 +136,13 @@ http {
         location = /big.bin {
             default_type application/octet-stream;
         }
+        # PUT /up/NAME stores the body as $dir/up/NAME (uploads checked byte for byte).
+        client_max_body_size 0;
+        location /up/ {
+            root $dir;
+            dav_methods PUT;
+            create_full_put_path on;
+        }
     }
     # PROXY protocol (v1 or v2, nginx takes either) in front of every request: the balancer's
     # services with proxy_protocol = "v1"/"v2" point here. The log records what the header

@@ -82,7 +82,7 @@ for w in 1 2; do
     LAB_TESTS+=("$t-w$w $t $w")
   done
 done
-for t in 19-proxy-protocol 20-toa; do
+for t in 19-proxy-protocol 20-toa 30-mtu-growth 31-pp-banner; do
   LAB_TESTS+=("$t-w1 $t 1")
 done
 # Exception path: kernel interfaces on rvsd's ports.

@@ -303,6 +303,9 @@ pub fn options_json(o: &ServiceOptions) -> Value {
         "syn_proxy": o.syn_proxy,
         "toa": o.toa,
         "proxy_protocol": o.proxy_protocol.map(|v| format!("v{v}")),
+        "proxy_protocol_send": if o.proxy_on_connect { "on-connect" } else { "first-data" },
+        "expire_quiescent_template": o.expire_quiescent_template,
+        "mh_table_size": o.mh_table_size,
     })
 }
 

@@ -276,6 +276,19 @@ fn run(args: Args) -> Result<(), Fatal> {
         port.configure(nworkers as u16, nworkers as u16, d.rx_desc, d.tx_desc, &pool).map_err(|e| {
             Fatal(format!("{}:{}: port `{}` ({name}): {e}", cfg.path.display(), pc.line, pc.name))
         })?;
+        // The port's `mtu`: what the pipeline splits grown segments to fit, so the NIC must
+        // carry it too (set only when it differs: af_packet takes it to the interface).
+        if port.mtu().ok() != Some(pc.mtu) {
+            port.set_mtu(pc.mtu).map_err(|e| {
+                Fatal(format!(
+                    "{}:{}: port `{}` ({name}): mtu {}: {e}",
+                    cfg.path.display(),
+                    pc.line,
+                    pc.name,
+                    pc.mtu
+                ))
+            })?;
+        }
         let mac = MacAddr(port.mac());
         let rx_cksum = port.rx_checksum_offloads().unwrap_or(0);
         tracing::info!(
@@ -283,10 +296,11 @@ fn run(args: Args) -> Result<(), Fatal> {
             device = name,
             %mac,
             addresses = ?pc.addresses,
+            mtu = pc.mtu,
             rx_checksum_offload = format!("{rx_cksum:#x}"),
             "port up"
         );
-        port_infos.push(PortInfo { mac, addrs: pc.addresses.clone() });
+        port_infos.push(PortInfo { mac, addrs: pc.addresses.clone(), mtu: pc.mtu });
         ports.push(port);
     }
 

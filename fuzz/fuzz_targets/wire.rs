@@ -1,4 +1,5 @@
-//! Every wire view and the pcap reader on arbitrary bytes: errors, never panics.
+//! Every wire view, the pcap reader, the PROXY header parser and the segment split on
+//! arbitrary bytes: errors, never panics.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rvs_core::wire::{arp::ArpPacket, ethernet::EthernetFrame, icmp::Icmpv4Packet, ipv4::Ipv4Packet};
@@ -22,4 +23,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = rvs_core::pcap::read_all(data);
     let _ = rvs_core::proxyproto::parse(data);
+    // Splitting a segment (what the pipeline does to one the session outgrows): at any
+    // point, into a tail of any room; the first byte picks both.
+    if let Some((&k, rest)) = data.split_first() {
+        let mut head = rest.to_vec();
+        let mut tail = vec![0u8; usize::from(k) * 8];
+        let _ = rvs_core::toa::split::split_segment(&mut head, usize::from(k) * 6, &mut tail);
+    }
 });

@@ -12,6 +12,28 @@ pub const SCHEDULERS: &[&str] =
 /// port flags of sh and mh).
 pub const SCHED_FLAGS: &[&str] = &["sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2"];
 
+/// Largest Maglev table size rvsd builds (16 Mi entries, 64 MiB).
+pub const MH_TABLE_MAX: u32 = 1 << 24;
+
+/// Whether `n` is prime (trial division: at most 2,048 steps for `MH_TABLE_MAX`).
+pub fn is_prime(n: u32) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n.is_multiple_of(2) {
+        return n == 2;
+    }
+    let n = u64::from(n);
+    let mut d = 3;
+    while d * d <= n {
+        if n.is_multiple_of(d) {
+            return false;
+        }
+        d += 2;
+    }
+    true
+}
+
 fn v4(a: SocketAddr) -> Result<(), String> {
     v4_ip(a.ip())
 }
@@ -44,6 +66,17 @@ pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
     }
     if !matches!(o.proxy_protocol, None | Some(1) | Some(2)) {
         return Err("PROXY protocol version must be 1 or 2".into());
+    }
+    if o.proxy_on_connect && o.proxy_protocol.is_none() {
+        return Err("sending the PROXY header on connect needs a PROXY protocol version (1 or 2)".into());
+    }
+    if let Some(m) = o.mh_table_size {
+        if !(3..=MH_TABLE_MAX).contains(&m) || !is_prime(m) {
+            return Err(format!(
+                "mh table size {m} is not a prime between 3 and {MH_TABLE_MAX} \
+                 (e.g. 251, 1021, 4093, 16381, 65521, 65537, 131071, 1048573)"
+            ));
+        }
     }
     if let Some(p) = o.persistence {
         if p.timeout == 0 {

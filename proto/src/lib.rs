@@ -94,6 +94,24 @@ pub struct ServiceOptions {
     /// Send a PROXY protocol header (1 or 2) ahead of the client's first byte.
     #[serde(default)]
     pub proxy_protocol: Option<u8>,
+    /// Send that header as a segment of its own right after the server's handshake
+    /// (`proxy_protocol_send = "on-connect"`, for server-speaks-first protocols), instead
+    /// of in front of the client's first byte (then it goes on its own only when the
+    /// server sends data before the client did).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub proxy_on_connect: bool,
+    /// IPVS's `expire_quiescent_template`: a persistent client whose server is quiescent
+    /// (weight 0) is placed afresh at its next connection instead of staying.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub expire_quiescent_template: bool,
+    /// `mh`: the Maglev table size M, a prime (default 65537; IPVS's
+    /// `CONFIG_IP_VS_MH_TAB_INDEX`). About 100 entries per server keep the shares even.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mh_table_size: Option<u32>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -146,6 +146,8 @@ struct State {
     u_threshold: Option<u32>,
     l_threshold: Option<u32>,
     proxy_protocol: Option<u8>,
+    proxy_on_connect: bool,
+    mh_table_size: Option<u32>,
 }
 
 impl State {
@@ -346,6 +348,31 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                     _ => return usage_err(format!("illegal proxy-protocol version: `{arg}' (v1 or v2)")),
                 });
             }
+            Flag::ProxySend => {
+                st.set_option(Opt::ProxySend)?;
+                st.proxy_on_connect = match arg {
+                    "first-data" => false,
+                    "on-connect" => true,
+                    _ => {
+                        return usage_err(format!(
+                            "illegal proxy-protocol-send: `{arg}' (first-data or on-connect)"
+                        ))
+                    }
+                };
+            }
+            Flag::ExpireQuiescent => st.set_option(Opt::ExpireQuiescent)?,
+            Flag::MhTableSize => {
+                st.set_option(Opt::MhTableSize)?;
+                let m = parse_number(arg, 3, rvs_proto::check::MH_TABLE_MAX)
+                    .filter(|&m| rvs_proto::check::is_prime(m))
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "illegal mh-table-size: `{arg}' (a prime between 3 and {}, e.g. 65537)",
+                            rvs_proto::check::MH_TABLE_MAX
+                        ))
+                    })?;
+                st.mh_table_size = Some(m);
+            }
             Flag::LThreshold => {
                 st.set_option(Opt::LThreshold)?;
                 st.l_threshold = Some(
@@ -410,7 +437,13 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                 syn_proxy: st.has(Opt::SynProxy),
                 toa: st.has(Opt::Toa),
                 proxy_protocol: st.proxy_protocol,
+                proxy_on_connect: st.proxy_on_connect,
+                expire_quiescent_template: st.has(Opt::ExpireQuiescent),
+                mh_table_size: st.mh_table_size,
             };
+            if options.proxy_on_connect && options.proxy_protocol.is_none() {
+                return usage_err("--proxy-protocol-send needs --proxy-protocol v1|v2");
+            }
             if cmd == Cmd::Add {
                 AdmCommand::AddService { key, scheduler: scheduler(), options }
             } else {

@@ -422,6 +422,15 @@ fn service_flags(o: &rvs_proto::ServiceOptions) -> String {
     if let Some(v) = o.proxy_protocol {
         f.push_str(&format!(" proxy-protocol v{v}"));
     }
+    if o.proxy_on_connect {
+        f.push_str(" on-connect");
+    }
+    if o.expire_quiescent_template {
+        f.push_str(" expire_quiescent_template");
+    }
+    if let Some(m) = o.mh_table_size {
+        f.push_str(&format!(" mh-table-size {m}"));
+    }
     f
 }
 
@@ -445,6 +454,15 @@ fn save_flags(o: &rvs_proto::ServiceOptions) -> String {
     }
     if let Some(v) = o.proxy_protocol {
         f.push_str(&format!(" --proxy-protocol v{v}"));
+    }
+    if o.proxy_on_connect {
+        f.push_str(" --proxy-protocol-send on-connect");
+    }
+    if o.expire_quiescent_template {
+        f.push_str(" --expire-quiescent-template");
+    }
+    if let Some(m) = o.mh_table_size {
+        f.push_str(&format!(" --mh-table-size {m}"));
     }
     f
 }

@@ -39,6 +39,8 @@ pub fn usage() -> String {
 Usage:
   {p} -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask]
         [--sched-flags flags] [--synproxy] [--toa] [--proxy-protocol v1|v2]
+        [--proxy-protocol-send first-data|on-connect] [--expire-quiescent-template]
+        [--mh-table-size prime]
   {p} -D -t|u service-address
   {p} -C
   {p} -R
@@ -88,6 +90,12 @@ Options:
   --synproxy     -j                   answer SYNs with cookies, open the server side after the handshake
   --toa                               client address as TCP option 254 towards the server
   --proxy-protocol  v1|v2             PROXY protocol header ahead of the client's first byte
+  --proxy-protocol-send  first-data|on-connect
+                                      on-connect: the header on its own right after the
+                                      server's handshake (server-speaks-first protocols)
+  --expire-quiescent-template         persistent clients of a weight-0 server are placed
+                                      afresh (IPVS's expire_quiescent_template)
+  --mh-table-size   prime             mh: Maglev table size M (default 65537)
   --real-server  -r server-address    server-address is host (and port)
   --fullnat      -b                   full NAT (default)
   --masquerading -m                   masquerading (NAT)

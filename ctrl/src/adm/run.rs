@@ -559,7 +559,8 @@ mod tests {
                     persistence: Some(Persistence { timeout: 50, prefix_len: 24 }),
                     syn_proxy: true,
                     toa: true,
-                    proxy_protocol: None,
+                    expire_quiescent_template: true,
+                    ..Default::default()
                 },
             },
             reals: vec![
@@ -574,7 +575,11 @@ mod tests {
                 key: ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:8082".parse().unwrap() },
                 scheduler: "wrr".into(),
                 local_addrs: vec!["198.19.0.201".parse().unwrap()],
-                options: ServiceOptions { proxy_protocol: Some(2), ..Default::default() },
+                options: ServiceOptions {
+                    proxy_protocol: Some(2),
+                    proxy_on_connect: true,
+                    ..Default::default()
+                },
             },
             reals: vec![real("198.19.0.11:8081", 1, 0, 0)],
             stats: TrafficStats::default(),
@@ -582,10 +587,10 @@ mod tests {
         let mut before = TableFake(vec![web, pp]);
         let saved = run_on(&mut before, &["-S"], "");
         for want in [
-            "-A -t 198.18.0.100:80 -s sh --sched-flags sh-port,sh-fallback -p 50 -M 255.255.255.0 --synproxy --toa",
+            "-A -t 198.18.0.100:80 -s sh --sched-flags sh-port,sh-fallback -p 50 -M 255.255.255.0 --synproxy --toa --expire-quiescent-template",
             "-a -t 198.18.0.100:80 -r 198.19.0.11:80 -b -w 2 -x 10 -y 5",
             "-a -t 198.18.0.100:80 -r 198.19.0.13:80 -b -w 0 -x 7",
-            "-A -t 198.18.0.100:8082 -s wrr --proxy-protocol v2",
+            "-A -t 198.18.0.100:8082 -s wrr --proxy-protocol v2 --proxy-protocol-send on-connect",
         ] {
             assert!(saved.lines().any(|l| l == want), "{want:?} not in:\n{saved}");
         }

@@ -4,7 +4,8 @@
 //! Fields, all optional on an edit (absent: unchanged): `scheduler`, `local_addresses`
 //! (add only), `persistence_timeout` (seconds, 0 or null: none), `persistence_granularity`
 //! (a netmask or a prefix length), `sched_flags` (list), `syn_proxy`, `toa`, `proxy_protocol`
-//! (`"v1"`, `"v2"` or null). An add also takes `protocol` (`tcp`, the default, or `udp`) and
+//! (`"v1"`, `"v2"` or null), `proxy_protocol_send` (`"first-data"` or `"on-connect"`),
+//! `expire_quiescent_template` (bool), `mh_table_size` (a prime, null: the default). An add also takes `protocol` (`tcp`, the default, or `udp`) and
 //! `address` (`"vip:port"`).
 
 use crate::overrides::{ServiceDef, ServiceOp};
@@ -23,6 +24,9 @@ const KNOWN: &[&str] = &[
     "syn_proxy",
     "toa",
     "proxy_protocol",
+    "proxy_protocol_send",
+    "expire_quiescent_template",
+    "mh_table_size",
 ];
 
 fn flag(v: &Value, k: &str, cur: bool) -> Result<bool, String> {
@@ -99,6 +103,30 @@ pub fn options(v: &Value, base: &ServiceOptions, v4: bool) -> Result<ServiceOpti
         Some(Value::String(s)) if s == "v1" => o.proxy_protocol = Some(1),
         Some(Value::String(s)) if s == "v2" => o.proxy_protocol = Some(2),
         Some(other) => return Err(format!("proxy_protocol {other}: use \"v1\", \"v2\" or null")),
+    }
+    match v.get("proxy_protocol_send") {
+        None => {}
+        Some(Value::String(s)) if s == "first-data" => o.proxy_on_connect = false,
+        Some(Value::String(s)) if s == "on-connect" => o.proxy_on_connect = true,
+        Some(other) => {
+            return Err(format!("proxy_protocol_send {other}: use \"first-data\" or \"on-connect\""))
+        }
+    }
+    o.expire_quiescent_template = flag(v, "expire_quiescent_template", o.expire_quiescent_template)?;
+    match v.get("mh_table_size") {
+        None => {}
+        Some(Value::Null) => o.mh_table_size = None,
+        Some(n) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(m) if (3..=rvs_proto::check::MH_TABLE_MAX).contains(&m) && rvs_proto::check::is_prime(m) => {
+                o.mh_table_size = Some(m)
+            }
+            _ => {
+                return Err(format!(
+                    "mh_table_size {n}: a prime between 3 and {} (e.g. 65537)",
+                    rvs_proto::check::MH_TABLE_MAX
+                ))
+            }
+        },
     }
     Ok(o)
 }

@@ -96,6 +96,12 @@ pub struct VirtualServer {
     pub toa: bool,
     /// PROXY protocol version (1 or 2).
     pub proxy_protocol: Option<u8>,
+    /// `proxy_protocol_send on-connect` (rvs extension).
+    pub proxy_on_connect: bool,
+    /// `expire_quiescent_template` (rvs extension: IPVS's sysctl, per service).
+    pub expire_quiescent_template: bool,
+    /// `mh_table_size PRIME` (rvs extension).
+    pub mh_table_size: Option<u32>,
     pub reals: Vec<RealServer>,
 }
 
@@ -117,6 +123,9 @@ impl VirtualServer {
             syn_proxy: self.syn_proxy,
             toa: self.toa,
             proxy_protocol: self.proxy_protocol,
+            proxy_on_connect: self.proxy_on_connect,
+            expire_quiescent_template: self.expire_quiescent_template,
+            mh_table_size: self.mh_table_size,
         }
     }
 }

@@ -64,6 +64,9 @@ fn set_options(vs: &mut VirtualServer, o: &ServiceOptions) {
     vs.syn_proxy = o.syn_proxy;
     vs.toa = o.toa;
     vs.proxy_protocol = o.proxy_protocol;
+    vs.proxy_on_connect = o.proxy_on_connect;
+    vs.expire_quiescent_template = o.expire_quiescent_template;
+    vs.mh_table_size = o.mh_table_size;
 }
 
 fn api_loc() -> Loc {
@@ -98,6 +101,9 @@ fn virtual_server(d: &ServiceDef) -> VirtualServer {
         syn_proxy: false,
         toa: false,
         proxy_protocol: None,
+        proxy_on_connect: false,
+        expire_quiescent_template: false,
+        mh_table_size: None,
         reals: Vec::new(),
     };
     set_options(&mut vs, &d.options);

@@ -333,6 +333,25 @@ impl Port {
     }
 
     /// The port's MAC address.
+    /// The port's MTU (IP bytes per frame).
+    pub fn mtu(&self) -> Result<u16, DpdkError> {
+        let mut mtu = 0u16;
+        // SAFETY: valid out-pointer.
+        check(|| format!("rte_eth_dev_get_mtu(port {})", self.id), unsafe {
+            sys::rte_eth_dev_get_mtu(self.id, &mut mtu)
+        })?;
+        Ok(mtu)
+    }
+
+    /// Sets the port's MTU (the PMD refuses what it or the mbufs cannot carry).
+    pub fn set_mtu(&self, mtu: u16) -> Result<(), DpdkError> {
+        // SAFETY: plain call on a valid port.
+        check(|| format!("rte_eth_dev_set_mtu(port {}, {mtu})", self.id), unsafe {
+            sys::rte_eth_dev_set_mtu(self.id, mtu)
+        })
+        .map(drop)
+    }
+
     pub fn mac(&self) -> [u8; 6] {
         let mut a = sys::rte_ether_addr::default();
         // SAFETY: valid out-pointer; only fails for an invalid port, which `self` is not

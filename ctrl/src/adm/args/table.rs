@@ -48,22 +48,22 @@ impl Cmd {
     /// Legal options per command, in [`OPT_NAMES`] order, with ipvsadm's key:
     /// `+` compulsory, `x` illegal, `1` exclusive (only one `1` option), ` ` optional.
     pub(super) fn table(self) -> &'static [u8; NOPT] {
-        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th
+        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th pps eqt mh
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x",
-            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxx",
-            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx ",
-            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxx",
-            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxx",
-            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x   ",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx xxx",
+            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxxxxx",
+            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxx",
+            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxx",
         }
     }
 }
 
-pub(super) const NOPT: usize = 24;
+pub(super) const NOPT: usize = 27;
 
 /// Option bits, indices into [`OPT_NAMES`] and the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,9 @@ pub(super) enum Opt {
     Toa,
     ProxyProtocol,
     Thresholds,
+    ProxySend,
+    ExpireQuiescent,
+    MhTableSize,
 }
 
 /// ipvsadm's `optnames` (plus ours).
@@ -120,6 +123,9 @@ pub(super) const OPT_NAMES: [&str; NOPT] = [
     "toa",
     "proxy-protocol",
     "thresholds",
+    "proxy-protocol-send",
+    "expire-quiescent-template",
+    "mh-table-size",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +160,9 @@ pub(super) enum Flag {
     SynProxy,
     Toa,
     ProxyProtocol,
+    ProxySend,
+    ExpireQuiescent,
+    MhTableSize,
     /// An ipvsadm option rvsadm does not implement.
     Unsupported,
 }
@@ -226,6 +235,9 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(Some('j'), "synproxy", false, Flag::SynProxy),
     o(None, "toa", false, Flag::Toa),
     o(None, "proxy-protocol", true, Flag::ProxyProtocol),
+    o(None, "proxy-protocol-send", true, Flag::ProxySend),
+    o(None, "expire-quiescent-template", false, Flag::ExpireQuiescent),
+    o(None, "mh-table-size", true, Flag::MhTableSize),
     o(Some('k'), "blklst", true, Flag::Unsupported),
     o(Some('U'), "add-blklst", false, Flag::Unsupported),
     o(Some('V'), "del-blklst", false, Flag::Unsupported),

@@ -62,6 +62,46 @@ fn persistence_flags_and_thresholds() {
         err(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "v3"]),
         "illegal proxy-protocol version: `v3' (v1 or v2)"
     );
+    let want_ext = AdmCommand::EditService {
+        key: tcp("198.18.0.100:80"),
+        scheduler: "mh".into(),
+        options: ServiceOptions {
+            proxy_protocol: Some(1),
+            proxy_on_connect: true,
+            expire_quiescent_template: true,
+            mh_table_size: Some(251),
+            ..Default::default()
+        },
+    };
+    assert_eq!(
+        cmd(&[
+            "-E",
+            "-t",
+            "198.18.0.100:80",
+            "-s",
+            "mh",
+            "--proxy-protocol",
+            "v1",
+            "--proxy-protocol-send",
+            "on-connect",
+            "--expire-quiescent-template",
+            "--mh-table-size",
+            "251"
+        ]),
+        want_ext
+    );
+    assert_eq!(
+        err(&["-E", "-t", "198.18.0.100:80", "-s", "mh", "--mh-table-size", "65536"]),
+        "illegal mh-table-size: `65536' (a prime between 3 and 16777216, e.g. 65537)"
+    );
+    assert_eq!(
+        err(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol-send", "on-connect"]),
+        "--proxy-protocol-send needs --proxy-protocol v1|v2"
+    );
+    assert_eq!(
+        err(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "--expire-quiescent-template"]),
+        "Illegal 'expire-quiescent-template' option with the 'add-server' command"
+    );
     assert_eq!(
         cmd(&[
             "-A",

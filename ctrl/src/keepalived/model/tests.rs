@@ -300,6 +300,17 @@ fn fullnat_extensions_reach_the_options() {
     assert_eq!(v.reals[0].thresholds(), rvs_proto::Thresholds { upper: 100, lower: 0 });
 }
 
+#[test]
+fn rvs_extensions_reach_the_options() {
+    let l = ok(&vs(
+        " lb_algo mh\n mh_table_size 251\n proxy_protocol v2\n proxy_protocol_send on-connect\n expire_quiescent_template\n persistence_timeout 60\n",
+    ));
+    let o = l.config.virtual_servers[0].options();
+    assert_eq!((o.proxy_protocol, o.proxy_on_connect), (Some(2), true));
+    assert!(o.expire_quiescent_template);
+    assert_eq!(o.mh_table_size, Some(251));
+}
+
 fn infos(l: &Loaded) -> Vec<String> {
     l.diags.iter().filter(|d| d.severity == Severity::Info).map(ToString::to_string).collect()
 }
@@ -341,6 +352,10 @@ fn persistence_granularity_and_flags() {
     assert!(e[0].contains("not a contiguous netmask"), "{e:?}");
     let e = errors(&vs(" proxy_protocol v3\n"));
     assert!(e[0].contains("use v1 or v2"), "{e:?}");
+    let e = errors(&vs(" lb_algo mh\n mh_table_size 65536\n"));
+    assert!(e[0].contains("mh_table_size 65536: must be a prime"), "{e:?}");
+    let e = errors(&vs(" proxy_protocol_send sometimes\n"));
+    assert!(e[0].contains("first-data or on-connect"), "{e:?}");
     // ops has no dataplane feature: warned, as the docs' table says.
     assert!(warnings(&ok(&vs(" ops\n")))[0].contains("'ops' is not supported by the dataplane yet"));
 }

@@ -65,6 +65,9 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         syn_proxy: false,
         toa: false,
         proxy_protocol: None,
+        proxy_on_connect: false,
+        expire_quiescent_template: false,
+        mh_table_size: None,
         reals: Vec::new(),
     };
     let mut sched_set = false;
@@ -203,6 +206,27 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                 Some(a) if matches!(a.as_str(), "off" | "no" | "false" | "0") => vs.proxy_protocol = None,
                 Some(a) => cx.error(&k.loc, format!("proxy_protocol {a:?}: use v1 or v2")),
             },
+            "proxy_protocol_send" => match k.args.first().map(|a| a.to_ascii_lowercase()) {
+                Some(a) if a == "on-connect" => vs.proxy_on_connect = true,
+                Some(a) if a == "first-data" => vs.proxy_on_connect = false,
+                _ => cx.error(&k.loc, "proxy_protocol_send takes first-data or on-connect"),
+            },
+            "expire_quiescent_template" => vs.expire_quiescent_template = cx.flag(k),
+            "mh_table_size" => {
+                if let Some(m) = cx.u32(k) {
+                    if (3..=rvs_proto::check::MH_TABLE_MAX).contains(&m) && rvs_proto::check::is_prime(m) {
+                        vs.mh_table_size = Some(m);
+                    } else {
+                        cx.error(
+                            &k.loc,
+                            format!(
+                                "mh_table_size {m}: must be a prime between 3 and {} (e.g. 65537)",
+                                rvs_proto::check::MH_TABLE_MAX
+                            ),
+                        );
+                    }
+                }
+            }
             "retry" | "delay_before_retry" | "connect_timeout" | "warmup" => defaults.set(cx, k),
             "real_server" => {}
             "persistence_engine"

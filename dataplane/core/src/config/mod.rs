@@ -58,6 +58,9 @@ pub struct Dataplane {
     pub expire_nodest_conn: bool,
 }
 
+/// A port's MTU unless its `mtu` key says otherwise (Ethernet).
+pub const DEFAULT_MTU: u16 = 1500;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PortConfig {
     pub name: String,
@@ -69,6 +72,9 @@ pub struct PortConfig {
     pub line: usize,
     /// The port's kernel interface (exception path), `kernel_if`/`kernel_name`.
     pub kernel: KernelIf,
+    /// Largest IP packet the port sends (`mtu`, default 1500): segments the session grows
+    /// (PROXY header, TOA) are split to fit it, and MSS offers leave room for them.
+    pub mtu: u16,
 }
 
 impl PortConfig {
@@ -206,6 +212,7 @@ struct RawPort {
     addresses: Vec<Spanned<String>>,
     kernel_if: Option<Spanned<String>>,
     kernel_name: Option<Spanned<String>>,
+    mtu: Option<Spanned<u16>>,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +252,13 @@ struct RawService {
     toa: bool,
     /// "v1" or "v2".
     proxy_protocol: Option<Spanned<String>>,
+    /// "first-data" (default) or "on-connect".
+    proxy_protocol_send: Option<Spanned<String>>,
+    /// IPVS's expire_quiescent_template, for this service.
+    #[serde(default)]
+    expire_quiescent_template: bool,
+    /// mh: the Maglev table size M (a prime).
+    mh_table_size: Option<Spanned<u32>>,
     #[serde(default)]
     real: Vec<RawReal>,
 }
@@ -396,8 +410,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                     .err(span, format!("kernel_name `{}` is used by port `{}` too", kernel.name, q.name));
             }
         }
+        let mtu = match &p.mtu {
+            None => DEFAULT_MTU,
+            Some(m) if (576..=9000).contains(m.get_ref()) => *m.get_ref(),
+            Some(m) => {
+                return cx
+                    .err(m.span(), format!("port mtu must be between 576 and 9000, not {}", m.get_ref()))
+            }
+        };
         ports.push(PortConfig {
             kernel,
+            mtu,
             name: p.name.into_inner(),
             line: cx.line_of(p.device.span().start),
             device: p.device.into_inner(),
@@ -546,6 +569,32 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                         .err(v.span(), format!("proxy_protocol must be \"v1\" or \"v2\", not `{other}`"))
                 }
             });
+        }
+        if let Some(m) = &s.proxy_protocol_send {
+            options.proxy_on_connect = match m.get_ref().as_str() {
+                "first-data" => false,
+                "on-connect" => true,
+                other => {
+                    return cx.err(
+                        m.span(),
+                        format!(
+                            "proxy_protocol_send must be \"first-data\" or \"on-connect\", not `{other}`"
+                        ),
+                    )
+                }
+            };
+            if options.proxy_protocol.is_none() {
+                return cx.err(m.span(), "proxy_protocol_send needs proxy_protocol = \"v1\" or \"v2\"");
+            }
+        }
+        options.expire_quiescent_template = s.expire_quiescent_template;
+        if let Some(m) = &s.mh_table_size {
+            options.mh_table_size = Some(*m.get_ref());
+            let probe =
+                ServiceSpec { options: options.clone(), key, scheduler: "mh".into(), local_addrs: vec![] };
+            if let Err(e) = rvs_proto::check::check_service(&probe) {
+                return cx.err(m.span(), e);
+            }
         }
         if protocol != Protocol::Tcp && (options.syn_proxy || options.toa || options.proxy_protocol.is_some())
         {
@@ -741,6 +790,36 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
         assert!(p(&bad).unwrap_err().message.contains("scheduler flag"));
         assert_eq!(netmask_prefix("/16"), Some(16));
         assert_eq!(netmask_prefix("255.255.255.255"), Some(32));
+    }
+
+    #[test]
+    fn port_mtu_and_proxy_send_and_mh_table_size() {
+        let c = p(GOOD).unwrap();
+        assert_eq!(c.ports[0].mtu, DEFAULT_MTU);
+        let t = GOOD.replacen("addresses = [\"198.19.0.1/24\"]", "addresses = [\"198.19.0.1/24\"]\nmtu = 9000", 1).replace(
+            "scheduler = \"wrr\"",
+            "scheduler = \"mh\"\nmh_table_size = 251\nproxy_protocol = \"v2\"\nproxy_protocol_send = \"on-connect\"\nexpire_quiescent_template = true",
+        );
+        let c = p(&t).unwrap();
+        assert_eq!(c.ports[1].mtu, 9000);
+        let o = &c.services[0].spec.options;
+        assert_eq!(
+            (o.mh_table_size, o.proxy_on_connect, o.expire_quiescent_template),
+            (Some(251), true, true)
+        );
+        for (from, to, msg) in [
+            ("mtu = 9000", "mtu = 100", "port mtu must be between 576 and 9000"),
+            ("mh_table_size = 251", "mh_table_size = 256", "mh table size 256 is not a prime"),
+            ("\"on-connect\"", "\"later\"", "proxy_protocol_send must be"),
+            ("proxy_protocol = \"v2\"\n", "", "proxy_protocol_send needs proxy_protocol"),
+        ] {
+            let bad = t.replace(from, to);
+            let (line, text) = err_line(&bad);
+            assert!(text.contains(msg), "{text}");
+            let key = to.split(' ').next().filter(|k| !k.is_empty()).unwrap_or("proxy_protocol_send");
+            let want = bad.lines().position(|l| l.contains(key)).unwrap() + 1;
+            assert_eq!(line, want, "{text}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! pending server handshake, held client segments, a sequence translation) have an entry
 //! in the pipeline's extension table and `FLAG_EXT`; TOA needs only session flags.
 
-use super::{L4Info, Output, Pipeline, ETH_LEN, TCP_ACK, TCP_RST, TCP_SYN};
+use super::{L4Info, Output, Pipeline, ETH_LEN, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN};
 use crate::frame::{Frame, FrameAlloc};
 use crate::proxyproto::{self, Version};
 use crate::route::PortIndex;
@@ -27,6 +27,32 @@ pub(super) const HANDSHAKE_IP_LEN: usize = 60;
 /// Room for the longest PROXY header (v1 with two IPv6 addresses is 107 bytes).
 pub(super) const PROXY_HEADER_MAX: usize = 108;
 
+/// How a session's PROXY header reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeaderSend {
+    /// In front of the client's first data byte, when it comes.
+    BeforeFirstData,
+    /// On its own at the next poll: the service sends it on connect, or the server spoke
+    /// first (a banner) while the client had sent nothing.
+    Queued,
+    /// Sent on its own (`len` bytes at the client's first sequence number), resent until
+    /// the server acknowledges it; the client's stream is shifted by `len` from there.
+    Alone { len: u16, acked: bool, tries: u8 },
+    /// Went in front of the client's first data (and goes again with its retransmissions).
+    InData,
+}
+
+impl HeaderSend {
+    /// The header still goes in front of the client's first data byte if that comes.
+    pub(super) fn goes_in_data(self) -> bool {
+        matches!(self, HeaderSend::BeforeFirstData | HeaderSend::Queued | HeaderSend::InData)
+    }
+}
+
+/// IP + TCP headers of the client's handshake-completing ACK: the template of a header
+/// sent on its own.
+pub(super) const ACK_TEMPLATE_MAX: usize = 120;
+
 /// Per-session state of the extensions.
 pub(super) struct SessionExt<P> {
     /// SYN proxy: what the cookie told us, until the real server's SYN/ACK arrives.
@@ -45,9 +71,42 @@ pub(super) struct SessionExt<P> {
     /// PROXY protocol: the client's ISN (its first data byte is ISN + 1) and the header.
     pub(super) client_isn: u32,
     pub(super) proxy: Option<Version>,
+    pub(super) header: HeaderSend,
+    /// The service sends the header as soon as the server's handshake is done.
+    pub(super) header_on_connect: bool,
+    /// The client's handshake-completing ACK, headers only (length 0: none yet).
+    pub(super) ack_template: [u8; ACK_TEMPLATE_MAX],
+    pub(super) ack_template_len: u8,
     /// The client's last pure ACK number and how often it came in a row (ACK storms).
     pub(super) last_ack: u32,
     pub(super) dup_acks: u16,
+}
+
+impl<P> SessionExt<P> {
+    pub(super) fn new(
+        client_port: PortIndex,
+        client_isn: u32,
+        proxy: Option<Version>,
+        on_connect: bool,
+    ) -> Self {
+        SessionExt {
+            pending: None,
+            opened_by: None,
+            syns_sent: 0,
+            last_syn: Time::ZERO,
+            held: Vec::new(),
+            client_port,
+            translation: Translation::default(),
+            client_isn,
+            proxy,
+            header: HeaderSend::BeforeFirstData,
+            header_on_connect: on_connect,
+            ack_template: [0; ACK_TEMPLATE_MAX],
+            ack_template_len: 0,
+            last_ack: 0,
+            dup_acks: 0,
+        }
+    }
 }
 
 /// The TCP segment of the IPv4 packet in a frame (`ip_len` bytes of IP).
@@ -115,6 +174,14 @@ impl<P: Frame> Pipeline<P> {
                 }
                 return None;
             }
+        }
+        if dir == Direction::FromClient && !syn {
+            // What the session adds to this segment must still fit the egress MTU.
+            pkt = self.split_outgrown(id, pkt, info, now, alloc, out)?;
+        }
+        // A split's first part went through already: it may have changed the flags.
+        let s = *self.sessions.get(id);
+        if s.flags & FLAG_EXT != 0 {
             let thresh = self.syn_params.dup_ack_threshold;
             let ext = self.ext.get_mut(&s.client)?;
             // DPVS's ACK-storm defence on SYN-proxied sessions: the same pure ACK over and
@@ -136,44 +203,50 @@ impl<P: Frame> Pipeline<P> {
                 }
             }
             let ext = self.ext.get_mut(&s.client)?;
-            let (mut translation, proxy, client_isn) = (ext.translation, ext.proxy, ext.client_isn);
+            let (mut translation, proxy, client_isn, header, opened) =
+                (ext.translation, ext.proxy, ext.client_isn, ext.header, ext.opened_by.is_some());
             match dir {
                 Direction::FromClient if !syn => {
                     if let Some(version) = proxy {
                         let first = tcp_of(&mut pkt, info.ip_len);
-                        if proxyproto::is_first_data(&first, client_isn) {
+                        if proxyproto::is_first_data(&first, client_isn) && header.goes_in_data() {
                             let (p, len) = self.insert_proxy_header(pkt, info, version, &s)?;
                             pkt = p;
                             // From the header on, the client's stream is `len` bytes longer.
-                            if translation.client_seq.is_zero() {
+                            if header != HeaderSend::InData {
                                 translation = translation.with_client_insert(len as u32);
                                 if let Some(ext) = self.ext.get_mut(&s.client) {
                                     ext.translation = translation;
+                                    ext.header = HeaderSend::InData;
                                 }
                             }
+                        } else if header == HeaderSend::BeforeFirstData {
+                            self.note_client_ack(&s, &mut pkt, info, now);
                         }
                     }
                     translation.to_server(&mut tcp_of(&mut pkt, info.ip_len));
                 }
-                Direction::FromServer if !syn => translation.to_client(&mut tcp_of(&mut pkt, info.ip_len)),
-                Direction::FromServer if ext.opened_by.is_some() => {
+                Direction::FromServer if !syn => {
+                    if proxy.is_some() {
+                        self.proxy_server_segment(&s, &mut pkt, info, now);
+                    }
+                    translation.to_client(&mut tcp_of(&mut pkt, info.ip_len))
+                }
+                Direction::FromServer if opened => {
                     // A SYN-proxied connection: the server's handshake is done; a repeated
                     // SYN/ACK (it answered a resent SYN) is not the client's business.
                     self.drop_pkt(DropReason::SynProxyServerSynAck, pkt);
                     return None;
                 }
-                Direction::FromServer => {
-                    // The server's SYN/ACK (no SYN proxy): leave room for the header.
-                    if let Some(v) = proxy {
-                        let len = proxyproto::encoded_len(v, s.client_addr().into(), s.virtual_addr().into());
-                        toa::clamp_mss(&mut tcp_of(&mut pkt, info.ip_len), len as u16);
-                    }
-                }
-                Direction::FromClient => {}
+                Direction::FromServer | Direction::FromClient => {}
             }
         }
-        if s.flags & FLAG_TOA != 0 && dir == Direction::FromServer && syn {
-            toa::clamp_mss(&mut tcp_of(&mut pkt, info.ip_len), TOA_LEN as u16);
+        if dir == Direction::FromServer && syn && s.flags & (FLAG_EXT | FLAG_TOA) != 0 {
+            // The server's SYN/ACK (no SYN proxy): the MSS it offers the client leaves
+            // room for everything the session adds to the client's segments (their sum).
+            let room = self.growth_room(&s);
+            let mtu = self.ports[info.port as usize].mtu;
+            toa::clamp_mss_within(&mut tcp_of(&mut pkt, info.ip_len), room, toa::mss_for_mtu(mtu, room));
         }
         if s.flags & FLAG_TOA_PENDING != 0
             && dir == Direction::FromClient
@@ -196,6 +269,104 @@ impl<P: Frame> Pipeline<P> {
             }
         }
         Some(pkt)
+    }
+
+    /// Bytes the session adds to the client's stream at most: the PROXY header (when it
+    /// goes in front of data) plus the TOA option.
+    pub(super) fn growth_room(&self, s: &crate::session::Session) -> u16 {
+        let mut room = 0;
+        if s.flags & FLAG_TOA != 0 {
+            room += TOA_LEN as u16;
+        }
+        if s.flags & FLAG_EXT != 0 {
+            if let Some(v) = self.ext.get(&s.client).and_then(|e| e.proxy) {
+                room += proxyproto::encoded_len(v, s.client_addr().into(), s.virtual_addr().into()) as u16;
+            }
+        }
+        room
+    }
+
+    /// A client segment the session is about to grow (PROXY header in front of its data,
+    /// TOA option) past the MTU of the port towards the server: its first part, small
+    /// enough to fit once grown, is forwarded now (it gets what the session adds), and the
+    /// rest is returned to go on as a segment of its own. Anything else is returned as is.
+    fn split_outgrown(
+        &mut self,
+        id: SessionId,
+        mut pkt: P,
+        info: &mut L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) -> Option<P> {
+        let s = *self.sessions.get(id);
+        let mut grow = 0usize;
+        if s.flags & FLAG_TOA_PENDING != 0 && info.tcp_flags & TCP_ACK != 0 {
+            grow += TOA_LEN;
+        }
+        if let Some(ext) = self.ext.get(&s.client).filter(|_| s.flags & FLAG_EXT != 0) {
+            if let Some(v) = ext.proxy.filter(|_| ext.header.goes_in_data()) {
+                let isn = ext.client_isn;
+                if proxyproto::is_first_data(&tcp_of(&mut pkt, info.ip_len), isn) {
+                    grow += proxyproto::encoded_len(v, s.client_addr().into(), s.virtual_addr().into());
+                }
+            }
+        }
+        if grow == 0 {
+            return Some(pkt);
+        }
+        let Some(hop) = self.routes.lookup(*s.reply.src_sock().ip()) else { return Some(pkt) };
+        let mtu = usize::from(self.ports[hop.port as usize].mtu);
+        if info.ip_len + grow <= mtu {
+            return Some(pkt);
+        }
+        let payload = tcp_of(&mut pkt, info.ip_len).payload().len();
+        let excess = info.ip_len + grow - mtu;
+        if excess >= payload {
+            // Not even one byte fits with the growth: nothing a split can do.
+            self.counters.event(Event::SegmentSplitFailed);
+            return Some(pkt);
+        }
+        // The parts get fresh checksums: check the one the segment came with.
+        if !self.verify_l4(&pkt, info) {
+            return None;
+        }
+        let keep = payload - excess;
+        let tail_len = info.ip_len - keep;
+        let Some(mut tail) = alloc.alloc(ETH_LEN + tail_len) else {
+            self.counters.event(Event::SegmentSplitFailed);
+            return Some(pkt);
+        };
+        tail.data_mut()[..ETH_LEN].copy_from_slice(&pkt.data()[..ETH_LEN]);
+        let end = ETH_LEN + info.ip_len;
+        let split = toa::split::split_segment(
+            &mut pkt.data_mut()[ETH_LEN..end],
+            keep,
+            &mut tail.data_mut()[ETH_LEN..],
+        );
+        let Ok((head_len, tail_len)) = split else {
+            self.counters.event(Event::SegmentSplitFailed);
+            return Some(pkt);
+        };
+        self.counters.event(Event::SegmentSplit);
+        pkt.set_len(ETH_LEN + head_len);
+        tail.set_len(ETH_LEN + tail_len);
+        let tail_flags = info.tcp_flags;
+        let mut head_info = *info;
+        head_info.ip_len = head_len;
+        head_info.tcp_flags &= !(TCP_FIN | TCP_PSH);
+        // The first part goes through the whole path now (state, extensions, NAT): it
+        // fits once grown, so it is not split again.
+        self.forward(id, Direction::FromClient, pkt, head_info, now, alloc, out);
+        // The session may have ended meanwhile (a RST answer does not come this way, but
+        // a removed server would have expired it).
+        if self.sessions.find_client(&s.client) != Some(id) {
+            self.drop_pkt(DropReason::NoSession, tail);
+            return None;
+        }
+        info.ip_len = tail_len;
+        info.tcp_flags = tail_flags;
+        Some(tail)
     }
 
     /// A packet of a session whose real server was removed (`expire_nodest_conn`): the

@@ -46,6 +46,8 @@ pub struct PortInfo {
     pub mac: MacAddr,
     /// The port's own addresses with their prefix lengths.
     pub addrs: Vec<(Ipv4Addr, u8)>,
+    /// Largest IP packet the port sends: what a segment the session grows must fit.
+    pub mtu: u16,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +210,8 @@ pub struct Pipeline<P> {
     real_present: Vec<bool>,
     /// SYN-proxied sessions waiting for their real server's SYN/ACK, by due time.
     syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
+    /// PROXY headers to send on their own, or to send again until acknowledged, by due time.
+    proxy_timers: std::collections::VecDeque<(Time, FlowKey)>,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -247,6 +251,7 @@ impl<P: Frame> Pipeline<P> {
             secrets: cfg.cookie_secrets,
             counters,
             syn_timers: std::collections::VecDeque::new(),
+            proxy_timers: std::collections::VecDeque::new(),
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),
@@ -375,6 +380,7 @@ impl<P: Frame> Pipeline<P> {
         self.expired = expired;
         self.persist.expire(now, 256);
         self.synproxy_timers(now, alloc, out);
+        self.proxy_header_timers(now, alloc, out);
 
         let mut probes = std::mem::take(&mut self.probes);
         let mut failed = std::mem::take(&mut self.failed);
@@ -470,6 +476,7 @@ impl<P: Frame> Pipeline<P> {
 const TCP_FIN: u8 = 0x01;
 const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
+const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
 
 mod classify;
@@ -482,6 +489,8 @@ mod xmit;
 
 use classify::Destination;
 
+#[cfg(test)]
+mod ext_tests;
 #[cfg(test)]
 mod fast_path_tests;
 #[cfg(test)]

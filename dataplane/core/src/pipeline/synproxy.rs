@@ -7,10 +7,7 @@ use super::ext::{bounce, SessionExt, HANDSHAKE_IP_LEN, SYN_RESEND_AFTER};
 use super::*;
 
 use crate::stats::Event;
-use crate::synproxy::{self, HandshakeError, SynProxyState, Translation};
-
-/// The largest TCP payload an Ethernet MTU of 1500 carries over IPv4 without options.
-const MSS_1500: u16 = 1460;
+use crate::synproxy::{self, HandshakeError, SynProxyState};
 
 impl<P: Frame> Pipeline<P> {
     /// What our SYN/ACK offers the client of service `svc_idx`: the configured MSS,
@@ -28,8 +25,10 @@ impl<P: Frame> Pipeline<P> {
         if svc.toa {
             room += crate::toa::TOA_LEN as u16;
         }
+        // The server's side is not chosen yet: the smallest port MTU holds for any.
+        let mtu = self.ports.iter().map(|p| p.mtu).min().unwrap_or(crate::config::DEFAULT_MTU);
         let mut cfg = self.syn_cfg;
-        cfg.mss = cfg.mss.min(MSS_1500.saturating_sub(room));
+        cfg.mss = cfg.mss.min(crate::toa::mss_for_mtu(mtu, room));
         cfg
     }
 
@@ -100,25 +99,16 @@ impl<P: Frame> Pipeline<P> {
         let s = self.sessions.get_mut(id);
         s.flags |= FLAG_EXT;
         let (from, to, client) = (s.reply.dst_sock(), s.reply.src_sock(), s.client);
-        let proxy = self.snapshot.services[svc_idx].proxy_protocol;
-        self.ext.insert(
-            client,
-            SessionExt {
-                pending: Some(v.state),
-                opened_by: Some(v),
-                syns_sent: 1,
-                last_syn: now,
-                held: vec![pkt],
-                client_port: port,
-                translation: Translation::default(),
-                client_isn: v.state.client_isn,
-                proxy,
-                // Set by the opening ACK itself when it is released after the server's
-                // SYN/ACK (it goes through the extensions like any client segment).
-                last_ack: 0,
-                dup_acks: 0,
-            },
-        );
+        let svc = &self.snapshot.services[svc_idx];
+        let mut ext = SessionExt::new(port, v.state.client_isn, svc.proxy_protocol, svc.proxy_on_connect);
+        ext.pending = Some(v.state);
+        ext.opened_by = Some(v);
+        ext.syns_sent = 1;
+        ext.last_syn = now;
+        // The opening ACK goes through the extensions like any client segment once the
+        // server's SYN/ACK released it (it sets the ACK-storm baseline, the header template).
+        ext.held.push(pkt);
+        self.ext.insert(client, ext);
         self.send_server_syn(&v, from, to, now, alloc, out);
         self.syn_timers.push_back((now + SYN_RESEND_AFTER, client));
     }

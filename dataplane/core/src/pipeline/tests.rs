@@ -62,8 +62,8 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         worker,
         workers,
         ports: vec![
-            PortInfo { mac: LB_C_MAC, addrs: vec![(ip("198.18.0.1"), 24)] },
-            PortInfo { mac: LB_S_MAC, addrs: vec![(ip("198.19.0.1"), 24)] },
+            PortInfo { mac: LB_C_MAC, addrs: vec![(ip("198.18.0.1"), 24)], mtu: 1500 },
+            PortInfo { mac: LB_S_MAC, addrs: vec![(ip("198.19.0.1"), 24)], mtu: 1500 },
         ],
         routes,
         max_sessions: 1000,
@@ -657,18 +657,18 @@ fn arbitrary_frames_never_panic() {
     });
 }
 
-fn edit_registry(f: impl FnOnce(&mut Registry)) -> Arc<crate::service::Snapshot> {
+pub(super) fn edit_registry(f: impl FnOnce(&mut Registry)) -> Arc<crate::service::Snapshot> {
     let mut r = registry();
     f(&mut r);
     Arc::new(r.snapshot())
 }
 
-fn tcp_key() -> ServiceKey {
+pub(super) fn tcp_key() -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
 }
 
 /// Opens a TCP connection from `client:sport` and returns the real server it went to.
-fn open(h: &mut Harness, client: &str, sport: u16) -> Option<Ipv4Addr> {
+pub(super) fn open(h: &mut Harness, client: &str, sport: u16) -> Option<Ipv4Addr> {
     let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip(client), sport, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
     h.rx(CLIENT_PORT, syn);
     h.take_tx(SERVER_PORT).first().map(|f| endpoints(f).4)
@@ -807,16 +807,16 @@ fn upper_threshold_caps_connections_until_below_lower() {
     assert!(more.contains(&ip("198.19.0.11")), "below lower: open again");
 }
 
-mod extensions {
+pub(super) mod extensions {
     use super::*;
     use crate::synproxy::testutil::{build, Seg};
     use crate::wire::tcp::TcpOption;
 
-    const CIP: &str = "198.18.0.10";
-    const VIP: &str = "198.18.0.100";
+    pub(in crate::pipeline) const CIP: &str = "198.18.0.10";
+    pub(in crate::pipeline) const VIP: &str = "198.18.0.100";
 
     /// An Ethernet frame around an IPv4 packet built by the synproxy test builder.
-    fn frame(src_mac: MacAddr, dst_mac: MacAddr, seg: &Seg<'_>) -> Vec<u8> {
+    pub(in crate::pipeline) fn frame(src_mac: MacAddr, dst_mac: MacAddr, seg: &Seg<'_>) -> Vec<u8> {
         let ip = build(seg, 0);
         let mut f = vec![0u8; ETH_LEN];
         let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
@@ -827,7 +827,13 @@ mod extensions {
         f
     }
 
-    fn client(seq: u32, ack: u32, flags: TcpFlags, opts: &[u8], payload: &[u8]) -> Vec<u8> {
+    pub(in crate::pipeline) fn client(
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        opts: &[u8],
+        payload: &[u8],
+    ) -> Vec<u8> {
         let seg = Seg {
             src: ip(CIP),
             dst: ip(VIP),
@@ -843,7 +849,7 @@ mod extensions {
         frame(CLIENT_MAC, LB_C_MAC, &seg)
     }
 
-    fn server(
+    pub(in crate::pipeline) fn server(
         rip: Ipv4Addr,
         lport: u16,
         seq: u32,
@@ -867,14 +873,14 @@ mod extensions {
         frame(RS_MAC[0], LB_S_MAC, &seg)
     }
 
-    fn tcp_view(f: &[u8]) -> TcpPacket<&[u8]> {
+    pub(in crate::pipeline) fn tcp_view(f: &[u8]) -> TcpPacket<&[u8]> {
         let ipp = Ipv4Packet::new_checked(&f[ETH_LEN..]).unwrap();
         let hl = ipp.header_len();
         let total = ipp.total_len() as usize;
         TcpPacket::new_checked(&f[ETH_LEN + hl..ETH_LEN + total]).unwrap()
     }
 
-    fn with_options(h: &mut Harness, f: impl FnOnce(&mut rvs_proto::ServiceOptions)) {
+    pub(in crate::pipeline) fn with_options(h: &mut Harness, f: impl FnOnce(&mut rvs_proto::ServiceOptions)) {
         h.p.set_snapshot(edit_registry(|r| {
             let mut spec = ServiceSpec {
                 key: tcp_key(),
@@ -888,11 +894,12 @@ mod extensions {
     }
 
     /// MSS 1460, SACK permitted, timestamps, window scale 7: what Linux sends.
-    const SYN_OPTS: [u8; 20] = [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0, 1, 3, 3, 7];
+    pub(in crate::pipeline) const SYN_OPTS: [u8; 20] =
+        [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0, 1, 3, 3, 7];
 
     /// A client's SYN to a SYN-proxied service and its ACK echoing our cookie and
     /// timestamp: the server SYN is on its way. Returns the cookie and the ACK's options.
-    fn open_proxied(h: &mut Harness, isn: u32) -> (u32, [u8; 12]) {
+    pub(in crate::pipeline) fn open_proxied(h: &mut Harness, isn: u32) -> (u32, [u8; 12]) {
         h.rx(CLIENT_PORT, client(isn, 0, TcpFlags::SYN, &SYN_OPTS, b""));
         let synack = h.take_tx(CLIENT_PORT).pop().expect("our SYN/ACK");
         let t = tcp_view(&synack);

@@ -31,30 +31,15 @@ use super::{Candidates, SchedKey};
 
 /// IPVS's default table size (`CONFIG_IP_VS_MH_TAB_INDEX` = 12).
 pub const DEFAULT_SIZE: u32 = 65537;
-/// Largest accepted table size (64 MiB of entries).
-pub const MAX_SIZE: u32 = 1 << 24;
+/// Largest accepted table size (16 Mi entries, 64 MiB).
+pub const MAX_SIZE: u32 = rvs_proto::check::MH_TABLE_MAX;
 /// Rehash attempts of `mh-fallback` before the bounded linear scan.
 const FALLBACK_TRIES: u32 = 64;
 /// An entry owned by nobody (no server can take connections).
 const NONE: u32 = u32::MAX;
 
-pub fn is_prime(n: u32) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n.is_multiple_of(2) {
-        return n == 2;
-    }
-    let n = u64::from(n);
-    let mut d = 3;
-    while d * d <= n {
-        if n.is_multiple_of(d) {
-            return false;
-        }
-        d += 2;
-    }
-    true
-}
+/// Whether `n` is prime (the check rvs-ctrl and rvsadm apply too, from the protocol crate).
+pub use rvs_proto::check::is_prime;
 
 /// A usable table size: a prime in 3..=MAX_SIZE.
 pub fn valid_size(m: u32) -> bool {

@@ -126,7 +126,7 @@ fn persist_params(o: &ServiceOptions) -> Option<PersistParams> {
         PersistParams {
             timeout: std::time::Duration::from_secs(u64::from(p.timeout)),
             granularity: Granularity::v4(Ipv4Addr::from(mask)),
-            expire_quiescent_template: false,
+            expire_quiescent_template: o.expire_quiescent_template,
         }
     })
 }
@@ -273,6 +273,22 @@ impl Registry {
             .iter()
             .map(|e| {
                 let addr = v4(e.spec.key.addr).expect("checked on insert");
+                let reals: Vec<Real> = e
+                    .reals
+                    .iter()
+                    .map(|r| Real {
+                        addr: v4(r.spec.addr).expect("checked"),
+                        weight: r.spec.weight,
+                        slot: r.slot,
+                        thresholds: Thresholds::new(r.spec.thresholds.upper, r.spec.thresholds.lower),
+                    })
+                    .collect();
+                // mh: the table is built here, on the control thread, once per snapshot;
+                // the workers share it read-only.
+                let maglev = (e.spec.scheduler == "mh").then(|| {
+                    let m = e.spec.options.mh_table_size.unwrap_or(crate::sched::maglev::DEFAULT_SIZE);
+                    std::sync::Arc::new(crate::sched::maglev::MaglevTable::build(&reals[..], m))
+                });
                 Service {
                     proto: match e.spec.key.protocol {
                         Protocol::Tcp => PROTO_TCP,
@@ -281,16 +297,7 @@ impl Registry {
                     vip: *addr.ip(),
                     vport: addr.port(),
                     scheduler: e.spec.scheduler.clone(),
-                    reals: e
-                        .reals
-                        .iter()
-                        .map(|r| Real {
-                            addr: v4(r.spec.addr).expect("checked"),
-                            weight: r.spec.weight,
-                            slot: r.slot,
-                            thresholds: Thresholds::new(r.spec.thresholds.upper, r.spec.thresholds.lower),
-                        })
-                        .collect(),
+                    reals,
                     local_addrs: e.spec.local_addrs.iter().map(|a| v4_ip(*a).expect("checked")).collect(),
                     slot: e.slot,
                     sched_flags: sched_flags(&e.spec.options).expect("checked"),
@@ -306,16 +313,9 @@ impl Registry {
                         }
                         _ => None,
                     },
-                    maglev: None,
+                    proxy_on_connect: e.spec.options.proxy_on_connect,
+                    maglev,
                 }
-            })
-            .map(|mut s: Service| {
-                if s.scheduler == "mh" {
-                    let m = crate::sched::maglev::DEFAULT_SIZE;
-                    s.maglev =
-                        Some(std::sync::Arc::new(crate::sched::maglev::MaglevTable::build(&s.reals[..], m)));
-                }
-                s
             })
             .collect();
         Snapshot::new(self.version, services)

@@ -49,6 +49,9 @@ pub struct Service {
     pub toa: bool,
     /// Send a PROXY protocol header ahead of the client's first byte.
     pub proxy_protocol: Option<crate::proxyproto::Version>,
+    /// Send the PROXY header as a segment of its own as soon as the server's handshake is
+    /// done (`proxy_protocol_send = "on-connect"`), not in front of the client's first byte.
+    pub proxy_on_connect: bool,
     /// mh: the Maglev table, built once by whoever made the snapshot (the control thread)
     /// and shared read-only by every worker, so no packet thread builds one.
     pub maglev: Option<std::sync::Arc<crate::sched::maglev::MaglevTable>>,

@@ -129,6 +129,10 @@ events! {
     ToaNoRoom => "toa_no_room", "No room for the TOA option in the segment.";
     ProxyHeaderInserted => "proxy_header_inserted", "PROXY protocol header sent to a real server.";
     ProxyHeaderNoRoom => "proxy_header_no_room", "No room for the PROXY protocol header.";
+    ProxyHeaderAlone => "proxy_header_alone", "PROXY protocol header sent as a segment of its own (on connect, or the server spoke first).";
+    ProxyHeaderResent => "proxy_header_resent", "A PROXY header sent on its own was sent again (not acknowledged in time).";
+    SegmentSplit => "segment_split", "A client segment the session grows (PROXY header, TOA) split in two to fit the egress MTU.";
+    SegmentSplitFailed => "segment_split_failed", "A client segment that outgrows the egress MTU could not be split (no mbuf, or no payload to move).";
     NoDestExpired => "nodest_expired", "A session of a removed real server ended at its next packet.";
     ToKernel => "to_kernel", "A frame handed to the kernel interface (exception path).";
     KernelDelivered => "kernel_delivered", "A frame written to the kernel interface (counted by the exception thread).";

@@ -115,6 +115,7 @@ mod tests {
                 syn_proxy: true,
                 toa: true,
                 proxy_protocol: None,
+                proxy_on_connect: false,
                 maglev: None,
             }],
         )

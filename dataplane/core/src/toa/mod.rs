@@ -11,6 +11,8 @@
 //! call [`clamp_mss`] with [`TOA_LEN`] on the SYN/ACK from the real server to the client (the
 //! segment that tells the client how much it may send).
 
+pub mod split;
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::synproxy::seq::{find_option, write_option_bytes};
@@ -129,13 +131,31 @@ pub fn insert_toa(buf: &mut [u8], client: SocketAddrV4) -> Result<usize, ToaErro
 /// (an MSS already below it is left alone), checksum updated. Returns `(old, new)`, or None
 /// when the segment has no MSS option (the peer then assumes 536, which leaves room).
 pub fn clamp_mss<T: AsRef<[u8]> + AsMut<[u8]>>(tcp: &mut TcpPacket<T>, reduce_by: u16) -> Option<(u16, u16)> {
+    clamp_mss_within(tcp, reduce_by, u16::MAX)
+}
+
+/// The MSS a peer may send with when the session adds `room` bytes to its segments and
+/// they leave through a port of `mtu` bytes (IPv4 and TCP headers without options: the
+/// MSS excludes options, RFC 6691).
+pub fn mss_for_mtu(mtu: u16, room: u16) -> u16 {
+    mtu.saturating_sub(40 + room).max(MIN_MSS)
+}
+
+/// [`clamp_mss`], and no higher than `max` either (what the egress MTU allows: see
+/// [`mss_for_mtu`]): a server on a jumbo-frame network advertises more than a 1500-byte
+/// port can carry once the session adds its bytes.
+pub fn clamp_mss_within<T: AsRef<[u8]> + AsMut<[u8]>>(
+    tcp: &mut TcpPacket<T>,
+    reduce_by: u16,
+    max: u16,
+) -> Option<(u16, u16)> {
     let (off, len) = find_option(tcp.options(), 0, 2)?;
     if len != 4 {
         return None;
     }
     let o = tcp.options();
     let old = u16::from_be_bytes([o[off + 2], o[off + 3]]);
-    let new = old.saturating_sub(reduce_by).max(MIN_MSS.min(old));
+    let new = old.saturating_sub(reduce_by).min(max).max(MIN_MSS.min(old));
     if new != old {
         write_option_bytes(tcp, off + 2, &new.to_be_bytes());
     }
