@@ -47,8 +47,8 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         worker: 0,
         workers: 2,
         ports: vec![
-            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 1]), addrs: vec![(ip("198.18.0.1"), 24)] },
-            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 2]), addrs: vec![(ip("198.19.0.1"), 24)] },
+            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 1]), addrs: vec![(ip("198.18.0.1"), 24)], mtu: 1500 },
+            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 2]), addrs: vec![(ip("198.19.0.1"), 24)], mtu: 1500 },
         ],
         routes,
         max_sessions: 4096,
