@@ -82,20 +82,25 @@ impl<P: Frame> Pipeline<P> {
             }
         };
         let real = &svc.reals[idx];
-        let (lip, lport) = match self.laddrs.alloc_for(
-            &svc.local_addrs,
-            &mut st.laddr_cursor,
-            *real.addr.ip(),
-            real.addr.port(),
-        ) {
-            Ok(l) => l,
-            Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
-                if let Some(c) = persist_client {
-                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
-                }
-                return Err(DropReason::NoLocalAddr);
+        // With VLANs, the LIPs of the interface the real server is reached through.
+        let lips = if st.lips_by_iface.is_empty() {
+            &svc.local_addrs
+        } else {
+            match self.routes.lookup(*real.addr.ip()) {
+                Some(hop) => st.lips_by_iface.get(hop.port as usize).unwrap_or(&svc.local_addrs),
+                None => &svc.local_addrs,
             }
         };
+        let (lip, lport) =
+            match self.laddrs.alloc_for(lips, &mut st.laddr_cursor, *real.addr.ip(), real.addr.port()) {
+                Ok(l) => l,
+                Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
+                    if let Some(c) = persist_client {
+                        self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
+                    }
+                    return Err(DropReason::NoLocalAddr);
+                }
+            };
         let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
         let session = Session {
             client: info.key,
