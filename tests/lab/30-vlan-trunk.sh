@@ -29,6 +29,8 @@ in_lb ip addr add "$KERNEL_20_IP/24" dev "$KIF_S.20"
 cap_start trunk "$RVS_LAB-sw" sw-lb ""
 cap_start tap10 "$NS_LB" "$KIF_S.10" ""
 
+# The servers' logs from here on only (lab.sh checked each nginx on its old address).
+for i in 1 2 3; do : >"$STATE/rs$i/access.log"; done
 say "40 curls through the VIP"
 bodies=$(http_get_many 40)
 assert_eq "curls answered" 40 "$(grep -cE '^rs[123]$' <<<"$bodies")"
@@ -40,6 +42,7 @@ peers() { awk '{print $1}' "$STATE/rs$1/access.log" | sort -u | tr '\n' ' '; }
 say "peers seen: rs1: $(peers 1)| rs2: $(peers 2)| rs3: $(peers 3)"
 assert_eq "rs1 (VLAN 10) peers outside VLAN 10's LIPs" 0 \
   "$(awk '{print $1}' "$STATE/rs1/access.log" | grep -cvxE "${LIPS_10[0]//./\\.}|${LIPS_10[1]//./\\.}")"
+assert_eq "VLAN 10's LIPs both used towards rs1" 2 "$(awk '{print $1}' "$STATE/rs1/access.log" | sort -u | wc -l)"
 for i in 2 3; do
   assert_eq "rs$i (VLAN 20) peers outside VLAN 20's LIP" 0 \
     "$(awk '{print $1}' "$STATE/rs$i/access.log" | grep -cvxF "${LIPS_20[0]}")"

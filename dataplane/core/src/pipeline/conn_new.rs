@@ -83,24 +83,24 @@ impl<P: Frame> Pipeline<P> {
         };
         let real = &svc.reals[idx];
         // With VLANs, the LIPs of the interface the real server is reached through.
-        let lips = if st.lips_by_iface.is_empty() {
-            &svc.local_addrs
-        } else {
-            match self.routes.lookup(*real.addr.ip()) {
-                Some(hop) => st.lips_by_iface.get(hop.port as usize).unwrap_or(&svc.local_addrs),
-                None => &svc.local_addrs,
+        // (and that interface's round-robin position); without, the service's own.
+        let out_iface = match st.lips_by_iface.is_empty() {
+            true => None,
+            false => self.routes.lookup(*real.addr.ip()).map(|h| h.port as usize),
+        };
+        let (lips, cursor) = match out_iface {
+            Some(i) if i < st.lips_by_iface.len() => (&st.lips_by_iface[i], &mut st.iface_cursors[i]),
+            _ => (&svc.local_addrs, &mut st.laddr_cursor),
+        };
+        let (lip, lport) = match self.laddrs.alloc_for(lips, cursor, *real.addr.ip(), real.addr.port()) {
+            Ok(l) => l,
+            Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
+                if let Some(c) = persist_client {
+                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
+                }
+                return Err(DropReason::NoLocalAddr);
             }
         };
-        let (lip, lport) =
-            match self.laddrs.alloc_for(lips, &mut st.laddr_cursor, *real.addr.ip(), real.addr.port()) {
-                Ok(l) => l,
-                Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
-                    if let Some(c) = persist_client {
-                        self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
-                    }
-                    return Err(DropReason::NoLocalAddr);
-                }
-            };
         let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
         let session = Session {
             client: info.key,

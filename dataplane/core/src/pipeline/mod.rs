@@ -151,8 +151,10 @@ struct ServiceState {
     sched_flags: crate::sched::SchedFlags,
     scheduler: Scheduler,
     laddr_cursor: usize,
-    /// The LIPs to use towards each interface (empty without VLANs: the service's own).
+    /// The LIPs to use towards each interface (empty without VLANs: the service's own),
+    /// and the round-robin position in each.
     lips_by_iface: Vec<Vec<Ipv4Addr>>,
+    iface_cursors: Vec<usize>,
 }
 
 /// The facts of a received TCP/UDP packet that the session logic needs: what burst
@@ -325,6 +327,7 @@ impl<P: Frame> Pipeline<P> {
                         }),
                         laddr_cursor: worker as usize,
                         lips_by_iface: Vec::new(),
+                        iface_cursors: Vec::new(),
                     }
                 }
             })
@@ -335,6 +338,7 @@ impl<P: Frame> Pipeline<P> {
             for (svc, st) in snapshot.services.iter().zip(self.services.iter_mut()) {
                 st.lips_by_iface =
                     crate::laddr::lips_by_interface(&svc.local_addrs, &pools, |a| routes.connected_port(a));
+                st.iface_cursors.resize(pools.len(), worker as usize);
             }
         }
         for (slot, _) in old {
