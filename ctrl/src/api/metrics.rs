@@ -63,6 +63,8 @@ fn rs_labels(k: &ServiceKey, rs: SocketAddr) -> Vec<(&'static str, String)> {
 
 /// A traffic counter family: name suffix, help, and the field it shows.
 type TrafficField = (&'static str, &'static str, fn(&TrafficStats) -> u64);
+/// A VLAN counter family: name suffix, help, and the field it shows.
+type VlanField = (&'static str, &'static str, fn(&rvs_proto::VlanStats) -> u64);
 /// A worker family and the field it shows.
 type WorkerField = (Family, fn(&WorkerStats) -> u64);
 
@@ -138,7 +140,7 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
         }),
     ];
     let mut drops = Family::new("rvs_drops_total", "counter", "Packets dropped, by worker and reason");
-    let vlan_fields: [(&str, &str, fn(&rvs_proto::VlanStats) -> u64); 5] = [
+    let vlan_fields: [VlanField; 5] = [
         ("rx_packets_total", "Tagged frames received on a VLAN", |v| v.rx_packets),
         ("rx_bytes_total", "Bytes of tagged frames received on a VLAN", |v| v.rx_bytes),
         ("tx_packets_total", "Frames sent tagged on a VLAN", |v| v.tx_packets),

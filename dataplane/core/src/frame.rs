@@ -55,7 +55,7 @@ impl Frame for Vec<u8> {
         true
     }
     fn push_front(&mut self, n: usize) -> bool {
-        self.splice(0..0, std::iter::repeat(0).take(n));
+        self.splice(0..0, std::iter::repeat_n(0, n));
         true
     }
 }

@@ -84,9 +84,10 @@ impl<P: Frame> Pipeline<P> {
         let real = &svc.reals[idx];
         // With VLANs, the LIPs of the interface the real server is reached through.
         // (and that interface's round-robin position); without, the service's own.
-        let out_iface = match st.lips_by_iface.is_empty() {
-            true => None,
-            false => self.routes.lookup(*real.addr.ip()).map(|h| h.port as usize),
+        let out_iface = if st.lips_by_iface.is_empty() {
+            None
+        } else {
+            self.routes.lookup(*real.addr.ip()).map(|h| h.port as usize)
         };
         let (lips, cursor) = match out_iface {
             Some(i) if i < st.lips_by_iface.len() => (&st.lips_by_iface[i], &mut st.iface_cursors[i]),
