@@ -437,10 +437,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             addresses,
             vlans: Vec::new(),
         };
-        let taken: Vec<Ipv4Addr> = ports
+        let taken: Vec<(Ipv4Addr, u8)> = ports
             .iter()
             .flat_map(|q| q.addresses.iter().chain(q.vlans.iter().flat_map(|v| v.addresses.iter())))
-            .map(|a| a.0)
+            .copied()
             .collect();
         port.vlans = vlan::parse_vlans(&cx, &port, p.vlan, &taken)?;
         ports.push(port);

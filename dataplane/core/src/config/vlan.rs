@@ -67,15 +67,20 @@ pub fn kernel_name(port_if: &str, vid: u16) -> String {
 
 /// Parses a port's `[[port.vlan]]` tables. `port` is the port as parsed so far
 /// (addresses, kernel interface); `taken` lists the addresses of the ports and VLANs
-/// before it, which a VLAN may not reuse.
+/// before it, which a VLAN may not reuse, nor overlap their subnets (one routing table:
+/// a subnet is reached through one interface).
 pub(super) fn parse_vlans(
     cx: &Ctx,
     port: &PortConfig,
     raw: Vec<RawVlan>,
-    taken: &[Ipv4Addr],
+    taken: &[(Ipv4Addr, u8)],
 ) -> Result<Vec<VlanConfig>, ConfigError> {
     let mut out: Vec<VlanConfig> = Vec::new();
-    let mut seen: Vec<Ipv4Addr> = taken.iter().copied().chain(port.addresses.iter().map(|a| a.0)).collect();
+    let mut seen: Vec<(Ipv4Addr, u8)> = taken.iter().chain(port.addresses.iter()).copied().collect();
+    let overlap = |a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)| {
+        let len = a.1.min(b.1);
+        Prefix::new(a.0, len) == Prefix::new(b.0, len)
+    };
     for v in raw {
         let id = *v.id.get_ref();
         if !(1..=MAX_VID as i64).contains(&id) {
@@ -101,10 +106,11 @@ pub(super) fn parse_vlans(
             let (ip, len) = parse_cidr(a.get_ref()).ok_or(()).or_else(|_| {
                 cx.err(a.span(), format!("bad address `{}`: expected A.B.C.D/LEN", a.get_ref()))
             })?;
-            if seen.contains(&ip) {
-                return cx.err(a.span(), format!("address {ip} is on another interface already"));
+            if let Some(&(o, ol)) = seen.iter().find(|&&s| overlap(s, (ip, len))) {
+                let what = if o == ip { "address".to_string() } else { format!("subnet of {o}/{ol}") };
+                return cx.err(a.span(), format!("{ip}/{len} overlaps the {what} on another interface"));
             }
-            seen.push(ip);
+            seen.push((ip, len));
             addresses.push((ip, len));
         }
         let mut local_addresses = Vec::new();
@@ -119,7 +125,7 @@ pub(super) fn parse_vlans(
                     format!("local address {ip} is in none of VLAN {id}'s subnets (its `addresses`)"),
                 );
             }
-            if seen.contains(&ip) || local_addresses.contains(&ip) {
+            if seen.iter().any(|s| s.0 == ip) || local_addresses.contains(&ip) {
                 return cx.err(a.span(), format!("local address {ip} is an address of an interface already"));
             }
             local_addresses.push(ip);
@@ -269,7 +275,12 @@ vlan = 10
             ("id = 10", "id = 4095", "out of range"),
             ("id = 20", "id = 10", "twice"),
             ("\"198.19.10.201\"", "\"198.19.11.201\"", "in none of VLAN 10's subnets"),
-            ("addresses = [\"198.19.20.1/24\"]", "addresses = [\"198.19.0.1/24\"]", "another interface"),
+            ("addresses = [\"198.19.20.1/24\"]", "addresses = [\"198.19.0.1/24\"]", "overlaps the address"),
+            (
+                "addresses = [\"198.19.20.1/24\"]",
+                "addresses = [\"198.19.10.7/25\"]",
+                "subnet of 198.19.10.1/24",
+            ),
             ("vlan = 10", "vlan = 30", "no VLAN 30"),
             ("kernel_name = \"rvs-s\"", "kernel_name = \"rvs-server-xx\"", "longer than 15"),
         ];
