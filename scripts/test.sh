@@ -94,6 +94,10 @@ done
 LAB_TESTS+=("27-bird-ospf-w1 27-bird-ospf 1")
 # The lab's 802.1Q tagging switch (tests/tools/vlan-switch) on its own.
 LAB_TESTS+=("29-vlan-switch 29-vlan-switch 1")
+# rvsd on an 802.1Q trunk: real servers on VLANs 10 and 20, each with its own LIPs.
+for w in 1 2; do
+  LAB_TESTS+=("30-vlan-trunk-w$w 30-vlan-trunk $w")
+done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do

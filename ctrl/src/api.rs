@@ -561,6 +561,15 @@ mod tests {
             lcore: 1,
             rx_packets: 90,
             drops: vec![("no_service".into(), 3), ("bad \"quote\"".into(), 1)],
+            vlans: vec![rvs_proto::VlanStats {
+                port: "server".into(),
+                vlan: 10,
+                rx_packets: 40,
+                rx_bytes: 4000,
+                tx_packets: 41,
+                tx_bytes: 4100,
+                drops: 2,
+            }],
             ..Default::default()
         }];
         (services, workers)
@@ -615,6 +624,9 @@ mod tests {
             "rvs_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 90\n",
             "rvs_drops_total{worker=\"0\",reason=\"no_service\"} 3\n",
             "rvs_drops_total{worker=\"0\",reason=\"bad \\\"quote\\\"\"} 1\n",
+            "rvs_vlan_rx_packets_total{worker=\"0\",port=\"server\",vlan=\"10\"} 40\n",
+            "rvs_vlan_tx_bytes_total{worker=\"0\",port=\"server\",vlan=\"10\"} 4100\n",
+            "rvs_vlan_drops_total{worker=\"0\",port=\"server\",vlan=\"10\"} 2\n",
             "rvs_check_duration_seconds{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\",check=\"TCP_CHECK\",index=\"0\",target=\"198.19.0.11:80\"} 0.001500\n",
             "rvs_rvsd_up 1\n",
         ] {

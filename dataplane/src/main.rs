@@ -18,8 +18,8 @@ use rvs_dataplane::control::{self, Control, SocketGuard, WorkerHandle};
 use rvs_dataplane::dpdk::flow::{self, PortProbe, PortSteering};
 use rvs_dataplane::dpdk::{Eal, FlowRules, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
 use rvs_dataplane::neigh::NeighParams;
-use rvs_dataplane::pipeline::{Pipeline, PipelineConfig, PortInfo};
-use rvs_dataplane::route::{Prefix, Route, RouteTable};
+use rvs_dataplane::pipeline::{Pipeline, PipelineConfig, PortInfo, VlanInfo};
+use rvs_dataplane::route::RouteTable;
 use rvs_dataplane::service::Registry;
 use rvs_dataplane::stats::WorkerCounters;
 use rvs_dataplane::synproxy::{CookieSecrets, SecretKey};
@@ -112,32 +112,17 @@ fn eal_args(cfg: &Config) -> Vec<String> {
     args
 }
 
-fn routes_from(cfg: &Config) -> RouteTable {
-    let mut t = RouteTable::new();
-    for (i, p) in cfg.ports.iter().enumerate() {
-        for &(a, len) in &p.addresses {
-            t.add(Route { prefix: Prefix::new(a, len).expect("validated"), port: i as u16, gateway: None });
-        }
-    }
-    for r in &cfg.routes {
-        let port = r
-            .port
-            .or_else(|| r.via.and_then(|gw| t.connected_port(gw).map(|p| p as usize)))
-            .expect("validated: a route has a port or a connected gateway");
-        t.add(Route { prefix: r.prefix, port: port as u16, gateway: r.via });
-    }
-    t
-}
-
 /// The ports replies arrive on: those the real servers of the configured services are
 /// routed through (sorted, each once). Empty when no service has a real server at start.
 fn reply_ports(cfg: &Config, routes: &RouteTable) -> Vec<usize> {
+    // Routes leave by interfaces (port, VLAN); steering is per port.
+    let ifaces = cfg.interfaces();
     let mut ports: Vec<usize> = cfg
         .services
         .iter()
         .flat_map(|s| s.reals.iter())
         .filter_map(|(r, _)| match r.addr.ip() {
-            IpAddr::V4(ip) => routes.lookup(ip).map(|h| h.port as usize),
+            IpAddr::V4(ip) => routes.lookup(ip).and_then(|h| ifaces.get(h.port as usize)).map(|i| i.port),
             IpAddr::V6(_) => None,
         })
         .collect();
@@ -300,11 +285,16 @@ fn run(args: Args) -> Result<(), Fatal> {
             rx_checksum_offload = format!("{rx_cksum:#x}"),
             "port up"
         );
-        port_infos.push(PortInfo { mac, addrs: pc.addresses.clone(), mtu: pc.mtu });
+        let vlans = pc
+            .vlans
+            .iter()
+            .map(|v| VlanInfo { id: v.id, addrs: v.addresses.clone(), lips: v.local_addresses.clone() })
+            .collect();
+        port_infos.push(PortInfo { mac, addrs: pc.addresses.clone(), vlans, mtu: pc.mtu });
         ports.push(port);
     }
 
-    let routes = routes_from(&cfg);
+    let routes = cfg.route_table();
     let (decision, steering_text, flow_rules) = setup_steering(&cfg, &ports, &routes, nworkers as u16)?;
     let clock = Arc::new(Clock::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -319,8 +309,10 @@ fn run(args: Args) -> Result<(), Fatal> {
     let channels: Vec<_> = (0..nworkers).map(|_| bounded(1024)).collect();
     let peers: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
 
-    let counters: Vec<Arc<WorkerCounters>> =
-        (0..nworkers).map(|_| Arc::new(WorkerCounters::new(d.max_services, d.max_reals))).collect();
+    let vlan_labels = cfg.vlan_labels();
+    let counters: Vec<Arc<WorkerCounters>> = (0..nworkers)
+        .map(|_| Arc::new(WorkerCounters::new(d.max_services, d.max_reals).with_vlans(vlan_labels.len())))
+        .collect();
     // The exception path: kernel interfaces and the rings between them and the workers.
     let exception =
         rvs_dataplane::exception::setup(&cfg, &ports, &counters, pool, stop.clone()).map_err(Fatal)?;
@@ -399,7 +391,8 @@ fn run(args: Args) -> Result<(), Fatal> {
 
     let mut ctl = Control::new(registry, handles, cfg.timeouts)
         .with_cookie_secrets(cookie_secrets)
-        .with_steering(steering_text, Some(flow_rules));
+        .with_steering(steering_text, Some(flow_rules))
+        .with_vlans(vlan_labels);
     ctl.serve(&listener, &stop);
 
     tracing::info!("stopping");

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock, Mutex};
 
 use libfuzzer_sys::fuzz_target;
 use rvs_core::frame::VecAlloc;
-use rvs_core::pipeline::{Output, Pipeline, PipelineConfig, PortInfo};
+use rvs_core::pipeline::{Output, Pipeline, PipelineConfig, PortInfo, VlanInfo};
 use rvs_core::route::{Prefix, Route, RouteTable};
 use rvs_core::service::Registry;
 use rvs_core::stats::WorkerCounters;
@@ -43,12 +43,24 @@ fn pipeline() -> Pipeline<Vec<u8>> {
     let ip = |s: &str| s.parse().unwrap();
     routes.add(Route { prefix: Prefix::new(ip("198.18.0.0"), 24).unwrap(), port: 0, gateway: None });
     routes.add(Route { prefix: Prefix::new(ip("198.19.0.0"), 24).unwrap(), port: 1, gateway: None });
+    routes.add(Route { prefix: Prefix::new(ip("198.19.10.0"), 24).unwrap(), port: 2, gateway: None });
     let cfg = PipelineConfig {
         worker: 0,
         workers: 2,
         ports: vec![
-            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 1]), addrs: vec![(ip("198.18.0.1"), 24)], mtu: 1500 },
-            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 2]), addrs: vec![(ip("198.19.0.1"), 24)], mtu: 1500 },
+            PortInfo { mac: MacAddr([2, 0, 0, 0, 0, 1]), addrs: vec![(ip("198.18.0.1"), 24)], vlans: vec![], mtu: 1500 },
+            // Tagged frames with VLAN 10 take the VLAN path (interface 2), others are
+            // dropped as unknown.
+            PortInfo {
+                mac: MacAddr([2, 0, 0, 0, 0, 2]),
+                addrs: vec![(ip("198.19.0.1"), 24)],
+                vlans: vec![VlanInfo {
+                    id: 10,
+                    addrs: vec![(ip("198.19.10.1"), 24)],
+                    lips: vec![ip("198.19.10.200")],
+                }],
+                mtu: 1500,
+            },
         ],
         routes,
         max_sessions: 4096,
@@ -63,7 +75,7 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         exception_path: false,
         steering: Default::default(),
     };
-    Pipeline::new(cfg, Arc::new(reg.snapshot()), Arc::new(WorkerCounters::new(16, 64)), Time::ZERO)
+    Pipeline::new(cfg, Arc::new(reg.snapshot()), Arc::new(WorkerCounters::new(16, 64).with_vlans(1)), Time::ZERO)
 }
 
 static STATE: OnceLock<Mutex<(Pipeline<Vec<u8>>, Output<Vec<u8>>, u64)>> = OnceLock::new();

@@ -93,8 +93,8 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         worker: 0,
         workers: 1,
         ports: vec![
-            PortInfo { mac: MAC_C, addrs: vec![(Ipv4Addr::new(198, 18, 0, 1), 24)], mtu: 1500 },
-            PortInfo { mac: MAC_S, addrs: vec![(Ipv4Addr::new(198, 19, 0, 1), 24)], mtu: 1500 },
+            PortInfo { mac: MAC_C, addrs: vec![(Ipv4Addr::new(198, 18, 0, 1), 24)], vlans: vec![], mtu: 1500 },
+            PortInfo { mac: MAC_S, addrs: vec![(Ipv4Addr::new(198, 19, 0, 1), 24)], vlans: vec![], mtu: 1500 },
         ],
         routes,
         max_sessions: CAPACITY,

@@ -1,5 +1,5 @@
-//! Every wire view, the pcap reader, the PROXY header parser and the segment split on
-//! arbitrary bytes: errors, never panics.
+//! Every wire view (802.1Q tags included), the pcap reader, the PROXY header parser and
+//! the segment split on arbitrary bytes: errors, never panics.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rvs_core::wire::{arp::ArpPacket, ethernet::EthernetFrame, icmp::Icmpv4Packet, ipv4::Ipv4Packet};
@@ -20,6 +20,14 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = UdpPacket::new_checked(ip.payload()).map(|u| u.verify_checksum(ip.src_addr(), ip.dst_addr()));
         let _ = Icmpv4Packet::new_checked(ip.payload()).map(|i| i.verify_checksum());
+    }
+    if let Ok(h) = rvs_core::wire::vlan::L2Header::parse(data) {
+        assert!(h.header_len() <= data.len());
+    }
+    if let Ok(t) = rvs_core::wire::vlan::VlanRepr::parse(data) {
+        let mut b = data.to_vec();
+        t.emit(&mut b);
+        assert_eq!(rvs_core::wire::vlan::VlanRepr::parse(&b), Ok(t));
     }
     let _ = rvs_core::pcap::read_all(data);
     let _ = rvs_core::proxyproto::parse(data);

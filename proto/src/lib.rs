@@ -307,6 +307,24 @@ pub struct WorkerStats {
     /// None from a daemon that does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steering: Option<String>,
+    /// Per VLAN interface (`[[port.vlan]]`); empty when the ports have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vlans: Vec<VlanStats>,
+}
+
+/// One worker's counters of one VLAN interface (a port's 802.1Q VLAN).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlanStats {
+    /// The port's name in rvsd's configuration.
+    pub port: String,
+    /// The 802.1Q VLAN id.
+    pub vlan: u16,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Frames received on the VLAN that rvsd dropped.
+    pub drops: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -306,7 +306,45 @@ pub fn workers(list: &[WorkerStats]) -> String {
     if list.iter().any(|w| !w.events.is_empty()) {
         per_worker_table(&mut out, "Event", list, |w| &w.events);
     }
+    vlans(&mut out, list);
     out
+}
+
+/// `--workers`' VLAN table: one row per (port, VLAN) and worker, then the VLAN's total.
+fn vlans(out: &mut String, list: &[WorkerStats]) {
+    let mut keys: Vec<(&str, u16)> =
+        list.iter().flat_map(|w| w.vlans.iter().map(|v| (v.port.as_str(), v.vlan))).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{:<12} {:>5} {:<6} {:>11} {:>13} {:>11} {:>13} {:>9}",
+        "Port", "VLAN", "Worker", "RxPkts", "RxBytes", "TxPkts", "TxBytes", "Drops"
+    );
+    for (port, vid) in keys {
+        let mut total = [0u64; 5];
+        for w in list {
+            for v in w.vlans.iter().filter(|v| v.port == port && v.vlan == vid) {
+                let row = [v.rx_packets, v.rx_bytes, v.tx_packets, v.tx_bytes, v.drops];
+                for (t, n) in total.iter_mut().zip(row) {
+                    *t += n;
+                }
+                let _ = writeln!(
+                    out,
+                    "{:<12} {:>5} {:<6} {:>11} {:>13} {:>11} {:>13} {:>9}",
+                    port, vid, w.worker, row[0], row[1], row[2], row[3], row[4]
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{:<12} {:>5} {:<6} {:>11} {:>13} {:>11} {:>13} {:>9}",
+            port, vid, "all", total[0], total[1], total[2], total[3], total[4]
+        );
+    }
 }
 
 /// A table of named per-worker counts: one row per name any worker reports, a total and a
@@ -691,6 +729,7 @@ UDP 00:05  UDP         198.18.0.10:45678  198.18.0.100:80    198.19.0.200:1026  
             events: vec![("toa_inserted".into(), 4)],
             loops: 0,
             steering: None,
+            vlans: vec![],
         };
         let w1 = WorkerStats {
             worker: 1,
@@ -721,6 +760,32 @@ toa_inserted                      4        4        0
         let w =
             WorkerStats { steering: Some("flow; client=handoff server=flow".into()), ..Default::default() };
         assert!(workers(&[w]).contains("\nReply steering: flow; client=handoff server=flow\nDrop reason"));
+    }
+
+    #[test]
+    fn golden_workers_vlans() {
+        let v = |vlan, rx, drops| rvs_proto::VlanStats {
+            port: "server".into(),
+            vlan,
+            rx_packets: rx,
+            rx_bytes: rx * 100,
+            tx_packets: rx + 1,
+            tx_bytes: (rx + 1) * 100,
+            drops,
+        };
+        let w0 = WorkerStats { vlans: vec![v(10, 5, 1), v(20, 7, 0)], ..Default::default() };
+        let w1 = WorkerStats { worker: 1, vlans: vec![v(10, 2, 0), v(20, 0, 0)], ..Default::default() };
+        let out = workers(&[w0, w1]);
+        let want = "\
+Port          VLAN Worker      RxPkts       RxBytes      TxPkts       TxBytes     Drops
+server          10 0                5           500           6           600         1
+server          10 1                2           200           3           300         0
+server          10 all              7           700           9           900         1
+server          20 0                7           700           8           800         0
+server          20 1                0             0           1           100         0
+server          20 all              7           700           9           900         0
+";
+        assert!(out.ends_with(want), "{out}");
     }
 
     #[test]

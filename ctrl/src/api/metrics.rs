@@ -63,6 +63,8 @@ fn rs_labels(k: &ServiceKey, rs: SocketAddr) -> Vec<(&'static str, String)> {
 
 /// A traffic counter family: name suffix, help, and the field it shows.
 type TrafficField = (&'static str, &'static str, fn(&TrafficStats) -> u64);
+/// A VLAN counter family: name suffix, help, and the field it shows.
+type VlanField = (&'static str, &'static str, fn(&rvs_proto::VlanStats) -> u64);
 /// A worker family and the field it shows.
 type WorkerField = (Family, fn(&WorkerStats) -> u64);
 
@@ -138,6 +140,17 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
         }),
     ];
     let mut drops = Family::new("rvs_drops_total", "counter", "Packets dropped, by worker and reason");
+    let vlan_fields: [VlanField; 5] = [
+        ("rx_packets_total", "Tagged frames received on a VLAN", |v| v.rx_packets),
+        ("rx_bytes_total", "Bytes of tagged frames received on a VLAN", |v| v.rx_bytes),
+        ("tx_packets_total", "Frames sent tagged on a VLAN", |v| v.tx_packets),
+        ("tx_bytes_total", "Bytes of frames sent tagged on a VLAN", |v| v.tx_bytes),
+        ("drops_total", "Frames received on a VLAN and dropped", |v| v.drops),
+    ];
+    let mut vlan_fams: Vec<Family> = vlan_fields
+        .iter()
+        .map(|(n, h, _)| Family::new(format!("rvs_vlan_{n}"), "counter", format!("{h}, per worker")))
+        .collect();
     let mut check_up = Family::new("rvs_check_up", "gauge", "Whether a health checker finds its target up");
     let mut check_dur =
         Family::new("rvs_check_duration_seconds", "gauge", "How long the last run of a health checker took");
@@ -169,6 +182,16 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
             }
             for (reason, n) in &w.drops {
                 drops.add(labels(&[("worker", w.worker.to_string()), ("reason", reason.clone())]), n);
+            }
+            for v in &w.vlans {
+                let l = labels(&[
+                    ("worker", w.worker.to_string()),
+                    ("port", v.port.clone()),
+                    ("vlan", v.vlan.to_string()),
+                ]);
+                for (f, (_, _, get)) in vlan_fams.iter_mut().zip(vlan_fields.iter()) {
+                    f.add(l.clone(), get(v));
+                }
             }
         }
     }
@@ -209,7 +232,9 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     fams.extend(rs_fams);
     fams.extend([active, inactive, weight, uth, lth, rs_up]);
     fams.extend(wk.into_iter().map(|(f, _)| f));
-    fams.extend([drops, check_up, check_dur, check_runs]);
+    fams.push(drops);
+    fams.extend(vlan_fams);
+    fams.extend([check_up, check_dur, check_runs]);
     let mut out = String::new();
     for f in &fams {
         f.render(&mut out);

@@ -11,6 +11,12 @@ pub trait Frame {
     /// Sets the frame length, growing or shrinking at the tail. Returns false when the
     /// buffer has no room; the frame is then unchanged.
     fn set_len(&mut self, len: usize) -> bool;
+    /// Drops `n` bytes at the front (an mbuf's `rte_pktmbuf_adj`). Returns false, changing
+    /// nothing, when the frame is shorter.
+    fn pull_front(&mut self, n: usize) -> bool;
+    /// Grows the frame by `n` bytes at the front, contents unspecified (an mbuf's
+    /// `rte_pktmbuf_prepend`). Returns false, changing nothing, without the headroom.
+    fn push_front(&mut self, n: usize) -> bool;
     /// What the NIC found of the L4 checksum: Some(true) good, Some(false) bad, None when
     /// it did not check (then the core verifies in software).
     #[inline]
@@ -41,6 +47,32 @@ impl Frame for Vec<u8> {
         self.resize(len, 0);
         true
     }
+    fn pull_front(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.drain(..n);
+        true
+    }
+    fn push_front(&mut self, n: usize) -> bool {
+        self.splice(0..0, std::iter::repeat_n(0, n));
+        true
+    }
+}
+
+/// Removes the 802.1Q tag of a tagged frame (software VLAN strip). False, frame
+/// unchanged, when it is too short to hold one.
+pub fn pop_vlan<P: Frame>(pkt: &mut P) -> bool {
+    crate::wire::vlan::strip(pkt.data_mut()) && pkt.pull_front(crate::wire::vlan::TAG_LEN)
+}
+
+/// Tags an untagged frame with `vid`, priority 0 (software VLAN insert). False, frame
+/// unchanged, without the headroom.
+pub fn push_vlan<P: Frame>(pkt: &mut P, vid: u16) -> bool {
+    if pkt.data().len() < 14 || !pkt.push_front(crate::wire::vlan::TAG_LEN) {
+        return false;
+    }
+    crate::wire::vlan::insert(pkt.data_mut(), vid, 0)
 }
 
 /// Allocates plain vectors; used by tests and the golden-pcap harness.

@@ -99,8 +99,8 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
         worker: 0,
         workers: 1,
         ports: vec![
-            PortInfo { mac: c_mac, addrs: vec![(LB_C_IP, 24)], mtu: 1500 },
-            PortInfo { mac: s_mac, addrs: vec![(LB_S_IP, 24)], mtu: 1500 },
+            PortInfo { mac: c_mac, addrs: vec![(LB_C_IP, 24)], vlans: vec![], mtu: 1500 },
+            PortInfo { mac: s_mac, addrs: vec![(LB_S_IP, 24)], vlans: vec![], mtu: 1500 },
         ],
         routes: routes(),
         max_sessions,

@@ -74,6 +74,8 @@ pub struct Control {
     steering: Option<String>,
     /// The rte_flow rules of the ports that steer by them, kept in step with the LIPs.
     flow_rules: Option<crate::dpdk::FlowRules>,
+    /// (port name, VLAN id) of each VLAN interface, naming the workers' VLAN counters.
+    vlans: Vec<(String, u16)>,
 }
 
 /// How often SYN-cookie secrets rotate (cookies stay valid across one rotation).
@@ -89,7 +91,14 @@ impl Control {
             cookie: None,
             steering: None,
             flow_rules: None,
+            vlans: Vec::new(),
         }
+    }
+
+    /// The names of the workers' per-VLAN counters, in interface order.
+    pub fn with_vlans(mut self, vlans: Vec<(String, u16)>) -> Self {
+        self.vlans = vlans;
+        self
     }
 
     /// The reply steering to report, and the flow rules to keep in step with the
@@ -210,6 +219,7 @@ impl Control {
                     .map(|w| {
                         let mut s = w.counters.snapshot(w.id as u32, w.lcore.load(Ordering::Relaxed));
                         s.steering.clone_from(&self.steering);
+                        s.vlans = w.counters.vlan_snapshot(&self.vlans);
                         s
                     })
                     .collect();

@@ -152,6 +152,32 @@ impl Mbuf {
         self.set_len_chained(len)
     }
 
+    /// Drops `n` bytes at the front of the first segment (`rte_pktmbuf_adj`).
+    #[inline]
+    pub fn pull_front(&mut self, n: usize) -> bool {
+        let m = self.raw_mut();
+        if n > m.data_len as usize {
+            return false;
+        }
+        m.data_off += n as u16;
+        m.data_len -= n as u16;
+        m.pkt_len -= n as u32;
+        true
+    }
+
+    /// Grows the first segment by `n` bytes at the front (`rte_pktmbuf_prepend`).
+    #[inline]
+    pub fn push_front(&mut self, n: usize) -> bool {
+        let m = self.raw_mut();
+        if n > m.data_off as usize {
+            return false;
+        }
+        m.data_off -= n as u16;
+        m.data_len += n as u16;
+        m.pkt_len += n as u32;
+        true
+    }
+
     #[cold]
     fn set_len_chained(&mut self, len: usize) -> bool {
         let cur = self.pkt_len();
@@ -200,6 +226,14 @@ impl Frame for Mbuf {
     #[inline]
     fn set_len(&mut self, len: usize) -> bool {
         Mbuf::set_len(self, len)
+    }
+    #[inline]
+    fn pull_front(&mut self, n: usize) -> bool {
+        Mbuf::pull_front(self, n)
+    }
+    #[inline]
+    fn push_front(&mut self, n: usize) -> bool {
+        Mbuf::push_front(self, n)
     }
     /// From the PMD's rx flags. `*_CKSUM_NONE` ("the checksum field is not valid but the
     /// data is", e.g. a virtio peer's partial checksum) maps to None, like UNKNOWN.

@@ -1,5 +1,8 @@
-//! The exception path: a kernel interface per rvsd port, carrying the port's MAC, and the
-//! thread that moves frames between it and the workers.
+//! The exception path: a kernel interface per rvsd interface (each port, and each of its
+//! 802.1Q VLANs: `<port's>.<vid>`), carrying the port's MAC, and the thread that moves
+//! frames between them and the workers. The kernel sees untagged frames on a VLAN's
+//! interface: the pipeline strips the tag on the way in, and this thread tags what the
+//! kernel sends on it before a worker transmits it.
 //!
 //! ```text
 //!  worker w ──Output::kernel──▶ [SPSC ring w→x] ──▶ exception thread ──rate limit──▶ tap / virtio_user ──▶ kernel
@@ -30,11 +33,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, ExceptionParams, KernelIfKind};
 use crate::dpdk::{Mbuf, Mempool, Port};
-use crate::route::PortIndex;
+use crate::route::{IfIndex, PortIndex};
 use crate::stats::{DropReason, Event, WorkerCounters};
 
-/// A frame and the port it belongs to (came in on, or leaves by).
-pub type PortFrame = (PortIndex, Mbuf);
+/// A frame and where it belongs: towards the kernel, the interface (port, VLAN) it came
+/// in on (`IfIndex`); from the kernel, the port it leaves by (`PortIndex`, tagged already).
+pub type PortFrame = (u16, Mbuf);
 
 /// Frames moved per ring and per kernel interface in one round of the exception thread.
 const BATCH: usize = 64;
@@ -83,20 +87,53 @@ pub fn precheck(cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// The `--vdev` arguments of the ports' virtio_user kernel interfaces.
+/// The `--vdev` arguments of the virtio_user kernel interfaces.
 pub fn eal_vdevs(cfg: &Config) -> Vec<String> {
     let mut args = Vec::new();
-    for (i, p) in cfg.ports.iter().enumerate() {
-        if p.kernel.kind == KernelIfKind::VirtioUser {
+    for k in kernel_ifaces(cfg) {
+        if k.kind == KernelIfKind::VirtioUser {
             args.push("--vdev".into());
             args.push(format!(
                 "{},path={VHOST_NET},queues=1,queue_size=1024,iface={}",
-                virtio_name(i),
-                p.kernel.name
+                virtio_name(k.iface as usize),
+                k.name
             ));
         }
     }
     args
+}
+
+/// One kernel interface to make: for a port with `kernel_if`, one for its untagged
+/// frames and one per VLAN.
+struct KernelIfSpec {
+    iface: IfIndex,
+    port: PortIndex,
+    /// 0: the port's untagged frames.
+    vlan: u16,
+    name: String,
+    kind: KernelIfKind,
+    line: usize,
+}
+
+fn kernel_ifaces(cfg: &Config) -> Vec<KernelIfSpec> {
+    cfg.interfaces()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ifc)| {
+            let k = &cfg.ports[ifc.port].kernel;
+            (k.kind != KernelIfKind::None).then(|| KernelIfSpec {
+                iface: i as IfIndex,
+                port: ifc.port as PortIndex,
+                vlan: ifc.vlan.unwrap_or(0),
+                name: match ifc.vlan {
+                    None => k.name.clone(),
+                    Some(v) => crate::config::vlan_kernel_name(&k.name, v),
+                },
+                kind: k.kind,
+                line: k.line,
+            })
+        })
+        .collect()
 }
 
 /// A port's kernel interface.
@@ -107,7 +144,12 @@ enum Device {
 }
 
 struct KernelPort {
+    /// The interface whose frames it carries.
+    iface: IfIndex,
+    /// The port that interface is on.
     port: PortIndex,
+    /// Its 802.1Q VLAN id (0: untagged): what the kernel sends gets this tag.
+    vlan: u16,
     name: String,
     dev: Device,
     bucket: TokenBucket,
@@ -121,7 +163,7 @@ struct KernelPort {
 pub struct WorkerLink {
     to_kernel: rtrb::Producer<PortFrame>,
     from_kernel: rtrb::Consumer<PortFrame>,
-    /// Ports that have a kernel interface.
+    /// Interfaces (port, VLAN) that have a kernel interface.
     has_kernel: Vec<bool>,
 }
 
@@ -196,15 +238,17 @@ pub fn setup(
     pool: Mempool,
     stop: Arc<AtomicBool>,
 ) -> Result<Option<Exception>, String> {
-    if cfg.ports.iter().all(|p| p.kernel.kind == KernelIfKind::None) {
+    let specs = kernel_ifaces(cfg);
+    if specs.is_empty() {
         return Ok(None);
     }
     let ExceptionParams { ring_size, rate_pps, burst } = cfg.exception;
     let at = |line: usize| format!("{}:{line}", cfg.path.display());
     let mut kports = Vec::new();
     let mut info = Vec::new();
-    for (i, (pc, port)) in cfg.ports.iter().zip(ports).enumerate() {
-        let k = &pc.kernel;
+    for k in &specs {
+        let (pc, port) = (&cfg.ports[k.port as usize], &ports[k.port as usize]);
+        let i = k.iface as usize;
         let mac = port.mac();
         let dev = match k.kind {
             KernelIfKind::None => continue,
@@ -229,17 +273,28 @@ pub fn setup(
                 Device::Virtio(vp)
             }
         };
-        info.push(KernelIfInfo { port: pc.name.clone(), name: k.name.clone(), kind: k.kind.name() });
+        let port_name = match k.vlan {
+            0 => pc.name.clone(),
+            v => format!("{} vlan {v}", pc.name),
+        };
+        info.push(KernelIfInfo { port: port_name, name: k.name.clone(), kind: k.kind.name() });
         kports.push(KernelPort {
-            port: i as PortIndex,
+            iface: k.iface,
+            port: k.port,
+            vlan: k.vlan,
             name: k.name.clone(),
             dev,
             bucket: TokenBucket::new(rate_pps, burst, 0),
-            lane: i % counters.len().max(1),
+            // The port's transmitting worker, for the untagged and every VLAN interface,
+            // so the kernel's frames on one port stay in order.
+            lane: k.port as usize % counters.len().max(1),
             write_error_logged: false,
         });
     }
-    let has_kernel: Vec<bool> = cfg.ports.iter().map(|p| p.kernel.kind != KernelIfKind::None).collect();
+    let mut has_kernel = vec![false; cfg.interfaces().len()];
+    for k in &specs {
+        has_kernel[k.iface as usize] = true;
+    }
     let mut links = Vec::new();
     let mut lanes = Vec::new();
     for c in counters {
@@ -304,10 +359,10 @@ impl ExceptionThread {
         let mut work = 0;
         for lane in &mut self.lanes {
             for _ in 0..BATCH {
-                let Ok((port, m)) = lane.from_worker.pop() else { break };
+                let Ok((iface, m)) = lane.from_worker.pop() else { break };
                 work += 1;
-                // Workers only queue frames of ports with a kernel interface.
-                let Some(k) = self.ports.iter_mut().find(|k| k.port == port) else {
+                // Workers only queue frames of interfaces with a kernel interface.
+                let Some(k) = self.ports.iter_mut().find(|k| k.iface == iface) else {
                     lane.counters.count_drop(DropReason::KernelWriteError);
                     continue;
                 };
@@ -364,11 +419,18 @@ impl ExceptionThread {
                             lane.counters.count_drop(DropReason::KernelNoMbuf);
                             continue;
                         };
-                        if n < 14 || !m.set_len(n) {
+                        let tag = if k.vlan == 0 { 0 } else { crate::wire::vlan::TAG_LEN };
+                        if n < 14 || !m.set_len(n + tag) {
                             lane.counters.count_drop(DropReason::KernelNoMbuf);
                             continue;
                         }
-                        m.data_mut().copy_from_slice(&buf[..n]);
+                        if tag == 0 {
+                            m.data_mut().copy_from_slice(&buf[..n]);
+                        } else {
+                            // Copied 4 bytes in, then tagged in place (the MACs move up).
+                            m.data_mut()[tag..].copy_from_slice(&buf[..n]);
+                            crate::wire::vlan::insert(m.data_mut(), k.vlan, 0);
+                        }
                         if lane.to_worker.push((k.port, m)).is_err() {
                             lane.counters.count_drop(DropReason::KernelTxRingFull);
                         }
@@ -377,7 +439,11 @@ impl ExceptionThread {
                 Device::Virtio(p) => {
                     let n = p.rx_burst(0, burst, BATCH);
                     work += n;
-                    for m in burst.drain(..) {
+                    for mut m in burst.drain(..) {
+                        if k.vlan != 0 && !crate::frame::push_vlan(&mut m, k.vlan) {
+                            lane.counters.count_drop(DropReason::KernelNoMbuf);
+                            continue;
+                        }
                         if lane.to_worker.push((k.port, m)).is_err() {
                             lane.counters.count_drop(DropReason::KernelTxRingFull);
                         }

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use crate::route::Prefix;
 
 mod exception;
+mod vlan;
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
+pub use vlan::{kernel_name as vlan_kernel_name, Interface, VlanConfig};
 
 /// A config error with its position in the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +77,8 @@ pub struct PortConfig {
     /// Largest IP packet the port sends (`mtu`, default 1500): segments the session grows
     /// (PROXY header, TOA) are split to fit it, and MSS offers leave room for them.
     pub mtu: u16,
+    /// Its 802.1Q VLANs (`[[port.vlan]]`).
+    pub vlans: Vec<VlanConfig>,
 }
 
 impl PortConfig {
@@ -87,8 +91,10 @@ impl PortConfig {
 pub struct RouteConfig {
     pub prefix: Prefix,
     pub via: Option<Ipv4Addr>,
-    /// Index into `Config::ports`; None means "the port whose connected subnet holds `via`".
+    /// Index into `Config::ports`; None means "the interface whose connected subnet holds `via`".
     pub port: Option<usize>,
+    /// The port's VLAN the route leaves by (with `port`); None: untagged.
+    pub vlan: Option<u16>,
     pub line: usize,
 }
 
@@ -213,6 +219,8 @@ struct RawPort {
     kernel_if: Option<Spanned<String>>,
     kernel_name: Option<Spanned<String>>,
     mtu: Option<Spanned<u16>>,
+    #[serde(default)]
+    vlan: Vec<vlan::RawVlan>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +229,7 @@ struct RawRoute {
     prefix: Spanned<String>,
     via: Option<Spanned<String>>,
     port: Option<Spanned<String>>,
+    vlan: Option<Spanned<u16>>,
 }
 
 #[derive(Deserialize)]
@@ -418,7 +427,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                     .err(m.span(), format!("port mtu must be between 576 and 9000, not {}", m.get_ref()))
             }
         };
-        ports.push(PortConfig {
+        let mut port = PortConfig {
             kernel,
             mtu,
             name: p.name.into_inner(),
@@ -426,7 +435,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             device: p.device.into_inner(),
             devargs: p.devargs,
             addresses,
-        });
+            vlans: Vec::new(),
+        };
+        let taken: Vec<(Ipv4Addr, u8)> = ports
+            .iter()
+            .flat_map(|q| q.addresses.iter().chain(q.vlans.iter().flat_map(|v| v.addresses.iter())))
+            .copied()
+            .collect();
+        port.vlans = vlan::parse_vlans(&cx, &port, p.vlan, &taken)?;
+        ports.push(port);
     }
     if ports.is_empty() {
         return cx.err(0..0, "no [[port]] defined");
@@ -459,18 +476,30 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         if via.is_none() && port.is_none() {
             return cx.err(r.prefix.span(), "a route needs `via` or `port`");
         }
+        let vlan = match (&r.vlan, port) {
+            (None, _) => None,
+            (Some(v), None) => return cx.err(v.span(), "`vlan` needs `port` (the port the VLAN is on)"),
+            (Some(v), Some(p)) => {
+                if !ports[p].vlans.iter().any(|x| x.id == *v.get_ref()) {
+                    return cx.err(v.span(), format!("port `{}` has no VLAN {}", ports[p].name, v.get_ref()));
+                }
+                Some(*v.get_ref())
+            }
+        };
         if let (Some(gw), None) = (via, port) {
-            if !ports
-                .iter()
-                .any(|p| p.addresses.iter().any(|&(a, l)| Prefix::new(a, l).unwrap().contains(gw)))
-            {
+            if !ports.iter().any(|p| {
+                p.addresses
+                    .iter()
+                    .chain(p.vlans.iter().flat_map(|v| v.addresses.iter()))
+                    .any(|&(a, l)| Prefix::new(a, l).unwrap().contains(gw))
+            }) {
                 return cx.err(
                     r.via.as_ref().unwrap().span(),
                     format!("gateway {gw} is in no port's connected subnet; name the `port`"),
                 );
             }
         }
-        routes.push(RouteConfig { prefix, via, port, line: cx.line_of(r.prefix.span().start) });
+        routes.push(RouteConfig { prefix, via, port, vlan, line: cx.line_of(r.prefix.span().start) });
     }
 
     let mut timeouts = DEFAULT_TIMEOUTS;

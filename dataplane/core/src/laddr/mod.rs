@@ -194,6 +194,38 @@ impl LaddrPools {
     }
 }
 
+/// Per-VLAN local-address pools: the LIPs a service uses towards each interface (the
+/// one its real server is routed through), so that each VLAN's real servers see LIPs of
+/// their own subnet. For interface `i`: the service's LIPs on `i` (`iface_of` says where
+/// a LIP is connected); else the interface's own pool `pools[i]` (a `[[port.vlan]]`'s
+/// `local_addresses`); else all of the service's LIPs, as without VLANs.
+pub fn lips_by_interface(
+    service_lips: &[Ipv4Addr],
+    pools: &[&[Ipv4Addr]],
+    iface_of: impl Fn(Ipv4Addr) -> Option<u16>,
+) -> Vec<Vec<Ipv4Addr>> {
+    let on: Vec<Option<u16>> = service_lips.iter().map(|&l| iface_of(l)).collect();
+    pools
+        .iter()
+        .enumerate()
+        .map(|(i, pool)| {
+            let own: Vec<Ipv4Addr> = service_lips
+                .iter()
+                .zip(&on)
+                .filter(|(_, o)| **o == Some(i as u16))
+                .map(|(l, _)| *l)
+                .collect();
+            if !own.is_empty() {
+                own
+            } else if !pool.is_empty() {
+                pool.to_vec()
+            } else {
+                service_lips.to_vec()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +315,31 @@ mod tests {
         let one = *got.iter().next().unwrap();
         p.free(A, one);
         assert_eq!(p.alloc_for(&[A], &mut cur, rip, 80), Ok((A, one)));
+    }
+
+    #[test]
+    fn each_vlan_gets_its_own_pool() {
+        let v10 = [Ipv4Addr::new(198, 19, 10, 200), Ipv4Addr::new(198, 19, 10, 201)];
+        let v20 = [Ipv4Addr::new(198, 19, 20, 200)];
+        let pools: [&[Ipv4Addr]; 4] = [&[], &[], &v10, &v20];
+        let iface = |a: Ipv4Addr| match a.octets()[2] {
+            0 => Some(1),
+            10 => Some(2),
+            20 => Some(3),
+            _ => None,
+        };
+        // A service naming no LIP on the VLANs: the VLANs' pools, its own elsewhere.
+        let by = lips_by_interface(&[A], &pools, iface);
+        assert_eq!(by[1], vec![A]);
+        assert_eq!(by[2], v10.to_vec());
+        assert_eq!(by[3], v20.to_vec());
+        assert_eq!(by[0], vec![A], "no LIP on that interface: all of the service's");
+        // A service naming one of VLAN 20's addresses uses it there, the pool on VLAN 10.
+        let mine = Ipv4Addr::new(198, 19, 20, 250);
+        let by = lips_by_interface(&[A, mine], &pools, iface);
+        assert_eq!(by[3], vec![mine]);
+        assert_eq!(by[2], v10.to_vec());
+        assert_eq!(by[1], vec![A]);
     }
 
     proptest! {

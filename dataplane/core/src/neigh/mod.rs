@@ -5,12 +5,15 @@
 //! when the answer arrives and dropped (counted) when resolution fails. Every worker
 //! keeps its own table; what one worker learns is sent to the others as a message
 //! (see `worker`), so no table is shared between cores.
+//!
+//! Entries are keyed by (interface, address): a port's VLANs are separate broadcast
+//! domains, so what is learned on one never answers for another.
 
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::route::PortIndex;
+use crate::route::IfIndex;
 use crate::time::Time;
 
 pub type Mac = [u8; 6];
@@ -47,7 +50,7 @@ pub enum NeighState {
 
 struct Entry<P> {
     mac: Mac,
-    port: PortIndex,
+    port: IfIndex,
     state: NeighState,
     /// Reachable: when it turns stale. Incomplete/Stale: when the next probe is due.
     deadline: Time,
@@ -69,7 +72,7 @@ pub enum Hold<P> {
 /// A request the table wants sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
-    pub port: PortIndex,
+    pub port: IfIndex,
     pub ip: Ipv4Addr,
 }
 
@@ -79,7 +82,7 @@ pub struct Probe {
 /// invalidates every cached number at once.
 pub struct NeighTable<P> {
     slots: Vec<Option<(Ipv4Addr, Entry<P>)>>,
-    index: HashMap<Ipv4Addr, u16, ahash::RandomState>,
+    index: HashMap<(IfIndex, Ipv4Addr), u16, ahash::RandomState>,
     free: Vec<u16>,
     generation: u16,
     params: NeighParams,
@@ -94,27 +97,27 @@ impl<P> NeighTable<P> {
     }
 
     #[inline]
-    fn entry(&self, ip: Ipv4Addr) -> Option<&Entry<P>> {
-        let &i = self.index.get(&ip)?;
+    fn entry(&self, port: IfIndex, ip: Ipv4Addr) -> Option<&Entry<P>> {
+        let &i = self.index.get(&(port, ip))?;
         self.slots[i as usize].as_ref().map(|(_, e)| e)
     }
 
     #[inline]
-    fn entry_mut(&mut self, ip: Ipv4Addr) -> Option<&mut Entry<P>> {
-        let &i = self.index.get(&ip)?;
+    fn entry_mut(&mut self, port: IfIndex, ip: Ipv4Addr) -> Option<&mut Entry<P>> {
+        let &i = self.index.get(&(port, ip))?;
         self.slots[i as usize].as_mut().map(|(_, e)| e)
     }
 
     /// The MAC for `ip` if known. A stale entry still answers (and is probed by `poll`).
     #[inline]
-    pub fn lookup(&self, ip: Ipv4Addr) -> Option<Mac> {
-        self.resolve(ip).and_then(|i| self.at(i)).map(|(mac, _)| mac)
+    pub fn lookup(&self, port: IfIndex, ip: Ipv4Addr) -> Option<Mac> {
+        self.resolve(port, ip).and_then(|i| self.at(i)).map(|(mac, _)| mac)
     }
 
     /// The slot number of `ip`'s entry, if it answers (for a session's next-hop cache).
     #[inline]
-    pub fn resolve(&self, ip: Ipv4Addr) -> Option<u16> {
-        let &i = self.index.get(&ip)?;
+    pub fn resolve(&self, port: IfIndex, ip: Ipv4Addr) -> Option<u16> {
+        let &i = self.index.get(&(port, ip))?;
         match &self.slots[i as usize] {
             Some((_, e)) if e.state != NeighState::Incomplete => Some(i),
             _ => None,
@@ -124,7 +127,7 @@ impl<P> NeighTable<P> {
     /// MAC and port of slot `i` while it answers. Valid for numbers that `resolve` gave
     /// under the current `generation`.
     #[inline]
-    pub fn at(&self, i: u16) -> Option<(Mac, PortIndex)> {
+    pub fn at(&self, i: u16) -> Option<(Mac, IfIndex)> {
         match self.slots.get(i as usize) {
             Some(Some((_, e))) if e.state != NeighState::Incomplete => Some((e.mac, e.port)),
             _ => None,
@@ -137,8 +140,8 @@ impl<P> NeighTable<P> {
         self.generation
     }
 
-    pub fn state(&self, ip: Ipv4Addr) -> Option<NeighState> {
-        self.entry(ip).map(|e| e.state)
+    pub fn state(&self, port: IfIndex, ip: Ipv4Addr) -> Option<NeighState> {
+        self.entry(port, ip).map(|e| e.state)
     }
 
     /// Files a new entry; gives it back when the table is full.
@@ -151,15 +154,15 @@ impl<P> NeighTable<P> {
             }
             None => return Err(e),
         };
+        self.index.insert((e.port, ip), i);
         self.slots[i as usize] = Some((ip, e));
-        self.index.insert(ip, i);
         Ok(())
     }
 
     /// Queues `pkt` until `ip` is resolved on `port`.
-    pub fn hold(&mut self, ip: Ipv4Addr, port: PortIndex, pkt: P, now: Time) -> Hold<P> {
+    pub fn hold(&mut self, ip: Ipv4Addr, port: IfIndex, pkt: P, now: Time) -> Hold<P> {
         let params = self.params;
-        match self.entry_mut(ip) {
+        match self.entry_mut(port, ip) {
             Some(e) => {
                 if e.pending.len() >= params.max_pending {
                     return Hold::Full(pkt);
@@ -187,18 +190,17 @@ impl<P> NeighTable<P> {
     }
 
     /// Records `ip` at `mac` and hands back the packets that waited for it.
-    pub fn learn(&mut self, ip: Ipv4Addr, mac: Mac, port: PortIndex, now: Time, released: &mut Vec<P>) {
+    pub fn learn(&mut self, ip: Ipv4Addr, mac: Mac, port: IfIndex, now: Time, released: &mut Vec<P>) {
         let deadline = now + self.params.reachable_time;
-        if !self.index.contains_key(&ip) {
+        if !self.index.contains_key(&(port, ip)) {
             let e =
                 Entry { mac, port, state: NeighState::Reachable, deadline, probes: 0, pending: Vec::new() };
             // A full table learns nothing new; the packets keep using the slow path.
             let _ = self.insert(ip, e);
             return;
         }
-        let e = self.entry_mut(ip).expect("indexed");
+        let e = self.entry_mut(port, ip).expect("indexed");
         e.mac = mac;
-        e.port = port;
         e.state = NeighState::Reachable;
         e.deadline = deadline;
         e.probes = 0;
@@ -206,8 +208,8 @@ impl<P> NeighTable<P> {
     }
 
     /// Only refreshes an entry that exists (ARP traffic we merely overheard).
-    pub fn refresh(&mut self, ip: Ipv4Addr, mac: Mac, port: PortIndex, now: Time, released: &mut Vec<P>) {
-        if self.index.contains_key(&ip) {
+    pub fn refresh(&mut self, ip: Ipv4Addr, mac: Mac, port: IfIndex, now: Time, released: &mut Vec<P>) {
+        if self.index.contains_key(&(port, ip)) {
             self.learn(ip, mac, port, now, released);
         }
     }
@@ -242,8 +244,9 @@ impl<P> NeighTable<P> {
                 }
             };
             if !keep {
+                let port = e.port;
                 self.slots[i] = None;
-                self.index.remove(&ip);
+                self.index.remove(&(port, ip));
                 self.free.push(i as u16);
                 self.generation = self.generation.wrapping_add(1);
             }
@@ -274,15 +277,15 @@ mod tests {
     fn hold_then_learn_releases_in_order() {
         let mut t = table();
         let now = Time::from_secs(1);
-        assert_eq!(t.lookup(IP), None);
+        assert_eq!(t.lookup(1, IP), None);
         assert_eq!(t.hold(IP, 1, 10, now), Hold::QueuedSendRequest);
         assert_eq!(t.hold(IP, 1, 11, now), Hold::Queued);
         assert_eq!(t.hold(IP, 1, 12, now), Hold::Full(12));
-        assert_eq!(t.lookup(IP), None, "incomplete entries do not answer");
+        assert_eq!(t.lookup(1, IP), None, "incomplete entries do not answer");
         let mut out = Vec::new();
         t.learn(IP, MAC, 1, now, &mut out);
         assert_eq!(out, vec![10, 11]);
-        assert_eq!(t.lookup(IP), Some(MAC));
+        assert_eq!(t.lookup(1, IP), Some(MAC));
     }
 
     #[test]
@@ -308,16 +311,28 @@ mod tests {
         t.learn(IP, MAC, 1, Time::ZERO, &mut v);
         let (mut probes, mut failed) = (Vec::new(), Vec::new());
         t.poll(Time::from_secs(61), &mut probes, &mut failed);
-        assert_eq!(t.state(IP), Some(NeighState::Stale));
-        assert_eq!(t.lookup(IP), Some(MAC), "stale still forwards");
+        assert_eq!(t.state(1, IP), Some(NeighState::Stale));
+        assert_eq!(t.lookup(1, IP), Some(MAC), "stale still forwards");
         assert_eq!(probes, vec![Probe { port: 1, ip: IP }]);
         t.learn(IP, MAC, 1, Time::from_secs(61), &mut v);
-        assert_eq!(t.state(IP), Some(NeighState::Reachable));
+        assert_eq!(t.state(1, IP), Some(NeighState::Reachable));
         t.poll(Time::from_secs(122), &mut probes, &mut failed);
         t.poll(Time::from_secs(123), &mut probes, &mut failed);
         t.poll(Time::from_secs(124), &mut probes, &mut failed);
         t.poll(Time::from_secs(125), &mut probes, &mut failed);
-        assert_eq!(t.lookup(IP), None, "no answer to probes: forgotten");
+        assert_eq!(t.lookup(1, IP), None, "no answer to probes: forgotten");
+    }
+
+    #[test]
+    fn interfaces_are_separate() {
+        let mut t = table();
+        let mut v = Vec::new();
+        t.learn(IP, MAC, 2, Time::ZERO, &mut v);
+        assert_eq!(t.lookup(2, IP), Some(MAC));
+        assert_eq!(t.lookup(3, IP), None, "learned on VLAN interface 2 only");
+        t.learn(IP, [2, 0, 0, 0, 0, 99], 3, Time::ZERO, &mut v);
+        assert_eq!(t.lookup(2, IP), Some(MAC), "another VLAN's claim does not move it");
+        assert_eq!(t.len(), 2);
     }
 
     #[test]

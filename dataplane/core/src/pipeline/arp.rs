@@ -31,13 +31,13 @@ impl<P: Frame> Pipeline<P> {
         let learnable = !sender_ip.is_unspecified() && self.routes.connected_port(sender_ip) == Some(port);
         if learnable {
             // Like Linux: create an entry when the ARP is for us, otherwise only refresh.
-            let had = self.neigh.lookup(sender_ip);
+            let had = self.neigh.lookup(port, sender_ip);
             if for_us {
                 self.neigh.learn(sender_ip, sender_mac.0, port, now, &mut released);
             } else {
                 self.neigh.refresh(sender_ip, sender_mac.0, port, now, &mut released);
             }
-            if self.neigh.lookup(sender_ip).is_some() && had != Some(sender_mac.0) {
+            if self.neigh.lookup(port, sender_ip).is_some() && had != Some(sender_mac.0) {
                 out.learned.push((sender_ip, sender_mac.0, port));
             }
             self.flush_released(&mut released, sender_mac.0, port, out);
@@ -56,14 +56,14 @@ impl<P: Frame> Pipeline<P> {
             // A reply to our own request has done its work above.
             return;
         }
-        let mac = self.ports[port as usize].mac;
+        let mac = self.ifaces[port as usize].mac;
         if pkt.data().len() < ARP_FRAME_LEN && !pkt.set_len(ARP_FRAME_LEN) {
             return self.drop_pkt(DropReason::ArpInvalid, pkt);
         }
         match arp::build_reply(pkt.data_mut(), mac, target_ip, sender_mac, sender_ip) {
             Ok(len) => {
                 pkt.set_len(len);
-                out.tx[port as usize].push(pkt);
+                self.xmit(port, pkt, out);
             }
             Err(_) => self.drop_pkt(DropReason::ArpInvalid, pkt),
         }
@@ -85,9 +85,9 @@ impl<P: Frame> Pipeline<P> {
             self.counters.count_drop(DropReason::NoMbuf);
             return;
         };
-        let mac = self.ports[port as usize].mac;
+        let mac = self.ifaces[port as usize].mac;
         match arp::build_request(pkt.data_mut(), mac, src_ip, ip) {
-            Ok(_) => out.tx[port as usize].push(pkt),
+            Ok(_) => self.xmit(port, pkt, out),
             Err(_) => self.counters.count_drop(DropReason::NoMbuf),
         }
     }

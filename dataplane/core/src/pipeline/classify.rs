@@ -17,12 +17,28 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
+        if vlan::is_tagged(pkt.data()) {
+            return self.handle_tagged(port, pkt, now, alloc, out);
+        }
+        self.handle_l2(port, pkt, now, alloc, out)
+    }
+
+    /// Handles an untagged frame of interface `port` (a port, or a VLAN once its tag is
+    /// stripped).
+    pub(super) fn handle_l2(
+        &mut self,
+        port: IfIndex,
+        pkt: P,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         let data = pkt.data();
         let Ok(eth) = EthernetFrame::new_checked(data) else {
             return self.drop_pkt(DropReason::Truncated, pkt);
         };
         let dst = eth.dst_addr();
-        if dst != self.ports[port as usize].mac && !dst.is_broadcast() {
+        if dst != self.ifaces[port as usize].mac && !dst.is_broadcast() {
             // Multicast (OSPF, VRRP, IPv6 ND) is the kernel's; unicast to another MAC is
             // nobody's.
             if dst.is_multicast() {
@@ -30,7 +46,6 @@ impl<P: Frame> Pipeline<P> {
             }
             return self.drop_pkt(DropReason::NotForUs, pkt);
         }
-        // 802.1Q tags will be stripped here (or by the NIC) when VLANs arrive.
         match eth.ethertype() {
             EtherType::IPV4 => self.handle_ipv4(port, pkt, now, alloc, out),
             EtherType::ARP => self.handle_arp(port, pkt, now, alloc, out),
@@ -40,7 +55,7 @@ impl<P: Frame> Pipeline<P> {
 
     pub(super) fn handle_ipv4(
         &mut self,
-        port: PortIndex,
+        port: IfIndex,
         pkt: P,
         now: Time,
         alloc: &mut impl FrameAlloc<P>,
@@ -197,7 +212,7 @@ impl<P: Frame> Pipeline<P> {
         // array (UDP frames are padded to 60 bytes on Ethernet, so 54 holds both): the
         // reads below need no bounds checks.
         let h: &[u8; 54] = d.get(..54)?.try_into().ok()?;
-        if h[0..6] != self.ports.get(port as usize)?.mac.0 || h[12..14] != [8, 0] {
+        if h[0..6] != self.ifaces.get(port as usize)?.mac.0 || h[12..14] != [8, 0] {
             return None;
         }
         let ip_len = u16::from_be_bytes([h[16], h[17]]) as usize;
@@ -265,11 +280,17 @@ pub(super) struct AddrTable {
 }
 
 impl AddrTable {
-    pub(super) fn new(ports: &[PortInfo], snapshot: &Snapshot) -> Self {
+    pub(super) fn new(ifaces: &[Iface], snapshot: &Snapshot) -> Self {
         let mut entries: Vec<(Ipv4Addr, Destination)> = Vec::new();
-        for (i, p) in ports.iter().enumerate() {
+        for (i, p) in ifaces.iter().enumerate() {
             for &(a, _) in &p.addrs {
-                entries.push((a, Destination::Own(i as PortIndex)));
+                entries.push((a, Destination::Own(i as IfIndex)));
+            }
+        }
+        // The VLANs' local-address pools are LIPs whether or not a service names them.
+        for a in ifaces.iter().flat_map(|i| i.lips.iter()) {
+            if entries.iter().all(|(e, _)| e != a) {
+                entries.push((*a, Destination::Lip));
             }
         }
         for (a, k) in snapshot.local_addrs() {
@@ -318,8 +339,8 @@ impl AddrTable {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Destination {
-    /// One of the port's own addresses (the host's: ssh, routing protocols).
-    Own(PortIndex),
+    /// One of an interface's own addresses (the host's: ssh, routing protocols).
+    Own(IfIndex),
     Vip,
     Lip,
     /// None of ours now; maybe a VIP or LIP that was removed while sessions live.

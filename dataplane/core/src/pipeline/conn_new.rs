@@ -82,12 +82,18 @@ impl<P: Frame> Pipeline<P> {
             }
         };
         let real = &svc.reals[idx];
-        let (lip, lport) = match self.laddrs.alloc_for(
-            &svc.local_addrs,
-            &mut st.laddr_cursor,
-            *real.addr.ip(),
-            real.addr.port(),
-        ) {
+        // With VLANs, the LIPs of the interface the real server is reached through.
+        // (and that interface's round-robin position); without, the service's own.
+        let out_iface = if st.lips_by_iface.is_empty() {
+            None
+        } else {
+            self.routes.lookup(*real.addr.ip()).map(|h| h.port as usize)
+        };
+        let (lips, cursor) = match out_iface {
+            Some(i) if i < st.lips_by_iface.len() => (&st.lips_by_iface[i], &mut st.iface_cursors[i]),
+            _ => (&svc.local_addrs, &mut st.laddr_cursor),
+        };
+        let (lip, lport) = match self.laddrs.alloc_for(lips, cursor, *real.addr.ip(), real.addr.port()) {
             Ok(l) => l,
             Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
                 if let Some(c) = persist_client {

@@ -245,7 +245,7 @@ impl<P: Frame> Pipeline<P> {
             // The server's SYN/ACK (no SYN proxy): the MSS it offers the client leaves
             // room for everything the session adds to the client's segments (their sum).
             let room = self.growth_room(&s);
-            let mtu = self.ports[info.port as usize].mtu;
+            let mtu = self.ifaces[info.port as usize].mtu;
             toa::clamp_mss_within(&mut tcp_of(&mut pkt, info.ip_len), room, toa::mss_for_mtu(mtu, room));
         }
         if s.flags & FLAG_TOA_PENDING != 0
@@ -316,7 +316,7 @@ impl<P: Frame> Pipeline<P> {
             return Some(pkt);
         }
         let Some(hop) = self.routes.lookup(*s.reply.src_sock().ip()) else { return Some(pkt) };
-        let mtu = usize::from(self.ports[hop.port as usize].mtu);
+        let mtu = usize::from(self.ifaces[hop.port as usize].mtu);
         if info.ip_len + grow <= mtu {
             return Some(pkt);
         }
@@ -439,8 +439,8 @@ impl<P: Frame> Pipeline<P> {
         match synproxy::rst_reply(&mut pkt.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
             Ok(n) => {
                 pkt.set_len(ETH_LEN + n);
-                bounce(&mut pkt, self.ports[info.port as usize].mac);
-                out.tx[info.port as usize].push(pkt);
+                bounce(&mut pkt, self.ifaces[info.port as usize].mac);
+                self.xmit(info.port, pkt, out);
             }
             Err(_) => self.drop_pkt(DropReason::NoSession, pkt),
         }

@@ -46,7 +46,7 @@ impl<P: Frame> Pipeline<P> {
                 if fast & (1 << i) == 0 {
                     self.handle(port, pkt, now, alloc, out);
                 } else if let Some(tx) = self.established(&mut pkt, info, now) {
-                    out.tx[tx as usize].push(pkt);
+                    self.xmit(tx, pkt, out);
                 } else {
                     self.dispatch(pkt, *info, now, alloc, out);
                 }
@@ -58,10 +58,10 @@ impl<P: Frame> Pipeline<P> {
     /// session: found in the direction its destination says, owned by this worker, no
     /// TCP state change (no SYN, FIN or RST), no SYN-proxy/TOA/PROXY work, TTL left, its
     /// real server still present or `expire_nodest_conn` off, and a next hop cached for
-    /// this topology generation. Returns the TX port; None (with nothing changed) sends
+    /// this topology generation. Returns the TX interface; None (with nothing changed) sends
     /// the packet the full way.
     #[inline(always)]
-    fn established(&mut self, pkt: &mut P, info: &L4Info, now: Time) -> Option<PortIndex> {
+    fn established(&mut self, pkt: &mut P, info: &L4Info, now: Time) -> Option<IfIndex> {
         if info.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) != 0 || info.ttl <= 1 {
             return None;
         }
@@ -114,7 +114,7 @@ impl<P: Frame> Pipeline<P> {
         let d = pkt.data_mut();
         nat::rewrite(&mut d[ETH_LEN..ETH_LEN + ip_len], to);
         d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&self.ports[tx as usize].mac.0);
+        d[6..12].copy_from_slice(&self.ifaces[tx as usize].mac.0);
         Some(tx)
     }
 }

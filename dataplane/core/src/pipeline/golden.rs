@@ -38,6 +38,15 @@ fn write_pcap(path: &PathBuf, frames: &[(Duration, Vec<u8>)]) {
 /// Runs `name.in.pcap` through a 1-worker pipeline and compares with
 /// `name.out-client.pcap` / `name.out-server.pcap`.
 fn run_case(name: &str, make_input: impl Fn() -> Vec<(Duration, Vec<u8>)>) {
+    run_case_with(name, || pipeline(0, 1), make_input)
+}
+
+/// `run_case` with the pipeline `make_pipeline` builds.
+pub(super) fn run_case_with(
+    name: &str,
+    make_pipeline: impl Fn() -> Pipeline<Vec<u8>>,
+    make_input: impl Fn() -> Vec<(Duration, Vec<u8>)>,
+) {
     let input_path = dir().join(format!("{name}.in.pcap"));
     if bless() {
         std::fs::create_dir_all(dir()).unwrap();
@@ -49,7 +58,7 @@ fn run_case(name: &str, make_input: impl Fn() -> Vec<(Duration, Vec<u8>)>) {
     // one port and one timestamp together): both must send the same bytes.
     let records = read_all(&bytes).unwrap();
     for burst in [false, true] {
-        let mut p = pipeline(0, 1);
+        let mut p = make_pipeline();
         let mut out = Output::new(2, 1);
         let mut sent: [Vec<(Duration, Vec<u8>)>; 2] = [Vec::new(), Vec::new()];
         let port_of =
@@ -97,7 +106,7 @@ fn compare(name: &str, sent: &[Vec<(Duration, Vec<u8>)>; 2], burst: bool) {
     }
 }
 
-fn at(ms: u64) -> Duration {
+pub(super) fn at(ms: u64) -> Duration {
     Duration::from_millis(1_700_000_000_000 + ms)
 }
 

@@ -53,7 +53,7 @@ impl<P: Frame> Pipeline<P> {
         let mut eth = EthernetFrame::new_unchecked(eth_hdr);
         let peer = eth.src_addr();
         eth.set_dst_addr(peer);
-        eth.set_src_addr(self.ports[port as usize].mac);
-        out.tx[port as usize].push(pkt);
+        eth.set_src_addr(self.ifaces[port as usize].mac);
+        self.xmit(port, pkt, out);
     }
 }

@@ -10,6 +10,7 @@
 mod arp;
 mod ext;
 mod icmp;
+mod vlan;
 
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
@@ -20,7 +21,7 @@ use crate::laddr::{LaddrError, LaddrPools};
 use crate::nat::{self, Endpoints};
 use crate::neigh::{Hold, Mac, NeighParams, NeighTable, Probe};
 use crate::persist::{PersistKey, PersistTable};
-use crate::route::{PortIndex, RouteTable};
+use crate::route::{IfIndex, PortIndex, RouteTable};
 use crate::sched::{Overload, RealSet, SchedKey, SchedParams, Scheduler, Thresholds};
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
@@ -44,10 +45,24 @@ pub const BURST: usize = 32;
 #[derive(Debug, Clone)]
 pub struct PortInfo {
     pub mac: MacAddr,
-    /// The port's own addresses with their prefix lengths.
+    /// The port's own addresses with their prefix lengths (untagged frames).
     pub addrs: Vec<(Ipv4Addr, u8)>,
     /// Largest IP packet the port sends: what a segment the session grows must fit.
     pub mtu: u16,
+    /// Its 802.1Q VLANs. Each is an interface of its own: interfaces `0..ports` are the
+    /// ports untagged, then come the VLANs, port by port (`config::Config::interfaces`).
+    pub vlans: Vec<VlanInfo>,
+}
+
+/// One 802.1Q VLAN of a port.
+#[derive(Debug, Clone)]
+pub struct VlanInfo {
+    /// VLAN id, 1-4094.
+    pub id: u16,
+    /// rvsd's own addresses on it with their prefix lengths.
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+    /// Its local-address pool (see `laddr::lips_by_interface`).
+    pub lips: Vec<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,12 +124,13 @@ pub struct Output<P> {
     /// Frames for other workers, per worker: they own the sessions. Parsed already; the
     /// owner takes them with `Pipeline::handle_handoff`.
     pub redirect: Vec<Vec<Handoff<P>>>,
-    /// Neighbour entries this worker learned, to share with the other workers.
-    pub learned: Vec<(Ipv4Addr, Mac, PortIndex)>,
-    /// Frames for the kernel interface of the port they came in on (exception path):
-    /// traffic to the host's own addresses, routing protocols, multicast, ARP that is not
-    /// ours. The edge hands them to the exception thread, which rate-limits them.
-    pub kernel: Vec<(PortIndex, P)>,
+    /// Neighbour entries this worker learned (on an interface), to share with the other workers.
+    pub learned: Vec<(Ipv4Addr, Mac, IfIndex)>,
+    /// Frames for the kernel interface of the interface (port, VLAN) they came in on
+    /// (exception path), untagged: traffic to the host's own addresses, routing
+    /// protocols, multicast, ARP that is not ours. The edge hands them to the exception
+    /// thread, which rate-limits them.
+    pub kernel: Vec<(IfIndex, P)>,
 }
 
 impl<P> Output<P> {
@@ -135,6 +151,10 @@ struct ServiceState {
     sched_flags: crate::sched::SchedFlags,
     scheduler: Scheduler,
     laddr_cursor: usize,
+    /// The LIPs to use towards each interface (empty without VLANs: the service's own),
+    /// and the round-robin position in each.
+    lips_by_iface: Vec<Vec<Ipv4Addr>>,
+    iface_cursors: Vec<usize>,
 }
 
 /// The facts of a received TCP/UDP packet that the session logic needs: what burst
@@ -142,8 +162,8 @@ struct ServiceState {
 /// the owner does not parse it again.
 #[derive(Debug, Clone, Copy)]
 pub struct L4Info {
-    /// The port the packet came in on.
-    port: PortIndex,
+    /// The interface (port, VLAN) the packet came in on.
+    port: IfIndex,
     key: FlowKey,
     tcp_flags: u8,
     ttl: u8,
@@ -164,8 +184,8 @@ impl L4Info {
         hash: FlowHash::ZERO,
     };
 
-    /// The port the packet came in on.
-    pub fn port(&self) -> PortIndex {
+    /// The interface (port, VLAN) the packet came in on.
+    pub fn port(&self) -> IfIndex {
         self.port
     }
 }
@@ -179,7 +199,11 @@ pub struct Handoff<P> {
 pub struct Pipeline<P> {
     worker: u16,
     workers: u16,
-    ports: Vec<PortInfo>,
+    /// The logical interfaces: the ports untagged (index = port), then their VLANs.
+    ifaces: Vec<Iface>,
+    nports: usize,
+    /// Per port, its VLAN ids and their interfaces, sorted by id.
+    vlan_ifaces: Vec<Vec<(u16, IfIndex)>>,
     /// Our addresses: the ports' own, VIPs and LIPs (one lookup classifies a packet).
     addrs: classify::AddrTable,
     routes: RouteTable,
@@ -226,10 +250,13 @@ impl<P: Frame> Pipeline<P> {
         counters: Arc<WorkerCounters>,
         now: Time,
     ) -> Self {
+        let (ifaces, vlan_ifaces) = interfaces(&cfg.ports);
         let mut p = Pipeline {
             worker: cfg.worker,
             workers: cfg.workers,
-            ports: cfg.ports,
+            nports: cfg.ports.len(),
+            ifaces,
+            vlan_ifaces,
             addrs: classify::AddrTable::default(),
             routes: cfg.routes,
             snapshot: Arc::new(Snapshot::default()),
@@ -299,10 +326,21 @@ impl<P: Frame> Pipeline<P> {
                             Scheduler::new(crate::sched::DEFAULT).expect("default scheduler")
                         }),
                         laddr_cursor: worker as usize,
+                        lips_by_iface: Vec::new(),
+                        iface_cursors: Vec::new(),
                     }
                 }
             })
             .collect();
+        if self.ifaces.len() > self.nports {
+            let pools: Vec<&[Ipv4Addr]> = self.ifaces.iter().map(|i| i.lips.as_slice()).collect();
+            let routes = &self.routes;
+            for (svc, st) in snapshot.services.iter().zip(self.services.iter_mut()) {
+                st.lips_by_iface =
+                    crate::laddr::lips_by_interface(&svc.local_addrs, &pools, |a| routes.connected_port(a));
+                st.iface_cursors.resize(pools.len(), worker as usize);
+            }
+        }
         for (slot, _) in old {
             self.persist.remove_service(slot);
         }
@@ -336,7 +374,7 @@ impl<P: Frame> Pipeline<P> {
             }
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
-        self.addrs = classify::AddrTable::new(&self.ports, &snapshot);
+        self.addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
         self.snapshot = snapshot;
     }
 
@@ -360,7 +398,7 @@ impl<P: Frame> Pipeline<P> {
 
     /// A frame the dataplane does not consume: to the port's kernel interface where
     /// there is one, else dropped and counted as `reason`.
-    pub(super) fn to_kernel(&self, port: PortIndex, reason: DropReason, pkt: P, out: &mut Output<P>) {
+    pub(super) fn to_kernel(&self, port: IfIndex, reason: DropReason, pkt: P, out: &mut Output<P>) {
         if self.exception_path {
             self.counters.event(crate::stats::Event::ToKernel);
             out.kernel.push((port, pkt));
@@ -409,25 +447,47 @@ impl<P: Frame> Pipeline<P> {
         self.dispatch(h.pkt, info, now, alloc, out)
     }
 
-    /// A neighbour learned by another worker.
-    pub fn neigh_learned(&mut self, ip: Ipv4Addr, mac: Mac, port: PortIndex, now: Time, out: &mut Output<P>) {
+    /// A neighbour learned by another worker (on interface `port`).
+    pub fn neigh_learned(&mut self, ip: Ipv4Addr, mac: Mac, port: IfIndex, now: Time, out: &mut Output<P>) {
         let mut released = std::mem::take(&mut self.released);
         self.neigh.learn(ip, mac, port, now, &mut released);
         self.flush_released(&mut released, mac, port, out);
         self.released = released;
     }
 
-    pub(super) fn flush_released(
-        &self,
-        released: &mut Vec<P>,
-        mac: Mac,
-        port: PortIndex,
-        out: &mut Output<P>,
-    ) {
+    pub(super) fn flush_released(&self, released: &mut Vec<P>, mac: Mac, port: IfIndex, out: &mut Output<P>) {
         for mut pkt in released.drain(..) {
             EthernetFrame::new_unchecked(pkt.data_mut()).set_dst_addr(MacAddr(mac));
-            out.tx[port as usize].push(pkt);
+            self.xmit(port, pkt, out);
         }
+    }
+
+    /// Queues a frame whose (untagged) Ethernet header is final for transmission on
+    /// interface `iface`: as it is on a port, tagged on a VLAN. The only place frames
+    /// leave the pipeline for the wire, so the tag is pushed in one place.
+    #[inline]
+    pub(super) fn xmit(&self, iface: IfIndex, pkt: P, out: &mut Output<P>) {
+        let i = iface as usize;
+        if i < self.nports {
+            out.tx[i].push(pkt);
+        } else {
+            self.xmit_tagged(i, pkt, out);
+        }
+    }
+
+    #[cold]
+    fn xmit_tagged(&self, i: usize, mut pkt: P, out: &mut Output<P>) {
+        let Some(ifc) = self.ifaces.get(i) else {
+            return self.drop_pkt(DropReason::NoRoute, pkt);
+        };
+        if !crate::frame::push_vlan(&mut pkt, ifc.vlan) {
+            return self.drop_pkt(DropReason::NoMbuf, pkt);
+        }
+        if let Some(c) = self.counters.vlans.get(i - self.nports) {
+            c.tx_packets.inc();
+            c.tx_bytes.add(pkt.data().len() as u64);
+        }
+        out.tx[ifc.port as usize].push(pkt);
     }
 
     /// Every session, for `ipvsadm -Lnc`.
@@ -453,8 +513,8 @@ impl<P: Frame> Pipeline<P> {
 
     /// The source address to use on `port` towards `target`: the port address whose
     /// subnet holds it, else the port's first address.
-    pub(super) fn source_addr_for(&self, port: PortIndex, target: Ipv4Addr) -> Option<Ipv4Addr> {
-        let addrs = &self.ports[port as usize].addrs;
+    pub(super) fn source_addr_for(&self, port: IfIndex, target: Ipv4Addr) -> Option<Ipv4Addr> {
+        let addrs = &self.ifaces[port as usize].addrs;
         addrs
             .iter()
             .find(|&&(a, len)| crate::route::Prefix::new(a, len).is_some_and(|p| p.contains(target)))
@@ -464,7 +524,7 @@ impl<P: Frame> Pipeline<P> {
 
     /// Whether we answer ARP for `ip` on `port`: the port's own addresses, and VIPs/LIPs
     /// inside the port's connected subnets.
-    pub(super) fn answers_arp_for(&self, ip: Ipv4Addr, port: PortIndex) -> bool {
+    pub(super) fn answers_arp_for(&self, ip: Ipv4Addr, port: IfIndex) -> bool {
         match self.addrs.get(ip) {
             Destination::Own(p) => p == port,
             Destination::Vip | Destination::Lip => self.routes.connected_port(ip) == Some(port),
@@ -474,6 +534,55 @@ impl<P: Frame> Pipeline<P> {
 }
 
 const TCP_FIN: u8 = 0x01;
+
+/// One logical interface: a port untagged, or one of its VLANs.
+#[derive(Debug, Clone)]
+pub(super) struct Iface {
+    /// The port it is on.
+    port: PortIndex,
+    /// 802.1Q VLAN id; 0 for the port's untagged frames.
+    vlan: u16,
+    mac: MacAddr,
+    addrs: Vec<(Ipv4Addr, u8)>,
+    /// The VLAN's local-address pool.
+    lips: Vec<Ipv4Addr>,
+    /// The port's MTU (a tag does not take from it).
+    mtu: u16,
+}
+
+/// The interfaces of `ports` in `IfIndex` order, and per port its (VLAN id, interface)
+/// pairs sorted by id.
+fn interfaces(ports: &[PortInfo]) -> (Vec<Iface>, Vec<Vec<(u16, IfIndex)>>) {
+    let mut ifaces: Vec<Iface> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Iface {
+            port: i as PortIndex,
+            vlan: 0,
+            mac: p.mac,
+            addrs: p.addrs.clone(),
+            lips: Vec::new(),
+            mtu: p.mtu,
+        })
+        .collect();
+    let mut by_port = vec![Vec::new(); ports.len()];
+    for (i, p) in ports.iter().enumerate() {
+        for v in &p.vlans {
+            by_port[i].push((v.id, ifaces.len() as IfIndex));
+            ifaces.push(Iface {
+                port: i as PortIndex,
+                vlan: v.id,
+                mac: p.mac,
+                addrs: v.addrs.clone(),
+                lips: v.lips.clone(),
+                mtu: p.mtu,
+            });
+        }
+        by_port[i].sort_unstable();
+    }
+    (ifaces, by_port)
+}
+
 const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
 const TCP_PSH: u8 = 0x08;
@@ -497,3 +606,5 @@ mod fast_path_tests;
 mod golden;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vlan_tests;

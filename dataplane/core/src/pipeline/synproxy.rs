@@ -26,7 +26,7 @@ impl<P: Frame> Pipeline<P> {
             room += crate::toa::TOA_LEN as u16;
         }
         // The server's side is not chosen yet: the smallest port MTU holds for any.
-        let mtu = self.ports.iter().map(|p| p.mtu).min().unwrap_or(crate::config::DEFAULT_MTU);
+        let mtu = self.ifaces.iter().map(|p| p.mtu).min().unwrap_or(crate::config::DEFAULT_MTU);
         let mut cfg = self.syn_cfg;
         cfg.mss = cfg.mss.min(crate::toa::mss_for_mtu(mtu, room));
         cfg
@@ -47,7 +47,7 @@ impl<P: Frame> Pipeline<P> {
         out: &mut Output<P>,
     ) {
         let port = info.port;
-        let mac = self.ports[port as usize].mac;
+        let mac = self.ifaces[port as usize].mac;
         if is_syn {
             let room = (ETH_LEN + HANDSHAKE_IP_LEN).max(pkt.data().len());
             if !pkt.set_len(room) {
@@ -59,7 +59,7 @@ impl<P: Frame> Pipeline<P> {
                     pkt.set_len(ETH_LEN + n);
                     bounce(&mut pkt, mac);
                     self.counters.event(Event::SynProxySynAnswered);
-                    out.tx[port as usize].push(pkt);
+                    self.xmit(port, pkt, out);
                 }
                 Err(_) => self.drop_pkt(DropReason::BadL4Header, pkt),
             }
@@ -82,7 +82,7 @@ impl<P: Frame> Pipeline<P> {
                 if let Ok(n) = synproxy::rst_reply(&mut pkt.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
                     pkt.set_len(ETH_LEN + n);
                     bounce(&mut pkt, mac);
-                    out.tx[port as usize].push(pkt);
+                    self.xmit(port, pkt, out);
                 }
                 return;
             }
@@ -225,17 +225,19 @@ impl<P: Frame> Pipeline<P> {
     /// its held ACK), session gone.
     pub(super) fn synproxy_give_up(&mut self, id: SessionId, out: &mut Output<P>) {
         let s = *self.sessions.get(id);
-        if let Some(ext) = self.ext.get_mut(&s.client) {
+        // The first held segment (the rest are freed with the drain).
+        let first = self.ext.get_mut(&s.client).and_then(|ext| {
             let port = ext.client_port;
-            if let Some(mut held) = ext.held.drain(..).next() {
-                let mac = self.ports[port as usize].mac;
-                let ip_len = Ipv4Packet::new_unchecked(&held.data()[ETH_LEN..]).total_len() as usize;
-                held.set_len(ETH_LEN + ip_len);
-                if let Ok(n) = synproxy::rst_reply(&mut held.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
-                    held.set_len(ETH_LEN + n);
-                    bounce(&mut held, mac);
-                    out.tx[port as usize].push(held);
-                }
+            ext.held.drain(..).next().map(|h| (port, h))
+        });
+        if let Some((port, mut held)) = first {
+            let mac = self.ifaces[port as usize].mac;
+            let ip_len = Ipv4Packet::new_unchecked(&held.data()[ETH_LEN..]).total_len() as usize;
+            held.set_len(ETH_LEN + ip_len);
+            if let Ok(n) = synproxy::rst_reply(&mut held.data_mut()[ETH_LEN..], self.syn_cfg.ttl) {
+                held.set_len(ETH_LEN + n);
+                bounce(&mut held, mac);
+                self.xmit(port, held, out);
             }
         }
         let old = self.sessions.remove(id);

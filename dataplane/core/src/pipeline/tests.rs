@@ -62,8 +62,8 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         worker,
         workers,
         ports: vec![
-            PortInfo { mac: LB_C_MAC, addrs: vec![(ip("198.18.0.1"), 24)], mtu: 1500 },
-            PortInfo { mac: LB_S_MAC, addrs: vec![(ip("198.19.0.1"), 24)], mtu: 1500 },
+            PortInfo { mac: LB_C_MAC, addrs: vec![(ip("198.18.0.1"), 24)], vlans: vec![], mtu: 1500 },
+            PortInfo { mac: LB_S_MAC, addrs: vec![(ip("198.19.0.1"), 24)], vlans: vec![], mtu: 1500 },
         ],
         routes,
         max_sessions: 1000,

@@ -109,8 +109,8 @@ impl<P: Frame> Pipeline<P> {
         {
             let d = pkt.data_mut();
             d[0..6].copy_from_slice(&mac);
-            d[6..12].copy_from_slice(&self.ports[port as usize].mac.0);
-            out.tx[port as usize].push(pkt);
+            d[6..12].copy_from_slice(&self.ifaces[port as usize].mac.0);
+            self.xmit(port, pkt, out);
             return;
         }
         self.route_out(pkt, to.dst, Some((id, dir)), now, alloc, out);
@@ -142,13 +142,12 @@ impl<P: Frame> Pipeline<P> {
         let Some(hop) = self.routes.lookup(dst) else {
             return self.drop_pkt(DropReason::NoRoute, pkt);
         };
-        let port = hop.port as usize;
         {
             let mut eth = EthernetFrame::new_unchecked(pkt.data_mut());
-            eth.set_src_addr(self.ports[port].mac);
+            eth.set_src_addr(self.ifaces[hop.port as usize].mac);
             eth.set_ethertype(EtherType::IPV4);
         }
-        if let Some(n) = self.neigh.resolve(hop.next_hop) {
+        if let Some(n) = self.neigh.resolve(hop.port, hop.next_hop) {
             let (mac, neigh_port) = self.neigh.at(n).expect("resolved");
             EthernetFrame::new_unchecked(pkt.data_mut()).set_dst_addr(MacAddr(mac));
             // Cached only where the neighbour sits on the routed port (the cached path
@@ -156,7 +155,7 @@ impl<P: Frame> Pipeline<P> {
             if let (Some((id, dir)), true) = (cache, neigh_port == hop.port) {
                 self.sessions.set_hop(id, dir, Hop { gen: self.neigh.generation(), neigh: n });
             }
-            out.tx[port].push(pkt);
+            self.xmit(hop.port, pkt, out);
             return;
         }
         match self.neigh.hold(hop.next_hop, hop.port, pkt, now) {

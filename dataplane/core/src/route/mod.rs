@@ -9,6 +9,11 @@ use std::net::Ipv4Addr;
 /// Index of a DPDK port in the dataplane's port list.
 pub type PortIndex = u16;
 
+/// Index of a logical interface, a (port, VLAN) pair: interface `i` below the number of
+/// ports is port `i` untagged; each `[[port.vlan]]` follows (see `config::Interface`).
+/// Routes, neighbours and own addresses are per interface.
+pub type IfIndex = u16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Prefix {
     addr: u32,
@@ -48,15 +53,16 @@ impl std::fmt::Display for Prefix {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub prefix: Prefix,
-    pub port: PortIndex,
+    /// The interface it leaves by.
+    pub port: IfIndex,
     /// None for a connected route: the destination itself is the next hop.
     pub gateway: Option<Ipv4Addr>,
 }
 
-/// Where to send a packet: out of `port`, to the neighbour `next_hop`.
+/// Where to send a packet: out of interface `port`, to the neighbour `next_hop`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NextHop {
-    pub port: PortIndex,
+    pub port: IfIndex,
     pub next_hop: Ipv4Addr,
 }
 
@@ -88,8 +94,8 @@ impl RouteTable {
         Some(NextHop { port: r.port, next_hop: r.gateway.unwrap_or(dst) })
     }
 
-    /// The port whose connected subnet holds `ip`, if any.
-    pub fn connected_port(&self, ip: Ipv4Addr) -> Option<PortIndex> {
+    /// The interface whose connected subnet holds `ip`, if any.
+    pub fn connected_port(&self, ip: Ipv4Addr) -> Option<IfIndex> {
         self.routes.iter().find(|r| r.gateway.is_none() && r.prefix.contains(ip)).map(|r| r.port)
     }
 }

@@ -96,6 +96,8 @@ drop_reasons! {
     KernelWriteError => "kernel_write_error", "The kernel interface refused the frame (counted by the exception thread).";
     KernelTxRingFull => "kernel_tx_ring_full", "A frame the kernel sent found the worker's ring full (counted by the exception thread).";
     KernelNoMbuf => "kernel_no_mbuf", "No mbuf for a frame the kernel sent (counted by the exception thread).";
+    UnknownVlan => "unknown_vlan", "802.1Q tagged with a VLAN id the port has no [[port.vlan]] for.";
+    VlanQinQ => "vlan_qinq", "Stacked VLAN tags (802.1ad or a second 802.1Q tag): not supported.";
 }
 
 macro_rules! events {
@@ -170,6 +172,19 @@ pub struct RealCounters {
     pub inactive: Counter,
 }
 
+/// Traffic of one VLAN interface (a `[[port.vlan]]`) on one worker.
+#[derive(Debug, Default)]
+pub struct VlanCounters {
+    /// Tagged frames received with this VLAN's id, and their bytes (tag included).
+    pub rx_packets: Counter,
+    pub rx_bytes: Counter,
+    /// Frames the pipeline sent tagged with this VLAN's id (tag included).
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+    /// Frames received on this VLAN that the worker dropped while handling them.
+    pub drops: Counter,
+}
+
 /// Everything one worker counts. Service and real-server counters are indexed by the
 /// stat slots the control plane assigns (see `service::registry`).
 #[derive(Debug)]
@@ -186,9 +201,13 @@ pub struct WorkerCounters {
     /// Rounds of the poll loop: a heartbeat (moves when idle too).
     pub loops: Counter,
     pub drops: [Counter; DropReason::COUNT],
+    /// Every drop, whatever the reason (what a VLAN's `drops` is measured with).
+    pub dropped: Counter,
     pub events: [Counter; Event::COUNT],
     pub services: Box<[TrafficCounters]>,
     pub reals: Box<[RealCounters]>,
+    /// Per VLAN interface, in the order of `pipeline::interfaces` (VLANs only).
+    pub vlans: Box<[VlanCounters]>,
 }
 
 impl WorkerCounters {
@@ -205,15 +224,41 @@ impl WorkerCounters {
             sessions_live: Counter::default(),
             loops: Counter::default(),
             drops: std::array::from_fn(|_| Counter::default()),
+            dropped: Counter::default(),
             events: std::array::from_fn(|_| Counter::default()),
             services: (0..max_services).map(|_| TrafficCounters::default()).collect(),
             reals: (0..max_reals).map(|_| RealCounters::default()).collect(),
+            vlans: Box::new([]),
         }
+    }
+
+    /// With counters for `n` VLAN interfaces.
+    pub fn with_vlans(mut self, n: usize) -> Self {
+        self.vlans = (0..n).map(|_| VlanCounters::default()).collect();
+        self
+    }
+
+    /// The VLANs' counters, named by `labels` (port name, VLAN id) in the same order.
+    pub fn vlan_snapshot(&self, labels: &[(String, u16)]) -> Vec<rvs_proto::VlanStats> {
+        self.vlans
+            .iter()
+            .zip(labels)
+            .map(|(c, (port, vid))| rvs_proto::VlanStats {
+                port: port.clone(),
+                vlan: *vid,
+                rx_packets: c.rx_packets.get(),
+                rx_bytes: c.rx_bytes.get(),
+                tx_packets: c.tx_packets.get(),
+                tx_bytes: c.tx_bytes.get(),
+                drops: c.drops.get(),
+            })
+            .collect()
     }
 
     #[inline]
     pub fn count_drop(&self, reason: DropReason) {
         self.drops[reason as usize].inc();
+        self.dropped.inc();
     }
 
     #[inline]
@@ -255,6 +300,7 @@ impl WorkerCounters {
                 .filter(|(_, n)| *n > 0)
                 .collect(),
             steering: None,
+            vlans: Vec::new(),
         }
     }
 }

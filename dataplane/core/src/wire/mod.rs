@@ -36,6 +36,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
+pub mod vlan;
 
 /// Why a buffer is not a valid packet of the kind asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
