@@ -96,7 +96,7 @@ LAB_TESTS+=("27-bird-ospf-w1 27-bird-ospf 1")
 LAB_TESTS+=("29-vlan-switch 29-vlan-switch 1")
 # rvsd on an 802.1Q trunk: real servers on VLANs 10 and 20, each with its own LIPs.
 for w in 1 2; do
-  LAB_TESTS+=("30-vlan-trunk-w$w 30-vlan-trunk $w")
+  LAB_TESTS+=("40-vlan-trunk-w$w 40-vlan-trunk $w")
 done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
