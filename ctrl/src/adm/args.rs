@@ -468,6 +468,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                 addr,
                 weight: st.weight.unwrap_or(DEFAULT_WEIGHT),
                 method: st.forward,
+                tunnel: None,
             };
             match cmd {
                 Cmd::AddDest => AdmCommand::AddReal { service, real },

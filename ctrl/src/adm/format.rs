@@ -526,6 +526,7 @@ mod tests {
                 addr: addr.parse().unwrap(),
                 weight,
                 method: ForwardMethod::FullNat,
+                tunnel: None,
             },
             active_conns: active,
             inactive_conns: inactive,

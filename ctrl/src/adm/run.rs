@@ -361,7 +361,8 @@ mod tests {
                     thresholds: Default::default(),
                     addr: "198.19.0.11:80".parse().unwrap(),
                     weight: 1,
-                    method: ForwardMethod::FullNat
+                    method: ForwardMethod::FullNat,
+                    tunnel: None,
                 }
             }]
         );
@@ -543,6 +544,7 @@ mod tests {
                 addr: a.parse().unwrap(),
                 weight: w,
                 method: ForwardMethod::FullNat,
+                tunnel: None,
                 thresholds: Thresholds { upper, lower },
             },
             active_conns: 3,
@@ -617,6 +619,7 @@ mod tests {
                     addr: addr.parse().unwrap(),
                     weight: 1,
                     method: ForwardMethod::FullNat,
+                    tunnel: None,
                     thresholds: Thresholds { upper, lower: upper / 2 },
                 },
                 active_conns: 4,

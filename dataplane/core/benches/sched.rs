@@ -155,6 +155,8 @@ fn main() {
                     weight: 1 + (i % 10) as u32,
                     slot: i as u32,
                     thresholds: Default::default(),
+                    method: Default::default(),
+                    gue_port: 0,
                 })
                 .collect();
             let counters = Arc::new(WorkerCounters::new(1, n));

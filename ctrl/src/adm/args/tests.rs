@@ -23,7 +23,7 @@ fn list(service: Option<ServiceKey>, view: ListView, numeric: bool, exact: bool)
     AdmCommand::List(ListOptions { service, view, numeric, exact, sort: false })
 }
 fn real(a: &str, weight: u32, method: ForwardMethod) -> RealSpec {
-    RealSpec { thresholds: Default::default(), addr: a.parse().unwrap(), weight, method }
+    RealSpec { thresholds: Default::default(), addr: a.parse().unwrap(), weight, method, tunnel: None }
 }
 
 #[test]

@@ -125,6 +125,8 @@ mod tests {
             weight,
             slot,
             thresholds: Default::default(),
+            method: Default::default(),
+            gue_port: 0,
         }
     }
 

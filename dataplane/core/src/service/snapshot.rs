@@ -17,6 +17,10 @@ pub struct Real {
     pub slot: u32,
     /// `-x`/`-y` for the whole dataplane; workers apply their share.
     pub thresholds: Thresholds,
+    /// How packets reach this real server.
+    pub method: rvs_proto::ForwardMethod,
+    /// TUN only: GUE to this UDP port instead of plain IPIP (0).
+    pub gue_port: u16,
 }
 
 impl Candidate for Real {

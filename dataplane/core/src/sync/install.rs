@@ -99,6 +99,8 @@ mod tests {
             weight: 1,
             slot,
             thresholds: Thresholds::default(),
+            method: Default::default(),
+            gue_port: 0,
         };
         Snapshot::new(
             1,

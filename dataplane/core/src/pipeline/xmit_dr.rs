@@ -1,0 +1,96 @@
+//! DR and TUN forwarding (IPVS's `-g` and `-i`): the client's packet goes to the real
+//! server with its IP header untouched, either as is to the server's MAC (DR) or inside
+//! an outer IPv4 header (TUN, `xmit_tun`). The server answers the client directly, so
+//! these sessions see one direction: the TCP state follows IPVS's input-only table, and
+//! only the in counters move.
+
+use super::*;
+use crate::session::FLAG_TUN;
+use crate::stats::Event;
+
+impl<P: Frame> Pipeline<P> {
+    /// Forwards a packet of a DR or TUN session (`forward` sends them here).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn forward_input_only(
+        &mut self,
+        id: SessionId,
+        dir: Direction,
+        pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        if dir == Direction::FromServer {
+            // The real server's reply came back through us: its routing is wrong for DR
+            // or TUN (the reply must go straight to the client). We do not route it.
+            return self.drop_pkt(DropReason::ReplyBypassed, pkt);
+        }
+        let real_slot = self.sessions.get(id).real_slot;
+        if self.expire_nodest_conn && !self.real_present.get(real_slot as usize).copied().unwrap_or(true) {
+            // The server is gone: end the session; a new connection is scheduled afresh,
+            // anything else finds no session (IPVS expire_nodest_conn drops it too).
+            let s = self.sessions.remove(id);
+            self.retire(&s);
+            self.counters.event(Event::NoDestExpired);
+            return self.client_packet(pkt, info, now, alloc, out);
+        }
+        let s = self.sessions.get_mut(id);
+        let mut rearm = false;
+        if info.key.proto == PROTO_TCP {
+            let next = s.state.next_tcp_input_only(info.tcp_flags);
+            if next != s.state {
+                if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
+                    match (s.state.is_active(), next.is_active()) {
+                        (false, true) => {
+                            r.inactive.sub(1);
+                            r.active.inc();
+                        }
+                        (true, false) => {
+                            r.active.sub(1);
+                            r.inactive.inc();
+                        }
+                        _ => {}
+                    }
+                }
+                s.state = next;
+                rearm = true;
+            }
+        }
+        s.expires = self.timeouts.deadline(now, s.state);
+        let (svc_slot, rip, tun) = (s.service_slot as usize, s.reply.src, s.flags & FLAG_TUN != 0);
+        if rearm {
+            self.sessions.rearm(id);
+        }
+        let bytes = info.ip_len as u64;
+        let c = &self.counters;
+        if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot as usize)) {
+            sv.in_pkts.inc();
+            sv.in_bytes.add(bytes);
+            r.traffic.in_pkts.inc();
+            r.traffic.in_bytes.add(bytes);
+        }
+        let mut pkt = pkt;
+        if tun {
+            match self.encapsulate(pkt, &info, rip, now, alloc, out) {
+                Some(p) => pkt = p,
+                None => return,
+            }
+        } else if pkt.data().len() > ETH_LEN + info.ip_len {
+            // Ethernet padding of a short frame goes: the server gets the IP packet.
+            pkt.set_len(ETH_LEN + info.ip_len);
+        }
+        // The session's cached next hop (the real server's MAC), else route and resolve.
+        if let Some((mac, port)) =
+            self.sessions.hop(id, dir, self.neigh.generation()).and_then(|n| self.neigh.at(n))
+        {
+            let port_mac = self.ports[port as usize].mac.0;
+            let d = pkt.data_mut();
+            d[0..6].copy_from_slice(&mac);
+            d[6..12].copy_from_slice(&port_mac);
+            out.tx[port as usize].push(pkt);
+            return;
+        }
+        self.route_out(pkt, rip, Some((id, dir)), now, alloc, out);
+    }
+}
