@@ -109,8 +109,10 @@ pub fn check_real(r: &RealSpec) -> Result<(), String> {
             r.method.as_ipvsadm()
         ));
     }
-    if r.tunnel.is_some_and(|t| t.port == 0) {
-        return Err("GUE needs a tunnel port (--tun-port)".into());
+    if r.tunnel.is_some() {
+        // Parsed (ipvsadm's --tun-type gue, keepalived's `TUN type gue`) so that the
+        // refusal is clear; the dataplane encapsulates IPIP only.
+        return Err("tunnel type gue is not supported by the dataplane yet (ipip only)".into());
     }
     Ok(())
 }
@@ -189,7 +191,7 @@ mod tests {
         r.tunnel = Some(crate::TunnelEncap { port: 6080 });
         assert!(check_real(&r).unwrap_err().contains("TUN real servers only"));
         r.method = ForwardMethod::Tunnel;
-        assert_eq!(check_real(&r), Ok(()));
+        assert!(check_real(&r).unwrap_err().contains("gue is not supported"));
         r.method = ForwardMethod::DirectRoute;
         r.tunnel = None;
         let toa = ServiceOptions { toa: true, ..Default::default() };

@@ -157,7 +157,7 @@ fn lvs_methods_per_service_and_per_real_server() {
  lvs_method NAT
  }
  real_server 198.19.0.13 80 {
- lb_kind TUN type gue port 6080
+ lb_kind TUN type ipip
  }
 "));
     let v = &l.config.virtual_servers[0];
@@ -165,11 +165,13 @@ fn lvs_methods_per_service_and_per_real_server() {
     let got: Vec<_> = v.reals.iter().map(|r| v.real_method(r)).collect();
     assert_eq!(
         got,
-        [
-            (ForwardMethod::DirectRoute, None),
-            (ForwardMethod::Nat, None),
-            (ForwardMethod::Tunnel, Some(rvs_proto::TunnelEncap { port: 6080 }))
-        ]
+        [(ForwardMethod::DirectRoute, None), (ForwardMethod::Nat, None), (ForwardMethod::Tunnel, None)]
+    );
+    // GUE is parsed, and refused as rvsd refuses it.
+    let e = errors(&vs(" lb_kind TUN type gue port 6080\n real_server 198.19.0.11 80 {\n }\n"));
+    assert_eq!(
+        e,
+        ["k.conf:6: rvsd would refuse real_server 198.19.0.11:80: tunnel type gue is not supported by the dataplane yet (ipip only)"]
     );
     // lb_kind after the real servers still applies to them (keepalived reads the block
     // before it builds the table).

@@ -126,7 +126,6 @@ mod tests {
             slot,
             thresholds: Default::default(),
             method: Default::default(),
-            gue_port: 0,
         }
     }
 

@@ -19,8 +19,6 @@ pub struct Real {
     pub thresholds: Thresholds,
     /// How packets reach this real server.
     pub method: rvs_proto::ForwardMethod,
-    /// TUN only: GUE to this UDP port instead of plain IPIP (0).
-    pub gue_port: u16,
 }
 
 impl Candidate for Real {
