@@ -623,3 +623,16 @@ fn file_check_with_track_file_and_shorthand() {
         ]
     );
 }
+
+#[test]
+fn only_fullnat_needs_local_addresses() {
+    let conf = |kind: &str| {
+        format!(
+            "virtual_server 198.18.0.100 80 {{\n lb_kind {kind}\n real_server 198.19.0.11 80 {{\n }}\n}}\n"
+        )
+    };
+    for kind in ["DR", "NAT", "TUN"] {
+        ok(&conf(kind));
+    }
+    assert!(errors(&conf("FNAT"))[0].contains("FULLNAT needs local addresses"));
+}

@@ -261,10 +261,17 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
             Some(addrs) => vs.local_addrs = addrs.clone(),
             None => cx.error(at, format!("laddr_group_name {name}: no such local_address_group")),
         },
-        None => cx.error(
-            &s.loc,
-            "FULLNAT needs local addresses: add laddr_group_name NAME and a local_address_group NAME { ... }",
-        ),
+        // Only FULLNAT real servers need local addresses (NAT, DR, TUN keep the client's).
+        None if vs.reals.iter().any(|r| vs.real_method(r).0 == ForwardMethod::FullNat)
+            || (vs.sorry_server.is_some() && vs.sorry_method().0 == ForwardMethod::FullNat)
+            || (vs.reals.is_empty() && vs.method == ForwardMethod::FullNat) =>
+        {
+            cx.error(
+                &s.loc,
+                "FULLNAT needs local addresses: add laddr_group_name NAME and a local_address_group NAME { ... }",
+            )
+        }
+        None => {}
     }
     if let (Some(sorry), Some(l)) = (vs.sorry_server, &sorry_loc) {
         if sorry.is_ipv4() != vs.key.addr.is_ipv4() {
