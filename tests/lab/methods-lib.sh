@@ -89,8 +89,11 @@ download_sha() {
   in_client curl -s --max-time 120 --interface "$1" "http://$VIP/big.bin" | sha256sum | awk '{print $1}'
 }
 
-# access_clients N: the distinct client addresses in real server N's access log.
-access_clients() { awk '{print $1}' "$STATE/rs$1/access.log" | sort -u | paste -sd' ' -; }
+# access_clients N: the distinct client addresses in real server N's access log (without the
+# server's own, from scripts/lab.sh's readiness check).
+access_clients() {
+  awk -v self="${RS_IPS[$(($1 - 1))]}" '$1 != self {print $1}' "$STATE/rs$1/access.log" | sort -u | paste -sd' ' -
+}
 
 # rs_tun N: real server N as an LVS/TUN real server: the VIP on its tunnel device (here
 # tunl0 made by tests/tools/ipip-decap.py, since the lab's kernel has no ipip module: the
