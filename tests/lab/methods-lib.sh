@@ -107,7 +107,12 @@ rs_tun() {
   in_rs "$n" sysctl -qw net.ipv4.conf.all.rp_filter=0
   in_rs "$n" sysctl -qw net.ipv4.conf.default.rp_filter=0
   in_rs "$n" nft -f - <<EOF || die "nft in rs$n"
-table ip ipipdrop { chain in { type filter hook input priority 0; ip protocol 4 drop; } }
+table ip ipipdrop {
+  chain in {
+    type filter hook input priority 0; policy accept;
+    ip protocol 4 drop
+  }
+}
 EOF
   in_rs "$n" "$PY" "$ROOT/tests/tools/ipip-decap.py" eth0 "$rip" tunl0 "$STATE/rs$n/decap.pid" \
     </dev/null >"$STATE/rs$n/decap.log" 2>&1 &
