@@ -372,3 +372,47 @@ fn golden_nat_tcp() {
         },
     );
 }
+
+/// A router on the client's side reports "fragmentation needed" about a segment a DR
+/// (then a TUN) real server sent from the VIP: the error reaches the server unchanged.
+#[test]
+fn icmp_errors_about_dr_and_tun_sessions_go_to_the_real_server_unchanged() {
+    for m in [ForwardMethod::DirectRoute, ForwardMethod::Tunnel] {
+        let mut h = H::new(pipeline_with(m));
+        h.client(46000, TcpFlags::SYN, b"");
+        h.tx(SERVER_PORT);
+        // What the server sent the client directly: VIP:80 -> CIP:46000, 1500 bytes.
+        let about = tcp_frame(
+            RS_MAC[0],
+            CLIENT_MAC,
+            ip(VIP),
+            80,
+            ip("198.18.0.10"),
+            46000,
+            TcpFlags(0x10),
+            &[0; 1460],
+        );
+        let quoted = &about[14..14 + 28];
+        let mut f = vec![0u8; 14 + 20 + 8 + quoted.len()];
+        f[14 + 28..].copy_from_slice(quoted);
+        crate::testkit::eth_ip(&mut f, CLIENT_MAC, LB_C_MAC, ip("198.18.0.254"), ip(VIP), IpProtocol::ICMP);
+        {
+            let mut icmp = Icmpv4Packet::new_unchecked(&mut f[14 + 20..]);
+            icmp.set_msg_type(3);
+            icmp.set_code(4);
+            icmp.set_next_hop_mtu(1400);
+            icmp.fill_checksum();
+        }
+        h.rx(CLIENT_PORT, f.clone());
+        let out = h.tx(SERVER_PORT).pop().unwrap_or_else(|| panic!("{m:?}: forwarded"));
+        assert_eq!(out[0..6], RS_MAC[0].0, "{m:?}");
+        let ip_at = if m == ForwardMethod::Tunnel {
+            assert_eq!(out[14 + 9], 4, "wrapped in IPIP");
+            14 + 20
+        } else {
+            14
+        };
+        assert_eq!(out[ip_at..], f[14..], "{m:?}: the error itself, untouched");
+        assert_eq!(h.p.counters().event_count(crate::stats::Event::IcmpErrorForwarded), 1);
+    }
+}

@@ -93,4 +93,36 @@ impl<P: Frame> Pipeline<P> {
         }
         self.route_out(pkt, rip, Some((id, dir)), now, alloc, out);
     }
+
+    /// An ICMP error about a DR/TUN session, e.g. "fragmentation needed" from a router on
+    /// the way to the client about a segment the real server sent from the VIP: it goes to
+    /// the real server unchanged (wrapped in IPIP for TUN), as IPVS's `ip_vs_in_icmp` does,
+    /// so the server's PMTU discovery works through us.
+    pub(super) fn icmp_error_to_real(
+        &mut self,
+        id: SessionId,
+        mut pkt: P,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let s = self.sessions.get(id);
+        let (rip, tun) = (s.reply.src, s.flags & FLAG_TUN != 0);
+        let d = pkt.data();
+        let ip_len = u16::from_be_bytes([d[ETH_LEN + 2], d[ETH_LEN + 3]]) as usize;
+        if tun {
+            if ip_len + 20 > super::xmit_tun::TUN_MTU {
+                // No ICMP about an ICMP error (RFC 1122): it goes no further.
+                return self.drop_pkt(DropReason::TunTooBig, pkt);
+            }
+            match self.wrap_ipip(pkt, ip_len, rip) {
+                Some(p) => pkt = p,
+                None => return,
+            }
+        } else if d.len() > ETH_LEN + ip_len {
+            pkt.set_len(ETH_LEN + ip_len);
+        }
+        self.counters.event(Event::IcmpErrorForwarded);
+        self.send_ip(pkt, rip, now, alloc, out);
+    }
 }

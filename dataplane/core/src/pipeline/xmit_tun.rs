@@ -28,7 +28,7 @@ impl<P: Frame> Pipeline<P> {
     /// outer IPv4 header to `rip`. None when the packet was answered or dropped instead.
     pub(super) fn encapsulate(
         &mut self,
-        mut pkt: P,
+        pkt: P,
         info: &L4Info,
         rip: Ipv4Addr,
         now: Time,
@@ -47,6 +47,13 @@ impl<P: Frame> Pipeline<P> {
             }
             return None;
         }
+        self.wrap_ipip(pkt, inner, rip)
+    }
+
+    /// Puts the `inner`-byte IP packet of `pkt` in an outer IPv4 header to `rip` (the
+    /// caller checked that it fits). None when dropped (no route, no room).
+    pub(super) fn wrap_ipip(&mut self, mut pkt: P, inner: usize, rip: Ipv4Addr) -> Option<P> {
+        let df = pkt.data()[ETH_LEN + 6] & 0x40 != 0;
         let Some(hop) = self.routes.lookup(rip) else {
             self.drop_pkt(DropReason::NoRoute, pkt);
             return None;
