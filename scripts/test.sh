@@ -101,9 +101,9 @@ done
 # Forwarding methods DR (keepalived.conf and ipvsadm lines), ldirectord through rvsadm as
 # ipvsadm, NAT (one worker: its replies carry no local port naming the worker), TUN.
 for w in 1 2; do
-  LAB_TESTS+=("30-dr-w$w 30-dr $w")
+  LAB_TESTS+=("33-dr-w$w 33-dr $w")
 done
-for t in 31-ldirectord 32-nat 33-tun; do
+for t in 34-ldirectord 35-nat 36-tun; do
   LAB_TESTS+=("$t $t 1")
 done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
