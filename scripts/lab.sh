@@ -149,13 +149,6 @@ http {
             root $dir;
             default_type text/plain;
         }
-        # PUT /up/NAME stores the body as $dir/up/NAME (uploads through the VIP).
-        location /up/ {
-            root $dir;
-            dav_methods PUT;
-            create_full_put_path on;
-            client_max_body_size 0;
-        }
     }
     # PROXY protocol (v1 or v2, nginx takes either) in front of every request: the balancer's
     # services with proxy_protocol = "v1"/"v2" point here. The log records what the header
