@@ -84,11 +84,11 @@ impl<P: Frame> Pipeline<P> {
         if let Some((mac, port)) =
             self.sessions.hop(id, dir, self.neigh.generation()).and_then(|n| self.neigh.at(n))
         {
-            let port_mac = self.ports[port as usize].mac.0;
+            let port_mac = self.ifaces[port as usize].mac.0;
             let d = pkt.data_mut();
             d[0..6].copy_from_slice(&mac);
             d[6..12].copy_from_slice(&port_mac);
-            out.tx[port as usize].push(pkt);
+            self.xmit(port, pkt, out);
             return;
         }
         self.route_out(pkt, rip, Some((id, dir)), now, alloc, out);
