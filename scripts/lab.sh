@@ -28,7 +28,8 @@ NAMESPACES=("$NS_CLIENT" "$NS_LB" "$NS_SW")
 for i in $(seq 1 "$RS_COUNT"); do NAMESPACES+=("$LAB-rs$i"); done
 # Namespaces some tests create on their own (08-bad-config's empty rvs-cfg); 'down' removes them too.
 # The exception-path tests add a router, clients behind it and a VLAN switch's namespaces.
-EXTRA_NAMESPACES=("$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd")
+# The DR/TUN tests (methods-lib.sh) add a gateway for the real servers' direct replies.
+EXTRA_NAMESPACES=("$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw")
 BIG_MB=${RVS_LAB_BIG_MB:-50}
 
 log() { echo "lab: $*"; }
@@ -143,6 +144,11 @@ http {
             dav_methods PUT;
             create_full_put_path on;
         }
+        # Each server's own health-check page ("test rsN"; ldirectord's request/receive).
+        location = /test.html {
+            root $dir;
+            default_type text/plain;
+        }
     }
     # PROXY protocol (v1 or v2, nginx takes either) in front of every request: the balancer's
     # services with proxy_protocol = "v1"/"v2" point here. The log records what the header
@@ -243,6 +249,7 @@ lab_up() {
     local dir=$STATE/rs$i
     mkdir -p "$dir/tmp"
     write_nginx_conf "$i" "$dir"
+    echo "test rs$i" >"$dir/test.html"
     nsx "$ns" nginx -q -c "$dir/nginx.conf" -t >/dev/null 2>"$dir/nginx-t.log" ||
       { cat "$dir/nginx-t.log" >&2; die "nginx config test failed for rs$i"; }
     nsx "$ns" nginx -c "$dir/nginx.conf" </dev/null >/dev/null 2>>"$dir/error.log" || die "nginx failed to start in $ns"

@@ -16,6 +16,9 @@ PACKAGES=(
   tcpdump tshark valgrind shellcheck
   # routing daemon of the exception-path lab (OSPF between the director and a router)
   bird2
+  # ldirectord drives rvsd through rvsadm installed as ipvsadm (it pulls in Debian's
+  # ipvsadm, whose file the test's mount namespace covers); nftables for the TUN test
+  ldirectord ipvsadm nftables
 )
 
 missing=()

@@ -98,6 +98,14 @@ LAB_TESTS+=("29-vlan-switch 29-vlan-switch 1")
 for w in 1 2; do
   LAB_TESTS+=("40-vlan-trunk-w$w 40-vlan-trunk $w")
 done
+# Forwarding methods DR (keepalived.conf and ipvsadm lines), ldirectord through rvsadm as
+# ipvsadm, NAT (one worker: its replies carry no local port naming the worker), TUN.
+for w in 1 2; do
+  LAB_TESTS+=("33-dr-w$w 33-dr $w")
+done
+for t in 34-ldirectord 35-nat 36-tun; do
+  LAB_TESTS+=("$t $t 1")
+done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do

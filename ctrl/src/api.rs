@@ -549,6 +549,7 @@ mod tests {
                     addr: "198.19.0.11:80".parse().unwrap(),
                     weight: 1,
                     method: ForwardMethod::FullNat,
+                    tunnel: None,
                 },
                 active_conns: 2,
                 inactive_conns: 1,

@@ -17,7 +17,7 @@
 
 use crate::adm::Transport;
 use crate::check::state::{DesiredService, Table};
-use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, Thresholds, Timeouts};
+use rvs_proto::{Client, Command, ForwardMethod, ProtoError, Reply, ServiceInfo, Thresholds, Timeouts};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -62,6 +62,12 @@ pub fn table_of(services: &[ServiceInfo]) -> Table {
                         .filter(|r| r.spec.thresholds != Thresholds::default())
                         .map(|r| (r.spec.addr, r.spec.thresholds))
                         .collect(),
+                    methods: s
+                        .reals
+                        .iter()
+                        .filter(|r| (r.spec.method, r.spec.tunnel) != (ForwardMethod::FullNat, None))
+                        .map(|r| (r.spec.addr, (r.spec.method, r.spec.tunnel)))
+                        .collect(),
                 },
             )
         })
@@ -97,7 +103,11 @@ pub fn diff(desired: &Table, actual: &Table) -> Vec<Command> {
         for (addr, w) in &want.reals {
             match have.reals.get(addr) {
                 None => out.push(Command::AddReal { service: *key, real: want.real(*addr, *w) }),
-                Some(hw) if hw != w || have.thresholds_of(addr) != want.thresholds_of(addr) => {
+                Some(hw)
+                    if hw != w
+                        || have.thresholds_of(addr) != want.thresholds_of(addr)
+                        || have.method_of(addr) != want.method_of(addr) =>
+                {
                     out.push(Command::EditReal { service: *key, real: want.real(*addr, *w) })
                 }
                 Some(_) => {}
@@ -127,6 +137,7 @@ pub fn apply(t: &mut Table, cmd: &Command) {
                     options: spec.options.clone(),
                     reals: BTreeMap::new(),
                     thresholds: BTreeMap::new(),
+                    methods: BTreeMap::new(),
                 },
             );
         }
@@ -150,12 +161,18 @@ pub fn apply(t: &mut Table, cmd: &Command) {
                 } else {
                     s.thresholds.insert(real.addr, real.thresholds);
                 }
+                if (real.method, real.tunnel) == (ForwardMethod::FullNat, None) {
+                    s.methods.remove(&real.addr);
+                } else {
+                    s.methods.insert(real.addr, (real.method, real.tunnel));
+                }
             }
         }
         Command::DelReal { service, addr } => {
             if let Some(s) = t.get_mut(service) {
                 s.reals.remove(addr);
                 s.thresholds.remove(addr);
+                s.methods.remove(addr);
             }
         }
         Command::AddLocalAddr { service, addr } => {

@@ -1,5 +1,5 @@
-//! Arbitrary frames into a worker pipeline with services, SYN proxy, TOA and PROXY protocol
-//! configured: every frame is handled (forwarded, answered or dropped and counted), never a
+//! Arbitrary frames into a worker pipeline with services, SYN proxy, TOA and PROXY protocol,
+//! and NAT, DR and TUN real servers configured: every frame is handled (forwarded, answered or dropped and counted), never a
 //! panic. The first byte picks the ingress port.
 #![no_main]
 use std::sync::{Arc, OnceLock, Mutex};
@@ -12,14 +12,17 @@ use rvs_core::service::Registry;
 use rvs_core::stats::WorkerCounters;
 use rvs_core::time::Time;
 use rvs_core::wire::MacAddr;
-use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec};
+use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec};
 
 fn pipeline() -> Pipeline<Vec<u8>> {
     let mut reg = Registry::new(16, 64);
-    for (port, opts) in [
-        (80, ServiceOptions::default()),
-        (81, ServiceOptions { syn_proxy: true, toa: true, ..Default::default() }),
-        (82, ServiceOptions { proxy_protocol: Some(2), ..Default::default() }),
+    for (port, opts, method) in [
+        (80, ServiceOptions::default(), ForwardMethod::FullNat),
+        (81, ServiceOptions { syn_proxy: true, toa: true, ..Default::default() }, ForwardMethod::FullNat),
+        (82, ServiceOptions { proxy_protocol: Some(2), ..Default::default() }, ForwardMethod::FullNat),
+        (83, ServiceOptions::default(), ForwardMethod::Nat),
+        (84, ServiceOptions::default(), ForwardMethod::DirectRoute),
+        (85, ServiceOptions::default(), ForwardMethod::Tunnel),
     ] {
         let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("198.18.0.100:{port}").parse().unwrap() };
         let spec = ServiceSpec {
@@ -33,8 +36,9 @@ fn pipeline() -> Pipeline<Vec<u8>> {
             let real = RealSpec {
                 addr: format!("198.19.0.{i}:80").parse().unwrap(),
                 weight: 1,
-                method: Default::default(),
+                method,
                 thresholds: Default::default(),
+                tunnel: None,
             };
             reg.add_real(&key, real).unwrap();
         }

@@ -78,6 +78,7 @@ fn registry(variant: u8) -> Registry {
                 weight: 1 + (variant as u32 % 3),
                 method: Default::default(),
                 thresholds: Default::default(),
+                tunnel: None,
             };
             reg.add_real(&key, real).unwrap();
         }

@@ -1,7 +1,7 @@
 //! The checks a service or real-server spec must pass to be accepted, with rvsd's wording,
 //! so that a client (`rvs-ctrl -t`, a reload) can tell before sending what rvsd would refuse.
 
-use crate::{ForwardMethod, Protocol, RealSpec, ServiceSpec};
+use crate::{ForwardMethod, Protocol, RealSpec, ServiceOptions, ServiceSpec};
 use std::net::{IpAddr, SocketAddr};
 
 /// The schedulers rvsd implements, as ipvsadm names them.
@@ -102,13 +102,38 @@ pub fn check_real(r: &RealSpec) -> Result<(), String> {
     if t.upper != 0 && t.lower > t.upper {
         return Err(format!("lower threshold {} is above the upper threshold {}", t.lower, t.upper));
     }
-    match r.method {
-        ForwardMethod::FullNat => Ok(()),
-        m => Err(format!(
-            "forwarding method {} is not supported by the dataplane yet (FULLNAT only)",
-            m.as_ipvsadm()
-        )),
+    if r.tunnel.is_some() && r.method != ForwardMethod::Tunnel {
+        return Err(format!(
+            "a tunnel type applies to TUN real servers only; {} is {}",
+            r.addr,
+            r.method.as_ipvsadm()
+        ));
     }
+    if r.tunnel.is_some() {
+        // Parsed (ipvsadm's --tun-type gue, keepalived's `TUN type gue`) so that the
+        // refusal is clear; the dataplane encapsulates IPIP only.
+        return Err("tunnel type gue is not supported by the dataplane yet (ipip only)".into());
+    }
+    Ok(())
+}
+
+/// What rvsd checks of a real server within its service: SYN proxy, TOA and the PROXY
+/// protocol need the director in both directions and its own sequence space, which only
+/// FULLNAT gives.
+pub fn check_real_in_service(o: &ServiceOptions, r: &RealSpec) -> Result<(), String> {
+    if r.method == ForwardMethod::FullNat {
+        return Ok(());
+    }
+    let opt = if o.syn_proxy {
+        "synproxy"
+    } else if o.toa {
+        "toa"
+    } else if o.proxy_protocol.is_some() {
+        "proxy-protocol"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{opt} works with FULLNAT real servers only; {} is {}", r.addr, r.method.as_ipvsadm()))
 }
 
 #[cfg(test)]
@@ -154,6 +179,7 @@ mod tests {
             addr: "198.19.0.11:80".parse().unwrap(),
             weight: 1,
             method: ForwardMethod::FullNat,
+            tunnel: None,
             thresholds: Thresholds { upper: 10, lower: 5 },
         };
         assert_eq!(check_real(&r), Ok(()));
@@ -161,6 +187,18 @@ mod tests {
         assert_eq!(check_real(&r), Err("lower threshold 10 is above the upper threshold 5".into()));
         r.thresholds = Thresholds::default();
         r.method = ForwardMethod::DirectRoute;
-        assert!(check_real(&r).unwrap_err().contains("Route is not supported"));
+        assert_eq!(check_real(&r), Ok(()));
+        r.tunnel = Some(crate::TunnelEncap { port: 6080 });
+        assert!(check_real(&r).unwrap_err().contains("TUN real servers only"));
+        r.method = ForwardMethod::Tunnel;
+        assert!(check_real(&r).unwrap_err().contains("gue is not supported"));
+        r.method = ForwardMethod::DirectRoute;
+        r.tunnel = None;
+        let toa = ServiceOptions { toa: true, ..Default::default() };
+        assert_eq!(
+            check_real_in_service(&toa, &r),
+            Err("toa works with FULLNAT real servers only; 198.19.0.11:80 is Route".into())
+        );
+        assert_eq!(check_real_in_service(&ServiceOptions::default(), &r), Ok(()));
     }
 }

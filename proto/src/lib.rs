@@ -39,8 +39,8 @@ pub struct ServiceKey {
     pub addr: SocketAddr,
 }
 
-/// Forwarding method of a real server. Only FULLNAT exists in the dataplane today;
-/// the others are named so that a request for them is refused clearly.
+/// Forwarding method of a real server (ipvsadm's `-g`/`-m`/`-i`, DPVS's `-b`), chosen per
+/// real server as IPVS does, so one service may mix them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardMethod {
@@ -52,6 +52,12 @@ pub enum ForwardMethod {
 }
 
 impl ForwardMethod {
+    /// Whether the real server's replies pass through the director (FULLNAT, NAT); DR and
+    /// TUN replies go from the real server straight to the client.
+    pub fn sees_replies(self) -> bool {
+        matches!(self, ForwardMethod::FullNat | ForwardMethod::Nat)
+    }
+
     /// ipvsadm's column text.
     pub fn as_ipvsadm(self) -> &'static str {
         match self {
@@ -137,6 +143,17 @@ pub struct RealSpec {
     pub method: ForwardMethod,
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// `--tun-type`/`--tun-port` of a TUN real server; None is plain IPIP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelEncap>,
+}
+
+/// How a TUN real server's packets are encapsulated beyond plain IPIP (ipvsadm 1.31's
+/// `--tun-type gue --tun-port N`): GUE (Generic UDP Encapsulation, variant 1: the inner
+/// IPv4 packet right after the UDP header) to UDP port `port` of the real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelEncap {
+    pub port: u16,
 }
 
 /// `ipvsadm --set tcp tcpfin udp`, in seconds. Zero in a request means "leave unchanged".
@@ -466,6 +483,7 @@ mod tests {
                 addr: "198.19.0.11:80".parse().unwrap(),
                 weight: 3,
                 method: ForwardMethod::FullNat,
+                tunnel: None,
             },
         });
         let mut buf = Vec::new();

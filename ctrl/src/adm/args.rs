@@ -30,6 +30,40 @@ pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 300;
 /// ipvsadm's MAX_TIMEOUT (31 days).
 pub const MAX_TIMEOUT: u32 = 86400 * 31;
 
+/// Which command set the user speaks: rvsadm's own, or ipvsadm's when the binary is invoked
+/// as `ipvsadm` (a symlink or `rvsadm --install-alias`), so that scripts and tools written
+/// for ipvsadm (ldirectord, init scripts) keep their meaning:
+///
+/// * `-a`/`-e` without `-g|-m|-i|--fullnat` is `-g` (DR), ipvsadm's default; rvsadm's own
+///   default is FULLNAT, rvsd's headline method (and the default of its TOML);
+/// * `-b` is `--sched-flags` as in ipvsadm (rvsadm's `-b` is DPVS's `--fullnat`);
+/// * lists are sorted unless `--nosort` (ipvsadm sorts; rvsadm keeps rvsd's order);
+/// * `-L -c` and `-S` print ipvsadm's layout (no `local` column, `-b` for flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Rvsadm,
+    Ipvsadm,
+}
+
+impl Dialect {
+    /// The dialect of a program invoked as `argv0` (its file name decides).
+    pub fn from_argv0(argv0: &str) -> Dialect {
+        match std::path::Path::new(argv0).file_name().and_then(|n| n.to_str()) {
+            Some("ipvsadm") => Dialect::Ipvsadm,
+            _ => Dialect::Rvsadm,
+        }
+    }
+
+    /// The program name for messages.
+    pub fn program(self) -> &'static str {
+        match self {
+            Dialect::Rvsadm => super::PROGRAM,
+            Dialect::Ipvsadm => "ipvsadm",
+        }
+    }
+}
+
 /// What the user asked for, plus the global `--socket` option.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
@@ -80,7 +114,13 @@ pub enum AdmCommand {
     /// `--reload [--pidfile PATH]`: SIGHUP to the rvs-ctrl whose pid is in PATH, so it
     /// re-reads its configuration and applies the difference.
     Reload { pidfile: String },
+    /// `--install-alias [DIR]`: a symlink DIR/ipvsadm to this binary (default
+    /// /usr/local/sbin), which then behaves as ipvsadm (see [`Dialect`]).
+    InstallAlias { dir: String },
 }
+
+/// Where `--install-alias` puts the `ipvsadm` symlink unless told otherwise.
+pub const DEFAULT_ALIAS_DIR: &str = "/usr/local/sbin";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ListOptions {
@@ -148,6 +188,8 @@ struct State {
     proxy_protocol: Option<u8>,
     proxy_on_connect: bool,
     mh_table_size: Option<u32>,
+    tun_type: Option<String>,
+    tun_port: Option<u16>,
 }
 
 impl State {
@@ -235,8 +277,26 @@ impl State {
 
 /// Parses rvsadm's arguments (without the program name).
 pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
+    parse_args_as(args, Dialect::Rvsadm)
+}
+
+/// Parses the arguments of rvsadm invoked as `dialect` (without the program name).
+pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invocation, UsageError> {
     let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
-    let (lexed, positional) = lex(&args)?;
+    if args.first().is_some_and(|a| a == "--install-alias") {
+        return match &args[1..] {
+            [] => Ok(Invocation {
+                socket: None,
+                action: Action::Command(AdmCommand::InstallAlias { dir: DEFAULT_ALIAS_DIR.into() }),
+            }),
+            [dir] => Ok(Invocation {
+                socket: None,
+                action: Action::Command(AdmCommand::InstallAlias { dir: dir.clone() }),
+            }),
+            _ => usage_err("--install-alias takes at most one directory"),
+        };
+    }
+    let (lexed, positional) = lex(&args, dialect)?;
     let mut st = State::default();
 
     for l in &lexed {
@@ -338,6 +398,22 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                         .ok_or_else(|| UsageError(format!("illegal u_threshold specified: `{arg}'")))?,
                 );
             }
+            Flag::TunType => {
+                st.set_option(Opt::TunType)?;
+                match arg {
+                    "ipip" | "gue" => st.tun_type = Some(arg.to_string()),
+                    "gre" => return usage_err("tunnel type gre is not supported by rvsd (ipip or gue)"),
+                    _ => return usage_err(format!("illegal tunnel type: `{arg}' (ipip or gue)")),
+                }
+            }
+            Flag::TunPort => {
+                st.set_option(Opt::TunPort)?;
+                st.tun_port = Some(
+                    parse_number(arg, 1, 65535)
+                        .ok_or_else(|| UsageError(format!("illegal tunnel port: `{arg}'")))?
+                        as u16,
+                );
+            }
             Flag::SynProxy => st.set_option(Opt::SynProxy)?,
             Flag::Toa => st.set_option(Opt::Toa)?,
             Flag::ProxyProtocol => {
@@ -393,6 +469,10 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
     };
 
     st.check(cmd)?;
+    if dialect == Dialect::Ipvsadm && !st.has(Opt::Forward) {
+        // ipvsadm's default forwarding method.
+        st.forward = ForwardMethod::DirectRoute;
+    }
     if st.pidfile.is_some() && cmd != Cmd::Reload {
         return usage_err(format!("Illegal 'pidfile' option with the '{}' command", cmd.name()));
     }
@@ -463,11 +543,21 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
             if thresholds.upper != 0 && thresholds.lower > thresholds.upper {
                 return usage_err("l_threshold must not be above u_threshold");
             }
+            let tunnel = match (st.tun_type.as_deref(), st.tun_port) {
+                (None, None) | (Some("ipip"), None) => None,
+                (Some("gue"), Some(port)) => Some(rvs_proto::TunnelEncap { port }),
+                (Some("gue"), None) => return usage_err("--tun-type gue needs --tun-port"),
+                _ => return usage_err("--tun-port applies to --tun-type gue only"),
+            };
+            if st.tun_type.is_some() && st.forward != ForwardMethod::Tunnel {
+                return usage_err("--tun-type applies to tunneling (-i) only");
+            }
             let real = RealSpec {
                 thresholds,
                 addr,
                 weight: st.weight.unwrap_or(DEFAULT_WEIGHT),
                 method: st.forward,
+                tunnel,
             };
             match cmd {
                 Cmd::AddDest => AdmCommand::AddReal { service, real },
@@ -520,7 +610,11 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
                 view,
                 numeric: st.has(Opt::Numeric),
                 exact: st.has(Opt::Exact),
-                sort: st.has(Opt::Sort) && !st.nosort,
+                // ipvsadm sorts unless --nosort; rvsadm only with --sort.
+                sort: match dialect {
+                    Dialect::Ipvsadm => !st.nosort,
+                    Dialect::Rvsadm => st.has(Opt::Sort) && !st.nosort,
+                },
             })
         }
     };

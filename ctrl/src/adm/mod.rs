@@ -4,7 +4,9 @@ pub mod args;
 pub mod format;
 pub mod run;
 
-pub use args::{parse_args, Action, AdmCommand, Invocation, ListOptions, ListView, UsageError};
+pub use args::{
+    parse_args, parse_args_as, Action, AdmCommand, Dialect, Invocation, ListOptions, ListView, UsageError,
+};
 pub use run::{execute, Clock, Env, RunError, SystemClock, Transport};
 
 /// The program name used in messages.
@@ -54,6 +56,7 @@ Usage:
   {p} --workers
   {p} -Z [-t|u service-address]
   {p} --reload [--pidfile path]
+  {p} --install-alias [dir]
   {p} -h
 
 Commands:
@@ -75,6 +78,9 @@ Either long or short options are allowed.
   --workers                   list per-worker counters and drop reasons
   --zero         -Z           zero the counters of a service or of all
   --reload                    make rvs-ctrl re-read its configuration (SIGHUP)
+  --install-alias [dir]       symlink dir/ipvsadm (default {alias_dir}) to this binary: invoked
+                              as ipvsadm it takes ipvsadm's defaults (-g, -b = --sched-flags,
+                              sorted lists) and prints ipvsadm 1.31's layouts
   --help            -h        display this help message
   --version         -v        display the version
 
@@ -97,10 +103,12 @@ Options:
                                       afresh (IPVS's expire_quiescent_template)
   --mh-table-size   prime             mh: Maglev table size M (default 65537)
   --real-server  -r server-address    server-address is host (and port)
-  --fullnat      -b                   full NAT (default)
+  --fullnat      -b                   full NAT (the default; as ipvsadm: --fullnat only)
   --masquerading -m                   masquerading (NAT)
-  --gatewaying   -g                   gatewaying (direct routing)
+  --gatewaying   -g                   gatewaying (direct routing) (ipvsadm's default)
   --ipip         -i                   ipip encapsulation (tunneling)
+  --tun-type     ipip|gue             tunnel type of -i (default ipip)
+  --tun-port     port                 GUE: the real server's UDP port
   --weight       -w weight            capacity of real server (default 1)
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
@@ -126,6 +134,7 @@ Options:
         env = SOCKET_ENV,
         default = rvs_proto::DEFAULT_SOCKET,
         pidfile = DEFAULT_CTRL_PIDFILE,
+        alias_dir = args::DEFAULT_ALIAS_DIR,
     )
 }
 

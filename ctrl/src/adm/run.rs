@@ -2,7 +2,7 @@
 //! formatter prints the replies. The transport, output, input and clock are injected so
 //! that this is testable without a daemon.
 
-use super::args::{self, Action, AdmCommand, ListOptions, ListView, UsageError};
+use super::args::{self, Action, AdmCommand, Dialect, ListOptions, ListView, UsageError};
 use super::format;
 use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceOptions, ServiceSpec};
 use std::io::{BufRead, Write};
@@ -77,6 +77,8 @@ pub struct Env<'a> {
     /// `-R` reads commands from here.
     pub input: &'a mut dyn BufRead,
     pub clock: &'a dyn Clock,
+    /// rvsadm's own or ipvsadm's output layouts and `-R` syntax.
+    pub dialect: Dialect,
 }
 
 /// ipvsadm's message when a listed service does not exist.
@@ -165,7 +167,12 @@ pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
         }
         AdmCommand::Save => {
             let list = list_services(env)?;
-            Ok(env.out.write_all(format::save(&list).as_bytes())?)
+            let text = match env.dialect {
+                Dialect::Rvsadm => format::save(&list),
+                // ipvsadm -S lists in its sorted order.
+                Dialect::Ipvsadm => format::save_ipvsadm(&sorted(list)),
+            };
+            Ok(env.out.write_all(text.as_bytes())?)
         }
         AdmCommand::List(opts) => list(opts, env),
         AdmCommand::Restore => restore(env),
@@ -173,7 +180,33 @@ pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
         AdmCommand::Reload { pidfile } => {
             reload(std::path::Path::new(pidfile), std::path::Path::new("/proc")).map(|_| ())
         }
+        AdmCommand::InstallAlias { dir } => {
+            let exe = std::env::current_exe()
+                .map_err(|e| RunError::Reload(format!("cannot tell where this binary is: {e}")))?;
+            let link = install_alias(std::path::Path::new(dir), &exe)?;
+            Ok(writeln!(env.out, "{} -> {}", link.display(), exe.display())?)
+        }
     }
+}
+
+/// `--install-alias DIR`: the symlink DIR/ipvsadm -> `exe`. An existing symlink there is
+/// replaced; anything else (the real ipvsadm) is left alone and refused.
+pub fn install_alias(dir: &std::path::Path, exe: &std::path::Path) -> Result<std::path::PathBuf, RunError> {
+    let link = dir.join("ipvsadm");
+    match std::fs::symlink_metadata(&link) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(&link)
+            .map_err(|e| RunError::Reload(format!("cannot replace {}: {e}", link.display())))?,
+        Ok(_) => {
+            return Err(RunError::Reload(format!(
+                "{} exists and is not a symlink (the real ipvsadm?); not replacing it",
+                link.display()
+            )))
+        }
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(exe, &link)
+        .map_err(|e| RunError::Reload(format!("cannot create {}: {e}", link.display())))?;
+    Ok(link)
 }
 
 /// `--reload`: reads rvs-ctrl's pid from `pidfile`, checks (in `proc`) that the process is
@@ -232,6 +265,7 @@ fn list(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
             format::rates(&format::compute_rates(&first, &second, elapsed), header, opts.exact)
         }
         ListView::Connections => match call(env, Command::ListConns)? {
+            Reply::Conns { conns } if env.dialect == Dialect::Ipvsadm => format::conns_ipvsadm(&conns),
             Reply::Conns { conns } => format::conns(&conns),
             _ => return Err(RunError::Unexpected("list_conns")),
         },
@@ -264,7 +298,7 @@ fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
         let Some(words) = args::split_line(line).map_err(|e| UsageError(at(e.0)))? else {
             continue;
         };
-        let inv = args::parse_args(&words).map_err(|e| UsageError(at(e.0)))?;
+        let inv = args::parse_args_as(&words, env.dialect).map_err(|e| UsageError(at(e.0)))?;
         match inv.action {
             Action::Command(AdmCommand::Restore) => {
                 return Err(UsageError(at("-R cannot be nested".into())).into());
@@ -326,7 +360,16 @@ mod tests {
         let mut out = Vec::new();
         let mut inp = input.as_bytes();
         let clock = FakeClock(Cell::new(Instant::now()));
-        let r = execute(&c, &mut Env { transport: &mut fake, out: &mut out, input: &mut inp, clock: &clock });
+        let r = execute(
+            &c,
+            &mut Env {
+                transport: &mut fake,
+                out: &mut out,
+                input: &mut inp,
+                clock: &clock,
+                dialect: Dialect::Rvsadm,
+            },
+        );
         (r, fake, String::from_utf8(out).unwrap())
     }
 
@@ -361,7 +404,8 @@ mod tests {
                     thresholds: Default::default(),
                     addr: "198.19.0.11:80".parse().unwrap(),
                     weight: 1,
-                    method: ForwardMethod::FullNat
+                    method: ForwardMethod::FullNat,
+                    tunnel: None,
                 }
             }]
         );
@@ -531,7 +575,17 @@ mod tests {
         let mut out = Vec::new();
         let mut inp = input.as_bytes();
         let clock = FakeClock(Cell::new(Instant::now()));
-        execute(&c, &mut Env { transport: t, out: &mut out, input: &mut inp, clock: &clock }).unwrap();
+        execute(
+            &c,
+            &mut Env {
+                transport: t,
+                out: &mut out,
+                input: &mut inp,
+                clock: &clock,
+                dialect: Dialect::Rvsadm,
+            },
+        )
+        .unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -543,6 +597,7 @@ mod tests {
                 addr: a.parse().unwrap(),
                 weight: w,
                 method: ForwardMethod::FullNat,
+                tunnel: None,
                 thresholds: Thresholds { upper, lower },
             },
             active_conns: 3,
@@ -617,6 +672,7 @@ mod tests {
                     addr: addr.parse().unwrap(),
                     weight: 1,
                     method: ForwardMethod::FullNat,
+                    tunnel: None,
                     thresholds: Thresholds { upper, lower: upper / 2 },
                 },
                 active_conns: 4,

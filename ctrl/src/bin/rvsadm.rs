@@ -2,7 +2,7 @@
 //!
 //! Exit status: 0 success, 1 rvsd refused the request, 2 usage error, 3 rvsd unreachable.
 
-use rvs_ctrl::adm::{self, Action, Env, RunError, SystemClock, PROGRAM};
+use rvs_ctrl::adm::{self, Action, Dialect, Env, RunError, SystemClock};
 use std::io::Write;
 
 fn main() {
@@ -10,8 +10,12 @@ fn main() {
 }
 
 fn real_main() -> i32 {
-    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
-    let inv = match adm::parse_args(&args) {
+    let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    // Invoked as `ipvsadm` (symlink, --install-alias): ipvsadm's defaults and layouts.
+    let dialect = Dialect::from_argv0(argv.first().map_or("", String::as_str));
+    #[allow(non_snake_case)]
+    let PROGRAM = dialect.program();
+    let inv = match adm::args::parse_args_as(&argv[1..], dialect) {
         Ok(inv) => inv,
         Err(e) => {
             eprintln!("{PROGRAM}: {e}");
@@ -20,10 +24,24 @@ fn real_main() -> i32 {
         }
     };
     let cmd = match inv.action {
-        Action::Help => return print(&adm::usage()),
-        Action::Version => return print(&format!("{}\n", adm::version_string())),
+        Action::Help => return print(&adm::usage(), PROGRAM),
+        Action::Version => return print(&format!("{}\n", adm::version_string()), PROGRAM),
         Action::Command(c) => c,
     };
+
+    // --install-alias only makes a symlink.
+    if let adm::AdmCommand::InstallAlias { dir } = &cmd {
+        let made = std::env::current_exe()
+            .map_err(|e| RunError::Reload(format!("cannot tell where this binary is: {e}")))
+            .and_then(|exe| adm::run::install_alias(std::path::Path::new(dir), &exe).map(|l| (l, exe)));
+        return match made {
+            Ok((link, exe)) => print(&format!("{} -> {}\n", link.display(), exe.display()), PROGRAM),
+            Err(e) => {
+                eprintln!("{PROGRAM}: {e}");
+                e.exit_code()
+            }
+        };
+    }
 
     // --reload talks to rvs-ctrl (a signal), not to rvsd.
     if let adm::AdmCommand::Reload { pidfile } = &cmd {
@@ -56,7 +74,7 @@ fn real_main() -> i32 {
     let mut input = stdin.lock();
     let result = adm::execute(
         &cmd,
-        &mut Env { transport: &mut client, out: &mut out, input: &mut input, clock: &SystemClock },
+        &mut Env { transport: &mut client, out: &mut out, input: &mut input, clock: &SystemClock, dialect },
     )
     .and_then(|()| out.flush().map_err(RunError::from));
     match result {
@@ -79,13 +97,13 @@ fn real_main() -> i32 {
     }
 }
 
-fn print(text: &str) -> i32 {
+fn print(text: &str, program: &str) -> i32 {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => 0,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
-            eprintln!("{PROGRAM}: writing output: {e}");
+            eprintln!("{program}: writing output: {e}");
             1
         }
     }

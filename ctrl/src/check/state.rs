@@ -20,7 +20,7 @@
 //! * a dead server is removed, or kept with weight 0 under `inhibit_on_failure`.
 
 use crate::keepalived::{CheckerConf, Config, Script, VirtualServer};
-use rvs_proto::{ForwardMethod, RealSpec, ServiceKey, ServiceOptions, ServiceSpec, Thresholds};
+use rvs_proto::{ForwardMethod, RealSpec, ServiceKey, ServiceOptions, ServiceSpec, Thresholds, TunnelEncap};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, SocketAddr};
@@ -164,7 +164,13 @@ pub struct DesiredService {
     /// Connection thresholds of the real servers that have any (`uthreshold`/`lthreshold`);
     /// a server not named here has none.
     pub thresholds: BTreeMap<SocketAddr, Thresholds>,
+    /// The forwarding method of the real servers that are not FULLNAT (`lb_kind`,
+    /// `lvs_method`); a server not named here is FULLNAT.
+    pub methods: BTreeMap<SocketAddr, RealMethod>,
 }
+
+/// A real server's forwarding method and, for TUN, its encapsulation.
+pub type RealMethod = (ForwardMethod, Option<TunnelEncap>);
 
 impl DesiredService {
     pub fn spec(&self, key: ServiceKey) -> ServiceSpec {
@@ -183,7 +189,13 @@ impl DesiredService {
 
     /// What rvsd is asked to hold for real server `addr` of weight `weight`.
     pub fn real(&self, addr: SocketAddr, weight: u32) -> RealSpec {
-        RealSpec { thresholds: self.thresholds_of(&addr), addr, weight, method: ForwardMethod::FullNat }
+        let (method, tunnel) = self.method_of(&addr);
+        RealSpec { thresholds: self.thresholds_of(&addr), addr, weight, method, tunnel }
+    }
+
+    /// The forwarding method of real server `addr`.
+    pub fn method_of(&self, addr: &SocketAddr) -> RealMethod {
+        self.methods.get(addr).copied().unwrap_or((ForwardMethod::FullNat, None))
     }
 }
 
@@ -490,10 +502,21 @@ impl Health {
                     }
                 }
             }
+            let mut methods = BTreeMap::new();
             for rs in &vs.reals {
                 let th = rs.thresholds();
                 if reals.contains_key(&rs.addr) && th != Thresholds::default() {
                     thresholds.insert(rs.addr, th);
+                }
+                let m = vs.real_method(rs);
+                if reals.contains_key(&rs.addr) && m != (ForwardMethod::FullNat, None) {
+                    methods.insert(rs.addr, m);
+                }
+            }
+            if let Some(sorry) = vs.sorry_server.filter(|s| reals.contains_key(s)) {
+                let m = vs.sorry_method();
+                if m != (ForwardMethod::FullNat, None) && !vs.reals.iter().any(|r| r.addr == sorry) {
+                    methods.insert(sorry, m);
                 }
             }
             let entry = DesiredService {
@@ -502,6 +525,7 @@ impl Health {
                 options: vs.options(),
                 reals,
                 thresholds,
+                methods,
             };
             for key in &vs.members {
                 t.insert(*key, entry.clone());

@@ -4,7 +4,7 @@
 use super::lexer::Loc;
 use super::parser::Stmt;
 use super::{ConfigError, Diag, Loaded};
-use rvs_proto::{ForwardMethod, Persistence, ServiceKey, ServiceOptions, Thresholds, Timeouts};
+use rvs_proto::{ForwardMethod, Persistence, ServiceKey, ServiceOptions, Thresholds, Timeouts, TunnelEncap};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -64,7 +64,11 @@ pub struct VirtualServer {
     pub key: ServiceKey,
     pub delay_loop: Duration,
     pub scheduler: String,
+    /// `lb_kind`/`lvs_method`: the default of the real servers, with its tunnel type.
     pub method: ForwardMethod,
+    pub tunnel: Option<TunnelEncap>,
+    /// `sorry_server_lvs_method` (default: `lb_kind`).
+    pub sorry_method: Option<(ForwardMethod, Option<TunnelEncap>)>,
     /// Every service this block makes: its own VIP:port, or each member of its
     /// `virtual_server group`. `key` is the first; all share the real servers and checks.
     pub members: Vec<ServiceKey>,
@@ -106,6 +110,16 @@ pub struct VirtualServer {
 }
 
 impl VirtualServer {
+    /// How real server `rs` is forwarded to: its own `lvs_method`, else `lb_kind`.
+    pub fn real_method(&self, rs: &RealServer) -> (ForwardMethod, Option<TunnelEncap>) {
+        rs.method.unwrap_or((self.method, self.tunnel))
+    }
+
+    /// How the sorry server is forwarded to: `sorry_server_lvs_method`, else `lb_kind`.
+    pub fn sorry_method(&self) -> (ForwardMethod, Option<TunnelEncap>) {
+        self.sorry_method.unwrap_or((self.method, self.tunnel))
+    }
+
     /// Whether `key` is one of the services of this block.
     pub fn serves(&self, key: &ServiceKey) -> bool {
         self.members.contains(key)
@@ -149,6 +163,8 @@ pub struct RealServer {
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
     pub checkers: Vec<CheckerConf>,
+    /// The real server's own `lvs_method` (keepalived 2.x); None: the virtual server's.
+    pub method: Option<(ForwardMethod, Option<TunnelEncap>)>,
 }
 
 impl RealServer {

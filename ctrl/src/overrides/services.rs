@@ -82,6 +82,8 @@ fn virtual_server(d: &ServiceDef) -> VirtualServer {
         delay_loop: crate::keepalived::model::DEFAULT_DELAY_LOOP,
         scheduler: d.scheduler.clone(),
         method: ForwardMethod::FullNat,
+        tunnel: None,
+        sorry_method: None,
         persistence_timeout: None,
         persistence_granularity: None,
         sched_flags: Vec::new(),

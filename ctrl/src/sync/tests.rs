@@ -290,3 +290,19 @@ fn lvs_timeouts_are_set_and_kept() {
     assert!(sync_timeouts(&mut c, &want).unwrap());
     assert_eq!(fake.state.lock().unwrap().timeouts, merged);
 }
+
+#[test]
+fn a_changed_forwarding_method_is_an_edit_and_round_trips_through_rvsds_listing() {
+    let have = table(vec![(V, svc("rr", &[], &[("198.19.0.11:80", 1)]))]);
+    let mut want = have.clone();
+    let rs = "198.19.0.11:80".parse().unwrap();
+    want.get_mut(&key(V)).unwrap().methods.insert(rs, (ForwardMethod::DirectRoute, None));
+    let cmds = diff(&want, &have);
+    assert_eq!(show(&cmds), ["e 198.18.0.100:80 198.19.0.11:80 1"]);
+    let Command::EditReal { real, .. } = &cmds[0] else { panic!() };
+    assert_eq!(real.method, ForwardMethod::DirectRoute);
+    let mut applied = have.clone();
+    apply(&mut applied, &cmds[0]);
+    assert_eq!(applied, want, "apply mirrors rvsd");
+    assert!(diff(&want, &applied).is_empty());
+}

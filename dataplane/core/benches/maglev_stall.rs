@@ -46,6 +46,7 @@ fn real(i: usize, weight: u32) -> RealSpec {
         weight,
         method: ForwardMethod::FullNat,
         thresholds: Default::default(),
+        tunnel: None,
     }
 }
 

@@ -155,6 +155,7 @@ fn main() {
                     weight: 1 + (i % 10) as u32,
                     slot: i as u32,
                     thresholds: Default::default(),
+                    method: Default::default(),
                 })
                 .collect();
             let counters = Arc::new(WorkerCounters::new(1, n));

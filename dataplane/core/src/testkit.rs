@@ -66,6 +66,7 @@ pub fn registry(lips: usize) -> Registry {
                 addr: format!("{rs}:{rport}").parse().unwrap(),
                 weight: 1,
                 method: ForwardMethod::FullNat,
+                tunnel: None,
                 thresholds: Default::default(),
             };
             r.add_real(&key, real).unwrap();

@@ -387,6 +387,7 @@ mod tests {
             addr: "198.19.0.11:80".parse().unwrap(),
             weight: 1,
             method: Default::default(),
+            tunnel: None,
         };
         c.handle(Command::AddReal { service: key, real }).unwrap();
         c.counters_for_test().reals[0].traffic.conns.add(5);
@@ -409,6 +410,7 @@ mod tests {
             addr: a.parse().unwrap(),
             weight: 1,
             method: Default::default(),
+            tunnel: None,
         };
         for k in [key, other] {
             let spec = ServiceSpec {

@@ -48,22 +48,22 @@ impl Cmd {
     /// Legal options per command, in [`OPT_NAMES`] order, with ipvsadm's key:
     /// `+` compulsory, `x` illegal, `1` exclusive (only one `1` option), ` ` optional.
     pub(super) fn table(self) -> &'static [u8; NOPT] {
-        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th pps eqt mh
+        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th pps eqt mh tt tp
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x   ",
-            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx xxx",
-            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxxxxx",
-            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxx",
-            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x   xx",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx xxxxx",
+            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxxxxx  ",
+            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxxxx",
+            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxx",
         }
     }
 }
 
-pub(super) const NOPT: usize = 27;
+pub(super) const NOPT: usize = 29;
 
 /// Option bits, indices into [`OPT_NAMES`] and the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,8 @@ pub(super) enum Opt {
     ProxySend,
     ExpireQuiescent,
     MhTableSize,
+    TunType,
+    TunPort,
 }
 
 /// ipvsadm's `optnames` (plus ours).
@@ -126,6 +128,8 @@ pub(super) const OPT_NAMES: [&str; NOPT] = [
     "proxy-protocol-send",
     "expire-quiescent-template",
     "mh-table-size",
+    "tun-type",
+    "tun-port",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +167,8 @@ pub(super) enum Flag {
     ProxySend,
     ExpireQuiescent,
     MhTableSize,
+    TunType,
+    TunPort,
     /// An ipvsadm option rvsadm does not implement.
     Unsupported,
 }
@@ -201,6 +207,8 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(Some('s'), "scheduler", true, Flag::Scheduler),
     o(Some('r'), "real-server", true, Flag::Real),
     o(Some('b'), "fullnat", false, Flag::Forward(ForwardMethod::FullNat)),
+    o(None, "tun-type", true, Flag::TunType),
+    o(None, "tun-port", true, Flag::TunPort),
     o(Some('m'), "masquerading", false, Flag::Forward(ForwardMethod::Nat)),
     o(Some('g'), "gatewaying", false, Flag::Forward(ForwardMethod::DirectRoute)),
     o(Some('i'), "ipip", false, Flag::Forward(ForwardMethod::Tunnel)),
@@ -255,7 +263,13 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(None, "sockpair", true, Flag::Unsupported),
 ];
 
-pub(super) fn find_short(c: char) -> Option<&'static OptSpec> {
+/// ipvsadm's `-b`: scheduler flags (rvsadm's own `-b` is DPVS's `--fullnat`).
+const IPVSADM_B: OptSpec = o(Some('b'), "sched-flags", true, Flag::SchedFlags);
+
+pub(super) fn find_short(c: char, dialect: Dialect) -> Option<&'static OptSpec> {
+    if c == 'b' && dialect == Dialect::Ipvsadm {
+        return Some(&IPVSADM_B);
+    }
     SPECS.iter().find(|s| s.short == Some(c))
 }
 
@@ -285,7 +299,7 @@ pub(super) struct Lexed {
 }
 
 /// Splits argv (without the program name) into options and positional arguments.
-pub(super) fn lex(args: &[String]) -> Result<(Vec<Lexed>, Vec<String>), UsageError> {
+pub(super) fn lex(args: &[String], dialect: Dialect) -> Result<(Vec<Lexed>, Vec<String>), UsageError> {
     let mut opts = Vec::new();
     let mut positional = Vec::new();
     let mut i = 0;
@@ -329,7 +343,7 @@ pub(super) fn lex(args: &[String]) -> Result<(Vec<Lexed>, Vec<String>), UsageErr
             while k < cluster.len() {
                 let c = cluster[k];
                 k += 1;
-                let Some(spec) = find_short(c) else {
+                let Some(spec) = find_short(c, dialect) else {
                     return usage_err(format!("invalid option -- '{c}'"));
                 };
                 let spelled = format!("-{c}");

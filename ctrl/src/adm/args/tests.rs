@@ -23,7 +23,7 @@ fn list(service: Option<ServiceKey>, view: ListView, numeric: bool, exact: bool)
     AdmCommand::List(ListOptions { service, view, numeric, exact, sort: false })
 }
 fn real(a: &str, weight: u32, method: ForwardMethod) -> RealSpec {
-    RealSpec { thresholds: Default::default(), addr: a.parse().unwrap(), weight, method }
+    RealSpec { thresholds: Default::default(), addr: a.parse().unwrap(), weight, method, tunnel: None }
 }
 
 #[test]
@@ -546,4 +546,100 @@ fn zero_and_reload() {
     );
     assert_eq!(err(&["-Ln", "--pidfile=/x"]), "Illegal 'pidfile' option with the 'list' command");
     assert_eq!(err(&["--reload", "-n"]), "Illegal 'numeric' option with the 'reload' command");
+}
+
+fn ipvsadm(args: &[&str]) -> AdmCommand {
+    match parse_args_as(args, Dialect::Ipvsadm) {
+        Ok(Invocation { action: Action::Command(c), .. }) => c,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn dialect_from_the_program_name() {
+    assert_eq!(Dialect::from_argv0("/usr/sbin/ipvsadm"), Dialect::Ipvsadm);
+    assert_eq!(Dialect::from_argv0("ipvsadm"), Dialect::Ipvsadm);
+    assert_eq!(Dialect::from_argv0("/usr/bin/rvsadm"), Dialect::Rvsadm);
+    assert_eq!(Dialect::from_argv0("ipvsadm.sh"), Dialect::Rvsadm);
+}
+
+#[test]
+fn forwarding_method_defaults_differ_by_dialect() {
+    let svc = tcp("198.18.0.100:80");
+    // ipvsadm's default is -g; rvsadm's is FULLNAT.
+    assert_eq!(
+        ipvsadm(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11:80"]),
+        AdmCommand::AddReal { service: svc, real: real("198.19.0.11:80", 1, ForwardMethod::DirectRoute) }
+    );
+    assert_eq!(
+        cmd(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11:80"]),
+        AdmCommand::AddReal { service: svc, real: real("198.19.0.11:80", 1, ForwardMethod::FullNat) }
+    );
+    // -g/-i keep the service's port, as ipvsadm.
+    assert_eq!(
+        ipvsadm(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11:8080", "-g", "-w", "3"]),
+        AdmCommand::AddReal { service: svc, real: real("198.19.0.11:80", 3, ForwardMethod::DirectRoute) }
+    );
+    for (flag, m) in
+        [("-m", ForwardMethod::Nat), ("-i", ForwardMethod::Tunnel), ("--fullnat", ForwardMethod::FullNat)]
+    {
+        let AdmCommand::AddReal { real: r, .. } =
+            ipvsadm(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", flag])
+        else {
+            panic!()
+        };
+        assert_eq!(r.method, m, "{flag}");
+    }
+}
+
+#[test]
+fn ipvsadm_b_is_sched_flags_and_lists_sort() {
+    let AdmCommand::AddService { options, .. } =
+        ipvsadm(&["-A", "-t", "198.18.0.100:80", "-s", "sh", "-b", "sh-port"])
+    else {
+        panic!()
+    };
+    assert_eq!(options.sched_flags, ["sh-port"]);
+    let AdmCommand::AddReal { real: r, .. } =
+        cmd(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "-b"])
+    else {
+        panic!()
+    };
+    assert_eq!(r.method, ForwardMethod::FullNat, "rvsadm's -b is DPVS's --fullnat");
+    let AdmCommand::List(l) = ipvsadm(&["-L", "-n"]) else { panic!() };
+    assert!(l.sort, "ipvsadm sorts");
+    let AdmCommand::List(l) = ipvsadm(&["-L", "-n", "--nosort"]) else { panic!() };
+    assert!(!l.sort);
+}
+
+#[test]
+fn tunnel_types_and_install_alias() {
+    let AdmCommand::AddReal { real: r, .. } =
+        ipvsadm(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "-i", "--tun-type", "ipip"])
+    else {
+        panic!()
+    };
+    assert_eq!((r.method, r.tunnel), (ForwardMethod::Tunnel, None));
+    let AdmCommand::AddReal { real: r, .. } = ipvsadm(&[
+        "-a",
+        "-t",
+        "198.18.0.100:80",
+        "-r",
+        "198.19.0.11",
+        "-i",
+        "--tun-type",
+        "gue",
+        "--tun-port",
+        "6080",
+    ]) else {
+        panic!()
+    };
+    assert_eq!(r.tunnel, Some(rvs_proto::TunnelEncap { port: 6080 }));
+    let e = parse_args_as(
+        &["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "-g", "--tun-type", "ipip"],
+        Dialect::Ipvsadm,
+    );
+    assert_eq!(e.unwrap_err().0, "--tun-type applies to tunneling (-i) only");
+    assert_eq!(cmd(&["--install-alias"]), AdmCommand::InstallAlias { dir: DEFAULT_ALIAS_DIR.into() });
+    assert_eq!(cmd(&["--install-alias", "/tmp/x"]), AdmCommand::InstallAlias { dir: "/tmp/x".into() });
 }

@@ -61,6 +61,7 @@ pub(super) fn real_server(
         uthreshold: None,
         lthreshold: None,
         checkers: Vec::new(),
+        method: None,
     };
     let mut defaults = vs_defaults.clone();
     let mut rs_vhost = None;
@@ -85,15 +86,8 @@ pub(super) fn real_server(
                 defaults.set(cx, k)
             }
             "virtualhost" => rs_vhost = cx.arg(k, 0).map(str::to_string),
-            "lvs_method" => {
-                if let Some(a) = cx.arg(k, 0) {
-                    if !matches!(a.to_ascii_uppercase().as_str(), "FNAT" | "FULLNAT") {
-                        cx.error(
-                            &k.loc,
-                            format!("lvs_method {a} is not supported by the dataplane yet (use FNAT)"),
-                        );
-                    }
-                }
+            "lvs_method" | "lb_kind" => {
+                rs.method = super::vs::lvs_method(cx, k);
             }
             "smtp_alert" => {}
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" | "DNS_CHECK"

@@ -149,11 +149,67 @@ fn fullnat_spellings_accepted() {
 }
 
 #[test]
-fn other_methods_refused_clearly() {
-    for m in ["NAT", "DR", "TUN"] {
-        let e = errors(&vs(&format!(" lb_kind {m}\n")));
-        assert_eq!(e, [format!("k.conf:5: lb_kind {m} is not supported by the dataplane yet (use FNAT)")]);
-    }
+fn lvs_methods_per_service_and_per_real_server() {
+    let l = ok(&vs(" lb_kind DR
+ real_server 198.19.0.11 80 {
+ }
+ real_server 198.19.0.12 80 {
+ lvs_method NAT
+ }
+ real_server 198.19.0.13 80 {
+ lb_kind TUN type ipip
+ }
+"));
+    let v = &l.config.virtual_servers[0];
+    assert_eq!(v.method, ForwardMethod::DirectRoute);
+    let got: Vec<_> = v.reals.iter().map(|r| v.real_method(r)).collect();
+    assert_eq!(
+        got,
+        [(ForwardMethod::DirectRoute, None), (ForwardMethod::Nat, None), (ForwardMethod::Tunnel, None)]
+    );
+    // GUE is parsed, and refused as rvsd refuses it.
+    let e = errors(&vs(" lb_kind TUN type gue port 6080\n real_server 198.19.0.11 80 {\n }\n"));
+    assert_eq!(
+        e,
+        ["k.conf:6: rvsd would refuse real_server 198.19.0.11:80: tunnel type gue is not supported by the dataplane yet (ipip only)"]
+    );
+    // lb_kind after the real servers still applies to them (keepalived reads the block
+    // before it builds the table).
+    let l = ok(&vs(" real_server 198.19.0.11 80 {
+ }
+ lb_kind TUN type ipip
+"));
+    let v = &l.config.virtual_servers[0];
+    assert_eq!(v.real_method(&v.reals[0]), (ForwardMethod::Tunnel, None));
+}
+
+#[test]
+fn bad_methods_refused_clearly() {
+    assert_eq!(
+        errors(&vs(" lb_kind BRIDGE
+")),
+        ["k.conf:5: unknown lb_kind \"BRIDGE\" (NAT, DR, TUN or FNAT)"]
+    );
+    assert_eq!(
+        errors(&vs(" lb_kind TUN type gre
+")),
+        ["k.conf:5: lb_kind TUN type gre is not supported by the dataplane (ipip or gue)"]
+    );
+    assert_eq!(
+        errors(&vs(" lb_kind DR extra
+")),
+        ["k.conf:5: lb_kind DR: unexpected \"extra\""]
+    );
+    // SYN proxy, TOA and PROXY protocol need FULLNAT: refused with the server's line.
+    let e = errors(&vs(" lb_kind DR
+ toa
+ real_server 198.19.0.11 80 {
+ }
+"));
+    assert_eq!(
+        e,
+        ["k.conf:7: rvsd would refuse real_server 198.19.0.11:80: toa works with FULLNAT real servers only; 198.19.0.11:80 is Route"]
+    );
 }
 
 #[test]
@@ -258,7 +314,7 @@ fn unknown_and_misspelt_keywords_warn_with_location() {
 #[test]
 fn all_errors_are_collected() {
     let e =
-        errors(&vs(" lb_kind DR\n protocol SCTP\n quorum many\n real_server 1.1.1.1 80 { weight 70000 }\n"));
+        errors(&vs(" lb_kind XX\n protocol SCTP\n quorum many\n real_server 1.1.1.1 80 { weight 70000 }\n"));
     assert_eq!(e.len(), 4, "{e:?}");
 }
 
@@ -566,4 +622,17 @@ fn file_check_with_track_file_and_shorthand() {
             "k.conf:5: duplicate track_file t (first defined at k.conf:4)"
         ]
     );
+}
+
+#[test]
+fn only_fullnat_needs_local_addresses() {
+    let conf = |kind: &str| {
+        format!(
+            "virtual_server 198.18.0.100 80 {{\n lb_kind {kind}\n real_server 198.19.0.11 80 {{\n }}\n}}\n"
+        )
+    };
+    for kind in ["DR", "NAT", "TUN"] {
+        ok(&conf(kind));
+    }
+    assert!(errors(&conf("FNAT"))[0].contains("FULLNAT needs local addresses"));
 }

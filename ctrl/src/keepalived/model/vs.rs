@@ -46,6 +46,8 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         delay_loop: DEFAULT_DELAY_LOOP,
         scheduler: DEFAULT_SCHEDULER.into(),
         method: ForwardMethod::FullNat,
+        tunnel: None,
+        sorry_method: None,
         persistence_timeout: None,
         persistence_granularity: None,
         sched_flags: Vec::new(),
@@ -102,15 +104,9 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                 }
             }
             "lb_kind" | "lvs_method" => {
-                if let Some(a) = cx.arg(k, 0) {
-                    match a.to_ascii_uppercase().as_str() {
-                        "FNAT" | "FULLNAT" => vs.method = ForwardMethod::FullNat,
-                        m @ ("NAT" | "DR" | "TUN") => cx.error(
-                            &k.loc,
-                            format!("{} {m} is not supported by the dataplane yet (use FNAT)", k.keyword),
-                        ),
-                        _ => cx.error(&k.loc, format!("unknown {} {a:?} (use FNAT)", k.keyword)),
-                    }
+                if let Some((m, t)) = lvs_method(cx, k) {
+                    vs.method = m;
+                    vs.tunnel = t;
                 }
             }
             "protocol" => {
@@ -175,16 +171,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                 }
             }
             "sorry_server_inhibit" => vs.sorry_server_inhibit = cx.flag(k),
-            "sorry_server_lvs_method" => {
-                if let Some(a) = cx.arg(k, 0) {
-                    if !matches!(a.to_ascii_uppercase().as_str(), "FNAT" | "FULLNAT") {
-                        cx.error(
-                            &k.loc,
-                            format!("sorry_server_lvs_method {a} is not supported by the dataplane yet"),
-                        );
-                    }
-                }
-            }
+            "sorry_server_lvs_method" => vs.sorry_method = lvs_method(cx, k),
             "inhibit_on_failure" => vs.inhibit_on_failure = cx.flag(k),
             "alpha" => vs.alpha = cx.flag(k),
             "omega" => vs.omega = cx.flag(k),
@@ -274,10 +261,17 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
             Some(addrs) => vs.local_addrs = addrs.clone(),
             None => cx.error(at, format!("laddr_group_name {name}: no such local_address_group")),
         },
-        None => cx.error(
-            &s.loc,
-            "FULLNAT needs local addresses: add laddr_group_name NAME and a local_address_group NAME { ... }",
-        ),
+        // Only FULLNAT real servers need local addresses (NAT, DR, TUN keep the client's).
+        None if vs.reals.iter().any(|r| vs.real_method(r).0 == ForwardMethod::FullNat)
+            || (vs.sorry_server.is_some() && vs.sorry_method().0 == ForwardMethod::FullNat)
+            || (vs.reals.is_empty() && vs.method == ForwardMethod::FullNat) =>
+        {
+            cx.error(
+                &s.loc,
+                "FULLNAT needs local addresses: add laddr_group_name NAME and a local_address_group NAME { ... }",
+            )
+        }
+        None => {}
     }
     if let (Some(sorry), Some(l)) = (vs.sorry_server, &sorry_loc) {
         if sorry.is_ipv4() != vs.key.addr.is_ipv4() {
@@ -369,6 +363,64 @@ fn granularity(a: &str, v4: bool) -> Result<u8, String> {
     }
 }
 
+/// `lb_kind`/`lvs_method` as keepalived 2.2 takes them: `NAT`, `DR`, `TUN [type ipip|gue
+/// port N|gre] [nocsum|csum|remcsum]`, and FULLNAT (`FNAT`, as DPVS's keepalived spells it).
+pub(super) fn lvs_method(cx: &mut Ctx, k: &Stmt) -> Option<(ForwardMethod, Option<TunnelEncap>)> {
+    let a = cx.arg(k, 0)?;
+    let m = match a.to_ascii_uppercase().as_str() {
+        "FNAT" | "FULLNAT" => ForwardMethod::FullNat,
+        "NAT" => ForwardMethod::Nat,
+        "DR" => ForwardMethod::DirectRoute,
+        "TUN" => ForwardMethod::Tunnel,
+        _ => {
+            cx.error(&k.loc, format!("unknown {} {a:?} (NAT, DR, TUN or FNAT)", k.keyword));
+            return None;
+        }
+    };
+    let rest: Vec<&str> = k.args[1..].iter().map(String::as_str).collect();
+    if m != ForwardMethod::Tunnel {
+        if !rest.is_empty() {
+            cx.error(&k.loc, format!("{} {a}: unexpected {:?}", k.keyword, rest.join(" ")));
+            return None;
+        }
+        return Some((m, None));
+    }
+    let (tunnel, flags) = match rest.as_slice() {
+        [] | ["type", "ipip"] => (None, &[][..]),
+        ["type", "ipip", f @ ..] => (None, f),
+        ["type", "gue", "port", p, f @ ..] => match p.parse::<u16>() {
+            Ok(port) if port != 0 => (Some(TunnelEncap { port }), f),
+            _ => {
+                cx.error(&k.loc, format!("{} TUN type gue: bad port {p:?}", k.keyword));
+                return None;
+            }
+        },
+        ["type", "gre", ..] => {
+            cx.error(
+                &k.loc,
+                format!("{} TUN type gre is not supported by the dataplane (ipip or gue)", k.keyword),
+            );
+            return None;
+        }
+        other => {
+            cx.error(
+                &k.loc,
+                format!("{} TUN: unexpected {:?} (type ipip|gue port N)", k.keyword, other.join(" ")),
+            );
+            return None;
+        }
+    };
+    if let Some(f) = flags.first() {
+        if matches!(*f, "nocsum" | "csum" | "remcsum") {
+            cx.warn(&k.loc, format!("{} TUN {f}: rvsd's GUE carries no UDP checksum, ignored", k.keyword));
+        } else {
+            cx.error(&k.loc, format!("{} TUN: unexpected {f:?}", k.keyword));
+            return None;
+        }
+    }
+    Some((m, tunnel))
+}
+
 /// rvsd's own checks of every service and real server this block makes.
 pub(super) fn rvsd_checks(cx: &mut Ctx, vs: &VirtualServer) {
     let spec = |key: ServiceKey| rvs_proto::ServiceSpec {
@@ -387,14 +439,20 @@ pub(super) fn rvsd_checks(cx: &mut Ctx, vs: &VirtualServer) {
             }
         }
     }
-    let real = |addr, weight, thresholds| rvs_proto::RealSpec { addr, weight, thresholds, method: vs.method };
+    let real = |addr, weight, thresholds, (method, tunnel): (ForwardMethod, Option<TunnelEncap>)| {
+        rvs_proto::RealSpec { addr, weight, thresholds, method, tunnel }
+    };
+    let options = vs.options();
+    let check = |r: &rvs_proto::RealSpec| {
+        rvs_proto::check::check_real(r).and_then(|()| rvs_proto::check::check_real_in_service(&options, r))
+    };
     for rs in &vs.reals {
-        if let Err(e) = rvs_proto::check::check_real(&real(rs.addr, rs.weight, rs.thresholds())) {
+        if let Err(e) = check(&real(rs.addr, rs.weight, rs.thresholds(), vs.real_method(rs))) {
             cx.error(&rs.loc, format!("rvsd would refuse real_server {}: {e}", rs.addr));
         }
     }
     if let Some(sorry) = vs.sorry_server {
-        if let Err(e) = rvs_proto::check::check_real(&real(sorry, 1, Default::default())) {
+        if let Err(e) = check(&real(sorry, 1, Default::default(), vs.sorry_method())) {
             cx.error(&vs.loc, format!("rvsd would refuse sorry_server {sorry}: {e}"));
         }
     }

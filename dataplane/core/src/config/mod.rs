@@ -286,6 +286,22 @@ struct RawReal {
     upper_threshold: u32,
     #[serde(default)]
     lower_threshold: u32,
+    /// Forwarding method: "fullnat" (the default), "nat", "dr" or "tun" (ipvsadm's -b, -m,
+    /// -g, -i).
+    #[serde(default)]
+    method: Option<Spanned<String>>,
+}
+
+/// A real server's `method` as the config spells it.
+fn parse_method(m: &str) -> Option<rvs_proto::ForwardMethod> {
+    use rvs_proto::ForwardMethod::*;
+    Some(match m.to_ascii_lowercase().as_str() {
+        "fullnat" | "fnat" => FullNat,
+        "nat" | "masq" => Nat,
+        "dr" | "route" => DirectRoute,
+        "tun" | "tunnel" | "ipip" => Tunnel,
+        _ => return None,
+    })
 }
 
 fn default_weight() -> u32 {
@@ -562,11 +578,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             if r.upper_threshold != 0 && r.lower_threshold > r.upper_threshold {
                 return cx.err(r.address.span(), "lower_threshold is above upper_threshold");
             }
+            let method = match &r.method {
+                None => rvs_proto::ForwardMethod::FullNat,
+                Some(m) => parse_method(m.get_ref()).ok_or(()).or_else(|_| {
+                    cx.err(m.span(), format!("unknown method `{}` (fullnat, nat, dr or tun)", m.get_ref()))
+                })?,
+            };
             let spec = RealSpec {
                 thresholds: rvs_proto::Thresholds { upper: r.upper_threshold, lower: r.lower_threshold },
                 addr: raddr,
                 weight: r.weight,
-                method: Default::default(),
+                method,
+                tunnel: None,
             };
             reals.push((spec, cx.line_of(r.address.span().start)));
         }
@@ -744,6 +767,21 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
         assert_eq!(s.reals[0].0.weight, 2);
         assert_eq!(s.reals[1].0.addr, "198.19.0.12:80".parse().unwrap(), "rport defaults to the vport");
         assert_eq!(s.reals[1].0.weight, 1);
+    }
+
+    #[test]
+    fn real_servers_take_a_method() {
+        let text = GOOD.replace("weight = 2 }", "weight = 2, method = \"dr\" }");
+        let c = p(&text).unwrap();
+        assert_eq!(c.services[0].reals[0].0.method, rvs_proto::ForwardMethod::DirectRoute);
+        assert_eq!(c.services[0].reals[1].0.method, rvs_proto::ForwardMethod::FullNat, "the default");
+        for (m, want) in [("nat", rvs_proto::ForwardMethod::Nat), ("tun", rvs_proto::ForwardMethod::Tunnel)] {
+            let c = p(&GOOD.replace("weight = 2 }", &format!("weight = 2, method = \"{m}\" }}"))).unwrap();
+            assert_eq!(c.services[0].reals[0].0.method, want);
+        }
+        let e = p(&GOOD.replace("weight = 2 }", "weight = 2, method = \"bridge\" }")).unwrap_err();
+        assert!(e.to_string().contains("unknown method `bridge`"), "{e}");
+        assert_eq!(e.line, 29);
     }
 
     fn err_line(text: &str) -> (usize, String) {

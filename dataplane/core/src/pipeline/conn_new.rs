@@ -82,6 +82,10 @@ impl<P: Frame> Pipeline<P> {
             }
         };
         let real = &svc.reals[idx];
+        if real.method != rvs_proto::ForwardMethod::FullNat {
+            // NAT, DR, TUN: the client's address goes to the real server; no local address.
+            return self.new_session_direct(svc_idx, idx, info, persist_client, now);
+        }
         // With VLANs, the LIPs of the interface the real server is reached through.
         // (and that interface's round-robin position); without, the service's own.
         let out_iface = if st.lips_by_iface.is_empty() {
@@ -129,18 +133,23 @@ impl<P: Frame> Pipeline<P> {
                 return Err(DropReason::SessionTableFull);
             }
         };
+        self.count_new_session(svc.slot, real.slot);
+        Ok(id)
+    }
+
+    /// A new session's counters and gauges, and its weight in the server's thresholds.
+    pub(super) fn count_new_session(&mut self, svc_slot: u32, real_slot: u32) {
         let c = &self.counters;
         c.sessions_created.inc();
         c.sessions_live.set(self.sessions.len() as u64);
-        if let Some(s) = c.services.get(svc.slot as usize) {
+        if let Some(s) = c.services.get(svc_slot as usize) {
             s.conns.inc();
         }
-        if let Some(r) = c.reals.get(real.slot as usize) {
+        if let Some(r) = c.reals.get(real_slot as usize) {
             r.traffic.conns.inc();
             r.inactive.inc();
             let conns = r.active.get().wrapping_add(r.inactive.get());
-            self.overload.on_bind(real.slot, conns, self.thresholds[real.slot as usize]);
+            self.overload.on_bind(real_slot, conns, self.thresholds[real_slot as usize]);
         }
-        Ok(id)
     }
 }

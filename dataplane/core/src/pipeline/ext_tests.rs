@@ -283,6 +283,7 @@ fn expire_quiescent_template_moves_returning_clients_of_a_weight_0_server() {
                         weight,
                         method: ForwardMethod::FullNat,
                         thresholds: Default::default(),
+                        tunnel: None,
                     };
                     r.edit_real(&tcp_key(), real).unwrap();
                 }

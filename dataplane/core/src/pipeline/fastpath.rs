@@ -81,7 +81,8 @@ impl<P: Frame> Pipeline<P> {
         // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
         // full path keeps the gauges.
         if dir != want
-            || s.flags & (FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING) != 0
+            // DR/TUN sessions are not rewritten (xmit_dr): the same one AND, another mask.
+            || s.flags & (FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING | FLAG_INPUT_ONLY) != 0
             || s.state != SessionState::Established && s.state != SessionState::Udp
         {
             return None;

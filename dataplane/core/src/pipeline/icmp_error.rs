@@ -46,6 +46,10 @@ impl<P: Frame> Pipeline<P> {
             return self.drop_pkt(DropReason::IcmpNoSession, pkt);
         };
         let s = *self.sessions.get(id);
+        if s.flags & FLAG_INPUT_ONLY != 0 {
+            // DR/TUN: the real server sent the quoted packet itself (from the VIP).
+            return self.icmp_error_to_real(id, pkt, now, alloc, out);
+        }
         // The packet the quoted one was made from came from the session's other end:
         // its flow is what the error now quotes, and it goes back to that end.
         let other = match dir {

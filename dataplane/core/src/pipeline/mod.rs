@@ -26,7 +26,7 @@ use crate::sched::{Overload, RealSet, SchedKey, SchedParams, Scheduler, Threshol
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
     Direction, FlowHash, FlowKey, Hop, Session, SessionId, SessionState, SessionTable, StateTimeouts,
-    FLAG_EXT, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
+    FLAG_EXT, FLAG_INPUT_ONLY, FLAG_NO_LADDR, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
 };
 use crate::stats::{DropReason, WorkerCounters};
 use crate::time::Time;
@@ -504,7 +504,12 @@ impl<P: Frame> Pipeline<P> {
                 state: s.state.name().to_string(),
                 client: s.client_addr().into(),
                 virtual_addr: s.virtual_addr().into(),
-                local: s.local_addr().into(),
+                // NAT, DR and TUN sessions have no local address (ipvsadm shows none).
+                local: if s.flags & FLAG_NO_LADDR == 0 {
+                    s.local_addr().into()
+                } else {
+                    std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0).into()
+                },
                 real: s.real_addr().into(),
                 worker: self.worker as u32,
             })
@@ -589,12 +594,15 @@ const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
 
 mod classify;
+mod conn_direct;
 mod conn_new;
 mod fastpath;
 mod icmp_error;
 mod proxyproto;
 mod synproxy;
 mod xmit;
+mod xmit_dr;
+mod xmit_tun;
 
 use classify::Destination;
 
@@ -604,6 +612,8 @@ mod ext_tests;
 mod fast_path_tests;
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod methods_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

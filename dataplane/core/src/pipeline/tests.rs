@@ -39,6 +39,7 @@ pub(crate) fn registry() -> Registry {
                 addr: format!("198.19.0.{i}:{rport}").parse().unwrap(),
                 weight: 1,
                 method: ForwardMethod::FullNat,
+                tunnel: None,
             };
             r.add_real(&key, real).unwrap();
         }
@@ -751,6 +752,7 @@ fn quiescent_server_gets_no_new_connections_but_keeps_its_sessions() {
             addr: "198.19.0.11:80".parse().unwrap(),
             weight: 0,
             method: ForwardMethod::FullNat,
+            tunnel: None,
             thresholds: Default::default(),
         };
         r.edit_real(&tcp_key(), real).unwrap();
@@ -777,6 +779,7 @@ fn upper_threshold_caps_connections_until_below_lower() {
                 addr: format!("198.19.0.{i}:80").parse().unwrap(),
                 weight: w,
                 method: ForwardMethod::FullNat,
+                tunnel: None,
                 thresholds: rvs_proto::Thresholds { upper, lower: if i == 11 { 2 } else { 0 } },
             };
             r.edit_real(&tcp_key(), real).unwrap();

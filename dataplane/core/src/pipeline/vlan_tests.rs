@@ -44,6 +44,7 @@ fn vlan_pipeline(exception_path: bool) -> Pipeline<Vec<u8>> {
             addr: format!("{rs}:80").parse().unwrap(),
             weight: 1,
             method: ForwardMethod::FullNat,
+            tunnel: None,
         };
         r.add_real(&key, real).unwrap();
     }

@@ -43,6 +43,9 @@ impl<P: Frame> Pipeline<P> {
         if info.ttl <= 1 {
             return self.drop_pkt(DropReason::TtlExceeded, pkt);
         }
+        if self.sessions.get(id).flags & FLAG_INPUT_ONLY != 0 {
+            return self.forward_input_only(id, dir, pkt, info, now, alloc, out);
+        }
         if self.expire_nodest_conn
             && !self.real_present.get(self.sessions.get(id).real_slot as usize).copied().unwrap_or(true)
         {
@@ -130,7 +133,7 @@ impl<P: Frame> Pipeline<P> {
     }
 
     /// `send_ip`, caching the resolved next hop in session `cache` when one is given.
-    fn route_out(
+    pub(super) fn route_out(
         &mut self,
         mut pkt: P,
         dst: Ipv4Addr,
@@ -167,7 +170,9 @@ impl<P: Frame> Pipeline<P> {
 
     /// Undoes what a session holds: its local port and its gauges.
     pub(super) fn retire(&mut self, s: &Session) {
-        self.laddrs.free(s.reply.dst, s.reply.dport);
+        if s.flags & FLAG_NO_LADDR == 0 {
+            self.laddrs.free(s.reply.dst, s.reply.dport);
+        }
         let c = &self.counters;
         if let Some(r) = c.reals.get(s.real_slot as usize) {
             if s.state.is_active() {

@@ -125,6 +125,7 @@ mod tests {
             weight,
             slot,
             thresholds: Default::default(),
+            method: Default::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use super::snapshot::{Real, Service, Snapshot};
 use crate::persist::{Granularity, PersistParams};
 use crate::sched::{SchedFlags, Thresholds};
 use crate::session::{PROTO_TCP, PROTO_UDP};
-use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec};
+use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -22,8 +22,6 @@ pub enum RegistryError {
     UnknownScheduler(String),
     #[error("IPv6 is not supported by the dataplane yet: {0}")]
     Ipv6(String),
-    #[error("forwarding method {0} is not supported by the dataplane yet (FULLNAT only)")]
-    Method(&'static str),
     #[error("local address already exists")]
     LaddrExists,
     #[error("no such local address")]
@@ -99,9 +97,6 @@ fn v4_ip(addr: IpAddr) -> Result<Ipv4Addr, RegistryError> {
 
 fn check_real(r: &RealSpec) -> Result<(), RegistryError> {
     v4(r.addr)?;
-    if r.method != ForwardMethod::FullNat {
-        return Err(RegistryError::Method(r.method.as_ipvsadm()));
-    }
     // The value checks rvs-ctrl's `-t` applies too: one copy, in the protocol crate.
     rvs_proto::check::check_real(r).map_err(RegistryError::Invalid)
 }
@@ -113,6 +108,18 @@ fn check_service(s: &ServiceSpec) -> Result<(), RegistryError> {
     }
     sched_flags(&s.options)?;
     rvs_proto::check::check_service(s).map_err(RegistryError::Invalid)
+}
+
+/// A service's options and its real servers' methods must agree (SYN proxy, TOA and
+/// PROXY protocol are FULLNAT's).
+fn check_methods<'a>(
+    o: &ServiceOptions,
+    reals: impl IntoIterator<Item = &'a RealSpec>,
+) -> Result<(), RegistryError> {
+    for r in reals {
+        rvs_proto::check::check_real_in_service(o, r).map_err(RegistryError::Invalid)?;
+    }
+    Ok(())
 }
 
 fn sched_flags(o: &ServiceOptions) -> Result<SchedFlags, RegistryError> {
@@ -170,6 +177,7 @@ impl Registry {
     pub fn edit_service(&mut self, spec: ServiceSpec) -> Result<(), RegistryError> {
         check_service(&spec)?;
         let i = self.find(&spec.key)?;
+        check_methods(&spec.options, self.services[i].reals.iter().map(|r| &r.spec))?;
         let e = &mut self.services[i];
         e.spec.scheduler = spec.scheduler;
         e.spec.options = spec.options;
@@ -204,6 +212,7 @@ impl Registry {
     pub fn add_real(&mut self, key: &ServiceKey, real: RealSpec) -> Result<(), RegistryError> {
         check_real(&real)?;
         let i = self.find(key)?;
+        check_methods(&self.services[i].spec.options, [&real])?;
         if self.services[i].reals.iter().any(|r| r.spec.addr == real.addr) {
             return Err(RegistryError::RealExists);
         }
@@ -216,6 +225,7 @@ impl Registry {
     pub fn edit_real(&mut self, key: &ServiceKey, real: RealSpec) -> Result<(), RegistryError> {
         check_real(&real)?;
         let i = self.find(key)?;
+        check_methods(&self.services[i].spec.options, [&real])?;
         let r = self.services[i]
             .reals
             .iter_mut()
@@ -281,6 +291,7 @@ impl Registry {
                         weight: r.spec.weight,
                         slot: r.slot,
                         thresholds: Thresholds::new(r.spec.thresholds.upper, r.spec.thresholds.lower),
+                        method: r.spec.method,
                     })
                     .collect();
                 // mh: the table is built here, on the control thread, once per snapshot;
@@ -325,6 +336,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rvs_proto::ForwardMethod;
 
     fn key(s: &str) -> ServiceKey {
         ServiceKey { protocol: Protocol::Tcp, addr: s.parse().unwrap() }
@@ -343,6 +355,7 @@ mod tests {
             addr: s.parse().unwrap(),
             weight: w,
             method: ForwardMethod::FullNat,
+            tunnel: None,
         }
     }
 
@@ -370,7 +383,19 @@ mod tests {
         );
         let mut dr = real("198.19.0.12:80", 1);
         dr.method = ForwardMethod::DirectRoute;
-        assert_eq!(r.add_real(&key("198.18.0.100:80"), dr), Err(RegistryError::Method("Route")));
+        r.add_real(&key("198.18.0.100:80"), dr.clone()).unwrap();
+        // FULLNAT-only options refuse other methods, both ways round.
+        let mut toa = spec("198.18.0.100:80", "rr");
+        toa.options.toa = true;
+        assert_eq!(
+            r.edit_service(toa.clone()),
+            Err(RegistryError::Invalid(
+                "toa works with FULLNAT real servers only; 198.19.0.12:80 is Route".into()
+            ))
+        );
+        r.del_real(&key("198.18.0.100:80"), dr.addr).unwrap();
+        r.edit_service(toa).unwrap();
+        assert!(matches!(r.add_real(&key("198.18.0.100:80"), dr), Err(RegistryError::Invalid(_))));
         assert!(matches!(r.add_service(spec("[2001:db8::1]:80", "rr")), Err(RegistryError::Ipv6(_))));
     }
 

@@ -17,6 +17,8 @@ pub struct Real {
     pub slot: u32,
     /// `-x`/`-y` for the whole dataplane; workers apply their share.
     pub thresholds: Thresholds,
+    /// How packets reach this real server.
+    pub method: rvs_proto::ForwardMethod,
 }
 
 impl Candidate for Real {

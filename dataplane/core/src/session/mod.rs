@@ -6,6 +6,7 @@
 //! what the rewrite of the other direction needs.
 
 mod index;
+mod input_only;
 mod state;
 mod table;
 
@@ -88,6 +89,18 @@ pub const FLAG_EXT: u8 = 1;
 pub const FLAG_TOA_PENDING: u8 = 2;
 /// The service inserts TOA: the server's MSS is lowered to leave room.
 pub const FLAG_TOA: u8 = 4;
+/// Forwarding method NAT: no local address; `reply` is the real server's reply as it
+/// arrives (RIP:rport -> CIP:cport), rewritten back to come from VIP:vport.
+pub const FLAG_NAT: u8 = 8;
+/// Forwarding method DR: the frame goes to the real server's MAC unchanged; replies never
+/// pass through us, so the state follows the client's packets only.
+pub const FLAG_DR: u8 = 16;
+/// Forwarding method TUN: IPIP (or GUE) to the real server; input-only like DR.
+pub const FLAG_TUN: u8 = 32;
+/// The methods whose sessions see only the client's packets (IPVS's input-only table).
+pub const FLAG_INPUT_ONLY: u8 = FLAG_DR | FLAG_TUN;
+/// Any method other than FULLNAT: the session holds no local address.
+pub const FLAG_NO_LADDR: u8 = FLAG_NAT | FLAG_DR | FLAG_TUN;
 
 impl Session {
     pub fn client_addr(&self) -> SocketAddrV4 {

@@ -98,6 +98,8 @@ drop_reasons! {
     KernelNoMbuf => "kernel_no_mbuf", "No mbuf for a frame the kernel sent (counted by the exception thread).";
     UnknownVlan => "unknown_vlan", "802.1Q tagged with a VLAN id the port has no [[port.vlan]] for.";
     VlanQinQ => "vlan_qinq", "Stacked VLAN tags (802.1ad or a second 802.1Q tag): not supported.";
+    TunTooBig => "tun_too_big", "Too big for the tunnel MTU once encapsulated, without DF (answered when DF is set).";
+    ReplyBypassed => "reply_bypassed", "A DR/TUN real server's reply reached the director (they should go straight to the client).";
 }
 
 macro_rules! events {
@@ -140,6 +142,7 @@ events! {
     KernelDelivered => "kernel_delivered", "A frame written to the kernel interface (counted by the exception thread).";
     FromKernel => "from_kernel", "A frame the kernel sent, transmitted by the worker.";
     IcmpErrorForwarded => "icmp_error_forwarded", "An ICMP error about a session, translated and sent to the session's other end.";
+    TunFragNeeded => "tun_frag_needed", "ICMP fragmentation needed sent to a client: the packet no longer fits once encapsulated.";
 }
 
 /// Traffic counters of one virtual service or real server on one worker.

@@ -99,6 +99,7 @@ mod tests {
             weight: 1,
             slot,
             thresholds: Thresholds::default(),
+            method: Default::default(),
         };
         Snapshot::new(
             1,

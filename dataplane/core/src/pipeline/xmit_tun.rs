@@ -1,0 +1,167 @@
+//! TUN (IPVS's `-i`): the client's IP packet inside an outer IPv4 header (IPIP, protocol
+//! 4) from a director address to the real server, which decapsulates it (`tunl0` with
+//! the VIP) and answers the client directly.
+//!
+//! The outer header adds 20 bytes. A packet that no longer fits the path MTU is not
+//! fragmented: with DF set (every TCP segment of a PMTU-discovering host) the client gets
+//! ICMP "fragmentation needed" with the MTU minus 20, as IPVS's ip_vs_tunnel_xmit does, so
+//! its next segments fit; without DF it is dropped and counted (`tun_too_big`).
+
+use super::*;
+use crate::stats::Event;
+use crate::wire::checksum;
+use crate::wire::icmp::{CODE_FRAG_NEEDED, DEST_UNREACHABLE};
+
+/// The MTU of the path to the real servers. Ethernet's 1500: a tunnel over jumbo frames
+/// would make this a port setting.
+pub const TUN_MTU: usize = 1500;
+/// The outer IPv4 header.
+const OUTER_LEN: usize = 20;
+/// TTL of the outer header (Linux's default hop limit, what IPVS's tunnel uses).
+const OUTER_TTL: u8 = 64;
+/// Bytes of the offending packet quoted in the ICMP error: its header and the first 8
+/// bytes of TCP/UDP (ports and sequence number), as RFC 792 asks.
+const QUOTE_L4: usize = 8;
+
+impl<P: Frame> Pipeline<P> {
+    /// Wraps the IP packet of `pkt` (Ethernet header in front, rewritten later) in an
+    /// outer IPv4 header to `rip`. None when the packet was answered or dropped instead.
+    pub(super) fn encapsulate(
+        &mut self,
+        pkt: P,
+        info: &L4Info,
+        rip: Ipv4Addr,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) -> Option<P> {
+        let inner = info.ip_len;
+        let df = pkt.data()[ETH_LEN + 6] & 0x40 != 0;
+        if inner + OUTER_LEN > TUN_MTU {
+            if df {
+                self.frag_needed(&pkt, info, (TUN_MTU - OUTER_LEN) as u16, now, alloc, out);
+                self.counters.event(Event::TunFragNeeded);
+                self.drop_pkt(DropReason::TunTooBig, pkt);
+            } else {
+                self.drop_pkt(DropReason::TunTooBig, pkt);
+            }
+            return None;
+        }
+        self.wrap_ipip(pkt, inner, rip)
+    }
+
+    /// Puts the `inner`-byte IP packet of `pkt` in an outer IPv4 header to `rip` (the
+    /// caller checked that it fits). None when dropped (no route, no room).
+    pub(super) fn wrap_ipip(&mut self, mut pkt: P, inner: usize, rip: Ipv4Addr) -> Option<P> {
+        let df = pkt.data()[ETH_LEN + 6] & 0x40 != 0;
+        let Some(hop) = self.routes.lookup(rip) else {
+            self.drop_pkt(DropReason::NoRoute, pkt);
+            return None;
+        };
+        // The outer source: the director's own address on the port towards the server.
+        let Some(src) = self.source_addr_for(hop.port, rip) else {
+            self.drop_pkt(DropReason::NoRoute, pkt);
+            return None;
+        };
+        if !pkt.set_len(ETH_LEN + OUTER_LEN + inner) {
+            self.drop_pkt(DropReason::NoMbuf, pkt);
+            return None;
+        }
+        let d = pkt.data_mut();
+        d.copy_within(ETH_LEN..ETH_LEN + inner, ETH_LEN + OUTER_LEN);
+        let (tos, ident) =
+            (d[ETH_LEN + OUTER_LEN + 1], [d[ETH_LEN + OUTER_LEN + 4], d[ETH_LEN + OUTER_LEN + 5]]);
+        write_outer(
+            (&mut d[ETH_LEN..ETH_LEN + OUTER_LEN]).try_into().expect("20 bytes"),
+            tos,
+            ident,
+            df,
+            (OUTER_LEN + inner) as u16,
+            src,
+            rip,
+        );
+        Some(pkt)
+    }
+
+    /// ICMP "fragmentation needed" (type 3 code 4) with next-hop MTU `mtu` to the client
+    /// that sent `pkt`, from our address on the port it came in on.
+    fn frag_needed(
+        &mut self,
+        pkt: &P,
+        info: &L4Info,
+        mtu: u16,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let client = info.key.src;
+        let Some(src) = self.source_addr_for(info.port, client) else { return };
+        let quote_len = (20 + QUOTE_L4).min(info.ip_len);
+        let icmp_len = 8 + quote_len;
+        let len = ETH_LEN + 20 + icmp_len;
+        let Some(mut f) = alloc.alloc(len.max(60)) else {
+            return self.counters.count_drop(DropReason::NoMbuf);
+        };
+        let quote = &pkt.data()[ETH_LEN..ETH_LEN + quote_len];
+        let d = f.data_mut();
+        d.fill(0);
+        let ip: &mut [u8; 20] = (&mut d[ETH_LEN..ETH_LEN + 20]).try_into().expect("20 bytes");
+        *ip = [0x45, 0, 0, 0, 0, 0, 0, 0, DEFAULT_TTL, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        ip[2..4].copy_from_slice(&((20 + icmp_len) as u16).to_be_bytes());
+        ip[12..16].copy_from_slice(&src.octets());
+        ip[16..20].copy_from_slice(&client.octets());
+        let c = !checksum::fold(checksum::sum_ipv4_header(ip));
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let icmp = &mut d[ETH_LEN + 20..ETH_LEN + 20 + icmp_len];
+        icmp[0] = DEST_UNREACHABLE;
+        icmp[1] = CODE_FRAG_NEEDED;
+        icmp[6..8].copy_from_slice(&mtu.to_be_bytes());
+        icmp[8..].copy_from_slice(quote);
+        let c = checksum::checksum(icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        self.send_ip(f, client, now, alloc, out);
+    }
+}
+
+/// TTL of the packets we originate.
+const DEFAULT_TTL: u8 = 64;
+
+/// The outer IPIP header: DF and TOS copied from the inner packet (IPVS does the same),
+/// the inner packet's identification (never fragmented by us).
+fn write_outer(
+    h: &mut [u8; 20],
+    tos: u8,
+    ident: [u8; 2],
+    df: bool,
+    total: u16,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) {
+    let len = total.to_be_bytes();
+    *h = [
+        0x45,
+        tos,
+        len[0],
+        len[1],
+        ident[0],
+        ident[1],
+        if df { 0x40 } else { 0 },
+        0,
+        OUTER_TTL,
+        4, // IPPROTO_IPIP
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    h[12..16].copy_from_slice(&src.octets());
+    h[16..20].copy_from_slice(&dst.octets());
+    let c = !checksum::fold(checksum::sum_ipv4_header(h));
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# LVS/NAT: the real servers keep the lab's default route via rvsd (198.19.0.1), as NAT real
+# servers route through the director. `rvsadm -a ... -m`: the client's packets reach the
+# servers with the client's own address (access logs), the replies come back through rvsd
+# rewritten to VIP:80; two clients answered by all three; a 50 MB download is intact.
+# One worker: a NAT reply carries no local port naming its session's worker, so with
+# several workers it must land on the right queue by the NIC's steering (see docs).
+# shellcheck source=tests/lab/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/lab/ctrl-lib.sh
+source "$(dirname "$0")/ctrl-lib.sh"
+# shellcheck source=tests/lab/methods-lib.sh
+source "$(dirname "$0")/methods-lib.sh"
+
+SVC="TCP  $VIP:80"
+ctrl_rvsd_start
+assert_ok "rvsadm -A -t $VIP:80 -s rr" rvsadm -A -t "$VIP:80" -s rr
+for ip in "${RS_IPS[@]}"; do
+  assert_ok "rvsadm -a -t $VIP:80 -r $ip:80 -m" rvsadm -a -t "$VIP:80" -r "$ip:80" -m
+done
+assert_eq "Masq rows in -Ln" 3 "$(rvsadm -Ln | grep -c ' Masq ')"
+for c in 198.18.0.10 198.18.0.11; do
+  out=$(curl_from "$c" 9)
+  assert_eq "failed requests from $c" 0 "$(count_of FAIL "$out")"
+  assert_eq "servers answering $c" "rs1 rs2 rs3" "$(sort -u <<<"$out" | paste -sd' ' -)"
+done
+for n in 1 2 3; do
+  assert_eq "rs$n access log: the clients' own addresses" "198.18.0.10 198.18.0.11" "$(access_clients "$n")"
+done
+sha=$(download_sha 198.18.0.10)
+assert_eq "download sha256" "$(cat "$STATE/big.sha256")" "$sha"
+read -r _ out < <(svc_in_out "$SVC")
+assert_gt "service OutPkts (replies through rvsd)" 30000 "$out"
+conns=$(rvsadm -Lnc)
+assert_contains "-Lnc: NAT sessions have no local address" "0.0.0.0:0" "$conns"
+finish
