@@ -13,11 +13,12 @@ rvsd_start "$CFG_DIR/rvsd.toml"
 warm_up
 
 out=$CFG_DIR/client.out
-# Keep-alive connections: one request each now, another after the server is removed.
+# Keep-alive connections: one request each now, another after the server is removed. Twelve,
+# so that with per-worker rr over three servers some surely land on rs2.
 in_client "$PY" -c '
 import socket, sys, time
 conns = []
-for i in range(6):
+for i in range(12):
     s = socket.create_connection(("'"$VIP"'", 80), timeout=5)
     s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
     body = s.recv(4096).split(b"\r\n\r\n", 1)[-1].strip().decode()
