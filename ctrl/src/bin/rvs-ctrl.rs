@@ -24,7 +24,11 @@ Usage: {PROGRAM} [options]
   -t, --config-test     check the configuration and exit (0 when it would run)
       --socket PATH     rvsd control socket (default ${}, then {})
       --pidfile PATH    write the pid here, for `rvsadm --reload` (default {}; `none`: no file)
-      --listen ADDR     serve /metrics and the JSON API on ADDR (default {}; `none`: off)
+      --listen ADDR     serve the dashboard (/), /metrics and the JSON API on ADDR
+                        (default {}; `none`: off)
+      --api-token-file FILE   allow changes through the API to requests carrying
+                        `Authorization: Bearer TOKEN`, TOKEN being FILE's first line (the file
+                        must not be readable by group or others); without it the API is read-only
       --bird-include FILE   announce the VIPs with quorum to BIRD: keep FILE (included by a
                         BIRD `protocol static`) listing them, and run `birdc configure`
       --birdc-socket PATH   BIRD's control socket for birdc (default: birdc's own)
@@ -54,6 +58,7 @@ struct Args {
     bird_include: Option<PathBuf>,
     birdc_socket: Option<String>,
     bird_watchdog_ms: u64,
+    api_token_file: Option<PathBuf>,
 }
 
 enum Parsed {
@@ -72,6 +77,7 @@ fn parse_args(argv: &[String]) -> Result<Parsed, String> {
         bird_include: None,
         birdc_socket: None,
         bird_watchdog_ms: 500,
+        api_token_file: None,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -100,6 +106,7 @@ fn parse_args(argv: &[String]) -> Result<Parsed, String> {
                 };
             }
             "--bird-include" => a.bird_include = Some(value(flag)?.into()),
+            "--api-token-file" => a.api_token_file = Some(value(flag)?.into()),
             "--birdc-socket" => a.birdc_socket = Some(value(flag)?),
             "--bird-watchdog" => {
                 let v = value(flag)?;
@@ -134,6 +141,16 @@ fn real_main() -> i32 {
             let _ = writeln!(std::io::stderr(), "{PROGRAM}: {e}\nTry `{PROGRAM} -h' for more information.");
             return 2;
         }
+    };
+    let api_auth = match &args.api_token_file {
+        None => rvs_ctrl::api::auth::Auth::read_only(),
+        Some(path) => match rvs_ctrl::api::auth::Auth::from_file(path) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "{PROGRAM}: {e}");
+                return 1;
+            }
+        },
     };
     if args.test {
         return config_test(&args);
@@ -185,7 +202,7 @@ fn real_main() -> i32 {
         b.timeout = b.interval;
         b
     });
-    let opts = Options { config: args.config, socket, listen: args.listen, bird };
+    let opts = Options { config: args.config, socket, listen: args.listen, bird, api_auth };
     match daemon::run(&opts, &signals) {
         Ok(()) => 0,
         Err(DaemonError::Config(e)) => {
