@@ -18,7 +18,7 @@ PACKAGES=(
   bird2
   # the dashboard's browser test (headless Chromium over the DevTools protocol), promtool for
   # examples/prometheus, packaging checks (dpkg-deb, systemd-analyze verify, man -l)
-  chromium python3-websocket prometheus dpkg-dev systemd man-db
+  chromium python3-websocket prometheus python3-jsonschema dpkg-dev systemd man-db
 )
 
 missing=()

@@ -59,6 +59,7 @@ if ((!LAB_ONLY)); then
   step "cargo fmt" cargo fmt --all -- --check
   step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
   step "cargo test" cargo test --workspace
+  step "monitoring examples" scripts/check-examples.sh
 fi
 step "cargo build --release" cargo build --release || BUILD_OK=0
 

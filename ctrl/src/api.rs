@@ -606,6 +606,9 @@ mod tests {
                 tx_bytes: 4100,
                 drops: 2,
             }],
+            events: vec![("synproxy_syn_answered".into(), 7)],
+            sessions_capacity: 1024,
+            loops: 5,
             ..Default::default()
         }];
         (services, workers)
@@ -659,6 +662,9 @@ mod tests {
             "rvs_rs_up{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.12\",rport=\"80\"} 0\n",
             "rvs_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 90\n",
             "rvs_drops_total{worker=\"0\",reason=\"no_service\"} 3\n",
+            "rvs_events_total{worker=\"0\",event=\"synproxy_syn_answered\"} 7\n",
+            "rvs_worker_sessions_capacity{worker=\"0\",lcore=\"1\"} 1024\n",
+            "rvs_worker_loops_total{worker=\"0\",lcore=\"1\"} 5\n",
             "rvs_drops_total{worker=\"0\",reason=\"bad \\\"quote\\\"\"} 1\n",
             "rvs_vlan_rx_packets_total{worker=\"0\",port=\"server\",vlan=\"10\"} 40\n",
             "rvs_vlan_tx_bytes_total{worker=\"0\",port=\"server\",vlan=\"10\"} 4100\n",

@@ -366,7 +366,13 @@ fn run(args: Args) -> Result<(), Fatal> {
             clock: clock.clone(),
             exception: links[i].take(),
         };
-        handles.push(WorkerHandle { id: i as u16, lcore, counters, inbox: channels[i].0.clone() });
+        handles.push(WorkerHandle {
+            id: i as u16,
+            lcore,
+            counters,
+            inbox: channels[i].0.clone(),
+            session_capacity: d.max_sessions as u64,
+        });
         let t = std::thread::Builder::new().name(format!("rvs-worker-{i}")).spawn(move || worker.run())?;
         threads.push(t);
     }

@@ -275,6 +275,7 @@ impl Dashboard {
                     "redirected_in": w.redirected_in,
                     "redirected_out": w.redirected_out,
                     "sessions": w.sessions_live,
+                    "sessions_capacity": w.sessions_capacity,
                     "sessions_created": w.sessions_created,
                     "sessions_expired": w.sessions_expired,
                     "drops": w.drops.iter().map(|(n, v)| json!({"reason": n, "count": v})).collect::<Vec<_>>(),

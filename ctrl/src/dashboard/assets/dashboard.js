@@ -174,12 +174,12 @@ function renderWorkers(d) {
     ws.map((w) => chart(`worker ${w.worker} sessions`, w.id, [{ label: "sessions", i: 5 }])).join("");
   const total = ws.reduce((a, w) => a + ((w.rate || {}).rx_pps || 0), 0);
   $("workers").innerHTML = `<thead><tr><th class="l">worker</th><th>lcore</th><th>rx pkts/s</th><th>tx pkts/s</th><th>rx bytes/s</th><th>tx bytes/s</th>` +
-    `<th title="share of all received packets">load share</th><th>loops/s</th><th>sessions</th><th>created</th><th>expired</th><th>handed out</th><th>handed in</th><th>drops/s</th></tr></thead><tbody>` +
+    `<th title="share of all received packets">load share</th><th>loops/s</th><th>sessions / table size</th><th>created</th><th>expired</th><th>handed out</th><th>handed in</th><th>drops/s</th></tr></thead><tbody>` +
     ws.map((w) => {
       const r = w.rate || {};
       return `<tr data-worker="${w.worker}"><td class="l">${w.worker}</td><td>${w.lcore}</td>${cell("rx_pps", r.rx_pps, fmt(r.rx_pps))}${cell("tx_pps", r.tx_pps, fmt(r.tx_pps))}` +
         `<td>${bytesFmt(r.rx_Bps)}</td><td>${bytesFmt(r.tx_Bps)}</td><td>${total ? ((100 * (r.rx_pps || 0)) / total).toFixed(0) + " %" : "–"}</td><td>${fmt(r.loops_per_s)}</td>` +
-        `${cell("sessions", w.sessions, fmt(w.sessions))}<td>${fmt(w.sessions_created)}</td><td>${fmt(w.sessions_expired)}</td><td>${fmt(w.redirected_out)}</td><td>${fmt(w.redirected_in)}</td><td>${fmt(r.drops_per_s)}</td></tr>`;
+        `${cell("sessions", w.sessions, fmt(w.sessions) + (w.sessions_capacity ? ` / ${fmt(w.sessions_capacity)}` : ""))}<td>${fmt(w.sessions_created)}</td><td>${fmt(w.sessions_expired)}</td><td>${fmt(w.redirected_out)}</td><td>${fmt(w.redirected_in)}</td><td>${fmt(r.drops_per_s)}</td></tr>`;
     }).join("") + "</tbody>";
   const byWorker = (reason) => ws.map((w) => { const x = w.drops.find((e) => e.reason === reason); return x ? x.count : 0; });
   $("drops").innerHTML = d.drops.length
