@@ -110,6 +110,7 @@ LAB_TESTS+=("45-control-access 45-control-access 1")
 LAB_TESTS+=("46-icmp-errors 46-icmp-errors 1")
 # What an operator lives with: the dashboard in headless Chromium; the .deb package.
 LAB_TESTS+=("41-dashboard 41-dashboard 1")
+LAB_TESTS+=("42-package 42-package 1")
 
 selected() {
   local name=$1 f

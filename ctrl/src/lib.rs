@@ -15,6 +15,7 @@ pub mod adm;
 pub mod api;
 pub mod bird;
 pub mod check;
+pub mod ctrl_args;
 pub mod daemon;
 pub mod dashboard;
 pub mod keepalived;

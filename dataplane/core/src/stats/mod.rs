@@ -308,6 +308,9 @@ impl WorkerCounters {
 }
 
 #[cfg(test)]
+mod guide;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
