@@ -6,7 +6,9 @@
 #
 #   scripts/package.sh [OUTDIR]    (default target/package; prints the .deb's path last)
 #
-# Runs `cargo build --release` for the binaries it packs (a no-op when they are current).
+# Runs `cargo build --release` over the whole workspace, as scripts/test.sh does (a no-op
+# after it; building single packages would unify dependency features differently and
+# rebuild).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,8 +19,7 @@ for tool in dpkg-deb dpkg-shlibdeps objcopy gzip; do
   command -v "$tool" >/dev/null || { echo "package.sh: $tool missing (scripts/setup.sh: dpkg-dev, binutils)" >&2; exit 1; }
 done
 
-cargo build --release -q -p rvs-dataplane --bin rvsd --bin rvsd-gen-docs
-cargo build --release -q -p rvs-ctrl --bin rvs-ctrl --bin rvsadm --bin rvs-gen-docs
+cargo build --release -q
 REL=$ROOT/target/release
 
 VERSION=$(cargo metadata --no-deps --format-version 1 |
