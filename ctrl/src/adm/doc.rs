@@ -56,6 +56,9 @@ const HELP: &[(&str, &str, &str)] = &[
     ("toa", "", "Send the client's address to the real server as TCP option 254 (TOA)"),
     ("proxy-protocol", "v1|v2", "Send a PROXY protocol header ahead of the client's first byte"),
     ("thresholds", "", "List the thresholds of the real servers"),
+    ("proxy-protocol-send", "first-data|on-connect", "When the PROXY header goes out: with the client's first data (default) or on connect, for servers that speak first"),
+    ("expire-quiescent-template", "", "Persistent clients of a weight-0 server are placed again on their next connection"),
+    ("mh-table-size", "PRIME", "mh scheduler: Maglev table size M, a prime (default 65537)"),
 ];
 
 fn help_of(long: &str) -> Option<(&'static str, &'static str)> {
