@@ -19,6 +19,9 @@ PACKAGES=(
   # ldirectord drives rvsd through rvsadm installed as ipvsadm (it pulls in Debian's
   # ipvsadm, whose file the test's mount namespace covers); nftables for the TUN test
   ldirectord ipvsadm nftables
+  # the dashboard's browser test (headless Chromium over the DevTools protocol), promtool for
+  # examples/prometheus, packaging checks (dpkg-deb, systemd-analyze verify, man -l)
+  chromium python3-websocket prometheus python3-jsonschema dpkg-dev systemd man-db
 )
 
 missing=()
@@ -55,6 +58,10 @@ fi
 # The lab's scapy scripts need Debian's interpreter, not a pyenv one that may be first on PATH.
 if ! /usr/bin/python3 -c 'import scapy.all' >/dev/null 2>&1; then
   echo "setup: /usr/bin/python3 cannot import scapy (python3-scapy broken?)" >&2
+  exit 1
+fi
+if ! /usr/bin/python3 -c 'import websocket' >/dev/null 2>&1; then
+  echo "setup: /usr/bin/python3 cannot import websocket (python3-websocket broken?)" >&2
   exit 1
 fi
 if ! /usr/bin/python3 -c 'import prometheus_client.parser' >/dev/null 2>&1; then

@@ -59,6 +59,7 @@ if ((!LAB_ONLY)); then
   step "cargo fmt" cargo fmt --all -- --check
   step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
   step "cargo test" cargo test --workspace
+  step "monitoring examples" scripts/check-examples.sh
 fi
 step "cargo build --release" cargo build --release || BUILD_OK=0
 
@@ -115,6 +116,9 @@ done
 LAB_TESTS+=("45-control-access 45-control-access 1")
 # ICMP errors translated for their sessions (port unreachable to a UDP client).
 LAB_TESTS+=("46-icmp-errors 46-icmp-errors 1")
+# What an operator lives with: the dashboard in headless Chromium; the .deb package.
+LAB_TESTS+=("41-dashboard 41-dashboard 1")
+LAB_TESTS+=("42-package 42-package 1")
 
 selected() {
   local name=$1 f

@@ -16,7 +16,9 @@
 //! * `DELETE .../reals/{ip}:{port}`
 //! * `POST .../reals/{ip}:{port}/drain` (weight 0)
 //!
-//! Changes are overrides on top of the file config; see [`crate::overrides`].
+//! Changes are overrides on top of the file config; see [`crate::overrides`]. They need
+//! the bearer token of `--api-token-file` ([`auth`]); without one the API is read-only.
+//! `/`, `/dashboard.*` and `/api/v1/dashboard` are the live dashboard ([`crate::dashboard`]).
 
 use crate::check::state::Table;
 use crate::overrides::{Op, OpError};
@@ -30,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+pub mod auth;
 mod metrics;
 mod services;
 pub use metrics::metrics;
@@ -85,6 +88,8 @@ pub struct CheckStatus {
     pub last_duration: Option<Duration>,
     /// Completed runs (retries included).
     pub runs: u64,
+    /// Why the last run failed, while the checker's last run failed.
+    pub last_error: Option<String>,
 }
 
 /// The latest status, shared between the main loop (writer) and the HTTP thread.
@@ -112,6 +117,10 @@ pub trait Backend {
     /// rvsd's services and per-worker counters.
     fn rvsd(&self) -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String>;
     fn submit(&self, op: Op) -> Result<(), OpError>;
+    /// The live dashboard, when this daemon keeps one.
+    fn dashboard(&self) -> Option<&crate::dashboard::Dashboard> {
+        None
+    }
 }
 
 /// An HTTP answer.
@@ -152,6 +161,9 @@ fn parse_addr(s: &str) -> Option<SocketAddr> {
 pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
     let path = url.split('?').next().unwrap_or("");
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if let Some(a) = b.dashboard().and_then(|d| d.respond(method, url, &b.status())) {
+        return a;
+    }
     match (method, parts.as_slice()) {
         ("GET", ["metrics"]) => {
             let rvsd = b.rvsd();
@@ -349,6 +361,7 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
                         "up": c.up,
                         "last_duration_seconds": c.last_duration.map(|d| d.as_secs_f64()),
                         "runs": c.runs,
+                        "last_error": c.last_error,
                     })).collect::<Vec<_>>(),
                     "rvsd": real_json(r.addr),
                 })
@@ -396,6 +409,7 @@ pub struct Live {
     pub ops: mpsc::Sender<OpRequest>,
     /// Written to after each op so the main loop wakes at once.
     pub waker: Option<std::os::unix::net::UnixStream>,
+    pub dashboard: Option<Arc<crate::dashboard::Dashboard>>,
 }
 
 impl Backend for Live {
@@ -428,6 +442,10 @@ impl Backend for Live {
         rx.recv_timeout(Duration::from_secs(10))
             .map_err(|_| OpError::Unavailable("the main loop did not answer".into()))?
     }
+
+    fn dashboard(&self) -> Option<&crate::dashboard::Dashboard> {
+        self.dashboard.as_deref()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -442,8 +460,8 @@ pub fn bind(addr: SocketAddr) -> Result<tiny_http::Server, ListenError> {
     tiny_http::Server::http(addr).map_err(|e| ListenError { addr, msg: e.to_string() })
 }
 
-/// Answers requests one at a time until `stop` is set.
-pub fn serve(server: &tiny_http::Server, backend: &dyn Backend, stop: &AtomicBool) {
+/// Answers requests one at a time until `stop` is set; changes only with `auth`'s consent.
+pub fn serve(server: &tiny_http::Server, backend: &dyn Backend, auth: &auth::Auth, stop: &AtomicBool) {
     /// Request bodies larger than this are refused.
     const MAX_BODY: u64 = 64 * 1024;
     while !stop.load(Ordering::Relaxed) {
@@ -458,13 +476,24 @@ pub fn serve(server: &tiny_http::Server, backend: &dyn Backend, stop: &AtomicBoo
         };
         let method = req.method().as_str().to_ascii_uppercase();
         let url = req.url().to_string();
+        let authorization = req
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.as_str().to_string());
         let mut body = String::new();
-        let answer = {
-            use std::io::Read;
-            match req.as_reader().take(MAX_BODY + 1).read_to_string(&mut body) {
-                Ok(n) if n as u64 > MAX_BODY => error(413, "body too large"),
-                Ok(_) => respond(&method, &url, &body, backend),
-                Err(e) => error(400, format!("cannot read the body: {e}")),
+        let answer = match auth.check(&method, authorization.as_deref()) {
+            Err((status, msg)) => {
+                tracing::warn!(%method, %url, status, "API change refused: {msg}");
+                error(status, msg)
+            }
+            Ok(()) => {
+                use std::io::Read;
+                match req.as_reader().take(MAX_BODY + 1).read_to_string(&mut body) {
+                    Ok(n) if n as u64 > MAX_BODY => error(413, "body too large"),
+                    Ok(_) => respond(&method, &url, &body, backend),
+                    Err(e) => error(400, format!("cannot read the body: {e}")),
+                }
             }
         };
         tracing::debug!(%method, %url, status = answer.status, "http");
@@ -473,8 +502,14 @@ pub fn serve(server: &tiny_http::Server, backend: &dyn Backend, stop: &AtomicBoo
         }
         let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], answer.content_type.as_bytes())
             .expect("static header");
-        let resp =
+        let mut resp =
             tiny_http::Response::from_string(answer.body).with_status_code(answer.status).with_header(header);
+        if answer.status == 401 {
+            resp.add_header(
+                tiny_http::Header::from_bytes(&b"WWW-Authenticate"[..], &b"Bearer realm=\"rvs-ctrl\""[..])
+                    .expect("static header"),
+            );
+        }
         if let Err(e) = req.respond(resp) {
             tracing::debug!(error = %e, "HTTP respond");
         }
@@ -505,6 +540,7 @@ mod tests {
                 up: alive,
                 last_duration: Some(Duration::from_micros(1500)),
                 runs: 3,
+                last_error: None,
             }],
         };
         let mut desired = Table::new();
@@ -571,6 +607,9 @@ mod tests {
                 tx_bytes: 4100,
                 drops: 2,
             }],
+            events: vec![("synproxy_syn_answered".into(), 7)],
+            sessions_capacity: 1024,
+            loops: 5,
             ..Default::default()
         }];
         (services, workers)
@@ -624,6 +663,9 @@ mod tests {
             "rvs_rs_up{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.12\",rport=\"80\"} 0\n",
             "rvs_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 90\n",
             "rvs_drops_total{worker=\"0\",reason=\"no_service\"} 3\n",
+            "rvs_events_total{worker=\"0\",event=\"synproxy_syn_answered\"} 7\n",
+            "rvs_worker_sessions_capacity{worker=\"0\",lcore=\"1\"} 1024\n",
+            "rvs_worker_loops_total{worker=\"0\",lcore=\"1\"} 5\n",
             "rvs_drops_total{worker=\"0\",reason=\"bad \\\"quote\\\"\"} 1\n",
             "rvs_vlan_rx_packets_total{worker=\"0\",port=\"server\",vlan=\"10\"} 40\n",
             "rvs_vlan_tx_bytes_total{worker=\"0\",port=\"server\",vlan=\"10\"} 4100\n",

@@ -46,8 +46,10 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 pub struct Options {
     pub config: PathBuf,
     pub socket: String,
-    /// Where to serve `/metrics` and the JSON API; None: no HTTP.
+    /// Where to serve `/metrics`, the JSON API and the dashboard; None: no HTTP.
     pub listen: Option<std::net::SocketAddr>,
+    /// Who may change things through the API (default: nobody, read-only).
+    pub api_auth: api::auth::Auth,
     /// Announce the VIPs with quorum to BIRD ([`crate::bird`]); None: no routing daemon.
     pub bird: Option<crate::bird::BirdOptions>,
 }
@@ -180,6 +182,7 @@ fn status(
     ov: &Overrides,
     desired: &Table,
     durations: &HashMap<CheckerId, Duration>,
+    errors: &HashMap<CheckerId, String>,
 ) -> api::Status {
     let mut services = Vec::new();
     for (i, vs) in health.config().virtual_servers.iter().enumerate() {
@@ -207,6 +210,7 @@ fn status(
                                 up: health.checker_up(id),
                                 last_duration: durations.get(&id).copied(),
                                 runs: health.checker_runs(id),
+                                last_error: errors.get(&id).cloned(),
                             }
                         })
                         .collect(),
@@ -281,28 +285,54 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
 
     let shared = Arc::new(api::Shared::default());
     let (op_tx, op_rx) = mpsc::channel::<api::OpRequest>();
-    let http = match opts.listen {
-        Some(addr) => {
-            let server = api::bind(addr)?;
-            tracing::info!(%addr, "serving /metrics and /api/v1 over HTTP");
-            let backend = api::Live {
-                shared: shared.clone(),
-                socket: opts.socket.clone(),
-                ops: op_tx,
-                waker: signals.waker.as_ref().and_then(|w| w.try_clone().ok()),
-            };
-            let stop = signals.stop.clone();
-            let h = std::thread::Builder::new()
+    let mut http = Vec::new();
+    if let Some(addr) = opts.listen {
+        let server = api::bind(addr)?;
+        tracing::info!(
+            %addr,
+            api = if opts.api_auth.writable() { "read-write with the token" } else { "read-only" },
+            "serving the dashboard (/), /metrics and /api/v1 over HTTP"
+        );
+        let dashboard = Arc::new(crate::dashboard::Dashboard::new());
+        let backend = api::Live {
+            shared: shared.clone(),
+            socket: opts.socket.clone(),
+            ops: op_tx,
+            waker: signals.waker.as_ref().and_then(|w| w.try_clone().ok()),
+            dashboard: Some(dashboard.clone()),
+        };
+        let stop = signals.stop.clone();
+        let auth = opts.api_auth.clone();
+        // The sampler asks rvsd on a connection of its own, so a slow answer never holds up
+        // a request.
+        let sampler = api::Live {
+            shared: shared.clone(),
+            socket: opts.socket.clone(),
+            ops: mpsc::channel().0,
+            waker: None,
+            dashboard: None,
+        };
+        http.push(
+            std::thread::Builder::new()
                 .name("rvs-http".into())
-                .spawn(move || api::serve(&server, &backend, &stop))
-                .map_err(DaemonError::Thread)?;
-            Some(h)
-        }
-        None => None,
-    };
+                .spawn(move || api::serve(&server, &backend, &auth, &stop))
+                .map_err(DaemonError::Thread)?,
+        );
+        let stop = signals.stop.clone();
+        http.push(
+            std::thread::Builder::new()
+                .name("rvs-dashboard".into())
+                .spawn(move || {
+                    use api::Backend;
+                    crate::dashboard::run_sampler(&dashboard, &|| sampler.rvsd(), &stop)
+                })
+                .map_err(DaemonError::Thread)?,
+        );
+    }
     let mut started: HashMap<CheckerId, Instant> = HashMap::new();
     let mut durations: HashMap<CheckerId, Duration> = HashMap::new();
-    shared.publish(status(&health, &ov, &sent, &durations));
+    let mut errors: HashMap<CheckerId, String> = HashMap::new();
+    shared.publish(status(&health, &ov, &sent, &durations, &errors));
     // What the table and the published status were computed from.
     let mut sent_gen = health.generation();
     let mut shown_gen = health.generation();
@@ -347,6 +377,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                     health = h;
                     started.clear();
                     durations.clear();
+                    errors.clear();
                     let dropped = overrides::prune(health.config(), &mut ov);
                     if dropped > 0 {
                         tracing::info!(
@@ -380,6 +411,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             if let crate::check::Outcome::Down(why) = &outcome {
                 let c = health.checker_conf(id);
                 tracing::debug!(target_addr = %c.target, checker = %c.loc, reason = %why, "check failed");
+                errors.insert(id, why.clone());
+            } else {
+                errors.remove(&id);
             }
             let events = health.on_result(id, Instant::now(), outcome);
             handle(events, &mut scripts);
@@ -397,6 +431,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                         health = h;
                         started.clear();
                         durations.clear();
+                        errors.clear();
                         prober.cancel_all();
                         overrides::prune(health.config(), &mut ov);
                         handle(events, &mut scripts);
@@ -437,7 +472,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             shown_gen = health.generation();
             shown_at = Instant::now();
             unshown_results = false;
-            shared.publish(status(&health, &ov, &sent, &durations));
+            shared.publish(status(&health, &ov, &sent, &durations, &errors));
         }
         scripts.reap();
     }
@@ -450,9 +485,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     if sync.join().is_err() {
         tracing::error!("the sync thread panicked");
     }
-    if let Some(h) = http {
+    for h in http {
         if h.join().is_err() {
-            tracing::error!("the HTTP thread panicked");
+            tracing::error!("an HTTP thread panicked");
         }
     }
     scripts.reap();
@@ -495,7 +530,13 @@ mod tests {
         let path = dir.path().join("keepalived.conf");
         std::fs::write(&path, conf("")).unwrap();
         let fake = FakeRvsd::start(Table::new());
-        let opts = Options { config: path.clone(), socket: fake.path.clone(), listen: None, bird: None };
+        let opts = Options {
+            config: path.clone(),
+            socket: fake.path.clone(),
+            listen: None,
+            bird: None,
+            api_auth: Default::default(),
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let reload = Arc::new(AtomicBool::new(false));
         let signals = Signals { stop: stop.clone(), reload: reload.clone(), wake: None, waker: None };
@@ -539,6 +580,7 @@ mod tests {
             socket: "/nonexistent.sock".into(),
             listen: None,
             bird: None,
+            api_auth: Default::default(),
         };
         let signals = Signals {
             stop: Arc::new(AtomicBool::new(false)),

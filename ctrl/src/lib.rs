@@ -8,14 +8,16 @@
 //! The `rvs-ctrl` daemon reads a keepalived.conf ([`keepalived`]), health-checks the real
 //! servers ([`check`]) and keeps rvsd's virtual-service table equal to what the
 //! configuration and the checks say ([`sync`], [`daemon`]). It serves `/metrics` and a
-//! JSON API ([`api`]) whose changes are overrides on top of the file ([`overrides`]), and
+//! JSON API ([`api`]) and a live dashboard ([`dashboard`]) whose changes are overrides on top of the file ([`overrides`]), and
 //! can announce the VIPs with quorum to BIRD ([`bird`]).
 
 pub mod adm;
 pub mod api;
 pub mod bird;
 pub mod check;
+pub mod ctrl_args;
 pub mod daemon;
+pub mod dashboard;
 pub mod keepalived;
 pub mod overrides;
 pub mod sync;

@@ -6,6 +6,7 @@ pub use rvs_core::{
     stats, synproxy, testkit, time, toa, wire,
 };
 
+pub mod cli;
 pub mod control;
 pub mod dpdk;
 pub mod exception;

@@ -8,7 +8,6 @@ use clap::Parser;
 use crossbeam::channel::bounded;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -27,16 +26,7 @@ use rvs_dataplane::time::Clock;
 use rvs_dataplane::wire::MacAddr;
 use rvs_dataplane::worker::{handoff_rings, IdlePolicy, Worker};
 
-#[derive(Parser)]
-#[command(name = "rvsd", version, about = "RVS dataplane: DPDK FULLNAT layer-4 load balancer")]
-struct Args {
-    /// Path of the TOML configuration.
-    #[arg(short, long, default_value = "/etc/rvs/rvsd.toml")]
-    config: PathBuf,
-    /// Validate the configuration and exit (0 when it would run).
-    #[arg(short = 't', long)]
-    check: bool,
-}
+use rvs_dataplane::cli::Args;
 
 /// A start-up failure: printed as `rvsd: <message>`.
 struct Fatal(String);
@@ -366,7 +356,13 @@ fn run(args: Args) -> Result<(), Fatal> {
             clock: clock.clone(),
             exception: links[i].take(),
         };
-        handles.push(WorkerHandle { id: i as u16, lcore, counters, inbox: channels[i].0.clone() });
+        handles.push(WorkerHandle {
+            id: i as u16,
+            lcore,
+            counters,
+            inbox: channels[i].0.clone(),
+            session_capacity: d.max_sessions as u64,
+        });
         let t = std::thread::Builder::new().name(format!("rvs-worker-{i}")).spawn(move || worker.run())?;
         threads.push(t);
     }

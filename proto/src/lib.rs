@@ -308,6 +308,10 @@ pub struct WorkerStats {
     pub sessions_created: u64,
     pub sessions_expired: u64,
     pub sessions_live: u64,
+    /// Sessions the worker's table holds at most (rvsd's `max_sessions`); 0 from an rvsd
+    /// that does not report it.
+    #[serde(default)]
+    pub sessions_capacity: u64,
     pub drops: Vec<(String, u64)>,
     /// Things that happened that are not drops (SYN-proxy answers, TOA insertions, ...), by
     /// name; zero counts may be omitted.

@@ -18,6 +18,9 @@ CTRL_PIDFILE=$STATE/rvs-ctrl.pid
 CTRL_PID=
 CTRL_LOG=
 KCONF=$CFG_DIR/keepalived.conf
+# The API's bearer token (rvs-ctrl --api-token-file): without one its write endpoints refuse.
+CTRL_TOKEN_FILE=$STATE/rvs-ctrl.token
+CTRL_TOKEN=
 
 in_ctrl() { ip netns exec "$CTRL_NS" "$@"; }
 
@@ -53,10 +56,14 @@ ctrl_start() {
   local i
   CTRL_LOG=$STATE/rvs-ctrl-$TEST_NAME.log
   say "starting rvs-ctrl (log $CTRL_LOG)"
+  if [[ -z $CTRL_TOKEN ]]; then
+    CTRL_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    (umask 077 && printf '%s\n' "$CTRL_TOKEN" >"$CTRL_TOKEN_FILE")
+  fi
   # ip netns exec itself (not the in_ctrl function, which would put a subshell in between)
   # so that $! is rvs-ctrl's pid.
   ip netns exec "$CTRL_NS" "$RVS_CTRL" -f "$KCONF" --socket "$CTRL_SOCK" --pidfile "$CTRL_PIDFILE" \
-    --listen "$CTRL_LISTEN" -l info </dev/null >>"$CTRL_LOG" 2>&1 &
+    --listen "$CTRL_LISTEN" --api-token-file "$CTRL_TOKEN_FILE" -l info </dev/null >>"$CTRL_LOG" 2>&1 &
   CTRL_PID=$!
   bg_track "$CTRL_PID"
   for i in $(seq 40); do
@@ -92,11 +99,13 @@ ctrl_stop() {
 # ctrl_reload: what an operator runs after editing the file.
 ctrl_reload() { rvsadm --reload --pidfile "$CTRL_PIDFILE"; }
 
-# api METHOD PATH [BODY]: the response body; API_CODE holds the HTTP status.
+# api METHOD PATH [BODY]: the response body; API_CODE holds the HTTP status. Sends the
+# bearer token ctrl_start made ($CTRL_TOKEN; empty it to send none).
 API_CODE=
 api() {
   local out
   out=$(in_ctrl curl -s --max-time 10 -X "$1" -H 'Content-Type: application/json' \
+    ${CTRL_TOKEN:+-H "Authorization: Bearer $CTRL_TOKEN"} \
     ${3:+--data "$3"} -w '\n%{http_code}' "http://$CTRL_LISTEN$2")
   API_CODE=${out##*$'\n'}
   printf '%s\n' "${out%$'\n'*}"

@@ -275,6 +275,12 @@ impl State {
     }
 }
 
+/// The options rvsadm takes, as (short, long, takes a value), for its man page and shell
+/// completions (`adm::doc`); ipvsadm options rvsadm refuses are left out.
+pub fn documented_options() -> impl Iterator<Item = (Option<char>, &'static str, bool)> {
+    SPECS.iter().filter(|s| s.flag != Flag::Unsupported).map(|s| (s.short, s.long, s.takes_arg))
+}
+
 /// Parses rvsadm's arguments (without the program name).
 pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, UsageError> {
     parse_args_as(args, Dialect::Rvsadm)

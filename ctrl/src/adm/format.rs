@@ -852,6 +852,7 @@ UDP 00:05  UDP         198.18.0.10:45678  198.18.0.100:80    198.19.0.200:1026  
             sessions_created: 10,
             sessions_expired: 8,
             sessions_live: 2,
+            sessions_capacity: 0,
             drops: vec![("bad_ip_checksum".into(), 3), ("no_route".into(), 1)],
             events: vec![("toa_inserted".into(), 4)],
             loops: 0,

@@ -1,6 +1,7 @@
 //! `rvsadm`: an ipvsadm-compatible front end to `rvsd`'s control socket.
 
 pub mod args;
+pub mod doc;
 pub mod format;
 pub mod run;
 

@@ -214,7 +214,11 @@ pub fn install_alias(dir: &std::path::Path, exe: &std::path::Path) -> Result<std
 pub fn reload(pidfile: &std::path::Path, proc: &std::path::Path) -> Result<i32, RunError> {
     let what = pidfile.display();
     let text = std::fs::read_to_string(pidfile)
-        .map_err(|e| RunError::Reload(format!("cannot read rvs-ctrl's pid file {what}: {e}")))?;
+        .map_err(|e| {
+            RunError::Reload(format!(
+                "cannot read rvs-ctrl's pid file {what}: {e} (is rvs-ctrl running? its --pidfile must match rvsadm's --pidfile)"
+            ))
+        })?;
     let pid: i32 = text
         .trim()
         .parse()

@@ -132,6 +132,22 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
             |w| w.redirected_in,
         ),
         (Family::new("rvs_worker_sessions", "gauge", "Live sessions of a worker"), |w| w.sessions_live),
+        (
+            Family::new(
+                "rvs_worker_sessions_capacity",
+                "gauge",
+                "Sessions a worker's table holds at most (0: rvsd did not say)",
+            ),
+            |w| w.sessions_capacity,
+        ),
+        (
+            Family::new(
+                "rvs_worker_loops_total",
+                "counter",
+                "Rounds of a worker's poll loop (a heartbeat: it stands still when the worker hangs)",
+            ),
+            |w| w.loops,
+        ),
         (Family::new("rvs_worker_sessions_created_total", "counter", "Sessions created by a worker"), |w| {
             w.sessions_created
         }),
@@ -151,6 +167,11 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
         .iter()
         .map(|(n, h, _)| Family::new(format!("rvs_vlan_{n}"), "counter", format!("{h}, per worker")))
         .collect();
+    let mut events = Family::new(
+        "rvs_events_total",
+        "counter",
+        "Things that happened that are not drops (SYN-proxy answers, TOA and PROXY headers, ...), by worker",
+    );
     let mut check_up = Family::new("rvs_check_up", "gauge", "Whether a health checker finds its target up");
     let mut check_dur =
         Family::new("rvs_check_duration_seconds", "gauge", "How long the last run of a health checker took");
@@ -193,6 +214,9 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
                     f.add(l.clone(), get(v));
                 }
             }
+            for (event, n) in &w.events {
+                events.add(labels(&[("worker", w.worker.to_string()), ("event", event.clone())]), n);
+            }
         }
     }
     for vs in &st.services {
@@ -232,7 +256,7 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     fams.extend(rs_fams);
     fams.extend([active, inactive, weight, uth, lth, rs_up]);
     fams.extend(wk.into_iter().map(|(f, _)| f));
-    fams.push(drops);
+    fams.extend([drops, events]);
     fams.extend(vlan_fams);
     fams.extend([check_up, check_dur, check_runs]);
     let mut out = String::new();

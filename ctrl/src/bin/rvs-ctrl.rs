@@ -3,10 +3,11 @@
 //! Exit status: 0 clean stop (or `-t` found the configuration good), 1 configuration
 //! error, 2 usage error, 3 could not start.
 
+use clap::Parser;
+use rvs_ctrl::ctrl_args::CtrlArgs;
 use rvs_ctrl::daemon::{self, DaemonError, Options, Signals};
 use rvs_ctrl::keepalived::{self, Severity};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -14,126 +15,23 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 const PROGRAM: &str = "rvs-ctrl";
-const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
-
-fn usage() -> String {
-    format!(
-        "{PROGRAM} v{} - keepalived-compatible control daemon for rvsd
-Usage: {PROGRAM} [options]
-  -f, --use-file FILE   keepalived configuration (default {DEFAULT_CONFIG})
-  -t, --config-test     check the configuration and exit (0 when it would run)
-      --socket PATH     rvsd control socket (default ${}, then {})
-      --pidfile PATH    write the pid here, for `rvsadm --reload` (default {}; `none`: no file)
-      --listen ADDR     serve /metrics and the JSON API on ADDR (default {}; `none`: off)
-      --bird-include FILE   announce the VIPs with quorum to BIRD: keep FILE (included by a
-                        BIRD `protocol static`) listing them, and run `birdc configure`
-      --birdc-socket PATH   BIRD's control socket for birdc (default: birdc's own)
-      --bird-watchdog MS    ask rvsd every MS milliseconds (default 500); two unanswered
-                        questions (each waiting as long) withdraw every VIP
-  -l, --log-level LVL   error, warn, info (default), debug, trace; or a RUST_LOG filter
-  -h, --help            this help
-  -v, --version         version
-Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop (rvsd keeps its table).
-rvs-ctrl owns rvsd's whole table: start rvsd with no [[service]] in its TOML.
-",
-        env!("CARGO_PKG_VERSION"),
-        rvs_ctrl::adm::SOCKET_ENV,
-        rvs_proto::DEFAULT_SOCKET,
-        rvs_ctrl::adm::DEFAULT_CTRL_PIDFILE,
-        rvs_ctrl::api::DEFAULT_LISTEN,
-    )
-}
-
-struct Args {
-    config: PathBuf,
-    test: bool,
-    socket: Option<String>,
-    log_level: Option<String>,
-    pidfile: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    bird_include: Option<PathBuf>,
-    birdc_socket: Option<String>,
-    bird_watchdog_ms: u64,
-}
-
-enum Parsed {
-    Run(Args),
-    Print(String),
-}
-
-fn parse_args(argv: &[String]) -> Result<Parsed, String> {
-    let mut a = Args {
-        config: DEFAULT_CONFIG.into(),
-        test: false,
-        socket: None,
-        log_level: None,
-        pidfile: Some(rvs_ctrl::adm::DEFAULT_CTRL_PIDFILE.into()),
-        listen: Some(rvs_ctrl::api::DEFAULT_LISTEN.parse().expect("valid default")),
-        bird_include: None,
-        birdc_socket: None,
-        bird_watchdog_ms: 500,
-    };
-    let mut it = argv.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value =
-            |name: &str| inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{name} needs a value"));
-        match flag {
-            "-f" | "--use-file" => a.config = value(flag)?.into(),
-            "-t" | "--config-test" => a.test = true,
-            "--socket" => a.socket = Some(value(flag)?),
-            "-l" | "--log-level" => a.log_level = Some(value(flag)?),
-            "--pidfile" => {
-                let v = value(flag)?;
-                a.pidfile = (v != "none").then(|| v.into());
-            }
-            "--listen" => {
-                let v = value(flag)?;
-                a.listen = match v.as_str() {
-                    "none" => None,
-                    _ => Some(
-                        v.parse().map_err(|_| format!("--listen: bad address {v:?} (ip:port or none)"))?,
-                    ),
-                };
-            }
-            "--bird-include" => a.bird_include = Some(value(flag)?.into()),
-            "--birdc-socket" => a.birdc_socket = Some(value(flag)?),
-            "--bird-watchdog" => {
-                let v = value(flag)?;
-                a.bird_watchdog_ms = match v.parse::<u64>() {
-                    Ok(n) if (10..=60_000).contains(&n) => n,
-                    _ => return Err(format!("--bird-watchdog: bad value {v:?} (10 to 60000 ms)")),
-                };
-            }
-            "-h" | "--help" => return Ok(Parsed::Print(usage())),
-            "-v" | "--version" => {
-                return Ok(Parsed::Print(format!("{PROGRAM} v{}\n", env!("CARGO_PKG_VERSION"))))
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(Parsed::Run(a))
-}
 
 fn main() {
     std::process::exit(real_main());
 }
 
 fn real_main() -> i32 {
-    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
-    let args = match parse_args(&argv) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Print(text)) => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            return 0;
-        }
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "{PROGRAM}: {e}\nTry `{PROGRAM} -h' for more information.");
-            return 2;
-        }
+    // Usage errors exit 2, -h and -v 0 (clap's convention, and ours).
+    let args = CtrlArgs::parse();
+    let api_auth = match &args.api_token_file {
+        None => rvs_ctrl::api::auth::Auth::read_only(),
+        Some(path) => match rvs_ctrl::api::auth::Auth::from_file(path) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "{PROGRAM}: {e}");
+                return 1;
+            }
+        },
     };
     if args.test {
         return config_test(&args);
@@ -166,7 +64,7 @@ fn real_main() -> i32 {
     };
     let signals = Signals { stop, reload, wake: Some(wake.as_raw_fd()), waker: Some(waker) };
     tracing::info!(socket, config = %args.config.display(), "rvs-ctrl starting");
-    let _pidfile = match &args.pidfile {
+    let _pidfile = match &args.pidfile.0 {
         Some(p) => match PidFile::write(p) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -181,11 +79,11 @@ fn real_main() -> i32 {
         if let Some(s) = &args.birdc_socket {
             b.birdc.extend(["-s".to_string(), s.clone()]);
         }
-        b.interval = std::time::Duration::from_millis(args.bird_watchdog_ms);
+        b.interval = std::time::Duration::from_millis(args.bird_watchdog);
         b.timeout = b.interval;
         b
     });
-    let opts = Options { config: args.config, socket, listen: args.listen, bird };
+    let opts = Options { config: args.config, socket, listen: args.listen.0, bird, api_auth };
     match daemon::run(&opts, &signals) {
         Ok(()) => 0,
         Err(DaemonError::Config(e)) => {
@@ -202,7 +100,7 @@ fn real_main() -> i32 {
 }
 
 /// `keepalived -t`: every message on stderr, exit 0 when the configuration would run.
-fn config_test(args: &Args) -> i32 {
+fn config_test(args: &CtrlArgs) -> i32 {
     let mut err = std::io::stderr().lock();
     let label = |s: Severity| match s {
         Severity::Error => "error",
@@ -292,36 +190,5 @@ fn raise_fd_limit() {
                 tracing::debug!("could not raise the open-files limit");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &[&str]) -> Result<Parsed, String> {
-        parse_args(&s.iter().map(|a| a.to_string()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn options() {
-        let Ok(Parsed::Run(a)) = args(&["-t", "-f", "k.conf", "--socket=/s", "-l", "debug"]) else {
-            panic!()
-        };
-        assert!(a.test);
-        assert_eq!(a.config, PathBuf::from("k.conf"));
-        assert_eq!(a.socket.as_deref(), Some("/s"));
-        assert_eq!(a.log_level.as_deref(), Some("debug"));
-        let Ok(Parsed::Run(a)) = args(&[]) else { panic!() };
-        assert_eq!(a.config, PathBuf::from(DEFAULT_CONFIG));
-        assert!(matches!(args(&["-h"]), Ok(Parsed::Print(_))));
-        assert_eq!(args(&["-f"]).err().unwrap(), "-f needs a value");
-        assert_eq!(args(&["-x"]).err().unwrap(), "unknown option -x");
-        let Ok(Parsed::Run(a)) = args(&["--listen", "0.0.0.0:8080", "--pidfile=/tmp/p"]) else { panic!() };
-        assert_eq!(a.listen, Some("0.0.0.0:8080".parse().unwrap()));
-        assert_eq!(a.pidfile, Some(PathBuf::from("/tmp/p")));
-        let Ok(Parsed::Run(a)) = args(&["--listen", "none", "--pidfile", "none"]) else { panic!() };
-        assert_eq!((a.listen, a.pidfile), (None, None));
-        assert!(args(&["--listen", "localhost"]).is_err());
     }
 }

@@ -59,11 +59,20 @@ fn real_main() -> i32 {
     let mut client = match rvs_proto::Client::connect(&path) {
         Ok(c) => c,
         Err(e) => {
-            let detail = match e {
-                rvs_proto::ProtoError::Io(io) => io.to_string(),
-                other => other.to_string(),
+            let (detail, hint) = match e {
+                rvs_proto::ProtoError::Io(io) => {
+                    let hint = match io.kind() {
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                            "\nIs rvsd running (systemctl status rvsd)? Another socket: --socket PATH or $RVSD_SOCKET."
+                        }
+                        std::io::ErrorKind::PermissionDenied => "\nThe control socket is root's: run rvsadm as root.",
+                        _ => "",
+                    };
+                    (io.to_string(), hint)
+                }
+                other => (other.to_string(), ""),
             };
-            eprintln!("{PROGRAM}: cannot reach rvsd at {path}: {detail}");
+            eprintln!("{PROGRAM}: cannot reach rvsd at {path}: {detail}{hint}");
             return 3;
         }
     };

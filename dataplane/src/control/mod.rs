@@ -51,6 +51,8 @@ pub struct WorkerHandle {
     pub lcore: Arc<AtomicU32>,
     pub counters: Arc<WorkerCounters>,
     pub inbox: Sender<WorkerMsg>,
+    /// The size of the worker's session table, for the Stats answer.
+    pub session_capacity: u64,
 }
 
 /// Which counter table a stat slot indexes.
@@ -220,6 +222,7 @@ impl Control {
                         let mut s = w.counters.snapshot(w.id as u32, w.lcore.load(Ordering::Relaxed));
                         s.steering.clone_from(&self.steering);
                         s.vlans = w.counters.vlan_snapshot(&self.vlans);
+                        s.sessions_capacity = w.session_capacity;
                         s
                     })
                     .collect();
@@ -368,6 +371,7 @@ mod tests {
             lcore: Arc::new(AtomicU32::new(3)),
             counters: Arc::new(WorkerCounters::new(n, n)),
             inbox: tx,
+            session_capacity: 0,
         };
         (Control::new(Registry::new(n, n), vec![w], crate::config::DEFAULT_TIMEOUTS), rx)
     }
