@@ -27,6 +27,7 @@ fn answer(conns: u64, bytes: u64, drops: u64) -> (Vec<ServiceInfo>, Vec<WorkerSt
                 addr: "198.19.0.11:80".parse().unwrap(),
                 weight: 1,
                 method: ForwardMethod::FullNat,
+                tunnel: None,
             },
             active_conns: 3,
             inactive_conns: 1,
