@@ -237,7 +237,11 @@ fn log_hugepages(results: &[std::io::Result<rvs_dataplane::hugepage::Advised>]) 
 
 fn run(args: Args) -> Result<(), Fatal> {
     let cfg = config::load(&args.config)?;
-    let registry = registry_from(&cfg)?;
+    let mut registry = registry_from(&cfg)?;
+    if !cfg.ha.initial_master {
+        // A backup: no ARP, ping or new connection for any VIP/LIP until a takeover.
+        registry.set_ownership(&[], false);
+    }
     if args.check {
         println!("{}: configuration OK", cfg.path.display());
         return Ok(());

@@ -54,6 +54,9 @@ Usage:
   {p} --workers
   {p} -Z [-t|u service-address]
   {p} --reload [--pidfile path]
+  {p} --takeover|--release [address[,address...]]
+  {p} --owned
+  {p} --sync | -L --daemon
   {p} -h
 
 Commands:
@@ -75,6 +78,11 @@ Either long or short options are allowed.
   --workers                   list per-worker counters and drop reasons
   --zero         -Z           zero the counters of a service or of all
   --reload                    make rvs-ctrl re-read its configuration (SIGHUP)
+  --takeover [addresses]      own these VIPs/LIPs (none: all) and send gratuitous ARPs
+  --release [addresses]       stop answering ARP/ping and taking new connections for them
+                              (none: all); existing sessions are still forwarded
+  --owned                     list the VIPs/LIPs and whether rvsd owns them
+  --sync                      session sync state, peers and counters (also -L --daemon)
   --help            -h        display this help message
   --version         -v        display the version
 

@@ -173,6 +173,21 @@ pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
         AdmCommand::Reload { pidfile } => {
             reload(std::path::Path::new(pidfile), std::path::Path::new("/proc")).map(|_| ())
         }
+        AdmCommand::Takeover { addrs } => ownership(env, Command::Takeover { addrs: addrs.clone() }),
+        AdmCommand::Release { addrs } => ownership(env, Command::Release { addrs: addrs.clone() }),
+        AdmCommand::Owned => ownership(env, Command::Owned),
+        AdmCommand::Sync => match call(env, Command::SyncStatus)? {
+            Reply::Sync { sync } => Ok(env.out.write_all(format::sync(&sync).as_bytes())?),
+            _ => Err(RunError::Unexpected("sync_status")),
+        },
+    }
+}
+
+/// `--takeover`, `--release`, `--owned`: all answer with what rvsd owns now.
+fn ownership(env: &mut Env<'_>, command: Command) -> Result<(), RunError> {
+    match call(env, command)? {
+        Reply::Ownership { ownership } => Ok(env.out.write_all(format::ownership(&ownership).as_bytes())?),
+        _ => Err(RunError::Unexpected("ownership")),
     }
 }
 

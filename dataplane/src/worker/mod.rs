@@ -145,6 +145,9 @@ impl Worker {
                         self.pipeline.neigh_learned(ip, mac, port, now, &mut out)
                     }
                     WorkerMsg::CookieSecrets(s) => self.pipeline.set_cookie_secrets(s),
+                    WorkerMsg::Announce(addrs) => {
+                        self.pipeline.announce(&addrs, now);
+                    }
                 }
             }
 

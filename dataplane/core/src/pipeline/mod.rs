@@ -212,6 +212,8 @@ pub struct Pipeline<P> {
     syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
     /// PROXY headers to send on their own, or to send again until acknowledged, by due time.
     proxy_timers: std::collections::VecDeque<(Time, FlowKey)>,
+    /// Gratuitous ARPs still to send for addresses taken over (`announce`).
+    garps: Vec<arp::Garp>,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -252,6 +254,7 @@ impl<P: Frame> Pipeline<P> {
             counters,
             syn_timers: std::collections::VecDeque::new(),
             proxy_timers: std::collections::VecDeque::new(),
+            garps: Vec::new(),
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),
@@ -381,6 +384,9 @@ impl<P: Frame> Pipeline<P> {
         self.persist.expire(now, 256);
         self.synproxy_timers(now, alloc, out);
         self.proxy_header_timers(now, alloc, out);
+        if !self.garps.is_empty() {
+            self.send_due_garps(now, alloc, out);
+        }
 
         let mut probes = std::mem::take(&mut self.probes);
         let mut failed = std::mem::take(&mut self.failed);
@@ -462,12 +468,14 @@ impl<P: Frame> Pipeline<P> {
             .map(|&(a, _)| a)
     }
 
-    /// Whether we answer ARP for `ip` on `port`: the port's own addresses, and VIPs/LIPs
-    /// inside the port's connected subnets.
+    /// Whether we answer ARP for `ip` on `port`: the port's own addresses, and the
+    /// VIPs/LIPs we own inside the port's connected subnets.
     pub(super) fn answers_arp_for(&self, ip: Ipv4Addr, port: PortIndex) -> bool {
         match self.addrs.get(ip) {
             Destination::Own(p) => p == port,
-            Destination::Vip | Destination::Lip => self.routes.connected_port(ip) == Some(port),
+            Destination::Vip | Destination::Lip => {
+                self.routes.connected_port(ip) == Some(port) && self.snapshot.owns(ip)
+            }
             Destination::Former => false,
         }
     }
@@ -495,5 +503,7 @@ mod ext_tests;
 mod fast_path_tests;
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod ownership_tests;
 #[cfg(test)]
 mod tests;
