@@ -127,6 +127,9 @@ impl<P: Frame> Pipeline<P> {
                 return Err(DropReason::SessionTableFull);
             }
         };
+        if let Some(st) = self.sync.as_mut() {
+            st.created(id, now);
+        }
         let c = &self.counters;
         c.sessions_created.inc();
         c.sessions_live.set(self.sessions.len() as u64);

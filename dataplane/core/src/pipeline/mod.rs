@@ -115,6 +115,9 @@ pub struct Output<P> {
     /// traffic to the host's own addresses, routing protocols, multicast, ARP that is not
     /// ours. The edge hands them to the exception thread, which rate-limits them.
     pub kernel: Vec<(PortIndex, P)>,
+    /// Session records due for sync (only with sync on): the edge hands them to the sync
+    /// thread.
+    pub synced: Vec<crate::sync::ConnRecord>,
 }
 
 impl<P> Output<P> {
@@ -124,6 +127,7 @@ impl<P> Output<P> {
             redirect: (0..workers).map(|_| Vec::new()).collect(),
             learned: Vec::new(),
             kernel: Vec::new(),
+            synced: Vec::new(),
         }
     }
 }
@@ -214,6 +218,8 @@ pub struct Pipeline<P> {
     proxy_timers: std::collections::VecDeque<(Time, FlowKey)>,
     /// Gratuitous ARPs still to send for addresses taken over (`announce`).
     garps: Vec<arp::Garp>,
+    /// Session sync (None: off).
+    sync: Option<Box<sync::SyncState>>,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -255,6 +261,7 @@ impl<P: Frame> Pipeline<P> {
             syn_timers: std::collections::VecDeque::new(),
             proxy_timers: std::collections::VecDeque::new(),
             garps: Vec::new(),
+            sync: None,
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),
@@ -492,8 +499,11 @@ mod conn_new;
 mod fastpath;
 mod icmp_error;
 mod proxyproto;
+mod sync;
 mod synproxy;
 mod xmit;
+
+pub use sync::{InstallError, Installed};
 
 use classify::Destination;
 
@@ -505,5 +515,7 @@ mod fast_path_tests;
 mod golden;
 #[cfg(test)]
 mod ownership_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;

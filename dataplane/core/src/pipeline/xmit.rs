@@ -86,6 +86,9 @@ impl<P: Frame> Pipeline<P> {
         if rearm {
             self.sessions.rearm(id);
         }
+        if inbound && self.sync.is_some() {
+            self.sync_client_packet(id, now, out);
+        }
         let bytes = info.ip_len as u64;
         let c = &self.counters;
         if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
