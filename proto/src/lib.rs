@@ -281,9 +281,8 @@ pub struct SyncPeer {
     /// Sessions the peer says it has, and milliseconds since its last message.
     pub sessions: u64,
     pub last_heard_ms: u64,
-    /// Records received from it, and how far its last hello's clock is behind ours (ms).
+    /// Records received from it.
     pub recv_records: u64,
-    pub lag_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -78,6 +78,9 @@ pub struct Control {
     flow_rules: Option<crate::dpdk::FlowRules>,
     /// What `rvsadm --sync` shows (None: `[sync]` is off).
     sync_status: Option<Box<dyn Fn() -> rvs_proto::SyncInfo>>,
+    /// With sync: SYN-cookie secrets derived from the cluster key and the wall-clock time
+    /// slot (the same on every member), and the slots the workers have.
+    shared_cookies: Option<(rvs_core::sync::ClusterKey, (u64, u64))>,
 }
 
 /// How often SYN-cookie secrets rotate (cookies stay valid across one rotation).
@@ -94,7 +97,15 @@ impl Control {
             steering: None,
             flow_rules: None,
             sync_status: None,
+            shared_cookies: None,
         }
+    }
+
+    /// Cookie secrets from the cluster key and the time slot instead of random ones
+    /// (`slots`: those of the secrets the workers started with).
+    pub fn with_shared_cookies(mut self, key: rvs_core::sync::ClusterKey, slots: (u64, u64)) -> Self {
+        self.shared_cookies = Some((key, slots));
+        self
     }
 
     /// How to read the sync thread's state for `rvsadm --sync`.
@@ -141,6 +152,15 @@ impl Control {
     }
 
     fn rotate_cookie_secrets(&mut self) {
+        if let Some((key, slots)) = self.shared_cookies.as_mut() {
+            let s = shared_cookie_secrets(key);
+            if (s.current, s.other) != *slots {
+                *slots = (s.current, s.other);
+                tracing::info!(slot = s.current, other = s.other, "SYN-cookie secrets of the new time slot");
+                self.broadcast(|| WorkerMsg::CookieSecrets(s.secrets));
+            }
+            return;
+        }
         let Some((current, since)) = self.cookie else { return };
         if since.elapsed() < COOKIE_ROTATION {
             return;
@@ -418,6 +438,15 @@ impl Control {
         }
         Ok(Reply::Conns { conns })
     }
+}
+
+/// Largest clock difference between sync members that shared SYN cookies allow for.
+pub const COOKIE_CLOCK_SKEW_SECS: u64 = 10;
+
+/// The SYN-cookie secrets every member of a sync group holds now (wall clock).
+pub fn shared_cookie_secrets(key: &rvs_core::sync::ClusterKey) -> rvs_core::sync::SharedCookieSecrets {
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rvs_core::sync::cookie_secrets_at(key, unix.as_secs(), COOKIE_CLOCK_SKEW_SECS)
 }
 
 #[cfg(test)]

@@ -57,14 +57,14 @@ pub fn sync(s: &SyncInfo) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<10} {:<22} {:>10} {:>10} {:>12} {:>10} {:>8}",
-        "Peer", "Address", "Epoch", "Sessions", "Records", "Heard ms", "Lag ms"
+        "{:<10} {:<22} {:>10} {:>10} {:>12} {:>10}",
+        "Peer", "Address", "Epoch", "Sessions", "Records", "Heard ms"
     );
     for p in &s.peers {
         let _ = writeln!(
             out,
-            "{:<10} {:<22} {:>10} {:>10} {:>12} {:>10} {:>8}",
-            p.member, p.addr, p.epoch, p.sessions, p.recv_records, p.last_heard_ms, p.lag_ms
+            "{:<10} {:<22} {:>10} {:>10} {:>12} {:>10}",
+            p.member, p.addr, p.epoch, p.sessions, p.recv_records, p.last_heard_ms
         );
     }
     let _ = writeln!(out, "{:<24} {:>10}", "Refused", "Count");
@@ -117,7 +117,6 @@ mod tests {
                 sessions: 20,
                 last_heard_ms: 300,
                 recv_records: 42,
-                lag_ms: 1,
             }],
             refused: vec![("bad_tag".into(), 3)],
             ..Default::default()

@@ -220,6 +220,9 @@ pub struct Pipeline<P> {
     garps: Vec<arp::Garp>,
     /// Session sync (None: off).
     sync: Option<Box<sync::SyncState>>,
+    /// Added to `now` for the SYN-cookie counter: wall-clock time when the members of a
+    /// sync group share cookie secrets (0: the process clock).
+    cookie_clock: u64,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -262,6 +265,7 @@ impl<P: Frame> Pipeline<P> {
             proxy_timers: std::collections::VecDeque::new(),
             garps: Vec::new(),
             sync: None,
+            cookie_clock: 0,
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),

@@ -72,6 +72,17 @@ impl<P: Frame> Pipeline<P> {
         self.sync = Some(Box::new(SyncState { params, marks }));
     }
 
+    /// Makes the SYN-cookie counter run on `now + offset` (wall-clock time, the same on
+    /// every member), so a cookie made by another director has the right age here.
+    pub fn set_cookie_clock_offset(&mut self, offset: u64) {
+        self.cookie_clock = offset;
+    }
+
+    #[inline]
+    pub(super) fn cookie_time(&self, now: Time) -> Time {
+        Time(now.as_nanos().wrapping_add(self.cookie_clock))
+    }
+
     pub fn sync_enabled(&self) -> bool {
         self.sync.is_some()
     }
