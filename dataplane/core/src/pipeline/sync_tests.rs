@@ -147,3 +147,18 @@ fn bulk_export_walks_the_table_in_slices() {
     ports.sort_unstable();
     assert_eq!(ports, (42000..42010).collect::<Vec<_>>());
 }
+
+#[test]
+fn bursts_of_established_client_packets_count_towards_the_sync_period() {
+    let mut h = Harness::new(0, 1);
+    h.p.enable_sync(SyncParams::default(), h.now);
+    h.resolve_all();
+    open(&mut h);
+    assert_eq!(h.out.synced.len(), 1, "packet 3");
+    h.out.synced.clear();
+    // Packets 4..=53 in bursts, as the worker hands them over: packet 53 syncs again.
+    let mut frames: Vec<Vec<u8>> = (4..=53).map(|_| client_seg(TcpFlags::ACK, b"x")).collect();
+    h.p.handle_burst(CLIENT_PORT, &mut frames, h.now, &mut crate::frame::VecAlloc, &mut h.out);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 50);
+    assert_eq!(h.out.synced.len(), 1, "packet 53 = 3 + 50");
+}
