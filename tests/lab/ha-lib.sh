@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034
+# Variables set by lib.sh (sourced first) and used by the tests:
+# shellcheck disable=SC2034,SC2153
 # Two directors (tests 30-32): lb1 (the lab's rvs-lb) and lb2, each its own rvsd with the
 # same services, workers and LIPs, on the same client and server segments, plus a sync link.
 # Source after lib.sh.
@@ -157,4 +158,10 @@ _ha_cleanup() {
   fi
   rvsd2_stop
 }
-trap 'rc=$?; _ha_cleanup; (exit $rc); _cleanup' EXIT
+_ha_exit() {
+  local rc=$?
+  _ha_cleanup
+  (exit "$rc")
+  _cleanup
+}
+trap _ha_exit EXIT
