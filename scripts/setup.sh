@@ -16,6 +16,8 @@ PACKAGES=(
   tcpdump tshark valgrind shellcheck
   # routing daemon of the exception-path lab (OSPF between the director and a router)
   bird2
+  # packet filter: the SYN-proxy failover test keeps the client kernel's RSTs off the wire
+  nftables
 )
 
 missing=()
