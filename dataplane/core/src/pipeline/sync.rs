@@ -234,22 +234,14 @@ impl<P: Frame> Pipeline<P> {
         s.flags |= FLAG_EXT;
         let client_port = self.routes.lookup(s.client.src).map_or(0, |h| h.port);
         let pending_proxy = rec.proxy.filter(|p| !p.sent);
-        self.ext.insert(
-            s.client,
-            SessionExt {
-                pending: None,
-                opened_by: None,
-                syns_sent: 0,
-                last_syn: Time::ZERO,
-                held: Vec::new(),
-                client_port,
-                translation: rec.translation.unwrap_or_default(),
-                client_isn: pending_proxy.map_or(0, |p| p.client_isn),
-                proxy: pending_proxy.map(|p| p.version),
-                last_ack: 0,
-                dup_acks: 0,
-            },
+        let mut ext = SessionExt::new(
+            client_port,
+            pending_proxy.map_or(0, |p| p.client_isn),
+            pending_proxy.map(|p| p.version),
+            false,
         );
+        ext.translation = rec.translation.unwrap_or_default();
+        self.ext.insert(s.client, ext);
         if rec.flags & CONN_F_TOA != 0 {
             s.flags |= FLAG_TOA;
         }
