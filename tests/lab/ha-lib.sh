@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Variables set by lib.sh (sourced first) and used by the tests:
 # shellcheck disable=SC2034,SC2153
-# Two directors (tests 30-32): lb1 (the lab's rvs-lb) and lb2, each its own rvsd with the
+# Two directors (tests 47-49): lb1 (the lab's rvs-lb) and lb2, each its own rvsd with the
 # same services, workers and LIPs, on the same client and server segments, plus a sync link.
 # Source after lib.sh.
 #
