@@ -17,7 +17,8 @@ PACKAGES=(
   # routing daemon of the exception-path lab (OSPF between the director and a router)
   bird2
   # ldirectord drives rvsd through rvsadm installed as ipvsadm (it pulls in Debian's
-  # ipvsadm, whose file the test's mount namespace covers); nftables for the TUN test
+  # ipvsadm, whose file the test's mount namespace covers); nftables for the TUN test and for
+  # the SYN-proxy failover test (it keeps the client kernel's RSTs off the wire)
   ldirectord ipvsadm nftables
 )
 
