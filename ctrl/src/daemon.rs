@@ -50,6 +50,8 @@ pub struct Options {
     pub listen: Option<std::net::SocketAddr>,
     /// Announce the VIPs with quorum to BIRD ([`crate::bird`]); None: no routing daemon.
     pub bird: Option<crate::bird::BirdOptions>,
+    /// Run keepalived for the `vrrp_instance` blocks ([`crate::vrrp`]); None: `--no-vrrp`.
+    pub vrrp: Option<crate::vrrp::VrrpOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +243,29 @@ fn status(
     api::Status { services, desired: desired.clone() }
 }
 
+/// Starts, updates or idles the VRRP thread for `config` (it stops keepalived and releases
+/// the addresses when the configuration no longer has an instance).
+fn vrrp_follow(
+    opts: &Options,
+    config: &keepalived::Config,
+    vrrp: &mut Option<crate::vrrp::Vrrp>,
+    shown: &std::sync::Mutex<Option<crate::vrrp::StatusHandle>>,
+) -> Result<(), DaemonError> {
+    let Some(vo) = &opts.vrrp else { return Ok(()) };
+    let plan = crate::vrrp::conf::plan(config, &vo.ifaces, &vo.keepalived.fifo());
+    match vrrp {
+        Some(v) => v.update(plan),
+        None if !plan.instances.is_empty() => {
+            let v = crate::vrrp::Vrrp::spawn(vo.clone(), opts.socket.clone(), plan)
+                .map_err(DaemonError::Thread)?;
+            *shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.status());
+            *vrrp = Some(v);
+        }
+        None => {}
+    }
+    Ok(())
+}
+
 fn drain(fd: Option<RawFd>) {
     let Some(fd) = fd else { return };
     let mut buf = [0u8; 64];
@@ -280,6 +305,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     let _ = tx.send(wanted(&sent, sent_timeouts));
 
     let shared = Arc::new(api::Shared::default());
+    let vrrp_shown = Arc::new(std::sync::Mutex::new(None));
+    let mut vrrp = None;
+    vrrp_follow(opts, &file_config, &mut vrrp, &vrrp_shown)?;
     let (op_tx, op_rx) = mpsc::channel::<api::OpRequest>();
     let http = match opts.listen {
         Some(addr) => {
@@ -290,6 +318,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                 socket: opts.socket.clone(),
                 ops: op_tx,
                 waker: signals.waker.as_ref().and_then(|w| w.try_clone().ok()),
+                vrrp: vrrp_shown.clone(),
             };
             let stop = signals.stop.clone();
             let h = std::thread::Builder::new()
@@ -335,6 +364,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                     // The table and the status are computed again below.
                     sent_gen = sent_gen.wrapping_sub(1);
                     file_config = l.config;
+                    if let Err(e) = vrrp_follow(opts, &file_config, &mut vrrp, &vrrp_shown) {
+                        tracing::error!("{e}");
+                    }
                     let moot = overrides::prune_services(&file_config, &mut services_ov);
                     if moot > 0 {
                         tracing::info!(
@@ -446,6 +478,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     prober.cancel_all();
     handle(health.shutdown_events(), &mut scripts);
     drop(bird);
+    drop(vrrp);
     drop(tx);
     if sync.join().is_err() {
         tracing::error!("the sync thread panicked");
@@ -495,7 +528,8 @@ mod tests {
         let path = dir.path().join("keepalived.conf");
         std::fs::write(&path, conf("")).unwrap();
         let fake = FakeRvsd::start(Table::new());
-        let opts = Options { config: path.clone(), socket: fake.path.clone(), listen: None, bird: None };
+        let opts =
+            Options { config: path.clone(), socket: fake.path.clone(), listen: None, bird: None, vrrp: None };
         let stop = Arc::new(AtomicBool::new(false));
         let reload = Arc::new(AtomicBool::new(false));
         let signals = Signals { stop: stop.clone(), reload: reload.clone(), wake: None, waker: None };
@@ -539,6 +573,7 @@ mod tests {
             socket: "/nonexistent.sock".into(),
             listen: None,
             bird: None,
+            vrrp: None,
         };
         let signals = Signals {
             stop: Arc::new(AtomicBool::new(false)),

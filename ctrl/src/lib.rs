@@ -9,7 +9,8 @@
 //! servers ([`check`]) and keeps rvsd's virtual-service table equal to what the
 //! configuration and the checks say ([`sync`], [`daemon`]). It serves `/metrics` and a
 //! JSON API ([`api`]) whose changes are overrides on top of the file ([`overrides`]), and
-//! can announce the VIPs with quorum to BIRD ([`bird`]).
+//! can announce the VIPs with quorum to BIRD ([`bird`]). Its `vrrp_*` blocks run the real
+//! keepalived for VRRP, and rvsd's VIP ownership follows each instance's state ([`vrrp`]).
 
 pub mod adm;
 pub mod api;
@@ -19,6 +20,7 @@ pub mod daemon;
 pub mod keepalived;
 pub mod overrides;
 pub mod sync;
+pub mod vrrp;
 
 #[cfg(test)]
 pub(crate) mod testutil;

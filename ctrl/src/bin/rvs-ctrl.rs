@@ -30,10 +30,17 @@ Usage: {PROGRAM} [options]
       --birdc-socket PATH   BIRD's control socket for birdc (default: birdc's own)
       --bird-watchdog MS    ask rvsd every MS milliseconds (default 500); two unanswered
                         questions (each waiting as long) withdraw every VIP
+      --vrrp-interface NAME=IF  the kernel interface (rvsd port's tap) for a vrrp_instance's
+                        `interface NAME` (repeatable; default: rvs-NAME if it exists, else NAME)
+      --keepalived PATH     the keepalived run for VRRP (default keepalived)
+      --run-dir DIR         keepalived's generated configuration, pid files and notify FIFO
+                        (default {})
+      --no-vrrp             leave vrrp_* blocks to a keepalived run by someone else
   -l, --log-level LVL   error, warn, info (default), debug, trace; or a RUST_LOG filter
   -h, --help            this help
   -v, --version         version
-Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop (rvsd keeps its table).
+Signals: SIGHUP reloads the configuration (and keepalived's), SIGTERM/SIGINT stop (rvsd keeps
+its table; keepalived stops and the addresses VRRP moves are released).
 rvs-ctrl owns rvsd's whole table: start rvsd with no [[service]] in its TOML.
 ",
         env!("CARGO_PKG_VERSION"),
@@ -41,8 +48,11 @@ rvs-ctrl owns rvsd's whole table: start rvsd with no [[service]] in its TOML.
         rvs_proto::DEFAULT_SOCKET,
         rvs_ctrl::adm::DEFAULT_CTRL_PIDFILE,
         rvs_ctrl::api::DEFAULT_LISTEN,
+        DEFAULT_RUN_DIR,
     )
 }
+
+const DEFAULT_RUN_DIR: &str = "/run/rvs-ctrl";
 
 struct Args {
     config: PathBuf,
@@ -54,10 +64,14 @@ struct Args {
     bird_include: Option<PathBuf>,
     birdc_socket: Option<String>,
     bird_watchdog_ms: u64,
+    vrrp_ifaces: std::collections::BTreeMap<String, String>,
+    keepalived: PathBuf,
+    run_dir: PathBuf,
+    no_vrrp: bool,
 }
 
 enum Parsed {
-    Run(Args),
+    Run(Box<Args>),
     Print(String),
 }
 
@@ -72,6 +86,10 @@ fn parse_args(argv: &[String]) -> Result<Parsed, String> {
         bird_include: None,
         birdc_socket: None,
         bird_watchdog_ms: 500,
+        vrrp_ifaces: Default::default(),
+        keepalived: "keepalived".into(),
+        run_dir: DEFAULT_RUN_DIR.into(),
+        no_vrrp: false,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -108,6 +126,22 @@ fn parse_args(argv: &[String]) -> Result<Parsed, String> {
                     _ => return Err(format!("--bird-watchdog: bad value {v:?} (10 to 60000 ms)")),
                 };
             }
+            "--vrrp-interface" => {
+                let v = value(flag)?;
+                match v.split_once('=') {
+                    Some((n, i)) if !n.is_empty() && !i.is_empty() && i.len() <= 15 => {
+                        a.vrrp_ifaces.insert(n.to_string(), i.to_string());
+                    }
+                    _ => {
+                        return Err(format!(
+                            "--vrrp-interface: bad value {v:?} (NAME=IF, IF at most 15 bytes)"
+                        ))
+                    }
+                }
+            }
+            "--keepalived" => a.keepalived = value(flag)?.into(),
+            "--run-dir" => a.run_dir = value(flag)?.into(),
+            "--no-vrrp" => a.no_vrrp = true,
             "-h" | "--help" => return Ok(Parsed::Print(usage())),
             "-v" | "--version" => {
                 return Ok(Parsed::Print(format!("{PROGRAM} v{}\n", env!("CARGO_PKG_VERSION"))))
@@ -115,7 +149,7 @@ fn parse_args(argv: &[String]) -> Result<Parsed, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
-    Ok(Parsed::Run(a))
+    Ok(Parsed::Run(Box::new(a)))
 }
 
 fn main() {
@@ -185,7 +219,8 @@ fn real_main() -> i32 {
         b.timeout = b.interval;
         b
     });
-    let opts = Options { config: args.config, socket, listen: args.listen, bird };
+    let vrrp = (!args.no_vrrp).then(|| vrrp_options(&args));
+    let opts = Options { config: args.config, socket, listen: args.listen, bird, vrrp };
     match daemon::run(&opts, &signals) {
         Ok(()) => 0,
         Err(DaemonError::Config(e)) => {
@@ -201,6 +236,36 @@ fn real_main() -> i32 {
     }
 }
 
+fn vrrp_options(args: &Args) -> rvs_ctrl::vrrp::VrrpOptions {
+    rvs_ctrl::vrrp::VrrpOptions {
+        keepalived: rvs_ctrl::vrrp::keepalived::KeepalivedOptions {
+            binary: args.keepalived.clone(),
+            run_dir: args.run_dir.clone(),
+            tag: PROGRAM.into(),
+        },
+        ifaces: rvs_ctrl::vrrp::conf::IfaceMap { explicit: args.vrrp_ifaces.clone(), sysfs: None },
+    }
+}
+
+/// keepalived's own check of the VRRP configuration rvs-ctrl would give it (when
+/// keepalived is installed): its complaints, named by the operator's file:line.
+fn keepalived_test(args: &Args, config: &keepalived::Config) -> Vec<String> {
+    let vo = vrrp_options(args);
+    let plan = rvs_ctrl::vrrp::conf::plan(config, &vo.ifaces, &vo.keepalived.fifo());
+    if plan.instances.is_empty() || args.no_vrrp {
+        return Vec::new();
+    }
+    let dir = std::env::temp_dir().join(format!("rvs-ctrl-t-{}", std::process::id()));
+    let conf = dir.join("keepalived.conf");
+    let out = rvs_ctrl::vrrp::keepalived::write_conf(&conf, &plan.text)
+        .and_then(|()| rvs_ctrl::vrrp::keepalived::config_test(&args.keepalived, &conf, &plan.text));
+    let _ = std::fs::remove_dir_all(&dir);
+    match out {
+        Ok(lines) => lines,
+        Err(e) => vec![format!("cannot run {} --config-test: {e}", args.keepalived.display())],
+    }
+}
+
 /// `keepalived -t`: every message on stderr, exit 0 when the configuration would run.
 fn config_test(args: &Args) -> i32 {
     let mut err = std::io::stderr().lock();
@@ -213,6 +278,11 @@ fn config_test(args: &Args) -> i32 {
         Ok(l) => {
             for d in &l.diags {
                 let _ = writeln!(err, "{}: {d}", label(d.severity));
+            }
+            // keepalived's view is a warning: it also checks that the interfaces exist,
+            // and the taps exist only while rvsd runs.
+            for line in keepalived_test(args, &l.config) {
+                let _ = writeln!(err, "warning: {line}");
             }
             let _ = writeln!(
                 err,
