@@ -20,6 +20,9 @@ PACKAGES=(
   # ipvsadm, whose file the test's mount namespace covers); nftables for the TUN test and for
   # the SYN-proxy failover test (it keeps the client kernel's RSTs off the wire)
   ldirectord ipvsadm nftables
+  # VRRP: the keepalived rvs-ctrl runs (its no_accept rules need nftables), and the OCF agent's
+  # ocf-tester (resource-agents; xmllint checks the agent's meta-data)
+  keepalived resource-agents libxml2-utils
 )
 
 missing=()

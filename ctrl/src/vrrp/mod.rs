@@ -23,7 +23,7 @@ pub mod owner;
 use conf::Plan;
 use fifo::{Fifo, VrrpState};
 use keepalived::{KeepalivedOptions, Supervisor};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -210,6 +210,8 @@ struct Loop<'a> {
     pending: Vec<(bool, String, VrrpState, u8)>,
     owned: Option<Vec<IpAddr>>,
     last_error: Option<String>,
+    /// Addresses a previous plan moved and the current one does not: released once.
+    orphaned: BTreeSet<IpAddr>,
 }
 
 impl Loop<'_> {
@@ -250,9 +252,11 @@ impl Loop<'_> {
 
     fn reconcile(&mut self) {
         let desired = self.plan.desired(|n| self.seen.get(n).is_some_and(|s| s.state == VrrpState::Master));
+        let managed: BTreeSet<IpAddr> = self.plan.managed().union(&self.orphaned).copied().collect();
         let mut rvsd = owner::Rvsd(self.socket);
-        match owner::reconcile(&mut rvsd, &self.plan.managed(), &desired) {
+        match owner::reconcile(&mut rvsd, &managed, &desired) {
             Ok(c) => {
+                self.orphaned.clear();
                 if !c.taken.is_empty() {
                     tracing::info!(addresses = ?c.taken, "rvsd takes over (VRRP master)");
                 }
@@ -327,6 +331,9 @@ impl Loop<'_> {
     }
 
     fn set_plan(&mut self, plan: Plan) {
+        let now = plan.managed();
+        self.orphaned.extend(self.plan.managed().difference(&now));
+        self.orphaned.retain(|a| !now.contains(a));
         let fresh = Seen { state: VrrpState::Init, priority: 0, transitions: 0, since: None };
         self.seen.retain(|n, _| plan.instances.iter().any(|i| &i.name == n));
         for i in &plan.instances {
@@ -358,6 +365,7 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
         pending: Vec::new(),
         owned: None,
         last_error: None,
+        orphaned: BTreeSet::new(),
     };
     let write = |plan: &Plan| {
         if plan.text.is_empty() {
