@@ -75,6 +75,15 @@ pub fn parse_line(line: &str) -> Option<Report> {
     Some(Report { group, name: name.to_string(), state, priority })
 }
 
+/// `INSTANCE "VI_1" MASTER_RX_LOWER_PRI 100`: a master heard a lower-priority advert (a
+/// peer that thought itself master, if briefly, and may have announced the addresses):
+/// the instance's name.
+pub fn parse_lower_prio(line: &str) -> Option<&str> {
+    let rest = line.trim_end().strip_prefix("INSTANCE \"")?;
+    let (name, rest) = rest.split_once("\" ")?;
+    rest.starts_with("MASTER_RX_LOWER_PRI").then_some(name)
+}
+
 /// The FIFO, made and opened by rvs-ctrl.
 pub struct Fifo {
     path: PathBuf,
@@ -151,6 +160,8 @@ mod tests {
         );
         assert_eq!(parse_line("INSTANCE \"VI_1\" DELETED 100").unwrap().state, VrrpState::Stop);
         assert_eq!(parse_line("INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 100"), None);
+        assert_eq!(parse_lower_prio("INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 100\n"), Some("VI_1"));
+        assert_eq!(parse_lower_prio("INSTANCE \"VI_1\" MASTER 100"), None);
         assert_eq!(parse_line("INSTANCE VI_1 MASTER 100"), None);
         assert_eq!(parse_line("garbage"), None);
     }

@@ -236,6 +236,23 @@ impl Loop<'_> {
         }
     }
 
+    /// A lower-priority router advertised while we are master: it believed itself master
+    /// for a moment and its director may have announced the addresses (gratuitous ARPs
+    /// that now point the real servers and clients at it). rvsd announces them again.
+    fn reassert(&mut self, name: &str) {
+        if self.seen.get(name).is_none_or(|s| s.state != VrrpState::Master) {
+            return;
+        }
+        let Some(i) = self.plan.instances.iter().find(|i| i.name == name) else { return };
+        let addrs: Vec<IpAddr> = i.vips.iter().chain(&i.lips).copied().collect();
+        match owner::Rvsd(self.socket).take_addrs(&addrs) {
+            Ok(_) => {
+                tracing::info!(instance = name, addresses = ?addrs, "a lower-priority router advertised: rvsd announces again")
+            }
+            Err(e) => tracing::warn!(instance = name, error = %e, "cannot make rvsd announce again"),
+        }
+    }
+
     /// Every instance to `state` (keepalived gone or stopping).
     fn all(&mut self, state: VrrpState) {
         for (name, s) in &mut self.seen {
@@ -418,6 +435,8 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
             if let Some(r) = fifo::parse_line(&line) {
                 lp.report(r);
                 force = true;
+            } else if let Some(name) = fifo::parse_lower_prio(&line) {
+                lp.reassert(name);
             }
         }
         if force || last.elapsed() >= RECONCILE_EVERY {
