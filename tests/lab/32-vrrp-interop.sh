@@ -6,8 +6,10 @@
 #     client's ARP entry for the VIP is the third node's MAC;
 #  2. stopped, it gives MASTER back (its priority-0 advert): lb1 MASTER, curls work again;
 #  3. VRRP adverts with a wrong auth_pass at priority 254 (scapy, vrrp_advert.py) are ignored
-#     as keepalived ignores them (lb1 stays MASTER, keepalived logs "invalid passwd"); the
-#     same adverts with the right password make lb1 BACKUP, so it is the password that counts.
+#     as keepalived ignores them (lb1 stays MASTER, keepalived logs "invalid passwd"); sent
+#     faster than advert_int they silence keepalived's master, lb2 is master for a moment and
+#     lb1's rvsd announces again, so curls keep working; the same adverts with the right
+#     password make lb1 BACKUP, so it is the password that counts.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/lab/exc-lib.sh
@@ -95,6 +97,15 @@ assert_eq "lb1's and lb2's state changes during them" "$before" "$(transitions 1
 assert_ok "lb1 still owns the VIP" owns_all 1
 assert_contains "lb1's keepalived log" "(VI_1) received an invalid passwd!" "$(cat "$STATE/rvs-ctrl-lb1.log")"
 assert_eq "curls through lb1" 20 "$(grep -c '^rs[123]$' <<<"$(http_get_many 20)")"
+# Refused adverts every 0.5 s do silence lb1's keepalived (as they would a keepalived-only
+# pair): lb2 times out and is MASTER for a moment until lb1 answers its advert. lb1's rvs-ctrl
+# then has rvsd announce the VIP and LIPs again, so the gratuitous ARPs lb2's rvsd sent in
+# that moment do not leave clients or real servers pointing at lb2.
+in_ns "$NS_KA" timeout 30 "$PY" "$ROOT/tests/lab/vrrp_advert.py" k0 51 254 wrongpw "$VIP" 12 0.5 | indent
+sleep 1
+assert_eq "lb1 after refused adverts every 0.5 s" MASTER "$(vrrp_state 1)"
+assert_contains "lb1's rvs-ctrl log" "a lower-priority router advertised: rvsd announces again" "$(cat "$STATE/rvs-ctrl-lb1.log")"
+assert_eq "curls through lb1 right after" 20 "$(grep -c '^rs[123]$' <<<"$(http_get_many 20)")"
 # The same adverts with the right password do win: lb1 steps down while they come.
 in_ns "$NS_KA" timeout 30 "$PY" "$ROOT/tests/lab/vrrp_advert.py" k0 51 254 "$VRRP_PASS" "$VIP" 4 0.5 | indent &
 ADV=$!
