@@ -134,6 +134,14 @@ m=$(api 2 /metrics)
 assert_contains "lb2 /metrics" 'rvs_vrrp_state{instance="VI_1"} 2' "$m"
 assert_contains "lb2 /metrics" 'rvs_address_owned{addr="198.18.0.100",kind="vip"} 1' "$m"
 assert_contains "lb1 /metrics" 'rvs_vrrp_state{instance="VI_1"} 1' "$(api 1 /metrics)"
+# Ownership through the JSON API: an address VRRP moves is refused, another one is moved.
+post() { in_ns "${LB_NS[$1]}" curl -s --max-time 3 -o /dev/null -w '%{http_code}' -X POST -d "$3" "http://127.0.0.1:9595$2"; }
+assert_eq "POST /api/v1/ownership release of the VIP VRRP moves" 409 "$(post 2 /api/v1/ownership '{"release": ["198.18.0.100"]}')"
+assert_eq "POST /api/v1/ownership take of 198.18.0.150" 200 "$(post 1 /api/v1/ownership '{"take": ["198.18.0.150"]}')"
+assert_contains "GET /api/v1/ownership" '"address": "198.18.0.150"' "$(api 1 /api/v1/ownership)"
+assert_ok "lb1's rvsd owns 198.18.0.150" owns 1 198.18.0.150
+assert_eq "POST /api/v1/ownership release of 198.18.0.150" 200 "$(post 1 /api/v1/ownership '{"release": ["198.18.0.150"]}')"
+assert_ok "lb1's rvsd released 198.18.0.150" bash -c "! $RVSADM --socket ${LB_SOCK[1]} --owned | grep -q '^198.18.0.150 .*owned$'"
 say "notify log:"
 indent <"$STATE/notify.log"
 assert_not_contains "notify_master runs" "MASTER released" "$(cat "$STATE/notify.log")"

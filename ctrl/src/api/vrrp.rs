@@ -215,6 +215,78 @@ mod tests {
         assert!(metrics(None, None).is_empty());
     }
 
+    struct Fake {
+        vrrp: Option<VrrpStatus>,
+        owned: std::cell::RefCell<OwnershipInfo>,
+    }
+
+    impl Backend for Fake {
+        fn status(&self) -> std::sync::Arc<crate::api::Status> {
+            Default::default()
+        }
+        fn rvsd(&self) -> Result<(Vec<rvs_proto::ServiceInfo>, Vec<rvs_proto::WorkerStats>), String> {
+            Err("none".into())
+        }
+        fn submit(&self, _: crate::overrides::Op) -> Result<(), crate::overrides::OpError> {
+            unreachable!()
+        }
+        fn vrrp(&self) -> Option<std::sync::Arc<VrrpStatus>> {
+            self.vrrp.clone().map(std::sync::Arc::new)
+        }
+        fn ownership(&self) -> Result<OwnershipInfo, String> {
+            Ok(self.owned.borrow().clone())
+        }
+        fn own(&self, take: bool, addrs: &[IpAddr]) -> Result<OwnershipInfo, String> {
+            let mut o = self.owned.borrow_mut();
+            for a in addrs {
+                match o.addresses.iter_mut().find(|x| x.addr == *a) {
+                    Some(x) => x.owned = take,
+                    None => o.addresses.push(AddrOwnership { addr: *a, kind: "none".into(), owned: take }),
+                }
+            }
+            Ok(o.clone())
+        }
+    }
+
+    #[test]
+    fn ownership_routes() {
+        let f = Fake { vrrp: Some(status()), owned: ownership().into() };
+        let r = |m: &str, u: &str, b: &str| crate::api::respond(m, u, b, &f);
+        let a = r("GET", "/api/v1/ownership", "");
+        assert_eq!(a.status, 200);
+        let v: Value = serde_json::from_str(&a.body).unwrap();
+        assert_eq!(v["addresses"][0]["vrrp_instance"], "VI_1");
+        // An address VRRP moves is refused; another one is taken and released.
+        let a = r("POST", "/api/v1/ownership", r#"{"release": ["198.18.0.100"]}"#);
+        assert_eq!(a.status, 409, "{}", a.body);
+        assert!(a.body.contains("vrrp_instance VI_1 (now MASTER)"), "{}", a.body);
+        let a = r("POST", "/api/v1/ownership", r#"{"take": ["198.18.0.150"]}"#);
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(f.owned.borrow().addresses[1].owned);
+        assert_eq!(r("POST", "/api/v1/ownership", r#"{"release": ["198.18.0.150"]}"#).status, 200);
+        assert!(!f.owned.borrow().addresses[1].owned);
+        for bad in [
+            "{",
+            r#"{"take": []}"#,
+            r#"{"take": ["x"]}"#,
+            r#"{"take": "198.18.0.1"}"#,
+            r#"{"take": [], "release": []}"#,
+            "{}",
+        ] {
+            assert_eq!(r("POST", "/api/v1/ownership", bad).status, 400, "{bad}");
+        }
+        assert_eq!(r("DELETE", "/api/v1/ownership", "").status, 405);
+        assert_eq!(r("GET", "/api/v1/vrrp", "").status, 200);
+        // Without VRRP every address may be moved.
+        let f = Fake { vrrp: None, owned: ownership().into() };
+        assert_eq!(
+            crate::api::respond("POST", "/api/v1/ownership", r#"{"release": ["198.18.0.100"]}"#, &f).status,
+            200
+        );
+        let m = crate::api::respond("GET", "/metrics", "", &f).body;
+        assert!(m.contains("rvs_address_owned{addr=\"198.18.0.100\",kind=\"vip\"} 0"), "{m}");
+    }
+
     #[test]
     fn vrrp_json_shape() {
         let v = vrrp_json(Some(&status()));
