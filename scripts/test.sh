@@ -113,7 +113,7 @@ for t in 47-ha-failover 48-sync-forged 49-ha-synproxy; do
 done
 LAB_TESTS+=("47-ha-failover-w2 47-ha-failover 2")
 # VRRP: two directors driven by rvs-ctrl's keepalived; a plain keepalived peer; ocf:rvs:vip.
-for t in 31-vrrp-failover 32-vrrp-interop 33-ocf-vip; do
+for t in 37-vrrp-failover 38-vrrp-interop 39-ocf-vip; do
   LAB_TESTS+=("$t $t 1")
 done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034,SC2153
-# Two directors for the VRRP tests (31-33). Source after lib.sh and exc-lib.sh.
+# Two directors for the VRRP tests (37-39). Source after lib.sh and exc-lib.sh.
 #
-#   client ---+                 br1 (client segment, in $RVS_LAB-sw)                    +--- ka: k0 198.18.0.5 (plain keepalived, test 32)
+#   client ---+                 br1 (client segment, in $RVS_LAB-sw)                    +--- ka: k0 198.18.0.5 (plain keepalived, test 38)
 #             |  lb1: lb-c  rvsd 198.18.0.1, tap rvs-client kernel 198.18.0.2           |
 #             +--lb2: lb-c  rvsd 198.18.0.3, tap rvs-client kernel 198.18.0.4 ---------+
 #   rs1..3 ---- br0 (server segment) ---- lb1: lb-s rvsd 198.19.0.1 / lb2: lb-s rvsd 198.19.0.3

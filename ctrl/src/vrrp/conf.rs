@@ -84,6 +84,8 @@ pub struct Plan {
     pub text: String,
     pub instances: Vec<InstancePlan>,
     pub groups: Vec<GroupPlan>,
+    /// `lvs_sync_daemon`, compared with rvsd's `[sync]` (which rvs-ctrl cannot change).
+    pub sync_daemon: Option<crate::keepalived::SyncDaemon>,
 }
 
 impl Plan {
@@ -186,7 +188,7 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
     let groups =
         v.groups.iter().map(|g| GroupPlan { name: g.name.clone(), notify: g.notify.clone() }).collect();
     if instances.is_empty() {
-        return Plan { text: String::new(), instances, groups };
+        return Plan { text: String::new(), instances, groups, sync_daemon: None };
     }
 
     let mut t = String::from(
@@ -262,7 +264,24 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
         s.block = Some(body);
         render(&mut t, &s, 0);
     }
-    Plan { text: t, instances, groups }
+    Plan { text: t, instances, groups, sync_daemon: v.sync_daemon.clone() }
+}
+
+/// How rvsd's session sync differs from the file's `lvs_sync_daemon` (empty: it agrees).
+pub fn sync_mismatch(d: &crate::keepalived::SyncDaemon, s: &rvs_proto::SyncInfo) -> Vec<String> {
+    if !s.enabled {
+        return vec!["rvsd has no [sync] section: sessions are not synced".into()];
+    }
+    let mut out = Vec::new();
+    if s.sync_id != d.sync_id {
+        out.push(format!("rvsd's sync_id is {}, lvs_sync_daemon says id {}", s.sync_id, d.sync_id));
+    }
+    let group = format!("{}:{}", d.group.map_or("224.0.0.81".to_string(), |g| g.to_string()), d.port);
+    let unicast = s.destinations.iter().any(|x| !x.starts_with("224.") && !x.starts_with("239."));
+    if !unicast && !s.destinations.contains(&group) {
+        out.push(format!("rvsd sends to {}, lvs_sync_daemon says {group}", s.destinations.join(",")));
+    }
+    out
 }
 
 /// The operator's file:line behind line `n` (1-based) of the generated text: the origin

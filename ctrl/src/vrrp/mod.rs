@@ -212,6 +212,8 @@ struct Loop<'a> {
     last_error: Option<String>,
     /// Addresses a previous plan moved and the current one does not: released once.
     orphaned: BTreeSet<IpAddr>,
+    /// `lvs_sync_daemon` was compared with rvsd's sync (once per plan).
+    sync_checked: bool,
 }
 
 impl Loop<'_> {
@@ -288,6 +290,10 @@ impl Loop<'_> {
                     o.retain(|a| self.plan.managed().contains(a));
                 }
                 self.owned = owned.map(|o| o.into_iter().collect());
+                if !self.sync_checked {
+                    self.sync_checked = true;
+                    self.check_sync();
+                }
             }
             Err(e) => {
                 if self.last_error.as_deref() != Some(&e) {
@@ -306,6 +312,19 @@ impl Loop<'_> {
             if let Some(n) = notify {
                 self.scripts.notify(&n, if group { "GROUP" } else { "INSTANCE" }, &name, state, prio);
             }
+        }
+    }
+
+    /// rvsd's session sync is set in its TOML: say where it differs from `lvs_sync_daemon`.
+    fn check_sync(&self) {
+        let Some(d) = &self.plan.sync_daemon else { return };
+        match owner::Rvsd(self.socket).sync() {
+            Ok(s) => {
+                for m in conf::sync_mismatch(d, &s) {
+                    tracing::warn!("{}: lvs_sync_daemon: {m}", d.loc);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot ask rvsd for its sync state"),
         }
     }
 
@@ -357,6 +376,7 @@ impl Loop<'_> {
             self.seen.entry(i.name.clone()).or_insert_with(|| fresh.clone());
         }
         self.plan = plan;
+        self.sync_checked = false;
     }
 }
 
@@ -383,6 +403,7 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
         owned: None,
         last_error: None,
         orphaned: BTreeSet::new(),
+        sync_checked: false,
     };
     let write = |plan: &Plan| {
         if plan.text.is_empty() {

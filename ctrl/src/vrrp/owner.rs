@@ -63,6 +63,16 @@ impl Rvsd<'_> {
         }
     }
 
+    /// rvsd's session sync (`rvsadm --sync`).
+    pub fn sync(&self) -> Result<rvs_proto::SyncInfo, String> {
+        let mut c = Client::connect(self.0).map_err(|e| format!("rvsd at {}: {e}", self.0))?;
+        match c.call(Command::SyncStatus).map_err(|e| format!("rvsd: {e}"))? {
+            Ok(Reply::Sync { sync }) => Ok(sync),
+            Ok(other) => Err(format!("rvsd: unexpected reply {other:?}")),
+            Err(e) => Err(format!("rvsd: {e}")),
+        }
+    }
+
     pub fn take_addrs(&self, addrs: &[IpAddr]) -> Result<OwnershipInfo, String> {
         if addrs.is_empty() {
             return self.info();

@@ -145,3 +145,24 @@ fn words_are_quoted_as_keepalived_reads_them() {
     assert_eq!(word("a\"b"), "\"a\\\"b\"");
     assert_eq!(word(""), "\"\"");
 }
+
+#[test]
+fn lvs_sync_daemon_against_rvsd_sync() {
+    let l = load_str("k.conf", SEED).unwrap();
+    let d = l.config.vrrp.sync_daemon.as_ref().unwrap();
+    let mut s = rvs_proto::SyncInfo {
+        enabled: true,
+        destinations: vec!["224.0.0.81:8848".into()],
+        ..Default::default()
+    };
+    assert!(sync_mismatch(d, &s).is_empty());
+    s.sync_id = 7;
+    s.destinations = vec!["224.0.0.82:8848".into()];
+    let m = sync_mismatch(d, &s);
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(m[0].contains("sync_id is 7, lvs_sync_daemon says id 0"), "{m:?}");
+    s.destinations = vec!["198.18.0.4:8848".into()];
+    assert_eq!(sync_mismatch(d, &s).len(), 1, "unicast peers: the group does not apply");
+    s.enabled = false;
+    assert!(sync_mismatch(d, &s)[0].contains("no [sync]"));
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # VRRP on the wire (issue 19, must-show 3 and the VRRP half of 4): the two rvs directors of
-# test 31 (lb1 MASTER 100, lb2 BACKUP 90) and, in a third namespace, a plain keepalived
+# test 37 (lb1 MASTER 100, lb2 BACKUP 90) and, in a third namespace, a plain keepalived
 # 2.2.7 with the same virtual_router_id and password at priority 150:
 #  1. it takes MASTER from rvs: lb1 goes BACKUP and its rvsd releases the VIP and LIPs, the
 #     client's ARP entry for the VIP is the third node's MAC;
