@@ -27,9 +27,10 @@ RS_COUNT=3
 NAMESPACES=("$NS_CLIENT" "$NS_LB" "$NS_SW")
 for i in $(seq 1 "$RS_COUNT"); do NAMESPACES+=("$LAB-rs$i"); done
 # Namespaces some tests create on their own (08-bad-config's empty rvs-cfg); 'down' removes them too.
-# The exception-path tests add a router, clients behind it and a VLAN switch's namespaces.
-# The DR/TUN tests (methods-lib.sh) add a gateway for the real servers' direct replies.
-EXTRA_NAMESPACES=("$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw")
+# The HA and VRRP tests add a second director (lb2), the VRRP tests a plain keepalived peer (ka);
+# the exception-path tests add a router, clients behind it and a VLAN switch's namespaces; the
+# DR/TUN tests (methods-lib.sh) add a gateway for the real servers' direct replies.
+EXTRA_NAMESPACES=("$LAB-lb2" "$LAB-ka" "$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw")
 BIG_MB=${RVS_LAB_BIG_MB:-50}
 
 log() { echo "lab: $*"; }

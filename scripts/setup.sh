@@ -17,11 +17,15 @@ PACKAGES=(
   # routing daemon of the exception-path lab (OSPF between the director and a router)
   bird2
   # ldirectord drives rvsd through rvsadm installed as ipvsadm (it pulls in Debian's
-  # ipvsadm, whose file the test's mount namespace covers); nftables for the TUN test
+  # ipvsadm, whose file the test's mount namespace covers); nftables for the TUN test and for
+  # the SYN-proxy failover test (it keeps the client kernel's RSTs off the wire)
   ldirectord ipvsadm nftables
   # the dashboard's browser test (headless Chromium over the DevTools protocol), promtool for
   # examples/prometheus, packaging checks (dpkg-deb, systemd-analyze verify, man -l)
   chromium python3-websocket prometheus python3-jsonschema dpkg-dev systemd man-db
+  # VRRP: the keepalived rvs-ctrl runs (its no_accept rules need nftables), and the OCF agent's
+  # ocf-tester (resource-agents; xmllint checks the agent's meta-data)
+  keepalived resource-agents libxml2-utils
 )
 
 missing=()

@@ -107,6 +107,16 @@ done
 for t in 34-ldirectord 35-nat 36-tun; do
   LAB_TESTS+=("$t $t 1")
 done
+# Two directors with session sync: failover under load, forged sync messages, SYN cookies
+# across the pair (tests/lab/ha-lib.sh).
+for t in 47-ha-failover 48-sync-forged 49-ha-synproxy; do
+  LAB_TESTS+=("$t-w1 $t 1")
+done
+LAB_TESTS+=("47-ha-failover-w2 47-ha-failover 2")
+# VRRP: two directors driven by rvs-ctrl's keepalived; a plain keepalived peer; ocf:rvs:vip.
+for t in 37-vrrp-failover 38-vrrp-interop 39-ocf-vip; do
+  LAB_TESTS+=("$t $t 1")
+done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do

@@ -15,6 +15,7 @@
 //! * `PUT .../reals/{ip}:{port}` body `{"weight": n}`
 //! * `DELETE .../reals/{ip}:{port}`
 //! * `POST .../reals/{ip}:{port}/drain` (weight 0)
+//! * `GET /api/v1/vrrp`, `GET|POST /api/v1/ownership` (see [`vrrp`])
 //!
 //! Changes are overrides on top of the file config; see [`crate::overrides`]. They need
 //! the bearer token of `--api-token-file` ([`auth`]); without one the API is read-only.
@@ -35,6 +36,7 @@ use std::time::Duration;
 pub mod auth;
 mod metrics;
 mod services;
+mod vrrp;
 pub use metrics::metrics;
 
 /// Where rvs-ctrl listens unless told otherwise.
@@ -121,6 +123,18 @@ pub trait Backend {
     fn dashboard(&self) -> Option<&crate::dashboard::Dashboard> {
         None
     }
+    /// The VRRP thread's view (None: no VRRP instance, or `--no-vrrp`).
+    fn vrrp(&self) -> Option<Arc<crate::vrrp::VrrpStatus>> {
+        None
+    }
+    /// What rvsd owns.
+    fn ownership(&self) -> Result<rvs_proto::OwnershipInfo, String> {
+        Err("no rvsd".into())
+    }
+    /// rvsd takes over (`take`) or releases `addrs`.
+    fn own(&self, _take: bool, _addrs: &[IpAddr]) -> Result<rvs_proto::OwnershipInfo, String> {
+        Err("no rvsd".into())
+    }
 }
 
 /// An HTTP answer.
@@ -167,7 +181,9 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
     match (method, parts.as_slice()) {
         ("GET", ["metrics"]) => {
             let rvsd = b.rvsd();
-            Answer { status: 200, content_type: METRICS_TYPE, body: metrics(&b.status(), rvsd.as_ref().ok()) }
+            let mut body = metrics(&b.status(), rvsd.as_ref().ok());
+            body.push_str(&vrrp::metrics(b.vrrp().as_deref(), b.ownership().ok().as_ref()));
+            Answer { status: 200, content_type: METRICS_TYPE, body }
         }
         (_, ["metrics"]) => error(405, "use GET"),
         ("GET", ["api", "v1", "services"]) => {
@@ -192,6 +208,7 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
                 Err(e) => error(400, e),
             }
         }
+        (_, ["api", "v1", rest @ ("vrrp" | "ownership")]) => vrrp::route(method, &[rest], body, b),
         (_, ["api", "v1", "services", proto, vs, rest @ ..]) => {
             let protocol = match *proto {
                 "tcp" | "TCP" => Protocol::Tcp,
@@ -410,6 +427,8 @@ pub struct Live {
     /// Written to after each op so the main loop wakes at once.
     pub waker: Option<std::os::unix::net::UnixStream>,
     pub dashboard: Option<Arc<crate::dashboard::Dashboard>>,
+    /// The VRRP thread's status, when it runs.
+    pub vrrp: Arc<Mutex<Option<crate::vrrp::StatusHandle>>>,
 }
 
 impl Backend for Live {
@@ -445,6 +464,23 @@ impl Backend for Live {
 
     fn dashboard(&self) -> Option<&crate::dashboard::Dashboard> {
         self.dashboard.as_deref()
+    }
+
+    fn vrrp(&self) -> Option<Arc<crate::vrrp::VrrpStatus>> {
+        self.vrrp.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|h| h.get())
+    }
+
+    fn ownership(&self) -> Result<rvs_proto::OwnershipInfo, String> {
+        crate::vrrp::owner::Rvsd(&self.socket).info()
+    }
+
+    fn own(&self, take: bool, addrs: &[IpAddr]) -> Result<rvs_proto::OwnershipInfo, String> {
+        let r = crate::vrrp::owner::Rvsd(&self.socket);
+        if take {
+            r.take_addrs(addrs)
+        } else {
+            r.release_addrs(addrs)
+        }
     }
 }
 

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 /// keepalived's default configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
+/// Where rvs-ctrl keeps keepalived's generated configuration, pid files and notify FIFO.
+pub const DEFAULT_RUN_DIR: &str = "/run/rvs-ctrl";
+
 /// An address, or `none` to turn the listener off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listen(pub Option<SocketAddr>);
@@ -22,6 +25,14 @@ fn listen(v: &str) -> Result<Listen, String> {
     match v {
         "none" => Ok(Listen(None)),
         _ => v.parse().map(|a| Listen(Some(a))).map_err(|_| format!("bad address {v:?} (ip:port, or none)")),
+    }
+}
+
+/// `NAME=IF`: the kernel interface for a vrrp_instance's `interface NAME`.
+fn vrrp_interface(v: &str) -> Result<(String, String), String> {
+    match v.split_once('=') {
+        Some((n, i)) if !n.is_empty() && !i.is_empty() && i.len() <= 15 => Ok((n.to_string(), i.to_string())),
+        _ => Err(format!("bad value {v:?} (NAME=IF, IF at most 15 bytes)")),
     }
 }
 
@@ -40,7 +51,8 @@ checks the real servers and keeps rvsd's table equal to what the file and the ch
 the differences. It owns rvsd's whole table: start rvsd with no [[service]] in its TOML. It serves a live \
 dashboard (/), Prometheus metrics (/metrics) and a JSON API (/api/v1) on --listen.",
     after_help = "Signals: SIGHUP reloads the configuration (a bad file is refused and the running one stays); \
-SIGTERM/SIGINT stop rvs-ctrl, and rvsd keeps its table and its traffic.\n\
+SIGTERM/SIGINT stop rvs-ctrl, and rvsd keeps its table and its traffic (the keepalived it runs \
+for VRRP stops too, and the addresses VRRP moves are released); SIGHUP also reloads that keepalived.\n\
 Exit status: 0 clean stop (or -t found the file good), 1 configuration error, 2 usage error, 3 could not start."
 )]
 pub struct CtrlArgs {
@@ -76,6 +88,19 @@ pub struct CtrlArgs {
     /// waiting as long) withdraw every VIP.
     #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub bird_watchdog: u64,
+    /// The kernel interface (rvsd port's tap) for a vrrp_instance's `interface NAME`
+    /// (repeatable) [default: rvs-NAME if it exists, else NAME].
+    #[arg(long, value_name = "NAME=IF", value_parser = vrrp_interface, action = ArgAction::Append)]
+    pub vrrp_interface: Vec<(String, String)>,
+    /// The keepalived binary run for the vrrp_* blocks.
+    #[arg(long, value_name = "PATH", default_value = "keepalived")]
+    pub keepalived: PathBuf,
+    /// Directory for keepalived's generated configuration, pid files and notify FIFO.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+    /// Leave the vrrp_* blocks to a keepalived run by someone else (rvs-ctrl runs none).
+    #[arg(long)]
+    pub no_vrrp: bool,
     /// Log level: error, warn, info, debug, trace, or a RUST_LOG filter [default: $RUST_LOG, then info].
     #[arg(short = 'l', long, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -117,5 +142,17 @@ mod tests {
         let e = args(&["--listen", "localhost"]).unwrap_err().to_string();
         assert!(e.contains("bad address \"localhost\" (ip:port, or none)"), "{e}");
         assert!(args(&["--bird-watchdog", "5"]).is_err());
+        let a = args(&["--vrrp-interface", "eth0=rvs-lan", "--vrrp-interface=eth1=t1", "--no-vrrp"]).unwrap();
+        let want = [("eth0", "rvs-lan"), ("eth1", "t1")].map(|(n, i)| (n.to_string(), i.to_string()));
+        assert_eq!(a.vrrp_interface, want);
+        assert!(a.no_vrrp);
+        let a = args(&[]).unwrap();
+        assert_eq!(
+            (a.keepalived, a.run_dir, a.no_vrrp),
+            ("keepalived".into(), DEFAULT_RUN_DIR.into(), false)
+        );
+        let e = args(&["--vrrp-interface", "eth0"]).unwrap_err().to_string();
+        assert!(e.contains("NAME=IF"), "{e}");
+        assert!(args(&["--vrrp-interface", "a=0123456789abcdef"]).is_err());
     }
 }

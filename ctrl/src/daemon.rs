@@ -52,6 +52,8 @@ pub struct Options {
     pub api_auth: api::auth::Auth,
     /// Announce the VIPs with quorum to BIRD ([`crate::bird`]); None: no routing daemon.
     pub bird: Option<crate::bird::BirdOptions>,
+    /// Run keepalived for the `vrrp_instance` blocks ([`crate::vrrp`]); None: `--no-vrrp`.
+    pub vrrp: Option<crate::vrrp::VrrpOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -245,6 +247,29 @@ fn status(
     api::Status { services, desired: desired.clone() }
 }
 
+/// Starts, updates or idles the VRRP thread for `config` (it stops keepalived and releases
+/// the addresses when the configuration no longer has an instance).
+fn vrrp_follow(
+    opts: &Options,
+    config: &keepalived::Config,
+    vrrp: &mut Option<crate::vrrp::Vrrp>,
+    shown: &std::sync::Mutex<Option<crate::vrrp::StatusHandle>>,
+) -> Result<(), DaemonError> {
+    let Some(vo) = &opts.vrrp else { return Ok(()) };
+    let plan = crate::vrrp::conf::plan(config, &vo.ifaces, &vo.keepalived.fifo());
+    match vrrp {
+        Some(v) => v.update(plan),
+        None if !plan.instances.is_empty() => {
+            let v = crate::vrrp::Vrrp::spawn(vo.clone(), opts.socket.clone(), plan)
+                .map_err(DaemonError::Thread)?;
+            *shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.status());
+            *vrrp = Some(v);
+        }
+        None => {}
+    }
+    Ok(())
+}
+
 fn drain(fd: Option<RawFd>) {
     let Some(fd) = fd else { return };
     let mut buf = [0u8; 64];
@@ -284,6 +309,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     let _ = tx.send(wanted(&sent, sent_timeouts));
 
     let shared = Arc::new(api::Shared::default());
+    let vrrp_shown = Arc::new(std::sync::Mutex::new(None));
+    let mut vrrp = None;
+    vrrp_follow(opts, &file_config, &mut vrrp, &vrrp_shown)?;
     let (op_tx, op_rx) = mpsc::channel::<api::OpRequest>();
     let mut http = Vec::new();
     if let Some(addr) = opts.listen {
@@ -300,6 +328,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             ops: op_tx,
             waker: signals.waker.as_ref().and_then(|w| w.try_clone().ok()),
             dashboard: Some(dashboard.clone()),
+            vrrp: vrrp_shown.clone(),
         };
         let stop = signals.stop.clone();
         let auth = opts.api_auth.clone();
@@ -311,6 +340,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             ops: mpsc::channel().0,
             waker: None,
             dashboard: None,
+            vrrp: vrrp_shown.clone(),
         };
         http.push(
             std::thread::Builder::new()
@@ -365,6 +395,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                     // The table and the status are computed again below.
                     sent_gen = sent_gen.wrapping_sub(1);
                     file_config = l.config;
+                    if let Err(e) = vrrp_follow(opts, &file_config, &mut vrrp, &vrrp_shown) {
+                        tracing::error!("{e}");
+                    }
                     let moot = overrides::prune_services(&file_config, &mut services_ov);
                     if moot > 0 {
                         tracing::info!(
@@ -481,6 +514,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     prober.cancel_all();
     handle(health.shutdown_events(), &mut scripts);
     drop(bird);
+    drop(vrrp);
     drop(tx);
     if sync.join().is_err() {
         tracing::error!("the sync thread panicked");
@@ -536,6 +570,7 @@ mod tests {
             listen: None,
             bird: None,
             api_auth: Default::default(),
+            vrrp: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let reload = Arc::new(AtomicBool::new(false));
@@ -581,6 +616,7 @@ mod tests {
             listen: None,
             bird: None,
             api_auth: Default::default(),
+            vrrp: None,
         };
         let signals = Signals {
             stop: Arc::new(AtomicBool::new(false)),

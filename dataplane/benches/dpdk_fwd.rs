@@ -208,6 +208,7 @@ fn main() {
             lcore: Arc::new(AtomicU32::new(u32::MAX)),
             clock: clock.clone(),
             exception: None,
+            sync: None,
         };
         std::thread::spawn(move || worker.run())
     } else {

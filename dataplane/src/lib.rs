@@ -11,4 +11,5 @@ pub mod control;
 pub mod dpdk;
 pub mod exception;
 pub mod hugepage;
+pub mod sync;
 pub mod worker;

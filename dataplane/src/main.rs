@@ -212,7 +212,11 @@ fn log_hugepages(results: &[std::io::Result<rvs_dataplane::hugepage::Advised>]) 
 
 fn run(args: Args) -> Result<(), Fatal> {
     let cfg = config::load(&args.config)?;
-    let registry = registry_from(&cfg)?;
+    let mut registry = registry_from(&cfg)?;
+    if !cfg.ha.initial_master {
+        // A backup: no ARP, ping or new connection for any VIP/LIP until a takeover.
+        registry.set_ownership(&[], false);
+    }
     if args.check {
         println!("{}: configuration OK", cfg.path.display());
         return Ok(());
@@ -294,7 +298,7 @@ fn run(args: Args) -> Result<(), Fatal> {
     let snapshot = Arc::new(registry.snapshot());
     // One set of SYN-cookie secrets for every worker, so any worker validates any cookie;
     // the control thread rotates them.
-    let cookie_secrets = CookieSecrets::new(SecretKey::generate()?);
+    let mut cookie_secrets = CookieSecrets::new(SecretKey::generate()?);
     let mut handoff = handoff_rings(nworkers, 4096).into_iter();
     let channels: Vec<_> = (0..nworkers).map(|_| bounded(1024)).collect();
     let peers: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
@@ -317,6 +321,23 @@ fn run(args: Args) -> Result<(), Fatal> {
     };
     let exception_path = exception_thread.is_some();
 
+    // Session sync: the thread, each worker's rings, and cookie secrets shared by the group.
+    let sync = rvs_dataplane::sync::setup(&cfg, &counters, clock.clone(), stop.clone()).map_err(Fatal)?;
+    let mut sync_links: Vec<Option<rvs_dataplane::sync::WorkerSyncLink>> =
+        (0..nworkers).map(|_| None).collect();
+    let mut shared_cookies = None;
+    let mut sync_parts = None;
+    let cookie_offset = rvs_dataplane::sync::wall_clock_offset(&clock);
+    if let Some(s) = sync {
+        let shared = rvs_dataplane::control::shared_cookie_secrets(&s.key);
+        cookie_secrets = shared.secrets;
+        shared_cookies = Some((s.key.clone(), (shared.current, shared.other)));
+        for (slot, link) in sync_links.iter_mut().zip(s.links) {
+            *slot = Some(link);
+        }
+        sync_parts = Some((s.thread, s.shared, s.params));
+    }
+
     let mut handles = Vec::new();
     let mut threads = Vec::new();
     let mut hugepages = Vec::new();
@@ -338,7 +359,11 @@ fn run(args: Args) -> Result<(), Fatal> {
             exception_path,
             steering: decision.steering.clone(),
         };
-        let pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
+        let mut pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
+        if let Some((_, _, params)) = &sync_parts {
+            pipeline.enable_sync(*params, clock.now());
+            pipeline.set_cookie_clock_offset(cookie_offset);
+        }
         let (addr, len) = pipeline.sessions().slot_region();
         hugepages.push(rvs_dataplane::hugepage::advise(addr, len));
         let worker = Worker {
@@ -355,6 +380,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             lcore: lcore.clone(),
             clock: clock.clone(),
             exception: links[i].take(),
+            sync: sync_links[i].take(),
         };
         handles.push(WorkerHandle {
             id: i as u16,
@@ -368,6 +394,11 @@ fn run(args: Args) -> Result<(), Fatal> {
     }
     if let Some(x) = exception_thread {
         threads.push(std::thread::Builder::new().name("rvs-exception".into()).spawn(move || x.run())?);
+    }
+    let mut sync_shared = None;
+    if let Some((thread, shared, _)) = sync_parts {
+        threads.push(std::thread::Builder::new().name("rvs-sync".into()).spawn(move || thread.run())?);
+        sync_shared = Some(shared);
     }
 
     log_hugepages(&hugepages);
@@ -389,6 +420,12 @@ fn run(args: Args) -> Result<(), Fatal> {
         .with_cookie_secrets(cookie_secrets)
         .with_steering(steering_text, Some(flow_rules))
         .with_vlans(vlan_labels);
+    if let Some((key, slots)) = shared_cookies {
+        ctl = ctl.with_shared_cookies(key, slots);
+    }
+    if let Some(shared) = sync_shared {
+        ctl = ctl.with_sync_status(Box::new(move || shared.status()));
+    }
     ctl.serve(&listener, &stop);
 
     tracing::info!("stopping");

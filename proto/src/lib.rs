@@ -216,6 +216,90 @@ pub enum Command {
         #[serde(default)]
         service: Option<ServiceKey>,
     },
+    /// `rvsadm --takeover [ADDR,...]`: own these VIPs/LIPs (none: every one, including
+    /// those of services added later): answer ARP and ping for them, accept new
+    /// connections, and send gratuitous ARPs for them. Answered with `Ownership`.
+    Takeover {
+        #[serde(default)]
+        addrs: Vec<IpAddr>,
+    },
+    /// `rvsadm --release [ADDR,...]`: stop answering ARP and ping for these VIPs/LIPs (none:
+    /// all) and stop accepting new connections to them; existing sessions are still
+    /// forwarded. Answered with `Ownership`.
+    Release {
+        #[serde(default)]
+        addrs: Vec<IpAddr>,
+    },
+    /// `rvsadm --owned`: which VIPs/LIPs this director owns.
+    Owned,
+    /// `rvsadm --sync`: the session sync thread's state, peers and counters.
+    SyncStatus,
+}
+
+/// What a director owns (`Reply::Ownership`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnershipInfo {
+    /// Whether an address named by no takeover/release since the last bulk one is owned
+    /// (a master: true; a backup: false).
+    pub owns_by_default: bool,
+    /// Every VIP and LIP of the services, and any other address a takeover/release named.
+    pub addresses: Vec<AddrOwnership>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddrOwnership {
+    pub addr: IpAddr,
+    /// "vip", "lip", or "none" (named by a takeover/release, in no service).
+    pub kind: String,
+    pub owned: bool,
+}
+
+/// The sync thread as `rvsadm --sync` shows it (`Reply::Sync`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncInfo {
+    /// False when `[sync]` is off; nothing else is then meaningful.
+    pub enabled: bool,
+    pub sync_id: u8,
+    /// Our member id and incarnation (epoch).
+    pub member: u32,
+    pub epoch: u32,
+    /// The interface or address sent from, and where to ("224.0.0.81:8848" or peers).
+    pub interface: String,
+    pub destinations: Vec<String>,
+    pub peers: Vec<SyncPeer>,
+    /// Messages and connection records sent and received (accepted).
+    pub sent_msgs: u64,
+    pub sent_records: u64,
+    pub sent_bytes: u64,
+    pub recv_msgs: u64,
+    pub recv_records: u64,
+    /// Records installed into a worker, and those that could not be (no such service,
+    /// real or local address here; the worker's ring full; table full), by reason.
+    pub installed: u64,
+    pub install_failed: Vec<(String, u64)>,
+    /// Messages refused, by reason (`truncated`, `bad_tag`, `replayed`, ...).
+    pub refused: Vec<(String, u64)>,
+    /// Records a worker could not hand over because its ring to the sync thread was full.
+    pub ring_full: u64,
+    /// Send errors of the socket.
+    pub send_errors: u64,
+    /// Bulk syncs answered and requested.
+    pub bulk_answered: u64,
+    pub bulk_requested: u64,
+    /// Milliseconds the oldest record waiting in the sync thread has waited (send lag).
+    pub lag_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPeer {
+    pub member: u32,
+    pub addr: String,
+    pub epoch: u32,
+    /// Sessions the peer says it has, and milliseconds since its last message.
+    pub sessions: u64,
+    pub last_heard_ms: u64,
+    /// Records received from it.
+    pub recv_records: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,6 +441,8 @@ pub enum Reply {
     Conns { conns: Vec<ConnInfo> },
     Timeouts { timeouts: Timeouts },
     Stats { workers: Vec<WorkerStats> },
+    Ownership { ownership: OwnershipInfo },
+    Sync { sync: SyncInfo },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -508,6 +594,23 @@ mod tests {
         }
         let bare: Request = serde_json::from_str(r#"{"version":1,"op":"zero"}"#).unwrap();
         assert_eq!(bare.command, Command::Zero { service: None });
+    }
+
+    #[test]
+    fn ownership_commands_round_trip_and_addrs_default_to_none() {
+        for cmd in [
+            Command::Takeover { addrs: vec!["198.18.0.100".parse().unwrap()] },
+            Command::Release { addrs: vec![] },
+            Command::Owned,
+            Command::SyncStatus,
+        ] {
+            let mut buf = Vec::new();
+            write_msg(&mut buf, &Request::new(cmd.clone())).unwrap();
+            let back: Request = read_msg(&mut &buf[..]).unwrap();
+            assert_eq!(back.command, cmd);
+        }
+        let bare: Request = serde_json::from_str(r#"{"version":1,"op":"takeover"}"#).unwrap();
+        assert_eq!(bare.command, Command::Takeover { addrs: vec![] });
     }
 
     #[test]

@@ -117,6 +117,14 @@ pub enum AdmCommand {
     /// `--install-alias [DIR]`: a symlink DIR/ipvsadm to this binary (default
     /// /usr/local/sbin), which then behaves as ipvsadm (see [`Dialect`]).
     InstallAlias { dir: String },
+    /// `--takeover [ADDR[,ADDR...]]`: own these VIPs/LIPs (none: all), with gratuitous ARPs.
+    Takeover { addrs: Vec<IpAddr> },
+    /// `--release [ADDR[,ADDR...]]`: stop answering ARP/ping and taking new connections.
+    Release { addrs: Vec<IpAddr> },
+    /// `--owned`: which VIPs/LIPs rvsd owns.
+    Owned,
+    /// `--sync`, `-L --daemon`: the session sync thread's state and counters.
+    Sync,
 }
 
 /// Where `--install-alias` puts the `ipvsadm` symlink unless told otherwise.
@@ -190,6 +198,7 @@ struct State {
     mh_table_size: Option<u32>,
     tun_type: Option<String>,
     tun_port: Option<u16>,
+    daemon: bool,
 }
 
 impl State {
@@ -311,6 +320,12 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
             Flag::Help => return Ok(Invocation { socket: st.socket, action: Action::Help }),
             Flag::Version => return Ok(Invocation { socket: st.socket, action: Action::Version }),
             Flag::Unsupported => unreachable!("refused while lexing"),
+            Flag::Daemon => {
+                if st.daemon {
+                    return usage_err("multiple 'daemon' options specified");
+                }
+                st.daemon = true;
+            }
             Flag::Cmd(c) => st.set_command(c)?,
             Flag::Socket => {
                 if st.socket.is_some() {
@@ -473,6 +488,12 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         None if !st.any_option() && positional.is_empty() => Cmd::List,
         None => return usage_err("no command specified"),
     };
+    // ipvsadm lists its sync daemons with `-L --daemon`.
+    let cmd = match (st.daemon, cmd) {
+        (false, c) => c,
+        (true, Cmd::List | Cmd::Sync) => Cmd::Sync,
+        (true, c) => return usage_err(format!("Illegal 'daemon' option with the '{}' command", c.name())),
+    };
 
     st.check(cmd)?;
     if dialect == Dialect::Ipvsadm && !st.has(Opt::Forward) {
@@ -497,6 +518,18 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
     } else {
         None
     };
+    // `--takeover` / `--release` take addresses, comma or space separated.
+    let mut addrs = Vec::new();
+    if matches!(cmd, Cmd::Takeover | Cmd::Release) {
+        for word in positional.by_ref() {
+            for a in word.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                addrs.push(match parse_addr_port(a) {
+                    Some((ip, None)) => ip,
+                    _ => return usage_err(format!("illegal address: `{a}'")),
+                });
+            }
+        }
+    }
     if let Some(extra) = positional.next() {
         return usage_err(format!("unexpected argument {extra}"));
     }
@@ -588,6 +621,10 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         Cmd::Reload => AdmCommand::Reload {
             pidfile: st.pidfile.clone().unwrap_or_else(|| super::DEFAULT_CTRL_PIDFILE.to_string()),
         },
+        Cmd::Takeover => AdmCommand::Takeover { addrs },
+        Cmd::Release => AdmCommand::Release { addrs },
+        Cmd::Owned => AdmCommand::Owned,
+        Cmd::Sync => AdmCommand::Sync,
         Cmd::List => {
             let listing = st.has(Opt::Connection) || st.has(Opt::Timeout) || st.has(Opt::Workers);
             let counters = u8::from(st.has(Opt::Stats)) + u8::from(st.has(Opt::Rate));

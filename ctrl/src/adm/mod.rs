@@ -58,6 +58,9 @@ Usage:
   {p} -Z [-t|u service-address]
   {p} --reload [--pidfile path]
   {p} --install-alias [dir]
+  {p} --takeover|--release [address[,address...]]
+  {p} --owned
+  {p} --sync | -L --daemon
   {p} -h
 
 Commands:
@@ -82,6 +85,11 @@ Either long or short options are allowed.
   --install-alias [dir]       symlink dir/ipvsadm (default {alias_dir}) to this binary: invoked
                               as ipvsadm it takes ipvsadm's defaults (-g, -b = --sched-flags,
                               sorted lists) and prints ipvsadm 1.31's layouts
+  --takeover [addresses]      own these VIPs/LIPs (none: all) and send gratuitous ARPs
+  --release [addresses]       stop answering ARP/ping and taking new connections for them
+                              (none: all); existing sessions are still forwarded
+  --owned                     list the VIPs/LIPs and whether rvsd owns them
+  --sync                      session sync state, peers and counters (also -L --daemon)
   --help            -h        display this help message
   --version         -v        display the version
 

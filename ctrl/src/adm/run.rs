@@ -186,6 +186,21 @@ pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
             let link = install_alias(std::path::Path::new(dir), &exe)?;
             Ok(writeln!(env.out, "{} -> {}", link.display(), exe.display())?)
         }
+        AdmCommand::Takeover { addrs } => ownership(env, Command::Takeover { addrs: addrs.clone() }),
+        AdmCommand::Release { addrs } => ownership(env, Command::Release { addrs: addrs.clone() }),
+        AdmCommand::Owned => ownership(env, Command::Owned),
+        AdmCommand::Sync => match call(env, Command::SyncStatus)? {
+            Reply::Sync { sync } => Ok(env.out.write_all(format::sync(&sync).as_bytes())?),
+            _ => Err(RunError::Unexpected("sync_status")),
+        },
+    }
+}
+
+/// `--takeover`, `--release`, `--owned`: all answer with what rvsd owns now.
+fn ownership(env: &mut Env<'_>, command: Command) -> Result<(), RunError> {
+    match call(env, command)? {
+        Reply::Ownership { ownership } => Ok(env.out.write_all(format::ownership(&ownership).as_bytes())?),
+        _ => Err(RunError::Unexpected("ownership")),
     }
 }
 

@@ -17,13 +17,13 @@ fn esc(v: &str) -> String {
     s
 }
 
-fn labels(pairs: &[(&str, String)]) -> String {
+pub(super) fn labels(pairs: &[(&str, String)]) -> String {
     let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", esc(v))).collect();
     format!("{{{}}}", inner.join(","))
 }
 
 /// One metric family: HELP, TYPE and its samples.
-struct Family {
+pub(super) struct Family {
     name: String,
     help: String,
     kind: &'static str,
@@ -31,13 +31,13 @@ struct Family {
 }
 
 impl Family {
-    fn new(name: impl Into<String>, kind: &'static str, help: impl Into<String>) -> Self {
+    pub(super) fn new(name: impl Into<String>, kind: &'static str, help: impl Into<String>) -> Self {
         Family { name: name.into(), help: help.into(), kind, samples: Vec::new() }
     }
-    fn add(&mut self, labels: String, value: impl ToString) {
+    pub(super) fn add(&mut self, labels: String, value: impl ToString) {
         self.samples.push((labels, value.to_string()));
     }
-    fn render(&self, out: &mut String) {
+    pub(super) fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
         for (l, v) in &self.samples {

@@ -83,7 +83,8 @@ fn real_main() -> i32 {
         b.timeout = b.interval;
         b
     });
-    let opts = Options { config: args.config, socket, listen: args.listen.0, bird, api_auth };
+    let vrrp = (!args.no_vrrp).then(|| vrrp_options(&args));
+    let opts = Options { config: args.config, socket, listen: args.listen.0, bird, api_auth, vrrp };
     match daemon::run(&opts, &signals) {
         Ok(()) => 0,
         Err(DaemonError::Config(e)) => {
@@ -99,6 +100,39 @@ fn real_main() -> i32 {
     }
 }
 
+fn vrrp_options(args: &CtrlArgs) -> rvs_ctrl::vrrp::VrrpOptions {
+    rvs_ctrl::vrrp::VrrpOptions {
+        keepalived: rvs_ctrl::vrrp::keepalived::KeepalivedOptions {
+            binary: args.keepalived.clone(),
+            run_dir: args.run_dir.clone(),
+            tag: PROGRAM.into(),
+        },
+        ifaces: rvs_ctrl::vrrp::conf::IfaceMap {
+            explicit: args.vrrp_interface.iter().cloned().collect(),
+            sysfs: None,
+        },
+    }
+}
+
+/// keepalived's own check of the VRRP configuration rvs-ctrl would give it (when
+/// keepalived is installed): its complaints, named by the operator's file:line.
+fn keepalived_test(args: &CtrlArgs, config: &keepalived::Config) -> Vec<String> {
+    let vo = vrrp_options(args);
+    let plan = rvs_ctrl::vrrp::conf::plan(config, &vo.ifaces, &vo.keepalived.fifo());
+    if plan.instances.is_empty() || args.no_vrrp {
+        return Vec::new();
+    }
+    let dir = std::env::temp_dir().join(format!("rvs-ctrl-t-{}", std::process::id()));
+    let conf = dir.join("keepalived.conf");
+    let out = rvs_ctrl::vrrp::keepalived::write_conf(&conf, &plan.text)
+        .and_then(|()| rvs_ctrl::vrrp::keepalived::config_test(&args.keepalived, &conf, &plan.text));
+    let _ = std::fs::remove_dir_all(&dir);
+    match out {
+        Ok(lines) => lines,
+        Err(e) => vec![format!("cannot run {} --config-test: {e}", args.keepalived.display())],
+    }
+}
+
 /// `keepalived -t`: every message on stderr, exit 0 when the configuration would run.
 fn config_test(args: &CtrlArgs) -> i32 {
     let mut err = std::io::stderr().lock();
@@ -111,6 +145,11 @@ fn config_test(args: &CtrlArgs) -> i32 {
         Ok(l) => {
             for d in &l.diags {
                 let _ = writeln!(err, "{}: {d}", label(d.severity));
+            }
+            // keepalived's view is a warning: it also checks that the interfaces exist,
+            // and the taps exist only while rvsd runs.
+            for line in keepalived_test(args, &l.config) {
+                let _ = writeln!(err, "warning: {line}");
             }
             let _ = writeln!(
                 err,

@@ -18,7 +18,8 @@ pub mod parser;
 
 pub use lexer::Loc;
 pub use model::{
-    CheckKind, CheckerConf, Config, HttpUrl, RealServer, Script, StatusCodes, VirtualServer, SCHEDULERS,
+    CheckKind, CheckerConf, Config, HttpUrl, Notify, RealServer, Script, StatusCodes, SyncDaemon,
+    VirtualServer, Vrrp, VrrpInstance, SCHEDULERS,
 };
 
 use std::fmt;

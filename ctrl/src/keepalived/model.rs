@@ -14,6 +14,7 @@ mod ctx;
 mod keywords;
 mod rs;
 mod top;
+mod vrrp;
 mod vs;
 
 pub use ctx::split_words;
@@ -21,6 +22,7 @@ use ctx::{expand_range, Ctx};
 use keywords::{TOP, VRRP_BLOCKS};
 pub use rs::hex_bytes;
 use top::{global_defs, track_file, vs_group};
+pub use vrrp::{Notify, SyncDaemon, SyncGroup, Vrrp, VrrpAuth, VrrpInstance, VrrpScript};
 use vs::virtual_server;
 
 /// The IPVS scheduler names keepalived accepts, all of which rvsd implements.
@@ -47,6 +49,8 @@ pub struct Config {
     pub vs_groups: BTreeMap<String, VsGroup>,
     /// `global_defs { lvs_timeouts tcp N tcpfin N udp N }` (0: left as rvsd has it).
     pub lvs_timeouts: Option<Timeouts>,
+    /// The VRRP blocks, for the keepalived rvs-ctrl runs ([`crate::vrrp`]).
+    pub vrrp: Vrrp,
 }
 
 /// A top-level `track_file` block.
@@ -334,14 +338,44 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
             "deny_address_group" | "whitelist_address_group" | "blacklist_address_group" => {
                 cx.unsupported(s, "")
             }
-            k if VRRP_BLOCKS.contains(&k) => {
-                let name = s.args.first().map(|n| format!(" {n}")).unwrap_or_default();
-                cx.info(&s.loc, format!("{k}{name} is handled by keepalived's VRRP, not rvs-ctrl"))
+            "vrrp_instance" => {
+                if let Some(i) = vrrp::vrrp_instance(&mut cx, s) {
+                    cfg.vrrp.instances.push(i);
+                }
             }
+            "vrrp_sync_group" => {
+                if let Some(g) = vrrp::sync_group(&mut cx, s) {
+                    cfg.vrrp.groups.push(g);
+                }
+            }
+            "vrrp_script" => {
+                if let Some(v) = vrrp::vrrp_script(&mut cx, s) {
+                    cfg.vrrp.scripts.push(v);
+                }
+            }
+            k if VRRP_BLOCKS.contains(&k) => cx.warn(
+                &s.loc,
+                format!("'{k}' is not supported by rvs-ctrl's VRRP (keepalived is run for VRRP instances only), ignored"),
+            ),
             "net_namespace" => cx.unsupported(s, ""),
             _ => cx.unknown(s, "the top level", TOP),
         }
     }
+
+    // keepalived 1.x's per-instance `lvs_sync_daemon_interface IF`, when there is no global one.
+    if cfg.vrrp.sync_daemon.is_none() {
+        let legacy = stmts.iter().filter(|s| s.keyword == "vrrp_instance").find_map(|s| {
+            let k = s.block.iter().flatten().find(|k| k.keyword == "lvs_sync_daemon_interface")?;
+            Some((k.clone(), s.args.first()?.clone()))
+        });
+        if let Some((k, instance)) = legacy {
+            let mut g = k.clone();
+            g.args.truncate(1);
+            g.args.push(instance);
+            cfg.vrrp.sync_daemon = vrrp::lvs_sync_daemon(&mut cx, &g);
+        }
+    }
+    vrrp::cross_checks(&mut cx, &cfg.vrrp);
 
     // What rvsd itself would refuse (IPv6, a scheduler flag it lacks, ...), with the same
     // checks rvsd applies, so `rvs-ctrl -t` and a reload say it before anything is sent.

@@ -29,6 +29,8 @@ pub enum WorkerMsg {
     Neigh(std::net::Ipv4Addr, Mac, PortIndex),
     /// Rotated SYN-cookie secrets.
     CookieSecrets(crate::synproxy::CookieSecrets),
+    /// Send gratuitous ARPs for these addresses, just taken over (to one worker only).
+    Announce(Vec<std::net::Ipv4Addr>),
 }
 
 /// The IPv4 local addresses of every service in `registry` (the destinations of
@@ -78,6 +80,11 @@ pub struct Control {
     flow_rules: Option<crate::dpdk::FlowRules>,
     /// (port name, VLAN id) of each VLAN interface, naming the workers' VLAN counters.
     vlans: Vec<(String, u16)>,
+    /// What `rvsadm --sync` shows (None: `[sync]` is off).
+    sync_status: Option<Box<dyn Fn() -> rvs_proto::SyncInfo>>,
+    /// With sync: SYN-cookie secrets derived from the cluster key and the wall-clock time
+    /// slot (the same on every member), and the slots the workers have.
+    shared_cookies: Option<(rvs_core::sync::ClusterKey, (u64, u64))>,
 }
 
 /// How often SYN-cookie secrets rotate (cookies stay valid across one rotation).
@@ -94,12 +101,27 @@ impl Control {
             steering: None,
             flow_rules: None,
             vlans: Vec::new(),
+            sync_status: None,
+            shared_cookies: None,
         }
     }
 
     /// The names of the workers' per-VLAN counters, in interface order.
     pub fn with_vlans(mut self, vlans: Vec<(String, u16)>) -> Self {
         self.vlans = vlans;
+        self
+    }
+
+    /// Cookie secrets from the cluster key and the time slot instead of random ones
+    /// (`slots`: those of the secrets the workers started with).
+    pub fn with_shared_cookies(mut self, key: rvs_core::sync::ClusterKey, slots: (u64, u64)) -> Self {
+        self.shared_cookies = Some((key, slots));
+        self
+    }
+
+    /// How to read the sync thread's state for `rvsadm --sync`.
+    pub fn with_sync_status(mut self, f: Box<dyn Fn() -> rvs_proto::SyncInfo>) -> Self {
+        self.sync_status = Some(f);
         self
     }
 
@@ -141,6 +163,15 @@ impl Control {
     }
 
     fn rotate_cookie_secrets(&mut self) {
+        if let Some((key, slots)) = self.shared_cookies.as_mut() {
+            let s = shared_cookie_secrets(key);
+            if (s.current, s.other) != *slots {
+                *slots = (s.current, s.other);
+                tracing::info!(slot = s.current, other = s.other, "SYN-cookie secrets of the new time slot");
+                self.broadcast(|| WorkerMsg::CookieSecrets(s.secrets));
+            }
+            return;
+        }
         let Some((current, since)) = self.cookie else { return };
         if since.elapsed() < COOKIE_ROTATION {
             return;
@@ -229,6 +260,13 @@ impl Control {
                 return Ok(Reply::Stats { workers });
             }
             Command::Zero { service } => return self.zero(service),
+            Command::Takeover { addrs } => return self.set_ownership(&addrs, true),
+            Command::Release { addrs } => return self.set_ownership(&addrs, false),
+            Command::Owned => return Ok(self.ownership()),
+            Command::SyncStatus => {
+                let sync = self.sync_status.as_ref().map(|f| f()).unwrap_or_default();
+                return Ok(Reply::Sync { sync });
+            }
         };
         changed.map_err(|e| e.to_string())?;
         if let Some((key, real)) = fresh {
@@ -240,6 +278,72 @@ impl Control {
         self.publish();
         self.sync_flow_rules();
         Ok(Reply::Ok)
+    }
+
+    /// `--takeover` / `--release`: the new ownership reaches the workers in a snapshot;
+    /// a takeover then has one worker send gratuitous ARPs for the VIPs/LIPs taken (the
+    /// inbox is ordered, so it already runs the snapshot that owns them).
+    fn set_ownership(&mut self, addrs: &[std::net::IpAddr], owned: bool) -> Result<Reply, String> {
+        let mut v4 = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            match a {
+                std::net::IpAddr::V4(a) => v4.push(*a),
+                std::net::IpAddr::V6(_) => {
+                    return Err(format!("IPv6 is not supported by the dataplane yet: {a}"))
+                }
+            }
+        }
+        self.registry.set_ownership(&v4, owned);
+        self.publish();
+        let known = self.registry.addresses();
+        let announce: Vec<std::net::Ipv4Addr> = known
+            .keys()
+            .copied()
+            .filter(|a| v4.is_empty() || v4.contains(a))
+            .filter(|a| self.registry.ownership().owns(*a))
+            .collect();
+        tracing::info!(
+            addresses = ?v4,
+            owned,
+            announced = announce.len(),
+            "{}",
+            if owned { "VIPs/LIPs taken over" } else { "VIPs/LIPs released" }
+        );
+        if owned && !announce.is_empty() {
+            if let Some(w) = self.workers.first() {
+                if w.inbox.send_timeout(WorkerMsg::Announce(announce), Duration::from_secs(1)).is_err() {
+                    tracing::warn!(worker = w.id, "worker did not take the gratuitous ARPs");
+                }
+            }
+        }
+        Ok(self.ownership())
+    }
+
+    fn ownership(&self) -> Reply {
+        let o = self.registry.ownership();
+        let known = self.registry.addresses();
+        let mut addresses: Vec<rvs_proto::AddrOwnership> = known
+            .iter()
+            .map(|(a, k)| rvs_proto::AddrOwnership {
+                addr: (*a).into(),
+                kind: match k {
+                    crate::service::LocalKind::Vip => "vip",
+                    crate::service::LocalKind::Lip => "lip",
+                }
+                .into(),
+                owned: o.owns(*a),
+            })
+            .collect();
+        for a in o.exceptions().filter(|a| !known.contains_key(a)) {
+            addresses.push(rvs_proto::AddrOwnership {
+                addr: a.into(),
+                kind: "none".into(),
+                owned: o.owns(a),
+            });
+        }
+        Reply::Ownership {
+            ownership: rvs_proto::OwnershipInfo { owns_by_default: o.owns_by_default(), addresses },
+        }
     }
 
     /// The stat slots of `service` (all services if None) and of its real servers; only
@@ -349,6 +453,15 @@ impl Control {
     }
 }
 
+/// Largest clock difference between sync members that shared SYN cookies allow for.
+pub const COOKIE_CLOCK_SKEW_SECS: u64 = 10;
+
+/// The SYN-cookie secrets every member of a sync group holds now (wall clock).
+pub fn shared_cookie_secrets(key: &rvs_core::sync::ClusterKey) -> rvs_core::sync::SharedCookieSecrets {
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rvs_core::sync::cookie_secrets_at(key, unix.as_secs(), COOKIE_CLOCK_SKEW_SECS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +512,49 @@ mod tests {
             Reply::Services { services } => {
                 assert_eq!(services[0].reals[0].stats.conns, 5);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn takeover_publishes_then_announces_and_release_stops_owning() {
+        let (mut c, rx) = control();
+        let key = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() };
+        let spec = ServiceSpec {
+            options: Default::default(),
+            key,
+            scheduler: "rr".into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+        };
+        c.handle(Command::AddService { spec }).unwrap();
+        let _ = rx.try_recv();
+        let owned = |r: Reply| match r {
+            Reply::Ownership { ownership } => {
+                ownership.addresses.iter().filter(|a| a.owned).map(|a| a.addr.to_string()).collect::<Vec<_>>()
+            }
+            other => panic!("{other:?}"),
+        };
+        let r = c.handle(Command::Release { addrs: vec![] }).unwrap();
+        assert!(owned(r).is_empty());
+        assert!(
+            matches!(rx.try_recv(), Ok(WorkerMsg::Snapshot(s)) if !s.owns("198.18.0.100".parse().unwrap()))
+        );
+        assert!(rx.try_recv().is_err(), "a release sends no ARP");
+
+        let r = c.handle(Command::Takeover { addrs: vec!["198.18.0.100".parse().unwrap()] }).unwrap();
+        assert_eq!(owned(r), vec!["198.18.0.100"]);
+        assert!(
+            matches!(rx.try_recv(), Ok(WorkerMsg::Snapshot(s)) if s.owns("198.18.0.100".parse().unwrap()))
+        );
+        assert!(
+            matches!(rx.try_recv(), Ok(WorkerMsg::Announce(a)) if a == vec!["198.18.0.100".parse::<std::net::Ipv4Addr>().unwrap()])
+        );
+
+        let r = c.handle(Command::Takeover { addrs: vec![] }).unwrap();
+        assert_eq!(owned(r), vec!["198.18.0.100", "198.19.0.200"]);
+        assert!(c.handle(Command::Takeover { addrs: vec!["2001:db8::1".parse().unwrap()] }).is_err());
+        match c.handle(Command::Owned).unwrap() {
+            Reply::Ownership { ownership } => assert!(ownership.owns_by_default),
             other => panic!("{other:?}"),
         }
     }

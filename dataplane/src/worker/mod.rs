@@ -69,6 +69,8 @@ pub struct Worker {
     pub clock: Arc<Clock>,
     /// This worker's rings to and from the exception thread (None: no kernel interfaces).
     pub exception: Option<crate::exception::WorkerLink>,
+    /// This worker's rings to and from the sync thread (None: no session sync).
+    pub sync: Option<crate::sync::WorkerSyncLink>,
 }
 
 impl Worker {
@@ -145,6 +147,9 @@ impl Worker {
                         self.pipeline.neigh_learned(ip, mac, port, now, &mut out)
                     }
                     WorkerMsg::CookieSecrets(s) => self.pipeline.set_cookie_secrets(s),
+                    WorkerMsg::Announce(addrs) => {
+                        self.pipeline.announce(&addrs, now);
+                    }
                 }
             }
 
@@ -156,6 +161,11 @@ impl Worker {
             // Frames the kernel sent out of our ports (exception path), bounded like hand-offs.
             if let Some(link) = self.exception.as_mut() {
                 work += link.take_from_kernel(&mut out.tx, &counters, BURST);
+            }
+
+            // Session sync: records out, synced sessions in, a bulk export's next slice.
+            if let Some(s) = self.sync.as_mut() {
+                work += s.poll(&mut self.pipeline, &mut out.synced, now);
             }
 
             self.flush(&mut out, &counters);

@@ -20,6 +20,10 @@ pub(super) enum Cmd {
     GetLaddr,
     Zero,
     Reload,
+    Takeover,
+    Release,
+    Owned,
+    Sync,
 }
 
 impl Cmd {
@@ -42,6 +46,10 @@ impl Cmd {
             Cmd::GetLaddr => "get-laddr",
             Cmd::Zero => "zero",
             Cmd::Reload => "reload",
+            Cmd::Takeover => "takeover",
+            Cmd::Release => "release",
+            Cmd::Owned => "owned",
+            Cmd::Sync => "sync",
         }
     }
 
@@ -59,6 +67,8 @@ impl Cmd {
             Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxxxx",
             Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Takeover | Cmd::Release => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Owned | Cmd::Sync => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         }
     }
 }
@@ -169,6 +179,8 @@ pub(super) enum Flag {
     MhTableSize,
     TunType,
     TunPort,
+    /// `-L --daemon` (ipvsadm's sync daemon listing): `--sync`.
+    Daemon,
     /// An ipvsadm option rvsadm does not implement.
     Unsupported,
 }
@@ -228,6 +240,10 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(Some('Z'), "zero", false, Flag::Cmd(Cmd::Zero)),
     o(None, "reload", false, Flag::Cmd(Cmd::Reload)),
     o(None, "pidfile", true, Flag::Pidfile),
+    o(None, "takeover", false, Flag::Cmd(Cmd::Takeover)),
+    o(None, "release", false, Flag::Cmd(Cmd::Release)),
+    o(None, "owned", false, Flag::Cmd(Cmd::Owned)),
+    o(None, "sync", false, Flag::Cmd(Cmd::Sync)),
     // ipvsadm / DPVS options that rvsadm does not implement: named so that the error says
     // so instead of "invalid option".
     o(Some('q'), "icmp-service", true, Flag::Unsupported),
@@ -255,7 +271,7 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(None, "pe", true, Flag::Unsupported),
     o(None, "start-daemon", true, Flag::Unsupported),
     o(None, "stop-daemon", true, Flag::Unsupported),
-    o(None, "daemon", false, Flag::Unsupported),
+    o(None, "daemon", false, Flag::Daemon),
     o(None, "mcast-interface", true, Flag::Unsupported),
     o(None, "syncid", true, Flag::Unsupported),
     o(None, "thresholds", false, Flag::Thresholds),

@@ -643,3 +643,26 @@ fn tunnel_types_and_install_alias() {
     assert_eq!(cmd(&["--install-alias"]), AdmCommand::InstallAlias { dir: DEFAULT_ALIAS_DIR.into() });
     assert_eq!(cmd(&["--install-alias", "/tmp/x"]), AdmCommand::InstallAlias { dir: "/tmp/x".into() });
 }
+
+#[test]
+fn takeover_release_owned_and_sync() {
+    let cmd = |a: &[&str]| match parse_args(a).unwrap().action {
+        Action::Command(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(cmd(&["--takeover"]), AdmCommand::Takeover { addrs: vec![] });
+    let two: Vec<IpAddr> = vec!["198.18.0.100".parse().unwrap(), "198.19.0.200".parse().unwrap()];
+    assert_eq!(
+        cmd(&["--takeover", "198.18.0.100,198.19.0.200"]),
+        AdmCommand::Takeover { addrs: two.clone() }
+    );
+    assert_eq!(cmd(&["--release", "198.18.0.100", "198.19.0.200"]), AdmCommand::Release { addrs: two });
+    assert_eq!(cmd(&["--owned"]), AdmCommand::Owned);
+    assert_eq!(cmd(&["--sync"]), AdmCommand::Sync);
+    assert_eq!(cmd(&["-L", "--daemon"]), AdmCommand::Sync);
+    assert_eq!(cmd(&["-Ln", "--daemon"]), AdmCommand::Sync);
+    assert!(parse_args(&["--takeover", "198.18.0.100:80"]).is_err());
+    assert!(parse_args(&["--takeover", "-t", "198.18.0.100:80"]).is_err());
+    assert!(parse_args(&["-A", "-t", "198.18.0.100:80", "--daemon"]).is_err());
+    assert!(parse_args(&["--owned", "198.18.0.100"]).is_err());
+}

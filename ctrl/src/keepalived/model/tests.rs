@@ -92,15 +92,18 @@ fn realistic_dpvs_config() {
     );
     assert_eq!(dns.reals[1].addr, "198.19.0.12:53".parse().unwrap(), "port defaults to the VS's");
 
-    // VRRP blocks are reported; every keyword of this config reaches rvsd. Its UDP_CHECK
-    // payload "hello" is not hex: warned, as keepalived does.
+    // The VRRP blocks are read for the keepalived rvs-ctrl runs; every keyword of this
+    // config is taken. Its UDP_CHECK payload "hello" is not hex: warned, as keepalived does.
     let infos: Vec<String> =
         l.diags.iter().filter(|d| d.severity == Severity::Info).map(ToString::to_string).collect();
-    assert!(
-        infos.iter().any(|m| m.contains("vrrp_instance VI_1 is handled by keepalived's VRRP")),
-        "{infos:?}"
-    );
-    assert!(infos.iter().any(|m| m.contains("vrrp_script chk_dpvs")), "{infos:?}");
+    let v = &c.vrrp.instances[0];
+    assert_eq!((v.name.as_str(), v.vrid, v.priority, v.interface.as_str()), ("VI_1", 51, 100, "eth0"));
+    assert!(v.initial_master);
+    assert_eq!(v.auth, Some(VrrpAuth { kind: "PASS".into(), pass: "1111".into() }));
+    assert_eq!(v.vips, ["198.18.0.100".parse::<IpAddr>().unwrap()]);
+    assert_eq!(v.track_scripts[0].keyword, "chk_dpvs");
+    assert_eq!(c.vrrp.scripts[0].name, "chk_dpvs");
+    assert!(infos.iter().any(|m| m.contains("k.conf:27: 'dpdk_interface' ignored")), "{infos:?}");
     assert!(infos.iter().any(|m| m.contains("k.conf:15: interface dpdk1 ignored")), "{infos:?}");
     let w = warnings(&l);
     assert_eq!(w.len(), 1, "{w:?}");
@@ -325,11 +328,54 @@ fn syntax_errors_are_hard() {
 }
 
 #[test]
-fn vrrp_blocks_reported_as_info_only() {
-    let l = ok("vrrp_sync_group G { group { VI_1 } }\nstatic_ipaddress {\n 10.0.0.1/24 dev eth0\n}\nvrrp_instance VI_1 {\n  bogus_kw 1\n}\n");
-    assert!(warnings(&l).is_empty());
-    assert_eq!(l.diags.len(), 3);
-    assert!(l.diags[1].to_string().starts_with("k.conf:2: static_ipaddress is handled by keepalived"));
+fn vrrp_blocks_are_checked_with_file_and_line() {
+    let inst = |body: &str| {
+        format!("vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {{\n  198.18.0.100\n }}\n{body}}}\n")
+    };
+    let l = ok(&format!(
+        "vrrp_sync_group G {{ group {{ VI_1 }} }}\nstatic_ipaddress {{\n 10.0.0.1/24 dev eth0\n}}\n{}",
+        inst(" bogus_kw 1\n")
+    ));
+    let w = warnings(&l);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("k.conf:2: 'static_ipaddress' is not supported by rvs-ctrl's VRRP"), "{w:?}");
+    assert!(w[1].starts_with("k.conf:11: unknown keyword 'bogus_kw' in vrrp_instance"), "{w:?}");
+    assert_eq!(l.config.vrrp.groups[0].members, ["VI_1"]);
+
+    let e = errors("vrrp_instance VI_1 {\n  state MAYBE\n priority 300\n authentication {\n auth_type XOR\n }\n virtual_ipaddress {\n 198.18.0.300\n 2001:db8::1\n }\n track_script {\n nope\n }\n}\nvrrp_sync_group G {\n group {\n VI_1 VI_9\n }\n}\n");
+    for want in [
+        "k.conf:2: 'state': \"MAYBE\" is not MASTER or BACKUP",
+        "k.conf:3: 'priority' 300 is outside 1..255",
+        "k.conf:5: 'auth_type': \"XOR\" is not PASS or AH",
+        "k.conf:8: virtual_ipaddress: bad IP address \"198.18.0.300\"",
+        "k.conf:9: virtual_ipaddress: IPv6 is not supported by the dataplane yet",
+        "k.conf:1: vrrp_instance VI_1 needs an 'interface'",
+        "k.conf:1: vrrp_instance VI_1 needs a 'virtual_router_id' (1..255)",
+        "k.conf:12: track_script nope: no such vrrp_script",
+        "k.conf:15: vrrp_sync_group G: no vrrp_instance VI_9",
+    ] {
+        assert!(e.iter().any(|l| l.starts_with(want)), "missing {want:?} in {e:?}");
+    }
+    // One VRID per interface; one group per instance; lvs_sync_daemon names an instance.
+    let two = format!("{}{}", inst(""), inst("").replace("VI_1", "VI_2"));
+    let e = errors(&two);
+    assert!(
+        e[0].starts_with(
+            "k.conf:8: vrrp_instance VI_2: virtual_router_id 51 on eth0 is already vrrp_instance VI_1's"
+        ),
+        "{e:?}"
+    );
+    let e = errors(&format!("global_defs {{\n lvs_sync_daemon eth1 VI_X id 3\n}}\n{}", inst("")));
+    assert_eq!(e, ["k.conf:2: lvs_sync_daemon: no vrrp_instance VI_X"]);
+    let l = ok(&format!(
+        "global_defs {{\n lvs_sync_daemon eth1 VI_1 id 3 port 8849 group 224.0.0.82\n}}\n{}",
+        inst(" nopreempt\n preempt_delay 5\n")
+    ));
+    let d = l.config.vrrp.sync_daemon.as_ref().unwrap();
+    assert_eq!((d.sync_id, d.port, d.group), (3, 8849, Some("224.0.0.82".parse().unwrap())));
+    let i = &l.config.vrrp.instances[0];
+    assert!(i.nopreempt && !i.initial_master);
+    assert_eq!(i.preempt_delay, Some(5.0));
 }
 
 #[test]

@@ -39,7 +39,18 @@ fn every_keyword_is_in_the_docs_table() {
     for status in t.values() {
         assert!(["taken", "warned", "refused", "info", "accepted"].contains(&status.as_str()), "{status}");
     }
-    let known = [TOP, VS_KEYS, RS_KEYS, CHECKER_KEYS, URL_KEYS, TRACK_FILE_KEYS].concat();
+    let known = [
+        TOP,
+        VS_KEYS,
+        RS_KEYS,
+        CHECKER_KEYS,
+        URL_KEYS,
+        TRACK_FILE_KEYS,
+        VRRP_INSTANCE_KEYS,
+        SYNC_GROUP_KEYS,
+        VRRP_SCRIPT_KEYS,
+    ]
+    .concat();
     let missing: Vec<&str> = known.into_iter().filter(|k| !t.contains_key(*k)).collect();
     assert!(missing.is_empty(), "keywords missing from docs/keepalived.md: {missing:?}");
 }

@@ -57,18 +57,27 @@ pub(super) fn track_file(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
 pub(super) fn global_defs(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
     for g in s.block.iter().flatten() {
         match g.keyword.as_str() {
-            "router_id" => cfg.router_id = cx.arg(g, 0).map(str::to_string),
             "lvs_timeouts" => cfg.lvs_timeouts = lvs_timeouts(cx, g),
-            "lvs_sync_daemon" | "lvs_flush" | "lvs_flush_onstop" => cx.warn(
+            "lvs_sync_daemon" => cfg.vrrp.sync_daemon = super::vrrp::lvs_sync_daemon(cx, g),
+            "lvs_flush" | "lvs_flush_onstop" => cx.warn(
                 &g.loc,
-                format!(
-                    "'{}' is not supported by rvs-ctrl (rvsd has no connection sync), ignored",
-                    g.keyword
-                ),
+                format!("'{}' is not supported by rvs-ctrl (it sends differences, never flushes), ignored", g.keyword),
             ),
+            "notify_fifo" | "vrrp_notify_fifo" | "notify_fifo_script" | "vrrp_notify_fifo_script" => cx.warn(
+                &g.loc,
+                format!("'{}' is not supported by rvs-ctrl (its keepalived reports to rvs-ctrl's own FIFO), ignored", g.keyword),
+            ),
+            // keepalived's VRRP process reads these; passed to the keepalived rvs-ctrl runs.
+            "router_id" | "script_user" | "enable_script_security" | "max_auto_priority" | "vrrp_startup_delay" => {
+                if g.keyword == "router_id" {
+                    cfg.router_id = cx.arg(g, 0).map(str::to_string);
+                }
+                cfg.vrrp.globals.push(g.clone());
+            }
+            k if k.starts_with("vrrp_") => cfg.vrrp.globals.push(g.clone()),
             k if GLOBAL_DEFS.contains(&k) => {}
-            // keepalived has many more vrrp_/checker_ tunables; none concern rvs-ctrl.
-            k if k.starts_with("vrrp_") || k.starts_with("checker_") => {}
+            // keepalived has many more checker_ tunables; none concern rvs-ctrl.
+            k if k.starts_with("checker_") => {}
             _ => cx.unknown(g, "global_defs", GLOBAL_DEFS),
         }
     }

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use crate::route::Prefix;
 
 mod exception;
+mod ha;
 mod vlan;
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
+pub use ha::{HaParams, SyncConfig};
 use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
 pub use vlan::{kernel_name as vlan_kernel_name, Interface, VlanConfig};
 
@@ -35,6 +37,10 @@ pub struct Config {
     pub synproxy: crate::pipeline::SynProxyParams,
     /// The exception path's ring size and rate limit (`[exception]`).
     pub exception: ExceptionParams,
+    /// `[ha]`: which VIPs/LIPs are owned at start.
+    pub ha: HaParams,
+    /// `[sync]`: session sync with the other directors (None: no section).
+    pub sync: Option<SyncConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +142,8 @@ struct RawConfig {
     service: Vec<RawService>,
     synproxy: Option<RawSynProxy>,
     exception: Option<exception::RawException>,
+    ha: Option<ha::RawHa>,
+    sync: Option<ha::RawSync>,
 }
 
 /// `[synproxy]`: what SYN-proxied handshakes offer and how far they go.
@@ -687,7 +695,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
 
     let exception = exception::parse_exception(&cx, raw.exception)?;
-    Ok(Config { path: path.to_path_buf(), dataplane, ports, routes, timeouts, services, synproxy, exception })
+    let ha = ha::parse_ha(&cx, raw.ha)?;
+    let sync = ha::parse_sync(&cx, raw.sync)?;
+    Ok(Config {
+        path: path.to_path_buf(),
+        dataplane,
+        ports,
+        routes,
+        timeouts,
+        services,
+        synproxy,
+        exception,
+        ha,
+        sync,
+    })
 }
 
 /// A dotted netmask (255.255.255.0) or a prefix length (24, /24) as a prefix length.

@@ -56,6 +56,11 @@ pub enum LaddrError {
 #[derive(Debug)]
 struct PortPool {
     free: VecDeque<u16>,
+    /// Ports in use: those `alloc` handed out and those `reserve` took for sessions
+    /// synced from another director. A reserved port stays in `free` until it comes up
+    /// and is skipped (so `reserve` is O(1)); a port may then be queued twice, and the
+    /// bit keeps it from being handed out twice.
+    used: PortBits,
 }
 
 /// The ports of one LIP in use by one worker under RSS steering (any port may be this
@@ -157,6 +162,7 @@ impl LaddrPools {
         let (worker, workers, (lo, hi)) = (self.worker, self.workers, self.range);
         self.pools.entry(lip).or_insert_with(|| PortPool {
             free: (lo..=hi).filter(|&p| owner_of_port(p, workers) == worker).collect(),
+            used: PortBits::new(),
         })
     }
 
@@ -168,7 +174,12 @@ impl LaddrPools {
         }
         for i in 0..lips.len() {
             let lip = lips[(*cursor + i) % lips.len()];
-            if let Some(port) = self.pool(lip).free.pop_front() {
+            let pool = self.pool(lip);
+            while let Some(port) = pool.free.pop_front() {
+                if pool.used.get(port) {
+                    continue; // reserved by a synced session (or a second copy)
+                }
+                pool.used.set(port, true);
                 *cursor = (*cursor + i + 1) % lips.len();
                 return Ok((lip, port));
             }
@@ -185,12 +196,42 @@ impl LaddrPools {
             return;
         }
         debug_assert_eq!(owner_of_port(port, self.workers), self.worker);
-        self.pool(lip).free.push_back(port);
+        let pool = self.pool(lip);
+        pool.used.set(port, false);
+        pool.free.push_back(port);
+    }
+
+    /// Takes (LIP, port) for a session another director created and synced to us, so
+    /// that no new session here uses it; false when it is in use already. `free` returns
+    /// it like any other.
+    pub fn reserve(&mut self, lip: Ipv4Addr, port: u16) -> bool {
+        if let Steering::Rss(_) = self.steering {
+            let b = self.bits.entry(lip).or_insert_with(PortBits::new);
+            if b.get(port) {
+                return false;
+            }
+            b.set(port, true);
+            return true;
+        }
+        let (lo, hi) = self.range;
+        if port < lo || port > hi || owner_of_port(port, self.workers) != self.worker {
+            return false;
+        }
+        let pool = self.pool(lip);
+        if pool.used.get(port) {
+            return false;
+        }
+        pool.used.set(port, true);
+        true
     }
 
     /// Free ports of `lip` on this worker.
     pub fn available(&mut self, lip: Ipv4Addr) -> usize {
-        self.pool(lip).free.len()
+        let pool = self.pool(lip);
+        let mut queued: Vec<u16> = pool.free.iter().copied().filter(|&p| !pool.used.get(p)).collect();
+        queued.sort_unstable();
+        queued.dedup();
+        queued.len()
     }
 }
 
@@ -230,6 +271,27 @@ pub fn lips_by_interface(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn reserved_ports_are_never_handed_out_until_freed() {
+        let lip = Ipv4Addr::new(198, 19, 0, 200);
+        let mut p = LaddrPools::new(1, 2, (1025, 1035));
+        assert!(!p.reserve(lip, 1026), "worker 0's port");
+        assert!(p.reserve(lip, 1027));
+        assert!(!p.reserve(lip, 1027), "already in use");
+        let mut cur = 0;
+        let mut got = Vec::new();
+        while let Ok((_, port)) = p.alloc(&[lip], &mut cur) {
+            got.push(port);
+        }
+        assert_eq!(got, vec![1025, 1029, 1031, 1033, 1035]);
+        p.free(lip, 1027);
+        p.free(lip, 1031);
+        assert_eq!(p.available(lip), 2);
+        assert_eq!(p.alloc(&[lip], &mut cur).unwrap().1, 1027);
+        assert_eq!(p.alloc(&[lip], &mut cur).unwrap().1, 1031);
+        assert!(p.alloc(&[lip], &mut cur).is_err());
+    }
 
     const A: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 200);
     const B: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 201);

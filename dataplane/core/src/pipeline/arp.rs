@@ -4,10 +4,24 @@ use std::net::Ipv4Addr;
 
 use super::{Output, Pipeline, ETH_LEN};
 use crate::frame::{Frame, FrameAlloc};
-use crate::route::PortIndex;
+use crate::route::{IfIndex, PortIndex};
 use crate::stats::DropReason;
 use crate::time::Time;
 use crate::wire::arp::{self, ArpOperation, ArpPacket, ARP_FRAME_LEN};
+
+/// When the gratuitous ARPs for an address taken over go out, after `announce`. Several,
+/// spaced, as keepalived sends them after becoming MASTER: a peer whose entry changed less
+/// than a second ago (Linux's `locktime`) ignores one, a switch may drop one.
+pub const GARP_SCHEDULE_MS: [u64; 5] = [0, 500, 1000, 2000, 5000];
+
+/// One gratuitous ARP still to send.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Garp {
+    due: Time,
+    /// The interface (port, VLAN) whose connected subnet holds `ip`.
+    iface: IfIndex,
+    ip: Ipv4Addr,
+}
 
 impl<P: Frame> Pipeline<P> {
     pub(super) fn handle_arp(
@@ -66,6 +80,53 @@ impl<P: Frame> Pipeline<P> {
                 self.xmit(port, pkt, out);
             }
             Err(_) => self.drop_pkt(DropReason::ArpInvalid, pkt),
+        }
+    }
+
+    /// Announces addresses this director has just taken over: gratuitous ARPs (a request
+    /// for the address from the address, to the broadcast MAC) out of the interface (port,
+    /// or VLAN, tagged) whose connected subnet holds each, on `GARP_SCHEDULE_MS`; `poll` sends them. An address
+    /// in no connected subnet (announced by routing instead) gets none. Returns how many
+    /// addresses will be announced. A second call replaces the schedule of the same
+    /// addresses.
+    pub fn announce(&mut self, addrs: &[Ipv4Addr], now: Time) -> usize {
+        self.garps.retain(|g| !addrs.contains(&g.ip));
+        let mut n = 0;
+        for &ip in addrs {
+            let Some(iface) = self.routes.connected_port(ip) else { continue };
+            n += 1;
+            for ms in GARP_SCHEDULE_MS {
+                let due = now + std::time::Duration::from_millis(ms);
+                self.garps.push(Garp { due, iface, ip });
+            }
+        }
+        n
+    }
+
+    pub(super) fn send_due_garps(&mut self, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
+        let mut i = 0;
+        while i < self.garps.len() {
+            let g = self.garps[i];
+            if g.due > now {
+                i += 1;
+                continue;
+            }
+            self.garps.swap_remove(i);
+            if !self.snapshot.owns(g.ip) {
+                continue; // released again meanwhile
+            }
+            let Some(mut pkt) = alloc.alloc(ARP_FRAME_LEN) else {
+                self.counters.count_drop(DropReason::NoMbuf);
+                continue;
+            };
+            let Some(mac) = self.ifaces.get(g.iface as usize).map(|i| i.mac) else {
+                self.drop_pkt(DropReason::NoRoute, pkt);
+                continue;
+            };
+            match arp::build_request(pkt.data_mut(), mac, g.ip, g.ip) {
+                Ok(_) => self.xmit(g.iface, pkt, out),
+                Err(_) => self.counters.count_drop(DropReason::NoMbuf),
+            }
         }
     }
 

@@ -20,6 +20,10 @@ impl<P: Frame> Pipeline<P> {
             let old = self.sessions.remove(id);
             self.retire(&old);
         }
+        // A backup forwards its sessions (above) but takes no new connection.
+        if !self.snapshot.owns(info.key.dst) {
+            return self.drop_pkt(DropReason::NotOwner, pkt);
+        }
         // The first packet of a connection is checked in full: it costs a session.
         if !self.verify_l4(&pkt, &info) {
             return;
@@ -133,6 +137,9 @@ impl<P: Frame> Pipeline<P> {
                 return Err(DropReason::SessionTableFull);
             }
         };
+        if let Some(st) = self.sync.as_mut() {
+            st.created(id, now);
+        }
         self.count_new_session(svc.slot, real.slot);
         Ok(id)
     }

@@ -66,6 +66,8 @@ impl<P: Frame> Pipeline<P> {
             return None;
         }
         let want = match info.dest {
+            // With session sync on, client packets count towards `sync_period`: the full way.
+            Destination::Vip if self.sync.is_some() => return None,
             Destination::Vip => Direction::FromClient,
             Destination::Lip => {
                 let k = &info.key;

@@ -43,6 +43,10 @@ impl<P: Frame> Pipeline<P> {
         if icmp.msg_type() != ECHO_REQUEST {
             return self.drop_pkt(DropReason::IcmpIgnored, pkt);
         }
+        if !self.snapshot.owns(dst) && !self.ifaces.iter().any(|p| p.addrs.iter().any(|&(a, _)| a == dst)) {
+            // A released VIP/LIP: the master answers.
+            return self.drop_pkt(DropReason::NotOwner, pkt);
+        }
         icmp.set_msg_type(ECHO_REPLY);
         icmp.set_code(0);
         icmp.fill_checksum();

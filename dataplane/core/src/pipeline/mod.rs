@@ -131,6 +131,9 @@ pub struct Output<P> {
     /// protocols, multicast, ARP that is not ours. The edge hands them to the exception
     /// thread, which rate-limits them.
     pub kernel: Vec<(IfIndex, P)>,
+    /// Session records due for sync (only with sync on): the edge hands them to the sync
+    /// thread.
+    pub synced: Vec<crate::sync::ConnRecord>,
 }
 
 impl<P> Output<P> {
@@ -140,6 +143,7 @@ impl<P> Output<P> {
             redirect: (0..workers).map(|_| Vec::new()).collect(),
             learned: Vec::new(),
             kernel: Vec::new(),
+            synced: Vec::new(),
         }
     }
 }
@@ -236,6 +240,13 @@ pub struct Pipeline<P> {
     syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
     /// PROXY headers to send on their own, or to send again until acknowledged, by due time.
     proxy_timers: std::collections::VecDeque<(Time, FlowKey)>,
+    /// Gratuitous ARPs still to send for addresses taken over (`announce`).
+    garps: Vec<arp::Garp>,
+    /// Session sync (None: off).
+    sync: Option<Box<sync::SyncState>>,
+    /// Added to `now` for the SYN-cookie counter: wall-clock time when the members of a
+    /// sync group share cookie secrets (0: the process clock).
+    cookie_clock: u64,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
     failed: Vec<P>,
@@ -279,6 +290,9 @@ impl<P: Frame> Pipeline<P> {
             counters,
             syn_timers: std::collections::VecDeque::new(),
             proxy_timers: std::collections::VecDeque::new(),
+            garps: Vec::new(),
+            sync: None,
+            cookie_clock: 0,
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),
@@ -419,6 +433,9 @@ impl<P: Frame> Pipeline<P> {
         self.persist.expire(now, 256);
         self.synproxy_timers(now, alloc, out);
         self.proxy_header_timers(now, alloc, out);
+        if !self.garps.is_empty() {
+            self.send_due_garps(now, alloc, out);
+        }
 
         let mut probes = std::mem::take(&mut self.probes);
         let mut failed = std::mem::take(&mut self.failed);
@@ -527,12 +544,14 @@ impl<P: Frame> Pipeline<P> {
             .map(|&(a, _)| a)
     }
 
-    /// Whether we answer ARP for `ip` on `port`: the port's own addresses, and VIPs/LIPs
-    /// inside the port's connected subnets.
+    /// Whether we answer ARP for `ip` on `port`: the port's own addresses, and the
+    /// VIPs/LIPs we own inside the port's connected subnets.
     pub(super) fn answers_arp_for(&self, ip: Ipv4Addr, port: IfIndex) -> bool {
         match self.addrs.get(ip) {
             Destination::Own(p) => p == port,
-            Destination::Vip | Destination::Lip => self.routes.connected_port(ip) == Some(port),
+            Destination::Vip | Destination::Lip => {
+                self.routes.connected_port(ip) == Some(port) && self.snapshot.owns(ip)
+            }
             Destination::Former => false,
         }
     }
@@ -599,10 +618,13 @@ mod conn_new;
 mod fastpath;
 mod icmp_error;
 mod proxyproto;
+mod sync;
 mod synproxy;
 mod xmit;
 mod xmit_dr;
 mod xmit_tun;
+
+pub use sync::{InstallError, Installed};
 
 use classify::Destination;
 
@@ -614,6 +636,10 @@ mod fast_path_tests;
 mod golden;
 #[cfg(test)]
 mod methods_tests;
+#[cfg(test)]
+mod ownership_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

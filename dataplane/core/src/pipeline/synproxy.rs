@@ -54,7 +54,12 @@ impl<P: Frame> Pipeline<P> {
                 return self.drop_pkt(DropReason::NoMbuf, pkt);
             }
             let cfg = self.synack_config(svc_idx, &info);
-            match synproxy::synack_from_syn(&mut pkt.data_mut()[ETH_LEN..], &cfg, &self.secrets, now) {
+            match synproxy::synack_from_syn(
+                &mut pkt.data_mut()[ETH_LEN..],
+                &cfg,
+                &self.secrets,
+                self.cookie_time(now),
+            ) {
                 Ok(n) => {
                     pkt.set_len(ETH_LEN + n);
                     bounce(&mut pkt, mac);
@@ -69,7 +74,7 @@ impl<P: Frame> Pipeline<P> {
             return self.drop_pkt(DropReason::NoSession, pkt);
         }
         let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
-        let v = match synproxy::validate_ack(ip, &self.syn_cfg, &self.secrets, now) {
+        let v = match synproxy::validate_ack(ip, &self.syn_cfg, &self.secrets, self.cookie_time(now)) {
             Ok(v) => v,
             Err(HandshakeError::Cookie(_)) => {
                 self.counters.event(Event::SynProxyAckInvalid);

@@ -89,6 +89,10 @@ impl<P: Frame> Pipeline<P> {
         if rearm {
             self.sessions.rearm(id);
         }
+        // A sync record names the session's local address: NAT sessions (none) are not synced.
+        if inbound && self.sync.is_some() && self.sessions.get(id).flags & crate::session::FLAG_NAT == 0 {
+            self.sync_client_packet(id, now, out);
+        }
         let bytes = info.ip_len as u64;
         let c = &self.counters;
         if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {

@@ -4,8 +4,10 @@
 //! publishes immutable `Snapshot`s; workers swap a new snapshot in between bursts.
 //! Nothing here is written on the packet path.
 
+mod ownership;
 mod registry;
 mod snapshot;
 
+pub use ownership::Ownership;
 pub use registry::{Registry, RegistryError};
 pub use snapshot::{LocalKind, Real, Service, Snapshot, VsKey};

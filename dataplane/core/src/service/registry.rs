@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use super::snapshot::{Real, Service, Snapshot};
+use super::snapshot::{LocalKind, Real, Service, Snapshot};
 use crate::persist::{Granularity, PersistParams};
 use crate::sched::{SchedFlags, Thresholds};
 use crate::session::{PROTO_TCP, PROTO_UDP};
@@ -79,6 +79,8 @@ pub struct Registry {
     service_slots: Slots,
     real_slots: Slots,
     version: u64,
+    /// Which VIPs/LIPs this director owns (`[ha]`, `rvsadm --takeover/--release`).
+    ownership: super::Ownership,
 }
 
 fn v4(addr: SocketAddr) -> Result<SocketAddrV4, RegistryError> {
@@ -145,6 +147,7 @@ impl Registry {
             service_slots: Slots::new(max_services),
             real_slots: Slots::new(max_reals),
             version: 0,
+            ownership: super::Ownership::default(),
         }
     }
 
@@ -276,6 +279,36 @@ impl Registry {
         self.version
     }
 
+    /// Takes (`owned`) or releases VIPs/LIPs; none given: all of them, including those
+    /// of services added later. Addresses no service has yet are recorded as well (a
+    /// cluster manager may move an address before its service is configured).
+    pub fn set_ownership(&mut self, addrs: &[Ipv4Addr], owned: bool) {
+        self.ownership.set(addrs, owned);
+        self.changed();
+    }
+
+    pub fn ownership(&self) -> &super::Ownership {
+        &self.ownership
+    }
+
+    /// Every VIP and LIP of the services, each once (an address that is both is a VIP).
+    pub fn addresses(&self) -> std::collections::BTreeMap<Ipv4Addr, LocalKind> {
+        let mut out = std::collections::BTreeMap::new();
+        for e in &self.services {
+            if let SocketAddr::V4(a) = e.spec.key.addr {
+                out.insert(*a.ip(), LocalKind::Vip);
+            }
+        }
+        for e in &self.services {
+            for a in &e.spec.local_addrs {
+                if let IpAddr::V4(a) = a {
+                    out.entry(*a).or_insert(LocalKind::Lip);
+                }
+            }
+        }
+        out
+    }
+
     /// The worker view of the current list.
     pub fn snapshot(&self) -> Snapshot {
         let services = self
@@ -329,7 +362,7 @@ impl Registry {
                 }
             })
             .collect();
-        Snapshot::new(self.version, services)
+        Snapshot::new(self.version, services).with_ownership(self.ownership.clone())
     }
 }
 
@@ -443,5 +476,37 @@ mod tests {
         r.del_laddr(&k, "198.19.0.200".parse().unwrap()).unwrap();
         assert_eq!(r.del_laddr(&k, "198.19.0.200".parse().unwrap()), Err(RegistryError::NoLaddr));
         assert_eq!(r.snapshot().services[0].local_addrs, vec![Ipv4Addr::new(198, 19, 0, 201)]);
+    }
+}
+
+#[cfg(test)]
+mod ownership_tests {
+    use super::*;
+
+    #[test]
+    fn ownership_reaches_the_snapshot_and_addresses_are_listed() {
+        let mut r = Registry::new(4, 4);
+        let spec = ServiceSpec {
+            options: Default::default(),
+            key: ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() },
+            scheduler: "rr".into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+        };
+        r.add_service(spec).unwrap();
+        let vip = Ipv4Addr::new(198, 18, 0, 100);
+        let lip = Ipv4Addr::new(198, 19, 0, 200);
+        assert_eq!(
+            r.addresses().into_iter().collect::<Vec<_>>(),
+            vec![(vip, LocalKind::Vip), (lip, LocalKind::Lip)]
+        );
+        assert!(r.snapshot().owns(vip));
+        let v = r.version();
+        r.set_ownership(&[], false);
+        assert!(r.version() > v, "a new snapshot version for the workers");
+        let s = r.snapshot();
+        assert!(!s.owns(vip) && !s.owns(lip));
+        r.set_ownership(&[lip], true);
+        let s = r.snapshot();
+        assert!(!s.owns(vip) && s.owns(lip));
     }
 }

@@ -73,6 +73,8 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     index: HashMap<VsKey, u32, ahash::RandomState>,
     local: HashMap<Ipv4Addr, LocalKind, ahash::RandomState>,
+    /// Which VIPs/LIPs we answer ARP and ping for and accept new connections to.
+    ownership: super::Ownership,
 }
 
 impl Snapshot {
@@ -88,7 +90,23 @@ impl Snapshot {
                 local.entry(l).or_insert(LocalKind::Lip);
             }
         }
-        Snapshot { version, services, index, local }
+        Snapshot { version, services, index, local, ownership: Default::default() }
+    }
+
+    /// The same services with this ownership of their addresses.
+    pub fn with_ownership(mut self, ownership: super::Ownership) -> Self {
+        self.ownership = ownership;
+        self
+    }
+
+    /// Whether we own `ip` (a VIP or LIP): answer ARP and ping, accept new connections.
+    #[inline]
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        self.ownership.owns(ip)
+    }
+
+    pub fn ownership(&self) -> &super::Ownership {
+        &self.ownership
     }
 
     #[inline]

@@ -366,6 +366,17 @@ impl SessionTable {
         self.slots.iter().filter(|s| s.bucket != NOT_FILED).map(|s| &s.session)
     }
 
+    /// The live sessions from slot `from` on, with their slot numbers (a bulk sync walks
+    /// the table a slice at a time).
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Session)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .skip(from)
+            .filter(|(_, s)| s.bucket != NOT_FILED)
+            .map(|(i, s)| (i, &s.session))
+    }
+
     /// The memory behind the slots, for the edge to back with huge pages
     /// (`madvise(MADV_HUGEPAGE)`): (address, bytes) of the reserved capacity.
     pub fn slot_region(&self) -> (*const u8, usize) {

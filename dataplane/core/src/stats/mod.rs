@@ -78,6 +78,7 @@ drop_reasons! {
     NeighTimeout => "neigh_timeout", "ARP resolution failed.";
     ArpInvalid => "arp_invalid", "Malformed or unsupported ARP.";
     ArpIgnored => "arp_ignored", "ARP for an address that is not ours.";
+    NotOwner => "not_owner", "New connection or ping to a VIP/LIP this director has released (a backup).";
     IcmpIgnored => "icmp_ignored", "ICMP other than echo or an error to one of our addresses.";
     IcmpNoSession => "icmp_no_session", "An ICMP error about a packet of no session of ours.";
     IcmpBadQuote => "icmp_bad_quote", "An ICMP error quoting no whole IPv4 TCP/UDP header with its ports.";

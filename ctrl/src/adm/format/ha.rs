@@ -1,0 +1,129 @@
+//! `--owned`, `--takeover`, `--release` and `--sync` (`-L --daemon`) output.
+
+use rvs_proto::{OwnershipInfo, SyncInfo};
+use std::fmt::Write;
+
+/// One line per address: `198.18.0.100  VIP  owned`.
+pub fn ownership(o: &OwnershipInfo) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Ownership: {}",
+        if o.owns_by_default {
+            "master (owns every VIP/LIP not listed as released)"
+        } else {
+            "backup (owns only what is listed as owned)"
+        }
+    );
+    let _ = writeln!(out, "{:<40} {:<5} State", "Address", "Kind");
+    for a in &o.addresses {
+        let _ = writeln!(
+            out,
+            "{:<40} {:<5} {}",
+            a.addr,
+            a.kind.to_uppercase(),
+            if a.owned { "owned" } else { "released" }
+        );
+    }
+    out
+}
+
+/// ipvsadm's `-L --daemon` prints `master sync daemon (mcast=..., syncid=...)`; this adds
+/// the peers and counters.
+pub fn sync(s: &SyncInfo) -> String {
+    let mut out = String::new();
+    if !s.enabled {
+        out.push_str("sync: off (no [sync] section in rvsd's configuration)\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "sync daemon (syncid={}, member={}, epoch={}, interface={}, to={})",
+        s.sync_id,
+        s.member,
+        s.epoch,
+        s.interface,
+        s.destinations.join(",")
+    );
+    let _ = writeln!(
+        out,
+        "sent: {} msgs, {} records, {} bytes; received: {} msgs, {} records; installed: {}",
+        s.sent_msgs, s.sent_records, s.sent_bytes, s.recv_msgs, s.recv_records, s.installed
+    );
+    let _ = writeln!(
+        out,
+        "worker rings full: {}; send errors: {}; bulk answered: {}, requested: {}; lag: {} ms",
+        s.ring_full, s.send_errors, s.bulk_answered, s.bulk_requested, s.lag_ms
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:<22} {:>10} {:>10} {:>12} {:>10}",
+        "Peer", "Address", "Epoch", "Sessions", "Records", "Heard ms"
+    );
+    for p in &s.peers {
+        let _ = writeln!(
+            out,
+            "{:<10} {:<22} {:>10} {:>10} {:>12} {:>10}",
+            p.member, p.addr, p.epoch, p.sessions, p.recv_records, p.last_heard_ms
+        );
+    }
+    let _ = writeln!(out, "{:<24} {:>10}", "Refused", "Count");
+    for (r, n) in &s.refused {
+        let _ = writeln!(out, "{r:<24} {n:>10}");
+    }
+    if !s.install_failed.is_empty() {
+        let _ = writeln!(out, "{:<24} {:>10}", "Not installed", "Count");
+        for (r, n) in &s.install_failed {
+            let _ = writeln!(out, "{r:<24} {n:>10}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_proto::{AddrOwnership, SyncPeer};
+
+    #[test]
+    fn ownership_lists_each_address() {
+        let o = OwnershipInfo {
+            owns_by_default: false,
+            addresses: vec![
+                AddrOwnership { addr: "198.18.0.100".parse().unwrap(), kind: "vip".into(), owned: true },
+                AddrOwnership { addr: "198.19.0.200".parse().unwrap(), kind: "lip".into(), owned: false },
+            ],
+        };
+        let t = ownership(&o);
+        assert!(t.starts_with("Ownership: backup"), "{t}");
+        assert!(t.contains("198.18.0.100") && t.contains("VIP   owned"), "{t}");
+        assert!(t.contains("LIP   released"), "{t}");
+    }
+
+    #[test]
+    fn sync_shows_peers_and_refusals() {
+        assert!(sync(&SyncInfo::default()).starts_with("sync: off"));
+        let s = SyncInfo {
+            enabled: true,
+            sync_id: 9,
+            member: 2,
+            epoch: 100,
+            interface: "sync0".into(),
+            destinations: vec!["224.0.0.81:8848".into()],
+            peers: vec![SyncPeer {
+                member: 1,
+                addr: "198.18.2.1:8848".into(),
+                epoch: 99,
+                sessions: 20,
+                last_heard_ms: 300,
+                recv_records: 42,
+            }],
+            refused: vec![("bad_tag".into(), 3)],
+            ..Default::default()
+        };
+        let t = sync(&s);
+        assert!(t.contains("syncid=9") && t.contains("224.0.0.81:8848"), "{t}");
+        assert!(t.contains("198.18.2.1:8848"), "{t}");
+        assert!(t.lines().any(|l| l.starts_with("bad_tag") && l.ends_with(" 3")), "{t}");
+    }
+}

@@ -1,0 +1,455 @@
+//! The VRRP half of keepalived.conf: `vrrp_instance`, `vrrp_sync_group`, `vrrp_script`
+//! and `lvs_sync_daemon`, read into a model that [`crate::vrrp`] turns into a VRRP-only
+//! configuration for the real keepalived (which speaks VRRP on the wire) and into the
+//! addresses rvsd takes over or releases on each state change.
+//!
+//! Keywords rvs-ctrl acts on are typed (interface, addresses, notify scripts, tracking);
+//! keepalived's other VRRP tunables are checked against its keyword list and passed
+//! through as written, so their meaning is keepalived's own.
+
+use super::ctx::Ctx;
+use super::keywords::*;
+use super::*;
+use std::collections::BTreeSet;
+
+/// Everything VRRP in the file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vrrp {
+    pub instances: Vec<VrrpInstance>,
+    pub groups: Vec<SyncGroup>,
+    pub scripts: Vec<VrrpScript>,
+    /// `global_defs` lines that concern keepalived's VRRP (`vrrp_*` tunables, script
+    /// security, `router_id`), passed through.
+    pub globals: Vec<Stmt>,
+    /// `lvs_sync_daemon` (global, or keepalived 1.x's `lvs_sync_daemon_interface`).
+    pub sync_daemon: Option<SyncDaemon>,
+}
+
+/// A `vrrp_instance NAME { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpInstance {
+    pub loc: Loc,
+    pub name: String,
+    /// `state MASTER` (keepalived's initial wish; the election decides).
+    pub initial_master: bool,
+    /// The operator's `interface`, as written (mapped to a kernel interface at run time).
+    pub interface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    /// `advert_int`, seconds.
+    pub advert_int: f64,
+    pub auth: Option<VrrpAuth>,
+    /// `virtual_ipaddress`: the addresses the advertisements carry and rvsd owns as master.
+    pub vips: Vec<IpAddr>,
+    pub nopreempt: bool,
+    pub preempt_delay: Option<f64>,
+    /// `track_script` names (each defined by a `vrrp_script`).
+    pub track_scripts: Vec<Stmt>,
+    /// `track_interface` entries (interface names mapped like `interface`).
+    pub track_interfaces: Vec<Stmt>,
+    pub notify: Notify,
+    /// The instance's other keepalived keywords, passed through as written.
+    pub passthrough: Vec<Stmt>,
+}
+
+/// `authentication { auth_type PASS|AH auth_pass SECRET }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpAuth {
+    pub kind: String,
+    pub pass: String,
+}
+
+/// Notify scripts, run by rvs-ctrl after rvsd's ownership follows the new state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notify {
+    pub master: Option<Script>,
+    pub backup: Option<Script>,
+    pub fault: Option<Script>,
+    pub stop: Option<Script>,
+    /// `notify`: run with `INSTANCE|GROUP NAME STATE PRIORITY` appended.
+    pub any: Option<Script>,
+}
+
+/// `vrrp_sync_group NAME { group { VI_1 VI_2 } ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncGroup {
+    pub loc: Loc,
+    pub name: String,
+    pub members: Vec<String>,
+    pub notify: Notify,
+    pub passthrough: Vec<Stmt>,
+}
+
+/// `vrrp_script NAME { script ... }`, passed through whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpScript {
+    pub loc: Loc,
+    pub name: String,
+    pub stmt: Stmt,
+}
+
+/// `lvs_sync_daemon INTERFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncDaemon {
+    pub loc: Loc,
+    pub interface: String,
+    pub instance: String,
+    pub sync_id: u8,
+    pub port: u16,
+    pub ttl: u8,
+    pub group: Option<IpAddr>,
+    pub maxlen: Option<u16>,
+}
+
+impl VrrpInstance {
+    /// The local addresses that move with this instance's VIPs: those of every virtual
+    /// server on one of them (FULLNAT's LIPs must follow the VIP, or replies come back to
+    /// the director that no longer serves).
+    pub fn lips(&self, cfg: &Config) -> Vec<IpAddr> {
+        let mut out = BTreeSet::new();
+        for vs in &cfg.virtual_servers {
+            if vs.members.iter().any(|k| self.vips.contains(&k.addr.ip())) {
+                out.extend(vs.local_addrs.iter().copied());
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+fn notify_kw(cx: &mut Ctx, k: &Stmt, n: &mut Notify) -> bool {
+    let slot = match k.keyword.as_str() {
+        "notify_master" => &mut n.master,
+        "notify_backup" => &mut n.backup,
+        "notify_fault" => &mut n.fault,
+        "notify_stop" => &mut n.stop,
+        "notify" => &mut n.any,
+        _ => return false,
+    };
+    *slot = cx.script(k);
+    true
+}
+
+fn u8_in(cx: &mut Ctx, k: &Stmt, lo: u8, hi: u8) -> Option<u8> {
+    let v = cx.u32(k)?;
+    match u8::try_from(v) {
+        Ok(v) if (lo..=hi).contains(&v) => Some(v),
+        _ => {
+            cx.error(&k.loc, format!("'{}' {v} is outside {lo}..{hi}", k.keyword));
+            None
+        }
+    }
+}
+
+pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
+    let name = cx.arg(s, 0)?.to_string();
+    let Some(block) = &s.block else {
+        cx.error(&s.loc, format!("vrrp_instance {name} needs a {{ block }}"));
+        return None;
+    };
+    let mut inst = VrrpInstance {
+        loc: s.loc.clone(),
+        name: name.clone(),
+        initial_master: false,
+        interface: String::new(),
+        vrid: 0,
+        priority: 100,
+        advert_int: 1.0,
+        auth: None,
+        vips: Vec::new(),
+        nopreempt: false,
+        preempt_delay: None,
+        track_scripts: Vec::new(),
+        track_interfaces: Vec::new(),
+        notify: Notify::default(),
+        passthrough: Vec::new(),
+    };
+    for k in block {
+        if notify_kw(cx, k, &mut inst.notify) {
+            continue;
+        }
+        match k.keyword.as_str() {
+            "state" => match cx.arg(k, 0) {
+                Some("MASTER") => inst.initial_master = true,
+                Some("BACKUP") => inst.initial_master = false,
+                Some(o) => cx.error(&k.loc, format!("'state': {o:?} is not MASTER or BACKUP")),
+                None => {}
+            },
+            "interface" => inst.interface = cx.arg(k, 0).unwrap_or_default().to_string(),
+            "virtual_router_id" => inst.vrid = u8_in(cx, k, 1, 255).unwrap_or(0),
+            "priority" => inst.priority = u8_in(cx, k, 1, 255).unwrap_or(100),
+            "advert_int" => {
+                if let Some(d) = cx.secs(k) {
+                    inst.advert_int = d.as_secs_f64();
+                    if inst.advert_int <= 0.0 || inst.advert_int > 255.0 {
+                        cx.error(&k.loc, "'advert_int' must be above 0 and at most 255 seconds");
+                    }
+                    inst.passthrough.push(k.clone());
+                }
+            }
+            "authentication" => inst.auth = authentication(cx, k),
+            "virtual_ipaddress" => vips(cx, k, &mut inst.vips),
+            "nopreempt" => inst.nopreempt = true,
+            "preempt" => inst.nopreempt = false,
+            "preempt_delay" => {
+                if let Some(d) = cx.secs(k) {
+                    inst.preempt_delay = Some(d.as_secs_f64());
+                    if d.as_secs() > 1000 {
+                        cx.error(&k.loc, "'preempt_delay' is at most 1000 seconds (keepalived's limit)");
+                    }
+                }
+            }
+            "track_script" => inst.track_scripts.extend(k.block.iter().flatten().cloned()),
+            "track_interface" => inst.track_interfaces.extend(k.block.iter().flatten().cloned()),
+            "lvs_sync_daemon_interface" => {} // read by the global lvs_sync_daemon pass
+            "dpdk_interface" => {
+                cx.info(&k.loc, "'dpdk_interface' ignored: rvs-ctrl gives rvsd the VIPs itself")
+            }
+            "accept" => cx.warn(
+                &k.loc,
+                "'accept' ignored: the director's kernel must not take traffic for VIPs rvsd serves (no_accept is used)",
+            ),
+            "no_accept" => {}
+            "virtual_ipaddress_excluded" | "virtual_routes" | "virtual_rules" | "use_vmac" | "use_vmac_addr"
+            | "vmac_xmit_base" | "use_ipvlan" | "track_file" | "track_process" | "track_bfd" => cx.warn(
+                &k.loc,
+                format!("'{}' is not supported by rvs-ctrl's VRRP, ignored", k.keyword),
+            ),
+            kw if VRRP_INSTANCE_KEYS.contains(&kw) => inst.passthrough.push(k.clone()),
+            _ => cx.unknown(k, "vrrp_instance", VRRP_INSTANCE_KEYS),
+        }
+    }
+    if inst.interface.is_empty() {
+        cx.error(&s.loc, format!("vrrp_instance {name} needs an 'interface'"));
+    }
+    if inst.vrid == 0 {
+        cx.error(&s.loc, format!("vrrp_instance {name} needs a 'virtual_router_id' (1..255)"));
+    }
+    if inst.vips.is_empty() {
+        cx.error(
+            &s.loc,
+            format!("vrrp_instance {name} has no virtual_ipaddress: nothing for rvsd to take over"),
+        );
+    }
+    if inst.nopreempt && inst.initial_master {
+        cx.warn(&s.loc, "nopreempt needs 'state BACKUP' (keepalived ignores it with state MASTER)");
+    }
+    Some(inst)
+}
+
+fn authentication(cx: &mut Ctx, k: &Stmt) -> Option<VrrpAuth> {
+    let (mut kind, mut pass) = (None, None);
+    for a in k.block.iter().flatten() {
+        match a.keyword.as_str() {
+            "auth_type" => match cx.arg(a, 0) {
+                Some(t @ ("PASS" | "AH")) => kind = Some(t.to_string()),
+                Some(o) => cx.error(&a.loc, format!("'auth_type': {o:?} is not PASS or AH")),
+                None => {}
+            },
+            "auth_pass" => {
+                if let Some(p) = cx.arg(a, 0) {
+                    if p.len() > 8 {
+                        cx.warn(
+                            &a.loc,
+                            "'auth_pass' is longer than 8 characters: keepalived uses the first 8",
+                        );
+                    }
+                    pass = Some(p.to_string());
+                }
+            }
+            _ => cx.unknown(a, "authentication", &["auth_type", "auth_pass"]),
+        }
+    }
+    match (kind, pass) {
+        (Some(kind), Some(pass)) => Some(VrrpAuth { kind, pass }),
+        (Some(_), None) => {
+            cx.error(&k.loc, "authentication needs an 'auth_pass'");
+            None
+        }
+        (None, _) => {
+            cx.error(&k.loc, "authentication needs an 'auth_type' (PASS or AH)");
+            None
+        }
+    }
+}
+
+/// `virtual_ipaddress { ADDR[/LEN] [dev IF] [label L] [scope S] ... }`: the address is what
+/// the adverts carry and rvsd owns; where keepalived would put it is rvs-ctrl's choice.
+fn vips(cx: &mut Ctx, k: &Stmt, out: &mut Vec<IpAddr>) {
+    for e in k.block.iter().flatten() {
+        let text = e.keyword.split('/').next().unwrap_or_default();
+        let Some(ip) = cx.ip(&e.loc, "virtual_ipaddress", text) else { continue };
+        if let Some(len) = e.keyword.split_once('/').map(|(_, l)| l) {
+            if !len.parse::<u8>().is_ok_and(|l| l <= if ip.is_ipv4() { 32 } else { 128 }) {
+                cx.error(&e.loc, format!("virtual_ipaddress: bad prefix length {len:?}"));
+                continue;
+            }
+        }
+        if ip.is_ipv6() {
+            cx.error(&e.loc, "virtual_ipaddress: IPv6 is not supported by the dataplane yet");
+            continue;
+        }
+        if !e.args.is_empty() {
+            cx.info(
+                &e.loc,
+                format!(
+                    "virtual_ipaddress {ip}: '{}' ignored: rvsd owns the address, not a kernel interface",
+                    e.args.join(" ")
+                ),
+            );
+        }
+        if out.contains(&ip) {
+            cx.warn(&e.loc, format!("virtual_ipaddress {ip} listed twice"));
+        } else {
+            out.push(ip);
+        }
+    }
+}
+
+pub(super) fn sync_group(cx: &mut Ctx, s: &Stmt) -> Option<SyncGroup> {
+    let name = cx.arg(s, 0)?.to_string();
+    let mut g = SyncGroup {
+        loc: s.loc.clone(),
+        name,
+        members: Vec::new(),
+        notify: Notify::default(),
+        passthrough: Vec::new(),
+    };
+    for k in s.block.iter().flatten() {
+        if notify_kw(cx, k, &mut g.notify) {
+            continue;
+        }
+        match k.keyword.as_str() {
+            "group" => {
+                for e in k.block.iter().flatten() {
+                    g.members.push(e.keyword.clone());
+                    g.members.extend(e.args.iter().cloned());
+                }
+            }
+            kw if SYNC_GROUP_KEYS.contains(&kw) => g.passthrough.push(k.clone()),
+            _ => cx.unknown(k, "vrrp_sync_group", SYNC_GROUP_KEYS),
+        }
+    }
+    if g.members.is_empty() {
+        cx.error(&s.loc, format!("vrrp_sync_group {} needs a group {{ INSTANCE ... }}", g.name));
+    }
+    Some(g)
+}
+
+pub(super) fn vrrp_script(cx: &mut Ctx, s: &Stmt) -> Option<VrrpScript> {
+    let name = cx.arg(s, 0)?.to_string();
+    let mut has_script = false;
+    for k in s.block.iter().flatten() {
+        match k.keyword.as_str() {
+            "script" => has_script = cx.script(k).is_some(),
+            kw if VRRP_SCRIPT_KEYS.contains(&kw) => {}
+            _ => cx.unknown(k, "vrrp_script", VRRP_SCRIPT_KEYS),
+        }
+    }
+    if !has_script {
+        cx.error(&s.loc, format!("vrrp_script {name} needs a 'script'"));
+    }
+    Some(VrrpScript { loc: s.loc.clone(), name, stmt: s.clone() })
+}
+
+/// `lvs_sync_daemon INTERFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]`
+/// (keepalived 2's syntax; the defaults are IPVS's: id 0, port 8848, ttl 1, group 224.0.0.81).
+pub(super) fn lvs_sync_daemon(cx: &mut Ctx, g: &Stmt) -> Option<SyncDaemon> {
+    let (Some(interface), Some(instance)) = (g.args.first(), g.args.get(1)) else {
+        cx.error(&g.loc, "lvs_sync_daemon needs an interface and a vrrp_instance name");
+        return None;
+    };
+    let mut d = SyncDaemon {
+        loc: g.loc.clone(),
+        interface: interface.clone(),
+        instance: instance.clone(),
+        sync_id: 0,
+        port: 8848,
+        ttl: 1,
+        group: None,
+        maxlen: None,
+    };
+    let mut words = g.args[2..].iter();
+    while let Some(w) = words.next() {
+        let Some(v) = words.next() else {
+            cx.error(&g.loc, format!("lvs_sync_daemon: '{w}' needs a value"));
+            return None;
+        };
+        let bad = |cx: &mut Ctx| cx.error(&g.loc, format!("lvs_sync_daemon: bad {w} {v:?}"));
+        match w.as_str() {
+            "id" => match v.parse() {
+                Ok(n) => d.sync_id = n,
+                Err(_) => bad(cx),
+            },
+            "port" => match v.parse() {
+                Ok(n) if n > 0 => d.port = n,
+                _ => bad(cx),
+            },
+            "ttl" => match v.parse() {
+                Ok(n) if n > 0 => d.ttl = n,
+                _ => bad(cx),
+            },
+            "maxlen" => match v.parse() {
+                Ok(n) if n > 0 => d.maxlen = Some(n),
+                _ => bad(cx),
+            },
+            "group" => match v.parse() {
+                Ok(ip) => d.group = Some(ip),
+                Err(_) => bad(cx),
+            },
+            _ => cx.error(
+                &g.loc,
+                format!("lvs_sync_daemon: unknown option {w:?} (id, maxlen, port, ttl, group)"),
+            ),
+        }
+    }
+    Some(d)
+}
+
+/// Checks across blocks: names that must exist, one instance per group, one VRID per
+/// interface.
+pub(super) fn cross_checks(cx: &mut Ctx, v: &Vrrp) {
+    let mut names: BTreeMap<&str, &Loc> = BTreeMap::new();
+    let mut vrids: BTreeMap<(&str, u8), &VrrpInstance> = BTreeMap::new();
+    for i in &v.instances {
+        if let Some(first) = names.insert(&i.name, &i.loc) {
+            cx.error(&i.loc, format!("duplicate vrrp_instance {} (first defined at {first})", i.name));
+        }
+        if i.vrid != 0 {
+            if let Some(o) = vrids.insert((&i.interface, i.vrid), i) {
+                cx.error(
+                    &i.loc,
+                    format!(
+                        "vrrp_instance {}: virtual_router_id {} on {} is already vrrp_instance {}'s ({})",
+                        i.name, i.vrid, i.interface, o.name, o.loc
+                    ),
+                );
+            }
+        }
+        for t in &i.track_scripts {
+            if !v.scripts.iter().any(|s| s.name == t.keyword) {
+                cx.error(&t.loc, format!("track_script {}: no such vrrp_script", t.keyword));
+            }
+        }
+    }
+    let mut in_group: BTreeMap<&str, &str> = BTreeMap::new();
+    for g in &v.groups {
+        for m in &g.members {
+            if !names.contains_key(m.as_str()) {
+                cx.error(&g.loc, format!("vrrp_sync_group {}: no vrrp_instance {m}", g.name));
+            } else if let Some(other) = in_group.insert(m, &g.name) {
+                cx.error(&g.loc, format!("vrrp_instance {m} is in vrrp_sync_group {other} and {}", g.name));
+            }
+        }
+    }
+    let mut script_names = BTreeSet::new();
+    for s in &v.scripts {
+        if !script_names.insert(&s.name) {
+            cx.error(&s.loc, format!("duplicate vrrp_script {}", s.name));
+        }
+    }
+    if let Some(d) = &v.sync_daemon {
+        if !names.contains_key(d.instance.as_str()) {
+            cx.error(&d.loc, format!("lvs_sync_daemon: no vrrp_instance {}", d.instance));
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! VRRP by driving the real keepalived: rvs-ctrl hands the `vrrp_*` blocks of the
+//! operator's keepalived.conf to a keepalived it runs (VRRP only, on rvsd's exception
+//! taps), so the wire protocol is keepalived's own, and makes rvsd's VIP/LIP ownership
+//! follow each instance's state.
+//!
+//! One thread ([`Vrrp::spawn`]) owns the keepalived process ([`keepalived::Supervisor`]),
+//! reads its notify FIFO ([`fifo`]), reconciles rvsd's ownership with the MASTER instances
+//! ([`owner::reconcile`], at every change and every second, so an rvsd that restarts is
+//! put right) and then runs the operator's notify scripts. The main loop sends it a new
+//! [`conf::Plan`] at each reload; the HTTP thread reads its [`VrrpStatus`].
+//!
+//! On MASTER: rvsd takes over the instance's VIPs and the LIPs that move with them (and
+//! sends gratuitous ARPs for them); on BACKUP, FAULT or STOP it releases them. When
+//! keepalived dies they are released (the peer takes over after its master-down
+//! interval) and keepalived is restarted. When rvs-ctrl stops, keepalived stops (its
+//! priority-0 advert hands over at once) and the addresses are released.
+
+pub mod conf;
+pub mod fifo;
+pub mod keepalived;
+pub mod owner;
+
+use conf::Plan;
+use fifo::{Fifo, VrrpState};
+use keepalived::{KeepalivedOptions, Supervisor};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often rvsd's ownership is compared with the states when nothing changes.
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+/// The loop's longest sleep (new plans and stop requests wait at most this).
+const POLL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone)]
+pub struct VrrpOptions {
+    pub keepalived: KeepalivedOptions,
+    pub ifaces: conf::IfaceMap,
+}
+
+/// One instance as the API and /metrics show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub state: VrrpState,
+    /// The priority keepalived last reported (tracking scripts move it), else the file's.
+    pub priority: u8,
+    pub base_priority: u8,
+    pub vrid: u8,
+    pub interface: String,
+    pub kernel_if: String,
+    pub vips: Vec<IpAddr>,
+    pub lips: Vec<IpAddr>,
+    pub group: Option<String>,
+    pub transitions: u64,
+    pub since: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VrrpStatus {
+    pub keepalived_pid: Option<u32>,
+    pub keepalived_restarts: u64,
+    pub instances: Vec<InstanceStatus>,
+    pub groups: Vec<(String, VrrpState)>,
+    /// What rvsd owned at the last reconcile (None: not asked yet, or it did not answer).
+    pub owned: Option<Vec<IpAddr>>,
+    pub last_error: Option<String>,
+}
+
+impl VrrpStatus {
+    /// The instance that moves `addr`, if one does.
+    pub fn owner_of(&self, addr: IpAddr) -> Option<&InstanceStatus> {
+        self.instances.iter().find(|i| i.vips.contains(&addr) || i.lips.contains(&addr))
+    }
+}
+
+/// Where the HTTP thread reads the status.
+#[derive(Clone, Default)]
+pub struct StatusHandle(Arc<Mutex<Arc<VrrpStatus>>>);
+
+impl StatusHandle {
+    pub fn get(&self) -> Arc<VrrpStatus> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn set(&self, s: VrrpStatus) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+    }
+}
+
+enum Msg {
+    Plan(Box<Plan>),
+    Stop,
+}
+
+/// The VRRP thread.
+pub struct Vrrp {
+    tx: Sender<Msg>,
+    status: StatusHandle,
+    join: Option<JoinHandle<()>>,
+}
+
+impl Vrrp {
+    pub fn spawn(opts: VrrpOptions, socket: String, plan: Plan) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let status = StatusHandle::default();
+        let st = status.clone();
+        let join = std::thread::Builder::new()
+            .name("rvs-vrrp".into())
+            .spawn(move || run(opts, &socket, plan, &rx, &st))?;
+        Ok(Vrrp { tx, status, join: Some(join) })
+    }
+
+    pub fn update(&self, plan: Plan) {
+        let _ = self.tx.send(Msg::Plan(Box::new(plan)));
+    }
+
+    pub fn status(&self) -> StatusHandle {
+        self.status.clone()
+    }
+}
+
+impl Drop for Vrrp {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(j) = self.join.take() {
+            if j.join().is_err() {
+                tracing::error!("the VRRP thread panicked");
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    state: VrrpState,
+    priority: u8,
+    transitions: u64,
+    since: Option<SystemTime>,
+}
+
+/// The operator's notify scripts, run after ownership follows a state.
+#[derive(Default)]
+struct Scripts(Vec<Child>);
+
+impl Scripts {
+    fn run(&mut self, argv: &[String]) {
+        tracing::info!(script = ?argv, "running VRRP notify script");
+        match Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).spawn() {
+            Ok(c) => self.0.push(c),
+            Err(e) => tracing::error!(script = ?argv, error = %e, "cannot run notify script"),
+        }
+    }
+    fn notify(&mut self, n: &crate::keepalived::Notify, kind: &str, name: &str, state: VrrpState, prio: u8) {
+        let specific = match state {
+            VrrpState::Master => &n.master,
+            VrrpState::Backup => &n.backup,
+            VrrpState::Fault => &n.fault,
+            VrrpState::Stop => &n.stop,
+            VrrpState::Init => &None,
+        };
+        if let Some(s) = specific {
+            self.run(&s.argv);
+        }
+        if let Some(s) = &n.any {
+            let mut argv = s.argv.clone();
+            argv.extend([kind.to_string(), name.to_string(), state.as_str().to_string(), prio.to_string()]);
+            self.run(&argv);
+        }
+    }
+    fn reap(&mut self) {
+        self.0.retain_mut(|c| match c.try_wait() {
+            Ok(Some(st)) => {
+                if !st.success() {
+                    tracing::warn!(pid = c.id(), status = %st, "VRRP notify script failed");
+                }
+                false
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        });
+    }
+}
+
+fn log_plan(plan: &Plan) {
+    for i in &plan.instances {
+        tracing::info!(
+            instance = %i.name, vrid = i.vrid, interface = %i.interface, kernel_interface = %i.kernel_if,
+            vips = ?i.vips, lips = ?i.lips, "VRRP instance"
+        );
+    }
+}
+
+fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll(2) on one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, timeout.as_millis() as libc::c_int) };
+}
+
+struct Loop<'a> {
+    socket: &'a str,
+    plan: Plan,
+    seen: BTreeMap<String, Seen>,
+    groups: BTreeMap<String, VrrpState>,
+    scripts: Scripts,
+    /// Notifies waiting for the ownership change they follow.
+    pending: Vec<(bool, String, VrrpState, u8)>,
+    owned: Option<Vec<IpAddr>>,
+    last_error: Option<String>,
+    /// Addresses a previous plan moved and the current one does not: released once.
+    orphaned: BTreeSet<IpAddr>,
+    /// `lvs_sync_daemon` was compared with rvsd's sync (once per plan).
+    sync_checked: bool,
+}
+
+impl Loop<'_> {
+    fn report(&mut self, r: fifo::Report) {
+        if r.group {
+            self.groups.insert(r.name.clone(), r.state);
+            tracing::info!(group = %r.name, state = r.state.as_str(), "VRRP sync group state");
+            self.pending.push((true, r.name, r.state, r.priority));
+            return;
+        }
+        let Some(s) = self.seen.get_mut(&r.name) else {
+            tracing::debug!(instance = %r.name, "state of an instance rvs-ctrl does not know");
+            return;
+        };
+        s.priority = r.priority;
+        if s.state != r.state {
+            tracing::info!(instance = %r.name, from = s.state.as_str(), to = r.state.as_str(), priority = r.priority, "VRRP state");
+            s.state = r.state;
+            s.transitions += 1;
+            s.since = Some(SystemTime::now());
+            self.pending.push((false, r.name, r.state, r.priority));
+        }
+    }
+
+    /// A lower-priority router advertised while we are master: it believed itself master
+    /// for a moment and its director may have announced the addresses (gratuitous ARPs
+    /// that now point the real servers and clients at it). rvsd announces them again.
+    fn reassert(&mut self, name: &str) {
+        if self.seen.get(name).is_none_or(|s| s.state != VrrpState::Master) {
+            return;
+        }
+        let Some(i) = self.plan.instances.iter().find(|i| i.name == name) else { return };
+        let addrs: Vec<IpAddr> = i.vips.iter().chain(&i.lips).copied().collect();
+        match owner::Rvsd(self.socket).take_addrs(&addrs) {
+            Ok(_) => {
+                tracing::info!(instance = name, addresses = ?addrs, "a lower-priority router advertised: rvsd announces again")
+            }
+            Err(e) => tracing::warn!(instance = name, error = %e, "cannot make rvsd announce again"),
+        }
+    }
+
+    /// Every instance to `state` (keepalived gone or stopping).
+    fn all(&mut self, state: VrrpState) {
+        for (name, s) in &mut self.seen {
+            if s.state != state {
+                if state != VrrpState::Init {
+                    self.pending.push((false, name.clone(), state, s.priority));
+                }
+                s.state = state;
+                s.transitions += 1;
+                s.since = Some(SystemTime::now());
+            }
+        }
+    }
+
+    fn reconcile(&mut self) {
+        let desired = self.plan.desired(|n| self.seen.get(n).is_some_and(|s| s.state == VrrpState::Master));
+        let managed: BTreeSet<IpAddr> = self.plan.managed().union(&self.orphaned).copied().collect();
+        let mut rvsd = owner::Rvsd(self.socket);
+        match owner::reconcile(&mut rvsd, &managed, &desired) {
+            Ok(c) => {
+                self.orphaned.clear();
+                if !c.taken.is_empty() {
+                    tracing::info!(addresses = ?c.taken, "rvsd takes over (VRRP master)");
+                }
+                if !c.released.is_empty() {
+                    tracing::info!(addresses = ?c.released, "rvsd releases (VRRP not master)");
+                }
+                if self.last_error.take().is_some() {
+                    tracing::info!("rvsd answers again: ownership follows VRRP");
+                }
+                let mut owned = owner::Ownership::owned(&mut rvsd).ok();
+                if let Some(o) = &mut owned {
+                    o.retain(|a| self.plan.managed().contains(a));
+                }
+                self.owned = owned.map(|o| o.into_iter().collect());
+                if !self.sync_checked {
+                    self.sync_checked = true;
+                    self.check_sync();
+                }
+            }
+            Err(e) => {
+                if self.last_error.as_deref() != Some(&e) {
+                    tracing::warn!(error = %e, "cannot make rvsd's ownership follow VRRP (retrying every second)");
+                }
+                self.last_error = Some(e);
+                self.owned = None;
+            }
+        }
+        for (group, name, state, prio) in std::mem::take(&mut self.pending) {
+            let notify = if group {
+                self.plan.groups.iter().find(|g| g.name == name).map(|g| g.notify.clone())
+            } else {
+                self.plan.instances.iter().find(|i| i.name == name).map(|i| i.notify.clone())
+            };
+            if let Some(n) = notify {
+                self.scripts.notify(&n, if group { "GROUP" } else { "INSTANCE" }, &name, state, prio);
+            }
+        }
+    }
+
+    /// rvsd's session sync is set in its TOML: say where it differs from `lvs_sync_daemon`.
+    fn check_sync(&self) {
+        let Some(d) = &self.plan.sync_daemon else { return };
+        match owner::Rvsd(self.socket).sync() {
+            Ok(s) => {
+                for m in conf::sync_mismatch(d, &s) {
+                    tracing::warn!("{}: lvs_sync_daemon: {m}", d.loc);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot ask rvsd for its sync state"),
+        }
+    }
+
+    fn status(&self, sup: &Supervisor) -> VrrpStatus {
+        VrrpStatus {
+            keepalived_pid: sup.pid(),
+            keepalived_restarts: sup.restarts,
+            instances: self
+                .plan
+                .instances
+                .iter()
+                .map(|i| {
+                    let s = self.seen.get(&i.name);
+                    InstanceStatus {
+                        name: i.name.clone(),
+                        state: s.map_or(VrrpState::Init, |s| s.state),
+                        priority: s
+                            .map_or(i.priority, |s| if s.priority == 0 { i.priority } else { s.priority }),
+                        base_priority: i.priority,
+                        vrid: i.vrid,
+                        interface: i.interface.clone(),
+                        kernel_if: i.kernel_if.clone(),
+                        vips: i.vips.clone(),
+                        lips: i.lips.clone(),
+                        group: i.group.clone(),
+                        transitions: s.map_or(0, |s| s.transitions),
+                        since: s.and_then(|s| s.since),
+                    }
+                })
+                .collect(),
+            groups: self
+                .plan
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), *self.groups.get(&g.name).unwrap_or(&VrrpState::Init)))
+                .collect(),
+            owned: self.owned.clone(),
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    fn set_plan(&mut self, plan: Plan) {
+        let now = plan.managed();
+        self.orphaned.extend(self.plan.managed().difference(&now));
+        self.orphaned.retain(|a| !now.contains(a));
+        let fresh = Seen { state: VrrpState::Init, priority: 0, transitions: 0, since: None };
+        self.seen.retain(|n, _| plan.instances.iter().any(|i| &i.name == n));
+        for i in &plan.instances {
+            self.seen.entry(i.name.clone()).or_insert_with(|| fresh.clone());
+        }
+        self.plan = plan;
+        self.sync_checked = false;
+    }
+}
+
+fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: &StatusHandle) {
+    let ko = &opts.keepalived;
+    let mut fifo = match Fifo::create(&ko.fifo()) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(fifo = %ko.fifo().display(), error = %e, "cannot make keepalived's notify FIFO: no VRRP");
+            status.set(VrrpStatus { last_error: Some(format!("notify FIFO: {e}")), ..Default::default() });
+            // Still answer stop requests.
+            while !matches!(rx.recv(), Ok(Msg::Stop) | Err(_)) {}
+            return;
+        }
+    };
+    let mut sup = Supervisor::new(ko.clone());
+    let mut lp = Loop {
+        socket,
+        plan: Plan::default(),
+        seen: BTreeMap::new(),
+        groups: BTreeMap::new(),
+        scripts: Scripts::default(),
+        pending: Vec::new(),
+        owned: None,
+        last_error: None,
+        orphaned: BTreeSet::new(),
+        sync_checked: false,
+    };
+    let write = |plan: &Plan| {
+        if plan.text.is_empty() {
+            return true;
+        }
+        match keepalived::write_conf(&ko.conf(), &plan.text) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(file = %ko.conf().display(), error = %e, "cannot write keepalived's configuration");
+                false
+            }
+        }
+    };
+    write(&plan);
+    log_plan(&plan);
+    lp.set_plan(plan);
+    let mut last = Instant::now() - RECONCILE_EVERY;
+    loop {
+        let mut force = false;
+        match rx.try_recv() {
+            Ok(Msg::Stop) | Err(mpsc::TryRecvError::Disconnected) => break,
+            Ok(Msg::Plan(p)) => {
+                if p.text != lp.plan.text && write(&p) {
+                    log_plan(&p);
+                    if !p.text.is_empty() {
+                        sup.reload();
+                    }
+                }
+                lp.set_plan(*p);
+                force = true;
+            }
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        for ev in sup.poll(!lp.plan.instances.is_empty()) {
+            match ev {
+                keepalived::Event::Started(pid) => tracing::info!(pid, "keepalived started (VRRP)"),
+                keepalived::Event::Exited(st) => {
+                    tracing::error!(status = %st, "keepalived exited: releasing the VRRP addresses, restarting it");
+                    lp.all(VrrpState::Init);
+                    force = true;
+                }
+                keepalived::Event::StartFailed(e) => {
+                    tracing::error!(binary = %ko.binary.display(), error = %e, "cannot start keepalived")
+                }
+            }
+        }
+        wait_readable(fifo.fd(), POLL);
+        for line in fifo.read_lines() {
+            tracing::debug!(%line, "keepalived notify");
+            if let Some(r) = fifo::parse_line(&line) {
+                lp.report(r);
+                force = true;
+            } else if let Some(name) = fifo::parse_lower_prio(&line) {
+                lp.reassert(name);
+            }
+        }
+        if force || last.elapsed() >= RECONCILE_EVERY {
+            last = Instant::now();
+            lp.reconcile();
+            status.set(lp.status(&sup));
+        }
+        lp.scripts.reap();
+    }
+
+    tracing::info!("stopping keepalived; releasing the VRRP addresses");
+    sup.stop();
+    for line in fifo.read_lines() {
+        if let Some(r) = fifo::parse_line(&line) {
+            lp.report(r);
+        }
+    }
+    lp.all(VrrpState::Stop);
+    lp.reconcile();
+    status.set(lp.status(&sup));
+    let until = Instant::now() + Duration::from_secs(2);
+    while !lp.scripts.0.is_empty() && Instant::now() < until {
+        lp.scripts.reap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

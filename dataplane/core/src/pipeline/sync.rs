@@ -1,0 +1,249 @@
+//! Session sync hooks of a worker: which sessions to hand to the sync thread (IPVS's
+//! `sync_threshold` / `sync_period` / `sync_refresh_period`, judged per client packet),
+//! the record of a session (with its SYN-proxy and PROXY-protocol state), the walk of the
+//! whole table for a bulk sync, and installing a record received from another director.
+//!
+//! Off (the default), none of this runs: `forward` tests one `Option` per client packet.
+//! On, each session has a small mark (packet count, last synced expiry and state) in a
+//! side array indexed by slot, sized once, so the session's cache line stays as it is.
+
+use super::ext::SessionExt;
+use super::*;
+use crate::sync::{
+    rebind, should_sync, ConnRecord, ProxyState, RebindError, SyncInput, SyncMark, SyncParams,
+};
+use crate::sync::{CONN_F_SYNPROXY, CONN_F_TOA};
+use crate::synproxy::Translation;
+
+/// What a worker keeps for sync.
+pub(super) struct SyncState {
+    params: SyncParams,
+    /// Per session slot: client packets so far and what was last synced.
+    marks: Vec<(u32, SyncMark)>,
+}
+
+impl SyncState {
+    /// A session was created here: its mark starts afresh.
+    #[inline]
+    pub(super) fn created(&mut self, id: SessionId, now: Time) {
+        self.marks[id.index() as usize] = (0, SyncMark::new(now));
+    }
+}
+
+/// Why a received record was not installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Rebind(#[from] RebindError),
+    /// The local port is taken here by another session of ours.
+    #[error("local port in use by another session")]
+    PortInUse,
+    #[error("session table full")]
+    TableFull,
+}
+
+impl InstallError {
+    /// Counter name for `rvsadm --sync`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            InstallError::Rebind(RebindError::Ipv6) => "ipv6",
+            InstallError::Rebind(RebindError::NoService(_)) => "no_service",
+            InstallError::Rebind(RebindError::NoReal(_)) => "no_real",
+            InstallError::Rebind(RebindError::NoLocal(_)) => "no_local",
+            InstallError::PortInUse => "port_in_use",
+            InstallError::TableFull => "table_full",
+        }
+    }
+}
+
+/// What installing a record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installed {
+    New,
+    /// The session existed (an earlier record): its state and expiry were updated.
+    Refreshed,
+}
+
+impl<P: Frame> Pipeline<P> {
+    /// Turns sync on: from now on `Output::synced` receives the records of sessions that
+    /// `params` says are due.
+    pub fn enable_sync(&mut self, params: SyncParams, now: Time) {
+        let marks = vec![(0, SyncMark::new(now)); self.sessions.capacity()];
+        self.sync = Some(Box::new(SyncState { params, marks }));
+    }
+
+    /// Makes the SYN-cookie counter run on `now + offset` (wall-clock time, the same on
+    /// every member), so a cookie made by another director has the right age here.
+    pub fn set_cookie_clock_offset(&mut self, offset: u64) {
+        self.cookie_clock = offset;
+    }
+
+    #[inline]
+    pub(super) fn cookie_time(&self, now: Time) -> Time {
+        Time(now.as_nanos().wrapping_add(self.cookie_clock))
+    }
+
+    pub fn sync_enabled(&self) -> bool {
+        self.sync.is_some()
+    }
+
+    /// After a client packet updated session `id`: IPVS's decision, and the record on yes.
+    pub(super) fn sync_client_packet(&mut self, id: SessionId, now: Time, out: &mut Output<P>) {
+        let Some(st) = self.sync.as_mut() else { return };
+        let s = self.sessions.get(id);
+        let (pkts, mark) = &mut st.marks[id.index() as usize];
+        *pkts = pkts.wrapping_add(1);
+        let input = SyncInput {
+            proto: s.client.proto,
+            state: s.state,
+            template: false,
+            in_persistence: s.persist_client.get().is_some(),
+            pkts: *pkts,
+            timeout: self.timeouts.get(s.state),
+            now,
+        };
+        if should_sync(&st.params, &input, mark) {
+            let rec = self.session_record(s, now);
+            out.synced.push(rec);
+        }
+    }
+
+    /// The sync record of session `s`, with its extension state.
+    pub fn session_record(&self, s: &Session, now: Time) -> ConnRecord {
+        let mut rec = ConnRecord::from_session(s, now.until(s.expires));
+        if s.flags & FLAG_EXT != 0 {
+            if let Some(ext) = self.ext.get(&s.client) {
+                if ext.opened_by.is_some() || ext.pending.is_some() {
+                    rec.flags |= CONN_F_SYNPROXY;
+                }
+                if ext.pending.is_none() && ext.translation != Translation::default() {
+                    rec.translation = Some(ext.translation);
+                }
+                rec.proxy =
+                    ext.proxy.map(|version| ProxyState { version, sent: false, client_isn: ext.client_isn });
+            }
+        }
+        rec
+    }
+
+    /// Every session for a bulk sync, from slot `from` on, at most `max`: returns where to
+    /// go on (None: done). Sessions whose server handshake is still under way (SYN proxy)
+    /// are skipped: the server would not know them.
+    pub fn export_sessions(
+        &self,
+        from: usize,
+        max: usize,
+        now: Time,
+        mut f: impl FnMut(ConnRecord),
+    ) -> Option<usize> {
+        let mut n = 0;
+        for (i, s) in self.sessions.iter_from(from) {
+            if n == max {
+                return Some(i);
+            }
+            if s.state == SessionState::SynRecv {
+                continue;
+            }
+            f(self.session_record(s, now));
+            n += 1;
+        }
+        None
+    }
+
+    /// Installs a session another director synced to us (this worker owns its local
+    /// port), or updates the one we have under the same client flow. Expiry runs here
+    /// from the time left in the record.
+    pub fn install_synced(&mut self, rec: &ConnRecord, now: Time) -> Result<Installed, InstallError> {
+        let rb = rebind(rec, &self.snapshot, now)?;
+        let new = rb.session;
+        if let Some(id) = self.sessions.find_client(&new.client) {
+            if self.sessions.get(id).reply == new.reply {
+                self.refresh_synced(id, &new, now);
+                return Ok(Installed::Refreshed);
+            }
+            // The client reused its ports with another LIP/real on the other director:
+            // ours is stale.
+            let old = self.sessions.remove(id);
+            self.retire(&old);
+        }
+        if let Some(id) = self.sessions.find_reply(&new.reply) {
+            let old = self.sessions.remove(id);
+            self.retire(&old);
+        }
+        if !self.laddrs.reserve(new.reply.dst, new.reply.dport) {
+            return Err(InstallError::PortInUse);
+        }
+        let id = match self.sessions.insert(new) {
+            Ok(id) => id,
+            Err(_) => {
+                self.laddrs.free(new.reply.dst, new.reply.dport);
+                return Err(InstallError::TableFull);
+            }
+        };
+        let c = &self.counters;
+        c.sessions_live.set(self.sessions.len() as u64);
+        if let Some(r) = c.reals.get(new.real_slot as usize) {
+            if new.state.is_active() {
+                r.active.inc();
+            } else {
+                r.inactive.inc();
+            }
+            let conns = r.active.get().wrapping_add(r.inactive.get());
+            self.overload.on_bind(new.real_slot, conns, self.thresholds[new.real_slot as usize]);
+        }
+        if let Some(client) = new.persist_client.get() {
+            self.persist.attach(&PersistKey { service: new.service_slot as u32, client: client.into() });
+        }
+        if rb.needs_ext {
+            self.attach_synced_ext(id, rec);
+        }
+        if let Some(st) = self.sync.as_mut() {
+            // As if just synced: the new owner does not echo it back.
+            st.marks[id.index() as usize] =
+                (0, SyncMark { end: new.expires, retries: 0, state: Some(new.state) });
+        }
+        Ok(Installed::New)
+    }
+
+    fn refresh_synced(&mut self, id: SessionId, new: &Session, now: Time) {
+        let s = self.sessions.get_mut(id);
+        let (was_active, is_active) = (s.state.is_active(), new.state.is_active());
+        s.state = new.state;
+        s.expires = new.expires.max(now);
+        s.flags = (s.flags & FLAG_EXT) | (new.flags & !FLAG_EXT);
+        let slot = s.real_slot as usize;
+        self.sessions.rearm(id);
+        if let Some(r) = self.counters.reals.get(slot) {
+            match (was_active, is_active) {
+                (false, true) => {
+                    r.inactive.sub(1);
+                    r.active.inc();
+                }
+                (true, false) => {
+                    r.active.sub(1);
+                    r.inactive.inc();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The SYN-proxy translation and PROXY-protocol state a record carries.
+    fn attach_synced_ext(&mut self, id: SessionId, rec: &ConnRecord) {
+        let s = self.sessions.get_mut(id);
+        s.flags |= FLAG_EXT;
+        let client_port = self.routes.lookup(s.client.src).map_or(0, |h| h.port);
+        let pending_proxy = rec.proxy.filter(|p| !p.sent);
+        let mut ext = SessionExt::new(
+            client_port,
+            pending_proxy.map_or(0, |p| p.client_isn),
+            pending_proxy.map(|p| p.version),
+            false,
+        );
+        ext.translation = rec.translation.unwrap_or_default();
+        self.ext.insert(s.client, ext);
+        if rec.flags & CONN_F_TOA != 0 {
+            s.flags |= FLAG_TOA;
+        }
+    }
+}

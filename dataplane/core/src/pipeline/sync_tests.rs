@@ -1,0 +1,164 @@
+//! Sync hooks: records of due sessions go out, a record installed on another pipeline
+//! forwards that connection's packets both ways, bulk export walks the table.
+
+use super::tests::*;
+use super::*;
+use crate::sync::SyncParams;
+use crate::wire::tcp::TcpFlags;
+
+fn client_seg(flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+    tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, flags, payload)
+}
+
+/// A connection through `h` (SYN, ACK, data): returns its local port.
+fn open(h: &mut Harness) -> u16 {
+    h.rx(CLIENT_PORT, client_seg(TcpFlags::SYN, b""));
+    let lport = endpoints(&h.take_tx(SERVER_PORT)[0]).3;
+    h.rx(CLIENT_PORT, client_seg(TcpFlags::ACK, b""));
+    h.rx(CLIENT_PORT, client_seg(TcpFlags::ACK, b"GET /"));
+    h.take_tx(SERVER_PORT);
+    lport
+}
+
+#[test]
+fn sync_off_produces_no_records() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    open(&mut h);
+    assert!(h.out.synced.is_empty());
+}
+
+#[test]
+fn the_third_client_packet_syncs_and_the_record_works_on_another_director() {
+    let mut lb1 = Harness::new(0, 1);
+    lb1.p.enable_sync(SyncParams::default(), lb1.now);
+    lb1.resolve_all();
+    let lport = open(&mut lb1);
+    assert_eq!(lb1.out.synced.len(), 1, "packet 3 of 3, then 53, 103...");
+    let rec = lb1.out.synced.pop().unwrap();
+    assert_eq!(rec.state, SessionState::Established);
+    assert_eq!(rec.local.port(), lport);
+    assert!(rec.timeout_ms > 800_000, "ESTABLISHED's 900 s, less nothing: {}", rec.timeout_ms);
+
+    // lb2: same services, installs it, and forwards both ways without a SYN.
+    let mut lb2 = Harness::new(0, 1);
+    lb2.p.enable_sync(SyncParams::default(), lb2.now);
+    lb2.resolve_all();
+    assert_eq!(lb2.p.install_synced(&rec, lb2.now), Ok(Installed::New));
+    assert_eq!(lb2.p.install_synced(&rec, lb2.now), Ok(Installed::Refreshed));
+    assert_eq!(lb2.p.sessions().len(), 1);
+    lb2.rx(CLIENT_PORT, client_seg(TcpFlags::ACK, b"more"));
+    let tx = lb2.take_tx(SERVER_PORT);
+    assert_eq!(tx.len(), 1);
+    assert_eq!(endpoints(&tx[0]).2, ip("198.19.0.200"));
+    assert_eq!(endpoints(&tx[0]).3, lport);
+    let reply = tcp_frame(
+        RS_MAC[0],
+        LB_S_MAC,
+        ip("198.19.0.11"),
+        80,
+        ip("198.19.0.200"),
+        lport,
+        TcpFlags::ACK,
+        b"data",
+    );
+    lb2.rx(SERVER_PORT, reply);
+    let tx = lb2.take_tx(CLIENT_PORT);
+    assert_eq!(tx.len(), 1);
+    let (_, _, src, sport, dst, dport) = endpoints(&tx[0]);
+    assert_eq!((src, sport, dst, dport), (ip("198.18.0.100"), 80, ip("198.18.0.10"), 40000));
+    assert!(lb2.out.synced.is_empty(), "an installed session is not echoed back");
+
+    // The synced session's local port is not handed to a new connection on lb2.
+    for sport in 41000..41200u16 {
+        let syn = tcp_frame(
+            CLIENT_MAC,
+            LB_C_MAC,
+            ip("198.18.0.11"),
+            sport,
+            ip("198.18.0.100"),
+            80,
+            TcpFlags::SYN,
+            b"",
+        );
+        lb2.rx(CLIENT_PORT, syn);
+        for f in lb2.take_tx(SERVER_PORT) {
+            assert_ne!(endpoints(&f).3, lport);
+        }
+    }
+}
+
+#[test]
+fn state_changes_sync_at_once_and_expiry_continues_on_the_receiver() {
+    let mut lb1 = Harness::new(0, 1);
+    lb1.p.enable_sync(SyncParams::default(), lb1.now);
+    lb1.resolve_all();
+    open(&mut lb1);
+    lb1.out.synced.clear();
+    lb1.rx(CLIENT_PORT, client_seg(TcpFlags(0x11), b"")); // FIN|ACK
+    assert_eq!(lb1.out.synced.len(), 1);
+    let rec = lb1.out.synced.pop().unwrap();
+    assert_eq!(rec.state, SessionState::FinWait);
+
+    let mut lb2 = Harness::new(0, 1);
+    lb2.resolve_all();
+    lb2.p.install_synced(&rec, lb2.now).unwrap();
+    let t = lb2.now + std::time::Duration::from_millis(rec.timeout_ms as u64 + 2000);
+    lb2.p.poll(t, &mut crate::frame::VecAlloc, &mut lb2.out);
+    assert_eq!(lb2.p.sessions().len(), 0, "expired on the receiver");
+}
+
+#[test]
+fn a_record_for_an_unknown_service_or_real_is_refused() {
+    let mut lb1 = Harness::new(0, 1);
+    lb1.p.enable_sync(SyncParams::default(), lb1.now);
+    lb1.resolve_all();
+    open(&mut lb1);
+    let mut rec = lb1.out.synced.pop().unwrap();
+    let mut lb2 = Harness::new(0, 1);
+    rec.real = "198.19.0.99:80".parse().unwrap();
+    assert_eq!(lb2.p.install_synced(&rec, lb2.now).unwrap_err().name(), "no_real");
+    rec.virt = "198.18.0.101:80".parse().unwrap();
+    assert_eq!(lb2.p.install_synced(&rec, lb2.now).unwrap_err().name(), "no_service");
+    assert_eq!(lb2.p.sessions().len(), 0);
+}
+
+#[test]
+fn bulk_export_walks_the_table_in_slices() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    for sport in 42000..42010u16 {
+        for flags in [TcpFlags::SYN, TcpFlags::ACK] {
+            let f =
+                tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, ip("198.18.0.100"), 80, flags, b"");
+            h.rx(CLIENT_PORT, f);
+        }
+    }
+    let mut got = Vec::new();
+    let mut from = Some(0);
+    let mut calls = 0;
+    while let Some(f) = from {
+        from = h.p.export_sessions(f, 3, h.now, |r| got.push(r));
+        calls += 1;
+    }
+    assert_eq!(got.len(), 10);
+    assert_eq!(calls, 4);
+    let mut ports: Vec<u16> = got.iter().map(|r| r.client.port()).collect();
+    ports.sort_unstable();
+    assert_eq!(ports, (42000..42010).collect::<Vec<_>>());
+}
+
+#[test]
+fn bursts_of_established_client_packets_count_towards_the_sync_period() {
+    let mut h = Harness::new(0, 1);
+    h.p.enable_sync(SyncParams::default(), h.now);
+    h.resolve_all();
+    open(&mut h);
+    assert_eq!(h.out.synced.len(), 1, "packet 3");
+    h.out.synced.clear();
+    // Packets 4..=53 in bursts, as the worker hands them over: packet 53 syncs again.
+    let mut frames: Vec<Vec<u8>> = (4..=53).map(|_| client_seg(TcpFlags::ACK, b"x")).collect();
+    h.p.handle_burst(CLIENT_PORT, &mut frames, h.now, &mut crate::frame::VecAlloc, &mut h.out);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 50);
+    assert_eq!(h.out.synced.len(), 1, "packet 53 = 3 + 50");
+}

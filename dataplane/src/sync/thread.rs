@@ -1,0 +1,345 @@
+//! The sync thread: drains the workers' rings into MTU-sized authenticated datagrams,
+//! receives the group's messages, hands received sessions to the worker owning their
+//! local port, answers and asks for bulk syncs, and says hello once a second.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::link::{FromSync, ToSync, WorkerSyncCounters, INSTALL_ERRORS};
+use crate::stats::WorkerCounters;
+use crate::time::{Clock, Time};
+use rvs_core::sync::{
+    Body, BulkAnswer, BulkEvent, BulkTracker, Control, Hello, MemberEvent, Members, Packer, Receiver,
+    RefusalLog,
+};
+use rvs_proto::{SyncInfo, SyncPeer};
+
+/// A partial datagram waits at most this long for more records (IPVS: 20 ms send delay;
+/// shorter here, a failover should lose as little as possible).
+const SEND_DELAY: Duration = Duration::from_millis(5);
+const HELLO_INTERVAL: Duration = Duration::from_secs(1);
+/// A member is gone after this long without a hello.
+const HOLD: Duration = Duration::from_millis(3500);
+/// A bulk sync asked for and not finished in this long is asked for again.
+const BULK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Datagrams read per loop before the rings get their turn.
+const RECV_BUDGET: usize = 64;
+
+/// What the control thread reads for `rvsadm --sync`.
+pub struct SyncShared {
+    pub info: Mutex<SyncInfo>,
+    pub workers: Vec<Arc<WorkerSyncCounters>>,
+}
+
+impl SyncShared {
+    /// The sync thread's last published state plus the workers' counters now.
+    pub fn status(&self) -> SyncInfo {
+        let mut s = self.info.lock().map(|i| i.clone()).unwrap_or_default();
+        s.ring_full = self.workers.iter().map(|w| w.ring_full.get()).sum();
+        s.installed = self.workers.iter().map(|w| w.installed.get() + w.refreshed.get()).sum();
+        for (i, name) in INSTALL_ERRORS.iter().enumerate() {
+            let n: u64 = self.workers.iter().map(|w| w.install_failed[i].get()).sum();
+            if n > 0 {
+                s.install_failed.push((name.to_string(), n));
+            }
+        }
+        s
+    }
+}
+
+/// One bulk answer under way: the workers export their tables, we pack what they send.
+struct Answering {
+    answer: BulkAnswer,
+    workers_done: usize,
+}
+
+pub struct SyncThread {
+    pub(super) socket: socket2::Socket,
+    pub(super) destinations: Vec<SocketAddr>,
+    pub(super) packer: Packer,
+    pub(super) receiver: Receiver,
+    pub(super) members: Members,
+    pub(super) tracker: BulkTracker,
+    pub(super) me: u32,
+    pub(super) from_workers: Vec<rtrb::Consumer<ToSync>>,
+    pub(super) to_workers: Vec<rtrb::Producer<FromSync>>,
+    pub(super) worker_counters: Vec<Arc<WorkerCounters>>,
+    pub(super) shared: Arc<SyncShared>,
+    pub(super) base_info: SyncInfo,
+    pub(super) clock: Arc<Clock>,
+    pub(super) stop: Arc<AtomicBool>,
+}
+
+/// Counters only this thread writes.
+#[derive(Default)]
+struct Stats {
+    recv_msgs: u64,
+    recv_records: u64,
+    send_errors: u64,
+    bulk_answered: u64,
+    bulk_requested: u64,
+    ring_full_to_workers: u64,
+    per_peer: HashMap<u32, (SocketAddr, u64)>,
+}
+
+impl SyncThread {
+    pub fn run(mut self) {
+        tracing::info!(member = self.me, destinations = ?self.destinations, "sync thread running");
+        let mut stats = Stats::default();
+        let mut log = RefusalLog::new(Duration::from_secs(10));
+        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 65536];
+        let mut last_hello = Time::ZERO;
+        let mut last_publish = Time::ZERO;
+        let mut pending_since: Option<Time> = None;
+        let mut answering: Option<Answering> = None;
+        let mut queued: VecDeque<BulkAnswer> = VecDeque::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = self.clock.now();
+            let mut work = 0usize;
+
+            // Workers' records: incremental first, then those of a bulk answer.
+            for w in 0..self.from_workers.len() {
+                while let Ok(m) = self.from_workers[w].pop() {
+                    work += 1;
+                    match m {
+                        ToSync::Record(r) => {
+                            self.send_record(&r, false, &mut stats);
+                        }
+                        ToSync::Bulk(r) => {
+                            if let Some(a) = answering.as_mut() {
+                                a.answer.sent_one();
+                                self.send_record(&r, true, &mut stats);
+                            }
+                        }
+                        ToSync::BulkDone => {
+                            if let Some(a) = answering.as_mut() {
+                                a.workers_done += 1;
+                            }
+                        }
+                    }
+                    if pending_since.is_none() && self.packer.pending() > 0 {
+                        pending_since = Some(now);
+                    }
+                }
+            }
+            if let Some(a) = answering.as_ref() {
+                if a.workers_done >= self.to_workers.len() {
+                    let end = a.answer.end(0);
+                    self.control(&end, &mut stats);
+                    tracing::info!(
+                        requester = a.answer.requester,
+                        sessions = a.answer.sent,
+                        "bulk sync answered"
+                    );
+                    stats.bulk_answered += 1;
+                    answering = None;
+                }
+            }
+            if answering.is_none() {
+                if let Some(a) = queued.pop_front() {
+                    answering = Some(self.start_answer(a, &mut stats));
+                }
+            }
+            if pending_since.is_some_and(|t| now - t >= SEND_DELAY) || answering.is_none() && work == 0 {
+                self.flush(&mut stats);
+                pending_since = None;
+            }
+
+            // The group's messages.
+            for _ in 0..RECV_BUDGET {
+                let (n, from) = match self.socket.recv_from(&mut buf) {
+                    Ok((n, a)) => (n, a.as_socket()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "sync socket receive");
+                        break;
+                    }
+                };
+                work += 1;
+                // SAFETY: recv_from initialised the first n bytes.
+                let data: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u8, n) };
+                let msg = match self.receiver.receive(data, now) {
+                    Ok(m) => m,
+                    Err(r) => {
+                        if let Some(silent) = log.should_log(&r, now) {
+                            tracing::warn!(from = ?from, reason = %r, since_last_log = silent, "sync message refused");
+                        }
+                        continue;
+                    }
+                };
+                stats.recv_msgs += 1;
+                let sender = msg.header.sender;
+                if let Some(a) = from {
+                    stats.per_peer.entry(sender).or_insert((a, 0)).0 = a;
+                }
+                match self.members.on_message(&msg, now) {
+                    Some(MemberEvent::Joined(m)) | Some(MemberEvent::Restarted(m)) => {
+                        // A member (re)joined: ask it for its table (it asks us for ours).
+                        tracing::info!(
+                            member = m,
+                            epoch = msg.header.epoch,
+                            "sync member joined; asking for a bulk sync"
+                        );
+                        let req = self.tracker.request(m, now);
+                        self.control(&req, &mut stats);
+                        stats.bulk_requested += 1;
+                    }
+                    _ => {}
+                }
+                match self.tracker.on_message(&msg, now) {
+                    BulkEvent::Started { from, announced } => {
+                        tracing::info!(member = from, sessions = announced, "bulk sync started")
+                    }
+                    BulkEvent::Finished(o) => tracing::info!(
+                        member = o.from,
+                        announced = o.announced,
+                        sent = o.sent,
+                        received = o.received,
+                        complete = o.complete(),
+                        "bulk sync received"
+                    ),
+                    _ => {}
+                }
+                match msg.body {
+                    Body::Conns(conns) => {
+                        let workers = self.to_workers.len();
+                        for rec in conns {
+                            stats.recv_records += 1;
+                            stats.per_peer.entry(sender).and_modify(|p| p.1 += 1);
+                            let w = rec.owner_worker(workers);
+                            if self.to_workers[w].push(FromSync::Install(rec)).is_err() {
+                                stats.ring_full_to_workers += 1;
+                            }
+                        }
+                    }
+                    Body::Control(_) => {
+                        if let Some(a) = BulkAnswer::for_request(&msg, self.me) {
+                            queued.retain(|q| q.requester != a.requester);
+                            queued.push_back(a);
+                        }
+                    }
+                }
+            }
+
+            if now - last_hello >= HELLO_INTERVAL {
+                let sessions = self.worker_counters.iter().map(|c| c.sessions_live.get()).sum();
+                let hello = Control::Hello(Hello {
+                    generation: 0,
+                    sessions,
+                    digest: 0,
+                    hold_ms: HOLD.as_millis() as u32,
+                });
+                self.control(&hello, &mut stats);
+                last_hello = now;
+                self.members.expire(now, |e| {
+                    if let MemberEvent::Gone(m) = e {
+                        tracing::warn!(member = m, "sync member gone (no hello within its hold time)");
+                    }
+                });
+                if self.tracker.stalled(now, BULK_TIMEOUT) {
+                    let req = self.tracker.request(0, now);
+                    self.control(&req, &mut stats);
+                    stats.bulk_requested += 1;
+                }
+            }
+            if now - last_publish >= Duration::from_millis(100) {
+                self.publish(&stats, pending_since.map_or(0, |t| (now - t).as_millis() as u64), now);
+                last_publish = now;
+            }
+            if work == 0 {
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+        self.flush(&mut stats);
+        tracing::info!("sync thread stopped");
+    }
+
+    fn start_answer(&mut self, answer: BulkAnswer, stats: &mut Stats) -> Answering {
+        let sessions = self.worker_counters.iter().map(|c| c.sessions_live.get()).sum();
+        let start = answer.start(sessions, 0);
+        self.control(&start, stats);
+        for w in &mut self.to_workers {
+            // A full ring: that worker's sessions are missing from this bulk sync; the
+            // requester sees the shortfall in the end marker and asks again.
+            if w.push(FromSync::BulkExport).is_err() {
+                stats.ring_full_to_workers += 1;
+            }
+        }
+        tracing::info!(requester = answer.requester, sessions, "answering a bulk sync");
+        Answering { answer, workers_done: 0 }
+    }
+
+    fn send_datagram(socket: &socket2::Socket, to: &[SocketAddr], data: &[u8], errors: &mut u64) {
+        for d in to {
+            if let Err(e) = socket.send_to(data, &(*d).into()) {
+                *errors += 1;
+                tracing::debug!(error = %e, to = %d, "sync send");
+            }
+        }
+    }
+
+    fn send_record(&mut self, r: &rvs_core::sync::ConnRecord, bulk: bool, stats: &mut Stats) {
+        let (sock, to, errs) = (&self.socket, &self.destinations, &mut stats.send_errors);
+        let res = self
+            .packer
+            .set_bulk(bulk, |d| Self::send_datagram(sock, to, d, errs))
+            .and_then(|_| self.packer.push(r, |d| Self::send_datagram(sock, to, d, errs)));
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "sync record not sent");
+        }
+    }
+
+    fn flush(&mut self, stats: &mut Stats) {
+        let (sock, to, errs) = (&self.socket, &self.destinations, &mut stats.send_errors);
+        if let Err(e) = self.packer.flush(|d| Self::send_datagram(sock, to, d, errs)) {
+            tracing::warn!(error = %e, "sync flush");
+        }
+    }
+
+    fn control(&mut self, c: &Control, stats: &mut Stats) {
+        let (sock, to, errs) = (&self.socket, &self.destinations, &mut stats.send_errors);
+        if let Err(e) = self.packer.control(c, |d| Self::send_datagram(sock, to, d, errs)) {
+            tracing::warn!(error = %e, "sync control message not sent");
+        }
+    }
+
+    fn publish(&self, stats: &Stats, lag_ms: u64, now: Time) {
+        let (msgs, records, bytes) = self.packer.sent();
+        let mut s = self.base_info.clone();
+        s.sent_msgs = msgs;
+        s.sent_records = records;
+        s.sent_bytes = bytes;
+        s.recv_msgs = stats.recv_msgs;
+        s.recv_records = stats.recv_records;
+        s.send_errors = stats.send_errors;
+        s.bulk_answered = stats.bulk_answered;
+        s.bulk_requested = stats.bulk_requested;
+        s.lag_ms = lag_ms;
+        s.refused = self.receiver.refused().iter().map(|(n, c)| (n.to_string(), c)).collect();
+        if stats.ring_full_to_workers > 0 {
+            s.install_failed.push(("worker_ring_full".into(), stats.ring_full_to_workers));
+        }
+        s.peers = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let (addr, recs) =
+                    stats.per_peer.get(&id).map_or((String::new(), 0), |(a, n)| (a.to_string(), *n));
+                SyncPeer {
+                    member: id,
+                    addr,
+                    epoch: m.epoch,
+                    sessions: m.hello.sessions,
+                    last_heard_ms: (now - m.last_hello).as_millis() as u64,
+                    recv_records: recs,
+                }
+            })
+            .collect();
+        if let Ok(mut i) = self.shared.info.lock() {
+            *i = s;
+        }
+    }
+}

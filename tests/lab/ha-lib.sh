@@ -1,0 +1,167 @@
+# shellcheck shell=bash
+# Variables set by lib.sh (sourced first) and used by the tests:
+# shellcheck disable=SC2034,SC2153
+# Two directors (tests 47-49): lb1 (the lab's rvs-lb) and lb2, each its own rvsd with the
+# same services, workers and LIPs, on the same client and server segments, plus a sync link.
+# Source after lib.sh.
+#
+#   client c0 ---+ br1 (switch ns) +--- lb1 lb-c   rvsd   lb-s ---+ br0 +--- rs1..3
+#                |                 +--- lb2 lb-c   rvsd   lb-s ---+
+#   lb1 sy 198.18.9.1/24 <---- sync link (kernel veth) ----> lb2 sy 198.18.9.2/24
+#
+# Each director's ports have their own addresses (lb1 198.18.0.1 / 198.19.0.1, lb2 .2);
+# the VIP 198.18.0.100 and the LIPs 198.19.0.200-201 move between them.
+
+NS_LB1=$RVS_LAB-lb
+NS_LB2=$RVS_LAB-lb2
+NS_SW=$RVS_LAB-sw
+SYNC_IP1=198.18.9.1
+SYNC_IP2=198.18.9.2
+SYNC_KEY=$STATE/sync.key
+CTRL_SOCK2=/run/rvsd/$RVS_LAB-2.sock
+RVSD2_PID=
+RVSD2_LOG=
+RVSD2_PREFIX=
+
+in_lb1() { ip netns exec "$NS_LB1" "$@"; }
+in_lb2() { ip netns exec "$NS_LB2" "$@"; }
+in_sw() { ip netns exec "$NS_SW" "$@"; }
+rvsadm1() { timeout 15 "$RVSADM" --socket "$CTRL_SOCK" "$@"; }
+rvsadm2() { timeout 15 "$RVSADM" --socket "$CTRL_SOCK2" "$@"; }
+
+_ha_dev() {
+  local ns=$1 dev=$2 f
+  for f in rx tx sg tso gso gro lro; do ip netns exec "$ns" ethtool -K "$dev" "$f" off >/dev/null 2>&1; done
+  ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1" >/dev/null 2>&1
+  ip netns exec "$ns" ip link set "$dev" up
+}
+
+# ha_up: the lab, then the client segment as a bridge with both directors on it, lb2 on
+# the server bridge, the sync link, and a cluster key (mode 600).
+ha_up() {
+  lab_up
+  say "two directors: lb2, client bridge, sync link"
+  ip netns del "$NS_LB2" 2>/dev/null
+  ip netns add "$NS_LB2" || die "ip netns add $NS_LB2"
+  in_lb2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+  in_lb2 sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+  in_lb2 ip link set lo up
+  # The lab's client <-> lb veth is replaced by a bridge.
+  in_client ip link del c0 || die "cannot remove the client veth"
+  in_sw ip link add br1 type bridge stp_state 0 forward_delay 0
+  in_sw ip link set br1 type bridge mcast_snooping 0 2>/dev/null
+  ip link add c0 netns "$RVS_LAB-client" address 02:72:76:00:00:10 type veth peer name swc-c netns "$NS_SW"
+  ip link add lb-c netns "$NS_LB1" address 02:72:76:00:01:01 type veth peer name swc-lb1 netns "$NS_SW"
+  ip link add lb-c netns "$NS_LB2" address 02:72:76:00:03:01 type veth peer name swc-lb2 netns "$NS_SW"
+  ip link add lb-s netns "$NS_LB2" address 02:72:76:00:03:02 type veth peer name sw-lb2 netns "$NS_SW"
+  ip link add sy netns "$NS_LB1" address 02:72:76:00:09:01 type veth peer name sy netns "$NS_LB2" address 02:72:76:00:09:02
+  local d
+  for d in swc-c swc-lb1 swc-lb2; do in_sw ip link set "$d" master br1; done
+  in_sw ip link set sw-lb2 master br0
+  for d in br1 swc-c swc-lb1 swc-lb2 sw-lb2; do _ha_dev "$NS_SW" "$d"; done
+  _ha_dev "$RVS_LAB-client" c0
+  for d in lb-c lb-s sy; do _ha_dev "$NS_LB2" "$d"; done
+  for d in lb-c sy; do _ha_dev "$NS_LB1" "$d"; done
+  local i
+  for i in $(seq 10 30); do in_client ip addr add "198.18.0.$i/24" dev c0; done
+  in_client ip route add default via 198.18.0.1 dev c0 src 198.18.0.10
+  in_lb1 ip addr add "$SYNC_IP1/24" dev sy
+  in_lb2 ip addr add "$SYNC_IP2/24" dev sy
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SYNC_KEY")
+  [[ $(stat -c %a "$SYNC_KEY") == 600 ]] || die "cluster key file is not mode 600"
+}
+
+# ha_config N WORKERS OUT [INITIAL]: the lab config for director N (1 or 2): its own port
+# addresses, control socket and file prefix, [ha] initial, and [sync] on its sync link.
+ha_config() {
+  local n=$1 workers=$2 out=$3 initial=${4:-master}
+  make_config "$workers" "$out"
+  if ((n == 2)); then
+    RVSD2_PREFIX="rvsd-lab2-$$-$RANDOM"
+    sed -i -e "s/\"--file-prefix\", \"$RVSD_PREFIX\"/\"--file-prefix\", \"$RVSD2_PREFIX\"/" \
+      -e "s|^control_socket = .*|control_socket = \"$CTRL_SOCK2\"|" \
+      -e 's|"198.18.0.1/24"|"198.18.0.2/24"|' -e 's|"198.19.0.1/24"|"198.19.0.2/24"|' "$out"
+    grep -qF '"198.18.0.2/24"' "$out" || die "ha_config: could not set lb2's addresses"
+  fi
+  cat >>"$out" <<EOF
+
+[ha]
+initial = "$initial"
+
+[sync]
+sync_id = 19
+member_id = $n
+interface = "sy"
+key_file = "$SYNC_KEY"
+EOF
+}
+
+# rvsd2_start CONFIG: like rvsd_start, for lb2.
+rvsd2_start() {
+  local cfg=$1 i
+  RVSD2_LOG=$STATE/rvsd2-$TEST_NAME-w$WORKERS.log
+  say "starting lb2's rvsd (log $RVSD2_LOG)"
+  in_lb2 "$RVSD" --config "$cfg" </dev/null >"$RVSD2_LOG" 2>&1 &
+  RVSD2_PID=$!
+  echo "$RVSD2_PID" >"$STATE/rvsd2.pid"
+  for i in $(seq 80); do
+    if ! kill -0 "$RVSD2_PID" 2>/dev/null; then
+      tail -n 30 "$RVSD2_LOG" | indent
+      RVSD2_PID=
+      die "lb2's rvsd exited during startup"
+    fi
+    if rvsadm2 -Ln >/dev/null 2>&1; then
+      pass "lb2's rvsd answers rvsadm"
+      return 0
+    fi
+    sleep 0.25
+  done
+  die "lb2's rvsd did not answer within 20 s"
+}
+
+rvsd2_stop() {
+  local i
+  if [[ -n $RVSD2_PID ]] && kill -0 "$RVSD2_PID" 2>/dev/null; then
+    kill -TERM "$RVSD2_PID" 2>/dev/null
+    for i in $(seq 100); do
+      kill -0 "$RVSD2_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$RVSD2_PID" 2>/dev/null
+    wait "$RVSD2_PID" 2>/dev/null
+  fi
+  RVSD2_PID=
+  rm -f "$STATE/rvsd2.pid" "$CTRL_SOCK2"
+  [[ -n $RVSD2_PREFIX ]] && rm -rf "/var/run/dpdk/$RVSD2_PREFIX"
+  return 0
+}
+
+# rvsd1_kill9: lb1's rvsd crashes (SIGKILL); lib.sh's final checks then skip it.
+rvsd1_kill9() {
+  kill -KILL "$RVSD_PID" 2>/dev/null
+  wait "$RVSD_PID" 2>/dev/null
+  RVSD_PID=
+  rm -f "$STATE/rvsd.pid" "$CTRL_SOCK"
+  [[ -n $RVSD_PREFIX ]] && rm -rf "/var/run/dpdk/$RVSD_PREFIX"
+  return 0
+}
+
+# sync_count OUTPUT NAME: the count of row NAME in 'rvsadm --sync' (refusal or
+# install-failure reasons); 0 when absent.
+sync_count() { awk -v r="$2" '$1 == r {print $2; f = 1; exit} END {if (!f) print 0}' <<<"$1"; }
+
+# lb2's rvsd goes down with the lab whatever happens (lib.sh's trap then removes the lab).
+_ha_cleanup() {
+  if ((_FAILS)) && [[ -n $RVSD2_LOG && -f $RVSD2_LOG ]]; then
+    say "lb2 rvsd log tail ($RVSD2_LOG):"
+    tail -n 25 "$RVSD2_LOG" | indent
+  fi
+  rvsd2_stop
+}
+_ha_exit() {
+  local rc=$?
+  _ha_cleanup
+  (exit "$rc")
+  _cleanup
+}
+trap _ha_exit EXIT
