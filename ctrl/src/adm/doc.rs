@@ -57,6 +57,8 @@ const HELP: &[(&str, &str, &str)] = &[
     ("proxy-protocol", "v1|v2", "Send a PROXY protocol header ahead of the client's first byte"),
     ("thresholds", "", "List the thresholds of the real servers"),
     ("proxy-protocol-send", "first-data|on-connect", "When the PROXY header goes out: with the client's first data (default) or on connect, for servers that speak first"),
+    ("tun-type", "ipip|gue", "Tunnel type of a real server forwarded with -i (default ipip; gue is refused for now)"),
+    ("tun-port", "port", "GUE: the real server's UDP port"),
     ("expire-quiescent-template", "", "Persistent clients of a weight-0 server are placed again on their next connection"),
     ("mh-table-size", "PRIME", "mh scheduler: Maglev table size M, a prime (default 65537)"),
 ];
