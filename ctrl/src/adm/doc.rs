@@ -59,8 +59,6 @@ const HELP: &[(&str, &str, &str)] = &[
     ("proxy-protocol", "v1|v2", "Send a PROXY protocol header ahead of the client's first byte"),
     ("thresholds", "", "List the thresholds of the real servers"),
     ("proxy-protocol-send", "first-data|on-connect", "When the PROXY header goes out: with the client's first data (default) or on connect, for servers that speak first"),
-    ("tun-type", "ipip|gue", "Tunnel type of a real server forwarded with -i (default ipip; gue is refused for now)"),
-    ("tun-port", "port", "GUE: the real server's UDP port"),
     ("expire-quiescent-template", "", "Persistent clients of a weight-0 server are placed again on their next connection"),
     ("takeover", "", "--takeover [ADDR,...]: own these VIPs/LIPs (none: all) and send gratuitous ARPs"),
     ("release", "", "--release [ADDR,...]: stop answering ARP/ping and taking new connections for them (none: all); existing sessions are still forwarded"),
