@@ -19,7 +19,7 @@ use rvs_dataplane::dpdk::{Eal, FlowRules, Mempool, Port, DEFAULT_DATA_ROOM, SOCK
 use rvs_dataplane::neigh::NeighParams;
 use rvs_dataplane::pipeline::{Pipeline, PipelineConfig, PortInfo, VlanInfo};
 use rvs_dataplane::route::RouteTable;
-use rvs_dataplane::service::Registry;
+use rvs_dataplane::service::{Registry, WorkerConfig};
 use rvs_dataplane::stats::WorkerCounters;
 use rvs_dataplane::synproxy::{CookieSecrets, SecretKey};
 use rvs_dataplane::time::Clock;
@@ -416,13 +416,14 @@ fn run(args: Args) -> Result<(), Fatal> {
     let _guard = SocketGuard(d.control_socket.clone());
     tracing::info!(socket = %d.control_socket.display(), workers = nworkers, services = cfg.services.len(), "rvsd ready");
 
-    let mut ctl = Control::new(registry, handles, cfg.timeouts)
-        .with_cookie_secrets(cookie_secrets)
+    let start_config = WorkerConfig::new(snapshot.clone(), cfg.timeouts, cookie_secrets);
+    let mut ctl = Control::new(registry, handles, start_config)
         .with_steering(steering_text, Some(flow_rules))
         .with_vlans(vlan_labels);
-    if let Some((key, slots)) = shared_cookies {
-        ctl = ctl.with_shared_cookies(key, slots);
-    }
+    ctl = match shared_cookies {
+        Some((key, slots)) => ctl.with_shared_cookies(key, slots),
+        None => ctl.with_cookie_rotation(),
+    };
     if let Some(shared) = sync_shared {
         ctl = ctl.with_sync_status(Box::new(move || shared.status()));
     }

@@ -10,25 +10,22 @@ use std::time::Duration;
 
 use crate::neigh::Mac;
 use crate::route::PortIndex;
-use crate::service::{Registry, Snapshot};
+use crate::service::{Registry, WorkerConfig};
 use crate::stats::WorkerCounters;
-use rvs_proto::{
-    Command, ConnInfo, RealInfo, Reply, ServiceInfo, ServiceKey, Timeouts, TrafficStats, PROTO_VERSION,
-};
+use rvs_proto::{Command, ConnInfo, RealInfo, Reply, ServiceInfo, ServiceKey, TrafficStats, PROTO_VERSION};
 
 mod server;
 pub use server::{bind_socket, SocketGuard};
 
 /// A message to a worker, read between bursts.
 pub enum WorkerMsg {
-    Snapshot(Arc<Snapshot>),
-    Timeouts(Timeouts),
+    /// A new configuration: services, timeouts and SYN-cookie secrets, swapped in
+    /// together between bursts.
+    Config(Arc<WorkerConfig>),
     /// Send back every session of the worker.
     DumpConns(Sender<Vec<ConnInfo>>),
     /// A neighbour another worker learned.
     Neigh(std::net::Ipv4Addr, Mac, PortIndex),
-    /// Rotated SYN-cookie secrets.
-    CookieSecrets(crate::synproxy::CookieSecrets),
     /// Send gratuitous ARPs for these addresses, just taken over (to one worker only).
     Announce(Vec<std::net::Ipv4Addr>),
 }
@@ -67,13 +64,16 @@ enum SlotKind {
 pub struct Control {
     registry: Registry,
     workers: Vec<WorkerHandle>,
-    timeouts: Timeouts,
+    /// The configuration the workers have (or are about to take): every change makes a
+    /// new one and sends it whole.
+    config: WorkerConfig,
     /// `-Z` baselines: what a slot's counters read when they were last zeroed (or when
     /// the slot was given to a new service or real server). Workers stay the only writers
     /// of their counters; what is reported is the current sum minus this.
     baselines: HashMap<(SlotKind, u32), TrafficStats>,
-    /// SYN-cookie secrets and when they were last rotated.
-    cookie: Option<(crate::synproxy::CookieSecrets, std::time::Instant)>,
+    /// When the SYN-cookie secrets were last rotated (None: no rotation, e.g. shared
+    /// secrets or tests).
+    cookie_rotated: Option<std::time::Instant>,
     /// How replies reach their owner, as `rvsadm --workers` shows it.
     steering: Option<String>,
     /// The rte_flow rules of the ports that steer by them, kept in step with the LIPs.
@@ -91,13 +91,14 @@ pub struct Control {
 const COOKIE_ROTATION: Duration = Duration::from_secs(300);
 
 impl Control {
-    pub fn new(registry: Registry, workers: Vec<WorkerHandle>, timeouts: Timeouts) -> Self {
+    /// `config`: what the workers started with (its services are `registry`'s snapshot).
+    pub fn new(registry: Registry, workers: Vec<WorkerHandle>, config: WorkerConfig) -> Self {
         Control {
             registry,
             workers,
-            timeouts,
+            config,
             baselines: HashMap::new(),
-            cookie: None,
+            cookie_rotated: None,
             steering: None,
             flow_rules: None,
             vlans: Vec::new(),
@@ -156,9 +157,10 @@ impl Control {
         }
     }
 
-    /// The secrets the workers started with; `serve` rotates them.
-    pub fn with_cookie_secrets(mut self, s: crate::synproxy::CookieSecrets) -> Self {
-        self.cookie = Some((s, std::time::Instant::now()));
+    /// Rotates the SYN-cookie secrets (those of the configuration) every
+    /// `COOKIE_ROTATION` from now.
+    pub fn with_cookie_rotation(mut self) -> Self {
+        self.cookie_rotated = Some(std::time::Instant::now());
         self
     }
 
@@ -168,19 +170,20 @@ impl Control {
             if (s.current, s.other) != *slots {
                 *slots = (s.current, s.other);
                 tracing::info!(slot = s.current, other = s.other, "SYN-cookie secrets of the new time slot");
-                self.broadcast(|| WorkerMsg::CookieSecrets(s.secrets));
+                self.config = self.config.with_cookie_secrets(s.secrets);
+                self.send_config();
             }
             return;
         }
-        let Some((current, since)) = self.cookie else { return };
+        let Some(since) = self.cookie_rotated else { return };
         if since.elapsed() < COOKIE_ROTATION {
             return;
         }
         match crate::synproxy::SecretKey::generate() {
             Ok(key) => {
-                let next = current.rotate(key);
-                self.cookie = Some((next, std::time::Instant::now()));
-                self.broadcast(|| WorkerMsg::CookieSecrets(next));
+                self.config = self.config.with_cookie_secrets(self.config.cookie_secrets.rotate(key));
+                self.cookie_rotated = Some(std::time::Instant::now());
+                self.send_config();
             }
             Err(e) => tracing::warn!(error = %e, "cannot read randomness for SYN-cookie secrets"),
         }
@@ -198,9 +201,16 @@ impl Control {
         }
     }
 
-    fn publish(&self) {
-        let snap = Arc::new(self.registry.snapshot());
-        self.broadcast(|| WorkerMsg::Snapshot(snap.clone()));
+    /// Sends the current configuration to every worker.
+    fn send_config(&self) {
+        let cfg = Arc::new(self.config.clone());
+        self.broadcast(|| WorkerMsg::Config(cfg.clone()));
+    }
+
+    /// A new configuration with the registry's services, sent.
+    fn publish(&mut self) {
+        self.config = self.config.with_services(Arc::new(self.registry.snapshot()));
+        self.send_config();
     }
 
     /// Executes one control command.
@@ -230,7 +240,7 @@ impl Control {
             Command::ListServices => return Ok(self.list_services()),
             Command::ListConns => return self.list_conns(),
             Command::SetTimeouts { timeouts } => {
-                let t = &mut self.timeouts;
+                let mut t = self.config.timeouts;
                 for (cur, new) in [
                     (&mut t.tcp, timeouts.tcp),
                     (&mut t.tcp_fin, timeouts.tcp_fin),
@@ -240,11 +250,11 @@ impl Control {
                         *cur = new;
                     }
                 }
-                let t = self.timeouts;
-                self.broadcast(|| WorkerMsg::Timeouts(t));
+                self.config = self.config.with_timeouts(t);
+                self.send_config();
                 return Ok(Reply::Ok);
             }
-            Command::GetTimeouts => return Ok(Reply::Timeouts { timeouts: self.timeouts }),
+            Command::GetTimeouts => return Ok(Reply::Timeouts { timeouts: self.config.timeouts }),
             Command::Stats => {
                 let workers = self
                     .workers
@@ -466,7 +476,7 @@ pub fn shared_cookie_secrets(key: &rvs_core::sync::ClusterKey) -> rvs_core::sync
 mod tests {
     use super::*;
     use crossbeam::channel::unbounded;
-    use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec};
+    use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
 
     fn control() -> (Control, crossbeam::channel::Receiver<WorkerMsg>) {
         control_sized(8)
@@ -486,7 +496,11 @@ mod tests {
             inbox: tx,
             session_capacity: 0,
         };
-        (Control::new(Registry::new(n, n), vec![w], crate::config::DEFAULT_TIMEOUTS), rx)
+        let registry = Registry::new(n, n);
+        let secrets = crate::synproxy::CookieSecrets::new(crate::synproxy::SecretKey::from_bytes([7; 16]));
+        let config =
+            WorkerConfig::new(Arc::new(registry.snapshot()), crate::config::DEFAULT_TIMEOUTS, secrets);
+        (Control::new(registry, vec![w], config), rx)
     }
 
     #[test]
@@ -496,7 +510,7 @@ mod tests {
         let spec =
             ServiceSpec { options: Default::default(), key, scheduler: "rr".into(), local_addrs: vec![] };
         assert_eq!(c.handle(Command::AddService { spec: spec.clone() }), Ok(Reply::Ok));
-        assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Snapshot(s)) if s.services.len() == 1));
+        assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Config(c)) if c.services.services.len() == 1));
         assert_eq!(c.handle(Command::AddService { spec }), Err("Service already exists".into()));
         assert!(rx.try_recv().is_err(), "a refused edit publishes nothing");
         let real = RealSpec {
@@ -537,14 +551,14 @@ mod tests {
         let r = c.handle(Command::Release { addrs: vec![] }).unwrap();
         assert!(owned(r).is_empty());
         assert!(
-            matches!(rx.try_recv(), Ok(WorkerMsg::Snapshot(s)) if !s.owns("198.18.0.100".parse().unwrap()))
+            matches!(rx.try_recv(), Ok(WorkerMsg::Config(c)) if !c.services.owns("198.18.0.100".parse().unwrap()))
         );
         assert!(rx.try_recv().is_err(), "a release sends no ARP");
 
         let r = c.handle(Command::Takeover { addrs: vec!["198.18.0.100".parse().unwrap()] }).unwrap();
         assert_eq!(owned(r), vec!["198.18.0.100"]);
         assert!(
-            matches!(rx.try_recv(), Ok(WorkerMsg::Snapshot(s)) if s.owns("198.18.0.100".parse().unwrap()))
+            matches!(rx.try_recv(), Ok(WorkerMsg::Config(c)) if c.services.owns("198.18.0.100".parse().unwrap()))
         );
         assert!(
             matches!(rx.try_recv(), Ok(WorkerMsg::Announce(a)) if a == vec!["198.18.0.100".parse::<std::net::Ipv4Addr>().unwrap()])
@@ -628,7 +642,9 @@ mod tests {
             c.handle(Command::GetTimeouts),
             Ok(Reply::Timeouts { timeouts: Timeouts { tcp: 10, tcp_fin: 120, udp: 3 } })
         );
-        assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Timeouts(_))));
+        // One configuration, whole: the new timeouts with the services the workers had.
+        assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Config(cfg))
+            if cfg.timeouts == Timeouts { tcp: 10, tcp_fin: 120, udp: 3 } && cfg.services.services.is_empty()));
     }
 
     #[test]

@@ -138,15 +138,13 @@ impl Worker {
 
             while let Ok(msg) = self.inbox.try_recv() {
                 match msg {
-                    WorkerMsg::Snapshot(s) => self.pipeline.set_snapshot(s),
-                    WorkerMsg::Timeouts(t) => self.pipeline.set_timeouts(t),
+                    WorkerMsg::Config(c) => self.pipeline.set_config(&c),
                     WorkerMsg::DumpConns(reply) => {
                         let _ = reply.send(self.pipeline.dump_sessions(now));
                     }
                     WorkerMsg::Neigh(ip, mac, port) => {
                         self.pipeline.neigh_learned(ip, mac, port, now, &mut out)
                     }
-                    WorkerMsg::CookieSecrets(s) => self.pipeline.set_cookie_secrets(s),
                     WorkerMsg::Announce(addrs) => {
                         self.pipeline.announce(&addrs, now);
                     }

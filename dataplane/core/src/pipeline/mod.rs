@@ -392,6 +392,16 @@ impl<P: Frame> Pipeline<P> {
         self.snapshot = snapshot;
     }
 
+    /// Swaps in a worker configuration from the control side (between bursts). The
+    /// services are only rebuilt when they are not the ones already in place.
+    pub fn set_config(&mut self, cfg: &crate::service::WorkerConfig) {
+        if !Arc::ptr_eq(&self.snapshot, &cfg.services) {
+            self.set_snapshot(cfg.services.clone());
+        }
+        self.set_timeouts(cfg.timeouts);
+        self.set_cookie_secrets(cfg.cookie_secrets);
+    }
+
     /// New SYN-cookie secrets (rotation keeps the previous key valid for a while).
     pub fn set_cookie_secrets(&mut self, s: crate::synproxy::CookieSecrets) {
         self.secrets = s;

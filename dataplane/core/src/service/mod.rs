@@ -7,7 +7,9 @@
 mod ownership;
 mod registry;
 mod snapshot;
+mod worker_config;
 
 pub use ownership::Ownership;
 pub use registry::{Registry, RegistryError};
 pub use snapshot::{LocalKind, Real, Service, Snapshot, VsKey};
+pub use worker_config::WorkerConfig;
