@@ -28,6 +28,7 @@ use super::cookie::{
 use super::seq::{SeqDelta, Translation, WindowShift};
 use crate::time::Time;
 use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::repr::{emit_ipv4_tcp, Ipv4Repr, TcpRepr};
 use crate::wire::tcp::{TcpFlags, TcpOption, TcpPacket};
 use crate::wire::{IpProtocol, WireError};
 
@@ -161,52 +162,22 @@ fn emit_syn_options(
     n
 }
 
-/// The fields of a segment rvsd builds.
-#[derive(Debug, Clone, Copy)]
-struct Segment {
+/// Writes `tcp` from `src` to `dst` as a whole IPv4 packet (20-byte header, DF, full
+/// checksums) at the start of `buf`; returns the packet length. The Reprs of `wire::repr`
+/// are the one place frames we originate are built.
+fn emit_segment(
+    buf: &mut [u8],
     src: Ipv4Addr,
     dst: Ipv4Addr,
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: TcpFlags,
-    window: u16,
     ttl: u8,
-}
-
-/// Writes a 20-byte IPv4 header + TCP header with `opts` (a multiple of 4, at most 40 bytes)
-/// at the start of `buf`, with full checksums; returns the packet length.
-fn emit_segment(buf: &mut [u8], s: &Segment, opts: &[u8]) -> Result<usize, HandshakeError> {
-    debug_assert!(opts.len().is_multiple_of(4) && opts.len() <= 40);
-    let tcp_len = 20 + opts.len();
-    let total = 20 + tcp_len;
-    if buf.len() < total {
-        return Err(HandshakeError::BufferTooSmall { need: total, have: buf.len() });
+    tcp: &TcpRepr<'_>,
+) -> Result<usize, HandshakeError> {
+    let need = Ipv4Repr::HEADER_LEN + tcp.buffer_len();
+    if buf.len() < need {
+        return Err(HandshakeError::BufferTooSmall { need, have: buf.len() });
     }
-    let pkt = &mut buf[..total];
-    pkt.fill(0);
-    let mut ip = Ipv4Packet::new_unchecked(&mut pkt[..]);
-    ip.set_version(4);
-    ip.set_header_len(20);
-    ip.set_total_len(total as u16);
-    ip.set_dont_frag(true);
-    ip.set_ttl(s.ttl);
-    ip.set_protocol(IpProtocol::TCP);
-    ip.set_src_addr(s.src);
-    ip.set_dst_addr(s.dst);
-    ip.fill_checksum();
-    let mut tcp = TcpPacket::new_unchecked(&mut pkt[20..]);
-    tcp.set_src_port(s.sport);
-    tcp.set_dst_port(s.dport);
-    tcp.set_seq_number(s.seq);
-    tcp.set_ack_number(s.ack);
-    tcp.set_header_len(tcp_len);
-    tcp.set_flags(s.flags);
-    tcp.set_window(s.window);
-    tcp.options_mut().copy_from_slice(opts);
-    tcp.fill_checksum(s.src, s.dst);
-    Ok(total)
+    let ip = Ipv4Repr { src, dst, protocol: IpProtocol::TCP, payload_len: 0, ttl, dont_frag: true };
+    emit_ipv4_tcp(buf, ip, tcp).map_err(HandshakeError::Malformed)
 }
 
 /// Validates an IPv4/TCP packet, not a fragment.
@@ -278,18 +249,17 @@ pub fn synack_from_syn(
     if ecn {
         out_flags |= TcpFlags::ECE;
     }
-    let seg = Segment {
-        src: tuple.daddr,
-        dst: tuple.saddr,
-        sport: tuple.dport,
-        dport: tuple.sport,
+    let tcp = TcpRepr {
+        src_port: tuple.dport,
+        dst_port: tuple.sport,
         seq: cookie,
         ack: client_isn.wrapping_add(1),
         flags: out_flags,
         window: cfg.window,
-        ttl: cfg.ttl,
+        options: &opts[..n],
+        payload: &[],
     };
-    emit_segment(buf, &seg, &opts[..n])
+    emit_segment(buf, tuple.daddr, tuple.saddr, cfg.ttl, &tcp)
 }
 
 /// A client ACK whose cookie validated: what the session is created from.
@@ -395,18 +365,17 @@ pub fn build_server_syn(
     if st.ecn {
         flags |= TcpFlags::ECE | TcpFlags::CWR;
     }
-    let seg = Segment {
-        src: *from.ip(),
-        dst: *to.ip(),
-        sport: from.port(),
-        dport: to.port(),
+    let tcp = TcpRepr {
+        src_port: from.port(),
+        dst_port: to.port(),
         seq: st.client_isn,
         ack: 0,
         flags,
         window,
-        ttl,
+        options: &opts[..n],
+        payload: &[],
     };
-    emit_segment(out, &seg, &opts[..n])
+    emit_segment(out, *from.ip(), *to.ip(), ttl, &tcp)
 }
 
 /// Handles the real server's SYN/ACK (in `ip`, before or after the NAT rewrite: only TCP
@@ -467,16 +436,16 @@ pub fn rst_reply(buf: &mut [u8], ttl: u8) -> Result<usize, HandshakeError> {
             + flags.contains(TcpFlags::FIN) as u32;
         (0, tcp.seq_number().wrapping_add(len), TcpFlags::RST | TcpFlags::ACK)
     };
-    let seg = Segment {
-        src: ip.dst_addr(),
-        dst: ip.src_addr(),
-        sport: tcp.dst_port(),
-        dport: tcp.src_port(),
+    let (src, dst) = (ip.dst_addr(), ip.src_addr());
+    let tcp = TcpRepr {
+        src_port: tcp.dst_port(),
+        dst_port: tcp.src_port(),
         seq,
         ack,
         flags: out,
         window: 0,
-        ttl,
+        options: &[],
+        payload: &[],
     };
-    emit_segment(buf, &seg, &[])
+    emit_segment(buf, src, dst, ttl, &tcp)
 }

@@ -169,29 +169,50 @@ fn ip_at(b: &[u8], o: usize) -> Ipv4Addr {
     Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3])
 }
 
-fn build(
-    buf: &mut [u8],
-    eth_dst: MacAddr,
-    op: ArpOperation,
-    sha: MacAddr,
-    spa: Ipv4Addr,
-    tha: MacAddr,
-    tpa: Ipv4Addr,
-) -> Result<usize> {
-    let buf = buf.get_mut(..ARP_FRAME_LEN).ok_or(WireError::Truncated)?;
-    buf.fill(0);
-    let mut eth = EthernetFrame::new_unchecked(&mut *buf);
-    eth.set_dst_addr(eth_dst);
-    eth.set_src_addr(sha);
-    eth.set_ethertype(EtherType::ARP);
-    let mut arp = ArpPacket::new_unchecked(eth.payload_mut());
-    arp.init_ethernet_ipv4();
-    arp.set_operation(op);
-    arp.set_sender_hw(sha);
-    arp.set_sender_ip(spa);
-    arp.set_target_hw(tha);
-    arp.set_target_ip(tpa);
-    Ok(ARP_FRAME_LEN)
+/// An Ethernet/IPv4 ARP message as values: what `emit` writes and `parse` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpRepr {
+    pub operation: ArpOperation,
+    pub sender_hw: MacAddr,
+    pub sender_ip: Ipv4Addr,
+    pub target_hw: MacAddr,
+    pub target_ip: Ipv4Addr,
+}
+
+impl ArpRepr {
+    /// Reads a checked packet (Ethernet/IPv4 by `ArpPacket`'s invariant).
+    pub fn parse<T: AsRef<[u8]>>(p: &ArpPacket<T>) -> ArpRepr {
+        ArpRepr {
+            operation: p.operation(),
+            sender_hw: p.sender_hw(),
+            sender_ip: p.sender_ip(),
+            target_hw: p.target_hw(),
+            target_ip: p.target_ip(),
+        }
+    }
+
+    /// Writes every field of the message into `p` (which holds at least [`ARP_LEN`] bytes).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut ArpPacket<T>) {
+        p.init_ethernet_ipv4();
+        p.set_operation(self.operation);
+        p.set_sender_hw(self.sender_hw);
+        p.set_sender_ip(self.sender_ip);
+        p.set_target_hw(self.target_hw);
+        p.set_target_ip(self.target_ip);
+    }
+
+    /// Writes the whole frame, Ethernet header to `eth_dst` and zero padding to
+    /// [`ARP_FRAME_LEN`], into `buf`; returns its length.
+    pub fn emit_frame(&self, buf: &mut [u8], eth_dst: MacAddr) -> Result<usize> {
+        let buf = buf.get_mut(..ARP_FRAME_LEN).ok_or(WireError::Truncated)?;
+        buf.fill(0);
+        let mut eth = EthernetFrame::new_unchecked(&mut *buf);
+        eth.set_dst_addr(eth_dst);
+        eth.set_src_addr(self.sender_hw);
+        eth.set_ethertype(EtherType::ARP);
+        self.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+        Ok(ARP_FRAME_LEN)
+    }
 }
 
 /// Writes a broadcast "who has `target_ip`? tell `src_ip`" frame into `buf` and returns its
@@ -205,7 +226,14 @@ pub fn build_request(
     src_ip: Ipv4Addr,
     target_ip: Ipv4Addr,
 ) -> Result<usize> {
-    build(buf, MacAddr::BROADCAST, ArpOperation::REQUEST, src_mac, src_ip, MacAddr::ZERO, target_ip)
+    let r = ArpRepr {
+        operation: ArpOperation::REQUEST,
+        sender_hw: src_mac,
+        sender_ip: src_ip,
+        target_hw: MacAddr::ZERO,
+        target_ip,
+    };
+    r.emit_frame(buf, MacAddr::BROADCAST)
 }
 
 /// Writes a unicast "`src_ip` is at `src_mac`" reply to `dst_mac`/`dst_ip` (the requester's
@@ -219,7 +247,14 @@ pub fn build_reply(
     dst_mac: MacAddr,
     dst_ip: Ipv4Addr,
 ) -> Result<usize> {
-    build(buf, dst_mac, ArpOperation::REPLY, src_mac, src_ip, dst_mac, dst_ip)
+    let r = ArpRepr {
+        operation: ArpOperation::REPLY,
+        sender_hw: src_mac,
+        sender_ip: src_ip,
+        target_hw: dst_mac,
+        target_ip: dst_ip,
+    };
+    r.emit_frame(buf, dst_mac)
 }
 
 #[cfg(test)]
@@ -295,6 +330,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn emit_then_parse_round_trips(op in any::<u16>(), sha in any::<[u8; 6]>(), spa in any::<u32>(),
+                                       tha in any::<[u8; 6]>(), tpa in any::<u32>(), dst in any::<[u8; 6]>()) {
+            let r = ArpRepr {
+                operation: ArpOperation(op), sender_hw: MacAddr(sha), sender_ip: spa.into(),
+                target_hw: MacAddr(tha), target_ip: tpa.into(),
+            };
+            let mut buf = [0xa5u8; ARP_FRAME_LEN];
+            prop_assert_eq!(r.emit_frame(&mut buf, MacAddr(dst)), Ok(ARP_FRAME_LEN));
+            prop_assert_eq!(&buf[..6], &dst[..]);
+            prop_assert!(buf[42..].iter().all(|&b| b == 0), "zero padding");
+            let p = ArpPacket::new_checked(&buf[14..]).unwrap();
+            prop_assert_eq!(ArpRepr::parse(&p), r);
+        }
+
         #[test]
         fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..40)) {
             if let Ok(a) = ArpPacket::new_checked(&data[..]) {

@@ -271,6 +271,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.buffer.as_mut()[field::DST].copy_from_slice(&a.octets());
     }
 
+    /// The whole buffer, for writers that lay out bytes the setters do not name.
+    #[inline]
+    pub fn as_mut_bytes(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
+    }
+
     #[inline]
     pub fn options_mut(&mut self) -> &mut [u8] {
         let hl = self.header_len();

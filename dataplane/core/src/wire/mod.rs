@@ -34,6 +34,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod repr;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
@@ -53,6 +54,8 @@ pub enum WireError {
     BadDataOffset,
     /// A length field (UDP length) is below the header length.
     BadLength,
+    /// A checksum does not match the contents.
+    BadChecksum,
     /// A well-formed packet of a kind RVS does not handle (e.g. ARP for other than Ethernet/IPv4).
     Unsupported,
 }
@@ -66,6 +69,7 @@ impl fmt::Display for WireError {
             WireError::BadTotalLen => "bad IPv4 total length",
             WireError::BadDataOffset => "bad TCP data offset",
             WireError::BadLength => "bad length field",
+            WireError::BadChecksum => "bad checksum",
             WireError::Unsupported => "unsupported packet",
         })
     }

@@ -291,6 +291,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         put_u16(self.buffer.as_mut(), field::URGENT, v);
     }
 
+    /// The whole buffer, for writers that lay out bytes the setters do not name.
+    #[inline]
+    pub fn as_mut_bytes(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
+    }
+
     #[inline]
     pub fn options_mut(&mut self) -> &mut [u8] {
         let hl = self.header_len();
