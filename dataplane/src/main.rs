@@ -204,7 +204,7 @@ fn log_hugepages(results: &[std::io::Result<rvs_dataplane::hugepage::Advised>]) 
         .filter_map(|r| r.as_ref().ok())
         .fold((0usize, 0usize), |(b, h), a| (b + a.bytes, h + a.huge_pages));
     if failed.is_empty() {
-        tracing::info!(tables = results.len(), bytes, huge_pages = huge, thp = %thp, "session tables advised MADV_HUGEPAGE");
+        tracing::info!(regions = results.len(), bytes, huge_pages = huge, thp = %thp, "session tables advised MADV_HUGEPAGE");
     } else {
         tracing::warn!(errors = ?failed, thp = %thp, "madvise(MADV_HUGEPAGE) of the session tables failed: 4 KiB pages");
     }
@@ -364,8 +364,10 @@ fn run(args: Args) -> Result<(), Fatal> {
             pipeline.enable_sync(*params, clock.now());
             pipeline.set_cookie_clock_offset(cookie_offset);
         }
-        let (addr, len) = pipeline.sessions().slot_region();
-        hugepages.push(rvs_dataplane::hugepage::advise(addr, len));
+        // Both halves of a lookup: the index buckets and the slots they point at.
+        for (addr, len) in [pipeline.sessions().slot_region(), pipeline.sessions().index_region()] {
+            hugepages.push(rvs_dataplane::hugepage::advise(addr, len));
+        }
         let worker = Worker {
             id: i as u16,
             cpu,
