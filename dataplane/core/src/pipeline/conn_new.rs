@@ -1,6 +1,7 @@
 //! A client packet that starts a connection: scheduling, local address, session.
 
 use super::*;
+use crate::stats::Event;
 
 impl<P: Frame> Pipeline<P> {
     pub(super) fn client_packet(
@@ -111,6 +112,13 @@ impl<P: Frame> Pipeline<P> {
             }
         };
         let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
+        // A table 7/8 full gives half-open sessions a short life (a flood's never complete).
+        let pressure = state == SessionState::SynRecv && self.sessions.under_pressure();
+        let expires = if pressure {
+            now + crate::session::SYN_RECV_PRESSURE_TIMEOUT
+        } else {
+            now + self.timeouts.get(state)
+        };
         let session = Session {
             client: info.key,
             reply: FlowKey {
@@ -123,24 +131,40 @@ impl<P: Frame> Pipeline<P> {
             state,
             service_slot: svc.slot as u16,
             real_slot: real.slot,
-            expires: now + self.timeouts.get(state),
+            expires,
             persist_client: persist_client.into(),
             flags: if svc.toa { FLAG_TOA | FLAG_TOA_PENDING } else { 0 },
         };
-        let id = match self.sessions.insert(session) {
+        let (svc_slot, real_slot) = (svc.slot, real.slot);
+        let mut inserted = self.sessions.insert(session);
+        if inserted.is_err() && self.sessions.len() == self.sessions.capacity() {
+            // Full: the oldest half-open session makes room; established ones never do.
+            if let Some(victim) = self.sessions.evict_embryonic() {
+                self.retire(&victim);
+                self.counters.event(Event::EmbryonicEvicted);
+                inserted = self.sessions.insert(session);
+            }
+        }
+        let id = match inserted {
             Ok(id) => id,
             Err(_) => {
                 self.laddrs.free(lip, lport);
                 if let Some(c) = persist_client {
-                    self.persist.detach(&PersistKey { service: svc.slot, client: c.into() });
+                    self.persist.detach(&PersistKey { service: svc_slot, client: c.into() });
                 }
                 return Err(DropReason::SessionTableFull);
             }
         };
+        if state == SessionState::SynRecv {
+            self.sessions.note_embryonic(id);
+            if pressure {
+                self.counters.event(Event::SynRecvShortened);
+            }
+        }
         if let Some(st) = self.sync.as_mut() {
             st.created(id, now);
         }
-        self.count_new_session(svc.slot, real.slot);
+        self.count_new_session(svc_slot, real_slot);
         Ok(id)
     }
 

@@ -110,7 +110,8 @@ fn forwarding_keeps_a_bad_checksum_bad_and_a_bad_syn_is_refused() {
     assert_eq!(ones_diff(t.checksum(), right), ones_diff(bad_in, good_in), "wrong by what the client sent");
 }
 
-/// At capacity new sessions are refused and counted; old ones keep flowing.
+/// At capacity, with no half-open session to evict (`pressure_tests.rs`), new sessions
+/// are refused and counted; old ones keep flowing.
 #[test]
 fn a_full_table_refuses_new_sessions_and_keeps_old_ones() {
     let counters = Arc::new(WorkerCounters::new(16, 64));
@@ -121,6 +122,8 @@ fn a_full_table_refuses_new_sessions_and_keeps_old_ones() {
     for sport in 40000..40006u16 {
         let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::SYN, b"");
         h.rx(CLIENT_PORT, syn);
+        let ack = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::ACK, b"");
+        h.rx(CLIENT_PORT, ack);
     }
     assert_eq!(h.p.sessions().len(), 4);
     assert_eq!(h.drops(DropReason::SessionTableFull), 2);

@@ -649,6 +649,8 @@ mod methods_tests;
 #[cfg(test)]
 mod ownership_tests;
 #[cfg(test)]
+mod pressure_tests;
+#[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
 mod tests;

@@ -60,6 +60,7 @@ impl<P: Frame> Pipeline<P> {
                 None => return,
             }
         }
+        let pressure = self.sessions.under_pressure();
         let s = self.sessions.get_mut(id);
         let mut rearm = false;
         if info.key.proto == PROTO_TCP {
@@ -83,7 +84,13 @@ impl<P: Frame> Pipeline<P> {
                 rearm = true;
             }
         }
-        s.expires = self.timeouts.deadline(now, s.state);
+        s.expires = if pressure && s.state == SessionState::SynRecv {
+            // A nearly full table keeps half-open sessions short (see conn_new).
+            rearm = true;
+            now + crate::session::SYN_RECV_PRESSURE_TIMEOUT
+        } else {
+            self.timeouts.deadline(now, s.state)
+        };
         let (to, inbound) = (Endpoints::towards(s, dir), dir == Direction::FromClient);
         let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
         if rearm {

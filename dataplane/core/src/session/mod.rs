@@ -11,7 +11,7 @@ mod state;
 mod table;
 
 pub use index::{FlowHash, FlowIndex, Hit};
-pub use state::{Direction, SessionState, StateTimeouts};
+pub use state::{Direction, SessionState, StateTimeouts, SYN_RECV_PRESSURE_TIMEOUT, SYN_RECV_TIMEOUT};
 pub use table::{Hop, SessionId, SessionTable, TableFull};
 
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -103,6 +103,9 @@ pub struct StateTimeouts {
 }
 
 pub const SYN_RECV_TIMEOUT: Duration = Duration::from_secs(30);
+/// SYN_RECV timeout for sessions created while the table is 7/8 full: a real client's
+/// ACK comes within a round trip, a flood's never.
+pub const SYN_RECV_PRESSURE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl StateTimeouts {
     pub fn new(t: Timeouts) -> Self {

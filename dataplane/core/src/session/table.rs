@@ -12,8 +12,10 @@
 //!
 //! Owned by one worker; no locks.
 
+use std::collections::VecDeque;
+
 use super::index::{FlowHash, FlowIndex};
-use super::{Direction, FlowKey, Session};
+use super::{Direction, FlowKey, Session, SessionState};
 use crate::time::Time;
 
 /// Handle of a live session; stale after the session is removed.
@@ -72,7 +74,15 @@ pub struct SessionTable {
     heads: Vec<u32>,
     /// The last tick whose bucket has been drained.
     done: u64,
+    /// Slots that held a new SYN_RECV session, oldest first: the candidates for eviction
+    /// when the table is full (`evict_embryonic`). Entries go stale as sessions complete
+    /// their handshake or end; they are skipped when met. Sized at start, never grows.
+    embryonic: VecDeque<u32>,
 }
+
+/// How many stale entries one eviction may skip before it gives up (bounded work per
+/// packet even when every recent session completed its handshake).
+const EVICT_SCAN: usize = 64;
 
 #[inline]
 fn dir_bit(dir: Direction) -> usize {
@@ -95,6 +105,7 @@ impl SessionTable {
             capacity,
             heads: vec![NIL; WHEEL_BUCKETS],
             done: now.0 / TICK_NS,
+            embryonic: VecDeque::with_capacity(capacity),
         }
     }
 
@@ -112,7 +123,9 @@ impl SessionTable {
 
     /// Bytes reserved for the table at full capacity (slots and index).
     pub fn bytes_reserved(&self) -> usize {
-        self.capacity * std::mem::size_of::<Slot>() + self.index.bytes()
+        self.capacity * std::mem::size_of::<Slot>()
+            + self.index.bytes()
+            + self.embryonic.capacity() * std::mem::size_of::<u32>()
     }
 
     /// The flow hash the table files `key` under (burst stage 1).
@@ -209,6 +222,36 @@ impl SessionTable {
         self.len += 1;
         self.file(idx, session.expires);
         Ok(SessionId(idx))
+    }
+
+    /// Notes a session just inserted in SYN_RECV as a candidate for eviction under table
+    /// pressure. When the list is full its oldest entry makes room (the list never grows).
+    pub fn note_embryonic(&mut self, id: SessionId) {
+        if self.embryonic.len() == self.embryonic.capacity() {
+            self.embryonic.pop_front();
+        }
+        self.embryonic.push_back(id.0);
+    }
+
+    /// Removes the oldest session still in SYN_RECV (a handshake that has not completed:
+    /// the cheapest state to lose, what IPVS's `drop_entry` defence drops first) and
+    /// returns it, or None when none is found within a bounded scan. Established sessions
+    /// are never chosen.
+    pub fn evict_embryonic(&mut self) -> Option<Session> {
+        for _ in 0..EVICT_SCAN {
+            let i = self.embryonic.pop_front()?;
+            let slot = &self.slots[i as usize];
+            if slot.bucket != NOT_FILED && slot.session.state == SessionState::SynRecv {
+                return Some(self.remove(SessionId(i)));
+            }
+        }
+        None
+    }
+
+    /// True when the table is at least 7/8 full: new half-open sessions then get a short
+    /// timeout (`StateTimeouts::syn_recv_under_pressure`), as IPVS's `secure_tcp` does.
+    pub fn under_pressure(&self) -> bool {
+        self.len * 8 >= self.capacity * 7
     }
 
     fn release(&mut self, idx: u32) {
@@ -418,6 +461,24 @@ mod tests {
             persist_client: PersistClient::NONE,
             flags: 0,
         }
+    }
+
+    #[test]
+    fn eviction_takes_the_oldest_half_open_session_and_skips_the_others() {
+        let mut t = SessionTable::new(4, Time::ZERO);
+        let ids: Vec<SessionId> =
+            (0..4).map(|i| t.insert(session(40000 + i, 1025 + i, 30)).unwrap()).collect();
+        for &id in &ids {
+            t.note_embryonic(id);
+        }
+        t.get_mut(ids[0]).state = SessionState::Established; // completed its handshake
+        t.remove(ids[1]); // ended
+        let victim = t.evict_embryonic().expect("a half-open session");
+        assert_eq!(victim.client.sport, 40002, "the oldest still half-open");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.evict_embryonic().map(|s| s.client.sport), Some(40003));
+        assert_eq!(t.evict_embryonic(), None, "the established one is never taken");
+        assert_eq!(t.len(), 1);
     }
 
     #[test]
