@@ -83,6 +83,10 @@ for w in 1 2; do
     LAB_TESTS+=("$t-w$w $t $w")
   done
 done
+# A session table too small for a SYN flood without the SYN proxy: half-open sessions evicted.
+for w in 1 2; do
+  LAB_TESTS+=("43-table-full-w$w 43-table-full $w")
+done
 for t in 19-proxy-protocol 20-toa 30-mtu-growth 31-pp-banner; do
   LAB_TESTS+=("$t-w1 $t 1")
 done

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# A session table too small for a SYN flood, without the SYN proxy: what a new user tries
+# first. rvsd has max_sessions = 16384 per worker; a spoofed SYN flood (syn-flood.py, random
+# sources in 198.18.0.0/15) fills it many times over. Each new SYN evicts the oldest
+# half-open session (never an established one), and half-open sessions made while the table
+# is 7/8 full live 3 s, so:
+# * a download established before the flood completes intact (sha256), and
+# * a client opening a new connection every 50 ms during the flood is served (>= 90 %;
+#   without eviction the table stays full of the flood's SYN_RECV sessions for 30 s and
+#   new clients are refused),
+# * the table never holds more than its capacity, and the events say what happened.
+# shellcheck source=tests/lab/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+FLOOD_SECONDS=${FLOOD_SECONDS:-5}
+CAPACITY=16384
+CURLS=$(((FLOOD_SECONDS * 1000 + 1000) / 50))
+# Goal 99 %; 90 % leaves room for a loaded 2-core CI machine (the flood, the real servers'
+# SYN backlogs and curl share it). Without eviction the figure falls near 0 once the table fills.
+MIN_OK_PCT=90
+
+lab_up
+make_config "$WORKERS" "$CFG_DIR/rvsd.toml"
+sed -i "s/^max_sessions = .*/max_sessions = $CAPACITY/" "$CFG_DIR/rvsd.toml"
+grep -q "^max_sessions = $CAPACITY\$" "$CFG_DIR/rvsd.toml" || die "could not set max_sessions"
+rvsd_start "$CFG_DIR/rvsd.toml"
+warm_up
+assert_contains "rvsadm -Ln (no SYN proxy)" "TCP  $VIP:80 rr" "$(rvsadm -Ln)"
+assert_not_contains "rvsadm -Ln" "synproxy" "$(rvsadm -Ln)"
+
+lb_mac=$(ip -n "$RVS_LAB-lb" -o link show lb-c | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+[[ -n $lb_mac ]] || die "cannot read lb-c's MAC"
+want=$(cat "$STATE/big.sha256")
+
+# The old connection: a 50 MB download at 4 MB/s (about 13 s), established before the flood.
+in_client curl -s --max-time 120 --limit-rate 4M -o "$CFG_DIR/big" -w '%{http_code} %{size_download}\n' \
+  "http://$VIP/big.bin" >"$CFG_DIR/big.curl" 2>&1 &
+DL_PID=$!
+bg_track "$DL_PID"
+sleep 1
+before=$(rvsadm --workers 2>&1) || die "rvsadm --workers failed: $before"
+
+mkdir -p "$CFG_DIR/curls"
+say "curl loop: $CURLS new connections, one every 50 ms, while flooding for ${FLOOD_SECONDS}s"
+# shellcheck disable=SC2016
+in_client timeout 60 bash -c 'n=$1 dir=$2 url=$3
+  for ((i = 0; i < n; i++)); do
+    { body=$(curl -s --max-time 10 "$url") && [[ -n $body ]] || body=FAIL; printf "%s\n" "$body" >"$dir/$i"; } &
+    sleep 0.05
+  done
+  wait' _ "$CURLS" "$CFG_DIR/curls" "http://$VIP/" &
+CURL_PID=$!
+bg_track "$CURL_PID"
+sleep 0.3
+flood=$(in_client timeout $((FLOOD_SECONDS + 30)) "$PY" "$ROOT/tests/lab/syn-flood.py" --iface c0 \
+  --dst-mac "$lb_mac" --dst "$VIP" --dport 80 --seconds "$FLOOD_SECONDS" 2>&1)
+rc=$?
+say "flood: $flood"
+assert_eq "syn-flood.py exit status" 0 "$rc"
+sent=$(json_field "$flood" sent)
+[[ $sent =~ ^[0-9]+$ ]] || die "no flood summary"
+assert_gt "flood SYNs sent (more than the table holds)" $((CAPACITY * WORKERS)) "$sent"
+wait "$CURL_PID"
+after=$(rvsadm --workers 2>&1)
+indent <<<"$after"
+
+attempted=$(find "$CFG_DIR/curls" -type f | wc -l)
+ok=$(cat "$CFG_DIR"/curls/* 2>/dev/null | grep -cxE 'rs[123]')
+assert_eq "curls launched" "$CURLS" "$attempted"
+failed_at=$(for f in "$CFG_DIR"/curls/*; do grep -qxE 'rs[123]' "$f" || basename "$f"; done | sort -n | awk '{printf "%.2fs ", $1 * 0.05}')
+say "new connections during the flood: $ok of $attempted served${failed_at:+ (failed: launched at $failed_at)}"
+assert_ge "new connections served during the flood (>= $MIN_OK_PCT %)" $((attempted * MIN_OK_PCT / 100)) "$ok"
+
+evicted=$(($(event_counter "$after" embryonic_evicted) - $(event_counter "$before" embryonic_evicted)))
+short=$(($(event_counter "$after" syn_recv_shortened) - $(event_counter "$before" syn_recv_shortened)))
+full=$(($(drop_counter "$after" session_table_full) - $(drop_counter "$before" session_table_full)))
+say "embryonic_evicted +$evicted, syn_recv_shortened +$short, session_table_full drops +$full"
+assert_gt "half-open sessions evicted to admit new ones" 0 "$evicted"
+assert_gt "half-open sessions given the short timeout" 0 "$short"
+max_sessions=0
+while read -r _ _ _ _ _ _ s _; do ((s > max_sessions)) && max_sessions=$s; done < <(worker_rows "$after")
+assert_range "sessions per worker after the flood (never above the table)" 1 "$CAPACITY" "$max_sessions"
+
+if rvsd_running; then pass "rvsd still running"; else fail "rvsd died during the flood"; fi
+say "waiting for the download started before the flood"
+wait "$DL_PID"
+assert_eq "download: status and size" "200 $((50 * 1024 * 1024))" "$(cat "$CFG_DIR/big.curl")"
+assert_eq "download (established before the flood): sha256" "$want" "$(sha256sum <"$CFG_DIR/big" | cut -d' ' -f1)"
+
+# The half-open sessions made under pressure are gone within seconds.
+sleep 5
+sessions=0
+while read -r _ _ _ _ _ _ s _; do sessions=$((sessions + s)); done < <(worker_rows "$(rvsadm --workers 2>&1)")
+assert_range "sessions 5 s after the flood (half-open ones expired)" 0 $((CAPACITY / 2)) "$sessions"
+out=$(http_get_many 5)
+assert_eq "curls after the flood that failed" 0 "$(count_of FAIL "$out")"
+finish
