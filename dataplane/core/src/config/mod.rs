@@ -162,6 +162,8 @@ struct RawSynProxy {
     syn_retries: Option<u8>,
     rst_per_sec: Option<u32>,
     dup_ack_threshold: Option<u16>,
+    /// SYN-proxy every TCP service while a worker's session table is 7/8 full.
+    auto: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -692,6 +694,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         synproxy.syn_retries = sp.syn_retries.unwrap_or(synproxy.syn_retries);
         synproxy.rst_per_sec = sp.rst_per_sec.unwrap_or(synproxy.rst_per_sec);
         synproxy.dup_ack_threshold = sp.dup_ack_threshold.unwrap_or(synproxy.dup_ack_threshold);
+        synproxy.auto = sp.auto.unwrap_or(synproxy.auto);
     }
 
     let exception = exception::parse_exception(&cx, raw.exception)?;
@@ -919,6 +922,9 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
         assert_eq!(c.synproxy.max_held, 8);
         assert_eq!(c.synproxy.rst_per_sec, 10);
         assert_eq!(c.synproxy.dup_ack_threshold, 10, "DPVS's default when absent");
+        assert!(!c.synproxy.auto, "off unless asked");
+        let t = format!("{GOOD}\n[synproxy]\nauto = true\n");
+        assert!(p(&t).unwrap().synproxy.auto);
         let bad = format!("{GOOD}\n[synproxy]\nmss = 100\n");
         let (line, text) = err_line(&bad);
         assert!(text.contains("mss"), "{text}");

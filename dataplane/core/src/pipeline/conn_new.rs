@@ -3,6 +3,10 @@
 use super::*;
 use crate::stats::Event;
 
+/// How long after the last SYN answered in auto mode cookie ACKs are still taken: the
+/// cookies' own lifetime (two counter periods of 64 s).
+const AUTO_SYNPROXY_TAIL: std::time::Duration = std::time::Duration::from_secs(128);
+
 impl<P: Frame> Pipeline<P> {
     pub(super) fn client_packet(
         &mut self,
@@ -31,7 +35,7 @@ impl<P: Frame> Pipeline<P> {
         }
         if info.key.proto == PROTO_TCP {
             if let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) {
-                if self.snapshot.services[svc_idx as usize].syn_proxy {
+                if self.snapshot.services[svc_idx as usize].syn_proxy || self.auto_synproxy(is_syn, now) {
                     return self.synproxy_no_session(svc_idx as usize, pkt, info, is_syn, now, alloc, out);
                 }
             }
@@ -52,6 +56,25 @@ impl<P: Frame> Pipeline<P> {
             }
             Err(reason) => self.drop_pkt(reason, pkt),
         }
+    }
+
+    /// `[synproxy] auto`: whether a TCP packet without a session of a service not
+    /// SYN-proxied goes the SYN proxy's way: a SYN while the table is 7/8 full (answered
+    /// with a cookie instead of taking a slot), and any other packet while cookies we
+    /// issued may still come back (validated as a cookie ACK).
+    fn auto_synproxy(&mut self, is_syn: bool, now: Time) -> bool {
+        if !self.syn_params.auto {
+            return false;
+        }
+        if is_syn {
+            if !self.sessions.under_pressure() {
+                return false;
+            }
+            self.auto_synproxy_until = now + AUTO_SYNPROXY_TAIL;
+            self.counters.event(Event::SynProxyAuto);
+            return true;
+        }
+        now < self.auto_synproxy_until
     }
 
     /// Schedules a real server, takes a local port and creates the session.

@@ -103,6 +103,10 @@ pub struct SynProxyParams {
     /// Identical pure ACKs in a row on a proxied session beyond which the rest are
     /// dropped (DPVS's ACK-storm defence, `dup_ack_thresh`); 0: off.
     pub dup_ack_threshold: u16,
+    /// TCP services without `--synproxy` answer new SYNs with cookies while the worker's
+    /// session table is 7/8 full (a flood then fills nothing), and take cookie ACKs for
+    /// a while after (`AUTO_SYNPROXY_TAIL`).
+    pub auto: bool,
 }
 
 impl Default for SynProxyParams {
@@ -113,6 +117,7 @@ impl Default for SynProxyParams {
             syn_retries: 3,
             rst_per_sec: 1000,
             dup_ack_threshold: 10,
+            auto: false,
         }
     }
 }
@@ -229,6 +234,9 @@ pub struct Pipeline<P> {
     ext: HashMap<FlowKey, ext::SessionExt<P>, ahash::RandomState>,
     syn_cfg: crate::synproxy::SynProxyConfig,
     syn_params: SynProxyParams,
+    /// With `[synproxy] auto`: until when ACKs without a session of services not
+    /// SYN-proxied are checked as cookies (we answered SYNs with cookies until recently).
+    auto_synproxy_until: Time,
     secrets: crate::synproxy::CookieSecrets,
     /// Token bucket of RSTs for bad cookies: (tokens, last refill).
     rst_bucket: (u32, Time),
@@ -282,6 +290,7 @@ impl<P: Frame> Pipeline<P> {
             ext: HashMap::default(),
             syn_cfg: cfg.synproxy.handshake,
             syn_params: cfg.synproxy,
+            auto_synproxy_until: Time::ZERO,
             rst_bucket: (cfg.synproxy.rst_per_sec, now),
             expire_nodest_conn: cfg.expire_nodest_conn,
             exception_path: cfg.exception_path,

@@ -99,3 +99,45 @@ fn a_table_full_of_established_sessions_refuses_new_ones() {
         assert!(data_passes(&mut h, sport));
     }
 }
+
+/// `[synproxy] auto`: once the table is 7/8 full, SYNs to a service without `--synproxy`
+/// are answered with cookies and take no slot; a client completing the cookie handshake
+/// gets its connection (the server side opened by the SYN proxy).
+#[test]
+fn auto_synproxy_answers_syns_with_cookies_while_the_table_is_nearly_full() {
+    use super::tests::extensions::{open_proxied, CIP};
+    let mut cfg = config(0, 1);
+    cfg.max_sessions = 64;
+    cfg.synproxy.auto = true;
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let mut h = Harness {
+        p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
+        out: Output::new(2, 1),
+        now: Time::from_secs(1),
+    };
+    h.resolve_all();
+    // Below 7/8: plain FULLNAT, each SYN forwarded to a real server.
+    for i in 0..56u16 {
+        assert!(open(&mut h, &format!("198.18.1.{}", 1 + i), 2000 + i).is_some(), "SYN {i} forwarded");
+    }
+    assert_eq!(h.p.sessions().len(), 56);
+    // At 7/8: SYNs are answered by rvsd itself and take no slot.
+    for i in 0..100u16 {
+        assert!(
+            open(&mut h, &format!("198.18.2.{}", 1 + i), 3000 + i).is_none(),
+            "flood SYN {i} not forwarded"
+        );
+        let answer = h.take_tx(CLIENT_PORT);
+        assert_eq!(answer.len(), 1, "a cookie SYN/ACK");
+        assert_eq!(super::tests::extensions::tcp_view(&answer[0]).flags(), TcpFlags::SYN | TcpFlags::ACK);
+    }
+    assert_eq!(h.p.sessions().len(), 56);
+    assert_eq!(h.p.counters().event_count(Event::SynProxyAuto), 100);
+    // A real client completes the cookie handshake: its session opens towards the server.
+    assert_ne!(CIP, "198.18.2.1");
+    open_proxied(&mut h, 7000);
+    let syn = h.take_tx(SERVER_PORT);
+    assert_eq!(syn.len(), 1, "the server-side SYN");
+    assert_eq!(super::tests::extensions::tcp_view(&syn[0]).flags(), TcpFlags::SYN);
+    assert_eq!(h.p.sessions().len(), 57);
+}

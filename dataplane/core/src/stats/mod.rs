@@ -145,6 +145,7 @@ events! {
     IcmpErrorForwarded => "icmp_error_forwarded", "An ICMP error about a session, translated and sent to the session's other end.";
     TunFragNeeded => "tun_frag_needed", "ICMP fragmentation needed sent to a client: the packet no longer fits once encapsulated.";
     EmbryonicEvicted => "embryonic_evicted", "The table was full: its oldest half-open (SYN_RECV) session was removed to admit a new one.";
+    SynProxyAuto => "synproxy_auto", "A SYN to a service without --synproxy answered with a cookie: the table was 7/8 full and [synproxy] auto is on.";
     SynRecvShortened => "syn_recv_shortened", "A new half-open session got the short SYN_RECV timeout: the table was 7/8 full.";
 }
 
