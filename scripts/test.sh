@@ -104,11 +104,12 @@ for w in 1 2; do
   LAB_TESTS+=("40-vlan-trunk-w$w 40-vlan-trunk $w")
 done
 # Forwarding methods DR (keepalived.conf and ipvsadm lines), ldirectord through rvsadm as
-# ipvsadm, NAT (one worker: its replies carry no local port naming the worker), TUN.
+# ipvsadm, NAT (with two workers too: its replies reach the client's worker), TUN.
 for w in 1 2; do
   LAB_TESTS+=("33-dr-w$w 33-dr $w")
+  LAB_TESTS+=("35-nat-w$w 35-nat $w")
 done
-for t in 34-ldirectord 35-nat 36-tun; do
+for t in 34-ldirectord 36-tun; do
   LAB_TESTS+=("$t $t 1")
 done
 # Two directors with session sync: failover under load, forged sync messages, SYN cookies

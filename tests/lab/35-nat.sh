@@ -3,8 +3,9 @@
 # servers route through the director. `rvsadm -a ... -m`: the client's packets reach the
 # servers with the client's own address (access logs), the replies come back through rvsd
 # rewritten to VIP:80; two clients answered by all three; a 50 MB download is intact.
-# One worker: a NAT reply carries no local port naming its session's worker, so with
-# several workers it must land on the right queue by the NIC's steering (see docs).
+# With two workers (WORKERS=2) a connection lives on the worker its client endpoint names
+# (a NAT reply carries no local port of ours): packets landing on the other worker are
+# handed over, which --workers shows, and nothing is dropped for want of a session.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/lab/ctrl-lib.sh
@@ -33,4 +34,15 @@ read -r _ out < <(svc_in_out "$SVC")
 assert_gt "service OutPkts (replies through rvsd)" 30000 "$out"
 conns=$(rvsadm -Lnc)
 assert_contains "-Lnc: NAT sessions have no local address" "0.0.0.0:0" "$conns"
+w=$(rvsadm --workers)
+for r in no_session not_local; do
+  assert_eq "drops: $r" 0 "$(drop_counter "$w" "$r")"
+done
+if ((WORKERS == 2)); then
+  redir=$(worker_rows "$w" | awk '{n += $6} END {print n + 0}')
+  assert_gt "packets handed to the session's worker (RedirOut)" 0 "$redir"
+  created=$(worker_rows "$w" | awk '{printf "%s%s", sep, $8; sep = " "}')
+  say "sessions created per worker: $created"
+  assert_not_contains "both workers own NAT sessions" " 0" " $created"
+fi
 finish

@@ -90,7 +90,7 @@ impl<P: Frame> Pipeline<P> {
             // OSPF, VRRP, GRE...: the kernel's business.
             return self.to_kernel(port, DropReason::UnsupportedProtocol, pkt, out);
         }
-        if kind == Destination::Former && self.sessions.is_empty() {
+        if kind == Destination::Former && self.sessions.is_empty() && self.nat.is_empty() {
             return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
         if let Destination::Own(_) = kind {
@@ -125,10 +125,16 @@ impl<P: Frame> Pipeline<P> {
                 _ => self.client_packet(pkt, info, now, alloc, out),
             },
             Destination::Lip => self.server_packet(pkt, info, now, alloc, out),
-            Destination::Former => match self.sessions.lookup_hashed(info.hash, &info.key) {
-                Some((id, dir)) => self.forward(id, dir, pkt, info, now, alloc, out),
-                None => self.to_kernel(info.port, DropReason::NotLocal, pkt, out),
-            },
+            Destination::Former => {
+                // A NAT real server's reply to another worker's client (conn_direct).
+                if let Some(owner) = self.nat_reply_owner(&info) {
+                    return self.redirect_to(owner, pkt, info, out);
+                }
+                match self.sessions.lookup_hashed(info.hash, &info.key) {
+                    Some((id, dir)) => self.forward(id, dir, pkt, info, now, alloc, out),
+                    None => self.to_kernel(info.port, DropReason::NotLocal, pkt, out),
+                }
+            }
             Destination::Own(_) => self.drop_pkt(DropReason::ToHost, pkt),
         }
     }

@@ -25,6 +25,10 @@ impl<P: Frame> Pipeline<P> {
             let old = self.sessions.remove(id);
             self.retire(&old);
         }
+        // A NAT-capable service's new connections belong to their client's worker.
+        if let Some(owner) = self.nat_client_owner(&info) {
+            return self.redirect_to(owner, pkt, info, out);
+        }
         // A backup forwards its sessions (above) but takes no new connection.
         if !self.snapshot.owns(info.key.dst) {
             return self.drop_pkt(DropReason::NotOwner, pkt);

@@ -11,10 +11,10 @@ use crate::wire::icmp::Icmpv4Packet;
 use crate::wire::tcp::TcpFlags;
 use rvs_proto::{ForwardMethod, Persistence, Protocol, RealSpec, ServiceKey, ServiceSpec};
 
-const VIP: &str = "198.18.0.100";
+pub(super) const VIP: &str = "198.18.0.100";
 
 /// VIP:80/tcp (rr) over rs1..rs3, all with method `m`, and no local address.
-fn registry_with(m: ForwardMethod, persistence: Option<Persistence>) -> Registry {
+pub(super) fn registry_with(m: ForwardMethod, persistence: Option<Persistence>) -> Registry {
     let mut r = Registry::new(16, 64);
     let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("{VIP}:80").parse().unwrap() };
     let mut spec =

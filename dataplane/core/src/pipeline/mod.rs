@@ -244,6 +244,8 @@ pub struct Pipeline<P> {
     exception_path: bool,
     /// Real-server slots present in the current snapshot.
     real_present: Vec<bool>,
+    /// Which worker owns NAT sessions (several workers only).
+    nat: conn_direct::NatSteering,
     /// SYN-proxied sessions waiting for their real server's SYN/ACK, by due time.
     syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
     /// PROXY headers to send on their own, or to send again until acknowledged, by due time.
@@ -295,6 +297,7 @@ impl<P: Frame> Pipeline<P> {
             expire_nodest_conn: cfg.expire_nodest_conn,
             exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
+            nat: Default::default(),
             secrets: cfg.cookie_secrets,
             counters,
             syn_timers: std::collections::VecDeque::new(),
@@ -398,6 +401,7 @@ impl<P: Frame> Pipeline<P> {
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
         self.addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
+        self.nat = conn_direct::NatSteering::new(&snapshot);
         self.snapshot = snapshot;
     }
 
@@ -655,6 +659,8 @@ mod fast_path_tests;
 mod golden;
 #[cfg(test)]
 mod methods_tests;
+#[cfg(test)]
+mod nat_tests;
 #[cfg(test)]
 mod ownership_tests;
 #[cfg(test)]
