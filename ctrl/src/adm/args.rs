@@ -105,8 +105,8 @@ pub enum AdmCommand {
     List(ListOptions),
     /// `--set tcp tcpfin udp`
     SetTimeouts(Timeouts),
-    /// `-S [-n]`: the table as rvsadm commands.
-    Save,
+    /// `-S [-n]`: the table as rvsadm commands (as `ipvsadm`, names unless `-n`).
+    Save { numeric: bool },
     /// `-R`: read rvsadm commands (as printed by `-S`) from stdin.
     Restore,
     /// `-Z [-t|u VIP:port]`: zero the traffic counters of one service or of all.
@@ -615,7 +615,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         }
         Cmd::GetLaddr => AdmCommand::GetLocalAddrs { service: key },
         Cmd::Set => AdmCommand::SetTimeouts(timeouts.expect("parsed above")),
-        Cmd::Save => AdmCommand::Save,
+        Cmd::Save => AdmCommand::Save { numeric: st.has(Opt::Numeric) },
         Cmd::Restore => AdmCommand::Restore,
         Cmd::Zero => AdmCommand::Zero { service: key },
         Cmd::Reload => AdmCommand::Reload {

@@ -409,8 +409,8 @@ fn set_timeouts() {
 
 #[test]
 fn save_restore_help_version_socket() {
-    assert_eq!(cmd(&["-S"]), AdmCommand::Save);
-    assert_eq!(cmd(&["-Sn"]), AdmCommand::Save);
+    assert_eq!(cmd(&["-S"]), AdmCommand::Save { numeric: false });
+    assert_eq!(cmd(&["-Sn"]), AdmCommand::Save { numeric: true });
     assert_eq!(cmd(&["--restore"]), AdmCommand::Restore);
     assert_eq!(parse_args(&["-h"]).unwrap().action, Action::Help);
     assert_eq!(parse_args(&["--help"]).unwrap().action, Action::Help);
