@@ -58,6 +58,28 @@ impl ForwardMethod {
         matches!(self, ForwardMethod::FullNat | ForwardMethod::Nat)
     }
 
+    /// The word rvsd's TOML and rvs-ctrl's JSON API use: "fullnat", "nat", "dr", "tun".
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardMethod::FullNat => "fullnat",
+            ForwardMethod::Nat => "nat",
+            ForwardMethod::DirectRoute => "dr",
+            ForwardMethod::Tunnel => "tun",
+        }
+    }
+
+    /// A method by any of its usual names, case-insensitively: [`Self::name`], keepalived's
+    /// `lb_kind` (FNAT, NAT, DR, TUN) or ipvsadm's column (Masq, Route, Tunnel).
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "fullnat" | "fnat" => ForwardMethod::FullNat,
+            "nat" | "masq" => ForwardMethod::Nat,
+            "dr" | "route" => ForwardMethod::DirectRoute,
+            "tun" | "tunnel" => ForwardMethod::Tunnel,
+            _ => return None,
+        })
+    }
+
     /// ipvsadm's column text.
     pub fn as_ipvsadm(self) -> &'static str {
         match self {
