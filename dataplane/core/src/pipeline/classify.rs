@@ -80,7 +80,8 @@ impl<P: Frame> Pipeline<P> {
         let kind = self.addrs.get(ip.dst_addr());
         let proto = ip.protocol();
         if proto == IpProtocol::ICMP {
-            if kind == Destination::Former {
+            // Not ours unless NAT real servers send errors to clients through us.
+            if kind == Destination::Former && self.nat.is_empty() {
                 // Not ours: maybe the kernel's own address.
                 return self.to_kernel(port, DropReason::NotLocal, pkt, out);
             }

@@ -92,6 +92,11 @@ impl NatSteering {
         s
     }
 
+    /// Whether RIP:rport is a NAT real server of a `proto` service.
+    pub(super) fn has_real(&self, rip: Ipv4Addr, rport: u16, proto: u8) -> bool {
+        self.reals.contains(&(rip, rport, proto))
+    }
+
     /// Whether any real server is reached by NAT.
     pub(super) fn is_empty(&self) -> bool {
         self.reals.is_empty()
@@ -131,7 +136,7 @@ impl<P: Frame> Pipeline<P> {
             return None;
         }
         let k = &info.key;
-        if !self.nat.reals.contains(&(k.src, k.sport, k.proto)) {
+        if !self.nat.has_real(k.src, k.sport, k.proto) {
             return None;
         }
         let owner = NatSteering::owner(k.dst, k.dport, self.workers);

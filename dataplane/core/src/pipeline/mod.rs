@@ -482,6 +482,10 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
+        if h.info.key.proto == icmp_error::PROTO_ICMP {
+            // An ICMP error about a NAT session of ours (`icmp_error`).
+            return self.handle_icmp(h.info.port, h.pkt, now, alloc, out);
+        }
         let mut info = h.info;
         info.hash = self.sessions.hash(&info.key);
         self.dispatch(h.pkt, info, now, alloc, out)

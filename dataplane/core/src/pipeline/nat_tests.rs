@@ -148,3 +148,100 @@ fn other_methods_are_not_steered() {
     assert_eq!(p.rings(), 0);
     assert_eq!(p.w[0].counters().drop_count(DropReason::ReplyBypassed), 1);
 }
+
+mod icmp {
+    use super::super::icmp_error::tests::{icmp_error, read};
+    use super::*;
+    use crate::wire::icmp::{CODE_FRAG_NEEDED, DEST_UNREACHABLE};
+
+    /// A router on the real servers' side.
+    const ROUTER_S: &str = "198.19.0.254";
+
+    /// A client segment of 1400 bytes forwarded by the owner of `sport`'s session; the
+    /// pair and the forwarded frame.
+    fn big_segment(sport: u16) -> (Pair, Vec<u8>) {
+        let mut p = Pair::new(ForwardMethod::Nat);
+        let owner = NatSteering::owner(ip(CIP), sport, 2) as usize;
+        p.rx(owner, CLIENT_PORT, client(sport, TcpFlags::SYN));
+        p.tx(owner, SERVER_PORT);
+        p.rx(owner, SERVER_PORT, reply(sport, TcpFlags::SYN | TcpFlags::ACK));
+        p.tx(owner, CLIENT_PORT);
+        let seg = tcp_frame(CLIENT_MAC, LB_C_MAC, ip(CIP), sport, ip(VIP), 80, TcpFlags::ACK, &[7u8; 1400]);
+        p.rx(owner, CLIENT_PORT, seg);
+        let fwd = p.tx(owner, SERVER_PORT).pop().expect("segment forwarded");
+        assert_eq!(p.rings(), 0);
+        (p, fwd)
+    }
+
+    /// "Fragmentation needed" from the server side about a client segment of a NAT session
+    /// (addressed to the client, through us as the servers' gateway) reaches the client
+    /// from the VIP, quoting its own segment to VIP:80; when it lands on the other worker
+    /// it is handed to the session's.
+    #[test]
+    fn frag_needed_about_a_nat_segment_reaches_the_client_from_the_vip() {
+        for owner in [0u16, 1] {
+            let sport = port_owned_by(owner, 43000);
+            let (mut p, fwd) = big_segment(sport);
+            let other = 1 - owner as usize;
+            let err = icmp_error(
+                RS_MAC[0],
+                LB_S_MAC,
+                ip(ROUTER_S),
+                ip(CIP),
+                DEST_UNREACHABLE,
+                CODE_FRAG_NEEDED,
+                1300,
+                &fwd,
+                28,
+            );
+            p.rx(other, SERVER_PORT, err);
+            assert_eq!(p.rings(), 1, "handed to the session's worker");
+            let f = p.tx(owner as usize, CLIENT_PORT).pop().expect("the error goes to the client");
+            assert_eq!(f[0..6], CLIENT_MAC.0);
+            let (src, dst, t, code, mtu, quoted, _) = read(&f);
+            assert_eq!(
+                (src, dst, t, code, mtu),
+                (ip(VIP), ip(CIP), DEST_UNREACHABLE, CODE_FRAG_NEEDED, 1300)
+            );
+            let want = FlowKey { src: ip(CIP), dst: ip(VIP), sport, dport: 80, proto: PROTO_TCP };
+            assert_eq!(quoted, want, "the client's own segment, to the VIP");
+            let ev = crate::stats::Event::IcmpErrorForwarded;
+            assert_eq!(p.w[owner as usize].counters().event_count(ev), 1);
+        }
+    }
+
+    /// The real server's own "port unreachable" (from RIP) is translated the same way; an
+    /// error about a flow to no NAT real server is the kernel's business, as before, and
+    /// one about a NAT server but no session is dropped and counted.
+    #[test]
+    fn other_errors_to_client_addresses_are_left_alone() {
+        let sport = port_owned_by(0, 44000);
+        let (mut p, fwd) = big_segment(sport);
+        p.rx(
+            0,
+            SERVER_PORT,
+            icmp_error(RS_MAC[0], LB_S_MAC, ip(RIP), ip(CIP), DEST_UNREACHABLE, 3, 0, &fwd, 48),
+        );
+        let (src, _, _, code, _, quoted, _) = read(&p.tx(0, CLIENT_PORT).pop().expect("to the client"));
+        assert_eq!((src, code, quoted.dst, quoted.dport), (ip(VIP), 3, ip(VIP), 80));
+
+        let elsewhere =
+            tcp_frame(CLIENT_MAC, LB_S_MAC, ip(CIP), sport, ip("198.19.0.77"), 80, TcpFlags::ACK, b"");
+        p.rx(
+            0,
+            SERVER_PORT,
+            icmp_error(RS_MAC[0], LB_S_MAC, ip(ROUTER_S), ip(CIP), DEST_UNREACHABLE, 1, 0, &elsewhere, 48),
+        );
+        assert_eq!(p.w[0].counters().drop_count(DropReason::NotLocal), 1);
+
+        let stale = tcp_frame(CLIENT_MAC, LB_S_MAC, ip(CIP), sport + 2, ip(RIP), 80, TcpFlags::ACK, b"");
+        let to = NatSteering::owner(ip(CIP), sport + 2, 2) as usize;
+        p.rx(
+            to,
+            SERVER_PORT,
+            icmp_error(RS_MAC[0], LB_S_MAC, ip(ROUTER_S), ip(CIP), DEST_UNREACHABLE, 1, 0, &stale, 48),
+        );
+        assert_eq!(p.w[to].counters().drop_count(DropReason::IcmpNoSession), 1);
+        assert!(p.tx(0, CLIENT_PORT).is_empty() && p.tx(1, CLIENT_PORT).is_empty());
+    }
+}
