@@ -97,7 +97,7 @@ api POST "/api/v1/services/tcp/$VIP:80/reals" '{"address":"198.19.0.12:8080","we
 assert_eq "POST with method tun" 201 "$API_CODE"
 api POST "/api/v1/services/tcp/$VIP:80/reals" '{"address":"198.19.0.12:8081","method":"gre"}' >/dev/null
 assert_eq "POST with an unknown method" 400 "$API_CODE"
-assert_reals 15 "$SVC" "198.19.0.11:80 3,198.19.0.12:8080 1,198.19.0.12:80 3,198.19.0.13:8080 1,198.19.0.13:80 3" \
+assert_reals 15 "$SVC" "198.19.0.11:80 3,198.19.0.12:80 3,198.19.0.12:8080 1,198.19.0.13:80 3,198.19.0.13:8080 1" \
   "API-added servers in rvsd"
 listing=$(rvsadm -Ln)
 assert_contains "-Ln: the added server forwarded by DR" "  -> 198.19.0.13:8080             Route   1 " "$listing"
