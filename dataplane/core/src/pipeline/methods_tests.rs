@@ -208,6 +208,28 @@ fn tun_answers_too_big_with_frag_needed_and_the_mtu_minus_20() {
     assert_eq!(f[14 + 6] & 0x40, 0x40, "DF copied to the outer header");
 }
 
+/// The tunnel's room follows the MTU of the port towards the real servers: 1400 there
+/// leaves 1380 for the client's packets; jumbo frames (9000) take full-size ones whole.
+#[test]
+fn tun_mtu_is_the_server_ports() {
+    for (port_mtu, fits, answer) in [(1400u16, false, Some(1380u16)), (9000, true, None)] {
+        let mut cfg = config(0, 1);
+        cfg.ports[SERVER_PORT as usize].mtu = port_mtu;
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let reg = registry_with(ForwardMethod::Tunnel, None);
+        let mut h = H::new(Pipeline::new(cfg, Arc::new(reg.snapshot()), counters, Time::ZERO));
+        h.client(43002, TcpFlags::SYN, b"");
+        h.tx(SERVER_PORT);
+        h.rx(CLIENT_PORT, big_df_segment(43002));
+        assert_eq!(h.tx(SERVER_PORT).len(), usize::from(fits), "port MTU {port_mtu}");
+        let mtu = h.tx(CLIENT_PORT).pop().map(|f| {
+            let ipp = Ipv4Packet::new_checked(&f[14..]).unwrap();
+            Icmpv4Packet::new_checked(ipp.payload()).unwrap().next_hop_mtu()
+        });
+        assert_eq!(mtu, answer, "port MTU {port_mtu}");
+    }
+}
+
 #[test]
 fn nat_rewrites_the_destination_and_the_replys_source() {
     let mut h = H::new(pipeline_with(ForwardMethod::Nat));

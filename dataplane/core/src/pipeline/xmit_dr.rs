@@ -111,7 +111,7 @@ impl<P: Frame> Pipeline<P> {
         let d = pkt.data();
         let ip_len = u16::from_be_bytes([d[ETH_LEN + 2], d[ETH_LEN + 3]]) as usize;
         if tun {
-            if ip_len + 20 > super::xmit_tun::TUN_MTU {
+            if ip_len + 20 > self.tun_mtu(rip) {
                 // No ICMP about an ICMP error (RFC 1122): it goes no further.
                 return self.drop_pkt(DropReason::TunTooBig, pkt);
             }

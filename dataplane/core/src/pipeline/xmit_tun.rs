@@ -2,8 +2,8 @@
 //! 4) from a director address to the real server, which decapsulates it (`tunl0` with
 //! the VIP) and answers the client directly.
 //!
-//! The outer header adds 20 bytes. A packet that no longer fits the path MTU is not
-//! fragmented: with DF set (every TCP segment of a PMTU-discovering host) the client gets
+//! The outer header adds 20 bytes. A packet that no longer fits the MTU of the port
+//! towards the real server is not fragmented: with DF set (every TCP segment of a PMTU-discovering host) the client gets
 //! ICMP "fragmentation needed" with the MTU minus 20, as IPVS's ip_vs_tunnel_xmit does, so
 //! its next segments fit; without DF it is dropped and counted (`tun_too_big`).
 
@@ -12,9 +12,8 @@ use crate::stats::Event;
 use crate::wire::checksum;
 use crate::wire::icmp::{CODE_FRAG_NEEDED, DEST_UNREACHABLE};
 
-/// The MTU of the path to the real servers. Ethernet's 1500: a tunnel over jumbo frames
-/// would make this a port setting.
-pub const TUN_MTU: usize = 1500;
+/// The MTU of the path to a real server when no route names its port (Ethernet's).
+const TUN_MTU: usize = 1500;
 /// The outer IPv4 header.
 const OUTER_LEN: usize = 20;
 /// TTL of the outer header (Linux's default hop limit, what IPVS's tunnel uses).
@@ -37,9 +36,10 @@ impl<P: Frame> Pipeline<P> {
     ) -> Option<P> {
         let inner = info.ip_len;
         let df = pkt.data()[ETH_LEN + 6] & 0x40 != 0;
-        if inner + OUTER_LEN > TUN_MTU {
+        let mtu = self.tun_mtu(rip);
+        if inner + OUTER_LEN > mtu {
             if df {
-                self.frag_needed(&pkt, info, (TUN_MTU - OUTER_LEN) as u16, now, alloc, out);
+                self.frag_needed(&pkt, info, (mtu - OUTER_LEN) as u16, now, alloc, out);
                 self.counters.event(Event::TunFragNeeded);
                 self.drop_pkt(DropReason::TunTooBig, pkt);
             } else {
@@ -48,6 +48,13 @@ impl<P: Frame> Pipeline<P> {
             return None;
         }
         self.wrap_ipip(pkt, inner, rip)
+    }
+
+    /// The MTU of the way to real server `rip`: that of the port (or VLAN) its route
+    /// leaves by, so jumbo frames towards the servers leave room for full-size packets.
+    pub(super) fn tun_mtu(&self, rip: Ipv4Addr) -> usize {
+        let port = self.routes.lookup(rip).map(|h| h.port as usize);
+        port.and_then(|p| self.ifaces.get(p)).map_or(TUN_MTU, |i| usize::from(i.mtu).max(OUTER_LEN + 68))
     }
 
     /// Puts the `inner`-byte IP packet of `pkt` in an outer IPv4 header to `rip` (the
