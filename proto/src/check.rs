@@ -109,10 +109,8 @@ pub fn check_real(r: &RealSpec) -> Result<(), String> {
             r.method.as_ipvsadm()
         ));
     }
-    if r.tunnel.is_some() {
-        // Parsed (ipvsadm's --tun-type gue, keepalived's `TUN type gue`) so that the
-        // refusal is clear; the dataplane encapsulates IPIP only.
-        return Err("tunnel type gue is not supported by the dataplane yet (ipip only)".into());
+    if r.tunnel.is_some_and(|t| t.port == 0) {
+        return Err(format!("GUE tunnel to {} needs a UDP port", r.addr));
     }
     Ok(())
 }
@@ -191,7 +189,9 @@ mod tests {
         r.tunnel = Some(crate::TunnelEncap { port: 6080 });
         assert!(check_real(&r).unwrap_err().contains("TUN real servers only"));
         r.method = ForwardMethod::Tunnel;
-        assert!(check_real(&r).unwrap_err().contains("gue is not supported"));
+        assert_eq!(check_real(&r), Ok(()), "GUE to port 6080");
+        r.tunnel = Some(crate::TunnelEncap { port: 0 });
+        assert!(check_real(&r).unwrap_err().contains("needs a UDP port"));
         r.method = ForwardMethod::DirectRoute;
         r.tunnel = None;
         let toa = ServiceOptions { toa: true, ..Default::default() };

@@ -429,9 +429,14 @@ pub fn save(list: &[ServiceInfo]) -> String {
             if t.lower != 0 {
                 th.push_str(&format!(" -y {}", t.lower));
             }
+            // GUE must survive -S/-R; IPIP is -i's default.
+            let tun = match (r.spec.method, r.spec.tunnel) {
+                (ForwardMethod::Tunnel, Some(t)) => format!(" --tun-type gue --tun-port {}", t.port),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "-a {name} -r {} {} -w {}{th}",
+                "-a {name} -r {} {} -w {}{tun}{th}",
                 addr_port(&r.spec.addr),
                 fwd_switch(r.spec.method),
                 r.spec.weight
@@ -821,5 +826,8 @@ VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS
 -A -u [2001:db8::100]:53 -s wlc
 ";
         assert_eq!(save(&t), want);
+        t[0].reals[0].spec.method = ForwardMethod::Tunnel;
+        t[0].reals[0].spec.tunnel = Some(rvs_proto::TunnelEncap { port: 6080 });
+        assert!(save(&t).contains("-r 198.19.0.11:80 -i -w 1 --tun-type gue --tun-port 6080\n"));
     }
 }

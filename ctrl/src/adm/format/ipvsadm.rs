@@ -403,8 +403,8 @@ pub fn save(list: &[ServiceInfo], names: Names<'_>) -> String {
                 match r.spec.tunnel {
                     None => out.push_str(" --tun-type ipip"),
                     Some(t) => {
-                        // ipvsadm adds its checksum option (`--tun-nocsum`); rvsd takes
-                        // no GUE real server yet, and none of those options.
+                        // ipvsadm adds its checksum option (`--tun-nocsum`, what rvsd's
+                        // GUE does); rvsadm's -R takes no checksum options, so it is left out.
                         let _ = write!(out, " --tun-type gue --tun-port {}", t.port);
                     }
                 }

@@ -170,11 +170,12 @@ fn lvs_methods_per_service_and_per_real_server() {
         got,
         [(ForwardMethod::DirectRoute, None), (ForwardMethod::Nat, None), (ForwardMethod::Tunnel, None)]
     );
-    // GUE is parsed, and refused as rvsd refuses it.
-    let e = errors(&vs(" lb_kind TUN type gue port 6080\n real_server 198.19.0.11 80 {\n }\n"));
+    // GUE to the server's UDP port.
+    let l = ok(&vs(" lb_kind TUN type gue port 6080\n real_server 198.19.0.11 80 {\n }\n"));
+    let v = &l.config.virtual_servers[0];
     assert_eq!(
-        e,
-        ["k.conf:6: rvsd would refuse real_server 198.19.0.11:80: tunnel type gue is not supported by the dataplane yet (ipip only)"]
+        v.real_method(&v.reals[0]),
+        (ForwardMethod::Tunnel, Some(rvs_proto::TunnelEncap { port: 6080 }))
     );
     // lb_kind after the real servers still applies to them (keepalived reads the block
     // before it builds the table).

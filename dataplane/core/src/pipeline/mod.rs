@@ -246,6 +246,8 @@ pub struct Pipeline<P> {
     real_present: Vec<bool>,
     /// Which worker owns NAT sessions (several workers only).
     nat: conn_direct::NatSteering,
+    /// Per real-server slot: its GUE port when TUN goes over GUE (0: IPIP).
+    gue_ports: Vec<u16>,
     /// SYN-proxied sessions waiting for their real server's SYN/ACK, by due time.
     syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
     /// PROXY headers to send on their own, or to send again until acknowledged, by due time.
@@ -298,6 +300,7 @@ impl<P: Frame> Pipeline<P> {
             exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
             nat: Default::default(),
+            gue_ports: vec![0; counters.reals.len()],
             secrets: cfg.cookie_secrets,
             counters,
             syn_timers: std::collections::VecDeque::new(),
@@ -380,6 +383,7 @@ impl<P: Frame> Pipeline<P> {
                 }
                 let share = r.thresholds.share(self.worker, self.workers, r.slot);
                 self.thresholds[slot] = share;
+                self.gue_ports[slot] = r.gue_port;
                 seen[slot] = true;
                 let c = &self.counters.reals[slot];
                 self.overload.update(r.slot, c.active.get().wrapping_add(c.inactive.get()), share);

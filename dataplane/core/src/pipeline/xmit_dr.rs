@@ -72,7 +72,8 @@ impl<P: Frame> Pipeline<P> {
         }
         let mut pkt = pkt;
         if tun {
-            match self.encapsulate(pkt, &info, rip, now, alloc, out) {
+            let gue = self.gue_ports.get(real_slot as usize).copied().unwrap_or(0);
+            match self.encapsulate(pkt, &info, rip, gue, now, alloc, out) {
                 Some(p) => pkt = p,
                 None => return,
             }
@@ -108,14 +109,15 @@ impl<P: Frame> Pipeline<P> {
     ) {
         let s = self.sessions.get(id);
         let (rip, tun) = (s.reply.src, s.flags & FLAG_TUN != 0);
+        let gue = self.gue_ports.get(s.real_slot as usize).copied().unwrap_or(0);
         let d = pkt.data();
         let ip_len = u16::from_be_bytes([d[ETH_LEN + 2], d[ETH_LEN + 3]]) as usize;
         if tun {
-            if ip_len + 20 > self.tun_mtu(rip) {
+            if ip_len + super::xmit_tun::outer_len(gue) > self.tun_mtu(rip) {
                 // No ICMP about an ICMP error (RFC 1122): it goes no further.
                 return self.drop_pkt(DropReason::TunTooBig, pkt);
             }
-            match self.wrap_ipip(pkt, ip_len, rip) {
+            match self.wrap_tunnel(pkt, ip_len, rip, gue) {
                 Some(p) => pkt = p,
                 None => return,
             }

@@ -325,6 +325,7 @@ impl Registry {
                         slot: r.slot,
                         thresholds: Thresholds::new(r.spec.thresholds.upper, r.spec.thresholds.lower),
                         method: r.spec.method,
+                        gue_port: r.spec.tunnel.map_or(0, |t| t.port),
                     })
                     .collect();
                 // mh: the table is built here, on the control thread, once per snapshot;

@@ -19,6 +19,8 @@ pub struct Real {
     pub thresholds: Thresholds,
     /// How packets reach this real server.
     pub method: rvs_proto::ForwardMethod,
+    /// TUN over GUE: the server's UDP port (0: IPIP).
+    pub gue_port: u16,
 }
 
 impl Candidate for Real {

@@ -100,6 +100,7 @@ mod tests {
             slot,
             thresholds: Thresholds::default(),
             method: Default::default(),
+            gue_port: 0,
         };
         Snapshot::new(
             1,
