@@ -25,6 +25,7 @@ const QUOTE_L4: usize = 8;
 impl<P: Frame> Pipeline<P> {
     /// Wraps the IP packet of `pkt` (Ethernet header in front, rewritten later) in an
     /// outer IPv4 header to `rip`. None when the packet was answered or dropped instead.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn encapsulate(
         &mut self,
         pkt: P,
@@ -181,6 +182,7 @@ fn gue_source_port(inner: &[u8]) -> u16 {
 
 /// The outer IPv4 header: DF and TOS copied from the inner packet (IPVS does the same),
 /// the inner packet's identification (never fragmented by us).
+#[allow(clippy::too_many_arguments)]
 fn write_outer(
     h: &mut [u8; 20],
     tos: u8,
