@@ -56,7 +56,7 @@ impl<P: Frame> Pipeline<P> {
         };
         match self.new_session(svc_idx, &info, now) {
             Ok(id) => {
-                self.attach_proxy_header(id, svc_idx as usize, info.port, &pkt);
+                self.attach_proxy_header(id, svc_idx, info.port, &pkt);
                 self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
             }
             Err(reason) => self.drop_pkt(reason, pkt),
