@@ -18,11 +18,9 @@ lab_up
 # The second client: a veth from rvs-client, which forwards between it and rvsd.
 ip netns add "$NS_C2" || die "cannot create $NS_C2"
 ip link add c2r netns "$RVS_LAB-client" type veth peer name eth0 netns "$NS_C2" || die "veth to $NS_C2"
-for dev in c2r; do
-  in_client ethtool -K "$dev" tx off rx off gso off gro off tso off >/dev/null 2>&1
-  in_client ip addr add 198.18.2.1/24 dev "$dev"
-  in_client ip link set "$dev" up
-done
+in_client ethtool -K c2r tx off rx off gso off gro off tso off >/dev/null 2>&1
+in_client ip addr add 198.18.2.1/24 dev c2r
+in_client ip link set c2r up
 ip netns exec "$NS_C2" ethtool -K eth0 tx off rx off gso off gro off tso off >/dev/null 2>&1
 ip netns exec "$NS_C2" ip addr add "$C2_IP/24" dev eth0
 ip netns exec "$NS_C2" ip link set lo up
