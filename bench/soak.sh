@@ -51,9 +51,10 @@ END=$((SECONDS + MINUTES * 60))
 
 # Traffic loops, each until END; errors appended to $ERRS as one line each.
 wrk_loop() {
-  local out
+  local out d
   while ((SECONDS < END - 5)); do
-    out=$(in_client timeout 90 wrk -t2 -c50 -d60s --timeout 5s "http://$VIP/" 2>&1)
+    d=$((END - SECONDS < 60 ? END - SECONDS : 60))
+    out=$(in_client timeout $((d + 30)) wrk -t2 -c50 -d"${d}s" --timeout 5s "http://$VIP/" 2>&1)
     if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
       echo "wrk $(date +%T): $(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr '\n' ' ')" >>"$ERRS"
     fi
@@ -69,9 +70,11 @@ udp_loop() {
   done
 }
 wrk_loop &
-bg_track $!
+LOOPS=($!)
 udp_loop &
-bg_track $!
+LOOPS+=($!)
+bg_track "${LOOPS[0]}"
+bg_track "${LOOPS[1]}"
 FLOOD=${RVS_FLOOD:-$ROOT/target/release/rvs-flood}
 [[ -x $FLOOD ]] || die "rvs-flood not built: cargo build --release -p rvs-flood"
 in_client "$FLOOD" --eal "--no-huge -m 256 --file-prefix rvsso-$$ --no-pci -l 0 --log-level *:warning \
@@ -99,7 +102,7 @@ while ((SECONDS < END)); do
   printf '{"t": %d, "rss_kb": %d, "sessions": %d, "errors": %d}\n' \
     $((SECONDS - t0)) "$(rss_kb)" "$(sessions)" "$(wc -l <"$ERRS")" >>"$SAMPLES"
 done
-wait_for 100 "traffic loops to end" bash -c "! pgrep -f 'wrk -t2 -c50' >/dev/null"
+wait "${LOOPS[@]}"
 grep -qi panic "$RVSD_LOG" && echo "rvsd log: panic" >>"$ERRS"
 
 say "samples: $(wc -l <"$SAMPLES"), wrk requests: $(awk '{s += $1} END {print s + 0}' "$CFG_DIR/wrk.requests" 2>/dev/null), UDP datagrams echoed: $(awk '{s += $1} END {print s + 0}' "$CFG_DIR/udp.received" 2>/dev/null)"
