@@ -86,21 +86,26 @@ assert_eq "the second host is served again (ok timeout other)" "5 0 0" "$(curls 
 # UDP flood from the second host: hping3 takes a new source port per datagram, so each one
 # is a new flow. Short UDP timeouts let the flood's sessions go between the two rounds.
 assert_ok "udp timeout 4 s" rvsadm --set 0 0 4
-# flood_round LABEL: 4 s of flood at ~20k datagrams/s while the first client echoes 300
-# datagrams over 6 flows; prints udp_burst's JSON.
+# flood_round REASON: a flood at up to ~20k datagrams/s for 6 s; once rvsd counts drops
+# for REASON (the flood has taken hold: the table is full, or the limit bites), the first
+# client echoes 300 datagrams over 6 new flows; prints udp_burst's JSON.
 flood_round() {
-  local fl res
-  in_c2 timeout 4 hping3 -q --udp -p 53 -d 16 -i u50 "$VIP" >/dev/null 2>&1 &
+  local fl res before i
+  before=$(drops "$1")
+  in_c2 timeout 6 hping3 -q --udp -p 53 -d 16 -i u50 "$VIP" >/dev/null 2>&1 &
   fl=$!
   bg_track "$fl"
-  sleep 1
+  for ((i = 0; i < 50; i++)); do
+    (($(drops "$1") > before)) && break
+    sleep 0.1
+  done
   res=$(udp_burst --dst "$VIP" --port 53 --count 300 --sports 6 --window 16 --timeout 2)
   wait "$fl" 2>/dev/null
   echo "$res"
 }
 say "UDP flood without a limit: the table (4096 sessions) fills"
 full_before=$(drops session_table_full)
-res=$(flood_round)
+res=$(flood_round session_table_full)
 say "udp_burst during the flood: $res"
 full=$(($(drops session_table_full) - full_before))
 assert_gt "session_table_full drops during the unlimited flood" 1000 "$full"
@@ -112,7 +117,7 @@ assert_ok "edit with --source-rate" rvsadm -E -u "$UDP_SVC" -s rr --source-rate 
 assert_contains "rvsadm -Ln shows the rate" "source-rate 50:100" "$(rvsadm -Ln)"
 limited_before=$(drops source_rate_limited)
 full_before=$(drops session_table_full)
-res=$(flood_round)
+res=$(flood_round source_rate_limited)
 say "udp_burst during the flood: $res"
 flood_sessions=$(conn_lines | grep -c "$C2_IP")
 limited=$(($(drops source_rate_limited) - limited_before))
