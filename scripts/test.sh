@@ -131,6 +131,8 @@ done
 LAB_TESTS+=("45-control-access 45-control-access 1")
 # ICMP errors translated for their sessions (port unreachable to a UDP client).
 LAB_TESTS+=("46-icmp-errors 46-icmp-errors 1")
+# Per-service source lists and admission limits against two client hosts and a UDP flood.
+LAB_TESTS+=("65-acl-limits-w1 65-acl-limits 1")
 # What an operator lives with: the dashboard in headless Chromium; the .deb package.
 LAB_TESTS+=("41-dashboard 41-dashboard 1")
 LAB_TESTS+=("42-package 42-package 1")

@@ -356,6 +356,11 @@ pub fn options_json(o: &ServiceOptions) -> Value {
         "proxy_protocol_send": if o.proxy_on_connect { "on-connect" } else { "first-data" },
         "expire_quiescent_template": o.expire_quiescent_template,
         "mh_table_size": o.mh_table_size,
+        "allow": o.allow.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "deny": o.deny.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "source_conn_rate": o.source_conn_rate.map(|r| r.to_string()),
+        "conn_rate": o.conn_rate.map(|r| r.to_string()),
+        "max_conns": o.max_conns,
     })
 }
 

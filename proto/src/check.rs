@@ -78,12 +78,32 @@ pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
             ));
         }
     }
+    check_limits(o)?;
     if let Some(p) = o.persistence {
         if p.timeout == 0 {
             return Err("persistence: timeout must be at least 1 second".into());
         }
         if p.prefix_len > 32 {
             return Err("persistence: netmask must be a prefix of at most 32 bits".into());
+        }
+    }
+    Ok(())
+}
+
+/// Access lists and admission limits: IPv4 prefixes (the dataplane's family), lists of
+/// a bounded length, rates within range.
+pub fn check_limits(o: &ServiceOptions) -> Result<(), String> {
+    for (what, list) in [("allow", &o.allow), ("deny", &o.deny)] {
+        if list.len() > crate::limits::ACL_MAX {
+            return Err(format!("{what}: at most {} prefixes", crate::limits::ACL_MAX));
+        }
+        if let Some(c) = list.iter().find(|c| !c.addr().is_ipv4()) {
+            return Err(format!("{what} {c}: IPv6 is not supported by the dataplane yet"));
+        }
+    }
+    for (what, r) in [("source connection rate", o.source_conn_rate), ("connection rate", o.conn_rate)] {
+        if let Some(r) = r {
+            r.check().map_err(|e| format!("{what}: {e}"))?;
         }
     }
     Ok(())

@@ -5,6 +5,9 @@
 //! instead of guessing, so old and new tools fail loudly rather than misbehave.
 
 pub mod check;
+pub mod limits;
+
+pub use limits::{Cidr, RateLimit};
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -136,6 +139,25 @@ pub struct ServiceOptions {
     /// `CONFIG_IP_VS_MH_TAB_INDEX`). About 100 entries per server keep the shares even.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mh_table_size: Option<u32>,
+    /// Source prefixes allowed to open connections (DPVS's whitelist); empty: every source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<Cidr>,
+    /// Source prefixes refused (DPVS's blacklist), checked before `allow`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<Cidr>,
+    /// New connections per second from one source address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_conn_rate: Option<RateLimit>,
+    /// New connections per second to the whole service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn_rate: Option<RateLimit>,
+    /// Connections the service holds at once (0: no cap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_conns: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn is_false(b: &bool) -> bool {

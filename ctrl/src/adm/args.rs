@@ -178,7 +178,7 @@ fn usage_err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
 #[derive(Default)]
 struct State {
     cmd: Option<Cmd>,
-    options: [bool; NOPT],
+    options: OptSet,
     service: Option<(Protocol, IpAddr, Option<u16>)>,
     scheduler: Option<String>,
     real: Option<(IpAddr, Option<u16>)>,
@@ -199,6 +199,33 @@ struct State {
     tun_type: Option<String>,
     tun_port: Option<u16>,
     daemon: bool,
+    allow: Vec<rvs_proto::Cidr>,
+    deny: Vec<rvs_proto::Cidr>,
+    source_rate: Option<rvs_proto::RateLimit>,
+    conn_rate: Option<rvs_proto::RateLimit>,
+    max_conns: u32,
+}
+
+/// Which options were given (an array past 32 has no derived Default).
+struct OptSet([bool; NOPT]);
+
+impl Default for OptSet {
+    fn default() -> Self {
+        OptSet([false; NOPT])
+    }
+}
+
+impl std::ops::Deref for OptSet {
+    type Target = [bool; NOPT];
+    fn deref(&self) -> &[bool; NOPT] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for OptSet {
+    fn deref_mut(&mut self) -> &mut [bool; NOPT] {
+        &mut self.0
+    }
 }
 
 impl State {
@@ -458,6 +485,27 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 };
             }
             Flag::ExpireQuiescent => st.set_option(Opt::ExpireQuiescent)?,
+            Flag::Allow => {
+                st.set_option(Opt::Allow)?;
+                st.allow = parse_cidrs("allow", arg)?;
+            }
+            Flag::Deny => {
+                st.set_option(Opt::Deny)?;
+                st.deny = parse_cidrs("deny", arg)?;
+            }
+            Flag::SourceRate => {
+                st.set_option(Opt::SourceRate)?;
+                st.source_rate = Some(parse_rate("source-rate", arg)?);
+            }
+            Flag::ConnRate => {
+                st.set_option(Opt::ConnRate)?;
+                st.conn_rate = Some(parse_rate("conn-rate", arg)?);
+            }
+            Flag::MaxConns => {
+                st.set_option(Opt::MaxConns)?;
+                st.max_conns = parse_number(arg, 1, u32::MAX)
+                    .ok_or_else(|| UsageError(format!("illegal max-conns: `{arg}' (1 or more)")))?;
+            }
             Flag::MhTableSize => {
                 st.set_option(Opt::MhTableSize)?;
                 let m = parse_number(arg, 3, rvs_proto::check::MH_TABLE_MAX)
@@ -559,6 +607,11 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 proxy_on_connect: st.proxy_on_connect,
                 expire_quiescent_template: st.has(Opt::ExpireQuiescent),
                 mh_table_size: st.mh_table_size,
+                allow: st.allow.clone(),
+                deny: st.deny.clone(),
+                source_conn_rate: st.source_rate,
+                conn_rate: st.conn_rate,
+                max_conns: st.max_conns,
             };
             if options.proxy_on_connect && options.proxy_protocol.is_none() {
                 return usage_err("--proxy-protocol-send needs --proxy-protocol v1|v2");

@@ -479,6 +479,29 @@ fn service_flags(o: &rvs_proto::ServiceOptions) -> String {
     if let Some(m) = o.mh_table_size {
         f.push_str(&format!(" mh-table-size {m}"));
     }
+    f.push_str(&limit_flags(o, ""));
+    f
+}
+
+/// The lists and limits, as `-L` (`prefix` "") and `-S` (`prefix` "--") write them.
+fn limit_flags(o: &rvs_proto::ServiceOptions, prefix: &str) -> String {
+    let mut f = String::new();
+    let list = |l: &[rvs_proto::Cidr]| l.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+    if !o.allow.is_empty() {
+        f.push_str(&format!(" {prefix}allow {}", list(&o.allow)));
+    }
+    if !o.deny.is_empty() {
+        f.push_str(&format!(" {prefix}deny {}", list(&o.deny)));
+    }
+    if let Some(r) = o.source_conn_rate {
+        f.push_str(&format!(" {prefix}source-rate {r}"));
+    }
+    if let Some(r) = o.conn_rate {
+        f.push_str(&format!(" {prefix}conn-rate {r}"));
+    }
+    if o.max_conns != 0 {
+        f.push_str(&format!(" {prefix}max-conns {}", o.max_conns));
+    }
     f
 }
 
@@ -512,6 +535,7 @@ fn save_flags(o: &rvs_proto::ServiceOptions) -> String {
     if let Some(m) = o.mh_table_size {
         f.push_str(&format!(" --mh-table-size {m}"));
     }
+    f.push_str(&limit_flags(o, "--"));
     f
 }
 

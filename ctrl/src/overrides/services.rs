@@ -67,6 +67,13 @@ fn set_options(vs: &mut VirtualServer, o: &ServiceOptions) {
     vs.proxy_on_connect = o.proxy_on_connect;
     vs.expire_quiescent_template = o.expire_quiescent_template;
     vs.mh_table_size = o.mh_table_size;
+    vs.limits = crate::keepalived::model::VsLimits {
+        allow: o.allow.clone(),
+        deny: o.deny.clone(),
+        source_conn_rate: o.source_conn_rate,
+        conn_rate: o.conn_rate,
+        max_conns: o.max_conns,
+    };
 }
 
 fn api_loc() -> Loc {
@@ -106,6 +113,7 @@ fn virtual_server(d: &ServiceDef) -> VirtualServer {
         proxy_on_connect: false,
         expire_quiescent_template: false,
         mh_table_size: None,
+        limits: Default::default(),
         reals: Vec::new(),
     };
     set_options(&mut vs, &d.options);

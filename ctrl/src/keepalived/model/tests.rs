@@ -683,3 +683,32 @@ fn only_fullnat_needs_local_addresses() {
     }
     assert!(errors(&conf("FNAT"))[0].contains("FULLNAT needs local addresses"));
 }
+
+#[test]
+fn rvs_limits_block() {
+    let l = ok(&vs(" rvs_limits {\n  allow 198.18.0.0/24 198.18.1.7\n  deny 198.18.0.66\n  source_conn_rate 50 100\n  conn_rate 1000\n  max_conns 300\n }"));
+    let o = l.config.virtual_servers[0].options();
+    assert_eq!(
+        o.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["198.18.0.0/24", "198.18.1.7/32"]
+    );
+    assert_eq!(o.deny[0].to_string(), "198.18.0.66/32");
+    assert_eq!(o.source_conn_rate, Some(rvs_proto::RateLimit { rate: 50, burst: 100 }));
+    assert_eq!(o.conn_rate, Some(rvs_proto::RateLimit { rate: 1000, burst: 1000 }));
+    assert_eq!(o.max_conns, 300);
+    assert!(rvs_proto::check::check_service(&rvs_proto::ServiceSpec {
+        key: l.config.virtual_servers[0].key,
+        scheduler: "rr".into(),
+        local_addrs: vec![],
+        options: o
+    })
+    .is_ok());
+    // Errors name the file and the line of the bad statement.
+    let e = errors(&vs(" rvs_limits {\n  deny 198.18.0.5/24\n  source_conn_rate 0\n  max_conns lots\n }"));
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(e[0].starts_with("k.conf:6:") && e[0].contains("198.18.0.5/24 has host bits set"), "{e:?}");
+    assert!(e[1].starts_with("k.conf:7:") && e[1].contains("source_conn_rate"), "{e:?}");
+    assert!(e[2].starts_with("k.conf:8:") && e[2].contains("max_conns"), "{e:?}");
+    let l = ok(&vs(" rvs_limits {\n  dney 198.18.0.5\n }"));
+    assert!(warnings(&l).iter().any(|w| w.contains("did you mean 'deny'")), "{:?}", warnings(&l));
+}

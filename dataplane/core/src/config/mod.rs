@@ -11,6 +11,7 @@ use crate::route::Prefix;
 
 mod exception;
 mod ha;
+mod limits;
 mod vlan;
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 pub use ha::{HaParams, SyncConfig};
@@ -278,6 +279,15 @@ struct RawService {
     expire_quiescent_template: bool,
     /// mh: the Maglev table size M (a prime).
     mh_table_size: Option<Spanned<u32>>,
+    /// Source prefixes allowed / refused (see `limits`).
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<Spanned<String>>,
+    /// New connections per second from one source, to the service; its cap.
+    source_conn_rate: Option<Spanned<toml::Value>>,
+    conn_rate: Option<Spanned<toml::Value>>,
+    max_conns: Option<Spanned<u32>>,
     #[serde(default)]
     real: Vec<RawReal>,
 }
@@ -650,6 +660,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             }
         }
         options.expire_quiescent_template = s.expire_quiescent_template;
+        let raw_limits = limits::RawLimits {
+            allow: &s.allow,
+            deny: &s.deny,
+            source_conn_rate: s.source_conn_rate.as_ref(),
+            conn_rate: s.conn_rate.as_ref(),
+            max_conns: s.max_conns.as_ref(),
+        };
+        limits::parse_limits(&cx, raw_limits, &mut options)?;
         if let Some(m) = &s.mh_table_size {
             options.mh_table_size = Some(*m.get_ref());
             let probe =

@@ -256,6 +256,8 @@ pub struct Pipeline<P> {
     garps: Vec<arp::Garp>,
     /// Session sync (None: off).
     sync: Option<Box<sync::SyncState>>,
+    /// Admission of new connections: the services' lists, rates and caps.
+    limits: acl::Limits,
     /// Added to `now` for the SYN-cookie counter: wall-clock time when the members of a
     /// sync group share cookie secrets (0: the process clock).
     cookie_clock: u64,
@@ -274,6 +276,7 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
     ) -> Self {
         let (ifaces, vlan_ifaces) = interfaces(&cfg.ports);
+        let limits = acl::Limits::new(counters.services.len());
         let mut p = Pipeline {
             worker: cfg.worker,
             workers: cfg.workers,
@@ -307,6 +310,7 @@ impl<P: Frame> Pipeline<P> {
             proxy_timers: std::collections::VecDeque::new(),
             garps: Vec::new(),
             sync: None,
+            limits,
             cookie_clock: 0,
             released: Vec::new(),
             failed: Vec::new(),
@@ -404,6 +408,7 @@ impl<P: Frame> Pipeline<P> {
             }
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
+        self.limits.sync(&snapshot, self.worker, self.workers);
         self.addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
         self.nat = conn_direct::NatSteering::new(&snapshot);
         self.snapshot = snapshot;
@@ -643,6 +648,7 @@ const TCP_RST: u8 = 0x04;
 const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
 
+mod acl;
 mod classify;
 mod conn_direct;
 mod conn_new;
@@ -659,6 +665,8 @@ pub use sync::{InstallError, Installed};
 
 use classify::Destination;
 
+#[cfg(test)]
+mod acl_tests;
 #[cfg(test)]
 mod ext_tests;
 #[cfg(test)]

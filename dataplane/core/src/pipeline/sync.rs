@@ -180,6 +180,7 @@ impl<P: Frame> Pipeline<P> {
                 return Err(InstallError::TableFull);
             }
         };
+        self.limits.opened(u32::from(new.service_slot));
         let c = &self.counters;
         c.sessions_live.set(self.sessions.len() as u64);
         if let Some(r) = c.reals.get(new.real_slot as usize) {

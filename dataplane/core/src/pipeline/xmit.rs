@@ -197,6 +197,7 @@ impl<P: Frame> Pipeline<P> {
         if let Some(client) = s.persist_client.get() {
             self.persist.detach(&PersistKey { service: s.service_slot as u32, client: client.into() });
         }
+        self.limits.closed(s.service_slot);
         if s.flags & FLAG_EXT != 0 {
             self.ext.remove(&s.client); // frees any held segments
         }

@@ -360,6 +360,7 @@ impl Registry {
                     },
                     proxy_on_connect: e.spec.options.proxy_on_connect,
                     maglev,
+                    limits: crate::acl::ServiceLimits::from_options(&e.spec.options).map(std::sync::Arc::new),
                 }
             })
             .collect();

@@ -59,6 +59,8 @@ pub struct Service {
     /// mh: the Maglev table, built once by whoever made the snapshot (the control thread)
     /// and shared read-only by every worker, so no packet thread builds one.
     pub maglev: Option<std::sync::Arc<crate::sched::maglev::MaglevTable>>,
+    /// Source allow/deny lists and admission limits (None: the service has none).
+    pub limits: Option<std::sync::Arc<crate::acl::ServiceLimits>>,
 }
 
 /// What one of our addresses is, beyond the ports' own addresses.

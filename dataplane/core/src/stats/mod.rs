@@ -101,6 +101,11 @@ drop_reasons! {
     VlanQinQ => "vlan_qinq", "Stacked VLAN tags (802.1ad or a second 802.1Q tag): not supported.";
     TunTooBig => "tun_too_big", "Too big for the tunnel MTU once encapsulated, without DF (answered when DF is set).";
     ReplyBypassed => "reply_bypassed", "A DR/TUN real server's reply reached the director (they should go straight to the client).";
+    AclDenied => "acl_denied", "New connection from a source in the service's deny list.";
+    AclNotAllowed => "acl_not_allowed", "New connection from a source outside the service's allow list.";
+    SourceRateLimited => "source_rate_limited", "New connection over the service's per-source connection rate.";
+    ServiceRateLimited => "service_rate_limited", "New connection over the service's connection rate.";
+    MaxConns => "max_conns", "New connection while the service holds its maximum of connections.";
 }
 
 macro_rules! events {

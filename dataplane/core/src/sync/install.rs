@@ -119,6 +119,7 @@ mod tests {
                 proxy_protocol: None,
                 proxy_on_connect: false,
                 maglev: None,
+                limits: None,
             }],
         )
     }
