@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(wire pipeline pipeline_stateful config keepalived sync)
+((${#targets[@]})) || targets=(wire ipv6 pipeline pipeline_stateful config keepalived sync)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 for t in "${targets[@]}"; do
   echo "== fuzz $t for ${secs}s"

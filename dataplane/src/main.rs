@@ -358,6 +358,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             expire_nodest_conn: d.expire_nodest_conn,
             exception_path,
             steering: decision.steering.clone(),
+            v6: rvs_core::config::v6_pipeline_config(&cfg.ports, &cfg.routes6),
         };
         let mut pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
         if let Some((_, _, params)) = &sync_parts {

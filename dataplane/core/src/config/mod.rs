@@ -11,10 +11,12 @@ use crate::route::Prefix;
 
 mod exception;
 mod ha;
+mod v6;
 mod vlan;
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 pub use ha::{HaParams, SyncConfig};
 use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
+pub use v6::{parse_cidr6, pipeline_config as v6_pipeline_config, Route6Config};
 pub use vlan::{kernel_name as vlan_kernel_name, Interface, VlanConfig};
 
 /// A config error with its position in the file.
@@ -32,6 +34,8 @@ pub struct Config {
     pub dataplane: Dataplane,
     pub ports: Vec<PortConfig>,
     pub routes: Vec<RouteConfig>,
+    /// The `[[route]]`s whose prefix is IPv6.
+    pub routes6: Vec<Route6Config>,
     pub timeouts: Timeouts,
     pub services: Vec<ServiceConfig>,
     pub synproxy: crate::pipeline::SynProxyParams,
@@ -76,6 +80,8 @@ pub struct PortConfig {
     pub device: String,
     pub devargs: Option<String>,
     pub addresses: Vec<(Ipv4Addr, u8)>,
+    /// Its IPv6 addresses (the IPv6 entries of `addresses`).
+    pub addresses6: Vec<(std::net::Ipv6Addr, u8)>,
     /// Line of the `device` key, for errors found when DPDK probes it.
     pub line: usize,
     /// The port's kernel interface (exception path), `kernel_if`/`kernel_name`.
@@ -423,7 +429,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return cx.err(p.device.span(), "empty `device`");
         }
         let mut addresses = Vec::new();
+        let mut addresses6 = Vec::new();
         for a in &p.addresses {
+            if v6::is_v6(a.get_ref()) {
+                let taken: Vec<&PortConfig> = ports.iter().collect();
+                addresses6.push(v6::parse_port_addr(&cx, a, &taken)?);
+                continue;
+            }
             let (ip, len) = parse_cidr(a.get_ref()).ok_or(()).or_else(|_| {
                 cx.err(a.span(), format!("bad address `{}`: expected A.B.C.D/LEN", a.get_ref()))
             })?;
@@ -461,6 +473,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             device: p.device.into_inner(),
             devargs: p.devargs,
             addresses,
+            addresses6,
             vlans: Vec::new(),
         };
         let taken: Vec<(Ipv4Addr, u8)> = ports
@@ -476,7 +489,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
 
     let mut routes = Vec::new();
+    let mut routes6 = Vec::new();
     for r in raw.route {
+        if v6::is_v6(r.prefix.get_ref()) {
+            routes6.push(v6::parse_route(&cx, &r, &ports)?);
+            continue;
+        }
         let prefix = parse_cidr(r.prefix.get_ref())
             .and_then(|(ip, len)| Prefix::new(ip, len))
             .ok_or(())
@@ -705,6 +723,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         dataplane,
         ports,
         routes,
+        routes6,
         timeouts,
         services,
         synproxy,

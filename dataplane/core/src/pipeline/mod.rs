@@ -10,7 +10,10 @@
 mod arp;
 mod ext;
 mod icmp;
+mod v6;
 mod vlan;
+
+pub use v6::V6Config;
 
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
@@ -85,6 +88,8 @@ pub struct PipelineConfig {
     pub exception_path: bool,
     /// How replies reach the worker that owns their session (see `laddr::Steering`).
     pub steering: crate::laddr::Steering,
+    /// IPv6 addresses of the ports and IPv6 routes (empty: IPv4 only).
+    pub v6: V6Config,
 }
 
 /// SYN-proxy settings of the dataplane (the `[synproxy]` config section).
@@ -131,6 +136,8 @@ pub struct Output<P> {
     pub redirect: Vec<Vec<Handoff<P>>>,
     /// Neighbour entries this worker learned (on an interface), to share with the other workers.
     pub learned: Vec<(Ipv4Addr, Mac, IfIndex)>,
+    /// The same for IPv6 neighbours.
+    pub learned6: Vec<(std::net::Ipv6Addr, Mac, IfIndex)>,
     /// Frames for the kernel interface of the interface (port, VLAN) they came in on
     /// (exception path), untagged: traffic to the host's own addresses, routing
     /// protocols, multicast, ARP that is not ours. The edge hands them to the exception
@@ -147,6 +154,7 @@ impl<P> Output<P> {
             tx: (0..ports).map(|_| Vec::with_capacity(64)).collect(),
             redirect: (0..workers).map(|_| Vec::new()).collect(),
             learned: Vec::new(),
+            learned6: Vec::new(),
             kernel: Vec::new(),
             synced: Vec::new(),
         }
@@ -260,6 +268,8 @@ pub struct Pipeline<P> {
     failed: Vec<P>,
     expired: Vec<Session>,
     probes: Vec<Probe>,
+    /// Everything IPv6 (`v6/`): kept apart so that the IPv4 path does not carry it.
+    v6: Box<v6::V6State<P>>,
 }
 
 impl<P: Frame> Pipeline<P> {
@@ -270,6 +280,8 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
     ) -> Self {
         let (ifaces, vlan_ifaces) = interfaces(&cfg.ports);
+        let macs: Vec<MacAddr> = cfg.ports.iter().map(|p| p.mac).collect();
+        let v6 = Box::new(v6::V6State::new(&cfg.v6, &macs, cfg.neigh));
         let mut p = Pipeline {
             worker: cfg.worker,
             workers: cfg.workers,
@@ -306,6 +318,7 @@ impl<P: Frame> Pipeline<P> {
             failed: Vec::new(),
             expired: Vec::new(),
             probes: Vec::new(),
+            v6,
         };
         p.set_snapshot(snapshot);
         p
@@ -467,6 +480,7 @@ impl<P: Frame> Pipeline<P> {
         }
         self.probes = probes;
         self.failed = failed;
+        self.poll_v6(now, alloc, out);
     }
 
     /// A frame another worker parsed and handed over (`Output::redirect`): this worker

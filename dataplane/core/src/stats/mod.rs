@@ -59,9 +59,12 @@ macro_rules! drop_reasons {
 drop_reasons! {
     Truncated => "truncated", "Frame shorter than the headers it claims.";
     NotForUs => "not_for_us", "Destination MAC is neither ours nor broadcast.";
-    UnknownEthertype => "unknown_ethertype", "Neither IPv4 nor ARP.";
+    UnknownEthertype => "unknown_ethertype", "Neither IPv4 nor ARP (nor IPv6 on a port with IPv6 addresses).";
     BadIpHeader => "bad_ip_header", "IPv4 version, header length or total length is wrong.";
     BadIpChecksum => "bad_ip_checksum", "IPv4 header checksum does not verify.";
+    BadIpv6Header => "bad_ipv6_header", "IPv6 header truncated, or its payload length beyond the frame.";
+    Ipv6ExtChain => "ipv6_ext_chain", "IPv6 extension headers malformed, out of order, or more than eight.";
+    Icmpv6Invalid => "icmpv6_invalid", "ICMPv6 with a bad checksum, or Neighbor Discovery that RFC 4861 says to discard.";
     Fragment => "fragment", "IP fragment: no reassembly yet.";
     TtlExceeded => "ttl_exceeded", "TTL would reach zero when forwarded.";
     BadL4Header => "bad_l4_header", "TCP/UDP header truncated or inconsistent.";
