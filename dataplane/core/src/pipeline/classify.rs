@@ -134,7 +134,7 @@ impl<P: Frame> Pipeline<P> {
                 Some((id, dir)) => self.forward(id, dir, pkt, info, now, alloc, out),
                 None => self.to_kernel(info.port, DropReason::NotLocal, pkt, out),
             },
-            Destination::Own(_) => self.drop_pkt(DropReason::ToHost, pkt),
+            Destination::Own(_) | Destination::Ipv6 => self.drop_pkt(DropReason::ToHost, pkt),
         }
     }
 
@@ -350,4 +350,6 @@ pub(super) enum Destination {
     Lip,
     /// None of ours now; maybe a VIP or LIP that was removed while sessions live.
     Former,
+    /// Never in the table: marks an IPv6 frame handed to its session's worker unparsed.
+    Ipv6,
 }

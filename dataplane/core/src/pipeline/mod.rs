@@ -281,7 +281,17 @@ impl<P: Frame> Pipeline<P> {
     ) -> Self {
         let (ifaces, vlan_ifaces) = interfaces(&cfg.ports);
         let macs: Vec<MacAddr> = cfg.ports.iter().map(|p| p.mac).collect();
-        let v6 = Box::new(v6::V6State::new(&cfg.v6, &macs, cfg.neigh));
+        let v6 = Box::new(v6::V6State::new(
+            &cfg.v6,
+            &macs,
+            v6::V6Params {
+                worker: cfg.worker,
+                workers: cfg.workers,
+                max_sessions: cfg.max_sessions,
+                local_port_range: cfg.local_port_range,
+                neigh: cfg.neigh,
+            },
+        ));
         let mut p = Pipeline {
             worker: cfg.worker,
             workers: cfg.workers,
@@ -411,6 +421,7 @@ impl<P: Frame> Pipeline<P> {
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
         self.addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
+        self.v6.set_snapshot(&snapshot.v6, self.worker, &self.counters.reals, snapshot.version);
         self.snapshot = snapshot;
     }
 
@@ -492,6 +503,10 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
+        if h.info.dest == Destination::Ipv6 {
+            // IPv6 is handed over unparsed (`v6/conn.rs`).
+            return self.handle_ipv6(h.info.port, h.pkt, now, alloc, out);
+        }
         let mut info = h.info;
         info.hash = self.sessions.hash(&info.key);
         self.dispatch(h.pkt, info, now, alloc, out)
@@ -542,7 +557,8 @@ impl<P: Frame> Pipeline<P> {
 
     /// Every session, for `ipvsadm -Lnc`.
     pub fn dump_sessions(&self, now: Time) -> Vec<rvs_proto::ConnInfo> {
-        self.sessions
+        let mut conns: Vec<rvs_proto::ConnInfo> = self
+            .sessions
             .iter()
             .map(|s| rvs_proto::ConnInfo {
                 protocol: if s.client.proto == PROTO_TCP {
@@ -563,7 +579,9 @@ impl<P: Frame> Pipeline<P> {
                 real: s.real_addr().into(),
                 worker: self.worker as u32,
             })
-            .collect()
+            .collect();
+        self.dump_sessions_v6(now, &mut conns);
+        conns
     }
 
     /// The source address to use on `port` towards `target`: the port address whose
@@ -585,7 +603,7 @@ impl<P: Frame> Pipeline<P> {
             Destination::Vip | Destination::Lip => {
                 self.routes.connected_port(ip) == Some(port) && self.snapshot.owns(ip)
             }
-            Destination::Former => false,
+            Destination::Former | Destination::Ipv6 => false,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! nothing: with an exception path they go to the port's kernel interface (where the host
 //! may use them), otherwise they are dropped and counted (`icmp_ignored`).
 
+mod conn;
 mod nd;
 
 use hashbrown::HashMap;
@@ -17,7 +18,10 @@ use crate::frame::{Frame, FrameAlloc};
 use crate::neigh::{Hold, Mac, NeighParams, NeighTable, Probe};
 use crate::route::v6::{Prefix6, Route6, RouteTable6};
 use crate::route::IfIndex;
+use crate::service::{LocalKind, Snapshot6};
+use crate::session::v6::{PortPool6, Session6, SessionTable6};
 use crate::stats::DropReason;
+use crate::stats::RealCounters;
 use crate::time::Time;
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmpv6;
@@ -45,6 +49,8 @@ impl V6Config {
 pub(super) enum Dest6 {
     /// One of a port's own addresses (its global ones and its link-local).
     Own(IfIndex),
+    Vip,
+    Lip,
 }
 
 /// A worker's IPv6 state.
@@ -58,13 +64,31 @@ pub(super) struct V6State<P> {
     probes: Vec<Probe<Ipv6Addr>>,
     failed: Vec<P>,
     released: Vec<P>,
+    /// The ports' own addresses alone (`addrs` adds the VIPs and LIPs of the snapshot).
+    own_addrs: HashMap<Ipv6Addr, Dest6, ahash::RandomState>,
+    services: Vec<conn::Svc6State>,
+    sessions: SessionTable6,
+    ports: PortPool6,
+    expired: Vec<Session6>,
 }
 
+/// What sizes a worker's IPv6 state.
+pub(super) struct V6Params {
+    pub worker: u16,
+    pub workers: u16,
+    pub max_sessions: usize,
+    pub local_port_range: (u16, u16),
+    pub neigh: NeighParams,
+}
+
+/// Sessions the expiry sweep looks at per `poll`.
+const EXPIRE_BUDGET: usize = 1024;
+
 impl<P> V6State<P> {
-    pub(super) fn new(cfg: &V6Config, macs: &[MacAddr], neigh: NeighParams) -> Self {
+    pub(super) fn new(cfg: &V6Config, macs: &[MacAddr], p: V6Params) -> Self {
         let enabled = !cfg.is_empty();
         let mut own = Vec::new();
-        let mut addrs = HashMap::default();
+        let mut addrs: HashMap<Ipv6Addr, Dest6, ahash::RandomState> = HashMap::default();
         let mut routes = RouteTable6::default();
         for (i, mac) in macs.iter().enumerate() {
             let mut mine: Vec<(Ipv6Addr, u8)> = cfg.addrs.get(i).cloned().unwrap_or_default();
@@ -87,12 +111,45 @@ impl<P> V6State<P> {
         V6State {
             enabled,
             own,
-            addrs,
             routes,
-            neigh: NeighTable::new(neigh),
+            neigh: NeighTable::new(p.neigh),
             probes: Vec::new(),
             failed: Vec::new(),
             released: Vec::new(),
+            own_addrs: addrs.clone(),
+            addrs,
+            services: Vec::new(),
+            sessions: SessionTable6::new(p.max_sessions),
+            ports: PortPool6::new(p.worker, p.workers, p.local_port_range),
+            expired: Vec::new(),
+        }
+    }
+
+    /// The IPv6 services of a new snapshot: scheduler state kept where the scheduler is
+    /// the same, the VIPs and LIPs added to our addresses.
+    pub(super) fn set_snapshot(
+        &mut self,
+        snap: &Snapshot6,
+        worker: u16,
+        reals: &[RealCounters],
+        version: u64,
+    ) {
+        let mut old: HashMap<u32, conn::Svc6State> = self.services.drain(..).map(|s| (s.slot(), s)).collect();
+        self.services = snap
+            .services
+            .iter()
+            .map(|svc| {
+                let mut st = conn::Svc6State::new(svc, worker, old.remove(&svc.slot));
+                st.sync(svc, reals, version);
+                st
+            })
+            .collect();
+        self.addrs = self.own_addrs.clone();
+        for (a, k) in snap.local_addrs() {
+            self.addrs.entry(a).or_insert(match k {
+                LocalKind::Vip => Dest6::Vip,
+                LocalKind::Lip => Dest6::Lip,
+            });
         }
     }
 
@@ -125,7 +182,7 @@ impl<P: Frame> Pipeline<P> {
         port: IfIndex,
         pkt: P,
         now: Time,
-        _alloc: &mut impl FrameAlloc<P>,
+        alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
         if !self.v6.enabled() || (port as usize) >= self.nports {
@@ -159,6 +216,16 @@ impl<P: Frame> Pipeline<P> {
             return self.to_kernel(port, reason, pkt, out);
         }
         match self.v6.get(dst) {
+            Some(d @ (Dest6::Vip | Dest6::Lip)) => {
+                if chain.fragment.is_some() {
+                    return self.drop_pkt(DropReason::Fragment, pkt);
+                }
+                match chain.upper.0 {
+                    NH_ICMPV6 => self.handle_icmpv6(port, pkt, chain.offset, now, out),
+                    6 | 17 => self.handle_l4_v6(port, pkt, chain.offset, d, now, alloc, out),
+                    _ => self.to_kernel(port, DropReason::UnsupportedProtocol, pkt, out),
+                }
+            }
             Some(Dest6::Own(_)) => {
                 if icmp_type.is_some() {
                     return self.handle_icmpv6(port, pkt, chain.offset, now, out);
@@ -176,7 +243,6 @@ impl<P: Frame> Pipeline<P> {
     /// Sends an IPv6 packet whose Ethernet header is still to be written (`pkt` from the
     /// Ethernet header on) towards `dst`: routed, its next hop resolved by Neighbor
     /// Discovery (the packet waits in the neighbour's queue meanwhile).
-    #[allow(dead_code)] // the IPv6 sessions' transmit (next step); tested on its own meanwhile
     pub(super) fn send_ipv6(
         &mut self,
         mut pkt: P,
@@ -221,6 +287,13 @@ impl<P: Frame> Pipeline<P> {
         }
         self.v6.probes = probes;
         self.v6.failed = failed;
+        let mut expired = std::mem::take(&mut self.v6.expired);
+        self.v6.sessions.expire(now, EXPIRE_BUDGET, &mut expired);
+        for s in expired.drain(..) {
+            self.retire_v6(&s);
+            self.counters.sessions_expired.inc();
+        }
+        self.v6.expired = expired;
     }
 
     /// An IPv6 neighbour learned by another worker (on interface `port`).
@@ -240,5 +313,7 @@ impl<P: Frame> Pipeline<P> {
     }
 }
 
+#[cfg(test)]
+mod conn_tests;
 #[cfg(test)]
 mod tests;

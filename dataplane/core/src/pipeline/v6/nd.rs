@@ -57,7 +57,13 @@ impl<P: Frame> Pipeline<P> {
                 self.echo_reply(port, pkt, start, len, src, dst, eth_src, out)
             }
             Icmpv6Repr::NeighborSolicit { target, source_lladdr } => {
-                if self.v6.get(target) != Some(Dest6::Own(port)) {
+                let ours = match self.v6.get(target) {
+                    Some(Dest6::Own(p)) => p == port,
+                    // A VIP or LIP inside this port's prefix (else routers announce it).
+                    Some(Dest6::Vip | Dest6::Lip) => self.v6.routes.connected_port(target) == Some(port),
+                    None => false,
+                };
+                if !ours {
                     // Another host's address (or the kernel's own): not ours to answer.
                     return self.to_kernel(port, DropReason::NotLocal, pkt, out);
                 }

@@ -23,7 +23,7 @@ fn a(s: &str) -> Ipv6Addr {
 
 const ETH: usize = 14;
 
-fn v6_config() -> V6Config {
+pub(super) fn v6_config() -> V6Config {
     V6Config {
         addrs: vec![vec![(a("2001:db8:1::1"), 64)], vec![(a("2001:db8:2::1"), 64)]],
         routes: vec![Route6 {
