@@ -275,6 +275,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             device = name,
             %mac,
             addresses = ?pc.addresses,
+            addresses6 = ?pc.addresses6,
             mtu = pc.mtu,
             rx_checksum_offload = format!("{rx_cksum:#x}"),
             "port up"

@@ -560,8 +560,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             "udp" => Protocol::Udp,
             other => return cx.err(s.protocol.span(), format!("unknown protocol `{other}` (tcp or udp)")),
         };
-        let addr = parse_v4_socket(s.address.get_ref()).ok_or(()).or_else(|_| {
-            cx.err(s.address.span(), format!("bad address `{}`: expected A.B.C.D:PORT", s.address.get_ref()))
+        let addr = parse_socket(s.address.get_ref()).ok_or(()).or_else(|_| {
+            cx.err(
+                s.address.span(),
+                format!("bad address `{}`: expected A.B.C.D:PORT or [IPV6]:PORT", s.address.get_ref()),
+            )
         })?;
         if !crate::sched::is_known(s.scheduler.get_ref()) {
             return cx.err(
@@ -580,21 +583,27 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         let mut local_addrs = Vec::new();
         for a in &s.local_addresses {
-            let ip: Ipv4Addr = a
+            let ip: std::net::IpAddr = a
                 .get_ref()
                 .parse()
                 .or_else(|_| cx.err(a.span(), format!("bad local address `{}`", a.get_ref())))?;
-            local_addrs.push(ip.into());
+            if ip.is_ipv6() != addr.is_ipv6() {
+                return cx.err(
+                    a.span(),
+                    format!("local address {ip} is not of the service address's family (NAT64 is not supported yet)"),
+                );
+            }
+            local_addrs.push(ip);
         }
         let mut reals: Vec<(RealSpec, usize)> = Vec::new();
         for r in &s.real {
-            let raddr = parse_v4_socket(r.address.get_ref())
+            let raddr = parse_socket(r.address.get_ref())
                 .or_else(|| {
                     r.address
                         .get_ref()
-                        .parse::<Ipv4Addr>()
+                        .parse::<std::net::IpAddr>()
                         .ok()
-                        .map(|ip| SocketAddr::new(ip.into(), addr.port()))
+                        .map(|ip| SocketAddr::new(ip, addr.port()))
                 })
                 .ok_or(())
                 .or_else(|_| {
@@ -619,6 +628,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 method,
                 tunnel: None,
             };
+            if let Err(e) = rvs_proto::check::check_real_family(addr, &spec) {
+                return cx.err(r.address.span(), e);
+            }
             reals.push((spec, cx.line_of(r.address.span().start)));
         }
         let mut options = rvs_proto::ServiceOptions::default();
@@ -681,6 +693,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return cx.err(s.protocol.span(), "syn_proxy, toa and proxy_protocol apply to TCP services only");
         }
         let spec = ServiceSpec { options, key, scheduler: s.scheduler.into_inner(), local_addrs };
+        if addr.is_ipv6() {
+            // What IPv6 services do not take yet, named at the service's line.
+            if let Err(e) = rvs_proto::check::check_service(&spec) {
+                return cx.err(s.address.span(), e);
+            }
+        }
         services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });
     }
 
@@ -750,9 +768,10 @@ pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     (len <= 32).then_some((ip, len))
 }
 
-fn parse_v4_socket(s: &str) -> Option<SocketAddr> {
+/// `A.B.C.D:PORT` or `[IPV6]:PORT` (ipvsadm's spelling), port not zero.
+fn parse_socket(s: &str) -> Option<SocketAddr> {
     let a: SocketAddr = s.trim().parse().ok()?;
-    (a.is_ipv4() && a.port() != 0).then_some(a)
+    (a.port() != 0).then_some(a)
 }
 
 #[cfg(test)]

@@ -159,6 +159,31 @@ addresses = ["198.19.0.1/24", "2001:db8:2::1/64"]
     }
 
     #[test]
+    fn ipv6_services() {
+        let svc = r#"
+[[service]]
+protocol = "tcp"
+address = "[2001:db8:1::100]:80"
+scheduler = "wrr"
+local_addresses = ["2001:db8:2::200"]
+real = [ { address = "[2001:db8:2::11]:80" }, { address = "2001:db8:2::12" } ]
+"#;
+        let c = parse(Path::new("t.toml"), &format!("{BASE}{svc}")).unwrap();
+        let s = &c.services[0];
+        assert_eq!(s.spec.key.addr.to_string(), "[2001:db8:1::100]:80");
+        assert_eq!(s.reals[1].0.addr.to_string(), "[2001:db8:2::12]:80");
+        for (from, to, want) in [
+            ("\"2001:db8:2::200\"", "\"198.19.0.200\"", "not of the service address's family"),
+            ("{ address = \"2001:db8:2::12\" }", "{ address = \"198.19.0.12\" }", "NAT64"),
+            ("scheduler = \"wrr\"", "scheduler = \"wrr\"\ntoa = true", "toa is not supported for IPv6"),
+        ] {
+            let e = parse(Path::new("t.toml"), &format!("{BASE}{}", svc.replace(from, to))).unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+            assert!(e.line > 14, "{e}");
+        }
+    }
+
+    #[test]
     fn bad_ipv6_lines_are_named() {
         let cases = [
             (BASE.replace("2001:db8:1::1/64", "2001:db8:1::1/129"), "bad address"),
