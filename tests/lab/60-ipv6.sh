@@ -55,10 +55,14 @@ assert_contains "-Ln" "TCP  [$VIP6]:80 rr" "$ln"
 assert_contains "-Ln" "-> [2001:db8:2::11]:80" "$ln"
 assert_contains "-Ln" "UDP  [$VIP6]:53 rr" "$ln"
 
-# 30 curl -6: rr over the three real servers.
+# 30 curl -6: rr over the three real servers (each worker has its own rr position).
 bodies=$(for _ in $(seq 30); do in_client curl -6 -s --max-time 5 "http://[$VIP6]/" || echo FAIL; done)
 for rs in rs1 rs2 rs3; do
-  assert_eq "curl -6 answered by $rs" 10 "$(count_of "$rs" "$bodies")"
+  if ((WORKERS == 1)); then
+    assert_eq "curl -6 answered by $rs" 10 "$(count_of "$rs" "$bodies")"
+  else
+    assert_range "curl -6 answered by $rs" 8 12 "$(count_of "$rs" "$bodies")"
+  fi
 done
 assert_eq "curl -6 failures" 0 "$(count_of FAIL "$bodies")"
 # The real servers saw only the IPv6 LIPs, never the client.

@@ -74,13 +74,18 @@ impl<P: Frame> Pipeline<P> {
                 let to_mac = source_lladdr.unwrap_or(eth_src);
                 self.send_na(port, pkt, target, src, to_mac, out)
             }
-            Icmpv6Repr::NeighborAdvert { target, target_lladdr, .. } => {
+            Icmpv6Repr::NeighborAdvert { flags, target, target_lladdr } => {
                 let mac = target_lladdr.unwrap_or(eth_src);
-                // Like Linux: an advertisement updates an entry we have (we asked), it
-                // creates none. With an exception path the host sees it too.
+                // A solicited advertisement to one of our addresses answers a solicitation
+                // of ours, maybe another worker's (the answer lands where the NIC hashes
+                // it): learned and shared, as an ARP reply is. An unsolicited one updates
+                // an entry we have and creates none (like Linux).
+                let answer = flags & icmpv6::NA_SOLICITED != 0 && self.v6.get(dst).is_some();
                 let known = self.v6.neigh.state(port, target).is_some();
-                if known && mac.is_unicast() {
-                    self.learn6(port, target, mac, now, false, out);
+                let on_link =
+                    self.v6.routes.connected_port(target) == Some(port) || target.is_unicast_link_local();
+                if (answer || known) && on_link && mac.is_unicast() {
+                    self.learn6(port, target, mac, now, answer, out);
                 }
                 if self.exception_path {
                     self.to_kernel(port, DropReason::IcmpIgnored, pkt, out);

@@ -317,3 +317,27 @@ fn neighbours_learned_by_another_worker_release_held_packets() {
     assert_eq!(sent.len(), 1);
     assert_eq!(EthernetFrame::new_checked(&sent[0][..]).unwrap().dst_addr(), RS_MAC[1]);
 }
+
+#[test]
+fn a_solicited_advertisement_teaches_the_worker_it_lands_on_and_is_shared() {
+    // Another worker asked; the answer lands here (the NIC's hash decides).
+    let mut h = H::new();
+    let rs = a("2001:db8:2::13");
+    let na = Icmpv6Repr::NeighborAdvert {
+        flags: icmpv6::NA_SOLICITED | icmpv6::NA_OVERRIDE,
+        target: rs,
+        target_lladdr: Some(RS_MAC[2]),
+    };
+    h.rx(SERVER_PORT, frame(RS_MAC[2], LB_S_MAC, rs, a("2001:db8:2::1"), 255, 0, &[], &na));
+    assert_eq!(h.p.neigh6_lookup(SERVER_PORT, rs), Some(RS_MAC[2].0));
+    assert_eq!(h.out.learned6, vec![(rs, RS_MAC[2].0, SERVER_PORT)]);
+    // Not for a neighbour off this link.
+    let far = a("2001:db8:77::1");
+    let na = Icmpv6Repr::NeighborAdvert {
+        flags: icmpv6::NA_SOLICITED,
+        target: far,
+        target_lladdr: Some(RS_MAC[1]),
+    };
+    h.rx(SERVER_PORT, frame(RS_MAC[1], LB_S_MAC, far, a("2001:db8:2::1"), 255, 0, &[], &na));
+    assert_eq!(h.p.neigh6_lookup(SERVER_PORT, far), None);
+}
