@@ -4,7 +4,8 @@
 # answered by rvsd), and so does the IPv6 VIP; 30 curl -6 through [2001:db8:1::100]:80 spread
 # over rs1..3, which see only the IPv6 LIPs; a service added with rvsadm's bracket syntax
 # works and -Ln/-Lnc print brackets; the 50 MB download is intact (sha256); 500 UDP
-# datagrams through [VIP]:53 come back; the IPv4 VIP still works beside it.
+# datagrams through [VIP]:53 come back; a real server's ICMPv6 port unreachable reaches the
+# client as ECONNREFUSED; the IPv4 VIP still works beside it.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -32,6 +33,14 @@ address = "[$VIP6]:53"
 scheduler = "rr"
 local_addresses = ["${LIPS6[0]}", "${LIPS6[1]}"]
 real = [ { address = "[2001:db8:2::11]:5353" }, { address = "[2001:db8:2::12]:5353" }, { address = "[2001:db8:2::13]:5353" } ]
+
+# No listener on 5354: the real servers answer with ICMPv6 port unreachable.
+[[service]]
+protocol = "udp"
+address = "[$VIP6]:54"
+scheduler = "rr"
+local_addresses = ["${LIPS6[0]}"]
+real = [ { address = "[2001:db8:2::11]:5354" } ]
 EOF
 grep -qF "2001:db8:2::1/64" "$CFG_DIR/rvsd.toml" || die "could not add the IPv6 port addresses"
 rvsd_start "$CFG_DIR/rvsd.toml"
@@ -100,6 +109,25 @@ res=$(udp_burst --dst "$VIP6" --port 53 --count 500 --sports 8 --window 32 --tim
 say "udp_burst -6: $res"
 assert_eq "UDP datagrams echoed intact" 500 "$(json_field "$res" received)"
 assert_eq "UDP replies from another address than the VIP" 0 "$(json_field "$res" wrong_peer)"
+
+# A real server's port unreachable reaches the client translated: its socket sees ECONNREFUSED.
+# shellcheck disable=SC2016
+refused=$(in_client "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((sys.argv[1], 54))
+s.send(b"anyone there?")
+try:
+    s.recv(100)
+    print("reply")
+except ConnectionRefusedError:
+    print("ECONNREFUSED")
+except socket.timeout:
+    print("timeout")
+' "$VIP6" 2>&1)
+assert_eq "UDP to a port without listener through [$VIP6]:54" ECONNREFUSED "$refused"
+assert_ge "icmp_error_forwarded" 1 "$(event_counter "$(rvsadm --workers 2>&1)" icmp_error_forwarded)"
 
 # IPv4 beside it.
 assert_contains "curl -4 to the IPv4 VIP" "rs" "$(in_client curl -4 -s --max-time 5 "http://$VIP/")"

@@ -84,7 +84,7 @@ drop_reasons! {
     NotOwner => "not_owner", "New connection or ping to a VIP/LIP this director has released (a backup).";
     IcmpIgnored => "icmp_ignored", "ICMP other than echo or an error to one of our addresses.";
     IcmpNoSession => "icmp_no_session", "An ICMP error about a packet of no session of ours.";
-    IcmpBadQuote => "icmp_bad_quote", "An ICMP error quoting no whole IPv4 TCP/UDP header with its ports.";
+    IcmpBadQuote => "icmp_bad_quote", "An ICMP/ICMPv6 error quoting no whole IPv4/IPv6 TCP/UDP header with its ports.";
     ToHost => "to_host", "Traffic for the host stack, and no kernel interface to hand it to.";
     RedirectFull => "redirect_full", "The owning worker's hand-off ring is full.";
     TxFull => "tx_full", "The transmit queue is full.";

@@ -12,7 +12,7 @@ use crate::service::Registry;
 use crate::stats::{DropReason, WorkerCounters};
 use crate::time::Time;
 use crate::wire::ethernet::EthernetFrame;
-use crate::wire::icmpv6::{Icmpv6Packet, Icmpv6Repr};
+use crate::wire::icmpv6::{self, Icmpv6Packet, Icmpv6Repr};
 use crate::wire::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use crate::wire::{get_u16, put_u16, EtherType, MacAddr};
 use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
@@ -315,4 +315,102 @@ fn the_vip_answers_ping_and_solicitations_on_its_link() {
         h.rx(port, f);
         assert_eq!(h.tx(port).len(), answered as usize, "{target} on port {port}");
     }
+}
+
+/// An ICMPv6 error frame from `src` to `dst` quoting `quote` (an IPv6 packet's start).
+fn icmp_error_frame(
+    smac: MacAddr,
+    dmac: MacAddr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    err: &Icmpv6Repr<'_>,
+) -> Vec<u8> {
+    let len = err.buffer_len();
+    let mut f = vec![0u8; ETH + 40 + len];
+    {
+        let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+        eth.set_src_addr(smac);
+        eth.set_dst_addr(dmac);
+        eth.set_ethertype(EtherType::IPV6);
+    }
+    Ipv6Repr {
+        src,
+        dst,
+        next_header: 58,
+        payload_len: len as u16,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut f[ETH..]);
+    err.emit(&mut f[ETH + 40..], src, dst);
+    f
+}
+
+/// The quoted packet of an ICMPv6 error we sent: its flow and whether its L4 checksum
+/// (complete in these tests) verifies.
+fn quoted(f: &[u8]) -> (Ipv6Addr, u16, Ipv6Addr, u16, bool) {
+    let ip = Ipv6Packet::new_checked(&f[ETH..]).unwrap();
+    let inner = Ipv6Packet::new_checked(&ip.payload()[8..]).unwrap();
+    let l4 = inner.payload();
+    let ok = ipv6::verify_upper(inner.src_addr(), inner.dst_addr(), inner.next_header(), l4);
+    (inner.src_addr(), get_u16(l4, 0), inner.dst_addr(), get_u16(l4, 2), ok)
+}
+
+#[test]
+fn a_real_servers_port_unreachable_reaches_the_client_translated() {
+    let mut h = H::new(0, 1);
+    h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 50000, a(VIP), 53, 17, 0, b"anyone?"));
+    let sent = h.tx(SERVER_PORT).pop().unwrap();
+    let (_, dmac, _, lport, rip, _, _) = parse(&sent);
+    // The real server quotes what it received (LIP:lport -> RIP:5353) to the LIP.
+    let quote = &sent[ETH..];
+    let err = Icmpv6Repr::DstUnreachable { code: icmpv6::CODE_PORT_UNREACHABLE, quote };
+    h.rx(SERVER_PORT, icmp_error_frame(dmac, LB_S_MAC, rip, a(LIP), &err));
+    let back = h.tx(CLIENT_PORT);
+    assert_eq!(back.len(), 1);
+    let ip = Ipv6Packet::new_checked(&back[0][ETH..]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr(), ip.hop_limit()), (a(VIP), a(CLIENT), 64));
+    let p = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+    assert!(p.verify_checksum(a(VIP), a(CLIENT)));
+    assert_eq!((p.msg_type(), p.code()), (icmpv6::DEST_UNREACHABLE, icmpv6::CODE_PORT_UNREACHABLE));
+    // It now quotes what the client sent: client:50000 -> VIP:53, checksum still valid.
+    assert_eq!(quoted(&back[0]), (a(CLIENT), 50000, a(VIP), 53, true));
+    assert_eq!(h.p.counters().event_count(crate::stats::Event::IcmpErrorForwarded), 1);
+    assert_ne!(lport, 0);
+}
+
+#[test]
+fn packet_too_big_on_the_client_path_reaches_the_real_server_with_its_mtu() {
+    let mut h = H::new(0, 1);
+    h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 40000, a(VIP), 80, 6, SYN, b""));
+    let (_, dmac, _, lport, rip, _, _) = parse(&h.tx(SERVER_PORT)[0]);
+    let i = RS_MAC.iter().position(|m| *m == dmac).unwrap();
+    h.rx(SERVER_PORT, l4_frame(RS_MAC[i], LB_S_MAC, rip, 80, a(LIP), lport, 6, SYN | ACK, b""));
+    let to_client = h.tx(CLIENT_PORT).pop().unwrap();
+    // A router on the client's side: too big for 1280, quoting VIP:80 -> client:40000.
+    let router = a("2001:db8:1::fe");
+    let err = Icmpv6Repr::PacketTooBig { mtu: 1280, quote: &to_client[ETH..] };
+    h.rx(CLIENT_PORT, icmp_error_frame(CLIENT_MAC, LB_C_MAC, router, a(VIP), &err));
+    let fwd = h.tx(SERVER_PORT);
+    assert_eq!(fwd.len(), 1);
+    let ip = Ipv6Packet::new_checked(&fwd[0][ETH..]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (a(LIP), rip));
+    let p = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+    assert!(p.verify_checksum(a(LIP), rip));
+    assert_eq!((p.msg_type(), p.mtu()), (icmpv6::PACKET_TOO_BIG, 1280));
+    assert_eq!(quoted(&fwd[0]), (rip, 80, a(LIP), lport, true));
+}
+
+#[test]
+fn errors_about_no_session_or_without_ports_are_dropped_and_counted() {
+    let mut h = H::new(0, 1);
+    let stray = l4_frame(LB_S_MAC, RS_MAC[0], a(LIP), 3000, rs(0), 5353, 17, 0, b"x");
+    let err = Icmpv6Repr::DstUnreachable { code: 4, quote: &stray[ETH..] };
+    h.rx(SERVER_PORT, icmp_error_frame(RS_MAC[0], LB_S_MAC, rs(0), a(LIP), &err));
+    assert_eq!(h.drops(DropReason::IcmpNoSession), 1);
+    let err = Icmpv6Repr::DstUnreachable { code: 4, quote: &stray[ETH..ETH + 42] };
+    h.rx(SERVER_PORT, icmp_error_frame(RS_MAC[0], LB_S_MAC, rs(0), a(LIP), &err));
+    assert_eq!(h.drops(DropReason::IcmpBadQuote), 1);
+    assert!(h.tx(CLIENT_PORT).is_empty());
 }

@@ -8,6 +8,7 @@
 //! may use them), otherwise they are dropped and counted (`icmp_ignored`).
 
 mod conn;
+mod icmp_error;
 mod nd;
 
 use hashbrown::HashMap;
@@ -207,7 +208,7 @@ impl<P: Frame> Pipeline<P> {
             // Neighbor solicitations for our addresses are ours; the rest (router
             // advertisements, MLD, routing protocols, others' solicitations) the kernel's.
             if icmp_type == Some(icmpv6::NEIGHBOR_SOLICIT) {
-                return self.handle_icmpv6(port, pkt, chain.offset, now, out);
+                return self.handle_icmpv6(port, pkt, chain.offset, now, alloc, out);
             }
             let reason = match icmp_type {
                 Some(icmpv6::ROUTER_ADVERT) => DropReason::IcmpIgnored,
@@ -221,14 +222,14 @@ impl<P: Frame> Pipeline<P> {
                     return self.drop_pkt(DropReason::Fragment, pkt);
                 }
                 match chain.upper.0 {
-                    NH_ICMPV6 => self.handle_icmpv6(port, pkt, chain.offset, now, out),
+                    NH_ICMPV6 => self.handle_icmpv6(port, pkt, chain.offset, now, alloc, out),
                     6 | 17 => self.handle_l4_v6(port, pkt, chain.offset, d, now, alloc, out),
                     _ => self.to_kernel(port, DropReason::UnsupportedProtocol, pkt, out),
                 }
             }
             Some(Dest6::Own(_)) => {
                 if icmp_type.is_some() {
-                    return self.handle_icmpv6(port, pkt, chain.offset, now, out);
+                    return self.handle_icmpv6(port, pkt, chain.offset, now, alloc, out);
                 }
                 if chain.fragment.is_some() && chain.upper.0 == NH_ICMPV6 {
                     return self.drop_pkt(DropReason::Fragment, pkt);

@@ -29,6 +29,7 @@ impl<P: Frame> Pipeline<P> {
         pkt: P,
         off: usize,
         now: Time,
+        alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
         let ip = Ipv6Packet::new_unchecked(&pkt.data()[ETH_LEN..]);
@@ -90,6 +91,14 @@ impl<P: Frame> Pipeline<P> {
                 if self.exception_path {
                     self.to_kernel(port, DropReason::IcmpIgnored, pkt, out);
                 }
+            }
+            Icmpv6Repr::DstUnreachable { .. }
+            | Icmpv6Repr::PacketTooBig { .. }
+            | Icmpv6Repr::TimeExceeded { .. }
+                if matches!(self.v6.get(dst), Some(Dest6::Vip | Dest6::Lip)) =>
+            {
+                // About a packet one of our sessions sent (`icmp_error.rs`).
+                self.handle_icmpv6_error(pkt, off, now, alloc, out)
             }
             // Router advertisements configure nothing here; errors about our own packets
             // and echo replies (the host's pings) are the kernel's.
