@@ -133,6 +133,10 @@ LAB_TESTS+=("45-control-access 45-control-access 1")
 LAB_TESTS+=("46-icmp-errors 46-icmp-errors 1")
 # Per-service source lists and admission limits against two client hosts and a UDP flood.
 LAB_TESTS+=("65-acl-limits-w1 65-acl-limits 1")
+# IPv6: own addresses (ND, ping -6), FULLNAT v6 -> v6 for TCP and UDP, rvsadm's brackets.
+for w in 1 2; do
+  LAB_TESTS+=("60-ipv6-w$w 60-ipv6 $w")
+done
 # What an operator lives with: the dashboard in headless Chromium; the .deb package.
 LAB_TESTS+=("41-dashboard 41-dashboard 1")
 LAB_TESTS+=("42-package 42-package 1")

@@ -830,10 +830,10 @@ mod tests {
         let v6 = r(
             "POST",
             "/api/v1/services",
-            r#"{"address":"[2001:db8::1]:80","local_addresses":["2001:db8::2"]}"#,
+            r#"{"address":"[2001:db8::1]:80","local_addresses":["198.19.0.201"]}"#,
         );
         assert_eq!(v6.status, 400);
-        assert!(v6.body.contains("IPv6 is not supported by the dataplane yet"), "{}", v6.body);
+        assert!(v6.body.contains("NAT64 is not supported"), "{}", v6.body);
         assert_eq!(r("POST", "/api/v1/services", "{").status, 400);
         assert_eq!(r("POST", "/api/v1/services", r#"{"address":"198.18.0.100:81","bogus":1}"#).status, 400);
         let base = "/api/v1/services/tcp/198.18.0.100:80";

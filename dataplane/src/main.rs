@@ -275,6 +275,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             device = name,
             %mac,
             addresses = ?pc.addresses,
+            addresses6 = ?pc.addresses6,
             mtu = pc.mtu,
             rx_checksum_offload = format!("{rx_cksum:#x}"),
             "port up"
@@ -358,6 +359,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             expire_nodest_conn: d.expire_nodest_conn,
             exception_path,
             steering: decision.steering.clone(),
+            v6: rvs_core::config::v6_pipeline_config(&cfg.ports, &cfg.routes6),
         };
         let mut pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
         if let Some((_, _, params)) = &sync_parts {

@@ -26,6 +26,8 @@ pub enum WorkerMsg {
     DumpConns(Sender<Vec<ConnInfo>>),
     /// A neighbour another worker learned.
     Neigh(std::net::Ipv4Addr, Mac, PortIndex),
+    /// An IPv6 neighbour another worker learned.
+    Neigh6(std::net::Ipv6Addr, Mac, PortIndex),
     /// Send gratuitous ARPs for these addresses, just taken over (to one worker only).
     Announce(Vec<std::net::Ipv4Addr>),
 }

@@ -246,15 +246,19 @@ fn bad_addresses_and_ports() {
 }
 
 #[test]
-fn ipv6_addresses_parse_and_are_refused_as_rvsd_refuses_them() {
-    let e = errors("local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
-    assert_eq!(
-        e,
-        [
-            "k.conf:2: rvsd would refuse virtual_server [2001:db8::1]:443: IPv6 is not supported by the dataplane yet: 2001:db8::1",
-            "k.conf:4: rvsd would refuse real_server [2001:db8::2]:443: IPv6 is not supported by the dataplane yet: 2001:db8::2",
-        ]
+fn ipv6_services_parse_and_mixed_families_are_refused_as_rvsd_refuses_them() {
+    let ok = "local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n";
+    let l = load_str("k.conf", ok).expect("an IPv6 service");
+    assert!(l.diags.iter().all(|d| d.severity != Severity::Error));
+    let e = errors("local_address_group g4 { 198.19.0.200 }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g4\n real_server 198.19.0.11 443\n}\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with(
+        "k.conf:2: rvsd would refuse virtual_server [2001:db8::1]:443: local address 198.19.0.200"
+    ));
+    assert!(
+        e[1].starts_with("k.conf:4: rvsd would refuse real_server 198.19.0.11:443: real server 198.19.0.11")
     );
+    assert!(e[1].contains("NAT64"));
     assert_eq!(
         crate::keepalived::model::expand_range("2001:db8::a-c").unwrap()[2],
         "2001:db8::c".parse::<IpAddr>().unwrap()

@@ -445,8 +445,11 @@ pub(super) fn rvsd_checks(cx: &mut Ctx, vs: &VirtualServer) {
         rvs_proto::RealSpec { addr, weight, thresholds, method, tunnel }
     };
     let options = vs.options();
+    let family = vs.members.first().map(|k| k.addr);
     let check = |r: &rvs_proto::RealSpec| {
-        rvs_proto::check::check_real(r).and_then(|()| rvs_proto::check::check_real_in_service(&options, r))
+        rvs_proto::check::check_real(r)
+            .and_then(|()| rvs_proto::check::check_real_in_service(&options, r))
+            .and_then(|()| family.map_or(Ok(()), |vip| rvs_proto::check::check_real_family(vip, r)))
     };
     for rs in &vs.reals {
         if let Err(e) = check(&real(rs.addr, rs.weight, rs.thresholds(), vs.real_method(rs))) {

@@ -42,6 +42,10 @@ impl<P: Frame> Pipeline<P> {
             // Multicast (OSPF, VRRP, IPv6 ND) is the kernel's; unicast to another MAC is
             // nobody's.
             if dst.is_multicast() {
+                if eth.ethertype() == EtherType::IPV6 {
+                    // Solicitations for our IPv6 addresses go to solicited-node groups.
+                    return self.handle_ipv6(port, pkt, now, alloc, out);
+                }
                 return self.to_kernel(port, DropReason::NotForUs, pkt, out);
             }
             return self.drop_pkt(DropReason::NotForUs, pkt);
@@ -49,6 +53,7 @@ impl<P: Frame> Pipeline<P> {
         match eth.ethertype() {
             EtherType::IPV4 => self.handle_ipv4(port, pkt, now, alloc, out),
             EtherType::ARP => self.handle_arp(port, pkt, now, alloc, out),
+            EtherType::IPV6 => self.handle_ipv6(port, pkt, now, alloc, out),
             _ => self.to_kernel(port, DropReason::UnknownEthertype, pkt, out),
         }
     }
@@ -136,7 +141,7 @@ impl<P: Frame> Pipeline<P> {
                     None => self.to_kernel(info.port, DropReason::NotLocal, pkt, out),
                 }
             }
-            Destination::Own(_) => self.drop_pkt(DropReason::ToHost, pkt),
+            Destination::Own(_) | Destination::Ipv6 => self.drop_pkt(DropReason::ToHost, pkt),
         }
     }
 
@@ -352,4 +357,6 @@ pub(super) enum Destination {
     Lip,
     /// None of ours now; maybe a VIP or LIP that was removed while sessions live.
     Former,
+    /// Never in the table: marks an IPv6 frame handed to its session's worker unparsed.
+    Ipv6,
 }

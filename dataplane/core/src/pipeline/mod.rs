@@ -10,7 +10,10 @@
 mod arp;
 mod ext;
 mod icmp;
+mod v6;
 mod vlan;
+
+pub use v6::V6Config;
 
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
@@ -85,6 +88,8 @@ pub struct PipelineConfig {
     pub exception_path: bool,
     /// How replies reach the worker that owns their session (see `laddr::Steering`).
     pub steering: crate::laddr::Steering,
+    /// IPv6 addresses of the ports and IPv6 routes (empty: IPv4 only).
+    pub v6: V6Config,
 }
 
 /// SYN-proxy settings of the dataplane (the `[synproxy]` config section).
@@ -131,6 +136,8 @@ pub struct Output<P> {
     pub redirect: Vec<Vec<Handoff<P>>>,
     /// Neighbour entries this worker learned (on an interface), to share with the other workers.
     pub learned: Vec<(Ipv4Addr, Mac, IfIndex)>,
+    /// The same for IPv6 neighbours.
+    pub learned6: Vec<(std::net::Ipv6Addr, Mac, IfIndex)>,
     /// Frames for the kernel interface of the interface (port, VLAN) they came in on
     /// (exception path), untagged: traffic to the host's own addresses, routing
     /// protocols, multicast, ARP that is not ours. The edge hands them to the exception
@@ -147,6 +154,7 @@ impl<P> Output<P> {
             tx: (0..ports).map(|_| Vec::with_capacity(64)).collect(),
             redirect: (0..workers).map(|_| Vec::new()).collect(),
             learned: Vec::new(),
+            learned6: Vec::new(),
             kernel: Vec::new(),
             synced: Vec::new(),
         }
@@ -266,6 +274,8 @@ pub struct Pipeline<P> {
     failed: Vec<P>,
     expired: Vec<Session>,
     probes: Vec<Probe>,
+    /// Everything IPv6 (`v6/`): kept apart so that the IPv4 path does not carry it.
+    v6: Box<v6::V6State<P>>,
 }
 
 impl<P: Frame> Pipeline<P> {
@@ -277,6 +287,18 @@ impl<P: Frame> Pipeline<P> {
     ) -> Self {
         let (ifaces, vlan_ifaces) = interfaces(&cfg.ports);
         let limits = acl::Limits::new(counters.services.len());
+        let macs: Vec<MacAddr> = cfg.ports.iter().map(|p| p.mac).collect();
+        let v6 = Box::new(v6::V6State::new(
+            &cfg.v6,
+            &macs,
+            v6::V6Params {
+                worker: cfg.worker,
+                workers: cfg.workers,
+                max_sessions: cfg.max_sessions,
+                local_port_range: cfg.local_port_range,
+                neigh: cfg.neigh,
+            },
+        ));
         let mut p = Pipeline {
             worker: cfg.worker,
             workers: cfg.workers,
@@ -316,6 +338,7 @@ impl<P: Frame> Pipeline<P> {
             failed: Vec::new(),
             expired: Vec::new(),
             probes: Vec::new(),
+            v6,
         };
         p.set_snapshot(snapshot);
         p
@@ -411,6 +434,7 @@ impl<P: Frame> Pipeline<P> {
         self.limits.sync(&snapshot, self.worker, self.workers);
         self.addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
         self.nat = conn_direct::NatSteering::new(&snapshot);
+        self.v6.set_snapshot(&snapshot.v6, self.worker, &self.counters.reals, snapshot.version);
         self.snapshot = snapshot;
     }
 
@@ -480,6 +504,7 @@ impl<P: Frame> Pipeline<P> {
         }
         self.probes = probes;
         self.failed = failed;
+        self.poll_v6(now, alloc, out);
     }
 
     /// A frame another worker parsed and handed over (`Output::redirect`): this worker
@@ -491,6 +516,10 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
+        if h.info.dest == Destination::Ipv6 {
+            // IPv6 is handed over unparsed (`v6/conn.rs`).
+            return self.handle_ipv6(h.info.port, h.pkt, now, alloc, out);
+        }
         if h.info.key.proto == icmp_error::PROTO_ICMP {
             // An ICMP error about a NAT session of ours (`icmp_error`).
             return self.handle_icmp(h.info.port, h.pkt, now, alloc, out);
@@ -545,7 +574,8 @@ impl<P: Frame> Pipeline<P> {
 
     /// Every session, for `ipvsadm -Lnc`.
     pub fn dump_sessions(&self, now: Time) -> Vec<rvs_proto::ConnInfo> {
-        self.sessions
+        let mut conns: Vec<rvs_proto::ConnInfo> = self
+            .sessions
             .iter()
             .map(|s| rvs_proto::ConnInfo {
                 protocol: if s.client.proto == PROTO_TCP {
@@ -566,7 +596,9 @@ impl<P: Frame> Pipeline<P> {
                 real: s.real_addr().into(),
                 worker: self.worker as u32,
             })
-            .collect()
+            .collect();
+        self.dump_sessions_v6(now, &mut conns);
+        conns
     }
 
     /// The source address to use on `port` towards `target`: the port address whose
@@ -588,7 +620,7 @@ impl<P: Frame> Pipeline<P> {
             Destination::Vip | Destination::Lip => {
                 self.routes.connected_port(ip) == Some(port) && self.snapshot.owns(ip)
             }
-            Destination::Former => false,
+            Destination::Former | Destination::Ipv6 => false,
         }
     }
 }

@@ -7,9 +7,11 @@
 mod ownership;
 mod registry;
 mod snapshot;
+mod v6;
 mod worker_config;
 
 pub use ownership::Ownership;
 pub use registry::{Registry, RegistryError};
 pub use snapshot::{LocalKind, Real, Service, Snapshot, VsKey};
+pub use v6::{Real6, Service6, Snapshot6, VsKey6};
 pub use worker_config::WorkerConfig;

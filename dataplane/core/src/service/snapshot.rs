@@ -79,6 +79,8 @@ pub struct Snapshot {
     local: HashMap<Ipv4Addr, LocalKind, ahash::RandomState>,
     /// Which VIPs/LIPs we answer ARP and ping for and accept new connections to.
     ownership: super::Ownership,
+    /// The IPv6 services (`pipeline/v6/`), apart from the IPv4 ones.
+    pub v6: std::sync::Arc<super::Snapshot6>,
 }
 
 impl Snapshot {
@@ -94,7 +96,7 @@ impl Snapshot {
                 local.entry(l).or_insert(LocalKind::Lip);
             }
         }
-        Snapshot { version, services, index, local, ownership: Default::default() }
+        Snapshot { version, services, index, local, ownership: Default::default(), v6: Default::default() }
     }
 
     /// The same services with this ownership of their addresses.
@@ -107,6 +109,12 @@ impl Snapshot {
     #[inline]
     pub fn owns(&self, ip: Ipv4Addr) -> bool {
         self.ownership.owns(ip)
+    }
+
+    /// The same snapshot with these IPv6 services.
+    pub fn with_v6(mut self, v6: super::Snapshot6) -> Self {
+        self.v6 = std::sync::Arc::new(v6);
+        self
     }
 
     pub fn ownership(&self) -> &super::Ownership {

@@ -59,9 +59,12 @@ macro_rules! drop_reasons {
 drop_reasons! {
     Truncated => "truncated", "Frame shorter than the headers it claims.";
     NotForUs => "not_for_us", "Destination MAC is neither ours nor broadcast.";
-    UnknownEthertype => "unknown_ethertype", "Neither IPv4 nor ARP.";
+    UnknownEthertype => "unknown_ethertype", "Neither IPv4 nor ARP (nor IPv6 on a port with IPv6 addresses).";
     BadIpHeader => "bad_ip_header", "IPv4 version, header length or total length is wrong.";
     BadIpChecksum => "bad_ip_checksum", "IPv4 header checksum does not verify.";
+    BadIpv6Header => "bad_ipv6_header", "IPv6 header truncated, or its payload length beyond the frame.";
+    Ipv6ExtChain => "ipv6_ext_chain", "IPv6 extension headers malformed, out of order, or more than eight.";
+    Icmpv6Invalid => "icmpv6_invalid", "ICMPv6 with a bad checksum, or Neighbor Discovery that RFC 4861 says to discard.";
     Fragment => "fragment", "IP fragment: no reassembly yet.";
     TtlExceeded => "ttl_exceeded", "TTL would reach zero when forwarded.";
     BadL4Header => "bad_l4_header", "TCP/UDP header truncated or inconsistent.";
@@ -81,7 +84,7 @@ drop_reasons! {
     NotOwner => "not_owner", "New connection or ping to a VIP/LIP this director has released (a backup).";
     IcmpIgnored => "icmp_ignored", "ICMP other than echo or an error to one of our addresses.";
     IcmpNoSession => "icmp_no_session", "An ICMP error about a packet of no session of ours.";
-    IcmpBadQuote => "icmp_bad_quote", "An ICMP error quoting no whole IPv4 TCP/UDP header with its ports.";
+    IcmpBadQuote => "icmp_bad_quote", "An ICMP/ICMPv6 error quoting no whole IPv4/IPv6 TCP/UDP header with its ports.";
     ToHost => "to_host", "Traffic for the host stack, and no kernel interface to hand it to.";
     RedirectFull => "redirect_full", "The owning worker's hand-off ring is full.";
     TxFull => "tx_full", "The transmit queue is full.";
