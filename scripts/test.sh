@@ -122,7 +122,7 @@ for t in 37-vrrp-failover 38-vrrp-interop 39-ocf-vip; do
   LAB_TESTS+=("$t $t 1")
 done
 # VRRP with session sync: failover and failback under downloads (tests/lab/vrrp-sync-lib.sh).
-for t in 55-vrrp-sync-failover; do
+for t in 55-vrrp-sync-failover 56-vrrp-sync-nopreempt; do
   LAB_TESTS+=("$t $t 1")
 done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.

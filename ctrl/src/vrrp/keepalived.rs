@@ -146,6 +146,13 @@ impl Supervisor {
         }
     }
 
+    /// Stops keepalived and starts a fresh one at the next [`Supervisor::poll`].
+    pub fn restart(&mut self) {
+        self.stop();
+        self.next_start = Instant::now();
+        self.restarts += 1;
+    }
+
     /// SIGTERM, then SIGKILL after [`STOP_WAIT`].
     pub fn stop(&mut self) {
         let Some((mut c, _)) = self.child.take() else { return };

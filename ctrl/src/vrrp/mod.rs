@@ -262,6 +262,9 @@ struct Loop<'a> {
     hold: Hold,
     hold_file: std::path::PathBuf,
     hold_checked: Instant,
+    /// The kernel interfaces' ifindex as last seen (rvsd's taps: a new one means rvsd
+    /// restarted and the tap was made anew).
+    ifindex: BTreeMap<String, u64>,
 }
 
 impl Loop<'_> {
@@ -320,6 +323,30 @@ impl Loop<'_> {
             }
         }
         self.hold = next;
+    }
+
+    /// Whether one of the instances' interfaces came back with a new ifindex (rvsd
+    /// restarted) while no instance on it is MASTER. keepalived 2.2.7 follows such a tap
+    /// with `dynamic_interfaces` only partly: seen in the lab, a `nopreempt` BACKUP on it
+    /// never took over when its master went away (neither the priority-0 advert nor the
+    /// master-down timer moved it). A fresh keepalived listens on the new tap from the start.
+    fn tap_renewed(&mut self) -> bool {
+        let mut renewed = false;
+        for i in &self.plan.instances {
+            let path = format!("/sys/class/net/{}/ifindex", i.kernel_if);
+            let Some(idx) = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let master = self.seen.get(&i.name).is_some_and(|s| s.state == VrrpState::Master);
+            if let Some(old) = self.ifindex.insert(i.kernel_if.clone(), idx) {
+                if old != idx && !master {
+                    tracing::info!(interface = %i.kernel_if, old, new = idx, "rvsd's tap is back with a new index: restarting keepalived on it");
+                    renewed = true;
+                }
+            }
+        }
+        renewed
     }
 
     /// Every instance to `state` (keepalived gone or stopping).
@@ -486,6 +513,7 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
         hold: Hold::initial(),
         hold_file: conf::hold_file(&ko.fifo()),
         hold_checked: Instant::now(),
+        ifindex: BTreeMap::new(),
     };
     // Before keepalived starts: held unless rvsd says otherwise now.
     write_hold(&lp.hold_file, true);
@@ -549,6 +577,10 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
         lp.update_hold(false);
         if force || last.elapsed() >= RECONCILE_EVERY || was_held != lp.hold.held {
             last = Instant::now();
+            if lp.tap_renewed() && sup.pid().is_some() {
+                sup.restart();
+                lp.all(VrrpState::Init);
+            }
             lp.reconcile();
             status.set(lp.status(&sup));
         }
