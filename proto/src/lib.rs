@@ -474,7 +474,7 @@ pub enum Reply {
     Timeouts { timeouts: Timeouts },
     Stats { workers: Vec<WorkerStats> },
     Ownership { ownership: OwnershipInfo },
-    Sync { sync: SyncInfo },
+    Sync { sync: Box<SyncInfo> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
