@@ -163,7 +163,8 @@ mod tests {
             peer.split_whitespace().collect::<Vec<_>>(),
             ["1", "198.18.2.1:8848", "99", "20", "3", "42", "300"]
         );
-        let waiting = SyncInfo { enabled: true, initial_sync: "syncing".into(), initial_sync_from: 2, ..s };
+        let waiting =
+            SyncInfo { initial_sync: "syncing".into(), initial_sync_ready: false, initial_sync_from: 2, ..s };
         assert!(sync(&waiting).contains("start-up sync: syncing from member 2; not ready (VRRP held back)"));
     }
 }
