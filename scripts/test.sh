@@ -122,6 +122,10 @@ LAB_TESTS+=("47-ha-failover-w2 47-ha-failover 2")
 for t in 37-vrrp-failover 38-vrrp-interop 39-ocf-vip; do
   LAB_TESTS+=("$t $t 1")
 done
+# VRRP with session sync: failover and failback under downloads (tests/lab/vrrp-sync-lib.sh).
+for t in 55-vrrp-sync-failover 56-vrrp-sync-nopreempt; do
+  LAB_TESTS+=("$t $t 1")
+done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do

@@ -37,6 +37,7 @@ use std::time::Duration;
 pub mod auth;
 mod metrics;
 mod services;
+mod sync_metrics;
 mod vrrp;
 pub use metrics::metrics;
 
@@ -138,6 +139,10 @@ pub trait Backend {
     fn own(&self, _take: bool, _addrs: &[IpAddr]) -> Result<rvs_proto::OwnershipInfo, String> {
         Err("no rvsd".into())
     }
+    /// rvsd's session sync (`rvsadm --sync`).
+    fn sync(&self) -> Result<rvs_proto::SyncInfo, String> {
+        Err("no rvsd".into())
+    }
 }
 
 /// An HTTP answer.
@@ -186,6 +191,7 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
             let rvsd = b.rvsd();
             let mut body = metrics(&b.status(), rvsd.as_ref().ok());
             body.push_str(&vrrp::metrics(b.vrrp().as_deref(), b.ownership().ok().as_ref()));
+            body.push_str(&sync_metrics::metrics(b.sync().ok().as_ref()));
             Answer { status: 200, content_type: METRICS_TYPE, body }
         }
         (_, ["metrics"]) => error(405, "use GET"),
@@ -500,6 +506,10 @@ impl Backend for Live {
 
     fn ownership(&self) -> Result<rvs_proto::OwnershipInfo, String> {
         crate::vrrp::owner::Rvsd(&self.socket).info()
+    }
+
+    fn sync(&self) -> Result<rvs_proto::SyncInfo, String> {
+        crate::vrrp::owner::Rvsd(&self.socket).sync()
     }
 
     fn own(&self, take: bool, addrs: &[IpAddr]) -> Result<rvs_proto::OwnershipInfo, String> {

@@ -323,7 +323,9 @@ fn run(args: Args) -> Result<(), Fatal> {
     let exception_path = exception_thread.is_some();
 
     // Session sync: the thread, each worker's rings, and cookie secrets shared by the group.
-    let sync = rvs_dataplane::sync::setup(&cfg, &counters, clock.clone(), stop.clone()).map_err(Fatal)?;
+    let sync =
+        rvs_dataplane::sync::setup(&cfg, &counters, clock.clone(), stop.clone(), decision.steering.clone())
+            .map_err(Fatal)?;
     let mut sync_links: Vec<Option<rvs_dataplane::sync::WorkerSyncLink>> =
         (0..nworkers).map(|_| None).collect();
     let mut shared_cookies = None;

@@ -330,8 +330,36 @@ pub struct SyncInfo {
     /// Bulk syncs answered and requested.
     pub bulk_answered: u64,
     pub bulk_requested: u64,
-    /// Milliseconds the oldest record waiting in the sync thread has waited (send lag).
+    /// Milliseconds the oldest record waiting in the sync thread has waited (send lag;
+    /// it grows while the sync thread is stuck).
     pub lag_ms: u64,
+    /// Our live sessions (what our hellos announce).
+    #[serde(default)]
+    pub sessions: u64,
+    /// The bulk sync this rvsd asked its peers for when it started: "waiting" (for a
+    /// peer), "syncing", "complete", "alone" (no peer) or "incomplete" (records still
+    /// missing after three transfers).
+    #[serde(default)]
+    pub initial_sync: String,
+    /// Whether that start-up sync is over: rvs-ctrl holds its VRRP instances back until
+    /// it is. An rvsd that does not report it counts as ready.
+    #[serde(default = "ready_by_default")]
+    pub initial_sync_ready: bool,
+    /// The member it synced from, the records received, and how long it took (or has
+    /// been going on).
+    #[serde(default)]
+    pub initial_sync_from: u32,
+    #[serde(default)]
+    pub initial_sync_records: u64,
+    #[serde(default)]
+    pub initial_sync_ms: u64,
+    /// Records received in answer to our bulk requests (all of them).
+    #[serde(default)]
+    pub bulk_records: u64,
+}
+
+fn ready_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,6 +372,10 @@ pub struct SyncPeer {
     pub last_heard_ms: u64,
     /// Records received from it.
     pub recv_records: u64,
+    /// Its sessions less ours (as its last hello and our table say): how far our table
+    /// is behind the peer's (negative: the peer's is behind ours).
+    #[serde(default)]
+    pub behind: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -486,7 +518,7 @@ pub enum Reply {
     Timeouts { timeouts: Timeouts },
     Stats { workers: Vec<WorkerStats> },
     Ownership { ownership: OwnershipInfo },
-    Sync { sync: SyncInfo },
+    Sync { sync: Box<SyncInfo> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

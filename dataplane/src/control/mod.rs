@@ -277,7 +277,7 @@ impl Control {
             Command::Owned => return Ok(self.ownership()),
             Command::SyncStatus => {
                 let sync = self.sync_status.as_ref().map(|f| f()).unwrap_or_default();
-                return Ok(Reply::Sync { sync });
+                return Ok(Reply::Sync { sync: Box::new(sync) });
             }
         };
         changed.map_err(|e| e.to_string())?;

@@ -58,6 +58,7 @@ pub fn setup(
     worker_counters: &[Arc<WorkerCounters>],
     clock: Arc<Clock>,
     stop: Arc<AtomicBool>,
+    steering: rvs_core::laddr::Steering,
 ) -> Result<Option<Sync>, String> {
     let Some(sc) = cfg.sync.as_ref().filter(|s| s.enabled) else { return Ok(None) };
     let at = |line: usize, e: String| format!("{}:{line}: [sync] {e}", cfg.path.display());
@@ -96,7 +97,12 @@ pub fn setup(
         destinations: destinations.iter().map(|d| d.to_string()).collect(),
         ..Default::default()
     };
-    let shared = Arc::new(SyncShared { info: Mutex::new(base_info.clone()), workers: counters });
+    let shared = Arc::new(SyncShared {
+        info: Mutex::new(base_info.clone()),
+        workers: counters,
+        published: clock.now().as_nanos().into(),
+        clock: clock.clone(),
+    });
     let thread = SyncThread {
         socket,
         destinations,
@@ -112,6 +118,7 @@ pub fn setup(
         base_info,
         clock,
         stop,
+        steering,
     };
     log_config(sc, epoch);
     Ok(Some(Sync { thread, links, shared, key, params: sc.params }))
