@@ -215,17 +215,7 @@ impl<P: Frame> Pipeline<P> {
         let slot = s.real_slot as usize;
         self.sessions.rearm(id);
         if let Some(r) = self.counters.reals.get(slot) {
-            match (was_active, is_active) {
-                (false, true) => {
-                    r.inactive.sub(1);
-                    r.active.inc();
-                }
-                (true, false) => {
-                    r.active.sub(1);
-                    r.inactive.inc();
-                }
-                _ => {}
-            }
+            r.state_moved(was_active, is_active);
         }
     }
 

@@ -187,6 +187,25 @@ pub struct RealCounters {
     pub inactive: Counter,
 }
 
+impl RealCounters {
+    /// A session of this server changed state: moves it between the active and inactive
+    /// gauges when it changed class (ipvsadm's ActiveConn / InActConn).
+    #[inline]
+    pub fn state_moved(&self, was_active: bool, is_active: bool) {
+        match (was_active, is_active) {
+            (false, true) => {
+                self.inactive.sub(1);
+                self.active.inc();
+            }
+            (true, false) => {
+                self.active.sub(1);
+                self.inactive.inc();
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Traffic of one VLAN interface (a `[[port.vlan]]`) on one worker.
 #[derive(Debug, Default)]
 pub struct VlanCounters {
