@@ -125,6 +125,10 @@ pub enum AdmCommand {
     Owned,
     /// `--sync`, `-L --daemon`: the session sync thread's state and counters.
     Sync,
+    /// `--cluster`: this ECMP cluster member and the members it hears.
+    Cluster,
+    /// `--cluster --leave`: leave the cluster gracefully (withdraw, drain, stop).
+    ClusterLeave,
 }
 
 /// Where `--install-alias` puts the `ipvsadm` symlink unless told otherwise.
@@ -199,6 +203,7 @@ struct State {
     tun_type: Option<String>,
     tun_port: Option<u16>,
     daemon: bool,
+    leave: bool,
 }
 
 impl State {
@@ -326,6 +331,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 }
                 st.daemon = true;
             }
+            Flag::Leave => st.leave = true,
             Flag::Cmd(c) => st.set_command(c)?,
             Flag::Socket => {
                 if st.socket.is_some() {
@@ -495,6 +501,9 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         (true, c) => return usage_err(format!("Illegal 'daemon' option with the '{}' command", c.name())),
     };
 
+    if st.leave && cmd != Cmd::Cluster {
+        return usage_err(format!("Illegal 'leave' option with the '{}' command", cmd.name()));
+    }
     st.check(cmd)?;
     if dialect == Dialect::Ipvsadm && !st.has(Opt::Forward) {
         // ipvsadm's default forwarding method.
@@ -625,6 +634,8 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         Cmd::Release => AdmCommand::Release { addrs },
         Cmd::Owned => AdmCommand::Owned,
         Cmd::Sync => AdmCommand::Sync,
+        Cmd::Cluster if st.leave => AdmCommand::ClusterLeave,
+        Cmd::Cluster => AdmCommand::Cluster,
         Cmd::List => {
             let listing = st.has(Opt::Connection) || st.has(Opt::Timeout) || st.has(Opt::Workers);
             let counters = u8::from(st.has(Opt::Stats)) + u8::from(st.has(Opt::Rate));

@@ -12,7 +12,7 @@ use super::link::{FromSync, ToSync, WorkerSyncCounters, INSTALL_ERRORS};
 use crate::stats::WorkerCounters;
 use crate::time::{Clock, Time};
 use rvs_core::sync::{
-    Body, BulkAnswer, BulkEvent, BulkTracker, Control, Hello, MemberEvent, Members, Packer, Receiver,
+    Body, BulkAnswer, BulkEvent, Cluster, ClusterAction, Control, MemberEvent, MemberState, Packer, Receiver,
     RefusalLog,
 };
 use rvs_proto::{SyncInfo, SyncPeer};
@@ -20,11 +20,11 @@ use rvs_proto::{SyncInfo, SyncPeer};
 /// A partial datagram waits at most this long for more records (IPVS: 20 ms send delay;
 /// shorter here, a failover should lose as little as possible).
 const SEND_DELAY: Duration = Duration::from_millis(5);
-const HELLO_INTERVAL: Duration = Duration::from_secs(1);
-/// A member is gone after this long without a hello.
-const HOLD: Duration = Duration::from_millis(3500);
+pub(super) const HELLO_INTERVAL: Duration = Duration::from_secs(1);
+/// A member is gone after this long without a hello (`[cluster]` sets its own timers).
+pub(super) const HOLD: Duration = Duration::from_millis(3500);
 /// A bulk sync asked for and not finished in this long is asked for again.
-const BULK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BULK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Datagrams read per loop before the rings get their turn.
 const RECV_BUDGET: usize = 64;
 
@@ -32,6 +32,11 @@ const RECV_BUDGET: usize = 64;
 pub struct SyncShared {
     pub info: Mutex<SyncInfo>,
     pub workers: Vec<Arc<WorkerSyncCounters>>,
+    /// `rvsadm --cluster` (None: not a cluster member).
+    pub cluster: Option<Mutex<rvs_proto::ClusterInfo>>,
+    /// Set by `rvsadm --cluster --leave` or SIGTERM: the sync thread turns the member
+    /// `Leaving`.
+    pub leave: AtomicBool,
 }
 
 impl SyncShared {
@@ -61,8 +66,10 @@ pub struct SyncThread {
     pub(super) destinations: Vec<SocketAddr>,
     pub(super) packer: Packer,
     pub(super) receiver: Receiver,
-    pub(super) members: Members,
-    pub(super) tracker: BulkTracker,
+    pub(super) cluster: Cluster,
+    pub(super) hello_interval: Duration,
+    /// What `rvsadm --cluster` shows besides the live state (None: plain `[sync]`).
+    pub(super) cluster_base: Option<rvs_proto::ClusterInfo>,
     pub(super) me: u32,
     pub(super) from_workers: Vec<rtrb::Consumer<ToSync>>,
     pub(super) to_workers: Vec<rtrb::Producer<FromSync>>,
@@ -75,14 +82,14 @@ pub struct SyncThread {
 
 /// Counters only this thread writes.
 #[derive(Default)]
-struct Stats {
+pub(super) struct Stats {
     recv_msgs: u64,
     recv_records: u64,
     send_errors: u64,
     bulk_answered: u64,
     bulk_requested: u64,
     ring_full_to_workers: u64,
-    per_peer: HashMap<u32, (SocketAddr, u64)>,
+    pub(super) per_peer: HashMap<u32, (SocketAddr, u64)>,
 }
 
 impl SyncThread {
@@ -175,21 +182,22 @@ impl SyncThread {
                 if let Some(a) = from {
                     stats.per_peer.entry(sender).or_insert((a, 0)).0 = a;
                 }
-                match self.members.on_message(&msg, now) {
-                    Some(MemberEvent::Joined(m)) | Some(MemberEvent::Restarted(m)) => {
-                        // A member (re)joined: ask it for its table (it asks us for ours).
-                        tracing::info!(
-                            member = m,
-                            epoch = msg.header.epoch,
-                            "sync member joined; asking for a bulk sync"
-                        );
-                        let req = self.tracker.request(m, now);
-                        self.control(&req, &mut stats);
-                        stats.bulk_requested += 1;
-                    }
-                    _ => {}
+                let (event, bulk, action) = self.cluster.on_message(&msg, now);
+                if let Some(MemberEvent::Joined(m) | MemberEvent::Restarted(m)) = event {
+                    tracing::info!(
+                        member = m,
+                        epoch = msg.header.epoch,
+                        generation = self.cluster.generation(),
+                        "sync member joined"
+                    );
                 }
-                match self.tracker.on_message(&msg, now) {
+                if let ClusterAction::Request(req) = action {
+                    // A member (re)joined, or our bulk sync came incomplete: ask for
+                    // its table (a joined member asks us for ours).
+                    self.control(&req, &mut stats);
+                    stats.bulk_requested += 1;
+                }
+                match bulk {
                     BulkEvent::Started { from, announced } => {
                         tracing::info!(member = from, sessions = announced, "bulk sync started")
                     }
@@ -199,6 +207,7 @@ impl SyncThread {
                         sent = o.sent,
                         received = o.received,
                         complete = o.complete(),
+                        state = self.cluster.state().name(),
                         "bulk sync received"
                     ),
                     _ => {}
@@ -224,25 +233,27 @@ impl SyncThread {
                 }
             }
 
-            if now - last_hello >= HELLO_INTERVAL {
+            let leaving = self.shared.leave.load(Ordering::Relaxed)
+                && !matches!(self.cluster.state(), MemberState::Leaving | MemberState::Sync);
+            if leaving {
+                self.cluster.leave(now);
+                tracing::info!(member = self.me, "leaving the cluster: routes withdrawn, draining");
+            }
+            if leaving || now - last_hello >= self.hello_interval {
+                let was = self.cluster.state();
                 let sessions = self.worker_counters.iter().map(|c| c.sessions_live.get()).sum();
-                let hello = Control::Hello(Hello {
-                    generation: 0,
-                    sessions,
-                    digest: 0,
-                    hold_ms: HOLD.as_millis() as u32,
-                });
+                let hello = self.cluster.hello(sessions, 0);
                 self.control(&hello, &mut stats);
                 last_hello = now;
-                self.members.expire(now, |e| {
-                    if let MemberEvent::Gone(m) = e {
-                        tracing::warn!(member = m, "sync member gone (no hello within its hold time)");
-                    }
+                let action = self.cluster.tick(now, |m| {
+                    tracing::warn!(member = m, "sync member gone (no hello within its hold time)");
                 });
-                if self.tracker.stalled(now, BULK_TIMEOUT) {
-                    let req = self.tracker.request(0, now);
+                if let ClusterAction::Request(req) = action {
                     self.control(&req, &mut stats);
                     stats.bulk_requested += 1;
+                }
+                if self.cluster.state() != was {
+                    tracing::info!(member = self.me, state = self.cluster.state().name(), "cluster state");
                 }
             }
             if now - last_publish >= Duration::from_millis(100) {
@@ -322,8 +333,10 @@ impl SyncThread {
         if stats.ring_full_to_workers > 0 {
             s.install_failed.push(("worker_ring_full".into(), stats.ring_full_to_workers));
         }
+        self.publish_cluster(stats, lag_ms, now);
         s.peers = self
-            .members
+            .cluster
+            .members()
             .iter()
             .map(|(id, m)| {
                 let (addr, recs) =

@@ -24,6 +24,7 @@ pub(super) enum Cmd {
     Release,
     Owned,
     Sync,
+    Cluster,
 }
 
 impl Cmd {
@@ -50,6 +51,7 @@ impl Cmd {
             Cmd::Release => "release",
             Cmd::Owned => "owned",
             Cmd::Sync => "sync",
+            Cmd::Cluster => "cluster",
         }
     }
 
@@ -68,7 +70,7 @@ impl Cmd {
             Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxxxx",
             Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Takeover | Cmd::Release => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Owned | Cmd::Sync => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Owned | Cmd::Sync | Cmd::Cluster => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         }
     }
 }
@@ -181,6 +183,8 @@ pub(super) enum Flag {
     TunPort,
     /// `-L --daemon` (ipvsadm's sync daemon listing): `--sync`.
     Daemon,
+    /// `--cluster --leave`.
+    Leave,
     /// An ipvsadm option rvsadm does not implement.
     Unsupported,
 }
@@ -244,6 +248,8 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(None, "release", false, Flag::Cmd(Cmd::Release)),
     o(None, "owned", false, Flag::Cmd(Cmd::Owned)),
     o(None, "sync", false, Flag::Cmd(Cmd::Sync)),
+    o(None, "cluster", false, Flag::Cmd(Cmd::Cluster)),
+    o(None, "leave", false, Flag::Leave),
     // ipvsadm / DPVS options that rvsadm does not implement: named so that the error says
     // so instead of "invalid option".
     o(Some('q'), "icmp-service", true, Flag::Unsupported),

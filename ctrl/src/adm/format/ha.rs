@@ -1,6 +1,6 @@
-//! `--owned`, `--takeover`, `--release` and `--sync` (`-L --daemon`) output.
+//! `--owned`, `--takeover`, `--release`, `--sync` (`-L --daemon`) and `--cluster` output.
 
-use rvs_proto::{OwnershipInfo, SyncInfo};
+use rvs_proto::{ClusterInfo, OwnershipInfo, SyncInfo};
 use std::fmt::Write;
 
 /// One line per address: `198.18.0.100  VIP  owned`.
@@ -76,6 +76,50 @@ pub fn sync(s: &SyncInfo) -> String {
         for (r, n) in &s.install_failed {
             let _ = writeln!(out, "{r:<24} {n:>10}");
         }
+    }
+    out
+}
+
+/// `--cluster`: this member, then one line per member it hears.
+pub fn cluster(c: &ClusterInfo) -> String {
+    let mut out = String::new();
+    if !c.enabled {
+        out.push_str("cluster: off (no [cluster] section in rvsd's configuration)\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "cluster member {} (epoch {}): {} for {} ms, generation {}, placement {}",
+        c.member, c.epoch, c.state, c.state_ms, c.generation, c.placement
+    );
+    let _ = writeln!(
+        out,
+        "local ports {}-{} (slice {} of {}); hello {} ms, hold {} ms; sessions {}; sync lag {} ms",
+        c.port_range.0, c.port_range.1, c.member, c.port_slices, c.hello_ms, c.hold_ms, c.sessions, c.lag_ms
+    );
+    if c.bulk_from != 0 {
+        let _ = writeln!(out, "bulk sync: {} records from member {}", c.bulk_records, c.bulk_from);
+    }
+    let _ = writeln!(
+        out,
+        "{:<8} {:<8} {:<22} {:>10} {:>10} {:>10} {:>18} {:>6} {:>12} {:>8}",
+        "Member", "State", "Address", "Epoch", "Gen", "Sessions", "Digest", "Slices", "Records", "Heard ms"
+    );
+    for m in &c.members {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<8} {:<22} {:>10} {:>10} {:>10} {:>#18x} {:>6} {:>12} {:>8}",
+            m.member,
+            m.state,
+            m.addr,
+            m.epoch,
+            m.generation,
+            m.sessions,
+            m.digest,
+            m.port_slices,
+            m.recv_records,
+            m.last_heard_ms
+        );
     }
     out
 }

@@ -632,6 +632,7 @@ const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
 
 mod classify;
+mod cluster;
 mod conn_direct;
 mod conn_new;
 mod fastpath;

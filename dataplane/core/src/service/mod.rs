@@ -5,11 +5,13 @@
 //! Nothing here is written on the packet path.
 
 mod ownership;
+mod placement;
 mod registry;
 mod snapshot;
 mod worker_config;
 
 pub use ownership::Ownership;
+pub use placement::ClusterPlacement;
 pub use registry::{Registry, RegistryError};
 pub use snapshot::{LocalKind, Real, Service, Snapshot, VsKey};
 pub use worker_config::WorkerConfig;

@@ -118,6 +118,7 @@ mod tests {
                 proxy_protocol: None,
                 proxy_on_connect: false,
                 maglev: None,
+                alloc_addrs: Vec::new(),
             }],
         )
     }

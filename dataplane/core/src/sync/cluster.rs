@@ -1,0 +1,358 @@
+//! One member of an ECMP cluster of active directors (#11), as the sync thread runs it:
+//! its lifecycle (joining until a bulk sync filled its table, active, leaving), its view
+//! of the other members from their hellos, and the view generation that moves with every
+//! change of that view. Sans-IO: the sync thread feeds it authenticated messages and the
+//! time, and sends the hellos and bulk requests it returns.
+//!
+//! A member joins as `Joining`: it asks the first member it hears for a bulk sync and
+//! becomes `Active` when a complete one arrived (every member holds every session, so one
+//! answer is the whole table), or when it heard nobody for a hold time (it is the first).
+//! Only an active member should be announced to the router (rvs-ctrl's BIRD gate reads
+//! the state): a router that hashes flows onto a member whose table is still empty would
+//! break them. `leave()` makes it `Leaving`: it keeps serving, but its announcement is
+//! withdrawn so the router moves its flows to members that already hold them.
+
+use std::time::Duration;
+
+use super::bulk::{BulkEvent, BulkTracker};
+use super::members::{MemberEvent, Members};
+use super::wire::{Control, Hello};
+use super::Message;
+use crate::time::Time;
+
+/// A member's lifecycle state, as its hellos carry it (`Hello::state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MemberState {
+    /// A sync peer that is not a cluster member (plain `[sync]`, e.g. a VRRP pair).
+    Sync = 0,
+    /// Waiting for a bulk sync: not to be announced yet.
+    Joining = 1,
+    /// Holds the table; announced.
+    Active = 2,
+    /// Withdrawn from the router, draining before it stops.
+    Leaving = 3,
+}
+
+impl MemberState {
+    pub fn from_u8(v: u8) -> Option<MemberState> {
+        Some(match v {
+            0 => MemberState::Sync,
+            1 => MemberState::Joining,
+            2 => MemberState::Active,
+            3 => MemberState::Leaving,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberState::Sync => "sync",
+            MemberState::Joining => "joining",
+            MemberState::Active => "active",
+            MemberState::Leaving => "leaving",
+        }
+    }
+
+    /// The name of a state byte from a hello (an unknown value is shown, not refused).
+    pub fn name_of(v: u8) -> &'static str {
+        MemberState::from_u8(v).map_or("unknown", MemberState::name)
+    }
+}
+
+/// Incomplete bulk syncs (UDP lost records) after which a joining member becomes active
+/// anyway: the incremental sync and the refresh period fill the rest.
+pub const MAX_INCOMPLETE_BULKS: u32 = 3;
+
+/// What the sync thread must do after feeding the cluster a message or a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterAction {
+    None,
+    /// Send this bulk request.
+    Request(Control),
+}
+
+/// One member's view of the cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    me: u32,
+    state: MemberState,
+    generation: u64,
+    members: Members,
+    tracker: BulkTracker,
+    port_slices: u8,
+    hold: Duration,
+    bulk_timeout: Duration,
+    started: Time,
+    /// When the state last changed (for `rvsadm --cluster`).
+    since: Time,
+    incomplete: u32,
+    /// The last complete (or accepted) bulk: from whom, how many records.
+    pub last_bulk: Option<(u32, u64)>,
+}
+
+impl Cluster {
+    /// A cluster member (`cluster` true: starts `Joining`) or a plain sync peer (`Sync`).
+    pub fn new(me: u32, epoch: u32, cluster: bool, port_slices: u8, hold: Duration, now: Time) -> Cluster {
+        Cluster {
+            me,
+            state: if cluster { MemberState::Joining } else { MemberState::Sync },
+            generation: 1,
+            members: Members::new(),
+            tracker: BulkTracker::new(me, epoch),
+            port_slices,
+            hold,
+            bulk_timeout: (hold * 2).max(Duration::from_secs(1)),
+            started: now,
+            since: now,
+            incomplete: 0,
+            last_bulk: None,
+        }
+    }
+
+    /// A bulk sync with no progress for this long is asked for again (default: two hold
+    /// times, at least a second).
+    pub fn with_bulk_timeout(mut self, t: Duration) -> Cluster {
+        self.bulk_timeout = t;
+        self
+    }
+
+    pub fn me(&self) -> u32 {
+        self.me
+    }
+    pub fn state(&self) -> MemberState {
+        self.state
+    }
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+    pub fn members(&self) -> &Members {
+        &self.members
+    }
+    pub fn tracker(&self) -> &BulkTracker {
+        &self.tracker
+    }
+    pub fn hold(&self) -> Duration {
+        self.hold
+    }
+    pub fn port_slices(&self) -> u8 {
+        self.port_slices
+    }
+    /// When the state last changed.
+    pub fn since(&self) -> Time {
+        self.since
+    }
+
+    fn set_state(&mut self, s: MemberState, now: Time) {
+        if self.state != s {
+            self.state = s;
+            self.since = now;
+            self.generation += 1;
+        }
+    }
+
+    /// Our hello.
+    pub fn hello(&self, sessions: u64, digest: u64) -> Control {
+        Control::Hello(Hello {
+            generation: self.generation,
+            sessions,
+            digest,
+            hold_ms: self.hold.as_millis().min(u32::MAX as u128) as u32,
+            state: self.state as u8,
+            port_slices: self.port_slices,
+        })
+    }
+
+    /// Follows one authenticated message: membership from hellos, our bulk transfer.
+    /// Returns what changed in the membership and what to send.
+    pub fn on_message(
+        &mut self,
+        msg: &Message<'_>,
+        now: Time,
+    ) -> (Option<MemberEvent>, BulkEvent, ClusterAction) {
+        let mut action = ClusterAction::None;
+        let ev = self.members.on_message(msg, now);
+        if let Some(MemberEvent::Joined(m) | MemberEvent::Restarted(m)) = ev {
+            self.generation += 1;
+            // A member (re)joined: ask it for its table (it asks us for ours), unless we
+            // are a cluster member already past joining (every active member has every
+            // session: nothing to learn from a newcomer's bulk, it learns from ours).
+            if matches!(self.state, MemberState::Sync | MemberState::Joining) {
+                action = ClusterAction::Request(self.tracker.request(m, now));
+            }
+        }
+        let bulk = self.tracker.on_message(msg, now);
+        if let BulkEvent::Finished(o) = bulk {
+            if self.state == MemberState::Joining {
+                if o.complete() || self.incomplete + 1 >= MAX_INCOMPLETE_BULKS {
+                    self.last_bulk = Some((o.from, o.received));
+                    self.set_state(MemberState::Active, now);
+                } else {
+                    self.incomplete += 1;
+                    action = ClusterAction::Request(self.tracker.request(o.from, now));
+                }
+            } else if o.complete() {
+                self.last_bulk = Some((o.from, o.received));
+            }
+        }
+        (ev, bulk, action)
+    }
+
+    /// The periodic work (call it at each hello): expire silent members, become active
+    /// when alone for a hold time, ask again for a stalled bulk sync.
+    pub fn tick(&mut self, now: Time, mut gone: impl FnMut(u32)) -> ClusterAction {
+        let mut changed = false;
+        self.members.expire(now, |e| {
+            if let MemberEvent::Gone(m) = e {
+                changed = true;
+                gone(m);
+            }
+        });
+        if changed {
+            self.generation += 1;
+        }
+        if self.state == MemberState::Joining {
+            let nobody = self.members.iter().all(|(_, m)| !m.alive(now));
+            if nobody && now - self.started >= self.hold {
+                // The first member (or the only one left): nothing to sync from.
+                self.set_state(MemberState::Active, now);
+                return ClusterAction::None;
+            }
+        }
+        if self.tracker.stalled(now, self.bulk_timeout) {
+            // Ask any member (the one we asked may be gone).
+            return ClusterAction::Request(self.tracker.request(0, now));
+        }
+        ClusterAction::None
+    }
+
+    /// Graceful leave: withdrawn, still serving.
+    pub fn leave(&mut self, now: Time) {
+        if self.state != MemberState::Sync {
+            self.set_state(MemberState::Leaving, now);
+        }
+    }
+
+    /// Members alive at `now` in `state`, in id order (ourselves included when we are).
+    pub fn in_state(&self, state: MemberState, now: Time) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.alive(now) && m.hello.state == state as u8)
+            .map(|(id, _)| id)
+            .collect();
+        if self.state == state {
+            v.push(self.me);
+            v.sort_unstable();
+        }
+        v
+    }
+
+    /// Live members whose port partition differs from ours (they could take our ports).
+    pub fn slice_mismatch(&self, now: Time) -> impl Iterator<Item = u32> + '_ {
+        let ours = self.port_slices;
+        self.members
+            .iter()
+            .filter(move |(_, m)| m.alive(now) && m.hello.state != 0 && m.hello.port_slices != ours)
+            .map(|(id, _)| id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::{BulkAnswer, ClusterKey, Receiver, ReceiverConfig, Sender, SenderConfig};
+
+    fn key() -> ClusterKey {
+        ClusterKey::from_config("a long test cluster passphrase").unwrap()
+    }
+
+    struct Peer {
+        tx: Sender,
+    }
+
+    impl Peer {
+        fn new(id: u32) -> Peer {
+            Peer { tx: Sender::new(SenderConfig::new(1, id, 1), &key()).unwrap() }
+        }
+        fn send(&mut self, c: &Control) -> Vec<u8> {
+            let mut b = [0u8; 128];
+            let n = self.tx.control(c, &mut b).unwrap();
+            b[..n].to_vec()
+        }
+        fn hello(&mut self, state: MemberState) -> Vec<u8> {
+            self.send(&Control::Hello(Hello {
+                generation: 1,
+                sessions: 0,
+                digest: 0,
+                hold_ms: 1000,
+                state: state as u8,
+                port_slices: 4,
+            }))
+        }
+    }
+
+    const HOLD: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn first_member_becomes_active_after_a_hold_time_alone() {
+        let t = Time::from_millis;
+        let mut c = Cluster::new(1, 1, true, 4, HOLD, t(0));
+        assert_eq!(c.state(), MemberState::Joining);
+        assert_eq!(c.tick(t(500), |_| {}), ClusterAction::None);
+        assert_eq!(c.state(), MemberState::Joining);
+        c.tick(t(1000), |_| {});
+        assert_eq!(c.state(), MemberState::Active);
+        assert_eq!(c.in_state(MemberState::Active, t(1000)), [1]);
+        let g = c.generation();
+        c.leave(t(2000));
+        assert_eq!((c.state(), c.generation()), (MemberState::Leaving, g + 1));
+    }
+
+    #[test]
+    fn a_joiner_is_active_only_after_a_complete_bulk_sync() {
+        let t = Time::from_millis;
+        let mut rx = Receiver::new(ReceiverConfig::new(1, 3), &key());
+        let mut c = Cluster::new(3, 1, true, 4, HOLD, t(0));
+        let mut p1 = Peer::new(1);
+        let d = p1.hello(MemberState::Active);
+        let (ev, _, act) = c.on_message(&rx.receive(&d, t(10)).unwrap(), t(10));
+        assert_eq!(ev, Some(MemberEvent::Joined(1)));
+        let ClusterAction::Request(req) = act else { panic!("no bulk request") };
+        // Member 1 answers: start, (no records), end with a count of 2 it did not send.
+        let mut me = Sender::new(SenderConfig::new(1, 3, 1), &key()).unwrap();
+        let mut b = [0u8; 128];
+        let n = me.control(&req, &mut b).unwrap();
+        let mut rx1 = Receiver::new(ReceiverConfig::new(1, 1), &key());
+        let ans = BulkAnswer::for_request(&rx1.receive(&b[..n], t(11)).unwrap(), 1).unwrap();
+        let start = p1.send(&ans.start(2, 0));
+        c.on_message(&rx.receive(&start, t(12)).unwrap(), t(12));
+        let mut short = ans;
+        short.sent = 2;
+        let end = p1.send(&short.end(0));
+        let (_, ev, act) = c.on_message(&rx.receive(&end, t(13)).unwrap(), t(13));
+        assert!(matches!(ev, BulkEvent::Finished(o) if !o.complete()));
+        assert!(matches!(act, ClusterAction::Request(_)), "an incomplete bulk is asked for again");
+        assert_eq!(c.state(), MemberState::Joining);
+        // Not alone (member 1 is alive): the hold time does not make it active.
+        c.tick(t(900), |_| {});
+        assert_eq!(c.state(), MemberState::Joining);
+        // A complete answer to the second request.
+        let ClusterAction::Request(req2) = act else { unreachable!() };
+        let n = me.control(&req2, &mut b).unwrap();
+        let ans = BulkAnswer::for_request(&rx1.receive(&b[..n], t(14)).unwrap(), 1).unwrap();
+        for m in [ans.start(0, 0), ans.end(0)] {
+            let d = p1.send(&m);
+            c.on_message(&rx.receive(&d, t(15)).unwrap(), t(15));
+        }
+        assert_eq!(c.state(), MemberState::Active);
+        assert_eq!(c.in_state(MemberState::Active, t(15)), [1, 3]);
+        // Member 1 falls silent: gone after its hold time, the generation moves.
+        let g = c.generation();
+        let mut gone = Vec::new();
+        c.tick(t(1500), |m| gone.push(m));
+        assert_eq!(gone, [1]);
+        assert_eq!(c.generation(), g + 1);
+        assert_eq!(c.slice_mismatch(t(1500)).count(), 0);
+    }
+}
