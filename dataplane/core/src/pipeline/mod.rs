@@ -649,6 +649,8 @@ pub use sync::{InstallError, Installed};
 use classify::Destination;
 
 #[cfg(test)]
+mod cluster_sim_tests;
+#[cfg(test)]
 mod ext_tests;
 #[cfg(test)]
 mod fast_path_tests;

@@ -61,8 +61,10 @@ impl MemberState {
 }
 
 /// Incomplete bulk syncs (UDP lost records) after which a joining member becomes active
-/// anyway: the incremental sync and the refresh period fill the rest.
-pub const MAX_INCOMPLETE_BULKS: u32 = 3;
+/// anyway. Every pass installs what arrived, so after k passes over a link losing a
+/// fraction p of datagrams a session is missing with probability p^k; the incremental
+/// sync fills the rest.
+pub const MAX_INCOMPLETE_BULKS: u32 = 5;
 
 /// What the sync thread must do after feeding the cluster a message or a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +104,7 @@ impl Cluster {
             tracker: BulkTracker::new(me, epoch),
             port_slices,
             hold,
-            bulk_timeout: (hold * 2).max(Duration::from_secs(1)),
+            bulk_timeout: hold.max(Duration::from_secs(1)),
             started: now,
             since: now,
             incomplete: 0,
@@ -110,8 +112,8 @@ impl Cluster {
         }
     }
 
-    /// A bulk sync with no progress for this long is asked for again (default: two hold
-    /// times, at least a second).
+    /// A bulk sync with no progress for this long is asked for again (default: the hold
+    /// time, at least a second).
     pub fn with_bulk_timeout(mut self, t: Duration) -> Cluster {
         self.bulk_timeout = t;
         self
