@@ -30,7 +30,7 @@ for i in $(seq 1 "$RS_COUNT"); do NAMESPACES+=("$LAB-rs$i"); done
 # The HA and VRRP tests add a second director (lb2), the VRRP tests a plain keepalived peer (ka);
 # the exception-path tests add a router, clients behind it and a VLAN switch's namespaces; the
 # DR/TUN tests (methods-lib.sh) add a gateway for the real servers' direct replies.
-EXTRA_NAMESPACES=("$LAB-lb2" "$LAB-ka" "$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw")
+EXTRA_NAMESPACES=("$LAB-lb2" "$LAB-ka" "$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw" "$LAB-d1" "$LAB-d2" "$LAB-d3" "$LAB-d4" "$LAB-pr")
 BIG_MB=${RVS_LAB_BIG_MB:-50}
 
 log() { echo "lab: $*"; }

@@ -16,6 +16,11 @@
 //!   a stopped or hung rvsd (`kill -STOP`, a stuck worker) does not black-hole traffic. An
 //!   rvsd that went away (socket gone) withdraws them the same way.
 //!
+//! * rvsd, when it is a member of an ECMP cluster (`[cluster]`), is `active`: a joining
+//!   member announces nothing until its bulk sync filled its table (the router would
+//!   otherwise move established flows onto a member that does not know them), and a
+//!   leaving one (`rvsadm --cluster --leave`, SIGTERM) withdraws before it stops.
+//!
 //! When rvs-ctrl stops, the VIPs are withdrawn: without rvs-ctrl nobody watches rvsd.
 
 use rvs_proto::{read_msg, write_msg, Command, Reply, Request, Response, ResponseResult};
@@ -162,6 +167,26 @@ pub fn poll_rvsd(socket: &str, timeout: Duration) -> Poll {
     ask().unwrap_or(Poll::Silent)
 }
 
+/// Whether rvsd may be announced as a cluster member: true when it is not one (no
+/// `[cluster]`) or is `active`; false while joining or leaving, or when it does not answer.
+pub fn cluster_ready(socket: &str, timeout: Duration) -> bool {
+    let ask = || -> Result<bool, rvs_proto::ProtoError> {
+        let s = UnixStream::connect(socket)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        let mut w = s.try_clone()?;
+        write_msg(&mut w, &Request::new(Command::ClusterStatus))?;
+        let resp: Response = read_msg(&mut BufReader::new(s))?;
+        Ok(match resp.result {
+            ResponseResult::Ok(Reply::Cluster { cluster }) => !cluster.enabled || cluster.state == "active",
+            // An rvsd that predates the cluster: not a member.
+            ResponseResult::Error(_) => true,
+            _ => false,
+        })
+    };
+    ask().unwrap_or(false)
+}
+
 /// Replaces `path` with `text` (write to a temporary file beside it, then rename).
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -227,6 +252,7 @@ fn run(opts: &BirdOptions, socket: &str, rx: &mpsc::Receiver<BTreeSet<Ipv4Addr>>
     // What BIRD was last told successfully; None: unknown (told again at once).
     let mut announced: Option<BTreeSet<Ipv4Addr>> = None;
     let mut stopping = false;
+    let mut was_ready = true;
     loop {
         let was_alive = dog.alive();
         if let Some(w) = dog.record(poll_rvsd(socket, opts.timeout)) {
@@ -240,7 +266,16 @@ fn run(opts: &BirdOptions, socket: &str, rx: &mpsc::Receiver<BTreeSet<Ipv4Addr>>
                 tracing::warn!(socket, "rvsd does not answer: withdrawing every VIP");
             }
         }
-        let want = if stopping { BTreeSet::new() } else { desired(&wanted, alive) };
+        let ready = alive && cluster_ready(socket, opts.timeout);
+        if alive && ready != was_ready {
+            if ready {
+                tracing::info!(socket, "rvsd is an active cluster member: its VIPs may be announced");
+            } else {
+                tracing::info!(socket, "rvsd is joining or leaving its cluster: withdrawing every VIP");
+            }
+        }
+        was_ready = ready || !alive;
+        let want = if stopping { BTreeSet::new() } else { desired(&wanted, ready) };
         if announced.as_ref() != Some(&want) {
             match write_atomic(&opts.include, &render(&want))
                 .map_err(|e| e.to_string())
