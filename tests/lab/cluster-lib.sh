@@ -182,7 +182,8 @@ cluster_rvsd_start() {
   local n=$1 cfg=$2 i
   require_binaries
   D_LOG[$n]=$STATE/rvsd-d$n-$TEST_NAME.log
-  in_d "$n" "$RVSD" --config "$cfg" </dev/null >"${D_LOG[$n]}" 2>&1 &
+  # ip netns exec directly (not through a shell function): $! is then rvsd itself.
+  ip netns exec "$RVS_LAB-d$n" "$RVSD" --config "$cfg" </dev/null >"${D_LOG[$n]}" 2>&1 &
   D_PID[$n]=$!
   echo "${D_PID[$n]}" >"$STATE/rvsd-d$n.pid"
   for i in $(seq 80); do
@@ -194,7 +195,7 @@ cluster_rvsd_start() {
     sleep 0.25
   done
   rvsadm_d "$n" -Ln >/dev/null 2>&1 || die "d$n's rvsd did not answer within 20 s"
-  wait_for 10 "d$n's tap" in_d "$n" ip link show "$CL_KIF" || die "no tap on d$n"
+  wait_for 10 "d$n's tap" ip -n "$RVS_LAB-d$n" link show "$CL_KIF" >/dev/null 2>&1 || die "no tap on d$n"
   in_d "$n" ip addr add "198.18.1.1$n/24" dev "$CL_KIF" || die "ip addr on d$n's tap"
   in_d "$n" ip link set "$CL_KIF" up
   pass "d$n's rvsd answers rvsadm (log ${D_LOG[$n]})"
@@ -207,7 +208,7 @@ cluster_bird_conf() {
   echo "router id 198.18.1.1$n;"
   echo "log \"$STATE/bird-d$n.log\" all;"
   echo "protocol device { scan time 1; }"
-  echo "protocol static cluster {"
+  echo "protocol static cl_routes {"
   echo "  ipv4;"
   if [[ -n $inc ]]; then echo "  include \"$inc\";"; else echo "  route $VIP/32 blackhole;"; fi
   for m in 1 2 3 4; do
@@ -218,7 +219,7 @@ cluster_bird_conf() {
   echo "}"
   cat <<EOF
 protocol ospf v2 uplink {
-  ipv4 { import none; export where proto = "cluster"; };
+  ipv4 { import none; export where proto = "cl_routes"; };
   area 0 {
     interface "$CL_KIF" { type broadcast; priority 0; hello 1; dead 3; retransmit 2; };
   };
@@ -242,6 +243,7 @@ protocol device { scan time 1; }
 protocol kernel { ipv4 { import none; export all; }; merge paths yes; }
 protocol ospf v2 core {
   ecmp yes;
+  merge external yes;
   ipv4 { import all; export none; };
   area 0 {
     interface "r-u" { type broadcast; priority 100; hello 1; dead 3; retransmit 2; };
@@ -282,7 +284,13 @@ _cluster_cleanup() {
     fi
     [[ -n ${D_PID[$n]} ]] && kill -TERM "${D_PID[$n]}" 2>/dev/null
   done
-  sleep 0.5
+  # A member leaves on SIGTERM: withdrawn, drain_ms (2 s), then it stops.
+  for _ in $(seq 50); do
+    local alive=0
+    for n in "${!D_PID[@]}"; do [[ -n ${D_PID[$n]} ]] && kill -0 "${D_PID[$n]}" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
   for n in "${!D_PID[@]}"; do
     [[ -n ${D_PID[$n]} ]] && kill -KILL "${D_PID[$n]}" 2>/dev/null
     [[ -n ${D_PREFIX[$n]:-} ]] && rm -rf "/var/run/dpdk/${D_PREFIX[$n]}"
