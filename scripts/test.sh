@@ -118,8 +118,9 @@ for t in 47-ha-failover 48-sync-forged 49-ha-synproxy; do
 done
 LAB_TESTS+=("47-ha-failover-w2 47-ha-failover 2")
 # ECMP cluster of active directors: a router with L4-hash ECMP over three rvsd + BIRD
-# directors; member failure under downloads, the same real server on every member.
-for t in 50-cluster-failure 51-cluster-same-real; do
+# directors; member failure under downloads, the same real server on every member, a
+# member joining (announced after its bulk sync), a graceful leave under wrk.
+for t in 50-cluster-failure 51-cluster-same-real 52-cluster-join 53-cluster-leave; do
   LAB_TESTS+=("$t $t 1")
 done
 # VRRP: two directors driven by rvs-ctrl's keepalived; a plain keepalived peer; ocf:rvs:vip.

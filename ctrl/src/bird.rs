@@ -82,7 +82,8 @@ pub fn quorum_vips(health: &Health) -> BTreeSet<Ipv4Addr> {
 /// The include file's text for `vips`.
 pub fn render(vips: &BTreeSet<Ipv4Addr>) -> String {
     let mut s = String::from(
-        "# Written by rvs-ctrl: the VIPs whose services have quorum on a live rvsd.\n\
+        "# Written by rvs-ctrl: the VIPs whose services have quorum on a live rvsd (and an\n\
+         # active cluster member's own LIPs).\n\
          # Included in a BIRD `protocol static`; do not edit.\n",
     );
     for v in vips {
@@ -167,10 +168,14 @@ pub fn poll_rvsd(socket: &str, timeout: Duration) -> Poll {
     ask().unwrap_or(Poll::Silent)
 }
 
-/// Whether rvsd may be announced as a cluster member: true when it is not one (no
-/// `[cluster]`) or is `active`; false while joining or leaving, or when it does not answer.
-pub fn cluster_ready(socket: &str, timeout: Duration) -> bool {
-    let ask = || -> Result<bool, rvs_proto::ProtoError> {
+/// Whether rvsd may be announced as a cluster member: Some(its own LIPs) when it is not
+/// one (no `[cluster]`: none) or is `active`; None while joining or leaving, or when it
+/// does not answer. An active member's own LIPs are announced with the VIPs (the real
+/// servers' replies to them reach it), a leaving one's withdrawn with them (the replies
+/// then go to the other members, which announce every member's LIPs at a worse metric
+/// and hold the sessions).
+pub fn cluster_ready(socket: &str, timeout: Duration) -> Option<BTreeSet<Ipv4Addr>> {
+    let ask = || -> Result<Option<BTreeSet<Ipv4Addr>>, rvs_proto::ProtoError> {
         let s = UnixStream::connect(socket)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
@@ -178,13 +183,16 @@ pub fn cluster_ready(socket: &str, timeout: Duration) -> bool {
         write_msg(&mut w, &Request::new(Command::ClusterStatus))?;
         let resp: Response = read_msg(&mut BufReader::new(s))?;
         Ok(match resp.result {
-            ResponseResult::Ok(Reply::Cluster { cluster }) => !cluster.enabled || cluster.state == "active",
+            ResponseResult::Ok(Reply::Cluster { cluster }) if !cluster.enabled => Some(BTreeSet::new()),
+            ResponseResult::Ok(Reply::Cluster { cluster }) if cluster.state == "active" => {
+                Some(cluster.local_addresses.iter().filter_map(|a| a.parse().ok()).collect())
+            }
             // An rvsd that predates the cluster: not a member.
-            ResponseResult::Error(_) => true,
-            _ => false,
+            ResponseResult::Error(_) => Some(BTreeSet::new()),
+            _ => None,
         })
     };
-    ask().unwrap_or(false)
+    ask().unwrap_or(None)
 }
 
 /// Replaces `path` with `text` (write to a temporary file beside it, then rename).
@@ -266,7 +274,8 @@ fn run(opts: &BirdOptions, socket: &str, rx: &mpsc::Receiver<BTreeSet<Ipv4Addr>>
                 tracing::warn!(socket, "rvsd does not answer: withdrawing every VIP");
             }
         }
-        let ready = alive && cluster_ready(socket, opts.timeout);
+        let member = if alive { cluster_ready(socket, opts.timeout) } else { None };
+        let ready = member.is_some();
         if alive && ready != was_ready {
             if ready {
                 tracing::info!(socket, "rvsd is an active cluster member: its VIPs may be announced");
@@ -275,7 +284,10 @@ fn run(opts: &BirdOptions, socket: &str, rx: &mpsc::Receiver<BTreeSet<Ipv4Addr>>
             }
         }
         was_ready = ready || !alive;
-        let want = if stopping { BTreeSet::new() } else { desired(&wanted, ready) };
+        let mut want = if stopping { BTreeSet::new() } else { desired(&wanted, ready) };
+        if !stopping && !want.is_empty() {
+            want.extend(member.unwrap_or_default());
+        }
         if announced.as_ref() != Some(&want) {
             match write_atomic(&opts.include, &render(&want))
                 .map_err(|e| e.to_string())

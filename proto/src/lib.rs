@@ -259,6 +259,10 @@ pub struct ClusterInfo {
     pub port_range: (u16, u16),
     /// "maglev" or "scheduler".
     pub placement: String,
+    /// The member's own LIPs (`[cluster] local_addresses`): announced (with the VIPs) only
+    /// while it is active.
+    #[serde(default)]
+    pub local_addresses: Vec<String>,
     pub hello_ms: u64,
     pub hold_ms: u64,
     /// Sessions in our table, and the send lag of the sync thread (ms).

@@ -25,6 +25,7 @@ CL_KIF=$RVS_LAB-ku
 RC_IP=198.18.2.10
 RTR_U=198.18.1.254
 CL_LIPS=(198.18.8.1 198.18.8.2 198.18.8.3 198.18.8.4)
+RVS_CTRL=${RVS_CTRL:-$ROOT/target/release/rvs-ctrl}
 # Per director: rvsd pid, log, file prefix.
 declare -A D_PID D_LOG D_PREFIX
 
@@ -201,20 +202,25 @@ cluster_rvsd_start() {
   pass "d$n's rvsd answers rvsadm (log ${D_LOG[$n]})"
 }
 
-# cluster_bird_conf N [VIP_INCLUDE]: director N's bird.conf: the VIP (or, with
-# VIP_INCLUDE, whatever that file holds) and every member's LIP, its own cheapest.
+# cluster_bird_conf N [INCLUDE]: director N's bird.conf: the VIP and its own LIP
+# (metric 10), or, with INCLUDE, whatever rvs-ctrl writes there (the VIP and the own LIP
+# while rvsd is an active member, BIRD's default E2 metric 10000); every other member's
+# LIP with a worse metric.
 cluster_bird_conf() {
-  local n=$1 inc=${2:-} m metric
+  local n=$1 inc=${2:-} m
   echo "router id 198.18.1.1$n;"
   echo "log \"$STATE/bird-d$n.log\" all;"
   echo "protocol device { scan time 1; }"
   echo "protocol static cl_routes {"
   echo "  ipv4;"
-  if [[ -n $inc ]]; then echo "  include \"$inc\";"; else echo "  route $VIP/32 blackhole;"; fi
+  if [[ -n $inc ]]; then
+    echo "  include \"$inc\";"
+  else
+    echo "  route $VIP/32 blackhole;"
+    echo "  route ${CL_LIPS[$((n - 1))]}/32 blackhole { ospf_metric2 = 10; };"
+  fi
   for m in 1 2 3 4; do
-    metric=1000
-    ((m == n)) && metric=10
-    echo "  route ${CL_LIPS[$((m - 1))]}/32 blackhole { ospf_metric2 = $metric; };"
+    ((m == n)) || echo "  route ${CL_LIPS[$((m - 1))]}/32 blackhole { ospf_metric2 = 20000; };"
   done
   echo "}"
   cat <<EOF
@@ -229,9 +235,51 @@ EOF
 
 cluster_bird_start() {
   local n=$1 conf=$STATE/bird-d$1.conf
+  [[ -n ${2:-} ]] && : >>"$2"
   cluster_bird_conf "$n" "${2:-}" >"$conf"
   in_d "$n" bird -c "$conf" -s "$STATE/bird-d$n.ctl" -P "$STATE/bird-d$n.pid" </dev/null ||
     die "bird on d$n did not start"
+}
+
+# cluster_ctrl_start N: rvs-ctrl for director N (in its namespace) with a keepalived.conf
+# holding the same service and a `cluster` block, announcing through BIRD's include file
+# (the BIRD gate: the VIP and the own LIP only while rvsd is an active member).
+cluster_ctrl_start() {
+  local n=$1 kconf=$STATE/keepalived-d$1.conf inc=$STATE/bird-d$1-include.conf
+  cat >"$kconf" <<EOF
+local_address_group lips { ${CL_LIPS[*]} }
+virtual_server $VIP 80 {
+  lb_algo wlc
+  lb_kind FNAT
+  protocol TCP
+  laddr_group_name lips
+  real_server 198.19.0.11 80 { weight 1 }
+  real_server 198.19.0.12 80 { weight 1 }
+  real_server 198.19.0.13 80 { weight 1 }
+}
+cluster {
+  member_id $n
+  members 4
+  sync_interface sy
+  sync_key_file $CL_KEY
+  hello_interval_ms 300
+  hold_ms 1200
+}
+EOF
+  ip netns exec "$RVS_LAB-d$n" "$RVS_CTRL" -f "$kconf" --socket "$(d_sock "$n")" --pidfile "$STATE/rvs-ctrl-d$n.pid" \
+    --listen none -l info --bird-include "$inc" --birdc-socket "$STATE/bird-d$n.ctl" --bird-watchdog 500 \
+    </dev/null >>"$STATE/rvs-ctrl-d$n-$TEST_NAME.log" 2>&1 &
+  bg_track "$!"
+}
+
+# cluster_member_start N [EXTRA]: director N as an operator runs it: rvsd, BIRD announcing what
+# rvs-ctrl writes to its include file, rvs-ctrl with the keepalived.conf cluster block.
+cluster_member_start() {
+  local n=$1
+  cluster_config "$n" "$CFG_DIR/d$n.toml" "${2:-}"
+  cluster_rvsd_start "$n" "$CFG_DIR/d$n.toml"
+  cluster_bird_start "$n" "$STATE/bird-d$n-include.conf"
+  cluster_ctrl_start "$n"
 }
 
 router_bird_start() {

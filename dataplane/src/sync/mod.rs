@@ -118,6 +118,7 @@ pub fn setup(
                     rvs_core::config::Placement::Maglev => "maglev".into(),
                     rvs_core::config::Placement::Scheduler => "scheduler".into(),
                 },
+                local_addresses: c.local_addresses.iter().map(|a| a.to_string()).collect(),
                 hello_ms: c.hello_interval.as_millis() as u64,
                 hold_ms: c.hold.as_millis() as u64,
                 state: "joining".into(),
