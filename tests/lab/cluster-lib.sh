@@ -247,7 +247,9 @@ cluster_bird_start() {
 cluster_ctrl_start() {
   local n=$1 kconf=$STATE/keepalived-d$1.conf inc=$STATE/bird-d$1-include.conf
   cat >"$kconf" <<EOF
-local_address_group lips { ${CL_LIPS[*]} }
+local_address_group lips {
+$(printf '  %s\n' "${CL_LIPS[@]}")
+}
 virtual_server $VIP 80 {
   lb_algo wlc
   lb_kind FNAT
@@ -333,7 +335,7 @@ _cluster_cleanup() {
     [[ -n ${D_PID[$n]} ]] && kill -TERM "${D_PID[$n]}" 2>/dev/null
   done
   # A member leaves on SIGTERM: withdrawn, drain_ms (2 s), then it stops.
-  for _ in $(seq 50); do
+  for _ in $(seq 80); do
     local alive=0
     for n in "${!D_PID[@]}"; do [[ -n ${D_PID[$n]} ]] && kill -0 "${D_PID[$n]}" 2>/dev/null && alive=1; done
     ((alive)) || break

@@ -299,7 +299,15 @@ impl Control {
             Command::ClusterLeave => {
                 let Some(c) = &self.cluster else { return Err("not a cluster member (no [cluster])".into()) };
                 (c.leave)();
-                return Ok(Reply::Cluster { cluster: (c.status)() });
+                // The sync thread turns the member leaving within a loop of its own; answer
+                // with the state it then publishes (at most half a second later).
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+                let mut cluster = (c.status)();
+                while cluster.state != "leaving" && std::time::Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    cluster = (c.status)();
+                }
+                return Ok(Reply::Cluster { cluster });
             }
         };
         changed.map_err(|e| e.to_string())?;
