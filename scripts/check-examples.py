@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks examples/grafana/rvs-dashboard.json: valid against examples/grafana/dashboard.schema.json,
 unique panel ids, panels inside the 24-column grid and not overlapping, and every metric its
-queries name is one rvs-ctrl exports (ctrl/src/api/metrics.rs) or a recording rule of
+queries name is one rvs-ctrl exports (ctrl/src/api/*.rs) or a recording rule of
 examples/prometheus/rvs-rules.yml; the same for the rules' own expressions."""
 import json
 import re
@@ -18,7 +18,9 @@ dash = json.loads((ROOT / "examples/grafana/rvs-dashboard.json").read_text())
 for e in jsonschema.Draft202012Validator(schema).iter_errors(dash):
     errors.append(f"schema: {'/'.join(map(str, e.absolute_path))}: {e.message}")
 
-exported = set(re.findall(r'"(rvs_[a-z0-9_]+)"', (ROOT / "ctrl/src/api/metrics.rs").read_text()))
+# Every family rvs-ctrl's API modules name (metrics.rs, vrrp.rs, sync_metrics.rs, ...).
+api_text = "".join(p.read_text() for p in sorted((ROOT / "ctrl/src/api").glob("*.rs")))
+exported = set(re.findall(r'"(rvs_[a-z0-9_]+)"', api_text))
 # Families built from a prefix and a suffix (rvs_vs_ + conns_total, ...).
 suffixes = re.findall(r'\("([a-z_]+_total)", "', (ROOT / "ctrl/src/api/metrics.rs").read_text())
 exported |= {f"rvs_{k}_{s}" for k in ("vs", "rs") for s in suffixes}

@@ -1,14 +1,95 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 60): scripts/fuzz.sh [SECONDS] [TARGET...]
-# cargo-fuzz needs nightly features; the stable toolchain gets them with RUSTC_BOOTSTRAP=1.
+# Fuzzing (cargo-fuzz; nightly features on the stable toolchain through RUSTC_BOOTSTRAP=1).
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     run every target (or those named) SECONDS each
+#                                             (default 60), starting from the seed corpus
+#   scripts/fuzz.sh --coverage [TARGET...]    line coverage of the targets over their corpus
+#                                             and seeds (llvm-cov): a summary per rvs-core
+#                                             module, the full report and HTML in
+#                                             fuzz/coverage/TARGET/
+#   scripts/fuzz.sh --seeds [TARGET...]       minimise the corpus into fuzz/seeds/TARGET
+#                                             (the seed corpus kept in the repository)
+#
+# The working corpus (fuzz/corpus/TARGET) is not versioned; fuzz/seeds/TARGET is, and is read
+# by every run. Coverage needs llvm-tools for the toolchain's LLVM:
+# `rustup component add llvm-tools-preview`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
-secs=${1:-60}
-shift || true
-targets=("$@")
-((${#targets[@]})) || targets=(wire pipeline pipeline_stateful config keepalived sync)
+ALL=(wire ipv6 pipeline pipeline_stateful config keepalived sync)
+export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+
+mode=run
+case ${1:-} in
+  --coverage) mode=coverage; shift ;;
+  --seeds) mode=seeds; shift ;;
+esac
+secs=60
+if [[ $mode == run && ${1:-} =~ ^[0-9]+$ ]]; then
+  secs=$1
+  shift
+fi
+targets=("$@")
+((${#targets[@]})) || targets=("${ALL[@]}")
+
+corpora() { mkdir -p "corpus/$1" "seeds/$1"; echo "corpus/$1 seeds/$1"; }
+
+# The rvs-core modules whose line coverage the summary names (the state machines).
+MODULES=(session nat synproxy pipeline/ext pipeline/synproxy pipeline/conn_new pipeline/acl acl toa proxyproto sync wire)
+
+coverage() {
+  local t=$1 sysroot llvm bin prof out
+  sysroot=$(rustc --print sysroot)
+  llvm=$sysroot/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin
+  [[ -x $llvm/llvm-cov ]] || {
+    echo "fuzz.sh: no llvm-cov in $llvm: rustup component add llvm-tools-preview" >&2
+    exit 1
+  }
+  # shellcheck disable=SC2046
+  cargo fuzz coverage "$t" $(corpora "$t") >/dev/null
+  bin=$(find target -path "*/coverage/*/release/$t" -type f | head -n1)
+  prof=coverage/$t/coverage.profdata
+  [[ -n $bin && -f $prof ]] || {
+    echo "fuzz.sh: cargo fuzz coverage left no binary or profile for $t" >&2
+    exit 1
+  }
+  out=coverage/$t
+  local ignore='(\.cargo/registry|/rustc/|/library/|fuzz_targets/)'
+  "$llvm/llvm-cov" report "$bin" -instr-profile="$prof" -ignore-filename-regex="$ignore" >"$out/report.txt"
+  "$llvm/llvm-cov" show "$bin" -instr-profile="$prof" -ignore-filename-regex="$ignore" \
+    -format=html -output-dir="$out/html" >/dev/null
+  echo "== $t: line coverage by rvs-core module ($(find "corpus/$t" "seeds/$t" -type f | wc -l) inputs)"
+  local m
+  for m in "${MODULES[@]}"; do
+    # report.txt columns: file, regions, missed, cover, functions, missed, executed, lines, missed, cover, ...
+    awk -v m="dataplane/core/src/$m" '
+      index($1, m "/") || $1 ~ (m "\\.rs$") { lines += $8; missed += $9; files++ }
+      END { if (files) printf "  %-22s %6d lines %6.1f%% covered (%d files)\n", substr(m, 20), lines, lines ? 100 * (lines - missed) / lines : 0, files }
+    ' "$out/report.txt"
+  done
+  awk '$1 == "TOTAL" { printf "  %-22s %6d lines %6.1f%% covered\n", "all (rvs-core, proto, ctrl)", $8, $8 ? 100 * ($8 - $9) / $8 : 0 }' "$out/report.txt"
+  echo "   full report: fuzz/$out/report.txt, HTML: fuzz/$out/html/index.html"
+}
+
 for t in "${targets[@]}"; do
-  echo "== fuzz $t for ${secs}s"
-  RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="$secs"
+  case $mode in
+    run)
+      echo "== fuzz $t for ${secs}s"
+      # shellcheck disable=SC2046
+      cargo fuzz run "$t" $(corpora "$t") -- -max_total_time="$secs"
+      ;;
+    seeds)
+      echo "== minimise the corpus of $t into seeds/$t"
+      corpora "$t" >/dev/null
+      cargo fuzz cmin "$t" "corpus/$t" >/dev/null 2>&1
+      rm -rf "seeds/$t.new"
+      mkdir -p "seeds/$t.new"
+      # shellcheck disable=SC2046
+      cargo fuzz run "$t" "seeds/$t.new" "corpus/$t" "seeds/$t" -- -merge=1 >/dev/null 2>&1
+      rm -rf "seeds/$t"
+      mv "seeds/$t.new" "seeds/$t"
+      echo "   $(find "seeds/$t" -type f | wc -l) inputs, $(du -sh "seeds/$t" | cut -f1)"
+      ;;
+    coverage) coverage "$t" ;;
+  esac
 done

@@ -12,6 +12,10 @@
 #
 # Usage: scripts/lab.sh up|down|status
 # State (configs, pids, logs, big.bin and its sha256) lives in $RVS_LAB_STATE (default /tmp/$RVS_LAB-lab).
+# RVS_LAB_IPV6=1 adds IPv6 next to IPv4 (documentation space, inside the lab only): client
+#   2001:db8:1::10/64 (default via 2001:db8:1::1, rvsd's), rsN 2001:db8:2::1N/64 (default
+#   via 2001:db8:2::1); nginx and the UDP echo servers listen on both families. Without it
+#   IPv6 stays off everywhere, so the IPv4 tests see no IPv6 neighbour discovery at all.
 # RVS_LAB (default "rvs") prefixes every namespace, so separate labs can coexist on one machine.
 set -euo pipefail
 
@@ -30,8 +34,9 @@ for i in $(seq 1 "$RS_COUNT"); do NAMESPACES+=("$LAB-rs$i"); done
 # The HA and VRRP tests add a second director (lb2), the VRRP tests a plain keepalived peer (ka);
 # the exception-path tests add a router, clients behind it and a VLAN switch's namespaces; the
 # DR/TUN tests (methods-lib.sh) add a gateway for the real servers' direct replies.
-EXTRA_NAMESPACES=("$LAB-lb2" "$LAB-ka" "$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw" "$LAB-d1" "$LAB-d2" "$LAB-d3" "$LAB-d4" "$LAB-pr")
+EXTRA_NAMESPACES=("$LAB-lb2" "$LAB-ka" "$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw" "$LAB-d1" "$LAB-d2" "$LAB-d3" "$LAB-d4" "$LAB-pr" "$LAB-c2")
 BIG_MB=${RVS_LAB_BIG_MB:-50}
+IPV6=${RVS_LAB_IPV6:-0}
 
 log() { echo "lab: $*"; }
 die() { echo "lab: error: $*" >&2; exit 1; }
@@ -52,6 +57,16 @@ offloads_off() {
 no_ipv6() {
   local ns=$1 dev=$2
   nsx "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1" >/dev/null 2>&1 || true
+}
+
+# IPv6 on for one device (RVS_LAB_IPV6=1): no router solicitations or autoconfiguration,
+# so the only IPv6 on the wire is the lab's own traffic and neighbour discovery.
+v6_on() {
+  local ns=$1 dev=$2 k
+  for k in "all.disable_ipv6=0" "default.disable_ipv6=0" "$dev.disable_ipv6=0" "$dev.accept_ra=0" \
+    "$dev.autoconf=0" "$dev.router_solicitations=0" "$dev.dad_transmits=0"; do
+    nsx "$ns" sysctl -qw "net.ipv6.conf.$k" >/dev/null 2>&1 || true
+  done
 }
 
 ns_base() {
@@ -129,6 +144,7 @@ http {
     keepalive_requests 100000;
     server {
         listen 80 default_server reuseport backlog=4096;
+$( ((IPV6)) && echo "        listen [::]:80 default_server reuseport backlog=4096;")
         server_name _;
         root $STATE/www;
         location = / {
@@ -206,7 +222,11 @@ lab_up() {
   nsx "$NS_SW" ip link set sw-lb master br0
 
   # client
-  no_ipv6 "$NS_CLIENT" c0
+  if ((IPV6)); then
+    v6_on "$NS_CLIENT" c0
+  else
+    no_ipv6 "$NS_CLIENT" c0
+  fi
   offloads_off "$NS_CLIENT" c0
   nsx "$NS_CLIENT" ip addr add 198.18.0.10/24 dev c0
   local i
@@ -215,6 +235,10 @@ lab_up() {
   done
   nsx "$NS_CLIENT" ip link set c0 up
   nsx "$NS_CLIENT" ip route add default via 198.18.0.1 dev c0 src 198.18.0.10
+  if ((IPV6)); then
+    nsx "$NS_CLIENT" ip -6 addr add 2001:db8:1::10/64 dev c0 nodad
+    nsx "$NS_CLIENT" ip -6 route add default via 2001:db8:1::1 dev c0
+  fi
 
   # lb: links up, no addresses; rvsd drives them through net_af_packet
   local dev
@@ -231,11 +255,19 @@ lab_up() {
     ip link add eth0 netns "$ns" address "02:72:76:00:02:1$i" type veth peer name "sw-rs$i" netns "$NS_SW"
     nsx "$NS_SW" ip link set "sw-rs$i" master br0
     offloads_off "$NS_SW" "sw-rs$i"
-    no_ipv6 "$ns" eth0
+    if ((IPV6)); then
+      v6_on "$ns" eth0
+    else
+      no_ipv6 "$ns" eth0
+    fi
     offloads_off "$ns" eth0
     nsx "$ns" ip addr add "198.19.0.1$i/24" dev eth0
     nsx "$ns" ip link set eth0 up
     nsx "$ns" ip route add default via 198.19.0.1 dev eth0
+    if ((IPV6)); then
+      nsx "$ns" ip -6 addr add "2001:db8:2::1$i/64" dev eth0 nodad
+      nsx "$ns" ip -6 route add default via 2001:db8:2::1 dev eth0
+    fi
   done
   local swdevs=(sw-lb br0)
   for i in $(seq 1 "$RS_COUNT"); do swdevs+=("sw-rs$i"); done
@@ -254,7 +286,7 @@ lab_up() {
     nsx "$ns" nginx -q -c "$dir/nginx.conf" -t >/dev/null 2>"$dir/nginx-t.log" ||
       { cat "$dir/nginx-t.log" >&2; die "nginx config test failed for rs$i"; }
     nsx "$ns" nginx -c "$dir/nginx.conf" </dev/null >/dev/null 2>>"$dir/error.log" || die "nginx failed to start in $ns"
-    nsx "$ns" setsid "$PY" "$ROOT/scripts/udp-echo.py" 5353 "$dir/echo.pid" \
+    nsx "$ns" setsid "$PY" "$ROOT/scripts/udp-echo.py" 5353 "$dir/echo.pid" "$( ((IPV6)) && echo dual)" \
       </dev/null >"$dir/echo.log" 2>&1 &
   done
 

@@ -104,11 +104,12 @@ for w in 1 2; do
   LAB_TESTS+=("40-vlan-trunk-w$w 40-vlan-trunk $w")
 done
 # Forwarding methods DR (keepalived.conf and ipvsadm lines), ldirectord through rvsadm as
-# ipvsadm, NAT (one worker: its replies carry no local port naming the worker), TUN.
+# ipvsadm, NAT (with two workers too: its replies reach the client's worker), TUN.
 for w in 1 2; do
   LAB_TESTS+=("33-dr-w$w 33-dr $w")
+  LAB_TESTS+=("35-nat-w$w 35-nat $w")
 done
-for t in 34-ldirectord 35-nat 36-tun; do
+for t in 34-ldirectord 36-tun; do
   LAB_TESTS+=("$t $t 1")
 done
 # Two directors with session sync: failover under load, forged sync messages, SYN cookies
@@ -127,6 +128,10 @@ done
 for t in 37-vrrp-failover 38-vrrp-interop 39-ocf-vip; do
   LAB_TESTS+=("$t $t 1")
 done
+# VRRP with session sync: failover and failback under downloads (tests/lab/vrrp-sync-lib.sh).
+for t in 55-vrrp-sync-failover 56-vrrp-sync-nopreempt; do
+  LAB_TESTS+=("$t $t 1")
+done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do
@@ -136,6 +141,12 @@ done
 LAB_TESTS+=("45-control-access 45-control-access 1")
 # ICMP errors translated for their sessions (port unreachable to a UDP client).
 LAB_TESTS+=("46-icmp-errors 46-icmp-errors 1")
+# Per-service source lists and admission limits against two client hosts and a UDP flood.
+LAB_TESTS+=("65-acl-limits-w1 65-acl-limits 1")
+# IPv6: own addresses (ND, ping -6), FULLNAT v6 -> v6 for TCP and UDP, rvsadm's brackets.
+for w in 1 2; do
+  LAB_TESTS+=("60-ipv6-w$w 60-ipv6 $w")
+done
 # What an operator lives with: the dashboard in headless Chromium; the .deb package.
 LAB_TESTS+=("41-dashboard 41-dashboard 1")
 LAB_TESTS+=("42-package 42-package 1")

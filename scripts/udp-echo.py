@@ -3,7 +3,7 @@
 
 Single socket, blocking loop, a large receive buffer (SO_RCVBUFFORCE as root) so a burst of
 thousands of datagrams is not dropped while the loop catches up.
-Usage: udp-echo.py PORT PIDFILE
+Usage: udp-echo.py PORT PIDFILE [dual]   (dual: IPv6 and IPv4 on one socket)
 """
 import os
 import signal
@@ -14,7 +14,10 @@ import sys
 def main():
     port = int(sys.argv[1])
     pidfile = sys.argv[2] if len(sys.argv) > 2 else None
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dual = len(sys.argv) > 3 and sys.argv[3] == "dual"
+    s = socket.socket(socket.AF_INET6 if dual else socket.AF_INET, socket.SOCK_DGRAM)
+    if dual:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
         try:
@@ -28,7 +31,7 @@ def main():
             break
         except OSError:
             continue
-    s.bind(("0.0.0.0", port))
+    s.bind(("::" if dual else "0.0.0.0", port))
     if pidfile:
         with open(pidfile + ".tmp", "w") as f:
             f.write("%d\n" % os.getpid())

@@ -11,7 +11,8 @@
 //! Routes:
 //! * `GET /metrics`
 //! * `GET /api/v1/services`, `GET /api/v1/services/{proto}/{vip}:{port}`
-//! * `POST /api/v1/services/{proto}/{vip}:{port}/reals` body `{"address": "ip:port", "weight": n}`
+//! * `POST /api/v1/services/{proto}/{vip}:{port}/reals` body `{"address": "ip:port", "weight": n}`,
+//!   optionally `"method": "fullnat"|"nat"|"dr"|"tun"` (default: the service's `lb_kind`)
 //! * `PUT .../reals/{ip}:{port}` body `{"weight": n}`
 //! * `DELETE .../reals/{ip}:{port}`
 //! * `POST .../reals/{ip}:{port}/drain` (weight 0)
@@ -36,6 +37,7 @@ use std::time::Duration;
 pub mod auth;
 mod metrics;
 mod services;
+mod sync_metrics;
 mod vrrp;
 pub use metrics::metrics;
 
@@ -70,6 +72,8 @@ pub struct VsStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RsStatus {
     pub addr: SocketAddr,
+    /// Its forwarding method (`lb_kind`, `lvs_method`, or the API's `method`).
+    pub method: rvs_proto::ForwardMethod,
     /// The file's weight (None: added through the API).
     pub file_weight: Option<u32>,
     /// uthreshold/lthreshold (0: none).
@@ -135,6 +139,10 @@ pub trait Backend {
     fn own(&self, _take: bool, _addrs: &[IpAddr]) -> Result<rvs_proto::OwnershipInfo, String> {
         Err("no rvsd".into())
     }
+    /// rvsd's session sync (`rvsadm --sync`).
+    fn sync(&self) -> Result<rvs_proto::SyncInfo, String> {
+        Err("no rvsd".into())
+    }
 }
 
 /// An HTTP answer.
@@ -183,6 +191,7 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
             let rvsd = b.rvsd();
             let mut body = metrics(&b.status(), rvsd.as_ref().ok());
             body.push_str(&vrrp::metrics(b.vrrp().as_deref(), b.ownership().ok().as_ref()));
+            body.push_str(&sync_metrics::metrics(b.sync().ok().as_ref()));
             Answer { status: 200, content_type: METRICS_TYPE, body }
         }
         (_, ["metrics"]) => error(405, "use GET"),
@@ -285,7 +294,19 @@ fn service_route(method: &str, key: ServiceKey, rest: &[&str], body: &str, b: &d
                 Ok(w) => w,
                 Err(a) => return a,
             };
-            submit(Op::Add { service: key, addr, weight }, 201)
+            let method = match v.get("method") {
+                None | Some(Value::Null) => None,
+                Some(m) => match m.as_str().and_then(rvs_proto::ForwardMethod::from_name) {
+                    Some(m) => Some(m),
+                    None => {
+                        return error(
+                            400,
+                            format!("bad method {m} (\"fullnat\", \"nat\", \"dr\" or \"tun\")"),
+                        )
+                    }
+                },
+            };
+            submit(Op::Add { service: key, addr, weight, method }, 201)
         }
         (m, ["reals", rs, tail @ ..]) => {
             let Some(addr) = parse_addr(rs) else {
@@ -297,6 +318,12 @@ fn service_route(method: &str, key: ServiceKey, rest: &[&str], body: &str, b: &d
                         Ok(v) => v,
                         Err(a) => return a,
                     };
+                    if v.get("method").is_some() {
+                        return error(
+                            400,
+                            "a real server's method is set when it is added (DELETE, then POST)",
+                        );
+                    }
                     match weight_of(&v, None) {
                         Ok(weight) => submit(Op::Edit { service: key, addr, weight }, 200),
                         Err(a) => a,
@@ -335,6 +362,11 @@ pub fn options_json(o: &ServiceOptions) -> Value {
         "proxy_protocol_send": if o.proxy_on_connect { "on-connect" } else { "first-data" },
         "expire_quiescent_template": o.expire_quiescent_template,
         "mh_table_size": o.mh_table_size,
+        "allow": o.allow.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "deny": o.deny.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "source_conn_rate": o.source_conn_rate.map(|r| r.to_string()),
+        "conn_rate": o.conn_rate.map(|r| r.to_string()),
+        "max_conns": o.max_conns,
     })
 }
 
@@ -349,6 +381,7 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
             let r = live.and_then(|s| s.reals.iter().find(|r| r.spec.addr == addr));
             match r {
                 Some(r) => json!({
+                    "method": r.spec.method.name(),
                     "weight": r.spec.weight,
                     "uthreshold": r.spec.thresholds.upper,
                     "lthreshold": r.spec.thresholds.lower,
@@ -365,6 +398,7 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
             .map(|r| {
                 json!({
                     "address": r.addr.to_string(),
+                    "method": r.method.name(),
                     "source": if r.file_weight.is_some() { "config" } else { "api" },
                     "config_weight": r.file_weight,
                     "uthreshold": r.thresholds.upper,
@@ -474,6 +508,10 @@ impl Backend for Live {
         crate::vrrp::owner::Rvsd(&self.socket).info()
     }
 
+    fn sync(&self) -> Result<rvs_proto::SyncInfo, String> {
+        crate::vrrp::owner::Rvsd(&self.socket).sync()
+    }
+
     fn own(&self, take: bool, addrs: &[IpAddr]) -> Result<rvs_proto::OwnershipInfo, String> {
         let r = crate::vrrp::owner::Rvsd(&self.socket);
         if take {
@@ -566,6 +604,7 @@ mod tests {
     fn status() -> Status {
         let rs = |a: &str, alive| RsStatus {
             addr: a.parse().unwrap(),
+            method: rvs_proto::ForwardMethod::FullNat,
             file_weight: Some(1),
             thresholds: Default::default(),
             alive,
@@ -697,6 +736,7 @@ mod tests {
             "rvs_rs_in_bytes_total{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\"} 5000\n",
             "rvs_rs_active_conns{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\"} 2\n",
             "rvs_rs_up{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.12\",rport=\"80\"} 0\n",
+            "rvs_rs_info{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\",method=\"fullnat\"} 1\n",
             "rvs_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 90\n",
             "rvs_drops_total{worker=\"0\",reason=\"no_service\"} 3\n",
             "rvs_events_total{worker=\"0\",event=\"synproxy_syn_answered\"} 7\n",
@@ -736,6 +776,8 @@ mod tests {
         assert_eq!(s["stats"]["conns"], 10);
         assert_eq!(s["reals"][0]["rvsd"]["active_conns"], 2);
         assert_eq!(s["reals"][0]["weight"], 1);
+        assert_eq!(s["reals"][0]["method"], "fullnat");
+        assert_eq!(s["reals"][0]["rvsd"]["method"], "fullnat");
         assert_eq!(s["reals"][1]["alive"], false);
         assert_eq!(s["reals"][1]["weight"], Value::Null);
         assert_eq!(s["reals"][2]["source"], "sorry_server");
@@ -756,6 +798,16 @@ mod tests {
         assert_eq!(r("POST", &format!("{base}/reals"), r#"{"address":"198.19.0.13:80"}"#).status, 409);
         assert_eq!(r("POST", &format!("{base}/reals"), r#"{"address":"198.19.0.14"}"#).status, 201);
         assert_eq!(r("POST", &format!("{base}/reals"), r#"{"address":"nope"}"#).status, 400);
+        let dr = r("POST", &format!("{base}/reals"), r#"{"address":"198.19.0.15:80","method":"DR"}"#);
+        assert_eq!(dr.status, 201);
+        let key = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() };
+        assert_eq!(
+            f.ov.borrow().get(&(key, "198.19.0.15:80".parse().unwrap())),
+            Some(&crate::overrides::Override::Added(1, rvs_proto::ForwardMethod::DirectRoute))
+        );
+        let bad = r("POST", &format!("{base}/reals"), r#"{"address":"198.19.0.16:80","method":"gre"}"#);
+        assert_eq!(bad.status, 400, "{}", bad.body);
+        assert_eq!(r("PUT", &format!("{base}/reals/198.19.0.15:80"), r#"{"method":"nat"}"#).status, 400);
         assert_eq!(r("POST", &format!("{base}/reals"), "{").status, 400);
         assert_eq!(r("PUT", &format!("{base}/reals/198.19.0.13:80"), r#"{"weight":5}"#).status, 200);
         assert_eq!(r("PUT", &format!("{base}/reals/198.19.0.13:80"), r#"{"weight":-1}"#).status, 400);
@@ -774,7 +826,7 @@ mod tests {
         let m = r("GET", "/metrics?x=1", "");
         assert_eq!((m.status, m.content_type), (200, METRICS_TYPE));
         let ov = f.ov.borrow();
-        assert_eq!(ov.len(), 2, "{ov:?}");
+        assert_eq!(ov.len(), 3, "{ov:?}");
     }
 
     #[test]
@@ -788,10 +840,10 @@ mod tests {
         let v6 = r(
             "POST",
             "/api/v1/services",
-            r#"{"address":"[2001:db8::1]:80","local_addresses":["2001:db8::2"]}"#,
+            r#"{"address":"[2001:db8::1]:80","local_addresses":["198.19.0.201"]}"#,
         );
         assert_eq!(v6.status, 400);
-        assert!(v6.body.contains("IPv6 is not supported by the dataplane yet"), "{}", v6.body);
+        assert!(v6.body.contains("NAT64 is not supported"), "{}", v6.body);
         assert_eq!(r("POST", "/api/v1/services", "{").status, 400);
         assert_eq!(r("POST", "/api/v1/services", r#"{"address":"198.18.0.100:81","bogus":1}"#).status, 400);
         let base = "/api/v1/services/tcp/198.18.0.100:80";

@@ -196,6 +196,7 @@ fn status(
                 .enumerate()
                 .map(|(r, rs)| api::RsStatus {
                     addr: rs.addr,
+                    method: vs.real_method(rs).0,
                     file_weight: Some(rs.weight),
                     thresholds: rs.thresholds(),
                     alive: health.alive(i, r),
@@ -219,9 +220,10 @@ fn status(
                 })
                 .collect();
             for ((k, addr), o) in ov {
-                if *k == key && matches!(o, overrides::Override::Added(_)) {
+                if let (true, overrides::Override::Added(_, method)) = (*k == key, o) {
                     reals.push(api::RsStatus {
                         addr: *addr,
+                        method: *method,
                         file_weight: None,
                         thresholds: Default::default(),
                         alive: true,

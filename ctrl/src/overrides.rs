@@ -4,7 +4,8 @@
 //! of per-real-server overrides that the daemon applies to the table the health checks
 //! call for, every time it computes it:
 //!
-//! * `Added(w)`: a real server the file does not name, with weight `w`. It has no health
+//! * `Added(w, m)`: a real server the file does not name, with weight `w` and forwarding
+//!   method `m` (the service's `lb_kind` unless the API named one). It has no health
 //!   checker, so it is always alive (as a keepalived real server without a checker);
 //! * `Weight(w)`: the weight of a real server of the file while it is alive (drain is
 //!   `Weight(0)`); a dead server stays removed (or at weight 0 with inhibit_on_failure);
@@ -18,7 +19,7 @@
 
 use crate::check::state::Table;
 use crate::keepalived::Config;
-use rvs_proto::ServiceKey;
+use rvs_proto::{ForwardMethod, ServiceKey};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -27,7 +28,7 @@ pub const MAX_WEIGHT: u32 = 65535;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Override {
-    Added(u32),
+    Added(u32, ForwardMethod),
     Weight(u32),
     Removed,
 }
@@ -36,7 +37,7 @@ impl Override {
     /// How the API shows it.
     pub fn describe(self) -> String {
         match self {
-            Override::Added(w) => format!("added (weight {w})"),
+            Override::Added(w, _) => format!("added (weight {w})"),
             Override::Weight(0) => "drained".into(),
             Override::Weight(w) => format!("weight {w}"),
             Override::Removed => "removed".into(),
@@ -58,6 +59,8 @@ pub enum Op {
         service: ServiceKey,
         addr: SocketAddr,
         weight: u32,
+        /// None: the service's `lb_kind`.
+        method: Option<ForwardMethod>,
     },
     Edit {
         service: ServiceKey,
@@ -109,6 +112,16 @@ fn in_file(config: &Config, service: &ServiceKey, addr: SocketAddr) -> Option<u3
         .map(|r| r.weight)
 }
 
+/// How the file forwards to `addr` in `service`: its real server's method, else (a server
+/// the file does not name) the service's `lb_kind`.
+fn file_method(config: &Config, service: &ServiceKey, addr: SocketAddr) -> Option<ForwardMethod> {
+    let vs = config.virtual_servers.iter().find(|v| v.serves(service))?;
+    Some(match vs.reals.iter().find(|r| r.addr == addr) {
+        Some(rs) => vs.real_method(rs).0,
+        None => vs.method,
+    })
+}
+
 /// Applies `op` to `ov`, checked against the file config.
 pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpError> {
     let (service, addr) = match op {
@@ -144,19 +157,34 @@ pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpErr
     let cur = ov.get(&key).copied();
     let exists = match (file, cur) {
         (_, Some(Override::Removed)) => false,
-        (Some(_), _) | (None, Some(Override::Added(_))) => true,
+        (Some(_), _) | (None, Some(Override::Added(..))) => true,
         (None, _) => false,
+    };
+    // The method of a server added here, kept across weight changes.
+    let default_method = file_method(config, &service, addr).unwrap_or_default();
+    let added_method = match cur {
+        Some(Override::Added(_, m)) => m,
+        _ => default_method,
     };
     let missing = || OpError::NotFound(format!("no real server {addr} in {}", name(&service)));
     match op {
-        Op::Add { weight, .. } => {
+        Op::Add { weight, method, .. } => {
             if exists {
                 return Err(OpError::Conflict(format!("real server {addr} already in {}", name(&service))));
+            }
+            if let (Some(_), Some(m)) = (file, method) {
+                if m != default_method {
+                    return Err(OpError::Invalid(format!(
+                        "real server {addr} is {} in the configuration, not {}",
+                        default_method.name(),
+                        m.name()
+                    )));
+                }
             }
             match file {
                 Some(w) if w == weight => ov.remove(&key),
                 Some(_) => ov.insert(key, Override::Weight(weight)),
-                None => ov.insert(key, Override::Added(weight)),
+                None => ov.insert(key, Override::Added(weight, method.unwrap_or(default_method))),
             };
         }
         Op::Edit { .. } | Op::Drain { .. } => {
@@ -167,7 +195,7 @@ pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpErr
             match file {
                 Some(w) if w == weight => ov.remove(&key),
                 Some(_) => ov.insert(key, Override::Weight(weight)),
-                None => ov.insert(key, Override::Added(weight)),
+                None => ov.insert(key, Override::Added(weight, added_method)),
             };
         }
         Op::Delete { .. } => {
@@ -194,7 +222,7 @@ pub fn prune(config: &Config, ov: &mut Overrides) -> usize {
             return false;
         }
         let file = in_file(config, service, *addr).is_some();
-        matches!(o, Override::Added(_)) != file
+        matches!(o, Override::Added(..)) != file
     });
     before - ov.len()
 }
@@ -205,9 +233,14 @@ pub fn apply(table: &mut Table, ov: &Overrides, sorry: &dyn Fn(&ServiceKey) -> b
     for ((service, addr), o) in ov {
         let Some(s) = table.get_mut(service) else { continue };
         match *o {
-            Override::Added(w) => {
+            Override::Added(w, m) => {
                 if !sorry(service) {
                     s.reals.insert(*addr, w);
+                    if m == ForwardMethod::FullNat {
+                        s.methods.remove(addr);
+                    } else {
+                        s.methods.insert(*addr, (m, None));
+                    }
                 }
             }
             Override::Weight(w) => {
@@ -256,9 +289,11 @@ mod tests {
         let mut ov = Overrides::new();
         let k = key();
         let new = a("198.19.0.13:80");
-        apply_op(&c, &mut ov, Op::Add { service: k, addr: new, weight: 3 }).unwrap();
+        apply_op(&c, &mut ov, Op::Add { service: k, addr: new, weight: 3, method: None }).unwrap();
         assert_eq!(
-            apply_op(&c, &mut ov, Op::Add { service: k, addr: new, weight: 3 }).unwrap_err().http_status(),
+            apply_op(&c, &mut ov, Op::Add { service: k, addr: new, weight: 3, method: None })
+                .unwrap_err()
+                .http_status(),
             409
         );
         apply_op(&c, &mut ov, Op::Edit { service: k, addr: new, weight: 5 }).unwrap();
@@ -285,9 +320,38 @@ mod tests {
         let mut t = table(&c);
         apply(&mut t, &ov, &|_| false);
         assert!(!t[&k].reals.contains_key(&a("198.19.0.12:80")));
-        apply_op(&c, &mut ov, Op::Add { service: k, addr: a("198.19.0.12:80"), weight: 2 }).unwrap();
+        apply_op(&c, &mut ov, Op::Add { service: k, addr: a("198.19.0.12:80"), weight: 2, method: None })
+            .unwrap();
         assert_eq!(ov.get(&(k, a("198.19.0.11:80"))), Some(&Override::Weight(0)));
         assert_eq!(ov.len(), 1);
+    }
+
+    /// A server added to an `lb_kind DR` service is DR unless the API names a method; its
+    /// method stays through weight changes; a file server keeps the file's.
+    #[test]
+    fn added_servers_take_the_services_method_or_their_own() {
+        let c = config(&CONF.replace("lb_kind FNAT", "lb_kind DR"));
+        let mut ov = Overrides::new();
+        let k = key();
+        let (dr, nat) = (a("198.19.0.13:80"), a("198.19.0.14:80"));
+        apply_op(&c, &mut ov, Op::Add { service: k, addr: dr, weight: 1, method: None }).unwrap();
+        let m = Some(ForwardMethod::Nat);
+        apply_op(&c, &mut ov, Op::Add { service: k, addr: nat, weight: 1, method: m }).unwrap();
+        apply_op(&c, &mut ov, Op::Edit { service: k, addr: nat, weight: 4 }).unwrap();
+        assert_eq!(ov[&(k, nat)], Override::Added(4, ForwardMethod::Nat));
+        let mut t = table(&c);
+        apply(&mut t, &ov, &|_| false);
+        assert_eq!(t[&k].method_of(&dr), (ForwardMethod::DirectRoute, None));
+        assert_eq!(t[&k].method_of(&nat), (ForwardMethod::Nat, None));
+        assert_eq!(t[&k].method_of(&a("198.19.0.11:80")), (ForwardMethod::DirectRoute, None));
+        // A file server comes back only as the file has it.
+        apply_op(&c, &mut ov, Op::Delete { service: k, addr: a("198.19.0.12:80") }).unwrap();
+        let back = Op::Add { service: k, addr: a("198.19.0.12:80"), weight: 2, method: m };
+        let e = apply_op(&c, &mut ov, back).unwrap_err();
+        assert_eq!(
+            (e.http_status(), e.to_string().as_str()),
+            (400, "real server 198.19.0.12:80 is dr in the configuration, not nat")
+        );
     }
 
     #[test]
@@ -296,11 +360,19 @@ mod tests {
         let mut ov = Overrides::new();
         let k = key();
         let other = ServiceKey { protocol: rvs_proto::Protocol::Udp, addr: k.addr };
-        let e = apply_op(&c, &mut ov, Op::Add { service: other, addr: a("198.19.0.13:80"), weight: 1 });
+        let e = apply_op(
+            &c,
+            &mut ov,
+            Op::Add { service: other, addr: a("198.19.0.13:80"), weight: 1, method: None },
+        );
         assert_eq!(e.unwrap_err().http_status(), 404);
-        let e = apply_op(&c, &mut ov, Op::Add { service: k, addr: a("198.19.0.13:80"), weight: 70000 });
+        let e = apply_op(
+            &c,
+            &mut ov,
+            Op::Add { service: k, addr: a("198.19.0.13:80"), weight: 70000, method: None },
+        );
         assert_eq!(e.unwrap_err().http_status(), 400);
-        let e = apply_op(&c, &mut ov, Op::Add { service: k, addr: a("[::1]:80"), weight: 1 });
+        let e = apply_op(&c, &mut ov, Op::Add { service: k, addr: a("[::1]:80"), weight: 1, method: None });
         assert_eq!(e.unwrap_err().http_status(), 400);
         let e = apply_op(&c, &mut ov, Op::Edit { service: k, addr: a("198.19.0.99:80"), weight: 1 });
         assert_eq!(e.unwrap_err().http_status(), 404);
@@ -312,7 +384,8 @@ mod tests {
         let c = config(CONF);
         let mut ov = Overrides::new();
         let k = key();
-        apply_op(&c, &mut ov, Op::Add { service: k, addr: a("198.19.0.13:80"), weight: 1 }).unwrap();
+        apply_op(&c, &mut ov, Op::Add { service: k, addr: a("198.19.0.13:80"), weight: 1, method: None })
+            .unwrap();
         apply_op(&c, &mut ov, Op::Drain { service: k, addr: a("198.19.0.11:80") }).unwrap();
         // While serving from the sorry server, added servers stay out.
         let mut t = table(&c);

@@ -281,6 +281,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             device = name,
             %mac,
             addresses = ?pc.addresses,
+            addresses6 = ?pc.addresses6,
             mtu = pc.mtu,
             rx_checksum_offload = format!("{rx_cksum:#x}"),
             "port up"
@@ -329,7 +330,9 @@ fn run(args: Args) -> Result<(), Fatal> {
     let exception_path = exception_thread.is_some();
 
     // Session sync: the thread, each worker's rings, and cookie secrets shared by the group.
-    let sync = rvs_dataplane::sync::setup(&cfg, &counters, clock.clone(), stop.clone()).map_err(Fatal)?;
+    let sync =
+        rvs_dataplane::sync::setup(&cfg, &counters, clock.clone(), stop.clone(), decision.steering.clone())
+            .map_err(Fatal)?;
     let mut sync_links: Vec<Option<rvs_dataplane::sync::WorkerSyncLink>> =
         (0..nworkers).map(|_| None).collect();
     let mut shared_cookies = None;
@@ -365,6 +368,7 @@ fn run(args: Args) -> Result<(), Fatal> {
             expire_nodest_conn: d.expire_nodest_conn,
             exception_path,
             steering: decision.steering.clone(),
+            v6: rvs_core::config::v6_pipeline_config(&cfg.ports, &cfg.routes6),
         };
         let mut pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
         if let Some(c) = &cfg.cluster {

@@ -78,6 +78,7 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         expire_nodest_conn: true,
         exception_path: false,
         steering: Default::default(),
+        v6: Default::default(),
     };
     Pipeline::new(cfg, Arc::new(reg.snapshot()), Arc::new(WorkerCounters::new(16, 64).with_vlans(1)), Time::ZERO)
 }

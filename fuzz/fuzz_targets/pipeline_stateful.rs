@@ -37,7 +37,8 @@ const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const LIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 200);
 const CAPACITY: usize = 64;
 
-/// Services: plain, SYN proxy + TOA, PROXY v2, SYN proxy + PROXY v1; UDP.
+/// Services: plain, SYN proxy + TOA, PROXY v2, SYN proxy + PROXY v1; UDP (with lists and limits
+/// in odd variants).
 const TCP_PORTS: [u16; 4] = [80, 81, 82, 83];
 
 fn registry(variant: u8) -> Registry {
@@ -59,13 +60,21 @@ fn registry(variant: u8) -> Registry {
         })
         .collect();
     let udp = ServiceKey { protocol: Protocol::Udp, addr: (VIP, 53).into() };
-    reg.add_service(ServiceSpec {
-        key: udp,
-        scheduler: "rr".into(),
-        local_addrs: vec![LIP.into()],
-        options: Default::default(),
-    })
-    .unwrap();
+    // Odd variants give the UDP service a deny list (one of the four clients), a
+    // per-source rate and a cap, so reloads switch the admission checks on and off.
+    let udp_options = if variant % 2 == 1 {
+        ServiceOptions {
+            deny: vec!["198.18.0.13".parse().unwrap()],
+            source_conn_rate: Some(rvs_proto::RateLimit { rate: 5, burst: 3 }),
+            conn_rate: Some(rvs_proto::RateLimit { rate: 50, burst: 10 }),
+            max_conns: 8,
+            ..Default::default()
+        }
+    } else {
+        ServiceOptions::default()
+    };
+    reg.add_service(ServiceSpec { key: udp, scheduler: "rr".into(), local_addrs: vec![LIP.into()], options: udp_options })
+        .unwrap();
     keys.push(udp);
     // Reloads change the real servers: some removed (expire_nodest_conn), weights moved.
     for key in keys {
@@ -107,6 +116,7 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         expire_nodest_conn: true,
         exception_path: false,
         steering: Default::default(),
+        v6: Default::default(),
     };
     Pipeline::new(cfg, Arc::new(registry(0).snapshot()), Arc::new(WorkerCounters::new(16, 64)), Time::ZERO)
 }

@@ -34,20 +34,53 @@ pub fn is_prime(n: u32) -> bool {
     true
 }
 
-fn v4(a: SocketAddr) -> Result<(), String> {
-    v4_ip(a.ip())
+/// A local address must be of its virtual address's family (NAT64, an IPv6 VIP with IPv4
+/// local addresses and real servers, is not supported yet).
+fn same_family(vip: SocketAddr, a: IpAddr, what: &str) -> Result<(), String> {
+    if vip.is_ipv6() != a.is_ipv6() {
+        return Err(format!(
+            "{what} {a} is not of the same address family as the virtual address {vip} \
+             (NAT64 is not supported by the dataplane yet)"
+        ));
+    }
+    Ok(())
 }
 
-fn v4_ip(a: IpAddr) -> Result<(), String> {
-    match a {
-        IpAddr::V4(_) => Ok(()),
-        IpAddr::V6(_) => Err(format!("IPv6 is not supported by the dataplane yet: {a}")),
+/// What IPv6 services do not take yet: everything but plain FULLNAT.
+fn check_v6_service(s: &ServiceSpec) -> Result<(), String> {
+    let o = &s.options;
+    let unsupported = if o.syn_proxy {
+        "synproxy"
+    } else if o.toa {
+        "toa"
+    } else if o.proxy_protocol.is_some() {
+        "proxy-protocol"
+    } else if o.persistence.is_some() {
+        "persistence"
+    } else if s.scheduler == "mh" {
+        "the mh scheduler"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{unsupported} is not supported for IPv6 services yet: {}", s.key.addr))
+}
+
+/// A real server must be of its service's address family, and an IPv6 one is reached by
+/// FULLNAT (the only method IPv6 services have yet).
+pub fn check_real_family(vip: SocketAddr, r: &RealSpec) -> Result<(), String> {
+    same_family(vip, r.addr.ip(), "real server")?;
+    if vip.is_ipv6() && r.method != ForwardMethod::FullNat {
+        return Err(format!(
+            "IPv6 real servers are reached by FULLNAT only yet; {} is {}",
+            r.addr,
+            r.method.as_ipvsadm()
+        ));
     }
+    Ok(())
 }
 
 /// What rvsd checks of a service before adding or editing it.
 pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
-    v4(s.key.addr)?;
     if s.key.addr.port() == 0 {
         return Err("port 0 is not a valid virtual service port".into());
     }
@@ -55,7 +88,10 @@ pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
         return Err(format!("Scheduler not found: {} (available: {})", s.scheduler, SCHEDULERS.join(", ")));
     }
     for a in &s.local_addrs {
-        v4_ip(*a)?;
+        same_family(s.key.addr, *a, "local address")?;
+    }
+    if s.key.addr.is_ipv6() {
+        check_v6_service(s)?;
     }
     let o = &s.options;
     if let Some(f) = o.sched_flags.iter().find(|f| !SCHED_FLAGS.contains(&f.as_str())) {
@@ -78,6 +114,7 @@ pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
             ));
         }
     }
+    check_limits(o)?;
     if let Some(p) = o.persistence {
         if p.timeout == 0 {
             return Err("persistence: timeout must be at least 1 second".into());
@@ -89,9 +126,27 @@ pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// Access lists and admission limits: IPv4 prefixes (the dataplane's family), lists of
+/// a bounded length, rates within range.
+pub fn check_limits(o: &ServiceOptions) -> Result<(), String> {
+    for (what, list) in [("allow", &o.allow), ("deny", &o.deny)] {
+        if list.len() > crate::limits::ACL_MAX {
+            return Err(format!("{what}: at most {} prefixes", crate::limits::ACL_MAX));
+        }
+        if let Some(c) = list.iter().find(|c| !c.addr().is_ipv4()) {
+            return Err(format!("{what} {c}: IPv6 is not supported by the dataplane yet"));
+        }
+    }
+    for (what, r) in [("source connection rate", o.source_conn_rate), ("connection rate", o.conn_rate)] {
+        if let Some(r) = r {
+            r.check().map_err(|e| format!("{what}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// What rvsd checks of a real server before adding or editing it.
 pub fn check_real(r: &RealSpec) -> Result<(), String> {
-    v4(r.addr)?;
     if r.addr.port() == 0 {
         return Err("port 0 is not a valid real server port".into());
     }
@@ -109,10 +164,8 @@ pub fn check_real(r: &RealSpec) -> Result<(), String> {
             r.method.as_ipvsadm()
         ));
     }
-    if r.tunnel.is_some() {
-        // Parsed (ipvsadm's --tun-type gue, keepalived's `TUN type gue`) so that the
-        // refusal is clear; the dataplane encapsulates IPIP only.
-        return Err("tunnel type gue is not supported by the dataplane yet (ipip only)".into());
+    if r.tunnel.is_some_and(|t| t.port == 0) {
+        return Err(format!("GUE tunnel to {} needs a UDP port", r.addr));
     }
     Ok(())
 }
@@ -154,8 +207,30 @@ mod tests {
     fn services() {
         let ok = svc("198.18.0.100:80", Protocol::Tcp, "wlc", ServiceOptions::default());
         assert_eq!(check_service(&ok), Ok(()));
-        let v6 = svc("[2001:db8::1]:80", Protocol::Tcp, "wlc", ServiceOptions::default());
-        assert_eq!(check_service(&v6), Err("IPv6 is not supported by the dataplane yet: 2001:db8::1".into()));
+        // IPv6: local addresses of its family; plain FULLNAT only.
+        let mut v6 = svc("[2001:db8::1]:80", Protocol::Tcp, "wlc", ServiceOptions::default());
+        assert!(check_service(&v6).unwrap_err().contains("not of the same address family"));
+        v6.local_addrs = vec!["2001:db8:2::200".parse().unwrap()];
+        assert_eq!(check_service(&v6), Ok(()));
+        v6.options.toa = true;
+        assert_eq!(
+            check_service(&v6),
+            Err("toa is not supported for IPv6 services yet: [2001:db8::1]:80".into())
+        );
+        v6.options.toa = false;
+        v6.scheduler = "mh".into();
+        assert!(check_service(&v6).is_err());
+        let r6 = RealSpec {
+            addr: "[2001:db8:2::11]:80".parse().unwrap(),
+            weight: 1,
+            method: ForwardMethod::FullNat,
+            thresholds: Default::default(),
+            tunnel: None,
+        };
+        assert_eq!(check_real_family(v6.key.addr, &r6), Ok(()));
+        assert!(check_real_family("198.18.0.100:80".parse().unwrap(), &r6).is_err());
+        let dr6 = RealSpec { method: ForwardMethod::DirectRoute, ..r6 };
+        assert!(check_real_family(v6.key.addr, &dr6).unwrap_err().contains("FULLNAT only"));
         let bad = svc("198.18.0.100:80", Protocol::Tcp, "xx", ServiceOptions::default());
         assert!(check_service(&bad).unwrap_err().starts_with("Scheduler not found: xx"));
         let udp_toa =
@@ -191,7 +266,9 @@ mod tests {
         r.tunnel = Some(crate::TunnelEncap { port: 6080 });
         assert!(check_real(&r).unwrap_err().contains("TUN real servers only"));
         r.method = ForwardMethod::Tunnel;
-        assert!(check_real(&r).unwrap_err().contains("gue is not supported"));
+        assert_eq!(check_real(&r), Ok(()), "GUE to port 6080");
+        r.tunnel = Some(crate::TunnelEncap { port: 0 });
+        assert!(check_real(&r).unwrap_err().contains("needs a UDP port"));
         r.method = ForwardMethod::DirectRoute;
         r.tunnel = None;
         let toa = ServiceOptions { toa: true, ..Default::default() };

@@ -5,6 +5,9 @@
 //! instead of guessing, so old and new tools fail loudly rather than misbehave.
 
 pub mod check;
+pub mod limits;
+
+pub use limits::{Cidr, RateLimit};
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -56,6 +59,28 @@ impl ForwardMethod {
     /// TUN replies go from the real server straight to the client.
     pub fn sees_replies(self) -> bool {
         matches!(self, ForwardMethod::FullNat | ForwardMethod::Nat)
+    }
+
+    /// The word rvsd's TOML and rvs-ctrl's JSON API use: "fullnat", "nat", "dr", "tun".
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardMethod::FullNat => "fullnat",
+            ForwardMethod::Nat => "nat",
+            ForwardMethod::DirectRoute => "dr",
+            ForwardMethod::Tunnel => "tun",
+        }
+    }
+
+    /// A method by any of its usual names, case-insensitively: [`Self::name`], keepalived's
+    /// `lb_kind` (FNAT, NAT, DR, TUN) or ipvsadm's column (Masq, Route, Tunnel).
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "fullnat" | "fnat" => ForwardMethod::FullNat,
+            "nat" | "masq" => ForwardMethod::Nat,
+            "dr" | "route" => ForwardMethod::DirectRoute,
+            "tun" | "tunnel" => ForwardMethod::Tunnel,
+            _ => return None,
+        })
     }
 
     /// ipvsadm's column text.
@@ -114,6 +139,25 @@ pub struct ServiceOptions {
     /// `CONFIG_IP_VS_MH_TAB_INDEX`). About 100 entries per server keep the shares even.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mh_table_size: Option<u32>,
+    /// Source prefixes allowed to open connections (DPVS's whitelist); empty: every source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<Cidr>,
+    /// Source prefixes refused (DPVS's blacklist), checked before `allow`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<Cidr>,
+    /// New connections per second from one source address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_conn_rate: Option<RateLimit>,
+    /// New connections per second to the whole service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn_rate: Option<RateLimit>,
+    /// Connections the service holds at once (0: no cap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_conns: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn is_false(b: &bool) -> bool {
@@ -342,8 +386,36 @@ pub struct SyncInfo {
     /// Bulk syncs answered and requested.
     pub bulk_answered: u64,
     pub bulk_requested: u64,
-    /// Milliseconds the oldest record waiting in the sync thread has waited (send lag).
+    /// Milliseconds the oldest record waiting in the sync thread has waited (send lag;
+    /// it grows while the sync thread is stuck).
     pub lag_ms: u64,
+    /// Our live sessions (what our hellos announce).
+    #[serde(default)]
+    pub sessions: u64,
+    /// The bulk sync this rvsd asked its peers for when it started: "waiting" (for a
+    /// peer), "syncing", "complete", "alone" (no peer) or "incomplete" (records still
+    /// missing after three transfers).
+    #[serde(default)]
+    pub initial_sync: String,
+    /// Whether that start-up sync is over: rvs-ctrl holds its VRRP instances back until
+    /// it is. An rvsd that does not report it counts as ready.
+    #[serde(default = "ready_by_default")]
+    pub initial_sync_ready: bool,
+    /// The member it synced from, the records received, and how long it took (or has
+    /// been going on).
+    #[serde(default)]
+    pub initial_sync_from: u32,
+    #[serde(default)]
+    pub initial_sync_records: u64,
+    #[serde(default)]
+    pub initial_sync_ms: u64,
+    /// Records received in answer to our bulk requests (all of them).
+    #[serde(default)]
+    pub bulk_records: u64,
+}
+
+fn ready_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -356,6 +428,10 @@ pub struct SyncPeer {
     pub last_heard_ms: u64,
     /// Records received from it.
     pub recv_records: u64,
+    /// Its sessions less ours (as its last hello and our table say): how far our table
+    /// is behind the peer's (negative: the peer's is behind ours).
+    #[serde(default)]
+    pub behind: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -498,7 +574,7 @@ pub enum Reply {
     Timeouts { timeouts: Timeouts },
     Stats { workers: Vec<WorkerStats> },
     Ownership { ownership: OwnershipInfo },
-    Sync { sync: SyncInfo },
+    Sync { sync: Box<SyncInfo> },
     Cluster { cluster: ClusterInfo },
 }
 

@@ -9,8 +9,12 @@
 #    logs show the clients' own addresses; a 50 MB download is intact while rvsd transmits
 #    no more packets than it receives from the client (the replies bypass it: service
 #    OutPkts 0).
+#  * rvs-ctrl's JSON API adds servers with the service's method (DR) or their own (tun):
+#    `-Ln`, the API's GET and /metrics show each one's.
 #  * The ipvsadm lines `-A -t VIP:80 -s rr` / `-a -t VIP:80 -r RIP:80 -g` through rvsadm: two
-#    clients answered by all three servers, `-Lnc` shows their sessions.
+#    clients answered by all three servers, `-Lnc` shows their sessions; then rvsadm as
+#    `ipvsadm` (--install-alias): `-S -n` as ipvsadm 1.31 prints it, `-L` with service
+#    names, and `-C` + `-R` restoring the same table.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/lab/ctrl-lib.sh
@@ -86,6 +90,27 @@ assert_eq "service OutPkts (replies never reach rvsd)" "$out0" "$out1"
 assert_range "rvsd tx packets vs the client's inbound packets" "$din" "$((din + 20))" "$((tx1 - tx0))"
 assert_range "rvsd rx packets (client side only; 50 MB would be > 34000 frames)" 1 "$((din + 200))" "$((rx1 - rx0))"
 
+say "JSON API: a server added without a method takes lb_kind DR, one with \"tun\" tunnels"
+api POST "/api/v1/services/tcp/$VIP:80/reals" '{"address":"198.19.0.13:8080","weight":1}' >/dev/null
+assert_eq "POST without a method" 201 "$API_CODE"
+api POST "/api/v1/services/tcp/$VIP:80/reals" '{"address":"198.19.0.12:8080","weight":1,"method":"tun"}' >/dev/null
+assert_eq "POST with method tun" 201 "$API_CODE"
+api POST "/api/v1/services/tcp/$VIP:80/reals" '{"address":"198.19.0.12:8081","method":"gre"}' >/dev/null
+assert_eq "POST with an unknown method" 400 "$API_CODE"
+assert_reals 15 "$SVC" "198.19.0.11:80 3,198.19.0.12:80 3,198.19.0.12:8080 1,198.19.0.13:80 3,198.19.0.13:8080 1" \
+  "API-added servers in rvsd"
+listing=$(rvsadm -Ln)
+assert_contains "-Ln: the added server forwarded by DR" "  -> 198.19.0.13:8080             Route   1 " "$listing"
+assert_contains "-Ln: the added server tunnelled" "  -> 198.19.0.12:8080             Tunnel  1 " "$listing"
+methods=$(api GET "/api/v1/services/tcp/$VIP:80" | "$PY" -c '
+import json, sys
+v = json.load(sys.stdin)
+print(" ".join("%s=%s/%s" % (r["address"], r["method"], (r.get("rvsd") or {}).get("method")) for r in v["reals"]))')
+assert_eq "GET: each server's method (configured/in rvsd)" \
+  "198.19.0.11:80=dr/dr 198.19.0.12:80=dr/dr 198.19.0.13:80=dr/dr 198.19.0.12:8080=tun/tun 198.19.0.13:8080=dr/dr" "$methods"
+assert_contains "/metrics: rvs_rs_info with the method" 'rip="198.19.0.12",rport="8080",method="tun"} 1' \
+  "$(in_ctrl curl -s --max-time 10 "http://$CTRL_LISTEN/metrics")"
+
 say "ipvsadm lines through rvsadm (rvs-ctrl stopped: the table is the operator's)"
 ctrl_stop
 assert_ok "rvsadm -C" rvsadm -C
@@ -106,4 +131,20 @@ assert_contains "-Lnc: DR sessions have no local address" "0.0.0.0:0" "$conns"
 assert_contains "-Lnc: input-only state after the client's FIN" "FIN_WAIT" "$conns"
 stats=$(rvsadm -Ln --stats --exact)
 assert_eq "OutPkts of the service" 0 "$(awk -v s="$SVC" '$1 "  " $2 == s {print $5}' <<<"$stats")"
+
+say "the same table through rvsadm installed as ipvsadm: -S -n, -L -n, -L (names), -R"
+alias_dir=$STATE/alias-bin
+mkdir -p "$alias_dir"
+assert_ok "rvsadm --install-alias" rvsadm --install-alias "$alias_dir"
+ipvsadm_() { timeout 15 "$alias_dir/ipvsadm" "$@"; }
+saved=$(ipvsadm_ -S -n)
+assert_eq "ipvsadm -S -n (ipvsadm 1.31's FMT_RULE)" "-A -t $VIP:80 -s rr
+-a -t $VIP:80 -r 198.19.0.11:80 -g -w 1
+-a -t $VIP:80 -r 198.19.0.12:80 -g -w 1
+-a -t $VIP:80 -r 198.19.0.13:80 -g -w 1" "$saved"
+assert_contains "ipvsadm -L -n" "TCP  $VIP:80 rr" "$(ipvsadm_ -L -n)"
+assert_contains "ipvsadm -L: the port's /etc/services name" "TCP  $VIP:http rr" "$(ipvsadm_ -L)"
+assert_ok "ipvsadm -C" ipvsadm_ -C
+ipvsadm_ -R <<<"$saved" || fail "ipvsadm -R refused its own -S"
+assert_eq "ipvsadm -S -n after -C and -R" "$saved" "$(ipvsadm_ -S -n)"
 finish

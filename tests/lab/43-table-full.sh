@@ -24,7 +24,7 @@ CURLS=$(((FLOOD_SECONDS * 1000 + 1000) / 50))
 # so the figure falls to the part of the flood before the table filled. With auto SYN
 # proxy the flood reaches no real server. (Goal 99 %; margins for a loaded 2-core machine.)
 MIN_OK_PCT_EVICT=80
-MIN_OK_PCT_AUTO=90
+MIN_OK_PCT_AUTO=80
 
 # flood_with_curls TAG MIN_PCT: the curl loop (a new connection every 50 ms) during a SYN flood of
 # FLOOD_SECONDS; sets OK (curls served) and ATTEMPTED, prints failures, and leaves

@@ -20,6 +20,8 @@
 # (198.19.0.1), as LVS/NAT real servers route through the director.
 
 GW_NS=$RVS_LAB-gw
+# The real servers' GUE port (rs_tun's decapsulator takes GUE there too).
+GUE_PORT=6080
 GW_IP=198.19.0.254
 
 in_gw() { ip netns exec "$GW_NS" "$@"; }
@@ -99,7 +101,8 @@ access_clients() {
 # tunl0 made by tests/tools/ipip-decap.py, since the lab's kernel has no ipip module: the
 # helper reads IPIP from eth0 with AF_PACKET and writes the inner packet into the TUN
 # device), rp_filter off for it, ARP for the VIP neither answered nor announced, default
-# route via the gateway. The kernel's own "protocol unreachable" for IPIP is filtered.
+# route via the gateway. The kernel's own "protocol unreachable" for IPIP (and "port
+# unreachable" for GUE to $GUE_PORT) is filtered.
 rs_tun() {
   local n=$1 rip=${RS_IPS[$(($1 - 1))]} i
   in_rs "$n" sysctl -qw net.ipv4.conf.all.arp_ignore=1
@@ -111,10 +114,11 @@ table ip ipipdrop {
   chain in {
     type filter hook input priority 0; policy accept;
     ip protocol 4 drop
+    udp dport $GUE_PORT drop
   }
 }
 EOF
-  in_rs "$n" "$PY" "$ROOT/tests/tools/ipip-decap.py" eth0 "$rip" tunl0 "$STATE/rs$n/decap.pid" \
+  in_rs "$n" "$PY" "$ROOT/tests/tools/ipip-decap.py" eth0 "$rip" tunl0 "$STATE/rs$n/decap.pid" "$GUE_PORT" \
     </dev/null >"$STATE/rs$n/decap.log" 2>&1 &
   bg_track $!
   for i in $(seq 50); do grep -q ready "$STATE/rs$n/decap.log" 2>/dev/null && break; sleep 0.1; done

@@ -30,9 +30,10 @@ def main():
     sel = selectors.DefaultSelector()
     socks = []
     for _ in range(a.sports):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        v6 = ":" in a.dst
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        s.bind((a.src, 0))
+        s.bind(("::" if v6 and a.src == "0.0.0.0" else a.src, 0))
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ)
         socks.append(s)
@@ -68,7 +69,7 @@ def main():
                 except BlockingIOError:
                     break
                 last_progress = time.monotonic()
-                if peer != dst:
+                if peer[:2] != dst:
                     wrong_peer += 1
                     continue
                 idx = outstanding.pop(data, None)

@@ -2,11 +2,13 @@
 """The lab's stand-in for a real server's tunl0 (this lab's kernel has no ipip module).
 
 Reads IPIP packets (IPv4 protocol 4) addressed to this host from an interface with an
-AF_PACKET socket, and writes each inner packet into a TUN device (default "tunl0"), which
+AF_PACKET socket, and with a GUE port also GUE (variant 1: UDP to that port, the inner
+IPv4 packet right after the UDP header; this kernel has no fou module either), and writes
+each inner packet into a TUN device (default "tunl0"), which
 carries the VIP: the kernel then receives the client's packet as if it had arrived on a
 real tunl0, and answers the client directly (LVS/TUN). Test tooling only.
 
-Usage: ipip-decap.py IFACE LOCAL_IP [TUN_NAME] [PIDFILE]
+Usage: ipip-decap.py IFACE LOCAL_IP [TUN_NAME] [PIDFILE] [GUE_PORT]
 Prints "ready" once the TUN device exists; counts on SIGTERM ("decapsulated N, ignored M").
 """
 import fcntl
@@ -25,6 +27,7 @@ ETH_P_IP = 0x0800
 def main():
     iface, local = sys.argv[1], socket.inet_aton(sys.argv[2])
     name = sys.argv[3] if len(sys.argv) > 3 else "tunl0"
+    gue_port = int(sys.argv[5]) if len(sys.argv) > 5 else None
     if len(sys.argv) > 4:
         with open(sys.argv[4], "w") as f:
             f.write(f"{os.getpid()}\n")
@@ -42,15 +45,18 @@ def main():
     print("ready", flush=True)
     while True:
         pkt, addr = s.recvfrom(65535)
-        # Only what arrived for this host (not our own outgoing packets), IPv4 carrying IPv4.
-        if addr[2] == socket.PACKET_OUTGOING or len(pkt) < 40 or pkt[0] >> 4 != 4 or pkt[9] != 4:
+        # Only what arrived for this host (not our own outgoing packets): IPv4 carrying IPv4,
+        # or UDP to the GUE port.
+        if addr[2] == socket.PACKET_OUTGOING or len(pkt) < 40 or pkt[0] >> 4 != 4 or pkt[9] not in (4, 17):
+            continue
+        ihl = (pkt[0] & 0x0F) * 4
+        if pkt[9] == 17 and (gue_port is None or struct.unpack("!H", pkt[ihl + 2:ihl + 4])[0] != gue_port):
             continue
         if pkt[16:20] != local:
             counts["ignored"] += 1
             continue
-        ihl = (pkt[0] & 0x0F) * 4
         total = struct.unpack("!H", pkt[2:4])[0]
-        inner = pkt[ihl:total]
+        inner = pkt[ihl + (8 if pkt[9] == 17 else 0):total]
         if len(inner) < 20 or inner[0] >> 4 != 4:
             counts["ignored"] += 1
             continue

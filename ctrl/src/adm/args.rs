@@ -105,8 +105,8 @@ pub enum AdmCommand {
     List(ListOptions),
     /// `--set tcp tcpfin udp`
     SetTimeouts(Timeouts),
-    /// `-S [-n]`: the table as rvsadm commands.
-    Save,
+    /// `-S [-n]`: the table as rvsadm commands (as `ipvsadm`, names unless `-n`).
+    Save { numeric: bool },
     /// `-R`: read rvsadm commands (as printed by `-S`) from stdin.
     Restore,
     /// `-Z [-t|u VIP:port]`: zero the traffic counters of one service or of all.
@@ -182,7 +182,7 @@ fn usage_err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
 #[derive(Default)]
 struct State {
     cmd: Option<Cmd>,
-    options: [bool; NOPT],
+    options: OptSet,
     service: Option<(Protocol, IpAddr, Option<u16>)>,
     scheduler: Option<String>,
     real: Option<(IpAddr, Option<u16>)>,
@@ -203,7 +203,33 @@ struct State {
     tun_type: Option<String>,
     tun_port: Option<u16>,
     daemon: bool,
-    leave: bool,
+    allow: Vec<rvs_proto::Cidr>,
+    deny: Vec<rvs_proto::Cidr>,
+    source_rate: Option<rvs_proto::RateLimit>,
+    conn_rate: Option<rvs_proto::RateLimit>,
+    max_conns: u32,
+}
+
+/// Which options were given (an array past 32 has no derived Default).
+struct OptSet([bool; NOPT]);
+
+impl Default for OptSet {
+    fn default() -> Self {
+        OptSet([false; NOPT])
+    }
+}
+
+impl std::ops::Deref for OptSet {
+    type Target = [bool; NOPT];
+    fn deref(&self) -> &[bool; NOPT] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for OptSet {
+    fn deref_mut(&mut self) -> &mut [bool; NOPT] {
+        &mut self.0
+    }
 }
 
 impl State {
@@ -331,7 +357,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 }
                 st.daemon = true;
             }
-            Flag::Leave => st.leave = true,
+            Flag::Leave => st.set_option(Opt::Leave)?,
             Flag::Cmd(c) => st.set_command(c)?,
             Flag::Socket => {
                 if st.socket.is_some() {
@@ -464,6 +490,27 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 };
             }
             Flag::ExpireQuiescent => st.set_option(Opt::ExpireQuiescent)?,
+            Flag::Allow => {
+                st.set_option(Opt::Allow)?;
+                st.allow = parse_cidrs("allow", arg)?;
+            }
+            Flag::Deny => {
+                st.set_option(Opt::Deny)?;
+                st.deny = parse_cidrs("deny", arg)?;
+            }
+            Flag::SourceRate => {
+                st.set_option(Opt::SourceRate)?;
+                st.source_rate = Some(parse_rate("source-rate", arg)?);
+            }
+            Flag::ConnRate => {
+                st.set_option(Opt::ConnRate)?;
+                st.conn_rate = Some(parse_rate("conn-rate", arg)?);
+            }
+            Flag::MaxConns => {
+                st.set_option(Opt::MaxConns)?;
+                st.max_conns = parse_number(arg, 1, u32::MAX)
+                    .ok_or_else(|| UsageError(format!("illegal max-conns: `{arg}' (1 or more)")))?;
+            }
             Flag::MhTableSize => {
                 st.set_option(Opt::MhTableSize)?;
                 let m = parse_number(arg, 3, rvs_proto::check::MH_TABLE_MAX)
@@ -501,9 +548,6 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         (true, c) => return usage_err(format!("Illegal 'daemon' option with the '{}' command", c.name())),
     };
 
-    if st.leave && cmd != Cmd::Cluster {
-        return usage_err(format!("Illegal 'leave' option with the '{}' command", cmd.name()));
-    }
     st.check(cmd)?;
     if dialect == Dialect::Ipvsadm && !st.has(Opt::Forward) {
         // ipvsadm's default forwarding method.
@@ -568,6 +612,11 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 proxy_on_connect: st.proxy_on_connect,
                 expire_quiescent_template: st.has(Opt::ExpireQuiescent),
                 mh_table_size: st.mh_table_size,
+                allow: st.allow.clone(),
+                deny: st.deny.clone(),
+                source_conn_rate: st.source_rate,
+                conn_rate: st.conn_rate,
+                max_conns: st.max_conns,
             };
             if options.proxy_on_connect && options.proxy_protocol.is_none() {
                 return usage_err("--proxy-protocol-send needs --proxy-protocol v1|v2");
@@ -624,7 +673,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         }
         Cmd::GetLaddr => AdmCommand::GetLocalAddrs { service: key },
         Cmd::Set => AdmCommand::SetTimeouts(timeouts.expect("parsed above")),
-        Cmd::Save => AdmCommand::Save,
+        Cmd::Save => AdmCommand::Save { numeric: st.has(Opt::Numeric) },
         Cmd::Restore => AdmCommand::Restore,
         Cmd::Zero => AdmCommand::Zero { service: key },
         Cmd::Reload => AdmCommand::Reload {
@@ -634,7 +683,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         Cmd::Release => AdmCommand::Release { addrs },
         Cmd::Owned => AdmCommand::Owned,
         Cmd::Sync => AdmCommand::Sync,
-        Cmd::Cluster if st.leave => AdmCommand::ClusterLeave,
+        Cmd::Cluster if st.has(Opt::Leave) => AdmCommand::ClusterLeave,
         Cmd::Cluster => AdmCommand::Cluster,
         Cmd::List => {
             let listing = st.has(Opt::Connection) || st.has(Opt::Timeout) || st.has(Opt::Workers);

@@ -68,6 +68,11 @@ const HELP: &[(&str, &str, &str)] = &[
     ("cluster", "", "ECMP cluster membership: this member's state, generation and port slice, and every member heard"),
     ("leave", "", "With --cluster: leave the cluster gracefully (routes withdrawn, drain, then rvsd stops)"),
     ("mh-table-size", "PRIME", "mh scheduler: Maglev table size M, a prime (default 65537)"),
+    ("allow", "PREFIX[,PREFIX...]", "Only sources in these prefixes may open connections to the service (DPVS's whitelist)"),
+    ("deny", "PREFIX[,PREFIX...]", "Sources in these prefixes may not open connections (DPVS's blacklist; checked before --allow)"),
+    ("source-rate", "RATE[:BURST]", "New connections per second from one source address (burst: how many at once; default RATE)"),
+    ("conn-rate", "RATE[:BURST]", "New connections per second to the whole service"),
+    ("max-conns", "N", "Connections the service holds at once; new ones beyond are refused"),
 ];
 
 fn help_of(long: &str) -> Option<(&'static str, &'static str)> {

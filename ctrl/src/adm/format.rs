@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod ha;
+pub mod ipvsadm;
 pub use ha::{cluster, ownership, sync};
 
 /// ipvsadm's first line of `-L`; rvsd mimics the kernel IPVS version and table size.
@@ -274,27 +275,6 @@ pub fn conns(list: &[ConnInfo]) -> String {
     out
 }
 
-/// `-L -n -c` as ipvsadm 1.31 prints it (`%-3s %-6s %-11s %-18s %-18s %s`): source,
-/// virtual and destination, no local address.
-pub fn conns_ipvsadm(list: &[ConnInfo]) -> String {
-    let mut out = String::from("IPVS connection entries\n");
-    let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} destination", "state", "source", "virtual");
-    for c in list {
-        let expire = format!("{:02}:{:02}", c.expires_in / 60, c.expires_in % 60);
-        let _ = writeln!(
-            out,
-            "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
-            c.protocol.as_str(),
-            expire,
-            c.state,
-            addr_port(&c.client),
-            addr_port(&c.virtual_addr),
-            addr_port(&c.real)
-        );
-    }
-    out
-}
-
 /// `-L --timeout`.
 pub fn timeouts(t: &Timeouts) -> String {
     format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcp_fin, t.udp)
@@ -449,77 +429,18 @@ pub fn save(list: &[ServiceInfo]) -> String {
             if t.lower != 0 {
                 th.push_str(&format!(" -y {}", t.lower));
             }
+            // GUE must survive -S/-R; IPIP is -i's default.
+            let tun = match (r.spec.method, r.spec.tunnel) {
+                (ForwardMethod::Tunnel, Some(t)) => format!(" --tun-type gue --tun-port {}", t.port),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "-a {name} -r {} {} -w {}{th}",
+                "-a {name} -r {} {} -w {}{tun}{th}",
                 addr_port(&r.spec.addr),
                 fwd_switch(r.spec.method),
                 r.spec.weight
             );
-        }
-        for lip in &svc.spec.local_addrs {
-            let _ = writeln!(out, "-P {name} -z {lip}");
-        }
-    }
-    out
-}
-
-/// `-S` as ipvsadm 1.31 prints it (FMT_RULE): `-b` for scheduler flags, `-g|-m|-i` (and
-/// `--fullnat`, which ipvsadm lacks), `--tun-type` on tunnels as 1.31 does; thresholds,
-/// the FULLNAT options and local addresses (no ipvsadm concept) follow only when set, so a
-/// DR/NAT/TUN table saves byte for byte as ipvsadm would.
-pub fn save_ipvsadm(list: &[ServiceInfo]) -> String {
-    let mut out = String::new();
-    for svc in list {
-        let key = &svc.spec.key;
-        let proto = match key.protocol {
-            rvs_proto::Protocol::Tcp => "-t",
-            rvs_proto::Protocol::Udp => "-u",
-        };
-        let name = format!("{proto} {}", addr_port(&key.addr));
-        let o = &svc.spec.options;
-        let mut flags = String::new();
-        if let Some(p) = o.persistence {
-            flags.push_str(&format!(" -p {}", p.timeout));
-            if p.prefix_len != 32 {
-                flags.push_str(&format!(" -M {}", prefix_mask(p.prefix_len)));
-            }
-        }
-        if !o.sched_flags.is_empty() {
-            flags.push_str(&format!(" -b {}", o.sched_flags.join(",")));
-        }
-        if o.syn_proxy {
-            flags.push_str(" --synproxy");
-        }
-        if o.toa {
-            flags.push_str(" --toa");
-        }
-        if let Some(v) = o.proxy_protocol {
-            flags.push_str(&format!(" --proxy-protocol v{v}"));
-        }
-        let _ = writeln!(out, "-A {name} -s {}{flags}", svc.spec.scheduler);
-        for r in &svc.reals {
-            let fwd = match r.spec.method {
-                ForwardMethod::FullNat => "--fullnat",
-                m => fwd_switch(m),
-            };
-            let _ = write!(out, "-a {name} -r {} {fwd} -w {}", addr_port(&r.spec.addr), r.spec.weight);
-            if r.spec.method == ForwardMethod::Tunnel {
-                match r.spec.tunnel {
-                    None => out.push_str(" --tun-type ipip"),
-                    Some(t) => {
-                        let _ = write!(out, " --tun-type gue --tun-port {}", t.port);
-                    }
-                }
-            }
-            let t = r.spec.thresholds;
-            if t.upper != 0 {
-                let _ = write!(out, " -x {}", t.upper);
-            }
-            if t.lower != 0 {
-                let _ = write!(out, " -y {}", t.lower);
-            }
-            out.push('\n');
         }
         for lip in &svc.spec.local_addrs {
             let _ = writeln!(out, "-P {name} -z {lip}");
@@ -558,6 +479,29 @@ fn service_flags(o: &rvs_proto::ServiceOptions) -> String {
     if let Some(m) = o.mh_table_size {
         f.push_str(&format!(" mh-table-size {m}"));
     }
+    f.push_str(&limit_flags(o, ""));
+    f
+}
+
+/// The lists and limits, as `-L` (`prefix` "") and `-S` (`prefix` "--") write them.
+fn limit_flags(o: &rvs_proto::ServiceOptions, prefix: &str) -> String {
+    let mut f = String::new();
+    let list = |l: &[rvs_proto::Cidr]| l.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+    if !o.allow.is_empty() {
+        f.push_str(&format!(" {prefix}allow {}", list(&o.allow)));
+    }
+    if !o.deny.is_empty() {
+        f.push_str(&format!(" {prefix}deny {}", list(&o.deny)));
+    }
+    if let Some(r) = o.source_conn_rate {
+        f.push_str(&format!(" {prefix}source-rate {r}"));
+    }
+    if let Some(r) = o.conn_rate {
+        f.push_str(&format!(" {prefix}conn-rate {r}"));
+    }
+    if o.max_conns != 0 {
+        f.push_str(&format!(" {prefix}max-conns {}", o.max_conns));
+    }
     f
 }
 
@@ -591,6 +535,7 @@ fn save_flags(o: &rvs_proto::ServiceOptions) -> String {
     if let Some(m) = o.mh_table_size {
         f.push_str(&format!(" --mh-table-size {m}"));
     }
+    f.push_str(&limit_flags(o, "--"));
     f
 }
 
@@ -794,46 +739,6 @@ UDP 00:05  UDP         198.18.0.10:45678  198.18.0.100:80    198.19.0.200:1026  
     }
 
     #[test]
-    fn golden_ipvsadm_conns_save_and_thresholds() {
-        let c = ConnInfo {
-            protocol: Protocol::Tcp,
-            expires_in: 119,
-            state: "FIN_WAIT".into(),
-            client: "198.18.0.10:45678".parse().unwrap(),
-            virtual_addr: "198.18.0.100:80".parse().unwrap(),
-            local: "0.0.0.0:0".parse().unwrap(),
-            real: "198.19.0.11:80".parse().unwrap(),
-            worker: 0,
-        };
-        assert_eq!(
-            conns_ipvsadm(&[c]),
-            "IPVS connection entries\n\
-             pro expire state       source             virtual            destination\n\
-             TCP 01:59  FIN_WAIT    198.18.0.10:45678  198.18.0.100:80    198.19.0.11:80\n"
-        );
-        let mut t = table();
-        t.truncate(1);
-        t[0].spec.local_addrs.clear();
-        t[0].spec.options.persistence = Some(rvs_proto::Persistence { timeout: 50, prefix_len: 24 });
-        t[0].spec.options.sched_flags = vec!["sh-port".into()];
-        t[0].reals[0].spec.method = ForwardMethod::DirectRoute;
-        t[0].reals[1].spec.method = ForwardMethod::Tunnel;
-        let want = "\
--A -t 198.18.0.100:80 -s rr -p 50 -M 255.255.255.0 -b sh-port
--a -t 198.18.0.100:80 -r 198.19.0.11:80 -g -w 1
--a -t 198.18.0.100:80 -r 198.19.0.12:8080 -i -w 3 --tun-type ipip
-";
-        assert_eq!(save_ipvsadm(&t), want);
-        let th = thresholds(&t, false);
-        let title = format!("{:<33} Uthreshold Lthreshold ActiveConn InActConn \n", "Prot LocalAddress:Port");
-        assert!(th.starts_with(&format!("{title}  -> RemoteAddress:Port\n")), "{th:?}");
-        assert!(
-            th.ends_with("  -> 198.19.0.12:8080             0          0          12         4         \n"),
-            "{th:?}"
-        );
-    }
-
-    #[test]
     fn golden_timeout() {
         assert_eq!(
             timeouts(&Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }),
@@ -945,5 +850,8 @@ VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS
 -A -u [2001:db8::100]:53 -s wlc
 ";
         assert_eq!(save(&t), want);
+        t[0].reals[0].spec.method = ForwardMethod::Tunnel;
+        t[0].reals[0].spec.tunnel = Some(rvs_proto::TunnelEncap { port: 6080 });
+        assert!(save(&t).contains("-r 198.19.0.11:80 -i -w 1 --tun-type gue --tun-port 6080\n"));
     }
 }

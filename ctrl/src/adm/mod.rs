@@ -43,7 +43,8 @@ Usage:
   {p} -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask]
         [--sched-flags flags] [--synproxy] [--toa] [--proxy-protocol v1|v2]
         [--proxy-protocol-send first-data|on-connect] [--expire-quiescent-template]
-        [--mh-table-size prime]
+        [--mh-table-size prime] [--allow prefixes] [--deny prefixes]
+        [--source-rate rate[:burst]] [--conn-rate rate[:burst]] [--max-conns n]
   {p} -D -t|u service-address
   {p} -C
   {p} -R
@@ -114,6 +115,11 @@ Options:
   --expire-quiescent-template         persistent clients of a weight-0 server are placed
                                       afresh (IPVS's expire_quiescent_template)
   --mh-table-size   prime             mh: Maglev table size M (default 65537)
+  --allow        prefix[,prefix...]   only these sources may open connections
+  --deny         prefix[,prefix...]   these sources may not (checked before --allow)
+  --source-rate  rate[:burst]         new connections per second from one source
+  --conn-rate    rate[:burst]         new connections per second to the service
+  --max-conns    n                    connections the service holds at once
   --real-server  -r server-address    server-address is host (and port)
   --fullnat      -b                   full NAT (the default; as ipvsadm: --fullnat only)
   --masquerading -m                   masquerading (NAT)

@@ -3,7 +3,7 @@
 //! that this is testable without a daemon.
 
 use super::args::{self, Action, AdmCommand, Dialect, ListOptions, ListView, UsageError};
-use super::format;
+use super::format::{self, ipvsadm};
 use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceOptions, ServiceSpec};
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
@@ -165,12 +165,12 @@ pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
             let list = select(list_services(env)?, *service)?;
             Ok(env.out.write_all(format::local_addrs(&list).as_bytes())?)
         }
-        AdmCommand::Save => {
+        AdmCommand::Save { numeric } => {
             let list = list_services(env)?;
             let text = match env.dialect {
                 Dialect::Rvsadm => format::save(&list),
                 // ipvsadm -S lists in its sorted order.
-                Dialect::Ipvsadm => format::save_ipvsadm(&sorted(list)),
+                Dialect::Ipvsadm => ipvsadm::save(&sorted(list), names(*numeric)),
             };
             Ok(env.out.write_all(text.as_bytes())?)
         }
@@ -277,6 +277,16 @@ pub fn sorted(mut list: Vec<ServiceInfo>) -> Vec<ServiceInfo> {
 }
 
 fn list(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
+    match (env.dialect, opts.view) {
+        // ipvsadm prints the timeouts as rvsadm does, and has no --workers.
+        (Dialect::Ipvsadm, ListView::Timeout | ListView::Workers) | (Dialect::Rvsadm, _) => {
+            list_rvsadm(opts, env)
+        }
+        (Dialect::Ipvsadm, _) => list_ipvsadm(opts, env),
+    }
+}
+
+fn list_rvsadm(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
     let header = opts.service.is_none();
     let get = |env: &mut Env<'_>| -> Result<Vec<ServiceInfo>, RunError> {
         let l = select(list_services(env)?, opts.service)?;
@@ -295,7 +305,6 @@ fn list(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
             format::rates(&format::compute_rates(&first, &second, elapsed), header, opts.exact)
         }
         ListView::Connections => match call(env, Command::ListConns)? {
-            Reply::Conns { conns } if env.dialect == Dialect::Ipvsadm => format::conns_ipvsadm(&conns),
             Reply::Conns { conns } => format::conns(&conns),
             _ => return Err(RunError::Unexpected("list_conns")),
         },
@@ -307,6 +316,45 @@ fn list(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
             Reply::Stats { workers } => format::workers(&workers),
             _ => return Err(RunError::Unexpected("stats")),
         },
+    };
+    Ok(env.out.write_all(text.as_bytes())?)
+}
+
+/// Names for ipvsadm's listings: numbers with `-n`, else the system's names.
+fn names(numeric: bool) -> ipvsadm::Names<'static> {
+    if numeric {
+        ipvsadm::Names::NUMERIC
+    } else {
+        ipvsadm::Names::resolving(&ipvsadm::SystemNames)
+    }
+}
+
+/// `-L` as `ipvsadm`: its layouts (`format::ipvsadm`).
+fn list_ipvsadm(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
+    let (header, names) = (opts.service.is_none(), names(opts.numeric));
+    let get = |env: &mut Env<'_>| -> Result<Vec<ServiceInfo>, RunError> {
+        let l = select(list_services(env)?, opts.service)?;
+        Ok(if opts.sort { sorted(l) } else { l })
+    };
+    let text = match opts.view {
+        ListView::Services => ipvsadm::list(&get(env)?, ipvsadm::View::Plain, header, names),
+        ListView::Thresholds => ipvsadm::list(&get(env)?, ipvsadm::View::Thresholds, header, names),
+        ListView::Stats => {
+            ipvsadm::list(&get(env)?, ipvsadm::View::Stats { exact: opts.exact }, header, names)
+        }
+        ListView::Rate => {
+            let first = get(env)?;
+            let t0 = env.clock.now();
+            env.clock.sleep(RATE_INTERVAL);
+            let second = get(env)?;
+            let elapsed = env.clock.now().saturating_duration_since(t0);
+            ipvsadm::rates(&format::compute_rates(&first, &second, elapsed), header, opts.exact, names)
+        }
+        ListView::Connections => match call(env, Command::ListConns)? {
+            Reply::Conns { conns } => ipvsadm::conns(&conns, names),
+            _ => return Err(RunError::Unexpected("list_conns")),
+        },
+        ListView::Timeout | ListView::Workers => return list_rvsadm(opts, env),
     };
     Ok(env.out.write_all(text.as_bytes())?)
 }

@@ -102,6 +102,11 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
         "gauge",
         "Scheduler and options rvs-ctrl gives a virtual service (always 1; the labels carry them)",
     );
+    let mut rs_info = Family::new(
+        "rvs_rs_info",
+        "gauge",
+        "How rvsd forwards to a real server (always 1; label method: fullnat, nat, dr, tun)",
+    );
     let mut uth = Family::new(
         "rvs_rs_uthreshold",
         "gauge",
@@ -194,6 +199,9 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
                 uth.add(l.clone(), r.spec.thresholds.upper);
                 lth.add(l.clone(), r.spec.thresholds.lower);
                 weight.add(l, r.spec.weight);
+                let mut info = rs_labels(&s.spec.key, r.spec.addr);
+                info.push(("method", r.spec.method.name().to_string()));
+                rs_info.add(labels(&info), 1);
             }
         }
         for w in workers {
@@ -254,7 +262,7 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     fams.push(vs_quorum);
     fams.push(vs_opts);
     fams.extend(rs_fams);
-    fams.extend([active, inactive, weight, uth, lth, rs_up]);
+    fams.extend([active, inactive, weight, rs_info, uth, lth, rs_up]);
     fams.extend(wk.into_iter().map(|(f, _)| f));
     fams.extend([drops, events]);
     fams.extend(vlan_fams);

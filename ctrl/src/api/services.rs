@@ -5,7 +5,10 @@
 //! (add only), `persistence_timeout` (seconds, 0 or null: none), `persistence_granularity`
 //! (a netmask or a prefix length), `sched_flags` (list), `syn_proxy`, `toa`, `proxy_protocol`
 //! (`"v1"`, `"v2"` or null), `proxy_protocol_send` (`"first-data"` or `"on-connect"`),
-//! `expire_quiescent_template` (bool), `mh_table_size` (a prime, null: the default). An add also takes `protocol` (`tcp`, the default, or `udp`) and
+//! `expire_quiescent_template` (bool), `mh_table_size` (a prime, null: the default),
+//! `allow`/`deny` (lists of prefixes, `["198.18.0.0/24"]`), `source_conn_rate`/`conn_rate`
+//! (new connections per second: a number, `"RATE:BURST"`, or null: none) and `max_conns`
+//! (0 or null: none). An add also takes `protocol` (`tcp`, the default, or `udp`) and
 //! `address` (`"vip:port"`).
 
 use crate::overrides::{ServiceDef, ServiceOp};
@@ -27,7 +30,47 @@ const KNOWN: &[&str] = &[
     "proxy_protocol_send",
     "expire_quiescent_template",
     "mh_table_size",
+    "allow",
+    "deny",
+    "source_conn_rate",
+    "conn_rate",
+    "max_conns",
 ];
+
+fn cidrs(v: &Value, k: &str, cur: &[rvs_proto::Cidr]) -> Result<Vec<rvs_proto::Cidr>, String> {
+    let bad = || format!("\"{k}\" must be a list of addresses or prefixes (\"198.18.0.0/24\")");
+    match v.get(k) {
+        None => Ok(cur.to_vec()),
+        Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|x| x.as_str().ok_or_else(bad)?.parse().map_err(|e| format!("{k}: {e}")))
+            .collect(),
+        Some(_) => Err(bad()),
+    }
+}
+
+fn rate(
+    v: &Value,
+    k: &str,
+    cur: Option<rvs_proto::RateLimit>,
+) -> Result<Option<rvs_proto::RateLimit>, String> {
+    match v.get(k) {
+        None => Ok(cur),
+        Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(0) => Ok(None),
+            Some(r) => {
+                let r = rvs_proto::RateLimit::per_sec(r);
+                r.check().map_err(|e| format!("{k}: {e}"))?;
+                Ok(Some(r))
+            }
+            None => Err(format!("bad {k} {n}")),
+        },
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|e| format!("{k}: {e}")),
+        Some(other) => Err(format!("{k} {other}: a number, \"RATE:BURST\" or null")),
+    }
+}
 
 fn flag(v: &Value, k: &str, cur: bool) -> Result<bool, String> {
     match v.get(k) {
@@ -128,6 +171,19 @@ pub fn options(v: &Value, base: &ServiceOptions, v4: bool) -> Result<ServiceOpti
             }
         },
     }
+    o.allow = cidrs(v, "allow", &o.allow)?;
+    o.deny = cidrs(v, "deny", &o.deny)?;
+    o.source_conn_rate = rate(v, "source_conn_rate", o.source_conn_rate)?;
+    o.conn_rate = rate(v, "conn_rate", o.conn_rate)?;
+    match v.get("max_conns") {
+        None => {}
+        Some(Value::Null) => o.max_conns = 0,
+        Some(n) => {
+            o.max_conns =
+                n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or(format!("bad max_conns {n}"))?
+        }
+    }
+    rvs_proto::check::check_limits(&o)?;
     Ok(o)
 }
 
@@ -240,5 +296,41 @@ mod tests {
         };
         assert_eq!(options.unwrap().persistence, None);
         assert!(edit(key, &json!({"address": "198.18.0.100:81"}), &cur).is_err());
+    }
+
+    #[test]
+    fn lists_and_limits_are_set_kept_and_cleared() {
+        let key = ServiceKey { protocol: Protocol::Udp, addr: "198.18.0.100:53".parse().unwrap() };
+        let body = json!({
+            "allow": ["198.18.0.0/24"], "deny": ["198.18.0.66"],
+            "source_conn_rate": 50, "conn_rate": "1000:5000", "max_conns": 300
+        });
+        let ServiceOp::Edit { options, .. } = edit(key, &body, &ServiceOptions::default()).unwrap() else {
+            panic!()
+        };
+        let o = options.unwrap();
+        assert_eq!(o.allow[0].to_string(), "198.18.0.0/24");
+        assert_eq!(o.deny[0].to_string(), "198.18.0.66/32");
+        assert_eq!(o.source_conn_rate, Some(rvs_proto::RateLimit { rate: 50, burst: 50 }));
+        assert_eq!(o.conn_rate, Some(rvs_proto::RateLimit { rate: 1000, burst: 5000 }));
+        assert_eq!(o.max_conns, 300);
+        // Unnamed: kept; null: cleared.
+        let ServiceOp::Edit { options, .. } =
+            edit(key, &json!({"deny": null, "source_conn_rate": null, "max_conns": 0}), &o).unwrap()
+        else {
+            panic!()
+        };
+        let o2 = options.unwrap();
+        assert!(o2.deny.is_empty() && o2.source_conn_rate.is_none() && o2.max_conns == 0);
+        assert_eq!(o2.allow, o.allow);
+        for bad in [
+            json!({"allow": ["198.18.0.1/24"]}),
+            json!({"deny": "198.18.0.1"}),
+            json!({"deny": ["2001:db8::1"]}),
+            json!({"conn_rate": "fast"}),
+            json!({"max_conns": -1}),
+        ] {
+            assert!(edit(key, &bad, &o).is_err(), "{bad}");
+        }
     }
 }

@@ -48,6 +48,8 @@ pub(super) fn vrrp_json(st: Option<&VrrpStatus>) -> Value {
         "sync_groups": st.groups.iter().map(|(n, s)| json!({ "name": n, "state": s.as_str() })).collect::<Vec<_>>(),
         "owned": st.owned.as_deref().map(ips),
         "error": st.last_error,
+        "sync_hold": st.sync_hold,
+        "sync_hold_reason": st.sync_hold_reason,
     })
 }
 
@@ -143,7 +145,13 @@ pub(super) fn metrics(vrrp: Option<&VrrpStatus>, owned: Option<&OwnershipInfo>) 
             "Times keepalived exited and was restarted",
         );
         restarts.add(String::new(), v.keepalived_restarts);
-        for f in [state, prio, trans, up, restarts] {
+        let mut hold = Family::new(
+            "rvs_vrrp_sync_hold",
+            "gauge",
+            "Whether rvs-ctrl holds the VRRP instances back (priority 1) until rvsd's start-up bulk sync is over",
+        );
+        hold.add(String::new(), u8::from(v.sync_hold));
+        for f in [state, prio, trans, up, restarts, hold] {
             f.render(&mut out);
         }
     }
@@ -186,6 +194,8 @@ mod tests {
             groups: vec![],
             owned: Some(vec!["198.18.0.100".parse().unwrap()]),
             last_error: None,
+            sync_hold: false,
+            sync_hold_reason: String::new(),
         }
     }
 

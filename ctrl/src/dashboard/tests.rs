@@ -60,6 +60,7 @@ fn status(alive: bool) -> Status {
             local_addrs: vec![],
             reals: vec![RsStatus {
                 addr: "198.19.0.11:80".parse().unwrap(),
+                method: rvs_proto::ForwardMethod::FullNat,
                 file_weight: Some(1),
                 thresholds: Default::default(),
                 alive,

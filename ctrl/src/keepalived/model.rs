@@ -13,6 +13,7 @@ use std::time::Duration;
 mod cluster;
 mod ctx;
 mod keywords;
+mod limits;
 mod rs;
 mod top;
 mod vrrp;
@@ -22,6 +23,7 @@ pub use cluster::{cluster_mismatch, ClusterBlock};
 pub use ctx::split_words;
 use ctx::{expand_range, Ctx};
 use keywords::{TOP, VRRP_BLOCKS};
+pub use limits::VsLimits;
 pub use rs::hex_bytes;
 use top::{global_defs, track_file, vs_group};
 pub use vrrp::{Notify, SyncDaemon, SyncGroup, Vrrp, VrrpAuth, VrrpInstance, VrrpScript};
@@ -110,6 +112,8 @@ pub struct VirtualServer {
     pub proxy_protocol: Option<u8>,
     /// `proxy_protocol_send on-connect` (rvs extension).
     pub proxy_on_connect: bool,
+    /// `rvs_limits { ... }`: source lists and admission limits.
+    pub limits: VsLimits,
     /// `expire_quiescent_template` (rvs extension: IPVS's sysctl, per service).
     pub expire_quiescent_template: bool,
     /// `mh_table_size PRIME` (rvs extension).
@@ -148,6 +152,11 @@ impl VirtualServer {
             proxy_on_connect: self.proxy_on_connect,
             expire_quiescent_template: self.expire_quiescent_template,
             mh_table_size: self.mh_table_size,
+            allow: self.limits.allow.clone(),
+            deny: self.limits.deny.clone(),
+            source_conn_rate: self.limits.source_conn_rate,
+            conn_rate: self.limits.conn_rate,
+            max_conns: self.limits.max_conns,
         }
     }
 }

@@ -67,6 +67,13 @@ fn set_options(vs: &mut VirtualServer, o: &ServiceOptions) {
     vs.proxy_on_connect = o.proxy_on_connect;
     vs.expire_quiescent_template = o.expire_quiescent_template;
     vs.mh_table_size = o.mh_table_size;
+    vs.limits = crate::keepalived::model::VsLimits {
+        allow: o.allow.clone(),
+        deny: o.deny.clone(),
+        source_conn_rate: o.source_conn_rate,
+        conn_rate: o.conn_rate,
+        max_conns: o.max_conns,
+    };
 }
 
 fn api_loc() -> Loc {
@@ -106,6 +113,7 @@ fn virtual_server(d: &ServiceDef) -> VirtualServer {
         proxy_on_connect: false,
         expire_quiescent_template: false,
         mh_table_size: None,
+        limits: Default::default(),
         reals: Vec::new(),
     };
     set_options(&mut vs, &d.options);
@@ -302,10 +310,10 @@ mod tests {
         let mut so = ServiceOverrides::default();
         let e = apply_service_op(&f, &mut so, ServiceOp::Add(def("198.18.0.100:80"))).unwrap_err();
         assert!(matches!(e, OpError::Conflict(_)), "{e}");
-        let mut v6 = def("[2001:db8::1]:80");
-        v6.local_addrs = vec!["2001:db8::2".parse().unwrap()];
+        // An IPv6 service with IPv4 local addresses would be NAT64.
+        let v6 = def("[2001:db8::1]:80");
         let e = apply_service_op(&f, &mut so, ServiceOp::Add(v6)).unwrap_err();
-        assert_eq!(e, OpError::Invalid("IPv6 is not supported by the dataplane yet: 2001:db8::1".into()));
+        assert!(matches!(&e, OpError::Invalid(m) if m.contains("NAT64")), "{e}");
         let mut nolip = def("198.18.0.100:81");
         nolip.local_addrs.clear();
         assert!(matches!(apply_service_op(&f, &mut so, ServiceOp::Add(nolip)), Err(OpError::Invalid(_))));

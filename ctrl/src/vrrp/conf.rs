@@ -15,6 +15,12 @@
 //!   rvs-ctrl runs the operator's scripts after rvsd's ownership follows the state.
 //! * `global_defs` gets `dynamic_interfaces` (the tap disappears while rvsd restarts and
 //!   comes back with another index), the FIFO and the nftables table.
+//! * every instance tracks rvs-ctrl's hold file ([`HOLD_TRACK`]): while rvsd has not got
+//!   its peers' sessions since it started (its start-up bulk sync), rvs-ctrl writes 1 there
+//!   and the instance runs at priority 1 (weight -253), so a director that comes back does
+//!   not preempt before it knows the connections its peer carries. Instances in a
+//!   `vrrp_sync_group` and address owners (priority 255) cannot take a tracking weight in
+//!   keepalived: theirs is 0, which holds them in FAULT instead.
 
 use crate::keepalived::lexer::Loc;
 use crate::keepalived::parser::Stmt;
@@ -26,6 +32,16 @@ use std::path::Path;
 
 /// keepalived's nftables table for the `no_accept` drop rules.
 pub const NFT_TABLE: &str = "rvs_keepalived";
+/// The `track_file` every instance tracks: 1 holds it back, 0 lets it run.
+pub const HOLD_TRACK: &str = "rvs_sync_hold";
+/// The weight of the hold: priority 1 for any base priority up to 254 (keepalived puts an
+/// instance in FAULT below -253).
+pub const HOLD_WEIGHT: i32 = -253;
+
+/// The hold file next to keepalived's notify FIFO.
+pub fn hold_file(fifo: &Path) -> std::path::PathBuf {
+    fifo.with_extension("hold")
+}
 
 /// Maps the operator's `interface` names to the director's kernel interfaces.
 ///
@@ -208,6 +224,11 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
         origin(&mut t, &s.loc);
         render(&mut t, &s.stmt, 0);
     }
+    let _ = write!(
+        t,
+        "# rvs-ctrl: 1 while rvsd waits for its start-up bulk sync (docs/vrrp.md)\ntrack_file {HOLD_TRACK} {{\n    file {}\n}}\n",
+        word(&hold_file(fifo).display().to_string())
+    );
     for (i, p) in v.instances.iter().zip(&instances) {
         origin(&mut t, &i.loc);
         let mut body = vec![
@@ -244,6 +265,10 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
             s.block = Some(mapped_track(&i.track_interfaces, map));
             body.push(s);
         }
+        let weight = if p.group.is_some() || i.priority == 255 { 0 } else { HOLD_WEIGHT };
+        let mut hold = stmt("track_file", &[], &i.loc);
+        hold.block = Some(vec![stmt(HOLD_TRACK, &["weight", &weight.to_string()], &i.loc)]);
+        body.push(hold);
         let mut s = stmt("vrrp_instance", &[&i.name], &i.loc);
         s.block = Some(body);
         render(&mut t, &s, 0);

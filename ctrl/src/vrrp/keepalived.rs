@@ -146,8 +146,41 @@ impl Supervisor {
         }
     }
 
-    /// SIGTERM, then SIGKILL after [`STOP_WAIT`].
+    /// Stops keepalived and starts a fresh one at the next [`Supervisor::poll`].
+    pub fn restart(&mut self) {
+        self.stop();
+        self.next_start = Instant::now();
+        self.restarts += 1;
+    }
+
+    /// SIGTERM, then SIGKILL after [`STOP_WAIT`]; then the same for its VRRP child if it
+    /// outlived the parent (seen in the lab: a VRRP child hung after rvsd's tap was made
+    /// anew kept its pid file, and every new keepalived exited with "daemon is already
+    /// running").
     pub fn stop(&mut self) {
+        self.stop_parent();
+        let vrrp =
+            std::fs::read_to_string(self.opts.pid("vrrp")).ok().and_then(|s| s.trim().parse::<i32>().ok());
+        if let Some(pid) = vrrp.filter(|&p| p > 1) {
+            // SAFETY: kill(2) with signal 0 / SIGTERM / SIGKILL on the pid keepalived's own
+            // VRRP child wrote; it is gone (ESRCH) in the usual case.
+            let alive = || unsafe { libc::kill(pid, 0) } == 0;
+            if alive() {
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                let until = Instant::now() + STOP_WAIT;
+                while alive() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                if alive() {
+                    tracing::warn!(pid, "keepalived's VRRP child outlived it: SIGKILL");
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            let _ = std::fs::remove_file(self.opts.pid("vrrp"));
+        }
+    }
+
+    fn stop_parent(&mut self) {
         let Some((mut c, _)) = self.child.take() else { return };
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };

@@ -14,6 +14,12 @@
 //! keepalived dies they are released (the peer takes over after its master-down
 //! interval) and keepalived is restarted. When rvs-ctrl stops, keepalived stops (its
 //! priority-0 advert hands over at once) and the addresses are released.
+//!
+//! Failback waits for the sessions: while rvsd has not finished the bulk sync it asks its
+//! peers for when it starts (`rvsadm --sync`: start-up sync), rvs-ctrl writes 1 to the
+//! hold file every instance tracks ([`conf::HOLD_TRACK`]), which keeps them at priority 1
+//! (FAULT for sync-group members), so a master that comes back preempts only once it has
+//! its peer's table. [`Hold`] decides.
 
 pub mod conf;
 pub mod fifo;
@@ -69,6 +75,45 @@ pub struct VrrpStatus {
     /// What rvsd owned at the last reconcile (None: not asked yet, or it did not answer).
     pub owned: Option<Vec<IpAddr>>,
     pub last_error: Option<String>,
+    /// The instances are held back (rvsd's start-up bulk sync is not over), and why.
+    pub sync_hold: bool,
+    pub sync_hold_reason: String,
+}
+
+/// Whether to hold the instances back, from rvsd's sync state (None: rvsd did not answer).
+/// An rvsd that does not answer holds a director that is not master (one that died took
+/// its tap with it; the one that comes back must first sync), but a master keeps the last
+/// decision: an rvsd that is only slow must not cost the mastership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub held: bool,
+    pub reason: String,
+}
+
+impl Hold {
+    /// Before rvsd has answered: held.
+    pub fn initial() -> Hold {
+        Hold { held: true, reason: "rvsd has not answered yet".into() }
+    }
+
+    pub fn next(&self, sync: Option<&rvs_proto::SyncInfo>, master: bool) -> Hold {
+        match sync {
+            None if master => self.clone(),
+            None => Hold { held: true, reason: "rvsd does not answer".into() },
+            Some(s) if !s.enabled => Hold { held: false, reason: "rvsd has no [sync]".into() },
+            Some(s) if s.initial_sync_ready => Hold {
+                held: false,
+                reason: format!("rvsd's start-up sync is {} ({} ms)", s.initial_sync, s.initial_sync_ms),
+            },
+            Some(s) => Hold {
+                held: true,
+                reason: format!(
+                    "rvsd's start-up sync is {} ({} ms so far)",
+                    s.initial_sync, s.initial_sync_ms
+                ),
+            },
+        }
+    }
 }
 
 impl VrrpStatus {
@@ -214,6 +259,12 @@ struct Loop<'a> {
     orphaned: BTreeSet<IpAddr>,
     /// `lvs_sync_daemon` was compared with rvsd's sync (once per plan).
     sync_checked: bool,
+    hold: Hold,
+    hold_file: std::path::PathBuf,
+    hold_checked: Instant,
+    /// The kernel interfaces' ifindex as last seen (rvsd's taps: a new one means rvsd
+    /// restarted and the tap was made anew).
+    ifindex: BTreeMap<String, u64>,
 }
 
 impl Loop<'_> {
@@ -253,6 +304,49 @@ impl Loop<'_> {
             }
             Err(e) => tracing::warn!(instance = name, error = %e, "cannot make rvsd announce again"),
         }
+    }
+
+    /// Follows rvsd's start-up sync into the hold file (every second; every poll while held).
+    fn update_hold(&mut self, force: bool) {
+        if !force && self.hold_checked.elapsed() < if self.hold.held { POLL } else { RECONCILE_EVERY } {
+            return;
+        }
+        self.hold_checked = Instant::now();
+        let master = self.seen.values().any(|s| s.state == VrrpState::Master);
+        let next = self.hold.next(owner::Rvsd(self.socket).sync().ok().as_ref(), master);
+        if next.held != self.hold.held || force {
+            write_hold(&self.hold_file, next.held);
+            if next.held {
+                tracing::info!(reason = %next.reason, "VRRP instances held back (priority 1) until rvsd has its peers' sessions");
+            } else if self.hold.held {
+                tracing::info!(reason = %next.reason, "VRRP hold released");
+            }
+        }
+        self.hold = next;
+    }
+
+    /// Whether one of the instances' interfaces came back with a new ifindex (rvsd
+    /// restarted) while no instance on it is MASTER. keepalived 2.2.7 follows such a tap
+    /// with `dynamic_interfaces` only partly: seen in the lab, a `nopreempt` BACKUP on it
+    /// never took over when its master went away (neither the priority-0 advert nor the
+    /// master-down timer moved it). A fresh keepalived listens on the new tap from the start.
+    fn tap_renewed(&mut self) -> bool {
+        let mut renewed = false;
+        for i in &self.plan.instances {
+            let path = format!("/sys/class/net/{}/ifindex", i.kernel_if);
+            let Some(idx) = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let master = self.seen.get(&i.name).is_some_and(|s| s.state == VrrpState::Master);
+            if let Some(old) = self.ifindex.insert(i.kernel_if.clone(), idx) {
+                if old != idx && !master {
+                    tracing::info!(interface = %i.kernel_if, old, new = idx, "rvsd's tap is back with a new index: restarting keepalived on it");
+                    renewed = true;
+                }
+            }
+        }
+        renewed
     }
 
     /// Every instance to `state` (keepalived gone or stopping).
@@ -363,6 +457,8 @@ impl Loop<'_> {
                 .collect(),
             owned: self.owned.clone(),
             last_error: self.last_error.clone(),
+            sync_hold: self.hold.held,
+            sync_hold_reason: self.hold.reason.clone(),
         }
     }
 
@@ -377,6 +473,16 @@ impl Loop<'_> {
         }
         self.plan = plan;
         self.sync_checked = false;
+    }
+}
+
+/// Writes the hold file keepalived tracks (atomically: keepalived reads it on inotify).
+fn write_hold(path: &std::path::Path, held: bool) {
+    let tmp = path.with_extension("hold.tmp");
+    let res =
+        std::fs::write(&tmp, if held { "1\n" } else { "0\n" }).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = res {
+        tracing::error!(file = %path.display(), error = %e, "cannot write the VRRP hold file");
     }
 }
 
@@ -404,7 +510,14 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
         last_error: None,
         orphaned: BTreeSet::new(),
         sync_checked: false,
+        hold: Hold::initial(),
+        hold_file: conf::hold_file(&ko.fifo()),
+        hold_checked: Instant::now(),
+        ifindex: BTreeMap::new(),
     };
+    // Before keepalived starts: held unless rvsd says otherwise now.
+    write_hold(&lp.hold_file, true);
+    lp.update_hold(true);
     let write = |plan: &Plan| {
         if plan.text.is_empty() {
             return true;
@@ -460,8 +573,14 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
                 lp.reassert(name);
             }
         }
-        if force || last.elapsed() >= RECONCILE_EVERY {
+        let was_held = lp.hold.held;
+        lp.update_hold(false);
+        if force || last.elapsed() >= RECONCILE_EVERY || was_held != lp.hold.held {
             last = Instant::now();
+            if lp.tap_renewed() && sup.pid().is_some() {
+                sup.restart();
+                lp.all(VrrpState::Init);
+            }
             lp.reconcile();
             status.set(lp.status(&sup));
         }
@@ -482,5 +601,45 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
     while !lp.scripts.0.is_empty() && Instant::now() < until {
         lp.scripts.reap();
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Hold;
+    use rvs_proto::SyncInfo;
+
+    #[test]
+    fn hold_follows_the_start_up_sync() {
+        let h = Hold::initial();
+        assert!(h.held);
+        // No [sync]: nothing to wait for.
+        assert!(!h.next(Some(&SyncInfo::default()), false).held);
+        let syncing = SyncInfo {
+            enabled: true,
+            initial_sync: "syncing".into(),
+            initial_sync_ready: false,
+            ..Default::default()
+        };
+        let h = h.next(Some(&syncing), false);
+        assert!(h.held && h.reason.contains("syncing"), "{h:?}");
+        let done = SyncInfo { initial_sync: "complete".into(), initial_sync_ready: true, ..syncing.clone() };
+        let h = h.next(Some(&done), false);
+        assert!(!h.held);
+        // rvsd does not answer: a master keeps its priority, a backup is held.
+        assert!(!h.next(None, true).held);
+        assert!(h.next(None, false).held);
+        // An rvsd that restarted says so when it answers, master or not.
+        assert!(h.next(Some(&syncing), true).held);
+        // From an rvsd that does not report it (older), the field defaults to ready.
+        let old: SyncInfo = serde_json::from_str(
+            r#"{"enabled":true,"sync_id":1,"member":1,"epoch":1,"interface":"","destinations":[],"peers":[],
+            "sent_msgs":0,"sent_records":0,"sent_bytes":0,"recv_msgs":0,"recv_records":0,"installed":0,
+            "install_failed":[],"refused":[],"ring_full":0,"send_errors":0,"bulk_answered":0,
+            "bulk_requested":0,"lag_ms":0}"#,
+        )
+        .unwrap();
+        assert!(old.initial_sync_ready);
+        assert!(!Hold::initial().next(Some(&old), false).held);
     }
 }

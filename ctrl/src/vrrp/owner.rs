@@ -67,7 +67,7 @@ impl Rvsd<'_> {
     pub fn sync(&self) -> Result<rvs_proto::SyncInfo, String> {
         let mut c = Client::connect(self.0).map_err(|e| format!("rvsd at {}: {e}", self.0))?;
         match c.call(Command::SyncStatus).map_err(|e| format!("rvsd: {e}"))? {
-            Ok(Reply::Sync { sync }) => Ok(sync),
+            Ok(Reply::Sync { sync }) => Ok(*sync),
             Ok(other) => Err(format!("rvsd: unexpected reply {other:?}")),
             Err(e) => Err(format!("rvsd: {e}")),
         }

@@ -156,6 +156,7 @@ fn main() {
                     slot: i as u32,
                     thresholds: Default::default(),
                     method: Default::default(),
+                    gue_port: 0,
                 })
                 .collect();
             let counters = Arc::new(WorkerCounters::new(1, n));

@@ -4,6 +4,7 @@
 //! crate) feeds it frames from DPDK ports.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod config;
 pub mod frame;
 pub mod laddr;

@@ -113,6 +113,7 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
         expire_nodest_conn: false,
         exception_path: false,
         steering: Default::default(),
+        v6: Default::default(),
     }
 }
 

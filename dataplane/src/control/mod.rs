@@ -33,6 +33,8 @@ pub enum WorkerMsg {
     DumpConns(Sender<Vec<ConnInfo>>),
     /// A neighbour another worker learned.
     Neigh(std::net::Ipv4Addr, Mac, PortIndex),
+    /// An IPv6 neighbour another worker learned.
+    Neigh6(std::net::Ipv6Addr, Mac, PortIndex),
     /// Send gratuitous ARPs for these addresses, just taken over (to one worker only).
     Announce(Vec<std::net::Ipv4Addr>),
 }
@@ -290,7 +292,7 @@ impl Control {
             Command::Owned => return Ok(self.ownership()),
             Command::SyncStatus => {
                 let sync = self.sync_status.as_ref().map(|f| f()).unwrap_or_default();
-                return Ok(Reply::Sync { sync });
+                return Ok(Reply::Sync { sync: Box::new(sync) });
             }
             Command::ClusterStatus => {
                 let cluster = self.cluster.as_ref().map(|c| (c.status)()).unwrap_or_default();

@@ -60,6 +60,7 @@ pub fn setup(
     worker_counters: &[Arc<WorkerCounters>],
     clock: Arc<Clock>,
     stop: Arc<AtomicBool>,
+    steering: rvs_core::laddr::Steering,
 ) -> Result<Option<Sync>, String> {
     let Some(sc) = cfg.sync.as_ref().filter(|s| s.enabled) else { return Ok(None) };
     let at = |line: usize, e: String| format!("{}:{line}: [sync] {e}", cfg.path.display());
@@ -132,6 +133,8 @@ pub fn setup(
         workers: counters,
         cluster: cluster_base.clone().map(Mutex::new),
         leave: AtomicBool::new(false),
+        published: now.as_nanos().into(),
+        clock: clock.clone(),
     });
     let thread = SyncThread {
         socket,
@@ -149,6 +152,7 @@ pub fn setup(
         base_info,
         clock,
         stop,
+        steering,
     };
     log_config(sc, epoch);
     Ok(Some(Sync { thread, links, shared, key, params: sc.params }))

@@ -12,8 +12,8 @@ use super::link::{FromSync, ToSync, WorkerSyncCounters, INSTALL_ERRORS};
 use crate::stats::WorkerCounters;
 use crate::time::{Clock, Time};
 use rvs_core::sync::{
-    Body, BulkAnswer, BulkEvent, Cluster, ClusterAction, Control, MemberEvent, MemberState, Packer, Receiver,
-    RefusalLog,
+    AfterBulk, Body, BulkAnswer, BulkEvent, Cluster, ClusterAction, Control, InitialState, MemberEvent,
+    MemberState, Packer, Receiver, RefusalLog,
 };
 use rvs_proto::{SyncInfo, SyncPeer};
 
@@ -25,6 +25,11 @@ pub(super) const HELLO_INTERVAL: Duration = Duration::from_secs(1);
 pub(super) const HOLD: Duration = Duration::from_millis(3500);
 /// A bulk sync asked for and not finished in this long is asked for again.
 pub(super) const BULK_TIMEOUT: Duration = Duration::from_secs(5);
+/// A finished bulk is judged this long after the workers' rings are empty (they install
+/// what they popped in the same loop).
+const JUDGE_SETTLE: Duration = Duration::from_millis(50);
+/// An incomplete start-up bulk sync is asked for again after this long.
+const REASK_AFTER: Duration = Duration::from_secs(1);
 /// Datagrams read per loop before the rings get their turn.
 const RECV_BUDGET: usize = 64;
 
@@ -37,12 +42,23 @@ pub struct SyncShared {
     /// Set by `rvsadm --cluster --leave` or SIGTERM: the sync thread turns the member
     /// `Leaving`.
     pub leave: AtomicBool,
+    /// When the sync thread last published (ns of `clock`): a thread that stopped
+    /// publishing shows as a growing lag.
+    pub published: std::sync::atomic::AtomicU64,
+    pub clock: Arc<Clock>,
 }
+
+/// A publish older than this means the sync thread is stuck: its age counts as lag.
+const STUCK_AFTER: Duration = Duration::from_millis(500);
 
 impl SyncShared {
     /// The sync thread's last published state plus the workers' counters now.
     pub fn status(&self) -> SyncInfo {
         let mut s = self.info.lock().map(|i| i.clone()).unwrap_or_default();
+        let age = self.clock.now() - Time(self.published.load(Ordering::Relaxed));
+        if age >= STUCK_AFTER {
+            s.lag_ms += age.as_millis() as u64;
+        }
         s.ring_full = self.workers.iter().map(|w| w.ring_full.get()).sum();
         s.installed = self.workers.iter().map(|w| w.installed.get() + w.refreshed.get()).sum();
         for (i, name) in INSTALL_ERRORS.iter().enumerate() {
@@ -66,6 +82,8 @@ pub struct SyncThread {
     pub(super) destinations: Vec<SocketAddr>,
     pub(super) packer: Packer,
     pub(super) receiver: Receiver,
+    /// The group as hellos tell it, our bulk transfer and start-up sync, and (with
+    /// `[cluster]`) our lifecycle.
     pub(super) cluster: Cluster,
     pub(super) hello_interval: Duration,
     /// What `rvsadm --cluster` shows besides the live state (None: plain `[sync]`).
@@ -78,6 +96,8 @@ pub struct SyncThread {
     pub(super) base_info: SyncInfo,
     pub(super) clock: Arc<Clock>,
     pub(super) stop: Arc<AtomicBool>,
+    /// How replies reach workers here: names the worker that owns a received session.
+    pub(super) steering: rvs_core::laddr::Steering,
 }
 
 /// Counters only this thread writes.
@@ -90,6 +110,15 @@ pub(super) struct Stats {
     bulk_requested: u64,
     ring_full_to_workers: u64,
     pub(super) per_peer: HashMap<u32, (SocketAddr, u64)>,
+    /// `ring_full_to_workers` when our transfer started.
+    ring_full_at_start: u64,
+    /// Records the workers could not install (all reasons) when our transfer started.
+    failed_at_start: u64,
+    /// A finished transfer of ours, judged once the workers have installed its records.
+    judging: Option<(rvs_core::sync::BulkOutcome, Time)>,
+    /// The start-up bulk sync to ask for again, of whom and when.
+    reask: Option<(u32, Time)>,
+    bulk_records: u64,
 }
 
 impl SyncThread {
@@ -188,28 +217,35 @@ impl SyncThread {
                         member = m,
                         epoch = msg.header.epoch,
                         generation = self.cluster.generation(),
+                        asking = matches!(action, ClusterAction::Request(_)),
                         "sync member joined"
                     );
                 }
                 if let ClusterAction::Request(req) = action {
-                    // A member (re)joined, or our bulk sync came incomplete: ask for
-                    // its table (a joined member asks us for ours).
+                    // A member (re)joined while we are not past our start-up sync (or a
+                    // plain sync peer): ask it for its table (it asks us for ours).
                     self.control(&req, &mut stats);
                     stats.bulk_requested += 1;
                 }
                 match bulk {
                     BulkEvent::Started { from, announced } => {
+                        stats.ring_full_at_start = stats.ring_full_to_workers;
+                        stats.failed_at_start = self.install_failures();
                         tracing::info!(member = from, sessions = announced, "bulk sync started")
                     }
-                    BulkEvent::Finished(o) => tracing::info!(
-                        member = o.from,
-                        announced = o.announced,
-                        sent = o.sent,
-                        received = o.received,
-                        complete = o.complete(),
-                        state = self.cluster.state().name(),
-                        "bulk sync received"
-                    ),
+                    BulkEvent::Records(n) => stats.bulk_records += n,
+                    BulkEvent::Finished(o) => {
+                        tracing::info!(
+                            member = o.from,
+                            announced = o.announced,
+                            sent = o.sent,
+                            received = o.received,
+                            complete = o.complete(),
+                            state = self.cluster.state().name(),
+                            "bulk sync received"
+                        );
+                        stats.judging = Some((o, now));
+                    }
                     _ => {}
                 }
                 match msg.body {
@@ -218,7 +254,7 @@ impl SyncThread {
                         for rec in conns {
                             stats.recv_records += 1;
                             stats.per_peer.entry(sender).and_modify(|p| p.1 += 1);
-                            let w = rec.owner_worker(workers);
+                            let w = rec.owner_worker_steered(workers, &self.steering);
                             if self.to_workers[w].push(FromSync::Install(rec)).is_err() {
                                 stats.ring_full_to_workers += 1;
                             }
@@ -233,6 +269,14 @@ impl SyncThread {
                 }
             }
 
+            self.judge_bulk(now, &mut stats);
+            if let Some((from, at)) = stats.reask {
+                if now >= at {
+                    stats.reask = None;
+                    self.ask_bulk(from, now, &mut stats);
+                }
+            }
+
             let leaving = self.shared.leave.load(Ordering::Relaxed)
                 && !matches!(self.cluster.state(), MemberState::Leaving | MemberState::Sync);
             if leaving {
@@ -240,7 +284,7 @@ impl SyncThread {
                 tracing::info!(member = self.me, "leaving the cluster: routes withdrawn, draining");
             }
             if leaving || now - last_hello >= self.hello_interval {
-                let was = self.cluster.state();
+                let (was, was_ready) = (self.cluster.state(), self.cluster.ready());
                 let sessions = self.worker_counters.iter().map(|c| c.sessions_live.get()).sum();
                 let hello = self.cluster.hello(sessions, 0);
                 self.control(&hello, &mut stats);
@@ -251,6 +295,9 @@ impl SyncThread {
                 if let ClusterAction::Request(req) = action {
                     self.control(&req, &mut stats);
                     stats.bulk_requested += 1;
+                }
+                if self.cluster.ready() && !was_ready {
+                    Self::log_initial(self.cluster.initial().state(), &stats);
                 }
                 if self.cluster.state() != was {
                     tracing::info!(member = self.me, state = self.cluster.state().name(), "cluster state");
@@ -266,6 +313,72 @@ impl SyncThread {
         }
         self.flush(&mut stats);
         tracing::info!("sync thread stopped");
+    }
+
+    /// Records the workers could not install so far, all reasons.
+    fn install_failures(&self) -> u64 {
+        self.shared.workers.iter().flat_map(|w| w.install_failed.iter()).map(|c| c.get()).sum()
+    }
+
+    /// Judges a finished transfer of ours once the workers have taken every record from
+    /// their rings (and a moment to install the last ones): records that did not fit in a
+    /// ring, or that a worker could not install (typically `no_service`: rvs-ctrl has not
+    /// loaded the table into a restarted rvsd yet), make the start-up sync ask again a
+    /// little later.
+    fn judge_bulk(&mut self, now: Time, stats: &mut Stats) {
+        let Some((o, at)) = stats.judging else { return };
+        let drained = self.to_workers.iter().all(|p| p.slots() == p.buffer().capacity());
+        if !drained || now - at < JUDGE_SETTLE {
+            return;
+        }
+        stats.judging = None;
+        let lost_ring = stats.ring_full_to_workers - stats.ring_full_at_start;
+        let not_installed = self.install_failures() - stats.failed_at_start;
+        let (was, was_ready) = (self.cluster.state(), self.cluster.ready());
+        match self.cluster.judged(&o, lost_ring + not_installed > 0, now) {
+            AfterBulk::AskAgain { from } => {
+                tracing::warn!(
+                    member = from,
+                    sent = o.sent,
+                    received = o.received,
+                    lost_ring,
+                    not_installed,
+                    "start-up bulk sync incomplete: asking again in a second"
+                );
+                stats.reask = Some((from, now + REASK_AFTER));
+            }
+            AfterBulk::Done if self.cluster.ready() && !was_ready => {
+                Self::log_initial(self.cluster.initial().state(), stats)
+            }
+            AfterBulk::Done => {}
+        }
+        if self.cluster.state() != was {
+            tracing::info!(member = self.me, state = self.cluster.state().name(), "cluster state");
+        }
+    }
+
+    /// Asks `member` (0: any) for its table.
+    fn ask_bulk(&mut self, member: u32, now: Time, stats: &mut Stats) {
+        let req = self.cluster.request(member, now);
+        self.control(&req, stats);
+        stats.bulk_requested += 1;
+    }
+
+    fn log_initial(st: InitialState, stats: &Stats) {
+        match st {
+            InitialState::Complete { from, records } => {
+                tracing::info!(member = from, records, "start-up bulk sync complete: ready to serve")
+            }
+            InitialState::Incomplete { from, records, sent } => tracing::warn!(
+                member = from,
+                records,
+                sent,
+                ring_full = stats.ring_full_to_workers,
+                "start-up bulk sync still incomplete after retries: ready anyway, incremental sync fills in"
+            ),
+            InitialState::Alone => tracing::info!("no sync peer answered: ready, with our own table"),
+            _ => {}
+        }
     }
 
     fn start_answer(&mut self, answer: BulkAnswer, stats: &mut Stats) -> Answering {
@@ -329,6 +442,23 @@ impl SyncThread {
         s.bulk_answered = stats.bulk_answered;
         s.bulk_requested = stats.bulk_requested;
         s.lag_ms = lag_ms;
+        let ours: u64 = self.worker_counters.iter().map(|c| c.sessions_live.get()).sum();
+        s.sessions = ours;
+        s.bulk_records = stats.bulk_records;
+        {
+            let i = self.cluster.initial();
+            let st = i.state();
+            s.initial_sync = st.name().to_string();
+            s.initial_sync_ready = i.ready();
+            s.initial_sync_ms = i.elapsed(now).as_millis() as u64;
+            (s.initial_sync_from, s.initial_sync_records) = match st {
+                InitialState::Syncing { from, .. } => (from, 0),
+                InitialState::Complete { from, records } | InitialState::Incomplete { from, records, .. } => {
+                    (from, records)
+                }
+                _ => (0, 0),
+            };
+        }
         s.refused = self.receiver.refused().iter().map(|(n, c)| (n.to_string(), c)).collect();
         if stats.ring_full_to_workers > 0 {
             s.install_failed.push(("worker_ring_full".into(), stats.ring_full_to_workers));
@@ -348,11 +478,13 @@ impl SyncThread {
                     sessions: m.hello.sessions,
                     last_heard_ms: (now - m.last_hello).as_millis() as u64,
                     recv_records: recs,
+                    behind: m.hello.sessions as i64 - ours as i64,
                 }
             })
             .collect();
         if let Ok(mut i) = self.shared.info.lock() {
             *i = s;
         }
+        self.shared.published.store(now.as_nanos(), Ordering::Relaxed);
     }
 }

@@ -145,6 +145,9 @@ impl Worker {
                     WorkerMsg::Neigh(ip, mac, port) => {
                         self.pipeline.neigh_learned(ip, mac, port, now, &mut out)
                     }
+                    WorkerMsg::Neigh6(ip, mac, port) => {
+                        self.pipeline.neigh6_learned(ip, mac, port, now, &mut out)
+                    }
                     WorkerMsg::Announce(addrs) => {
                         self.pipeline.announce(&addrs, now);
                     }
@@ -226,6 +229,13 @@ impl Worker {
             for (w, peer) in self.peers.iter().enumerate() {
                 if w != self.id as usize {
                     let _ = peer.try_send(WorkerMsg::Neigh(ip, mac, port));
+                }
+            }
+        }
+        for (ip, mac, port) in out.learned6.drain(..) {
+            for (w, peer) in self.peers.iter().enumerate() {
+                if w != self.id as usize {
+                    let _ = peer.try_send(WorkerMsg::Neigh6(ip, mac, port));
                 }
             }
         }

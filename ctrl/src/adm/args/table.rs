@@ -58,24 +58,25 @@ impl Cmd {
     /// Legal options per command, in [`OPT_NAMES`] order, with ipvsadm's key:
     /// `+` compulsory, `x` illegal, `1` exclusive (only one `1` option), ` ` optional.
     pub(super) fn table(self) -> &'static [u8; NOPT] {
-        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th pps eqt mh tt tp
+        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th pps eqt mh tt tp al dn sr cr mc lv
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x   xx",
-            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx xxxxx",
-            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxxxxx  ",
-            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxxxx",
-            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Takeover | Cmd::Release => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Owned | Cmd::Sync | Cmd::Cluster => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x   xx     x",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx xxxxxxxxxxx",
+            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxxxxx  xxxxxx",
+            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Takeover | Cmd::Release => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Owned | Cmd::Sync => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Cluster => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
         }
     }
 }
 
-pub(super) const NOPT: usize = 29;
+pub(super) const NOPT: usize = 35;
 
 /// Option bits, indices into [`OPT_NAMES`] and the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +110,12 @@ pub(super) enum Opt {
     MhTableSize,
     TunType,
     TunPort,
+    Allow,
+    Deny,
+    SourceRate,
+    ConnRate,
+    MaxConns,
+    Leave,
 }
 
 /// ipvsadm's `optnames` (plus ours).
@@ -142,6 +149,12 @@ pub(super) const OPT_NAMES: [&str; NOPT] = [
     "mh-table-size",
     "tun-type",
     "tun-port",
+    "allow",
+    "deny",
+    "source-rate",
+    "conn-rate",
+    "max-conns",
+    "leave",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +194,11 @@ pub(super) enum Flag {
     MhTableSize,
     TunType,
     TunPort,
+    Allow,
+    Deny,
+    SourceRate,
+    ConnRate,
+    MaxConns,
     /// `-L --daemon` (ipvsadm's sync daemon listing): `--sync`.
     Daemon,
     /// `--cluster --leave`.
@@ -268,6 +286,11 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(None, "proxy-protocol-send", true, Flag::ProxySend),
     o(None, "expire-quiescent-template", false, Flag::ExpireQuiescent),
     o(None, "mh-table-size", true, Flag::MhTableSize),
+    o(None, "allow", true, Flag::Allow),
+    o(None, "deny", true, Flag::Deny),
+    o(None, "source-rate", true, Flag::SourceRate),
+    o(None, "conn-rate", true, Flag::ConnRate),
+    o(None, "max-conns", true, Flag::MaxConns),
     o(Some('k'), "blklst", true, Flag::Unsupported),
     o(Some('U'), "add-blklst", false, Flag::Unsupported),
     o(Some('V'), "del-blklst", false, Flag::Unsupported),

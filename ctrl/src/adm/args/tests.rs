@@ -409,8 +409,8 @@ fn set_timeouts() {
 
 #[test]
 fn save_restore_help_version_socket() {
-    assert_eq!(cmd(&["-S"]), AdmCommand::Save);
-    assert_eq!(cmd(&["-Sn"]), AdmCommand::Save);
+    assert_eq!(cmd(&["-S"]), AdmCommand::Save { numeric: false });
+    assert_eq!(cmd(&["-Sn"]), AdmCommand::Save { numeric: true });
     assert_eq!(cmd(&["--restore"]), AdmCommand::Restore);
     assert_eq!(parse_args(&["-h"]).unwrap().action, Action::Help);
     assert_eq!(parse_args(&["--help"]).unwrap().action, Action::Help);
@@ -669,4 +669,50 @@ fn takeover_release_owned_and_sync() {
     assert!(parse_args(&["--takeover", "-t", "198.18.0.100:80"]).is_err());
     assert!(parse_args(&["-A", "-t", "198.18.0.100:80", "--daemon"]).is_err());
     assert!(parse_args(&["--owned", "198.18.0.100"]).is_err());
+}
+
+#[test]
+fn lists_and_limits() {
+    let want = AdmCommand::EditService {
+        key: key(Protocol::Udp, "198.18.0.100:53"),
+        scheduler: "rr".into(),
+        options: ServiceOptions {
+            allow: vec!["198.18.0.0/24".parse().unwrap(), "198.18.1.7".parse().unwrap()],
+            deny: vec!["198.18.0.66".parse().unwrap()],
+            source_conn_rate: Some(rvs_proto::RateLimit { rate: 50, burst: 100 }),
+            conn_rate: Some(rvs_proto::RateLimit { rate: 1000, burst: 1000 }),
+            max_conns: 300,
+            ..Default::default()
+        },
+    };
+    assert_eq!(
+        cmd(&[
+            "-E",
+            "-u",
+            "198.18.0.100:53",
+            "-s",
+            "rr",
+            "--allow",
+            "198.18.0.0/24,198.18.1.7",
+            "--deny",
+            "198.18.0.66",
+            "--source-rate",
+            "50:100",
+            "--conn-rate",
+            "1000",
+            "--max-conns",
+            "300"
+        ]),
+        want
+    );
+    assert_eq!(
+        err(&["-E", "-t", "198.18.0.100:80", "--deny", "198.18.0.1/24"]),
+        "illegal deny prefix: 198.18.0.1/24 has host bits set (the network is 198.18.0.0/24)"
+    );
+    assert!(err(&["-E", "-t", "198.18.0.100:80", "--source-rate", "0"]).starts_with("illegal source-rate"));
+    assert!(err(&["-E", "-t", "198.18.0.100:80", "--max-conns", "none"]).starts_with("illegal max-conns"));
+    assert_eq!(
+        err(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "--max-conns", "5"]),
+        "Illegal 'max-conns' option with the 'add-server' command"
+    );
 }

@@ -51,3 +51,22 @@ pub(super) fn parse_timeout(s: &str) -> Result<u32, UsageError> {
     parse_number(s, 0, MAX_TIMEOUT)
         .ok_or_else(|| UsageError(format!("invalid timeout value `{s}' specified")))
 }
+
+/// `--allow`/`--deny`: prefixes, comma separated (`198.18.0.0/24,198.18.1.7`).
+pub(super) fn parse_cidrs(opt: &str, s: &str) -> Result<Vec<rvs_proto::Cidr>, UsageError> {
+    let list: Vec<rvs_proto::Cidr> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| a.parse().map_err(|e| UsageError(format!("illegal {opt} prefix: {e}"))))
+        .collect::<Result<_, _>>()?;
+    if list.is_empty() {
+        return Err(UsageError(format!("--{opt} needs at least one address or prefix")));
+    }
+    Ok(list)
+}
+
+/// `--source-rate`/`--conn-rate`: `RATE` or `RATE:BURST` new connections per second.
+pub(super) fn parse_rate(opt: &str, s: &str) -> Result<rvs_proto::RateLimit, UsageError> {
+    s.parse().map_err(|e| UsageError(format!("illegal {opt}: {e}")))
+}

@@ -55,16 +55,17 @@ pub fn sync(s: &SyncInfo) -> String {
         "worker rings full: {}; send errors: {}; bulk answered: {}, requested: {}; lag: {} ms",
         s.ring_full, s.send_errors, s.bulk_answered, s.bulk_requested, s.lag_ms
     );
+    let _ = writeln!(out, "{}", initial_sync(s));
     let _ = writeln!(
         out,
-        "{:<10} {:<22} {:>10} {:>10} {:>12} {:>10}",
-        "Peer", "Address", "Epoch", "Sessions", "Records", "Heard ms"
+        "{:<10} {:<22} {:>10} {:>10} {:>8} {:>12} {:>10}",
+        "Peer", "Address", "Epoch", "Sessions", "Behind", "Records", "Heard ms"
     );
     for p in &s.peers {
         let _ = writeln!(
             out,
-            "{:<10} {:<22} {:>10} {:>10} {:>12} {:>10}",
-            p.member, p.addr, p.epoch, p.sessions, p.recv_records, p.last_heard_ms
+            "{:<10} {:<22} {:>10} {:>10} {:>8} {:>12} {:>10}",
+            p.member, p.addr, p.epoch, p.sessions, p.behind, p.recv_records, p.last_heard_ms
         );
     }
     let _ = writeln!(out, "{:<24} {:>10}", "Refused", "Count");
@@ -124,6 +125,25 @@ pub fn cluster(c: &ClusterInfo) -> String {
     out
 }
 
+/// `start-up sync: complete from member 2 (41 records in 830 ms); ready` — the bulk
+/// sync rvsd asked for when it started, which rvs-ctrl waits for before VRRP may preempt.
+fn initial_sync(s: &SyncInfo) -> String {
+    let state = if s.initial_sync.is_empty() { "unknown" } else { &s.initial_sync };
+    let detail = match state {
+        "syncing" if s.initial_sync_from != 0 => format!(" from member {}", s.initial_sync_from),
+        "complete" | "incomplete" => format!(
+            " from member {} ({} records in {} ms)",
+            s.initial_sync_from, s.initial_sync_records, s.initial_sync_ms
+        ),
+        _ => String::new(),
+    };
+    let ready = if s.initial_sync_ready { "ready" } else { "not ready (VRRP held back)" };
+    format!(
+        "start-up sync: {state}{detail}; {ready}; our sessions: {}; bulk records received: {}",
+        s.sessions, s.bulk_records
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,7 +181,14 @@ mod tests {
                 sessions: 20,
                 last_heard_ms: 300,
                 recv_records: 42,
+                behind: 3,
             }],
+            sessions: 17,
+            initial_sync: "complete".into(),
+            initial_sync_ready: true,
+            initial_sync_from: 1,
+            initial_sync_records: 41,
+            initial_sync_ms: 830,
             refused: vec![("bad_tag".into(), 3)],
             ..Default::default()
         };
@@ -169,5 +196,19 @@ mod tests {
         assert!(t.contains("syncid=9") && t.contains("224.0.0.81:8848"), "{t}");
         assert!(t.contains("198.18.2.1:8848"), "{t}");
         assert!(t.lines().any(|l| l.starts_with("bad_tag") && l.ends_with(" 3")), "{t}");
+        assert!(
+            t.contains(
+                "start-up sync: complete from member 1 (41 records in 830 ms); ready; our sessions: 17"
+            ),
+            "{t}"
+        );
+        let peer = t.lines().find(|l| l.starts_with("1 ")).unwrap();
+        assert_eq!(
+            peer.split_whitespace().collect::<Vec<_>>(),
+            ["1", "198.18.2.1:8848", "99", "20", "3", "42", "300"]
+        );
+        let waiting =
+            SyncInfo { initial_sync: "syncing".into(), initial_sync_ready: false, initial_sync_from: 2, ..s };
+        assert!(sync(&waiting).contains("start-up sync: syncing from member 2; not ready (VRRP held back)"));
     }
 }

@@ -139,6 +139,7 @@ pub(super) const VS_KEYS: &[&str] = &[
     "proxy_protocol_send",
     "expire_quiescent_template",
     "mh_table_size",
+    "rvs_limits",
     "ops",
     "hashed",
     "flag-1",

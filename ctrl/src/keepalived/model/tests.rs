@@ -170,11 +170,12 @@ fn lvs_methods_per_service_and_per_real_server() {
         got,
         [(ForwardMethod::DirectRoute, None), (ForwardMethod::Nat, None), (ForwardMethod::Tunnel, None)]
     );
-    // GUE is parsed, and refused as rvsd refuses it.
-    let e = errors(&vs(" lb_kind TUN type gue port 6080\n real_server 198.19.0.11 80 {\n }\n"));
+    // GUE to the server's UDP port.
+    let l = ok(&vs(" lb_kind TUN type gue port 6080\n real_server 198.19.0.11 80 {\n }\n"));
+    let v = &l.config.virtual_servers[0];
     assert_eq!(
-        e,
-        ["k.conf:6: rvsd would refuse real_server 198.19.0.11:80: tunnel type gue is not supported by the dataplane yet (ipip only)"]
+        v.real_method(&v.reals[0]),
+        (ForwardMethod::Tunnel, Some(rvs_proto::TunnelEncap { port: 6080 }))
     );
     // lb_kind after the real servers still applies to them (keepalived reads the block
     // before it builds the table).
@@ -245,15 +246,19 @@ fn bad_addresses_and_ports() {
 }
 
 #[test]
-fn ipv6_addresses_parse_and_are_refused_as_rvsd_refuses_them() {
-    let e = errors("local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
-    assert_eq!(
-        e,
-        [
-            "k.conf:2: rvsd would refuse virtual_server [2001:db8::1]:443: IPv6 is not supported by the dataplane yet: 2001:db8::1",
-            "k.conf:4: rvsd would refuse real_server [2001:db8::2]:443: IPv6 is not supported by the dataplane yet: 2001:db8::2",
-        ]
+fn ipv6_services_parse_and_mixed_families_are_refused_as_rvsd_refuses_them() {
+    let ok = "local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n";
+    let l = load_str("k.conf", ok).expect("an IPv6 service");
+    assert!(l.diags.iter().all(|d| d.severity != Severity::Error));
+    let e = errors("local_address_group g4 { 198.19.0.200 }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g4\n real_server 198.19.0.11 443\n}\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with(
+        "k.conf:2: rvsd would refuse virtual_server [2001:db8::1]:443: local address 198.19.0.200"
+    ));
+    assert!(
+        e[1].starts_with("k.conf:4: rvsd would refuse real_server 198.19.0.11:443: real server 198.19.0.11")
     );
+    assert!(e[1].contains("NAT64"));
     assert_eq!(
         crate::keepalived::model::expand_range("2001:db8::a-c").unwrap()[2],
         "2001:db8::c".parse::<IpAddr>().unwrap()
@@ -681,4 +686,33 @@ fn only_fullnat_needs_local_addresses() {
         ok(&conf(kind));
     }
     assert!(errors(&conf("FNAT"))[0].contains("FULLNAT needs local addresses"));
+}
+
+#[test]
+fn rvs_limits_block() {
+    let l = ok(&vs(" rvs_limits {\n  allow 198.18.0.0/24 198.18.1.7\n  deny 198.18.0.66\n  source_conn_rate 50 100\n  conn_rate 1000\n  max_conns 300\n }"));
+    let o = l.config.virtual_servers[0].options();
+    assert_eq!(
+        o.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["198.18.0.0/24", "198.18.1.7/32"]
+    );
+    assert_eq!(o.deny[0].to_string(), "198.18.0.66/32");
+    assert_eq!(o.source_conn_rate, Some(rvs_proto::RateLimit { rate: 50, burst: 100 }));
+    assert_eq!(o.conn_rate, Some(rvs_proto::RateLimit { rate: 1000, burst: 1000 }));
+    assert_eq!(o.max_conns, 300);
+    assert!(rvs_proto::check::check_service(&rvs_proto::ServiceSpec {
+        key: l.config.virtual_servers[0].key,
+        scheduler: "rr".into(),
+        local_addrs: vec![],
+        options: o
+    })
+    .is_ok());
+    // Errors name the file and the line of the bad statement.
+    let e = errors(&vs(" rvs_limits {\n  deny 198.18.0.5/24\n  source_conn_rate 0\n  max_conns lots\n }"));
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(e[0].starts_with("k.conf:6:") && e[0].contains("198.18.0.5/24 has host bits set"), "{e:?}");
+    assert!(e[1].starts_with("k.conf:7:") && e[1].contains("source_conn_rate"), "{e:?}");
+    assert!(e[2].starts_with("k.conf:8:") && e[2].contains("max_conns"), "{e:?}");
+    let l = ok(&vs(" rvs_limits {\n  dney 198.18.0.5\n }"));
+    assert!(warnings(&l).iter().any(|w| w.contains("did you mean 'deny'")), "{:?}", warnings(&l));
 }

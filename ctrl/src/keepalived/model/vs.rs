@@ -70,6 +70,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         proxy_on_connect: false,
         expire_quiescent_template: false,
         mh_table_size: None,
+        limits: Default::default(),
         reals: Vec::new(),
     };
     let mut sched_set = false;
@@ -214,13 +215,14 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                     }
                 }
             }
+            "rvs_limits" => super::limits::rvs_limits(cx, k, &mut vs.limits),
             "retry" | "delay_before_retry" | "connect_timeout" | "warmup" => defaults.set(cx, k),
             "real_server" => {}
+            "deny_address_group" | "whitelist_address_group" | "blacklist_address_group" => {
+                cx.unsupported(k, " (write the prefixes in an rvs_limits { allow ... deny ... } block)")
+            }
             "persistence_engine"
             | "daddr_group_name"
-            | "deny_address_group"
-            | "whitelist_address_group"
-            | "blacklist_address_group"
             | "establish_timeout"
             | "expire_quiescent_conn"
             | "quic"
@@ -443,8 +445,11 @@ pub(super) fn rvsd_checks(cx: &mut Ctx, vs: &VirtualServer) {
         rvs_proto::RealSpec { addr, weight, thresholds, method, tunnel }
     };
     let options = vs.options();
+    let family = vs.members.first().map(|k| k.addr);
     let check = |r: &rvs_proto::RealSpec| {
-        rvs_proto::check::check_real(r).and_then(|()| rvs_proto::check::check_real_in_service(&options, r))
+        rvs_proto::check::check_real(r)
+            .and_then(|()| rvs_proto::check::check_real_in_service(&options, r))
+            .and_then(|()| family.map_or(Ok(()), |vip| rvs_proto::check::check_real_family(vip, r)))
     };
     for rs in &vs.reals {
         if let Err(e) = check(&real(rs.addr, rs.weight, rs.thresholds(), vs.real_method(rs))) {

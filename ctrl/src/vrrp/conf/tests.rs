@@ -104,6 +104,9 @@ fn generated_config_is_vrrp_only_on_the_tap() {
         "    virtual_ipaddress {\n        198.18.0.100/32 dev rvs-client\n    }\n    no_accept\n",
         "    track_script {\n        chk_rvsd\n    }\n",
         "vrrp_sync_group VG1 {\n    group {\n        VI_1\n    }\n}\n",
+        "track_file rvs_sync_hold {\n    file /run/rvs/vrrp.hold\n}\n",
+        // VI_1 is in a sync group: keepalived allows it weight 0 only (FAULT while held).
+        "    track_file {\n        rvs_sync_hold weight 0\n    }\n",
     ] {
         assert!(t.contains(want), "missing {want:?} in\n{t}");
     }

@@ -12,11 +12,14 @@ use crate::route::Prefix;
 mod cluster;
 mod exception;
 mod ha;
+mod limits;
+mod v6;
 mod vlan;
 pub use cluster::{ClusterConfig, Placement};
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 pub use ha::{HaParams, SyncConfig};
 use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
+pub use v6::{parse_cidr6, pipeline_config as v6_pipeline_config, Route6Config};
 pub use vlan::{kernel_name as vlan_kernel_name, Interface, VlanConfig};
 
 /// A config error with its position in the file.
@@ -34,6 +37,8 @@ pub struct Config {
     pub dataplane: Dataplane,
     pub ports: Vec<PortConfig>,
     pub routes: Vec<RouteConfig>,
+    /// The `[[route]]`s whose prefix is IPv6.
+    pub routes6: Vec<Route6Config>,
     pub timeouts: Timeouts,
     pub services: Vec<ServiceConfig>,
     pub synproxy: crate::pipeline::SynProxyParams,
@@ -81,6 +86,8 @@ pub struct PortConfig {
     pub device: String,
     pub devargs: Option<String>,
     pub addresses: Vec<(Ipv4Addr, u8)>,
+    /// Its IPv6 addresses (the IPv6 entries of `addresses`).
+    pub addresses6: Vec<(std::net::Ipv6Addr, u8)>,
     /// Line of the `device` key, for errors found when DPDK probes it.
     pub line: usize,
     /// The port's kernel interface (exception path), `kernel_if`/`kernel_name`.
@@ -284,6 +291,15 @@ struct RawService {
     expire_quiescent_template: bool,
     /// mh: the Maglev table size M (a prime).
     mh_table_size: Option<Spanned<u32>>,
+    /// Source prefixes allowed / refused (see `limits`).
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<Spanned<String>>,
+    /// New connections per second from one source, to the service; its cap.
+    source_conn_rate: Option<Spanned<toml::Value>>,
+    conn_rate: Option<Spanned<toml::Value>>,
+    max_conns: Option<Spanned<u32>>,
     #[serde(default)]
     real: Vec<RawReal>,
 }
@@ -429,7 +445,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return cx.err(p.device.span(), "empty `device`");
         }
         let mut addresses = Vec::new();
+        let mut addresses6 = Vec::new();
         for a in &p.addresses {
+            if v6::is_v6(a.get_ref()) {
+                let taken: Vec<&PortConfig> = ports.iter().collect();
+                addresses6.push(v6::parse_port_addr(&cx, a, &taken)?);
+                continue;
+            }
             let (ip, len) = parse_cidr(a.get_ref()).ok_or(()).or_else(|_| {
                 cx.err(a.span(), format!("bad address `{}`: expected A.B.C.D/LEN", a.get_ref()))
             })?;
@@ -467,6 +489,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             device: p.device.into_inner(),
             devargs: p.devargs,
             addresses,
+            addresses6,
             vlans: Vec::new(),
         };
         let taken: Vec<(Ipv4Addr, u8)> = ports
@@ -482,7 +505,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
 
     let mut routes = Vec::new();
+    let mut routes6 = Vec::new();
     for r in raw.route {
+        if v6::is_v6(r.prefix.get_ref()) {
+            routes6.push(v6::parse_route(&cx, &r, &ports)?);
+            continue;
+        }
         let prefix = parse_cidr(r.prefix.get_ref())
             .and_then(|(ip, len)| Prefix::new(ip, len))
             .ok_or(())
@@ -548,8 +576,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             "udp" => Protocol::Udp,
             other => return cx.err(s.protocol.span(), format!("unknown protocol `{other}` (tcp or udp)")),
         };
-        let addr = parse_v4_socket(s.address.get_ref()).ok_or(()).or_else(|_| {
-            cx.err(s.address.span(), format!("bad address `{}`: expected A.B.C.D:PORT", s.address.get_ref()))
+        let addr = parse_socket(s.address.get_ref()).ok_or(()).or_else(|_| {
+            cx.err(
+                s.address.span(),
+                format!("bad address `{}`: expected A.B.C.D:PORT or [IPV6]:PORT", s.address.get_ref()),
+            )
         })?;
         if !crate::sched::is_known(s.scheduler.get_ref()) {
             return cx.err(
@@ -568,21 +599,27 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         let mut local_addrs = Vec::new();
         for a in &s.local_addresses {
-            let ip: Ipv4Addr = a
+            let ip: std::net::IpAddr = a
                 .get_ref()
                 .parse()
                 .or_else(|_| cx.err(a.span(), format!("bad local address `{}`", a.get_ref())))?;
-            local_addrs.push(ip.into());
+            if ip.is_ipv6() != addr.is_ipv6() {
+                return cx.err(
+                    a.span(),
+                    format!("local address {ip} is not of the service address's family (NAT64 is not supported yet)"),
+                );
+            }
+            local_addrs.push(ip);
         }
         let mut reals: Vec<(RealSpec, usize)> = Vec::new();
         for r in &s.real {
-            let raddr = parse_v4_socket(r.address.get_ref())
+            let raddr = parse_socket(r.address.get_ref())
                 .or_else(|| {
                     r.address
                         .get_ref()
-                        .parse::<Ipv4Addr>()
+                        .parse::<std::net::IpAddr>()
                         .ok()
-                        .map(|ip| SocketAddr::new(ip.into(), addr.port()))
+                        .map(|ip| SocketAddr::new(ip, addr.port()))
                 })
                 .ok_or(())
                 .or_else(|_| {
@@ -607,6 +644,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 method,
                 tunnel: None,
             };
+            if let Err(e) = rvs_proto::check::check_real_family(addr, &spec) {
+                return cx.err(r.address.span(), e);
+            }
             reals.push((spec, cx.line_of(r.address.span().start)));
         }
         let mut options = rvs_proto::ServiceOptions::default();
@@ -656,6 +696,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             }
         }
         options.expire_quiescent_template = s.expire_quiescent_template;
+        let raw_limits = limits::RawLimits {
+            allow: &s.allow,
+            deny: &s.deny,
+            source_conn_rate: s.source_conn_rate.as_ref(),
+            conn_rate: s.conn_rate.as_ref(),
+            max_conns: s.max_conns.as_ref(),
+        };
+        limits::parse_limits(&cx, raw_limits, &mut options)?;
         if let Some(m) = &s.mh_table_size {
             options.mh_table_size = Some(*m.get_ref());
             let probe =
@@ -669,6 +717,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return cx.err(s.protocol.span(), "syn_proxy, toa and proxy_protocol apply to TCP services only");
         }
         let spec = ServiceSpec { options, key, scheduler: s.scheduler.into_inner(), local_addrs };
+        if addr.is_ipv6() {
+            // What IPv6 services do not take yet, named at the service's line.
+            if let Err(e) = rvs_proto::check::check_service(&spec) {
+                return cx.err(s.address.span(), e);
+            }
+        }
         services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });
     }
 
@@ -725,6 +779,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         dataplane,
         ports,
         routes,
+        routes6,
         timeouts,
         services,
         synproxy,
@@ -752,9 +807,10 @@ pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     (len <= 32).then_some((ip, len))
 }
 
-fn parse_v4_socket(s: &str) -> Option<SocketAddr> {
+/// `A.B.C.D:PORT` or `[IPV6]:PORT` (ipvsadm's spelling), port not zero.
+fn parse_socket(s: &str) -> Option<SocketAddr> {
     let a: SocketAddr = s.trim().parse().ok()?;
-    (a.is_ipv4() && a.port() != 0).then_some(a)
+    (a.port() != 0).then_some(a)
 }
 
 #[cfg(test)]

@@ -72,6 +72,18 @@ pub enum Steering {
     Rss(Arc<Rss>),
 }
 
+impl Steering {
+    /// The worker of `workers` whose RX queue a real server's reply from `rip:rport` to
+    /// `lip:lport` reaches: the one that must own the session.
+    #[inline]
+    pub fn owner_of_reply(&self, workers: u16, rip: Ipv4Addr, rport: u16, lip: Ipv4Addr, lport: u16) -> u16 {
+        match self {
+            Steering::Partition => owner_of_port(lport, workers),
+            Steering::Rss(rss) => rss.queue(rss.hash_v4(rip, lip, rport, lport)),
+        }
+    }
+}
+
 /// Candidate ports tried for one RSS-steered allocation before giving up: enough for
 /// any balanced RETA (about one in `queues` ports fits), bounded so that a nearly full
 /// pool cannot make every SYN scan the whole range.
@@ -177,10 +189,7 @@ impl LaddrPools {
     /// The worker whose session a reply from `rip:rport` to `lip:lport` belongs to.
     #[inline]
     pub fn owner_of_reply(&self, rip: Ipv4Addr, rport: u16, lip: Ipv4Addr, lport: u16) -> u16 {
-        match &self.steering {
-            Steering::Partition => owner_of_port(lport, self.workers),
-            Steering::Rss(rss) => rss.queue(rss.hash_v4(rip, lip, rport, lport)),
-        }
+        self.steering.owner_of_reply(self.workers, rip, rport, lip, lport)
     }
 
     /// Takes a free (LIP, port) for a session to `rip:rport`: under RSS steering, one

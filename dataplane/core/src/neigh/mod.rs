@@ -1,4 +1,5 @@
-//! The ARP neighbour table of one worker.
+//! The neighbour table of one worker: ARP for IPv4, and (the same table over `Ipv6Addr`)
+//! Neighbor Discovery for IPv6.
 //!
 //! Entries move Incomplete → Reachable → Stale → (probe) → Reachable or gone. Packets
 //! for an unresolved next hop wait in a small bounded queue per entry; they are released
@@ -71,18 +72,18 @@ pub enum Hold<P> {
 
 /// A request the table wants sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Probe {
+pub struct Probe<A = Ipv4Addr> {
     pub port: IfIndex,
-    pub ip: Ipv4Addr,
+    pub ip: A,
 }
 
 /// Entries live in slots with stable numbers, so a session can cache the number of its
 /// next hop (`session::Hop`) and skip the route and neighbour lookups. The generation
 /// changes whenever a slot is freed (its number may then name another address), which
 /// invalidates every cached number at once.
-pub struct NeighTable<P> {
-    slots: Vec<Option<(Ipv4Addr, Entry<P>)>>,
-    index: HashMap<(IfIndex, Ipv4Addr), u16, ahash::RandomState>,
+pub struct NeighTable<P, A = Ipv4Addr> {
+    slots: Vec<Option<(A, Entry<P>)>>,
+    index: HashMap<(IfIndex, A), u16, ahash::RandomState>,
     free: Vec<u16>,
     generation: u16,
     params: NeighParams,
@@ -91,32 +92,37 @@ pub struct NeighTable<P> {
 /// At most this many neighbours per worker (slot numbers are 16-bit).
 const MAX_NEIGHBOURS: usize = u16::MAX as usize;
 
-impl<P> NeighTable<P> {
+/// An address a neighbour table resolves: IPv4 (ARP) or IPv6 (Neighbor Discovery).
+pub trait NeighAddr: Copy + Eq + std::hash::Hash {}
+impl NeighAddr for Ipv4Addr {}
+impl NeighAddr for std::net::Ipv6Addr {}
+
+impl<P, A: NeighAddr> NeighTable<P, A> {
     pub fn new(params: NeighParams) -> Self {
         NeighTable { slots: Vec::new(), index: HashMap::default(), free: Vec::new(), generation: 0, params }
     }
 
     #[inline]
-    fn entry(&self, port: IfIndex, ip: Ipv4Addr) -> Option<&Entry<P>> {
+    fn entry(&self, port: IfIndex, ip: A) -> Option<&Entry<P>> {
         let &i = self.index.get(&(port, ip))?;
         self.slots[i as usize].as_ref().map(|(_, e)| e)
     }
 
     #[inline]
-    fn entry_mut(&mut self, port: IfIndex, ip: Ipv4Addr) -> Option<&mut Entry<P>> {
+    fn entry_mut(&mut self, port: IfIndex, ip: A) -> Option<&mut Entry<P>> {
         let &i = self.index.get(&(port, ip))?;
         self.slots[i as usize].as_mut().map(|(_, e)| e)
     }
 
     /// The MAC for `ip` if known. A stale entry still answers (and is probed by `poll`).
     #[inline]
-    pub fn lookup(&self, port: IfIndex, ip: Ipv4Addr) -> Option<Mac> {
+    pub fn lookup(&self, port: IfIndex, ip: A) -> Option<Mac> {
         self.resolve(port, ip).and_then(|i| self.at(i)).map(|(mac, _)| mac)
     }
 
     /// The slot number of `ip`'s entry, if it answers (for a session's next-hop cache).
     #[inline]
-    pub fn resolve(&self, port: IfIndex, ip: Ipv4Addr) -> Option<u16> {
+    pub fn resolve(&self, port: IfIndex, ip: A) -> Option<u16> {
         let &i = self.index.get(&(port, ip))?;
         match &self.slots[i as usize] {
             Some((_, e)) if e.state != NeighState::Incomplete => Some(i),
@@ -140,12 +146,12 @@ impl<P> NeighTable<P> {
         self.generation
     }
 
-    pub fn state(&self, port: IfIndex, ip: Ipv4Addr) -> Option<NeighState> {
+    pub fn state(&self, port: IfIndex, ip: A) -> Option<NeighState> {
         self.entry(port, ip).map(|e| e.state)
     }
 
     /// Files a new entry; gives it back when the table is full.
-    fn insert(&mut self, ip: Ipv4Addr, e: Entry<P>) -> Result<(), Entry<P>> {
+    fn insert(&mut self, ip: A, e: Entry<P>) -> Result<(), Entry<P>> {
         let i = match self.free.pop() {
             Some(i) => i,
             None if self.slots.len() < MAX_NEIGHBOURS => {
@@ -160,7 +166,7 @@ impl<P> NeighTable<P> {
     }
 
     /// Queues `pkt` until `ip` is resolved on `port`.
-    pub fn hold(&mut self, ip: Ipv4Addr, port: IfIndex, pkt: P, now: Time) -> Hold<P> {
+    pub fn hold(&mut self, ip: A, port: IfIndex, pkt: P, now: Time) -> Hold<P> {
         let params = self.params;
         match self.entry_mut(port, ip) {
             Some(e) => {
@@ -190,7 +196,7 @@ impl<P> NeighTable<P> {
     }
 
     /// Records `ip` at `mac` and hands back the packets that waited for it.
-    pub fn learn(&mut self, ip: Ipv4Addr, mac: Mac, port: IfIndex, now: Time, released: &mut Vec<P>) {
+    pub fn learn(&mut self, ip: A, mac: Mac, port: IfIndex, now: Time, released: &mut Vec<P>) {
         let deadline = now + self.params.reachable_time;
         if !self.index.contains_key(&(port, ip)) {
             let e =
@@ -208,14 +214,14 @@ impl<P> NeighTable<P> {
     }
 
     /// Only refreshes an entry that exists (ARP traffic we merely overheard).
-    pub fn refresh(&mut self, ip: Ipv4Addr, mac: Mac, port: IfIndex, now: Time, released: &mut Vec<P>) {
+    pub fn refresh(&mut self, ip: A, mac: Mac, port: IfIndex, now: Time, released: &mut Vec<P>) {
         if self.index.contains_key(&(port, ip)) {
             self.learn(ip, mac, port, now, released);
         }
     }
 
     /// Advances timers: collects probes to send and packets whose resolution failed.
-    pub fn poll(&mut self, now: Time, probes: &mut Vec<Probe>, failed: &mut Vec<P>) {
+    pub fn poll(&mut self, now: Time, probes: &mut Vec<Probe<A>>, failed: &mut Vec<P>) {
         let params = self.params;
         for i in 0..self.slots.len() {
             let Some((ip, e)) = &mut self.slots[i] else { continue };

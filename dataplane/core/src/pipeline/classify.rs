@@ -42,6 +42,10 @@ impl<P: Frame> Pipeline<P> {
             // Multicast (OSPF, VRRP, IPv6 ND) is the kernel's; unicast to another MAC is
             // nobody's.
             if dst.is_multicast() {
+                if eth.ethertype() == EtherType::IPV6 {
+                    // Solicitations for our IPv6 addresses go to solicited-node groups.
+                    return self.handle_ipv6(port, pkt, now, alloc, out);
+                }
                 return self.to_kernel(port, DropReason::NotForUs, pkt, out);
             }
             return self.drop_pkt(DropReason::NotForUs, pkt);
@@ -49,6 +53,7 @@ impl<P: Frame> Pipeline<P> {
         match eth.ethertype() {
             EtherType::IPV4 => self.handle_ipv4(port, pkt, now, alloc, out),
             EtherType::ARP => self.handle_arp(port, pkt, now, alloc, out),
+            EtherType::IPV6 => self.handle_ipv6(port, pkt, now, alloc, out),
             _ => self.to_kernel(port, DropReason::UnknownEthertype, pkt, out),
         }
     }
@@ -80,7 +85,8 @@ impl<P: Frame> Pipeline<P> {
         let kind = self.addrs.get(ip.dst_addr());
         let proto = ip.protocol();
         if proto == IpProtocol::ICMP {
-            if kind == Destination::Former {
+            // Not ours unless NAT real servers send errors to clients through us.
+            if kind == Destination::Former && self.nat.is_empty() {
                 // Not ours: maybe the kernel's own address.
                 return self.to_kernel(port, DropReason::NotLocal, pkt, out);
             }
@@ -90,7 +96,7 @@ impl<P: Frame> Pipeline<P> {
             // OSPF, VRRP, GRE...: the kernel's business.
             return self.to_kernel(port, DropReason::UnsupportedProtocol, pkt, out);
         }
-        if kind == Destination::Former && self.sessions.is_empty() {
+        if kind == Destination::Former && self.sessions.is_empty() && self.nat.is_empty() {
             return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
         if let Destination::Own(_) = kind {
@@ -125,11 +131,17 @@ impl<P: Frame> Pipeline<P> {
                 _ => self.client_packet(pkt, info, now, alloc, out),
             },
             Destination::Lip => self.server_packet(pkt, info, now, alloc, out),
-            Destination::Former => match self.sessions.lookup_hashed(info.hash, &info.key) {
-                Some((id, dir)) => self.forward(id, dir, pkt, info, now, alloc, out),
-                None => self.to_kernel(info.port, DropReason::NotLocal, pkt, out),
-            },
-            Destination::Own(_) => self.drop_pkt(DropReason::ToHost, pkt),
+            Destination::Former => {
+                // A NAT real server's reply to another worker's client (conn_direct).
+                if let Some(owner) = self.nat_reply_owner(&info) {
+                    return self.redirect_to(owner, pkt, info, out);
+                }
+                match self.sessions.lookup_hashed(info.hash, &info.key) {
+                    Some((id, dir)) => self.forward(id, dir, pkt, info, now, alloc, out),
+                    None => self.to_kernel(info.port, DropReason::NotLocal, pkt, out),
+                }
+            }
+            Destination::Own(_) | Destination::Ipv6 => self.drop_pkt(DropReason::ToHost, pkt),
         }
     }
 
@@ -345,4 +357,6 @@ pub(super) enum Destination {
     Lip,
     /// None of ours now; maybe a VIP or LIP that was removed while sessions live.
     Former,
+    /// Never in the table: marks an IPv6 frame handed to its session's worker unparsed.
+    Ipv6,
 }

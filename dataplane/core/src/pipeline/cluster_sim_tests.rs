@@ -12,8 +12,8 @@ use super::tests::*;
 use super::*;
 use crate::service::ClusterPlacement;
 use crate::sync::{
-    Body, BulkAnswer, Cluster, ClusterAction, ClusterKey, Control, MemberState, Packer, Receiver,
-    ReceiverConfig, Sender, SenderConfig, SyncParams,
+    AfterBulk, Body, BulkAnswer, BulkEvent, Cluster, ClusterAction, ClusterKey, Control, MemberState, Packer,
+    Receiver, ReceiverConfig, Sender, SenderConfig, SyncParams,
 };
 use crate::wire::tcp::TcpFlags;
 use std::collections::{HashMap, VecDeque};
@@ -51,6 +51,8 @@ struct Member {
     rx: Receiver,
     cluster: Cluster,
     alive: bool,
+    /// Records of our bulk transfer that could not be installed (judged at its end).
+    bulk_failed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +140,7 @@ impl Sim {
                     packer: Packer::new(sender),
                     rx: Receiver::new(ReceiverConfig::new(1, id), &key()),
                     cluster: Cluster::new(id, 1, true, SLICES as u8, HOLD, now),
+                    bulk_failed: 0,
                     alive: false,
                 }
             })
@@ -297,14 +300,32 @@ impl Sim {
             }
             let now = self.now;
             let Ok(msg) = self.members[to].rx.receive(&d, now) else { continue };
-            let (_, _, action) = self.members[to].cluster.on_message(&msg, now);
+            let (_, bulk, action) = self.members[to].cluster.on_message(&msg, now);
             if let ClusterAction::Request(req) = action {
                 self.control(to, &req);
             }
+            match bulk {
+                BulkEvent::Started { .. } => self.members[to].bulk_failed = 0,
+                // Installs are synchronous here: the transfer is judged at once, and one
+                // found short is asked for again at once.
+                BulkEvent::Finished(o) => {
+                    let lost_here = self.members[to].bulk_failed > 0;
+                    if let AfterBulk::AskAgain { from } = self.members[to].cluster.judged(&o, lost_here, now)
+                    {
+                        let req = self.members[to].cluster.request(from, now);
+                        self.control(to, &req);
+                    }
+                }
+                _ => {}
+            }
+            let bulk_msg = matches!(bulk, BulkEvent::Records(_));
             match msg.body {
                 Body::Conns(conns) => {
                     for rec in conns {
                         let installed = self.members[to].h.p.install_synced(&rec, now).is_ok();
+                        if !installed && bulk_msg {
+                            self.members[to].bulk_failed += 1;
+                        }
                         if installed {
                             self.report.records_installed += 1;
                             if let Some(&i) = self.by_sport.get(&rec.client.port()) {

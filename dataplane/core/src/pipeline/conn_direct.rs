@@ -59,3 +59,93 @@ impl<P: Frame> Pipeline<P> {
         Ok(id)
     }
 }
+
+/// Which worker owns the NAT sessions, when there are several.
+///
+/// A NAT reply (RIP:rport -> CIP:cport) carries no local port of ours that could name its
+/// session's worker, as FULLNAT replies do, and the NIC hashes it unlike the client's
+/// packets (other addresses, other port). What both directions carry is the client's
+/// endpoint, so the owner of a NAT session is a function of CIP:cport (`owner`): a
+/// client packet of a service with NAT real servers, and a reply from a NAT real server,
+/// that land elsewhere are handed to that worker through the redirect rings before any
+/// lookup. FULLNAT real servers of such a mixed service get their sessions there too
+/// (their replies then come back to that worker by its local ports, as always).
+#[derive(Debug, Default)]
+pub(super) struct NatSteering {
+    /// The NAT real servers' endpoints (RIP, rport, protocol) of the current snapshot.
+    reals: hashbrown::HashSet<(Ipv4Addr, u16, u8), ahash::RandomState>,
+    /// Per service index of the snapshot: whether it has a NAT real server.
+    services: Vec<bool>,
+}
+
+impl NatSteering {
+    pub(super) fn new(snapshot: &crate::service::Snapshot) -> Self {
+        let mut s = NatSteering::default();
+        for svc in &snapshot.services {
+            let mut nat = false;
+            for r in svc.reals.iter().filter(|r| r.method == ForwardMethod::Nat) {
+                s.reals.insert((*r.addr.ip(), r.addr.port(), svc.proto));
+                nat = true;
+            }
+            s.services.push(nat);
+        }
+        s
+    }
+
+    /// Whether RIP:rport is a NAT real server of a `proto` service.
+    pub(super) fn has_real(&self, rip: Ipv4Addr, rport: u16, proto: u8) -> bool {
+        self.reals.contains(&(rip, rport, proto))
+    }
+
+    /// Whether any real server is reached by NAT.
+    pub(super) fn is_empty(&self) -> bool {
+        self.reals.is_empty()
+    }
+
+    /// The worker (of `workers`) that owns the NAT sessions of client CIP:cport: a
+    /// multiplicative hash of the endpoint, the same on every worker.
+    pub(super) fn owner(cip: Ipv4Addr, cport: u16, workers: u16) -> u16 {
+        let x = (u64::from(u32::from(cip)) << 16 | u64::from(cport)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ((x >> 32) % u64::from(workers.max(1))) as u16
+    }
+}
+
+impl<P: Frame> Pipeline<P> {
+    /// The worker a client packet without a session here must go to: the NAT owner of its
+    /// client endpoint when its service has NAT real servers and that is another worker.
+    #[inline]
+    pub(super) fn nat_client_owner(&self, info: &L4Info) -> Option<u16> {
+        if self.workers < 2 || self.nat.is_empty() {
+            return None;
+        }
+        let k = &info.key;
+        let svc = self.snapshot.find(&(k.proto, k.dst, k.dport))? as usize;
+        if !self.nat.services.get(svc).copied().unwrap_or(false) {
+            return None;
+        }
+        let owner = NatSteering::owner(k.src, k.sport, self.workers);
+        (owner != self.worker).then_some(owner)
+    }
+
+    /// The worker a packet to none of our addresses must go to: the NAT owner of its
+    /// destination (the client) when it comes from a NAT real server and that is another
+    /// worker.
+    #[inline]
+    pub(super) fn nat_reply_owner(&self, info: &L4Info) -> Option<u16> {
+        if self.workers < 2 || self.nat.is_empty() {
+            return None;
+        }
+        let k = &info.key;
+        if !self.nat.has_real(k.src, k.sport, k.proto) {
+            return None;
+        }
+        let owner = NatSteering::owner(k.dst, k.dport, self.workers);
+        (owner != self.worker).then_some(owner)
+    }
+
+    /// Hands a parsed packet to worker `owner` (see `NatSteering`).
+    pub(super) fn redirect_to(&self, owner: u16, pkt: P, info: L4Info, out: &mut Output<P>) {
+        self.counters.redirected_out.inc();
+        out.redirect[owner as usize].push(Handoff { pkt, info });
+    }
+}

@@ -25,6 +25,10 @@ impl<P: Frame> Pipeline<P> {
             let old = self.sessions.remove(id);
             self.retire(&old);
         }
+        // A NAT-capable service's new connections belong to their client's worker.
+        if let Some(owner) = self.nat_client_owner(&info) {
+            return self.redirect_to(owner, pkt, info, out);
+        }
         // A backup forwards its sessions (above) but takes no new connection.
         if !self.snapshot.owns(info.key.dst) {
             return self.drop_pkt(DropReason::NotOwner, pkt);
@@ -33,11 +37,16 @@ impl<P: Frame> Pipeline<P> {
         if !self.verify_l4(&pkt, &info) {
             return;
         }
-        if info.key.proto == PROTO_TCP {
-            if let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) {
-                if self.snapshot.services[svc_idx as usize].syn_proxy || self.auto_synproxy(is_syn, now) {
-                    return self.synproxy_no_session(svc_idx as usize, pkt, info, is_syn, now, alloc, out);
-                }
+        let svc = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)).map(|i| i as usize);
+        if let Some(svc_idx) = svc {
+            // Lists first: a denied client's SYN gets no SYN cookie either.
+            if let Some(reason) = self.acl_refuses(svc_idx, info.key.src) {
+                return self.drop_pkt(reason, pkt);
+            }
+            if info.key.proto == PROTO_TCP
+                && (self.snapshot.services[svc_idx].syn_proxy || self.auto_synproxy(is_syn, now))
+            {
+                return self.synproxy_no_session(svc_idx, pkt, info, is_syn, now, alloc, out);
             }
         }
         if info.key.proto == PROTO_TCP && !is_syn {
@@ -46,12 +55,12 @@ impl<P: Frame> Pipeline<P> {
         if info.ttl <= 1 {
             return self.drop_pkt(DropReason::TtlExceeded, pkt);
         }
-        let Some(svc_idx) = self.snapshot.find(&(info.key.proto, info.key.dst, info.key.dport)) else {
+        let Some(svc_idx) = svc else {
             return self.drop_pkt(DropReason::NoService, pkt);
         };
-        match self.new_session(svc_idx as usize, &info, now) {
+        match self.new_session(svc_idx, &info, now) {
             Ok(id) => {
-                self.attach_proxy_header(id, svc_idx as usize, info.port, &pkt);
+                self.attach_proxy_header(id, svc_idx, info.port, &pkt);
                 self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
             }
             Err(reason) => self.drop_pkt(reason, pkt),
@@ -84,6 +93,7 @@ impl<P: Frame> Pipeline<P> {
         info: &L4Info,
         now: Time,
     ) -> Result<SessionId, DropReason> {
+        self.admit(svc_idx, info.key.src, now)?;
         let svc = &self.snapshot.services[svc_idx];
         let st = &mut self.services[svc_idx];
         let view = RealSet::new(&svc.reals, &self.counters.reals).with_overload(&self.overload);
@@ -193,6 +203,7 @@ impl<P: Frame> Pipeline<P> {
 
     /// A new session's counters and gauges, and its weight in the server's thresholds.
     pub(super) fn count_new_session(&mut self, svc_slot: u32, real_slot: u32) {
+        self.limits.opened(svc_slot);
         let c = &self.counters;
         c.sessions_created.inc();
         c.sessions_live.set(self.sessions.len() as u64);

@@ -34,11 +34,17 @@ impl<P: Frame> Pipeline<P> {
         if !icmp.verify_checksum() {
             return self.drop_pkt(DropReason::BadL4Checksum, pkt);
         }
+        let kind = self.addrs.get(dst);
         if super::icmp_error::is_error(icmp.msg_type()) {
-            return match self.addrs.get(dst) {
+            return match kind {
                 Destination::Vip | Destination::Lip => self.handle_icmp_error(pkt, now, alloc, out),
+                Destination::Former => self.handle_nat_icmp_error(port, pkt, now, alloc, out),
                 _ => self.to_kernel(port, DropReason::IcmpIgnored, pkt, out),
             };
+        }
+        if kind == Destination::Former {
+            // Not ours (we got here because NAT real servers exist): maybe the kernel's.
+            return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
         if icmp.msg_type() != ECHO_REQUEST {
             return self.drop_pkt(DropReason::IcmpIgnored, pkt);

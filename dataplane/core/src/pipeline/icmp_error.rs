@@ -43,6 +43,10 @@ impl<P: Frame> Pipeline<P> {
         // The quoted packet is one we sent; its reverse is a flow of our table.
         let reverse = FlowKey { src: q.dst, dst: q.src, sport: q.dport, dport: q.sport, proto: q.proto };
         let Some((id, dir)) = self.sessions.lookup(&reverse) else {
+            // A NAT session lives on its client's worker (`conn_direct::NatSteering`).
+            if let Some(owner) = self.nat_icmp_owner(&q) {
+                return self.redirect_icmp(owner, pkt, out);
+            }
             return self.drop_pkt(DropReason::IcmpNoSession, pkt);
         };
         let s = *self.sessions.get(id);
@@ -68,6 +72,59 @@ impl<P: Frame> Pipeline<P> {
         self.send_ip(pkt, other.src, now, alloc, out);
     }
 }
+
+impl<P: Frame> Pipeline<P> {
+    /// An ICMP error to none of our addresses, while real servers are reached by NAT: a
+    /// NAT real server (or a router on its side) answering a packet we forwarded to it
+    /// from the client's own address (CIP:cport -> RIP:rport) sends the error to the
+    /// client, through us (its route back). It is translated like the session's replies:
+    /// from the VIP, quoting the client's packet to VIP:vport. Errors quoting anything
+    /// else are the kernel's, as before.
+    pub(super) fn handle_nat_icmp_error(
+        &mut self,
+        port: IfIndex,
+        pkt: P,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let to_nat_real =
+            Quoted::parse(pkt.data()).is_some_and(|q| self.nat.has_real(q.dst, q.dport, q.proto));
+        if !to_nat_real {
+            return self.to_kernel(port, DropReason::NotLocal, pkt, out);
+        }
+        self.handle_icmp_error(pkt, now, alloc, out)
+    }
+
+    /// The worker owning the NAT session an ICMP error is about, when it is another: the
+    /// quoted packet went to a NAT real server (its source is the client) or came from
+    /// one (its destination is the client).
+    fn nat_icmp_owner(&self, q: &Quoted) -> Option<u16> {
+        if self.workers < 2 || self.nat.is_empty() {
+            return None;
+        }
+        let (cip, cport) = if self.nat.has_real(q.dst, q.dport, q.proto) {
+            (q.src, q.sport)
+        } else if self.nat.has_real(q.src, q.sport, q.proto) {
+            (q.dst, q.dport)
+        } else {
+            return None;
+        };
+        let owner = super::conn_direct::NatSteering::owner(cip, cport, self.workers);
+        (owner != self.worker).then_some(owner)
+    }
+
+    /// Hands an ICMP error to worker `owner`, which takes it as if received
+    /// (`handle_handoff` knows it by its protocol).
+    fn redirect_icmp(&self, owner: u16, pkt: P, out: &mut Output<P>) {
+        let mut info = L4Info::EMPTY;
+        info.key.proto = PROTO_ICMP;
+        self.redirect_to(owner, pkt, info, out);
+    }
+}
+
+/// The IP protocol number of ICMP, which marks an ICMP error handed to another worker.
+pub(super) const PROTO_ICMP: u8 = 1;
 
 /// The facts of an ICMP error's quoted packet.
 struct Quoted {
@@ -170,7 +227,7 @@ fn rewrite_error(ip: &mut [u8], q: &Quoted, to: &FlowKey, grows: u16) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::{
         endpoints, ip, tcp_frame, udp_frame, Harness, CLIENT_MAC, CLIENT_PORT, LB_C_MAC, LB_S_MAC, RS_MAC,
         SERVER_PORT,
@@ -189,7 +246,7 @@ mod tests {
     /// An ICMP error from `from` to `to` quoting the first `quote` bytes of the IP packet
     /// in frame `about` (the outer and ICMP checksums valid).
     #[allow(clippy::too_many_arguments)]
-    fn icmp_error(
+    pub(in crate::pipeline) fn icmp_error(
         mac: MacAddr,
         our_mac: MacAddr,
         from: Ipv4Addr,
@@ -214,7 +271,7 @@ mod tests {
 
     /// The outer addresses, ICMP type/code/MTU and quoted flow of an error we sent,
     /// checking every checksum it carries on the way.
-    fn read(f: &[u8]) -> (Ipv4Addr, Ipv4Addr, u8, u8, u16, FlowKey, Option<bool>) {
+    pub(in crate::pipeline) fn read(f: &[u8]) -> (Ipv4Addr, Ipv4Addr, u8, u8, u16, FlowKey, Option<bool>) {
         let outer = Ipv4Packet::new_checked(&f[ETH_LEN..]).unwrap();
         assert!(outer.verify_checksum(), "outer IP checksum");
         let icmp = Icmpv4Packet::new_checked(outer.payload()).unwrap();

@@ -11,10 +11,10 @@ use crate::wire::icmp::Icmpv4Packet;
 use crate::wire::tcp::TcpFlags;
 use rvs_proto::{ForwardMethod, Persistence, Protocol, RealSpec, ServiceKey, ServiceSpec};
 
-const VIP: &str = "198.18.0.100";
+pub(super) const VIP: &str = "198.18.0.100";
 
 /// VIP:80/tcp (rr) over rs1..rs3, all with method `m`, and no local address.
-fn registry_with(m: ForwardMethod, persistence: Option<Persistence>) -> Registry {
+pub(super) fn registry_with(m: ForwardMethod, persistence: Option<Persistence>) -> Registry {
     let mut r = Registry::new(16, 64);
     let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("{VIP}:80").parse().unwrap() };
     let mut spec =
@@ -206,6 +206,75 @@ fn tun_answers_too_big_with_frag_needed_and_the_mtu_minus_20() {
     let f = h.tx(SERVER_PORT).pop().unwrap();
     assert_eq!(f.len(), 14 + 1500);
     assert_eq!(f[14 + 6] & 0x40, 0x40, "DF copied to the outer header");
+}
+
+/// The tunnel's room follows the MTU of the port towards the real servers: 1400 there
+/// leaves 1380 for the client's packets; jumbo frames (9000) take full-size ones whole.
+#[test]
+fn tun_mtu_is_the_server_ports() {
+    for (port_mtu, fits, answer) in [(1400u16, false, Some(1380u16)), (9000, true, None)] {
+        let mut cfg = config(0, 1);
+        cfg.ports[SERVER_PORT as usize].mtu = port_mtu;
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let reg = registry_with(ForwardMethod::Tunnel, None);
+        let mut h = H::new(Pipeline::new(cfg, Arc::new(reg.snapshot()), counters, Time::ZERO));
+        h.client(43002, TcpFlags::SYN, b"");
+        h.tx(SERVER_PORT);
+        h.rx(CLIENT_PORT, big_df_segment(43002));
+        assert_eq!(h.tx(SERVER_PORT).len(), usize::from(fits), "port MTU {port_mtu}");
+        let mtu = h.tx(CLIENT_PORT).pop().map(|f| {
+            let ipp = Ipv4Packet::new_checked(&f[14..]).unwrap();
+            Icmpv4Packet::new_checked(ipp.payload()).unwrap().next_hop_mtu()
+        });
+        assert_eq!(mtu, answer, "port MTU {port_mtu}");
+    }
+}
+
+/// TUN over GUE (`--tun-type gue --tun-port 6080`): outer IPv4 (protocol UDP) from the
+/// director, UDP to port 6080 without checksum, then the client's IP packet unchanged; the
+/// source port is the same for every packet of the flow; 28 bytes of room taken.
+#[test]
+fn tun_gue_wraps_the_packet_in_udp_to_the_servers_port() {
+    let mut r = registry_with(ForwardMethod::Tunnel, None);
+    let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("{VIP}:80").parse().unwrap() };
+    for i in 11..=13 {
+        let addr = format!("198.19.0.{i}:80").parse().unwrap();
+        let tunnel = Some(rvs_proto::TunnelEncap { port: 6080 });
+        let spec = RealSpec {
+            thresholds: Default::default(),
+            addr,
+            weight: 1,
+            method: ForwardMethod::Tunnel,
+            tunnel,
+        };
+        r.edit_real(&key, spec).unwrap();
+    }
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let mut h = H::new(Pipeline::new(config(0, 1), Arc::new(r.snapshot()), counters, Time::ZERO));
+    let mut sports = Vec::new();
+    for flags in [TcpFlags::SYN, TcpFlags::ACK] {
+        let sent = h.client(43100, flags, b"data");
+        let f = h.tx(SERVER_PORT).pop().expect("sent to the real server");
+        assert_eq!(f[0..6], RS_MAC[0].0);
+        let outer = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        assert!(outer.verify_checksum());
+        assert_eq!(
+            (outer.src_addr(), outer.dst_addr(), outer.protocol(), outer.total_len() as usize),
+            (ip("198.19.0.1"), ip("198.19.0.11"), IpProtocol::UDP, 28 + sent.len() - 14)
+        );
+        let udp = &outer.payload()[..8];
+        assert_eq!(u16::from_be_bytes([udp[2], udp[3]]), 6080);
+        assert_eq!(u16::from_be_bytes([udp[4], udp[5]]) as usize, 8 + sent.len() - 14);
+        assert_eq!(udp[6..8], [0, 0], "no UDP checksum");
+        sports.push(u16::from_be_bytes([udp[0], udp[1]]));
+        assert_eq!(&outer.payload()[8..], &sent[14..], "the client's packet, unchanged");
+    }
+    assert!(sports[0] >= 49152 && sports[0] == sports[1], "{sports:?}");
+    // 1460 bytes of TCP (a 1500-byte packet) no longer fit: MTU 1500 - 28.
+    h.rx(CLIENT_PORT, big_df_segment(43100));
+    let icmp_frame = h.tx(CLIENT_PORT).pop().expect("frag needed");
+    let ipp = Ipv4Packet::new_checked(&icmp_frame[14..]).unwrap();
+    assert_eq!(Icmpv4Packet::new_checked(ipp.payload()).unwrap().next_hop_mtu(), 1472);
 }
 
 #[test]

@@ -10,7 +10,10 @@
 mod arp;
 mod ext;
 mod icmp;
+mod v6;
 mod vlan;
+
+pub use v6::V6Config;
 
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
@@ -85,6 +88,8 @@ pub struct PipelineConfig {
     pub exception_path: bool,
     /// How replies reach the worker that owns their session (see `laddr::Steering`).
     pub steering: crate::laddr::Steering,
+    /// IPv6 addresses of the ports and IPv6 routes (empty: IPv4 only).
+    pub v6: V6Config,
 }
 
 /// SYN-proxy settings of the dataplane (the `[synproxy]` config section).
@@ -131,6 +136,8 @@ pub struct Output<P> {
     pub redirect: Vec<Vec<Handoff<P>>>,
     /// Neighbour entries this worker learned (on an interface), to share with the other workers.
     pub learned: Vec<(Ipv4Addr, Mac, IfIndex)>,
+    /// The same for IPv6 neighbours.
+    pub learned6: Vec<(std::net::Ipv6Addr, Mac, IfIndex)>,
     /// Frames for the kernel interface of the interface (port, VLAN) they came in on
     /// (exception path), untagged: traffic to the host's own addresses, routing
     /// protocols, multicast, ARP that is not ours. The edge hands them to the exception
@@ -147,6 +154,7 @@ impl<P> Output<P> {
             tx: (0..ports).map(|_| Vec::with_capacity(64)).collect(),
             redirect: (0..workers).map(|_| Vec::new()).collect(),
             learned: Vec::new(),
+            learned6: Vec::new(),
             kernel: Vec::new(),
             synced: Vec::new(),
         }
@@ -244,6 +252,10 @@ pub struct Pipeline<P> {
     exception_path: bool,
     /// Real-server slots present in the current snapshot.
     real_present: Vec<bool>,
+    /// Which worker owns NAT sessions (several workers only).
+    nat: conn_direct::NatSteering,
+    /// Per real-server slot: its GUE port when TUN goes over GUE (0: IPIP).
+    gue_ports: Vec<u16>,
     /// SYN-proxied sessions waiting for their real server's SYN/ACK, by due time.
     syn_timers: std::collections::VecDeque<(Time, FlowKey)>,
     /// PROXY headers to send on their own, or to send again until acknowledged, by due time.
@@ -252,6 +264,8 @@ pub struct Pipeline<P> {
     garps: Vec<arp::Garp>,
     /// Session sync (None: off).
     sync: Option<Box<sync::SyncState>>,
+    /// Admission of new connections: the services' lists, rates and caps.
+    limits: acl::Limits,
     /// Added to `now` for the SYN-cookie counter: wall-clock time when the members of a
     /// sync group share cookie secrets (0: the process clock).
     cookie_clock: u64,
@@ -260,6 +274,8 @@ pub struct Pipeline<P> {
     failed: Vec<P>,
     expired: Vec<Session>,
     probes: Vec<Probe>,
+    /// Everything IPv6 (`v6/`): kept apart so that the IPv4 path does not carry it.
+    v6: Box<v6::V6State<P>>,
 }
 
 impl<P: Frame> Pipeline<P> {
@@ -270,6 +286,19 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
     ) -> Self {
         let (ifaces, vlan_ifaces) = interfaces(&cfg.ports);
+        let limits = acl::Limits::new(counters.services.len());
+        let macs: Vec<MacAddr> = cfg.ports.iter().map(|p| p.mac).collect();
+        let v6 = Box::new(v6::V6State::new(
+            &cfg.v6,
+            &macs,
+            v6::V6Params {
+                worker: cfg.worker,
+                workers: cfg.workers,
+                max_sessions: cfg.max_sessions,
+                local_port_range: cfg.local_port_range,
+                neigh: cfg.neigh,
+            },
+        ));
         let mut p = Pipeline {
             worker: cfg.worker,
             workers: cfg.workers,
@@ -295,17 +324,21 @@ impl<P: Frame> Pipeline<P> {
             expire_nodest_conn: cfg.expire_nodest_conn,
             exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
+            nat: Default::default(),
+            gue_ports: vec![0; counters.reals.len()],
             secrets: cfg.cookie_secrets,
             counters,
             syn_timers: std::collections::VecDeque::new(),
             proxy_timers: std::collections::VecDeque::new(),
             garps: Vec::new(),
             sync: None,
+            limits,
             cookie_clock: 0,
             released: Vec::new(),
             failed: Vec::new(),
             expired: Vec::new(),
             probes: Vec::new(),
+            v6,
         };
         p.set_snapshot(snapshot);
         p
@@ -377,6 +410,7 @@ impl<P: Frame> Pipeline<P> {
                 }
                 let share = r.thresholds.share(self.worker, self.workers, r.slot);
                 self.thresholds[slot] = share;
+                self.gue_ports[slot] = r.gue_port;
                 seen[slot] = true;
                 let c = &self.counters.reals[slot];
                 self.overload.update(r.slot, c.active.get().wrapping_add(c.inactive.get()), share);
@@ -397,7 +431,10 @@ impl<P: Frame> Pipeline<P> {
             }
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
+        self.limits.sync(&snapshot, self.worker, self.workers);
         self.addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
+        self.nat = conn_direct::NatSteering::new(&snapshot);
+        self.v6.set_snapshot(&snapshot.v6, self.worker, &self.counters.reals, snapshot.version);
         self.snapshot = snapshot;
     }
 
@@ -467,6 +504,7 @@ impl<P: Frame> Pipeline<P> {
         }
         self.probes = probes;
         self.failed = failed;
+        self.poll_v6(now, alloc, out);
     }
 
     /// A frame another worker parsed and handed over (`Output::redirect`): this worker
@@ -478,6 +516,14 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
+        if h.info.dest == Destination::Ipv6 {
+            // IPv6 is handed over unparsed (`v6/conn.rs`).
+            return self.handle_ipv6(h.info.port, h.pkt, now, alloc, out);
+        }
+        if h.info.key.proto == icmp_error::PROTO_ICMP {
+            // An ICMP error about a NAT session of ours (`icmp_error`).
+            return self.handle_icmp(h.info.port, h.pkt, now, alloc, out);
+        }
         let mut info = h.info;
         info.hash = self.sessions.hash(&info.key);
         self.dispatch(h.pkt, info, now, alloc, out)
@@ -528,7 +574,8 @@ impl<P: Frame> Pipeline<P> {
 
     /// Every session, for `ipvsadm -Lnc`.
     pub fn dump_sessions(&self, now: Time) -> Vec<rvs_proto::ConnInfo> {
-        self.sessions
+        let mut conns: Vec<rvs_proto::ConnInfo> = self
+            .sessions
             .iter()
             .map(|s| rvs_proto::ConnInfo {
                 protocol: if s.client.proto == PROTO_TCP {
@@ -549,7 +596,9 @@ impl<P: Frame> Pipeline<P> {
                 real: s.real_addr().into(),
                 worker: self.worker as u32,
             })
-            .collect()
+            .collect();
+        self.dump_sessions_v6(now, &mut conns);
+        conns
     }
 
     /// The source address to use on `port` towards `target`: the port address whose
@@ -571,7 +620,7 @@ impl<P: Frame> Pipeline<P> {
             Destination::Vip | Destination::Lip => {
                 self.routes.connected_port(ip) == Some(port) && self.snapshot.owns(ip)
             }
-            Destination::Former => false,
+            Destination::Former | Destination::Ipv6 => false,
         }
     }
 }
@@ -631,6 +680,7 @@ const TCP_RST: u8 = 0x04;
 const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
 
+mod acl;
 mod classify;
 mod cluster;
 mod conn_direct;
@@ -649,6 +699,8 @@ pub use sync::{InstallError, Installed};
 use classify::Destination;
 
 #[cfg(test)]
+mod acl_tests;
+#[cfg(test)]
 mod cluster_sim_tests;
 #[cfg(test)]
 mod ext_tests;
@@ -658,6 +710,8 @@ mod fast_path_tests;
 mod golden;
 #[cfg(test)]
 mod methods_tests;
+#[cfg(test)]
+mod nat_tests;
 #[cfg(test)]
 mod ownership_tests;
 #[cfg(test)]

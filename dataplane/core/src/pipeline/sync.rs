@@ -180,6 +180,7 @@ impl<P: Frame> Pipeline<P> {
                 return Err(InstallError::TableFull);
             }
         };
+        self.limits.opened(u32::from(new.service_slot));
         let c = &self.counters;
         c.sessions_live.set(self.sessions.len() as u64);
         if let Some(r) = c.reals.get(new.real_slot as usize) {
@@ -214,17 +215,7 @@ impl<P: Frame> Pipeline<P> {
         let slot = s.real_slot as usize;
         self.sessions.rearm(id);
         if let Some(r) = self.counters.reals.get(slot) {
-            match (was_active, is_active) {
-                (false, true) => {
-                    r.inactive.sub(1);
-                    r.active.inc();
-                }
-                (true, false) => {
-                    r.active.sub(1);
-                    r.inactive.inc();
-                }
-                _ => {}
-            }
+            r.state_moved(was_active, is_active);
         }
     }
 

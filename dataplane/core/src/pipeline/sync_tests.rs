@@ -162,3 +162,94 @@ fn bursts_of_established_client_packets_count_towards_the_sync_period() {
     assert_eq!(h.take_tx(SERVER_PORT).len(), 50);
     assert_eq!(h.out.synced.len(), 1, "packet 53 = 3 + 50");
 }
+
+/// A harness for worker `w` of `n` whose local ports are chosen by RSS (`rss`).
+fn rss_harness(w: u16, n: u16, rss: &Arc<crate::laddr::rss::Rss>) -> Harness {
+    let cfg = PipelineConfig { steering: crate::laddr::Steering::Rss(rss.clone()), ..config(w, n) };
+    let mut h = Harness::new(w, n);
+    h.p = Pipeline::new(
+        cfg,
+        Arc::new(registry().snapshot()),
+        Arc::new(WorkerCounters::new(16, 64)),
+        Time::ZERO,
+    );
+    h.out = Output::new(2, n as usize);
+    h.p.enable_sync(SyncParams::default(), h.now);
+    h.resolve_all();
+    h
+}
+
+/// Under RSS steering a worker's local ports are not `port % workers`: the record goes to
+/// the worker the receiver's NIC gives the real server's reply to, which installs it and
+/// forwards the reply itself; the partition's choice would have handed the reply off to a
+/// worker without the session.
+#[test]
+fn a_synced_record_goes_to_the_worker_its_reply_reaches_under_rss() {
+    use crate::laddr::rss::{Rss, DEFAULT_KEY};
+    let rss = Arc::new(Rss::round_robin(&DEFAULT_KEY, 128, 2).unwrap());
+    let steering = crate::laddr::Steering::Rss(rss.clone());
+    // lb1: connections on each worker until one has a local port the partition would
+    // give to the other worker.
+    let mut found = None;
+    'search: for w in 0..2u16 {
+        let mut lb1 = rss_harness(w, 2, &rss);
+        for sport in 40000..40064u16 {
+            let seg = |flags, payload: &[u8]| {
+                tcp_frame(
+                    CLIENT_MAC,
+                    LB_C_MAC,
+                    ip("198.18.0.10"),
+                    sport,
+                    ip("198.18.0.100"),
+                    80,
+                    flags,
+                    payload,
+                )
+            };
+            lb1.rx(CLIENT_PORT, seg(TcpFlags::SYN, b""));
+            lb1.rx(CLIENT_PORT, seg(TcpFlags::ACK, b""));
+            lb1.rx(CLIENT_PORT, seg(TcpFlags::ACK, b"GET /"));
+            lb1.take_tx(SERVER_PORT);
+            if let Some(rec) = lb1.out.synced.pop() {
+                if rec.owner_worker(2) != w as usize {
+                    found = Some((w, rec));
+                    break 'search;
+                }
+            }
+        }
+    }
+    let (w, rec) = found.expect("some RSS-chosen port is not the partition's");
+    assert_eq!(rec.owner_worker_steered(2, &steering), w as usize);
+    assert_ne!(rec.owner_worker(2), w as usize);
+    // Under the partition both agree.
+    let part = crate::laddr::Steering::Partition;
+    assert_eq!(rec.owner_worker_steered(2, &part), rec.owner_worker(2));
+
+    // lb2, same NIC setup: its worker w installs the record and forwards the reply itself.
+    let mut lb2 = rss_harness(w, 2, &rss);
+    assert_eq!(lb2.p.install_synced(&rec, lb2.now), Ok(Installed::New));
+    let (std::net::SocketAddr::V4(local), std::net::SocketAddr::V4(real)) = (rec.local, rec.real) else {
+        unreachable!("IPv4 lab addresses")
+    };
+    let reply_from = |h: &mut Harness| {
+        let f = tcp_frame(
+            RS_MAC[0],
+            LB_S_MAC,
+            *real.ip(),
+            real.port(),
+            *local.ip(),
+            local.port(),
+            TcpFlags::ACK,
+            b"data",
+        );
+        h.rx(SERVER_PORT, f);
+    };
+    reply_from(&mut lb2);
+    assert_eq!(lb2.take_tx(CLIENT_PORT).len(), 1, "worker {w} forwards the reply to the client");
+    assert!(lb2.out.redirect.iter().all(|r| r.is_empty()));
+    // The worker the partition names would hand the reply over to w.
+    let mut other = rss_harness(1 - w, 2, &rss);
+    reply_from(&mut other);
+    assert!(other.take_tx(CLIENT_PORT).is_empty());
+    assert_eq!(other.out.redirect[w as usize].len(), 1);
+}

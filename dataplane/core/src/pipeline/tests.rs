@@ -76,6 +76,7 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         expire_nodest_conn: false,
         exception_path: false,
         steering: Default::default(),
+        v6: Default::default(),
     }
 }
 

@@ -67,17 +67,7 @@ impl<P: Frame> Pipeline<P> {
             let next = s.state.next_tcp(dir, info.tcp_flags);
             if next != s.state {
                 if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
-                    match (s.state.is_active(), next.is_active()) {
-                        (false, true) => {
-                            r.inactive.sub(1);
-                            r.active.inc();
-                        }
-                        (true, false) => {
-                            r.active.sub(1);
-                            r.inactive.inc();
-                        }
-                        _ => {}
-                    }
+                    r.state_moved(s.state.is_active(), next.is_active());
                 }
                 s.state = next;
                 // Only a new state can shorten the timeout: the deadline may move earlier.
@@ -197,6 +187,7 @@ impl<P: Frame> Pipeline<P> {
         if let Some(client) = s.persist_client.get() {
             self.persist.detach(&PersistKey { service: s.service_slot as u32, client: client.into() });
         }
+        self.limits.closed(s.service_slot);
         if s.flags & FLAG_EXT != 0 {
             self.ext.remove(&s.client); // frees any held segments
         }

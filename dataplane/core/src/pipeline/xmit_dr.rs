@@ -41,17 +41,7 @@ impl<P: Frame> Pipeline<P> {
             let next = s.state.next_tcp_input_only(info.tcp_flags);
             if next != s.state {
                 if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
-                    match (s.state.is_active(), next.is_active()) {
-                        (false, true) => {
-                            r.inactive.sub(1);
-                            r.active.inc();
-                        }
-                        (true, false) => {
-                            r.active.sub(1);
-                            r.inactive.inc();
-                        }
-                        _ => {}
-                    }
+                    r.state_moved(s.state.is_active(), next.is_active());
                 }
                 s.state = next;
                 rearm = true;
@@ -72,7 +62,8 @@ impl<P: Frame> Pipeline<P> {
         }
         let mut pkt = pkt;
         if tun {
-            match self.encapsulate(pkt, &info, rip, now, alloc, out) {
+            let gue = self.gue_ports.get(real_slot as usize).copied().unwrap_or(0);
+            match self.encapsulate(pkt, &info, rip, gue, now, alloc, out) {
                 Some(p) => pkt = p,
                 None => return,
             }
@@ -108,14 +99,15 @@ impl<P: Frame> Pipeline<P> {
     ) {
         let s = self.sessions.get(id);
         let (rip, tun) = (s.reply.src, s.flags & FLAG_TUN != 0);
+        let gue = self.gue_ports.get(s.real_slot as usize).copied().unwrap_or(0);
         let d = pkt.data();
         let ip_len = u16::from_be_bytes([d[ETH_LEN + 2], d[ETH_LEN + 3]]) as usize;
         if tun {
-            if ip_len + 20 > super::xmit_tun::TUN_MTU {
+            if ip_len + super::xmit_tun::outer_len(gue) > self.tun_mtu(rip) {
                 // No ICMP about an ICMP error (RFC 1122): it goes no further.
                 return self.drop_pkt(DropReason::TunTooBig, pkt);
             }
-            match self.wrap_ipip(pkt, ip_len, rip) {
+            match self.wrap_tunnel(pkt, ip_len, rip, gue) {
                 Some(p) => pkt = p,
                 None => return,
             }

@@ -6,6 +6,8 @@
 
 use std::net::Ipv4Addr;
 
+pub mod v6;
+
 /// Index of a DPDK port in the dataplane's port list.
 pub type PortIndex = u16;
 

@@ -126,6 +126,7 @@ mod tests {
             slot,
             thresholds: Default::default(),
             method: Default::default(),
+            gue_port: 0,
         }
     }
 

@@ -20,8 +20,6 @@ pub enum RegistryError {
     NoReal,
     #[error("Scheduler not found: {0} (available: {list})", list = crate::sched::NAMES.join(", "))]
     UnknownScheduler(String),
-    #[error("IPv6 is not supported by the dataplane yet: {0}")]
-    Ipv6(String),
     #[error("local address already exists")]
     LaddrExists,
     #[error("no such local address")]
@@ -86,28 +84,27 @@ pub struct Registry {
     cluster: Option<super::ClusterPlacement>,
 }
 
-fn v4(addr: SocketAddr) -> Result<SocketAddrV4, RegistryError> {
+fn v4(addr: SocketAddr) -> Option<SocketAddrV4> {
     match addr {
-        SocketAddr::V4(a) => Ok(a),
-        SocketAddr::V6(_) => Err(RegistryError::Ipv6(addr.to_string())),
+        SocketAddr::V4(a) => Some(a),
+        SocketAddr::V6(_) => None,
     }
 }
 
-fn v4_ip(addr: IpAddr) -> Result<Ipv4Addr, RegistryError> {
+fn v4_ip(addr: IpAddr) -> Option<Ipv4Addr> {
     match addr {
-        IpAddr::V4(a) => Ok(a),
-        IpAddr::V6(_) => Err(RegistryError::Ipv6(addr.to_string())),
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
     }
 }
 
-fn check_real(r: &RealSpec) -> Result<(), RegistryError> {
-    v4(r.addr)?;
+fn check_real(vip: SocketAddr, r: &RealSpec) -> Result<(), RegistryError> {
+    rvs_proto::check::check_real_family(vip, r).map_err(RegistryError::Invalid)?;
     // The value checks rvs-ctrl's `-t` applies too: one copy, in the protocol crate.
     rvs_proto::check::check_real(r).map_err(RegistryError::Invalid)
 }
 
 fn check_service(s: &ServiceSpec) -> Result<(), RegistryError> {
-    v4(s.key.addr)?;
     if !crate::sched::is_known(&s.scheduler) {
         return Err(RegistryError::UnknownScheduler(s.scheduler.clone()));
     }
@@ -224,8 +221,8 @@ impl Registry {
     }
 
     pub fn add_real(&mut self, key: &ServiceKey, real: RealSpec) -> Result<(), RegistryError> {
-        check_real(&real)?;
         let i = self.find(key)?;
+        check_real(key.addr, &real)?;
         check_methods(&self.services[i].spec.options, [&real])?;
         if self.services[i].reals.iter().any(|r| r.spec.addr == real.addr) {
             return Err(RegistryError::RealExists);
@@ -237,8 +234,8 @@ impl Registry {
     }
 
     pub fn edit_real(&mut self, key: &ServiceKey, real: RealSpec) -> Result<(), RegistryError> {
-        check_real(&real)?;
         let i = self.find(key)?;
+        check_real(key.addr, &real)?;
         check_methods(&self.services[i].spec.options, [&real])?;
         let r = self.services[i]
             .reals
@@ -261,8 +258,13 @@ impl Registry {
     }
 
     pub fn add_laddr(&mut self, key: &ServiceKey, addr: IpAddr) -> Result<(), RegistryError> {
-        v4_ip(addr)?;
         let i = self.find(key)?;
+        if addr.is_ipv6() != key.addr.is_ipv6() {
+            return Err(RegistryError::Invalid(format!(
+                "local address {addr} is not of the same address family as the virtual address {}",
+                key.addr
+            )));
+        }
         let l = &mut self.services[i].spec.local_addrs;
         if l.contains(&addr) {
             return Err(RegistryError::LaddrExists);
@@ -325,17 +327,19 @@ impl Registry {
         let services = self
             .services
             .iter()
-            .map(|e| {
-                let addr = v4(e.spec.key.addr).expect("checked on insert");
+            .filter_map(|e| Some((e, v4(e.spec.key.addr)?)))
+            .map(|(e, addr)| {
                 let reals: Vec<Real> = e
                     .reals
                     .iter()
-                    .map(|r| Real {
-                        addr: v4(r.spec.addr).expect("checked"),
+                    .filter_map(|r| Some((r, v4(r.spec.addr)?)))
+                    .map(|(r, addr)| Real {
+                        addr,
                         weight: r.spec.weight,
                         slot: r.slot,
                         thresholds: Thresholds::new(r.spec.thresholds.upper, r.spec.thresholds.lower),
                         method: r.spec.method,
+                        gue_port: r.spec.tunnel.map_or(0, |t| t.port),
                     })
                     .collect();
                 let mut scheduler = e.spec.scheduler.clone();
@@ -344,7 +348,7 @@ impl Registry {
                     (scheduler, flags) = c.scheduler(scheduler, flags);
                 }
                 let local_addrs: Vec<Ipv4Addr> =
-                    e.spec.local_addrs.iter().map(|a| v4_ip(*a).expect("checked")).collect();
+                    e.spec.local_addrs.iter().filter_map(|a| v4_ip(*a)).collect();
                 let alloc_addrs = match &self.cluster {
                     Some(c) => c.alloc_addrs(&local_addrs),
                     None => local_addrs.clone(),
@@ -382,10 +386,54 @@ impl Registry {
                     },
                     proxy_on_connect: e.spec.options.proxy_on_connect,
                     maglev,
+                    limits: crate::acl::ServiceLimits::from_options(&e.spec.options).map(std::sync::Arc::new),
                 }
             })
             .collect();
-        Snapshot::new(self.version, services).with_ownership(self.ownership.clone())
+        Snapshot::new(self.version, services).with_ownership(self.ownership.clone()).with_v6(self.snapshot6())
+    }
+
+    /// The IPv6 services of the worker view.
+    fn snapshot6(&self) -> super::Snapshot6 {
+        let services = self
+            .services
+            .iter()
+            .filter_map(|e| match e.spec.key.addr {
+                SocketAddr::V6(vip) => Some((e, vip)),
+                SocketAddr::V4(_) => None,
+            })
+            .map(|(e, vip)| super::Service6 {
+                proto: match e.spec.key.protocol {
+                    Protocol::Tcp => PROTO_TCP,
+                    Protocol::Udp => PROTO_UDP,
+                },
+                vip: *vip.ip(),
+                vport: vip.port(),
+                scheduler: e.spec.scheduler.clone(),
+                sched_flags: sched_flags(&e.spec.options).expect("checked"),
+                reals: e
+                    .reals
+                    .iter()
+                    .filter_map(|r| match r.spec.addr {
+                        SocketAddr::V6(addr) => {
+                            Some(super::Real6 { addr, weight: r.spec.weight, slot: r.slot })
+                        }
+                        SocketAddr::V4(_) => None,
+                    })
+                    .collect(),
+                local_addrs: e
+                    .spec
+                    .local_addrs
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddr::V6(a) => Some(*a),
+                        IpAddr::V4(_) => None,
+                    })
+                    .collect(),
+                slot: e.slot,
+            })
+            .collect();
+        super::Snapshot6::new(services)
     }
 }
 
@@ -452,7 +500,8 @@ mod tests {
         r.del_real(&key("198.18.0.100:80"), dr.addr).unwrap();
         r.edit_service(toa).unwrap();
         assert!(matches!(r.add_real(&key("198.18.0.100:80"), dr), Err(RegistryError::Invalid(_))));
-        assert!(matches!(r.add_service(spec("[2001:db8::1]:80", "rr")), Err(RegistryError::Ipv6(_))));
+        // An IPv6 service needs IPv6 local addresses.
+        assert!(matches!(r.add_service(spec("[2001:db8::1]:80", "rr")), Err(RegistryError::Invalid(_))));
     }
 
     #[test]

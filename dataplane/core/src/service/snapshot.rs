@@ -19,6 +19,8 @@ pub struct Real {
     pub thresholds: Thresholds,
     /// How packets reach this real server.
     pub method: rvs_proto::ForwardMethod,
+    /// TUN over GUE: the server's UDP port (0: IPIP).
+    pub gue_port: u16,
 }
 
 impl Candidate for Real {
@@ -60,6 +62,8 @@ pub struct Service {
     /// mh: the Maglev table, built once by whoever made the snapshot (the control thread)
     /// and shared read-only by every worker, so no packet thread builds one.
     pub maglev: Option<std::sync::Arc<crate::sched::maglev::MaglevTable>>,
+    /// Source allow/deny lists and admission limits (None: the service has none).
+    pub limits: Option<std::sync::Arc<crate::acl::ServiceLimits>>,
 }
 
 /// What one of our addresses is, beyond the ports' own addresses.
@@ -78,6 +82,8 @@ pub struct Snapshot {
     local: HashMap<Ipv4Addr, LocalKind, ahash::RandomState>,
     /// Which VIPs/LIPs we answer ARP and ping for and accept new connections to.
     ownership: super::Ownership,
+    /// The IPv6 services (`pipeline/v6/`), apart from the IPv4 ones.
+    pub v6: std::sync::Arc<super::Snapshot6>,
 }
 
 impl Snapshot {
@@ -93,7 +99,7 @@ impl Snapshot {
                 local.entry(l).or_insert(LocalKind::Lip);
             }
         }
-        Snapshot { version, services, index, local, ownership: Default::default() }
+        Snapshot { version, services, index, local, ownership: Default::default(), v6: Default::default() }
     }
 
     /// The same services with this ownership of their addresses.
@@ -106,6 +112,12 @@ impl Snapshot {
     #[inline]
     pub fn owns(&self, ip: Ipv4Addr) -> bool {
         self.ownership.owns(ip)
+    }
+
+    /// The same snapshot with these IPv6 services.
+    pub fn with_v6(mut self, v6: super::Snapshot6) -> Self {
+        self.v6 = std::sync::Arc::new(v6);
+        self
     }
 
     pub fn ownership(&self) -> &super::Ownership {

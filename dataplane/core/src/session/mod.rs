@@ -9,6 +9,7 @@ mod index;
 mod input_only;
 mod state;
 mod table;
+pub mod v6;
 
 pub use index::{FlowHash, FlowIndex, Hit};
 pub use state::{Direction, SessionState, StateTimeouts, SYN_RECV_PRESSURE_TIMEOUT, SYN_RECV_TIMEOUT};

@@ -59,9 +59,12 @@ macro_rules! drop_reasons {
 drop_reasons! {
     Truncated => "truncated", "Frame shorter than the headers it claims.";
     NotForUs => "not_for_us", "Destination MAC is neither ours nor broadcast.";
-    UnknownEthertype => "unknown_ethertype", "Neither IPv4 nor ARP.";
+    UnknownEthertype => "unknown_ethertype", "Neither IPv4 nor ARP (nor IPv6 on a port with IPv6 addresses).";
     BadIpHeader => "bad_ip_header", "IPv4 version, header length or total length is wrong.";
     BadIpChecksum => "bad_ip_checksum", "IPv4 header checksum does not verify.";
+    BadIpv6Header => "bad_ipv6_header", "IPv6 header truncated, or its payload length beyond the frame.";
+    Ipv6ExtChain => "ipv6_ext_chain", "IPv6 extension headers malformed, out of order, or more than eight.";
+    Icmpv6Invalid => "icmpv6_invalid", "ICMPv6 with a bad checksum, or Neighbor Discovery that RFC 4861 says to discard.";
     Fragment => "fragment", "IP fragment: no reassembly yet.";
     TtlExceeded => "ttl_exceeded", "TTL would reach zero when forwarded.";
     BadL4Header => "bad_l4_header", "TCP/UDP header truncated or inconsistent.";
@@ -81,7 +84,7 @@ drop_reasons! {
     NotOwner => "not_owner", "New connection or ping to a VIP/LIP this director has released (a backup).";
     IcmpIgnored => "icmp_ignored", "ICMP other than echo or an error to one of our addresses.";
     IcmpNoSession => "icmp_no_session", "An ICMP error about a packet of no session of ours.";
-    IcmpBadQuote => "icmp_bad_quote", "An ICMP error quoting no whole IPv4 TCP/UDP header with its ports.";
+    IcmpBadQuote => "icmp_bad_quote", "An ICMP/ICMPv6 error quoting no whole IPv4/IPv6 TCP/UDP header with its ports.";
     ToHost => "to_host", "Traffic for the host stack, and no kernel interface to hand it to.";
     RedirectFull => "redirect_full", "The owning worker's hand-off ring is full.";
     TxFull => "tx_full", "The transmit queue is full.";
@@ -101,6 +104,11 @@ drop_reasons! {
     VlanQinQ => "vlan_qinq", "Stacked VLAN tags (802.1ad or a second 802.1Q tag): not supported.";
     TunTooBig => "tun_too_big", "Too big for the tunnel MTU once encapsulated, without DF (answered when DF is set).";
     ReplyBypassed => "reply_bypassed", "A DR/TUN real server's reply reached the director (they should go straight to the client).";
+    AclDenied => "acl_denied", "New connection from a source in the service's deny list.";
+    AclNotAllowed => "acl_not_allowed", "New connection from a source outside the service's allow list.";
+    SourceRateLimited => "source_rate_limited", "New connection over the service's per-source connection rate.";
+    ServiceRateLimited => "service_rate_limited", "New connection over the service's connection rate.";
+    MaxConns => "max_conns", "New connection while the service holds its maximum of connections.";
 }
 
 macro_rules! events {
@@ -177,6 +185,25 @@ pub struct RealCounters {
     pub traffic: TrafficCounters,
     pub active: Counter,
     pub inactive: Counter,
+}
+
+impl RealCounters {
+    /// A session of this server changed state: moves it between the active and inactive
+    /// gauges when it changed class (ipvsadm's ActiveConn / InActConn).
+    #[inline]
+    pub fn state_moved(&self, was_active: bool, is_active: bool) {
+        match (was_active, is_active) {
+            (false, true) => {
+                self.inactive.sub(1);
+                self.active.inc();
+            }
+            (true, false) => {
+                self.active.sub(1);
+                self.inactive.inc();
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Traffic of one VLAN interface (a `[[port.vlan]]`) on one worker.

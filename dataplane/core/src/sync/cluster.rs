@@ -1,21 +1,26 @@
-//! One member of an ECMP cluster of active directors (#11), as the sync thread runs it:
-//! its lifecycle (joining until a bulk sync filled its table, active, leaving), its view
-//! of the other members from their hellos, and the view generation that moves with every
-//! change of that view. Sans-IO: the sync thread feeds it authenticated messages and the
-//! time, and sends the hellos and bulk requests it returns.
+//! One member of a sync group as the sync thread runs it: its view of the other members
+//! from their hellos, the view generation that moves with every change of that view, the
+//! bulk sync it asks for when it (re)starts ([`InitialSync`]: ready once the group's table
+//! is in), and, in an ECMP cluster of active directors (#11), its lifecycle (joining until
+//! ready, active, leaving). Sans-IO: the sync thread feeds it authenticated messages, the
+//! judgement of a finished transfer and the time, and sends the hellos and bulk requests
+//! it returns.
 //!
-//! A member joins as `Joining`: it asks the first member it hears for a bulk sync and
-//! becomes `Active` when a complete one arrived (every member holds every session, so one
-//! answer is the whole table), or when it heard nobody for a hold time (it is the first).
-//! Only an active member should be announced to the router (rvs-ctrl's BIRD gate reads
-//! the state): a router that hashes flows onto a member whose table is still empty would
-//! break them. `leave()` makes it `Leaving`: it keeps serving, but its announcement is
-//! withdrawn so the router moves its flows to members that already hold them.
+//! A cluster member joins as `Joining`: it asks the first member it hears for a bulk sync
+//! and becomes `Active` when its start-up sync is ready (complete, incomplete after
+//! retries, or alone: it heard nobody for a hold time). Every member holds every session,
+//! so one answer is the whole table. Only an active member should be announced to the
+//! router (rvs-ctrl's BIRD gate reads the state): a router that hashes flows onto a member
+//! whose table is still empty would break them. `leave()` makes it `Leaving`: it keeps
+//! serving, but its announcement is withdrawn so the router moves its flows to members
+//! that already hold them. A plain sync peer (`[sync]` without `[cluster]`, e.g. a VRRP
+//! pair) stays `Sync`; rvs-ctrl holds its VRRP instances back until [`Cluster::ready`].
 
 use std::time::Duration;
 
-use super::bulk::{BulkEvent, BulkTracker};
+use super::bulk::{BulkEvent, BulkOutcome, BulkTracker};
 use super::members::{MemberEvent, Members};
+use super::ready::{AfterBulk, InitialSync};
 use super::wire::{Control, Hello};
 use super::Message;
 use crate::time::Time;
@@ -26,7 +31,7 @@ use crate::time::Time;
 pub enum MemberState {
     /// A sync peer that is not a cluster member (plain `[sync]`, e.g. a VRRP pair).
     Sync = 0,
-    /// Waiting for a bulk sync: not to be announced yet.
+    /// Waiting for its start-up sync: not to be announced yet.
     Joining = 1,
     /// Holds the table; announced.
     Active = 2,
@@ -60,12 +65,6 @@ impl MemberState {
     }
 }
 
-/// Incomplete bulk syncs (UDP lost records) after which a joining member becomes active
-/// anyway. Every pass installs what arrived, so after k passes over a link losing a
-/// fraction p of datagrams a session is missing with probability p^k; the incremental
-/// sync fills the rest.
-pub const MAX_INCOMPLETE_BULKS: u32 = 5;
-
 /// What the sync thread must do after feeding the cluster a message or a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterAction {
@@ -82,13 +81,13 @@ pub struct Cluster {
     generation: u64,
     members: Members,
     tracker: BulkTracker,
+    /// The start-up sync: `Joining` ends, and VRRP may take over, when it is ready.
+    initial: InitialSync,
     port_slices: u8,
     hold: Duration,
     bulk_timeout: Duration,
-    started: Time,
     /// When the state last changed (for `rvsadm --cluster`).
     since: Time,
-    incomplete: u32,
     /// The last complete (or accepted) bulk: from whom, how many records.
     pub last_bulk: Option<(u32, u64)>,
 }
@@ -102,12 +101,12 @@ impl Cluster {
             generation: 1,
             members: Members::new(),
             tracker: BulkTracker::new(me, epoch),
+            // Alone once nobody spoke for a hold time: every member says hello within it.
+            initial: InitialSync::new(now).with_wait(hold),
             port_slices,
             hold,
             bulk_timeout: hold.max(Duration::from_secs(1)),
-            started: now,
             since: now,
-            incomplete: 0,
             last_bulk: None,
         }
     }
@@ -133,6 +132,15 @@ impl Cluster {
     }
     pub fn tracker(&self) -> &BulkTracker {
         &self.tracker
+    }
+    /// The start-up sync.
+    pub fn initial(&self) -> &InitialSync {
+        &self.initial
+    }
+    /// The start-up sync is over: this member holds the group's table (or there was none
+    /// to get). Stays true for the life of the process.
+    pub fn ready(&self) -> bool {
+        self.initial.ready()
     }
     pub fn hold(&self) -> Duration {
         self.hold
@@ -165,8 +173,16 @@ impl Cluster {
         })
     }
 
+    /// Asks `target` (0: any member) for its table.
+    pub fn request(&mut self, target: u32, now: Time) -> Control {
+        self.initial.requested(target);
+        self.tracker.request(target, now)
+    }
+
     /// Follows one authenticated message: membership from hellos, our bulk transfer.
-    /// Returns what changed in the membership and what to send.
+    /// Returns what changed in the membership, what the message meant to our transfer and
+    /// what to send. A finished transfer is not judged here: the sync thread calls
+    /// [`Cluster::judged`] once the workers installed its records.
     pub fn on_message(
         &mut self,
         msg: &Message<'_>,
@@ -180,28 +196,34 @@ impl Cluster {
             // are a cluster member already past joining (every active member has every
             // session: nothing to learn from a newcomer's bulk, it learns from ours).
             if matches!(self.state, MemberState::Sync | MemberState::Joining) {
-                action = ClusterAction::Request(self.tracker.request(m, now));
+                action = ClusterAction::Request(self.request(m, now));
             }
         }
-        let bulk = self.tracker.on_message(msg, now);
-        if let BulkEvent::Finished(o) = bulk {
-            if self.state == MemberState::Joining {
-                if o.complete() || self.incomplete + 1 >= MAX_INCOMPLETE_BULKS {
-                    self.last_bulk = Some((o.from, o.received));
-                    self.set_state(MemberState::Active, now);
-                } else {
-                    self.incomplete += 1;
-                    action = ClusterAction::Request(self.tracker.request(o.from, now));
-                }
-            } else if o.complete() {
-                self.last_bulk = Some((o.from, o.received));
-            }
-        }
-        (ev, bulk, action)
+        (ev, self.tracker.on_message(msg, now), action)
     }
 
-    /// The periodic work (call it at each hello): expire silent members, become active
-    /// when alone for a hold time, ask again for a stalled bulk sync.
+    /// A finished transfer of ours, judged: `lost_here` says records were dropped or not
+    /// installed on this side (a worker's ring was full, no such service yet). Returns
+    /// whether to ask again (the sync thread waits a moment first: the usual cause is
+    /// services not loaded yet).
+    pub fn judged(&mut self, o: &BulkOutcome, lost_here: bool, now: Time) -> AfterBulk {
+        let after = self.initial.finished(o, lost_here, now);
+        if o.complete() && !lost_here || self.initial.ready() && self.state == MemberState::Joining {
+            self.last_bulk = Some((o.from, o.received));
+        }
+        self.follow_ready(now);
+        after
+    }
+
+    /// A joining member turns active once its start-up sync is ready.
+    fn follow_ready(&mut self, now: Time) {
+        if self.state == MemberState::Joining && self.initial.ready() {
+            self.set_state(MemberState::Active, now);
+        }
+    }
+
+    /// The periodic work (call it at each hello): expire silent members, end the start-up
+    /// sync when nobody is there to give a table, ask again for a stalled bulk sync.
     pub fn tick(&mut self, now: Time, mut gone: impl FnMut(u32)) -> ClusterAction {
         let mut changed = false;
         self.members.expire(now, |e| {
@@ -213,17 +235,14 @@ impl Cluster {
         if changed {
             self.generation += 1;
         }
-        if self.state == MemberState::Joining {
-            let nobody = self.members.iter().all(|(_, m)| !m.alive(now));
-            if nobody && now - self.started >= self.hold {
-                // The first member (or the only one left): nothing to sync from.
-                self.set_state(MemberState::Active, now);
-                return ClusterAction::None;
-            }
+        if !self.initial.ready() {
+            // The first member (or the only one left): nothing to sync from.
+            self.initial.tick(!self.members.is_empty(), now);
+            self.follow_ready(now);
         }
         if self.tracker.stalled(now, self.bulk_timeout) {
             // Ask any member (the one we asked may be gone).
-            return ClusterAction::Request(self.tracker.request(0, now));
+            return ClusterAction::Request(self.request(0, now));
         }
         ClusterAction::None
     }
@@ -332,23 +351,47 @@ mod tests {
         let mut short = ans;
         short.sent = 2;
         let end = p1.send(&short.end(0));
-        let (_, ev, act) = c.on_message(&rx.receive(&end, t(13)).unwrap(), t(13));
-        assert!(matches!(ev, BulkEvent::Finished(o) if !o.complete()));
-        assert!(matches!(act, ClusterAction::Request(_)), "an incomplete bulk is asked for again");
+        let (_, ev, _) = c.on_message(&rx.receive(&end, t(13)).unwrap(), t(13));
+        let BulkEvent::Finished(o) = ev else { panic!("not finished: {ev:?}") };
+        assert!(!o.complete());
+        // Judged once the workers installed what came: short, ask again.
+        assert_eq!(c.judged(&o, false, t(14)), AfterBulk::AskAgain { from: 1 });
         assert_eq!(c.state(), MemberState::Joining);
+        assert!(!c.ready());
         // Not alone (member 1 is alive): the hold time does not make it active.
         c.tick(t(900), |_| {});
         assert_eq!(c.state(), MemberState::Joining);
-        // A complete answer to the second request.
-        let ClusterAction::Request(req2) = act else { unreachable!() };
+        // A complete answer to the second request, but a record could not be installed
+        // here (services not loaded yet): still joining.
+        let req2 = c.request(1, t(1000));
         let n = me.control(&req2, &mut b).unwrap();
         let ans = BulkAnswer::for_request(&rx1.receive(&b[..n], t(14)).unwrap(), 1).unwrap();
+        let mut fin = None;
         for m in [ans.start(0, 0), ans.end(0)] {
             let d = p1.send(&m);
-            c.on_message(&rx.receive(&d, t(15)).unwrap(), t(15));
+            if let (_, BulkEvent::Finished(o), _) = c.on_message(&rx.receive(&d, t(1001)).unwrap(), t(1001)) {
+                fin = Some(o);
+            }
+        }
+        let o = fin.expect("finished");
+        assert!(o.complete());
+        assert_eq!(c.judged(&o, true, t(1002)), AfterBulk::AskAgain { from: 1 });
+        assert_eq!(c.state(), MemberState::Joining);
+        // The third one lands.
+        let req3 = c.request(1, t(1010));
+        let n = me.control(&req3, &mut b).unwrap();
+        let ans = BulkAnswer::for_request(&rx1.receive(&b[..n], t(15)).unwrap(), 1).unwrap();
+        for m in [ans.start(0, 0), ans.end(0)] {
+            let d = p1.send(&m);
+            if let (_, BulkEvent::Finished(o), _) = c.on_message(&rx.receive(&d, t(1011)).unwrap(), t(1011)) {
+                assert_eq!(c.judged(&o, false, t(1012)), AfterBulk::Done);
+            }
         }
         assert_eq!(c.state(), MemberState::Active);
-        assert_eq!(c.in_state(MemberState::Active, t(15)), [1, 3]);
+        assert!(c.ready());
+        assert_eq!(c.last_bulk, Some((1, 0)));
+        // Member 1's last hello was at 10 ms; its hold is 1 s.
+        assert_eq!(c.in_state(MemberState::Active, t(900)), [1, 3]);
         // Member 1 falls silent: gone after its hold time, the generation moves.
         let g = c.generation();
         let mut gone = Vec::new();

@@ -515,10 +515,25 @@ impl ConnRecord {
         }
     }
 
-    /// The worker of `workers` that owns this session: the one owning its local port
-    /// (`lport % workers`, the port partition of `laddr`).
+    /// The worker of `workers` that owns this session under the port partition of
+    /// `laddr` (`lport % workers`).
     pub fn owner_worker(&self, workers: usize) -> usize {
         self.local.port() as usize % workers.max(1)
+    }
+
+    /// The worker of `workers` that owns this session on this director: the one the real
+    /// server's reply reaches under this director's `steering` (the port partition, or the
+    /// NIC's RSS hash when workers chose local ports by it). The sending director's
+    /// choice of worker does not matter: only where replies land here does.
+    pub fn owner_worker_steered(&self, workers: usize, steering: &crate::laddr::Steering) -> usize {
+        let workers = workers.clamp(1, u16::MAX as usize);
+        match (self.local, self.real) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => {
+                steering.owner_of_reply(workers as u16, *r.ip(), r.port(), *l.ip(), l.port()) as usize
+                    % workers
+            }
+            _ => self.owner_worker(workers),
+        }
     }
 
     /// The session's expiry on the receiver: `now` + the time left.

@@ -100,6 +100,7 @@ mod tests {
             slot,
             thresholds: Thresholds::default(),
             method: Default::default(),
+            gue_port: 0,
         };
         Snapshot::new(
             1,
@@ -118,6 +119,7 @@ mod tests {
                 proxy_protocol: None,
                 proxy_on_connect: false,
                 maglev: None,
+                limits: None,
                 alloc_addrs: Vec::new(),
             }],
         )

@@ -17,6 +17,8 @@
 //! - [`cluster`]: one ECMP cluster member's lifecycle (joining, active, leaving) and view.
 //! - [`policy`]: IPVS's `sync_threshold` / `sync_period` / `sync_refresh_period`
 //!   decision ([`should_sync`]).
+//! - [`ready`]: whether a director that just started has the group's table yet
+//!   ([`InitialSync`]).
 //! - [`cookie`]: SYN-cookie keys per time slot, the same on every member.
 //! - [`digest`]: an order-independent table digest for hellos and bulk markers.
 //!
@@ -32,6 +34,7 @@ pub mod digest;
 pub mod install;
 pub mod members;
 pub mod policy;
+pub mod ready;
 pub mod receiver;
 pub mod replay;
 pub mod wire;
@@ -51,6 +54,7 @@ pub use digest::TableDigest;
 pub use install::{rebind, RebindError, Rebound};
 pub use members::{Member, MemberEvent, Members};
 pub use policy::{should_sync, SyncInput, SyncMark, SyncParams};
+pub use ready::{AfterBulk, InitialState, InitialSync};
 pub use receiver::{PeerState, Receiver, ReceiverConfig, Refusal, RefusalCounters, RefusalLog};
 pub use replay::{ReplayError, ReplayWindow, Window1024};
 pub use wire::{

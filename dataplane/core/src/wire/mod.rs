@@ -33,7 +33,9 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod repr;
 pub mod tcp;
 pub mod udp;
@@ -44,7 +46,7 @@ pub mod vlan;
 pub enum WireError {
     /// The buffer is shorter than the header, or than a length field says.
     Truncated,
-    /// The IP version field is not 4.
+    /// The IP version field is not the one expected (4, or 6 for IPv6).
     BadVersion,
     /// The IPv4 IHL is below 5.
     BadHeaderLen,
@@ -56,6 +58,10 @@ pub enum WireError {
     BadLength,
     /// A checksum does not match the contents.
     BadChecksum,
+    /// An IPv6 extension header out of place (hop-by-hop not first, a second fragment header).
+    BadExtHeader,
+    /// More IPv6 extension headers than `ipv6::MAX_EXT_HEADERS`.
+    ExtChainTooLong,
     /// A well-formed packet of a kind RVS does not handle (e.g. ARP for other than Ethernet/IPv4).
     Unsupported,
 }
@@ -70,6 +76,8 @@ impl fmt::Display for WireError {
             WireError::BadDataOffset => "bad TCP data offset",
             WireError::BadLength => "bad length field",
             WireError::BadChecksum => "bad checksum",
+            WireError::BadExtHeader => "bad IPv6 extension header",
+            WireError::ExtChainTooLong => "IPv6 extension header chain too long",
             WireError::Unsupported => "unsupported packet",
         })
     }

@@ -1,0 +1,87 @@
+//! IPv6 services as workers see them. They live in a list of their own beside the IPv4
+//! services (`Snapshot::v6`), so the IPv4 snapshot's indexes and address table are the
+//! same as before and the IPv4 packet path never looks at them.
+
+use hashbrown::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
+
+use super::LocalKind;
+use crate::sched::{Candidate, SchedFlags};
+
+/// (IP protocol, VIP, vport) of an IPv6 service.
+pub type VsKey6 = (u8, Ipv6Addr, u16);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Real6 {
+    pub addr: SocketAddrV6,
+    pub weight: u32,
+    /// Stat slot: index into every worker's real-server counters (shared with IPv4).
+    pub slot: u32,
+}
+
+impl Candidate for Real6 {
+    #[inline]
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+    #[inline]
+    fn id(&self) -> u64 {
+        crate::sched::stable::addr_id(IpAddr::V6(*self.addr.ip()), self.addr.port())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service6 {
+    pub proto: u8,
+    pub vip: Ipv6Addr,
+    pub vport: u16,
+    pub scheduler: String,
+    pub sched_flags: SchedFlags,
+    pub reals: Vec<Real6>,
+    pub local_addrs: Vec<Ipv6Addr>,
+    /// Stat slot of the service (shared with IPv4).
+    pub slot: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot6 {
+    pub services: Vec<Service6>,
+    index: HashMap<VsKey6, u32, ahash::RandomState>,
+    local: HashMap<Ipv6Addr, LocalKind, ahash::RandomState>,
+}
+
+impl Snapshot6 {
+    pub fn new(services: Vec<Service6>) -> Self {
+        let mut index = HashMap::default();
+        let mut local = HashMap::default();
+        for (i, s) in services.iter().enumerate() {
+            index.insert((s.proto, s.vip, s.vport), i as u32);
+            local.insert(s.vip, LocalKind::Vip);
+        }
+        for s in &services {
+            for &l in &s.local_addrs {
+                local.entry(l).or_insert(LocalKind::Lip);
+            }
+        }
+        Snapshot6 { services, index, local }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    #[inline]
+    pub fn find(&self, key: &VsKey6) -> Option<u32> {
+        self.index.get(key).copied()
+    }
+
+    #[inline]
+    pub fn local_kind(&self, ip: Ipv6Addr) -> Option<LocalKind> {
+        self.local.get(&ip).copied()
+    }
+
+    /// Every IPv6 VIP and LIP.
+    pub fn local_addrs(&self) -> impl Iterator<Item = (Ipv6Addr, LocalKind)> + '_ {
+        self.local.iter().map(|(a, k)| (*a, *k))
+    }
+}

@@ -1,0 +1,306 @@
+//! IPv6 sessions of one worker, in a table of their own: the IPv4 table keeps its compact
+//! 64-byte slots (an IPv6 flow alone is 37 bytes), and IPv6 pays for its addresses only
+//! where it is used.
+//!
+//! A slab of sessions, one hash index for both flows of each (client → VIP, and real
+//! server → LIP as the reply arrives), an incremental expiry sweep, and the local ports
+//! of each LIP in use (this worker's share of them: `port % workers == worker`, so that a
+//! reply's destination port names the worker that owns its session).
+
+use hashbrown::HashMap;
+use std::net::Ipv6Addr;
+
+use super::{Direction, SessionState};
+use crate::time::Time;
+
+/// One direction of an IPv6 TCP/UDP flow, as packets carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session6 {
+    /// Client → VIP.
+    pub client: FlowKey6,
+    /// Real server → LIP (the reply as it arrives).
+    pub server: FlowKey6,
+    pub state: SessionState,
+    pub expires: Time,
+    /// Stat slots of the real server and the service.
+    pub real_slot: u32,
+    pub svc_slot: u32,
+}
+
+impl Session6 {
+    /// What the client's packets become: LIP:lport → RIP:rport.
+    pub fn to_server(&self) -> FlowKey6 {
+        let s = &self.server;
+        FlowKey6 { src: s.dst, dst: s.src, sport: s.dport, dport: s.sport, proto: s.proto }
+    }
+
+    /// What the server's packets become: VIP:vport → client.
+    pub fn to_client(&self) -> FlowKey6 {
+        let c = &self.client;
+        FlowKey6 { src: c.dst, dst: c.src, sport: c.dport, dport: c.sport, proto: c.proto }
+    }
+}
+
+/// Why a session was not created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertError6 {
+    Full,
+    /// One of its flows is another session's.
+    Exists,
+}
+
+pub struct SessionTable6 {
+    slots: Vec<Option<Session6>>,
+    free: Vec<u32>,
+    index: HashMap<FlowKey6, (u32, Direction), ahash::RandomState>,
+    max: usize,
+    /// Where the expiry sweep goes on.
+    cursor: usize,
+    len: usize,
+}
+
+impl SessionTable6 {
+    /// A table of at most `max` sessions. Nothing is allocated until the first session.
+    pub fn new(max: usize) -> Self {
+        SessionTable6 {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::default(),
+            max,
+            cursor: 0,
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey6) -> Option<(u32, Direction)> {
+        self.index.get(key).copied()
+    }
+
+    #[inline]
+    pub fn get(&self, id: u32) -> &Session6 {
+        self.slots[id as usize].as_ref().expect("live session id")
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, id: u32) -> &mut Session6 {
+        self.slots[id as usize].as_mut().expect("live session id")
+    }
+
+    pub fn insert(&mut self, s: Session6) -> Result<u32, InsertError6> {
+        if self.len >= self.max {
+            return Err(InsertError6::Full);
+        }
+        if self.index.contains_key(&s.client) || self.index.contains_key(&s.server) {
+            return Err(InsertError6::Exists);
+        }
+        if self.index.capacity() == 0 {
+            // Sized once for the first thousands of sessions, so that the index rarely
+            // grows under traffic.
+            self.index.reserve((2 * self.max).min(1 << 16));
+        }
+        let id = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(s.client, (id, Direction::FromClient));
+        self.index.insert(s.server, (id, Direction::FromServer));
+        self.slots[id as usize] = Some(s);
+        self.len += 1;
+        Ok(id)
+    }
+
+    pub fn remove(&mut self, id: u32) -> Option<Session6> {
+        let s = self.slots.get_mut(id as usize)?.take()?;
+        self.index.remove(&s.client);
+        self.index.remove(&s.server);
+        self.free.push(id);
+        self.len -= 1;
+        Some(s)
+    }
+
+    /// Looks at up to `budget` slots from where the last sweep stopped and moves the
+    /// sessions due by `now` into `out`.
+    pub fn expire(&mut self, now: Time, budget: usize, out: &mut Vec<Session6>) {
+        let n = self.slots.len();
+        if n == 0 {
+            return;
+        }
+        for _ in 0..budget.min(n) {
+            self.cursor = (self.cursor + 1) % n;
+            let id = self.cursor as u32;
+            if self.slots[self.cursor].as_ref().is_some_and(|s| s.expires <= now) {
+                out.extend(self.remove(id));
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Session6> {
+        self.slots.iter().flatten()
+    }
+}
+
+/// The local ports of this worker's share in use, per (LIP, protocol).
+pub struct PortPool6 {
+    worker: u16,
+    workers: u16,
+    range: (u16, u16),
+    used: HashMap<(Ipv6Addr, u8), PortSet, ahash::RandomState>,
+}
+
+/// 65,536 bits and a cursor.
+struct PortSet {
+    bits: Box<[u64; 1024]>,
+    /// Where the next search starts: always one of this worker's ports.
+    next: u32,
+}
+
+impl PortPool6 {
+    pub fn new(worker: u16, workers: u16, range: (u16, u16)) -> Self {
+        PortPool6 { worker, workers: workers.max(1), range, used: HashMap::default() }
+    }
+
+    /// The worker that owns local port `port` (the reply's destination port).
+    #[inline]
+    pub fn owner(&self, port: u16) -> u16 {
+        port % self.workers
+    }
+
+    /// A free port of this worker's share on `lip` for `proto`, marked used.
+    pub fn take(&mut self, lip: Ipv6Addr, proto: u8) -> Option<u16> {
+        let (lo, hi) = self.range;
+        let (w, n) = (self.worker, self.workers);
+        // The first port of the range that is ours.
+        let first = lo as u32 + ((w as u32 + n as u32 - lo as u32 % n as u32) % n as u32);
+        if first > hi as u32 {
+            return None;
+        }
+        let count = (hi as u32 - first) / n as u32 + 1;
+        let set = self
+            .used
+            .entry((lip, proto))
+            .or_insert_with(|| PortSet { bits: Box::new([0; 1024]), next: first });
+        let mut p = set.next;
+        for _ in 0..count {
+            if p < first || p > hi as u32 {
+                p = first;
+            }
+            let (word, bit) = ((p / 64) as usize, p % 64);
+            if set.bits[word] & (1 << bit) == 0 {
+                set.bits[word] |= 1 << bit;
+                set.next = p + n as u32;
+                return Some(p as u16);
+            }
+            p += n as u32;
+        }
+        None
+    }
+
+    pub fn give(&mut self, lip: Ipv6Addr, proto: u8, port: u16) {
+        if let Some(set) = self.used.get_mut(&(lip, proto)) {
+            set.bits[port as usize / 64] &= !(1 << (port % 64));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn session(cport: u16, lport: u16, expires: u64) -> Session6 {
+        Session6 {
+            client: FlowKey6 {
+                src: a("2001:db8:1::10"),
+                dst: a("2001:db8::100"),
+                sport: cport,
+                dport: 80,
+                proto: 6,
+            },
+            server: FlowKey6 {
+                src: a("2001:db8:2::11"),
+                dst: a("2001:db8:2::200"),
+                sport: 80,
+                dport: lport,
+                proto: 6,
+            },
+            state: SessionState::SynRecv,
+            expires: Time::from_secs(expires),
+            real_slot: 0,
+            svc_slot: 0,
+        }
+    }
+
+    #[test]
+    fn both_flows_find_the_session_and_removal_forgets_them() {
+        let mut t = SessionTable6::new(2);
+        let s = session(40000, 1026, 10);
+        let id = t.insert(s).unwrap();
+        assert_eq!(t.lookup(&s.client), Some((id, Direction::FromClient)));
+        assert_eq!(t.lookup(&s.server), Some((id, Direction::FromServer)));
+        assert_eq!(s.to_server().dst, a("2001:db8:2::11"));
+        assert_eq!((s.to_client().src, s.to_client().dport), (a("2001:db8::100"), 40000));
+        assert_eq!(t.insert(s), Err(InsertError6::Exists));
+        t.insert(session(40001, 1028, 10)).unwrap();
+        assert_eq!(t.insert(session(40002, 1030, 10)), Err(InsertError6::Full));
+        assert_eq!(t.remove(id), Some(s));
+        assert_eq!(t.lookup(&s.client), None);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.iter().count(), 1);
+    }
+
+    #[test]
+    fn the_sweep_expires_due_sessions_within_its_budget() {
+        let mut t = SessionTable6::new(100);
+        for i in 0..10 {
+            t.insert(session(40000 + i, 2000 + i, if i % 2 == 0 { 5 } else { 50 })).unwrap();
+        }
+        let mut out = Vec::new();
+        t.expire(Time::from_secs(6), 4, &mut out);
+        assert!(out.len() <= 4);
+        t.expire(Time::from_secs(6), 100, &mut out);
+        assert_eq!(out.len(), 5);
+        assert!(out.iter().all(|s| s.expires == Time::from_secs(5)));
+        assert_eq!(t.len(), 5);
+    }
+
+    #[test]
+    fn ports_are_this_workers_share_and_come_back() {
+        let lip = a("2001:db8:2::200");
+        let mut p = PortPool6::new(1, 2, (1025, 1030));
+        let got: Vec<u16> = std::iter::from_fn(|| p.take(lip, 6)).collect();
+        assert_eq!(got, vec![1025, 1027, 1029]);
+        assert!(got.iter().all(|&x| p.owner(x) == 1));
+        // Another protocol has its own ports.
+        assert_eq!(p.take(lip, 17), Some(1025));
+        p.give(lip, 6, 1027);
+        assert_eq!(p.take(lip, 6), Some(1027));
+        assert_eq!(p.take(lip, 6), None);
+        let mut w0 = PortPool6::new(0, 2, (1025, 1030));
+        assert_eq!(w0.take(lip, 6), Some(1026));
+        assert_eq!(PortPool6::new(0, 1, (65535, 65535)).take(lip, 6), Some(65535));
+    }
+}
