@@ -377,6 +377,9 @@ fn run(args: Args) -> Result<(), Fatal> {
         if let Some((_, _, params)) = &sync_parts {
             pipeline.enable_sync(*params, clock.now());
             pipeline.set_cookie_clock_offset(cookie_offset);
+            if let Some((key, _)) = &shared_cookies {
+                pipeline.set_sync_digest_key(key);
+            }
         }
         // Both halves of a lookup: the index buckets and the slots they point at.
         for (addr, len) in [pipeline.sessions().slot_region(), pipeline.sessions().index_region()] {

@@ -315,6 +315,12 @@ pub struct ClusterInfo {
     /// The bulk sync that made us active (or the last one): member and records.
     pub bulk_from: u32,
     pub bulk_records: u64,
+    /// Our table digest (of the synced sessions, as our last hello said it) and how many
+    /// sessions it covers.
+    #[serde(default)]
+    pub digest: u64,
+    #[serde(default)]
+    pub digest_sessions: u64,
     pub members: Vec<ClusterMember>,
 }
 
@@ -334,6 +340,10 @@ pub struct ClusterMember {
     pub last_heard_ms: u64,
     /// Records received from it.
     pub recv_records: u64,
+    /// How long its digest has differed from ours (every hello in a row); None: its last
+    /// hello agreed.
+    #[serde(default)]
+    pub digest_differs_ms: Option<u64>,
 }
 
 /// What a director owns (`Reply::Ownership`).

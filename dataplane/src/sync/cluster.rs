@@ -51,6 +51,8 @@ impl SyncThread {
         info.generation = c.generation();
         info.sessions = self.worker_counters.iter().map(|w| w.sessions_live.get()).sum();
         info.lag_ms = lag_ms;
+        info.digest = c.digest();
+        info.digest_sessions = self.digest().1;
         if let Some((from, n)) = c.last_bulk {
             (info.bulk_from, info.bulk_records) = (from, n);
         }
@@ -71,6 +73,7 @@ impl SyncThread {
                     port_slices: m.hello.port_slices,
                     last_heard_ms: (now - m.last_hello).as_millis() as u64,
                     recv_records: recs,
+                    digest_differs_ms: c.digest_differs(id, now).map(|d| d.as_millis() as u64),
                 }
             })
             .collect();

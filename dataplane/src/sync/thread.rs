@@ -286,7 +286,7 @@ impl SyncThread {
             if leaving || now - last_hello >= self.hello_interval {
                 let (was, was_ready) = (self.cluster.state(), self.cluster.ready());
                 let sessions = self.worker_counters.iter().map(|c| c.sessions_live.get()).sum();
-                let hello = self.cluster.hello(sessions, 0);
+                let hello = self.cluster.hello(sessions, self.digest().0);
                 self.control(&hello, &mut stats);
                 last_hello = now;
                 let action = self.cluster.tick(now, |m| {
@@ -313,6 +313,14 @@ impl SyncThread {
         }
         self.flush(&mut stats);
         tracing::info!("sync thread stopped");
+    }
+
+    /// Our table digest (the workers' summed: each is a sum) and the sessions in it.
+    pub(super) fn digest(&self) -> (u64, u64) {
+        self.shared
+            .workers
+            .iter()
+            .fold((0u64, 0u64), |(d, n), w| (d.wrapping_add(w.digest.get()), n + w.digest_sessions.get()))
     }
 
     /// Records the workers could not install so far, all reasons.

@@ -86,6 +86,10 @@ struct Report {
     datagrams: u64,
     datagrams_lost: u64,
     records_installed: u64,
+    /// Live members' table digests at the end, and how many (member, peer) views said
+    /// the peer's digest differed from theirs at its last hello.
+    digests: Vec<u64>,
+    digest_disagreements: usize,
 }
 
 struct Sim {
@@ -373,7 +377,8 @@ impl Sim {
             }
             if self.tick.is_multiple_of(HELLO_TICKS) {
                 let n = self.members[m].h.p.sessions().len() as u64;
-                let hello = self.members[m].cluster.hello(n, 0);
+                let digest = self.members[m].h.p.sync_digest().0;
+                let hello = self.members[m].cluster.hello(n, digest);
                 self.control(m, &hello);
                 if let ClusterAction::Request(r) = self.members[m].cluster.tick(self.now, |_| {}) {
                     self.control(m, &r);
@@ -428,6 +433,16 @@ impl Sim {
         }
         let mut r = std::mem::take(&mut self.report);
         r.flows = self.flows.len();
+        let live: Vec<usize> = (0..self.members.len()).filter(|&m| self.members[m].alive).collect();
+        r.digests = live.iter().map(|&m| self.members[m].h.p.sync_digest().0).collect();
+        for &m in &live {
+            for &p in &live {
+                let c = &self.members[m].cluster;
+                if p != m && c.digest_differs(self.members[p].id, self.now).is_some() {
+                    r.digest_disagreements += 1;
+                }
+            }
+        }
         for f in &self.flows {
             r.interrupted += usize::from(f.ever_failed);
             if let FlowState::Failing(_) = f.state {
@@ -491,6 +506,11 @@ fn no_established_flow_is_lost_on_a_lossless_reordering_link() {
         "{r:?}"
     );
     assert_eq!(r.lost, 0, "{r:?}");
+    // Every synced session reached every live member: their table digests agree, and
+    // each member's view of the others' hellos says so.
+    assert!(r.digests.len() == 3 && r.digests[0] != 0, "{r:?}");
+    assert!(r.digests.iter().all(|&d| d == r.digests[0]), "{r:?}");
+    assert_eq!(r.digest_disagreements, 0, "{r:?}");
 }
 
 #[test]
@@ -509,5 +529,9 @@ fn flows_lost_on_a_lossy_link_are_only_those_whose_records_were_all_lost() {
         );
         assert_eq!(r.lost_unexplained, 0, "{r:?}");
         assert!(r.datagrams_lost > 0);
+        // Tables that diverged (records lost for good) show in the members' views.
+        if r.digests.iter().any(|&d| d != r.digests[0]) {
+            assert!(r.digest_disagreements > 0, "{r:?}");
+        }
     }
 }

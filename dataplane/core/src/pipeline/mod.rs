@@ -29,7 +29,7 @@ use crate::sched::{Overload, RealSet, SchedKey, SchedParams, Scheduler, Threshol
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
     Direction, FlowHash, FlowKey, Hop, Session, SessionId, SessionState, SessionTable, StateTimeouts,
-    FLAG_EXT, FLAG_INPUT_ONLY, FLAG_NO_LADDR, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
+    FLAG_EXT, FLAG_INPUT_ONLY, FLAG_NO_LADDR, FLAG_SYNCED, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
 };
 use crate::stats::{DropReason, WorkerCounters};
 use crate::time::Time;

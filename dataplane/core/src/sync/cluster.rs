@@ -16,13 +16,14 @@
 //! that already hold them. A plain sync peer (`[sync]` without `[cluster]`, e.g. a VRRP
 //! pair) stays `Sync`; rvs-ctrl holds its VRRP instances back until [`Cluster::ready`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::bulk::{BulkEvent, BulkOutcome, BulkTracker};
 use super::members::{MemberEvent, Members};
 use super::ready::{AfterBulk, InitialSync};
 use super::wire::{Control, Hello};
-use super::Message;
+use super::{Body, Message};
 use crate::time::Time;
 
 /// A member's lifecycle state, as its hellos carry it (`Hello::state`).
@@ -90,6 +91,10 @@ pub struct Cluster {
     since: Time,
     /// The last complete (or accepted) bulk: from whom, how many records.
     pub last_bulk: Option<(u32, u64)>,
+    /// Our table digest as our last hello said it.
+    digest: u64,
+    /// Members whose last hello's digest differed from ours, since when (in a row).
+    differs: BTreeMap<u32, Time>,
 }
 
 impl Cluster {
@@ -108,6 +113,8 @@ impl Cluster {
             bulk_timeout: hold.max(Duration::from_secs(1)),
             since: now,
             last_bulk: None,
+            digest: 0,
+            differs: BTreeMap::new(),
         }
     }
 
@@ -161,8 +168,10 @@ impl Cluster {
         }
     }
 
-    /// Our hello.
-    pub fn hello(&self, sessions: u64, digest: u64) -> Control {
+    /// Our hello, with our session count and table digest (the synced sessions, see
+    /// `TableDigest`), which members compare with theirs.
+    pub fn hello(&mut self, sessions: u64, digest: u64) -> Control {
+        self.digest = digest;
         Control::Hello(Hello {
             generation: self.generation,
             sessions,
@@ -190,6 +199,13 @@ impl Cluster {
     ) -> (Option<MemberEvent>, BulkEvent, ClusterAction) {
         let mut action = ClusterAction::None;
         let ev = self.members.on_message(msg, now);
+        if let Body::Control(Control::Hello(h)) = msg.body {
+            if h.digest == self.digest {
+                self.differs.remove(&msg.header.sender);
+            } else {
+                self.differs.entry(msg.header.sender).or_insert(now);
+            }
+        }
         if let Some(MemberEvent::Joined(m) | MemberEvent::Restarted(m)) = ev {
             self.generation += 1;
             // A member (re)joined: ask it for its table (it asks us for ours), unless we
@@ -226,9 +242,11 @@ impl Cluster {
     /// sync when nobody is there to give a table, ask again for a stalled bulk sync.
     pub fn tick(&mut self, now: Time, mut gone: impl FnMut(u32)) -> ClusterAction {
         let mut changed = false;
+        let differs = &mut self.differs;
         self.members.expire(now, |e| {
             if let MemberEvent::Gone(m) = e {
                 changed = true;
+                differs.remove(&m);
                 gone(m);
             }
         });
@@ -245,6 +263,19 @@ impl Cluster {
             return ClusterAction::Request(self.request(0, now));
         }
         ClusterAction::None
+    }
+
+    /// Our digest as our last hello said it.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// How long member `id`'s table digest has differed from ours (every hello of it in
+    /// a row), or None when its last one agreed. Under traffic digests differ by the
+    /// records in flight and expiry skew; a difference that outlasts a quiet period means
+    /// the tables diverged (records lost beyond the refresh period).
+    pub fn digest_differs(&self, id: u32, now: Time) -> Option<Duration> {
+        self.differs.get(&id).map(|&t| now - t)
     }
 
     /// Graceful leave: withdrawn, still serving.
@@ -302,10 +333,13 @@ mod tests {
             b[..n].to_vec()
         }
         fn hello(&mut self, state: MemberState) -> Vec<u8> {
+            self.hello_digest(state, 0)
+        }
+        fn hello_digest(&mut self, state: MemberState, digest: u64) -> Vec<u8> {
             self.send(&Control::Hello(Hello {
                 generation: 1,
                 sessions: 0,
-                digest: 0,
+                digest,
                 hold_ms: 1000,
                 state: state as u8,
                 port_slices: 4,
@@ -399,5 +433,29 @@ mod tests {
         assert_eq!(gone, [1]);
         assert_eq!(c.generation(), g + 1);
         assert_eq!(c.slice_mismatch(t(1500)).count(), 0);
+    }
+
+    #[test]
+    fn digests_are_compared_at_each_hello() {
+        let t = Time::from_millis;
+        let mut rx = Receiver::new(ReceiverConfig::new(1, 3), &key());
+        let mut c = Cluster::new(3, 1, true, 4, HOLD, t(0));
+        let _ = c.hello(10, 0xabc);
+        assert_eq!(c.digest(), 0xabc);
+        let mut p1 = Peer::new(1);
+        let d = p1.hello_digest(MemberState::Active, 0xabc);
+        c.on_message(&rx.receive(&d, t(10)).unwrap(), t(10));
+        assert_eq!(c.digest_differs(1, t(10)), None);
+        // It learnt a session we do not have: differs from then on, in a row.
+        for at in [20, 320, 620] {
+            let d = p1.hello_digest(MemberState::Active, 0xabd);
+            c.on_message(&rx.receive(&d, t(at)).unwrap(), t(at));
+        }
+        assert_eq!(c.digest_differs(1, t(700)), Some(Duration::from_millis(680)));
+        // We learn it too.
+        let _ = c.hello(11, 0xabd);
+        let d = p1.hello_digest(MemberState::Active, 0xabd);
+        c.on_message(&rx.receive(&d, t(900)).unwrap(), t(900));
+        assert_eq!(c.digest_differs(1, t(900)), None);
     }
 }
