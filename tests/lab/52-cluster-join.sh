@@ -5,7 +5,8 @@
 # downloads; a fourth member starts during them. Checked: the router never has a VIP
 # route via d4 while d4 says it is joining (polled every 0.1 s), d4 becomes active after
 # a bulk sync that brought the downloads' sessions, the router then spreads flows to d4
-# (some downloads move to it), and every download completes byte-identical.
+# (some downloads move to it), its table digest agrees with the others', and every
+# download completes byte-identical.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/lab/cluster-lib.sh
@@ -60,6 +61,18 @@ c4=$(rvsadm_d 4 --cluster)
 indent <<<"$c4"
 bulk=$(sed -n 's/^bulk sync: \([0-9]*\) records from member .*/\1/p' <<<"$c4")
 assert_ge "sessions d4's bulk sync brought" "$DOWNLOADS" "${bulk:-0}"
+# No new flows meanwhile: d4's table digest (its synced sessions) is the others'.
+digests_agree() {
+  local c
+  c=$(rvsadm_d 4 --cluster)
+  [[ $(awk '$1 ~ /^[0-9]+$/ && $8 == "yes"' <<<"$c" | wc -l) == 3 ]]
+}
+wait_for 10 "d4's table digest agreeing with the three others'" digests_agree ||
+  fail "digests: $(rvsadm_d 4 --cluster | tr '\n' '|')"
+c4=$(rvsadm_d 4 --cluster)
+say "$(grep '^table digest' <<<"$c4")"
+synced=$(sed -n 's/^table digest 0x[0-9a-f]* (\([0-9]*\) synced sessions)/\1/p' <<<"$c4")
+assert_ge "synced sessions in d4's digest" "$DOWNLOADS" "${synced:-0}"
 moved=0
 for p in "${sports[@]}"; do [[ $(route_of "$p") == 4 ]] && moved=$((moved + 1)); done
 say "downloads the router moved to d4: $moved (of $DOWNLOADS)"
