@@ -309,6 +309,9 @@ pub struct ClusterInfo {
     pub local_addresses: Vec<String>,
     pub hello_ms: u64,
     pub hold_ms: u64,
+    /// A joiner that hears no member serves alone after this long (0: never).
+    #[serde(default)]
+    pub alone_after_ms: u64,
     /// Sessions in our table, and the send lag of the sync thread (ms).
     pub sessions: u64,
     pub lag_ms: u64,

@@ -3,7 +3,8 @@
 # them (rvsd, BIRD, rvs-ctrl with a keepalived.conf `cluster` block whose BIRD gate
 # announces the VIP only while rvsd is an active member) serve 30 rate-limited 50 MB
 # downloads; a fourth member starts during them. Checked: the router never has a VIP
-# route via d4 while d4 says it is joining (polled every 0.1 s), d4 becomes active after
+# route via d4 while d4 says it is joining (polled every 0.1 s) — first for 6 s with its
+# sync link cut, when it must not go active alone — d4 becomes active after
 # a bulk sync that brought the downloads' sessions, the router then spreads flows to d4
 # (some downloads move to it), its table digest agrees with the others', and every
 # download completes byte-identical.
@@ -45,8 +46,18 @@ bash -c 'while :; do
   done' _ "$RVSADM" "$(d_sock 4)" "$NS_RTR" "$VIP" >"$CFG_DIR/watch.log" 2>/dev/null &
 WATCH=$!
 bg_track "$WATCH"
-say "d4 joins"
+# d4 starts with its sync link cut (at the switch): it hears no member, so it must stay
+# joining and unannounced well past its hold time (1.2 s) — alone_after_ms (10 s by
+# default) is for the first member of a new cluster, not for a member cut off from it.
+ip -n "$NS_SW" link set sys-d4 down
+say "d4 starts with its sync link down"
 cluster_member_start 4
+sleep 6
+assert_eq "d4's state 6 s after its start with no sync link" joining "$(cluster_state 4)"
+assert_eq "VIP routes via d4 meanwhile" 0 "$(in_rtr ip route show "$VIP/32" | grep -c 'via 198.18.1.14')"
+indent < <(rvsadm_d 4 --cluster | head -n 3)
+say "d4's sync link up: d4 joins"
+ip -n "$NS_SW" link set sys-d4 up
 four() { [[ $(vip_hops | wc -w) == 4 ]]; }
 wait_for 40 "the router's VIP route over four directors" four || fail "VIP route: $(in_rtr ip route show "$VIP/32")"
 sleep 1

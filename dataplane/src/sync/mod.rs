@@ -122,10 +122,13 @@ pub fn setup(
                 local_addresses: c.local_addresses.iter().map(|a| a.to_string()).collect(),
                 hello_ms: c.hello_interval.as_millis() as u64,
                 hold_ms: c.hold.as_millis() as u64,
+                alone_after_ms: c.alone_after.map_or(0, |d| d.as_millis() as u64),
                 state: "joining".into(),
                 ..Default::default()
             };
-            (Cluster::new(sc.member_id, epoch, true, c.members, c.hold, now), c.hello_interval, Some(info))
+            let cluster = Cluster::new(sc.member_id, epoch, true, c.members, c.hold, now)
+                .with_alone_after(c.alone_after);
+            (cluster, c.hello_interval, Some(info))
         }
     };
     let shared = Arc::new(SyncShared {

@@ -98,6 +98,13 @@ pub fn cluster(c: &ClusterInfo) -> String {
         "local ports {}-{} (slice {} of {}); hello {} ms, hold {} ms; sessions {}; sync lag {} ms",
         c.port_range.0, c.port_range.1, c.member, c.port_slices, c.hello_ms, c.hold_ms, c.sessions, c.lag_ms
     );
+    if c.state == "joining" {
+        let alone = match c.alone_after_ms {
+            0 => "never alone: waiting for a member to answer".to_string(),
+            ms => format!("alone after {ms} ms if no member answers"),
+        };
+        let _ = writeln!(out, "joining: not announced until the start-up sync is over; {alone}");
+    }
     if c.bulk_from != 0 {
         let _ = writeln!(out, "bulk sync: {} records from member {}", c.bulk_records, c.bulk_from);
     }

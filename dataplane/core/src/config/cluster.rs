@@ -41,6 +41,10 @@ pub struct ClusterConfig {
     pub local_addresses: Vec<Ipv4Addr>,
     /// A leaving member keeps serving this long after its routes are withdrawn.
     pub drain: Duration,
+    /// A joining member that hears no other member turns active alone after this long
+    /// (the first member of a new cluster); None: never. Until then it is not announced:
+    /// a member whose sync link is broken must not take flows with an empty table.
+    pub alone_after: Option<Duration>,
     pub line: usize,
 }
 
@@ -55,6 +59,7 @@ pub(super) struct RawCluster {
     #[serde(default)]
     local_addresses: Vec<Spanned<String>>,
     drain_ms: Option<u64>,
+    alone_after_ms: Option<Spanned<u64>>,
     // The sync link, as in `[sync]`.
     #[serde(default = "default_true")]
     enable: bool,
@@ -76,6 +81,8 @@ pub(super) struct RawCluster {
 
 /// Default cluster size for port slices.
 pub const DEFAULT_MEMBERS: u8 = 8;
+/// How long a joining member that hears nobody waits before it serves alone.
+pub const DEFAULT_ALONE_AFTER_MS: u64 = 10_000;
 
 /// `[cluster]` and the `[sync]` it implies. `sync_present` is the span of a `[sync]`
 /// section's key file, if there is one (a conflict).
@@ -133,6 +140,19 @@ pub(super) fn parse_cluster(
         let span = r.hold_ms.as_ref().map_or(r.member_id.span(), |h| h.span());
         return cx.err(span, "hold_ms must be at least twice hello_interval_ms");
     }
+    let alone_after = match &r.alone_after_ms {
+        None => Some(Duration::from_millis(DEFAULT_ALONE_AFTER_MS)),
+        Some(x) if *x.get_ref() == 0 => None,
+        Some(x) if (hold.as_millis() as u64..=3_600_000).contains(x.get_ref()) => {
+            Some(Duration::from_millis(*x.get_ref()))
+        }
+        Some(x) => {
+            return cx.err(
+                x.span(),
+                format!("alone_after_ms must be 0 (never) or {} (hold_ms) to 3600000", hold.as_millis()),
+            )
+        }
+    };
     let placement = match &r.placement {
         None => Placement::Maglev,
         Some(p) => match p.get_ref().as_str() {
@@ -176,6 +196,7 @@ pub(super) fn parse_cluster(
         placement,
         local_addresses,
         drain: Duration::from_millis(r.drain_ms.unwrap_or(2000).min(600_000)),
+        alone_after,
         line,
     };
     Ok(Some((cluster, sync)))
@@ -201,6 +222,7 @@ mod tests {
         assert_eq!((cl.member_id, cl.members, cl.placement), (2, 4, Placement::Maglev));
         assert_eq!(cl.hold, Duration::from_millis(1000));
         assert_eq!(cl.local_addresses, [Ipv4Addr::new(198, 19, 0, 202)]);
+        assert_eq!(cl.alone_after, Some(Duration::from_secs(10)));
         let s = c.sync.as_ref().unwrap();
         assert_eq!((s.member_id, s.group.to_string().as_str()), (2, "224.0.0.81:8848"));
         for (bad, line, what) in [
@@ -209,6 +231,7 @@ mod tests {
             ("[cluster]\nmember_id = 1\nkey_file = \"k\"\ninterface = \"s\"\nhold_ms = 400\n", 10, "twice"),
             ("[cluster]\nmember_id = 1\nkey_file = \"k\"\ninterface = \"s\"\nplacement = \"rr\"\n", 10, "maglev"),
             ("[cluster]\nmember_id = 1\nkey_file = \"k\"\n", 8, "interface"),
+            ("[cluster]\nmember_id = 1\nkey_file = \"k\"\ninterface = \"s\"\nalone_after_ms = 500\n", 10, "0 (never) or 1000"),
             ("[cluster]\nmember_id = 1\nkey_file = \"k\"\ninterface = \"s\"\nlocal_addresses = [\"x\"]\n", 10, "x"),
             (
                 "[sync]\nkey_file = \"k\"\nsource = \"1.2.3.4\"\n[cluster]\nmember_id = 1\nkey_file = \"k\"\ninterface = \"s\"\n",
@@ -220,6 +243,21 @@ mod tests {
             assert_eq!(e.line, line, "{bad}: {e}");
             assert!(e.message.contains(what), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn alone_after_never_or_at_least_the_hold_time() {
+        let with = |v: &str| {
+            cfg(&format!(
+                "[cluster]\nmember_id = 1\nkey_file = \"k\"\ninterface = \"s\"\nalone_after_ms = {v}\n"
+            ))
+            .map(|c| c.cluster.unwrap().alone_after)
+        };
+        assert_eq!(with("0").unwrap(), None);
+        assert_eq!(with("1000").unwrap(), Some(Duration::from_secs(1)));
+        assert_eq!(with("60000").unwrap(), Some(Duration::from_secs(60)));
+        assert!(with("999").is_err());
+        assert!(with("3600001").is_err());
     }
 
     #[test]

@@ -106,8 +106,9 @@ impl Cluster {
             generation: 1,
             members: Members::new(),
             tracker: BulkTracker::new(me, epoch),
-            // Alone once nobody spoke for a hold time: every member says hello within it.
-            initial: InitialSync::new(now).with_wait(hold),
+            // Alone once nobody spoke for a hold time: every member says hello within it
+            // (a cluster member is usually told to wait longer: `with_alone_after`).
+            initial: InitialSync::new(now).with_wait(Some(hold)),
             port_slices,
             hold,
             bulk_timeout: hold.max(Duration::from_secs(1)),
@@ -116,6 +117,15 @@ impl Cluster {
             digest: 0,
             differs: BTreeMap::new(),
         }
+    }
+
+    /// How long a member that hears nobody waits before it serves alone (the first member
+    /// of a new cluster), or never. A member whose sync link is broken hears nobody
+    /// either: until then it stays joining (not announced) rather than serve flows the
+    /// router would move to it with an empty table.
+    pub fn with_alone_after(mut self, after: Option<Duration>) -> Cluster {
+        self.initial = self.initial.with_wait(after);
+        self
     }
 
     /// A bulk sync with no progress for this long is asked for again (default: the hold
@@ -348,6 +358,44 @@ mod tests {
     }
 
     const HOLD: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_member_that_hears_nobody_stays_joining_until_alone_after() {
+        let t = Time::from_millis;
+        // Its sync link is broken: it hears nobody. Not active after the hold time.
+        let mut c = Cluster::new(3, 1, true, 4, HOLD, t(0)).with_alone_after(Some(Duration::from_secs(5)));
+        for at in [1000, 2000, 4900] {
+            c.tick(t(at), |_| {});
+            assert_eq!((c.state(), c.ready()), (MemberState::Joining, false), "at {at} ms");
+        }
+        c.tick(t(5000), |_| {});
+        assert_eq!(c.state(), MemberState::Active);
+        assert_eq!(c.initial().state().name(), "alone");
+
+        // Never alone: joining until a member answers, however long.
+        let mut c = Cluster::new(3, 1, true, 4, HOLD, t(0)).with_alone_after(None);
+        c.tick(t(3_600_000), |_| {});
+        assert_eq!(c.state(), MemberState::Joining);
+        let mut rx = Receiver::new(ReceiverConfig::new(1, 3), &key());
+        let mut p1 = Peer::new(1);
+        let at = t(3_600_100);
+        let d = p1.hello(MemberState::Active);
+        let (_, _, act) = c.on_message(&rx.receive(&d, at).unwrap(), at);
+        let ClusterAction::Request(req) = act else { panic!("no bulk request") };
+        let mut me = Sender::new(SenderConfig::new(1, 3, 1), &key()).unwrap();
+        let mut b = [0u8; 128];
+        let n = me.control(&req, &mut b).unwrap();
+        let mut rx1 = Receiver::new(ReceiverConfig::new(1, 1), &key());
+        let ans = BulkAnswer::for_request(&rx1.receive(&b[..n], at).unwrap(), 1).unwrap();
+        for m in [ans.start(0, 0), ans.end(0)] {
+            let d = p1.send(&m);
+            if let (_, BulkEvent::Finished(o), _) = c.on_message(&rx.receive(&d, at).unwrap(), at) {
+                c.judged(&o, false, at);
+            }
+        }
+        assert_eq!(c.state(), MemberState::Active);
+        assert_eq!(c.initial().state().name(), "complete");
+    }
 
     #[test]
     fn first_member_becomes_active_after_a_hold_time_alone() {

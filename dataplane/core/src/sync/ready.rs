@@ -51,8 +51,8 @@ pub enum AfterBulk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitialSync {
     started: Time,
-    /// No peer heard for this long from the start: alone.
-    wait: Duration,
+    /// No peer heard for this long from the start: alone (None: never).
+    wait: Option<Duration>,
     state: InitialState,
     /// When it became ready.
     ended: Option<Time>,
@@ -67,11 +67,12 @@ impl InitialSync {
     pub const MAX_ATTEMPTS: u32 = 8;
 
     pub fn new(now: Time) -> InitialSync {
-        InitialSync { started: now, wait: Self::WAIT, state: InitialState::Waiting, ended: None }
+        InitialSync { started: now, wait: Some(Self::WAIT), state: InitialState::Waiting, ended: None }
     }
 
-    /// Calls itself alone after `wait` without a peer (a cluster member: its hold time).
-    pub fn with_wait(mut self, wait: Duration) -> InitialSync {
+    /// Calls itself alone after `wait` without a peer, or never (None: a cluster member
+    /// told to wait for its peers however long it takes).
+    pub fn with_wait(mut self, wait: Option<Duration>) -> InitialSync {
         self.wait = wait;
         self
     }
@@ -125,10 +126,9 @@ impl InitialSync {
     /// ([`Self::WAIT`] unless set) of the start, or none left while syncing, means there is nothing to wait for.
     pub fn tick(&mut self, peers_alive: bool, now: Time) {
         match self.state {
-            InitialState::Waiting if !peers_alive && now - self.started >= self.wait => {
-                self.end(InitialState::Alone, now)
-            }
-            InitialState::Syncing { .. } if !peers_alive && now - self.started >= self.wait => {
+            InitialState::Waiting | InitialState::Syncing { .. }
+                if !peers_alive && self.wait.is_some_and(|w| now - self.started >= w) =>
+            {
                 self.end(InitialState::Alone, now)
             }
             _ => {}
