@@ -139,8 +139,11 @@ for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-c
 done
 # The control socket under stuck, oversized and unprivileged clients.
 LAB_TESTS+=("45-control-access 45-control-access 1")
-# ICMP errors translated for their sessions (port unreachable to a UDP client).
-LAB_TESTS+=("46-icmp-errors 46-icmp-errors 1")
+# ICMP errors translated for their sessions (port unreachable to a UDP client); with two
+# workers the error must find the worker that owns its session.
+for w in 1 2; do
+  LAB_TESTS+=("46-icmp-errors-w$w 46-icmp-errors $w")
+done
 # Per-service source lists and admission limits against two client hosts and a UDP flood.
 LAB_TESTS+=("65-acl-limits-w1 65-acl-limits 1")
 # IPv6: own addresses (ND, ping -6), FULLNAT v6 -> v6 for TCP and UDP, rvsadm's brackets.

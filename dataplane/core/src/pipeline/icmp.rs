@@ -37,7 +37,7 @@ impl<P: Frame> Pipeline<P> {
         let kind = self.addrs.get(dst);
         if super::icmp_error::is_error(icmp.msg_type()) {
             return match kind {
-                Destination::Vip | Destination::Lip => self.handle_icmp_error(pkt, now, alloc, out),
+                Destination::Vip | Destination::Lip => self.handle_icmp_error(port, pkt, now, alloc, out),
                 Destination::Former => self.handle_nat_icmp_error(port, pkt, now, alloc, out),
                 _ => self.to_kernel(port, DropReason::IcmpIgnored, pkt, out),
             };

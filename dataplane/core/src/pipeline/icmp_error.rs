@@ -32,6 +32,7 @@ impl<P: Frame> Pipeline<P> {
     /// it on, or drops it counted.
     pub(super) fn handle_icmp_error(
         &mut self,
+        port: IfIndex,
         mut pkt: P,
         now: Time,
         alloc: &mut impl FrameAlloc<P>,
@@ -43,11 +44,11 @@ impl<P: Frame> Pipeline<P> {
         // The quoted packet is one we sent; its reverse is a flow of our table.
         let reverse = FlowKey { src: q.dst, dst: q.src, sport: q.dport, dport: q.sport, proto: q.proto };
         let Some((id, dir)) = self.sessions.lookup(&reverse) else {
-            // A NAT session lives on its client's worker (`conn_direct::NatSteering`).
-            if let Some(owner) = self.nat_icmp_owner(&q) {
-                return self.redirect_icmp(owner, pkt, out);
-            }
-            return self.drop_pkt(DropReason::IcmpNoSession, pkt);
+            let owner = self.icmp_owner(&q);
+            return match self.next_worker(owner) {
+                Some(w) => self.redirect_icmp(w, port, pkt, out),
+                None => self.drop_pkt(DropReason::IcmpNoSession, pkt),
+            };
         };
         let s = *self.sessions.get(id);
         if s.flags & FLAG_INPUT_ONLY != 0 {
@@ -93,14 +94,23 @@ impl<P: Frame> Pipeline<P> {
         if !to_nat_real {
             return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
-        self.handle_icmp_error(pkt, now, alloc, out)
+        self.handle_icmp_error(port, pkt, now, alloc, out)
     }
 
-    /// The worker owning the NAT session an ICMP error is about, when it is another: the
-    /// quoted packet went to a NAT real server (its source is the client) or came from
-    /// one (its destination is the client).
-    fn nat_icmp_owner(&self, q: &Quoted) -> Option<u16> {
-        if self.workers < 2 || self.nat.is_empty() {
+    /// The worker that owns the session an ICMP error is about, when the quote tells: a
+    /// quoted packet from one of our LIPs names its owner by its local port (replies to
+    /// that port reach that worker: `laddr::Steering`); one to or from a NAT real server
+    /// names its client, whose hash places NAT sessions (`conn_direct::NatSteering`).
+    /// None for a packet we sent to a client: its session lives where the NIC's hash put
+    /// the client's flow, which the error's own headers do not tell.
+    fn icmp_owner(&self, q: &Quoted) -> Option<u16> {
+        if self.workers < 2 {
+            return None;
+        }
+        if self.addrs.get(q.src) == Destination::Lip {
+            return Some(self.laddrs.owner_of_reply(q.dst, q.dport, q.src, q.sport));
+        }
+        if self.nat.is_empty() {
             return None;
         }
         let (cip, cport) = if self.nat.has_real(q.dst, q.dport, q.proto) {
@@ -110,16 +120,33 @@ impl<P: Frame> Pipeline<P> {
         } else {
             return None;
         };
-        let owner = super::conn_direct::NatSteering::owner(cip, cport, self.workers);
-        (owner != self.worker).then_some(owner)
+        Some(super::conn_direct::NatSteering::owner(cip, cport, self.workers))
     }
 
-    /// Hands an ICMP error to worker `owner`, which takes it as if received
-    /// (`handle_handoff` knows it by its protocol).
-    fn redirect_icmp(&self, owner: u16, pkt: P, out: &mut Output<P>) {
+    /// The worker an ICMP error whose session is not here goes to next (either family):
+    /// its session's owner when the quote names one (and it is not this worker), else
+    /// the next worker in turn until every worker has looked (`handoff_hops` counts the
+    /// ones before), so an error about a client-side flow still finds its session.
+    pub(super) fn next_worker(&self, owner: Option<u16>) -> Option<u16> {
+        if self.workers < 2 {
+            return None;
+        }
+        match owner {
+            Some(w) => (w != self.worker).then_some(w),
+            None => {
+                (u16::from(self.handoff_hops) + 1 < self.workers).then(|| (self.worker + 1) % self.workers)
+            }
+        }
+    }
+
+    /// Hands an ICMP error to worker `w`, which takes it as if received on `port`
+    /// (`handle_handoff` knows it by its protocol; `ttl` carries the hop count).
+    fn redirect_icmp(&self, w: u16, port: IfIndex, pkt: P, out: &mut Output<P>) {
         let mut info = L4Info::EMPTY;
+        info.port = port;
         info.key.proto = PROTO_ICMP;
-        self.redirect_to(owner, pkt, info, out);
+        info.ttl = self.handoff_hops.saturating_add(1);
+        self.redirect_to(w, pkt, info, out);
     }
 }
 
@@ -403,5 +430,55 @@ pub(super) mod tests {
         h.rx(CLIENT_PORT, icmp_error(CLIENT_MAC, LB_C_MAC, ROUTER_C, VIP, TIME_EXCEEDED, 0, 0, &stray, 22));
         assert_eq!(h.drops(DropReason::IcmpBadQuote), 1);
         assert!(h.take_tx(CLIENT_PORT).is_empty() && h.take_tx(SERVER_PORT).is_empty());
+    }
+
+    /// With two workers, an error that lands on the worker without the session reaches
+    /// the one with it: by the quoted LIP port on the server side, by asking the other
+    /// worker on the client side; an error about no session is dropped after one round.
+    #[test]
+    fn errors_on_the_wrong_worker_reach_the_sessions_owner() {
+        let (mut w0, mut w1) = (Harness::new(0, 2), Harness::new(1, 2));
+        w0.resolve_all();
+        w1.resolve_all();
+        w0.rx(CLIENT_PORT, udp_frame(CLIENT_MAC, LB_C_MAC, CLIENT, 33000, VIP, 53, b"query"));
+        let fwd = w0.take_tx(SERVER_PORT).pop().expect("datagram forwarded");
+        let (_, _, lip, lport, rip, rport) = endpoints(&fwd);
+        let rs = (u32::from(rip) - u32::from(ip("198.19.0.11"))) as usize;
+        w1.rx(SERVER_PORT, icmp_error(RS_MAC[rs], LB_S_MAC, rip, lip, DEST_UNREACHABLE, 3, 0, &fwd, 576));
+        let h = w1.out.redirect[0].pop().expect("handed to the port's owner");
+        w0.p.handle_handoff(h, w0.now, &mut crate::frame::VecAlloc, &mut w0.out);
+        let (src, dst, ..) = read(&w0.take_tx(CLIENT_PORT).pop().expect("error sent to the client"));
+        assert_eq!((src, dst), (VIP, CLIENT));
+
+        // Client side: a reply too big for a router near the client, caught by worker 1.
+        w0.rx(SERVER_PORT, udp_frame(RS_MAC[rs], LB_S_MAC, rip, rport, lip, lport, &[1u8; 1400]));
+        let reply = w0.take_tx(CLIENT_PORT).pop().expect("reply forwarded");
+        let err = icmp_error(
+            CLIENT_MAC,
+            LB_C_MAC,
+            ROUTER_C,
+            VIP,
+            DEST_UNREACHABLE,
+            CODE_FRAG_NEEDED,
+            1280,
+            &reply,
+            1500,
+        );
+        w1.rx(CLIENT_PORT, err);
+        let h = w1.out.redirect[0].pop().expect("asked the other worker");
+        w0.p.handle_handoff(h, w0.now, &mut crate::frame::VecAlloc, &mut w0.out);
+        let (src, dst, _, _, mtu, ..) = read(&w0.take_tx(SERVER_PORT).pop().expect("to the real server"));
+        assert_eq!((src, dst, mtu), (lip, rip, 1280));
+
+        // About nobody's flow: worker 0 asks worker 1, which drops it.
+        let stray = udp_frame(LB_C_MAC, CLIENT_MAC, VIP, 53, CLIENT, 33999, b"x");
+        w0.rx(
+            CLIENT_PORT,
+            icmp_error(CLIENT_MAC, LB_C_MAC, ROUTER_C, VIP, DEST_UNREACHABLE, 1, 0, &stray, 576),
+        );
+        let h = w0.out.redirect[1].pop().expect("asked the other worker");
+        w1.p.handle_handoff(h, w1.now, &mut crate::frame::VecAlloc, &mut w1.out);
+        assert!(w1.out.redirect[0].is_empty(), "not round again");
+        assert_eq!(w1.drops(DropReason::IcmpNoSession), 1);
     }
 }

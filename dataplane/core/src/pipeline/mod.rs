@@ -271,6 +271,9 @@ pub struct Pipeline<P> {
     cookie_clock: u64,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
+    /// Workers an ICMP error handed over has already visited (`icmp_error::next_worker`);
+    /// set while `handle_handoff` runs, 0 otherwise.
+    handoff_hops: u8,
     failed: Vec<P>,
     expired: Vec<Session>,
     probes: Vec<Probe>,
@@ -295,6 +298,7 @@ impl<P: Frame> Pipeline<P> {
                 worker: cfg.worker,
                 workers: cfg.workers,
                 max_sessions: cfg.max_sessions,
+                hash_seed: cfg.cookie_secrets.table_seed() ^ 0x6666,
                 local_port_range: cfg.local_port_range,
                 neigh: cfg.neigh,
             },
@@ -309,7 +313,7 @@ impl<P: Frame> Pipeline<P> {
             routes: cfg.routes,
             snapshot: Arc::new(Snapshot::default()),
             services: Vec::new(),
-            sessions: SessionTable::new(cfg.max_sessions, now),
+            sessions: SessionTable::with_seed(cfg.max_sessions, now, cfg.cookie_secrets.table_seed()),
             laddrs: LaddrPools::with_steering(cfg.worker, cfg.workers, cfg.local_port_range, cfg.steering),
             neigh: NeighTable::new(cfg.neigh),
             timeouts: StateTimeouts::new(cfg.timeouts),
@@ -335,6 +339,7 @@ impl<P: Frame> Pipeline<P> {
             limits,
             cookie_clock: 0,
             released: Vec::new(),
+            handoff_hops: 0,
             failed: Vec::new(),
             expired: Vec::new(),
             probes: Vec::new(),
@@ -517,12 +522,19 @@ impl<P: Frame> Pipeline<P> {
         out: &mut Output<P>,
     ) {
         if h.info.dest == Destination::Ipv6 {
-            // IPv6 is handed over unparsed (`v6/conn.rs`).
-            return self.handle_ipv6(h.info.port, h.pkt, now, alloc, out);
+            // IPv6 is handed over unparsed (`v6/conn.rs`); an ICMPv6 error may be on its
+            // way round the workers (`icmp_error::next_worker`).
+            self.handoff_hops = h.info.ttl;
+            self.handle_ipv6(h.info.port, h.pkt, now, alloc, out);
+            self.handoff_hops = 0;
+            return;
         }
         if h.info.key.proto == icmp_error::PROTO_ICMP {
-            // An ICMP error about a NAT session of ours (`icmp_error`).
-            return self.handle_icmp(h.info.port, h.pkt, now, alloc, out);
+            // An ICMP error about a session another worker thought ours (`icmp_error`).
+            self.handoff_hops = h.info.ttl;
+            self.handle_icmp(h.info.port, h.pkt, now, alloc, out);
+            self.handoff_hops = 0;
+            return;
         }
         let mut info = h.info;
         info.hash = self.sessions.hash(&info.key);

@@ -122,6 +122,16 @@ impl FlowIndex {
         FlowHash(fold_mul(fold_mul(a ^ self.seed[0], b ^ self.seed[1]), 0x9e37_79b9_7f4a_7c15))
     }
 
+    /// `hash` for an IPv6 flow (the IPv6 session table shares this index).
+    #[inline]
+    pub fn hash6(&self, k: &super::v6::FlowKey6) -> FlowHash {
+        let (s, d) = (u128::from(k.src), u128::from(k.dst));
+        let a = fold_mul((s >> 64) as u64 ^ self.seed[0], s as u64 ^ self.seed[1]);
+        let b = fold_mul((d >> 64) as u64 ^ self.seed[1], d as u64 ^ self.seed[0]);
+        let p = (k.sport as u64) << 32 | (k.dport as u64) << 16 | k.proto as u64;
+        FlowHash(fold_mul(fold_mul(a ^ p, b ^ self.seed[0]), 0x9e37_79b9_7f4a_7c15))
+    }
+
     #[inline]
     fn home(&self, h: FlowHash) -> usize {
         h.0 as usize & self.mask

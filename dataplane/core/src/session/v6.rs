@@ -10,6 +10,7 @@
 use hashbrown::HashMap;
 use std::net::Ipv6Addr;
 
+use super::index::FlowIndex;
 use super::{Direction, SessionState};
 use crate::time::Time;
 
@@ -61,24 +62,47 @@ pub enum InsertError6 {
 pub struct SessionTable6 {
     slots: Vec<Option<Session6>>,
     free: Vec<u32>,
-    index: HashMap<FlowKey6, (u32, Direction), ahash::RandomState>,
+    /// The flow index of both directions (the IPv4 table's, `index.rs`): sized once by
+    /// `reserve`, so the packet path never allocates or rehashes.
+    index: Option<FlowIndex>,
     max: usize,
+    seed: u64,
     /// Where the expiry sweep goes on.
     cursor: usize,
     len: usize,
 }
 
 impl SessionTable6 {
-    /// A table of at most `max` sessions. Nothing is allocated until the first session.
-    pub fn new(max: usize) -> Self {
+    /// A table of at most `max` sessions, its flow hash keyed by `seed`. Nothing is
+    /// allocated until `reserve`: a director without IPv6 services pays nothing.
+    pub fn new(max: usize, seed: u64) -> Self {
         SessionTable6 {
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashMap::default(),
-            max,
+            index: None,
+            max: max.clamp(1, FlowIndex::MAX_SLOTS),
+            seed,
             cursor: 0,
             len: 0,
         }
+    }
+
+    /// Sizes the table for `max` sessions, once (the control side calls it when the
+    /// first IPv6 service arrives): the index is allocated, the slots and the free list
+    /// reserved (their pages are touched only as sessions come).
+    pub fn reserve(&mut self) {
+        if self.index.is_none() {
+            self.index = Some(FlowIndex::new(2 * self.max, self.seed));
+            self.slots = Vec::with_capacity(self.max);
+            self.free = Vec::with_capacity(self.max);
+        }
+    }
+
+    /// Bytes held for the table (index and reserved slots).
+    pub fn bytes(&self) -> usize {
+        self.index.as_ref().map_or(0, FlowIndex::bytes)
+            + self.slots.capacity() * std::mem::size_of::<Option<Session6>>()
+            + self.free.capacity() * 4
     }
 
     pub fn len(&self) -> usize {
@@ -91,7 +115,17 @@ impl SessionTable6 {
 
     #[inline]
     pub fn lookup(&self, key: &FlowKey6) -> Option<(u32, Direction)> {
-        self.index.get(key).copied()
+        let index = self.index.as_ref()?;
+        let slots = &self.slots;
+        index
+            .find(index.hash6(key), |hit| match &slots[hit.slot as usize] {
+                Some(s) => match hit.dir {
+                    Direction::FromClient => s.client == *key,
+                    Direction::FromServer => s.server == *key,
+                },
+                None => false,
+            })
+            .map(|hit| (hit.slot, hit.dir))
     }
 
     #[inline]
@@ -104,27 +138,34 @@ impl SessionTable6 {
         self.slots[id as usize].as_mut().expect("live session id")
     }
 
+    /// Adds a session indexed by both flows. At capacity (or before `reserve`) the
+    /// table refuses; it never grows.
     pub fn insert(&mut self, s: Session6) -> Result<u32, InsertError6> {
-        if self.len >= self.max {
+        if self.len >= self.max || self.index.is_none() {
             return Err(InsertError6::Full);
         }
-        if self.index.contains_key(&s.client) || self.index.contains_key(&s.server) {
+        if self.lookup(&s.client).is_some() || self.lookup(&s.server).is_some() {
             return Err(InsertError6::Exists);
-        }
-        if self.index.capacity() == 0 {
-            // Sized once for the first thousands of sessions, so that the index rarely
-            // grows under traffic.
-            self.index.reserve((2 * self.max).min(1 << 16));
         }
         let id = match self.free.pop() {
             Some(i) => i,
             None => {
+                debug_assert!(self.slots.len() < self.slots.capacity(), "reserved for max");
                 self.slots.push(None);
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(s.client, (id, Direction::FromClient));
-        self.index.insert(s.server, (id, Direction::FromServer));
+        let index = self.index.as_mut().expect("reserved");
+        let (hc, hs) = (index.hash6(&s.client), index.hash6(&s.server));
+        if !index.insert(hc, id, Direction::FromClient) {
+            self.free.push(id);
+            return Err(InsertError6::Full);
+        }
+        if !index.insert(hs, id, Direction::FromServer) {
+            index.remove(hc, id, Direction::FromClient);
+            self.free.push(id);
+            return Err(InsertError6::Full);
+        }
         self.slots[id as usize] = Some(s);
         self.len += 1;
         Ok(id)
@@ -132,8 +173,10 @@ impl SessionTable6 {
 
     pub fn remove(&mut self, id: u32) -> Option<Session6> {
         let s = self.slots.get_mut(id as usize)?.take()?;
-        self.index.remove(&s.client);
-        self.index.remove(&s.server);
+        if let Some(index) = self.index.as_mut() {
+            index.remove(index.hash6(&s.client), id, Direction::FromClient);
+            index.remove(index.hash6(&s.server), id, Direction::FromServer);
+        }
         self.free.push(id);
         self.len -= 1;
         Some(s)
@@ -186,12 +229,28 @@ impl PortPool6 {
         port % self.workers
     }
 
+    /// Makes the port sets of `lip` (TCP and UDP) ahead of traffic, so that its first
+    /// connection allocates nothing.
+    pub fn prepare(&mut self, lip: Ipv6Addr) {
+        let first = self.first();
+        for proto in [super::PROTO_TCP, super::PROTO_UDP] {
+            self.used
+                .entry((lip, proto))
+                .or_insert_with(|| PortSet { bits: Box::new([0; 1024]), next: first });
+        }
+    }
+
+    /// The first port of the range that is this worker's.
+    fn first(&self) -> u32 {
+        let (lo, n, w) = (self.range.0 as u32, self.workers as u32, self.worker as u32);
+        lo + ((w + n - lo % n) % n)
+    }
+
     /// A free port of this worker's share on `lip` for `proto`, marked used.
     pub fn take(&mut self, lip: Ipv6Addr, proto: u8) -> Option<u16> {
-        let (lo, hi) = self.range;
-        let (w, n) = (self.worker, self.workers);
-        // The first port of the range that is ours.
-        let first = lo as u32 + ((w as u32 + n as u32 - lo as u32 % n as u32) % n as u32);
+        let hi = self.range.1;
+        let n = self.workers;
+        let first = self.first();
         if first > hi as u32 {
             return None;
         }
@@ -256,7 +315,9 @@ mod tests {
 
     #[test]
     fn both_flows_find_the_session_and_removal_forgets_them() {
-        let mut t = SessionTable6::new(2);
+        let mut t = SessionTable6::new(2, 7);
+        assert_eq!(t.insert(session(40000, 1026, 10)), Err(InsertError6::Full), "not reserved yet");
+        t.reserve();
         let s = session(40000, 1026, 10);
         let id = t.insert(s).unwrap();
         assert_eq!(t.lookup(&s.client), Some((id, Direction::FromClient)));
@@ -274,7 +335,8 @@ mod tests {
 
     #[test]
     fn the_sweep_expires_due_sessions_within_its_budget() {
-        let mut t = SessionTable6::new(100);
+        let mut t = SessionTable6::new(100, 7);
+        t.reserve();
         for i in 0..10 {
             t.insert(session(40000 + i, 2000 + i, if i % 2 == 0 { 5 } else { 50 })).unwrap();
         }

@@ -191,6 +191,12 @@ impl CookieSecrets {
         self.generation
     }
 
+    /// A secret seed for the session tables' flow hash, derived from the current key: a
+    /// sender who cannot learn it cannot aim flows at one bucket (hash flooding).
+    pub fn table_seed(&self) -> u64 {
+        siphash24(self.current.k0, self.current.k1, b"rvs flow index seed")
+    }
+
     /// The cookie for a client SYN with ISN `client_isn` on `tuple` (client → virtual
     /// address), carrying `mss_index` (< [`MSS_TABLE`] length), made at `counter`.
     pub fn make(&self, tuple: &FourTuple, client_isn: u32, counter: u32, mss_index: u8) -> u32 {

@@ -414,3 +414,49 @@ fn errors_about_no_session_or_without_ports_are_dropped_and_counted() {
     assert_eq!(h.drops(DropReason::IcmpBadQuote), 1);
     assert!(h.tx(CLIENT_PORT).is_empty());
 }
+
+#[test]
+fn an_error_on_the_wrong_worker_reaches_the_sessions_owner() {
+    let mut w0 = H::new(0, 2);
+    let mut w1 = H::new(1, 2);
+    w0.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 50000, a(VIP), 53, 17, 0, b"anyone?"));
+    let sent = w0.tx(SERVER_PORT).pop().unwrap();
+    let (_, dmac, _, _, rip, _, _) = parse(&sent);
+    // The real server's port unreachable lands on worker 1: the quoted LIP port names
+    // worker 0, which translates it.
+    let err = Icmpv6Repr::DstUnreachable { code: icmpv6::CODE_PORT_UNREACHABLE, quote: &sent[ETH..] };
+    w1.rx(SERVER_PORT, icmp_error_frame(dmac, LB_S_MAC, rip, a(LIP), &err));
+    assert_eq!(w1.drops(DropReason::IcmpNoSession), 0);
+    let h = w1.out.redirect[0].pop().expect("handed to worker 0");
+    w0.p.handle_handoff(h, w0.now, &mut VecAlloc, &mut w0.out);
+    assert_eq!(quoted(&w0.tx(CLIENT_PORT)[0]), (a(CLIENT), 50000, a(VIP), 53, true));
+}
+
+#[test]
+fn a_client_side_error_goes_round_the_workers_once() {
+    let mut w0 = H::new(0, 2);
+    let mut w1 = H::new(1, 2);
+    w0.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 40000, a(VIP), 80, 6, SYN, b""));
+    let (_, dmac, _, lport, rip, _, _) = parse(&w0.tx(SERVER_PORT)[0]);
+    let i = RS_MAC.iter().position(|m| *m == dmac).unwrap();
+    w0.rx(SERVER_PORT, l4_frame(RS_MAC[i], LB_S_MAC, rip, 80, a(LIP), lport, 6, SYN | ACK, b""));
+    let to_client = w0.tx(CLIENT_PORT).pop().unwrap();
+    // A router's packet too big about VIP:80 -> client lands on worker 1, which cannot
+    // tell the owner: it asks the next worker, which has the session.
+    let router = a("2001:db8:1::fe");
+    let err = Icmpv6Repr::PacketTooBig { mtu: 1280, quote: &to_client[ETH..] };
+    let frame = icmp_error_frame(CLIENT_MAC, LB_C_MAC, router, a(VIP), &err);
+    w1.rx(CLIENT_PORT, frame.clone());
+    let h = w1.out.redirect[0].pop().expect("handed to worker 0");
+    w0.p.handle_handoff(h, w0.now, &mut VecAlloc, &mut w0.out);
+    assert_eq!(quoted(&w0.tx(SERVER_PORT)[0]), (rip, 80, a(LIP), lport, true));
+    // About no session anywhere: worker 0 passes it on, worker 1 (the last) drops it.
+    let mut stray = to_client.clone();
+    stray[ETH + 40 + 2..ETH + 40 + 4].copy_from_slice(&40001u16.to_be_bytes());
+    let err = Icmpv6Repr::PacketTooBig { mtu: 1280, quote: &stray[ETH..] };
+    w0.rx(CLIENT_PORT, icmp_error_frame(CLIENT_MAC, LB_C_MAC, router, a(VIP), &err));
+    let h = w0.out.redirect[1].pop().expect("handed to worker 1");
+    w1.p.handle_handoff(h, w1.now, &mut VecAlloc, &mut w1.out);
+    assert!(w1.out.redirect[0].is_empty(), "not round again");
+    assert_eq!(w1.drops(DropReason::IcmpNoSession), 1);
+}

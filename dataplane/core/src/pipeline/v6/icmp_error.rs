@@ -8,8 +8,10 @@
 
 use std::net::Ipv6Addr;
 
-use super::{Output, Pipeline, ETH_LEN};
+use super::{Dest6, Output, Pipeline, ETH_LEN};
 use crate::frame::{Frame, FrameAlloc};
+use crate::pipeline::{classify::Destination, Handoff, L4Info};
+use crate::route::IfIndex;
 use crate::session::v6::FlowKey6;
 use crate::session::{Direction, PROTO_TCP, PROTO_UDP};
 use crate::stats::DropReason;
@@ -76,6 +78,7 @@ impl<P: Frame> Pipeline<P> {
     /// for the session it is about and sent on, or dropped and counted.
     pub(super) fn handle_icmpv6_error(
         &mut self,
+        port: IfIndex,
         mut pkt: P,
         off: usize,
         now: Time,
@@ -88,7 +91,20 @@ impl<P: Frame> Pipeline<P> {
         let k = q.key;
         let reverse = FlowKey6 { src: k.dst, dst: k.src, sport: k.dport, dport: k.sport, proto: k.proto };
         let Some((id, dir)) = self.v6.sessions.lookup(&reverse) else {
-            return self.drop_pkt(DropReason::IcmpNoSession, pkt);
+            // Another worker's session: a quote from a LIP names it by its local port,
+            // else the workers look in turn (`next_worker`).
+            let owner = (self.v6.get(k.src) == Some(Dest6::Lip)).then(|| self.v6.ports.owner(k.sport));
+            let Some(w) = self.next_worker(owner) else {
+                return self.drop_pkt(DropReason::IcmpNoSession, pkt);
+            };
+            self.counters.redirected_out.inc();
+            let info = L4Info {
+                port,
+                dest: Destination::Ipv6,
+                ttl: self.handoff_hops.saturating_add(1),
+                ..L4Info::EMPTY
+            };
+            return out.redirect[w as usize].push(Handoff { pkt, info });
         };
         let s = self.v6.sessions.get(id);
         // The quoted packet was made from one the other end sent: the error quotes that

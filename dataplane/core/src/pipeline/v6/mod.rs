@@ -78,6 +78,8 @@ pub(super) struct V6Params {
     pub worker: u16,
     pub workers: u16,
     pub max_sessions: usize,
+    /// Keys the session table's flow hash (secret: `CookieSecrets::table_seed`).
+    pub hash_seed: u64,
     pub local_port_range: (u16, u16),
     pub neigh: NeighParams,
 }
@@ -120,7 +122,7 @@ impl<P> V6State<P> {
             own_addrs: addrs.clone(),
             addrs,
             services: Vec::new(),
-            sessions: SessionTable6::new(p.max_sessions),
+            sessions: SessionTable6::new(p.max_sessions, p.hash_seed),
             ports: PortPool6::new(p.worker, p.workers, p.local_port_range),
             expired: Vec::new(),
         }
@@ -151,6 +153,13 @@ impl<P> V6State<P> {
                 LocalKind::Vip => Dest6::Vip,
                 LocalKind::Lip => Dest6::Lip,
             });
+            if k == LocalKind::Lip {
+                self.ports.prepare(a);
+            }
+        }
+        // Sized here, between bursts, once IPv6 is in use: the packet path never allocates.
+        if !snap.services.is_empty() {
+            self.sessions.reserve();
         }
     }
 

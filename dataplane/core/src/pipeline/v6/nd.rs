@@ -98,7 +98,7 @@ impl<P: Frame> Pipeline<P> {
                 if matches!(self.v6.get(dst), Some(Dest6::Vip | Dest6::Lip)) =>
             {
                 // About a packet one of our sessions sent (`icmp_error.rs`).
-                self.handle_icmpv6_error(pkt, off, now, alloc, out)
+                self.handle_icmpv6_error(port, pkt, off, now, alloc, out)
             }
             // Router advertisements configure nothing here; errors about our own packets
             // and echo replies (the host's pings) are the kernel's.
