@@ -34,7 +34,7 @@ for i in $(seq 1 "$RS_COUNT"); do NAMESPACES+=("$LAB-rs$i"); done
 # The HA and VRRP tests add a second director (lb2), the VRRP tests a plain keepalived peer (ka);
 # the exception-path tests add a router, clients behind it and a VLAN switch's namespaces; the
 # DR/TUN tests (methods-lib.sh) add a gateway for the real servers' direct replies.
-EXTRA_NAMESPACES=("$LAB-lb2" "$LAB-ka" "$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw" "$LAB-c2")
+EXTRA_NAMESPACES=("$LAB-lb2" "$LAB-ka" "$LAB-cfg" "$LAB-rtr" "$LAB-rc" "$LAB-vsw" "$LAB-va" "$LAB-vb" "$LAB-vc" "$LAB-vd" "$LAB-gw" "$LAB-d1" "$LAB-d2" "$LAB-d3" "$LAB-d4" "$LAB-pr" "$LAB-c2")
 BIG_MB=${RVS_LAB_BIG_MB:-50}
 IPV6=${RVS_LAB_IPV6:-0}
 

@@ -118,6 +118,12 @@ for t in 47-ha-failover 48-sync-forged 49-ha-synproxy; do
   LAB_TESTS+=("$t-w1 $t 1")
 done
 LAB_TESTS+=("47-ha-failover-w2 47-ha-failover 2")
+# ECMP cluster of active directors: a router with L4-hash ECMP over three rvsd + BIRD
+# directors; member failure under downloads, the same real server on every member, a
+# member joining (announced after its bulk sync), a graceful leave under wrk.
+for t in 50-cluster-failure 51-cluster-same-real 52-cluster-join 53-cluster-leave; do
+  LAB_TESTS+=("$t $t 1")
+done
 # VRRP: two directors driven by rvs-ctrl's keepalived; a plain keepalived peer; ocf:rvs:vip.
 for t in 37-vrrp-failover 38-vrrp-interop 39-ocf-vip; do
   LAB_TESTS+=("$t $t 1")

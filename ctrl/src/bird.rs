@@ -16,6 +16,11 @@
 //!   a stopped or hung rvsd (`kill -STOP`, a stuck worker) does not black-hole traffic. An
 //!   rvsd that went away (socket gone) withdraws them the same way.
 //!
+//! * rvsd, when it is a member of an ECMP cluster (`[cluster]`), is `active`: a joining
+//!   member announces nothing until its bulk sync filled its table (the router would
+//!   otherwise move established flows onto a member that does not know them), and a
+//!   leaving one (`rvsadm --cluster --leave`, SIGTERM) withdraws before it stops.
+//!
 //! When rvs-ctrl stops, the VIPs are withdrawn: without rvs-ctrl nobody watches rvsd.
 
 use rvs_proto::{read_msg, write_msg, Command, Reply, Request, Response, ResponseResult};
@@ -77,7 +82,8 @@ pub fn quorum_vips(health: &Health) -> BTreeSet<Ipv4Addr> {
 /// The include file's text for `vips`.
 pub fn render(vips: &BTreeSet<Ipv4Addr>) -> String {
     let mut s = String::from(
-        "# Written by rvs-ctrl: the VIPs whose services have quorum on a live rvsd.\n\
+        "# Written by rvs-ctrl: the VIPs whose services have quorum on a live rvsd (and an\n\
+         # active cluster member's own LIPs).\n\
          # Included in a BIRD `protocol static`; do not edit.\n",
     );
     for v in vips {
@@ -162,6 +168,33 @@ pub fn poll_rvsd(socket: &str, timeout: Duration) -> Poll {
     ask().unwrap_or(Poll::Silent)
 }
 
+/// Whether rvsd may be announced as a cluster member: Some(its own LIPs) when it is not
+/// one (no `[cluster]`: none) or is `active`; None while joining or leaving, or when it
+/// does not answer. An active member's own LIPs are announced with the VIPs (the real
+/// servers' replies to them reach it), a leaving one's withdrawn with them (the replies
+/// then go to the other members, which announce every member's LIPs at a worse metric
+/// and hold the sessions).
+pub fn cluster_ready(socket: &str, timeout: Duration) -> Option<BTreeSet<Ipv4Addr>> {
+    let ask = || -> Result<Option<BTreeSet<Ipv4Addr>>, rvs_proto::ProtoError> {
+        let s = UnixStream::connect(socket)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        let mut w = s.try_clone()?;
+        write_msg(&mut w, &Request::new(Command::ClusterStatus))?;
+        let resp: Response = read_msg(&mut BufReader::new(s))?;
+        Ok(match resp.result {
+            ResponseResult::Ok(Reply::Cluster { cluster }) if !cluster.enabled => Some(BTreeSet::new()),
+            ResponseResult::Ok(Reply::Cluster { cluster }) if cluster.state == "active" => {
+                Some(cluster.local_addresses.iter().filter_map(|a| a.parse().ok()).collect())
+            }
+            // An rvsd that predates the cluster: not a member.
+            ResponseResult::Error(_) => Some(BTreeSet::new()),
+            _ => None,
+        })
+    };
+    ask().unwrap_or(None)
+}
+
 /// Replaces `path` with `text` (write to a temporary file beside it, then rename).
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -227,6 +260,7 @@ fn run(opts: &BirdOptions, socket: &str, rx: &mpsc::Receiver<BTreeSet<Ipv4Addr>>
     // What BIRD was last told successfully; None: unknown (told again at once).
     let mut announced: Option<BTreeSet<Ipv4Addr>> = None;
     let mut stopping = false;
+    let mut was_ready = true;
     loop {
         let was_alive = dog.alive();
         if let Some(w) = dog.record(poll_rvsd(socket, opts.timeout)) {
@@ -240,7 +274,20 @@ fn run(opts: &BirdOptions, socket: &str, rx: &mpsc::Receiver<BTreeSet<Ipv4Addr>>
                 tracing::warn!(socket, "rvsd does not answer: withdrawing every VIP");
             }
         }
-        let want = if stopping { BTreeSet::new() } else { desired(&wanted, alive) };
+        let member = if alive { cluster_ready(socket, opts.timeout) } else { None };
+        let ready = member.is_some();
+        if alive && ready != was_ready {
+            if ready {
+                tracing::info!(socket, "rvsd is an active cluster member: its VIPs may be announced");
+            } else {
+                tracing::info!(socket, "rvsd is joining or leaving its cluster: withdrawing every VIP");
+            }
+        }
+        was_ready = ready || !alive;
+        let mut want = if stopping { BTreeSet::new() } else { desired(&wanted, ready) };
+        if !stopping && !want.is_empty() {
+            want.extend(member.unwrap_or_default());
+        }
         if announced.as_ref() != Some(&want) {
             match write_atomic(&opts.include, &render(&want))
                 .map_err(|e| e.to_string())

@@ -314,6 +314,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     let vrrp_shown = Arc::new(std::sync::Mutex::new(None));
     let mut vrrp = None;
     vrrp_follow(opts, &file_config, &mut vrrp, &vrrp_shown)?;
+    if let Some(b) = &file_config.cluster {
+        crate::cluster::check_later(b.clone(), opts.socket.clone());
+    }
     let (op_tx, op_rx) = mpsc::channel::<api::OpRequest>();
     let mut http = Vec::new();
     if let Some(addr) = opts.listen {
@@ -399,6 +402,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                     file_config = l.config;
                     if let Err(e) = vrrp_follow(opts, &file_config, &mut vrrp, &vrrp_shown) {
                         tracing::error!("{e}");
+                    }
+                    if let Some(b) = &file_config.cluster {
+                        crate::cluster::check_later(b.clone(), opts.socket.clone());
                     }
                     let moot = overrides::prune_services(&file_config, &mut services_ov);
                     if moot > 0 {

@@ -17,6 +17,7 @@ pub mod adm;
 pub mod api;
 pub mod bird;
 pub mod check;
+pub mod cluster;
 pub mod ctrl_args;
 pub mod daemon;
 pub mod dashboard;

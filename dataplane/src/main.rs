@@ -213,6 +213,12 @@ fn log_hugepages(results: &[std::io::Result<rvs_dataplane::hugepage::Advised>]) 
 fn run(args: Args) -> Result<(), Fatal> {
     let cfg = config::load(&args.config)?;
     let mut registry = registry_from(&cfg)?;
+    if let Some(c) = &cfg.cluster {
+        registry.set_cluster(Some(rvs_core::service::ClusterPlacement {
+            maglev: c.placement == rvs_core::config::Placement::Maglev,
+            own_lips: c.local_addresses.clone(),
+        }));
+    }
     if !cfg.ha.initial_master {
         // A backup: no ARP, ping or new connection for any VIP/LIP until a takeover.
         registry.set_ownership(&[], false);
@@ -293,9 +299,10 @@ fn run(args: Args) -> Result<(), Fatal> {
     let (decision, steering_text, flow_rules) = setup_steering(&cfg, &ports, &routes, nworkers as u16)?;
     let clock = Arc::new(Clock::default());
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
-    }
+    // A cluster member leaves gracefully on SIGTERM (withdraw, drain, stop).
+    let term = if cfg.cluster.is_some() { Arc::new(AtomicBool::new(false)) } else { stop.clone() };
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, term.clone())?;
     let snapshot = Arc::new(registry.snapshot());
     // One set of SYN-cookie secrets for every worker, so any worker validates any cookie;
     // the control thread rotates them.
@@ -364,9 +371,15 @@ fn run(args: Args) -> Result<(), Fatal> {
             v6: rvs_core::config::v6_pipeline_config(&cfg.ports, &cfg.routes6),
         };
         let mut pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
+        if let Some(c) = &cfg.cluster {
+            pipeline.set_member_slice(c.member_id as u16 - 1, c.members.into());
+        }
         if let Some((_, _, params)) = &sync_parts {
             pipeline.enable_sync(*params, clock.now());
             pipeline.set_cookie_clock_offset(cookie_offset);
+            if let Some((key, _)) = &shared_cookies {
+                pipeline.set_sync_digest_key(key);
+            }
         }
         // Both halves of a lookup: the index buckets and the slots they point at.
         for (addr, len) in [pipeline.sessions().slot_region(), pipeline.sessions().index_region()] {
@@ -431,6 +444,19 @@ fn run(args: Args) -> Result<(), Fatal> {
         None => ctl.with_cookie_rotation(),
     };
     if let Some(shared) = sync_shared {
+        if let (Some(c), Some(_)) = (&cfg.cluster, &shared.cluster) {
+            let (s1, s2) = (shared.clone(), shared.clone());
+            ctl = ctl.with_cluster(rvs_dataplane::control::ClusterHooks {
+                status: Box::new(move || s1.cluster_status()),
+                leave: Box::new(move || s2.leave.store(true, Ordering::Relaxed)),
+            });
+            let (shared, stop, drain) = (shared.clone(), stop.clone(), c.drain);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("rvs-leave".into())
+                    .spawn(move || rvs_dataplane::sync::leave_on_request(&shared, &term, &stop, drain))?,
+            );
+        }
         ctl = ctl.with_sync_status(Box::new(move || shared.status()));
     }
     ctl.serve(&listener, &stop);

@@ -125,6 +125,10 @@ pub enum AdmCommand {
     Owned,
     /// `--sync`, `-L --daemon`: the session sync thread's state and counters.
     Sync,
+    /// `--cluster`: this ECMP cluster member and the members it hears.
+    Cluster,
+    /// `--cluster --leave`: leave the cluster gracefully (withdraw, drain, stop).
+    ClusterLeave,
 }
 
 /// Where `--install-alias` puts the `ipvsadm` symlink unless told otherwise.
@@ -353,6 +357,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 }
                 st.daemon = true;
             }
+            Flag::Leave => st.set_option(Opt::Leave)?,
             Flag::Cmd(c) => st.set_command(c)?,
             Flag::Socket => {
                 if st.socket.is_some() {
@@ -678,6 +683,8 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         Cmd::Release => AdmCommand::Release { addrs },
         Cmd::Owned => AdmCommand::Owned,
         Cmd::Sync => AdmCommand::Sync,
+        Cmd::Cluster if st.has(Opt::Leave) => AdmCommand::ClusterLeave,
+        Cmd::Cluster => AdmCommand::Cluster,
         Cmd::List => {
             let listing = st.has(Opt::Connection) || st.has(Opt::Timeout) || st.has(Opt::Workers);
             let counters = u8::from(st.has(Opt::Stats)) + u8::from(st.has(Opt::Rate));

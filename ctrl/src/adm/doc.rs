@@ -65,6 +65,8 @@ const HELP: &[(&str, &str, &str)] = &[
     ("owned", "", "List the VIPs/LIPs and whether rvsd owns them"),
     ("sync", "", "Session sync state, peers and counters (also -L --daemon)"),
     ("daemon", "", "With -L: the session sync state, as --sync"),
+    ("cluster", "", "ECMP cluster membership: this member's state, generation and port slice, and every member heard"),
+    ("leave", "", "With --cluster: leave the cluster gracefully (routes withdrawn, drain, then rvsd stops)"),
     ("mh-table-size", "PRIME", "mh scheduler: Maglev table size M, a prime (default 65537)"),
     ("allow", "PREFIX[,PREFIX...]", "Only sources in these prefixes may open connections to the service (DPVS's whitelist)"),
     ("deny", "PREFIX[,PREFIX...]", "Sources in these prefixes may not open connections (DPVS's blacklist; checked before --allow)"),

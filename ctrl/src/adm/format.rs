@@ -13,7 +13,7 @@ use std::time::Duration;
 
 mod ha;
 pub mod ipvsadm;
-pub use ha::{ownership, sync};
+pub use ha::{cluster, ownership, sync};
 
 /// ipvsadm's first line of `-L`; rvsd mimics the kernel IPVS version and table size.
 pub const VERSION_LINE: &str = "IP Virtual Server version 1.2.1 (size=4096)";

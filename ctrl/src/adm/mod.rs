@@ -62,6 +62,7 @@ Usage:
   {p} --takeover|--release [address[,address...]]
   {p} --owned
   {p} --sync | -L --daemon
+  {p} --cluster [--leave]
   {p} -h
 
 Commands:
@@ -91,6 +92,8 @@ Either long or short options are allowed.
                               (none: all); existing sessions are still forwarded
   --owned                     list the VIPs/LIPs and whether rvsd owns them
   --sync                      session sync state, peers and counters (also -L --daemon)
+  --cluster                   ECMP cluster members, state, generation, sync lag, sessions
+  --leave                     with --cluster: leave gracefully (withdraw, drain, stop)
   --help            -h        display this help message
   --version         -v        display the version
 

@@ -189,6 +189,17 @@ pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
         AdmCommand::Takeover { addrs } => ownership(env, Command::Takeover { addrs: addrs.clone() }),
         AdmCommand::Release { addrs } => ownership(env, Command::Release { addrs: addrs.clone() }),
         AdmCommand::Owned => ownership(env, Command::Owned),
+        AdmCommand::Cluster | AdmCommand::ClusterLeave => {
+            let c = if matches!(cmd, AdmCommand::Cluster) {
+                Command::ClusterStatus
+            } else {
+                Command::ClusterLeave
+            };
+            match call(env, c)? {
+                Reply::Cluster { cluster } => Ok(env.out.write_all(format::cluster(&cluster).as_bytes())?),
+                _ => Err(RunError::Unexpected("cluster")),
+            }
+        }
         AdmCommand::Sync => match call(env, Command::SyncStatus)? {
             Reply::Sync { sync } => Ok(env.out.write_all(format::sync(&sync).as_bytes())?),
             _ => Err(RunError::Unexpected("sync_status")),

@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod cluster;
 mod ctx;
 mod keywords;
 mod limits;
@@ -18,6 +19,7 @@ mod top;
 mod vrrp;
 mod vs;
 
+pub use cluster::{cluster_mismatch, ClusterBlock};
 pub use ctx::split_words;
 use ctx::{expand_range, Ctx};
 use keywords::{TOP, VRRP_BLOCKS};
@@ -53,6 +55,8 @@ pub struct Config {
     pub lvs_timeouts: Option<Timeouts>,
     /// The VRRP blocks, for the keepalived rvs-ctrl runs ([`crate::vrrp`]).
     pub vrrp: Vrrp,
+    /// `cluster { ... }`: this director as an ECMP cluster member (rvs-ctrl's extension).
+    pub cluster: Option<ClusterBlock>,
 }
 
 /// A top-level `track_file` block.
@@ -322,6 +326,14 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
     for s in stmts {
         match s.keyword.as_str() {
             "global_defs" => global_defs(&mut cx, s, &mut cfg),
+            "cluster" => {
+                if let Some(first) = &cfg.cluster {
+                    let msg = format!("a second cluster block (the first is at {})", first.loc);
+                    cx.error(&s.loc, msg);
+                } else {
+                    cfg.cluster = cluster::cluster(&mut cx, s);
+                }
+            }
             "local_address_group" | "track_file" => {}
             "virtual_server" => {
                 if let Some(vs) = virtual_server(&mut cx, s, &cfg) {

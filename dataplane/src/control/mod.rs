@@ -17,6 +17,13 @@ use rvs_proto::{Command, ConnInfo, RealInfo, Reply, ServiceInfo, ServiceKey, Tra
 mod server;
 pub use server::{bind_socket, SocketGuard};
 
+/// What the control thread needs of an ECMP cluster member (`[cluster]`).
+pub struct ClusterHooks {
+    pub status: Box<dyn Fn() -> rvs_proto::ClusterInfo>,
+    /// Starts a graceful leave (withdraw, drain, stop); repeated calls do nothing more.
+    pub leave: Box<dyn Fn()>,
+}
+
 /// A message to a worker, read between bursts.
 pub enum WorkerMsg {
     /// A new configuration: services, timeouts and SYN-cookie secrets, swapped in
@@ -84,6 +91,8 @@ pub struct Control {
     vlans: Vec<(String, u16)>,
     /// What `rvsadm --sync` shows (None: `[sync]` is off).
     sync_status: Option<Box<dyn Fn() -> rvs_proto::SyncInfo>>,
+    /// `rvsadm --cluster`: the state, and the leave request (None: not a member).
+    cluster: Option<ClusterHooks>,
     /// With sync: SYN-cookie secrets derived from the cluster key and the wall-clock time
     /// slot (the same on every member), and the slots the workers have.
     shared_cookies: Option<(rvs_core::sync::ClusterKey, (u64, u64))>,
@@ -105,6 +114,7 @@ impl Control {
             flow_rules: None,
             vlans: Vec::new(),
             sync_status: None,
+            cluster: None,
             shared_cookies: None,
         }
     }
@@ -123,6 +133,11 @@ impl Control {
     }
 
     /// How to read the sync thread's state for `rvsadm --sync`.
+    pub fn with_cluster(mut self, hooks: ClusterHooks) -> Self {
+        self.cluster = Some(hooks);
+        self
+    }
+
     pub fn with_sync_status(mut self, f: Box<dyn Fn() -> rvs_proto::SyncInfo>) -> Self {
         self.sync_status = Some(f);
         self
@@ -278,6 +293,23 @@ impl Control {
             Command::SyncStatus => {
                 let sync = self.sync_status.as_ref().map(|f| f()).unwrap_or_default();
                 return Ok(Reply::Sync { sync: Box::new(sync) });
+            }
+            Command::ClusterStatus => {
+                let cluster = self.cluster.as_ref().map(|c| (c.status)()).unwrap_or_default();
+                return Ok(Reply::Cluster { cluster });
+            }
+            Command::ClusterLeave => {
+                let Some(c) = &self.cluster else { return Err("not a cluster member (no [cluster])".into()) };
+                (c.leave)();
+                // The sync thread turns the member leaving within a loop of its own; answer
+                // with the state it then publishes (at most half a second later).
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+                let mut cluster = (c.status)();
+                while cluster.state != "leaving" && std::time::Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    cluster = (c.status)();
+                }
+                return Ok(Reply::Cluster { cluster });
             }
         };
         changed.map_err(|e| e.to_string())?;

@@ -37,6 +37,10 @@ pub struct WorkerSyncCounters {
     pub refreshed: Counter,
     /// By `InstallError::name`, in `INSTALL_ERRORS` order.
     pub install_failed: [Counter; INSTALL_ERRORS.len()],
+    /// The worker's table digest and the sessions in it (`Pipeline::sync_digest`), as of
+    /// its last poll.
+    pub digest: Counter,
+    pub digest_sessions: Counter,
 }
 
 /// The names of install failures as `rvsadm --sync` shows them.
@@ -100,6 +104,9 @@ impl WorkerSyncLink {
                 }
             }
         }
+        let (digest, n) = pipeline.sync_digest();
+        self.counters.digest.set(digest);
+        self.counters.digest_sessions.set(n);
         work + self.bulk_step(pipeline, now)
     }
 

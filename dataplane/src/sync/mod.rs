@@ -3,10 +3,12 @@
 //! address — typically a dedicated sync link). The protocol itself is the sans-IO
 //! `rvs_core::sync`; see `docs/sync.md`.
 
+mod cluster;
 mod link;
 mod socket;
 mod thread;
 
+pub use cluster::leave_on_request;
 pub use link::{FromSync, ToSync, WorkerSyncCounters, WorkerSyncLink};
 pub use thread::{SyncShared, SyncThread};
 
@@ -18,7 +20,7 @@ use crate::config::{Config, SyncConfig};
 use crate::stats::WorkerCounters;
 use crate::time::Clock;
 use rvs_core::sync::{
-    max_message_len, BulkTracker, ClusterKey, Members, Packer, Receiver, ReceiverConfig, Sender, SenderConfig,
+    max_message_len, Cluster, ClusterKey, Packer, Receiver, ReceiverConfig, Sender, SenderConfig,
 };
 
 /// What `setup` makes: the thread to start, each worker's link, the state
@@ -97,10 +99,44 @@ pub fn setup(
         destinations: destinations.iter().map(|d| d.to_string()).collect(),
         ..Default::default()
     };
+    let now = clock.now();
+    let (cluster, hello_interval, cluster_base) = match &cfg.cluster {
+        None => (
+            Cluster::new(sc.member_id, epoch, false, 0, thread::HOLD, now)
+                .with_bulk_timeout(thread::BULK_TIMEOUT),
+            thread::HELLO_INTERVAL,
+            None,
+        ),
+        Some(c) => {
+            let (lo, hi) = cfg.dataplane.local_port_range;
+            let info = rvs_proto::ClusterInfo {
+                enabled: true,
+                member: c.member_id,
+                epoch,
+                port_slices: c.members,
+                port_range: rvs_core::laddr::member_slice((lo, hi), c.member_id as u16 - 1, c.members.into()),
+                placement: match c.placement {
+                    rvs_core::config::Placement::Maglev => "maglev".into(),
+                    rvs_core::config::Placement::Scheduler => "scheduler".into(),
+                },
+                local_addresses: c.local_addresses.iter().map(|a| a.to_string()).collect(),
+                hello_ms: c.hello_interval.as_millis() as u64,
+                hold_ms: c.hold.as_millis() as u64,
+                alone_after_ms: c.alone_after.map_or(0, |d| d.as_millis() as u64),
+                state: "joining".into(),
+                ..Default::default()
+            };
+            let cluster = Cluster::new(sc.member_id, epoch, true, c.members, c.hold, now)
+                .with_alone_after(c.alone_after);
+            (cluster, c.hello_interval, Some(info))
+        }
+    };
     let shared = Arc::new(SyncShared {
         info: Mutex::new(base_info.clone()),
         workers: counters,
-        published: clock.now().as_nanos().into(),
+        cluster: cluster_base.clone().map(Mutex::new),
+        leave: AtomicBool::new(false),
+        published: now.as_nanos().into(),
         clock: clock.clone(),
     });
     let thread = SyncThread {
@@ -108,8 +144,9 @@ pub fn setup(
         destinations,
         packer: Packer::new(sender),
         receiver,
-        members: Members::new(),
-        tracker: BulkTracker::new(sc.member_id, epoch),
+        cluster,
+        hello_interval,
+        cluster_base,
         me: sc.member_id,
         from_workers,
         to_workers,

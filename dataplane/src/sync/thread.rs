@@ -12,19 +12,19 @@ use super::link::{FromSync, ToSync, WorkerSyncCounters, INSTALL_ERRORS};
 use crate::stats::WorkerCounters;
 use crate::time::{Clock, Time};
 use rvs_core::sync::{
-    AfterBulk, Body, BulkAnswer, BulkEvent, BulkTracker, Control, Hello, InitialState, InitialSync,
-    MemberEvent, Members, Packer, Receiver, RefusalLog,
+    AfterBulk, Body, BulkAnswer, BulkEvent, Cluster, ClusterAction, Control, InitialState, MemberEvent,
+    MemberState, Packer, Receiver, RefusalLog,
 };
 use rvs_proto::{SyncInfo, SyncPeer};
 
 /// A partial datagram waits at most this long for more records (IPVS: 20 ms send delay;
 /// shorter here, a failover should lose as little as possible).
 const SEND_DELAY: Duration = Duration::from_millis(5);
-const HELLO_INTERVAL: Duration = Duration::from_secs(1);
-/// A member is gone after this long without a hello.
-const HOLD: Duration = Duration::from_millis(3500);
+pub(super) const HELLO_INTERVAL: Duration = Duration::from_secs(1);
+/// A member is gone after this long without a hello (`[cluster]` sets its own timers).
+pub(super) const HOLD: Duration = Duration::from_millis(3500);
 /// A bulk sync asked for and not finished in this long is asked for again.
-const BULK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BULK_TIMEOUT: Duration = Duration::from_secs(5);
 /// A finished bulk is judged this long after the workers' rings are empty (they install
 /// what they popped in the same loop).
 const JUDGE_SETTLE: Duration = Duration::from_millis(50);
@@ -37,6 +37,11 @@ const RECV_BUDGET: usize = 64;
 pub struct SyncShared {
     pub info: Mutex<SyncInfo>,
     pub workers: Vec<Arc<WorkerSyncCounters>>,
+    /// `rvsadm --cluster` (None: not a cluster member).
+    pub cluster: Option<Mutex<rvs_proto::ClusterInfo>>,
+    /// Set by `rvsadm --cluster --leave` or SIGTERM: the sync thread turns the member
+    /// `Leaving`.
+    pub leave: AtomicBool,
     /// When the sync thread last published (ns of `clock`): a thread that stopped
     /// publishing shows as a growing lag.
     pub published: std::sync::atomic::AtomicU64,
@@ -77,8 +82,12 @@ pub struct SyncThread {
     pub(super) destinations: Vec<SocketAddr>,
     pub(super) packer: Packer,
     pub(super) receiver: Receiver,
-    pub(super) members: Members,
-    pub(super) tracker: BulkTracker,
+    /// The group as hellos tell it, our bulk transfer and start-up sync, and (with
+    /// `[cluster]`) our lifecycle.
+    pub(super) cluster: Cluster,
+    pub(super) hello_interval: Duration,
+    /// What `rvsadm --cluster` shows besides the live state (None: plain `[sync]`).
+    pub(super) cluster_base: Option<rvs_proto::ClusterInfo>,
     pub(super) me: u32,
     pub(super) from_workers: Vec<rtrb::Consumer<ToSync>>,
     pub(super) to_workers: Vec<rtrb::Producer<FromSync>>,
@@ -93,16 +102,15 @@ pub struct SyncThread {
 
 /// Counters only this thread writes.
 #[derive(Default)]
-struct Stats {
+pub(super) struct Stats {
     recv_msgs: u64,
     recv_records: u64,
     send_errors: u64,
     bulk_answered: u64,
     bulk_requested: u64,
     ring_full_to_workers: u64,
-    per_peer: HashMap<u32, (SocketAddr, u64)>,
-    /// The start-up bulk sync, and `ring_full_to_workers` when our transfer started.
-    initial: Option<InitialSync>,
+    pub(super) per_peer: HashMap<u32, (SocketAddr, u64)>,
+    /// `ring_full_to_workers` when our transfer started.
     ring_full_at_start: u64,
     /// Records the workers could not install (all reasons) when our transfer started.
     failed_at_start: u64,
@@ -116,7 +124,7 @@ struct Stats {
 impl SyncThread {
     pub fn run(mut self) {
         tracing::info!(member = self.me, destinations = ?self.destinations, "sync thread running");
-        let mut stats = Stats { initial: Some(InitialSync::new(self.clock.now())), ..Default::default() };
+        let mut stats = Stats::default();
         let mut log = RefusalLog::new(Duration::from_secs(10));
         let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 65536];
         let mut last_hello = Time::ZERO;
@@ -203,19 +211,23 @@ impl SyncThread {
                 if let Some(a) = from {
                     stats.per_peer.entry(sender).or_insert((a, 0)).0 = a;
                 }
-                match self.members.on_message(&msg, now) {
-                    Some(MemberEvent::Joined(m)) | Some(MemberEvent::Restarted(m)) => {
-                        // A member (re)joined: ask it for its table (it asks us for ours).
-                        tracing::info!(
-                            member = m,
-                            epoch = msg.header.epoch,
-                            "sync member joined; asking for a bulk sync"
-                        );
-                        self.ask_bulk(m, now, &mut stats);
-                    }
-                    _ => {}
+                let (event, bulk, action) = self.cluster.on_message(&msg, now);
+                if let Some(MemberEvent::Joined(m) | MemberEvent::Restarted(m)) = event {
+                    tracing::info!(
+                        member = m,
+                        epoch = msg.header.epoch,
+                        generation = self.cluster.generation(),
+                        asking = matches!(action, ClusterAction::Request(_)),
+                        "sync member joined"
+                    );
                 }
-                match self.tracker.on_message(&msg, now) {
+                if let ClusterAction::Request(req) = action {
+                    // A member (re)joined while we are not past our start-up sync (or a
+                    // plain sync peer): ask it for its table (it asks us for ours).
+                    self.control(&req, &mut stats);
+                    stats.bulk_requested += 1;
+                }
+                match bulk {
                     BulkEvent::Started { from, announced } => {
                         stats.ring_full_at_start = stats.ring_full_to_workers;
                         stats.failed_at_start = self.install_failures();
@@ -229,6 +241,7 @@ impl SyncThread {
                             sent = o.sent,
                             received = o.received,
                             complete = o.complete(),
+                            state = self.cluster.state().name(),
                             "bulk sync received"
                         );
                         stats.judging = Some((o, now));
@@ -264,31 +277,30 @@ impl SyncThread {
                 }
             }
 
-            if now - last_hello >= HELLO_INTERVAL {
+            let leaving = self.shared.leave.load(Ordering::Relaxed)
+                && !matches!(self.cluster.state(), MemberState::Leaving | MemberState::Sync);
+            if leaving {
+                self.cluster.leave(now);
+                tracing::info!(member = self.me, "leaving the cluster: routes withdrawn, draining");
+            }
+            if leaving || now - last_hello >= self.hello_interval {
+                let (was, was_ready) = (self.cluster.state(), self.cluster.ready());
                 let sessions = self.worker_counters.iter().map(|c| c.sessions_live.get()).sum();
-                let hello = Control::Hello(Hello {
-                    generation: 0,
-                    sessions,
-                    digest: 0,
-                    hold_ms: HOLD.as_millis() as u32,
-                });
+                let hello = self.cluster.hello(sessions, self.digest().0);
                 self.control(&hello, &mut stats);
                 last_hello = now;
-                self.members.expire(now, |e| {
-                    if let MemberEvent::Gone(m) = e {
-                        tracing::warn!(member = m, "sync member gone (no hello within its hold time)");
-                    }
+                let action = self.cluster.tick(now, |m| {
+                    tracing::warn!(member = m, "sync member gone (no hello within its hold time)");
                 });
-                if self.tracker.stalled(now, BULK_TIMEOUT) {
-                    self.ask_bulk(0, now, &mut stats);
+                if let ClusterAction::Request(req) = action {
+                    self.control(&req, &mut stats);
+                    stats.bulk_requested += 1;
                 }
-                let alive = !self.members.is_empty();
-                if let Some(i) = stats.initial.as_mut().filter(|i| !i.ready()) {
-                    i.tick(alive, now);
-                    let st = i.state();
-                    if i.ready() {
-                        Self::log_initial(st, &stats);
-                    }
+                if self.cluster.ready() && !was_ready {
+                    Self::log_initial(self.cluster.initial().state(), &stats);
+                }
+                if self.cluster.state() != was {
+                    tracing::info!(member = self.me, state = self.cluster.state().name(), "cluster state");
                 }
             }
             if now - last_publish >= Duration::from_millis(100) {
@@ -301,6 +313,14 @@ impl SyncThread {
         }
         self.flush(&mut stats);
         tracing::info!("sync thread stopped");
+    }
+
+    /// Our table digest (the workers' summed: each is a sum) and the sessions in it.
+    pub(super) fn digest(&self) -> (u64, u64) {
+        self.shared
+            .workers
+            .iter()
+            .fold((0u64, 0u64), |(d, n), w| (d.wrapping_add(w.digest.get()), n + w.digest_sessions.get()))
     }
 
     /// Records the workers could not install so far, all reasons.
@@ -322,10 +342,9 @@ impl SyncThread {
         stats.judging = None;
         let lost_ring = stats.ring_full_to_workers - stats.ring_full_at_start;
         let not_installed = self.install_failures() - stats.failed_at_start;
-        let after =
-            stats.initial.as_mut().map(|i| (i.finished(&o, lost_ring + not_installed > 0, now), i.state()));
-        match after {
-            Some((AfterBulk::AskAgain { from }, _)) => {
+        let (was, was_ready) = (self.cluster.state(), self.cluster.ready());
+        match self.cluster.judged(&o, lost_ring + not_installed > 0, now) {
+            AfterBulk::AskAgain { from } => {
                 tracing::warn!(
                     member = from,
                     sent = o.sent,
@@ -336,19 +355,21 @@ impl SyncThread {
                 );
                 stats.reask = Some((from, now + REASK_AFTER));
             }
-            Some((AfterBulk::Done, st)) => Self::log_initial(st, stats),
-            None => {}
+            AfterBulk::Done if self.cluster.ready() && !was_ready => {
+                Self::log_initial(self.cluster.initial().state(), stats)
+            }
+            AfterBulk::Done => {}
+        }
+        if self.cluster.state() != was {
+            tracing::info!(member = self.me, state = self.cluster.state().name(), "cluster state");
         }
     }
 
     /// Asks `member` (0: any) for its table.
     fn ask_bulk(&mut self, member: u32, now: Time, stats: &mut Stats) {
-        let req = self.tracker.request(member, now);
+        let req = self.cluster.request(member, now);
         self.control(&req, stats);
         stats.bulk_requested += 1;
-        if let Some(i) = stats.initial.as_mut() {
-            i.requested(member);
-        }
     }
 
     fn log_initial(st: InitialState, stats: &Stats) {
@@ -432,7 +453,8 @@ impl SyncThread {
         let ours: u64 = self.worker_counters.iter().map(|c| c.sessions_live.get()).sum();
         s.sessions = ours;
         s.bulk_records = stats.bulk_records;
-        if let Some(i) = &stats.initial {
+        {
+            let i = self.cluster.initial();
             let st = i.state();
             s.initial_sync = st.name().to_string();
             s.initial_sync_ready = i.ready();
@@ -449,8 +471,10 @@ impl SyncThread {
         if stats.ring_full_to_workers > 0 {
             s.install_failed.push(("worker_ring_full".into(), stats.ring_full_to_workers));
         }
+        self.publish_cluster(stats, lag_ms, now);
         s.peers = self
-            .members
+            .cluster
+            .members()
             .iter()
             .map(|(id, m)| {
                 let (addr, recs) =

@@ -24,6 +24,7 @@ pub(super) enum Cmd {
     Release,
     Owned,
     Sync,
+    Cluster,
 }
 
 impl Cmd {
@@ -50,30 +51,32 @@ impl Cmd {
             Cmd::Release => "release",
             Cmd::Owned => "owned",
             Cmd::Sync => "sync",
+            Cmd::Cluster => "cluster",
         }
     }
 
     /// Legal options per command, in [`OPT_NAMES`] order, with ipvsadm's key:
     /// `+` compulsory, `x` illegal, `1` exclusive (only one `1` option), ` ` optional.
     pub(super) fn table(self) -> &'static [u8; NOPT] {
-        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th pps eqt mh tt tp al dn sr cr mc
+        //                     n c svc s r fwd w tot st rt ex z F wk srt p M sf x y j toa pp th pps eqt mh tt tp al dn sr cr mc lv
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x   xx     ",
-            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx xxxxxxxxxx",
-            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxxxxx  xxxxx",
-            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxxxxxxxxx",
-            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Takeover | Cmd::Release => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Owned | Cmd::Sync => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+ xxxxxxxxxxx   xx   x   xx     x",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxx1   xx1 xxxxxxxx xxxxxxxxxxx",
+            Cmd::AddDest | Cmd::EditDest => b"xx+x+  xxxxxxxxxxx  xxxxxxx  xxxxxx",
+            Cmd::DelDest => b"xx+x+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Clear | Cmd::Set | Cmd::Restore | Cmd::Reload => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Takeover | Cmd::Release => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Owned | Cmd::Sync => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Cluster => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
         }
     }
 }
 
-pub(super) const NOPT: usize = 34;
+pub(super) const NOPT: usize = 35;
 
 /// Option bits, indices into [`OPT_NAMES`] and the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +115,7 @@ pub(super) enum Opt {
     SourceRate,
     ConnRate,
     MaxConns,
+    Leave,
 }
 
 /// ipvsadm's `optnames` (plus ours).
@@ -150,6 +154,7 @@ pub(super) const OPT_NAMES: [&str; NOPT] = [
     "source-rate",
     "conn-rate",
     "max-conns",
+    "leave",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +201,8 @@ pub(super) enum Flag {
     MaxConns,
     /// `-L --daemon` (ipvsadm's sync daemon listing): `--sync`.
     Daemon,
+    /// `--cluster --leave`.
+    Leave,
     /// An ipvsadm option rvsadm does not implement.
     Unsupported,
 }
@@ -259,6 +266,8 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(None, "release", false, Flag::Cmd(Cmd::Release)),
     o(None, "owned", false, Flag::Cmd(Cmd::Owned)),
     o(None, "sync", false, Flag::Cmd(Cmd::Sync)),
+    o(None, "cluster", false, Flag::Cmd(Cmd::Cluster)),
+    o(None, "leave", false, Flag::Leave),
     // ipvsadm / DPVS options that rvsadm does not implement: named so that the error says
     // so instead of "invalid option".
     o(Some('q'), "icmp-service", true, Flag::Unsupported),

@@ -661,6 +661,10 @@ fn takeover_release_owned_and_sync() {
     assert_eq!(cmd(&["--sync"]), AdmCommand::Sync);
     assert_eq!(cmd(&["-L", "--daemon"]), AdmCommand::Sync);
     assert_eq!(cmd(&["-Ln", "--daemon"]), AdmCommand::Sync);
+    assert_eq!(cmd(&["--cluster"]), AdmCommand::Cluster);
+    assert_eq!(cmd(&["--cluster", "--leave"]), AdmCommand::ClusterLeave);
+    assert!(parse_args(&["--sync", "--leave"]).is_err());
+    assert!(parse_args(&["--leave"]).is_err());
     assert!(parse_args(&["--takeover", "198.18.0.100:80"]).is_err());
     assert!(parse_args(&["--takeover", "-t", "198.18.0.100:80"]).is_err());
     assert!(parse_args(&["-A", "-t", "198.18.0.100:80", "--daemon"]).is_err());

@@ -1,6 +1,6 @@
-//! `--owned`, `--takeover`, `--release` and `--sync` (`-L --daemon`) output.
+//! `--owned`, `--takeover`, `--release`, `--sync` (`-L --daemon`) and `--cluster` output.
 
-use rvs_proto::{OwnershipInfo, SyncInfo};
+use rvs_proto::{ClusterInfo, OwnershipInfo, SyncInfo};
 use std::fmt::Write;
 
 /// One line per address: `198.18.0.100  VIP  owned`.
@@ -77,6 +77,73 @@ pub fn sync(s: &SyncInfo) -> String {
         for (r, n) in &s.install_failed {
             let _ = writeln!(out, "{r:<24} {n:>10}");
         }
+    }
+    out
+}
+
+/// `--cluster`: this member, then one line per member it hears.
+pub fn cluster(c: &ClusterInfo) -> String {
+    let mut out = String::new();
+    if !c.enabled {
+        out.push_str("cluster: off (no [cluster] section in rvsd's configuration)\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "cluster member {} (epoch {}): {} for {} ms, generation {}, placement {}",
+        c.member, c.epoch, c.state, c.state_ms, c.generation, c.placement
+    );
+    let _ = writeln!(
+        out,
+        "local ports {}-{} (slice {} of {}); hello {} ms, hold {} ms; sessions {}; sync lag {} ms",
+        c.port_range.0, c.port_range.1, c.member, c.port_slices, c.hello_ms, c.hold_ms, c.sessions, c.lag_ms
+    );
+    if c.state == "joining" {
+        let alone = match c.alone_after_ms {
+            0 => "never alone: waiting for a member to answer".to_string(),
+            ms => format!("alone after {ms} ms if no member answers"),
+        };
+        let _ = writeln!(out, "joining: not announced until the start-up sync is over; {alone}");
+    }
+    if c.bulk_from != 0 {
+        let _ = writeln!(out, "bulk sync: {} records from member {}", c.bulk_records, c.bulk_from);
+    }
+    let _ = writeln!(out, "table digest {:#x} ({} synced sessions)", c.digest, c.digest_sessions);
+    let _ = writeln!(
+        out,
+        "{:<8} {:<8} {:<22} {:>10} {:>10} {:>10} {:>18} {:<14} {:>6} {:>12} {:>8}",
+        "Member",
+        "State",
+        "Address",
+        "Epoch",
+        "Gen",
+        "Sessions",
+        "Digest",
+        "Agrees",
+        "Slices",
+        "Records",
+        "Heard ms"
+    );
+    for m in &c.members {
+        let agrees = match m.digest_differs_ms {
+            None => "yes".to_string(),
+            Some(ms) => format!("no ({ms} ms)"),
+        };
+        let _ = writeln!(
+            out,
+            "{:<8} {:<8} {:<22} {:>10} {:>10} {:>10} {:>#18x} {:<14} {:>6} {:>12} {:>8}",
+            m.member,
+            m.state,
+            m.addr,
+            m.epoch,
+            m.generation,
+            m.sessions,
+            m.digest,
+            agrees,
+            m.port_slices,
+            m.recv_records,
+            m.last_heard_ms
+        );
     }
     out
 }
@@ -166,5 +233,38 @@ mod tests {
         let waiting =
             SyncInfo { initial_sync: "syncing".into(), initial_sync_ready: false, initial_sync_from: 2, ..s };
         assert!(sync(&waiting).contains("start-up sync: syncing from member 2; not ready (VRRP held back)"));
+    }
+
+    #[test]
+    fn cluster_shows_digests_and_whether_they_agree() {
+        assert!(cluster(&ClusterInfo::default()).starts_with("cluster: off"));
+        let m = |member, digest, differs| rvs_proto::ClusterMember {
+            member,
+            addr: format!("198.18.9.{member}:8848"),
+            state: "active".into(),
+            epoch: 7,
+            generation: 3,
+            sessions: 30,
+            digest,
+            port_slices: 4,
+            last_heard_ms: 120,
+            recv_records: 99,
+            digest_differs_ms: differs,
+        };
+        let c = ClusterInfo {
+            enabled: true,
+            member: 3,
+            state: "active".into(),
+            digest: 0x1234,
+            digest_sessions: 30,
+            members: vec![m(1, 0x1234, None), m(2, 0x99, Some(4200))],
+            ..Default::default()
+        };
+        let t = cluster(&c);
+        assert!(t.contains("table digest 0x1234 (30 synced sessions)"), "{t}");
+        let row =
+            |id: &str| t.lines().find(|l| l.starts_with(id)).unwrap().split_whitespace().collect::<Vec<_>>();
+        assert_eq!(row("1 ")[6..8], ["0x1234", "yes"]);
+        assert_eq!(row("2 ")[6..9], ["0x99", "no", "(4200"]);
     }
 }

@@ -2,6 +2,7 @@
 
 pub(super) const TOP: &[&str] = &[
     "global_defs",
+    "cluster",
     "virtual_server",
     "virtual_server_group",
     "local_address_group",

@@ -66,26 +66,26 @@ pub(super) struct RawHa {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSync {
     #[serde(default = "default_true")]
-    enable: bool,
-    sync_id: Option<Spanned<u8>>,
-    member_id: Option<Spanned<u32>>,
-    key_file: Spanned<PathBuf>,
-    interface: Option<Spanned<String>>,
-    source: Option<Spanned<String>>,
-    multicast_group: Option<Spanned<String>>,
+    pub(super) enable: bool,
+    pub(super) sync_id: Option<Spanned<u8>>,
+    pub(super) member_id: Option<Spanned<u32>>,
+    pub(super) key_file: Spanned<PathBuf>,
+    pub(super) interface: Option<Spanned<String>>,
+    pub(super) source: Option<Spanned<String>>,
+    pub(super) multicast_group: Option<Spanned<String>>,
     #[serde(default)]
-    peers: Vec<Spanned<String>>,
-    port: Option<u16>,
-    sync_threshold: Option<Spanned<u32>>,
-    sync_period: Option<Spanned<u32>>,
+    pub(super) peers: Vec<Spanned<String>>,
+    pub(super) port: Option<u16>,
+    pub(super) sync_threshold: Option<Spanned<u32>>,
+    pub(super) sync_period: Option<Spanned<u32>>,
     /// Seconds.
-    sync_refresh_period: Option<u32>,
-    sync_retries: Option<Spanned<u8>>,
-    sync_mtu: Option<Spanned<usize>>,
-    ring_size: Option<Spanned<usize>>,
+    pub(super) sync_refresh_period: Option<u32>,
+    pub(super) sync_retries: Option<Spanned<u8>>,
+    pub(super) sync_mtu: Option<Spanned<usize>>,
+    pub(super) ring_size: Option<Spanned<usize>>,
 }
 
-fn default_true() -> bool {
+pub(super) fn default_true() -> bool {
     true
 }
 

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 
 use crate::route::Prefix;
 
+mod cluster;
 mod exception;
 mod ha;
 mod limits;
 mod v6;
 mod vlan;
+pub use cluster::{ClusterConfig, Placement};
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 pub use ha::{HaParams, SyncConfig};
 use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
@@ -44,8 +46,11 @@ pub struct Config {
     pub exception: ExceptionParams,
     /// `[ha]`: which VIPs/LIPs are owned at start.
     pub ha: HaParams,
-    /// `[sync]`: session sync with the other directors (None: no section).
+    /// `[sync]`: session sync with the other directors (None: no section); also set by
+    /// `[cluster]`, which carries the same keys.
     pub sync: Option<SyncConfig>,
+    /// `[cluster]`: a member of an ECMP cluster of active directors.
+    pub cluster: Option<ClusterConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +156,7 @@ struct RawConfig {
     exception: Option<exception::RawException>,
     ha: Option<ha::RawHa>,
     sync: Option<ha::RawSync>,
+    cluster: Option<cluster::RawCluster>,
 }
 
 /// `[synproxy]`: what SYN-proxied handshakes offer and how far they go.
@@ -753,7 +759,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
     let exception = exception::parse_exception(&cx, raw.exception)?;
     let ha = ha::parse_ha(&cx, raw.ha)?;
-    let sync = ha::parse_sync(&cx, raw.sync)?;
+    let sync_span = raw.sync.as_ref().map(|s| s.key_file.span());
+    let mut sync = ha::parse_sync(&cx, raw.sync)?;
+    let cluster = match cluster::parse_cluster(
+        &cx,
+        raw.cluster,
+        sync_span,
+        dataplane.local_port_range,
+        dataplane.workers.len(),
+    )? {
+        Some((c, s)) => {
+            sync = Some(s);
+            Some(c)
+        }
+        None => None,
+    };
     Ok(Config {
         path: path.to_path_buf(),
         dataplane,
@@ -766,6 +786,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         exception,
         ha,
         sync,
+        cluster,
     })
 }
 

@@ -25,6 +25,39 @@ pub fn owner_of_port(port: u16, workers: u16) -> u16 {
     port % workers
 }
 
+/// The ports of member slice `index` (0-based) of `slices` in `range`: contiguous
+/// blocks, so the member id sits in the high bits of the port's offset in the range and
+/// the workers' partition (`port % workers`, or RSS) still applies within each block.
+/// Members of an ECMP cluster with the same range and slice count never take the same
+/// port, and a port names the member that chose it.
+pub fn member_slice(range: (u16, u16), index: u16, slices: u16) -> (u16, u16) {
+    let (lo, hi) = (u32::from(range.0), u32::from(range.1));
+    let (n, i) = (u32::from(slices.max(1)), u32::from(index.min(slices.max(1) - 1)));
+    let span = hi - lo + 1;
+    let start = lo + span * i / n;
+    let end = lo + span * (i + 1) / n - 1;
+    (start as u16, end.max(start) as u16)
+}
+
+/// The member slice (0-based) that `port` of `range` falls in, or None outside the range.
+pub fn slice_of_port(range: (u16, u16), port: u16, slices: u16) -> Option<u16> {
+    if port < range.0 || port > range.1 {
+        return None;
+    }
+    let span = u32::from(range.1 - range.0) + 1;
+    let off = u32::from(port - range.0);
+    // The i with start(i) <= port <= end(i): the inverse of member_slice's rounding.
+    let n = u32::from(slices.max(1));
+    let mut i = off * n / span;
+    while i + 1 < n && span * (i + 1) / n <= off {
+        i += 1;
+    }
+    while i > 0 && span * i / n > off {
+        i -= 1;
+    }
+    Some(i as u16)
+}
+
 /// How a real server's reply reaches the worker that owns its session.
 #[derive(Debug, Clone, Default)]
 pub enum Steering {
@@ -105,7 +138,10 @@ impl PortBits {
 pub struct LaddrPools {
     worker: u16,
     workers: u16,
+    /// The ports new sessions take (a cluster member's slice of `reserve_range`).
     range: (u16, u16),
+    /// The ports sessions synced from other members may hold.
+    reserve_range: (u16, u16),
     pools: HashMap<Ipv4Addr, PortPool, ahash::RandomState>,
     steering: Steering,
     bits: HashMap<Ipv4Addr, PortBits, ahash::RandomState>,
@@ -118,7 +154,32 @@ impl LaddrPools {
 
     pub fn with_steering(worker: u16, workers: u16, range: (u16, u16), steering: Steering) -> Self {
         assert!(workers > 0 && worker < workers && range.0 <= range.1);
-        LaddrPools { worker, workers, range, pools: HashMap::default(), steering, bits: HashMap::default() }
+        LaddrPools {
+            worker,
+            workers,
+            range,
+            reserve_range: range,
+            pools: HashMap::default(),
+            steering,
+            bits: HashMap::default(),
+        }
+    }
+
+    /// As a member of an ECMP cluster: new sessions take ports of slice `index` of
+    /// `slices` only (`member_slice`), synced sessions may hold any port of the range.
+    pub fn with_member_slice(mut self, index: u16, slices: u16) -> Self {
+        self.set_member_slice(index, slices);
+        self
+    }
+
+    /// `with_member_slice` on a pool set in use: ports already queued outside the new
+    /// slice are dropped from the free lists (those in use stay until freed).
+    pub fn set_member_slice(&mut self, index: u16, slices: u16) {
+        let (lo, hi) = member_slice(self.reserve_range, index, slices);
+        self.range = (lo, hi);
+        for pool in self.pools.values_mut() {
+            pool.free.retain(|p| (lo..=hi).contains(p));
+        }
     }
 
     pub fn steering(&self) -> &Steering {
@@ -205,9 +266,13 @@ impl LaddrPools {
             return;
         }
         debug_assert_eq!(owner_of_port(port, self.workers), self.worker);
+        let in_slice = (self.range.0..=self.range.1).contains(&port);
         let pool = self.pool(lip);
         pool.used.set(port, false);
-        pool.free.push_back(port);
+        // A port of another member's slice (a synced session) is never handed out here.
+        if in_slice {
+            pool.free.push_back(port);
+        }
     }
 
     /// Takes (LIP, port) for a session another director created and synced to us, so
@@ -222,7 +287,7 @@ impl LaddrPools {
             b.set(port, true);
             return true;
         }
-        let (lo, hi) = self.range;
+        let (lo, hi) = self.reserve_range;
         if port < lo || port > hi || owner_of_port(port, self.workers) != self.worker {
             return false;
         }
@@ -413,7 +478,58 @@ mod tests {
         assert_eq!(by[1], vec![A]);
     }
 
+    #[test]
+    fn member_slices_split_the_range_and_synced_ports_stay_out_of_ours() {
+        let range = (1024, 65535);
+        let mut next = range.0;
+        for i in 0..3 {
+            let (lo, hi) = member_slice(range, i, 3);
+            assert_eq!(lo, next);
+            next = hi.wrapping_add(1);
+            assert_eq!(slice_of_port(range, lo, 3), Some(i));
+            assert_eq!(slice_of_port(range, hi, 3), Some(i));
+        }
+        assert_eq!(next, 0, "the last slice ends at the range's end");
+        // Member 2 of 3 (index 1), worker 0 of 2.
+        let mut p = LaddrPools::new(0, 2, range).with_member_slice(1, 3);
+        let (lo, hi) = member_slice(range, 1, 3);
+        let mut cur = 0;
+        for _ in 0..100 {
+            let (_, port) = p.alloc(&[A], &mut cur).unwrap();
+            assert!((lo..=hi).contains(&port) && port % 2 == 0);
+        }
+        // A session member 1 synced holds a port of slice 0: reserved, and when it ends
+        // the port is not ours to hand out.
+        assert!(p.reserve(A, 1024));
+        assert!(!p.reserve(A, 1024));
+        p.free(A, 1024);
+        assert!(p.reserve(A, 1024), "free again");
+        p.free(A, 1024);
+        let mut q = LaddrPools::new(0, 1, (2000, 2005)).with_member_slice(0, 2);
+        let got: Vec<u16> = std::iter::from_fn(|| q.alloc(&[A], &mut cur).ok().map(|x| x.1)).collect();
+        assert_eq!(got, [2000, 2001, 2002]);
+        assert!(q.reserve(A, 2004));
+        q.free(A, 2004);
+        assert!(q.alloc(&[A], &mut cur).is_err(), "2004 is the other member's");
+    }
+
     proptest! {
+        #[test]
+        fn member_slices_are_disjoint_and_cover(lo in 1u16..60000, width in 0u16..5000, n in 1u16..65) {
+            let hi = lo.saturating_add(width);
+            prop_assume!(u32::from(hi - lo) + 1 >= u32::from(n));
+            let mut next = u32::from(lo);
+            for i in 0..n {
+                let (a, b) = member_slice((lo, hi), i, n);
+                prop_assert_eq!(u32::from(a), next);
+                prop_assert!(a <= b);
+                prop_assert_eq!(slice_of_port((lo, hi), a, n), Some(i));
+                prop_assert_eq!(slice_of_port((lo, hi), b, n), Some(i));
+                next = u32::from(b) + 1;
+            }
+            prop_assert_eq!(next, u32::from(hi) + 1);
+        }
+
         #[test]
         fn partitions_are_disjoint_and_cover_the_range(workers in 1u16..8, lo in 1u16..60000, width in 0u16..500) {
             let hi = lo.saturating_add(width);

@@ -133,7 +133,7 @@ impl<P: Frame> Pipeline<P> {
         };
         let (lips, cursor) = match out_iface {
             Some(i) if i < st.lips_by_iface.len() => (&st.lips_by_iface[i], &mut st.iface_cursors[i]),
-            _ => (&svc.local_addrs, &mut st.laddr_cursor),
+            _ => (&svc.alloc_addrs, &mut st.laddr_cursor),
         };
         let (lip, lport) = match self.laddrs.alloc_for(lips, cursor, *real.addr.ip(), real.addr.port()) {
             Ok(l) => l,

@@ -29,7 +29,7 @@ use crate::sched::{Overload, RealSet, SchedKey, SchedParams, Scheduler, Threshol
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
     Direction, FlowHash, FlowKey, Hop, Session, SessionId, SessionState, SessionTable, StateTimeouts,
-    FLAG_EXT, FLAG_INPUT_ONLY, FLAG_NO_LADDR, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
+    FLAG_EXT, FLAG_INPUT_ONLY, FLAG_NO_LADDR, FLAG_SYNCED, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
 };
 use crate::stats::{DropReason, WorkerCounters};
 use crate::time::Time;
@@ -694,6 +694,7 @@ const TCP_ACK: u8 = 0x10;
 
 mod acl;
 mod classify;
+mod cluster;
 mod conn_direct;
 mod conn_new;
 mod fastpath;
@@ -711,6 +712,8 @@ use classify::Destination;
 
 #[cfg(test)]
 mod acl_tests;
+#[cfg(test)]
+mod cluster_sim_tests;
 #[cfg(test)]
 mod ext_tests;
 #[cfg(test)]

@@ -10,7 +10,8 @@
 use super::ext::SessionExt;
 use super::*;
 use crate::sync::{
-    rebind, should_sync, ConnRecord, ProxyState, RebindError, SyncInput, SyncMark, SyncParams,
+    rebind, should_sync, ClusterKey, ConnRecord, ProxyState, RebindError, SyncInput, SyncMark, SyncParams,
+    TableDigest,
 };
 use crate::sync::{CONN_F_SYNPROXY, CONN_F_TOA};
 use crate::synproxy::Translation;
@@ -20,6 +21,9 @@ pub(super) struct SyncState {
     params: SyncParams,
     /// Per session slot: client packets so far and what was last synced.
     marks: Vec<(u32, SyncMark)>,
+    /// The synced sessions (`FLAG_SYNCED`) of this worker: what every member should hold
+    /// too. The sync thread sums the workers' and says it in hellos.
+    digest: TableDigest,
 }
 
 impl SyncState {
@@ -69,7 +73,28 @@ impl<P: Frame> Pipeline<P> {
     /// `params` says are due.
     pub fn enable_sync(&mut self, params: SyncParams, now: Time) {
         let marks = vec![(0, SyncMark::new(now)); self.sessions.capacity()];
-        self.sync = Some(Box::new(SyncState { params, marks }));
+        self.sync = Some(Box::new(SyncState { params, marks, digest: TableDigest::unkeyed() }));
+    }
+
+    /// Keys the table digest with the cluster key (call it after `enable_sync`, before
+    /// traffic: the digest starts again from an empty table).
+    pub fn set_sync_digest_key(&mut self, key: &ClusterKey) {
+        if let Some(st) = self.sync.as_mut() {
+            st.digest = TableDigest::new(key);
+        }
+    }
+
+    /// This worker's table digest: (value, sessions in it). (0, 0) with sync off.
+    pub fn sync_digest(&self) -> (u64, u64) {
+        self.sync.as_ref().map_or((0, 0), |st| (st.digest.value(), st.digest.count()))
+    }
+
+    /// A session leaves the table: out of the digest if it was in.
+    #[inline]
+    pub(super) fn sync_forget(&mut self, s: &Session) {
+        if let Some(st) = self.sync.as_mut() {
+            st.digest.remove_flow(s.client.proto, s.client_addr().into(), s.virtual_addr().into());
+        }
     }
 
     /// Makes the SYN-cookie counter run on `now + offset` (wall-clock time, the same on
@@ -104,7 +129,14 @@ impl<P: Frame> Pipeline<P> {
         };
         if should_sync(&st.params, &input, mark) {
             let rec = self.session_record(s, now);
+            let first = s.flags & FLAG_SYNCED == 0;
             out.synced.push(rec);
+            if first {
+                self.sessions.get_mut(id).flags |= FLAG_SYNCED;
+                if let Some(st) = self.sync.as_mut() {
+                    st.digest.add_flow(rec.proto, rec.client, rec.virt);
+                }
+            }
         }
     }
 
@@ -155,7 +187,8 @@ impl<P: Frame> Pipeline<P> {
     /// from the time left in the record.
     pub fn install_synced(&mut self, rec: &ConnRecord, now: Time) -> Result<Installed, InstallError> {
         let rb = rebind(rec, &self.snapshot, now)?;
-        let new = rb.session;
+        let mut new = rb.session;
+        new.flags |= FLAG_SYNCED;
         if let Some(id) = self.sessions.find_client(&new.client) {
             if self.sessions.get(id).reply == new.reply {
                 self.refresh_synced(id, &new, now);
@@ -202,6 +235,7 @@ impl<P: Frame> Pipeline<P> {
             // As if just synced: the new owner does not echo it back.
             st.marks[id.index() as usize] =
                 (0, SyncMark { end: new.expires, retries: 0, state: Some(new.state) });
+            st.digest.add_flow(new.client.proto, new.client_addr().into(), new.virtual_addr().into());
         }
         Ok(Installed::New)
     }
@@ -211,7 +245,7 @@ impl<P: Frame> Pipeline<P> {
         let (was_active, is_active) = (s.state.is_active(), new.state.is_active());
         s.state = new.state;
         s.expires = new.expires.max(now);
-        s.flags = (s.flags & FLAG_EXT) | (new.flags & !FLAG_EXT);
+        s.flags = (s.flags & (FLAG_EXT | FLAG_SYNCED)) | (new.flags & !(FLAG_EXT | FLAG_SYNCED));
         let slot = s.real_slot as usize;
         self.sessions.rearm(id);
         if let Some(r) = self.counters.reals.get(slot) {

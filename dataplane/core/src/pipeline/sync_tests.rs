@@ -253,3 +253,62 @@ fn a_synced_record_goes_to_the_worker_its_reply_reaches_under_rss() {
     assert!(other.take_tx(CLIENT_PORT).is_empty());
     assert_eq!(other.out.redirect[w as usize].len(), 1);
 }
+
+#[test]
+fn table_digests_agree_once_every_synced_session_arrived_and_follow_expiry() {
+    let key = crate::sync::ClusterKey::from_config("a long test cluster passphrase").unwrap();
+    let new = || {
+        let mut h = Harness::new(0, 1);
+        h.p.enable_sync(SyncParams::default(), h.now);
+        h.p.set_sync_digest_key(&key);
+        h.resolve_all();
+        h
+    };
+    let (mut lb1, mut lb2) = (new(), new());
+    assert_eq!(lb1.p.sync_digest(), (0, 0));
+    // Three connections through lb1; a fourth too short to be synced (one SYN).
+    let mut recs = Vec::new();
+    for sport in [40000u16, 40002, 40003] {
+        for (flags, data) in [(TcpFlags::SYN, &b""[..]), (TcpFlags::ACK, b""), (TcpFlags::ACK, b"GET /")] {
+            let f = tcp_frame(
+                CLIENT_MAC,
+                LB_C_MAC,
+                ip("198.18.0.10"),
+                sport,
+                ip("198.18.0.100"),
+                80,
+                flags,
+                data,
+            );
+            lb1.rx(CLIENT_PORT, f);
+        }
+        recs.append(&mut lb1.out.synced);
+    }
+    let syn =
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40009, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    lb1.rx(CLIENT_PORT, syn);
+    assert_eq!(recs.len(), 3);
+    let (d1, n1) = lb1.p.sync_digest();
+    assert_eq!(n1, 3, "the unsynced half-open session is not in it");
+    assert_ne!(d1, 0);
+    // lb2 got two of the three records: the digests differ.
+    for r in &recs[..2] {
+        lb2.p.install_synced(r, lb2.now).unwrap();
+    }
+    assert_ne!(lb2.p.sync_digest().0, d1);
+    // The third, and a refresh of the first: equal, whatever the order.
+    lb2.p.install_synced(&recs[2], lb2.now).unwrap();
+    lb2.p.install_synced(&recs[0], lb2.now).unwrap();
+    assert_eq!(lb2.p.sync_digest(), (d1, 3));
+    // More packets on lb1 (a re-sync of the same sessions) leave it as it was.
+    lb1.rx(CLIENT_PORT, client_seg(TcpFlags(0x11), b""));
+    assert_eq!(lb1.out.synced.len(), 1, "FIN: the state change is synced");
+    assert_eq!(lb1.p.sync_digest(), (d1, 3));
+    // Everything expires on both: back to the empty table's digest.
+    let later = lb1.now + std::time::Duration::from_secs(3600);
+    lb1.p.poll(later, &mut crate::frame::VecAlloc, &mut lb1.out);
+    lb2.p.poll(later, &mut crate::frame::VecAlloc, &mut lb2.out);
+    assert_eq!(lb1.p.sessions().len(), 0);
+    assert_eq!(lb1.p.sync_digest(), (0, 0));
+    assert_eq!(lb2.p.sync_digest(), (0, 0));
+}

@@ -191,6 +191,9 @@ impl<P: Frame> Pipeline<P> {
         if s.flags & FLAG_EXT != 0 {
             self.ext.remove(&s.client); // frees any held segments
         }
-        c.sessions_live.set(self.sessions.len() as u64);
+        if s.flags & FLAG_SYNCED != 0 {
+            self.sync_forget(s);
+        }
+        self.counters.sessions_live.set(self.sessions.len() as u64);
     }
 }

@@ -79,6 +79,9 @@ pub struct Registry {
     version: u64,
     /// Which VIPs/LIPs this director owns (`[ha]`, `rvsadm --takeover/--release`).
     ownership: super::Ownership,
+    /// As an ECMP cluster member (`[cluster]`): how new flows are placed and which LIPs
+    /// this member takes ports from.
+    cluster: Option<super::ClusterPlacement>,
 }
 
 fn v4(addr: SocketAddr) -> Option<SocketAddrV4> {
@@ -145,7 +148,15 @@ impl Registry {
             real_slots: Slots::new(max_reals),
             version: 0,
             ownership: super::Ownership::default(),
+            cluster: None,
         }
+    }
+
+    /// Makes this director an ECMP cluster member: snapshots place new flows the same way
+    /// on every member (see `ClusterPlacement`).
+    pub fn set_cluster(&mut self, c: Option<super::ClusterPlacement>) {
+        self.cluster = c;
+        self.changed();
     }
 
     fn find(&self, key: &ServiceKey) -> Result<usize, RegistryError> {
@@ -331,9 +342,20 @@ impl Registry {
                         gue_port: r.spec.tunnel.map_or(0, |t| t.port),
                     })
                     .collect();
+                let mut scheduler = e.spec.scheduler.clone();
+                let mut flags = sched_flags(&e.spec.options).expect("checked");
+                if let Some(c) = &self.cluster {
+                    (scheduler, flags) = c.scheduler(scheduler, flags);
+                }
+                let local_addrs: Vec<Ipv4Addr> =
+                    e.spec.local_addrs.iter().filter_map(|a| v4_ip(*a)).collect();
+                let alloc_addrs = match &self.cluster {
+                    Some(c) => c.alloc_addrs(&local_addrs),
+                    None => local_addrs.clone(),
+                };
                 // mh: the table is built here, on the control thread, once per snapshot;
                 // the workers share it read-only.
-                let maglev = (e.spec.scheduler == "mh").then(|| {
+                let maglev = (scheduler == "mh").then(|| {
                     let m = e.spec.options.mh_table_size.unwrap_or(crate::sched::maglev::DEFAULT_SIZE);
                     std::sync::Arc::new(crate::sched::maglev::MaglevTable::build(&reals[..], m))
                 });
@@ -344,11 +366,12 @@ impl Registry {
                     },
                     vip: *addr.ip(),
                     vport: addr.port(),
-                    scheduler: e.spec.scheduler.clone(),
+                    scheduler,
                     reals,
-                    local_addrs: e.spec.local_addrs.iter().filter_map(|a| v4_ip(*a)).collect(),
+                    local_addrs,
+                    alloc_addrs,
                     slot: e.slot,
-                    sched_flags: sched_flags(&e.spec.options).expect("checked"),
+                    sched_flags: flags,
                     persistence: persist_params(&e.spec.options),
                     syn_proxy: e.spec.options.syn_proxy && e.spec.key.protocol == Protocol::Tcp,
                     toa: e.spec.options.toa && e.spec.key.protocol == Protocol::Tcp,

@@ -43,6 +43,9 @@ pub struct Service {
     pub scheduler: String,
     pub reals: Vec<Real>,
     pub local_addrs: Vec<Ipv4Addr>,
+    /// The LIPs new sessions take ports from: `local_addrs`, or a cluster member's own
+    /// among them (`[cluster] local_addresses`).
+    pub alloc_addrs: Vec<Ipv4Addr>,
     pub slot: u32,
     pub sched_flags: SchedFlags,
     /// `-p`/`-M`: None when the service is not persistent.

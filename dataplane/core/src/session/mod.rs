@@ -98,6 +98,9 @@ pub const FLAG_NAT: u8 = 8;
 pub const FLAG_DR: u8 = 16;
 /// Forwarding method TUN: IPIP (or GUE) to the real server; input-only like DR.
 pub const FLAG_TUN: u8 = 32;
+/// The session was synced (a record of it sent, or it came from one): it is in the
+/// worker's table digest (`sync::TableDigest`), which members compare.
+pub const FLAG_SYNCED: u8 = 64;
 /// The methods whose sessions see only the client's packets (IPVS's input-only table).
 pub const FLAG_INPUT_ONLY: u8 = FLAG_DR | FLAG_TUN;
 /// Any method other than FULLNAT: the session holds no local address.

@@ -312,6 +312,8 @@ mod tests {
                 sessions: 0,
                 digest: 0,
                 hold_ms: 0,
+                state: 0,
+                port_slices: 0,
             })),
         };
         assert_eq!(BulkAnswer::for_request(&hello, 1), None);

@@ -37,6 +37,13 @@ impl TableDigest {
         TableDigest { k0, k1, sum: 0, count: 0 }
     }
 
+    /// A digest with a fixed key (a pipeline whose sync thread has not given it the
+    /// cluster key: tests and simulations; the values still compare between pipelines
+    /// keyed alike).
+    pub fn unkeyed() -> TableDigest {
+        TableDigest { k0: 0, k1: 0, sum: 0, count: 0 }
+    }
+
     /// The hash of a session's identity: protocol, client and virtual address.
     pub fn hash(&self, proto: u8, client: SocketAddr, virt: SocketAddr) -> u64 {
         let mut b = [0u8; 38];
@@ -49,12 +56,22 @@ impl TableDigest {
     }
 
     pub fn add(&mut self, r: &ConnRecord) {
-        self.sum = self.sum.wrapping_add(self.hash(r.proto, r.client, r.virt));
-        self.count += 1;
+        self.add_flow(r.proto, r.client, r.virt);
     }
 
     pub fn remove(&mut self, r: &ConnRecord) {
-        self.sum = self.sum.wrapping_sub(self.hash(r.proto, r.client, r.virt));
+        self.remove_flow(r.proto, r.client, r.virt);
+    }
+
+    /// A session (by its identity) joins the digested set.
+    pub fn add_flow(&mut self, proto: u8, client: SocketAddr, virt: SocketAddr) {
+        self.sum = self.sum.wrapping_add(self.hash(proto, client, virt));
+        self.count += 1;
+    }
+
+    /// A session added with [`Self::add_flow`] leaves it.
+    pub fn remove_flow(&mut self, proto: u8, client: SocketAddr, virt: SocketAddr) {
+        self.sum = self.sum.wrapping_sub(self.hash(proto, client, virt));
         self.count = self.count.saturating_sub(1);
     }
 

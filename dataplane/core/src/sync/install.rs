@@ -120,6 +120,7 @@ mod tests {
                 proxy_on_connect: false,
                 maglev: None,
                 limits: None,
+                alloc_addrs: Vec::new(),
             }],
         )
     }

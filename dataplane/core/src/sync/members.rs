@@ -107,7 +107,7 @@ mod tests {
     fn hello(member: u32, epoch: u32, digest: u64) -> Vec<u8> {
         let mut s = Sender::new(SenderConfig::new(1, member, epoch), &key()).unwrap();
         let mut b = [0u8; 128];
-        let h = Hello { generation: 3, sessions: 10, digest, hold_ms: 3000 };
+        let h = Hello { generation: 3, sessions: 10, digest, hold_ms: 3000, state: 0, port_slices: 0 };
         let n = s.control(&Control::Hello(h), &mut b).unwrap();
         b[..n].to_vec()
     }

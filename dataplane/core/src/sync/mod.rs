@@ -14,6 +14,7 @@
 //! - [`bulk`]: the bulk-sync exchange, requester ([`BulkTracker`]) and answerer.
 //! - [`install`]: a received record rebound to a session of this director ([`rebind`]).
 //! - [`members`]: the group as hellos tell it: alive, restarted, gone, digests.
+//! - [`cluster`]: one ECMP cluster member's lifecycle (joining, active, leaving) and view.
 //! - [`policy`]: IPVS's `sync_threshold` / `sync_period` / `sync_refresh_period`
 //!   decision ([`should_sync`]).
 //! - [`ready`]: whether a director that just started has the group's table yet
@@ -26,6 +27,7 @@
 pub mod auth;
 pub mod batch;
 pub mod bulk;
+pub mod cluster;
 pub mod conn;
 pub mod cookie;
 pub mod digest;
@@ -43,6 +45,7 @@ mod tests;
 pub use auth::{Authenticator, ClusterKey, KeyError};
 pub use batch::{max_message_len, Packer, Sender, SenderConfig, DEFAULT_SYNC_MTU};
 pub use bulk::{BulkAnswer, BulkEvent, BulkOutcome, BulkPhase, BulkTracker};
+pub use cluster::{Cluster, ClusterAction, MemberState};
 pub use conn::{
     ConnEntry, ConnIter, ConnRecord, Conns, ProxyState, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING,
 };

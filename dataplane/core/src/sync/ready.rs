@@ -51,6 +51,8 @@ pub enum AfterBulk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitialSync {
     started: Time,
+    /// No peer heard for this long from the start: alone (None: never).
+    wait: Option<Duration>,
     state: InitialState,
     /// When it became ready.
     ended: Option<Time>,
@@ -65,7 +67,14 @@ impl InitialSync {
     pub const MAX_ATTEMPTS: u32 = 8;
 
     pub fn new(now: Time) -> InitialSync {
-        InitialSync { started: now, state: InitialState::Waiting, ended: None }
+        InitialSync { started: now, wait: Some(Self::WAIT), state: InitialState::Waiting, ended: None }
+    }
+
+    /// Calls itself alone after `wait` without a peer, or never (None: a cluster member
+    /// told to wait for its peers however long it takes).
+    pub fn with_wait(mut self, wait: Option<Duration>) -> InitialSync {
+        self.wait = wait;
+        self
     }
 
     pub fn state(&self) -> InitialState {
@@ -113,14 +122,13 @@ impl InitialSync {
         }
     }
 
-    /// Called now and then with whether any peer is alive: no peer within [`Self::WAIT`]
-    /// of the start, or none left while syncing, means there is nothing to wait for.
+    /// Called now and then with whether any peer is alive: no peer within the wait
+    /// ([`Self::WAIT`] unless set) of the start, or none left while syncing, means there is nothing to wait for.
     pub fn tick(&mut self, peers_alive: bool, now: Time) {
         match self.state {
-            InitialState::Waiting if !peers_alive && now - self.started >= Self::WAIT => {
-                self.end(InitialState::Alone, now)
-            }
-            InitialState::Syncing { .. } if !peers_alive && now - self.started >= Self::WAIT => {
+            InitialState::Waiting | InitialState::Syncing { .. }
+                if !peers_alive && self.wait.is_some_and(|w| now - self.started >= w) =>
+            {
                 self.end(InitialState::Alone, now)
             }
             _ => {}

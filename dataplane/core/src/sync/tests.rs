@@ -133,9 +133,9 @@ fn arb_control() -> impl Strategy<Value = Control> {
                 }
             }
         ),
-        (any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
-            |(generation, sessions, digest, hold_ms)| {
-                Control::Hello(Hello { generation, sessions, digest, hold_ms })
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u8>(), any::<u8>()).prop_map(
+            |(generation, sessions, digest, hold_ms, state, port_slices)| {
+                Control::Hello(Hello { generation, sessions, digest, hold_ms, state, port_slices })
             }
         ),
     ]
@@ -486,7 +486,14 @@ fn emit_refuses_what_the_wire_cannot_say() {
     assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadOption { kind: conn::OPT_TRANSLATION }));
     assert_eq!(record(1).emit(&mut [0u8; 33]), Err(Error::BufferTooSmall { need: 34, have: 33 }));
     let h = Header { kind: Kind::Hello, sync_id: 1, flags: FLAG_BULK, sender: 1, epoch: 0, seq: 0, count: 0 };
-    let c = Outgoing::Control(Control::Hello(Hello { generation: 1, sessions: 2, digest: 3, hold_ms: 4 }));
+    let c = Outgoing::Control(Control::Hello(Hello {
+        generation: 1,
+        sessions: 2,
+        digest: 3,
+        hold_ms: 4,
+        state: 0,
+        port_slices: 0,
+    }));
     assert_eq!(
         SyncMessage::emit(&h, &c, &key().authenticator(), &mut [0u8; 100]),
         Err(Error::BadFlags(FLAG_BULK))

@@ -324,10 +324,11 @@ impl BulkMarker {
 }
 
 /// A member's heartbeat. The member id and its incarnation are the header's `sender` and
-/// `epoch`.
+/// `epoch`. The ECMP cluster (#11) reads the rest: the view generation, the member's
+/// lifecycle state and how many port slices it partitions local ports into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Hello {
-    /// The member's view generation (bumped by the cluster manager on membership changes).
+    /// The member's view generation: bumped each time its view of the members changes.
     pub generation: u64,
     /// Sessions in the member's table.
     pub sessions: u64,
@@ -335,16 +336,23 @@ pub struct Hello {
     pub digest: u64,
     /// The member counts as gone when no hello arrived for this long.
     pub hold_ms: u32,
+    /// `MemberState` as a byte (0: a plain sync peer, not a cluster member).
+    pub state: u8,
+    /// Port slices the member's local ports are partitioned into (`[cluster] members`;
+    /// 0: no partition). Members that disagree could pick the same LIP:lport.
+    pub port_slices: u8,
 }
 
 impl Hello {
-    pub const LEN: usize = 28;
+    pub const LEN: usize = 32;
     fn parse(b: &[u8]) -> Hello {
         Hello {
             generation: be64(b, 0..8),
             sessions: be64(b, 8..16),
             digest: be64(b, 16..24),
             hold_ms: be32(b, 24..28),
+            state: b[28],
+            port_slices: b[29],
         }
     }
     fn emit(&self, b: &mut [u8]) {
@@ -352,6 +360,9 @@ impl Hello {
         b[8..16].copy_from_slice(&self.sessions.to_be_bytes());
         b[16..24].copy_from_slice(&self.digest.to_be_bytes());
         b[24..28].copy_from_slice(&self.hold_ms.to_be_bytes());
+        b[28] = self.state;
+        b[29] = self.port_slices;
+        b[30..32].copy_from_slice(&[0, 0]);
     }
 }
 
