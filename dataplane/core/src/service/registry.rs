@@ -248,7 +248,8 @@ impl Registry {
 
     pub fn add_laddr(&mut self, key: &ServiceKey, addr: IpAddr) -> Result<(), RegistryError> {
         let i = self.find(key)?;
-        if addr.is_ipv6() != key.addr.is_ipv6() {
+        if addr.is_ipv6() && key.addr.is_ipv4() {
+            // An IPv6 service takes IPv4 local addresses for its IPv4 real servers (NAT64).
             return Err(RegistryError::Invalid(format!(
                 "local address {addr} is not of the same address family as the virtual address {}",
                 key.addr
@@ -395,7 +396,12 @@ impl Registry {
                         SocketAddr::V6(addr) => {
                             Some(super::Real6 { addr, weight: r.spec.weight, slot: r.slot })
                         }
-                        SocketAddr::V4(_) => None,
+                        // NAT64: keyed by its IPv4-mapped address.
+                        SocketAddr::V4(a) => Some(super::Real6 {
+                            addr: std::net::SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0),
+                            weight: r.spec.weight,
+                            slot: r.slot,
+                        }),
                     })
                     .collect(),
                 local_addrs: e
@@ -407,6 +413,8 @@ impl Registry {
                         IpAddr::V4(_) => None,
                     })
                     .collect(),
+                local_addrs4: e.spec.local_addrs.iter().filter_map(|a| v4_ip(*a)).collect(),
+                toa: e.spec.options.toa,
                 slot: e.slot,
             })
             .collect();
