@@ -47,13 +47,13 @@ fn same_family(vip: SocketAddr, a: IpAddr, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What IPv6 services do not take yet: everything but plain FULLNAT.
+/// What IPv6 services do not take yet: SYN proxy, the PROXY header on connect, persistence.
 fn check_v6_service(s: &ServiceSpec) -> Result<(), String> {
     let o = &s.options;
     let unsupported = if o.syn_proxy {
         "synproxy"
-    } else if o.proxy_protocol.is_some() {
-        "proxy-protocol"
+    } else if o.proxy_on_connect {
+        "proxy-protocol-send on-connect"
     } else if o.persistence.is_some() {
         "persistence"
     } else if s.scheduler == "mh" {
@@ -238,6 +238,12 @@ mod tests {
             Err("synproxy is not supported for IPv6 services yet: [2001:db8::1]:80".into())
         );
         v6.options.syn_proxy = false;
+        v6.options.proxy_protocol = Some(2);
+        assert_eq!(check_service(&v6), Ok(()));
+        v6.options.proxy_on_connect = true;
+        assert!(check_service(&v6).unwrap_err().contains("on-connect"));
+        v6.options.proxy_on_connect = false;
+        v6.options.proxy_protocol = None;
         v6.scheduler = "mh".into();
         assert!(check_service(&v6).is_err());
         let r6 = RealSpec {

@@ -6,7 +6,8 @@
 # back from the IPv4 echo servers; UDP to an IPv4 port without listener gives the IPv6
 # client ECONNREFUSED (ICMPv4 port unreachable translated to ICMPv6); the TOA option on
 # the first server-side segment of every connection carries the client's IPv6 address and
-# port (kind 254, length 20; captured on the real servers); rvsadm adds a NAT64 service and
+# port (kind 254, length 20; captured on the real servers); PROXY v1 and v2 headers carry the
+# client's IPv6 address to nginx (its pp.log); rvsadm adds a NAT64 service and
 # FULLNAT real server, refuses a DR one; rvs-ctrl -t takes a keepalived.conf NAT64 service.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -35,6 +36,23 @@ address = "[$VIP6]:53"
 scheduler = "rr"
 local_addresses = ["198.19.0.200", "198.19.0.201"]
 real = [ { address = "198.19.0.11:5353" }, { address = "198.19.0.12:5353" }, { address = "198.19.0.13:5353" } ]
+
+# PROXY protocol to nginx 'listen 8081 proxy_protocol': v1 on 8081, v2 on 8082.
+[[service]]
+protocol = "tcp"
+address = "[$VIP6]:8081"
+scheduler = "rr"
+proxy_protocol = "v1"
+local_addresses = ["198.19.0.200"]
+real = [ { address = "198.19.0.11:8081" }, { address = "198.19.0.12:8081" }, { address = "198.19.0.13:8081" } ]
+
+[[service]]
+protocol = "tcp"
+address = "[$VIP6]:8082"
+scheduler = "rr"
+proxy_protocol = "v2"
+local_addresses = ["198.19.0.201"]
+real = [ { address = "198.19.0.11:8081" }, { address = "198.19.0.12:8081" }, { address = "198.19.0.13:8081" } ]
 
 # No listener on 5354: the real server answers with ICMPv4 port unreachable.
 [[service]]
@@ -162,6 +180,18 @@ except socket.timeout:
 ' "$VIP6" 2>&1)
 assert_eq "UDP to an IPv4 port without listener through [$VIP6]:54" ECONNREFUSED "$refused"
 assert_ge "icmp_error_forwarded" 1 "$(event_counter "$(rvsadm --workers 2>&1)" icmp_error_forwarded)"
+
+# PROXY v1 and v2 with the client's IPv6 address: nginx logs it, the TCP peer is a LIP.
+for port in 8081 8082; do
+  got=$(in_client bash -c 'for i in 1 2 3; do curl -6 -s --max-time 5 -w " %{local_port}\n" "http://[$1]:$2/" || echo FAIL; done' _ "$VIP6" "$port")
+  assert_eq "curl -6 [$VIP6]:$port through PROXY failures" 0 "$(grep -c FAIL <<<"$got")"
+  cport=$(tail -1 <<<"$got" | awk '{print $2}')
+  sleep 0.3
+  line=$(cat "$STATE"/rs[123]/pp.log | grep -F " $cport " | tail -1)
+  say "pp.log for port $cport: $line"
+  assert_contains "PROXY on $port: nginx's \$proxy_protocol_addr is the IPv6 client" "$CLIENT6 $cport 198.19.0.20" "$line"
+done
+assert_ge "proxy_header_inserted" 6 "$(event_counter "$(rvsadm --workers 2>&1)" proxy_header_inserted)"
 
 # rvsadm: a NAT64 service by hand; FULLNAT accepted, DR refused.
 assert_ok "rvsadm -A -t [$VIP6]:8080" rvsadm -A -t "[$VIP6]:8080" -s rr

@@ -415,6 +415,11 @@ impl Registry {
                     .collect(),
                 local_addrs4: e.spec.local_addrs.iter().filter_map(|a| v4_ip(*a)).collect(),
                 toa: e.spec.options.toa,
+                proxy_protocol: match e.spec.options.proxy_protocol {
+                    Some(1) => Some(crate::proxyproto::Version::V1),
+                    Some(2) => Some(crate::proxyproto::Version::V2),
+                    _ => None,
+                },
                 slot: e.slot,
             })
             .collect();

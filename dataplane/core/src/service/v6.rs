@@ -53,6 +53,9 @@ pub struct Service6 {
     pub local_addrs4: Vec<Ipv4Addr>,
     /// Insert the client's address as a TOA option (kind 254, 20 bytes for IPv6).
     pub toa: bool,
+    /// Send the PROXY protocol header (TCP6 / AF_INET6: the client is IPv6) in front of
+    /// the client's first data.
+    pub proxy_protocol: Option<crate::proxyproto::Version>,
     /// Stat slot of the service (shared with IPv4).
     pub slot: u32,
 }

@@ -37,6 +37,12 @@ pub struct Session6 {
     pub svc_slot: u32,
     /// `FLAG6_*`.
     pub flags: u8,
+    /// PROXY protocol: the version to send (0: none), the client's ISN (its first data
+    /// byte is ISN + 1), and the header's length once it went in front of that byte (the
+    /// shift of the client's sequence space from then on; 0 before).
+    pub proxy: u8,
+    pub client_isn: u32,
+    pub proxy_len: u8,
 }
 
 /// The service inserts TOA: the MSS the server offers leaves room for the option.
@@ -325,6 +331,9 @@ mod tests {
             real_slot: 0,
             svc_slot: 0,
             flags: 0,
+            proxy: 0,
+            client_isn: 0,
+            proxy_len: 0,
         }
     }
 

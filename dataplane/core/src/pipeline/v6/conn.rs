@@ -210,6 +210,13 @@ impl<P: Frame> Pipeline<P> {
             real_slot: real.slot,
             svc_slot: svc.slot,
             flags: if svc.toa && k.proto == PROTO_TCP { FLAG6_TOA | FLAG6_TOA_PENDING } else { 0 },
+            proxy: match svc.proxy_protocol.filter(|_| k.proto == PROTO_TCP) {
+                Some(crate::proxyproto::Version::V1) => 1,
+                Some(crate::proxyproto::Version::V2) => 2,
+                None => 0,
+            },
+            client_isn: crate::wire::get_u32(pkt.data(), l4.l4_at + 4),
+            proxy_len: 0,
         };
         let id = match self.v6.sessions.insert(s) {
             Ok(id) => id,
@@ -271,8 +278,8 @@ impl<P: Frame> Pipeline<P> {
             return self.forward_6to4(id, &s, pkt, &l4, now, alloc, out);
         }
         let mut l4 = l4;
-        if s.flags & (FLAG6_TOA | FLAG6_TOA_PENDING) != 0 {
-            pkt = self.toa_v6(id, &s, dir, pkt, &mut l4);
+        if s.flags & (FLAG6_TOA | FLAG6_TOA_PENDING) != 0 || s.proxy != 0 {
+            pkt = self.tcp_ext_v6(id, &s, dir, pkt, &mut l4);
         }
         rewrite(pkt.data_mut(), &l4, &to);
         self.send_ipv6(pkt, to.dst, now, alloc, out);

@@ -8,10 +8,10 @@
 //! may use them), otherwise they are dropped and counted (`icmp_ignored`).
 
 mod conn;
+mod ext;
 mod icmp_error;
 mod nat64;
 mod nd;
-mod toa;
 
 use hashbrown::HashMap;
 use std::net::Ipv6Addr;

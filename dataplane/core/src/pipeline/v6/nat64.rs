@@ -24,7 +24,7 @@ use crate::nat64::icmp::{icmp4_error_to_v6, icmp6_error_to_v4, MtuAdjust};
 use crate::nat64::{self, Flow4, Flow6, Nat64Error};
 use crate::pipeline::L4Info;
 use crate::service::Service6;
-use crate::session::v6::{FlowKey6, Session6, FLAG6_TOA, FLAG6_TOA_PENDING};
+use crate::session::v6::{FlowKey6, Session6, FLAG6_TOA_PENDING};
 use crate::session::{Direction, FlowKey, PROTO_TCP};
 use crate::stats::{DropReason, Event};
 use crate::time::Time;
@@ -114,28 +114,36 @@ impl<P: Frame> Pipeline<P> {
         if !pkt.pull_front(at) || !pkt.set_len(ETH_LEN + total) {
             return self.drop_pkt(DropReason::Truncated, pkt);
         }
+        let mut total = total;
         if tcp && s.flags & FLAG6_TOA_PENDING != 0 && l4.flags & (TCP_SYN | TCP_ACK) == TCP_ACK {
             self.v6.sessions.get_mut(id).flags &= !FLAG6_TOA_PENDING;
             let client = SocketAddrV6::new(s.client.src, s.client.sport, 0, 0);
-            self.add_toa(&mut pkt, total, &toa::encode_v6(client));
+            total = self.add_toa(&mut pkt, total, &toa::encode_v6(client));
+        }
+        if tcp && s.proxy != 0 && l4.flags & TCP_SYN == 0 {
+            self.proxy_nat64_to_server(id, &mut pkt, total);
         }
         self.send_ip(pkt, to.dst, now, alloc, out);
     }
 
     /// Inserts TOA option `opt` into the IPv4 TCP segment of `pkt` (`total` bytes of IP).
-    fn add_toa(&self, pkt: &mut P, total: usize, opt: &[u8]) {
+    /// Returns the IP length.
+    fn add_toa(&self, pkt: &mut P, total: usize, opt: &[u8]) -> usize {
         let end = ETH_LEN + total;
         if !pkt.set_len(end + opt.len()) {
-            return self.counters.event(Event::ToaNoRoom);
+            self.counters.event(Event::ToaNoRoom);
+            return total;
         }
         match toa::insert_option_v4(&mut pkt.data_mut()[ETH_LEN..], opt) {
             Ok(n) => {
                 pkt.set_len(ETH_LEN + n);
                 self.counters.event(Event::ToaInserted);
+                n
             }
             Err(_) => {
                 pkt.set_len(end);
                 self.counters.event(Event::ToaNoRoom);
+                total
             }
         }
     }
@@ -171,12 +179,15 @@ impl<P: Frame> Pipeline<P> {
         let ihl = usize::from(pkt.data()[ETH_LEN] & 0x0f) * 4;
         let l4_at = ETH_LEN + ihl;
         if k.proto == PROTO_TCP && info.tcp_flags & TCP_SYN != 0 {
-            // The client's segments lose 20 bytes over IPv4 and its first ACK gains the TOA.
-            let room = if s.flags & FLAG6_TOA != 0 { toa::TOA_V6_LEN as u16 } else { 0 };
+            // The client's segments lose 20 bytes over IPv4 and gain what the session adds
+            // (the TOA option, the PROXY header).
+            let room = super::ext::growth_room(&s);
             let max = toa::mss_for_mtu(self.ifaces[info.port as usize].mtu, room)
                 .min(toa::mss_for_mtu(self.mtu_v6_towards(to.dst), nat64::GROWTH as u16));
             let seg = &mut pkt.data_mut()[l4_at..ETH_LEN + info.ip_len];
-            toa::clamp_mss_within(&mut TcpPacket::new_unchecked(seg), 0, max);
+            toa::clamp_mss_within(&mut TcpPacket::new_unchecked(seg), room, max);
+        } else if k.proto == PROTO_TCP {
+            Self::proxy_nat64_to_client(&s, &mut pkt.data_mut()[l4_at..ETH_LEN + info.ip_len]);
         }
         let Ok(front) = nat64::ipv6_front_len(&pkt.data()[ETH_LEN..]) else {
             return self.drop_pkt(DropReason::Nat64Untranslatable, pkt);

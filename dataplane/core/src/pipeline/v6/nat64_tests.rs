@@ -40,10 +40,14 @@ fn rs(i: usize) -> Ipv4Addr {
 
 fn registry64() -> Registry {
     let mut r = Registry::new(16, 64);
-    for (proto, port, rport, toa) in [(Protocol::Tcp, 80, 80, true), (Protocol::Udp, 53, 5353, false)] {
+    for (proto, port, rport, toa, pp) in [
+        (Protocol::Tcp, 80, 80, true, None),
+        (Protocol::Udp, 53, 5353, false, None),
+        (Protocol::Tcp, 8081, 8081, false, Some(1)),
+    ] {
         let key = ServiceKey { protocol: proto, addr: format!("[{VIP}]:{port}").parse().unwrap() };
         let spec = ServiceSpec {
-            options: ServiceOptions { toa, ..Default::default() },
+            options: ServiceOptions { toa, proxy_protocol: pp, ..Default::default() },
             key,
             scheduler: "rr".into(),
             local_addrs: vec![LIP.into()],
@@ -111,7 +115,9 @@ fn client_frame(sport: u16, dport: u16, proto: u8, flags: u8, opts: &[u8], paylo
     put_u16(l4, 0, sport);
     put_u16(l4, 2, dport);
     if proto == 6 {
-        l4[4..8].copy_from_slice(&5000u32.to_be_bytes());
+        // ISN 5000: the first byte after the SYN is 5001.
+        let seq: u32 = if flags & SYN != 0 { 5000 } else { 5001 };
+        l4[4..8].copy_from_slice(&seq.to_be_bytes());
         l4[12] = ((hl / 4) as u8) << 4;
         l4[13] = flags;
         put_u16(l4, 14, 1000);
@@ -360,4 +366,142 @@ fn replies_on_another_worker_are_handed_over_and_expiry_gives_the_port_back() {
     assert!(w[0].p.dump_sessions(later).is_empty());
     assert_eq!(w[0].p.counters().sessions_expired.get(), 1);
     assert_eq!(w[0].p.laddrs.available(LIP), free);
+}
+
+#[test]
+fn proxy_v1_header_with_ipv6_addresses_goes_before_the_first_data() {
+    let mut h = H::new(0, 1);
+    h.rx(CLIENT_PORT, client_frame(40001, 8081, 6, SYN, &[2, 4, 0x05, 0xa0], b""));
+    let (_, dst, lport, _, _) = v4_sent(&h.tx(SERVER_PORT)[0]);
+    let i = (0..3).find(|&i| rs(i) == dst).unwrap();
+    let mut synack =
+        tcp_frame(RS_MAC[i], LB_S_MAC, dst, 8081, LIP, lport, TcpFlags::SYN | TcpFlags::ACK, b"");
+    {
+        let mut f = synack[..ETH + 40].to_vec();
+        f.extend_from_slice(&[2, 4, 0x05, 0xb4]);
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
+        ip.set_total_len(44);
+        ip.fill_checksum();
+        let mut t = TcpPacket::new_unchecked(&mut f[ETH + 20..]);
+        t.set_header_len(24);
+        t.fill_checksum(dst, LIP);
+        synack = f;
+    }
+    h.rx(SERVER_PORT, synack);
+    let (_, _, _, _, l4) = v6_sent(&h.tx(CLIENT_PORT)[0]);
+    let hdr = format!("PROXY TCP6 {CLIENT} {VIP} 40001 8081\r\n");
+    assert_eq!(mss(&l4), Some(1460 - hdr.len() as u16), "room for the header");
+    h.rx(CLIENT_PORT, client_frame(40001, 8081, 6, ACK, &[], b""));
+    let (_, _, _, _, l4) = v4_sent(&h.tx(SERVER_PORT)[0]);
+    assert_eq!(TcpPacket::new_unchecked(&l4[..]).seq_number(), 5001, "no shift before the header");
+    // The first data: the header in front, at the client's first sequence number.
+    h.rx(CLIENT_PORT, client_frame(40001, 8081, 6, ACK | PSH, &[], b"GET /"));
+    let (_, _, _, _, l4) = v4_sent(&h.tx(SERVER_PORT)[0]);
+    let t = TcpPacket::new_unchecked(&l4[..]);
+    assert_eq!(t.seq_number(), 5001);
+    assert_eq!(t.payload(), format!("{hdr}GET /").as_bytes());
+    // The server acknowledges header and data; the client sees only its data acknowledged.
+    let mut ack = tcp_frame(RS_MAC[i], LB_S_MAC, dst, 8081, LIP, lport, TcpFlags::ACK, b"");
+    {
+        let mut t = TcpPacket::new_unchecked(&mut ack[ETH + 20..]);
+        t.set_ack_number(5001 + (hdr.len() + 5) as u32);
+        t.fill_checksum(dst, LIP);
+    }
+    h.rx(SERVER_PORT, ack);
+    let (_, _, _, _, l4) = v6_sent(&h.tx(CLIENT_PORT)[0]);
+    assert_eq!(TcpPacket::new_unchecked(&l4[..]).ack_number(), 5006);
+    // A later client segment is shifted by the header's length.
+    let mut f = client_frame(40001, 8081, 6, ACK | PSH, &[], b"x");
+    {
+        let l4 = &mut f[ETH + 40..];
+        l4[4..8].copy_from_slice(&5006u32.to_be_bytes());
+        put_u16(l4, 16, 0);
+        let c = ipv6::upper_checksum(a(CLIENT), a(VIP), 6, l4);
+        put_u16(l4, 16, c);
+    }
+    h.rx(CLIENT_PORT, f);
+    let (_, _, _, _, l4) = v4_sent(&h.tx(SERVER_PORT)[0]);
+    assert_eq!(TcpPacket::new_unchecked(&l4[..]).seq_number(), 5006 + hdr.len() as u32);
+    assert_eq!(h.p.counters().event_count(Event::ProxyHeaderInserted), 1);
+}
+
+/// IPv6 FULLNAT (IPv6 real servers) with TOA and PROXY v2: the option and the header in
+/// the IPv6 segments towards the server, the shift on the replies.
+#[test]
+fn ipv6_fullnat_gets_toa_and_proxy_v2_too() {
+    let mut r = Registry::new(16, 64);
+    let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("[{VIP}]:8082").parse().unwrap() };
+    let options = ServiceOptions { toa: true, proxy_protocol: Some(2), ..Default::default() };
+    let lip6 = a("2001:db8:2::200");
+    r.add_service(ServiceSpec { options, key, scheduler: "rr".into(), local_addrs: vec![lip6.into()] })
+        .unwrap();
+    let rs6 = a("2001:db8:2::11");
+    let real = RealSpec {
+        thresholds: Default::default(),
+        addr: format!("[{rs6}]:8082").parse().unwrap(),
+        weight: 1,
+        method: ForwardMethod::FullNat,
+        tunnel: None,
+    };
+    r.add_real(&key, real).unwrap();
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let cfg = PipelineConfig { v6: v6_config(), ..config(0, 1) };
+    let p = Pipeline::new(cfg, Arc::new(r.snapshot()), counters, Time::ZERO);
+    let mut h = H { p, out: Output::new(2, 1), now: Time::from_secs(1) };
+    h.p.neigh6_learned(a(CLIENT), CLIENT_MAC.0, CLIENT_PORT, h.now, &mut h.out);
+    h.p.neigh6_learned(rs6, RS_MAC[0].0, SERVER_PORT, h.now, &mut h.out);
+    let sent6 = |f: &[u8]| {
+        let ip = Ipv6Packet::new_checked(&f[ETH..]).unwrap();
+        assert!(ipv6::verify_upper(ip.src_addr(), ip.dst_addr(), 6, ip.payload()), "TCP checksum");
+        (ip.src_addr(), ip.payload().to_vec())
+    };
+    h.rx(CLIENT_PORT, client_frame(40002, 8082, 6, SYN, &[2, 4, 0x05, 0xa0], b""));
+    let (lip, l4) = sent6(&h.tx(SERVER_PORT)[0]);
+    assert_eq!(lip, lip6);
+    let lport = get_u16(&l4, 0);
+    // The server's SYN/ACK (MSS 1440): room for TOA (20) and the v2 header (16 + 36).
+    let mut sa = vec![0u8; ETH + 40 + 24];
+    {
+        let mut eth = EthernetFrame::new_unchecked(&mut sa[..]);
+        eth.set_src_addr(RS_MAC[0]);
+        eth.set_dst_addr(LB_S_MAC);
+        eth.set_ethertype(EtherType::IPV6);
+    }
+    Ipv6Repr {
+        src: rs6,
+        dst: lip6,
+        next_header: 6,
+        payload_len: 24,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut sa[ETH..]);
+    {
+        let t = &mut sa[ETH + 40..];
+        put_u16(t, 0, 8082);
+        put_u16(t, 2, lport);
+        t[8..12].copy_from_slice(&5001u32.to_be_bytes());
+        t[12] = 6 << 4;
+        t[13] = SYN | ACK;
+        put_u16(t, 14, 1000);
+        t[20..24].copy_from_slice(&[2, 4, 0x05, 0xa0]);
+        let c = ipv6::upper_checksum(rs6, lip6, 6, t);
+        put_u16(t, 16, c);
+    }
+    h.rx(SERVER_PORT, sa);
+    let (_, _, _, _, l4) = v6_sent(&h.tx(CLIENT_PORT)[0]);
+    assert_eq!(mss(&l4), Some(1440 - 20 - 52));
+    h.rx(CLIENT_PORT, client_frame(40002, 8082, 6, ACK | PSH, &[], b"hello"));
+    let (_, l4) = sent6(&h.tx(SERVER_PORT)[0]);
+    let t = TcpPacket::new_unchecked(&l4[..]);
+    assert_eq!(crate::toa::find_v6(t.options()), Some(std::net::SocketAddrV6::new(a(CLIENT), 40002, 0, 0)));
+    assert_eq!(t.seq_number(), 5001);
+    let hdr = crate::proxyproto::parse(t.payload()).expect("a PROXY v2 header");
+    assert_eq!(hdr.len, 52);
+    assert_eq!(&t.payload()[52..], b"hello");
+    assert_eq!(
+        hdr.addrs,
+        Some((format!("[{CLIENT}]:40002").parse().unwrap(), format!("[{VIP}]:8082").parse().unwrap()))
+    );
 }
