@@ -392,16 +392,16 @@ impl Registry {
                 reals: e
                     .reals
                     .iter()
-                    .filter_map(|r| match r.spec.addr {
-                        SocketAddr::V6(addr) => {
-                            Some(super::Real6 { addr, weight: r.spec.weight, slot: r.slot })
-                        }
-                        // NAT64: keyed by its IPv4-mapped address.
-                        SocketAddr::V4(a) => Some(super::Real6 {
-                            addr: std::net::SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0),
-                            weight: r.spec.weight,
-                            slot: r.slot,
-                        }),
+                    .map(|r| super::Real6 {
+                        addr: match r.spec.addr {
+                            SocketAddr::V6(addr) => addr,
+                            // NAT64: keyed by its IPv4-mapped address.
+                            SocketAddr::V4(a) => {
+                                std::net::SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0)
+                            }
+                        },
+                        weight: r.spec.weight,
+                        slot: r.slot,
                     })
                     .collect(),
                 local_addrs: e

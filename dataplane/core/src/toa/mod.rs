@@ -97,7 +97,7 @@ pub fn find_v6(opts: &[u8]) -> Option<SocketAddrV6> {
 /// data offset and the pseudo-header's length) but not the IP header's length, which is
 /// the caller's (IPv4 or IPv6). On error nothing is changed.
 pub fn insert_option(buf: &mut [u8], l4_at: usize, l4_end: usize, opt: &[u8]) -> Result<(), ToaError> {
-    debug_assert!(opt.len() % 4 == 0);
+    debug_assert!(opt.len().is_multiple_of(4));
     let tcp =
         TcpPacket::new_checked(buf.get(l4_at..l4_end).ok_or(ToaError::Malformed(WireError::Truncated))?)?;
     let hl = tcp.header_len();
