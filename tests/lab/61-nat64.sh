@@ -183,13 +183,13 @@ assert_ge "icmp_error_forwarded" 1 "$(event_counter "$(rvsadm --workers 2>&1)" i
 
 # PROXY v1 and v2 with the client's IPv6 address: nginx logs it, the TCP peer is a LIP.
 for port in 8081 8082; do
-  got=$(in_client bash -c 'for i in 1 2 3; do curl -6 -s --max-time 5 -w " %{local_port}\n" "http://[$1]:$2/" || echo FAIL; done' _ "$VIP6" "$port")
-  assert_eq "curl -6 [$VIP6]:$port through PROXY failures" 0 "$(grep -c FAIL <<<"$got")"
-  cport=$(tail -1 <<<"$got" | awk '{print $2}')
+  got=$(in_client bash -c 'for i in 1 2 3; do curl -6 -s -o /dev/null --max-time 5 -w "%{http_code} %{local_port}\n" "http://[$1]:$2/"; done' _ "$VIP6" "$port")
+  assert_eq "curl -6 [$VIP6]:$port through PROXY: answered" 3 "$(grep -c '^200 ' <<<"$got")"
   sleep 0.3
-  line=$(cat "$STATE"/rs[123]/pp.log | grep -F " $cport " | tail -1)
-  say "pp.log for port $cport: $line"
-  assert_contains "PROXY on $port: nginx's \$proxy_protocol_addr is the IPv6 client" "$CLIENT6 $cport 198.19.0.20" "$line"
+  for cport in $(awk '{print $2}' <<<"$got"); do
+    line=$(cat "$STATE"/rs[123]/pp.log | grep -F "$CLIENT6 $cport " | tail -1)
+    assert_contains "PROXY on $port: nginx logs the IPv6 client [$CLIENT6]:$cport with a LIP as peer" "$CLIENT6 $cport 198.19.0.20" "$line"
+  done
 done
 assert_ge "proxy_header_inserted" 6 "$(event_counter "$(rvsadm --workers 2>&1)" proxy_header_inserted)"
 
