@@ -490,8 +490,12 @@ mod tests {
         r.del_real(&key("198.18.0.100:80"), dr.addr).unwrap();
         r.edit_service(toa).unwrap();
         assert!(matches!(r.add_real(&key("198.18.0.100:80"), dr), Err(RegistryError::Invalid(_))));
-        // An IPv6 service needs IPv6 local addresses.
-        assert!(matches!(r.add_service(spec("[2001:db8::1]:80", "rr")), Err(RegistryError::Invalid(_))));
+        // An IPv6 service may have IPv4 local addresses (NAT64); an IPv4 one no IPv6 ones.
+        r.add_service(spec("[2001:db8::1]:80", "rr")).unwrap();
+        assert_eq!(r.snapshot().v6.services[0].local_addrs4, vec![std::net::Ipv4Addr::new(198, 19, 0, 200)]);
+        let mut v4 = spec("198.18.0.101:80", "rr");
+        v4.local_addrs = vec!["2001:db8::2".parse().unwrap()];
+        assert!(matches!(r.add_service(v4), Err(RegistryError::Invalid(_))));
     }
 
     #[test]
