@@ -150,6 +150,10 @@ LAB_TESTS+=("65-acl-limits-w1 65-acl-limits 1")
 for w in 1 2; do
   LAB_TESTS+=("60-ipv6-w$w 60-ipv6 $w")
 done
+# NAT64: an IPv6 VIP in front of the IPv4 real servers, TOA v6; two workers hand replies over.
+for w in 1 2; do
+  LAB_TESTS+=("61-nat64-w$w 61-nat64 $w")
+done
 # What an operator lives with: the dashboard in headless Chromium; the .deb package.
 LAB_TESTS+=("41-dashboard 41-dashboard 1")
 LAB_TESTS+=("42-package 42-package 1")

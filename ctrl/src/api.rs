@@ -837,13 +837,20 @@ mod tests {
         assert_eq!(r("POST", "/api/v1/services", add).status, 201);
         let again = r("POST", "/api/v1/services", add);
         assert_eq!(again.status, 409, "{}", again.body);
+        // NAT64: an IPv6 service with IPv4 local addresses and real servers; not the reverse.
         let v6 = r(
             "POST",
             "/api/v1/services",
             r#"{"address":"[2001:db8::1]:80","local_addresses":["198.19.0.201"]}"#,
         );
-        assert_eq!(v6.status, 400);
-        assert!(v6.body.contains("NAT64 is not supported"), "{}", v6.body);
+        assert_eq!(v6.status, 201, "{}", v6.body);
+        let v4 = r(
+            "POST",
+            "/api/v1/services",
+            r#"{"address":"198.18.0.100:8081","local_addresses":["2001:db8::2"]}"#,
+        );
+        assert_eq!(v4.status, 400);
+        assert!(v4.body.contains("not of the same address family"), "{}", v4.body);
         assert_eq!(r("POST", "/api/v1/services", "{").status, 400);
         assert_eq!(r("POST", "/api/v1/services", r#"{"address":"198.18.0.100:81","bogus":1}"#).status, 400);
         let base = "/api/v1/services/tcp/198.18.0.100:80";
@@ -853,8 +860,9 @@ mod tests {
         assert_eq!(r("DELETE", base, "").status, 200);
         assert_eq!(r("DELETE", base, "").status, 404);
         let so = f.services.borrow();
-        assert_eq!(so.added.len(), 1);
-        assert_eq!(so.added.values().next().unwrap().options.persistence.unwrap().timeout, 30);
+        assert_eq!(so.added.len(), 2, "{so:?}");
+        let v4 = so.added.values().find(|d| d.key.addr.is_ipv4()).unwrap();
+        assert_eq!(v4.options.persistence.unwrap().timeout, 30);
         assert!(so.removed.contains(&key()) && so.edited.is_empty(), "{so:?}");
     }
 }

@@ -143,11 +143,18 @@ pub fn apply_op(config: &Config, ov: &mut Overrides, op: Op) -> Result<(), OpErr
             return Err(OpError::Invalid(format!("weight {weight} is out of range 0..{MAX_WEIGHT}")));
         }
     }
-    if addr.is_ipv4() != service.addr.is_ipv4() {
+    if addr.is_ipv6() && service.addr.is_ipv4() {
         return Err(OpError::Invalid(format!(
             "real server {addr} and virtual server {} address families differ",
             service.addr
         )));
+    }
+    if let Op::Add { method, .. } = &op {
+        let method = method.or_else(|| file_method(config, &service, addr)).unwrap_or_default();
+        let spec =
+            rvs_proto::RealSpec { addr, weight: 0, method, thresholds: Default::default(), tunnel: None };
+        // NAT64 (an IPv4 real server behind an IPv6 service) is FULLNAT only.
+        rvs_proto::check::check_real_family(service.addr, &spec).map_err(OpError::Invalid)?;
     }
     if addr.port() == 0 {
         return Err(OpError::Invalid(format!("real server {addr} has no port")));
@@ -377,6 +384,24 @@ mod tests {
         let e = apply_op(&c, &mut ov, Op::Edit { service: k, addr: a("198.19.0.99:80"), weight: 1 });
         assert_eq!(e.unwrap_err().http_status(), 404);
         assert!(ov.is_empty());
+    }
+
+    #[test]
+    fn nat64_servers_are_fullnat_only() {
+        // An IPv6 virtual server with IPv4 local addresses and real servers (NAT64).
+        let c = config(&CONF.replace("virtual_server 198.18.0.100 80", "virtual_server 2001:db8:1::100 80"));
+        let mut ov = Overrides::new();
+        let k = c.virtual_servers[0].key;
+        assert!(k.addr.is_ipv6());
+        apply_op(&c, &mut ov, Op::Add { service: k, addr: a("198.19.0.13:80"), weight: 1, method: None })
+            .unwrap();
+        let dr = Some(ForwardMethod::DirectRoute);
+        let e =
+            apply_op(&c, &mut ov, Op::Add { service: k, addr: a("198.19.0.14:80"), weight: 1, method: dr })
+                .unwrap_err();
+        assert_eq!(e.http_status(), 400);
+        assert!(e.to_string().contains("NAT64"), "{e}");
+        assert_eq!(ov.len(), 1);
     }
 
     #[test]

@@ -34,27 +34,26 @@ pub fn is_prime(n: u32) -> bool {
     true
 }
 
-/// A local address must be of its virtual address's family (NAT64, an IPv6 VIP with IPv4
-/// local addresses and real servers, is not supported yet).
+/// A local address must be of its virtual address's family, except that an IPv6 service
+/// may have IPv4 local addresses too: its IPv4 real servers are reached through them
+/// (NAT64). IPv4 services take no IPv6 (NAT46 is not supported).
 fn same_family(vip: SocketAddr, a: IpAddr, what: &str) -> Result<(), String> {
-    if vip.is_ipv6() != a.is_ipv6() {
+    if vip.is_ipv4() && a.is_ipv6() {
         return Err(format!(
             "{what} {a} is not of the same address family as the virtual address {vip} \
-             (NAT64 is not supported by the dataplane yet)"
+             (an IPv4 service takes no IPv6 {what}s)"
         ));
     }
     Ok(())
 }
 
-/// What IPv6 services do not take yet: everything but plain FULLNAT.
+/// What IPv6 services do not take yet: SYN proxy, the PROXY header on connect, persistence.
 fn check_v6_service(s: &ServiceSpec) -> Result<(), String> {
     let o = &s.options;
     let unsupported = if o.syn_proxy {
         "synproxy"
-    } else if o.toa {
-        "toa"
-    } else if o.proxy_protocol.is_some() {
-        "proxy-protocol"
+    } else if o.proxy_on_connect {
+        "proxy-protocol-send on-connect"
     } else if o.persistence.is_some() {
         "persistence"
     } else if s.scheduler == "mh" {
@@ -65,10 +64,25 @@ fn check_v6_service(s: &ServiceSpec) -> Result<(), String> {
     Err(format!("{unsupported} is not supported for IPv6 services yet: {}", s.key.addr))
 }
 
-/// A real server must be of its service's address family, and an IPv6 one is reached by
-/// FULLNAT (the only method IPv6 services have yet).
+/// A real server must be of its service's address family, or IPv4 behind an IPv6 service
+/// (NAT64); real servers of IPv6 services are reached by FULLNAT, the only method that
+/// rewrites both ends (a NAT64 real server sees one of our IPv4 local addresses).
 pub fn check_real_family(vip: SocketAddr, r: &RealSpec) -> Result<(), String> {
-    same_family(vip, r.addr.ip(), "real server")?;
+    if vip.is_ipv4() && r.addr.is_ipv6() {
+        return Err(format!(
+            "real server {} and virtual service {vip}: address families differ (an IPv4 \
+             service takes no IPv6 real servers)",
+            r.addr
+        ));
+    }
+    if vip.is_ipv6() && r.addr.is_ipv4() && r.method != ForwardMethod::FullNat {
+        return Err(format!(
+            "real server {} and virtual service {vip}: address families differ; NAT64 (IPv4 \
+             real servers behind an IPv6 virtual service) is FULLNAT only, {} cannot translate",
+            r.addr,
+            r.method.as_ipvsadm()
+        ));
+    }
     if vip.is_ipv6() && r.method != ForwardMethod::FullNat {
         return Err(format!(
             "IPv6 real servers are reached by FULLNAT only yet; {} is {}",
@@ -207,17 +221,29 @@ mod tests {
     fn services() {
         let ok = svc("198.18.0.100:80", Protocol::Tcp, "wlc", ServiceOptions::default());
         assert_eq!(check_service(&ok), Ok(()));
-        // IPv6: local addresses of its family; plain FULLNAT only.
+        // IPv6: local addresses of both families (IPv4 ones for NAT64), FULLNAT with TOA.
         let mut v6 = svc("[2001:db8::1]:80", Protocol::Tcp, "wlc", ServiceOptions::default());
-        assert!(check_service(&v6).unwrap_err().contains("not of the same address family"));
+        assert_eq!(check_service(&v6), Ok(()));
         v6.local_addrs = vec!["2001:db8:2::200".parse().unwrap()];
         assert_eq!(check_service(&v6), Ok(()));
+        let mut v4 = ok.clone();
+        v4.local_addrs = vec!["2001:db8:2::200".parse().unwrap()];
+        assert!(check_service(&v4).unwrap_err().contains("not of the same address family"));
         v6.options.toa = true;
+        assert_eq!(check_service(&v6), Ok(()));
+        v6.options.toa = false;
+        v6.options.syn_proxy = true;
         assert_eq!(
             check_service(&v6),
-            Err("toa is not supported for IPv6 services yet: [2001:db8::1]:80".into())
+            Err("synproxy is not supported for IPv6 services yet: [2001:db8::1]:80".into())
         );
-        v6.options.toa = false;
+        v6.options.syn_proxy = false;
+        v6.options.proxy_protocol = Some(2);
+        assert_eq!(check_service(&v6), Ok(()));
+        v6.options.proxy_on_connect = true;
+        assert!(check_service(&v6).unwrap_err().contains("on-connect"));
+        v6.options.proxy_on_connect = false;
+        v6.options.proxy_protocol = None;
         v6.scheduler = "mh".into();
         assert!(check_service(&v6).is_err());
         let r6 = RealSpec {
@@ -231,6 +257,13 @@ mod tests {
         assert!(check_real_family("198.18.0.100:80".parse().unwrap(), &r6).is_err());
         let dr6 = RealSpec { method: ForwardMethod::DirectRoute, ..r6 };
         assert!(check_real_family(v6.key.addr, &dr6).unwrap_err().contains("FULLNAT only"));
+        // NAT64: an IPv4 real server behind an IPv6 service, by FULLNAT only.
+        let r4 = RealSpec { addr: "198.19.0.11:80".parse().unwrap(), ..r6.clone() };
+        assert_eq!(check_real_family(v6.key.addr, &r4), Ok(()));
+        for m in [ForwardMethod::DirectRoute, ForwardMethod::Tunnel, ForwardMethod::Nat] {
+            let e = check_real_family(v6.key.addr, &RealSpec { method: m, ..r4.clone() }).unwrap_err();
+            assert!(e.contains("address families differ") && e.contains("NAT64"), "{e}");
+        }
         let bad = svc("198.18.0.100:80", Protocol::Tcp, "xx", ServiceOptions::default());
         assert!(check_service(&bad).unwrap_err().starts_with("Scheduler not found: xx"));
         let udp_toa =

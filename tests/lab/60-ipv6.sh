@@ -93,8 +93,8 @@ assert_ok "rvsadm -A -t [$VIP6]:8080" rvsadm -A -t "[$VIP6]:8080" -s rr
 assert_ok "rvsadm -P [$VIP6]:8080 -z ${LIPS6[1]}" rvsadm -P -t "[$VIP6]:8080" -z "${LIPS6[1]}"
 assert_ok "rvsadm -a [2001:db8:2::12]:80" rvsadm -a -t "[$VIP6]:8080" -r "[2001:db8:2::12]:80" -b
 assert_eq "curl -6 [$VIP6]:8080" rs2 "$(in_client curl -6 -s --max-time 5 "http://[$VIP6]:8080/")"
-out=$(rvsadm -a -t "[$VIP6]:8080" -r 198.19.0.11:80 -b 2>&1)
-assert_contains "an IPv4 real server in an IPv6 service is refused" "address families differ" "$out"
+out=$(rvsadm -a -t "[$VIP6]:8080" -r 198.19.0.11:80 -g 2>&1)
+assert_contains "an IPv4 DR real server in an IPv6 service is refused (NAT64 is FULLNAT only)" "address families differ" "$out"
 
 # The 50 MB download through the IPv6 VIP.
 want=$(cat "$STATE/big.sha256")

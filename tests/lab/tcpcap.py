@@ -132,13 +132,16 @@ def parse_frame(pkt, ts):
 
 
 def toa(seg):
-    """(ip, port) of the segment's TOA option (kind 254, length 8), None if it has none.
-    Raises ValueError for a kind-254 option of another length."""
+    """(ip, port) of the segment's TOA option (kind 254: length 8 with an IPv4 client, 20 with
+    an IPv6 one as DPVS sends for NAT64), None if it has none. Raises ValueError for a
+    kind-254 option of another length."""
     for kind, val in seg.options:
         if kind == TOA_KIND:
-            if val is None or len(val) != 6:
+            if val is None or len(val) not in (6, 18):
                 raise ValueError("TOA option of length %s" % (None if val is None else len(val) + 2))
             port = struct.unpack("!H", val[:2])[0]
+            if len(val) == 18:
+                return str(ipaddress.IPv6Address(val[2:18])), port
             return str(ipaddress.IPv4Address(val[2:6])), port
     return None
 

@@ -632,8 +632,15 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         Cmd::AddDest | Cmd::EditDest | Cmd::DelDest => {
             let service = need_key()?;
             let addr = st.real_addr(&service).ok_or_else(|| UsageError("missing real server".into()))?;
-            if service.addr.is_ipv4() != addr.is_ipv4() {
+            if service.addr.is_ipv4() && addr.is_ipv6() {
                 return usage_err("real server and virtual service address families differ");
+            }
+            if service.addr.is_ipv6() && addr.is_ipv4() && st.forward != ForwardMethod::FullNat {
+                // NAT64 rewrites both ends; DR, TUN and NAT keep the client's address.
+                return usage_err(
+                    "real server and virtual service address families differ: NAT64 (an IPv4 real \
+                     server behind an IPv6 service) is FULLNAT only",
+                );
             }
             let thresholds =
                 Thresholds { upper: st.u_threshold.unwrap_or(0), lower: st.l_threshold.unwrap_or(0) };

@@ -310,10 +310,11 @@ mod tests {
         let mut so = ServiceOverrides::default();
         let e = apply_service_op(&f, &mut so, ServiceOp::Add(def("198.18.0.100:80"))).unwrap_err();
         assert!(matches!(e, OpError::Conflict(_)), "{e}");
-        // An IPv6 service with IPv4 local addresses would be NAT64.
-        let v6 = def("[2001:db8::1]:80");
-        let e = apply_service_op(&f, &mut so, ServiceOp::Add(v6)).unwrap_err();
-        assert!(matches!(&e, OpError::Invalid(m) if m.contains("NAT64")), "{e}");
+        // An IPv4 service with IPv6 local addresses would be NAT46.
+        let mut v4 = def("198.18.0.100:82");
+        v4.local_addrs = vec!["2001:db8::2".parse().unwrap()];
+        let e = apply_service_op(&f, &mut so, ServiceOp::Add(v4)).unwrap_err();
+        assert!(matches!(&e, OpError::Invalid(m) if m.contains("same address family")), "{e}");
         let mut nolip = def("198.18.0.100:81");
         nolip.local_addrs.clear();
         assert!(matches!(apply_service_op(&f, &mut so, ServiceOp::Add(nolip)), Err(OpError::Invalid(_))));

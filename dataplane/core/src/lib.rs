@@ -9,6 +9,7 @@ pub mod config;
 pub mod frame;
 pub mod laddr;
 pub mod nat;
+pub mod nat64;
 pub mod neigh;
 pub mod pcap;
 pub mod persist;

@@ -482,6 +482,9 @@ fn usage_errors() {
         err(&["-a", "-t", "1.2.3.4:80", "-r", "[::1]:80"]),
         "real server and virtual service address families differ"
     );
+    // NAT64 is FULLNAT only.
+    assert!(err(&["-a", "-t", "[2001:db8::1]:80", "-r", "5.6.7.8:80", "-g"]).contains("NAT64"));
+    assert!(err(&["-a", "-t", "[2001:db8::1]:80", "-r", "5.6.7.8:80", "-m"]).contains("families differ"));
     assert_eq!(err(&["-A", "-t"]), "option `-t' requires an argument");
     assert_eq!(err(&["--add-service", "--tcp-service"]), "option `--tcp-service' requires an argument");
     assert_eq!(err(&["-Lq"]), "option `-q' is not supported by rvsadm");

@@ -250,15 +250,19 @@ fn ipv6_services_parse_and_mixed_families_are_refused_as_rvsd_refuses_them() {
     let ok = "local_address_group g6 { 2001:db8::a-c }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n";
     let l = load_str("k.conf", ok).expect("an IPv6 service");
     assert!(l.diags.iter().all(|d| d.severity != Severity::Error));
-    let e = errors("local_address_group g4 { 198.19.0.200 }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g4\n real_server 198.19.0.11 443\n}\n");
-    assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e[0].starts_with(
-        "k.conf:2: rvsd would refuse virtual_server [2001:db8::1]:443: local address 198.19.0.200"
-    ));
+    // NAT64: an IPv6 virtual server with IPv4 local addresses and real servers, FULLNAT.
+    let nat64 = "local_address_group g4 { 198.19.0.200 }\nvirtual_server 2001:db8::1 443 {\n laddr_group_name g4\n toa\n real_server 198.19.0.11 443\n}\n";
+    let l = load_str("k.conf", nat64).expect("a NAT64 service");
+    assert_eq!(l.config.virtual_servers[0].reals[0].addr, "198.19.0.11:443".parse().unwrap());
+    let e = errors(&nat64.replace(" toa\n", " lb_kind DR\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        e[1].starts_with("k.conf:4: rvsd would refuse real_server 198.19.0.11:443: real server 198.19.0.11")
+        e[0].starts_with("k.conf:5: rvsd would refuse real_server 198.19.0.11:443: real server 198.19.0.11")
     );
-    assert!(e[1].contains("NAT64"));
+    assert!(e[0].contains("NAT64"), "{e:?}");
+    // The reverse (NAT46) is refused.
+    let e = errors("local_address_group g6 { 2001:db8::a }\nvirtual_server 198.18.0.100 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
+    assert!(e[0].contains("local address 2001:db8::a"), "{e:?}");
     assert_eq!(
         crate::keepalived::model::expand_range("2001:db8::a-c").unwrap()[2],
         "2001:db8::c".parse::<IpAddr>().unwrap()

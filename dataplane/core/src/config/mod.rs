@@ -603,10 +603,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 .get_ref()
                 .parse()
                 .or_else(|_| cx.err(a.span(), format!("bad local address `{}`", a.get_ref())))?;
-            if ip.is_ipv6() != addr.is_ipv6() {
+            if ip.is_ipv6() && addr.is_ipv4() {
+                // An IPv6 service may have IPv4 local addresses: its IPv4 real servers'
+                // (NAT64). The reverse (NAT46) is not supported.
                 return cx.err(
                     a.span(),
-                    format!("local address {ip} is not of the service address's family (NAT64 is not supported yet)"),
+                    format!("local address {ip} is not of the service address's family (an IPv4 service takes no IPv6 ones)"),
                 );
             }
             local_addrs.push(ip);

@@ -172,10 +172,19 @@ real = [ { address = "[2001:db8:2::11]:80" }, { address = "2001:db8:2::12" } ]
         let s = &c.services[0];
         assert_eq!(s.spec.key.addr.to_string(), "[2001:db8:1::100]:80");
         assert_eq!(s.reals[1].0.addr.to_string(), "[2001:db8:2::12]:80");
+        // NAT64: IPv4 local addresses and FULLNAT real servers in an IPv6 service.
+        let nat64 = svc
+            .replace("\"2001:db8:2::200\"", "\"2001:db8:2::200\", \"198.19.0.200\"")
+            .replace("{ address = \"2001:db8:2::12\" }", "{ address = \"198.19.0.12\" }");
+        let c = parse(Path::new("t.toml"), &format!("{BASE}{nat64}")).unwrap();
+        assert_eq!(c.services[0].reals[1].0.addr.to_string(), "198.19.0.12:80");
         for (from, to, want) in [
-            ("\"2001:db8:2::200\"", "\"198.19.0.200\"", "not of the service address's family"),
-            ("{ address = \"2001:db8:2::12\" }", "{ address = \"198.19.0.12\" }", "NAT64"),
-            ("scheduler = \"wrr\"", "scheduler = \"wrr\"\ntoa = true", "toa is not supported for IPv6"),
+            ("{ address = \"2001:db8:2::12\" }", "{ address = \"198.19.0.12\", method = \"dr\" }", "NAT64"),
+            (
+                "scheduler = \"wrr\"",
+                "scheduler = \"wrr\"\nsyn_proxy = true",
+                "synproxy is not supported for IPv6",
+            ),
         ] {
             let e = parse(Path::new("t.toml"), &format!("{BASE}{}", svc.replace(from, to))).unwrap_err();
             assert!(e.to_string().contains(want), "{e}");

@@ -44,6 +44,8 @@ impl<P: Frame> Pipeline<P> {
         // The quoted packet is one we sent; its reverse is a flow of our table.
         let reverse = FlowKey { src: q.dst, dst: q.src, sport: q.dport, dport: q.sport, proto: q.proto };
         let Some((id, dir)) = self.sessions.lookup(&reverse) else {
+            // A NAT64 session's (IPv6 client): translated to ICMPv6 (`v6/nat64.rs`).
+            let Some(pkt) = self.nat64_icmp_error(pkt, &reverse, now, alloc, out) else { return };
             let owner = self.icmp_owner(&q);
             return match self.next_worker(owner) {
                 Some(w) => self.redirect_icmp(w, port, pkt, out),

@@ -24,7 +24,8 @@ impl<P: Frame> Pipeline<P> {
             Some((id, Direction::FromServer)) => {
                 self.forward(id, Direction::FromServer, pkt, info, now, alloc, out)
             }
-            _ => self.drop_pkt(DropReason::NoSession, pkt),
+            // Maybe a NAT64 session's reply (IPv6 client, `v6/nat64.rs`).
+            _ => self.nat64_reply(pkt, info, now, alloc, out),
         }
     }
 

@@ -259,7 +259,8 @@ impl Registry {
 
     pub fn add_laddr(&mut self, key: &ServiceKey, addr: IpAddr) -> Result<(), RegistryError> {
         let i = self.find(key)?;
-        if addr.is_ipv6() != key.addr.is_ipv6() {
+        if addr.is_ipv6() && key.addr.is_ipv4() {
+            // An IPv6 service takes IPv4 local addresses for its IPv4 real servers (NAT64).
             return Err(RegistryError::Invalid(format!(
                 "local address {addr} is not of the same address family as the virtual address {}",
                 key.addr
@@ -414,11 +415,16 @@ impl Registry {
                 reals: e
                     .reals
                     .iter()
-                    .filter_map(|r| match r.spec.addr {
-                        SocketAddr::V6(addr) => {
-                            Some(super::Real6 { addr, weight: r.spec.weight, slot: r.slot })
-                        }
-                        SocketAddr::V4(_) => None,
+                    .map(|r| super::Real6 {
+                        addr: match r.spec.addr {
+                            SocketAddr::V6(addr) => addr,
+                            // NAT64: keyed by its IPv4-mapped address.
+                            SocketAddr::V4(a) => {
+                                std::net::SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0)
+                            }
+                        },
+                        weight: r.spec.weight,
+                        slot: r.slot,
                     })
                     .collect(),
                 local_addrs: e
@@ -430,6 +436,13 @@ impl Registry {
                         IpAddr::V4(_) => None,
                     })
                     .collect(),
+                local_addrs4: e.spec.local_addrs.iter().filter_map(|a| v4_ip(*a)).collect(),
+                toa: e.spec.options.toa,
+                proxy_protocol: match e.spec.options.proxy_protocol {
+                    Some(1) => Some(crate::proxyproto::Version::V1),
+                    Some(2) => Some(crate::proxyproto::Version::V2),
+                    _ => None,
+                },
                 slot: e.slot,
             })
             .collect();
@@ -500,8 +513,12 @@ mod tests {
         r.del_real(&key("198.18.0.100:80"), dr.addr).unwrap();
         r.edit_service(toa).unwrap();
         assert!(matches!(r.add_real(&key("198.18.0.100:80"), dr), Err(RegistryError::Invalid(_))));
-        // An IPv6 service needs IPv6 local addresses.
-        assert!(matches!(r.add_service(spec("[2001:db8::1]:80", "rr")), Err(RegistryError::Invalid(_))));
+        // An IPv6 service may have IPv4 local addresses (NAT64); an IPv4 one no IPv6 ones.
+        r.add_service(spec("[2001:db8::1]:80", "rr")).unwrap();
+        assert_eq!(r.snapshot().v6.services[0].local_addrs4, vec![std::net::Ipv4Addr::new(198, 19, 0, 200)]);
+        let mut v4 = spec("198.18.0.101:80", "rr");
+        v4.local_addrs = vec!["2001:db8::2".parse().unwrap()];
+        assert!(matches!(r.add_service(v4), Err(RegistryError::Invalid(_))));
     }
 
     #[test]

@@ -116,6 +116,10 @@ impl Snapshot {
 
     /// The same snapshot with these IPv6 services.
     pub fn with_v6(mut self, v6: super::Snapshot6) -> Self {
+        // NAT64 services' IPv4 LIPs are LIPs of ours: ARP answered, replies taken.
+        for a in v6.local_addrs4() {
+            self.local.entry(a).or_insert(LocalKind::Lip);
+        }
         self.v6 = std::sync::Arc::new(v6);
         self
     }

@@ -3,7 +3,7 @@
 //! same as before and the IPv4 packet path never looks at them.
 
 use hashbrown::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use super::LocalKind;
 use crate::sched::{Candidate, SchedFlags};
@@ -13,6 +13,8 @@ pub type VsKey6 = (u8, Ipv6Addr, u16);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Real6 {
+    /// An IPv4 real server (NAT64) as its IPv4-mapped address (`::ffff:a.b.c.d`): the form
+    /// its session keys it by.
     pub addr: SocketAddrV6,
     pub weight: u32,
     /// Stat slot: index into every worker's real-server counters (shared with IPv4).
@@ -26,7 +28,15 @@ impl Candidate for Real6 {
     }
     #[inline]
     fn id(&self) -> u64 {
-        crate::sched::stable::addr_id(IpAddr::V6(*self.addr.ip()), self.addr.port())
+        crate::sched::stable::addr_id(IpAddr::V6(*self.addr.ip()).to_canonical(), self.addr.port())
+    }
+}
+
+impl Real6 {
+    /// The IPv4 address of a NAT64 real server.
+    #[inline]
+    pub fn ipv4(&self) -> Option<SocketAddrV4> {
+        self.addr.ip().to_ipv4_mapped().map(|a| SocketAddrV4::new(a, self.addr.port()))
     }
 }
 
@@ -39,6 +49,13 @@ pub struct Service6 {
     pub sched_flags: SchedFlags,
     pub reals: Vec<Real6>,
     pub local_addrs: Vec<Ipv6Addr>,
+    /// IPv4 local addresses: what its IPv4 real servers see (NAT64).
+    pub local_addrs4: Vec<Ipv4Addr>,
+    /// Insert the client's address as a TOA option (kind 254, 20 bytes for IPv6).
+    pub toa: bool,
+    /// Send the PROXY protocol header (TCP6 / AF_INET6: the client is IPv6) in front of
+    /// the client's first data.
+    pub proxy_protocol: Option<crate::proxyproto::Version>,
     /// Stat slot of the service (shared with IPv4).
     pub slot: u32,
 }
@@ -78,6 +95,11 @@ impl Snapshot6 {
     #[inline]
     pub fn local_kind(&self, ip: Ipv6Addr) -> Option<LocalKind> {
         self.local.get(&ip).copied()
+    }
+
+    /// The IPv4 local addresses of NAT64 services (the IPv4 snapshot takes them as LIPs).
+    pub fn local_addrs4(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.services.iter().flat_map(|s| s.local_addrs4.iter().copied())
     }
 
     /// Every IPv6 VIP and LIP.

@@ -35,9 +35,29 @@ pub struct Session6 {
     /// Stat slots of the real server and the service.
     pub real_slot: u32,
     pub svc_slot: u32,
+    /// `FLAG6_*`.
+    pub flags: u8,
+    /// PROXY protocol: the version to send (0: none), the client's ISN (its first data
+    /// byte is ISN + 1), and the header's length once it went in front of that byte (the
+    /// shift of the client's sequence space from then on; 0 before).
+    pub proxy: u8,
+    pub client_isn: u32,
+    pub proxy_len: u8,
 }
 
+/// The service inserts TOA: the MSS the server offers leaves room for the option.
+pub const FLAG6_TOA: u8 = 1;
+/// The client's first ACK towards the server is still to carry the TOA option.
+pub const FLAG6_TOA_PENDING: u8 = 2;
+
 impl Session6 {
+    /// A NAT64 session: its real server and LIP are IPv4 (kept as IPv4-mapped addresses
+    /// in `server`, whose one's complement sums are the IPv4 addresses').
+    #[inline]
+    pub fn is_nat64(&self) -> bool {
+        self.server.src.to_ipv4_mapped().is_some()
+    }
+
     /// What the client's packets become: LIP:lport → RIP:rport.
     pub fn to_server(&self) -> FlowKey6 {
         let s = &self.server;
@@ -310,6 +330,10 @@ mod tests {
             expires: Time::from_secs(expires),
             real_slot: 0,
             svc_slot: 0,
+            flags: 0,
+            proxy: 0,
+            client_isn: 0,
+            proxy_len: 0,
         }
     }
 

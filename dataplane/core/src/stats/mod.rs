@@ -109,6 +109,8 @@ drop_reasons! {
     SourceRateLimited => "source_rate_limited", "New connection over the service's per-source connection rate.";
     ServiceRateLimited => "service_rate_limited", "New connection over the service's connection rate.";
     MaxConns => "max_conns", "New connection while the service holds its maximum of connections.";
+    Nat64TooBig => "nat64_too_big", "A NAT64 reply too big for the IPv6 port once translated (answered with fragmentation needed when DF is set).";
+    Nat64Untranslatable => "nat64_untranslatable", "A NAT64 packet or ICMP error RFC 7915 does not translate (ICMP types it drops, UDP fragments without checksum).";
 }
 
 macro_rules! events {

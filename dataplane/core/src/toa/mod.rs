@@ -1,7 +1,9 @@
 //! TOA ("TCP option address"): the client's address in a TCP option (kind 254, length 8: the
 //! port then the IPv4 address, network order), inserted into the first ACK/data segments a
 //! FULLNAT connection sends to the real server, where the `toa` kernel module reads it back
-//! for `getpeername()`.
+//! for `getpeername()`. An IPv6 client's address (NAT64, or IPv6 FULLNAT) goes in the
+//! 20-byte form DPVS and the Alibaba TOA module read: kind 254, length 20, the port, then
+//! the 16-byte address ([`encode_v6`], [`TOA_V6_LEN`]).
 //!
 //! The option goes right after the 20-byte TCP header, so options after it keep their
 //! alignment (8 is a multiple of 4) and an end-of-list option can never hide it. The segment
@@ -13,7 +15,7 @@
 
 pub mod split;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use crate::synproxy::seq::{find_option, write_option_bytes};
 use crate::wire::checksum;
@@ -64,6 +66,91 @@ pub fn encode(client: SocketAddrV4) -> [u8; TOA_LEN] {
     [TOA_KIND, TOA_LEN as u8, p[0], p[1], a[0], a[1], a[2], a[3]]
 }
 
+/// The length of the TOA option carrying an IPv6 client (and what a segment grows by).
+pub const TOA_V6_LEN: usize = 20;
+
+/// The IPv6 option bytes: 254, 20, port, address.
+#[inline]
+pub fn encode_v6(client: SocketAddrV6) -> [u8; TOA_V6_LEN] {
+    let mut o = [0u8; TOA_V6_LEN];
+    o[0] = TOA_KIND;
+    o[1] = TOA_V6_LEN as u8;
+    o[2..4].copy_from_slice(&client.port().to_be_bytes());
+    o[4..].copy_from_slice(&client.ip().octets());
+    o
+}
+
+/// The IPv6 client of the first well-formed 20-byte TOA option in `opts`.
+pub fn find_v6(opts: &[u8]) -> Option<SocketAddrV6> {
+    let (off, len) = find_option(opts, 0, TOA_KIND)?;
+    if len != TOA_V6_LEN {
+        return None;
+    }
+    let b = &opts[off..off + TOA_V6_LEN];
+    let a: [u8; 16] = b[4..].try_into().ok()?;
+    Some(SocketAddrV6::new(Ipv6Addr::from(a), u16::from_be_bytes([b[2], b[3]]), 0, 0))
+}
+
+/// Inserts the TCP option `opt` (a multiple of 4 bytes) right after the fixed header of the
+/// TCP segment `buf[l4_at..l4_end]`, moving its options and payload up; the bytes after
+/// `l4_end` are the tailroom. Updates the data offset and the TCP checksum (the option, the
+/// data offset and the pseudo-header's length) but not the IP header's length, which is
+/// the caller's (IPv4 or IPv6). On error nothing is changed.
+pub fn insert_option(buf: &mut [u8], l4_at: usize, l4_end: usize, opt: &[u8]) -> Result<(), ToaError> {
+    debug_assert!(opt.len().is_multiple_of(4));
+    let tcp =
+        TcpPacket::new_checked(buf.get(l4_at..l4_end).ok_or(ToaError::Malformed(WireError::Truncated))?)?;
+    let hl = tcp.header_len();
+    if hl + opt.len() > MAX_TCP_HEADER_LEN {
+        return Err(ToaError::NoRoom { header_len: hl });
+    }
+    let have = buf.len() - l4_end;
+    if have < opt.len() {
+        return Err(ToaError::NoTailroom { have });
+    }
+    let (old_len, new_len) = (l4_end - l4_at, l4_end - l4_at + opt.len());
+    if new_len > u16::MAX as usize {
+        return Err(ToaError::TooLong);
+    }
+    let old_off_word = u16::from_be_bytes([buf[l4_at + 12], buf[l4_at + 13]]);
+    let opts_at = l4_at + TcpPacket::<&[u8]>::MIN_HEADER_LEN;
+    buf.copy_within(opts_at..l4_end, opts_at + opt.len());
+    buf[opts_at..opts_at + opt.len()].copy_from_slice(opt);
+    let mut tcp = TcpPacket::new_unchecked(&mut buf[l4_at..l4_end + opt.len()]);
+    tcp.set_header_len(hl + opt.len());
+    let new_off_word = u16::from_be_bytes([tcp.as_bytes()[12], tcp.as_bytes()[13]]);
+    // The moved bytes moved by an even count: their sum is unchanged.
+    let mut c = checksum::update_u16(tcp.checksum(), old_off_word, new_off_word);
+    c = checksum::update_u16(c, old_len as u16, new_len as u16);
+    for w in opt.chunks_exact(2) {
+        c = checksum::update_u16(c, 0, u16::from_be_bytes([w[0], w[1]]));
+    }
+    tcp.set_checksum(c);
+    Ok(())
+}
+
+/// [`insert_toa`] with any option: the IPv4 packet at the start of `buf` grows by
+/// `opt.len()`; its total length and header checksum follow. Returns the new length.
+pub fn insert_option_v4(buf: &mut [u8], opt: &[u8]) -> Result<usize, ToaError> {
+    let ip = Ipv4Packet::new_checked(&buf[..])?;
+    if ip.protocol() != IpProtocol::TCP {
+        return Err(ToaError::NotTcp);
+    }
+    if ip.is_fragment() {
+        return Err(ToaError::Fragment);
+    }
+    let (ihl, total) = (ip.header_len(), ip.total_len() as usize);
+    let new_total = total + opt.len();
+    if new_total > u16::MAX as usize {
+        return Err(ToaError::TooLong);
+    }
+    insert_option(buf, ihl, total, opt)?;
+    let mut ip = Ipv4Packet::new_unchecked(&mut buf[..new_total]);
+    ip.set_total_len(new_total as u16);
+    ip.set_checksum(checksum::update_u16(ip.checksum(), total as u16, new_total as u16));
+    Ok(new_total)
+}
+
 /// The client address of the first well-formed TOA option in `opts` (TCP option bytes).
 pub fn find(opts: &[u8]) -> Option<SocketAddrV4> {
     let (off, len) = find_option(opts, 0, TOA_KIND)?;
@@ -80,51 +167,7 @@ pub fn find(opts: &[u8]) -> Option<SocketAddrV4> {
 /// total length and both checksums incrementally. Returns the new packet length. On error the
 /// packet is unchanged.
 pub fn insert_toa(buf: &mut [u8], client: SocketAddrV4) -> Result<usize, ToaError> {
-    let ip = Ipv4Packet::new_checked(&buf[..])?;
-    if ip.protocol() != IpProtocol::TCP {
-        return Err(ToaError::NotTcp);
-    }
-    if ip.is_fragment() {
-        return Err(ToaError::Fragment);
-    }
-    let (ihl, total) = (ip.header_len(), ip.total_len() as usize);
-    let tcp = TcpPacket::new_checked(&buf[ihl..total])?;
-    let hl = tcp.header_len();
-    if hl + TOA_LEN > MAX_TCP_HEADER_LEN {
-        return Err(ToaError::NoRoom { header_len: hl });
-    }
-    let have = buf.len() - total;
-    if have < TOA_LEN {
-        return Err(ToaError::NoTailroom { have });
-    }
-    let new_total = total + TOA_LEN;
-    if new_total > u16::MAX as usize {
-        return Err(ToaError::TooLong);
-    }
-    let (old_tcp_len, new_tcp_len) = ((total - ihl) as u16, (new_total - ihl) as u16);
-    let old_off_word = u16::from_be_bytes([buf[ihl + 12], buf[ihl + 13]]);
-
-    let opts_at = ihl + TcpPacket::<&[u8]>::MIN_HEADER_LEN;
-    buf.copy_within(opts_at..total, opts_at + TOA_LEN);
-    let opt = encode(client);
-    buf[opts_at..opts_at + TOA_LEN].copy_from_slice(&opt);
-
-    let mut ip = Ipv4Packet::new_unchecked(&mut buf[..new_total]);
-    ip.set_total_len(new_total as u16);
-    ip.set_checksum(checksum::update_u16(ip.checksum(), total as u16, new_total as u16));
-
-    let mut tcp = TcpPacket::new_unchecked(&mut buf[ihl..new_total]);
-    tcp.set_header_len(hl + TOA_LEN);
-    let new_off_word = u16::from_be_bytes([tcp.as_bytes()[12], tcp.as_bytes()[13]]);
-    // The moved bytes moved by an even count: their sum is unchanged. What changes: the data
-    // offset, the pseudo-header length and the 8 new bytes (which replace "nothing", i.e. 0).
-    let mut c = checksum::update_u16(tcp.checksum(), old_off_word, new_off_word);
-    c = checksum::update_u16(c, old_tcp_len, new_tcp_len);
-    for w in opt.chunks_exact(2) {
-        c = checksum::update_u16(c, 0, u16::from_be_bytes([w[0], w[1]]));
-    }
-    tcp.set_checksum(c);
-    Ok(new_total)
+    insert_option_v4(buf, &encode(client))
 }
 
 /// Lowers the MSS option of `tcp` (a SYN or SYN/ACK) by `reduce_by`, never below [`MIN_MSS`]

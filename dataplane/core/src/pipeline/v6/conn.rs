@@ -15,7 +15,7 @@ use crate::pipeline::{classify::Destination, Handoff, L4Info};
 use crate::route::IfIndex;
 use crate::sched::{Candidates, SchedKey};
 use crate::service::{Real6, Service6};
-use crate::session::v6::{FlowKey6, InsertError6, Session6};
+use crate::session::v6::{FlowKey6, InsertError6, Session6, FLAG6_TOA, FLAG6_TOA_PENDING};
 use crate::session::{Direction, SessionState, PROTO_TCP, PROTO_UDP};
 use crate::stats::{DropReason, RealCounters};
 use crate::time::Time;
@@ -47,6 +47,8 @@ pub(super) struct Svc6State {
     sched_flags: crate::sched::SchedFlags,
     scheduler: crate::sched::Scheduler,
     lip_cursor: usize,
+    /// Round-robin position in the IPv4 local addresses (NAT64).
+    pub(super) lip4_cursor: usize,
 }
 
 impl Svc6State {
@@ -66,6 +68,7 @@ impl Svc6State {
                 crate::sched::Scheduler::new(crate::sched::DEFAULT).expect("default scheduler")
             }),
             lip_cursor: worker as usize,
+            lip4_cursor: worker as usize,
         }
     }
 
@@ -184,7 +187,12 @@ impl<P: Frame> Pipeline<P> {
             return self.drop_pkt(DropReason::NoRealServer, pkt);
         };
         let real = svc.reals[ri].clone();
-        let Some((lip, lport)) = self.take_lip_v6(si as usize, svc, k.proto) else {
+        let taken = match real.ipv4() {
+            // NAT64: an IPv4 LIP and port of this worker's, from the IPv4 pools.
+            Some(rip) => self.take_lip_nat64(si as usize, svc, rip),
+            None => self.take_lip_v6(si as usize, svc, k.proto),
+        };
+        let Some((lip, lport)) = taken else {
             return self.drop_pkt(DropReason::NoLocalAddr, pkt);
         };
         let state = if k.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
@@ -201,11 +209,19 @@ impl<P: Frame> Pipeline<P> {
             expires: self.timeouts.deadline(now, state),
             real_slot: real.slot,
             svc_slot: svc.slot,
+            flags: if svc.toa && k.proto == PROTO_TCP { FLAG6_TOA | FLAG6_TOA_PENDING } else { 0 },
+            proxy: match svc.proxy_protocol.filter(|_| k.proto == PROTO_TCP) {
+                Some(crate::proxyproto::Version::V1) => 1,
+                Some(crate::proxyproto::Version::V2) => 2,
+                None => 0,
+            },
+            client_isn: crate::wire::get_u32(pkt.data(), l4.l4_at + 4),
+            proxy_len: 0,
         };
         let id = match self.v6.sessions.insert(s) {
             Ok(id) => id,
             Err(e) => {
-                self.v6.ports.give(lip, k.proto, lport);
+                self.give_lip_v6(&s);
                 let reason = match e {
                     InsertError6::Full => DropReason::SessionTableFull,
                     InsertError6::Exists => DropReason::NoLocalAddr,
@@ -242,7 +258,7 @@ impl<P: Frame> Pipeline<P> {
 
     /// Rewrites a packet of session `id` for its other end and sends it.
     #[allow(clippy::too_many_arguments)]
-    fn forward_v6(
+    pub(super) fn forward_v6(
         &mut self,
         id: u32,
         dir: Direction,
@@ -256,9 +272,33 @@ impl<P: Frame> Pipeline<P> {
         if hop_limit <= 1 {
             return self.drop_pkt(DropReason::TtlExceeded, pkt);
         }
+        let s = self.account_v6(id, dir, l4.key.proto, l4.flags, l4.ip_len, now);
+        let to = if dir == Direction::FromClient { s.to_server() } else { s.to_client() };
+        if s.is_nat64() {
+            return self.forward_6to4(id, &s, pkt, &l4, now, alloc, out);
+        }
+        let mut l4 = l4;
+        if s.flags & (FLAG6_TOA | FLAG6_TOA_PENDING) != 0 || s.proxy != 0 {
+            pkt = self.tcp_ext_v6(id, &s, dir, pkt, &mut l4);
+        }
+        rewrite(pkt.data_mut(), &l4, &to);
+        self.send_ipv6(pkt, to.dst, now, alloc, out);
+    }
+
+    /// What every packet of an IPv6 session does to it: the TCP state and the gauges,
+    /// the deadline, the traffic counters. Returns the session as it is now.
+    pub(super) fn account_v6(
+        &mut self,
+        id: u32,
+        dir: Direction,
+        proto: u8,
+        flags: u8,
+        ip_len: usize,
+        now: Time,
+    ) -> Session6 {
         let s = self.v6.sessions.get_mut(id);
-        if l4.key.proto == PROTO_TCP {
-            let next = s.state.next_tcp(dir, l4.flags);
+        if proto == PROTO_TCP {
+            let next = s.state.next_tcp(dir, flags);
             if next != s.state {
                 if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
                     r.state_moved(s.state.is_active(), next.is_active());
@@ -267,9 +307,8 @@ impl<P: Frame> Pipeline<P> {
             }
         }
         s.expires = self.timeouts.deadline(now, s.state);
-        let to = if dir == Direction::FromClient { s.to_server() } else { s.to_client() };
         let (svc_slot, real_slot) = (s.svc_slot as usize, s.real_slot as usize);
-        let bytes = l4.ip_len as u64;
+        let bytes = ip_len as u64;
         if let (Some(sv), Some(r)) =
             (self.counters.services.get(svc_slot), self.counters.reals.get(real_slot))
         {
@@ -285,13 +324,20 @@ impl<P: Frame> Pipeline<P> {
                 r.traffic.out_bytes.add(bytes);
             }
         }
-        rewrite(pkt.data_mut(), &l4, &to);
-        self.send_ipv6(pkt, to.dst, now, alloc, out);
+        *s
+    }
+
+    /// Gives back the local port a session took.
+    fn give_lip_v6(&mut self, s: &Session6) {
+        match s.server.dst.to_ipv4_mapped() {
+            Some(lip4) => self.laddrs.free(lip4, s.server.dport),
+            None => self.v6.ports.give(s.server.dst, s.server.proto, s.server.dport),
+        }
     }
 
     /// Gives back what an ended IPv6 session held.
     pub(in crate::pipeline) fn retire_v6(&mut self, s: &Session6) {
-        self.v6.ports.give(s.server.dst, s.server.proto, s.server.dport);
+        self.give_lip_v6(s);
         let c = &self.counters;
         if let Some(r) = c.reals.get(s.real_slot as usize) {
             if s.state.is_active() {
@@ -306,7 +352,11 @@ impl<P: Frame> Pipeline<P> {
     /// Every IPv6 session, for `ipvsadm -Lnc`.
     pub(in crate::pipeline) fn dump_sessions_v6(&self, now: Time, out: &mut Vec<rvs_proto::ConnInfo>) {
         use std::net::SocketAddrV6;
-        let sock = |a: Ipv6Addr, p: u16| std::net::SocketAddr::V6(SocketAddrV6::new(a, p, 0, 0));
+        // A NAT64 session's LIP and real server are IPv4 (kept mapped).
+        let sock = |a: Ipv6Addr, p: u16| match a.to_ipv4_mapped() {
+            Some(v4) => std::net::SocketAddr::new(IpAddr::V4(v4), p),
+            None => std::net::SocketAddr::V6(SocketAddrV6::new(a, p, 0, 0)),
+        };
         out.extend(self.v6.sessions.iter().map(|s| rvs_proto::ConnInfo {
             protocol: if s.client.proto == PROTO_TCP {
                 rvs_proto::Protocol::Tcp

@@ -107,6 +107,10 @@ impl<P: Frame> Pipeline<P> {
             return out.redirect[w as usize].push(Handoff { pkt, info });
         };
         let s = self.v6.sessions.get(id);
+        if s.is_nat64() {
+            // The server side is IPv4: an ICMPv4 error for it (`nat64.rs`).
+            return self.nat64_icmpv6_error(id, pkt, q.icmp_at..q.end, now, alloc, out);
+        }
         // The quoted packet was made from one the other end sent: the error quotes that
         // one now and goes back to its sender, from the address it talks to.
         let other = match dir {

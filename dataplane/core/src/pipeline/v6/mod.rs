@@ -8,7 +8,9 @@
 //! may use them), otherwise they are dropped and counted (`icmp_ignored`).
 
 mod conn;
+mod ext;
 mod icmp_error;
+mod nat64;
 mod nd;
 
 use hashbrown::HashMap;
@@ -71,6 +73,9 @@ pub(super) struct V6State<P> {
     sessions: SessionTable6,
     ports: PortPool6,
     expired: Vec<Session6>,
+    /// The next IPv4 identification of NAT64 packets (steps by the worker count, so the
+    /// workers never share one).
+    ident4: u16,
 }
 
 /// What sizes a worker's IPv6 state.
@@ -125,6 +130,7 @@ impl<P> V6State<P> {
             sessions: SessionTable6::new(p.max_sessions, p.hash_seed),
             ports: PortPool6::new(p.worker, p.workers, p.local_port_range),
             expired: Vec::new(),
+            ident4: p.worker,
         }
     }
 
@@ -325,5 +331,7 @@ impl<P: Frame> Pipeline<P> {
 
 #[cfg(test)]
 mod conn_tests;
+#[cfg(test)]
+mod nat64_tests;
 #[cfg(test)]
 mod tests;
