@@ -279,6 +279,8 @@ pub struct Pipeline<P> {
     probes: Vec<Probe>,
     /// Everything IPv6 (`v6/`): kept apart so that the IPv4 path does not carry it.
     v6: Box<v6::V6State<P>>,
+    /// IP fragments under way, both families (`frag.rs`).
+    frag: Box<frag::FragTable<P>>,
 }
 
 impl<P: Frame> Pipeline<P> {
@@ -344,6 +346,7 @@ impl<P: Frame> Pipeline<P> {
             expired: Vec::new(),
             probes: Vec::new(),
             v6,
+            frag: Box::default(),
         };
         p.set_snapshot(snapshot);
         p
@@ -510,6 +513,9 @@ impl<P: Frame> Pipeline<P> {
         self.probes = probes;
         self.failed = failed;
         self.poll_v6(now, alloc, out);
+        if !self.frag.is_empty() {
+            self.expire_fragments(now);
+        }
     }
 
     /// A frame another worker parsed and handed over (`Output::redirect`): this worker
@@ -528,6 +534,10 @@ impl<P: Frame> Pipeline<P> {
             self.handle_ipv6(h.info.port, h.pkt, now, alloc, out);
             self.handoff_hops = 0;
             return;
+        }
+        if h.info.key.proto == frag_v4::HANDOFF_FRAG {
+            // An IPv4 fragment of a session of ours (`frag_v4`).
+            return self.handle_ipv4(h.info.port, h.pkt, now, alloc, out);
         }
         if h.info.key.proto == icmp_error::PROTO_ICMP {
             // An ICMP error about a session another worker thought ours (`icmp_error`).
@@ -697,6 +707,8 @@ mod classify;
 mod conn_direct;
 mod conn_new;
 mod fastpath;
+mod frag;
+mod frag_v4;
 mod icmp_error;
 mod proxyproto;
 mod sync;
@@ -715,6 +727,8 @@ mod acl_tests;
 mod ext_tests;
 #[cfg(test)]
 mod fast_path_tests;
+#[cfg(test)]
+mod frag_tests;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]

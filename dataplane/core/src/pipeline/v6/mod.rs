@@ -8,6 +8,7 @@
 //! may use them), otherwise they are dropped and counted (`icmp_ignored`).
 
 mod conn;
+mod frag;
 mod icmp_error;
 mod nd;
 
@@ -228,7 +229,7 @@ impl<P: Frame> Pipeline<P> {
         match self.v6.get(dst) {
             Some(d @ (Dest6::Vip | Dest6::Lip)) => {
                 if chain.fragment.is_some() {
-                    return self.drop_pkt(DropReason::Fragment, pkt);
+                    return self.handle_fragment_v6(port, pkt, chain, d, now, alloc, out);
                 }
                 match chain.upper.0 {
                     NH_ICMPV6 => self.handle_icmpv6(port, pkt, chain.offset, now, alloc, out),
