@@ -109,11 +109,13 @@ impl<P> FragTable<P> {
         self.map.is_empty()
     }
 
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Early fragments held now.
+    #[cfg(test)]
     pub(super) fn held(&self) -> usize {
         self.held
     }

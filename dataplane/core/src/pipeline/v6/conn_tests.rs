@@ -17,20 +17,20 @@ use crate::wire::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use crate::wire::{get_u16, put_u16, EtherType, MacAddr};
 use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
 
-fn a(s: &str) -> Ipv6Addr {
+pub(super) fn a(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
 const ETH: usize = 14;
-const VIP: &str = "2001:db8:1::100";
-const LIP: &str = "2001:db8:2::200";
-const CLIENT: &str = "2001:db8:1::10";
+pub(super) const VIP: &str = "2001:db8:1::100";
+pub(super) const LIP: &str = "2001:db8:2::200";
+pub(super) const CLIENT: &str = "2001:db8:1::10";
 
-fn rs(i: usize) -> Ipv6Addr {
+pub(super) fn rs(i: usize) -> Ipv6Addr {
     a(&format!("2001:db8:2::{}", 11 + i))
 }
 
-fn registry6() -> Registry {
+pub(super) fn registry6() -> Registry {
     let mut r = Registry::new(16, 64);
     for (proto, port, rport) in [(Protocol::Tcp, 80, 80), (Protocol::Udp, 53, 5353)] {
         let key = ServiceKey { protocol: proto, addr: format!("[{VIP}]:{port}").parse().unwrap() };
@@ -87,7 +87,7 @@ impl H {
 
 /// An Ethernet/IPv6/TCP or UDP frame with a valid checksum.
 #[allow(clippy::too_many_arguments)]
-fn l4_frame(
+pub(super) fn l4_frame(
     smac: MacAddr,
     dmac: MacAddr,
     src: Ipv6Addr,
@@ -149,8 +149,8 @@ fn parse(f: &[u8]) -> (MacAddr, MacAddr, Ipv6Addr, u16, Ipv6Addr, u16, u8) {
     )
 }
 
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
+pub(super) const SYN: u8 = 0x02;
+pub(super) const ACK: u8 = 0x10;
 
 #[test]
 fn tcp_connection_is_rewritten_both_ways() {
@@ -318,7 +318,7 @@ fn the_vip_answers_ping_and_solicitations_on_its_link() {
 }
 
 /// An ICMPv6 error frame from `src` to `dst` quoting `quote` (an IPv6 packet's start).
-fn icmp_error_frame(
+pub(super) fn icmp_error_frame(
     smac: MacAddr,
     dmac: MacAddr,
     src: Ipv6Addr,
@@ -463,7 +463,7 @@ fn a_client_side_error_goes_round_the_workers_once() {
 
 /// Splits the IPv6 frame `f` (no extension headers) into fragments of `chunk` bytes of its
 /// payload (a multiple of 8), identification `id`.
-fn fragment6(f: &[u8], chunk: usize, id: u32) -> Vec<Vec<u8>> {
+pub(super) fn fragment6(f: &[u8], chunk: usize, id: u32) -> Vec<Vec<u8>> {
     let nh = f[ETH + 6];
     let data = &f[ETH + 40..];
     let mut out = Vec::new();

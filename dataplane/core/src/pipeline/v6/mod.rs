@@ -327,4 +327,6 @@ impl<P: Frame> Pipeline<P> {
 #[cfg(test)]
 mod conn_tests;
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod tests;
