@@ -234,7 +234,13 @@ impl<P: Frame> Pipeline<P> {
         }
         let ip_len = u16::from_be_bytes([h[16], h[17]]) as usize;
         // Version 4, 20-byte header, no fragment bits, length within the frame.
-        if h[14] != 0x45 || h[20] & 0x3f != 0 || h[21] != 0 || ETH_LEN + ip_len > d.len() {
+        // No bigger than the smallest port MTU (`xmit_frag` treats the rest).
+        if h[14] != 0x45
+            || h[20] & 0x3f != 0
+            || h[21] != 0
+            || ETH_LEN + ip_len > d.len()
+            || ip_len > self.max_fast_ip
+        {
             return None;
         }
         let proto = h[23];

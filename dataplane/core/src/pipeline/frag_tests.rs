@@ -175,3 +175,57 @@ fn fragments_rvsd_cannot_follow_are_dropped_and_counted() {
     assert_eq!(h.drops(DropReason::FragmentTimeout), 2);
     assert!(h.p.frag.is_empty());
 }
+
+/// A pipeline whose client port takes jumbo frames (MTU 9000) and whose server port has 1500.
+fn jumbo_client() -> Harness {
+    let mut cfg = super::tests::config(0, 1);
+    cfg.ports[0].mtu = 9000;
+    let counters = std::sync::Arc::new(crate::stats::WorkerCounters::new(16, 64));
+    let snap = std::sync::Arc::new(super::tests::registry().snapshot());
+    let mut h = Harness::new(0, 1);
+    h.p = Pipeline::new(cfg, snap, counters, Time::ZERO);
+    h.resolve_all();
+    h
+}
+
+/// A whole datagram bigger than the egress MTU with DF clear leaves as fragments that fit,
+/// which make the datagram again (checksum right); the real server's reply of the same size
+/// goes back whole to the jumbo side.
+#[test]
+fn too_big_without_df_is_fragmented_to_the_egress_mtu() {
+    let mut h = jumbo_client();
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i * 3) as u8).collect();
+    h.rx(CLIENT_PORT, udp_frame(CLIENT_MAC, LB_C_MAC, CLIENT, 40000, VIP, 53, &payload));
+    let sent = h.take_tx(SERVER_PORT);
+    assert_eq!(sent.len(), 3, "1480 + 1480 + 48 bytes of data");
+    assert!(sent.iter().all(|f| f.len() - ETH_LEN <= 1500));
+    let first = Ipv4Packet::new_checked(&sent[0][ETH_LEN..]).unwrap();
+    assert!(first.more_frags() && first.frag_offset() == 0);
+    let (lip, rip, l4) = reassemble(&sent);
+    assert!(udp_ok(lip, rip, &l4));
+    assert_eq!(&l4[8..], &payload[..]);
+    assert_eq!(h.p.counters().event_count(Event::Fragmented), 1);
+    let lport = u16::from_be_bytes([l4[0], l4[1]]);
+    let rs = (u32::from(rip) - u32::from(ip("198.19.0.11"))) as usize;
+    h.rx(SERVER_PORT, udp_frame(RS_MAC[rs], LB_S_MAC, rip, 5353, lip, lport, &[1u8; 1400]));
+    assert_eq!(h.take_tx(CLIENT_PORT).len(), 1);
+}
+
+/// With DF set the sender is told the egress MTU and the packet dropped.
+#[test]
+fn too_big_with_df_is_answered_with_fragmentation_needed() {
+    let mut h = jumbo_client();
+    let mut big = udp_frame(CLIENT_MAC, LB_C_MAC, CLIENT, 40000, VIP, 53, &[2u8; 4000]);
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut big[ETH_LEN..]);
+        ip.set_dont_frag(true);
+        ip.fill_checksum();
+    }
+    h.rx(CLIENT_PORT, big);
+    assert!(h.take_tx(SERVER_PORT).is_empty());
+    let err = h.take_tx(CLIENT_PORT).pop().expect("fragmentation needed");
+    let (src, dst, t, code, mtu, quoted, _) = super::icmp_error::tests::read(&err);
+    assert_eq!((src, dst, t, code, mtu), (ip("198.18.0.1"), CLIENT, 3, 4, 1500));
+    assert_eq!((quoted.src, quoted.dst, quoted.dport), (CLIENT, VIP, 53));
+    assert_eq!(h.drops(DropReason::TooBig), 1);
+}

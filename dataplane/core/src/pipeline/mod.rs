@@ -281,6 +281,8 @@ pub struct Pipeline<P> {
     v6: Box<v6::V6State<P>>,
     /// IP fragments under way, both families (`frag.rs`).
     frag: Box<frag::FragTable<P>>,
+    /// The smallest port MTU: bigger packets take the full path (`xmit_frag.rs`).
+    max_fast_ip: usize,
 }
 
 impl<P: Frame> Pipeline<P> {
@@ -347,6 +349,7 @@ impl<P: Frame> Pipeline<P> {
             probes: Vec::new(),
             v6,
             frag: Box::default(),
+            max_fast_ip: cfg.ports.iter().map(|p| usize::from(p.mtu)).min().unwrap_or(1500),
         };
         p.set_snapshot(snapshot);
         p
@@ -715,6 +718,7 @@ mod sync;
 mod synproxy;
 mod xmit;
 mod xmit_dr;
+mod xmit_frag;
 mod xmit_tun;
 
 pub use sync::{InstallError, Installed};

@@ -116,7 +116,7 @@ impl<P: Frame> Pipeline<P> {
 
     /// ICMP "fragmentation needed" (type 3 code 4) with next-hop MTU `mtu` to the client
     /// that sent `pkt`, from our address on the port it came in on.
-    fn frag_needed(
+    pub(super) fn frag_needed(
         &mut self,
         pkt: &P,
         info: &L4Info,
