@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # IP fragments through a UDP VIP: 3,000-byte datagrams, which the client's kernel sends as
-# three fragments each, reach the UDP echo servers and come back intact through
-# [2001:db8:1::100]:53. rvsd steers the fragments (docs/ipv6.md, "Fragments"): a capture on
-# the real servers' side holds the fragments as rvsd forwarded them (from the LIP, each
-# datagram's later fragments behind its first), and the later fragments are counted as
-# `fragment_steered`. Fragments whose first never comes are held, then dropped as
-# `fragment_timeout` (scapy sends such orphans).
+# three fragments each, reach the UDP echo servers and come back intact, IPv6 and IPv4.
 #
-# IPv4 fragments never reach rvsd as fragments in this lab: af_packet's fanout group (the PMD
-# sets PACKET_FANOUT_FLAG_DEFRAG) reassembles them in the kernel first, so IPv4 is covered by
-# the unit tests (pipeline/frag_tests.rs).
+# IPv6 ([2001:db8:1::100]:53): rvsd steers the fragments (docs/ipv6.md, "Fragments"): a
+# capture on the real servers' side holds them as rvsd forwarded them (from the LIP), the
+# later fragments counted as `fragment_steered`. Fragments whose first never comes are held,
+# then dropped as `fragment_timeout` (scapy sends such orphans).
+#
+# IPv4 (198.18.0.100:53): af_packet's fanout group (the PMD sets PACKET_FANOUT_FLAG_DEFRAG)
+# reassembles IPv4 fragments in the kernel before rvsd sees them, as IPVS's netfilter defrag
+# does; with 4 KB ring frames (`framesz=4096`, rvsd sizes its mbufs to match) the whole
+# datagram reaches rvsd, which sends it on as fragments that fit the 1500-byte egress MTU, as
+# a router would (`fragmented`); the capture on the servers' side holds those fragments.
+# (Steering of IPv4 fragments as such is unit-tested: pipeline/frag_tests.rs.)
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -32,6 +35,9 @@ local_addresses = ["$LIP6"]
 real = [ { address = "[2001:db8:2::11]:5353" }, { address = "[2001:db8:2::12]:5353" }, { address = "[2001:db8:2::13]:5353" } ]
 EOF
 grep -qF "2001:db8:2::1/64" "$CFG_DIR/rvsd.toml" || die "could not add the IPv6 port addresses"
+# 4 KB ring frames: a datagram the kernel reassembled fits one.
+sed -i -e 's|framecnt=4096"|framecnt=2048,framesz=4096"|' "$CFG_DIR/rvsd.toml"
+[[ $(grep -c 'framesz=4096' "$CFG_DIR/rvsd.toml") == 2 ]] || die "could not set framesz"
 rvsd_start "$CFG_DIR/rvsd.toml"
 wait_for 10 "ping -6 the VIP" in_client ping -6 -n -c 1 -W 1 "$VIP6" >/dev/null 2>&1 || true
 # Neighbours resolved on both sides before counting (a burst into an unresolved next hop may
@@ -60,6 +66,22 @@ assert_ge "fragment_steered" $((4 * COUNT)) "$(event_counter "$w" fragment_steer
 for r in fragment fragment_invalid fragment_table_full fragment_held_full; do
   assert_eq "drops $r" 0 "$(drop_counter "$w" "$r")"
 done
+
+# IPv4: whole datagrams from the kernel's defrag, fragmented again by rvsd.
+udp_burst --dst "$VIP" --port 53 --count 6 --sports 6 --timeout 1 >/dev/null 2>&1
+cap_start srv4 "$RVS_LAB-sw" sw-lb "ip and (ip[6:2] & 0x3fff != 0)"
+res=$(udp_burst --dst "$VIP" --port 53 --count "$COUNT" --size 3000 --sports 8 --window 16 --timeout 5)
+say "udp_burst --size 3000: $res"
+cap_stop srv4
+assert_eq "3,000-byte datagrams echoed intact through $VIP:53" "$COUNT" "$(json_field "$res" received)"
+assert_eq "corrupted (IPv4)" 0 "$(json_field "$res" corrupted)"
+frags4=$(tcpdump -n -r "$CFG_DIR/srv4.pcap" 2>/dev/null)
+head -n 3 <<<"$frags4" | indent
+assert_ge "IPv4 fragments rvsd sent to the real servers (from a LIP)" $((3 * COUNT)) \
+  "$(grep -cE "IP 198\.19\.0\.20[01](\.[0-9]+)? > 198\.19\.0\.1[123]" <<<"$frags4")"
+w=$(rvsadm --workers 2>&1)
+assert_ge "fragmented (rvsd's own fragmenting, both ways)" $((2 * COUNT)) "$(event_counter "$w" fragmented)"
+assert_eq "drops too_big" 0 "$(drop_counter "$w" too_big)"
 
 # Orphans: later fragments of a datagram whose first never comes are held, then dropped.
 in_client "$PY" - "$VIP6" <<'EOF'
