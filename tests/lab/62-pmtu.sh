@@ -99,7 +99,12 @@ rvsd_start "$CFG_DIR/rvsd.toml"
 
 # The router's path works and is narrow: a 1372-byte DF ping passes, a 1373-byte one does not.
 assert_ok "rs1 reaches the router" in_rs 1 ping -n -c 1 -W 2 -I "$FAR4" "$RTR4"
-assert_ok "the router forwards 1400-byte DF packets to $FAR4" in_rtr ping -n -c 1 -W 2 -M do -s 1372 "$FAR4"
+assert_ok "the router sends 1400-byte DF packets to $FAR4" in_rtr ping -n -c 1 -W 2 -M "do" -s 1372 "$FAR4"
+if in_rtr ping -n -c 1 -W 2 -M "do" -s 1373 "$FAR4" >/dev/null 2>&1; then
+  fail "a 1401-byte DF packet to $FAR4 passed the narrow hop"
+else
+  pass "a 1401-byte DF packet to $FAR4 does not pass the narrow hop"
+fi
 
 want=$(cat "$STATE/big.sha256")
 cap_start client "$RVS_LAB-client" c0 "icmp or icmp6"
