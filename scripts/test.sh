@@ -154,6 +154,12 @@ done
 for w in 1 2; do
   LAB_TESTS+=("61-nat64-w$w 61-nat64 $w")
 done
+# Path MTU discovery through a narrow hop on the server side (IPv4 and IPv6), and IPv6
+# fragments steered through a UDP VIP.
+LAB_TESTS+=("62-pmtu 62-pmtu 1")
+for w in 1 2; do
+  LAB_TESTS+=("63-fragments-w$w 63-fragments $w")
+done
 # What an operator lives with: the dashboard in headless Chromium; the .deb package.
 LAB_TESTS+=("41-dashboard 41-dashboard 1")
 LAB_TESTS+=("42-package 42-package 1")

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use rvs_dataplane::config::{self, Config};
 use rvs_dataplane::control::{self, Control, SocketGuard, WorkerHandle};
 use rvs_dataplane::dpdk::flow::{self, PortProbe, PortSteering};
-use rvs_dataplane::dpdk::{Eal, FlowRules, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
+use rvs_dataplane::dpdk::{Eal, FlowRules, Mempool, Port, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ANY};
 use rvs_dataplane::neigh::NeighParams;
 use rvs_dataplane::pipeline::{Pipeline, PipelineConfig, PortInfo, VlanInfo};
 use rvs_dataplane::route::RouteTable;
@@ -100,6 +100,24 @@ fn eal_args(cfg: &Config) -> Vec<String> {
     // Kernel interfaces of the exception path that DPDK makes (virtio_user).
     args.extend(rvs_dataplane::exception::eal_vdevs(cfg));
     args
+}
+
+/// The packet buffers' data room: DPDK's default, or more when an af_packet port's ring
+/// frames are bigger (`framesz` devarg). The af_packet PMD copies a whole ring frame into one
+/// mbuf, and a bigger frame is how a datagram the kernel reassembled (the PMD's fanout group
+/// defragments IPv4) reaches rvsd whole, to be fragmented again to the egress MTU.
+fn data_room(cfg: &Config) -> u16 {
+    let framesz = cfg
+        .ports
+        .iter()
+        .filter(|p| p.device.starts_with("net_af_packet"))
+        .filter_map(|p| p.devargs.as_deref())
+        .flat_map(|a| a.split(','))
+        .filter_map(|kv| kv.strip_prefix("framesz=")?.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0);
+    framesz.saturating_add(u32::from(HEADROOM)).clamp(u32::from(DEFAULT_DATA_ROOM), u32::from(u16::MAX))
+        as u16
 }
 
 /// The ports replies arrive on: those the real servers of the configured services are
@@ -244,7 +262,7 @@ fn run(args: Args) -> Result<(), Fatal> {
     tracing::info!(version = %Eal::version(), "DPDK ready");
 
     let n_mbufs = d.mbufs_per_worker.saturating_mul(nworkers as u32).max(2047);
-    let pool = Mempool::new("rvs_pkt", n_mbufs, 256, DEFAULT_DATA_ROOM, SOCKET_ANY)?;
+    let pool = Mempool::new("rvs_pkt", n_mbufs, 256, data_room(&cfg), SOCKET_ANY)?;
 
     let mut ports = Vec::new();
     let mut port_infos = Vec::new();

@@ -11,6 +11,9 @@ use crate::frame::FrameAlloc;
 /// The default mbuf data room: 2048 bytes of data after the 128-byte headroom.
 pub const DEFAULT_DATA_ROOM: u16 = sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
 
+/// The headroom DPDK keeps in front of every mbuf's frame (part of the data room).
+pub const HEADROOM: u16 = sys::RTE_PKTMBUF_HEADROOM as u16;
+
 /// "Any NUMA socket", for `Mempool::new`.
 pub const SOCKET_ANY: i32 = sys::SOCKET_ID_ANY;
 

@@ -16,4 +16,4 @@ pub use error::DpdkError;
 pub use ethdev::{Port, PortInfo, PortStats, RssHashConf};
 pub use flow::{FlowError, FlowRules, PortSteering};
 pub use mbuf::Mbuf;
-pub use mempool::{Mempool, DEFAULT_DATA_ROOM, SOCKET_ANY};
+pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ANY};

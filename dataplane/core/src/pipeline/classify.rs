@@ -80,7 +80,7 @@ impl<P: Frame> Pipeline<P> {
             return self.drop_pkt(DropReason::BadIpChecksum, pkt);
         }
         if ip.is_fragment() {
-            return self.drop_pkt(DropReason::Fragment, pkt);
+            return self.handle_fragment(port, pkt, now, alloc, out);
         }
         let kind = self.addrs.get(ip.dst_addr());
         let proto = ip.protocol();
@@ -191,6 +191,11 @@ impl<P: Frame> Pipeline<P> {
     /// incremental rewrite keeps a bad checksum bad, so the end host drops them, as IPVS
     /// relies on. Counts and returns false when bad.
     pub(super) fn verify_l4(&self, pkt: &P, info: &L4Info) -> bool {
+        if Ipv4Packet::new_unchecked(&pkt.data()[ETH_LEN..]).more_frags() {
+            // A first fragment: its checksum covers the whole datagram, which only the end
+            // host sees (`frag.rs`).
+            return true;
+        }
         let ok = pkt.l4_checksum_ok().unwrap_or_else(|| {
             let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
             let ipp = Ipv4Packet::new_unchecked(ip);
@@ -229,7 +234,13 @@ impl<P: Frame> Pipeline<P> {
         }
         let ip_len = u16::from_be_bytes([h[16], h[17]]) as usize;
         // Version 4, 20-byte header, no fragment bits, length within the frame.
-        if h[14] != 0x45 || h[20] & 0x3f != 0 || h[21] != 0 || ETH_LEN + ip_len > d.len() {
+        // No bigger than the smallest port MTU (`xmit_frag` treats the rest).
+        if h[14] != 0x45
+            || h[20] & 0x3f != 0
+            || h[21] != 0
+            || ETH_LEN + ip_len > d.len()
+            || ip_len > self.max_fast_ip
+        {
             return None;
         }
         let proto = h[23];

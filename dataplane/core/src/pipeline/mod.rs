@@ -279,6 +279,10 @@ pub struct Pipeline<P> {
     probes: Vec<Probe>,
     /// Everything IPv6 (`v6/`): kept apart so that the IPv4 path does not carry it.
     v6: Box<v6::V6State<P>>,
+    /// IP fragments under way, both families (`frag.rs`).
+    frag: Box<frag::FragTable<P>>,
+    /// The smallest port MTU: bigger packets take the full path (`xmit_frag.rs`).
+    max_fast_ip: usize,
 }
 
 impl<P: Frame> Pipeline<P> {
@@ -344,6 +348,8 @@ impl<P: Frame> Pipeline<P> {
             expired: Vec::new(),
             probes: Vec::new(),
             v6,
+            frag: Box::default(),
+            max_fast_ip: cfg.ports.iter().map(|p| usize::from(p.mtu)).min().unwrap_or(1500),
         };
         p.set_snapshot(snapshot);
         p
@@ -510,6 +516,9 @@ impl<P: Frame> Pipeline<P> {
         self.probes = probes;
         self.failed = failed;
         self.poll_v6(now, alloc, out);
+        if !self.frag.is_empty() {
+            self.expire_fragments(now);
+        }
     }
 
     /// A frame another worker parsed and handed over (`Output::redirect`): this worker
@@ -528,6 +537,10 @@ impl<P: Frame> Pipeline<P> {
             self.handle_ipv6(h.info.port, h.pkt, now, alloc, out);
             self.handoff_hops = 0;
             return;
+        }
+        if h.info.key.proto == frag_v4::HANDOFF_FRAG {
+            // An IPv4 fragment of a session of ours (`frag_v4`).
+            return self.handle_ipv4(h.info.port, h.pkt, now, alloc, out);
         }
         if h.info.key.proto == icmp_error::PROTO_ICMP {
             // An ICMP error about a session another worker thought ours (`icmp_error`).
@@ -698,12 +711,15 @@ mod cluster;
 mod conn_direct;
 mod conn_new;
 mod fastpath;
+mod frag;
+mod frag_v4;
 mod icmp_error;
 mod proxyproto;
 mod sync;
 mod synproxy;
 mod xmit;
 mod xmit_dr;
+mod xmit_frag;
 mod xmit_tun;
 
 pub use sync::{InstallError, Installed};
@@ -718,6 +734,8 @@ mod cluster_sim_tests;
 mod ext_tests;
 #[cfg(test)]
 mod fast_path_tests;
+#[cfg(test)]
+mod frag_tests;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]

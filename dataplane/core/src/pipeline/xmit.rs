@@ -107,7 +107,17 @@ impl<P: Frame> Pipeline<P> {
             }
         }
         let end = ETH_LEN + info.ip_len;
+        // Bigger than the egress port's MTU (never on the fast path): answered or fragmented.
+        let too_big = self.too_big(&info, to.dst);
+        if let Some(mtu) = too_big {
+            if pkt.data()[ETH_LEN + 6] & 0x40 != 0 {
+                return self.answer_too_big(pkt, &info, mtu, now, alloc, out);
+            }
+        }
         nat::rewrite(&mut pkt.data_mut()[ETH_LEN..end], to);
+        if let Some(mtu) = too_big {
+            return self.send_fragments(pkt, to.dst, mtu, now, alloc, out);
+        }
         // The session's cached next hop: no route or neighbour lookup.
         if let Some((mac, port)) =
             self.sessions.hop(id, dir, self.neigh.generation()).and_then(|n| self.neigh.at(n))

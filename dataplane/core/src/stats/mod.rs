@@ -65,7 +65,12 @@ drop_reasons! {
     BadIpv6Header => "bad_ipv6_header", "IPv6 header truncated, or its payload length beyond the frame.";
     Ipv6ExtChain => "ipv6_ext_chain", "IPv6 extension headers malformed, out of order, or more than eight.";
     Icmpv6Invalid => "icmpv6_invalid", "ICMPv6 with a bad checksum, or Neighbor Discovery that RFC 4861 says to discard.";
-    Fragment => "fragment", "IP fragment: no reassembly yet.";
+    Fragment => "fragment", "IP fragment rvsd does not steer: not TCP/UDP to a VIP or LIP, of a TCP connection without a plain FULLNAT session (NAT/DR/TUN, SYN proxy, TOA, PROXY protocol), or of a datagram whose first fragment found no session.";
+    FragmentInvalid => "fragment_invalid", "A first fragment without its whole TCP/UDP header, or a later one overlapping it (RFC 1858, RFC 7112).";
+    FragmentTableFull => "fragment_table_full", "Too many fragmented datagrams under way on the worker.";
+    FragmentHeldFull => "fragment_held_full", "Too many fragments waiting for their datagram's first fragment.";
+    TooBig => "too_big", "Bigger than the egress port's MTU with DF set (answered with ICMP fragmentation needed), or not fragmentable (IP options).";
+    FragmentTimeout => "fragment_timeout", "A fragment whose datagram's first fragment did not come in time.";
     TtlExceeded => "ttl_exceeded", "TTL would reach zero when forwarded.";
     BadL4Header => "bad_l4_header", "TCP/UDP header truncated or inconsistent.";
     BadL4Checksum => "bad_l4_checksum", "TCP/UDP checksum does not verify.";
@@ -152,6 +157,9 @@ events! {
     ToKernel => "to_kernel", "A frame handed to the kernel interface (exception path).";
     KernelDelivered => "kernel_delivered", "A frame written to the kernel interface (counted by the exception thread).";
     FromKernel => "from_kernel", "A frame the kernel sent, transmitted by the worker.";
+    Fragmented => "fragmented", "A packet bigger than its egress port's MTU, DF clear, sent as fragments.";
+    FragNeededSent => "frag_needed_sent", "ICMP fragmentation needed sent for a packet bigger than its egress port's MTU with DF set.";
+    FragmentSteered => "fragment_steered", "A later IP fragment rewritten like its datagram's first fragment (or handed to its worker).";
     IcmpErrorForwarded => "icmp_error_forwarded", "An ICMP error about a session, translated and sent to the session's other end.";
     TunFragNeeded => "tun_frag_needed", "ICMP fragmentation needed sent to a client: the packet no longer fits once encapsulated.";
     EmbryonicEvicted => "embryonic_evicted", "The table was full: its oldest half-open (SYN_RECV) session was removed to admit a new one.";

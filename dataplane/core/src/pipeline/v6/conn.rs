@@ -38,6 +38,8 @@ pub(super) struct L4v6 {
     pub l4_len: usize,
     /// Bytes of IPv6 packet (what IPVS counts).
     pub ip_len: usize,
+    /// A first fragment: its TCP/UDP header is whole, its payload is not (`frag.rs`).
+    pub frag: bool,
 }
 
 /// One IPv6 service's per-worker state.
@@ -382,7 +384,7 @@ fn parse_l4(frame: &[u8], off: usize) -> Option<L4v6> {
     let l4_at = ETH_LEN + ipv6::HEADER_LEN + off;
     let l4 = frame.get(l4_at..ETH_LEN + ip_len)?;
     // The upper-layer protocol: the last Next Header of the chain.
-    let proto = if off == 0 { nh } else { upper_proto(ip.payload(), nh)? };
+    let (proto, frag) = if off == 0 { (nh, false) } else { upper_proto(ip.payload(), nh)? };
     let (flags, min) = match proto {
         PROTO_TCP => {
             let doff = (*l4.get(12)? >> 4) as usize * 4;
@@ -393,7 +395,7 @@ fn parse_l4(frame: &[u8], off: usize) -> Option<L4v6> {
         }
         PROTO_UDP => {
             let ulen = get_u16(l4.get(..8)?, 4) as usize;
-            if ulen < 8 || ulen > l4.len() {
+            if ulen < 8 || (ulen > l4.len() && !frag) {
                 return None;
             }
             (0, 8)
@@ -409,16 +411,22 @@ fn parse_l4(frame: &[u8], off: usize) -> Option<L4v6> {
         l4_at,
         l4_len: l4.len(),
         ip_len,
+        frag,
     })
 }
 
-fn upper_proto(payload: &[u8], nh: u8) -> Option<u8> {
-    ipv6::walk_ext(nh, payload).ok().map(|c| c.upper.0)
+/// The upper-layer protocol behind the extension headers, and whether it is a fragment's.
+fn upper_proto(payload: &[u8], nh: u8) -> Option<(u8, bool)> {
+    ipv6::walk_ext(nh, payload).ok().map(|c| (c.upper.0, c.fragment.is_some()))
 }
 
 /// Whether the TCP/UDP checksum of a new connection's first packet verifies. Over IPv6
 /// a UDP checksum of zero is invalid (RFC 8200 §8.1).
 fn verify_l4(frame: &[u8], l4: &L4v6) -> bool {
+    if l4.frag {
+        // The checksum covers the whole datagram: the end host checks it.
+        return true;
+    }
     let data = &frame[l4.l4_at..l4.l4_at + l4.l4_len];
     if l4.key.proto == PROTO_UDP && get_u16(data, 6) == 0 {
         return false;

@@ -17,20 +17,20 @@ use crate::wire::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use crate::wire::{get_u16, put_u16, EtherType, MacAddr};
 use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
 
-fn a(s: &str) -> Ipv6Addr {
+pub(super) fn a(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
 const ETH: usize = 14;
-const VIP: &str = "2001:db8:1::100";
-const LIP: &str = "2001:db8:2::200";
-const CLIENT: &str = "2001:db8:1::10";
+pub(super) const VIP: &str = "2001:db8:1::100";
+pub(super) const LIP: &str = "2001:db8:2::200";
+pub(super) const CLIENT: &str = "2001:db8:1::10";
 
-fn rs(i: usize) -> Ipv6Addr {
+pub(super) fn rs(i: usize) -> Ipv6Addr {
     a(&format!("2001:db8:2::{}", 11 + i))
 }
 
-fn registry6() -> Registry {
+pub(super) fn registry6() -> Registry {
     let mut r = Registry::new(16, 64);
     for (proto, port, rport) in [(Protocol::Tcp, 80, 80), (Protocol::Udp, 53, 5353)] {
         let key = ServiceKey { protocol: proto, addr: format!("[{VIP}]:{port}").parse().unwrap() };
@@ -87,7 +87,7 @@ impl H {
 
 /// An Ethernet/IPv6/TCP or UDP frame with a valid checksum.
 #[allow(clippy::too_many_arguments)]
-fn l4_frame(
+pub(super) fn l4_frame(
     smac: MacAddr,
     dmac: MacAddr,
     src: Ipv6Addr,
@@ -149,8 +149,8 @@ fn parse(f: &[u8]) -> (MacAddr, MacAddr, Ipv6Addr, u16, Ipv6Addr, u16, u8) {
     )
 }
 
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
+pub(super) const SYN: u8 = 0x02;
+pub(super) const ACK: u8 = 0x10;
 
 #[test]
 fn tcp_connection_is_rewritten_both_ways() {
@@ -318,7 +318,7 @@ fn the_vip_answers_ping_and_solicitations_on_its_link() {
 }
 
 /// An ICMPv6 error frame from `src` to `dst` quoting `quote` (an IPv6 packet's start).
-fn icmp_error_frame(
+pub(super) fn icmp_error_frame(
     smac: MacAddr,
     dmac: MacAddr,
     src: Ipv6Addr,
@@ -459,4 +459,123 @@ fn a_client_side_error_goes_round_the_workers_once() {
     w1.p.handle_handoff(h, w1.now, &mut VecAlloc, &mut w1.out);
     assert!(w1.out.redirect[0].is_empty(), "not round again");
     assert_eq!(w1.drops(DropReason::IcmpNoSession), 1);
+}
+
+/// Splits the IPv6 frame `f` (no extension headers) into fragments of `chunk` bytes of its
+/// payload (a multiple of 8), identification `id`.
+pub(super) fn fragment6(f: &[u8], chunk: usize, id: u32) -> Vec<Vec<u8>> {
+    let nh = f[ETH + 6];
+    let data = &f[ETH + 40..];
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < data.len() {
+        let n = chunk.min(data.len() - off);
+        let mut g = f[..ETH + 40].to_vec();
+        let mut fh = [0u8; 8];
+        ipv6::FragmentRepr { next_header: nh, offset: off as u16, more: off + n < data.len(), ident: id }
+            .emit(&mut fh);
+        g.extend_from_slice(&fh);
+        g.extend_from_slice(&data[off..off + n]);
+        g[ETH + 6] = ipv6::NH_FRAGMENT;
+        put_u16(&mut g, ETH + 4, (8 + n) as u16);
+        out.push(g);
+        off += n;
+    }
+    out
+}
+
+/// (src, dst, the upper-layer bytes) of the datagram the fragments make (any order).
+fn reassemble6(frags: &[Vec<u8>]) -> (Ipv6Addr, Ipv6Addr, Vec<u8>) {
+    let mut parts = Vec::new();
+    let first = Ipv6Packet::new_checked(&frags[0][ETH..]).unwrap();
+    for f in frags {
+        let ip = Ipv6Packet::new_checked(&f[ETH..]).unwrap();
+        let c = ip.ext_chain().unwrap();
+        let fr = c.fragment.expect("a fragment");
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (first.src_addr(), first.dst_addr()));
+        assert_eq!(ip.hop_limit(), 63);
+        parts.push((fr.offset, ip.payload()[8..].to_vec()));
+    }
+    parts.sort();
+    let mut data = Vec::new();
+    for (off, p) in parts {
+        assert_eq!(off as usize, data.len(), "no gaps");
+        data.extend(p);
+    }
+    (first.src_addr(), first.dst_addr(), data)
+}
+
+/// A 3,000-byte UDP datagram in fragments reaches a real server from the LIP (its checksum
+/// right over the whole datagram); the server's fragmented answer, out of order, reaches
+/// the client from the VIP.
+#[test]
+fn fragmented_udp_follows_its_session_both_ways() {
+    let mut h = H::new(0, 1);
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let whole = l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 45000, a(VIP), 53, 17, 0, &payload);
+    for f in fragment6(&whole, 1448, 0xabcd) {
+        h.rx(CLIENT_PORT, f);
+    }
+    let sent = h.tx(SERVER_PORT);
+    assert_eq!(sent.len(), 3);
+    let (lip, rip, l4) = reassemble6(&sent);
+    assert_eq!(lip, a(LIP));
+    assert!(ipv6::verify_upper(lip, rip, 17, &l4), "the whole datagram's checksum follows the rewrite");
+    assert_eq!((get_u16(&l4, 2), &l4[8..]), (5353, &payload[..]));
+    let lport = get_u16(&l4, 0);
+    let i = (0..3).find(|&i| rs(i) == rip).unwrap();
+    let answer = l4_frame(RS_MAC[i], LB_S_MAC, rip, 5353, lip, lport, 17, 0, &payload);
+    let mut frags = fragment6(&answer, 1232, 0x1234);
+    frags.rotate_left(1); // the first fragment last
+    for f in frags {
+        h.rx(SERVER_PORT, f);
+    }
+    let back = h.tx(CLIENT_PORT);
+    assert_eq!(back.len(), 3);
+    let (src, dst, l4) = reassemble6(&back);
+    assert_eq!((src, dst, get_u16(&l4, 0), get_u16(&l4, 2)), (a(VIP), a(CLIENT), 53, 45000));
+    assert!(ipv6::verify_upper(src, dst, 17, &l4));
+    assert_eq!(h.p.counters().event_count(crate::stats::Event::FragmentSteered), 4);
+    assert_eq!(h.drops(DropReason::Fragment), 0);
+}
+
+/// With two workers, a reply's fragments on the wrong worker are handed to the owner.
+#[test]
+fn reply_fragments_reach_the_owning_worker() {
+    let mut h0 = H::new(0, 2);
+    let mut h1 = H::new(1, 2);
+    h0.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 45001, a(VIP), 53, 17, 0, b"q"));
+    let (_, _, lip, lport, rip, _, _) = parse(&h0.tx(SERVER_PORT)[0]);
+    let i = (0..3).find(|&i| rs(i) == rip).unwrap();
+    let answer = l4_frame(RS_MAC[i], LB_S_MAC, rip, 5353, lip, lport, 17, 0, &[9u8; 2000]);
+    for f in fragment6(&answer, 1448, 77) {
+        h1.rx(SERVER_PORT, f);
+    }
+    let handed = std::mem::take(&mut h1.out.redirect[0]);
+    assert_eq!(handed.len(), 2);
+    for x in handed {
+        h0.p.handle_handoff(x, h0.now, &mut VecAlloc, &mut h0.out);
+    }
+    let (src, dst, l4) = reassemble6(&h0.tx(CLIENT_PORT));
+    assert_eq!((src, dst), (a(VIP), a(CLIENT)));
+    assert!(ipv6::verify_upper(src, dst, 17, &l4));
+}
+
+/// A first fragment without its whole UDP header, and fragments whose first never comes.
+#[test]
+fn bad_and_orphan_fragments_are_counted() {
+    let mut h = H::new(0, 1);
+    let whole = l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 45002, a(VIP), 53, 17, 0, &[1u8; 100]);
+    let mut tiny = fragment6(&whole, 48, 5)[0][..ETH + 40 + 8 + 4].to_vec();
+    put_u16(&mut tiny, ETH + 4, 12);
+    h.rx(CLIENT_PORT, tiny);
+    assert_eq!(h.drops(DropReason::FragmentInvalid), 1);
+    // Orphans time out.
+    for g in fragment6(&whole, 48, 7).into_iter().skip(1) {
+        h.rx(CLIENT_PORT, g);
+    }
+    assert!(h.tx(SERVER_PORT).is_empty());
+    let later = h.now + crate::pipeline::frag::TIMEOUT;
+    h.p.poll(later, &mut VecAlloc, &mut h.out);
+    assert_eq!(h.drops(DropReason::FragmentTimeout), 2);
 }

@@ -9,6 +9,7 @@
 
 mod conn;
 mod ext;
+mod frag;
 mod icmp_error;
 mod nat64;
 mod nd;
@@ -234,7 +235,7 @@ impl<P: Frame> Pipeline<P> {
         match self.v6.get(dst) {
             Some(d @ (Dest6::Vip | Dest6::Lip)) => {
                 if chain.fragment.is_some() {
-                    return self.drop_pkt(DropReason::Fragment, pkt);
+                    return self.handle_fragment_v6(port, pkt, chain, d, now, alloc, out);
                 }
                 match chain.upper.0 {
                     NH_ICMPV6 => self.handle_icmpv6(port, pkt, chain.offset, now, alloc, out),
@@ -331,6 +332,8 @@ impl<P: Frame> Pipeline<P> {
 
 #[cfg(test)]
 mod conn_tests;
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 mod nat64_tests;
 #[cfg(test)]
