@@ -297,6 +297,7 @@ EOF
 # ---------------------------------------------------------------- the run
 
 RESULTS=()
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 first=1
 for peer in $PEERS; do
   case $peer in
@@ -349,11 +350,14 @@ if [[ -n $OUT ]]; then
   printf '%s\n' "${RESULTS[@]}" | "$PY" -c '
 import json, subprocess, sys, time
 rs = [json.loads(l) for l in sys.stdin]
-commit = subprocess.run(["git", "-C", sys.argv[2], "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+git = lambda *a: subprocess.run(["git", "-C", sys.argv[2], *a], capture_output=True, text=True).stdout.strip()
 cmp = json.loads(sys.argv[3].splitlines()[-1])["comparison"]
-json.dump({"meta": {"commit": commit, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "seconds": float(sys.argv[4])}, "runs": rs, "comparison": cmp}, open(sys.argv[1], "w"), indent=1)
-' "$OUT/flood.json" "$ROOT" "$summary" "$SECS"
+meta = {"commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--", ".", ":!bench/results")),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": False,
+        "seconds": float(sys.argv[4]), "loadavg_1m": [float(sys.argv[5]), float(open("/proc/loadavg").read().split()[0])]}
+json.dump({"meta": meta, "runs": rs, "comparison": cmp}, open(sys.argv[1], "w"), indent=1)
+' "$OUT/flood.json" "$ROOT" "$summary" "$SECS" "$LOAD0"
   say "wrote $OUT/flood.json"
 fi
 _FINISHED=1
