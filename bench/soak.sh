@@ -146,7 +146,7 @@ if out:
         t = [x["t"] / 60 for x in s]
         fig, ax = plt.subplots(3, 1, sharex=True, figsize=(8, 7))
         ax[0].plot(t, [x["rss_kb"] / 1024 for x in s]); ax[0].set_ylabel("rvsd RSS (MiB)")
-        ax[0].set_ylim(bottom=0)
+        ax[0].set_ylim(0, 1.25 * max(x["rss_kb"] for x in s) / 1024)
         ax[1].plot(t, [x["sessions"] for x in s]); ax[1].set_ylabel("live sessions")
         ax[2].plot(t, [x["errors"] for x in s]); ax[2].set_ylabel("errors (cumulative)")
         ax[2].set_ylim(bottom=-0.5, top=max(1, max(x["errors"] for x in s)) + 0.5)
