@@ -183,6 +183,32 @@ enum Step {
     Arp { from_server_side: bool, who: u8 },
     Advance { ms: u16 },
     Reload { variant: u8 },
+    /// A whole connection in one step, as real peers make it: the client's SYN (with
+    /// `syn_opts`), the server's SYN/ACK to the flow the pipeline opened, the client's ACK
+    /// (the cookie's, under SYN proxy), the server's SYN/ACK again (a SYN-proxied session
+    /// reaches the server only now), the client's data (`data`: options and size), the
+    /// server's answer. Gets every service's extensions (TOA, PROXY header, splits) past
+    /// the handshake that random flags rarely complete.
+    Connection { client: u8, sport: u8, service: u8, syn_opts: u8, data: Shape },
+}
+
+/// The server flow a [`Step::Server`] answers: `LAST_FLOW` is the one opened last.
+const LAST_FLOW: u8 = u8::MAX;
+
+/// [`Step::Connection`] as the single steps it is made of.
+fn connection(client: u8, sport: u8, service: u8, syn_opts: u8, data: Shape) -> [Step; 6] {
+    let (syn, ack, psh) = (0x02, 0x10, 0x08);
+    let small = Shape { opts: 0, big: false, payload: 0 };
+    let client_step = |flags, answer, shape| Step::Client { client, sport, service, flags, answer, shape, mutate: None };
+    let server_step = |flags, shape| Step::Server { flow: LAST_FLOW, flags, answer: true, shape, mutate: None };
+    [
+        client_step(syn, false, Shape { opts: syn_opts, big: false, payload: 0 }),
+        server_step(syn | ack, Shape { opts: syn_opts, ..small }),
+        client_step(ack, true, small),
+        server_step(syn | ack, Shape { opts: syn_opts, ..small }),
+        client_step(psh | ack, true, data),
+        server_step(psh | ack, Shape { opts: 3, big: false, payload: 40 }),
+    ]
 }
 
 /// What the harness learned from the pipeline's output, to answer like real peers.
@@ -297,7 +323,17 @@ fuzz_target!(|steps: Vec<Step>| {
         p.handle(1, arp(RS_MAC, Ipv4Addr::new(198, 19, 0, i), MAC_S, Ipv4Addr::new(198, 19, 0, 1)), now, &mut VecAlloc, &mut out);
     }
     learn(&mut peers, &mut out, strict);
-    for step in steps.iter().take(64) {
+    let steps: Vec<Step> = steps
+        .into_iter()
+        .take(64)
+        .flat_map(|step| match step {
+            Step::Connection { client, sport, service, syn_opts, data } => {
+                connection(client, sport, service, syn_opts, data).into_iter().collect::<Vec<_>>()
+            }
+            other => vec![other],
+        })
+        .collect();
+    for step in steps.iter() {
         let (port, mut frame, m) = match step {
             Step::Client { client, sport, service, flags, answer, shape, mutate } => {
                 let c = Ipv4Addr::new(198, 18, 0, 10 + client % 4);
@@ -312,7 +348,9 @@ fuzz_target!(|steps: Vec<Step>| {
                 if peers.server_flows.is_empty() {
                     continue;
                 }
-                let (rip, rport, lip, lport, s, a) = peers.server_flows[*flow as usize % peers.server_flows.len()];
+                let n = peers.server_flows.len();
+                let i = if *flow == LAST_FLOW { n - 1 } else { *flow as usize % n };
+                let (rip, rport, lip, lport, s, a) = peers.server_flows[i];
                 let (seq, ack) = if *answer { (a, s.wrapping_add(1)) } else { (5000, s) };
                 (1, tcp(RS_MAC, MAC_S, rip, rport, lip, lport, *flags, seq, ack, *shape), mutate)
             }
@@ -371,6 +409,7 @@ fuzz_target!(|steps: Vec<Step>| {
                 p.set_snapshot(Arc::new(snap));
                 continue;
             }
+            Step::Connection { .. } => unreachable!("expanded above"),
         };
         if mutate(&mut frame, m) {
             strict = false;
