@@ -88,6 +88,9 @@ PART_FILES = {
     "dpdk": ("dpdk.json", "dpdk.json"),
     "testpmd": ("testpmd.json", "testpmd.json"),
     "lab": ("lab/meta.json", "lab"),
+    # Measured by their own scripts, not by bench/run.sh: bench/flood.sh, bench/soak.sh.
+    "flood": ("flood/flood.json", "flood/flood.json"),
+    "soak": ("soak/soak.json", "soak/soak.json"),
 }
 # Which part each summary key comes from.
 KEY_PART = {
@@ -98,7 +101,36 @@ KEY_PART = {
     "testpmd_bench_rvs_loss": "testpmd", "testpmd_bench_io_loss": "testpmd",
     "ratio_vs_iofwd_same_harness_pps": "dpdk", "ratio_vs_nftables_pps": "lab", "ratio_vs_haproxy_cps": "lab",
     "pps_10m_over_1k": "micro", "bytes_per_session": "micro",
+    "flood_syn_absorbed_pps_per_worker": "flood", "flood_syn_absorbed_pps_kernel": "flood",
+    "ratio_vs_kernel_synproxy_syn_pps": "flood", "ratio_vs_kernel_synproxy_syn_per_cpu_s": "flood",
+    "flood_syn_legit_success": "flood", "flood_syn_legit_success_kernel": "flood",
+    "soak_minutes": "soak", "soak_errors": "soak", "soak_rss_mib_first": "soak", "soak_rss_mib_last": "soak",
 }
+
+
+def hostile(res):
+    """Summary keys of the flood comparison (bench/flood.sh: rvsd and the kernel's
+    synproxy side by side) and of the soak (bench/soak.sh), null when not measured."""
+    keys = dict.fromkeys(k for k, part in KEY_PART.items() if part in ("flood", "soak"))
+    flood = load(os.path.join(res, "flood", "flood.json")) or {}
+    runs = {(r["peer"], r["kind"]): r for r in flood.get("runs", [])}
+    rv, kn = runs.get(("rvsd", "syn")), runs.get(("nftables", "syn"))
+    cmp = (flood.get("comparison") or {}).get("syn") or {}
+    if rv:
+        keys["flood_syn_absorbed_pps_per_worker"] = (rv.get("absorbed_syn_pps_per_worker") or [None])[0]
+        keys["flood_syn_legit_success"] = rv.get("legit_success")
+    if kn:
+        keys["flood_syn_absorbed_pps_kernel"] = kn.get("absorbed_syn_pps")
+        keys["flood_syn_legit_success_kernel"] = kn.get("legit_success")
+    keys["ratio_vs_kernel_synproxy_syn_pps"] = cmp.get("absorbed_syn_rvsd_over_kernel")
+    keys["ratio_vs_kernel_synproxy_syn_per_cpu_s"] = cmp.get("absorbed_syn_per_cpu_second_rvsd_over_kernel")
+    soak = (load(os.path.join(res, "soak", "soak.json")) or {}).get("summary")
+    if soak:
+        keys["soak_minutes"] = round(soak["seconds_sampled"] / 60, 1)
+        keys["soak_errors"] = soak["errors"]
+        keys["soak_rss_mib_first"] = round(soak["rss_kb_first"] / 1024, 1)
+        keys["soak_rss_mib_last"] = round(soak["rss_kb_last"] / 1024, 1)
+    return keys
 
 
 def git_last_commit(res, rel):
@@ -134,9 +166,11 @@ def provenance(res, run):
             rel = legacy
         meta = (load(path) or {}).get("meta")
         if meta:
+            la = meta.get("loadavg_1m")
             out[part] = {"commit": meta.get("commit"), "dirty": meta.get("dirty"),
-                         "measured_at": meta.get("measured_at"), "quick": meta.get("quick"),
-                         "loadavg_1m": meta.get("loadavg_1m"), "cpu_model": meta.get("cpu_model"),
+                         "measured_at": meta.get("measured_at") or meta.get("finished_at"), "quick": meta.get("quick"),
+                         "loadavg_1m": la if isinstance(la, list) and len(la) == 2 else None,
+                         "cpu_model": meta.get("cpu_model"),
                          "reused": meta.get("run_started") != run.get("run_started")}
         else:
             commit, date = git_last_commit(res, rel)
@@ -263,6 +297,7 @@ def main():
         "pps_10m_over_1k": ratio(est_pps(10_000_000), est_pps(1000)),
         "bytes_per_session": bps,
         "bytes_per_session_at": largest if bps is not None else None,
+        **hostile(res),
         "machine": machine,
         "run": run,
         "provenance": prov,

@@ -15,7 +15,8 @@
 # Fails on any wrk socket error or non-2xx, any UDP datagram lost or corrupted, rvsd
 # exiting or logging a panic, or memory growth: RSS over the last half of the run may not
 # rise by more than 8 MiB beyond what the live sessions explain (128 bytes each). Writes
-# OUTDIR/soak.json (samples) and, with matplotlib, OUTDIR/soak.png (RSS, sessions, errors).
+# OUTDIR/soak.json (a summary and the samples) and, with python3-matplotlib, OUTDIR/soak.png
+# (RSS, sessions, errors over time).
 set -uo pipefail
 MINUTES=30
 OUT=
@@ -80,7 +81,8 @@ FLOOD=${RVS_FLOOD:-$ROOT/target/release/rvs-flood}
 in_client "$FLOOD" --eal "--no-huge -m 256 --file-prefix rvsso-$$ --no-pci -l 0 --log-level *:warning \
   --vdev net_af_packet0,iface=c0" --kind syn --dst "$VIP:8080" --pps 200 --seconds $((MINUTES * 60)) \
   --dst-mac "$(in_lb cat /sys/class/net/lb-c/address)" >"$CFG_DIR/flood.json" 2>&1 &
-bg_track $!
+FLOOD_PID=$!
+bg_track "$FLOOD_PID"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$RVSD_PID/status" 2>/dev/null || echo 0; }
 sessions() { worker_rows "$(rvsadm --workers)" | awk '{s += $7} END {print s + 0}'; }
@@ -103,12 +105,17 @@ while ((SECONDS < END)); do
     $((SECONDS - t0)) "$(rss_kb)" "$(sessions)" "$(wc -l <"$ERRS")" >>"$SAMPLES"
 done
 wait "${LOOPS[@]}"
+# The slow flood started a moment after END was set: its summary line follows shortly.
+wait_for 30 "rvs-flood's end" bash -c "! kill -0 $FLOOD_PID 2>/dev/null"
 grep -qi panic "$RVSD_LOG" && echo "rvsd log: panic" >>"$ERRS"
 
-say "samples: $(wc -l <"$SAMPLES"), wrk requests: $(awk '{s += $1} END {print s + 0}' "$CFG_DIR/wrk.requests" 2>/dev/null), UDP datagrams echoed: $(awk '{s += $1} END {print s + 0}' "$CFG_DIR/udp.received" 2>/dev/null)"
+WRK_REQS=$(awk '{s += $1} END {print s + 0}' "$CFG_DIR/wrk.requests" 2>/dev/null)
+UDP_ECHOED=$(awk '{s += $1} END {print s + 0}' "$CFG_DIR/udp.received" 2>/dev/null)
+say "samples: $(wc -l <"$SAMPLES"), wrk requests: $WRK_REQS, UDP datagrams echoed: $UDP_ECHOED"
 [[ -n $OUT ]] && mkdir -p "$OUT"
-verdict=$("$PY" - "$SAMPLES" "${OUT:-}" <<'EOF'
-import json, sys
+verdict=$("$PY" - "$SAMPLES" "${OUT:-}" "$MINUTES" "$WRK_REQS" "$UDP_ECHOED" "$(wc -l <"$ERRS")" \
+  "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)" "$(tail -n1 "$CFG_DIR/flood.json" 2>/dev/null)" <<'EOF'
+import json, sys, time
 s = [json.loads(l) for l in open(sys.argv[1])]
 half = s[len(s) // 2:] or s
 growth_kb = half[-1]["rss_kb"] - half[0]["rss_kb"]
@@ -116,7 +123,22 @@ explained_kb = (half[-1]["sessions"] - half[0]["sessions"]) * 128 / 1024
 excess = growth_kb - max(0, explained_kb)
 out = sys.argv[2]
 if out:
-    json.dump(s, open(out + "/soak.json", "w"))
+    try:
+        flood = json.loads(sys.argv[8])
+    except ValueError:
+        flood = None
+    summary = {
+        "minutes": float(sys.argv[3]), "samples": len(s), "seconds_sampled": s[-1]["t"],
+        "rss_kb_first": s[0]["rss_kb"], "rss_kb_last": s[-1]["rss_kb"],
+        "rss_kb_min": min(x["rss_kb"] for x in s), "rss_kb_max": max(x["rss_kb"] for x in s),
+        "rss_growth_last_half_kb": growth_kb, "rss_growth_explained_by_sessions_kb": round(explained_kb),
+        "sessions_max": max(x["sessions"] for x in s), "sessions_last": s[-1]["sessions"],
+        "errors": int(sys.argv[6]), "wrk_requests": int(sys.argv[4]), "udp_datagrams_echoed": int(sys.argv[5]),
+        "slow_syn_flood": flood,
+    }
+    meta = {"commit": sys.argv[7], "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "loadavg_1m": float(open("/proc/loadavg").read().split()[0])}
+    json.dump({"meta": meta, "summary": summary, "samples": s}, open(out + "/soak.json", "w"), indent=1)
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -124,12 +146,15 @@ if out:
         t = [x["t"] / 60 for x in s]
         fig, ax = plt.subplots(3, 1, sharex=True, figsize=(8, 7))
         ax[0].plot(t, [x["rss_kb"] / 1024 for x in s]); ax[0].set_ylabel("rvsd RSS (MiB)")
+        ax[0].set_ylim(0, 1.25 * max(x["rss_kb"] for x in s) / 1024)
         ax[1].plot(t, [x["sessions"] for x in s]); ax[1].set_ylabel("live sessions")
-        ax[2].plot(t, [x["errors"] for x in s]); ax[2].set_ylabel("errors")
+        ax[2].plot(t, [x["errors"] for x in s]); ax[2].set_ylabel("errors (cumulative)")
+        ax[2].set_ylim(bottom=-0.5, top=max(1, max(x["errors"] for x in s)) + 0.5)
         ax[2].set_xlabel("minutes")
+        fig.suptitle(f"bench/soak.sh at {sys.argv[7]}: wrk + UDP stream + 200 SYN/s flood, edits every 10 s")
         fig.tight_layout(); fig.savefig(out + "/soak.png")
     except ImportError:
-        pass
+        print("no matplotlib (python3-matplotlib): no soak.png", file=sys.stderr)
 print(f"{excess:.0f} {growth_kb} {explained_kb:.0f} {s[0]['rss_kb']} {s[-1]['rss_kb']}")
 EOF
 )

@@ -14,6 +14,8 @@ PACKAGES=(
   python3-prometheus-client
   # debugging and analysis
   tcpdump tshark valgrind shellcheck
+  # the soak's and the flood bench's plots (bench/soak.sh, bench/results)
+  python3-matplotlib
   # routing daemon of the exception-path lab (OSPF between the director and a router)
   bird2
   # ldirectord drives rvsd through rvsadm installed as ipvsadm (it pulls in Debian's

@@ -3,7 +3,10 @@
 //! UDP, ICMP errors, ARP, time passing with timers and expiry, snapshot reloads), built
 //! as valid frames with correct checksums and then optionally mutated. So the session,
 //! NAT, SYN-proxy (cookies answered with the right ACK), TOA and PROXY-protocol code is
-//! reached, not only the header checks.
+//! reached, not only the header checks. Segments carry the TCP options real stacks send
+//! (MSS, SACK, timestamps, window scale, a header full of options, a broken option) and
+//! payloads up to the MTU, so TOA's insertion (and its no-room case), the MSS clamps and
+//! the split of a segment that a PROXY header or TOA would grow past the MTU are reached.
 //!
 //! Invariants checked, beyond "no panic":
 //! * the session table never holds more than its capacity;
@@ -127,19 +130,85 @@ enum Mutation {
     Truncate { to: u16 },
 }
 
+/// A segment's size and TCP options.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct Shape {
+    /// Which options ([`OPTIONS`]).
+    opts: u8,
+    /// A full-size payload (near the MTU) rather than a small one.
+    big: bool,
+    payload: u8,
+}
+
+/// TCP option lists as stacks send them, and two that leave TOA no room or are broken.
+const OPTIONS: [&[u8]; 7] = [
+    &[],
+    // MSS 1460
+    &[2, 4, 0x05, 0xb4],
+    // Linux SYN: MSS, SACK permitted, timestamps, NOP, window scale 7
+    &[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7],
+    // Data segment: NOP, NOP, timestamps
+    &[1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1],
+    // 40 bytes: timestamps and three SACK blocks (no room for TOA)
+    &[1, 1, 8, 10, 0, 0, 0, 3, 0, 0, 0, 1, 1, 1, 5, 26, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 6],
+    // MSS 536 (below what TOA's clamp may lower) and end of list
+    &[2, 4, 0x02, 0x18, 0, 0, 0, 0],
+    // A broken option: length 0, then one running past the header
+    &[2, 0, 1, 1, 8, 40, 0, 0],
+];
+
+impl Shape {
+    fn options(&self) -> &'static [u8] {
+        OPTIONS[self.opts as usize % OPTIONS.len()]
+    }
+    fn payload_len(&self) -> usize {
+        if self.big {
+            1380 + self.payload as usize % 120
+        } else {
+            self.payload as usize % 64
+        }
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 enum Step {
     /// A client segment to one of the TCP services. `answer`: acknowledge the last
     /// SYN/ACK the client got (the cookie, under SYN proxy).
-    Client { client: u8, sport: u8, service: u8, flags: u8, answer: bool, payload: u8, mutate: Option<Mutation> },
+    Client { client: u8, sport: u8, service: u8, flags: u8, answer: bool, shape: Shape, mutate: Option<Mutation> },
     /// A real server's segment on a flow the pipeline opened towards it.
-    Server { flow: u8, flags: u8, answer: bool, payload: u8, mutate: Option<Mutation> },
+    Server { flow: u8, flags: u8, answer: bool, shape: Shape, mutate: Option<Mutation> },
     Udp { client: u8, sport: u8, reply: bool, payload: u8, mutate: Option<Mutation> },
     /// An ICMP error about the last frame sent on a side, quoting `quote` bytes of it.
     IcmpError { to_client_side: bool, code: u8, quote: u8, mtu: u16 },
     Arp { from_server_side: bool, who: u8 },
     Advance { ms: u16 },
     Reload { variant: u8 },
+    /// A whole connection in one step, as real peers make it: the client's SYN (with
+    /// `syn_opts`), the server's SYN/ACK to the flow the pipeline opened, the client's ACK
+    /// (the cookie's, under SYN proxy), the server's SYN/ACK again (a SYN-proxied session
+    /// reaches the server only now), the client's data (`data`: options and size), the
+    /// server's answer. Gets every service's extensions (TOA, PROXY header, splits) past
+    /// the handshake that random flags rarely complete.
+    Connection { client: u8, sport: u8, service: u8, syn_opts: u8, data: Shape },
+}
+
+/// The server flow a [`Step::Server`] answers: `LAST_FLOW` is the one opened last.
+const LAST_FLOW: u8 = u8::MAX;
+
+/// [`Step::Connection`] as the single steps it is made of.
+fn connection(client: u8, sport: u8, service: u8, syn_opts: u8, data: Shape) -> [Step; 6] {
+    let (syn, ack, psh) = (0x02, 0x10, 0x08);
+    let small = Shape { opts: 0, big: false, payload: 0 };
+    let client_step = |flags, answer, shape| Step::Client { client, sport, service, flags, answer, shape, mutate: None };
+    let server_step = |flags, shape| Step::Server { flow: LAST_FLOW, flags, answer: true, shape, mutate: None };
+    [
+        client_step(syn, false, Shape { opts: syn_opts, big: false, payload: 0 }),
+        server_step(syn | ack, Shape { opts: syn_opts, ..small }),
+        client_step(ack, true, small),
+        server_step(syn | ack, Shape { opts: syn_opts, ..small }),
+        client_step(psh | ack, true, data),
+        server_step(psh | ack, Shape { opts: 3, big: false, payload: 40 }),
+    ]
 }
 
 /// What the harness learned from the pipeline's output, to answer like real peers.
@@ -153,13 +222,19 @@ struct Peers {
     last_to_server: Vec<u8>,
 }
 
-fn tcp(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8, seq: u32, ack: u32, payload: usize) -> Vec<u8> {
-    let mut b = vec![0u8; 14 + 20 + 20 + payload];
+fn tcp(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8, seq: u32, ack: u32, shape: Shape) -> Vec<u8> {
+    let opts = shape.options();
+    let hl = 20 + opts.len().div_ceil(4) * 4;
+    let mut b = vec![0u8; 14 + 20 + hl + shape.payload_len()];
     rvs_core::testkit::eth_ip(&mut b, src_mac, dst_mac, src, dst, IpProtocol::TCP);
+    b[54..54 + opts.len()].copy_from_slice(opts);
+    for (i, x) in b[54 + hl - 20..].iter_mut().enumerate() {
+        *x = i as u8;
+    }
     let mut t = TcpPacket::new_unchecked(&mut b[34..]);
     t.set_src_port(sport);
     t.set_dst_port(dport);
-    t.set_header_len(20);
+    t.set_header_len(hl);
     t.set_seq_number(seq);
     t.set_ack_number(ack);
     t.set_flags(TcpFlags(flags));
@@ -248,24 +323,36 @@ fuzz_target!(|steps: Vec<Step>| {
         p.handle(1, arp(RS_MAC, Ipv4Addr::new(198, 19, 0, i), MAC_S, Ipv4Addr::new(198, 19, 0, 1)), now, &mut VecAlloc, &mut out);
     }
     learn(&mut peers, &mut out, strict);
-    for step in steps.iter().take(64) {
+    let steps: Vec<Step> = steps
+        .into_iter()
+        .take(64)
+        .flat_map(|step| match step {
+            Step::Connection { client, sport, service, syn_opts, data } => {
+                connection(client, sport, service, syn_opts, data).into_iter().collect::<Vec<_>>()
+            }
+            other => vec![other],
+        })
+        .collect();
+    for step in steps.iter() {
         let (port, mut frame, m) = match step {
-            Step::Client { client, sport, service, flags, answer, payload, mutate } => {
+            Step::Client { client, sport, service, flags, answer, shape, mutate } => {
                 let c = Ipv4Addr::new(198, 18, 0, 10 + client % 4);
                 let (cport, vport) = (40000 + (*sport % 8) as u16, TCP_PORTS[*service as usize % 4]);
                 let (seq, ack) = match peers.client_seen.iter().find(|x| x.0 == (c, cport, vport)) {
                     Some(&(_, s, a)) if *answer => (a, s.wrapping_add(1)),
                     _ => (1000, 0),
                 };
-                (0, tcp(CLIENT_MAC, MAC_C, c, cport, VIP, vport, *flags, seq, ack, *payload as usize % 64), mutate)
+                (0, tcp(CLIENT_MAC, MAC_C, c, cport, VIP, vport, *flags, seq, ack, *shape), mutate)
             }
-            Step::Server { flow, flags, answer, payload, mutate } => {
+            Step::Server { flow, flags, answer, shape, mutate } => {
                 if peers.server_flows.is_empty() {
                     continue;
                 }
-                let (rip, rport, lip, lport, s, a) = peers.server_flows[*flow as usize % peers.server_flows.len()];
+                let n = peers.server_flows.len();
+                let i = if *flow == LAST_FLOW { n - 1 } else { *flow as usize % n };
+                let (rip, rport, lip, lport, s, a) = peers.server_flows[i];
                 let (seq, ack) = if *answer { (a, s.wrapping_add(1)) } else { (5000, s) };
-                (1, tcp(RS_MAC, MAC_S, rip, rport, lip, lport, *flags, seq, ack, *payload as usize % 64), mutate)
+                (1, tcp(RS_MAC, MAC_S, rip, rport, lip, lport, *flags, seq, ack, *shape), mutate)
             }
             Step::Udp { client, sport, reply, payload, mutate } => {
                 let mut b = Vec::new();
@@ -322,6 +409,7 @@ fuzz_target!(|steps: Vec<Step>| {
                 p.set_snapshot(Arc::new(snap));
                 continue;
             }
+            Step::Connection { .. } => unreachable!("expanded above"),
         };
         if mutate(&mut frame, m) {
             strict = false;
