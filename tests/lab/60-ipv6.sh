@@ -2,7 +2,7 @@
 # IPv6 FULLNAT end to end (RVS_LAB_IPV6=1: the lab's namespaces get 2001:db8:: addresses next
 # to the IPv4 ones): rvsd's own IPv6 addresses answer ping -6 (their neighbour solicitations
 # answered by rvsd), and so does the IPv6 VIP; 30 curl -6 through [2001:db8:1::100]:80 spread
-# over rs1..3, which see only the IPv6 LIPs; a service added with rvsadm's bracket syntax
+# over rs1..3, which see only the IPv6 LIPs; wrk -6 with no errors; a service added with rvsadm's bracket syntax
 # works and -Ln/-Lnc print brackets; the 50 MB download is intact (sha256); 500 UDP
 # datagrams through [VIP]:53 come back; a real server's ICMPv6 port unreachable reaches the
 # client as ECONNREFUSED; the IPv4 VIP still works beside it.
@@ -74,6 +74,15 @@ for rs in rs1 rs2 rs3; do
   fi
 done
 assert_eq "curl -6 failures" 0 "$(count_of FAIL "$bodies")"
+# wrk over IPv6: keep-alive load through the VIP, no socket errors, no non-2xx answers.
+out=$(in_client timeout 40 wrk -t1 -c20 -d5s --timeout 5s "http://[$VIP6]/" 2>&1)
+rc=$?
+indent <<<"$out"
+assert_eq "wrk -6 exit status" 0 "$rc"
+requests=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$out" | head -n1)
+assert_gt "wrk -6 requests completed" 100 "${requests:-0}"
+assert_not_contains "wrk -6 output" "Socket errors" "$out"
+assert_not_contains "wrk -6 output" "Non-2xx" "$out"
 # The real servers saw only the IPv6 LIPs, never the client.
 peers=$(cat "$STATE"/rs[123]/access.log | awk '{print $1}' | sort -u | tr '\n' ' ')
 say "real servers' peers: $peers"
