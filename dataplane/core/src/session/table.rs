@@ -212,6 +212,12 @@ impl SessionTable {
     /// Adds a session indexed by both flows. The caller has checked that neither flow
     /// is present. At capacity the table refuses; it never grows.
     pub fn insert(&mut self, session: Session) -> Result<SessionId, TableFull> {
+        self.insert_hashed(session, self.index.hash(&session.client))
+    }
+
+    /// `insert` with the client flow's hash already known (`hash(&session.client)`).
+    pub fn insert_hashed(&mut self, session: Session, hc: FlowHash) -> Result<SessionId, TableFull> {
+        debug_assert_eq!(hc, self.index.hash(&session.client));
         let idx = if self.free != NIL {
             let i = self.free;
             self.free = self.slots[i as usize].next;
@@ -230,7 +236,7 @@ impl SessionTable {
         } else {
             return Err(TableFull(self.capacity));
         };
-        let (hc, hr) = (self.index.hash(&session.client), self.index.hash(&session.reply));
+        let hr = self.index.hash(&session.reply);
         if !self.index.insert(hc, idx, Direction::FromClient) {
             self.release(idx);
             return Err(TableFull(self.capacity));
