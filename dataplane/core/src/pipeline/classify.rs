@@ -214,13 +214,24 @@ impl<P: Frame> Pipeline<P> {
     }
 
     /// The fast classification of burst stage 1: an untagged IPv4 frame for our MAC,
-    /// without options or fragmentation, with a good header checksum, carrying TCP or UDP
+    /// without options or fragmentation (header checksum: see below), carrying TCP or UDP
     /// to a VIP, a LIP or a former address. Anything else (and anything malformed) is
     /// None and takes the full path of `handle`, which counts it. Fills `info` in place
     /// (a burst's slot: no copy of a whole `L4Info`) and returns whether it took the frame.
     #[inline(always)]
     pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P, info: &mut L4Info) -> bool {
         self.classify_fast_parts(port, pkt, info).is_some()
+    }
+
+    /// Whether the IPv4 header checksum of a frame `classify_fast` took (a 20-byte header)
+    /// is right, the NIC's verdict where it gave one.
+    pub(super) fn header_checksum_ok(&self, pkt: &P) -> bool {
+        pkt.ip_checksum_ok().unwrap_or_else(|| {
+            let h = pkt.data().get(ETH_LEN..ETH_LEN + 20).and_then(|h| <&[u8; 20]>::try_from(h).ok());
+            h.is_some_and(|h| {
+                crate::wire::checksum::fold(crate::wire::checksum::sum_ipv4_header(h)) == 0xffff
+            })
+        })
     }
 
     #[inline(always)]
@@ -262,14 +273,12 @@ impl<P: Frame> Pipeline<P> {
             }
             _ => return None,
         };
-        let ip_ok = match pkt.ip_checksum_ok() {
-            Some(ok) => ok,
-            None => {
-                let iph: &[u8; 20] = h[14..34].try_into().expect("20 bytes");
-                crate::wire::checksum::fold(crate::wire::checksum::sum_ipv4_header(iph)) == 0xffff
-            }
-        };
-        if !ip_ok {
+        // The header checksum: the NIC's verdict where it gave one. Without one it is
+        // checked where we create state or answer (`header_checksum_ok`, before stage 2's
+        // `dispatch`), not for a packet of an established session, which is forwarded with
+        // the checksum updated incrementally: a corrupt header stays wrong by the same
+        // amount and the next hop drops it (what the L4 checksum relies on too).
+        if pkt.ip_checksum_ok() == Some(false) {
             return None;
         }
         let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);

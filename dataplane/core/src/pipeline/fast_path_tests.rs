@@ -269,3 +269,45 @@ fn the_established_fast_path_counts_and_tracks_like_the_full_path() {
     assert_eq!(full, fast);
     assert_eq!(full.1.iter().map(|t| t.1).sum::<u64>(), 6, "client segments counted in");
 }
+
+/// The IPv4 header checksum is not verified for a packet of an established session (the
+/// incremental update keeps a wrong one wrong by as much, and the next hop drops it), but
+/// is before anything that creates state: a SYN with a bad header checksum in a burst is
+/// dropped and counted, and costs no session.
+#[test]
+fn the_header_checksum_is_checked_before_state_and_kept_wrong_when_forwarded() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let mut bad_syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40001, VIP, 80, TcpFlags::SYN, b"");
+    bad_syn[ETH_LEN + 10] ^= 0x21;
+    let mut burst = vec![bad_syn];
+    h.p.handle_burst(CLIENT_PORT, &mut burst, h.now, &mut VecAlloc, &mut h.out);
+    assert_eq!(h.drops(DropReason::BadIpChecksum), 1);
+    assert_eq!(h.p.sessions().len(), 0);
+    assert!(h.take_tx(SERVER_PORT).is_empty());
+    let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::SYN, b"");
+    let mut burst = vec![syn];
+    h.p.handle_burst(CLIENT_PORT, &mut burst, h.now, &mut VecAlloc, &mut h.out);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1);
+    let mut ack = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::ACK, b"");
+    let mut burst = vec![ack.clone()];
+    h.p.handle_burst(CLIENT_PORT, &mut burst, h.now, &mut VecAlloc, &mut h.out);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "ESTABLISHED now");
+    // A data segment of the live session with a corrupted header checksum: forwarded by the
+    // fast path, its header checksum still wrong by the same amount.
+    ack = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::ACK, b"data");
+    let good_in = u16::from_be_bytes([ack[ETH_LEN + 10], ack[ETH_LEN + 11]]);
+    ack[ETH_LEN + 10] ^= 0x21;
+    let bad_in = u16::from_be_bytes([ack[ETH_LEN + 10], ack[ETH_LEN + 11]]);
+    let mut burst = vec![ack];
+    h.p.handle_burst(CLIENT_PORT, &mut burst, h.now, &mut VecAlloc, &mut h.out);
+    let out = h.take_tx(SERVER_PORT).pop().expect("forwarded");
+    let ipp = Ipv4Packet::new_unchecked(&out[ETH_LEN..]);
+    assert!(!ipp.verify_checksum(), "still wrong: the real server's kernel drops it");
+    let mut hdr = out[ETH_LEN..ETH_LEN + 20].to_vec();
+    let mut fixed = Ipv4Packet::new_unchecked(&mut hdr[..]);
+    fixed.fill_checksum();
+    let ones_diff = |a: u16, b: u16| crate::wire::checksum::fold(u64::from(a) + u64::from(!b));
+    assert_eq!(ones_diff(ipp.checksum(), fixed.checksum()), ones_diff(bad_in, good_in));
+    assert_eq!(h.drops(DropReason::BadIpChecksum), 1, "not counted: forwarded");
+}

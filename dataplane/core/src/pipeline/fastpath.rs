@@ -56,8 +56,11 @@ impl<P: Frame> Pipeline<P> {
                     self.handle(port, pkt, now, alloc, out);
                 } else if let Some(tx) = self.established(&mut pkt, info, hints[i], now) {
                     self.xmit(tx, pkt, out);
-                } else {
+                } else if self.header_checksum_ok(&pkt) {
+                    // The full way creates state or answers: the header is checked first.
                     self.dispatch(pkt, *info, now, alloc, out);
+                } else {
+                    self.drop_pkt(DropReason::BadIpChecksum, pkt);
                 }
             }
         }
