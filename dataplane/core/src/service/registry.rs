@@ -425,6 +425,7 @@ impl Registry {
                         },
                         weight: r.spec.weight,
                         slot: r.slot,
+                        method: r.spec.method,
                     })
                     .collect(),
                 local_addrs: e

@@ -19,6 +19,8 @@ pub struct Real6 {
     pub weight: u32,
     /// Stat slot: index into every worker's real-server counters (shared with IPv4).
     pub slot: u32,
+    /// How packets reach it (a NAT64 real server is always FULLNAT).
+    pub method: rvs_proto::ForwardMethod,
 }
 
 impl Candidate for Real6 {
