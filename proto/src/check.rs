@@ -47,15 +47,14 @@ fn same_family(vip: SocketAddr, a: IpAddr, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What IPv6 services do not take yet: SYN proxy, the PROXY header on connect, persistence.
+/// What IPv6 services do not take yet: SYN proxy, the PROXY header on connect, the mh
+/// scheduler.
 fn check_v6_service(s: &ServiceSpec) -> Result<(), String> {
     let o = &s.options;
     let unsupported = if o.syn_proxy {
         "synproxy"
     } else if o.proxy_on_connect {
         "proxy-protocol-send on-connect"
-    } else if o.persistence.is_some() {
-        "persistence"
     } else if s.scheduler == "mh" {
         "the mh scheduler"
     } else {
@@ -134,8 +133,12 @@ pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
         if p.timeout == 0 {
             return Err("persistence: timeout must be at least 1 second".into());
         }
-        if p.prefix_len > 32 {
+        // ipvsadm's `-M`: a netmask for IPv4, a prefix length (up to 128) for IPv6.
+        if s.key.addr.is_ipv4() && p.prefix_len > 32 {
             return Err("persistence: netmask must be a prefix of at most 32 bits".into());
+        }
+        if p.prefix_len > 128 {
+            return Err("persistence: an IPv6 prefix length is at most 128".into());
         }
     }
     Ok(())
@@ -245,6 +248,12 @@ mod tests {
         assert!(check_service(&v6).unwrap_err().contains("on-connect"));
         v6.options.proxy_on_connect = false;
         v6.options.proxy_protocol = None;
+        // Persistence: the client prefix length up to 128 (ipvsadm's -M for IPv6).
+        v6.options.persistence = Some(Persistence { timeout: 60, prefix_len: 64 });
+        assert_eq!(check_service(&v6), Ok(()));
+        v6.options.persistence = Some(Persistence { timeout: 60, prefix_len: 129 });
+        assert!(check_service(&v6).unwrap_err().contains("at most 128"));
+        v6.options.persistence = None;
         v6.scheduler = "mh".into();
         assert!(check_service(&v6).is_err());
         let r6 = RealSpec {

@@ -44,6 +44,9 @@ pub struct Session6 {
     pub proxy: u8,
     pub client_isn: u32,
     pub proxy_len: u8,
+    /// Persistence: the prefix length of the client's template this session holds (IPVS
+    /// `n_control`; given back when the session ends), or None.
+    pub persist: Option<u8>,
 }
 
 /// The service inserts TOA: the MSS the server offers leaves room for the option.
@@ -346,6 +349,7 @@ mod tests {
             proxy: 0,
             client_isn: 0,
             proxy_len: 0,
+            persist: None,
         }
     }
 

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use super::{Dest6, Output, Pipeline, ETH_LEN};
 use crate::frame::{Frame, FrameAlloc};
+use crate::persist::PersistKey;
 use crate::pipeline::{classify::Destination, Handoff, L4Info};
 use crate::route::IfIndex;
 use crate::sched::{Candidates, SchedKey};
@@ -195,9 +196,22 @@ impl<P: Frame> Pipeline<P> {
         let Some(st) = self.v6.services.get_mut(si as usize) else {
             return self.drop_pkt(DropReason::NoService, pkt);
         };
-        let Some(ri) = st.scheduler.pick(&set, &sk, now) else {
+        let persist =
+            svc.persistence.map(|p| (p, PersistKey::new(svc.slot, IpAddr::V6(k.src), &p.granularity)));
+        let picked = match &persist {
+            None => st.scheduler.pick(&set, &sk, now),
+            // A client new to this worker is placed by rendezvous hashing of its masked
+            // address, as for IPv4 (`conn_new.rs`): every worker pins it to the same server.
+            Some((p, pk)) => {
+                self.persist.pick(*pk, &set, now, p, || crate::persist::rendezvous(&set, pk)).map(|(i, _)| i)
+            }
+        };
+        let Some(ri) = picked else {
             return self.drop_pkt(DropReason::NoRealServer, pkt);
         };
+        if let Some((_, pk)) = &persist {
+            self.persist.attach(pk);
+        }
         let real = svc.reals[ri].clone();
         let direct = super::direct::method_flag(&real);
         let taken = match real.ipv4() {
@@ -208,6 +222,9 @@ impl<P: Frame> Pipeline<P> {
             None => self.take_lip_v6(si as usize, svc, k.proto),
         };
         let Some((lip, lport)) = taken else {
+            if let Some((_, pk)) = &persist {
+                self.persist.detach(pk);
+            }
             return self.drop_pkt(DropReason::NoLocalAddr, pkt);
         };
         let state = if k.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
@@ -238,11 +255,13 @@ impl<P: Frame> Pipeline<P> {
             },
             client_isn: crate::wire::get_u32(pkt.data(), l4.l4_at + 4),
             proxy_len: 0,
+            persist: persist.map(|(p, _)| p.granularity.v6_prefix),
         };
         let id = match self.v6.sessions.insert(s) {
             Ok(id) => id,
             Err(e) => {
                 self.give_lip_v6(&s);
+                self.release_template_v6(&s);
                 let reason = match e {
                     InsertError6::Full => DropReason::SessionTableFull,
                     InsertError6::Exists => DropReason::NoLocalAddr,
@@ -361,6 +380,14 @@ impl<P: Frame> Pipeline<P> {
         *s
     }
 
+    /// Lets go of the persistence template a session held (it may expire once none does).
+    fn release_template_v6(&mut self, s: &Session6) {
+        if let Some(prefix) = s.persist {
+            let g = crate::persist::Granularity { v6_prefix: prefix, ..Default::default() };
+            self.persist.detach(&PersistKey::new(s.svc_slot, IpAddr::V6(s.client.src), &g));
+        }
+    }
+
     /// Gives back the local port a session took.
     fn give_lip_v6(&mut self, s: &Session6) {
         if s.flags & FLAG6_DIRECT != 0 {
@@ -375,6 +402,7 @@ impl<P: Frame> Pipeline<P> {
     /// Gives back what an ended IPv6 session held.
     pub(in crate::pipeline) fn retire_v6(&mut self, s: &Session6) {
         self.give_lip_v6(s);
+        self.release_template_v6(s);
         let c = &self.counters;
         if let Some(r) = c.reals.get(s.real_slot as usize) {
             if s.state.is_active() {

@@ -29,7 +29,7 @@ use crate::session::v6::{Session6, FLAG6_DR, FLAG6_NAT, FLAG6_TUN};
 use crate::session::Direction;
 use crate::stats::{DropReason, Event};
 use crate::time::Time;
-use crate::wire::icmpv6::Icmpv6Repr;
+use crate::wire::icmpv6::{Icmpv6Packet, Icmpv6Repr};
 use crate::wire::ipv6::{self, ExtChain, Ipv6Packet, Ipv6Repr, NH_ICMPV6};
 use rvs_proto::ForwardMethod;
 
@@ -53,10 +53,12 @@ pub(super) fn method_flag(r: &Real6) -> u8 {
     }
 }
 
-/// Which services have NAT real servers, and those servers' endpoints.
+/// Which services have NAT real servers, and those servers' endpoints and addresses.
 #[derive(Debug, Default)]
 pub(super) struct NatSteering6 {
     reals: HashSet<(Ipv6Addr, u16, u8), ahash::RandomState>,
+    /// The addresses alone: their ICMPv6 errors to clients are translated too.
+    addrs: HashSet<Ipv6Addr, ahash::RandomState>,
     services: Vec<bool>,
 }
 
@@ -67,6 +69,7 @@ impl NatSteering6 {
             let mut nat = false;
             for r in svc.reals.iter().filter(|r| method_flag(r) == FLAG6_NAT) {
                 s.reals.insert((*r.addr.ip(), r.addr.port(), svc.proto));
+                s.addrs.insert(*r.addr.ip());
                 nat = true;
             }
             s.services.push(nat);
@@ -112,7 +115,13 @@ impl<P: Frame> Pipeline<P> {
         out: &mut Output<P>,
     ) {
         let upper = chain.upper.0;
-        if self.v6.nat.reals.is_empty() || chain.fragment.is_some() || !(upper == 6 || upper == 17) {
+        if self.v6.nat.reals.is_empty() || chain.fragment.is_some() {
+            return self.to_kernel(port, DropReason::NotLocal, pkt, out);
+        }
+        if upper == NH_ICMPV6 {
+            return self.nat_icmpv6_error(port, pkt, chain.offset, now, alloc, out);
+        }
+        if !(upper == 6 || upper == 17) {
             return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
         let Some(l4) = parse_l4(pkt.data(), chain.offset) else {
@@ -136,6 +145,94 @@ impl<P: Frame> Pipeline<P> {
             }
             _ => self.drop_pkt(DropReason::NoSession, pkt),
         }
+    }
+
+    /// An ICMPv6 message routed through us: a NAT real server's error about a reply it got
+    /// from a client (e.g. port unreachable) goes to the client translated like the
+    /// session (`icmp_error.rs`); anything else is not ours.
+    fn nat_icmpv6_error(
+        &mut self,
+        port: IfIndex,
+        pkt: P,
+        off: usize,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let ip = Ipv6Packet::new_unchecked(&pkt.data()[ETH_LEN..]);
+        let (src, dst, hop_limit) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
+        if !self.v6.nat.addrs.contains(&src) {
+            return self.to_kernel(port, DropReason::NotLocal, pkt, out);
+        }
+        let msg = &pkt.data()[ETH_LEN + ipv6::HEADER_LEN + off..ETH_LEN + ip.total_len()];
+        let is_error = match Icmpv6Packet::new_checked(msg) {
+            Ok(p) => matches!(
+                Icmpv6Repr::parse(&p, src, dst, hop_limit),
+                Ok(Icmpv6Repr::DstUnreachable { .. }
+                    | Icmpv6Repr::PacketTooBig { .. }
+                    | Icmpv6Repr::TimeExceeded { .. })
+            ),
+            Err(_) => false,
+        };
+        if !is_error {
+            return self.to_kernel(port, DropReason::NotLocal, pkt, out);
+        }
+        self.handle_icmpv6_error(port, pkt, off, now, alloc, out)
+    }
+
+    /// An ICMPv6 error about a DR/TUN session, e.g. "packet too big" from a router on the
+    /// way to the client about a segment the real server sent from the VIP: it goes to the
+    /// real server unchanged (inside IPv6 for TUN), as IPVS's `ip_vs_in_icmp_v6` does, so
+    /// the server's path MTU discovery works through us. `end`: where the error ends.
+    pub(super) fn icmp_error_to_real_v6(
+        &mut self,
+        s: &Session6,
+        mut pkt: P,
+        end: usize,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let rip = s.server.src;
+        if pkt.data().len() > end && !pkt.set_len(end) {
+            return self.drop_pkt(DropReason::Truncated, pkt);
+        }
+        let ip_len = end - ETH_LEN;
+        if s.flags & FLAG6_TUN != 0 {
+            if ip_len + OUTER_LEN > self.mtu6_towards(rip) {
+                // No ICMP about an ICMP error (RFC 4443 §2.4): it goes no further.
+                return self.drop_pkt(DropReason::TunTooBig, pkt);
+            }
+            if let Err(reason) = self.wrap_ipv6(&mut pkt, ip_len, rip) {
+                return self.drop_pkt(reason, pkt);
+            }
+        }
+        self.counters.event(Event::IcmpErrorForwarded);
+        self.send_ipv6(pkt, rip, now, alloc, out);
+    }
+
+    /// Puts the `ip_len`-byte IPv6 packet of `pkt` inside an outer IPv6 header (next header
+    /// 41) from our address on the way to `rip`; its traffic class and flow label copied.
+    fn wrap_ipv6(&self, pkt: &mut P, ip_len: usize, rip: Ipv6Addr) -> Result<(), DropReason> {
+        let src = self.v6.routes.lookup(rip).and_then(|h| self.v6.source_for(h.port, rip));
+        let src = src.ok_or(DropReason::NoRoute)?;
+        if !pkt.push_front(OUTER_LEN) {
+            return Err(DropReason::NoMbuf);
+        }
+        let d = pkt.data_mut();
+        let inner = Ipv6Packet::new_unchecked(&d[ETH_LEN + OUTER_LEN..]);
+        let (tc, fl) = (inner.traffic_class(), inner.flow_label());
+        Ipv6Repr {
+            src,
+            dst: rip,
+            next_header: NH_IPV6,
+            payload_len: ip_len as u16,
+            hop_limit: HOP_LIMIT,
+            traffic_class: tc,
+            flow_label: fl,
+        }
+        .emit(&mut d[ETH_LEN..]);
+        Ok(())
     }
 
     /// A client packet of a DR or TUN session (accounted already) to its real server.
@@ -165,25 +262,9 @@ impl<P: Frame> Pipeline<P> {
                 }
                 return self.drop_pkt(DropReason::TunTooBig, pkt);
             }
-            let Some(src) = self.v6.routes.lookup(rip).and_then(|h| self.v6.source_for(h.port, rip)) else {
-                return self.drop_pkt(DropReason::NoRoute, pkt);
-            };
-            if !pkt.push_front(OUTER_LEN) {
-                return self.drop_pkt(DropReason::NoMbuf, pkt);
+            if let Err(reason) = self.wrap_ipv6(&mut pkt, l4.ip_len, rip) {
+                return self.drop_pkt(reason, pkt);
             }
-            let d = pkt.data_mut();
-            let inner = Ipv6Packet::new_unchecked(&d[ETH_LEN + OUTER_LEN..]);
-            let (tc, fl) = (inner.traffic_class(), inner.flow_label());
-            Ipv6Repr {
-                src,
-                dst: rip,
-                next_header: NH_IPV6,
-                payload_len: l4.ip_len as u16,
-                hop_limit: HOP_LIMIT,
-                traffic_class: tc,
-                flow_label: fl,
-            }
-            .emit(&mut d[ETH_LEN..]);
         }
         self.send_ipv6(pkt, rip, now, alloc, out);
     }
@@ -233,5 +314,11 @@ impl<P: Frame> Pipeline<P> {
         .emit(&mut d[ETH_LEN..]);
         msg.emit(&mut d[ETH_LEN + ipv6::HEADER_LEN..], src, client);
         self.send_ipv6(f, client, now, alloc, out);
+    }
+
+    /// Persistence templates of this worker (IPv4 and IPv6), for tests.
+    #[cfg(test)]
+    pub(super) fn persist_templates(&self) -> usize {
+        self.persist.len()
     }
 }

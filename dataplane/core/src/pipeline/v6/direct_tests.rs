@@ -8,7 +8,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::conn::{parse_l4, rewrite};
-use super::conn_tests::{a, l4_frame, rs, ACK, CLIENT, SYN, VIP};
+use super::conn_tests::{a, icmp_error_frame, l4_frame, rs, ACK, CLIENT, SYN, VIP};
 use super::tests::v6_config;
 use crate::frame::VecAlloc;
 use crate::pipeline::tests::{config, CLIENT_MAC, CLIENT_PORT, LB_C_MAC, LB_S_MAC, RS_MAC, SERVER_PORT};
@@ -21,7 +21,7 @@ use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmpv6::{self, Icmpv6Packet, Icmpv6Repr};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{get_u16, put_u16};
-use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
+use rvs_proto::{ForwardMethod, Persistence, Protocol, RealSpec, ServiceKey, ServiceSpec};
 
 const ETH: usize = 14;
 const FIN: u8 = 0x01;
@@ -30,11 +30,20 @@ const LB_S6: &str = "2001:db8:2::1";
 
 /// TCP [VIP]:80 → rs:80 and UDP [VIP]:53 → rs:5353, three real servers by `method`.
 fn registry(method: ForwardMethod) -> Registry {
+    registry_with(method, None)
+}
+
+/// `registry` with persistence (and a local address when the method is FULLNAT).
+fn registry_with(method: ForwardMethod, persistence: Option<Persistence>) -> Registry {
     let mut r = Registry::new(16, 64);
     for (proto, port, rport) in [(Protocol::Tcp, 80, 80), (Protocol::Udp, 53, 5353)] {
         let key = ServiceKey { protocol: proto, addr: format!("[{VIP}]:{port}").parse().unwrap() };
-        let spec =
-            ServiceSpec { options: Default::default(), key, scheduler: "rr".into(), local_addrs: vec![] };
+        let options = rvs_proto::ServiceOptions { persistence, ..Default::default() };
+        let local_addrs = match method {
+            ForwardMethod::FullNat => vec![super::conn_tests::LIP.parse().unwrap()],
+            _ => vec![],
+        };
+        let spec = ServiceSpec { options, key, scheduler: "rr".into(), local_addrs };
         r.add_service(spec).unwrap();
         for i in 0..3 {
             let real = RealSpec {
@@ -58,9 +67,12 @@ struct H {
 
 impl H {
     fn new(method: ForwardMethod, worker: u16, workers: u16) -> H {
+        H::with(registry(method), worker, workers)
+    }
+    fn with(reg: Registry, worker: u16, workers: u16) -> H {
         let counters = Arc::new(WorkerCounters::new(16, 64));
         let cfg = PipelineConfig { v6: v6_config(), ..config(worker, workers) };
-        let p = Pipeline::new(cfg, Arc::new(registry(method).snapshot()), counters, Time::ZERO);
+        let p = Pipeline::new(cfg, Arc::new(reg.snapshot()), counters, Time::ZERO);
         let mut h = H { p, out: Output::new(2, workers as usize), now: Time::from_secs(1) };
         h.p.neigh6_learned(a(CLIENT), CLIENT_MAC.0, CLIENT_PORT, h.now, &mut h.out);
         for (i, m) in RS_MAC.iter().enumerate() {
@@ -267,6 +279,108 @@ fn the_owner_spreads_client_endpoints() {
         n[usize::from(super::direct::NatSteering6::owner(a(CLIENT), 1024 + p, 4))] += 1;
     }
     assert!(n.iter().all(|&c| (700..1300).contains(&c)), "{n:?}");
+}
+
+#[test]
+fn persistence_pins_a_client_prefix_to_one_real_server() {
+    for method in [ForwardMethod::DirectRoute, ForwardMethod::FullNat] {
+        let p = Persistence { timeout: 60, prefix_len: 64 };
+        let mut h = H::with(registry_with(method, Some(p)), 0, 1);
+        // The real server a client's SYN goes to (the destination MAC of what is sent).
+        let server_of = |h: &mut H, src: &str, sport: u16| {
+            h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(src), sport, a(VIP), 80, 6, SYN, b""));
+            let sent = h.tx(SERVER_PORT);
+            assert_eq!(sent.len(), 1, "{method:?} {src}");
+            rs_index(&sent[0])
+        };
+        // rr alone would go round the three; the template keeps one /64 on one server.
+        let first = server_of(&mut h, CLIENT, 40000);
+        for (i, src) in ["2001:db8:1::10", "2001:db8:1::77", "2001:db8:1::ffff"].iter().enumerate() {
+            assert_eq!(server_of(&mut h, src, 40001 + i as u16), first, "{method:?}: {src} in the same /64");
+        }
+        // Other /64s are placed by rendezvous hashing: all three servers get some.
+        let mut seen = std::collections::HashSet::new();
+        for n in 1..31u16 {
+            seen.insert(server_of(&mut h, &format!("2001:db8:1:{n:x}::10"), 41000 + n));
+        }
+        assert_eq!(seen.len(), 3, "{method:?}: other prefixes spread");
+        assert_eq!(h.p.persist_templates(), 31, "one template per /64");
+        // Every session ends (SYN_RECV times out), then the templates (60 s after): the
+        // /64 is scheduled afresh, and rendezvous hashing places it the same way.
+        h.now = Time::from_secs(100);
+        h.p.poll(h.now, &mut VecAlloc, &mut h.out);
+        assert!(h.p.dump_sessions(h.now).is_empty(), "{method:?}");
+        h.now = Time::from_secs(200);
+        h.p.poll(h.now, &mut VecAlloc, &mut h.out);
+        assert_eq!(h.p.persist_templates(), 0, "{method:?}: the templates went with their sessions");
+        // (The neighbours went stale meanwhile: known again, the probes dropped.)
+        for (i, m) in RS_MAC.iter().enumerate() {
+            h.p.neigh6_learned(rs(i), m.0, SERVER_PORT, h.now, &mut h.out);
+        }
+        h.p.neigh6_learned(a(CLIENT), CLIENT_MAC.0, CLIENT_PORT, h.now, &mut h.out);
+        h.tx(SERVER_PORT);
+        h.tx(CLIENT_PORT);
+        assert_eq!(server_of(&mut h, CLIENT, 42000), first, "{method:?}: placed the same way again");
+    }
+}
+
+#[test]
+fn icmpv6_errors_follow_direct_sessions() {
+    // NAT: a real server's port unreachable to the client (routed through us) reaches the
+    // client from the VIP, quoting what the client sent (CIP → VIP:53).
+    let mut h = H::new(ForwardMethod::Nat, 0, 1);
+    h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 50000, a(VIP), 53, 17, 0, b"q"));
+    let sent = h.tx(SERVER_PORT).remove(0);
+    let j = rs_index(&sent);
+    let quote = &sent[ETH..];
+    let err = Icmpv6Repr::DstUnreachable { code: 4, quote };
+    h.rx(SERVER_PORT, icmp_error_frame(RS_MAC[j], LB_S_MAC, rs(j), a(CLIENT), &err));
+    let back = h.tx(CLIENT_PORT);
+    assert_eq!(back.len(), 1, "translated for the client");
+    let ip = Ipv6Packet::new_checked(&back[0][ETH..]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (a(VIP), a(CLIENT)));
+    let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+    match Icmpv6Repr::parse(&icmp, ip.src_addr(), ip.dst_addr(), ip.hop_limit()).unwrap() {
+        Icmpv6Repr::DstUnreachable { code: 4, quote } => {
+            let q = Ipv6Packet::new_checked(quote).unwrap();
+            assert_eq!((q.src_addr(), q.dst_addr()), (a(CLIENT), a(VIP)));
+            assert_eq!((get_u16(q.payload(), 0), get_u16(q.payload(), 2)), (50000, 53));
+            assert!(ipv6::verify_upper(q.src_addr(), q.dst_addr(), 17, q.payload()), "quoted checksum");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.p.counters().event_count(Event::IcmpErrorForwarded), 1);
+    // An error from a host that is no NAT real server is not ours.
+    let err = Icmpv6Repr::DstUnreachable { code: 4, quote };
+    h.rx(SERVER_PORT, icmp_error_frame(RS_MAC[j], LB_S_MAC, a("2001:db8:2::99"), a(CLIENT), &err));
+    assert!(h.tx(CLIENT_PORT).is_empty());
+    assert_eq!(h.drops(DropReason::NotLocal), 1);
+
+    // DR and TUN: a router's packet too big about what a real server sent from the VIP
+    // (VIP:80 → client) goes to that server unchanged, inside IPv6 for TUN.
+    for method in [ForwardMethod::DirectRoute, ForwardMethod::Tunnel] {
+        let mut h = H::new(method, 0, 1);
+        h.rx(CLIENT_PORT, client_tcp(40000, SYN, b""));
+        let i = rs_index(&h.tx(SERVER_PORT)[0]);
+        let reply = l4_frame(RS_MAC[i], CLIENT_MAC, a(VIP), 80, a(CLIENT), 40000, 6, ACK, &[1; 1300]);
+        let router = a("2001:db8:1::fe");
+        let err = Icmpv6Repr::PacketTooBig { mtu: 1280, quote: &reply[ETH..ETH + 1232] };
+        let frame = icmp_error_frame(CLIENT_MAC, LB_C_MAC, router, a(VIP), &err);
+        h.rx(CLIENT_PORT, frame.clone());
+        let sent = h.tx(SERVER_PORT);
+        assert_eq!(sent.len(), 1, "{method:?}");
+        assert_eq!(rs_index(&sent[0]), i, "{method:?}: to the session's server");
+        let inner = match method {
+            ForwardMethod::Tunnel => {
+                let outer = Ipv6Packet::new_checked(&sent[0][ETH..]).unwrap();
+                assert_eq!((outer.src_addr(), outer.dst_addr(), outer.next_header()), (a(LB_S6), rs(i), 41));
+                outer.payload().to_vec()
+            }
+            _ => sent[0][ETH..].to_vec(),
+        };
+        assert_eq!(inner, &frame[ETH..], "{method:?}: the error unchanged");
+        assert_eq!(h.p.counters().event_count(Event::IcmpErrorForwarded), 1);
+    }
 }
 
 /// A TCP or UDP frame from `src`:`sport` to `dst`:`dport` with `payload`, its session

@@ -140,14 +140,15 @@ impl<P> V6State<P> {
     }
 
     /// The IPv6 services of a new snapshot: scheduler state kept where the scheduler is
-    /// the same, the VIPs and LIPs added to our addresses.
+    /// the same, the VIPs and LIPs added to our addresses. Returns the stat slots of the
+    /// services that left (their persistence templates go).
     pub(super) fn set_snapshot(
         &mut self,
         snap: &Snapshot6,
         worker: u16,
         reals: &[RealCounters],
         version: u64,
-    ) {
+    ) -> Vec<u32> {
         let mut old: HashMap<u32, conn::Svc6State> = self.services.drain(..).map(|s| (s.slot(), s)).collect();
         self.services = snap
             .services
@@ -173,6 +174,7 @@ impl<P> V6State<P> {
         if !snap.services.is_empty() {
             self.sessions.reserve();
         }
+        old.into_keys().collect()
     }
 
     pub(super) fn enabled(&self) -> bool {
@@ -338,6 +340,8 @@ impl<P: Frame> Pipeline<P> {
 
 #[cfg(test)]
 mod conn_tests;
+#[cfg(test)]
+mod direct_golden;
 #[cfg(test)]
 mod direct_tests;
 #[cfg(test)]
