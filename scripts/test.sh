@@ -103,6 +103,10 @@ LAB_TESTS+=("29-vlan-switch 29-vlan-switch 1")
 for w in 1 2; do
   LAB_TESTS+=("40-vlan-trunk-w$w 40-vlan-trunk $w")
 done
+# IPv6 on that trunk: rvsd's VLAN addresses answer ND and ping -6, FULLNAT v6 to the VLANs.
+for w in 1 2; do
+  LAB_TESTS+=("57-ipv6-vlan-w$w 57-ipv6-vlan $w")
+done
 # Forwarding methods DR (keepalived.conf and ipvsadm lines), ldirectord through rvsadm as
 # ipvsadm, NAT (with two workers too: its replies reach the client's worker), TUN.
 for w in 1 2; do

@@ -497,7 +497,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .flat_map(|q| q.addresses.iter().chain(q.vlans.iter().flat_map(|v| v.addresses.iter())))
             .copied()
             .collect();
-        port.vlans = vlan::parse_vlans(&cx, &port, p.vlan, &taken)?;
+        port.vlans = vlan::parse_vlans(&cx, &port, p.vlan, &taken, &ports)?;
         ports.push(port);
     }
     if ports.is_empty() {

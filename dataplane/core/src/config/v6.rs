@@ -1,5 +1,6 @@
-//! The IPv6 parts of rvsd.toml: IPv6 addresses in a port's `addresses` and `[[route]]`s
-//! whose prefix is IPv6. Kept apart so that the IPv4 config stays as it was.
+//! The IPv6 parts of rvsd.toml: IPv6 addresses in a port's (or a `[[port.vlan]]`'s)
+//! `addresses` and `[[route]]`s whose prefix is IPv6. Kept apart so that the IPv4 config
+//! stays as it was.
 
 use std::net::Ipv6Addr;
 
@@ -11,8 +12,10 @@ use crate::route::v6::{Prefix6, Route6};
 pub struct Route6Config {
     pub prefix: Prefix6,
     pub via: Option<Ipv6Addr>,
-    /// Index into `Config::ports`; None: the port whose connected prefix holds `via`.
+    /// Index into `Config::ports`; None: the interface whose connected prefix holds `via`.
     pub port: Option<usize>,
+    /// The VLAN of `port` the route leaves by (None: the port untagged).
+    pub vlan: Option<u16>,
     pub line: usize,
 }
 
@@ -44,10 +47,29 @@ pub(super) fn parse_port_addr(
             format!("`{ip}` cannot be a port address (link-local addresses come from the port's MAC)"),
         );
     }
-    if taken.iter().any(|p| p.addresses6.iter().any(|&(b, _)| b == ip)) {
+    if taken.iter().any(|p| addresses6(p).any(|(b, _)| b == ip)) {
         return cx.err(a.span(), format!("address {ip} is on another port too"));
     }
     Ok((ip, len))
+}
+
+/// A port's IPv6 addresses, untagged and on its VLANs.
+fn addresses6(p: &PortConfig) -> impl Iterator<Item = (Ipv6Addr, u8)> + '_ {
+    p.addresses6.iter().chain(p.vlans.iter().flat_map(|v| v.addresses6.iter())).copied()
+}
+
+/// One interface's IPv6 addresses: (port index, VLAN, addresses).
+pub type Interface6<'a> = (usize, Option<u16>, &'a [(Ipv6Addr, u8)]);
+
+/// Every interface's IPv6 addresses, in the pipeline's interface numbering (the ports
+/// untagged, then every port's VLANs: `Config::interfaces`), with its (port, VLAN).
+pub fn interfaces6(ports: &[PortConfig]) -> Vec<Interface6<'_>> {
+    let mut v: Vec<Interface6<'_>> =
+        ports.iter().enumerate().map(|(i, p)| (i, None, &p.addresses6[..])).collect();
+    for (i, p) in ports.iter().enumerate() {
+        v.extend(p.vlans.iter().map(|vl| (i, Some(vl.id), &vl.addresses6[..])));
+    }
+    v
 }
 
 /// An IPv6 `[[route]]` (`prefix` and `via` IPv6, `port` optional). VLANs take no IPv6.
@@ -76,15 +98,22 @@ pub(super) fn parse_route(
                 .or_else(|_| cx.err(n.span(), format!("no port named `{}`", n.get_ref())))?,
         ),
     };
-    if let Some(v) = &r.vlan {
-        return cx.err(v.span(), "IPv6 routes over VLANs are not supported");
-    }
+    let vlan = match (&r.vlan, port) {
+        (None, _) => None,
+        (Some(v), None) => return cx.err(v.span(), "`vlan` needs `port` (the port the VLAN is on)"),
+        (Some(v), Some(p)) => {
+            if !ports[p].vlans.iter().any(|x| x.id == *v.get_ref()) {
+                return cx.err(v.span(), format!("port `{}` has no VLAN {}", ports[p].name, v.get_ref()));
+            }
+            Some(*v.get_ref())
+        }
+    };
     match (via, port) {
         (None, None) => return cx.err(r.prefix.span(), "a route needs `via` or `port`"),
         (Some(gw), None) => {
-            let connected = ports.iter().any(|p| {
-                p.addresses6.iter().any(|&(a, l)| Prefix6::new(a, l).is_some_and(|x| x.contains(gw)))
-            });
+            let connected = ports
+                .iter()
+                .any(|p| addresses6(p).any(|(a, l)| Prefix6::new(a, l).is_some_and(|x| x.contains(gw))));
             if !connected && !gw.is_unicast_link_local() {
                 return cx.err(
                     r.via.as_ref().expect("some").span(),
@@ -97,30 +126,34 @@ pub(super) fn parse_route(
         }
         _ => {}
     }
-    Ok(Route6Config { prefix, via, port, line: cx.line_of(r.prefix.span().start) })
+    Ok(Route6Config { prefix, via, port, vlan, line: cx.line_of(r.prefix.span().start) })
 }
 
-/// The IPv6 routes of `routes6` with their interfaces: a gateway without a port leaves by
-/// the port whose connected prefix holds it.
+/// The IPv6 routes of `routes6` over interface numbers: a gateway without a port leaves by
+/// the interface whose connected prefix holds it.
 pub fn routes(ports: &[PortConfig], routes6: &[Route6Config]) -> Vec<Route6> {
+    let ifaces = interfaces6(ports);
     routes6
         .iter()
         .filter_map(|r| {
-            let port = r.port.or_else(|| {
-                let gw = r.via?;
-                ports.iter().position(|p| {
-                    p.addresses6.iter().any(|&(a, l)| Prefix6::new(a, l).is_some_and(|x| x.contains(gw)))
-                })
-            })?;
-            Some(Route6 { prefix: r.prefix, port: port as u16, gateway: r.via })
+            let iface = match r.port {
+                Some(p) => ifaces.iter().position(|&(q, v, _)| q == p && v == r.vlan)?,
+                None => {
+                    let gw = r.via?;
+                    ifaces.iter().position(|(_, _, a)| {
+                        a.iter().any(|&(a, l)| Prefix6::new(a, l).is_some_and(|x| x.contains(gw)))
+                    })?
+                }
+            };
+            Some(Route6 { prefix: r.prefix, port: iface as u16, gateway: r.via })
         })
         .collect()
 }
 
-/// The pipeline's IPv6 configuration from the ports and routes.
+/// The pipeline's IPv6 configuration from the ports (and their VLANs) and routes.
 pub fn pipeline_config(ports: &[PortConfig], routes6: &[Route6Config]) -> crate::pipeline::V6Config {
     crate::pipeline::V6Config {
-        addrs: ports.iter().map(|p| p.addresses6.clone()).collect(),
+        addrs: interfaces6(ports).into_iter().map(|(_, _, a)| a.to_vec()).collect(),
         routes: routes(ports, routes6),
     }
 }
@@ -238,6 +271,69 @@ real = [ { address = "[2001:db8:2::11]:80" }, { address = "2001:db8:2::12" } ]
             let e = parse(Path::new("t.toml"), &text).unwrap_err();
             assert!(e.to_string().contains(want), "{e} lacks {want}");
             assert!(e.line > 0);
+        }
+    }
+
+    const VLANS: &str = r#"
+[[port.vlan]]
+id = 10
+addresses = ["198.19.10.1/24", "2001:db8:10::1/64"]
+
+[[port.vlan]]
+id = 20
+addresses = ["2001:db8:20::1/64"]
+"#;
+
+    /// IPv6 addresses on VLANs are interfaces of their own (the ports, then the VLANs),
+    /// with their connected prefixes; a route may name a VLAN, or find it by its gateway.
+    #[test]
+    fn ipv6_on_vlans() {
+        let text = format!(
+            "{BASE}{VLANS}\n[[route]]\nprefix = \"2001:db8:98::/48\"\nvia = \"2001:db8:20::fe\"\n\
+             \n[[route]]\nprefix = \"2001:db8:99::/48\"\nport = \"server\"\nvlan = 10\nvia = \"2001:db8:10::fe\"\n"
+        );
+        let c = parse(Path::new("t.toml"), &text).unwrap();
+        let vl = &c.ports[1].vlans;
+        assert_eq!(vl[0].addresses6, vec![("2001:db8:10::1".parse().unwrap(), 64)]);
+        assert_eq!(vl[0].addresses.len(), 1);
+        assert_eq!(vl[1].addresses6, vec![("2001:db8:20::1".parse().unwrap(), 64)]);
+        let v6 = super::pipeline_config(&c.ports, &c.routes6);
+        assert_eq!(v6.addrs.len(), 4, "two ports, two VLANs");
+        assert_eq!(v6.addrs[2], vl[0].addresses6);
+        assert_eq!(v6.addrs[3], vl[1].addresses6);
+        let r: Vec<(String, u16)> = v6.routes.iter().map(|r| (r.prefix.to_string(), r.port)).collect();
+        assert_eq!(r, vec![("2001:db8:98::/48".to_string(), 3), ("2001:db8:99::/48".to_string(), 2)]);
+    }
+
+    #[test]
+    fn bad_ipv6_vlan_lines_are_named() {
+        let with = |extra: &str| format!("{BASE}{VLANS}{extra}");
+        let cases = [
+            (
+                format!("{BASE}{}", VLANS.replace("2001:db8:20::1/64", "2001:db8:1::1/64")),
+                "on another port",
+                14,
+            ),
+            (
+                format!("{BASE}{}", VLANS.replace("2001:db8:20::1/64", "2001:db8:10::1/64")),
+                "on another port",
+                14,
+            ),
+            (
+                with("\n[[route]]\nprefix = \"2001:db8:99::/48\"\nport = \"server\"\nvlan = 30\n"),
+                "has no VLAN 30",
+                20,
+            ),
+            (
+                with("\n[[route]]\nprefix = \"2001:db8:99::/48\"\nvia = \"2001:db8:20::fe\"\nvlan = 20\n"),
+                "needs `port`",
+                20,
+            ),
+        ];
+        for (text, want, after) in cases {
+            let e = parse(Path::new("t.toml"), &text).unwrap_err();
+            assert!(e.to_string().contains(want), "{e} lacks {want}");
+            assert!(e.line > after, "{e}: line {}", e.line);
         }
     }
 }

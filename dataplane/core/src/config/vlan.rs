@@ -19,7 +19,7 @@
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::exception::IFNAME_MAX;
 use super::{parse_cidr, Config, ConfigError, Ctx, KernelIfKind, PortConfig};
@@ -33,6 +33,8 @@ pub struct VlanConfig {
     pub id: u16,
     /// rvsd's own addresses on the VLAN, with their prefix lengths (connected routes).
     pub addresses: Vec<(Ipv4Addr, u8)>,
+    /// Its IPv6 addresses (the IPv6 entries of `addresses`).
+    pub addresses6: Vec<(Ipv6Addr, u8)>,
     /// The VLAN's local-address pool: the LIPs of sessions whose real server is reached
     /// through this VLAN, for services that name none on it themselves.
     pub local_addresses: Vec<Ipv4Addr>,
@@ -68,12 +70,14 @@ pub fn kernel_name(port_if: &str, vid: u16) -> String {
 /// Parses a port's `[[port.vlan]]` tables. `port` is the port as parsed so far
 /// (addresses, kernel interface); `taken` lists the addresses of the ports and VLANs
 /// before it, which a VLAN may not reuse, nor overlap their subnets (one routing table:
-/// a subnet is reached through one interface).
+/// a subnet is reached through one interface); `before` are those ports (their IPv6
+/// addresses, which a VLAN may not reuse either).
 pub(super) fn parse_vlans(
     cx: &Ctx,
     port: &PortConfig,
     raw: Vec<RawVlan>,
     taken: &[(Ipv4Addr, u8)],
+    before: &[PortConfig],
 ) -> Result<Vec<VlanConfig>, ConfigError> {
     let mut out: Vec<VlanConfig> = Vec::new();
     let mut seen: Vec<(Ipv4Addr, u8)> = taken.iter().chain(port.addresses.iter()).copied().collect();
@@ -102,7 +106,18 @@ pub(super) fn parse_vlans(
             }
         }
         let mut addresses = Vec::new();
+        let mut addresses6 = Vec::new();
         for a in &v.addresses {
+            if super::v6::is_v6(a.get_ref()) {
+                // Unique across every interface: the ports before, this port and its VLANs
+                // so far (`out`), and this VLAN's own.
+                let mut this = port.clone();
+                this.vlans = out.clone();
+                this.addresses6.extend(addresses6.iter().copied());
+                let taken6: Vec<&PortConfig> = before.iter().chain(std::iter::once(&this)).collect();
+                addresses6.push(super::v6::parse_port_addr(cx, a, &taken6)?);
+                continue;
+            }
             let (ip, len) = parse_cidr(a.get_ref()).ok_or(()).or_else(|_| {
                 cx.err(a.span(), format!("bad address `{}`: expected A.B.C.D/LEN", a.get_ref()))
             })?;
@@ -130,7 +145,13 @@ pub(super) fn parse_vlans(
             }
             local_addresses.push(ip);
         }
-        out.push(VlanConfig { id, addresses, local_addresses, line: cx.line_of(v.id.span().start) });
+        out.push(VlanConfig {
+            id,
+            addresses,
+            addresses6,
+            local_addresses,
+            line: cx.line_of(v.id.span().start),
+        });
     }
     Ok(out)
 }

@@ -4,6 +4,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::session::FlowKey;
 use crate::wire::checksum;
 
 /// The new source and destination of a packet.
@@ -50,15 +51,45 @@ pub fn rewrite(ip: &mut [u8], to: Endpoints) {
     rewrite_any(ip, to)
 }
 
+/// `rewrite` of a packet the fast path classified (`classify_fast`): a 20-byte IPv4
+/// header with a whole TCP (`udp` false) or UDP header behind it, whose addresses and
+/// ports are `from`. The old words come from `from` instead of the packet and nothing is
+/// checked again; the result is `rewrite`'s, bit for bit (property-tested below).
+#[inline(always)]
+pub fn rewrite_classified(ip: &mut [u8], udp: bool, from: &FlowKey, to: Endpoints) {
+    let old_addrs = (!u32::from(from.src)) as u64 + (!u32::from(from.dst)) as u64;
+    let old_ports = !((from.sport as u32) << 16 | from.dport as u32);
+    if udp {
+        if let Some(h) = ip.first_chunk_mut::<28>() {
+            rewrite_words::<28, 26, true>(h, old_addrs, old_ports, to);
+        }
+    } else if let Some(h) = ip.first_chunk_mut::<38>() {
+        rewrite_words::<38, 36, false>(h, old_addrs, old_ports, to);
+    }
+}
+
 /// `rewrite` of a header without options: `N` bytes of IP and L4 header, the L4
 /// checksum at `C` (TCP 20 + 16, UDP 20 + 6).
 #[inline(always)]
 fn rewrite_fixed<const N: usize, const C: usize, const UDP: bool>(h: &mut [u8; N], to: Endpoints) {
     let word = |h: &[u8; N], at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    let old_addrs = (!word(h, 12)) as u64 + (!word(h, 16)) as u64;
+    rewrite_words::<N, C, UDP>(h, old_addrs, !word(h, 20), to)
+}
+
+/// The rewrite proper: `old_addrs` is the sum of the complemented old addresses,
+/// `old_ports` the complemented old port word.
+#[inline(always)]
+fn rewrite_words<const N: usize, const C: usize, const UDP: bool>(
+    h: &mut [u8; N],
+    old_addrs: u64,
+    old_ports: u32,
+    to: Endpoints,
+) {
     let (new_src, new_dst) = (u32::from(to.src), u32::from(to.dst));
-    let addr_delta = (!word(h, 12)) as u64 + new_src as u64 + (!word(h, 16)) as u64 + new_dst as u64;
+    let addr_delta = old_addrs + new_src as u64 + new_dst as u64;
     let new_ports = (to.sport as u32) << 16 | to.dport as u32;
-    let port_delta = (!word(h, 20)) as u64 + new_ports as u64;
+    let port_delta = old_ports as u64 + new_ports as u64;
     h[12..16].copy_from_slice(&new_src.to_be_bytes());
     h[16..20].copy_from_slice(&new_dst.to_be_bytes());
     h[20..24].copy_from_slice(&new_ports.to_be_bytes());
@@ -288,6 +319,29 @@ mod tests {
             let to = Endpoints { src: nsrc, sport: nsport, dst: ndst, dport: ndport };
             rewrite(&mut b, to);
             assert_valid(&b, to, ttl - 1);
+        }
+
+        #[test]
+        fn classified_rewrite_equals_rewrite(
+            tcp in any::<bool>(),
+            src in arb_ip(), dst in arb_ip(), sport in any::<u16>(), dport in any::<u16>(),
+            nsrc in arb_ip(), ndst in arb_ip(), nsport in any::<u16>(), ndport in any::<u16>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+            ttl in 2u8..=255,
+            no_udp_sum in any::<bool>(),
+        ) {
+            let proto = if tcp { IpProtocol::TCP } else { IpProtocol::UDP };
+            let mut a = packet(proto, src, dst, sport, dport, &payload, ttl);
+            if !tcp && no_udp_sum {
+                a[26] = 0;
+                a[27] = 0;
+            }
+            let mut b = a.clone();
+            let to = Endpoints { src: nsrc, sport: nsport, dst: ndst, dport: ndport };
+            rewrite(&mut a, to);
+            let from = FlowKey { src, dst, sport, dport, proto: proto.into() };
+            rewrite_classified(&mut b, !tcp, &from, to);
+            prop_assert_eq!(a, b);
         }
 
         #[test]

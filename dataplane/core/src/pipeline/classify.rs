@@ -108,7 +108,6 @@ impl<P: Frame> Pipeline<P> {
         };
         info.port = port;
         info.dest = kind;
-        info.hash = self.sessions.hash(&info.key);
         self.dispatch(pkt, info, now, alloc, out)
     }
 
@@ -128,7 +127,8 @@ impl<P: Frame> Pipeline<P> {
                 Some((id, Direction::FromClient)) if !self.restarts(id, &info) => {
                     self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
                 }
-                _ => self.client_packet(pkt, info, now, alloc, out),
+                Some((id, Direction::FromClient)) => self.client_packet(pkt, info, Some(id), now, alloc, out),
+                _ => self.client_packet(pkt, info, None, now, alloc, out),
             },
             Destination::Lip => self.server_packet(pkt, info, now, alloc, out),
             Destination::Former => {
@@ -170,14 +170,15 @@ impl<P: Frame> Pipeline<P> {
             };
             (udp.src_port(), udp.dst_port(), 0, PROTO_UDP)
         };
+        let key = FlowKey { src, dst, sport, dport, proto };
         let info = L4Info {
             port: 0,
-            key: FlowKey { src, dst, sport, dport, proto },
+            key,
             tcp_flags: flags,
             ttl: ip.ttl(),
             ip_len: ip.total_len() as usize,
             dest: Destination::Former,
-            hash: FlowHash::default(),
+            hash: self.sessions.hash(&key),
         };
         if verify && !self.verify_l4(pkt, &info) {
             return None;

@@ -8,16 +8,20 @@ use crate::stats::Event;
 const AUTO_SYNPROXY_TAIL: std::time::Duration = std::time::Duration::from_secs(128);
 
 impl<P: Frame> Pipeline<P> {
+    /// A client packet to a VIP; `found` is the session its flow already has (the
+    /// caller has looked it up).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn client_packet(
         &mut self,
         pkt: P,
         info: L4Info,
+        found: Option<SessionId>,
         now: Time,
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
         let is_syn = info.key.proto == PROTO_TCP && info.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
-        if let Some(id) = self.sessions.find_client(&info.key) {
+        if let Some(id) = found {
             if !(is_syn && self.sessions.get(id).state.allows_reuse()) {
                 return self.forward(id, Direction::FromClient, pkt, info, now, alloc, out);
             }
@@ -169,13 +173,14 @@ impl<P: Frame> Pipeline<P> {
             flags: if svc.toa { FLAG_TOA | FLAG_TOA_PENDING } else { 0 },
         };
         let (svc_slot, real_slot) = (svc.slot, real.slot);
-        let mut inserted = self.sessions.insert(session);
+        // The client flow's hash is the packet's: computed once, in classification.
+        let mut inserted = self.sessions.insert_hashed(session, info.hash);
         if inserted.is_err() && self.sessions.len() == self.sessions.capacity() {
             // Full: the oldest half-open session makes room; established ones never do.
             if let Some(victim) = self.sessions.evict_embryonic() {
                 self.retire(&victim);
                 self.counters.event(Event::EmbryonicEvicted);
-                inserted = self.sessions.insert(session);
+                inserted = self.sessions.insert_hashed(session, info.hash);
             }
         }
         let id = match inserted {

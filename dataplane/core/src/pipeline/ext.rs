@@ -397,7 +397,7 @@ impl<P: Frame> Pipeline<P> {
         self.counters.event(Event::NoDestExpired);
         if info.key.proto != crate::session::PROTO_TCP {
             if dir == Direction::FromClient {
-                return self.client_packet(pkt, info, now, alloc, out);
+                return self.client_packet(pkt, info, None, now, alloc, out);
             }
             return self.drop_pkt(DropReason::NoSession, pkt);
         }

@@ -9,6 +9,7 @@
 //! other packet goes the full way of `dispatch` / `handle`, which counts every drop.
 
 use super::*;
+use crate::session::Hint;
 
 impl<P: Frame> Pipeline<P> {
     /// Handles a burst of frames received on `port`, in stages. A SYN still creates the
@@ -37,12 +38,15 @@ impl<P: Frame> Pipeline<P> {
                     fast |= 1 << i;
                 }
             }
-            // Stage 1b: the buckets are on their way; prefetch the slots they point at.
+            // Stage 1b: the buckets are on their way; prefetch the slots they point at,
+            // keeping the guess for stage 2's lookup.
+            let mut hints = [Hint::NONE; BURST];
             let mut m = fast;
             while m != 0 {
                 let i = m.trailing_zeros() as usize;
                 m &= m - 1;
-                if let Some(a) = self.sessions.slot_addr_hint(infos[i].hash) {
+                hints[i] = self.sessions.hint(infos[i].hash);
+                if let Some(a) = self.sessions.slot_addr(hints[i]) {
                     rvs_prefetch::read(a);
                 }
             }
@@ -50,7 +54,7 @@ impl<P: Frame> Pipeline<P> {
             for ((i, mut pkt), info) in frames.drain(..n).enumerate().zip(infos.iter()) {
                 if fast & (1 << i) == 0 {
                     self.handle(port, pkt, now, alloc, out);
-                } else if let Some(tx) = self.established(&mut pkt, info, now) {
+                } else if let Some(tx) = self.established(&mut pkt, info, hints[i], now) {
                     self.xmit(tx, pkt, out);
                 } else {
                     self.dispatch(pkt, *info, now, alloc, out);
@@ -66,7 +70,7 @@ impl<P: Frame> Pipeline<P> {
     /// this topology generation. Returns the TX interface; None (with nothing changed) sends
     /// the packet the full way.
     #[inline(always)]
-    fn established(&mut self, pkt: &mut P, info: &L4Info, now: Time) -> Option<IfIndex> {
+    fn established(&mut self, pkt: &mut P, info: &L4Info, hint: Hint, now: Time) -> Option<IfIndex> {
         if info.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) != 0 || info.ttl <= 1 {
             return None;
         }
@@ -83,7 +87,7 @@ impl<P: Frame> Pipeline<P> {
             }
             _ => return None,
         };
-        let (id, dir) = self.sessions.lookup_hashed(info.hash, &info.key)?;
+        let (id, dir) = self.sessions.lookup_hinted(info.hash, &info.key, hint)?;
         let s = self.sessions.get(id);
         // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
         // full path keeps the gauges.
@@ -120,7 +124,12 @@ impl<P: Frame> Pipeline<P> {
             r.1.add(ip_len as u64);
         }
         let d = pkt.data_mut();
-        nat::rewrite(&mut d[ETH_LEN..ETH_LEN + ip_len], to);
+        nat::rewrite_classified(
+            &mut d[ETH_LEN..ETH_LEN + ip_len],
+            info.key.proto == PROTO_UDP,
+            &info.key,
+            to,
+        );
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.ifaces[tx as usize].mac.0);
         Some(tx)

@@ -294,7 +294,8 @@ impl<P: Frame> Pipeline<P> {
     ) -> Self {
         let (ifaces, vlan_ifaces) = interfaces(&cfg.ports);
         let limits = acl::Limits::new(counters.services.len());
-        let macs: Vec<MacAddr> = cfg.ports.iter().map(|p| p.mac).collect();
+        // Per interface (the ports, then their VLANs): each may have IPv6 addresses.
+        let macs: Vec<MacAddr> = ifaces.iter().map(|i| i.mac).collect();
         let v6 = Box::new(v6::V6State::new(
             &cfg.v6,
             &macs,

@@ -33,7 +33,7 @@ impl<P: Frame> Pipeline<P> {
             let s = self.sessions.remove(id);
             self.retire(&s);
             self.counters.event(Event::NoDestExpired);
-            return self.client_packet(pkt, info, now, alloc, out);
+            return self.client_packet(pkt, info, None, now, alloc, out);
         }
         let s = self.sessions.get_mut(id);
         let mut rearm = false;

@@ -46,6 +46,21 @@ impl FlowHash {
     }
 }
 
+/// An index entry guessed from the tags alone (stage 1 of a burst), for the lookup to try
+/// before probing: it may point at another flow, or at nothing (`NONE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Hint(u32);
+
+impl Hint {
+    pub const NONE: Hint = Hint(0);
+
+    /// The entry guessed, if any.
+    #[inline]
+    pub fn hit(self) -> Option<Hit> {
+        (self.0 != 0).then(|| decode(self.0))
+    }
+}
+
 /// Where a matching entry points: a slot and which of its flows matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
@@ -144,19 +159,19 @@ impl FlowIndex {
         &self.buckets[self.home(h)] as *const Bucket as *const u8
     }
 
-    /// The slot of the first entry in the home bucket whose tag matches, unchecked: what
-    /// burst stage 1 prefetches next (a wrong guess costs a wasted prefetch, nothing else).
+    /// The first entry of the home bucket whose tag matches, unchecked, as a `Hint`: what
+    /// burst stage 1 prefetches next and stage 2 tries first (a wrong guess costs a
+    /// wasted prefetch and the full probe, nothing else).
     #[inline]
-    pub fn first_candidate(&self, h: FlowHash) -> Option<u32> {
+    pub fn first_candidate(&self, h: FlowHash) -> Hint {
         let bucket = &self.buckets[self.home(h)];
         for (half, &tags) in bucket.tags.iter().enumerate() {
             let m = candidates(tags, h.tag());
             if m != 0 {
-                let code = bucket.codes[half * 4 + (m.trailing_zeros() / 16) as usize];
-                return (code != 0).then(|| decode(code).slot);
+                return Hint(bucket.codes[half * 4 + (m.trailing_zeros() / 16) as usize]);
             }
         }
-        None
+        Hint::NONE
     }
 
     /// The buckets' memory, for the edge to back with huge pages.

@@ -11,7 +11,7 @@ mod state;
 mod table;
 pub mod v6;
 
-pub use index::{FlowHash, FlowIndex, Hit};
+pub use index::{FlowHash, FlowIndex, Hint, Hit};
 pub use state::{Direction, SessionState, StateTimeouts, SYN_RECV_PRESSURE_TIMEOUT, SYN_RECV_TIMEOUT};
 pub use table::{Hop, SessionId, SessionTable, TableFull};
 

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use super::index::{FlowHash, FlowIndex};
+use super::index::{FlowHash, FlowIndex, Hint};
 use super::{Direction, FlowKey, Session, SessionState};
 use crate::time::Time;
 
@@ -140,13 +140,37 @@ impl SessionTable {
         self.index.bucket_addr(h)
     }
 
-    /// Address of the slot the flow most likely lives in (from its index bucket, which
-    /// the caller prefetched before), for a second prefetch; None when the bucket holds
-    /// no candidate.
+    /// The index entry the flow most likely has (from its home bucket, which the caller
+    /// prefetched before), to prefetch its slot (`slot_addr`) and hand to `lookup_hinted`.
     #[inline]
-    pub fn slot_addr_hint(&self, h: FlowHash) -> Option<*const u8> {
-        let i = self.index.first_candidate(h)? as usize;
+    pub fn hint(&self, h: FlowHash) -> Hint {
+        self.index.first_candidate(h)
+    }
+
+    /// Address of the slot a hint points at, for a prefetch.
+    #[inline]
+    pub fn slot_addr(&self, hint: Hint) -> Option<*const u8> {
+        let i = hint.hit()?.slot as usize;
         self.slots.get(i).map(|s| s as *const Slot as *const u8)
+    }
+
+    /// `lookup_hashed`, trying the entry `hint` guessed first: a live slot whose flow in
+    /// the hinted direction is `key` is the answer (a key is in the table at most once),
+    /// anything else takes the full probe.
+    #[inline(always)]
+    pub fn lookup_hinted(&self, h: FlowHash, key: &FlowKey, hint: Hint) -> Option<(SessionId, Direction)> {
+        if let Some(hit) = hint.hit() {
+            if let Some(slot) = self.slots.get(hit.slot as usize) {
+                let k = match hit.dir {
+                    Direction::FromClient => &slot.session.client,
+                    Direction::FromServer => &slot.session.reply,
+                };
+                if slot.bucket != NOT_FILED && *k == *key {
+                    return Some((SessionId(hit.slot), hit.dir));
+                }
+            }
+        }
+        self.lookup_hashed(h, key)
     }
 
     /// The session one of whose flows is `key`, and which flow it is.
@@ -188,6 +212,12 @@ impl SessionTable {
     /// Adds a session indexed by both flows. The caller has checked that neither flow
     /// is present. At capacity the table refuses; it never grows.
     pub fn insert(&mut self, session: Session) -> Result<SessionId, TableFull> {
+        self.insert_hashed(session, self.index.hash(&session.client))
+    }
+
+    /// `insert` with the client flow's hash already known (`hash(&session.client)`).
+    pub fn insert_hashed(&mut self, session: Session, hc: FlowHash) -> Result<SessionId, TableFull> {
+        debug_assert_eq!(hc, self.index.hash(&session.client));
         let idx = if self.free != NIL {
             let i = self.free;
             self.free = self.slots[i as usize].next;
@@ -206,7 +236,7 @@ impl SessionTable {
         } else {
             return Err(TableFull(self.capacity));
         };
-        let (hc, hr) = (self.index.hash(&session.client), self.index.hash(&session.reply));
+        let hr = self.index.hash(&session.reply);
         if !self.index.insert(hc, idx, Direction::FromClient) {
             self.release(idx);
             return Err(TableFull(self.capacity));
@@ -638,5 +668,28 @@ mod tests {
         assert_eq!(t.hop(a, Direction::FromClient, 4), None, "a new generation invalidates");
         t.set_hop(a, Direction::FromClient, Hop { gen: 4, neigh: 1 });
         assert_eq!(t.hop(a, Direction::FromServer, 4), None, "the other direction was reset");
+    }
+
+    /// A stage-1 hint is only a guess: one taken before the session went away, or one
+    /// pointing at another flow, must give what the full lookup gives.
+    #[test]
+    fn hinted_lookup_never_trusts_a_stale_or_wrong_hint() {
+        let mut t = SessionTable::new(8, Time::ZERO);
+        let a = t.insert(session(1, 1, 5)).unwrap();
+        let b = t.insert(session(2, 2, 5)).unwrap();
+        let (ka, kb) = (t.get(a).client, t.get(b).reply);
+        let (ha, hb) = (t.hash(&ka), t.hash(&kb));
+        let hint_a = t.hint(ha);
+        assert_eq!(hint_a.hit().map(|h| h.slot), Some(a.0), "the home bucket's candidate");
+        assert!(t.slot_addr(hint_a).is_some());
+        assert_eq!(t.lookup_hinted(ha, &ka, hint_a), Some((a, Direction::FromClient)));
+        // The other session's hint, or none: the probe still finds the flow.
+        assert_eq!(t.lookup_hinted(ha, &ka, t.hint(hb)), Some((a, Direction::FromClient)));
+        assert_eq!(t.lookup_hinted(hb, &kb, Hint::NONE), Some((b, Direction::FromServer)));
+        // Removed after the hint was taken (a RST earlier in the burst): not found, even
+        // though the freed slot still holds the old key.
+        t.remove(a);
+        assert_eq!(t.lookup_hinted(ha, &ka, hint_a), None);
+        assert_eq!(t.lookup(&ka), None);
     }
 }

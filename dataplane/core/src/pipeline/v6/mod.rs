@@ -36,8 +36,9 @@ use crate::wire::{EtherType, MacAddr, WireError};
 /// The IPv6 side of a pipeline's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct V6Config {
-    /// Per port (by index), its IPv6 addresses with prefix lengths. A port without any
-    /// takes no IPv6: its IPv6 frames go to the kernel or are dropped as before.
+    /// Per interface (by index: the ports untagged, then their VLANs), its IPv6 addresses
+    /// with prefix lengths. An interface without any takes no IPv6: its IPv6 frames go to
+    /// the kernel or are dropped as before.
     pub addrs: Vec<Vec<(Ipv6Addr, u8)>>,
     /// Static IPv6 routes; connected ones come from `addrs`.
     pub routes: Vec<Route6>,
@@ -209,7 +210,7 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
-        if !self.v6.enabled() || (port as usize) >= self.nports {
+        if !self.v6.enabled() || (port as usize) >= self.ifaces.len() {
             return self.to_kernel(port, DropReason::UnknownEthertype, pkt, out);
         }
         let data = &pkt.data()[ETH_LEN..];

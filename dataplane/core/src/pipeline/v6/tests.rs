@@ -341,3 +341,74 @@ fn a_solicited_advertisement_teaches_the_worker_it_lands_on_and_is_shared() {
     h.rx(SERVER_PORT, frame(RS_MAC[1], LB_S_MAC, far, a("2001:db8:2::1"), 255, 0, &[], &na));
     assert_eq!(h.p.neigh6_lookup(SERVER_PORT, far), None);
 }
+
+/// IPv6 on a VLAN of the server port (interface 2, VLAN 10, 2001:db8:10::1/64): its
+/// solicitations and echoes are answered tagged, our own solicitation for a next hop on it
+/// leaves tagged, and the answer comes back to that interface; the untagged port's IPv6
+/// addresses are not the VLAN's.
+#[test]
+fn ipv6_on_a_vlan_is_answered_and_resolved_on_the_vlan() {
+    use crate::frame::{pop_vlan, push_vlan};
+    use crate::pipeline::VlanInfo;
+    use crate::wire::vlan::VlanRepr;
+    const VIF10: u16 = 2;
+    let mut cfg = PipelineConfig { v6: v6_config(), ..config(0, 1) };
+    cfg.ports[SERVER_PORT as usize].vlans = vec![VlanInfo { id: 10, addrs: vec![], lips: vec![] }];
+    cfg.v6.addrs.push(vec![(a("2001:db8:10::1"), 64)]);
+    let counters = Arc::new(WorkerCounters::new(16, 64).with_vlans(1));
+    let p = Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO);
+    let mut h = H { p, out: Output::new(2, 1), now: Time::from_secs(1) };
+    let tag = |mut f: Vec<u8>| {
+        assert!(push_vlan(&mut f, 10));
+        f
+    };
+    let untag = |f: &[u8]| {
+        assert_eq!(VlanRepr::parse(f).map(|t| t.vid).ok(), Some(10), "sent tagged with VLAN 10");
+        let mut v = f.to_vec();
+        assert!(pop_vlan(&mut v));
+        v
+    };
+    let (me, rs) = (a("2001:db8:10::1"), a("2001:db8:10::11"));
+    // A solicitation for our VLAN address: advertised on the VLAN.
+    let group = ipv6::solicited_node(me);
+    let ns = Icmpv6Repr::NeighborSolicit { target: me, source_lladdr: Some(RS_MAC[0]) };
+    h.rx(SERVER_PORT, tag(frame(RS_MAC[0], ipv6::multicast_mac(group), rs, group, 255, 0, &[], &ns)));
+    let sent = h.tx(SERVER_PORT);
+    assert_eq!(sent.len(), 1, "one advertisement");
+    let (smac, dmac, ip, msg) = parse_sent(&untag(&sent[0]));
+    assert_eq!((smac, dmac, ip.src, ip.dst), (LB_S_MAC, RS_MAC[0], me, rs));
+    let p = Icmpv6Packet::new_checked(&msg[..]).unwrap();
+    assert!(matches!(
+        Icmpv6Repr::parse(&p, ip.src, ip.dst, 255).unwrap(),
+        Icmpv6Repr::NeighborAdvert { target, .. } if target == me
+    ));
+    assert_eq!(h.p.neigh6_lookup(VIF10, rs), Some(RS_MAC[0].0), "the sender learned on the VLAN");
+    assert_eq!(h.p.neigh6_lookup(SERVER_PORT, rs), None, "not on the untagged port");
+    // An echo to our VLAN address: answered on the VLAN.
+    let req = Icmpv6Repr::EchoRequest { ident: 5, seq_no: 1, data: b"vlan" };
+    h.rx(SERVER_PORT, tag(frame(RS_MAC[0], LB_S_MAC, rs, me, 64, 0, &[], &req)));
+    let sent = h.tx(SERVER_PORT);
+    assert_eq!(sent.len(), 1);
+    let (_, dmac, ip, _) = parse_sent(&untag(&sent[0]));
+    assert_eq!((dmac, ip.src, ip.dst), (RS_MAC[0], me, rs));
+    // The untagged port's address asked on the VLAN is not ours there.
+    let other = a("2001:db8:2::1");
+    let group = ipv6::solicited_node(other);
+    let ns = Icmpv6Repr::NeighborSolicit { target: other, source_lladdr: Some(RS_MAC[0]) };
+    h.rx(SERVER_PORT, tag(frame(RS_MAC[0], ipv6::multicast_mac(group), rs, group, 255, 0, &[], &ns)));
+    assert!(h.tx(SERVER_PORT).is_empty(), "2001:db8:2::1 is not the VLAN's");
+    // A packet to a next hop on the VLAN: our solicitation leaves tagged, from the VLAN address.
+    let next = a("2001:db8:10::12");
+    let req = Icmpv6Repr::EchoRequest { ident: 9, seq_no: 9, data: b"out" };
+    let f = frame(MacAddr::ZERO, MacAddr::ZERO, me, next, 64, 0, &[], &req);
+    h.p.send_ipv6(f, next, h.now, &mut VecAlloc, &mut h.out);
+    let sent = h.tx(SERVER_PORT);
+    assert_eq!(sent.len(), 1, "one solicitation, the packet held");
+    let (smac, _, ip, msg) = parse_sent(&untag(&sent[0]));
+    assert_eq!((smac, ip.src), (LB_S_MAC, me));
+    let p = Icmpv6Packet::new_checked(&msg[..]).unwrap();
+    assert!(matches!(
+        Icmpv6Repr::parse(&p, ip.src, ip.dst, 255).unwrap(),
+        Icmpv6Repr::NeighborSolicit { target, .. } if target == next
+    ));
+}
