@@ -158,6 +158,11 @@ done
 for w in 1 2; do
   LAB_TESTS+=("61-nat64-w$w 61-nat64 $w")
 done
+# IPv6 DR (keepalived.conf), NAT and TUN (rvsadm): curl -6, access logs with the client,
+# downloads intact, DR replies bypassing rvsd, Packet Too Big for TUN; two workers steer NAT.
+for w in 1 2; do
+  LAB_TESTS+=("64-ipv6-methods-w$w 64-ipv6-methods $w")
+done
 # Path MTU discovery through a narrow hop on the server side (IPv4 and IPv6), and IPv6
 # fragments steered through a UDP VIP.
 LAB_TESTS+=("62-pmtu 62-pmtu 1")

@@ -47,15 +47,14 @@ fn same_family(vip: SocketAddr, a: IpAddr, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What IPv6 services do not take yet: SYN proxy, the PROXY header on connect, persistence.
+/// What IPv6 services do not take yet: SYN proxy, the PROXY header on connect, the mh
+/// scheduler.
 fn check_v6_service(s: &ServiceSpec) -> Result<(), String> {
     let o = &s.options;
     let unsupported = if o.syn_proxy {
         "synproxy"
     } else if o.proxy_on_connect {
         "proxy-protocol-send on-connect"
-    } else if o.persistence.is_some() {
-        "persistence"
     } else if s.scheduler == "mh" {
         "the mh scheduler"
     } else {
@@ -65,8 +64,9 @@ fn check_v6_service(s: &ServiceSpec) -> Result<(), String> {
 }
 
 /// A real server must be of its service's address family, or IPv4 behind an IPv6 service
-/// (NAT64); real servers of IPv6 services are reached by FULLNAT, the only method that
-/// rewrites both ends (a NAT64 real server sees one of our IPv4 local addresses).
+/// (NAT64, by FULLNAT only: the one method that rewrites both ends, so a NAT64 real server
+/// sees one of our IPv4 local addresses). IPv6 real servers of IPv6 services take every
+/// method; a TUN one is reached by IPv6-in-IPv6, not GUE.
 pub fn check_real_family(vip: SocketAddr, r: &RealSpec) -> Result<(), String> {
     if vip.is_ipv4() && r.addr.is_ipv6() {
         return Err(format!(
@@ -83,11 +83,11 @@ pub fn check_real_family(vip: SocketAddr, r: &RealSpec) -> Result<(), String> {
             r.method.as_ipvsadm()
         ));
     }
-    if vip.is_ipv6() && r.method != ForwardMethod::FullNat {
+    if vip.is_ipv6() && r.tunnel.is_some() {
         return Err(format!(
-            "IPv6 real servers are reached by FULLNAT only yet; {} is {}",
-            r.addr,
-            r.method.as_ipvsadm()
+            "GUE tunnels to IPv6 real servers are not supported; {} takes IPv6-in-IPv6 \
+             (leave out the tunnel type)",
+            r.addr
         ));
     }
     Ok(())
@@ -133,8 +133,12 @@ pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
         if p.timeout == 0 {
             return Err("persistence: timeout must be at least 1 second".into());
         }
-        if p.prefix_len > 32 {
+        // ipvsadm's `-M`: a netmask for IPv4, a prefix length (up to 128) for IPv6.
+        if s.key.addr.is_ipv4() && p.prefix_len > 32 {
             return Err("persistence: netmask must be a prefix of at most 32 bits".into());
+        }
+        if p.prefix_len > 128 {
+            return Err("persistence: an IPv6 prefix length is at most 128".into());
         }
     }
     Ok(())
@@ -244,6 +248,12 @@ mod tests {
         assert!(check_service(&v6).unwrap_err().contains("on-connect"));
         v6.options.proxy_on_connect = false;
         v6.options.proxy_protocol = None;
+        // Persistence: the client prefix length up to 128 (ipvsadm's -M for IPv6).
+        v6.options.persistence = Some(Persistence { timeout: 60, prefix_len: 64 });
+        assert_eq!(check_service(&v6), Ok(()));
+        v6.options.persistence = Some(Persistence { timeout: 60, prefix_len: 129 });
+        assert!(check_service(&v6).unwrap_err().contains("at most 128"));
+        v6.options.persistence = None;
         v6.scheduler = "mh".into();
         assert!(check_service(&v6).is_err());
         let r6 = RealSpec {
@@ -255,8 +265,16 @@ mod tests {
         };
         assert_eq!(check_real_family(v6.key.addr, &r6), Ok(()));
         assert!(check_real_family("198.18.0.100:80".parse().unwrap(), &r6).is_err());
-        let dr6 = RealSpec { method: ForwardMethod::DirectRoute, ..r6 };
-        assert!(check_real_family(v6.key.addr, &dr6).unwrap_err().contains("FULLNAT only"));
+        // IPv6 real servers take every method; TUN by IPv6-in-IPv6 only.
+        for m in [ForwardMethod::DirectRoute, ForwardMethod::Tunnel, ForwardMethod::Nat] {
+            assert_eq!(check_real_family(v6.key.addr, &RealSpec { method: m, ..r6.clone() }), Ok(()));
+        }
+        let gue6 = RealSpec {
+            method: ForwardMethod::Tunnel,
+            tunnel: Some(crate::TunnelEncap { port: 6080 }),
+            ..r6.clone()
+        };
+        assert!(check_real_family(v6.key.addr, &gue6).unwrap_err().contains("IPv6-in-IPv6"));
         // NAT64: an IPv4 real server behind an IPv6 service, by FULLNAT only.
         let r4 = RealSpec { addr: "198.19.0.11:80".parse().unwrap(), ..r6.clone() };
         assert_eq!(check_real_family(v6.key.addr, &r4), Ok(()));

@@ -193,7 +193,8 @@ struct State {
     pidfile: Option<String>,
     persistent: Option<u32>,
     nosort: bool,
-    netmask: Option<u8>,
+    /// `-M` as given: what it means depends on the service's family (read with the key).
+    netmask: Option<String>,
     sched_flags: Vec<String>,
     u_threshold: Option<u32>,
     l_threshold: Option<u32>,
@@ -436,8 +437,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
             }
             Flag::Netmask => {
                 st.set_option(Opt::Netmask)?;
-                st.netmask =
-                    Some(netmask_prefix(arg).ok_or_else(|| UsageError(format!("illegal netmask: `{arg}'")))?);
+                st.netmask = Some(arg.to_string());
             }
             Flag::SchedFlags => {
                 st.set_option(Opt::SchedFlags)?;
@@ -601,11 +601,20 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
             if st.netmask.is_some() && st.persistent.is_none() {
                 return usage_err("netmask only applies to persistent services (-p)");
             }
+            // ipvsadm's -M: a netmask (or prefix length) for IPv4, a prefix length for IPv6.
+            let prefix = match st.netmask.as_deref() {
+                None => None,
+                Some(m) => Some(
+                    if key.addr.is_ipv4() { netmask_prefix(m) } else { prefix_len_v6(m) }
+                        .ok_or_else(|| UsageError(format!("illegal netmask: `{m}'")))?,
+                ),
+            };
+            let host = if key.addr.is_ipv4() { 32 } else { 128 };
             let options = ServiceOptions {
                 sched_flags: st.sched_flags.clone(),
                 persistence: st
                     .persistent
-                    .map(|timeout| Persistence { timeout, prefix_len: st.netmask.unwrap_or(32) }),
+                    .map(|timeout| Persistence { timeout, prefix_len: prefix.unwrap_or(host) }),
                 syn_proxy: st.has(Opt::SynProxy),
                 toa: st.has(Opt::Toa),
                 proxy_protocol: st.proxy_protocol,

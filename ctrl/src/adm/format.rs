@@ -87,7 +87,7 @@ pub fn services(list: &[ServiceInfo], header: bool) -> String {
             "{} {}{}",
             service_name(&svc.spec.key),
             svc.spec.scheduler,
-            service_flags(&svc.spec.options)
+            service_flags(&svc.spec.options, svc.spec.key.addr.is_ipv6())
         );
         for r in &svc.reals {
             let _ = writeln!(
@@ -125,7 +125,7 @@ pub fn thresholds(list: &[ServiceInfo], header: bool) -> String {
             "{} {}{}",
             service_name(&svc.spec.key),
             svc.spec.scheduler,
-            service_flags(&svc.spec.options)
+            service_flags(&svc.spec.options, svc.spec.key.addr.is_ipv6())
         );
         for r in &svc.reals {
             let _ = writeln!(
@@ -419,7 +419,12 @@ pub fn save(list: &[ServiceInfo]) -> String {
             },
             addr_port(&key.addr)
         );
-        let _ = writeln!(out, "-A {name} -s {}{}", svc.spec.scheduler, save_flags(&svc.spec.options));
+        let _ = writeln!(
+            out,
+            "-A {name} -s {}{}",
+            svc.spec.scheduler,
+            save_flags(&svc.spec.options, svc.spec.key.addr.is_ipv6())
+        );
         for r in &svc.reals {
             let t = r.spec.thresholds;
             let mut th = String::new();
@@ -450,14 +455,17 @@ pub fn save(list: &[ServiceInfo]) -> String {
 }
 
 /// ipvsadm's flags after the scheduler: ` (sh-port)`, ` persistent 60 mask 255.255.255.0`.
-fn service_flags(o: &rvs_proto::ServiceOptions) -> String {
+/// An IPv6 service's granularity is a prefix length, printed as such when not /128.
+fn service_flags(o: &rvs_proto::ServiceOptions, v6: bool) -> String {
     let mut f = String::new();
     if !o.sched_flags.is_empty() {
         f.push_str(&format!(" ({})", o.sched_flags.join(",")));
     }
     if let Some(p) = o.persistence {
         f.push_str(&format!(" persistent {}", p.timeout));
-        if p.prefix_len != 32 {
+        if v6 && p.prefix_len != 128 {
+            f.push_str(&format!(" mask {}", p.prefix_len));
+        } else if !v6 && p.prefix_len != 32 {
             f.push_str(&format!(" mask {}", prefix_mask(p.prefix_len)));
         }
     }
@@ -506,14 +514,16 @@ fn limit_flags(o: &rvs_proto::ServiceOptions, prefix: &str) -> String {
 }
 
 /// The same options as `-S` writes them.
-fn save_flags(o: &rvs_proto::ServiceOptions) -> String {
+fn save_flags(o: &rvs_proto::ServiceOptions, v6: bool) -> String {
     let mut f = String::new();
     if !o.sched_flags.is_empty() {
         f.push_str(&format!(" --sched-flags {}", o.sched_flags.join(",")));
     }
     if let Some(p) = o.persistence {
         f.push_str(&format!(" -p {}", p.timeout));
-        if p.prefix_len != 32 {
+        if v6 && p.prefix_len != 128 {
+            f.push_str(&format!(" -M {}", p.prefix_len));
+        } else if !v6 && p.prefix_len != 32 {
             f.push_str(&format!(" -M {}", prefix_mask(p.prefix_len)));
         }
     }
@@ -736,6 +746,22 @@ UDP 00:05  UDP         198.18.0.10:45678  198.18.0.100:80    198.19.0.200:1026  
 ";
         assert_eq!(conns(&[c, u]), want);
         assert_eq!(conns(&[]), "IPVS connection entries\npro expire state       source             virtual            local              destination\n");
+    }
+
+    #[test]
+    fn persistence_granularity_by_family() {
+        let o = |prefix_len| rvs_proto::ServiceOptions {
+            persistence: Some(rvs_proto::Persistence { timeout: 60, prefix_len }),
+            ..Default::default()
+        };
+        // ipvsadm: a dotted netmask for IPv4, a prefix length for IPv6, left out for a host.
+        assert_eq!(service_flags(&o(24), false), " persistent 60 mask 255.255.255.0");
+        assert_eq!(service_flags(&o(32), false), " persistent 60");
+        assert_eq!(service_flags(&o(64), true), " persistent 60 mask 64");
+        assert_eq!(service_flags(&o(128), true), " persistent 60");
+        assert_eq!(save_flags(&o(64), true), " -p 60 -M 64");
+        assert_eq!(save_flags(&o(128), true), " -p 60");
+        assert_eq!(save_flags(&o(24), false), " -p 60 -M 255.255.255.0");
     }
 
     #[test]

@@ -132,6 +132,24 @@ fn persistence_flags_and_thresholds() {
         err(&["-A", "-t", "198.18.0.100:80", "-p", "60", "-M", "255.0.255.0"]),
         "illegal netmask: `255.0.255.0'"
     );
+    // IPv6: -M is a prefix length (1 to 128), a host (/128) by default.
+    let persistence = |args: &[&str]| match cmd(args) {
+        AdmCommand::AddService { options, .. } => options.persistence,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        persistence(&["-A", "-t", "[2001:db8::100]:80", "-p", "60", "-M", "64"]),
+        Some(Persistence { timeout: 60, prefix_len: 64 })
+    );
+    assert_eq!(
+        persistence(&["-A", "-t", "[2001:db8::100]:80", "-p", "60"]),
+        Some(Persistence { timeout: 60, prefix_len: 128 })
+    );
+    assert_eq!(
+        err(&["-A", "-t", "[2001:db8::100]:80", "-p", "60", "-M", "255.255.255.0"]),
+        "illegal netmask: `255.255.255.0'"
+    );
+    assert_eq!(err(&["-A", "-t", "[2001:db8::100]:80", "-p", "60", "-M", "129"]), "illegal netmask: `129'");
     assert_eq!(
         err(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "-x", "5", "-y", "9"]),
         "l_threshold must not be above u_threshold"

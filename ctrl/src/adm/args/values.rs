@@ -40,6 +40,12 @@ pub(super) fn netmask_prefix(s: &str) -> Option<u8> {
     (m.leading_ones() + m.trailing_zeros() == 32).then_some(m.leading_ones() as u8)
 }
 
+/// An IPv6 service's `-M`: a prefix length (`64` or `/64`), 1 to 128 as ipvsadm takes it.
+pub(super) fn prefix_len_v6(s: &str) -> Option<u8> {
+    let n = s.trim_start_matches('/').parse::<u8>().ok()?;
+    (1..=128).contains(&n).then_some(n)
+}
+
 pub(super) fn parse_number(s: &str, min: u32, max: u32) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -260,6 +260,17 @@ fn ipv6_services_parse_and_mixed_families_are_refused_as_rvsd_refuses_them() {
         e[0].starts_with("k.conf:5: rvsd would refuse real_server 198.19.0.11:443: real server 198.19.0.11")
     );
     assert!(e[0].contains("NAT64"), "{e:?}");
+    // IPv6 real servers of an IPv6 virtual server by DR, NAT or TUN (no local addresses);
+    // TUN is IPv6-in-IPv6, GUE is refused.
+    for kind in ["DR", "NAT", "TUN"] {
+        let text = format!(
+            "virtual_server 2001:db8::1 80 {{\n lb_kind {kind}\n real_server 2001:db8:2::11 80\n}}\n"
+        );
+        let l = load_str("k.conf", &text).expect("an IPv6 DR/NAT/TUN service");
+        assert!(l.diags.iter().all(|d| d.severity != Severity::Error), "{kind}: {:?}", l.diags);
+    }
+    let e = errors("virtual_server 2001:db8::1 80 {\n lb_kind TUN type gue port 6080\n real_server 2001:db8:2::11 80\n}\n");
+    assert!(e.len() == 1 && e[0].contains("IPv6-in-IPv6"), "{e:?}");
     // The reverse (NAT46) is refused.
     let e = errors("local_address_group g6 { 2001:db8::a }\nvirtual_server 198.18.0.100 443 {\n laddr_group_name g6\n real_server 2001:db8::2 443\n}\n");
     assert!(e[0].contains("local address 2001:db8::a"), "{e:?}");

@@ -656,8 +656,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             crate::sched::SchedFlags::parse(f.get_ref()).or_else(|e| cx.err(f.span(), e))?;
             options.sched_flags.push(f.get_ref().clone());
         }
+        // A netmask (or prefix length) for IPv4, a prefix length (1-128) for IPv6; a host
+        // address by default.
         let prefix_len = match &s.persistence_granularity {
+            None if addr.is_ipv6() => 128,
             None => 32,
+            Some(g) if addr.is_ipv6() => {
+                let n = g.get_ref().trim().trim_start_matches('/').parse::<u8>().ok();
+                n.filter(|n| (1..=128).contains(n)).ok_or(()).or_else(|_| {
+                    cx.err(g.span(), format!("bad prefix length `{}` (1 to 128 for IPv6)", g.get_ref()))
+                })?
+            }
             Some(g) => netmask_prefix(g.get_ref())
                 .ok_or(())
                 .or_else(|_| cx.err(g.span(), format!("bad netmask `{}`", g.get_ref())))?,

@@ -211,6 +211,32 @@ real = [ { address = "[2001:db8:2::11]:80" }, { address = "2001:db8:2::12" } ]
             .replace("{ address = \"2001:db8:2::12\" }", "{ address = \"198.19.0.12\" }");
         let c = parse(Path::new("t.toml"), &format!("{BASE}{nat64}")).unwrap();
         assert_eq!(c.services[0].reals[1].0.addr.to_string(), "198.19.0.12:80");
+        // DR, NAT, TUN to IPv6 real servers (no local addresses needed); persistence with
+        // a prefix length, a /128 by default.
+        let direct = svc
+            .replace("local_addresses = [\"2001:db8:2::200\"]\n", "persistence_timeout = 60\n")
+            .replace(
+                "{ address = \"[2001:db8:2::11]:80\" }",
+                "{ address = \"[2001:db8:2::11]:80\", method = \"dr\" }",
+            )
+            .replace(
+                "{ address = \"2001:db8:2::12\" }",
+                "{ address = \"2001:db8:2::12\", method = \"tun\" }",
+            );
+        let c = parse(Path::new("t.toml"), &format!("{BASE}{direct}")).unwrap();
+        let s = &c.services[0];
+        assert_eq!(s.reals[0].0.method, rvs_proto::ForwardMethod::DirectRoute);
+        assert_eq!(s.reals[1].0.method, rvs_proto::ForwardMethod::Tunnel);
+        assert_eq!(s.spec.options.persistence, Some(rvs_proto::Persistence { timeout: 60, prefix_len: 128 }));
+        let g64 = direct.replace(
+            "persistence_timeout = 60\n",
+            "persistence_timeout = 60\npersistence_granularity = \"64\"\n",
+        );
+        let c = parse(Path::new("t.toml"), &format!("{BASE}{g64}")).unwrap();
+        assert_eq!(c.services[0].spec.options.persistence.unwrap().prefix_len, 64);
+        let mask = g64.replace("\"64\"", "\"255.255.255.0\"");
+        let e = parse(Path::new("t.toml"), &format!("{BASE}{mask}")).unwrap_err();
+        assert!(e.to_string().contains("1 to 128 for IPv6"), "{e}");
         for (from, to, want) in [
             ("{ address = \"2001:db8:2::12\" }", "{ address = \"198.19.0.12\", method = \"dr\" }", "NAT64"),
             (

@@ -446,7 +446,10 @@ impl<P: Frame> Pipeline<P> {
         self.limits.sync(&snapshot, self.worker, self.workers);
         self.addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
         self.nat = conn_direct::NatSteering::new(&snapshot);
-        self.v6.set_snapshot(&snapshot.v6, self.worker, &self.counters.reals, snapshot.version);
+        let gone = self.v6.set_snapshot(&snapshot.v6, self.worker, &self.counters.reals, snapshot.version);
+        for slot in gone {
+            self.persist.remove_service(slot);
+        }
         self.snapshot = snapshot;
     }
 

@@ -128,7 +128,8 @@ fn sched_flags(o: &ServiceOptions) -> Result<SchedFlags, RegistryError> {
     SchedFlags::parse(&o.sched_flags.join(",")).map_err(RegistryError::SchedFlags)
 }
 
-/// `-p`/`-M` as the dataplane applies them.
+/// `-p`/`-M` as the dataplane applies them (`-M`: a netmask for IPv4, a prefix length
+/// for IPv6, both held as a prefix length).
 fn persist_params(o: &ServiceOptions) -> Option<PersistParams> {
     o.persistence.map(|p| {
         let mask = if p.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(p.prefix_len.min(32))) };
@@ -137,6 +138,15 @@ fn persist_params(o: &ServiceOptions) -> Option<PersistParams> {
             granularity: Granularity::v4(Ipv4Addr::from(mask)),
             expire_quiescent_template: o.expire_quiescent_template,
         }
+    })
+}
+
+/// `-p`/`-M` of an IPv6 service: `-M` is the client prefix length.
+fn persist_params6(o: &ServiceOptions) -> Option<PersistParams> {
+    persist_params(o).map(|mut p| {
+        p.granularity =
+            Granularity { v6_prefix: o.persistence.map_or(128, |p| p.prefix_len.min(128)), ..p.granularity };
+        p
     })
 }
 
@@ -425,6 +435,7 @@ impl Registry {
                         },
                         weight: r.spec.weight,
                         slot: r.slot,
+                        method: r.spec.method,
                     })
                     .collect(),
                 local_addrs: e
@@ -437,6 +448,7 @@ impl Registry {
                     })
                     .collect(),
                 local_addrs4: e.spec.local_addrs.iter().filter_map(|a| v4_ip(*a)).collect(),
+                persistence: persist_params6(&e.spec.options),
                 toa: e.spec.options.toa,
                 proxy_protocol: match e.spec.options.proxy_protocol {
                     Some(1) => Some(crate::proxyproto::Version::V1),

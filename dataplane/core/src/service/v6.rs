@@ -19,6 +19,8 @@ pub struct Real6 {
     pub weight: u32,
     /// Stat slot: index into every worker's real-server counters (shared with IPv4).
     pub slot: u32,
+    /// How packets reach it (a NAT64 real server is always FULLNAT).
+    pub method: rvs_proto::ForwardMethod,
 }
 
 impl Candidate for Real6 {
@@ -58,6 +60,8 @@ pub struct Service6 {
     pub proxy_protocol: Option<crate::proxyproto::Version>,
     /// Stat slot of the service (shared with IPv4).
     pub slot: u32,
+    /// `-p`/`-M`: the granularity's IPv6 prefix is the one that applies.
+    pub persistence: Option<crate::persist::PersistParams>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -28,7 +28,8 @@ pub struct FlowKey6 {
 pub struct Session6 {
     /// Client → VIP.
     pub client: FlowKey6,
-    /// Real server → LIP (the reply as it arrives).
+    /// Real server → LIP (the reply as it arrives); real server → client for NAT, DR and
+    /// TUN (`FLAG6_DIRECT`: no local address).
     pub server: FlowKey6,
     pub state: SessionState,
     pub expires: Time,
@@ -43,12 +44,26 @@ pub struct Session6 {
     pub proxy: u8,
     pub client_isn: u32,
     pub proxy_len: u8,
+    /// Persistence: the prefix length of the client's template this session holds (IPVS
+    /// `n_control`; given back when the session ends), or None.
+    pub persist: Option<u8>,
 }
 
 /// The service inserts TOA: the MSS the server offers leaves room for the option.
 pub const FLAG6_TOA: u8 = 1;
 /// The client's first ACK towards the server is still to carry the TOA option.
 pub const FLAG6_TOA_PENDING: u8 = 2;
+/// Forwarded by NAT (`-m`): the destination rewritten to RIP:rport, the replies come back
+/// through us; `server` is the reply as it arrives (RIP:rport → CIP:cport), no local port.
+pub const FLAG6_NAT: u8 = 0x20;
+/// Forwarded by TUN (`-i`): inside an outer IPv6 header to the real server.
+pub const FLAG6_TUN: u8 = 0x40;
+/// Forwarded by DR (`-g`): the frame to the real server's MAC, the IPv6 header untouched.
+pub const FLAG6_DR: u8 = 0x80;
+/// The replies bypass us (DR, TUN): IPVS's input-only TCP states.
+pub const FLAG6_INPUT_ONLY: u8 = FLAG6_DR | FLAG6_TUN;
+/// The client's address goes to the real server (NAT, DR, TUN): no local address taken.
+pub const FLAG6_DIRECT: u8 = FLAG6_NAT | FLAG6_DR | FLAG6_TUN;
 
 impl Session6 {
     /// A NAT64 session: its real server and LIP are IPv4 (kept as IPv4-mapped addresses
@@ -334,6 +349,7 @@ mod tests {
             proxy: 0,
             client_isn: 0,
             proxy_len: 0,
+            persist: None,
         }
     }
 

@@ -3,19 +3,22 @@
 //! worker's IPv6 session table (`session::v6`).
 //!
 //! Replies reach the worker that owns their session by local port (`port % workers`, the
-//! IPv4 partition); one that lands elsewhere is handed over unparsed. IPv6 services are
-//! plain FULLNAT: no SYN proxy, TOA, PROXY protocol or persistence yet (refused by the
-//! registry), and their sessions are not synced to other directors.
+//! IPv4 partition); one that lands elsewhere is handed over unparsed. Real servers reached
+//! by NAT, DR or TUN take no local address (`direct.rs`). No SYN proxy or persistence
+//! yet (refused by the registry), and the sessions are not synced to other directors.
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::{Dest6, Output, Pipeline, ETH_LEN};
 use crate::frame::{Frame, FrameAlloc};
+use crate::persist::PersistKey;
 use crate::pipeline::{classify::Destination, Handoff, L4Info};
 use crate::route::IfIndex;
 use crate::sched::{Candidates, SchedKey};
 use crate::service::{Real6, Service6};
-use crate::session::v6::{FlowKey6, InsertError6, Session6, FLAG6_TOA, FLAG6_TOA_PENDING};
+use crate::session::v6::{
+    FlowKey6, InsertError6, Session6, FLAG6_DIRECT, FLAG6_INPUT_ONLY, FLAG6_TOA, FLAG6_TOA_PENDING,
+};
 use crate::session::{Direction, SessionState, PROTO_TCP, PROTO_UDP};
 use crate::stats::{DropReason, RealCounters};
 use crate::time::Time;
@@ -126,6 +129,14 @@ impl<P: Frame> Pipeline<P> {
         let Some(l4) = parse_l4(pkt.data(), off) else {
             return self.drop_pkt(DropReason::BadL4Header, pkt);
         };
+        if dest == Dest6::Vip {
+            if let Some(owner) = self.nat6_client_owner(&l4.key) {
+                // A service with NAT real servers: the client endpoint names the worker.
+                self.counters.redirected_out.inc();
+                let info = L4Info { port, dest: Destination::Ipv6, ..L4Info::EMPTY };
+                return out.redirect[owner as usize].push(Handoff { pkt, info });
+            }
+        }
         if dest == Dest6::Lip {
             let owner = self.v6.ports.owner(l4.key.dport);
             if owner != self.worker {
@@ -185,16 +196,35 @@ impl<P: Frame> Pipeline<P> {
         let Some(st) = self.v6.services.get_mut(si as usize) else {
             return self.drop_pkt(DropReason::NoService, pkt);
         };
-        let Some(ri) = st.scheduler.pick(&set, &sk, now) else {
+        let persist =
+            svc.persistence.map(|p| (p, PersistKey::new(svc.slot, IpAddr::V6(k.src), &p.granularity)));
+        let picked = match &persist {
+            None => st.scheduler.pick(&set, &sk, now),
+            // A client new to this worker is placed by rendezvous hashing of its masked
+            // address, as for IPv4 (`conn_new.rs`): every worker pins it to the same server.
+            Some((p, pk)) => {
+                self.persist.pick(*pk, &set, now, p, || crate::persist::rendezvous(&set, pk)).map(|(i, _)| i)
+            }
+        };
+        let Some(ri) = picked else {
             return self.drop_pkt(DropReason::NoRealServer, pkt);
         };
+        if let Some((_, pk)) = &persist {
+            self.persist.attach(pk);
+        }
         let real = svc.reals[ri].clone();
+        let direct = super::direct::method_flag(&real);
         let taken = match real.ipv4() {
+            // NAT, DR, TUN: the real server sees the client, no local address is taken.
+            _ if direct != 0 => Some((k.src, k.sport)),
             // NAT64: an IPv4 LIP and port of this worker's, from the IPv4 pools.
             Some(rip) => self.take_lip_nat64(si as usize, svc, rip),
             None => self.take_lip_v6(si as usize, svc, k.proto),
         };
         let Some((lip, lport)) = taken else {
+            if let Some((_, pk)) = &persist {
+                self.persist.detach(pk);
+            }
             return self.drop_pkt(DropReason::NoLocalAddr, pkt);
         };
         let state = if k.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
@@ -211,19 +241,27 @@ impl<P: Frame> Pipeline<P> {
             expires: self.timeouts.deadline(now, state),
             real_slot: real.slot,
             svc_slot: svc.slot,
-            flags: if svc.toa && k.proto == PROTO_TCP { FLAG6_TOA | FLAG6_TOA_PENDING } else { 0 },
-            proxy: match svc.proxy_protocol.filter(|_| k.proto == PROTO_TCP) {
+            flags: if direct != 0 {
+                direct
+            } else if svc.toa && k.proto == PROTO_TCP {
+                FLAG6_TOA | FLAG6_TOA_PENDING
+            } else {
+                0
+            },
+            proxy: match svc.proxy_protocol.filter(|_| k.proto == PROTO_TCP && direct == 0) {
                 Some(crate::proxyproto::Version::V1) => 1,
                 Some(crate::proxyproto::Version::V2) => 2,
                 None => 0,
             },
             client_isn: crate::wire::get_u32(pkt.data(), l4.l4_at + 4),
             proxy_len: 0,
+            persist: persist.map(|(p, _)| p.granularity.v6_prefix),
         };
         let id = match self.v6.sessions.insert(s) {
             Ok(id) => id,
             Err(e) => {
                 self.give_lip_v6(&s);
+                self.release_template_v6(&s);
                 let reason = match e {
                     InsertError6::Full => DropReason::SessionTableFull,
                     InsertError6::Exists => DropReason::NoLocalAddr,
@@ -274,7 +312,16 @@ impl<P: Frame> Pipeline<P> {
         if hop_limit <= 1 {
             return self.drop_pkt(DropReason::TtlExceeded, pkt);
         }
+        let input_only = self.v6.sessions.get(id).flags & FLAG6_INPUT_ONLY != 0;
+        if input_only && dir == Direction::FromServer {
+            // A DR/TUN server's reply came back through us: its routing is wrong (the reply
+            // must go straight to the client). We do not route it.
+            return self.drop_pkt(DropReason::ReplyBypassed, pkt);
+        }
         let s = self.account_v6(id, dir, l4.key.proto, l4.flags, l4.ip_len, now);
+        if input_only {
+            return self.forward_input_only_v6(&s, pkt, &l4, now, alloc, out);
+        }
         let to = if dir == Direction::FromClient { s.to_server() } else { s.to_client() };
         if s.is_nat64() {
             return self.forward_6to4(id, &s, pkt, &l4, now, alloc, out);
@@ -300,7 +347,11 @@ impl<P: Frame> Pipeline<P> {
     ) -> Session6 {
         let s = self.v6.sessions.get_mut(id);
         if proto == PROTO_TCP {
-            let next = s.state.next_tcp(dir, flags);
+            let next = if s.flags & FLAG6_INPUT_ONLY != 0 {
+                s.state.next_tcp_input_only(flags)
+            } else {
+                s.state.next_tcp(dir, flags)
+            };
             if next != s.state {
                 if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
                     r.state_moved(s.state.is_active(), next.is_active());
@@ -329,8 +380,19 @@ impl<P: Frame> Pipeline<P> {
         *s
     }
 
+    /// Lets go of the persistence template a session held (it may expire once none does).
+    fn release_template_v6(&mut self, s: &Session6) {
+        if let Some(prefix) = s.persist {
+            let g = crate::persist::Granularity { v6_prefix: prefix, ..Default::default() };
+            self.persist.detach(&PersistKey::new(s.svc_slot, IpAddr::V6(s.client.src), &g));
+        }
+    }
+
     /// Gives back the local port a session took.
     fn give_lip_v6(&mut self, s: &Session6) {
+        if s.flags & FLAG6_DIRECT != 0 {
+            return;
+        }
         match s.server.dst.to_ipv4_mapped() {
             Some(lip4) => self.laddrs.free(lip4, s.server.dport),
             None => self.v6.ports.give(s.server.dst, s.server.proto, s.server.dport),
@@ -340,6 +402,7 @@ impl<P: Frame> Pipeline<P> {
     /// Gives back what an ended IPv6 session held.
     pub(in crate::pipeline) fn retire_v6(&mut self, s: &Session6) {
         self.give_lip_v6(s);
+        self.release_template_v6(s);
         let c = &self.counters;
         if let Some(r) = c.reals.get(s.real_slot as usize) {
             if s.state.is_active() {
@@ -369,7 +432,12 @@ impl<P: Frame> Pipeline<P> {
             state: s.state.name().to_string(),
             client: sock(s.client.src, s.client.sport),
             virtual_addr: sock(s.client.dst, s.client.dport),
-            local: sock(s.server.dst, s.server.dport),
+            // NAT, DR and TUN sessions have no local address (IPVS prints the unspecified one).
+            local: if s.flags & FLAG6_DIRECT != 0 {
+                sock(Ipv6Addr::UNSPECIFIED, 0)
+            } else {
+                sock(s.server.dst, s.server.dport)
+            },
             real: sock(s.server.src, s.server.sport),
             worker: self.worker as u32,
         }));
@@ -377,7 +445,7 @@ impl<P: Frame> Pipeline<P> {
 }
 
 /// The TCP/UDP header of the IPv6 packet in `frame`, `off` bytes into its payload.
-fn parse_l4(frame: &[u8], off: usize) -> Option<L4v6> {
+pub(super) fn parse_l4(frame: &[u8], off: usize) -> Option<L4v6> {
     let ip = Ipv6Packet::new_unchecked(&frame[ETH_LEN..]);
     let (src, dst, nh) = (ip.src_addr(), ip.dst_addr(), ip.next_header());
     let ip_len = ip.total_len();
@@ -436,7 +504,7 @@ fn verify_l4(frame: &[u8], l4: &L4v6) -> bool {
 
 /// The FULLNAT rewrite: addresses, ports and the hop limit, the TCP/UDP checksum updated
 /// incrementally (RFC 1624) for the pseudo-header's addresses and the ports.
-fn rewrite(frame: &mut [u8], l4: &L4v6, to: &FlowKey6) {
+pub(super) fn rewrite(frame: &mut [u8], l4: &L4v6, to: &FlowKey6) {
     let from = l4.key;
     {
         let mut ip = Ipv6Packet::new_unchecked(&mut frame[ETH_LEN..]);

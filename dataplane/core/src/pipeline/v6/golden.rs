@@ -58,7 +58,7 @@ fn nd_frame(smac: MacAddr, dmac: MacAddr, src: Ipv6Addr, dst: Ipv6Addr, msg: &Ic
 
 /// The client's solicitation for the VIP, and the three real servers' advertisements to
 /// rvsd's server-side address (each learned; the one rvsd solicited releases its packets).
-fn neighbours(t: u64) -> Vec<(Duration, Vec<u8>)> {
+pub(super) fn neighbours(t: u64) -> Vec<(Duration, Vec<u8>)> {
     let group = ipv6::solicited_node(a(VIP));
     let ns = Icmpv6Repr::NeighborSolicit { target: a(VIP), source_lladdr: Some(CLIENT_MAC) };
     let mut v = vec![(at(t), nd_frame(CLIENT_MAC, ipv6::multicast_mac(group), a(CLIENT), group, &ns))];

@@ -107,6 +107,11 @@ impl<P: Frame> Pipeline<P> {
             return out.redirect[w as usize].push(Handoff { pkt, info });
         };
         let s = self.v6.sessions.get(id);
+        if s.flags & crate::session::v6::FLAG6_INPUT_ONLY != 0 {
+            // DR/TUN: about what the real server sent from the VIP (`direct.rs`).
+            let s = *s;
+            return self.icmp_error_to_real_v6(&s, pkt, q.end, now, alloc, out);
+        }
         if s.is_nat64() {
             // The server side is IPv4: an ICMPv4 error for it (`nat64.rs`).
             return self.nat64_icmpv6_error(id, pkt, q.icmp_at..q.end, now, alloc, out);

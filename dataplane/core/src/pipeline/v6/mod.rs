@@ -8,6 +8,7 @@
 //! may use them), otherwise they are dropped and counted (`icmp_ignored`).
 
 mod conn;
+mod direct;
 mod ext;
 mod frag;
 mod icmp_error;
@@ -72,6 +73,8 @@ pub(super) struct V6State<P> {
     /// The ports' own addresses alone (`addrs` adds the VIPs and LIPs of the snapshot).
     own_addrs: HashMap<Ipv6Addr, Dest6, ahash::RandomState>,
     services: Vec<conn::Svc6State>,
+    /// The NAT real servers of the snapshot and their services (`direct.rs`).
+    nat: direct::NatSteering6,
     sessions: SessionTable6,
     ports: PortPool6,
     expired: Vec<Session6>,
@@ -129,6 +132,7 @@ impl<P> V6State<P> {
             own_addrs: addrs.clone(),
             addrs,
             services: Vec::new(),
+            nat: direct::NatSteering6::default(),
             sessions: SessionTable6::new(p.max_sessions, p.hash_seed),
             ports: PortPool6::new(p.worker, p.workers, p.local_port_range),
             expired: Vec::new(),
@@ -137,14 +141,15 @@ impl<P> V6State<P> {
     }
 
     /// The IPv6 services of a new snapshot: scheduler state kept where the scheduler is
-    /// the same, the VIPs and LIPs added to our addresses.
+    /// the same, the VIPs and LIPs added to our addresses. Returns the stat slots of the
+    /// services that left (their persistence templates go).
     pub(super) fn set_snapshot(
         &mut self,
         snap: &Snapshot6,
         worker: u16,
         reals: &[RealCounters],
         version: u64,
-    ) {
+    ) -> Vec<u32> {
         let mut old: HashMap<u32, conn::Svc6State> = self.services.drain(..).map(|s| (s.slot(), s)).collect();
         self.services = snap
             .services
@@ -155,6 +160,7 @@ impl<P> V6State<P> {
                 st
             })
             .collect();
+        self.nat = direct::NatSteering6::new(snap);
         self.addrs = self.own_addrs.clone();
         for (a, k) in snap.local_addrs() {
             self.addrs.entry(a).or_insert(match k {
@@ -169,6 +175,7 @@ impl<P> V6State<P> {
         if !snap.services.is_empty() {
             self.sessions.reserve();
         }
+        old.into_keys().collect()
     }
 
     pub(super) fn enabled(&self) -> bool {
@@ -254,7 +261,8 @@ impl<P: Frame> Pipeline<P> {
                 // ssh, BGP and friends: the host's.
                 self.to_kernel(port, DropReason::ToHost, pkt, out)
             }
-            None => self.to_kernel(port, DropReason::NotLocal, pkt, out),
+            // Maybe a NAT real server's reply to a client.
+            None => self.not_local_v6(port, pkt, &chain, now, alloc, out),
         }
     }
 
@@ -333,6 +341,10 @@ impl<P: Frame> Pipeline<P> {
 
 #[cfg(test)]
 mod conn_tests;
+#[cfg(test)]
+mod direct_golden;
+#[cfg(test)]
+mod direct_tests;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
