@@ -14,6 +14,7 @@
 //!     peers { 198.18.9.1 198.18.9.3 }   # or: multicast_group 224.0.0.81
 //!     hello_interval_ms 300
 //!     hold_ms 1200                 # the dead timer
+//!     alone_after_ms 10000         # a joiner hearing nobody serves alone after this (0: never)
 //! }
 //! ```
 
@@ -32,6 +33,7 @@ pub(super) const CLUSTER_KEYS: &[&str] = &[
     "multicast_group",
     "hello_interval_ms",
     "hold_ms",
+    "alone_after_ms",
 ];
 
 /// A `cluster` block, checked.
@@ -46,6 +48,8 @@ pub struct ClusterBlock {
     pub multicast_group: Option<IpAddr>,
     pub hello_ms: u64,
     pub hold_ms: u64,
+    /// rvsd's `[cluster] alone_after_ms`, when the block states it (0: never alone).
+    pub alone_after_ms: Option<u64>,
 }
 
 fn ms(cx: &mut Ctx, k: &Stmt) -> Option<u64> {
@@ -79,9 +83,11 @@ pub(super) fn cluster(cx: &mut Ctx, s: &Stmt) -> Option<ClusterBlock> {
         multicast_group: None,
         hello_ms: 300,
         hold_ms: 1000,
+        alone_after_ms: None,
     };
     let mut ok = true;
     let mut hold_loc = s.loc.clone();
+    let mut alone_loc = s.loc.clone();
     for k in s.block.iter().flatten() {
         match k.keyword.as_str() {
             "member_id" => b.member_id = cx.u32(k).unwrap_or(0),
@@ -128,6 +134,13 @@ pub(super) fn cluster(cx: &mut Ctx, s: &Stmt) -> Option<ClusterBlock> {
                 hold_loc = k.loc.clone();
                 b.hold_ms = ms(cx, k).unwrap_or(b.hold_ms);
             }
+            "alone_after_ms" => {
+                alone_loc = k.loc.clone();
+                match cx.u32(k) {
+                    Some(v) => b.alone_after_ms = Some(u64::from(v)),
+                    None => ok = false,
+                }
+            }
             _ => cx.unknown(k, "cluster", CLUSTER_KEYS),
         }
     }
@@ -148,6 +161,14 @@ pub(super) fn cluster(cx: &mut Ctx, s: &Stmt) -> Option<ClusterBlock> {
     }
     if b.hold_ms < 2 * b.hello_ms {
         cx.error(&hold_loc, "cluster: hold_ms must be at least twice hello_interval_ms");
+        ok = false;
+    }
+    // As rvsd's `[cluster]` checks it: never, or no sooner than the dead timer.
+    if let Some(a) = b.alone_after_ms.filter(|&a| a != 0 && !(b.hold_ms..=3_600_000).contains(&a)) {
+        cx.error(
+            &alone_loc,
+            format!("cluster: alone_after_ms {a} must be 0 (never) or {} (hold_ms) to 3600000", b.hold_ms),
+        );
         ok = false;
     }
     ok.then_some(b)
@@ -174,6 +195,9 @@ pub fn cluster_mismatch(b: &ClusterBlock, c: &rvs_proto::ClusterInfo) -> Vec<Str
             "rvsd's hello/hold are {}/{} ms, the block says {}/{} ms",
             c.hello_ms, c.hold_ms, b.hello_ms, b.hold_ms
         ));
+    }
+    if let Some(a) = b.alone_after_ms.filter(|&a| a != c.alone_after_ms) {
+        out.push(format!("rvsd's alone_after_ms is {}, the block says {a}", c.alone_after_ms));
     }
     out
 }
@@ -208,6 +232,41 @@ mod tests {
         assert!(m[0].contains("member 3"), "{m:?}");
         c.enabled = false;
         assert!(cluster_mismatch(&b, &c)[0].contains("no [cluster]"));
+    }
+
+    #[test]
+    fn alone_after_ms_is_checked_and_compared_when_stated() {
+        let text = OK.replace("  hold_ms 1200\n", "  hold_ms 1200\n  alone_after_ms 10000\n");
+        let b =
+            load_str("k.conf", &text).unwrap_or_else(|e| panic!("{:?}", e.lines())).config.cluster.unwrap();
+        assert_eq!(b.alone_after_ms, Some(10_000));
+        let mut c = rvs_proto::ClusterInfo {
+            enabled: true,
+            member: 2,
+            port_slices: 4,
+            hello_ms: 300,
+            hold_ms: 1200,
+            alone_after_ms: 10_000,
+            ..Default::default()
+        };
+        assert!(cluster_mismatch(&b, &c).is_empty());
+        c.alone_after_ms = 0;
+        let m = cluster_mismatch(&b, &c);
+        assert_eq!(m, vec!["rvsd's alone_after_ms is 0, the block says 10000".to_string()]);
+        // Not stated: whatever rvsd has is fine.
+        let b = load_str("k.conf", OK).unwrap().config.cluster.unwrap();
+        assert!(cluster_mismatch(&b, &c).is_empty());
+        // 0 is never; between 1 and hold_ms is refused with the line.
+        let zero = OK.replace("  hold_ms 1200\n", "  hold_ms 1200\n  alone_after_ms 0\n");
+        assert_eq!(load_str("k.conf", &zero).unwrap().config.cluster.unwrap().alone_after_ms, Some(0));
+        let short = OK.replace("  hold_ms 1200\n", "  hold_ms 1200\n  alone_after_ms 500\n");
+        let Err(e) = load_str("k.conf", &short) else { panic!("alone_after_ms 500 accepted") };
+        let e = e.lines();
+        assert!(
+            e.iter()
+                .any(|l| l.starts_with("k.conf:11: cluster: alone_after_ms 500 must be 0 (never) or 1200")),
+            "{e:?}"
+        );
     }
 
     #[test]
