@@ -387,6 +387,10 @@ fn run(args: Args) -> Result<(), Fatal> {
             exception_path,
             steering: decision.steering.clone(),
             v6: rvs_core::config::v6_pipeline_config(&cfg.ports, &cfg.routes6),
+            // Huge pages for the session table, asked for before it is first written.
+            mem_advice: Some(|addr, len| {
+                let _ = rvs_dataplane::hugepage::advise(addr, len);
+            }),
         };
         let mut pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
         if let Some(c) = &cfg.cluster {
@@ -399,7 +403,8 @@ fn run(args: Args) -> Result<(), Fatal> {
                 pipeline.set_sync_digest_key(key);
             }
         }
-        // Both halves of a lookup: the index buckets and the slots they point at.
+        // Both halves of a lookup: the index buckets and the slots they point at (advised
+        // before their first write above; again here for the log's account).
         for (addr, len) in [pipeline.sessions().slot_region(), pipeline.sessions().index_region()] {
             hugepages.push(rvs_dataplane::hugepage::advise(addr, len));
         }

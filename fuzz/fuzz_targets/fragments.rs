@@ -70,6 +70,7 @@ fn pipeline() -> Pipeline<Vec<u8>> {
             addrs: vec![vec![(a6("2001:db8:1::1"), 64)], vec![(a6("2001:db8:2::1"), 64)]],
             routes: vec![],
         },
+        mem_advice: None,
     };
     Pipeline::new(cfg, Arc::new(reg.snapshot()), Arc::new(WorkerCounters::new(16, 64)), Time::ZERO)
 }

@@ -79,6 +79,7 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         exception_path: false,
         steering: Default::default(),
         v6: Default::default(),
+        mem_advice: None,
     };
     Pipeline::new(cfg, Arc::new(reg.snapshot()), Arc::new(WorkerCounters::new(16, 64).with_vlans(1)), Time::ZERO)
 }

@@ -120,6 +120,7 @@ fn pipeline() -> Pipeline<Vec<u8>> {
         exception_path: false,
         steering: Default::default(),
         v6: Default::default(),
+        mem_advice: None,
     };
     Pipeline::new(cfg, Arc::new(registry(0).snapshot()), Arc::new(WorkerCounters::new(16, 64)), Time::ZERO)
 }

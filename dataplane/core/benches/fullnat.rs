@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rvs_core::frame::VecAlloc;
-use rvs_core::pipeline::{Output, Pipeline};
+use rvs_core::pipeline::{Output, Pipeline, PipelineConfig};
 use rvs_core::route::PortIndex;
 use rvs_core::stats::{DropReason, WorkerCounters};
 use rvs_core::testkit::*;
@@ -87,16 +87,15 @@ const TRIALS: usize = 5;
 /// Bursts of this many frames go through `Pipeline::handle_burst`, as rvsd's workers do.
 const BENCH_BURST: usize = 32;
 
-/// Backs the session table with transparent huge pages, as rvsd does.
-fn huge_pages(p: &Pipeline<Vec<u8>>) {
-    for (addr, len) in [p.sessions().slot_region(), p.sessions().index_region()] {
-        // madvise wants a page-aligned start: the whole pages inside the region.
-        let start = (addr as usize).next_multiple_of(4096);
-        let end = (addr as usize + len) & !4095;
-        if end > start {
-            // SAFETY: advice on memory the table owns; it changes no contents.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-        }
+/// Asks for transparent huge pages on a region the session table has allocated and not
+/// written yet (`PipelineConfig::mem_advice`), as rvsd does.
+fn advise_huge(addr: *const u8, len: usize) {
+    // madvise wants a page-aligned start: the whole pages inside the region.
+    let start = (addr as usize).next_multiple_of(4096);
+    let end = (addr as usize + len) & !4095;
+    if end > start {
+        // SAFETY: advice on memory the table owns; it changes no contents.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
     }
 }
 
@@ -162,7 +161,6 @@ impl Bench {
         };
         let base = LIVE.load(Relaxed) + fixed;
         let mut p = Self::pipeline(n + extra + 1024, snapshot, counters, now, &mut out);
-        huge_pages(&p);
         for i in 0..n as u64 {
             let (cip, cport) = client(i);
             tcp_frame_into(&mut buf, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::SYN, 0);
@@ -197,7 +195,9 @@ impl Bench {
         now: Time,
         out: &mut Output<Vec<u8>>,
     ) -> Pipeline<Vec<u8>> {
-        let mut p = Pipeline::new(config(max_sessions, LB_C_MAC, LB_S_MAC), snapshot, counters, now);
+        let cfg =
+            PipelineConfig { mem_advice: Some(advise_huge), ..config(max_sessions, LB_C_MAC, LB_S_MAC) };
+        let mut p = Pipeline::new(cfg, snapshot, counters, now);
         p.handle(CLIENT_PORT, arp_reply(ROUTER_MAC, ROUTER_IP, LB_C_MAC, LB_C_IP), now, &mut VecAlloc, out);
         for (mac, ip) in RS_MAC.iter().zip(RS_IP) {
             p.handle(SERVER_PORT, arp_reply(*mac, ip, LB_S_MAC, LB_S_IP), now, &mut VecAlloc, out);

@@ -114,6 +114,7 @@ pub fn config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> PipelineCo
         exception_path: false,
         steering: Default::default(),
         v6: Default::default(),
+        mem_advice: None,
     }
 }
 

@@ -90,7 +90,14 @@ pub struct PipelineConfig {
     pub steering: crate::laddr::Steering,
     /// IPv6 addresses of the ports and IPv6 routes (empty: IPv4 only).
     pub v6: V6Config,
+    /// Advice on the session table's big regions before it first touches them (`MemAdvice`).
+    pub mem_advice: Option<MemAdvice>,
 }
+
+/// Called with a region of memory (address, bytes) that the pipeline has allocated and not
+/// touched yet: the edge asks the kernel for huge pages there (`madvise(MADV_HUGEPAGE)`
+/// backs only pages faulted in after it; the core itself makes no system call).
+pub type MemAdvice = fn(*const u8, usize);
 
 /// SYN-proxy settings of the dataplane (the `[synproxy]` config section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,7 +325,12 @@ impl<P: Frame> Pipeline<P> {
             routes: cfg.routes,
             snapshot: Arc::new(Snapshot::default()),
             services: Vec::new(),
-            sessions: SessionTable::with_seed(cfg.max_sessions, now, cfg.cookie_secrets.table_seed()),
+            sessions: SessionTable::with_advice(
+                cfg.max_sessions,
+                now,
+                cfg.cookie_secrets.table_seed(),
+                cfg.mem_advice,
+            ),
             laddrs: LaddrPools::with_steering(cfg.worker, cfg.workers, cfg.local_port_range, cfg.steering),
             neigh: NeighTable::new(cfg.neigh),
             timeouts: StateTimeouts::new(cfg.timeouts),

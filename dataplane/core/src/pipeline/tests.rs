@@ -77,6 +77,7 @@ pub(crate) fn config(worker: u16, workers: u16) -> PipelineConfig {
         exception_path: false,
         steering: Default::default(),
         v6: Default::default(),
+        mem_advice: None,
     }
 }
 

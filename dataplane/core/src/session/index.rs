@@ -117,9 +117,20 @@ impl FlowIndex {
     /// An index for `flows` entries (two per session), keyed by `seed` so that a sender
     /// cannot aim flows at one bucket without knowing it.
     pub fn new(flows: usize, seed: u64) -> Self {
+        Self::with_advice(flows, seed, None)
+    }
+
+    /// `new`, calling `advice` on the buckets' memory after it is allocated and before it
+    /// is first written (`pipeline::MemAdvice`).
+    pub fn with_advice(flows: usize, seed: u64, advice: Option<crate::pipeline::MemAdvice>) -> Self {
         let n = flows.div_ceil(FILL).max(2).next_power_of_two();
+        let mut buckets: Vec<Bucket> = Vec::with_capacity(n);
+        if let Some(advise) = advice {
+            advise(buckets.as_ptr() as *const u8, n * std::mem::size_of::<Bucket>());
+        }
+        buckets.resize(n, EMPTY);
         FlowIndex {
-            buckets: vec![EMPTY; n],
+            buckets,
             mask: n - 1,
             seed: [seed ^ 0x243f_6a88_85a3_08d3, seed.rotate_left(32) ^ 0x1319_8a2e_0370_7344],
         }

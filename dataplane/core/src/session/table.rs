@@ -96,10 +96,26 @@ impl SessionTable {
     }
 
     pub fn with_seed(capacity: usize, now: Time, seed: u64) -> Self {
+        Self::with_advice(capacity, now, seed, None)
+    }
+
+    /// `with_seed`, calling `advice` on the slots' and the index's memory between their
+    /// allocation and their first write (for huge pages: `pipeline::MemAdvice`).
+    pub fn with_advice(
+        capacity: usize,
+        now: Time,
+        seed: u64,
+        advice: Option<crate::pipeline::MemAdvice>,
+    ) -> Self {
         let capacity = capacity.clamp(1, FlowIndex::MAX_SLOTS);
+        let slots: Vec<Slot> = Vec::with_capacity(capacity);
+        if let Some(advise) = advice {
+            // Reserved, not written: slots are pushed as sessions arrive.
+            advise(slots.as_ptr() as *const u8, capacity * std::mem::size_of::<Slot>());
+        }
         SessionTable {
-            slots: Vec::with_capacity(capacity),
-            index: FlowIndex::new(2 * capacity, seed),
+            slots,
+            index: FlowIndex::with_advice(2 * capacity, seed, advice),
             free: NIL,
             len: 0,
             capacity,
@@ -691,5 +707,21 @@ mod tests {
         t.remove(a);
         assert_eq!(t.lookup_hinted(ha, &ka, hint_a), None);
         assert_eq!(t.lookup(&ka), None);
+    }
+
+    /// The advice hook sees the slots' and the index's whole regions (what the edge asks
+    /// huge pages for), before the table is used.
+    #[test]
+    fn memory_advice_covers_both_regions() {
+        use std::sync::Mutex;
+        static SEEN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+        fn record(addr: *const u8, len: usize) {
+            SEEN.lock().unwrap().push((addr as usize, len));
+        }
+        let t = SessionTable::with_advice(1000, Time::ZERO, 1, Some(record));
+        let seen = SEEN.lock().unwrap().clone();
+        let (s, i) = (t.slot_region(), t.index_region());
+        assert_eq!(seen, vec![(s.0 as usize, s.1), (i.0 as usize, i.1)]);
+        assert!(s.1 >= 1000 * 64 && i.1 >= 2 * 1000 / 6 * 64, "{seen:?}");
     }
 }
