@@ -14,6 +14,7 @@ mod frag;
 mod icmp_error;
 mod nat64;
 mod nd;
+mod sync;
 
 use hashbrown::HashMap;
 use std::net::Ipv6Addr;
@@ -349,5 +350,7 @@ mod direct_tests;
 mod golden;
 #[cfg(test)]
 mod nat64_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
