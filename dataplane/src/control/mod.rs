@@ -353,7 +353,8 @@ impl Control {
             "{}",
             if owned { "VIPs/LIPs taken over" } else { "VIPs/LIPs released" }
         );
-        if owned && !announce.is_empty() {
+        // Even with no IPv4 address to announce: the worker advertises the IPv6 ones.
+        if owned {
             if let Some(w) = self.workers.first() {
                 if w.inbox.send_timeout(WorkerMsg::Announce(announce), Duration::from_secs(1)).is_err() {
                     tracing::warn!(worker = w.id, "worker did not take the gratuitous ARPs");

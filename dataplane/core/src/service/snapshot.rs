@@ -114,6 +114,14 @@ impl Snapshot {
         self.ownership.owns(ip)
     }
 
+    /// Whether we own IPv6 VIP/LIP `ip`: IPv6 addresses follow the default ownership (a
+    /// takeover or release of every address moves them; the per-address exceptions are
+    /// IPv4 only).
+    #[inline]
+    pub fn owns6(&self, _ip: std::net::Ipv6Addr) -> bool {
+        self.ownership.owns_by_default()
+    }
+
     /// The same snapshot with these IPv6 services.
     pub fn with_v6(mut self, v6: super::Snapshot6) -> Self {
         // NAT64 services' IPv4 LIPs are LIPs of ours: ARP answered, replies taken.

@@ -184,6 +184,10 @@ impl<P: Frame> Pipeline<P> {
         if k.proto == PROTO_TCP && l4.flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN) != TCP_SYN {
             return self.drop_pkt(DropReason::NoSession, pkt);
         }
+        // A backup forwards its sessions (synced ones) but takes no new connection.
+        if !self.snapshot.owns6(k.dst) {
+            return self.drop_pkt(DropReason::NotOwner, pkt);
+        }
         let snap = self.snapshot.v6.clone();
         let Some(si) = snap.find(&(k.proto, k.dst, k.dport)) else {
             return self.drop_pkt(DropReason::NoService, pkt);
