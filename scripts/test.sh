@@ -126,6 +126,10 @@ LAB_TESTS+=("47-ha-failover-w2 47-ha-failover 2")
 for w in 1 2; do
   LAB_TESTS+=("54-ha-ipv6-w$w 54-ha-ipv6 $w")
 done
+# The same pair with NAT (masquerade) real servers: their sessions are synced too.
+for w in 1 2; do
+  LAB_TESTS+=("57-ha-nat-w$w 57-ha-nat $w")
+done
 # ECMP cluster of active directors: a router with L4-hash ECMP over three rvsd + BIRD
 # directors; member failure under downloads, the same real server on every member, a
 # member joining (announced after its bulk sync), a graceful leave under wrk.
