@@ -67,6 +67,7 @@ wait_for 10 "lb2 sees lb1 in the sync group" bash -c "'$RVSADM' --socket '$CTRL_
   fail "lb2 does not list lb1 as a sync peer"
 warm_up
 wait_for 10 "ping -6 $VIP6" in_client ping -6 -n -c 1 -W 1 "$VIP6" >/dev/null 2>&1 || true
+assert_not_contains "lb2, a backup, owns no IPv6 address" "2001:db8" "$(rvsadm2 --owned | grep ' owned')"
 assert_contains "the client resolves the IPv6 VIP to lb1 (lb2, a backup, does not answer)" \
   "lladdr $LB1_MAC" "$(in_client ip -6 neigh show "$VIP6")"
 assert_eq "curl -6 through lb1 (FULLNAT v6)" ok \
@@ -133,6 +134,8 @@ rvsd1_kill9
 wait "$WATCH"
 say "lb2 took over $(($(cat "$CFG_DIR/takeover.ms") - t_kill)) ms after the kill"
 assert_contains "lb2 owns the IPv4 VIP" "198.18.0.100" "$(grep owned "$CFG_DIR/takeover.out")"
+assert_contains "lb2 owns the IPv6 VIP" "$VIP6" "$(grep owned "$CFG_DIR/takeover.out")"
+assert_contains "lb2 owns the IPv6 LIP" "2001:db8:2::200" "$(grep owned "$CFG_DIR/takeover.out")"
 if wait_for 10 "the client's neighbour entry for $VIP6 moves to lb2" \
   bash -c "ip netns exec '$RVS_LAB-client' ip -6 neigh show '$VIP6' | grep -q 'lladdr $LB2_MAC'"; then
   pass "the client's neighbour entry for $VIP6 moved to lb2 (unsolicited advertisement)"

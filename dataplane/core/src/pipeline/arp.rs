@@ -100,8 +100,7 @@ impl<P: Frame> Pipeline<P> {
                 self.garps.push(Garp { due, iface, ip });
             }
         }
-        // The IPv6 VIPs/LIPs we own (they follow the default ownership): advertised too.
-        n + self.announce_v6(now)
+        n
     }
 
     pub(super) fn send_due_garps(&mut self, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {

@@ -114,12 +114,10 @@ impl Snapshot {
         self.ownership.owns(ip)
     }
 
-    /// Whether we own IPv6 VIP/LIP `ip`: IPv6 addresses follow the default ownership (a
-    /// takeover or release of every address moves them; the per-address exceptions are
-    /// IPv4 only).
+    /// Whether we own IPv6 VIP/LIP `ip` (as `owns`).
     #[inline]
-    pub fn owns6(&self, _ip: std::net::Ipv6Addr) -> bool {
-        self.ownership.owns_by_default()
+    pub fn owns6(&self, ip: std::net::Ipv6Addr) -> bool {
+        self.ownership.owns6(ip)
     }
 
     /// The same snapshot with these IPv6 services.

@@ -1,7 +1,8 @@
 //! Taking over IPv6 VIPs and LIPs: unsolicited Neighbor Advertisements (RFC 4861 §7.2.6,
 //! override flag, to all nodes), IPv6's gratuitous ARP, so that clients and real servers
 //! move their neighbour entries to this director at once instead of after their
-//! reachability timers. Sent on the gratuitous ARPs' schedule, from `poll`.
+//! reachability timers. Sent on the gratuitous ARPs' schedule, from `poll`. Ownership
+//! itself is per address, as for IPv4 (`service::Ownership`).
 
 use std::net::Ipv6Addr;
 
@@ -24,28 +25,26 @@ pub(super) struct Unsolicited {
 }
 
 impl<P: Frame> Pipeline<P> {
-    /// Schedules unsolicited advertisements for every IPv6 VIP and LIP we own that lies in
-    /// a connected prefix (one announced by routing gets none), replacing any schedule
-    /// already there. Returns how many addresses will be announced.
-    pub(in crate::pipeline) fn announce_v6(&mut self, now: Time) -> usize {
+    /// Announces IPv6 addresses this director has just taken over: unsolicited
+    /// advertisements for each of `addrs` that is one of our VIPs/LIPs, owned, in a
+    /// connected prefix (one announced by routing gets none), on the gratuitous ARPs'
+    /// schedule, replacing any schedule already there. Returns how many will be announced.
+    pub fn announce6(&mut self, addrs: &[Ipv6Addr], now: Time) -> usize {
         if !self.v6.enabled() {
             return 0;
         }
-        let mine: Vec<(IfIndex, Ipv6Addr)> = self
-            .v6
-            .addrs
-            .iter()
-            .filter(|(a, d)| matches!(d, Dest6::Vip | Dest6::Lip) && self.snapshot.owns6(**a))
-            .filter_map(|(a, _)| self.v6.routes.connected_port(*a).map(|p| (p, *a)))
-            .collect();
-        self.v6.unsolicited.retain(|u| !mine.iter().any(|&(_, a)| a == u.ip));
-        for &(port, ip) in &mine {
+        self.v6.unsolicited.retain(|u| !addrs.contains(&u.ip));
+        let mut n = 0;
+        for &ip in addrs {
+            let ours = matches!(self.v6.get(ip), Some(Dest6::Vip | Dest6::Lip)) && self.snapshot.owns6(ip);
+            let Some(port) = self.v6.routes.connected_port(ip).filter(|_| ours) else { continue };
+            n += 1;
             for ms in GARP_SCHEDULE_MS {
                 let due = now + std::time::Duration::from_millis(ms);
                 self.v6.unsolicited.push(Unsolicited { due, port, ip });
             }
         }
-        mine.len()
+        n
     }
 
     /// Sends the advertisements that are due (those of addresses released meanwhile are
@@ -121,8 +120,8 @@ mod tests {
     }
 
     /// A backup neither answers solicitations for the IPv6 VIP nor takes new connections
-    /// to it; once it takes everything over it announces the VIP (client side) and the LIP
-    /// (server side) with unsolicited advertisements, answers, and takes connections.
+    /// to it; once it takes the VIP and LIP over it announces the VIP (client side) and the
+    /// LIP (server side) with unsolicited advertisements, answers, and takes connections.
     #[test]
     fn a_backup_leaves_ipv6_addresses_to_the_master_until_it_takes_over() {
         let mut reg = registry6();
@@ -139,9 +138,15 @@ mod tests {
         assert!(out.tx[SERVER_PORT as usize].is_empty());
         assert_eq!(p.counters().drop_count(DropReason::NotOwner), 1);
 
-        reg.set_ownership(&[], true);
+        // Taking the IPv4 addresses leaves the IPv6 ones to the master.
+        reg.set_ownership(&["198.18.0.100".parse().unwrap()], true);
         p.set_snapshot(Arc::new(reg.snapshot()));
-        assert_eq!(p.announce(&[], now), 2, "the VIP and the LIP");
+        p.handle(CLIENT_PORT, ns(a(VIP)), now, &mut VecAlloc, &mut out);
+        assert!(out.tx[CLIENT_PORT as usize].is_empty());
+        reg.set_ownership(&[a(VIP).into(), a(LIP).into()], true);
+        p.set_snapshot(Arc::new(reg.snapshot()));
+        let other = a("2001:db8:1::999");
+        assert_eq!(p.announce6(&[a(VIP), a(LIP), other], now), 2, "the VIP and the LIP, not a stranger");
         p.poll(now, &mut VecAlloc, &mut out);
         for (port, target, mac) in [(CLIENT_PORT, a(VIP), LB_C_MAC), (SERVER_PORT, a(LIP), LB_S_MAC)] {
             let sent = std::mem::take(&mut out.tx[port as usize]);
