@@ -128,7 +128,7 @@ for w in 1 2; do
 done
 # The same pair with NAT (masquerade) real servers: their sessions are synced too.
 for w in 1 2; do
-  LAB_TESTS+=("57-ha-nat-w$w 57-ha-nat $w")
+  LAB_TESTS+=("58-ha-nat-w$w 58-ha-nat $w")
 done
 # ECMP cluster of active directors: a router with L4-hash ECMP over three rvsd + BIRD
 # directors; member failure under downloads, the same real server on every member, a
