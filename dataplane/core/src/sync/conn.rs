@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::Error;
 use crate::proxyproto::Version;
-use crate::session::v6::{FlowKey6, Session6, FLAG6_TOA, FLAG6_TOA_PENDING};
+use crate::session::v6::{FlowKey6, Session6, FLAG6_NAT, FLAG6_TOA, FLAG6_TOA_PENDING};
 use crate::session::{
     FlowKey, Session, SessionState, FLAG_NAT, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
 };
@@ -41,8 +41,8 @@ pub const CONN_F_TOA_PENDING: u8 = 0x02;
 /// Record flag: the connection was opened by the SYN proxy (a repeated SYN/ACK from the
 /// server is dropped, not forwarded).
 pub const CONN_F_SYNPROXY: u8 = 0x04;
-/// Record flag: forwarding method NAT (masquerade): no local address; `laddr:lport` is
-/// the client's CIP:cport, where the real server's replies go (through us).
+/// Record flag: forwarding method NAT (masquerade), IPv4 or IPv6: no local address;
+/// `laddr:lport` is the client's CIP:cport, where the real server's replies go (through us).
 pub const CONN_F_NAT: u8 = 0x08;
 const CONN_KNOWN_FLAGS: u8 = CONN_F_TOA | CONN_F_TOA_PENDING | CONN_F_SYNPROXY | CONN_F_NAT;
 
@@ -348,8 +348,8 @@ impl ConnRecord {
         if self.flags & !CONN_KNOWN_FLAGS != 0 {
             return Err(Error::BadConnFlags(self.flags));
         }
-        // A NAT session is IPv4 and its replies go to the client itself.
-        if self.flags & CONN_F_NAT != 0 && (!self.client.is_ipv4() || self.local != self.client) {
+        // A NAT session's replies go to the client itself.
+        if self.flags & CONN_F_NAT != 0 && self.local != self.client {
             return Err(Error::BadConnFlags(self.flags));
         }
         if let Some(t) = self.translation {
@@ -516,6 +516,10 @@ impl ConnRecord {
         if s.flags & FLAG6_TOA_PENDING != 0 {
             flags |= CONN_F_TOA_PENDING;
         }
+        if s.flags & FLAG6_NAT != 0 {
+            // `server` is then RIP:rport → CIP:cport: the local endpoint is the client.
+            flags |= CONN_F_NAT;
+        }
         let sock = |a: Ipv6Addr, port: u16| match a.to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
             None => SocketAddr::new(IpAddr::V6(a), port),
@@ -601,9 +605,10 @@ impl ConnRecord {
         let workers = workers.clamp(1, u16::MAX as usize);
         if self.flags & CONN_F_NAT != 0 {
             // NAT sessions belong to the worker of the client's endpoint.
-            if let SocketAddr::V4(c) = self.client {
-                return crate::laddr::owner_of_client(*c.ip(), c.port(), workers as u16) as usize;
-            }
+            return match self.client {
+                SocketAddr::V4(c) => crate::laddr::owner_of_client(*c.ip(), c.port(), workers as u16),
+                SocketAddr::V6(c) => crate::laddr::owner_of_client6(*c.ip(), c.port(), workers as u16),
+            } as usize;
         }
         match (self.local, self.real) {
             (SocketAddr::V4(l), SocketAddr::V4(r)) => {

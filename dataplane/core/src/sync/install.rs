@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 
 use super::conn::{ConnRecord, CONN_F_NAT, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING};
 use crate::service::{Snapshot, VsKey};
-use crate::session::v6::{Session6, FLAG6_TOA, FLAG6_TOA_PENDING};
+use crate::session::v6::{Session6, FLAG6_NAT, FLAG6_TOA, FLAG6_TOA_PENDING};
 use crate::session::{Session, FLAG_NAT, FLAG_TOA, FLAG_TOA_PENDING};
 use crate::synproxy::Translation;
 use crate::time::Time;
@@ -99,15 +99,17 @@ pub fn rebind(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Rebound, R
     Ok(Rebound { session, service: idx, needs_ext })
 }
 
-/// The IPv6 session for `rec` (FULLNAT v6 → v6, or NAT64 with an IPv4 server side) in
+/// The IPv6 session for `rec` (FULLNAT v6 → v6, NAT64 with an IPv4 server side, or NAT
+/// to an IPv6 real server, whose server flow is RIP:rport → CIP:cport) in
 /// `snap`'s IPv6 services, expiring `rec.timeout_ms` after `now`. Its PROXY protocol
 /// state comes along: the version, the client's ISN and, once sent, the header's length
 /// (the record's translation shifts the client's stream by exactly that, nothing else).
 pub fn rebind6(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Session6, RebindError> {
     let (client, server) = rec.flow_keys6().ok_or(RebindError::Unsupported)?;
-    if rec.flags & (CONN_F_SYNPROXY | CONN_F_NAT) != 0 {
+    if rec.flags & CONN_F_SYNPROXY != 0 {
         return Err(RebindError::Unsupported);
     }
+    let nat = rec.flags & CONN_F_NAT != 0;
     let snap6 = &snap.v6;
     let idx = snap6.find(&(rec.proto, client.dst, client.dport)).ok_or(RebindError::NoService6(rec.virt))?;
     let svc = snap6.services.get(idx as usize).ok_or(RebindError::NoService6(rec.virt))?;
@@ -117,13 +119,17 @@ pub fn rebind6(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Session6,
         .iter()
         .find(|r| *r.addr.ip() == server.src && r.addr.port() == server.sport)
         .ok_or(RebindError::NoReal(rec.real))?;
-    if real.method != ForwardMethod::FullNat {
+    // A NAT64 real server is FULLNAT whatever its method says.
+    let method = if real.ipv4().is_some() { ForwardMethod::FullNat } else { real.method };
+    if method != if nat { ForwardMethod::Nat } else { ForwardMethod::FullNat } {
         return Err(RebindError::Method(rec.real));
     }
-    let local_ok = match rec.local.ip() {
-        IpAddr::V4(l) => svc.local_addrs4.contains(&l),
-        IpAddr::V6(l) => svc.local_addrs.contains(&l),
-    };
+    // A NAT session's replies go to the client (through us): no local address.
+    let local_ok = nat
+        || match rec.local.ip() {
+            IpAddr::V4(l) => svc.local_addrs4.contains(&l),
+            IpAddr::V6(l) => svc.local_addrs.contains(&l),
+        };
     if !local_ok {
         return Err(RebindError::NoLocal(rec.local));
     }
@@ -141,7 +147,7 @@ pub fn rebind6(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Session6,
             (if p.version == crate::proxyproto::Version::V1 { 1 } else { 2 }, len)
         }
     };
-    let mut flags = 0;
+    let mut flags = if nat { FLAG6_NAT } else { 0 };
     if rec.flags & CONN_F_TOA != 0 {
         flags |= FLAG6_TOA;
     }

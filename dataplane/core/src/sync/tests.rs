@@ -110,8 +110,8 @@ prop_compose! {
                     translation in proptest::option::of(arb_translation()),
                     proxy in proptest::option::of((any::<bool>(), any::<bool>(), any::<u32>())),
                     persist in proptest::option::of(any::<bool>().prop_flat_map(arb_ip))) -> ConnRecord {
-        // A NAT record (IPv4 only) names the client as the reply's destination.
-        let nat = nat && client.is_ipv4() && real.is_ipv4();
+        // A NAT record names the client as the reply's destination (one family throughout).
+        let nat = nat && client.is_ipv4() == real.is_ipv4();
         let (local, flags) = if nat { (client, flags | CONN_F_NAT) } else { (local, flags) };
         ConnRecord {
             proto: ps.0, state: ps.1, client, virt, local, real, timeout_ms, flags, translation,
@@ -483,7 +483,7 @@ fn emit_refuses_what_the_wire_cannot_say() {
     let mut r = record(1);
     r.flags = 0x80;
     assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadConnFlags(0x80)));
-    // NAT: the local endpoint must be the client's, and the record IPv4.
+    // NAT: the local endpoint must be the client's.
     let mut r = record(1);
     r.flags = CONN_F_NAT;
     assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadConnFlags(CONN_F_NAT)));

@@ -5,8 +5,8 @@
 //! Replies reach the worker that owns their session by local port (`port % workers`, the
 //! IPv4 partition); one that lands elsewhere is handed over unparsed. Real servers reached
 //! by NAT, DR or TUN take no local address (`direct.rs`). No SYN proxy yet (refused by the
-//! registry). FULLNAT and NAT64 sessions are synced to other directors as IPv4 ones are
-//! (`sync.rs`); NAT, DR and TUN ones are not (yet).
+//! registry). FULLNAT, NAT64 and NAT sessions are synced to other directors as IPv4 ones
+//! are (`sync.rs`); DR and TUN ones are not (yet).
 
 use std::net::{IpAddr, Ipv6Addr};
 

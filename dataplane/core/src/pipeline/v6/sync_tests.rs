@@ -45,16 +45,22 @@ fn rs4(i: usize) -> Ipv4Addr {
 }
 
 /// TCP [VIP]:80 → IPv6 real servers (FULLNAT, TOA); TCP [VIP]:8081 → IPv4 real servers
-/// (NAT64, TOA); UDP [VIP]:53 → IPv4 real servers (NAT64).
+/// (NAT64, TOA); UDP [VIP]:53 → IPv4 real servers (NAT64); TCP [VIP]:8088 → IPv6 real
+/// servers by NAT.
 fn registry() -> Registry {
     let mut r = Registry::new(16, 64);
-    let services: [(Protocol, u16, bool); 3] =
-        [(Protocol::Tcp, 80, false), (Protocol::Tcp, 8081, true), (Protocol::Udp, 53, true)];
+    let services: [(Protocol, u16, bool); 4] = [
+        (Protocol::Tcp, 80, false),
+        (Protocol::Tcp, 8081, true),
+        (Protocol::Udp, 53, true),
+        (Protocol::Tcp, 8088, false),
+    ];
     for (proto, port, nat64) in services {
+        let nat = port == 8088;
         let key = ServiceKey { protocol: proto, addr: format!("[{VIP}]:{port}").parse().unwrap() };
         let lip: IpAddr = if nat64 { LIP4.into() } else { a(LIP6).into() };
         let spec = ServiceSpec {
-            options: ServiceOptions { toa: proto == Protocol::Tcp, ..Default::default() },
+            options: ServiceOptions { toa: proto == Protocol::Tcp && !nat, ..Default::default() },
             key,
             scheduler: "rr".into(),
             local_addrs: vec![lip],
@@ -66,7 +72,7 @@ fn registry() -> Registry {
                 thresholds: Default::default(),
                 addr,
                 weight: 1,
-                method: ForwardMethod::FullNat,
+                method: if nat { ForwardMethod::Nat } else { ForwardMethod::FullNat },
                 tunnel: None,
             };
             r.add_real(&key, real).unwrap();
@@ -382,4 +388,31 @@ fn records_this_director_cannot_hold_are_refused_and_counted_by_name() {
     r.real = ((0..3).map(rs6).find(|x| IpAddr::V6(*x) != rip).unwrap(), 80).into();
     assert_eq!(lb2.p.install_synced(&r, lb2.now).unwrap_err().name(), "port_in_use");
     assert_eq!(lb2.ipv6_sessions(), 2);
+}
+
+#[test]
+fn an_ipv6_nat_connection_moves_without_a_local_port() {
+    let mut lb1 = H::new(true);
+    let (real, local) = open(&mut lb1, 40005, 8088);
+    assert_eq!(local, SocketAddr::from((a(CLIENT), 40005)), "NAT: the server sees the client");
+    let rec = over_the_wire(&lb1.out.synced.pop().expect("a NAT session syncs too"));
+    assert_eq!(rec.flags & crate::sync::CONN_F_NAT, crate::sync::CONN_F_NAT);
+    assert_eq!((rec.real, rec.local), (real, rec.client));
+    let mut lb2 = H::new(true);
+    assert_eq!(lb2.p.install_synced(&rec, lb2.now), Ok(Installed::New));
+    lb2.rx(CLIENT_PORT, client(40005, 8088, 6, ACK, b"more"));
+    let tx = lb2.tx(SERVER_PORT);
+    assert_eq!(tx.len(), 1);
+    assert_eq!(sent(&tx[0]), (a(CLIENT).into(), 40005, real.ip(), real.port()));
+    let IpAddr::V6(rip) = real.ip() else { panic!() };
+    lb2.rx(SERVER_PORT, frame6(rip, real.port(), a(CLIENT), 40005, 6, ACK, 9001, b"data"));
+    let back = lb2.tx(CLIENT_PORT);
+    assert_eq!(back.len(), 1);
+    assert_eq!(sent(&back[0]), (a(VIP).into(), 8088, a(CLIENT).into(), 40005));
+    assert_eq!(lb2.p.sync_digest(), lb1.p.sync_digest());
+    // Where that real server is FULLNAT, the record is refused.
+    let mut r = rec;
+    r.virt = (a(VIP), 80).into();
+    r.real = (rip, 80).into();
+    assert_eq!(lb2.p.install_synced(&r, lb2.now).unwrap_err().name(), "method");
 }
