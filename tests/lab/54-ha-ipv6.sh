@@ -25,18 +25,12 @@ LB1_MAC=02:72:76:00:01:01
 LB2_MAC=02:72:76:00:03:01
 
 ha_up
-# ha_up made the client's port again, without IPv6: give it back its lab address.
-for k in c0.disable_ipv6=0 c0.accept_ra=0 c0.autoconf=0 c0.router_solicitations=0 c0.dad_transmits=0; do
-  in_client sysctl -qw "net.ipv6.conf.$k" >/dev/null
-done
-in_client ip -6 addr add 2001:db8:1::10/64 dev c0 nodad || die "cannot give the client its IPv6 address"
+ha_ipv6_client
 
 # v6_services N FILE: director N's IPv6 port addresses and the IPv6 services.
 v6_services() {
   local n=$1 f=$2
-  sed -i -e "s|^addresses = \[\"198.18.0.$n/24\"\]|addresses = [\"198.18.0.$n/24\", \"2001:db8:1::$n/64\"]|" \
-    -e "s|^addresses = \[\"198.19.0.$n/24\"\]|addresses = [\"198.19.0.$n/24\", \"2001:db8:2::$n/64\"]|" "$f"
-  grep -qF "2001:db8:2::$n/64" "$f" || die "could not add director $n's IPv6 port addresses"
+  ha_ipv6_ports "$n" "$f"
   cat >>"$f" <<EOF
 
 [[service]]
