@@ -67,6 +67,8 @@ pub const FLAG6_DIRECT: u8 = FLAG6_NAT | FLAG6_DR | FLAG6_TUN;
 /// The session was synced (a record of it sent, or it came from one): it is in the
 /// worker's table digest.
 pub const FLAG6_SYNCED: u8 = 0x10;
+/// The session came from another director's record (not created here).
+pub const FLAG6_FROM_SYNC: u8 = 0x08;
 
 impl Session6 {
     /// A NAT64 session: its real server and LIP are IPv4 (kept as IPv4-mapped addresses

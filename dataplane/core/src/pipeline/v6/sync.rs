@@ -8,7 +8,7 @@
 use super::{Output, Pipeline};
 use crate::frame::Frame;
 use crate::pipeline::{InstallError, Installed};
-use crate::session::v6::{Session6, FLAG6_INPUT_ONLY, FLAG6_NAT, FLAG6_SYNCED};
+use crate::session::v6::{Session6, FLAG6_FROM_SYNC, FLAG6_INPUT_ONLY, FLAG6_NAT, FLAG6_SYNCED};
 use crate::session::SessionState;
 use crate::sync::{rebind6, should_sync, ConnRecord, SyncInput, SyncMark};
 use crate::time::Time;
@@ -103,7 +103,7 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
     ) -> Result<Installed, InstallError> {
         let mut new = rebind6(rec, &self.snapshot, now)?;
-        new.flags |= FLAG6_SYNCED;
+        new.flags |= FLAG6_SYNCED | FLAG6_FROM_SYNC;
         if let Some((id, dir)) = self.v6.sessions.lookup(&new.client) {
             if dir == crate::session::Direction::FromClient && self.v6.sessions.get(id).server == new.server {
                 self.refresh_synced_v6(id, &new, now);
@@ -114,6 +114,12 @@ impl<P: Frame> Pipeline<P> {
             self.drop_synced_v6(id);
         }
         if let Some((id, _)) = self.v6.sessions.lookup(&new.server) {
+            // IPv6 local ports have no per-member slices (IPv4's cluster slices): a live
+            // session of ours on the same LIP:lport to the same server is kept, only an
+            // earlier record's is stale.
+            if self.v6.sessions.get(id).flags & FLAG6_FROM_SYNC == 0 {
+                return Err(InstallError::PortInUse);
+            }
             self.drop_synced_v6(id);
         }
         let (lip, lport, proto) = (new.server.dst, new.server.dport, new.server.proto);
@@ -169,7 +175,8 @@ impl<P: Frame> Pipeline<P> {
         let (was_active, is_active) = (s.state.is_active(), new.state.is_active());
         s.state = new.state;
         s.expires = new.expires.max(now);
-        s.flags = (s.flags & FLAG6_SYNCED) | (new.flags & !FLAG6_SYNCED);
+        let keep = FLAG6_SYNCED | FLAG6_FROM_SYNC;
+        s.flags = (s.flags & keep) | (new.flags & !keep);
         if new.proxy_len != 0 {
             s.proxy_len = new.proxy_len;
         }

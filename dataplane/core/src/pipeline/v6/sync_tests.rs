@@ -388,6 +388,12 @@ fn records_this_director_cannot_hold_are_refused_and_counted_by_name() {
     r.real = ((0..3).map(rs6).find(|x| IpAddr::V6(*x) != rip).unwrap(), 80).into();
     assert_eq!(lb2.p.install_synced(&r, lb2.now).unwrap_err().name(), "port_in_use");
     assert_eq!(lb2.ipv6_sessions(), 2);
+    // The same LIP:lport to the same real server as that live connection of lb2's (IPv6
+    // ports have no per-member slices): refused, lb2's own session kept.
+    r.real = SocketAddr::new(rip, 80);
+    assert_eq!(lb2.p.install_synced(&r, lb2.now).unwrap_err().name(), "port_in_use");
+    assert_eq!(lb2.ipv6_sessions(), 2);
+    assert!(lb2.p.dump_sessions(lb2.now).iter().any(|c| c.client.port() == 45000));
 }
 
 #[test]
