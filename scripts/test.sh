@@ -122,6 +122,14 @@ for t in 47-ha-failover 48-sync-forged 49-ha-synproxy; do
   LAB_TESTS+=("$t-w1 $t 1")
 done
 LAB_TESTS+=("47-ha-failover-w2 47-ha-failover 2")
+# The same pair with an IPv6 VIP: IPv6 FULLNAT and NAT64 downloads survive the failover.
+for w in 1 2; do
+  LAB_TESTS+=("54-ha-ipv6-w$w 54-ha-ipv6 $w")
+done
+# The same pair with NAT (masquerade) real servers: their sessions are synced too.
+for w in 1 2; do
+  LAB_TESTS+=("58-ha-nat-w$w 58-ha-nat $w")
+done
 # ECMP cluster of active directors: a router with L4-hash ECMP over three rvsd + BIRD
 # directors; member failure under downloads, the same real server on every member, a
 # member joining (announced after its bulk sync), a graceful leave under wrk.

@@ -96,6 +96,24 @@ key_file = "$SYNC_KEY"
 EOF
 }
 
+# ha_ipv6_client: with RVS_LAB_IPV6=1, gives the client its lab IPv6 address back (ha_up
+# made its port again, without IPv6).
+ha_ipv6_client() {
+  local k
+  for k in c0.disable_ipv6=0 c0.accept_ra=0 c0.autoconf=0 c0.router_solicitations=0 c0.dad_transmits=0; do
+    in_client sysctl -qw "net.ipv6.conf.$k" >/dev/null
+  done
+  in_client ip -6 addr add 2001:db8:1::10/64 dev c0 nodad || die "cannot give the client its IPv6 address"
+}
+
+# ha_ipv6_ports N FILE: director N's IPv6 port addresses (2001:db8:1::N, 2001:db8:2::N).
+ha_ipv6_ports() {
+  local n=$1 f=$2
+  sed -i -e "s|^addresses = \[\"198.18.0.$n/24\"\]|addresses = [\"198.18.0.$n/24\", \"2001:db8:1::$n/64\"]|" \
+    -e "s|^addresses = \[\"198.19.0.$n/24\"\]|addresses = [\"198.19.0.$n/24\", \"2001:db8:2::$n/64\"]|" "$f"
+  grep -qF "2001:db8:2::$n/64" "$f" || die "could not add director $n's IPv6 port addresses"
+}
+
 # rvsd2_start CONFIG: like rvsd_start, for lb2.
 rvsd2_start() {
   local cfg=$1 i

@@ -35,8 +35,9 @@ pub enum WorkerMsg {
     Neigh(std::net::Ipv4Addr, Mac, PortIndex),
     /// An IPv6 neighbour another worker learned.
     Neigh6(std::net::Ipv6Addr, Mac, PortIndex),
-    /// Send gratuitous ARPs for these addresses, just taken over (to one worker only).
-    Announce(Vec<std::net::Ipv4Addr>),
+    /// Send gratuitous ARPs (IPv4) and unsolicited Neighbor Advertisements (IPv6) for these
+    /// addresses, just taken over (to one worker only).
+    Announce(Vec<std::net::IpAddr>),
 }
 
 /// The IPv4 local addresses of every service in `registry` (the destinations of
@@ -328,26 +329,17 @@ impl Control {
     /// a takeover then has one worker send gratuitous ARPs for the VIPs/LIPs taken (the
     /// inbox is ordered, so it already runs the snapshot that owns them).
     fn set_ownership(&mut self, addrs: &[std::net::IpAddr], owned: bool) -> Result<Reply, String> {
-        let mut v4 = Vec::with_capacity(addrs.len());
-        for a in addrs {
-            match a {
-                std::net::IpAddr::V4(a) => v4.push(*a),
-                std::net::IpAddr::V6(_) => {
-                    return Err(format!("IPv6 is not supported by the dataplane yet: {a}"))
-                }
-            }
-        }
-        self.registry.set_ownership(&v4, owned);
+        self.registry.set_ownership(addrs, owned);
         self.publish();
         let known = self.registry.addresses();
-        let announce: Vec<std::net::Ipv4Addr> = known
+        let announce: Vec<std::net::IpAddr> = known
             .keys()
             .copied()
-            .filter(|a| v4.is_empty() || v4.contains(a))
-            .filter(|a| self.registry.ownership().owns(*a))
+            .filter(|a| addrs.is_empty() || addrs.contains(a))
+            .filter(|a| self.registry.ownership().owns_ip(*a))
             .collect();
         tracing::info!(
-            addresses = ?v4,
+            addresses = ?addrs,
             owned,
             announced = announce.len(),
             "{}",
@@ -369,21 +361,17 @@ impl Control {
         let mut addresses: Vec<rvs_proto::AddrOwnership> = known
             .iter()
             .map(|(a, k)| rvs_proto::AddrOwnership {
-                addr: (*a).into(),
+                addr: *a,
                 kind: match k {
                     crate::service::LocalKind::Vip => "vip",
                     crate::service::LocalKind::Lip => "lip",
                 }
                 .into(),
-                owned: o.owns(*a),
+                owned: o.owns_ip(*a),
             })
             .collect();
         for a in o.exceptions().filter(|a| !known.contains_key(a)) {
-            addresses.push(rvs_proto::AddrOwnership {
-                addr: a.into(),
-                kind: "none".into(),
-                owned: o.owns(a),
-            });
+            addresses.push(rvs_proto::AddrOwnership { addr: a, kind: "none".into(), owned: o.owns_ip(a) });
         }
         Reply::Ownership {
             ownership: rvs_proto::OwnershipInfo { owns_by_default: o.owns_by_default(), addresses },
@@ -595,14 +583,24 @@ mod tests {
             matches!(rx.try_recv(), Ok(WorkerMsg::Config(c)) if c.services.owns("198.18.0.100".parse().unwrap()))
         );
         assert!(
-            matches!(rx.try_recv(), Ok(WorkerMsg::Announce(a)) if a == vec!["198.18.0.100".parse::<std::net::Ipv4Addr>().unwrap()])
+            matches!(rx.try_recv(), Ok(WorkerMsg::Announce(a)) if a == vec!["198.18.0.100".parse::<std::net::IpAddr>().unwrap()])
         );
 
         let r = c.handle(Command::Takeover { addrs: vec![] }).unwrap();
         assert_eq!(owned(r), vec!["198.18.0.100", "198.19.0.200"]);
-        assert!(c.handle(Command::Takeover { addrs: vec!["2001:db8::1".parse().unwrap()] }).is_err());
+        // IPv6 addresses are taken one by one too (this one is no service's yet).
+        c.handle(Command::Release { addrs: vec![] }).unwrap();
+        let _ = rx.try_recv();
+        let r = c.handle(Command::Takeover { addrs: vec!["2001:db8::1".parse().unwrap()] }).unwrap();
+        assert_eq!(owned(r), vec!["2001:db8::1"]);
         match c.handle(Command::Owned).unwrap() {
-            Reply::Ownership { ownership } => assert!(ownership.owns_by_default),
+            Reply::Ownership { ownership } => {
+                assert!(!ownership.owns_by_default);
+                assert_eq!(
+                    ownership.addresses.iter().find(|a| a.owned).map(|a| a.kind.as_str()),
+                    Some("none")
+                );
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -44,8 +44,8 @@ pub struct WorkerSyncCounters {
 }
 
 /// The names of install failures as `rvsadm --sync` shows them.
-pub const INSTALL_ERRORS: [&str; 6] =
-    ["ipv6", "no_service", "no_real", "no_local", "port_in_use", "table_full"];
+pub const INSTALL_ERRORS: [&str; 7] =
+    ["unsupported", "no_service", "no_real", "no_local", "method", "port_in_use", "table_full"];
 
 fn error_index(e: &InstallError) -> usize {
     INSTALL_ERRORS.iter().position(|n| *n == e.name()).unwrap_or(0)

@@ -149,7 +149,15 @@ impl Worker {
                         self.pipeline.neigh6_learned(ip, mac, port, now, &mut out)
                     }
                     WorkerMsg::Announce(addrs) => {
-                        self.pipeline.announce(&addrs, now);
+                        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+                        for a in addrs {
+                            match a {
+                                std::net::IpAddr::V4(a) => v4.push(a),
+                                std::net::IpAddr::V6(a) => v6.push(a),
+                            }
+                        }
+                        self.pipeline.announce(&v4, now);
+                        self.pipeline.announce6(&v6, now);
                     }
                 }
             }

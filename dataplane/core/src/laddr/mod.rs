@@ -25,6 +25,24 @@ pub fn owner_of_port(port: u16, workers: u16) -> u16 {
     port % workers
 }
 
+/// The worker that owns the NAT-method sessions of client CIP:cport among `workers`: a
+/// multiplicative hash of the endpoint both directions carry (a NAT reply holds no local
+/// port of ours), the same on every worker and every director.
+#[inline]
+pub fn owner_of_client(cip: Ipv4Addr, cport: u16, workers: u16) -> u16 {
+    let x = (u64::from(u32::from(cip)) << 16 | u64::from(cport)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((x >> 32) % u64::from(workers.max(1))) as u16
+}
+
+/// `owner_of_client` for an IPv6 client (its address folded to 64 bits).
+#[inline]
+pub fn owner_of_client6(cip: std::net::Ipv6Addr, cport: u16, workers: u16) -> u16 {
+    let a = u128::from(cip);
+    let folded = (a as u64) ^ ((a >> 64) as u64);
+    let x = (folded ^ u64::from(cport)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((x >> 32) % u64::from(workers.max(1))) as u16
+}
+
 /// The ports of member slice `index` (0-based) of `slices` in `range`: contiguous
 /// blocks, so the member id sits in the high bits of the port's offset in the range and
 /// the workers' partition (`port % workers`, or RSS) still applies within each block.

@@ -105,8 +105,7 @@ impl NatSteering {
     /// The worker (of `workers`) that owns the NAT sessions of client CIP:cport: a
     /// multiplicative hash of the endpoint, the same on every worker.
     pub(super) fn owner(cip: Ipv4Addr, cport: u16, workers: u16) -> u16 {
-        let x = (u64::from(u32::from(cip)) << 16 | u64::from(cport)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        ((x >> 32) % u64::from(workers.max(1))) as u16
+        crate::laddr::owner_of_client(cip, cport, workers)
     }
 }
 

@@ -245,3 +245,57 @@ mod icmp {
         assert!(p.tx(0, CLIENT_PORT).is_empty() && p.tx(1, CLIENT_PORT).is_empty());
     }
 }
+
+/// A NAT connection is synced like a FULLNAT one (its record names the client as the
+/// reply's destination, flag NAT), installed on the other director's worker that owns
+/// the client's endpoint, and forwarded there both ways without a handshake; a director
+/// whose real server is reached by FULLNAT refuses it.
+#[test]
+fn a_nat_connection_is_synced_to_the_owner_worker_of_another_director() {
+    use crate::sync::{SyncParams, CONN_F_NAT};
+    let mut lb1 = Pair::new(ForwardMethod::Nat);
+    for w in 0..2 {
+        let now = lb1.now;
+        lb1.w[w].enable_sync(SyncParams::default(), now);
+    }
+    let sport = port_owned_by(1, 42000);
+    p_open(&mut lb1, sport);
+    let rec = lb1.out[1].synced.pop().expect("the third client packet syncs a NAT session too");
+    assert_eq!(rec.flags & CONN_F_NAT, CONN_F_NAT);
+    assert_eq!(rec.local, rec.client, "the reply goes to the client");
+    assert_eq!(rec.owner_worker_steered(2, &crate::laddr::Steering::Partition), 1);
+
+    let mut lb2 = Pair::new(ForwardMethod::Nat);
+    assert_eq!(lb2.w[1].install_synced(&rec, lb2.now), Ok(Installed::New));
+    // A reply from the real server on either worker reaches the client from the VIP.
+    for w in [0, 1] {
+        lb2.rx(w, SERVER_PORT, reply(sport, TcpFlags::ACK));
+        lb2.rings();
+        let f = lb2.tx(1, CLIENT_PORT).pop().expect("the owner rewrites it");
+        let (_, _, src, s, dst, d) = endpoints(&f);
+        assert_eq!((src, s, dst, d), (ip(VIP), 80, ip(CIP), sport));
+    }
+    lb2.rx(0, CLIENT_PORT, client(sport, TcpFlags::ACK));
+    lb2.rings();
+    let f = lb2.tx(1, SERVER_PORT).pop().expect("the client's segment reaches the server");
+    assert_eq!(endpoints(&f).4, ip(RIP));
+
+    let mut fullnat = Pair::new(ForwardMethod::FullNat);
+    assert_eq!(fullnat.w[1].install_synced(&rec, fullnat.now).unwrap_err().name(), "method");
+    assert_eq!(fullnat.w[1].sessions().len(), 0);
+}
+
+/// SYN, the server's SYN/ACK, ACK and a data segment through the owner of `sport`.
+fn p_open(p: &mut Pair, sport: u16) {
+    let owner = NatSteering::owner(ip(CIP), sport, 2) as usize;
+    p.rx(owner, CLIENT_PORT, client(sport, TcpFlags::SYN));
+    p.rx(owner, SERVER_PORT, reply(sport, TcpFlags::SYN | TcpFlags::ACK));
+    p.rx(owner, CLIENT_PORT, client(sport, TcpFlags::ACK));
+    p.rx(
+        owner,
+        CLIENT_PORT,
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip(CIP), sport, ip(VIP), 80, TcpFlags::ACK, b"GET"),
+    );
+    assert_eq!(p.tx(owner, SERVER_PORT).len(), 3);
+    assert_eq!(p.tx(owner, CLIENT_PORT).len(), 1);
+}

@@ -18,12 +18,14 @@ use crate::synproxy::Translation;
 
 /// What a worker keeps for sync.
 pub(super) struct SyncState {
-    params: SyncParams,
+    pub(super) params: SyncParams,
     /// Per session slot: client packets so far and what was last synced.
     marks: Vec<(u32, SyncMark)>,
+    /// The same per slot of the IPv6 table (empty without IPv6: `v6/sync.rs`).
+    pub(super) marks6: Vec<(u32, SyncMark)>,
     /// The synced sessions (`FLAG_SYNCED`) of this worker: what every member should hold
     /// too. The sync thread sums the workers' and says it in hellos.
-    digest: TableDigest,
+    pub(super) digest: TableDigest,
 }
 
 impl SyncState {
@@ -50,10 +52,11 @@ impl InstallError {
     /// Counter name for `rvsadm --sync`.
     pub fn name(&self) -> &'static str {
         match self {
-            InstallError::Rebind(RebindError::Ipv6) => "ipv6",
-            InstallError::Rebind(RebindError::NoService(_)) => "no_service",
+            InstallError::Rebind(RebindError::Unsupported) => "unsupported",
+            InstallError::Rebind(RebindError::NoService(_) | RebindError::NoService6(_)) => "no_service",
             InstallError::Rebind(RebindError::NoReal(_)) => "no_real",
             InstallError::Rebind(RebindError::NoLocal(_)) => "no_local",
+            InstallError::Rebind(RebindError::Method(_)) => "method",
             InstallError::PortInUse => "port_in_use",
             InstallError::TableFull => "table_full",
         }
@@ -73,7 +76,9 @@ impl<P: Frame> Pipeline<P> {
     /// `params` says are due.
     pub fn enable_sync(&mut self, params: SyncParams, now: Time) {
         let marks = vec![(0, SyncMark::new(now)); self.sessions.capacity()];
-        self.sync = Some(Box::new(SyncState { params, marks, digest: TableDigest::unkeyed() }));
+        // IPv6 sessions get marks only where the ports have IPv6 addresses.
+        let marks6 = vec![(0, SyncMark::new(now)); self.sync_slots_v6()];
+        self.sync = Some(Box::new(SyncState { params, marks, marks6, digest: TableDigest::unkeyed() }));
     }
 
     /// Keys the table digest with the cluster key (call it after `enable_sync`, before
@@ -160,7 +165,8 @@ impl<P: Frame> Pipeline<P> {
 
     /// Every session for a bulk sync, from slot `from` on, at most `max`: returns where to
     /// go on (None: done). Sessions whose server handshake is still under way (SYN proxy)
-    /// are skipped: the server would not know them.
+    /// are skipped: the server would not know them. The IPv4 table's slots come first,
+    /// then the IPv6 table's (cursor values from the IPv4 capacity on).
     pub fn export_sessions(
         &self,
         from: usize,
@@ -169,23 +175,29 @@ impl<P: Frame> Pipeline<P> {
         mut f: impl FnMut(ConnRecord),
     ) -> Option<usize> {
         let mut n = 0;
-        for (i, s) in self.sessions.iter_from(from) {
-            if n == max {
-                return Some(i);
+        let base6 = self.sessions.capacity();
+        if from < base6 {
+            for (i, s) in self.sessions.iter_from(from) {
+                if n == max {
+                    return Some(i);
+                }
+                if s.state == SessionState::SynRecv {
+                    continue;
+                }
+                f(self.session_record(s, now));
+                n += 1;
             }
-            if s.state == SessionState::SynRecv {
-                continue;
-            }
-            f(self.session_record(s, now));
-            n += 1;
         }
-        None
+        self.export_sessions_v6(from.saturating_sub(base6), max - n, now, f).map(|i| base6 + i)
     }
 
     /// Installs a session another director synced to us (this worker owns its local
     /// port), or updates the one we have under the same client flow. Expiry runs here
     /// from the time left in the record.
     pub fn install_synced(&mut self, rec: &ConnRecord, now: Time) -> Result<Installed, InstallError> {
+        if rec.client.is_ipv6() {
+            return self.install_synced_v6(rec, now);
+        }
         let rb = rebind(rec, &self.snapshot, now)?;
         let mut new = rb.session;
         new.flags |= FLAG_SYNCED;
@@ -203,13 +215,17 @@ impl<P: Frame> Pipeline<P> {
             let old = self.sessions.remove(id);
             self.retire(&old);
         }
-        if !self.laddrs.reserve(new.reply.dst, new.reply.dport) {
+        // A NAT session holds no local port (its reply goes to the client).
+        let laddr = new.flags & FLAG_NO_LADDR == 0;
+        if laddr && !self.laddrs.reserve(new.reply.dst, new.reply.dport) {
             return Err(InstallError::PortInUse);
         }
         let id = match self.sessions.insert(new) {
             Ok(id) => id,
             Err(_) => {
-                self.laddrs.free(new.reply.dst, new.reply.dport);
+                if laddr {
+                    self.laddrs.free(new.reply.dst, new.reply.dport);
+                }
                 return Err(InstallError::TableFull);
             }
         };

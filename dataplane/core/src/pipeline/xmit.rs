@@ -87,8 +87,8 @@ impl<P: Frame> Pipeline<P> {
         if rearm {
             self.sessions.rearm(id);
         }
-        // A sync record names the session's local address: NAT sessions (none) are not synced.
-        if inbound && self.sync.is_some() && self.sessions.get(id).flags & crate::session::FLAG_NAT == 0 {
+        // NAT sessions too: their record names the client as the reply's destination.
+        if inbound && self.sync.is_some() {
             self.sync_client_packet(id, now, out);
         }
         let bytes = info.ip_len as u64;

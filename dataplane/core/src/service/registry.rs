@@ -306,7 +306,7 @@ impl Registry {
     /// Takes (`owned`) or releases VIPs/LIPs; none given: all of them, including those
     /// of services added later. Addresses no service has yet are recorded as well (a
     /// cluster manager may move an address before its service is configured).
-    pub fn set_ownership(&mut self, addrs: &[Ipv4Addr], owned: bool) {
+    pub fn set_ownership(&mut self, addrs: &[IpAddr], owned: bool) {
         self.ownership.set(addrs, owned);
         self.changed();
     }
@@ -316,18 +316,14 @@ impl Registry {
     }
 
     /// Every VIP and LIP of the services, each once (an address that is both is a VIP).
-    pub fn addresses(&self) -> std::collections::BTreeMap<Ipv4Addr, LocalKind> {
+    pub fn addresses(&self) -> std::collections::BTreeMap<IpAddr, LocalKind> {
         let mut out = std::collections::BTreeMap::new();
         for e in &self.services {
-            if let SocketAddr::V4(a) = e.spec.key.addr {
-                out.insert(*a.ip(), LocalKind::Vip);
-            }
+            out.insert(e.spec.key.addr.ip(), LocalKind::Vip);
         }
         for e in &self.services {
-            for a in &e.spec.local_addrs {
-                if let IpAddr::V4(a) = a {
-                    out.entry(*a).or_insert(LocalKind::Lip);
-                }
+            for &a in &e.spec.local_addrs {
+                out.entry(a).or_insert(LocalKind::Lip);
             }
         }
         out
@@ -598,7 +594,7 @@ mod ownership_tests {
         let lip = Ipv4Addr::new(198, 19, 0, 200);
         assert_eq!(
             r.addresses().into_iter().collect::<Vec<_>>(),
-            vec![(vip, LocalKind::Vip), (lip, LocalKind::Lip)]
+            vec![(vip.into(), LocalKind::Vip), (lip.into(), LocalKind::Lip)]
         );
         assert!(r.snapshot().owns(vip));
         let v = r.version();
@@ -606,7 +602,7 @@ mod ownership_tests {
         assert!(r.version() > v, "a new snapshot version for the workers");
         let s = r.snapshot();
         assert!(!s.owns(vip) && !s.owns(lip));
-        r.set_ownership(&[lip], true);
+        r.set_ownership(&[lip.into()], true);
         let s = r.snapshot();
         assert!(!s.owns(vip) && s.owns(lip));
     }

@@ -114,6 +114,12 @@ impl Snapshot {
         self.ownership.owns(ip)
     }
 
+    /// Whether we own IPv6 VIP/LIP `ip` (as `owns`).
+    #[inline]
+    pub fn owns6(&self, ip: std::net::Ipv6Addr) -> bool {
+        self.ownership.owns6(ip)
+    }
+
     /// The same snapshot with these IPv6 services.
     pub fn with_v6(mut self, v6: super::Snapshot6) -> Self {
         // NAT64 services' IPv4 LIPs are LIPs of ours: ARP answered, replies taken.

@@ -64,6 +64,11 @@ pub const FLAG6_DR: u8 = 0x80;
 pub const FLAG6_INPUT_ONLY: u8 = FLAG6_DR | FLAG6_TUN;
 /// The client's address goes to the real server (NAT, DR, TUN): no local address taken.
 pub const FLAG6_DIRECT: u8 = FLAG6_NAT | FLAG6_DR | FLAG6_TUN;
+/// The session was synced (a record of it sent, or it came from one): it is in the
+/// worker's table digest.
+pub const FLAG6_SYNCED: u8 = 0x10;
+/// The session came from another director's record (not created here).
+pub const FLAG6_FROM_SYNC: u8 = 0x08;
 
 impl Session6 {
     /// A NAT64 session: its real server and LIP are IPv4 (kept as IPv4-mapped addresses
@@ -142,6 +147,11 @@ impl SessionTable6 {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The most sessions the table holds (slot ids are below it).
+    pub fn capacity(&self) -> usize {
+        self.max
     }
 
     pub fn is_empty(&self) -> bool {
@@ -236,6 +246,11 @@ impl SessionTable6 {
     pub fn iter(&self) -> impl Iterator<Item = &Session6> {
         self.slots.iter().flatten()
     }
+
+    /// The live sessions from slot `from` on, with their ids (a bulk sync's walk).
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (u32, &Session6)> {
+        self.slots.iter().enumerate().skip(from).filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+    }
 }
 
 /// The local ports of this worker's share in use, per (LIP, protocol).
@@ -310,6 +325,25 @@ impl PortPool6 {
         None
     }
 
+    /// Marks `port` used for a session synced from another director: false when it is
+    /// not this worker's or already in use. (The pool is made if `lip` had none.)
+    pub fn reserve(&mut self, lip: Ipv6Addr, proto: u8, port: u16) -> bool {
+        if self.owner(port) != self.worker {
+            return false;
+        }
+        let first = self.first();
+        let set = self
+            .used
+            .entry((lip, proto))
+            .or_insert_with(|| PortSet { bits: Box::new([0; 1024]), next: first });
+        let (word, bit) = (port as usize / 64, port % 64);
+        if set.bits[word] & (1 << bit) != 0 {
+            return false;
+        }
+        set.bits[word] |= 1 << bit;
+        true
+    }
+
     pub fn give(&mut self, lip: Ipv6Addr, proto: u8, port: u16) {
         if let Some(set) = self.used.get_mut(&(lip, proto)) {
             set.bits[port as usize / 64] &= !(1 << (port % 64));
@@ -371,6 +405,9 @@ mod tests {
         assert_eq!(t.lookup(&s.client), None);
         assert_eq!(t.len(), 1);
         assert_eq!(t.iter().count(), 1);
+        assert_eq!(t.iter_from(0).map(|(i, s)| (i, s.client.sport)).collect::<Vec<_>>(), vec![(1, 40001)]);
+        assert_eq!(t.iter_from(2).count(), 0);
+        assert_eq!(t.capacity(), 2);
     }
 
     #[test]
@@ -401,6 +438,15 @@ mod tests {
         p.give(lip, 6, 1027);
         assert_eq!(p.take(lip, 6), Some(1027));
         assert_eq!(p.take(lip, 6), None);
+        // A synced session's port: taken only once, only on its owner, skipped by `take`.
+        let mut w = PortPool6::new(1, 2, (1025, 1030));
+        assert!(w.reserve(lip, 6, 1027));
+        assert!(!w.reserve(lip, 6, 1027), "in use");
+        assert!(!w.reserve(lip, 6, 1028), "worker 0's");
+        assert_eq!(w.take(lip, 6), Some(1025));
+        assert_eq!(w.take(lip, 6), Some(1029));
+        w.give(lip, 6, 1027);
+        assert_eq!(w.take(lip, 6), Some(1027));
         let mut w0 = PortPool6::new(0, 2, (1025, 1030));
         assert_eq!(w0.take(lip, 6), Some(1026));
         assert_eq!(PortPool6::new(0, 1, (65535, 65535)).take(lip, 6), Some(65535));

@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use super::Error;
 use crate::proxyproto::Version;
-use crate::session::{FlowKey, Session, SessionState, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP};
+use crate::session::v6::{FlowKey6, Session6, FLAG6_NAT, FLAG6_TOA, FLAG6_TOA_PENDING};
+use crate::session::{
+    FlowKey, Session, SessionState, FLAG_NAT, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
+};
 use crate::synproxy::cookie::MAX_WSCALE;
 use crate::synproxy::{SeqDelta, Translation, WindowShift};
 
@@ -38,7 +41,10 @@ pub const CONN_F_TOA_PENDING: u8 = 0x02;
 /// Record flag: the connection was opened by the SYN proxy (a repeated SYN/ACK from the
 /// server is dropped, not forwarded).
 pub const CONN_F_SYNPROXY: u8 = 0x04;
-const CONN_KNOWN_FLAGS: u8 = CONN_F_TOA | CONN_F_TOA_PENDING | CONN_F_SYNPROXY;
+/// Record flag: forwarding method NAT (masquerade), IPv4 or IPv6: no local address;
+/// `laddr:lport` is the client's CIP:cport, where the real server's replies go (through us).
+pub const CONN_F_NAT: u8 = 0x08;
+const CONN_KNOWN_FLAGS: u8 = CONN_F_TOA | CONN_F_TOA_PENDING | CONN_F_SYNPROXY | CONN_F_NAT;
 
 /// Option: the sequence/timestamp/window translation (SYN proxy, PROXY header).
 pub const OPT_TRANSLATION: u8 = 1;
@@ -342,6 +348,10 @@ impl ConnRecord {
         if self.flags & !CONN_KNOWN_FLAGS != 0 {
             return Err(Error::BadConnFlags(self.flags));
         }
+        // A NAT session's replies go to the client itself.
+        if self.flags & CONN_F_NAT != 0 && self.local != self.client {
+            return Err(Error::BadConnFlags(self.flags));
+        }
         if let Some(t) = self.translation {
             check_shift(t.to_server_window)?;
             check_shift(t.to_client_window)?;
@@ -476,6 +486,10 @@ impl ConnRecord {
         if s.flags & FLAG_TOA_PENDING != 0 {
             flags |= CONN_F_TOA_PENDING;
         }
+        if s.flags & FLAG_NAT != 0 {
+            // `local_addr` is then the client's endpoint (the reply's destination).
+            flags |= CONN_F_NAT;
+        }
         ConnRecord {
             proto: s.client.proto,
             state: s.state,
@@ -489,6 +503,68 @@ impl ConnRecord {
             proxy: None,
             persist: s.persist_client.get().map(IpAddr::V4),
         }
+    }
+
+    /// The record of an IPv6 session (FULLNAT v6 → v6, or NAT64, whose IPv4 LIP and real
+    /// server the session keeps as IPv4-mapped addresses and the record carries as IPv4),
+    /// `remaining` before it expires, with its TOA and PROXY protocol state.
+    pub fn from_session6(s: &Session6, remaining: Duration) -> ConnRecord {
+        let mut flags = 0;
+        if s.flags & FLAG6_TOA != 0 {
+            flags |= CONN_F_TOA;
+        }
+        if s.flags & FLAG6_TOA_PENDING != 0 {
+            flags |= CONN_F_TOA_PENDING;
+        }
+        if s.flags & FLAG6_NAT != 0 {
+            // `server` is then RIP:rport → CIP:cport: the local endpoint is the client.
+            flags |= CONN_F_NAT;
+        }
+        let sock = |a: Ipv6Addr, port: u16| match a.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
+            None => SocketAddr::new(IpAddr::V6(a), port),
+        };
+        let proxy = match s.proxy {
+            1 => Some(Version::V1),
+            2 => Some(Version::V2),
+            _ => None,
+        };
+        // Once the PROXY header went in, the client's stream is shifted by its length.
+        let sent = proxy.is_some() && s.proxy_len != 0;
+        ConnRecord {
+            proto: s.client.proto,
+            state: s.state,
+            client: SocketAddr::new(IpAddr::V6(s.client.src), s.client.sport),
+            virt: SocketAddr::new(IpAddr::V6(s.client.dst), s.client.dport),
+            local: sock(s.server.dst, s.server.dport),
+            real: sock(s.server.src, s.server.sport),
+            timeout_ms: remaining.as_millis().min(u32::MAX as u128) as u32,
+            flags,
+            translation: sent.then(|| Translation::default().with_client_insert(u32::from(s.proxy_len))),
+            proxy: proxy.map(|version| ProxyState { version, sent, client_isn: s.client_isn }),
+            persist: None,
+        }
+    }
+
+    /// The two flow keys of a record whose client side is IPv6, as the IPv6 session table
+    /// indexes them (client → VIP, real → LIP; an IPv4 server side as mapped addresses,
+    /// NAT64); None when the client side is IPv4.
+    pub fn flow_keys6(&self) -> Option<(FlowKey6, FlowKey6)> {
+        let v6 = |a: IpAddr| match a {
+            IpAddr::V6(a) => a,
+            IpAddr::V4(a) => a.to_ipv6_mapped(),
+        };
+        if !self.client.is_ipv6() || !self.virt.is_ipv6() {
+            return None;
+        }
+        let key = |src: SocketAddr, dst: SocketAddr| FlowKey6 {
+            src: v6(src.ip()),
+            dst: v6(dst.ip()),
+            sport: src.port(),
+            dport: dst.port(),
+            proto: self.proto,
+        };
+        Some((key(self.client, self.virt), key(self.real, self.local)))
     }
 
     /// The two flow keys of an IPv4-only record (client → VIP, real → LIP), as the session
@@ -527,6 +603,13 @@ impl ConnRecord {
     /// choice of worker does not matter: only where replies land here does.
     pub fn owner_worker_steered(&self, workers: usize, steering: &crate::laddr::Steering) -> usize {
         let workers = workers.clamp(1, u16::MAX as usize);
+        if self.flags & CONN_F_NAT != 0 {
+            // NAT sessions belong to the worker of the client's endpoint.
+            return match self.client {
+                SocketAddr::V4(c) => crate::laddr::owner_of_client(*c.ip(), c.port(), workers as u16),
+                SocketAddr::V6(c) => crate::laddr::owner_of_client6(*c.ip(), c.port(), workers as u16),
+            } as usize;
+        }
         match (self.local, self.real) {
             (SocketAddr::V4(l), SocketAddr::V4(r)) => {
                 steering.owner_of_reply(workers as u16, *r.ip(), r.port(), *l.ip(), l.port()) as usize

@@ -10,24 +10,34 @@
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 
-use super::conn::{ConnRecord, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING};
+use super::conn::{ConnRecord, CONN_F_NAT, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING};
 use crate::service::{Snapshot, VsKey};
-use crate::session::{Session, FLAG_TOA, FLAG_TOA_PENDING};
+use crate::session::v6::{Session6, FLAG6_NAT, FLAG6_TOA, FLAG6_TOA_PENDING};
+use crate::session::{Session, FLAG_NAT, FLAG_TOA, FLAG_TOA_PENDING};
+use crate::synproxy::Translation;
 use crate::time::Time;
+use rvs_proto::ForwardMethod;
 
 /// Why a record cannot become a session here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RebindError {
-    /// The session table holds IPv4 flows only (so far).
-    #[error("IPv6 sessions are not supported by the session table")]
-    Ipv6,
+    /// The record holds what no session table here can: an IPv4 client with an IPv6
+    /// server side, or SYN-proxy sequence translation on an IPv6 session.
+    #[error("the record's families or state cannot be held by a session here")]
+    Unsupported,
     #[error("no service {0:?} here")]
     NoService(VsKey),
+    /// The IPv6 service (protocol, VIP, vport) is not configured here.
+    #[error("no IPv6 service {0} here")]
+    NoService6(SocketAddr),
     #[error("real server {0} is not in the service here")]
-    NoReal(SocketAddrV4),
+    NoReal(SocketAddr),
     /// Replies to this LIP would not reach us: it is not a local address of the service.
     #[error("local address {0} is not one of the service's here")]
-    NoLocal(SocketAddrV4),
+    NoLocal(SocketAddr),
+    /// The record's method (NAT or FULLNAT) is not the real server's here.
+    #[error("real server {0} is reached by another forwarding method here")]
+    Method(SocketAddr),
 }
 
 /// A session rebuilt from a record.
@@ -49,17 +59,22 @@ fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
 
 /// The session for `rec` in `snap`, expiring `rec.timeout_ms` after `now`.
 pub fn rebind(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Rebound, RebindError> {
-    let (client, reply) = rec.flow_keys().ok_or(RebindError::Ipv6)?;
-    let key = rec.service_key().ok_or(RebindError::Ipv6)?;
+    let (client, reply) = rec.flow_keys().ok_or(RebindError::Unsupported)?;
+    let key = rec.service_key().ok_or(RebindError::Unsupported)?;
     let idx = snap.find(&key).ok_or(RebindError::NoService(key))? as usize;
     let svc = snap.services.get(idx).ok_or(RebindError::NoService(key))?;
-    let real_addr = v4(rec.real).ok_or(RebindError::Ipv6)?;
-    let real = svc.reals.iter().find(|r| r.addr == real_addr).ok_or(RebindError::NoReal(real_addr))?;
-    let local = v4(rec.local).ok_or(RebindError::Ipv6)?;
-    if !svc.local_addrs.contains(local.ip()) {
-        return Err(RebindError::NoLocal(local));
+    let real_addr = v4(rec.real).ok_or(RebindError::Unsupported)?;
+    let real = svc.reals.iter().find(|r| r.addr == real_addr).ok_or(RebindError::NoReal(rec.real))?;
+    let nat = rec.flags & CONN_F_NAT != 0;
+    if real.method != if nat { ForwardMethod::Nat } else { ForwardMethod::FullNat } {
+        return Err(RebindError::Method(rec.real));
     }
-    let mut flags = 0;
+    let local = v4(rec.local).ok_or(RebindError::Unsupported)?;
+    // A NAT session's replies go to the client (through us): no local address.
+    if !nat && !svc.local_addrs.contains(local.ip()) {
+        return Err(RebindError::NoLocal(rec.local));
+    }
+    let mut flags = if nat { FLAG_NAT } else { 0 };
     if rec.flags & CONN_F_TOA != 0 {
         flags |= FLAG_TOA;
     }
@@ -82,6 +97,77 @@ pub fn rebind(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Rebound, R
     };
     let needs_ext = rec.translation.is_some() || rec.proxy.is_some() || rec.flags & CONN_F_SYNPROXY != 0;
     Ok(Rebound { session, service: idx, needs_ext })
+}
+
+/// The IPv6 session for `rec` (FULLNAT v6 → v6, NAT64 with an IPv4 server side, or NAT
+/// to an IPv6 real server, whose server flow is RIP:rport → CIP:cport) in
+/// `snap`'s IPv6 services, expiring `rec.timeout_ms` after `now`. Its PROXY protocol
+/// state comes along: the version, the client's ISN and, once sent, the header's length
+/// (the record's translation shifts the client's stream by exactly that, nothing else).
+pub fn rebind6(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Session6, RebindError> {
+    let (client, server) = rec.flow_keys6().ok_or(RebindError::Unsupported)?;
+    if rec.flags & CONN_F_SYNPROXY != 0 {
+        return Err(RebindError::Unsupported);
+    }
+    let nat = rec.flags & CONN_F_NAT != 0;
+    let snap6 = &snap.v6;
+    let idx = snap6.find(&(rec.proto, client.dst, client.dport)).ok_or(RebindError::NoService6(rec.virt))?;
+    let svc = snap6.services.get(idx as usize).ok_or(RebindError::NoService6(rec.virt))?;
+    // NAT64 real servers are kept as mapped addresses, as the session's server flow.
+    let real = svc
+        .reals
+        .iter()
+        .find(|r| *r.addr.ip() == server.src && r.addr.port() == server.sport)
+        .ok_or(RebindError::NoReal(rec.real))?;
+    // A NAT64 real server is FULLNAT whatever its method says.
+    let method = if real.ipv4().is_some() { ForwardMethod::FullNat } else { real.method };
+    if method != if nat { ForwardMethod::Nat } else { ForwardMethod::FullNat } {
+        return Err(RebindError::Method(rec.real));
+    }
+    // A NAT session's replies go to the client (through us): no local address.
+    let local_ok = nat
+        || match rec.local.ip() {
+            IpAddr::V4(l) => svc.local_addrs4.contains(&l),
+            IpAddr::V6(l) => svc.local_addrs.contains(&l),
+        };
+    if !local_ok {
+        return Err(RebindError::NoLocal(rec.local));
+    }
+    let (proxy, proxy_len) = match rec.proxy {
+        None if rec.translation.is_some() => return Err(RebindError::Unsupported),
+        None => (0, 0),
+        Some(p) => {
+            let len = match (p.sent, rec.translation) {
+                (false, None) => 0,
+                (true, Some(t)) if t == Translation::default().with_client_insert(t.client_seq.0) => {
+                    u8::try_from(t.client_seq.0).map_err(|_| RebindError::Unsupported)?
+                }
+                _ => return Err(RebindError::Unsupported),
+            };
+            (if p.version == crate::proxyproto::Version::V1 { 1 } else { 2 }, len)
+        }
+    };
+    let mut flags = if nat { FLAG6_NAT } else { 0 };
+    if rec.flags & CONN_F_TOA != 0 {
+        flags |= FLAG6_TOA;
+    }
+    if rec.flags & CONN_F_TOA_PENDING != 0 {
+        flags |= FLAG6_TOA_PENDING;
+    }
+    Ok(Session6 {
+        client,
+        server,
+        state: rec.state,
+        expires: rec.expires(now),
+        real_slot: real.slot,
+        svc_slot: svc.slot,
+        flags,
+        proxy,
+        client_isn: rec.proxy.map_or(0, |p| p.client_isn),
+        proxy_len,
+        // Persistence templates are not synced: the session holds none here.
+        persist: None,
+    })
 }
 
 #[cfg(test)]
@@ -183,18 +269,94 @@ mod tests {
         r.real = SocketAddr::from(([172, 16, 0, 3], 8080));
         assert_eq!(
             rebind(&r, &snap, Time::ZERO),
-            Err(RebindError::NoReal(SocketAddrV4::new([172, 16, 0, 3].into(), 8080)))
+            Err(RebindError::NoReal(SocketAddr::from(([172, 16, 0, 3], 8080))))
         );
         let mut r = rec();
         r.local = SocketAddr::from(([198, 51, 100, 8], 41003));
         assert_eq!(
             rebind(&r, &snap, Time::ZERO),
-            Err(RebindError::NoLocal(SocketAddrV4::new([198, 51, 100, 8].into(), 41003)))
+            Err(RebindError::NoLocal(SocketAddr::from(([198, 51, 100, 8], 41003))))
         );
         let mut r = rec();
         r.client = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 1));
         r.virt = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 80));
-        assert_eq!(rebind(&r, &snap, Time::ZERO), Err(RebindError::Ipv6));
+        assert_eq!(rebind(&r, &snap, Time::ZERO), Err(RebindError::Unsupported));
+    }
+
+    /// An IPv6 session with its PROXY header sent goes through the wire and comes back
+    /// equal; what an IPv6 session cannot hold is refused.
+    #[test]
+    fn an_ipv6_session_round_trips_with_its_proxy_state() {
+        use crate::service::{Real6, Service6, Snapshot6};
+        use crate::session::v6::FlowKey6;
+        use crate::synproxy::SeqDelta;
+        use std::net::{Ipv6Addr, SocketAddrV6};
+        let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let svc = Service6 {
+            proto: PROTO_TCP,
+            vip: a("2001:db8::100"),
+            vport: 443,
+            scheduler: "rr".into(),
+            sched_flags: SchedFlags::default(),
+            reals: vec![Real6 {
+                addr: SocketAddrV6::new(a("2001:db8:2::11"), 8443, 0, 0),
+                weight: 1,
+                slot: 3,
+                method: Default::default(),
+            }],
+            local_addrs: vec![a("2001:db8:2::200")],
+            local_addrs4: vec![],
+            toa: false,
+            proxy_protocol: Some(crate::proxyproto::Version::V2),
+            slot: 9,
+            persistence: None,
+        };
+        let snap = snapshot().with_v6(Snapshot6::new(vec![svc]));
+        let s = Session6 {
+            client: FlowKey6 {
+                src: a("2001:db8:1::10"),
+                dst: a("2001:db8::100"),
+                sport: 5555,
+                dport: 443,
+                proto: 6,
+            },
+            server: FlowKey6 {
+                src: a("2001:db8:2::11"),
+                dst: a("2001:db8:2::200"),
+                sport: 8443,
+                dport: 41003,
+                proto: 6,
+            },
+            state: SessionState::Established,
+            expires: Time::from_secs(130),
+            real_slot: 3,
+            svc_slot: 9,
+            flags: FLAG6_TOA,
+            proxy: 2,
+            client_isn: 77,
+            proxy_len: 52,
+            persist: None,
+        };
+        let r = ConnRecord::from_session6(&s, Duration::from_secs(30));
+        assert_eq!(r.translation.map(|t| t.client_seq), Some(SeqDelta(52)));
+        let mut buf = [0u8; crate::sync::conn::CONN_MAX_LEN];
+        let n = r.emit(&mut buf).unwrap();
+        let (back, m) = ConnRecord::parse(&buf[..n]).unwrap();
+        assert_eq!((back, m), (r, n));
+        assert_eq!(rebind6(&back, &snap, Time::from_secs(100)), Ok(s));
+        // Not yet sent: no translation, and none comes back.
+        let pending = Session6 { proxy_len: 0, ..s };
+        let r = ConnRecord::from_session6(&pending, Duration::from_secs(30));
+        assert_eq!(r.translation, None);
+        assert_eq!(rebind6(&r, &snap, Time::from_secs(100)), Ok(pending));
+        // A SYN-proxy translation or a header longer than a session holds: refused.
+        let mut x = ConnRecord::from_session6(&s, Duration::from_secs(30));
+        x.translation = x.translation.map(|t| Translation { server_seq: SeqDelta(1), ..t });
+        assert_eq!(rebind6(&x, &snap, Time::ZERO), Err(RebindError::Unsupported));
+        x.translation = Some(Translation::default().with_client_insert(300));
+        assert_eq!(rebind6(&x, &snap, Time::ZERO), Err(RebindError::Unsupported));
+        // An IPv4 client side is not the IPv6 table's.
+        assert_eq!(rebind6(&rec(), &snap, Time::ZERO), Err(RebindError::Unsupported));
     }
 
     /// Director A syncs its sessions as packets arrive; director B (two workers) receives,

@@ -106,10 +106,13 @@ fn arb_state() -> impl Strategy<Value = (u8, SessionState)> {
 
 prop_compose! {
     fn arb_record()(ps in arb_state(), (client, virt) in arb_side(), (local, real) in arb_side(),
-                    timeout_ms in any::<u32>(), flags in 0u8..8,
+                    timeout_ms in any::<u32>(), flags in 0u8..8, nat in any::<bool>(),
                     translation in proptest::option::of(arb_translation()),
                     proxy in proptest::option::of((any::<bool>(), any::<bool>(), any::<u32>())),
                     persist in proptest::option::of(any::<bool>().prop_flat_map(arb_ip))) -> ConnRecord {
+        // A NAT record names the client as the reply's destination (one family throughout).
+        let nat = nat && client.is_ipv4() == real.is_ipv4();
+        let (local, flags) = if nat { (client, flags | CONN_F_NAT) } else { (local, flags) };
         ConnRecord {
             proto: ps.0, state: ps.1, client, virt, local, real, timeout_ms, flags, translation,
             proxy: proxy.map(|(v2, sent, client_isn)| ProxyState {
@@ -480,6 +483,12 @@ fn emit_refuses_what_the_wire_cannot_say() {
     let mut r = record(1);
     r.flags = 0x80;
     assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadConnFlags(0x80)));
+    // NAT: the local endpoint must be the client's.
+    let mut r = record(1);
+    r.flags = CONN_F_NAT;
+    assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadConnFlags(CONN_F_NAT)));
+    r.local = r.client;
+    assert!(r.emit(&mut [0u8; 200]).is_ok());
     let mut r = record(1);
     r.translation =
         Some(Translation { to_client_window: WindowShift { from: 15, to: 0 }, ..Translation::IDENTITY });

@@ -4,8 +4,9 @@
 //!
 //! Replies reach the worker that owns their session by local port (`port % workers`, the
 //! IPv4 partition); one that lands elsewhere is handed over unparsed. Real servers reached
-//! by NAT, DR or TUN take no local address (`direct.rs`). No SYN proxy or persistence
-//! yet (refused by the registry), and the sessions are not synced to other directors.
+//! by NAT, DR or TUN take no local address (`direct.rs`). No SYN proxy yet (refused by the
+//! registry). FULLNAT, NAT64 and NAT sessions are synced to other directors as IPv4 ones
+//! are (`sync.rs`); DR and TUN ones are not (yet).
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -183,6 +184,10 @@ impl<P: Frame> Pipeline<P> {
         if k.proto == PROTO_TCP && l4.flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN) != TCP_SYN {
             return self.drop_pkt(DropReason::NoSession, pkt);
         }
+        // A backup forwards its sessions (synced ones) but takes no new connection.
+        if !self.snapshot.owns6(k.dst) {
+            return self.drop_pkt(DropReason::NotOwner, pkt);
+        }
         let snap = self.snapshot.v6.clone();
         let Some(si) = snap.find(&(k.proto, k.dst, k.dport)) else {
             return self.drop_pkt(DropReason::NoService, pkt);
@@ -269,6 +274,7 @@ impl<P: Frame> Pipeline<P> {
                 return self.drop_pkt(reason, pkt);
             }
         };
+        self.sync_created_v6(id, now);
         let c = &self.counters;
         c.sessions_created.inc();
         c.sessions_live.set((self.sessions.len() + self.v6.sessions.len()) as u64);
@@ -321,6 +327,9 @@ impl<P: Frame> Pipeline<P> {
         let s = self.account_v6(id, dir, l4.key.proto, l4.flags, l4.ip_len, now);
         if input_only {
             return self.forward_input_only_v6(&s, pkt, &l4, now, alloc, out);
+        }
+        if dir == Direction::FromClient && self.sync.is_some() {
+            self.sync_client_packet_v6(id, now, out);
         }
         let to = if dir == Direction::FromClient { s.to_server() } else { s.to_client() };
         if s.is_nat64() {
@@ -403,6 +412,7 @@ impl<P: Frame> Pipeline<P> {
     pub(in crate::pipeline) fn retire_v6(&mut self, s: &Session6) {
         self.give_lip_v6(s);
         self.release_template_v6(s);
+        self.sync_forget_v6(s);
         let c = &self.counters;
         if let Some(r) = c.reals.get(s.real_slot as usize) {
             if s.state.is_active() {

@@ -80,10 +80,7 @@ impl NatSteering6 {
     /// The worker (of `workers`) owning the NAT sessions of client CIP:cport: a
     /// multiplicative hash of the endpoint, the same on every worker.
     pub(super) fn owner(cip: Ipv6Addr, cport: u16, workers: u16) -> u16 {
-        let a = u128::from(cip);
-        let folded = (a as u64) ^ ((a >> 64) as u64);
-        let x = (folded ^ u64::from(cport)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        ((x >> 32) % u64::from(workers.max(1))) as u16
+        crate::laddr::owner_of_client6(cip, cport, workers)
     }
 }
 

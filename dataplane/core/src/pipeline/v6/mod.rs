@@ -14,6 +14,8 @@ mod frag;
 mod icmp_error;
 mod nat64;
 mod nd;
+mod own;
+mod sync;
 
 use hashbrown::HashMap;
 use std::net::Ipv6Addr;
@@ -81,6 +83,8 @@ pub(super) struct V6State<P> {
     /// The next IPv4 identification of NAT64 packets (steps by the worker count, so the
     /// workers never share one).
     ident4: u16,
+    /// Unsolicited advertisements still to send for addresses taken over (`own.rs`).
+    unsolicited: Vec<own::Unsolicited>,
 }
 
 /// What sizes a worker's IPv6 state.
@@ -137,6 +141,7 @@ impl<P> V6State<P> {
             ports: PortPool6::new(p.worker, p.workers, p.local_port_range),
             expired: Vec::new(),
             ident4: p.worker,
+            unsolicited: Vec::new(),
         }
     }
 
@@ -313,6 +318,9 @@ impl<P: Frame> Pipeline<P> {
         }
         self.v6.probes = probes;
         self.v6.failed = failed;
+        if !self.v6.unsolicited.is_empty() {
+            self.send_due_nas(now, alloc, out);
+        }
         let mut expired = std::mem::take(&mut self.v6.expired);
         self.v6.sessions.expire(now, EXPIRE_BUDGET, &mut expired);
         for s in expired.drain(..) {
@@ -349,5 +357,7 @@ mod direct_tests;
 mod golden;
 #[cfg(test)]
 mod nat64_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_HOP_LIMIT: u8 = 64;
 /// Neighbor Discovery travels with hop limit 255 so that receivers can tell it was not routed.
 const ND_HOP_LIMIT: u8 = 255;
 /// An NS or NA with a link-layer address option: Ethernet, IPv6, 24 + 8 bytes of ICMPv6.
-const ND_FRAME_LEN: usize = ETH_LEN + ipv6::HEADER_LEN + icmpv6::ND_LEN + 8;
+pub(super) const ND_FRAME_LEN: usize = ETH_LEN + ipv6::HEADER_LEN + icmpv6::ND_LEN + 8;
 
 impl<P: Frame> Pipeline<P> {
     /// An ICMPv6 message to one of our addresses (or a solicitation to a solicited-node
@@ -54,6 +54,10 @@ impl<P: Frame> Pipeline<P> {
         };
         match repr {
             Icmpv6Repr::EchoRequest { .. } => {
+                if matches!(self.v6.get(dst), Some(Dest6::Vip | Dest6::Lip)) && !self.snapshot.owns6(dst) {
+                    // A released VIP/LIP: the master answers.
+                    return self.drop_pkt(DropReason::NotOwner, pkt);
+                }
                 let len = end - start;
                 self.echo_reply(port, pkt, start, len, src, dst, eth_src, out)
             }
@@ -61,7 +65,10 @@ impl<P: Frame> Pipeline<P> {
                 let ours = match self.v6.get(target) {
                     Some(Dest6::Own(p)) => p == port,
                     // A VIP or LIP inside this port's prefix (else routers announce it).
-                    Some(Dest6::Vip | Dest6::Lip) => self.v6.routes.connected_port(target) == Some(port),
+                    // A VIP or LIP we own (a backup leaves them to the master).
+                    Some(Dest6::Vip | Dest6::Lip) => {
+                        self.v6.routes.connected_port(target) == Some(port) && self.snapshot.owns6(target)
+                    }
                     None => false,
                 };
                 if !ours {
@@ -225,7 +232,7 @@ impl<P: Frame> Pipeline<P> {
 }
 
 /// Writes a whole Neighbor Discovery frame (`ND_FRAME_LEN` bytes) into `f`.
-fn emit_nd(
+pub(super) fn emit_nd(
     f: &mut [u8],
     src_mac: MacAddr,
     dst_mac: MacAddr,

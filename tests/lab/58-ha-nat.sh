@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Failover of two directors with NAT (masquerade) sessions, IPv4 and IPv6: the HA pair of
+# 47-ha-failover (RVS_LAB_IPV6=1) with NAT services, VIP 198.18.0.101:80 and
+# [2001:db8:1::101]:80, to the real servers' nginx with 'method = "nat"'. NAT real servers
+# route their replies through the director: here their default routes point at the LIPs
+# 198.19.0.200 and 2001:db8:2::200, addresses that move with the master (a gratuitous ARP,
+# an unsolicited Neighbor Advertisement on takeover), not at a director's own port
+# address. Rate-limited downloads over both families start through lb1; lb2 must hold
+# their NAT sessions by sync (no local address: 0.0.0.0:0 / [::]:0); lb1's rvsd is killed
+# with SIGKILL; 'rvsadm --takeover' on lb2; every download completes byte-identical
+# through lb2 and the real servers keep seeing the client's own addresses.
+# shellcheck source=tests/lab/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/lab/ha-lib.sh
+source "$(dirname "$0")/ha-lib.sh"
+
+export RVS_LAB_IPV6=1
+VIP_NAT=198.18.0.101
+VIP_NAT6=2001:db8:1::101
+DOWNLOADS=4
+DOWNLOADS6=2
+RATE=4M # per download: 50 MB last >= 12.5 s
+
+ha_up
+ha_ipv6_client
+# nat_service N FILE: director N's IPv6 port addresses and the NAT services (the IPv6
+# FULLNAT one is there for its LIP, the real servers' IPv6 gateway).
+nat_service() {
+  ha_ipv6_ports "$1" "$2"
+  cat >>"$2" <<EOF
+
+[[service]]
+protocol = "tcp"
+address = "$VIP_NAT:80"
+scheduler = "rr"
+real = [
+  { address = "198.19.0.11:80", method = "nat" },
+  { address = "198.19.0.12:80", method = "nat" },
+  { address = "198.19.0.13:80", method = "nat" },
+]
+
+[[service]]
+protocol = "tcp"
+address = "[$VIP_NAT6]:80"
+scheduler = "rr"
+real = [
+  { address = "[2001:db8:2::11]:80", method = "nat" },
+  { address = "[2001:db8:2::12]:80", method = "nat" },
+  { address = "[2001:db8:2::13]:80", method = "nat" },
+]
+
+[[service]]
+protocol = "tcp"
+address = "[2001:db8:1::100]:80"
+scheduler = "rr"
+local_addresses = ["2001:db8:2::200"]
+real = [ { address = "[2001:db8:2::11]:80" } ]
+EOF
+}
+ha_config 1 "$WORKERS" "$CFG_DIR/lb1.toml" master
+ha_config 2 "$WORKERS" "$CFG_DIR/lb2.toml" backup
+nat_service 1 "$CFG_DIR/lb1.toml"
+nat_service 2 "$CFG_DIR/lb2.toml"
+rvsd_start "$CFG_DIR/lb1.toml"
+rvsd2_start "$CFG_DIR/lb2.toml"
+for n in 1 2 3; do
+  in_rs "$n" ip route replace default via 198.19.0.200 dev eth0 || die "cannot route rs$n via the LIP"
+  in_rs "$n" ip -6 route replace default via 2001:db8:2::200 dev eth0 || die "cannot route rs$n via the IPv6 LIP"
+done
+want=$(cat "$STATE/big.sha256")
+
+wait_for 10 "lb2 sees lb1 in the sync group" bash -c "'$RVSADM' --socket '$CTRL_SOCK2' --sync | grep -qE '^1 +198.18.9.1:'" ||
+  fail "lb2 does not list lb1 as a sync peer"
+warm_up
+assert_eq "curl through lb1 (NAT)" ok "$(in_client curl -s --max-time 5 -o /dev/null "http://$VIP_NAT/" && echo ok)"
+assert_eq "curl -6 through lb1 (NAT)" ok \
+  "$(in_client curl -6 -s --max-time 5 -o /dev/null "http://[$VIP_NAT6]/" && echo ok)"
+
+pids=()
+dls=()
+for i in $(seq "$DOWNLOADS"); do dls+=("v4-$i http://$VIP_NAT/big.bin"); done
+for i in $(seq "$DOWNLOADS6"); do dls+=("v6-$i http://[$VIP_NAT6]/big.bin"); done
+for d in "${dls[@]}"; do
+  read -r name url <<<"$d"
+  in_client curl -s --max-time 90 --limit-rate "$RATE" -o "$CFG_DIR/dl.$name" \
+    -w '%{http_code} %{size_download} %{time_total}\n' "$url" >"$CFG_DIR/dl.$name.status" 2>&1 &
+  pids+=($!)
+  bg_track "$!"
+done
+sleep 4
+
+lnc2=$(rvsadm2 -Lnc | awk 'NR > 2 && /ESTABLISHED/')
+nat_before=$(awk -v v="$VIP_NAT:80" 'index($0, v) && /0\.0\.0\.0:0/' <<<"$lnc2" | wc -l)
+nat6_before=$(awk -v v="[$VIP_NAT6]:80" 'index($0, v) && index($0, "[::]:0")' <<<"$lnc2" | wc -l)
+say "NAT sessions lb2 had installed before the failover: $nat_before IPv4, $nat6_before IPv6"
+assert_ge "ESTABLISHED IPv4 NAT sessions synced to lb2 before the failover" "$DOWNLOADS" "$nat_before"
+assert_ge "ESTABLISHED IPv6 NAT sessions synced to lb2 before the failover" "$DOWNLOADS6" "$nat6_before"
+
+# shellcheck disable=SC2016
+bash -c 'while timeout 1 "$1" --socket "$2" --owned >/dev/null 2>&1; do sleep 0.1; done
+  date +%s%3N >"$4"
+  timeout 15 "$1" --socket "$3" --takeover >"$5" 2>&1' _ "$RVSADM" "$CTRL_SOCK" "$CTRL_SOCK2" \
+  "$CFG_DIR/takeover.ms" "$CFG_DIR/takeover.out" &
+WATCH=$!
+bg_track "$WATCH"
+t_kill=$(date +%s%3N)
+say "kill -9 lb1's rvsd"
+rvsd1_kill9
+wait "$WATCH"
+say "lb2 took over $(($(cat "$CFG_DIR/takeover.ms") - t_kill)) ms after the kill"
+assert_contains "lb2 owns the NAT VIP" "$VIP_NAT" "$(grep owned "$CFG_DIR/takeover.out")"
+
+failed=0
+for i in "${!dls[@]}"; do
+  read -r name _ <<<"${dls[$i]}"
+  wait "${pids[$i]}"
+  got=$(sha256sum "$CFG_DIR/dl.$name" 2>/dev/null | awk '{print $1}')
+  read -r code size secs <"$CFG_DIR/dl.$name.status"
+  if [[ $got == "$want" && "$code $size" == "200 $((50 * 1024 * 1024))" ]]; then
+    say "download $name: intact in $secs s (nominal: 12.5 s at --limit-rate 4M)"
+    rm -f "$CFG_DIR/dl.$name"
+  else
+    failed=$((failed + 1))
+    say "download $name: $(cat "$CFG_DIR/dl.$name.status") sha256 $got"
+  fi
+done
+assert_eq "NAT downloads that did not complete byte-identical (of ${#dls[@]}: $DOWNLOADS IPv4, $DOWNLOADS6 IPv6)" 0 "$failed"
+
+stats2=$(rvsadm2 -Ln --stats --exact)
+out=$(awk -v s="$VIP_NAT:80" '$1 == "TCP" && $2 == s {print $7}' <<<"$stats2")
+assert_ge "bytes lb2 forwarded to NAT clients after the takeover" $((DOWNLOADS * 10 * 1024 * 1024)) "${out:-0}"
+out6=$(awk -v s="[$VIP_NAT6]:80" '$1 == "TCP" && $2 == s {print $7}' <<<"$stats2")
+assert_ge "bytes lb2 forwarded to IPv6 NAT clients after the takeover" $((DOWNLOADS6 * 10 * 1024 * 1024)) "${out6:-0}"
+assert_eq "curl through lb2 after the takeover (NAT)" ok \
+  "$(in_client curl -s --max-time 5 -o /dev/null "http://$VIP_NAT/" && echo ok)"
+peers=$(cat "$STATE"/rs[123]/access.log | awk '{print $1}' | sort -u | tr '\n' ' ')
+assert_contains "the real servers saw the client's own address" "198.18.0.10" "$peers"
+assert_contains "the real servers saw the client's own IPv6 address" "2001:db8:1::10" "$peers"
+assert_eq "curl -6 through lb2 after the takeover (NAT)" ok \
+  "$(in_client curl -6 -s --max-time 5 -o /dev/null "http://[$VIP_NAT6]/" && echo ok)"
+sync2=$(rvsadm2 --sync)
+assert_not_contains "lb2 installed every synced record" "Not installed" "$sync2"
+finish
