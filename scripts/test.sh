@@ -158,6 +158,8 @@ for w in 1 2; do
 done
 # Per-service source lists and admission limits against two client hosts and a UDP flood.
 LAB_TESTS+=("65-acl-limits-w1 65-acl-limits 1")
+# rvs-ctrl's checkers over IPv6 on an IPv6 keepalived.conf.
+LAB_TESTS+=("66-ctrl-ipv6-w1 66-ctrl-ipv6 1")
 # IPv6: own addresses (ND, ping -6), FULLNAT v6 -> v6 for TCP and UDP, rvsadm's brackets.
 for w in 1 2; do
   LAB_TESTS+=("60-ipv6-w$w 60-ipv6 $w")
