@@ -17,9 +17,12 @@ import re
 import subprocess
 import sys
 
+# Where two issues set a target for one key, the stricter one (issue 18: new connection
+# <= 1,500 instructions, rvsd >= 0.5x the io forwarder in the same DPDK harness).
 TARGETS = {
     "established_instr_per_pkt": ("<=", 150),
-    "new_conn_instr": ("<=", 2000),
+    "new_conn_instr": ("<=", 1500),
+    "ratio_vs_iofwd_same_harness_pps": (">=", 0.5),
     "ratio_vs_nftables_pps": (">=", 3.0),
     "ratio_vs_haproxy_cps": (">=", 5.0),
     "pps_10m_over_1k": (">=", 0.8),
@@ -363,7 +366,9 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
     nd = {"ratio_vs_testpmd_io_pps": 3, "ratio_vs_iofwd_same_harness_pps": 3, "pps_10m_over_1k": 3,
           "ratio_vs_nftables_pps": 2, "ratio_vs_haproxy_cps": 2, "testpmd_bench_rvs_pps": 0,
           "testpmd_bench_io_pps": 0, "testpmd_bench_direct_pps": 0, "testpmd_bench_rvs_loss": 3,
-          "testpmd_bench_io_loss": 3}
+          "testpmd_bench_io_loss": 3, "flood_syn_legit_success": 3,
+          "flood_syn_legit_success_kernel": 3, "ratio_vs_kernel_synproxy_syn_pps": 3,
+          "ratio_vs_kernel_synproxy_syn_per_cpu_s": 3}
     for k, v in summary.items():
         if k in ("machine", "bytes_per_session_at", "run", "provenance"):
             continue
