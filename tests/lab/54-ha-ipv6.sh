@@ -122,11 +122,6 @@ bash -c 'while timeout 1 "$1" --socket "$2" --owned >/dev/null 2>&1; do sleep 0.
 WATCH=$!
 bg_track "$WATCH"
 
-# What the clients still had to receive when lb1 died: their TCP sockets say what they
-# received, buffered or not.
-recv_from() {
-  in_client ss -tin "dst $1" 2>/dev/null | grep -o 'bytes_received:[0-9]*' | awk -F: '{s += $2} END {print s + 0}'
-}
 t_kill=$(date +%s%3N)
 say "kill -9 lb1's rvsd"
 rvsd1_kill9

@@ -183,3 +183,10 @@ _ha_exit() {
   _cleanup
 }
 trap _ha_exit EXIT
+
+# recv_from DST: the payload bytes the client's TCP sockets to DST (an `ss` address, e.g.
+# 198.18.0.100 or [2001:db8:1::100]:8080) have received, buffered or not: what a failover
+# test subtracts from the downloads' size to know what the new master must still carry.
+recv_from() {
+  in_client ss -tin "dst $1" 2>/dev/null | grep -o 'bytes_received:[0-9]*' | awk -F: '{s += $2} END {print s + 0}'
+}
