@@ -55,14 +55,7 @@ sync2=$(rvsadm2 --sync)
 say "lb2's sync state before the failover:"
 indent <<<"$sync2"
 
-# The watcher: polls lb1 every 100 ms; when lb1 stops answering, lb2 takes over.
-# shellcheck disable=SC2016
-bash -c 'while timeout 1 "$1" --socket "$2" --owned >/dev/null 2>&1; do sleep 0.1; done
-  date +%s%3N >"$4"
-  timeout 15 "$1" --socket "$3" --takeover >"$5" 2>&1' _ "$RVSADM" "$CTRL_SOCK" "$CTRL_SOCK2" \
-  "$CFG_DIR/takeover.ms" "$CFG_DIR/takeover.out" &
-WATCH=$!
-bg_track "$WATCH"
+ha_watch_takeover
 
 t_kill=$(date +%s%3N)
 say "kill -9 lb1's rvsd"

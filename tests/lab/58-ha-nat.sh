@@ -96,13 +96,7 @@ say "NAT sessions lb2 had installed before the failover: $nat_before IPv4, $nat6
 assert_ge "ESTABLISHED IPv4 NAT sessions synced to lb2 before the failover" "$DOWNLOADS" "$nat_before"
 assert_ge "ESTABLISHED IPv6 NAT sessions synced to lb2 before the failover" "$DOWNLOADS6" "$nat6_before"
 
-# shellcheck disable=SC2016
-bash -c 'while timeout 1 "$1" --socket "$2" --owned >/dev/null 2>&1; do sleep 0.1; done
-  date +%s%3N >"$4"
-  timeout 15 "$1" --socket "$3" --takeover >"$5" 2>&1' _ "$RVSADM" "$CTRL_SOCK" "$CTRL_SOCK2" \
-  "$CFG_DIR/takeover.ms" "$CFG_DIR/takeover.out" &
-WATCH=$!
-bg_track "$WATCH"
+ha_watch_takeover
 t_kill=$(date +%s%3N)
 say "kill -9 lb1's rvsd"
 rvsd1_kill9
@@ -114,20 +108,8 @@ wait "$WATCH"
 say "lb2 took over $(($(cat "$CFG_DIR/takeover.ms") - t_kill)) ms after the kill"
 assert_contains "lb2 owns the NAT VIP" "$VIP_NAT" "$(grep owned "$CFG_DIR/takeover.out")"
 
-failed=0
-for i in "${!dls[@]}"; do
-  read -r name _ <<<"${dls[$i]}"
-  wait "${pids[$i]}"
-  got=$(sha256sum "$CFG_DIR/dl.$name" 2>/dev/null | awk '{print $1}')
-  read -r code size secs <"$CFG_DIR/dl.$name.status"
-  if [[ $got == "$want" && "$code $size" == "200 $((50 * 1024 * 1024))" ]]; then
-    say "download $name: intact in $secs s (nominal: 12.5 s at --limit-rate 4M)"
-    rm -f "$CFG_DIR/dl.$name"
-  else
-    failed=$((failed + 1))
-    say "download $name: $(cat "$CFG_DIR/dl.$name.status") sha256 $got"
-  fi
-done
+ha_check_downloads "12.5 s at --limit-rate 4M"
+failed=$DL_FAILED
 assert_eq "NAT downloads that did not complete byte-identical (of ${#dls[@]}: $DOWNLOADS IPv4, $DOWNLOADS6 IPv6)" 0 "$failed"
 
 stats2=$(rvsadm2 -Ln --stats --exact)

@@ -190,3 +190,42 @@ trap _ha_exit EXIT
 recv_from() {
   in_client ss -tin "dst $1" 2>/dev/null | grep -o 'bytes_received:[0-9]*' | awk -F: '{s += $2} END {print s + 0}'
 }
+
+# ha_watch_takeover: the watcher the failover tests start before killing lb1: it polls lb1
+# every 100 ms; when lb1 stops answering, it notes the time ($CFG_DIR/takeover.ms) and tells
+# lb2 to take over ($CFG_DIR/takeover.out). Its pid is $WATCH.
+WATCH=
+ha_watch_takeover() {
+  # shellcheck disable=SC2016
+  bash -c 'while timeout 1 "$1" --socket "$2" --owned >/dev/null 2>&1; do sleep 0.1; done
+    date +%s%3N >"$4"
+    timeout 15 "$1" --socket "$3" --takeover >"$5" 2>&1' _ "$RVSADM" "$CTRL_SOCK" "$CTRL_SOCK2" \
+    "$CFG_DIR/takeover.ms" "$CFG_DIR/takeover.out" &
+  WATCH=$!
+  bg_track "$WATCH"
+}
+
+# ha_check_downloads NOMINAL: waits for the downloads dls[i] ("NAME URL", curl pid pids[i],
+# written to $CFG_DIR/dl.NAME with its "code size seconds" in dl.NAME.status) and compares
+# each with $want (sha256 of the 50 MB file); says how each went (NOMINAL: the time it
+# would take at its rate limit) and leaves the count of broken ones in DL_FAILED.
+DL_FAILED=0
+# The caller's arrays and checksum:
+# shellcheck disable=SC2154
+ha_check_downloads() {
+  local i name got code size secs
+  DL_FAILED=0
+  for i in "${!dls[@]}"; do
+    read -r name _ <<<"${dls[$i]}"
+    wait "${pids[$i]}"
+    got=$(sha256sum "$CFG_DIR/dl.$name" 2>/dev/null | awk '{print $1}')
+    read -r code size secs <"$CFG_DIR/dl.$name.status"
+    if [[ $got == "$want" && "$code $size" == "200 $((50 * 1024 * 1024))" ]]; then
+      say "download $name: intact in $secs s (nominal: $1)"
+      rm -f "$CFG_DIR/dl.$name"
+    else
+      DL_FAILED=$((DL_FAILED + 1))
+      say "download $name: $(cat "$CFG_DIR/dl.$name.status") sha256 $got"
+    fi
+  done
+}
