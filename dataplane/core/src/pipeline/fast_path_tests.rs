@@ -311,3 +311,48 @@ fn the_header_checksum_is_checked_before_state_and_kept_wrong_when_forwarded() {
     assert_eq!(ones_diff(ipp.checksum(), fixed.checksum()), ones_diff(bad_in, good_in));
     assert_eq!(h.drops(DropReason::BadIpChecksum), 1, "not counted: forwarded");
 }
+
+/// A new connection's first packet takes the next hop last resolved for its real server
+/// (`xmit::RealHop`) only while the neighbour table has not renumbered: after every
+/// neighbour expired and came back with new MACs in another order, each SYN still goes to
+/// its real server's new MAC.
+#[test]
+fn a_real_servers_cached_next_hop_follows_the_neighbour_table() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let rs_ips = [ip("198.19.0.11"), ip("198.19.0.12"), ip("198.19.0.13")];
+    let syn = |h: &mut Harness, sport: u16| {
+        let f = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::SYN, b"");
+        h.rx(CLIENT_PORT, f);
+        h.take_tx(SERVER_PORT).pop().expect("SYN forwarded")
+    };
+    let mac_to = |rs: Ipv4Addr, new: bool| {
+        let i = rs_ips.iter().position(|&r| r == rs).expect("a real server");
+        let mut m = RS_MAC[i];
+        if new {
+            m.0[5] ^= 0x40;
+        }
+        m
+    };
+    for sport in 41000..41006 {
+        let f = syn(&mut h, sport);
+        assert_eq!(f[0..6], mac_to(endpoints(&f).4, false).0);
+    }
+    // Nobody answers the re-probes: every entry goes (the table renumbers), then the
+    // real servers come back with new MACs, in the reverse order.
+    for _ in 0..10 {
+        h.now = h.now + std::time::Duration::from_secs(60);
+        h.p.poll(h.now, &mut VecAlloc, &mut h.out);
+    }
+    h.take_tx(SERVER_PORT);
+    h.take_tx(CLIENT_PORT);
+    for &rs in rs_ips.iter().rev() {
+        let f = super::tests::arp_reply_frame(mac_to(rs, true), rs, LB_S_MAC, ip("198.19.0.200"));
+        h.rx(SERVER_PORT, f);
+    }
+    h.take_tx(SERVER_PORT);
+    for sport in 42000..42006 {
+        let f = syn(&mut h, sport);
+        assert_eq!(f[0..6], mac_to(endpoints(&f).4, true).0, "SYN to {}", endpoints(&f).4);
+    }
+}

@@ -259,6 +259,9 @@ pub struct Pipeline<P> {
     exception_path: bool,
     /// Real-server slots present in the current snapshot.
     real_present: Vec<bool>,
+    /// Per real-server slot: the next hop last resolved towards it (`xmit::RealHop`), so a
+    /// new connection's first packet skips the route and neighbour lookups too.
+    real_hops: Vec<xmit::RealHop>,
     /// Which worker owns NAT sessions (several workers only).
     nat: conn_direct::NatSteering,
     /// Per real-server slot: its GUE port when TUN goes over GUE (0: IPIP).
@@ -345,6 +348,7 @@ impl<P: Frame> Pipeline<P> {
             expire_nodest_conn: cfg.expire_nodest_conn,
             exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
+            real_hops: vec![xmit::RealHop::NONE; counters.reals.len()],
             nat: Default::default(),
             gue_ports: vec![0; counters.reals.len()],
             secrets: cfg.cookie_secrets,

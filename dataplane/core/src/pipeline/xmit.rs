@@ -118,10 +118,15 @@ impl<P: Frame> Pipeline<P> {
         if let Some(mtu) = too_big {
             return self.send_fragments(pkt, to.dst, mtu, now, alloc, out);
         }
-        // The session's cached next hop: no route or neighbour lookup.
-        if let Some((mac, port)) =
-            self.sessions.hop(id, dir, self.neigh.generation()).and_then(|n| self.neigh.at(n))
-        {
+        // The session's cached next hop, else (towards a real server) the one last
+        // resolved for its real server: no route or neighbour lookup.
+        let gen = self.neigh.generation();
+        let hop = self.sessions.hop(id, dir, gen).or_else(|| {
+            let h = self.real_hops.get(real_slot).filter(|h| inbound && h.gen == gen && h.dst == to.dst)?;
+            self.sessions.set_hop(id, dir, Hop { gen, neigh: h.neigh });
+            Some(h.neigh)
+        });
+        if let Some((mac, port)) = hop.and_then(|n| self.neigh.at(n)) {
             let d = pkt.data_mut();
             d[0..6].copy_from_slice(&mac);
             d[6..12].copy_from_slice(&self.ifaces[port as usize].mac.0);
@@ -129,6 +134,11 @@ impl<P: Frame> Pipeline<P> {
             return;
         }
         self.route_out(pkt, to.dst, Some((id, dir)), now, alloc, out);
+        if let (true, Some(neigh), Some(h)) =
+            (inbound, self.sessions.hop(id, dir, gen), self.real_hops.get_mut(real_slot))
+        {
+            *h = RealHop { gen, neigh, dst: to.dst };
+        }
     }
 
     /// Routes an IPv4 frame (IP header already final) and fills in its Ethernet header,
@@ -207,4 +217,18 @@ impl<P: Frame> Pipeline<P> {
         }
         self.counters.sessions_live.set(self.sessions.len() as u64);
     }
+}
+
+/// The next hop last resolved towards a real server: valid while the neighbour table's
+/// generation is `gen` and the packet goes to `dst` (a slot may come to name another real
+/// server with a new snapshot).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RealHop {
+    gen: u16,
+    neigh: u16,
+    dst: Ipv4Addr,
+}
+
+impl RealHop {
+    pub(super) const NONE: RealHop = RealHop { gen: 0, neigh: u16::MAX, dst: Ipv4Addr::UNSPECIFIED };
 }
