@@ -122,10 +122,12 @@ rvsd1_kill9
 # already handed to the kernel (its af_packet TX ring holds up to 4096) still reach them
 # after the kill, so count once those have landed (lb2 may have started meanwhile, which
 # only lowers what it is asked to have carried).
+at_kill=$(($(recv_from "[$VIP6]:80") + $(recv_from "[$VIP6]:8080")))
 sleep 0.2
 left6=$((V6_DOWNLOADS * 50 * 1024 * 1024 - $(recv_from "[$VIP6]:80")))
 left64=$((NAT64_DOWNLOADS * 50 * 1024 * 1024 - $(recv_from "[$VIP6]:8080")))
 say "left to download when lb1 died (200 ms after the kill): $left6 bytes over IPv6 FULLNAT, $left64 over NAT64"
+say "IPv6 bytes the clients received in the 200 ms after the kill: $((V6_DOWNLOADS * 50 * 1024 * 1024 + NAT64_DOWNLOADS * 50 * 1024 * 1024 - left6 - left64 - at_kill))"
 wait "$WATCH"
 say "lb2 took over $(($(cat "$CFG_DIR/takeover.ms") - t_kill)) ms after the kill"
 assert_contains "lb2 owns the IPv4 VIP" "198.18.0.100" "$(grep owned "$CFG_DIR/takeover.out")"
