@@ -144,6 +144,8 @@ done
 for t in 55-vrrp-sync-failover 56-vrrp-sync-nopreempt; do
   LAB_TESTS+=("$t $t 1")
 done
+# An IPv6 VIP (virtual_ipaddress_excluded) failing over with its VRRP instance.
+LAB_TESTS+=("67-vrrp-ipv6 67-vrrp-ipv6 1")
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do
