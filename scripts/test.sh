@@ -144,6 +144,11 @@ done
 for t in 55-vrrp-sync-failover 56-vrrp-sync-nopreempt; do
   LAB_TESTS+=("$t $t 1")
 done
+# An IPv6 VIP (virtual_ipaddress_excluded) failing over with its VRRP instance.
+# 68: the same with an IPv6 instance (VRRPv3 over IPv6 through rvsd's taps).
+for t in 67-vrrp-ipv6 68-vrrp-ipv6-instance; do
+  LAB_TESTS+=("$t $t 1")
+done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
   23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do

@@ -416,3 +416,5 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
 mod tests;
 #[cfg(test)]
 mod tests_docs;
+#[cfg(test)]
+mod tests_vrrp6;

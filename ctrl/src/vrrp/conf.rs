@@ -5,8 +5,10 @@
 //! * `interface` (and `track_interface` entries) name the exception tap of the rvsd port
 //!   ([`IfaceMap`]): VRRP adverts go out of and come in through rvsd's port.
 //! * `virtual_ipaddress` keeps the addresses (keepalived peers refuse adverts whose
-//!   address list differs from theirs, so the adverts must carry them) as `/32` on the tap,
-//!   and every instance gets `no_accept` with keepalived's nftables table: the director's
+//!   address list differs from theirs, so the adverts must carry them) as `/32` (`/128`) on
+//!   the tap; `virtual_ipaddress_excluded` is left out (not advertised, keepalived would only
+//!   put the addresses on the tap): rvsd owns and announces them with the instance.
+//!   Every instance gets `no_accept` with keepalived's nftables table: the director's
 //!   kernel drops any IP packet to or from a VIP. rvsd answers ARP and ping for the VIPs it
 //!   owns and consumes their TCP/UDP, so the kernel never answers for a VIP rvsd serves;
 //!   in the milliseconds between keepalived becoming MASTER and rvsd taking over, a packet
@@ -80,6 +82,7 @@ pub struct InstancePlan {
     /// As the operator wrote it, and the kernel interface it maps to.
     pub interface: String,
     pub kernel_if: String,
+    /// `virtual_ipaddress` then `virtual_ipaddress_excluded`: every VIP rvsd owns as MASTER.
     pub vips: Vec<IpAddr>,
     /// The local addresses of the virtual servers on those VIPs.
     pub lips: Vec<IpAddr>,
@@ -195,8 +198,12 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
             advert_int: i.advert_int,
             interface: i.interface.clone(),
             kernel_if: map.map(&i.interface),
-            vips: i.vips.clone(),
-            lips: i.lips(cfg).into_iter().filter(|l| !i.vips.contains(l)).collect(),
+            vips: i.owned_vips(),
+            lips: i
+                .lips(cfg)
+                .into_iter()
+                .filter(|l| !i.vips.contains(l) && !i.excluded.contains(l))
+                .collect(),
             notify: i.notify.clone(),
             group: group_of(&i.name),
         })
@@ -245,8 +252,8 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
             body.push(s);
         }
         let mut vips = stmt("virtual_ipaddress", &[], &i.loc);
-        vips.block =
-            Some(i.vips.iter().map(|ip| stmt(&format!("{ip}/32"), &["dev", &p.kernel_if], &i.loc)).collect());
+        let host = |ip: &IpAddr| format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 });
+        vips.block = Some(i.vips.iter().map(|ip| stmt(&host(ip), &["dev", &p.kernel_if], &i.loc)).collect());
         body.push(vips);
         body.push(stmt("no_accept", &[], &i.loc));
         if i.nopreempt {

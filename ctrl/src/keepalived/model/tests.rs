@@ -368,7 +368,6 @@ fn vrrp_blocks_are_checked_with_file_and_line() {
         "k.conf:3: 'priority' 300 is outside 1..255",
         "k.conf:5: 'auth_type': \"XOR\" is not PASS or AH",
         "k.conf:8: virtual_ipaddress: bad IP address \"198.18.0.300\"",
-        "k.conf:9: virtual_ipaddress: IPv6 is not supported by the dataplane yet",
         "k.conf:1: vrrp_instance VI_1 needs an 'interface'",
         "k.conf:1: vrrp_instance VI_1 needs a 'virtual_router_id' (1..255)",
         "k.conf:12: track_script nope: no such vrrp_script",

@@ -39,8 +39,12 @@ pub struct VrrpInstance {
     /// `advert_int`, seconds.
     pub advert_int: f64,
     pub auth: Option<VrrpAuth>,
-    /// `virtual_ipaddress`: the addresses the advertisements carry and rvsd owns as master.
+    /// `virtual_ipaddress`: the addresses the advertisements carry and rvsd owns as master,
+    /// all of one family, which is the instance's (IPv6: keepalived speaks VRRPv3 over IPv6).
     pub vips: Vec<IpAddr>,
+    /// `virtual_ipaddress_excluded`: owned with the instance but not advertised, of either
+    /// family (an IPv4 instance's IPv6 VIPs go here, as with keepalived).
+    pub excluded: Vec<IpAddr>,
     pub nopreempt: bool,
     pub preempt_delay: Option<f64>,
     /// `track_script` names (each defined by a `vrrp_script`).
@@ -102,13 +106,29 @@ pub struct SyncDaemon {
 }
 
 impl VrrpInstance {
+    /// Every VIP rvsd owns while the instance is MASTER: the advertised ones, then the
+    /// excluded ones.
+    pub fn owned_vips(&self) -> Vec<IpAddr> {
+        self.vips.iter().chain(&self.excluded).copied().collect()
+    }
+
+    /// An IPv6 instance (its `virtual_ipaddress` are IPv6): keepalived runs it as VRRPv3
+    /// over IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.vips.first().is_some_and(IpAddr::is_ipv6)
+    }
+
     /// The local addresses that move with this instance's VIPs: those of every virtual
     /// server on one of them (FULLNAT's LIPs must follow the VIP, or replies come back to
     /// the director that no longer serves).
     pub fn lips(&self, cfg: &Config) -> Vec<IpAddr> {
         let mut out = BTreeSet::new();
         for vs in &cfg.virtual_servers {
-            if vs.members.iter().any(|k| self.vips.contains(&k.addr.ip())) {
+            if vs
+                .members
+                .iter()
+                .any(|k| self.vips.contains(&k.addr.ip()) || self.excluded.contains(&k.addr.ip()))
+            {
                 out.extend(vs.local_addrs.iter().copied());
             }
         }
@@ -156,6 +176,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
         advert_int: 1.0,
         auth: None,
         vips: Vec::new(),
+        excluded: Vec::new(),
         nopreempt: false,
         preempt_delay: None,
         track_scripts: Vec::new(),
@@ -163,6 +184,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
         notify: Notify::default(),
         passthrough: Vec::new(),
     };
+    let mut auth_loc = None;
     for k in block {
         if notify_kw(cx, k, &mut inst.notify) {
             continue;
@@ -186,8 +208,12 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
                     inst.passthrough.push(k.clone());
                 }
             }
-            "authentication" => inst.auth = authentication(cx, k),
-            "virtual_ipaddress" => vips(cx, k, &mut inst.vips),
+            "authentication" => {
+                inst.auth = authentication(cx, k);
+                auth_loc = Some(k.loc.clone());
+            }
+            "virtual_ipaddress" => vips(cx, k, &mut inst.vips, true),
+            "virtual_ipaddress_excluded" => vips(cx, k, &mut inst.excluded, false),
             "nopreempt" => inst.nopreempt = true,
             "preempt" => inst.nopreempt = false,
             "preempt_delay" => {
@@ -209,7 +235,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
                 "'accept' ignored: the director's kernel must not take traffic for VIPs rvsd serves (no_accept is used)",
             ),
             "no_accept" => {}
-            "virtual_ipaddress_excluded" | "virtual_routes" | "virtual_rules" | "use_vmac" | "use_vmac_addr"
+            "virtual_routes" | "virtual_rules" | "use_vmac" | "use_vmac_addr"
             | "vmac_xmit_base" | "use_ipvlan" | "track_file" | "track_process" | "track_bfd" => cx.warn(
                 &k.loc,
                 format!("'{}' is not supported by rvs-ctrl's VRRP, ignored", k.keyword),
@@ -229,6 +255,23 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             &s.loc,
             format!("vrrp_instance {name} has no virtual_ipaddress: nothing for rvsd to take over"),
         );
+    }
+    let both: Vec<IpAddr> = inst.excluded.iter().filter(|a| inst.vips.contains(a)).copied().collect();
+    for a in both {
+        cx.warn(
+            &s.loc,
+            format!("vrrp_instance {name}: {a} is in virtual_ipaddress and virtual_ipaddress_excluded (advertised)"),
+        );
+        inst.excluded.retain(|x| *x != a);
+    }
+    if let (true, Some(loc)) = (inst.is_ipv6(), &auth_loc) {
+        // keepalived ignores it too ("VRRP version 3 does not support authentication"), but
+        // its config test fails on it.
+        cx.warn(
+            loc,
+            format!("vrrp_instance {name}: 'authentication' ignored: an IPv6 instance speaks VRRPv3, which has none"),
+        );
+        inst.auth = None;
     }
     if inst.nopreempt && inst.initial_master {
         cx.warn(&s.loc, "nopreempt needs 'state BACKUP' (keepalived ignores it with state MASTER)");
@@ -272,33 +315,47 @@ fn authentication(cx: &mut Ctx, k: &Stmt) -> Option<VrrpAuth> {
     }
 }
 
-/// `virtual_ipaddress { ADDR[/LEN] [dev IF] [label L] [scope S] ... }`: the address is what
-/// the adverts carry and rvsd owns; where keepalived would put it is rvs-ctrl's choice.
-fn vips(cx: &mut Ctx, k: &Stmt, out: &mut Vec<IpAddr>) {
+/// `virtual_ipaddress[_excluded] { ADDR[/LEN] [dev IF] [label L] [scope S] ... }`: the
+/// address is what rvsd owns (and, `advertised`, what the adverts carry); where keepalived
+/// would put it is rvs-ctrl's choice. keepalived takes one family in `virtual_ipaddress`
+/// (the first address's: the instance's) and either in `virtual_ipaddress_excluded`.
+fn vips(cx: &mut Ctx, k: &Stmt, out: &mut Vec<IpAddr>, advertised: bool) {
+    let what = k.keyword.as_str();
     for e in k.block.iter().flatten() {
         let text = e.keyword.split('/').next().unwrap_or_default();
-        let Some(ip) = cx.ip(&e.loc, "virtual_ipaddress", text) else { continue };
+        let Some(ip) = cx.ip(&e.loc, what, text) else { continue };
         if let Some(len) = e.keyword.split_once('/').map(|(_, l)| l) {
             if !len.parse::<u8>().is_ok_and(|l| l <= if ip.is_ipv4() { 32 } else { 128 }) {
-                cx.error(&e.loc, format!("virtual_ipaddress: bad prefix length {len:?}"));
+                cx.error(&e.loc, format!("{what}: bad prefix length {len:?}"));
                 continue;
             }
         }
-        if ip.is_ipv6() {
-            cx.error(&e.loc, "virtual_ipaddress: IPv6 is not supported by the dataplane yet");
+        if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+            cx.error(&e.loc, format!("{what}: {ip} cannot be a virtual address"));
+            continue;
+        }
+        if let Some(first) = out.first().filter(|f| advertised && f.is_ipv4() != ip.is_ipv4()) {
+            let (fam, other) = if first.is_ipv4() { ("IPv4", "IPv6") } else { ("IPv6", "IPv4") };
+            cx.error(
+                &e.loc,
+                format!(
+                    "{what}: {ip} is {other} but the instance is {fam} ({first} comes first): keepalived \
+                     advertises one family; put {ip} in virtual_ipaddress_excluded"
+                ),
+            );
             continue;
         }
         if !e.args.is_empty() {
             cx.info(
                 &e.loc,
                 format!(
-                    "virtual_ipaddress {ip}: '{}' ignored: rvsd owns the address, not a kernel interface",
+                    "{what} {ip}: '{}' ignored: rvsd owns the address, not a kernel interface",
                     e.args.join(" ")
                 ),
             );
         }
         if out.contains(&ip) {
-            cx.warn(&e.loc, format!("virtual_ipaddress {ip} listed twice"));
+            cx.warn(&e.loc, format!("{what} {ip} listed twice"));
         } else {
             out.push(ip);
         }
