@@ -94,7 +94,8 @@ pub struct ConnRecord {
     pub client: SocketAddr,
     /// VIP:vport; with `proto`, the service key the receiver rebinds to.
     pub virt: SocketAddr,
-    /// LIP:lport; `lport` names the owning worker.
+    /// LIP:lport; `lport` names the owning worker. NAT, DR, TUN (`CONN_F_METHOD`): the
+    /// client's CIP:cport (no local address; the client endpoint names the worker).
     pub local: SocketAddr,
     /// RIP:rport: the real server the receiver rebinds to.
     pub real: SocketAddr,
