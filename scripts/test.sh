@@ -130,8 +130,8 @@ done
 for w in 1 2; do
   LAB_TESTS+=("58-ha-nat-w$w 58-ha-nat $w")
 done
-# And with LVS/DR and LVS/TUN real servers (the VIPs on lo / tunl0, replies through a
-# gateway): their sessions are synced and the downloads survive lb1's death.
+# And with LVS/DR (IPv4, IPv6) and LVS/TUN real servers (the VIPs on lo / tunl0, replies
+# through a gateway): their sessions are synced and the downloads survive lb1's death.
 for w in 1 2; do
   LAB_TESTS+=("59-ha-dr-w$w 59-ha-dr $w")
 done
