@@ -130,6 +130,11 @@ done
 for w in 1 2; do
   LAB_TESTS+=("58-ha-nat-w$w 58-ha-nat $w")
 done
+# And with LVS/DR (IPv4, IPv6) and LVS/TUN real servers (the VIPs on lo / tunl0, replies
+# through a gateway): their sessions are synced and the downloads survive lb1's death.
+for w in 1 2; do
+  LAB_TESTS+=("59-ha-dr-w$w 59-ha-dr $w")
+done
 # ECMP cluster of active directors: a router with L4-hash ECMP over three rvsd + BIRD
 # directors; member failure under downloads, the same real server on every member, a
 # member joining (announced after its bulk sync), a graceful leave under wrk.

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use rvs_core::sync::{
     wire::MIN_MESSAGE_LEN, Authenticator, Body, ClusterKey, Header, Kind, Outgoing, Receiver, ReceiverConfig,
-    SyncMessage, HEADER_LEN, TAG_LEN,
+    SyncMessage, CONN_F_METHOD, HEADER_LEN, TAG_LEN,
 };
 use rvs_core::time::Time;
 
@@ -39,6 +39,12 @@ fuzz_target!(|data: &[u8]| {
             let Body::Conns(c) = m.body else { panic!("not conns") };
             let recs: Vec<_> = c.iter().collect();
             assert_eq!(recs.len(), count as usize);
+            for r in &recs {
+                // One forwarding method at most; NAT, DR and TUN name the client as local.
+                let method = r.flags & CONN_F_METHOD;
+                assert!(method.count_ones() <= 1, "two methods accepted: {:#x}", r.flags);
+                assert!(method == 0 || r.local == r.client, "a direct record with a local address");
+            }
             let mut again = vec![0u8; len + 16];
             let n = SyncMessage::emit(&m.header, &Outgoing::Conns(&recs), &auth, &mut again).unwrap();
             let back = SyncMessage::parse(&again[..n]).unwrap();

@@ -55,12 +55,17 @@ impl<P: Frame> Pipeline<P> {
                 return Err(DropReason::SessionTableFull);
             }
         };
+        // The slot's sync mark is the previous session's until reset: the packet count
+        // behind `sync_threshold` starts from zero for this one.
+        if let Some(st) = self.sync.as_mut() {
+            st.created(id, now);
+        }
         self.count_new_session(svc_slot, real_slot);
         Ok(id)
     }
 }
 
-/// Which worker owns the NAT sessions, when there are several.
+/// Which worker owns the NAT, DR and TUN sessions, when there are several.
 ///
 /// A NAT reply (RIP:rport -> CIP:cport) carries no local port of ours that could name its
 /// session's worker, as FULLNAT replies do, and the NIC hashes it unlike the client's
@@ -68,26 +73,31 @@ impl<P: Frame> Pipeline<P> {
 /// endpoint, so the owner of a NAT session is a function of CIP:cport (`owner`): a
 /// client packet of a service with NAT real servers, and a reply from a NAT real server,
 /// that land elsewhere are handed to that worker through the redirect rings before any
-/// lookup. FULLNAT real servers of such a mixed service get their sessions there too
-/// (their replies then come back to that worker by its local ports, as always).
+/// lookup. DR and TUN sessions see no reply, but their owner is the same function so that
+/// a session synced from another director (whose NIC spread the client's packets its own
+/// way) is found here: the owner is the same on every director. FULLNAT real servers of
+/// such a mixed service get their sessions there too (their replies then come back to
+/// that worker by its local ports, as always).
 #[derive(Debug, Default)]
 pub(super) struct NatSteering {
     /// The NAT real servers' endpoints (RIP, rport, protocol) of the current snapshot.
     reals: hashbrown::HashSet<(Ipv4Addr, u16, u8), ahash::RandomState>,
-    /// Per service index of the snapshot: whether it has a NAT real server.
+    /// Per service index of the snapshot: whether it has a NAT, DR or TUN real server.
     services: Vec<bool>,
+    /// Whether any service has one.
+    any_service: bool,
 }
 
 impl NatSteering {
     pub(super) fn new(snapshot: &crate::service::Snapshot) -> Self {
         let mut s = NatSteering::default();
         for svc in &snapshot.services {
-            let mut nat = false;
             for r in svc.reals.iter().filter(|r| r.method == ForwardMethod::Nat) {
                 s.reals.insert((*r.addr.ip(), r.addr.port(), svc.proto));
-                nat = true;
             }
-            s.services.push(nat);
+            let direct = svc.reals.iter().any(|r| r.method != ForwardMethod::FullNat);
+            s.any_service |= direct;
+            s.services.push(direct);
         }
         s
     }
@@ -110,11 +120,12 @@ impl NatSteering {
 }
 
 impl<P: Frame> Pipeline<P> {
-    /// The worker a client packet without a session here must go to: the NAT owner of its
-    /// client endpoint when its service has NAT real servers and that is another worker.
+    /// The worker a client packet without a session here must go to: the owner of its
+    /// client endpoint when its service has NAT, DR or TUN real servers and that is
+    /// another worker.
     #[inline]
     pub(super) fn nat_client_owner(&self, info: &L4Info) -> Option<u16> {
-        if self.workers < 2 || self.nat.is_empty() {
+        if self.workers < 2 || !self.nat.any_service {
             return None;
         }
         let k = &info.key;

@@ -751,6 +751,8 @@ mod acl_tests;
 #[cfg(test)]
 mod cluster_sim_tests;
 #[cfg(test)]
+mod direct_sync_tests;
+#[cfg(test)]
 mod ext_tests;
 #[cfg(test)]
 mod fast_path_tests;

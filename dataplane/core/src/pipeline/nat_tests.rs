@@ -11,18 +11,18 @@ use crate::frame::VecAlloc;
 use crate::wire::tcp::TcpFlags;
 use rvs_proto::ForwardMethod;
 
-const CIP: &str = "198.18.0.10";
-const RIP: &str = "198.19.0.11";
+pub(super) const CIP: &str = "198.18.0.10";
+pub(super) const RIP: &str = "198.19.0.11";
 
 /// Two workers of one director, each with its own output, sharing nothing but the rings.
-struct Pair {
-    w: [Pipeline<Vec<u8>>; 2],
-    out: [Output<Vec<u8>>; 2],
-    now: Time,
+pub(super) struct Pair {
+    pub(super) w: [Pipeline<Vec<u8>>; 2],
+    pub(super) out: [Output<Vec<u8>>; 2],
+    pub(super) now: Time,
 }
 
 impl Pair {
-    fn new(m: ForwardMethod) -> Self {
+    pub(super) fn new(m: ForwardMethod) -> Self {
         let mk = |w| {
             let counters = Arc::new(WorkerCounters::new(16, 64));
             Pipeline::new(config(w, 2), Arc::new(registry_with(m, None).snapshot()), counters, Time::ZERO)
@@ -41,12 +41,12 @@ impl Pair {
         p
     }
 
-    fn rx(&mut self, w: usize, port: PortIndex, f: Vec<u8>) {
+    pub(super) fn rx(&mut self, w: usize, port: PortIndex, f: Vec<u8>) {
         self.w[w].handle(port, f, self.now, &mut VecAlloc, &mut self.out[w]);
     }
 
     /// Delivers what each worker handed over to the other, as the rings do.
-    fn rings(&mut self) -> usize {
+    pub(super) fn rings(&mut self) -> usize {
         let mut n = 0;
         for from in 0..2 {
             for to in 0..2 {
@@ -59,17 +59,17 @@ impl Pair {
         n
     }
 
-    fn tx(&mut self, w: usize, port: PortIndex) -> Vec<Vec<u8>> {
+    pub(super) fn tx(&mut self, w: usize, port: PortIndex) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.out[w].tx[port as usize])
     }
 }
 
 /// A client port whose NAT sessions worker `w` of two owns.
-fn port_owned_by(w: u16, from: u16) -> u16 {
+pub(super) fn port_owned_by(w: u16, from: u16) -> u16 {
     (from..).find(|&p| NatSteering::owner(ip(CIP), p, 2) == w).unwrap()
 }
 
-fn client(sport: u16, flags: TcpFlags) -> Vec<u8> {
+pub(super) fn client(sport: u16, flags: TcpFlags) -> Vec<u8> {
     tcp_frame(CLIENT_MAC, LB_C_MAC, ip(CIP), sport, ip(VIP), 80, flags, b"")
 }
 
@@ -136,17 +136,22 @@ fn the_owner_itself_hands_nothing_over() {
     assert_eq!(p.w[0].counters().redirected_out.get(), 0);
 }
 
-/// Without NAT real servers nothing changes: a DR service's client packets are handled
-/// where they land, and a packet to an unknown address goes nowhere else.
+/// A DR service's client packets are steered like NAT's (so that a session synced from
+/// another director is on the same worker there, `direct_sync_tests`), but its real
+/// servers' replies are not: they should never come through us, and the owner drops them.
 #[test]
-fn other_methods_are_not_steered() {
+fn dr_client_packets_are_steered_but_not_replies() {
     let mut p = Pair::new(ForwardMethod::DirectRoute);
     let sport = port_owned_by(1, 42000);
     p.rx(0, CLIENT_PORT, client(sport, TcpFlags::SYN));
-    assert_eq!(p.tx(0, SERVER_PORT).len(), 1);
+    assert!(p.tx(0, SERVER_PORT).is_empty());
+    assert_eq!(p.rings(), 1);
+    assert_eq!(p.tx(1, SERVER_PORT).len(), 1, "the client endpoint's worker forwards it");
     p.rx(0, SERVER_PORT, reply(sport, TcpFlags::SYN | TcpFlags::ACK));
-    assert_eq!(p.rings(), 0);
-    assert_eq!(p.w[0].counters().drop_count(DropReason::ReplyBypassed), 1);
+    assert_eq!(p.rings(), 0, "a reply is not handed over");
+    p.rx(1, SERVER_PORT, reply(sport, TcpFlags::SYN | TcpFlags::ACK));
+    assert_eq!(p.w[1].counters().drop_count(DropReason::ReplyBypassed), 1);
+    assert!(p.tx(0, CLIENT_PORT).is_empty() && p.tx(1, CLIENT_PORT).is_empty());
 }
 
 mod icmp {

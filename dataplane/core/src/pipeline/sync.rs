@@ -215,7 +215,7 @@ impl<P: Frame> Pipeline<P> {
             let old = self.sessions.remove(id);
             self.retire(&old);
         }
-        // A NAT session holds no local port (its reply goes to the client).
+        // A NAT, DR or TUN session holds no local port (its reply goes to the client).
         let laddr = new.flags & FLAG_NO_LADDR == 0;
         if laddr && !self.laddrs.reserve(new.reply.dst, new.reply.dport) {
             return Err(InstallError::PortInUse);

@@ -52,6 +52,11 @@ impl<P: Frame> Pipeline<P> {
         if rearm {
             self.sessions.rearm(id);
         }
+        // Synced like the other methods' sessions (its record names the client as the
+        // reply's destination): a backup then forwards the connection to the same server.
+        if self.sync.is_some() {
+            self.sync_client_packet(id, now, out);
+        }
         let bytes = info.ip_len as u64;
         let c = &self.counters;
         if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot as usize)) {

@@ -13,15 +13,22 @@
 //! `family` holds the client side's IP version in its high nibble and the server side's in
 //! its low nibble (0x44, 0x46, 0x64, 0x66). Option types below 128 are critical (an unknown
 //! one refuses the record); types 128 and up may be skipped.
+//!
+//! `flags` names the forwarding method when it is not FULLNAT: NAT (bit 3), DR (bit 4) or
+//! TUN (bit 5), at most one. Those sessions hold no local address: `laddr:lport` is then
+//! the client's CIP:cport, the destination of the real server's reply, which is how the
+//! session table keys them (RIP:rport → CIP:cport), so a record is the session's two keys
+//! as they are. A receiver that does not know a flag refuses the record (`malformed`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::Error;
 use crate::proxyproto::Version;
-use crate::session::v6::{FlowKey6, Session6, FLAG6_NAT, FLAG6_TOA, FLAG6_TOA_PENDING};
+use crate::session::v6::{FlowKey6, Session6, FLAG6_DR, FLAG6_NAT, FLAG6_TOA, FLAG6_TOA_PENDING, FLAG6_TUN};
 use crate::session::{
-    FlowKey, Session, SessionState, FLAG_NAT, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
+    FlowKey, Session, SessionState, FLAG_DR, FLAG_NAT, FLAG_TOA, FLAG_TOA_PENDING, FLAG_TUN, PROTO_TCP,
+    PROTO_UDP,
 };
 use crate::synproxy::cookie::MAX_WSCALE;
 use crate::synproxy::{SeqDelta, Translation, WindowShift};
@@ -44,7 +51,15 @@ pub const CONN_F_SYNPROXY: u8 = 0x04;
 /// Record flag: forwarding method NAT (masquerade), IPv4 or IPv6: no local address;
 /// `laddr:lport` is the client's CIP:cport, where the real server's replies go (through us).
 pub const CONN_F_NAT: u8 = 0x08;
-const CONN_KNOWN_FLAGS: u8 = CONN_F_TOA | CONN_F_TOA_PENDING | CONN_F_SYNPROXY | CONN_F_NAT;
+/// Record flag: forwarding method DR (the client's packet to the real server's MAC,
+/// unchanged); no local address: `laddr:lport` is CIP:cport, as for NAT.
+pub const CONN_F_DR: u8 = 0x10;
+/// Record flag: forwarding method TUN (the client's packet inside IPIP / IPv6-in-IPv6 or
+/// GUE); no local address: `laddr:lport` is CIP:cport, as for NAT.
+pub const CONN_F_TUN: u8 = 0x20;
+/// The method flags: at most one is set; none is FULLNAT.
+pub const CONN_F_METHOD: u8 = CONN_F_NAT | CONN_F_DR | CONN_F_TUN;
+const CONN_KNOWN_FLAGS: u8 = CONN_F_TOA | CONN_F_TOA_PENDING | CONN_F_SYNPROXY | CONN_F_METHOD;
 
 /// Option: the sequence/timestamp/window translation (SYN proxy, PROXY header).
 pub const OPT_TRANSLATION: u8 = 1;
@@ -79,7 +94,8 @@ pub struct ConnRecord {
     pub client: SocketAddr,
     /// VIP:vport; with `proto`, the service key the receiver rebinds to.
     pub virt: SocketAddr,
-    /// LIP:lport; `lport` names the owning worker.
+    /// LIP:lport; `lport` names the owning worker. NAT, DR, TUN (`CONN_F_METHOD`): the
+    /// client's CIP:cport (no local address; the client endpoint names the worker).
     pub local: SocketAddr,
     /// RIP:rport: the real server the receiver rebinds to.
     pub real: SocketAddr,
@@ -348,8 +364,9 @@ impl ConnRecord {
         if self.flags & !CONN_KNOWN_FLAGS != 0 {
             return Err(Error::BadConnFlags(self.flags));
         }
-        // A NAT session's replies go to the client itself.
-        if self.flags & CONN_F_NAT != 0 && self.local != self.client {
+        // One method at most; a NAT, DR or TUN session's replies go to the client itself.
+        let method = self.flags & CONN_F_METHOD;
+        if method.count_ones() > 1 || method != 0 && self.local != self.client {
             return Err(Error::BadConnFlags(self.flags));
         }
         if let Some(t) = self.translation {
@@ -486,9 +503,15 @@ impl ConnRecord {
         if s.flags & FLAG_TOA_PENDING != 0 {
             flags |= CONN_F_TOA_PENDING;
         }
+        // `local_addr` is then the client's endpoint (the reply's destination).
         if s.flags & FLAG_NAT != 0 {
-            // `local_addr` is then the client's endpoint (the reply's destination).
             flags |= CONN_F_NAT;
+        }
+        if s.flags & FLAG_DR != 0 {
+            flags |= CONN_F_DR;
+        }
+        if s.flags & FLAG_TUN != 0 {
+            flags |= CONN_F_TUN;
         }
         ConnRecord {
             proto: s.client.proto,
@@ -516,9 +539,15 @@ impl ConnRecord {
         if s.flags & FLAG6_TOA_PENDING != 0 {
             flags |= CONN_F_TOA_PENDING;
         }
+        // `server` is then RIP:rport → CIP:cport: the local endpoint is the client.
         if s.flags & FLAG6_NAT != 0 {
-            // `server` is then RIP:rport → CIP:cport: the local endpoint is the client.
             flags |= CONN_F_NAT;
+        }
+        if s.flags & FLAG6_DR != 0 {
+            flags |= CONN_F_DR;
+        }
+        if s.flags & FLAG6_TUN != 0 {
+            flags |= CONN_F_TUN;
         }
         let sock = |a: Ipv6Addr, port: u16| match a.to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
@@ -603,8 +632,9 @@ impl ConnRecord {
     /// choice of worker does not matter: only where replies land here does.
     pub fn owner_worker_steered(&self, workers: usize, steering: &crate::laddr::Steering) -> usize {
         let workers = workers.clamp(1, u16::MAX as usize);
-        if self.flags & CONN_F_NAT != 0 {
-            // NAT sessions belong to the worker of the client's endpoint.
+        if self.flags & CONN_F_METHOD != 0 {
+            // NAT, DR and TUN sessions belong to the worker of the client's endpoint, where
+            // their client packets are steered (`conn_direct::NatSteering`).
             return match self.client {
                 SocketAddr::V4(c) => crate::laddr::owner_of_client(*c.ip(), c.port(), workers as u16),
                 SocketAddr::V6(c) => crate::laddr::owner_of_client6(*c.ip(), c.port(), workers as u16),

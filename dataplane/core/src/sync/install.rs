@@ -10,10 +10,13 @@
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 
-use super::conn::{ConnRecord, CONN_F_NAT, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING};
+use super::conn::{
+    ConnRecord, CONN_F_DR, CONN_F_METHOD, CONN_F_NAT, CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING,
+    CONN_F_TUN,
+};
 use crate::service::{Snapshot, VsKey};
-use crate::session::v6::{Session6, FLAG6_NAT, FLAG6_TOA, FLAG6_TOA_PENDING};
-use crate::session::{Session, FLAG_NAT, FLAG_TOA, FLAG_TOA_PENDING};
+use crate::session::v6::{Session6, FLAG6_DR, FLAG6_NAT, FLAG6_TOA, FLAG6_TOA_PENDING, FLAG6_TUN};
+use crate::session::{Session, FLAG_DR, FLAG_NAT, FLAG_TOA, FLAG_TOA_PENDING, FLAG_TUN};
 use crate::synproxy::Translation;
 use crate::time::Time;
 use rvs_proto::ForwardMethod;
@@ -35,7 +38,7 @@ pub enum RebindError {
     /// Replies to this LIP would not reach us: it is not a local address of the service.
     #[error("local address {0} is not one of the service's here")]
     NoLocal(SocketAddr),
-    /// The record's method (NAT or FULLNAT) is not the real server's here.
+    /// The record's method (FULLNAT, NAT, DR or TUN) is not the real server's here.
     #[error("real server {0} is reached by another forwarding method here")]
     Method(SocketAddr),
 }
@@ -48,6 +51,16 @@ pub struct Rebound {
     pub service: usize,
     /// The record carries extension state (translation, PROXY, SYN proxy) to attach.
     pub needs_ext: bool,
+}
+
+/// The forwarding method a record's flags name (validated: at most one method flag).
+fn method_of(rec: &ConnRecord) -> ForwardMethod {
+    match rec.flags & CONN_F_METHOD {
+        CONN_F_NAT => ForwardMethod::Nat,
+        CONN_F_DR => ForwardMethod::DirectRoute,
+        CONN_F_TUN => ForwardMethod::Tunnel,
+        _ => ForwardMethod::FullNat,
+    }
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -65,16 +78,22 @@ pub fn rebind(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Rebound, R
     let svc = snap.services.get(idx).ok_or(RebindError::NoService(key))?;
     let real_addr = v4(rec.real).ok_or(RebindError::Unsupported)?;
     let real = svc.reals.iter().find(|r| r.addr == real_addr).ok_or(RebindError::NoReal(rec.real))?;
-    let nat = rec.flags & CONN_F_NAT != 0;
-    if real.method != if nat { ForwardMethod::Nat } else { ForwardMethod::FullNat } {
+    let method = method_of(rec);
+    if real.method != method {
         return Err(RebindError::Method(rec.real));
     }
     let local = v4(rec.local).ok_or(RebindError::Unsupported)?;
-    // A NAT session's replies go to the client (through us): no local address.
-    if !nat && !svc.local_addrs.contains(local.ip()) {
+    // A NAT, DR or TUN session's replies go to the client: no local address.
+    let direct = method != ForwardMethod::FullNat;
+    if !direct && !svc.local_addrs.contains(local.ip()) {
         return Err(RebindError::NoLocal(rec.local));
     }
-    let mut flags = if nat { FLAG_NAT } else { 0 };
+    let mut flags = match method {
+        ForwardMethod::Nat => FLAG_NAT,
+        ForwardMethod::DirectRoute => FLAG_DR,
+        ForwardMethod::Tunnel => FLAG_TUN,
+        ForwardMethod::FullNat => 0,
+    };
     if rec.flags & CONN_F_TOA != 0 {
         flags |= FLAG_TOA;
     }
@@ -109,7 +128,7 @@ pub fn rebind6(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Session6,
     if rec.flags & CONN_F_SYNPROXY != 0 {
         return Err(RebindError::Unsupported);
     }
-    let nat = rec.flags & CONN_F_NAT != 0;
+    let method_rec = method_of(rec);
     let snap6 = &snap.v6;
     let idx = snap6.find(&(rec.proto, client.dst, client.dport)).ok_or(RebindError::NoService6(rec.virt))?;
     let svc = snap6.services.get(idx as usize).ok_or(RebindError::NoService6(rec.virt))?;
@@ -121,11 +140,11 @@ pub fn rebind6(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Session6,
         .ok_or(RebindError::NoReal(rec.real))?;
     // A NAT64 real server is FULLNAT whatever its method says.
     let method = if real.ipv4().is_some() { ForwardMethod::FullNat } else { real.method };
-    if method != if nat { ForwardMethod::Nat } else { ForwardMethod::FullNat } {
+    if method != method_rec {
         return Err(RebindError::Method(rec.real));
     }
-    // A NAT session's replies go to the client (through us): no local address.
-    let local_ok = nat
+    // A NAT, DR or TUN session's replies go to the client: no local address.
+    let local_ok = method != ForwardMethod::FullNat
         || match rec.local.ip() {
             IpAddr::V4(l) => svc.local_addrs4.contains(&l),
             IpAddr::V6(l) => svc.local_addrs.contains(&l),
@@ -147,7 +166,12 @@ pub fn rebind6(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Session6,
             (if p.version == crate::proxyproto::Version::V1 { 1 } else { 2 }, len)
         }
     };
-    let mut flags = if nat { FLAG6_NAT } else { 0 };
+    let mut flags = match method {
+        ForwardMethod::Nat => FLAG6_NAT,
+        ForwardMethod::DirectRoute => FLAG6_DR,
+        ForwardMethod::Tunnel => FLAG6_TUN,
+        ForwardMethod::FullNat => 0,
+    };
     if rec.flags & CONN_F_TOA != 0 {
         flags |= FLAG6_TOA;
     }

@@ -47,8 +47,8 @@ pub use batch::{max_message_len, Packer, Sender, SenderConfig, DEFAULT_SYNC_MTU}
 pub use bulk::{BulkAnswer, BulkEvent, BulkOutcome, BulkPhase, BulkTracker};
 pub use cluster::{Cluster, ClusterAction, MemberState};
 pub use conn::{
-    ConnEntry, ConnIter, ConnRecord, Conns, ProxyState, CONN_F_NAT, CONN_F_SYNPROXY, CONN_F_TOA,
-    CONN_F_TOA_PENDING,
+    ConnEntry, ConnIter, ConnRecord, Conns, ProxyState, CONN_F_DR, CONN_F_METHOD, CONN_F_NAT,
+    CONN_F_SYNPROXY, CONN_F_TOA, CONN_F_TOA_PENDING, CONN_F_TUN,
 };
 pub use cookie::{cookie_key, cookie_secrets_at, cookie_secrets_for_slot, cookie_slot, SharedCookieSecrets};
 pub use digest::TableDigest;

@@ -106,13 +106,15 @@ fn arb_state() -> impl Strategy<Value = (u8, SessionState)> {
 
 prop_compose! {
     fn arb_record()(ps in arb_state(), (client, virt) in arb_side(), (local, real) in arb_side(),
-                    timeout_ms in any::<u32>(), flags in 0u8..8, nat in any::<bool>(),
+                    timeout_ms in any::<u32>(), flags in 0u8..8,
+                    method in prop::sample::select(vec![0, CONN_F_NAT, CONN_F_DR, CONN_F_TUN]),
                     translation in proptest::option::of(arb_translation()),
                     proxy in proptest::option::of((any::<bool>(), any::<bool>(), any::<u32>())),
                     persist in proptest::option::of(any::<bool>().prop_flat_map(arb_ip))) -> ConnRecord {
-        // A NAT record names the client as the reply's destination (one family throughout).
-        let nat = nat && client.is_ipv4() == real.is_ipv4();
-        let (local, flags) = if nat { (client, flags | CONN_F_NAT) } else { (local, flags) };
+        // A NAT, DR or TUN record names the client as the reply's destination (one family
+        // throughout).
+        let direct = method != 0 && client.is_ipv4() == real.is_ipv4();
+        let (local, flags) = if direct { (client, flags | method) } else { (local, flags) };
         ConnRecord {
             proto: ps.0, state: ps.1, client, virt, local, real, timeout_ms, flags, translation,
             proxy: proxy.map(|(v2, sent, client_isn)| ProxyState {
@@ -489,6 +491,20 @@ fn emit_refuses_what_the_wire_cannot_say() {
     assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadConnFlags(CONN_F_NAT)));
     r.local = r.client;
     assert!(r.emit(&mut [0u8; 200]).is_ok());
+    // DR and TUN likewise; one method at most.
+    for f in [CONN_F_DR, CONN_F_TUN] {
+        let mut r = record(1);
+        r.flags = f;
+        assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadConnFlags(f)));
+        r.local = r.client;
+        assert!(r.emit(&mut [0u8; 200]).is_ok());
+        r.flags |= CONN_F_NAT;
+        assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadConnFlags(f | CONN_F_NAT)));
+    }
+    let mut r = record(1);
+    r.local = r.client;
+    r.flags = CONN_F_DR | CONN_F_TUN;
+    assert_eq!(r.emit(&mut [0u8; 200]), Err(Error::BadConnFlags(CONN_F_DR | CONN_F_TUN)));
     let mut r = record(1);
     r.translation =
         Some(Translation { to_client_window: WindowShift { from: 15, to: 0 }, ..Translation::IDENTITY });
@@ -699,4 +715,77 @@ fn state_numbers_on_the_wire_are_fixed() {
     assert_eq!(b[3], 7);
     b[3] = 8;
     assert_eq!(ConnRecord::parse(&b).unwrap_err(), Error::BadState(8));
+}
+
+/// A DR and a TUN session, IPv4 and IPv6, become records with their method flag and the
+/// client as the local endpoint, and come back equal from the wire; bits no receiver
+/// knows (0x40, 0x80) are still refused, as an older receiver refuses DR/TUN (0x10, 0x20).
+#[test]
+fn dr_and_tun_records_round_trip_and_unknown_flags_are_refused() {
+    use crate::session::v6::{FlowKey6, Session6, FLAG6_DR, FLAG6_TUN};
+    use crate::session::{FLAG_DR, FLAG_TUN};
+    let client = FlowKey {
+        src: Ipv4Addr::new(198, 18, 0, 10),
+        dst: Ipv4Addr::new(198, 18, 0, 100),
+        sport: 40000,
+        dport: 80,
+        proto: PROTO_TCP,
+    };
+    let reply =
+        FlowKey { src: Ipv4Addr::new(198, 19, 0, 11), dst: client.src, sport: 80, dport: 40000, ..client };
+    for (sf, rf) in [(FLAG_DR, CONN_F_DR), (FLAG_TUN, CONN_F_TUN)] {
+        let s = Session {
+            client,
+            reply,
+            state: SessionState::Established,
+            service_slot: 1,
+            real_slot: 2,
+            expires: Time::from_secs(10),
+            persist_client: None.into(),
+            flags: sf,
+        };
+        let r = ConnRecord::from_session(&s, Duration::from_secs(10));
+        assert_eq!((r.flags, r.local, r.real), (rf, r.client, SocketAddr::from(([198, 19, 0, 11], 80))));
+        let mut buf = [0u8; conn::CONN_MAX_LEN];
+        let n = r.emit(&mut buf).unwrap();
+        assert_eq!(ConnRecord::parse(&buf[..n]), Ok((r, n)));
+        assert_eq!(r.flow_keys(), Some((client, reply)), "the session's own keys");
+        for unknown in [0x40u8, 0x80] {
+            let mut b = buf;
+            b[5] |= unknown;
+            assert_eq!(ConnRecord::parse(&b[..n]), Err(Error::BadConnFlags(rf | unknown)));
+        }
+        // What a receiver that knew only bits 0-3 checked: DR and TUN are outside them.
+        assert_ne!(rf & !0x0f, 0);
+    }
+    let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+    for (sf, rf) in [(FLAG6_DR, CONN_F_DR), (FLAG6_TUN, CONN_F_TUN)] {
+        let c = FlowKey6 {
+            src: a("2001:db8:1::10"),
+            dst: a("2001:db8:1::100"),
+            sport: 5555,
+            dport: 80,
+            proto: 6,
+        };
+        let server = FlowKey6 { src: a("2001:db8:2::11"), dst: c.src, sport: 80, dport: 5555, proto: 6 };
+        let s = Session6 {
+            client: c,
+            server,
+            state: SessionState::Established,
+            expires: Time::from_secs(10),
+            real_slot: 1,
+            svc_slot: 2,
+            flags: sf,
+            proxy: 0,
+            client_isn: 0,
+            proxy_len: 0,
+            persist: None,
+        };
+        let r = ConnRecord::from_session6(&s, Duration::from_secs(10));
+        assert_eq!((r.flags, r.local), (rf, r.client));
+        let mut buf = [0u8; conn::CONN_MAX_LEN];
+        let n = r.emit(&mut buf).unwrap();
+        assert_eq!(ConnRecord::parse(&buf[..n]), Ok((r, n)));
+        assert_eq!(r.flow_keys6(), Some((c, server)));
+    }
 }

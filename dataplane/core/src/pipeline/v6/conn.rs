@@ -132,7 +132,8 @@ impl<P: Frame> Pipeline<P> {
         };
         if dest == Dest6::Vip {
             if let Some(owner) = self.nat6_client_owner(&l4.key) {
-                // A service with NAT real servers: the client endpoint names the worker.
+                // A service with NAT, DR or TUN real servers: the client endpoint names
+                // the worker (`direct.rs`).
                 self.counters.redirected_out.inc();
                 let info = L4Info { port, dest: Destination::Ipv6, ..L4Info::EMPTY };
                 return out.redirect[owner as usize].push(Handoff { pkt, info });
@@ -325,11 +326,13 @@ impl<P: Frame> Pipeline<P> {
             return self.drop_pkt(DropReason::ReplyBypassed, pkt);
         }
         let s = self.account_v6(id, dir, l4.key.proto, l4.flags, l4.ip_len, now);
-        if input_only {
-            return self.forward_input_only_v6(&s, pkt, &l4, now, alloc, out);
-        }
+        // Every method's sessions are synced: DR and TUN ones name the client as the
+        // reply's destination, as NAT ones do.
         if dir == Direction::FromClient && self.sync.is_some() {
             self.sync_client_packet_v6(id, now, out);
+        }
+        if input_only {
+            return self.forward_input_only_v6(&s, pkt, &l4, now, alloc, out);
         }
         let to = if dir == Direction::FromClient { s.to_server() } else { s.to_client() };
         if s.is_nat64() {

@@ -14,7 +14,9 @@
 //! DR and TUN sessions see one direction: their TCP state follows IPVS's input-only table
 //! and only the in counters move. NAT replies carry no local port naming a worker, so a
 //! service with NAT real servers keeps each connection on the worker its client endpoint
-//! names (`NatSteering6::owner`), both ways.
+//! names (`NatSteering6::owner`), both ways. A service with DR or TUN real servers does the
+//! same with its client packets, so that a session synced from another director is found
+//! on the worker every director agrees on.
 
 use hashbrown::HashSet;
 use std::net::Ipv6Addr;
@@ -53,26 +55,29 @@ pub(super) fn method_flag(r: &Real6) -> u8 {
     }
 }
 
-/// Which services have NAT real servers, and those servers' endpoints and addresses.
+/// Which services have NAT, DR or TUN real servers (their client packets are steered to
+/// the client endpoint's worker), and the NAT servers' endpoints and addresses.
 #[derive(Debug, Default)]
 pub(super) struct NatSteering6 {
     reals: HashSet<(Ipv6Addr, u16, u8), ahash::RandomState>,
     /// The addresses alone: their ICMPv6 errors to clients are translated too.
     addrs: HashSet<Ipv6Addr, ahash::RandomState>,
     services: Vec<bool>,
+    /// Whether any service is steered.
+    any_service: bool,
 }
 
 impl NatSteering6 {
     pub(super) fn new(snap: &Snapshot6) -> Self {
         let mut s = NatSteering6::default();
         for svc in &snap.services {
-            let mut nat = false;
             for r in svc.reals.iter().filter(|r| method_flag(r) == FLAG6_NAT) {
                 s.reals.insert((*r.addr.ip(), r.addr.port(), svc.proto));
                 s.addrs.insert(*r.addr.ip());
-                nat = true;
             }
-            s.services.push(nat);
+            let direct = svc.reals.iter().any(|r| method_flag(r) != 0);
+            s.any_service |= direct;
+            s.services.push(direct);
         }
         s
     }
@@ -85,11 +90,11 @@ impl NatSteering6 {
 }
 
 impl<P: Frame> Pipeline<P> {
-    /// The worker a client packet to an IPv6 VIP must go to: the NAT owner of its client
-    /// endpoint, when its service has NAT real servers and that is another worker.
+    /// The worker a client packet to an IPv6 VIP must go to: the owner of its client
+    /// endpoint, when its service has NAT, DR or TUN real servers and that is another worker.
     #[inline]
     pub(super) fn nat6_client_owner(&self, k: &crate::session::v6::FlowKey6) -> Option<u16> {
-        if self.workers < 2 || self.v6.nat.reals.is_empty() {
+        if self.workers < 2 || !self.v6.nat.any_service {
             return None;
         }
         let si = self.snapshot.v6.find(&(k.proto, k.dst, k.dport))? as usize;

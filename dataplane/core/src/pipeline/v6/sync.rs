@@ -1,14 +1,15 @@
-//! Session sync of the IPv6 table (FULLNAT v6 → v6, NAT64 and NAT; not yet the sessions
-//! of DR and TUN real servers), as `pipeline/sync.rs`
+//! Session sync of the IPv6 table (FULLNAT v6 → v6, NAT64, NAT, DR and TUN), as
+//! `pipeline/sync.rs`
 //! does it for IPv4: the same decision per client packet (IPVS's `sync_threshold` /
 //! `sync_period` / `sync_refresh_period`), the same records, the same table digest, and
 //! a received record installed in the worker that owns its local port (the IPv6 pools'
-//! `port % workers`, or the IPv4 pools' partition or RSS for NAT64).
+//! `port % workers`, or the IPv4 pools' partition or RSS for NAT64), or for NAT, DR and
+//! TUN the worker of the client's endpoint.
 
 use super::{Output, Pipeline};
 use crate::frame::Frame;
 use crate::pipeline::{InstallError, Installed};
-use crate::session::v6::{Session6, FLAG6_FROM_SYNC, FLAG6_INPUT_ONLY, FLAG6_NAT, FLAG6_SYNCED};
+use crate::session::v6::{Session6, FLAG6_DIRECT, FLAG6_FROM_SYNC, FLAG6_SYNCED};
 use crate::session::SessionState;
 use crate::sync::{rebind6, should_sync, ConnRecord, SyncInput, SyncMark};
 use crate::time::Time;
@@ -37,7 +38,7 @@ impl<P: Frame> Pipeline<P> {
             if n == max {
                 return Some(i as usize);
             }
-            if s.state == SessionState::SynRecv || s.flags & FLAG6_INPUT_ONLY != 0 {
+            if s.state == SessionState::SynRecv {
                 continue;
             }
             f(ConnRecord::from_session6(s, now.until(s.expires)));
@@ -60,9 +61,6 @@ impl<P: Frame> Pipeline<P> {
         let Some(st) = self.sync.as_mut() else { return };
         let Some((pkts, mark)) = st.marks6.get_mut(id as usize) else { return };
         let s = self.v6.sessions.get(id);
-        if s.flags & FLAG6_INPUT_ONLY != 0 {
-            return; // DR, TUN: not synced (yet)
-        }
         *pkts = pkts.wrapping_add(1);
         let input = SyncInput {
             proto: s.client.proto,
@@ -123,8 +121,8 @@ impl<P: Frame> Pipeline<P> {
             self.drop_synced_v6(id);
         }
         let (lip, lport, proto) = (new.server.dst, new.server.dport, new.server.proto);
-        // A NAT session holds no local port (its reply goes to the client).
-        let laddr = new.flags & FLAG6_NAT == 0;
+        // A NAT, DR or TUN session holds no local port (its reply goes to the client).
+        let laddr = new.flags & FLAG6_DIRECT == 0;
         let reserved = !laddr
             || match lip.to_ipv4_mapped() {
                 Some(lip4) => self.laddrs.reserve(lip4, lport),

@@ -46,17 +46,25 @@ fn rs4(i: usize) -> Ipv4Addr {
 
 /// TCP [VIP]:80 → IPv6 real servers (FULLNAT, TOA); TCP [VIP]:8081 → IPv4 real servers
 /// (NAT64, TOA); UDP [VIP]:53 → IPv4 real servers (NAT64); TCP [VIP]:8088 → IPv6 real
-/// servers by NAT.
+/// servers by NAT, 8089 by DR, 8090 by TUN.
 fn registry() -> Registry {
     let mut r = Registry::new(16, 64);
-    let services: [(Protocol, u16, bool); 4] = [
+    let services: [(Protocol, u16, bool); 6] = [
         (Protocol::Tcp, 80, false),
         (Protocol::Tcp, 8081, true),
         (Protocol::Udp, 53, true),
         (Protocol::Tcp, 8088, false),
+        (Protocol::Tcp, 8089, false),
+        (Protocol::Tcp, 8090, false),
     ];
     for (proto, port, nat64) in services {
-        let nat = port == 8088;
+        let method = match port {
+            8088 => ForwardMethod::Nat,
+            8089 => ForwardMethod::DirectRoute,
+            8090 => ForwardMethod::Tunnel,
+            _ => ForwardMethod::FullNat,
+        };
+        let nat = method != ForwardMethod::FullNat;
         let key = ServiceKey { protocol: proto, addr: format!("[{VIP}]:{port}").parse().unwrap() };
         let lip: IpAddr = if nat64 { LIP4.into() } else { a(LIP6).into() };
         let spec = ServiceSpec {
@@ -68,13 +76,7 @@ fn registry() -> Registry {
         r.add_service(spec).unwrap();
         for i in 0..3 {
             let addr: SocketAddr = if nat64 { (rs4(i), port).into() } else { (rs6(i), port).into() };
-            let real = RealSpec {
-                thresholds: Default::default(),
-                addr,
-                weight: 1,
-                method: if nat { ForwardMethod::Nat } else { ForwardMethod::FullNat },
-                tunnel: None,
-            };
+            let real = RealSpec { thresholds: Default::default(), addr, weight: 1, method, tunnel: None };
             r.add_real(&key, real).unwrap();
         }
     }
@@ -421,4 +423,57 @@ fn an_ipv6_nat_connection_moves_without_a_local_port() {
     r.virt = (a(VIP), 80).into();
     r.real = (rip, 80).into();
     assert_eq!(lb2.p.install_synced(&r, lb2.now).unwrap_err().name(), "method");
+}
+
+/// IPv6 DR and TUN sessions are synced: lb2 installs the record (no local port) and sends
+/// the client's next segment, without a SYN, to the same real server: the frame unchanged
+/// to its MAC (DR), or inside an outer IPv6 header (TUN).
+#[test]
+fn ipv6_dr_and_tun_connections_move_to_another_director() {
+    for (port, flag) in [(8089u16, crate::sync::CONN_F_DR), (8090, crate::sync::CONN_F_TUN)] {
+        let mut lb1 = H::new(true);
+        for flags in [SYN, ACK, ACK] {
+            let data: &[u8] = if flags == SYN { b"" } else { b"GET" };
+            lb1.rx(CLIENT_PORT, client(40007, port, 6, flags, data));
+        }
+        assert_eq!(lb1.tx(SERVER_PORT).len(), 3);
+        let rec = over_the_wire(&lb1.out.synced.pop().expect("the third client packet syncs DR/TUN"));
+        assert_eq!(rec.flags & crate::sync::CONN_F_METHOD, flag);
+        assert_eq!((rec.state, rec.local), (SessionState::Established, rec.client));
+        let mut lb2 = H::new(true);
+        assert_eq!(lb2.p.install_synced(&rec, lb2.now), Ok(Installed::New));
+        assert_eq!(lb2.p.install_synced(&rec, lb2.now), Ok(Installed::Refreshed));
+        let next = client(40007, port, 6, ACK, b"more");
+        lb2.rx(CLIENT_PORT, next.clone());
+        let tx = lb2.tx(SERVER_PORT);
+        assert_eq!(tx.len(), 1, "forwarded without a handshake");
+        let f = &tx[0];
+        let IpAddr::V6(rip) = rec.real.ip() else { panic!("an IPv6 real server") };
+        let i = (0..3).find(|&i| rs6(i) == rip).unwrap();
+        assert_eq!(f[0..6], RS_MAC[i].0, "to the session's real server");
+        if port == 8089 {
+            assert_eq!(f[12..], next[12..], "the IPv6 packet unchanged");
+        } else {
+            let outer = Ipv6Packet::new_checked(&f[ETH..]).unwrap();
+            assert_eq!((outer.next_header(), outer.dst_addr()), (41, rip));
+            assert_eq!(outer.payload(), &next[ETH..], "the client's packet inside");
+        }
+        assert!(lb2.out.synced.is_empty(), "installed as if just synced");
+        assert_eq!(lb2.p.sync_digest(), lb1.p.sync_digest());
+        // A bulk export carries it too.
+        let mut bulk = Vec::new();
+        lb2.p.export_sessions(0, 100, lb2.now, |r| bulk.push(r));
+        assert_eq!(bulk.len(), 1);
+        assert_eq!(bulk[0].flags & crate::sync::CONN_F_METHOD, flag);
+        // Where that real server is reached otherwise, the record is refused.
+        for other in [if port == 8089 { 8090 } else { 8089 }, 8088] {
+            let mut r = rec;
+            r.virt = (a(VIP), other).into();
+            r.real = (rip, other).into();
+            assert_eq!(lb2.p.install_synced(&r, lb2.now).unwrap_err().name(), "method");
+        }
+        let mut gone = rec;
+        gone.real = (a("2001:db8:2::99"), port).into();
+        assert_eq!(lb2.p.install_synced(&gone, lb2.now).unwrap_err().name(), "no_real");
+    }
 }
