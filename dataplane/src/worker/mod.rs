@@ -117,14 +117,6 @@ impl Worker {
                     continue;
                 }
                 work += n;
-                // The mbufs' first cache lines (buffer address, offset, length, offload
-                // flags), written by the NIC or by another core, all requested at once
-                // before the byte count below and the pipeline's stages read them: one
-                // overlapped wait per burst instead of one per frame (DPDK l3fwd does the
-                // same before touching a burst).
-                for m in &rx {
-                    rvs_prefetch::read(m.as_ptr() as *const u8);
-                }
                 counters.rx_packets.add(n as u64);
                 counters.rx_bytes.add(rx.iter().map(|m| m.data().len() as u64).sum());
                 self.pipeline.handle_burst(p as crate::route::PortIndex, &mut rx, now, &mut alloc, &mut out);
