@@ -101,9 +101,9 @@ t_kill=$(date +%s%3N)
 say "kill -9 lb1's rvsd"
 rvsd1_kill9
 # What lb2 must carry: what the clients had still to receive when lb1 died. Frames lb1 had
-# already handed to the kernel (its af_packet TX ring holds up to 4096) still reach them
-# after the kill, so count once those have landed (lb2 may have started meanwhile, which
-# only lowers what it is asked to have carried).
+# already handed to the kernel (its af_packet TX ring holds up to 4096) can still reach them
+# after the kill, so count 200 ms later: what arrives after that came through lb2. (lb2 may
+# have started meanwhile, which only lowers what it is asked to have carried.)
 sleep 0.2
 left4=$((DOWNLOADS * 50 * 1024 * 1024 - $(recv_from "$VIP_NAT")))
 left6=$((DOWNLOADS6 * 50 * 1024 * 1024 - $(recv_from "[$VIP_NAT6]")))
