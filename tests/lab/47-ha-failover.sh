@@ -23,8 +23,7 @@ want=$(cat "$STATE/big.sha256")
 own2=$(rvsadm2 --owned)
 assert_contains "lb2 starts as a backup" "Ownership: backup" "$own2"
 assert_not_contains "lb2 owns nothing" " owned" "$(grep -v '^Ownership' <<<"$own2")"
-wait_for 10 "lb2 sees lb1 in the sync group" bash -c "'$RVSADM' --socket '$CTRL_SOCK2' --sync | grep -qE '^1 +198.18.9.1:'" ||
-  fail "lb2 does not list lb1 as a sync peer"
+ha_wait_sync_peer
 warm_up
 
 # The curl loop: one request every 50 ms, a line per request (start and end in epoch ms,

@@ -57,8 +57,7 @@ rvsd_start "$CFG_DIR/lb1.toml"
 rvsd2_start "$CFG_DIR/lb2.toml"
 want=$(cat "$STATE/big.sha256")
 
-wait_for 10 "lb2 sees lb1 in the sync group" bash -c "'$RVSADM' --socket '$CTRL_SOCK2' --sync | grep -qE '^1 +198.18.9.1:'" ||
-  fail "lb2 does not list lb1 as a sync peer"
+ha_wait_sync_peer
 warm_up
 wait_for 10 "ping -6 $VIP6" in_client ping -6 -n -c 1 -W 1 "$VIP6" >/dev/null 2>&1 || true
 assert_not_contains "lb2, a backup, owns no IPv6 address" "2001:db8" "$(rvsadm2 --owned | grep ' owned')"
@@ -74,14 +73,7 @@ dls=()
 for i in $(seq "$V6_DOWNLOADS"); do dls+=("v6-$i http://[$VIP6]/big.bin"); done
 for i in $(seq "$NAT64_DOWNLOADS"); do dls+=("nat64-$i http://[$VIP6]:8080/big.bin"); done
 for i in $(seq "$V4_DOWNLOADS"); do dls+=("v4-$i http://$VIP/big.bin"); done
-pids=()
-for d in "${dls[@]}"; do
-  read -r name url <<<"$d"
-  in_client curl -s --max-time 90 --limit-rate "$RATE" -o "$CFG_DIR/dl.$name" \
-    -w '%{http_code} %{size_download} %{time_total}\n' "$url" >"$CFG_DIR/dl.$name.status" 2>&1 &
-  pids+=($!)
-  bg_track "$!"
-done
+ha_start_downloads "$RATE"
 sleep 1
 
 # lb2 restarts while the downloads run: it gets lb1's table, IPv6 sessions included, by a

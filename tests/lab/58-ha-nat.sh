@@ -69,24 +69,16 @@ for n in 1 2 3; do
 done
 want=$(cat "$STATE/big.sha256")
 
-wait_for 10 "lb2 sees lb1 in the sync group" bash -c "'$RVSADM' --socket '$CTRL_SOCK2' --sync | grep -qE '^1 +198.18.9.1:'" ||
-  fail "lb2 does not list lb1 as a sync peer"
+ha_wait_sync_peer
 warm_up
 assert_eq "curl through lb1 (NAT)" ok "$(in_client curl -s --max-time 5 -o /dev/null "http://$VIP_NAT/" && echo ok)"
 assert_eq "curl -6 through lb1 (NAT)" ok \
   "$(in_client curl -6 -s --max-time 5 -o /dev/null "http://[$VIP_NAT6]/" && echo ok)"
 
-pids=()
 dls=()
 for i in $(seq "$DOWNLOADS"); do dls+=("v4-$i http://$VIP_NAT/big.bin"); done
 for i in $(seq "$DOWNLOADS6"); do dls+=("v6-$i http://[$VIP_NAT6]/big.bin"); done
-for d in "${dls[@]}"; do
-  read -r name url <<<"$d"
-  in_client curl -s --max-time 90 --limit-rate "$RATE" -o "$CFG_DIR/dl.$name" \
-    -w '%{http_code} %{size_download} %{time_total}\n' "$url" >"$CFG_DIR/dl.$name.status" 2>&1 &
-  pids+=($!)
-  bg_track "$!"
-done
+ha_start_downloads "$RATE"
 sleep 4
 
 lnc2=$(rvsadm2 -Lnc | awk 'NR > 2 && /ESTABLISHED/')

@@ -96,8 +96,7 @@ rvsd_start "$CFG_DIR/lb1.toml"
 rvsd2_start "$CFG_DIR/lb2.toml"
 want=$(cat "$STATE/big.sha256")
 
-wait_for 10 "lb2 sees lb1 in the sync group" bash -c "'$RVSADM' --socket '$CTRL_SOCK2' --sync | grep -qE '^1 +198.18.9.1:'" ||
-  fail "lb2 does not list lb1 as a sync peer"
+ha_wait_sync_peer
 for vip in $VIP_DR $VIP_TUN; do
   in_client ping -n -c 1 -W 2 "$vip" >/dev/null 2>&1
   out=$(curl_from 198.18.0.10 6 "http://$vip/")
@@ -106,18 +105,11 @@ done
 assert_eq "curl -6 through lb1 to [$VIP_DR6]" ok \
   "$(in_client curl -6 -s --max-time 5 -o /dev/null "http://[$VIP_DR6]/" && echo ok)"
 
-pids=()
 dls=()
 for i in $(seq "$DOWNLOADS_DR"); do dls+=("dr-$i http://$VIP_DR/big.bin"); done
 for i in $(seq "$DOWNLOADS_TUN"); do dls+=("tun-$i http://$VIP_TUN/big.bin"); done
 for i in $(seq "$DOWNLOADS_DR6"); do dls+=("dr6-$i http://[$VIP_DR6]/big.bin"); done
-for d in "${dls[@]}"; do
-  read -r name url <<<"$d"
-  in_client curl -s --max-time 90 --limit-rate "$RATE" -o "$CFG_DIR/dl.$name" \
-    -w '%{http_code} %{size_download} %{time_total}\n' "$url" >"$CFG_DIR/dl.$name.status" 2>&1 &
-  pids+=($!)
-  bg_track "$!"
-done
+ha_start_downloads "$RATE"
 sleep 4
 
 lnc2=$(rvsadm2 -Lnc | awk 'NR > 2 && /ESTABLISHED/')

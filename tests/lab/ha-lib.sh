@@ -229,3 +229,24 @@ ha_check_downloads() {
     fi
   done
 }
+
+# ha_wait_sync_peer: lb2 lists lb1 as a sync peer within 10 s (a failed check otherwise).
+ha_wait_sync_peer() {
+  wait_for 10 "lb2 sees lb1 in the sync group" bash -c "'$RVSADM' --socket '$CTRL_SOCK2' --sync | grep -qE '^1 +198.18.9.1:'" ||
+    fail "lb2 does not list lb1 as a sync peer"
+}
+
+# ha_start_downloads RATE: one curl in the client per entry "NAME URL" of dls, at RATE,
+# into $CFG_DIR/dl.NAME (status line in dl.NAME.status); their pids in pids, in dls' order,
+# for ha_check_downloads.
+ha_start_downloads() {
+  local d name url
+  pids=()
+  for d in "${dls[@]}"; do
+    read -r name url <<<"$d"
+    in_client curl -s --max-time 90 --limit-rate "$1" -o "$CFG_DIR/dl.$name" \
+      -w '%{http_code} %{size_download} %{time_total}\n' "$url" >"$CFG_DIR/dl.$name.status" 2>&1 &
+    pids+=($!)
+    bg_track "$!"
+  done
+}
