@@ -27,27 +27,9 @@ ha_ipv6_client
 # FULLNAT one is there for its LIP, the real servers' IPv6 gateway).
 nat_service() {
   ha_ipv6_ports "$1" "$2"
+  method_service "$2" "$VIP_NAT:80" nat 198.19.0.
+  method_service "$2" "[$VIP_NAT6]:80" nat "[2001:db8:2::"
   cat >>"$2" <<EOF
-
-[[service]]
-protocol = "tcp"
-address = "$VIP_NAT:80"
-scheduler = "rr"
-real = [
-  { address = "198.19.0.11:80", method = "nat" },
-  { address = "198.19.0.12:80", method = "nat" },
-  { address = "198.19.0.13:80", method = "nat" },
-]
-
-[[service]]
-protocol = "tcp"
-address = "[$VIP_NAT6]:80"
-scheduler = "rr"
-real = [
-  { address = "[2001:db8:2::11]:80", method = "nat" },
-  { address = "[2001:db8:2::12]:80", method = "nat" },
-  { address = "[2001:db8:2::13]:80", method = "nat" },
-]
 
 [[service]]
 protocol = "tcp"

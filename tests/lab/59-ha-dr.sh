@@ -32,20 +32,7 @@ RATE=4M # per download: 50 MB last >= 12.5 s
 ha_up
 ha_ipv6_client
 gw_up
-# The gateway's IPv6 legs (as 64-ipv6-methods): the real servers' side and the client's c1.
-for k in all.disable_ipv6=0 default.disable_ipv6=0 all.forwarding=1; do
-  in_gw sysctl -qw "net.ipv6.conf.$k" >/dev/null
-done
-for dev in gw-s gw-c; do
-  in_gw sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=0" "net.ipv6.conf.$dev.accept_ra=0" >/dev/null
-done
-in_client sysctl -qw net.ipv6.conf.c1.disable_ipv6=0 net.ipv6.conf.c1.accept_ra=0 >/dev/null
-in_gw ip -6 addr add "$GW6/64" dev gw-s nodad
-in_gw ip -6 addr add 2001:db8:3::1/64 dev gw-c nodad
-in_client ip -6 addr add 2001:db8:3::10/64 dev c1 nodad
-in_gw ip -6 route add 2001:db8:1::/64 via 2001:db8:3::10
-wait_for 5 "IPv6 gateway reachable" in_rs 1 ping -6 -n -c 1 -W 1 "$GW6" >/dev/null 2>&1 ||
-  die "gateway $GW6 unreachable"
+gw6_up "$GW6"
 for n in 1 2 3; do
   VIP=$VIP_DR rs_dr "$n"
   VIP=$VIP_TUN rs_tun "$n"
@@ -56,37 +43,10 @@ pass "real servers: $VIP_DR and $VIP_DR6 on lo, $VIP_TUN on tunl0 (ipip-decap), 
 
 # direct_services N FILE: director N's IPv6 port addresses and the DR and TUN services.
 direct_services() {
-  local m vip
   ha_ipv6_ports "$1" "$2"
-  shift
-  for m in dr tun; do
-    vip=$VIP_DR
-    [[ $m == tun ]] && vip=$VIP_TUN
-    cat >>"$1" <<EOF
-
-[[service]]
-protocol = "tcp"
-address = "$vip:80"
-scheduler = "rr"
-real = [
-  { address = "198.19.0.11:80", method = "$m" },
-  { address = "198.19.0.12:80", method = "$m" },
-  { address = "198.19.0.13:80", method = "$m" },
-]
-EOF
-  done
-  cat >>"$1" <<EOF
-
-[[service]]
-protocol = "tcp"
-address = "[$VIP_DR6]:80"
-scheduler = "rr"
-real = [
-  { address = "[2001:db8:2::11]:80", method = "dr" },
-  { address = "[2001:db8:2::12]:80", method = "dr" },
-  { address = "[2001:db8:2::13]:80", method = "dr" },
-]
-EOF
+  method_service "$2" "$VIP_DR:80" dr 198.19.0.
+  method_service "$2" "$VIP_TUN:80" tun 198.19.0.
+  method_service "$2" "[$VIP_DR6]:80" dr "[2001:db8:2::"
 }
 ha_config 1 "$WORKERS" "$CFG_DIR/lb1.toml" master
 ha_config 2 "$WORKERS" "$CFG_DIR/lb2.toml" backup

@@ -46,19 +46,7 @@ rvsd_start "$CFG_DIR/rvsd.toml"
 
 # The gateway of methods-lib.sh, with IPv6 on both of its legs and the client's second leg.
 gw_up
-for k in all.disable_ipv6=0 default.disable_ipv6=0 all.forwarding=1; do
-  in_gw sysctl -qw "net.ipv6.conf.$k" >/dev/null
-done
-for dev in gw-s gw-c; do
-  in_gw sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=0" "net.ipv6.conf.$dev.accept_ra=0" >/dev/null
-done
-in_client sysctl -qw net.ipv6.conf.c1.disable_ipv6=0 net.ipv6.conf.c1.accept_ra=0 >/dev/null
-in_gw ip -6 addr add "$GW6/64" dev gw-s nodad
-in_gw ip -6 addr add 2001:db8:3::1/64 dev gw-c nodad
-in_client ip -6 addr add 2001:db8:3::10/64 dev c1 nodad
-in_gw ip -6 route add 2001:db8:1::/64 via 2001:db8:3::10
-wait_for 5 "IPv6 gateway reachable" in_rs 1 ping -6 -n -c 1 -W 1 "$GW6" >/dev/null 2>&1 ||
-  die "gateway $GW6 unreachable"
+gw6_up "$GW6"
 
 # rs_route6 N VIA: real server N's IPv6 default route.
 rs_route6() { in_rs "$1" ip -6 route replace default via "$2" dev eth0; }

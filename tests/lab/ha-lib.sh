@@ -250,3 +250,23 @@ ha_start_downloads() {
     bg_track "$!"
   done
 }
+
+# method_service FILE VIP:PORT METHOD PREFIX: appends a round-robin TCP service with the three
+# real servers PREFIX11..PREFIX13 on port 80 forwarded by METHOD (nat, dr, tun);
+# PREFIX is "198.19.0." or "[2001:db8:2::" (the closing bracket is added).
+method_service() {
+  local close=
+  [[ $4 == "["* ]] && close="]"
+  cat >>"$1" <<EOF
+
+[[service]]
+protocol = "tcp"
+address = "$2"
+scheduler = "rr"
+real = [
+  { address = "${4}11$close:80", method = "$3" },
+  { address = "${4}12$close:80", method = "$3" },
+  { address = "${4}13$close:80", method = "$3" },
+]
+EOF
+}

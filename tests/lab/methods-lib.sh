@@ -128,3 +128,23 @@ EOF
   in_rs "$n" ip link set tunl0 up
   in_rs "$n" ip route replace default via "$GW_IP" dev eth0
 }
+
+# gw6_up GW6: IPv6 on the gateway (after gw_up): GW6/64 on its real servers' leg, the
+# client's second leg c1 as 2001:db8:3::/64, and the client's 2001:db8:1::/64 routed back
+# through it; waits until real server 1 reaches GW6.
+gw6_up() {
+  local k dev
+  for k in all.disable_ipv6=0 default.disable_ipv6=0 all.forwarding=1; do
+    in_gw sysctl -qw "net.ipv6.conf.$k" >/dev/null
+  done
+  for dev in gw-s gw-c; do
+    in_gw sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=0" "net.ipv6.conf.$dev.accept_ra=0" >/dev/null
+  done
+  in_client sysctl -qw net.ipv6.conf.c1.disable_ipv6=0 net.ipv6.conf.c1.accept_ra=0 >/dev/null
+  in_gw ip -6 addr add "$1/64" dev gw-s nodad
+  in_gw ip -6 addr add 2001:db8:3::1/64 dev gw-c nodad
+  in_client ip -6 addr add 2001:db8:3::10/64 dev c1 nodad
+  in_gw ip -6 route add 2001:db8:1::/64 via 2001:db8:3::10
+  wait_for 5 "IPv6 gateway reachable" in_rs 1 ping -6 -n -c 1 -W 1 "$1" >/dev/null 2>&1 ||
+    die "gateway $1 unreachable"
+}

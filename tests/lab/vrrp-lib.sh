@@ -279,3 +279,14 @@ owns_none() { ! owns "$1" "$VIP" && ! owns "$1" 198.19.0.200 && ! owns "$1" 198.
 
 # vip_mac: the client's ARP entry for the VIP.
 vip_mac() { in_client ip neigh show "$VIP" | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1)}'; }
+
+# failover_kill: kill -9 of lb1's rvsd; prints the ms until lb2 is MASTER (or "timeout").
+failover_kill() {
+  local t0 ms
+  t0=$(date +%s%3N)
+  kill -KILL "${LB_RVSD_PID[1]}"
+  wait "${LB_RVSD_PID[1]}" 2>/dev/null
+  LB_RVSD_PID[1]=
+  if secs_until 20 is_state 2 MASTER >/dev/null; then ms=$(($(date +%s%3N) - t0)); else ms=timeout; fi
+  echo "$t0 $ms"
+}

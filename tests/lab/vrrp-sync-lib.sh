@@ -87,17 +87,6 @@ downloads_check() {
   assert_eq "downloads that did not complete byte-identical (of $DOWNLOADS)" 0 "$failed"
 }
 
-# failover_kill: kill -9 of lb1's rvsd; prints the ms until lb2 is MASTER (or "timeout").
-failover_kill() {
-  local t0 ms
-  t0=$(date +%s%3N)
-  kill -KILL "${LB_RVSD_PID[1]}"
-  wait "${LB_RVSD_PID[1]}" 2>/dev/null
-  LB_RVSD_PID[1]=
-  if secs_until 20 is_state 2 MASTER >/dev/null; then ms=$(($(date +%s%3N) - t0)); else ms=timeout; fi
-  echo "$t0 $ms"
-}
-
 # sync_curl_loop FILE: one request every 50 ms from the client until FILE.stop exists; a
 # line per request: "start_ms end_ms ok|FAIL". A request may take 3 s: a SYN lost while
 # the VIP moves is retransmitted after 1 s, as TCP does (and curl starts slowly on this
