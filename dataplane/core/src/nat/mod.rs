@@ -57,8 +57,15 @@ pub fn rewrite(ip: &mut [u8], to: Endpoints) {
 /// checked again; the result is `rewrite`'s, bit for bit (property-tested below).
 #[inline(always)]
 pub fn rewrite_classified(ip: &mut [u8], udp: bool, from: &FlowKey, to: Endpoints) {
-    let old_addrs = (!u32::from(from.src)) as u64 + (!u32::from(from.dst)) as u64;
-    let old_ports = !((from.sport as u32) << 16 | from.dport as u32);
+    debug_assert!(
+        ip.len() >= 24
+            && ip[12..16] == from.src.octets()
+            && ip[16..20] == from.dst.octets()
+            && ip[20..24] == [from.sport.to_be_bytes(), from.dport.to_be_bytes()].concat()[..],
+        "the packet's addresses and ports are not its flow key's"
+    );
+    let old_addrs = (!ne(from.src.octets())) as u64 + (!ne(from.dst.octets())) as u64;
+    let old_ports = !ports_ne(from.sport, from.dport);
     if udp {
         if let Some(h) = ip.first_chunk_mut::<28>() {
             rewrite_words::<28, 26, true>(h, old_addrs, old_ports, to);
@@ -68,17 +75,32 @@ pub fn rewrite_classified(ip: &mut [u8], udp: bool, from: &FlowKey, to: Endpoint
     }
 }
 
+/// Four bytes of a header as a native-order word. The ones' complement sum is byte-order
+/// independent (RFC 1071 2(B)): summing words read in native order and writing the result
+/// back in native order gives the big-endian result without swapping a byte.
+#[inline(always)]
+fn ne(b: [u8; 4]) -> u32 {
+    u32::from_ne_bytes(b)
+}
+
+/// The port word (source port, destination port) as it lies in the header, read in native order.
+#[inline(always)]
+fn ports_ne(sport: u16, dport: u16) -> u32 {
+    let (s, d) = (sport.to_be_bytes(), dport.to_be_bytes());
+    ne([s[0], s[1], d[0], d[1]])
+}
+
 /// `rewrite` of a header without options: `N` bytes of IP and L4 header, the L4
 /// checksum at `C` (TCP 20 + 16, UDP 20 + 6).
 #[inline(always)]
 fn rewrite_fixed<const N: usize, const C: usize, const UDP: bool>(h: &mut [u8; N], to: Endpoints) {
-    let word = |h: &[u8; N], at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    let word = |h: &[u8; N], at: usize| ne([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     let old_addrs = (!word(h, 12)) as u64 + (!word(h, 16)) as u64;
     rewrite_words::<N, C, UDP>(h, old_addrs, !word(h, 20), to)
 }
 
-/// The rewrite proper: `old_addrs` is the sum of the complemented old addresses,
-/// `old_ports` the complemented old port word.
+/// The rewrite proper, in native byte order (see `ne`): `old_addrs` is the sum of the
+/// complemented old addresses, `old_ports` the complemented old port word.
 #[inline(always)]
 fn rewrite_words<const N: usize, const C: usize, const UDP: bool>(
     h: &mut [u8; N],
@@ -86,18 +108,21 @@ fn rewrite_words<const N: usize, const C: usize, const UDP: bool>(
     old_ports: u32,
     to: Endpoints,
 ) {
-    let (new_src, new_dst) = (u32::from(to.src), u32::from(to.dst));
+    let (new_src, new_dst) = (ne(to.src.octets()), ne(to.dst.octets()));
     let addr_delta = old_addrs + new_src as u64 + new_dst as u64;
-    let new_ports = (to.sport as u32) << 16 | to.dport as u32;
+    let new_ports = ports_ne(to.sport, to.dport);
     let port_delta = old_ports as u64 + new_ports as u64;
-    h[12..16].copy_from_slice(&new_src.to_be_bytes());
-    h[16..20].copy_from_slice(&new_dst.to_be_bytes());
-    h[20..24].copy_from_slice(&new_ports.to_be_bytes());
+    h[12..16].copy_from_slice(&new_src.to_ne_bytes());
+    h[16..20].copy_from_slice(&new_dst.to_ne_bytes());
+    h[20..24].copy_from_slice(&new_ports.to_ne_bytes());
     h[8] = h[8].wrapping_sub(1);
-    let ip_csum = u16::from_be_bytes([h[10], h[11]]);
-    let c = !checksum::fold(u64::from(!ip_csum) + addr_delta + 0xfeff);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    let old = u16::from_be_bytes([h[C], h[C + 1]]);
+    // The TTL is the first byte of the big-endian word (TTL, protocol): one less is
+    // 0xfeff added in big-endian order, the same word with its bytes swapped in native.
+    let ttl_delta = u16::from_ne_bytes(0xfeffu16.to_be_bytes());
+    let ip_csum = u16::from_ne_bytes([h[10], h[11]]);
+    let c = !checksum::fold(u64::from(!ip_csum) + addr_delta + u64::from(ttl_delta));
+    h[10..12].copy_from_slice(&c.to_ne_bytes());
+    let old = u16::from_ne_bytes([h[C], h[C + 1]]);
     if UDP && old == 0 {
         return; // UDP without a checksum stays without
     }
@@ -105,7 +130,7 @@ fn rewrite_words<const N: usize, const C: usize, const UDP: bool>(
     if UDP && c == 0 {
         c = 0xffff; // UDP sends a computed zero as all ones
     }
-    h[C..C + 2].copy_from_slice(&c.to_be_bytes());
+    h[C..C + 2].copy_from_slice(&c.to_ne_bytes());
 }
 
 /// `rewrite` for any header length.

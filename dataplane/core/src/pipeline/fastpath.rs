@@ -31,17 +31,19 @@ impl<P: Frame> Pipeline<P> {
             }
             // Stage 1a: classify and hash every frame, prefetch its index bucket.
             let mut infos = [L4Info::EMPTY; BURST];
-            let mut fast = 0u32;
+            let (mut fast, mut hinted) = (0u32, 0u32);
             for ((i, pkt), info) in frames[..n].iter().enumerate().zip(infos.iter_mut()) {
                 if self.classify_fast(port, pkt, info) {
                     rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
                     fast |= 1 << i;
+                    hinted |= (Self::may_be_established(info) as u32) << i;
                 }
             }
             // Stage 1b: the buckets are on their way; prefetch the slots they point at,
-            // keeping the guess for stage 2's lookup.
+            // keeping the guess for stage 2's lookup (of the packets `established` may
+            // take: a SYN's first lookup is `dispatch`'s).
             let mut hints = [Hint::NONE; BURST];
-            let mut m = fast;
+            let mut m = hinted;
             while m != 0 {
                 let i = m.trailing_zeros() as usize;
                 m &= m - 1;
@@ -74,7 +76,7 @@ impl<P: Frame> Pipeline<P> {
     /// the packet the full way.
     #[inline(always)]
     fn established(&mut self, pkt: &mut P, info: &L4Info, hint: Hint, now: Time) -> Option<IfIndex> {
-        if info.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) != 0 || info.ttl <= 1 {
+        if !Self::may_be_established(info) {
             return None;
         }
         let want = match info.dest {
@@ -136,5 +138,11 @@ impl<P: Frame> Pipeline<P> {
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.ifaces[tx as usize].mac.0);
         Some(tx)
+    }
+
+    /// What `established` checks first, from the packet alone: no SYN, FIN or RST, TTL left.
+    #[inline(always)]
+    fn may_be_established(info: &L4Info) -> bool {
+        info.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 && info.ttl > 1
     }
 }

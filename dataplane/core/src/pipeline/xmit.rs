@@ -114,7 +114,13 @@ impl<P: Frame> Pipeline<P> {
                 return self.answer_too_big(pkt, &info, mtu, now, alloc, out);
             }
         }
-        nat::rewrite(&mut pkt.data_mut()[ETH_LEN..end], to);
+        let ip = &mut pkt.data_mut()[ETH_LEN..end];
+        if ip[0] == 0x45 {
+            // No IP options: the old addresses and ports are the flow key's, read already.
+            nat::rewrite_classified(ip, info.key.proto == PROTO_UDP, &info.key, to);
+        } else {
+            nat::rewrite(ip, to);
+        }
         if let Some(mtu) = too_big {
             return self.send_fragments(pkt, to.dst, mtu, now, alloc, out);
         }

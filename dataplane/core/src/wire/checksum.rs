@@ -43,16 +43,26 @@ pub fn sum(data: &[u8]) -> u32 {
         // End-around carry; cannot overflow again since s <= 2^64 - 2 when carry is set.
         acc = s + carry as u64;
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        // Zero padding at the end keeps every byte at its even/odd position, since all the
-        // chunks before started at even offsets.
-        let mut tail = [0u8; 8];
-        tail[..rest.len()].copy_from_slice(rest);
-        let w = u64::from_ne_bytes(tail);
-        let (s, carry) = acc.overflowing_add(w);
-        acc = s + carry as u64;
+    // The last 0 to 7 bytes as one word, zero-padded at the end, which keeps every byte at
+    // its even/odd position (all the chunks before started at even offsets). Built from
+    // 4-, 2- and 1-byte reads: a copy of a variable length would be a memcpy call.
+    let mut rest = chunks.remainder();
+    let mut tail = [0u8; 8];
+    let mut at = 0;
+    if let Some((w, r)) = rest.split_first_chunk::<4>() {
+        tail[..4].copy_from_slice(w);
+        (at, rest) = (4, r);
     }
+    if let Some((w, r)) = rest.split_first_chunk::<2>() {
+        tail[at..at + 2].copy_from_slice(w);
+        at += 2;
+        rest = r;
+    }
+    if let Some(&b) = rest.first() {
+        tail[at] = b;
+    }
+    let (s, carry) = acc.overflowing_add(u64::from_ne_bytes(tail));
+    acc = s + carry as u64;
     let folded = fold_raw(acc);
     // `folded` is the sum of native-order words: its native byte representation is the
     // big-endian sum.
