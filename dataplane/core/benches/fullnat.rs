@@ -6,7 +6,8 @@
 //! `Pipeline::handle_burst` on bursts of 32, is counted; `rvs_bench_handle` for the whole
 //! handshakes of plain_conn and synproxy_conn):
 //!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_burst \
-//!      BINARY --callgrind established --sessions 1000 --packets 200000`
+//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss]`
+//! (`--rss`: replies steered by the NIC's Toeplitz hash, `laddr::Steering::Rss`.)
 //!
 //! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
 //! then the client's ACK, so they are ESTABLISHED):
@@ -98,6 +99,10 @@ fn advise_huge(addr: *const u8, len: usize) {
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
     }
 }
+
+/// `--rss`: the pipelines steer replies by RSS (`laddr::Steering::Rss`) instead of the port
+/// partition, as rvsd does on a NIC without a flow API.
+static RSS_STEERING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The burst call callgrind counts on the data path (`--toggle-collect=rvs_bench_burst`).
 #[no_mangle]
@@ -195,8 +200,14 @@ impl Bench {
         now: Time,
         out: &mut Output<Vec<u8>>,
     ) -> Pipeline<Vec<u8>> {
-        let cfg =
+        let mut cfg =
             PipelineConfig { mem_advice: Some(advise_huge), ..config(max_sessions, LB_C_MAC, LB_S_MAC) };
+        if RSS_STEERING.load(Relaxed) {
+            // Local ports chosen for the NIC's Toeplitz hash (one queue: every reply is ours).
+            use rvs_core::laddr::rss::{Rss, DEFAULT_KEY};
+            let rss = Rss::round_robin(&DEFAULT_KEY, 128, 1).expect("RETA");
+            cfg.steering = rvs_core::laddr::Steering::Rss(Arc::new(rss));
+        }
         let mut p = Pipeline::new(cfg, snapshot, counters, now);
         p.handle(CLIENT_PORT, arp_reply(ROUTER_MAC, ROUTER_IP, LB_C_MAC, LB_C_IP), now, &mut VecAlloc, out);
         for (mac, ip) in RS_MAC.iter().zip(RS_IP) {
@@ -600,6 +611,7 @@ fn main() {
         return;
     }
     if let Some(scen) = arg(&args, "--callgrind") {
+        RSS_STEERING.store(args.iter().any(|a| a == "--rss"), Relaxed);
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();
         let kind = Scenario::parse(scen);

@@ -210,6 +210,15 @@ impl LaddrPools {
         self.steering.owner_of_reply(self.workers, rip, rport, lip, lport)
     }
 
+    /// Whether the reply to local port `lport` is known, without hashing, to belong to
+    /// another worker: under the port partition it is a modulo. Under RSS steering the NIC
+    /// already chose the queue by the same hash that chose the port, so a reply is taken as
+    /// ours; if this worker's table does not have it, the full path checks the owner.
+    #[inline]
+    pub fn reply_elsewhere_cheap(&self, lport: u16) -> bool {
+        matches!(self.steering, Steering::Partition) && owner_of_port(lport, self.workers) != self.worker
+    }
+
     /// Takes a free (LIP, port) for a session to `rip:rport`: under RSS steering, one
     /// whose reply lands on this worker's queue.
     pub fn alloc_for(

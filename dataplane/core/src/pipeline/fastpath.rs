@@ -84,8 +84,8 @@ impl<P: Frame> Pipeline<P> {
             Destination::Vip if self.sync.is_some() => return None,
             Destination::Vip => Direction::FromClient,
             Destination::Lip => {
-                let k = &info.key;
-                if self.laddrs.owner_of_reply(k.src, k.sport, k.dst, k.dport) != self.worker {
+                // Another worker's reply: the full way hands it over (no lookup here).
+                if self.laddrs.reply_elsewhere_cheap(info.key.dport) {
                     return None;
                 }
                 Direction::FromServer
