@@ -7,7 +7,8 @@
 //! handshakes of plain_conn and synproxy_conn):
 //!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_burst \
 //!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss]`
-//! (`--rss`: replies steered by the NIC's Toeplitz hash, `laddr::Steering::Rss`.)
+//! (`--rss`: replies steered by the NIC's Toeplitz hash, `laddr::Steering::Rss`; `--sync`:
+//! session sync on, as on an HA pair's master.)
 //!
 //! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
 //! then the client's ACK, so they are ESTABLISHED):
@@ -325,6 +326,8 @@ impl Bench {
             // Frames come back from the TX side for reuse (a drop is counted, and fails
             // the check).
             pool.append(&mut self.out.tx[out_port as usize]);
+            // With `--sync`, the records the burst produced go to the sync thread in rvsd.
+            self.out.synced.clear();
             left -= n;
         }
         t0.elapsed().as_secs_f64()
@@ -612,10 +615,15 @@ fn main() {
     }
     if let Some(scen) = arg(&args, "--callgrind") {
         RSS_STEERING.store(args.iter().any(|a| a == "--rss"), Relaxed);
+        let sync = args.iter().any(|a| a == "--sync");
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();
         let kind = Scenario::parse(scen);
         let mut b = Bench::new(n, if kind == Scenario::NewConn { packets + 1024 } else { 0 });
+        if sync {
+            // Session sync on (an HA pair's master): client packets count towards sync_period.
+            b.p.enable_sync(rvs_core::sync::SyncParams::default(), b.now);
+        }
         let arena = if kind == Scenario::NewConn { b.syn_arena(packets) } else { b.arena(kind, 7) };
         let (inp, outp) = kind.ports();
         let drops0 = b.drops();

@@ -56,7 +56,12 @@ impl<P: Frame> Pipeline<P> {
             for ((i, mut pkt), info) in frames.drain(..n).enumerate().zip(infos.iter()) {
                 if fast & (1 << i) == 0 {
                     self.handle(port, pkt, now, alloc, out);
-                } else if let Some(tx) = self.established(&mut pkt, info, hints[i], now) {
+                } else if let Some((tx, id)) = self.established(&mut pkt, info, hints[i], now) {
+                    if info.dest == Destination::Vip && self.sync.is_some() {
+                        // An HA master: client packets count towards `sync_period`, as on
+                        // the full way (`forward`).
+                        self.sync_client_packet(id, now, out);
+                    }
                     self.xmit(tx, pkt, out);
                 } else if self.header_checksum_ok(&pkt) {
                     // The full way creates state or answers: the header is checked first.
@@ -72,16 +77,20 @@ impl<P: Frame> Pipeline<P> {
     /// session: found in the direction its destination says, owned by this worker, no
     /// TCP state change (no SYN, FIN or RST), no SYN-proxy/TOA/PROXY work, TTL left, its
     /// real server still present or `expire_nodest_conn` off, and a next hop cached for
-    /// this topology generation. Returns the TX interface; None (with nothing changed) sends
-    /// the packet the full way.
+    /// this topology generation. Returns the TX interface and the session; None (with
+    /// nothing changed) sends the packet the full way.
     #[inline(always)]
-    fn established(&mut self, pkt: &mut P, info: &L4Info, hint: Hint, now: Time) -> Option<IfIndex> {
+    fn established(
+        &mut self,
+        pkt: &mut P,
+        info: &L4Info,
+        hint: Hint,
+        now: Time,
+    ) -> Option<(IfIndex, SessionId)> {
         if !Self::may_be_established(info) {
             return None;
         }
         let want = match info.dest {
-            // With session sync on, client packets count towards `sync_period`: the full way.
-            Destination::Vip if self.sync.is_some() => return None,
             Destination::Vip => Direction::FromClient,
             Destination::Lip => {
                 // Another worker's reply: the full way hands it over (no lookup here).
@@ -137,7 +146,7 @@ impl<P: Frame> Pipeline<P> {
         );
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.ifaces[tx as usize].mac.0);
-        Some(tx)
+        Some((tx, id))
     }
 
     /// What `established` checks first, from the packet alone: no SYN, FIN or RST, TTL left.

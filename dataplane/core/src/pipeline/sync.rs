@@ -123,6 +123,9 @@ impl<P: Frame> Pipeline<P> {
         let s = self.sessions.get(id);
         let (pkts, mark) = &mut st.marks[id.index() as usize];
         *pkts = pkts.wrapping_add(1);
+        if crate::sync::policy::surely_not_due(&st.params, *pkts, s.state, mark) {
+            return; // most packets: no need to build the whole question
+        }
         let input = SyncInput {
             proto: s.client.proto,
             state: s.state,

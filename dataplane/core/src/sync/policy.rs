@@ -95,6 +95,15 @@ fn tcp_state_synced(s: SessionState) -> bool {
     matches!(s, Established | FinWait | CloseWait | TimeWait | Close)
 }
 
+/// A shortcut for the packet path: true when `should_sync` would surely say no to a
+/// non-template session's packet number `pkts` in `state`, which is most packets under
+/// the common parameters (no refresh period: only the packet count and a change of state
+/// decide). False means "ask `should_sync`".
+#[inline]
+pub fn surely_not_due(p: &SyncParams, pkts: u32, state: SessionState, mark: &SyncMark) -> bool {
+    p.refresh_period.is_zero() && p.period > 0 && mark.state == Some(state) && pkts % p.period != p.threshold
+}
+
 /// Whether to sync the session now; on yes, `mark` is updated to what was synced.
 pub fn should_sync(p: &SyncParams, s: &SyncInput, mark: &mut SyncMark) -> bool {
     let end = s.now + s.timeout;
@@ -163,6 +172,38 @@ mod tests {
     fn synced_at(p: &SyncParams, state: SessionState, n: u32) -> Vec<u32> {
         let mut m = SyncMark::new(Time::ZERO);
         (1..=n).filter(|&k| should_sync(p, &input(state, k, k as u64), &mut m)).collect()
+    }
+
+    /// `surely_not_due` never says no where `should_sync` says yes, over every state,
+    /// a range of packet counts, thresholds, periods and refresh periods.
+    #[test]
+    fn the_shortcut_never_hides_a_due_sync() {
+        let states = [SynRecv, Established, FinWait, CloseWait, TimeWait, Close, Udp];
+        for (threshold, period, refresh) in
+            [(3, 50, 0), (0, 1, 0), (1, 0, 0), (3, 50, 5), (49, 50, 0), (0, 0, 0)]
+        {
+            let p = SyncParams {
+                threshold,
+                period,
+                refresh_period: Duration::from_secs(refresh),
+                ..SyncParams::default()
+            };
+            for last in states.iter().map(|&s| Some(s)).chain([None]) {
+                for state in states {
+                    for pkts in 1..=120 {
+                        let mark = SyncMark { end: Time::from_secs(900), retries: 0, state: last };
+                        if surely_not_due(&p, pkts, state, &mark) {
+                            let mut m = mark;
+                            assert!(
+                                !should_sync(&p, &input(state, pkts, 1), &mut m),
+                                "{p:?} {last:?} {state:?} {pkts}"
+                            );
+                            assert_eq!(m, mark, "a no leaves the mark alone");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
