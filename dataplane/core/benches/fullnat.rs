@@ -6,9 +6,9 @@
 //! `Pipeline::handle_burst` on bursts of 32, is counted; `rvs_bench_handle` for the whole
 //! handshakes of plain_conn and synproxy_conn):
 //!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_burst \
-//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss]`
+//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa]`
 //! (`--rss`: replies steered by the NIC's Toeplitz hash, `laddr::Steering::Rss`; `--sync`:
-//! session sync on, as on an HA pair's master.)
+//! session sync on, as on an HA pair's master; `--toa`: the TCP service inserts TOA.)
 //!
 //! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
 //! then the client's ACK, so they are ESTABLISHED):
@@ -105,6 +105,9 @@ fn advise_huge(addr: *const u8, len: usize) {
 /// partition, as rvsd does on a NIC without a flow API.
 static RSS_STEERING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// `--toa`: the TCP service inserts TOA.
+static TOA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The burst call callgrind counts on the data path (`--toggle-collect=rvs_bench_burst`).
 #[no_mangle]
 #[inline(never)]
@@ -151,7 +154,15 @@ impl Bench {
     fn new(n: usize, extra: usize) -> Bench {
         let t0 = Instant::now();
         let lips = (n + extra) / PORTS_PER_LIP + 1;
-        let snapshot = Arc::new(registry(lips).snapshot());
+        let mut reg = registry(lips);
+        if TOA.load(Relaxed) {
+            // The TCP service inserts TOA (the client's address in a TCP option).
+            let mut spec =
+                reg.list().find(|(s, _, _)| s.key.protocol == rvs_proto::Protocol::Tcp).unwrap().0.clone();
+            spec.options.toa = true;
+            reg.edit_service(spec).unwrap();
+        }
+        let snapshot = Arc::new(reg.snapshot());
         let counters = Arc::new(WorkerCounters::new(16, 64));
         let now = Time::from_secs(10);
         let mut replies = Vec::with_capacity(n);
@@ -616,6 +627,7 @@ fn main() {
     if let Some(scen) = arg(&args, "--callgrind") {
         RSS_STEERING.store(args.iter().any(|a| a == "--rss"), Relaxed);
         let sync = args.iter().any(|a| a == "--sync");
+        TOA.store(args.iter().any(|a| a == "--toa"), Relaxed);
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();
         let kind = Scenario::parse(scen);

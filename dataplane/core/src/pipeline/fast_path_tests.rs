@@ -203,9 +203,28 @@ fn maglev_table_comes_prebuilt_with_the_snapshot() {
 /// segments; every state change goes the full way.
 #[test]
 fn the_established_fast_path_counts_and_tracks_like_the_full_path() {
+    fast_path_equals_full_path(false);
+}
+
+/// The same with TOA: once the option is in (the client's first ACK, the full way), the
+/// session's data segments take the fast path with nothing left to add.
+#[test]
+fn the_fast_path_takes_toa_sessions_once_the_option_is_in() {
+    fast_path_equals_full_path(true);
+}
+
+fn fast_path_equals_full_path(toa: bool) {
     let client = ip("198.18.0.10");
     let run = |burst: bool| {
         let mut h = Harness::new(0, 1);
+        if toa {
+            let mut reg = registry();
+            let mut spec =
+                reg.list().find(|(s, _, _)| s.key.protocol == rvs_proto::Protocol::Tcp).unwrap().0.clone();
+            spec.options.toa = true;
+            reg.edit_service(spec).unwrap();
+            h.p.set_snapshot(Arc::new(reg.snapshot()));
+        }
         h.resolve_all();
         let send = |h: &mut Harness, port: PortIndex, f: Vec<u8>| {
             if burst {
@@ -268,6 +287,11 @@ fn the_established_fast_path_counts_and_tracks_like_the_full_path() {
     assert_eq!(full.0.last().unwrap().2, Some(SessionState::TimeWait));
     assert_eq!(full, fast);
     assert_eq!(full.1.iter().map(|t| t.1).sum::<u64>(), 6, "client segments counted in");
+    // With TOA, the client's first ACK carries the option and nothing after it does.
+    let toa_len =
+        |f: &Vec<u8>| (crate::wire::tcp::TcpPacket::new_unchecked(&f[34..]).header_len() - 20) / 8;
+    let to_server: Vec<usize> = full.0.iter().flat_map(|(_, s, _, _)| s.iter().map(toa_len)).collect();
+    assert_eq!(to_server, if toa { vec![1, 0, 0, 0, 0] } else { vec![0; 5] });
 }
 
 /// The IPv4 header checksum is not verified for a packet of an established session (the

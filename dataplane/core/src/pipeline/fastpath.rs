@@ -75,7 +75,7 @@ impl<P: Frame> Pipeline<P> {
 
     /// Forwards a packet of the burst if it is a plain packet of an established
     /// session: found in the direction its destination says, owned by this worker, no
-    /// TCP state change (no SYN, FIN or RST), no SYN-proxy/TOA/PROXY work, TTL left, its
+    /// TCP state change (no SYN, FIN or RST), no SYN-proxy/PROXY work or TOA to insert, TTL left, its
     /// real server still present or `expire_nodest_conn` off, and a next hop cached for
     /// this topology generation. Returns the TX interface and the session; None (with
     /// nothing changed) sends the packet the full way.
@@ -107,7 +107,9 @@ impl<P: Frame> Pipeline<P> {
         // full path keeps the gauges.
         if dir != want
             // DR/TUN sessions are not rewritten (xmit_dr): the same one AND, another mask.
-            || s.flags & (FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING | FLAG_INPUT_ONLY) != 0
+            // FLAG_TOA alone is no reason: once the option is in (TOA_PENDING cleared), TOA
+            // only clamps the server's SYN/ACK, and no SYN comes this way.
+            || s.flags & (FLAG_EXT | FLAG_TOA_PENDING | FLAG_INPUT_ONLY) != 0
             || s.state != SessionState::Established && s.state != SessionState::Udp
         {
             return None;
