@@ -6,9 +6,10 @@
 //! `Pipeline::handle_burst` on bursts of 32, is counted; `rvs_bench_handle` for the whole
 //! handshakes of plain_conn and synproxy_conn):
 //!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_burst \
-//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa]`
+//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa] [--dr]`
 //! (`--rss`: replies steered by the NIC's Toeplitz hash, `laddr::Steering::Rss`; `--sync`:
-//! session sync on, as on an HA pair's master; `--toa`: the TCP service inserts TOA.)
+//! session sync on, as on an HA pair's master; `--toa`: the TCP service inserts TOA; `--dr`:
+//! its real servers use direct routing, LVS/DR; established only.)
 //!
 //! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
 //! then the client's ACK, so they are ESTABLISHED):
@@ -105,6 +106,9 @@ fn advise_huge(addr: *const u8, len: usize) {
 /// partition, as rvsd does on a NIC without a flow API.
 static RSS_STEERING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// `--dr`: the TCP service's real servers use direct routing.
+static DR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// `--toa`: the TCP service inserts TOA.
 static TOA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -162,6 +166,18 @@ impl Bench {
             spec.options.toa = true;
             reg.edit_service(spec).unwrap();
         }
+        if DR.load(Relaxed) {
+            // The TCP service's real servers use direct routing (LVS/DR).
+            let (spec, reals) = {
+                let (spec, _, reals) =
+                    reg.list().find(|(s, _, _)| s.key.protocol == rvs_proto::Protocol::Tcp).unwrap();
+                (spec.clone(), reals.into_iter().map(|(r, _)| r.clone()).collect::<Vec<_>>())
+            };
+            for mut r in reals {
+                r.method = rvs_proto::ForwardMethod::DirectRoute;
+                reg.edit_real(&spec.key, r).unwrap();
+            }
+        }
         let snapshot = Arc::new(reg.snapshot());
         let counters = Arc::new(WorkerCounters::new(16, 64));
         let now = Time::from_secs(10);
@@ -184,8 +200,10 @@ impl Bench {
             p.handle(CLIENT_PORT, buf, now, &mut VecAlloc, &mut out);
             buf = out.tx[SERVER_PORT as usize].pop().expect("SYN forwarded");
             let (lip, lport, rip, _) = endpoints(&buf);
-            let rs = RS_IP.iter().position(|&r| r == rip).expect("a real server") as u8;
-            replies.push((lip, lport, rs));
+            // DR keeps the client's addresses: its servers answer the client directly.
+            if let Some(rs) = RS_IP.iter().position(|&r| r == rip) {
+                replies.push((lip, lport, rs as u8));
+            }
             tcp_frame_into(&mut buf, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::ACK, 0);
             p.handle(CLIENT_PORT, buf, now, &mut VecAlloc, &mut out);
             buf = out.tx[SERVER_PORT as usize].pop().expect("ACK forwarded");
@@ -247,7 +265,8 @@ impl Bench {
 
     /// Frames for `count` random live sessions (a permutation when they all fit).
     fn arena(&self, kind: Scenario, seed: u64) -> Vec<u8> {
-        let n = self.replies.len();
+        // Sessions set up (DR ones have no reply flow).
+        let n = if kind == Scenario::Established { self.p.sessions().len() } else { self.replies.len() };
         let count = n.min(ARENA_MAX);
         let mut order: Vec<u32> = if n <= ARENA_MAX {
             (0..n as u32).collect()
@@ -628,6 +647,7 @@ fn main() {
         RSS_STEERING.store(args.iter().any(|a| a == "--rss"), Relaxed);
         let sync = args.iter().any(|a| a == "--sync");
         TOA.store(args.iter().any(|a| a == "--toa"), Relaxed);
+        DR.store(args.iter().any(|a| a == "--dr"), Relaxed);
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();
         let kind = Scenario::parse(scen);

@@ -288,8 +288,7 @@ fn fast_path_equals_full_path(toa: bool) {
     assert_eq!(full, fast);
     assert_eq!(full.1.iter().map(|t| t.1).sum::<u64>(), 6, "client segments counted in");
     // With TOA, the client's first ACK carries the option and nothing after it does.
-    let toa_len =
-        |f: &Vec<u8>| (crate::wire::tcp::TcpPacket::new_unchecked(&f[34..]).header_len() - 20) / 8;
+    let toa_len = |f: &Vec<u8>| (crate::wire::tcp::TcpPacket::new_unchecked(&f[34..]).header_len() - 20) / 8;
     let to_server: Vec<usize> = full.0.iter().flat_map(|(_, s, _, _)| s.iter().map(toa_len)).collect();
     assert_eq!(to_server, if toa { vec![1, 0, 0, 0, 0] } else { vec![0; 5] });
 }
@@ -379,4 +378,61 @@ fn a_real_servers_cached_next_hop_follows_the_neighbour_table() {
         let f = syn(&mut h, sport);
         assert_eq!(f[0..6], mac_to(endpoints(&f).4, true).0, "SYN to {}", endpoints(&f).4);
     }
+}
+
+/// An LVS/DR connection sent through `handle_burst` one frame per burst ends exactly as
+/// through `handle`: the same frames to the real server (IP packet untouched, padding
+/// dropped), the same in counters and states, and a reply routed through us still dropped.
+/// The established data segments take the fast path.
+#[test]
+fn the_fast_path_takes_dr_sessions_like_the_full_path() {
+    let frame = tcp_frame;
+    let client = ip("198.18.0.10");
+    let run = |burst: bool| {
+        let reg = super::methods_tests::registry_with(rvs_proto::ForwardMethod::DirectRoute, None);
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let mut h = Harness::new(0, 1);
+        h.p = Pipeline::new(config(0, 1), Arc::new(reg.snapshot()), counters, Time::ZERO);
+        // The real servers' MACs, learned on the server port's own address (no LIP here).
+        for (i, mac) in RS_MAC.iter().enumerate() {
+            let rs = ip(&format!("198.19.0.{}", 11 + i));
+            h.rx(SERVER_PORT, super::tests::arp_reply_frame(*mac, rs, LB_S_MAC, ip("198.19.0.1")));
+        }
+        let mut seen = Vec::new();
+        let from_client = |flags, data: &[u8], pad: usize| {
+            let mut f = frame(CLIENT_MAC, LB_C_MAC, client, 40000, VIP, 80, flags, data);
+            f.resize(f.len() + pad, 0xee);
+            f
+        };
+        let steps = [
+            (CLIENT_PORT, from_client(TcpFlags::SYN, b"", 0)),
+            (CLIENT_PORT, from_client(TcpFlags::ACK, b"", 6)),
+            (CLIENT_PORT, from_client(TcpFlags::ACK | TcpFlags::PSH, b"GET / HTTP/1.0\r\n\r\n", 0)),
+            (CLIENT_PORT, from_client(TcpFlags::ACK, b"", 6)),
+            (
+                SERVER_PORT,
+                frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, client, 40000, TcpFlags::ACK, b""),
+            ),
+            (CLIENT_PORT, from_client(TcpFlags::FIN | TcpFlags::ACK, b"", 0)),
+        ];
+        for (port, f) in steps {
+            if burst {
+                h.p.handle_burst(port, &mut vec![f], h.now, &mut VecAlloc, &mut h.out);
+            } else {
+                h.rx(port, f);
+            }
+            let state = h.p.dump_sessions(h.now).first().map(|c| c.state.clone());
+            seen.push((h.take_tx(CLIENT_PORT), h.take_tx(SERVER_PORT), state));
+        }
+        let c = h.p.counters();
+        let reals: Vec<_> =
+            c.reals.iter().map(|r| (r.traffic.in_pkts.get(), r.traffic.in_bytes.get())).collect();
+        (seen, reals, c.drop_count(DropReason::ReplyBypassed))
+    };
+    let (full, fast) = (run(false), run(true));
+    assert_eq!(full, fast);
+    let to_server: Vec<usize> = full.0.iter().flat_map(|(_, s, _)| s.iter().map(|f| f.len())).collect();
+    assert_eq!(to_server, [54, 54, 72, 54, 54], "every client segment, padding dropped");
+    assert_eq!(full.2, 1, "the reply routed through us is dropped");
+    assert_eq!(full.0[3].2.as_deref(), Some("ESTABLISHED"));
 }

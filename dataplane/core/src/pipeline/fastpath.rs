@@ -9,7 +9,7 @@
 //! other packet goes the full way of `dispatch` / `handle`, which counts every drop.
 
 use super::*;
-use crate::session::Hint;
+use crate::session::{Hint, FLAG_DR, FLAG_TUN};
 
 impl<P: Frame> Pipeline<P> {
     /// Handles a burst of frames received on `port`, in stages. A SYN still creates the
@@ -31,22 +31,24 @@ impl<P: Frame> Pipeline<P> {
             }
             // Stage 1a: classify and hash every frame, prefetch its index bucket.
             let mut infos = [L4Info::EMPTY; BURST];
-            let (mut fast, mut hinted) = (0u32, 0u32);
+            let mut fast = 0u32;
             for ((i, pkt), info) in frames[..n].iter().enumerate().zip(infos.iter_mut()) {
                 if self.classify_fast(port, pkt, info) {
                     rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
                     fast |= 1 << i;
-                    hinted |= (Self::may_be_established(info) as u32) << i;
                 }
             }
             // Stage 1b: the buckets are on their way; prefetch the slots they point at,
             // keeping the guess for stage 2's lookup (of the packets `established` may
             // take: a SYN's first lookup is `dispatch`'s).
             let mut hints = [Hint::NONE; BURST];
-            let mut m = hinted;
+            let mut m = fast;
             while m != 0 {
                 let i = m.trailing_zeros() as usize;
                 m &= m - 1;
+                if !Self::may_be_established(&infos[i]) {
+                    continue;
+                }
                 hints[i] = self.sessions.hint(infos[i].hash);
                 if let Some(a) = self.sessions.slot_addr(hints[i]) {
                     rvs_prefetch::read(a);
@@ -74,7 +76,7 @@ impl<P: Frame> Pipeline<P> {
     }
 
     /// Forwards a packet of the burst if it is a plain packet of an established
-    /// session: found in the direction its destination says, owned by this worker, no
+    /// FULLNAT, NAT or DR session: found in the direction its destination says, owned by this worker, no
     /// TCP state change (no SYN, FIN or RST), no SYN-proxy/PROXY work or TOA to insert, TTL left, its
     /// real server still present or `expire_nodest_conn` off, and a next hop cached for
     /// this topology generation. Returns the TX interface and the session; None (with
@@ -105,11 +107,14 @@ impl<P: Frame> Pipeline<P> {
         let s = self.sessions.get(id);
         // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
         // full path keeps the gauges.
+        // The full way for: SYN proxy and PROXY protocol work, TOA still to insert, TUN (an
+        // outer header, `xmit_tun`), and a DR reply coming through us (dropped there).
+        // FLAG_TOA alone is no reason: once the option is in, TOA only clamps the server's
+        // SYN/ACK, and no SYN comes this way.
+        let full_way =
+            FLAG_EXT | FLAG_TOA_PENDING | FLAG_TUN | if dir == Direction::FromServer { FLAG_DR } else { 0 };
         if dir != want
-            // DR/TUN sessions are not rewritten (xmit_dr): the same one AND, another mask.
-            // FLAG_TOA alone is no reason: once the option is in (TOA_PENDING cleared), TOA
-            // only clamps the server's SYN/ACK, and no SYN comes this way.
-            || s.flags & (FLAG_EXT | FLAG_TOA_PENDING | FLAG_INPUT_ONLY) != 0
+            || s.flags & full_way != 0
             || s.state != SessionState::Established && s.state != SessionState::Udp
         {
             return None;
@@ -139,13 +144,19 @@ impl<P: Frame> Pipeline<P> {
             r.0.inc();
             r.1.add(ip_len as u64);
         }
+        if self.sessions.get(id).flags & FLAG_DR == 0 {
+            nat::rewrite_classified(
+                &mut pkt.data_mut()[ETH_LEN..ETH_LEN + ip_len],
+                info.key.proto == PROTO_UDP,
+                &info.key,
+                to,
+            );
+        } else if pkt.data().len() > ETH_LEN + ip_len {
+            // LVS/DR: the client's frame goes to the real server's MAC as it came
+            // (`xmit_dr`); the server gets the IP packet, Ethernet padding goes.
+            pkt.set_len(ETH_LEN + ip_len);
+        }
         let d = pkt.data_mut();
-        nat::rewrite_classified(
-            &mut d[ETH_LEN..ETH_LEN + ip_len],
-            info.key.proto == PROTO_UDP,
-            &info.key,
-            to,
-        );
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.ifaces[tx as usize].mac.0);
         Some((tx, id))
