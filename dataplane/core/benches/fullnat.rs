@@ -6,10 +6,11 @@
 //! `Pipeline::handle_burst` on bursts of 32, is counted; `rvs_bench_handle` for the whole
 //! handshakes of plain_conn and synproxy_conn):
 //!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_burst \
-//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa] [--dr]`
+//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa] [--dr] [--vlan]`
 //! (`--rss`: replies steered by the NIC's Toeplitz hash, `laddr::Steering::Rss`; `--sync`:
 //! session sync on, as on an HA pair's master; `--toa`: the TCP service inserts TOA; `--dr`:
-//! its real servers use direct routing, LVS/DR; established only.)
+//! its real servers use direct routing, LVS/DR; established only; `--vlan`: the established
+//! frames come in tagged, on a VLAN of the client port.)
 //!
 //! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
 //! then the client's ACK, so they are ESTABLISHED):
@@ -109,6 +110,9 @@ static RSS_STEERING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 /// `--dr`: the TCP service's real servers use direct routing.
 static DR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// `--vlan`: the established frames come in tagged, on VLAN 10 of the client port.
+static VLAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// `--toa`: the TCP service inserts TOA.
 static TOA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -179,7 +183,7 @@ impl Bench {
             }
         }
         let snapshot = Arc::new(reg.snapshot());
-        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let counters = Arc::new(WorkerCounters::new(16, 64).with_vlans(VLAN.load(Relaxed) as usize));
         let now = Time::from_secs(10);
         let mut replies = Vec::with_capacity(n);
         let mut buf = Vec::with_capacity(128);
@@ -232,6 +236,14 @@ impl Bench {
     ) -> Pipeline<Vec<u8>> {
         let mut cfg =
             PipelineConfig { mem_advice: Some(advise_huge), ..config(max_sessions, LB_C_MAC, LB_S_MAC) };
+        if VLAN.load(Relaxed) {
+            // The client port also carries VLAN 10, which the established frames come in on.
+            cfg.ports[CLIENT_PORT as usize].vlans = vec![rvs_core::pipeline::VlanInfo {
+                id: 10,
+                addrs: vec![("198.18.10.1".parse().unwrap(), 24)],
+                lips: vec![],
+            }];
+        }
         if RSS_STEERING.load(Relaxed) {
             // Local ports chosen for the NIC's Toeplitz hash (one queue: every reply is ours).
             use rvs_core::laddr::rss::{Rss, DEFAULT_KEY};
@@ -284,17 +296,13 @@ impl Bench {
             match kind {
                 Scenario::Established => {
                     let (cip, cport) = client(i as u64);
-                    tcp_frame_into(
-                        &mut b,
-                        ROUTER_MAC,
-                        LB_C_MAC,
-                        cip,
-                        cport,
-                        VIP,
-                        80,
-                        TcpFlags::ACK,
-                        FRAME - 54,
-                    );
+                    // With `--vlan`, tagged 10 and the same 60 bytes.
+                    let vlan = VLAN.load(Relaxed);
+                    let payload = FRAME - 54 - if vlan { 4 } else { 0 };
+                    tcp_frame_into(&mut b, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::ACK, payload);
+                    if vlan {
+                        assert!(rvs_core::frame::push_vlan(&mut b, 10));
+                    }
                 }
                 Scenario::Reply => {
                     let (lip, lport, rs) = self.replies[i as usize];
@@ -648,6 +656,7 @@ fn main() {
         let sync = args.iter().any(|a| a == "--sync");
         TOA.store(args.iter().any(|a| a == "--toa"), Relaxed);
         DR.store(args.iter().any(|a| a == "--dr"), Relaxed);
+        VLAN.store(args.iter().any(|a| a == "--vlan"), Relaxed);
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();
         let kind = Scenario::parse(scen);

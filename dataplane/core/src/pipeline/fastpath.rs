@@ -23,17 +23,49 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
+        // A port without VLANs runs the stages without a thought for tags (a tagged frame
+        // there, a priority tag, goes the full way of `handle`).
+        if self.vlan_ifaces[port as usize].is_empty() {
+            self.burst_stages::<false>(port, frames, now, alloc, out)
+        } else {
+            self.burst_stages::<true>(port, frames, now, alloc, out)
+        }
+    }
+
+    /// The stages; `VLANS`: the port has VLANs, whose frames lose their tags first.
+    /// Out of line: each variant is a loop of its own.
+    #[inline(never)]
+    fn burst_stages<const VLANS: bool>(
+        &mut self,
+        port: PortIndex,
+        frames: &mut Vec<P>,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
         while !frames.is_empty() {
             let n = frames.len().min(BURST);
             // Stage 0: every frame's headers on their way into the cache at once.
             for pkt in &frames[..n] {
                 pkt.prefetch();
             }
-            // Stage 1a: classify and hash every frame, prefetch its index bucket.
+            // Stage 1a: classify and hash every frame, prefetch its index bucket. A frame
+            // of one of the port's VLANs loses its tag first (`vlan.rs`), so that it can
+            // take the fast path too; one that cannot is left tagged for `handle`.
             let mut infos = [L4Info::EMPTY; BURST];
-            let mut fast = 0u32;
-            for ((i, pkt), info) in frames[..n].iter().enumerate().zip(infos.iter_mut()) {
-                if self.classify_fast(port, pkt, info) {
+            let (mut fast, mut untagged) = (0u32, 0u32);
+            let mut vlan = [(0 as IfIndex, 0usize); BURST];
+            for ((i, pkt), info) in frames[..n].iter_mut().enumerate().zip(infos.iter_mut()) {
+                let mut iface = port;
+                if VLANS && vlan::is_tagged(pkt.data()) {
+                    let Ok(v) = self.vlan_iface(port, pkt.data()) else { continue };
+                    let len = pkt.data().len();
+                    if !crate::frame::pop_vlan(pkt) {
+                        continue;
+                    }
+                    (iface, vlan[i], untagged) = (v, (v, len), untagged | 1 << i);
+                }
+                if self.classify_fast(iface, pkt, info) {
                     rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
                     fast |= 1 << i;
                 }
@@ -56,7 +88,17 @@ impl<P: Frame> Pipeline<P> {
             }
             // Stage 2: look up, rewrite, queue for TX, in arrival order.
             for ((i, mut pkt), info) in frames.drain(..n).enumerate().zip(infos.iter()) {
-                if fast & (1 << i) == 0 {
+                if VLANS && untagged & (1 << i) != 0 {
+                    // A VLAN's frame, its tag stripped: its counters as `handle_tagged` keeps them.
+                    let (iface, len) = vlan[i];
+                    if fast & (1 << i) == 0 {
+                        self.handle_untagged_of(iface, len, pkt, now, alloc, out);
+                    } else {
+                        self.with_vlan_counters(iface, len, |p| {
+                            p.fast_or_full(pkt, info, hints[i], now, alloc, out)
+                        });
+                    }
+                } else if fast & (1 << i) == 0 {
                     self.handle(port, pkt, now, alloc, out);
                 } else if let Some((tx, id)) = self.established(&mut pkt, info, hints[i], now) {
                     if info.dest == Destination::Vip && self.sync.is_some() {
@@ -72,6 +114,29 @@ impl<P: Frame> Pipeline<P> {
                     self.drop_pkt(DropReason::BadIpChecksum, pkt);
                 }
             }
+        }
+    }
+
+    /// Stage 2 of one classified frame (the loop's own branches, for a VLAN's frame):
+    /// the fast path, else the full way.
+    fn fast_or_full(
+        &mut self,
+        mut pkt: P,
+        info: &L4Info,
+        hint: Hint,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        if let Some((tx, id)) = self.established(&mut pkt, info, hint, now) {
+            if info.dest == Destination::Vip && self.sync.is_some() {
+                self.sync_client_packet(id, now, out);
+            }
+            self.xmit(tx, pkt, out);
+        } else if self.header_checksum_ok(&pkt) {
+            self.dispatch(pkt, *info, now, alloc, out);
+        } else {
+            self.drop_pkt(DropReason::BadIpChecksum, pkt);
         }
     }
 

@@ -3,7 +3,8 @@
 //! A tagged frame is resolved to its VLAN's interface, counted there, stripped of its
 //! tag and then handled like an untagged frame of that interface; everything after
 //! this point sees untagged frames, and `Pipeline::xmit` tags what leaves by a VLAN.
-//! Untagged frames never come here (the burst classification takes them on its own).
+//! The burst path strips the tag in its first stage (`fastpath.rs`), so that the frames
+//! of a VLAN take the established fast path too.
 
 use super::*;
 use crate::wire::vlan::{L2Error, L2Header, TPID_8021AD, TPID_8021Q};
@@ -29,34 +30,68 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
-        let vid = match L2Header::parse(pkt.data()) {
-            Ok(h) => h.vlan.map_or(0, |v| v.vid),
-            Err(L2Error::QinQ) => return self.drop_pkt(DropReason::VlanQinQ, pkt),
-            Err(L2Error::Truncated) => return self.drop_pkt(DropReason::Truncated, pkt),
+        let iface = match self.vlan_iface(port, pkt.data()) {
+            Ok(i) => i,
+            Err(reason) => return self.drop_pkt(reason, pkt),
         };
-        let iface = if vid == 0 {
-            port
-        } else {
-            let vlans = &self.vlan_ifaces[port as usize];
-            match vlans.binary_search_by_key(&vid, |&(id, _)| id) {
-                Ok(k) => vlans[k].1,
-                Err(_) => return self.drop_pkt(DropReason::UnknownVlan, pkt),
-            }
-        };
-        let len = pkt.data().len() as u64;
+        let len = pkt.data().len();
         if !crate::frame::pop_vlan(&mut pkt) {
             return self.drop_pkt(DropReason::Truncated, pkt);
         }
-        let vi = (iface as usize).checked_sub(self.nports).filter(|&v| v < self.counters.vlans.len());
-        let Some(vi) = vi else {
-            return self.handle_l2(iface, pkt, now, alloc, out);
+        self.handle_untagged_of(iface, len, pkt, now, alloc, out)
+    }
+
+    /// The interface a tagged frame received on `port` belongs to, or why it is dropped.
+    #[inline]
+    pub(super) fn vlan_iface(&self, port: PortIndex, frame: &[u8]) -> Result<IfIndex, DropReason> {
+        let vid = match L2Header::parse(frame) {
+            Ok(h) => h.vlan.map_or(0, |v| v.vid),
+            Err(L2Error::QinQ) => return Err(DropReason::VlanQinQ),
+            Err(L2Error::Truncated) => return Err(DropReason::Truncated),
+        };
+        if vid == 0 {
+            return Ok(port);
+        }
+        let vlans = &self.vlan_ifaces[port as usize];
+        match vlans.binary_search_by_key(&vid, |&(id, _)| id) {
+            Ok(k) => Ok(vlans[k].1),
+            Err(_) => Err(DropReason::UnknownVlan),
+        }
+    }
+
+    /// The VLAN counter slot of interface `iface`, if it is a VLAN's.
+    #[inline]
+    pub(super) fn vlan_slot(&self, iface: IfIndex) -> Option<usize> {
+        (iface as usize).checked_sub(self.nports).filter(|&v| v < self.counters.vlans.len())
+    }
+
+    /// Handles `pkt`, a frame of interface `iface` whose tag is stripped (`len` bytes
+    /// with it), with the VLAN's counters: the frame received, and whatever the worker
+    /// dropped while handling it.
+    pub(super) fn handle_untagged_of(
+        &mut self,
+        iface: IfIndex,
+        len: usize,
+        pkt: P,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        self.with_vlan_counters(iface, len, |p| p.handle_l2(iface, pkt, now, alloc, out));
+    }
+
+    /// Runs `f` on a frame of interface `iface` (`len` bytes with its tag) and keeps the
+    /// VLAN's counters: the frame received, and the drops `f` made.
+    #[inline]
+    pub(super) fn with_vlan_counters(&mut self, iface: IfIndex, len: usize, f: impl FnOnce(&mut Self)) {
+        let Some(vi) = self.vlan_slot(iface) else {
+            return f(self);
         };
         let c = &self.counters.vlans[vi];
         c.rx_packets.inc();
-        c.rx_bytes.add(len);
-        // The VLAN's drops: whatever the worker dropped while handling this frame.
+        c.rx_bytes.add(len as u64);
         let before = self.counters.dropped.get();
-        self.handle_l2(iface, pkt, now, alloc, out);
+        f(self);
         let dropped = self.counters.dropped.get().wrapping_sub(before);
         if dropped > 0 {
             self.counters.vlans[vi].drops.add(dropped);

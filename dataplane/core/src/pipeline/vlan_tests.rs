@@ -293,3 +293,76 @@ fn golden_vlan_fullnat_tcp() {
         },
     );
 }
+
+/// A burst path's VLAN frames lose their tag in stage 1 and may take the fast path: a
+/// connection through VLAN 10 (data both ways, FIN), ARP on a VLAN, a priority-tagged
+/// frame, an unknown VLAN and a QinQ frame, each sent through `handle_burst` one frame at
+/// a time, end exactly as through `handle`: the same frames out (tags included), the same
+/// VLAN counters (received, sent, drops) and drop reasons.
+#[test]
+fn vlan_frames_in_bursts_end_as_through_handle() {
+    let run = |burst: bool| {
+        let mut h = H::new(false);
+        let send = |h: &mut H, port: PortIndex, f: Vec<u8>| {
+            if burst {
+                h.p.handle_burst(port, &mut vec![f], h.now, &mut VecAlloc, &mut h.out);
+            } else {
+                h.rx(port, f);
+            }
+            (h.tx(CLIENT_PORT), h.tx(SERVER_PORT))
+        };
+        let mut seen = Vec::new();
+        let (c, v) = (ip("198.18.0.10"), ip("198.18.0.100"));
+        let from_client = |flags, data: &[u8]| tcp_frame(CLIENT_MAC, LB_C_MAC, c, 40001, v, 80, flags, data);
+        seen.push(send(&mut h, CLIENT_PORT, from_client(TcpFlags::SYN, b"")));
+        seen.push(send(
+            &mut h,
+            SERVER_PORT,
+            tagged(arp_reply_frame(RS_MAC[0], ip(RS10), LB_S_MAC, ip("198.19.10.1")), 10),
+        ));
+        let lport = endpoints(&untag(&seen[1].1[0])).3;
+        let from_rs = |flags, data: &[u8]| {
+            tagged(tcp_frame(RS_MAC[0], LB_S_MAC, ip(RS10), 80, ip("198.19.10.200"), lport, flags, data), 10)
+        };
+        seen.push(send(&mut h, SERVER_PORT, from_rs(TcpFlags(0x12), b"")));
+        seen.push(send(&mut h, CLIENT_PORT, from_client(TcpFlags::ACK, b"")));
+        for _ in 0..3 {
+            seen.push(send(&mut h, CLIENT_PORT, from_client(TcpFlags(0x18), b"GET / HTTP/1.0\r\n\r\n")));
+            seen.push(send(&mut h, SERVER_PORT, from_rs(TcpFlags(0x18), b"HTTP/1.0 200 OK\r\n\r\n")));
+        }
+        seen.push(send(&mut h, SERVER_PORT, from_rs(TcpFlags(0x11), b"")));
+        // A priority tag (VLAN 0) is the port's own: the reply on the untagged LIP finds nothing.
+        let untagged_lip =
+            tcp_frame(RS_MAC[0], LB_S_MAC, ip(RS10), 80, ip("198.19.10.200"), lport, TcpFlags::ACK, b"");
+        seen.push(send(&mut h, SERVER_PORT, tagged(untagged_lip.clone(), 0)));
+        seen.push(send(&mut h, SERVER_PORT, tagged(untagged_lip.clone(), 99)));
+        let mut ad = tagged(tagged(untagged_lip, 10), 100);
+        ad[12..14].copy_from_slice(&TPID_8021AD.to_be_bytes());
+        seen.push(send(&mut h, SERVER_PORT, ad));
+        let mut req = vec![0u8; 60];
+        crate::wire::arp::build_request(&mut req, RS_MAC[1], ip(RS20), ip("198.19.20.200")).unwrap();
+        seen.push(send(&mut h, SERVER_PORT, tagged(req, 20)));
+        let cnt = h.p.counters();
+        let vlans: Vec<_> = cnt
+            .vlans
+            .iter()
+            .map(|c| {
+                (c.rx_packets.get(), c.rx_bytes.get(), c.tx_packets.get(), c.tx_bytes.get(), c.drops.get())
+            })
+            .collect();
+        let drops: Vec<_> = [DropReason::UnknownVlan, DropReason::VlanQinQ, DropReason::NoSession]
+            .iter()
+            .map(|&r| cnt.drop_count(r))
+            .collect();
+        (seen, vlans, drops)
+    };
+    let (full, fast) = (run(false), run(true));
+    assert_eq!(full, fast);
+    // Every data segment crossed, tagged 10 towards the server, untagged towards the client.
+    let to_server: Vec<Option<u16>> =
+        full.0[4..10].iter().flat_map(|(_, s)| s.iter().map(|f| vid_of(f))).collect();
+    assert_eq!(to_server, [Some(10); 3]);
+    assert_eq!(full.0[4..10].iter().map(|(c, _)| c.len()).sum::<usize>(), 3);
+    assert_eq!(full.1[0].0, 6, "VLAN 10: the ARP reply, the SYN/ACK, 3 data segments, the FIN");
+    assert_eq!(full.2[..2], [1, 1], "the unknown VLAN and the QinQ frame");
+}
