@@ -6,10 +6,11 @@
 //! `Pipeline::handle_burst` on bursts of 32, is counted; `rvs_bench_handle` for the whole
 //! handshakes of plain_conn and synproxy_conn):
 //!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_burst \
-//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa] [--dr] [--vlan]`
+//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa] [--dr|--nat] [--vlan]`
 //! (`--rss`: replies steered by the NIC's Toeplitz hash, `laddr::Steering::Rss`; `--sync`:
 //! session sync on, as on an HA pair's master; `--toa`: the TCP service inserts TOA; `--dr`:
-//! its real servers use direct routing, LVS/DR; established only; `--vlan`: the established
+//! its real servers use direct routing, LVS/DR; established only; `--nat`: NAT (masquerading);
+//! `--vlan`: the established
 //! frames come in tagged, on a VLAN of the client port.)
 //!
 //! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
@@ -110,6 +111,9 @@ static RSS_STEERING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 /// `--dr`: the TCP service's real servers use direct routing.
 static DR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// `--nat`: the TCP service's real servers use NAT (masquerading).
+static NAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// `--vlan`: the established frames come in tagged, on VLAN 10 of the client port.
 static VLAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -170,15 +174,20 @@ impl Bench {
             spec.options.toa = true;
             reg.edit_service(spec).unwrap();
         }
-        if DR.load(Relaxed) {
-            // The TCP service's real servers use direct routing (LVS/DR).
+        let method = match (DR.load(Relaxed), NAT.load(Relaxed)) {
+            (true, _) => Some(rvs_proto::ForwardMethod::DirectRoute),
+            (_, true) => Some(rvs_proto::ForwardMethod::Nat),
+            _ => None,
+        };
+        if let Some(method) = method {
+            // The TCP service's real servers use direct routing (LVS/DR) or NAT.
             let (spec, reals) = {
                 let (spec, _, reals) =
                     reg.list().find(|(s, _, _)| s.key.protocol == rvs_proto::Protocol::Tcp).unwrap();
                 (spec.clone(), reals.into_iter().map(|(r, _)| r.clone()).collect::<Vec<_>>())
             };
             for mut r in reals {
-                r.method = rvs_proto::ForwardMethod::DirectRoute;
+                r.method = method;
                 reg.edit_real(&spec.key, r).unwrap();
             }
         }
@@ -656,6 +665,7 @@ fn main() {
         let sync = args.iter().any(|a| a == "--sync");
         TOA.store(args.iter().any(|a| a == "--toa"), Relaxed);
         DR.store(args.iter().any(|a| a == "--dr"), Relaxed);
+        NAT.store(args.iter().any(|a| a == "--nat"), Relaxed);
         VLAN.store(args.iter().any(|a| a == "--vlan"), Relaxed);
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();

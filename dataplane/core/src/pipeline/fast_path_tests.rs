@@ -386,33 +386,59 @@ fn a_real_servers_cached_next_hop_follows_the_neighbour_table() {
 /// The established data segments take the fast path.
 #[test]
 fn the_fast_path_takes_dr_sessions_like_the_full_path() {
+    let full = direct_method_fast_path_equals_full_path(rvs_proto::ForwardMethod::DirectRoute);
+    let to_server: Vec<usize> = full.0.iter().flat_map(|(_, s, _)| s.iter().map(|f| f.len())).collect();
+    assert_eq!(to_server, [54, 54, 72, 54, 54], "every client segment, padding dropped");
+    assert_eq!(full.2, 1, "the reply routed through us is dropped");
+    assert_eq!(full.0[3].2.as_deref(), Some("ESTABLISHED"));
+}
+
+/// The same for NAT (masquerading): the real server's replies, addressed to the client,
+/// take the fast path too, back from the VIP.
+#[test]
+fn the_fast_path_takes_nat_replies_like_the_full_path() {
+    let full = direct_method_fast_path_equals_full_path(rvs_proto::ForwardMethod::Nat);
+    let to_client: Vec<_> = full.0.iter().flat_map(|(c, _, _)| c.iter().map(|f| endpoints(f).2)).collect();
+    assert_eq!(to_client, [VIP], "the reply, from the VIP");
+    assert_eq!(full.2, 0);
+}
+
+/// One connection of a service whose real servers use `method`, through `handle` and
+/// through `handle_burst` one frame at a time: asserts both end alike and returns what was
+/// seen (frames to the client and the server, and the session's state, per step), the real
+/// servers' in counters and the bypassed replies.
+#[allow(clippy::type_complexity)]
+fn direct_method_fast_path_equals_full_path(
+    method: rvs_proto::ForwardMethod,
+) -> (Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>, Option<String>)>, Vec<(u64, u64, u64)>, u64) {
     let frame = tcp_frame;
     let client = ip("198.18.0.10");
     let run = |burst: bool| {
-        let reg = super::methods_tests::registry_with(rvs_proto::ForwardMethod::DirectRoute, None);
+        let reg = super::methods_tests::registry_with(method, None);
         let counters = Arc::new(WorkerCounters::new(16, 64));
         let mut h = Harness::new(0, 1);
         h.p = Pipeline::new(config(0, 1), Arc::new(reg.snapshot()), counters, Time::ZERO);
-        // The real servers' MACs, learned on the server port's own address (no LIP here).
+        // The neighbours, learned on the ports' own addresses (no LIP here).
         for (i, mac) in RS_MAC.iter().enumerate() {
             let rs = ip(&format!("198.19.0.{}", 11 + i));
             h.rx(SERVER_PORT, super::tests::arp_reply_frame(*mac, rs, LB_S_MAC, ip("198.19.0.1")));
         }
+        h.rx(CLIENT_PORT, super::tests::arp_reply_frame(CLIENT_MAC, client, LB_C_MAC, ip("198.18.0.1")));
         let mut seen = Vec::new();
         let from_client = |flags, data: &[u8], pad: usize| {
             let mut f = frame(CLIENT_MAC, LB_C_MAC, client, 40000, VIP, 80, flags, data);
             f.resize(f.len() + pad, 0xee);
             f
         };
+        let from_rs = |flags, data: &[u8]| {
+            frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, client, 40000, flags, data)
+        };
         let steps = [
             (CLIENT_PORT, from_client(TcpFlags::SYN, b"", 0)),
             (CLIENT_PORT, from_client(TcpFlags::ACK, b"", 6)),
             (CLIENT_PORT, from_client(TcpFlags::ACK | TcpFlags::PSH, b"GET / HTTP/1.0\r\n\r\n", 0)),
             (CLIENT_PORT, from_client(TcpFlags::ACK, b"", 6)),
-            (
-                SERVER_PORT,
-                frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, client, 40000, TcpFlags::ACK, b""),
-            ),
+            (SERVER_PORT, from_rs(TcpFlags::ACK, b"")),
             (CLIENT_PORT, from_client(TcpFlags::FIN | TcpFlags::ACK, b"", 0)),
         ];
         for (port, f) in steps {
@@ -425,14 +451,14 @@ fn the_fast_path_takes_dr_sessions_like_the_full_path() {
             seen.push((h.take_tx(CLIENT_PORT), h.take_tx(SERVER_PORT), state));
         }
         let c = h.p.counters();
-        let reals: Vec<_> =
-            c.reals.iter().map(|r| (r.traffic.in_pkts.get(), r.traffic.in_bytes.get())).collect();
+        let reals: Vec<_> = c
+            .reals
+            .iter()
+            .map(|r| (r.traffic.in_pkts.get(), r.traffic.in_bytes.get(), r.traffic.out_pkts.get()))
+            .collect();
         (seen, reals, c.drop_count(DropReason::ReplyBypassed))
     };
     let (full, fast) = (run(false), run(true));
     assert_eq!(full, fast);
-    let to_server: Vec<usize> = full.0.iter().flat_map(|(_, s, _)| s.iter().map(|f| f.len())).collect();
-    assert_eq!(to_server, [54, 54, 72, 54, 54], "every client segment, padding dropped");
-    assert_eq!(full.2, 1, "the reply routed through us is dropped");
-    assert_eq!(full.0[3].2.as_deref(), Some("ESTABLISHED"));
+    full
 }

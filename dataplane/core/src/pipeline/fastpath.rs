@@ -141,11 +141,11 @@ impl<P: Frame> Pipeline<P> {
     }
 
     /// Forwards a packet of the burst if it is a plain packet of an established
-    /// FULLNAT, NAT or DR session: found in the direction its destination says, owned by this worker, no
-    /// TCP state change (no SYN, FIN or RST), no SYN-proxy/PROXY work or TOA to insert, TTL left, its
-    /// real server still present or `expire_nodest_conn` off, and a next hop cached for
-    /// this topology generation. Returns the TX interface and the session; None (with
-    /// nothing changed) sends the packet the full way.
+    /// FULLNAT, NAT or DR session: found in the direction its destination says, owned by
+    /// this worker, no TCP state change (no SYN, FIN or RST), no SYN-proxy/PROXY work or
+    /// TOA to insert, TTL left, its real server still present or `expire_nodest_conn`
+    /// off, and a next hop cached for this topology generation. Returns the TX interface
+    /// and the session; None (with nothing changed) sends the packet the full way.
     #[inline(always)]
     fn established(
         &mut self,
@@ -162,6 +162,14 @@ impl<P: Frame> Pipeline<P> {
             Destination::Lip => {
                 // Another worker's reply: the full way hands it over (no lookup here).
                 if self.laddrs.reply_elsewhere_cheap(info.key.dport) {
+                    return None;
+                }
+                Direction::FromServer
+            }
+            // A NAT real server's reply, addressed to the client: the full way hands it to
+            // the client's worker when that is another (`nat_reply_owner`).
+            Destination::Former if !self.nat.is_empty() => {
+                if self.nat_reply_owner(info).is_some() {
                     return None;
                 }
                 Direction::FromServer
