@@ -284,6 +284,9 @@ def main():
         "plain_conn_instr": instr("plain_conn"),
         # SYN flood against a SYN-proxied service: each SYN answered with a cookie, no state.
         "synflood_instr_per_syn": instr("synflood"),
+        # The same path as operators configure it beyond plain FULLNAT (bench/run.sh's
+        # variants: session sync, TOA, DR, NAT, a VLAN, RSS-steered local ports).
+        "config_instr_per_pkt": {k.split("@")[0]: v for k, v in first.items() if "+" in k} or None,
         "synflood_syns_per_s_per_worker": (sizes[min(sizes)].get("synflood") or {}).get("syns_per_s_per_worker")
         if sizes else None,
         # testpmd txonly -> DUT -> testpmd rxonly over net_memif: rvsd in the middle vs

@@ -183,6 +183,20 @@ if ! skip callgrind; then
         echo "$run $scen $n $packets $(awk '/^summary:|^totals:/{print $2; exit}' "$out")"
       done
     done
+    # The packet path as operators configure it beyond plain FULLNAT (1,000 sessions):
+    # session sync on (an HA master), TOA, LVS/DR, NAT, SYN proxy, frames of a VLAN, RSS-steered
+    # local ports. "scenario+flag": the bench's --callgrind scenario with --flag.
+    for variant in established+sync established+toa reply+toa established+dr established+nat reply+nat \
+                   established+synproxy reply+synproxy established+vlan reply+rss new_conn+rss; do
+      scen=${variant%%+*} flag=${variant#*+}
+      packets=200000
+      [[ $scen == new_conn ]] && packets=50000
+      out=$CG/$variant-1000-run$run.out
+      valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
+        --toggle-collect=rvs_bench_burst "$FULLNAT" --callgrind "$scen" --sessions 1000 --packets "$packets" \
+        "--$flag" >"$CG/$variant-1000-run$run.log" 2>&1
+      echo "$run $variant 1000 $packets $(awk '/^summary:|^totals:/{print $2; exit}' "$out")"
+    done
   done >"$CG/counts.txt"
   # The profile behind the figures: inclusive cost per function, established and new_conn.
   for scen in established new_conn; do

@@ -6,11 +6,11 @@
 //! `Pipeline::handle_burst` on bursts of 32, is counted; `rvs_bench_handle` for the whole
 //! handshakes of plain_conn and synproxy_conn):
 //!   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=rvs_bench_burst \
-//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa] [--dr|--nat] [--vlan]`
+//!      BINARY --callgrind established --sessions 1000 --packets 200000 [--rss] [--sync] [--toa] [--dr|--nat] [--synproxy] [--vlan]`
 //! (`--rss`: replies steered by the NIC's Toeplitz hash, `laddr::Steering::Rss`; `--sync`:
 //! session sync on, as on an HA pair's master; `--toa`: the TCP service inserts TOA; `--dr`:
 //! its real servers use direct routing, LVS/DR; established only; `--nat`: NAT (masquerading);
-//! `--vlan`: the established
+//! `--synproxy`: the sessions come from SYN-proxied handshakes; `--vlan`: the established
 //! frames come in tagged, on a VLAN of the client port.)
 //!
 //! Scenarios, each with N live TCP sessions (set up through the pipeline itself: SYN,
@@ -623,6 +623,7 @@ fn handshakes(b: &mut Bench, conns: usize, syn_proxy: bool) {
         let syn = b.out.tx[SERVER_PORT as usize].pop().expect("SYN to the real server");
         let (lip, lport, rip, _) = endpoints(&syn);
         let rs = RS_IP.iter().position(|&r| r == rip).unwrap();
+        b.replies.push((lip, lport, rs as u8));
         f = syn;
         tcp_frame_into(&mut f, RS_MAC[rs], LB_S_MAC, rip, 80, lip, lport, TcpFlags(0x12), 0);
         set_seq_ack(&mut f, 50_000, 1001);
@@ -670,7 +671,15 @@ fn main() {
         let n: usize = arg(&args, "--sessions").unwrap_or("1000").parse().unwrap();
         let packets: usize = arg(&args, "--packets").unwrap_or("100000").parse().unwrap();
         let kind = Scenario::parse(scen);
-        let mut b = Bench::new(n, if kind == Scenario::NewConn { packets + 1024 } else { 0 });
+        let synproxy = args.iter().any(|a| a == "--synproxy") && kind != Scenario::NewConn;
+        let mut b = if synproxy {
+            // The sessions come from whole SYN-proxied handshakes (cookie, server SYN, held ACK).
+            let mut b = Bench::new(0, n + 1024);
+            handshakes(&mut b, n, true);
+            b
+        } else {
+            Bench::new(n, if kind == Scenario::NewConn { packets + 1024 } else { 0 })
+        };
         if sync {
             // Session sync on (an HA pair's master): client packets count towards sync_period.
             b.p.enable_sync(rvs_core::sync::SyncParams::default(), b.now);

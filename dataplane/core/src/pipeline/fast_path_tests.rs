@@ -462,3 +462,66 @@ fn direct_method_fast_path_equals_full_path(
     assert_eq!(full, fast);
     full
 }
+
+/// A SYN-proxied connection (timestamps, window scaling) sent through `handle_burst` one
+/// frame per burst ends exactly as through `handle`: once the server's handshake is done,
+/// data both ways takes the fast path with the sequence, acknowledgement and timestamp
+/// translation; an ACK storm is counted and dropped alike (the fast path keeps the count,
+/// the full way drops past the threshold).
+#[test]
+fn the_fast_path_takes_syn_proxied_sessions_like_the_full_path() {
+    use super::tests::extensions::{client, open_proxied, server, with_options, SYN_OPTS};
+    let run = |burst: bool| {
+        let mut h = Harness::new(0, 1);
+        h.resolve_all();
+        with_options(&mut h, |o| o.syn_proxy = true);
+        let isn = 0x4000_0000u32;
+        let (cookie, ts) = open_proxied(&mut h, isn);
+        let ssyn = h.take_tx(SERVER_PORT).pop().expect("the server SYN");
+        let (_, _, _, lport, rip, _) = endpoints(&ssyn);
+        let send = |h: &mut Harness, port: PortIndex, f: Vec<u8>| {
+            if burst {
+                h.p.handle_burst(port, &mut vec![f], h.now, &mut VecAlloc, &mut h.out);
+            } else {
+                h.rx(port, f);
+            }
+            (h.take_tx(CLIENT_PORT), h.take_tx(SERVER_PORT))
+        };
+        let sisn = 0x100u32;
+        let sts = [1, 1, 8, 10, 0, 0, 0, 200, 0, 0, 0, 101];
+        let mut seen = vec![send(
+            &mut h,
+            SERVER_PORT,
+            server(rip, lport, sisn, isn + 1, TcpFlags(0x12), &SYN_OPTS, b""),
+        )];
+        let (c1, s1) = (cookie.wrapping_add(1), sisn + 1);
+        seen.push(send(
+            &mut h,
+            CLIENT_PORT,
+            client(isn + 1, c1, TcpFlags(0x18), &ts, b"GET / HTTP/1.0\r\n\r\n"),
+        ));
+        seen.push(send(
+            &mut h,
+            SERVER_PORT,
+            server(rip, lport, s1, isn + 19, TcpFlags(0x18), &sts, b"HTTP/1.0 200 OK\r\n"),
+        ));
+        seen.push(send(
+            &mut h,
+            SERVER_PORT,
+            server(rip, lport, s1 + 17, isn + 19, TcpFlags(0x18), &sts, b"body"),
+        ));
+        for _ in 0..13 {
+            seen.push(send(&mut h, CLIENT_PORT, client(isn + 19, c1 + 21, TcpFlags::ACK, &ts, b"")));
+        }
+        seen.push(send(&mut h, CLIENT_PORT, client(isn + 19, c1 + 22, TcpFlags::ACK, &ts, b"")));
+        let c = h.p.counters();
+        let reals: Vec<_> =
+            c.reals.iter().map(|r| (r.traffic.in_pkts.get(), r.traffic.out_pkts.get())).collect();
+        (seen, reals, c.drop_count(DropReason::SynProxyDupAck))
+    };
+    let (full, fast) = (run(false), run(true));
+    assert_eq!(full, fast);
+    assert_eq!(full.2, 2, "one ACK 13 times: the first and 10 repeats pass, 2 dropped");
+    let to_client = full.0.iter().map(|(c, _)| c.len()).sum::<usize>();
+    assert_eq!(to_client, 2, "both data segments of the server");
+}

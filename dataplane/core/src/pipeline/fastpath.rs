@@ -101,7 +101,7 @@ impl<P: Frame> Pipeline<P> {
                 } else if fast & (1 << i) == 0 {
                     self.handle(port, pkt, now, alloc, out);
                 } else if let Some((tx, id)) = self.established(&mut pkt, info, hints[i], now) {
-                    if info.dest == Destination::Vip && self.sync.is_some() {
+                    if self.sync.is_some() && info.dest == Destination::Vip {
                         // An HA master: client packets count towards `sync_period`, as on
                         // the full way (`forward`).
                         self.sync_client_packet(id, now, out);
@@ -129,7 +129,7 @@ impl<P: Frame> Pipeline<P> {
         out: &mut Output<P>,
     ) {
         if let Some((tx, id)) = self.established(&mut pkt, info, hint, now) {
-            if info.dest == Destination::Vip && self.sync.is_some() {
+            if self.sync.is_some() && info.dest == Destination::Vip {
                 self.sync_client_packet(id, now, out);
             }
             self.xmit(tx, pkt, out);
@@ -142,8 +142,8 @@ impl<P: Frame> Pipeline<P> {
 
     /// Forwards a packet of the burst if it is a plain packet of an established
     /// FULLNAT, NAT or DR session: found in the direction its destination says, owned by
-    /// this worker, no TCP state change (no SYN, FIN or RST), no SYN-proxy/PROXY work or
-    /// TOA to insert, TTL left, its real server still present or `expire_nodest_conn`
+    /// this worker, no TCP state change (no SYN, FIN or RST), no SYN-proxy work but the
+    /// sequence translation, no PROXY header or TOA to insert, TTL left, its real server still present or `expire_nodest_conn`
     /// off, and a next hop cached for this topology generation. Returns the TX interface
     /// and the session; None (with nothing changed) sends the packet the full way.
     #[inline(always)]
@@ -180,12 +180,11 @@ impl<P: Frame> Pipeline<P> {
         let s = self.sessions.get(id);
         // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
         // full path keeps the gauges.
-        // The full way for: SYN proxy and PROXY protocol work, TOA still to insert, TUN (an
-        // outer header, `xmit_tun`), and a DR reply coming through us (dropped there).
-        // FLAG_TOA alone is no reason: once the option is in, TOA only clamps the server's
-        // SYN/ACK, and no SYN comes this way.
-        let full_way =
-            FLAG_EXT | FLAG_TOA_PENDING | FLAG_TUN | if dir == Direction::FromServer { FLAG_DR } else { 0 };
+        // The full way for: TOA still to insert, TUN (an outer header, `xmit_tun`), and a DR
+        // reply coming through us (dropped there). FLAG_TOA alone is no reason: once the
+        // option is in, TOA only clamps the server's SYN/ACK, and no SYN comes this way.
+        // SYN-proxied sessions: `ext_fast_step` below.
+        let full_way = FLAG_TOA_PENDING | FLAG_TUN | if dir == Direction::FromServer { FLAG_DR } else { 0 };
         if dir != want
             || s.flags & full_way != 0
             || s.state != SessionState::Established && s.state != SessionState::Udp
@@ -197,6 +196,14 @@ impl<P: Frame> Pipeline<P> {
         }
         let hop = self.sessions.hop(id, dir, self.neigh.generation())?;
         let (mac, tx) = self.neigh.at(hop)?;
+        // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
+        // sequence translation.
+        let extended = s.flags & FLAG_EXT != 0;
+        if extended
+            && !ext::fast_step(&mut self.ext, &s.client, self.syn_params.dup_ack_threshold, dir, pkt, info)
+        {
+            return None;
+        }
         // Everything checked: from here on the packet is ours.
         let (ip_len, to) = (info.ip_len, Endpoints::towards(s, dir));
         let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
@@ -216,6 +223,9 @@ impl<P: Frame> Pipeline<P> {
             sv.1.add(ip_len as u64);
             r.0.inc();
             r.1.add(ip_len as u64);
+        }
+        if extended {
+            ext::translate(&self.ext, &self.sessions.get(id).client, dir, pkt, ip_len);
         }
         if self.sessions.get(id).flags & FLAG_DR == 0 {
             nat::rewrite_classified(
