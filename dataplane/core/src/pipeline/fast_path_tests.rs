@@ -40,6 +40,25 @@ fn handed_over_reply_is_forwarded_by_its_owner() {
     let back = w1.take_tx(CLIENT_PORT).pop().expect("forwarded to the client by the owner");
     let (_, dmac, src, sport, dst, dport) = endpoints(&back);
     assert_eq!((dmac, src, sport, dst, dport), (CLIENT_MAC, VIP, 80, ip("198.18.0.10"), 40000));
+    // The client's ACK establishes the session; the server's data, landing on worker 0
+    // again, is handed over and forwarded by the owner's fast path exactly as if it had
+    // come to the owner's own queue.
+    w1.rx(
+        CLIENT_PORT,
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::ACK, b""),
+    );
+    assert_eq!(w1.take_tx(SERVER_PORT).len(), 1);
+    let data =
+        || tcp_frame(RS_MAC[rs], LB_S_MAC, rip, rport, lip, lport, TcpFlags::ACK | TcpFlags::PSH, b"data");
+    w0.p.handle_burst(SERVER_PORT, &mut vec![data()], w0.now, &mut VecAlloc, &mut w0.out);
+    let h = w0.out.redirect[1].pop().expect("handed to worker 1");
+    w1.p.handle_handoff(h, w1.now, &mut VecAlloc, &mut w1.out);
+    let handed = w1.take_tx(CLIENT_PORT).pop().expect("forwarded by the owner");
+    w1.p.handle_burst(SERVER_PORT, &mut vec![data()], w1.now, &mut VecAlloc, &mut w1.out);
+    let direct = w1.take_tx(CLIENT_PORT).pop().expect("forwarded from the owner's own queue");
+    assert_eq!(handed, direct);
+    let out_pkts: u64 = w1.p.counters().reals.iter().map(|r| r.traffic.out_pkts.get()).sum();
+    assert_eq!(out_pkts, 3, "the SYN/ACK and both data segments");
 }
 
 fn owner_of(port: u16, workers: u16) -> u16 {

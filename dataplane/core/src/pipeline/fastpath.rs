@@ -117,6 +117,32 @@ impl<P: Frame> Pipeline<P> {
         }
     }
 
+    /// A frame another worker handed over (`handle_handoff`), received on interface
+    /// `iface`: forwarded by the fast path if the burst's stages would have taken it there,
+    /// else given back for the full way.
+    pub(super) fn handoff_fast(
+        &mut self,
+        mut pkt: P,
+        iface: IfIndex,
+        now: Time,
+        out: &mut Output<P>,
+    ) -> Result<(), P> {
+        let mut info = L4Info::EMPTY;
+        if !self.classify_fast(iface, &pkt, &mut info) {
+            return Err(pkt);
+        }
+        match self.established(&mut pkt, &info, Hint::NONE, now) {
+            Some((tx, id)) => {
+                if self.sync.is_some() && info.dest == Destination::Vip {
+                    self.sync_client_packet(id, now, out);
+                }
+                self.xmit(tx, pkt, out);
+                Ok(())
+            }
+            None => Err(pkt),
+        }
+    }
+
     /// Stage 2 of one classified frame (the loop's own branches, for a VLAN's frame):
     /// the fast path, else the full way.
     fn fast_or_full(

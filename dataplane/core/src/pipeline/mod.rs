@@ -569,9 +569,12 @@ impl<P: Frame> Pipeline<P> {
             self.handoff_hops = 0;
             return;
         }
+        // Most hand-overs are plain packets of our established sessions (a reply the NIC
+        // put on another worker's queue): the fast path, when the frame qualifies.
+        let Err(pkt) = self.handoff_fast(h.pkt, h.info.port, now, out) else { return };
         let mut info = h.info;
         info.hash = self.sessions.hash(&info.key);
-        self.dispatch(h.pkt, info, now, alloc, out)
+        self.dispatch(pkt, info, now, alloc, out)
     }
 
     /// A neighbour learned by another worker (on interface `port`).
