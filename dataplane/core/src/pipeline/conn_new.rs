@@ -64,7 +64,9 @@ impl<P: Frame> Pipeline<P> {
         };
         match self.new_session(svc_idx, &info, now) {
             Ok(id) => {
-                self.attach_proxy_header(id, svc_idx, info.port, &pkt);
+                if self.snapshot.services[svc_idx].proxy_protocol.is_some() {
+                    self.attach_proxy_header(id, svc_idx, info.port, &pkt);
+                }
                 self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
             }
             Err(reason) => self.drop_pkt(reason, pkt),
