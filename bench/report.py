@@ -99,6 +99,7 @@ PART_FILES = {
 KEY_PART = {
     "established_instr_per_pkt": "callgrind", "reply_instr_per_pkt": "callgrind", "new_conn_instr": "callgrind",
     "synproxy_conn_instr": "callgrind", "plain_conn_instr": "callgrind", "synflood_instr_per_syn": "callgrind",
+    "config_instr_per_pkt": "callgrind",
     "synflood_syns_per_s_per_worker": "micro", "ratio_vs_testpmd_io_pps": "testpmd",
     "testpmd_bench_rvs_pps": "testpmd", "testpmd_bench_io_pps": "testpmd", "testpmd_bench_direct_pps": "testpmd",
     "testpmd_bench_rvs_loss": "testpmd", "testpmd_bench_io_loss": "testpmd",
@@ -374,6 +375,11 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
           "ratio_vs_kernel_synproxy_syn_per_cpu_s": 3}
     for k, v in summary.items():
         if k in ("machine", "bytes_per_session_at", "run", "provenance"):
+            continue
+        if isinstance(v, dict):
+            # Per configuration (config_instr_per_pkt): one row each.
+            for sub, x in v.items():
+                L.append(f"| `{k}` {sub} | {fmt(x, 1)} | — | {prov_short(prov.get(KEY_PART.get(k)))} |")
             continue
         L.append(f"| `{k}` | {fmt(v, nd.get(k, 1))} | {verdict(k, v)} | {prov_short(prov.get(KEY_PART.get(k)))} |")
     L.append("")
