@@ -87,7 +87,7 @@ impl<P: Frame> Pipeline<P> {
                 }
             }
             // Stage 2: look up, rewrite, queue for TX, in arrival order.
-            for ((i, mut pkt), info) in frames.drain(..n).enumerate().zip(infos.iter()) {
+            for ((i, pkt), info) in frames.drain(..n).enumerate().zip(infos.iter()) {
                 if VLANS && untagged & (1 << i) != 0 {
                     // A VLAN's frame, its tag stripped: its counters as `handle_tagged` keeps them.
                     let (iface, len) = vlan[i];
@@ -100,18 +100,8 @@ impl<P: Frame> Pipeline<P> {
                     }
                 } else if fast & (1 << i) == 0 {
                     self.handle(port, pkt, now, alloc, out);
-                } else if let Some((tx, id)) = self.established(&mut pkt, info, hints[i], now) {
-                    if self.sync.is_some() && info.dest == Destination::Vip {
-                        // An HA master: client packets count towards `sync_period`, as on
-                        // the full way (`forward`).
-                        self.sync_client_packet(id, now, out);
-                    }
-                    self.xmit(tx, pkt, out);
-                } else if self.header_checksum_ok(&pkt) {
-                    // The full way creates state or answers: the header is checked first.
-                    self.dispatch(pkt, *info, now, alloc, out);
                 } else {
-                    self.drop_pkt(DropReason::BadIpChecksum, pkt);
+                    self.fast_or_full(pkt, info, hints[i], now, alloc, out);
                 }
             }
         }
@@ -122,7 +112,7 @@ impl<P: Frame> Pipeline<P> {
     /// else given back for the full way.
     pub(super) fn handoff_fast(
         &mut self,
-        mut pkt: P,
+        pkt: P,
         iface: IfIndex,
         now: Time,
         out: &mut Output<P>,
@@ -131,39 +121,48 @@ impl<P: Frame> Pipeline<P> {
         if !self.classify_fast(iface, &pkt, &mut info) {
             return Err(pkt);
         }
-        match self.established(&mut pkt, &info, Hint::NONE, now) {
-            Some((tx, id)) => {
-                if self.sync.is_some() && info.dest == Destination::Vip {
-                    self.sync_client_packet(id, now, out);
-                }
-                self.xmit(tx, pkt, out);
-                Ok(())
-            }
-            None => Err(pkt),
-        }
+        self.try_fast(pkt, &info, Hint::NONE, now, out)
     }
 
-    /// Stage 2 of one classified frame (the loop's own branches, for a VLAN's frame):
-    /// the fast path, else the full way.
+    /// Stage 2 of one classified frame: the fast path, else the full way.
+    #[inline(always)]
     fn fast_or_full(
         &mut self,
-        mut pkt: P,
+        pkt: P,
         info: &L4Info,
         hint: Hint,
         now: Time,
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
-        if let Some((tx, id)) = self.established(&mut pkt, info, hint, now) {
-            if self.sync.is_some() && info.dest == Destination::Vip {
-                self.sync_client_packet(id, now, out);
-            }
-            self.xmit(tx, pkt, out);
-        } else if self.header_checksum_ok(&pkt) {
+        let Err(pkt) = self.try_fast(pkt, info, hint, now, out) else { return };
+        if self.header_checksum_ok(&pkt) {
+            // The full way creates state or answers: the header is checked first.
             self.dispatch(pkt, *info, now, alloc, out);
         } else {
             self.drop_pkt(DropReason::BadIpChecksum, pkt);
         }
+    }
+
+    /// `established`, then the session sync count and the TX queue; the frame back when
+    /// the fast path does not take it.
+    #[inline(always)]
+    fn try_fast(
+        &mut self,
+        mut pkt: P,
+        info: &L4Info,
+        hint: Hint,
+        now: Time,
+        out: &mut Output<P>,
+    ) -> Result<(), P> {
+        let Some((tx, id)) = self.established(&mut pkt, info, hint, now) else { return Err(pkt) };
+        if self.sync.is_some() && info.dest == Destination::Vip {
+            // An HA master: client packets count towards `sync_period`, as on the full way
+            // (`forward`).
+            self.sync_client_packet(id, now, out);
+        }
+        self.xmit(tx, pkt, out);
+        Ok(())
     }
 
     /// Forwards a packet of the burst if it is a plain packet of an established
