@@ -168,9 +168,10 @@ impl<P: Frame> Pipeline<P> {
     /// Forwards a packet of the burst if it is a plain packet of an established
     /// FULLNAT, NAT or DR session: found in the direction its destination says, owned by
     /// this worker, no TCP state change (no SYN, FIN or RST), no SYN-proxy work but the
-    /// sequence translation, no PROXY header or TOA to insert, TTL left, its real server still present or `expire_nodest_conn`
-    /// off, and a next hop cached for this topology generation. Returns the TX interface
-    /// and the session; None (with nothing changed) sends the packet the full way.
+    /// sequence translation, no PROXY header or TOA to insert, TTL left, its real server
+    /// still present or `expire_nodest_conn` off, and a next hop cached for this topology
+    /// generation. Returns the TX interface and the session; None (with nothing changed)
+    /// sends the packet the full way.
     #[inline(always)]
     fn established(
         &mut self,
@@ -208,7 +209,7 @@ impl<P: Frame> Pipeline<P> {
         // The full way for: TOA still to insert, TUN (an outer header, `xmit_tun`), and a DR
         // reply coming through us (dropped there). FLAG_TOA alone is no reason: once the
         // option is in, TOA only clamps the server's SYN/ACK, and no SYN comes this way.
-        // SYN-proxied sessions: `ext_fast_step` below.
+        // SYN-proxied sessions: `ext::fast_step` below.
         let full_way = FLAG_TOA_PENDING | FLAG_TUN | if dir == Direction::FromServer { FLAG_DR } else { 0 };
         if dir != want
             || s.flags & full_way != 0
