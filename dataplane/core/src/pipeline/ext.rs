@@ -116,7 +116,7 @@ pub(super) fn tcp_of<P: Frame>(pkt: &mut P, ip_len: usize) -> TcpPacket<&mut [u8
     TcpPacket::new_unchecked(&mut ip[ihl..])
 }
 
-/// Extension state the established fast path (`fastpath.rs`) may take a segment with.
+/// The pipeline's extension table, by client flow.
 type Exts<P> = hashbrown::HashMap<FlowKey, SessionExt<P>, ahash::RandomState>;
 
 /// Whether the established fast path may take a segment of the extended session of client
