@@ -220,7 +220,15 @@ impl<P: Frame> Pipeline<P> {
     /// (a burst's slot: no copy of a whole `L4Info`) and returns whether it took the frame.
     #[inline(always)]
     pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P, info: &mut L4Info) -> bool {
-        self.classify_fast_parts(port, pkt, info).is_some()
+        let Some(i) = self.ifaces.get(port as usize) else { return false };
+        self.classify_fast_parts(port, mac_word(i.mac.0), pkt, info).is_some()
+    }
+
+    /// `classify_fast` with the interface's MAC as `mac_word` gives it (one word a burst,
+    /// not a table read a frame).
+    #[inline(always)]
+    pub(super) fn classify_fast_mac(&self, port: PortIndex, mac: u64, pkt: &P, info: &mut L4Info) -> bool {
+        self.classify_fast_parts(port, mac, pkt, info).is_some()
     }
 
     /// Whether the IPv4 header checksum of a frame `classify_fast` took (a 20-byte header)
@@ -235,13 +243,14 @@ impl<P: Frame> Pipeline<P> {
     }
 
     #[inline(always)]
-    fn classify_fast_parts(&self, port: PortIndex, pkt: &P, info: &mut L4Info) -> Option<()> {
+    fn classify_fast_parts(&self, port: PortIndex, mac: u64, pkt: &P, info: &mut L4Info) -> Option<()> {
         let d = pkt.data();
         // Ethernet, a 20-byte IPv4 header and the first 20 bytes of L4 as one fixed-size
         // array (UDP frames are padded to 60 bytes on Ethernet, so 54 holds both): the
         // reads below need no bounds checks.
         let h: &[u8; 54] = d.get(..54)?.try_into().ok()?;
-        if h[0..6] != self.ifaces.get(port as usize)?.mac.0 || h[12..14] != [8, 0] {
+        let dst = u64::from_le_bytes(*h.first_chunk::<8>()?) & 0xffff_ffff_ffff;
+        if dst != mac || h[12..14] != [8, 0] {
             return None;
         }
         let ip_len = u16::from_be_bytes([h[16], h[17]]) as usize;
@@ -302,6 +311,13 @@ impl<P: Frame> Pipeline<P> {
         info.hash = self.sessions.hash(&key);
         Some(())
     }
+}
+
+/// A MAC address as the low 48 bits of a little-endian word: what `classify_fast` reads
+/// from a frame's first eight bytes, masked.
+#[inline(always)]
+pub(super) fn mac_word(m: [u8; 6]) -> u64 {
+    u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
 }
 
 /// Our addresses, in one table: the ports' own, VIPs and LIPs. Open addressing over a

@@ -55,8 +55,9 @@ impl<P: Frame> Pipeline<P> {
             let mut infos = [L4Info::EMPTY; BURST];
             let (mut fast, mut untagged) = (0u32, 0u32);
             let mut vlan = [(0 as IfIndex, 0usize); BURST];
+            let port_mac = self.ifaces.get(port as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
             for ((i, pkt), info) in frames[..n].iter_mut().enumerate().zip(infos.iter_mut()) {
-                let mut iface = port;
+                let (mut iface, mut mac) = (port, port_mac);
                 if VLANS && vlan::is_tagged(pkt.data()) {
                     let Ok(v) = self.vlan_iface(port, pkt.data()) else { continue };
                     let len = pkt.data().len();
@@ -64,8 +65,9 @@ impl<P: Frame> Pipeline<P> {
                         continue;
                     }
                     (iface, vlan[i], untagged) = (v, (v, len), untagged | 1 << i);
+                    mac = self.ifaces.get(v as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
                 }
-                if self.classify_fast(iface, pkt, info) {
+                if self.classify_fast_mac(iface, mac, pkt, info) {
                     rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
                     fast |= 1 << i;
                 }
@@ -86,8 +88,40 @@ impl<P: Frame> Pipeline<P> {
                     rvs_prefetch::read(a);
                 }
             }
-            // Stage 2: look up, rewrite, queue for TX, in arrival order.
-            for ((i, pkt), info) in frames.drain(..n).enumerate().zip(infos.iter()) {
+            // Stage 2a: the burst's leading run of packets the fast path takes, looked up
+            // and rewritten where they lie (no frame moves yet): the whole burst, under
+            // steady load. The run ends at the first packet that needs the full way.
+            let mut txs = [0 as IfIndex; BURST];
+            let mut run = 0;
+            for (i, (pkt, info)) in frames[..n].iter_mut().zip(infos.iter()).enumerate() {
+                if fast & (1 << i) == 0 {
+                    break;
+                }
+                let Some(tx) = self.fast_in_place(pkt, info, hints[i], now, out) else { break };
+                if VLANS && untagged & (1 << i) != 0 {
+                    // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
+                    let (iface, len) = vlan[i];
+                    self.with_vlan_counters(iface, len, |_| {});
+                }
+                (txs[i], run) = (tx, i + 1);
+            }
+            // Stage 2b: the run to its TX queues, in order, before anything after it; in one
+            // move when it all leaves by one port (a burst of one side's traffic).
+            let first = txs[0] as usize;
+            let one_port = (first < self.nports && txs[..run].iter().all(|&t| t as usize == first))
+                .then(|| out.tx.get_mut(first))
+                .flatten();
+            if let Some(q) = one_port {
+                q.extend(frames.drain(..run));
+            } else {
+                for (pkt, &tx) in frames.drain(..run).zip(txs.iter()) {
+                    self.xmit(tx, pkt, out);
+                }
+            }
+            // Stage 2c: the rest, one by one in arrival order: the fast path, else the full way.
+            for ((i, pkt), info) in
+                frames.drain(..n - run).enumerate().map(|(i, p)| (i + run, p)).zip(infos[run..].iter())
+            {
                 if VLANS && untagged & (1 << i) != 0 {
                     // A VLAN's frame, its tag stripped: its counters as `handle_tagged` keeps them.
                     let (iface, len) = vlan[i];
@@ -142,6 +176,24 @@ impl<P: Frame> Pipeline<P> {
         } else {
             self.drop_pkt(DropReason::BadIpChecksum, pkt);
         }
+    }
+
+    /// `established` and the session sync count, the frame left where it lies: the TX
+    /// interface, or None (nothing changed) when the fast path does not take it.
+    #[inline(always)]
+    fn fast_in_place(
+        &mut self,
+        pkt: &mut P,
+        info: &L4Info,
+        hint: Hint,
+        now: Time,
+        out: &mut Output<P>,
+    ) -> Option<IfIndex> {
+        let (tx, id) = self.established(pkt, info, hint, now)?;
+        if self.sync.is_some() && info.dest == Destination::Vip {
+            self.sync_client_packet(id, now, out);
+        }
+        Some(tx)
     }
 
     /// `established`, then the session sync count and the TX queue; the frame back when
@@ -202,8 +254,9 @@ impl<P: Frame> Pipeline<P> {
             }
             _ => return None,
         };
-        let (id, dir) = self.sessions.lookup_hinted(info.hash, &info.key, hint)?;
-        let s = self.sessions.get(id);
+        let gen = self.neigh.generation();
+        let found = self.sessions.find_mut(info.hash, &info.key, hint, gen)?;
+        let (id, dir, s) = (found.id, found.dir, found.session);
         // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
         // full path keeps the gauges.
         // The full way for: TOA still to insert, TUN (an outer header, `xmit_tun`), and a DR
@@ -220,8 +273,7 @@ impl<P: Frame> Pipeline<P> {
         if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
             return None;
         }
-        let hop = self.sessions.hop(id, dir, self.neigh.generation())?;
-        let (mac, tx) = self.neigh.at(hop)?;
+        let (mac, tx) = self.neigh.at(found.hop?)?;
         // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
         // sequence translation.
         let extended = s.flags & FLAG_EXT != 0;
@@ -231,12 +283,12 @@ impl<P: Frame> Pipeline<P> {
             return None;
         }
         // Everything checked: from here on the packet is ours.
-        let (ip_len, to) = (info.ip_len, Endpoints::towards(s, dir));
-        let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
-        let deadline = self.timeouts.deadline(now, s.state);
-        self.sessions.get_mut(id).expires = deadline;
+        s.expires = self.timeouts.deadline(now, s.state);
+        let (ip_len, to, dr) = (info.ip_len, Endpoints::towards(s, dir), s.flags & FLAG_DR != 0);
         let c = &self.counters;
-        if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
+        if let (Some(sv), Some(r)) =
+            (c.services.get(s.service_slot as usize), c.reals.get(s.real_slot as usize))
+        {
             let (sv, r) = match dir {
                 Direction::FromClient => {
                     ((&sv.in_pkts, &sv.in_bytes), (&r.traffic.in_pkts, &r.traffic.in_bytes))
@@ -251,23 +303,29 @@ impl<P: Frame> Pipeline<P> {
             r.1.add(ip_len as u64);
         }
         if extended {
-            ext::translate(&self.ext, &self.sessions.get(id).client, dir, pkt, ip_len);
+            ext::translate(&self.ext, &s.client, dir, pkt, ip_len);
         }
-        if self.sessions.get(id).flags & FLAG_DR == 0 {
-            nat::rewrite_classified(
-                &mut pkt.data_mut()[ETH_LEN..ETH_LEN + ip_len],
-                info.key.proto == PROTO_UDP,
-                &info.key,
-                to,
-            );
-        } else if pkt.data().len() > ETH_LEN + ip_len {
+        if dr && pkt.data().len() > ETH_LEN + ip_len {
             // LVS/DR: the client's frame goes to the real server's MAC as it came
             // (`xmit_dr`); the server gets the IP packet, Ethernet padding goes.
             pkt.set_len(ETH_LEN + ip_len);
         }
+        let src_mac = self.ifaces.get(tx as usize).map_or([0; 6], |i| i.mac.0);
         let d = pkt.data_mut();
-        d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&self.ifaces[tx as usize].mac.0);
+        // The headers `classify_fast` read, as one array: no bounds checks below. Only a
+        // DR frame trimmed above can be shorter; it needs its MACs alone.
+        if let Some(h) = d.first_chunk_mut::<54>() {
+            if !dr {
+                if let Some(ip) = h.last_chunk_mut::<40>() {
+                    nat::rewrite_fixed_tcp_udp(ip, info.key.proto == PROTO_UDP, to);
+                }
+            }
+            h[0..6].copy_from_slice(&mac);
+            h[6..12].copy_from_slice(&src_mac);
+        } else if let Some(h) = d.first_chunk_mut::<12>() {
+            h[0..6].copy_from_slice(&mac);
+            h[6..12].copy_from_slice(&src_mac);
+        }
         Some((tx, id))
     }
 

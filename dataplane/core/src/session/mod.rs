@@ -13,7 +13,7 @@ pub mod v6;
 
 pub use index::{FlowHash, FlowIndex, Hint, Hit};
 pub use state::{Direction, SessionState, StateTimeouts, SYN_RECV_PRESSURE_TIMEOUT, SYN_RECV_TIMEOUT};
-pub use table::{Hop, SessionId, SessionTable, TableFull};
+pub use table::{Found, Hop, SessionId, SessionTable, TableFull};
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 

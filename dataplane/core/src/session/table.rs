@@ -50,6 +50,15 @@ pub struct Hop {
     pub neigh: u16,
 }
 
+/// What `find_mut` found.
+pub struct Found<'a> {
+    pub id: SessionId,
+    pub dir: Direction,
+    pub session: &'a mut Session,
+    /// The neighbour index cached for this direction, if current.
+    pub hop: Option<u16>,
+}
+
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Slot {
@@ -187,6 +196,18 @@ impl SessionTable {
             }
         }
         self.lookup_hashed(h, key)
+    }
+
+    /// `lookup_hinted` for the fast path, which reads and moves the session at once: the
+    /// session, which flow `key` is, and the next hop cached for packets of that flow if
+    /// it is of generation `gen` (one slot borrow for all three).
+    #[inline(always)]
+    pub fn find_mut(&mut self, h: FlowHash, key: &FlowKey, hint: Hint, gen: u16) -> Option<Found<'_>> {
+        let (id, dir) = self.lookup_hinted(h, key, hint)?;
+        let slot = self.slots.get_mut(id.0 as usize)?;
+        let hop = slot.hop[dir_bit(dir)];
+        let hop = (slot.hop_gen == gen && hop != NO_HOP).then_some(hop);
+        Some(Found { id, dir, session: &mut slot.session, hop })
     }
 
     /// The session one of whose flows is `key`, and which flow it is.
