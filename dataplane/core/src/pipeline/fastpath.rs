@@ -11,6 +11,17 @@
 use super::*;
 use crate::session::{Hint, FLAG_DR, FLAG_TUN};
 
+/// What stage 2c needs of stages 1 and 2a: the burst's frames `from..n` are left.
+struct Rest<'a> {
+    from: usize,
+    n: usize,
+    fast: u32,
+    untagged: u32,
+    infos: &'a [L4Info; BURST],
+    hints: &'a [Hint; BURST],
+    vlan: &'a [(IfIndex, usize); BURST],
+}
+
 impl<P: Frame> Pipeline<P> {
     /// Handles a burst of frames received on `port`, in stages. A SYN still creates the
     /// session its ACK in the same burst finds, since stage 2 keeps arrival order.
@@ -118,25 +129,45 @@ impl<P: Frame> Pipeline<P> {
                     self.xmit(tx, pkt, out);
                 }
             }
-            // Stage 2c: the rest, one by one in arrival order: the fast path, else the full way.
-            for ((i, pkt), info) in
-                frames.drain(..n - run).enumerate().map(|(i, p)| (i + run, p)).zip(infos[run..].iter())
-            {
-                if VLANS && untagged & (1 << i) != 0 {
-                    // A VLAN's frame, its tag stripped: its counters as `handle_tagged` keeps them.
-                    let (iface, len) = vlan[i];
-                    if fast & (1 << i) == 0 {
-                        self.handle_untagged_of(iface, len, pkt, now, alloc, out);
-                    } else {
-                        self.with_vlan_counters(iface, len, |p| {
-                            p.fast_or_full(pkt, info, hints[i], now, alloc, out)
-                        });
-                    }
-                } else if fast & (1 << i) == 0 {
-                    self.handle(port, pkt, now, alloc, out);
+            // Stage 2c: the rest, one by one in arrival order.
+            if run < n {
+                let rest = Rest { from: run, n, fast, untagged, infos: &infos, hints: &hints, vlan: &vlan };
+                self.burst_rest::<VLANS>(port, frames, rest, now, alloc, out);
+            }
+        }
+    }
+
+    /// Stage 2c: the frames of a burst after its leading run, one by one in arrival order:
+    /// the fast path, else the full way. Out of line: the leading run's loop keeps its
+    /// registers to itself.
+    #[inline(never)]
+    fn burst_rest<const VLANS: bool>(
+        &mut self,
+        port: PortIndex,
+        frames: &mut Vec<P>,
+        rest: Rest<'_>,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let Rest { from, n, fast, untagged, infos, hints, vlan } = rest;
+        for ((i, pkt), info) in
+            frames.drain(..n - from).enumerate().map(|(i, p)| (i + from, p)).zip(infos[from..].iter())
+        {
+            if VLANS && untagged & (1 << i) != 0 {
+                // A VLAN's frame, its tag stripped: its counters as `handle_tagged` keeps them.
+                let (iface, len) = vlan[i];
+                if fast & (1 << i) == 0 {
+                    self.handle_untagged_of(iface, len, pkt, now, alloc, out);
                 } else {
-                    self.fast_or_full(pkt, info, hints[i], now, alloc, out);
+                    self.with_vlan_counters(iface, len, |p| {
+                        p.fast_or_full(pkt, info, hints[i], now, alloc, out)
+                    });
                 }
+            } else if fast & (1 << i) == 0 {
+                self.handle(port, pkt, now, alloc, out);
+            } else {
+                self.fast_or_full(pkt, info, hints[i], now, alloc, out);
             }
         }
     }
