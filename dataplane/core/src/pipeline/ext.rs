@@ -119,11 +119,11 @@ pub(super) fn tcp_of<P: Frame>(pkt: &mut P, ip_len: usize) -> TcpPacket<&mut [u8
 /// The pipeline's extension table, by client flow.
 type Exts<P> = hashbrown::HashMap<FlowKey, SessionExt<P>, ahash::RandomState>;
 
-/// Whether the established fast path may take a segment of the extended session of client
-/// flow `client`: all the segment needs is the sequence translation (`translate`) — the
+/// The sequence translation (for `translate`) if the established fast path may take a
+/// segment of the extended session of client flow `client`: all it needs is that — the
 /// server's handshake done, no PROXY header, and for a client's pure ACK under the
 /// ACK-storm defence (`threshold`), not one to drop, whose count it then keeps as
-/// `tcp_extensions` does. False, with nothing changed, sends it the full way. The fast
+/// `tcp_extensions` does. None, with nothing changed, sends it the full way. The fast
 /// path's last check. Out of line: the fast path of other sessions keeps its registers.
 #[inline(never)]
 pub(super) fn fast_step<P: Frame>(
@@ -133,42 +133,35 @@ pub(super) fn fast_step<P: Frame>(
     dir: Direction,
     pkt: &P,
     info: &L4Info,
-) -> bool {
-    let Some(ext) = exts.get_mut(client) else { return false };
+) -> Option<Translation> {
+    let ext = exts.get_mut(client)?;
     if ext.pending.is_some() || ext.proxy.is_some() {
-        return false;
+        return None;
     }
     if threshold != 0 && dir == Direction::FromClient && ext.opened_by.is_some() {
-        let Some(tcp) = pkt.data().get(ETH_LEN + 20..ETH_LEN + info.ip_len) else { return false };
+        let tcp = pkt.data().get(ETH_LEN + 20..ETH_LEN + info.ip_len)?;
         let t = TcpPacket::new_unchecked(tcp);
         if t.payload().is_empty() && t.flags() == crate::wire::tcp::TcpFlags::ACK {
             let dups = if t.ack_number() == ext.last_ack { ext.dup_acks.saturating_add(1) } else { 0 };
             if dups > threshold {
-                return false; // the full way drops it
+                return None; // the full way drops it
             }
             (ext.last_ack, ext.dup_acks) = (t.ack_number(), dups);
         } else {
             ext.dup_acks = 0;
         }
     }
-    true
+    Some(ext.translation)
 }
 
-/// The fast path's sequence translation of a segment `fast_step` took, of the session of
-/// client flow `client`, travelling in `dir` (a 20-byte IP header, `ip_len` bytes of IP).
+/// The fast path's sequence translation `t` (what `fast_step` gave) of a segment travelling
+/// in `dir` (a 20-byte IP header, `ip_len` bytes of IP).
 #[inline(never)]
-pub(super) fn translate<P: Frame>(
-    exts: &Exts<P>,
-    client: &FlowKey,
-    dir: Direction,
-    pkt: &mut P,
-    ip_len: usize,
-) {
-    let Some(ext) = exts.get(client) else { return };
+pub(super) fn translate<P: Frame>(t: &Translation, dir: Direction, pkt: &mut P, ip_len: usize) {
     let mut tcp = TcpPacket::new_unchecked(&mut pkt.data_mut()[ETH_LEN + 20..ETH_LEN + ip_len]);
     match dir {
-        Direction::FromClient => ext.translation.to_server(&mut tcp),
-        Direction::FromServer => ext.translation.to_client(&mut tcp),
+        Direction::FromClient => t.to_server(&mut tcp),
+        Direction::FromServer => t.to_client(&mut tcp),
     }
 }
 

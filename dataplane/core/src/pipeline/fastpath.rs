@@ -307,12 +307,11 @@ impl<P: Frame> Pipeline<P> {
         let (mac, tx) = self.neigh.at(found.hop?)?;
         // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
         // sequence translation.
-        let extended = s.flags & FLAG_EXT != 0;
-        if extended
-            && !ext::fast_step(&mut self.ext, &s.client, self.syn_params.dup_ack_threshold, dir, pkt, info)
-        {
-            return None;
-        }
+        let translation = if s.flags & FLAG_EXT != 0 {
+            Some(ext::fast_step(&mut self.ext, &s.client, self.syn_params.dup_ack_threshold, dir, pkt, info)?)
+        } else {
+            None
+        };
         // Everything checked: from here on the packet is ours.
         s.expires = self.timeouts.deadline(now, s.state);
         let (ip_len, to, dr) = (info.ip_len, Endpoints::towards(s, dir), s.flags & FLAG_DR != 0);
@@ -333,8 +332,8 @@ impl<P: Frame> Pipeline<P> {
             r.0.inc();
             r.1.add(ip_len as u64);
         }
-        if extended {
-            ext::translate(&self.ext, &s.client, dir, pkt, ip_len);
+        if let Some(t) = &translation {
+            ext::translate(t, dir, pkt, ip_len);
         }
         if dr && pkt.data().len() > ETH_LEN + ip_len {
             // LVS/DR: the client's frame goes to the real server's MAC as it came
