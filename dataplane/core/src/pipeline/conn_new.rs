@@ -67,7 +67,7 @@ impl<P: Frame> Pipeline<P> {
                 if self.snapshot.services[svc_idx].proxy_protocol.is_some() {
                     self.attach_proxy_header(id, svc_idx, info.port, &pkt);
                 }
-                self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
+                self.forward_first(id, pkt, info, now, alloc, out)
             }
             Err(reason) => self.drop_pkt(reason, pkt),
         }
