@@ -91,7 +91,7 @@ impl<P: Frame> Pipeline<P> {
         if inbound && self.sync.is_some() {
             self.sync_client_packet(id, now, out);
         }
-        self.send_on(id, dir, to, svc_slot, real_slot, pkt, &info, now, alloc, out)
+        self.send_on::<false>(id, dir, to, svc_slot, real_slot, pkt, &info, now, alloc, out)
     }
 
     /// `forward` of the client packet that just created session `id` (`new_session`; TTL
@@ -127,13 +127,14 @@ impl<P: Frame> Pipeline<P> {
         if self.sync.is_some() {
             self.sync_client_packet(id, now, out);
         }
-        self.send_on(id, Direction::FromClient, to, svc_slot, real_slot, pkt, &info, now, alloc, out)
+        self.send_on::<true>(id, Direction::FromClient, to, svc_slot, real_slot, pkt, &info, now, alloc, out)
     }
 
-    /// The end of `forward`: counters, the rewrite to `to`, the next hop, TX.
+    /// The end of `forward`: counters, the rewrite to `to`, the next hop, TX. `FRESH`: a
+    /// session just made, with no next hop cached yet.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn send_on(
+    fn send_on<const FRESH: bool>(
         &mut self,
         id: SessionId,
         dir: Direction,
@@ -183,7 +184,8 @@ impl<P: Frame> Pipeline<P> {
         // The session's cached next hop, else (towards a real server) the one last
         // resolved for its real server: no route or neighbour lookup.
         let gen = self.neigh.generation();
-        let hop = self.sessions.hop(id, dir, gen).or_else(|| {
+        let cached = if FRESH { None } else { self.sessions.hop(id, dir, gen) };
+        let hop = cached.or_else(|| {
             let h = self.real_hops.get(real_slot).filter(|h| inbound && h.gen == gen && h.dst == to.dst)?;
             self.sessions.set_hop(id, dir, Hop { gen, neigh: h.neigh });
             Some(h.neigh)

@@ -12,8 +12,7 @@
 //!
 //! Owned by one worker; no locks.
 
-use std::collections::VecDeque;
-
+use super::embryonic::EmbryonicRing;
 use super::index::{FlowHash, FlowIndex, Hint};
 use super::{Direction, FlowKey, Session, SessionState};
 use crate::time::Time;
@@ -77,7 +76,7 @@ pub struct SessionTable {
     /// Slots that held a new SYN_RECV session, oldest first: the candidates for eviction
     /// when the table is full (`evict_embryonic`). Entries go stale as sessions complete
     /// their handshake or end; they are skipped when met. Sized at start, never grows.
-    embryonic: VecDeque<u32>,
+    embryonic: EmbryonicRing,
 }
 
 /// How many stale entries one eviction may skip before it gives up (bounded work per
@@ -121,7 +120,7 @@ impl SessionTable {
             capacity,
             heads: vec![NIL; WHEEL_BUCKETS],
             done: now.0 / TICK_NS,
-            embryonic: VecDeque::with_capacity(capacity),
+            embryonic: EmbryonicRing::with_capacity(capacity),
         }
     }
 
@@ -268,10 +267,7 @@ impl SessionTable {
     /// Notes a session just inserted in SYN_RECV as a candidate for eviction under table
     /// pressure. When the list is full its oldest entry makes room (the list never grows).
     pub fn note_embryonic(&mut self, id: SessionId) {
-        if self.embryonic.len() == self.embryonic.capacity() {
-            self.embryonic.pop_front();
-        }
-        self.embryonic.push_back(id.0);
+        self.embryonic.push_evicting(id.0);
     }
 
     /// Removes the oldest session still in SYN_RECV (a handshake that has not completed:
