@@ -45,37 +45,47 @@ impl<T> AddrMap<T> {
         }
     }
 
+    /// The number of `a`'s value (for `value_mut`), if it has one.
+    #[inline]
+    pub(super) fn find(&self, a: Ipv4Addr) -> Option<u32> {
+        let v = self.slots[self.probe(u32::from(a))].1;
+        (v != EMPTY).then(|| v - 1)
+    }
+
+    /// Value number `v` (from `find` or `insert`).
+    #[inline]
+    pub(super) fn value_mut(&mut self, v: u32) -> &mut T {
+        &mut self.values[v as usize]
+    }
+
     #[inline]
     pub(super) fn get_mut(&mut self, a: Ipv4Addr) -> Option<&mut T> {
-        let v = self.slots[self.probe(u32::from(a))].1;
-        if v == EMPTY {
-            return None;
-        }
-        self.values.get_mut(v as usize - 1)
+        let v = self.find(a)?;
+        Some(self.value_mut(v))
     }
 
     /// The value of `a`, made by `make` if `a` has none yet.
     #[inline]
     pub(super) fn get_or_insert_with(&mut self, a: Ipv4Addr, make: impl FnOnce() -> T) -> &mut T {
-        let key = u32::from(a);
-        let mut v = self.slots[self.probe(key)].1;
-        if v == EMPTY {
-            v = self.insert(key, make());
-        }
-        &mut self.values[v as usize - 1]
+        let v = match self.find(a) {
+            Some(v) => v,
+            None => self.insert(a, make()),
+        };
+        self.value_mut(v)
     }
 
-    /// Adds `key` (not present) with `value`; returns its value number.
+    /// Adds `a` (not present) with `value`; returns its value number.
     #[cold]
-    fn insert(&mut self, key: u32, value: T) -> u32 {
+    pub(super) fn insert(&mut self, a: Ipv4Addr, value: T) -> u32 {
         if 2 * (self.values.len() + 1) > self.slots.len() {
             self.grow();
         }
         self.values.push(value);
         let v = self.values.len() as u32;
+        let key = u32::from(a);
         let i = self.probe(key);
         self.slots[i] = (key, v);
-        v
+        v - 1
     }
 
     /// Twice the slots, every entry placed again.

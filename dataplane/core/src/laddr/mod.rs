@@ -258,15 +258,33 @@ impl LaddrPools {
     }
 
     fn pool(&mut self, lip: Ipv4Addr) -> &mut PortPool {
+        let v = self.pool_number(lip);
+        self.pools.value_mut(v)
+    }
+
+    /// Where `lip`'s pool is in `pools`, made on first use.
+    #[inline]
+    fn pool_number(&mut self, lip: Ipv4Addr) -> u32 {
+        match self.pools.find(lip) {
+            Some(v) => v,
+            None => self.new_pool(lip),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_pool(&mut self, lip: Ipv4Addr) -> u32 {
         let (worker, workers, (lo, hi)) = (self.worker, self.workers, self.range);
-        self.pools.get_or_insert_with(lip, || PortPool {
+        let pool = PortPool {
             free: (lo..=hi).filter(|&p| owner_of_port(p, workers) == worker).collect(),
             used: PortBits::new(),
-        })
+        };
+        self.pools.insert(lip, pool)
     }
 
     /// Takes a free (LIP, port), trying the LIPs from `*cursor` on (round robin across
     /// calls). `cursor` is the caller's per-service position.
+    #[inline]
     pub fn alloc(&mut self, lips: &[Ipv4Addr], cursor: &mut usize) -> Result<(Ipv4Addr, u16), LaddrError> {
         if lips.is_empty() {
             return Err(LaddrError::NoLocalAddress);
@@ -278,7 +296,8 @@ impl LaddrPools {
         for _ in 0..n {
             let lip = lips[k];
             k = if k + 1 == n { 0 } else { k + 1 };
-            let pool = self.pool(lip);
+            let v = self.pool_number(lip);
+            let pool = self.pools.value_mut(v);
             while let Some(port) = pool.free.pop_front() {
                 if pool.used.get(port) {
                     continue; // reserved by a synced session (or a second copy)

@@ -209,6 +209,7 @@ impl<P: Frame> Pipeline<P> {
     }
 
     /// A new session's counters and gauges, and its weight in the server's thresholds.
+    #[inline]
     pub(super) fn count_new_session(&mut self, svc_slot: u32, real_slot: u32) {
         self.limits.opened(svc_slot);
         let c = &self.counters;
