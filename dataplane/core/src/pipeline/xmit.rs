@@ -110,9 +110,12 @@ impl<P: Frame> Pipeline<P> {
         out: &mut Output<P>,
     ) {
         let s = self.sessions.get(id);
-        if s.flags & (FLAG_INPUT_ONLY | FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING) != 0
-            || (info.key.proto == PROTO_TCP
-                && s.state.next_tcp(Direction::FromClient, info.tcp_flags) != s.state)
+        // A segment without FIN, RST or ACK (a SYN) moves no state: `next_tcp` unasked.
+        let moves = info.key.proto == PROTO_TCP
+            && info.tcp_flags & (TCP_FIN | TCP_RST | TCP_ACK) != 0
+            && s.state.next_tcp(Direction::FromClient, info.tcp_flags) != s.state;
+        if moves
+            || s.flags & (FLAG_INPUT_ONLY | FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING) != 0
             || self.expire_nodest_conn
         {
             return self.forward(id, Direction::FromClient, pkt, info, now, alloc, out);
