@@ -10,13 +10,14 @@
 //! a port is reused as late as possible (the real server may still hold it in
 //! TIME_WAIT).
 
+mod addr_map;
 pub mod rss;
 
-use hashbrown::HashMap;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use addr_map::AddrMap;
 use rss::Rss;
 
 /// The worker that owns local port `port` among `workers`.
@@ -130,13 +131,14 @@ struct PortPool {
 /// worker's for some real server), and where the next scan starts.
 #[derive(Debug)]
 struct PortBits {
-    used: Vec<u64>,
+    /// One bit per port: a fixed-size array, so indexing by port needs no bounds check.
+    used: Box<[u64; 1024]>,
     cursor: u16,
 }
 
 impl PortBits {
     fn new() -> Self {
-        PortBits { used: vec![0; 1024], cursor: 0 }
+        PortBits { used: Box::new([0; 1024]), cursor: 0 }
     }
     fn get(&self, p: u16) -> bool {
         self.used[p as usize / 64] & (1 << (p % 64)) != 0
@@ -160,9 +162,9 @@ pub struct LaddrPools {
     range: (u16, u16),
     /// The ports sessions synced from other members may hold.
     reserve_range: (u16, u16),
-    pools: HashMap<Ipv4Addr, PortPool, ahash::RandomState>,
+    pools: AddrMap<PortPool>,
     steering: Steering,
-    bits: HashMap<Ipv4Addr, PortBits, ahash::RandomState>,
+    bits: AddrMap<PortBits>,
 }
 
 impl LaddrPools {
@@ -177,9 +179,9 @@ impl LaddrPools {
             workers,
             range,
             reserve_range: range,
-            pools: HashMap::default(),
+            pools: AddrMap::default(),
             steering,
-            bits: HashMap::default(),
+            bits: AddrMap::default(),
         }
     }
 
@@ -239,7 +241,7 @@ impl LaddrPools {
         for i in 0..lips.len() {
             let lip = lips[(*cursor + i) % lips.len()];
             let base = rss.reply_base(rip, lip, rport);
-            let bits = self.bits.entry(lip).or_insert_with(PortBits::new);
+            let bits = self.bits.get_or_insert_with(lip, PortBits::new);
             let start = bits.cursor.clamp(lo, hi);
             for k in 0..span.min(RSS_SCAN_LIMIT) {
                 let p = lo + ((start - lo) as usize + k) as u16 % span as u16;
@@ -256,28 +258,52 @@ impl LaddrPools {
     }
 
     fn pool(&mut self, lip: Ipv4Addr) -> &mut PortPool {
+        let v = self.pool_number(lip);
+        self.pools.value_mut(v)
+    }
+
+    /// Where `lip`'s pool is in `pools`, made on first use.
+    #[inline]
+    fn pool_number(&mut self, lip: Ipv4Addr) -> u32 {
+        match self.pools.find(lip) {
+            Some(v) => v,
+            None => self.new_pool(lip),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_pool(&mut self, lip: Ipv4Addr) -> u32 {
         let (worker, workers, (lo, hi)) = (self.worker, self.workers, self.range);
-        self.pools.entry(lip).or_insert_with(|| PortPool {
+        let pool = PortPool {
             free: (lo..=hi).filter(|&p| owner_of_port(p, workers) == worker).collect(),
             used: PortBits::new(),
-        })
+        };
+        self.pools.insert(lip, pool)
     }
 
     /// Takes a free (LIP, port), trying the LIPs from `*cursor` on (round robin across
     /// calls). `cursor` is the caller's per-service position.
+    #[inline]
     pub fn alloc(&mut self, lips: &[Ipv4Addr], cursor: &mut usize) -> Result<(Ipv4Addr, u16), LaddrError> {
         if lips.is_empty() {
             return Err(LaddrError::NoLocalAddress);
         }
-        for i in 0..lips.len() {
-            let lip = lips[(*cursor + i) % lips.len()];
-            let pool = self.pool(lip);
+        let n = lips.len();
+        // `(*cursor + i) % n` for the i-th LIP tried, with a division only for a cursor
+        // not yet in range (a new service's starts at the worker's number).
+        let mut k = if *cursor < n { *cursor } else { *cursor % n };
+        for _ in 0..n {
+            let lip = lips[k];
+            k = if k + 1 == n { 0 } else { k + 1 };
+            let v = self.pool_number(lip);
+            let pool = self.pools.value_mut(v);
             while let Some(port) = pool.free.pop_front() {
                 if pool.used.get(port) {
                     continue; // reserved by a synced session (or a second copy)
                 }
                 pool.used.set(port, true);
-                *cursor = (*cursor + i + 1) % lips.len();
+                *cursor = k;
                 return Ok((lip, port));
             }
         }
@@ -287,7 +313,7 @@ impl LaddrPools {
     /// Returns a port taken by `alloc` or `alloc_for`.
     pub fn free(&mut self, lip: Ipv4Addr, port: u16) {
         if let Steering::Rss(_) = self.steering {
-            if let Some(b) = self.bits.get_mut(&lip) {
+            if let Some(b) = self.bits.get_mut(lip) {
                 b.set(port, false);
             }
             return;
@@ -307,7 +333,7 @@ impl LaddrPools {
     /// it like any other.
     pub fn reserve(&mut self, lip: Ipv4Addr, port: u16) -> bool {
         if let Steering::Rss(_) = self.steering {
-            let b = self.bits.entry(lip).or_insert_with(PortBits::new);
+            let b = self.bits.get_or_insert_with(lip, PortBits::new);
             if b.get(port) {
                 return false;
             }

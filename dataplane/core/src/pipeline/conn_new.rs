@@ -67,7 +67,7 @@ impl<P: Frame> Pipeline<P> {
                 if self.snapshot.services[svc_idx].proxy_protocol.is_some() {
                     self.attach_proxy_header(id, svc_idx, info.port, &pkt);
                 }
-                self.forward(id, Direction::FromClient, pkt, info, now, alloc, out)
+                self.forward_first(id, pkt, info, now, alloc, out)
             }
             Err(reason) => self.drop_pkt(reason, pkt),
         }
@@ -209,6 +209,7 @@ impl<P: Frame> Pipeline<P> {
     }
 
     /// A new session's counters and gauges, and its weight in the server's thresholds.
+    #[inline]
     pub(super) fn count_new_session(&mut self, svc_slot: u32, real_slot: u32) {
         self.limits.opened(svc_slot);
         let c = &self.counters;

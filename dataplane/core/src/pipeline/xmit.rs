@@ -91,6 +91,66 @@ impl<P: Frame> Pipeline<P> {
         if inbound && self.sync.is_some() {
             self.sync_client_packet(id, now, out);
         }
+        self.send_on::<false>(id, dir, to, svc_slot, real_slot, pkt, &info, now, alloc, out)
+    }
+
+    /// `forward` of the client packet that just created session `id` (`new_session`; TTL
+    /// checked): the session is as `new_session` left it, in SYN_RECV (or UDP) with its
+    /// deadline set and no next hop cached, so what remains is the counters, the rewrite
+    /// and the next hop. Whatever else `forward` might do goes its way: a packet that
+    /// moves the state (a SYN with FIN), TOA or a PROXY header to insert, a method that
+    /// sees client packets only, `expire_nodest_conn`.
+    pub(super) fn forward_first(
+        &mut self,
+        id: SessionId,
+        pkt: P,
+        info: L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let s = self.sessions.get(id);
+        // A segment without FIN, RST or ACK (a SYN) moves no state: `next_tcp` unasked.
+        let moves = info.key.proto == PROTO_TCP
+            && info.tcp_flags & (TCP_FIN | TCP_RST | TCP_ACK) != 0
+            && s.state.next_tcp(Direction::FromClient, info.tcp_flags) != s.state;
+        if moves
+            || s.flags & (FLAG_INPUT_ONLY | FLAG_EXT | FLAG_TOA | FLAG_TOA_PENDING) != 0
+            || self.expire_nodest_conn
+        {
+            return self.forward(id, Direction::FromClient, pkt, info, now, alloc, out);
+        }
+        let to = Endpoints::towards(s, Direction::FromClient);
+        let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
+        if s.state == SessionState::SynRecv && self.sessions.under_pressure() {
+            // As `forward`: the table may have come under pressure with this very session.
+            self.sessions.get_mut(id).expires = now + crate::session::SYN_RECV_PRESSURE_TIMEOUT;
+            self.sessions.rearm(id);
+        }
+        if self.sync.is_some() {
+            self.sync_client_packet(id, now, out);
+        }
+        self.send_on::<true>(id, Direction::FromClient, to, svc_slot, real_slot, pkt, &info, now, alloc, out)
+    }
+
+    /// The end of `forward`: counters, the rewrite to `to`, the next hop, TX. `FRESH`: a
+    /// session just made, with no next hop cached yet.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn send_on<const FRESH: bool>(
+        &mut self,
+        id: SessionId,
+        dir: Direction,
+        to: Endpoints,
+        svc_slot: usize,
+        real_slot: usize,
+        mut pkt: P,
+        info: &L4Info,
+        now: Time,
+        alloc: &mut impl FrameAlloc<P>,
+        out: &mut Output<P>,
+    ) {
+        let inbound = dir == Direction::FromClient;
         let bytes = info.ip_len as u64;
         let c = &self.counters;
         if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
@@ -108,10 +168,10 @@ impl<P: Frame> Pipeline<P> {
         }
         let end = ETH_LEN + info.ip_len;
         // Bigger than the egress port's MTU (never on the fast path): answered or fragmented.
-        let too_big = self.too_big(&info, to.dst);
+        let too_big = self.too_big(info, to.dst);
         if let Some(mtu) = too_big {
             if pkt.data()[ETH_LEN + 6] & 0x40 != 0 {
-                return self.answer_too_big(pkt, &info, mtu, now, alloc, out);
+                return self.answer_too_big(pkt, info, mtu, now, alloc, out);
             }
         }
         let ip = &mut pkt.data_mut()[ETH_LEN..end];
@@ -127,7 +187,8 @@ impl<P: Frame> Pipeline<P> {
         // The session's cached next hop, else (towards a real server) the one last
         // resolved for its real server: no route or neighbour lookup.
         let gen = self.neigh.generation();
-        let hop = self.sessions.hop(id, dir, gen).or_else(|| {
+        let cached = if FRESH { None } else { self.sessions.hop(id, dir, gen) };
+        let hop = cached.or_else(|| {
             let h = self.real_hops.get(real_slot).filter(|h| inbound && h.gen == gen && h.dst == to.dst)?;
             self.sessions.set_hop(id, dir, Hop { gen, neigh: h.neigh });
             Some(h.neigh)

@@ -10,15 +10,26 @@ pub struct RoundRobin {
 }
 
 impl RoundRobin {
+    #[inline]
     pub fn pick<V: Candidates + ?Sized>(&mut self, reals: &V) -> Option<usize> {
         let n = reals.len();
         if n == 0 {
             return None;
         }
-        let start = self.last.map_or(0, |l| (l + 1) % n);
-        let chosen = (0..n).map(|i| (start + i) % n).find(|&i| reals.available(i))?;
-        self.last = Some(chosen);
-        Some(chosen)
+        // `(last + 1) % n`, then on around: a division only after the set shrank.
+        let mut i = match self.last.map(|l| l + 1) {
+            Some(s) if s < n => s,
+            Some(s) if s > n => s % n,
+            _ => 0,
+        };
+        for _ in 0..n {
+            if reals.available(i) {
+                self.last = Some(i);
+                return Some(i);
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        None
     }
 }
 

@@ -9,6 +9,7 @@ mod placement;
 mod registry;
 mod snapshot;
 mod v6;
+mod vs_index;
 mod worker_config;
 
 pub use ownership::Ownership;

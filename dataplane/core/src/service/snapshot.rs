@@ -78,7 +78,7 @@ pub struct Snapshot {
     /// Increases with every change; lets a worker tell which snapshot it runs.
     pub version: u64,
     pub services: Vec<Service>,
-    index: HashMap<VsKey, u32, ahash::RandomState>,
+    index: super::vs_index::VsIndex,
     local: HashMap<Ipv4Addr, LocalKind, ahash::RandomState>,
     /// Which VIPs/LIPs we answer ARP and ping for and accept new connections to.
     ownership: super::Ownership,
@@ -88,10 +88,10 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn new(version: u64, services: Vec<Service>) -> Self {
-        let mut index = HashMap::default();
+        let keys: Vec<VsKey> = services.iter().map(|s| (s.proto, s.vip, s.vport)).collect();
+        let index = super::vs_index::VsIndex::new(keys.iter());
         let mut local = HashMap::default();
-        for (i, s) in services.iter().enumerate() {
-            index.insert((s.proto, s.vip, s.vport), i as u32);
+        for s in &services {
             local.insert(s.vip, LocalKind::Vip);
         }
         for s in &services {
@@ -136,7 +136,7 @@ impl Snapshot {
 
     #[inline]
     pub fn find(&self, key: &VsKey) -> Option<u32> {
-        self.index.get(key).copied()
+        self.index.get(key)
     }
 
     #[inline]

@@ -218,6 +218,7 @@ impl FlowIndex {
     /// Adds an entry; the caller has checked that the flow is not present. Never fails
     /// below the capacity the index was sized for (and beyond it only when every bucket
     /// is full).
+    #[inline(always)]
     pub fn insert(&mut self, h: FlowHash, slot: u32, dir: Direction) -> bool {
         let code = encode(slot, dir);
         let home = self.home(h);
@@ -237,6 +238,19 @@ impl FlowIndex {
                 return false;
             }
         }
+    }
+
+    /// Adds both entries of a session in slot `slot`: its client flow, hashed `hc`, and its
+    /// reply flow, hashed `hr`; all or nothing (false: the index is full).
+    pub fn insert_pair(&mut self, hc: FlowHash, hr: FlowHash, slot: u32) -> bool {
+        if !self.insert(hc, slot, Direction::FromClient) {
+            return false;
+        }
+        if !self.insert(hr, slot, Direction::FromServer) {
+            self.remove(hc, slot, Direction::FromClient);
+            return false;
+        }
+        true
     }
 
     /// Removes the entry for `slot`/`dir` filed under `h`.

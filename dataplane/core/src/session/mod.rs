@@ -5,6 +5,7 @@
 //! from either side finds its session with one hash lookup, and each key holds exactly
 //! what the rewrite of the other direction needs.
 
+mod embryonic;
 mod index;
 mod input_only;
 mod state;

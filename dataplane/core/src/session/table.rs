@@ -12,8 +12,7 @@
 //!
 //! Owned by one worker; no locks.
 
-use std::collections::VecDeque;
-
+use super::embryonic::EmbryonicRing;
 use super::index::{FlowHash, FlowIndex, Hint};
 use super::{Direction, FlowKey, Session, SessionState};
 use crate::time::Time;
@@ -86,7 +85,7 @@ pub struct SessionTable {
     /// Slots that held a new SYN_RECV session, oldest first: the candidates for eviction
     /// when the table is full (`evict_embryonic`). Entries go stale as sessions complete
     /// their handshake or end; they are skipped when met. Sized at start, never grows.
-    embryonic: VecDeque<u32>,
+    embryonic: EmbryonicRing,
 }
 
 /// How many stale entries one eviction may skip before it gives up (bounded work per
@@ -130,7 +129,7 @@ impl SessionTable {
             capacity,
             heads: vec![NIL; WHEEL_BUCKETS],
             done: now.0 / TICK_NS,
-            embryonic: VecDeque::with_capacity(capacity),
+            embryonic: EmbryonicRing::with_capacity(capacity),
         }
     }
 
@@ -255,49 +254,41 @@ impl SessionTable {
     /// `insert` with the client flow's hash already known (`hash(&session.client)`).
     pub fn insert_hashed(&mut self, session: Session, hc: FlowHash) -> Result<SessionId, TableFull> {
         debug_assert_eq!(hc, self.index.hash(&session.client));
-        let idx = if self.free != NIL {
-            let i = self.free;
-            self.free = self.slots[i as usize].next;
-            i
+        // The first free slot, else the next never used (within the capacity reserved at
+        // start: no reallocation); taken only once both index entries are in.
+        let reuse = self.free != NIL;
+        let idx = if reuse {
+            self.free
         } else if self.slots.len() < self.capacity {
-            // Within the capacity reserved at start: no reallocation.
-            self.slots.push(Slot {
-                session,
-                next: NIL,
-                prev: NIL,
-                bucket: NOT_FILED,
-                hop_gen: 0,
-                hop: [NO_HOP; 2],
-            });
-            (self.slots.len() - 1) as u32
+            self.slots.len() as u32
         } else {
             return Err(TableFull(self.capacity));
         };
-        let hr = self.index.hash(&session.reply);
-        if !self.index.insert(hc, idx, Direction::FromClient) {
-            self.release(idx);
+        if !self.index.insert_pair(hc, self.index.hash(&session.reply), idx) {
             return Err(TableFull(self.capacity));
         }
-        if !self.index.insert(hr, idx, Direction::FromServer) {
-            self.index.remove(hc, idx, Direction::FromClient);
-            self.release(idx);
-            return Err(TableFull(self.capacity));
+        // Written once, filed in the wheel at its deadline (`file`) as it is.
+        let b = self.wheel_bucket(session.expires);
+        let head = self.heads[b];
+        let slot = Slot { session, next: head, prev: NIL, bucket: b as u16, hop_gen: 0, hop: [NO_HOP; 2] };
+        if reuse {
+            self.free = self.slots[idx as usize].next;
+            self.slots[idx as usize] = slot;
+        } else {
+            self.slots.push(slot);
         }
-        let slot = &mut self.slots[idx as usize];
-        slot.session = session;
-        slot.hop = [NO_HOP; 2];
+        if head != NIL {
+            self.slots[head as usize].prev = idx;
+        }
+        self.heads[b] = idx;
         self.len += 1;
-        self.file(idx, session.expires);
         Ok(SessionId(idx))
     }
 
     /// Notes a session just inserted in SYN_RECV as a candidate for eviction under table
     /// pressure. When the list is full its oldest entry makes room (the list never grows).
     pub fn note_embryonic(&mut self, id: SessionId) {
-        if self.embryonic.len() == self.embryonic.capacity() {
-            self.embryonic.pop_front();
-        }
-        self.embryonic.push_back(id.0);
+        self.embryonic.push_evicting(id.0);
     }
 
     /// Removes the oldest session still in SYN_RECV (a handshake that has not completed:
@@ -425,12 +416,18 @@ impl SessionTable {
         first + (b as u64 + n - first % n) % n
     }
 
-    /// Files slot `i` to come due at `at` (or at the furthest tick the wheel holds, to be
-    /// filed again then).
-    fn file(&mut self, i: u32, at: Time) {
+    /// The wheel bucket a deadline of `at` is filed in: the one of its tick, or of the
+    /// furthest tick the wheel holds (to be filed again then).
+    #[inline]
+    fn wheel_bucket(&self, at: Time) -> usize {
         let n = WHEEL_BUCKETS as u64;
         let tick = at.0.div_ceil(TICK_NS).clamp(self.done + 1, self.done + n - 1);
-        let b = (tick % n) as usize;
+        (tick % n) as usize
+    }
+
+    /// Files slot `i` to come due at `at` (`wheel_bucket`).
+    fn file(&mut self, i: u32, at: Time) {
+        let b = self.wheel_bucket(at);
         let head = self.heads[b];
         if head != NIL {
             self.slots[head as usize].prev = i;
