@@ -25,15 +25,22 @@ def main():
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--size", type=int, default=64, help="payload bytes (>= 32)")
     ap.add_argument("--src", default="0.0.0.0", help="source address to bind")
+    ap.add_argument(
+        "--sport-base",
+        type=int,
+        default=0,
+        help="source ports BASE, BASE+1, ... (default: the kernel's ephemeral ports, which may be "
+        "those of an earlier run whose sessions still live)",
+    )
     a = ap.parse_args()
 
     sel = selectors.DefaultSelector()
     socks = []
-    for _ in range(a.sports):
+    for i in range(a.sports):
         v6 = ":" in a.dst
         s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        s.bind(("::" if v6 and a.src == "0.0.0.0" else a.src, 0))
+        s.bind(("::" if v6 and a.src == "0.0.0.0" else a.src, a.sport_base + i if a.sport_base else 0))
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ)
         socks.append(s)
