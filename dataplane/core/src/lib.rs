@@ -11,6 +11,7 @@ pub mod laddr;
 pub mod nat;
 pub mod nat64;
 pub mod neigh;
+pub mod open_index;
 pub mod pcap;
 pub mod persist;
 pub mod pipeline;

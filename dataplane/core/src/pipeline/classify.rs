@@ -6,6 +6,7 @@
 //! or the kernel.
 
 use super::*;
+use crate::open_index::OpenIndex;
 
 impl<P: Frame> Pipeline<P> {
     /// Handles one received frame from `port`.
@@ -320,70 +321,60 @@ pub(super) fn mac_word(m: [u8; 6]) -> u64 {
     u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
 }
 
-/// Our addresses, in one table: the ports' own, VIPs and LIPs. Open addressing over a
-/// power-of-two array, rebuilt with every snapshot.
-#[derive(Debug, Clone, Default)]
-pub(super) struct AddrTable {
-    slots: Vec<(u32, Destination)>,
-    mask: usize,
+/// Our addresses, in one table: the ports' own, VIPs and LIPs (`OpenIndex`), rebuilt
+/// with every snapshot. An address listed twice keeps its first meaning.
+#[derive(Debug, Clone)]
+pub(super) struct AddrTable(OpenIndex<Destination>);
+
+impl Default for AddrTable {
+    fn default() -> Self {
+        AddrTable(OpenIndex::with_capacity(0))
+    }
 }
 
 impl AddrTable {
     pub(super) fn new(ifaces: &[Iface], snapshot: &Snapshot) -> Self {
         let mut entries: Vec<(Ipv4Addr, Destination)> = Vec::new();
+        let mut add = |a: Ipv4Addr, d: Destination| {
+            if entries.iter().all(|(e, _)| *e != a) {
+                entries.push((a, d));
+            }
+        };
         for (i, p) in ifaces.iter().enumerate() {
             for &(a, _) in &p.addrs {
-                entries.push((a, Destination::Own(i as IfIndex)));
+                add(a, Destination::Own(i as IfIndex));
             }
         }
         // The VLANs' local-address pools are LIPs whether or not a service names them.
         for a in ifaces.iter().flat_map(|i| i.lips.iter()) {
-            if entries.iter().all(|(e, _)| e != a) {
-                entries.push((*a, Destination::Lip));
-            }
+            add(*a, Destination::Lip);
         }
         for (a, k) in snapshot.local_addrs() {
-            if entries.iter().all(|(e, _)| *e != a) {
-                let d = match k {
+            add(
+                a,
+                match k {
                     LocalKind::Vip => Destination::Vip,
                     LocalKind::Lip => Destination::Lip,
-                };
-                entries.push((a, d));
-            }
+                },
+            );
         }
-        let n = (entries.len() * 2).max(8).next_power_of_two();
-        let mut t = AddrTable { slots: vec![(0, Destination::Former); n], mask: n - 1 };
+        // Sized for all of them at once: placed in this order, never moved by a growth.
+        let mut t = OpenIndex::with_capacity(entries.len());
         for (a, d) in entries {
-            let mut i = Self::home(a, t.mask);
-            while t.slots[i].1 != Destination::Former {
-                i = (i + 1) & t.mask;
-            }
-            t.slots[i] = (u32::from(a), d);
+            t.insert(u32::from(a).into(), d);
         }
-        t
-    }
-
-    #[inline]
-    fn home(a: Ipv4Addr, mask: usize) -> usize {
-        ((u32::from(a) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & mask
+        AddrTable(t)
     }
 
     /// What `a` is to us; `Former` when it is none of ours (any more).
     #[inline]
     pub(super) fn get(&self, a: Ipv4Addr) -> Destination {
-        if self.slots.is_empty() {
-            return Destination::Former;
-        }
-        let key = u32::from(a);
-        let mut i = Self::home(a, self.mask);
-        loop {
-            let (k, d) = self.slots[i];
-            if d == Destination::Former || k == key {
-                return d;
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.0.get(u32::from(a).into())
     }
+}
+
+impl crate::open_index::NoValue for Destination {
+    const NONE: Destination = Destination::Former;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,24 +1,11 @@
 //! The services of a snapshot by (protocol, VIP, vport): what every new connection
-//! looks up.
-//!
-//! Built once per snapshot and only read after: open addressing over a power-of-two
-//! table at most half full, the key packed in a u64 and placed by a multiplicative hash,
-//! so that a lookup is a multiply and, mostly, one compare (a general hash map with a
-//! keyed hasher costs several times that). Keys are configured services: a packet can
-//! pick which key it asks for, not where the keys lie, and the probe sequences are short
-//! at this load.
+//! looks up. Built once per snapshot (`OpenIndex`), the key packed in a u64.
 
 use super::snapshot::VsKey;
-
-/// Marks an empty entry (no service has this many).
-const EMPTY: u32 = u32::MAX;
+use crate::open_index::{NoValue, OpenIndex};
 
 #[derive(Debug, Clone)]
-pub(super) struct VsIndex {
-    /// (packed key, service index), or `EMPTY` in the second.
-    slots: Vec<(u64, u32)>,
-    mask: usize,
-}
+pub(super) struct VsIndex(OpenIndex<u32>);
 
 impl Default for VsIndex {
     fn default() -> Self {
@@ -34,37 +21,17 @@ fn pack(k: &VsKey) -> u64 {
 impl VsIndex {
     /// The index of `keys`, numbered in order; of a key given twice, the last.
     pub(super) fn new<'a>(keys: impl ExactSizeIterator<Item = &'a VsKey>) -> Self {
-        let n = (keys.len() * 2).max(8).next_power_of_two();
-        let mut t = VsIndex { slots: vec![(0, EMPTY); n], mask: n - 1 };
+        let mut t = OpenIndex::with_capacity(keys.len());
         for (i, k) in keys.enumerate() {
-            let at = t.probe(pack(k));
-            t.slots[at] = (pack(k), i as u32);
+            t.insert(pack(k), i as u32);
         }
-        t
-    }
-
-    #[inline]
-    fn home(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask
-    }
-
-    /// The entry that holds `key`, or the empty one where it would go.
-    #[inline]
-    fn probe(&self, key: u64) -> usize {
-        let mut i = self.home(key);
-        loop {
-            let (k, v) = self.slots[i];
-            if v == EMPTY || k == key {
-                return i;
-            }
-            i = (i + 1) & self.mask;
-        }
+        VsIndex(t)
     }
 
     #[inline]
     pub(super) fn get(&self, key: &VsKey) -> Option<u32> {
-        let v = self.slots[self.probe(pack(key))].1;
-        (v != EMPTY).then_some(v)
+        let v = self.0.get(pack(key));
+        (v != u32::NONE).then_some(v)
     }
 }
 
