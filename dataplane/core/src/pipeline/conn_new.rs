@@ -151,13 +151,8 @@ impl<P: Frame> Pipeline<P> {
             }
         };
         let state = if info.key.proto == PROTO_TCP { SessionState::SynRecv } else { SessionState::Udp };
-        // A table 7/8 full gives half-open sessions a short life (a flood's never complete).
-        let pressure = state == SessionState::SynRecv && self.sessions.under_pressure();
-        let expires = if pressure {
-            now + crate::session::SYN_RECV_PRESSURE_TIMEOUT
-        } else {
-            now + self.timeouts.get(state)
-        };
+        let pressure = StateTimeouts::pressed(state, self.sessions.under_pressure());
+        let expires = self.timeouts.deadline_under(now, state, pressure);
         let session = Session {
             client: info.key,
             reply: FlowKey {

@@ -75,13 +75,9 @@ impl<P: Frame> Pipeline<P> {
                 rearm = true;
             }
         }
-        s.expires = if pressure && s.state == SessionState::SynRecv {
-            // A nearly full table keeps half-open sessions short (see conn_new).
-            rearm = true;
-            now + crate::session::SYN_RECV_PRESSURE_TIMEOUT
-        } else {
-            self.timeouts.deadline(now, s.state)
-        };
+        // A nearly full table keeps half-open sessions short: an earlier deadline, relinked.
+        rearm |= StateTimeouts::pressed(s.state, pressure);
+        s.expires = self.timeouts.deadline_under(now, s.state, pressure);
         let (to, inbound) = (Endpoints::towards(s, dir), dir == Direction::FromClient);
         let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
         if rearm {
@@ -122,9 +118,10 @@ impl<P: Frame> Pipeline<P> {
         }
         let to = Endpoints::towards(s, Direction::FromClient);
         let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
-        if s.state == SessionState::SynRecv && self.sessions.under_pressure() {
+        if StateTimeouts::pressed(s.state, self.sessions.under_pressure()) {
             // As `forward`: the table may have come under pressure with this very session.
-            self.sessions.get_mut(id).expires = now + crate::session::SYN_RECV_PRESSURE_TIMEOUT;
+            self.sessions.get_mut(id).expires =
+                self.timeouts.deadline_under(now, SessionState::SynRecv, true);
             self.sessions.rearm(id);
         }
         if self.sync.is_some() {

@@ -124,6 +124,28 @@ impl StateTimeouts {
         crate::time::Time(now.0.saturating_add(self.nanos[s as usize]))
     }
 
+    /// Whether a session in state `s` gets the short SYN_RECV life: half-open while the
+    /// table is under pressure (7/8 full; a flood's handshakes never complete).
+    #[inline]
+    pub fn pressed(s: SessionState, table_under_pressure: bool) -> bool {
+        table_under_pressure && s == SessionState::SynRecv
+    }
+
+    /// `deadline`, or the short SYN_RECV life when `pressed`.
+    #[inline]
+    pub fn deadline_under(
+        &self,
+        now: crate::time::Time,
+        s: SessionState,
+        table_under_pressure: bool,
+    ) -> crate::time::Time {
+        if Self::pressed(s, table_under_pressure) {
+            now + SYN_RECV_PRESSURE_TIMEOUT
+        } else {
+            self.deadline(now, s)
+        }
+    }
+
     #[inline]
     pub fn get(&self, s: SessionState) -> Duration {
         self.by_state[s as usize]
