@@ -24,7 +24,7 @@ impl NoValue for u32 {
 
 /// The map. The key `u64::MAX` marks an empty entry and cannot be used (ours are
 /// addresses and packed tuples of fewer bits).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OpenIndex<V> {
     slots: Vec<(u64, V)>,
     mask: usize,

@@ -140,10 +140,16 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
         }
     }
 
-    /// Changes whenever a slot number may have come to name another neighbour.
+    /// Changes whenever a slot number may have come to name another neighbour, or the
+    /// owner asks (`invalidate_cached_hops`).
     #[inline]
     pub fn generation(&self) -> u16 {
         self.generation
+    }
+
+    /// Moves the generation on: every next hop cached under the old one is stale.
+    pub fn invalidate_cached_hops(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
     }
 
     pub fn state(&self, port: IfIndex, ip: A) -> Option<NeighState> {

@@ -215,10 +215,11 @@ impl<P: Frame> Pipeline<P> {
     }
 
     /// The fast classification of burst stage 1: an untagged IPv4 frame for our MAC,
-    /// without options or fragmentation (header checksum: see below), carrying TCP or UDP
-    /// to a VIP, a LIP or a former address. Anything else (and anything malformed) is
-    /// None and takes the full path of `handle`, which counts it. Fills `info` in place
-    /// (a burst's slot: no copy of a whole `L4Info`) and returns whether it took the frame.
+    /// without options or fragmentation (header checksum: see below), carrying TCP or
+    /// UDP. Anything else (and anything malformed) is None and takes the full path of
+    /// `handle`, which counts it. Fills `info` in place (a burst's slot: no copy of a
+    /// whole `L4Info`) but for `dest`, which the fast path does without (`established`)
+    /// and the full way looks up (`fast_or_full`); returns whether it took the frame.
     #[inline(always)]
     pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P, info: &mut L4Info) -> bool {
         let Some(i) = self.ifaces.get(port as usize) else { return false };
@@ -291,14 +292,9 @@ impl<P: Frame> Pipeline<P> {
         if pkt.ip_checksum_ok() == Some(false) {
             return None;
         }
-        let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);
-        let dest = self.addrs.get(dst);
-        if let Destination::Own(_) = dest {
-            return None;
-        }
         let key = FlowKey {
             src: Ipv4Addr::new(h[26], h[27], h[28], h[29]),
-            dst,
+            dst: Ipv4Addr::new(h[30], h[31], h[32], h[33]),
             sport: u16::from_be_bytes([h[34], h[35]]),
             dport: u16::from_be_bytes([h[36], h[37]]),
             proto,
@@ -308,7 +304,6 @@ impl<P: Frame> Pipeline<P> {
         info.tcp_flags = flags;
         info.ttl = h[22];
         info.ip_len = ip_len;
-        info.dest = dest;
         info.hash = self.sessions.hash(&key);
         Some(())
     }
@@ -323,7 +318,7 @@ pub(super) fn mac_word(m: [u8; 6]) -> u64 {
 
 /// Our addresses, in one table: the ports' own, VIPs and LIPs (`OpenIndex`), rebuilt
 /// with every snapshot. An address listed twice keeps its first meaning.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct AddrTable(OpenIndex<Destination>);
 
 impl Default for AddrTable {

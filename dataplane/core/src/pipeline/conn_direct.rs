@@ -112,6 +112,17 @@ impl NatSteering {
         self.reals.is_empty()
     }
 
+    /// `Pipeline::nat_reply_owner` for worker `worker` of `workers`, on the fields alone
+    /// (the fast path holds a session borrowed meanwhile).
+    #[inline]
+    pub(super) fn reply_owner(&self, k: &FlowKey, worker: u16, workers: u16) -> Option<u16> {
+        if workers < 2 || self.is_empty() || !self.has_real(k.src, k.sport, k.proto) {
+            return None;
+        }
+        let owner = Self::owner(k.dst, k.dport, workers);
+        (owner != worker).then_some(owner)
+    }
+
     /// The worker (of `workers`) that owns the NAT sessions of client CIP:cport: a
     /// multiplicative hash of the endpoint, the same on every worker.
     pub(super) fn owner(cip: Ipv4Addr, cport: u16, workers: u16) -> u16 {
@@ -142,15 +153,7 @@ impl<P: Frame> Pipeline<P> {
     /// worker.
     #[inline]
     pub(super) fn nat_reply_owner(&self, info: &L4Info) -> Option<u16> {
-        if self.workers < 2 || self.nat.is_empty() {
-            return None;
-        }
-        let k = &info.key;
-        if !self.nat.has_real(k.src, k.sport, k.proto) {
-            return None;
-        }
-        let owner = NatSteering::owner(k.dst, k.dport, self.workers);
-        (owner != self.worker).then_some(owner)
+        self.nat.reply_owner(&info.key, self.worker, self.workers)
     }
 
     /// Hands a parsed packet to worker `owner` (see `NatSteering`).

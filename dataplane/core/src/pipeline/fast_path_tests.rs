@@ -544,3 +544,46 @@ fn the_fast_path_takes_syn_proxied_sessions_like_the_full_path() {
     let to_client = full.0.iter().map(|(c, _)| c.len()).sum::<usize>();
     assert_eq!(to_client, 2, "both data segments of the server");
 }
+
+/// The fast path does not look up what a packet's destination is: the next hop cached
+/// for its direction vouches that the full way forwarded that direction with the
+/// addresses as they are. A snapshot that changes what an address is moves the
+/// generation on, so the next packet of a live session goes the full way and meets what
+/// the full way does now: here the VIP has become a local address of another service,
+/// and the client's segment is not forwarded.
+#[test]
+fn a_changed_address_sends_established_packets_the_full_way() {
+    use rvs_proto::{Protocol, ServiceKey, ServiceSpec};
+    let snap = super::tests::edit_registry(|r| {
+        for (protocol, port) in [(Protocol::Tcp, 80), (Protocol::Udp, 53)] {
+            r.del_service(&ServiceKey { protocol, addr: format!("{VIP}:{port}").parse().unwrap() }).unwrap();
+        }
+        r.add_service(ServiceSpec {
+            key: ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.50:80".parse().unwrap() },
+            scheduler: "rr".into(),
+            local_addrs: vec![VIP.into()],
+            options: Default::default(),
+        })
+        .unwrap();
+    });
+    let client = ip("198.18.0.10");
+    let seg = |flags| tcp_frame(CLIENT_MAC, LB_C_MAC, client, 40000, VIP, 80, flags, b"data");
+    let run = |burst: bool| {
+        let mut h = Harness::new(0, 1);
+        h.resolve_all();
+        h.rx(CLIENT_PORT, seg(TcpFlags::SYN));
+        h.rx(CLIENT_PORT, seg(TcpFlags::ACK));
+        h.p.handle_burst(CLIENT_PORT, &mut vec![seg(TcpFlags::ACK)], h.now, &mut VecAlloc, &mut h.out);
+        assert_eq!(h.take_tx(SERVER_PORT).len(), 3, "SYN, ACK and data forwarded");
+        h.p.set_snapshot(snap.clone());
+        if burst {
+            h.p.handle_burst(CLIENT_PORT, &mut vec![seg(TcpFlags::ACK)], h.now, &mut VecAlloc, &mut h.out);
+        } else {
+            h.rx(CLIENT_PORT, seg(TcpFlags::ACK));
+        }
+        (h.take_tx(SERVER_PORT), h.take_tx(CLIENT_PORT), h.p.counters().dropped.get())
+    };
+    let (staged, one_by_one) = (run(true), run(false));
+    assert_eq!(staged, one_by_one);
+    assert!(staged.0.is_empty(), "the VIP is a local address now: nothing goes to the server");
+}

@@ -9,7 +9,7 @@
 //! other packet goes the full way of `dispatch` / `handle`, which counts every drop.
 
 use super::*;
-use crate::session::{Hint, FLAG_DR, FLAG_TUN};
+use crate::session::{Hint, FLAG_DR, FLAG_NAT, FLAG_TUN};
 
 /// What stage 2c needs of stages 1 and 2a: the burst's frames `from..n` are left.
 struct Rest<'a> {
@@ -123,7 +123,12 @@ impl<P: Frame> Pipeline<P> {
                 .then(|| out.tx.get_mut(first))
                 .flatten();
             if let Some(q) = one_port {
-                q.extend(frames.drain(..run));
+                if run == frames.len() {
+                    // The whole vector (a burst of at most 32): one copy of its pointers.
+                    q.append(frames);
+                } else {
+                    q.extend(frames.drain(..run));
+                }
             } else {
                 for (pkt, &tx) in frames.drain(..run).zip(txs.iter()) {
                     self.xmit(tx, pkt, out);
@@ -201,16 +206,23 @@ impl<P: Frame> Pipeline<P> {
         out: &mut Output<P>,
     ) {
         let Err(pkt) = self.try_fast(pkt, info, hint, now, out) else { return };
+        // What the destination is, which stage 1 left to the full way.
+        let mut info = *info;
+        info.dest = self.addrs.get(info.key.dst);
+        if let Destination::Own(_) = info.dest {
+            // ssh, routing protocols: `handle_ipv4` hands them to the kernel.
+            return self.handle_l2(info.port, pkt, now, alloc, out);
+        }
         if self.header_checksum_ok(&pkt) {
             // The full way creates state or answers: the header is checked first.
-            self.dispatch(pkt, *info, now, alloc, out);
+            self.dispatch(pkt, info, now, alloc, out);
         } else {
             self.drop_pkt(DropReason::BadIpChecksum, pkt);
         }
     }
 
-    /// `established` and the session sync count, the frame left where it lies: the TX
-    /// interface, or None (nothing changed) when the fast path does not take it.
+    /// `established`, the frame left where it lies: the TX interface, or None (nothing
+    /// changed) when the fast path does not take it.
     #[inline(always)]
     fn fast_in_place(
         &mut self,
@@ -220,15 +232,10 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
         out: &mut Output<P>,
     ) -> Option<IfIndex> {
-        let (tx, id) = self.established(pkt, info, hint, now)?;
-        if self.sync.is_some() && info.dest == Destination::Vip {
-            self.sync_client_packet(id, now, out);
-        }
-        Some(tx)
+        self.established(pkt, info, hint, now, out)
     }
 
-    /// `established`, then the session sync count and the TX queue; the frame back when
-    /// the fast path does not take it.
+    /// `established`, then the TX queue; the frame back when the fast path does not take it.
     #[inline(always)]
     fn try_fast(
         &mut self,
@@ -238,23 +245,24 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
         out: &mut Output<P>,
     ) -> Result<(), P> {
-        let Some((tx, id)) = self.established(&mut pkt, info, hint, now) else { return Err(pkt) };
-        if self.sync.is_some() && info.dest == Destination::Vip {
-            // An HA master: client packets count towards `sync_period`, as on the full way
-            // (`forward`).
-            self.sync_client_packet(id, now, out);
-        }
+        let Some(tx) = self.established(&mut pkt, info, hint, now, out) else { return Err(pkt) };
         self.xmit(tx, pkt, out);
         Ok(())
     }
 
     /// Forwards a packet of the burst if it is a plain packet of an established
-    /// FULLNAT, NAT or DR session: found in the direction its destination says, owned by
-    /// this worker, no TCP state change (no SYN, FIN or RST), no SYN-proxy work but the
-    /// sequence translation, no PROXY header or TOA to insert, TTL left, its real server
-    /// still present or `expire_nodest_conn` off, and a next hop cached for this topology
-    /// generation. Returns the TX interface and the session; None (with nothing changed)
-    /// sends the packet the full way.
+    /// FULLNAT, NAT or DR session: found in this worker's table, no TCP state change (no
+    /// SYN, FIN or RST), no SYN-proxy work but the sequence translation, no PROXY header
+    /// or TOA to insert, TTL left, its real server still present or `expire_nodest_conn`
+    /// off, and a next hop cached for this topology generation. Counts a client packet
+    /// towards session sync. Returns the TX interface; None (with nothing changed) sends
+    /// the packet the full way.
+    ///
+    /// What the destination address is (VIP, LIP, one of the host's) is not looked up:
+    /// the next hop cached for the packet's direction under the current generation says
+    /// that the full way forwarded this direction with the addresses as they are now (the
+    /// generation moves when they change, `set_snapshot`), and the flow key found says
+    /// which direction it is.
     #[inline(always)]
     fn established(
         &mut self,
@@ -262,32 +270,26 @@ impl<P: Frame> Pipeline<P> {
         info: &L4Info,
         hint: Hint,
         now: Time,
-    ) -> Option<(IfIndex, SessionId)> {
+        out: &mut Output<P>,
+    ) -> Option<IfIndex> {
         if !Self::may_be_established(info) {
             return None;
         }
-        let want = match info.dest {
-            Destination::Vip => Direction::FromClient,
-            Destination::Lip => {
-                // Another worker's reply: the full way hands it over (no lookup here).
-                if self.laddrs.reply_elsewhere_cheap(info.key.dport) {
-                    return None;
-                }
-                Direction::FromServer
-            }
-            // A NAT real server's reply, addressed to the client: the full way hands it to
-            // the client's worker when that is another (`nat_reply_owner`).
-            Destination::Former if !self.nat.is_empty() => {
-                if self.nat_reply_owner(info).is_some() {
-                    return None;
-                }
-                Direction::FromServer
-            }
-            _ => return None,
-        };
         let gen = self.neigh.generation();
         let found = self.sessions.find_mut(info.hash, &info.key, hint, gen)?;
         let (id, dir, s) = (found.id, found.dir, found.session);
+        if dir == Direction::FromServer {
+            // A reply the port partition gives to another worker, or a NAT reply to another
+            // worker's client: the full way hands it over (as it would before its lookup).
+            let elsewhere = if s.flags & FLAG_NAT != 0 {
+                self.nat.reply_owner(&info.key, self.worker, self.workers).is_some()
+            } else {
+                self.laddrs.reply_elsewhere_cheap(info.key.dport)
+            };
+            if elsewhere {
+                return None;
+            }
+        }
         // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
         // full path keeps the gauges.
         // The full way for: TOA still to insert, TUN (an outer header, `xmit_tun`), and a DR
@@ -295,10 +297,7 @@ impl<P: Frame> Pipeline<P> {
         // option is in, TOA only clamps the server's SYN/ACK, and no SYN comes this way.
         // SYN-proxied sessions: `ext::fast_step` below.
         let full_way = FLAG_TOA_PENDING | FLAG_TUN | if dir == Direction::FromServer { FLAG_DR } else { 0 };
-        if dir != want
-            || s.flags & full_way != 0
-            || s.state != SessionState::Established && s.state != SessionState::Udp
-        {
+        if s.flags & full_way != 0 || s.state != SessionState::Established && s.state != SessionState::Udp {
             return None;
         }
         if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
@@ -356,7 +355,12 @@ impl<P: Frame> Pipeline<P> {
             h[0..6].copy_from_slice(&mac);
             h[6..12].copy_from_slice(&src_mac);
         }
-        Some((tx, id))
+        if self.sync.is_some() && dir == Direction::FromClient {
+            // An HA master: client packets count towards `sync_period`, as on the full way
+            // (`forward`).
+            self.sync_client_packet(id, now, out);
+        }
+        Some(tx)
     }
 
     /// What `established` checks first, from the packet alone: no SYN, FIN or RST, TTL left.

@@ -460,7 +460,13 @@ impl<P: Frame> Pipeline<P> {
             st.scheduler.sync(&RealSet::new(&svc.reals, &self.counters.reals), snapshot.version);
         }
         self.limits.sync(&snapshot, self.worker, self.workers);
-        self.addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
+        let addrs = classify::AddrTable::new(&self.ifaces, &snapshot);
+        if addrs != self.addrs {
+            // The fast path trusts a cached next hop as proof that the full way forwarded
+            // that direction with the addresses as they were (`fastpath::established`).
+            self.neigh.invalidate_cached_hops();
+        }
+        self.addrs = addrs;
         self.nat = conn_direct::NatSteering::new(&snapshot);
         let gone = self.v6.set_snapshot(&snapshot.v6, self.worker, &self.counters.reals, snapshot.version);
         for slot in gone {
