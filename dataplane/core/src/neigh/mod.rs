@@ -77,12 +77,25 @@ pub struct Probe<A = Ipv4Addr> {
     pub ip: A,
 }
 
+/// What the fast path writes for a next hop: the frame's destination and source MACs
+/// (the neighbour's, then its port's) and the port it leaves by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EthHop {
+    pub macs: [u8; 12],
+    pub port: IfIndex,
+}
+
 /// Entries live in slots with stable numbers, so a session can cache the number of its
 /// next hop (`session::Hop`) and skip the route and neighbour lookups. The generation
 /// changes whenever a slot is freed (its number may then name another address), which
 /// invalidates every cached number at once.
 pub struct NeighTable<P, A = Ipv4Addr> {
     slots: Vec<Option<(A, Entry<P>)>>,
+    /// Per slot, the Ethernet header of an entry that answers (`eth_hop`): 16 bytes a
+    /// slot, apart from the entries' queues, so the fast path reads one small line.
+    eth: Vec<Option<EthHop>>,
+    /// The MAC of each interface, for `eth`'s source half (`set_port_macs`).
+    port_macs: Vec<Mac>,
     index: HashMap<(IfIndex, A), u16, ahash::RandomState>,
     free: Vec<u16>,
     generation: u16,
@@ -99,7 +112,44 @@ impl NeighAddr for std::net::Ipv6Addr {}
 
 impl<P, A: NeighAddr> NeighTable<P, A> {
     pub fn new(params: NeighParams) -> Self {
-        NeighTable { slots: Vec::new(), index: HashMap::default(), free: Vec::new(), generation: 0, params }
+        NeighTable {
+            slots: Vec::new(),
+            eth: Vec::new(),
+            port_macs: Vec::new(),
+            index: HashMap::default(),
+            free: Vec::new(),
+            generation: 0,
+            params,
+        }
+    }
+
+    /// The interfaces' MACs, by interface index: the source half of `eth_hop`.
+    pub fn set_port_macs(&mut self, macs: Vec<Mac>) {
+        self.port_macs = macs;
+        for i in 0..self.slots.len() {
+            self.refresh_eth(i);
+        }
+    }
+
+    /// Brings slot `i`'s `eth` up to date with its entry.
+    fn refresh_eth(&mut self, i: usize) {
+        let hop = match &self.slots[i] {
+            Some((_, e)) if e.state != NeighState::Incomplete => {
+                let mut macs = [0; 12];
+                macs[..6].copy_from_slice(&e.mac);
+                macs[6..].copy_from_slice(self.port_macs.get(e.port as usize).unwrap_or(&[0; 6]));
+                Some(EthHop { macs, port: e.port })
+            }
+            _ => None,
+        };
+        self.eth[i] = hop;
+    }
+
+    /// `at` as the fast path wants it: the Ethernet header for slot `i` and its port,
+    /// while the entry answers.
+    #[inline(always)]
+    pub fn eth_hop(&self, i: u16) -> Option<&EthHop> {
+        self.eth.get(i as usize)?.as_ref()
     }
 
     #[inline]
@@ -162,12 +212,14 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
             Some(i) => i,
             None if self.slots.len() < MAX_NEIGHBOURS => {
                 self.slots.push(None);
+                self.eth.push(None);
                 (self.slots.len() - 1) as u16
             }
             None => return Err(e),
         };
         self.index.insert((e.port, ip), i);
         self.slots[i as usize] = Some((ip, e));
+        self.refresh_eth(i as usize);
         Ok(())
     }
 
@@ -211,12 +263,15 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
             let _ = self.insert(ip, e);
             return;
         }
-        let e = self.entry_mut(port, ip).expect("indexed");
-        e.mac = mac;
-        e.state = NeighState::Reachable;
-        e.deadline = deadline;
-        e.probes = 0;
-        released.append(&mut e.pending);
+        let i = self.index[&(port, ip)] as usize;
+        if let Some((_, e)) = &mut self.slots[i] {
+            e.mac = mac;
+            e.state = NeighState::Reachable;
+            e.deadline = deadline;
+            e.probes = 0;
+            released.append(&mut e.pending);
+        }
+        self.refresh_eth(i);
     }
 
     /// Only refreshes an entry that exists (ARP traffic we merely overheard).
@@ -258,6 +313,7 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
             if !keep {
                 let port = e.port;
                 self.slots[i] = None;
+                self.eth[i] = None;
                 self.index.remove(&(port, ip));
                 self.free.push(i as u16);
                 self.generation = self.generation.wrapping_add(1);
@@ -298,6 +354,37 @@ mod tests {
         t.learn(IP, MAC, 1, now, &mut out);
         assert_eq!(out, vec![10, 11]);
         assert_eq!(t.lookup(1, IP), Some(MAC));
+    }
+
+    /// The fast path's copy of an entry (`eth_hop`) follows it: none while incomplete,
+    /// the neighbour's MAC and its port's once learned, the new MAC when it changes, none
+    /// once the slot is freed.
+    #[test]
+    fn eth_hop_follows_the_entry() {
+        let mut t = table();
+        t.set_port_macs(vec![[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]]);
+        let mut v = Vec::new();
+        t.hold(IP, 1, 10, Time::ZERO);
+        let i = t.index[&(1, IP)];
+        assert_eq!(t.eth_hop(i), None, "incomplete");
+        t.learn(IP, MAC, 1, Time::ZERO, &mut v);
+        let want = |m: Mac| {
+            let mut macs = [0; 12];
+            macs[..6].copy_from_slice(&m);
+            macs[6..].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+            Some(EthHop { macs, port: 1 })
+        };
+        assert_eq!(t.eth_hop(i).copied(), want(MAC));
+        assert_eq!(t.at(i), Some((MAC, 1)));
+        let moved = [2, 0, 0, 0, 0, 99];
+        t.learn(IP, moved, 1, Time::ZERO, &mut v);
+        assert_eq!(t.eth_hop(i).copied(), want(moved), "a new MAC is seen at once");
+        let (mut probes, mut failed) = (Vec::new(), Vec::new());
+        for s in [61, 62, 63, 64] {
+            t.poll(Time::from_secs(s), &mut probes, &mut failed);
+        }
+        assert!(t.is_empty(), "never reconfirmed: gone");
+        assert_eq!(t.eth_hop(i), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! other packet goes the full way of `dispatch` / `handle`, which counts every drop.
 
 use super::*;
+use crate::neigh::EthHop;
 use crate::session::{Hint, FLAG_DR, FLAG_NAT, FLAG_TUN};
 
 /// What stage 2c needs of stages 1 and 2a: the burst's frames `from..n` are left.
@@ -303,7 +304,7 @@ impl<P: Frame> Pipeline<P> {
         if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
             return None;
         }
-        let (mac, tx) = self.neigh.at(found.hop?)?;
+        let &EthHop { macs, port: tx } = self.neigh.eth_hop(found.hop?)?;
         // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
         // sequence translation.
         let translation = if s.flags & FLAG_EXT != 0 {
@@ -339,7 +340,6 @@ impl<P: Frame> Pipeline<P> {
             // (`xmit_dr`); the server gets the IP packet, Ethernet padding goes.
             pkt.set_len(ETH_LEN + ip_len);
         }
-        let src_mac = self.ifaces.get(tx as usize).map_or([0; 6], |i| i.mac.0);
         let d = pkt.data_mut();
         // The headers `classify_fast` read, as one array: no bounds checks below. Only a
         // DR frame trimmed above can be shorter; it needs its MACs alone.
@@ -349,11 +349,9 @@ impl<P: Frame> Pipeline<P> {
                     nat::rewrite_fixed_tcp_udp(ip, info.key.proto == PROTO_UDP, to);
                 }
             }
-            h[0..6].copy_from_slice(&mac);
-            h[6..12].copy_from_slice(&src_mac);
+            h[..12].copy_from_slice(&macs);
         } else if let Some(h) = d.first_chunk_mut::<12>() {
-            h[0..6].copy_from_slice(&mac);
-            h[6..12].copy_from_slice(&src_mac);
+            *h = macs;
         }
         if self.sync.is_some() && dir == Direction::FromClient {
             // An HA master: client packets count towards `sync_period`, as on the full way

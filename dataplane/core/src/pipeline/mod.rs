@@ -335,7 +335,11 @@ impl<P: Frame> Pipeline<P> {
                 cfg.mem_advice,
             ),
             laddrs: LaddrPools::with_steering(cfg.worker, cfg.workers, cfg.local_port_range, cfg.steering),
-            neigh: NeighTable::new(cfg.neigh),
+            neigh: {
+                let mut n = NeighTable::new(cfg.neigh);
+                n.set_port_macs(macs.iter().map(|m| m.0).collect());
+                n
+            },
             timeouts: StateTimeouts::new(cfg.timeouts),
             persist: PersistTable::new(cfg.max_sessions),
             overload: Overload::new(counters.reals.len()),
