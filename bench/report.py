@@ -404,7 +404,11 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
         L.append("")
         L.append(f"Scaling (established, {sc['sessions_per_worker']:,} sessions per worker, one pipeline per thread): "
                  f"1 worker {fmt(sc['workers_1_mpps'], 2)} Mpps, 2 workers {fmt(sc['workers_2_mpps'], 2)} Mpps "
-                 f"(x{fmt(sc['speedup'], 2)}).")
+                 f"(x{fmt(sc['speedup'], 2)}; medians of {len(sc.get('trials_1') or []) or 1} trials in turns).")
+        by = [x for x in (micro.get("scaling_by_size") or []) if x.get("sessions_per_worker") != sc["sessions_per_worker"]]
+        if by:
+            L.append("At " + ", ".join(f"{x['sessions_per_worker']:,} sessions per worker x{fmt(x['speedup'], 2)}" for x in by)
+                     + " (tables that fit each CPU's own caches: what the workers share, if anything).")
     runs = cg.get("runs", [])
     if runs:
         L.append("")

@@ -155,7 +155,7 @@ if ! skip micro; then
   ((QUICK)) && SIZES=1000,100000
   log "micro-benchmarks: sessions $SIZES"
   begin
-  "$FULLNAT" --sizes "$SIZES" --json "$RES/micro.json"
+  "$FULLNAT" --sizes "$SIZES" --scaling-sessions 1000,10000,100000 --json "$RES/micro.json"
   stamp "$RES/micro.json"
 fi
 
