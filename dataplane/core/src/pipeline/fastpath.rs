@@ -88,15 +88,12 @@ impl<P: Frame> Pipeline<P> {
             // keeping the guess for stage 2's lookup (of the packets `established` may
             // take: a SYN's first lookup is `dispatch`'s).
             let mut hints = [Hint::NONE; BURST];
-            let mut m = fast;
-            while m != 0 {
-                let i = m.trailing_zeros() as usize;
-                m &= m - 1;
-                if !Self::may_be_established(&infos[i]) {
+            for (i, (info, hint)) in infos[..n].iter().zip(hints.iter_mut()).enumerate() {
+                if fast & (1 << i) == 0 || !Self::may_be_established(info) {
                     continue;
                 }
-                hints[i] = self.sessions.hint(infos[i].hash);
-                if let Some(a) = self.sessions.slot_addr(hints[i]) {
+                *hint = self.sessions.hint(info.hash);
+                if let Some(a) = self.sessions.slot_addr(*hint) {
                     rvs_prefetch::read(a);
                 }
             }
@@ -105,17 +102,19 @@ impl<P: Frame> Pipeline<P> {
             // steady load. The run ends at the first packet that needs the full way.
             let mut txs = [0 as IfIndex; BURST];
             let mut run = 0;
-            for (i, (pkt, info)) in frames[..n].iter_mut().zip(infos.iter()).enumerate() {
+            for (i, (((pkt, info), &hint), tx_of)) in
+                frames[..n].iter_mut().zip(infos.iter()).zip(hints.iter()).zip(txs.iter_mut()).enumerate()
+            {
                 if fast & (1 << i) == 0 {
                     break;
                 }
-                let Some(tx) = self.fast_in_place(pkt, info, hints[i], now, out) else { break };
+                let Some(tx) = self.fast_in_place(pkt, info, hint, now, out) else { break };
                 if VLANS && untagged & (1 << i) != 0 {
                     // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
                     let (iface, len) = vlan[i];
                     self.with_vlan_counters(iface, len, |_| {});
                 }
-                (txs[i], run) = (tx, i + 1);
+                (*tx_of, run) = (tx, i + 1);
             }
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
             // move when it all leaves by one port (a burst of one side's traffic).
