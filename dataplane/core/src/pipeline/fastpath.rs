@@ -105,7 +105,10 @@ impl<P: Frame> Pipeline<P> {
             for (i, (((pkt, info), &hint), tx_of)) in
                 frames[..n].iter_mut().zip(infos.iter()).zip(hints.iter()).zip(txs.iter_mut()).enumerate()
             {
-                if fast & (1 << i) == 0 {
+                // Stage 1b guessed an entry for every frame that may be established: one
+                // without is a new flow, a SYN, a FIN, or one whose entry lives past its
+                // home bucket, and 2c looks at it again.
+                if hint == Hint::NONE {
                     break;
                 }
                 let Some(tx) = self.fast_in_place(pkt, info, hint, now, out) else { break };
@@ -221,8 +224,9 @@ impl<P: Frame> Pipeline<P> {
         }
     }
 
-    /// `established`, the frame left where it lies: the TX interface, or None (nothing
-    /// changed) when the fast path does not take it.
+    /// `established` of a frame stage 1b gave a hint (so `may_be_established`), the frame
+    /// left where it lies: the TX interface, or None (nothing changed) when the fast path
+    /// does not take it.
     #[inline(always)]
     fn fast_in_place(
         &mut self,
@@ -232,7 +236,7 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
         out: &mut Output<P>,
     ) -> Option<IfIndex> {
-        self.established(pkt, info, hint, now, out)
+        self.established_checked(pkt, info, hint, now, out)
     }
 
     /// `established`, then the TX queue; the frame back when the fast path does not take it.
@@ -275,6 +279,19 @@ impl<P: Frame> Pipeline<P> {
         if !Self::may_be_established(info) {
             return None;
         }
+        self.established_checked(pkt, info, hint, now, out)
+    }
+
+    /// `established` of a packet `may_be_established` passed.
+    #[inline(always)]
+    fn established_checked(
+        &mut self,
+        pkt: &mut P,
+        info: &L4Info,
+        hint: Hint,
+        now: Time,
+        out: &mut Output<P>,
+    ) -> Option<IfIndex> {
         let gen = self.neigh.generation();
         let found = self.sessions.find_mut(info.hash, &info.key, hint, gen)?;
         let (id, dir, s) = (found.id, found.dir, found.session);
