@@ -320,7 +320,7 @@ impl<P: Frame> Pipeline<P> {
         if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
             return None;
         }
-        let &EthHop { macs, port: tx } = self.neigh.eth_hop(found.hop?)?;
+        let eth: &EthHop = self.neigh.eth_hop(found.hop?)?;
         // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
         // sequence translation.
         let translation = if s.flags & FLAG_EXT != 0 {
@@ -365,10 +365,11 @@ impl<P: Frame> Pipeline<P> {
                     nat::rewrite_fixed_tcp_udp(ip, info.key.proto == PROTO_UDP, to);
                 }
             }
-            h[..12].copy_from_slice(&macs);
+            h[..12].copy_from_slice(&eth.macs);
         } else if let Some(h) = d.first_chunk_mut::<12>() {
-            *h = macs;
+            *h = eth.macs;
         }
+        let tx = eth.port;
         if self.sync.is_some() && dir == Direction::FromClient {
             // An HA master: client packets count towards `sync_period`, as on the full way
             // (`forward`).
