@@ -111,7 +111,7 @@ impl<P: Frame> Pipeline<P> {
                 if hint == Hint::NONE {
                     break;
                 }
-                let Some(tx) = self.fast_in_place(pkt, info, hint, now, out) else { break };
+                let Some(tx) = self.established(pkt, info, hint, now, out) else { break };
                 if VLANS && untagged & (1 << i) != 0 {
                     // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
                     let (iface, len) = vlan[i];
@@ -224,21 +224,6 @@ impl<P: Frame> Pipeline<P> {
         }
     }
 
-    /// `established` of a frame stage 1b gave a hint (so `may_be_established`), the frame
-    /// left where it lies: the TX interface, or None (nothing changed) when the fast path
-    /// does not take it.
-    #[inline(always)]
-    fn fast_in_place(
-        &mut self,
-        pkt: &mut P,
-        info: &L4Info,
-        hint: Hint,
-        now: Time,
-        out: &mut Output<P>,
-    ) -> Option<IfIndex> {
-        self.established_checked(pkt, info, hint, now, out)
-    }
-
     /// `established`, then the TX queue; the frame back when the fast path does not take it.
     #[inline(always)]
     fn try_fast(
@@ -249,18 +234,21 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
         out: &mut Output<P>,
     ) -> Result<(), P> {
+        if !Self::may_be_established(info) {
+            return Err(pkt);
+        }
         let Some(tx) = self.established(&mut pkt, info, hint, now, out) else { return Err(pkt) };
         self.xmit(tx, pkt, out);
         Ok(())
     }
 
-    /// Forwards a packet of the burst if it is a plain packet of an established
-    /// FULLNAT, NAT or DR session: found in this worker's table, no TCP state change (no
-    /// SYN, FIN or RST), no SYN-proxy work but the sequence translation, no PROXY header
-    /// or TOA to insert, TTL left, its real server still present or `expire_nodest_conn`
-    /// off, and a next hop cached for this topology generation. Counts a client packet
-    /// towards session sync. Returns the TX interface; None (with nothing changed) sends
-    /// the packet the full way.
+    /// Forwards a packet that `may_be_established` passed (stage 2a's, those stage 1b gave
+    /// a hint) if it is a plain packet of an established FULLNAT, NAT or DR session: found
+    /// in this worker's table, no SYN-proxy work but the sequence translation, no PROXY
+    /// header or TOA to insert, its real server still present or `expire_nodest_conn` off,
+    /// and a next hop cached for this topology generation. Counts a client packet towards
+    /// session sync. Leaves the frame where it lies and returns the TX interface; None
+    /// (with nothing changed) sends the packet the full way.
     ///
     /// What the destination address is (VIP, LIP, one of the host's) is not looked up:
     /// the next hop cached for the packet's direction under the current generation says
@@ -269,22 +257,6 @@ impl<P: Frame> Pipeline<P> {
     /// which direction it is.
     #[inline(always)]
     fn established(
-        &mut self,
-        pkt: &mut P,
-        info: &L4Info,
-        hint: Hint,
-        now: Time,
-        out: &mut Output<P>,
-    ) -> Option<IfIndex> {
-        if !Self::may_be_established(info) {
-            return None;
-        }
-        self.established_checked(pkt, info, hint, now, out)
-    }
-
-    /// `established` of a packet `may_be_established` passed.
-    #[inline(always)]
-    fn established_checked(
         &mut self,
         pkt: &mut P,
         info: &L4Info,
@@ -378,7 +350,8 @@ impl<P: Frame> Pipeline<P> {
         Some(tx)
     }
 
-    /// What `established` checks first, from the packet alone: no SYN, FIN or RST, TTL left.
+    /// What `established` needs checked first (stage 1b, `try_fast`), from the packet alone:
+    /// no SYN, FIN or RST, TTL left.
     #[inline(always)]
     fn may_be_established(info: &L4Info) -> bool {
         info.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 && info.ttl > 1
