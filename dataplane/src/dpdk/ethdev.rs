@@ -256,6 +256,7 @@ impl Port {
             tracing::warn!(port = id, error = %DpdkError::new("rte_eth_promiscuous_enable", ret), "promiscuous mode");
         }
         STARTED_QUEUES[id as usize].store(u32::from(nb_rxq) | u32::from(nb_txq) << 16, Ordering::Release);
+        let discarded = self.discard_received(nb_rxq);
         tracing::debug!(
             port = id,
             nb_rxq,
@@ -263,9 +264,32 @@ impl Port {
             nb_rxd,
             nb_txd,
             rx_cksum_offloads = rx_cksum,
+            discarded,
             "port started"
         );
         Ok(())
+    }
+
+    /// Frees whatever the rx queues hold before any worker polls them; returns how many.
+    /// af_packet maps each queue's ring before it binds the socket to its interface, so
+    /// a queue can hold frames of another interface of the namespace (another port's
+    /// multicast, say) received in between: a port must not forward those as its own.
+    /// On a NIC this only drops what arrived while rvsd was starting.
+    fn discard_received(&self, nb_rxq: u16) -> usize {
+        let mut burst = Vec::with_capacity(32);
+        let mut n = 0;
+        for q in 0..nb_rxq {
+            // Bounded: a port under load at start keeps receiving while we drain.
+            for _ in 0..64 {
+                let got = self.rx_burst(q, &mut burst, 32);
+                burst.clear();
+                n += got;
+                if got == 0 {
+                    break;
+                }
+            }
+        }
+        n
     }
 
     /// The rx checksum offloads (`RTE_ETH_RX_OFFLOAD_*_CKSUM`) the port has on.
