@@ -302,7 +302,8 @@ impl<P: Frame> Pipeline<P> {
         };
         // Everything checked: from here on the packet is ours.
         s.expires = self.timeouts.deadline(now, s.state);
-        let (ip_len, to, dr) = (info.ip_len, Endpoints::towards(s, dir), s.flags & FLAG_DR != 0);
+        let (ip_len, to, dr, state) =
+            (info.ip_len, Endpoints::towards(s, dir), s.flags & FLAG_DR != 0, s.state);
         let c = &self.counters;
         if let (Some(sv), Some(r)) =
             (c.services.get(s.service_slot as usize), c.reals.get(s.real_slot as usize))
@@ -342,10 +343,10 @@ impl<P: Frame> Pipeline<P> {
             *h = eth.macs;
         }
         let tx = eth.port;
-        if self.sync.is_some() && dir == Direction::FromClient {
-            // An HA master: client packets count towards `sync_period`, as on the full way
-            // (`forward`).
-            self.sync_client_packet(id, now, out);
+        // An HA master: client packets count towards `sync_period`, as on the full way
+        // (`forward`); only a packet that may be due leaves this loop for `sync_due`.
+        if dir == Direction::FromClient && self.sync_count(id, state) {
+            self.sync_due(id, now, out);
         }
         Some(tx)
     }

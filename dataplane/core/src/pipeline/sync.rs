@@ -119,13 +119,30 @@ impl<P: Frame> Pipeline<P> {
 
     /// After a client packet updated session `id`: IPVS's decision, and the record on yes.
     pub(super) fn sync_client_packet(&mut self, id: SessionId, now: Time, out: &mut Output<P>) {
+        if self.sync.is_some() && self.sync_count(id, self.sessions.get(id).state) {
+            self.sync_due(id, now, out);
+        }
+    }
+
+    /// Counts a client packet of session `id`, now in `state`, towards its sync; true when
+    /// it may be due (`sync_due` decides). The part of `sync_client_packet` every packet
+    /// pays, inline on the fast path: under the usual parameters only one packet in
+    /// `sync_period` goes further.
+    #[inline(always)]
+    pub(super) fn sync_count(&mut self, id: SessionId, state: SessionState) -> bool {
+        let Some(st) = self.sync.as_mut() else { return false };
+        let Some((pkts, mark)) = st.marks.get_mut(id.index() as usize) else { return false };
+        *pkts = pkts.wrapping_add(1);
+        !crate::sync::policy::surely_not_due(&st.params, *pkts, state, mark)
+    }
+
+    /// The rest of `sync_client_packet`, after `sync_count` said maybe: the whole question,
+    /// and the record on yes.
+    #[inline(never)]
+    pub(super) fn sync_due(&mut self, id: SessionId, now: Time, out: &mut Output<P>) {
         let Some(st) = self.sync.as_mut() else { return };
         let s = self.sessions.get(id);
-        let (pkts, mark) = &mut st.marks[id.index() as usize];
-        *pkts = pkts.wrapping_add(1);
-        if crate::sync::policy::surely_not_due(&st.params, *pkts, s.state, mark) {
-            return; // most packets: no need to build the whole question
-        }
+        let Some((pkts, mark)) = st.marks.get_mut(id.index() as usize) else { return };
         let input = SyncInput {
             proto: s.client.proto,
             state: s.state,
