@@ -158,10 +158,18 @@ pub(super) fn fast_step<P: Frame>(
 /// in `dir` (a 20-byte IP header, `ip_len` bytes of IP).
 #[inline(never)]
 pub(super) fn translate<P: Frame>(t: &Translation, dir: Direction, pkt: &mut P, ip_len: usize) {
-    let mut tcp = TcpPacket::new_unchecked(&mut pkt.data_mut()[ETH_LEN + 20..ETH_LEN + ip_len]);
-    match dir {
-        Direction::FromClient => t.to_server(&mut tcp),
-        Direction::FromServer => t.to_client(&mut tcp),
+    let seg = &mut pkt.data_mut()[ETH_LEN + 20..ETH_LEN + ip_len];
+    // Most segments: an ACK with no options or only timestamps, in one pass.
+    let done = match dir {
+        Direction::FromClient => t.to_server_common(seg),
+        Direction::FromServer => t.to_client_common(seg),
+    };
+    if !done {
+        let mut tcp = TcpPacket::new_unchecked(seg);
+        match dir {
+            Direction::FromClient => t.to_server(&mut tcp),
+            Direction::FromServer => t.to_client(&mut tcp),
+        }
     }
 }
 
