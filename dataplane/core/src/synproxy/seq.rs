@@ -275,30 +275,32 @@ fn rewrite_common(
 ) -> bool {
     let Some(&off) = tcp.get(12) else { return false };
     match usize::from(off >> 4) * 4 {
-        20 => return rewrite_common_bare(tcp, seq, ack, win),
-        32 => {}
-        _ => return false,
+        20 => tcp.first_chunk_mut::<20>().is_some_and(|h| rewrite_header(h, seq, ack, None, win)),
+        32 => tcp
+            .first_chunk_mut::<32>()
+            .is_some_and(|h| h[20..24] == [1, 1, 8, 10] && rewrite_header(h, seq, ack, Some(ts), win)),
+        _ => false,
     }
-    let Some(h) = tcp.first_chunk_mut::<32>() else { return false };
-    if h[20..24] != [1, 1, 8, 10] || h[13] & 0x12 != 0x10 {
-        return false;
-    }
-    let mut sum = u64::from(!u16::from_be_bytes([h[16], h[17]]));
-    sum += add_u32(h, 4, seq) + add_u32(h, 8, ack) + add_u32(h, 24, ts.0) + add_u32(h, 28, ts.1);
-    sum += rescale_u16(h, 14, win);
-    (h[16], h[17]) = (!checksum::fold(sum)).to_be_bytes().into();
-    true
 }
 
-/// `rewrite_common` for a segment without options (at least its 20-byte header).
-#[inline]
-fn rewrite_common_bare(tcp: &mut [u8], seq: SeqDelta, ack: SeqDelta, win: WindowShift) -> bool {
-    let Some(h) = tcp.first_chunk_mut::<20>() else { return false };
-    if usize::from(h[12] >> 4) * 4 != 20 || h[13] & 0x12 != 0x10 {
+/// `rewrite_common` on the `N` bytes of a TCP header whose layout it checked: ACK without
+/// SYN, then every field (`ts` at 24 and 28 when there) with one checksum update.
+#[inline(always)]
+fn rewrite_header<const N: usize>(
+    h: &mut [u8; N],
+    seq: SeqDelta,
+    ack: SeqDelta,
+    ts: Option<(SeqDelta, SeqDelta)>,
+    win: WindowShift,
+) -> bool {
+    if h[13] & 0x12 != 0x10 {
         return false;
     }
     let mut sum = u64::from(!u16::from_be_bytes([h[16], h[17]]));
     sum += add_u32(h, 4, seq) + add_u32(h, 8, ack) + rescale_u16(h, 14, win);
+    if let Some((tsval, tsecr)) = ts {
+        sum += add_u32(h, 24, tsval) + add_u32(h, 28, tsecr);
+    }
     (h[16], h[17]) = (!checksum::fold(sum)).to_be_bytes().into();
     true
 }
