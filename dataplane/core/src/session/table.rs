@@ -1,8 +1,10 @@
 //! The session table of one worker, sized once at start.
 //!
-//! * Slots: one cache line each (the 48-byte session, its timer links and its cached
-//!   next hops), in a vector whose capacity is `max_sessions` from the start, so the
-//!   packet path never reallocates; pages are touched only as slots are first used.
+//! * Slots: one cache line each (the 48-byte session, its forward timer link, its cached
+//!   next hops and its checksum deltas), in a vector whose capacity is `max_sessions`
+//!   from the start, so the packet path never reallocates; pages are touched only as
+//!   slots are first used. The backward timer links, which no packet reads, live apart
+//!   (`prevs`).
 //! * One flow index for both directions (`index.rs`): a lookup touches the bucket line
 //!   and the slot line.
 //! * The timer wheel is intrusive: each live slot sits in exactly one wheel bucket's
@@ -15,6 +17,7 @@
 use super::embryonic::EmbryonicRing;
 use super::index::{FlowHash, FlowIndex, Hint};
 use super::{Direction, FlowKey, Session, SessionState};
+use crate::nat::RewriteDelta;
 use crate::time::Time;
 
 /// Handle of a live session; stale after the session is removed.
@@ -56,6 +59,8 @@ pub struct Found<'a> {
     pub session: &'a mut Session,
     /// The neighbour index cached for this direction, if current.
     pub hop: Option<u16>,
+    /// The checksum deltas of this direction's rewrite (`nat::rewrite_to_reverse`).
+    pub delta: RewriteDelta,
 }
 
 #[derive(Clone, Copy)]
@@ -63,17 +68,22 @@ pub struct Found<'a> {
 struct Slot {
     session: Session,
     next: u32,
-    prev: u32,
     bucket: u16,
     hop_gen: u16,
     /// Neighbour index towards the client (FromServer packets) and the server.
     hop: [u16; 2],
+    /// The rewrite's checksum deltas for client packets (replies: `reversed`), or UNSET
+    /// until the fast path first needs them.
+    delta: RewriteDelta,
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 pub struct SessionTable {
     slots: Vec<Slot>,
+    /// Each slot's previous entry in its wheel bucket's list plus one, 0 for none (the
+    /// wheel alone reads it). Zeroed at start: pages untouched until slots are used.
+    prevs: Vec<u32>,
     index: FlowIndex,
     /// Head of the list of freed slots (linked through `next`).
     free: u32,
@@ -123,6 +133,7 @@ impl SessionTable {
         }
         SessionTable {
             slots,
+            prevs: vec![0; capacity],
             index: FlowIndex::with_advice(2 * capacity, seed, advice),
             free: NIL,
             len: 0,
@@ -147,7 +158,7 @@ impl SessionTable {
 
     /// Bytes reserved for the table at full capacity (slots and index).
     pub fn bytes_reserved(&self) -> usize {
-        self.capacity * std::mem::size_of::<Slot>()
+        self.capacity * (std::mem::size_of::<Slot>() + std::mem::size_of::<u32>())
             + self.index.bytes()
             + self.embryonic.capacity() * std::mem::size_of::<u32>()
     }
@@ -206,7 +217,15 @@ impl SessionTable {
         let slot = self.slots.get_mut(id.0 as usize)?;
         let hop = slot.hop[dir_bit(dir)];
         let hop = (slot.hop_gen == gen && hop != NO_HOP).then_some(hop);
-        Some(Found { id, dir, session: &mut slot.session, hop })
+        if slot.delta == RewriteDelta::UNSET {
+            // Flows never change once filed: neither do the deltas.
+            slot.delta = RewriteDelta::between(&slot.session.client, &slot.session.reply);
+        }
+        let delta = match dir {
+            Direction::FromClient => slot.delta,
+            Direction::FromServer => slot.delta.reversed(),
+        };
+        Some(Found { id, dir, session: &mut slot.session, hop, delta })
     }
 
     /// The session one of whose flows is `key`, and which flow it is.
@@ -270,15 +289,27 @@ impl SessionTable {
         // Written once, filed in the wheel at its deadline (`file`) as it is.
         let b = self.wheel_bucket(session.expires);
         let head = self.heads[b];
-        let slot = Slot { session, next: head, prev: NIL, bucket: b as u16, hop_gen: 0, hop: [NO_HOP; 2] };
+        // The rewrite's checksum deltas: computed by the first packet the fast path takes
+        // (`find_mut`), not here, which many a session (a SYN flood's) never needs.
+        let slot = Slot {
+            session,
+            next: head,
+            bucket: b as u16,
+            hop_gen: 0,
+            hop: [NO_HOP; 2],
+            delta: RewriteDelta::UNSET,
+        };
         if reuse {
             self.free = self.slots[idx as usize].next;
             self.slots[idx as usize] = slot;
         } else {
             self.slots.push(slot);
         }
-        if head != NIL {
-            self.slots[head as usize].prev = idx;
+        if let Some(p) = self.prevs.get_mut(idx as usize) {
+            *p = 0;
+        }
+        if let Some(p) = self.prevs.get_mut(head as usize) {
+            *p = idx + 1;
         }
         self.heads[b] = idx;
         self.len += 1;
@@ -429,28 +460,29 @@ impl SessionTable {
     fn file(&mut self, i: u32, at: Time) {
         let b = self.wheel_bucket(at);
         let head = self.heads[b];
-        if head != NIL {
-            self.slots[head as usize].prev = i;
+        if let Some(p) = self.prevs.get_mut(head as usize) {
+            *p = i + 1;
         }
         let slot = &mut self.slots[i as usize];
         slot.next = head;
-        slot.prev = NIL;
         slot.bucket = b as u16;
+        self.prevs[i as usize] = 0;
         self.heads[b] = i;
     }
 
     fn unlink(&mut self, i: u32) {
-        let Slot { next, prev, bucket, .. } = self.slots[i as usize];
+        let Slot { next, bucket, .. } = self.slots[i as usize];
         if bucket == NOT_FILED {
             return;
         }
-        if prev != NIL {
-            self.slots[prev as usize].next = next;
+        let prev = self.prevs[i as usize];
+        if prev != 0 {
+            self.slots[prev as usize - 1].next = next;
         } else {
             self.heads[bucket as usize] = next;
         }
-        if next != NIL {
-            self.slots[next as usize].prev = prev;
+        if let Some(p) = self.prevs.get_mut(next as usize) {
+            *p = prev;
         }
         self.slots[i as usize].bucket = NOT_FILED;
     }
