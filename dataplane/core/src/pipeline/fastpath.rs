@@ -61,64 +61,23 @@ impl<P: Frame> Pipeline<P> {
             for pkt in &frames[..n] {
                 pkt.prefetch();
             }
-            // Stage 1a: classify and hash every frame, prefetch its index bucket. A frame
-            // of one of the port's VLANs loses its tag first (`vlan.rs`), so that it can
-            // take the fast path too; one that cannot is left tagged for `handle`.
             let mut infos = [L4Info::EMPTY; BURST];
-            let (mut fast, mut untagged) = (0u32, 0u32);
             let mut vlan = [(0 as IfIndex, 0usize); BURST];
-            let port_mac = self.ifaces.get(port as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
-            for ((i, pkt), info) in frames[..n].iter_mut().enumerate().zip(infos.iter_mut()) {
-                let (mut iface, mut mac) = (port, port_mac);
-                if VLANS && vlan::is_tagged(pkt.data()) {
-                    let Ok(v) = self.vlan_iface(port, pkt.data()) else { continue };
-                    let len = pkt.data().len();
-                    if !crate::frame::pop_vlan(pkt) {
-                        continue;
-                    }
-                    (iface, vlan[i], untagged) = (v, (v, len), untagged | 1 << i);
-                    mac = self.ifaces.get(v as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
-                }
-                if self.classify_fast_mac(iface, mac, pkt, info) {
-                    rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
-                    fast |= 1 << i;
-                }
-            }
-            // Stage 1b: the buckets are on their way; prefetch the slots they point at,
-            // keeping the guess for stage 2's lookup (of the packets `established` may
-            // take: a SYN's first lookup is `dispatch`'s).
+            let (fast, untagged) =
+                self.stage_classify::<VLANS>(port, &mut frames[..n], &mut infos, &mut vlan);
             let mut hints = [Hint::NONE; BURST];
-            for (i, (info, hint)) in infos[..n].iter().zip(hints.iter_mut()).enumerate() {
-                if fast & (1 << i) == 0 || !Self::may_be_established(info) {
-                    continue;
-                }
-                *hint = self.sessions.hint(info.hash);
-                if let Some(a) = self.sessions.slot_addr(*hint) {
-                    rvs_prefetch::read(a);
-                }
-            }
-            // Stage 2a: the burst's leading run of packets the fast path takes, looked up
-            // and rewritten where they lie (no frame moves yet): the whole burst, under
-            // steady load. The run ends at the first packet that needs the full way.
+            self.stage_hint(fast, &infos[..n], &mut hints);
             let mut txs = [0 as IfIndex; BURST];
-            let mut run = 0;
-            for (i, (((pkt, info), &hint), tx_of)) in
-                frames[..n].iter_mut().zip(infos.iter()).zip(hints.iter()).zip(txs.iter_mut()).enumerate()
-            {
-                // Stage 1b guessed an entry for every frame that may be established: one
-                // without is a new flow, a SYN, a FIN, or one whose entry lives past its
-                // home bucket, and 2c looks at it again.
-                if hint == Hint::NONE {
-                    break;
-                }
-                let Some(tx) = self.established(pkt, info, hint, now, out) else { break };
-                if VLANS && untagged & (1 << i) != 0 {
-                    // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
-                    let (iface, len) = vlan[i];
-                    self.with_vlan_counters(iface, len, |_| {});
-                }
-                (*tx_of, run) = (tx, i + 1);
-            }
+            let run = self.stage_forward::<VLANS>(
+                &mut frames[..n],
+                &infos,
+                &hints,
+                untagged,
+                &vlan,
+                now,
+                out,
+                &mut txs,
+            );
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
             // move when it all leaves by one port (a burst of one side's traffic).
             let first = txs[0] as usize;
@@ -143,6 +102,94 @@ impl<P: Frame> Pipeline<P> {
                 self.burst_rest::<VLANS>(port, frames, rest, now, alloc, out);
             }
         }
+    }
+
+    /// Stage 1a: classify and hash every frame, prefetch its index bucket. A frame of one
+    /// of the port's VLANs loses its tag first (`vlan.rs`), so that it can take the fast
+    /// path too; one that cannot is left tagged for `handle`. Returns the frames
+    /// classified and those untagged, as bit masks. Each stage is a function of its own
+    /// (out of line), so that each loop has the registers to itself.
+    #[inline(never)]
+    fn stage_classify<const VLANS: bool>(
+        &self,
+        port: PortIndex,
+        frames: &mut [P],
+        infos: &mut [L4Info; BURST],
+        vlan: &mut [(IfIndex, usize); BURST],
+    ) -> (u32, u32) {
+        let (mut fast, mut untagged) = (0u32, 0u32);
+        let port_mac = self.ifaces.get(port as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
+        for ((i, pkt), info) in frames.iter_mut().enumerate().zip(infos.iter_mut()) {
+            let (mut iface, mut mac) = (port, port_mac);
+            if VLANS && vlan::is_tagged(pkt.data()) {
+                let Ok(v) = self.vlan_iface(port, pkt.data()) else { continue };
+                let len = pkt.data().len();
+                if !crate::frame::pop_vlan(pkt) {
+                    continue;
+                }
+                (iface, vlan[i], untagged) = (v, (v, len), untagged | 1 << i);
+                mac = self.ifaces.get(v as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
+            }
+            if self.classify_fast_mac(iface, mac, pkt, info) {
+                rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
+                fast |= 1 << i;
+            }
+        }
+        (fast, untagged)
+    }
+
+    /// Stage 1b: the buckets are on their way; prefetch the slots they point at, keeping
+    /// the guess for stage 2's lookup (of the packets `established` may take: a SYN's
+    /// first lookup is `dispatch`'s).
+    #[inline(never)]
+    fn stage_hint(&self, fast: u32, infos: &[L4Info], hints: &mut [Hint; BURST]) {
+        for (i, (info, hint)) in infos.iter().zip(hints.iter_mut()).enumerate() {
+            if fast & (1 << i) == 0 || !Self::may_be_established(info) {
+                continue;
+            }
+            *hint = self.sessions.hint(info.hash);
+            if let Some(a) = self.sessions.slot_addr(*hint) {
+                rvs_prefetch::read(a);
+            }
+        }
+    }
+
+    /// Stage 2a: the burst's leading run of packets the fast path takes, looked up and
+    /// rewritten where they lie (no frame moves yet): the whole burst, under steady load.
+    /// The run ends at the first packet that needs the full way; returns its length, with
+    /// the TX interface of each of its packets in `txs`.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn stage_forward<const VLANS: bool>(
+        &mut self,
+        frames: &mut [P],
+        infos: &[L4Info; BURST],
+        hints: &[Hint; BURST],
+        untagged: u32,
+        vlan: &[(IfIndex, usize); BURST],
+        now: Time,
+        out: &mut Output<P>,
+        txs: &mut [IfIndex; BURST],
+    ) -> usize {
+        let mut run = 0;
+        for (i, (((pkt, info), &hint), tx_of)) in
+            frames.iter_mut().zip(infos.iter()).zip(hints.iter()).zip(txs.iter_mut()).enumerate()
+        {
+            // Stage 1b guessed an entry for every frame that may be established: one
+            // without is a new flow, a SYN, a FIN, or one whose entry lives past its home
+            // bucket, and 2c looks at it again.
+            if hint == Hint::NONE {
+                break;
+            }
+            let Some(tx) = self.established(pkt, info, hint, now, out) else { break };
+            if VLANS && untagged & (1 << i) != 0 {
+                // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
+                let (iface, len) = vlan[i];
+                self.with_vlan_counters(iface, len, |_| {});
+            }
+            (*tx_of, run) = (tx, i + 1);
+        }
+        run
     }
 
     /// Stage 2c: the frames of a burst after its leading run, one by one in arrival order:
@@ -266,7 +313,7 @@ impl<P: Frame> Pipeline<P> {
     ) -> Option<IfIndex> {
         let gen = self.neigh.generation();
         let found = self.sessions.find_mut(info.hash, &info.key, hint, gen)?;
-        let (id, dir, s) = (found.id, found.dir, found.session);
+        let (id, dir, s, delta) = (found.id, found.dir, found.session, found.delta);
         if dir == Direction::FromServer {
             // A reply the port partition gives to another worker, or a NAT reply to another
             // worker's client: the full way hands it over (as it would before its lookup).
@@ -302,8 +349,7 @@ impl<P: Frame> Pipeline<P> {
         };
         // Everything checked: from here on the packet is ours.
         s.expires = self.timeouts.deadline(now, s.state);
-        let (ip_len, to, dr, state) =
-            (info.ip_len, Endpoints::towards(s, dir), s.flags & FLAG_DR != 0, s.state);
+        let (ip_len, dr, state) = (info.ip_len, s.flags & FLAG_DR != 0, s.state);
         let c = &self.counters;
         if let (Some(sv), Some(r)) =
             (c.services.get(s.service_slot as usize), c.reals.get(s.real_slot as usize))
@@ -335,7 +381,12 @@ impl<P: Frame> Pipeline<P> {
         if let Some(h) = d.first_chunk_mut::<54>() {
             if !dr {
                 if let Some(ip) = h.last_chunk_mut::<40>() {
-                    nat::rewrite_fixed_tcp_udp(ip, info.key.proto == PROTO_UDP, to);
+                    // To the reverse of the session's other flow (FULLNAT and NAT alike).
+                    let other = match dir {
+                        Direction::FromClient => &s.reply,
+                        Direction::FromServer => &s.client,
+                    };
+                    nat::rewrite_to_reverse(ip, info.key.proto == PROTO_UDP, other, delta);
                 }
             }
             h[..12].copy_from_slice(&eth.macs);
