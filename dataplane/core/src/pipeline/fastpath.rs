@@ -12,6 +12,26 @@ use super::*;
 use crate::neigh::EthHop;
 use crate::session::{Hint, FLAG_DR, FLAG_NAT, FLAG_TUN};
 
+/// A burst's per-frame state, as the stages leave it: entries past what a stage wrote for
+/// this burst hold an earlier burst's, never read (stage 1b writes every hint it reads).
+pub(super) struct BurstState {
+    infos: [L4Info; BURST],
+    hints: [Hint; BURST],
+    vlan: [(IfIndex, usize); BURST],
+    txs: [IfIndex; BURST],
+}
+
+impl Default for BurstState {
+    fn default() -> Self {
+        BurstState {
+            infos: [L4Info::EMPTY; BURST],
+            hints: [Hint::NONE; BURST],
+            vlan: [(0, 0); BURST],
+            txs: [0; BURST],
+        }
+    }
+}
+
 /// What stage 2c needs of stages 1 and 2a: the burst's frames `from..n` are left.
 struct Rest<'a> {
     from: usize,
@@ -61,23 +81,12 @@ impl<P: Frame> Pipeline<P> {
             for pkt in &frames[..n] {
                 pkt.prefetch();
             }
-            let mut infos = [L4Info::EMPTY; BURST];
-            let mut vlan = [(0 as IfIndex, 0usize); BURST];
-            let (fast, untagged) =
-                self.stage_classify::<VLANS>(port, &mut frames[..n], &mut infos, &mut vlan);
-            let mut hints = [Hint::NONE; BURST];
-            self.stage_hint(fast, &infos[..n], &mut hints);
-            let mut txs = [0 as IfIndex; BURST];
-            let run = self.stage_forward::<VLANS>(
-                &mut frames[..n],
-                &infos,
-                &hints,
-                untagged,
-                &vlan,
-                now,
-                out,
-                &mut txs,
-            );
+            let mut st = self.burst.take().unwrap_or_default();
+            let BurstState { infos, hints, vlan, txs } = &mut *st;
+            let (fast, untagged) = self.stage_classify::<VLANS>(port, &mut frames[..n], infos, vlan);
+            self.stage_hint(fast, &infos[..n], hints);
+            let run =
+                self.stage_forward::<VLANS>(&mut frames[..n], infos, hints, untagged, vlan, now, out, txs);
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
             // move when it all leaves by one port (a burst of one side's traffic).
             let first = txs[0] as usize;
@@ -98,9 +107,10 @@ impl<P: Frame> Pipeline<P> {
             }
             // Stage 2c: the rest, one by one in arrival order.
             if run < n {
-                let rest = Rest { from: run, n, fast, untagged, infos: &infos, hints: &hints, vlan: &vlan };
+                let rest = Rest { from: run, n, fast, untagged, infos, hints, vlan };
                 self.burst_rest::<VLANS>(port, frames, rest, now, alloc, out);
             }
+            self.burst = Some(st);
         }
     }
 
@@ -145,6 +155,7 @@ impl<P: Frame> Pipeline<P> {
     fn stage_hint(&self, fast: u32, infos: &[L4Info], hints: &mut [Hint; BURST]) {
         for (i, (info, hint)) in infos.iter().zip(hints.iter_mut()).enumerate() {
             if fast & (1 << i) == 0 || !Self::may_be_established(info) {
+                *hint = Hint::NONE;
                 continue;
             }
             *hint = self.sessions.hint(info.hash);

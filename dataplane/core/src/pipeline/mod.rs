@@ -281,6 +281,9 @@ pub struct Pipeline<P> {
     cookie_clock: u64,
     // Scratch space reused across calls (no allocation per packet).
     released: Vec<P>,
+    /// A burst's per-frame state (`fastpath.rs`), kept from burst to burst rather than
+    /// initialized for each (taken while a burst runs).
+    burst: Option<Box<fastpath::BurstState>>,
     /// Workers an ICMP error handed over has already visited (`icmp_error::next_worker`);
     /// set while `handle_handoff` runs, 0 otherwise.
     handoff_hops: u8,
@@ -350,6 +353,7 @@ impl<P: Frame> Pipeline<P> {
             auto_synproxy_until: Time::ZERO,
             rst_bucket: (cfg.synproxy.rst_per_sec, now),
             expire_nodest_conn: cfg.expire_nodest_conn,
+            burst: Some(Box::default()),
             exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
             real_hops: vec![xmit::RealHop::NONE; counters.reals.len()],
