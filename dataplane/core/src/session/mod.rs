@@ -68,8 +68,8 @@ impl FlowKey {
     }
 }
 
-/// One connection: 48 bytes, so that with its timer links and next-hop cache a table
-/// slot is one cache line.
+/// One connection: 48 bytes, so that with its timer link, next-hop cache and checksum
+/// deltas a table slot is one cache line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
     /// CIP:cport → VIP:vport.
