@@ -389,6 +389,27 @@ mod tests {
 
     /// The packet with 4 bytes of IP options (NOPs and an end), so the rewrite takes its
     /// any-header-length path.
+    /// A packet of `from` (TCP unless `udp`; a UDP one without checksum if `no_udp_sum`),
+    /// and the fast path's frame of it: at least 40 bytes of IP (Ethernet padding, 0xee,
+    /// behind a short UDP datagram), which must stay as it was.
+    fn packet_and_fast_frame(
+        from: &FlowKey,
+        udp: bool,
+        no_udp_sum: bool,
+        payload: &[u8],
+        ttl: u8,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let p = if udp { IpProtocol::UDP } else { IpProtocol::TCP };
+        let mut a = packet(p, from.src, from.dst, from.sport, from.dport, payload, ttl);
+        if udp && no_udp_sum {
+            a[26] = 0;
+            a[27] = 0;
+        }
+        let mut c = a.clone();
+        c.resize(a.len().max(40), 0xee);
+        (a, c)
+    }
+
     fn with_options(b: &[u8]) -> Vec<u8> {
         let mut v = b[..20].to_vec();
         v.extend_from_slice(&[1, 1, 1, 0]);
@@ -440,20 +461,11 @@ mod tests {
             ttl in 2u8..=255,
             no_udp_sum in any::<bool>(),
         ) {
-            let proto = if tcp { IpProtocol::TCP } else { IpProtocol::UDP };
-            let mut a = packet(proto, src, dst, sport, dport, &payload, ttl);
-            if !tcp && no_udp_sum {
-                a[26] = 0;
-                a[27] = 0;
-            }
+            let from = FlowKey { src, dst, sport, dport, proto: if tcp { 6 } else { 17 } };
+            let (mut a, mut c) = packet_and_fast_frame(&from, !tcp, no_udp_sum, &payload, ttl);
             let mut b = a.clone();
-            // The fast path's frame: at least 40 bytes of IP (Ethernet padding behind a
-            // short UDP datagram), which must stay as it was.
-            let mut c = a.clone();
-            c.resize(a.len().max(40), 0xee);
             let to = Endpoints { src: nsrc, sport: nsport, dst: ndst, dport: ndport };
             rewrite(&mut a, to);
-            let from = FlowKey { src, dst, sport, dport, proto: proto.into() };
             rewrite_classified(&mut b, !tcp, &from, to);
             prop_assert_eq!(&a, &b);
             rewrite_fixed_tcp_udp(c.first_chunk_mut::<40>().expect("40 bytes"), !tcp, to);
@@ -477,14 +489,7 @@ mod tests {
             let server = FlowKey { src: rip, dst: lip, sport: rport, dport: lport, proto };
             let delta = RewriteDelta::between(&client, &server);
             let (from, other, delta) = if reply { (server, client, delta.reversed()) } else { (client, server, delta) };
-            let p = if tcp { IpProtocol::TCP } else { IpProtocol::UDP };
-            let mut a = packet(p, from.src, from.dst, from.sport, from.dport, &payload, ttl);
-            if !tcp && no_udp_sum {
-                a[26] = 0;
-                a[27] = 0;
-            }
-            let mut c = a.clone();
-            c.resize(a.len().max(40), 0xee);
+            let (mut a, mut c) = packet_and_fast_frame(&from, !tcp, no_udp_sum, &payload, ttl);
             rewrite(&mut a, Endpoints { src: other.dst, sport: other.dport, dst: other.src, dport: other.sport });
             rewrite_to_reverse(c.first_chunk_mut::<40>().expect("40 bytes"), !tcp, &other, delta);
             prop_assert_eq!(&c[..a.len()], &a[..]);
