@@ -473,6 +473,18 @@ mod tests {
             prop_assert!(c[a.len()..].iter().all(|&x| x == 0xee));
         }
 
+        /// A computed delta is never UNSET, which marks a slot's deltas as not computed yet
+        /// (the slot keeps the client direction's; the reply's is derived when read).
+        #[test]
+        fn computed_deltas_are_never_unset(
+            a in any::<(u32, u32, u16, u16)>(), b in any::<(u32, u32, u16, u16)>(), tcp in any::<bool>(),
+        ) {
+            let proto = if tcp { 6 } else { 17 };
+            let key = |k: (u32, u32, u16, u16)| FlowKey { src: k.0.into(), dst: k.1.into(), sport: k.2, dport: k.3, proto };
+            let d = RewriteDelta::between(&key(a), &key(b));
+            prop_assert_ne!(d, RewriteDelta::UNSET);
+        }
+
         /// The precomputed deltas, both ways, give `rewrite`'s packet bit for bit.
         #[test]
         fn precomputed_deltas_equal_rewrite(
