@@ -291,7 +291,8 @@ fn main() {
         gen.round();
     }
     let sessions = counters.sessions_live.get();
-    let drops: u64 = counters.snapshot(0, 0).drops.iter().map(|d| d.1).sum();
+    let drop_reasons = counters.snapshot(0, 0).drops;
+    let drops: u64 = drop_reasons.iter().map(|d| d.1).sum();
     let mpps = recv as f64 / secs / 1e6;
     let doc = json!({
         "dut": dut,
@@ -305,6 +306,7 @@ fn main() {
         "dut_rx_mpps": if dut == "rvs" { Some(dut_rx as f64 / secs / 1e6) } else { None },
         "rvs_sessions": if dut == "rvs" { Some(sessions) } else { None },
         "rvs_drops": if dut == "rvs" { Some(drops) } else { None },
+        "rvs_drop_reasons": if dut == "rvs" { Some(drop_reasons) } else { None },
         "dpdk": Eal::version(),
     });
     eprintln!("dpdk_fwd {dut}: {mpps:.2} Mpps forwarded (offered {:.2})", sent as f64 / secs / 1e6);
