@@ -216,6 +216,14 @@ impl Bench {
             // DR keeps the client's addresses: its servers answer the client directly.
             if let Some(rs) = RS_IP.iter().position(|&r| r == rip) {
                 replies.push((lip, lport, rs as u8));
+                if !DR.load(Relaxed) {
+                    // The server's SYN/ACK, as in a real handshake: the reply direction's
+                    // first packet, which takes the full way (and caches its next hop).
+                    let synack = TcpFlags::SYN | TcpFlags::ACK;
+                    tcp_frame_into(&mut buf, RS_MAC[rs], LB_S_MAC, rip, 80, lip, lport, synack, 0);
+                    p.handle(SERVER_PORT, buf, now, &mut VecAlloc, &mut out);
+                    buf = out.tx[CLIENT_PORT as usize].pop().expect("SYN/ACK forwarded");
+                }
             }
             tcp_frame_into(&mut buf, ROUTER_MAC, LB_C_MAC, cip, cport, VIP, 80, TcpFlags::ACK, 0);
             p.handle(CLIENT_PORT, buf, now, &mut VecAlloc, &mut out);
