@@ -40,9 +40,10 @@ pub struct FlowHash(u64);
 impl FlowHash {
     pub const ZERO: FlowHash = FlowHash(0);
 
+    /// Never 0, an empty way's tag: a tag match is an entry or, rarely, a borrow above one.
     #[inline]
     fn tag(self) -> u16 {
-        (self.0 >> 48) as u16
+        (self.0 >> 48) as u16 | 1
     }
 }
 
@@ -52,9 +53,14 @@ impl FlowHash {
 pub struct Hint(u32);
 
 impl Hint {
+    /// No guess: for a hint taken from the index, the flow is in no entry.
     pub const NONE: Hint = Hint(0);
+    /// No guess from the home bucket, but entries overflowed past it: the flow may be
+    /// farther. No entry's code (the largest is `MAX_SLOTS * 2`): its `hit` names slot
+    /// `MAX_SLOTS`, past the end of any table, which a lookup finds empty.
+    pub const FARTHER: Hint = Hint(u32::MAX);
 
-    /// The entry guessed, if any.
+    /// The entry guessed, if any (for `FARTHER`, a slot past the end of any table).
     #[inline]
     pub fn hit(self) -> Option<Hit> {
         (self.0 != 0).then(|| decode(self.0))
@@ -102,6 +108,18 @@ fn candidates(tags: u64, tag: u16) -> u64 {
 }
 
 impl Bucket {
+    /// The code of the first entry whose tag may be `tag`, its key unchecked (an entry:
+    /// the lowest lane the test shows is a true tag match, and no entry's tag is 0).
+    #[inline]
+    fn candidate(&self, tag: u16) -> Option<u32> {
+        let m = candidates(self.tags[0], tag);
+        if m != 0 {
+            return Some(self.codes[(m.trailing_zeros() / 16) as usize]);
+        }
+        let m = candidates(self.tags[1], tag);
+        (m != 0).then(|| self.codes[4 + (m.trailing_zeros() / 16) as usize])
+    }
+
     #[inline]
     fn set(&mut self, way: usize, tag: u16, code: u32) {
         let (w, shift) = (way / 4, (way % 4) * 16);
@@ -170,22 +188,43 @@ impl FlowIndex {
     /// (burst stage 1).
     #[inline]
     pub fn bucket_addr(&self, h: FlowHash) -> *const u8 {
-        &self.buckets[self.home(h)] as *const Bucket as *const u8
+        // An address, not a borrow: no bounds check (`home` is below the length).
+        self.buckets.as_ptr().wrapping_add(self.home(h)) as *const u8
     }
 
     /// The first entry of the home bucket whose tag matches, unchecked, as a `Hint`: what
     /// burst stage 1 prefetches next and stage 2 tries first (a wrong guess costs a
-    /// wasted prefetch and the full probe, nothing else).
+    /// wasted prefetch and the full probe, nothing else). Without one, `NONE` when no
+    /// entry passed the home bucket (the flow is not filed), else `FARTHER`.
     #[inline]
     pub fn first_candidate(&self, h: FlowHash) -> Hint {
-        let bucket = &self.buckets[self.home(h)];
-        for (half, &tags) in bucket.tags.iter().enumerate() {
-            let m = candidates(tags, h.tag());
-            if m != 0 {
-                return Hint(bucket.codes[half * 4 + (m.trailing_zeros() / 16) as usize]);
-            }
+        let bucket = self.home_bucket(h);
+        match bucket.candidate(h.tag()) {
+            Some(code) => Hint(code),
+            None if bucket.passed == 0 => Hint::NONE,
+            None => Hint::FARTHER,
         }
-        Hint::NONE
+    }
+
+    /// `first_candidate` of the bucket after the home one, where most of the entries that
+    /// overflowed lie (a flow's entry is there or farther: `FARTHER`).
+    #[inline]
+    pub fn next_candidate(&self, h: FlowHash) -> Hint {
+        let bucket = &self.buckets[(self.home(h) + 1) & self.mask];
+        bucket.candidate(h.tag()).map_or(Hint::FARTHER, Hint)
+    }
+
+    /// Address of the bucket after the flow's home bucket, for a prefetch.
+    #[inline]
+    pub fn next_bucket_addr(&self, h: FlowHash) -> *const u8 {
+        self.buckets.as_ptr().wrapping_add((self.home(h) + 1) & self.mask) as *const u8
+    }
+
+    /// The flow's home bucket, the one bounds check on the slice that `home` indexes
+    /// (`..=mask`, which the compiler can hoist out of a loop).
+    #[inline(always)]
+    fn home_bucket(&self, h: FlowHash) -> &Bucket {
+        &self.buckets[..=self.mask][self.home(h)]
     }
 
     /// The buckets' memory, for the edge to back with huge pages.
@@ -372,6 +411,54 @@ mod tests {
         assert_eq!(idx.buckets[0].passed, 7);
         for s in (0..16).filter(|&s| s != 3 && s != 12) {
             assert!(idx.find(h, |hit| hit.slot == s).is_some(), "slot {s}");
+        }
+    }
+
+    /// Stage 1b's guesses: an entry at home is guessed from the home bucket; one that
+    /// overflowed gets `FARTHER` there and its guess from the next bucket; a flow homed in
+    /// a bucket nobody passed gets `NONE`.
+    #[test]
+    fn hints_come_from_home_then_from_the_next_bucket() {
+        let mut idx = FlowIndex::new(2, 1);
+        assert_eq!(idx.mask, 1);
+        let at_home = |tag: u64| FlowHash(tag << 48);
+        for s in 0..10u32 {
+            assert!(idx.insert(at_home(3 + 2 * s as u64), s, Direction::FromServer));
+        }
+        for s in 0..10u32 {
+            let h = at_home(3 + 2 * s as u64);
+            let hint = idx.first_candidate(h);
+            let hint = if s < 8 {
+                hint
+            } else {
+                assert_eq!(hint, Hint::FARTHER, "slot {s} overflowed");
+                idx.next_candidate(h)
+            };
+            assert_eq!(hint.hit(), Some(Hit { slot: s, dir: Direction::FromServer }), "slot {s}");
+        }
+        // Absent: homed in bucket 0 (which entries passed), then in bucket 1 (none did).
+        let absent = at_home(99);
+        assert_eq!(idx.first_candidate(absent), Hint::FARTHER);
+        assert_eq!(idx.next_candidate(absent), Hint::FARTHER);
+        assert_eq!(idx.first_candidate(FlowHash(99 << 48 | 1)), Hint::NONE);
+        // FARTHER names no slot a table has.
+        assert_eq!(Hint::FARTHER.hit().map(|h| h.slot as usize), Some(FlowIndex::MAX_SLOTS));
+    }
+
+    /// NONE means absent (the burst stages skip the fast path's lookup on it): at any
+    /// load, every filed flow gets a guess or FARTHER.
+    #[test]
+    fn a_filed_flow_never_gets_none() {
+        for seed in 0..8 {
+            let mut idx = FlowIndex::new(96, seed);
+            for i in 0..(idx.mask as u32 + 1) * 7 {
+                if !idx.insert(idx.hash(&key(i)), i, Direction::FromClient) {
+                    break;
+                }
+                for j in (0..=i).step_by(7) {
+                    assert_ne!(idx.first_candidate(idx.hash(&key(j))), Hint::NONE, "seed {seed} flow {j}");
+                }
+            }
         }
     }
 

@@ -182,11 +182,28 @@ impl SessionTable {
         self.index.first_candidate(h)
     }
 
+    /// `hint` for a flow whose home bucket gave `Hint::FARTHER`: the next bucket's guess,
+    /// which the caller prefetched (`next_bucket_addr`).
+    #[inline]
+    pub fn next_hint(&self, h: FlowHash) -> Hint {
+        self.index.next_candidate(h)
+    }
+
+    /// Address of the bucket after the flow's home bucket, for a prefetch.
+    #[inline]
+    pub fn next_bucket_addr(&self, h: FlowHash) -> *const u8 {
+        self.index.next_bucket_addr(h)
+    }
+
     /// Address of the slot a hint points at, for a prefetch.
     #[inline]
     pub fn slot_addr(&self, hint: Hint) -> Option<*const u8> {
+        if hint == Hint::FARTHER {
+            return None;
+        }
+        // An address to prefetch, not a borrow: no bounds check (a prefetch never faults).
         let i = hint.hit()?.slot as usize;
-        self.slots.get(i).map(|s| s as *const Slot as *const u8)
+        Some(self.slots.as_ptr().wrapping_add(i) as *const u8)
     }
 
     /// `lookup_hashed`, trying the entry `hint` guessed first: a live slot whose flow in
