@@ -7,6 +7,7 @@ use super::tests::{
 };
 use super::*;
 use crate::frame::VecAlloc;
+use crate::session::Hint;
 
 use crate::wire::tcp::TcpFlags;
 
@@ -91,6 +92,52 @@ fn a_burst_keeps_arrival_order_and_matches_frame_by_frame() {
     assert_eq!(ta.len(), 20);
     assert_eq!(ta, tb);
     assert_eq!(b.drops(DropReason::NoSession), 0);
+}
+
+/// A full table, where some flows' entries overflowed past their home bucket (stage 1b
+/// guesses them from the next one): bursts of every session's data, in a shuffled order,
+/// come out as frame-by-frame handling gives them, and none is dropped.
+#[test]
+fn bursts_over_a_full_table_match_frame_by_frame() {
+    const N: u16 = 1000;
+    let data =
+        |sport: u16| tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::ACK, b"d");
+    let (mut a, mut b) = (Harness::new(0, 1), Harness::new(0, 1));
+    for h in [&mut a, &mut b] {
+        h.resolve_all();
+        for sport in 20000..20000 + N {
+            h.rx(
+                CLIENT_PORT,
+                tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::SYN, b""),
+            );
+            h.rx(CLIENT_PORT, data(sport));
+        }
+        assert_eq!(h.p.sessions().len(), N as usize);
+        h.take_tx(SERVER_PORT);
+    }
+    let t = b.p.sessions();
+    let key =
+        |sport| crate::session::FlowKey { src: ip("198.18.0.10"), dst: VIP, sport, dport: 80, proto: 6 };
+    let farther = (20000..20000 + N).filter(|&p| t.hint(t.hash(&key(p))) == Hint::FARTHER).count();
+    assert!(farther > 0, "some entries overflowed (the test's point)");
+    let mut order: Vec<u16> = (20000..20000 + N).collect();
+    let mut r = 0x9e37_79b9_u32;
+    for i in (1..order.len()).rev() {
+        r ^= r << 13;
+        r ^= r >> 17;
+        r ^= r << 5;
+        order.swap(i, r as usize % (i + 1));
+    }
+    for &sport in &order {
+        a.rx(CLIENT_PORT, data(sport));
+    }
+    for chunk in order.chunks(32) {
+        let mut burst: Vec<_> = chunk.iter().map(|&p| data(p)).collect();
+        b.p.handle_burst(CLIENT_PORT, &mut burst, b.now, &mut VecAlloc, &mut b.out);
+    }
+    let (ta, tb) = (a.take_tx(SERVER_PORT), b.take_tx(SERVER_PORT));
+    assert_eq!(ta.len(), N as usize);
+    assert_eq!(ta, tb);
 }
 
 /// Forwarding does not verify L4 checksums: a corrupted segment of a live session goes

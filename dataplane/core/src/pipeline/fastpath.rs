@@ -13,7 +13,7 @@ use crate::neigh::EthHop;
 use crate::session::{Hint, FLAG_DR, FLAG_NAT, FLAG_TUN};
 
 /// A burst's per-frame state, as the stages leave it: entries past what a stage wrote for
-/// this burst hold an earlier burst's, never read (stage 1b writes every hint it reads).
+/// this burst hold an earlier burst's (stage 1b writes every hint).
 pub(super) struct BurstState {
     infos: [L4Info; BURST],
     hints: [Hint; BURST],
@@ -84,7 +84,7 @@ impl<P: Frame> Pipeline<P> {
             let mut st = self.burst.take().unwrap_or_default();
             let BurstState { infos, hints, vlan, txs } = &mut *st;
             let (fast, untagged) = self.stage_classify::<VLANS>(port, &mut frames[..n], infos, vlan);
-            self.stage_hint(fast, &infos[..n], hints);
+            self.stage_hint(fast, infos, hints);
             let run =
                 self.stage_forward::<VLANS>(&mut frames[..n], infos, hints, untagged, vlan, now, out, txs);
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
@@ -150,16 +150,51 @@ impl<P: Frame> Pipeline<P> {
 
     /// Stage 1b: the buckets are on their way; prefetch the slots they point at, keeping
     /// the guess for stage 2's lookup (of the packets `established` may take: a SYN's
-    /// first lookup is `dispatch`'s).
+    /// first lookup is `dispatch`'s). A flow whose home bucket overflowed and has no
+    /// guess there (one in fifty at a full table) gets one from the next bucket, fetched
+    /// in a second pass, so that its lookup does not wait on memory twice.
     #[inline(never)]
-    fn stage_hint(&self, fast: u32, infos: &[L4Info], hints: &mut [Hint; BURST]) {
-        for (i, (info, hint)) in infos.iter().zip(hints.iter_mut()).enumerate() {
-            if fast & (1 << i) == 0 || !Self::may_be_established(info) {
-                *hint = Hint::NONE;
+    fn stage_hint(&self, fast: u32, infos: &[L4Info; BURST], hints: &mut [Hint; BURST]) {
+        // NONE for the frames stage 2 may not take, in one go.
+        *hints = [Hint::NONE; BURST];
+        let mut left = fast;
+        while left != 0 {
+            let i = left.trailing_zeros() as usize;
+            left &= left - 1;
+            if !Self::may_be_established(&infos[i]) {
                 continue;
             }
-            *hint = self.sessions.hint(info.hash);
-            if let Some(a) = self.sessions.slot_addr(*hint) {
+            let hint = self.sessions.hint(infos[i].hash);
+            hints[i] = hint;
+            if let Some(a) = self.sessions.slot_addr(hint) {
+                rvs_prefetch::read(a);
+            }
+        }
+        // Which guesses were FARTHER, found after the loop (a few vector compares a
+        // burst) so that the loop keeps its registers for the lookups.
+        let farther =
+            hints.iter().enumerate().fold(0u32, |m, (i, &h)| m | ((h == Hint::FARTHER) as u32) << i);
+        if farther != 0 {
+            self.stage_hint_farther(farther, infos, hints);
+        }
+    }
+
+    /// Stage 1b's second pass, for the flows its mask `farther` names: their next buckets
+    /// on their way at once, then their guesses.
+    #[inline(never)]
+    fn stage_hint_farther(&self, farther: u32, infos: &[L4Info; BURST], hints: &mut [Hint; BURST]) {
+        let mut left = farther;
+        while left != 0 {
+            let i = left.trailing_zeros() as usize;
+            left &= left - 1;
+            rvs_prefetch::read(self.sessions.next_bucket_addr(infos[i].hash));
+        }
+        let mut left = farther;
+        while left != 0 {
+            let i = left.trailing_zeros() as usize;
+            left &= left - 1;
+            hints[i] = self.sessions.next_hint(infos[i].hash);
+            if let Some(a) = self.sessions.slot_addr(hints[i]) {
                 rvs_prefetch::read(a);
             }
         }
@@ -186,9 +221,9 @@ impl<P: Frame> Pipeline<P> {
         for (i, (((pkt, info), &hint), tx_of)) in
             frames.iter_mut().zip(infos.iter()).zip(hints.iter()).zip(txs.iter_mut()).enumerate()
         {
-            // Stage 1b guessed an entry for every frame that may be established: one
-            // without is a new flow, a SYN, a FIN, or one whose entry lives past its home
-            // bucket, and 2c looks at it again.
+            // Stage 1b guessed an entry, or `FARTHER` (a full probe), for every frame that
+            // may be established: NONE is a SYN, a FIN, a frame the fast path does not
+            // take, or a flow filed nowhere.
             if hint == Hint::NONE {
                 break;
             }
@@ -220,6 +255,11 @@ impl<P: Frame> Pipeline<P> {
         for ((i, pkt), info) in
             frames.drain(..n - from).enumerate().map(|(i, p)| (i + from, p)).zip(infos[from..].iter())
         {
+            // The frame that ended the run: `established` refused it (with nothing changed),
+            // or its flow is in no entry, or it is not one `established` takes, and nothing
+            // has changed the table since: no second try. Later ones: an earlier frame of
+            // the burst may have filed their session.
+            let retry = i != from;
             if VLANS && untagged & (1 << i) != 0 {
                 // A VLAN's frame, its tag stripped: its counters as `handle_tagged` keeps them.
                 let (iface, len) = vlan[i];
@@ -227,13 +267,13 @@ impl<P: Frame> Pipeline<P> {
                     self.handle_untagged_of(iface, len, pkt, now, alloc, out);
                 } else {
                     self.with_vlan_counters(iface, len, |p| {
-                        p.fast_or_full(pkt, info, hints[i], now, alloc, out)
+                        p.fast_or_full(pkt, info, hints[i], retry, now, alloc, out)
                     });
                 }
             } else if fast & (1 << i) == 0 {
                 self.handle(port, pkt, now, alloc, out);
             } else {
-                self.fast_or_full(pkt, info, hints[i], now, alloc, out);
+                self.fast_or_full(pkt, info, hints[i], retry, now, alloc, out);
             }
         }
     }
@@ -255,18 +295,26 @@ impl<P: Frame> Pipeline<P> {
         self.try_fast(pkt, &info, Hint::NONE, now, out)
     }
 
-    /// Stage 2 of one classified frame: the fast path, else the full way.
+    /// Stage 2 of one classified frame: the fast path if `fast`, else (or if it does not
+    /// take the frame) the full way.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn fast_or_full(
         &mut self,
         pkt: P,
         info: &L4Info,
         hint: Hint,
+        fast: bool,
         now: Time,
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
-        let Err(pkt) = self.try_fast(pkt, info, hint, now, out) else { return };
+        let pkt = if fast {
+            let Err(pkt) = self.try_fast(pkt, info, hint, now, out) else { return };
+            pkt
+        } else {
+            pkt
+        };
         // What the destination is, which stage 1 left to the full way.
         let mut info = *info;
         info.dest = self.addrs.get(info.key.dst);
