@@ -32,6 +32,18 @@ impl Default for BurstState {
     }
 }
 
+/// The frames a burst mask names, lowest first.
+#[inline(always)]
+fn frames_of(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            i
+        })
+    })
+}
+
 /// What stage 2c needs of stages 1 and 2a: the burst's frames `from..n` are left.
 struct Rest<'a> {
     from: usize,
@@ -157,10 +169,7 @@ impl<P: Frame> Pipeline<P> {
     fn stage_hint(&self, fast: u32, infos: &[L4Info; BURST], hints: &mut [Hint; BURST]) {
         // NONE for the frames stage 2 may not take, in one go.
         *hints = [Hint::NONE; BURST];
-        let mut left = fast;
-        while left != 0 {
-            let i = left.trailing_zeros() as usize;
-            left &= left - 1;
+        for i in frames_of(fast) {
             if !Self::may_be_established(&infos[i]) {
                 continue;
             }
@@ -183,16 +192,10 @@ impl<P: Frame> Pipeline<P> {
     /// on their way at once, then their guesses.
     #[inline(never)]
     fn stage_hint_farther(&self, farther: u32, infos: &[L4Info; BURST], hints: &mut [Hint; BURST]) {
-        let mut left = farther;
-        while left != 0 {
-            let i = left.trailing_zeros() as usize;
-            left &= left - 1;
+        for i in frames_of(farther) {
             rvs_prefetch::read(self.sessions.next_bucket_addr(infos[i].hash));
         }
-        let mut left = farther;
-        while left != 0 {
-            let i = left.trailing_zeros() as usize;
-            left &= left - 1;
+        for i in frames_of(farther) {
             hints[i] = self.sessions.next_hint(infos[i].hash);
             if let Some(a) = self.sessions.slot_addr(hints[i]) {
                 rvs_prefetch::read(a);
