@@ -251,19 +251,19 @@ impl<P: Frame> Pipeline<P> {
         // array (UDP frames are padded to 60 bytes on Ethernet, so 54 holds both): the
         // reads below need no bounds checks.
         let h: &[u8; 54] = d.get(..54)?.try_into().ok()?;
-        let dst = u64::from_le_bytes(*h.first_chunk::<8>()?) & 0xffff_ffff_ffff;
-        if dst != mac || h[12..14] != [8, 0] {
+        // The destination MAC as the top 48 bits of the frame's first word (`mac_word`).
+        let dst = u64::from_le_bytes(*h.first_chunk::<8>()?) << 16;
+        // IPv4 with a 20-byte header (ethertype 0x0800, then 0x45) as one word, the TOS
+        // byte shifted out; no fragment bits (MF and the offset) as another.
+        let ether_ver = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) << 8;
+        let frag = u16::from_le_bytes([h[20], h[21]]) & 0xff3f;
+        if dst != mac || ether_ver != 0x4500_0800 || frag != 0 {
             return None;
         }
         let ip_len = u16::from_be_bytes([h[16], h[17]]) as usize;
-        // Version 4, 20-byte header, no fragment bits, length within the frame.
-        // No bigger than the smallest port MTU (`xmit_frag` treats the rest).
-        if h[14] != 0x45
-            || h[20] & 0x3f != 0
-            || h[21] != 0
-            || ETH_LEN + ip_len > d.len()
-            || ip_len > self.max_fast_ip
-        {
+        // Length within the frame, no bigger than the smallest port MTU (`xmit_frag`
+        // treats the rest).
+        if ETH_LEN + ip_len > d.len() || ip_len > self.max_fast_ip {
             return None;
         }
         let proto = h[23];
@@ -309,11 +309,12 @@ impl<P: Frame> Pipeline<P> {
     }
 }
 
-/// A MAC address as the low 48 bits of a little-endian word: what `classify_fast` reads
-/// from a frame's first eight bytes, masked.
+/// A MAC address as the top 48 bits of a little-endian word: what `classify_fast` makes of
+/// a frame's first eight bytes, shifted up (no mask constant). A word with any of its low
+/// 16 bits set (`u64::MAX`, "no interface") matches no frame.
 #[inline(always)]
 pub(super) fn mac_word(m: [u8; 6]) -> u64 {
-    u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
+    u64::from_le_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
 }
 
 /// Our addresses, in one table: the ports' own, VIPs and LIPs (`OpenIndex`), rebuilt

@@ -634,3 +634,34 @@ fn a_changed_address_sends_established_packets_the_full_way() {
     assert_eq!(staged, one_by_one);
     assert!(staged.0.is_empty(), "the VIP is a local address now: nothing goes to the server");
 }
+
+/// Stage 1's classification reads the MAC, the ethertype with the IP version and header
+/// length, and the fragment bits as whole words: each field still decides on its own, and
+/// the bytes the words mask off (TOS, DF) decide nothing.
+#[test]
+fn the_fast_classification_tells_each_header_field_apart() {
+    let h = Harness::new(0, 1);
+    let base = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, VIP, 80, TcpFlags::ACK, b"hi");
+    let takes = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = base.clone();
+        edit(&mut f);
+        let mut info = L4Info::EMPTY;
+        h.p.classify_fast(CLIENT_PORT, &f, &mut info)
+    };
+    assert!(takes(&|_| {}), "a plain TCP segment for our MAC");
+    assert!(takes(&|f| f[15] = 0xb8), "any TOS (DSCP EF)");
+    assert!(takes(&|f| f[20] = 0x40), "DF set");
+    assert!(!takes(&|f| f[20] |= 0x20), "MF set");
+    assert!(!takes(&|f| f[21] = 1), "a fragment offset (low byte)");
+    assert!(!takes(&|f| f[20] = 0x01), "a fragment offset (high bits)");
+    assert!(!takes(&|f| f[14] = 0x46), "an IP option");
+    assert!(!takes(&|f| f[14] = 0x65), "not version 4");
+    assert!(!takes(&|f| f[12..14].copy_from_slice(&[0x86, 0xdd])), "IPv6's ethertype");
+    assert!(!takes(&|f| f[13] = 0x06), "ARP's ethertype");
+    for byte in 0..6 {
+        assert!(!takes(&|f| f[byte] ^= 0x80), "another MAC (byte {byte})");
+    }
+    assert!(!takes(&|f| f[..6].copy_from_slice(&[0xff; 6])), "broadcast");
+    // The source MAC's bytes next to the destination's are no part of the match.
+    assert!(takes(&|f| f[6..8].copy_from_slice(&[0xff, 0xff])), "any source MAC");
+}

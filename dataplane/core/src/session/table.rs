@@ -79,6 +79,18 @@ struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
+impl Slot {
+    /// Whether this slot is filed and its flow in direction `dir` is `key`.
+    #[inline(always)]
+    fn holds(&self, key: &FlowKey, dir: Direction) -> bool {
+        let k = match dir {
+            Direction::FromClient => &self.session.client,
+            Direction::FromServer => &self.session.reply,
+        };
+        self.bucket != NOT_FILED && *k == *key
+    }
+}
+
 pub struct SessionTable {
     slots: Vec<Slot>,
     /// Each slot's previous entry in its wheel bucket's list plus one, 0 for none (the
@@ -212,14 +224,8 @@ impl SessionTable {
     #[inline(always)]
     pub fn lookup_hinted(&self, h: FlowHash, key: &FlowKey, hint: Hint) -> Option<(SessionId, Direction)> {
         if let Some(hit) = hint.hit() {
-            if let Some(slot) = self.slots.get(hit.slot as usize) {
-                let k = match hit.dir {
-                    Direction::FromClient => &slot.session.client,
-                    Direction::FromServer => &slot.session.reply,
-                };
-                if slot.bucket != NOT_FILED && *k == *key {
-                    return Some((SessionId(hit.slot), hit.dir));
-                }
+            if self.slots.get(hit.slot as usize).is_some_and(|s| s.holds(key, hit.dir)) {
+                return Some((SessionId(hit.slot), hit.dir));
             }
         }
         self.lookup_hashed(h, key)
@@ -230,8 +236,17 @@ impl SessionTable {
     /// it is of generation `gen` (one slot borrow for all three).
     #[inline(always)]
     pub fn find_mut(&mut self, h: FlowHash, key: &FlowKey, hint: Hint, gen: u16) -> Option<Found<'_>> {
-        let (id, dir) = self.lookup_hinted(h, key, hint)?;
-        let slot = self.slots.get_mut(id.0 as usize)?;
+        // The guess first, its slot borrowed once (the hit path does not check the
+        // index against the slots twice), else the full probe.
+        let hit =
+            hint.hit().filter(|hit| self.slots.get(hit.slot as usize).is_some_and(|s| s.holds(key, hit.dir)));
+        let (slot, id, dir) = match hit {
+            Some(hit) => (&mut self.slots[hit.slot as usize], SessionId(hit.slot), hit.dir),
+            None => {
+                let (id, dir) = self.lookup_hashed(h, key)?;
+                (self.slots.get_mut(id.0 as usize)?, id, dir)
+            }
+        };
         let hop = slot.hop[dir_bit(dir)];
         let hop = (slot.hop_gen == gen && hop != NO_HOP).then_some(hop);
         if slot.delta == RewriteDelta::UNSET {
