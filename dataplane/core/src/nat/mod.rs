@@ -133,14 +133,15 @@ pub fn rewrite_to_reverse(ip: &mut [u8; 40], udp: bool, other: &FlowKey, delta: 
     // One less TTL: 0xfeff in big-endian order (`rewrite_words`).
     let ttl_delta = u16::from_ne_bytes(0xfeffu16.to_be_bytes());
     let ip_csum = u16::from_ne_bytes([ip[10], ip[11]]);
-    let c = !checksum::fold32(u32::from(!ip_csum) + u32::from(delta.addrs) + u32::from(ttl_delta));
+    // Ones' complement adds with the carry brought round at once (`add16`): no fold.
+    let c = !checksum::add16(checksum::add16(!ip_csum, delta.addrs), ttl_delta);
     ip[10..12].copy_from_slice(&c.to_ne_bytes());
     let at = if udp { 26 } else { 36 };
     let old = u16::from_ne_bytes([ip[at], ip[at + 1]]);
     if udp && old == 0 {
         return; // UDP without a checksum stays without
     }
-    let mut c = !checksum::fold32(u32::from(!old) + u32::from(delta.l4));
+    let mut c = !checksum::add16(!old, delta.l4);
     if udp && c == 0 {
         c = 0xffff; // UDP sends a computed zero as all ones
     }

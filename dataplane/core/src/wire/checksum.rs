@@ -103,6 +103,14 @@ pub fn fold32(s: u32) -> u16 {
     (s.wrapping_add(s.rotate_right(16)) >> 16) as u16
 }
 
+/// The ones' complement sum of two 16-bit words: an add whose carry comes back in at
+/// the bottom (an add and an add-with-carry): `fold32(a + b)`, without the fold.
+#[inline(always)]
+pub fn add16(a: u16, b: u16) -> u16 {
+    let (s, carry) = a.overflowing_add(b);
+    s.wrapping_add(carry as u16)
+}
+
 /// Partial sum of the IPv4 pseudo header used by TCP and UDP: source and destination
 /// addresses, zero, protocol, and the transport length (TCP: header plus data; UDP: the UDP
 /// length field).
@@ -257,6 +265,22 @@ mod tests {
         }
     }
 
+    /// `add16` at the edges of ones' complement (its two zeros, the carries) against the
+    /// fold of the sum, over every pair of a set of awkward words.
+    #[test]
+    fn add16_at_the_edges() {
+        let edge = [0u16, 1, 2, 0x7fff, 0x8000, 0x8001, 0xfeff, 0xfffe, 0xffff];
+        for &a in &edge {
+            for &b in &edge {
+                assert_eq!(add16(a, b), fold32(a as u32 + b as u32), "{a:#x} + {b:#x}");
+                for &c in &edge {
+                    let chained = add16(add16(a, b), c);
+                    assert_eq!(chained, fold32(a as u32 + b as u32 + c as u32), "{a:#x} + {b:#x} + {c:#x}");
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn fold_matches_the_loop(s in any::<u64>()) {
@@ -266,6 +290,13 @@ mod tests {
         #[test]
         fn fold32_matches_the_loop(s in any::<u32>()) {
             prop_assert_eq!(fold32(s), fold_slow(s as u64));
+        }
+
+        #[test]
+        fn add16_chains_match_the_fold_of_the_sum(words in proptest::collection::vec(any::<u16>(), 1..6)) {
+            let chained = words.iter().fold(0u16, |acc, &w| add16(acc, w));
+            let summed = fold32(words.iter().map(|&w| w as u32).sum());
+            prop_assert_eq!(chained, summed);
         }
 
         #[test]
