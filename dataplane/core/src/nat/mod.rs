@@ -128,7 +128,8 @@ impl RewriteDelta {
 pub fn rewrite_to_reverse(ip: &mut [u8; 40], udp: bool, other: &FlowKey, delta: RewriteDelta) {
     let (s, d) = (other.src.octets(), other.dst.octets());
     ip[12..20].copy_from_slice(&[d[0], d[1], d[2], d[3], s[0], s[1], s[2], s[3]]);
-    ip[20..24].copy_from_slice(&ports_ne(other.dport, other.sport).to_ne_bytes());
+    // The ports as one big-endian word (one load and a byte swap of the key's two).
+    ip[20..24].copy_from_slice(&((other.dport as u32) << 16 | other.sport as u32).to_be_bytes());
     ip[8] = ip[8].wrapping_sub(1);
     // One less TTL: 0xfeff in big-endian order (`rewrite_words`).
     let ttl_delta = u16::from_ne_bytes(0xfeffu16.to_be_bytes());

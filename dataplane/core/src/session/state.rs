@@ -102,6 +102,9 @@ pub struct StateTimeouts {
     knobs: Timeouts,
 }
 
+/// The longest timeout `deadline` adds, and the latest time it takes: 2^62 ns.
+const MAX_TIMEOUT_NANOS: u64 = 1 << 62;
+
 pub const SYN_RECV_TIMEOUT: Duration = Duration::from_secs(30);
 /// SYN_RECV timeout for sessions created while the table is 7/8 full: a real client's
 /// ACK comes within a round trip, a flood's never.
@@ -114,14 +117,18 @@ impl StateTimeouts {
         by_state[SessionState::SynRecv as usize] = SYN_RECV_TIMEOUT;
         by_state[SessionState::Established as usize] = Duration::from_secs(t.tcp as u64);
         by_state[SessionState::Udp as usize] = Duration::from_secs(t.udp as u64);
-        let nanos = by_state.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        // At most 2^62 ns (146 years): added to a time that is below 2^62 too (a
+        // monotonic count from boot or start), it cannot overflow (`deadline`).
+        let nanos = by_state.map(|d| d.as_nanos().min(MAX_TIMEOUT_NANOS as u128) as u64);
         StateTimeouts { by_state, nanos, knobs: t }
     }
 
     /// When a session in state `s` seen at `now` expires.
     #[inline]
     pub fn deadline(&self, now: crate::time::Time, s: SessionState) -> crate::time::Time {
-        crate::time::Time(now.0.saturating_add(self.nanos[s as usize]))
+        // No saturation: both terms are below 2^62 (`new`), an add per packet and no more.
+        debug_assert!(now.0 < MAX_TIMEOUT_NANOS, "a time of over 146 years");
+        crate::time::Time(now.0 + self.nanos[s as usize])
     }
 
     /// Whether a session in state `s` gets the short SYN_RECV life: half-open while the
