@@ -403,12 +403,13 @@ impl<P: Frame> Pipeline<P> {
         }
         let eth: &EthHop = self.neigh.eth_hop(found.hop?)?;
         // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
-        // sequence translation.
-        let translation = if s.flags & FLAG_EXT != 0 {
-            Some(ext::fast_step(&mut self.ext, &s.client, self.syn_params.dup_ack_threshold, dir, pkt, info)?)
-        } else {
-            None
-        };
+        // sequence translation, applied at once (nothing below can decline the packet,
+        // and its checksum update and the rewrite's add up in either order).
+        if s.flags & FLAG_EXT != 0 {
+            let t =
+                ext::fast_step(&mut self.ext, &s.client, self.syn_params.dup_ack_threshold, dir, pkt, info)?;
+            ext::translate(&t, dir, pkt, info.ip_len);
+        }
         // Everything checked: from here on the packet is ours.
         s.expires = self.timeouts.deadline(now, s.state);
         let (ip_len, dr, state) = (info.ip_len, s.flags & FLAG_DR != 0, s.state);
@@ -428,9 +429,6 @@ impl<P: Frame> Pipeline<P> {
             sv.1.add(ip_len as u64);
             r.0.inc();
             r.1.add(ip_len as u64);
-        }
-        if let Some(t) = &translation {
-            ext::translate(t, dir, pkt, ip_len);
         }
         if dr && pkt.data().len() > ETH_LEN + ip_len {
             // LVS/DR: the client's frame goes to the real server's MAC as it came
