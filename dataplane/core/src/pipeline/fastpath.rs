@@ -401,7 +401,7 @@ impl<P: Frame> Pipeline<P> {
         if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
             return None;
         }
-        let eth: &EthHop = self.neigh.eth_hop(found.hop?)?;
+        let eth: &EthHop = self.neigh.eth_hop(found.hop)?;
         // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
         // sequence translation, applied at once (nothing below can decline the packet,
         // and its checksum update and the rewrite's add up in either order).

@@ -57,8 +57,8 @@ pub struct Found<'a> {
     pub id: SessionId,
     pub dir: Direction,
     pub session: &'a mut Session,
-    /// The neighbour index cached for this direction, if current.
-    pub hop: Option<u16>,
+    /// The neighbour index cached for this direction (current: `find_mut`).
+    pub hop: u16,
     /// The checksum deltas of this direction's rewrite (`nat::rewrite_to_reverse`).
     pub delta: RewriteDelta,
 }
@@ -232,8 +232,10 @@ impl SessionTable {
     }
 
     /// `lookup_hinted` for the fast path, which reads and moves the session at once: the
-    /// session, which flow `key` is, and the next hop cached for packets of that flow if
-    /// it is of generation `gen` (one slot borrow for all three).
+    /// session, which flow `key` is, and the next hop cached for packets of that flow
+    /// (one slot borrow for all three). None as well when no hop of generation `gen` is
+    /// cached for that flow: the fast path does not take it (checked here, where the
+    /// slot is at hand, rather than carried as an Option).
     #[inline(always)]
     pub fn find_mut(&mut self, h: FlowHash, key: &FlowKey, hint: Hint, gen: u16) -> Option<Found<'_>> {
         // The guess first, its slot borrowed once (the hit path does not check the
@@ -248,7 +250,9 @@ impl SessionTable {
             }
         };
         let hop = slot.hop[dir_bit(dir)];
-        let hop = (slot.hop_gen == gen && hop != NO_HOP).then_some(hop);
+        if slot.hop_gen != gen || hop == NO_HOP {
+            return None;
+        }
         if slot.delta == RewriteDelta::UNSET {
             // Flows never change once filed: neither do the deltas.
             slot.delta = RewriteDelta::between(&slot.session.client, &slot.session.reply);
