@@ -102,9 +102,9 @@ impl<P: Frame> Pipeline<P> {
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
             // move when it all leaves by one port (a burst of one side's traffic).
             let first = txs[0] as usize;
-            let one_port = (first < self.nports && txs[..run].iter().all(|&t| t as usize == first))
-                .then(|| out.tx.get_mut(first))
-                .flatten();
+            // Without an early exit, so that the compiler compares the run in vectors.
+            let same = txs[..run].iter().fold(0, |d, &t| d | (t ^ txs[0])) == 0;
+            let one_port = (first < self.nports && same).then(|| out.tx.get_mut(first)).flatten();
             if let Some(q) = one_port {
                 if run == frames.len() {
                     // The whole vector (a burst of at most 32): one copy of its pointers.
