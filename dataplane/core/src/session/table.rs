@@ -238,8 +238,8 @@ impl SessionTable {
     /// slot is at hand, rather than carried as an Option).
     #[inline(always)]
     pub fn find_mut(&mut self, h: FlowHash, key: &FlowKey, hint: Hint, gen: u16) -> Option<Found<'_>> {
-        // The guess first, its slot borrowed once (the hit path does not check the
-        // index against the slots twice), else the full probe.
+        // The guessed entry first (the slot filed, the key the flow's: `Slot::holds`),
+        // else the full probe.
         let hit =
             hint.hit().filter(|hit| self.slots.get(hit.slot as usize).is_some_and(|s| s.holds(key, hit.dir)));
         let (slot, id, dir) = match hit {

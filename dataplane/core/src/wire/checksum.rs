@@ -266,7 +266,7 @@ mod tests {
     }
 
     /// `add16` at the edges of ones' complement (its two zeros, the carries) against the
-    /// fold of the sum, over every pair of a set of awkward words.
+    /// fold of the sum, over every pair and triple of a set of awkward words.
     #[test]
     fn add16_at_the_edges() {
         let edge = [0u16, 1, 2, 0x7fff, 0x8000, 0x8001, 0xfeff, 0xfffe, 0xffff];
