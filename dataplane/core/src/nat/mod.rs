@@ -77,22 +77,28 @@ pub fn rewrite_classified(ip: &mut [u8], udp: bool, from: &FlowKey, to: Endpoint
 
 /// The checksum deltas of a session's rewrite, computed once, by the first packet the fast
 /// path takes (`SessionTable::find_mut`): its flows never change, so neither does what the
-/// rewrite adds to a checksum. `addrs` is the addresses' part (the IP header's, before the
-/// TTL), `l4` the addresses' and the ports' (the TCP/UDP checksum's, whose pseudo header
-/// covers the addresses), both for a packet of the client's flow rewritten to the reverse
-/// of the reply flow, folded to 16 bits in native order (see `ne`). A reply's deltas are
-/// their negatives (`reversed`): the same rewrite the other way.
+/// rewrite adds to a checksum. `ip` is the IP header's: the addresses' part and the
+/// TTL's one less, folded in so that a packet pays no add for the TTL; `l4` the addresses'
+/// and the ports' (the TCP/UDP checksum's, whose pseudo header covers the addresses), both
+/// for a packet of the client's flow rewritten to the reverse of the reply flow, folded to
+/// 16 bits in native order (see `ne`). A reply's deltas are the same rewrite the other way
+/// (`reversed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RewriteDelta {
-    pub addrs: u16,
+    pub ip: u16,
     pub l4: u16,
 }
+
+/// One less TTL, as a checksum delta: the TTL is the first byte of the big-endian word
+/// (TTL, protocol), so one less is 0xfeff added in big-endian order, the same word with
+/// its bytes swapped in native order (`ne`).
+const TTL_DELTA: u16 = u16::from_ne_bytes(0xfeffu16.to_be_bytes());
 
 impl RewriteDelta {
     /// Not computed yet: no pair of flows has these deltas, since a fold of a sum that is
     /// not zero is not zero, and a delta's sum holds complemented words. (Were it ever
     /// computed, it would merely be computed again.)
-    pub const UNSET: RewriteDelta = RewriteDelta { addrs: 0, l4: 0 };
+    pub const UNSET: RewriteDelta = RewriteDelta { ip: 0, l4: 0 };
 
     /// The deltas of rewriting a packet of `from` to the reverse of `other` (source
     /// `other.dst:other.dport`, destination `other.src:other.sport`). Out of line: once
@@ -108,13 +114,17 @@ impl RewriteDelta {
         let word = |k: &FlowKey| k.sport as u32 | (k.dport as u32) << 16;
         let ports = checksum::fold((!word(from)) as u64 + word(other) as u64);
         let ports = u16::from_ne_bytes(ports.to_be_bytes());
-        RewriteDelta { addrs, l4: checksum::fold32(addrs as u32 + ports as u32) }
+        let l4 = checksum::fold32(addrs as u32 + ports as u32);
+        RewriteDelta { ip: checksum::add16(addrs, TTL_DELTA), l4 }
     }
 
-    /// The deltas of the rewrite the other way (ones' complement negation).
+    /// The deltas of the rewrite the other way: the negated addresses' part, the same TTL
+    /// part. `ip` holds A + T (ones' complement), whose negation is -A - T: the other
+    /// way's -A + T is that plus 2T.
     #[inline(always)]
     pub fn reversed(self) -> RewriteDelta {
-        RewriteDelta { addrs: !self.addrs, l4: !self.l4 }
+        const TWO_TTL: u16 = checksum::add16(TTL_DELTA, TTL_DELTA);
+        RewriteDelta { ip: checksum::add16(!self.ip, TWO_TTL), l4: !self.l4 }
     }
 }
 
@@ -131,11 +141,10 @@ pub fn rewrite_to_reverse(ip: &mut [u8; 40], udp: bool, other: &FlowKey, delta: 
     // The ports as one big-endian word (one load and a byte swap of the key's two).
     ip[20..24].copy_from_slice(&((other.dport as u32) << 16 | other.sport as u32).to_be_bytes());
     ip[8] = ip[8].wrapping_sub(1);
-    // One less TTL: 0xfeff in big-endian order (`rewrite_words`).
-    let ttl_delta = u16::from_ne_bytes(0xfeffu16.to_be_bytes());
     let ip_csum = u16::from_ne_bytes([ip[10], ip[11]]);
-    // Ones' complement adds with the carry brought round at once (`add16`): no fold.
-    let c = !checksum::add16(checksum::add16(!ip_csum, delta.addrs), ttl_delta);
+    // Ones' complement adds with the carry brought round at once (`add16`): no fold. The
+    // delta has the TTL's in it.
+    let c = !checksum::add16(!ip_csum, delta.ip);
     ip[10..12].copy_from_slice(&c.to_ne_bytes());
     let at = if udp { 26 } else { 36 };
     let old = u16::from_ne_bytes([ip[at], ip[at + 1]]);

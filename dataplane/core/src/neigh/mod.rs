@@ -102,7 +102,8 @@ pub struct NeighTable<P, A = Ipv4Addr> {
     params: NeighParams,
 }
 
-/// At most this many neighbours per worker (slot numbers are 16-bit).
+/// At most this many neighbours per worker (slot numbers are 16-bit): `u16::MAX` is no
+/// slot, which the session table's fast lookup relies on (`eth_hop` declines it).
 const MAX_NEIGHBOURS: usize = u16::MAX as usize;
 
 /// An address a neighbour table resolves: IPv4 (ARP) or IPv6 (Neighbor Discovery).

@@ -216,21 +216,18 @@ impl<P: Frame> Pipeline<P> {
 
     /// The fast classification of burst stage 1: an untagged IPv4 frame for our MAC,
     /// without options or fragmentation (header checksum: see below), carrying TCP or
-    /// UDP. Anything else (and anything malformed) is None and takes the full path of
-    /// `handle`, which counts it. Fills `info` in place (a burst's slot: no copy of a
-    /// whole `L4Info`) but for `dest`, which the fast path does without (`established`)
-    /// and the full way looks up (`fast_or_full`); returns whether it took the frame.
+    /// UDP. Anything else (and anything malformed) is false and takes the full path of
+    /// `handle`, which counts it. Fills `info` but for `dest`, which the fast path does
+    /// without (`established`) and the full way looks up (`fast_or_full`).
     #[inline(always)]
     pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P, info: &mut L4Info) -> bool {
         let Some(i) = self.ifaces.get(port as usize) else { return false };
-        self.classify_fast_parts(port, mac_word(i.mac.0), pkt, info).is_some()
-    }
-
-    /// `classify_fast` with the interface's MAC as `mac_word` gives it (one word a burst,
-    /// not a table read a frame).
-    #[inline(always)]
-    pub(super) fn classify_fast_mac(&self, port: PortIndex, mac: u64, pkt: &P, info: &mut L4Info) -> bool {
-        self.classify_fast_parts(port, mac, pkt, info).is_some()
+        let mut meta = FastMeta::default();
+        if self.classify_fast_meta(mac_word(i.mac.0), pkt, &mut meta).is_none() {
+            return false;
+        }
+        *info = meta.info(port, pkt);
+        true
     }
 
     /// Whether the IPv4 header checksum of a frame `classify_fast` took (a 20-byte header)
@@ -244,8 +241,12 @@ impl<P: Frame> Pipeline<P> {
         })
     }
 
+    /// `classify_fast` for a frame to the interface whose MAC is `mac` (as `mac_word`
+    /// gives it: one word a burst, not a table read a frame), keeping what the stages
+    /// after it decide on (`FastMeta`); the flow's key stays in the header, in cache, for
+    /// stage 2 to read (`fast_key`), rather than stored and loaded again.
     #[inline(always)]
-    fn classify_fast_parts(&self, port: PortIndex, mac: u64, pkt: &P, info: &mut L4Info) -> Option<()> {
+    pub(super) fn classify_fast_meta(&self, mac: u64, pkt: &P, meta: &mut FastMeta) -> Option<()> {
         let d = pkt.data();
         // Ethernet, a 20-byte IPv4 header and the first 20 bytes of L4 as one fixed-size
         // array (UDP frames are padded to 60 bytes on Ethernet, so 54 holds both): the
@@ -260,24 +261,24 @@ impl<P: Frame> Pipeline<P> {
         if dst != mac || ether_ver != 0x4500_0800 || frag != 0 {
             return None;
         }
-        let ip_len = u16::from_be_bytes([h[16], h[17]]) as usize;
+        let ip_len = u16::from_be_bytes([h[16], h[17]]);
         // Length within the frame, no bigger than the smallest port MTU (`xmit_frag`
         // treats the rest).
-        if ETH_LEN + ip_len > d.len() || ip_len > self.max_fast_ip {
+        if ETH_LEN + ip_len as usize > d.len() || ip_len as usize > self.max_fast_ip {
             return None;
         }
         let proto = h[23];
         let flags = match proto {
             PROTO_TCP => {
-                let doff = (h[46] >> 4) as usize * 4;
+                let doff = (h[46] >> 4) as u16 * 4;
                 if doff < 20 || 20 + doff > ip_len {
                     return None;
                 }
                 h[47]
             }
             PROTO_UDP => {
-                let ulen = u16::from_be_bytes([h[38], h[39]]) as usize;
-                if ulen < 8 || 20 + ulen > ip_len {
+                let ulen = u16::from_be_bytes([h[38], h[39]]);
+                if ulen < 8 || 20 + ulen as usize > ip_len as usize {
                     return None;
                 }
                 0
@@ -292,21 +293,66 @@ impl<P: Frame> Pipeline<P> {
         if pkt.ip_checksum_ok() == Some(false) {
             return None;
         }
-        let key = FlowKey {
-            src: Ipv4Addr::new(h[26], h[27], h[28], h[29]),
-            dst: Ipv4Addr::new(h[30], h[31], h[32], h[33]),
-            sport: u16::from_be_bytes([h[34], h[35]]),
-            dport: u16::from_be_bytes([h[36], h[37]]),
-            proto,
-        };
-        info.port = port;
-        info.key = key;
-        info.tcp_flags = flags;
-        info.ttl = h[22];
-        info.ip_len = ip_len;
-        info.hash = self.sessions.hash(&key);
+        // The hash from the addresses and ports as they lie in the header (`hash_wire`).
+        let addrs = [h[26], h[27], h[28], h[29], h[30], h[31], h[32], h[33]];
+        meta.hash = self.sessions.hash_wire(addrs, [h[34], h[35], h[36], h[37]], proto);
+        (meta.ip_len, meta.tcp_flags, meta.ttl, meta.proto) = (ip_len, flags, h[22], proto);
         Some(())
     }
+}
+
+/// What burst stage 1 keeps of a frame it took (`classify_fast_meta`): the flow's hash and
+/// the header fields stage 2 decides on before it reads the header again.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct FastMeta {
+    pub(super) hash: FlowHash,
+    /// Bytes of IP packet.
+    pub(super) ip_len: u16,
+    pub(super) tcp_flags: u8,
+    pub(super) ttl: u8,
+    pub(super) proto: u8,
+}
+
+impl FastMeta {
+    /// The meta of a classified packet's `info`.
+    #[inline(always)]
+    pub(super) fn of(info: &L4Info) -> FastMeta {
+        FastMeta {
+            hash: info.hash,
+            ip_len: info.ip_len as u16,
+            tcp_flags: info.tcp_flags,
+            ttl: info.ttl,
+            proto: info.key.proto,
+        }
+    }
+
+    /// The `L4Info` of a frame `classify_fast_meta` took, received on interface `port`
+    /// (for the full way, where a frame of the fast stages may end).
+    pub(super) fn info<P: Frame>(&self, port: IfIndex, pkt: &P) -> L4Info {
+        L4Info {
+            port,
+            key: fast_key(pkt.data()).unwrap_or(L4Info::EMPTY.key),
+            tcp_flags: self.tcp_flags,
+            ttl: self.ttl,
+            ip_len: self.ip_len as usize,
+            dest: Destination::Former,
+            hash: self.hash,
+        }
+    }
+}
+
+/// The flow key of a frame `classify_fast_meta` took, read from its header (in cache since
+/// stage 1); None for a frame shorter than the fast path's headers, which it never took.
+#[inline(always)]
+pub(super) fn fast_key(d: &[u8]) -> Option<FlowKey> {
+    let h: &[u8; 38] = d.first_chunk()?;
+    Some(FlowKey {
+        src: Ipv4Addr::new(h[26], h[27], h[28], h[29]),
+        dst: Ipv4Addr::new(h[30], h[31], h[32], h[33]),
+        sport: u16::from_be_bytes([h[34], h[35]]),
+        dport: u16::from_be_bytes([h[36], h[37]]),
+        proto: d.get(23).copied()?,
+    })
 }
 
 /// A MAC address as the top 48 bits of a little-endian word: what `classify_fast` makes of

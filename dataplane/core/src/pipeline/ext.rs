@@ -132,14 +132,14 @@ pub(super) fn fast_step<P: Frame>(
     threshold: u16,
     dir: Direction,
     pkt: &P,
-    info: &L4Info,
+    meta: &super::classify::FastMeta,
 ) -> Option<Translation> {
     let ext = exts.get_mut(client)?;
     if ext.pending.is_some() || ext.proxy.is_some() {
         return None;
     }
     if threshold != 0 && dir == Direction::FromClient && ext.opened_by.is_some() {
-        let tcp = pkt.data().get(ETH_LEN + 20..ETH_LEN + info.ip_len)?;
+        let tcp = pkt.data().get(ETH_LEN + 20..ETH_LEN + meta.ip_len as usize)?;
         let t = TcpPacket::new_unchecked(tcp);
         if t.payload().is_empty() && t.flags() == crate::wire::tcp::TcpFlags::ACK {
             let dups = if t.ack_number() == ext.last_ack { ext.dup_acks.saturating_add(1) } else { 0 };

@@ -8,14 +8,15 @@
 //! forwarded by `established`, which checks everything before it changes anything; any
 //! other packet goes the full way of `dispatch` / `handle`, which counts every drop.
 
+use super::classify::FastMeta;
 use super::*;
 use crate::neigh::EthHop;
-use crate::session::{Hint, FLAG_DR, FLAG_NAT, FLAG_TUN};
+use crate::session::{Hint, KeyWords, FLAG_DR, FLAG_NAT, FLAG_TUN};
 
 /// A burst's per-frame state, as the stages leave it: entries past what a stage wrote for
 /// this burst hold an earlier burst's (stage 1b writes every hint).
 pub(super) struct BurstState {
-    infos: [L4Info; BURST],
+    metas: [FastMeta; BURST],
     hints: [Hint; BURST],
     vlan: [(IfIndex, usize); BURST],
     txs: [IfIndex; BURST],
@@ -24,7 +25,7 @@ pub(super) struct BurstState {
 impl Default for BurstState {
     fn default() -> Self {
         BurstState {
-            infos: [L4Info::EMPTY; BURST],
+            metas: [FastMeta::default(); BURST],
             hints: [Hint::NONE; BURST],
             vlan: [(0, 0); BURST],
             txs: [0; BURST],
@@ -50,7 +51,7 @@ struct Rest<'a> {
     n: usize,
     fast: u32,
     untagged: u32,
-    infos: &'a [L4Info; BURST],
+    metas: &'a [FastMeta; BURST],
     hints: &'a [Hint; BURST],
     vlan: &'a [(IfIndex, usize); BURST],
 }
@@ -94,11 +95,11 @@ impl<P: Frame> Pipeline<P> {
                 pkt.prefetch();
             }
             let mut st = self.burst.take().unwrap_or_default();
-            let BurstState { infos, hints, vlan, txs } = &mut *st;
-            let (fast, untagged) = self.stage_classify::<VLANS>(port, &mut frames[..n], infos, vlan);
-            self.stage_hint(fast, infos, hints);
+            let BurstState { metas, hints, vlan, txs } = &mut *st;
+            let (fast, untagged) = self.stage_classify::<VLANS>(port, &mut frames[..n], metas, vlan);
+            self.stage_hint(fast, metas, hints);
             let run =
-                self.stage_forward::<VLANS>(&mut frames[..n], infos, hints, untagged, vlan, now, out, txs);
+                self.stage_forward::<VLANS>(&mut frames[..n], metas, hints, untagged, vlan, now, out, txs);
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
             // move when it all leaves by one port (a burst of one side's traffic).
             let first = txs[0] as usize;
@@ -119,7 +120,7 @@ impl<P: Frame> Pipeline<P> {
             }
             // Stage 2c: the rest, one by one in arrival order.
             if run < n {
-                let rest = Rest { from: run, n, fast, untagged, infos, hints, vlan };
+                let rest = Rest { from: run, n, fast, untagged, metas, hints, vlan };
                 self.burst_rest::<VLANS>(port, frames, rest, now, alloc, out);
             }
             self.burst = Some(st);
@@ -136,24 +137,24 @@ impl<P: Frame> Pipeline<P> {
         &self,
         port: PortIndex,
         frames: &mut [P],
-        infos: &mut [L4Info; BURST],
+        metas: &mut [FastMeta; BURST],
         vlan: &mut [(IfIndex, usize); BURST],
     ) -> (u32, u32) {
         let (mut fast, mut untagged) = (0u32, 0u32);
         let port_mac = self.ifaces.get(port as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
-        for ((i, pkt), info) in frames.iter_mut().enumerate().zip(infos.iter_mut()) {
-            let (mut iface, mut mac) = (port, port_mac);
+        for ((i, pkt), meta) in frames.iter_mut().enumerate().zip(metas.iter_mut()) {
+            let mut mac = port_mac;
             if VLANS && vlan::is_tagged(pkt.data()) {
                 let Ok(v) = self.vlan_iface(port, pkt.data()) else { continue };
                 let len = pkt.data().len();
                 if !crate::frame::pop_vlan(pkt) {
                     continue;
                 }
-                (iface, vlan[i], untagged) = (v, (v, len), untagged | 1 << i);
+                (vlan[i], untagged) = ((v, len), untagged | 1 << i);
                 mac = self.ifaces.get(v as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
             }
-            if self.classify_fast_mac(iface, mac, pkt, info) {
-                rvs_prefetch::read(self.sessions.bucket_addr(info.hash));
+            if self.classify_fast_meta(mac, pkt, meta).is_some() {
+                rvs_prefetch::read(self.sessions.bucket_addr(meta.hash));
                 fast |= 1 << i;
             }
         }
@@ -166,14 +167,14 @@ impl<P: Frame> Pipeline<P> {
     /// guess there (one in fifty at a full table) gets one from the next bucket, fetched
     /// in a second pass, so that its lookup does not wait on memory twice.
     #[inline(never)]
-    fn stage_hint(&self, fast: u32, infos: &[L4Info; BURST], hints: &mut [Hint; BURST]) {
+    fn stage_hint(&self, fast: u32, metas: &[FastMeta; BURST], hints: &mut [Hint; BURST]) {
         // NONE for the frames stage 2 may not take, in one go.
         *hints = [Hint::NONE; BURST];
         for i in frames_of(fast) {
-            if !Self::may_be_established(&infos[i]) {
+            if !Self::may_be_established(&metas[i]) {
                 continue;
             }
-            let hint = self.sessions.hint(infos[i].hash);
+            let hint = self.sessions.hint(metas[i].hash);
             hints[i] = hint;
             if let Some(a) = self.sessions.slot_addr(hint) {
                 rvs_prefetch::read(a);
@@ -184,19 +185,19 @@ impl<P: Frame> Pipeline<P> {
         let farther =
             hints.iter().enumerate().fold(0u32, |m, (i, &h)| m | ((h == Hint::FARTHER) as u32) << i);
         if farther != 0 {
-            self.stage_hint_farther(farther, infos, hints);
+            self.stage_hint_farther(farther, metas, hints);
         }
     }
 
     /// Stage 1b's second pass, for the flows its mask `farther` names: their next buckets
     /// on their way at once, then their guesses.
     #[inline(never)]
-    fn stage_hint_farther(&self, farther: u32, infos: &[L4Info; BURST], hints: &mut [Hint; BURST]) {
+    fn stage_hint_farther(&self, farther: u32, metas: &[FastMeta; BURST], hints: &mut [Hint; BURST]) {
         for i in frames_of(farther) {
-            rvs_prefetch::read(self.sessions.next_bucket_addr(infos[i].hash));
+            rvs_prefetch::read(self.sessions.next_bucket_addr(metas[i].hash));
         }
         for i in frames_of(farther) {
-            hints[i] = self.sessions.next_hint(infos[i].hash);
+            hints[i] = self.sessions.next_hint(metas[i].hash);
             if let Some(a) = self.sessions.slot_addr(hints[i]) {
                 rvs_prefetch::read(a);
             }
@@ -212,7 +213,7 @@ impl<P: Frame> Pipeline<P> {
     fn stage_forward<const VLANS: bool>(
         &mut self,
         frames: &mut [P],
-        infos: &[L4Info; BURST],
+        metas: &[FastMeta; BURST],
         hints: &[Hint; BURST],
         untagged: u32,
         vlan: &[(IfIndex, usize); BURST],
@@ -221,8 +222,8 @@ impl<P: Frame> Pipeline<P> {
         txs: &mut [IfIndex; BURST],
     ) -> usize {
         let mut run = 0;
-        for (i, (((pkt, info), &hint), tx_of)) in
-            frames.iter_mut().zip(infos.iter()).zip(hints.iter()).zip(txs.iter_mut()).enumerate()
+        for (i, (((pkt, meta), &hint), tx_of)) in
+            frames.iter_mut().zip(metas.iter()).zip(hints.iter()).zip(txs.iter_mut()).enumerate()
         {
             // Stage 1b guessed an entry, or `FARTHER` (a full probe), for every frame that
             // may be established: NONE is a SYN, a FIN, a frame the fast path does not
@@ -230,7 +231,9 @@ impl<P: Frame> Pipeline<P> {
             if hint == Hint::NONE {
                 break;
             }
-            let Some(tx) = self.established(pkt, info, hint, now, out) else { break };
+            let Some(h) = pkt.data().first_chunk() else { break };
+            let key = KeyWords::from_header(h);
+            let Some(tx) = self.established(pkt, &key, meta, hint, now, out) else { break };
             if VLANS && untagged & (1 << i) != 0 {
                 // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
                 let (iface, len) = vlan[i];
@@ -254,9 +257,9 @@ impl<P: Frame> Pipeline<P> {
         alloc: &mut impl FrameAlloc<P>,
         out: &mut Output<P>,
     ) {
-        let Rest { from, n, fast, untagged, infos, hints, vlan } = rest;
-        for ((i, pkt), info) in
-            frames.drain(..n - from).enumerate().map(|(i, p)| (i + from, p)).zip(infos[from..].iter())
+        let Rest { from, n, fast, untagged, metas, hints, vlan } = rest;
+        for ((i, pkt), meta) in
+            frames.drain(..n - from).enumerate().map(|(i, p)| (i + from, p)).zip(metas[from..].iter())
         {
             // The frame that ended the run: `established` refused it (with nothing changed),
             // or its flow is in no entry, or it is not one `established` takes, and nothing
@@ -269,14 +272,16 @@ impl<P: Frame> Pipeline<P> {
                 if fast & (1 << i) == 0 {
                     self.handle_untagged_of(iface, len, pkt, now, alloc, out);
                 } else {
+                    let info = meta.info(iface, &pkt);
                     self.with_vlan_counters(iface, len, |p| {
-                        p.fast_or_full(pkt, info, hints[i], retry, now, alloc, out)
+                        p.fast_or_full(pkt, &info, hints[i], retry, now, alloc, out)
                     });
                 }
             } else if fast & (1 << i) == 0 {
                 self.handle(port, pkt, now, alloc, out);
             } else {
-                self.fast_or_full(pkt, info, hints[i], retry, now, alloc, out);
+                let info = meta.info(port, &pkt);
+                self.fast_or_full(pkt, &info, hints[i], retry, now, alloc, out);
             }
         }
     }
@@ -343,10 +348,12 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
         out: &mut Output<P>,
     ) -> Result<(), P> {
-        if !Self::may_be_established(info) {
+        let meta = FastMeta::of(info);
+        if !Self::may_be_established(&meta) {
             return Err(pkt);
         }
-        let Some(tx) = self.established(&mut pkt, info, hint, now, out) else { return Err(pkt) };
+        let key = info.key.words();
+        let Some(tx) = self.established(&mut pkt, &key, &meta, hint, now, out) else { return Err(pkt) };
         self.xmit(tx, pkt, out);
         Ok(())
     }
@@ -368,21 +375,24 @@ impl<P: Frame> Pipeline<P> {
     fn established(
         &mut self,
         pkt: &mut P,
-        info: &L4Info,
+        key: &KeyWords,
+        meta: &FastMeta,
         hint: Hint,
         now: Time,
         out: &mut Output<P>,
     ) -> Option<IfIndex> {
         let gen = self.neigh.generation();
-        let found = self.sessions.find_mut(info.hash, &info.key, hint, gen)?;
+        let found = self.sessions.find_mut(meta.hash, key, hint, gen)?;
         let (id, dir, s, delta) = (found.id, found.dir, found.session, found.delta);
         if dir == Direction::FromServer {
             // A reply the port partition gives to another worker, or a NAT reply to another
             // worker's client: the full way hands it over (as it would before its lookup).
             let elsewhere = if s.flags & FLAG_NAT != 0 {
-                self.nat.reply_owner(&info.key, self.worker, self.workers).is_some()
+                self.nat.reply_owner(&key.key(), self.worker, self.workers).is_some()
             } else {
-                self.laddrs.reply_elsewhere_cheap(info.key.dport)
+                // The destination port, from the header (stage 1 keeps it nowhere).
+                let p = pkt.data().get(36..38)?;
+                self.laddrs.reply_elsewhere_cheap(u16::from_be_bytes([p[0], p[1]]))
             };
             if elsewhere {
                 return None;
@@ -395,7 +405,7 @@ impl<P: Frame> Pipeline<P> {
         // option is in, TOA only clamps the server's SYN/ACK, and no SYN comes this way.
         // SYN-proxied sessions: `ext::fast_step` below.
         let full_way = FLAG_TOA_PENDING | FLAG_TUN | if dir == Direction::FromServer { FLAG_DR } else { 0 };
-        if s.flags & full_way != 0 || s.state != SessionState::Established && s.state != SessionState::Udp {
+        if s.flags & full_way != 0 || !s.state.is_steady() {
             return None;
         }
         if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
@@ -407,12 +417,12 @@ impl<P: Frame> Pipeline<P> {
         // and its checksum update and the rewrite's add up in either order).
         if s.flags & FLAG_EXT != 0 {
             let t =
-                ext::fast_step(&mut self.ext, &s.client, self.syn_params.dup_ack_threshold, dir, pkt, info)?;
-            ext::translate(&t, dir, pkt, info.ip_len);
+                ext::fast_step(&mut self.ext, &s.client, self.syn_params.dup_ack_threshold, dir, pkt, meta)?;
+            ext::translate(&t, dir, pkt, meta.ip_len as usize);
         }
         // Everything checked: from here on the packet is ours.
         s.expires = self.timeouts.deadline(now, s.state);
-        let (ip_len, dr, state) = (info.ip_len, s.flags & FLAG_DR != 0, s.state);
+        let (ip_len, dr, state) = (meta.ip_len as usize, s.flags & FLAG_DR != 0, s.state);
         let c = &self.counters;
         if let (Some(sv), Some(r)) =
             (c.services.get(s.service_slot as usize), c.reals.get(s.real_slot as usize))
@@ -446,7 +456,7 @@ impl<P: Frame> Pipeline<P> {
                         Direction::FromClient => &s.reply,
                         Direction::FromServer => &s.client,
                     };
-                    nat::rewrite_to_reverse(ip, info.key.proto == PROTO_UDP, other, delta);
+                    nat::rewrite_to_reverse(ip, meta.proto == PROTO_UDP, other, delta);
                 }
             }
             h[..12].copy_from_slice(&eth.macs);
@@ -465,7 +475,7 @@ impl<P: Frame> Pipeline<P> {
     /// What `established` needs checked first (stage 1b, `try_fast`), from the packet alone:
     /// no SYN, FIN or RST, TTL left.
     #[inline(always)]
-    fn may_be_established(info: &L4Info) -> bool {
-        info.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 && info.ttl > 1
+    fn may_be_established(meta: &FastMeta) -> bool {
+        meta.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 && meta.ttl > 1
     }
 }

@@ -161,11 +161,25 @@ impl FlowIndex {
 
     #[inline]
     pub fn hash(&self, k: &FlowKey) -> FlowHash {
+        let (s, d) = (k.src.octets(), k.dst.octets());
+        let (sp, dp) = (k.sport.to_be_bytes(), k.dport.to_be_bytes());
+        self.hash_wire(
+            [s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3]],
+            [sp[0], sp[1], dp[0], dp[1]],
+            k.proto,
+        )
+    }
+
+    /// `hash` of the flow whose addresses (source, destination) and ports lie in a header
+    /// as `addrs` and `ports`.
+    #[inline(always)]
+    pub fn hash_wire(&self, addrs: [u8; 8], ports: [u8; 4], proto: u8) -> FlowHash {
         // The words as they lie on the wire (no byte swaps), mixed by one 64x64->128
         // multiply, as wyhash finishes a short key.
-        let (s, d) = (k.src.octets(), k.dst.octets());
-        let a = u64::from_ne_bytes([s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3]]);
-        let b = (k.sport.to_be() as u64) | (k.dport.to_be() as u64) << 16 | (k.proto as u64) << 32;
+        let a = u64::from_ne_bytes(addrs);
+        let b = u16::from_ne_bytes([ports[0], ports[1]]) as u64
+            | (u16::from_ne_bytes([ports[2], ports[3]]) as u64) << 16
+            | (proto as u64) << 32;
         FlowHash(fold_mul(a ^ self.seed[0], b ^ self.seed[1]))
     }
 

@@ -36,16 +36,70 @@ pub struct FlowKey {
 }
 
 /// Field by field, as derived, but without a branch per field: the addresses as one
-/// word and the ports as another, which the session lookup compares on every packet.
+/// word and the ports as another (`KeyWords`), which the session lookup compares on every
+/// packet.
 impl PartialEq for FlowKey {
     #[inline(always)]
     fn eq(&self, o: &Self) -> bool {
-        let words = |k: &FlowKey| {
-            let (s, d) = (k.src.octets(), k.dst.octets());
-            let addrs = u64::from_ne_bytes([s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3]]);
-            (addrs, k.sport as u32 | (k.dport as u32) << 16)
-        };
-        (words(self) == words(o)) & (self.proto == o.proto)
+        self.words() == o.words()
+    }
+}
+
+/// A flow key as the three words its equality compares: what the fast path reads from a
+/// header (`from_header`) and compares with a session's key without building a
+/// `FlowKey` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyWords {
+    /// Source and destination address, their bytes in wire order.
+    addrs: u64,
+    /// `sport | dport << 16`.
+    ports: u32,
+    pub proto: u8,
+}
+
+impl KeyWords {
+    /// The key of the IPv4 header (20 bytes, no options) and TCP/UDP ports at `h[14..38]`
+    /// of an Ethernet frame.
+    #[inline(always)]
+    pub fn from_header(h: &[u8; 38]) -> KeyWords {
+        let (addrs, ports) = (h[26..34].first_chunk(), h[34..38].first_chunk());
+        KeyWords {
+            addrs: addrs.map_or(0, |a| u64::from_ne_bytes(*a)),
+            // `sport << 16 | dport` turned round: a load, a byte swap and a rotate.
+            ports: ports.map_or(0, |p| u32::from_be_bytes(*p).rotate_left(16)),
+            proto: h[23],
+        }
+    }
+
+    #[inline(always)]
+    pub fn dport(&self) -> u16 {
+        (self.ports >> 16) as u16
+    }
+
+    /// The `FlowKey` (off the fast path: a full probe, a hand-over).
+    #[inline]
+    pub fn key(&self) -> FlowKey {
+        let a = self.addrs.to_ne_bytes();
+        FlowKey {
+            src: Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+            dst: Ipv4Addr::new(a[4], a[5], a[6], a[7]),
+            sport: self.ports as u16,
+            dport: self.dport(),
+            proto: self.proto,
+        }
+    }
+}
+
+impl FlowKey {
+    /// The words `eq` compares.
+    #[inline(always)]
+    pub fn words(&self) -> KeyWords {
+        let (s, d) = (self.src.octets(), self.dst.octets());
+        KeyWords {
+            addrs: u64::from_ne_bytes([s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3]]),
+            ports: self.sport as u32 | (self.dport as u32) << 16,
+            proto: self.proto,
+        }
     }
 }
 
@@ -171,6 +225,22 @@ mod tests {
             }
             prop_assert_eq!(key(a) == key(c), a == c);
             prop_assert_eq!(key(a) == key(b), a == b);
+        }
+
+        /// The words of a key read from a header are the key's, and give it back.
+        #[test]
+        fn key_words_from_a_header_are_the_keys(f in any::<(u32, u32, u16, u16, u8)>()) {
+            let k = key(f);
+            let mut h = [0u8; 38];
+            h[23] = k.proto;
+            h[26..30].copy_from_slice(&k.src.octets());
+            h[30..34].copy_from_slice(&k.dst.octets());
+            h[34..36].copy_from_slice(&k.sport.to_be_bytes());
+            h[36..38].copy_from_slice(&k.dport.to_be_bytes());
+            let w = KeyWords::from_header(&h);
+            prop_assert_eq!(w, k.words());
+            prop_assert_eq!(w.key(), k);
+            prop_assert_eq!(w.dport(), k.dport);
         }
     }
 }

@@ -21,7 +21,11 @@ pub enum Direction {
 pub enum SessionState {
     /// Client SYN forwarded, handshake not complete.
     SynRecv,
+    // Established and Udp, the states of the fast path, next to each other: one compare
+    // tells them (`is_steady`).
     Established,
+    /// Any UDP flow.
+    Udp,
     /// The client sent the first FIN.
     FinWait,
     /// The server sent the first FIN.
@@ -32,8 +36,6 @@ pub enum SessionState {
     TimeWait,
     /// Reset.
     Close,
-    /// Any UDP flow.
-    Udp,
 }
 
 pub const TCP_FIN: u8 = 0x01;
@@ -43,6 +45,12 @@ pub const TCP_ACK: u8 = 0x10;
 
 impl SessionState {
     pub const COUNT: usize = 8;
+
+    /// ESTABLISHED or UDP: the states whose packets change nothing but timers.
+    #[inline(always)]
+    pub fn is_steady(self) -> bool {
+        (self as u8).wrapping_sub(SessionState::Established as u8) <= 1
+    }
 
     /// The name ipvsadm prints.
     pub fn name(self) -> &'static str {
@@ -168,6 +176,14 @@ mod tests {
     use super::Direction::*;
     use super::SessionState::*;
     use super::*;
+
+    /// The fast path's one compare takes ESTABLISHED and UDP, and no other state.
+    #[test]
+    fn steady_states_are_established_and_udp() {
+        for s in [SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait, Close, Udp] {
+            assert_eq!(s.is_steady(), s == Established || s == Udp, "{}", s.name());
+        }
+    }
 
     #[test]
     fn client_closes_first() {

@@ -16,7 +16,7 @@
 
 use super::embryonic::EmbryonicRing;
 use super::index::{FlowHash, FlowIndex, Hint};
-use super::{Direction, FlowKey, Session, SessionState};
+use super::{Direction, FlowKey, KeyWords, Session, SessionState};
 use crate::nat::RewriteDelta;
 use crate::time::Time;
 
@@ -57,7 +57,8 @@ pub struct Found<'a> {
     pub id: SessionId,
     pub dir: Direction,
     pub session: &'a mut Session,
-    /// The neighbour index cached for this direction (current: `find_mut`).
+    /// The neighbour index cached for this direction under the current generation, or
+    /// `u16::MAX` (none cached), which no neighbour table holds.
     pub hop: u16,
     /// The checksum deltas of this direction's rewrite (`nat::rewrite_to_reverse`).
     pub delta: RewriteDelta,
@@ -82,12 +83,12 @@ const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 impl Slot {
     /// Whether this slot is filed and its flow in direction `dir` is `key`.
     #[inline(always)]
-    fn holds(&self, key: &FlowKey, dir: Direction) -> bool {
+    fn holds(&self, key: &KeyWords, dir: Direction) -> bool {
         let k = match dir {
             Direction::FromClient => &self.session.client,
             Direction::FromServer => &self.session.reply,
         };
-        self.bucket != NOT_FILED && *k == *key
+        self.bucket != NOT_FILED && k.words() == *key
     }
 }
 
@@ -181,6 +182,12 @@ impl SessionTable {
         self.index.hash(key)
     }
 
+    /// `hash` of a flow as it lies in a header (`FlowIndex::hash_wire`).
+    #[inline(always)]
+    pub fn hash_wire(&self, addrs: [u8; 8], ports: [u8; 4], proto: u8) -> FlowHash {
+        self.index.hash_wire(addrs, ports, proto)
+    }
+
     /// Address of the index bucket for `h`, for a prefetch ahead of `lookup_hashed`.
     #[inline]
     pub fn bucket_addr(&self, h: FlowHash) -> *const u8 {
@@ -224,7 +231,7 @@ impl SessionTable {
     #[inline(always)]
     pub fn lookup_hinted(&self, h: FlowHash, key: &FlowKey, hint: Hint) -> Option<(SessionId, Direction)> {
         if let Some(hit) = hint.hit() {
-            if self.slots.get(hit.slot as usize).is_some_and(|s| s.holds(key, hit.dir)) {
+            if self.slots.get(hit.slot as usize).is_some_and(|s| s.holds(&key.words(), hit.dir)) {
                 return Some((SessionId(hit.slot), hit.dir));
             }
         }
@@ -237,7 +244,7 @@ impl SessionTable {
     /// cached for that flow: the fast path does not take it (checked here, where the
     /// slot is at hand, rather than carried as an Option).
     #[inline(always)]
-    pub fn find_mut(&mut self, h: FlowHash, key: &FlowKey, hint: Hint, gen: u16) -> Option<Found<'_>> {
+    pub fn find_mut(&mut self, h: FlowHash, key: &KeyWords, hint: Hint, gen: u16) -> Option<Found<'_>> {
         // The guessed entry first (the slot filed, the key the flow's: `Slot::holds`),
         // else the full probe.
         let hit =
@@ -245,17 +252,15 @@ impl SessionTable {
         let (slot, id, dir) = match hit {
             Some(hit) => (&mut self.slots[hit.slot as usize], SessionId(hit.slot), hit.dir),
             None => {
-                let (id, dir) = self.lookup_hashed(h, key)?;
+                let (id, dir) = self.lookup_hashed(h, &key.key())?;
                 (self.slots.get_mut(id.0 as usize)?, id, dir)
             }
         };
+        // `NO_HOP` is no neighbour index (`neigh::MAX_NEIGHBOURS`): the caller's table
+        // read declines it. A hop is cached with the deltas computed (`set_hop`).
         let hop = slot.hop[dir_bit(dir)];
-        if slot.hop_gen != gen || hop == NO_HOP {
+        if slot.hop_gen != gen {
             return None;
-        }
-        if slot.delta == RewriteDelta::UNSET {
-            // Flows never change once filed: neither do the deltas.
-            slot.delta = RewriteDelta::between(&slot.session.client, &slot.session.reply);
         }
         let delta = match dir {
             Direction::FromClient => slot.delta,
@@ -424,6 +429,11 @@ impl SessionTable {
             slot.hop_gen = hop.gen;
         }
         slot.hop[dir_bit(dir)] = hop.neigh;
+        if slot.delta == RewriteDelta::UNSET {
+            // Flows never change once filed: neither do the deltas, which the fast path
+            // takes for computed once a hop is cached (`find_mut`).
+            slot.delta = RewriteDelta::between(&slot.session.client, &slot.session.reply);
+        }
     }
 
     /// Removes a live session and returns it.

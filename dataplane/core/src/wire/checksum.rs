@@ -106,7 +106,7 @@ pub fn fold32(s: u32) -> u16 {
 /// The ones' complement sum of two 16-bit words: an add whose carry comes back in at
 /// the bottom (an add and an add-with-carry): `fold32(a + b)`, without the fold.
 #[inline(always)]
-pub fn add16(a: u16, b: u16) -> u16 {
+pub const fn add16(a: u16, b: u16) -> u16 {
     let (s, carry) = a.overflowing_add(b);
     s.wrapping_add(carry as u16)
 }
