@@ -339,6 +339,8 @@ fn fast_path_equals_full_path(toa: bool) {
             let gauges: Vec<(u64, u64)> = r.iter().map(|c| (c.active.get(), c.inactive.get())).collect();
             seen.push((h.take_tx(CLIENT_PORT), h.take_tx(SERVER_PORT), state, gauges));
         }
+        // The timer folds the real servers' traffic into their services'.
+        h.p.service_fold.fold(&h.p.counters);
         let c = h.p.counters();
         let traffic = |t: &crate::stats::TrafficCounters| {
             (t.conns.get(), t.in_pkts.get(), t.out_pkts.get(), t.in_bytes.get(), t.out_bytes.get())

@@ -405,7 +405,9 @@ impl<P: Frame> Pipeline<P> {
         // option is in, TOA only clamps the server's SYN/ACK, and no SYN comes this way.
         // SYN-proxied sessions: `ext::fast_step` below.
         let full_way = FLAG_TOA_PENDING | FLAG_TUN | if dir == Direction::FromServer { FLAG_DR } else { 0 };
-        if s.flags & full_way != 0 || !s.state.is_steady() {
+        // With the state (`is_steady`), as one word: one test.
+        let flags_state = s.flags as u16 | (s.state as u16) << 8;
+        if flags_state & (full_way as u16 | (SessionState::STEADY_MASK as u16) << 8) != 0 {
             return None;
         }
         if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
@@ -423,22 +425,9 @@ impl<P: Frame> Pipeline<P> {
         // Everything checked: from here on the packet is ours.
         s.expires = self.timeouts.deadline(now, s.state);
         let (ip_len, dr, state) = (meta.ip_len as usize, s.flags & FLAG_DR != 0, s.state);
-        let c = &self.counters;
-        if let (Some(sv), Some(r)) =
-            (c.services.get(s.service_slot as usize), c.reals.get(s.real_slot as usize))
-        {
-            let (sv, r) = match dir {
-                Direction::FromClient => {
-                    ((&sv.in_pkts, &sv.in_bytes), (&r.traffic.in_pkts, &r.traffic.in_bytes))
-                }
-                Direction::FromServer => {
-                    ((&sv.out_pkts, &sv.out_bytes), (&r.traffic.out_pkts, &r.traffic.out_bytes))
-                }
-            };
-            sv.0.inc();
-            sv.1.add(ip_len as u64);
-            r.0.inc();
-            r.1.add(ip_len as u64);
+        // The real server's counters; its service's are their sum (`stats::ServiceFold`).
+        if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
+            r.count(dir == Direction::FromClient, ip_len as u64);
         }
         if dr && pkt.data().len() > ETH_LEN + ip_len {
             // LVS/DR: the client's frame goes to the real server's MAC as it came

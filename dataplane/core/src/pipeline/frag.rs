@@ -53,8 +53,9 @@ pub(super) struct FragKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Steer {
     /// Rewritten to these addresses (IPv4 in the first four bytes) and sent; counted as
-    /// traffic of the service and real server slots, inbound (client to server) or not.
-    Translate { src: [u8; 16], dst: [u8; 16], svc: u32, real: u32, inbound: bool },
+    /// traffic of the real server slot (its service folds it in), inbound (client to
+    /// server) or not.
+    Translate { src: [u8; 16], dst: [u8; 16], real: u32, inbound: bool },
     /// Handed to the worker that owns the session (a reply's local port named it).
     Redirect(u16),
     /// Dropped (`fragment`): the first fragment found no session rvsd can follow.
@@ -221,7 +222,7 @@ mod tests {
     fn key(id: u32) -> FragKey {
         FragKey { src: [1; 16], dst: [2; 16], id, proto: 17 }
     }
-    const T: Steer = Steer::Translate { src: [3; 16], dst: [4; 16], svc: 0, real: 0, inbound: true };
+    const T: Steer = Steer::Translate { src: [3; 16], dst: [4; 16], real: 0, inbound: true };
     fn piece(offset: u32, len: u32, more: bool) -> Piece {
         Piece { offset, len, more }
     }

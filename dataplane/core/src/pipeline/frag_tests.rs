@@ -100,6 +100,7 @@ fn fragmented_datagrams_follow_their_session_both_ways() {
     assert_eq!((src, dst), (VIP, CLIENT));
     assert_eq!((u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]])), (53, 40000));
     assert!(udp_ok(src, dst, &l4));
+    h.p.service_fold.fold(&h.p.counters);
     let c = h.p.counters();
     assert_eq!(c.event_count(Event::FragmentSteered), 4, "two later fragments each way");
     assert_eq!(c.sessions_created.get(), 1);

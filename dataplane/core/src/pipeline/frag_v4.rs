@@ -121,7 +121,6 @@ impl<P: Frame> Pipeline<P> {
                 Steer::Translate {
                     src: frag::v4(to.src),
                     dst: frag::v4(to.dst),
-                    svc: s.service_slot as u32,
                     real: s.real_slot,
                     inbound: dir == Direction::FromClient,
                 }
@@ -148,7 +147,7 @@ impl<P: Frame> Pipeline<P> {
                 info.key.proto = HANDOFF_FRAG;
                 self.redirect_to(owner, pkt, info, out);
             }
-            Steer::Translate { src, dst, svc, real, inbound } => {
+            Steer::Translate { src, dst, real, inbound } => {
                 let len = {
                     let mut ip = Ipv4Packet::new_unchecked(&mut pkt.data_mut()[ETH_LEN..]);
                     if ip.ttl() <= 1 {
@@ -158,28 +157,18 @@ impl<P: Frame> Pipeline<P> {
                     ip.decrement_ttl();
                     ip.total_len() as u64
                 };
-                self.count_fragment(svc, real, inbound, len);
+                self.count_fragment(real, inbound, len);
                 self.route_out(pkt, frag::to_v4(&dst), None, now, alloc, out);
             }
         }
     }
 
     /// A later fragment's traffic, counted as its session's.
-    pub(super) fn count_fragment(&self, svc: u32, real: u32, inbound: bool, bytes: u64) {
+    pub(super) fn count_fragment(&self, real: u32, inbound: bool, bytes: u64) {
         let c = &self.counters;
         c.event(crate::stats::Event::FragmentSteered);
-        if let (Some(sv), Some(r)) = (c.services.get(svc as usize), c.reals.get(real as usize)) {
-            if inbound {
-                sv.in_pkts.inc();
-                sv.in_bytes.add(bytes);
-                r.traffic.in_pkts.inc();
-                r.traffic.in_bytes.add(bytes);
-            } else {
-                sv.out_pkts.inc();
-                sv.out_bytes.add(bytes);
-                r.traffic.out_pkts.inc();
-                r.traffic.out_bytes.add(bytes);
-            }
+        if let Some(r) = c.reals.get(real as usize) {
+            r.count(inbound, bytes);
         }
     }
 

@@ -259,6 +259,8 @@ pub struct Pipeline<P> {
     exception_path: bool,
     /// Real-server slots present in the current snapshot.
     real_present: Vec<bool>,
+    /// Service traffic counters as their real servers' sums (`stats::fold`).
+    service_fold: crate::stats::ServiceFold,
     /// Per real-server slot: the next hop last resolved towards it (`xmit::RealHop`), so a
     /// new connection's first packet skips the route and neighbour lookups too.
     real_hops: Vec<xmit::RealHop>,
@@ -356,6 +358,7 @@ impl<P: Frame> Pipeline<P> {
             burst: Some(Box::default()),
             exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
+            service_fold: crate::stats::ServiceFold::new(counters.reals.len()),
             real_hops: vec![xmit::RealHop::NONE; counters.reals.len()],
             nat: Default::default(),
             gue_ports: vec![0; counters.reals.len()],
@@ -453,6 +456,7 @@ impl<P: Frame> Pipeline<P> {
             }
         }
         self.real_present.clone_from(&seen);
+        self.service_fold.assign_snapshot(&self.counters, &snapshot);
         for (slot, seen) in seen.into_iter().enumerate() {
             if !seen && self.thresholds[slot] != Thresholds::default() {
                 self.thresholds[slot] = Thresholds::default();
@@ -532,6 +536,7 @@ impl<P: Frame> Pipeline<P> {
         }
         self.expired = expired;
         self.persist.expire(now, 256);
+        self.service_fold.fold(&self.counters);
         self.synproxy_timers(now, alloc, out);
         self.proxy_header_timers(now, alloc, out);
         if !self.garps.is_empty() {

@@ -79,7 +79,7 @@ impl<P: Frame> Pipeline<P> {
         rearm |= StateTimeouts::pressed(s.state, pressure);
         s.expires = self.timeouts.deadline_under(now, s.state, pressure);
         let (to, inbound) = (Endpoints::towards(s, dir), dir == Direction::FromClient);
-        let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
+        let real_slot = s.real_slot as usize;
         if rearm {
             self.sessions.rearm(id);
         }
@@ -87,7 +87,7 @@ impl<P: Frame> Pipeline<P> {
         if inbound && self.sync.is_some() {
             self.sync_client_packet(id, now, out);
         }
-        self.send_on::<false>(id, dir, to, svc_slot, real_slot, pkt, &info, now, alloc, out)
+        self.send_on::<false>(id, dir, to, real_slot, pkt, &info, now, alloc, out)
     }
 
     /// `forward` of the client packet that just created session `id` (`new_session`; TTL
@@ -117,7 +117,7 @@ impl<P: Frame> Pipeline<P> {
             return self.forward(id, Direction::FromClient, pkt, info, now, alloc, out);
         }
         let to = Endpoints::towards(s, Direction::FromClient);
-        let (svc_slot, real_slot) = (s.service_slot as usize, s.real_slot as usize);
+        let real_slot = s.real_slot as usize;
         if StateTimeouts::pressed(s.state, self.sessions.under_pressure()) {
             // As `forward`: the table may have come under pressure with this very session.
             self.sessions.get_mut(id).expires =
@@ -127,7 +127,7 @@ impl<P: Frame> Pipeline<P> {
         if self.sync.is_some() {
             self.sync_client_packet(id, now, out);
         }
-        self.send_on::<true>(id, Direction::FromClient, to, svc_slot, real_slot, pkt, &info, now, alloc, out)
+        self.send_on::<true>(id, Direction::FromClient, to, real_slot, pkt, &info, now, alloc, out)
     }
 
     /// The end of `forward`: counters, the rewrite to `to`, the next hop, TX. `FRESH`: a
@@ -139,7 +139,6 @@ impl<P: Frame> Pipeline<P> {
         id: SessionId,
         dir: Direction,
         to: Endpoints,
-        svc_slot: usize,
         real_slot: usize,
         mut pkt: P,
         info: &L4Info,
@@ -149,19 +148,8 @@ impl<P: Frame> Pipeline<P> {
     ) {
         let inbound = dir == Direction::FromClient;
         let bytes = info.ip_len as u64;
-        let c = &self.counters;
-        if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot)) {
-            if inbound {
-                sv.in_pkts.inc();
-                sv.in_bytes.add(bytes);
-                r.traffic.in_pkts.inc();
-                r.traffic.in_bytes.add(bytes);
-            } else {
-                sv.out_pkts.inc();
-                sv.out_bytes.add(bytes);
-                r.traffic.out_pkts.inc();
-                r.traffic.out_bytes.add(bytes);
-            }
+        if let Some(r) = self.counters.reals.get(real_slot) {
+            r.count(inbound, bytes);
         }
         let end = ETH_LEN + info.ip_len;
         // Bigger than the egress port's MTU (never on the fast path): answered or fragmented.

@@ -48,7 +48,7 @@ impl<P: Frame> Pipeline<P> {
             }
         }
         s.expires = self.timeouts.deadline(now, s.state);
-        let (svc_slot, rip, tun) = (s.service_slot as usize, s.reply.src, s.flags & FLAG_TUN != 0);
+        let (rip, tun) = (s.reply.src, s.flags & FLAG_TUN != 0);
         if rearm {
             self.sessions.rearm(id);
         }
@@ -58,12 +58,8 @@ impl<P: Frame> Pipeline<P> {
             self.sync_client_packet(id, now, out);
         }
         let bytes = info.ip_len as u64;
-        let c = &self.counters;
-        if let (Some(sv), Some(r)) = (c.services.get(svc_slot), c.reals.get(real_slot as usize)) {
-            sv.in_pkts.inc();
-            sv.in_bytes.add(bytes);
-            r.traffic.in_pkts.inc();
-            r.traffic.in_bytes.add(bytes);
+        if let Some(r) = self.counters.reals.get(real_slot as usize) {
+            r.count(true, bytes);
         }
         let mut pkt = pkt;
         if tun {

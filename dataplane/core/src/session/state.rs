@@ -19,13 +19,13 @@ pub enum Direction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum SessionState {
-    /// Client SYN forwarded, handshake not complete.
-    SynRecv,
-    // Established and Udp, the states of the fast path, next to each other: one compare
-    // tells them (`is_steady`).
+    // Established and Udp, the states of the fast path, first: one compare tells them
+    // (`is_steady`), or one mask (`STEADY_MASK`).
     Established,
     /// Any UDP flow.
     Udp,
+    /// Client SYN forwarded, handshake not complete.
+    SynRecv,
     /// The client sent the first FIN.
     FinWait,
     /// The server sent the first FIN.
@@ -49,8 +49,11 @@ impl SessionState {
     /// ESTABLISHED or UDP: the states whose packets change nothing but timers.
     #[inline(always)]
     pub fn is_steady(self) -> bool {
-        (self as u8).wrapping_sub(SessionState::Established as u8) <= 1
+        self as u8 & Self::STEADY_MASK == 0
     }
+
+    /// The bits of a state's number that only states other than ESTABLISHED and UDP have.
+    pub const STEADY_MASK: u8 = !1;
 
     /// The name ipvsadm prints.
     pub fn name(self) -> &'static str {

@@ -198,6 +198,16 @@ pub struct RealCounters {
 }
 
 impl RealCounters {
+    /// A packet of `bytes` bytes of IP of one of this server's sessions: from the client
+    /// when `inbound`. Its service's counters get it from these (`ServiceFold`).
+    #[inline(always)]
+    pub fn count(&self, inbound: bool, bytes: u64) {
+        let t = &self.traffic;
+        let (pkts, b) = if inbound { (&t.in_pkts, &t.in_bytes) } else { (&t.out_pkts, &t.out_bytes) };
+        pkts.inc();
+        b.add(bytes);
+    }
+
     /// A session of this server changed state: moves it between the active and inactive
     /// gauges when it changed class (ipvsadm's ActiveConn / InActConn).
     #[inline]
@@ -351,8 +361,11 @@ impl WorkerCounters {
     }
 }
 
+mod fold;
 #[cfg(test)]
 mod guide;
+
+pub use fold::ServiceFold;
 
 #[cfg(test)]
 mod tests {

@@ -372,22 +372,10 @@ impl<P: Frame> Pipeline<P> {
             }
         }
         s.expires = self.timeouts.deadline(now, s.state);
-        let (svc_slot, real_slot) = (s.svc_slot as usize, s.real_slot as usize);
+        let real_slot = s.real_slot as usize;
         let bytes = ip_len as u64;
-        if let (Some(sv), Some(r)) =
-            (self.counters.services.get(svc_slot), self.counters.reals.get(real_slot))
-        {
-            if dir == Direction::FromClient {
-                sv.in_pkts.inc();
-                sv.in_bytes.add(bytes);
-                r.traffic.in_pkts.inc();
-                r.traffic.in_bytes.add(bytes);
-            } else {
-                sv.out_pkts.inc();
-                sv.out_bytes.add(bytes);
-                r.traffic.out_pkts.inc();
-                r.traffic.out_bytes.add(bytes);
-            }
+        if let Some(r) = self.counters.reals.get(real_slot) {
+            r.count(dir == Direction::FromClient, bytes);
         }
         *s
     }

@@ -90,7 +90,8 @@ impl H {
         self.p.counters().drop_count(r)
     }
     /// (InPkts, OutPkts) of the TCP service.
-    fn svc_pkts(&self) -> (u64, u64) {
+    fn svc_pkts(&mut self) -> (u64, u64) {
+        self.p.service_fold.fold(&self.p.counters);
         let slot = self.p.snapshot().v6.services[0].slot as usize;
         let s = &self.p.counters().services[slot];
         (s.in_pkts.get(), s.out_pkts.get())

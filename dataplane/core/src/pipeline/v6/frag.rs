@@ -118,7 +118,6 @@ impl<P: Frame> Pipeline<P> {
                 Steer::Translate {
                     src: to.src.octets(),
                     dst: to.dst.octets(),
-                    svc: s.svc_slot,
                     real: s.real_slot,
                     inbound: dir == Direction::FromClient,
                 }
@@ -145,7 +144,7 @@ impl<P: Frame> Pipeline<P> {
                 let info = L4Info { port, dest: Destination::Ipv6, ..L4Info::EMPTY };
                 out.redirect[owner as usize].push(Handoff { pkt, info });
             }
-            Steer::Translate { src, dst, svc, real, inbound } => {
+            Steer::Translate { src, dst, real, inbound } => {
                 let len = {
                     let mut ip = Ipv6Packet::new_unchecked(&mut pkt.data_mut()[ETH_LEN..]);
                     if ip.hop_limit() <= 1 {
@@ -156,7 +155,7 @@ impl<P: Frame> Pipeline<P> {
                     ip.decrement_hop_limit();
                     ip.total_len() as u64
                 };
-                self.count_fragment(svc, real, inbound, len);
+                self.count_fragment(real, inbound, len);
                 self.send_ipv6(pkt, dst.into(), now, alloc, out);
             }
         }
