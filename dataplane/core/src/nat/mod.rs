@@ -135,7 +135,7 @@ impl RewriteDelta {
 /// the delta and the TTL's, and nothing of the old header is read but the two checksums.
 /// Property-tested against `rewrite` below.
 #[inline(always)]
-pub fn rewrite_to_reverse(ip: &mut [u8; 40], udp: bool, other: &FlowKey, delta: RewriteDelta) {
+pub fn rewrite_to_reverse<const UDP: bool>(ip: &mut [u8; 40], other: &FlowKey, delta: RewriteDelta) {
     let (s, d) = (other.src.octets(), other.dst.octets());
     ip[12..20].copy_from_slice(&[d[0], d[1], d[2], d[3], s[0], s[1], s[2], s[3]]);
     // The ports as one big-endian word (one load and a byte swap of the key's two).
@@ -146,13 +146,13 @@ pub fn rewrite_to_reverse(ip: &mut [u8; 40], udp: bool, other: &FlowKey, delta: 
     // delta has the TTL's in it.
     let c = !checksum::add16(!ip_csum, delta.ip);
     ip[10..12].copy_from_slice(&c.to_ne_bytes());
-    let at = if udp { 26 } else { 36 };
+    let at = if UDP { 26 } else { 36 };
     let old = u16::from_ne_bytes([ip[at], ip[at + 1]]);
-    if udp && old == 0 {
+    if UDP && old == 0 {
         return; // UDP without a checksum stays without
     }
     let mut c = !checksum::add16(!old, delta.l4);
-    if udp && c == 0 {
+    if UDP && c == 0 {
         c = 0xffff; // UDP sends a computed zero as all ones
     }
     ip[at..at + 2].copy_from_slice(&c.to_ne_bytes());
@@ -498,7 +498,12 @@ mod tests {
             let (from, other, delta) = if reply { (server, client, delta.reversed()) } else { (client, server, delta) };
             let (mut a, mut c) = packet_and_fast_frame(&from, !tcp, no_udp_sum, &payload, ttl);
             rewrite(&mut a, Endpoints { src: other.dst, sport: other.dport, dst: other.src, dport: other.sport });
-            rewrite_to_reverse(c.first_chunk_mut::<40>().expect("40 bytes"), !tcp, &other, delta);
+            let ip = c.first_chunk_mut::<40>().expect("40 bytes");
+            if tcp {
+                rewrite_to_reverse::<false>(ip, &other, delta)
+            } else {
+                rewrite_to_reverse::<true>(ip, &other, delta)
+            }
             prop_assert_eq!(&c[..a.len()], &a[..]);
             prop_assert!(c[a.len()..].iter().all(|&x| x == 0xee));
         }

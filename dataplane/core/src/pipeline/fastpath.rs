@@ -231,8 +231,9 @@ impl<P: Frame> Pipeline<P> {
             if hint == Hint::NONE {
                 break;
             }
-            let Some(h) = pkt.data().first_chunk() else { break };
-            let key = KeyWords::from_header(h);
+            // The headers stage 1 read, 54 bytes (`classify_fast_meta`).
+            let Some(h) = pkt.data().first_chunk::<54>() else { break };
+            let key = KeyWords::from_header(h.first_chunk().unwrap_or(&[0; 38]));
             let Some(tx) = self.established(pkt, &key, meta, hint, now, out) else { break };
             if VLANS && untagged & (1 << i) != 0 {
                 // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
@@ -424,33 +425,37 @@ impl<P: Frame> Pipeline<P> {
         }
         // Everything checked: from here on the packet is ours.
         s.expires = self.timeouts.deadline(now, s.state);
-        let (ip_len, dr, state) = (meta.ip_len as usize, s.flags & FLAG_DR != 0, s.state);
+        let (ip_len, state) = (meta.ip_len as usize, s.state);
         // The real server's counters; its service's are their sum (`stats::ServiceFold`).
         if let Some(r) = self.counters.reals.get(s.real_slot as usize) {
             r.count(dir == Direction::FromClient, ip_len as u64);
         }
-        if dr && pkt.data().len() > ETH_LEN + ip_len {
+        if s.flags & FLAG_DR != 0 {
             // LVS/DR: the client's frame goes to the real server's MAC as it came
             // (`xmit_dr`); the server gets the IP packet, Ethernet padding goes.
-            pkt.set_len(ETH_LEN + ip_len);
-        }
-        let d = pkt.data_mut();
-        // The headers `classify_fast` read, as one array: no bounds checks below. Only a
-        // DR frame trimmed above can be shorter; it needs its MACs alone.
-        if let Some(h) = d.first_chunk_mut::<54>() {
-            if !dr {
-                if let Some(ip) = h.last_chunk_mut::<40>() {
-                    // To the reverse of the session's other flow (FULLNAT and NAT alike).
-                    let other = match dir {
-                        Direction::FromClient => &s.reply,
-                        Direction::FromServer => &s.client,
-                    };
-                    nat::rewrite_to_reverse(ip, meta.proto == PROTO_UDP, other, delta);
+            if pkt.data().len() > ETH_LEN + ip_len {
+                pkt.set_len(ETH_LEN + ip_len);
+            }
+            if let Some(h) = pkt.data_mut().first_chunk_mut::<12>() {
+                *h = eth.macs;
+            }
+        } else if let Some(h) = pkt.data_mut().first_chunk_mut::<54>() {
+            // The headers `classify_fast` read (stage 2a checked their length), as one
+            // array: no bounds checks below. To the reverse of the session's other flow
+            // (FULLNAT and NAT alike).
+            let other = match dir {
+                Direction::FromClient => &s.reply,
+                Direction::FromServer => &s.client,
+            };
+            let (macs, ip) = h.split_at_mut(14);
+            if let Ok(ip) = <&mut [u8; 40]>::try_from(ip) {
+                if meta.proto == PROTO_UDP {
+                    nat::rewrite_to_reverse::<true>(ip, other, delta);
+                } else {
+                    nat::rewrite_to_reverse::<false>(ip, other, delta);
                 }
             }
-            h[..12].copy_from_slice(&eth.macs);
-        } else if let Some(h) = d.first_chunk_mut::<12>() {
-            *h = eth.macs;
+            macs[..12].copy_from_slice(&eth.macs);
         }
         let tx = eth.port;
         // An HA master: client packets count towards `sync_period`, as on the full way

@@ -81,14 +81,16 @@ struct Slot {
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 impl Slot {
-    /// Whether this slot is filed and its flow in direction `dir` is `key`.
+    /// Whether this slot is filed and its flow in direction `dir` is `key` (the key tells
+    /// both).
     #[inline(always)]
     fn holds(&self, key: &KeyWords, dir: Direction) -> bool {
         let k = match dir {
             Direction::FromClient => &self.session.client,
             Direction::FromServer => &self.session.reply,
         };
-        self.bucket != NOT_FILED && k.words() == *key
+        // A slot that is not filed holds protocol 0 (`release`), no flow's.
+        k.words() == *key
     }
 }
 
@@ -387,6 +389,8 @@ impl SessionTable {
     fn release(&mut self, idx: u32) {
         let slot = &mut self.slots[idx as usize];
         slot.bucket = NOT_FILED;
+        // No key of a session (TCP or UDP) matches it now (`holds`).
+        (slot.session.client.proto, slot.session.reply.proto) = (0, 0);
         slot.next = self.free;
         self.free = idx;
     }
@@ -798,10 +802,13 @@ mod tests {
         // The other session's hint, or none: the probe still finds the flow.
         assert_eq!(t.lookup_hinted(ha, &ka, t.hint(hb)), Some((a, Direction::FromClient)));
         assert_eq!(t.lookup_hinted(hb, &kb, Hint::NONE), Some((b, Direction::FromServer)));
-        // Removed after the hint was taken (a RST earlier in the burst): not found, even
-        // though the freed slot still holds the old key.
+        // Removed after the hint was taken (a RST earlier in the burst): not found, though
+        // the freed slot keeps the old addresses and ports (its protocol is 0).
+        t.set_hop(a, Direction::FromClient, Hop { gen: 0, neigh: 1 });
+        assert!(t.find_mut(ha, &ka.words(), hint_a, 0).is_some());
         t.remove(a);
         assert_eq!(t.lookup_hinted(ha, &ka, hint_a), None);
+        assert!(t.find_mut(ha, &ka.words(), hint_a, 0).is_none());
         assert_eq!(t.lookup(&ka), None);
     }
 
