@@ -296,7 +296,7 @@ impl<P: Frame> Pipeline<P> {
         // The hash from the addresses and ports as they lie in the header (`hash_wire`).
         let addrs = [h[26], h[27], h[28], h[29], h[30], h[31], h[32], h[33]];
         meta.hash = self.sessions.hash_wire(addrs, [h[34], h[35], h[36], h[37]], proto);
-        (meta.ip_len, meta.tcp_flags, meta.ttl, meta.proto) = (ip_len, flags, h[22], proto);
+        (meta.ip_len, meta.tcp_flags, meta.ttl) = (ip_len, flags, h[22]);
         Some(())
     }
 }
@@ -310,20 +310,13 @@ pub(super) struct FastMeta {
     pub(super) ip_len: u16,
     pub(super) tcp_flags: u8,
     pub(super) ttl: u8,
-    pub(super) proto: u8,
 }
 
 impl FastMeta {
     /// The meta of a classified packet's `info`.
     #[inline(always)]
     pub(super) fn of(info: &L4Info) -> FastMeta {
-        FastMeta {
-            hash: info.hash,
-            ip_len: info.ip_len as u16,
-            tcp_flags: info.tcp_flags,
-            ttl: info.ttl,
-            proto: info.key.proto,
-        }
+        FastMeta { hash: info.hash, ip_len: info.ip_len as u16, tcp_flags: info.tcp_flags, ttl: info.ttl }
     }
 
     /// The `L4Info` of a frame `classify_fast_meta` took, received on interface `port`

@@ -449,7 +449,7 @@ impl<P: Frame> Pipeline<P> {
             };
             let (macs, ip) = h.split_at_mut(14);
             if let Ok(ip) = <&mut [u8; 40]>::try_from(ip) {
-                if meta.proto == PROTO_UDP {
+                if key.proto == PROTO_UDP {
                     nat::rewrite_to_reverse::<true>(ip, other, delta);
                 } else {
                     nat::rewrite_to_reverse::<false>(ip, other, delta);
