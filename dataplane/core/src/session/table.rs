@@ -259,10 +259,16 @@ impl SessionTable {
             }
         };
         // `NO_HOP` is no neighbour index (`neigh::MAX_NEIGHBOURS`): the caller's table
-        // read declines it. A hop is cached with the deltas computed (`set_hop`).
+        // read declines it.
         let hop = slot.hop[dir_bit(dir)];
         if slot.hop_gen != gen {
             return None;
+        }
+        if slot.delta == RewriteDelta::UNSET {
+            // Computed here, by the session's first packet on the fast path, rather than
+            // where its first next hop is cached: that is a new connection's first packet,
+            // which is kept cheap. Flows never change once filed, nor do the deltas.
+            slot.delta = RewriteDelta::between(&slot.session.client, &slot.session.reply);
         }
         let delta = match dir {
             Direction::FromClient => slot.delta,
@@ -433,11 +439,6 @@ impl SessionTable {
             slot.hop_gen = hop.gen;
         }
         slot.hop[dir_bit(dir)] = hop.neigh;
-        if slot.delta == RewriteDelta::UNSET {
-            // Flows never change once filed: neither do the deltas, which the fast path
-            // takes for computed once a hop is cached (`find_mut`).
-            slot.delta = RewriteDelta::between(&slot.session.client, &slot.session.reply);
-        }
     }
 
     /// Removes a live session and returns it.
