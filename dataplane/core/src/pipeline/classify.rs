@@ -244,7 +244,7 @@ impl<P: Frame> Pipeline<P> {
     /// `classify_fast` for a frame to the interface whose MAC is `mac` (as `mac_word`
     /// gives it: one word a burst, not a table read a frame), keeping what the stages
     /// after it decide on (`FastMeta`); the flow's key stays in the header, in cache, for
-    /// stage 2 to read (`fast_key`), rather than stored and loaded again.
+    /// stage 2 to read (`KeyWords::from_header`), rather than stored and loaded again.
     #[inline(always)]
     pub(super) fn classify_fast_meta(&self, mac: u64, pkt: &P, meta: &mut FastMeta) -> Option<()> {
         let d = pkt.data();
@@ -338,14 +338,7 @@ impl FastMeta {
 /// stage 1); None for a frame shorter than the fast path's headers, which it never took.
 #[inline(always)]
 pub(super) fn fast_key(d: &[u8]) -> Option<FlowKey> {
-    let h: &[u8; 38] = d.first_chunk()?;
-    Some(FlowKey {
-        src: Ipv4Addr::new(h[26], h[27], h[28], h[29]),
-        dst: Ipv4Addr::new(h[30], h[31], h[32], h[33]),
-        sport: u16::from_be_bytes([h[34], h[35]]),
-        dport: u16::from_be_bytes([h[36], h[37]]),
-        proto: d.get(23).copied()?,
-    })
+    d.first_chunk().map(|h| crate::session::KeyWords::from_header(h).key())
 }
 
 /// A MAC address as the top 48 bits of a little-endian word: what `classify_fast` makes of
