@@ -26,29 +26,6 @@ pub fn owner_of_port(port: u16, workers: u16) -> u16 {
     port % workers
 }
 
-/// `port % divisor` by multiplies instead of a divide (Lemire, Kaser and Kurz's fastmod:
-/// a 32-bit multiplier is exact for 16-bit ports and divisors), for the reply fast path,
-/// where a divide costs tens of cycles a packet.
-#[derive(Debug, Clone, Copy)]
-struct PortRem {
-    multiplier: u32,
-    divisor: u16,
-}
-
-impl PortRem {
-    fn new(divisor: u16) -> Self {
-        assert!(divisor > 0);
-        // ceil(2^32 / divisor); 0 for 1, whose remainder is always 0.
-        PortRem { multiplier: (u32::MAX / divisor as u32).wrapping_add(1), divisor }
-    }
-
-    #[inline(always)]
-    fn of(self, port: u16) -> u16 {
-        let fraction = self.multiplier.wrapping_mul(port as u32);
-        ((fraction as u64 * self.divisor as u64) >> 32) as u16
-    }
-}
-
 /// The worker that owns the NAT-method sessions of client CIP:cport among `workers`: a
 /// multiplicative hash of the endpoint both directions carry (a NAT reply holds no local
 /// port of ours), the same on every worker and every director.
@@ -181,8 +158,6 @@ impl PortBits {
 pub struct LaddrPools {
     worker: u16,
     workers: u16,
-    /// `% workers`, for `reply_elsewhere_cheap`.
-    rem_workers: PortRem,
     /// The ports new sessions take (a cluster member's slice of `reserve_range`).
     range: (u16, u16),
     /// The ports sessions synced from other members may hold.
@@ -202,7 +177,6 @@ impl LaddrPools {
         LaddrPools {
             worker,
             workers,
-            rem_workers: PortRem::new(workers),
             range,
             reserve_range: range,
             pools: AddrMap::default(),
@@ -236,15 +210,6 @@ impl LaddrPools {
     #[inline]
     pub fn owner_of_reply(&self, rip: Ipv4Addr, rport: u16, lip: Ipv4Addr, lport: u16) -> u16 {
         self.steering.owner_of_reply(self.workers, rip, rport, lip, lport)
-    }
-
-    /// Whether the reply to local port `lport` is known, without hashing, to belong to
-    /// another worker: under the port partition it is a modulo. Under RSS steering the NIC
-    /// already chose the queue by the same hash that chose the port, so a reply is taken as
-    /// ours; if this worker's table does not have it, the full path checks the owner.
-    #[inline]
-    pub fn reply_elsewhere_cheap(&self, lport: u16) -> bool {
-        matches!(self.steering, Steering::Partition) && self.rem_workers.of(lport) != self.worker
     }
 
     /// Takes a free (LIP, port) for a session to `rip:rport`: under RSS steering, one
@@ -422,18 +387,6 @@ pub fn lips_by_interface(
 
 #[cfg(test)]
 mod tests {
-    /// The multiply-only remainder equals `%` for every port and every worker count a
-    /// machine has, and for divisors up to the largest.
-    #[test]
-    fn port_remainder_by_multiplies_is_exact() {
-        for d in (1..=256).chain([1000, 4095, 4096, 32767, 32768, 65534, 65535]) {
-            let r = super::PortRem::new(d);
-            for port in 0..=u16::MAX {
-                assert_eq!(r.of(port), port % d, "{port} % {d}");
-            }
-        }
-    }
-
     use super::*;
     use proptest::prelude::*;
 

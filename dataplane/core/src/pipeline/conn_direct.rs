@@ -156,6 +156,18 @@ impl<P: Frame> Pipeline<P> {
         self.nat.reply_owner(&info.key, self.worker, self.workers)
     }
 
+    /// Whether this worker is the one session `id`'s reply with flow key `key` is
+    /// steered to: the NAT owner of its client, else the owner of its local port (DR and
+    /// TUN replies do not come through us).
+    pub(super) fn owns_reply(&self, id: SessionId, key: &FlowKey) -> bool {
+        let flags = self.sessions.get(id).flags;
+        if flags & FLAG_NAT != 0 {
+            return self.nat.reply_owner(key, self.worker, self.workers).is_none();
+        }
+        flags & (FLAG_DR | FLAG_TUN) != 0
+            || self.laddrs.owner_of_reply(key.src, key.sport, key.dst, key.dport) == self.worker
+    }
+
     /// Hands a parsed packet to worker `owner` (see `NatSteering`).
     pub(super) fn redirect_to(&self, owner: u16, pkt: P, info: L4Info, out: &mut Output<P>) {
         self.counters.redirected_out.inc();

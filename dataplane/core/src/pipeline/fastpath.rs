@@ -11,7 +11,7 @@
 use super::classify::FastMeta;
 use super::*;
 use crate::neigh::EthHop;
-use crate::session::{Hint, KeyWords, FLAG_DR, FLAG_NAT, FLAG_TUN};
+use crate::session::{Hint, KeyWords, FLAG_DR, FLAG_TUN};
 
 /// A burst's per-frame state, as the stages leave it: entries past what a stage wrote for
 /// this burst hold an earlier burst's (stage 1b writes every hint).
@@ -385,20 +385,11 @@ impl<P: Frame> Pipeline<P> {
         let gen = self.neigh.generation();
         let found = self.sessions.find_mut(meta.hash, key, hint, gen)?;
         let (id, dir, s, delta) = (found.id, found.dir, found.session, found.delta);
-        if dir == Direction::FromServer {
-            // A reply the port partition gives to another worker, or a NAT reply to another
-            // worker's client: the full way hands it over (as it would before its lookup).
-            let elsewhere = if s.flags & FLAG_NAT != 0 {
-                self.nat.reply_owner(&key.key(), self.worker, self.workers).is_some()
-            } else {
-                // The destination port, from the header (stage 1 keeps it nowhere).
-                let p = pkt.data().get(36..38)?;
-                self.laddrs.reply_elsewhere_cheap(u16::from_be_bytes([p[0], p[1]]))
-            };
-            if elsewhere {
-                return None;
-            }
-        }
+        // A reply needs no owner check here (the full way's `server_packet` makes one): a
+        // worker caches a next hop for a session's replies only in `forward`, which the
+        // full way reaches after handing another worker's replies over, and a session
+        // lives on the worker its replies are steered to (new ones take a local port of
+        // the worker's own, synced ones go to the owner, `owner_worker_steered`).
         // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
         // full path keeps the gauges.
         // The full way for: TOA still to insert, TUN (an outer header, `xmit_tun`), and a DR

@@ -44,6 +44,9 @@ impl<P: Frame> Pipeline<P> {
         if info.ttl <= 1 {
             return self.drop_pkt(DropReason::TtlExceeded, pkt);
         }
+        // What the fast path takes for granted (`established` makes no owner check): a
+        // worker forwards, and so caches a next hop for, only its own sessions' replies.
+        debug_assert!(dir == Direction::FromClient || self.owns_reply(id, &info.key), "{:?}", info.key);
         if self.sessions.get(id).flags & FLAG_INPUT_ONLY != 0 {
             return self.forward_input_only(id, dir, pkt, info, now, alloc, out);
         }
