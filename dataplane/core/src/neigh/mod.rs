@@ -102,6 +102,10 @@ pub struct NeighTable<P, A = Ipv4Addr> {
     params: NeighParams,
 }
 
+/// Generations count modulo this (15 bits): a session slot keeps its generation and a
+/// mark of its own in one 16-bit word (`session::SessionTable::find_mut`).
+pub const GENERATIONS: u16 = 0x8000;
+
 /// At most this many neighbours per worker (slot numbers are 16-bit): `u16::MAX` is no
 /// slot, which the session table's fast lookup relies on (`eth_hop` declines it).
 const MAX_NEIGHBOURS: usize = u16::MAX as usize;
@@ -200,7 +204,7 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
 
     /// Moves the generation on: every next hop cached under the old one is stale.
     pub fn invalidate_cached_hops(&mut self) {
-        self.generation = self.generation.wrapping_add(1);
+        self.generation = (self.generation + 1) % GENERATIONS;
     }
 
     pub fn state(&self, port: IfIndex, ip: A) -> Option<NeighState> {
@@ -317,7 +321,7 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
                 self.eth[i] = None;
                 self.index.remove(&(port, ip));
                 self.free.push(i as u16);
-                self.generation = self.generation.wrapping_add(1);
+                self.generation = (self.generation + 1) % GENERATIONS;
             }
         }
     }

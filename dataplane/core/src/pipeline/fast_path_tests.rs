@@ -667,3 +667,52 @@ fn the_fast_classification_tells_each_header_field_apart() {
     // The source MAC's bytes next to the destination's are no part of the match.
     assert!(takes(&|f| f[6..8].copy_from_slice(&[0xff, 0xff])), "any source MAC");
 }
+
+/// Under `expire_nodest_conn`, removing a session's real server ends the session at its
+/// next packet (a RST each way), though the fast path had taken its packets before and
+/// kept its checks of the session since (`Found::ready`): the change of real servers
+/// voids them.
+#[test]
+fn a_removed_real_server_ends_a_session_the_fast_path_took() {
+    let snap = super::tests::edit_registry(|r| {
+        r.del_real(&super::tests::tcp_key(), "198.19.0.11:80".parse().unwrap()).unwrap();
+    });
+    let client = ip("198.18.0.10");
+    let seg = |flags| tcp_frame(CLIENT_MAC, LB_C_MAC, client, 40000, VIP, 80, flags, b"data");
+    let run = |burst: bool| {
+        let mut cfg = config(0, 1);
+        cfg.expire_nodest_conn = true;
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let mut h = Harness {
+            p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
+            out: Output::new(2, 1),
+            now: Time::from_secs(1),
+        };
+        h.resolve_all();
+        h.rx(CLIENT_PORT, seg(TcpFlags::SYN));
+        h.rx(CLIENT_PORT, seg(TcpFlags::ACK));
+        for _ in 0..2 {
+            h.p.handle_burst(CLIENT_PORT, &mut vec![seg(TcpFlags::ACK)], h.now, &mut VecAlloc, &mut h.out);
+        }
+        let sent = h.take_tx(SERVER_PORT);
+        assert_eq!(sent.len(), 4, "SYN, ACK and data forwarded");
+        assert_eq!(endpoints(&sent[3]).4, ip("198.19.0.11"));
+        h.p.set_snapshot(snap.clone());
+        if burst {
+            h.p.handle_burst(CLIENT_PORT, &mut vec![seg(TcpFlags::ACK)], h.now, &mut VecAlloc, &mut h.out);
+        } else {
+            h.rx(CLIENT_PORT, seg(TcpFlags::ACK));
+        }
+        (
+            h.take_tx(SERVER_PORT),
+            h.take_tx(CLIENT_PORT),
+            h.p.counters().event_count(crate::stats::Event::NoDestExpired),
+        )
+    };
+    let (staged, one_by_one) = (run(true), run(false));
+    assert_eq!(staged, one_by_one);
+    let rst = |f: &[u8]| TcpPacket::new_checked(&f[ETH_LEN + 20..]).unwrap().flags().contains(TcpFlags::RST);
+    assert!(staged.0.len() == 1 && rst(&staged.0[0]), "a RST to the server, not the data");
+    assert!(staged.1.len() == 1 && rst(&staged.1[0]), "a RST to the client");
+    assert_eq!(staged.2, 1);
+}

@@ -383,29 +383,24 @@ impl<P: Frame> Pipeline<P> {
         out: &mut Output<P>,
     ) -> Option<IfIndex> {
         let gen = self.neigh.generation();
-        let found = self.sessions.find_mut(meta.hash, key, hint, gen)?;
-        let (id, dir, s, delta) = (found.id, found.dir, found.session, found.delta);
+        let mut found = self.sessions.find_mut(meta.hash, key, hint, gen)?;
         // A reply needs no owner check here (the full way's `server_packet` makes one): a
         // worker caches a next hop for a session's replies only in `forward`, which the
         // full way reaches after handing another worker's replies over, and a session
         // lives on the worker its replies are steered to (new ones take a local port of
         // the worker's own, synced ones go to the owner, `owner_worker_steered`).
-        // A pure ACK of a SYN_RECV session from the client moves it to ESTABLISHED: the
-        // full path keeps the gauges.
-        // The full way for: TOA still to insert, TUN (an outer header, `xmit_tun`), and a DR
-        // reply coming through us (dropped there). FLAG_TOA alone is no reason: once the
-        // option is in, TOA only clamps the server's SYN/ACK, and no SYN comes this way.
-        // SYN-proxied sessions: `ext::fast_step` below.
-        let full_way = FLAG_TOA_PENDING | FLAG_TUN | if dir == Direction::FromServer { FLAG_DR } else { 0 };
-        // With the state (`is_steady`), as one word: one test.
-        let flags_state = s.flags as u16 | (s.state as u16) << 8;
-        if flags_state & (full_way as u16 | (SessionState::STEADY_MASK as u16) << 8) != 0 {
-            return None;
+        if !found.ready() {
+            // The checks of the session itself, made again only once it has changed
+            // (`SessionTable::get_mut`) or the generation has moved (which a change of
+            // real servers does under `expire_nodest_conn`, `set_snapshot`).
+            if !fast_eligible(found.session(), self.expire_nodest_conn, &self.real_present) {
+                return None;
+            }
+            found.set_ready();
         }
-        if self.expire_nodest_conn && !self.real_present.get(s.real_slot as usize).copied().unwrap_or(true) {
-            return None;
-        }
-        let eth: &EthHop = self.neigh.eth_hop(found.hop)?;
+        let (id, dir, delta, hop) = (found.id, found.dir, found.delta(), found.hop());
+        let s = found.session();
+        let eth: &EthHop = self.neigh.eth_hop(hop)?;
         // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
         // sequence translation, applied at once (nothing below can decline the packet,
         // and its checksum update and the rewrite's add up in either order).
@@ -463,4 +458,18 @@ impl<P: Frame> Pipeline<P> {
     fn may_be_established(meta: &FastMeta) -> bool {
         meta.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 && meta.ttl > 1
     }
+}
+
+/// Whether the fast path may take the packets of session `s` (`established`, which caches
+/// the answer until the session changes): it is in a steady state (a pure ACK of a
+/// SYN_RECV session from the client moves it to ESTABLISHED, and the full way keeps the
+/// gauges); no TOA is still to insert and it is no TUN session (an outer header,
+/// `xmit_tun`); its real server is still present or `expire_nodest_conn` is off.
+/// FLAG_TOA alone is no reason: once the option is in, TOA only clamps the server's
+/// SYN/ACK, and no SYN comes this way. A DR session's replies are dropped by the full way,
+/// which caches no next hop for them. SYN-proxied sessions: `ext::fast_step`.
+fn fast_eligible(s: &Session, expire_nodest_conn: bool, real_present: &[bool]) -> bool {
+    s.state.is_steady()
+        && s.flags & (FLAG_TOA_PENDING | FLAG_TUN) == 0
+        && (!expire_nodest_conn || real_present.get(s.real_slot as usize).copied().unwrap_or(true))
 }

@@ -455,6 +455,10 @@ impl<P: Frame> Pipeline<P> {
                 self.overload.update(r.slot, c.active.get().wrapping_add(c.inactive.get()), share);
             }
         }
+        if self.expire_nodest_conn && self.real_present != seen {
+            // The fast path's checks of a session cover its real server's presence.
+            self.neigh.invalidate_cached_hops();
+        }
         self.real_present.clone_from(&seen);
         self.service_fold.assign_snapshot(&self.counters, &snapshot);
         for (slot, seen) in seen.into_iter().enumerate() {

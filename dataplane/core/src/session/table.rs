@@ -52,16 +52,59 @@ pub struct Hop {
     pub neigh: u16,
 }
 
-/// What `find_mut` found.
+/// The mark in `Slot::hop_gen`, above the generation (`neigh::GENERATIONS`): the session
+/// has changed (`get_mut`) since the fast path last checked it (`Found::set_ready`).
+const NOT_READY: u16 = crate::neigh::GENERATIONS;
+
+/// What `find_mut` found: a session and which of its flows the packet is.
 pub struct Found<'a> {
     pub id: SessionId,
     pub dir: Direction,
-    pub session: &'a mut Session,
-    /// The neighbour index cached for this direction under the current generation, or
-    /// `u16::MAX` (none cached), which no neighbour table holds.
-    pub hop: u16,
-    /// The checksum deltas of this direction's rewrite (`nat::rewrite_to_reverse`).
-    pub delta: RewriteDelta,
+    slot: &'a mut Slot,
+}
+
+impl Found<'_> {
+    #[inline(always)]
+    pub fn session(&mut self) -> &mut Session {
+        &mut self.slot.session
+    }
+
+    /// Whether the caller's checks of the session (`set_ready`) still hold: nothing has
+    /// changed it through `get_mut` since, and the generation is the same.
+    #[inline(always)]
+    pub fn ready(&self) -> bool {
+        self.slot.hop_gen & NOT_READY == 0
+    }
+
+    /// Notes that the session passed the caller's checks, which hold until it next
+    /// changes (`get_mut`) or the generation moves; computes its rewrite's checksum
+    /// deltas the first time, here rather than at the session's creation, which many a
+    /// session (a SYN flood's) never needs. Flows never change once filed, nor do they.
+    #[inline]
+    pub fn set_ready(&mut self) {
+        let slot = &mut *self.slot;
+        if slot.delta == RewriteDelta::UNSET {
+            slot.delta = RewriteDelta::between(&slot.session.client, &slot.session.reply);
+        }
+        slot.hop_gen &= !NOT_READY;
+    }
+
+    /// The neighbour index cached for this flow's packets under the current generation,
+    /// or `u16::MAX` (none cached), which no neighbour table holds.
+    #[inline(always)]
+    pub fn hop(&self) -> u16 {
+        self.slot.hop[dir_bit(self.dir)]
+    }
+
+    /// The checksum deltas of this flow's rewrite (`nat::rewrite_to_reverse`); set once
+    /// the session is `ready`.
+    #[inline(always)]
+    pub fn delta(&self) -> RewriteDelta {
+        match self.dir {
+            Direction::FromClient => self.slot.delta,
+            Direction::FromServer => self.slot.delta.reversed(),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -70,11 +113,12 @@ struct Slot {
     session: Session,
     next: u32,
     bucket: u16,
+    /// The generation of `hop`, with the `NOT_READY` mark.
     hop_gen: u16,
     /// Neighbour index towards the client (FromServer packets) and the server.
     hop: [u16; 2],
     /// The rewrite's checksum deltas for client packets (replies: `reversed`), or UNSET
-    /// until the fast path first needs them.
+    /// until the session is first ready (`Found::set_ready`).
     delta: RewriteDelta,
 }
 
@@ -241,12 +285,14 @@ impl SessionTable {
     }
 
     /// `lookup_hinted` for the fast path, which reads and moves the session at once: the
-    /// session, which flow `key` is, and the next hop cached for packets of that flow
-    /// (one slot borrow for all three). None as well when no hop of generation `gen` is
-    /// cached for that flow: the fast path does not take it (checked here, where the
-    /// slot is at hand, rather than carried as an Option).
+    /// session and which flow `key` is, with the next hop cached for that flow (one slot
+    /// borrow for all). None as well when the slot's next hops are not of generation
+    /// `gen`: the fast path does not take the packet (checked here, where the slot is at
+    /// hand). The generation and the readiness mark are one word: a ready session of the
+    /// current generation costs one compare.
     #[inline(always)]
     pub fn find_mut(&mut self, h: FlowHash, key: &KeyWords, hint: Hint, gen: u16) -> Option<Found<'_>> {
+        debug_assert!(gen < crate::neigh::GENERATIONS);
         // The guessed entry first (the slot filed, the key the flow's: `Slot::holds`),
         // else the full probe.
         let hit =
@@ -258,23 +304,10 @@ impl SessionTable {
                 (self.slots.get_mut(id.0 as usize)?, id, dir)
             }
         };
-        // `NO_HOP` is no neighbour index (`neigh::MAX_NEIGHBOURS`): the caller's table
-        // read declines it.
-        let hop = slot.hop[dir_bit(dir)];
-        if slot.hop_gen != gen {
+        if slot.hop_gen != gen && slot.hop_gen != gen | NOT_READY {
             return None;
         }
-        if slot.delta == RewriteDelta::UNSET {
-            // Computed here, by the session's first packet on the fast path, rather than
-            // where its first next hop is cached: that is a new connection's first packet,
-            // which is kept cheap. Flows never change once filed, nor do the deltas.
-            slot.delta = RewriteDelta::between(&slot.session.client, &slot.session.reply);
-        }
-        let delta = match dir {
-            Direction::FromClient => slot.delta,
-            Direction::FromServer => slot.delta.reversed(),
-        };
-        Some(Found { id, dir, session: &mut slot.session, hop, delta })
+        Some(Found { id, dir, slot })
     }
 
     /// The session one of whose flows is `key`, and which flow it is.
@@ -338,13 +371,12 @@ impl SessionTable {
         // Written once, filed in the wheel at its deadline (`file`) as it is.
         let b = self.wheel_bucket(session.expires);
         let head = self.heads[b];
-        // The rewrite's checksum deltas: computed by the first packet the fast path takes
-        // (`find_mut`), not here, which many a session (a SYN flood's) never needs.
+        // Not ready: the deltas wait for the fast path (`Found::set_ready`).
         let slot = Slot {
             session,
             next: head,
             bucket: b as u16,
-            hop_gen: 0,
+            hop_gen: NOT_READY,
             hop: [NO_HOP; 2],
             delta: RewriteDelta::UNSET,
         };
@@ -406,9 +438,13 @@ impl SessionTable {
         &self.slots[id.0 as usize].session
     }
 
+    /// The session, to change: the fast path checks it again before it next takes one of
+    /// its packets (`Found::ready`).
     #[inline]
     pub fn get_mut(&mut self, id: SessionId) -> &mut Session {
-        &mut self.slots[id.0 as usize].session
+        let slot = &mut self.slots[id.0 as usize];
+        slot.hop_gen |= NOT_READY;
+        &mut slot.session
     }
 
     /// Call after moving a session's `expires`: a later deadline costs nothing (the slot
@@ -428,15 +464,16 @@ impl SessionTable {
     pub fn hop(&self, id: SessionId, dir: Direction, gen: u16) -> Option<u16> {
         let slot = &self.slots[id.0 as usize];
         let h = slot.hop[dir_bit(dir)];
-        (slot.hop_gen == gen && h != NO_HOP).then_some(h)
+        (slot.hop_gen & !NOT_READY == gen && h != NO_HOP).then_some(h)
     }
 
     #[inline]
     pub fn set_hop(&mut self, id: SessionId, dir: Direction, hop: Hop) {
         let slot = &mut self.slots[id.0 as usize];
-        if slot.hop_gen != hop.gen {
+        if slot.hop_gen & !NOT_READY != hop.gen {
+            // Of another generation: the fast path's checks of it are void too.
             slot.hop = [NO_HOP; 2];
-            slot.hop_gen = hop.gen;
+            slot.hop_gen = hop.gen | NOT_READY;
         }
         slot.hop[dir_bit(dir)] = hop.neigh;
     }
@@ -785,6 +822,34 @@ mod tests {
         assert_eq!(t.hop(a, Direction::FromClient, 4), None, "a new generation invalidates");
         t.set_hop(a, Direction::FromClient, Hop { gen: 4, neigh: 1 });
         assert_eq!(t.hop(a, Direction::FromServer, 4), None, "the other direction was reset");
+    }
+
+    /// The fast path's checks of a session hold until it changes or the generation moves:
+    /// a new session is not ready, `set_ready` makes it so (with its deltas), `get_mut`
+    /// and a next hop of a new generation undo it; another generation finds nothing.
+    #[test]
+    fn readiness_lasts_until_the_session_or_the_generation_changes() {
+        let mut t = SessionTable::new(4, Time::ZERO);
+        let a = t.insert(session(1, 1, 5)).unwrap();
+        let k = t.get(a).client;
+        let (h, w) = (t.hash(&k), k.words());
+        let ready = |t: &mut SessionTable, gen| t.find_mut(h, &w, Hint::NONE, gen).map(|f| f.ready());
+        t.set_hop(a, Direction::FromClient, Hop { gen: 2, neigh: 7 });
+        assert_eq!(ready(&mut t, 2), Some(false));
+        let mut f = t.find_mut(h, &w, Hint::NONE, 2).unwrap();
+        f.set_ready();
+        let (s, delta) = (*f.session(), f.delta());
+        assert_eq!((f.hop(), f.dir), (7, Direction::FromClient));
+        assert_eq!(delta, RewriteDelta::between(&s.client, &s.reply));
+        assert_eq!(ready(&mut t, 2), Some(true));
+        assert_eq!(ready(&mut t, 3), None, "another generation");
+        t.get_mut(a).state = SessionState::FinWait;
+        assert_eq!(ready(&mut t, 2), Some(false), "changed");
+        t.find_mut(h, &w, Hint::NONE, 2).unwrap().set_ready();
+        t.set_hop(a, Direction::FromServer, Hop { gen: 2, neigh: 9 });
+        assert_eq!(ready(&mut t, 2), Some(true), "a hop of the same generation keeps it");
+        t.set_hop(a, Direction::FromServer, Hop { gen: 3, neigh: 9 });
+        assert_eq!(ready(&mut t, 3), Some(false), "a new generation voids it");
     }
 
     /// A stage-1 hint is only a guess: one taken before the session went away, or one
