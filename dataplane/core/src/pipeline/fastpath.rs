@@ -231,10 +231,7 @@ impl<P: Frame> Pipeline<P> {
             if hint == Hint::NONE {
                 break;
             }
-            // The headers stage 1 read, 54 bytes (`classify_fast_meta`).
-            let Some(h) = pkt.data().first_chunk::<54>() else { break };
-            let key = KeyWords::from_header(h.first_chunk().unwrap_or(&[0; 38]));
-            let Some(tx) = self.established(pkt, &key, meta, hint, now, out) else { break };
+            let Some(tx) = self.established(pkt, meta, hint, now, out) else { break };
             if VLANS && untagged & (1 << i) != 0 {
                 // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
                 let (iface, len) = vlan[i];
@@ -353,8 +350,7 @@ impl<P: Frame> Pipeline<P> {
         if !Self::may_be_established(&meta) {
             return Err(pkt);
         }
-        let key = info.key.words();
-        let Some(tx) = self.established(&mut pkt, &key, &meta, hint, now, out) else { return Err(pkt) };
+        let Some(tx) = self.established(&mut pkt, &meta, hint, now, out) else { return Err(pkt) };
         self.xmit(tx, pkt, out);
         Ok(())
     }
@@ -376,14 +372,17 @@ impl<P: Frame> Pipeline<P> {
     fn established(
         &mut self,
         pkt: &mut P,
-        key: &KeyWords,
         meta: &FastMeta,
         hint: Hint,
         now: Time,
         out: &mut Output<P>,
     ) -> Option<IfIndex> {
+        // The headers stage 1 read, 54 bytes (`classify_fast_meta`), as one array: no
+        // bounds checks below. The flow's key is read from them, in cache since stage 1.
+        let h = pkt.data_mut().first_chunk_mut::<54>()?;
+        let key = KeyWords::from_header(h.first_chunk()?);
         let gen = self.neigh.generation();
-        let mut found = self.sessions.find_mut(meta.hash, key, hint, gen)?;
+        let mut found = self.sessions.find_mut(meta.hash, &key, hint, gen)?;
         // A reply needs no owner check here (the full way's `server_packet` makes one): a
         // worker caches a next hop for a session's replies only in `forward`, which the
         // full way reaches after handing another worker's replies over, and a session
@@ -404,11 +403,14 @@ impl<P: Frame> Pipeline<P> {
         // The last check, which may count an ACK of an ACK storm: a SYN-proxied session's
         // sequence translation, applied at once (nothing below can decline the packet,
         // and its checksum update and the rewrite's add up in either order).
-        if s.flags & FLAG_EXT != 0 {
+        let h = if s.flags & FLAG_EXT != 0 {
             let t =
                 ext::fast_step(&mut self.ext, &s.client, self.syn_params.dup_ack_threshold, dir, pkt, meta)?;
             ext::translate(&t, dir, pkt, meta.ip_len as usize);
-        }
+            pkt.data_mut().first_chunk_mut::<54>()?
+        } else {
+            h
+        };
         // Everything checked: from here on the packet is ours.
         s.expires = self.timeouts.deadline(now, s.state);
         let (ip_len, state) = (meta.ip_len as usize, s.state);
@@ -425,10 +427,8 @@ impl<P: Frame> Pipeline<P> {
             if let Some(h) = pkt.data_mut().first_chunk_mut::<12>() {
                 *h = eth.macs;
             }
-        } else if let Some(h) = pkt.data_mut().first_chunk_mut::<54>() {
-            // The headers `classify_fast` read (stage 2a checked their length), as one
-            // array: no bounds checks below. To the reverse of the session's other flow
-            // (FULLNAT and NAT alike).
+        } else {
+            // To the reverse of the session's other flow (FULLNAT and NAT alike).
             let other = match dir {
                 Direction::FromClient => &s.reply,
                 Direction::FromServer => &s.client,
