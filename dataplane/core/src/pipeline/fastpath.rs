@@ -98,8 +98,31 @@ impl<P: Frame> Pipeline<P> {
             let BurstState { metas, hints, vlan, txs } = &mut *st;
             let (fast, untagged) = self.stage_classify::<VLANS>(port, &mut frames[..n], metas, vlan);
             self.stage_hint(fast, metas, hints);
-            let run =
-                self.stage_forward::<VLANS>(&mut frames[..n], metas, hints, untagged, vlan, now, out, txs);
+            // An HA master's loop counts client packets towards session sync; the others'
+            // do not test for it a packet.
+            let run = if self.sync.is_some() {
+                self.stage_forward::<VLANS, true>(
+                    &mut frames[..n],
+                    metas,
+                    hints,
+                    untagged,
+                    vlan,
+                    now,
+                    out,
+                    txs,
+                )
+            } else {
+                self.stage_forward::<VLANS, false>(
+                    &mut frames[..n],
+                    metas,
+                    hints,
+                    untagged,
+                    vlan,
+                    now,
+                    out,
+                    txs,
+                )
+            };
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
             // move when it all leaves by one port (a burst of one side's traffic).
             let first = txs[0] as usize;
@@ -210,7 +233,7 @@ impl<P: Frame> Pipeline<P> {
     /// the TX interface of each of its packets in `txs`.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    fn stage_forward<const VLANS: bool>(
+    fn stage_forward<const VLANS: bool, const SYNC: bool>(
         &mut self,
         frames: &mut [P],
         metas: &[FastMeta; BURST],
@@ -231,7 +254,7 @@ impl<P: Frame> Pipeline<P> {
             if hint == Hint::NONE {
                 break;
             }
-            let Some(tx) = self.established(pkt, meta, hint, now, out) else { break };
+            let Some(tx) = self.established(pkt, meta, hint, SYNC, now, out) else { break };
             if VLANS && untagged & (1 << i) != 0 {
                 // A VLAN's frame, its tag stripped: received (the fast path drops nothing).
                 let (iface, len) = vlan[i];
@@ -350,7 +373,8 @@ impl<P: Frame> Pipeline<P> {
         if !Self::may_be_established(&meta) {
             return Err(pkt);
         }
-        let Some(tx) = self.established(&mut pkt, &meta, hint, now, out) else { return Err(pkt) };
+        let sync = self.sync.is_some();
+        let Some(tx) = self.established(&mut pkt, &meta, hint, sync, now, out) else { return Err(pkt) };
         self.xmit(tx, pkt, out);
         Ok(())
     }
@@ -360,7 +384,7 @@ impl<P: Frame> Pipeline<P> {
     /// in this worker's table, no SYN-proxy work but the sequence translation, no PROXY
     /// header or TOA to insert, its real server still present or `expire_nodest_conn` off,
     /// and a next hop cached for this topology generation. Counts a client packet towards
-    /// session sync. Leaves the frame where it lies and returns the TX interface; None
+    /// session sync if `sync` (whether this worker syncs, known to the caller's loop). Leaves the frame where it lies and returns the TX interface; None
     /// (with nothing changed) sends the packet the full way.
     ///
     /// What the destination address is (VIP, LIP, one of the host's) is not looked up:
@@ -374,6 +398,7 @@ impl<P: Frame> Pipeline<P> {
         pkt: &mut P,
         meta: &FastMeta,
         hint: Hint,
+        sync: bool,
         now: Time,
         out: &mut Output<P>,
     ) -> Option<IfIndex> {
@@ -446,7 +471,7 @@ impl<P: Frame> Pipeline<P> {
         let tx = eth.port;
         // An HA master: client packets count towards `sync_period`, as on the full way
         // (`forward`); only a packet that may be due leaves this loop for `sync_due`.
-        if dir == Direction::FromClient && self.sync_count(id, state) {
+        if sync && dir == Direction::FromClient && self.sync_count(id, state) {
             self.sync_due(id, now, out);
         }
         Some(tx)
