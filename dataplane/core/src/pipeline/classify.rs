@@ -223,7 +223,7 @@ impl<P: Frame> Pipeline<P> {
     pub(super) fn classify_fast(&self, port: PortIndex, pkt: &P, info: &mut L4Info) -> bool {
         let Some(i) = self.ifaces.get(port as usize) else { return false };
         let mut meta = FastMeta::default();
-        if self.classify_fast_meta(mac_word(i.mac.0), pkt, &mut meta).is_none() {
+        if self.classify_fast_meta(header_template(i.mac.0), pkt, &mut meta).is_none() {
             return false;
         }
         *info = meta.info(port, pkt);
@@ -241,24 +241,23 @@ impl<P: Frame> Pipeline<P> {
         })
     }
 
-    /// `classify_fast` for a frame to the interface whose MAC is `mac` (as `mac_word`
-    /// gives it: one word a burst, not a table read a frame), keeping what the stages
-    /// after it decide on (`FastMeta`); the flow's key stays in the header, in cache, for
-    /// stage 2 to read (`KeyWords::from_header`), rather than stored and loaded again.
+    /// `classify_fast` for a frame to the interface whose frames start as `template`
+    /// (`header_template`), keeping what the stages after it decide on (`FastMeta`); the
+    /// flow's key stays in the header, in cache, for stage 2 to read
+    /// (`KeyWords::from_header`), rather than stored and loaded again.
     #[inline(always)]
-    pub(super) fn classify_fast_meta(&self, mac: u64, pkt: &P, meta: &mut FastMeta) -> Option<()> {
+    pub(super) fn classify_fast_meta(&self, template: u128, pkt: &P, meta: &mut FastMeta) -> Option<()> {
         let d = pkt.data();
         // Ethernet, a 20-byte IPv4 header and the first 20 bytes of L4 as one fixed-size
         // array (UDP frames are padded to 60 bytes on Ethernet, so 54 holds both): the
         // reads below need no bounds checks.
         let h: &[u8; 54] = d.get(..54)?.try_into().ok()?;
-        // The destination MAC as the top 48 bits of the frame's first word (`mac_word`).
-        let dst = u64::from_le_bytes(*h.first_chunk::<8>()?) << 16;
-        // IPv4 with a 20-byte header (ethertype 0x0800, then 0x45) as one word, the TOS
-        // byte shifted out; no fragment bits (MF and the offset) as another.
-        let ether_ver = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) << 8;
+        // Our MAC, IPv4 and a 20-byte header (ethertype 0x0800, then 0x45) in the first
+        // 16 bytes, compared as one word with the source MAC and the TOS masked off
+        // (`header_template`); no fragment bits (MF and the offset) in another.
+        let first = u128::from_le_bytes(*h.first_chunk::<16>()?) & HEADER_MASK;
         let frag = u16::from_le_bytes([h[20], h[21]]) & 0xff3f;
-        if dst != mac || ether_ver != 0x4500_0800 || frag != 0 {
+        if first != template || frag != 0 {
             return None;
         }
         let ip_len = u16::from_be_bytes([h[16], h[17]]);
@@ -341,12 +340,18 @@ pub(super) fn fast_key(d: &[u8]) -> Option<FlowKey> {
     d.first_chunk().map(|h| crate::session::KeyWords::from_header(h).key())
 }
 
-/// A MAC address as the top 48 bits of a little-endian word: what `classify_fast` makes of
-/// a frame's first eight bytes, shifted up (no mask constant). A word with any of its low
-/// 16 bits set (`u64::MAX`, "no interface") matches no frame.
+/// What `classify_fast_meta` keeps of a frame's first 16 bytes: the destination MAC, the
+/// ethertype, and the IP version with the header length (the source MAC and the TOS
+/// masked off).
+const HEADER_MASK: u128 =
+    u128::from_le_bytes([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0]);
+
+/// The first 16 bytes, under `HEADER_MASK`, of an IPv4 frame with a 20-byte header to the
+/// interface whose MAC is `m`: one word a burst, not a table read a frame. A word with a
+/// bit outside the mask (`u128::MAX`, "no interface") matches no frame.
 #[inline(always)]
-pub(super) fn mac_word(m: [u8; 6]) -> u64 {
-    u64::from_le_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
+pub(super) fn header_template(m: [u8; 6]) -> u128 {
+    u128::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0x45, 0])
 }
 
 /// Our addresses, in one table: the ports' own, VIPs and LIPs (`OpenIndex`), rebuilt

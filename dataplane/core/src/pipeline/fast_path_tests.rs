@@ -665,7 +665,7 @@ fn the_fast_classification_tells_each_header_field_apart() {
     }
     assert!(!takes(&|f| f[..6].copy_from_slice(&[0xff; 6])), "broadcast");
     // The source MAC's bytes next to the destination's are no part of the match.
-    assert!(takes(&|f| f[6..8].copy_from_slice(&[0xff, 0xff])), "any source MAC");
+    assert!(takes(&|f| f[6..12].copy_from_slice(&[0xff; 6])), "any source MAC");
 }
 
 /// Under `expire_nodest_conn`, removing a session's real server ends the session at its

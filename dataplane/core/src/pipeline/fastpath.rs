@@ -164,9 +164,10 @@ impl<P: Frame> Pipeline<P> {
         vlan: &mut [(IfIndex, usize); BURST],
     ) -> (u32, u32) {
         let (mut fast, mut untagged) = (0u32, 0u32);
-        let port_mac = self.ifaces.get(port as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
+        let port_header =
+            self.ifaces.get(port as usize).map_or(u128::MAX, |i| classify::header_template(i.mac.0));
         for ((i, pkt), meta) in frames.iter_mut().enumerate().zip(metas.iter_mut()) {
-            let mut mac = port_mac;
+            let mut header = port_header;
             if VLANS && vlan::is_tagged(pkt.data()) {
                 let Ok(v) = self.vlan_iface(port, pkt.data()) else { continue };
                 let len = pkt.data().len();
@@ -174,9 +175,10 @@ impl<P: Frame> Pipeline<P> {
                     continue;
                 }
                 (vlan[i], untagged) = ((v, len), untagged | 1 << i);
-                mac = self.ifaces.get(v as usize).map_or(u64::MAX, |i| classify::mac_word(i.mac.0));
+                header =
+                    self.ifaces.get(v as usize).map_or(u128::MAX, |i| classify::header_template(i.mac.0));
             }
-            if self.classify_fast_meta(mac, pkt, meta).is_some() {
+            if self.classify_fast_meta(header, pkt, meta).is_some() {
                 rvs_prefetch::read(self.sessions.bucket_addr(meta.hash));
                 fast |= 1 << i;
             }
