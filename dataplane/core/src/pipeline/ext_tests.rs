@@ -3,12 +3,11 @@
 //! server-speaks-first protocols, and persistent clients of a quiescent server.
 
 use super::tests::extensions::{client, open_proxied, server, tcp_view, with_options, SYN_OPTS};
-use super::tests::{config, edit_registry, endpoints, ip, open, registry, tcp_key, Harness};
+use super::tests::{config, edit_registry, endpoints, ip, open, tcp_key, Harness};
 use super::tests::{CLIENT_PORT, SERVER_PORT};
 use super::*;
 use crate::frame::VecAlloc;
 use crate::stats::Event;
-use crate::stats::WorkerCounters;
 use crate::wire::tcp::{TcpFlags, TcpOption};
 use rvs_proto::{ForwardMethod, RealSpec, ServiceSpec};
 use std::time::Duration;
@@ -25,12 +24,7 @@ fn ip_len(f: &[u8]) -> usize {
 fn harness_with_server_mtu(mtu: u16) -> Harness {
     let mut cfg = config(0, 1);
     cfg.ports[SERVER_PORT as usize].mtu = mtu;
-    let counters = Arc::new(WorkerCounters::new(16, 64));
-    Harness {
-        p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
-        out: Output::new(2, 1),
-        now: Time::from_secs(1),
-    }
+    Harness::with_config(cfg)
 }
 
 /// Client SYN, server SYN/ACK (with `server_opts`), back to the client. Returns the real

@@ -180,10 +180,8 @@ fn forwarding_keeps_a_bad_checksum_bad_and_a_bad_syn_is_refused() {
 /// are refused and counted; old ones keep flowing.
 #[test]
 fn a_full_table_refuses_new_sessions_and_keeps_old_ones() {
-    let counters = Arc::new(WorkerCounters::new(16, 64));
     let cfg = PipelineConfig { max_sessions: 4, ..config(0, 1) };
-    let mut h = Harness::new(0, 1);
-    h.p = Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO);
+    let mut h = Harness::with_config(cfg);
     h.resolve_all();
     for sport in 40000..40006u16 {
         let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, VIP, 80, TcpFlags::SYN, b"");
@@ -682,12 +680,7 @@ fn a_removed_real_server_ends_a_session_the_fast_path_took() {
     let run = |burst: bool| {
         let mut cfg = config(0, 1);
         cfg.expire_nodest_conn = true;
-        let counters = Arc::new(WorkerCounters::new(16, 64));
-        let mut h = Harness {
-            p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
-            out: Output::new(2, 1),
-            now: Time::from_secs(1),
-        };
+        let mut h = Harness::with_config(cfg);
         h.resolve_all();
         h.rx(CLIENT_PORT, seg(TcpFlags::SYN));
         h.rx(CLIENT_PORT, seg(TcpFlags::ACK));

@@ -3,7 +3,7 @@
 //! the table is nearly full get a short timeout (`secure_tcp`).
 
 use super::tests::{
-    config, endpoints, ip, open, registry, tcp_frame, Harness, CLIENT_MAC, CLIENT_PORT, LB_C_MAC, SERVER_PORT,
+    config, endpoints, ip, open, tcp_frame, Harness, CLIENT_MAC, CLIENT_PORT, LB_C_MAC, SERVER_PORT,
 };
 use super::*;
 use crate::frame::VecAlloc;
@@ -13,12 +13,7 @@ use crate::wire::tcp::TcpFlags;
 fn small_table(max_sessions: usize) -> Harness {
     let mut cfg = config(0, 1);
     cfg.max_sessions = max_sessions;
-    let counters = Arc::new(WorkerCounters::new(16, 64));
-    let mut h = Harness {
-        p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
-        out: Output::new(2, 1),
-        now: Time::from_secs(1),
-    };
+    let mut h = Harness::with_config(cfg);
     h.resolve_all();
     h
 }
@@ -109,12 +104,7 @@ fn auto_synproxy_answers_syns_with_cookies_while_the_table_is_nearly_full() {
     let mut cfg = config(0, 1);
     cfg.max_sessions = 64;
     cfg.synproxy.auto = true;
-    let counters = Arc::new(WorkerCounters::new(16, 64));
-    let mut h = Harness {
-        p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
-        out: Output::new(2, 1),
-        now: Time::from_secs(1),
-    };
+    let mut h = Harness::with_config(cfg);
     h.resolve_all();
     // Below 7/8: plain FULLNAT, each SYN forwarded to a real server.
     for i in 0..56u16 {

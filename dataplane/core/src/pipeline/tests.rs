@@ -192,6 +192,16 @@ impl Harness {
             now: Time::from_secs(1),
         }
     }
+    /// A single worker's harness with its own configuration (the real servers' MACs not
+    /// learnt yet: `resolve_all`).
+    pub(super) fn with_config(cfg: PipelineConfig) -> Self {
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        Harness {
+            p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
+            out: Output::new(2, 1),
+            now: Time::from_secs(1),
+        }
+    }
     pub(super) fn rx(&mut self, port: PortIndex, f: Vec<u8>) {
         self.p.handle(port, f, self.now, &mut VecAlloc, &mut self.out);
     }
@@ -597,14 +607,9 @@ fn snapshot_swap_keeps_sessions_flowing() {
 
 #[test]
 fn local_port_exhaustion_is_counted_and_recovers_on_expiry() {
-    let counters = Arc::new(WorkerCounters::new(16, 64));
     let mut cfg = config(0, 1);
     cfg.local_port_range = (2000, 2001);
-    let mut h = Harness {
-        p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
-        out: Output::new(2, 1),
-        now: Time::from_secs(1),
-    };
+    let mut h = Harness::with_config(cfg);
     h.resolve_all();
     h.p.set_timeouts(Timeouts { tcp: 10, tcp_fin: 3, udp: 5 });
     for sport in [5000, 5001, 5002] {
@@ -706,14 +711,9 @@ fn persistence_pins_a_client_and_its_network() {
 
 #[test]
 fn expire_nodest_conn_resets_sessions_of_a_removed_server() {
-    let counters = Arc::new(WorkerCounters::new(16, 64));
     let mut cfg = config(0, 1);
     cfg.expire_nodest_conn = true;
-    let mut h = Harness {
-        p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
-        out: Output::new(2, 1),
-        now: Time::from_secs(1),
-    };
+    let mut h = Harness::with_config(cfg);
     h.resolve_all();
     assert_eq!(open(&mut h, "198.18.0.10", 1000), Some(ip("198.19.0.11")));
     let q = udp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 5000, ip("198.18.0.100"), 53, b"q");
@@ -953,9 +953,7 @@ pub(super) mod extensions {
     fn expire_nodest_resets_both_ends_of_a_proxy_protocol_session() {
         let mut cfg = config(0, 1);
         cfg.expire_nodest_conn = true;
-        let counters = Arc::new(WorkerCounters::new(16, 64));
-        let mut h = Harness::new(0, 1);
-        h.p = Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO);
+        let mut h = Harness::with_config(cfg);
         h.resolve_all();
         with_options(&mut h, |o| o.proxy_protocol = Some(2));
         let isn = 0x3000_0000u32;
@@ -1143,15 +1141,10 @@ pub(super) mod extensions {
 
     #[test]
     fn synproxy_ack_storm_is_not_reflected_and_silent_servers_get_the_client_a_rst() {
-        let counters = Arc::new(WorkerCounters::new(16, 64));
         let mut cfg = config(0, 1);
         cfg.synproxy.rst_per_sec = 5;
         cfg.synproxy.syn_retries = 1;
-        let mut h = Harness {
-            p: Pipeline::new(cfg, Arc::new(registry().snapshot()), counters, Time::ZERO),
-            out: Output::new(2, 1),
-            now: Time::from_secs(1),
-        };
+        let mut h = Harness::with_config(cfg);
         h.resolve_all();
         with_options(&mut h, |o| o.syn_proxy = true);
         // 50 ACKs with bad cookies: 5 RSTs, the rest dropped in silence.
