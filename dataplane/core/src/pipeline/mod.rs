@@ -533,7 +533,7 @@ impl<P: Frame> Pipeline<P> {
     /// Runs timers: session expiry and neighbour probes. Call it every millisecond or so.
     pub fn poll(&mut self, now: Time, alloc: &mut impl FrameAlloc<P>, out: &mut Output<P>) {
         let mut expired = std::mem::take(&mut self.expired);
-        self.sessions.expire(now, &mut expired);
+        self.sessions.expire(now, self.neigh.generation(), &mut expired);
         for s in expired.drain(..) {
             self.retire(&s);
             self.counters.sessions_expired.inc();

@@ -491,8 +491,11 @@ impl SessionTable {
     }
 
     /// Removes every session whose `expires` is at or before `now`, appending them to
-    /// `expired`.
-    pub fn expire(&mut self, now: Time, expired: &mut Vec<Session>) {
+    /// `expired`. `gen` is the current generation of next hops: a live slot the wheel
+    /// visits (every slot, at least once a turn) forgets next hops half the generations
+    /// old, so that a session idle through a whole wrap of the 15-bit count does not
+    /// trust a neighbour index that may name another neighbour by then.
+    pub fn expire(&mut self, now: Time, gen: u16, expired: &mut Vec<Session>) {
         let n = WHEEL_BUCKETS as u64;
         let target = now.0 / TICK_NS;
         // After a long pause, a full turn drains everything once.
@@ -508,6 +511,10 @@ impl SessionTable {
                 if slot.session.expires <= now {
                     expired.push(self.remove_unlinked(i));
                 } else {
+                    let age = gen.wrapping_sub(slot.hop_gen & !NOT_READY) % crate::neigh::GENERATIONS;
+                    if age >= crate::neigh::GENERATIONS / 2 {
+                        (slot.hop, slot.hop_gen) = ([NO_HOP; 2], gen | NOT_READY);
+                    }
                     let at = slot.session.expires;
                     self.file(i, at);
                 }
@@ -718,15 +725,15 @@ mod tests {
         t.get_mut(a).expires = Time::from_secs(20);
         t.rearm(a);
         let mut out = Vec::new();
-        t.expire(Time::from_secs(4), &mut out);
+        t.expire(Time::from_secs(4), 0, &mut out);
         assert!(out.is_empty());
-        t.expire(Time::from_secs(6), &mut out);
+        t.expire(Time::from_secs(6), 0, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].client.sport, 2);
         out.clear();
-        t.expire(Time::from_secs(19), &mut out);
+        t.expire(Time::from_secs(19), 0, &mut out);
         assert!(out.is_empty(), "filed again at its new deadline");
-        t.expire(Time::from_secs(21), &mut out);
+        t.expire(Time::from_secs(21), 0, &mut out);
         assert_eq!(out.len(), 1);
         assert!(t.is_empty());
     }
@@ -739,7 +746,7 @@ mod tests {
         let b = t.insert(session(2, 2, 100)).unwrap();
         assert_eq!(a, b, "slot reused");
         let mut out = Vec::new();
-        t.expire(Time::from_secs(2), &mut out);
+        t.expire(Time::from_secs(2), 0, &mut out);
         assert!(out.is_empty(), "the old deadline must not expire the new session");
         assert_eq!(t.len(), 1);
     }
@@ -752,9 +759,9 @@ mod tests {
         t.get_mut(a).expires = Time::from_secs(11);
         t.rearm(a);
         let mut out = Vec::new();
-        t.expire(Time::from_secs(10), &mut out);
+        t.expire(Time::from_secs(10), 0, &mut out);
         assert!(out.is_empty());
-        t.expire(Time::from_secs(12), &mut out);
+        t.expire(Time::from_secs(12), 0, &mut out);
         assert_eq!(out.len(), 1, "gone at 11 s, not at 30 s");
     }
 
@@ -767,14 +774,14 @@ mod tests {
             t.get_mut(a).expires = Time::from_secs(s + if s % 2 == 0 { 5 } else { 50 });
             t.rearm(a);
             let mut out = Vec::new();
-            t.expire(Time::from_secs(s), &mut out);
+            t.expire(Time::from_secs(s), 0, &mut out);
             assert!(out.is_empty());
             assert_eq!(t.filed(), 1);
         }
         t.get_mut(a).expires = Time::from_secs(60);
         t.rearm(a);
         let mut out = Vec::new();
-        t.expire(Time::from_secs(61), &mut out);
+        t.expire(Time::from_secs(61), 0, &mut out);
         assert_eq!(out.len(), 1);
     }
 
@@ -784,10 +791,10 @@ mod tests {
         t.insert(session(1, 1, 900)).unwrap();
         let mut out = Vec::new();
         for s in (0..900).step_by(7) {
-            t.expire(Time::from_secs(s), &mut out);
+            t.expire(Time::from_secs(s), 0, &mut out);
             assert!(out.is_empty(), "at {s}s");
         }
-        t.expire(Time::from_secs(900), &mut out);
+        t.expire(Time::from_secs(900), 0, &mut out);
         assert_eq!(out.len(), 1);
     }
 
@@ -802,7 +809,7 @@ mod tests {
         }
         let mut out = Vec::new();
         for s in 1..=21 {
-            t.expire(Time::from_secs(s), &mut out);
+            t.expire(Time::from_secs(s), 0, &mut out);
             assert!(out.iter().all(|x| x.expires <= Time::from_secs(s)));
         }
         assert_eq!(out.len(), 1000 - 334);
@@ -850,6 +857,24 @@ mod tests {
         assert_eq!(ready(&mut t, 2), Some(true), "a hop of the same generation keeps it");
         t.set_hop(a, Direction::FromServer, Hop { gen: 3, neigh: 9 });
         assert_eq!(ready(&mut t, 3), Some(false), "a new generation voids it");
+    }
+
+    /// The wheel's visit of a live slot forgets next hops half the generation count old
+    /// (which would name any neighbour once the count wraps) and keeps recent ones.
+    #[test]
+    fn the_wheel_forgets_next_hops_of_a_generation_long_past() {
+        let mut t = SessionTable::new(4, Time::ZERO);
+        let (old, recent) = (t.insert(session(1, 1, 900)).unwrap(), t.insert(session(2, 2, 900)).unwrap());
+        let half = crate::neigh::GENERATIONS / 2;
+        t.set_hop(old, Direction::FromClient, Hop { gen: 5, neigh: 7 });
+        t.set_hop(recent, Direction::FromClient, Hop { gen: 6, neigh: 8 });
+        let mut out = Vec::new();
+        // A whole turn of the wheel visits (and refiles) both slots.
+        t.expire(Time::from_secs(210), 5 + half, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(t.hop(old, Direction::FromClient, 5), None, "forgotten");
+        assert_eq!(t.hop(old, Direction::FromClient, 5 + half), None);
+        assert_eq!(t.hop(recent, Direction::FromClient, 6), Some(8), "kept");
     }
 
     /// A stage-1 hint is only a guess: one taken before the session went away, or one

@@ -449,11 +449,11 @@ mod tests {
         // Expiry continues on B: 60 s after the records arrived.
         let mut expired = Vec::new();
         for table in &mut workers {
-            table.expire(t1 + Duration::from_secs(59), &mut expired);
+            table.expire(t1 + Duration::from_secs(59), 0, &mut expired);
         }
         assert!(expired.is_empty());
         for table in &mut workers {
-            table.expire(t1 + Duration::from_secs(61), &mut expired);
+            table.expire(t1 + Duration::from_secs(61), 0, &mut expired);
         }
         assert_eq!(expired.len(), 200);
     }
