@@ -100,29 +100,21 @@ impl<P: Frame> Pipeline<P> {
             self.stage_hint(fast, metas, hints);
             // An HA master's loop counts client packets towards session sync; the others'
             // do not test for it a packet.
-            let run = if self.sync.is_some() {
-                self.stage_forward::<VLANS, true>(
-                    &mut frames[..n],
-                    metas,
-                    hints,
-                    untagged,
-                    vlan,
-                    now,
-                    out,
-                    txs,
-                )
-            } else {
-                self.stage_forward::<VLANS, false>(
-                    &mut frames[..n],
-                    metas,
-                    hints,
-                    untagged,
-                    vlan,
-                    now,
-                    out,
-                    txs,
-                )
-            };
+            macro_rules! forward {
+                ($sync:literal) => {
+                    self.stage_forward::<VLANS, $sync>(
+                        &mut frames[..n],
+                        metas,
+                        hints,
+                        untagged,
+                        vlan,
+                        now,
+                        out,
+                        txs,
+                    )
+                };
+            }
+            let run = if self.sync.is_some() { forward!(true) } else { forward!(false) };
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
             // move when it all leaves by one port (a burst of one side's traffic).
             let first = txs[0] as usize;
