@@ -33,7 +33,7 @@ pub trait Frame {
     /// generator's or a NIC's, is a cache miss otherwise taken one packet at a time.
     #[inline(always)]
     fn prefetch(&self) {
-        rvs_prefetch::read(self.data().as_ptr());
+        rvs_cpu::prefetch(self.data().as_ptr());
     }
 }
 

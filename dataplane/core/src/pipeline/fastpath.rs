@@ -171,7 +171,7 @@ impl<P: Frame> Pipeline<P> {
                     self.ifaces.get(v as usize).map_or(u128::MAX, |i| classify::header_template(i.mac.0));
             }
             if self.classify_fast_meta(header, pkt, meta).is_some() {
-                rvs_prefetch::read(self.sessions.bucket_addr(meta.hash));
+                rvs_cpu::prefetch(self.sessions.bucket_addr(meta.hash));
                 fast |= 1 << i;
             }
         }
@@ -194,7 +194,7 @@ impl<P: Frame> Pipeline<P> {
             let hint = self.sessions.hint(metas[i].hash);
             hints[i] = hint;
             if let Some(a) = self.sessions.slot_addr(hint) {
-                rvs_prefetch::read(a);
+                rvs_cpu::prefetch(a);
             }
         }
         // Which guesses were FARTHER, found after the loop (a few vector compares a
@@ -211,12 +211,12 @@ impl<P: Frame> Pipeline<P> {
     #[inline(never)]
     fn stage_hint_farther(&self, farther: u32, metas: &[FastMeta; BURST], hints: &mut [Hint; BURST]) {
         for i in frames_of(farther) {
-            rvs_prefetch::read(self.sessions.next_bucket_addr(metas[i].hash));
+            rvs_cpu::prefetch(self.sessions.next_bucket_addr(metas[i].hash));
         }
         for i in frames_of(farther) {
             hints[i] = self.sessions.next_hint(metas[i].hash);
             if let Some(a) = self.sessions.slot_addr(hints[i]) {
-                rvs_prefetch::read(a);
+                rvs_cpu::prefetch(a);
             }
         }
     }

@@ -2,11 +2,11 @@
 //!
 //! Each bucket is one cache line of eight entries: a 16-bit tag from the flow's hash
 //! and the session's slot number with a direction bit. A lookup compares the eight tags
-//! four at a time (SWAR, plain integer arithmetic), then reads the one slot whose tag
-//! matched and checks the full key there: two cache lines. A full bucket overflows into
-//! the next; every bucket counts the entries that passed it (F14's outbound overflow
-//! count), so a miss stops at the first bucket nobody passed and removal needs no
-//! tombstones. Sized once at start for the table's capacity: the packet
+//! at once (one SSE2 compare, `rvs_cpu::eq_u16x8`, as F14 and SwissTable do), then reads
+//! the one slot whose tag matched and checks the full key there: two cache lines. A full
+//! bucket overflows into the next; every bucket counts the entries that passed it (F14's
+//! outbound overflow count), so a miss stops at the first bucket nobody passed and
+//! removal needs no tombstones. Sized once at start for the table's capacity: the packet
 //! path never allocates or rehashes.
 
 use super::{Direction, FlowKey};
@@ -15,22 +15,20 @@ const WAYS: usize = 8;
 /// Entries per bucket on average when the table is full (of 8): the load that keeps
 /// overflow rare.
 const FILL: usize = 6;
-const LANES: u64 = 0x0001_0001_0001_0001;
-const HIGH: u64 = 0x8000_8000_8000_8000;
 
-/// One cache line: eight 16-bit tags (compared four at a time in a u64), eight slot
+/// One cache line: eight 16-bit tags (compared at once), eight slot
 /// codes (0: empty; else slot * 2 + direction + 1), and the count of entries that
 /// overflowed past this bucket.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Bucket {
-    tags: [u64; 2],
+    tags: [u16; WAYS],
     codes: [u32; WAYS],
     passed: u32,
     _pad: [u32; 3],
 }
 
-const EMPTY: Bucket = Bucket { tags: [0; 2], codes: [0; WAYS], passed: 0, _pad: [0; 3] };
+const EMPTY: Bucket = Bucket { tags: [0; WAYS], codes: [0; WAYS], passed: 0, _pad: [0; 3] };
 const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
 
 /// A hash of a flow: `bucket` picks where it lives, `tag` tells entries apart.
@@ -98,32 +96,31 @@ fn decode(code: u32) -> Hit {
     Hit { slot: v >> 1, dir: if v & 1 == 1 { Direction::FromServer } else { Direction::FromClient } }
 }
 
-/// Lanes of `tags` (four 16-bit lanes) that may equal `tag`, as bits 15, 31, 47, 63:
-/// the SWAR zero-lane test on `tags ^ tag`. A lane above a true match can show up too
-/// (borrow), never a true match missed; callers check the slot code and the key.
-#[inline]
-fn candidates(tags: u64, tag: u16) -> u64 {
-    let x = tags ^ (tag as u64 * LANES);
-    x.wrapping_sub(LANES) & !x & HIGH
+/// The lowest way a `Bucket::matches` mask names (not 0).
+#[inline(always)]
+fn first_way(m: u32) -> usize {
+    (m.trailing_zeros() / 2) as usize % WAYS
 }
 
 impl Bucket {
-    /// The code of the first entry whose tag may be `tag`, its key unchecked (an entry:
-    /// the lowest lane the test shows is a true tag match, and no entry's tag is 0).
-    #[inline]
+    /// The ways whose tag is `tag`, as two bits each (way `w`: bits `2w` and `2w + 1`):
+    /// one vector compare of the eight tags.
+    #[inline(always)]
+    fn matches(&self, tag: u16) -> u32 {
+        rvs_cpu::eq_u16x8(&self.tags, tag)
+    }
+
+    /// The code of the first entry whose tag is `tag`, its key unchecked (no entry's
+    /// tag is 0, so a match is an entry).
+    #[inline(always)]
     fn candidate(&self, tag: u16) -> Option<u32> {
-        let m = candidates(self.tags[0], tag);
-        if m != 0 {
-            return Some(self.codes[(m.trailing_zeros() / 16) as usize]);
-        }
-        let m = candidates(self.tags[1], tag);
-        (m != 0).then(|| self.codes[4 + (m.trailing_zeros() / 16) as usize])
+        let m = self.matches(tag);
+        (m != 0).then(|| self.codes[first_way(m)])
     }
 
     #[inline]
     fn set(&mut self, way: usize, tag: u16, code: u32) {
-        let (w, shift) = (way / 4, (way % 4) * 16);
-        self.tags[w] = (self.tags[w] & !(0xffff << shift)) | (tag as u64) << shift;
+        self.tags[way] = tag;
         self.codes[way] = code;
     }
 }
@@ -253,15 +250,13 @@ impl FlowIndex {
         let mut b = self.home(h);
         loop {
             let bucket = &self.buckets[b];
-            for (half, &tags) in bucket.tags.iter().enumerate() {
-                let mut m = candidates(tags, tag);
-                while m != 0 {
-                    let way = half * 4 + (m.trailing_zeros() / 16) as usize;
-                    m &= m - 1;
-                    let code = bucket.codes[way];
-                    if code != 0 && is(decode(code)) {
-                        return Some(decode(code));
-                    }
+            let mut m = bucket.matches(tag);
+            while m != 0 {
+                let way = first_way(m);
+                m &= !(3 << (2 * way));
+                let code = bucket.codes[way];
+                if code != 0 && is(decode(code)) {
+                    return Some(decode(code));
                 }
             }
             if bucket.passed == 0 {
@@ -360,14 +355,16 @@ mod tests {
     }
 
     #[test]
-    fn swar_candidates_never_miss_a_matching_lane() {
-        for tag in [0u16, 1, 0x7fff, 0x8000, 0xffff, 0x1234] {
-            for lane in 0..4 {
-                for other in [0u16, 1, tag.wrapping_add(1), tag.wrapping_sub(1), 0xffff] {
-                    let mut tags = (other as u64) * LANES;
-                    tags = (tags & !(0xffff << (lane * 16))) | (tag as u64) << (lane * 16);
-                    let m = candidates(tags, tag);
-                    assert_ne!(m & (0x8000 << (lane * 16)), 0, "tag {tag:#x} lane {lane} other {other:#x}");
+    fn tag_matches_are_exactly_the_ways_holding_the_tag() {
+        for tag in [1u16, 0x7fff, 0x8000, 0xffff, 0x1235] {
+            for way in 0..WAYS {
+                for other in [0u16, 1, tag.wrapping_add(2), tag.wrapping_sub(2), 0xffff] {
+                    let mut b = EMPTY;
+                    b.tags = [other; WAYS];
+                    b.tags[way] = tag;
+                    let want = (0..WAYS).filter(|&w| b.tags[w] == tag).fold(0, |m, w| m | 3 << (2 * w));
+                    assert_eq!(b.matches(tag), want, "tag {tag:#x} way {way} other {other:#x}");
+                    assert_eq!(first_way(b.matches(tag)), (0..WAYS).find(|&w| b.tags[w] == tag).unwrap());
                 }
             }
         }
