@@ -615,34 +615,6 @@ impl<P: Frame> Pipeline<P> {
         }
     }
 
-    /// Queues a frame whose (untagged) Ethernet header is final for transmission on
-    /// interface `iface`: as it is on a port, tagged on a VLAN. The only place frames
-    /// leave the pipeline for the wire, so the tag is pushed in one place.
-    #[inline]
-    pub(super) fn xmit(&self, iface: IfIndex, pkt: P, out: &mut Output<P>) {
-        let i = iface as usize;
-        if i < self.nports {
-            out.tx[i].push(pkt);
-        } else {
-            self.xmit_tagged(i, pkt, out);
-        }
-    }
-
-    #[cold]
-    fn xmit_tagged(&self, i: usize, mut pkt: P, out: &mut Output<P>) {
-        let Some(ifc) = self.ifaces.get(i) else {
-            return self.drop_pkt(DropReason::NoRoute, pkt);
-        };
-        if !crate::frame::push_vlan(&mut pkt, ifc.vlan) {
-            return self.drop_pkt(DropReason::NoMbuf, pkt);
-        }
-        if let Some(c) = self.counters.vlans.get(i - self.nports) {
-            c.tx_packets.inc();
-            c.tx_bytes.add(pkt.data().len() as u64);
-        }
-        out.tx[ifc.port as usize].push(pkt);
-    }
-
     /// Every session, for `ipvsadm -Lnc`.
     pub fn dump_sessions(&self, now: Time) -> Vec<rvs_proto::ConnInfo> {
         let mut conns: Vec<rvs_proto::ConnInfo> = self
