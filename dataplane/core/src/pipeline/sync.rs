@@ -10,8 +10,8 @@
 use super::ext::SessionExt;
 use super::*;
 use crate::sync::{
-    rebind, should_sync, ClusterKey, ConnRecord, ProxyState, RebindError, SyncInput, SyncMark, SyncParams,
-    TableDigest,
+    rebind, should_sync, ClusterKey, ConnRecord, ProxyState, QuickCheck, RebindError, SyncInput, SyncMark,
+    SyncParams, TableDigest,
 };
 use crate::sync::{CONN_F_SYNPROXY, CONN_F_TOA};
 use crate::synproxy::Translation;
@@ -19,6 +19,8 @@ use crate::synproxy::Translation;
 /// What a worker keeps for sync.
 pub(super) struct SyncState {
     pub(super) params: SyncParams,
+    /// The packet path's shortcut, decided from `params` once.
+    quick: QuickCheck,
     /// Per session slot: client packets so far and what was last synced.
     marks: Vec<(u32, SyncMark)>,
     /// The same per slot of the IPv6 table (empty without IPv6: `v6/sync.rs`).
@@ -78,7 +80,9 @@ impl<P: Frame> Pipeline<P> {
         let marks = vec![(0, SyncMark::new(now)); self.sessions.capacity()];
         // IPv6 sessions get marks only where the ports have IPv6 addresses.
         let marks6 = vec![(0, SyncMark::new(now)); self.sync_slots_v6()];
-        self.sync = Some(Box::new(SyncState { params, marks, marks6, digest: TableDigest::unkeyed() }));
+        let quick = QuickCheck::of(&params);
+        self.sync =
+            Some(Box::new(SyncState { params, quick, marks, marks6, digest: TableDigest::unkeyed() }));
     }
 
     /// Keys the table digest with the cluster key (call it after `enable_sync`, before
@@ -133,7 +137,7 @@ impl<P: Frame> Pipeline<P> {
         let Some(st) = self.sync.as_mut() else { return false };
         let Some((pkts, mark)) = st.marks.get_mut(id.index() as usize) else { return false };
         *pkts = pkts.wrapping_add(1);
-        !crate::sync::policy::surely_not_due(&st.params, *pkts, state, mark)
+        !st.quick.surely_not_due(*pkts, state, mark)
     }
 
     /// The rest of `sync_client_packet`, after `sync_count` said maybe: the whole question,

@@ -54,7 +54,7 @@ pub use cookie::{cookie_key, cookie_secrets_at, cookie_secrets_for_slot, cookie_
 pub use digest::TableDigest;
 pub use install::{rebind, rebind6, RebindError, Rebound};
 pub use members::{Member, MemberEvent, Members};
-pub use policy::{should_sync, SyncInput, SyncMark, SyncParams};
+pub use policy::{should_sync, QuickCheck, SyncInput, SyncMark, SyncParams};
 pub use ready::{AfterBulk, InitialState, InitialSync};
 pub use receiver::{PeerState, Receiver, ReceiverConfig, Refusal, RefusalCounters, RefusalLog};
 pub use replay::{ReplayError, ReplayWindow, Window1024};

@@ -101,7 +101,32 @@ fn tcp_state_synced(s: SessionState) -> bool {
 /// decide). False means "ask `should_sync`".
 #[inline]
 pub fn surely_not_due(p: &SyncParams, pkts: u32, state: SessionState, mark: &SyncMark) -> bool {
-    p.refresh_period.is_zero() && p.period > 0 && mark.state == Some(state) && pkts % p.period != p.threshold
+    QuickCheck::of(p).surely_not_due(pkts, state, mark)
+}
+
+/// `surely_not_due` with the parameters' part decided once, when sync is turned on: a
+/// worker's packet path tests the packet count and the state, nothing of the parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuickCheck {
+    period: u32,
+    threshold: u32,
+}
+
+impl QuickCheck {
+    pub fn of(p: &SyncParams) -> QuickCheck {
+        if p.refresh_period.is_zero() && p.period > 0 {
+            QuickCheck { period: p.period, threshold: p.threshold }
+        } else {
+            // Where the count alone cannot say no: every packet number is "due" (any
+            // number modulo 1 is 0), so every packet asks `should_sync`.
+            QuickCheck { period: 1, threshold: 0 }
+        }
+    }
+
+    #[inline(always)]
+    pub fn surely_not_due(self, pkts: u32, state: SessionState, mark: &SyncMark) -> bool {
+        mark.state == Some(state) && pkts % self.period != self.threshold
+    }
 }
 
 /// Whether to sync the session now; on yes, `mark` is updated to what was synced.
