@@ -1,5 +1,6 @@
 //! What the burst stages need of the CPU beyond plain Rust, as safe, always-inlined
-//! functions: the prefetch hint and one vector compare of a bucket's tags.
+//! functions: the prefetch hint and two vector compares (a bucket's tags, a frame's
+//! first 16 bytes).
 //!
 //! `rvs-core` forbids unsafe code, and both intrinsics are unsafe calls (the compare
 //! because it loads through a pointer). A function pointer handed in by the edge (what
@@ -45,6 +46,29 @@ pub fn eq_u16x8(lanes: &[u16; 8], x: u16) -> u32 {
     }
 }
 
+/// Whether `bytes & mask == want`, the 16 bytes read as a little-endian word: one SSE2
+/// byte compare and its mask (`want` and `mask` are loop constants, kept in registers).
+#[inline(always)]
+pub fn eq_under_mask(bytes: &[u8; 16], mask: u128, want: u128) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{
+            __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set_epi64x,
+        };
+        // SAFETY: an unaligned 16-byte load of a 16-byte array the borrow keeps alive;
+        // SSE2 is part of the x86_64 baseline.
+        unsafe {
+            let word = |w: u128| _mm_set_epi64x((w >> 64) as i64, w as i64);
+            let v = _mm_and_si128(_mm_loadu_si128(bytes.as_ptr() as *const __m128i), word(mask));
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, word(want))) == 0xffff
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        u128::from_le_bytes(*bytes) & mask == want
+    }
+}
+
 /// `eq_u16x8` as a plain loop: the other architectures' version, and the tests' model.
 #[inline(always)]
 pub fn eq_u16x8_plain(lanes: &[u16; 8], x: u16) -> u32 {
@@ -62,6 +86,23 @@ mod tests {
         prefetch(core::ptr::null());
         prefetch(usize::MAX as *const u8);
         assert_eq!(v[0], 1);
+    }
+
+    #[test]
+    fn the_masked_compare_is_the_word_compare() {
+        let bytes: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+        let word = u128::from_le_bytes(bytes);
+        for mask in [0u128, u128::MAX, 0xff, 0xff << 120, 0x00ff_ff00_0000_ffff_ffff_ffff_0000_ffff] {
+            assert!(eq_under_mask(&bytes, mask, word & mask));
+            // Any one bit of difference inside the mask is seen; outside it, never.
+            for bit in 0..128 {
+                let want = (word & mask) ^ (1 << bit);
+                assert!(!eq_under_mask(&bytes, mask, want), "mask {mask:#x} bit {bit}");
+                let mut other = bytes;
+                other[bit / 8] ^= 1 << (bit % 8);
+                assert_eq!(eq_under_mask(&other, mask, word & mask), mask >> bit & 1 == 0, "bit {bit}");
+            }
+        }
     }
 
     #[test]

@@ -255,9 +255,8 @@ impl<P: Frame> Pipeline<P> {
         // Our MAC, IPv4 and a 20-byte header (ethertype 0x0800, then 0x45) in the first
         // 16 bytes, compared as one word with the source MAC and the TOS masked off
         // (`header_template`); no fragment bits (MF and the offset) in another.
-        let first = u128::from_le_bytes(*h.first_chunk::<16>()?) & HEADER_MASK;
         let frag = u16::from_le_bytes([h[20], h[21]]) & 0xff3f;
-        if first != template || frag != 0 {
+        if !rvs_cpu::eq_under_mask(h.first_chunk::<16>()?, HEADER_MASK, template) || frag != 0 {
             return None;
         }
         let ip_len = u16::from_be_bytes([h[16], h[17]]);
