@@ -191,11 +191,7 @@ impl<P: Frame> Pipeline<P> {
             if !Self::may_be_established(&metas[i]) {
                 continue;
             }
-            let hint = self.sessions.hint(metas[i].hash);
-            hints[i] = hint;
-            if let Some(a) = self.sessions.slot_addr(hint) {
-                rvs_cpu::prefetch(a);
-            }
+            hints[i] = self.sessions.hint_prefetching(metas[i].hash);
         }
         // Which guesses were FARTHER, found after the loop (a few vector compares a
         // burst) so that the loop keeps its registers for the lookups.

@@ -209,11 +209,26 @@ impl FlowIndex {
     /// entry passed the home bucket (the flow is not filed), else `FARTHER`.
     #[inline]
     pub fn first_candidate(&self, h: FlowHash) -> Hint {
+        self.first_candidate_then(h, |_| ())
+    }
+
+    /// `first_candidate`, calling `on_entry` with the slot number of the entry guessed
+    /// (not for `NONE` or `FARTHER`): the caller's prefetch of the slot, in the branch
+    /// that found it rather than after a second test of the hint.
+    #[inline(always)]
+    pub fn first_candidate_then(&self, h: FlowHash, on_entry: impl FnOnce(usize)) -> Hint {
         let bucket = self.home_bucket(h);
-        match bucket.candidate(h.tag()) {
-            Some(code) => Hint(code),
-            None if bucket.passed == 0 => Hint::NONE,
-            None => Hint::FARTHER,
+        let m = bucket.matches(h.tag());
+        if m != 0 {
+            let code = bucket.codes[first_way(m)];
+            // A matching tag is an entry, whose code is not 0 (wrapping all the same: a
+            // slot number for a prefetch, which never faults).
+            on_entry((code.wrapping_sub(1) >> 1) as usize);
+            Hint(code)
+        } else if bucket.passed == 0 {
+            Hint::NONE
+        } else {
+            Hint::FARTHER
         }
     }
 

@@ -260,6 +260,14 @@ impl SessionTable {
         self.index.next_bucket_addr(h)
     }
 
+    /// `hint`, with the guessed slot on its way into the cache (burst stage 1b).
+    #[inline(always)]
+    pub fn hint_prefetching(&self, h: FlowHash) -> Hint {
+        // An address to prefetch, not a borrow: no bounds check (a prefetch never faults).
+        let slots = self.slots.as_ptr();
+        self.index.first_candidate_then(h, |slot| rvs_cpu::prefetch(slots.wrapping_add(slot) as *const u8))
+    }
+
     /// Address of the slot a hint points at, for a prefetch.
     #[inline]
     pub fn slot_addr(&self, hint: Hint) -> Option<*const u8> {
