@@ -309,7 +309,7 @@ if ! skip maglev; then
   stamp "$RES/maglev_stall.json"
 fi
 
-# --- DPDK: rvsd's worker vs io forwarding on net_ring ----------------------------------------
+# --- DPDK: rvsd's worker vs io (and macswap) forwarding on net_ring ----------------------------
 if ! skip dpdk; then
   SECS=3
   # Seven alternating pairs: on a shared VM single runs of either side spread 2x.
@@ -320,7 +320,7 @@ if ! skip dpdk; then
   rm -rf "$D"
   mkdir -p "$D"
   for rep in $(seq "$REPS"); do
-    for dut in io rvs; do
+    for dut in io rvs macswap; do
       log "dpdk: $dut run $rep"
       timeout $((SECS + 30)) "$DPDK_FWD" --dut "$dut" --seconds "$SECS" --file-prefix "$RVS_LAB-dfwd-$$" \
         --json "$D/$dut-$rep.json" 2>"$D/$dut-$rep.log" || log "dpdk $dut run $rep failed"
@@ -335,9 +335,10 @@ def runs(dut):
         try: out.append(json.load(open(f))["forwarded_mpps"])
         except Exception: pass
     return out
-io, rvs = runs("io"), runs("rvs")
+io, rvs, swap = runs("io"), runs("rvs"), runs("macswap")
 json.dump({
     "harness_io_mpps": statistics.median(io) if io else None, "harness_io_runs": io,
+    "harness_macswap_mpps": statistics.median(swap) if swap else None, "harness_macswap_runs": swap,
     "rvs_mpps": statistics.median(rvs) if rvs else None, "rvs_runs": rvs,
     "rvs_detail": [json.load(open(f)) for f in sorted(glob.glob(os.path.join(d, "rvs-*.json")))],
 }, open(sys.argv[2], "w"), indent=2)

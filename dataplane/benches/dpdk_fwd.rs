@@ -1,7 +1,7 @@
 //! DPDK forwarding benchmark: rvsd's worker loop (`rvs_dataplane::worker::Worker`, the
 //! loop rvsd runs) on two net_ring ports, fed by a generator in the same process.
 //!
-//!   `cargo bench -p rvs-dataplane --bench dpdk_fwd -- --dut rvs|io [--seconds 3]
+//!   `cargo bench -p rvs-dataplane --bench dpdk_fwd -- --dut rvs|io|macswap [--seconds 3]
 //!      [--flows 1024] [--file-prefix NAME] [--json FILE]`
 //!
 //! Topology (one process; EAL with `--no-huge`): four rte_rings and two ring ethdevs
@@ -12,13 +12,18 @@
 //!     enqueue ──> c_in  ──rx──> port "client" ──┐
 //!     dequeue <── c_out <─tx──                   │ rvs: Worker::run (pipeline, FULLNAT)
 //!     dequeue <── s_out <─tx──  port "server" <──┘ io:  rx_burst -> tx_burst (testpmd's io engine)
+//!                                                    macswap: the same, swapping each frame's MACs
 //! ```
 //!
 //! The generator sends 60-byte UDP datagrams of `--flows` client flows to VIP:53 (one
 //! session each, created in the warm-up; then established forwarding), takes every
 //! frame the DUT transmits off the out rings and frees it. Forwarded Mpps is what came
 //! out per second over `--seconds`, after one second of warm-up. `--dut io` runs the
-//! same generator against a plain rx→tx forwarder, the upper bound of this harness.
+//! same generator against a plain rx→tx forwarder, the upper bound of this harness; it
+//! never touches a frame, so the frames' cache lines stay with the generator's core.
+//! `--dut macswap` (testpmd's macswap engine) reads and writes each frame's first line as
+//! any forwarder that looks at packets must: the share of the gap to `io` that is the
+//! frames' lines moving between the two cores, not the forwarder's own work.
 
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -155,7 +160,7 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dut = arg(&args, "--dut").unwrap_or("rvs").to_string();
-    assert!(dut == "rvs" || dut == "io", "--dut rvs|io");
+    assert!(dut == "rvs" || dut == "io" || dut == "macswap", "--dut rvs|io|macswap");
     let seconds: f64 = arg(&args, "--seconds").unwrap_or("3").parse().unwrap();
     let flows: usize = arg(&args, "--flows").unwrap_or("1024").parse().unwrap();
     let dut_cpu: usize = arg(&args, "--cpu").unwrap_or("1").parse().unwrap();
@@ -213,6 +218,7 @@ fn main() {
         std::thread::spawn(move || worker.run())
     } else {
         let stop = stop.clone();
+        let macswap = dut == "macswap";
         std::thread::spawn(move || {
             core_affinity::set_for_current(core_affinity::CoreId { id: dut_cpu });
             let _ = Eal::register_thread();
@@ -221,6 +227,14 @@ fn main() {
             while !stop.load(Ordering::Relaxed) {
                 for i in 0..2 {
                     if ports[i].rx_burst(0, &mut rx, BURST) > 0 {
+                        if macswap {
+                            for m in rx.iter_mut() {
+                                if let Some(h) = m.data_mut().first_chunk_mut::<12>() {
+                                    let (dst, src) = h.split_at_mut(6);
+                                    dst.swap_with_slice(src);
+                                }
+                            }
+                        }
                         ports[1 - i].tx_burst(0, &mut rx);
                         rx.clear(); // frees what tx did not take
                     }
