@@ -218,17 +218,15 @@ impl FlowIndex {
     #[inline(always)]
     pub fn first_candidate_then(&self, h: FlowHash, on_entry: impl FnOnce(usize)) -> Hint {
         let bucket = self.home_bucket(h);
-        let m = bucket.matches(h.tag());
-        if m != 0 {
-            let code = bucket.codes[first_way(m)];
-            // A matching tag is an entry, whose code is not 0 (wrapping all the same: a
-            // slot number for a prefetch, which never faults).
-            on_entry((code.wrapping_sub(1) >> 1) as usize);
-            Hint(code)
-        } else if bucket.passed == 0 {
-            Hint::NONE
-        } else {
-            Hint::FARTHER
+        match bucket.candidate(h.tag()) {
+            Some(code) => {
+                // A matching tag is an entry, whose code is not 0 (wrapping all the same:
+                // a slot number for a prefetch, which never faults).
+                on_entry((code.wrapping_sub(1) >> 1) as usize);
+                Hint(code)
+            }
+            None if bucket.passed == 0 => Hint::NONE,
+            None => Hint::FARTHER,
         }
     }
 
