@@ -263,9 +263,14 @@ impl SessionTable {
     /// `hint`, with the guessed slot on its way into the cache (burst stage 1b).
     #[inline(always)]
     pub fn hint_prefetching(&self, h: FlowHash) -> Hint {
-        // An address to prefetch, not a borrow: no bounds check (a prefetch never faults).
-        let slots = self.slots.as_ptr();
-        self.index.first_candidate_then(h, |slot| rvs_cpu::prefetch(slots.wrapping_add(slot) as *const u8))
+        self.index.first_candidate_then(h, |slot| rvs_cpu::prefetch(self.slot_line(slot)))
+    }
+
+    /// Address of slot `i`'s cache line, for a prefetch: an address, not a borrow, so no
+    /// bounds check (a prefetch never faults, whatever `i` is).
+    #[inline(always)]
+    fn slot_line(&self, i: usize) -> *const u8 {
+        self.slots.as_ptr().wrapping_add(i) as *const u8
     }
 
     /// Address of the slot a hint points at, for a prefetch.
@@ -274,9 +279,7 @@ impl SessionTable {
         if hint == Hint::FARTHER {
             return None;
         }
-        // An address to prefetch, not a borrow: no bounds check (a prefetch never faults).
-        let i = hint.hit()?.slot as usize;
-        Some(self.slots.as_ptr().wrapping_add(i) as *const u8)
+        Some(self.slot_line(hint.hit()?.slot as usize))
     }
 
     /// `lookup_hashed`, trying the entry `hint` guessed first: a live slot whose flow in
