@@ -103,7 +103,9 @@ KEY_PART = {
     "synflood_syns_per_s_per_worker": "micro", "ratio_vs_testpmd_io_pps": "testpmd",
     "testpmd_bench_rvs_pps": "testpmd", "testpmd_bench_io_pps": "testpmd", "testpmd_bench_direct_pps": "testpmd",
     "testpmd_bench_rvs_loss": "testpmd", "testpmd_bench_io_loss": "testpmd",
-    "ratio_vs_iofwd_same_harness_pps": "dpdk", "ratio_vs_macswap_same_harness_pps": "dpdk", "ratio_vs_nftables_pps": "lab", "ratio_vs_haproxy_cps": "lab",
+    "ratio_vs_iofwd_same_harness_pps": "dpdk", "ratio_vs_macswap_same_harness_pps": "dpdk",
+    "harness_generator": "dpdk", "harness_rvs_input_ring_fill": "dpdk", "harness_io_input_ring_fill": "dpdk",
+    "ratio_vs_iofwd_mempool_generator_pps": "dpdk", "ratio_vs_nftables_pps": "lab", "ratio_vs_haproxy_cps": "lab",
     "pps_10m_over_1k": "micro", "pps_10m_over_1k_arena_of_sessions": "micro", "bytes_per_session": "micro",
     "flood_syn_absorbed_pps_per_worker": "flood", "flood_syn_absorbed_pps_kernel": "flood",
     "ratio_vs_kernel_synproxy_syn_pps": "flood", "ratio_vs_kernel_synproxy_syn_per_cpu_s": "flood",
@@ -302,6 +304,16 @@ def main():
         # The same against a forwarder that touches each frame (testpmd's macswap): what is
         # left once the frames' lines moving between the cores are on both sides.
         "ratio_vs_macswap_same_harness_pps": ratio(dpdk.get("rvs_mpps"), dpdk.get("harness_macswap_mpps")),
+        # The recycling generator's io figure is the generator's own ceiling (io's input ring
+        # stays near empty): the ratio is against what the harness can feed, not io's limit.
+        "harness_generator": dpdk.get("generator", "mempool" if dpdk else None),
+        "harness_rvs_input_ring_fill": (dpdk.get("input_ring_fill") or {}).get("rvs"),
+        "harness_io_input_ring_fill": (dpdk.get("input_ring_fill") or {}).get("io"),
+        # The same three DUTs fed by the mempool generator (alloc and free per frame), as
+        # measured up to stop 34: there the generator stops every DUT that reads its mbufs.
+        "ratio_vs_iofwd_mempool_generator_pps": ratio(
+            (dpdk.get("mempool_generator") or {}).get("rvs_mpps"),
+            (dpdk.get("mempool_generator") or {}).get("harness_io_mpps")),
         "ratio_vs_nftables_pps": lab["nftables"]["rvs_over_peer"]["udp_pps"],
         "ratio_vs_haproxy_cps": lab["haproxy"]["rvs_over_peer"]["tcp_cps"],
         # Both sizes fed from arenas of the same 2M frames, which stream from memory alike.
@@ -377,6 +389,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
     L.append("|---|---:|---|---|")
     nd = {"ratio_vs_testpmd_io_pps": 3, "ratio_vs_iofwd_same_harness_pps": 3,
           "ratio_vs_macswap_same_harness_pps": 3, "pps_10m_over_1k": 3,
+          "ratio_vs_iofwd_mempool_generator_pps": 3, "harness_rvs_input_ring_fill": 3, "harness_io_input_ring_fill": 3,
           "pps_10m_over_1k_arena_of_sessions": 3,
           "ratio_vs_nftables_pps": 2, "ratio_vs_haproxy_cps": 2, "testpmd_bench_rvs_pps": 0,
           "testpmd_bench_io_pps": 0, "testpmd_bench_direct_pps": 0, "testpmd_bench_rvs_loss": 3,
@@ -497,15 +510,22 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
         L.append("")
         L.append(prov_line(cpu=m.get("cpu_model"), p=prov["dpdk"]))
         L.append("")
-        L.append("| forwarder | Mpps (median) | runs |")
-        L.append("|---|---:|---|")
-        for key, label in (("harness_io_mpps", "io forwarder in the rvs harness (same generator, rings, core)"),
-                           ("harness_macswap_mpps", "macswap forwarder, the same (swaps each frame's MACs)"),
-                           ("rvs_mpps", "rvsd worker loop (FULLNAT, 1,024 UDP sessions)")):
-            if dpdk.get(key) is None:
-                continue
-            runs_ = dpdk.get(key.replace("_mpps", "_runs"), [])
-            L.append(f"| {label} | {fmt(dpdk.get(key), 2)} | {', '.join(fmt(x, 2) for x in runs_)} |")
+        fill = dpdk.get("input_ring_fill") or {}
+        L.append("| generator | forwarder | Mpps (median) | DUT input ring fill | runs |")
+        L.append("|---|---|---:|---:|---|")
+        for gen, src, pre in (("recycle", dpdk, ""), ("mempool", dpdk.get("mempool_generator") or {}, "mempool-")):
+            for key, label, dut in (
+                    ("harness_io_mpps", "io forwarder in the rvs harness (same generator, rings, core)", "io"),
+                    ("harness_macswap_mpps", "macswap forwarder, the same (swaps each frame's MACs)", "macswap"),
+                    ("rvs_mpps", "rvsd worker loop (FULLNAT, 1,024 UDP sessions)", "rvs")):
+                if src.get(key) is None:
+                    continue
+                runs_ = src.get(key.replace("_mpps", "_runs"), [])
+                L.append(f"| {gen} | {label} | {fmt(src.get(key), 2)} | {fmt(fill.get(pre + dut), 3)} | "
+                         f"{', '.join(fmt(x, 2) for x in runs_)} |")
+        L.append("")
+        L.append("Fill near 0.5 (2,048 frames in flight, 4,096-slot ring): the DUT holds every frame and "
+                 "limits the rate. Near 0: the DUT waits for the generator.")
     if any(v["tcp_cps"] or v["udp_pps"] for v in lab.values()):
         L.append("")
         L.append("### Lab (netns + veth; balancer on CPU 1, load on CPU 0)")

@@ -2,7 +2,8 @@
 //! loop rvsd runs) on two net_ring ports, fed by a generator in the same process.
 //!
 //!   `cargo bench -p rvs-dataplane --bench dpdk_fwd -- --dut rvs|io|macswap [--seconds 3]
-//!      [--flows 1024] [--file-prefix NAME] [--json FILE]`
+//!      [--flows 1024] [--generator recycle|mempool] [--in-flight 2048] [--file-prefix NAME]
+//!      [--json FILE]`
 //!
 //! Topology (one process; EAL with `--no-huge`): four rte_rings and two ring ethdevs
 //! made with `rte_eth_from_rings` (the net_ring PMD):
@@ -16,9 +17,19 @@
 //! ```
 //!
 //! The generator sends 60-byte UDP datagrams of `--flows` client flows to VIP:53 (one
-//! session each, created in the warm-up; then established forwarding), takes every
-//! frame the DUT transmits off the out rings and frees it. Forwarded Mpps is what came
-//! out per second over `--seconds`, after one second of warm-up. `--dut io` runs the
+//! session each, created in the warm-up; then established forwarding) and takes every
+//! frame the DUT transmits off the out rings. Forwarded Mpps is what came out per second
+//! over `--seconds`, after one second of warm-up.
+//!
+//! Two generators. `recycle` (the default) plays a NIC: it keeps `--in-flight` frames
+//! going round, writing each frame the DUT sent out again (its first line, and the mbuf
+//! fields a PMD's RX rearms) and sending it back in. `mempool` frees every frame it takes
+//! and allocates a fresh one for every frame it sends. That round trip through the pool
+//! rewrites each mbuf's header on the generator's core, and the DUT must then fetch it from
+//! there: with any DUT that reads its mbufs (macswap as much as rvs), the generator
+//! becomes the bottleneck at about half of io. `dut_input_ring_fill` says who limits: near
+//! `in_flight / ring size` with `recycle`, every frame waits in the DUT's input ring
+//! (the DUT is the bottleneck); near 0, the DUT waits for the generator. `--dut io` runs the
 //! same generator against a plain rx→tx forwarder, the upper bound of this harness; it
 //! never touches a frame, so the frames' cache lines stay with the generator's core.
 //! `--dut macswap` (testpmd's macswap engine) reads and writes each frame's first line as
@@ -31,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dpdk_sys as sys;
-use rvs_dataplane::dpdk::{Eal, Mbuf, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
+use rvs_dataplane::dpdk::{Eal, Mbuf, Mempool, Port, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ANY};
 use rvs_dataplane::pipeline::Pipeline;
 use rvs_dataplane::stats::WorkerCounters;
 use rvs_dataplane::testkit::*;
@@ -82,7 +93,18 @@ fn free_raw(ptrs: &mut [*mut sys::rte_mbuf]) {
     }
 }
 
+/// How the generator comes by the frames it sends (see the top of the file).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GenMode {
+    Recycle,
+    Mempool,
+}
+
 struct Generator {
+    mode: GenMode,
+    /// `recycle`: the frames to keep going round, and how many are out of the pool.
+    in_flight_target: usize,
+    in_flight: usize,
     pool: Mempool,
     c_in: *mut sys::rte_ring,
     s_in: *mut sys::rte_ring,
@@ -111,21 +133,89 @@ impl Generator {
         n
     }
 
-    /// One round: a burst of client frames in, everything the DUT sent out taken and freed.
+    /// One round: a burst of client frames in, everything the DUT sent out taken.
     /// Returns (sent, received).
     #[inline]
     fn round(&mut self) -> (usize, usize) {
+        match self.mode {
+            GenMode::Recycle => self.round_recycle(),
+            GenMode::Mempool => self.round_mempool(),
+        }
+    }
+
+    /// The next flow's frame, written into `m` (one segment, as the pool gave it).
+    #[inline]
+    fn write_next(&mut self, m: &mut Mbuf) {
+        let t = &self.templates[self.next];
+        self.next += 1;
+        if self.next == self.templates.len() {
+            self.next = 0;
+        }
+        m.set_len(FRAME);
+        m.data_mut().copy_from_slice(t);
+    }
+
+    /// `round` of the recycling generator: the frames the DUT sent out are written again and
+    /// sent back in, topped up from the pool to `in_flight_target`.
+    #[inline]
+    fn round_recycle(&mut self) -> (usize, usize) {
+        let mut buf = [std::ptr::null_mut::<c_void>(); 2 * BURST];
+        let mut n = 0;
+        for &r in &self.outs {
+            // SAFETY: valid ring, room for the rest of `buf`.
+            n += unsafe {
+                let room = (buf.len() - n) as u32;
+                sys::rte_ring_dequeue_burst(r, buf.as_mut_ptr().add(n), room, std::ptr::null_mut())
+            } as usize;
+        }
+        let recv = n;
+        while n < BURST && self.in_flight < self.in_flight_target {
+            let Some(m) = self.pool.alloc() else { break };
+            buf[n] = m.into_raw().as_ptr() as *mut c_void;
+            (n, self.in_flight) = (n + 1, self.in_flight + 1);
+        }
+        for p in &mut buf[..n] {
+            // SAFETY: an mbuf we own (the DUT handed it over, or fresh from the pool).
+            let mut m = unsafe { Mbuf::from_raw(std::ptr::NonNull::new_unchecked(*p as *mut sys::rte_mbuf)) };
+            if !m.is_contiguous() || m.headroom() != HEADROOM as usize {
+                // A frame the DUT built itself (an ARP request): a fresh one in its place.
+                drop(m);
+                m = self.pool.alloc().expect("mbuf");
+            }
+            // What a PMD's RX rearms: no flags from the frame's last trip.
+            // SAFETY: we own the mbuf.
+            unsafe { (*m.as_ptr()).ol_flags = 0 };
+            self.write_next(&mut m);
+            *p = m.into_raw().as_ptr() as *mut c_void;
+        }
+        // SAFETY: valid ring and mbuf pointers; those the ring does not take are freed.
+        let sent = unsafe {
+            let sent = sys::rte_ring_enqueue_burst(self.c_in, buf.as_ptr(), n as u32, std::ptr::null_mut());
+            let rest = buf.as_mut_ptr().add(sent as usize) as *mut *mut sys::rte_mbuf;
+            free_raw(std::slice::from_raw_parts_mut(rest, n - sent as usize));
+            sent as usize
+        };
+        self.in_flight -= n - sent;
+        (sent, recv)
+    }
+
+    /// Counts the frames out of the pool again (in the rings, in the DUT's hands, dropped
+    /// and freed by it), so that `recycle` tops up what the DUT consumed.
+    fn resync_in_flight(&mut self) {
+        self.in_flight = self.pool.in_use() as usize;
+    }
+
+    /// `round` of the mempool generator: a burst of fresh frames in, everything the DUT sent
+    /// out freed.
+    #[inline]
+    fn round_mempool(&mut self) -> (usize, usize) {
         let mut sent = 0;
         if self.pool.alloc_bulk(&mut self.batch, BURST) {
-            for m in self.batch.iter_mut() {
-                let t = &self.templates[self.next];
-                self.next += 1;
-                if self.next == self.templates.len() {
-                    self.next = 0;
-                }
-                m.set_len(FRAME);
-                m.data_mut().copy_from_slice(t);
+            let mut batch = std::mem::take(&mut self.batch);
+            for m in batch.iter_mut() {
+                self.write_next(m);
             }
+            self.batch = batch;
             // SAFETY: `batch` holds BURST owned mbufs (Mbuf is a transparent pointer); the
             // ring takes the first `n`, which are forgotten, the rest freed.
             unsafe {
@@ -161,6 +251,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dut = arg(&args, "--dut").unwrap_or("rvs").to_string();
     assert!(dut == "rvs" || dut == "io" || dut == "macswap", "--dut rvs|io|macswap");
+    let mode = match arg(&args, "--generator").unwrap_or("recycle") {
+        "recycle" => GenMode::Recycle,
+        "mempool" => GenMode::Mempool,
+        g => panic!("--generator recycle|mempool, not {g}"),
+    };
+    let in_flight: usize = arg(&args, "--in-flight").unwrap_or("2048").parse().unwrap();
+    assert!(in_flight < RING_SIZE as usize, "--in-flight below the ring size {RING_SIZE}");
     let seconds: f64 = arg(&args, "--seconds").unwrap_or("3").parse().unwrap();
     let flows: usize = arg(&args, "--flows").unwrap_or("1024").parse().unwrap();
     let dut_cpu: usize = arg(&args, "--cpu").unwrap_or("1").parse().unwrap();
@@ -253,6 +350,9 @@ fn main() {
         templates.push(b.clone());
     }
     let mut gen = Generator {
+        mode,
+        in_flight_target: in_flight,
+        in_flight: 0,
         pool,
         c_in,
         s_in,
@@ -272,13 +372,17 @@ fn main() {
     }
     // Warm-up: sessions get created, caches and pools settle.
     let t = Instant::now();
+    let mut rounds = 0u64;
     while t.elapsed() < Duration::from_secs(1) {
         gen.round();
+        rounds += 1;
+        if rounds.is_multiple_of(1024) {
+            gen.resync_in_flight();
+        }
     }
     let (mut sent, mut recv) = (0u64, 0u64);
     let t0 = Instant::now();
     let rx0 = counters.rx_packets.get();
-    let mut rounds = 0u64;
     let (mut fill, mut samples) = (0u64, 0u64);
     loop {
         let (s, r) = gen.round();
@@ -291,6 +395,7 @@ fn main() {
             // SAFETY: valid ring.
             fill += u64::from(unsafe { sys::rte_ring_count(c_in) });
             samples += 1;
+            gen.resync_in_flight();
             if t0.elapsed().as_secs_f64() >= seconds {
                 break;
             }
@@ -301,6 +406,7 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     dut_thread.join().unwrap();
     // Drain what is left.
+    gen.mode = GenMode::Mempool;
     for _ in 0..1000 {
         gen.round();
     }
@@ -313,6 +419,9 @@ fn main() {
         "vdev": "net_ring (rte_eth_from_rings)",
         "flows": flows,
         "frame_bytes": FRAME,
+        "generator": if mode == GenMode::Recycle { "recycle" } else { "mempool" },
+        "in_flight": if mode == GenMode::Recycle { Some(in_flight) } else { None },
+        "ring_size": RING_SIZE,
         "seconds": secs,
         "dut_input_ring_fill": fill as f64 / samples.max(1) as f64 / RING_SIZE as f64,
         "offered_mpps": sent as f64 / secs / 1e6,
