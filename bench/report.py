@@ -356,6 +356,8 @@ def fmt(v, nd=1):
         return "—"
     if isinstance(v, float):
         return f"{v:,.{nd}f}"
+    if isinstance(v, str):
+        return v
     return f"{v:,}"
 
 
