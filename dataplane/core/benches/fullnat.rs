@@ -520,17 +520,26 @@ fn run_size(n: usize) -> Value {
     let newc = timed_new_conn(&mut b);
     // Last: it turns the SYN proxy on for the service.
     let flood = timed_synflood(&mut b);
+    let (setup_s, bytes_per_session) = (b.setup_s, b.bytes_per_session);
+    drop(b);
+    // The same table on an HA pair's master, session sync on: client packets count
+    // towards `sync_period`, in per-session marks a packet touches too.
+    let mut b = Bench::new(n, 0);
+    b.p.enable_sync(rvs_core::sync::SyncParams::default(), b.now);
+    let est_sync = timed(&mut b, Scenario::Established);
     eprintln!(
-        "fullnat: {n:>9} sessions: established {:.1} ns/pkt, reply {:.1} ns/pkt, new {:.1} ns/conn",
+        "fullnat: {n:>9} sessions: established {:.1} ns/pkt (with sync {:.1}), reply {:.1} ns/pkt, new {:.1} ns/conn",
         est["ns_per_pkt"].as_f64().unwrap(),
+        est_sync["ns_per_pkt"].as_f64().unwrap(),
         rep["ns_per_pkt"].as_f64().unwrap(),
         newc["ns_per_conn"].as_f64().unwrap()
     );
     json!({
         "sessions": n,
-        "setup_s": b.setup_s,
-        "bytes_per_session": b.bytes_per_session,
+        "setup_s": setup_s,
+        "bytes_per_session": bytes_per_session,
         "established": est,
+        "established_sync": est_sync,
         "established_arena_of_sessions": est_own,
         "reply": rep,
         "new_conn": newc,
