@@ -97,11 +97,11 @@ impl<P: Frame> Pipeline<P> {
             let mut st = self.burst.take().unwrap_or_default();
             let BurstState { metas, hints, vlan, txs } = &mut *st;
             let (fast, untagged) = self.stage_classify::<VLANS>(port, &mut frames[..n], metas, vlan);
-            self.stage_hint(fast, metas, hints);
-            // An HA master's loop counts client packets towards session sync; the others'
-            // do not test for it a packet.
+            // An HA master's loop counts client packets towards session sync (and stage 1b
+            // prefetches the sessions' sync marks); the others' do not test for it a packet.
             macro_rules! forward {
-                ($sync:literal) => {
+                ($sync:literal) => {{
+                    self.stage_hint::<$sync>(fast, metas, hints);
                     self.stage_forward::<VLANS, $sync>(
                         &mut frames[..n],
                         metas,
@@ -112,7 +112,7 @@ impl<P: Frame> Pipeline<P> {
                         out,
                         txs,
                     )
-                };
+                }};
             }
             let run = if self.sync.is_some() { forward!(true) } else { forward!(false) };
             // Stage 2b: the run to its TX queues, in order, before anything after it; in one
@@ -182,37 +182,53 @@ impl<P: Frame> Pipeline<P> {
     /// the guess for stage 2's lookup (of the packets `established` may take: a SYN's
     /// first lookup is `dispatch`'s). A flow whose home bucket overflowed and has no
     /// guess there (one in fifty at a full table) gets one from the next bucket, fetched
-    /// in a second pass, so that its lookup does not wait on memory twice.
+    /// in a second pass, so that its lookup does not wait on memory twice. `SYNC`: an HA
+    /// master's, which prefetches each guessed slot's sync mark too.
     #[inline(never)]
-    fn stage_hint(&self, fast: u32, metas: &[FastMeta; BURST], hints: &mut [Hint; BURST]) {
+    fn stage_hint<const SYNC: bool>(&self, fast: u32, metas: &[FastMeta; BURST], hints: &mut [Hint; BURST]) {
         // NONE for the frames stage 2 may not take, in one go.
         *hints = [Hint::NONE; BURST];
+        let sync = if SYNC { self.sync.as_deref() } else { None };
         for i in frames_of(fast) {
             if !Self::may_be_established(&metas[i]) {
                 continue;
             }
-            hints[i] = self.sessions.hint_prefetching(metas[i].hash);
+            hints[i] = match sync {
+                Some(st) => self
+                    .sessions
+                    .hint_prefetching_and(metas[i].hash, |slot| rvs_cpu::prefetch(st.mark_line(slot))),
+                None => self.sessions.hint_prefetching(metas[i].hash),
+            };
         }
         // Which guesses were FARTHER, found after the loop (a few vector compares a
         // burst) so that the loop keeps its registers for the lookups.
         let farther =
             hints.iter().enumerate().fold(0u32, |m, (i, &h)| m | ((h == Hint::FARTHER) as u32) << i);
         if farther != 0 {
-            self.stage_hint_farther(farther, metas, hints);
+            self.stage_hint_farther::<SYNC>(farther, metas, hints);
         }
     }
 
     /// Stage 1b's second pass, for the flows its mask `farther` names: their next buckets
     /// on their way at once, then their guesses.
     #[inline(never)]
-    fn stage_hint_farther(&self, farther: u32, metas: &[FastMeta; BURST], hints: &mut [Hint; BURST]) {
+    fn stage_hint_farther<const SYNC: bool>(
+        &self,
+        farther: u32,
+        metas: &[FastMeta; BURST],
+        hints: &mut [Hint; BURST],
+    ) {
         for i in frames_of(farther) {
             rvs_cpu::prefetch(self.sessions.next_bucket_addr(metas[i].hash));
         }
+        let sync = if SYNC { self.sync.as_deref() } else { None };
         for i in frames_of(farther) {
             hints[i] = self.sessions.next_hint(metas[i].hash);
             if let Some(a) = self.sessions.slot_addr(hints[i]) {
                 rvs_cpu::prefetch(a);
+            }
+            if let (Some(st), Some(hit)) = (sync, hints[i].hit().filter(|_| hints[i] != Hint::FARTHER)) {
+                rvs_cpu::prefetch(st.mark_line(hit.slot as usize));
             }
         }
     }

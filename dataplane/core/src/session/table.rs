@@ -263,7 +263,17 @@ impl SessionTable {
     /// `hint`, with the guessed slot on its way into the cache (burst stage 1b).
     #[inline(always)]
     pub fn hint_prefetching(&self, h: FlowHash) -> Hint {
-        self.index.first_candidate_then(h, |slot| rvs_cpu::prefetch(self.slot_line(slot)))
+        self.hint_prefetching_and(h, |_| {})
+    }
+
+    /// `hint_prefetching`, handing the guessed slot's number to `also` as well (for what
+    /// else the packet will touch of that slot: an HA master's sync mark).
+    #[inline(always)]
+    pub fn hint_prefetching_and(&self, h: FlowHash, also: impl FnOnce(usize)) -> Hint {
+        self.index.first_candidate_then(h, |slot| {
+            rvs_cpu::prefetch(self.slot_line(slot));
+            also(slot)
+        })
     }
 
     /// Address of slot `i`'s cache line, for a prefetch: an address, not a borrow, so no
