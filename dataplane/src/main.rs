@@ -387,7 +387,8 @@ fn run(args: Args) -> Result<(), Fatal> {
             exception_path,
             steering: decision.steering.clone(),
             v6: rvs_core::config::v6_pipeline_config(&cfg.ports, &cfg.routes6),
-            // Huge pages for the session table, asked for before it is first written.
+            // Huge pages for the session table and the sync marks, asked for before their
+            // first write.
             mem_advice: Some(|addr, len| {
                 let _ = rvs_dataplane::hugepage::advise(addr, len);
             }),

@@ -90,7 +90,8 @@ pub struct PipelineConfig {
     pub steering: crate::laddr::Steering,
     /// IPv6 addresses of the ports and IPv6 routes (empty: IPv4 only).
     pub v6: V6Config,
-    /// Advice on the session table's big regions before it first touches them (`MemAdvice`).
+    /// Advice on the big regions (the session table's, the sync marks') before their
+    /// first write (`MemAdvice`).
     pub mem_advice: Option<MemAdvice>,
 }
 
@@ -276,6 +277,9 @@ pub struct Pipeline<P> {
     garps: Vec<arp::Garp>,
     /// Session sync (None: off).
     sync: Option<Box<sync::SyncState>>,
+    /// Advice on big regions before their first write (the sync marks', made at
+    /// `enable_sync`; the session table took it at start).
+    mem_advice: Option<MemAdvice>,
     /// Admission of new connections: the services' lists, rates and caps.
     limits: acl::Limits,
     /// Added to `now` for the SYN-cookie counter: wall-clock time when the members of a
@@ -339,6 +343,7 @@ impl<P: Frame> Pipeline<P> {
                 cfg.cookie_secrets.table_seed(),
                 cfg.mem_advice,
             ),
+            mem_advice: cfg.mem_advice,
             laddrs: LaddrPools::with_steering(cfg.worker, cfg.workers, cfg.local_port_range, cfg.steering),
             neigh: {
                 let mut n = NeighTable::new(cfg.neigh);

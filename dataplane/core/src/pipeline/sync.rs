@@ -22,19 +22,65 @@ pub(super) struct SyncState {
     /// The packet path's shortcut, decided from `params` once.
     quick: QuickCheck,
     /// Per session slot: client packets so far and what was last synced.
-    marks: Vec<(u32, SyncMark)>,
+    marks: Vec<SlotMark>,
     /// The same per slot of the IPv6 table (empty without IPv6: `v6/sync.rs`).
-    pub(super) marks6: Vec<(u32, SyncMark)>,
+    pub(super) marks6: Vec<SlotMark>,
     /// The synced sessions (`FLAG_SYNCED`) of this worker: what every member should hold
     /// too. The sync thread sums the workers' and says it in hellos.
     pub(super) digest: TableDigest,
+}
+
+/// A session slot's sync bookkeeping: its client packets so far and its `SyncMark`,
+/// packed into 16 bytes (a `(u32, SyncMark)` pair takes 24), so that no slot's mark
+/// straddles two cache lines and stage 1b's one prefetch brings it whole.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub(super) struct SlotMark {
+    /// `SyncMark::end`, in nanoseconds.
+    end: u64,
+    pub(super) pkts: u32,
+    retries: u8,
+    state: Option<SessionState>,
+}
+
+const _: () = assert!(std::mem::size_of::<SlotMark>() == 16);
+
+impl SlotMark {
+    /// A fresh session's: no packets, `SyncMark::new`.
+    pub(super) fn new(now: Time) -> SlotMark {
+        SlotMark::with(0, SyncMark::new(now))
+    }
+
+    pub(super) fn with(pkts: u32, m: SyncMark) -> SlotMark {
+        SlotMark { end: m.end.as_nanos(), pkts, retries: m.retries, state: m.state }
+    }
+
+    #[inline(always)]
+    pub(super) fn mark(&self) -> SyncMark {
+        SyncMark { end: Time(self.end), retries: self.retries, state: self.state }
+    }
+
+    /// Counts a client packet; returns the count.
+    #[inline(always)]
+    pub(super) fn count(&mut self) -> u32 {
+        self.pkts = self.pkts.wrapping_add(1);
+        self.pkts
+    }
+
+    /// `should_sync` over this mark, which it updates on yes.
+    pub(super) fn should_sync(&mut self, params: &SyncParams, input: &SyncInput) -> bool {
+        let mut m = self.mark();
+        let yes = should_sync(params, input, &mut m);
+        *self = SlotMark::with(self.pkts, m);
+        yes
+    }
 }
 
 impl SyncState {
     /// A session was created here: its mark starts afresh.
     #[inline]
     pub(super) fn created(&mut self, id: SessionId, now: Time) {
-        self.marks[id.index() as usize] = (0, SyncMark::new(now));
+        self.marks[id.index() as usize] = SlotMark::new(now);
     }
 
     /// Address of slot `slot`'s mark, for a prefetch (an address, not a borrow: no bounds
@@ -85,12 +131,23 @@ impl<P: Frame> Pipeline<P> {
     /// Turns sync on: from now on `Output::synced` receives the records of sessions that
     /// `params` says are due.
     pub fn enable_sync(&mut self, params: SyncParams, now: Time) {
-        let marks = vec![(0, SyncMark::new(now)); self.sessions.capacity()];
+        let marks = self.sync_marks(self.sessions.capacity(), now);
         // IPv6 sessions get marks only where the ports have IPv6 addresses.
-        let marks6 = vec![(0, SyncMark::new(now)); self.sync_slots_v6()];
+        let marks6 = self.sync_marks(self.sync_slots_v6(), now);
         let quick = QuickCheck::of(&params);
         self.sync =
             Some(Box::new(SyncState { params, quick, marks, marks6, digest: TableDigest::unkeyed() }));
+    }
+
+    /// `n` fresh marks, their memory advised like the session table's (huge pages: one
+    /// per session is read on every client packet).
+    fn sync_marks(&self, n: usize, now: Time) -> Vec<SlotMark> {
+        let mut marks = Vec::with_capacity(n);
+        if let Some(advise) = self.mem_advice {
+            advise(marks.as_ptr() as *const u8, n * std::mem::size_of::<SlotMark>());
+        }
+        marks.resize(n, SlotMark::new(now));
+        marks
     }
 
     /// Keys the table digest with the cluster key (call it after `enable_sync`, before
@@ -143,9 +200,9 @@ impl<P: Frame> Pipeline<P> {
     #[inline(always)]
     pub(super) fn sync_count(&mut self, id: SessionId, state: SessionState) -> bool {
         let Some(st) = self.sync.as_mut() else { return false };
-        let Some((pkts, mark)) = st.marks.get_mut(id.index() as usize) else { return false };
-        *pkts = pkts.wrapping_add(1);
-        !st.quick.surely_not_due(*pkts, state, mark)
+        let Some(m) = st.marks.get_mut(id.index() as usize) else { return false };
+        let pkts = m.count();
+        !st.quick.surely_not_due(pkts, state, &m.mark())
     }
 
     /// The rest of `sync_client_packet`, after `sync_count` said maybe: the whole question,
@@ -154,17 +211,17 @@ impl<P: Frame> Pipeline<P> {
     pub(super) fn sync_due(&mut self, id: SessionId, now: Time, out: &mut Output<P>) {
         let Some(st) = self.sync.as_mut() else { return };
         let s = self.sessions.get(id);
-        let Some((pkts, mark)) = st.marks.get_mut(id.index() as usize) else { return };
+        let Some(m) = st.marks.get_mut(id.index() as usize) else { return };
         let input = SyncInput {
             proto: s.client.proto,
             state: s.state,
             template: false,
             in_persistence: s.persist_client.get().is_some(),
-            pkts: *pkts,
+            pkts: m.pkts,
             timeout: self.timeouts.get(s.state),
             now,
         };
-        if should_sync(&st.params, &input, mark) {
+        if m.should_sync(&st.params, &input) {
             let rec = self.session_record(s, now);
             let first = s.flags & FLAG_SYNCED == 0;
             out.synced.push(rec);
@@ -282,7 +339,7 @@ impl<P: Frame> Pipeline<P> {
         if let Some(st) = self.sync.as_mut() {
             // As if just synced: the new owner does not echo it back.
             st.marks[id.index() as usize] =
-                (0, SyncMark { end: new.expires, retries: 0, state: Some(new.state) });
+                SlotMark::with(0, SyncMark { end: new.expires, retries: 0, state: Some(new.state) });
             st.digest.add_flow(new.client.proto, new.client_addr().into(), new.virtual_addr().into());
         }
         Ok(Installed::New)

@@ -8,10 +8,11 @@
 
 use super::{Output, Pipeline};
 use crate::frame::Frame;
+use crate::pipeline::sync::SlotMark;
 use crate::pipeline::{InstallError, Installed};
 use crate::session::v6::{Session6, FLAG6_DIRECT, FLAG6_FROM_SYNC, FLAG6_SYNCED};
 use crate::session::SessionState;
-use crate::sync::{rebind6, should_sync, ConnRecord, SyncInput, SyncMark};
+use crate::sync::{rebind6, ConnRecord, SyncInput, SyncMark};
 use crate::time::Time;
 
 impl<P: Frame> Pipeline<P> {
@@ -51,7 +52,7 @@ impl<P: Frame> Pipeline<P> {
     #[inline]
     pub(super) fn sync_created_v6(&mut self, id: u32, now: Time) {
         if let Some(m) = self.sync.as_mut().and_then(|st| st.marks6.get_mut(id as usize)) {
-            *m = (0, SyncMark::new(now));
+            *m = SlotMark::new(now);
         }
     }
 
@@ -59,19 +60,18 @@ impl<P: Frame> Pipeline<P> {
     /// on yes (into `out.synced`, with the IPv4 sessions').
     pub(super) fn sync_client_packet_v6(&mut self, id: u32, now: Time, out: &mut Output<P>) {
         let Some(st) = self.sync.as_mut() else { return };
-        let Some((pkts, mark)) = st.marks6.get_mut(id as usize) else { return };
+        let Some(m) = st.marks6.get_mut(id as usize) else { return };
         let s = self.v6.sessions.get(id);
-        *pkts = pkts.wrapping_add(1);
         let input = SyncInput {
             proto: s.client.proto,
             state: s.state,
             template: false,
             in_persistence: false,
-            pkts: *pkts,
+            pkts: m.count(),
             timeout: self.timeouts.get(s.state),
             now,
         };
-        if should_sync(&st.params, &input, mark) {
+        if m.should_sync(&st.params, &input) {
             let rec = ConnRecord::from_session6(s, now.until(s.expires));
             out.synced.push(rec);
             if s.flags & FLAG6_SYNCED == 0 {
@@ -154,7 +154,7 @@ impl<P: Frame> Pipeline<P> {
         if let Some(st) = self.sync.as_mut() {
             // As if just synced: the new owner does not echo it back.
             if let Some(m) = st.marks6.get_mut(id as usize) {
-                *m = (0, SyncMark { end: new.expires, retries: 0, state: Some(new.state) });
+                *m = SlotMark::with(0, SyncMark { end: new.expires, retries: 0, state: Some(new.state) });
             }
             let rec = ConnRecord::from_session6(&new, std::time::Duration::ZERO);
             st.digest.add_flow(rec.proto, rec.client, rec.virt);
