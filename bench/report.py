@@ -412,12 +412,14 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
     L.append("")
     L.append(prov_line(cpu=m.get("cpu_model"), p=prov["micro"]))
     L.append("")
-    L.append("| live sessions | established ns/pkt | reply ns/pkt | new conn ns | established Mpps | bytes/session | set-up s |")
-    L.append("|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| live sessions | established ns/pkt | established, HA master (sync on) ns/pkt | reply ns/pkt | "
+             "new conn ns | established Mpps | bytes/session | set-up s |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sorted(sizes):
         s = sizes[n]
         bps = s["bytes_per_session"] if n >= 100_000 else None
-        L.append(f"| {n:,} | {fmt(s['established']['ns_per_pkt'])} | {fmt(s['reply']['ns_per_pkt'])} | "
+        sync = (s.get("established_sync") or {}).get("ns_per_pkt")
+        L.append(f"| {n:,} | {fmt(s['established']['ns_per_pkt'])} | {fmt(sync)} | {fmt(s['reply']['ns_per_pkt'])} | "
                  f"{fmt(s['new_conn']['ns_per_conn'])} | {fmt(s['established']['mpps'], 2)} | {fmt(bps)} | {fmt(s['setup_s'])} |")
     if sizes:
         h = sizes[min(sizes)]["established"]["harness_ns"]
