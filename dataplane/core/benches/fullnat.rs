@@ -406,6 +406,20 @@ impl Bench {
     }
 }
 
+/// The process's resident and transparent-huge-page memory in MiB (`smaps_rollup`), so
+/// that a large table's figure says whether its pages were huge when it was measured
+/// (the kernel may back them with 4 KiB pages first and collapse them later).
+fn memory_mib() -> Value {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let kib = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    json!({ "rss_mib": kib("Rss:").map(|k| k / 1024), "anon_huge_mib": kib("AnonHugePages:").map(|k| k / 1024) })
+}
+
 /// The arena copy alone, per packet (what `run` adds around the pipeline).
 fn harness_ns(arena: &[u8], packets: usize) -> f64 {
     let frames = arena.len() / FRAME;
@@ -470,6 +484,7 @@ fn timed_arena(b: &mut Bench, kind: Scenario, frames: usize) -> Value {
     // Warm-up: one pass over the arena (at least 200k packets).
     b.run(&arena, inp, outp, frames.max(200_000));
     let per_trial = frames.clamp(1_000_000, 2_000_000);
+    let memory = memory_mib();
     let allocs0 = ALLOCS.load(Relaxed);
     let ns: Vec<f64> =
         (0..TRIALS).map(|_| b.run(&arena, inp, outp, per_trial) * 1e9 / per_trial as f64).collect();
@@ -487,6 +502,7 @@ fn timed_arena(b: &mut Bench, kind: Scenario, frames: usize) -> Value {
         "distinct_sessions_visited": frames,
         "harness_ns": harness_ns(&arena, per_trial),
         "allocations_in_loop": allocs,
+        "memory_at_start": memory,
     })
 }
 
