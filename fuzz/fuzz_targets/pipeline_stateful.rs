@@ -1,6 +1,7 @@
 //! Structure-aware, stateful fuzzing of one worker pipeline: each input is a sequence of
 //! steps (client segments, server replies that answer what the pipeline really sent,
-//! UDP, ICMP errors, ARP, time passing with timers and expiry, snapshot reloads), built
+//! UDP, ICMP errors, ARP, time passing with timers and expiry, snapshot reloads, session
+//! sync turned on as on an HA pair's master, with any of its parameters), built
 //! as valid frames with correct checksums and then optionally mutated. So the session,
 //! NAT, SYN-proxy (cookies answered with the right ACK), TOA and PROXY-protocol code is
 //! reached, not only the header checks. Segments carry the TCP options real stacks send
@@ -184,6 +185,8 @@ enum Step {
     Arp { from_server_side: bool, who: u8 },
     Advance { ms: u16 },
     Reload { variant: u8 },
+    /// Session sync on (again: the marks start afresh), as on an HA pair's master.
+    Sync { threshold: u8, period: u8, refresh_s: u8, retries: u8 },
     /// A whole connection in one step, as real peers make it: the client's SYN (with
     /// `syn_opts`), the server's SYN/ACK to the flow the pipeline opened, the client's ACK
     /// (the cookie's, under SYN proxy), the server's SYN/ACK again (a SYN-proxied session
@@ -313,6 +316,7 @@ fn learn(peers: &mut Peers, out: &mut Output<Vec<u8>>, strict: bool) {
     }
     out.redirect.iter_mut().for_each(Vec::clear);
     out.learned.clear();
+    out.synced.clear();
     out.kernel.clear();
 }
 
@@ -413,6 +417,17 @@ fuzz_target!(|steps: Vec<Step>| {
             Step::Reload { variant } => {
                 let snap: Snapshot = registry(*variant).snapshot();
                 p.set_snapshot(Arc::new(snap));
+                continue;
+            }
+            Step::Sync { threshold, period, refresh_s, retries } => {
+                let params = rvs_core::sync::SyncParams {
+                    threshold: *threshold as u32 % 8,
+                    period: *period as u32 % 8,
+                    refresh_period: std::time::Duration::from_secs(*refresh_s as u64 % 4),
+                    ..Default::default()
+                }
+                .with_retries(*retries);
+                p.enable_sync(params, now);
                 continue;
             }
             Step::Connection { .. } => unreachable!("expanded above"),
