@@ -227,7 +227,7 @@ impl<P: Frame> Pipeline<P> {
             if let Some(a) = self.sessions.slot_addr(hints[i]) {
                 rvs_cpu::prefetch(a);
             }
-            if let (Some(st), Some(hit)) = (sync, hints[i].hit().filter(|_| hints[i] != Hint::FARTHER)) {
+            if let (Some(st), Some(hit)) = (sync, hints[i].guess()) {
                 rvs_cpu::prefetch(st.mark_line(hit.slot as usize));
             }
         }

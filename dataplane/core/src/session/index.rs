@@ -63,6 +63,16 @@ impl Hint {
     pub fn hit(self) -> Option<Hit> {
         (self.0 != 0).then(|| decode(self.0))
     }
+
+    /// The entry guessed, only for a real guess (not `NONE`, not `FARTHER`): what a
+    /// prefetch of the guessed slot, or of anything beside it, wants.
+    #[inline]
+    pub fn guess(self) -> Option<Hit> {
+        if self == Hint::FARTHER {
+            return None;
+        }
+        self.hit()
+    }
 }
 
 /// Where a matching entry points: a slot and which of its flows matched.

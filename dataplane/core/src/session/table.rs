@@ -286,10 +286,7 @@ impl SessionTable {
     /// Address of the slot a hint points at, for a prefetch.
     #[inline]
     pub fn slot_addr(&self, hint: Hint) -> Option<*const u8> {
-        if hint == Hint::FARTHER {
-            return None;
-        }
-        Some(self.slot_line(hint.hit()?.slot as usize))
+        Some(self.slot_line(hint.guess()?.slot as usize))
     }
 
     /// `lookup_hashed`, trying the entry `hint` guessed first: a live slot whose flow in
