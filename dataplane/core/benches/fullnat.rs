@@ -1,7 +1,9 @@
 //! Sans-IO dataplane micro-benchmarks: the FULLNAT pipeline on `Vec<u8>` frames, no DPDK.
 //!
 //! Run everything (what `bench/run.sh` does):
-//!   `cargo bench -p rvs-core --bench fullnat -- --json FILE [--sizes 1000,100000,...]`
+//!   `cargo bench -p rvs-core --bench fullnat -- --json FILE [--sizes 1000,100000,...] [--no-scaling] [--no-paired]`
+//! (with sizes 1k and 10M among them, also the 10M ÷ 1k figure in alternating trials:
+//! `fullnat/paired.rs`)
 //! One scenario for callgrind (instructions per packet; only `rvs_bench_burst`, i.e.
 //! `Pipeline::handle_burst` on bursts of 32, is counted; `rvs_bench_handle` for the whole
 //! handshakes of plain_conn and synproxy_conn):
@@ -48,6 +50,11 @@ use rvs_core::time::Time;
 use rvs_core::wire::ipv4::Ipv4Packet;
 use rvs_core::wire::tcp::{TcpFlags, TcpPacket};
 use serde_json::{json, Value};
+
+#[path = "fullnat/paired.rs"]
+mod paired;
+#[path = "fullnat/scaling.rs"]
+mod scaling;
 
 struct Counting;
 
@@ -563,80 +570,6 @@ fn run_size(n: usize) -> Value {
     })
 }
 
-/// 1 vs 2 workers: each thread owns a pipeline with `n` sessions (as rvsd workers do)
-/// and forwards established traffic; aggregate Mpps. Both figures are medians of
-/// `SCALING_TRIALS` trials taken in turns (one worker, then two), each worker pinned to
-/// its CPU, so that a slow moment of the machine does not land on one side only.
-fn scaling(n: usize) -> Value {
-    const SCALING_TRIALS: usize = 5;
-    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(2);
-    let per_thread = 4_000_000;
-    let mut benches: Vec<Bench> = (0..2).map(|_| Bench::new(n, 0)).collect();
-    // The workers' tables are built alike, so one arena of frames serves both: read-only
-    // input standing in for what a NIC would write, shared rather than doubled in the
-    // caches the two CPUs share (the tables stay each worker's own). The second worker
-    // reads it from the middle, so that neither brings the other's next frames in.
-    let arena = benches[0].arena(Scenario::Established, 11, n.min(ARENA_MAX));
-    let arenas = [&arena, &arena];
-    let starts = [0, arena.len() / FRAME / 2];
-    let pin = |cpu: usize| {
-        core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-    };
-    let (mut ones, mut twos) = (Vec::new(), Vec::new());
-    for trial in 0..SCALING_TRIALS {
-        // One worker, on CPU 0, in a thread of its own as the two below.
-        let one = std::thread::scope(|sc| {
-            let (b, a) = (&mut benches[0], arenas[0]);
-            sc.spawn(move || {
-                pin(0);
-                if trial == 0 {
-                    b.run(a, CLIENT_PORT, SERVER_PORT, 200_000);
-                }
-                per_thread as f64 / b.run(a, CLIENT_PORT, SERVER_PORT, per_thread) / 1e6
-            })
-            .join()
-            .unwrap()
-        });
-        ones.push(one);
-        if threads < 2 {
-            continue;
-        }
-        // Two workers at once, one per CPU.
-        let barrier = std::sync::Barrier::new(threads);
-        let secs: Vec<f64> = std::thread::scope(|sc| {
-            let hs: Vec<_> = benches
-                .iter_mut()
-                .zip(arenas)
-                .take(threads)
-                .enumerate()
-                .map(|(cpu, (b, a))| {
-                    let barrier = &barrier;
-                    let start = starts[cpu];
-                    sc.spawn(move || {
-                        pin(cpu);
-                        b.run_from(a, start, CLIENT_PORT, SERVER_PORT, 200_000);
-                        barrier.wait();
-                        b.run_from(a, start, CLIENT_PORT, SERVER_PORT, per_thread)
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        twos.push(secs.iter().map(|s| per_thread as f64 / s / 1e6).sum::<f64>());
-    }
-    let one = median(ones.clone());
-    let two = (threads == 2).then(|| median(twos.clone()));
-    json!({
-        "sessions_per_worker": n,
-        "workers_1_mpps": one,
-        "workers_2_mpps": two,
-        "speedup": two.map(|t| t / one),
-        "trials_1": ones,
-        "trials_2": twos,
-        "cpus": threads,
-    })
-}
-
 fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
@@ -791,6 +724,11 @@ fn main() {
     for &n in &sizes {
         results.push(run_size(n));
     }
+    // The 10M ÷ 1k figure once more, its trials alternating (`paired.rs`).
+    let paired = match (sizes.contains(&1000), sizes.contains(&10_000_000)) {
+        (true, true) if !args.iter().any(|a| a == "--no-paired") => paired::paired(1000, 10_000_000),
+        _ => Value::Null,
+    };
     // 1 -> 2 workers at 100k sessions each (the figure against the target), and at
     // smaller tables too (`--scaling-sessions`): whether the workers share anything
     // shows at sizes whose working sets fit each core's own caches.
@@ -802,11 +740,12 @@ fn main() {
     let (scale, scale_by_size) = if args.iter().any(|a| a == "--no-scaling") {
         (Value::Null, Value::Null)
     } else {
-        let all: Vec<Value> = scaling_sizes.iter().map(|&n| scaling(n)).collect();
+        let all: Vec<Value> = scaling_sizes.iter().map(|&n| scaling::scaling(n)).collect();
         let main = all.iter().find(|v| v["sessions_per_worker"] == 100_000).cloned().unwrap_or(Value::Null);
         (main, Value::Array(all))
     };
-    let doc = json!({ "sizes": results, "scaling": scale, "scaling_by_size": scale_by_size });
+    let doc =
+        json!({ "sizes": results, "paired": paired, "scaling": scale, "scaling_by_size": scale_by_size });
     let text = serde_json::to_string_pretty(&doc).unwrap();
     match arg(&args, "--json") {
         Some(path) => std::fs::write(path, text).expect("write --json"),
