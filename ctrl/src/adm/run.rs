@@ -267,9 +267,10 @@ pub fn reload(pidfile: &std::path::Path, proc: &std::path::Path) -> Result<i32, 
     Ok(pid)
 }
 
-/// `--sort`: services by protocol, address and port; real servers by address and port.
+/// `--sort`, in libipvs's order (ipvs_cmp_services): services by address family (IPv4
+/// first), protocol, address and port; real servers by address and port (ipvs_cmp_dests).
 pub fn sorted(mut list: Vec<ServiceInfo>) -> Vec<ServiceInfo> {
-    list.sort_by_key(|s| s.spec.key);
+    list.sort_by_key(|s| (s.spec.key.addr.is_ipv6(), s.spec.key.protocol, s.spec.key.addr));
     for s in &mut list {
         s.reals.sort_by_key(|r| r.spec.addr);
     }
@@ -736,6 +737,37 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(specs(&after), specs(&before));
+    }
+
+    #[test]
+    fn sorted_as_ipvsadm_family_before_protocol() {
+        // libipvs's ipvs_cmp_services: fwmark, address family, protocol, address, port.
+        let mk = |p: Protocol, a: &str| {
+            let mut s = service(0);
+            s.spec.key = ServiceKey { protocol: p, addr: a.parse().unwrap() };
+            s
+        };
+        let list = vec![
+            mk(Protocol::Udp, "[2001:db8::1]:53"),
+            mk(Protocol::Tcp, "[2001:db8::1]:80"),
+            mk(Protocol::Udp, "198.18.0.1:53"),
+            mk(Protocol::Tcp, "198.18.0.2:80"),
+            mk(Protocol::Tcp, "198.18.0.1:443"),
+            mk(Protocol::Tcp, "198.18.0.1:80"),
+        ];
+        let keys: Vec<String> =
+            sorted(list).iter().map(|s| format!("{:?} {}", s.spec.key.protocol, s.spec.key.addr)).collect();
+        assert_eq!(
+            keys,
+            [
+                "Tcp 198.18.0.1:80",
+                "Tcp 198.18.0.1:443",
+                "Tcp 198.18.0.2:80",
+                "Udp 198.18.0.1:53",
+                "Tcp [2001:db8::1]:80",
+                "Udp [2001:db8::1]:53",
+            ]
+        );
     }
 
     #[test]
