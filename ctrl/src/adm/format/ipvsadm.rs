@@ -183,17 +183,26 @@ pub fn sched_flags(scheduler: &str, flags: &[String]) -> Option<String> {
     (!set.is_empty()).then(|| set.join(","))
 }
 
+/// ipvsadm's persistence granularity: a dotted mask unless /32 for IPv4 (`inet_ntoa`), a
+/// prefix length unless /128 for IPv6 (`%i`). None for a host granularity.
+fn granularity(prefix_len: u8, v6: bool) -> Option<String> {
+    match v6 {
+        false => (prefix_len != 32).then(|| prefix_mask(prefix_len).to_string()),
+        true => (prefix_len != 128).then(|| prefix_len.to_string()),
+    }
+}
+
 /// The service line's flags in the plain listing: ` (sh-port) persistent 50 mask M`, then
 /// rvsd's own options when set.
-fn list_flags(sched: &str, o: &ServiceOptions) -> String {
+fn list_flags(sched: &str, o: &ServiceOptions, v6: bool) -> String {
     let mut f = String::new();
     if let Some(s) = sched_flags(sched, &o.sched_flags) {
         let _ = write!(f, " ({s})");
     }
     if let Some(p) = o.persistence {
         let _ = write!(f, " persistent {}", p.timeout);
-        if p.prefix_len != 32 {
-            let _ = write!(f, " mask {}", prefix_mask(p.prefix_len));
+        if let Some(m) = granularity(p.prefix_len, v6) {
+            let _ = write!(f, " mask {m}");
         }
     }
     if o.syn_proxy {
@@ -261,7 +270,7 @@ pub fn list(services: &[ServiceInfo], view: View, header: bool, names: Names<'_>
                     out,
                     "{name} {}{}",
                     svc.spec.scheduler,
-                    list_flags(&svc.spec.scheduler, &svc.spec.options)
+                    list_flags(&svc.spec.scheduler, &svc.spec.options, svc.spec.key.addr.is_ipv6())
                 );
             }
         }
@@ -370,8 +379,8 @@ pub fn save(list: &[ServiceInfo], names: Names<'_>) -> String {
         let _ = write!(out, "-A {name} -s {}", svc.spec.scheduler);
         if let Some(p) = o.persistence {
             let _ = write!(out, " -p {}", p.timeout);
-            if p.prefix_len != 32 {
-                let _ = write!(out, " -M {}", prefix_mask(p.prefix_len));
+            if let Some(m) = granularity(p.prefix_len, key.addr.is_ipv6()) {
+                let _ = write!(out, " -M {m}");
             }
         }
         if let Some(s) = sched_flags(&svc.spec.scheduler, &o.sched_flags) {

@@ -271,3 +271,30 @@ fn system_names_know_localhost_and_http() {
     assert_eq!(SystemNames.service(1, Protocol::Udp), None);
     assert_eq!(SystemNames.host("127.0.0.1".parse().unwrap()).as_deref(), Some("localhost"));
 }
+
+/// An IPv6 service's persistence granularity is a prefix length: ipvsadm prints nothing
+/// for /128 and `mask 64` / `-M 64` otherwise (never a dotted IPv4 mask).
+#[test]
+fn ipv6_persistence_mask_is_a_prefix_length() {
+    let spec = |prefix_len| ServiceSpec {
+        options: rvs_proto::ServiceOptions {
+            persistence: Some(Persistence { timeout: 300, prefix_len }),
+            ..Default::default()
+        },
+        key: ServiceKey { protocol: Protocol::Tcp, addr: "[2001:db8::1]:80".parse().unwrap() },
+        scheduler: "wlc".into(),
+        local_addrs: vec![],
+    };
+    let t = |prefix_len| vec![ServiceInfo { spec: spec(prefix_len), reals: vec![], stats: ts([0; 5]) }];
+    let line = |s: String| s.lines().nth(3).unwrap().to_string();
+    assert_eq!(
+        line(list(&t(128), View::Plain, true, Names::NUMERIC)),
+        "TCP  [2001:db8::1]:80 wlc persistent 300"
+    );
+    assert_eq!(
+        line(list(&t(64), View::Plain, true, Names::NUMERIC)),
+        "TCP  [2001:db8::1]:80 wlc persistent 300 mask 64"
+    );
+    assert_eq!(save(&t(128), Names::NUMERIC), "-A -t [2001:db8::1]:80 -s wlc -p 300\n");
+    assert_eq!(save(&t(64), Names::NUMERIC), "-A -t [2001:db8::1]:80 -s wlc -p 300 -M 64\n");
+}
