@@ -304,12 +304,13 @@ impl State {
             .map(|(protocol, ip, port)| ServiceKey { protocol, addr: SocketAddr::new(ip, port.unwrap_or(0)) })
     }
 
-    /// The real server address; like ipvsadm, a missing port (or any port with -g/-i,
-    /// which cannot change it) is the virtual service's port.
-    fn real_addr(&self, service: &ServiceKey) -> Option<SocketAddr> {
+    /// The real server address; like ipvsadm, a missing port (or, for `-a`/`-e`, any port
+    /// with -g/-i, which cannot change it) is the virtual service's port. `-d` (which takes
+    /// no forwarding method) deletes the port given.
+    fn real_addr(&self, service: &ServiceKey, cmd: Cmd) -> Option<SocketAddr> {
         let (ip, port) = self.real?;
         let port = match self.forward {
-            ForwardMethod::DirectRoute | ForwardMethod::Tunnel => service.addr.port(),
+            ForwardMethod::DirectRoute | ForwardMethod::Tunnel if cmd != Cmd::DelDest => service.addr.port(),
             _ => port.unwrap_or(service.addr.port()),
         };
         Some(SocketAddr::new(ip, port))
@@ -640,7 +641,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         Cmd::Clear => AdmCommand::Clear,
         Cmd::AddDest | Cmd::EditDest | Cmd::DelDest => {
             let service = need_key()?;
-            let addr = st.real_addr(&service).ok_or_else(|| UsageError("missing real server".into()))?;
+            let addr = st.real_addr(&service, cmd).ok_or_else(|| UsageError("missing real server".into()))?;
             if service.addr.is_ipv4() && addr.is_ipv6() {
                 return usage_err("real server and virtual service address families differ");
             }
@@ -779,3 +780,6 @@ pub fn split_line(line: &str) -> Result<Option<Vec<String>>, UsageError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod compat_tests;
