@@ -16,8 +16,8 @@ mod table;
 mod values;
 
 use table::*;
-pub use values::parse_addr_port;
 use values::*;
+pub use values::{parse_addr_port, resolve_addr_port};
 
 /// ipvsadm's default scheduler.
 pub const DEFAULT_SCHEDULER: &str = "wlc";
@@ -346,6 +346,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
     }
     let (lexed, positional) = lex(&args, dialect)?;
     let mut st = State::default();
+    let mut real_text = None;
 
     for l in &lexed {
         let arg = l.arg.as_deref().unwrap_or("");
@@ -375,7 +376,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
             }
             Flag::Service(proto) => {
                 st.set_option(Opt::Service)?;
-                let (ip, port) = parse_addr_port(arg).ok_or_else(|| {
+                let (ip, port) = resolve_addr_port(arg, proto).ok_or_else(|| {
                     UsageError(format!("illegal virtual server address[:port] specified: `{arg}'"))
                 })?;
                 st.service = Some((proto, ip, port));
@@ -388,11 +389,9 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 st.scheduler = Some(arg.to_string());
             }
             Flag::Real => {
+                // Parsed once the service's protocol is known (a port name depends on it).
                 st.set_option(Opt::Real)?;
-                let parsed = parse_addr_port(arg).ok_or_else(|| {
-                    UsageError(format!("illegal real server address[:port] specified: `{arg}'"))
-                })?;
-                st.real = Some(parsed);
+                real_text = Some(arg);
             }
             Flag::Forward(m) => {
                 st.set_option(Opt::Forward)?;
@@ -532,6 +531,14 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 );
             }
         }
+    }
+
+    if let Some(arg) = real_text {
+        let proto = st.service.map_or(Protocol::Tcp, |s| s.0);
+        st.real =
+            Some(resolve_addr_port(arg, proto).ok_or_else(|| {
+                UsageError(format!("illegal real server address[:port] specified: `{arg}'"))
+            })?);
     }
 
     // No command: `rvsadm` alone lists the table (as ipvsadm does), `--workers` alone is

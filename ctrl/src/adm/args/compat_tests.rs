@@ -34,3 +34,33 @@ fn delete_server_keeps_the_given_port() {
         AdmCommand::DelReal { service: tcp("198.18.0.100:80"), addr: "198.19.0.13:80".parse().unwrap() }
     );
 }
+
+/// ipvsadm's parse_service takes host names (gethostbyname, IPv4) and port names
+/// (getservbyname for the service's protocol): `-t www.example.com:http`, `-u VIP:domain`.
+#[test]
+fn host_and_port_names() {
+    assert_eq!(ipvsadm(&["-A", "-t", "198.18.0.100:http"]), ipvsadm(&["-A", "-t", "198.18.0.100:80"]));
+    assert_eq!(ipvsadm(&["-A", "-t", "localhost:https"]), ipvsadm(&["-A", "-t", "127.0.0.1:443"]));
+    assert_eq!(ipvsadm(&["-D", "-u", "198.18.0.100:domain"]), ipvsadm(&["-D", "-u", "198.18.0.100:53"]));
+    assert_eq!(ipvsadm(&["-A", "-t", "[2001:db8::1]:http"]), ipvsadm(&["-A", "-t", "[2001:db8::1]:80"]));
+    // -r's port name is looked up for the service's protocol, whichever comes first.
+    assert_eq!(
+        ipvsadm(&["-a", "-r", "localhost:http", "-t", "198.18.0.100:80", "-m"]),
+        ipvsadm(&["-a", "-t", "198.18.0.100:80", "-r", "127.0.0.1:80", "-m"])
+    );
+    assert_eq!(
+        ipvsadm(&["-a", "-t", "198.18.0.100:80", "-r", "localhost"]),
+        ipvsadm(&["-a", "-t", "198.18.0.100:80", "-r", "127.0.0.1"])
+    );
+    assert_eq!(ipvsadm(&["-L", "-n", "-t", "localhost:http"]), ipvsadm(&["-L", "-n", "-t", "127.0.0.1:80"]));
+    // A number alone is not a host (ipvsadm's str_is_digit), an unknown port name fails.
+    assert_eq!(ipvsadm_err(&["-A", "-t", "80"]), "illegal virtual server address[:port] specified: `80'");
+    assert_eq!(
+        ipvsadm_err(&["-A", "-t", "198.18.0.100:no-such-service"]),
+        "illegal virtual server address[:port] specified: `198.18.0.100:no-such-service'"
+    );
+    assert_eq!(
+        ipvsadm_err(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11:no-such-service"]),
+        "illegal real server address[:port] specified: `198.19.0.11:no-such-service'"
+    );
+}

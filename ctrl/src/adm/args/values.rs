@@ -23,6 +23,67 @@ pub fn parse_addr_port(text: &str) -> Option<(IpAddr, Option<u16>)> {
     }
 }
 
+/// ipvsadm's parse_service in full: as [`parse_addr_port`], or with a host name
+/// (`gethostbyname`: its IPv4 address, else an IPv6 one) and/or a port name looked up in
+/// the services database for `proto` (`getservbyname`): `www.example.com:http`,
+/// `[2001:db8::1]:https`. A number alone is not a host name, as in ipvsadm.
+pub fn resolve_addr_port(text: &str, proto: Protocol) -> Option<(IpAddr, Option<u16>)> {
+    if let Some(numeric) = parse_addr_port(text) {
+        return Some(numeric);
+    }
+    if text.is_empty() || text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port = |p: &str| parse_port(p).or_else(|| service_port(p, proto));
+    if let Some(rest) = text.strip_prefix('[') {
+        let (addr, tail) = rest.split_once(']')?;
+        return Some((IpAddr::V6(addr.parse().ok()?), Some(port(tail.strip_prefix(':')?)?)));
+    }
+    let (host, p) = match text.rsplit_once(':') {
+        Some((h, p)) => (h, Some(port(p)?)),
+        None => (text, None),
+    };
+    let ip = match host.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => IpAddr::V4(ip),
+        Err(_) => host_addr(host)?,
+    };
+    Some((ip, p))
+}
+
+/// A host name's address (IPv4 first, as ipvsadm's gethostbyname takes only those).
+/// Only names are looked up: not short dotted numbers such as `10.1` (which inet_aton
+/// would read as 10.0.0.1), nor text with characters no host name has.
+fn host_addr(name: &str) -> Option<IpAddr> {
+    use std::net::ToSocketAddrs;
+    let name_char = |b: u8| b.is_ascii_alphanumeric() || b"-._".contains(&b);
+    if name.is_empty()
+        || !name.bytes().all(name_char)
+        || name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    {
+        return None;
+    }
+    let addrs: Vec<IpAddr> = (name, 0).to_socket_addrs().ok()?.map(|a| a.ip()).collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied()
+}
+
+/// `getservbyname(name, "tcp"|"udp")`: /etc/services, or as nsswitch.conf says.
+fn service_port(name: &str, proto: Protocol) -> Option<u16> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let p: &[u8] = match proto {
+        Protocol::Tcp => b"tcp\0",
+        Protocol::Udp => b"udp\0",
+    };
+    // SAFETY: both strings are NUL-terminated; getservbyname returns NULL or a pointer to
+    // static storage, read at once (rvsadm is single-threaded).
+    unsafe {
+        let s = libc::getservbyname(name.as_ptr(), p.as_ptr().cast());
+        if s.is_null() {
+            return None;
+        }
+        Some(u16::from_be((*s).s_port as u16))
+    }
+}
+
 pub(super) fn parse_port(s: &str) -> Option<u16> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
