@@ -1,0 +1,393 @@
+//! Tests of [`super`]: a fake transport records the requests and plays back replies.
+
+use super::*;
+use rvs_proto::{ForwardMethod, Protocol, RealSpec, Timeouts, TrafficStats};
+use std::cell::Cell;
+use std::collections::VecDeque;
+
+/// Records requests and plays back canned replies.
+#[derive(Default)]
+struct Fake {
+    sent: Vec<Command>,
+    replies: VecDeque<Result<Reply, String>>,
+}
+
+impl Transport for Fake {
+    fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
+        self.sent.push(command);
+        self.replies.pop_front().ok_or(ProtoError::Closed)
+    }
+}
+
+struct FakeClock(Cell<Instant>);
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.0.get()
+    }
+    fn sleep(&self, d: Duration) {
+        self.0.set(self.0.get() + d)
+    }
+}
+
+fn run(
+    cmd: &[&str],
+    replies: Vec<Result<Reply, String>>,
+    input: &str,
+) -> (Result<(), RunError>, Fake, String) {
+    let c = match args::parse_args(cmd).unwrap().action {
+        Action::Command(c) => c,
+        a => panic!("{a:?}"),
+    };
+    let mut fake = Fake { sent: vec![], replies: replies.into() };
+    let mut out = Vec::new();
+    let mut inp = input.as_bytes();
+    let clock = FakeClock(Cell::new(Instant::now()));
+    let r = execute(
+        &c,
+        &mut Env {
+            transport: &mut fake,
+            out: &mut out,
+            input: &mut inp,
+            clock: &clock,
+            dialect: Dialect::Rvsadm,
+        },
+    );
+    (r, fake, String::from_utf8(out).unwrap())
+}
+
+fn key() -> ServiceKey {
+    ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
+}
+
+fn service(conns: u64) -> ServiceInfo {
+    ServiceInfo {
+        spec: ServiceSpec {
+            options: Default::default(),
+            key: key(),
+            scheduler: "rr".into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+        },
+        reals: vec![],
+        stats: TrafficStats { conns, ..Default::default() },
+    }
+}
+
+#[test]
+fn add_real_sends_one_request() {
+    let (r, fake, out) = run(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11"], vec![Ok(Reply::Ok)], "");
+    r.unwrap();
+    assert!(out.is_empty());
+    assert_eq!(
+        fake.sent,
+        vec![Command::AddReal {
+            service: key(),
+            real: RealSpec {
+                thresholds: Default::default(),
+                addr: "198.19.0.11:80".parse().unwrap(),
+                weight: 1,
+                method: ForwardMethod::FullNat,
+                tunnel: None,
+            }
+        }]
+    );
+}
+
+#[test]
+fn daemon_error_exits_1() {
+    let (r, _, _) = run(&["-D", "-t", "198.18.0.100:80"], vec![Err("No such service".into())], "");
+    let e = r.unwrap_err();
+    assert_eq!(e.to_string(), "No such service");
+    assert_eq!(e.exit_code(), 1);
+}
+
+#[test]
+fn transport_error_exits_3() {
+    let (r, _, _) = run(&["-C"], vec![], "");
+    assert_eq!(r.unwrap_err().exit_code(), 3);
+}
+
+#[test]
+fn edit_service_keeps_local_addrs() {
+    let (r, fake, _) = run(
+        &["-E", "-t", "198.18.0.100:80", "-s", "wrr"],
+        vec![Ok(Reply::Services { services: vec![service(0)] }), Ok(Reply::Ok)],
+        "",
+    );
+    r.unwrap();
+    assert_eq!(
+        fake.sent[1],
+        Command::EditService {
+            spec: ServiceSpec {
+                options: Default::default(),
+                key: key(),
+                scheduler: "wrr".into(),
+                local_addrs: vec!["198.19.0.200".parse().unwrap()]
+            }
+        }
+    );
+}
+
+#[test]
+fn list_missing_service_is_an_error() {
+    let (r, _, out) =
+        run(&["-Ln", "-t", "198.18.0.1:80"], vec![Ok(Reply::Services { services: vec![service(0)] })], "");
+    assert_eq!(r.unwrap_err().to_string(), NO_SUCH_SERVICE);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn rate_takes_two_samples() {
+    let (r, fake, out) = run(
+        &["-Ln", "--rate"],
+        vec![
+            Ok(Reply::Services { services: vec![service(100)] }),
+            Ok(Reply::Services { services: vec![service(142)] }),
+        ],
+        "",
+    );
+    r.unwrap();
+    assert_eq!(fake.sent, vec![Command::ListServices, Command::ListServices]);
+    assert!(out.contains("TCP  198.18.0.100:80                    42        0"), "{out}");
+}
+
+#[test]
+fn timeout_and_workers_views() {
+    let (r, _, out) = run(
+        &["-L", "--timeout"],
+        vec![Ok(Reply::Timeouts { timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 } })],
+        "",
+    );
+    r.unwrap();
+    assert_eq!(out, "Timeout (tcp tcpfin udp): 900 120 300\n");
+    let (r, fake, _) = run(&["--workers"], vec![Ok(Reply::Stats { workers: vec![] })], "");
+    r.unwrap();
+    assert_eq!(fake.sent, vec![Command::Stats]);
+}
+
+#[test]
+fn zero_sends_the_service() {
+    let (r, fake, _) = run(&["-Z", "-u", "198.18.0.100:53"], vec![Ok(Reply::Ok)], "");
+    r.unwrap();
+    let key = ServiceKey { protocol: Protocol::Udp, addr: "198.18.0.100:53".parse().unwrap() };
+    assert_eq!(fake.sent, vec![Command::Zero { service: Some(key) }]);
+}
+
+#[test]
+fn reload_checks_the_pid_file_and_the_process() {
+    let dir = crate::testutil::TempDir::new("reload");
+    let proc = dir.path().join("proc");
+    let pidfile = dir.path().join("ctrl.pid");
+    let err = |r: Result<i32, RunError>| r.unwrap_err().to_string();
+    assert!(err(reload(&pidfile, &proc)).starts_with("cannot read rvs-ctrl's pid file"));
+    std::fs::write(&pidfile, "junk\n").unwrap();
+    assert!(err(reload(&pidfile, &proc)).contains("does not hold a pid"));
+    // A pid that is not rvs-ctrl (here: this test process, under a fake /proc) is refused.
+    let me = std::process::id().to_string();
+    std::fs::write(&pidfile, format!("{me}\n")).unwrap();
+    assert!(err(reload(&pidfile, &proc)).contains("rvs-ctrl is not running"));
+    std::fs::create_dir_all(proc.join(&me)).unwrap();
+    std::fs::write(proc.join(&me).join("comm"), "cargo\n").unwrap();
+    let e = reload(&pidfile, &proc).unwrap_err();
+    assert!(e.to_string().contains("not rvs-ctrl"), "{e}");
+    assert_eq!(e.exit_code(), 1);
+}
+
+#[test]
+fn restore_runs_each_line_and_names_failures() {
+    let input = "# saved\n-A -t 198.18.0.100:80 -s rr\n\n-a -t 198.18.0.100:80 -r 198.19.0.11:80 -b -w 1\n-P -t 198.18.0.100:80 -z 198.19.0.200\n";
+    let (r, fake, _) = run(&["-R"], vec![Ok(Reply::Ok), Ok(Reply::Ok), Ok(Reply::Ok)], input);
+    r.unwrap();
+    assert_eq!(fake.sent.len(), 3);
+    assert!(matches!(fake.sent[2], Command::AddLocalAddr { .. }));
+
+    let (r, _, _) = run(
+        &["-R"],
+        vec![Ok(Reply::Ok), Err("Service already exists".into())],
+        "-C\n-A -t 198.18.0.100:80\n",
+    );
+    assert_eq!(r.unwrap_err().to_string(), "line 2: Service already exists");
+    let (r, _, _) = run(&["-R"], vec![], "-A -t 198.18.0.300:80\n");
+    let e = r.unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert_eq!(e.to_string(), "line 1: illegal virtual server address[:port] specified: `198.18.0.300:80'");
+}
+
+/// A table that takes the commands -R sends, as rvsd's registry does.
+#[derive(Default)]
+struct TableFake(Vec<ServiceInfo>);
+
+impl Transport for TableFake {
+    fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
+        let find = |t: &mut Vec<ServiceInfo>, k: ServiceKey| t.iter_mut().position(|s| s.spec.key == k);
+        match command {
+            Command::ListServices => return Ok(Ok(Reply::Services { services: self.0.clone() })),
+            Command::Clear => self.0.clear(),
+            Command::AddService { spec } => {
+                self.0.push(ServiceInfo { spec, reals: vec![], stats: TrafficStats::default() })
+            }
+            Command::AddReal { service, real } => {
+                let Some(i) = find(&mut self.0, service) else { return Ok(Err("no service".into())) };
+                let info = rvs_proto::RealInfo {
+                    spec: real,
+                    active_conns: 0,
+                    inactive_conns: 0,
+                    stats: TrafficStats::default(),
+                };
+                self.0[i].reals.push(info);
+            }
+            Command::AddLocalAddr { service, addr } => {
+                let Some(i) = find(&mut self.0, service) else { return Ok(Err("no service".into())) };
+                self.0[i].spec.local_addrs.push(addr);
+            }
+            other => return Ok(Err(format!("unexpected {other:?}"))),
+        }
+        Ok(Ok(Reply::Ok))
+    }
+}
+
+fn run_on(t: &mut TableFake, cmd: &[&str], input: &str) -> String {
+    let Action::Command(c) = args::parse_args(cmd).unwrap().action else { panic!() };
+    let mut out = Vec::new();
+    let mut inp = input.as_bytes();
+    let clock = FakeClock(Cell::new(Instant::now()));
+    execute(
+        &c,
+        &mut Env { transport: t, out: &mut out, input: &mut inp, clock: &clock, dialect: Dialect::Rvsadm },
+    )
+    .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn save_restore_round_trips_thresholds_persistence_flags_and_options() {
+    use rvs_proto::{Persistence, RealInfo, ServiceOptions, Thresholds};
+    let real = |a: &str, w, upper, lower| RealInfo {
+        spec: RealSpec {
+            addr: a.parse().unwrap(),
+            weight: w,
+            method: ForwardMethod::FullNat,
+            tunnel: None,
+            thresholds: Thresholds { upper, lower },
+        },
+        active_conns: 3,
+        inactive_conns: 1,
+        stats: TrafficStats { conns: 9, ..Default::default() },
+    };
+    let web = ServiceInfo {
+        spec: ServiceSpec {
+            key: key(),
+            scheduler: "sh".into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap(), "198.19.0.201".parse().unwrap()],
+            options: ServiceOptions {
+                sched_flags: vec!["sh-port".into(), "sh-fallback".into()],
+                persistence: Some(Persistence { timeout: 50, prefix_len: 24 }),
+                syn_proxy: true,
+                toa: true,
+                expire_quiescent_template: true,
+                ..Default::default()
+            },
+        },
+        reals: vec![
+            real("198.19.0.11:80", 2, 10, 5),
+            real("198.19.0.12:80", 1, 0, 0),
+            real("198.19.0.13:80", 0, 7, 0),
+        ],
+        stats: TrafficStats::default(),
+    };
+    let pp = ServiceInfo {
+        spec: ServiceSpec {
+            key: ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:8082".parse().unwrap() },
+            scheduler: "wrr".into(),
+            local_addrs: vec!["198.19.0.201".parse().unwrap()],
+            options: ServiceOptions { proxy_protocol: Some(2), proxy_on_connect: true, ..Default::default() },
+        },
+        reals: vec![real("198.19.0.11:8081", 1, 0, 0)],
+        stats: TrafficStats::default(),
+    };
+    let mut before = TableFake(vec![web, pp]);
+    let saved = run_on(&mut before, &["-S"], "");
+    for want in [
+        "-A -t 198.18.0.100:80 -s sh --sched-flags sh-port,sh-fallback -p 50 -M 255.255.255.0 --synproxy --toa --expire-quiescent-template",
+        "-a -t 198.18.0.100:80 -r 198.19.0.11:80 -b -w 2 -x 10 -y 5",
+        "-a -t 198.18.0.100:80 -r 198.19.0.13:80 -b -w 0 -x 7",
+        "-A -t 198.18.0.100:8082 -s wrr --proxy-protocol v2 --proxy-protocol-send on-connect",
+    ] {
+        assert!(saved.lines().any(|l| l == want), "{want:?} not in:\n{saved}");
+    }
+    let mut after = TableFake::default();
+    run_on(&mut after, &["-R"], &saved);
+    assert_eq!(run_on(&mut after, &["-S"], ""), saved, "-S after -R is byte-identical");
+    let specs = |t: &TableFake| {
+        t.0.iter()
+            .map(|s| (s.spec.clone(), s.reals.iter().map(|r| r.spec.clone()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(specs(&after), specs(&before));
+}
+
+#[test]
+fn sorted_as_ipvsadm_family_before_protocol() {
+    // libipvs's ipvs_cmp_services: fwmark, address family, protocol, address, port.
+    let mk = |p: Protocol, a: &str| {
+        let mut s = service(0);
+        s.spec.key = ServiceKey { protocol: p, addr: a.parse().unwrap() };
+        s
+    };
+    let list = vec![
+        mk(Protocol::Udp, "[2001:db8::1]:53"),
+        mk(Protocol::Tcp, "[2001:db8::1]:80"),
+        mk(Protocol::Udp, "198.18.0.1:53"),
+        mk(Protocol::Tcp, "198.18.0.2:80"),
+        mk(Protocol::Tcp, "198.18.0.1:443"),
+        mk(Protocol::Tcp, "198.18.0.1:80"),
+    ];
+    let keys: Vec<String> =
+        sorted(list).iter().map(|s| format!("{:?} {}", s.spec.key.protocol, s.spec.key.addr)).collect();
+    assert_eq!(
+        keys,
+        [
+            "Tcp 198.18.0.1:80",
+            "Tcp 198.18.0.1:443",
+            "Tcp 198.18.0.2:80",
+            "Udp 198.18.0.1:53",
+            "Tcp [2001:db8::1]:80",
+            "Udp [2001:db8::1]:53",
+        ]
+    );
+}
+
+#[test]
+fn thresholds_view_and_sort() {
+    use rvs_proto::{RealInfo, Thresholds};
+    let mut b = service(0);
+    b.spec.key.addr = "198.18.0.100:81".parse().unwrap();
+    let mut a = service(0);
+    for (addr, upper) in [("198.19.0.12:80", 0), ("198.19.0.11:80", 10)] {
+        a.reals.push(RealInfo {
+            spec: RealSpec {
+                addr: addr.parse().unwrap(),
+                weight: 1,
+                method: ForwardMethod::FullNat,
+                tunnel: None,
+                thresholds: Thresholds { upper, lower: upper / 2 },
+            },
+            active_conns: 4,
+            inactive_conns: 2,
+            stats: TrafficStats::default(),
+        });
+    }
+    let mut t = TableFake(vec![b, a]);
+    let out = run_on(&mut t, &["-Ln", "--thresholds", "--sort"], "");
+    let lines: Vec<&str> = out.lines().skip(3).collect();
+    assert!(lines[0].starts_with("TCP  198.18.0.100:80 rr"), "{out}");
+    let cols = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(cols(lines[1]), ["->", "198.19.0.11:80", "10", "5", "4", "2"]);
+    assert_eq!(cols(lines[2]), ["->", "198.19.0.12:80", "0", "0", "4", "2"]);
+    assert!(lines[3].starts_with("TCP  198.18.0.100:81 rr"), "{out}");
+    let unsorted = run_on(&mut t, &["-Ln"], "");
+    assert!(
+        unsorted.lines().nth(3).unwrap().starts_with("TCP  198.18.0.100:81"),
+        "rvsd's order without --sort"
+    );
+}
