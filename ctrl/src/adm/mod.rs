@@ -3,6 +3,7 @@
 pub mod args;
 pub mod doc;
 pub mod format;
+pub mod report;
 pub mod run;
 
 pub use args::{

@@ -4,6 +4,7 @@
 
 use super::args::{self, Action, AdmCommand, Dialect, ListOptions, ListView, UsageError};
 use super::format::{self, ipvsadm};
+use super::report;
 use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceOptions, ServiceSpec};
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
@@ -57,13 +58,21 @@ pub enum RunError {
     /// `--reload` could not signal rvs-ctrl.
     #[error("{0}")]
     Reload(String),
+    /// `-R` as ipvsadm: its last command was refused (every refusal was printed as it
+    /// happened).
+    #[error("the last command of the restore was refused")]
+    Restore,
 }
 
 impl RunError {
     /// 1 for refusals, 2 for usage errors, 3 when rvsd could not be talked to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Daemon(_) | RunError::Unexpected(_) | RunError::Output(_) | RunError::Reload(_) => 1,
+            RunError::Daemon(_)
+            | RunError::Unexpected(_)
+            | RunError::Output(_)
+            | RunError::Reload(_)
+            | RunError::Restore => 1,
             RunError::Usage(_) => 2,
             RunError::Transport(_) => 3,
         }
@@ -126,8 +135,17 @@ pub fn edit_service_spec(
     ServiceSpec { options: options.clone(), key, scheduler: scheduler.to_string(), local_addrs }
 }
 
-/// Executes one command, printing its output to `env.out`.
+/// Executes one command, printing its output to `env.out`. rvsd's refusals are told in
+/// ipvsadm's words ([`report::ipvsadm_wording`]).
 pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
+    let dialect = env.dialect;
+    execute_one(cmd, env).map_err(|e| match e {
+        RunError::Daemon(m) => RunError::Daemon(report::ipvsadm_wording(cmd, &m, dialect)),
+        other => other,
+    })
+}
+
+fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
     match cmd {
         AdmCommand::AddService { key, scheduler, options } => {
             let spec = ServiceSpec {

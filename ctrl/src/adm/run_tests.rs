@@ -102,6 +102,25 @@ fn daemon_error_exits_1() {
 }
 
 #[test]
+fn deleting_a_missing_service_is_no_such_service() {
+    // rvsd says "Service not defined" for any missing service; ipvsadm's -D says this.
+    let (r, _, _) = run(&["-D", "-t", "198.18.0.100:80"], vec![Err("Service not defined".into())], "");
+    assert_eq!(r.unwrap_err().to_string(), "No such service");
+    let (r, _, _) = run(
+        &["-E", "-t", "198.18.0.100:80", "-s", "rr"],
+        vec![Ok(Reply::Services { services: vec![] }), Err("Service not defined".into())],
+        "",
+    );
+    assert_eq!(r.unwrap_err().to_string(), "No such service");
+    let (r, _, _) = run(
+        &["-d", "-t", "198.18.0.100:80", "-r", "198.19.0.11"],
+        vec![Err("Service not defined".into())],
+        "",
+    );
+    assert_eq!(r.unwrap_err().to_string(), "Service not defined");
+}
+
+#[test]
 fn transport_error_exits_3() {
     let (r, _, _) = run(&["-C"], vec![], "");
     assert_eq!(r.unwrap_err().exit_code(), 3);

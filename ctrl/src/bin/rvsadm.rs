@@ -1,6 +1,8 @@
 //! rvsadm: ipvsadm-compatible administration of rvsd. See `rvs_ctrl::adm`.
 //!
 //! Exit status: 0 success, 1 rvsd refused the request, 2 usage error, 3 rvsd unreachable.
+//! Invoked as `ipvsadm`, as ipvsadm: 255 when rvsd refused a change, 1 when a listing
+//! failed, and messages without the program name (`adm::report`).
 
 use rvs_ctrl::adm::{self, Action, Dialect, Env, RunError, SystemClock};
 use std::io::Write;
@@ -18,8 +20,7 @@ fn real_main() -> i32 {
     let inv = match adm::args::parse_args_as(&argv[1..], dialect) {
         Ok(inv) => inv,
         Err(e) => {
-            eprintln!("{PROGRAM}: {e}");
-            eprintln!("Try `{PROGRAM} -h' for more information.");
+            eprint!("{}", adm::report::stderr_text(PROGRAM, &RunError::Usage(e), dialect));
             return 2;
         }
     };
@@ -94,14 +95,10 @@ fn real_main() -> i32 {
             eprintln!("{PROGRAM}: lost rvsd at {path}: {e}");
             3
         }
-        Err(e @ RunError::Usage(_)) => {
-            eprintln!("{PROGRAM}: {e}");
-            eprintln!("Try `{PROGRAM} -h' for more information.");
-            e.exit_code()
-        }
+        // As ipvsadm (invoked so): its message alone and its status (255 for a refusal).
         Err(e) => {
-            eprintln!("{PROGRAM}: {e}");
-            e.exit_code()
+            eprint!("{}", adm::report::stderr_text(PROGRAM, &e, dialect));
+            adm::report::exit_status(Some(&cmd), &e, dialect)
         }
     }
 }
