@@ -83,6 +83,8 @@ impl RunError {
 pub struct Env<'a> {
     pub transport: &'a mut dyn Transport,
     pub out: &'a mut dyn Write,
+    /// `-R` as ipvsadm prints each refused line's message here (stderr) and goes on.
+    pub err: &'a mut dyn Write,
     /// `-R` reads commands from here.
     pub input: &'a mut dyn BufRead,
     pub clock: &'a dyn Clock,
@@ -379,7 +381,8 @@ fn list_ipvsadm(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
 }
 
 /// `-R`: one rvsadm command per line (as `-S` prints them), stopping at the first error.
-/// Errors name the line number.
+/// Errors name the line number. As ipvsadm (its restore_table), a line rvsd refuses is
+/// told on stderr and the next is run; the status is the last line's.
 fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
     let mut lines = Vec::new();
     let mut buf = String::new();
@@ -390,6 +393,7 @@ fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
         }
         lines.push(buf.clone());
     }
+    let mut last_refused = false;
     for (n, line) in lines.iter().enumerate() {
         let at = |msg: String| format!("line {}: {msg}", n + 1);
         let Some(words) = args::split_line(line).map_err(|e| UsageError(at(e.0)))? else {
@@ -400,14 +404,22 @@ fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
             Action::Command(AdmCommand::Restore) => {
                 return Err(UsageError(at("-R cannot be nested".into())).into());
             }
-            Action::Command(c) => execute(&c, env).map_err(|e| match e {
-                RunError::Daemon(m) => RunError::Daemon(at(m)),
-                other => other,
-            })?,
+            Action::Command(c) => match (execute(&c, env), env.dialect) {
+                (Ok(()), _) => last_refused = false,
+                (Err(RunError::Daemon(m)), Dialect::Ipvsadm) => {
+                    writeln!(env.err, "{m}")?;
+                    last_refused = true;
+                }
+                (Err(RunError::Daemon(m)), Dialect::Rvsadm) => return Err(RunError::Daemon(at(m))),
+                (Err(e), _) => return Err(e),
+            },
             Action::Help | Action::Version => {
                 return Err(UsageError(at("-h/-v are not commands".into())).into());
             }
         }
+    }
+    if last_refused {
+        return Err(RunError::Restore);
     }
     Ok(())
 }

@@ -35,12 +35,23 @@ fn run(
     replies: Vec<Result<Reply, String>>,
     input: &str,
 ) -> (Result<(), RunError>, Fake, String) {
-    let c = match args::parse_args(cmd).unwrap().action {
+    let (r, fake, out, _) = run_as(Dialect::Rvsadm, cmd, replies, input);
+    (r, fake, out)
+}
+
+/// [`run`] in `dialect`, with what went to stderr.
+fn run_as(
+    dialect: Dialect,
+    cmd: &[&str],
+    replies: Vec<Result<Reply, String>>,
+    input: &str,
+) -> (Result<(), RunError>, Fake, String, String) {
+    let c = match args::parse_args_as(cmd, dialect).unwrap().action {
         Action::Command(c) => c,
         a => panic!("{a:?}"),
     };
     let mut fake = Fake { sent: vec![], replies: replies.into() };
-    let mut out = Vec::new();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut inp = input.as_bytes();
     let clock = FakeClock(Cell::new(Instant::now()));
     let r = execute(
@@ -48,12 +59,36 @@ fn run(
         &mut Env {
             transport: &mut fake,
             out: &mut out,
+            err: &mut err,
             input: &mut inp,
             clock: &clock,
-            dialect: Dialect::Rvsadm,
+            dialect,
         },
     );
-    (r, fake, String::from_utf8(out).unwrap())
+    (r, fake, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+}
+
+/// ipvsadm's restore_table goes on past a refused line (printing ipvs_strerror's message)
+/// and exits with the last line's result.
+#[test]
+fn restore_as_ipvsadm_goes_on_past_refusals() {
+    let input = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.19.0.11:80 -g -w 1\n-A -t 198.18.0.100:81 -s rr\n";
+    let exists = || Err("Service already exists".to_string());
+    let (r, fake, _, err) = run_as(Dialect::Ipvsadm, &["-R"], vec![exists(), Ok(Reply::Ok), exists()], input);
+    assert_eq!(fake.sent.len(), 3, "every line is sent");
+    assert_eq!(err, "Service already exists\nService already exists\n");
+    let e = r.unwrap_err();
+    assert_eq!(crate::adm::report::exit_status(Some(&AdmCommand::Restore), &e, Dialect::Ipvsadm), 255);
+    assert_eq!(crate::adm::report::stderr_text("ipvsadm", &e, Dialect::Ipvsadm), "");
+    // The last line succeeded: status 0, as ipvsadm.
+    let (r, _, _, err) =
+        run_as(Dialect::Ipvsadm, &["-R"], vec![exists(), Ok(Reply::Ok), Ok(Reply::Ok)], input);
+    r.unwrap();
+    assert_eq!(err, "Service already exists\n");
+    // A usage error still stops it (ipvsadm's fail() exits 2).
+    let (r, fake, _, _) = run_as(Dialect::Ipvsadm, &["-R"], vec![Ok(Reply::Ok)], "-C\n-A -t 1.2.3.4\n-C\n");
+    assert_eq!(r.unwrap_err().exit_code(), 2);
+    assert_eq!(fake.sent.len(), 1);
 }
 
 fn key() -> ServiceKey {
@@ -272,7 +307,14 @@ fn run_on(t: &mut TableFake, cmd: &[&str], input: &str) -> String {
     let clock = FakeClock(Cell::new(Instant::now()));
     execute(
         &c,
-        &mut Env { transport: t, out: &mut out, input: &mut inp, clock: &clock, dialect: Dialect::Rvsadm },
+        &mut Env {
+            transport: t,
+            out: &mut out,
+            err: &mut Vec::new(),
+            input: &mut inp,
+            clock: &clock,
+            dialect: Dialect::Rvsadm,
+        },
     )
     .unwrap();
     String::from_utf8(out).unwrap()

@@ -84,7 +84,14 @@ fn real_main() -> i32 {
     let mut input = stdin.lock();
     let result = adm::execute(
         &cmd,
-        &mut Env { transport: &mut client, out: &mut out, input: &mut input, clock: &SystemClock, dialect },
+        &mut Env {
+            transport: &mut client,
+            out: &mut out,
+            err: &mut std::io::stderr(),
+            input: &mut input,
+            clock: &SystemClock,
+            dialect,
+        },
     )
     .and_then(|()| out.flush().map_err(RunError::from));
     match result {
