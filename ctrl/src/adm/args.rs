@@ -17,7 +17,7 @@ mod values;
 
 use table::*;
 use values::*;
-pub use values::{parse_addr_port, resolve_addr_port};
+pub use values::{parse_addr_port, resolve_addr_port, split_line};
 
 /// ipvsadm's default scheduler.
 pub const DEFAULT_SCHEDULER: &str = "wlc";
@@ -204,6 +204,7 @@ struct State {
     tun_type: Option<String>,
     tun_port: Option<u16>,
     daemon: bool,
+    tun_nocsum: bool,
     allow: Vec<rvs_proto::Cidr>,
     deny: Vec<rvs_proto::Cidr>,
     source_rate: Option<rvs_proto::RateLimit>,
@@ -467,6 +468,12 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                         as u16,
                 );
             }
+            Flag::TunNoCsum => {
+                if st.tun_nocsum {
+                    return usage_err("multiple 'tun-nocsum' options specified");
+                }
+                st.tun_nocsum = true;
+            }
             Flag::SynProxy => st.set_option(Opt::SynProxy)?,
             Flag::Toa => st.set_option(Opt::Toa)?,
             Flag::ProxyProtocol => {
@@ -560,6 +567,9 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
     if dialect == Dialect::Ipvsadm && !st.has(Opt::Forward) {
         // ipvsadm's default forwarding method.
         st.forward = ForwardMethod::DirectRoute;
+    }
+    if st.tun_nocsum && !matches!(cmd, Cmd::AddDest | Cmd::EditDest) {
+        return usage_err(format!("Illegal 'tun-nocsum' option with the '{}' command", cmd.name()));
     }
     if st.pidfile.is_some() && cmd != Cmd::Reload {
         return usage_err(format!("Illegal 'pidfile' option with the '{}' command", cmd.name()));
@@ -673,6 +683,13 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
             if st.tun_type.is_some() && st.forward != ForwardMethod::Tunnel {
                 return usage_err("--tun-type applies to tunneling (-i) only");
             }
+            // ipvsadm's tunnel_opt_check: the checksum option is GUE's (and GRE's).
+            if st.tun_nocsum && st.forward != ForwardMethod::Tunnel {
+                return usage_err("Tunnel options conflict with forward method");
+            }
+            if st.tun_nocsum && tunnel.is_none() {
+                return usage_err("Illegal 'tun-nocsum' option with the 'ipip' tunnel type");
+            }
             let real = RealSpec {
                 thresholds,
                 addr,
@@ -746,43 +763,6 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         }
     };
     Ok(Invocation { socket: st.socket, action: Action::Command(command) })
-}
-
-/// Splits one `-R` input line into words (whitespace separated, `#` starts a comment,
-/// single or double quotes group). `None` for a blank or comment line.
-pub fn split_line(line: &str) -> Result<Option<Vec<String>>, UsageError> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in line.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => cur.push(c),
-            None if c == '"' || c == '\'' => {
-                quote = Some(c);
-                in_word = true;
-            }
-            None if c == '#' && !in_word => break,
-            None if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            None => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if quote.is_some() {
-        return usage_err(format!("unterminated quote in `{}'", line.trim_end()));
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(if words.is_empty() { None } else { Some(words) })
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ const HELP: &[(&str, &str, &str)] = &[
     ("ipip", "", "Tunnelling to the real server (IP-in-IP, or GUE with --tun-type)"),
     ("tun-type", "ipip|gue", "Tunnel type of -i (default ipip)"),
     ("tun-port", "PORT", "GUE: the real server's UDP port"),
+    ("tun-nocsum", "", "GUE without checksum (what rvsd's GUE is; accepted as ipvsadm -S writes it)"),
     ("weight", "WEIGHT", "Real server weight, 0 to 65535 (default 1; 0 takes no new connections)"),
     ("numeric", "", "Numeric addresses and ports"),
     ("connection", "", "List the connections (sessions) instead of the services"),

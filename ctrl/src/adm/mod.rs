@@ -128,6 +128,7 @@ Options:
   --ipip         -i                   ipip encapsulation (tunneling)
   --tun-type     ipip|gue             tunnel type of -i (default ipip)
   --tun-port     port                 GUE: the real server's UDP port
+  --tun-nocsum                        GUE without checksum (rvsd's GUE; as ipvsadm -S writes it)
   --weight       -w weight            capacity of real server (default 1)
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections

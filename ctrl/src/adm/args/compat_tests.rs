@@ -64,3 +64,35 @@ fn host_and_port_names() {
         "illegal real server address[:port] specified: `198.19.0.11:no-such-service'"
     );
 }
+
+/// `--tun-nocsum` (what ipvsadm -S writes for GUE) is rvsd's GUE; the checksum options
+/// rvsd lacks and the other IPVS-only options are refused by name, not as unknown.
+#[test]
+fn tunnel_checksum_options_and_unsupported_ones() {
+    let gue =
+        ["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.12", "-i", "--tun-type", "gue", "--tun-port", "6080"];
+    let mut nocsum = gue.to_vec();
+    nocsum.push("--tun-nocsum");
+    assert_eq!(ipvsadm(&nocsum), ipvsadm(&gue));
+    assert_eq!(
+        ipvsadm_err(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.12", "-i", "--tun-nocsum"]),
+        "Illegal 'tun-nocsum' option with the 'ipip' tunnel type"
+    );
+    assert_eq!(
+        ipvsadm_err(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.12", "-m", "--tun-nocsum"]),
+        "Tunnel options conflict with forward method"
+    );
+    for o in [
+        "--sctp-service",
+        "--tun-csum",
+        "--tun-remcsum",
+        "--tun-info",
+        "--mcast-group",
+        "--mcast-port",
+        "--mcast-ttl",
+        "--sync-maxlen",
+    ] {
+        let e = ipvsadm_err(&["-L", o, "x"]);
+        assert_eq!(e, format!("option `{o}' is not supported by rvsadm"));
+    }
+}

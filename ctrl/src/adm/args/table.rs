@@ -203,6 +203,8 @@ pub(super) enum Flag {
     Daemon,
     /// `--cluster --leave`.
     Leave,
+    /// `--tun-nocsum`: GUE without checksum, what rvsd's GUE is.
+    TunNoCsum,
     /// An ipvsadm option rvsadm does not implement.
     Unsupported,
 }
@@ -243,6 +245,7 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(Some('b'), "fullnat", false, Flag::Forward(ForwardMethod::FullNat)),
     o(None, "tun-type", true, Flag::TunType),
     o(None, "tun-port", true, Flag::TunPort),
+    o(None, "tun-nocsum", false, Flag::TunNoCsum),
     o(Some('m'), "masquerading", false, Flag::Forward(ForwardMethod::Nat)),
     o(Some('g'), "gatewaying", false, Flag::Forward(ForwardMethod::DirectRoute)),
     o(Some('i'), "ipip", false, Flag::Forward(ForwardMethod::Tunnel)),
@@ -306,6 +309,14 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(None, "thresholds", false, Flag::Thresholds),
     o(None, "persistent-conn", false, Flag::Unsupported),
     o(None, "sockpair", true, Flag::Unsupported),
+    o(None, "sctp-service", true, Flag::Unsupported),
+    o(None, "tun-csum", false, Flag::Unsupported),
+    o(None, "tun-remcsum", false, Flag::Unsupported),
+    o(None, "tun-info", false, Flag::Unsupported),
+    o(None, "mcast-group", true, Flag::Unsupported),
+    o(None, "mcast-port", true, Flag::Unsupported),
+    o(None, "mcast-ttl", true, Flag::Unsupported),
+    o(None, "sync-maxlen", true, Flag::Unsupported),
 ];
 
 /// ipvsadm's `-b`: scheduler flags (rvsadm's own `-b` is DPVS's `--fullnat`).

@@ -137,3 +137,40 @@ pub(super) fn parse_cidrs(opt: &str, s: &str) -> Result<Vec<rvs_proto::Cidr>, Us
 pub(super) fn parse_rate(opt: &str, s: &str) -> Result<rvs_proto::RateLimit, UsageError> {
     s.parse().map_err(|e| UsageError(format!("illegal {opt}: {e}")))
 }
+
+/// Splits one `-R` input line into words (whitespace separated, `#` starts a comment,
+/// single or double quotes group). `None` for a blank or comment line.
+pub fn split_line(line: &str) -> Result<Option<Vec<String>>, UsageError> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c == '#' && !in_word => break,
+            None if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            None => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return usage_err(format!("unterminated quote in `{}'", line.trim_end()));
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(if words.is_empty() { None } else { Some(words) })
+}

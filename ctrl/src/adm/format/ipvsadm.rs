@@ -412,9 +412,8 @@ pub fn save(list: &[ServiceInfo], names: Names<'_>) -> String {
                 match r.spec.tunnel {
                     None => out.push_str(" --tun-type ipip"),
                     Some(t) => {
-                        // ipvsadm adds its checksum option (`--tun-nocsum`, what rvsd's
-                        // GUE does); rvsadm's -R takes no checksum options, so it is left out.
-                        let _ = write!(out, " --tun-type gue --tun-port {}", t.port);
+                        // ipvsadm adds the checksum option: rvsd's GUE sends none.
+                        let _ = write!(out, " --tun-type gue --tun-port {} --tun-nocsum", t.port);
                     }
                 }
             }

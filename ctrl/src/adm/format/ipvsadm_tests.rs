@@ -298,3 +298,20 @@ fn ipv6_persistence_mask_is_a_prefix_length() {
     assert_eq!(save(&t(128), Names::NUMERIC), "-A -t [2001:db8::1]:80 -s wlc -p 300\n");
     assert_eq!(save(&t(64), Names::NUMERIC), "-A -t [2001:db8::1]:80 -s wlc -p 300 -M 64\n");
 }
+
+/// ipvsadm's print_tunnel_rule ends a GUE server's rule with its checksum option; rvsd's
+/// GUE sends no checksum, `--tun-nocsum` (which `-R` takes).
+#[test]
+fn save_gue_server_as_ipvsadm() {
+    let mut t = table();
+    t.truncate(1);
+    t[0].reals = vec![real("198.19.0.12:80", ForwardMethod::Tunnel, 3, (0, 0), [0; 5])];
+    t[0].reals[0].spec.tunnel = Some(rvs_proto::TunnelEncap { port: 6080 });
+    assert!(
+        save(&t, Names::NUMERIC).ends_with(
+            "-a -t 198.18.0.100:80 -r 198.19.0.12:80 -i -w 3 --tun-type gue --tun-port 6080 --tun-nocsum\n"
+        ),
+        "{}",
+        save(&t, Names::NUMERIC)
+    );
+}
