@@ -431,9 +431,9 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 st.set_option(Opt::Persistent)?;
                 st.persistent = Some(match l.arg.as_deref() {
                     None => DEFAULT_PERSISTENT_TIMEOUT,
-                    Some(a) => parse_number(a, 1, MAX_TIMEOUT).ok_or_else(|| {
-                        UsageError(format!("illegal timeout for persistent service: `{a}'"))
-                    })?,
+                    // ipvsadm's parse_timeout and its wording.
+                    Some(a) => parse_number(a, 1, MAX_TIMEOUT)
+                        .ok_or_else(|| UsageError(format!("invalid timeout value `{a}' specified")))?,
                 });
             }
             Flag::Netmask => {
@@ -729,9 +729,9 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         Cmd::List => {
             let listing = st.has(Opt::Connection) || st.has(Opt::Timeout) || st.has(Opt::Workers);
             let counters = u8::from(st.has(Opt::Stats)) + u8::from(st.has(Opt::Rate));
-            if (listing && (counters > 0 || st.has(Opt::Thresholds)))
-                || (counters > 0 && st.has(Opt::Thresholds))
-            {
+            // As ipvsadm: -c/--timeout/--daemon with a counter view conflict; --stats or
+            // --rate with --thresholds is the counters (print_title's precedence).
+            if listing && (counters > 0 || st.has(Opt::Thresholds)) {
                 return usage_err("options conflicts in the list command");
             }
             let view = if st.has(Opt::Connection) {

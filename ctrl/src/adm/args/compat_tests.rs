@@ -96,3 +96,18 @@ fn tunnel_checksum_options_and_unsupported_ones() {
         assert_eq!(e, format!("option `{o}' is not supported by rvsadm"));
     }
 }
+
+/// ipvsadm's wording for a bad `-p` value (parse_timeout) and its list options: `--stats`
+/// or `--rate` with `--thresholds` is no conflict (the counters win, as print_title).
+#[test]
+fn persistent_timeout_wording_and_list_precedence() {
+    assert_eq!(
+        ipvsadm_err(&["-A", "-t", "198.18.0.100:80", "-p", "0"]),
+        "invalid timeout value `0' specified"
+    );
+    let AdmCommand::List(l) = ipvsadm(&["-Ln", "--stats", "--thresholds"]) else { panic!() };
+    assert_eq!(l.view, ListView::Stats);
+    let AdmCommand::List(l) = ipvsadm(&["-Ln", "--thresholds", "--rate"]) else { panic!() };
+    assert_eq!(l.view, ListView::Rate);
+    assert_eq!(ipvsadm_err(&["-Lnc", "--thresholds"]), "options conflicts in the list command");
+}
