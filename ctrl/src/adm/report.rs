@@ -4,8 +4,8 @@
 //! ipvsadm 1.31 prints libipvs's `ipvs_strerror` text alone on a line and exits 255 (its
 //! `main` returns -1) when IPVS refuses a change; its `fail(2, ...)` usage errors are the
 //! message alone with status 2; a listing that fails (`-L -t` of a missing service) exits
-//! 1. rvsadm prefixes its name, adds a "Try" line to usage errors, and exits 1 for a
-//! refusal.
+//! with status 1. rvsadm prefixes its name, adds a "Try" line to usage errors, and exits
+//! 1 for a refusal.
 
 use super::args::{AdmCommand, Dialect};
 use super::run::RunError;
