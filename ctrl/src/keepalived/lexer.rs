@@ -4,6 +4,8 @@
 //! keepalived's rules: `#` and `!` start a comment anywhere on a line (outside quotes),
 //! braces are tokens of their own even when glued to a word, and a double-quoted string
 //! is one word (with `\"` and `\\` escapes) that may contain spaces, `#`, `!` and braces.
+//! Outside quotes, `\#` and `\!` are the characters themselves, not a comment.
+//! [`tokenize_lines`] takes the lines [`super::preproc`] made, each with its own file:line.
 
 use std::fmt;
 use std::path::Path;
@@ -50,13 +52,27 @@ pub fn tokenize(file: &Arc<Path>, text: &str) -> Result<Vec<Token>, LexError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let loc = Loc { file: file.clone(), line: i as u32 + 1 };
-        let before = out.len();
-        tokenize_line(line, &loc, &mut out)?;
-        if out.len() > before {
-            out.push(Token { kind: TokenKind::Newline, loc });
-        }
+        push_line(line, loc, &mut out)?;
     }
     Ok(out)
+}
+
+/// Splits preprocessed lines into tokens.
+pub fn tokenize_lines(lines: &[super::preproc::Line]) -> Result<Vec<Token>, LexError> {
+    let mut out = Vec::new();
+    for l in lines {
+        push_line(&l.text, l.loc.clone(), &mut out)?;
+    }
+    Ok(out)
+}
+
+fn push_line(line: &str, loc: Loc, out: &mut Vec<Token>) -> Result<(), LexError> {
+    let before = out.len();
+    tokenize_line(line, &loc, out)?;
+    if out.len() > before {
+        out.push(Token { kind: TokenKind::Newline, loc });
+    }
+    Ok(())
 }
 
 fn tokenize_line(line: &str, loc: &Loc, out: &mut Vec<Token>) -> Result<(), LexError> {
@@ -102,6 +118,7 @@ fn tokenize_line(line: &str, loc: &Loc, out: &mut Vec<Token>) -> Result<(), LexE
                 out.push(Token { kind: TokenKind::Word(s), loc: loc.clone() });
             }
             c if c.is_whitespace() => flush(&mut word, out),
+            '\\' if matches!(chars.peek(), Some('#' | '!')) => word.push(chars.next().unwrap_or('#')),
             c => word.push(c),
         }
     }
@@ -165,6 +182,12 @@ mod tests {
             kinds(r#"misc_path "/bin/check -x # {y} \"q\" !" 1"#),
             vec![w("misc_path"), w(r#"/bin/check -x # {y} "q" !"#), w("1"), Newline]
         );
+    }
+
+    #[test]
+    fn escaped_comment_characters_are_kept() {
+        use TokenKind::*;
+        assert_eq!(kinds("auth_pass ab\\#1\\!2 # c\n"), vec![w("auth_pass"), w("ab#1!2"), Newline]);
     }
 
     #[test]

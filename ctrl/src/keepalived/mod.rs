@@ -2,12 +2,13 @@
 //! model of virtual services, real servers and health checkers.
 //!
 //! Three layers, each testable alone:
+//! * [`preproc`]: keepalived's line-level rules: comments, `include`, `@ID` lines,
+//!   `$NAME=` definitions, `~SEQ`/`~LST`;
 //! * [`lexer`]: words, quoted strings and braces with file:line;
-//! * [`parser`]: the generic tree of `keyword args... [{ block }]` statements, with
-//!   `include` expanded;
+//! * [`parser`]: the generic tree of `keyword args... [{ block }]` statements;
 //! * [`model`]: the typed [`Config`], with keepalived's defaults, and diagnostics.
 //!
-//! [`load`] runs all three. Hard errors (bad addresses, duplicates, unsupported forwarding
+//! [`load`] runs them all. Hard errors (bad addresses, duplicates, unsupported forwarding
 //! methods, ...) are all collected so `rvs-ctrl -t` can show every one of them at once;
 //! warnings (unknown or unsupported keywords) and infos (VRRP blocks left to keepalived)
 //! come back beside a successful result.
@@ -15,12 +16,14 @@
 pub mod lexer;
 pub mod model;
 pub mod parser;
+pub mod preproc;
 
 pub use lexer::Loc;
 pub use model::{
     CheckKind, CheckerConf, Config, HttpUrl, Notify, RealServer, Script, StatusCodes, SyncDaemon,
     VirtualServer, Vrrp, VrrpInstance, SCHEDULERS,
 };
+pub use preproc::Options;
 
 use std::fmt;
 use std::path::Path;
@@ -86,17 +89,28 @@ impl ConfigError {
     }
 }
 
-/// Reads, parses and checks the configuration at `path` (and its includes).
+/// Reads, parses and checks the configuration at `path` (and its includes), with
+/// keepalived's default config id (the host name) for `@ID` lines.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    load_with(path, &Options::default())
+}
+
+/// As [`load`], with `opts` (keepalived's `-i ID`).
+pub fn load_with(path: &Path, opts: &Options) -> Result<Loaded, ConfigError> {
     let mut diags = Vec::new();
-    let stmts = parser::parse_file(path, &mut diags)?;
+    let stmts = parser::parse_file(path, opts, &mut diags)?;
     model::build(&stmts, diags)
 }
 
 /// As [`load`], for text held in memory and named `name` in messages.
 pub fn load_str(name: &str, text: &str) -> Result<Loaded, ConfigError> {
+    load_str_with(name, text, &Options::default())
+}
+
+/// As [`load_str`], with `opts`.
+pub fn load_str_with(name: &str, text: &str, opts: &Options) -> Result<Loaded, ConfigError> {
     let mut diags = Vec::new();
     let file: std::sync::Arc<Path> = Path::new(name).into();
-    let stmts = parser::parse_text(&file, text, 0, &mut diags)?;
+    let stmts = parser::parse_text(&file, text, opts, &mut diags)?;
     model::build(&stmts, diags)
 }

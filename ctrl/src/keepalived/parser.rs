@@ -1,10 +1,11 @@
 //! The generic block parser: a keepalived.conf is a tree of statements, each a keyword,
 //! its arguments up to the end of the line, and an optional `{ ... }` block that may open
-//! on the same line or the next one. `include GLOB...` is expanded here, relative to the
-//! directory of the file that includes, so the typed model never sees it.
+//! on the same line or the next one. The lines come from [`super::preproc`], which has
+//! already expanded `include`, definitions and `~SEQ`, so the typed model never sees them.
 
-use super::lexer::{tokenize, Loc, Token, TokenKind};
-use super::{Diag, Severity};
+use super::lexer::{tokenize_lines, Loc, Token, TokenKind};
+use super::preproc::{Line, Options, Pre};
+use super::Diag;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,10 +16,6 @@ pub struct Stmt {
     pub block: Option<Vec<Stmt>>,
     pub loc: Loc,
 }
-
-/// Includes nested deeper than this are refused (keepalived's limit is similar), which
-/// also stops a file that includes itself.
-const MAX_INCLUDE_DEPTH: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -32,34 +29,33 @@ pub enum ParseError {
 
 /// Parses `path` and everything it includes. Warnings (e.g. an include matching no file)
 /// are appended to `diags`.
-pub fn parse_file(path: &Path, diags: &mut Vec<Diag>) -> Result<Vec<Stmt>, ParseError> {
-    parse_file_at(path, 0, diags)
-}
-
-fn parse_file_at(path: &Path, depth: usize, diags: &mut Vec<Diag>) -> Result<Vec<Stmt>, ParseError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ParseError::Read { path: path.to_path_buf(), msg: e.to_string() })?;
-    let file: Arc<Path> = path.into();
-    parse_text(&file, &text, depth, diags)
+pub fn parse_file(path: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Result<Vec<Stmt>, ParseError> {
+    let mut pre = Pre::new(opts, diags);
+    pre.file(path, 0)?;
+    parse_lines(&pre.out)
 }
 
 /// Parses `text` as the contents of `file` (includes are read from the file system).
 pub fn parse_text(
     file: &Arc<Path>,
     text: &str,
-    depth: usize,
+    opts: &Options,
     diags: &mut Vec<Diag>,
 ) -> Result<Vec<Stmt>, ParseError> {
-    let tokens = tokenize(file, text)?;
-    let mut p = Parser { tokens: &tokens, pos: 0, depth, diags };
+    let mut pre = Pre::new(opts, diags);
+    pre.text(file, text, 0)?;
+    parse_lines(&pre.out)
+}
+
+fn parse_lines(lines: &[Line]) -> Result<Vec<Stmt>, ParseError> {
+    let tokens = tokenize_lines(lines)?;
+    let mut p = Parser { tokens: &tokens, pos: 0 };
     p.block(None)
 }
 
 struct Parser<'a> {
     tokens: &'a [Token],
     pos: usize,
-    depth: usize,
-    diags: &'a mut Vec<Diag>,
 }
 
 impl Parser<'_> {
@@ -105,14 +101,7 @@ impl Parser<'_> {
                     })
                 }
                 TokenKind::Newline => unreachable!("skipped"),
-                TokenKind::Word(keyword) => {
-                    let stmt = self.statement(keyword, tok.loc)?;
-                    if stmt.keyword == "include" && stmt.block.is_none() {
-                        out.extend(self.include(&stmt)?);
-                    } else {
-                        out.push(stmt);
-                    }
-                }
+                TokenKind::Word(keyword) => out.push(self.statement(keyword, tok.loc)?),
             }
         }
     }
@@ -141,49 +130,6 @@ impl Parser<'_> {
         };
         Ok(Stmt { keyword, args, block, loc })
     }
-
-    fn include(&mut self, stmt: &Stmt) -> Result<Vec<Stmt>, ParseError> {
-        if self.depth >= MAX_INCLUDE_DEPTH {
-            return Err(ParseError::Syntax {
-                loc: stmt.loc.clone(),
-                msg: format!("includes nested more than {MAX_INCLUDE_DEPTH} deep (an include loop?)"),
-            });
-        }
-        if stmt.args.is_empty() {
-            return Err(ParseError::Syntax {
-                loc: stmt.loc.clone(),
-                msg: "include needs a file name".into(),
-            });
-        }
-        let base = stmt.loc.file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut out = Vec::new();
-        for pattern in &stmt.args {
-            let full =
-                if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
-            let pat = full.to_string_lossy().into_owned();
-            let mut files: Vec<PathBuf> = match glob::glob(&pat) {
-                Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).collect(),
-                Err(e) => {
-                    return Err(ParseError::Syntax {
-                        loc: stmt.loc.clone(),
-                        msg: format!("bad include pattern {pattern:?}: {e}"),
-                    })
-                }
-            };
-            files.sort();
-            if files.is_empty() {
-                self.diags.push(Diag::new(
-                    Severity::Warning,
-                    Some(stmt.loc.clone()),
-                    format!("include {pattern:?} matches no file"),
-                ));
-            }
-            for f in files {
-                out.extend(parse_file_at(&f, self.depth + 1, self.diags)?);
-            }
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
@@ -192,7 +138,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<Stmt>, ParseError> {
         let f: Arc<Path> = PathBuf::from("t.conf").into();
-        parse_text(&f, text, 0, &mut Vec::new())
+        parse_text(&f, text, &Options::default(), &mut Vec::new())
     }
 
     fn shape(stmts: &[Stmt]) -> String {
@@ -273,7 +219,7 @@ mod tests {
         std::fs::write(dir.path().join("main.conf"), "top\ninclude conf.d/*.conf nothing/*.x\nend\n")
             .unwrap();
         let mut diags = Vec::new();
-        let s = parse_file(&dir.path().join("main.conf"), &mut diags).unwrap();
+        let s = parse_file(&dir.path().join("main.conf"), &Options::default(), &mut diags).unwrap();
         assert_eq!(shape(&s), "top; vs 1 {weight 5}; vs 2; end");
         assert!(s[1].block.as_ref().unwrap()[0].loc.file.ends_with("inner.inc"));
         assert_eq!(diags.len(), 1);
@@ -284,13 +230,14 @@ mod tests {
     fn include_loop_is_refused() {
         let dir = crate::testutil::TempDir::new("loop");
         std::fs::write(dir.path().join("self.conf"), "include self.conf\n").unwrap();
-        let e = parse_file(&dir.path().join("self.conf"), &mut Vec::new()).unwrap_err();
+        let e = parse_file(&dir.path().join("self.conf"), &Options::default(), &mut Vec::new()).unwrap_err();
         assert!(e.to_string().contains("nested more than"), "{e}");
     }
 
     #[test]
     fn missing_file_is_a_read_error() {
-        let e = parse_file(Path::new("/nonexistent/k.conf"), &mut Vec::new()).unwrap_err();
+        let e =
+            parse_file(Path::new("/nonexistent/k.conf"), &Options::default(), &mut Vec::new()).unwrap_err();
         assert!(matches!(e, ParseError::Read { .. }));
     }
 }
