@@ -417,4 +417,6 @@ mod tests;
 #[cfg(test)]
 mod tests_docs;
 #[cfg(test)]
+mod tests_operators;
+#[cfg(test)]
 mod tests_vrrp6;

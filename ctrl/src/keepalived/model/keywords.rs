@@ -154,6 +154,7 @@ pub(super) const VS_KEYS: &[&str] = &[
     "delay_before_retry",
     "connect_timeout",
     "warmup",
+    "weight",
     "daddr_group_name",
     "deny_address_group",
     "whitelist_address_group",

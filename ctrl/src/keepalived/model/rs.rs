@@ -35,6 +35,7 @@ pub(super) fn real_server(
     s: &Stmt,
     vs: &VirtualServer,
     vs_defaults: &CheckDefaults,
+    weight: u32,
     cfg: &Config,
 ) -> Option<RealServer> {
     let (ip, port) = match s.args.as_slice() {
@@ -54,7 +55,7 @@ pub(super) fn real_server(
     let mut rs = RealServer {
         loc: s.loc.clone(),
         addr,
-        weight: 1,
+        weight,
         inhibit_on_failure: vs.inhibit_on_failure,
         notify_up: None,
         notify_down: None,

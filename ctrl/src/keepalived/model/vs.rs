@@ -83,6 +83,8 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
     // Checker defaults set at the virtual-server level (keepalived 2.x).
     let mut defaults = CheckDefaults::default();
     let mut sorry_loc = None;
+    // keepalived 2's `weight` here: the weight of every real server that sets none.
+    let mut rs_weight = 1;
     for k in block {
         match k.keyword.as_str() {
             "delay_loop" => {
@@ -217,6 +219,13 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
             }
             "rvs_limits" => super::limits::rvs_limits(cx, k, &mut vs.limits),
             "retry" | "delay_before_retry" | "connect_timeout" | "warmup" => defaults.set(cx, k),
+            "weight" => match cx.u32(k) {
+                Some(w) if w >= 1 => rs_weight = w,
+                Some(_) => {
+                    cx.error(&k.loc, "'weight' of a virtual_server (its real servers' default) is at least 1")
+                }
+                None => {}
+            },
             "real_server" => {}
             "deny_address_group" | "whitelist_address_group" | "blacklist_address_group" => {
                 cx.unsupported(k, " (write the prefixes in an rvs_limits { allow ... deny ... } block)")
@@ -283,7 +292,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
 
     let mut rs_locs: BTreeMap<SocketAddr, Loc> = BTreeMap::new();
     for k in block.iter().filter(|k| k.keyword == "real_server") {
-        if let Some(rs) = real_server(cx, k, &vs, &defaults, cfg) {
+        if let Some(rs) = real_server(cx, k, &vs, &defaults, rs_weight, cfg) {
             if let Some(first) = rs_locs.get(&rs.addr) {
                 let msg = format!("duplicate real_server {} (first defined at {first})", rs.addr);
                 cx.error(&k.loc, msg);
