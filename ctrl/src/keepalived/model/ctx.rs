@@ -167,35 +167,77 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// `198.19.0.200-210`: a range over the last byte (IPv4) or the last group (IPv6).
+/// The most addresses one range or prefix may stand for (each becomes a service).
+const MAX_RANGE: u128 = 65_536;
+
+/// `198.19.0.200-210`: a range over the last byte (IPv4) or the last group (IPv6);
+/// keepalived 2's `198.19.0.200-198.19.1.10` (a whole end address) and `198.19.0.0/30`
+/// (every address of the prefix, whose host bits must be 0) too.
 pub(super) fn expand_range(entry: &str) -> Result<Vec<IpAddr>, String> {
+    if let Some((net, len)) = entry.split_once('/') {
+        let ip: IpAddr = net.parse().map_err(|_| format!("bad IP address {net:?}"))?;
+        let bits: u32 = if ip.is_ipv4() { 32 } else { 128 };
+        let len: u32 = match len.parse() {
+            Ok(l) if (1..=bits).contains(&l) => l,
+            _ => return Err(format!("bad prefix length in {entry:?}")),
+        };
+        let host = bits - len;
+        let start = ip_bits(ip);
+        if host > 0 && start & ((1u128 << host) - 1) != 0 {
+            return Err(format!("{entry:?} has host bits set (the address must be the prefix's first)"));
+        }
+        let count = 1u128.checked_shl(host).filter(|&c| c <= MAX_RANGE && host < 128);
+        let Some(count) = count else {
+            return Err(format!("{entry:?} stands for more than {MAX_RANGE} addresses"));
+        };
+        return Ok((0..count).map(|i| bits_ip(ip.is_ipv4(), start + i)).collect());
+    }
     let Some((first, last)) = entry.split_once('-') else {
         return entry.parse::<IpAddr>().map(|ip| vec![ip]).map_err(|_| format!("bad IP address {entry:?}"));
     };
     let ip: IpAddr = first.parse().map_err(|_| format!("bad IP address {first:?}"))?;
+    let full_end = if ip.is_ipv4() { last.contains('.') } else { last.contains(':') };
+    let end: IpAddr = if full_end {
+        match last.parse::<IpAddr>() {
+            Ok(e) if e.is_ipv4() == ip.is_ipv4() => e,
+            _ => return Err(format!("bad range end {last:?} in {entry:?}")),
+        }
+    } else {
+        match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                let end: u8 = last.parse().map_err(|_| format!("bad range end {last:?} in {entry:?}"))?;
+                IpAddr::from([o[0], o[1], o[2], end])
+            }
+            IpAddr::V6(v6) => {
+                let mut seg = v6.segments();
+                seg[7] = u16::from_str_radix(last, 16)
+                    .map_err(|_| format!("bad range end {last:?} in {entry:?}"))?;
+                IpAddr::from(seg)
+            }
+        }
+    };
+    let (a, b) = (ip_bits(ip), ip_bits(end));
+    if b < a {
+        return Err(format!("range {entry:?} ends before it starts"));
+    }
+    if b - a >= MAX_RANGE {
+        return Err(format!("range {entry:?} stands for more than {MAX_RANGE} addresses"));
+    }
+    Ok((a..=b).map(|x| bits_ip(ip.is_ipv4(), x)).collect())
+}
+
+fn ip_bits(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            let end: u8 = last.parse().map_err(|_| format!("bad range end {last:?} in {entry:?}"))?;
-            if end < o[3] {
-                return Err(format!("range {entry:?} ends before it starts"));
-            }
-            Ok((o[3]..=end).map(|b| IpAddr::from([o[0], o[1], o[2], b])).collect())
-        }
-        IpAddr::V6(v6) => {
-            let mut seg = v6.segments();
-            let end =
-                u16::from_str_radix(last, 16).map_err(|_| format!("bad range end {last:?} in {entry:?}"))?;
-            if end < seg[7] {
-                return Err(format!("range {entry:?} ends before it starts"));
-            }
-            let start = seg[7];
-            Ok((start..=end)
-                .map(|g| {
-                    seg[7] = g;
-                    IpAddr::from(seg)
-                })
-                .collect())
-        }
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn bits_ip(v4: bool, x: u128) -> IpAddr {
+    if v4 {
+        IpAddr::from(std::net::Ipv4Addr::from(x as u32))
+    } else {
+        IpAddr::from(std::net::Ipv6Addr::from(x))
     }
 }

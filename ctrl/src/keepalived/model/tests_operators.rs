@@ -36,3 +36,36 @@ fn virtual_server_weight_is_the_real_servers_default() {
     let e = errors(&nat(" weight 0\n real_server 198.18.2.1 80 { }"));
     assert!(e[0].starts_with("k.conf:4: 'weight' of a virtual_server"), "{e:?}");
 }
+
+#[test]
+fn virtual_server_group_ranges_as_keepalived_2_writes_them() {
+    // `A-B` with a whole end address and `PREFIX/LEN` were "bad range end" and "bad IP
+    // address" errors; keepalived 2 takes both.
+    let l = ok("virtual_server_group G {\n 198.18.0.254-198.18.1.1 80\n 198.18.4.0/30 80\n}\nvirtual_server_group G6 {\n 2001:db8::ff-2001:db8::101 80\n}\nvirtual_server group G {\n lb_kind NAT\n lb_algo rr\n real_server 198.18.2.1 80 { }\n}\n");
+    let g: Vec<String> = l.config.vs_groups["G"].addrs.iter().map(|a| a.ip().to_string()).collect();
+    assert_eq!(
+        g,
+        [
+            "198.18.0.254",
+            "198.18.0.255",
+            "198.18.1.0",
+            "198.18.1.1",
+            "198.18.4.0",
+            "198.18.4.1",
+            "198.18.4.2",
+            "198.18.4.3"
+        ]
+    );
+    let g6: Vec<String> = l.config.vs_groups["G6"].addrs.iter().map(|a| a.ip().to_string()).collect();
+    assert_eq!(g6, ["2001:db8::ff", "2001:db8::100", "2001:db8::101"]);
+    for (bad, want) in [
+        ("198.18.4.1/30", "host bits"),
+        ("198.16.0.0/12", "more than 65536"),
+        ("198.18.1.5-198.18.1.1", "ends before"),
+        ("198.18.1.5-2001:db8::1", "bad range end"),
+        ("198.18.1.5/33", "prefix length"),
+    ] {
+        let e = errors(&format!("virtual_server_group G {{\n {bad} 80\n}}\n"));
+        assert!(e[0].starts_with("k.conf:2: ") && e[0].contains(want), "{bad}: {e:?}");
+    }
+}
