@@ -379,6 +379,10 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
                 format!("'{k}' is not supported by rvs-ctrl's VRRP (keepalived is run for VRRP instances only), ignored"),
             ),
             "net_namespace" => cx.unsupported(s, ""),
+            "SSL" => cx.warn(
+                &s.loc,
+                "'SSL' (a client certificate for SSL_GET) is not supported by rvs-ctrl's checkers, ignored: they present none",
+            ),
             _ => cx.unknown(s, "the top level", TOP),
         }
     }

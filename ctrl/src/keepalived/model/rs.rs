@@ -90,7 +90,7 @@ pub(super) fn real_server(
             "lvs_method" | "lb_kind" => {
                 rs.method = super::vs::lvs_method(cx, k);
             }
-            "smtp_alert" => {}
+            "smtp_alert" | "snmp_name" => {}
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" | "DNS_CHECK"
             | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK" => {}
             _ => cx.unknown(k, "real_server", RS_KEYS),
@@ -238,7 +238,8 @@ fn checker(
             }
             "weight" if kind == "FILE_CHECK" => file_weight = track_weight(cx, o),
             "bind_port" | "bind_if" | "fwmark" | "log_all_failures" | "http_protocol" | "enable_sni"
-            | "fast_recovery" | "user" | "min_reply_length" | "max_reply_length" => cx.warn(
+            | "sni_name" | "tls_compliant" | "fast_recovery" | "user" | "min_reply_length"
+            | "max_reply_length" | "helo_name" | "host" => cx.warn(
                 &o.loc,
                 format!("'{}' is not supported by rvs-ctrl's checkers yet, ignored", o.keyword),
             ),
@@ -377,7 +378,7 @@ pub(super) fn url(cx: &mut Ctx, s: &Stmt) -> Option<HttpUrl> {
                 }
             }
             "regex_no_match" => u.regex_no_match = cx.flag(k),
-            "regex_options" | "regex_stack" => {
+            "regex_options" | "regex_stack" | "regex_min_offset" | "regex_max_offset" => {
                 cx.warn(&k.loc, format!("'{}' is not supported yet, ignored", k.keyword))
             }
             "virtualhost" => u.virtualhost = cx.arg(k, 0).map(str::to_string),

@@ -69,3 +69,18 @@ fn virtual_server_group_ranges_as_keepalived_2_writes_them() {
         assert!(e[0].starts_with("k.conf:2: ") && e[0].contains(want), "{bad}: {e:?}");
     }
 }
+
+#[test]
+fn keepalived_keywords_are_not_called_unknown() {
+    // Each was "unknown keyword ... ignored" although keepalived 2.2 reads it.
+    let l = ok(&format!(
+        "global_defs {{\n lvs_flush_on_stop\n startup_script /bin/true\n nftables\n v3_checksum_as_v2\n}}\nSSL {{\n ca /etc/ssl/ca.pem\n}}\n{}",
+        nat(" ip_family inet\n snmp_name web\n real_server 198.18.2.1 80 {\n  snmp_name rs1\n  HTTP_GET {\n   url { path / regex_min_offset 2 }\n   sni_name www.example.com\n   tls_compliant\n  }\n  SMTP_CHECK {\n   helo_name lb\n  }\n }")
+    ));
+    let unknown: Vec<String> =
+        l.diags.iter().filter(|d| d.msg.contains("unknown keyword")).map(ToString::to_string).collect();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    let globals: Vec<&str> = l.config.vrrp.globals.iter().map(|g| g.keyword.as_str()).collect();
+    assert_eq!(globals, ["v3_checksum_as_v2"], "VRRP's checksum interop reaches keepalived");
+    assert!(l.diags.iter().any(|d| d.loc.as_ref().is_some_and(|x| x.line == 7) && d.msg.contains("'SSL'")));
+}

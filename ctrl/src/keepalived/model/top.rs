@@ -59,7 +59,7 @@ pub(super) fn global_defs(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
         match g.keyword.as_str() {
             "lvs_timeouts" => cfg.lvs_timeouts = lvs_timeouts(cx, g),
             "lvs_sync_daemon" => cfg.vrrp.sync_daemon = super::vrrp::lvs_sync_daemon(cx, g),
-            "lvs_flush" | "lvs_flush_onstop" => cx.warn(
+            "lvs_flush" | "lvs_flush_onstop" | "lvs_flush_on_stop" => cx.warn(
                 &g.loc,
                 format!("'{}' is not supported by rvs-ctrl (it sends differences, never flushes), ignored", g.keyword),
             ),
@@ -68,7 +68,8 @@ pub(super) fn global_defs(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
                 format!("'{}' is not supported by rvs-ctrl (its keepalived reports to rvs-ctrl's own FIFO), ignored", g.keyword),
             ),
             // keepalived's VRRP process reads these; passed to the keepalived rvs-ctrl runs.
-            "router_id" | "script_user" | "enable_script_security" | "max_auto_priority" | "vrrp_startup_delay" => {
+            "router_id" | "script_user" | "enable_script_security" | "max_auto_priority" | "vrrp_startup_delay"
+            | "v3_checksum_as_v2" | "log_unknown_vrids" | "vrrp_owner_ignore_adverts" => {
                 if g.keyword == "router_id" {
                     cfg.router_id = cx.arg(g, 0).map(str::to_string);
                 }

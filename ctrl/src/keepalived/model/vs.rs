@@ -237,7 +237,8 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
             | "quic"
             | "bps"
             | "limit_proportion" => cx.unsupported(k, ""),
-            "smtp_alert" => {}
+            // keepalived: SNMP's name for the service; the family of a fwmark service.
+            "smtp_alert" | "snmp_name" | "ip_family" => {}
             _ => cx.unknown(k, "virtual_server", VS_KEYS),
         }
     }
