@@ -84,3 +84,14 @@ fn keepalived_keywords_are_not_called_unknown() {
     assert_eq!(globals, ["v3_checksum_as_v2"], "VRRP's checksum interop reaches keepalived");
     assert!(l.diags.iter().any(|d| d.loc.as_ref().is_some_and(|x| x.line == 7) && d.msg.contains("'SSL'")));
 }
+
+#[test]
+fn no_lb_kind_says_which_default_differs() {
+    // An LVS operator's virtual server without lb_kind runs NAT under keepalived; here the
+    // default is FULLNAT, and the error said only that local addresses were missing.
+    let e = errors("virtual_server 198.18.0.10 80 {\n lb_algo rr\n real_server 198.18.2.1 80 { }\n}\n");
+    assert!(e[0].starts_with("k.conf:1: FULLNAT needs local addresses"), "{e:?}");
+    assert!(e[0].contains("keepalived's is NAT; write lb_kind NAT, DR or TUN"), "{e:?}");
+    let e = errors("virtual_server 198.18.0.10 80 {\n lb_kind FNAT\n real_server 198.18.2.1 80 { }\n}\n");
+    assert!(!e[0].contains("keepalived's is NAT"), "{e:?}");
+}

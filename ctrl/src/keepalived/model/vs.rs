@@ -74,6 +74,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         reals: Vec::new(),
     };
     let mut sched_set = false;
+    let mut method_set = false;
     let mut delay_set = false;
     let mut granularity_loc: Option<Loc> = None;
     let mut quorum_loc: Option<Loc> = None;
@@ -110,6 +111,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                 if let Some((m, t)) = lvs_method(cx, k) {
                     vs.method = m;
                     vs.tunnel = t;
+                    method_set = true;
                 }
             }
             "protocol" => {
@@ -280,7 +282,15 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         {
             cx.error(
                 &s.loc,
-                "FULLNAT needs local addresses: add laddr_group_name NAME and a local_address_group NAME { ... }",
+                format!(
+                    "FULLNAT needs local addresses: add laddr_group_name NAME and a local_address_group NAME {{ ... }}{}",
+                    if method_set {
+                        ""
+                    } else {
+                        " (no lb_kind given: rvs-ctrl's default is FULLNAT, keepalived's is NAT; \
+                         write lb_kind NAT, DR or TUN for keepalived's forwarding)"
+                    }
+                ),
             )
         }
         None => {}
