@@ -296,11 +296,12 @@ impl<'a> Pre<'a> {
         if hex && (start < 0 || end < 0) {
             return Err(syntax(loc, format!("~SEQx is only valid for positive numbers: {text:?}")));
         }
-        if (end - start) / step >= MAX_REPEAT {
+        // In i128: the bounds are any i64, their difference may not be.
+        if (i128::from(end) - i128::from(start)) / i128::from(step) >= i128::from(MAX_REPEAT) {
             return Err(syntax(loc, format!("~SEQ makes more than {MAX_REPEAT} lines: {text:?}")));
         }
         let mut sets = Vec::new();
-        let mut v = start;
+        let (mut v, step, end) = (i128::from(start), i128::from(step), i128::from(end));
         while (step > 0 && v <= end) || (step < 0 && v >= end) {
             let s = if hex { format!("{v:x}") } else { v.to_string() };
             sets.push(vec![(var.to_string(), s)]);

@@ -118,6 +118,9 @@ fn seq_forms() {
     );
     assert_eq!(lines("$N=2\n~SEQ(i, 1, $N) a $i\n"), ["2: a 1", "2: a 2"]);
     assert_eq!(lines("~SEQ(a, 1, 2) ~SEQ(b, 1, 2) ${a}.${b}\n"), ["1: 1.1", "1: 1.2", "1: 2.1", "1: 2.2"]);
+    // Bounds far apart are refused, not an overflow; the last value is reached exactly.
+    assert!(try_lines("~SEQ(i, -9223372036854775807, 9223372036854775807) x\n").is_err());
+    assert_eq!(lines("~SEQ(i, 9223372036854775806, 9223372036854775807) $i\n").len(), 2);
     for bad in ["~SEQ(i)", "~SEQ(i, 1, 0, 3) x", "~SEQ(i, 1, 2 x", "~SEQ(i, 1, -1, 3) x", "~SEQx(i, -3) x"] {
         let e = try_lines(&format!("{bad}\n")).unwrap_err();
         assert!(e.to_string().starts_with("t.conf:1: "), "{e}");
