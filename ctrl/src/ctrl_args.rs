@@ -63,6 +63,10 @@ pub struct CtrlArgs {
     /// FILE:LINE, and exit: 0 when rvs-ctrl would run with it.
     #[arg(short = 't', long = "config-test")]
     pub test: bool,
+    /// keepalived's config id: `@ID` lines of the file are read, `@^ID` lines skipped
+    /// [default: the host name up to its first dot, as keepalived].
+    #[arg(short = 'i', long = "config-id", value_name = "ID")]
+    pub config_id: Option<String>,
     /// rvsd's control socket [default: $RVSD_SOCKET, then /run/rvsd/rvsd.sock].
     #[arg(long, value_name = "PATH")]
     pub socket: Option<String>,
@@ -124,6 +128,10 @@ mod tests {
         assert_eq!(a.config, PathBuf::from("k.conf"));
         assert_eq!(a.socket.as_deref(), Some("/s"));
         assert_eq!(a.log_level.as_deref(), Some("debug"));
+        assert_eq!(a.config_id, None);
+        let a = args(&["-t", "-i", "lb2"]).unwrap();
+        assert_eq!(a.config_id.as_deref(), Some("lb2"));
+        assert_eq!(args(&["--config-id=lb1"]).unwrap().config_id.as_deref(), Some("lb1"));
         let a = args(&[]).unwrap();
         assert_eq!(a.config, PathBuf::from(DEFAULT_CONFIG));
         assert_eq!(a.listen, Listen(Some(crate::api::DEFAULT_LISTEN.parse().unwrap())));

@@ -45,6 +45,8 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub config: PathBuf,
+    /// How the file is read (`-i`: keepalived's config id).
+    pub read: keepalived::Options,
     pub socket: String,
     /// Where to serve `/metrics`, the JSON API and the dashboard; None: no HTTP.
     pub listen: Option<std::net::SocketAddr>,
@@ -282,7 +284,7 @@ fn drain(fd: Option<RawFd>) {
 /// Runs until `signals.stop` is set. The configuration is loaded first; an error there
 /// is returned (nothing is sent to rvsd).
 pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
-    let loaded = keepalived::load(&opts.config)?;
+    let loaded = keepalived::load_with(&opts.config, &opts.read)?;
     log_diags(&loaded.diags);
     let mut jitter = Jitter::seeded();
     // The file's configuration; the API's service changes go on top of it.
@@ -387,7 +389,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
     let mut scripts = Scripts(Vec::new());
     while !signals.stop.load(Ordering::Relaxed) {
         if signals.reload.swap(false, Ordering::Relaxed) {
-            match keepalived::load(&opts.config) {
+            match keepalived::load_with(&opts.config, &opts.read) {
                 Err(e) => {
                     tracing::error!("reload failed; keeping the running configuration");
                     for line in e.lines() {
@@ -574,6 +576,7 @@ mod tests {
         let fake = FakeRvsd::start(Table::new());
         let opts = Options {
             config: path.clone(),
+            read: Default::default(),
             socket: fake.path.clone(),
             listen: None,
             bird: None,
@@ -620,6 +623,7 @@ mod tests {
     fn bad_config_is_returned() {
         let opts = Options {
             config: "/nonexistent/keepalived.conf".into(),
+            read: Default::default(),
             socket: "/nonexistent.sock".into(),
             listen: None,
             bird: None,

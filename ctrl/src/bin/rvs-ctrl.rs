@@ -84,7 +84,8 @@ fn real_main() -> i32 {
         b
     });
     let vrrp = (!args.no_vrrp).then(|| vrrp_options(&args));
-    let opts = Options { config: args.config, socket, listen: args.listen.0, bird, api_auth, vrrp };
+    let read = keepalived::Options { config_id: args.config_id };
+    let opts = Options { config: args.config, read, socket, listen: args.listen.0, bird, api_auth, vrrp };
     match daemon::run(&opts, &signals) {
         Ok(()) => 0,
         Err(DaemonError::Config(e)) => {
@@ -141,7 +142,7 @@ fn config_test(args: &CtrlArgs) -> i32 {
         Severity::Warning => "warning",
         Severity::Info => "info",
     };
-    match keepalived::load(&args.config) {
+    match keepalived::load_with(&args.config, &keepalived::Options { config_id: args.config_id.clone() }) {
         Ok(l) => {
             for d in &l.diags {
                 let _ = writeln!(err, "{}: {d}", label(d.severity));

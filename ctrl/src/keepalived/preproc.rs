@@ -39,17 +39,11 @@ impl Options {
     }
 }
 
-/// The host name up to its first dot (keepalived's default config id).
+/// The host name up to its first dot (keepalived's default config id): the UTS name
+/// `gethostname` returns, as the kernel shows it.
 pub fn short_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
-    name.split('.').next().unwrap_or_default().to_string()
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    name.trim().split('.').next().unwrap_or_default().to_string()
 }
 
 /// One line of the configuration, after preprocessing.
