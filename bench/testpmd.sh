@@ -206,6 +206,21 @@ start_peer() { # NAME FD ROLE SOCKET MAC EXTRA...
   eval "exec $fd>\"$fifo\""
 }
 
+count_done() { # LOG: how many times testpmd has said its forwarding lcores stopped
+  local n
+  n=$(grep -c '^Done\.$' "$1" 2>/dev/null) || true
+  echo "${n:-0}"
+}
+
+stopped() { # LOG BEFORE: wait (up to 5 s) until testpmd has said so once more than BEFORE
+  local _
+  for _ in $(seq 50); do
+    (($(count_done "$1") > $2)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 stop_pid() { # PID SIGNAL
   local p=$1 sig=$2
   kill -"$sig" "$p" 2>/dev/null || return 0
@@ -261,20 +276,29 @@ one_run() { # DUT REP
     "$RVSADM" --socket "$TMP/rvsd.sock" -Ln --stats --exact >"$D/$tag-rvsadm-stats.txt" 2>&1 || true
     "$RVSADM" --socket "$TMP/rvsd.sock" -Lnc >"$D/$tag-rvsadm-conns.txt" 2>&1 || true
   fi
-  # The sink first: a memif server (the sink in "direct") can crash when its client
-  # leaves while it polls.
-  echo "stop" >&9
-  echo "quit" >&9
-  exec 9>&-
-  stop_pid "$sink_pid" INT
+  # No process may poll a memif link while its peer leaves: DPDK 22.11's memif PMD
+  # unmaps a link's shared memory when the peer disconnects, without waiting for a thread
+  # inside its rx/tx burst, which then faults (rvsd did, in 2 of 3 rounds of one run,
+  # when the sink and generator quit before it). So both testpmds stop forwarding first
+  # (they stay connected, no lcore of theirs polling), then the DUT leaves, then they quit;
+  # in "direct" the sink, the memif server there, quits first.
+  local gen_done sink_done
+  gen_done=$(count_done "$D/gen.log.tmp")
+  sink_done=$(count_done "$D/sink.log.tmp")
   echo "stop" >&8
-  echo "quit" >&8
-  exec 8>&-
-  stop_pid "$gen_pid" INT
+  echo "stop" >&9
+  stopped "$D/gen.log.tmp" "$gen_done" || log "$tag: the generator did not stop forwarding"
+  stopped "$D/sink.log.tmp" "$sink_done" || log "$tag: the sink did not stop forwarding"
   case $dut in
     io) stop_pid "$DUT_PID" INT ;;
     rvs) stop_pid "$DUT_PID" TERM ;;
   esac
+  echo "quit" >&9
+  exec 9>&-
+  stop_pid "$sink_pid" INT
+  echo "quit" >&8
+  exec 8>&-
+  stop_pid "$gen_pid" INT
   mv "$D/gen.log.tmp" "$D/$tag-gen.log"
   mv "$D/sink.log.tmp" "$D/$tag-sink.log"
   echo "$t0 $t1" >"$D/$tag-window.txt"
