@@ -9,7 +9,7 @@ use std::path::PathBuf;
     name = "rvsd",
     version,
     about = "RVS dataplane: DPDK FULLNAT layer-4 load balancer",
-    long_about = "rvsd runs the data plane: it initialises DPDK (EAL arguments from the [dpdk] table of \
+    long_about = "rvsd runs the data plane: it initialises DPDK (EAL arguments from `eal_args` in the [dataplane] table of \
 its configuration), starts one polling worker per configured CPU, and serves the control socket that \
 rvsadm and rvs-ctrl use. Start-up is all or nothing: a bad configuration, a port that does not start \
 or a socket already in use makes rvsd exit non-zero naming the cause (FILE:LINE for configuration errors).",
