@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crate::route::Prefix;
@@ -13,12 +13,14 @@ mod cluster;
 mod exception;
 mod ha;
 mod limits;
+mod route;
+mod service;
 mod v6;
 mod vlan;
 pub use cluster::{ClusterConfig, Placement};
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 pub use ha::{HaParams, SyncConfig};
-use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec, Timeouts};
+use rvs_proto::{RealSpec, ServiceSpec, Timeouts};
 pub use v6::{parse_cidr6, pipeline_config as v6_pipeline_config, Route6Config};
 pub use vlan::{kernel_name as vlan_kernel_name, Interface, VlanConfig};
 
@@ -147,11 +149,11 @@ struct RawConfig {
     #[serde(default)]
     port: Vec<RawPort>,
     #[serde(default)]
-    route: Vec<RawRoute>,
+    route: Vec<route::RawRoute>,
     #[serde(default)]
     timeouts: Option<RawTimeouts>,
     #[serde(default)]
-    service: Vec<RawService>,
+    service: Vec<service::RawService>,
     synproxy: Option<RawSynProxy>,
     exception: Option<exception::RawException>,
     ha: Option<ha::RawHa>,
@@ -248,96 +250,10 @@ struct RawPort {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRoute {
-    prefix: Spanned<String>,
-    via: Option<Spanned<String>>,
-    port: Option<Spanned<String>>,
-    vlan: Option<Spanned<u16>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawTimeouts {
     tcp: Option<u32>,
     tcp_fin: Option<u32>,
     udp: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawService {
-    protocol: Spanned<String>,
-    address: Spanned<String>,
-    #[serde(default = "default_scheduler")]
-    scheduler: Spanned<String>,
-    #[serde(default)]
-    local_addresses: Vec<Spanned<String>>,
-    #[serde(default)]
-    sched_flags: Vec<Spanned<String>>,
-    /// Seconds; enables persistence (ipvsadm -p).
-    persistence_timeout: Option<Spanned<u32>>,
-    /// Netmask applied to client addresses for persistence (ipvsadm -M).
-    persistence_granularity: Option<Spanned<String>>,
-    #[serde(default)]
-    syn_proxy: bool,
-    #[serde(default)]
-    toa: bool,
-    /// "v1" or "v2".
-    proxy_protocol: Option<Spanned<String>>,
-    /// "first-data" (default) or "on-connect".
-    proxy_protocol_send: Option<Spanned<String>>,
-    /// IPVS's expire_quiescent_template, for this service.
-    #[serde(default)]
-    expire_quiescent_template: bool,
-    /// mh: the Maglev table size M (a prime).
-    mh_table_size: Option<Spanned<u32>>,
-    /// Source prefixes allowed / refused (see `limits`).
-    #[serde(default)]
-    allow: Vec<Spanned<String>>,
-    #[serde(default)]
-    deny: Vec<Spanned<String>>,
-    /// New connections per second from one source, to the service; its cap.
-    source_conn_rate: Option<Spanned<toml::Value>>,
-    conn_rate: Option<Spanned<toml::Value>>,
-    max_conns: Option<Spanned<u32>>,
-    #[serde(default)]
-    real: Vec<RawReal>,
-}
-
-fn default_scheduler() -> Spanned<String> {
-    Spanned::new(0..0, crate::sched::DEFAULT.to_string())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReal {
-    address: Spanned<String>,
-    #[serde(default = "default_weight")]
-    weight: u32,
-    #[serde(default)]
-    upper_threshold: u32,
-    #[serde(default)]
-    lower_threshold: u32,
-    /// Forwarding method: "fullnat" (the default), "nat", "dr" or "tun" (ipvsadm's -b, -m,
-    /// -g, -i).
-    #[serde(default)]
-    method: Option<Spanned<String>>,
-}
-
-/// A real server's `method` as the config spells it.
-fn parse_method(m: &str) -> Option<rvs_proto::ForwardMethod> {
-    use rvs_proto::ForwardMethod::*;
-    Some(match m.to_ascii_lowercase().as_str() {
-        "fullnat" | "fnat" => FullNat,
-        "nat" | "masq" => Nat,
-        "dr" | "route" => DirectRoute,
-        "tun" | "tunnel" | "ipip" => Tunnel,
-        _ => return None,
-    })
-}
-
-fn default_weight() -> u32 {
-    1
 }
 
 pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts { tcp: 900, tcp_fin: 120, udp: 300 };
@@ -504,63 +420,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         return cx.err(0..0, "no [[port]] defined");
     }
 
-    let mut routes = Vec::new();
-    let mut routes6 = Vec::new();
-    for r in raw.route {
-        if v6::is_v6(r.prefix.get_ref()) {
-            routes6.push(v6::parse_route(&cx, &r, &ports)?);
-            continue;
-        }
-        let prefix = parse_cidr(r.prefix.get_ref())
-            .and_then(|(ip, len)| Prefix::new(ip, len))
-            .ok_or(())
-            .or_else(|_| cx.err(r.prefix.span(), format!("bad prefix `{}`", r.prefix.get_ref())))?;
-        let via = match &r.via {
-            None => None,
-            Some(v) => Some(
-                v.get_ref()
-                    .parse::<Ipv4Addr>()
-                    .or_else(|_| cx.err(v.span(), format!("bad address `{}`", v.get_ref())))?,
-            ),
-        };
-        let port = match &r.port {
-            None => None,
-            Some(n) => Some(
-                ports
-                    .iter()
-                    .position(|p| p.name == *n.get_ref())
-                    .ok_or(())
-                    .or_else(|_| cx.err(n.span(), format!("no port named `{}`", n.get_ref())))?,
-            ),
-        };
-        if via.is_none() && port.is_none() {
-            return cx.err(r.prefix.span(), "a route needs `via` or `port`");
-        }
-        let vlan = match (&r.vlan, port) {
-            (None, _) => None,
-            (Some(v), None) => return cx.err(v.span(), "`vlan` needs `port` (the port the VLAN is on)"),
-            (Some(v), Some(p)) => {
-                if !ports[p].vlans.iter().any(|x| x.id == *v.get_ref()) {
-                    return cx.err(v.span(), format!("port `{}` has no VLAN {}", ports[p].name, v.get_ref()));
-                }
-                Some(*v.get_ref())
-            }
-        };
-        if let (Some(gw), None) = (via, port) {
-            if !ports.iter().any(|p| {
-                p.addresses
-                    .iter()
-                    .chain(p.vlans.iter().flat_map(|v| v.addresses.iter()))
-                    .any(|&(a, l)| Prefix::new(a, l).unwrap().contains(gw))
-            }) {
-                return cx.err(
-                    r.via.as_ref().unwrap().span(),
-                    format!("gateway {gw} is in no port's connected subnet; name the `port`"),
-                );
-            }
-        }
-        routes.push(RouteConfig { prefix, via, port, vlan, line: cx.line_of(r.prefix.span().start) });
-    }
+    let (routes, routes6) = route::parse_routes(&cx, raw.route, &ports)?;
 
     let mut timeouts = DEFAULT_TIMEOUTS;
     if let Some(t) = raw.timeouts {
@@ -569,173 +429,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         timeouts.udp = t.udp.unwrap_or(timeouts.udp);
     }
 
-    let mut services: Vec<ServiceConfig> = Vec::new();
-    for s in raw.service {
-        let protocol = match s.protocol.get_ref().to_ascii_lowercase().as_str() {
-            "tcp" => Protocol::Tcp,
-            "udp" => Protocol::Udp,
-            other => return cx.err(s.protocol.span(), format!("unknown protocol `{other}` (tcp or udp)")),
-        };
-        let addr = parse_socket(s.address.get_ref()).ok_or(()).or_else(|_| {
-            cx.err(
-                s.address.span(),
-                format!("bad address `{}`: expected A.B.C.D:PORT or [IPV6]:PORT", s.address.get_ref()),
-            )
-        })?;
-        if !crate::sched::is_known(s.scheduler.get_ref()) {
-            return cx.err(
-                s.scheduler.span(),
-                format!(
-                    "unknown scheduler `{}` (available: {})",
-                    s.scheduler.get_ref(),
-                    crate::sched::NAMES.join(", ")
-                ),
-            );
-        }
-        let key = ServiceKey { protocol, addr };
-        if services.iter().any(|o| o.spec.key == key) {
-            return cx
-                .err(s.address.span(), format!("service {} {} is defined twice", protocol.as_str(), addr));
-        }
-        let mut local_addrs = Vec::new();
-        for a in &s.local_addresses {
-            let ip: std::net::IpAddr = a
-                .get_ref()
-                .parse()
-                .or_else(|_| cx.err(a.span(), format!("bad local address `{}`", a.get_ref())))?;
-            if ip.is_ipv6() && addr.is_ipv4() {
-                // An IPv6 service may have IPv4 local addresses: its IPv4 real servers'
-                // (NAT64). The reverse (NAT46) is not supported.
-                return cx.err(
-                    a.span(),
-                    format!("local address {ip} is not of the service address's family (an IPv4 service takes no IPv6 ones)"),
-                );
-            }
-            local_addrs.push(ip);
-        }
-        let mut reals: Vec<(RealSpec, usize)> = Vec::new();
-        for r in &s.real {
-            let raddr = parse_socket(r.address.get_ref())
-                .or_else(|| {
-                    r.address
-                        .get_ref()
-                        .parse::<std::net::IpAddr>()
-                        .ok()
-                        .map(|ip| SocketAddr::new(ip, addr.port()))
-                })
-                .ok_or(())
-                .or_else(|_| {
-                    cx.err(r.address.span(), format!("bad real server address `{}`", r.address.get_ref()))
-                })?;
-            if reals.iter().any(|(o, _)| o.addr == raddr) {
-                return cx.err(r.address.span(), format!("real server {raddr} is listed twice"));
-            }
-            if r.upper_threshold != 0 && r.lower_threshold > r.upper_threshold {
-                return cx.err(r.address.span(), "lower_threshold is above upper_threshold");
-            }
-            let method = match &r.method {
-                None => rvs_proto::ForwardMethod::FullNat,
-                Some(m) => parse_method(m.get_ref()).ok_or(()).or_else(|_| {
-                    cx.err(m.span(), format!("unknown method `{}` (fullnat, nat, dr or tun)", m.get_ref()))
-                })?,
-            };
-            let spec = RealSpec {
-                thresholds: rvs_proto::Thresholds { upper: r.upper_threshold, lower: r.lower_threshold },
-                addr: raddr,
-                weight: r.weight,
-                method,
-                tunnel: None,
-            };
-            if let Err(e) = rvs_proto::check::check_real_family(addr, &spec) {
-                return cx.err(r.address.span(), e);
-            }
-            reals.push((spec, cx.line_of(r.address.span().start)));
-        }
-        let mut options = rvs_proto::ServiceOptions::default();
-        for f in &s.sched_flags {
-            crate::sched::SchedFlags::parse(f.get_ref()).or_else(|e| cx.err(f.span(), e))?;
-            options.sched_flags.push(f.get_ref().clone());
-        }
-        // A netmask (or prefix length) for IPv4, a prefix length (1-128) for IPv6; a host
-        // address by default.
-        let prefix_len = match &s.persistence_granularity {
-            None if addr.is_ipv6() => 128,
-            None => 32,
-            Some(g) if addr.is_ipv6() => {
-                let n = g.get_ref().trim().trim_start_matches('/').parse::<u8>().ok();
-                n.filter(|n| (1..=128).contains(n)).ok_or(()).or_else(|_| {
-                    cx.err(g.span(), format!("bad prefix length `{}` (1 to 128 for IPv6)", g.get_ref()))
-                })?
-            }
-            Some(g) => netmask_prefix(g.get_ref())
-                .ok_or(())
-                .or_else(|_| cx.err(g.span(), format!("bad netmask `{}`", g.get_ref())))?,
-        };
-        if let Some(t) = &s.persistence_timeout {
-            if *t.get_ref() == 0 {
-                return cx.err(t.span(), "persistence_timeout must be at least 1");
-            }
-            options.persistence = Some(rvs_proto::Persistence { timeout: *t.get_ref(), prefix_len });
-        }
-        options.syn_proxy = s.syn_proxy;
-        options.toa = s.toa;
-        if let Some(v) = &s.proxy_protocol {
-            options.proxy_protocol = Some(match v.get_ref().as_str() {
-                "v1" | "1" => 1,
-                "v2" | "2" => 2,
-                other => {
-                    return cx
-                        .err(v.span(), format!("proxy_protocol must be \"v1\" or \"v2\", not `{other}`"))
-                }
-            });
-        }
-        if let Some(m) = &s.proxy_protocol_send {
-            options.proxy_on_connect = match m.get_ref().as_str() {
-                "first-data" => false,
-                "on-connect" => true,
-                other => {
-                    return cx.err(
-                        m.span(),
-                        format!(
-                            "proxy_protocol_send must be \"first-data\" or \"on-connect\", not `{other}`"
-                        ),
-                    )
-                }
-            };
-            if options.proxy_protocol.is_none() {
-                return cx.err(m.span(), "proxy_protocol_send needs proxy_protocol = \"v1\" or \"v2\"");
-            }
-        }
-        options.expire_quiescent_template = s.expire_quiescent_template;
-        let raw_limits = limits::RawLimits {
-            allow: &s.allow,
-            deny: &s.deny,
-            source_conn_rate: s.source_conn_rate.as_ref(),
-            conn_rate: s.conn_rate.as_ref(),
-            max_conns: s.max_conns.as_ref(),
-        };
-        limits::parse_limits(&cx, raw_limits, &mut options)?;
-        if let Some(m) = &s.mh_table_size {
-            options.mh_table_size = Some(*m.get_ref());
-            let probe =
-                ServiceSpec { options: options.clone(), key, scheduler: "mh".into(), local_addrs: vec![] };
-            if let Err(e) = rvs_proto::check::check_service(&probe) {
-                return cx.err(m.span(), e);
-            }
-        }
-        if protocol != Protocol::Tcp && (options.syn_proxy || options.toa || options.proxy_protocol.is_some())
-        {
-            return cx.err(s.protocol.span(), "syn_proxy, toa and proxy_protocol apply to TCP services only");
-        }
-        let spec = ServiceSpec { options, key, scheduler: s.scheduler.into_inner(), local_addrs };
-        if addr.is_ipv6() {
-            // What IPv6 services do not take yet, named at the service's line.
-            if let Err(e) = rvs_proto::check::check_service(&spec) {
-                return cx.err(s.address.span(), e);
-            }
-        }
-        services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });
-    }
+    let services = service::parse_services(&cx, raw.service)?;
 
     let mut synproxy = crate::pipeline::SynProxyParams::default();
     if let Some(sp) = raw.synproxy {
@@ -816,12 +510,6 @@ pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     let ip: Ipv4Addr = ip.trim().parse().ok()?;
     let len: u8 = len.trim().parse().ok()?;
     (len <= 32).then_some((ip, len))
-}
-
-/// `A.B.C.D:PORT` or `[IPV6]:PORT` (ipvsadm's spelling), port not zero.
-fn parse_socket(s: &str) -> Option<SocketAddr> {
-    let a: SocketAddr = s.trim().parse().ok()?;
-    (a.port() != 0).then_some(a)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use std::net::Ipv6Addr;
 
-use super::{ConfigError, Ctx, PortConfig, RawRoute};
+use super::route::RawRoute;
+use super::{ConfigError, Ctx, PortConfig};
 use crate::route::v6::{Prefix6, Route6};
 
 /// An IPv6 `[[route]]`, validated.

@@ -1,0 +1,263 @@
+//! `[[service]]`: a virtual service, its options and its real servers (`real`).
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::net::SocketAddr;
+
+use super::{limits, netmask_prefix, ConfigError, Ctx, ServiceConfig};
+use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    protocol: Spanned<String>,
+    address: Spanned<String>,
+    #[serde(default = "default_scheduler")]
+    scheduler: Spanned<String>,
+    #[serde(default)]
+    local_addresses: Vec<Spanned<String>>,
+    #[serde(default)]
+    sched_flags: Vec<Spanned<String>>,
+    /// Seconds; enables persistence (ipvsadm -p).
+    persistence_timeout: Option<Spanned<u32>>,
+    /// Netmask applied to client addresses for persistence (ipvsadm -M).
+    persistence_granularity: Option<Spanned<String>>,
+    #[serde(default)]
+    syn_proxy: bool,
+    #[serde(default)]
+    toa: bool,
+    /// "v1" or "v2".
+    proxy_protocol: Option<Spanned<String>>,
+    /// "first-data" (default) or "on-connect".
+    proxy_protocol_send: Option<Spanned<String>>,
+    /// IPVS's expire_quiescent_template, for this service.
+    #[serde(default)]
+    expire_quiescent_template: bool,
+    /// mh: the Maglev table size M (a prime).
+    mh_table_size: Option<Spanned<u32>>,
+    /// Source prefixes allowed / refused (see `limits`).
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<Spanned<String>>,
+    /// New connections per second from one source, to the service; its cap.
+    source_conn_rate: Option<Spanned<toml::Value>>,
+    conn_rate: Option<Spanned<toml::Value>>,
+    max_conns: Option<Spanned<u32>>,
+    #[serde(default)]
+    real: Vec<RawReal>,
+}
+
+fn default_scheduler() -> Spanned<String> {
+    Spanned::new(0..0, crate::sched::DEFAULT.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReal {
+    address: Spanned<String>,
+    #[serde(default = "default_weight")]
+    weight: u32,
+    #[serde(default)]
+    upper_threshold: u32,
+    #[serde(default)]
+    lower_threshold: u32,
+    /// Forwarding method: "fullnat" (the default), "nat", "dr" or "tun" (ipvsadm's -b, -m,
+    /// -g, -i).
+    #[serde(default)]
+    method: Option<Spanned<String>>,
+}
+
+/// A real server's `method` as the config spells it.
+fn parse_method(m: &str) -> Option<rvs_proto::ForwardMethod> {
+    use rvs_proto::ForwardMethod::*;
+    Some(match m.to_ascii_lowercase().as_str() {
+        "fullnat" | "fnat" => FullNat,
+        "nat" | "masq" => Nat,
+        "dr" | "route" => DirectRoute,
+        "tun" | "tunnel" | "ipip" => Tunnel,
+        _ => return None,
+    })
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// Every `[[service]]`, in file order.
+pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<ServiceConfig>, ConfigError> {
+    let mut services: Vec<ServiceConfig> = Vec::new();
+    for s in raw {
+        let protocol = match s.protocol.get_ref().to_ascii_lowercase().as_str() {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            other => return cx.err(s.protocol.span(), format!("unknown protocol `{other}` (tcp or udp)")),
+        };
+        let addr = parse_socket(s.address.get_ref()).ok_or(()).or_else(|_| {
+            cx.err(
+                s.address.span(),
+                format!("bad address `{}`: expected A.B.C.D:PORT or [IPV6]:PORT", s.address.get_ref()),
+            )
+        })?;
+        if !crate::sched::is_known(s.scheduler.get_ref()) {
+            return cx.err(
+                s.scheduler.span(),
+                format!(
+                    "unknown scheduler `{}` (available: {})",
+                    s.scheduler.get_ref(),
+                    crate::sched::NAMES.join(", ")
+                ),
+            );
+        }
+        let key = ServiceKey { protocol, addr };
+        if services.iter().any(|o| o.spec.key == key) {
+            return cx
+                .err(s.address.span(), format!("service {} {} is defined twice", protocol.as_str(), addr));
+        }
+        let mut local_addrs = Vec::new();
+        for a in &s.local_addresses {
+            let ip: std::net::IpAddr = a
+                .get_ref()
+                .parse()
+                .or_else(|_| cx.err(a.span(), format!("bad local address `{}`", a.get_ref())))?;
+            if ip.is_ipv6() && addr.is_ipv4() {
+                // An IPv6 service may have IPv4 local addresses: its IPv4 real servers'
+                // (NAT64). The reverse (NAT46) is not supported.
+                return cx.err(
+                    a.span(),
+                    format!("local address {ip} is not of the service address's family (an IPv4 service takes no IPv6 ones)"),
+                );
+            }
+            local_addrs.push(ip);
+        }
+        let mut reals: Vec<(RealSpec, usize)> = Vec::new();
+        for r in &s.real {
+            let raddr = parse_socket(r.address.get_ref())
+                .or_else(|| {
+                    r.address
+                        .get_ref()
+                        .parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, addr.port()))
+                })
+                .ok_or(())
+                .or_else(|_| {
+                    cx.err(r.address.span(), format!("bad real server address `{}`", r.address.get_ref()))
+                })?;
+            if reals.iter().any(|(o, _)| o.addr == raddr) {
+                return cx.err(r.address.span(), format!("real server {raddr} is listed twice"));
+            }
+            if r.upper_threshold != 0 && r.lower_threshold > r.upper_threshold {
+                return cx.err(r.address.span(), "lower_threshold is above upper_threshold");
+            }
+            let method = match &r.method {
+                None => rvs_proto::ForwardMethod::FullNat,
+                Some(m) => parse_method(m.get_ref()).ok_or(()).or_else(|_| {
+                    cx.err(m.span(), format!("unknown method `{}` (fullnat, nat, dr or tun)", m.get_ref()))
+                })?,
+            };
+            let spec = RealSpec {
+                thresholds: rvs_proto::Thresholds { upper: r.upper_threshold, lower: r.lower_threshold },
+                addr: raddr,
+                weight: r.weight,
+                method,
+                tunnel: None,
+            };
+            if let Err(e) = rvs_proto::check::check_real_family(addr, &spec) {
+                return cx.err(r.address.span(), e);
+            }
+            reals.push((spec, cx.line_of(r.address.span().start)));
+        }
+        let mut options = rvs_proto::ServiceOptions::default();
+        for f in &s.sched_flags {
+            crate::sched::SchedFlags::parse(f.get_ref()).or_else(|e| cx.err(f.span(), e))?;
+            options.sched_flags.push(f.get_ref().clone());
+        }
+        // A netmask (or prefix length) for IPv4, a prefix length (1-128) for IPv6; a host
+        // address by default.
+        let prefix_len = match &s.persistence_granularity {
+            None if addr.is_ipv6() => 128,
+            None => 32,
+            Some(g) if addr.is_ipv6() => {
+                let n = g.get_ref().trim().trim_start_matches('/').parse::<u8>().ok();
+                n.filter(|n| (1..=128).contains(n)).ok_or(()).or_else(|_| {
+                    cx.err(g.span(), format!("bad prefix length `{}` (1 to 128 for IPv6)", g.get_ref()))
+                })?
+            }
+            Some(g) => netmask_prefix(g.get_ref())
+                .ok_or(())
+                .or_else(|_| cx.err(g.span(), format!("bad netmask `{}`", g.get_ref())))?,
+        };
+        if let Some(t) = &s.persistence_timeout {
+            if *t.get_ref() == 0 {
+                return cx.err(t.span(), "persistence_timeout must be at least 1");
+            }
+            options.persistence = Some(rvs_proto::Persistence { timeout: *t.get_ref(), prefix_len });
+        }
+        options.syn_proxy = s.syn_proxy;
+        options.toa = s.toa;
+        if let Some(v) = &s.proxy_protocol {
+            options.proxy_protocol = Some(match v.get_ref().as_str() {
+                "v1" | "1" => 1,
+                "v2" | "2" => 2,
+                other => {
+                    return cx
+                        .err(v.span(), format!("proxy_protocol must be \"v1\" or \"v2\", not `{other}`"))
+                }
+            });
+        }
+        if let Some(m) = &s.proxy_protocol_send {
+            options.proxy_on_connect = match m.get_ref().as_str() {
+                "first-data" => false,
+                "on-connect" => true,
+                other => {
+                    return cx.err(
+                        m.span(),
+                        format!(
+                            "proxy_protocol_send must be \"first-data\" or \"on-connect\", not `{other}`"
+                        ),
+                    )
+                }
+            };
+            if options.proxy_protocol.is_none() {
+                return cx.err(m.span(), "proxy_protocol_send needs proxy_protocol = \"v1\" or \"v2\"");
+            }
+        }
+        options.expire_quiescent_template = s.expire_quiescent_template;
+        let raw_limits = limits::RawLimits {
+            allow: &s.allow,
+            deny: &s.deny,
+            source_conn_rate: s.source_conn_rate.as_ref(),
+            conn_rate: s.conn_rate.as_ref(),
+            max_conns: s.max_conns.as_ref(),
+        };
+        limits::parse_limits(cx, raw_limits, &mut options)?;
+        if let Some(m) = &s.mh_table_size {
+            options.mh_table_size = Some(*m.get_ref());
+            let probe =
+                ServiceSpec { options: options.clone(), key, scheduler: "mh".into(), local_addrs: vec![] };
+            if let Err(e) = rvs_proto::check::check_service(&probe) {
+                return cx.err(m.span(), e);
+            }
+        }
+        if protocol != Protocol::Tcp && (options.syn_proxy || options.toa || options.proxy_protocol.is_some())
+        {
+            return cx.err(s.protocol.span(), "syn_proxy, toa and proxy_protocol apply to TCP services only");
+        }
+        let spec = ServiceSpec { options, key, scheduler: s.scheduler.into_inner(), local_addrs };
+        if addr.is_ipv6() {
+            // What IPv6 services do not take yet, named at the service's line.
+            if let Err(e) = rvs_proto::check::check_service(&spec) {
+                return cx.err(s.address.span(), e);
+            }
+        }
+        services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });
+    }
+    Ok(services)
+}
+
+/// `A.B.C.D:PORT` or `[IPV6]:PORT` (ipvsadm's spelling), port not zero.
+fn parse_socket(s: &str) -> Option<SocketAddr> {
+    let a: SocketAddr = s.trim().parse().ok()?;
+    (a.port() != 0).then_some(a)
+}
