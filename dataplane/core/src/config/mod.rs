@@ -204,9 +204,9 @@ struct RawDataplane {
     #[serde(default = "default_desc")]
     tx_desc: u16,
     #[serde(default = "default_max_services")]
-    max_services: usize,
+    max_services: Spanned<usize>,
     #[serde(default = "default_max_reals")]
-    max_reals: usize,
+    max_reals: Spanned<usize>,
     #[serde(default)]
     expire_nodest_conn: bool,
 }
@@ -226,12 +226,18 @@ fn default_mbufs() -> u32 {
 fn default_desc() -> u16 {
     1024
 }
-fn default_max_services() -> usize {
-    1024
+fn default_max_services() -> Spanned<usize> {
+    Spanned::new(0..0, 1024)
 }
-fn default_max_reals() -> usize {
-    8192
+fn default_max_reals() -> Spanned<usize> {
+    Spanned::new(0..0, 8192)
 }
+
+/// Most sessions per worker (`max_sessions`).
+pub const MAX_SESSIONS_MAX: usize = u32::MAX as usize / 2;
+/// Most real servers (`max_reals`): every worker keeps a counter block per real server
+/// from the start.
+pub const MAX_REALS_MAX: usize = 1 << 20;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -312,19 +318,38 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(cpu) = d.workers.get_ref().iter().find(|&&c| c >= max_cpus.max(128)) {
         return cx.err(d.workers.span(), format!("worker CPU {cpu} does not exist"));
     }
-    if *d.max_sessions.get_ref() == 0 || *d.max_sessions.get_ref() > u32::MAX as usize / 2 {
-        return cx.err(d.max_sessions.span(), "`max_sessions` must be between 1 and 2^31");
+    if !(1..=MAX_SESSIONS_MAX).contains(d.max_sessions.get_ref()) {
+        return cx.err(
+            d.max_sessions.span(),
+            format!("`max_sessions` (per worker) must be between 1 and {MAX_SESSIONS_MAX}"),
+        );
     }
-    let local_port_range = match d.local_port_range {
+    let local_port_range = match &d.local_port_range {
         None => (1025, 65535),
         Some(r) => {
             let (lo, hi) = *r.get_ref();
             if lo == 0 || lo > hi {
                 return cx.err(r.span(), "`local_port_range` must be [low, high] with 0 < low <= high");
             }
+            if usize::from(hi - lo) + 1 < d.workers.get_ref().len() {
+                return cx.err(
+                    r.span(),
+                    format!(
+                        "`local_port_range` {lo}-{hi} has fewer ports than the {} workers",
+                        d.workers.get_ref().len()
+                    ),
+                );
+            }
             (lo, hi)
         }
     };
+    if !(1..=usize::from(u16::MAX)).contains(d.max_services.get_ref()) {
+        // A session names its service's stat slot in 16 bits (one cache line per session).
+        return cx.err(d.max_services.span(), "`max_services` must be between 1 and 65535");
+    }
+    if !(1..=MAX_REALS_MAX).contains(d.max_reals.get_ref()) {
+        return cx.err(d.max_reals.span(), format!("`max_reals` must be between 1 and {MAX_REALS_MAX}"));
+    }
     let dataplane = Dataplane {
         main_cpu: d.main_cpu.unwrap_or(d.workers.get_ref()[0]),
         workers: d.workers.into_inner(),
@@ -338,19 +363,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         mbufs_per_worker: d.mbufs_per_worker,
         rx_desc: d.rx_desc,
         tx_desc: d.tx_desc,
-        max_services: d.max_services,
-        max_reals: d.max_reals,
+        max_services: d.max_services.into_inner(),
+        max_reals: d.max_reals.into_inner(),
         expire_nodest_conn: d.expire_nodest_conn,
     };
-    let workers = dataplane.workers.len() as u32;
-    let (lo, hi) = dataplane.local_port_range;
-    if ((hi - lo) as u32 + 1) < workers {
-        return cx.err(0..0, "`local_port_range` has fewer ports than workers");
-    }
-    if dataplane.max_services == 0 || dataplane.max_services > u16::MAX as usize {
-        // A session names its service's stat slot in 16 bits (one cache line per session).
-        return cx.err(0..0, "`max_services` must be between 1 and 65535");
-    }
 
     let mut ports: Vec<PortConfig> = Vec::new();
     for p in raw.port {
@@ -711,5 +727,29 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
     fn empty_workers_refused() {
         let t = GOOD.replace("workers = [1]", "workers = []");
         assert!(p(&t).unwrap_err().message.contains("at least one"));
+    }
+
+    /// Table sizes out of range are named at their own line, not at line 1.
+    #[test]
+    fn dataplane_sizes_name_their_line() {
+        for (key, want) in [
+            ("max_services = 0", "`max_services` must be between 1 and 65535"),
+            ("max_services = 70000", "`max_services` must be between 1 and 65535"),
+            ("max_reals = 0", "`max_reals` must be between 1 and 1048576"),
+            ("max_reals = 100000000000", "`max_reals` must be between 1 and 1048576"),
+            ("max_sessions = 0", "`max_sessions` (per worker) must be between 1 and 2147483647"),
+            ("max_sessions = 2147483648", "`max_sessions` (per worker) must be between 1 and 2147483647"),
+            (
+                "local_port_range = [1024, 1024]",
+                "`local_port_range` 1024-1024 has fewer ports than the 2 workers",
+            ),
+        ] {
+            let t = GOOD.replace("workers = [1]", &format!("workers = [1, 2]\n{key}"));
+            let (line, text) = err_line(&t);
+            assert_eq!(line, 5, "{key}: {text}");
+            assert!(text.contains(want), "{key}: {text}");
+        }
+        let c = p(&GOOD.replace("workers = [1]", "workers = [1]\nmax_reals = 1048576")).unwrap();
+        assert_eq!((c.dataplane.max_reals, c.dataplane.max_services), (1 << 20, 1024));
     }
 }
