@@ -13,6 +13,7 @@ mod cluster;
 mod exception;
 mod ha;
 mod limits;
+mod port;
 mod route;
 mod service;
 mod v6;
@@ -376,17 +377,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         if p.device.get_ref().is_empty() {
             return cx.err(p.device.span(), "empty `device`");
         }
+        port::check_device(&cx, &p.device, &ports)?;
         let mut addresses = Vec::new();
         let mut addresses6 = Vec::new();
         for a in &p.addresses {
             if v6::is_v6(a.get_ref()) {
                 let taken: Vec<&PortConfig> = ports.iter().collect();
-                addresses6.push(v6::parse_port_addr(&cx, a, &taken)?);
+                let (ip, len) = v6::parse_port_addr(&cx, a, &taken)?;
+                if addresses6.iter().any(|&(o, _)| o == ip) {
+                    return cx.err(a.span(), format!("address {ip} is listed twice"));
+                }
+                addresses6.push((ip, len));
                 continue;
             }
             let (ip, len) = parse_cidr(a.get_ref()).ok_or(()).or_else(|_| {
                 cx.err(a.span(), format!("bad address `{}`: expected A.B.C.D/LEN", a.get_ref()))
             })?;
+            port::check_address(&cx, a, (ip, len), &addresses, &ports)?;
             addresses.push((ip, len));
         }
         let kernel = exception::parse_kernel_if(

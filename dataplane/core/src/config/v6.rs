@@ -51,6 +51,14 @@ pub(super) fn parse_port_addr(
     if taken.iter().any(|p| addresses6(p).any(|(b, _)| b == ip)) {
         return cx.err(a.span(), format!("address {ip} is on another port too"));
     }
+    // One routing table: a prefix is reached through one interface.
+    let overlaps = |(b, bl): (Ipv6Addr, u8)| Prefix6::new(b, bl.min(len)) == Prefix6::new(ip, bl.min(len));
+    if let Some((b, bl)) = taken.iter().flat_map(|p| addresses6(p)).find(|&x| overlaps(x)) {
+        return cx.err(
+            a.span(),
+            format!("{ip}/{len} overlaps {b}/{bl} on another interface: a prefix is reached through one interface"),
+        );
+    }
     Ok((ip, len))
 }
 
