@@ -87,10 +87,17 @@ pub(super) fn parse_route(
     r: &RawRoute,
     ports: &[PortConfig],
 ) -> Result<Route6Config, ConfigError> {
-    let prefix = parse_cidr6(r.prefix.get_ref())
-        .and_then(|(ip, len)| Prefix6::new(ip, len))
-        .ok_or(())
-        .or_else(|_| cx.err(r.prefix.span(), format!("bad prefix `{}`", r.prefix.get_ref())))?;
+    let Some((ip, len)) = parse_cidr6(r.prefix.get_ref()) else {
+        return cx.err(
+            r.prefix.span(),
+            format!("bad prefix `{}`: expected an IPv6 prefix/LEN", r.prefix.get_ref()),
+        );
+    };
+    let prefix = Prefix6::new(ip, len).expect("a length of at most 128");
+    if prefix.addr() != ip {
+        return cx
+            .err(r.prefix.span(), format!("prefix {ip}/{len} has host bits set (the network is {prefix})"));
+    }
     let via = match &r.via {
         None => None,
         Some(v) => Some(v.get_ref().parse::<Ipv6Addr>().or_else(|_| {
