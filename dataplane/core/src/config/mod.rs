@@ -282,6 +282,9 @@ impl Ctx<'_> {
             message: message.into(),
         })
     }
+    fn err_at<T>(&self, line: usize, message: impl Into<String>) -> Result<T, ConfigError> {
+        Err(ConfigError { path: self.path.to_path_buf(), line, message: message.into() })
+    }
 }
 
 /// Reads and validates `path`.
@@ -502,7 +505,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         None => None,
     };
-    Ok(Config {
+    let config = Config {
         path: path.to_path_buf(),
         dataplane,
         ports,
@@ -515,7 +518,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         ha,
         sync,
         cluster,
-    })
+    };
+    service::check_local_addresses(&cx, &config)?;
+    Ok(config)
 }
 
 /// A dotted netmask (255.255.255.0) or a prefix length (24, /24) as a prefix length.

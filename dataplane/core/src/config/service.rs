@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::net::SocketAddr;
 
-use super::{limits, netmask_prefix, ConfigError, Ctx, ServiceConfig};
+use super::{limits, netmask_prefix, Config, ConfigError, Ctx, ServiceConfig};
 use rvs_proto::{Protocol, RealSpec, ServiceKey, ServiceSpec};
 
 #[derive(Deserialize)]
@@ -260,4 +260,111 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
 fn parse_socket(s: &str) -> Option<SocketAddr> {
     let a: SocketAddr = s.trim().parse().ok()?;
     (a.port() != 0).then_some(a)
+}
+
+/// A FULLNAT real server needs a local address of its own family to reach it from: the
+/// service's `local_addresses`, or for an IPv4 one, the `local_addresses` pool of the VLAN
+/// it is routed through. Without one, every connection to it would be dropped
+/// (`no_local_addr`); rvs-ctrl refuses such a keepalived.conf virtual server too.
+pub(super) fn check_local_addresses(cx: &Ctx, cfg: &Config) -> Result<(), ConfigError> {
+    let mut table = None;
+    for s in &cfg.services {
+        for (r, line) in &s.reals {
+            if r.method != rvs_proto::ForwardMethod::FullNat {
+                continue;
+            }
+            let ip = r.addr.ip();
+            if s.spec.local_addrs.iter().any(|a| a.is_ipv4() == ip.is_ipv4()) {
+                continue;
+            }
+            let pooled = match ip {
+                std::net::IpAddr::V4(ip) => {
+                    let t = table.get_or_insert_with(|| cfg.route_table());
+                    t.lookup(ip)
+                        .is_some_and(|h| !cfg.interfaces()[usize::from(h.port)].local_addresses.is_empty())
+                }
+                std::net::IpAddr::V6(_) => false,
+            };
+            if pooled {
+                continue;
+            }
+            let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+            return cx.err_at(
+                *line,
+                format!(
+                    "real server {} is FULLNAT (the default `method`), but service {} {} has no {family} \
+                     `local_addresses` to reach it from{}: add some, or give the real server \
+                     `method = \"nat\"`, `\"dr\"` or `\"tun\"`",
+                    r.addr,
+                    s.spec.key.protocol.as_str(),
+                    s.spec.key.addr,
+                    if ip.is_ipv4() { " (nor has the VLAN it is routed through a pool)" } else { "" },
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use std::path::Path;
+
+    const BASE: &str = r#"[dataplane]
+workers = [1]
+
+[[port]]
+name = "server"
+device = "net_af_packet1"
+addresses = ["198.19.0.1/24", "2001:db8:2::1/64"]
+
+[[port.vlan]]
+id = 10
+addresses = ["198.19.10.1/24"]
+local_addresses = ["198.19.10.200"]
+
+[[service]]
+protocol = "tcp"
+"#;
+
+    fn svc(rest: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
+        parse(Path::new("rvsd.toml"), &format!("{BASE}{rest}\n"))
+    }
+
+    /// A FULLNAT real server with no local address of its family to reach it from is
+    /// refused at its line (every connection to it was dropped as `no_local_addr`).
+    #[test]
+    fn fullnat_real_servers_need_a_local_address() {
+        for rest in [
+            // Its own local addresses, of the real server's family (NAT64: IPv4 ones).
+            "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\nreal = [ { address = \"198.19.0.11\" } ]",
+            "address = \"[2001:db8:1::100]:80\"\nlocal_addresses = [\"2001:db8:2::200\", \"198.19.0.200\"]\nreal = [ { address = \"[2001:db8:2::11]:80\" }, { address = \"198.19.0.11:80\" } ]",
+            // The pool of the VLAN the real server is routed through.
+            "address = \"198.18.0.100:80\"\nreal = [ { address = \"198.19.10.11\" } ]",
+            // No local address needed: DR/NAT/TUN, or no real server yet.
+            "address = \"198.18.0.100:80\"\nreal = [ { address = \"198.19.0.11\", method = \"dr\" }, { address = \"198.19.0.12\", method = \"nat\" } ]",
+            "address = \"198.18.0.100:80\"",
+        ] {
+            assert!(svc(rest).is_ok(), "{rest}: {:?}", svc(rest).err());
+        }
+        for (rest, want) in [
+            (
+                "address = \"198.18.0.100:80\"\nreal = [\n  { address = \"198.19.10.11\" },\n  { address = \"198.19.0.12\" },\n]",
+                "real server 198.19.0.12:80 is FULLNAT (the default `method`), but service TCP 198.18.0.100:80 has no IPv4 `local_addresses`",
+            ),
+            (
+                "address = \"[2001:db8:1::100]:80\"\nlocal_addresses = [\"198.19.0.200\"]\nreal = [\n  { address = \"198.19.0.11\" },\n  { address = \"[2001:db8:2::12]:80\" },\n]",
+                "real server [2001:db8:2::12]:80 is FULLNAT (the default `method`), but service TCP [2001:db8:1::100]:80 has no IPv6 `local_addresses`",
+            ),
+            (
+                "address = \"[2001:db8:1::100]:80\"\nlocal_addresses = [\"2001:db8:2::200\"]\nreal = [\n  { address = \"[2001:db8:2::11]:80\" },\n  { address = \"198.19.0.12:80\" },\n]",
+                "real server 198.19.0.12:80 is FULLNAT",
+            ),
+        ] {
+            let e = svc(rest).unwrap_err();
+            assert!(e.message.contains(want), "{rest}: {e}");
+            assert_eq!(e.line, BASE.lines().count() + rest.lines().count() - 1, "{rest}: {e}");
+        }
+    }
 }
