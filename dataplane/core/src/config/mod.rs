@@ -258,9 +258,9 @@ struct RawPort {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTimeouts {
-    tcp: Option<u32>,
-    tcp_fin: Option<u32>,
-    udp: Option<u32>,
+    tcp: Option<Spanned<u32>>,
+    tcp_fin: Option<Spanned<u32>>,
+    udp: Option<Spanned<u32>>,
 }
 
 pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts { tcp: 900, tcp_fin: 120, udp: 300 };
@@ -450,9 +450,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
     let mut timeouts = DEFAULT_TIMEOUTS;
     if let Some(t) = raw.timeouts {
-        timeouts.tcp = t.tcp.unwrap_or(timeouts.tcp);
-        timeouts.tcp_fin = t.tcp_fin.unwrap_or(timeouts.tcp_fin);
-        timeouts.udp = t.udp.unwrap_or(timeouts.udp);
+        for (key, v, into) in [
+            ("tcp", t.tcp, &mut timeouts.tcp),
+            ("tcp_fin", t.tcp_fin, &mut timeouts.tcp_fin),
+            ("udp", t.udp, &mut timeouts.udp),
+        ] {
+            let Some(v) = v else { continue };
+            if *v.get_ref() == 0 {
+                // ipvsadm --set's 0 means "unchanged"; here it would end every session at
+                // once. Leaving the key out keeps the default.
+                return cx.err(
+                    v.span(),
+                    format!(
+                        "[timeouts] {key} must be at least 1 second (leave it out for the default, {})",
+                        into
+                    ),
+                );
+            }
+            *into = v.into_inner();
+        }
     }
 
     let services = service::parse_services(&cx, raw.service)?;
@@ -733,6 +749,18 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
         let (line, text) = err_line(&bad);
         assert!(text.contains("mss"), "{text}");
         assert_eq!(line, bad.lines().count());
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused() {
+        for (key, want) in [("tcp", 22), ("tcp_fin", 23), ("udp", 23)] {
+            let t = GOOD
+                .replace("tcp = 60", &format!("tcp = 60\n{key} = 0"))
+                .replace("tcp = 60\ntcp = 0", "tcp = 0");
+            let (line, text) = err_line(&t);
+            assert_eq!(line, want, "{key}: {text}");
+            assert!(text.contains(&format!("[timeouts] {key} must be at least 1 second")), "{text}");
+        }
     }
 
     #[test]
