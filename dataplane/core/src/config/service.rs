@@ -233,6 +233,15 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
         };
         limits::parse_limits(cx, raw_limits, &mut options)?;
         if let Some(m) = &s.mh_table_size {
+            if s.scheduler.get_ref() != "mh" {
+                return cx.err(
+                    m.span(),
+                    format!(
+                        "mh_table_size applies to scheduler \"mh\" only, not `{}`",
+                        s.scheduler.get_ref()
+                    ),
+                );
+            }
             options.mh_table_size = Some(*m.get_ref());
             let probe =
                 ServiceSpec { options: options.clone(), key, scheduler: "mh".into(), local_addrs: vec![] };
@@ -330,6 +339,16 @@ protocol = "tcp"
 
     fn svc(rest: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
         parse(Path::new("rvsd.toml"), &format!("{BASE}{rest}\n"))
+    }
+
+    /// A key that only one scheduler reads is refused under another (it was ignored).
+    #[test]
+    fn mh_table_size_needs_the_mh_scheduler() {
+        let c = svc("address = \"198.18.0.100:80\"\nscheduler = \"mh\"\nmh_table_size = 251").unwrap();
+        assert_eq!(c.services[0].spec.options.mh_table_size, Some(251));
+        let e = svc("address = \"198.18.0.100:80\"\nscheduler = \"wlc\"\nmh_table_size = 251").unwrap_err();
+        assert_eq!(e.line, 18, "{e}");
+        assert!(e.message.contains("mh_table_size applies to scheduler \"mh\" only, not `wlc`"), "{e}");
     }
 
     /// A FULLNAT real server with no local address of its family to reach it from is
