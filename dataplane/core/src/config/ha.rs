@@ -91,10 +91,14 @@ pub(super) fn default_true() -> bool {
 
 pub(super) fn parse_ha(cx: &Ctx, raw: Option<RawHa>) -> Result<HaParams, ConfigError> {
     let Some(initial) = raw.and_then(|r| r.initial) else { return Ok(HaParams::default()) };
-    match initial.get_ref().as_str() {
+    // Any case: keepalived's `state` spells them MASTER and BACKUP.
+    match initial.get_ref().to_ascii_lowercase().as_str() {
         "master" => Ok(HaParams { initial_master: true }),
         "backup" => Ok(HaParams { initial_master: false }),
-        other => cx.err(initial.span(), format!("[ha] initial `{other}`: expected \"master\" or \"backup\"")),
+        _ => cx.err(
+            initial.span(),
+            format!("[ha] initial `{}`: expected \"master\" or \"backup\"", initial.get_ref()),
+        ),
     }
 }
 
@@ -224,6 +228,8 @@ mod tests {
     fn ha_defaults_to_master_and_takes_backup() {
         assert!(cfg("").unwrap().ha.initial_master);
         assert!(!cfg("[ha]\ninitial = \"backup\"\n").unwrap().ha.initial_master);
+        assert!(!cfg("[ha]\ninitial = \"BACKUP\"\n").unwrap().ha.initial_master);
+        assert!(cfg("[ha]\ninitial = \"MASTER\"\n").unwrap().ha.initial_master);
         let e = cfg("[ha]\ninitial = \"slave\"\n").unwrap_err();
         assert_eq!(e.line, 7);
         assert!(e.message.contains("master"), "{e}");
