@@ -25,9 +25,10 @@ use rvs_proto::{RealSpec, ServiceSpec, Timeouts};
 pub use v6::{parse_cidr6, pipeline_config as v6_pipeline_config, Route6Config};
 pub use vlan::{kernel_name as vlan_kernel_name, Interface, VlanConfig};
 
-/// A config error with its position in the file.
+/// A config error with its position in the file (`line` 0: the file as a whole, which
+/// could not be read: then no line is printed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {message}", path.display())]
+#[error("{}{}: {message}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() })]
 pub struct ConfigError {
     pub path: PathBuf,
     pub line: usize,
@@ -761,6 +762,13 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
             assert_eq!(line, want, "{key}: {text}");
             assert!(text.contains(&format!("[timeouts] {key} must be at least 1 second")), "{text}");
         }
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named_without_a_line() {
+        let e = load(Path::new("/nonexistent/rvsd.toml")).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.to_string().starts_with("/nonexistent/rvsd.toml: cannot read: "), "{e}");
     }
 
     #[test]
