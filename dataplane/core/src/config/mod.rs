@@ -305,7 +305,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         Ok(r) => r,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            return cx.err(span, e.message().trim().to_string());
+            let message = e.message().trim();
+            // serde names the type it wanted, not the key: name the key too.
+            return match key_before(text, span.start) {
+                Some(key) if message.starts_with("invalid ") => cx.err(span, format!("`{key}`: {message}")),
+                _ => cx.err(span, message.to_string()),
+            };
         }
     };
 
@@ -540,6 +545,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// The key whose value starts at `offset`: the last `KEY =` on its line before it (a
+/// value in an array or an inline table too).
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?;
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let (lhs, _) = line.rsplit_once('=')?;
+    let lhs = lhs.trim_end();
+    let start = lhs
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .map_or(0, |i| i + 1);
+    Some(&lhs[start..]).filter(|k| !k.is_empty())
+}
+
 /// A dotted netmask (255.255.255.0) or a prefix length (24, /24) as a prefix length.
 pub fn netmask_prefix(s: &str) -> Option<u8> {
     let s = s.trim().trim_start_matches('/');
@@ -761,6 +779,31 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
             let (line, text) = err_line(&t);
             assert_eq!(line, want, "{key}: {text}");
             assert!(text.contains(&format!("[timeouts] {key} must be at least 1 second")), "{text}");
+        }
+    }
+
+    /// A value of the wrong type names its key and line, in an inline table or an array too.
+    #[test]
+    fn wrong_types_name_their_key() {
+        for (from, to, want) in [
+            ("weight = 2 }", "weight = 1.5 }", "`weight`: invalid type: floating point `1.5`, expected u32"),
+            (
+                "workers = [1]",
+                "workers = [1, \"2\"]",
+                "`workers`: invalid type: string \"2\", expected usize",
+            ),
+            ("tcp = 60", "tcp = \"60\"", "`tcp`: invalid type: string \"60\", expected u32"),
+            (
+                "workers = [1]",
+                "workers = [1]\nlocal_port_range = [1024, 70000]",
+                "`local_port_range`: invalid value",
+            ),
+        ] {
+            let t = GOOD.replacen(from, to, 1);
+            let (line, text) = err_line(&t);
+            assert!(text.contains(want), "{to}: {text}");
+            let key = want[1..].split('`').next().unwrap();
+            assert!(t.lines().nth(line - 1).unwrap().contains(key), "{to}: line {line}");
         }
     }
 
