@@ -57,7 +57,7 @@ fn default_scheduler() -> Spanned<String> {
 pub(super) struct RawReal {
     address: Spanned<String>,
     #[serde(default = "default_weight")]
-    weight: u32,
+    weight: Spanned<u32>,
     #[serde(default)]
     upper_threshold: u32,
     #[serde(default)]
@@ -80,8 +80,22 @@ fn parse_method(m: &str) -> Option<rvs_proto::ForwardMethod> {
     })
 }
 
-fn default_weight() -> u32 {
-    1
+fn default_weight() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+
+/// Why `s` is not a `what` of the form `expected`.
+fn socket_error(what: &str, s: &str, expected: &str) -> String {
+    let t = s.trim();
+    let port_of = |p: &str| p.parse::<u32>().ok().filter(|_| t.parse::<std::net::IpAddr>().is_err());
+    let why = match t.rsplit_once(':').and_then(|(_, p)| port_of(p)) {
+        Some(0) => "port 0 is not a valid port".to_string(),
+        Some(p) if p > 65535 => format!("port {p} is above 65535"),
+        _ if t.contains('/') => "an address and a port, without a prefix length".to_string(),
+        _ if t.parse::<std::net::IpAddr>().is_ok() => format!("it has no port: expected {expected}"),
+        _ => format!("expected {expected}"),
+    };
+    format!("bad {what} `{s}`: {why}")
 }
 
 /// Every `[[service]]`, in file order.
@@ -96,7 +110,7 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
         let addr = parse_socket(s.address.get_ref()).ok_or(()).or_else(|_| {
             cx.err(
                 s.address.span(),
-                format!("bad address `{}`: expected A.B.C.D:PORT or [IPV6]:PORT", s.address.get_ref()),
+                socket_error("address", s.address.get_ref(), "A.B.C.D:PORT or [IPV6]:PORT"),
             )
         })?;
         if !crate::sched::is_known(s.scheduler.get_ref()) {
@@ -116,10 +130,14 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
         }
         let mut local_addrs = Vec::new();
         for a in &s.local_addresses {
-            let ip: std::net::IpAddr = a
-                .get_ref()
-                .parse()
-                .or_else(|_| cx.err(a.span(), format!("bad local address `{}`", a.get_ref())))?;
+            let ip: std::net::IpAddr = a.get_ref().parse().or_else(|_| {
+                let why =
+                    if a.get_ref().contains('/') { ": an address, without a prefix length" } else { "" };
+                cx.err(a.span(), format!("bad local address `{}`{why}", a.get_ref()))
+            })?;
+            if local_addrs.contains(&ip) {
+                return cx.err(a.span(), format!("local address {ip} is listed twice"));
+            }
             if ip.is_ipv6() && addr.is_ipv4() {
                 // An IPv6 service may have IPv4 local addresses: its IPv4 real servers'
                 // (NAT64). The reverse (NAT46) is not supported.
@@ -142,7 +160,14 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
                 })
                 .ok_or(())
                 .or_else(|_| {
-                    cx.err(r.address.span(), format!("bad real server address `{}`", r.address.get_ref()))
+                    cx.err(
+                        r.address.span(),
+                        socket_error(
+                            "real server address",
+                            r.address.get_ref(),
+                            "A.B.C.D[:PORT] or [IPV6]:PORT",
+                        ),
+                    )
                 })?;
             if reals.iter().any(|(o, _)| o.addr == raddr) {
                 return cx.err(r.address.span(), format!("real server {raddr} is listed twice"));
@@ -156,10 +181,16 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
                     cx.err(m.span(), format!("unknown method `{}` (fullnat, nat, dr or tun)", m.get_ref()))
                 })?,
             };
+            if *r.weight.get_ref() > 65535 {
+                return cx.err(
+                    r.weight.span(),
+                    format!("weight {} is out of range (0 to 65535, as ipvsadm's -w)", r.weight.get_ref()),
+                );
+            }
             let spec = RealSpec {
                 thresholds: rvs_proto::Thresholds { upper: r.upper_threshold, lower: r.lower_threshold },
                 addr: raddr,
-                weight: r.weight,
+                weight: *r.weight.get_ref(),
                 method,
                 tunnel: None,
             };
@@ -193,6 +224,11 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
                 return cx.err(t.span(), "persistence_timeout must be at least 1");
             }
             options.persistence = Some(rvs_proto::Persistence { timeout: *t.get_ref(), prefix_len });
+        } else if let Some(g) = &s.persistence_granularity {
+            return cx.err(
+                g.span(),
+                "persistence_granularity needs persistence_timeout (it has no effect without)",
+            );
         }
         options.syn_proxy = s.syn_proxy;
         options.toa = s.toa;
@@ -339,6 +375,49 @@ protocol = "tcp"
 
     fn svc(rest: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
         parse(Path::new("rvsd.toml"), &format!("{BASE}{rest}\n"))
+    }
+
+    /// Addresses, weights and local addresses an operator gets wrong are named at their
+    /// line, with what was expected.
+    #[test]
+    fn bad_addresses_weights_and_lips_say_why() {
+        for (rest, line, want) in [
+            ("address = \"198.18.0.100:0\"", 16, "bad address `198.18.0.100:0`: port 0 is not a valid port"),
+            ("address = \"198.18.0.100:70000\"", 16, "port 70000 is above 65535"),
+            ("address = \"198.18.0.100\"", 16, "bad address `198.18.0.100`: it has no port: expected A.B.C.D:PORT"),
+            ("address = \"198.18.0.100/32:80\"", 16, "without a prefix length"),
+            (
+                "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200/24\"]",
+                17,
+                "bad local address `198.19.0.200/24`: an address, without a prefix length",
+            ),
+            (
+                "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\", \"198.19.0.200\"]",
+                17,
+                "local address 198.19.0.200 is listed twice",
+            ),
+            (
+                "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\n[[service.real]]\naddress = \"198.19.0.11:0\"",
+                19,
+                "bad real server address `198.19.0.11:0`: port 0",
+            ),
+            (
+                "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\n[[service.real]]\naddress = \"198.19.0.11\"\nweight = 65536",
+                20,
+                "weight 65536 is out of range (0 to 65535",
+            ),
+            (
+                "address = \"198.18.0.100:80\"\npersistence_granularity = \"255.255.255.0\"",
+                17,
+                "persistence_granularity needs persistence_timeout",
+            ),
+        ] {
+            let e = svc(rest).unwrap_err();
+            assert!(e.message.contains(want), "{rest}: {e}");
+            assert_eq!(e.line, line, "{rest}: {e}");
+        }
+        let c = svc("address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\nreal = [ { address = \"198.19.0.11\", weight = 65535 } ]");
+        assert_eq!(c.unwrap().services[0].reals[0].0.weight, 65535);
     }
 
     /// A key that only one scheduler reads is refused under another (it was ignored).
