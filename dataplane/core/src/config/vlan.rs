@@ -130,10 +130,16 @@ pub(super) fn parse_vlans(
         }
         let mut local_addresses = Vec::new();
         for a in &v.local_addresses {
-            let ip: Ipv4Addr = a
-                .get_ref()
-                .parse()
-                .or_else(|_| cx.err(a.span(), format!("bad local address `{}`", a.get_ref())))?;
+            let ip: Ipv4Addr = a.get_ref().parse().or_else(|_| {
+                let why = if a.get_ref().parse::<Ipv6Addr>().is_ok() {
+                    ": a VLAN's pool is IPv4 (IPv6 services name their own local addresses)"
+                } else if a.get_ref().contains('/') {
+                    ": an address, without a prefix length"
+                } else {
+                    ""
+                };
+                cx.err(a.span(), format!("bad local address `{}`{why}", a.get_ref()))
+            })?;
             if !addresses.iter().any(|&(n, l)| Prefix::new(n, l).is_some_and(|p| p.contains(ip))) {
                 return cx.err(
                     a.span(),
@@ -304,6 +310,8 @@ vlan = 10
             ),
             ("vlan = 10", "vlan = 30", "no VLAN 30"),
             ("kernel_name = \"rvs-s\"", "kernel_name = \"rvs-server-xx\"", "longer than 15"),
+            ("\"198.19.20.200\"", "\"2001:db8:20::200\"", "a VLAN's pool is IPv4"),
+            ("\"198.19.20.200\"", "\"198.19.20.200/24\"", "without a prefix length"),
         ];
         for (from, to, msg) in cases {
             let t = BASE.replacen(from, to, 1);
