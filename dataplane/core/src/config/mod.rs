@@ -383,6 +383,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         if ports.iter().any(|q| q.name == *p.name.get_ref()) {
             return cx.err(p.name.span(), format!("port `{}` is defined twice", p.name.get_ref()));
         }
+        if p.name.get_ref().trim().is_empty() {
+            return cx.err(p.name.span(), "empty port `name`: routes, counters and rvsadm name ports by it");
+        }
         if p.device.get_ref().is_empty() {
             return cx.err(p.device.span(), "empty `device`");
         }

@@ -161,6 +161,9 @@ addresses = ["198.19.0.1/24", "2001:db8:2::1/64"]
             let line = if from.starts_with("device") { 15 } else { 16 };
             assert_eq!(e.line, line, "{to}: {e}");
         }
+        let e =
+            parse(Path::new("rvsd.toml"), &BASE.replacen("name = \"server\"", "name = \"\"", 1)).unwrap_err();
+        assert_eq!((e.line, e.message.contains("empty port `name`")), (14, true), "{e}");
         // A second address in the port's own subnet is fine.
         let t = BASE.replacen("\"198.19.0.1/24\"", "\"198.19.0.1/24\", \"198.19.0.2/24\"", 1);
         assert_eq!(parse(Path::new("rvsd.toml"), &t).unwrap().ports[1].addresses.len(), 2);
