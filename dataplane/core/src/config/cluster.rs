@@ -70,7 +70,7 @@ pub(super) struct RawCluster {
     multicast_group: Option<Spanned<String>>,
     #[serde(default)]
     peers: Vec<Spanned<String>>,
-    port: Option<u16>,
+    port: Option<Spanned<u16>>,
     sync_threshold: Option<Spanned<u32>>,
     sync_period: Option<Spanned<u32>>,
     sync_refresh_period: Option<u32>,

@@ -75,7 +75,7 @@ pub(super) struct RawSync {
     pub(super) multicast_group: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) peers: Vec<Spanned<String>>,
-    pub(super) port: Option<u16>,
+    pub(super) port: Option<Spanned<u16>>,
     pub(super) sync_threshold: Option<Spanned<u32>>,
     pub(super) sync_period: Option<Spanned<u32>>,
     /// Seconds.
@@ -116,7 +116,11 @@ fn sock(cx: &Ctx, s: &Spanned<String>, default_port: u16) -> Result<SocketAddrV4
 pub(super) fn parse_sync(cx: &Ctx, raw: Option<RawSync>) -> Result<Option<SyncConfig>, ConfigError> {
     let Some(r) = raw else { return Ok(None) };
     let line = cx.line_of(r.key_file.span().start);
-    let port = r.port.unwrap_or(crate::sync::DEFAULT_PORT);
+    let port = match &r.port {
+        None => crate::sync::DEFAULT_PORT,
+        Some(p) if *p.get_ref() == 0 => return cx.err(p.span(), "sync port must be 1 to 65535"),
+        Some(p) => *p.get_ref(),
+    };
     let source = match &r.source {
         None => None,
         Some(s) => Some(
@@ -263,6 +267,11 @@ mod tests {
             ("[sync]\nkey_file = \"k\"\nsource = \"1.2.3.4\"\nsync_threshold = 50\n", 9, "below"),
             ("[sync]\nkey_file = \"k\"\nsource = \"1.2.3.4\"\nmember_id = 0\n", 9, "0"),
             ("[sync]\nkey_file = \"k\"\nsource = \"1.2.3.4\"\nbogus = 1\n", 9, "bogus"),
+            (
+                "[sync]\nkey_file = \"k\"\nsource = \"198.18.2.1\"\nport = 0\n",
+                9,
+                "sync port must be 1 to 65535",
+            ),
         ] {
             let e = cfg(bad).unwrap_err();
             assert_eq!(e.line, line, "{bad}: {e}");
