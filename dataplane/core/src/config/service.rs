@@ -290,10 +290,17 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
             return cx.err(s.protocol.span(), "syn_proxy, toa and proxy_protocol apply to TCP services only");
         }
         let spec = ServiceSpec { options, key, scheduler: s.scheduler.into_inner(), local_addrs };
-        if addr.is_ipv6() {
-            // What IPv6 services do not take yet, named at the service's line.
-            if let Err(e) = rvs_proto::check::check_service(&spec) {
-                return cx.err(s.address.span(), e);
+        // What rvsd checks when the service is added (what IPv6 services do not take
+        // yet, ...), named at the service's line; and each real server's within it
+        // (SYN proxy, TOA and the PROXY protocol need FULLNAT), at the server's.
+        if let Err(e) = rvs_proto::check::check_service(&spec) {
+            return cx.err(s.address.span(), e);
+        }
+        for (r, line) in &reals {
+            let checked = rvs_proto::check::check_real(r)
+                .and_then(|()| rvs_proto::check::check_real_in_service(&spec.options, r));
+            if let Err(e) = checked {
+                return cx.err_at(*line, e);
             }
         }
         services.push(ServiceConfig { spec, reals, line: cx.line_of(s.address.span().start) });
@@ -418,6 +425,16 @@ protocol = "tcp"
         }
         let c = svc("address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\nreal = [ { address = \"198.19.0.11\", weight = 65535 } ]");
         assert_eq!(c.unwrap().services[0].reals[0].0.weight, 65535);
+    }
+
+    /// What the registry would refuse when rvsd adds the service is refused by the config
+    /// reader itself, at the real server's line (only `rvsd --check` said so before).
+    #[test]
+    fn fullnat_only_options_refuse_other_methods() {
+        let rest = "address = \"198.18.0.100:80\"\nsyn_proxy = true\nreal = [\n  { address = \"198.19.0.11\", method = \"dr\" },\n]";
+        let e = svc(rest).unwrap_err();
+        assert_eq!(e.line, 19, "{e}");
+        assert!(e.message.contains("synproxy works with FULLNAT real servers only"), "{e}");
     }
 
     /// A key that only one scheduler reads is refused under another (it was ignored).
