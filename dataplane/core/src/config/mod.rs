@@ -189,7 +189,7 @@ struct RawDataplane {
     #[serde(default)]
     eal_args: Vec<String>,
     workers: Spanned<Vec<usize>>,
-    main_cpu: Option<usize>,
+    main_cpu: Option<Spanned<usize>>,
     #[serde(default = "default_idle_spin")]
     idle_spin: u32,
     #[serde(default = "default_idle_sleep_us")]
@@ -305,7 +305,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         Ok(r) => r,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim();
+            let message = match e.message().trim() {
+                "missing field `dataplane`" => {
+                    "no [dataplane] table: rvsd needs one (with `workers`) and a [[port]]"
+                }
+                m => m,
+            };
             // serde names the type it wanted, not the key: name the key too.
             return match key_before(text, span.start) {
                 Some(key) if message.starts_with("invalid ") => cx.err(span, format!("`{key}`: {message}")),
@@ -327,6 +332,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let max_cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     if let Some(cpu) = d.workers.get_ref().iter().find(|&&c| c >= max_cpus.max(128)) {
         return cx.err(d.workers.span(), format!("worker CPU {cpu} does not exist"));
+    }
+    if let Some(m) = d.main_cpu.as_ref().filter(|m| *m.get_ref() >= max_cpus.max(128)) {
+        return cx.err(m.span(), format!("main_cpu {} does not exist", m.get_ref()));
     }
     if !(1..=MAX_SESSIONS_MAX).contains(d.max_sessions.get_ref()) {
         return cx.err(
@@ -361,7 +369,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         return cx.err(d.max_reals.span(), format!("`max_reals` must be between 1 and {MAX_REALS_MAX}"));
     }
     let dataplane = Dataplane {
-        main_cpu: d.main_cpu.unwrap_or(d.workers.get_ref()[0]),
+        main_cpu: d.main_cpu.map_or(d.workers.get_ref()[0], |m| m.into_inner()),
         workers: d.workers.into_inner(),
         eal_args: d.eal_args,
         idle_spin: d.idle_spin,
@@ -808,6 +816,22 @@ real = [ { address = "198.19.0.11:80", weight = 2 }, { address = "198.19.0.12" }
             let key = want[1..].split('`').next().unwrap();
             assert!(t.lines().nth(line - 1).unwrap().contains(key), "{to}: line {line}");
         }
+    }
+
+    /// An empty file, one of comments only, and CRLF line endings.
+    #[test]
+    fn empty_files_and_crlf() {
+        for text in ["", "# rvsd.toml\n# nothing yet\n", "\r\n"] {
+            let (line, msg) = err_line(text);
+            assert_eq!(line, 1, "{text:?}: {msg}");
+            assert!(msg.contains("no [dataplane] table"), "{text:?}: {msg}");
+        }
+        let crlf = GOOD.replace('\n', "\r\n");
+        assert_eq!(p(&crlf).unwrap(), p(GOOD).unwrap());
+        let (line, msg) = err_line(&crlf.replace("tcp = 60", "tcp = 0"));
+        assert_eq!(line, 22, "{msg}");
+        let e = p(&GOOD.replace("workers = [1]", "workers = [1]\nmain_cpu = 4096")).unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (5, "main_cpu 4096 does not exist"));
     }
 
     #[test]
