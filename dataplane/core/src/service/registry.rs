@@ -98,7 +98,20 @@ fn v4_ip(addr: IpAddr) -> Option<Ipv4Addr> {
     }
 }
 
+/// The dataplane knows a service or real server by protocol, address and port alone: an
+/// IPv6 address with a scope id or flow label (`[2001:db8::1%2]:80`) would be a second
+/// registry entry for what is one on the wire.
+fn no_scope(a: SocketAddr, what: &str) -> Result<(), RegistryError> {
+    match a {
+        SocketAddr::V6(v6) if v6.scope_id() != 0 || v6.flowinfo() != 0 => Err(RegistryError::Invalid(
+            format!("{what} {a}: IPv6 scope ids and flow labels are not supported"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_real(vip: SocketAddr, r: &RealSpec) -> Result<(), RegistryError> {
+    no_scope(r.addr, "real server")?;
     rvs_proto::check::check_real_family(vip, r).map_err(RegistryError::Invalid)?;
     // The value checks rvs-ctrl's `-t` applies too: one copy, in the protocol crate.
     rvs_proto::check::check_real(r).map_err(RegistryError::Invalid)
@@ -109,6 +122,7 @@ fn check_service(s: &ServiceSpec) -> Result<(), RegistryError> {
         return Err(RegistryError::UnknownScheduler(s.scheduler.clone()));
     }
     sched_flags(&s.options)?;
+    no_scope(s.key.addr, "virtual service")?;
     rvs_proto::check::check_service(s).map_err(RegistryError::Invalid)
 }
 
@@ -561,6 +575,28 @@ mod tests {
         r.clear();
         assert!(r.snapshot().services.is_empty());
         r.add_service(spec("198.18.0.100:81", "rr")).unwrap();
+    }
+
+    /// Found by the `control` fuzz target: `[::1%3]:5353` was taken beside `[::1]:5353` as a
+    /// second service (and a scoped real server beside its plain self), though the
+    /// dataplane knows a service or real server by protocol, address and port alone: the
+    /// snapshot held both and found one of them only.
+    #[test]
+    fn ipv6_scope_ids_and_flow_labels_are_refused() {
+        let mut r = Registry::new(4, 4);
+        r.add_service(spec("[2001:db8::1]:80", "rr")).unwrap();
+        assert!(matches!(r.add_service(spec("[2001:db8::1%3]:80", "rr")), Err(RegistryError::Invalid(_))));
+        let k = key("[2001:db8::1]:80");
+        r.add_real(&k, real("[2001:db8:2::11]:80", 1)).unwrap();
+        assert!(matches!(r.add_real(&k, real("[2001:db8:2::11%1]:80", 1)), Err(RegistryError::Invalid(_))));
+        let mut flow = real("[2001:db8:2::12]:80", 1);
+        if let SocketAddr::V6(a) = &mut flow.addr {
+            a.set_flowinfo(7);
+        }
+        assert!(matches!(r.add_real(&k, flow), Err(RegistryError::Invalid(_))));
+        let s = r.snapshot();
+        assert_eq!(s.v6.services.len(), 1);
+        assert_eq!(s.v6.services[0].reals.len(), 1);
     }
 
     #[test]
