@@ -75,6 +75,18 @@ pub fn check_real_family(vip: SocketAddr, r: &RealSpec) -> Result<(), String> {
             r.addr
         ));
     }
+    if let SocketAddr::V6(a) = r.addr {
+        // The dataplane keys a NAT64 real server by its IPv4-mapped address: one given in
+        // that form would be a second entry for the same server, run as NAT64 whatever
+        // its method.
+        if let Some(v4) = a.ip().to_ipv4_mapped() {
+            return Err(format!(
+                "real server {}: an IPv4-mapped IPv6 address; give the IPv4 address {v4} \
+                 (behind an IPv6 virtual service that is NAT64, FULLNAT only)",
+                r.addr
+            ));
+        }
+    }
     if vip.is_ipv6() && r.addr.is_ipv4() && r.method != ForwardMethod::FullNat {
         return Err(format!(
             "real server {} and virtual service {vip}: address families differ; NAT64 (IPv4 \
@@ -282,6 +294,14 @@ mod tests {
             let e = check_real_family(v6.key.addr, &RealSpec { method: m, ..r4.clone() }).unwrap_err();
             assert!(e.contains("address families differ") && e.contains("NAT64"), "{e}");
         }
+        // An IPv4-mapped IPv6 address is the NAT64 key of an IPv4 one: refused in any
+        // method, behind either family, pointing at the IPv4 form.
+        let mapped = RealSpec { addr: "[::ffff:198.19.0.11]:80".parse().unwrap(), ..r6.clone() };
+        for m in [ForwardMethod::FullNat, ForwardMethod::DirectRoute, ForwardMethod::Nat] {
+            let e = check_real_family(v6.key.addr, &RealSpec { method: m, ..mapped.clone() }).unwrap_err();
+            assert!(e.contains("IPv4-mapped") && e.contains("198.19.0.11"), "{e}");
+        }
+        assert!(check_real_family("198.18.0.100:80".parse().unwrap(), &mapped).is_err());
         let bad = svc("198.18.0.100:80", Protocol::Tcp, "xx", ServiceOptions::default());
         assert!(check_service(&bad).unwrap_err().starts_with("Scheduler not found: xx"));
         let udp_toa =
