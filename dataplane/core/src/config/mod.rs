@@ -286,6 +286,13 @@ impl Ctx<'_> {
     fn err_at<T>(&self, line: usize, message: impl Into<String>) -> Result<T, ConfigError> {
         Err(ConfigError { path: self.path.to_path_buf(), line, message: message.into() })
     }
+    /// The index of the port a route names (IPv4 and IPv6 routes alike).
+    fn port_named(&self, ports: &[PortConfig], name: &Spanned<String>) -> Result<usize, ConfigError> {
+        match ports.iter().position(|p| p.name == *name.get_ref()) {
+            Some(i) => Ok(i),
+            None => self.err(name.span(), format!("no port named `{}`", name.get_ref())),
+        }
+    }
 }
 
 /// Reads and validates `path`.

@@ -71,16 +71,7 @@ pub(super) fn parse_routes(
                     .or_else(|_| cx.err(v.span(), format!("bad address `{}`", v.get_ref())))?,
             ),
         };
-        let port = match &r.port {
-            None => None,
-            Some(n) => Some(
-                ports
-                    .iter()
-                    .position(|p| p.name == *n.get_ref())
-                    .ok_or(())
-                    .or_else(|_| cx.err(n.span(), format!("no port named `{}`", n.get_ref())))?,
-            ),
-        };
+        let port = r.port.as_ref().map(|n| cx.port_named(ports, n)).transpose()?;
         if via.is_none() && port.is_none() {
             return cx.err(r.prefix.span(), "a route needs `via` or `port`");
         }

@@ -104,16 +104,7 @@ pub(super) fn parse_route(
             cx.err(v.span(), format!("bad address `{}`: an IPv6 route needs an IPv6 gateway", v.get_ref()))
         })?),
     };
-    let port = match &r.port {
-        None => None,
-        Some(n) => Some(
-            ports
-                .iter()
-                .position(|p| p.name == *n.get_ref())
-                .ok_or(())
-                .or_else(|_| cx.err(n.span(), format!("no port named `{}`", n.get_ref())))?,
-        ),
-    };
+    let port = r.port.as_ref().map(|n| cx.port_named(ports, n)).transpose()?;
     let vlan = match (&r.vlan, port) {
         (None, _) => None,
         (Some(v), None) => return cx.err(v.span(), "`vlan` needs `port` (the port the VLAN is on)"),
