@@ -6,14 +6,14 @@ use rvs_proto::Protocol;
 
 const DPVS: &str = include_str!("../testdata/dpvs.conf");
 
-fn ok(text: &str) -> Loaded {
+pub(super) fn ok(text: &str) -> Loaded {
     match load_str("k.conf", text) {
         Ok(l) => l,
         Err(e) => panic!("{:?}", e.lines()),
     }
 }
 
-fn errors(text: &str) -> Vec<String> {
+pub(super) fn errors(text: &str) -> Vec<String> {
     match load_str("k.conf", text) {
         Ok(_) => panic!("accepted"),
         Err(e) => e.lines(),

@@ -1,21 +1,7 @@
 //! Constructs from operators' keepalived.conf files (LVS/DR and NAT pairs, DPVS), as
 //! keepalived 2.2 reads them.
 
-use crate::keepalived::{load_str, Loaded};
-
-fn ok(text: &str) -> Loaded {
-    match load_str("k.conf", text) {
-        Ok(l) => l,
-        Err(e) => panic!("{:?}", e.lines()),
-    }
-}
-
-fn errors(text: &str) -> Vec<String> {
-    match load_str("k.conf", text) {
-        Ok(_) => panic!("accepted"),
-        Err(e) => e.lines(),
-    }
-}
+use super::tests::{errors, ok};
 
 fn nat(body: &str) -> String {
     format!("virtual_server 198.18.0.10 80 {{\n lb_kind NAT\n lb_algo wrr\n{body}\n}}\n")

@@ -286,6 +286,23 @@ impl Ctx<'_> {
     fn err_at<T>(&self, line: usize, message: impl Into<String>) -> Result<T, ConfigError> {
         Err(ConfigError { path: self.path.to_path_buf(), line, message: message.into() })
     }
+    /// The VLAN a route names, which must be one of its port's (IPv4 and IPv6 routes alike).
+    fn route_vlan(
+        &self,
+        ports: &[PortConfig],
+        vlan: Option<&Spanned<u16>>,
+        port: Option<usize>,
+    ) -> Result<Option<u16>, ConfigError> {
+        match (vlan, port) {
+            (None, _) => Ok(None),
+            (Some(v), None) => self.err(v.span(), "`vlan` needs `port` (the port the VLAN is on)"),
+            (Some(v), Some(p)) if !ports[p].vlans.iter().any(|x| x.id == *v.get_ref()) => {
+                self.err(v.span(), format!("port `{}` has no VLAN {}", ports[p].name, v.get_ref()))
+            }
+            (Some(v), Some(_)) => Ok(Some(*v.get_ref())),
+        }
+    }
+
     /// The index of the port a route names (IPv4 and IPv6 routes alike).
     fn port_named(&self, ports: &[PortConfig], name: &Spanned<String>) -> Result<usize, ConfigError> {
         match ports.iter().position(|p| p.name == *name.get_ref()) {

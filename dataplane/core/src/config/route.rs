@@ -75,16 +75,7 @@ pub(super) fn parse_routes(
         if via.is_none() && port.is_none() {
             return cx.err(r.prefix.span(), "a route needs `via` or `port`");
         }
-        let vlan = match (&r.vlan, port) {
-            (None, _) => None,
-            (Some(v), None) => return cx.err(v.span(), "`vlan` needs `port` (the port the VLAN is on)"),
-            (Some(v), Some(p)) => {
-                if !ports[p].vlans.iter().any(|x| x.id == *v.get_ref()) {
-                    return cx.err(v.span(), format!("port `{}` has no VLAN {}", ports[p].name, v.get_ref()));
-                }
-                Some(*v.get_ref())
-            }
-        };
+        let vlan = cx.route_vlan(ports, r.vlan.as_ref(), port)?;
         if let (Some(gw), None) = (via, port) {
             if !ports.iter().any(|p| {
                 p.addresses

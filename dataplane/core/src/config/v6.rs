@@ -105,16 +105,7 @@ pub(super) fn parse_route(
         })?),
     };
     let port = r.port.as_ref().map(|n| cx.port_named(ports, n)).transpose()?;
-    let vlan = match (&r.vlan, port) {
-        (None, _) => None,
-        (Some(v), None) => return cx.err(v.span(), "`vlan` needs `port` (the port the VLAN is on)"),
-        (Some(v), Some(p)) => {
-            if !ports[p].vlans.iter().any(|x| x.id == *v.get_ref()) {
-                return cx.err(v.span(), format!("port `{}` has no VLAN {}", ports[p].name, v.get_ref()));
-            }
-            Some(*v.get_ref())
-        }
-    };
+    let vlan = cx.route_vlan(ports, r.vlan.as_ref(), port)?;
     match (via, port) {
         (None, None) => return cx.err(r.prefix.span(), "a route needs `via` or `port`"),
         (Some(gw), None) => {
