@@ -83,7 +83,7 @@ impl<P: Frame> Pipeline<P> {
         if ip.is_fragment() {
             return self.handle_fragment(port, pkt, now, alloc, out);
         }
-        let kind = self.addrs.get(ip.dst_addr());
+        let mut kind = self.addrs.get(ip.dst_addr());
         let proto = ip.protocol();
         if proto == IpProtocol::ICMP {
             // Not ours unless NAT real servers send errors to clients through us.
@@ -101,8 +101,12 @@ impl<P: Frame> Pipeline<P> {
             return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
         if let Destination::Own(_) = kind {
-            // ssh, BGP and friends to our own addresses: the host's.
-            return self.to_kernel(port, DropReason::ToHost, pkt, out);
+            // ssh, BGP and friends to our own addresses: the host's; but a virtual
+            // service's port on one is the service's (`serves_own`).
+            if !self.serves_own(proto.0, ip.dst_addr(), ip.payload()) {
+                return self.to_kernel(port, DropReason::ToHost, pkt, out);
+            }
+            kind = Destination::Vip;
         }
         let Some(mut info) = self.parse_l4(&pkt, &ip, false) else {
             return;
@@ -110,6 +114,15 @@ impl<P: Frame> Pipeline<P> {
         info.port = port;
         info.dest = kind;
         self.dispatch(pkt, info, now, alloc, out)
+    }
+
+    /// Whether a TCP/UDP packet to `dst`, one of the ports' own addresses, is for a
+    /// virtual service there (`l4`: the IP payload, its ports first). LVS lets a VIP be
+    /// the director's own address: the service's port is balanced, every other port
+    /// (ssh, a routing daemon) stays the host's.
+    pub(super) fn serves_own(&self, proto: u8, dst: Ipv4Addr, l4: &[u8]) -> bool {
+        let Some(&[hi, lo]) = l4.get(2..4) else { return false };
+        self.snapshot.find(&(proto, dst, u16::from_be_bytes([hi, lo]))).is_some()
     }
 
     /// A TCP/UDP packet to a VIP, a LIP or a former address, parsed: finds its session

@@ -768,6 +768,8 @@ mod methods_tests;
 #[cfg(test)]
 mod nat_tests;
 #[cfg(test)]
+mod own_addr_tests;
+#[cfg(test)]
 mod ownership_tests;
 #[cfg(test)]
 mod pressure_tests;

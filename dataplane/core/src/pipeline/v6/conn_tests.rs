@@ -579,3 +579,52 @@ fn bad_and_orphan_fragments_are_counted() {
     h.p.poll(later, &mut VecAlloc, &mut h.out);
     assert_eq!(h.drops(DropReason::FragmentTimeout), 2);
 }
+
+/// A service on one of the ports' own addresses (2001:db8:1::1, `v6_config`), as LVS
+/// allows: its port is balanced, ssh to the same address stays the host's.
+#[test]
+fn a_service_on_an_own_address_takes_its_port_and_leaves_the_others_to_the_host() {
+    const OWN: &str = "2001:db8:1::1";
+    let mut r = Registry::new(16, 64);
+    let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("[{OWN}]:80").parse().unwrap() };
+    let spec = ServiceSpec {
+        options: Default::default(),
+        key,
+        scheduler: "rr".into(),
+        local_addrs: vec![LIP.parse().unwrap()],
+    };
+    r.add_service(spec).unwrap();
+    let real = RealSpec {
+        thresholds: Default::default(),
+        addr: format!("[{}]:80", rs(0)).parse().unwrap(),
+        weight: 1,
+        method: ForwardMethod::FullNat,
+        tunnel: None,
+    };
+    r.add_real(&key, real).unwrap();
+    let cfg = PipelineConfig { v6: v6_config(), exception_path: true, ..config(0, 1) };
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let p = Pipeline::new(cfg, Arc::new(r.snapshot()), counters, Time::ZERO);
+    let mut h = H { p, out: Output::new(2, 1), now: Time::from_secs(1) };
+    h.p.neigh6_learned(a(CLIENT), CLIENT_MAC.0, CLIENT_PORT, h.now, &mut h.out);
+    h.p.neigh6_learned(rs(0), RS_MAC[0].0, SERVER_PORT, h.now, &mut h.out);
+
+    h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 40000, a(OWN), 80, 6, SYN, b""));
+    let sent = h.tx(SERVER_PORT);
+    assert_eq!(sent.len(), 1, "the SYN to the service's port is balanced");
+    let (_, dmac, src, lport, dst, dport, _) = parse(&sent[0]);
+    assert_eq!((dmac, src, dst, dport), (RS_MAC[0], a(LIP), rs(0), 80));
+    h.rx(SERVER_PORT, l4_frame(RS_MAC[0], LB_S_MAC, rs(0), 80, a(LIP), lport, 6, SYN | ACK, b""));
+    let back = h.tx(CLIENT_PORT);
+    assert_eq!(back.len(), 1);
+    assert_eq!(parse(&back[0]), (LB_C_MAC, CLIENT_MAC, a(OWN), 80, a(CLIENT), 40000, 63));
+    assert!(h.out.kernel.is_empty());
+
+    let ssh = l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 40001, a(OWN), 22, 6, SYN, b"");
+    let udp = l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 40002, a(OWN), 80, 17, 0, b"x");
+    h.rx(CLIENT_PORT, ssh.clone());
+    h.rx(CLIENT_PORT, udp.clone());
+    let k: Vec<(u16, Vec<u8>)> = std::mem::take(&mut h.out.kernel);
+    assert_eq!(k, vec![(CLIENT_PORT, ssh), (CLIENT_PORT, udp)]);
+    assert!(h.tx(SERVER_PORT).is_empty());
+}

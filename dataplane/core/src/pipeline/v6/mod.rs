@@ -263,6 +263,19 @@ impl<P: Frame> Pipeline<P> {
                 if chain.fragment.is_some() && chain.upper.0 == NH_ICMPV6 {
                     return self.drop_pkt(DropReason::Fragment, pkt);
                 }
+                // A virtual service's port on one of our own addresses is the service's, as
+                // for IPv4 (`serves_own`).
+                let service = chain.fragment.is_none()
+                    && matches!(chain.upper.0, 6 | 17)
+                    && ip.payload().get(chain.offset + 2..chain.offset + 4).is_some_and(|p| {
+                        self.snapshot
+                            .v6
+                            .find(&(chain.upper.0, dst, u16::from_be_bytes([p[0], p[1]])))
+                            .is_some()
+                    });
+                if service {
+                    return self.handle_l4_v6(port, pkt, chain.offset, Dest6::Vip, now, alloc, out);
+                }
                 // ssh, BGP and friends: the host's.
                 self.to_kernel(port, DropReason::ToHost, pkt, out)
             }
