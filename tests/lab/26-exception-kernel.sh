@@ -88,4 +88,23 @@ for r in kernel_ring_full kernel_rate_limited kernel_write_error kernel_tx_ring_
   assert_eq "drops $r" 0 "$(drop_counter "$w" "$r")"
 done
 
+# A VIP on rvsd's own port address, as LVS allows: port 80 of 198.18.0.1 is balanced while
+# the kernel, which shares the address, keeps its other ports (a listener on 2223).
+OWN_C_IP=198.18.0.1
+in_lb ip addr add "$OWN_C_IP/32" dev "$KIF_C" || die "ip addr add $OWN_C_IP on $KIF_C"
+assert_ok "rvsadm -A -t $OWN_C_IP:80 -s rr" rvsadm -A -t "$OWN_C_IP:80" -s rr
+for ip in "${RS_IPS[@]}"; do
+  assert_ok "rvsadm -a -t $OWN_C_IP:80 -r $ip:80" rvsadm -a -t "$OWN_C_IP:80" -r "$ip:80" -b -w 1
+done
+assert_ok "rvsadm -P -t $OWN_C_IP:80 -z ${LIPS[0]}" rvsadm -P -t "$OWN_C_IP:80" -z "${LIPS[0]}"
+in_lb socat TCP-LISTEN:2223,bind="$OWN_C_IP",reuseaddr,fork SYSTEM:'echo kernel' </dev/null >/dev/null 2>&1 &
+bg_track $!
+wait_for 5 "listener on $OWN_C_IP:2223" bash -c "ip netns exec $NS_LB ss -ltn | grep -q '$OWN_C_IP:2223'" ||
+  die "socat listener on $OWN_C_IP did not start"
+curls=$(http_get_many 30 "http://$OWN_C_IP/")
+assert_eq "curls to $OWN_C_IP:80 (a VIP on rvsd's own address) that failed" 0 "$(count_of FAIL "$curls")"
+assert_eq "curls to $OWN_C_IP:80 answered by the real servers" 30 "$(grep -c '^rs[123]$' <<<"$curls")"
+assert_eq "TCP $OWN_C_IP:2223: the kernel's listener" kernel \
+  "$(in_client timeout 10 socat -T 5 - "TCP:$OWN_C_IP:2223" </dev/null 2>&1)"
+
 finish
