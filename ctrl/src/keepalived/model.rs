@@ -407,6 +407,30 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
     for vs in &cfg.virtual_servers {
         vs::rvsd_checks(&mut cx, vs);
     }
+    // An address is a VIP or a LIP, not both (rvsd refuses it too: replies to such a LIP
+    // would be taken for new connections to the VIP).
+    for (name, addrs) in &cfg.laddr_groups {
+        if !cfg.virtual_servers.iter().any(|vs| vs.laddr_group.as_ref() == Some(name)) {
+            continue;
+        }
+        // The line that lists the address (a range may hold it), else the group's.
+        let entries: Vec<&Stmt> = stmts
+            .iter()
+            .filter(|s| s.keyword == "local_address_group" && s.args.first() == Some(name))
+            .flat_map(|s| s.block.iter().flatten())
+            .collect();
+        for a in addrs {
+            let vip = cfg.virtual_servers.iter().find(|vs| vs.members.iter().any(|k| k.addr.ip() == *a));
+            let line = entries.iter().find(|e| expand_range(&e.keyword).is_ok_and(|ips| ips.contains(a)));
+            if let (Some(vs), Some(at)) = (vip, line.map(|e| &e.loc).or(group_locs.get(name))) {
+                let msg = format!(
+                    "local_address_group {name}: {a} is also the address of the virtual_server at {}: an address is a VIP or a LIP, not both",
+                    vs.loc
+                );
+                cx.error(at, msg);
+            }
+        }
+    }
 
     if cx.errors.is_empty() {
         Ok(Loaded { config: cfg, diags: cx.diags })

@@ -81,3 +81,25 @@ fn no_lb_kind_says_which_default_differs() {
     let e = errors("virtual_server 198.18.0.10 80 {\n lb_kind FNAT\n real_server 198.18.2.1 80 { }\n}\n");
     assert!(!e[0].contains("keepalived's is NAT"), "{e:?}");
 }
+
+#[test]
+fn a_local_address_that_is_also_a_virtual_address_is_refused_at_its_line() {
+    // rvsd takes replies to a LIP for new connections when it is a VIP too: refused where
+    // the group lists it, naming the virtual_server, as rvsd's registry would refuse it.
+    let text = "local_address_group g {\n 198.19.0.200\n 198.18.0.100\n}\n\
+                virtual_server 198.18.0.100 80 {\n laddr_group_name g\n real_server 198.19.0.11 80\n}\n";
+    assert_eq!(
+        errors(text),
+        ["k.conf:3: local_address_group g: 198.18.0.100 is also the address of the virtual_server at k.conf:5: an address is a VIP or a LIP, not both"]
+    );
+    // A group no virtual_server uses is nobody's LIP; another VIP on the same group's
+    // addresses is refused too.
+    ok("local_address_group g { 198.19.0.200 }\nlocal_address_group spare { 198.18.0.100 }\n\
+        virtual_server 198.18.0.100 80 {\n laddr_group_name g\n real_server 198.19.0.11 80\n}\n");
+    let e = errors(
+        "local_address_group g { 198.19.0.200 }\nvirtual_server 198.18.0.100 80 {\n laddr_group_name g\n real_server 198.19.0.11 80\n}\n\
+         virtual_server 198.19.0.200 443 {\n laddr_group_name g\n real_server 198.19.0.11 443\n}\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("k.conf:1: local_address_group g: 198.19.0.200 is also the address of the virtual_server at k.conf:6"), "{e:?}");
+}

@@ -191,11 +191,48 @@ impl Registry {
         self.version += 1;
     }
 
+    /// An address is a VIP or a LIP, never both: the pipeline tells client traffic from
+    /// replies by the destination address, so replies to a LIP that is also a VIP would
+    /// be taken for new connections to it (and a VIP's clients for replies). Checks
+    /// `vip` and `laddrs` against every service but `except`.
+    fn check_roles(
+        &self,
+        vip: IpAddr,
+        laddrs: &[IpAddr],
+        except: Option<usize>,
+    ) -> Result<(), RegistryError> {
+        if let Some(a) = laddrs.iter().find(|a| **a == vip) {
+            return Err(RegistryError::Invalid(format!(
+                "local address {a} is the service's own virtual address"
+            )));
+        }
+        let others = self.services.iter().enumerate().filter(|(i, _)| Some(*i) != except);
+        for s in others.map(|(_, s)| s) {
+            let key = &s.spec.key;
+            if let Some(a) = laddrs.iter().find(|a| **a == key.addr.ip()) {
+                return Err(RegistryError::Invalid(format!(
+                    "local address {a} is the virtual address of service {} {}: an address is a VIP or a LIP, not both",
+                    key.protocol.as_str(),
+                    key.addr
+                )));
+            }
+            if s.spec.local_addrs.contains(&vip) {
+                return Err(RegistryError::Invalid(format!(
+                    "virtual address {vip} is a local address of service {} {}: an address is a VIP or a LIP, not both",
+                    key.protocol.as_str(),
+                    key.addr
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn add_service(&mut self, spec: ServiceSpec) -> Result<(), RegistryError> {
         check_service(&spec)?;
         if self.find(&spec.key).is_ok() {
             return Err(RegistryError::ServiceExists);
         }
+        self.check_roles(spec.key.addr.ip(), &spec.local_addrs, None)?;
         let mut laddrs = spec.local_addrs.clone();
         laddrs.dedup();
         let slot = self.service_slots.take("services")?;
@@ -213,6 +250,7 @@ impl Registry {
         check_service(&spec)?;
         let i = self.find(&spec.key)?;
         check_methods(&spec.options, self.services[i].reals.iter().map(|r| &r.spec))?;
+        self.check_roles(spec.key.addr.ip(), &spec.local_addrs, Some(i))?;
         let e = &mut self.services[i];
         e.spec.scheduler = spec.scheduler;
         e.spec.options = spec.options;
@@ -290,10 +328,11 @@ impl Registry {
                 key.addr
             )));
         }
-        let l = &mut self.services[i].spec.local_addrs;
-        if l.contains(&addr) {
+        if self.services[i].spec.local_addrs.contains(&addr) {
             return Err(RegistryError::LaddrExists);
         }
+        self.check_roles(key.addr.ip(), &[addr], Some(i))?;
+        let l = &mut self.services[i].spec.local_addrs;
         l.push(addr);
         self.changed();
         Ok(())
@@ -541,6 +580,52 @@ mod tests {
         let mut v4 = spec("198.18.0.101:80", "rr");
         v4.local_addrs = vec!["2001:db8::2".parse().unwrap()];
         assert!(matches!(r.add_service(v4), Err(RegistryError::Invalid(_))));
+    }
+
+    /// A LIP that is also a VIP would have its replies taken for new connections: refused
+    /// whichever comes first and however it comes (-A, -E, -P), and nothing changes.
+    #[test]
+    fn an_address_is_a_vip_or_a_lip_not_both() {
+        let mut r = Registry::new(8, 4);
+        r.add_service(spec("198.18.0.100:80", "rr")).unwrap();
+        let before = r.version();
+        let lip_is_vip = ServiceSpec {
+            local_addrs: vec!["198.18.0.100".parse().unwrap()],
+            ..spec("198.18.0.101:80", "rr")
+        };
+        let e = r.add_service(lip_is_vip).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "local address 198.18.0.100 is the virtual address of service TCP 198.18.0.100:80: an address is a VIP or a LIP, not both"
+        );
+        let vip_is_lip = ServiceSpec {
+            local_addrs: vec!["198.19.0.201".parse().unwrap()],
+            ..spec("198.19.0.200:443", "rr")
+        };
+        let e = r.add_service(vip_is_lip).unwrap_err().to_string();
+        assert!(
+            e.starts_with("virtual address 198.19.0.200 is a local address of service TCP 198.18.0.100:80"),
+            "{e}"
+        );
+        let own = ServiceSpec {
+            local_addrs: vec!["198.18.0.102".parse().unwrap()],
+            ..spec("198.18.0.102:80", "rr")
+        };
+        assert!(matches!(r.add_service(own), Err(RegistryError::Invalid(_))));
+        r.add_service(spec("198.18.0.101:80", "rr")).unwrap();
+        let e = r.add_laddr(&key("198.18.0.101:80"), "198.18.0.100".parse().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("an address is a VIP or a LIP"), "{e}");
+        let edit = ServiceSpec {
+            local_addrs: vec!["198.18.0.101".parse().unwrap()],
+            ..spec("198.18.0.100:80", "wrr")
+        };
+        assert!(matches!(r.edit_service(edit), Err(RegistryError::Invalid(_))));
+        // Refused with nothing changed; the same VIP on another port, and a LIP shared by
+        // two services, stay fine.
+        assert_eq!(r.list().map(|(s, _, _)| s.scheduler.clone()).collect::<Vec<_>>(), ["rr", "rr"]);
+        assert_eq!(r.version(), before + 1);
+        r.add_service(spec("198.18.0.100:443", "rr")).unwrap();
+        r.add_laddr(&key("198.18.0.101:80"), "198.19.0.201".parse().unwrap()).unwrap();
     }
 
     #[test]
