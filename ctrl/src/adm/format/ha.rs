@@ -36,6 +36,18 @@ pub fn sync(s: &SyncInfo) -> String {
         out.push_str("sync: off (no [sync] section in rvsd's configuration)\n");
         return out;
     }
+    // ipvsadm's lines first, for the scripts that read them: a director sends its own
+    // sessions and takes its peers', both daemons at once, as keepalived 2 runs them.
+    let group = match s.destinations.as_slice() {
+        [one] => match one.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_multicast() => format!(", group={}, port={}", a.ip(), a.port()),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    for role in ["master", "backup"] {
+        let _ = writeln!(out, "{role} sync daemon (mcast={}, syncid={}{group})", s.interface, s.sync_id);
+    }
     let _ = writeln!(
         out,
         "sync daemon (syncid={}, member={}, epoch={}, interface={}, to={})",
@@ -216,6 +228,18 @@ mod tests {
             ..Default::default()
         };
         let t = sync(&s);
+        // ipvsadm's two lines first, as `ipvsadm -L --daemon` prints them under keepalived 2.
+        let head: Vec<&str> = t.lines().take(2).collect();
+        assert_eq!(
+            head,
+            [
+                "master sync daemon (mcast=sync0, syncid=9, group=224.0.0.81, port=8848)",
+                "backup sync daemon (mcast=sync0, syncid=9, group=224.0.0.81, port=8848)"
+            ]
+        );
+        let unicast =
+            SyncInfo { destinations: vec!["198.18.2.1:8848".into(), "198.18.2.3:8848".into()], ..s.clone() };
+        assert!(sync(&unicast).starts_with("master sync daemon (mcast=sync0, syncid=9)\n"));
         assert!(t.contains("syncid=9") && t.contains("224.0.0.81:8848"), "{t}");
         assert!(t.contains("198.18.2.1:8848"), "{t}");
         assert!(t.lines().any(|l| l.starts_with("bad_tag") && l.ends_with(" 3")), "{t}");
