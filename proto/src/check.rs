@@ -107,8 +107,10 @@ pub fn check_real_family(vip: SocketAddr, r: &RealSpec) -> Result<(), String> {
 
 /// What rvsd checks of a service before adding or editing it.
 pub fn check_service(s: &ServiceSpec) -> Result<(), String> {
-    if s.key.addr.port() == 0 {
-        return Err("port 0 is not a valid virtual service port".into());
+    // Port 0 is LVS's catch-all service: every port of the VIP that no service of its own
+    // takes, one client's ports together on one real server (ipvsadm insists on `-p`).
+    if s.key.addr.port() == 0 && s.options.persistence.is_none() {
+        return Err("Zero port specified for non-persistent service".into());
     }
     if !SCHEDULERS.contains(&s.scheduler.as_str()) {
         return Err(format!("Scheduler not found: {} (available: {})", s.scheduler, SCHEDULERS.join(", ")));
@@ -176,10 +178,9 @@ pub fn check_limits(o: &ServiceOptions) -> Result<(), String> {
 }
 
 /// What rvsd checks of a real server before adding or editing it.
+/// A real server's port 0 is the port the client asked for, as in IPVS (a port-0
+/// service's real servers usually have it).
 pub fn check_real(r: &RealSpec) -> Result<(), String> {
-    if r.addr.port() == 0 {
-        return Err("port 0 is not a valid real server port".into());
-    }
     if r.weight > 65535 {
         return Err(format!("weight {} out of range (0..=65535)", r.weight));
     }

@@ -613,7 +613,9 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
     let command = match cmd {
         Cmd::Add | Cmd::Edit => {
             let key = need_key()?;
-            if key.addr.port() == 0 {
+            // Port 0 is the VIP's catch-all (every port without a service of its own),
+            // which needs persistence, as ipvsadm says.
+            if key.addr.port() == 0 && st.persistent.is_none() {
                 return usage_err("Zero port specified for non-persistent service");
             }
             if st.netmask.is_some() && st.persistent.is_none() {

@@ -21,6 +21,40 @@ fn tcp(a: &str) -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, addr: a.parse().unwrap() }
 }
 
+/// LVS's catch-all: `-A -t VIP:0 -p` (or `-t VIP`, whose port is 0) is every port of the
+/// VIP, and a real server given without a port gets 0, the port each client asked for.
+/// Without -p, ipvsadm's error.
+#[test]
+fn a_persistent_port_zero_service_is_accepted() {
+    let want = AdmCommand::AddService {
+        key: tcp("198.18.0.100:0"),
+        scheduler: "rr".into(),
+        options: ServiceOptions {
+            persistence: Some(Persistence { timeout: 300, prefix_len: 32 }),
+            ..Default::default()
+        },
+    };
+    assert_eq!(ipvsadm(&["-A", "-t", "198.18.0.100:0", "-s", "rr", "-p"]), want);
+    assert_eq!(ipvsadm(&["-A", "-t", "198.18.0.100", "-s", "rr", "-p", "300"]), want);
+    assert_eq!(
+        ipvsadm(&["-a", "-t", "198.18.0.100:0", "-r", "198.19.0.11", "-m"]),
+        AdmCommand::AddReal {
+            service: tcp("198.18.0.100:0"),
+            real: RealSpec {
+                thresholds: Default::default(),
+                addr: "198.19.0.11:0".parse().unwrap(),
+                weight: 1,
+                method: ForwardMethod::Nat,
+                tunnel: None
+            }
+        }
+    );
+    assert_eq!(
+        ipvsadm_err(&["-A", "-t", "198.18.0.100:0", "-s", "rr"]),
+        "Zero port specified for non-persistent service"
+    );
+}
+
 /// `-d` takes the real server's port as given (ipvsadm copies the service's port only for
 /// `-a`/`-e` with -g/-i, or when `-r` has none): a NAT server on another port is deleted.
 #[test]

@@ -86,11 +86,19 @@ impl Ctx {
     }
 
     pub(super) fn port(&mut self, loc: &Loc, what: &str, a: &str) -> Option<u16> {
-        match a.parse::<u16>() {
-            Ok(0) => {
-                self.error(loc, format!("{what}: port 0 (all ports) is not supported"));
+        match self.service_port(loc, what, a) {
+            Some(0) => {
+                self.error(loc, format!("{what}: port 0 is not a port to connect to"));
                 None
             }
+            p => p,
+        }
+    }
+
+    /// A virtual or real server's port, where 0 is LVS's "every port" (a persistent
+    /// virtual service's catch-all; a real server's "the port the client asked for").
+    pub(super) fn service_port(&mut self, loc: &Loc, what: &str, a: &str) -> Option<u16> {
+        match a.parse::<u16>() {
             Ok(p) => Some(p),
             Err(_) => {
                 self.error(loc, format!("{what}: bad port {a:?}"));

@@ -48,7 +48,7 @@ pub(super) fn real_server(
     };
     let ip = cx.ip(&s.loc, "real_server", ip);
     let port = match port {
-        Some(p) => cx.port(&s.loc, "real_server", p),
+        Some(p) => cx.service_port(&s.loc, "real_server", p),
         None => Some(vs.key.addr.port()),
     };
     let addr = SocketAddr::new(ip?, port?);
@@ -290,6 +290,11 @@ fn checker(
         _ => unreachable!(),
     };
     let target = SocketAddr::new(connect_ip.unwrap_or(rs.addr.ip()), connect_port.unwrap_or(rs.addr.port()));
+    if target.port() == 0 && !matches!(kind, CheckKind::Misc { .. } | CheckKind::File { .. }) {
+        // A port-0 real server serves the port each client asked for: nothing to connect to.
+        cx.error(&k.loc, format!("{} of real_server {} port 0 needs connect_port", k.keyword, rs.addr.ip()));
+        return None;
+    }
     // keepalived spreads each checker's first run over `warmup`, by default its delay_loop
     // (`warmup 0` runs it at once); a FILE_CHECK is read at once.
     let warmup = if matches!(kind, CheckKind::File { .. }) {

@@ -103,3 +103,24 @@ fn a_local_address_that_is_also_a_virtual_address_is_refused_at_its_line() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].starts_with("k.conf:1: local_address_group g: 198.19.0.200 is also the address of the virtual_server at k.conf:6"), "{e:?}");
 }
+
+#[test]
+fn a_port_zero_virtual_server_is_lvs_catch_all() {
+    // `virtual_server IP 0` with persistence: every port of the VIP, one client's
+    // connections on one real server; real servers of port 0 keep the client's port.
+    // It was "port 0 (all ports) is not supported".
+    let l = ok("virtual_server 198.18.0.10 0 {\n lb_kind DR\n lb_algo wlc\n persistence_timeout 600\n \
+                real_server 198.18.2.1 0 {\n  TCP_CHECK {\n   connect_port 80\n  }\n }\n}\n");
+    let vs = &l.config.virtual_servers[0];
+    assert_eq!((vs.key.addr.port(), vs.reals[0].addr.port()), (0, 0));
+    // As ipvsadm refuses it without -p, at the virtual_server's line.
+    let e = errors("virtual_server 198.18.0.10 0 {\n lb_kind DR\n real_server 198.18.2.1 0 {\n }\n}\n");
+    assert_eq!(e, ["k.conf:1: rvsd would refuse virtual_server 198.18.0.10:0: Zero port specified for non-persistent service"]);
+    // A checker of a port-0 real server has nothing to connect to without connect_port.
+    let e = errors(
+        "virtual_server 198.18.0.10 0 {\n lb_kind DR\n persistence_timeout 60\n real_server 198.18.2.1 0 {\n  HTTP_GET {\n   url { path / }\n  }\n }\n}\n",
+    );
+    assert_eq!(e, ["k.conf:5: HTTP_GET of real_server 198.18.2.1 port 0 needs connect_port"]);
+    assert!(errors(&nat(" real_server 198.18.2.1 80 {\n TCP_CHECK { connect_port 0 }\n }"))[0]
+        .contains("connect_port: port 0 is not a port to connect to"));
+}

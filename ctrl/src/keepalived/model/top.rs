@@ -144,7 +144,7 @@ pub(super) fn vs_group(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
             cx.error(&e.loc, format!("virtual_server_group {name}: {} needs a port", e.keyword));
             continue;
         };
-        let Some(port) = cx.port(&e.loc, "virtual_server_group", port) else { continue };
+        let Some(port) = cx.service_port(&e.loc, "virtual_server_group", port) else { continue };
         if e.args.len() > 1 || e.block.is_some() {
             cx.warn(&e.loc, "unexpected words after the port, ignored");
         }

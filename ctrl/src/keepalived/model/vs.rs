@@ -23,7 +23,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         },
         [ip, port] => {
             let ip = cx.ip(&s.loc, "virtual_server", ip);
-            let port = cx.port(&s.loc, "virtual_server", port);
+            let port = cx.service_port(&s.loc, "virtual_server", port);
             (ip.zip(port).map(|(i, p)| vec![SocketAddr::new(i, p)]), None)
         }
         _ => {
@@ -167,7 +167,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
             "sorry_server" => {
                 let ip = cx.arg(k, 0).and_then(|a| cx.ip(&k.loc, "sorry_server", a));
                 let port = match k.args.get(1) {
-                    Some(p) => cx.port(&k.loc, "sorry_server", p),
+                    Some(p) => cx.service_port(&k.loc, "sorry_server", p),
                     None => Some(port),
                 };
                 if let (Some(ip), Some(port)) = (ip, port) {

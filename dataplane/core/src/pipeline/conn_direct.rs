@@ -34,7 +34,7 @@ impl<P: Frame> Pipeline<P> {
             reply: FlowKey {
                 src: *real.addr.ip(),
                 dst: info.key.src,
-                sport: real.addr.port(),
+                sport: real.port_for(info.key.dport),
                 dport: info.key.sport,
                 proto: info.key.proto,
             },
@@ -104,7 +104,8 @@ impl NatSteering {
 
     /// Whether RIP:rport is a NAT real server of a `proto` service.
     pub(super) fn has_real(&self, rip: Ipv4Addr, rport: u16, proto: u8) -> bool {
-        self.reals.contains(&(rip, rport, proto))
+        // A port-0 real server answers from whatever port its client asked for.
+        self.reals.contains(&(rip, rport, proto)) || self.reals.contains(&(rip, 0, proto))
     }
 
     /// Whether any real server is reached by NAT.

@@ -141,7 +141,8 @@ impl<P: Frame> Pipeline<P> {
             Some(i) if i < st.lips_by_iface.len() => (&st.lips_by_iface[i], &mut st.iface_cursors[i]),
             _ => (&svc.alloc_addrs, &mut st.laddr_cursor),
         };
-        let (lip, lport) = match self.laddrs.alloc_for(lips, cursor, *real.addr.ip(), real.addr.port()) {
+        let rport = real.port_for(info.key.dport);
+        let (lip, lport) = match self.laddrs.alloc_for(lips, cursor, *real.addr.ip(), rport) {
             Ok(l) => l,
             Err(LaddrError::NoLocalAddress | LaddrError::Exhausted) => {
                 if let Some(c) = persist_client {
@@ -158,7 +159,7 @@ impl<P: Frame> Pipeline<P> {
             reply: FlowKey {
                 src: *real.addr.ip(),
                 dst: lip,
-                sport: real.addr.port(),
+                sport: rport,
                 dport: lport,
                 proto: info.key.proto,
             },

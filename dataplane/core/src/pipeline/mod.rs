@@ -752,6 +752,8 @@ use classify::Destination;
 #[cfg(test)]
 mod acl_tests;
 #[cfg(test)]
+mod catch_all_tests;
+#[cfg(test)]
 mod cluster_sim_tests;
 #[cfg(test)]
 mod direct_sync_tests;

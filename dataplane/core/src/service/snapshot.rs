@@ -23,6 +23,18 @@ pub struct Real {
     pub gue_port: u16,
 }
 
+impl Real {
+    /// The real server's port for a client that asked for `dport`: its own, or `dport`
+    /// when it has port 0 (IPVS's rule; a port-0 service's real servers have it).
+    #[inline]
+    pub fn port_for(&self, dport: u16) -> u16 {
+        match self.addr.port() {
+            0 => dport,
+            p => p,
+        }
+    }
+}
+
 impl Candidate for Real {
     #[inline]
     fn weight(&self) -> u32 {
@@ -80,6 +92,8 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     index: super::vs_index::VsIndex,
     local: HashMap<Ipv4Addr, LocalKind, ahash::RandomState>,
+    /// Whether a service has port 0 (LVS's catch-all: `find`).
+    catch_all: bool,
     /// Which VIPs/LIPs we answer ARP and ping for and accept new connections to.
     ownership: super::Ownership,
     /// The IPv6 services (`pipeline/v6/`), apart from the IPv4 ones.
@@ -99,7 +113,16 @@ impl Snapshot {
                 local.entry(l).or_insert(LocalKind::Lip);
             }
         }
-        Snapshot { version, services, index, local, ownership: Default::default(), v6: Default::default() }
+        let catch_all = services.iter().any(|s| s.vport == 0);
+        Snapshot {
+            version,
+            services,
+            index,
+            local,
+            catch_all,
+            ownership: Default::default(),
+            v6: Default::default(),
+        }
     }
 
     /// The same services with this ownership of their addresses.
@@ -134,9 +157,15 @@ impl Snapshot {
         &self.ownership
     }
 
+    /// The service of (protocol, VIP, port): its own, else the VIP's port-0 service
+    /// (LVS's catch-all, for the ports no service of their own takes).
     #[inline]
     pub fn find(&self, key: &VsKey) -> Option<u32> {
-        self.index.get(key)
+        let exact = self.index.get(key);
+        if exact.is_some() || !self.catch_all {
+            return exact;
+        }
+        self.index.get(&(key.0, key.1, 0))
     }
 
     #[inline]

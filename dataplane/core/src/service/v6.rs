@@ -35,6 +35,16 @@ impl Candidate for Real6 {
 }
 
 impl Real6 {
+    /// The real server's port for a client that asked for `dport`: its own, or `dport`
+    /// when it has port 0 (IPVS's rule).
+    #[inline]
+    pub fn port_for(&self, dport: u16) -> u16 {
+        match self.addr.port() {
+            0 => dport,
+            p => p,
+        }
+    }
+
     /// The IPv4 address of a NAT64 real server.
     #[inline]
     pub fn ipv4(&self) -> Option<SocketAddrV4> {
@@ -69,6 +79,8 @@ pub struct Snapshot6 {
     pub services: Vec<Service6>,
     index: HashMap<VsKey6, u32, ahash::RandomState>,
     local: HashMap<Ipv6Addr, LocalKind, ahash::RandomState>,
+    /// Whether a service has port 0 (LVS's catch-all: `find`).
+    catch_all: bool,
 }
 
 impl Snapshot6 {
@@ -84,16 +96,22 @@ impl Snapshot6 {
                 local.entry(l).or_insert(LocalKind::Lip);
             }
         }
-        Snapshot6 { services, index, local }
+        let catch_all = services.iter().any(|s| s.vport == 0);
+        Snapshot6 { services, index, local, catch_all }
     }
 
     pub fn is_empty(&self) -> bool {
         self.services.is_empty()
     }
 
+    /// The service of (protocol, VIP, port): its own, else the VIP's port-0 service.
     #[inline]
     pub fn find(&self, key: &VsKey6) -> Option<u32> {
-        self.index.get(key).copied()
+        let exact = self.index.get(key).copied();
+        if exact.is_some() || !self.catch_all {
+            return exact;
+        }
+        self.index.get(&(key.0, key.1, 0)).copied()
     }
 
     #[inline]

@@ -77,7 +77,10 @@ pub fn rebind(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Rebound, R
     let idx = snap.find(&key).ok_or(RebindError::NoService(key))? as usize;
     let svc = snap.services.get(idx).ok_or(RebindError::NoService(key))?;
     let real_addr = v4(rec.real).ok_or(RebindError::Unsupported)?;
-    let real = svc.reals.iter().find(|r| r.addr == real_addr).ok_or(RebindError::NoReal(rec.real))?;
+    // Else a port-0 real server (IPVS's "the client's port"), which serves any port.
+    let real = (svc.reals.iter().find(|r| r.addr == real_addr))
+        .or_else(|| svc.reals.iter().find(|r| *r.addr.ip() == *real_addr.ip() && r.addr.port() == 0))
+        .ok_or(RebindError::NoReal(rec.real))?;
     let method = method_of(rec);
     if real.method != method {
         return Err(RebindError::Method(rec.real));
@@ -133,10 +136,8 @@ pub fn rebind6(rec: &ConnRecord, snap: &Snapshot, now: Time) -> Result<Session6,
     let idx = snap6.find(&(rec.proto, client.dst, client.dport)).ok_or(RebindError::NoService6(rec.virt))?;
     let svc = snap6.services.get(idx as usize).ok_or(RebindError::NoService6(rec.virt))?;
     // NAT64 real servers are kept as mapped addresses, as the session's server flow.
-    let real = svc
-        .reals
-        .iter()
-        .find(|r| *r.addr.ip() == server.src && r.addr.port() == server.sport)
+    let real = (svc.reals.iter().find(|r| *r.addr.ip() == server.src && r.addr.port() == server.sport))
+        .or_else(|| svc.reals.iter().find(|r| *r.addr.ip() == server.src && r.addr.port() == 0))
         .ok_or(RebindError::NoReal(rec.real))?;
     // A NAT64 real server is FULLNAT whatever its method says.
     let method = if real.ipv4().is_some() { ForwardMethod::FullNat } else { real.method };

@@ -224,7 +224,10 @@ impl<P: Frame> Pipeline<P> {
             // NAT, DR, TUN: the real server sees the client, no local address is taken.
             _ if direct != 0 => Some((k.src, k.sport)),
             // NAT64: an IPv4 LIP and port of this worker's, from the IPv4 pools.
-            Some(rip) => self.take_lip_nat64(si as usize, svc, rip),
+            Some(rip) => {
+                let rip = std::net::SocketAddrV4::new(*rip.ip(), real.port_for(k.dport));
+                self.take_lip_nat64(si as usize, svc, rip)
+            }
             None => self.take_lip_v6(si as usize, svc, k.proto),
         };
         let Some((lip, lport)) = taken else {
@@ -239,7 +242,7 @@ impl<P: Frame> Pipeline<P> {
             server: FlowKey6 {
                 src: *real.addr.ip(),
                 dst: lip,
-                sport: real.addr.port(),
+                sport: real.port_for(k.dport),
                 dport: lport,
                 proto: k.proto,
             },

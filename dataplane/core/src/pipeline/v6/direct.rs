@@ -82,6 +82,12 @@ impl NatSteering6 {
         s
     }
 
+    /// Whether RIP:rport is a NAT real server of a `proto` service (a port-0 one answers
+    /// from whatever port its client asked for).
+    pub(super) fn has_real(&self, rip: Ipv6Addr, rport: u16, proto: u8) -> bool {
+        self.reals.contains(&(rip, rport, proto)) || self.reals.contains(&(rip, 0, proto))
+    }
+
     /// The worker (of `workers`) owning the NAT sessions of client CIP:cport: a
     /// multiplicative hash of the endpoint, the same on every worker.
     pub(super) fn owner(cip: Ipv6Addr, cport: u16, workers: u16) -> u16 {
@@ -130,7 +136,7 @@ impl<P: Frame> Pipeline<P> {
             return self.drop_pkt(DropReason::BadL4Header, pkt);
         };
         let k = l4.key;
-        if !self.v6.nat.reals.contains(&(k.src, k.sport, k.proto)) {
+        if !self.v6.nat.has_real(k.src, k.sport, k.proto) {
             return self.to_kernel(port, DropReason::NotLocal, pkt, out);
         }
         if self.workers > 1 {
