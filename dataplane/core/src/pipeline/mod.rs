@@ -752,11 +752,19 @@ use classify::Destination;
 #[cfg(test)]
 mod acl_tests;
 #[cfg(test)]
+mod arp_tests;
+#[cfg(test)]
 mod catch_all_tests;
+#[cfg(test)]
+mod classify_tests;
+#[cfg(test)]
+mod client_addr_tests;
 #[cfg(test)]
 mod cluster_sim_tests;
 #[cfg(test)]
 mod direct_sync_tests;
+#[cfg(test)]
+mod expiry_tests;
 #[cfg(test)]
 mod ext_tests;
 #[cfg(test)]
@@ -765,6 +773,10 @@ mod fast_path_tests;
 mod frag_tests;
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod icmp_tests;
+#[cfg(test)]
+mod local_port_tests;
 #[cfg(test)]
 mod methods_tests;
 #[cfg(test)]
@@ -776,7 +788,13 @@ mod ownership_tests;
 #[cfg(test)]
 mod pressure_tests;
 #[cfg(test)]
+mod reload_tests;
+#[cfg(test)]
+mod sched_tests;
+#[cfg(test)]
 mod sync_tests;
+#[cfg(test)]
+mod synproxy_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

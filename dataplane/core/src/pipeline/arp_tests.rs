@@ -1,0 +1,99 @@
+//! ARP through the pipeline: requests for a VIP or a LIP answered on the right port
+//! (and nobody else's address), the sender learnt; a SYN held while its real server's
+//! MAC is asked for and released by the reply, then the FULLNAT round trip it opens.
+
+use super::tests::*;
+use super::*;
+use crate::wire::arp::{ArpOperation, ArpPacket};
+use crate::wire::tcp::TcpFlags;
+
+#[test]
+fn arp_request_for_vip_is_answered_and_sender_learned() {
+    let mut h = Harness::new(0, 1);
+    let mut req = vec![0u8; 60];
+    crate::wire::arp::build_request(&mut req, CLIENT_MAC, ip("198.18.0.10"), ip("198.18.0.100")).unwrap();
+    h.rx(CLIENT_PORT, req);
+    let tx = h.take_tx(CLIENT_PORT);
+    assert_eq!(tx.len(), 1);
+    let eth = EthernetFrame::new_checked(&tx[0][..]).unwrap();
+    assert_eq!(eth.dst_addr(), CLIENT_MAC);
+    assert_eq!(eth.src_addr(), LB_C_MAC);
+    let a = ArpPacket::new_checked(eth.payload()).unwrap();
+    assert_eq!(a.operation(), ArpOperation::REPLY);
+    assert_eq!(a.sender_ip(), ip("198.18.0.100"));
+    assert_eq!(a.sender_hw(), LB_C_MAC);
+    assert_eq!(h.out.learned, vec![(ip("198.18.0.10"), CLIENT_MAC.0, CLIENT_PORT)]);
+
+    // The LIP is answered on the server side only.
+    let mut req = vec![0u8; 60];
+    crate::wire::arp::build_request(&mut req, RS_MAC[0], ip("198.19.0.11"), ip("198.19.0.200")).unwrap();
+    h.rx(CLIENT_PORT, req.clone());
+    assert!(h.take_tx(CLIENT_PORT).is_empty());
+    h.rx(SERVER_PORT, req);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1);
+
+    // Someone else's address is not ours to answer.
+    let mut req = vec![0u8; 60];
+    crate::wire::arp::build_request(&mut req, CLIENT_MAC, ip("198.18.0.10"), ip("198.18.0.77")).unwrap();
+    h.rx(CLIENT_PORT, req);
+    assert!(h.take_tx(CLIENT_PORT).is_empty());
+    assert_eq!(h.drops(DropReason::ArpIgnored), 2, "the LIP asked on the client side, and .77");
+}
+
+#[test]
+fn fullnat_round_trip_with_arp_resolution() {
+    let mut h = Harness::new(0, 1);
+    let syn =
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
+    h.rx(CLIENT_PORT, syn);
+    // The real server is unknown: the SYN waits and an ARP request goes out.
+    let tx = h.take_tx(SERVER_PORT);
+    assert_eq!(tx.len(), 1);
+    let eth = EthernetFrame::new_checked(&tx[0][..]).unwrap();
+    assert_eq!(eth.ethertype(), EtherType::ARP);
+    let a = ArpPacket::new_checked(eth.payload()).unwrap();
+    assert_eq!((a.sender_ip(), a.target_ip()), (ip("198.19.0.1"), ip("198.19.0.11")));
+
+    h.rx(SERVER_PORT, arp_reply_frame(RS_MAC[0], ip("198.19.0.11"), LB_S_MAC, ip("198.19.0.1")));
+    let tx = h.take_tx(SERVER_PORT);
+    assert_eq!(tx.len(), 1, "the held SYN is released");
+    let (smac, dmac, src, sport, dst, dport) = endpoints(&tx[0]);
+    assert_eq!((smac, dmac), (LB_S_MAC, RS_MAC[0]));
+    assert_eq!((src, dst, dport), (ip("198.19.0.200"), ip("198.19.0.11"), 80));
+    let lport = sport;
+
+    // The SYN/ACK comes back to LIP:lport and leaves as VIP:80 → client.
+    h.rx(CLIENT_PORT, arp_reply_frame(CLIENT_MAC, ip("198.18.0.10"), LB_C_MAC, ip("198.18.0.1")));
+    let synack =
+        tcp_frame(RS_MAC[0], LB_S_MAC, ip("198.19.0.11"), 80, ip("198.19.0.200"), lport, TcpFlags(0x12), b"");
+    h.rx(SERVER_PORT, synack);
+    let tx = h.take_tx(CLIENT_PORT);
+    assert_eq!(tx.len(), 1);
+    let (smac, dmac, src, sport, dst, dport) = endpoints(&tx[0]);
+    assert_eq!((smac, dmac), (LB_C_MAC, CLIENT_MAC));
+    assert_eq!((src, sport, dst, dport), (ip("198.18.0.100"), 80, ip("198.18.0.10"), 40000));
+
+    // The client's ACK establishes the session.
+    let ack = tcp_frame(
+        CLIENT_MAC,
+        LB_C_MAC,
+        ip("198.18.0.10"),
+        40000,
+        ip("198.18.0.100"),
+        80,
+        TcpFlags::ACK,
+        b"hi",
+    );
+    h.rx(CLIENT_PORT, ack);
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1);
+    let conns = h.p.dump_sessions(h.now);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].state, "ESTABLISHED");
+    assert_eq!(conns[0].local, format!("198.19.0.200:{lport}").parse().unwrap());
+    let c = h.p.counters();
+    let slot = h.p.snapshot().services[0].reals[0].slot as usize;
+    assert_eq!(c.reals[slot].active.get(), 1);
+    assert_eq!(c.reals[slot].inactive.get(), 0);
+    assert_eq!(c.reals[slot].traffic.in_pkts.get(), 2);
+    assert_eq!(c.reals[slot].traffic.out_pkts.get(), 1);
+}
