@@ -308,6 +308,25 @@ mod tests {
         assert_eq!(rebind(&r, &snap, Time::ZERO), Err(RebindError::Unsupported));
     }
 
+    /// A session of a port-0 service (LVS's catch-all) on port 443 finds that service and
+    /// its port-0 real server, which serves the port the client asked for.
+    #[test]
+    fn a_catch_all_services_session_finds_its_service_and_server() {
+        let mut svc = snapshot().services[0].clone();
+        svc.vport = 0;
+        for r in &mut svc.reals {
+            r.addr.set_port(0);
+        }
+        let snap = Snapshot::new(1, vec![svc]);
+        let mut r = rec();
+        r.virt.set_port(443);
+        r.real.set_port(443);
+        let s = rebind(&r, &snap, Time::from_secs(100)).unwrap();
+        assert_eq!((s.service, s.session.real_slot, s.session.reply.sport), (0, 11, 443));
+        r.real = SocketAddr::from(([172, 16, 0, 3], 443));
+        assert_eq!(rebind(&r, &snap, Time::ZERO), Err(RebindError::NoReal(r.real)));
+    }
+
     /// An IPv6 session with its PROXY header sent goes through the wire and comes back
     /// equal; what an IPv6 session cannot hold is refused.
     #[test]

@@ -628,3 +628,47 @@ fn a_service_on_an_own_address_takes_its_port_and_leaves_the_others_to_the_host(
     assert_eq!(k, vec![(CLIENT_PORT, ssh), (CLIENT_PORT, udp)]);
     assert!(h.tx(SERVER_PORT).is_empty());
 }
+
+/// LVS's catch-all on an IPv6 VIP: a persistent port-0 service takes the ports without a
+/// service of their own (80 and 53 have theirs), its port-0 real server gets the port the
+/// client asked for.
+#[test]
+fn a_port_zero_service_takes_the_other_ports_of_the_vip() {
+    let mut r = registry6();
+    let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("[{VIP}]:0").parse().unwrap() };
+    let options = rvs_proto::ServiceOptions {
+        persistence: Some(rvs_proto::Persistence { timeout: 300, prefix_len: 128 }),
+        ..Default::default()
+    };
+    let spec = ServiceSpec { options, key, scheduler: "rr".into(), local_addrs: vec![LIP.parse().unwrap()] };
+    r.add_service(spec).unwrap();
+    let real = RealSpec {
+        thresholds: Default::default(),
+        addr: format!("[{}]:0", rs(2)).parse().unwrap(),
+        weight: 1,
+        method: ForwardMethod::FullNat,
+        tunnel: None,
+    };
+    r.add_real(&key, real).unwrap();
+    let cfg = PipelineConfig { v6: v6_config(), ..config(0, 1) };
+    let counters = Arc::new(WorkerCounters::new(16, 64));
+    let p = Pipeline::new(cfg, Arc::new(r.snapshot()), counters, Time::ZERO);
+    let mut h = H { p, out: Output::new(2, 1), now: Time::from_secs(1) };
+    h.p.neigh6_learned(a(CLIENT), CLIENT_MAC.0, CLIENT_PORT, h.now, &mut h.out);
+    for (i, m) in RS_MAC.iter().enumerate() {
+        h.p.neigh6_learned(rs(i), m.0, SERVER_PORT, h.now, &mut h.out);
+    }
+    for (sport, dport) in [(40000, 8443), (40001, 25)] {
+        h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), sport, a(VIP), dport, 6, SYN, b""));
+        let sent = h.tx(SERVER_PORT);
+        assert_eq!(sent.len(), 1, "port {dport}");
+        let (_, dmac, src, lport, dst, rport, _) = parse(&sent[0]);
+        assert_eq!((dmac, src, dst, rport), (RS_MAC[2], a(LIP), rs(2), dport));
+        h.rx(SERVER_PORT, l4_frame(RS_MAC[2], LB_S_MAC, rs(2), dport, a(LIP), lport, 6, SYN | ACK, b""));
+        assert_eq!(parse(&h.tx(CLIENT_PORT)[0]), (LB_C_MAC, CLIENT_MAC, a(VIP), dport, a(CLIENT), sport, 63));
+    }
+    // Port 80 keeps its own service (real servers 0 to 2 on port 80, round robin from 0).
+    h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 40002, a(VIP), 80, 6, SYN, b""));
+    let (_, _, _, _, dst, rport, _) = parse(&h.tx(SERVER_PORT)[0]);
+    assert_eq!((dst, rport), (rs(0), 80));
+}
