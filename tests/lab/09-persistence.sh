@@ -57,4 +57,36 @@ for c in 198.18.0.10 198.18.0.11 198.18.0.25 198.18.0.30; do
 done
 assert_eq "real servers seen by the whole /24" 1 "$(sort -u <<<"$all" | grep -c .)"
 
+# LVS's catch-all: port 0 of a second VIP, persistent, to real servers given without a port
+# (port 0: the port each client asked for). One client's connections to port 80 and to
+# port 8081 all go to one real server, on the port asked for; without -p, ipvsadm's error.
+ANY=198.18.0.101
+out=$(rvsadm -A -t "$ANY:0" -s rr 2>&1)
+assert_contains "rvsadm -A -t $ANY:0 without -p" "Zero port specified for non-persistent service" "$out"
+assert_ok "rvsadm -A -t $ANY:0 -s rr -p 60" rvsadm -A -t "$ANY:0" -s rr -p 60
+for ip in "${RS_IPS[@]}"; do
+  assert_ok "rvsadm -a -t $ANY:0 -r $ip" rvsadm -a -t "$ANY:0" -r "$ip" -w 1
+done
+assert_ok "rvsadm -P -t $ANY:0 -z ${LIPS[1]}" rvsadm -P -t "$ANY:0" -z "${LIPS[1]}"
+indent < <(rvsadm -Ln -t "$ANY:0")
+# shellcheck disable=SC2016
+out=$(in_client bash -c 'for ((i = 0; i < 10; i++)); do
+    body=$(curl -s --max-time 5 --interface 198.18.0.10 "http://$1/") && [[ -n $body ]] || body=FAIL
+    printf "%s\n" "$body"
+  done' _ "$ANY")
+assert_eq "failed requests to $ANY:80 (the catch-all)" 0 "$(count_of FAIL "$out")"
+assert_eq "real servers seen through the catch-all" 1 "$(sort -u <<<"$out" | grep -c .)"
+# Port 8081 (nginx's PROXY-protocol listener, which closes on a request without the header):
+# the connection is made, to the same server, on port 8081.
+in_client timeout 10 bash -c "exec 3<>/dev/tcp/$ANY/8081 && printf 'x\r\n\r\n' >&3 && cat <&3 >/dev/null"
+assert_eq "TCP $ANY:8081 through the catch-all: connected and closed by the server" 0 "$?"
+conns=$(rvsadm -Lnc | awk -v any="$ANY" '$5 ~ "^"any":" {print $5, $7}')
+indent <<<"$conns"
+assert_ge "catch-all sessions listed" 11 "$(grep -c . <<<"$conns")"
+assert_eq "real servers of the catch-all's sessions" 1 "$(awk '{split($2, a, ":"); print a[1]}' <<<"$conns" | sort -u | grep -c .)"
+assert_eq "sessions whose server port is not the port asked for" 0 \
+  "$(awk '{n = split($1, v, ":"); m = split($2, r, ":"); if (v[n] != r[m]) print}' <<<"$conns" | grep -c .)"
+assert_eq "the server's name for port 80 and 8081" "$(head -n1 <<<"$out")" \
+  "rs$(($(awk '{split($2, a, ":"); print a[1]}' <<<"$conns" | sort -u | sed 's/.*\.//') - 10))"
+
 finish
