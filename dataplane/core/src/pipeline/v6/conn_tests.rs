@@ -63,10 +63,15 @@ struct H {
 
 impl H {
     fn new(worker: u16, workers: u16) -> H {
-        let counters = Arc::new(WorkerCounters::new(16, 64));
         let cfg = PipelineConfig { v6: v6_config(), ..config(worker, workers) };
-        let p = Pipeline::new(cfg, Arc::new(registry6().snapshot()), counters, Time::ZERO);
-        let mut h = H { p, out: Output::new(2, workers as usize), now: Time::from_secs(1) };
+        H::with(registry6(), cfg)
+    }
+    /// A pipeline of `r`'s services under `cfg`, its neighbours known.
+    fn with(r: Registry, cfg: PipelineConfig) -> H {
+        let counters = Arc::new(WorkerCounters::new(16, 64));
+        let workers = cfg.workers as usize;
+        let p = Pipeline::new(cfg, Arc::new(r.snapshot()), counters, Time::ZERO);
+        let mut h = H { p, out: Output::new(2, workers), now: Time::from_secs(1) };
         // Neighbours known: the client and the three real servers.
         h.p.neigh6_learned(a(CLIENT), CLIENT_MAC.0, CLIENT_PORT, h.now, &mut h.out);
         for (i, m) in RS_MAC.iter().enumerate() {
@@ -580,34 +585,29 @@ fn bad_and_orphan_fragments_are_counted() {
     assert_eq!(h.drops(DropReason::FragmentTimeout), 2);
 }
 
+/// Adds TCP service `vip` (through LIP, with `options`) with the one real server `real`.
+fn add_service(r: &mut Registry, vip: &str, options: rvs_proto::ServiceOptions, real: &str) {
+    let key = ServiceKey { protocol: Protocol::Tcp, addr: vip.parse().unwrap() };
+    let spec = ServiceSpec { options, key, scheduler: "rr".into(), local_addrs: vec![LIP.parse().unwrap()] };
+    r.add_service(spec).unwrap();
+    let real = RealSpec {
+        thresholds: Default::default(),
+        addr: real.parse().unwrap(),
+        weight: 1,
+        method: ForwardMethod::FullNat,
+        tunnel: None,
+    };
+    r.add_real(&key, real).unwrap();
+}
+
 /// A service on one of the ports' own addresses (2001:db8:1::1, `v6_config`), as LVS
 /// allows: its port is balanced, ssh to the same address stays the host's.
 #[test]
 fn a_service_on_an_own_address_takes_its_port_and_leaves_the_others_to_the_host() {
     const OWN: &str = "2001:db8:1::1";
     let mut r = Registry::new(16, 64);
-    let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("[{OWN}]:80").parse().unwrap() };
-    let spec = ServiceSpec {
-        options: Default::default(),
-        key,
-        scheduler: "rr".into(),
-        local_addrs: vec![LIP.parse().unwrap()],
-    };
-    r.add_service(spec).unwrap();
-    let real = RealSpec {
-        thresholds: Default::default(),
-        addr: format!("[{}]:80", rs(0)).parse().unwrap(),
-        weight: 1,
-        method: ForwardMethod::FullNat,
-        tunnel: None,
-    };
-    r.add_real(&key, real).unwrap();
-    let cfg = PipelineConfig { v6: v6_config(), exception_path: true, ..config(0, 1) };
-    let counters = Arc::new(WorkerCounters::new(16, 64));
-    let p = Pipeline::new(cfg, Arc::new(r.snapshot()), counters, Time::ZERO);
-    let mut h = H { p, out: Output::new(2, 1), now: Time::from_secs(1) };
-    h.p.neigh6_learned(a(CLIENT), CLIENT_MAC.0, CLIENT_PORT, h.now, &mut h.out);
-    h.p.neigh6_learned(rs(0), RS_MAC[0].0, SERVER_PORT, h.now, &mut h.out);
+    add_service(&mut r, &format!("[{OWN}]:80"), Default::default(), &format!("[{}]:80", rs(0)));
+    let mut h = H::with(r, PipelineConfig { v6: v6_config(), exception_path: true, ..config(0, 1) });
 
     h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), 40000, a(OWN), 80, 6, SYN, b""));
     let sent = h.tx(SERVER_PORT);
@@ -635,29 +635,12 @@ fn a_service_on_an_own_address_takes_its_port_and_leaves_the_others_to_the_host(
 #[test]
 fn a_port_zero_service_takes_the_other_ports_of_the_vip() {
     let mut r = registry6();
-    let key = ServiceKey { protocol: Protocol::Tcp, addr: format!("[{VIP}]:0").parse().unwrap() };
     let options = rvs_proto::ServiceOptions {
         persistence: Some(rvs_proto::Persistence { timeout: 300, prefix_len: 128 }),
         ..Default::default()
     };
-    let spec = ServiceSpec { options, key, scheduler: "rr".into(), local_addrs: vec![LIP.parse().unwrap()] };
-    r.add_service(spec).unwrap();
-    let real = RealSpec {
-        thresholds: Default::default(),
-        addr: format!("[{}]:0", rs(2)).parse().unwrap(),
-        weight: 1,
-        method: ForwardMethod::FullNat,
-        tunnel: None,
-    };
-    r.add_real(&key, real).unwrap();
-    let cfg = PipelineConfig { v6: v6_config(), ..config(0, 1) };
-    let counters = Arc::new(WorkerCounters::new(16, 64));
-    let p = Pipeline::new(cfg, Arc::new(r.snapshot()), counters, Time::ZERO);
-    let mut h = H { p, out: Output::new(2, 1), now: Time::from_secs(1) };
-    h.p.neigh6_learned(a(CLIENT), CLIENT_MAC.0, CLIENT_PORT, h.now, &mut h.out);
-    for (i, m) in RS_MAC.iter().enumerate() {
-        h.p.neigh6_learned(rs(i), m.0, SERVER_PORT, h.now, &mut h.out);
-    }
+    add_service(&mut r, &format!("[{VIP}]:0"), options, &format!("[{}]:0", rs(2)));
+    let mut h = H::with(r, PipelineConfig { v6: v6_config(), ..config(0, 1) });
     for (sport, dport) in [(40000, 8443), (40001, 25)] {
         h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), sport, a(VIP), dport, 6, SYN, b""));
         let sent = h.tx(SERVER_PORT);
