@@ -454,4 +454,6 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
 }
 
 #[cfg(test)]
+mod scrape_tests;
+#[cfg(test)]
 mod tests;
