@@ -10,7 +10,7 @@
 //! daemon's backend are in `server.rs`.
 //!
 //! Routes:
-//! * `GET /metrics`
+//! * `GET /metrics` (rvs's families, and node_exporter's `node_ipvs_*`: `api/ipvs_compat.rs`)
 //! * `GET /api/v1/services`, `GET /api/v1/services/{proto}/{vip}:{port}`
 //! * `POST /api/v1/services/{proto}/{vip}:{port}/reals` body `{"address": "ip:port", "weight": n}`,
 //!   optionally `"method": "fullnat"|"nat"|"dr"|"tun"` (default: the service's `lb_kind`)
@@ -36,6 +36,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub mod auth;
+mod ipvs_compat;
 mod metrics;
 mod server;
 mod services;
@@ -195,6 +196,7 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
             let mut body = metrics(&b.status(), rvsd.as_ref().ok());
             body.push_str(&vrrp::metrics(b.vrrp().as_deref(), b.ownership().ok().as_ref()));
             body.push_str(&sync_metrics::metrics(b.sync().ok().as_ref()));
+            body.push_str(&ipvs_compat::metrics(rvsd.as_ref().ok().map(|r| r.0.as_slice())));
             Answer { status: 200, content_type: METRICS_TYPE, body }
         }
         (_, ["metrics"]) => error(405, "use GET"),

@@ -389,3 +389,59 @@ pub(super) fn promtool(text: &str) -> Option<(bool, String)> {
     said.push_str(&String::from_utf8_lossy(&out.stderr));
     Some((out.status.success(), said))
 }
+
+/// node_exporter's `ipvs` collector's families, as its dashboards and alerts query them:
+/// the same names, types and label names; totals summed over the services.
+#[test]
+fn node_exporter_ipvs_families() {
+    let text = scrape();
+    let (types, samples) = parse(&text);
+    let (services, _) = rvsd();
+    let sum = |get: fn(&TrafficStats) -> u64| services.iter().map(|s| get(&s.stats)).sum::<u64>() as f64;
+    for (name, want) in [
+        ("node_ipvs_connections_total", sum(|t| t.conns)),
+        ("node_ipvs_incoming_packets_total", sum(|t| t.in_pkts)),
+        ("node_ipvs_outgoing_packets_total", sum(|t| t.out_pkts)),
+        ("node_ipvs_incoming_bytes_total", sum(|t| t.in_bytes)),
+        ("node_ipvs_outgoing_bytes_total", sum(|t| t.out_bytes)),
+    ] {
+        assert_eq!(types.get(name), Some(&"counter"), "{name}");
+        let got: Vec<_> = samples.iter().filter(|s| s.0 == name).collect();
+        assert_eq!(got.len(), 1, "{name}");
+        assert!(got[0].1.is_empty() && got[0].2 == want, "{name}: {:?}, want {want}", got[0]);
+    }
+    let names = ["local_address", "local_port", "remote_address", "remote_port", "proto", "local_mark"];
+    for (name, get) in [
+        ("node_ipvs_backend_connections_active", (|r: &RealInfo| r.active_conns) as fn(&RealInfo) -> u64),
+        ("node_ipvs_backend_connections_inactive", |r| r.inactive_conns),
+        ("node_ipvs_backend_weight", |r| u64::from(r.spec.weight)),
+    ] {
+        assert_eq!(types.get(name), Some(&"gauge"), "{name}");
+        let got: Vec<_> = samples.iter().filter(|s| s.0 == name).collect();
+        assert_eq!(got.len(), reals().len(), "{name}");
+        for s in &services {
+            for r in &s.reals {
+                let want = [
+                    s.spec.key.addr.ip().to_string(),
+                    s.spec.key.addr.port().to_string(),
+                    r.spec.addr.ip().to_string(),
+                    r.spec.addr.port().to_string(),
+                    s.spec.key.protocol.as_str().to_ascii_uppercase(),
+                    String::new(),
+                ];
+                let want: Vec<(String, String)> = names.iter().map(|n| n.to_string()).zip(want).collect();
+                assert!(
+                    got.iter().any(|(_, l, v)| *l == want && *v == get(r) as f64),
+                    "{name}: no {want:?} = {}",
+                    get(r)
+                );
+            }
+        }
+    }
+    // Written as node_exporter writes them (IPv6 without brackets, protocol in capitals).
+    assert!(text.contains(
+        "node_ipvs_backend_weight{local_address=\"2001:db8::100\",local_port=\"53\",remote_address=\"2001:db8:1::12\",remote_port=\"53\",proto=\"UDP\",local_mark=\"\"} 2\n"
+    ));
+    // Nothing when rvsd does not answer (node_exporter: nothing when IPVS cannot be read).
+    assert!(!scrape_with(false).contains("node_ipvs_"));
+}
