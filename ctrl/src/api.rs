@@ -183,10 +183,38 @@ fn parse_addr(s: &str) -> Option<SocketAddr> {
     s.parse().ok()
 }
 
+/// A path segment with its %-escapes decoded (a client may write `[2001:db8::1]:80` as
+/// `%5B2001%3Adb8%3A%3A1%5D%3A80`); None when an escape is malformed or the result is not
+/// UTF-8.
+fn percent_decode(seg: &str) -> Option<String> {
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Handles one request.
 pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
     let path = url.split('?').next().unwrap_or("");
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let Some(decoded) =
+        path.split('/').filter(|p| !p.is_empty()).map(percent_decode).collect::<Option<Vec<_>>>()
+    else {
+        return error(400, format!("bad path {path:?}: a %-escape that is malformed or not UTF-8"));
+    };
+    let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
     if let Some(a) = b.dashboard().and_then(|d| d.respond(method, url, &b.status())) {
         return a;
     }
@@ -222,6 +250,7 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
                 Err(e) => error(400, e),
             }
         }
+        (_, ["api", "v1", "services"]) => error(405, format!("{method} is not allowed here (GET or POST)")),
         (_, ["api", "v1", rest @ ("vrrp" | "ownership")]) => vrrp::route(method, &[rest], body, b),
         (_, ["api", "v1", "services", proto, vs, rest @ ..]) => {
             let protocol = match *proto {

@@ -264,3 +264,24 @@ fn service_routes() {
     assert_eq!(v4.options.persistence.unwrap().timeout, 30);
     assert!(so.removed.contains(&key()) && so.edited.is_empty(), "{so:?}");
 }
+
+#[test]
+fn methods_and_escaped_paths() {
+    let f = fake();
+    let r = |m: &str, u: &str| respond(m, u, "{}", &f);
+    // The service list takes GET and POST, nothing else: 405, not "no route".
+    for m in ["DELETE", "PUT", "PATCH"] {
+        let a = r(m, "/api/v1/services");
+        assert_eq!(a.status, 405, "{m}: {}", a.body);
+    }
+    // %-escapes are decoded in each segment, as a client's URL library writes them.
+    assert_eq!(r("GET", "/api/v1/services/tcp/198.18.0.100%3A80").status, 200);
+    assert_eq!(r("GET", "/api/v1/%73ervices/tcp/198.18.0.100:80").status, 200);
+    assert_eq!(r("GET", "/api/v1/services/tcp/%5B2001%3Adb8%3A%3A1%5D%3A80").status, 404);
+    // ... and refused when malformed or not UTF-8 once decoded.
+    for bad in ["/api/v1/services/tcp/%FF%FE:80", "/api/v1/%zz", "/api/v1/%+1", "/metrics%"] {
+        let a = r("GET", bad);
+        assert_eq!(a.status, 400, "{bad}: {}", a.body);
+        assert!(a.body.contains("\"error\""), "{}", a.body);
+    }
+}
