@@ -1,6 +1,6 @@
 //! rvs-ctrl's HTTP side: `/metrics` in Prometheus' text format and a JSON API for virtual
-//! services and real servers, served by a small blocking server ([`tiny_http`]) on a
-//! thread of its own.
+//! services and real servers, answered one at a time on a thread of its own, each
+//! connection read by a thread of its own with bounded time and size ([`http`]).
 //!
 //! The main loop publishes a [`Status`] (configuration, health, effective table) after
 //! every change; the HTTP thread reads it, asks rvsd for its counters at each request that
@@ -36,6 +36,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub mod auth;
+pub mod http;
 mod ipvs_compat;
 mod metrics;
 mod server;
@@ -43,7 +44,7 @@ mod services;
 mod sync_metrics;
 mod vrrp;
 pub use metrics::metrics;
-pub use server::{bind, serve, ListenError, Live};
+pub use server::{bind, serve, ListenError, Live, Server};
 
 /// Where rvs-ctrl listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9595";
@@ -484,6 +485,8 @@ pub fn services_json(st: &Status, rvsd: Option<&[ServiceInfo]>, only: Option<Ser
     out
 }
 
+#[cfg(test)]
+mod http_tests;
 #[cfg(test)]
 mod scrape_tests;
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The HTTP server: [`Live`] (the running daemon's [`Backend`]), [`bind`] and [`serve`].
 
+use super::http;
 use super::*;
+use std::net::TcpListener;
 
 /// The backend of the running daemon.
 pub struct Live {
@@ -78,63 +80,158 @@ pub struct ListenError {
     pub msg: String,
 }
 
+/// The listening socket and what clients may take ([`http::Limits`]).
+pub struct Server {
+    listener: TcpListener,
+    limits: http::Limits,
+}
+
+impl Server {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn with_limits(self, limits: http::Limits) -> Self {
+        Server { limits, ..self }
+    }
+}
+
 /// Binds `addr`; [`serve`] then answers requests.
-pub fn bind(addr: SocketAddr) -> Result<tiny_http::Server, ListenError> {
-    tiny_http::Server::http(addr).map_err(|e| ListenError { addr, msg: e.to_string() })
+pub fn bind(addr: SocketAddr) -> Result<Server, ListenError> {
+    let listener = TcpListener::bind(addr).map_err(|e| ListenError { addr, msg: e.to_string() })?;
+    // Accepted after poll says so; a connection gone in between must not block the loop.
+    listener.set_nonblocking(true).map_err(|e| ListenError { addr, msg: e.to_string() })?;
+    Ok(Server { listener, limits: http::Limits::default() })
+}
+
+/// A request for the answering loop, and where its answer goes.
+struct Job {
+    req: http::Request,
+    reply: mpsc::Sender<Answer>,
 }
 
 /// Answers requests one at a time until `stop` is set; changes only with `auth`'s consent.
-pub fn serve(server: &tiny_http::Server, backend: &dyn Backend, auth: &auth::Auth, stop: &AtomicBool) {
-    /// Request bodies larger than this are refused.
-    const MAX_BODY: u64 = 64 * 1024;
+/// Connections are accepted and read on threads of their own ([`http`]), so a slow or
+/// silent client delays nobody else's answer.
+pub fn serve(server: &Server, backend: &dyn Backend, auth: &auth::Auth, stop: &AtomicBool) {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::scope(|scope| {
+        let accept = std::thread::Builder::new()
+            .name("rvs-http-accept".into())
+            .spawn_scoped(scope, || accept(server, auth, tx, stop));
+        if let Err(e) = accept {
+            tracing::error!(error = %e, "cannot start the HTTP accept thread");
+            return;
+        }
+        while !stop.load(Ordering::Relaxed) {
+            let Job { req, reply } = match rx.recv_timeout(Duration::from_millis(250)) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    tracing::error!("the HTTP accept thread ended: no more requests are served");
+                    return;
+                }
+            };
+            let (method, url) = (req.method.as_str(), req.target.as_str());
+            // HEAD is GET without the body (the connection sends the head only).
+            let routed = if method == "HEAD" { "GET" } else { method };
+            let answer = respond(routed, url, &req.body, backend);
+            tracing::debug!(%method, %url, status = answer.status, "http");
+            if !matches!(method, "GET" | "HEAD") && answer.status < 300 {
+                tracing::info!(%method, %url, body = %req.body.trim(), "API change");
+            }
+            let _ = reply.send(answer);
+        }
+    });
+}
+
+/// Accepts connections until `stop` is set, each on a thread of its own, at most
+/// `max_connections` at once (others are answered 503).
+fn accept(server: &Server, auth: &auth::Auth, tx: mpsc::Sender<Job>, stop: &AtomicBool) {
+    use std::os::fd::AsRawFd;
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Refusals are logged at most every 10 s, with their count.
+    let (mut warned, mut refused) = (None, 0u64);
     while !stop.load(Ordering::Relaxed) {
-        let mut req = match server.recv_timeout(Duration::from_millis(250)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
+        let mut pfd = libc::pollfd { fd: server.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        if unsafe { libc::poll(&mut pfd, 1, 250) } <= 0 {
+            continue;
+        }
+        let stream = match server.listener.accept() {
+            Ok((s, _)) => s,
+            // Gone between poll and accept.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
+                // Out of file descriptors, say: wait, and go on accepting.
                 tracing::warn!(error = %e, "HTTP accept");
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
-        let method = req.method().as_str().to_ascii_uppercase();
-        let url = req.url().to_string();
-        let authorization = req
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Authorization"))
-            .map(|h| h.value.as_str().to_string());
-        let mut body = String::new();
-        let answer = match auth.check(&method, authorization.as_deref()) {
-            Err((status, msg)) => {
-                tracing::warn!(%method, %url, status, "API change refused: {msg}");
-                error(status, msg)
+        let _ = stream.set_nonblocking(false);
+        let limits = server.limits.clone();
+        if active.load(Ordering::Relaxed) >= limits.max_connections {
+            refused += 1;
+            if warned.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(10)) {
+                tracing::warn!(max = limits.max_connections, refused, "HTTP: too many connections, refused");
+                warned = Some(std::time::Instant::now());
+                refused = 0;
             }
-            Ok(()) => {
-                use std::io::Read;
-                match req.as_reader().take(MAX_BODY + 1).read_to_string(&mut body) {
-                    Ok(n) if n as u64 > MAX_BODY => error(413, "body too large"),
-                    Ok(_) => respond(&method, &url, &body, backend),
-                    Err(e) => error(400, format!("cannot read the body: {e}")),
-                }
-            }
-        };
-        tracing::debug!(%method, %url, status = answer.status, "http");
-        if method != "GET" && answer.status < 300 {
-            tracing::info!(%method, %url, body = %body.trim(), "API change");
+            http::send_now(stream, &error(503, "too many connections; try again"));
+            continue;
         }
-        let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], answer.content_type.as_bytes())
-            .expect("static header");
-        let mut resp =
-            tiny_http::Response::from_string(answer.body).with_status_code(answer.status).with_header(header);
-        if answer.status == 401 {
-            resp.add_header(
-                tiny_http::Header::from_bytes(&b"WWW-Authenticate"[..], &b"Bearer realm=\"rvs-ctrl\""[..])
-                    .expect("static header"),
-            );
-        }
-        if let Err(e) = req.respond(resp) {
-            tracing::debug!(error = %e, "HTTP respond");
+        active.fetch_add(1, Ordering::Relaxed);
+        let guard = Active(active.clone());
+        let (tx, auth) = (tx.clone(), auth.clone());
+        let spawned = std::thread::Builder::new().name("rvs-http-conn".into()).spawn(move || {
+            let _guard = guard;
+            connection(stream, &limits, &auth, &tx);
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "HTTP: cannot start a connection thread");
         }
     }
+}
+
+/// Counts a connection until dropped.
+struct Active(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads one request, has the loop answer it, sends the answer.
+fn connection(
+    mut stream: std::net::TcpStream,
+    limits: &http::Limits,
+    auth: &auth::Auth,
+    tx: &mpsc::Sender<Job>,
+) {
+    let may = |method: &str, authorization: Option<&str>| {
+        auth.check(method, authorization).map_err(|(status, msg)| {
+            tracing::warn!(%method, status, "API change refused: {msg}");
+            error(status, msg)
+        })
+    };
+    let req = match http::read_request(&mut stream, limits, &may) {
+        Ok(r) => r,
+        Err(http::NoRequest::Gone) => return,
+        Err(http::NoRequest::Refuse(a)) => {
+            tracing::debug!(status = a.status, body = %a.body.trim(), "HTTP request refused");
+            return http::send(stream, &a, false, limits);
+        }
+    };
+    let head_only = req.method == "HEAD";
+    let (reply, answer) = mpsc::channel();
+    let answer = match tx.send(Job { req, reply }) {
+        // The loop answers within seconds (rvsd's and the main loop's own timeouts).
+        Ok(()) => answer
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| error(503, "rvs-ctrl is busy or stopping")),
+        Err(_) => error(503, "rvs-ctrl is stopping"),
+    };
+    http::send(stream, &answer, head_only, limits);
 }

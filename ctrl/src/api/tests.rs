@@ -98,7 +98,7 @@ fn rvsd() -> (Vec<ServiceInfo>, Vec<WorkerStats>) {
     (services, workers)
 }
 
-struct Fake {
+pub(super) struct Fake {
     status: Status,
     ov: RefCell<Overrides>,
     services: RefCell<crate::overrides::ServiceOverrides>,
@@ -122,7 +122,7 @@ impl Backend for Fake {
     }
 }
 
-fn fake() -> Fake {
+pub(super) fn fake() -> Fake {
     let text = "local_address_group g {\n 198.19.0.200\n}\n\
                 virtual_server 198.18.0.100 80 {\n lb_algo rr\n lb_kind FNAT\n laddr_group_name g\n real_server 198.19.0.11 80 {\n }\n\
                 real_server 198.19.0.12 80 {\n }\n}\n";
