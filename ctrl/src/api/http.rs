@@ -120,6 +120,20 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Where the head ends in `buf`: the length of its lines and where the body starts (after
+/// an empty line, CRLF or LF).
+fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = buf[from..].iter().position(|b| *b == b'\n').map(|i| from + i) {
+        match buf.get(i + 1..) {
+            Some([b'\n', ..]) => return Some((i, i + 2)),
+            Some([b'\r', b'\n', ..]) => return Some((i, i + 3)),
+            _ => from = i + 1,
+        }
+    }
+    None
+}
+
 /// Whether a request's method and Authorization header may go on (else the refusal).
 pub(super) type May<'a> = dyn Fn(&str, Option<&str>) -> Result<(), Answer> + 'a;
 
@@ -129,9 +143,9 @@ pub(super) fn read_request(s: &mut TcpStream, limits: &Limits, may: &May) -> Res
     let deadline = Instant::now() + limits.deadline;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+    let (head_len, body_at) = loop {
+        if let Some(end) = head_end(&buf) {
+            break end;
         }
         if buf.len() > limits.max_head {
             return Err(NoRequest::Refuse(error(431, "request head too large")));
@@ -143,14 +157,14 @@ pub(super) fn read_request(s: &mut TcpStream, limits: &Limits, may: &May) -> Res
             Err(e) => return Err(io_fail(e)),
         }
     };
-    if head_end > limits.max_head {
+    if body_at > limits.max_head {
         return Err(NoRequest::Refuse(error(431, "request head too large")));
     }
-    let rest = buf.split_off(head_end);
-    let head = std::str::from_utf8(&buf[..head_end - 4])
-        .map_err(|_| bad("the request line or a header is not UTF-8 (percent-encode the path)"))?;
-    let mut lines = head.split("\r\n");
-    let line = lines.next().unwrap_or("");
+    let rest = buf.split_off(body_at);
+    // Lines end in CRLF, or LF alone (RFC 9112 2.2 lets a server take that).
+    let mut lines = buf[..head_len].split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let line = std::str::from_utf8(lines.next().unwrap_or(b""))
+        .map_err(|_| bad("the request line is not UTF-8 (percent-encode the path)"))?;
     let mut parts = line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -173,13 +187,19 @@ pub(super) fn read_request(s: &mut TcpStream, limits: &Limits, may: &May) -> Res
     let method = method.to_ascii_uppercase();
     let (mut length, mut chunked, mut authorization, mut expect) = (None::<usize>, false, None, None);
     for h in lines {
+        // Values may hold bytes that are not UTF-8 (obs-text); none that rvs-ctrl reads does.
+        let h = String::from_utf8_lossy(h);
         let Some((name, value)) = h.split_once(':').filter(|(n, _)| is_token(n)) else {
             return Err(bad(format!("malformed header line {h:?}")));
         };
         let value = value.trim();
         match name.to_ascii_lowercase().as_str() {
             "content-length" => {
-                let n: u64 = value.parse().map_err(|_| bad(format!("bad Content-Length {value:?}")))?;
+                let n: u64 = value
+                    .parse()
+                    .ok()
+                    .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| bad(format!("bad Content-Length {value:?}")))?;
                 if length.is_some_and(|l| l as u64 != n) {
                     return Err(bad("two different Content-Length headers"));
                 }
@@ -268,7 +288,10 @@ fn read_chunked(
     loop {
         let size_line = line(s, &mut have, &mut at)?;
         let size = size_line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| bad("malformed chunk size"))?;
+        let size = usize::from_str_radix(size, 16)
+            .ok()
+            .filter(|_| size.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| bad("malformed chunk size"))?;
         if size == 0 {
             // Trailers, up to the empty line.
             while !line(s, &mut have, &mut at)?.is_empty() {}

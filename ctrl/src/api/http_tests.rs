@@ -208,7 +208,7 @@ fn huge_requests() {
 /// Slow and silent clients hold their own connection only.
 #[test]
 fn slow_clients_delay_nobody() {
-    let limits = Limits { deadline: Duration::from_secs(4), ..Limits::default() };
+    let limits = Limits { deadline: Duration::from_secs(6), ..Limits::default() };
     let r = start(auth::Auth::with_token(TOKEN), limits);
     // One sends its head a byte a second; one promises a body it never sends (a GET, which
     // needs no token); one sends its body a byte a second.
@@ -222,25 +222,22 @@ fn slow_clients_delay_nobody() {
     );
     body.write_all(req.as_bytes()).unwrap();
     let t0 = Instant::now();
-    let mut answered = 0;
-    while t0.elapsed() < Duration::from_secs(3) {
-        let _ = head.write_all(b"E");
-        let _ = body.write_all(b" ");
+    for _ in 0..3 {
+        head.write_all(b"E").unwrap();
+        body.write_all(b" ").unwrap();
         let t = Instant::now();
         assert_eq!(get(r.addr, "/api/v1/services").status, 200);
         assert_eq!(get(r.addr, "/metrics").status, 200);
-        assert!(t.elapsed() < Duration::from_millis(900), "an answer took {:?}", t.elapsed());
-        answered += 2;
+        assert!(t.elapsed() < Duration::from_millis(1500), "two answers took {:?}", t.elapsed());
         std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
     }
-    assert!(answered >= 6);
     // Past the deadline each is told so.
     for s in [head, stalled, body] {
         let got = read_answer(s);
         assert_eq!(got.status, 408, "{got:?}");
         got.error();
     }
-    assert!(t0.elapsed() < Duration::from_secs(8));
+    assert!(t0.elapsed() < Duration::from_secs(12));
 }
 
 #[test]
@@ -259,10 +256,19 @@ fn many_connections() {
         let got = c.join().unwrap();
         assert!(got.iter().all(|s| *s == 200), "{got:?}");
     }
-    // Idle ones up to the limit: the next is refused at once, with a JSON error...
-    let idle: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(r.addr).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let over = get(r.addr, "/metrics");
+    // Idle ones up to the limit (the first clients' connections may still be closing):
+    // the next is refused at once, with a JSON error...
+    let mut idle = Vec::new();
+    let over = loop {
+        assert!(idle.len() <= 8, "{} idle connections and none refused", idle.len());
+        let s = TcpStream::connect(r.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut b = [0u8; 1];
+        match s.peek(&mut b) {
+            Ok(_) => break read_answer(s),
+            Err(_) => idle.push(s),
+        }
+    };
     assert_eq!(over.status, 503, "{over:?}");
     over.error();
     // ... and served again once they go.
@@ -292,6 +298,10 @@ fn odd_paths_and_request_lines() {
     refused(&r, raw(r.addr, b"GET /metrics HTTP/2.0\r\n\r\n"), 505);
     refused(&r, raw(r.addr, b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
     refused(&r, raw(r.addr, b"GET /metrics HTTP/1.1\r\nContent-Length: x\r\n\r\n"), 400);
+    refused(&r, raw(r.addr, b"GET /metrics HTTP/1.1\r\nContent-Length: +0\r\n\r\n"), 400);
+    // Lines ending in LF alone, and a header value that is not UTF-8 (obs-text), are taken.
+    assert_eq!(raw(r.addr, b"GET /metrics HTTP/1.1\nHost: x\n\n").status, 200);
+    assert_eq!(raw(r.addr, b"GET /metrics HTTP/1.1\r\nUser-Agent: caf\xe9\r\n\r\n").status, 200);
     // HTTP/1.0 is answered.
     assert_eq!(raw(r.addr, b"GET /metrics HTTP/1.0\r\n\r\n").status, 200);
     // A connection closed without a request costs nothing.
