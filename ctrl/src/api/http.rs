@@ -134,8 +134,8 @@ fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-/// Whether a request's method and Authorization header may go on (else the refusal).
-pub(super) type May<'a> = dyn Fn(&str, Option<&str>) -> Result<(), Answer> + 'a;
+/// Whether a request (method, path, Authorization header) may go on (else the refusal).
+pub(super) type May<'a> = dyn Fn(&str, &str, Option<&str>) -> Result<(), Answer> + 'a;
 
 /// Reads one request from `s`; `may` says whether its method and Authorization header may
 /// go on (checked before the body is read: a refused change sends no body for nothing).
@@ -224,7 +224,7 @@ pub(super) fn read_request(s: &mut TcpStream, limits: &Limits, may: &May) -> Res
     if chunked && length.is_some() {
         return Err(bad("both Content-Length and Transfer-Encoding"));
     }
-    may(&method, authorization.as_deref()).map_err(NoRequest::Refuse)?;
+    may(&method, target, authorization.as_deref()).map_err(NoRequest::Refuse)?;
     match expect.as_deref() {
         None => {}
         Some("100-continue") if chunked || length.is_some_and(|l| l > 0) => {

@@ -210,9 +210,9 @@ fn connection(
     auth: &auth::Auth,
     tx: &mpsc::Sender<Job>,
 ) {
-    let may = |method: &str, authorization: Option<&str>| {
+    let may = |method: &str, url: &str, authorization: Option<&str>| {
         auth.check(method, authorization).map_err(|(status, msg)| {
-            tracing::warn!(%method, status, "API change refused: {msg}");
+            tracing::warn!(%method, %url, status, "API change refused: {msg}");
             error(status, msg)
         })
     };
