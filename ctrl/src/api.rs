@@ -207,6 +207,26 @@ fn percent_decode(seg: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The methods a path takes, for the `Allow` header of a 405 (None: no such route). The
+/// routes of [`respond`], [`service_route`], `vrrp::route` and the dashboard's, by shape:
+/// a test checks that each 405 of theirs and this agree.
+pub fn allowed(url: &str) -> Option<&'static str> {
+    let path = url.split('?').next().unwrap_or("");
+    let decoded =
+        path.split('/').filter(|p| !p.is_empty()).map(percent_decode).collect::<Option<Vec<_>>>()?;
+    let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    Some(match parts.as_slice() {
+        [] | ["index.html" | "dashboard.js" | "dashboard.css" | "metrics"] => "GET, HEAD",
+        ["api", "v1", "dashboard" | "vrrp"] => "GET, HEAD",
+        ["api", "v1", "services"] | ["api", "v1", "ownership"] => "GET, HEAD, POST",
+        ["api", "v1", "services", _, _] => "GET, HEAD, PUT, DELETE",
+        ["api", "v1", "services", _, _, "reals"] => "POST",
+        ["api", "v1", "services", _, _, "reals", _] => "PUT, DELETE",
+        ["api", "v1", "services", _, _, "reals", _, "drain"] => "POST",
+        _ => return None,
+    })
+}
+
 /// Handles one request.
 pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
     let path = url.split('?').next().unwrap_or("");

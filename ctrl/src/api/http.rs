@@ -311,8 +311,9 @@ fn read_chunked(
     }
 }
 
-/// The answer as sent: status line, headers, and the body unless `head_only`.
-fn render(a: &Answer, head_only: bool) -> String {
+/// The answer as sent: status line, headers, and the body unless `head_only`; a 405 names
+/// the methods its path takes (`Allow`, RFC 9110 15.5.6).
+fn render(a: &Answer, head_only: bool, allow: Option<&str>) -> String {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
         a.status,
@@ -323,6 +324,9 @@ fn render(a: &Answer, head_only: bool) -> String {
     if a.status == 401 {
         out.push_str("WWW-Authenticate: Bearer realm=\"rvs-ctrl\"\r\n");
     }
+    if let Some(allow) = allow.filter(|_| a.status == 405) {
+        out.push_str(&format!("Allow: {allow}\r\n"));
+    }
     out.push_str("\r\n");
     if !head_only {
         out.push_str(&a.body);
@@ -332,9 +336,9 @@ fn render(a: &Answer, head_only: bool) -> String {
 
 /// Sends `a` (its head only for `HEAD`) and closes the connection, first reading what the
 /// client still sends for a moment so that it gets the answer rather than a reset.
-pub(super) fn send(mut s: TcpStream, a: &Answer, head_only: bool, limits: &Limits) {
+pub(super) fn send(mut s: TcpStream, a: &Answer, head_only: bool, allow: Option<&str>, limits: &Limits) {
     let _ = s.set_write_timeout(Some(limits.write_timeout));
-    if let Err(e) = s.write_all(render(a, head_only).as_bytes()).and_then(|()| s.flush()) {
+    if let Err(e) = s.write_all(render(a, head_only, allow).as_bytes()).and_then(|()| s.flush()) {
         tracing::debug!(error = %e, "HTTP answer not sent");
         return;
     }
@@ -354,6 +358,6 @@ pub(super) fn send(mut s: TcpStream, a: &Answer, head_only: bool, limits: &Limit
 /// thread, which must not wait on a client.
 pub(super) fn send_now(mut s: TcpStream, a: &Answer) {
     let _ = s.set_nonblocking(true);
-    let _ = s.write(render(a, false).as_bytes());
+    let _ = s.write(render(a, false, None).as_bytes());
     let _ = s.shutdown(Shutdown::Write);
 }

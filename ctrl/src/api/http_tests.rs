@@ -111,8 +111,12 @@ fn wrong_methods_and_paths_bad_bodies() {
     let r = with_token();
     let t = Some(TOKEN);
     assert_eq!(call(r.addr, "GET", "/metrics", None, "").status, 200);
-    refused(&r, call(r.addr, "POST", "/metrics", t, ""), 405);
-    refused(&r, call(r.addr, "DELETE", "/api/v1/services", t, ""), 405);
+    let post = call(r.addr, "POST", "/metrics", t, "");
+    assert_eq!(post.header("Allow"), Some("GET, HEAD"), "{post:?}");
+    refused(&r, post, 405);
+    let delete = call(r.addr, "DELETE", "/api/v1/services", t, "");
+    assert_eq!(delete.header("Allow"), Some("GET, HEAD, POST"), "{delete:?}");
+    refused(&r, delete, 405);
     refused(&r, call(r.addr, "PATCH", "/api/v1/services", t, "{}"), 405);
     refused(&r, call(r.addr, "GET", &format!("{BASE}/reals/198.19.0.11:80"), None, ""), 405);
     refused(&r, call(r.addr, "GET", "/nope", None, ""), 404);

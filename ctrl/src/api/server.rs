@@ -221,10 +221,11 @@ fn connection(
         Err(http::NoRequest::Gone) => return,
         Err(http::NoRequest::Refuse(a)) => {
             tracing::debug!(status = a.status, body = %a.body.trim(), "HTTP request refused");
-            return http::send(stream, &a, false, limits);
+            return http::send(stream, &a, false, None, limits);
         }
     };
     let head_only = req.method == "HEAD";
+    let allow = allowed(&req.target);
     let (reply, answer) = mpsc::channel();
     let answer = match tx.send(Job { req, reply }) {
         // The loop answers within seconds (rvsd's and the main loop's own timeouts).
@@ -233,5 +234,5 @@ fn connection(
             .unwrap_or_else(|_| error(503, "rvs-ctrl is busy or stopping")),
         Err(_) => error(503, "rvs-ctrl is stopping"),
     };
-    http::send(stream, &answer, head_only, limits);
+    http::send(stream, &answer, head_only, allow, limits);
 }

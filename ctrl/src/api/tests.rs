@@ -285,3 +285,29 @@ fn methods_and_escaped_paths() {
         assert!(a.body.contains("\"error\""), "{}", a.body);
     }
 }
+
+/// [`allowed`] (the `Allow` header of a 405) agrees with the routes: a method is refused
+/// with 405 exactly when `allowed` does not name it.
+#[test]
+fn allow_matches_the_routes() {
+    let base = "/api/v1/services/tcp/198.18.0.100:80";
+    let paths = [
+        "/metrics".to_string(),
+        "/api/v1/services".into(),
+        "/api/v1/vrrp".into(),
+        "/api/v1/ownership".into(),
+        base.into(),
+        format!("{base}/reals"),
+        format!("{base}/reals/198.19.0.11:80"),
+        format!("{base}/reals/198.19.0.11:80/drain"),
+    ];
+    for path in &paths {
+        let allow = allowed(path).unwrap_or_else(|| panic!("no Allow for {path}"));
+        for m in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let a = respond(m, path, "{}", &fake());
+            assert_eq!(a.status == 405, !allow.split(", ").any(|x| x == m), "{m} {path} ({allow}): {a:?}");
+        }
+    }
+    assert_eq!(allowed("/nope"), None);
+    assert_eq!(allowed(&format!("{base}/reals/198.19.0.11:80/x")), None);
+}
