@@ -1,8 +1,10 @@
-//! HTTP/1.1 as rvs-ctrl serves it, on `std::net`: one thread per connection (at most
-//! [`Limits::max_connections`]) reads a whole request within [`Limits::deadline`], so a
-//! client that sends a byte a second, or nothing, or never reads its answer, holds its own
-//! thread only, never the others' answers; the requests are then answered one at a time by
-//! [`super::serve`]'s loop. One request per connection (`Connection: close`).
+//! HTTP/1.1 as rvs-ctrl serves it, on `std::net`, its heads and chunk sizes parsed by
+//! httparse: one thread per connection (at most [`Limits::max_connections`]) reads a
+//! whole request within [`Limits::deadline`], so a client that sends a byte a second, or
+//! nothing, or never reads its answer, holds its own thread only, never the others'
+//! answers; the requests are then answered one at a time by [`super::serve`]'s loop. One
+//! request per connection (`Connection: close`). (tiny_http, before, read each body on
+//! the answering thread, with no deadline it could be given.)
 //!
 //! Every refusal is a JSON error with its status: 400 (malformed, or not UTF-8), 408 (too
 //! slow), 413 (body over [`Limits::max_body`], refused before it is read), 417, 431 (head
@@ -115,23 +117,93 @@ fn bad(msg: impl Into<String>) -> NoRequest {
     NoRequest::Refuse(error(400, msg))
 }
 
-/// A header or method name: RFC 9110's token.
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// Headers a request may have (more: 431).
+const MAX_HEADERS: usize = 64;
+
+/// What rvs-ctrl reads of a request's head (httparse parses it).
+struct Head {
+    /// In capitals.
+    method: String,
+    target: String,
+    /// Where the body starts in what was read.
+    body_at: usize,
+    length: Option<usize>,
+    chunked: bool,
+    authorization: Option<String>,
+    expect: Option<String>,
 }
 
-/// Where the head ends in `buf`: the length of its lines and where the body starts (after
-/// an empty line, CRLF or LF).
-fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut from = 0;
-    while let Some(i) = buf[from..].iter().position(|b| *b == b'\n').map(|i| from + i) {
-        match buf.get(i + 1..) {
-            Some([b'\n', ..]) => return Some((i, i + 2)),
-            Some([b'\r', b'\n', ..]) => return Some((i, i + 3)),
-            _ => from = i + 1,
+/// The head at the start of `buf`, once it is whole (None: read more).
+fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, NoRequest> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let body_at = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(NoRequest::Refuse(error(431, format!("more than {MAX_HEADERS} headers"))))
+        }
+        Err(httparse::Error::Version) => {
+            return Err(NoRequest::Refuse(error(505, "only HTTP/1.1 and HTTP/1.0 are served")))
+        }
+        Err(e) => {
+            return Err(bad(format!("malformed request ({e}; the path must be percent-encoded ASCII)")))
+        }
+    };
+    if body_at > limits.max_head {
+        return Err(NoRequest::Refuse(error(431, "request head too large")));
+    }
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        return Err(bad("malformed request line (METHOD /path HTTP/1.1)"));
+    };
+    if !target.starts_with('/') {
+        return Err(bad(format!("malformed path {target:?} (it must start with /)")));
+    }
+    let mut head = Head {
+        method: method.to_ascii_uppercase(),
+        target: target.to_string(),
+        body_at,
+        length: None,
+        chunked: false,
+        authorization: None,
+        expect: None,
+    };
+    for h in req.headers.iter() {
+        // Values may hold bytes that are not UTF-8 (obs-text); none that rvs-ctrl reads does.
+        let value = String::from_utf8_lossy(h.value);
+        let value = value.trim();
+        match h.name.to_ascii_lowercase().as_str() {
+            "content-length" => {
+                let n: u64 = value
+                    .parse()
+                    .ok()
+                    .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| bad(format!("bad Content-Length {value:?}")))?;
+                if head.length.is_some_and(|l| l as u64 != n) {
+                    return Err(bad("two different Content-Length headers"));
+                }
+                if n > limits.max_body as u64 {
+                    let msg = format!("body too large ({n} bytes; at most {})", limits.max_body);
+                    return Err(NoRequest::Refuse(error(413, msg)));
+                }
+                head.length = Some(n as usize);
+            }
+            "transfer-encoding" if value.eq_ignore_ascii_case("chunked") => head.chunked = true,
+            "transfer-encoding" => {
+                return Err(NoRequest::Refuse(error(
+                    501,
+                    format!("transfer coding {value:?} (only chunked)"),
+                )))
+            }
+            "authorization" => head.authorization = Some(value.to_string()),
+            "expect" => head.expect = Some(value.to_ascii_lowercase()),
+            _ => {}
         }
     }
-    None
+    if head.chunked && head.length.is_some() {
+        return Err(bad("both Content-Length and Transfer-Encoding"));
+    }
+    Ok(Some(head))
 }
 
 /// Whether a request (method, path, Authorization header) may go on (else the refusal).
@@ -142,89 +214,22 @@ pub(super) type May<'a> = dyn Fn(&str, &str, Option<&str>) -> Result<(), Answer>
 pub(super) fn read_request(s: &mut TcpStream, limits: &Limits, may: &May) -> Result<Request, NoRequest> {
     let deadline = Instant::now() + limits.deadline;
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let (head_len, body_at) = loop {
-        if let Some(end) = head_end(&buf) {
-            break end;
+    let head = loop {
+        if !buf.is_empty() {
+            if let Some(head) = parse_head(&buf, limits)? {
+                break head;
+            }
         }
         if buf.len() > limits.max_head {
             return Err(NoRequest::Refuse(error(431, "request head too large")));
         }
-        match read_some(s, &mut chunk, deadline) {
-            Ok(0) => return Err(NoRequest::Gone),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if buf.is_empty() && e.kind() == io::ErrorKind::TimedOut => return Err(NoRequest::Gone),
-            Err(e) => return Err(io_fail(e)),
+        match fill(s, &mut buf, deadline) {
+            Err(NoRequest::Refuse(_)) if buf.is_empty() => return Err(NoRequest::Gone),
+            r => r?,
         }
     };
-    if body_at > limits.max_head {
-        return Err(NoRequest::Refuse(error(431, "request head too large")));
-    }
-    let rest = buf.split_off(body_at);
-    // Lines end in CRLF, or LF alone (RFC 9112 2.2 lets a server take that).
-    let mut lines = buf[..head_len].split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let line = std::str::from_utf8(lines.next().unwrap_or(b""))
-        .map_err(|_| bad("the request line is not UTF-8 (percent-encode the path)"))?;
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("malformed request line (METHOD /path HTTP/1.1)"));
-    };
-    match version {
-        "HTTP/1.1" | "HTTP/1.0" => {}
-        v if v.starts_with("HTTP/") => {
-            return Err(NoRequest::Refuse(error(505, format!("{v} is not served: use HTTP/1.1"))))
-        }
-        _ => return Err(bad("malformed request line (METHOD /path HTTP/1.1)")),
-    }
-    if !is_token(method) {
-        return Err(bad("malformed method"));
-    }
-    if !target.starts_with('/') || target.bytes().any(|b| b.is_ascii_control()) {
-        return Err(bad(format!("malformed path {target:?} (it must start with /)")));
-    }
-    let method = method.to_ascii_uppercase();
-    let (mut length, mut chunked, mut authorization, mut expect) = (None::<usize>, false, None, None);
-    for h in lines {
-        // Values may hold bytes that are not UTF-8 (obs-text); none that rvs-ctrl reads does.
-        let h = String::from_utf8_lossy(h);
-        let Some((name, value)) = h.split_once(':').filter(|(n, _)| is_token(n)) else {
-            return Err(bad(format!("malformed header line {h:?}")));
-        };
-        let value = value.trim();
-        match name.to_ascii_lowercase().as_str() {
-            "content-length" => {
-                let n: u64 = value
-                    .parse()
-                    .ok()
-                    .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or_else(|| bad(format!("bad Content-Length {value:?}")))?;
-                if length.is_some_and(|l| l as u64 != n) {
-                    return Err(bad("two different Content-Length headers"));
-                }
-                if n > limits.max_body as u64 {
-                    let msg = format!("body too large ({n} bytes; at most {})", limits.max_body);
-                    return Err(NoRequest::Refuse(error(413, msg)));
-                }
-                length = Some(n as usize);
-            }
-            "transfer-encoding" if value.eq_ignore_ascii_case("chunked") => chunked = true,
-            "transfer-encoding" => {
-                return Err(NoRequest::Refuse(error(
-                    501,
-                    format!("transfer coding {value:?} (only chunked)"),
-                )))
-            }
-            "authorization" => authorization = Some(value.to_string()),
-            "expect" => expect = Some(value.to_ascii_lowercase()),
-            _ => {}
-        }
-    }
-    if chunked && length.is_some() {
-        return Err(bad("both Content-Length and Transfer-Encoding"));
-    }
-    may(&method, target, authorization.as_deref()).map_err(NoRequest::Refuse)?;
+    let Head { method, target, body_at, length, chunked, authorization, expect } = head;
+    may(&method, &target, authorization.as_deref()).map_err(NoRequest::Refuse)?;
     match expect.as_deref() {
         None => {}
         Some("100-continue") if chunked || length.is_some_and(|l| l > 0) => {
@@ -233,7 +238,7 @@ pub(super) fn read_request(s: &mut TcpStream, limits: &Limits, may: &May) -> Res
         Some("100-continue") => {}
         Some(other) => return Err(NoRequest::Refuse(error(417, format!("cannot meet Expect: {other}")))),
     }
-    let target = target.to_string();
+    let rest = buf.split_off(body_at);
     let body = if chunked {
         read_chunked(s, rest, limits.max_body, deadline)?
     } else {
@@ -262,7 +267,8 @@ fn fill(s: &mut TcpStream, have: &mut Vec<u8>, deadline: Instant) -> Result<(), 
     }
 }
 
-/// A chunked body (RFC 9112 7.1), `have` being what came after the head.
+/// A chunked body (RFC 9112 7.1), `have` being what came after the head; httparse reads
+/// the chunk sizes and the trailers.
 fn read_chunked(
     s: &mut TcpStream,
     mut have: Vec<u8>,
@@ -271,35 +277,33 @@ fn read_chunked(
 ) -> Result<Vec<u8>, NoRequest> {
     let mut body = Vec::new();
     let mut at = 0;
-    // The next line (without its CRLF), read until it is whole.
-    let line = |s: &mut TcpStream, have: &mut Vec<u8>, at: &mut usize| -> Result<String, NoRequest> {
-        loop {
-            if let Some(i) = have[*at..].windows(2).position(|w| w == b"\r\n") {
-                let l = String::from_utf8_lossy(&have[*at..*at + i]).into_owned();
-                *at += i + 2;
-                return Ok(l);
-            }
-            if have.len() - *at > 1024 {
-                return Err(bad("malformed chunked body"));
-            }
-            fill(s, have, deadline)?;
-        }
-    };
     loop {
-        let size_line = line(s, &mut have, &mut at)?;
-        let size = size_line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16)
-            .ok()
-            .filter(|_| size.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| bad("malformed chunk size"))?;
+        let (consumed, size) = match httparse::parse_chunk_size(&have[at..]) {
+            Ok(httparse::Status::Complete(c)) => c,
+            Ok(httparse::Status::Partial) if have.len() - at <= 1024 => {
+                fill(s, &mut have, deadline)?;
+                continue;
+            }
+            _ => return Err(bad("malformed chunk size")),
+        };
+        at += consumed;
         if size == 0 {
             // Trailers, up to the empty line.
-            while !line(s, &mut have, &mut at)?.is_empty() {}
-            return Ok(body);
+            loop {
+                let mut trailers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                match httparse::parse_headers(&have[at..], &mut trailers) {
+                    Ok(httparse::Status::Complete(_)) => return Ok(body),
+                    Ok(httparse::Status::Partial) if have.len() - at <= 16 * 1024 => {
+                        fill(s, &mut have, deadline)?
+                    }
+                    _ => return Err(bad("malformed chunked body trailers")),
+                }
+            }
         }
-        if size > max || body.len() + size > max {
+        let size = usize::try_from(size).ok().filter(|n| body.len() + n <= max);
+        let Some(size) = size else {
             return Err(NoRequest::Refuse(error(413, format!("body too large (at most {max} bytes)"))));
-        }
+        };
         while have.len() - at < size + 2 {
             fill(s, &mut have, deadline)?;
         }
