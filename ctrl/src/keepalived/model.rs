@@ -448,3 +448,5 @@ mod tests_docs;
 mod tests_operators;
 #[cfg(test)]
 mod tests_vrrp6;
+#[cfg(test)]
+mod tests_vrrp_ha;

@@ -326,3 +326,5 @@ pub fn origin_of(text: &str, n: usize) -> Option<&str> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ha;

@@ -463,21 +463,28 @@ pub(super) fn lvs_sync_daemon(cx: &mut Ctx, g: &Stmt) -> Option<SyncDaemon> {
 }
 
 /// Checks across blocks: names that must exist, one instance per group, one VRID per
-/// interface.
+/// interface and address family (an IPv4 and an IPv6 instance are separate routers, on
+/// separate protocols, and may share a VRID, as keepalived allows).
 pub(super) fn cross_checks(cx: &mut Ctx, v: &Vrrp) {
     let mut names: BTreeMap<&str, &Loc> = BTreeMap::new();
-    let mut vrids: BTreeMap<(&str, u8), &VrrpInstance> = BTreeMap::new();
+    let mut vrids: BTreeMap<(&str, u8, bool), &VrrpInstance> = BTreeMap::new();
     for i in &v.instances {
         if let Some(first) = names.insert(&i.name, &i.loc) {
             cx.error(&i.loc, format!("duplicate vrrp_instance {} (first defined at {first})", i.name));
         }
         if i.vrid != 0 {
-            if let Some(o) = vrids.insert((&i.interface, i.vrid), i) {
+            if let Some(o) = vrids.insert((&i.interface, i.vrid, i.is_ipv6()), i) {
                 cx.error(
                     &i.loc,
                     format!(
-                        "vrrp_instance {}: virtual_router_id {} on {} is already vrrp_instance {}'s ({})",
-                        i.name, i.vrid, i.interface, o.name, o.loc
+                        "vrrp_instance {}: virtual_router_id {} on {} is already vrrp_instance {}'s ({}), \
+                         both {}",
+                        i.name,
+                        i.vrid,
+                        i.interface,
+                        o.name,
+                        o.loc,
+                        if i.is_ipv6() { "IPv6" } else { "IPv4" }
                     ),
                 );
             }

@@ -1,0 +1,42 @@
+//! The VRRP side of the keepalived.conf files operators of an LVS pair write: what
+//! keepalived accepts (checked against keepalived 2.2.7's own `--config-test` and its
+//! running configuration dump) is accepted with keepalived's meaning, and what rvs-ctrl
+//! cannot honour is refused with its FILE:LINE.
+
+use crate::keepalived::{load_str, Loaded};
+
+fn ok(text: &str) -> Loaded {
+    load_str("k.conf", text).unwrap_or_else(|e| panic!("{:?}", e.lines()))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match load_str("k.conf", text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.lines(),
+    }
+}
+
+/// An instance `name` on eth0 with VRID `vrid` and `body` (from line 4 of the block on).
+fn inst(name: &str, vrid: u8, body: &str) -> String {
+    format!("vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n{body}}}\n")
+}
+
+const V4: &str = " virtual_ipaddress {\n  198.18.0.100/24 dev eth0\n }\n";
+const V6: &str = " virtual_ipaddress {\n  2001:db8:1::100/64 dev eth0\n }\n";
+
+#[test]
+fn one_vrid_for_the_ipv4_and_the_ipv6_instance_of_a_dual_stack_pair() {
+    // The usual dual-stack pair: VI_4 and VI_6 with the same VRID on one interface.
+    let l = ok(&format!("{}{}", inst("VI_4", 51, V4), inst("VI_6", 51, V6)));
+    let v = &l.config.vrrp.instances;
+    assert_eq!((v[0].vrid, v[0].is_ipv6(), v[1].vrid, v[1].is_ipv6()), (51, false, 51, true));
+    // Two instances of one family on one interface still clash (keepalived: "both use
+    // VRID 51 with IPv4 on interface eth0").
+    let e = errors(&format!("{}{}", inst("VI_1", 51, V4), inst("VI_2", 51, V4)));
+    assert_eq!(
+        e,
+        ["k.conf:8: vrrp_instance VI_2: virtual_router_id 51 on eth0 is already vrrp_instance VI_1's (k.conf:1), both IPv4"]
+    );
+    let e = errors(&format!("{}{}", inst("VI_6", 7, V6), inst("VI_7", 7, V6)));
+    assert!(e[0].ends_with("both IPv6"), "{e:?}");
+}

@@ -1,0 +1,46 @@
+//! The generated keepalived.conf for what operators of an LVS pair write, checked by
+//! keepalived 2.2.7's own `--config-test` where it is installed.
+
+use super::*;
+use crate::keepalived::load_str;
+
+fn map() -> IfaceMap {
+    IfaceMap {
+        explicit: [("eth0".to_string(), "rvs-client".to_string())].into(),
+        sysfs: Some("/nonexistent".into()),
+    }
+}
+
+fn plan_of(text: &str) -> Plan {
+    let l = load_str("k.conf", text).unwrap_or_else(|e| panic!("{:?}", e.lines()));
+    plan(&l.config, &map(), Path::new("/run/rvs/vrrp.fifo"))
+}
+
+/// keepalived's complaints about `text`, or None when keepalived is not installed.
+fn keepalived_says(text: &str) -> Option<Vec<String>> {
+    let bin = Path::new("/usr/sbin/keepalived");
+    if !bin.exists() {
+        eprintln!("keepalived not installed: skipped (scripts/setup.sh installs it)");
+        return None;
+    }
+    let dir = crate::testutil::TempDir::new("ka-ha");
+    let conf = dir.path().join("keepalived.conf");
+    crate::vrrp::keepalived::write_conf(&conf, text).unwrap();
+    Some(crate::vrrp::keepalived::config_test(bin, &conf, text).unwrap())
+}
+
+/// The dual-stack pair: one VRID for the IPv4 and the IPv6 instance on one interface.
+const DUAL_STACK: &str = "vrrp_instance VI_4 {\n interface eth0\n virtual_router_id 51\n priority 100\n \
+     virtual_ipaddress {\n  198.18.0.100/24\n }\n}\n\
+     vrrp_instance VI_6 {\n interface eth0\n virtual_router_id 51\n priority 100\n \
+     virtual_ipaddress {\n  2001:db8:1::100/64\n }\n}\n";
+
+#[test]
+fn dual_stack_instances_share_a_vrid() {
+    let p = plan_of(DUAL_STACK);
+    assert_eq!(p.instances.iter().map(|i| i.vrid).collect::<Vec<_>>(), [51, 51]);
+    assert_eq!(p.text.matches("    virtual_router_id 51\n").count(), 2, "{}", p.text);
+    if let Some(e) = keepalived_says(&p.text) {
+        assert_eq!(e, Vec::<String>::new(), "{}", p.text);
+    }
+}
