@@ -40,3 +40,23 @@ fn one_vrid_for_the_ipv4_and_the_ipv6_instance_of_a_dual_stack_pair() {
     let e = errors(&format!("{}{}", inst("VI_6", 7, V6), inst("VI_7", 7, V6)));
     assert!(e[0].ends_with("both IPv6"), "{e:?}");
 }
+
+#[test]
+fn priority_defaults_as_keepalived_sets_them() {
+    // keepalived 2.2.7 (its configuration dump): state MASTER without priority is 255,
+    // the address owner; without state, or BACKUP, 100; a priority given wins wherever
+    // it is written.
+    let prio = |body: &str| ok(&inst("VI_1", 51, &format!("{body}{V4}"))).config.vrrp.instances[0].priority;
+    assert_eq!(prio(" state MASTER\n"), 255);
+    assert_eq!(prio(" state BACKUP\n"), 100);
+    assert_eq!(prio(""), 100);
+    assert_eq!(prio(" priority 150\n state MASTER\n"), 150);
+    assert_eq!(prio(" state MASTER\n priority 101\n"), 101);
+    let l = ok(&inst("VI_1", 51, &format!(" state MASTER\n{V4}")));
+    assert!(
+        l.diags.iter().any(|d| d.to_string()
+            == "k.conf:1: vrrp_instance VI_1: state MASTER without 'priority' is priority 255 (keepalived's default)"),
+        "{:?}",
+        l.diags
+    );
+}

@@ -35,6 +35,7 @@ pub struct VrrpInstance {
     /// The operator's `interface`, as written (mapped to a kernel interface at run time).
     pub interface: String,
     pub vrid: u8,
+    /// `priority`; without one, 255 with `state MASTER` and 100 otherwise, as keepalived.
     pub priority: u8,
     /// `advert_int`, seconds.
     pub advert_int: f64,
@@ -185,6 +186,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
         passthrough: Vec::new(),
     };
     let mut auth_loc = None;
+    let mut priority = None;
     for k in block {
         if notify_kw(cx, k, &mut inst.notify) {
             continue;
@@ -198,7 +200,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             },
             "interface" => inst.interface = cx.arg(k, 0).unwrap_or_default().to_string(),
             "virtual_router_id" => inst.vrid = u8_in(cx, k, 1, 255).unwrap_or(0),
-            "priority" => inst.priority = u8_in(cx, k, 1, 255).unwrap_or(100),
+            "priority" => priority = Some(u8_in(cx, k, 1, 255).unwrap_or(100)),
             "advert_int" => {
                 if let Some(d) = cx.secs(k) {
                     inst.advert_int = d.as_secs_f64();
@@ -243,6 +245,15 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             kw if VRRP_INSTANCE_KEYS.contains(&kw) => inst.passthrough.push(k.clone()),
             _ => cx.unknown(k, "vrrp_instance", VRRP_INSTANCE_KEYS),
         }
+    }
+    // keepalived's default: an instance with `state MASTER` and no `priority` is the
+    // address owner (255), any other 100.
+    inst.priority = priority.unwrap_or(if inst.initial_master { 255 } else { 100 });
+    if priority.is_none() && inst.initial_master {
+        cx.info(
+            &s.loc,
+            format!("vrrp_instance {name}: state MASTER without 'priority' is priority 255 (keepalived's default)"),
+        );
     }
     if inst.interface.is_empty() {
         cx.error(&s.loc, format!("vrrp_instance {name} needs an 'interface'"));

@@ -44,3 +44,17 @@ fn dual_stack_instances_share_a_vrid() {
         assert_eq!(e, Vec::<String>::new(), "{}", p.text);
     }
 }
+
+#[test]
+fn state_master_without_priority_is_the_address_owner() {
+    // The generated file always names the priority: it must be keepalived's default for
+    // what the operator wrote (255 here, not 100, or a peer at 150 would win).
+    let p = plan_of(
+        "vrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n \
+         virtual_ipaddress {\n  198.18.0.100/24\n }\n}\n",
+    );
+    assert_eq!(p.instances[0].priority, 255);
+    assert!(p.text.contains("    priority 255\n"), "{}", p.text);
+    // An owner takes no tracking weight in keepalived: it is held by FAULT (weight 0).
+    assert!(p.text.contains("        rvs_sync_hold weight 0\n"), "{}", p.text);
+}
