@@ -46,7 +46,8 @@ pub const FILE_CHECK_MAX_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Config {
     pub router_id: Option<String>,
     pub laddr_groups: BTreeMap<String, Vec<IpAddr>>,
-    /// `track_file NAME { file PATH weight W [reverse] }` blocks, for FILE_CHECK.
+    /// `track_file NAME { file PATH weight W [reverse] }` blocks, for FILE_CHECK and for the
+    /// `track_file` entries of VRRP instances and sync groups.
     pub track_files: BTreeMap<String, TrackFile>,
     pub virtual_servers: Vec<VirtualServer>,
     /// `virtual_server_group` blocks by name.
@@ -314,7 +315,8 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
         cfg.laddr_groups.insert(name, addrs);
     }
     // track_file blocks too: FILE_CHECKs name them.
-    for s in stmts.iter().filter(|s| s.keyword == "track_file") {
+    // (`vrrp_track_file` is keepalived's older name.)
+    for s in stmts.iter().filter(|s| s.keyword == "track_file" || s.keyword == "vrrp_track_file") {
         track_file(&mut cx, s, &mut cfg);
     }
     // And virtual_server_group blocks: a virtual_server group NAME may come first.
@@ -334,7 +336,7 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
                     cfg.cluster = cluster::cluster(&mut cx, s);
                 }
             }
-            "local_address_group" | "track_file" => {}
+            "local_address_group" | "track_file" | "vrrp_track_file" => {}
             "virtual_server" => {
                 if let Some(vs) = virtual_server(&mut cx, s, &cfg) {
                     let taken: Vec<String> = vs
@@ -400,7 +402,7 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
             cfg.vrrp.sync_daemon = vrrp::lvs_sync_daemon(&mut cx, &g);
         }
     }
-    vrrp::cross_checks(&mut cx, &cfg.vrrp);
+    vrrp::cross_checks(&mut cx, &cfg.vrrp, &cfg.track_files);
 
     // What rvsd itself would refuse (IPv6, a scheduler flag it lacks, ...), with the same
     // checks rvsd applies, so `rvs-ctrl -t` and a reload say it before anything is sent.

@@ -17,6 +17,8 @@
 //!   rvs-ctrl runs the operator's scripts after rvsd's ownership follows the state.
 //! * `global_defs` gets `dynamic_interfaces` (the tap disappears while rvsd restarts and
 //!   comes back with another index), the FIFO and the nftables table.
+//! * `track_file` entries of instances and groups are passed with the `track_file` blocks
+//!   they name (keepalived's older `vrrp_track_file` is written as `track_file`).
 //! * every instance tracks rvs-ctrl's hold file ([`HOLD_TRACK`]): while rvsd has not got
 //!   its peers' sessions since it started (its start-up bulk sync), rvs-ctrl writes 1 there
 //!   and the instance runs at priority 1 (weight -253), so a director that comes back does
@@ -231,6 +233,34 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
         origin(&mut t, &s.loc);
         render(&mut t, &s.stmt, 0);
     }
+    // The operator's track_file blocks the instances and groups name.
+    let named: BTreeSet<&str> = v
+        .instances
+        .iter()
+        .flat_map(|i| i.track_files.iter())
+        .chain(
+            v.groups
+                .iter()
+                .flat_map(|g| g.passthrough.iter())
+                .filter(|p| p.keyword == "track_file")
+                .flat_map(|p| p.block.iter().flatten()),
+        )
+        .map(|e| e.keyword.as_str())
+        .collect();
+    for (name, f) in cfg.track_files.iter().filter(|(n, _)| named.contains(n.as_str())) {
+        origin(&mut t, &f.loc);
+        let mut s = stmt("track_file", &[name], &f.loc);
+        let mut weight = vec![f.weight.to_string()];
+        if f.reverse {
+            weight.push("reverse".into());
+        }
+        let weight: Vec<&str> = weight.iter().map(String::as_str).collect();
+        s.block = Some(vec![
+            stmt("file", &[&f.path.display().to_string()], &f.loc),
+            stmt("weight", &weight, &f.loc),
+        ]);
+        render(&mut t, &s, 0);
+    }
     let _ = write!(
         t,
         "# rvs-ctrl: 1 while rvsd waits for its start-up bulk sync (docs/vrrp.md)\ntrack_file {HOLD_TRACK} {{\n    file {}\n}}\n",
@@ -274,7 +304,9 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
         }
         let weight = if p.group.is_some() || i.priority == 255 { 0 } else { HOLD_WEIGHT };
         let mut hold = stmt("track_file", &[], &i.loc);
-        hold.block = Some(vec![stmt(HOLD_TRACK, &["weight", &weight.to_string()], &i.loc)]);
+        let mut tracked = i.track_files.clone();
+        tracked.push(stmt(HOLD_TRACK, &["weight", &weight.to_string()], &i.loc));
+        hold.block = Some(tracked);
         body.push(hold);
         let mut s = stmt("vrrp_instance", &[&i.name], &i.loc);
         s.block = Some(body);

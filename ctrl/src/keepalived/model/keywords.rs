@@ -17,6 +17,7 @@ pub(super) const TOP: &[&str] = &[
     "static_routes",
     "static_rules",
     "track_file",
+    "vrrp_track_file",
     "linkbeat_interfaces",
     "garp_group",
     "net_namespace",
@@ -381,6 +382,7 @@ pub(super) const SYNC_GROUP_KEYS: &[&str] = &[
     "sync_group_tracking_weight",
     "track_interface",
     "track_script",
+    "track_file",
     "notify_priority_changes",
 ];
 

@@ -60,3 +60,38 @@ fn priority_defaults_as_keepalived_sets_them() {
         l.diags
     );
 }
+
+#[test]
+fn track_file_in_instances_and_groups() {
+    // The operator's manual failover: `echo 1 > /etc/keepalived/down` lowers the priority.
+    let text = format!(
+        "track_file down {{\n file /etc/keepalived/down\n weight -20\n}}\nvrrp_track_file maint {{\n file /etc/keepalived/maint\n}}\n\
+         vrrp_sync_group G {{\n group {{\n  VI_1\n }}\n track_file {{\n  maint weight 0\n }}\n}}\n{}",
+        inst("VI_1", 51, &format!(" track_file {{\n  down weight -30 reverse\n  maint\n }}\n{V4}"))
+    );
+    let l = ok(&text);
+    assert!(l.diags.iter().all(|d| !d.to_string().contains("track_file")), "{:?}", l.diags);
+    let i = &l.config.vrrp.instances[0];
+    let names: Vec<(&str, Vec<String>)> =
+        i.track_files.iter().map(|e| (e.keyword.as_str(), e.args.clone())).collect();
+    assert_eq!(names, [("down", vec!["weight".into(), "-30".into(), "reverse".into()]), ("maint", vec![])]);
+    assert_eq!(l.config.track_files["maint"].path, std::path::Path::new("/etc/keepalived/maint"));
+    // Unknown names, rvs-ctrl's own name and bad weights are refused where they are written.
+    let e = errors(&format!(
+        "track_file rvs_sync_hold {{\n file /x\n}}\n{}",
+        inst(
+            "VI_1",
+            51,
+            &format!(" track_file {{\n  nope\n  rvs_sync_hold\n  rvs_sync_hold weight 300\n  rvs_sync_hold sideways\n }}\n{V4}")
+        )
+    ));
+    assert_eq!(
+        e,
+        [
+            "k.conf:10: track_file rvs_sync_hold: 'weight 300' is not 'weight W [reverse|noreverse]' with W in -254..254",
+            "k.conf:11: track_file rvs_sync_hold: 'sideways' is not 'weight W [reverse|noreverse]' with W in -254..254",
+            "k.conf:8: track_file nope: no such track_file block",
+            "k.conf:9: track_file rvs_sync_hold: the name is rvs-ctrl's own (docs/vrrp.md)",
+        ]
+    );
+}

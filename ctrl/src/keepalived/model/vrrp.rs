@@ -52,6 +52,9 @@ pub struct VrrpInstance {
     pub track_scripts: Vec<Stmt>,
     /// `track_interface` entries (interface names mapped like `interface`).
     pub track_interfaces: Vec<Stmt>,
+    /// `track_file` entries (`NAME [weight W [reverse|noreverse]]`, each naming a top-level
+    /// `track_file` block), passed to keepalived with the blocks they name.
+    pub track_files: Vec<Stmt>,
     pub notify: Notify,
     /// The instance's other keepalived keywords, passed through as written.
     pub passthrough: Vec<Stmt>,
@@ -182,6 +185,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
         preempt_delay: None,
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
+        track_files: Vec::new(),
         notify: Notify::default(),
         passthrough: Vec::new(),
     };
@@ -228,6 +232,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             }
             "track_script" => inst.track_scripts.extend(k.block.iter().flatten().cloned()),
             "track_interface" => inst.track_interfaces.extend(k.block.iter().flatten().cloned()),
+            "track_file" => inst.track_files.extend(track_file_entries(cx, k)),
             "lvs_sync_daemon_interface" => {} // read by the global lvs_sync_daemon pass
             "dpdk_interface" => {
                 cx.info(&k.loc, "'dpdk_interface' ignored: rvs-ctrl gives rvsd the VIPs itself")
@@ -238,7 +243,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             ),
             "no_accept" => {}
             "virtual_routes" | "virtual_rules" | "use_vmac" | "use_vmac_addr"
-            | "vmac_xmit_base" | "use_ipvlan" | "track_file" | "track_process" | "track_bfd" => cx.warn(
+            | "vmac_xmit_base" | "use_ipvlan" | "track_process" | "track_bfd" => cx.warn(
                 &k.loc,
                 format!("'{}' is not supported by rvs-ctrl's VRRP, ignored", k.keyword),
             ),
@@ -373,6 +378,37 @@ fn vips(cx: &mut Ctx, k: &Stmt, out: &mut Vec<IpAddr>, advertised: bool) {
     }
 }
 
+/// The entries of a `track_file { NAME [weight W [reverse|noreverse]] ... }` block in a
+/// `vrrp_instance` or `vrrp_sync_group` (the names are checked in [`cross_checks`]).
+fn track_file_entries(cx: &mut Ctx, k: &Stmt) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    for e in k.block.iter().flatten() {
+        let good = match e.args.as_slice() {
+            [] => true,
+            [w, v, rest @ ..] if w == "weight" => {
+                let weight_ok = v.parse::<i32>().is_ok_and(|w| (-254..=254).contains(&w));
+                let rest_ok =
+                    matches!(rest, [] | [_]) && rest.iter().all(|r| r == "reverse" || r == "noreverse");
+                weight_ok && rest_ok
+            }
+            _ => false,
+        };
+        if good {
+            out.push(e.clone());
+        } else {
+            cx.error(
+                &e.loc,
+                format!(
+                    "track_file {}: '{}' is not 'weight W [reverse|noreverse]' with W in -254..254",
+                    e.keyword,
+                    e.args.join(" ")
+                ),
+            );
+        }
+    }
+    out
+}
+
 pub(super) fn sync_group(cx: &mut Ctx, s: &Stmt) -> Option<SyncGroup> {
     let name = cx.arg(s, 0)?.to_string();
     let mut g = SyncGroup {
@@ -387,6 +423,10 @@ pub(super) fn sync_group(cx: &mut Ctx, s: &Stmt) -> Option<SyncGroup> {
             continue;
         }
         match k.keyword.as_str() {
+            "track_file" => {
+                let entries = track_file_entries(cx, k);
+                g.passthrough.push(Stmt { block: Some(entries), ..k.clone() });
+            }
             "group" => {
                 for e in k.block.iter().flatten() {
                     g.members.push(e.keyword.clone());
@@ -476,7 +516,7 @@ pub(super) fn lvs_sync_daemon(cx: &mut Ctx, g: &Stmt) -> Option<SyncDaemon> {
 /// Checks across blocks: names that must exist, one instance per group, one VRID per
 /// interface and address family (an IPv4 and an IPv6 instance are separate routers, on
 /// separate protocols, and may share a VRID, as keepalived allows).
-pub(super) fn cross_checks(cx: &mut Ctx, v: &Vrrp) {
+pub(super) fn cross_checks(cx: &mut Ctx, v: &Vrrp, track_files: &BTreeMap<String, TrackFile>) {
     let mut names: BTreeMap<&str, &Loc> = BTreeMap::new();
     let mut vrids: BTreeMap<(&str, u8, bool), &VrrpInstance> = BTreeMap::new();
     for i in &v.instances {
@@ -505,6 +545,12 @@ pub(super) fn cross_checks(cx: &mut Ctx, v: &Vrrp) {
                 cx.error(&t.loc, format!("track_script {}: no such vrrp_script", t.keyword));
             }
         }
+        check_track_files(cx, &i.track_files, track_files);
+    }
+    for g in &v.groups {
+        for p in g.passthrough.iter().filter(|p| p.keyword == "track_file") {
+            check_track_files(cx, p.block.as_deref().unwrap_or_default(), track_files);
+        }
     }
     let mut in_group: BTreeMap<&str, &str> = BTreeMap::new();
     for g in &v.groups {
@@ -525,6 +571,18 @@ pub(super) fn cross_checks(cx: &mut Ctx, v: &Vrrp) {
     if let Some(d) = &v.sync_daemon {
         if !names.contains_key(d.instance.as_str()) {
             cx.error(&d.loc, format!("lvs_sync_daemon: no vrrp_instance {}", d.instance));
+        }
+    }
+}
+
+/// The `track_file` entries of an instance or group name defined `track_file` blocks, and
+/// not rvs-ctrl's own hold file.
+fn check_track_files(cx: &mut Ctx, entries: &[Stmt], defined: &BTreeMap<String, TrackFile>) {
+    for e in entries {
+        if e.keyword == crate::vrrp::conf::HOLD_TRACK {
+            cx.error(&e.loc, format!("track_file {}: the name is rvs-ctrl's own (docs/vrrp.md)", e.keyword));
+        } else if !defined.contains_key(&e.keyword) {
+            cx.error(&e.loc, format!("track_file {}: no such track_file block", e.keyword));
         }
     }
 }

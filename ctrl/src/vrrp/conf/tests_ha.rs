@@ -58,3 +58,35 @@ fn state_master_without_priority_is_the_address_owner() {
     // An owner takes no tracking weight in keepalived: it is held by FAULT (weight 0).
     assert!(p.text.contains("        rvs_sync_hold weight 0\n"), "{}", p.text);
 }
+
+#[test]
+fn track_files_are_passed_with_their_blocks() {
+    let p = plan_of(
+        "track_file down {\n file /etc/keepalived/down\n weight -20 reverse\n}\ntrack_file unused {\n file /x\n}\n\
+         vrrp_track_file maint {\n file \"/etc/keepalived/a b\"\n}\n\
+         vrrp_sync_group G {\n group {\n  VI_1\n }\n track_file {\n  maint weight 0\n }\n}\n\
+         vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n track_file {\n  down weight -30\n }\n \
+         virtual_ipaddress {\n  198.18.0.100/24\n }\n}\n\
+         vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 52\n track_file {\n  maint\n }\n \
+         virtual_ipaddress {\n  198.18.0.101/24\n }\n}\n",
+    );
+    let t = &p.text;
+    for want in [
+        "# k.conf:1\ntrack_file down {\n    file /etc/keepalived/down\n    weight -20 reverse\n}\n",
+        "# k.conf:8\ntrack_file maint {\n    file \"/etc/keepalived/a b\"\n    weight 1\n}\n",
+        // The operator's entries, then rvs-ctrl's hold (VI_1 is in a group: weight 0).
+        "    track_file {\n        down weight -30\n        rvs_sync_hold weight 0\n    }\n",
+        "    track_file {\n        maint\n        rvs_sync_hold weight -253\n    }\n",
+        "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n    track_file {\n        maint weight 0\n    }\n}\n",
+    ] {
+        assert!(t.contains(want), "missing {want:?} in\n{t}");
+    }
+    assert!(!t.contains("unused") && !t.contains("vrrp_track_file"), "{t}");
+    if let Some(e) = keepalived_says(t) {
+        // keepalived ignores the weights of a sync group's members, and says so.
+        assert!(
+            e.iter().all(|l| l.contains("due to SYNC group") || l.contains("only 1 virtual router")),
+            "{e:?}\n{t}"
+        );
+    }
+}
