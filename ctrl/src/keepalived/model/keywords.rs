@@ -383,6 +383,8 @@ pub(super) const SYNC_GROUP_KEYS: &[&str] = &[
     "track_interface",
     "track_script",
     "track_file",
+    "track_process",
+    "track_bfd",
     "notify_priority_changes",
 ];
 

@@ -95,3 +95,16 @@ fn track_file_in_instances_and_groups() {
         ]
     );
 }
+
+#[test]
+fn process_and_bfd_tracking_are_refused_not_dropped() {
+    // They change when the director fails over; the keepalived rvs-ctrl runs cannot watch them.
+    let e = errors(&format!(
+        "vrrp_sync_group G {{\n group {{\n  VI_1\n }}\n track_bfd {{\n  b1\n }}\n}}\n{}",
+        inst("VI_1", 51, &format!(" track_process {{\n  haproxy weight -10\n }}\n{V4}"))
+    ));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("k.conf:5: 'track_bfd' is not supported by rvs-ctrl's VRRP: the keepalived it runs cannot track a BFD session"), "{e:?}");
+    assert!(e[1].starts_with("k.conf:12: 'track_process' is not supported by rvs-ctrl's VRRP: the keepalived it runs cannot track a process"), "{e:?}");
+    assert!(e[1].ends_with("use a vrrp_script (track_script) that checks it"), "{e:?}");
+}

@@ -233,6 +233,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             "track_script" => inst.track_scripts.extend(k.block.iter().flatten().cloned()),
             "track_interface" => inst.track_interfaces.extend(k.block.iter().flatten().cloned()),
             "track_file" => inst.track_files.extend(track_file_entries(cx, k)),
+            "track_process" | "track_bfd" => untrackable(cx, k),
             "lvs_sync_daemon_interface" => {} // read by the global lvs_sync_daemon pass
             "dpdk_interface" => {
                 cx.info(&k.loc, "'dpdk_interface' ignored: rvs-ctrl gives rvsd the VIPs itself")
@@ -243,7 +244,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             ),
             "no_accept" => {}
             "virtual_routes" | "virtual_rules" | "use_vmac" | "use_vmac_addr"
-            | "vmac_xmit_base" | "use_ipvlan" | "track_process" | "track_bfd" => cx.warn(
+            | "vmac_xmit_base" | "use_ipvlan" => cx.warn(
                 &k.loc,
                 format!("'{}' is not supported by rvs-ctrl's VRRP, ignored", k.keyword),
             ),
@@ -378,6 +379,24 @@ fn vips(cx: &mut Ctx, k: &Stmt, out: &mut Vec<IpAddr>, advertised: bool) {
     }
 }
 
+/// `track_process` and `track_bfd` would move the instance (their weight, or FAULT) on what
+/// the keepalived rvs-ctrl runs cannot watch: Debian's 2.2.7 is built without process
+/// tracking, and it runs keepalived's VRRP process alone, without the BFD one or the
+/// `vrrp_track_process` and `bfd_instance` blocks. Dropping them would change when the
+/// director fails over, so they are refused.
+fn untrackable(cx: &mut Ctx, k: &Stmt) {
+    let what = if k.keyword == "track_process" { "a process" } else { "a BFD session" };
+    cx.error(
+        &k.loc,
+        format!(
+            "'{}' is not supported by rvs-ctrl's VRRP: the keepalived it runs cannot track {what}, and \
+             failing over without it would not be what the file says; use a vrrp_script (track_script) \
+             that checks it",
+            k.keyword
+        ),
+    );
+}
+
 /// The entries of a `track_file { NAME [weight W [reverse|noreverse]] ... }` block in a
 /// `vrrp_instance` or `vrrp_sync_group` (the names are checked in [`cross_checks`]).
 fn track_file_entries(cx: &mut Ctx, k: &Stmt) -> Vec<Stmt> {
@@ -423,6 +442,7 @@ pub(super) fn sync_group(cx: &mut Ctx, s: &Stmt) -> Option<SyncGroup> {
             continue;
         }
         match k.keyword.as_str() {
+            "track_process" | "track_bfd" => untrackable(cx, k),
             "track_file" => {
                 let entries = track_file_entries(cx, k);
                 g.passthrough.push(Stmt { block: Some(entries), ..k.clone() });
