@@ -108,3 +108,22 @@ fn process_and_bfd_tracking_are_refused_not_dropped() {
     assert!(e[1].starts_with("k.conf:12: 'track_process' is not supported by rvs-ctrl's VRRP: the keepalived it runs cannot track a process"), "{e:?}");
     assert!(e[1].ends_with("use a vrrp_script (track_script) that checks it"), "{e:?}");
 }
+
+#[test]
+fn native_ipv6_instances() {
+    let l = ok(&inst(
+        "VI_6",
+        5,
+        &format!(" native_ipv6\n{V6} virtual_ipaddress_excluded {{\n  198.18.0.100\n }}\n"),
+    ));
+    let i = &l.config.vrrp.instances[0];
+    assert!(i.is_ipv6());
+    assert!(i.passthrough.iter().any(|k| k.keyword == "native_ipv6"));
+    // keepalived drops an IPv4 virtual_ipaddress of a native_ipv6 instance, and with no
+    // address left, the instance: refused here.
+    let e = errors(&inst("VI_6", 5, &format!(" native_ipv6\n{V4}")));
+    assert_eq!(
+        e,
+        ["k.conf:1: vrrp_instance VI_6: native_ipv6 makes it an IPv6 instance, but virtual_ipaddress 198.18.0.100 is IPv4: put it in virtual_ipaddress_excluded"]
+    );
+}

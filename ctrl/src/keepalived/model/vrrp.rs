@@ -191,6 +191,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
     };
     let mut auth_loc = None;
     let mut priority = None;
+    let mut native_ipv6 = false;
     for k in block {
         if notify_kw(cx, k, &mut inst.notify) {
             continue;
@@ -220,6 +221,10 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             }
             "virtual_ipaddress" => vips(cx, k, &mut inst.vips, true),
             "virtual_ipaddress_excluded" => vips(cx, k, &mut inst.excluded, false),
+            "native_ipv6" => {
+                native_ipv6 = true;
+                inst.passthrough.push(k.clone());
+            }
             "nopreempt" => inst.nopreempt = true,
             "preempt" => inst.nopreempt = false,
             "preempt_delay" => {
@@ -271,6 +276,17 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
         cx.error(
             &s.loc,
             format!("vrrp_instance {name} has no virtual_ipaddress: nothing for rvsd to take over"),
+        );
+    }
+    if let Some(v4) = inst.vips.iter().find(|a| native_ipv6 && a.is_ipv4()) {
+        // keepalived drops it ("address family must match VRRP instance") and the instance
+        // with it when nothing is left: it would never be MASTER.
+        cx.error(
+            &s.loc,
+            format!(
+                "vrrp_instance {name}: native_ipv6 makes it an IPv6 instance, but virtual_ipaddress {v4} is IPv4: \
+                 put it in virtual_ipaddress_excluded"
+            ),
         );
     }
     let both: Vec<IpAddr> = inst.excluded.iter().filter(|a| inst.vips.contains(a)).copied().collect();
