@@ -127,3 +127,29 @@ fn native_ipv6_instances() {
         ["k.conf:1: vrrp_instance VI_6: native_ipv6 makes it an IPv6 instance, but virtual_ipaddress 198.18.0.100 is IPv4: put it in virtual_ipaddress_excluded"]
     );
 }
+
+#[test]
+fn strict_mode_has_no_authentication() {
+    const AUTH: &str = " authentication {\n  auth_type PASS\n  auth_pass 1111\n }\n";
+    let warned = |l: &Loaded| -> Vec<String> {
+        l.diags.iter().map(ToString::to_string).filter(|d| d.contains("'authentication' ignored")).collect()
+    };
+    // keepalived 2.2.7 with vrrp_strict: "Strict mode does not support authentication. Ignoring."
+    let l = ok(&format!("global_defs {{\n vrrp_strict\n}}\n{}", inst("VI_1", 51, &format!("{AUTH}{V4}"))));
+    assert_eq!(l.config.vrrp.instances[0].auth, None);
+    assert_eq!(
+        warned(&l),
+        ["k.conf:7: vrrp_instance VI_1: 'authentication' ignored: vrrp_strict allows none (keepalived ignores it too); a peer without vrrp_strict must not have it either"]
+    );
+    // strict_mode per instance wins over the global setting, either way.
+    let l = ok(&format!(
+        "global_defs {{\n vrrp_strict\n}}\n{}",
+        inst("VI_1", 51, &format!(" strict_mode off\n{AUTH}{V4}"))
+    ));
+    assert!(l.config.vrrp.instances[0].auth.is_some() && warned(&l).is_empty(), "{:?}", l.diags);
+    let l = ok(&inst("VI_1", 51, &format!(" strict_mode\n{AUTH}{V4}")));
+    assert_eq!(l.config.vrrp.instances[0].auth, None);
+    assert!(warned(&l)[0].contains("strict_mode allows none"), "{:?}", l.diags);
+    // Without strict mode, the password is kept.
+    assert!(ok(&inst("VI_1", 51, &format!("{AUTH}{V4}"))).config.vrrp.instances[0].auth.is_some());
+}

@@ -40,6 +40,8 @@ pub struct VrrpInstance {
     /// `advert_int`, seconds.
     pub advert_int: f64,
     pub auth: Option<VrrpAuth>,
+    /// Where `authentication` is written.
+    pub auth_loc: Option<Loc>,
     /// `virtual_ipaddress`: the addresses the advertisements carry and rvsd owns as master,
     /// all of one family, which is the instance's (IPv6: keepalived speaks VRRPv3 over IPv6).
     pub vips: Vec<IpAddr>,
@@ -179,6 +181,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
         priority: 100,
         advert_int: 1.0,
         auth: None,
+        auth_loc: None,
         vips: Vec::new(),
         excluded: Vec::new(),
         nopreempt: false,
@@ -218,6 +221,7 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
             "authentication" => {
                 inst.auth = authentication(cx, k);
                 auth_loc = Some(k.loc.clone());
+                inst.auth_loc = Some(k.loc.clone());
             }
             "virtual_ipaddress" => vips(cx, k, &mut inst.vips, true),
             "virtual_ipaddress_excluded" => vips(cx, k, &mut inst.excluded, false),
@@ -547,6 +551,30 @@ pub(super) fn lvs_sync_daemon(cx: &mut Ctx, g: &Stmt) -> Option<SyncDaemon> {
         }
     }
     Some(d)
+}
+
+/// `vrrp_strict` (global) or `strict_mode` (per instance, which wins): keepalived ignores
+/// `authentication` in strict mode ("Strict mode does not support authentication"), and its
+/// config test fails on it. Said where it is written, and left out of the generated file,
+/// as keepalived would run it.
+pub(super) fn strict_mode(cx: &mut Ctx, v: &mut Vrrp) {
+    let global = v.globals.iter().any(|g| g.keyword == "vrrp_strict");
+    for i in &mut v.instances {
+        let own = i.passthrough.iter().rev().find(|k| k.keyword == "strict_mode").map(|k| {
+            !matches!(k.args.first().map(|a| a.to_ascii_lowercase()).as_deref(), Some("off" | "false" | "no"))
+        });
+        let (Some(_), Some(loc), true) = (&i.auth, &i.auth_loc, own.unwrap_or(global)) else { continue };
+        let why = if own.is_some() { "strict_mode" } else { "vrrp_strict" };
+        cx.warn(
+            loc,
+            format!(
+                "vrrp_instance {}: 'authentication' ignored: {why} allows none (keepalived ignores it too); \
+                 a peer without {why} must not have it either",
+                i.name
+            ),
+        );
+        i.auth = None;
+    }
 }
 
 /// Checks across blocks: names that must exist, one instance per group, one VRID per

@@ -90,3 +90,19 @@ fn track_files_are_passed_with_their_blocks() {
         );
     }
 }
+
+#[test]
+fn vrrp_strict_is_passed_and_keepalived_accepts_the_file() {
+    let p = plan_of(
+        "global_defs {\n router_id LB1\n vrrp_strict\n vrrp_garp_master_delay 1\n vrrp_skip_check_adv_addr\n}\n\
+         vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n authentication {\n  auth_type PASS\n  auth_pass 1111\n }\n \
+         virtual_ipaddress {\n  198.18.0.100/24\n }\n}\n",
+    );
+    for want in ["    vrrp_strict\n", "    vrrp_skip_check_adv_addr\n", "    vrrp_garp_master_delay 1\n"] {
+        assert!(p.text.contains(want), "missing {want:?} in\n{}", p.text);
+    }
+    assert!(!p.text.contains("auth_pass"), "{}", p.text);
+    if let Some(e) = keepalived_says(&p.text) {
+        assert_eq!(e, Vec::<String>::new(), "{}", p.text);
+    }
+}
