@@ -15,6 +15,7 @@ mod ctx;
 mod keywords;
 mod limits;
 mod rs;
+mod runas;
 mod top;
 mod vrrp;
 mod vs;
@@ -25,8 +26,9 @@ use ctx::{expand_range, Ctx};
 use keywords::{TOP, VRRP_BLOCKS};
 pub use limits::VsLimits;
 pub use rs::hex_bytes;
+pub use runas::RunAs;
 use top::{global_defs, track_file, vs_group};
-pub use vrrp::{Notify, SyncDaemon, SyncGroup, Vrrp, VrrpAuth, VrrpInstance, VrrpScript};
+pub use vrrp::{Notify, NotifyScript, SyncDaemon, SyncGroup, Vrrp, VrrpAuth, VrrpInstance, VrrpScript};
 use vs::virtual_server;
 
 /// The IPVS scheduler names keepalived accepts, all of which rvsd implements.
@@ -403,6 +405,7 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
         }
     }
     vrrp::strict_mode(&mut cx, &mut cfg.vrrp);
+    vrrp::script_users(&mut cx, &mut cfg.vrrp);
     vrrp::cross_checks(&mut cx, &cfg.vrrp, &cfg.track_files);
 
     // What rvsd itself would refuse (IPv6, a scheduler flag it lacks, ...), with the same

@@ -187,16 +187,33 @@ struct Seen {
     since: Option<SystemTime>,
 }
 
+/// A notify script's command: as `run_as` (its user and group, no supplementary groups:
+/// std drops them when root changes user) when that is not already rvs-ctrl's.
+fn notify_command(argv: &[String], run_as: Option<&crate::keepalived::RunAs>) -> Command {
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]).stdin(Stdio::null());
+    if let Some(r) = run_as {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: getuid/getgid cannot fail and touch no memory.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        if (r.uid, r.gid) != (uid, gid) {
+            c.uid(r.uid).gid(r.gid);
+        }
+    }
+    c
+}
+
 /// The operator's notify scripts, run after ownership follows a state.
 #[derive(Default)]
 struct Scripts(Vec<Child>);
 
 impl Scripts {
-    fn run(&mut self, argv: &[String]) {
-        tracing::info!(script = ?argv, "running VRRP notify script");
-        match Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).spawn() {
+    fn run(&mut self, argv: &[String], run_as: Option<&crate::keepalived::RunAs>) {
+        let user = run_as.map_or("rvs-ctrl's", |r| r.name.as_str());
+        tracing::info!(script = ?argv, user, "running VRRP notify script");
+        match notify_command(argv, run_as).spawn() {
             Ok(c) => self.0.push(c),
-            Err(e) => tracing::error!(script = ?argv, error = %e, "cannot run notify script"),
+            Err(e) => tracing::error!(script = ?argv, user, error = %e, "cannot run notify script"),
         }
     }
     fn notify(&mut self, n: &crate::keepalived::Notify, kind: &str, name: &str, state: VrrpState, prio: u8) {
@@ -208,12 +225,12 @@ impl Scripts {
             VrrpState::Init => &None,
         };
         if let Some(s) = specific {
-            self.run(&s.argv);
+            self.run(&s.script.argv, s.run_as.as_ref());
         }
         if let Some(s) = &n.any {
-            let mut argv = s.argv.clone();
+            let mut argv = s.script.argv.clone();
             argv.extend([kind.to_string(), name.to_string(), state.as_str().to_string(), prio.to_string()]);
-            self.run(&argv);
+            self.run(&argv, s.run_as.as_ref());
         }
     }
     fn reap(&mut self) {
@@ -608,6 +625,24 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
 mod tests {
     use super::Hold;
     use rvs_proto::SyncInfo;
+
+    #[test]
+    fn notify_scripts_run_as_their_user() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("not root: cannot change user, skipped");
+            return;
+        }
+        let sh = |run_as| {
+            let argv = ["/bin/sh", "-c", "echo $(id -u) $(id -g) $(id -G)"].map(String::from);
+            let out = super::notify_command(&argv, run_as).output().unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let nobody = crate::keepalived::RunAs { name: "nobody".into(), uid: 65534, gid: 65534 };
+        // Its user and group, and none of root's supplementary groups.
+        assert_eq!(sh(Some(&nobody)), "65534 65534 65534\n");
+        assert!(sh(None).starts_with("0 0"));
+    }
 
     #[test]
     fn hold_follows_the_start_up_sync() {

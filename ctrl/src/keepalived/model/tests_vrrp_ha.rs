@@ -153,3 +153,38 @@ fn strict_mode_has_no_authentication() {
     // Without strict mode, the password is kept.
     assert!(ok(&inst("VI_1", 51, &format!("{AUTH}{V4}"))).config.vrrp.instances[0].auth.is_some());
 }
+
+#[test]
+fn notify_scripts_run_as_keepalived_runs_them() {
+    let who = |n: &Option<crate::keepalived::NotifyScript>| {
+        let s = n.as_ref().unwrap();
+        (s.script.argv.clone(), s.run_as.as_ref().map(|r| (r.name.clone(), r.uid, r.gid)))
+    };
+    let body = format!(
+        " notify_master \"/etc/keepalived/notify.sh master\" root\n notify_backup \"/etc/keepalived/notify.sh backup\"\n \
+         notify \"/usr/bin/logger -t vrrp\" root 0\n{V4}"
+    );
+    // script_user is the default of every notify script without its own user.
+    let l = ok(&format!("global_defs {{\n script_user nobody\n}}\n{}", inst("VI_1", 51, &body)));
+    let n = &l.config.vrrp.instances[0].notify;
+    let argv = |a: &[&str]| a.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(who(&n.master), (argv(&["/etc/keepalived/notify.sh", "master"]), Some(("root".into(), 0, 0))));
+    let (_, nobody) = who(&n.backup);
+    let nobody = nobody.unwrap();
+    assert_eq!((nobody.0.as_str(), nobody.1), ("nobody", 65534));
+    assert_eq!(who(&n.any), (argv(&["/usr/bin/logger", "-t", "vrrp"]), Some(("root:0".into(), 0, 0))));
+    // A command with arguments left unquoted: keepalived takes "master" for a user and
+    // ignores the script. Refused, with the way out.
+    let e = errors(&inst("VI_1", 51, &format!(" notify_master /etc/keepalived/notify.sh master\n{V4}")));
+    assert_eq!(
+        e,
+        ["k.conf:4: 'notify_master': no user \"master\" on this host, to run \"/etc/keepalived/notify.sh\" as (keepalived would ignore the script; quote the command if \"master\" is its argument)"]
+    );
+    let e = errors(&inst("VI_1", 51, &format!(" notify_fault /x.sh a b c\n{V4}")));
+    assert_eq!(
+        e,
+        ["k.conf:4: 'notify_fault': words after the user and group: quote the command with its arguments"]
+    );
+    let e = errors(&format!("global_defs {{\n script_user no-such-user-rvs\n}}\n{}", inst("VI_1", 51, V4)));
+    assert_eq!(e, ["k.conf:2: script_user: no user \"no-such-user-rvs\" on this host"]);
+}
