@@ -395,6 +395,11 @@ pub(super) fn vrrp_instance(cx: &mut Ctx, s: &Stmt) -> Option<VrrpInstance> {
     if inst.nopreempt && inst.initial_master {
         cx.warn(&s.loc, "nopreempt needs 'state BACKUP' (keepalived ignores it with state MASTER)");
     }
+    if inst.preempt_delay.is_some() && inst.initial_master {
+        cx.warn(&s.loc, "preempt_delay needs 'state BACKUP' (keepalived ignores it with state MASTER)");
+    } else if inst.preempt_delay.is_some() && inst.nopreempt {
+        cx.warn(&s.loc, "preempt_delay does nothing with nopreempt (keepalived resets it)");
+    }
     Some(inst)
 }
 

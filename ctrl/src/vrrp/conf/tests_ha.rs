@@ -106,3 +106,156 @@ fn vrrp_strict_is_passed_and_keepalived_accepts_the_file() {
         assert_eq!(e, Vec::<String>::new(), "{}", p.text);
     }
 }
+
+/// The MASTER of an LVS-DR pair as operators write it, with most of what keepalived's VRRP
+/// offers: every line either reaches keepalived with keepalived's meaning, or is rvsd's.
+const DR_MASTER: &str = r#"global_defs {
+    router_id LVS_A
+    enable_script_security
+    script_user root
+    vrrp_garp_master_delay 2
+    vrrp_skip_check_adv_addr
+    lvs_sync_daemon eth0 VI_1 id 10
+}
+vrrp_script chk_rvsd {
+    script "/bin/sh -c 'exec true'"
+    interval 2
+    timeout 3
+    fall 3
+    rise 2
+    weight -40
+    user root
+}
+vrrp_script chk_up {
+    script "/bin/true"
+    interval 5
+    weight 10
+}
+track_file maint {
+    file /etc/keepalived/maint
+    weight -100
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    nopreempt
+    garp_master_delay 5
+    garp_master_refresh 60
+    unicast_src_ip 192.0.2.1
+    unicast_peer {
+        192.0.2.2
+    }
+    authentication {
+        auth_type PASS
+        auth_pass s3cret
+    }
+    virtual_ipaddress {
+        198.18.0.100/24 brd 198.18.0.255 dev eth0 scope global label eth0:vip
+        198.18.0.101/24 dev eth0 label eth0:vip2
+    }
+    virtual_ipaddress_excluded {
+        198.18.0.102
+    }
+    virtual_routes {
+        10.9.0.0/16 via 198.18.0.254 dev eth0
+    }
+    track_interface {
+        eth1 weight -20
+    }
+    track_script {
+        chk_rvsd
+        chk_up weight 5
+    }
+    track_file {
+        maint
+    }
+    notify_master "/etc/keepalived/notify.sh MASTER VI_1"
+    notify_backup "/etc/keepalived/notify.sh BACKUP VI_1"
+    notify_fault "/etc/keepalived/notify.sh FAULT VI_1"
+    notify_stop "/etc/keepalived/notify.sh STOP VI_1"
+    notify /etc/keepalived/notify-any.sh
+}
+local_address_group lg { 198.19.0.200 }
+virtual_server 198.18.0.100 80 {
+    lb_algo wlc
+    lb_kind FNAT
+    laddr_group_name lg
+    real_server 198.19.0.11 80 { }
+}
+"#;
+
+#[test]
+fn lvs_dr_master_reaches_keepalived_as_written() {
+    let l = load_str("k.conf", DR_MASTER).unwrap_or_else(|e| panic!("{:?}", e.lines()));
+    let p = plan(&l.config, &map(), Path::new("/run/rvs/vrrp.fifo"));
+    let t = &p.text;
+    for want in [
+        "    router_id LVS_A\n    enable_script_security\n    script_user root\n    vrrp_garp_master_delay 2\n    vrrp_skip_check_adv_addr\n",
+        "vrrp_script chk_rvsd {\n    script \"/bin/sh -c 'exec true'\"\n    interval 2\n    timeout 3\n    fall 3\n    rise 2\n    weight -40\n    user root\n}\n",
+        "    state BACKUP\n    interface rvs-client\n    virtual_router_id 51\n    priority 150\n    advert_int 1\n",
+        "    garp_master_delay 5\n    garp_master_refresh 60\n    unicast_src_ip 192.0.2.1\n    unicast_peer {\n        192.0.2.2\n    }\n",
+        "    authentication {\n        auth_type PASS\n        auth_pass s3cret\n    }\n",
+        "    virtual_ipaddress {\n        198.18.0.100/32 dev rvs-client\n        198.18.0.101/32 dev rvs-client\n    }\n    no_accept\n",
+        "    nopreempt\n",
+        "    track_script {\n        chk_rvsd\n        chk_up weight 5\n    }\n",
+        // eth1 is no rvsd port here (no --vrrp-interface, no rvs-eth1): kept as written.
+        "    track_interface {\n        eth1 weight -20\n    }\n",
+        "    track_file {\n        maint\n        rvs_sync_hold weight -253\n    }\n",
+        "track_file maint {\n    file /etc/keepalived/maint\n    weight -100\n}\n",
+    ] {
+        assert!(t.contains(want), "missing {want:?} in\n{t}");
+    }
+    // rvsd's, not keepalived's: the excluded VIP, the routes, the notify scripts (rvs-ctrl
+    // runs them once rvsd follows), the sync daemon (rvsd's [sync]), the labels.
+    for absent in [
+        "198.18.0.102",
+        "virtual_routes",
+        "10.9.0.0",
+        "notify.sh",
+        "notify-any",
+        "lvs_sync_daemon",
+        "label",
+        "brd",
+    ] {
+        assert!(!t.contains(absent), "{absent} in\n{t}");
+    }
+    let i = &p.instances[0];
+    let vips: Vec<String> = i.vips.iter().map(ToString::to_string).collect();
+    assert_eq!(vips, ["198.18.0.100", "198.18.0.101", "198.18.0.102"]);
+    assert_eq!(i.lips, ["198.19.0.200".parse::<IpAddr>().unwrap()]);
+    let n = &i.notify;
+    assert_eq!(n.stop.as_ref().unwrap().script.argv, ["/etc/keepalived/notify.sh", "STOP", "VI_1"]);
+    assert_eq!(n.any.as_ref().unwrap().script.argv, ["/etc/keepalived/notify-any.sh"]);
+    let sd = p.sync_daemon.as_ref().unwrap();
+    assert_eq!((sd.interface.as_str(), sd.instance.as_str(), sd.sync_id), ("eth0", "VI_1", 10));
+    if let Some(e) = keepalived_says(t) {
+        assert_eq!(e, Vec::<String>::new(), "{t}");
+    }
+}
+
+#[test]
+fn nopreempt_and_preempt_delay_need_state_backup() {
+    // keepalived: "nopreempt will not work with initial state MASTER - clearing", and the
+    // same for preempt delay. Both said by rvs-ctrl.
+    let warned = |text: &str| -> Vec<String> {
+        let l = load_str("k.conf", text).unwrap_or_else(|e| panic!("{:?}", e.lines()));
+        l.diags.iter().map(ToString::to_string).filter(|d| d.contains("preempt")).collect()
+    };
+    let delayed = DR_MASTER.replacen("    nopreempt\n", "    nopreempt\n    preempt_delay 30\n", 1);
+    assert_eq!(
+        warned(&delayed.replacen("    state BACKUP\n", "    state MASTER\n", 1)),
+        [
+            "k.conf:27: nopreempt needs 'state BACKUP' (keepalived ignores it with state MASTER)",
+            "k.conf:27: preempt_delay needs 'state BACKUP' (keepalived ignores it with state MASTER)"
+        ]
+    );
+    // keepalived: "preempt_delay is incompatible with nopreempt mode - resetting".
+    assert_eq!(
+        warned(&delayed),
+        ["k.conf:27: preempt_delay does nothing with nopreempt (keepalived resets it)"]
+    );
+    assert!(warned(DR_MASTER).is_empty());
+}
