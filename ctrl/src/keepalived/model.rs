@@ -18,6 +18,7 @@ mod rs;
 mod runas;
 mod top;
 mod vrrp;
+mod vrrp_notify;
 mod vs;
 
 pub use cluster::{cluster_mismatch, ClusterBlock};
@@ -405,7 +406,7 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
         }
     }
     vrrp::strict_mode(&mut cx, &mut cfg.vrrp);
-    vrrp::script_users(&mut cx, &mut cfg.vrrp);
+    vrrp_notify::script_users(&mut cx, &mut cfg.vrrp);
     vrrp::cross_checks(&mut cx, &cfg.vrrp, &cfg.track_files);
 
     // What rvsd itself would refuse (IPv6, a scheduler flag it lacks, ...), with the same

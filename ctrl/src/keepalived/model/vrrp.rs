@@ -12,6 +12,9 @@ use super::keywords::*;
 use super::*;
 use std::collections::BTreeSet;
 
+use super::vrrp_notify::notify_kw;
+pub use super::vrrp_notify::{Notify, NotifyScript};
+
 /// Everything VRRP in the file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Vrrp {
@@ -67,26 +70,6 @@ pub struct VrrpInstance {
 pub struct VrrpAuth {
     pub kind: String,
     pub pass: String,
-}
-
-/// Notify scripts, run by rvs-ctrl after rvsd's ownership follows the new state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Notify {
-    pub master: Option<NotifyScript>,
-    pub backup: Option<NotifyScript>,
-    pub fault: Option<NotifyScript>,
-    pub stop: Option<NotifyScript>,
-    /// `notify`: run with `INSTANCE|GROUP NAME STATE PRIORITY` appended.
-    pub any: Option<NotifyScript>,
-}
-
-/// `notify_* "COMMAND ARGS" [USER [GROUP]]`: run as keepalived would run it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotifyScript {
-    pub script: Script,
-    /// The script's `USER [GROUP]`, else `script_user`, else `keepalived_script` if the
-    /// host has it; None: rvs-ctrl's own user (root, as keepalived's last resort).
-    pub run_as: Option<super::RunAs>,
 }
 
 /// `vrrp_sync_group NAME { group { VI_1 VI_2 } ... }`.
@@ -148,92 +131,6 @@ impl VrrpInstance {
             }
         }
         out.into_iter().collect()
-    }
-}
-
-fn notify_kw(cx: &mut Ctx, k: &Stmt, n: &mut Notify) -> bool {
-    let slot = match k.keyword.as_str() {
-        "notify_master" => &mut n.master,
-        "notify_backup" => &mut n.backup,
-        "notify_fault" => &mut n.fault,
-        "notify_stop" => &mut n.stop,
-        "notify" => &mut n.any,
-        _ => return false,
-    };
-    *slot = notify_script(cx, k);
-    true
-}
-
-/// keepalived takes the command as one word (quoted when it has arguments) and the words
-/// after it as the user and group to run it as; a user the host does not have makes
-/// keepalived ignore the script, so it is refused here (an unquoted command with arguments
-/// is the usual cause).
-fn notify_script(cx: &mut Ctx, k: &Stmt) -> Option<NotifyScript> {
-    let cmd = cx.arg(k, 0)?;
-    let argv = super::split_words(cmd);
-    if argv.is_empty() {
-        cx.error(&k.loc, format!("'{}': empty command", k.keyword));
-        return None;
-    }
-    let script = Script { argv, loc: k.loc.clone() };
-    let run_as = match &k.args[1..] {
-        [] => None,
-        [user, group @ ..] if group.len() <= 1 => {
-            match super::runas::resolve(user, group.first().map(String::as_str)) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    cx.error(
-                        &k.loc,
-                        format!(
-                            "'{}': {e}, to run {cmd:?} as (keepalived would ignore the script; quote the \
-                         command if {user:?} is its argument)",
-                            k.keyword
-                        ),
-                    );
-                    return None;
-                }
-            }
-        }
-        _ => {
-            cx.error(
-                &k.loc,
-                format!(
-                    "'{}': words after the user and group: quote the command with its arguments",
-                    k.keyword
-                ),
-            );
-            return None;
-        }
-    };
-    Some(NotifyScript { script, run_as })
-}
-
-/// The user notify scripts without their own run as: `global_defs { script_user USER
-/// [GROUP] }`, else `keepalived_script` when the host has it (keepalived's rule).
-pub(super) fn script_users(cx: &mut Ctx, v: &mut Vrrp) {
-    let default = match v.globals.iter().rev().find(|g| g.keyword == "script_user") {
-        Some(g) => match (g.args.first(), g.args.len()) {
-            (Some(user), 1 | 2) => match super::runas::resolve(user, g.args.get(1).map(String::as_str)) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    cx.error(&g.loc, format!("script_user: {e}"));
-                    return;
-                }
-            },
-            _ => {
-                cx.error(&g.loc, "script_user needs USER [GROUP]");
-                return;
-            }
-        },
-        None => super::runas::default_user(),
-    };
-    let Some(default) = default else { return };
-    let notifies =
-        v.instances.iter_mut().map(|i| &mut i.notify).chain(v.groups.iter_mut().map(|g| &mut g.notify));
-    for n in notifies {
-        for s in [&mut n.master, &mut n.backup, &mut n.fault, &mut n.stop, &mut n.any].into_iter().flatten() {
-            s.run_as.get_or_insert_with(|| default.clone());
-        }
     }
 }
 
