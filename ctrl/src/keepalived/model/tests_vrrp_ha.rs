@@ -188,3 +188,25 @@ fn notify_scripts_run_as_keepalived_runs_them() {
     let e = errors(&format!("global_defs {{\n script_user no-such-user-rvs\n}}\n{}", inst("VI_1", 51, V4)));
     assert_eq!(e, ["k.conf:2: script_user: no user \"no-such-user-rvs\" on this host"]);
 }
+
+#[test]
+fn one_virtual_address_a_line() {
+    // keepalived: "Unknown configuration entry '198.18.0.101' for ip address - ignoring".
+    let l = ok(&inst(
+        "VI_1",
+        51,
+        " virtual_ipaddress {\n  198.18.0.100 198.18.0.101/24\n  198.18.0.102/24 brd 198.18.0.255 dev eth0 scope global label eth0:1 peer 198.18.0.9\n }\n",
+    ));
+    let vips: Vec<String> = l.config.vrrp.instances[0].vips.iter().map(ToString::to_string).collect();
+    assert_eq!(vips, ["198.18.0.100", "198.18.0.102"]);
+    let warned: Vec<String> = l
+        .diags
+        .iter()
+        .filter(|d| d.severity == crate::keepalived::Severity::Warning)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warned,
+        ["k.conf:5: virtual_ipaddress: 198.18.0.101/24 is on 198.18.0.100's line: keepalived takes one address a line and ignores it (not advertised, not owned by rvsd); put it on a line of its own"]
+    );
+}

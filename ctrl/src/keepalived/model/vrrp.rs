@@ -366,6 +366,23 @@ fn vips(cx: &mut Ctx, k: &Stmt, out: &mut Vec<IpAddr>, advertised: bool) {
             );
             continue;
         }
+        let mut words = e.args.iter();
+        while let Some(w) = words.next() {
+            if matches!(
+                w.as_str(),
+                "dev" | "scope" | "brd" | "broadcast" | "label" | "peer" | "preferred_lft" | "track_group"
+            ) {
+                words.next();
+            } else if w.split('/').next().is_some_and(|a| a.parse::<IpAddr>().is_ok()) {
+                cx.warn(
+                    &e.loc,
+                    format!(
+                        "{what}: {w} is on {ip}'s line: keepalived takes one address a line and ignores it \
+                         (not advertised, not owned by rvsd); put it on a line of its own"
+                    ),
+                );
+            }
+        }
         if !e.args.is_empty() {
             cx.info(
                 &e.loc,
