@@ -65,12 +65,32 @@ impl IfaceMap {
             return k.clone();
         }
         let tap: String = format!("rvs-{name}").chars().take(15).collect();
-        let sys = self.sysfs.clone().unwrap_or_else(|| "/sys/class/net".into());
-        if sys.join(&tap).exists() {
+        if self.exists(&tap) {
             tap
         } else {
             name.to_string()
         }
+    }
+
+    /// Whether the kernel has interface `name`.
+    pub fn exists(&self, name: &str) -> bool {
+        let sys = self.sysfs.clone().unwrap_or_else(|| "/sys/class/net".into());
+        sys.join(name).exists()
+    }
+
+    /// Whether `plan` should be made again: an instance's interface is missing and its name
+    /// now maps to one that exists. rvs-ctrl starts with rvsd (systemd starts it once rvsd
+    /// is executed), before rvsd has made its taps, so `interface client` was mapped to
+    /// `client`, which never comes; once `rvs-client` exists it is the instance's. A tap
+    /// that goes away while rvsd restarts does not move an instance back: its name maps to
+    /// nothing that exists then.
+    pub fn remap(&self, plan: &Plan) -> bool {
+        plan.instances.iter().any(|i| {
+            !self.exists(&i.kernel_if) && {
+                let now = self.map(&i.interface);
+                now != i.kernel_if && self.exists(&now)
+            }
+        })
     }
 }
 
@@ -107,6 +127,9 @@ pub struct Plan {
     pub groups: Vec<GroupPlan>,
     /// `lvs_sync_daemon`, compared with rvsd's `[sync]` (which rvs-ctrl cannot change).
     pub sync_daemon: Option<crate::keepalived::SyncDaemon>,
+    /// The configuration the plan is made from, to make it again when rvsd's taps appear
+    /// ([`IfaceMap::remap`]).
+    pub source: Option<std::sync::Arc<Config>>,
 }
 
 impl Plan {
@@ -213,7 +236,7 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
     let groups =
         v.groups.iter().map(|g| GroupPlan { name: g.name.clone(), notify: g.notify.clone() }).collect();
     if instances.is_empty() {
-        return Plan { text: String::new(), instances, groups, sync_daemon: None };
+        return Plan { text: String::new(), instances, groups, sync_daemon: None, source: None };
     }
 
     let mut t = String::from(
@@ -328,7 +351,13 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
         s.block = Some(body);
         render(&mut t, &s, 0);
     }
-    Plan { text: t, instances, groups, sync_daemon: v.sync_daemon.clone() }
+    Plan {
+        text: t,
+        instances,
+        groups,
+        sync_daemon: v.sync_daemon.clone(),
+        source: Some(std::sync::Arc::new(cfg.clone())),
+    }
 }
 
 /// How rvsd's session sync differs from the file's `lvs_sync_daemon` (empty: it agrees).

@@ -551,9 +551,14 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
     log_plan(&plan);
     lp.set_plan(plan);
     let mut last = Instant::now() - RECONCILE_EVERY;
+    let mut remapped = None;
     loop {
         let mut force = false;
-        match rx.try_recv() {
+        let msg = match remapped.take() {
+            Some(p) => Ok(Msg::Plan(Box::new(p))),
+            None => rx.try_recv(),
+        };
+        match msg {
             Ok(Msg::Stop) | Err(mpsc::TryRecvError::Disconnected) => break,
             Ok(Msg::Plan(p)) => {
                 if p.text != lp.plan.text && write(&p) {
@@ -597,6 +602,15 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
             if lp.tap_renewed() && sup.pid().is_some() {
                 sup.restart();
                 lp.all(VrrpState::Init);
+            }
+            if let Some(src) = lp.plan.source.clone().filter(|_| opts.ifaces.remap(&lp.plan)) {
+                let p = conf::plan(&src, &opts.ifaces, &ko.fifo());
+                for (old, new) in lp.plan.instances.iter().zip(&p.instances) {
+                    if old.kernel_if != new.kernel_if {
+                        tracing::info!(instance = %new.name, interface = %new.interface, old = %old.kernel_if, new = %new.kernel_if, "rvsd's tap exists now: the VRRP instance runs on it");
+                    }
+                }
+                remapped = Some(p);
             }
             lp.reconcile();
             status.set(lp.status(&sup));

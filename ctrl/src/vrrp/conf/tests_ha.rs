@@ -259,3 +259,31 @@ fn nopreempt_and_preempt_delay_need_state_backup() {
     );
     assert!(warned(DR_MASTER).is_empty());
 }
+
+#[test]
+fn instances_move_to_rvsd_taps_that_appear_after_the_plan() {
+    // rvs-ctrl starts as soon as rvsd is executed, before rvsd has made its taps.
+    let dir = crate::testutil::TempDir::new("remap");
+    let m = IfaceMap { explicit: BTreeMap::new(), sysfs: Some(dir.path().into()) };
+    let text = "vrrp_instance VI_1 {\n interface client\n virtual_router_id 51\n virtual_ipaddress {\n  198.18.0.100\n }\n \
+         track_interface {\n  server\n }\n}\n";
+    let l = load_str("k.conf", text).unwrap();
+    let cfg = l.config;
+    let boot = plan(&cfg, &m, Path::new("/f"));
+    assert_eq!(boot.instances[0].kernel_if, "client");
+    assert!(!m.remap(&boot), "no tap yet: nothing to move to");
+    // rvsd is up: its taps exist.
+    for tap in ["rvs-client", "rvs-server"] {
+        std::fs::create_dir_all(dir.path().join(tap)).unwrap();
+    }
+    assert!(m.remap(&boot));
+    let src = boot.source.clone().expect("the plan keeps its configuration");
+    let up = plan(&src, &m, Path::new("/f"));
+    assert_eq!(up.instances[0].kernel_if, "rvs-client");
+    assert!(up.text.contains("    interface rvs-client\n"), "{}", up.text);
+    assert!(up.text.contains("    track_interface {\n        rvs-server\n    }\n"), "{}", up.text);
+    assert!(!m.remap(&up));
+    // rvsd restarting: its tap is gone for a while; the instance stays on it.
+    std::fs::remove_dir(dir.path().join("rvs-client")).unwrap();
+    assert!(!m.remap(&up));
+}
