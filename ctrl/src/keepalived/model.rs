@@ -405,7 +405,7 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
             cfg.vrrp.sync_daemon = vrrp::lvs_sync_daemon(&mut cx, &g);
         }
     }
-    vrrp::strict_mode(&mut cx, &mut cfg.vrrp);
+    vrrp::ignored_auth(&mut cx, &mut cfg.vrrp);
     vrrp_notify::script_users(&mut cx, &mut cfg.vrrp);
     vrrp::cross_checks(&mut cx, &cfg.vrrp, &cfg.track_files);
 

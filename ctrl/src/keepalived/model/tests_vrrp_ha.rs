@@ -210,3 +210,26 @@ fn one_virtual_address_a_line() {
         ["k.conf:5: virtual_ipaddress: 198.18.0.101/24 is on 198.18.0.100's line: keepalived takes one address a line and ignores it (not advertised, not owned by rvsd); put it on a line of its own"]
     );
 }
+
+#[test]
+fn vrrp_version_3_has_no_authentication() {
+    const AUTH: &str = " authentication {\n  auth_type PASS\n  auth_pass 1111\n }\n";
+    let warned = |l: &Loaded| -> Vec<String> {
+        l.diags.iter().map(ToString::to_string).filter(|d| d.contains("'authentication' ignored")).collect()
+    };
+    // keepalived 2.2.7: "VRRP version 3 does not support authentication. Ignoring."
+    let l = ok(&format!("global_defs {{\n vrrp_version 3\n}}\n{}", inst("VI_1", 51, &format!("{AUTH}{V4}"))));
+    assert_eq!(l.config.vrrp.instances[0].auth, None);
+    assert_eq!(
+        warned(&l),
+        ["k.conf:7: vrrp_instance VI_1: 'authentication' ignored: vrrp_version 3: VRRPv3 has none (keepalived ignores it too)"]
+    );
+    let l = ok(&inst("VI_1", 51, &format!(" version 3\n{AUTH}{V4}")));
+    assert_eq!(l.config.vrrp.instances[0].auth, None);
+    // The instance's version wins over the global one.
+    let l = ok(&format!(
+        "global_defs {{\n vrrp_version 3\n}}\n{}",
+        inst("VI_1", 51, &format!(" version 2\n{AUTH}{V4}"))
+    ));
+    assert!(l.config.vrrp.instances[0].auth.is_some() && warned(&l).is_empty(), "{:?}", l.diags);
+}

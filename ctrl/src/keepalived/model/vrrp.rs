@@ -554,26 +554,36 @@ pub(super) fn lvs_sync_daemon(cx: &mut Ctx, g: &Stmt) -> Option<SyncDaemon> {
     Some(d)
 }
 
-/// `vrrp_strict` (global) or `strict_mode` (per instance, which wins): keepalived ignores
-/// `authentication` in strict mode ("Strict mode does not support authentication"), and its
-/// config test fails on it. Said where it is written, and left out of the generated file,
-/// as keepalived would run it.
-pub(super) fn strict_mode(cx: &mut Ctx, v: &mut Vrrp) {
-    let global = v.globals.iter().any(|g| g.keyword == "vrrp_strict");
+/// `authentication` keepalived ignores, and whose presence fails its config test: in strict
+/// mode (`vrrp_strict`, or the instance's `strict_mode`, which wins: "Strict mode does not
+/// support authentication") and with VRRPv3 (`vrrp_version 3`, or the instance's `version
+/// 3`, which wins: "VRRP version 3 does not support authentication"). Said where it is
+/// written, and left out of the generated file, as keepalived would run it.
+pub(super) fn ignored_auth(cx: &mut Ctx, v: &mut Vrrp) {
+    let strict = v.globals.iter().any(|g| g.keyword == "vrrp_strict");
+    let global_v3 = v
+        .globals
+        .iter()
+        .rev()
+        .find(|g| g.keyword == "vrrp_version")
+        .is_some_and(|g| g.args.first().is_some_and(|a| a == "3"));
     for i in &mut v.instances {
-        let own = i.passthrough.iter().rev().find(|k| k.keyword == "strict_mode").map(|k| {
+        let last = |kw: &str| i.passthrough.iter().rev().find(|k| k.keyword == kw);
+        let own_strict = last("strict_mode").map(|k| {
             !matches!(k.args.first().map(|a| a.to_ascii_lowercase()).as_deref(), Some("off" | "false" | "no"))
         });
-        let (Some(_), Some(loc), true) = (&i.auth, &i.auth_loc, own.unwrap_or(global)) else { continue };
-        let why = if own.is_some() { "strict_mode" } else { "vrrp_strict" };
-        cx.warn(
-            loc,
-            format!(
-                "vrrp_instance {}: 'authentication' ignored: {why} allows none (keepalived ignores it too); \
-                 a peer without {why} must not have it either",
-                i.name
-            ),
-        );
+        let own_v3 = last("version").map(|k| k.args.first().is_some_and(|a| a == "3"));
+        let why = if own_strict.unwrap_or(strict) {
+            let w = if own_strict.is_some() { "strict_mode" } else { "vrrp_strict" };
+            format!("{w} allows none (keepalived ignores it too); a peer without {w} must not have it either")
+        } else if own_v3.unwrap_or(global_v3) {
+            let w = if own_v3.is_some() { "version 3" } else { "vrrp_version 3" };
+            format!("{w}: VRRPv3 has none (keepalived ignores it too)")
+        } else {
+            continue;
+        };
+        let (Some(_), Some(loc)) = (&i.auth, &i.auth_loc) else { continue };
+        cx.warn(loc, format!("vrrp_instance {}: 'authentication' ignored: {why}", i.name));
         i.auth = None;
     }
 }

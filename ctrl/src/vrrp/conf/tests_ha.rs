@@ -287,3 +287,16 @@ fn instances_move_to_rvsd_taps_that_appear_after_the_plan() {
     std::fs::remove_dir(dir.path().join("rvs-client")).unwrap();
     assert!(!m.remap(&up));
 }
+
+#[test]
+fn vrrpv3_file_without_the_authentication_keepalived_ignores() {
+    let p = plan_of(
+        "global_defs {\n vrrp_version 3\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n advert_int 0.5\n \
+         authentication {\n  auth_type PASS\n  auth_pass 1111\n }\n virtual_ipaddress {\n  198.18.0.100/24\n }\n}\n",
+    );
+    assert!(p.text.contains("    vrrp_version 3\n") && p.text.contains("    advert_int 0.5\n"), "{}", p.text);
+    assert!(!p.text.contains("authentication"), "{}", p.text);
+    if let Some(e) = keepalived_says(&p.text) {
+        assert_eq!(e, Vec::<String>::new(), "{}", p.text);
+    }
+}
