@@ -284,12 +284,34 @@ struct Loop<'a> {
     ifindex: BTreeMap<String, u64>,
 }
 
-impl Loop<'_> {
+impl<'a> Loop<'a> {
+    fn new(socket: &'a str, hold_file: std::path::PathBuf) -> Self {
+        Loop {
+            socket,
+            plan: Plan::default(),
+            seen: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            scripts: Scripts::default(),
+            pending: Vec::new(),
+            owned: None,
+            last_error: None,
+            orphaned: BTreeSet::new(),
+            sync_checked: false,
+            hold: Hold::initial(),
+            hold_file,
+            hold_checked: Instant::now(),
+            ifindex: BTreeMap::new(),
+        }
+    }
+
     fn report(&mut self, r: fifo::Report) {
         if r.group {
-            self.groups.insert(r.name.clone(), r.state);
-            tracing::info!(group = %r.name, state = r.state.as_str(), "VRRP sync group state");
-            self.pending.push((true, r.name, r.state, r.priority));
+            // Only a change runs the group's scripts: keepalived writes every state again
+            // on a reload (fifo_write_vrrp_states_on_reload) without running them.
+            if self.groups.insert(r.name.clone(), r.state) != Some(r.state) {
+                tracing::info!(group = %r.name, state = r.state.as_str(), "VRRP sync group state");
+                self.pending.push((true, r.name, r.state, r.priority));
+            }
             return;
         }
         let Some(s) = self.seen.get_mut(&r.name) else {
@@ -368,6 +390,10 @@ impl Loop<'_> {
 
     /// Every instance to `state` (keepalived gone or stopping).
     fn all(&mut self, state: VrrpState) {
+        if state == VrrpState::Init {
+            // keepalived is gone: a new one reports the groups afresh.
+            self.groups.clear();
+        }
         for (name, s) in &mut self.seen {
             if s.state != state {
                 if state != VrrpState::Init {
@@ -516,22 +542,7 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
         }
     };
     let mut sup = Supervisor::new(ko.clone());
-    let mut lp = Loop {
-        socket,
-        plan: Plan::default(),
-        seen: BTreeMap::new(),
-        groups: BTreeMap::new(),
-        scripts: Scripts::default(),
-        pending: Vec::new(),
-        owned: None,
-        last_error: None,
-        orphaned: BTreeSet::new(),
-        sync_checked: false,
-        hold: Hold::initial(),
-        hold_file: conf::hold_file(&ko.fifo()),
-        hold_checked: Instant::now(),
-        ifindex: BTreeMap::new(),
-    };
+    let mut lp = Loop::new(socket, conf::hold_file(&ko.fifo()));
     // Before keepalived starts: held unless rvsd says otherwise now.
     write_hold(&lp.hold_file, true);
     lp.update_hold(true);
@@ -639,6 +650,47 @@ fn run(opts: VrrpOptions, socket: &str, plan: Plan, rx: &Receiver<Msg>, status: 
 mod tests {
     use super::Hold;
     use rvs_proto::SyncInfo;
+
+    #[test]
+    fn states_written_again_on_reload_run_no_script() {
+        use super::{fifo::parse_line, Loop, VrrpState};
+        let mut lp = Loop::new("/nonexistent", "/nonexistent/hold".into());
+        lp.set_plan(super::conf::Plan {
+            instances: vec![super::conf::InstancePlan {
+                name: "VI_1".into(),
+                vrid: 51,
+                priority: 100,
+                advert_int: 1.0,
+                interface: "eth0".into(),
+                kernel_if: "rvs-client".into(),
+                vips: Vec::new(),
+                lips: Vec::new(),
+                notify: Default::default(),
+                group: Some("G".into()),
+            }],
+            ..Default::default()
+        });
+        let lines = ["INSTANCE \"VI_1\" BACKUP 100", "GROUP \"G\" BACKUP 0"];
+        for l in lines {
+            lp.report(parse_line(l).unwrap());
+        }
+        assert_eq!(lp.pending.len(), 2);
+        // keepalived reloaded (fifo_write_vrrp_states_on_reload): the same states again.
+        lp.pending.clear();
+        for l in lines {
+            lp.report(parse_line(l).unwrap());
+        }
+        assert!(lp.pending.is_empty(), "{:?}", lp.pending);
+        lp.report(parse_line("GROUP \"G\" MASTER 0").unwrap());
+        assert_eq!(lp.pending, [(true, "G".to_string(), VrrpState::Master, 0)]);
+        // A new keepalived (the old one exited) reports them afresh, and they run.
+        lp.pending.clear();
+        lp.all(VrrpState::Init);
+        for l in lines {
+            lp.report(parse_line(l).unwrap());
+        }
+        assert_eq!(lp.pending.len(), 2, "{:?}", lp.pending);
+    }
 
     #[test]
     fn notify_scripts_run_as_their_user() {
