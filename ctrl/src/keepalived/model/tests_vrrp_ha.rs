@@ -233,3 +233,16 @@ fn vrrp_version_3_has_no_authentication() {
     ));
     assert!(l.config.vrrp.instances[0].auth.is_some() && warned(&l).is_empty(), "{:?}", l.diags);
 }
+
+#[test]
+fn sync_group_tracking_names_what_exists() {
+    let group = |tracked: &str| {
+        format!(
+            "vrrp_script chk {{\n script /bin/true\n}}\nvrrp_sync_group G {{\n group {{\n  VI_1\n }}\n track_script {{\n  {tracked}\n }}\n}}\n{}",
+            inst("VI_1", 51, V4)
+        )
+    };
+    ok(&group("chk weight -10"));
+    // keepalived ignores a script it does not find, and the group would not move with it.
+    assert_eq!(errors(&group("nope")), ["k.conf:9: track_script nope: no such vrrp_script"]);
+}

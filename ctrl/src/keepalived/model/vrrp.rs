@@ -626,6 +626,17 @@ pub(super) fn cross_checks(cx: &mut Ctx, v: &Vrrp, track_files: &BTreeMap<String
         for p in g.passthrough.iter().filter(|p| p.keyword == "track_file") {
             check_track_files(cx, p.block.as_deref().unwrap_or_default(), track_files);
         }
+        // keepalived: "track script NAME not found, ignoring": the group would not move.
+        for t in g
+            .passthrough
+            .iter()
+            .filter(|p| p.keyword == "track_script")
+            .flat_map(|p| p.block.iter().flatten())
+        {
+            if !v.scripts.iter().any(|s| s.name == t.keyword) {
+                cx.error(&t.loc, format!("track_script {}: no such vrrp_script", t.keyword));
+            }
+        }
     }
     let mut in_group: BTreeMap<&str, &str> = BTreeMap::new();
     for g in &v.groups {
