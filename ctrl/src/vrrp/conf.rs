@@ -64,7 +64,7 @@ impl IfaceMap {
         if let Some(k) = self.explicit.get(name) {
             return k.clone();
         }
-        let tap: String = format!("rvs-{name}").chars().take(15).collect();
+        let tap = tap_of(name);
         if self.exists(&tap) {
             tap
         } else {
@@ -78,20 +78,23 @@ impl IfaceMap {
         sys.join(name).exists()
     }
 
-    /// Whether `plan` should be made again: an instance's interface is missing and its name
-    /// now maps to one that exists. rvs-ctrl starts with rvsd (systemd starts it once rvsd
-    /// is executed), before rvsd has made its taps, so `interface client` was mapped to
-    /// `client`, which never comes; once `rvs-client` exists it is the instance's. A tap
-    /// that goes away while rvsd restarts does not move an instance back: its name maps to
-    /// nothing that exists then.
+    /// Whether `plan` should be made again: an instance's name now maps to rvsd's tap, and
+    /// the plan has it elsewhere. rvs-ctrl starts with rvsd (systemd starts it once rvsd is
+    /// executed), before rvsd has made its taps, so `interface client` was mapped to
+    /// `client` (which never comes, or is another interface); once `rvs-client` exists it
+    /// is the instance's. Nothing moves an instance off a tap: while rvsd restarts its tap
+    /// is gone, and the instance waits for it.
     pub fn remap(&self, plan: &Plan) -> bool {
         plan.instances.iter().any(|i| {
-            !self.exists(&i.kernel_if) && {
-                let now = self.map(&i.interface);
-                now != i.kernel_if && self.exists(&now)
-            }
+            let now = self.map(&i.interface);
+            now != i.kernel_if && now == tap_of(&i.interface) && self.exists(&now)
         })
     }
+}
+
+/// The name rvsd gives the tap of port `name` by default (the kernel allows 15 bytes).
+fn tap_of(name: &str) -> String {
+    format!("rvs-{name}").chars().take(15).collect()
 }
 
 /// One instance as rvs-ctrl runs it.

@@ -283,9 +283,22 @@ fn instances_move_to_rvsd_taps_that_appear_after_the_plan() {
     assert!(up.text.contains("    interface rvs-client\n"), "{}", up.text);
     assert!(up.text.contains("    track_interface {\n        rvs-server\n    }\n"), "{}", up.text);
     assert!(!m.remap(&up));
-    // rvsd restarting: its tap is gone for a while; the instance stays on it.
+    // rvsd restarting: its tap is gone for a while; the instance stays on it, even when
+    // the name as written is a kernel interface.
     std::fs::remove_dir(dir.path().join("rvs-client")).unwrap();
     assert!(!m.remap(&up));
+    std::fs::create_dir_all(dir.path().join("client")).unwrap();
+    assert!(!m.remap(&up));
+    // At boot on a host where the name as written exists too: the tap, once it is there,
+    // is the first choice, as when it was there at the start.
+    let boot = plan(&cfg, &m, Path::new("/f"));
+    assert_eq!(boot.instances[0].kernel_if, "client");
+    assert!(!m.remap(&boot));
+    std::fs::create_dir_all(dir.path().join("rvs-client")).unwrap();
+    assert!(m.remap(&boot));
+    // An explicit --vrrp-interface is never second-guessed.
+    let x = IfaceMap { explicit: [("client".into(), "tap7".into())].into(), sysfs: Some(dir.path().into()) };
+    assert!(!x.remap(&plan(&cfg, &x, Path::new("/f"))));
 }
 
 #[test]
