@@ -8,6 +8,9 @@
 //! * a failure of a server that is up is retried `retry` times, `delay_before_retry`
 //!   apart; only when the last retry fails is the checker down (so `retry N` means N+1
 //!   consecutive failures); a server that is down is not retried, one success brings it up;
+//! * a checker's first run is not retried: a server that fails its first check is taken
+//!   out at once (keepalived: "one failure is enough initially"). Under `alpha` the server
+//!   was out already, and that first failure still runs its `notify_down`;
 //! * a real server is alive when all its checkers are up (one with no checker always is);
 //!   `alpha` starts checkers down, otherwise up;
 //! * MISC_CHECK with `misc_dynamic`: exit 0 up (weight unchanged), 1 down, 2..255 up with
@@ -78,7 +81,8 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckerSm {
     pub up: bool,
-    /// Failures in a row seen while up, not yet acted on.
+    /// Failures in a row seen while up, not yet acted on. It starts at `retry`: the first
+    /// run is not retried (keepalived starts each checker with its retries used up).
     pub failures: u32,
     pub next_at: Instant,
     pub running: bool,
@@ -94,7 +98,7 @@ impl CheckerSm {
         let delay = conf.warmup.map(|w| w.mul_f64(jitter.clamp(0.0, 1.0))).unwrap_or(Duration::ZERO);
         CheckerSm {
             up: !conf.alpha,
-            failures: 0,
+            failures: conf.retry,
             next_at: now + delay,
             running: false,
             runs: 0,
@@ -379,6 +383,7 @@ impl Health {
         let was_weight = self.weight(id.vs, id.rs);
         let ok = !matches!(outcome, Outcome::Down(_));
         let sm = self.sm(id);
+        let first_run = sm.runs == 0;
         let flipped = sm.on_result(&conf, now, ok).is_some();
         let next_at = sm.next_at;
         sm.weight_delta = match outcome {
@@ -412,6 +417,12 @@ impl Health {
                 events.push(Event::RealDown { vs: key, rs: rs_conf.addr, reason });
                 events.extend(rs_conf.notify_down.clone().map(Event::Run));
             }
+        } else if !alive && !ok && first_run && conf.alpha {
+            // keepalived notifies the state an alpha checker confirms at its first run:
+            // the server started out, and notify_down tells the scripts so.
+            let reason = rs.last_reason.clone();
+            events.push(Event::RealDown { vs: key, rs: rs_conf.addr, reason });
+            events.extend(rs_conf.notify_down.clone().map(Event::Run));
         }
         self.update_quorum(id.vs, &mut events);
         events

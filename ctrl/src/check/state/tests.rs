@@ -61,6 +61,7 @@ fn a_success_between_failures_resets_the_retry_count() {
     let conf = c.virtual_servers[0].reals[0].checkers[0].clone();
     let t0 = Instant::now();
     let mut sm = CheckerSm::new(&conf, t0, 0.0);
+    assert_eq!(sm.on_result(&conf, t0, true), None, "a first run is not retried: pass it first");
     for _ in 0..5 {
         assert_eq!(sm.on_result(&conf, t0, false), None);
         assert_eq!(sm.on_result(&conf, t0, false), None);
@@ -163,6 +164,7 @@ fn quorum_with_hysteresis_and_sorry_server() {
     let t0 = Instant::now();
     let mut h = health(cfg(&body), t0);
     assert!(h.quorum_up(0));
+    h.on_result(id(0), t0, Outcome::Up);
     h.on_result(id(1), t0, down()); // live 3: within the band, still up
     assert!(h.quorum_up(0));
     assert_eq!(reals(&h), [("198.19.0.11:80".into(), 3)]);
@@ -286,10 +288,13 @@ fn due_checkers_come_in_time_order_and_once() {
     assert!(h.take_due(t0 + s(100)).is_empty(), "running checkers are not due");
     assert_eq!(h.next_due(), None);
     h.on_result(id(1), t0 + s(1), Outcome::Up);
-    h.on_result(id(0), t0 + s(2), down()); // retry in 1 s
-    assert_eq!(h.next_due(), Some(t0 + s(3)));
-    assert!(h.take_due(t0 + s(2)).is_empty());
+    h.on_result(id(0), t0 + s(1), Outcome::Up);
     assert_eq!(h.take_due(t0 + s(11)), vec![id(0), id(1)]);
+    h.on_result(id(1), t0 + s(11), Outcome::Up);
+    h.on_result(id(0), t0 + s(12), down()); // retry in 1 s
+    assert_eq!(h.next_due(), Some(t0 + s(13)));
+    assert!(h.take_due(t0 + s(12)).is_empty());
+    assert_eq!(h.take_due(t0 + s(21)), vec![id(0), id(1)]);
     // Many checkers: each taken exactly once per run, earliest first.
     let many: String = (0..200)
         .map(|i| {
@@ -411,4 +416,35 @@ fn first_checks_spread_over_delay_loop_by_default() {
     let t0 = Instant::now();
     assert_eq!(CheckerSm::new(&conf, t0, 0.3).next_at, t0 + Duration::from_secs(3));
     assert_eq!(CheckerSm::new(&conf, t0, 0.0).next_at, t0);
+}
+
+#[test]
+fn a_first_check_that_fails_takes_the_server_out_without_retries() {
+    // keepalived starts every checker with its retries used up: a server that is down when
+    // rvs-ctrl starts is not given traffic for retry x delay_before_retry.
+    let t0 = Instant::now();
+    let mut h = health(cfg(TWO), t0);
+    let ev = h.on_result(id(0), t0, down());
+    assert!(matches!(ev[..], [Event::RealDown { .. }]), "retry 2, yet out at once: {ev:?}");
+    assert!(!h.alive(0, 0));
+    // After a success, failures are retried again.
+    h.on_result(id(0), t0 + s(10), Outcome::Up);
+    assert_eq!(h.on_result(id(0), t0 + s(20), down()), []);
+    assert_eq!(h.on_result(id(0), t0 + s(21), down()), []);
+    assert!(matches!(h.on_result(id(0), t0 + s(22), down())[..], [Event::RealDown { .. }]));
+}
+
+#[test]
+fn alpha_first_failure_runs_notify_down_once() {
+    let t0 = Instant::now();
+    let body = " alpha\n real_server 198.19.0.11 80 {\n notify_down /nd\n TCP_CHECK {\n warmup 0\n }\n }\n";
+    let mut h = health(cfg(body), t0);
+    let ev = h.on_result(id(0), t0, down());
+    assert!(matches!(&ev[..], [Event::RealDown { .. }, Event::Run(s)] if s.argv == ["/nd"]), "{ev:?}");
+    assert_eq!(h.on_result(id(0), t0 + s(10), down()), [], "only the first run");
+    let mut h = health(cfg(&body.replace("alpha", "")), t0);
+    h.on_result(id(0), t0, Outcome::Up);
+    assert_eq!(h.on_result(id(0), t0, down()), [], "retry 1");
+    let ev = h.on_result(id(0), t0, down());
+    assert!(matches!(&ev[..2], [Event::RealDown { .. }, Event::Run(_)]), "without alpha: at the transition");
 }
