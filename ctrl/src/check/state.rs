@@ -13,8 +13,9 @@
 //!   was out already, and that first failure still runs its `notify_down`;
 //! * a real server is alive when all its checkers are up (one with no checker always is);
 //!   `alpha` starts checkers down, otherwise up;
-//! * MISC_CHECK with `misc_dynamic`: exit 0 up (weight unchanged), 1 down, 2..255 up with
-//!   weight = code - 2;
+//! * MISC_CHECK with `misc_dynamic`: exit 0 up at the configured weight, 1 down, 2..255 up
+//!   with weight = code - 2 (kept through retries; the configured weight again once the
+//!   checker is down);
 //! * FILE_CHECK with a `weight`: up, adding its value x weight to the server's weight (the
 //!   sum is kept within 0..=65535), as keepalived's tracked files do;
 //! * quorum: the sum of the weights of the alive servers; the service goes down when the
@@ -90,6 +91,9 @@ pub struct CheckerSm {
     pub runs: u64,
     /// What this checker adds to the server's weight (FILE_CHECK); 0 while down.
     pub weight_delta: i64,
+    /// The weight this checker sets (misc_dynamic: exit status - 2); None while it exits 0
+    /// or is down.
+    pub set_weight: Option<u32>,
 }
 
 impl CheckerSm {
@@ -103,6 +107,7 @@ impl CheckerSm {
             running: false,
             runs: 0,
             weight_delta: 0,
+            set_weight: None,
         }
     }
 
@@ -137,8 +142,6 @@ impl CheckerSm {
 #[derive(Debug, Clone)]
 struct RsHealth {
     checkers: Vec<CheckerSm>,
-    /// Weight set by misc_dynamic, replacing the configured one.
-    dynamic_weight: Option<u32>,
     last_reason: String,
 }
 
@@ -230,7 +233,6 @@ impl Health {
                     .iter()
                     .map(|rs| RsHealth {
                         checkers: rs.checkers.iter().map(|c| CheckerSm::new(c, now, jitter())).collect(),
-                        dynamic_weight: None,
                         last_reason: String::new(),
                     })
                     .collect(),
@@ -265,9 +267,6 @@ impl Health {
                 let old_rs = &self.vss[oi].reals[or];
                 let new_rs = &mut new.vss[ni].reals[nr];
                 new_rs.last_reason = old_rs.last_reason.clone();
-                if ovs.reals[or].weight == nrs.weight {
-                    new_rs.dynamic_weight = old_rs.dynamic_weight;
-                }
                 for (nc, ncf) in nrs.checkers.iter().enumerate() {
                     let same = ovs.reals[or].checkers.iter().position(|o| same_checker(o, ncf));
                     if let Some(oc) = same {
@@ -386,20 +385,22 @@ impl Health {
         let first_run = sm.runs == 0;
         let flipped = sm.on_result(&conf, now, ok).is_some();
         let next_at = sm.next_at;
-        sm.weight_delta = match outcome {
-            Outcome::UpDelta(d) => d,
-            Outcome::Down(_) if !sm.up => 0,
-            _ => sm.weight_delta,
-        };
+        // keepalived: a checker's part of the weight is dropped once it is down, kept while
+        // it retries; misc_dynamic's exit 0 is the configured weight again.
+        match &outcome {
+            Outcome::UpDelta(d) => sm.weight_delta = *d,
+            Outcome::UpWeight(w) => sm.set_weight = Some(*w),
+            Outcome::Up => sm.set_weight = None,
+            Outcome::Down(_) if !sm.up => (sm.weight_delta, sm.set_weight) = (0, None),
+            Outcome::Down(_) => {}
+        }
         if flipped {
             self.generation += 1;
         }
         self.timers.push(Reverse((next_at, id)));
         let rs = &mut self.vss[id.vs].reals[id.rs];
-        match &outcome {
-            Outcome::UpWeight(w) => rs.dynamic_weight = Some(*w),
-            Outcome::Down(reason) => rs.last_reason = reason.clone(),
-            _ => {}
+        if let Outcome::Down(reason) = &outcome {
+            rs.last_reason = reason.clone();
         }
         let weight = self.weight(id.vs, id.rs);
         if weight != was_weight {
@@ -428,12 +429,15 @@ impl Health {
         events
     }
 
-    /// The configured weight, or misc_dynamic's, plus what FILE_CHECKs add, within 0..=65535.
+    /// keepalived's effective weight: the configured one plus each checker's part (what a
+    /// FILE_CHECK adds; for misc_dynamic, the weight it set less the configured one), within
+    /// 0..=65535.
     fn weight(&self, vs: usize, rs: usize) -> u32 {
         let h = &self.vss[vs].reals[rs];
-        let base = h.dynamic_weight.unwrap_or(self.config.virtual_servers[vs].reals[rs].weight);
-        let delta: i64 = h.checkers.iter().map(|c| c.weight_delta).sum();
-        (i64::from(base) + delta).clamp(0, 65535) as u32
+        let base = i64::from(self.config.virtual_servers[vs].reals[rs].weight);
+        let parts: i64 =
+            h.checkers.iter().map(|c| c.weight_delta + c.set_weight.map_or(0, |w| i64::from(w) - base)).sum();
+        (base + parts).clamp(0, 65535) as u32
     }
 
     /// Sum of the weights of the alive real servers.

@@ -141,8 +141,41 @@ fn misc_dynamic_weight() {
     assert!(matches!(ev[..], [Event::WeightChanged { weight: 40, .. }]), "{ev:?}");
     assert_eq!(reals(&h), [("198.19.0.11:80".into(), 40)]);
     assert_eq!(h.on_result(id(0), t0, Outcome::UpWeight(40)), [], "unchanged weight: no event");
-    assert_eq!(h.on_result(id(0), t0, Outcome::Up), []);
-    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 40)], "exit 0 keeps the dynamic weight");
+    let ev = h.on_result(id(0), t0, Outcome::Up);
+    assert!(matches!(ev[..], [Event::WeightChanged { weight: 5, .. }]), "{ev:?}");
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 5)], "exit 0: the configured weight (keepalived)");
+    h.on_result(id(0), t0, Outcome::UpWeight(7));
+    // A failure (retry 0: at once) drops the dynamic weight; back up with exit 0: weight 5.
+    h.on_result(id(0), t0, down());
+    h.on_result(id(0), t0, Outcome::Up);
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 5)]);
+}
+
+#[test]
+fn misc_dynamic_weight_is_kept_through_retries_and_reloads() {
+    let t0 = Instant::now();
+    let body = " real_server 198.19.0.11 80 {
+ weight 5
+ MISC_CHECK {
+ misc_path /bin/true
+ misc_dynamic
+ retry 1
+ }
+ TCP_CHECK {
+ }
+ }
+";
+    let mut h = health(cfg(body), t0);
+    h.on_result(id(0), t0, Outcome::UpWeight(40));
+    assert_eq!(h.on_result(id(0), t0, down()), [], "retrying");
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 40)], "the weight holds while retrying");
+    h.on_result(id(0), t0, Outcome::UpWeight(40));
+    // Another checker's success does not touch the weight the script set.
+    h.on_result(CheckerId { vs: 0, rs: 0, ck: 1 }, t0, Outcome::Up);
+    assert_eq!(reals(&h), [("198.19.0.11:80".into(), 40)]);
+    // The same script after a reload that changes the configured weight: still 40.
+    let (h2, _) = h.reload(cfg(&body.replace("weight 5", "weight 9")), t0, &mut || 0.0);
+    assert_eq!(reals(&h2), [("198.19.0.11:80".into(), 40)]);
 }
 
 #[test]
