@@ -23,7 +23,7 @@
 //!   service with a `sorry_server` serves from the sorry server alone;
 //! * a dead server is removed, or kept with weight 0 under `inhibit_on_failure`.
 
-use crate::keepalived::{CheckerConf, Config, Script, VirtualServer};
+use crate::keepalived::{CheckKind, CheckerConf, Config, Script, VirtualServer};
 use rvs_proto::{ForwardMethod, RealSpec, ServiceKey, ServiceOptions, ServiceSpec, Thresholds, TunnelEncap};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -248,7 +248,16 @@ impl Health {
     }
 
     /// State for a reloaded `config`, keeping what is known of the servers and checkers
-    /// that did not change (same service, same server, same checker settings).
+    /// that did not change, as keepalived's reload does (`migrate_checkers`):
+    /// * a checker is the same when its kind and settings, target, `bindto` and
+    ///   `connect_timeout` are (for MISC_CHECK: its command line and `misc_dynamic`);
+    ///   `retry`, `delay_before_retry`, `delay_loop`, `alpha`, `warmup` and `misc_timeout`
+    ///   may change and it keeps its state, the retries it has used capped at its new `retry`,
+    ///   its next run no later than its new `delay_loop`;
+    /// * a new checker of a known server starts up, with its retries, unless the server is
+    ///   failing (a kept checker that ran is down) or was out with no kept checker having
+    ///   run: then it starts down under `alpha`, and its first failure is not retried;
+    /// * a new server starts as at startup.
     pub fn reload(
         &self,
         config: Config,
@@ -267,12 +276,26 @@ impl Health {
                 let old_rs = &self.vss[oi].reals[or];
                 let new_rs = &mut new.vss[ni].reals[nr];
                 new_rs.last_reason = old_rs.last_reason.clone();
+                let mut kept = vec![false; nrs.checkers.len()];
                 for (nc, ncf) in nrs.checkers.iter().enumerate() {
                     let same = ovs.reals[or].checkers.iter().position(|o| same_checker(o, ncf));
                     if let Some(oc) = same {
-                        new_rs.checkers[nc] = self.vss[oi].reals[or].checkers[oc].clone();
-                        new_rs.checkers[nc].running = false;
+                        let mut sm = old_rs.checkers[oc].clone();
+                        sm.running = false;
+                        sm.failures = sm.failures.min(ncf.retry);
+                        sm.next_at = sm.next_at.min(now + ncf.delay_loop);
+                        new_rs.checkers[nc] = sm;
+                        kept[nc] = true;
                     }
+                }
+                let ran = |(c, k): (&CheckerSm, &bool)| *k && c.runs > 0;
+                let failing = new_rs.checkers.iter().zip(&kept).any(|x| ran(x) && !x.0.up);
+                let any_ran = new_rs.checkers.iter().zip(&kept).any(ran);
+                let suspect = failing || (!old_rs.alive() && !any_ran);
+                for ((sm, conf), _) in
+                    new_rs.checkers.iter_mut().zip(&nrs.checkers).zip(&kept).filter(|(_, k)| !**k)
+                {
+                    (sm.up, sm.failures) = if suspect { (!conf.alpha, conf.retry) } else { (true, 0) };
                 }
             }
         }
@@ -550,15 +573,15 @@ impl Health {
     }
 }
 
+/// keepalived's test of "the same checker" across a reload (its checkers' `compare`).
 fn same_checker(a: &CheckerConf, b: &CheckerConf) -> bool {
-    a.kind == b.kind
-        && a.target == b.target
-        && a.bindto == b.bindto
-        && a.connect_timeout == b.connect_timeout
-        && a.retry == b.retry
-        && a.delay_before_retry == b.delay_before_retry
-        && a.delay_loop == b.delay_loop
-        && a.alpha == b.alpha
+    let kind = match (&a.kind, &b.kind) {
+        (CheckKind::Misc { argv: a1, dynamic: d1, .. }, CheckKind::Misc { argv: a2, dynamic: d2, .. }) => {
+            a1 == a2 && d1 == d2
+        }
+        (k1, k2) => k1 == k2,
+    };
+    kind && a.target == b.target && a.bindto == b.bindto && a.connect_timeout == b.connect_timeout
 }
 
 #[cfg(test)]

@@ -247,15 +247,70 @@ fn desired_table_carries_service_settings() {
 fn reload_keeps_state_of_unchanged_checkers() {
     let t0 = Instant::now();
     let mut h = health(cfg(TWO), t0);
+    h.on_result(id(0), t0, Outcome::Up);
     h.on_result(id(1), t0, down());
-    // Same rs2 checker; rs1's checker changed (retry 2 -> 5), rs3 is new.
-    let new = cfg(&format!("{} real_server 198.19.0.13 80\n", TWO.replace("retry 2", "retry 5")));
+    // Same rs2 checker; rs1's checker changed (a new connect_port), rs3 is new.
+    let changed = TWO.replacen("retry 2\n", "retry 2\n connect_port 81\n", 1);
+    let new = cfg(&format!("{changed} real_server 198.19.0.13 80\n"));
     let (h2, ev) = h.reload(new, t0 + s(1), &mut || 0.0);
     assert_eq!(ev, []);
     assert!(!h2.alive(0, 1), "rs2 stays down");
     assert!(h2.alive(0, 0) && h2.alive(0, 2));
     assert_eq!(h2.sm_ref(id(1)).next_at, t0 + s(10), "timing kept");
     assert_eq!(h2.sm_ref(id(0)).next_at, t0 + s(1), "changed checker starts afresh");
+    assert_eq!(h2.sm_ref(id(0)).failures, 0, "a new checker of a healthy server has its retries");
+}
+
+#[test]
+fn reload_that_changes_only_timing_or_retries_keeps_a_dead_server_out() {
+    // keepalived compares a checker's target, bindto and connect_timeout (and its own
+    // settings), not retry/delay_loop/delay_before_retry/alpha/warmup: a server that is
+    // down stays down when only those change, instead of starting up again.
+    let t0 = Instant::now();
+    let mut h = health(cfg(TWO), t0);
+    h.on_result(id(1), t0, down());
+    let tuned =
+        TWO.replace("retry 0\n warmup 0", "retry 3\n delay_before_retry 2\n delay_loop 5\n alpha\n warmup 1");
+    let (h2, ev) = h.reload(cfg(&tuned), t0 + s(1), &mut || 0.0);
+    assert_eq!(ev, []);
+    assert!(!h2.alive(0, 1), "still out");
+    assert_eq!(reals(&h2), [("198.19.0.11:80".into(), 3)]);
+    assert_eq!(h2.sm_ref(id(1)).next_at, t0 + s(6), "no later than the new delay_loop");
+    // A checker midway through its retries keeps those used, within its new retry.
+    let mut h = health(cfg(TWO), t0);
+    h.on_result(id(0), t0, Outcome::Up);
+    h.on_result(id(0), t0 + s(10), down());
+    h.on_result(id(0), t0 + s(11), down());
+    assert_eq!(h.sm_ref(id(0)).failures, 2);
+    let (mut h2, _) = h.reload(cfg(&TWO.replace("retry 2", "retry 1")), t0 + s(12), &mut || 0.0);
+    assert!(h2.alive(0, 0));
+    assert!(matches!(h2.on_result(id(0), t0 + s(12), down())[..], [Event::RealDown { .. }]));
+}
+
+#[test]
+fn reload_new_checker_of_a_failing_server_starts_suspect() {
+    let t0 = Instant::now();
+    let base = " real_server 198.19.0.11 80 {\n TCP_CHECK {\n retry 2\n warmup 0\n }\n }\n real_server 198.19.0.12 80\n";
+    let mut h = health(cfg(base), t0);
+    h.on_result(id(0), t0, down());
+    assert!(!h.alive(0, 0));
+    // A second checker, alpha: the server is failing, so it starts down.
+    let two = base
+        .replace(" }\n }\n real", " }\n HTTP_GET {\n alpha\n retry 2\n url {\n path /\n }\n }\n }\n real");
+    let (h2, _) = h.reload(cfg(&two), t0 + s(1), &mut || 0.0);
+    let http = CheckerId { vs: 0, rs: 0, ck: 1 };
+    assert!(!h2.checker_up(http));
+    // The same added to a healthy server starts up, alpha or not (keepalived).
+    let mut ok = health(cfg(base), t0);
+    ok.on_result(id(0), t0, Outcome::Up);
+    let (h2, _) = ok.reload(cfg(&two), t0 + s(1), &mut || 0.0);
+    assert!(h2.checker_up(http) && h2.alive(0, 0));
+    // The failed checker itself replaced (another port): the server was out and no kept
+    // checker ran, so the new one is not retried at its first failure.
+    let moved = base.replace("retry 2\n", "retry 2\n connect_port 81\n");
+    let (mut h3, _) = h.reload(cfg(&moved), t0 + s(1), &mut || 0.0);
+    assert!(h3.alive(0, 0), "not alpha: up until it fails");
+    assert!(matches!(h3.on_result(id(0), t0 + s(2), down())[..], [Event::RealDown { .. }, ..]));
 }
 
 #[test]
