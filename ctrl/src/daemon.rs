@@ -387,6 +387,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
 
     let mut prober = Prober::new();
     let mut scripts = Scripts(Vec::new());
+    handle(health.startup_events(), &mut scripts);
     while !signals.stop.load(Ordering::Relaxed) {
         if signals.reload.swap(false, Ordering::Relaxed) {
             match keepalived::load_with(&opts.config, &opts.read) {

@@ -241,10 +241,26 @@ impl Health {
         let mut h = Health { config, vss, timers: BinaryHeap::new(), generation: 0 };
         h.rebuild_timers();
         for i in 0..h.vss.len() {
+            // keepalived starts a service with quorum when the live weight reaches
+            // quorum + hysteresis (its set_quorum_states).
             let w = h.live_weight(i);
-            h.vss[i].quorum_up = w > 0 && w >= u64::from(h.config.virtual_servers[i].quorum);
+            let vs = &h.config.virtual_servers[i];
+            h.vss[i].quorum_up = w > 0 && w >= u64::from(vs.quorum) + u64::from(vs.hysteresis);
         }
         h
+    }
+
+    /// What keepalived reports when it starts: a service that starts without quorum and
+    /// has a `sorry_server` ("Starting with quorum down") runs its `quorum_down`.
+    pub fn startup_events(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (i, vs) in self.config.virtual_servers.iter().enumerate() {
+            if !self.vss[i].quorum_up && vs.sorry_server.is_some() {
+                out.push(Event::QuorumLost { vs: vs.key, live_weight: self.live_weight(i) });
+                out.extend(vs.quorum_down.clone().map(Event::Run));
+            }
+        }
+        out
     }
 
     /// State for a reloaded `config`, keeping what is known of the servers and checkers

@@ -536,3 +536,23 @@ fn alpha_first_failure_runs_notify_down_once() {
     let ev = h.on_result(id(0), t0, down());
     assert!(matches!(&ev[..2], [Event::RealDown { .. }, Event::Run(_)]), "without alpha: at the transition");
 }
+
+#[test]
+fn startup_quorum_needs_quorum_plus_hysteresis() {
+    // Weights 3 + 2 = 5; quorum 4, hysteresis 2: keepalived starts it without quorum
+    // (5 < 6), where once running 5 would keep it (>= 4 - 2).
+    let t0 = Instant::now();
+    let h = health(cfg(&format!(" quorum 4\n hysteresis 2\n{TWO}")), t0);
+    assert!(!h.quorum_up(0));
+    assert_eq!(h.startup_events(), [], "no sorry server: nothing to report");
+    let body = format!(" quorum 4\n hysteresis 2\n sorry_server 198.19.0.99 80\n quorum_down /qd\n{TWO}");
+    let h = health(cfg(&body), t0);
+    assert_eq!(reals(&h), [("198.19.0.99:80".into(), 1)]);
+    let ev = h.startup_events();
+    assert!(
+        matches!(&ev[..], [Event::QuorumLost { live_weight: 5, .. }, Event::Run(s)] if s.argv == ["/qd"]),
+        "{ev:?}"
+    );
+    let h = health(cfg(&body.replace("hysteresis 2", "hysteresis 1")), t0);
+    assert!(h.quorum_up(0) && h.startup_events().is_empty());
+}
