@@ -3,6 +3,11 @@
 //! descriptor per running check, not a thread each. MISC_CHECK processes are reaped with
 //! `try_wait` while any is running (the loop then wakes every few milliseconds).
 //!
+//! A MISC_CHECK runs in a process group of its own. Past its `misc_timeout` it fails at
+//! once, and, as keepalived does, its whole group gets SIGTERM, then SIGKILL
+//! [`TERM_GRACE`] later if it is still there: a script's own children (a `curl`, a
+//! `sleep`) do not outlive it. The loop never waits for them.
+//!
 //! A check's outcome goes to the pure state machines in [`super::state`].
 
 use super::state::{CheckerId, Outcome};
@@ -16,6 +21,9 @@ use std::time::{Duration, Instant};
 
 /// While a MISC_CHECK runs, the loop looks at it at least this often.
 const CHILD_POLL: Duration = Duration::from_millis(20);
+
+/// How long a timed-out MISC_CHECK has between SIGTERM and SIGKILL (keepalived's 2 s).
+pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
 enum Stage {
     Connecting {
@@ -67,12 +75,16 @@ pub struct Prober {
     done: Vec<(CheckerId, Outcome)>,
     /// splitmix64 state for DNS query ids.
     rng: u64,
+    /// Timed-out MISC_CHECKs, sent SIGTERM, and when they get SIGKILL.
+    dying: Vec<(Child, Instant)>,
 }
 
 impl Prober {
     pub fn new() -> Self {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        Prober { rng: t.as_nanos() as u64 ^ u64::from(std::process::id()), ..Self::default() }
+        let mut p = Self::default();
+        p.rng = t.as_nanos() as u64 ^ u64::from(std::process::id());
+        p
     }
 
     /// A DNS query id nobody on the path can guess cheaply (splitmix64).
@@ -92,11 +104,38 @@ impl Prober {
     pub fn cancel_all(&mut self) {
         for p in self.probes.drain(..) {
             if let Stage::Misc { mut child, .. } = p.stage {
-                let _ = child.kill();
+                kill_group(&child, libc::SIGKILL);
                 let _ = child.wait();
             }
         }
+        for (mut child, _) in self.dying.drain(..) {
+            kill_group(&child, libc::SIGKILL);
+            let _ = child.wait();
+        }
         self.done.clear();
+    }
+
+    /// Timed-out MISC_CHECKs still running (their group was sent SIGTERM).
+    pub fn dying(&self) -> usize {
+        self.dying.len()
+    }
+
+    /// Reaps the timed-out MISC_CHECKs that ended and sends SIGKILL to the groups of those
+    /// past their grace; never blocks.
+    fn reap_dying(&mut self, now: Instant) {
+        self.dying.retain_mut(|(child, kill_at)| {
+            if exited(child) {
+                // The leader is a zombie until reaped: its group id is still its own.
+                kill_group(child, libc::SIGKILL);
+                let _ = child.wait();
+                return false;
+            }
+            if now >= *kill_at {
+                kill_group(child, libc::SIGKILL);
+                *kill_at = now + TERM_GRACE;
+            }
+            true
+        });
     }
 
     /// Starts checker `id`.
@@ -154,6 +193,9 @@ impl Prober {
                 until = until.min(now + CHILD_POLL);
             }
         }
+        if !self.dying.is_empty() {
+            until = until.min(now + CHILD_POLL);
+        }
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.probes.len() + 1);
         let mut owner: Vec<usize> = Vec::with_capacity(self.probes.len());
         for (i, p) in self.probes.iter().enumerate() {
@@ -198,8 +240,10 @@ impl Prober {
                 finished[i] = match child.try_wait() {
                     Ok(Some(status)) => Some(misc_outcome(status.code(), *dynamic)),
                     Ok(None) if now >= p.deadline => {
-                        let _ = child.kill();
-                        let _ = child.wait();
+                        kill_group(child, libc::SIGTERM);
+                        if let Stage::Misc { child, .. } = std::mem::replace(&mut p.stage, Stage::Taken) {
+                            self.dying.push((child, now + TERM_GRACE));
+                        }
                         Some(Outcome::Down("misc_timeout exceeded".into()))
                     }
                     Ok(None) => None,
@@ -218,6 +262,7 @@ impl Prober {
                 });
             }
         }
+        self.reap_dying(now);
         // Remove finished probes, back to front so indices stay valid.
         for i in (0..self.probes.len()).rev() {
             if let Some(o) = finished[i].take() {
@@ -381,6 +426,13 @@ fn next_url(
     }
 }
 
+impl Drop for Prober {
+    /// No MISC_CHECK outlives the prober.
+    fn drop(&mut self) {
+        self.cancel_all();
+    }
+}
+
 /// keepalived's reading of a MISC_CHECK exit status.
 pub fn misc_outcome(code: Option<i32>, dynamic: bool) -> Outcome {
     match code {
@@ -391,13 +443,40 @@ pub fn misc_outcome(code: Option<i32>, dynamic: bool) -> Outcome {
     }
 }
 
+/// A MISC_CHECK's process, leader of a process group of its own (as keepalived runs it).
 fn spawn(argv: &[String]) -> io::Result<Child> {
+    use std::os::unix::process::CommandExt;
     Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
+}
+
+/// Sends `sig` to the process group `child` leads. Only called while the child is not
+/// reaped, so its id is still its group's.
+fn kill_group(child: &Child, sig: libc::c_int) {
+    // SAFETY: plain kill(2) on a process group id we created; errors (ESRCH) are harmless.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), sig) };
+}
+
+/// Whether `child` has exited, without reaping it (waitid with WNOWAIT).
+fn exited(child: &Child) -> bool {
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid for writes; WNOHANG | WNOWAIT neither blocks nor reaps.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            child.id() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is set by waitid when a child changed state (0 otherwise).
+    r < 0 || unsafe { info.si_pid() } != 0
 }
 
 fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {

@@ -323,6 +323,63 @@ fn misc_check_timeout_kills_the_process() {
     assert!(t.elapsed() < Duration::from_secs(2));
 }
 
+/// Whether process `pid` is gone (or a zombie nobody reaped yet).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_gone(p: &mut Prober, pid: &str, within: Duration) -> bool {
+    let stop = Instant::now() + within;
+    while Instant::now() < stop {
+        p.poll(Instant::now() + Duration::from_millis(50), None);
+        if p.dying() == 0 && gone(pid) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn misc_check_timeout_ends_the_scripts_children_and_blocks_nothing() {
+    let dir = crate::testutil::TempDir::new("misc-group");
+    let pidf = dir.path().join("pid");
+    // The script's child, not the script, is what hangs; and it ignores SIGTERM.
+    let script = format!("trap '' TERM; sleep 30 & echo $! > {}; wait", pidf.display());
+    let mut p = Prober::new();
+    let t0 = Instant::now();
+    p.start(ID, &sh(&script, false, Some(Duration::from_millis(300))), t0);
+    let tcp = CheckerId { vs: 0, rs: 1, ck: 0 };
+    p.start(tcp, &conf(CheckKind::Tcp, closed_port()), t0);
+    let mut got = Vec::new();
+    while got.len() < 2 && t0.elapsed() < Duration::from_secs(5) {
+        got.extend(p.poll(Instant::now() + Duration::from_millis(50), None));
+    }
+    assert_eq!(got[0].0, tcp, "the other check is not held up by the script");
+    assert_eq!(got[1], (ID, Outcome::Down("misc_timeout exceeded".into())));
+    assert!(t0.elapsed() < Duration::from_secs(1), "failed at its timeout, not after the grace");
+    let pid = std::fs::read_to_string(&pidf).unwrap().trim().to_string();
+    assert!(!gone(&pid), "SIGTERM is ignored: the child lives through the grace");
+    assert!(wait_gone(&mut p, &pid, TERM_GRACE + Duration::from_secs(3)), "SIGKILL for the group");
+}
+
+#[test]
+fn misc_check_timeout_terms_the_group_first() {
+    let dir = crate::testutil::TempDir::new("misc-term");
+    let pidf = dir.path().join("pid");
+    let script = format!("sleep 30 & echo $! > {}; wait", pidf.display());
+    let mut p = Prober::new();
+    p.start(ID, &sh(&script, false, Some(Duration::from_millis(200))), Instant::now());
+    let stop = Instant::now() + Duration::from_secs(3);
+    while p.in_flight() > 0 && Instant::now() < stop {
+        p.poll(Instant::now() + Duration::from_millis(50), None);
+    }
+    let pid = std::fs::read_to_string(&pidf).unwrap().trim().to_string();
+    assert!(wait_gone(&mut p, &pid, TERM_GRACE / 2), "SIGTERM reaches the script's child");
+}
+
 #[test]
 fn misc_check_missing_program() {
     let c = conf(

@@ -284,7 +284,10 @@ fn checker(
                 cx.error(&k.loc, "MISC_CHECK needs misc_path");
                 return None;
             };
-            CheckKind::Misc { argv, timeout: misc_timeout, dynamic: misc_dynamic }
+            // keepalived: without misc_timeout (or with 0) the script has the virtual
+            // server's delay_loop, not the checker's.
+            let timeout = misc_timeout.filter(|t| !t.is_zero()).unwrap_or(vs.delay_loop);
+            CheckKind::Misc { argv, timeout: Some(timeout), dynamic: misc_dynamic }
         }
         "UDP_CHECK" => CheckKind::Udp { payload, require_reply, reply },
         _ => unreachable!(),

@@ -124,3 +124,22 @@ fn a_port_zero_virtual_server_is_lvs_catch_all() {
     assert!(errors(&nat(" real_server 198.18.2.1 80 {\n TCP_CHECK { connect_port 0 }\n }"))[0]
         .contains("connect_port: port 0 is not a port to connect to"));
 }
+
+#[test]
+fn misc_timeout_defaults_to_the_virtual_servers_delay_loop() {
+    use crate::keepalived::CheckKind;
+    use std::time::Duration;
+    // keepalived gives a MISC_CHECK without misc_timeout (or misc_timeout 0) the virtual
+    // server's delay_loop; `misc_timeout 0` was a timeout at once.
+    let l = ok(&nat(" delay_loop 30\n real_server 198.18.2.1 80 {\n MISC_CHECK {\n misc_path /bin/true\n delay_loop 3\n }\n MISC_CHECK {\n misc_path /bin/true\n misc_timeout 0\n }\n MISC_CHECK {\n misc_path /bin/true\n misc_timeout 4\n }\n }"));
+    let t: Vec<Option<Duration>> = l.config.virtual_servers[0].reals[0]
+        .checkers
+        .iter()
+        .map(|c| match &c.kind {
+            CheckKind::Misc { timeout, .. } => *timeout,
+            k => panic!("{k:?}"),
+        })
+        .collect();
+    let s = |n| Some(Duration::from_secs(n));
+    assert_eq!(t, [s(30), s(30), s(4)]);
+}
