@@ -12,7 +12,7 @@
 
 use super::state::{CheckerId, Outcome};
 use super::{dns, file, http, tls};
-use crate::keepalived::{CheckKind, CheckerConf, HttpUrl};
+use crate::keepalived::{CheckKind, CheckerConf, HttpUrl, Sni};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -280,9 +280,9 @@ impl Prober {
             CheckKind::Http { urls, .. } => urls,
             _ => &[],
         };
-        let (vhost, use_tls) = match &p.conf.kind {
-            CheckKind::Http { virtualhost, tls, .. } => (virtualhost.clone(), *tls),
-            _ => (None, false),
+        let (vhost, use_tls, sni) = match &p.conf.kind {
+            CheckKind::Http { virtualhost, tls, sni, .. } => (virtualhost.clone(), *tls, sni.clone()),
+            _ => (None, false, Sni::Off),
         };
         match &mut p.stage {
             Stage::Connecting { fd } => {
@@ -302,7 +302,13 @@ impl Prober {
                 let url = &urls[p.url];
                 let req = http::request(url, vhost.as_deref(), p.conf.target);
                 if use_tls {
-                    let name = url.virtualhost.as_deref().or(vhost.as_deref());
+                    // keepalived's choice: sni_name, else the url's virtualhost, else the
+                    // checker's; nothing without enable_sni.
+                    let name = match &sni {
+                        Sni::Off => None,
+                        Sni::Virtualhost => url.virtualhost.as_deref().or(vhost.as_deref()),
+                        Sni::Name(n) => Some(n.as_str()),
+                    };
                     match tls::connect(name, p.conf.target.ip(), &req) {
                         Ok(conn) => p.stage = Stage::Tls(Box::new(tls::Exchange::new(stream, conn))),
                         Err(e) => return Some(Outcome::Down(e)),

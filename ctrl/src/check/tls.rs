@@ -7,7 +7,8 @@
 //! answer HTTPS correctly", not "is it who it says". The server's certificate chain,
 //! names and validity dates are accepted whatever they are; only the handshake's own
 //! signatures are still checked (the server must hold the key of the certificate it
-//! presented). SNI is sent when the check's `virtualhost` is a DNS name.
+//! presented). SNI is sent as keepalived sends it: only with `enable_sni` (or `sni_name`),
+//! and only when the name is a DNS name (see [`super::probe`] for which name).
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, CryptoProvider};

@@ -20,8 +20,8 @@ pub mod preproc;
 
 pub use lexer::Loc;
 pub use model::{
-    CheckKind, CheckerConf, Config, HttpUrl, Notify, NotifyScript, RealServer, RunAs, Script, StatusCodes,
-    SyncDaemon, VirtualServer, Vrrp, VrrpInstance, SCHEDULERS,
+    CheckKind, CheckerConf, Config, HttpUrl, Notify, NotifyScript, RealServer, RunAs, Script, Sni,
+    StatusCodes, SyncDaemon, VirtualServer, Vrrp, VrrpInstance, SCHEDULERS,
 };
 pub use preproc::Options;
 

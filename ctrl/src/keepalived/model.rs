@@ -228,6 +228,8 @@ pub enum CheckKind {
         urls: Vec<HttpUrl>,
         virtualhost: Option<String>,
         tls: bool,
+        /// SSL_GET's SNI (`enable_sni`, `sni_name`).
+        sni: Sni,
     },
     Misc {
         argv: Vec<String>,
@@ -252,6 +254,17 @@ pub enum CheckKind {
         weight: i32,
         reverse: bool,
     },
+}
+
+/// The name SSL_GET sends as SNI. keepalived sends none unless `enable_sni`; `sni_name`
+/// sets the name and implies `enable_sni`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Sni {
+    #[default]
+    Off,
+    /// The url's `virtualhost`, else the checker's (its real or virtual server's).
+    Virtualhost,
+    Name(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! The I/O layer against real sockets and processes on 127.0.0.1.
 
 use super::*;
-use crate::keepalived::{Loc, StatusCodes};
+use crate::keepalived::{Loc, Sni, StatusCodes};
 use std::net::TcpListener;
 use std::path::Path;
 use std::thread;
@@ -113,6 +113,7 @@ fn http_get_checks_every_url_with_digest() {
         urls: vec![url("/health", Some(&digest)), url("/ready", None)],
         virtualhost: Some("www.example.com".into()),
         tls: false,
+        sni: Sni::Off,
     };
     assert_eq!(run(&conf(kind, addr)), Outcome::Up);
     let seen = srv.join().unwrap();
@@ -123,7 +124,10 @@ fn http_get_checks_every_url_with_digest() {
 #[test]
 fn http_get_bad_status_or_digest_is_down() {
     let (addr, srv) = http_server(vec![b"HTTP/1.1 503 Unavailable\r\n\r\n".to_vec()]);
-    let o = run(&conf(CheckKind::Http { urls: vec![url("/", None)], virtualhost: None, tls: false }, addr));
+    let o = run(&conf(
+        CheckKind::Http { urls: vec![url("/", None)], virtualhost: None, tls: false, sni: Sni::Off },
+        addr,
+    ));
     assert_eq!(o, Outcome::Down("/: HTTP status 503".into()));
     srv.join().unwrap();
     let (addr, srv) = http_server(vec![b"HTTP/1.1 200 OK\r\n\r\nchanged".to_vec()]);
@@ -132,6 +136,7 @@ fn http_get_bad_status_or_digest_is_down() {
             urls: vec![url("/", Some("00000000000000000000000000000000"))],
             virtualhost: None,
             tls: false,
+            sni: Sni::Off,
         },
         addr,
     ));
@@ -143,7 +148,7 @@ fn http_get_bad_status_or_digest_is_down() {
 fn http_get_silent_server_times_out() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut c = conf(
-        CheckKind::Http { urls: vec![url("/", None)], virtualhost: None, tls: false },
+        CheckKind::Http { urls: vec![url("/", None)], virtualhost: None, tls: false, sni: Sni::Off },
         l.local_addr().unwrap(),
     );
     c.connect_timeout = Duration::from_millis(200);
@@ -206,8 +211,9 @@ fn https_server(resps: Vec<Vec<u8>>, close_notify: bool) -> (SocketAddr, thread:
     (addr, h)
 }
 
+/// SSL_GET with `enable_sni`.
 fn ssl_get(urls: Vec<HttpUrl>, virtualhost: Option<&str>) -> CheckKind {
-    CheckKind::Http { urls, virtualhost: virtualhost.map(str::to_string), tls: true }
+    CheckKind::Http { urls, virtualhost: virtualhost.map(str::to_string), tls: true, sni: Sni::Virtualhost }
 }
 
 #[test]
@@ -246,6 +252,35 @@ fn ssl_get_bad_status_or_digest_is_down() {
     let (addr, srv) = https_server(vec![b"HTTP/1.1 200 OK\r\n\r\n".to_vec()], true);
     assert_eq!(run(&conf(ssl_get(vec![url("/", None)], Some("127.0.0.1")), addr)), Outcome::Up);
     assert_eq!(srv.join().unwrap()[0].1, None);
+}
+
+#[test]
+fn ssl_get_sends_sni_only_when_asked() {
+    // keepalived sends no SNI unless enable_sni, even with a virtualhost.
+    let resp = || b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+    let (addr, srv) = https_server(vec![resp()], true);
+    let mut kind = ssl_get(vec![url("/", None)], Some("www.example.com"));
+    if let CheckKind::Http { sni, .. } = &mut kind {
+        *sni = Sni::Off;
+    }
+    assert_eq!(run(&conf(kind, addr)), Outcome::Up);
+    let seen = srv.join().unwrap();
+    assert!(seen[0].0.contains("Host: www.example.com\r\n"));
+    assert_eq!(seen[0].1, None, "virtualhost without enable_sni: no SNI");
+    // sni_name wins over the url's and the checker's virtualhost.
+    let (addr, srv) = https_server(vec![resp()], true);
+    let mut u = url("/", None);
+    u.virtualhost = Some("url.example.com".into());
+    let kind = CheckKind::Http {
+        urls: vec![u],
+        virtualhost: Some("www.example.com".into()),
+        tls: true,
+        sni: Sni::Name("sni.example.com".into()),
+    };
+    assert_eq!(run(&conf(kind, addr)), Outcome::Up);
+    let seen = srv.join().unwrap();
+    assert!(seen[0].0.contains("Host: url.example.com\r\n"));
+    assert_eq!(seen[0].1.as_deref(), Some("sni.example.com"));
 }
 
 #[test]

@@ -158,6 +158,8 @@ fn checker(
     let mut dns_name = crate::check::dns::DEFAULT_NAME.to_string();
     let mut tracked: Option<TrackFile> = None;
     let mut file_weight: Option<(i32, bool)> = None;
+    let mut sni = Sni::Off;
+    let is_http = kind == "HTTP_GET" || kind == "SSL_GET";
     for o in k.block.iter().flatten() {
         match o.keyword.as_str() {
             "connect_ip" => connect_ip = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "connect_ip", a)),
@@ -237,6 +239,19 @@ fn checker(
                 }
             }
             "weight" if kind == "FILE_CHECK" => file_weight = track_weight(cx, o),
+            "enable_sni" if is_http => {
+                sni = match (cx.flag(o), sni) {
+                    (false, _) => Sni::Off,
+                    (true, Sni::Name(n)) => Sni::Name(n),
+                    (true, _) => Sni::Virtualhost,
+                }
+            }
+            "sni_name" if is_http => {
+                sni = match cx.arg(o, 0) {
+                    Some(n) => Sni::Name(n.to_string()),
+                    None => Sni::Virtualhost,
+                }
+            }
             "bind_port" | "bind_if" | "fwmark" | "log_all_failures" | "http_protocol" | "enable_sni"
             | "sni_name" | "tls_compliant" | "fast_recovery" | "user" | "min_reply_length"
             | "max_reply_length" | "helo_name" | "host" => cx.warn(
@@ -277,7 +292,10 @@ fn checker(
                 cx.error(&k.loc, format!("{kind} needs at least one url {{ path ... }}"));
                 return None;
             }
-            CheckKind::Http { urls, virtualhost: check_vhost, tls: kind == "SSL_GET" }
+            if sni != Sni::Off && kind == "HTTP_GET" {
+                cx.info(&k.loc, "enable_sni/sni_name: HTTP_GET has no TLS, so no SNI");
+            }
+            CheckKind::Http { urls, virtualhost: check_vhost, tls: kind == "SSL_GET", sni }
         }
         "MISC_CHECK" => {
             let Some(argv) = misc_argv else {

@@ -66,7 +66,7 @@ fn realistic_dpvs_config() {
     let http = &web.reals[1].checkers[0];
     assert_eq!(http.target, "198.19.0.12:8080".parse().unwrap());
     assert_eq!(http.retry, 3);
-    let CheckKind::Http { urls, virtualhost, tls: false } = &http.kind else { panic!() };
+    let CheckKind::Http { urls, virtualhost, tls: false, .. } = &http.kind else { panic!() };
     assert_eq!(virtualhost, &None);
     assert_eq!(urls[0].path, "/health");
     assert_eq!(urls[0].digest.as_deref(), Some("9b3a2f9a5c0e1d2b4f6a8c0e1d2b4f6a"));
@@ -594,7 +594,7 @@ fn ssl_get_is_http_get_over_tls() {
     ));
     let r = &l.config.virtual_servers[0].reals[0];
     assert_eq!(r.checkers.len(), 1);
-    let CheckKind::Http { urls, virtualhost, tls } = &r.checkers[0].kind else { panic!() };
+    let CheckKind::Http { urls, virtualhost, tls, .. } = &r.checkers[0].kind else { panic!() };
     assert!(*tls);
     assert_eq!(urls[0].path, "/health");
     assert_eq!(virtualhost.as_deref(), Some("www.example.com"));
