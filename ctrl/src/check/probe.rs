@@ -14,7 +14,7 @@ use super::state::{CheckerId, Outcome};
 use super::{dns, file, http, tls};
 use crate::keepalived::{CheckKind, CheckerConf, HttpUrl, Sni};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -516,8 +516,8 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
-/// Starts a nonblocking TCP connect.
-fn nb_connect(target: SocketAddr, bind: Option<IpAddr>) -> io::Result<OwnedFd> {
+/// Starts a nonblocking TCP connect, from `bind` when given (with its port when not 0).
+fn nb_connect(target: SocketAddr, bind: Option<SocketAddr>) -> io::Result<OwnedFd> {
     let domain = if target.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
     // SAFETY: plain socket(2) call; the result is checked.
     let raw =
@@ -527,8 +527,23 @@ fn nb_connect(target: SocketAddr, bind: Option<IpAddr>) -> io::Result<OwnedFd> {
     }
     // SAFETY: `raw` is a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    if let Some(ip) = bind {
-        let (ss, len) = sockaddr(SocketAddr::new(ip, 0));
+    if let Some(local) = bind {
+        if local.port() != 0 {
+            // A fixed source port: the previous check's connection may still be in
+            // TIME_WAIT on it.
+            let one: libc::c_int = 1;
+            // SAFETY: setsockopt reads an int of the given size.
+            unsafe {
+                libc::setsockopt(
+                    raw,
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEADDR,
+                    &one as *const _ as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
+        let (ss, len) = sockaddr(local);
         // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
         if unsafe { libc::bind(raw, &ss as *const _ as *const libc::sockaddr, len) } < 0 {
             return Err(io::Error::last_os_error());
@@ -567,9 +582,9 @@ fn so_error(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-fn udp_probe(target: SocketAddr, bind: Option<IpAddr>, payload: &[u8]) -> io::Result<UdpSocket> {
+fn udp_probe(target: SocketAddr, bind: Option<SocketAddr>, payload: &[u8]) -> io::Result<UdpSocket> {
     let local = match (bind, target) {
-        (Some(ip), _) => SocketAddr::new(ip, 0),
+        (Some(local), _) => local,
         (None, SocketAddr::V4(_)) => SocketAddr::from(([0, 0, 0, 0], 0)),
         (None, SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
     };

@@ -208,7 +208,9 @@ pub struct CheckerConf {
     pub kind: CheckKind,
     /// Where to connect; the real server's address unless `connect_ip`/`connect_port`.
     pub target: SocketAddr,
-    pub bindto: Option<IpAddr>,
+    /// The checker's source: `bindto`, with `bind_port` (0: any port). keepalived binds
+    /// only with a `bindto`, so `bind_port` alone does nothing.
+    pub bindto: Option<SocketAddr>,
     pub connect_timeout: Duration,
     /// Further attempts after a failure before the server is declared down.
     pub retry: u32,

@@ -104,6 +104,20 @@ fn tcp_connect_up_and_refused() {
 }
 
 #[test]
+fn tcp_check_from_bindto_and_bind_port() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed_port().port();
+    let mut c = conf(CheckKind::Tcp, l.local_addr().unwrap());
+    c.bindto = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+    // Twice: the first connection's TIME_WAIT must not fail the second.
+    for _ in 0..2 {
+        assert_eq!(run(&c), Outcome::Up);
+        let (_, peer) = l.accept().unwrap();
+        assert_eq!(peer, c.bindto.unwrap(), "the check's source address and port");
+    }
+}
+
+#[test]
 fn http_get_checks_every_url_with_digest() {
     let body = b"I am alive\n";
     let digest = super::super::md5::md5_hex(body);

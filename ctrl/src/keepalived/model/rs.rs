@@ -145,7 +145,8 @@ fn checker(
     let mut d = defaults.clone();
     let mut connect_ip = None;
     let mut connect_port = None;
-    let mut bindto = None;
+    let mut bindto: Option<(IpAddr, Loc)> = None;
+    let mut bind_port = None;
     let mut urls = Vec::new();
     let mut check_vhost = vhost.map(str::to_string);
     let mut misc_argv = None;
@@ -164,7 +165,10 @@ fn checker(
         match o.keyword.as_str() {
             "connect_ip" => connect_ip = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "connect_ip", a)),
             "connect_port" => connect_port = cx.arg(o, 0).and_then(|a| cx.port(&o.loc, "connect_port", a)),
-            "bindto" => bindto = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "bindto", a)),
+            "bindto" => {
+                bindto = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "bindto", a)).map(|ip| (ip, o.loc.clone()))
+            }
+            "bind_port" => bind_port = cx.arg(o, 0).and_then(|a| cx.port(&o.loc, "bind_port", a)),
             "retry" | "nb_get_retry" | "delay_before_retry" | "connect_timeout" | "delay_loop" | "warmup"
             | "alpha" => d.set(cx, o),
             "url" if kind == "HTTP_GET" || kind == "SSL_GET" => {
@@ -252,9 +256,9 @@ fn checker(
                     None => Sni::Virtualhost,
                 }
             }
-            "bind_port" | "bind_if" | "fwmark" | "log_all_failures" | "http_protocol" | "enable_sni"
-            | "sni_name" | "tls_compliant" | "fast_recovery" | "user" | "min_reply_length"
-            | "max_reply_length" | "helo_name" | "host" => cx.warn(
+            "bind_if" | "fwmark" | "log_all_failures" | "http_protocol" | "enable_sni" | "sni_name"
+            | "tls_compliant" | "fast_recovery" | "user" | "min_reply_length" | "max_reply_length"
+            | "helo_name" | "host" => cx.warn(
                 &o.loc,
                 format!("'{}' is not supported by rvs-ctrl's checkers yet, ignored", o.keyword),
             ),
@@ -316,6 +320,19 @@ fn checker(
         cx.error(&k.loc, format!("{} of real_server {} port 0 needs connect_port", k.keyword, rs.addr.ip()));
         return None;
     }
+    // keepalived drops a bindto of the other family than the target, with an error (a
+    // socket of one family cannot bind the other's address: every check would fail).
+    let bindto = match bindto {
+        Some((ip, loc)) if ip.is_ipv4() != target.is_ipv4() => {
+            cx.warn(
+                &loc,
+                format!("bindto {ip} is not of the family of the checked address {}: ignored", target.ip()),
+            );
+            None
+        }
+        Some((ip, _)) => Some(SocketAddr::new(ip, bind_port.unwrap_or(0))),
+        None => None,
+    };
     // keepalived spreads each checker's first run over `warmup`, by default its delay_loop
     // (`warmup 0` runs it at once); a FILE_CHECK is read at once.
     let warmup = if matches!(kind, CheckKind::File { .. }) {

@@ -143,3 +143,47 @@ fn misc_timeout_defaults_to_the_virtual_servers_delay_loop() {
     let s = |n| Some(Duration::from_secs(n));
     assert_eq!(t, [s(30), s(30), s(4)]);
 }
+
+#[test]
+fn enable_sni_and_sni_name_as_keepalived_reads_them() {
+    use crate::keepalived::{CheckKind, Sni};
+    let ssl = |opts: &str| {
+        let l = ok(&nat(&format!(
+            " real_server 198.18.2.1 443 {{\n SSL_GET {{\n url {{\n path /\n }}\n virtualhost www.example.com\n{opts}\n }}\n }}"
+        )));
+        let CheckKind::Http { sni, .. } = &l.config.virtual_servers[0].reals[0].checkers[0].kind else {
+            panic!()
+        };
+        assert!(l.diags.iter().all(|d| !d.msg.contains("sni")), "{:?}", l.diags);
+        sni.clone()
+    };
+    assert_eq!(ssl(""), Sni::Off, "keepalived sends no SNI by default");
+    assert_eq!(ssl(" enable_sni"), Sni::Virtualhost);
+    assert_eq!(ssl(" sni_name api.example.com"), Sni::Name("api.example.com".into()));
+    assert_eq!(ssl(" sni_name api.example.com\n enable_sni on"), Sni::Name("api.example.com".into()));
+    assert_eq!(ssl(" sni_name api.example.com\n enable_sni off"), Sni::Off);
+}
+
+#[test]
+fn bindto_bind_port_and_their_family() {
+    let chk = |rs: &str, opts: &str| {
+        let l = ok(&format!(
+            "local_address_group g {{ 198.18.9.1 }}\nvirtual_server 2001:db8::10 80 {{\n laddr_group_name g\n real_server {rs} 80 {{\n TCP_CHECK {{\n{opts}\n }}\n }}\n}}\n"
+        ));
+        let warns: Vec<String> = l.diags.iter().map(|d| d.msg.clone()).collect();
+        (l.config.virtual_servers[0].reals[0].checkers[0].bindto, warns)
+    };
+    let (b, w) = chk("2001:db8::1", " bindto 2001:db8::99\n bind_port 4000");
+    assert_eq!(b, Some("[2001:db8::99]:4000".parse().unwrap()), "{w:?}");
+    // keepalived binds only with a bindto: bind_port alone does nothing.
+    assert_eq!(chk("2001:db8::1", " bind_port 4000").0, None);
+    // An IPv4 bindto for an IPv6 server would fail every check: warned and dropped.
+    let (b, w) = chk("2001:db8::1", " bindto 198.18.0.1");
+    assert_eq!(b, None);
+    assert!(w.iter().any(|m| m.contains("bindto 198.18.0.1 is not of the family")), "{w:?}");
+    // connect_ip decides the family.
+    assert_eq!(
+        chk("2001:db8::1", " connect_ip 198.18.0.7\n bindto 198.18.0.1").0,
+        Some("198.18.0.1:0".parse().unwrap())
+    );
+}
