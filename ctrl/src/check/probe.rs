@@ -349,7 +349,11 @@ impl Prober {
                         Err(e) => return Some(Outcome::Down(format!("reading the HTTP response: {e}"))),
                     }
                 }
-                match next_url(&p.conf, urls, &mut p.url, buf, now) {
+                let response = std::mem::take(buf);
+                // This connection is closed before the next url's opens: from a fixed
+                // bind_port, the two would be the same connection.
+                p.stage = Stage::Taken;
+                match next_url(&p.conf, urls, &mut p.url, &response, now) {
                     Ok((stage, deadline)) => {
                         (p.stage, p.deadline) = (stage, deadline);
                         None
@@ -359,13 +363,17 @@ impl Prober {
             }
             Stage::Tls(x) => match x.advance(http::MAX_RESPONSE) {
                 Ok(false) => None,
-                Ok(true) => match next_url(&p.conf, urls, &mut p.url, &x.response, now) {
-                    Ok((stage, deadline)) => {
-                        (p.stage, p.deadline) = (stage, deadline);
-                        None
+                Ok(true) => {
+                    let response = std::mem::take(&mut x.response);
+                    p.stage = Stage::Taken;
+                    match next_url(&p.conf, urls, &mut p.url, &response, now) {
+                        Ok((stage, deadline)) => {
+                            (p.stage, p.deadline) = (stage, deadline);
+                            None
+                        }
+                        Err(o) => Some(o),
                     }
-                    Err(o) => Some(o),
-                },
+                }
                 Err(why) => Some(Outcome::Down(format!("{}: {why}", urls[p.url].path))),
             },
             Stage::Udp { sock, reply, .. } => {

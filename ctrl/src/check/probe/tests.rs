@@ -118,6 +118,25 @@ fn tcp_check_from_bindto_and_bind_port() {
 }
 
 #[test]
+fn http_get_several_urls_from_one_bind_port() {
+    // Each url is a connection from bindto:bind_port; the last one must be closed before
+    // the next opens, or the kernel refuses the same connection twice.
+    let (addr, srv) = http_server(vec![b"HTTP/1.0 200 OK\r\n\r\n".to_vec(); 3]);
+    let mut c = conf(
+        CheckKind::Http {
+            urls: vec![url("/a", None), url("/b", None), url("/c", None)],
+            virtualhost: None,
+            tls: false,
+            sni: Sni::Off,
+        },
+        addr,
+    );
+    c.bindto = Some(SocketAddr::from(([127, 0, 0, 1], closed_port().port())));
+    assert_eq!(run(&c), Outcome::Up);
+    assert_eq!(srv.join().unwrap().len(), 3);
+}
+
+#[test]
 fn http_get_checks_every_url_with_digest() {
     let body = b"I am alive\n";
     let digest = super::super::md5::md5_hex(body);
