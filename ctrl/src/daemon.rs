@@ -156,6 +156,7 @@ fn handle(events: Vec<Event>, scripts: &mut Scripts) {
 fn kind_name(k: &CheckKind) -> &'static str {
     match k {
         CheckKind::Tcp => "TCP_CHECK",
+        CheckKind::Smtp { .. } => "SMTP_CHECK",
         CheckKind::Http { tls: false, .. } => "HTTP_GET",
         CheckKind::Http { tls: true, .. } => "SSL_GET",
         CheckKind::Misc { .. } => "MISC_CHECK",

@@ -6,6 +6,7 @@
 //! * [`tls`]: SSL_GET's TLS client (rustls, no certificate verification, as keepalived);
 //! * [`md5`]: the digest HTTP_GET compares;
 //! * [`dns`]: DNS_CHECK's query and its verdict on a response, pure;
+//! * [`smtp`]: SMTP_CHECK's conversation, pure;
 //! * [`file`]: FILE_CHECK's reading of a tracked file, pure;
 //! * [`probe`]: the I/O: nonblocking connects, HTTP(S) exchanges, UDP probes, DNS queries,
 //!   tracked-file reads and MISC_CHECK processes, all driven by one poll(2) loop.
@@ -15,6 +16,7 @@ pub mod file;
 pub mod http;
 pub mod md5;
 pub mod probe;
+pub mod smtp;
 pub mod state;
 pub mod tls;
 

@@ -11,7 +11,7 @@
 //! A check's outcome goes to the pure state machines in [`super::state`].
 
 use super::state::{CheckerId, Outcome};
-use super::{dns, file, http, tls};
+use super::{dns, file, http, smtp, tls};
 use crate::keepalived::{CheckKind, CheckerConf, HttpUrl, Sni};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -37,6 +37,14 @@ enum Stage {
     Reading {
         stream: TcpStream,
         buf: Vec<u8>,
+    },
+    /// SMTP_CHECK's conversation: `out[off..]` to send, else lines to read into `inbuf`.
+    Smtp {
+        stream: TcpStream,
+        conv: smtp::Conversation,
+        inbuf: Vec<u8>,
+        out: Vec<u8>,
+        off: usize,
     },
     /// SSL_GET: handshake, request and response, all through rustls.
     Tls(Box<tls::Exchange>),
@@ -142,7 +150,7 @@ impl Prober {
     pub fn start(&mut self, id: CheckerId, conf: &CheckerConf, now: Instant) {
         let deadline = now + conf.connect_timeout;
         let stage = match &conf.kind {
-            CheckKind::Tcp | CheckKind::Http { .. } => {
+            CheckKind::Tcp | CheckKind::Http { .. } | CheckKind::Smtp { .. } => {
                 nb_connect(conf.target, conf.bindto).map(|fd| Stage::Connecting { fd })
             }
             CheckKind::Udp { payload, require_reply, reply } => udp_probe(conf.target, conf.bindto, payload)
@@ -203,6 +211,9 @@ impl Prober {
                 Stage::Connecting { fd } => (fd.as_raw_fd(), libc::POLLOUT),
                 Stage::Writing { stream, .. } => (stream.as_raw_fd(), libc::POLLOUT),
                 Stage::Reading { stream, .. } => (stream.as_raw_fd(), libc::POLLIN),
+                Stage::Smtp { stream, out, off, .. } => {
+                    (stream.as_raw_fd(), if *off < out.len() { libc::POLLOUT } else { libc::POLLIN })
+                }
                 Stage::Tls(x) => (x.stream.as_raw_fd(), x.events()),
                 Stage::Udp { sock, .. } | Stage::Dns { sock, .. } => (sock.as_raw_fd(), libc::POLLIN),
                 Stage::Misc { .. } | Stage::Taken => continue,
@@ -255,6 +266,7 @@ impl Prober {
                     Stage::Udp { .. } => Outcome::Down("no UDP reply".into()),
                     Stage::Dns { .. } => Outcome::Down("no DNS response".into()),
                     Stage::Connecting { .. } => Outcome::Down("connect timed out".into()),
+                    Stage::Smtp { .. } => Outcome::Down("SMTP exchange timed out".into()),
                     Stage::Tls(x) if x.conn.is_handshaking() => {
                         Outcome::Down("TLS handshake timed out".into())
                     }
@@ -291,6 +303,17 @@ impl Prober {
                 }
                 if revents & (libc::POLLERR | libc::POLLHUP) != 0 && revents & libc::POLLOUT == 0 {
                     return Some(Outcome::Down("connect failed".into()));
+                }
+                if let CheckKind::Smtp { helo } = &p.conf.kind {
+                    let Stage::Connecting { fd } = std::mem::replace(&mut p.stage, Stage::Taken) else {
+                        unreachable!()
+                    };
+                    let conv = smtp::Conversation::new(helo);
+                    let stream = TcpStream::from(fd);
+                    p.stage = Stage::Smtp { stream, conv, inbuf: Vec::new(), out: Vec::new(), off: 0 };
+                    // Each line the server owes has its own connect_timeout (keepalived).
+                    p.deadline = now + p.conf.connect_timeout;
+                    return None;
                 }
                 if urls.is_empty() {
                     return Some(Outcome::Up);
@@ -376,6 +399,52 @@ impl Prober {
                 }
                 Err(why) => Some(Outcome::Down(format!("{}: {why}", urls[p.url].path))),
             },
+            Stage::Smtp { stream, conv, inbuf, out, off } => {
+                if *off < out.len() {
+                    return match stream.write(&out[*off..]) {
+                        Ok(n) => {
+                            *off += n;
+                            None
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                        Err(e) => Some(Outcome::Down(format!("SMTP send: {e}"))),
+                    };
+                }
+                let mut chunk = [0u8; 1024];
+                // The lines read before the server closed are judged first.
+                let mut closed = false;
+                loop {
+                    match stream.read(&mut chunk) {
+                        Ok(0) => {
+                            closed = true;
+                            break;
+                        }
+                        Ok(n) => inbuf.extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Some(Outcome::Down(format!("SMTP receive: {e}"))),
+                    }
+                }
+                while let Some(line) = smtp::take_line(inbuf) {
+                    match conv.on_line(&line) {
+                        Ok(smtp::Next::Read) => {}
+                        Ok(smtp::Next::Send(bytes)) => {
+                            (*out, *off) = (bytes, 0);
+                            p.deadline = now + p.conf.connect_timeout;
+                            return None;
+                        }
+                        Ok(smtp::Next::Up) => return Some(Outcome::Up),
+                        Err(why) => return Some(Outcome::Down(why)),
+                    }
+                }
+                if closed {
+                    return Some(Outcome::Down("the SMTP server closed the connection".into()));
+                }
+                if inbuf.len() > smtp::MAX_LINE {
+                    return Some(Outcome::Down("SMTP reply line too long".into()));
+                }
+                None
+            }
             Stage::Udp { sock, reply, .. } => {
                 let mut b = [0u8; 2048];
                 match sock.recv(&mut b) {

@@ -225,6 +225,10 @@ pub struct CheckerConf {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     Tcp,
+    /// SMTP_CHECK: greeting 220, `HELO helo` answered 250, QUIT (see [`crate::check::smtp`]).
+    Smtp {
+        helo: String,
+    },
     /// HTTP_GET, or SSL_GET when `tls` (the same exchange over TLS, see [`crate::check::tls`]).
     Http {
         urls: Vec<HttpUrl>,

@@ -583,3 +583,54 @@ fn udp_check_sends_the_payload_bytes_and_compares_the_reply() {
     assert_eq!(run(&conf(bad, addr)), Outcome::Down("UDP reply cafe0a0b0c does not start with beef".into()));
     assert_eq!(echo.join().unwrap(), [payload.clone(), payload]);
 }
+
+/// An SMTP server that greets with `greeting`, answers the first line it reads with
+/// `helo_reply` and the second with `221 bye`; returns the lines it read.
+fn smtp_server(
+    greeting: &'static str,
+    helo_reply: &'static str,
+) -> (SocketAddr, thread::JoinHandle<Vec<String>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let h = thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = std::io::BufReader::new(s);
+        w.write_all(greeting.as_bytes()).unwrap();
+        let mut seen = Vec::new();
+        for reply in [helo_reply, "221 bye\r\n"] {
+            let mut line = String::new();
+            if std::io::BufRead::read_line(&mut r, &mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            seen.push(line);
+            w.write_all(reply.as_bytes()).unwrap();
+        }
+        seen
+    });
+    (addr, h)
+}
+
+#[test]
+fn smtp_check_greeting_helo_quit() {
+    let (addr, srv) = smtp_server("220-mx.test ESMTP\r\n220 ready\r\n", "250 mx.test\r\n");
+    let kind = CheckKind::Smtp { helo: "lb.example".into() };
+    assert_eq!(run(&conf(kind.clone(), addr)), Outcome::Up);
+    assert_eq!(srv.join().unwrap(), ["HELO lb.example\r\n", "QUIT\r\n"]);
+
+    let (addr, srv) = smtp_server("554 no service\r\n", "250 x\r\n");
+    assert_eq!(run(&conf(kind.clone(), addr)), Outcome::Down("SMTP greeting 554, not 220".into()));
+    drop(srv);
+    let (addr, srv) = smtp_server("220 hi\r\n", "421 shutting down\r\n");
+    assert_eq!(run(&conf(kind.clone(), addr)), Outcome::Down("SMTP HELO reply 421, not 250".into()));
+    drop(srv);
+}
+
+#[test]
+fn smtp_check_on_a_silent_server_times_out() {
+    // A server that accepts and never greets: a TCP connect would pass, SMTP_CHECK does not.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = conf(CheckKind::Smtp { helo: "x".into() }, l.local_addr().unwrap());
+    c.connect_timeout = Duration::from_millis(200);
+    assert_eq!(run(&c), Outcome::Down("SMTP exchange timed out".into()));
+}

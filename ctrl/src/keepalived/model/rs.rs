@@ -125,17 +125,10 @@ fn checker(
 ) -> Option<CheckerConf> {
     let kind = k.keyword.as_str();
     let (is_misc, base_retry) = match kind {
-        "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" => (false, 1),
+        "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "SMTP_CHECK" => (false, 1),
         "MISC_CHECK" | "FILE_CHECK" => (kind == "MISC_CHECK", 0),
         // keepalived: DNS_CHECK retries 3 times, delay_before_retry defaults to delay_loop.
         "DNS_CHECK" => (false, 3),
-        "SMTP_CHECK" => {
-            cx.warn(
-                &k.loc,
-                format!("{kind} is not supported yet: checking a TCP connect to the server instead"),
-            );
-            (false, 1)
-        }
         "BFD_CHECK" | "PING_CHECK" => {
             cx.warn(&k.loc, format!("{kind} is not supported yet, ignored"));
             return None;
@@ -160,6 +153,7 @@ fn checker(
     let mut tracked: Option<TrackFile> = None;
     let mut file_weight: Option<(i32, bool)> = None;
     let mut sni = Sni::Off;
+    let mut helo = None;
     let is_http = kind == "HTTP_GET" || kind == "SSL_GET";
     for o in k.block.iter().flatten() {
         match o.keyword.as_str() {
@@ -243,6 +237,11 @@ fn checker(
                 }
             }
             "weight" if kind == "FILE_CHECK" => file_weight = track_weight(cx, o),
+            "helo_name" if kind == "SMTP_CHECK" => helo = cx.arg(o, 0).map(str::to_string),
+            "host" if kind == "SMTP_CHECK" => cx.warn(
+                &o.loc,
+                "SMTP_CHECK's host block (deprecated in keepalived) is not read: write one SMTP_CHECK per host, with connect_ip/connect_port",
+            ),
             "enable_sni" if is_http => {
                 sni = match (cx.flag(o), sni) {
                     (false, _) => Sni::Off,
@@ -270,7 +269,10 @@ fn checker(
     let mut alpha = d.alpha.unwrap_or(vs.alpha);
     let mut retry = d.retry.unwrap_or(base_retry);
     let kind = match kind {
-        "TCP_CHECK" | "SMTP_CHECK" => CheckKind::Tcp,
+        "TCP_CHECK" => CheckKind::Tcp,
+        "SMTP_CHECK" => {
+            CheckKind::Smtp { helo: helo.unwrap_or_else(|| crate::check::smtp::DEFAULT_HELO.to_string()) }
+        }
         "DNS_CHECK" => {
             delay_before_retry = d.delay_before_retry.unwrap_or(delay_loop);
             CheckKind::Dns { qtype: dns_type, name: dns_name }

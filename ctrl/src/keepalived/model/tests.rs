@@ -583,8 +583,12 @@ fn unsupported_checkers_fall_back_or_are_ignored() {
     let l = ok(&vs(" real_server 198.19.0.11 80 {\n SMTP_CHECK\n PING_CHECK\n }\n"));
     let r = &l.config.virtual_servers[0].reals[0];
     assert_eq!(r.checkers.len(), 1);
-    assert_eq!(r.checkers[0].kind, CheckKind::Tcp);
-    assert_eq!(warnings(&l).len(), 2);
+    assert_eq!(r.checkers[0].kind, CheckKind::Smtp { helo: "smtpchecker.keepalived.org".into() });
+    assert_eq!(warnings(&l).len(), 1, "PING_CHECK only");
+    let l =
+        ok(&vs(" real_server 198.19.0.11 25 {\n SMTP_CHECK {\n helo_name lb.example\n retry 0\n }\n }\n"));
+    let c = &l.config.virtual_servers[0].reals[0].checkers[0];
+    assert_eq!((&c.kind, c.retry), (&CheckKind::Smtp { helo: "lb.example".into() }, 0));
 }
 
 #[test]
