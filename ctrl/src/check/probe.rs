@@ -169,9 +169,9 @@ impl Prober {
                 self.done.push((id, file::outcome(text.as_deref(), *weight, *reverse)));
                 return;
             }
-            CheckKind::Misc { argv, timeout, dynamic } => {
+            CheckKind::Misc { argv, timeout, dynamic, user } => {
                 let deadline = now + timeout.unwrap_or(conf.delay_loop);
-                match spawn(argv) {
+                match spawn(argv, *user) {
                     Ok(child) => {
                         let stage = Stage::Misc { child, dynamic: *dynamic };
                         self.probes.push(Probe { id, conf: conf.clone(), deadline, url: 0, stage });
@@ -526,11 +526,16 @@ pub fn misc_outcome(code: Option<i32>, dynamic: bool) -> Outcome {
     }
 }
 
-/// A MISC_CHECK's process, leader of a process group of its own (as keepalived runs it).
-fn spawn(argv: &[String]) -> io::Result<Child> {
+/// A MISC_CHECK's process, leader of a process group of its own (as keepalived runs it),
+/// as `user` (uid, gid) when given.
+fn spawn(argv: &[String], user: Option<(u32, u32)>) -> io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    Command::new(&argv[0])
-        .args(&argv[1..])
+    let mut cmd = Command::new(&argv[0]);
+    if let Some((uid, gid)) = user {
+        // std drops the supplementary groups when root changes uid.
+        cmd.uid(uid).gid(gid);
+    }
+    cmd.args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

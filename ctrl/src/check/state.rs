@@ -592,9 +592,10 @@ impl Health {
 /// keepalived's test of "the same checker" across a reload (its checkers' `compare`).
 fn same_checker(a: &CheckerConf, b: &CheckerConf) -> bool {
     let kind = match (&a.kind, &b.kind) {
-        (CheckKind::Misc { argv: a1, dynamic: d1, .. }, CheckKind::Misc { argv: a2, dynamic: d2, .. }) => {
-            a1 == a2 && d1 == d2
-        }
+        (
+            CheckKind::Misc { argv: a1, dynamic: d1, user: u1, .. },
+            CheckKind::Misc { argv: a2, dynamic: d2, user: u2, .. },
+        ) => a1 == a2 && d1 == d2 && u1 == u2,
         (k1, k2) => k1 == k2,
     };
     kind && a.target == b.target && a.bindto == b.bindto && a.connect_timeout == b.connect_timeout

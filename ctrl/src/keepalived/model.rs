@@ -241,6 +241,8 @@ pub enum CheckKind {
         argv: Vec<String>,
         timeout: Option<Duration>,
         dynamic: bool,
+        /// `user NAME [GROUP]`: the uid and gid the script runs as (None: rvs-ctrl's own).
+        user: Option<(u32, u32)>,
     },
     /// UDP_CHECK: `payload` sent; with `require_reply` an answer is needed, starting with
     /// `reply` when that is given.

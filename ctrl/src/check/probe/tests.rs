@@ -370,7 +370,7 @@ fn udp_check_reply_refused_and_silence() {
 
 fn sh(script: &str, dynamic: bool, timeout: Option<Duration>) -> CheckerConf {
     let argv = vec!["/bin/sh".into(), "-c".into(), script.into()];
-    conf(CheckKind::Misc { argv, timeout, dynamic }, "127.0.0.1:1".parse().unwrap())
+    conf(CheckKind::Misc { argv, timeout, dynamic, user: None }, "127.0.0.1:1".parse().unwrap())
 }
 
 #[test]
@@ -451,7 +451,12 @@ fn misc_check_timeout_terms_the_group_first() {
 #[test]
 fn misc_check_missing_program() {
     let c = conf(
-        CheckKind::Misc { argv: vec!["/nonexistent/check".into()], timeout: None, dynamic: false },
+        CheckKind::Misc {
+            argv: vec!["/nonexistent/check".into()],
+            timeout: None,
+            dynamic: false,
+            user: None,
+        },
         "127.0.0.1:1".parse().unwrap(),
     );
     assert!(matches!(run(&c), Outcome::Down(m) if m.starts_with("cannot run /nonexistent/check")));
@@ -633,4 +638,21 @@ fn smtp_check_on_a_silent_server_times_out() {
     let mut c = conf(CheckKind::Smtp { helo: "x".into() }, l.local_addr().unwrap());
     c.connect_timeout = Duration::from_millis(200);
     assert_eq!(run(&c), Outcome::Down("SMTP exchange timed out".into()));
+}
+
+#[test]
+fn misc_check_runs_as_its_user() {
+    // As root (the lab, a director): nobody's ids; otherwise our own (no switch possible).
+    // SAFETY: geteuid/getegid only read the process's ids.
+    let (uid, gid) = if unsafe { libc::geteuid() } == 0 {
+        (65534, 65534)
+    } else {
+        unsafe { (libc::geteuid(), libc::getegid()) }
+    };
+    let script = format!("[ \"$(id -u)\" = {uid} ] && [ \"$(id -g)\" = {gid} ] && [ \"$(id -G)\" = {gid} ]");
+    let mut c = sh(&script, false, None);
+    if let CheckKind::Misc { user, .. } = &mut c.kind {
+        *user = Some((uid, gid));
+    }
+    assert_eq!(run(&c), Outcome::Up);
 }

@@ -79,6 +79,7 @@ fn realistic_dpvs_config() {
             argv: vec!["/usr/local/bin/check_rs.sh".into(), "198.19.0.13".into(), "two words".into()],
             timeout: Some(Duration::from_secs(5)),
             dynamic: true,
+            user: None,
         }
     );
     assert_eq!(misc.retry, 0, "MISC_CHECK retries 0 times by default");

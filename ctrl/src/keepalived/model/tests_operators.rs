@@ -187,3 +187,26 @@ fn bindto_bind_port_and_their_family() {
         Some("198.18.0.1:0".parse().unwrap())
     );
 }
+
+#[test]
+fn misc_check_user_and_group() {
+    use crate::keepalived::CheckKind;
+    let user = |line: &str| {
+        let l = ok(&nat(&format!(
+            " real_server 198.18.2.1 80 {{\n MISC_CHECK {{\n misc_path /bin/true\n {line}\n }}\n }}"
+        )));
+        let CheckKind::Misc { user, .. } = &l.config.virtual_servers[0].reals[0].checkers[0].kind else {
+            panic!()
+        };
+        assert!(l.diags.iter().all(|d| !d.msg.contains("user")), "{:?}", l.diags);
+        *user
+    };
+    assert_eq!(user(""), None);
+    assert_eq!(user("user root"), Some((0, 0)));
+    assert_eq!(user("user nobody root"), Some((65534, 0)));
+    assert_eq!(user("user 1234"), Some((1234, 1234)));
+    let e = errors(&nat(
+        " real_server 198.18.2.1 80 {\n MISC_CHECK {\n misc_path /bin/true\n user no-such-user-here\n }\n }",
+    ));
+    assert!(e[0].contains("MISC_CHECK user: no user \"no-such-user-here\""), "{e:?}");
+}
