@@ -508,19 +508,20 @@ impl Health {
         }
     }
 
-    /// The notifications `omega` asks for when rvs-ctrl stops: notify_down of every alive
-    /// server and quorum_down of every service that was up.
+    /// The notifications `omega` asks for when rvs-ctrl stops, as keepalived's shutdown
+    /// gives them: notify_down of every alive server that is in the table (not those a
+    /// sorry server stands in for, unless inhibit_on_failure keeps them at weight 0), then
+    /// quorum_down, whatever the quorum was.
     pub fn shutdown_events(&self) -> Vec<Event> {
         let mut out = Vec::new();
         for (i, vs) in self.config.virtual_servers.iter().enumerate().filter(|(_, v)| v.omega) {
+            let sorry_serving = vs.sorry_server.is_some() && !self.vss[i].quorum_up;
             for (r, rs) in vs.reals.iter().enumerate() {
-                if self.alive(i, r) {
+                if self.alive(i, r) && (!sorry_serving || rs.inhibit_on_failure) {
                     out.extend(rs.notify_down.clone().map(Event::Run));
                 }
             }
-            if self.vss[i].quorum_up {
-                out.extend(vs.quorum_down.clone().map(Event::Run));
-            }
+            out.extend(vs.quorum_down.clone().map(Event::Run));
         }
         out
     }

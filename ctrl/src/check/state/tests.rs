@@ -328,6 +328,25 @@ fn shutdown_events_only_with_omega() {
 }
 
 #[test]
+fn omega_shutdown_as_keepalived_gives_it() {
+    // Quorum lost to a sorry server: the alive servers are out of the table, so no
+    // notify_down for them (an inhibit_on_failure one is in, at weight 0); quorum_down
+    // runs although the quorum was already down.
+    let body = " omega\n quorum 5\n sorry_server 198.19.0.99 80\n quorum_down /qd\n real_server 198.19.0.11 80 {\n weight 3\n notify_down \"/nd 11\"\n TCP_CHECK {\n }\n }\n real_server 198.19.0.12 80 {\n weight 2\n notify_down \"/nd 12\"\n TCP_CHECK {\n }\n }\n";
+    let runs = |h: &Health| -> Vec<Vec<String>> {
+        h.shutdown_events().into_iter().map(|e| if let Event::Run(s) = e { s.argv } else { vec![] }).collect()
+    };
+    let t0 = Instant::now();
+    let mut h = health(cfg(body), t0);
+    h.on_result(id(1), t0, down());
+    assert!(!h.quorum_up(0));
+    assert_eq!(runs(&h), [vec!["/qd".to_string()]]);
+    let mut h = health(cfg(&body.replace("weight 3\n", "weight 3\n inhibit_on_failure\n")), t0);
+    h.on_result(id(1), t0, down());
+    assert_eq!(runs(&h), [vec!["/nd".to_string(), "11".into()], vec!["/qd".to_string()]]);
+}
+
+#[test]
 fn file_check_weight_adds_to_the_server_weight() {
     let t0 = Instant::now();
     let dir = crate::testutil::TempDir::new("state-file");
