@@ -151,15 +151,15 @@ impl Prober {
         let deadline = now + conf.connect_timeout;
         let stage = match &conf.kind {
             CheckKind::Tcp | CheckKind::Http { .. } | CheckKind::Smtp { .. } => {
-                nb_connect(conf.target, conf.bindto).map(|fd| Stage::Connecting { fd })
+                nb_connect(conf).map(|fd| Stage::Connecting { fd })
             }
-            CheckKind::Udp { payload, require_reply, reply } => udp_probe(conf.target, conf.bindto, payload)
+            CheckKind::Udp { payload, require_reply, reply } => udp_probe(conf, payload)
                 .map(|sock| Stage::Udp { sock, require_reply: *require_reply, reply: reply.clone() }),
             CheckKind::Dns { qtype, name } => {
                 let id = self.next_id();
                 dns::query(id, name, *qtype)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-                    .and_then(|q| udp_probe(conf.target, conf.bindto, &q))
+                    .and_then(|q| udp_probe(conf, &q))
                     .map(|sock| Stage::Dns { sock, id })
             }
             CheckKind::File { path, weight, reverse } => {
@@ -503,7 +503,7 @@ fn next_url(
         return Err(Outcome::Up);
     }
     // Next url: a new connection, a new timeout.
-    match nb_connect(conf.target, conf.bindto) {
+    match nb_connect(conf) {
         Ok(fd) => Ok((Stage::Connecting { fd }, now + conf.connect_timeout)),
         Err(e) => Err(Outcome::Down(e.to_string())),
     }
@@ -598,8 +598,31 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
-/// Starts a nonblocking TCP connect, from `bind` when given (with its port when not 0).
-fn nb_connect(target: SocketAddr, bind: Option<SocketAddr>) -> io::Result<OwnedFd> {
+/// keepalived's socket options of a check: `bind_if` (SO_BINDTODEVICE) and `fwmark`
+/// (SO_MARK), set before the connect so its route follows them.
+fn sock_opts(fd: RawFd, conf: &CheckerConf) -> io::Result<()> {
+    let set = |opt, val: *const libc::c_void, len: usize| {
+        // SAFETY: `val` points at `len` readable bytes for the call's duration.
+        if unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, opt, val, len as libc::socklen_t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    if let Some(ifname) = &conf.bind_if {
+        set(libc::SO_BINDTODEVICE, ifname.as_ptr().cast(), ifname.len())
+            .map_err(|e| io::Error::new(e.kind(), format!("bind_if {ifname}: {e}")))?;
+    }
+    if let Some(mark) = conf.fwmark {
+        set(libc::SO_MARK, (&mark as *const u32).cast(), std::mem::size_of::<u32>())
+            .map_err(|e| io::Error::new(e.kind(), format!("fwmark {mark}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Starts a nonblocking TCP connect to the check's target, from its `bindto` when given
+/// (with its port when not 0), with its socket options.
+fn nb_connect(conf: &CheckerConf) -> io::Result<OwnedFd> {
+    let (target, bind) = (conf.target, conf.bindto);
     let domain = if target.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
     // SAFETY: plain socket(2) call; the result is checked.
     let raw =
@@ -609,6 +632,7 @@ fn nb_connect(target: SocketAddr, bind: Option<SocketAddr>) -> io::Result<OwnedF
     }
     // SAFETY: `raw` is a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    sock_opts(raw, conf)?;
     if let Some(local) = bind {
         if local.port() != 0 {
             // A fixed source port: the previous check's connection may still be in
@@ -664,13 +688,15 @@ fn so_error(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-fn udp_probe(target: SocketAddr, bind: Option<SocketAddr>, payload: &[u8]) -> io::Result<UdpSocket> {
-    let local = match (bind, target) {
+fn udp_probe(conf: &CheckerConf, payload: &[u8]) -> io::Result<UdpSocket> {
+    let target = conf.target;
+    let local = match (conf.bindto, target) {
         (Some(local), _) => local,
         (None, SocketAddr::V4(_)) => SocketAddr::from(([0, 0, 0, 0], 0)),
         (None, SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
     };
     let sock = UdpSocket::bind(local)?;
+    sock_opts(sock.as_raw_fd(), conf)?;
     sock.connect(target)?;
     sock.set_nonblocking(true)?;
     sock.send(payload)?;

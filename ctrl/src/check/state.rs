@@ -265,8 +265,8 @@ impl Health {
 
     /// State for a reloaded `config`, keeping what is known of the servers and checkers
     /// that did not change, as keepalived's reload does (`migrate_checkers`):
-    /// * a checker is the same when its kind and settings, target, `bindto` and
-    ///   `connect_timeout` are (for MISC_CHECK: its command line and `misc_dynamic`);
+    /// * a checker is the same when its kind and settings, target, `bindto`, `bind_if`,
+    ///   `fwmark` and `connect_timeout` are (for MISC_CHECK: its command line and `misc_dynamic`);
     ///   `retry`, `delay_before_retry`, `delay_loop`, `alpha`, `warmup` and `misc_timeout`
     ///   may change and it keeps its state, the retries it has used capped at its new `retry`,
     ///   its next run no later than its new `delay_loop`;
@@ -599,7 +599,11 @@ fn same_checker(a: &CheckerConf, b: &CheckerConf) -> bool {
         ) => a1 == a2 && d1 == d2 && u1 == u2,
         (k1, k2) => k1 == k2,
     };
-    kind && a.target == b.target && a.bindto == b.bindto && a.connect_timeout == b.connect_timeout
+    kind && a.target == b.target
+        && a.bindto == b.bindto
+        && a.bind_if == b.bind_if
+        && a.fwmark == b.fwmark
+        && a.connect_timeout == b.connect_timeout
 }
 
 #[cfg(test)]

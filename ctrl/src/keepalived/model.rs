@@ -211,6 +211,10 @@ pub struct CheckerConf {
     /// The checker's source: `bindto`, with `bind_port` (0: any port). keepalived binds
     /// only with a `bindto`, so `bind_port` alone does nothing.
     pub bindto: Option<SocketAddr>,
+    /// `bind_if`: the interface the check's packets leave by (SO_BINDTODEVICE).
+    pub bind_if: Option<String>,
+    /// `fwmark`: the mark the check's packets carry (SO_MARK), for policy routing.
+    pub fwmark: Option<u32>,
     pub connect_timeout: Duration,
     /// Further attempts after a failure before the server is declared down.
     pub retry: u32,

@@ -12,6 +12,8 @@ fn conf(kind: CheckKind, target: SocketAddr) -> CheckerConf {
         kind,
         target,
         bindto: None,
+        bind_if: None,
+        fwmark: None,
         connect_timeout: Duration::from_millis(500),
         retry: 0,
         delay_before_retry: Duration::from_secs(1),
@@ -115,6 +117,34 @@ fn tcp_check_from_bindto_and_bind_port() {
         let (_, peer) = l.accept().unwrap();
         assert_eq!(peer, c.bindto.unwrap(), "the check's source address and port");
     }
+}
+
+#[test]
+fn bind_if_and_fwmark_reach_the_socket() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = conf(CheckKind::Tcp, l.local_addr().unwrap());
+    c.bind_if = Some("lo".into());
+    assert_eq!(run(&c), Outcome::Up, "127.0.0.1 is on lo");
+    c.bind_if = Some("rvsnosuchif0".into());
+    let o = run(&c);
+    assert!(matches!(&o, Outcome::Down(m) if m.starts_with("bind_if rvsnosuchif0: No such device")), "{o:?}");
+    c.bind_if = None;
+    c.fwmark = Some(7);
+    // SO_MARK needs CAP_NET_ADMIN: taken as root, refused otherwise; never ignored.
+    // SAFETY: geteuid only reads the process's id.
+    let o = run(&c);
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!(o, Outcome::Up);
+    } else {
+        assert!(
+            matches!(&o, Outcome::Down(m) if m.starts_with("fwmark 7: Operation not permitted")),
+            "{o:?}"
+        );
+    }
+    // UDP checks take them too.
+    let mut u = conf(CheckKind::Udp { payload: vec![1], require_reply: false, reply: vec![] }, c.target);
+    u.bind_if = Some("rvsnosuchif0".into());
+    assert!(matches!(run(&u), Outcome::Down(m) if m.starts_with("bind_if rvsnosuchif0")));
 }
 
 #[test]

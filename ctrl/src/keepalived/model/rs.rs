@@ -140,6 +140,8 @@ fn checker(
     let mut connect_port = None;
     let mut bindto: Option<(IpAddr, Loc)> = None;
     let mut bind_port = None;
+    let mut bind_if = None;
+    let mut fwmark = None;
     let mut urls = Vec::new();
     let mut check_vhost = vhost.map(str::to_string);
     let mut misc_argv = None;
@@ -164,6 +166,13 @@ fn checker(
                 bindto = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "bindto", a)).map(|ip| (ip, o.loc.clone()))
             }
             "bind_port" => bind_port = cx.arg(o, 0).and_then(|a| cx.port(&o.loc, "bind_port", a)),
+            "bind_if" => match cx.arg(o, 0) {
+                // The kernel's IFNAMSIZ, as keepalived checks it.
+                Some(i) if i.len() < libc::IFNAMSIZ && !i.contains(['/', '\0']) => bind_if = Some(i.to_string()),
+                Some(i) => cx.error(&o.loc, format!("bind_if {i:?} is not an interface name")),
+                None => {}
+            },
+            "fwmark" => fwmark = cx.u32(o),
             "retry" | "nb_get_retry" | "delay_before_retry" | "connect_timeout" | "delay_loop" | "warmup"
             | "alpha" => d.set(cx, o),
             "url" if kind == "HTTP_GET" || kind == "SSL_GET" => {
@@ -261,7 +270,7 @@ fn checker(
                     None => Sni::Virtualhost,
                 }
             }
-            "bind_if" | "fwmark" | "log_all_failures" | "http_protocol" | "enable_sni" | "sni_name"
+            "log_all_failures" | "http_protocol" | "enable_sni" | "sni_name"
             | "tls_compliant" | "fast_recovery" | "user" | "min_reply_length" | "max_reply_length"
             | "helo_name" | "host" => cx.warn(
                 &o.loc,
@@ -353,6 +362,8 @@ fn checker(
         kind,
         target,
         bindto,
+        bind_if,
+        fwmark,
         connect_timeout: d.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         retry,
         delay_before_retry,

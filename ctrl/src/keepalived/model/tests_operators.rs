@@ -210,3 +210,15 @@ fn misc_check_user_and_group() {
     ));
     assert!(e[0].contains("MISC_CHECK user: no user \"no-such-user-here\""), "{e:?}");
 }
+
+#[test]
+fn bind_if_and_fwmark_are_taken() {
+    let l = ok(&nat(" real_server 198.18.2.1 80 {\n TCP_CHECK {\n bind_if eth1\n fwmark 16\n }\n }"));
+    let c = &l.config.virtual_servers[0].reals[0].checkers[0];
+    assert_eq!((c.bind_if.as_deref(), c.fwmark), (Some("eth1"), Some(16)));
+    assert!(l.diags.iter().all(|d| !d.msg.contains("bind_if") && !d.msg.contains("fwmark")), "{:?}", l.diags);
+    let e = errors(&nat(
+        " real_server 198.18.2.1 80 {\n TCP_CHECK {\n bind_if a-very-long-interface-name\n }\n }",
+    ));
+    assert!(e[0].contains("is not an interface name"), "{e:?}");
+}
