@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 /// Responses larger than this fail the check rather than grow without bound.
 pub const MAX_RESPONSE: usize = 4 << 20;
 
-/// The request line and headers keepalived's HTTP_GET sends (HTTP/1.0, connection closes).
-pub fn request(url: &HttpUrl, default_vhost: Option<&str>, target: SocketAddr) -> Vec<u8> {
+/// The request line and headers keepalived's HTTP_GET sends: HTTP/1.0, or HTTP/1.1 with
+/// `http_protocol 1.1`. `Connection: close` goes with both (keepalived's `1.0C` and `1.1`;
+/// its plain `1.0` leaves it out, which an HTTP/1.0 server takes the same way).
+pub fn request(url: &HttpUrl, default_vhost: Option<&str>, target: SocketAddr, http_1_1: bool) -> Vec<u8> {
     let host = match url.virtualhost.as_deref().or(default_vhost) {
         Some(h) => h.to_string(),
         None => match target {
@@ -18,8 +20,9 @@ pub fn request(url: &HttpUrl, default_vhost: Option<&str>, target: SocketAddr) -
         },
     };
     format!(
-        "GET {} HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-        url.path
+        "GET {} HTTP/1.{}\r\nUser-Agent: KeepAliveClient\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        url.path,
+        u8::from(http_1_1)
     )
     .into_bytes()
 }
@@ -129,16 +132,18 @@ mod tests {
     #[test]
     fn request_like_keepalived() {
         let t: SocketAddr = "10.0.0.1:8080".parse().unwrap();
-        let r = String::from_utf8(request(&url(), None, t)).unwrap();
+        let r = String::from_utf8(request(&url(), None, t, false)).unwrap();
         assert_eq!(
             r,
             "GET /health HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: 10.0.0.1:8080\r\nConnection: close\r\n\r\n"
         );
-        let r = String::from_utf8(request(&url(), Some("www.example.com"), t)).unwrap();
+        let r = String::from_utf8(request(&url(), Some("www.example.com"), t, false)).unwrap();
         assert!(r.contains("Host: www.example.com\r\n"));
+        let r = String::from_utf8(request(&url(), None, t, true)).unwrap();
+        assert!(r.starts_with("GET /health HTTP/1.1\r\n") && r.contains("Connection: close\r\n"), "{r}");
         let mut u = url();
         u.virtualhost = Some("api.example.com".into());
-        let r = String::from_utf8(request(&u, Some("www.example.com"), t)).unwrap();
+        let r = String::from_utf8(request(&u, Some("www.example.com"), t, false)).unwrap();
         assert!(r.contains("Host: api.example.com\r\n"));
     }
 

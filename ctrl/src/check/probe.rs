@@ -292,9 +292,11 @@ impl Prober {
             CheckKind::Http { urls, .. } => urls,
             _ => &[],
         };
-        let (vhost, use_tls, sni) = match &p.conf.kind {
-            CheckKind::Http { virtualhost, tls, sni, .. } => (virtualhost.clone(), *tls, sni.clone()),
-            _ => (None, false, Sni::Off),
+        let (vhost, use_tls, sni, http_1_1) = match &p.conf.kind {
+            CheckKind::Http { virtualhost, tls, sni, http_1_1, .. } => {
+                (virtualhost.clone(), *tls, sni.clone(), *http_1_1)
+            }
+            _ => (None, false, Sni::Off, false),
         };
         match &mut p.stage {
             Stage::Connecting { fd } => {
@@ -323,7 +325,7 @@ impl Prober {
                 };
                 let stream = TcpStream::from(fd);
                 let url = &urls[p.url];
-                let req = http::request(url, vhost.as_deref(), p.conf.target);
+                let req = http::request(url, vhost.as_deref(), p.conf.target, http_1_1);
                 if use_tls {
                     // keepalived's choice: sni_name, else the url's virtualhost, else the
                     // checker's; nothing without enable_sni.

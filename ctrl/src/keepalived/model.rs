@@ -240,6 +240,8 @@ pub enum CheckKind {
         tls: bool,
         /// SSL_GET's SNI (`enable_sni`, `sni_name`).
         sni: Sni,
+        /// `http_protocol 1.1`: the request says HTTP/1.1 (otherwise HTTP/1.0).
+        http_1_1: bool,
     },
     Misc {
         argv: Vec<String>,

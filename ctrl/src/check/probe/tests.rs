@@ -148,6 +148,28 @@ fn bind_if_and_fwmark_reach_the_socket() {
 }
 
 #[test]
+fn http_get_speaks_http_1_1_when_asked() {
+    let body = b"5\r\nhello\r\n0\r\n\r\n";
+    let mut resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    resp.extend_from_slice(body);
+    let (addr, srv) = http_server(vec![resp]);
+    let digest = super::super::md5::md5_hex(b"hello");
+    let kind = CheckKind::Http {
+        urls: vec![url("/", Some(&digest))],
+        virtualhost: None,
+        tls: false,
+        sni: Sni::Off,
+        http_1_1: true,
+    };
+    assert_eq!(run(&conf(kind, addr)), Outcome::Up);
+    let seen = srv.join().unwrap();
+    assert!(
+        seen[0].starts_with("GET / HTTP/1.1\r\n") && seen[0].contains("Connection: close\r\n"),
+        "{seen:?}"
+    );
+}
+
+#[test]
 fn http_get_several_urls_from_one_bind_port() {
     // Each url is a connection from bindto:bind_port; the last one must be closed before
     // the next opens, or the kernel refuses the same connection twice.
@@ -158,6 +180,7 @@ fn http_get_several_urls_from_one_bind_port() {
             virtualhost: None,
             tls: false,
             sni: Sni::Off,
+            http_1_1: false,
         },
         addr,
     );
@@ -177,6 +200,7 @@ fn http_get_checks_every_url_with_digest() {
         virtualhost: Some("www.example.com".into()),
         tls: false,
         sni: Sni::Off,
+        http_1_1: false,
     };
     assert_eq!(run(&conf(kind, addr)), Outcome::Up);
     let seen = srv.join().unwrap();
@@ -188,7 +212,13 @@ fn http_get_checks_every_url_with_digest() {
 fn http_get_bad_status_or_digest_is_down() {
     let (addr, srv) = http_server(vec![b"HTTP/1.1 503 Unavailable\r\n\r\n".to_vec()]);
     let o = run(&conf(
-        CheckKind::Http { urls: vec![url("/", None)], virtualhost: None, tls: false, sni: Sni::Off },
+        CheckKind::Http {
+            urls: vec![url("/", None)],
+            virtualhost: None,
+            tls: false,
+            sni: Sni::Off,
+            http_1_1: false,
+        },
         addr,
     ));
     assert_eq!(o, Outcome::Down("/: HTTP status 503".into()));
@@ -200,6 +230,7 @@ fn http_get_bad_status_or_digest_is_down() {
             virtualhost: None,
             tls: false,
             sni: Sni::Off,
+            http_1_1: false,
         },
         addr,
     ));
@@ -211,7 +242,13 @@ fn http_get_bad_status_or_digest_is_down() {
 fn http_get_silent_server_times_out() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut c = conf(
-        CheckKind::Http { urls: vec![url("/", None)], virtualhost: None, tls: false, sni: Sni::Off },
+        CheckKind::Http {
+            urls: vec![url("/", None)],
+            virtualhost: None,
+            tls: false,
+            sni: Sni::Off,
+            http_1_1: false,
+        },
         l.local_addr().unwrap(),
     );
     c.connect_timeout = Duration::from_millis(200);
@@ -276,7 +313,13 @@ fn https_server(resps: Vec<Vec<u8>>, close_notify: bool) -> (SocketAddr, thread:
 
 /// SSL_GET with `enable_sni`.
 fn ssl_get(urls: Vec<HttpUrl>, virtualhost: Option<&str>) -> CheckKind {
-    CheckKind::Http { urls, virtualhost: virtualhost.map(str::to_string), tls: true, sni: Sni::Virtualhost }
+    CheckKind::Http {
+        urls,
+        virtualhost: virtualhost.map(str::to_string),
+        tls: true,
+        sni: Sni::Virtualhost,
+        http_1_1: false,
+    }
 }
 
 #[test]
@@ -339,6 +382,7 @@ fn ssl_get_sends_sni_only_when_asked() {
         virtualhost: Some("www.example.com".into()),
         tls: true,
         sni: Sni::Name("sni.example.com".into()),
+        http_1_1: false,
     };
     assert_eq!(run(&conf(kind, addr)), Outcome::Up);
     let seen = srv.join().unwrap();

@@ -157,6 +157,7 @@ fn checker(
     let mut file_weight: Option<(i32, bool)> = None;
     let mut sni = Sni::Off;
     let mut helo = None;
+    let mut http_1_1 = false;
     let is_http = kind == "HTTP_GET" || kind == "SSL_GET";
     for o in k.block.iter().flatten() {
         match o.keyword.as_str() {
@@ -252,6 +253,12 @@ fn checker(
                 }
             }
             "weight" if kind == "FILE_CHECK" => file_weight = track_weight(cx, o),
+            "http_protocol" if is_http => match cx.arg(o, 0) {
+                Some("1.0" | "1.0C" | "1.0c") => http_1_1 = false,
+                Some("1.1") => http_1_1 = true,
+                Some(v) => cx.error(&o.loc, format!("http_protocol {v:?}: 1.0, 1.0C or 1.1")),
+                None => {}
+            },
             "helo_name" if kind == "SMTP_CHECK" => helo = cx.arg(o, 0).map(str::to_string),
             "host" if kind == "SMTP_CHECK" => cx.warn(
                 &o.loc,
@@ -270,7 +277,7 @@ fn checker(
                     None => Sni::Virtualhost,
                 }
             }
-            "log_all_failures" | "http_protocol" | "enable_sni" | "sni_name"
+            "log_all_failures" | "enable_sni" | "sni_name"
             | "tls_compliant" | "fast_recovery" | "user" | "min_reply_length" | "max_reply_length"
             | "helo_name" | "host" => cx.warn(
                 &o.loc,
@@ -316,7 +323,7 @@ fn checker(
             if sni != Sni::Off && kind == "HTTP_GET" {
                 cx.info(&k.loc, "enable_sni/sni_name: HTTP_GET has no TLS, so no SNI");
             }
-            CheckKind::Http { urls, virtualhost: check_vhost, tls: kind == "SSL_GET", sni }
+            CheckKind::Http { urls, virtualhost: check_vhost, tls: kind == "SSL_GET", sni, http_1_1 }
         }
         "MISC_CHECK" => {
             let Some(argv) = misc_argv else {

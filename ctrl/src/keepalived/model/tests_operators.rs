@@ -222,3 +222,21 @@ fn bind_if_and_fwmark_are_taken() {
     ));
     assert!(e[0].contains("is not an interface name"), "{e:?}");
 }
+
+#[test]
+fn http_protocol_is_taken() {
+    use crate::keepalived::CheckKind;
+    let proto = |v: &str| {
+        let l = ok(&nat(&format!(" real_server 198.18.2.1 80 {{\n HTTP_GET {{\n url {{\n path /\n }}\n http_protocol {v}\n }}\n }}")));
+        let CheckKind::Http { http_1_1, .. } = l.config.virtual_servers[0].reals[0].checkers[0].kind else {
+            panic!()
+        };
+        assert!(l.diags.iter().all(|d| !d.msg.contains("http_protocol")), "{:?}", l.diags);
+        http_1_1
+    };
+    assert!(!proto("1.0") && !proto("1.0C") && proto("1.1"));
+    let e = errors(&nat(
+        " real_server 198.18.2.1 80 {\n HTTP_GET {\n url {\n path /\n }\n http_protocol 2\n }\n }",
+    ));
+    assert!(e[0].contains("http_protocol \"2\": 1.0, 1.0C or 1.1"), "{e:?}");
+}
