@@ -53,6 +53,8 @@ enum Stage {
         require_reply: bool,
         /// What a reply must start with (empty: any reply).
         reply: Vec<u8>,
+        /// The bounds of its length, when `reply` is given.
+        reply_len: (u16, u16),
     },
     Dns {
         sock: UdpSocket,
@@ -153,8 +155,14 @@ impl Prober {
             CheckKind::Tcp | CheckKind::Http { .. } | CheckKind::Smtp { .. } => {
                 nb_connect(conf).map(|fd| Stage::Connecting { fd })
             }
-            CheckKind::Udp { payload, require_reply, reply } => udp_probe(conf, payload)
-                .map(|sock| Stage::Udp { sock, require_reply: *require_reply, reply: reply.clone() }),
+            CheckKind::Udp { payload, require_reply, reply, reply_len } => {
+                udp_probe(conf, payload).map(|sock| Stage::Udp {
+                    sock,
+                    require_reply: *require_reply,
+                    reply: reply.clone(),
+                    reply_len: *reply_len,
+                })
+            }
             CheckKind::Dns { qtype, name } => {
                 let id = self.next_id();
                 dns::query(id, name, *qtype)
@@ -447,15 +455,14 @@ impl Prober {
                 }
                 None
             }
-            Stage::Udp { sock, reply, .. } => {
-                let mut b = [0u8; 2048];
+            Stage::Udp { sock, reply, reply_len, .. } => {
+                // One byte more than the longest reply allowed: a longer one shows.
+                let mut b = vec![0u8; usize::from(reply_len.1.max(2047)) + 1];
                 match sock.recv(&mut b) {
-                    Ok(n) if b[..n].starts_with(reply) => Some(Outcome::Up),
-                    Ok(n) => Some(Outcome::Down(format!(
-                        "UDP reply {} does not start with {}",
-                        hex(&b[..n.min(32)]),
-                        hex(reply)
-                    ))),
+                    Ok(n) => Some(match udp_reply(reply, *reply_len, &b[..n]) {
+                        Ok(()) => Outcome::Up,
+                        Err(why) => Outcome::Down(why),
+                    }),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
                     Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                         Some(Outcome::Down("port unreachable".into()))
@@ -516,6 +523,28 @@ impl Drop for Prober {
     fn drop(&mut self) {
         self.cancel_all();
     }
+}
+
+/// keepalived's judgement of a UDP_CHECK reply. With no `pattern` any reply passes. With
+/// one, the reply's length must be within `min..=max` (`min_reply_length`,
+/// `max_reply_length`), and the bytes the reply and the pattern both have must be equal (a
+/// reply shorter than the pattern passes on its own bytes, as keepalived compares them).
+pub fn udp_reply(pattern: &[u8], (min, max): (u16, u16), got: &[u8]) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Ok(());
+    }
+    if got.len() < usize::from(min) || got.len() > usize::from(max) {
+        return Err(format!("UDP reply of {} bytes, not {min} to {max}", got.len()));
+    }
+    let n = got.len().min(pattern.len());
+    if got[..n] != pattern[..n] {
+        return Err(format!(
+            "UDP reply {} does not start with {}",
+            hex(&got[..got.len().min(32)]),
+            hex(pattern)
+        ));
+    }
+    Ok(())
 }
 
 /// keepalived's reading of a MISC_CHECK exit status.

@@ -256,6 +256,9 @@ pub enum CheckKind {
         payload: Vec<u8>,
         require_reply: bool,
         reply: Vec<u8>,
+        /// `min_reply_length`, `max_reply_length` (keepalived's 0 and 255): the bounds of a
+        /// reply's length, checked when `reply` is given.
+        reply_len: (u16, u16),
     },
     /// DNS_CHECK: a question of `qtype` for `name` over UDP.
     Dns {

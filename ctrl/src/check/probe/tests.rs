@@ -142,7 +142,10 @@ fn bind_if_and_fwmark_reach_the_socket() {
         );
     }
     // UDP checks take them too.
-    let mut u = conf(CheckKind::Udp { payload: vec![1], require_reply: false, reply: vec![] }, c.target);
+    let mut u = conf(
+        CheckKind::Udp { payload: vec![1], require_reply: false, reply: vec![], reply_len: (0, 255) },
+        c.target,
+    );
     u.bind_if = Some("rvsnosuchif0".into());
     assert!(matches!(run(&u), Outcome::Down(m) if m.starts_with("bind_if rvsnosuchif0")));
 }
@@ -430,12 +433,14 @@ fn udp_check_reply_refused_and_silence() {
         srv.send_to(&b[..n], from).unwrap();
         srv
     });
-    let kind = CheckKind::Udp { payload: b"ping".to_vec(), require_reply: true, reply: vec![] };
+    let kind =
+        CheckKind::Udp { payload: b"ping".to_vec(), require_reply: true, reply: vec![], reply_len: (0, 255) };
     assert_eq!(run(&conf(kind.clone(), addr)), Outcome::Up);
     let silent = echo.join().unwrap(); // still bound, no longer answering
     let o = run(&conf(kind, addr));
     assert_eq!(o, Outcome::Down("no UDP reply".into()));
-    let lenient = CheckKind::Udp { payload: vec![], require_reply: false, reply: vec![] };
+    let lenient =
+        CheckKind::Udp { payload: vec![], require_reply: false, reply: vec![], reply_len: (0, 255) };
     assert_eq!(run(&conf(lenient.clone(), addr)), Outcome::Up, "silence is fine without require_reply");
     drop(silent);
     let o = run_unreachable(&conf(lenient, addr));
@@ -569,6 +574,50 @@ fn cancel_all_drops_everything() {
 }
 
 #[test]
+fn udp_reply_as_keepalived_judges_it() {
+    let lim = (0, 255);
+    assert_eq!(udp_reply(&[], lim, &[0; 1000]), Ok(()), "no pattern: any reply");
+    assert_eq!(udp_reply(&[0xca, 0xfe], lim, &[0xca, 0xfe, 0x01]), Ok(()));
+    assert_eq!(udp_reply(&[0xca, 0xfe], lim, &[0xca]), Ok(()), "a shorter reply on its own bytes");
+    assert!(udp_reply(&[0xca, 0xfe], lim, &[0xca, 0xff]).unwrap_err().contains("does not start with cafe"));
+    assert_eq!(
+        udp_reply(&[0xca], lim, &[0xca; 256]),
+        Err("UDP reply of 256 bytes, not 0 to 255".into()),
+        "keepalived's default max_reply_length"
+    );
+    assert_eq!(udp_reply(&[0xca], (4, 600), &[0xca; 256]), Ok(()));
+    assert!(udp_reply(&[0xca], (4, 600), &[0xca; 3]).is_err());
+}
+
+#[test]
+fn udp_check_reply_longer_than_max_reply_length_fails() {
+    let srv = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = srv.local_addr().unwrap();
+    let answer = move |len: usize| {
+        let mut b = [0u8; 64];
+        let (_, peer) = srv.recv_from(&mut b).unwrap();
+        srv.send_to(&vec![0xca; len], peer).unwrap();
+        srv
+    };
+    let kind = |max| CheckKind::Udp {
+        payload: vec![1],
+        require_reply: true,
+        reply: vec![0xca],
+        reply_len: (0, max),
+    };
+    let t = thread::spawn(move || answer(300));
+    assert_eq!(run(&conf(kind(255), addr)), Outcome::Down("UDP reply of 300 bytes, not 0 to 255".into()));
+    let srv = t.join().unwrap();
+    let t = thread::spawn(move || {
+        let mut b = [0u8; 64];
+        let (_, peer) = srv.recv_from(&mut b).unwrap();
+        srv.send_to(&[0xca; 300], peer).unwrap();
+    });
+    assert_eq!(run(&conf(kind(512), addr)), Outcome::Up);
+    t.join().unwrap();
+}
+
+#[test]
 fn misc_outcome_table() {
     assert_eq!(misc_outcome(Some(255), true), Outcome::UpWeight(253));
     assert_eq!(misc_outcome(None, true), Outcome::Down("killed by a signal".into()));
@@ -656,9 +705,19 @@ fn udp_check_sends_the_payload_bytes_and_compares_the_reply() {
         got
     });
     let payload = vec![0x0a, 0x0b, 0x0c];
-    let good = CheckKind::Udp { payload: payload.clone(), require_reply: true, reply: vec![0xca, 0xfe] };
+    let good = CheckKind::Udp {
+        payload: payload.clone(),
+        require_reply: true,
+        reply: vec![0xca, 0xfe],
+        reply_len: (0, 255),
+    };
     assert_eq!(run(&conf(good, addr)), Outcome::Up);
-    let bad = CheckKind::Udp { payload: payload.clone(), require_reply: true, reply: vec![0xbe, 0xef] };
+    let bad = CheckKind::Udp {
+        payload: payload.clone(),
+        require_reply: true,
+        reply: vec![0xbe, 0xef],
+        reply_len: (0, 255),
+    };
     assert_eq!(run(&conf(bad, addr)), Outcome::Down("UDP reply cafe0a0b0c does not start with beef".into()));
     assert_eq!(echo.join().unwrap(), [payload.clone(), payload]);
 }

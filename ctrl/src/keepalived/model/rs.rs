@@ -158,6 +158,7 @@ fn checker(
     let mut sni = Sni::Off;
     let mut helo = None;
     let mut http_1_1 = false;
+    let mut reply_len = (0u16, 255u16);
     let is_http = kind == "HTTP_GET" || kind == "SSL_GET";
     for o in k.block.iter().flatten() {
         match o.keyword.as_str() {
@@ -253,6 +254,14 @@ fn checker(
                 }
             }
             "weight" if kind == "FILE_CHECK" => file_weight = track_weight(cx, o),
+            "min_reply_length" | "max_reply_length" if kind == "UDP_CHECK" => {
+                match cx.u32(o).map(u16::try_from) {
+                    Some(Ok(n)) if o.keyword == "min_reply_length" => reply_len.0 = n,
+                    Some(Ok(n)) => reply_len.1 = n,
+                    Some(Err(_)) => cx.error(&o.loc, format!("'{}' is at most 65535", o.keyword)),
+                    None => {}
+                }
+            }
             "http_protocol" if is_http => match cx.arg(o, 0) {
                 Some("1.0" | "1.0C" | "1.0c") => http_1_1 = false,
                 Some("1.1") => http_1_1 = true,
@@ -278,7 +287,7 @@ fn checker(
                 }
             }
             "log_all_failures" | "enable_sni" | "sni_name"
-            | "tls_compliant" | "fast_recovery" | "user" | "min_reply_length" | "max_reply_length"
+            | "tls_compliant" | "fast_recovery" | "user"
             | "helo_name" | "host" => cx.warn(
                 &o.loc,
                 format!("'{}' is not supported by rvs-ctrl's checkers yet, ignored", o.keyword),
@@ -335,7 +344,18 @@ fn checker(
             let timeout = misc_timeout.filter(|t| !t.is_zero()).unwrap_or(vs.delay_loop);
             CheckKind::Misc { argv, timeout: Some(timeout), dynamic: misc_dynamic, user: misc_user }
         }
-        "UDP_CHECK" => CheckKind::Udp { payload, require_reply, reply },
+        "UDP_CHECK" => {
+            if reply_len.0 > reply_len.1 {
+                cx.warn(
+                    &k.loc,
+                    format!(
+                        "min_reply_length {} > max_reply_length {}: every reply fails",
+                        reply_len.0, reply_len.1
+                    ),
+                );
+            }
+            CheckKind::Udp { payload, require_reply, reply, reply_len }
+        }
         _ => unreachable!(),
     };
     let target = SocketAddr::new(connect_ip.unwrap_or(rs.addr.ip()), connect_port.unwrap_or(rs.addr.port()));

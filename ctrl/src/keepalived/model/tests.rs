@@ -89,7 +89,7 @@ fn realistic_dpvs_config() {
     assert_eq!(dns.scheduler, "wlc", "accepted at parse time, rvsd decides");
     assert_eq!(
         dns.reals[0].checkers[0].kind,
-        CheckKind::Udp { payload: vec![], require_reply: true, reply: vec![] }
+        CheckKind::Udp { payload: vec![], require_reply: true, reply: vec![], reply_len: (0, 255) }
     );
     assert_eq!(dns.reals[1].addr, "198.19.0.12:53".parse().unwrap(), "port defaults to the VS's");
 
@@ -517,7 +517,12 @@ fn udp_check_payload_and_reply_are_hex() {
     let l = ok(&vs(" protocol UDP\n real_server 198.19.0.11 53 {\n UDP_CHECK {\n payload 0a0b0c\n require_reply 0xCAFE\n }\n }\n"));
     assert_eq!(
         l.config.virtual_servers[0].reals[0].checkers[0].kind,
-        CheckKind::Udp { payload: vec![0x0a, 0x0b, 0x0c], require_reply: true, reply: vec![0xca, 0xfe] }
+        CheckKind::Udp {
+            payload: vec![0x0a, 0x0b, 0x0c],
+            require_reply: true,
+            reply: vec![0xca, 0xfe],
+            reply_len: (0, 255)
+        }
     );
     // As keepalived: reported, and the check runs without them.
     let l = ok(&vs(" protocol UDP\n real_server 198.19.0.11 53 {\n UDP_CHECK {\n payload hello\n require_reply abc\n }\n }\n"));
@@ -531,7 +536,7 @@ fn udp_check_payload_and_reply_are_hex() {
     );
     assert_eq!(
         l.config.virtual_servers[0].reals[0].checkers[0].kind,
-        CheckKind::Udp { payload: vec![], require_reply: true, reply: vec![] }
+        CheckKind::Udp { payload: vec![], require_reply: true, reply: vec![], reply_len: (0, 255) }
     );
     assert_eq!(hex_bytes("00ff"), Ok(vec![0, 255]));
 }

@@ -240,3 +240,19 @@ fn http_protocol_is_taken() {
     ));
     assert!(e[0].contains("http_protocol \"2\": 1.0, 1.0C or 1.1"), "{e:?}");
 }
+
+#[test]
+fn udp_check_reply_lengths() {
+    use crate::keepalived::CheckKind;
+    let l = ok(&nat(" real_server 198.18.2.1 80 {\n UDP_CHECK {\n require_reply cafe\n min_reply_length 4\n max_reply_length 1000\n }\n UDP_CHECK {\n }\n }"));
+    let lens: Vec<(u16, u16)> = l.config.virtual_servers[0].reals[0]
+        .checkers
+        .iter()
+        .map(|c| match &c.kind {
+            CheckKind::Udp { reply_len, .. } => *reply_len,
+            k => panic!("{k:?}"),
+        })
+        .collect();
+    assert_eq!(lens, [(4, 1000), (0, 255)], "keepalived's defaults: 0 and 255");
+    assert!(l.diags.iter().all(|d| !d.msg.contains("reply_length")), "{:?}", l.diags);
+}
