@@ -741,3 +741,5 @@ fn hex(b: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_proc;
