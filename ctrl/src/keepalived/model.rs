@@ -436,7 +436,19 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
         }
     }
     vrrp::ignored_auth(&mut cx, &mut cfg.vrrp);
-    vrrp_notify::script_users(&mut cx, &mut cfg.vrrp);
+    if let Some(default) = vrrp_notify::script_users(&mut cx, &mut cfg.vrrp) {
+        // MISC_CHECKs without a `user` run as the same default, as keepalived runs them.
+        let checkers = cfg
+            .virtual_servers
+            .iter_mut()
+            .flat_map(|vs| vs.reals.iter_mut())
+            .flat_map(|r| r.checkers.iter_mut());
+        for c in checkers {
+            if let CheckKind::Misc { user: user @ None, .. } = &mut c.kind {
+                *user = Some((default.uid, default.gid));
+            }
+        }
+    }
     vrrp::cross_checks(&mut cx, &cfg.vrrp, &cfg.track_files);
 
     // What rvsd itself would refuse (IPv6, a scheduler flag it lacks, ...), with the same

@@ -186,8 +186,8 @@ fn checker(
             "misc_path" if is_misc => misc_argv = cx.script(o).map(|s| s.argv),
             "misc_timeout" if is_misc => misc_timeout = cx.secs(o),
             "misc_dynamic" if is_misc => misc_dynamic = cx.flag(o),
-            "user" if is_misc => match script_user(&o.args) {
-                Ok(ids) => misc_user = Some(ids),
+            "user" if is_misc => match super::runas::resolve_words(&o.args) {
+                Ok(r) => misc_user = Some((r.uid, r.gid)),
                 // keepalived drops the checker; the server would then be judged without it.
                 Err(e) => cx.error(&o.loc, format!("MISC_CHECK user: {e}")),
             },
@@ -398,57 +398,6 @@ fn checker(
         warmup,
         alpha,
     })
-}
-
-/// MISC_CHECK's `user NAME [GROUP]`: NAME's uid and its primary group, or GROUP's gid
-/// (names from the system's user and group databases, or numbers).
-fn script_user(args: &[String]) -> Result<(u32, u32), String> {
-    let (name, group) = match args {
-        [n] => (n, None),
-        [n, g] => (n, Some(g)),
-        _ => return Err("needs a user name and, optionally, a group name".into()),
-    };
-    let (uid, primary) = lookup_user(name)?;
-    let gid = match group {
-        Some(g) => lookup_group(g)?,
-        None => primary,
-    };
-    Ok((uid, gid))
-}
-
-fn cstring(s: &str) -> Result<std::ffi::CString, String> {
-    std::ffi::CString::new(s).map_err(|_| format!("{s:?} holds a NUL byte"))
-}
-
-fn lookup_user(name: &str) -> Result<(u32, u32), String> {
-    let c = cstring(name)?;
-    let mut buf = vec![0 as libc::c_char; 16384];
-    // SAFETY: passwd is plain data; getpwnam_r fills it, pointing into `buf`.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the sizes given for the call's duration.
-    let r = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
-    if r == 0 && !out.is_null() {
-        return Ok((pw.pw_uid, pw.pw_gid));
-    }
-    match name.parse::<u32>() {
-        Ok(uid) => Ok((uid, uid)),
-        Err(_) => Err(format!("no user {name:?} on this system")),
-    }
-}
-
-fn lookup_group(name: &str) -> Result<u32, String> {
-    let c = cstring(name)?;
-    let mut buf = vec![0 as libc::c_char; 16384];
-    // SAFETY: group is plain data; getgrnam_r fills it, pointing into `buf`.
-    let mut gr: libc::group = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the sizes given for the call's duration.
-    let r = unsafe { libc::getgrnam_r(c.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut out) };
-    if r == 0 && !out.is_null() {
-        return Ok(gr.gr_gid);
-    }
-    name.parse::<u32>().map_err(|_| format!("no group {name:?} on this system"))
 }
 
 /// keepalived's hex strings (UDP_CHECK `payload`, `require_reply`): pairs of hex digits,

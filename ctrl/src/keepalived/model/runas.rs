@@ -44,8 +44,9 @@ fn group_id(group: &str) -> Option<u32> {
 }
 
 /// `user` (a name or a uid) with `group`, or the user's own group. Err says which is unknown.
+/// A number the user database lacks is taken as the uid, its group the same number.
 pub fn resolve(user: &str, group: Option<&str>) -> Result<RunAs, String> {
-    let (uid, own_gid) = match passwd(user) {
+    let (uid, own_gid) = match passwd(user).or_else(|| user.parse().ok().map(|n| (n, n))) {
         Some(p) => p,
         None => return Err(format!("no user {user:?} on this host")),
     };
@@ -55,6 +56,15 @@ pub fn resolve(user: &str, group: Option<&str>) -> Result<RunAs, String> {
     };
     let name = group.map_or_else(|| user.to_string(), |g| format!("{user}:{g}"));
     Ok(RunAs { name, uid, gid })
+}
+
+/// `USER [GROUP]` words (a script's, a MISC_CHECK's `user`, `script_user`'s), resolved.
+pub fn resolve_words(words: &[String]) -> Result<RunAs, String> {
+    match words {
+        [user] => resolve(user, None),
+        [user, group] => resolve(user, Some(group)),
+        _ => Err("needs a user name and, optionally, a group name".into()),
+    }
 }
 
 /// keepalived's default when there is no `script_user`: `keepalived_script` if it exists.

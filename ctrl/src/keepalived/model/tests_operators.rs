@@ -209,6 +209,22 @@ fn misc_check_user_and_group() {
         " real_server 198.18.2.1 80 {\n MISC_CHECK {\n misc_path /bin/true\n user no-such-user-here\n }\n }",
     ));
     assert!(e[0].contains("MISC_CHECK user: no user \"no-such-user-here\""), "{e:?}");
+    // global_defs' script_user is the default of a MISC_CHECK without its own, as of a
+    // notify script (keepalived's rule); the checker's own user wins.
+    let with_default = |line: &str| {
+        let l = ok(&format!(
+            "global_defs {{\n script_user nobody\n}}\n{}",
+            nat(&format!(
+                " real_server 198.18.2.1 80 {{\n MISC_CHECK {{\n misc_path /bin/true\n {line}\n }}\n }}"
+            ))
+        ));
+        let CheckKind::Misc { user, .. } = &l.config.virtual_servers[0].reals[0].checkers[0].kind else {
+            panic!()
+        };
+        *user
+    };
+    assert_eq!(with_default("").map(|(uid, _)| uid), Some(65534));
+    assert_eq!(with_default("user root"), Some((0, 0)));
 }
 
 #[test]

@@ -82,26 +82,21 @@ fn notify_script(cx: &mut Ctx, k: &Stmt) -> Option<NotifyScript> {
     Some(NotifyScript { script, run_as })
 }
 
-/// The user notify scripts without their own run as: `global_defs { script_user USER
-/// [GROUP] }`, else `keepalived_script` when the host has it (keepalived's rule).
-pub(super) fn script_users(cx: &mut Ctx, v: &mut Vrrp) {
+/// The user scripts without their own run as: `global_defs { script_user USER [GROUP] }`,
+/// else `keepalived_script` when the host has it (keepalived's rule, for notify scripts
+/// and MISC_CHECKs alike); given to `v`'s notify scripts and returned.
+pub(super) fn script_users(cx: &mut Ctx, v: &mut Vrrp) -> Option<super::runas::RunAs> {
     let default = match v.globals.iter().rev().find(|g| g.keyword == "script_user") {
-        Some(g) => match (g.args.first(), g.args.len()) {
-            (Some(user), 1 | 2) => match super::runas::resolve(user, g.args.get(1).map(String::as_str)) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    cx.error(&g.loc, format!("script_user: {e}"));
-                    return;
-                }
-            },
-            _ => {
-                cx.error(&g.loc, "script_user needs USER [GROUP]");
-                return;
+        Some(g) => match super::runas::resolve_words(&g.args) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                cx.error(&g.loc, format!("script_user: {e}"));
+                return None;
             }
         },
         None => super::runas::default_user(),
     };
-    let Some(default) = default else { return };
+    let default = default?;
     let notifies =
         v.instances.iter_mut().map(|i| &mut i.notify).chain(v.groups.iter_mut().map(|g| &mut g.notify));
     for n in notifies {
@@ -109,4 +104,5 @@ pub(super) fn script_users(cx: &mut Ctx, v: &mut Vrrp) {
             s.run_as.get_or_insert_with(|| default.clone());
         }
     }
+    Some(default)
 }
