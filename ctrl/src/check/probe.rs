@@ -383,29 +383,13 @@ impl Prober {
                     }
                 }
                 let response = std::mem::take(buf);
-                // This connection is closed before the next url's opens: from a fixed
-                // bind_port, the two would be the same connection.
-                p.stage = Stage::Taken;
-                match next_url(&p.conf, urls, &mut p.url, &response, now) {
-                    Ok((stage, deadline)) => {
-                        (p.stage, p.deadline) = (stage, deadline);
-                        None
-                    }
-                    Err(o) => Some(o),
-                }
+                url_done((&mut p.stage, &mut p.deadline, &mut p.url), &p.conf, urls, &response, now)
             }
             Stage::Tls(x) => match x.advance(http::MAX_RESPONSE) {
                 Ok(false) => None,
                 Ok(true) => {
                     let response = std::mem::take(&mut x.response);
-                    p.stage = Stage::Taken;
-                    match next_url(&p.conf, urls, &mut p.url, &response, now) {
-                        Ok((stage, deadline)) => {
-                            (p.stage, p.deadline) = (stage, deadline);
-                            None
-                        }
-                        Err(o) => Some(o),
-                    }
+                    url_done((&mut p.stage, &mut p.deadline, &mut p.url), &p.conf, urls, &response, now)
                 }
                 Err(why) => Some(Outcome::Down(format!("{}: {why}", urls[p.url].path))),
             },
@@ -497,6 +481,28 @@ impl Prober {
 
 /// Judges url `*url`'s complete `response`: `Err` with the outcome when the check is over
 /// (a url failed, or all passed), else a new connection for the next url and its deadline.
+/// A url's `response` is in: its connection is closed (dropped with the stage) before the
+/// next url's opens, since from a fixed bind_port the two would be the same connection;
+/// then the next url, or the verdict.
+/// (`at`: the probe's stage, deadline and url index.)
+fn url_done(
+    at: (&mut Stage, &mut Instant, &mut usize),
+    conf: &CheckerConf,
+    urls: &[HttpUrl],
+    response: &[u8],
+    now: Instant,
+) -> Option<Outcome> {
+    let (stage, deadline, url) = at;
+    *stage = Stage::Taken;
+    match next_url(conf, urls, url, response, now) {
+        Ok(next) => {
+            (*stage, *deadline) = next;
+            None
+        }
+        Err(o) => Some(o),
+    }
+}
+
 fn next_url(
     conf: &CheckerConf,
     urls: &[HttpUrl],
