@@ -1,19 +1,9 @@
 //! IPv6 VIPs in `vrrp_instance`: `virtual_ipaddress` of the instance's family,
 //! `virtual_ipaddress_excluded` of either, errors named by FILE:LINE.
 
+use super::tests::{errors, ok};
 use super::*;
-use crate::keepalived::{load_str, Loaded, Severity};
-
-fn ok(text: &str) -> Loaded {
-    load_str("k.conf", text).unwrap_or_else(|e| panic!("{:?}", e.lines()))
-}
-
-fn errors(text: &str) -> Vec<String> {
-    match load_str("k.conf", text) {
-        Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => e.lines(),
-    }
-}
+use crate::keepalived::{Loaded, Severity};
 
 fn diags(l: &Loaded, s: Severity) -> Vec<String> {
     l.diags.iter().filter(|d| d.severity == s).map(ToString::to_string).collect()

@@ -3,18 +3,8 @@
 //! running configuration dump) is accepted with keepalived's meaning, and what rvs-ctrl
 //! cannot honour is refused with its FILE:LINE.
 
-use crate::keepalived::{load_str, Loaded};
-
-fn ok(text: &str) -> Loaded {
-    load_str("k.conf", text).unwrap_or_else(|e| panic!("{:?}", e.lines()))
-}
-
-fn errors(text: &str) -> Vec<String> {
-    match load_str("k.conf", text) {
-        Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => e.lines(),
-    }
-}
+use super::tests::{errors, ok};
+use crate::keepalived::Loaded;
 
 /// An instance `name` on eth0 with VRID `vrid` and `body` (from line 4 of the block on).
 fn inst(name: &str, vrid: u8, body: &str) -> String {
