@@ -451,6 +451,30 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
     }
     vrrp::cross_checks(&mut cx, &cfg.vrrp, &cfg.track_files);
 
+    // With VRRP instances, a VIP none of them moves is not moved at all: rvsd owns it or not
+    // as its own [ha] section says, on both directors alike (keepalived would serve it
+    // wherever the address happens to be configured).
+    if !cfg.vrrp.instances.is_empty() {
+        let moved =
+            |a: &IpAddr| cfg.vrrp.instances.iter().any(|i| i.vips.contains(a) || i.excluded.contains(a));
+        for vs in &cfg.virtual_servers {
+            let mut vips: Vec<IpAddr> =
+                vs.members.iter().map(|k| k.addr.ip()).filter(|a| !moved(a)).collect();
+            vips.dedup();
+            for a in vips {
+                // Information, not a warning: a VIP left to rvsadm --takeover or a cluster
+                // manager is a design of its own.
+                cx.info(
+                    &vs.loc,
+                    format!(
+                        "{a} is in no vrrp_instance's virtual_ipaddress or virtual_ipaddress_excluded: \
+                         VRRP does not move it; rvsd owns it as its [ha] section says (rvsadm --takeover)"
+                    ),
+                );
+            }
+        }
+    }
+
     // What rvsd itself would refuse (IPv6, a scheduler flag it lacks, ...), with the same
     // checks rvsd applies, so `rvs-ctrl -t` and a reload say it before anything is sent.
     for vs in &cfg.virtual_servers {

@@ -236,3 +236,17 @@ fn sync_group_tracking_names_what_exists() {
     // keepalived ignores a script it does not find, and the group would not move with it.
     assert_eq!(errors(&group("nope")), ["k.conf:9: track_script nope: no such vrrp_script"]);
 }
+
+#[test]
+fn a_vip_no_instance_moves_is_said() {
+    // With VRRP on, a virtual_server whose VIP is in no instance is owned as rvsd's [ha]
+    // says, whichever director is MASTER: said at its line (info). Without VRRP, nothing.
+    let vs = "virtual_server 198.18.0.77 80 {\n lb_kind DR\n real_server 198.18.2.1 80 { }\n}\n";
+    let l = ok(&format!("{}{vs}", inst("VI_1", 51, V4)));
+    let w: Vec<String> =
+        l.diags.iter().map(ToString::to_string).filter(|d| d.contains("198.18.0.77")).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("198.18.0.77 is in no vrrp_instance's virtual_ipaddress"), "{w:?}");
+    let l = ok(vs);
+    assert!(l.diags.iter().all(|d| !d.msg.contains("vrrp_instance")), "{:?}", l.diags);
+}
