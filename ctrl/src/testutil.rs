@@ -28,3 +28,31 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// rvsd's listing of one service, TCP 198.18.0.100:80 by rr without local addresses, whose
+/// one real server is 198.19.0.11:80 (FULLNAT, weight 1) with `active` and `inactive`
+/// connections; `t` is the traffic of both.
+pub fn one_service_info(t: rvs_proto::TrafficStats, active: u64, inactive: u64) -> rvs_proto::ServiceInfo {
+    use rvs_proto::{ForwardMethod, Protocol, RealInfo, RealSpec, ServiceInfo, ServiceKey, ServiceSpec};
+    ServiceInfo {
+        spec: ServiceSpec {
+            options: Default::default(),
+            key: ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() },
+            scheduler: "rr".into(),
+            local_addrs: vec![],
+        },
+        reals: vec![RealInfo {
+            spec: RealSpec {
+                thresholds: Default::default(),
+                addr: "198.19.0.11:80".parse().unwrap(),
+                weight: 1,
+                method: ForwardMethod::FullNat,
+                tunnel: None,
+            },
+            active_conns: active,
+            inactive_conns: inactive,
+            stats: t,
+        }],
+        stats: t,
+    }
+}

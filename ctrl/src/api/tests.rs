@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::overrides::{apply_op, Overrides};
-use rvs_proto::{ForwardMethod, RealInfo, RealSpec, ServiceSpec};
 use std::cell::RefCell;
 
 fn key() -> ServiceKey {
@@ -55,27 +54,7 @@ fn status() -> Status {
 
 fn rvsd() -> (Vec<ServiceInfo>, Vec<WorkerStats>) {
     let t = TrafficStats { conns: 10, in_pkts: 50, out_pkts: 40, in_bytes: 5000, out_bytes: 9000 };
-    let services = vec![ServiceInfo {
-        spec: ServiceSpec {
-            options: Default::default(),
-            key: key(),
-            scheduler: "rr".into(),
-            local_addrs: vec![],
-        },
-        reals: vec![RealInfo {
-            spec: RealSpec {
-                thresholds: Default::default(),
-                addr: "198.19.0.11:80".parse().unwrap(),
-                weight: 1,
-                method: ForwardMethod::FullNat,
-                tunnel: None,
-            },
-            active_conns: 2,
-            inactive_conns: 1,
-            stats: t,
-        }],
-        stats: t,
-    }];
+    let services = vec![crate::testutil::one_service_info(t, 2, 1)];
     let workers = vec![WorkerStats {
         worker: 0,
         lcore: 1,

@@ -1,6 +1,6 @@
 use super::*;
 use crate::api::{RsStatus, VsStatus};
-use rvs_proto::{ForwardMethod, Protocol, RealInfo, RealSpec, ServiceSpec, TrafficStats};
+use rvs_proto::{Protocol, TrafficStats};
 
 fn key() -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
@@ -14,27 +14,7 @@ fn answer(conns: u64, bytes: u64, drops: u64) -> (Vec<ServiceInfo>, Vec<WorkerSt
         in_bytes: bytes,
         out_bytes: bytes * 2,
     };
-    let services = vec![ServiceInfo {
-        spec: ServiceSpec {
-            options: Default::default(),
-            key: key(),
-            scheduler: "rr".into(),
-            local_addrs: vec![],
-        },
-        reals: vec![RealInfo {
-            spec: RealSpec {
-                thresholds: Default::default(),
-                addr: "198.19.0.11:80".parse().unwrap(),
-                weight: 1,
-                method: ForwardMethod::FullNat,
-                tunnel: None,
-            },
-            active_conns: 3,
-            inactive_conns: 1,
-            stats: t,
-        }],
-        stats: t,
-    }];
+    let services = vec![crate::testutil::one_service_info(t, 3, 1)];
     let workers = vec![WorkerStats {
         worker: 0,
         lcore: 1,
