@@ -52,12 +52,18 @@ grep -qF '"2001:db8:20::1/64"' "$CFG_DIR/rvsd.toml" || die "could not add the VL
 # a queue's ring before it binds the socket to its interface, so in between the client
 # port's queues hear the trunk too: rvsd must discard what its queues hold before its
 # workers run, or the client port takes these tagged frames for its own (unknown_vlan).
-in_rs 2 timeout 30 ping -6 -n -q -f -I eth0 ff02::1 >/dev/null 2>&1 &
+# Not through in_rs: a function runs in a subshell, and killing that subshell would leave
+# the ping flooding through the rest of the test (it did, and under load it cost rs2's
+# first echo reply). Run directly, $! is timeout itself, which passes the signal to ping.
+ip netns exec "$RVS_LAB-rs2" timeout 30 ping -6 -n -q -f -I eth0 ff02::1 >/dev/null 2>&1 &
 flood=$!
 bg_track "$flood"
 rvsd_start "$CFG_DIR/rvsd.toml"
 kill "$flood" 2>/dev/null
 wait "$flood" 2>/dev/null
+for p in $(ip netns pids "$RVS_LAB-rs2"); do
+  [[ $(cat "/proc/$p/comm" 2>/dev/null) != ping ]] || die "rs2's ping flood still runs after it was stopped (pid $p)"
+done
 lb_kernel_guard
 
 cap_start trunk "$RVS_LAB-sw" sw-lb "ip6"

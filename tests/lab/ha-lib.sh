@@ -119,7 +119,9 @@ rvsd2_start() {
   local cfg=$1 i
   RVSD2_LOG=$STATE/rvsd2-$TEST_NAME-w$WORKERS.log
   say "starting lb2's rvsd (log $RVSD2_LOG)"
-  in_lb2 "$RVSD" --config "$cfg" </dev/null >"$RVSD2_LOG" 2>&1 &
+  # Not through in_lb2: $! would be the function's subshell, and rvsd2_stop's signal would
+  # stop that shell and leave rvsd running.
+  ip netns exec "$NS_LB2" "$RVSD" --config "$cfg" </dev/null >"$RVSD2_LOG" 2>&1 &
   RVSD2_PID=$!
   echo "$RVSD2_PID" >"$STATE/rvsd2.pid"
   for i in $(seq 80); do
