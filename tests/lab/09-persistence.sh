@@ -7,6 +7,19 @@ source "$(dirname "$0")/lib.sh"
 
 lab_up
 make_config "$WORKERS" "$CFG_DIR/rvsd.toml"
+# A catch-all from rvsd.toml itself (the one further down is rvsadm's): port 0, persistent,
+# real servers without a port.
+TOML_ANY=198.18.0.102
+cat >>"$CFG_DIR/rvsd.toml" <<EOF
+
+[[service]]
+protocol = "tcp"
+address = "$TOML_ANY:0"
+scheduler = "rr"
+persistence_timeout = 300
+local_addresses = ["${LIPS[0]}"]
+real = [ { address = "${RS_IPS[0]}" }, { address = "${RS_IPS[1]}:0" } ]
+EOF
 rvsd_start "$CFG_DIR/rvsd.toml"
 warm_up
 
@@ -88,5 +101,18 @@ assert_eq "sessions whose server port is not the port asked for" 0 \
   "$(awk '{n = split($1, v, ":"); m = split($2, r, ":"); if (v[n] != r[m]) print}' <<<"$conns" | grep -c .)"
 assert_eq "the server's name for port 80 and 8081" "$(head -n1 <<<"$out")" \
   "rs$(($(awk '{split($2, a, ":"); print a[1]}' <<<"$conns" | sort -u | sed 's/.*\.//') - 10))"
+
+listing=$(rvsadm -Ln -t "$TOML_ANY:0")
+indent <<<"$listing"
+assert_contains "rvsd.toml's catch-all listed" "TCP  $TOML_ANY:0 rr persistent 300" "$listing"
+# shellcheck disable=SC2016
+out=$(in_client bash -c 'for ((i = 0; i < 6; i++)); do
+    body=$(curl -s --max-time 5 --interface 198.18.0.10 "http://$1/") && [[ -n $body ]] || body=FAIL
+    printf "%s\n" "$body"
+  done' _ "$TOML_ANY")
+assert_eq "failed requests to $TOML_ANY:80 (rvsd.toml's catch-all)" 0 "$(count_of FAIL "$out")"
+assert_eq "real servers seen through rvsd.toml's catch-all" 1 "$(sort -u <<<"$out" | grep -c .)"
+conns=$(rvsadm -Lnc | awk -v any="$TOML_ANY" '$5 ~ "^"any":" {print $5, $7}')
+assert_eq "rvsd.toml's catch-all sessions on port 80 of a real server" 6 "$(grep -c ':80 .*:80$' <<<"$conns")"
 
 finish

@@ -89,7 +89,6 @@ fn socket_error(what: &str, s: &str, expected: &str) -> String {
     let t = s.trim();
     let port_of = |p: &str| p.parse::<u32>().ok().filter(|_| t.parse::<std::net::IpAddr>().is_err());
     let why = match t.rsplit_once(':').and_then(|(_, p)| port_of(p)) {
-        Some(0) => "port 0 is not a valid port".to_string(),
         Some(p) if p > 65535 => format!("port {p} is above 65535"),
         _ if t.contains('/') => "an address and a port, without a prefix length".to_string(),
         _ if t.parse::<std::net::IpAddr>().is_ok() => format!("it has no port: expected {expected}"),
@@ -309,9 +308,10 @@ pub(super) fn parse_services(cx: &Ctx, raw: Vec<RawService>) -> Result<Vec<Servi
 }
 
 /// `A.B.C.D:PORT` or `[IPV6]:PORT` (ipvsadm's spelling), port not zero.
+/// An address and port; port 0 is LVS's catch-all (a service's: every port of its VIP, with
+/// persistence, which `check_service` requires; a real server's: the port the client asked).
 fn parse_socket(s: &str) -> Option<SocketAddr> {
-    let a: SocketAddr = s.trim().parse().ok()?;
-    (a.port() != 0).then_some(a)
+    s.trim().parse().ok()
 }
 
 /// A FULLNAT real server needs a local address of its own family to reach it from: the
@@ -389,7 +389,8 @@ protocol = "tcp"
     #[test]
     fn bad_addresses_weights_and_lips_say_why() {
         for (rest, line, want) in [
-            ("address = \"198.18.0.100:0\"", 16, "bad address `198.18.0.100:0`: port 0 is not a valid port"),
+            // Port 0 is the catch-all, which takes persistence (ipvsadm's words).
+            ("address = \"198.18.0.100:0\"", 16, "Zero port specified for non-persistent service"),
             ("address = \"198.18.0.100:70000\"", 16, "port 70000 is above 65535"),
             ("address = \"198.18.0.100\"", 16, "bad address `198.18.0.100`: it has no port: expected A.B.C.D:PORT"),
             ("address = \"198.18.0.100/32:80\"", 16, "without a prefix length"),
@@ -402,11 +403,6 @@ protocol = "tcp"
                 "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\", \"198.19.0.200\"]",
                 17,
                 "local address 198.19.0.200 is listed twice",
-            ),
-            (
-                "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\n[[service.real]]\naddress = \"198.19.0.11:0\"",
-                19,
-                "bad real server address `198.19.0.11:0`: port 0",
             ),
             (
                 "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\n[[service.real]]\naddress = \"198.19.0.11\"\nweight = 65536",
@@ -425,6 +421,22 @@ protocol = "tcp"
         }
         let c = svc("address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\nreal = [ { address = \"198.19.0.11\", weight = 65535 } ]");
         assert_eq!(c.unwrap().services[0].reals[0].0.weight, 65535);
+    }
+
+    /// Port 0 is LVS's catch-all, as `ipvsadm -A -t VIP:0 -p` and keepalived's
+    /// `virtual_server VIP 0` make it: a persistent service on every port of its VIP, whose
+    /// real servers (port 0 or none given) take the port the client asked for.
+    #[test]
+    fn port_zero_is_the_persistent_catch_all() {
+        let rest = "address = \"198.18.0.100:0\"\npersistence_timeout = 300\nlocal_addresses = [\"198.19.0.200\"]\nreal = [ { address = \"198.19.0.11\" }, { address = \"198.19.0.12:0\" } ]";
+        let c = svc(rest).unwrap();
+        let s = &c.services[0];
+        assert_eq!(s.spec.key.addr.port(), 0);
+        let ports: Vec<u16> = s.reals.iter().map(|(r, _)| r.addr.port()).collect();
+        assert_eq!(ports, [0, 0]);
+        // A real server's port 0 under a service of its own port: the client's port too.
+        let rest = "address = \"198.18.0.100:80\"\nlocal_addresses = [\"198.19.0.200\"]\nreal = [ { address = \"198.19.0.11:0\" } ]";
+        assert_eq!(svc(rest).unwrap().services[0].reals[0].0.addr.port(), 0);
     }
 
     /// What the registry would refuse when rvsd adds the service is refused by the config
