@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::frame::VecAlloc;
+use crate::neigh::NeighParams;
 use crate::route::{Prefix, Route};
 use crate::service::Registry;
 use crate::wire::tcp::TcpFlags;
