@@ -38,6 +38,7 @@ use std::time::Duration;
 pub mod auth;
 pub mod http;
 mod ipvs_compat;
+pub use ipvs_compat::Totals as IpvsTotals;
 mod metrics;
 mod server;
 mod services;
@@ -148,6 +149,10 @@ pub trait Backend {
     fn sync(&self) -> Result<rvs_proto::SyncInfo, String> {
         Err("no rvsd".into())
     }
+    /// What keeps `node_ipvs_*_total` from going down between scrapes (None: the sums).
+    fn ipvs_totals(&self) -> Option<&IpvsTotals> {
+        None
+    }
 }
 
 /// An HTTP answer.
@@ -245,7 +250,7 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
             let mut body = metrics(&b.status(), rvsd.as_ref().ok());
             body.push_str(&vrrp::metrics(b.vrrp().as_deref(), b.ownership().ok().as_ref()));
             body.push_str(&sync_metrics::metrics(b.sync().ok().as_ref()));
-            body.push_str(&ipvs_compat::metrics(rvsd.as_ref().ok().map(|r| r.0.as_slice())));
+            body.push_str(&ipvs_compat::metrics(rvsd.as_ref().ok().map(|r| r.0.as_slice()), b.ipvs_totals()));
             Answer { status: 200, content_type: METRICS_TYPE, body }
         }
         (_, ["metrics"]) => error(405, "use GET"),

@@ -337,6 +337,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             waker: signals.waker.as_ref().and_then(|w| w.try_clone().ok()),
             dashboard: Some(dashboard.clone()),
             vrrp: vrrp_shown.clone(),
+            ipvs_totals: Default::default(),
         };
         let stop = signals.stop.clone();
         let auth = opts.api_auth.clone();
@@ -349,6 +350,7 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             waker: None,
             dashboard: None,
             vrrp: vrrp_shown.clone(),
+            ipvs_totals: Default::default(),
         };
         http.push(
             std::thread::Builder::new()

@@ -24,6 +24,7 @@ N_UDP=1000
 UDP_SIZE=100
 UDP_SPORTS=16
 
+# write_conf [tcp-only]: with both virtual servers, or without the UDP one.
 write_conf() {
   {
     kconf_header
@@ -43,6 +44,8 @@ virtual_server $VIP 80 {
     TCP_CHECK { connect_timeout 1 }
   }
 }
+EOF
+    [[ ${1:-} == tcp-only ]] || cat <<EOF
 virtual_server $VIP 53 {
   delay_loop 1
   lb_algo rr
@@ -245,5 +248,21 @@ assert_eq "rs1 rs2 rs3 FAIL with rvs-ctrl stopped" "5 5 0 0" "$s"
 assert_ok "rvsadm -d rs2 behind rvs-ctrl's back" rvsadm -d -t "$VIP:80" -r 198.19.0.12:80
 ctrl_start
 assert_reals 5 "$TCP_SVC" "$TCP2" "rvs-ctrl restored rs2 after its restart"
+
+# --------------------------------------------------------------- node_exporter's totals
+# A virtual server leaves keepalived.conf: the kernel's totals (node_exporter's
+# node_ipvs_*_total, from /proc/net/ip_vs_stats) never go down, and neither do rvs-ctrl's
+# (a drop is a counter reset to Prometheus' rate(): a spike of everything counted).
+ipvs_total() { api GET /metrics | awk -v k="$1" '$1 == k {print $2}'; }
+in_before=$(ipvs_total node_ipvs_incoming_packets_total)
+conns_before=$(ipvs_total node_ipvs_connections_total)
+assert_gt "node_ipvs_incoming_packets_total before (UDP's $N_UDP datagrams among them)" "$N_UDP" "${in_before:-0}"
+write_conf tcp-only
+mark=$(wc -l <"$CTRL_LOG")
+ctrl_reload || fail "rvsadm --reload"
+wait_for 5 "reloaded" bash -c "tail -n +$((mark + 1)) '$CTRL_LOG' | grep -q 'configuration reloaded'" || fail "no reload"
+wait_for 5 "the UDP service gone" bash -c "! '$RVSADM' -Ln | grep -q '^UDP'" || fail "the UDP service is still in rvsd"
+assert_ge "node_ipvs_incoming_packets_total after the UDP service left" "$in_before" "$(ipvs_total node_ipvs_incoming_packets_total)"
+assert_ge "node_ipvs_connections_total after the UDP service left" "$conns_before" "$(ipvs_total node_ipvs_connections_total)"
 assert_not_contains "rvs-ctrl log" "panicked" "$(cat "$CTRL_LOG")"
 finish

@@ -4,17 +4,85 @@
 //! rvs-ctrl: the same names, types, label names, and label values written the same way
 //! (`proto` as `TCP`/`UDP`, `local_mark` empty: rvs has no firewall-mark services).
 //!
-//! The totals are the sums over rvsd's services, where the kernel keeps one global count:
-//! they drop when a service is removed (Prometheus' `rate()` takes that for a reset).
+//! The totals: the kernel keeps one global count, which never goes down; rvsd counts by
+//! service. Summed as they stand, they would drop when a service is removed, which
+//! Prometheus' `rate()` takes for a counter reset (a spike of the whole remaining sum).
+//! [`Totals`] adds what each service had counted at the last scrape once it is gone (or
+//! its counters went back: removed and added again, or `rvsadm -Z -t` of it alone), so they
+//! only grow; what a removed service counted after the last scrape before its removal is
+//! not seen. When every service's counters went back at once (`rvsadm -Z`, which zeroes
+//! the kernel's totals too with `ipvsadm -Z`, or rvsd restarted), the totals start again.
 
 use super::metrics::{labels, Family};
-use rvs_proto::{Protocol, ServiceInfo, TrafficStats};
+use rvs_proto::{Protocol, ServiceInfo, ServiceKey, TrafficStats};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// What the `node_ipvs_*_total` counters carry over from one scrape to the next.
+#[derive(Debug, Default)]
+pub struct Totals(Mutex<Seen>);
+
+#[derive(Debug, Default)]
+struct Seen {
+    /// Each service's counters at the last scrape.
+    last: HashMap<ServiceKey, TrafficStats>,
+    /// What services counted before they were removed or reset.
+    gone: TrafficStats,
+}
+
+/// Whether any of `now`'s counters is below `before`'s: the series started again.
+fn went_back(now: &TrafficStats, before: &TrafficStats) -> bool {
+    let f = |t: &TrafficStats| [t.conns, t.in_pkts, t.out_pkts, t.in_bytes, t.out_bytes];
+    f(now).iter().zip(f(before)).any(|(n, b)| *n < b)
+}
+
+impl Totals {
+    /// The totals to export for `services` as rvsd listed them now.
+    pub fn observe(&self, services: &[ServiceInfo]) -> TrafficStats {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Seen { last, gone } = &mut *seen;
+        let mut now = HashMap::with_capacity(services.len());
+        let mut sum = TrafficStats::default();
+        let (mut back, mut kept) = (TrafficStats::default(), 0);
+        for s in services {
+            if let Some(before) = last.remove(&s.spec.key) {
+                if went_back(&s.stats, &before) {
+                    back.add(&before);
+                } else {
+                    kept += 1;
+                }
+            }
+            now.insert(s.spec.key, s.stats);
+            sum.add(&s.stats);
+        }
+        if kept == 0 && back != TrafficStats::default() {
+            // All zeroed together: what the kernel's `ipvsadm -Z` does to its totals.
+            *gone = TrafficStats::default();
+        } else {
+            gone.add(&back);
+            for before in last.values() {
+                gone.add(before);
+            }
+        }
+        *last = now;
+        sum.add(gone);
+        sum
+    }
+}
 
 /// The `node_ipvs_*` families (nothing when rvsd did not answer, as node_exporter exports
-/// nothing when it cannot read IPVS).
-pub(super) fn metrics(services: Option<&[ServiceInfo]>) -> String {
+/// nothing when it cannot read IPVS). `totals`: the running daemon's, which keeps the
+/// totals from going down; without, they are the sums of the services listed.
+pub(super) fn metrics(services: Option<&[ServiceInfo]>, totals: Option<&Totals>) -> String {
     let mut out = String::new();
     let Some(services) = services else { return out };
+    let total = match totals {
+        Some(t) => t.observe(services),
+        None => services.iter().fold(TrafficStats::default(), |mut a, s| {
+            a.add(&s.stats);
+            a
+        }),
+    };
     type Total = (&'static str, &'static str, fn(&TrafficStats) -> u64);
     let totals: [Total; 5] = [
         ("node_ipvs_connections_total", "The total number of connections made.", |t| t.conns),
@@ -25,7 +93,7 @@ pub(super) fn metrics(services: Option<&[ServiceInfo]>) -> String {
     ];
     for (name, help, get) in totals {
         let mut f = Family::new(name, "counter", help);
-        f.add(String::new(), services.iter().map(|s| get(&s.stats)).fold(0u64, u64::wrapping_add));
+        f.add(String::new(), get(&total));
         f.render(&mut out);
     }
     let mut active = Family::new(
@@ -66,4 +134,60 @@ pub(super) fn metrics(services: Option<&[ServiceInfo]>) -> String {
         f.render(&mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_proto::ServiceSpec;
+
+    fn svc(port: u16, n: u64) -> ServiceInfo {
+        let key = ServiceKey { protocol: Protocol::Tcp, addr: ([198, 18, 0, 100], port).into() };
+        let stats = TrafficStats {
+            conns: n,
+            in_pkts: 10 * n,
+            out_pkts: 9 * n,
+            in_bytes: 1000 * n,
+            out_bytes: 900 * n,
+        };
+        let spec =
+            ServiceSpec { key, scheduler: "rr".into(), local_addrs: vec![], options: Default::default() };
+        ServiceInfo { spec, stats, reals: vec![] }
+    }
+
+    /// A removed service's count stays in the totals; one that starts again (removed and
+    /// added between two scrapes, or rvsd restarted) adds to what it had: the totals never
+    /// go down, as the kernel's do not.
+    #[test]
+    fn totals_never_go_down() {
+        let t = Totals::default();
+        assert_eq!(t.observe(&[svc(80, 5), svc(443, 7)]).conns, 12);
+        assert_eq!(t.observe(&[svc(80, 6), svc(443, 7)]).conns, 13);
+        // 443 removed: its 7 stay.
+        let after = t.observe(&[svc(80, 8)]);
+        assert_eq!((after.conns, after.in_pkts, after.out_bytes), (15, 150, 13_500));
+        // 443 added again, from zero: 7 + its new 2.
+        assert_eq!(t.observe(&[svc(80, 8), svc(443, 2)]).conns, 17);
+        // 80 zeroed alone (`-Z -t`): the kernel's totals keep what it had; so do these.
+        assert_eq!(t.observe(&[svc(80, 1), svc(443, 3)]).conns, 8 + 7 + 1 + 3);
+        // Removed, both: what they had stays.
+        assert_eq!(t.observe(&[]).conns, 19);
+        assert_eq!(t.observe(&[svc(80, 2)]).conns, 21);
+        // Without the daemon's memory: the sums as listed.
+        let text = metrics(Some(&[svc(80, 3)]), None);
+        assert!(text.contains("node_ipvs_connections_total 3\n"), "{text}");
+        let text = metrics(Some(&[svc(80, 3)]), Some(&t));
+        assert!(text.contains("node_ipvs_connections_total 22\n"), "{text}");
+    }
+
+    /// `rvsadm -Z` (every service zeroed at once) zeroes the totals, as `ipvsadm -Z` zeroes
+    /// the kernel's; so does rvsd's restart (a reboot's, to node_exporter).
+    #[test]
+    fn zeroing_every_service_zeroes_the_totals() {
+        let t = Totals::default();
+        assert_eq!(t.observe(&[svc(80, 5), svc(443, 7)]).conns, 12);
+        assert_eq!(t.observe(&[svc(443, 9)]).conns, 14, "80 removed: its 5 stay");
+        assert_eq!(t.observe(&[svc(443, 0), svc(53, 0)]).conns, 0, "-Z: from zero");
+        assert_eq!(t.observe(&[svc(443, 4), svc(53, 1)]).conns, 5);
+    }
 }

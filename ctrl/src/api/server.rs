@@ -14,6 +14,8 @@ pub struct Live {
     pub dashboard: Option<Arc<crate::dashboard::Dashboard>>,
     /// The VRRP thread's status, when it runs.
     pub vrrp: Arc<Mutex<Option<crate::vrrp::StatusHandle>>>,
+    /// `node_ipvs_*_total` across scrapes.
+    pub ipvs_totals: IpvsTotals,
 }
 
 impl Backend for Live {
@@ -61,6 +63,10 @@ impl Backend for Live {
 
     fn sync(&self) -> Result<rvs_proto::SyncInfo, String> {
         crate::vrrp::owner::Rvsd(&self.socket).sync()
+    }
+
+    fn ipvs_totals(&self) -> Option<&IpvsTotals> {
+        Some(&self.ipvs_totals)
     }
 
     fn own(&self, take: bool, addrs: &[IpAddr]) -> Result<rvs_proto::OwnershipInfo, String> {
