@@ -11,12 +11,10 @@
 //!
 //! Each request is written as rvsd's clients write it (`rvs_proto::write_msg`) and read
 //! back as rvsd reads it (`read_msg_limited` with rvsd's limit) — it must come back the
-//! same — then applied the way rvsd's control thread does. That thread
-//! (`Control::handle`, `dataplane/src/control/mod.rs`) is in the DPDK crate, which the fuzz
-//! crate cannot link: `common/control.rs` repeats what it does with the `Registry` methods
-//! it calls, the `WorkerConfig` it publishes (`with_services`, `with_timeouts`) and what it
-//! sends a worker (the configuration, the addresses to announce, a session dump), and the
-//! pipeline takes each configuration as a worker does (`Pipeline::set_config`).
+//! same — then answered by rvsd's own control code (`rvs_core::control::ControlState`,
+//! which rvsd's control thread wraps), whose workers here are the one pipeline: it takes
+//! each configuration published as a worker does (`Pipeline::set_config`), announces what
+//! a takeover names, dumps its sessions for a listing.
 //!
 //! Properties, beyond "no panic, no overflow" (debug assertions on):
 //! * a refused request changes nothing (registry and configuration as they were), and the
@@ -36,6 +34,7 @@ use libfuzzer_sys::fuzz_target;
 use rvs_core::frame::VecAlloc;
 use rvs_core::pipeline::{Output, Pipeline, PipelineConfig, PortInfo, V6Config};
 use rvs_core::route::{Prefix, Route, RouteTable};
+use rvs_core::control::{ControlState, Workers};
 use rvs_core::service::{Registry, WorkerConfig};
 use rvs_core::stats::WorkerCounters;
 use rvs_core::synproxy::{CookieSecrets, SecretKey};
@@ -372,15 +371,62 @@ fn learn(out: &mut Output<Vec<u8>>, sent: &mut Vec<(u16, Vec<u8>)>) {
 /// The latest time the harness reaches (times stay below 2^62 ns, as a monotonic clock's).
 const LATEST: u64 = 1 << 61;
 
+/// The one worker of the harness, as rvsd's control thread reaches its workers.
+struct OneWorker<'a> {
+    p: &'a mut Pipeline<Vec<u8>>,
+    counters: &'a WorkerCounters,
+    now: Time,
+}
+
+impl Workers for OneWorker<'_> {
+    fn publish(&mut self, config: &Arc<WorkerConfig>) {
+        self.p.set_config(config);
+        assert!(Arc::ptr_eq(self.p.snapshot(), &config.services));
+        assert_eq!(self.p.timeouts(), config.timeouts);
+    }
+
+    fn ownership_changed(&mut self, _addrs: &[IpAddr], owned: bool, announce: Vec<IpAddr>) {
+        assert!(owned || announce.is_empty(), "a release announces nothing");
+        let v4: Vec<Ipv4Addr> = announce
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(a) => Some(*a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let v6: Vec<Ipv6Addr> = announce
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V6(a) => Some(*a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        self.p.announce(&v4, self.now);
+        self.p.announce6(&v6, self.now);
+    }
+
+    fn stats(&self) -> Vec<rvs_proto::WorkerStats> {
+        vec![self.counters.snapshot(0, 0)]
+    }
+
+    fn conns(&mut self) -> Result<Vec<rvs_proto::ConnInfo>, String> {
+        let conns = self.p.dump_sessions(self.now);
+        // Both families' tables, each of `CAPACITY` at most.
+        assert!(conns.len() <= 2 * CAPACITY);
+        Ok(conns)
+    }
+}
+
 fuzz_target!(|input: Input| {
-    let mut reg = Registry::new(MAX_SERVICES, MAX_REALS);
-    let secrets = CookieSecrets::new(SecretKey::from_bytes([7; 16]));
-    let mut cfg = WorkerConfig::new(Arc::new(reg.snapshot()), control::DEFAULT_TIMEOUTS, secrets);
-    let counters = Arc::new(WorkerCounters::new(MAX_SERVICES, MAX_REALS));
+    let (mut ctl, counters) = control::state(MAX_SERVICES, MAX_REALS);
     let mut now = Time::from_secs(1);
-    let mut p: Pipeline<Vec<u8>> =
-        Pipeline::new(pipeline_config(input.expire_nodest_conn), cfg.services.clone(), counters, now);
-    p.set_config(&cfg);
+    let mut p: Pipeline<Vec<u8>> = Pipeline::new(
+        pipeline_config(input.expire_nodest_conn),
+        ctl.config().services.clone(),
+        counters.clone(),
+        now,
+    );
+    p.set_config(ctl.config());
     let mut out = Output::new(2, 1);
     let mut sent: Vec<(u16, Vec<u8>)> = Vec::new();
 
@@ -431,50 +477,20 @@ fuzz_target!(|input: Input| {
                 let back: Request = rvs_proto::read_msg_limited(&mut &line[..], control::MAX_REQUEST)
                     .expect("a written request reads back");
                 assert_eq!(back, req, "a request changed on its way through JSON");
-                let before = (format!("{reg:?}"), cfg.timeouts, Arc::as_ptr(&cfg.services));
-                match control::respond(&mut reg, &mut cfg, back) {
-                    Err(e) => {
-                        assert!(!e.is_empty(), "a refusal says why");
-                        let after = (format!("{reg:?}"), cfg.timeouts, Arc::as_ptr(&cfg.services));
-                        assert_eq!(before, after, "a refused request changed something: {e}");
-                    }
-                    Ok(effect) => {
-                        if effect.publish {
-                            p.set_config(&cfg);
-                            assert!(Arc::ptr_eq(p.snapshot(), &cfg.services));
-                            assert_eq!(p.timeouts(), cfg.timeouts);
-                        }
-                        if !effect.announce.is_empty() {
-                            let v4: Vec<Ipv4Addr> = effect
-                                .announce
-                                .iter()
-                                .filter_map(|a| match a {
-                                    IpAddr::V4(a) => Some(*a),
-                                    IpAddr::V6(_) => None,
-                                })
-                                .collect();
-                            let v6: Vec<Ipv6Addr> = effect
-                                .announce
-                                .iter()
-                                .filter_map(|a| match a {
-                                    IpAddr::V6(a) => Some(*a),
-                                    IpAddr::V4(_) => None,
-                                })
-                                .collect();
-                            p.announce(&v4, now);
-                            p.announce6(&v6, now);
-                        }
-                        if effect.dump {
-                            // Both families' tables, each of `CAPACITY` at most.
-                            assert!(p.dump_sessions(now).len() <= 2 * CAPACITY);
-                        }
-                    }
+                let seen = |c: &ControlState| {
+                    (format!("{:?}", c.registry()), c.config().timeouts, Arc::as_ptr(&c.config().services))
+                };
+                let before = seen(&ctl);
+                let mut w = OneWorker { p: &mut p, counters: &counters, now };
+                if let Err(e) = ctl.respond(back, &mut w) {
+                    assert!(!e.is_empty(), "a refusal says why");
+                    assert_eq!(before, seen(&ctl), "a refused request changed something: {e}");
                 }
-                control::check(&reg, MAX_SERVICES, MAX_REALS);
+                control::check(ctl.registry(), MAX_SERVICES, MAX_REALS);
                 continue;
             }
             Step::Client { to, client, flags, payload } => {
-                let (udp, addr) = to.resolve(&reg);
+                let (udp, addr) = to.resolve(ctl.registry());
                 (0, client_frame(addr, udp, client, flags, payload as usize))
             }
             Step::Answer { which, flags, payload } => {

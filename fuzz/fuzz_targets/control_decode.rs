@@ -2,8 +2,8 @@
 //! (`serve_client`, `dataplane/src/control/server.rs`): bounded JSON lines decoded into
 //! `Request`s with `rvs_proto::read_msg_limited`, one after another, through reader
 //! buffers of any size (a line split across reads), under limits from 1 byte to rvsd's
-//! `MAX_REQUEST`; each request decoded is applied to a registry the way rvsd's control
-//! thread does (`common/control.rs`, see the `control` target for why it is repeated there).
+//! `MAX_REQUEST`; each request decoded is answered by rvsd's own control code
+//! (`rvs_core::control::ControlState`, without workers).
 //!
 //! The first input byte sets the reader's buffer size, the second the line limit; the rest
 //! is what the peer sent.
@@ -14,12 +14,9 @@
 //! what the registry holds passes `common::check`.
 #![no_main]
 use std::io::BufReader;
-use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use rvs_core::service::{Registry, WorkerConfig};
-use rvs_core::synproxy::{CookieSecrets, SecretKey};
-use rvs_proto::{read_msg_limited, write_msg, ProtoError, Reply, Request, Response};
+use rvs_proto::{read_msg_limited, write_msg, ProtoError, Request, Response};
 
 #[path = "common/control.rs"]
 mod control;
@@ -35,9 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&[cap, limit], rest)) = data.split_first_chunk::<2>() else { return };
     let mut r = BufReader::with_capacity(1 + cap as usize, rest);
     let limit = LIMITS[limit as usize % LIMITS.len()];
-    let mut reg = Registry::new(4, 8);
-    let secrets = CookieSecrets::new(SecretKey::from_bytes([7; 16]));
-    let mut cfg = WorkerConfig::new(Arc::new(reg.snapshot()), control::DEFAULT_TIMEOUTS, secrets);
+    let (mut ctl, _) = control::state(4, 8);
     loop {
         let before = left(&r);
         let read = read_msg_limited::<_, Request>(&mut r, limit);
@@ -49,15 +44,15 @@ fuzz_target!(|data: &[u8]| {
                 let back: Request =
                     read_msg_limited(&mut &line[..], usize::MAX).expect("a written request reads back");
                 assert_eq!(back, req, "a request changed when written again");
-                let was = format!("{reg:?}");
-                let resp = match control::respond(&mut reg, &mut cfg, req) {
-                    Ok(_) => Response::ok(Reply::Ok),
+                let was = format!("{:?}", ctl.registry());
+                let resp = match ctl.respond(req, &mut control::NoWorkers) {
+                    Ok(reply) => Response::ok(reply),
                     Err(e) => {
-                        assert_eq!(was, format!("{reg:?}"), "a refused request changed the registry: {e}");
+                        assert_eq!(was, format!("{:?}", ctl.registry()), "a refused request changed the registry: {e}");
                         Response::error(e)
                     }
                 };
-                control::check(&reg, 4, 8);
+                control::check(ctl.registry(), 4, 8);
                 resp
             }
             Err(ProtoError::Closed) => break,

@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod control;
 pub mod frame;
 pub mod laddr;
 pub mod nat;

@@ -3,7 +3,6 @@
 //! out). Nothing here runs on the packet path.
 
 use crossbeam::channel::{bounded, Sender};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +11,8 @@ use crate::neigh::Mac;
 use crate::route::PortIndex;
 use crate::service::{Registry, WorkerConfig};
 use crate::stats::WorkerCounters;
-use rvs_proto::{Command, ConnInfo, RealInfo, Reply, ServiceInfo, ServiceKey, TrafficStats, PROTO_VERSION};
+use rvs_core::control::{ControlState, Workers};
+use rvs_proto::{Command, ConnInfo, Reply};
 
 mod server;
 pub use server::{bind_socket, SocketGuard};
@@ -64,26 +64,9 @@ pub struct WorkerHandle {
     pub session_capacity: u64,
 }
 
-/// Which counter table a stat slot indexes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum SlotKind {
-    Service,
-    Real,
-}
-
-pub struct Control {
-    registry: Registry,
+/// The workers and the threads beside them, as the commands reach them.
+struct Side {
     workers: Vec<WorkerHandle>,
-    /// The configuration the workers have (or are about to take): every change makes a
-    /// new one and sends it whole.
-    config: WorkerConfig,
-    /// `-Z` baselines: what a slot's counters read when they were last zeroed (or when
-    /// the slot was given to a new service or real server). Workers stay the only writers
-    /// of their counters; what is reported is the current sum minus this.
-    baselines: HashMap<(SlotKind, u32), TrafficStats>,
-    /// When the SYN-cookie secrets were last rotated (None: no rotation, e.g. shared
-    /// secrets or tests).
-    cookie_rotated: Option<std::time::Instant>,
     /// How replies reach their owner, as `rvsadm --workers` shows it.
     steering: Option<String>,
     /// The rte_flow rules of the ports that steer by them, kept in step with the LIPs.
@@ -94,73 +77,100 @@ pub struct Control {
     sync_status: Option<Box<dyn Fn() -> rvs_proto::SyncInfo>>,
     /// `rvsadm --cluster`: the state, and the leave request (None: not a member).
     cluster: Option<ClusterHooks>,
-    /// With sync: SYN-cookie secrets derived from the cluster key and the wall-clock time
-    /// slot (the same on every member), and the slots the workers have.
-    shared_cookies: Option<(rvs_core::sync::ClusterKey, (u64, u64))>,
 }
 
-/// How often SYN-cookie secrets rotate (cookies stay valid across one rotation).
-const COOKIE_ROTATION: Duration = Duration::from_secs(300);
+impl Side {
+    fn broadcast(&self, make: impl Fn() -> WorkerMsg) {
+        for w in &self.workers {
+            if w.inbox.send_timeout(make(), Duration::from_secs(1)).is_err() {
+                tracing::warn!(worker = w.id, "worker did not take a control message");
+            }
+        }
+    }
+}
 
-impl Control {
-    /// `config`: what the workers started with (its services are `registry`'s snapshot).
-    pub fn new(registry: Registry, workers: Vec<WorkerHandle>, config: WorkerConfig) -> Self {
-        Control {
-            registry,
-            workers,
-            config,
-            baselines: HashMap::new(),
-            cookie_rotated: None,
-            steering: None,
-            flow_rules: None,
-            vlans: Vec::new(),
-            sync_status: None,
-            cluster: None,
-            shared_cookies: None,
+impl Workers for Side {
+    fn publish(&mut self, config: &Arc<WorkerConfig>) {
+        self.broadcast(|| WorkerMsg::Config(config.clone()));
+    }
+
+    fn ownership_changed(
+        &mut self,
+        addrs: &[std::net::IpAddr],
+        owned: bool,
+        announce: Vec<std::net::IpAddr>,
+    ) {
+        tracing::info!(
+            addresses = ?addrs,
+            owned,
+            announced = announce.len(),
+            "{}",
+            if owned { "VIPs/LIPs taken over" } else { "VIPs/LIPs released" }
+        );
+        if announce.is_empty() {
+            return;
+        }
+        if let Some(w) = self.workers.first() {
+            if w.inbox.send_timeout(WorkerMsg::Announce(announce), Duration::from_secs(1)).is_err() {
+                tracing::warn!(worker = w.id, "worker did not take the gratuitous ARPs");
+            }
         }
     }
 
-    /// The names of the workers' per-VLAN counters, in interface order.
-    pub fn with_vlans(mut self, vlans: Vec<(String, u16)>) -> Self {
-        self.vlans = vlans;
-        self
+    fn stats(&self) -> Vec<rvs_proto::WorkerStats> {
+        self.workers
+            .iter()
+            .map(|w| {
+                let mut s = w.counters.snapshot(w.id as u32, w.lcore.load(Ordering::Relaxed));
+                s.steering.clone_from(&self.steering);
+                s.vlans = w.counters.vlan_snapshot(&self.vlans);
+                s.sessions_capacity = w.session_capacity;
+                s
+            })
+            .collect()
     }
 
-    /// Cookie secrets from the cluster key and the time slot instead of random ones
-    /// (`slots`: those of the secrets the workers started with).
-    pub fn with_shared_cookies(mut self, key: rvs_core::sync::ClusterKey, slots: (u64, u64)) -> Self {
-        self.shared_cookies = Some((key, slots));
-        self
+    fn conns(&mut self) -> Result<Vec<ConnInfo>, String> {
+        let mut conns = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = bounded(1);
+            if w.inbox.send_timeout(WorkerMsg::DumpConns(tx), Duration::from_secs(1)).is_err() {
+                return Err(format!("worker {} is not answering", w.id));
+            }
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(mut c) => conns.append(&mut c),
+                Err(_) => return Err(format!("worker {} is not answering", w.id)),
+            }
+        }
+        Ok(conns)
     }
 
-    /// How to read the sync thread's state for `rvsadm --sync`.
-    pub fn with_cluster(mut self, hooks: ClusterHooks) -> Self {
-        self.cluster = Some(hooks);
-        self
+    fn sync_status(&self) -> rvs_proto::SyncInfo {
+        self.sync_status.as_ref().map(|f| f()).unwrap_or_default()
     }
 
-    pub fn with_sync_status(mut self, f: Box<dyn Fn() -> rvs_proto::SyncInfo>) -> Self {
-        self.sync_status = Some(f);
-        self
+    fn cluster_status(&self) -> rvs_proto::ClusterInfo {
+        self.cluster.as_ref().map(|c| (c.status)()).unwrap_or_default()
     }
 
-    /// The reply steering to report, and the flow rules to keep in step with the
-    /// services' LIPs (installed for the LIPs known at start by the caller).
-    pub fn with_steering(mut self, steering: String, rules: Option<crate::dpdk::FlowRules>) -> Self {
-        self.steering = Some(steering);
-        self.flow_rules = rules.filter(|r| !r.is_empty());
-        self
-    }
-
-    /// Hands the flow rules back (to remove them before the ports close).
-    pub fn take_flow_rules(&mut self) -> Option<crate::dpdk::FlowRules> {
-        self.flow_rules.take()
+    fn cluster_leave(&mut self) -> Result<rvs_proto::ClusterInfo, String> {
+        let Some(c) = &self.cluster else { return Err("not a cluster member (no [cluster])".into()) };
+        (c.leave)();
+        // The sync thread turns the member leaving within a loop of its own; answer with
+        // the state it then publishes (at most half a second later).
+        let until = std::time::Instant::now() + Duration::from_millis(500);
+        let mut cluster = (c.status)();
+        while cluster.state != "leaving" && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+            cluster = (c.status)();
+        }
+        Ok(cluster)
     }
 
     /// Installs the rules of new LIPs and removes those of LIPs no service has any more.
-    fn sync_flow_rules(&mut self) {
+    fn services_changed(&mut self, registry: &Registry) {
         let Some(rules) = self.flow_rules.as_mut() else { return };
-        let lips = lips_of(&self.registry);
+        let lips = lips_of(registry);
         let r = rules.sync(&lips);
         if r.added + r.removed > 0 || !r.failed.is_empty() {
             tracing::info!(
@@ -173,6 +183,80 @@ impl Control {
         for e in r.failed {
             tracing::warn!(error = %e, "flow rule refused: replies to this LIP are handed over in software");
         }
+    }
+}
+
+/// rvsd's control thread: what commands do (`ControlState`, in the core) and what they
+/// reach (the workers, flow rules, the sync and cluster threads), with the SYN-cookie
+/// rotation.
+pub struct Control {
+    state: ControlState,
+    side: Side,
+    /// When the SYN-cookie secrets were last rotated (None: no rotation, e.g. shared
+    /// secrets or tests).
+    cookie_rotated: Option<std::time::Instant>,
+    /// With sync: SYN-cookie secrets derived from the cluster key and the wall-clock time
+    /// slot (the same on every member), and the slots the workers have.
+    shared_cookies: Option<(rvs_core::sync::ClusterKey, (u64, u64))>,
+}
+
+/// How often SYN-cookie secrets rotate (cookies stay valid across one rotation).
+const COOKIE_ROTATION: Duration = Duration::from_secs(300);
+
+impl Control {
+    /// `config`: what the workers started with (its services are `registry`'s snapshot).
+    pub fn new(registry: Registry, workers: Vec<WorkerHandle>, config: WorkerConfig) -> Self {
+        let counters = workers.iter().map(|w| w.counters.clone()).collect();
+        Control {
+            state: ControlState::new(registry, config, counters),
+            side: Side {
+                workers,
+                steering: None,
+                flow_rules: None,
+                vlans: Vec::new(),
+                sync_status: None,
+                cluster: None,
+            },
+            cookie_rotated: None,
+            shared_cookies: None,
+        }
+    }
+
+    /// The names of the workers' per-VLAN counters, in interface order.
+    pub fn with_vlans(mut self, vlans: Vec<(String, u16)>) -> Self {
+        self.side.vlans = vlans;
+        self
+    }
+
+    /// Cookie secrets from the cluster key and the time slot instead of random ones
+    /// (`slots`: those of the secrets the workers started with).
+    pub fn with_shared_cookies(mut self, key: rvs_core::sync::ClusterKey, slots: (u64, u64)) -> Self {
+        self.shared_cookies = Some((key, slots));
+        self
+    }
+
+    /// How to read the sync thread's state for `rvsadm --sync`.
+    pub fn with_cluster(mut self, hooks: ClusterHooks) -> Self {
+        self.side.cluster = Some(hooks);
+        self
+    }
+
+    pub fn with_sync_status(mut self, f: Box<dyn Fn() -> rvs_proto::SyncInfo>) -> Self {
+        self.side.sync_status = Some(f);
+        self
+    }
+
+    /// The reply steering to report, and the flow rules to keep in step with the
+    /// services' LIPs (installed for the LIPs known at start by the caller).
+    pub fn with_steering(mut self, steering: String, rules: Option<crate::dpdk::FlowRules>) -> Self {
+        self.side.steering = Some(steering);
+        self.side.flow_rules = rules.filter(|r| !r.is_empty());
+        self
+    }
+
+    /// Hands the flow rules back (to remove them before the ports close).
+    pub fn take_flow_rules(&mut self) -> Option<crate::dpdk::FlowRules> {
+        self.side.flow_rules.take()
     }
 
     /// Rotates the SYN-cookie secrets (those of the configuration) every
@@ -188,8 +272,8 @@ impl Control {
             if (s.current, s.other) != *slots {
                 *slots = (s.current, s.other);
                 tracing::info!(slot = s.current, other = s.other, "SYN-cookie secrets of the new time slot");
-                self.config = self.config.with_cookie_secrets(s.secrets);
-                self.send_config();
+                let config = self.state.config().with_cookie_secrets(s.secrets);
+                self.state.set_config(config, &mut self.side);
             }
             return;
         }
@@ -199,289 +283,22 @@ impl Control {
         }
         match crate::synproxy::SecretKey::generate() {
             Ok(key) => {
-                self.config = self.config.with_cookie_secrets(self.config.cookie_secrets.rotate(key));
+                let config = self.state.config();
+                let config = config.with_cookie_secrets(config.cookie_secrets.rotate(key));
+                self.state.set_config(config, &mut self.side);
                 self.cookie_rotated = Some(std::time::Instant::now());
-                self.send_config();
             }
             Err(e) => tracing::warn!(error = %e, "cannot read randomness for SYN-cookie secrets"),
         }
     }
 
     pub fn registry(&self) -> &Registry {
-        &self.registry
+        self.state.registry()
     }
 
-    fn broadcast(&self, make: impl Fn() -> WorkerMsg) {
-        for w in &self.workers {
-            if w.inbox.send_timeout(make(), Duration::from_secs(1)).is_err() {
-                tracing::warn!(worker = w.id, "worker did not take a control message");
-            }
-        }
-    }
-
-    /// Sends the current configuration to every worker.
-    fn send_config(&self) {
-        let cfg = Arc::new(self.config.clone());
-        self.broadcast(|| WorkerMsg::Config(cfg.clone()));
-    }
-
-    /// A new configuration with the registry's services, sent.
-    fn publish(&mut self) {
-        self.config = self.config.with_services(Arc::new(self.registry.snapshot()));
-        self.send_config();
-    }
-
-    /// Executes one control command.
+    /// Executes one control command (`ControlState::handle`).
     pub fn handle(&mut self, cmd: Command) -> Result<Reply, String> {
-        // A new service or real server takes a slot that may have been used before: it
-        // starts from zero.
-        let fresh = match &cmd {
-            Command::AddService { spec } => Some((spec.key, None)),
-            Command::AddReal { service, real } => Some((*service, Some(real.addr))),
-            _ => None,
-        };
-        let r = &mut self.registry;
-        let changed = match cmd {
-            Command::Ping => return Ok(Reply::Pong { daemon: "rvsd".into(), version: PROTO_VERSION }),
-            Command::AddService { spec } => r.add_service(spec),
-            Command::EditService { spec } => r.edit_service(spec),
-            Command::DelService { key } => r.del_service(&key),
-            Command::AddReal { service, real } => r.add_real(&service, real),
-            Command::EditReal { service, real } => r.edit_real(&service, real),
-            Command::DelReal { service, addr } => r.del_real(&service, addr),
-            Command::AddLocalAddr { service, addr } => r.add_laddr(&service, addr),
-            Command::DelLocalAddr { service, addr } => r.del_laddr(&service, addr),
-            Command::Clear => {
-                r.clear();
-                Ok(())
-            }
-            Command::ListServices => return Ok(self.list_services()),
-            Command::ListConns => return self.list_conns(),
-            Command::SetTimeouts { timeouts } => {
-                let mut t = self.config.timeouts;
-                for (cur, new) in [
-                    (&mut t.tcp, timeouts.tcp),
-                    (&mut t.tcp_fin, timeouts.tcp_fin),
-                    (&mut t.udp, timeouts.udp),
-                ] {
-                    if new != 0 {
-                        *cur = new;
-                    }
-                }
-                self.config = self.config.with_timeouts(t);
-                self.send_config();
-                return Ok(Reply::Ok);
-            }
-            Command::GetTimeouts => return Ok(Reply::Timeouts { timeouts: self.config.timeouts }),
-            Command::Stats => {
-                let workers = self
-                    .workers
-                    .iter()
-                    .map(|w| {
-                        let mut s = w.counters.snapshot(w.id as u32, w.lcore.load(Ordering::Relaxed));
-                        s.steering.clone_from(&self.steering);
-                        s.vlans = w.counters.vlan_snapshot(&self.vlans);
-                        s.sessions_capacity = w.session_capacity;
-                        s
-                    })
-                    .collect();
-                return Ok(Reply::Stats { workers });
-            }
-            Command::Zero { service } => return self.zero(service),
-            Command::Takeover { addrs } => return self.set_ownership(&addrs, true),
-            Command::Release { addrs } => return self.set_ownership(&addrs, false),
-            Command::Owned => return Ok(self.ownership()),
-            Command::SyncStatus => {
-                let sync = self.sync_status.as_ref().map(|f| f()).unwrap_or_default();
-                return Ok(Reply::Sync { sync: Box::new(sync) });
-            }
-            Command::ClusterStatus => {
-                let cluster = self.cluster.as_ref().map(|c| (c.status)()).unwrap_or_default();
-                return Ok(Reply::Cluster { cluster });
-            }
-            Command::ClusterLeave => {
-                let Some(c) = &self.cluster else { return Err("not a cluster member (no [cluster])".into()) };
-                (c.leave)();
-                // The sync thread turns the member leaving within a loop of its own; answer
-                // with the state it then publishes (at most half a second later).
-                let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
-                let mut cluster = (c.status)();
-                while cluster.state != "leaving" && std::time::Instant::now() < until {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                    cluster = (c.status)();
-                }
-                return Ok(Reply::Cluster { cluster });
-            }
-        };
-        changed.map_err(|e| e.to_string())?;
-        if let Some((key, real)) = fresh {
-            for slot in self.slots(Some(key), real) {
-                let now = self.sum_traffic(slot);
-                self.baselines.insert(slot, now);
-            }
-        }
-        self.publish();
-        self.sync_flow_rules();
-        Ok(Reply::Ok)
-    }
-
-    /// `--takeover` / `--release`: the new ownership reaches the workers in a snapshot;
-    /// a takeover then has one worker send gratuitous ARPs for the VIPs/LIPs taken (the
-    /// inbox is ordered, so it already runs the snapshot that owns them).
-    fn set_ownership(&mut self, addrs: &[std::net::IpAddr], owned: bool) -> Result<Reply, String> {
-        self.registry.set_ownership(addrs, owned);
-        self.publish();
-        let known = self.registry.addresses();
-        let announce: Vec<std::net::IpAddr> = known
-            .keys()
-            .copied()
-            .filter(|a| addrs.is_empty() || addrs.contains(a))
-            .filter(|a| self.registry.ownership().owns_ip(*a))
-            .collect();
-        tracing::info!(
-            addresses = ?addrs,
-            owned,
-            announced = announce.len(),
-            "{}",
-            if owned { "VIPs/LIPs taken over" } else { "VIPs/LIPs released" }
-        );
-        if owned && !announce.is_empty() {
-            if let Some(w) = self.workers.first() {
-                if w.inbox.send_timeout(WorkerMsg::Announce(announce), Duration::from_secs(1)).is_err() {
-                    tracing::warn!(worker = w.id, "worker did not take the gratuitous ARPs");
-                }
-            }
-        }
-        Ok(self.ownership())
-    }
-
-    fn ownership(&self) -> Reply {
-        let o = self.registry.ownership();
-        let known = self.registry.addresses();
-        let mut addresses: Vec<rvs_proto::AddrOwnership> = known
-            .iter()
-            .map(|(a, k)| rvs_proto::AddrOwnership {
-                addr: *a,
-                kind: match k {
-                    crate::service::LocalKind::Vip => "vip",
-                    crate::service::LocalKind::Lip => "lip",
-                }
-                .into(),
-                owned: o.owns_ip(*a),
-            })
-            .collect();
-        for a in o.exceptions().filter(|a| !known.contains_key(a)) {
-            addresses.push(rvs_proto::AddrOwnership { addr: a, kind: "none".into(), owned: o.owns_ip(a) });
-        }
-        Reply::Ownership {
-            ownership: rvs_proto::OwnershipInfo { owns_by_default: o.owns_by_default(), addresses },
-        }
-    }
-
-    /// The stat slots of `service` (all services if None) and of its real servers; only
-    /// the real server `real` (not the service) when given.
-    fn slots(&self, service: Option<ServiceKey>, real: Option<std::net::SocketAddr>) -> Vec<(SlotKind, u32)> {
-        let mut out = Vec::new();
-        for (spec, slot, reals) in self.registry.list() {
-            if service.is_some_and(|k| k != spec.key) {
-                continue;
-            }
-            if real.is_none() {
-                out.push((SlotKind::Service, slot));
-            }
-            for (r, rslot) in reals {
-                if real.is_none_or(|a| a == r.addr) {
-                    out.push((SlotKind::Real, rslot));
-                }
-            }
-        }
-        out
-    }
-
-    /// `-Z`: takes the current counters of the selected slots as their new zero.
-    fn zero(&mut self, service: Option<ServiceKey>) -> Result<Reply, String> {
-        if let Some(k) = service {
-            if !self.registry.list().any(|(spec, _, _)| spec.key == k) {
-                return Err("No such service".into());
-            }
-        }
-        for slot in self.slots(service, None) {
-            let now = self.sum_traffic(slot);
-            self.baselines.insert(slot, now);
-        }
-        Ok(Reply::Ok)
-    }
-
-    /// A slot's counters summed over the workers, from when they were started.
-    fn sum_traffic(&self, (kind, slot): (SlotKind, u32)) -> TrafficStats {
-        let mut t = TrafficStats::default();
-        for w in &self.workers {
-            let c = match kind {
-                SlotKind::Real => w.counters.reals.get(slot as usize).map(|r| &r.traffic),
-                SlotKind::Service => w.counters.services.get(slot as usize),
-            };
-            if let Some(c) = c {
-                t.add(&c.read());
-            }
-        }
-        t
-    }
-
-    /// A slot's counters as reported: since the last `-Z` (or since the slot was taken).
-    fn reported(&self, slot: (SlotKind, u32)) -> TrafficStats {
-        let now = self.sum_traffic(slot);
-        match self.baselines.get(&slot) {
-            Some(base) => now.since(base),
-            None => now,
-        }
-    }
-
-    fn list_services(&self) -> Reply {
-        let services = self
-            .registry
-            .list()
-            .map(|(spec, slot, reals)| ServiceInfo {
-                spec: spec.clone(),
-                stats: self.reported((SlotKind::Service, slot)),
-                reals: reals
-                    .into_iter()
-                    .map(|(r, rslot)| {
-                        let (mut active, mut inactive) = (0u64, 0u64);
-                        for w in &self.workers {
-                            if let Some(c) = w.counters.reals.get(rslot as usize) {
-                                active = active.wrapping_add(c.active.get());
-                                inactive = inactive.wrapping_add(c.inactive.get());
-                            }
-                        }
-                        // Gauges are kept per worker; a session that moved between
-                        // workers' views can make one transiently negative.
-                        let clamp = |v: u64| if v > u64::MAX / 2 { 0 } else { v };
-                        RealInfo {
-                            spec: r.clone(),
-                            active_conns: clamp(active),
-                            inactive_conns: clamp(inactive),
-                            stats: self.reported((SlotKind::Real, rslot)),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
-        Reply::Services { services }
-    }
-
-    fn list_conns(&self) -> Result<Reply, String> {
-        let mut conns = Vec::new();
-        for w in &self.workers {
-            let (tx, rx) = bounded(1);
-            if w.inbox.send_timeout(WorkerMsg::DumpConns(tx), Duration::from_secs(1)).is_err() {
-                return Err(format!("worker {} is not answering", w.id));
-            }
-            match rx.recv_timeout(Duration::from_secs(5)) {
-                Ok(mut c) => conns.append(&mut c),
-                Err(_) => return Err(format!("worker {} is not answering", w.id)),
-            }
-        }
-        Ok(Reply::Conns { conns })
+        self.state.handle(cmd, &mut self.side)
     }
 }
 
@@ -717,7 +534,7 @@ mod tests {
 
     impl Control {
         fn counters_for_test(&self) -> &WorkerCounters {
-            &self.workers[0].counters
+            &self.side.workers[0].counters
         }
     }
 }

@@ -19,11 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Control;
-use rvs_proto::{read_msg_limited, write_msg, ProtoError, Request, Response, PROTO_VERSION};
+use rvs_proto::{read_msg_limited, write_msg, ProtoError, Request, Response};
 
-/// The longest request line taken (the largest real one, a service with many local
-/// addresses, is a few KB).
-pub const MAX_REQUEST: usize = 1 << 20;
+pub use rvs_core::control::MAX_REQUEST;
 /// Connections served at once; past this a new one is told so and closed. Each holds a
 /// small thread, mostly asleep in a read: far above what operators and rvs-ctrl open.
 pub const MAX_CLIENTS: usize = 1024;
@@ -75,14 +73,8 @@ impl Control {
     }
 
     fn respond(&mut self, req: Request) -> Response {
-        if req.version != PROTO_VERSION {
-            return Response::error(format!(
-                "protocol version {} is not supported (rvsd speaks {PROTO_VERSION})",
-                req.version
-            ));
-        }
         let what = format!("{:?}", req.command);
-        match self.handle(req.command) {
+        match self.state.respond(req, &mut self.side) {
             Ok(r) => Response::ok(r),
             Err(e) => {
                 tracing::info!(command = %what, error = %e, "control command refused");
