@@ -387,20 +387,13 @@ impl Workers for OneWorker<'_> {
 
     fn ownership_changed(&mut self, _addrs: &[IpAddr], owned: bool, announce: Vec<IpAddr>) {
         assert!(owned || announce.is_empty(), "a release announces nothing");
-        let v4: Vec<Ipv4Addr> = announce
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V4(a) => Some(*a),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
-        let v6: Vec<Ipv6Addr> = announce
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V6(a) => Some(*a),
-                IpAddr::V4(_) => None,
-            })
-            .collect();
+        let (mut v4, mut v6): (Vec<Ipv4Addr>, Vec<Ipv6Addr>) = (Vec::new(), Vec::new());
+        for a in announce {
+            match a {
+                IpAddr::V4(a) => v4.push(a),
+                IpAddr::V6(a) => v6.push(a),
+            }
+        }
         self.p.announce(&v4, self.now);
         self.p.announce6(&v6, self.now);
     }

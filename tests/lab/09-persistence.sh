@@ -29,13 +29,14 @@ assert_ok "rvsadm -E $svc -s wlc -p 60" rvsadm -E $svc -s wlc -p 60
 listing=$(rvsadm -Ln)
 assert_contains "rvsadm -Ln shows the persistence" "persistent 60" "$listing"
 
-# from_client ADDR N: N requests from the client namespace with source address ADDR.
+# from_client ADDR N [DST]: N requests from the client namespace with source address ADDR,
+# to http://DST/ (the VIP by default).
 from_client() {
   # shellcheck disable=SC2016
   in_client bash -c 'for ((i = 0; i < $2; i++)); do
-      body=$(curl -s --max-time 5 --interface "$1" "http://'"$VIP"'/") && [[ -n $body ]] || body=FAIL
+      body=$(curl -s --max-time 5 --interface "$1" "http://$3/") && [[ -n $body ]] || body=FAIL
       printf "%s\n" "$body"
-    done' _ "$1" "$2"
+    done' _ "$1" "$2" "${3:-$VIP}"
 }
 
 out=$(from_client 198.18.0.10 100)
@@ -82,11 +83,7 @@ for ip in "${RS_IPS[@]}"; do
 done
 assert_ok "rvsadm -P -t $ANY:0 -z ${LIPS[1]}" rvsadm -P -t "$ANY:0" -z "${LIPS[1]}"
 indent < <(rvsadm -Ln -t "$ANY:0")
-# shellcheck disable=SC2016
-out=$(in_client bash -c 'for ((i = 0; i < 10; i++)); do
-    body=$(curl -s --max-time 5 --interface 198.18.0.10 "http://$1/") && [[ -n $body ]] || body=FAIL
-    printf "%s\n" "$body"
-  done' _ "$ANY")
+out=$(from_client 198.18.0.10 10 "$ANY")
 assert_eq "failed requests to $ANY:80 (the catch-all)" 0 "$(count_of FAIL "$out")"
 assert_eq "real servers seen through the catch-all" 1 "$(sort -u <<<"$out" | grep -c .)"
 # Port 8081 (nginx's PROXY-protocol listener, which closes on a request without the header):
@@ -105,11 +102,7 @@ assert_eq "the server's name for port 80 and 8081" "$(head -n1 <<<"$out")" \
 listing=$(rvsadm -Ln -t "$TOML_ANY:0")
 indent <<<"$listing"
 assert_contains "rvsd.toml's catch-all listed" "TCP  $TOML_ANY:0 rr persistent 300" "$listing"
-# shellcheck disable=SC2016
-out=$(in_client bash -c 'for ((i = 0; i < 6; i++)); do
-    body=$(curl -s --max-time 5 --interface 198.18.0.10 "http://$1/") && [[ -n $body ]] || body=FAIL
-    printf "%s\n" "$body"
-  done' _ "$TOML_ANY")
+out=$(from_client 198.18.0.10 6 "$TOML_ANY")
 assert_eq "failed requests to $TOML_ANY:80 (rvsd.toml's catch-all)" 0 "$(count_of FAIL "$out")"
 assert_eq "real servers seen through rvsd.toml's catch-all" 1 "$(sort -u <<<"$out" | grep -c .)"
 conns=$(rvsadm -Lnc | awk -v any="$TOML_ANY" '$5 ~ "^"any":" {print $5, $7}')
