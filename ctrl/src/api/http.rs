@@ -1,5 +1,6 @@
 //! HTTP/1.1 as rvs-ctrl serves it, on `std::net`, its heads and chunk sizes parsed by
-//! httparse: one thread per connection (at most [`Limits::max_connections`]) reads a
+//! httparse: one thread per connection (at most [`Limits::max_connections`], and
+//! [`Limits::max_per_peer`] of one client address) reads a
 //! whole request within [`Limits::deadline`], so a client that sends a byte a second, or
 //! nothing, or never reads its answer, holds its own thread only, never the others'
 //! answers; the requests are then answered one at a time by [`super::serve`]'s loop. One
@@ -9,7 +10,7 @@
 //! Every refusal is a JSON error with its status: 400 (malformed, or not UTF-8), 408 (too
 //! slow), 413 (body over [`Limits::max_body`], refused before it is read), 417, 431 (head
 //! over [`Limits::max_head`]), 501 (a transfer coding other than chunked), 503 (too many
-//! connections), 505 (not HTTP/1.x). `HEAD` gets the `GET` answer's head.
+//! connections, or too many of the client's), 505 (not HTTP/1.x). `HEAD` gets the `GET` answer's head.
 
 use super::{error, Answer};
 use std::io::{self, Read, Write};
@@ -25,6 +26,9 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Connections of one client address at once (of `max_connections`), so that one
+    /// client's stalled connections leave the others room, Prometheus' scrapes among them.
+    pub max_per_peer: usize,
     /// Request line and headers.
     pub max_head: usize,
     /// Request body.
@@ -37,6 +41,7 @@ impl Default for Limits {
             deadline: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             max_connections: 64,
+            max_per_peer: 16,
             max_head: 16 * 1024,
             max_body: 64 * 1024,
         }

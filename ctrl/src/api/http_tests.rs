@@ -284,6 +284,49 @@ fn many_connections() {
     }
 }
 
+/// A connection from `from` (a loopback address of this host) to `to`.
+fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    s.connect(&to.into()).unwrap();
+    s.into()
+}
+
+/// One client's stalled connections take `max_per_peer` of the slots, not all: the
+/// next of its own is refused, another client (address) is still served.
+#[test]
+fn one_client_cannot_take_every_connection() {
+    let limits = Limits {
+        max_connections: 8,
+        max_per_peer: 3,
+        deadline: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let r = start(auth::Auth::read_only(), limits);
+    let idle: Vec<TcpStream> = (0..3).map(|_| connect_from([127, 0, 0, 2], r.addr)).collect();
+    // Its fourth: refused at once.
+    let over = read_answer(connect_from([127, 0, 0, 2], r.addr));
+    assert_eq!(over.status, 503, "{over:?}");
+    over.error();
+    // Another address: served, while the stalled ones wait.
+    assert_eq!(get(r.addr, "/metrics").status, 200);
+    let mut s = connect_from([127, 0, 0, 3], r.addr);
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_answer(s).status, 200);
+    // The first client is served again once its connections go.
+    drop(idle);
+    let t0 = Instant::now();
+    loop {
+        let mut s = connect_from([127, 0, 0, 2], r.addr);
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        if read_answer(s).status == 200 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "not served after its connections closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn odd_paths_and_request_lines() {
     let r = with_token();

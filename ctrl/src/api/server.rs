@@ -2,6 +2,7 @@
 
 use super::http;
 use super::*;
+use std::collections::HashMap;
 use std::net::TcpListener;
 
 /// The backend of the running daemon.
@@ -152,10 +153,11 @@ pub fn serve(server: &Server, backend: &dyn Backend, auth: &auth::Auth, stop: &A
 }
 
 /// Accepts connections until `stop` is set, each on a thread of its own, at most
-/// `max_connections` at once (others are answered 503).
+/// `max_connections` at once and `max_per_peer` of one client address (others are
+/// answered 503).
 fn accept(server: &Server, auth: &auth::Auth, tx: mpsc::Sender<Job>, stop: &AtomicBool) {
     use std::os::fd::AsRawFd;
-    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let active = Arc::new(Active::default());
     // Refusals are logged at most every 10 s, with their count.
     let (mut warned, mut refused) = (None, 0u64);
     while !stop.load(Ordering::Relaxed) {
@@ -164,8 +166,8 @@ fn accept(server: &Server, auth: &auth::Auth, tx: mpsc::Sender<Job>, stop: &Atom
         if unsafe { libc::poll(&mut pfd, 1, 250) } <= 0 {
             continue;
         }
-        let stream = match server.listener.accept() {
-            Ok((s, _)) => s,
+        let (stream, peer) = match server.listener.accept() {
+            Ok((s, peer)) => (s, peer.ip()),
             // Gone between poll and accept.
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
@@ -177,18 +179,22 @@ fn accept(server: &Server, auth: &auth::Auth, tx: mpsc::Sender<Job>, stop: &Atom
         };
         let _ = stream.set_nonblocking(false);
         let limits = server.limits.clone();
-        if active.load(Ordering::Relaxed) >= limits.max_connections {
+        let Some(guard) = Active::admit(&active, peer, &limits) else {
             refused += 1;
             if warned.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(10)) {
-                tracing::warn!(max = limits.max_connections, refused, "HTTP: too many connections, refused");
+                tracing::warn!(
+                    max = limits.max_connections,
+                    max_per_peer = limits.max_per_peer,
+                    refused,
+                    %peer,
+                    "HTTP: too many connections, refused"
+                );
                 warned = Some(std::time::Instant::now());
                 refused = 0;
             }
             http::send_now(stream, &error(503, "too many connections; try again"));
             continue;
-        }
-        active.fetch_add(1, Ordering::Relaxed);
-        let guard = Active(active.clone());
+        };
         let (tx, auth) = (tx.clone(), auth.clone());
         let spawned = std::thread::Builder::new().name("rvs-http-conn".into()).spawn(move || {
             let _guard = guard;
@@ -200,12 +206,39 @@ fn accept(server: &Server, auth: &auth::Auth, tx: mpsc::Sender<Job>, stop: &Atom
     }
 }
 
-/// Counts a connection until dropped.
-struct Active(Arc<std::sync::atomic::AtomicUsize>);
+/// The connections being served, by client address.
+#[derive(Default)]
+struct Active(Mutex<HashMap<IpAddr, usize>>);
 
-impl Drop for Active {
+/// One connection counted in [`Active`] until dropped.
+struct Admitted(Arc<Active>, IpAddr);
+
+impl Active {
+    /// Counts a connection from `peer`, or None when the limits are reached.
+    fn admit(active: &Arc<Active>, peer: IpAddr, limits: &http::Limits) -> Option<Admitted> {
+        let mut m = active.0.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = m.values().sum();
+        let mine = m.entry(peer).or_default();
+        if total >= limits.max_connections || *mine >= limits.max_per_peer {
+            if *mine == 0 {
+                m.remove(&peer);
+            }
+            return None;
+        }
+        *mine += 1;
+        Some(Admitted(active.clone(), peer))
+    }
+}
+
+impl Drop for Admitted {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let mut m = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
     }
 }
 
