@@ -163,6 +163,7 @@ fn kind_name(k: &CheckKind) -> &'static str {
         CheckKind::Udp { .. } => "UDP_CHECK",
         CheckKind::Dns { .. } => "DNS_CHECK",
         CheckKind::File { .. } => "FILE_CHECK",
+        CheckKind::Ping => "PING_CHECK",
     }
 }
 

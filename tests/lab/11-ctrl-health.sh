@@ -5,6 +5,7 @@
 #   TCP_CHECK   nginx -s stop on rs2
 #   HTTP_GET    rs2 answers 500 (nginx config edited and reloaded)
 #   MISC_CHECK  the script exits 1 (a flag file), nginx untouched
+#   PING_CHECK  rs2 drops ICMP echo requests (nftables), nginx untouched
 # Each time: within delay_loop + retry x delay_before_retry (+ a margin for the client's
 # clock and rvsd's snapshot) rs2 leaves 'rvsadm -Ln', no request after that fails or reaches
 # rs2 (client answers and rs2's access log), and repairing rs2 brings it back into the table
@@ -73,6 +74,11 @@ HTTP="    HTTP_GET {
       retry $RETRY
       delay_before_retry $DELAY_BEFORE_RETRY
     }"
+PING="    PING_CHECK {
+      connect_timeout 1
+      retry $RETRY
+      delay_before_retry $DELAY_BEFORE_RETRY
+    }"
 MISC="    MISC_CHECK {
       misc_path \"/bin/sh -c 'test ! -e $FLAG'\"
       misc_timeout 2
@@ -81,6 +87,19 @@ MISC="    MISC_CHECK {
     }"
 
 rs2_nginx() { in_rs 2 nginx -c "$RS2_CONF" "$@" 2>/dev/null; }
+
+# rs2 stops answering pings (and only pings), or answers again.
+rs2_drop_pings() {
+  in_rs 2 nft -f - <<'EOF'
+table inet rvs_ping {
+  chain input {
+    type filter hook input priority 0;
+    icmp type echo-request drop
+  }
+}
+EOF
+}
+rs2_answer_pings() { in_rs 2 nft delete table inet rvs_ping; }
 
 # rs2's "location = /" answers 500 (or 200 again); nginx reloads its config gracefully.
 rs2_answer_500() {
@@ -98,9 +117,10 @@ rs2_hits_between() {
     '($1 == l1 || $1 == l2) && $NF >= a && $NF < b' "$STATE/rs2/access.log" | wc -l
 }
 
-# phase NAME BREAK FIX: runs the load, breaks rs2, checks, repairs, checks.
+# phase NAME BREAK FIX [WINDOW]: runs the load, breaks rs2, checks, repairs, checks. WINDOW:
+# the detection window, when a failed check waits out its connect_timeout.
 phase() {
-  local name=$1 break_cmd=$2 fix_cmd=$3 load=$CFG_DIR/load-$1.txt
+  local name=$1 break_cmd=$2 fix_cmd=$3 load=$CFG_DIR/load-$1.txt WINDOW=${4:-$WINDOW}
   local t0 t_gone t1 t_back limit out n
   say "--- $name: steady load, then: $break_cmd"
   load_start "$load"
@@ -164,7 +184,14 @@ sleep 1.5
 assert_eq "after the reload to MISC_CHECK" "$ALL" "$(reals_of "$SVC" | sort | paste -sd, -)"
 phase MISC_CHECK "touch $FLAG" "rm -f $FLAG"
 
-assert_eq "notify log after three failures and repairs" "down up down up down up" \
+write_conf "$PING"
+ctrl_reload || fail "rvsadm --reload"
+sleep 1.5
+assert_eq "after the reload to PING_CHECK" "$ALL" "$(reals_of "$SVC" | sort | paste -sd, -)"
+# A dropped echo fails only at its connect_timeout (1 s), each attempt.
+phase PING_CHECK rs2_drop_pings rs2_answer_pings $((WINDOW + (RETRY + 1) * 1))
+
+assert_eq "notify log after four failures and repairs" "down up down up down up down up" \
   "$(paste -sd' ' "$NOTIFY" 2>/dev/null)"
 assert_not_contains "rvs-ctrl log" "panicked" "$(cat "$CTRL_LOG")"
 finish

@@ -15,6 +15,7 @@ pub mod dns;
 pub mod file;
 pub mod http;
 pub mod md5;
+pub mod ping;
 pub mod probe;
 pub mod smtp;
 pub mod state;

@@ -11,7 +11,7 @@
 //! A check's outcome goes to the pure state machines in [`super::state`].
 
 use super::state::{CheckerId, Outcome};
-use super::{dns, file, http, smtp, tls};
+use super::{dns, file, http, ping, smtp, tls};
 use crate::keepalived::{CheckKind, CheckerConf, HttpUrl, Sni};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -60,6 +60,7 @@ enum Stage {
         sock: UdpSocket,
         id: u16,
     },
+    Ping(ping::Echo),
     Misc {
         child: Child,
         dynamic: bool,
@@ -170,6 +171,10 @@ impl Prober {
                     .and_then(|q| udp_probe(conf, &q))
                     .map(|sock| Stage::Dns { sock, id })
             }
+            CheckKind::Ping => {
+                let (ident, seq) = (self.next_id(), self.next_id());
+                ping::Echo::send(conf, ident, seq).map(Stage::Ping)
+            }
             CheckKind::File { path, weight, reverse } => {
                 // A small local read: done at once, no descriptor kept.
                 let content = std::fs::read(path).ok();
@@ -224,6 +229,7 @@ impl Prober {
                 }
                 Stage::Tls(x) => (x.stream.as_raw_fd(), x.events()),
                 Stage::Udp { sock, .. } | Stage::Dns { sock, .. } => (sock.as_raw_fd(), libc::POLLIN),
+                Stage::Ping(echo) => (echo.fd(), libc::POLLIN),
                 Stage::Misc { .. } | Stage::Taken => continue,
             };
             fds.push(libc::pollfd { fd, events, revents: 0 });
@@ -273,6 +279,7 @@ impl Prober {
                     Stage::Udp { require_reply: false, .. } => Outcome::Up,
                     Stage::Udp { .. } => Outcome::Down("no UDP reply".into()),
                     Stage::Dns { .. } => Outcome::Down("no DNS response".into()),
+                    Stage::Ping(_) => Outcome::Down("no echo reply".into()),
                     Stage::Connecting { .. } => Outcome::Down("connect timed out".into()),
                     Stage::Smtp { .. } => Outcome::Down("SMTP exchange timed out".into()),
                     Stage::Tls(x) if x.conn.is_handshaking() => {
@@ -474,6 +481,13 @@ impl Prober {
                     }
                 }
             }
+            Stage::Ping(echo) => match echo.reply_arrived() {
+                Ok(true) => Some(Outcome::Up),
+                Ok(false) => None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+                // An ICMP error for the echo (a connected socket's): unreachable.
+                Err(e) => Some(Outcome::Down(format!("echo: {e}"))),
+            },
             Stage::Misc { .. } | Stage::Taken => None,
         }
     }

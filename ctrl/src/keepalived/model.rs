@@ -260,6 +260,8 @@ pub enum CheckKind {
         /// reply's length, checked when `reply` is given.
         reply_len: (u16, u16),
     },
+    /// PING_CHECK: an ICMP (ICMPv6) echo answered (see [`crate::check::ping`]).
+    Ping,
     /// DNS_CHECK: a question of `qtype` for `name` over UDP.
     Dns {
         qtype: u16,

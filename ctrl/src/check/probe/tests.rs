@@ -150,6 +150,37 @@ fn bind_if_and_fwmark_reach_the_socket() {
     assert!(matches!(run(&u), Outcome::Down(m) if m.starts_with("bind_if rvsnosuchif0")));
 }
 
+/// PING_CHECK: the loopback addresses answer (through a ping socket where
+/// ping_group_range allows one, else a raw socket, root's); its socket takes `bind_if`.
+#[test]
+fn ping_check_echo_answered() {
+    // SAFETY: geteuid only reads the process's id.
+    let root = unsafe { libc::geteuid() } == 0;
+    for ip in ["127.0.0.1", "::1"] {
+        let c = conf(CheckKind::Ping, SocketAddr::new(ip.parse().unwrap(), 0));
+        let o = run(&c);
+        if ip == "::1"
+            && matches!(&o, Outcome::Down(m) if m.contains("Cannot assign") || m.contains("unreachable"))
+        {
+            continue; // a host without IPv6 loopback
+        }
+        if root {
+            assert_eq!(o, Outcome::Up, "{ip}");
+        } else {
+            assert!(
+                o == Outcome::Up || matches!(&o, Outcome::Down(m) if m.starts_with("ICMP socket")),
+                "{o:?}"
+            );
+        }
+    }
+    let mut c = conf(CheckKind::Ping, SocketAddr::from(([127, 0, 0, 1], 0)));
+    c.bind_if = Some("rvsnosuchif0".into());
+    let o = run(&c);
+    if root {
+        assert!(matches!(&o, Outcome::Down(m) if m.starts_with("bind_if rvsnosuchif0")), "{o:?}");
+    }
+}
+
 #[test]
 fn http_get_speaks_http_1_1_when_asked() {
     let body = b"5\r\nhello\r\n0\r\n\r\n";

@@ -125,11 +125,11 @@ fn checker(
 ) -> Option<CheckerConf> {
     let kind = k.keyword.as_str();
     let (is_misc, base_retry) = match kind {
-        "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "SMTP_CHECK" => (false, 1),
+        "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "SMTP_CHECK" | "PING_CHECK" => (false, 1),
         "MISC_CHECK" | "FILE_CHECK" => (kind == "MISC_CHECK", 0),
         // keepalived: DNS_CHECK retries 3 times, delay_before_retry defaults to delay_loop.
         "DNS_CHECK" => (false, 3),
-        "BFD_CHECK" | "PING_CHECK" => {
+        "BFD_CHECK" => {
             cx.warn(&k.loc, format!("{kind} is not supported yet, ignored"));
             return None;
         }
@@ -356,10 +356,13 @@ fn checker(
             }
             CheckKind::Udp { payload, require_reply, reply, reply_len }
         }
+        "PING_CHECK" => CheckKind::Ping,
         _ => unreachable!(),
     };
     let target = SocketAddr::new(connect_ip.unwrap_or(rs.addr.ip()), connect_port.unwrap_or(rs.addr.port()));
-    if target.port() == 0 && !matches!(kind, CheckKind::Misc { .. } | CheckKind::File { .. }) {
+    if target.port() == 0
+        && !matches!(kind, CheckKind::Misc { .. } | CheckKind::File { .. } | CheckKind::Ping)
+    {
         // A port-0 real server serves the port each client asked for: nothing to connect to.
         cx.error(&k.loc, format!("{} of real_server {} port 0 needs connect_port", k.keyword, rs.addr.ip()));
         return None;

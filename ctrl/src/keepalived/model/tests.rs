@@ -585,12 +585,23 @@ fn checker_errors() {
 }
 
 #[test]
-fn unsupported_checkers_fall_back_or_are_ignored() {
-    let l = ok(&vs(" real_server 198.19.0.11 80 {\n SMTP_CHECK\n PING_CHECK\n }\n"));
+fn smtp_and_ping_checks_and_bfd_ignored() {
+    let l = ok(&vs(" real_server 198.19.0.11 80 {\n SMTP_CHECK\n PING_CHECK\n BFD_CHECK\n }\n"));
     let r = &l.config.virtual_servers[0].reals[0];
-    assert_eq!(r.checkers.len(), 1);
+    assert_eq!(r.checkers.len(), 2);
     assert_eq!(r.checkers[0].kind, CheckKind::Smtp { helo: "smtpchecker.keepalived.org".into() });
-    assert_eq!(warnings(&l).len(), 1, "PING_CHECK only");
+    assert_eq!(r.checkers[1].kind, CheckKind::Ping);
+    assert_eq!(warnings(&l).len(), 1, "BFD_CHECK only");
+    // A port-0 real server's PING_CHECK needs no connect_port (ICMP has no port); its
+    // options are the common ones.
+    let l = ok(&vs(
+        " real_server 198.19.0.11 0 {\n PING_CHECK {\n connect_ip 198.19.0.99\n bindto 198.19.0.1\n retry 2\n connect_timeout 2\n }\n }\n",
+    ));
+    let c = &l.config.virtual_servers[0].reals[0].checkers[0];
+    assert_eq!(c.kind, CheckKind::Ping);
+    assert_eq!(c.target.ip().to_string(), "198.19.0.99");
+    assert_eq!(c.bindto.map(|b| b.ip().to_string()), Some("198.19.0.1".into()));
+    assert_eq!((c.retry, c.connect_timeout), (2, Duration::from_secs(2)));
     let l =
         ok(&vs(" real_server 198.19.0.11 25 {\n SMTP_CHECK {\n helo_name lb.example\n retry 0\n }\n }\n"));
     let c = &l.config.virtual_servers[0].reals[0].checkers[0];
