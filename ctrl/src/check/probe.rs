@@ -13,9 +13,10 @@
 use super::state::{CheckerId, Outcome};
 use super::{dns, file, http, ping, smtp, tls};
 use crate::keepalived::{CheckKind, CheckerConf, HttpUrl, Sni};
+use socket2::{Domain, SockRef, Socket, Type};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
 enum Stage {
     Connecting {
-        fd: OwnedFd,
+        sock: Socket,
     },
     Writing {
         stream: TcpStream,
@@ -154,7 +155,7 @@ impl Prober {
         let deadline = now + conf.connect_timeout;
         let stage = match &conf.kind {
             CheckKind::Tcp | CheckKind::Http { .. } | CheckKind::Smtp { .. } => {
-                nb_connect(conf).map(|fd| Stage::Connecting { fd })
+                nb_connect(conf).map(|sock| Stage::Connecting { sock })
             }
             CheckKind::Udp { payload, require_reply, reply, reply_len } => {
                 udp_probe(conf, payload).map(|sock| Stage::Udp {
@@ -221,7 +222,7 @@ impl Prober {
         let mut owner: Vec<usize> = Vec::with_capacity(self.probes.len());
         for (i, p) in self.probes.iter().enumerate() {
             let (fd, events) = match &p.stage {
-                Stage::Connecting { fd } => (fd.as_raw_fd(), libc::POLLOUT),
+                Stage::Connecting { sock } => (sock.as_raw_fd(), libc::POLLOUT),
                 Stage::Writing { stream, .. } => (stream.as_raw_fd(), libc::POLLOUT),
                 Stage::Reading { stream, .. } => (stream.as_raw_fd(), libc::POLLIN),
                 Stage::Smtp { stream, out, off, .. } => {
@@ -314,19 +315,19 @@ impl Prober {
             _ => (None, false, Sni::Off, false),
         };
         match &mut p.stage {
-            Stage::Connecting { fd } => {
-                if let Err(e) = so_error(fd.as_raw_fd()) {
+            Stage::Connecting { sock } => {
+                if let Ok(Some(e)) | Err(e) = sock.take_error() {
                     return Some(Outcome::Down(format!("connect: {e}")));
                 }
                 if revents & (libc::POLLERR | libc::POLLHUP) != 0 && revents & libc::POLLOUT == 0 {
                     return Some(Outcome::Down("connect failed".into()));
                 }
                 if let CheckKind::Smtp { helo } = &p.conf.kind {
-                    let Stage::Connecting { fd } = std::mem::replace(&mut p.stage, Stage::Taken) else {
+                    let Stage::Connecting { sock } = std::mem::replace(&mut p.stage, Stage::Taken) else {
                         unreachable!()
                     };
                     let conv = smtp::Conversation::new(helo);
-                    let stream = TcpStream::from(fd);
+                    let stream = TcpStream::from(sock);
                     p.stage = Stage::Smtp { stream, conv, inbuf: Vec::new(), out: Vec::new(), off: 0 };
                     // Each line the server owes has its own connect_timeout (keepalived).
                     p.deadline = now + p.conf.connect_timeout;
@@ -335,10 +336,10 @@ impl Prober {
                 if urls.is_empty() {
                     return Some(Outcome::Up);
                 }
-                let Stage::Connecting { fd } = std::mem::replace(&mut p.stage, Stage::Taken) else {
+                let Stage::Connecting { sock } = std::mem::replace(&mut p.stage, Stage::Taken) else {
                     unreachable!()
                 };
-                let stream = TcpStream::from(fd);
+                let stream = TcpStream::from(sock);
                 let url = &urls[p.url];
                 let req = http::request(url, vhost.as_deref(), p.conf.target, http_1_1);
                 if use_tls {
@@ -533,7 +534,7 @@ fn next_url(
     }
     // Next url: a new connection, a new timeout.
     match nb_connect(conf) {
-        Ok(fd) => Ok((Stage::Connecting { fd }, now + conf.connect_timeout)),
+        Ok(sock) => Ok((Stage::Connecting { sock }, now + conf.connect_timeout)),
         Err(e) => Err(Outcome::Down(e.to_string())),
     }
 }
@@ -618,125 +619,38 @@ fn exited(child: &Child) -> bool {
     r < 0 || unsafe { info.si_pid() } != 0
 }
 
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as libc::socklen_t)
-}
-
 /// keepalived's socket options of a check: `bind_if` (SO_BINDTODEVICE) and `fwmark`
 /// (SO_MARK), set before the connect so its route follows them.
-fn sock_opts(fd: RawFd, conf: &CheckerConf) -> io::Result<()> {
-    let set = |opt, val: *const libc::c_void, len: usize| {
-        // SAFETY: `val` points at `len` readable bytes for the call's duration.
-        if unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, opt, val, len as libc::socklen_t) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    };
+fn sock_opts(sock: SockRef<'_>, conf: &CheckerConf) -> io::Result<()> {
     if let Some(ifname) = &conf.bind_if {
-        set(libc::SO_BINDTODEVICE, ifname.as_ptr().cast(), ifname.len())
+        sock.bind_device(Some(ifname.as_bytes()))
             .map_err(|e| io::Error::new(e.kind(), format!("bind_if {ifname}: {e}")))?;
     }
     if let Some(mark) = conf.fwmark {
-        set(libc::SO_MARK, (&mark as *const u32).cast(), std::mem::size_of::<u32>())
-            .map_err(|e| io::Error::new(e.kind(), format!("fwmark {mark}: {e}")))?;
+        sock.set_mark(mark).map_err(|e| io::Error::new(e.kind(), format!("fwmark {mark}: {e}")))?;
     }
     Ok(())
 }
 
 /// Starts a nonblocking TCP connect to the check's target, from its `bindto` when given
 /// (with its port when not 0), with its socket options.
-fn nb_connect(conf: &CheckerConf) -> io::Result<OwnedFd> {
+fn nb_connect(conf: &CheckerConf) -> io::Result<Socket> {
     let (target, bind) = (conf.target, conf.bindto);
-    let domain = if target.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    // SAFETY: plain socket(2) call; the result is checked.
-    let raw =
-        unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    sock_opts(raw, conf)?;
+    // Nonblocking from the start (socket2 adds SOCK_CLOEXEC).
+    let sock = Socket::new(Domain::for_address(target), Type::STREAM.nonblocking(), None)?;
+    sock_opts(SockRef::from(&sock), conf)?;
     if let Some(local) = bind {
         if local.port() != 0 {
             // A fixed source port: the previous check's connection may still be in
             // TIME_WAIT on it.
-            let one: libc::c_int = 1;
-            // SAFETY: setsockopt reads an int of the given size.
-            unsafe {
-                libc::setsockopt(
-                    raw,
-                    libc::SOL_SOCKET,
-                    libc::SO_REUSEADDR,
-                    &one as *const _ as *const libc::c_void,
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
+            let _ = sock.set_reuse_address(true);
         }
-        let (ss, len) = sockaddr(local);
-        // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
-        if unsafe { libc::bind(raw, &ss as *const _ as *const libc::sockaddr, len) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        sock.bind(&local.into())?;
     }
-    let (ss, len) = sockaddr(target);
-    // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
-    if unsafe { libc::connect(raw, &ss as *const _ as *const libc::sockaddr, len) } < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(e);
-        }
+    match sock.connect(&target.into()) {
+        Err(e) if e.raw_os_error() != Some(libc::EINPROGRESS) => Err(e),
+        _ => Ok(sock),
     }
-    Ok(fd)
-}
-
-fn so_error(fd: RawFd) -> io::Result<()> {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes of the sizes given.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            &mut err as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if err != 0 {
-        return Err(io::Error::from_raw_os_error(err));
-    }
-    Ok(())
 }
 
 fn udp_probe(conf: &CheckerConf, payload: &[u8]) -> io::Result<UdpSocket> {
@@ -747,7 +661,7 @@ fn udp_probe(conf: &CheckerConf, payload: &[u8]) -> io::Result<UdpSocket> {
         (None, SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
     };
     let sock = UdpSocket::bind(local)?;
-    sock_opts(sock.as_raw_fd(), conf)?;
+    sock_opts(SockRef::from(&sock), conf)?;
     sock.connect(target)?;
     sock.set_nonblocking(true)?;
     sock.send(payload)?;
