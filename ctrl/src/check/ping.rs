@@ -9,7 +9,7 @@
 //! sequence and the echoed payload.
 
 use crate::keepalived::CheckerConf;
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
@@ -55,13 +55,7 @@ impl Echo {
         };
         sock.set_nonblocking(true)?;
         sock.set_cloexec(true)?;
-        if let Some(ifname) = &conf.bind_if {
-            sock.bind_device(Some(ifname.as_bytes()))
-                .map_err(|e| io::Error::new(e.kind(), format!("bind_if {ifname}: {e}")))?;
-        }
-        if let Some(mark) = conf.fwmark {
-            sock.set_mark(mark).map_err(|e| io::Error::new(e.kind(), format!("fwmark {mark}: {e}")))?;
-        }
+        super::probe::sock_opts(SockRef::from(&sock), conf)?;
         if let Some(local) = conf.bindto {
             sock.bind(&SockAddr::from(SocketAddr::new(local.ip(), 0)))?;
         }

@@ -620,8 +620,8 @@ fn exited(child: &Child) -> bool {
 }
 
 /// keepalived's socket options of a check: `bind_if` (SO_BINDTODEVICE) and `fwmark`
-/// (SO_MARK), set before the connect so its route follows them.
-fn sock_opts(sock: SockRef<'_>, conf: &CheckerConf) -> io::Result<()> {
+/// (SO_MARK), set before the connect so its route follows them (PING_CHECK's too).
+pub(super) fn sock_opts(sock: SockRef<'_>, conf: &CheckerConf) -> io::Result<()> {
     if let Some(ifname) = &conf.bind_if {
         sock.bind_device(Some(ifname.as_bytes()))
             .map_err(|e| io::Error::new(e.kind(), format!("bind_if {ifname}: {e}")))?;
