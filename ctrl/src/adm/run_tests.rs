@@ -267,6 +267,26 @@ fn restore_runs_each_line_and_names_failures() {
     assert_eq!(e.to_string(), "line 1: illegal virtual server address[:port] specified: `198.18.0.300:80'");
 }
 
+/// A script of `ipvsadm ...` lines restores as ipvsadm -R takes it: the word `ipvsadm` is
+/// dropped (lines trimmed from kubernetes/kubernetes#17470 and a `--set` script).
+#[test]
+fn restore_takes_a_script_of_ipvsadm_lines() {
+    let input = "ipvsadm --set 0 0 15\nipvsadm -A -t 10.9.8.7:12345 -s rr\n\
+                 ipvsadm -a -t 10.9.8.7:12345 -m -r 10.244.1.27:9376\nipvsadm\n";
+    let (r, fake, _, _) = run_as(Dialect::Ipvsadm, &["-R"], vec![Ok(Reply::Ok); 3], input);
+    r.unwrap();
+    assert_eq!(fake.sent.len(), 3);
+    assert!(matches!(fake.sent[0], Command::SetTimeouts { .. }), "{:?}", fake.sent[0]);
+    assert!(matches!(fake.sent[1], Command::AddService { .. }), "{:?}", fake.sent[1]);
+    match &fake.sent[2] {
+        Command::AddReal { real, .. } => {
+            assert_eq!(real.addr, "10.244.1.27:9376".parse().unwrap());
+            assert_eq!(real.method, ForwardMethod::Nat);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A table that takes the commands -R sends, as rvsd's registry does.
 #[derive(Default)]
 struct TableFake(Vec<ServiceInfo>);

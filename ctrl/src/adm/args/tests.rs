@@ -551,6 +551,23 @@ fn restore_line_splitting() {
     assert!(split_line("-s 'rr").is_err());
 }
 
+/// ipvsadm -R drops every word that is exactly `ipvsadm` (config_stream_read), so a
+/// script's lines restore as they are (kubernetes/kubernetes#17470, LTP's ipvsadm.sh).
+#[test]
+fn restore_lines_drop_the_ipvsadm_word() {
+    let words = |l: &str| split_line(l).unwrap().unwrap();
+    assert_eq!(
+        words("ipvsadm -a -t 10.9.8.7:12345 -m -r 10.244.1.27:9376"),
+        words("-a -t 10.9.8.7:12345 -m -r 10.244.1.27:9376")
+    );
+    assert_eq!(words("ipvsadm --set 0 0 15"), ["--set", "0", "0", "15"]);
+    assert_eq!(split_line("ipvsadm").unwrap(), None);
+    assert_eq!(split_line("  ipvsadm  # list").unwrap(), None);
+    // A path, or sudo, is not dropped: ipvsadm refuses it too ("unexpected argument").
+    assert_eq!(words("/sbin/ipvsadm -C"), ["/sbin/ipvsadm", "-C"]);
+    assert_eq!(parse_args(&words("/sbin/ipvsadm -C")).unwrap_err().0, "unexpected argument /sbin/ipvsadm");
+}
+
 #[test]
 fn zero_and_reload() {
     assert_eq!(cmd(&["-Z"]), AdmCommand::Zero { service: None });

@@ -140,6 +140,10 @@ pub(super) fn parse_rate(opt: &str, s: &str) -> Result<rvs_proto::RateLimit, Usa
 
 /// Splits one `-R` input line into words (whitespace separated, `#` starts a comment,
 /// single or double quotes group). `None` for a blank or comment line.
+///
+/// As ipvsadm's restore (config_stream_read), a word that is exactly `ipvsadm` is dropped,
+/// so that a script of `ipvsadm -A ...` lines restores as its rules do; a line of nothing
+/// else is skipped. A path (`/sbin/ipvsadm`) is kept, and refused, as ipvsadm does.
 pub fn split_line(line: &str) -> Result<Option<Vec<String>>, UsageError> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -172,5 +176,6 @@ pub fn split_line(line: &str) -> Result<Option<Vec<String>>, UsageError> {
     if in_word {
         words.push(cur);
     }
+    words.retain(|w| w != "ipvsadm");
     Ok(if words.is_empty() { None } else { Some(words) })
 }
