@@ -618,10 +618,9 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
             if key.addr.port() == 0 && st.persistent.is_none() {
                 return usage_err("Zero port specified for non-persistent service");
             }
-            if st.netmask.is_some() && st.persistent.is_none() {
-                return usage_err("netmask only applies to persistent services (-p)");
-            }
             // ipvsadm's -M: a netmask (or prefix length) for IPv4, a prefix length for IPv6.
+            // Checked, and without -p unused, as ipvsadm takes it (IPVS keeps the mask, but
+            // only persistence reads it, and -S does not print it).
             let prefix = match st.netmask.as_deref() {
                 None => None,
                 Some(m) => Some(

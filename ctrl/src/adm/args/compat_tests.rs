@@ -145,3 +145,22 @@ fn persistent_timeout_wording_and_list_precedence() {
     assert_eq!(l.view, ListView::Rate);
     assert_eq!(ipvsadm_err(&["-Lnc", "--thresholds"]), "options conflicts in the list command");
 }
+
+/// `-M` without `-p` is taken, checked and unused, as ipvsadm takes it (a line of LTP's
+/// ipvsadm.sh, whose expected `-Sn` has no `-M`).
+#[test]
+fn netmask_without_persistence_is_taken() {
+    let udp = ServiceKey { protocol: Protocol::Udp, addr: "192.168.1.2:69".parse().unwrap() };
+    assert_eq!(
+        ipvsadm(&["-A", "-u", "192.168.1.2:69", "-M", "255.255.0.0", "-s", "lc"]),
+        AdmCommand::AddService { key: udp, scheduler: "lc".into(), options: ServiceOptions::default() }
+    );
+    assert_eq!(
+        ipvsadm(&["-E", "-t", "198.18.0.100:80", "-s", "rr", "-M", "255.255.255.0"]),
+        ipvsadm(&["-E", "-t", "198.18.0.100:80", "-s", "rr"])
+    );
+    assert_eq!(
+        ipvsadm_err(&["-A", "-u", "192.168.1.2:69", "-M", "255.0.255.0"]),
+        "illegal netmask: `255.0.255.0'"
+    );
+}

@@ -124,10 +124,7 @@ fn persistence_flags_and_thresholds() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        err(&["-A", "-t", "198.18.0.100:80", "-M", "24"]),
-        "netmask only applies to persistent services (-p)"
-    );
+    assert_eq!(cmd(&["-A", "-t", "198.18.0.100:80", "-M", "24"]), cmd(&["-A", "-t", "198.18.0.100:80"]));
     assert_eq!(
         err(&["-A", "-t", "198.18.0.100:80", "-p", "60", "-M", "255.0.255.0"]),
         "illegal netmask: `255.0.255.0'"
