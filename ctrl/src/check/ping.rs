@@ -10,8 +10,7 @@
 
 use crate::keepalived::CheckerConf;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
-use std::io;
-use std::mem::MaybeUninit;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -39,11 +38,12 @@ impl Echo {
         let v6 = conf.target.is_ipv6();
         let (domain, proto) =
             if v6 { (Domain::IPV6, Protocol::ICMPV6) } else { (Domain::IPV4, Protocol::ICMPV4) };
-        let (sock, raw) = match Socket::new(domain, Type::DGRAM, Some(proto)) {
+        // Nonblocking and close-on-exec from the start.
+        let (sock, raw) = match Socket::new(domain, Type::DGRAM.nonblocking(), Some(proto)) {
             Ok(s) => (s, false),
             // Outside ping_group_range: a raw socket, which needs CAP_NET_RAW.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
-                let s = Socket::new(domain, Type::RAW, Some(proto)).map_err(|e| {
+                let s = Socket::new(domain, Type::RAW.nonblocking(), Some(proto)).map_err(|e| {
                     io::Error::new(
                         e.kind(),
                         format!("ICMP socket (neither a ping socket nor a raw one): {e}"),
@@ -53,8 +53,6 @@ impl Echo {
             }
             Err(e) => return Err(e),
         };
-        sock.set_nonblocking(true)?;
-        sock.set_cloexec(true)?;
         super::probe::sock_opts(SockRef::from(&sock), conf)?;
         if let Some(local) = conf.bindto {
             sock.bind(&SockAddr::from(SocketAddr::new(local.ip(), 0)))?;
@@ -71,16 +69,14 @@ impl Echo {
 
     /// Reads what has arrived: true once the reply is among it.
     pub fn reply_arrived(&mut self) -> io::Result<bool> {
-        let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+        let mut buf = [0u8; 1500];
         loop {
-            let n = match self.sock.recv(&mut buf) {
+            let n = match (&self.sock).read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             };
-            // SAFETY: recv initialised the first `n` bytes.
-            let got: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-            if is_reply(got, self.raw, self.v6, self.ident, self.seq) {
+            if is_reply(&buf[..n], self.raw, self.v6, self.ident, self.seq) {
                 return Ok(true);
             }
         }
