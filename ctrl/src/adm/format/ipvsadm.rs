@@ -82,7 +82,7 @@ pub struct SystemNames;
 
 impl Resolve for SystemNames {
     fn host(&self, ip: IpAddr) -> Option<String> {
-        let sa: socket_addr::Raw = socket_addr::Raw::from(ip);
+        let sa = socket2::SockAddr::from(SocketAddr::new(ip, 0));
         let mut host = [0 as libc::c_char; 1025];
         // SAFETY: `sa` is a valid sockaddr of the length passed; `host` is writable for its
         // length; no service buffer is requested.
@@ -118,51 +118,6 @@ impl Resolve for SystemNames {
                 return None;
             }
             Some(std::ffi::CStr::from_ptr((*s).s_name).to_string_lossy().into_owned())
-        }
-    }
-}
-
-/// A sockaddr_in/sockaddr_in6 for getnameinfo.
-mod socket_addr {
-    use std::net::IpAddr;
-
-    pub enum Raw {
-        V4(libc::sockaddr_in),
-        V6(libc::sockaddr_in6),
-    }
-
-    impl From<IpAddr> for Raw {
-        fn from(ip: IpAddr) -> Self {
-            match ip {
-                IpAddr::V4(a) => Raw::V4(libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: 0,
-                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.octets()) },
-                    sin_zero: [0; 8],
-                }),
-                IpAddr::V6(a) => Raw::V6(libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: 0,
-                    sin6_flowinfo: 0,
-                    sin6_addr: libc::in6_addr { s6_addr: a.octets() },
-                    sin6_scope_id: 0,
-                }),
-            }
-        }
-    }
-
-    impl Raw {
-        pub fn as_ptr(&self) -> *const libc::sockaddr {
-            match self {
-                Raw::V4(s) => (s as *const libc::sockaddr_in).cast(),
-                Raw::V6(s) => (s as *const libc::sockaddr_in6).cast(),
-            }
-        }
-        pub fn len(&self) -> libc::socklen_t {
-            (match self {
-                Raw::V4(_) => std::mem::size_of::<libc::sockaddr_in>(),
-                Raw::V6(_) => std::mem::size_of::<libc::sockaddr_in6>(),
-            }) as libc::socklen_t
         }
     }
 }
