@@ -127,7 +127,9 @@ fn tunnel_checksum_options_and_unsupported_ones() {
         "--sync-maxlen",
     ] {
         let e = ipvsadm_err(&["-L", o, "x"]);
-        assert_eq!(e, format!("option `{o}' is not supported by rvsadm"));
+        let (head, why) = e.split_once(": ").unwrap_or_else(|| panic!("{o}: no reason in {e:?}"));
+        assert_eq!(head, format!("option `{o}' is not supported by rvsadm"));
+        assert!(!why.is_empty() && why != "rvsd has no such feature", "{o}: {why}");
     }
 }
 
@@ -163,4 +165,13 @@ fn netmask_without_persistence_is_taken() {
         ipvsadm_err(&["-A", "-u", "192.168.1.2:69", "-M", "255.0.255.0"]),
         "illegal netmask: `255.0.255.0'"
     );
+}
+
+/// Every option rvsadm knows and refuses says why, in words of its own.
+#[test]
+fn every_refused_option_says_why() {
+    use super::table::{unsupported_why, Flag, SPECS};
+    for s in SPECS.iter().filter(|s| s.flag == Flag::Unsupported) {
+        assert_ne!(unsupported_why(s.long), "rvsd has no such feature", "--{}", s.long);
+    }
 }

@@ -348,6 +348,37 @@ pub(super) fn find_long(name: &str) -> Result<&'static OptSpec, UsageError> {
     }
 }
 
+/// Why rvsadm refuses an option it knows (`Flag::Unsupported`), for its error: what rvsd
+/// does instead, or that it has no such thing.
+pub(super) fn unsupported_why(long: &str) -> &'static str {
+    match long {
+        "fwmark-service" | "ipv6" => {
+            "rvsd has no firewall-mark services (write a service per VIP:PORT, [ADDR]:PORT for IPv6)"
+        }
+        "icmp-service" | "sctp-service" => "rvsd balances TCP and UDP services only",
+        "ops" => "rvsd has no one-packet scheduling: each UDP flow keeps a session",
+        "pe" => "rvsd has no persistence engines (SIP); -p persists by client address",
+        "start-daemon" | "stop-daemon" | "mcast-interface" | "mcast-group" | "mcast-port" | "mcast-ttl"
+        | "syncid" | "sync-maxlen" => {
+            "session sync is rvsd.toml's [sync] (docs/sync.md); -L --daemon shows it"
+        }
+        "persistent-conn" | "tun-info" => "rvsd does not count persistent connections per server",
+        "tun-csum" | "tun-remcsum" => "rvsd's GUE carries no UDP checksum (--tun-nocsum)",
+        "snat" | "sockpair" | "match" | "hash-target" => {
+            "it is DPVS's (SNAT, sockpair and match services), which rvsd has not"
+        }
+        "blklst" | "add-blklst" | "del-blklst" | "get-blklst" => {
+            "it is DPVS's blacklist; rvsd's access lists are a service's allow/deny (rvsd.toml)"
+        }
+        _ => "rvsd has no such feature",
+    }
+}
+
+/// The error for an option rvsadm knows and refuses, spelled as given.
+fn unsupported<T>(spelled: &str, long: &str) -> Result<T, UsageError> {
+    usage_err(format!("option `{spelled}' is not supported by rvsadm: {}", unsupported_why(long)))
+}
+
 /// One lexed option: its spec, how it was spelled, and its argument if it takes one.
 pub(super) struct Lexed {
     pub(super) spec: &'static OptSpec,
@@ -374,7 +405,7 @@ pub(super) fn lex(args: &[String], dialect: Dialect) -> Result<(Vec<Lexed>, Vec<
             let spec = find_long(name)?;
             let spelled = format!("--{}", spec.long);
             if spec.flag == Flag::Unsupported {
-                return usage_err(format!("option `{spelled}' is not supported by rvsadm"));
+                return unsupported(&spelled, spec.long);
             }
             let arg = if spec.flag == Flag::Persistent && inline.is_none() {
                 optional_number(args, &mut i)
@@ -404,7 +435,7 @@ pub(super) fn lex(args: &[String], dialect: Dialect) -> Result<(Vec<Lexed>, Vec<
                 };
                 let spelled = format!("-{c}");
                 if spec.flag == Flag::Unsupported {
-                    return usage_err(format!("option `{spelled}' is not supported by rvsadm"));
+                    return unsupported(&spelled, spec.long);
                 }
                 let arg = if spec.flag == Flag::Persistent && k == cluster.len() {
                     // ipvsadm (popt's optional argument): `-p` alone is the default

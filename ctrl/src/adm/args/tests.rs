@@ -503,12 +503,18 @@ fn usage_errors() {
     assert!(err(&["-a", "-t", "[2001:db8::1]:80", "-r", "5.6.7.8:80", "-m"]).contains("families differ"));
     assert_eq!(err(&["-A", "-t"]), "option `-t' requires an argument");
     assert_eq!(err(&["--add-service", "--tcp-service"]), "option `--tcp-service' requires an argument");
-    assert_eq!(err(&["-Lq"]), "option `-q' is not supported by rvsadm");
+    assert_eq!(
+        err(&["-Lq"]),
+        "option `-q' is not supported by rvsadm: rvsd balances TCP and UDP services only"
+    );
     assert_eq!(err(&["-K"]), "invalid option -- 'K'");
     assert_eq!(err(&["--bogus"]), "invalid option `--bogus'");
     assert_eq!(err(&["--list=yes"]), "option `--list' doesn't allow an argument");
     assert_eq!(err(&["--add"]), "option `--add' is ambiguous (--add-service, --add-server, --add-laddr)");
-    assert_eq!(err(&["--ops"]), "option `--ops' is not supported by rvsadm");
+    assert_eq!(
+        err(&["--ops"]),
+        "option `--ops' is not supported by rvsadm: rvsd has no one-packet scheduling: each UDP flow keeps a session"
+    );
     assert_eq!(err(&["-n"]), "no command specified");
     assert_eq!(err(&["-C", "extra"]), "unexpected argument extra");
     assert_eq!(err(&["-C", "-t", "1.2.3.4:80"]), "Illegal 'service-address' option with the 'clear' command");
