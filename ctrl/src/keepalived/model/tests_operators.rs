@@ -113,9 +113,17 @@ fn a_port_zero_virtual_server_is_lvs_catch_all() {
                 real_server 198.18.2.1 0 {\n  TCP_CHECK {\n   connect_port 80\n  }\n }\n}\n");
     let vs = &l.config.virtual_servers[0];
     assert_eq!((vs.key.addr.port(), vs.reals[0].addr.port()), (0, 0));
-    // As ipvsadm refuses it without -p, at the virtual_server's line.
-    let e = errors("virtual_server 198.18.0.10 0 {\n lb_kind DR\n real_server 198.18.2.1 0 {\n }\n}\n");
-    assert_eq!(e, ["k.conf:1: rvsd would refuse virtual_server 198.18.0.10:0: Zero port specified for non-persistent service"]);
+    // Without persistence keepalived 2 warns "zero port only valid for persistent services -
+    // setting" and gives it IPVS's 6 minutes. It was ipvsadm's "Zero port specified for
+    // non-persistent service" error.
+    let l = ok("virtual_server 198.18.0.10 0 {\n lb_kind DR\n real_server 198.18.2.1 0 {\n }\n}\n");
+    assert_eq!(l.config.virtual_servers[0].persistence_timeout, Some(360));
+    let w: Vec<String> = l.diags.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("k.conf:1: port 0 (every port) is only valid for a persistent service")),
+        "{w:?}"
+    );
     // A checker of a port-0 real server has nothing to connect to without connect_port.
     let e = errors(
         "virtual_server 198.18.0.10 0 {\n lb_kind DR\n persistence_timeout 60\n real_server 198.18.2.1 0 {\n  HTTP_GET {\n   url { path / }\n  }\n }\n}\n",
@@ -271,4 +279,17 @@ fn udp_check_reply_lengths() {
         .collect();
     assert_eq!(lens, [(4, 1000), (0, 255)], "keepalived's defaults: 0 and 255");
     assert!(l.diags.iter().all(|d| !d.msg.contains("reply_length")), "{:?}", l.diags);
+}
+
+#[test]
+fn a_virtual_server_without_a_port_is_port_zero() {
+    // keepalived >= 2.0.7 reads `virtual_server IP {` as port 0, and a real_server without a
+    // port takes the virtual server's (0 here). It was "virtual_server needs an IP address
+    // and a port".
+    let l = ok("virtual_server 10.203.43.240 {\n lb_algo rr\n lb_kind NAT\n persistence_timeout 50\n \
+                real_server 10.203.43.231 {\n  TCP_CHECK {\n   connect_port 80\n  }\n }\n}\n");
+    let vs = &l.config.virtual_servers[0];
+    assert_eq!((vs.key.addr.port(), vs.reals[0].addr.port(), vs.persistence_timeout), (0, 0, Some(50)));
+    let e = errors("virtual_server {\n lb_kind DR\n}\n");
+    assert_eq!(e, ["k.conf:1: virtual_server needs IP [PORT], fwmark MARK or group NAME"]);
 }

@@ -26,8 +26,10 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
             let port = cx.service_port(&s.loc, "virtual_server", port);
             (ip.zip(port).map(|(i, p)| vec![SocketAddr::new(i, p)]), None)
         }
+        // keepalived >= 2.0.7: no port is port 0, LVS's every-port service.
+        [ip] => (cx.ip(&s.loc, "virtual_server", ip).map(|i| vec![SocketAddr::new(i, 0)]), None),
         _ => {
-            cx.error(&s.loc, "virtual_server needs an IP address and a port (or group NAME)");
+            cx.error(&s.loc, "virtual_server needs IP [PORT], fwmark MARK or group NAME");
             return None;
         }
     };
@@ -249,6 +251,18 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
     }
     vs.members = addrs.iter().map(|a| ServiceKey { protocol: vs.key.protocol, addr: *a }).collect();
     vs.key = vs.members[0];
+    // keepalived 2.x (check_data.c): "zero port only valid for persistent services - setting",
+    // and the service gets IPVS's default persistence instead of being refused.
+    if vs.persistence_timeout.unwrap_or(0) == 0 && vs.members.iter().any(|m| m.addr.port() == 0) {
+        vs.persistence_timeout = Some(DEFAULT_PERSISTENCE_TIMEOUT);
+        cx.warn(
+            &s.loc,
+            format!(
+                "port 0 (every port) is only valid for a persistent service: \
+                 persistence_timeout {DEFAULT_PERSISTENCE_TIMEOUT} s, as keepalived sets it"
+            ),
+        );
+    }
     if vs.members.iter().any(|m| m.addr.is_ipv4() != vs.key.addr.is_ipv4()) {
         cx.error(&s.loc, "a virtual_server_group mixes IPv4 and IPv6 addresses");
     }
