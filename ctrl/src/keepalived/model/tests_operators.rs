@@ -293,3 +293,20 @@ fn a_virtual_server_without_a_port_is_port_zero() {
     let e = errors("virtual_server {\n lb_kind DR\n}\n");
     assert_eq!(e, ["k.conf:1: virtual_server needs IP [PORT], fwmark MARK or group NAME"]);
 }
+
+#[test]
+fn an_unknown_scheduler_is_not_also_a_missing_one() {
+    // `lb_algo loadbalance` (seen in the wild): the error at its line, and no "no lb_algo
+    // given" info at the block's line as there was.
+    let text = nat(" lb_algo loadbalance\n real_server 198.18.2.1 80 { }");
+    match crate::keepalived::load_str("k.conf", &text) {
+        Err(crate::keepalived::ConfigError::Invalid { errors, diags }) => {
+            assert!(
+                errors[0].to_string().starts_with("k.conf:4: unknown scheduler \"loadbalance\""),
+                "{errors:?}"
+            );
+            assert!(diags.iter().all(|d| !d.msg.contains("no lb_algo")), "{diags:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

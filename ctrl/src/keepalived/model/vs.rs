@@ -102,6 +102,8 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
                         vs.scheduler = a.to_string();
                         sched_set = true;
                     } else {
+                        // Reported here: not also "no lb_algo given" at the block's line.
+                        sched_set = true;
                         cx.error(
                             &k.loc,
                             format!("unknown scheduler {a:?} (known: {})", SCHEDULERS.join(" ")),
