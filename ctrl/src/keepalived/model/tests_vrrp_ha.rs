@@ -250,3 +250,29 @@ fn a_vip_no_instance_moves_is_said() {
     let l = ok(vs);
     assert!(l.diags.iter().all(|d| !d.msg.contains("vrrp_instance")), "{:?}", l.diags);
 }
+
+#[test]
+fn a_sync_group_without_its_group_block_is_dropped_as_keepalived_drops_it() {
+    // keepalived's doc/samples/keepalived.conf.vrrp.lvs_syncd writes the instance names
+    // straight in the block. keepalived 2.2.7: "Unknown keyword 'VI_2'", then "Sync group
+    // VG1 has no members - removing", and it runs. It was an error here.
+    let text =
+        format!("vrrp_sync_group VG1 {{\n VI_2\n VI_3\n}}\n{}{}", inst("VI_2", 52, V4), inst("VI_3", 53, V6));
+    let l = ok(&text);
+    assert!(l.config.vrrp.groups.is_empty());
+    let w: Vec<String> = l.diags.iter().map(ToString::to_string).collect();
+    assert!(w.contains(&"k.conf:2: unknown keyword 'VI_2' in vrrp_sync_group, ignored (instance names go in group { VI_2 ... })".to_string()), "{w:?}");
+    assert!(
+        w.contains(
+            &"k.conf:1: vrrp_sync_group VG1 has no group { INSTANCE ... }: ignored, as keepalived does"
+                .to_string()
+        ),
+        "{w:?}"
+    );
+    // A misspelt keyword keeps its suggestion.
+    let l = ok(&format!(
+        "vrrp_sync_group VG1 {{\n group {{\n  VI_2\n }}\n smtp_alrt\n}}\n{}",
+        inst("VI_2", 52, V4)
+    ));
+    assert!(l.diags.iter().any(|d| d.msg.contains("did you mean 'smtp_alert'")), "{:?}", l.diags);
+}

@@ -7,7 +7,7 @@
 //! keepalived's other VRRP tunables are checked against its keyword list and passed
 //! through as written, so their meaning is keepalived's own.
 
-use super::ctx::Ctx;
+use super::ctx::{suggest, Ctx};
 use super::keywords::*;
 use super::*;
 use std::collections::BTreeSet;
@@ -475,11 +475,25 @@ pub(super) fn sync_group(cx: &mut Ctx, s: &Stmt) -> Option<SyncGroup> {
                 }
             }
             kw if SYNC_GROUP_KEYS.contains(&kw) => g.passthrough.push(k.clone()),
+            // `vrrp_sync_group VG1 { VI_1 VI_2 }` (keepalived's own lvs_syncd sample): a bare
+            // word is most likely an instance name outside its group { } block.
+            kw if k.args.is_empty() && k.block.is_none() && suggest(kw, SYNC_GROUP_KEYS).is_none() => cx.warn(
+                &k.loc,
+                format!("unknown keyword '{kw}' in vrrp_sync_group, ignored (instance names go in group {{ {kw} ... }})"),
+            ),
             _ => cx.unknown(k, "vrrp_sync_group", SYNC_GROUP_KEYS),
         }
     }
     if g.members.is_empty() {
-        cx.error(&s.loc, format!("vrrp_sync_group {} needs a group {{ INSTANCE ... }}", g.name));
+        // keepalived 2: "Sync group VG1 has no members - removing", and it runs on.
+        cx.warn(
+            &s.loc,
+            format!(
+                "vrrp_sync_group {} has no group {{ INSTANCE ... }}: ignored, as keepalived does",
+                g.name
+            ),
+        );
+        return None;
     }
     Some(g)
 }
