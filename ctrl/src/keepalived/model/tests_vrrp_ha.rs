@@ -276,3 +276,24 @@ fn a_sync_group_without_its_group_block_is_dropped_as_keepalived_drops_it() {
     ));
     assert!(l.diags.iter().any(|d| d.msg.contains("did you mean 'smtp_alert'")), "{:?}", l.diags);
 }
+
+#[test]
+fn a_second_notify_master_is_ignored_as_keepalived_ignores_it() {
+    // Seen in the wild: notify_master written three times for master, backup and fault.
+    // keepalived 2.2.7 keeps the first ("(VI_1) notify_master script already specified -
+    // ignoring ..."); the last one was taken here, so becoming master ran the fault script.
+    let body = format!(
+        " notify_master \"/etc/keepalived/mail_notify.sh master\"\n notify_master \"/etc/keepalived/mail_notify.sh backup\"\n{V4}"
+    );
+    let l = ok(&inst("VI_1", 51, &body));
+    let m = l.config.vrrp.instances[0].notify.master.as_ref().unwrap();
+    assert_eq!(m.script.argv, ["/etc/keepalived/mail_notify.sh", "master"]);
+    let w: Vec<String> = l.diags.iter().map(ToString::to_string).collect();
+    assert!(
+        w.contains(
+            &"k.conf:5: 'notify_master' already given at k.conf:4: ignored, as keepalived keeps the first"
+                .to_string()
+        ),
+        "{w:?}"
+    );
+}

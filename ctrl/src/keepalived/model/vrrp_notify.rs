@@ -34,6 +34,15 @@ pub(super) fn notify_kw(cx: &mut Ctx, k: &Stmt, n: &mut Notify) -> bool {
         "notify" => &mut n.any,
         _ => return false,
     };
+    // keepalived 2 keeps the first: "(VI_1) notify_master script already specified - ignoring".
+    if let Some(first) = slot {
+        let at = first.script.loc.clone();
+        cx.warn(
+            &k.loc,
+            format!("'{}' already given at {at}: ignored, as keepalived keeps the first", k.keyword),
+        );
+        return true;
+    }
     *slot = notify_script(cx, k);
     true
 }
