@@ -108,10 +108,57 @@ pub(super) fn real_server(
     let vhost = rs_vhost.or_else(|| vs.virtualhost.clone());
     for k in s.block.iter().flatten() {
         if let Some(c) = checker(cx, k, vs, &rs, &defaults, vhost.as_deref(), cfg) {
-            rs.checkers.push(c);
+            rs.checkers.extend(smtp_hosts(cx, k, c));
         }
     }
     Some(rs)
+}
+
+/// An SMTP_CHECK's `host { }` blocks (deprecated in keepalived 2, still read by it): each
+/// host is a checker of its own, with the block's options and the SMTP_CHECK's others,
+/// and the real server is up only while every host answers. With host blocks the real
+/// server itself is checked only if a host names it (keepalived's sample says so). Any
+/// other checker comes back as it is.
+fn smtp_hosts(cx: &mut Ctx, k: &Stmt, base: CheckerConf) -> Vec<CheckerConf> {
+    let hosts: Vec<&Stmt> = match base.kind {
+        CheckKind::Smtp { .. } => k.block.iter().flatten().filter(|o| o.keyword == "host").collect(),
+        _ => Vec::new(),
+    };
+    if hosts.is_empty() {
+        return vec![base];
+    }
+    let mut out = Vec::new();
+    for h in hosts {
+        let mut c = base.clone();
+        c.loc = h.loc.clone();
+        let (mut ip, mut port, mut bind, mut bind_port) = (None, None, None, None);
+        for o in h.block.iter().flatten() {
+            match o.keyword.as_str() {
+                "connect_ip" => ip = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "connect_ip", a)),
+                "connect_port" => port = cx.arg(o, 0).and_then(|a| cx.port(&o.loc, "connect_port", a)),
+                "bindto" => bind = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "bindto", a)),
+                "bind_port" => bind_port = cx.arg(o, 0).and_then(|a| cx.port(&o.loc, "bind_port", a)),
+                "bind_if" => c.bind_if = cx.arg(o, 0).map(str::to_string),
+                "fwmark" => c.fwmark = cx.u32(o),
+                _ => cx.unknown(
+                    o,
+                    "host",
+                    &["connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark"],
+                ),
+            }
+        }
+        c.target = SocketAddr::new(ip.unwrap_or(base.target.ip()), port.unwrap_or(base.target.port()));
+        match bind {
+            Some(b) if b.is_ipv4() != c.target.is_ipv4() => cx.warn(
+                &h.loc,
+                format!("bindto {b} is not of the family of the checked address {}: ignored", c.target.ip()),
+            ),
+            Some(b) => c.bindto = Some(SocketAddr::new(b, bind_port.unwrap_or(0))),
+            None => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn checker(
@@ -269,9 +316,10 @@ fn checker(
                 None => {}
             },
             "helo_name" if kind == "SMTP_CHECK" => helo = cx.arg(o, 0).map(str::to_string),
-            "host" if kind == "SMTP_CHECK" => cx.warn(
+            // Read by `smtp_hosts`, once the checker they share is built.
+            "host" if kind == "SMTP_CHECK" => cx.info(
                 &o.loc,
-                "SMTP_CHECK's host block (deprecated in keepalived) is not read: write one SMTP_CHECK per host, with connect_ip/connect_port",
+                "SMTP_CHECK's host block is deprecated in keepalived 2: each host is a checker of its own (as one SMTP_CHECK per host, with connect_ip/connect_port)",
             ),
             "enable_sni" if is_http => {
                 sni = match (cx.flag(o), sni) {

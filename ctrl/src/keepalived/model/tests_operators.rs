@@ -310,3 +310,31 @@ fn an_unknown_scheduler_is_not_also_a_missing_one() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn smtp_check_host_blocks_are_checkers_of_their_own() {
+    // keepalived's SMTP_CHECK sample: each `host` is checked (the server is up while all
+    // answer), with the SMTP_CHECK's timeout, retries and HELO; they were warned about and
+    // not read, so the server was judged by nothing.
+    use super::CheckKind;
+    let l = ok(&nat(
+        " real_server 198.18.2.1 25 {\n SMTP_CHECK {\n connect_timeout 10\n retry 2\n helo_name foo.bar.com\n host {\n connect_ip 198.18.2.1\n }\n host {\n connect_ip 198.18.5.10\n connect_port 587\n bindto 198.18.2.9\n }\n }\n }",
+    ));
+    let c = &l.config.virtual_servers[0].reals[0].checkers;
+    let targets: Vec<String> = c.iter().map(|c| c.target.to_string()).collect();
+    assert_eq!(targets, ["198.18.2.1:25", "198.18.5.10:587"]);
+    assert!(c.iter().all(|c| c.kind == CheckKind::Smtp { helo: "foo.bar.com".into() }
+        && c.retry == 2
+        && c.connect_timeout == std::time::Duration::from_secs(10)));
+    assert_eq!(c[0].bindto, None);
+    assert_eq!(c[1].bindto.map(|b| b.to_string()), Some("198.18.2.9:0".into()));
+    assert_eq!((c[0].loc.line, c[1].loc.line), (9, 12), "each named at its host block");
+    // A bindto of the other family is warned about and left out, as for any checker.
+    let l = ok(&nat(" real_server 198.18.2.1 25 {\n SMTP_CHECK {\n host {\n bindto 2001:db8::9\n }\n }\n }"));
+    assert_eq!(l.config.virtual_servers[0].reals[0].checkers[0].bindto, None);
+    assert!(
+        l.diags.iter().any(|d| d.msg.contains("bindto 2001:db8::9 is not of the family")),
+        "{:?}",
+        l.diags
+    );
+}
