@@ -248,6 +248,8 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
          global_defs {\n",
     );
     for g in &v.globals {
+        // Each its own origin: keepalived's complaints about one name its line.
+        origin(&mut t, &g.loc);
         render(&mut t, g, 1);
     }
     let _ = write!(

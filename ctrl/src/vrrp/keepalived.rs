@@ -226,7 +226,11 @@ pub fn config_test(binary: &Path, conf: &Path, text: &str) -> io::Result<Vec<Str
             .find("line ")
             .and_then(|i| lower[i + 5..].split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
         match n.and_then(|n| super::conf::origin_of(text, n)) {
-            Some(origin) => lines.push(format!("{origin}: keepalived: {l}")),
+            // The generated file's "(Line N)" would only mislead next to the origin.
+            Some(origin) => {
+                let l = l.strip_prefix("(Line ").and_then(|r| r.split_once(") ")).map_or(l, |(_, rest)| rest);
+                lines.push(format!("{origin}: keepalived: {l}"))
+            }
             None => lines.push(format!("keepalived: {l}")),
         }
     }

@@ -121,6 +121,12 @@ fn generated_config_is_vrrp_only_on_the_tap() {
         Some("k.conf:17")
     );
     assert_eq!(origin_of(&t, 3), None);
+    // A line of global_defs names its own (keepalived checks some of them: a message about
+    // `vrrp_garp_master_delay` is the operator's line, not the generated file's).
+    let garp = t.lines().position(|l| l.contains("vrrp_garp_master_delay")).unwrap() + 1;
+    let at = origin_of(&t, garp).unwrap();
+    let line: usize = at.strip_prefix("k.conf:").unwrap().parse().unwrap();
+    assert!(SEED.lines().nth(line - 1).unwrap().contains("vrrp_garp_master_delay"), "{at}");
 }
 
 #[test]
@@ -279,4 +285,11 @@ fn keepalived_config_test_accepts_ipv6() {
     );
     let auth = p.text.replacen("    virtual_router_id 52\n", "    virtual_router_id 52\n    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }\n", 1);
     assert!(!check(&auth).is_empty(), "keepalived took authentication on an IPv6 instance");
+    // A complaint about a global_defs line: named by its own origin, without the
+    // generated file's "(Line N)".
+    let garp =
+        p.text.replacen("global_defs {\n", "global_defs {\n# k.conf:99\n    vrrp_garp_interval 0\n", 1);
+    let e = check(&garp);
+    assert!(e.iter().any(|l| l.starts_with("k.conf:99: keepalived: vrrp_garp_interval")), "{e:?}");
+    assert!(e.iter().all(|l| !l.contains("(Line ")), "{e:?}");
 }

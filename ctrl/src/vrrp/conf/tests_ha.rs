@@ -192,8 +192,11 @@ fn lvs_dr_master_reaches_keepalived_as_written() {
     let l = load_str("k.conf", DR_MASTER).unwrap_or_else(|e| panic!("{:?}", e.lines()));
     let p = plan(&l.config, &map(), Path::new("/run/rvs/vrrp.fifo"));
     let t = &p.text;
+    // global_defs as written, each line after the comment naming its origin.
+    let globals: String = t.lines().filter(|l| !l.starts_with("# ")).map(|l| format!("{l}\n")).collect();
+    let want = "    router_id LVS_A\n    enable_script_security\n    script_user root\n    vrrp_garp_master_delay 2\n    vrrp_skip_check_adv_addr\n";
+    assert!(globals.contains(want), "missing {want:?} in\n{t}");
     for want in [
-        "    router_id LVS_A\n    enable_script_security\n    script_user root\n    vrrp_garp_master_delay 2\n    vrrp_skip_check_adv_addr\n",
         "vrrp_script chk_rvsd {\n    script \"/bin/sh -c 'exec true'\"\n    interval 2\n    timeout 3\n    fall 3\n    rise 2\n    weight -40\n    user root\n}\n",
         "    state BACKUP\n    interface rvs-client\n    virtual_router_id 51\n    priority 150\n    advert_int 1\n",
         "    garp_master_delay 5\n    garp_master_refresh 60\n    unicast_src_ip 192.0.2.1\n    unicast_peer {\n        192.0.2.2\n    }\n",
