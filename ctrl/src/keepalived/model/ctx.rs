@@ -24,7 +24,14 @@ impl Ctx {
     }
 
     pub(super) fn unknown(&mut self, s: &Stmt, context: &str, known: &[&str]) {
-        let hint = suggest(&s.keyword, known).map(|k| format!(" (did you mean '{k}'?)")).unwrap_or_default();
+        let hint = match s.keyword.as_str() {
+            // keepalived 1.x's, which configs carried into 2.x still have.
+            "nat_mask" => {
+                " (keepalived 1.x's netmask of a NAT service: keepalived 2 dropped it, IPVS never read it)"
+                    .to_string()
+            }
+            k => suggest(k, known).map(|k| format!(" (did you mean '{k}'?)")).unwrap_or_default(),
+        };
         self.warn(&s.loc, format!("unknown keyword '{}' in {context}, ignored{hint}", s.keyword));
     }
 

@@ -328,6 +328,11 @@ fn unknown_and_misspelt_keywords_warn_with_location() {
             "k.conf:8: unknown keyword 'conect_timeout' in TCP_CHECK, ignored (did you mean 'connect_timeout'?)",
         ]
     );
+    let l = ok(&vs(" nat_mask 255.255.255.0\n"));
+    assert_eq!(
+        warnings(&l),
+        ["k.conf:5: unknown keyword 'nat_mask' in virtual_server, ignored (keepalived 1.x's netmask of a NAT service: keepalived 2 dropped it, IPVS never read it)"]
+    );
     let l = ok("global_defs {\n routr_id x\n vrrp_anything 1\n}\nglobl_defs { }\n");
     let w = warnings(&l);
     assert_eq!(w.len(), 2, "{w:?}");
