@@ -301,3 +301,6 @@ impl ControlState {
         Reply::Services { services }
     }
 }
+
+#[cfg(test)]
+mod tests;
