@@ -136,7 +136,9 @@ fn smtp_hosts(cx: &mut Ctx, k: &Stmt, base: CheckerConf) -> Vec<CheckerConf> {
             match o.keyword.as_str() {
                 "connect_ip" => ip = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "connect_ip", a)),
                 "connect_port" => port = cx.arg(o, 0).and_then(|a| cx.port(&o.loc, "connect_port", a)),
-                "bindto" => bind = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "bindto", a)),
+                "bindto" => {
+                    bind = cx.arg(o, 0).and_then(|a| cx.ip(&o.loc, "bindto", a)).map(|ip| (ip, o.loc.clone()))
+                }
                 "bind_port" => bind_port = cx.arg(o, 0).and_then(|a| cx.port(&o.loc, "bind_port", a)),
                 "bind_if" => c.bind_if = cx.arg(o, 0).map(str::to_string),
                 "fwmark" => c.fwmark = cx.u32(o),
@@ -148,17 +150,32 @@ fn smtp_hosts(cx: &mut Ctx, k: &Stmt, base: CheckerConf) -> Vec<CheckerConf> {
             }
         }
         c.target = SocketAddr::new(ip.unwrap_or(base.target.ip()), port.unwrap_or(base.target.port()));
-        match bind {
-            Some(b) if b.is_ipv4() != c.target.is_ipv4() => cx.warn(
-                &h.loc,
-                format!("bindto {b} is not of the family of the checked address {}: ignored", c.target.ip()),
-            ),
-            Some(b) => c.bindto = Some(SocketAddr::new(b, bind_port.unwrap_or(0))),
-            None => {}
+        if bind.is_some() {
+            c.bindto = source(cx, bind, bind_port, c.target);
         }
         out.push(c);
     }
     out
+}
+
+/// A checker's source: `bindto` (where it was written) with `bind_port`. keepalived drops
+/// a bindto of the other family than the target, with an error (a socket of one family
+/// cannot bind the other's address: every check would fail).
+fn source(
+    cx: &mut Ctx,
+    bindto: Option<(IpAddr, Loc)>,
+    bind_port: Option<u16>,
+    target: SocketAddr,
+) -> Option<SocketAddr> {
+    let (ip, loc) = bindto?;
+    if ip.is_ipv4() != target.is_ipv4() {
+        cx.warn(
+            &loc,
+            format!("bindto {ip} is not of the family of the checked address {}: ignored", target.ip()),
+        );
+        return None;
+    }
+    Some(SocketAddr::new(ip, bind_port.unwrap_or(0)))
 }
 
 fn checker(
@@ -415,19 +432,7 @@ fn checker(
         cx.error(&k.loc, format!("{} of real_server {} port 0 needs connect_port", k.keyword, rs.addr.ip()));
         return None;
     }
-    // keepalived drops a bindto of the other family than the target, with an error (a
-    // socket of one family cannot bind the other's address: every check would fail).
-    let bindto = match bindto {
-        Some((ip, loc)) if ip.is_ipv4() != target.is_ipv4() => {
-            cx.warn(
-                &loc,
-                format!("bindto {ip} is not of the family of the checked address {}: ignored", target.ip()),
-            );
-            None
-        }
-        Some((ip, _)) => Some(SocketAddr::new(ip, bind_port.unwrap_or(0))),
-        None => None,
-    };
+    let bindto = source(cx, bindto, bind_port, target);
     // keepalived spreads each checker's first run over `warmup`, by default its delay_loop
     // (`warmup 0` runs it at once); a FILE_CHECK is read at once.
     let warmup = if matches!(kind, CheckKind::File { .. }) {
