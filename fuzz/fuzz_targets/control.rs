@@ -47,8 +47,8 @@ use rvs_core::wire::udp::UdpPacket;
 use rvs_core::wire::{IpProtocol, MacAddr};
 use rvs_proto::check::{MH_TABLE_MAX, SCHEDULERS, SCHED_FLAGS};
 use rvs_proto::{
-    Cidr, Command, ForwardMethod, Persistence, Protocol, RateLimit, RealSpec, Request, ServiceKey,
-    ServiceOptions, ServiceSpec, Thresholds, Timeouts, TunnelEncap, PROTO_VERSION,
+    Cidr, Command, ForwardMethod, Persistence, Protocol, RateLimit, RealSpec, Reply, Request, ResponseResult,
+    ServiceKey, ServiceOptions, ServiceSpec, Thresholds, Timeouts, TunnelEncap, PROTO_VERSION,
 };
 
 #[path = "common/control.rs"]
@@ -474,10 +474,24 @@ fuzz_target!(|input: Input| {
                     (format!("{:?}", c.registry()), c.config().timeouts, Arc::as_ptr(&c.config().services))
                 };
                 let before = seen(&ctl);
+                let batch = match &back.command {
+                    Command::Batch { commands } => Some(commands.len()),
+                    _ => None,
+                };
                 let mut w = OneWorker { p: &mut p, counters: &counters, now };
-                if let Err(e) = ctl.respond(back, &mut w) {
-                    assert!(!e.is_empty(), "a refusal says why");
-                    assert_eq!(before, seen(&ctl), "a refused request changed something: {e}");
+                match ctl.respond(back, &mut w) {
+                    Err(e) => {
+                        assert!(!e.is_empty(), "a refusal says why");
+                        assert_eq!(before, seen(&ctl), "a refused request changed something: {e}");
+                    }
+                    // A batch: one result per command; if all were refused, nothing changed.
+                    Ok(Reply::Batch { results }) => {
+                        assert_eq!(Some(results.len()), batch, "a result per command of the batch");
+                        if results.iter().all(|r| matches!(r, ResponseResult::Error(_))) {
+                            assert_eq!(before, seen(&ctl), "a batch of refusals changed something");
+                        }
+                    }
+                    Ok(_) => assert!(batch.is_none(), "a batch answered without its results"),
                 }
                 control::check(ctl.registry(), MAX_SERVICES, MAX_REALS);
                 continue;

@@ -80,6 +80,64 @@ pub enum Command {
     /// `rvsadm --cluster --leave`: leave the cluster gracefully (routes withdrawn, drain,
     /// then rvsd stops). Answered with `Cluster`.
     ClusterLeave,
+    /// Several table changes in one request (`Add*`, `Edit*`, `Del*`, `Clear`,
+    /// `SetTimeouts`), applied in order, each on its own as if sent alone (a refused one
+    /// changes nothing and the next is still applied), and reaching the workers as one
+    /// configuration. Answered with `Batch`, one result per command. What rvs-ctrl sends
+    /// when many servers change at once: a burst of failed checks costs one round trip
+    /// and one new configuration instead of one per server.
+    Batch {
+        commands: Vec<Command>,
+    },
+}
+
+impl Command {
+    /// The command's name as the protocol spells it (its `op`), for messages.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Command::Ping => "ping",
+            Command::AddService { .. } => "add_service",
+            Command::EditService { .. } => "edit_service",
+            Command::DelService { .. } => "del_service",
+            Command::AddReal { .. } => "add_real",
+            Command::EditReal { .. } => "edit_real",
+            Command::DelReal { .. } => "del_real",
+            Command::AddLocalAddr { .. } => "add_local_addr",
+            Command::DelLocalAddr { .. } => "del_local_addr",
+            Command::Clear => "clear",
+            Command::ListServices => "list_services",
+            Command::ListConns => "list_conns",
+            Command::SetTimeouts { .. } => "set_timeouts",
+            Command::GetTimeouts => "get_timeouts",
+            Command::Stats => "stats",
+            Command::Zero { .. } => "zero",
+            Command::Takeover { .. } => "takeover",
+            Command::Release { .. } => "release",
+            Command::Owned => "owned",
+            Command::SyncStatus => "sync_status",
+            Command::ClusterStatus => "cluster_status",
+            Command::ClusterLeave => "cluster_leave",
+            Command::Batch { .. } => "batch",
+        }
+    }
+
+    /// Whether the command changes rvsd's tables and nothing else, so that it may be part
+    /// of a `Batch`.
+    pub fn is_table_change(&self) -> bool {
+        matches!(
+            self,
+            Command::AddService { .. }
+                | Command::EditService { .. }
+                | Command::DelService { .. }
+                | Command::AddReal { .. }
+                | Command::EditReal { .. }
+                | Command::DelReal { .. }
+                | Command::AddLocalAddr { .. }
+                | Command::DelLocalAddr { .. }
+                | Command::Clear
+                | Command::SetTimeouts { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,5 +205,78 @@ mod tests {
         }
         let bare: Request = serde_json::from_str(r#"{"version":1,"op":"takeover"}"#).unwrap();
         assert_eq!(bare.command, Command::Takeover { addrs: vec![] });
+    }
+
+    /// One command of every kind.
+    fn one_of_each() -> Vec<Command> {
+        let key = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() };
+        let spec = crate::ServiceSpec {
+            key,
+            scheduler: "rr".into(),
+            local_addrs: vec![],
+            options: Default::default(),
+        };
+        let real = RealSpec {
+            thresholds: Default::default(),
+            addr: "198.19.0.11:80".parse().unwrap(),
+            weight: 1,
+            method: ForwardMethod::FullNat,
+            tunnel: None,
+        };
+        let (addr, lip) = (real.addr, "198.19.0.1".parse().unwrap());
+        vec![
+            Command::Ping,
+            Command::AddService { spec: spec.clone() },
+            Command::EditService { spec },
+            Command::DelService { key },
+            Command::AddReal { service: key, real: real.clone() },
+            Command::EditReal { service: key, real },
+            Command::DelReal { service: key, addr },
+            Command::AddLocalAddr { service: key, addr: lip },
+            Command::DelLocalAddr { service: key, addr: lip },
+            Command::Clear,
+            Command::ListServices,
+            Command::ListConns,
+            Command::SetTimeouts { timeouts: crate::Timeouts { tcp: 900, tcp_fin: 0, udp: 0 } },
+            Command::GetTimeouts,
+            Command::Stats,
+            Command::Zero { service: None },
+            Command::Takeover { addrs: vec![] },
+            Command::Release { addrs: vec![] },
+            Command::Owned,
+            Command::SyncStatus,
+            Command::ClusterStatus,
+            Command::ClusterLeave,
+            Command::Batch { commands: vec![Command::Clear] },
+        ]
+    }
+
+    #[test]
+    fn op_is_the_name_on_the_wire() {
+        for cmd in one_of_each() {
+            let v = serde_json::to_value(&cmd).unwrap();
+            assert_eq!(v["op"].as_str(), Some(cmd.op()), "{cmd:?}");
+        }
+    }
+
+    #[test]
+    fn a_batch_round_trips_with_its_commands_in_order() {
+        let commands: Vec<Command> = one_of_each().into_iter().filter(Command::is_table_change).collect();
+        assert_eq!(commands.len(), 10);
+        let batch = Command::Batch { commands };
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &Request::new(batch.clone())).unwrap();
+        assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1);
+        let back: Request = read_msg(&mut &buf[..]).unwrap();
+        assert_eq!(back.command, batch);
+        let reply = crate::Response::ok(crate::Reply::Batch {
+            results: vec![
+                crate::ResponseResult::Ok(crate::Reply::Ok),
+                crate::ResponseResult::Error("No such service".into()),
+            ],
+        });
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &reply).unwrap();
+        assert_eq!(read_msg::<_, crate::Response>(&mut &buf[..]).unwrap(), reply);
     }
 }

@@ -43,14 +43,35 @@ pub struct ConnInfo {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reply {
     Ok,
-    Pong { daemon: String, version: u32 },
-    Services { services: Vec<ServiceInfo> },
-    Conns { conns: Vec<ConnInfo> },
-    Timeouts { timeouts: Timeouts },
-    Stats { workers: Vec<WorkerStats> },
-    Ownership { ownership: OwnershipInfo },
-    Sync { sync: Box<SyncInfo> },
-    Cluster { cluster: ClusterInfo },
+    Pong {
+        daemon: String,
+        version: u32,
+    },
+    Services {
+        services: Vec<ServiceInfo>,
+    },
+    Conns {
+        conns: Vec<ConnInfo>,
+    },
+    Timeouts {
+        timeouts: Timeouts,
+    },
+    Stats {
+        workers: Vec<WorkerStats>,
+    },
+    Ownership {
+        ownership: OwnershipInfo,
+    },
+    Sync {
+        sync: Box<SyncInfo>,
+    },
+    Cluster {
+        cluster: ClusterInfo,
+    },
+    /// A `Batch`'s results, one per command in its order.
+    Batch {
+        results: Vec<ResponseResult>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -356,6 +356,8 @@ enum Cmd {
     SyncStatus,
     ClusterStatus,
     ClusterLeave,
+    /// Table changes in one request (anything else in it is refused where it stands).
+    Batch(Vec<Cmd>),
 }
 
 impl Cmd {
@@ -388,6 +390,18 @@ impl Cmd {
             Cmd::SyncStatus => Command::SyncStatus,
             Cmd::ClusterStatus => Command::ClusterStatus,
             Cmd::ClusterLeave => Command::ClusterLeave,
+            Cmd::Batch(v) => Command::Batch {
+                // A batch in a batch (refused where it stands) is written empty: deeper
+                // nesting only meets serde_json's recursion limit, a malformed request.
+                commands: v
+                    .into_iter()
+                    .take(16)
+                    .map(|c| match c {
+                        Cmd::Batch(_) => Command::Batch { commands: vec![] },
+                        c => c.command(),
+                    })
+                    .collect(),
+            },
         }
     }
 }

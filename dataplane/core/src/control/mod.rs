@@ -12,8 +12,8 @@ use std::sync::Arc;
 use crate::service::{LocalKind, Registry, WorkerConfig};
 use crate::stats::WorkerCounters;
 use rvs_proto::{
-    AddrOwnership, ClusterInfo, Command, ConnInfo, OwnershipInfo, RealInfo, Reply, Request, ServiceInfo,
-    ServiceKey, SyncInfo, TrafficStats, WorkerStats, PROTO_VERSION,
+    AddrOwnership, ClusterInfo, Command, ConnInfo, OwnershipInfo, RealInfo, Reply, Request, ResponseResult,
+    ServiceInfo, ServiceKey, SyncInfo, TrafficStats, WorkerStats, PROTO_VERSION,
 };
 
 /// The longest request line rvsd reads from a control client (the largest real one, a
@@ -47,6 +47,13 @@ pub trait Workers {
     }
     /// The services changed (what follows their local addresses: rvsd's flow rules).
     fn services_changed(&mut self, _registry: &Registry) {}
+}
+
+/// What accepted table changes touched, to be sent to the workers.
+#[derive(Debug, Default, Clone, Copy)]
+struct Changed {
+    services: bool,
+    timeouts: bool,
 }
 
 /// Which counter table a stat slot indexes.
@@ -103,6 +110,61 @@ impl ControlState {
 
     /// Executes one control command. A refused one changes nothing.
     pub fn handle(&mut self, cmd: Command, w: &mut impl Workers) -> Result<Reply, String> {
+        if cmd.is_table_change() {
+            let what = self.change(cmd)?;
+            self.publish_changes(what, w);
+            return Ok(Reply::Ok);
+        }
+        match cmd {
+            Command::Ping => Ok(Reply::Pong { daemon: "rvsd".into(), version: PROTO_VERSION }),
+            Command::Batch { commands } => Ok(self.batch(commands, w)),
+            Command::ListServices => Ok(self.list_services()),
+            Command::ListConns => Ok(Reply::Conns { conns: w.conns()? }),
+            Command::GetTimeouts => Ok(Reply::Timeouts { timeouts: self.config.timeouts }),
+            Command::Stats => Ok(Reply::Stats { workers: w.stats() }),
+            Command::Zero { service } => self.zero(service),
+            Command::Takeover { addrs } => Ok(self.set_ownership(&addrs, true, w)),
+            Command::Release { addrs } => Ok(self.set_ownership(&addrs, false, w)),
+            Command::Owned => Ok(self.ownership()),
+            Command::SyncStatus => Ok(Reply::Sync { sync: Box::new(w.sync_status()) }),
+            Command::ClusterStatus => Ok(Reply::Cluster { cluster: w.cluster_status() }),
+            Command::ClusterLeave => Ok(Reply::Cluster { cluster: w.cluster_leave()? }),
+            // Every table change was taken above.
+            other => Err(format!("{other:?} is not a command rvsd executes")),
+        }
+    }
+
+    /// `Batch`: each command applied on its own, in order; the workers get one new
+    /// configuration at the end (rather than one per command, which a burst of failed
+    /// checks would otherwise cost them, each rebuilt between two bursts).
+    fn batch(&mut self, commands: Vec<Command>, w: &mut impl Workers) -> Reply {
+        let mut what = Changed::default();
+        let results = commands
+            .into_iter()
+            .map(|cmd| {
+                if !cmd.is_table_change() {
+                    return ResponseResult::Error(format!(
+                        "a batch holds table changes only, not {}",
+                        cmd.op()
+                    ));
+                }
+                match self.change(cmd) {
+                    Ok(c) => {
+                        what.services |= c.services;
+                        what.timeouts |= c.timeouts;
+                        ResponseResult::Ok(Reply::Ok)
+                    }
+                    Err(e) => ResponseResult::Error(e),
+                }
+            })
+            .collect();
+        self.publish_changes(what, w);
+        Reply::Batch { results }
+    }
+
+    /// Applies one table change (`Command::is_table_change`) to the registry or the
+    /// timeouts, without sending anything yet; a refused one changes nothing.
+    fn change(&mut self, cmd: Command) -> Result<Changed, String> {
         // A new service or real server takes a slot that may have been used before: it
         // starts from zero.
         let fresh = match &cmd {
@@ -112,7 +174,6 @@ impl ControlState {
         };
         let r = &mut self.registry;
         let changed = match cmd {
-            Command::Ping => return Ok(Reply::Pong { daemon: "rvsd".into(), version: PROTO_VERSION }),
             Command::AddService { spec } => r.add_service(spec),
             Command::EditService { spec } => r.edit_service(spec),
             Command::DelService { key } => r.del_service(&key),
@@ -125,8 +186,6 @@ impl ControlState {
                 r.clear();
                 Ok(())
             }
-            Command::ListServices => return Ok(self.list_services()),
-            Command::ListConns => return Ok(Reply::Conns { conns: w.conns()? }),
             Command::SetTimeouts { timeouts } => {
                 // A zero field keeps what it was (ipvsadm --set 0 ...).
                 let mut t = self.config.timeouts;
@@ -139,18 +198,10 @@ impl ControlState {
                         *cur = new;
                     }
                 }
-                self.set_config(self.config.with_timeouts(t), w);
-                return Ok(Reply::Ok);
+                self.config = self.config.with_timeouts(t);
+                return Ok(Changed { services: false, timeouts: true });
             }
-            Command::GetTimeouts => return Ok(Reply::Timeouts { timeouts: self.config.timeouts }),
-            Command::Stats => return Ok(Reply::Stats { workers: w.stats() }),
-            Command::Zero { service } => return self.zero(service),
-            Command::Takeover { addrs } => return Ok(self.set_ownership(&addrs, true, w)),
-            Command::Release { addrs } => return Ok(self.set_ownership(&addrs, false, w)),
-            Command::Owned => return Ok(self.ownership()),
-            Command::SyncStatus => return Ok(Reply::Sync { sync: Box::new(w.sync_status()) }),
-            Command::ClusterStatus => return Ok(Reply::Cluster { cluster: w.cluster_status() }),
-            Command::ClusterLeave => return Ok(Reply::Cluster { cluster: w.cluster_leave()? }),
+            other => return Err(format!("{} is no table change", other.op())),
         };
         changed.map_err(|e| e.to_string())?;
         if let Some((key, real)) = fresh {
@@ -159,9 +210,18 @@ impl ControlState {
                 self.baselines.insert(slot, now);
             }
         }
-        self.publish(w);
-        w.services_changed(&self.registry);
-        Ok(Reply::Ok)
+        Ok(Changed { services: true, timeouts: false })
+    }
+
+    /// Sends what `change` did: a configuration with the registry's services when they
+    /// changed (and tells the threads that follow them), the timeouts alone otherwise.
+    fn publish_changes(&mut self, what: Changed, w: &mut impl Workers) {
+        if what.services {
+            self.publish(w);
+            w.services_changed(&self.registry);
+        } else if what.timeouts {
+            w.publish(&Arc::new(self.config.clone()));
+        }
     }
 
     /// A new configuration with the registry's services, sent.

@@ -149,3 +149,58 @@ fn release_announces_nothing_and_takeover_what_it_owns() {
     let v4 = "198.18.0.100".parse().unwrap();
     assert!(w.published[2].services.owns(v4) && !w.published[1].services.owns(v4));
 }
+
+#[test]
+fn a_batch_applies_each_command_on_its_own_and_publishes_once() {
+    let (mut c, counters) = state(8);
+    let mut w = Recorded::default();
+    let key = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() };
+    let other = ServiceKey { protocol: Protocol::Udp, addr: "198.18.0.100:53".parse().unwrap() };
+    c.handle(Command::AddService { spec: spec(key) }, &mut w).unwrap();
+    c.handle(Command::AddReal { service: key, real: real("198.19.0.11:80") }, &mut w).unwrap();
+    counters.reals[0].traffic.conns.add(7);
+    let published = w.published.len();
+    let batch = Command::Batch {
+        commands: vec![
+            Command::DelReal { service: key, addr: "198.19.0.11:80".parse().unwrap() },
+            // Refused (no such service): the rest still applies.
+            Command::AddReal { service: other, real: real("198.19.0.12:53") },
+            // A read is no table change: refused where it stands.
+            Command::ListServices,
+            Command::Batch { commands: vec![] },
+            // The slot just freed is taken again: it starts from zero.
+            Command::AddReal { service: key, real: real("198.19.0.13:80") },
+            Command::SetTimeouts { timeouts: Timeouts { tcp: 60, tcp_fin: 0, udp: 0 } },
+        ],
+    };
+    let Ok(Reply::Batch { results }) = c.handle(batch, &mut w) else { panic!("not a batch reply") };
+    let errors: Vec<Option<&str>> = results
+        .iter()
+        .map(|r| match r {
+            ResponseResult::Ok(Reply::Ok) => None,
+            ResponseResult::Error(e) => Some(e.as_str()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(errors[..2], [None, Some("Service not defined")]);
+    assert_eq!(errors[2], Some("a batch holds table changes only, not list_services"));
+    assert_eq!(errors[3], Some("a batch holds table changes only, not batch"));
+    assert_eq!(errors[4..], [None, None]);
+    // One configuration for the whole batch, with both its changes.
+    assert_eq!(w.published.len(), published + 1);
+    let last = w.published.last().unwrap();
+    let reals: Vec<_> = last.services.services[0].reals.iter().map(|r| r.addr.to_string()).collect();
+    assert_eq!(reals, ["198.19.0.13:80"]);
+    assert_eq!(last.timeouts.tcp, 60);
+    match c.handle(Command::ListServices, &mut w).unwrap() {
+        Reply::Services { services } => {
+            assert_eq!(services[0].reals.len(), 1);
+            assert_eq!(services[0].reals[0].stats.conns, 0, "a reused slot starts from zero");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing accepted: nothing published.
+    let refused = Command::Batch { commands: vec![Command::DelService { key: other }] };
+    c.handle(refused, &mut w).unwrap();
+    assert_eq!(w.published.len(), published + 1);
+}
