@@ -17,7 +17,9 @@
 
 use crate::adm::Transport;
 use crate::check::state::{DesiredService, Table};
-use rvs_proto::{Client, Command, ForwardMethod, ProtoError, Reply, ServiceInfo, Thresholds, Timeouts};
+use rvs_proto::{
+    Client, Command, ForwardMethod, ProtoError, Reply, ResponseResult, ServiceInfo, Thresholds, Timeouts,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -25,6 +27,10 @@ use std::time::{Duration, Instant};
 
 /// How often the syncer re-reads rvsd's table when nothing else made it.
 pub const RELIST_EVERY: Duration = Duration::from_secs(10);
+
+/// Commands per `Batch`: far below rvsd's request limit (`MAX_REQUEST`, 1 MiB) even for
+/// services with many local addresses.
+pub const BATCH: usize = 256;
 
 /// What rvs-ctrl owns in rvsd: the table, and the connection timeouts when
 /// `global_defs { lvs_timeouts ... }` names them.
@@ -226,8 +232,10 @@ pub enum SyncError {
     Transport(#[from] ProtoError),
     #[error("rvsd refused to list: {0}")]
     List(String),
-    #[error("rvsd answered a listing with {0:?}")]
+    #[error("rvsd answered with {0:?}")]
     UnexpectedReply(Box<Reply>),
+    #[error("rvsd does not take batches of commands ({0}); sending them one at a time")]
+    NoBatch(String),
 }
 
 /// What one round did.
@@ -245,11 +253,41 @@ pub struct Syncer {
     actual: Option<Table>,
     /// Refusals already logged at error level (so a permanent one is not logged every round).
     reported: BTreeSet<String>,
+    /// rvsd refused a `Batch` (one older than them): commands go one by one.
+    no_batch: bool,
 }
 
 impl Syncer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sends `cmds`, in one `Batch` when there are several (one round trip and one new
+    /// configuration for the workers, whatever their number); their results in order.
+    fn send(
+        &mut self,
+        t: &mut dyn Transport,
+        cmds: &[Command],
+    ) -> Result<Vec<Result<Reply, String>>, SyncError> {
+        if cmds.len() == 1 || self.no_batch {
+            return cmds.iter().map(|c| t.call(c.clone()).map_err(SyncError::from)).collect();
+        }
+        match t.call(Command::Batch { commands: cmds.to_vec() })? {
+            Ok(Reply::Batch { results }) if results.len() == cmds.len() => Ok(results
+                .into_iter()
+                .map(|r| match r {
+                    ResponseResult::Ok(reply) => Ok(reply),
+                    ResponseResult::Error(e) => Err(e),
+                })
+                .collect()),
+            Ok(other) => Err(SyncError::UnexpectedReply(Box::new(other))),
+            // An rvsd older than batches answers "malformed request" and closes: from
+            // now on, one command at a time.
+            Err(e) => {
+                self.no_batch = true;
+                Err(SyncError::NoBatch(e))
+            }
+        }
     }
 
     /// Forget rvsd's table: the next round lists it again.
@@ -277,25 +315,26 @@ impl Syncer {
         };
         let cmds = diff(desired, &actual);
         let mut stale = false;
-        for cmd in cmds {
-            match t.call(cmd.clone()) {
-                Ok(Ok(_)) => {
-                    tracing::info!(command = ?cmd, "applied");
-                    apply(&mut actual, &cmd);
-                    round.applied += 1;
-                }
-                Ok(Err(msg)) => {
-                    round.refused += 1;
-                    // The table may not be what we think: list it again next time.
-                    stale = true;
-                    let what = format!("{cmd:?}: {msg}");
-                    if self.reported.insert(what) {
-                        tracing::error!(command = ?cmd, error = %msg, "rvsd refused");
-                    } else {
-                        tracing::debug!(command = ?cmd, error = %msg, "rvsd refused again");
+        for chunk in cmds.chunks(BATCH) {
+            for (cmd, result) in chunk.iter().zip(self.send(t, chunk)?) {
+                match result {
+                    Ok(_) => {
+                        tracing::info!(command = ?cmd, "applied");
+                        apply(&mut actual, cmd);
+                        round.applied += 1;
+                    }
+                    Err(msg) => {
+                        round.refused += 1;
+                        // The table may not be what we think: list it again next time.
+                        stale = true;
+                        let what = format!("{cmd:?}: {msg}");
+                        if self.reported.insert(what) {
+                            tracing::error!(command = ?cmd, error = %msg, "rvsd refused");
+                        } else {
+                            tracing::debug!(command = ?cmd, error = %msg, "rvsd refused again");
+                        }
                     }
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         if !stale {
@@ -383,6 +422,12 @@ pub fn run(socket: &str, rx: &Receiver<Arc<Wanted>>) {
             }
             Err(SyncError::Transport(e)) => {
                 tracing::warn!(error = %e, "lost rvsd; reconnecting");
+                client = None;
+                syncer.invalidate();
+            }
+            Err(e @ SyncError::NoBatch(_)) => {
+                // rvsd closed the connection after its answer: again, command by command.
+                tracing::info!("{e}");
                 client = None;
                 syncer.invalidate();
             }

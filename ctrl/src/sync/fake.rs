@@ -20,6 +20,10 @@ pub struct State {
     /// Close the connection instead of answering the next request.
     pub drop_next: bool,
     pub timeouts: Timeouts,
+    /// `Batch` requests served (their commands are in `log` one by one).
+    pub batches: usize,
+    /// Answer a `Batch` as an rvsd older than them does: "malformed request", then close.
+    pub refuse_batches: bool,
 }
 
 impl Default for State {
@@ -29,6 +33,8 @@ impl Default for State {
             log: Vec::new(),
             drop_next: false,
             timeouts: Timeouts { tcp: 900, tcp_fin: 120, udp: 300 },
+            batches: 0,
+            refuse_batches: false,
         }
     }
 }
@@ -59,16 +65,19 @@ impl FakeRvsd {
                             if std::mem::take(&mut s.drop_next) {
                                 return;
                             }
-                            s.log.push(req.command.clone());
                             match req.command {
-                                Command::GetTimeouts => {
-                                    Response::ok(Reply::Timeouts { timeouts: s.timeouts })
+                                Command::Batch { .. } if s.refuse_batches => {
+                                    let e = "malformed request: unknown variant `batch`";
+                                    let _ = write_msg(&mut w, &Response::error(e));
+                                    return;
                                 }
-                                Command::SetTimeouts { timeouts } => {
-                                    s.timeouts = timeouts;
-                                    Response::ok(Reply::Ok)
+                                Command::Batch { commands } => {
+                                    s.batches += 1;
+                                    let results =
+                                        commands.into_iter().map(|c| one(&mut s, c).result).collect();
+                                    Response::ok(Reply::Batch { results })
                                 }
-                                cmd => handle(&mut s.table, cmd),
+                                cmd => one(&mut s, cmd),
                             }
                         };
                         if write_msg(&mut w, &resp).is_err() {
@@ -87,6 +96,19 @@ impl FakeRvsd {
 
     pub fn take_log(&self) -> Vec<Command> {
         std::mem::take(&mut self.state.lock().unwrap().log)
+    }
+}
+
+/// One command, recorded in the log.
+fn one(s: &mut State, cmd: Command) -> Response {
+    s.log.push(cmd.clone());
+    match cmd {
+        Command::GetTimeouts => Response::ok(Reply::Timeouts { timeouts: s.timeouts }),
+        Command::SetTimeouts { timeouts } => {
+            s.timeouts = timeouts;
+            Response::ok(Reply::Ok)
+        }
+        cmd => handle(&mut s.table, cmd),
     }
 }
 

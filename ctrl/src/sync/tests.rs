@@ -306,3 +306,51 @@ fn a_changed_forwarding_method_is_an_edit_and_round_trips_through_rvsds_listing(
     assert_eq!(applied, want, "apply mirrors rvsd");
     assert!(diff(&want, &applied).is_empty());
 }
+
+/// A service with `n` real servers 198.19.x.y:80 (weight 1).
+fn many_reals(n: usize) -> Table {
+    let reals: Vec<String> = (0..n).map(|i| format!("198.19.{}.{}:80", i / 250, i % 250 + 1)).collect();
+    let reals: Vec<(&str, u32)> = reals.iter().map(|a| (a.as_str(), 1)).collect();
+    table(vec![(V, svc("rr", L, &reals))])
+}
+
+#[test]
+fn many_changes_go_in_batches_in_order() {
+    let fake = FakeRvsd::start(Table::new());
+    let mut c = Client::connect(&fake.path).unwrap();
+    let mut s = Syncer::new();
+    // 1 service + 600 servers: 601 commands, in batches of 256, 256 and 89.
+    let desired = many_reals(600);
+    let r = s.round(&mut c, &desired).unwrap();
+    assert_eq!((r.applied, r.refused), (601, 0));
+    assert_eq!(fake.state.lock().unwrap().batches, 3);
+    assert_eq!(fake.table(), desired);
+    let log = show(&fake.take_log());
+    assert_eq!(log[..2], ["ListServices", "A 198.18.0.100:80 rr"]);
+    assert_eq!(log[2], "a 198.18.0.100:80 198.19.0.1:80 1");
+    assert_eq!(log.len(), 602);
+    // A lone change needs no batch.
+    let mut desired = desired;
+    desired.get_mut(&key(V)).unwrap().reals.insert("198.19.0.1:80".parse().unwrap(), 5);
+    s.round(&mut c, &desired).unwrap();
+    assert_eq!(show(&fake.take_log()), ["e 198.18.0.100:80 198.19.0.1:80 5"]);
+    assert_eq!(fake.state.lock().unwrap().batches, 3);
+}
+
+#[test]
+fn an_rvsd_without_batches_gets_the_commands_one_by_one() {
+    let fake = FakeRvsd::start(Table::new());
+    fake.state.lock().unwrap().refuse_batches = true;
+    let desired = many_reals(3);
+    let mut s = Syncer::new();
+    let mut c = Client::connect(&fake.path).unwrap();
+    assert!(matches!(s.round(&mut c, &desired), Err(SyncError::NoBatch(_))));
+    assert_eq!(fake.table(), Table::new(), "nothing applied by the refused batch");
+    // The old rvsd closed the connection: the next one lists again and goes one by one.
+    s.invalidate();
+    let mut c = Client::connect(&fake.path).unwrap();
+    let r = s.round(&mut c, &desired).unwrap();
+    assert_eq!((r.listed, r.applied), (true, 4));
+    assert_eq!(fake.table(), desired);
+    assert_eq!(fake.state.lock().unwrap().batches, 0);
+}
