@@ -136,6 +136,26 @@ table_reals() {
     cur && $1 == "->" && $2 ~ /^[0-9]/ {print $2}' | sort
 }
 
+# removal_timeline MARK T0: when, after T0 (epoch s), rvs-ctrl's log since MARK saw the
+# checks fail and rvsd accept the removals: which of the two took the time.
+removal_timeline() {
+  log_since "$1" | "$PY" -c '
+import datetime, re, sys
+t0 = float(sys.argv[1])
+down, applied = [], []
+for line in sys.stdin:
+    m = re.match(r"(\S+)Z ", line)
+    if not m:
+        continue
+    t = datetime.datetime.fromisoformat(m.group(1) + "+00:00").timestamp() - t0
+    if "real server down" in line:
+        down.append(t)
+    elif "applied" in line and "DelReal" in line:
+        applied.append(t)
+span = lambda v: f"{len(v)} between +{min(v):.2f} and +{max(v):.2f} s" if v else "none"
+print(f"checks failed: {span(down)}; removals applied: {span(applied)}")' "$2"
+}
+
 # cpu_ticks PID: utime + stime (clock ticks) of the whole process.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -273,6 +293,7 @@ if [[ -n $t_all ]]; then
     pass "$n_victims stopped servers removed within $took s (limit delay_loop + retry x delay_before_retry + $MARGIN = $limit s)"
   else
     fail "$n_victims stopped servers removed only after $took s (limit $limit s)"
+    say "rvs-ctrl's timeline after the stop: $(removal_timeline "$mark" "$tk")"
   fi
 else
   fail "'rvsadm -Ln' still has $cur real servers $((WINDOW + 8)) s after $n_victims listeners stopped (want $((N - n_victims)))"
