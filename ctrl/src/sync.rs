@@ -28,9 +28,30 @@ use std::time::{Duration, Instant};
 /// How often the syncer re-reads rvsd's table when nothing else made it.
 pub const RELIST_EVERY: Duration = Duration::from_secs(10);
 
-/// Commands per `Batch`: far below rvsd's request limit (`MAX_REQUEST`, 1 MiB) even for
-/// services with many local addresses.
+/// Commands per `Batch`, at most.
 pub const BATCH: usize = 256;
+/// Bytes of commands per `Batch`, at most (as JSON): a quarter of rvsd's request limit
+/// (`MAX_REQUEST`, 1 MiB), whatever the services' local addresses make of each.
+pub const BATCH_BYTES: usize = 256 << 10;
+
+/// `cmds` cut into runs for one `Batch` each: at most [`BATCH`] commands and
+/// [`BATCH_BYTES`] of JSON (a single bigger command goes alone).
+fn batches(cmds: &[Command]) -> Vec<&[Command]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, c) in cmds.iter().enumerate() {
+        let size = serde_json::to_vec(c).map_or(0, |v| v.len());
+        if i > start && (i - start == BATCH || bytes + size > BATCH_BYTES) {
+            out.push(&cmds[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < cmds.len() {
+        out.push(&cmds[start..]);
+    }
+    out
+}
 
 /// What rvs-ctrl owns in rvsd: the table, and the connection timeouts when
 /// `global_defs { lvs_timeouts ... }` names them.
@@ -315,7 +336,7 @@ impl Syncer {
         };
         let cmds = diff(desired, &actual);
         let mut stale = false;
-        for chunk in cmds.chunks(BATCH) {
+        for chunk in batches(&cmds) {
             for (cmd, result) in chunk.iter().zip(self.send(t, chunk)?) {
                 match result {
                     Ok(_) => {

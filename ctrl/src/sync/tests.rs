@@ -354,3 +354,29 @@ fn an_rvsd_without_batches_gets_the_commands_one_by_one() {
     assert_eq!(fake.table(), desired);
     assert_eq!(fake.state.lock().unwrap().batches, 0);
 }
+
+#[test]
+fn batches_keep_to_their_count_and_size() {
+    let svc = |lips: usize| {
+        let mut spec = svc("rr", &[], &[]).spec(key(V));
+        spec.local_addrs = (0..lips).map(|i| format!("2001:db8::{i:x}").parse().unwrap()).collect();
+        Command::AddService { spec }
+    };
+    let small: Vec<Command> = (0..600).map(|_| svc(0)).collect();
+    let sizes: Vec<usize> = batches(&small).iter().map(|b| b.len()).collect();
+    assert_eq!(sizes, [256, 256, 88]);
+    // Services with 1,000 IPv6 local addresses each (about 16 KB of JSON): 16 a batch.
+    let big: Vec<Command> = (0..40).map(|_| svc(1000)).collect();
+    let one = serde_json::to_vec(&big[0]).unwrap().len();
+    assert!(one > 15 << 10, "{one}");
+    assert_eq!(batches(&big).iter().map(|b| b.len()).collect::<Vec<_>>(), [16, 16, 8]);
+    for b in batches(&big) {
+        let bytes: usize = b.iter().map(|c| serde_json::to_vec(c).unwrap().len()).sum();
+        assert!(bytes <= BATCH_BYTES, "{bytes}");
+    }
+    assert_eq!(batches(&big).iter().map(|b| b.len()).sum::<usize>(), 40);
+    // A command bigger than a batch's bytes still goes, alone.
+    let huge = vec![svc(20_000), svc(0)];
+    assert_eq!(batches(&huge).iter().map(|b| b.len()).collect::<Vec<_>>(), [1, 1]);
+    assert!(batches(&[]).is_empty());
+}
