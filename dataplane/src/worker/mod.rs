@@ -136,18 +136,9 @@ impl Worker {
                 counters.redirected_in.add(taken);
             }
 
-            // Each configuration is whole: of a run of them (a burst of control commands,
-            // an rvsadm script) only the last is taken, one rebuild instead of one each.
-            // Any other message sees the configurations sent before it.
-            let mut config: Option<std::sync::Arc<rvs_core::service::WorkerConfig>> = None;
             while let Ok(msg) = self.inbox.try_recv() {
-                if !matches!(msg, WorkerMsg::Config(_)) {
-                    if let Some(c) = config.take() {
-                        self.pipeline.set_config(&c);
-                    }
-                }
                 match msg {
-                    WorkerMsg::Config(c) => config = Some(c),
+                    WorkerMsg::Config(c) => self.pipeline.set_config(&c),
                     WorkerMsg::DumpConns(reply) => {
                         let _ = reply.send(self.pipeline.dump_sessions(now));
                     }
@@ -169,9 +160,6 @@ impl Worker {
                         self.pipeline.announce6(&v6, now);
                     }
                 }
-            }
-            if let Some(c) = config {
-                self.pipeline.set_config(&c);
             }
 
             if now.as_nanos().wrapping_sub(last_timer.as_nanos()) >= TIMER_INTERVAL_NS {
