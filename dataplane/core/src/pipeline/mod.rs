@@ -84,6 +84,8 @@ impl<P> Output<P> {
 /// Per-worker state of one service of the current snapshot.
 struct ServiceState {
     slot: u32,
+    /// The registry entry it is the state of (`Service::id`).
+    id: u64,
     scheduler_name: String,
     sched_flags: crate::sched::SchedFlags,
     scheduler: Scheduler,
@@ -322,16 +324,28 @@ impl<P: Frame> Pipeline<P> {
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         let mut old: HashMap<u32, ServiceState> = self.services.drain(..).map(|s| (s.slot, s)).collect();
         let worker = self.worker;
+        // Slots whose service is another one now (its persistence templates go with it).
+        let mut replaced = Vec::new();
         self.services = snapshot
             .services
             .iter()
             .map(|svc| match old.remove(&svc.slot) {
-                Some(st) if st.scheduler_name == svc.scheduler && st.sched_flags == svc.sched_flags => st,
-                _ => {
+                Some(st)
+                    if st.id == svc.id
+                        && st.scheduler_name == svc.scheduler
+                        && st.sched_flags == svc.sched_flags =>
+                {
+                    st
+                }
+                prev => {
+                    if prev.is_some_and(|p| p.id != svc.id) {
+                        replaced.push(svc.slot);
+                    }
                     let params =
                         SchedParams { flags: svc.sched_flags, seed: worker as u64, ..Default::default() };
                     ServiceState {
                         slot: svc.slot,
+                        id: svc.id,
                         scheduler_name: svc.scheduler.clone(),
                         sched_flags: svc.sched_flags,
                         scheduler: Scheduler::with_params(&svc.scheduler, &params).unwrap_or_else(|| {
@@ -353,7 +367,7 @@ impl<P: Frame> Pipeline<P> {
                 st.iface_cursors.resize(pools.len(), worker as usize);
             }
         }
-        for (slot, _) in old {
+        for slot in old.into_keys().chain(replaced) {
             self.persist.remove_service(slot);
         }
         // Thresholds: each worker enforces its share, on its own connection counts.

@@ -6,7 +6,7 @@ use super::tests::*;
 use super::*;
 use crate::stats::Event;
 use crate::wire::tcp::TcpFlags;
-use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey};
+use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
 
 #[test]
 fn snapshot_swap_keeps_sessions_flowing() {
@@ -86,4 +86,49 @@ fn quiescent_server_gets_no_new_connections_but_keeps_its_sessions() {
         tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), 1000, ip("198.18.0.100"), 80, TcpFlags::ACK, b"x");
     h.rx(CLIENT_PORT, ack);
     assert_eq!(endpoints(&h.take_tx(SERVER_PORT)[0]).4, first);
+}
+
+/// A service given the slot of one deleted in the same configuration (a `batch` that
+/// deletes a service and adds one when the registry has no fresh slot left), or a service
+/// deleted and added again, starts afresh: its clients do not follow the old one's
+/// persistence templates, as they would not have if the changes had come one at a time.
+#[test]
+fn a_service_in_a_reused_slot_keeps_nothing_of_the_old_one() {
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    let mut r = crate::service::Registry::new(1, 64);
+    let add = |r: &mut crate::service::Registry, weights: &[(u8, u32)]| {
+        let mut spec = ServiceSpec {
+            key: tcp_key(),
+            scheduler: "rr".into(),
+            local_addrs: vec!["198.19.0.200".parse().unwrap()],
+            options: Default::default(),
+        };
+        spec.options.persistence = Some(rvs_proto::Persistence { timeout: 300, prefix_len: 32 });
+        r.add_service(spec).unwrap();
+        for &(i, weight) in weights {
+            let real = RealSpec {
+                addr: format!("198.19.0.{i}:80").parse().unwrap(),
+                weight,
+                method: ForwardMethod::FullNat,
+                thresholds: Default::default(),
+                tunnel: None,
+            };
+            r.add_real(&tcp_key(), real).unwrap();
+        }
+    };
+    add(&mut r, &[(11, 1)]);
+    h.p.set_snapshot(Arc::new(r.snapshot()));
+    assert_eq!(open(&mut h, "198.18.0.10", 1000), Some(ip("198.19.0.11")));
+    // One configuration: the service deleted, a new one in its slot, where .11 takes no
+    // new clients (weight 0): a template followed would still lead there.
+    let old = r.snapshot();
+    r.del_service(&tcp_key()).unwrap();
+    add(&mut r, &[(11, 0), (12, 1)]);
+    let new = r.snapshot();
+    assert_eq!(new.services[0].slot, old.services[0].slot, "the slot is reused");
+    assert_ne!(new.services[0].id, old.services[0].id);
+    h.p.set_snapshot(Arc::new(new));
+    assert_eq!(open(&mut h, "198.18.0.10", 1001), Some(ip("198.19.0.12")), "scheduled afresh");
+    assert_eq!(open(&mut h, "198.18.0.10", 1002), Some(ip("198.19.0.12")), "and pinned there");
 }

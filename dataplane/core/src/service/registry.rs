@@ -44,6 +44,8 @@ struct ServiceEntry {
     spec: ServiceSpec,
     reals: Vec<RealEntry>,
     slot: u32,
+    /// Unique among the registry's services, ever (`Service::id`).
+    id: u64,
 }
 
 /// Hands out stat slots. Freed slots are reused only after the fresh ones run out, so
@@ -77,6 +79,8 @@ pub struct Registry {
     service_slots: Slots,
     real_slots: Slots,
     version: u64,
+    /// The id the next service added gets.
+    next_id: u64,
     /// Which VIPs/LIPs this director owns (`[ha]`, `rvsadm --takeover/--release`).
     ownership: super::Ownership,
     /// As an ECMP cluster member (`[cluster]`): how new flows are placed and which LIPs
@@ -171,6 +175,7 @@ impl Registry {
             service_slots: Slots::new(max_services),
             real_slots: Slots::new(max_reals),
             version: 0,
+            next_id: 1,
             ownership: super::Ownership::default(),
             cluster: None,
         }
@@ -240,7 +245,9 @@ impl Registry {
             spec: ServiceSpec { local_addrs: laddrs, ..spec },
             reals: Vec::new(),
             slot,
+            id: self.next_id,
         });
+        self.next_id += 1;
         self.changed();
         Ok(())
     }
@@ -431,6 +438,7 @@ impl Registry {
                     local_addrs,
                     alloc_addrs,
                     slot: e.slot,
+                    id: e.id,
                     sched_flags: flags,
                     persistence: persist_params(&e.spec.options),
                     syn_proxy: e.spec.options.syn_proxy && e.spec.key.protocol == Protocol::Tcp,
@@ -505,6 +513,7 @@ impl Registry {
                     _ => None,
                 },
                 slot: e.slot,
+                id: e.id,
             })
             .collect();
         super::Snapshot6::new(services)

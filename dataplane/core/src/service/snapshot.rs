@@ -59,6 +59,10 @@ pub struct Service {
     /// among them (`[cluster] local_addresses`).
     pub alloc_addrs: Vec<Ipv4Addr>,
     pub slot: u32,
+    /// Which registry entry this is (`Registry::add_service`): another service given this
+    /// one's slot in the same configuration (a batch at the registry's capacity), or this
+    /// one deleted and added again, has another, and so starts without its state.
+    pub id: u64,
     pub sched_flags: SchedFlags,
     /// `-p`/`-M`: None when the service is not persistent.
     pub persistence: Option<PersistParams>,

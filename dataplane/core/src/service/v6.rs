@@ -70,6 +70,8 @@ pub struct Service6 {
     pub proxy_protocol: Option<crate::proxyproto::Version>,
     /// Stat slot of the service (shared with IPv4).
     pub slot: u32,
+    /// Which registry entry this is (`Service::id`).
+    pub id: u64,
     /// `-p`/`-M`: the granularity's IPv6 prefix is the one that applies.
     pub persistence: Option<crate::persist::PersistParams>,
 }

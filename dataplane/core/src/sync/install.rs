@@ -223,6 +223,7 @@ mod tests {
                 reals: vec![real(1, 10), real(2, 11)],
                 local_addrs: vec![[198, 51, 100, 7].into()],
                 slot: 5,
+                id: 1,
                 sched_flags: SchedFlags::default(),
                 persistence: None,
                 syn_proxy: true,
@@ -353,6 +354,7 @@ mod tests {
             toa: false,
             proxy_protocol: Some(crate::proxyproto::Version::V2),
             slot: 9,
+            id: 1,
             persistence: None,
         };
         let snap = snapshot().with_v6(Snapshot6::new(vec![svc]));

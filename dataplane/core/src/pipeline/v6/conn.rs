@@ -49,6 +49,8 @@ pub(super) struct L4v6 {
 /// One IPv6 service's per-worker state.
 pub(super) struct Svc6State {
     slot: u32,
+    /// The registry entry it is the state of (`Service6::id`).
+    id: u64,
     scheduler_name: String,
     sched_flags: crate::sched::SchedFlags,
     scheduler: crate::sched::Scheduler,
@@ -59,15 +61,16 @@ pub(super) struct Svc6State {
 
 impl Svc6State {
     pub(super) fn new(svc: &Service6, worker: u16, old: Option<Svc6State>) -> Svc6State {
-        if let Some(st) =
-            old.filter(|o| o.scheduler_name == svc.scheduler && o.sched_flags == svc.sched_flags)
-        {
+        if let Some(st) = old.filter(|o| {
+            o.id == svc.id && o.scheduler_name == svc.scheduler && o.sched_flags == svc.sched_flags
+        }) {
             return st;
         }
         let params =
             crate::sched::SchedParams { flags: svc.sched_flags, seed: worker as u64, ..Default::default() };
         Svc6State {
             slot: svc.slot,
+            id: svc.id,
             scheduler_name: svc.scheduler.clone(),
             sched_flags: svc.sched_flags,
             scheduler: crate::sched::Scheduler::with_params(&svc.scheduler, &params).unwrap_or_else(|| {
@@ -80,6 +83,11 @@ impl Svc6State {
 
     pub(super) fn slot(&self) -> u32 {
         self.slot
+    }
+
+    /// Whether this is the state of `svc` (not of another service in its slot).
+    pub(super) fn is_of(&self, svc: &Service6) -> bool {
+        self.id == svc.id
     }
 
     pub(super) fn sync(&mut self, svc: &Service6, counters: &[RealCounters], version: u64) {

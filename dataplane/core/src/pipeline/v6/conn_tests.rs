@@ -655,3 +655,37 @@ fn a_port_zero_service_takes_the_other_ports_of_the_vip() {
     let (_, _, _, _, dst, rport, _) = parse(&h.tx(SERVER_PORT)[0]);
     assert_eq!((dst, rport), (rs(0), 80));
 }
+
+/// An IPv6 service given the slot of one deleted in the same configuration starts afresh:
+/// no persistence template of the old one (the IPv4 case: `reload_tests.rs`).
+#[test]
+fn an_ipv6_service_in_a_reused_slot_keeps_nothing_of_the_old_one() {
+    let mut r = Registry::new(1, 64);
+    let options = rvs_proto::ServiceOptions {
+        persistence: Some(rvs_proto::Persistence { timeout: 300, prefix_len: 128 }),
+        ..Default::default()
+    };
+    let vip = format!("[{VIP}]:80");
+    add_service(&mut r, &vip, options.clone(), &format!("[{}]:80", rs(0)));
+    let mut h = H::with(r.clone(), PipelineConfig { v6: v6_config(), ..config(0, 1) });
+    let open = |h: &mut H, sport| {
+        h.rx(CLIENT_PORT, l4_frame(CLIENT_MAC, LB_C_MAC, a(CLIENT), sport, a(VIP), 80, 6, SYN, b""));
+        h.tx(SERVER_PORT).first().map(|f| parse(f).4)
+    };
+    assert_eq!(open(&mut h, 40000), Some(rs(0)));
+    // The service deleted and another in its slot, where rs(0) takes no new clients.
+    let key = ServiceKey { protocol: Protocol::Tcp, addr: vip.parse().unwrap() };
+    r.del_service(&key).unwrap();
+    add_service(&mut r, &vip, options, &format!("[{}]:80", rs(1)));
+    let quiescent = RealSpec {
+        thresholds: Default::default(),
+        addr: format!("[{}]:80", rs(0)).parse().unwrap(),
+        weight: 0,
+        method: ForwardMethod::FullNat,
+        tunnel: None,
+    };
+    r.add_real(&key, quiescent).unwrap();
+    h.p.set_snapshot(Arc::new(r.snapshot()));
+    assert_eq!(open(&mut h, 40001), Some(rs(1)), "scheduled afresh");
+    assert_eq!(open(&mut h, 40002), Some(rs(1)), "and pinned there");
+}

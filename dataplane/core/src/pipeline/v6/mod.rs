@@ -156,11 +156,17 @@ impl<P> V6State<P> {
         version: u64,
     ) -> Vec<u32> {
         let mut old: HashMap<u32, conn::Svc6State> = self.services.drain(..).map(|s| (s.slot(), s)).collect();
+        // Slots whose service is another one now (its persistence templates go with it).
+        let mut gone = Vec::new();
         self.services = snap
             .services
             .iter()
             .map(|svc| {
-                let mut st = conn::Svc6State::new(svc, worker, old.remove(&svc.slot));
+                let prev = old.remove(&svc.slot);
+                if prev.as_ref().is_some_and(|p| !p.is_of(svc)) {
+                    gone.push(svc.slot);
+                }
+                let mut st = conn::Svc6State::new(svc, worker, prev);
                 st.sync(svc, reals, version);
                 st
             })
@@ -180,7 +186,8 @@ impl<P> V6State<P> {
         if !snap.services.is_empty() {
             self.sessions.reserve();
         }
-        old.into_keys().collect()
+        gone.extend(old.into_keys());
+        gone
     }
 
     pub(super) fn enabled(&self) -> bool {
