@@ -36,7 +36,7 @@ pub const BATCH_BYTES: usize = 256 << 10;
 
 /// `cmds` cut into runs for one `Batch` each: at most [`BATCH`] commands and
 /// [`BATCH_BYTES`] of JSON (a single bigger command goes alone).
-fn batches(cmds: &[Command]) -> Vec<&[Command]> {
+pub(crate) fn batches(cmds: &[Command]) -> Vec<&[Command]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, c) in cmds.iter().enumerate() {
@@ -293,7 +293,7 @@ impl Syncer {
         if cmds.len() == 1 || self.no_batch {
             return cmds.iter().map(|c| t.call(c.clone()).map_err(SyncError::from)).collect();
         }
-        match t.call(Command::Batch { commands: cmds.to_vec() })? {
+        match t.call(Command::Batch { commands: cmds.to_vec(), stop_at_error: false })? {
             Ok(Reply::Batch { results }) if results.len() == cmds.len() => Ok(results
                 .into_iter()
                 .map(|r| match r {

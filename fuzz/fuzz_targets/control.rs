@@ -475,7 +475,7 @@ fuzz_target!(|input: Input| {
                 };
                 let before = seen(&ctl);
                 let batch = match &back.command {
-                    Command::Batch { commands } => Some(commands.len()),
+                    Command::Batch { commands, stop_at_error } => Some((commands.len(), *stop_at_error)),
                     _ => None,
                 };
                 let mut w = OneWorker { p: &mut p, counters: &counters, now };
@@ -486,7 +486,18 @@ fuzz_target!(|input: Input| {
                     }
                     // A batch: one result per command; if all were refused, nothing changed.
                     Ok(Reply::Batch { results }) => {
-                        assert_eq!(Some(results.len()), batch, "a result per command of the batch");
+                        let (n, stop_at_error) = batch.expect("a batch reply to a batch");
+                        assert_eq!(results.len(), n, "a result per command of the batch");
+                        if stop_at_error {
+                            // Nothing applied after the first refusal.
+                            let first = results.iter().position(|r| matches!(r, ResponseResult::Error(_)));
+                            for r in &results[first.map_or(n, |i| i + 1)..] {
+                                assert!(
+                                    matches!(r, ResponseResult::Error(e) if e == rvs_proto::NOT_APPLIED),
+                                    "applied after a refusal: {r:?}"
+                                );
+                            }
+                        }
                         if results.iter().all(|r| matches!(r, ResponseResult::Error(_))) {
                             assert_eq!(before, seen(&ctl), "a batch of refusals changed something");
                         }

@@ -8,6 +8,7 @@ use crate::{
 pub struct Client {
     reader: std::io::BufReader<std::os::unix::net::UnixStream>,
     writer: std::os::unix::net::UnixStream,
+    path: String,
 }
 
 impl Client {
@@ -15,7 +16,14 @@ impl Client {
         let s = std::os::unix::net::UnixStream::connect(path)?;
         s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
         let writer = s.try_clone()?;
-        Ok(Client { reader: std::io::BufReader::new(s), writer })
+        Ok(Client { reader: std::io::BufReader::new(s), writer, path: path.to_string() })
+    }
+
+    /// A new connection to the same socket (rvsd closes one after a request it cannot
+    /// read, such as a command newer than itself).
+    pub fn reconnect(&mut self) -> Result<(), ProtoError> {
+        *self = Client::connect(&self.path)?;
+        Ok(())
     }
 
     /// Sends `command`; a daemon-side error comes back as `Ok(Err(message))`.

@@ -88,8 +88,15 @@ pub enum Command {
     /// and one new configuration instead of one per server.
     Batch {
         commands: Vec<Command>,
+        /// None is applied after the first one refused; each of them is answered
+        /// [`NOT_APPLIED`]. What `rvsadm -R` sends, which stops at its first refused line.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stop_at_error: bool,
     },
 }
+
+/// The answer to each command of a `Batch { stop_at_error: true, .. }` after the refused one.
+pub const NOT_APPLIED: &str = "not applied: an earlier command of the batch was refused";
 
 impl Command {
     /// The command's name as the protocol spells it (its `op`), for messages.
@@ -247,7 +254,7 @@ mod tests {
             Command::SyncStatus,
             Command::ClusterStatus,
             Command::ClusterLeave,
-            Command::Batch { commands: vec![Command::Clear] },
+            Command::Batch { commands: vec![Command::Clear], stop_at_error: false },
         ]
     }
 
@@ -263,7 +270,7 @@ mod tests {
     fn a_batch_round_trips_with_its_commands_in_order() {
         let commands: Vec<Command> = one_of_each().into_iter().filter(Command::is_table_change).collect();
         assert_eq!(commands.len(), 10);
-        let batch = Command::Batch { commands };
+        let batch = Command::Batch { commands, stop_at_error: false };
         let mut buf = Vec::new();
         write_msg(&mut buf, &Request::new(batch.clone())).unwrap();
         assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1);

@@ -23,7 +23,7 @@ mod stats;
 
 pub use client::Client;
 pub use cluster::{ClusterInfo, ClusterMember};
-pub use command::{Command, Request};
+pub use command::{Command, Request, NOT_APPLIED};
 pub use framing::{read_msg, read_msg_limited, write_msg, ProtoError};
 pub use ha::{AddrOwnership, OwnershipInfo, SyncInfo, SyncPeer};
 pub use limits::{Cidr, RateLimit};

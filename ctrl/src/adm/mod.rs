@@ -4,6 +4,7 @@ pub mod args;
 pub mod doc;
 pub mod format;
 pub mod report;
+mod restore;
 pub mod run;
 
 pub use args::{

@@ -2,7 +2,7 @@
 //! formatter prints the replies. The transport, output, input and clock are injected so
 //! that this is testable without a daemon.
 
-use super::args::{self, Action, AdmCommand, Dialect, ListOptions, ListView, UsageError};
+use super::args::{AdmCommand, Dialect, ListOptions, ListView, UsageError};
 use super::format::{self, ipvsadm};
 use super::report;
 use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceOptions, ServiceSpec};
@@ -12,11 +12,18 @@ use std::time::{Duration, Instant};
 /// How rvsadm talks to rvsd; [`Client`] in the binary, a fake in tests.
 pub trait Transport {
     fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError>;
+    /// A fresh connection, after rvsd closed this one on a request it could not read.
+    fn reconnect(&mut self) -> Result<(), ProtoError> {
+        Ok(())
+    }
 }
 
 impl Transport for Client {
     fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
         Client::call(self, command)
+    }
+    fn reconnect(&mut self) -> Result<(), ProtoError> {
+        Client::reconnect(self)
     }
 }
 
@@ -147,8 +154,10 @@ pub fn execute(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
     })
 }
 
-fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
-    match cmd {
+/// The request of a command that is one table change as it stands (`Command::is_table_change`,
+/// which `-R` may send in a batch); None for the others (`-E` reads the service first).
+pub(super) fn table_change(cmd: &AdmCommand) -> Option<Command> {
+    Some(match cmd {
         AdmCommand::AddService { key, scheduler, options } => {
             let spec = ServiceSpec {
                 options: options.clone(),
@@ -156,31 +165,46 @@ fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
                 scheduler: scheduler.clone(),
                 local_addrs: Vec::new(),
             };
-            expect_ok(env, Command::AddService { spec }, "add_service")
+            Command::AddService { spec }
         }
+        AdmCommand::DelService { key } => Command::DelService { key: *key },
+        AdmCommand::Clear => Command::Clear,
+        AdmCommand::AddReal { service, real } => Command::AddReal { service: *service, real: real.clone() },
+        AdmCommand::EditReal { service, real } => Command::EditReal { service: *service, real: real.clone() },
+        AdmCommand::DelReal { service, addr } => Command::DelReal { service: *service, addr: *addr },
+        AdmCommand::AddLocalAddr { service, addr } => {
+            Command::AddLocalAddr { service: *service, addr: *addr }
+        }
+        AdmCommand::DelLocalAddr { service, addr } => {
+            Command::DelLocalAddr { service: *service, addr: *addr }
+        }
+        AdmCommand::SetTimeouts(t) => Command::SetTimeouts { timeouts: *t },
+        _ => return None,
+    })
+}
+
+fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
+    match cmd {
         AdmCommand::EditService { key, scheduler, options } => {
             let current = list_services(env)?;
             let spec = edit_service_spec(*key, scheduler, options, &current);
             expect_ok(env, Command::EditService { spec }, "edit_service")
         }
-        AdmCommand::DelService { key } => expect_ok(env, Command::DelService { key: *key }, "del_service"),
-        AdmCommand::Clear => expect_ok(env, Command::Clear, "clear"),
-        AdmCommand::AddReal { service, real } => {
-            expect_ok(env, Command::AddReal { service: *service, real: real.clone() }, "add_real")
-        }
-        AdmCommand::EditReal { service, real } => {
-            expect_ok(env, Command::EditReal { service: *service, real: real.clone() }, "edit_real")
-        }
-        AdmCommand::DelReal { service, addr } => {
-            expect_ok(env, Command::DelReal { service: *service, addr: *addr }, "del_real")
-        }
-        AdmCommand::AddLocalAddr { service, addr } => {
-            expect_ok(env, Command::AddLocalAddr { service: *service, addr: *addr }, "add_local_addr")
-        }
-        AdmCommand::DelLocalAddr { service, addr } => {
-            expect_ok(env, Command::DelLocalAddr { service: *service, addr: *addr }, "del_local_addr")
-        }
-        AdmCommand::SetTimeouts(t) => expect_ok(env, Command::SetTimeouts { timeouts: *t }, "set_timeouts"),
+        AdmCommand::AddService { .. }
+        | AdmCommand::DelService { .. }
+        | AdmCommand::Clear
+        | AdmCommand::AddReal { .. }
+        | AdmCommand::EditReal { .. }
+        | AdmCommand::DelReal { .. }
+        | AdmCommand::AddLocalAddr { .. }
+        | AdmCommand::DelLocalAddr { .. }
+        | AdmCommand::SetTimeouts(_) => match table_change(cmd) {
+            Some(c) => {
+                let op = c.op();
+                expect_ok(env, c, op)
+            }
+            None => Err(RunError::Unexpected("a table change")),
+        },
         AdmCommand::GetLocalAddrs { service } => {
             let list = select(list_services(env)?, *service)?;
             Ok(env.out.write_all(format::local_addrs(&list).as_bytes())?)
@@ -195,7 +219,7 @@ fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
             Ok(env.out.write_all(text.as_bytes())?)
         }
         AdmCommand::List(opts) => list(opts, env),
-        AdmCommand::Restore => restore(env),
+        AdmCommand::Restore => super::restore::restore(env),
         AdmCommand::Zero { service } => expect_ok(env, Command::Zero { service: *service }, "zero"),
         AdmCommand::Reload { pidfile } => {
             reload(std::path::Path::new(pidfile), std::path::Path::new("/proc")).map(|_| ())
@@ -378,50 +402,6 @@ fn list_ipvsadm(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
         ListView::Timeout | ListView::Workers => return list_rvsadm(opts, env),
     };
     Ok(env.out.write_all(text.as_bytes())?)
-}
-
-/// `-R`: one rvsadm command per line (as `-S` prints them), stopping at the first error.
-/// Errors name the line number. As ipvsadm (its restore_table), a line rvsd refuses is
-/// told on stderr and the next is run; the status is the last line's.
-fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
-    let mut lines = Vec::new();
-    let mut buf = String::new();
-    loop {
-        buf.clear();
-        if env.input.read_line(&mut buf)? == 0 {
-            break;
-        }
-        lines.push(buf.clone());
-    }
-    let mut last_refused = false;
-    for (n, line) in lines.iter().enumerate() {
-        let at = |msg: String| format!("line {}: {msg}", n + 1);
-        let Some(words) = args::split_line(line).map_err(|e| UsageError(at(e.0)))? else {
-            continue;
-        };
-        let inv = args::parse_args_as(&words, env.dialect).map_err(|e| UsageError(at(e.0)))?;
-        match inv.action {
-            Action::Command(AdmCommand::Restore) => {
-                return Err(UsageError(at("-R cannot be nested".into())).into());
-            }
-            Action::Command(c) => match (execute(&c, env), env.dialect) {
-                (Ok(()), _) => last_refused = false,
-                (Err(RunError::Daemon(m)), Dialect::Ipvsadm) => {
-                    writeln!(env.err, "{m}")?;
-                    last_refused = true;
-                }
-                (Err(RunError::Daemon(m)), Dialect::Rvsadm) => return Err(RunError::Daemon(at(m))),
-                (Err(e), _) => return Err(e),
-            },
-            Action::Help | Action::Version => {
-                return Err(UsageError(at("-h/-v are not commands".into())).into());
-            }
-        }
-    }
-    if last_refused {
-        return Err(RunError::Restore);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,19 +1,37 @@
 //! Tests of [`super`]: a fake transport records the requests and plays back replies.
 
 use super::*;
-use rvs_proto::{ForwardMethod, Protocol, RealSpec, Timeouts, TrafficStats};
+use crate::adm::args::{self, Action};
+use rvs_proto::{ForwardMethod, Protocol, RealSpec, ResponseResult, Timeouts, TrafficStats};
 use std::cell::Cell;
 use std::collections::VecDeque;
 
-/// Records requests and plays back canned replies.
+/// Records requests and plays back canned replies: one per command, those of a batch
+/// too (as rvsd answers a batch, with `stop_at_error` kept).
 #[derive(Default)]
 struct Fake {
     sent: Vec<Command>,
     replies: VecDeque<Result<Reply, String>>,
+    batches: usize,
 }
 
 impl Transport for Fake {
     fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
+        if let Command::Batch { commands, stop_at_error } = command {
+            self.batches += 1;
+            let mut refused = false;
+            let mut results = Vec::new();
+            for c in commands {
+                if refused && stop_at_error {
+                    results.push(ResponseResult::Error(rvs_proto::NOT_APPLIED.into()));
+                    continue;
+                }
+                let r = self.call(c)?;
+                refused = r.is_err();
+                results.push(r.map_or_else(ResponseResult::Error, ResponseResult::Ok));
+            }
+            return Ok(Ok(Reply::Batch { results }));
+        }
         self.sent.push(command);
         self.replies.pop_front().ok_or(ProtoError::Closed)
     }
@@ -50,7 +68,7 @@ fn run_as(
         Action::Command(c) => c,
         a => panic!("{a:?}"),
     };
-    let mut fake = Fake { sent: vec![], replies: replies.into() };
+    let mut fake = Fake { replies: replies.into(), ..Default::default() };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut inp = input.as_bytes();
     let clock = FakeClock(Cell::new(Instant::now()));
@@ -76,6 +94,7 @@ fn restore_as_ipvsadm_goes_on_past_refusals() {
     let exists = || Err("Service already exists".to_string());
     let (r, fake, _, err) = run_as(Dialect::Ipvsadm, &["-R"], vec![exists(), Ok(Reply::Ok), exists()], input);
     assert_eq!(fake.sent.len(), 3, "every line is sent");
+    assert_eq!(fake.batches, 1, "in one batch");
     assert_eq!(err, "Service already exists\nService already exists\n");
     let e = r.unwrap_err();
     assert_eq!(crate::adm::report::exit_status(Some(&AdmCommand::Restore), &e, Dialect::Ipvsadm), 255);
@@ -295,6 +314,13 @@ impl Transport for TableFake {
     fn call(&mut self, command: Command) -> Result<Result<Reply, String>, ProtoError> {
         let find = |t: &mut Vec<ServiceInfo>, k: ServiceKey| t.iter_mut().position(|s| s.spec.key == k);
         match command {
+            Command::Batch { commands, .. } => {
+                let results = commands
+                    .into_iter()
+                    .map(|c| self.call(c).map(|r| r.map_or_else(ResponseResult::Error, ResponseResult::Ok)))
+                    .collect::<Result<_, _>>()?;
+                return Ok(Ok(Reply::Batch { results }));
+            }
             Command::ListServices => return Ok(Ok(Reply::Services { services: self.0.clone() })),
             Command::Clear => self.0.clear(),
             Command::AddService { spec } => {

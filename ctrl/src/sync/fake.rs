@@ -71,7 +71,7 @@ impl FakeRvsd {
                                     let _ = write_msg(&mut w, &Response::error(e));
                                     return;
                                 }
-                                Command::Batch { commands } => {
+                                Command::Batch { commands, .. } => {
                                     s.batches += 1;
                                     let results =
                                         commands.into_iter().map(|c| one(&mut s, c).result).collect();

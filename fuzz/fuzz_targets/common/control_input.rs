@@ -356,8 +356,9 @@ enum Cmd {
     SyncStatus,
     ClusterStatus,
     ClusterLeave,
-    /// Table changes in one request (anything else in it is refused where it stands).
-    Batch(Vec<Cmd>),
+    /// Table changes in one request (anything else in it is refused where it stands);
+    /// stopping at the first refused one or not.
+    Batch(Vec<Cmd>, bool),
 }
 
 impl Cmd {
@@ -390,17 +391,18 @@ impl Cmd {
             Cmd::SyncStatus => Command::SyncStatus,
             Cmd::ClusterStatus => Command::ClusterStatus,
             Cmd::ClusterLeave => Command::ClusterLeave,
-            Cmd::Batch(v) => Command::Batch {
+            Cmd::Batch(v, stop_at_error) => Command::Batch {
                 // A batch in a batch (refused where it stands) is written empty: deeper
                 // nesting only meets serde_json's recursion limit, a malformed request.
                 commands: v
                     .into_iter()
                     .take(16)
                     .map(|c| match c {
-                        Cmd::Batch(_) => Command::Batch { commands: vec![] },
+                        Cmd::Batch(..) => Command::Batch { commands: vec![], stop_at_error: false },
                         c => c.command(),
                     })
                     .collect(),
+                stop_at_error,
             },
         }
     }

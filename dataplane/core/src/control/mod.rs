@@ -117,7 +117,7 @@ impl ControlState {
         }
         match cmd {
             Command::Ping => Ok(Reply::Pong { daemon: "rvsd".into(), version: PROTO_VERSION }),
-            Command::Batch { commands } => Ok(self.batch(commands, w)),
+            Command::Batch { commands, stop_at_error } => Ok(self.batch(commands, stop_at_error, w)),
             Command::ListServices => Ok(self.list_services()),
             Command::ListConns => Ok(Reply::Conns { conns: w.conns()? }),
             Command::GetTimeouts => Ok(Reply::Timeouts { timeouts: self.config.timeouts }),
@@ -136,25 +136,32 @@ impl ControlState {
 
     /// `Batch`: each command applied on its own, in order; the workers get one new
     /// configuration at the end (rather than one per command, which a burst of failed
-    /// checks would otherwise cost them, each rebuilt between two bursts).
-    fn batch(&mut self, commands: Vec<Command>, w: &mut impl Workers) -> Reply {
+    /// checks would otherwise cost them, each rebuilt between two bursts). `stop_at_error`:
+    /// none after the first refused one is applied.
+    fn batch(&mut self, commands: Vec<Command>, stop_at_error: bool, w: &mut impl Workers) -> Reply {
         let mut what = Changed::default();
+        let mut refused = false;
         let results = commands
             .into_iter()
             .map(|cmd| {
-                if !cmd.is_table_change() {
-                    return ResponseResult::Error(format!(
-                        "a batch holds table changes only, not {}",
-                        cmd.op()
-                    ));
+                if refused && stop_at_error {
+                    return ResponseResult::Error(rvs_proto::NOT_APPLIED.into());
                 }
-                match self.change(cmd) {
+                let done = if cmd.is_table_change() {
+                    self.change(cmd)
+                } else {
+                    Err(format!("a batch holds table changes only, not {}", cmd.op()))
+                };
+                match done {
                     Ok(c) => {
                         what.services |= c.services;
                         what.timeouts |= c.timeouts;
                         ResponseResult::Ok(Reply::Ok)
                     }
-                    Err(e) => ResponseResult::Error(e),
+                    Err(e) => {
+                        refused = true;
+                        ResponseResult::Error(e)
+                    }
                 }
             })
             .collect();

@@ -167,11 +167,12 @@ fn a_batch_applies_each_command_on_its_own_and_publishes_once() {
             Command::AddReal { service: other, real: real("198.19.0.12:53") },
             // A read is no table change: refused where it stands.
             Command::ListServices,
-            Command::Batch { commands: vec![] },
+            Command::Batch { commands: vec![], stop_at_error: false },
             // The slot just freed is taken again: it starts from zero.
             Command::AddReal { service: key, real: real("198.19.0.13:80") },
             Command::SetTimeouts { timeouts: Timeouts { tcp: 60, tcp_fin: 0, udp: 0 } },
         ],
+        stop_at_error: false,
     };
     let Ok(Reply::Batch { results }) = c.handle(batch, &mut w) else { panic!("not a batch reply") };
     let errors: Vec<Option<&str>> = results
@@ -200,7 +201,38 @@ fn a_batch_applies_each_command_on_its_own_and_publishes_once() {
         other => panic!("{other:?}"),
     }
     // Nothing accepted: nothing published.
-    let refused = Command::Batch { commands: vec![Command::DelService { key: other }] };
+    let refused = Command::Batch { commands: vec![Command::DelService { key: other }], stop_at_error: false };
     c.handle(refused, &mut w).unwrap();
     assert_eq!(w.published.len(), published + 1);
+}
+
+/// `stop_at_error` (`rvsadm -R`): what comes before the refused command is applied and
+/// published, nothing after it.
+#[test]
+fn a_batch_that_stops_at_its_first_refusal_applies_nothing_after_it() {
+    let (mut c, _) = state(8);
+    let mut w = Recorded::default();
+    let key = ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() };
+    let batch = Command::Batch {
+        commands: vec![
+            Command::AddService { spec: spec(key) },
+            Command::AddService { spec: spec(key) },
+            Command::AddReal { service: key, real: real("198.19.0.11:80") },
+        ],
+        stop_at_error: true,
+    };
+    let Ok(Reply::Batch { results }) = c.handle(batch, &mut w) else { panic!("not a batch reply") };
+    let errors: Vec<Option<&str>> = results
+        .iter()
+        .map(|r| match r {
+            ResponseResult::Ok(_) => None,
+            ResponseResult::Error(e) => Some(e.as_str()),
+        })
+        .collect();
+    assert_eq!(errors, [None, Some("Service already exists"), Some(rvs_proto::NOT_APPLIED)]);
+    assert_eq!(w.published.len(), 1, "what was applied is published");
+    match c.handle(Command::ListServices, &mut w).unwrap() {
+        Reply::Services { services } => assert_eq!((services.len(), services[0].reals.len()), (1, 0)),
+        other => panic!("{other:?}"),
+    }
 }
