@@ -8,8 +8,17 @@
 //! another id, a query) are ignored and the wait goes on until `connect_timeout`.
 
 /// The record types keepalived's DNS_CHECK knows, by name.
-pub const TYPES: &[(&str, u16)] =
-    &[("A", 1), ("NS", 2), ("CNAME", 5), ("SOA", 6), ("MX", 15), ("TXT", 16), ("AAAA", 28)];
+pub const TYPES: &[(&str, u16)] = &[
+    ("A", 1),
+    ("NS", 2),
+    ("CNAME", 5),
+    ("SOA", 6),
+    ("MX", 15),
+    ("TXT", 16),
+    ("AAAA", 28),
+    ("RRSIG", 46),
+    ("DNSKEY", 48),
+];
 
 /// keepalived's defaults.
 pub const DEFAULT_TYPE: u16 = 6;
@@ -120,6 +129,7 @@ mod tests {
     fn types_by_name_and_number() {
         assert_eq!(qtype("a"), Some(1));
         assert_eq!(qtype("AAAA"), Some(28));
+        assert_eq!((qtype("rrsig"), qtype("DNSKEY")), (Some(46), Some(48)));
         assert_eq!(qtype("soa"), Some(DEFAULT_TYPE));
         assert_eq!(qtype("SRV"), None);
         assert_eq!(type_name(15), "MX");

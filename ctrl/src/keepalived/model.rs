@@ -416,6 +416,11 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
                 format!("'{k}' is not supported by rvs-ctrl's VRRP (keepalived is run for VRRP instances only), ignored"),
             ),
             "net_namespace" => cx.unsupported(s, ""),
+            // A root keyword of keepalived's (global_parser.c), about its own processes.
+            "child_wait_time" => cx.warn(
+                &s.loc,
+                "'child_wait_time' (how long keepalived's parent waits for its children to stop) has no use in rvs-ctrl, ignored",
+            ),
             "SSL" => cx.warn(
                 &s.loc,
                 "'SSL' (a client certificate for SSL_GET) is not supported by rvs-ctrl's checkers, ignored: they present none",

@@ -201,7 +201,7 @@ impl<'a> Pre<'a> {
             return Some(d.clone());
         }
         let v = match (name, params) {
-            ("_PWD", []) => loc.file.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            ("_PWD", []) => file_dir(&loc.file),
             ("_INSTANCE", []) => self.config_id.clone(),
             ("_HASH", []) => "#".into(),
             ("_BANG", []) => "!".into(),
@@ -495,6 +495,18 @@ fn lst(text: &str, loc: &Loc) -> Result<(Vec<Vec<(String, String)>>, String), Pa
         return Err(bad());
     }
     Ok((sets, rest))
+}
+
+/// `${_PWD}`: the directory of `file` as an absolute path, as keepalived's (the working
+/// directory it moves to before reading a file), whatever path `-f` gave.
+fn file_dir(file: &Path) -> String {
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .map_or_else(|_| dir.display().to_string(), |p| p.display().to_string())
 }
 
 /// `include`, `includer`, ... at the start of a line: (the kind, ' ' for plain, and the rest).

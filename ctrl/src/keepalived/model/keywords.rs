@@ -22,6 +22,8 @@ pub(super) const TOP: &[&str] = &[
     "garp_group",
     "net_namespace",
     "SSL",
+    "bfd_instance",
+    "child_wait_time",
 ];
 
 /// Top-level VRRP blocks rvs-ctrl does not pass to keepalived.
@@ -32,6 +34,7 @@ pub(super) const VRRP_BLOCKS: &[&str] = &[
     "static_rules",
     "linkbeat_interfaces",
     "garp_group",
+    "bfd_instance",
 ];
 
 pub(super) const GLOBAL_DEFS: &[&str] = &[

@@ -285,12 +285,11 @@ fn checker(
                 if let Some(a) = cx.arg(o, 0) {
                     match crate::check::dns::qtype(a) {
                         Some(t) => dns_type = t,
-                        None => cx.warn(
-                            &o.loc,
-                            format!(
-                                "unknown DNS_CHECK type {a:?}, using SOA (known: A NS CNAME SOA MX TXT AAAA)"
-                            ),
-                        ),
+                        None => {
+                            let known: Vec<&str> = crate::check::dns::TYPES.iter().map(|t| t.0).collect();
+                            let known = known.join(" ");
+                            cx.warn(&o.loc, format!("unknown DNS_CHECK type {a:?}, using SOA (known: {known})"))
+                        }
                     }
                 }
             }

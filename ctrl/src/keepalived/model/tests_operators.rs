@@ -1,7 +1,7 @@
 //! Constructs from operators' keepalived.conf files (LVS/DR and NAT pairs, DPVS), as
 //! keepalived 2.2 reads them.
 
-use super::tests::{errors, ok};
+use super::tests::{errors, ok, warnings};
 
 fn nat(body: &str) -> String {
     format!("virtual_server 198.18.0.10 80 {{\n lb_kind NAT\n lb_algo wrr\n{body}\n}}\n")
@@ -337,4 +337,29 @@ fn smtp_check_host_blocks_are_checkers_of_their_own() {
         "{:?}",
         l.diags
     );
+}
+
+/// Seen in operators' files (keepalived-devel-tools' collection), which keepalived 2.2
+/// takes: words after the port of a `virtual_server` (`alloc_vs` reads two), a
+/// `virtual_server_group` entry without a port (port 0 since 2.0.7, made persistent as a
+/// port-less `virtual_server` is), `child_wait_time` and `bfd_instance` at the top.
+#[test]
+fn constructs_keepalived_takes_from_operators_files() {
+    let l =
+        ok("virtual_server 192.168.0.200 80 80 {\n lb_kind NAT\n real_server 192.168.0.100 80 {\n }\n}\n");
+    assert_eq!(l.config.virtual_servers[0].key.addr, "192.168.0.200:80".parse().unwrap());
+    assert_eq!(warnings(&l), ["k.conf:1: virtual_server: \"80\" after the port ignored, as keepalived does"]);
+
+    let l = ok("virtual_server_group g1 {\n 10.0.0.2-3\n}\n\
+                virtual_server group g1 {\n lb_kind DR\n real_server 10.1.1.1 {\n }\n}\n");
+    let vs = &l.config.virtual_servers[0];
+    let members: Vec<String> = vs.members.iter().map(|m| m.addr.to_string()).collect();
+    assert_eq!(members, ["10.0.0.2:0", "10.0.0.3:0"]);
+    assert_eq!(vs.persistence_timeout, Some(super::DEFAULT_PERSISTENCE_TIMEOUT), "made persistent");
+
+    let l = ok("child_wait_time 20\nbfd_instance b {\n neighbor_ip 10.1.0.1\n}\n");
+    let w = warnings(&l);
+    assert!(w[0].starts_with("k.conf:1: 'child_wait_time' ") && w[0].ends_with("ignored"), "{w:?}");
+    assert!(w[1].starts_with("k.conf:2: 'bfd_instance' is not supported"), "{w:?}");
+    assert!(w.iter().all(|w| !w.contains("unknown keyword")), "{w:?}");
 }

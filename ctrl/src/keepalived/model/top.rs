@@ -115,7 +115,7 @@ fn lvs_timeouts(cx: &mut Ctx, g: &Stmt) -> Option<Timeouts> {
     Some(t)
 }
 
-/// `virtual_server_group NAME { VIP PORT; VIP-RANGE PORT; fwmark N }`.
+/// `virtual_server_group NAME { VIP [PORT]; VIP-RANGE [PORT]; fwmark N }`.
 pub(super) fn vs_group(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
     let Some(name) = cx.arg(s, 0).map(str::to_string) else { return };
     if let Some(first) = cfg.vs_groups.get(&name) {
@@ -140,11 +140,15 @@ pub(super) fn vs_group(cx: &mut Ctx, s: &Stmt, cfg: &mut Config) {
                 continue;
             }
         };
-        let Some(port) = e.args.first() else {
-            cx.error(&e.loc, format!("virtual_server_group {name}: {} needs a port", e.keyword));
-            continue;
+        // keepalived >= 2.0.7: no port is port 0, every port (as on a `virtual_server` line;
+        // the services of the group are then made persistent, `virtual_server`).
+        let port = match e.args.first() {
+            None => 0,
+            Some(port) => match cx.service_port(&e.loc, "virtual_server_group", port) {
+                Some(p) => p,
+                None => continue,
+            },
         };
-        let Some(port) = cx.service_port(&e.loc, "virtual_server_group", port) else { continue };
         if e.args.len() > 1 || e.block.is_some() {
             cx.warn(&e.loc, "unexpected words after the port, ignored");
         }

@@ -8,7 +8,16 @@ use rvs_proto::Protocol;
 
 pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<VirtualServer> {
     // The VIP:port pairs this block serves (the protocol comes from its `protocol` line).
-    let (addrs, group): (Option<Vec<SocketAddr>>, Option<String>) = match s.args.as_slice() {
+    // keepalived reads the first two words and nothing after them (`alloc_vs`).
+    if let [_, _, extra @ ..] = s.args.as_slice() {
+        if !extra.is_empty() {
+            cx.warn(
+                &s.loc,
+                format!("virtual_server: {:?} after the port ignored, as keepalived does", extra.join(" ")),
+            );
+        }
+    }
+    let (addrs, group): (Option<Vec<SocketAddr>>, Option<String>) = match s.args.get(..2).unwrap_or(&s.args) {
         [kind, _] if kind == "fwmark" => {
             cx.error(&s.loc, "virtual_server fwmark is not supported by the dataplane yet");
             return None;

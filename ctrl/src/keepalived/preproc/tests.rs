@@ -100,9 +100,14 @@ fn a_definition_that_uses_itself_is_an_error() {
 fn builtin_definitions() {
     std::env::set_var("RVS_PREPROC_TEST", "v");
     assert_eq!(
-        lines("a \"${_HASH} ${_BANG}\" $_INSTANCE ${_ENV RVS_PREPROC_TEST} ${_PWD}\n"),
+        lines("a \"${_HASH} ${_BANG}\" $_INSTANCE ${_ENV RVS_PREPROC_TEST}\n"),
         ["1: a \"# !\" lb1 v"]
     );
+    // `${_PWD}`: the file's directory, absolute as keepalived's (it reads a file from
+    // there), even when `-f` named the file by a relative path.
+    let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+    assert_eq!(lines("a ${_PWD}\n"), [format!("1: a {}", cwd.display())]);
+    assert_eq!(super::file_dir(std::path::Path::new("src/k.conf")), cwd.join("src").display().to_string());
     // As keepalived: outside quotes, what a definition makes is decommented again.
     assert_eq!(lines("a ${_HASH} b\n"), ["1: a"]);
 }
