@@ -373,6 +373,12 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
             }
             "local_address_group" | "track_file" | "vrrp_track_file" => {}
             "virtual_server" => {
+                // A block whose protocol was refused (an error already) is checked on, but is
+                // no service another one could duplicate.
+                let refused_protocol = s.block.iter().flatten().any(|k| {
+                    k.keyword == "protocol"
+                        && k.args.first().is_some_and(|p| !["TCP", "UDP"].contains(&p.to_ascii_uppercase().as_str()))
+                });
                 if let Some(vs) = virtual_server(&mut cx, s, &cfg) {
                     let taken: Vec<String> = vs
                         .members
@@ -382,7 +388,9 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
                             format!("{} {} (first defined at {first})", k.protocol.as_str(), k.addr)
                         })
                         .collect();
-                    if !taken.is_empty() {
+                    if refused_protocol {
+                        cfg.virtual_servers.push(vs);
+                    } else if !taken.is_empty() {
                         cx.error(&s.loc, format!("duplicate virtual_server {}", taken.join(", ")));
                     } else {
                         for k in &vs.members {

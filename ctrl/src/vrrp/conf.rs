@@ -196,6 +196,31 @@ fn origin(out: &mut String, loc: &Loc) {
     let _ = writeln!(out, "# {loc}");
 }
 
+/// `render`, with an origin comment before each statement from another line of the
+/// operator's file than the one before it (`last`): keepalived's complaint about an
+/// instance's `garp_master_refresh` names that line, not the instance's.
+fn render_traced(out: &mut String, s: &Stmt, depth: usize, last: &mut Loc) {
+    let pad = "    ".repeat(depth);
+    if s.loc != *last {
+        let _ = writeln!(out, "{pad}# {}", s.loc);
+        *last = s.loc.clone();
+    }
+    let _ = write!(out, "{pad}{}", word(&s.keyword));
+    for a in &s.args {
+        let _ = write!(out, " {}", word(a));
+    }
+    match &s.block {
+        None => out.push('\n'),
+        Some(b) => {
+            out.push_str(" {\n");
+            for k in b {
+                render_traced(out, k, depth + 1, last);
+            }
+            let _ = writeln!(out, "{pad}}}");
+        }
+    }
+}
+
 fn stmt(keyword: &str, args: &[&str], loc: &Loc) -> Stmt {
     Stmt {
         keyword: keyword.into(),
@@ -338,7 +363,7 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
         body.push(hold);
         let mut s = stmt("vrrp_instance", &[&i.name], &i.loc);
         s.block = Some(body);
-        render(&mut t, &s, 0);
+        render_traced(&mut t, &s, 0, &mut i.loc.clone());
     }
     for g in &v.groups {
         origin(&mut t, &g.loc);
@@ -387,7 +412,7 @@ pub fn sync_mismatch(d: &crate::keepalived::SyncDaemon, s: &rvs_proto::SyncInfo)
 pub fn origin_of(text: &str, n: usize) -> Option<&str> {
     let is_loc =
         |l: &&str| l.rsplit_once(':').is_some_and(|(f, n)| !f.is_empty() && n.parse::<u32>().is_ok());
-    text.lines().take(n).filter_map(|l| l.strip_prefix("# ")).filter(is_loc).last()
+    text.lines().take(n).filter_map(|l| l.trim_start().strip_prefix("# ")).filter(is_loc).last()
 }
 
 #[cfg(test)]

@@ -227,8 +227,14 @@ pub fn config_test(binary: &Path, conf: &Path, text: &str) -> io::Result<Vec<Str
             .and_then(|i| lower[i + 5..].split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
         match n.and_then(|n| super::conf::origin_of(text, n)) {
             // The generated file's "(Line N)" would only mislead next to the origin.
+            // Its "(Line N)" or "(FILE: Line N)": the generated file's name and line.
             Some(origin) => {
-                let l = l.strip_prefix("(Line ").and_then(|r| r.split_once(") ")).map_or(l, |(_, rest)| rest);
+                let generated = |r: &str| r.strip_prefix("Line ").is_some() || r.contains(": Line ");
+                let l = l
+                    .strip_prefix('(')
+                    .and_then(|r| r.split_once(") "))
+                    .filter(|(r, _)| generated(r))
+                    .map_or(l, |(_, rest)| rest);
                 lines.push(format!("{origin}: keepalived: {l}"))
             }
             None => lines.push(format!("keepalived: {l}")),

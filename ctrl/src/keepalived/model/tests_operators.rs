@@ -363,3 +363,15 @@ fn constructs_keepalived_takes_from_operators_files() {
     assert!(w[1].starts_with("k.conf:2: 'bfd_instance' is not supported"), "{w:?}");
     assert!(w.iter().all(|w| !w.contains("unknown keyword")), "{w:?}");
 }
+
+/// A group used by a TCP and an SCTP virtual_server (kdt's collection): the SCTP one is
+/// refused for its protocol alone, not also as a duplicate of the TCP one.
+#[test]
+fn a_refused_protocol_is_one_error() {
+    let e = errors(
+        "virtual_server_group g1 {\n 10.0.0.1 80\n}\n\
+         virtual_server group g1 {\n lb_kind NAT\n protocol TCP\n}\n\
+         virtual_server group g1 {\n lb_kind NAT\n protocol SCTP\n}\n",
+    );
+    assert_eq!(e, ["k.conf:10: protocol SCTP is not supported by the dataplane yet"]);
+}

@@ -275,7 +275,11 @@ pub(super) fn virtual_server(cx: &mut Ctx, s: &Stmt, cfg: &Config) -> Option<Vir
         );
     }
     if vs.members.iter().any(|m| m.addr.is_ipv4() != vs.key.addr.is_ipv4()) {
-        cx.error(&s.loc, "a virtual_server_group mixes IPv4 and IPv6 addresses");
+        cx.error(
+            &s.loc,
+            "a virtual_server_group mixing IPv4 and IPv6 addresses is not supported by the dataplane yet: \
+             one group per address family",
+        );
     }
     if let (Some(l), None | Some(0)) = (&granularity_loc, vs.persistence_timeout) {
         cx.warn(l, "persistence_granularity without persistence_timeout has no effect");

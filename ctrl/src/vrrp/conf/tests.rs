@@ -88,7 +88,7 @@ fn seed_plan_moves_vips_and_their_lips() {
 #[test]
 fn generated_config_is_vrrp_only_on_the_tap() {
     let l = load_str("k.conf", SEED).unwrap();
-    let t = plan(&l.config, &map(), Path::new("/run/rvs/vrrp.fifo")).text;
+    let t = lines_of_blocks(&plan(&l.config, &map(), Path::new("/run/rvs/vrrp.fifo")).text);
     for want in [
         "    router_id LB1\n",
         "    vrrp_garp_master_delay 1\n",
@@ -292,4 +292,30 @@ fn keepalived_config_test_accepts_ipv6() {
     let e = check(&garp);
     assert!(e.iter().any(|l| l.starts_with("k.conf:99: keepalived: vrrp_garp_interval")), "{e:?}");
     assert!(e.iter().all(|l| !l.contains("(Line ")), "{e:?}");
+}
+
+/// The generated text without the origin comments inside blocks (`render_traced`), so that
+/// a block reads as keepalived reads it.
+pub(super) fn lines_of_blocks(t: &str) -> String {
+    t.lines()
+        .filter(|l| !(l.starts_with(' ') && l.trim_start().starts_with("# ")))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Each of an instance's own lines names its line of the operator's file, so that what
+/// keepalived says of one is told at that line.
+#[test]
+fn an_instance_line_keepalived_complains_of_is_named() {
+    let l = crate::keepalived::load_str(
+        "k.conf",
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n garp_master_refresh 10\n virtual_ipaddress {\n  198.18.0.100/24\n }\n}\n",
+    )
+    .unwrap();
+    let t = plan(&l.config, &map(), Path::new("/f")).text;
+    let n = t.lines().position(|l| l.contains("garp_master_refresh")).unwrap() + 1;
+    assert_eq!(origin_of(&t, n), Some("k.conf:5"), "{t}");
+    // The lines rvs-ctrl adds to the instance are the instance's.
+    let n = t.lines().position(|l| l.contains("no_accept")).unwrap() + 1;
+    assert_eq!(origin_of(&t, n), Some("k.conf:1"), "{t}");
 }

@@ -70,7 +70,7 @@ fn track_files_are_passed_with_their_blocks() {
          vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 52\n track_file {\n  maint\n }\n \
          virtual_ipaddress {\n  198.18.0.101/24\n }\n}\n",
     );
-    let t = &p.text;
+    let t = &super::tests::lines_of_blocks(&p.text);
     for want in [
         "# k.conf:1\ntrack_file down {\n    file /etc/keepalived/down\n    weight -20 reverse\n}\n",
         "# k.conf:8\ntrack_file maint {\n    file \"/etc/keepalived/a b\"\n    weight 1\n}\n",
@@ -82,7 +82,7 @@ fn track_files_are_passed_with_their_blocks() {
         assert!(t.contains(want), "missing {want:?} in\n{t}");
     }
     assert!(!t.contains("unused") && !t.contains("vrrp_track_file"), "{t}");
-    if let Some(e) = keepalived_says(t) {
+    if let Some(e) = keepalived_says(&p.text) {
         // keepalived ignores the weights of a sync group's members, and says so.
         assert!(
             e.iter().all(|l| l.contains("due to SYNC group") || l.contains("only 1 virtual router")),
@@ -99,7 +99,8 @@ fn vrrp_strict_is_passed_and_keepalived_accepts_the_file() {
          virtual_ipaddress {\n  198.18.0.100/24\n }\n}\n",
     );
     for want in ["    vrrp_strict\n", "    vrrp_skip_check_adv_addr\n", "    vrrp_garp_master_delay 1\n"] {
-        assert!(p.text.contains(want), "missing {want:?} in\n{}", p.text);
+        let t = super::tests::lines_of_blocks(&p.text);
+        assert!(t.contains(want), "missing {want:?} in\n{t}");
     }
     assert!(!p.text.contains("auth_pass"), "{}", p.text);
     if let Some(e) = keepalived_says(&p.text) {
@@ -191,7 +192,7 @@ virtual_server 198.18.0.100 80 {
 fn lvs_dr_master_reaches_keepalived_as_written() {
     let l = load_str("k.conf", DR_MASTER).unwrap_or_else(|e| panic!("{:?}", e.lines()));
     let p = plan(&l.config, &map(), Path::new("/run/rvs/vrrp.fifo"));
-    let t = &p.text;
+    let t = &super::tests::lines_of_blocks(&p.text);
     // global_defs as written, each line after the comment naming its origin.
     let globals: String = t.lines().filter(|l| !l.starts_with("# ")).map(|l| format!("{l}\n")).collect();
     let want = "    router_id LVS_A\n    enable_script_security\n    script_user root\n    vrrp_garp_master_delay 2\n    vrrp_skip_check_adv_addr\n";
@@ -234,7 +235,7 @@ fn lvs_dr_master_reaches_keepalived_as_written() {
     assert_eq!(n.any.as_ref().unwrap().script.argv, ["/etc/keepalived/notify-any.sh"]);
     let sd = p.sync_daemon.as_ref().unwrap();
     assert_eq!((sd.interface.as_str(), sd.instance.as_str(), sd.sync_id), ("eth0", "VI_1", 10));
-    if let Some(e) = keepalived_says(t) {
+    if let Some(e) = keepalived_says(&p.text) {
         assert_eq!(e, Vec::<String>::new(), "{t}");
     }
 }
@@ -283,8 +284,9 @@ fn instances_move_to_rvsd_taps_that_appear_after_the_plan() {
     let src = boot.source.clone().expect("the plan keeps its configuration");
     let up = plan(&src, &m, Path::new("/f"));
     assert_eq!(up.instances[0].kernel_if, "rvs-client");
-    assert!(up.text.contains("    interface rvs-client\n"), "{}", up.text);
-    assert!(up.text.contains("    track_interface {\n        rvs-server\n    }\n"), "{}", up.text);
+    let text = super::tests::lines_of_blocks(&up.text);
+    assert!(text.contains("    interface rvs-client\n"), "{text}");
+    assert!(text.contains("    track_interface {\n        rvs-server\n    }\n"), "{text}");
     assert!(!m.remap(&up));
     // rvsd restarting: its tap is gone for a while; the instance stays on it, even when
     // the name as written is a kernel interface.
