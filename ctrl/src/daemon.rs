@@ -571,8 +571,8 @@ mod tests {
             format!(
                 "global_defs {{ router_id T }}\nlocal_address_group g {{ 127.0.0.200 }}\n\
                  virtual_server 127.0.0.100 80 {{\n delay_loop 0.1\n lb_algo rr\n lb_kind FNAT\n laddr_group_name g\n\
-                 real_server 127.0.0.1 {up_port} {{\n TCP_CHECK {{\n connect_timeout 1\n }}\n }}\n\
-                 real_server 127.0.0.1 {dead_port} {{\n notify_down \"/bin/sh -c 'echo down > {}'\"\n TCP_CHECK {{\n retry 0\n }}\n }}\n{extra}}}\n",
+                 real_server 198.19.0.11 {up_port} {{\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1\n }}\n }}\n\
+                 real_server 198.19.0.12 {dead_port} {{\n notify_down \"/bin/sh -c 'echo down > {}'\"\n TCP_CHECK {{\n connect_ip 127.0.0.1\n retry 0\n }}\n }}\n{extra}}}\n",
                 marker.display()
             )
         };
@@ -599,13 +599,14 @@ mod tests {
                 .flat_map(|s| s.reals.keys().map(ToString::to_string).collect::<Vec<_>>())
                 .collect()
         };
-        let up_addr = format!("127.0.0.1:{up_port}");
+        // The checks go to the listeners on this host (connect_ip); the servers are others.
+        let up_addr = format!("198.19.0.11:{up_port}");
         wait_until("the dead server removed", || reals(&fake) == [up_addr.clone()]);
         wait_until("notify_down", || marker.exists());
 
         // Reload adding a server with no checker: one AddReal, nothing removed.
         fake.take_log();
-        std::fs::write(&path, conf(" real_server 127.0.0.1 9 {\n weight 4\n }\n")).unwrap();
+        std::fs::write(&path, conf(" real_server 198.19.0.13 9 {\n weight 4\n }\n")).unwrap();
         reload.store(true, Ordering::Relaxed);
         wait_until("the new server", || reals(&fake).len() == 2);
         let log = fake.take_log();

@@ -181,6 +181,19 @@ pub fn check_limits(o: &ServiceOptions) -> Result<(), String> {
 /// A real server's port 0 is the port the client asked for, as in IPVS (a port-0
 /// service's real servers usually have it).
 pub fn check_real(r: &RealSpec) -> Result<(), String> {
+    // Traffic sent to these would go nowhere (a route lookup that fails, counted, for a
+    // share of the clients): refused where the operator wrote them.
+    let ip = r.addr.ip().to_canonical();
+    if ip.is_loopback() {
+        return Err(format!(
+            "real server {}: a loopback address is IPVS's delivery to the director's own stack, \
+             which rvsd does not do (it forwards to other hosts); serve it from another host",
+            r.addr
+        ));
+    }
+    if ip.is_unspecified() || ip.is_multicast() || ip == std::net::IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
+        return Err(format!("real server {}: not a unicast address", r.addr));
+    }
     if r.weight > 65535 {
         return Err(format!("weight {} out of range (0..=65535)", r.weight));
     }
@@ -330,6 +343,16 @@ mod tests {
             thresholds: Thresholds { upper: 10, lower: 5 },
         };
         assert_eq!(check_real(&r), Ok(()));
+        // ldirectord's `fallback=127.0.0.1:80`, CTDB's "add localhost too": IPVS's local
+        // delivery, which would be a black hole here.
+        for bad in ["127.0.0.1:80", "[::1]:80", "[::ffff:127.0.0.1]:80"] {
+            let l = RealSpec { addr: bad.parse().unwrap(), ..r.clone() };
+            assert!(check_real(&l).unwrap_err().contains("loopback address"), "{bad}");
+        }
+        for bad in ["0.0.0.0:80", "224.0.0.1:80", "255.255.255.255:80", "[::]:80", "[ff02::1]:80"] {
+            let l = RealSpec { addr: bad.parse().unwrap(), ..r.clone() };
+            assert!(check_real(&l).unwrap_err().ends_with("not a unicast address"), "{bad}");
+        }
         r.thresholds = Thresholds { upper: 5, lower: 10 };
         assert_eq!(check_real(&r), Err("lower threshold 10 is above the upper threshold 5".into()));
         r.thresholds = Thresholds::default();
