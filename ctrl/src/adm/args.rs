@@ -21,6 +21,23 @@ pub use values::{parse_addr_port, resolve_addr_port, split_line};
 
 /// ipvsadm's default scheduler.
 pub const DEFAULT_SCHEDULER: &str = "wlc";
+
+/// ipvsadm's parse_sched_flags: a flag of sh or mh with the scheduler it belongs to only
+/// (the scheduler given anywhere on the line, else the default), others not at all.
+fn check_sched_flags(flags: &[String], scheduler: &str) -> Result<(), UsageError> {
+    for f in flags {
+        let only = match f.as_str() {
+            "flag-1" | "flag-2" | "flag-3" => None,
+            "sh-fallback" | "sh-port" => Some("sh"),
+            "mh-fallback" | "mh-port" => Some("mh"),
+            _ => return usage_err(format!("invalid scheduler flag `{f}'")),
+        };
+        if only.is_some_and(|s| s != scheduler) {
+            return usage_err(format!("incompatible scheduler flag `{f}'"));
+        }
+    }
+    Ok(())
+}
 /// ipvsadm's default real-server weight.
 pub const DEFAULT_WEIGHT: u32 = 1;
 /// ipvsadm's weight range is 0..=65535.
@@ -618,6 +635,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
             if key.addr.port() == 0 && st.persistent.is_none() {
                 return usage_err("Zero port specified for non-persistent service");
             }
+            check_sched_flags(&st.sched_flags, &scheduler())?;
             // ipvsadm's -M: a netmask (or prefix length) for IPv4, a prefix length for IPv6.
             // Checked, and without -p unused, as ipvsadm takes it (IPVS keeps the mask, but
             // only persistence reads it, and -S does not print it).

@@ -652,6 +652,27 @@ fn ipvsadm_b_is_sched_flags_and_lists_sort() {
     assert!(l.sort, "ipvsadm sorts");
     let AdmCommand::List(l) = ipvsadm(&["-L", "-n", "--nosort"]) else { panic!() };
     assert!(!l.sort);
+    // As ipvsadm's parse_sched_flags: sh's and mh's flags with their scheduler only (given
+    // anywhere on the line, else wlc), an unknown one never.
+    let bad = |args: &[&str]| parse_args_as(args, Dialect::Ipvsadm).unwrap_err().0;
+    assert_eq!(
+        bad(&["-A", "-t", "198.18.0.1:80", "-s", "rr", "-b", "sh-port"]),
+        "incompatible scheduler flag `sh-port'"
+    );
+    assert_eq!(
+        bad(&["-A", "-t", "198.18.0.1:80", "-b", "mh-fallback"]),
+        "incompatible scheduler flag `mh-fallback'"
+    );
+    assert_eq!(
+        bad(&["-E", "-t", "198.18.0.1:80", "-s", "sh", "-b", "sh-port,mh-port"]),
+        "incompatible scheduler flag `mh-port'"
+    );
+    assert_eq!(
+        bad(&["-A", "-t", "198.18.0.1:80", "-s", "sh", "-b", "sh-pot"]),
+        "invalid scheduler flag `sh-pot'"
+    );
+    ipvsadm(&["-A", "-t", "198.18.0.1:80", "-b", "mh-port,mh-fallback", "-s", "mh"]);
+    ipvsadm(&["-A", "-t", "198.18.0.1:80", "-s", "rr", "-b", "flag-1"]);
 }
 
 #[test]
