@@ -175,33 +175,19 @@ fn word(w: &str) -> String {
 
 /// Writes a statement (and its block) back in keepalived syntax.
 fn render(out: &mut String, s: &Stmt, depth: usize) {
-    let pad = "    ".repeat(depth);
-    let _ = write!(out, "{pad}{}", word(&s.keyword));
-    for a in &s.args {
-        let _ = write!(out, " {}", word(a));
-    }
-    match &s.block {
-        None => out.push('\n'),
-        Some(b) => {
-            out.push_str(" {\n");
-            for k in b {
-                render(out, k, depth + 1);
-            }
-            let _ = writeln!(out, "{pad}}}");
-        }
-    }
+    render_traced(out, s, depth, None)
 }
 
 fn origin(out: &mut String, loc: &Loc) {
     let _ = writeln!(out, "# {loc}");
 }
 
-/// `render`, with an origin comment before each statement from another line of the
+/// `render`; with `last`, an origin comment before each statement from another line of the
 /// operator's file than the one before it (`last`): keepalived's complaint about an
 /// instance's `garp_master_refresh` names that line, not the instance's.
-fn render_traced(out: &mut String, s: &Stmt, depth: usize, last: &mut Loc) {
+fn render_traced(out: &mut String, s: &Stmt, depth: usize, mut last: Option<&mut Loc>) {
     let pad = "    ".repeat(depth);
-    if s.loc != *last {
+    if let Some(last) = last.as_deref_mut().filter(|l| **l != s.loc) {
         let _ = writeln!(out, "{pad}# {}", s.loc);
         *last = s.loc.clone();
     }
@@ -214,7 +200,7 @@ fn render_traced(out: &mut String, s: &Stmt, depth: usize, last: &mut Loc) {
         Some(b) => {
             out.push_str(" {\n");
             for k in b {
-                render_traced(out, k, depth + 1, last);
+                render_traced(out, k, depth + 1, last.as_deref_mut());
             }
             let _ = writeln!(out, "{pad}}}");
         }
@@ -363,7 +349,7 @@ pub fn plan(cfg: &Config, map: &IfaceMap, fifo: &Path) -> Plan {
         body.push(hold);
         let mut s = stmt("vrrp_instance", &[&i.name], &i.loc);
         s.block = Some(body);
-        render_traced(&mut t, &s, 0, &mut i.loc.clone());
+        render_traced(&mut t, &s, 0, Some(&mut i.loc.clone()));
     }
     for g in &v.groups {
         origin(&mut t, &g.loc);
