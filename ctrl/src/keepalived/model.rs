@@ -493,7 +493,15 @@ pub fn build(stmts: &[Stmt], diags: Vec<Diag>) -> Result<Loaded, ConfigError> {
     // What rvsd itself would refuse (IPv6, a scheduler flag it lacks, ...), with the same
     // checks rvsd applies, so `rvs-ctrl -t` and a reload say it before anything is sent.
     for vs in &cfg.virtual_servers {
-        vs::rvsd_checks(&mut cx, vs);
+        // The sorry_server line of the block, for what is said of it.
+        let sorry_loc = stmts
+            .iter()
+            .filter(|s| s.loc == vs.loc)
+            .flat_map(|s| s.block.iter().flatten())
+            .filter(|k| k.keyword == "sorry_server")
+            .map(|k| k.loc.clone())
+            .next_back();
+        vs::rvsd_checks(&mut cx, vs, sorry_loc.as_ref());
     }
     // An address is a VIP or a LIP, not both (rvsd refuses it too: replies to such a LIP
     // would be taken for new connections to the VIP).

@@ -375,3 +375,17 @@ fn a_refused_protocol_is_one_error() {
     );
     assert_eq!(e, ["k.conf:10: protocol SCTP is not supported by the dataplane yet"]);
 }
+
+/// A loopback real or sorry server (IPVS's local delivery, ldirectord's fallback) is
+/// refused at its own line: rvsd would send its share of the clients nowhere.
+#[test]
+fn loopback_real_and_sorry_servers_are_refused_at_their_lines() {
+    let e = errors(
+        "local_address_group g { 198.19.0.200 }\nvirtual_server 198.18.0.100 80 {\n laddr_group_name g\n \
+         sorry_server 127.0.0.1 80\n real_server 198.19.0.11 80 {\n }\n real_server 127.0.0.1 8080 {\n }\n}\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("k.conf:7: rvsd would refuse real_server 127.0.0.1:8080: "), "{e:?}");
+    assert!(e[1].starts_with("k.conf:4: rvsd would refuse sorry_server 127.0.0.1:80: "), "{e:?}");
+    assert!(e.iter().all(|e| e.contains("loopback address")), "{e:?}");
+}

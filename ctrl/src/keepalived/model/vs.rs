@@ -473,7 +473,7 @@ pub(super) fn lvs_method(cx: &mut Ctx, k: &Stmt) -> Option<(ForwardMethod, Optio
 }
 
 /// rvsd's own checks of every service and real server this block makes.
-pub(super) fn rvsd_checks(cx: &mut Ctx, vs: &VirtualServer) {
+pub(super) fn rvsd_checks(cx: &mut Ctx, vs: &VirtualServer, sorry_loc: Option<&Loc>) {
     let spec = |key: ServiceKey| rvs_proto::ServiceSpec {
         key,
         scheduler: vs.scheduler.clone(),
@@ -507,7 +507,7 @@ pub(super) fn rvsd_checks(cx: &mut Ctx, vs: &VirtualServer) {
     }
     if let Some(sorry) = vs.sorry_server {
         if let Err(e) = check(&real(sorry, 1, Default::default(), vs.sorry_method())) {
-            cx.error(&vs.loc, format!("rvsd would refuse sorry_server {sorry}: {e}"));
+            cx.error(sorry_loc.unwrap_or(&vs.loc), format!("rvsd would refuse sorry_server {sorry}: {e}"));
         }
     }
 }
