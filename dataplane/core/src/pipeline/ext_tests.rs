@@ -3,13 +3,14 @@
 //! server-speaks-first protocols, and persistent clients of a quiescent server.
 
 use super::tests::extensions::{client, open_proxied, server, tcp_view, with_options, SYN_OPTS};
-use super::tests::{config, edit_registry, endpoints, ip, open, tcp_key, Harness};
+use super::tests::{
+    config, edit_registry, endpoints, ip, open, persistent_tcp_spec, tcp_key, tcp_real, Harness,
+};
 use super::tests::{CLIENT_PORT, SERVER_PORT};
 use super::*;
 use crate::frame::VecAlloc;
 use crate::stats::Event;
 use crate::wire::tcp::{TcpFlags, TcpOption};
-use rvs_proto::{ForwardMethod, RealSpec, ServiceSpec};
 use std::time::Duration;
 
 fn mss_of(f: &[u8]) -> Option<u16> {
@@ -261,25 +262,12 @@ fn expire_quiescent_template_moves_returning_clients_of_a_weight_0_server() {
         h.resolve_all();
         let spec = |weight_11: Option<u32>| {
             move |r: &mut crate::service::Registry| {
-                let mut spec = ServiceSpec {
-                    key: tcp_key(),
-                    scheduler: "rr".into(),
-                    local_addrs: vec!["198.19.0.200".parse().unwrap()],
-                    options: Default::default(),
-                };
-                spec.options.persistence = Some(rvs_proto::Persistence { timeout: 300, prefix_len: 32 });
+                let mut spec = persistent_tcp_spec();
                 spec.options.expire_quiescent_template = expire;
                 r.edit_service(spec).unwrap();
                 for i in 11..=13 {
                     let weight = if i == 11 { weight_11.unwrap_or(1) } else { 1 };
-                    let real = RealSpec {
-                        addr: format!("198.19.0.{i}:80").parse().unwrap(),
-                        weight,
-                        method: ForwardMethod::FullNat,
-                        thresholds: Default::default(),
-                        tunnel: None,
-                    };
-                    r.edit_real(&tcp_key(), real).unwrap();
+                    r.edit_real(&tcp_key(), tcp_real(i, weight)).unwrap();
                 }
             }
         };

@@ -6,7 +6,7 @@ use super::tests::*;
 use super::*;
 use crate::stats::Event;
 use crate::wire::tcp::TcpFlags;
-use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey, ServiceSpec};
+use rvs_proto::{ForwardMethod, Protocol, RealSpec, ServiceKey};
 
 #[test]
 fn snapshot_swap_keeps_sessions_flowing() {
@@ -98,23 +98,9 @@ fn a_service_in_a_reused_slot_keeps_nothing_of_the_old_one() {
     h.resolve_all();
     let mut r = crate::service::Registry::new(1, 64);
     let add = |r: &mut crate::service::Registry, weights: &[(u8, u32)]| {
-        let mut spec = ServiceSpec {
-            key: tcp_key(),
-            scheduler: "rr".into(),
-            local_addrs: vec!["198.19.0.200".parse().unwrap()],
-            options: Default::default(),
-        };
-        spec.options.persistence = Some(rvs_proto::Persistence { timeout: 300, prefix_len: 32 });
-        r.add_service(spec).unwrap();
+        r.add_service(persistent_tcp_spec()).unwrap();
         for &(i, weight) in weights {
-            let real = RealSpec {
-                addr: format!("198.19.0.{i}:80").parse().unwrap(),
-                weight,
-                method: ForwardMethod::FullNat,
-                thresholds: Default::default(),
-                tunnel: None,
-            };
-            r.add_real(&tcp_key(), real).unwrap();
+            r.add_real(&tcp_key(), tcp_real(i, weight)).unwrap();
         }
     };
     add(&mut r, &[(11, 1)]);

@@ -232,6 +232,29 @@ pub(super) fn edit_registry(f: impl FnOnce(&mut Registry)) -> Arc<crate::service
     Arc::new(r.snapshot())
 }
 
+/// The TCP service of `registry()` (rr, LIP .200), persistent for 300 s per client.
+pub(super) fn persistent_tcp_spec() -> ServiceSpec {
+    let mut spec = ServiceSpec {
+        key: tcp_key(),
+        scheduler: "rr".into(),
+        local_addrs: vec!["198.19.0.200".parse().unwrap()],
+        options: Default::default(),
+    };
+    spec.options.persistence = Some(rvs_proto::Persistence { timeout: 300, prefix_len: 32 });
+    spec
+}
+
+/// FULLNAT real server 198.19.0.`i`:80 of the TCP service.
+pub(super) fn tcp_real(i: u8, weight: u32) -> RealSpec {
+    RealSpec {
+        addr: format!("198.19.0.{i}:80").parse().unwrap(),
+        weight,
+        method: ForwardMethod::FullNat,
+        thresholds: Default::default(),
+        tunnel: None,
+    }
+}
+
 pub(super) fn tcp_key() -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
 }
