@@ -90,6 +90,7 @@ PART_FILES = {
     "maglev": ("maglev_stall.json", "maglev_stall.json"),
     "dpdk": ("dpdk.json", "dpdk.json"),
     "testpmd": ("testpmd.json", "testpmd.json"),
+    "l3fwd": ("l3fwd.json", "l3fwd.json"),
     "lab": ("lab/meta.json", "lab"),
     # Measured by their own scripts, not by bench/run.sh: bench/flood.sh, bench/soak.sh.
     "flood": ("flood/flood.json", "flood/flood.json"),
@@ -100,6 +101,7 @@ KEY_PART = {
     "established_instr_per_pkt": "callgrind", "reply_instr_per_pkt": "callgrind", "new_conn_instr": "callgrind",
     "synproxy_conn_instr": "callgrind", "plain_conn_instr": "callgrind", "synflood_instr_per_syn": "callgrind",
     "config_instr_per_pkt": "callgrind",
+    "l3fwd_em_instr_per_pkt": "l3fwd", "l3fwd_lpm_instr_per_pkt": "l3fwd", "established_instr_over_l3fwd_em": "l3fwd",
     "synflood_syns_per_s_per_worker": "micro", "ratio_vs_testpmd_io_pps": "testpmd",
     "testpmd_bench_rvs_pps": "testpmd", "testpmd_bench_io_pps": "testpmd", "testpmd_bench_direct_pps": "testpmd",
     "testpmd_bench_rvs_loss": "testpmd", "testpmd_bench_io_loss": "testpmd",
@@ -223,6 +225,7 @@ def main():
     cg = load(os.path.join(res, "callgrind.json")) or {}
     dpdk = load(os.path.join(res, "dpdk.json")) or {}
     tpmd = load(os.path.join(res, "testpmd.json")) or {}
+    l3fwd = load(os.path.join(res, "l3fwd.json")) or {}
     sched = load(os.path.join(res, "sched.json")) or {}
     maglev = load(os.path.join(res, "maglev_stall.json")) or {}
     run = load(os.path.join(res, "run.json")) or {}
@@ -294,6 +297,11 @@ def main():
         # The same path as operators configure it beyond plain FULLNAT (bench/run.sh's
         # variants: session sync, TOA, DR, NAT, a VLAN, RSS-steered local ports).
         "config_instr_per_pkt": {k.split("@")[0]: v for k, v in first.items() if "+" in k} or None,
+        # DPDK's l3fwd on the same frames, counted the same way (bench/l3fwd.sh): exact match
+        # of the 5-tuple (a flow lookup, as rvsd's) and longest prefix match (a router).
+        "l3fwd_em_instr_per_pkt": (l3fwd.get("em") or {}).get("instr_per_pkt"),
+        "l3fwd_lpm_instr_per_pkt": (l3fwd.get("lpm") or {}).get("instr_per_pkt"),
+        "established_instr_over_l3fwd_em": ratio(instr("established"), (l3fwd.get("em") or {}).get("instr_per_pkt")),
         "synflood_syns_per_s_per_worker": (sizes[min(sizes)].get("synflood") or {}).get("syns_per_s_per_worker")
         if sizes else None,
         # testpmd txonly -> DUT -> testpmd rxonly over net_memif: rvsd in the middle vs
@@ -337,13 +345,13 @@ def main():
         "provenance": prov,
     }
     full = {"summary": summary, "micro": micro, "callgrind": cg, "sched": sched, "dpdk": dpdk,
-            "testpmd": tpmd, "lab": lab}
+            "testpmd": tpmd, "l3fwd": l3fwd, "lab": lab}
     with open(os.path.join(res, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     with open(os.path.join(res, "all.json"), "w") as f:
         json.dump(full, f, indent=2)
 
-    md = markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev)
+    md = markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev, l3fwd)
     with open(os.path.join(res, "results.md"), "w") as f:
         f.write(md)
     charts(res, sizes, cg, dpdk, lab, tpmd)
@@ -378,7 +386,8 @@ def verdict(key, v):
     return f"{op} {t}: " + ("**met**" if ok else "**missed**")
 
 
-def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev=None):
+def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev=None, l3fwd=None):
+    l3fwd = l3fwd or {}
     m = summary["machine"]
     run = summary.get("run") or {}
     L = []
@@ -404,7 +413,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
           "testpmd_bench_io_pps": 0, "testpmd_bench_direct_pps": 0, "testpmd_bench_rvs_loss": 3,
           "testpmd_bench_io_loss": 3, "flood_syn_legit_success": 3,
           "flood_syn_legit_success_kernel": 3, "ratio_vs_kernel_synproxy_syn_pps": 3,
-          "ratio_vs_kernel_synproxy_syn_per_cpu_s": 3}
+          "ratio_vs_kernel_synproxy_syn_per_cpu_s": 3, "established_instr_over_l3fwd_em": 3}
     for k, v in summary.items():
         if k in ("machine", "bytes_per_session_at", "run", "provenance"):
             continue
@@ -466,6 +475,28 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
         L.append("|---|" + "---:|" * len(runs))
         for k in keys:
             L.append(f"| {k} | " + " | ".join(fmt(r.get(k)) for r in runs) + " |")
+    if l3fwd.get("em") and l3fwd.get("lpm"):
+        em, lpm = l3fwd["em"], l3fwd["lpm"]
+        L.append("")
+        L.append("### DPDK's l3fwd, counted the same way (`bench/l3fwd.sh`)")
+        L.append("")
+        L.append(prov_line(cpu=m.get("cpu_model"), p=prov["l3fwd"]))
+        L.append("")
+        L.append(f"l3fwd from the DPDK on this machine, on the established scenario's frames ({l3fwd['flows']:,} TCP "
+                 f"flows, {l3fwd['frame_bytes']}-byte frames, bursts of {l3fwd['burst']}), its main loop under "
+                 "callgrind less the pcap port's RX and TX functions. Exact match (`-E`): a 5-tuple hash lookup, "
+                 "then TTL, IP checksum and MACs; longest prefix match (`-L`): a router. Both include the "
+                 "software packet-type parse that a NIC's PMD would have done (`--parse-ptype`).")
+        L.append("")
+        L.append("| forwarder | instructions/packet | of which packet-type parse | packets counted |")
+        L.append("|---|---:|---:|---:|")
+        L.append(f"| rvsd, established FULLNAT (`handle_burst`) | {fmt(summary.get('established_instr_per_pkt'))} | "
+                 "— (in the total) | — |")
+        L.append(f"| rvsd, reply | {fmt(summary.get('reply_instr_per_pkt'))} | — | — |")
+        L.append(f"| l3fwd exact match | {fmt(em['instr_per_pkt'])} | {fmt(em['ptype_parse_instr_per_pkt'])} | "
+                 f"{em['packets']:,} |")
+        L.append(f"| l3fwd longest prefix match | {fmt(lpm['instr_per_pkt'])} | {fmt(lpm['ptype_parse_instr_per_pkt'])} | "
+                 f"{lpm['packets']:,} |")
     srows = sched.get("rows") if sched else None
     if srows:
         L.append("")

@@ -2,9 +2,10 @@
 # Runs every benchmark and writes bench/results/: raw JSON/text, summary.json, results.md,
 # PNG charts; then refreshes the results section of docs/performance.md.
 #
-#   bench/run.sh [--skip micro,callgrind,sched,maglev,dpdk,testpmd,lab] [--quick]
+#   bench/run.sh [--skip micro,callgrind,l3fwd,sched,maglev,dpdk,testpmd,lab] [--quick]
 #
-# Parts: micro (sans-IO pipeline timings), callgrind (instructions per packet), sched
+# Parts: micro (sans-IO pipeline timings), callgrind (instructions per packet), l3fwd
+# (DPDK's l3fwd counted the same way on the same frames, the reference for those; bench/l3fwd.sh), sched
 # (scheduler decision cost: ns and instructions per decision), maglev (a worker's longest
 # gap between bursts at a Maglev change with 1,000 real servers, table built per worker
 # inline vs shared from the snapshot, and the control thread's build time), dpdk (rvsd's worker loop
@@ -28,10 +29,10 @@ while (($#)); do
   case $1 in
     --skip) SKIP=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    *) echo "usage: bench/run.sh [--skip micro,callgrind,sched,maglev,dpdk,testpmd,lab] [--quick]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--skip micro,callgrind,l3fwd,sched,maglev,dpdk,testpmd,lab] [--quick]" >&2; exit 2 ;;
   esac
 done
-PARTS="micro callgrind sched maglev dpdk testpmd lab"
+PARTS="micro callgrind l3fwd sched maglev dpdk testpmd lab"
 for p in ${SKIP//,/ }; do
   [[ " $PARTS " == *" $p "* ]] || { echo "bench/run.sh: unknown part '$p' (parts: $PARTS)" >&2; exit 2; }
 done
@@ -213,6 +214,16 @@ json.dump({"method": "valgrind --tool=callgrind; Ir / packets of rvs_bench_burst
 EOF
   rm -f "$CG"/*.out.* 2>/dev/null || true
   stamp "$RES/callgrind.json"
+fi
+
+# --- l3fwd: DPDK's own forwarder, instructions per packet on the same frames ----------------
+if ! skip l3fwd; then
+  log "l3fwd under callgrind (exact match, longest prefix match)"
+  begin
+  L3SECS=40
+  ((QUICK)) && L3SECS=15
+  BENCH_L3FWD_SECONDS=$L3SECS "$ROOT/bench/l3fwd.sh" "$RES" >/dev/null
+  stamp "$RES/l3fwd.json"
 fi
 
 # --- scheduler decisions: ns (timed) and instructions (callgrind) per decision ---------------

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what bench/run.sh needs beyond scripts/setup.sh: the balancers the lab compares
-# rvsd with, the load generators, valgrind and matplotlib. Debian 12, root.
+# rvsd with, the load generators, valgrind and matplotlib, and the sources of DPDK's examples
+# (dpdk-doc: bench/l3fwd.sh builds l3fwd from them). Debian 12, root.
 set -euo pipefail
-pkgs=(haproxy nftables libnginx-mod-stream nginx iperf3 wrk valgrind python3-matplotlib dpdk)
+pkgs=(haproxy nftables libnginx-mod-stream nginx iperf3 wrk valgrind python3-matplotlib dpdk dpdk-doc make)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
