@@ -222,6 +222,8 @@ struct State {
     tun_port: Option<u16>,
     daemon: bool,
     tun_nocsum: bool,
+    /// DPVS's `-j disable`: the option given, the SYN proxy off.
+    syn_proxy_off: bool,
     allow: Vec<rvs_proto::Cidr>,
     deny: Vec<rvs_proto::Cidr>,
     source_rate: Option<rvs_proto::RateLimit>,
@@ -491,7 +493,15 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 }
                 st.tun_nocsum = true;
             }
-            Flag::SynProxy => st.set_option(Opt::SynProxy)?,
+            Flag::SynProxy => {
+                st.set_option(Opt::SynProxy)?;
+                st.syn_proxy_off = match l.arg.as_deref() {
+                    None | Some("enable") => false,
+                    Some("disable") => true,
+                    // DPVS's wording.
+                    Some(_) => return usage_err("synproxy switch must be enable or disable"),
+                };
+            }
             Flag::Toa => st.set_option(Opt::Toa)?,
             Flag::ProxyProtocol => {
                 st.set_option(Opt::ProxyProtocol)?;
@@ -652,7 +662,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
                 persistence: st
                     .persistent
                     .map(|timeout| Persistence { timeout, prefix_len: prefix.unwrap_or(host) }),
-                syn_proxy: st.has(Opt::SynProxy),
+                syn_proxy: st.has(Opt::SynProxy) && !st.syn_proxy_off,
                 toa: st.has(Opt::Toa),
                 proxy_protocol: st.proxy_protocol,
                 proxy_on_connect: st.proxy_on_connect,

@@ -55,7 +55,7 @@ const HELP: &[(&str, &str, &str)] = &[
     ("sched-flags", "FLAGS", "Scheduler flags, comma separated (sh-fallback, sh-port, ...)"),
     ("u-threshold", "N", "Upper connection threshold of a real server (0: none)"),
     ("l-threshold", "N", "Lower connection threshold: the server takes new connections again below it"),
-    ("synproxy", "", "SYN proxy: answer SYNs with cookies, open the server side after the client's ACK"),
+    ("synproxy", "", "SYN proxy: answer SYNs with cookies, open the server side after the client's ACK (DPVS's `-j enable|disable` too)"),
     ("toa", "", "Send the client's address to the real server as TCP option 254 (TOA)"),
     ("proxy-protocol", "v1|v2", "Send a PROXY protocol header ahead of the client's first byte"),
     ("thresholds", "", "List the thresholds of the real servers"),

@@ -409,6 +409,8 @@ pub(super) fn lex(args: &[String], dialect: Dialect) -> Result<(Vec<Lexed>, Vec<
             }
             let arg = if spec.flag == Flag::Persistent && inline.is_none() {
                 optional_number(args, &mut i)
+            } else if spec.flag == Flag::SynProxy {
+                inline.or_else(|| optional_switch(args, &mut i))
             } else if spec.takes_arg {
                 match inline {
                     Some(v) => Some(v),
@@ -441,6 +443,8 @@ pub(super) fn lex(args: &[String], dialect: Dialect) -> Result<(Vec<Lexed>, Vec<
                     // ipvsadm (popt's optional argument): `-p` alone is the default
                     // timeout; the next word is its value only when it is a number.
                     optional_number(args, &mut i)
+                } else if spec.flag == Flag::SynProxy && k == cluster.len() {
+                    optional_switch(args, &mut i)
                 } else if spec.takes_arg {
                     if k < cluster.len() {
                         let rest: String = cluster[k..].iter().collect();
@@ -462,6 +466,14 @@ pub(super) fn lex(args: &[String], dialect: Dialect) -> Result<(Vec<Lexed>, Vec<
         }
     }
     Ok((opts, positional))
+}
+
+/// The next word if it is DPVS's `enable` or `disable` (consumed), else None: DPVS's
+/// ipvsadm spells the SYN proxy `-j enable`, rvsadm (and DPVS's docs' shorthand) `-j`.
+fn optional_switch(args: &[String], i: &mut usize) -> Option<String> {
+    let next = args.get(*i).filter(|w| *w == "enable" || *w == "disable")?;
+    *i += 1;
+    Some(next.clone())
 }
 
 /// The next word if it is a number (consumed), else None.

@@ -58,6 +58,22 @@ fn persistence_flags_and_thresholds() {
         cmd(&["-E", "-t", "198.18.0.100:80", "-s", "rr", "-j", "--toa", "--proxy-protocol", "v2"]),
         want_syn
     );
+    // DPVS's ipvsadm spells it with a switch (`-j enable`, `--synproxy=enable`); `disable`
+    // is the SYN proxy off, as no -j is.
+    for dpvs in [&["-j", "enable"][..], &["--synproxy", "enable"], &["--synproxy=enable"]] {
+        let mut line = vec!["-E", "-t", "198.18.0.100:80", "-s", "rr"];
+        line.extend_from_slice(dpvs);
+        line.extend_from_slice(&["--toa", "--proxy-protocol", "v2"]);
+        assert_eq!(cmd(&line), want_syn, "{line:?}");
+    }
+    let off = cmd(&["-E", "-t", "198.18.0.100:80", "-s", "rr", "-j", "disable", "--toa"]);
+    assert_eq!(off, cmd(&["-E", "-t", "198.18.0.100:80", "-s", "rr", "--toa"]));
+    assert_eq!(
+        err(&["-E", "-t", "198.18.0.100:80", "-s", "rr", "--synproxy=on"]),
+        "synproxy switch must be enable or disable"
+    );
+    // Any other word after -j is not the switch's: rvsadm's error for a stray argument.
+    assert_eq!(err(&["-E", "-t", "198.18.0.100:80", "-s", "rr", "-j", "on"]), "unexpected argument on");
     assert_eq!(
         err(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "v3"]),
         "illegal proxy-protocol version: `v3' (v1 or v2)"
