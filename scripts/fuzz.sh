@@ -16,7 +16,7 @@
 # `rustup component add llvm-tools-preview`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
-ALL=(wire ipv6 nat64 fragments pipeline pipeline_stateful config keepalived sync control control_decode)
+ALL=(wire ipv6 nat64 fragments pipeline pipeline_stateful config keepalived adm sync control control_decode)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 

@@ -84,6 +84,12 @@ fn command_of(line: &str, n: usize, dialect: Dialect) -> Result<Option<AdmComman
     };
     match args::parse_args_as(&words, dialect).map_err(|e| at(e.0))?.action {
         Action::Command(AdmCommand::Restore) => Err(at("-R cannot be nested".into())),
+        // rvsadm's own local actions, which write files or signal a process: not what a
+        // saved table or an ipvsadm script holds.
+        Action::Command(AdmCommand::InstallAlias { .. }) => {
+            Err(at("--install-alias is not a table command".into()))
+        }
+        Action::Command(AdmCommand::Reload { .. }) => Err(at("--reload is not a table command".into())),
         Action::Command(c) => Ok(Some(c)),
         Action::Help | Action::Version => Err(at("-h/-v are not commands".into())),
     }

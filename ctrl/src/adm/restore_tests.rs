@@ -195,6 +195,30 @@ fn a_bad_line_stops_after_the_lines_before_it() {
     assert_eq!(f.applied.len(), 2);
 }
 
+/// rvsadm's local actions (a symlink written, rvs-ctrl signalled) are refused in `-R`, as
+/// `-R` itself is, after the lines before them; the link is not made.
+#[test]
+fn local_actions_are_not_restored() {
+    let dir = std::env::temp_dir().join(format!("rvsadm-restore-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (line, what) in [
+        (format!("--install-alias {}", dir.display()), "--install-alias"),
+        ("--reload --pidfile /nonexistent/rvs-ctrl.pid".to_string(), "--reload"),
+        ("-R".to_string(), "-R cannot be nested"),
+    ] {
+        for dialect in [Dialect::Rvsadm, Dialect::Ipvsadm] {
+            let input = format!("-A -t 198.18.0.1:80\n{line}\n-C\n");
+            let mut f = Fake::new(Rvsd::Now, &[]);
+            let e = restore_as(dialect, &mut f, &input).0.unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{line}");
+            assert!(e.to_string().starts_with("line 2: ") && e.to_string().contains(what), "{line}: {e}");
+            assert_eq!(f.applied.len(), 1, "{line}: the line before it, nothing after");
+        }
+    }
+    assert!(std::fs::symlink_metadata(dir.join("ipvsadm")).is_err(), "no link written");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// An rvsd older than batches: the restore reconnects and sends a request a line, with
 /// the same outcome.
 #[test]
