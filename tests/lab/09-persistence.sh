@@ -87,8 +87,12 @@ out=$(from_client 198.18.0.10 10 "$ANY")
 assert_eq "failed requests to $ANY:80 (the catch-all)" 0 "$(count_of FAIL "$out")"
 assert_eq "real servers seen through the catch-all" 1 "$(sort -u <<<"$out" | grep -c .)"
 # Port 8081 (nginx's PROXY-protocol listener, which closes on a request without the header):
-# the connection is made, to the same server, on port 8081.
-in_client timeout 10 bash -c "exec 3<>/dev/tcp/$ANY/8081 && printf 'x\r\n\r\n' >&3 && cat <&3 >/dev/null"
+# the connection is made, to the same server, on port 8081. The server's close may be a RST
+# as well as a FIN: nginx resets such a connection now and then (7 of 300 tries straight
+# from one real server to another, no rvsd between), so the check is that the connection
+# opens and the server ends it within the timeout (124 if it does not, 1 if it never opens).
+# shellcheck disable=SC2016
+in_client timeout 10 bash -c 'exec 3<>"/dev/tcp/$0/8081" || exit 1; printf "x\r\n\r\n" >&3; cat <&3 >/dev/null 2>&1; exit 0' "$ANY"
 assert_eq "TCP $ANY:8081 through the catch-all: connected and closed by the server" 0 "$?"
 conns=$(rvsadm -Lnc | awk -v any="$ANY" '$5 ~ "^"any":" {print $5, $7}')
 indent <<<"$conns"
