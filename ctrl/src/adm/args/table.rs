@@ -469,7 +469,7 @@ pub(super) fn lex(args: &[String], dialect: Dialect) -> Result<(Vec<Lexed>, Vec<
 }
 
 /// The next word if it is DPVS's `enable` or `disable` (consumed), else None: DPVS's
-/// ipvsadm spells the SYN proxy `-j enable`, rvsadm (and DPVS's docs' shorthand) `-j`.
+/// ipvsadm spells the SYN proxy `-j enable`, rvsadm `-j` alone.
 fn optional_switch(args: &[String], i: &mut usize) -> Option<String> {
     let next = args.get(*i).filter(|w| *w == "enable" || *w == "disable")?;
     *i += 1;
