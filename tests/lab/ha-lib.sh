@@ -74,7 +74,7 @@ ha_up() {
 # ha_config N WORKERS OUT [INITIAL]: the lab config for director N (1 or 2): its own port
 # addresses, control socket and file prefix, [ha] initial, and [sync] on its sync link.
 ha_config() {
-  local n=$1 workers=$2 out=$3 initial=${4:-master}
+  local n=$1 workers=$2 out=$3 initial=${4:-master} lb1_prefix=$RVSD_PREFIX
   make_config "$workers" "$out"
   if ((n == 2)); then
     RVSD2_PREFIX="rvsd-lab2-$$-$RANDOM"
@@ -82,6 +82,8 @@ ha_config() {
       -e "s|^control_socket = .*|control_socket = \"$CTRL_SOCK2\"|" \
       -e 's|"198.18.0.1/24"|"198.18.0.2/24"|' -e 's|"198.19.0.1/24"|"198.19.0.2/24"|' "$out"
     grep -qF '"198.18.0.2/24"' "$out" || die "ha_config: could not set lb2's addresses"
+    # make_config named a prefix for lb2's config, now lb2's own: lb1's is still lb1's.
+    RVSD_PREFIX=$lb1_prefix
   fi
   cat >>"$out" <<EOF
 
