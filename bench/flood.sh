@@ -209,7 +209,7 @@ flood() {
   sleep 2
   s0=$("${peer}_snapshot")
   c0=$(cpu_ticks)
-  in_client "$FLOOD" --eal "--no-huge -m 256 --file-prefix rvsfl-$$ --no-pci -l 0 --log-level *:warning \
+  in_client "$FLOOD" --eal "--no-huge -m 256 --file-prefix rvsfl-$$-gen --no-pci -l 0 --log-level *:warning \
     --vdev net_af_packet0,iface=c0,framecnt=4096" --kind "$kind" --dst "$dst" --dst-mac "$LB_MAC" \
     --seconds "$SECS" --pps "$PPS" "${extra[@]}" >"$CFG_DIR/flood-$peer-$kind.json" 2>"$CFG_DIR/flood-$peer-$kind.err" &
   fpid=$!

@@ -29,7 +29,9 @@ SRC=/usr/share/dpdk/examples
 OUT=$RES/l3fwd
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/rvs-l3fwd.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+PREFIX=${RVS_LAB:-bnc}-l3fwd-$$
+# The build and the captures, and DPDK's runtime directory.
+trap 'rm -rf "$WORK" "/var/run/dpdk/$PREFIX"' EXIT
 
 cp -r "$SRC/l3fwd" "$SRC/common" "$WORK/"
 cd "$WORK/l3fwd"
@@ -78,7 +80,7 @@ for mode in em lpm; do
   rc=0
   timeout -s INT "$SECS" valgrind --tool=callgrind --callgrind-out-file="$WORK/$mode.cg" \
     --collect-atstart=no --toggle-collect="${mode}_main_loop" ./build/l3fwd -l 0 --no-pci --no-huge -m 2048 \
-    --file-prefix "${RVS_LAB:-bnc}-l3fwd-$$" \
+    --file-prefix "$PREFIX" \
     --vdev "net_pcap0,rx_pcap=$WORK/flows.pcap,tx_pcap=$WORK/$mode-out.pcap,infinite_rx=1" -- \
     -p 0x1 $flag --config="(0,0,0)" --parse-ptype --rule_ipv4="$WORK/${mode}_v4.cfg" \
     --rule_ipv6="$WORK/${mode}_v6.cfg" >"$OUT/$mode.log" 2>&1 || rc=$?

@@ -42,6 +42,8 @@ cleanup() {
     kill -9 "$RVSD_PID" 2>/dev/null
   fi
   "$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || "$ROOT/scripts/lab.sh" down
+  # rvsd's DPDK runtime directory.
+  rm -rf "/var/run/dpdk/$RVS_LAB-bench-$$"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -98,6 +98,8 @@ PIDS=()
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The DPDK harness's runtime directory (every run of it uses this prefix).
+  rm -rf "/var/run/dpdk/$RVS_LAB-dfwd-$$"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

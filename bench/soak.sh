@@ -78,7 +78,7 @@ bg_track "${LOOPS[0]}"
 bg_track "${LOOPS[1]}"
 FLOOD=${RVS_FLOOD:-$ROOT/target/release/rvs-flood}
 [[ -x $FLOOD ]] || die "rvs-flood not built: cargo build --release -p rvs-flood"
-in_client "$FLOOD" --eal "--no-huge -m 256 --file-prefix rvsso-$$ --no-pci -l 0 --log-level *:warning \
+in_client "$FLOOD" --eal "--no-huge -m 256 --file-prefix rvsso-$$-gen --no-pci -l 0 --log-level *:warning \
   --vdev net_af_packet0,iface=c0" --kind syn --dst "$VIP:8080" --pps 200 --seconds $((MINUTES * 60)) \
   --dst-mac "$(in_lb cat /sys/class/net/lb-c/address)" >"$CFG_DIR/flood.json" 2>&1 &
 FLOOD_PID=$!

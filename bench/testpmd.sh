@@ -87,6 +87,8 @@ cleanup() {
     for _ in $(seq 20); do rmdir "$CG" 2>/dev/null && break; sleep 0.25; done
   fi
   rm -rf "$TMP"
+  # The DPDK runtime directories of the four processes.
+  rm -rf "/var/run/dpdk/$PREFIX"-*
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -383,9 +383,10 @@ _cleanup() {
   if [[ -n ${CFG_DIR:-} && -d $CFG_DIR ]]; then rm -rf "$CFG_DIR"; fi
   rvsd_stop
   lab_down
-  # DPDK's runtime directories of every rvsd this test started, whichever helper named it:
-  # their file prefixes all end in this shell's pid and a random number.
-  rm -rf /var/run/dpdk/rvsd-*-"$$"-* 2>/dev/null
+  # DPDK's runtime directories of every DPDK process this test started (rvsd, a flood
+  # generator), whichever helper named it: their file prefixes all carry this shell's pid
+  # between dashes, followed by a random number or a role.
+  rm -rf /var/run/dpdk/rvs*-"$$"-* 2>/dev/null
   if ((rc != 0 && !_FINISHED)); then say "RESULT: FAIL (aborted, $_FAILS of $_CHECKS checks failed)"; fi
   exit "$rc"
 }
