@@ -6,7 +6,7 @@ use super::tests::*;
 use super::*;
 use crate::frame::VecAlloc;
 use crate::wire::tcp::TcpFlags;
-use rvs_proto::{ForwardMethod, RealSpec, ServiceSpec};
+use rvs_proto::{ForwardMethod, RealSpec};
 
 #[test]
 fn round_robin_across_real_servers_and_udp() {
@@ -50,12 +50,7 @@ fn persistence_pins_a_client_and_its_network() {
     let mut h = Harness::new(0, 1);
     h.resolve_all();
     h.p.set_snapshot(edit_registry(|r| {
-        let mut spec = ServiceSpec {
-            key: tcp_key(),
-            scheduler: "rr".into(),
-            local_addrs: vec!["198.19.0.200".parse().unwrap()],
-            options: Default::default(),
-        };
+        let mut spec = persistent_tcp_spec();
         spec.options.persistence = Some(rvs_proto::Persistence { timeout: 60, prefix_len: 24 });
         r.edit_service(spec).unwrap();
     }));
