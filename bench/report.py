@@ -110,6 +110,8 @@ KEY_PART = {
     "ratio_vs_iofwd_mempool_generator_pps": "dpdk", "ratio_vs_nftables_pps": "lab", "ratio_vs_haproxy_cps": "lab",
     "pps_10m_over_1k": "micro", "pps_10m_over_1k_sequential": "micro",
     "pps_10m_over_1k_arena_of_sessions": "micro", "bytes_per_session": "micro",
+    "host_mem_latency_ns": "micro", "host_prefetched_line_stall_ns": "micro",
+    "host_two_line_probe_over_cached_pps": "micro",
     "flood_syn_absorbed_pps_per_worker": "flood", "flood_syn_absorbed_pps_kernel": "flood",
     "ratio_vs_kernel_synproxy_syn_pps": "flood", "ratio_vs_kernel_synproxy_syn_per_cpu_s": "flood",
     "flood_syn_legit_success": "flood", "flood_syn_legit_success_kernel": "flood",
@@ -226,6 +228,7 @@ def main():
     dpdk = load(os.path.join(res, "dpdk.json")) or {}
     tpmd = load(os.path.join(res, "testpmd.json")) or {}
     l3fwd = load(os.path.join(res, "l3fwd.json")) or {}
+    memprobe = load(os.path.join(res, "memprobe.json")) or {}
     sched = load(os.path.join(res, "sched.json")) or {}
     maglev = load(os.path.join(res, "maglev_stall.json")) or {}
     run = load(os.path.join(res, "run.json")) or {}
@@ -338,20 +341,27 @@ def main():
         "pps_10m_over_1k_arena_of_sessions": ratio(
             est_pps(10_000_000), est_pps(1000, "established_arena_of_sessions")),
         "bytes_per_session": bps,
+        # What the host's memory allows the 10M figure (bench/run.sh's micro part, the
+        # memprobe bench): a random line's latency over 1 GiB, the stall a random line costs
+        # even when prefetched a burst ahead, and the pps ratio a table touching two
+        # dependent random lines per packet, as the stages do, reaches against the same in cache.
+        "host_mem_latency_ns": memprobe.get("latency_ns"),
+        "host_prefetched_line_stall_ns": memprobe.get("prefetched_line_stall_ns"),
+        "host_two_line_probe_over_cached_pps": memprobe.get("two_lines_random_over_cached_pps"),
         "bytes_per_session_at": largest if bps is not None else None,
         **hostile(res),
         "machine": machine,
         "run": run,
         "provenance": prov,
     }
-    full = {"summary": summary, "micro": micro, "callgrind": cg, "sched": sched, "dpdk": dpdk,
+    full = {"summary": summary, "micro": micro, "memprobe": memprobe, "callgrind": cg, "sched": sched, "dpdk": dpdk,
             "testpmd": tpmd, "l3fwd": l3fwd, "lab": lab}
     with open(os.path.join(res, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     with open(os.path.join(res, "all.json"), "w") as f:
         json.dump(full, f, indent=2)
 
-    md = markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev, l3fwd)
+    md = markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev, l3fwd, memprobe)
     with open(os.path.join(res, "results.md"), "w") as f:
         f.write(md)
     charts(res, sizes, cg, dpdk, lab, tpmd)
@@ -386,8 +396,10 @@ def verdict(key, v):
     return f"{op} {t}: " + ("**met**" if ok else "**missed**")
 
 
-def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev=None, l3fwd=None):
+def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, maglev=None, l3fwd=None,
+             memprobe=None):
     l3fwd = l3fwd or {}
+    mp = memprobe or {}
     m = summary["machine"]
     run = summary.get("run") or {}
     L = []
@@ -413,7 +425,8 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
           "testpmd_bench_io_pps": 0, "testpmd_bench_direct_pps": 0, "testpmd_bench_rvs_loss": 3,
           "testpmd_bench_io_loss": 3, "flood_syn_legit_success": 3,
           "flood_syn_legit_success_kernel": 3, "ratio_vs_kernel_synproxy_syn_pps": 3,
-          "ratio_vs_kernel_synproxy_syn_per_cpu_s": 3, "established_instr_over_l3fwd_em": 3}
+          "ratio_vs_kernel_synproxy_syn_per_cpu_s": 3, "established_instr_over_l3fwd_em": 3,
+          "host_two_line_probe_over_cached_pps": 3}
     for k, v in summary.items():
         if k in ("machine", "bytes_per_session_at", "run", "provenance"):
             continue
@@ -453,6 +466,20 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
                  f"ns/pkt; pps 10M ÷ 1k {fmt(paired_ratio, 3)}, the median of {len(rs)} pairs "
                  f"({fmt(min(rs), 3)} to {fmt(max(rs), 3)}). This is `pps_10m_over_1k`; the sizes' own series "
                  "above, measured minutes apart, give `pps_10m_over_1k_sequential`.")
+    if mp.get("two_lines_random_ns") is not None:
+        L.append("")
+        L.append(f"What this host's memory allows that figure (the `memprobe` bench, over "
+                 f"{mp['table_bytes'] >> 30} GiB advised huge, {fmt(mp.get('anon_huge_mib'), 0)} MiB of it huge): a random "
+                 f"line's latency {fmt(mp['latency_ns'])} ns, one every {fmt(mp['random_line_ns'])} ns when nobody "
+                 f"waits on them one at a time. {fmt(mp['work_ns'])} ns of work per line over lines in cache take "
+                 f"{fmt(mp['work_random_ns'])} ns over random lines prefetched a batch of {mp['batch']} ahead: "
+                 f"{fmt(mp['prefetched_line_stall_ns'])} ns a line that the prefetch does not hide "
+                 f"(`host_prefetched_line_stall_ns`; {fmt(mp['same_batch_line_stall_ns'])} ns when prefetched at the "
+                 f"start of their own batch). Two dependent random lines per packet as the stages touch them "
+                 f"(a bucket, then a slot read and written), with that work: {fmt(mp['two_lines_cached_ns'])} ns in "
+                 f"cache, {fmt(mp['two_lines_random_ns'])} ns over the table, a pps ratio of "
+                 f"{fmt(mp['two_lines_random_over_cached_pps'], 3)} (`host_two_line_probe_over_cached_pps`): the "
+                 "ceiling a table of two lines per lookup meets on this host at this speed in cache.")
     sc = micro.get("scaling") if micro else None
     if sc:
         L.append("")

@@ -4,7 +4,8 @@
 #
 #   bench/run.sh [--skip micro,callgrind,l3fwd,sched,maglev,dpdk,testpmd,lab] [--quick]
 #
-# Parts: micro (sans-IO pipeline timings), callgrind (instructions per packet), l3fwd
+# Parts: micro (sans-IO pipeline timings, and memprobe: what a random line of a 1 GiB table
+# costs this host, the yardstick for the 10M figure), callgrind (instructions per packet), l3fwd
 # (DPDK's l3fwd counted the same way on the same frames, the reference for those; bench/l3fwd.sh), sched
 # (scheduler decision cost: ns and instructions per decision), maglev (a worker's longest
 # gap between bursts at a Maglev change with 1,000 real servers, table built per worker
@@ -138,19 +139,20 @@ EOF
 # --- build ---------------------------------------------------------------------------------
 log "building (release, benches)"
 cargo build --release -q
-BINS=$(cargo bench -p rvs-core --bench fullnat --bench sched --bench maglev_stall -p rvs-dataplane --bench dpdk_fwd --no-run \
+BINS=$(cargo bench -p rvs-core --bench fullnat --bench sched --bench maglev_stall --bench memprobe -p rvs-dataplane --bench dpdk_fwd --no-run \
   --message-format=json 2>/dev/null |
   "$PY" -c 'import json,sys
 for l in sys.stdin:
     try: m=json.loads(l)
     except ValueError: continue
-    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"] in ("fullnat","dpdk_fwd","sched","maglev_stall"):
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"] in ("fullnat","dpdk_fwd","sched","maglev_stall","memprobe"):
         print(m["target"]["name"], m["executable"])')
 FULLNAT=$(awk '$1=="fullnat"{print $2}' <<<"$BINS")
 DPDK_FWD=$(awk '$1=="dpdk_fwd"{print $2}' <<<"$BINS")
 SCHED=$(awk '$1=="sched"{print $2}' <<<"$BINS")
 MAGLEV=$(awk '$1=="maglev_stall"{print $2}' <<<"$BINS")
-[[ -x $FULLNAT && -x $DPDK_FWD && -x $SCHED && -x $MAGLEV ]] || { log "bench binaries not found"; exit 1; }
+MEMPROBE=$(awk '$1=="memprobe"{print $2}' <<<"$BINS")
+[[ -x $FULLNAT && -x $DPDK_FWD && -x $SCHED && -x $MAGLEV && -x $MEMPROBE ]] || { log "bench binaries not found"; exit 1; }
 
 # --- micro (sans-IO) -----------------------------------------------------------------------
 if ! skip micro; then
@@ -160,6 +162,10 @@ if ! skip micro; then
   begin
   "$FULLNAT" --sizes "$SIZES" --scaling-sessions 1000,10000,100000 --json "$RES/micro.json"
   stamp "$RES/micro.json"
+  # The host's yardstick for the 10M figure: what a random line of a 1 GiB table costs.
+  begin
+  "$MEMPROBE" --json "$RES/memprobe.json"
+  stamp "$RES/memprobe.json"
 fi
 
 # --- callgrind: instructions per packet, twice to show they repeat --------------------------
