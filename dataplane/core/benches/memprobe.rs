@@ -14,10 +14,14 @@
 //!   64-bit LCG, about what the pipeline spends on a packet at 1k sessions) over lines
 //!   already in cache, and over random lines prefetched a whole batch ahead (issued about
 //!   a microsecond before use); `prefetched_line_stall_ns`, their difference, is what a
-//!   random line costs the core even though its prefetch had time to land. On bare metal
-//!   with huge pages it is near 0; in a virtual machine whose host backs guest memory with
-//!   4 KiB pages, every line is also a TLB miss whose two-level page walk the prefetch
-//!   does not hide;
+//!   random line costs the core even though its prefetch had time to land: a line from
+//!   memory holds one of the core's few fill buffers for a whole latency, so lines a
+//!   packet × latency ÷ fill buffers bounds the time a packet, whatever the prefetch
+//!   distance;
+//! * `window_16_mib_line_stall_ns` and `window_64_mib_line_stall_ns`: that stall over random
+//!   lines of a 16 or 64 MiB window (in a large part's last-level cache, past the reach of
+//!   4 KiB translations): a stall already there would come from translation misses (a
+//!   guest on small host pages), not from memory;
 //! * `work_random_same_batch_ns`: the same work over random lines prefetched at the start
 //!   of their own batch (as a burst's stages prefetch), and its `same_batch_line_stall_ns`.
 
@@ -150,6 +154,15 @@ fn main() {
     let work_ns = trials(&|| batches(&t, &cached, 1, true));
     let work_random_ns = trials(&|| batches(&t, &random, 1, true));
     let work_random_same_batch_ns = trials(&|| batches(&t, &random, 0, true));
+    // The same over a 64 MiB window (16 MiB for the small one): in the last-level cache of
+    // a large server part, past the reach of 4 KiB translations, within that of 2 MiB ones.
+    let window = |mib: usize, seed: u64| {
+        let w = lines(LOADS, mib << 14, seed);
+        batches(&t, &w, 1, false);
+        trials(&|| batches(&t, &w, 1, true))
+    };
+    let work_window_16_ns = window(16, 0x6a09_e667_f3bc_c908);
+    let work_window_64_ns = window(64, 0xbb67_ae85_84ca_a73b);
     let random2 = lines(LOADS, LINES, 0x1405_7b7e_f767_814f);
     let cached2 = lines(LOADS, 512, 0x5851_f42d_4c95_7f2d);
     let two_lines_cached_ns = {
@@ -175,6 +188,8 @@ fn main() {
         "work_random_ns": work_random_ns,
         "prefetched_line_stall_ns": work_random_ns - work_ns,
         "work_random_same_batch_ns": work_random_same_batch_ns,
+        "window_16_mib_line_stall_ns": work_window_16_ns - work_ns,
+        "window_64_mib_line_stall_ns": work_window_64_ns - work_ns,
         "same_batch_line_stall_ns": work_random_same_batch_ns - work_ns,
         "two_lines_cached_ns": two_lines_cached_ns,
         "two_lines_random_ns": two_lines_random_ns,
@@ -186,6 +201,11 @@ fn main() {
          {work_random_same_batch_ns:.1} ns prefetched at the start of their own batch (stall {:.1} ns)",
         work_random_ns - work_ns,
         work_random_same_batch_ns - work_ns
+    );
+    eprintln!(
+        "memprobe: stall over a 16 MiB window {:.1} ns, a 64 MiB one {:.1} ns",
+        work_window_16_ns - work_ns,
+        work_window_64_ns - work_ns
     );
     eprintln!(
         "memprobe: two dependent lines per packet as the stages touch them, with the work: \
