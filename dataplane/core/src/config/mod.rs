@@ -587,9 +587,11 @@ fn key_before(text: &str, offset: usize) -> Option<&str> {
     let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
     let (lhs, _) = line.rsplit_once('=')?;
     let lhs = lhs.trim_end();
+    // After the last character that cannot be in a key, whatever its width in bytes.
     let start = lhs
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     Some(&lhs[start..]).filter(|k| !k.is_empty())
 }
 

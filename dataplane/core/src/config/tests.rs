@@ -273,3 +273,15 @@ fn dataplane_sizes_name_their_line() {
     let c = p(&GOOD.replace("workers = [1]", "workers = [1]\nmax_reals = 1048576")).unwrap();
     assert_eq!((c.dataplane.max_reals, c.dataplane.max_services), (1 << 20, 1024));
 }
+
+#[test]
+fn an_error_after_a_wide_character_is_an_error() {
+    // The key before an error's `=` was cut at a byte after the last character that cannot
+    // be in a key, which was inside a two-byte one here: rvsd panicked at start instead of
+    // naming the line (found by the config fuzz target; the second is an operator's
+    // unterminated string).
+    for text in [" \"`[\u{400}=", "[dataplane]\nworkers = [0]\nname = \"na\u{ef}ve=1"] {
+        let e = p(text).expect_err(text);
+        assert_eq!(e.line, text.lines().count(), "{text:?}: {e}");
+    }
+}
