@@ -23,6 +23,8 @@ cleanup() {
     for i in $(seq 100); do kill -0 "$RVSD_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$RVSD_PID" 2>/dev/null || true
   fi
+  # DPDK leaves its runtime directory (examples/lab.toml's --file-prefix) behind.
+  [[ -n $RVSD_PID ]] && rm -rf /var/run/dpdk/rvsd-lab
   "$ROOT/scripts/lab.sh" down || true
   exit "$rc"
 }
