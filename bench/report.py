@@ -467,6 +467,10 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
                  f"({fmt(min(rs), 3)} to {fmt(max(rs), 3)}). This is `pps_10m_over_1k`; the sizes' own series "
                  "above, measured minutes apart, give `pps_10m_over_1k_sequential`.")
     if mp.get("two_lines_random_ns") is not None:
+        # Inside the last-level cache a stall comes from translation misses, not memory.
+        w64, full = mp.get("window_64_mib_line_stall_ns"), mp["prefetched_line_stall_ns"]
+        origin = ("mostly from memory, not from translation" if w64 is not None and w64 < full / 2
+                  else "translation misses take part")
         L.append("")
         L.append(f"What this host's memory allows that figure (the `memprobe` bench, over "
                  f"{mp['table_bytes'] >> 30} GiB advised huge, {fmt(mp.get('anon_huge_mib'), 0)} MiB of it huge): a random "
@@ -476,7 +480,7 @@ def markdown(summary, sizes, cg, dpdk, lab, direct, micro, tpmd, sched, prov, ma
                  f"{fmt(mp['prefetched_line_stall_ns'])} ns a line that the prefetch does not hide "
                  f"(`host_prefetched_line_stall_ns`; {fmt(mp['same_batch_line_stall_ns'])} ns when prefetched at the "
                  f"start of their own batch; {fmt(mp.get('window_64_mib_line_stall_ns'))} ns over a 64 MiB window, "
-                 f"{fmt(mp.get('window_16_mib_line_stall_ns'))} over 16 MiB, so not from translation). Two dependent random lines per packet as the stages touch them "
+                 f"{fmt(mp.get('window_16_mib_line_stall_ns'))} over 16 MiB, so {origin}). Two dependent random lines per packet as the stages touch them "
                  f"(a bucket, then a slot read and written), with that work: {fmt(mp['two_lines_cached_ns'])} ns in "
                  f"cache, {fmt(mp['two_lines_random_ns'])} ns over the table, a pps ratio of "
                  f"{fmt(mp['two_lines_random_over_cached_pps'], 3)} (`host_two_line_probe_over_cached_pps`): the "
