@@ -51,6 +51,9 @@ use rvs_core::wire::ipv4::Ipv4Packet;
 use rvs_core::wire::tcp::{TcpFlags, TcpPacket};
 use serde_json::{json, Value};
 
+mod common;
+use common::{advise_huge, median};
+
 #[path = "fullnat/paired.rs"]
 mod paired;
 #[path = "fullnat/scaling.rs"]
@@ -98,18 +101,6 @@ const TRIALS: usize = 5;
 
 /// Bursts of this many frames go through `Pipeline::handle_burst`, as rvsd's workers do.
 const BENCH_BURST: usize = 32;
-
-/// Asks for transparent huge pages on a region the session table has allocated and not
-/// written yet (`PipelineConfig::mem_advice`), as rvsd does.
-fn advise_huge(addr: *const u8, len: usize) {
-    // madvise wants a page-aligned start: the whole pages inside the region.
-    let start = (addr as usize).next_multiple_of(4096);
-    let end = (addr as usize + len) & !4095;
-    if end > start {
-        // SAFETY: advice on memory the table owns; it changes no contents.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-    }
-}
 
 /// `--rss`: the pipelines steer replies by RSS (`laddr::Steering::Rss`) instead of the port
 /// partition, as rvsd does on a NIC without a flow API.
@@ -467,11 +458,6 @@ impl Scenario {
             _ => (CLIENT_PORT, SERVER_PORT),
         }
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 /// Timed trials of one data-path scenario; ns/packet (median, min) and checks.

@@ -30,6 +30,9 @@ use std::time::Instant;
 
 use serde_json::json;
 
+mod common;
+use common::{advise_huge, median};
+
 const BYTES: usize = 1 << 30;
 const LINE_WORDS: usize = 8;
 const LINES: usize = BYTES / 64;
@@ -55,11 +58,7 @@ fn lines(n: usize, modulo: usize, mut x: u64) -> Vec<usize> {
 /// The table: zeroed words, advised huge before anything touches them.
 fn table() -> Vec<u64> {
     let mut v: Vec<u64> = Vec::with_capacity(BYTES / 8);
-    let (addr, len) = (v.as_ptr() as usize, BYTES);
-    let start = addr.next_multiple_of(4096);
-    let end = (addr + len) & !4095;
-    // SAFETY: advice on memory the vector owns and has not written; no contents change.
-    unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    advise_huge(v.as_ptr() as *const u8, BYTES);
     v.resize(BYTES / 8, 0);
     v
 }
@@ -131,11 +130,6 @@ fn stages(t: &mut [u64], first: &[usize], second: &[usize]) -> f64 {
     }
     black_box(s);
     t0.elapsed().as_secs_f64() * 1e9 / n as f64
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

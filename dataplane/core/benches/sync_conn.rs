@@ -22,6 +22,11 @@ use rvs_core::time::Time;
 use rvs_core::wire::tcp::TcpFlags;
 use serde_json::json;
 
+// Only `median` here.
+#[allow(dead_code)]
+mod common;
+use common::median;
+
 const TRIALS: usize = 5;
 /// The worker → sync thread ring of rvsd (`[sync] ring_size` default).
 const RING: usize = 8192;
@@ -84,11 +89,6 @@ fn run(conns: usize, sync: bool, first_client: u64) -> Run {
     records.append(&mut ring);
     assert_eq!(p.sessions().len(), conns, "every connection has its session");
     Run { ns_per_conn: ns, records }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 fn main() {
