@@ -24,6 +24,13 @@
 //!   guest on small host pages), not from memory;
 //! * `work_random_same_batch_ns`: the same work over random lines prefetched at the start
 //!   of their own batch (as a burst's stages prefetch), and its `same_batch_line_stall_ns`.
+//!
+//! `-- --home-first` measures instead what a session table whose client flows are looked
+//! up in a home slot first (the slot at the flow's hash) would get: per packet a home line,
+//! and for the packets whose session is not at home the index bucket and then the slot
+//! (three dependent lines), at shares of packets at home from 100 % down to 50 %, with
+//! the misses resolved in the burst itself or held back (their bucket read a batch later,
+//! their slot worked on the batch after), against the two-line lookup of the same run.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -132,10 +139,151 @@ fn stages(t: &mut [u64], first: &[usize], second: &[usize]) -> f64 {
     t0.elapsed().as_secs_f64() * 1e9 / n as f64
 }
 
+/// Random lines of the `--home-first` probes: homes, buckets, slots, and whether each
+/// packet's session is at home (a share `at_home` of them).
+struct HomeFirst {
+    home: Vec<usize>,
+    bucket: Vec<usize>,
+    slot: Vec<usize>,
+    at_home: Vec<bool>,
+}
+
+impl HomeFirst {
+    fn new(share: f64) -> Self {
+        let mut x = 0x1234_5678u64;
+        let at_home = (0..LOADS)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ((x % 1000) as f64) < share * 1000.0
+            })
+            .collect();
+        HomeFirst {
+            home: lines(LOADS, LINES, 0x3c6e_f372_fe94_f82b),
+            bucket: lines(LOADS, LINES, 0xa54f_f53a_5f1d_36f1),
+            slot: lines(LOADS, LINES, 0x510e_527f_ade6_82d1),
+            at_home,
+        }
+    }
+
+    /// ns per packet: every home prefetched, then read; a packet at home is worked on in
+    /// its own batch. The others' buckets are prefetched once their home is read; with
+    /// `hold_back`, read in the next batch (their slots prefetched then) and their slots
+    /// worked on at the start of the batch after, while its homes are on their way; else
+    /// read at once and worked on in the batch.
+    fn run(&self, t: &mut [u64], hold_back: bool) -> f64 {
+        let mut s = 0u64;
+        let n = LOADS - LOADS % BATCH;
+        // Lines to work on this batch; misses whose bucket, and whose slot, is on its way
+        // (fixed arrays, as a pipeline's burst state).
+        let (mut work_on, mut nw) = ([0usize; BATCH], 0);
+        let (mut buckets, mut nb) = ([0usize; BATCH], 0);
+        let (mut slots, mut ns) = ([0usize; BATCH], 0);
+        let t0 = Instant::now();
+        for b in (0..n).step_by(BATCH) {
+            for &i in &self.home[b..b + BATCH] {
+                rvs_cpu::prefetch(t[i..].as_ptr() as *const u8);
+            }
+            if hold_back {
+                // The held-back misses' work while the homes are on their way.
+                for &j in &slots[..ns] {
+                    s = work(s.wrapping_add(t[j]));
+                    t[j + 1] = s;
+                }
+                for (&q, j) in buckets[..nb].iter().zip(slots.iter_mut()) {
+                    *j = self.slot[q] + t[self.bucket[q]] as usize;
+                    rvs_cpu::prefetch(t[*j..].as_ptr() as *const u8);
+                }
+                (ns, nb) = (nb, 0);
+            }
+            nw = 0;
+            for q in b..b + BATCH {
+                let v = t[self.home[q]] as usize;
+                if self.at_home[q] {
+                    (work_on[nw], nw) = (self.home[q] + v, nw + 1);
+                } else {
+                    rvs_cpu::prefetch(t[self.bucket[q]..].as_ptr() as *const u8);
+                    (buckets[nb], nb) = (q, nb + 1);
+                }
+            }
+            if !hold_back {
+                for &q in &buckets[..nb] {
+                    let j = self.slot[q] + t[self.bucket[q]] as usize;
+                    rvs_cpu::prefetch(t[j..].as_ptr() as *const u8);
+                    (work_on[nw], nw) = (j, nw + 1);
+                }
+                nb = 0;
+            }
+            for &j in &work_on[..nw] {
+                s = work(s.wrapping_add(t[j]));
+                t[j + 1] = s;
+            }
+        }
+        black_box((s, nw));
+        t0.elapsed().as_secs_f64() * 1e9 / n as f64
+    }
+}
+
+/// `--home-first`: the two-line lookup's ns per packet (cached and over the table), then
+/// the home-first lookup's at each share at home, resolved in the burst and held back.
+fn home_first(t: &mut [u64]) -> serde_json::Value {
+    let trials = |f: &mut dyn FnMut() -> f64| median((0..TRIALS).map(|_| f()).collect());
+    let (first, second) =
+        (lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15), lines(LOADS, LINES, 0x1405_7b7e_f767_814f));
+    let (cfirst, csecond) =
+        (lines(LOADS, 512, 0x2545_f491_4f6c_dd1d), lines(LOADS, 512, 0x5851_f42d_4c95_7f2d));
+    let cached = trials(&mut || stages(t, &cfirst, &csecond));
+    let two = trials(&mut || stages(t, &first, &second));
+    eprintln!(
+        "memprobe: home first: two-line lookup {two:.1} ns (cached {cached:.1}, pps ratio {:.3})",
+        cached / two
+    );
+    let mut shares = Vec::new();
+    for share in [1.0, 0.9, 0.8, 0.7, 0.6, 0.5] {
+        let h = HomeFirst::new(share);
+        let in_burst = trials(&mut || h.run(t, false));
+        let held_back = trials(&mut || h.run(t, true));
+        eprintln!(
+            "memprobe: home first, {:>3.0} % at home: {in_burst:.1} ns ({:.3}), misses held back {held_back:.1} ns ({:.3})",
+            share * 100.0,
+            cached / in_burst,
+            cached / held_back
+        );
+        shares.push(json!({
+            "at_home": share,
+            "in_burst_ns": in_burst,
+            "held_back_ns": held_back,
+            "in_burst_over_cached_pps": cached / in_burst,
+            "held_back_over_cached_pps": cached / held_back,
+        }));
+    }
+    json!({
+        "table_bytes": BYTES,
+        "batch": BATCH,
+        "work_steps": WORK,
+        "two_lines_cached_ns": cached,
+        "two_lines_random_ns": two,
+        "two_lines_random_over_cached_pps": cached / two,
+        "home_first": shares,
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let json_out = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
     let mut t = table();
+    if args.iter().any(|a| a == "--home-first") {
+        // Written once through, as the standard run's first pass leaves it.
+        batches(&t, &lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15), 1, false);
+        let v = home_first(&mut t);
+        match json_out {
+            Some(path) => std::fs::write(path, serde_json::to_string_pretty(&v).expect("json"))
+                .expect("write --json file"),
+            None => println!("{v:#}"),
+        }
+        return;
+    }
     let random = lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15);
     // 512 lines (32 KiB): stays in L1/L2.
     let cached = lines(LOADS, 512, 0x2545_f491_4f6c_dd1d);
