@@ -581,12 +581,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// The key whose value starts at `offset`: the last `KEY =` on its line before it (a
-/// value in an array or an inline table too).
+/// value in an array or an inline table too), not counting an `=` inside a string (a
+/// value's, or an unterminated string's: `name = "a=b` names `name`).
 fn key_before(text: &str, offset: usize) -> Option<&str> {
     let before = text.get(..offset)?;
     let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
-    let (lhs, _) = line.rsplit_once('=')?;
-    let lhs = lhs.trim_end();
+    let (mut eq, mut quote, mut escaped) = (None, None, false);
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some('"') if escaped => escaped = false,
+            Some('"') if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '=' => eq = Some(i),
+            None => {}
+        }
+    }
+    let lhs = line[..eq?].trim_end();
     // After the last character that cannot be in a key, whatever its width in bytes.
     let start = lhs
         .char_indices()

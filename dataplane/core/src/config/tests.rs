@@ -285,3 +285,14 @@ fn an_error_after_a_wide_character_is_an_error() {
         assert_eq!(e.line, text.lines().count(), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn an_error_names_the_key_not_a_word_of_the_value() {
+    // An `=` inside the string (here an unterminated one) is not the key's: the error
+    // named `ve` for this line.
+    let e = p("[dataplane]\nworkers = [0]\nname = \"na\u{ef}ve=1").expect_err("unterminated");
+    assert!(e.to_string().contains("`name`"), "{e}");
+    // And a value's `=` in a string before the key, in an inline table.
+    let e = p("[dataplane]\nworkers = [0]\nx = { a = \"b=c\", d = \"e").expect_err("unterminated");
+    assert!(e.to_string().contains("`d`"), "{e}");
+}
