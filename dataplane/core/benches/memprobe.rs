@@ -25,12 +25,16 @@
 //! * `work_random_same_batch_ns`: the same work over random lines prefetched at the start
 //!   of their own batch (as a burst's stages prefetch), and its `same_batch_line_stall_ns`.
 //!
-//! `-- --home-first` measures instead what a session table whose client flows are looked
-//! up in a home slot first (the slot at the flow's hash) would get: per packet a home line,
-//! and for the packets whose session is not at home the index bucket and then the slot
-//! (three dependent lines), at shares of packets at home from 100 % down to 50 %, with
-//! the misses resolved in the burst itself or held back (their bucket read a batch later,
-//! their slot worked on the batch after), against the two-line lookup of the same run.
+//! `-- --levers` measures instead what two other session tables would get, each against
+//! the two-line lookup of the same run (pps over the cached two-line lookup):
+//! * `home_first`: client flows looked up in a home slot first (the slot at the flow's
+//!   hash): per packet a home line, and for the packets whose session is not at home the
+//!   index bucket and then the slot (three dependent lines), at shares of packets at home
+//!   from 100 % down to 50 %, with the misses resolved in the burst itself or held back
+//!   (their bucket read a batch later, their slot worked on the batch after);
+//! * `index_window`: the two-line lookup with the bucket lines drawn from a window of 16 to
+//!   256 MiB (an index small enough for the last-level cache) while the slots stream
+//!   from the whole table.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -139,7 +143,7 @@ fn stages(t: &mut [u64], first: &[usize], second: &[usize]) -> f64 {
     t0.elapsed().as_secs_f64() * 1e9 / n as f64
 }
 
-/// Random lines of the `--home-first` probes: homes, buckets, slots, and whether each
+/// Random lines of the `--levers` home-first probes: homes, buckets, slots, and whether each
 /// packet's session is at home (a share `at_home` of them).
 struct HomeFirst {
     home: Vec<usize>,
@@ -225,9 +229,10 @@ impl HomeFirst {
     }
 }
 
-/// `--home-first`: the two-line lookup's ns per packet (cached and over the table), then
-/// the home-first lookup's at each share at home, resolved in the burst and held back.
-fn home_first(t: &mut [u64]) -> serde_json::Value {
+/// `--levers`: the two-line lookup's ns per packet (cached and over the table), then the
+/// home-first lookup's at each share at home (resolved in the burst and held back), then
+/// the two-line lookup's with its buckets in a window.
+fn levers(t: &mut [u64]) -> serde_json::Value {
     let trials = |f: &mut dyn FnMut() -> f64| median((0..TRIALS).map(|_| f()).collect());
     let (first, second) =
         (lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15), lines(LOADS, LINES, 0x1405_7b7e_f767_814f));
@@ -236,7 +241,7 @@ fn home_first(t: &mut [u64]) -> serde_json::Value {
     let cached = trials(&mut || stages(t, &cfirst, &csecond));
     let two = trials(&mut || stages(t, &first, &second));
     eprintln!(
-        "memprobe: home first: two-line lookup {two:.1} ns (cached {cached:.1}, pps ratio {:.3})",
+        "memprobe: levers: two-line lookup {two:.1} ns (cached {cached:.1}, pps ratio {:.3})",
         cached / two
     );
     let mut shares = Vec::new();
@@ -258,6 +263,13 @@ fn home_first(t: &mut [u64]) -> serde_json::Value {
             "held_back_over_cached_pps": cached / held_back,
         }));
     }
+    let mut windows = Vec::new();
+    for mib in [16usize, 32, 64, 128, 256] {
+        let buckets = lines(LOADS, mib << 14, 0x6a09_e667_f3bc_c908);
+        let ns = trials(&mut || stages(t, &buckets, &second));
+        eprintln!("memprobe: two-line lookup, buckets in {mib:>3} MiB: {ns:.1} ns ({:.3})", cached / ns);
+        windows.push(json!({ "mib": mib, "ns": ns, "over_cached_pps": cached / ns }));
+    }
     json!({
         "table_bytes": BYTES,
         "batch": BATCH,
@@ -266,6 +278,7 @@ fn home_first(t: &mut [u64]) -> serde_json::Value {
         "two_lines_random_ns": two,
         "two_lines_random_over_cached_pps": cached / two,
         "home_first": shares,
+        "index_window": windows,
     })
 }
 
@@ -273,10 +286,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let json_out = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
     let mut t = table();
-    if args.iter().any(|a| a == "--home-first") {
+    if args.iter().any(|a| a == "--levers") {
         // Written once through, as the standard run's first pass leaves it.
         batches(&t, &lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15), 1, false);
-        let v = home_first(&mut t);
+        let v = levers(&mut t);
         match json_out {
             Some(path) => std::fs::write(path, serde_json::to_string_pretty(&v).expect("json"))
                 .expect("write --json file"),
