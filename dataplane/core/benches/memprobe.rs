@@ -54,16 +54,55 @@ const TRIALS: usize = 5;
 /// LCG steps per line for the work figures (about 20 ns here).
 const WORK: u32 = 16;
 
-/// Random line indices (xorshift), `modulo` lines.
+/// One step of xorshift64: the probes' random numbers.
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// Random line indices, `modulo` lines.
 fn lines(n: usize, modulo: usize, mut x: u64) -> Vec<usize> {
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % modulo as u64) as usize * LINE_WORDS
-        })
-        .collect()
+    (0..n).map(|_| (xorshift(&mut x) % modulo as u64) as usize * LINE_WORDS).collect()
+}
+
+/// The access patterns both runs share: random lines of the whole table (two
+/// independent series, as the stages' bucket and slot) and lines of a 32 KiB patch that
+/// stays in L1/L2 (likewise).
+struct Patterns {
+    random: Vec<usize>,
+    random2: Vec<usize>,
+    cached: Vec<usize>,
+    cached2: Vec<usize>,
+}
+
+impl Patterns {
+    fn new() -> Self {
+        Patterns {
+            random: lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15),
+            random2: lines(LOADS, LINES, 0x1405_7b7e_f767_814f),
+            cached: lines(LOADS, 512, 0x2545_f491_4f6c_dd1d),
+            cached2: lines(LOADS, 512, 0x5851_f42d_4c95_7f2d),
+        }
+    }
+
+    /// The two-line lookup's ns per packet (`stages`): in cache, and over the table.
+    fn two_lines(&self, t: &mut [u64]) -> (f64, f64) {
+        let cached = median((0..TRIALS).map(|_| stages(t, &self.cached, &self.cached2)).collect());
+        let random = median((0..TRIALS).map(|_| stages(t, &self.random, &self.random2)).collect());
+        (cached, random)
+    }
+}
+
+/// The figures as JSON: into `path`, else on stdout.
+fn emit(path: Option<String>, v: &serde_json::Value) {
+    match path {
+        Some(path) => {
+            std::fs::write(path, serde_json::to_string_pretty(v).expect("json")).expect("write --json file")
+        }
+        None => println!("{v:#}"),
+    }
 }
 
 /// The table: zeroed words, advised huge before anything touches them.
@@ -155,14 +194,7 @@ struct HomeFirst {
 impl HomeFirst {
     fn new(share: f64) -> Self {
         let mut x = 0x1234_5678u64;
-        let at_home = (0..LOADS)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                ((x % 1000) as f64) < share * 1000.0
-            })
-            .collect();
+        let at_home = (0..LOADS).map(|_| ((xorshift(&mut x) % 1000) as f64) < share * 1000.0).collect();
         HomeFirst {
             home: lines(LOADS, LINES, 0x3c6e_f372_fe94_f82b),
             bucket: lines(LOADS, LINES, 0xa54f_f53a_5f1d_36f1),
@@ -232,14 +264,9 @@ impl HomeFirst {
 /// `--levers`: the two-line lookup's ns per packet (cached and over the table), then the
 /// home-first lookup's at each share at home (resolved in the burst and held back), then
 /// the two-line lookup's with its buckets in a window.
-fn levers(t: &mut [u64]) -> serde_json::Value {
+fn levers(t: &mut [u64], p: &Patterns) -> serde_json::Value {
     let trials = |f: &mut dyn FnMut() -> f64| median((0..TRIALS).map(|_| f()).collect());
-    let (first, second) =
-        (lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15), lines(LOADS, LINES, 0x1405_7b7e_f767_814f));
-    let (cfirst, csecond) =
-        (lines(LOADS, 512, 0x2545_f491_4f6c_dd1d), lines(LOADS, 512, 0x5851_f42d_4c95_7f2d));
-    let cached = trials(&mut || stages(t, &cfirst, &csecond));
-    let two = trials(&mut || stages(t, &first, &second));
+    let (cached, two) = p.two_lines(t);
     eprintln!(
         "memprobe: levers: two-line lookup {two:.1} ns (cached {cached:.1}, pps ratio {:.3})",
         cached / two
@@ -266,7 +293,7 @@ fn levers(t: &mut [u64]) -> serde_json::Value {
     let mut windows = Vec::new();
     for mib in [16usize, 32, 64, 128, 256] {
         let buckets = lines(LOADS, mib << 14, 0x6a09_e667_f3bc_c908);
-        let ns = trials(&mut || stages(t, &buckets, &second));
+        let ns = trials(&mut || stages(t, &buckets, &p.random2));
         eprintln!("memprobe: two-line lookup, buckets in {mib:>3} MiB: {ns:.1} ns ({:.3})", cached / ns);
         windows.push(json!({ "mib": mib, "ns": ns, "over_cached_pps": cached / ns }));
     }
@@ -286,29 +313,21 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let json_out = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
     let mut t = table();
-    if args.iter().any(|a| a == "--levers") {
-        // Written once through, as the standard run's first pass leaves it.
-        batches(&t, &lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15), 1, false);
-        let v = levers(&mut t);
-        match json_out {
-            Some(path) => std::fs::write(path, serde_json::to_string_pretty(&v).expect("json"))
-                .expect("write --json file"),
-            None => println!("{v:#}"),
-        }
-        return;
-    }
-    let random = lines(LOADS, LINES, 0x9e37_79b9_7f4a_7c15);
-    // 512 lines (32 KiB): stays in L1/L2.
-    let cached = lines(LOADS, 512, 0x2545_f491_4f6c_dd1d);
-    let trials = |f: &dyn Fn() -> f64| median((0..TRIALS).map(|_| f()).collect());
+    let p = Patterns::new();
+    let (random, cached) = (&p.random, &p.cached);
     // The first pass faults nothing in (the table is written), but warms the TLB and caches
     // the way a running table would be.
-    batches(&t, &random, 1, false);
-    let latency_ns = trials(&|| latency(&t, &random));
-    let random_line_ns = trials(&|| batches(&t, &random, 0, false));
-    let work_ns = trials(&|| batches(&t, &cached, 1, true));
-    let work_random_ns = trials(&|| batches(&t, &random, 1, true));
-    let work_random_same_batch_ns = trials(&|| batches(&t, &random, 0, true));
+    batches(&t, random, 1, false);
+    if args.iter().any(|a| a == "--levers") {
+        emit(json_out, &levers(&mut t, &p));
+        return;
+    }
+    let trials = |f: &dyn Fn() -> f64| median((0..TRIALS).map(|_| f()).collect());
+    let latency_ns = trials(&|| latency(&t, random));
+    let random_line_ns = trials(&|| batches(&t, random, 0, false));
+    let work_ns = trials(&|| batches(&t, cached, 1, true));
+    let work_random_ns = trials(&|| batches(&t, random, 1, true));
+    let work_random_same_batch_ns = trials(&|| batches(&t, random, 0, true));
     // The same over a 64 MiB window (16 MiB for the small one): in the last-level cache of
     // a large server part, past the reach of 4 KiB translations, within that of 2 MiB ones.
     let window = |mib: usize, seed: u64| {
@@ -318,13 +337,7 @@ fn main() {
     };
     let work_window_16_ns = window(16, 0x6a09_e667_f3bc_c908);
     let work_window_64_ns = window(64, 0xbb67_ae85_84ca_a73b);
-    let random2 = lines(LOADS, LINES, 0x1405_7b7e_f767_814f);
-    let cached2 = lines(LOADS, 512, 0x5851_f42d_4c95_7f2d);
-    let two_lines_cached_ns = {
-        let v: Vec<f64> = (0..TRIALS).map(|_| stages(&mut t, &cached, &cached2)).collect();
-        median(v)
-    };
-    let two_lines_random_ns = median((0..TRIALS).map(|_| stages(&mut t, &random, &random2)).collect());
+    let (two_lines_cached_ns, two_lines_random_ns) = p.two_lines(&mut t);
     let huge = std::fs::read_to_string("/proc/self/smaps_rollup").ok().and_then(|s| {
         s.lines()
             .find(|l| l.starts_with("AnonHugePages:"))
@@ -367,9 +380,5 @@ fn main() {
          {two_lines_cached_ns:.1} ns in cache, {two_lines_random_ns:.1} ns over 1 GiB (pps ratio {:.3})",
         two_lines_cached_ns / two_lines_random_ns
     );
-    if let Some(path) = json_out {
-        std::fs::write(path, serde_json::to_string_pretty(&v).expect("json")).expect("write --json file");
-    } else {
-        println!("{v:#}");
-    }
+    emit(json_out, &v);
 }
