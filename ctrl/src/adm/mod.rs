@@ -5,6 +5,10 @@ pub mod doc;
 pub mod format;
 pub mod report;
 mod restore;
+
+/// Held around libc's `getservbyname`/`getservbyport`, which answer in one static buffer:
+/// rvsadm calls them from one thread, its tests from many at once.
+pub(crate) static SERVICES_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub mod run;
 
 pub use args::{

@@ -73,8 +73,9 @@ fn service_port(name: &str, proto: Protocol) -> Option<u16> {
         Protocol::Tcp => b"tcp\0",
         Protocol::Udp => b"udp\0",
     };
+    let _db = crate::adm::SERVICES_DB.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: both strings are NUL-terminated; getservbyname returns NULL or a pointer to
-    // static storage, read at once (rvsadm is single-threaded).
+    // static storage, read at once while `_db` keeps other callers out.
     unsafe {
         let s = libc::getservbyname(name.as_ptr(), p.as_ptr().cast());
         if s.is_null() {

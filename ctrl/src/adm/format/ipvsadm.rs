@@ -110,8 +110,9 @@ impl Resolve for SystemNames {
             Protocol::Tcp => b"tcp\0",
             Protocol::Udp => b"udp\0",
         };
+        let _db = crate::adm::SERVICES_DB.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: `p` is NUL-terminated; getservbyport returns NULL or a pointer to static
-        // storage, read at once (rvsadm is single-threaded).
+        // storage, read at once while `_db` keeps other callers out.
         unsafe {
             let s = libc::getservbyport(libc::c_int::from(port.to_be()), p.as_ptr().cast());
             if s.is_null() || (*s).s_name.is_null() {
