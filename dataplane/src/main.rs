@@ -404,9 +404,11 @@ fn run(args: Args) -> Result<(), Fatal> {
                 pipeline.set_sync_digest_key(key);
             }
         }
-        // Both halves of a lookup: the index buckets and the slots they point at (advised
-        // before their first write above; again here for the log's account).
-        for (addr, len) in [pipeline.sessions().slot_region(), pipeline.sessions().index_region()] {
+        // What a lookup reads: the client flows' tags or the index buckets, and the slots
+        // they point at (advised before their first write above; again here for the log's
+        // account).
+        let t = pipeline.sessions();
+        for (addr, len) in [t.slot_region(), t.tag_region(), t.index_region()] {
             hugepages.push(rvs_dataplane::hugepage::advise(addr, len));
         }
         let worker = Worker {

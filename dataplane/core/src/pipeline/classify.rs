@@ -321,13 +321,21 @@ pub(super) struct FastMeta {
     pub(super) ip_len: u16,
     pub(super) tcp_flags: u8,
     pub(super) ttl: u8,
+    /// Where stage 1b looks the flow up first (stage 1a prefetched it there).
+    pub(super) side: LookupSide,
 }
 
 impl FastMeta {
     /// The meta of a classified packet's `info`.
     #[inline(always)]
     pub(super) fn of(info: &L4Info) -> FastMeta {
-        FastMeta { hash: info.hash, ip_len: info.ip_len as u16, tcp_flags: info.tcp_flags, ttl: info.ttl }
+        FastMeta {
+            hash: info.hash,
+            ip_len: info.ip_len as u16,
+            tcp_flags: info.tcp_flags,
+            ttl: info.ttl,
+            side: LookupSide::Both,
+        }
     }
 
     /// The `L4Info` of a frame `classify_fast_meta` took, received on interface `port`

@@ -94,9 +94,11 @@ fn a_burst_keeps_arrival_order_and_matches_frame_by_frame() {
     assert_eq!(b.drops(DropReason::NoSession), 0);
 }
 
-/// A full table, where some flows' entries overflowed past their home bucket (stage 1b
-/// guesses them from the next one): bursts of every session's data, in a shuffled order,
-/// come out as frame-by-frame handling gives them, and none is dropped.
+/// A full table, where some reply flows' index entries overflowed past their home bucket
+/// (stage 1b guesses them from the next one): bursts of every session's data, client's
+/// and server's, in a shuffled order, come out as frame-by-frame handling gives them, and
+/// none is dropped. Each port learns where its flows are: the client port's in the tags,
+/// the server port's in the index.
 #[test]
 fn bursts_over_a_full_table_match_frame_by_frame() {
     const N: u16 = 1000;
@@ -118,8 +120,18 @@ fn bursts_over_a_full_table_match_frame_by_frame() {
     let t = b.p.sessions();
     let key =
         |sport| crate::session::FlowKey { src: ip("198.18.0.10"), dst: VIP, sport, dport: 80, proto: 6 };
-    let farther = (20000..20000 + N).filter(|&p| t.hint(t.hash(&key(p))) == Hint::FARTHER).count();
+    let replies: Vec<crate::session::FlowKey> =
+        (20000..20000 + N).map(|p| t.get(t.find_client(&key(p)).unwrap()).reply).collect();
+    let farther = replies.iter().filter(|k| t.hint(t.hash(k)) == Hint::FARTHER).count();
     assert!(farther > 0, "some entries overflowed (the test's point)");
+    let rs_mac = |k: &crate::session::FlowKey| {
+        let rs = [ip("198.19.0.11"), ip("198.19.0.12"), ip("198.19.0.13")].iter().position(|&r| r == k.src);
+        RS_MAC[rs.unwrap()]
+    };
+    let reply = |i: usize| {
+        let k = replies[i];
+        tcp_frame(rs_mac(&k), LB_S_MAC, k.src, k.sport, k.dst, k.dport, TcpFlags::ACK, b"r")
+    };
     let mut order: Vec<u16> = (20000..20000 + N).collect();
     let mut r = 0x9e37_79b9_u32;
     for i in (1..order.len()).rev() {
@@ -128,13 +140,25 @@ fn bursts_over_a_full_table_match_frame_by_frame() {
         r ^= r << 5;
         order.swap(i, r as usize % (i + 1));
     }
-    for &sport in &order {
-        a.rx(CLIENT_PORT, data(sport));
+    for chunk in order.chunks(32) {
+        for &sport in chunk {
+            a.rx(CLIENT_PORT, data(sport));
+        }
+        for &sport in chunk {
+            a.rx(SERVER_PORT, reply((sport - 20000) as usize));
+        }
     }
     for chunk in order.chunks(32) {
         let mut burst: Vec<_> = chunk.iter().map(|&p| data(p)).collect();
         b.p.handle_burst(CLIENT_PORT, &mut burst, b.now, &mut VecAlloc, &mut b.out);
+        let mut burst: Vec<_> = chunk.iter().map(|&p| reply((p - 20000) as usize)).collect();
+        b.p.handle_burst(SERVER_PORT, &mut burst, b.now, &mut VecAlloc, &mut b.out);
     }
+    assert_eq!(b.p.lookup_side(CLIENT_PORT), crate::session::LookupSide::Client);
+    assert_eq!(b.p.lookup_side(SERVER_PORT), crate::session::LookupSide::Reply);
+    let (ta, tb) = (a.take_tx(CLIENT_PORT), b.take_tx(CLIENT_PORT));
+    assert_eq!(ta.len(), N as usize);
+    assert_eq!(ta, tb);
     let (ta, tb) = (a.take_tx(SERVER_PORT), b.take_tx(SERVER_PORT));
     assert_eq!(ta.len(), N as usize);
     assert_eq!(ta, tb);

@@ -33,6 +33,9 @@ impl Default for BurstState {
     }
 }
 
+/// `burst_stages`' `SIDE` on a port with VLANs: each frame's interface's side.
+const PER_FRAME: u8 = 3;
+
 /// The frames a burst mask names, lowest first.
 #[inline(always)]
 fn frames_of(mut mask: u32) -> impl Iterator<Item = usize> {
@@ -57,6 +60,62 @@ struct Rest<'a> {
 }
 
 impl<P: Frame> Pipeline<P> {
+    /// Where the lookups of interface `iface`'s packets look first: where its last burst's
+    /// flows were found.
+    #[inline(always)]
+    pub(super) fn lookup_side(&self, iface: IfIndex) -> LookupSide {
+        self.lookup_sides.get(iface as usize).copied().unwrap_or_default()
+    }
+
+    /// Notes where stage 1b found the flows of the burst's frames (`hints`: client flows in
+    /// the tags, replies in the index), interface by interface, for the next bursts' stage
+    /// 1a to prefetch there. A port of one kind of traffic (either arm of a two-arm
+    /// director) prefetches one line a packet; a port of both (one arm) prefetches both.
+    #[inline(never)]
+    fn learn_sides<const VLANS: bool>(
+        &mut self,
+        port: PortIndex,
+        hints: &[Hint; BURST],
+        untagged: u32,
+        vlan: &[(IfIndex, usize); BURST],
+    ) {
+        let mask =
+            |of: fn(Hint) -> bool| hints.iter().enumerate().fold(0u32, |m, (i, &h)| m | (of(h) as u32) << i);
+        // A guess from home (not NONE, not FARTHER), odd for a client flow's entry.
+        let odd = mask(|h| h.low_bit() == 1);
+        let mut left = mask(|h| h != Hint::NONE && h != Hint::FARTHER);
+        while left != 0 {
+            // The frames of one interface: all of them, but on a port with VLANs.
+            let first = left.trailing_zeros() as usize;
+            let iface_of = |i: usize| if VLANS && untagged >> i & 1 == 1 { vlan[i].0 } else { port };
+            let iface = iface_of(first);
+            let same = if VLANS && untagged & left != 0 {
+                frames_of(left).filter(|&i| iface_of(i) == iface).fold(0, |m, i| m | 1 << i)
+            } else {
+                left
+            };
+            left &= !same;
+            let (client, reply) = ((same & odd).count_ones(), (same & !odd).count_ones());
+            if client + reply == 0 {
+                continue;
+            }
+            // The minority's packets wait on memory when they are not prefetched: worth a
+            // second line a packet once they are one in eight.
+            let side = if reply * 8 < client {
+                LookupSide::Client
+            } else if client * 8 < reply {
+                LookupSide::Reply
+            } else {
+                LookupSide::Both
+            };
+            let i = iface as usize;
+            if i >= self.lookup_sides.len() {
+                self.lookup_sides.resize(self.ifaces.len().max(i + 1), LookupSide::Both);
+            }
+            self.lookup_sides[i] = side;
+        }
+    }
+
     /// Handles a burst of frames received on `port`, in stages. A SYN still creates the
     /// session its ACK in the same burst finds, since stage 2 keeps arrival order.
     /// Drains `frames`.
@@ -69,18 +128,24 @@ impl<P: Frame> Pipeline<P> {
         out: &mut Output<P>,
     ) {
         // A port without VLANs runs the stages without a thought for tags (a tagged frame
-        // there, a priority tag, goes the full way of `handle`).
+        // there, a priority tag, goes the full way of `handle`), and with the side its
+        // lookups try first a constant of their loops.
         if self.vlan_ifaces[port as usize].is_empty() {
-            self.burst_stages::<false>(port, frames, now, alloc, out)
+            match self.lookup_side(port) {
+                LookupSide::Client => self.burst_stages::<false, 0>(port, frames, now, alloc, out),
+                LookupSide::Reply => self.burst_stages::<false, 1>(port, frames, now, alloc, out),
+                LookupSide::Both => self.burst_stages::<false, 2>(port, frames, now, alloc, out),
+            }
         } else {
-            self.burst_stages::<true>(port, frames, now, alloc, out)
+            self.burst_stages::<true, PER_FRAME>(port, frames, now, alloc, out)
         }
     }
 
     /// The stages; `VLANS`: the port has VLANs, whose frames lose their tags first.
-    /// Out of line: each variant is a loop of its own.
+    /// `SIDE`: where the lookups look first (`LookupSide as u8`), or `PER_FRAME`, each
+    /// frame's interface's. Out of line: each variant is a loop of its own.
     #[inline(never)]
-    fn burst_stages<const VLANS: bool>(
+    fn burst_stages<const VLANS: bool, const SIDE: u8>(
         &mut self,
         port: PortIndex,
         frames: &mut Vec<P>,
@@ -96,12 +161,19 @@ impl<P: Frame> Pipeline<P> {
             }
             let mut st = self.burst.take().unwrap_or_default();
             let BurstState { metas, hints, vlan, txs } = &mut *st;
-            let (fast, untagged) = self.stage_classify::<VLANS>(port, &mut frames[..n], metas, vlan);
+            let (fast, untagged) = self.stage_classify::<VLANS, SIDE>(port, &mut frames[..n], metas, vlan);
             // An HA master's loop counts client packets towards session sync (and stage 1b
             // prefetches the sessions' sync marks); the others' do not test for it a packet.
             macro_rules! forward {
                 ($sync:literal) => {{
-                    self.stage_hint::<$sync>(fast, metas, hints);
+                    self.stage_hint::<$sync, SIDE>(fast, metas, hints);
+                    // Every eighth burst of a port tells where the next ones look first.
+                    if let Some(n) = self.side_bursts.get_mut(port as usize) {
+                        *n = n.wrapping_add(1);
+                        if *n % 8 == 1 {
+                            self.learn_sides::<VLANS>(port, hints, untagged, vlan);
+                        }
+                    }
                     self.stage_forward::<VLANS, $sync>(
                         &mut frames[..n],
                         metas,
@@ -142,13 +214,14 @@ impl<P: Frame> Pipeline<P> {
         }
     }
 
-    /// Stage 1a: classify and hash every frame, prefetch its index bucket. A frame of one
+    /// Stage 1a: classify and hash every frame, prefetch its line of client tags or its
+    /// index bucket, or both (the interface's `LookupSide`). A frame of one
     /// of the port's VLANs loses its tag first (`vlan.rs`), so that it can take the fast
     /// path too; one that cannot is left tagged for `handle`. Returns the frames
     /// classified and those untagged, as bit masks. Each stage is a function of its own
     /// (out of line), so that each loop has the registers to itself.
     #[inline(never)]
-    fn stage_classify<const VLANS: bool>(
+    fn stage_classify<const VLANS: bool, const SIDE: u8>(
         &self,
         port: PortIndex,
         frames: &mut [P],
@@ -158,8 +231,9 @@ impl<P: Frame> Pipeline<P> {
         let (mut fast, mut untagged) = (0u32, 0u32);
         let port_header =
             self.ifaces.get(port as usize).map_or(u128::MAX, |i| classify::header_template(i.mac.0));
+        let port_side = if SIDE == PER_FRAME { self.lookup_side(port) } else { LookupSide::of(SIDE) };
         for ((i, pkt), meta) in frames.iter_mut().enumerate().zip(metas.iter_mut()) {
-            let mut header = port_header;
+            let (mut header, mut side) = (port_header, port_side);
             if VLANS && vlan::is_tagged(pkt.data()) {
                 let Ok(v) = self.vlan_iface(port, pkt.data()) else { continue };
                 let len = pkt.data().len();
@@ -169,35 +243,51 @@ impl<P: Frame> Pipeline<P> {
                 (vlan[i], untagged) = ((v, len), untagged | 1 << i);
                 header =
                     self.ifaces.get(v as usize).map_or(u128::MAX, |i| classify::header_template(i.mac.0));
+                if SIDE == PER_FRAME {
+                    side = self.lookup_side(v);
+                }
             }
             if self.classify_fast_meta(header, pkt, meta).is_some() {
-                rvs_cpu::prefetch(self.sessions.bucket_addr(meta.hash));
+                if SIDE == PER_FRAME {
+                    meta.side = side;
+                }
+                self.sessions.prefetch_home(meta.hash, side);
                 fast |= 1 << i;
             }
         }
         (fast, untagged)
     }
 
-    /// Stage 1b: the buckets are on their way; prefetch the slots they point at, keeping
-    /// the guess for stage 2's lookup (of the packets `established` may take: a SYN's
-    /// first lookup is `dispatch`'s). A flow whose home bucket overflowed and has no
-    /// guess there (one in fifty at a full table) gets one from the next bucket, fetched
-    /// in a second pass, so that its lookup does not wait on memory twice. `SYNC`: an HA
-    /// master's, which prefetches each guessed slot's sync mark too.
+    /// Stage 1b: the tags or buckets are on their way; prefetch the slots they point at,
+    /// keeping the guess for stage 2's lookup (of the packets `established` may take: a
+    /// SYN's first lookup is `dispatch`'s, whose bucket and new slot are prefetched here).
+    /// A reply whose home bucket overflowed and has no guess there (one in fifty at a full
+    /// table) gets one from the next bucket, fetched in a second pass, so that its lookup
+    /// does not wait on memory twice. `SYNC`: an HA master's, which prefetches each
+    /// guessed slot's sync mark too.
     #[inline(never)]
-    fn stage_hint<const SYNC: bool>(&self, fast: u32, metas: &[FastMeta; BURST], hints: &mut [Hint; BURST]) {
+    fn stage_hint<const SYNC: bool, const SIDE: u8>(
+        &self,
+        fast: u32,
+        metas: &[FastMeta; BURST],
+        hints: &mut [Hint; BURST],
+    ) {
         // NONE for the frames stage 2 may not take, in one go.
         *hints = [Hint::NONE; BURST];
         let sync = if SYNC { self.sync.as_deref() } else { None };
         for i in frames_of(fast) {
             if !Self::may_be_established(&metas[i]) {
+                if metas[i].tcp_flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST) == TCP_SYN {
+                    self.sessions.prefetch_new(metas[i].hash);
+                }
                 continue;
             }
+            let side = if SIDE == PER_FRAME { metas[i].side } else { LookupSide::of(SIDE) };
             hints[i] = match sync {
                 Some(st) => self
                     .sessions
-                    .hint_prefetching_and(metas[i].hash, |slot| rvs_cpu::prefetch(st.mark_line(slot))),
-                None => self.sessions.hint_prefetching(metas[i].hash),
+                    .hint_prefetching_and(metas[i].hash, side, |slot| rvs_cpu::prefetch(st.mark_line(slot))),
+                None => self.sessions.hint_prefetching(metas[i].hash, side),
             };
         }
         // Which guesses were FARTHER, found after the loop (a few vector compares a

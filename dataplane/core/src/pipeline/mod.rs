@@ -31,8 +31,9 @@ use crate::route::{IfIndex, PortIndex, RouteTable};
 use crate::sched::{Overload, RealSet, SchedKey, SchedParams, Scheduler, Thresholds};
 use crate::service::{LocalKind, Snapshot};
 use crate::session::{
-    Direction, FlowHash, FlowKey, Hop, Session, SessionId, SessionState, SessionTable, StateTimeouts,
-    FLAG_EXT, FLAG_INPUT_ONLY, FLAG_NO_LADDR, FLAG_SYNCED, FLAG_TOA, FLAG_TOA_PENDING, PROTO_TCP, PROTO_UDP,
+    Direction, FlowHash, FlowKey, Hop, LookupSide, Session, SessionId, SessionState, SessionTable,
+    StateTimeouts, FLAG_EXT, FLAG_INPUT_ONLY, FLAG_NO_LADDR, FLAG_SYNCED, FLAG_TOA, FLAG_TOA_PENDING,
+    PROTO_TCP, PROTO_UDP,
 };
 use crate::stats::{DropReason, WorkerCounters};
 use crate::time::Time;
@@ -204,6 +205,10 @@ pub struct Pipeline<P> {
     /// A burst's per-frame state (`fastpath.rs`), kept from burst to burst rather than
     /// initialized for each (taken while a burst runs).
     burst: Option<Box<fastpath::BurstState>>,
+    /// For each interface, where its packets' lookups look first (`fastpath::learn_sides`).
+    lookup_sides: Vec<LookupSide>,
+    /// Bursts each port has had, for `fastpath::learn_sides`.
+    side_bursts: Vec<u32>,
     /// Workers an ICMP error handed over has already visited (`icmp_error::next_worker`);
     /// set while `handle_handoff` runs, 0 otherwise.
     handoff_hops: u8,
@@ -275,6 +280,8 @@ impl<P: Frame> Pipeline<P> {
             rst_bucket: (cfg.synproxy.rst_per_sec, now),
             expire_nodest_conn: cfg.expire_nodest_conn,
             burst: Some(Box::default()),
+            lookup_sides: Vec::new(),
+            side_bursts: vec![0; cfg.ports.len()],
             exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
             service_fold: crate::stats::ServiceFold::new(counters.reals.len()),

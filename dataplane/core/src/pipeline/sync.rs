@@ -131,7 +131,7 @@ impl<P: Frame> Pipeline<P> {
     /// Turns sync on: from now on `Output::synced` receives the records of sessions that
     /// `params` says are due.
     pub fn enable_sync(&mut self, params: SyncParams, now: Time) {
-        let marks = self.sync_marks(self.sessions.capacity(), now);
+        let marks = self.sync_marks(self.sessions.positions(), now);
         // IPv6 sessions get marks only where the ports have IPv6 addresses.
         let marks6 = self.sync_marks(self.sync_slots_v6(), now);
         let quick = QuickCheck::of(&params);
@@ -255,7 +255,7 @@ impl<P: Frame> Pipeline<P> {
     /// Every session for a bulk sync, from slot `from` on, at most `max`: returns where to
     /// go on (None: done). Sessions whose server handshake is still under way (SYN proxy)
     /// are skipped: the server would not know them. The IPv4 table's slots come first,
-    /// then the IPv6 table's (cursor values from the IPv4 capacity on).
+    /// then the IPv6 table's (cursor values from the IPv4 table's `positions` on).
     pub fn export_sessions(
         &self,
         from: usize,
@@ -264,7 +264,7 @@ impl<P: Frame> Pipeline<P> {
         mut f: impl FnMut(ConnRecord),
     ) -> Option<usize> {
         let mut n = 0;
-        let base6 = self.sessions.capacity();
+        let base6 = self.sessions.positions();
         if from < base6 {
             for (i, s) in self.sessions.iter_from(from) {
                 if n == max {

@@ -39,9 +39,20 @@ impl FlowHash {
     pub const ZERO: FlowHash = FlowHash(0);
 
     /// Never 0, an empty way's tag: a tag match is an entry or, rarely, a borrow above one.
+    /// Odd: `client_tags.rs` marks positions with an even one.
     #[inline]
-    fn tag(self) -> u16 {
+    pub(super) fn tag(self) -> u16 {
         (self.0 >> 48) as u16 | 1
+    }
+
+    #[inline(always)]
+    pub(super) fn bits(self) -> u64 {
+        self.0
+    }
+
+    #[cfg(test)]
+    pub(super) fn from_bits(bits: u64) -> FlowHash {
+        FlowHash(bits)
     }
 }
 
@@ -58,6 +69,12 @@ impl Hint {
     /// `MAX_SLOTS`, past the end of any table, which a lookup finds empty.
     pub const FARTHER: Hint = Hint(u32::MAX);
 
+    /// A guess of slot `slot`, flow `dir`.
+    #[inline(always)]
+    pub(super) fn of(slot: u32, dir: Direction) -> Hint {
+        Hint(encode(slot, dir))
+    }
+
     /// The entry guessed, if any (for `FARTHER`, a slot past the end of any table).
     #[inline]
     pub fn hit(self) -> Option<Hit> {
@@ -72,6 +89,13 @@ impl Hint {
             return None;
         }
         self.hit()
+    }
+
+    /// The code's low bit: 1 for a client flow's entry (and for FARTHER), 0 for a reply's
+    /// (and for NONE).
+    #[inline(always)]
+    pub fn low_bit(self) -> u32 {
+        self.0 & 1
     }
 }
 

@@ -5,6 +5,7 @@
 //! from either side finds its session with one hash lookup, and each key holds exactly
 //! what the rewrite of the other direction needs.
 
+mod client_tags;
 mod embryonic;
 mod index;
 mod input_only;
@@ -14,7 +15,7 @@ pub mod v6;
 
 pub use index::{FlowHash, FlowIndex, Hint, Hit};
 pub use state::{Direction, SessionState, StateTimeouts, SYN_RECV_PRESSURE_TIMEOUT, SYN_RECV_TIMEOUT};
-pub use table::{Found, Hop, SessionId, SessionTable, TableFull};
+pub use table::{Found, Hop, LookupSide, SessionId, SessionTable, TableFull};
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 

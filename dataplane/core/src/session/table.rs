@@ -1,12 +1,14 @@
 //! The session table of one worker, sized once at start.
 //!
 //! * Slots: one cache line each (the 48-byte session, its forward timer link, its cached
-//!   next hops and its checksum deltas), in a vector whose capacity is `max_sessions`
-//!   from the start, so the packet path never reallocates; pages are touched only as
-//!   slots are first used. The backward timer links, which no packet reads, live apart
-//!   (`prevs`).
-//! * One flow index for both directions (`index.rs`): a lookup touches the bucket line
-//!   and the slot line.
+//!   next hops and its checksum deltas), all written at start, 1.43 for each session of
+//!   `max_sessions`, so the packet path never reallocates. The backward timer links,
+//!   which no packet reads, live apart (`prevs`).
+//! * A session's slot is the position of its client flow's tag (`client_tags.rs`): a
+//!   client packet's lookup reads a line of tags, which stays in the cache, and the slot.
+//!   Reply flows, and client flows whose line was full, are in the flow index
+//!   (`index.rs`): a reply's lookup reads a bucket and the slot. Which of the two a
+//!   packet's lookup tries first is the caller's guess (`LookupSide`).
 //! * The timer wheel is intrusive: each live slot sits in exactly one wheel bucket's
 //!   doubly linked list. A packet that moves the deadline later touches nothing but the
 //!   slot; when the bucket comes due the slot is either expired or filed again at its
@@ -14,6 +16,7 @@
 //!
 //! Owned by one worker; no locks.
 
+use super::client_tags::{ClientTags, Placed, NO_POSITION};
 use super::embryonic::EmbryonicRing;
 use super::index::{FlowHash, FlowIndex, Hint};
 use super::{Direction, FlowKey, KeyWords, Session, SessionState};
@@ -124,6 +127,61 @@ struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
+/// What every slot holds until a session takes it, and again once it leaves.
+const FREE_SLOT: Slot = {
+    let nowhere = FlowKey {
+        src: std::net::Ipv4Addr::UNSPECIFIED,
+        dst: std::net::Ipv4Addr::UNSPECIFIED,
+        sport: 0,
+        dport: 0,
+        proto: 0,
+    };
+    Slot {
+        session: Session {
+            client: nowhere,
+            reply: nowhere,
+            state: SessionState::SynRecv,
+            flags: 0,
+            service_slot: 0,
+            real_slot: 0,
+            persist_client: super::PersistClient::NONE,
+            expires: Time(0),
+        },
+        next: NIL,
+        bucket: NOT_FILED,
+        hop_gen: NOT_READY,
+        hop: [NO_HOP; 2],
+        delta: RewriteDelta::UNSET,
+    }
+};
+
+/// Where a lookup looks first, the client flows' tags or the flow index: a guess made
+/// for a burst's packets from what the burst before them found (`pipeline::fastpath`),
+/// which costs a wait on memory when wrong, never an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum LookupSide {
+    /// Client packets: the tags.
+    Client = 0,
+    /// Replies: the index.
+    Reply = 1,
+    /// Both kinds: both prefetched, the tags tried first.
+    #[default]
+    Both = 2,
+}
+
+impl LookupSide {
+    /// The side numbered `n` (`as u8`), for a const generic: `Both` past the last.
+    #[inline(always)]
+    pub const fn of(n: u8) -> LookupSide {
+        match n {
+            0 => LookupSide::Client,
+            1 => LookupSide::Reply,
+            _ => LookupSide::Both,
+        }
+    }
+}
+
 impl Slot {
     /// Whether this slot is filed and its flow in direction `dir` is `key` (the key tells
     /// both).
@@ -139,13 +197,13 @@ impl Slot {
 }
 
 pub struct SessionTable {
+    /// One per position of `tags`.
     slots: Vec<Slot>,
+    tags: ClientTags,
     /// Each slot's previous entry in its wheel bucket's list plus one, 0 for none (the
     /// wheel alone reads it). Zeroed at start: pages untouched until slots are used.
     prevs: Vec<u32>,
     index: FlowIndex,
-    /// Head of the list of freed slots (linked through `next`).
-    free: u32,
     len: usize,
     capacity: usize,
     heads: Vec<u32>,
@@ -184,17 +242,21 @@ impl SessionTable {
         seed: u64,
         advice: Option<crate::pipeline::MemAdvice>,
     ) -> Self {
-        let capacity = capacity.clamp(1, FlowIndex::MAX_SLOTS);
-        let slots: Vec<Slot> = Vec::with_capacity(capacity);
+        let capacity = capacity.clamp(1, FlowIndex::MAX_SLOTS * 7 / 10);
+        let tags = ClientTags::with_advice(capacity, advice);
+        let positions = tags.positions();
+        let mut slots: Vec<Slot> = Vec::with_capacity(positions);
         if let Some(advise) = advice {
-            // Reserved, not written: slots are pushed as sessions arrive.
-            advise(slots.as_ptr() as *const u8, capacity * std::mem::size_of::<Slot>());
+            advise(slots.as_ptr() as *const u8, positions * std::mem::size_of::<Slot>());
         }
+        slots.resize(positions, FREE_SLOT);
         SessionTable {
             slots,
-            prevs: vec![0; capacity],
-            index: FlowIndex::with_advice(2 * capacity, seed, advice),
-            free: NIL,
+            tags,
+            prevs: vec![0; positions],
+            // Every reply flow, and the client flows that overflowed their line (one in
+            // hundreds; room for one in sixteen).
+            index: FlowIndex::with_advice(capacity + capacity.div_ceil(16), seed, advice),
             len: 0,
             capacity,
             heads: vec![NIL; WHEEL_BUCKETS],
@@ -215,9 +277,15 @@ impl SessionTable {
         self.capacity
     }
 
-    /// Bytes reserved for the table at full capacity (slots and index).
+    /// Slot numbers (`SessionId::index`) are below this.
+    pub fn positions(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Bytes reserved for the table at full capacity (slots, tags and index).
     pub fn bytes_reserved(&self) -> usize {
-        self.capacity * (std::mem::size_of::<Slot>() + std::mem::size_of::<u32>())
+        self.positions() * (std::mem::size_of::<Slot>() + std::mem::size_of::<u32>())
+            + self.tags.bytes()
             + self.index.bytes()
             + self.embryonic.capacity() * std::mem::size_of::<u32>()
     }
@@ -234,17 +302,32 @@ impl SessionTable {
         self.index.hash_wire(addrs, ports, proto)
     }
 
-    /// Address of the index bucket for `h`, for a prefetch ahead of `lookup_hashed`.
-    #[inline]
-    pub fn bucket_addr(&self, h: FlowHash) -> *const u8 {
-        self.index.bucket_addr(h)
+    /// Prefetches what a lookup of `h` reads first from `side` (burst stage 1a): the
+    /// flow's line of tags, its index bucket, or both.
+    #[inline(always)]
+    pub fn prefetch_home(&self, h: FlowHash, side: LookupSide) {
+        if side != LookupSide::Reply {
+            rvs_cpu::prefetch(self.tags.line_addr(h));
+        }
+        if side != LookupSide::Client {
+            rvs_cpu::prefetch(self.index.bucket_addr(h));
+        }
     }
 
-    /// The index entry the flow most likely has (from its home bucket, which the caller
-    /// prefetched before), to prefetch its slot (`slot_addr`) and hand to `lookup_hinted`.
+    /// Prefetches what a new session of client flow `h` will touch (burst stage 1b, for a
+    /// SYN, once stage 1a's prefetch of its line of tags is in): the index bucket its
+    /// lookup reads and the slot it would take.
+    #[inline]
+    pub fn prefetch_new(&self, h: FlowHash) {
+        rvs_cpu::prefetch(self.index.bucket_addr(h));
+        rvs_cpu::prefetch(self.slot_line(self.tags.first_free(h)));
+    }
+
+    /// The entry the flow most likely has (`hint_prefetching`, without the prefetch), to
+    /// hand to `lookup_hinted`.
     #[inline]
     pub fn hint(&self, h: FlowHash) -> Hint {
-        self.index.first_candidate(h)
+        self.hint_prefetching_and(h, LookupSide::Both, |_| ())
     }
 
     /// `hint` for a flow whose home bucket gave `Hint::FARTHER`: the next bucket's guess,
@@ -260,20 +343,42 @@ impl SessionTable {
         self.index.next_bucket_addr(h)
     }
 
-    /// `hint`, with the guessed slot on its way into the cache (burst stage 1b).
+    /// The entry the flow most likely has, from its line of tags or its index bucket
+    /// (`side` first, which the caller prefetched: `prefetch_home`), with the guessed
+    /// slot on its way into the cache (burst stage 1b). NONE only when the flow is in
+    /// neither; FARTHER when the index's home bucket has no guess but entries passed it.
     #[inline(always)]
-    pub fn hint_prefetching(&self, h: FlowHash) -> Hint {
-        self.hint_prefetching_and(h, |_| {})
+    pub fn hint_prefetching(&self, h: FlowHash, side: LookupSide) -> Hint {
+        self.hint_prefetching_and(h, side, |_| {})
     }
 
     /// `hint_prefetching`, handing the guessed slot's number to `also` as well (for what
     /// else the packet will touch of that slot: an HA master's sync mark).
     #[inline(always)]
-    pub fn hint_prefetching_and(&self, h: FlowHash, also: impl FnOnce(usize)) -> Hint {
-        self.index.first_candidate_then(h, |slot| {
-            rvs_cpu::prefetch(self.slot_line(slot));
-            also(slot)
-        })
+    pub fn hint_prefetching_and(&self, h: FlowHash, side: LookupSide, also: impl Fn(usize)) -> Hint {
+        let by_tag = |pos: usize| {
+            rvs_cpu::prefetch(self.slot_line(pos));
+            also(pos);
+            Hint::of(pos as u32, Direction::FromClient)
+        };
+        let from_index = || {
+            self.index.first_candidate_then(h, |slot| {
+                rvs_cpu::prefetch(self.slot_line(slot));
+                also(slot)
+            })
+        };
+        if side != LookupSide::Reply {
+            let pos = self.tags.first(h);
+            return if pos != NO_POSITION { by_tag(pos) } else { from_index() };
+        }
+        let hint = from_index();
+        if hint.guess().is_some() {
+            return hint;
+        }
+        match self.tags.first(h) {
+            NO_POSITION => hint,
+            pos => by_tag(pos),
+        }
     }
 
     /// Address of slot `i`'s cache line, for a prefetch: an address, not a borrow, so no
@@ -334,9 +439,14 @@ impl SessionTable {
         self.lookup_hashed(self.index.hash(key), key)
     }
 
+    /// The session one of whose flows is `key`, hashed `h`: a client flow at the position
+    /// of its tag, else any flow in the index.
     #[inline(always)]
     pub fn lookup_hashed(&self, h: FlowHash, key: &FlowKey) -> Option<(SessionId, Direction)> {
         let slots = &self.slots;
+        if let Some(pos) = self.tags.find(h, |pos| slots[pos].session.client == *key) {
+            return Some((SessionId(pos as u32), Direction::FromClient));
+        }
         self.index
             .find(h, |hit| {
                 let s = &slots[hit.slot as usize].session;
@@ -373,17 +483,19 @@ impl SessionTable {
     /// `insert` with the client flow's hash already known (`hash(&session.client)`).
     pub fn insert_hashed(&mut self, session: Session, hc: FlowHash) -> Result<SessionId, TableFull> {
         debug_assert_eq!(hc, self.index.hash(&session.client));
-        // The first free slot, else the next never used (within the capacity reserved at
-        // start: no reallocation); taken only once both index entries are in.
-        let reuse = self.free != NIL;
-        let idx = if reuse {
-            self.free
-        } else if self.slots.len() < self.capacity {
-            self.slots.len() as u32
-        } else {
+        if self.len >= self.capacity {
             return Err(TableFull(self.capacity));
+        }
+        // The position of the client flow's tag, else one its line left it (the client
+        // flow then in the index too); kept only once the index entries are in.
+        let hr = self.index.hash(&session.reply);
+        let placed = self.tags.take(hc).ok_or(TableFull(self.capacity))?;
+        let (idx, filed) = match placed {
+            Placed::ByTag(p) => (p as u32, self.index.insert(hr, p as u32, Direction::FromServer)),
+            Placed::Overflowed(p) => (p as u32, self.index.insert_pair(hc, hr, p as u32)),
         };
-        if !self.index.insert_pair(hc, self.index.hash(&session.reply), idx) {
+        if !filed {
+            self.tags.free(idx as usize);
             return Err(TableFull(self.capacity));
         }
         // Written once, filed in the wheel at its deadline (`file`) as it is.
@@ -398,12 +510,7 @@ impl SessionTable {
             hop: [NO_HOP; 2],
             delta: RewriteDelta::UNSET,
         };
-        if reuse {
-            self.free = self.slots[idx as usize].next;
-            self.slots[idx as usize] = slot;
-        } else {
-            self.slots.push(slot);
-        }
+        self.slots[idx as usize] = slot;
         if let Some(p) = self.prevs.get_mut(idx as usize) {
             *p = 0;
         }
@@ -442,13 +549,18 @@ impl SessionTable {
         self.len * 8 >= self.capacity * 7
     }
 
-    fn release(&mut self, idx: u32) {
+    /// Takes the session in slot `idx` out of the index and the tags, and frees its slot.
+    fn release(&mut self, idx: u32, s: &Session) {
+        if self.tags.overflowed(idx as usize) {
+            self.index.remove(self.index.hash(&s.client), idx, Direction::FromClient);
+        }
+        self.index.remove(self.index.hash(&s.reply), idx, Direction::FromServer);
+        self.tags.free(idx as usize);
         let slot = &mut self.slots[idx as usize];
         slot.bucket = NOT_FILED;
         // No key of a session (TCP or UDP) matches it now (`holds`).
         (slot.session.client.proto, slot.session.reply.proto) = (0, 0);
-        slot.next = self.free;
-        self.free = idx;
+        slot.next = NIL;
     }
 
     #[inline]
@@ -500,10 +612,8 @@ impl SessionTable {
     pub fn remove(&mut self, id: SessionId) -> Session {
         let s = self.slots[id.0 as usize].session;
         debug_assert!(self.slots[id.0 as usize].bucket != NOT_FILED);
-        self.index.remove(self.index.hash(&s.client), id.0, Direction::FromClient);
-        self.index.remove(self.index.hash(&s.reply), id.0, Direction::FromServer);
         self.unlink(id.0);
-        self.release(id.0);
+        self.release(id.0, &s);
         self.len -= 1;
         s
     }
@@ -545,9 +655,7 @@ impl SessionTable {
     /// `remove` for a slot already taken out of the wheel.
     fn remove_unlinked(&mut self, i: u32) -> Session {
         let s = self.slots[i as usize].session;
-        self.index.remove(self.index.hash(&s.client), i, Direction::FromClient);
-        self.index.remove(self.index.hash(&s.reply), i, Direction::FromServer);
-        self.release(i);
+        self.release(i, &s);
         self.len -= 1;
         s
     }
@@ -630,9 +738,14 @@ impl SessionTable {
     }
 
     /// The memory behind the slots, for the edge to back with huge pages
-    /// (`madvise(MADV_HUGEPAGE)`): (address, bytes) of the reserved capacity.
+    /// (`madvise(MADV_HUGEPAGE)`): (address, bytes).
     pub fn slot_region(&self) -> (*const u8, usize) {
-        (self.slots.as_ptr() as *const u8, self.capacity * std::mem::size_of::<Slot>())
+        (self.slots.as_ptr() as *const u8, self.positions() * std::mem::size_of::<Slot>())
+    }
+
+    /// The client flows' tags' memory, likewise.
+    pub fn tag_region(&self) -> (*const u8, usize) {
+        self.tags.region()
     }
 
     /// The index's memory, likewise.

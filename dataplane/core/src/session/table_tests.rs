@@ -70,15 +70,19 @@ fn both_directions_find_the_session() {
 #[test]
 fn full_table_refuses_and_never_grows() {
     let mut t = SessionTable::new(2, Time::ZERO);
-    let reserved = t.bytes_reserved();
+    let (reserved, positions) = (t.bytes_reserved(), t.slots.capacity());
+    assert_eq!(positions, t.positions());
     let a = t.insert(session(1, 1, 5)).unwrap();
     t.insert(session(2, 2, 5)).unwrap();
+    // Free positions are left (1.43 a session and whole lines of them), but no session.
     assert_eq!(t.insert(session(3, 3, 5)), Err(TableFull(2)));
-    assert_eq!(t.slots.capacity(), 2, "no growth");
+    assert_eq!(t.lookup(&session(3, 3, 5).client), None, "nothing of the refused session is left");
+    assert_eq!(t.slots.capacity(), positions, "no growth");
     assert_eq!(t.bytes_reserved(), reserved);
     t.remove(a);
-    t.insert(session(3, 3, 5)).unwrap();
-    assert_eq!(t.slots.capacity(), 2, "the freed slot is reused");
+    let c = t.insert(session(3, 3, 5)).unwrap();
+    assert_eq!(t.lookup(&session(3, 3, 5).reply), Some((c, Direction::FromServer)));
+    assert_eq!(t.slots.capacity(), positions, "no growth");
     assert_eq!(t.len(), 2);
 }
 
@@ -120,7 +124,8 @@ fn removed_session_slot_reuse_ignores_old_timer() {
     let mut t = SessionTable::new(10, Time::ZERO);
     let a = t.insert(session(1, 1, 1)).unwrap();
     t.remove(a);
-    let b = t.insert(session(2, 2, 100)).unwrap();
+    // The same client flow again: the same position of its line.
+    let b = t.insert(session(1, 2, 100)).unwrap();
     assert_eq!(a, b, "slot reused");
     let mut out = Vec::new();
     t.expire(Time::from_secs(2), 0, &mut out);
@@ -279,10 +284,10 @@ fn hinted_lookup_never_trusts_a_stale_or_wrong_hint() {
     assert_eq!(t.lookup(&ka), None);
 }
 
-/// The advice hook sees the slots' and the index's whole regions (what the edge asks
-/// huge pages for), before the table is used.
+/// The advice hook sees the tags', the slots' and the index's whole regions (what the
+/// edge asks huge pages for), before the table is used.
 #[test]
-fn memory_advice_covers_both_regions() {
+fn memory_advice_covers_every_region() {
     use std::sync::Mutex;
     static SEEN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
     fn record(addr: *const u8, len: usize) {
@@ -290,7 +295,42 @@ fn memory_advice_covers_both_regions() {
     }
     let t = SessionTable::with_advice(1000, Time::ZERO, 1, Some(record));
     let seen = SEEN.lock().unwrap().clone();
-    let (s, i) = (t.slot_region(), t.index_region());
-    assert_eq!(seen, vec![(s.0 as usize, s.1), (i.0 as usize, i.1)]);
-    assert!(s.1 >= 1000 * 64 && i.1 >= 2 * 1000 / 6 * 64, "{seen:?}");
+    let (s, g, i) = (t.slot_region(), t.tag_region(), t.index_region());
+    assert_eq!(seen, vec![(g.0 as usize, g.1), (s.0 as usize, s.1), (i.0 as usize, i.1)]);
+    assert!(s.1 >= 1000 * 10 / 7 * 64 && g.1 >= 1000 * 10 / 7 * 2 && i.1 >= 1000 / 6 * 64, "{seen:?}");
+}
+
+/// Sessions whose client flow found its line of tags full: placed in another line,
+/// found through the index in both directions, and removed from it without a trace.
+#[test]
+fn a_session_whose_line_was_full_is_found_through_the_index() {
+    let mut t = SessionTable::new(44, Time::ZERO);
+    assert_eq!(t.positions(), 64, "two lines");
+    // 34 client flows of line 0: the last two overflow into line 1.
+    let line0: Vec<u16> =
+        (1..u16::MAX).filter(|&p| t.tags.line(t.hash(&session(p, p, 5).client)) == 0).take(35).collect();
+    let ids: Vec<SessionId> = line0[..34].iter().map(|&p| t.insert(session(p, p, 5)).unwrap()).collect();
+    for (i, (&p, &id)) in line0.iter().zip(&ids).enumerate() {
+        let s = session(p, p, 5);
+        assert_eq!(t.lookup(&s.client), Some((id, Direction::FromClient)), "flow {i}");
+        assert_eq!(t.lookup(&s.reply), Some((id, Direction::FromServer)), "flow {i}");
+        assert_eq!(t.tags.overflowed(id.0 as usize), i >= 32, "flow {i}");
+        assert_eq!((id.0 as usize) < 32, i < 32, "flow {i} at {}", id.0);
+        assert_ne!(t.hint(t.hash(&s.client)), Hint::NONE, "flow {i}");
+    }
+    // An overflowed session leaves the index; its position comes free.
+    let gone = session(line0[33], line0[33], 5);
+    t.remove(ids[33]);
+    assert_eq!(t.lookup(&gone.client), None);
+    assert_eq!(t.lookup(&gone.reply), None);
+    assert!(!t.tags.overflowed(ids[33].0 as usize));
+    // A session of line 0 leaves: the next flow of line 0 takes its position, by its tag.
+    t.remove(ids[5]);
+    let next = t.insert(session(line0[34], line0[34], 5)).unwrap();
+    assert_eq!(next, ids[5]);
+    assert!(!t.tags.overflowed(next.0 as usize));
+    assert_eq!(t.lookup(&session(line0[34], line0[34], 5).client), Some((next, Direction::FromClient)));
+    assert_eq!(t.lookup(&session(line0[32], line0[32], 5).client), Some((ids[32], Direction::FromClient)));
+    assert_eq!(t.len(), 33);
+    assert_eq!(t.filed(), 33);
 }
