@@ -1,4 +1,6 @@
-//! The flow index of a session table: one open-addressed table for both directions.
+//! The flow index of a session table: one open-addressed table for both directions (the
+//! IPv4 table files its reply flows here, and the few client flows that found their line
+//! of tags full: `client_tags.rs`).
 //!
 //! Each bucket is one cache line of eight entries: a 16-bit tag from the flow's hash
 //! and the session's slot number with a direction bit. A lookup compares the eight tags
@@ -163,7 +165,7 @@ impl FlowIndex {
     /// The largest slot number an entry can carry.
     pub const MAX_SLOTS: usize = (u32::MAX as usize - 1) / 2;
 
-    /// An index for `flows` entries (two per session), keyed by `seed` so that a sender
+    /// An index for `flows` entries, keyed by `seed` so that a sender
     /// cannot aim flows at one bucket without knowing it.
     pub fn new(flows: usize, seed: u64) -> Self {
         Self::with_advice(flows, seed, None)
