@@ -86,6 +86,16 @@ impl ClientTags {
         (h.bits() >> 8) as usize % GROUPS
     }
 
+    /// The flow's own group of eight in line `l` and the position of its first way: the
+    /// group's first way as a mask of the hash (no multiply, no bounds check).
+    #[inline(always)]
+    fn own_group(&self, l: usize, h: FlowHash) -> (&[u16; GROUP], usize) {
+        let first = (h.bits() >> 5) as usize & (WAYS - GROUP);
+        let ways = self.lines[l].0.as_flattened();
+        let group = ways[first..first + GROUP].first_chunk::<GROUP>();
+        (group.unwrap_or(&[0; GROUP]), l * WAYS + first)
+    }
+
     /// Address of the flow's line, for a prefetch (burst stage 1a).
     #[inline(always)]
     pub fn line_addr(&self, h: FlowHash) -> *const u8 {
@@ -97,27 +107,24 @@ impl ClientTags {
     #[inline(always)]
     pub fn first(&self, h: FlowHash) -> usize {
         let l = self.line(h);
-        let (g, tag) = (Self::group(h), h.tag());
-        let m = rvs_cpu::eq_u16x8(&self.lines[l].0[g], tag);
+        let ((group, at), tag) = (self.own_group(l, h), h.tag());
+        let m = rvs_cpu::eq_u16x8(group, tag);
         if m != 0 {
-            // Tags lie in position order, two bytes each, and the mask has two bits a tag:
-            // the position is the tag's byte offset in the lines, halved.
-            return (l * WAYS * 2 + g * GROUP * 2 + m.trailing_zeros() as usize) / 2;
+            return at + m.trailing_zeros() as usize / 2;
         }
-        self.first_elsewhere(l, g, tag)
+        self.first_elsewhere(l, Self::group(h), tag)
     }
 
     /// The position `take` would give the flow if its own group has one free, else
     /// `NO_POSITION` (for a prefetch).
     #[inline(always)]
     pub fn first_free(&self, h: FlowHash) -> usize {
-        let l = self.line(h);
-        let g = Self::group(h);
-        let m = rvs_cpu::eq_u16x8(&self.lines[l].0[g], 0);
+        let (group, at) = self.own_group(self.line(h), h);
+        let m = rvs_cpu::eq_u16x8(group, 0);
         if m == 0 {
             return NO_POSITION;
         }
-        (l * WAYS * 2 + g * GROUP * 2 + m.trailing_zeros() as usize) / 2
+        at + m.trailing_zeros() as usize / 2
     }
 
     /// `first` past the flow's own group: a flow whose group was full when it came.

@@ -423,7 +423,7 @@ impl SessionTable {
         let (slot, id, dir) = match hit {
             Some(hit) => (&mut self.slots[hit.slot as usize], SessionId(hit.slot), hit.dir),
             None => {
-                let (id, dir) = self.lookup_hashed(h, &key.key())?;
+                let (id, dir) = self.lookup_cold(h, key)?;
                 (self.slots.get_mut(id.0 as usize)?, id, dir)
             }
         };
@@ -431,6 +431,13 @@ impl SessionTable {
             return None;
         }
         Some(Found { id, dir, slot })
+    }
+
+    /// `lookup_hashed` out of line, for a guess that missed (`find_mut`): the fast path's
+    /// loop keeps its registers.
+    #[inline(never)]
+    fn lookup_cold(&self, h: FlowHash, key: &KeyWords) -> Option<(SessionId, Direction)> {
+        self.lookup_hashed(h, &key.key())
     }
 
     /// The session one of whose flows is `key`, and which flow it is.
