@@ -247,6 +247,18 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
+/// The pipeline's configuration as rvsd builds it for a worker: the default
+/// `max_sessions`, and the session table asked for huge pages before its first write
+/// (main.rs), which decides how many page walks a lookup costs.
+fn rvsd_config(c_mac: MacAddr, s_mac: MacAddr) -> rvs_core::pipeline::PipelineConfig {
+    rvs_core::pipeline::PipelineConfig {
+        mem_advice: Some(|addr, len| {
+            let _ = rvs_dataplane::hugepage::advise(addr, len);
+        }),
+        ..config(1 << 20, c_mac, s_mac)
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dut = arg(&args, "--dut").unwrap_or("rvs").to_string();
@@ -300,7 +312,7 @@ fn main() {
             id: 0,
             cpu: dut_cpu,
             ports: vec![client, server],
-            pipeline: Pipeline::new(config(1 << 20, c_mac, s_mac), snapshot, counters.clone(), clock.now()),
+            pipeline: Pipeline::new(rvsd_config(c_mac, s_mac), snapshot, counters.clone(), clock.now()),
             pool,
             inbox: rx,
             peers: vec![tx],
