@@ -379,18 +379,8 @@ impl FlowIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::numbered_flow as key;
     use std::collections::HashMap;
-    use std::net::Ipv4Addr;
-
-    fn key(i: u32) -> FlowKey {
-        FlowKey {
-            src: Ipv4Addr::from(0xc612_0000 + (i >> 16)),
-            dst: Ipv4Addr::new(198, 18, 0, 100),
-            sport: i as u16,
-            dport: 80,
-            proto: 6,
-        }
-    }
 
     #[test]
     fn entry_encoding_round_trips() {

@@ -201,6 +201,19 @@ impl Session {
     }
 }
 
+/// Flow `i` of a test's many: TCP to 198.18.0.100:80, from a client address and port
+/// numbered by `i`.
+#[cfg(test)]
+pub(crate) fn numbered_flow(i: u32) -> FlowKey {
+    FlowKey {
+        src: Ipv4Addr::from(0xc612_0000 + (i >> 16)),
+        dst: Ipv4Addr::new(198, 18, 0, 100),
+        sport: i as u16,
+        dport: 80,
+        proto: 6,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
