@@ -108,11 +108,10 @@ impl<P: Frame> Pipeline<P> {
             } else {
                 LookupSide::Both
             };
-            let i = iface as usize;
-            if i >= self.lookup_sides.len() {
-                self.lookup_sides.resize(self.ifaces.len().max(i + 1), LookupSide::Both);
+            // One per interface from the start: nothing grows on the packet path.
+            if let Some(s) = self.lookup_sides.get_mut(iface as usize) {
+                *s = side;
             }
-            self.lookup_sides[i] = side;
         }
     }
 

@@ -231,6 +231,7 @@ impl<P: Frame> Pipeline<P> {
         now: Time,
     ) -> Self {
         let (ifaces, vlan_ifaces) = interfaces(&cfg.ports);
+        let lookup_sides = vec![LookupSide::Both; ifaces.len()];
         let limits = acl::Limits::new(counters.services.len());
         // Per interface (the ports, then their VLANs): each may have IPv6 addresses.
         let macs: Vec<MacAddr> = ifaces.iter().map(|i| i.mac).collect();
@@ -280,7 +281,7 @@ impl<P: Frame> Pipeline<P> {
             rst_bucket: (cfg.synproxy.rst_per_sec, now),
             expire_nodest_conn: cfg.expire_nodest_conn,
             burst: Some(Box::default()),
-            lookup_sides: Vec::new(),
+            lookup_sides,
             side_bursts: vec![0; cfg.ports.len()],
             exception_path: cfg.exception_path,
             real_present: vec![false; counters.reals.len()],
