@@ -323,8 +323,8 @@ impl SessionTable {
         rvs_cpu::prefetch(self.slot_line(self.tags.first_free(h)));
     }
 
-    /// The entry the flow most likely has (`hint_prefetching`, without the prefetch), to
-    /// hand to `lookup_hinted`.
+    /// The entry the flow most likely has (`hint_prefetching` looking in both structures,
+    /// tags first), to hand to `lookup_hinted`.
     #[inline]
     pub fn hint(&self, h: FlowHash) -> Hint {
         self.hint_prefetching_and(h, LookupSide::Both, |_| ())
