@@ -113,8 +113,11 @@ assert_contains "-Ln: a real server by DR" "  -> [2001:db8:2::12]:80" "$listing"
 
 check_spread "DR"
 for n in 1 2 3; do assert_eq "DR: rs$n access log, IPv6 peers" "$CIP6" "$(access6 "$n")"; done
-# 4 MB at 2 MB/s: open while -Lnc looks, then closed cleanly.
-in_client curl -6 -s --max-time 20 --limit-rate 2M -r 0-3999999 -o /dev/null "$URL6/big.bin" &
+# A request on a connection the client holds open for 5 s (nginx keeps it alive), so it is
+# open while -Lnc looks, then closed cleanly. (curl's --limit-rate is no such hold: its
+# first megabytes can arrive in a fraction of a second.)
+in_client timeout 20 bash -c "{ printf 'GET / HTTP/1.1\\r\\nHost: rvs\\r\\n\\r\\n'; sleep 5; } |
+  socat -t 2 - 'TCP6:[$VIP6]:80'" >"$CFG_DIR/held" 2>&1 &
 slow=$!
 bg_track "$slow"
 sleep 1
@@ -124,6 +127,7 @@ assert_contains "DR: -Lnc shows the client's session" "[$CIP6]:" "$conns"
 assert_contains "DR: -Lnc: no local address" "[::]:0" "$conns"
 assert_contains "DR: -Lnc: established (input-only states)" "ESTABLISHED" "$conns"
 wait "$slow"
+assert_contains "DR: the held connection's answer" "HTTP/1.1 200" "$(head -1 "$CFG_DIR/held")"
 
 read -r rx0 tx0 < <(rvsd_rx_tx)
 read -r in0 out0 < <(svc_in_out "$SVC6")

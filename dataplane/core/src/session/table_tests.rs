@@ -1,7 +1,7 @@
 //! Tests of the session table (`table.rs`): lookups in both directions, a full table,
 //! eviction of half-open sessions, the slot's size, expiry on the timer wheel (extended,
 //! earlier and long deadlines, reused slots), cached next hops and readiness, hinted
-//! lookups, and the memory advice.
+//! lookups, the memory advice, and random operations against a map.
 
 use super::super::{PersistClient, SessionState, PROTO_TCP};
 use super::*;
@@ -333,4 +333,89 @@ fn a_session_whose_line_was_full_is_found_through_the_index() {
     assert_eq!(t.lookup(&session(line0[32], line0[32], 5).client), Some((ids[32], Direction::FromClient)));
     assert_eq!(t.len(), 33);
     assert_eq!(t.filed(), 33);
+}
+
+/// Against a map: random inserts, removals and expiries on a small table (two lines of
+/// tags, so lines fill and sessions overflow into the index and come back), after each of
+/// which every live session is found from both flows, by the plain and the hinted
+/// lookups, and every removed one from neither.
+mod against_a_map {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u16, u8),
+        Remove(u16),
+        Expire(u8),
+    }
+
+    /// Flows by number: 0..80 of line 0 (more than its 32 positions), the rest anywhere.
+    const FLOWS: u16 = 120;
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0..FLOWS, 1u8..200).prop_map(|(p, e)| Op::Insert(p, e)),
+            2 => (0..FLOWS).prop_map(Op::Remove),
+            1 => (0u8..20).prop_map(Op::Expire),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+        #[test]
+        fn every_live_session_is_found_from_both_flows(ops in proptest::collection::vec(op(), 1..300)) {
+            let mut t = SessionTable::new(44, Time::ZERO);
+            let of_line0 = |p: u16| t.tags.line(t.hash(&session(p, p + 1000, 0).client)) == 0;
+            let line0 = (1000u16..).filter(|&p| of_line0(p)).take(80);
+            let ports: Vec<u16> = line0.chain(3000..3040).collect();
+            let mut live: HashMap<u16, SessionId> = HashMap::new();
+            let mut expired = Vec::new();
+            let mut now = 0u64;
+            for op in ops {
+                match op {
+                    Op::Insert(p, e) => {
+                        let s = session(ports[p as usize], ports[p as usize] + 1000, now + u64::from(e));
+                        if live.contains_key(&p) {
+                            continue;
+                        }
+                        match t.insert(s) {
+                            Ok(id) => {
+                                prop_assert!(live.values().all(|&o| o != id), "position {} given twice", id.0);
+                                live.insert(p, id);
+                            }
+                            Err(_) => prop_assert_eq!(live.len(), 44),
+                        }
+                    }
+                    Op::Remove(p) => {
+                        if let Some(id) = live.remove(&p) {
+                            prop_assert_eq!(t.remove(id).client.sport, ports[p as usize]);
+                        }
+                    }
+                    Op::Expire(d) => {
+                        now += u64::from(d);
+                        expired.clear();
+                        t.expire(Time::from_secs(now), 0, &mut expired);
+                        for s in &expired {
+                            let p = ports.iter().position(|&q| q == s.client.sport).unwrap() as u16;
+                            prop_assert!(live.remove(&p).is_some());
+                        }
+                    }
+                }
+                prop_assert_eq!(t.len(), live.len());
+                for p in 0..FLOWS {
+                    let s = session(ports[p as usize], ports[p as usize] + 1000, 0);
+                    let want = live.get(&p).copied();
+                    let (hc, hr) = (t.hash(&s.client), t.hash(&s.reply));
+                    prop_assert_eq!(t.lookup(&s.client), want.map(|id| (id, Direction::FromClient)), "client {}", p);
+                    prop_assert_eq!(t.lookup(&s.reply), want.map(|id| (id, Direction::FromServer)), "reply {}", p);
+                    let found = t.find_mut(hc, &s.client.words(), t.hint(hc), 0).map(|f| (f.id, f.dir));
+                    prop_assert_eq!(found, want.map(|id| (id, Direction::FromClient)), "hinted client {}", p);
+                    let found = t.find_mut(hr, &s.reply.words(), t.hint(hr), 0).map(|f| (f.id, f.dir));
+                    prop_assert_eq!(found, want.map(|id| (id, Direction::FromServer)), "hinted reply {}", p);
+                }
+            }
+        }
+    }
 }
