@@ -8,7 +8,9 @@
 //! 1 for a refusal.
 
 use super::args::{AdmCommand, Dialect};
+use super::format::addr_port;
 use super::run::RunError;
+use rvs_proto::{ForwardMethod, Protocol, ServiceInfo, ServiceKey};
 
 /// rvsd's refusal of `cmd` in ipvsadm's words (libipvs's ipvs_strerror table): rvsd says
 /// "Service not defined" for any missing service, ipvsadm says "No such service" to
@@ -59,6 +61,40 @@ pub fn stderr_text(program: &str, e: &RunError, dialect: Dialect) -> String {
         }
         _ => format!("{program}: {e}\n"),
     }
+}
+
+/// A warning for each service of `list` (or just `only`) with a FULLNAT real server of an
+/// address family none of its local addresses has: rvsd takes the change, but drops the
+/// new connections to that server (`laddr_exhausted`) until one is added. An operator
+/// coming from ipvsadm, whose `-a` defaults to DR, meets FULLNAT's need for LIPs here
+/// first; DPVS's own tool says nothing.
+pub fn missing_local_addrs(list: &[ServiceInfo], only: Option<&ServiceKey>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for svc in list.iter().filter(|s| only.is_none_or(|k| s.spec.key == *k)) {
+        let key = &svc.spec.key;
+        for v6 in [false, true] {
+            let fullnat = |r: &&rvs_proto::RealInfo| {
+                r.spec.method == ForwardMethod::FullNat && r.spec.addr.is_ipv6() == v6
+            };
+            if !svc.reals.iter().any(|r| fullnat(&r))
+                || svc.spec.local_addrs.iter().any(|a| a.is_ipv6() == v6)
+            {
+                continue;
+            }
+            let flag = match key.protocol {
+                Protocol::Tcp => "-t",
+                Protocol::Udp => "-u",
+            };
+            let family = if v6 { "IPv6" } else { "IPv4" };
+            warnings.push(format!(
+                "warning: {flag} {svc_addr} has FULLNAT real servers and no {family} local address: \
+                 their new connections are dropped (laddr_exhausted) until one is added \
+                 (-P {flag} {svc_addr} -z LIP)",
+                svc_addr = addr_port(&key.addr)
+            ));
+        }
+    }
+    warnings
 }
 
 #[cfg(test)]
@@ -121,5 +157,62 @@ mod tests {
         );
         assert_eq!(stderr_text("ipvsadm", &RunError::Restore, Dialect::Ipvsadm), "");
         assert_eq!(exit_status(Some(&AdmCommand::Restore), &RunError::Restore, Dialect::Ipvsadm), 255);
+    }
+
+    fn with(vip: &str, lips: &[&str], reals: &[(&str, ForwardMethod)]) -> ServiceInfo {
+        ServiceInfo {
+            spec: rvs_proto::ServiceSpec {
+                options: Default::default(),
+                key: ServiceKey { protocol: Protocol::Tcp, addr: vip.parse().unwrap() },
+                scheduler: "rr".into(),
+                local_addrs: lips.iter().map(|a| a.parse().unwrap()).collect(),
+            },
+            reals: reals
+                .iter()
+                .map(|&(addr, method)| rvs_proto::RealInfo {
+                    spec: rvs_proto::RealSpec {
+                        addr: addr.parse().unwrap(),
+                        weight: 1,
+                        method,
+                        thresholds: Default::default(),
+                        tunnel: None,
+                    },
+                    active_conns: 0,
+                    inactive_conns: 0,
+                    stats: Default::default(),
+                })
+                .collect(),
+            stats: Default::default(),
+        }
+    }
+
+    #[test]
+    fn fullnat_real_servers_without_a_local_address_of_their_family_are_told() {
+        use ForwardMethod::{DirectRoute, FullNat, Nat};
+        let list = [
+            // FULLNAT, no LIP: told.
+            with("198.18.0.100:80", &[], &[("198.19.0.11:80", FullNat)]),
+            // A LIP: fine. DR and NAT need none.
+            with("198.18.0.101:80", &["198.19.0.200"], &[("198.19.0.11:80", FullNat)]),
+            with("198.18.0.102:80", &[], &[("198.19.0.11:80", DirectRoute), ("198.19.0.12:80", Nat)]),
+            // NAT64: an IPv6 VIP whose IPv4 real servers need an IPv4 LIP, not an IPv6 one.
+            with("[2001:db8:1::100]:80", &["2001:db8:2::200"], &[("198.19.0.11:80", FullNat)]),
+        ];
+        let w = missing_local_addrs(&list, None);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(
+            w[0],
+            "warning: -t 198.18.0.100:80 has FULLNAT real servers and no IPv4 local address: their new \
+             connections are dropped (laddr_exhausted) until one is added (-P -t 198.18.0.100:80 -z LIP)"
+        );
+        assert!(
+            w[1].starts_with("warning: -t [2001:db8:1::100]:80 has FULLNAT real servers and no IPv4"),
+            "{}",
+            w[1]
+        );
+        // Only the service a command changed.
+        let only = list[2].spec.key;
+        assert!(missing_local_addrs(&list, Some(&only)).is_empty());
+        assert_eq!(missing_local_addrs(&list, Some(&list[0].spec.key)).len(), 1);
     }
 }

@@ -12,7 +12,7 @@
 use super::args::{self, Action, AdmCommand, Dialect, UsageError};
 use super::report;
 use super::run::{execute, table_change, Env, RunError};
-use rvs_proto::{Command, Reply, ResponseResult};
+use rvs_proto::{Command, ForwardMethod, Reply, ResponseResult};
 
 /// A table change read from line `n` (from 0), waiting for its batch.
 struct Line {
@@ -41,6 +41,7 @@ pub(super) fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
         lines.push(buf.clone());
     }
     let mut r = Restore::default();
+    let mut fullnat_reals = false;
     for (n, line) in lines.iter().enumerate() {
         let cmd = match command_of(line, n, env.dialect) {
             Ok(Some(cmd)) => cmd,
@@ -51,6 +52,8 @@ pub(super) fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
             }
         };
         if let Some(request) = table_change(&cmd) {
+            fullnat_reals |= matches!(&cmd, AdmCommand::AddReal { real, .. } | AdmCommand::EditReal { real, .. }
+                if real.method == ForwardMethod::FullNat);
             r.pending.push(Line { n, cmd, request });
             continue;
         }
@@ -72,6 +75,10 @@ pub(super) fn restore(env: &mut Env<'_>) -> Result<(), RunError> {
     r.flush(env)?;
     if r.last_refused {
         return Err(RunError::Restore);
+    }
+    // Once the whole table is in: its `-P` lines come after its `-a` lines.
+    if fullnat_reals {
+        super::run::warn_missing_local_addrs(env, None)?;
     }
     Ok(())
 }

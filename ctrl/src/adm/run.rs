@@ -5,7 +5,9 @@
 use super::args::{AdmCommand, Dialect, ListOptions, ListView, UsageError};
 use super::format::{self, ipvsadm};
 use super::report;
-use rvs_proto::{Client, Command, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceOptions, ServiceSpec};
+use rvs_proto::{
+    Client, Command, ForwardMethod, ProtoError, Reply, ServiceInfo, ServiceKey, ServiceOptions, ServiceSpec,
+};
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
@@ -201,7 +203,15 @@ fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
         | AdmCommand::SetTimeouts(_) => match table_change(cmd) {
             Some(c) => {
                 let op = c.op();
-                expect_ok(env, c, op)
+                expect_ok(env, c, op)?;
+                match cmd {
+                    AdmCommand::AddReal { service, real } | AdmCommand::EditReal { service, real }
+                        if real.method == ForwardMethod::FullNat =>
+                    {
+                        warn_missing_local_addrs(env, Some(service))
+                    }
+                    _ => Ok(()),
+                }
             }
             None => Err(RunError::Unexpected("a table change")),
         },
@@ -249,6 +259,17 @@ fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
             _ => Err(RunError::Unexpected("sync_status")),
         },
     }
+}
+
+/// Tells on stderr of FULLNAT real servers that no local address serves
+/// ([`report::missing_local_addrs`]), after a change rvsd took: a listing that fails here
+/// fails nothing.
+pub(super) fn warn_missing_local_addrs(env: &mut Env<'_>, only: Option<&ServiceKey>) -> Result<(), RunError> {
+    let Ok(list) = list_services(env) else { return Ok(()) };
+    for w in report::missing_local_addrs(&list, only) {
+        writeln!(env.err, "{w}")?;
+    }
+    Ok(())
 }
 
 /// `--takeover`, `--release`, `--owned`: all answer with what rvsd owns now.

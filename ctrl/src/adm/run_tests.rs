@@ -110,6 +110,48 @@ fn restore_as_ipvsadm_goes_on_past_refusals() {
     assert_eq!(fake.sent.len(), 1);
 }
 
+/// `-a` of a FULLNAT real server to a service with no local address: done, and told on
+/// stderr, as is `-R` of such a table; `-a -g` is not.
+#[test]
+fn a_fullnat_server_without_a_local_address_is_told_on_stderr() {
+    let mut bare = service(0);
+    bare.spec.local_addrs.clear();
+    bare.reals.push(rvs_proto::RealInfo {
+        spec: RealSpec {
+            addr: "198.19.0.11:80".parse().unwrap(),
+            weight: 1,
+            method: ForwardMethod::FullNat,
+            thresholds: Default::default(),
+            tunnel: None,
+        },
+        active_conns: 0,
+        inactive_conns: 0,
+        stats: Default::default(),
+    });
+    let add = ["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11"];
+    let listed = || Ok(Reply::Services { services: vec![bare.clone()] });
+    let (r, _, out, err) = run_as(Dialect::Rvsadm, &add, vec![Ok(Reply::Ok), listed()], "");
+    r.unwrap();
+    assert!(out.is_empty());
+    assert!(
+        err.starts_with("warning: -t 198.18.0.100:80 has FULLNAT real servers and no IPv4 local address"),
+        "{err}"
+    );
+    let (r, fake, _, err) = run_as(
+        Dialect::Rvsadm,
+        &["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11", "-g"],
+        vec![Ok(Reply::Ok)],
+        "",
+    );
+    r.unwrap();
+    assert_eq!((fake.sent.len(), err.as_str()), (1, ""), "DR: no listing, no warning");
+    let script = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.19.0.11:80\n";
+    let (r, _, _, err) =
+        run_as(Dialect::Rvsadm, &["-R"], vec![Ok(Reply::Ok), Ok(Reply::Ok), listed()], script);
+    r.unwrap();
+    assert!(err.contains("(-P -t 198.18.0.100:80 -z LIP)"), "{err}");
+}
+
 fn key() -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
 }
@@ -128,13 +170,16 @@ fn service(conns: u64) -> ServiceInfo {
 }
 
 #[test]
-fn add_real_sends_one_request() {
+fn add_real_sends_one_change() {
+    // The change, then the listing that looks for FULLNAT servers without local addresses
+    // (here it fails: that fails nothing).
     let (r, fake, out) = run(&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11"], vec![Ok(Reply::Ok)], "");
     r.unwrap();
     assert!(out.is_empty());
+    assert_eq!(fake.sent[1], Command::ListServices);
     assert_eq!(
-        fake.sent,
-        vec![Command::AddReal {
+        fake.sent[..1],
+        [Command::AddReal {
             service: key(),
             real: RealSpec {
                 thresholds: Default::default(),
@@ -271,8 +316,9 @@ fn restore_runs_each_line_and_names_failures() {
     let input = "# saved\n-A -t 198.18.0.100:80 -s rr\n\n-a -t 198.18.0.100:80 -r 198.19.0.11:80 -b -w 1\n-P -t 198.18.0.100:80 -z 198.19.0.200\n";
     let (r, fake, _) = run(&["-R"], vec![Ok(Reply::Ok), Ok(Reply::Ok), Ok(Reply::Ok)], input);
     r.unwrap();
-    assert_eq!(fake.sent.len(), 3);
+    assert_eq!(fake.sent.len(), 4);
     assert!(matches!(fake.sent[2], Command::AddLocalAddr { .. }));
+    assert_eq!(fake.sent[3], Command::ListServices);
 
     let (r, _, _) = run(
         &["-R"],
