@@ -81,7 +81,13 @@ assert_ok "rvsadm -A -t $ANY:0 -s rr -p 60" rvsadm -A -t "$ANY:0" -s rr -p 60
 for ip in "${RS_IPS[@]}"; do
   assert_ok "rvsadm -a -t $ANY:0 -r $ip" rvsadm -a -t "$ANY:0" -r "$ip" -w 1
 done
+# FULLNAT with no local address yet: the change is made, and rvsadm says what is missing.
+out=$(rvsadm -e -t "$ANY:0" -r "${RS_IPS[0]}" -w 1 2>&1)
+assert_contains "rvsadm -e of a FULLNAT server, no local address: the warning" \
+  "warning: -t $ANY:0 has FULLNAT real servers and no IPv4 local address" "$out"
 assert_ok "rvsadm -P -t $ANY:0 -z ${LIPS[1]}" rvsadm -P -t "$ANY:0" -z "${LIPS[1]}"
+assert_eq "rvsadm -e once the service has a local address: nothing on stderr" "" \
+  "$(rvsadm -e -t "$ANY:0" -r "${RS_IPS[0]}" -w 1 2>&1 >/dev/null)"
 indent < <(rvsadm -Ln -t "$ANY:0")
 out=$(from_client 198.18.0.10 10 "$ANY")
 assert_eq "failed requests to $ANY:80 (the catch-all)" 0 "$(count_of FAIL "$out")"
