@@ -2,8 +2,8 @@
 //! loop rvsd runs) on two net_ring ports, fed by a generator in the same process.
 //!
 //!   `cargo bench -p rvs-dataplane --bench dpdk_fwd -- --dut rvs|io|macswap [--seconds 3]
-//!      [--flows 1024] [--generator recycle|mempool] [--in-flight 2048] [--file-prefix NAME]
-//!      [--json FILE]`
+//!      [--flows 1024] [--max-sessions 1048576] [--generator recycle|mempool] [--in-flight 2048]
+//!      [--file-prefix NAME] [--json FILE]`
 //!
 //! Topology (one process; EAL with `--no-huge`): four rte_rings and two ring ethdevs
 //! made with `rte_eth_from_rings` (the net_ring PMD):
@@ -247,15 +247,15 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
-/// The pipeline's configuration as rvsd builds it for a worker: the default
-/// `max_sessions`, and the session table asked for huge pages before its first write
-/// (main.rs), which decides how many page walks a lookup costs.
-fn rvsd_config(c_mac: MacAddr, s_mac: MacAddr) -> rvs_core::pipeline::PipelineConfig {
+/// The pipeline's configuration as rvsd builds it for a worker: `max_sessions` (rvsd's
+/// default unless `--max-sessions`), and the session table asked for huge pages before its
+/// first write (main.rs), which decides how many page walks a lookup costs.
+fn rvsd_config(max_sessions: usize, c_mac: MacAddr, s_mac: MacAddr) -> rvs_core::pipeline::PipelineConfig {
     rvs_core::pipeline::PipelineConfig {
         mem_advice: Some(|addr, len| {
             let _ = rvs_dataplane::hugepage::advise(addr, len);
         }),
-        ..config(1 << 20, c_mac, s_mac)
+        ..config(max_sessions, c_mac, s_mac)
     }
 }
 
@@ -272,6 +272,7 @@ fn main() {
     assert!(in_flight < RING_SIZE as usize, "--in-flight below the ring size {RING_SIZE}");
     let seconds: f64 = arg(&args, "--seconds").unwrap_or("3").parse().unwrap();
     let flows: usize = arg(&args, "--flows").unwrap_or("1024").parse().unwrap();
+    let max_sessions: usize = arg(&args, "--max-sessions").unwrap_or("1048576").parse().unwrap();
     let dut_cpu: usize = arg(&args, "--cpu").unwrap_or("1").parse().unwrap();
     let prefix =
         arg(&args, "--file-prefix").map(str::to_string).unwrap_or(format!("rvsbench{}", std::process::id()));
@@ -312,7 +313,12 @@ fn main() {
             id: 0,
             cpu: dut_cpu,
             ports: vec![client, server],
-            pipeline: Pipeline::new(rvsd_config(c_mac, s_mac), snapshot, counters.clone(), clock.now()),
+            pipeline: Pipeline::new(
+                rvsd_config(max_sessions, c_mac, s_mac),
+                snapshot,
+                counters.clone(),
+                clock.now(),
+            ),
             pool,
             inbox: rx,
             peers: vec![tx],
