@@ -26,6 +26,14 @@ pub fn addr_port(a: &SocketAddr) -> String {
     }
 }
 
+/// A service's protocol as the option that names it: `-t` or `-u`.
+pub fn service_switch(protocol: rvs_proto::Protocol) -> &'static str {
+    match protocol {
+        rvs_proto::Protocol::Tcp => "-t",
+        rvs_proto::Protocol::Udp => "-u",
+    }
+}
+
 /// `TCP  198.18.0.100:80` (ipvsadm's "%s  %s").
 pub fn service_name(key: &ServiceKey) -> String {
     format!("{}  {}", key.protocol.as_str(), addr_port(&key.addr))
@@ -411,14 +419,7 @@ pub fn save(list: &[ServiceInfo]) -> String {
     let mut out = String::new();
     for svc in list {
         let key = &svc.spec.key;
-        let name = format!(
-            "{} {}",
-            match key.protocol {
-                rvs_proto::Protocol::Tcp => "-t",
-                rvs_proto::Protocol::Udp => "-u",
-            },
-            addr_port(&key.addr)
-        );
+        let name = format!("{} {}", service_switch(key.protocol), addr_port(&key.addr));
         let _ = writeln!(
             out,
             "-A {name} -s {}{}",

@@ -8,9 +8,9 @@
 //! 1 for a refusal.
 
 use super::args::{AdmCommand, Dialect};
-use super::format::addr_port;
+use super::format::{addr_port, service_switch};
 use super::run::RunError;
-use rvs_proto::{ForwardMethod, Protocol, ServiceInfo, ServiceKey};
+use rvs_proto::{ForwardMethod, ServiceInfo, ServiceKey};
 
 /// rvsd's refusal of `cmd` in ipvsadm's words (libipvs's ipvs_strerror table): rvsd says
 /// "Service not defined" for any missing service, ipvsadm says "No such service" to
@@ -81,10 +81,7 @@ pub fn missing_local_addrs(list: &[ServiceInfo], only: Option<&ServiceKey>) -> V
             {
                 continue;
             }
-            let flag = match key.protocol {
-                Protocol::Tcp => "-t",
-                Protocol::Udp => "-u",
-            };
+            let flag = service_switch(key.protocol);
             let family = if v6 { "IPv6" } else { "IPv4" };
             warnings.push(format!(
                 "warning: {flag} {svc_addr} has FULLNAT real servers and no {family} local address: \

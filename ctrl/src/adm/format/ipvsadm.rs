@@ -326,11 +326,8 @@ pub fn save(list: &[ServiceInfo], names: Names<'_>) -> String {
     let mut out = String::new();
     for svc in list {
         let key = &svc.spec.key;
-        let proto = match key.protocol {
-            Protocol::Tcp => "-t",
-            Protocol::Udp => "-u",
-        };
-        let name = format!("{proto} {}", names.addr_port(&key.addr, key.protocol));
+        let name =
+            format!("{} {}", super::service_switch(key.protocol), names.addr_port(&key.addr, key.protocol));
         let o = &svc.spec.options;
         let _ = write!(out, "-A {name} -s {}", svc.spec.scheduler);
         if let Some(p) = o.persistence {
