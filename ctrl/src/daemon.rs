@@ -356,7 +356,9 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
         http.push(
             std::thread::Builder::new()
                 .name("rvs-http".into())
-                .spawn(move || api::serve(&server, &backend, &auth, &stop))
+                .spawn(move || {
+                    api::serve(&server, &backend, &auth, &stop);
+                })
                 .map_err(DaemonError::Thread)?,
         );
         let stop = signals.stop.clone();
@@ -448,7 +450,12 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
             started.insert(id, Instant::now());
             prober.start(id, health.checker_conf(id), now);
         }
-        let until = health.next_due().map_or(now + TICK, |t| t.min(now + TICK));
+        let mut until = health.next_due().map_or(now + TICK, |t| t.min(now + TICK));
+        if unshown_results {
+            // Results not shown yet wake the loop when they may be: else the counters on
+            // /metrics would wait for the next check to fall due (a whole delay_loop).
+            until = until.min(shown_at + PUBLISH_EVERY);
+        }
         let results = prober.poll(until, signals.wake);
         drain(signals.wake);
         unshown_results |= !results.is_empty();
