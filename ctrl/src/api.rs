@@ -45,7 +45,7 @@ mod services;
 mod sync_metrics;
 mod vrrp;
 pub use metrics::metrics;
-pub use server::{bind, serve, ListenError, Live, Server};
+pub use server::{bind, serve, Ended, ListenError, Live, Server};
 
 /// Where rvs-ctrl listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9595";

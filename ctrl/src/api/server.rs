@@ -117,10 +117,19 @@ struct Job {
     reply: mpsc::Sender<Answer>,
 }
 
+/// Why [`serve`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// `stop` was set.
+    Stopped,
+    /// The accept thread could not start, or ended on its own: nothing is answered.
+    AcceptFailed,
+}
+
 /// Answers requests one at a time until `stop` is set; changes only with `auth`'s consent.
 /// Connections are accepted and read on threads of their own ([`http`]), so a slow or
 /// silent client delays nobody else's answer.
-pub fn serve(server: &Server, backend: &dyn Backend, auth: &auth::Auth, stop: &AtomicBool) {
+pub fn serve(server: &Server, backend: &dyn Backend, auth: &auth::Auth, stop: &AtomicBool) -> Ended {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::scope(|scope| {
         let accept = std::thread::Builder::new()
@@ -128,15 +137,18 @@ pub fn serve(server: &Server, backend: &dyn Backend, auth: &auth::Auth, stop: &A
             .spawn_scoped(scope, || accept(server, auth, tx, stop));
         if let Err(e) = accept {
             tracing::error!(error = %e, "cannot start the HTTP accept thread");
-            return;
+            return Ended::AcceptFailed;
         }
         while !stop.load(Ordering::Relaxed) {
             let Job { req, reply } = match rx.recv_timeout(Duration::from_millis(250)) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                // The accept thread also ends when it sees `stop` first: a shutdown, not
+                // an error to log.
+                Err(mpsc::RecvTimeoutError::Disconnected) if stop.load(Ordering::Relaxed) => break,
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     tracing::error!("the HTTP accept thread ended: no more requests are served");
-                    return;
+                    return Ended::AcceptFailed;
                 }
             };
             let (method, url) = (req.method.as_str(), req.target.as_str());
@@ -149,7 +161,8 @@ pub fn serve(server: &Server, backend: &dyn Backend, auth: &auth::Auth, stop: &A
             }
             let _ = reply.send(answer);
         }
-    });
+        Ended::Stopped
+    })
 }
 
 /// Accepts connections until `stop` is set, each on a thread of its own, at most
