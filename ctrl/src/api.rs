@@ -48,6 +48,15 @@ pub use metrics::metrics;
 pub use server::{bind, serve, Ended, ListenError, Live, Server};
 
 /// Where rvs-ctrl listens unless told otherwise.
+/// What rvsd answered to one scrape: its services with their counters, each worker's
+/// counters and each port's.
+#[derive(Debug, Clone, Default)]
+pub struct RvsdCounters {
+    pub services: Vec<ServiceInfo>,
+    pub workers: Vec<WorkerStats>,
+    pub ports: Vec<rvs_proto::PortStats>,
+}
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9595";
 
 /// What the main loop knows, as the HTTP thread shows it.
@@ -126,8 +135,8 @@ pub struct OpRequest {
 /// What [`respond`] needs from the running daemon.
 pub trait Backend {
     fn status(&self) -> Arc<Status>;
-    /// rvsd's services and per-worker counters.
-    fn rvsd(&self) -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String>;
+    /// rvsd's services and its workers' and ports' counters.
+    fn rvsd(&self) -> Result<RvsdCounters, String>;
     fn submit(&self, op: Op) -> Result<(), OpError>;
     /// The live dashboard, when this daemon keeps one.
     fn dashboard(&self) -> Option<&crate::dashboard::Dashboard> {
@@ -250,13 +259,16 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
             let mut body = metrics(&b.status(), rvsd.as_ref().ok());
             body.push_str(&vrrp::metrics(b.vrrp().as_deref(), b.ownership().ok().as_ref()));
             body.push_str(&sync_metrics::metrics(b.sync().ok().as_ref()));
-            body.push_str(&ipvs_compat::metrics(rvsd.as_ref().ok().map(|r| r.0.as_slice()), b.ipvs_totals()));
+            body.push_str(&ipvs_compat::metrics(
+                rvsd.as_ref().ok().map(|r| r.services.as_slice()),
+                b.ipvs_totals(),
+            ));
             Answer { status: 200, content_type: METRICS_TYPE, body }
         }
         (_, ["metrics"]) => error(405, "use GET"),
         ("GET", ["api", "v1", "services"]) => {
             let rvsd = b.rvsd();
-            let list = services_json(&b.status(), rvsd.as_ref().ok().map(|r| r.0.as_slice()), None);
+            let list = services_json(&b.status(), rvsd.as_ref().ok().map(|r| r.services.as_slice()), None);
             let mut v = json!({ "services": list });
             if let Err(e) = rvsd {
                 v["rvsd_error"] = json!(e);
@@ -329,7 +341,8 @@ fn service_route(method: &str, key: ServiceKey, rest: &[&str], body: &str, b: &d
         ("DELETE", []) => submit(Op::Service(crate::overrides::ServiceOp::Delete(key)), 200),
         ("GET", []) => {
             let rvsd = b.rvsd();
-            let list = services_json(&b.status(), rvsd.as_ref().ok().map(|r| r.0.as_slice()), Some(key));
+            let list =
+                services_json(&b.status(), rvsd.as_ref().ok().map(|r| r.services.as_slice()), Some(key));
             match list.into_iter().next() {
                 Some(v) => json_answer(200, &v),
                 None => error(404, format!("no virtual server {} {}", key.protocol.as_str(), key.addr)),

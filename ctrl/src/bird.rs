@@ -159,7 +159,7 @@ pub fn poll_rvsd(socket: &str, timeout: Duration) -> Poll {
         write_msg(&mut w, &Request::new(Command::Stats))?;
         let resp: Response = read_msg(&mut BufReader::new(s))?;
         Ok(match resp.result {
-            ResponseResult::Ok(Reply::Stats { workers }) => {
+            ResponseResult::Ok(Reply::Stats { workers, .. }) => {
                 Poll::Answered(workers.iter().map(|w| (w.worker, w.loops)).collect())
             }
             _ => Poll::Silent,

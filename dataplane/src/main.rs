@@ -313,6 +313,17 @@ fn run(args: Args) -> Result<(), Fatal> {
         ports.push(port);
     }
 
+    let named_ports = cfg
+        .ports
+        .iter()
+        .zip(&ports)
+        .map(|(pc, &port)| rvs_dataplane::control::NamedPort {
+            name: pc.name.clone(),
+            device: pc.device.split(',').next().unwrap_or(&pc.device).to_string(),
+            port,
+            kernel_drops: af_packet_drops(pc, port),
+        })
+        .collect();
     let routes = cfg.route_table();
     let (decision, steering_text, flow_rules) = setup_steering(&cfg, &ports, &routes, nworkers as u16)?;
     let clock = Arc::new(Clock::default());
@@ -464,7 +475,8 @@ fn run(args: Args) -> Result<(), Fatal> {
     let start_config = WorkerConfig::new(snapshot.clone(), cfg.timeouts, cookie_secrets);
     let mut ctl = Control::new(registry, handles, start_config)
         .with_steering(steering_text, Some(flow_rules))
-        .with_vlans(vlan_labels);
+        .with_vlans(vlan_labels)
+        .with_ports(named_ports);
     ctl = match shared_cookies {
         Some((key, slots)) => ctl.with_shared_cookies(key, slots),
         None => ctl.with_cookie_rotation(),
@@ -502,4 +514,32 @@ fn run(args: Args) -> Result<(), Fatal> {
     }
     drop(eal);
     Ok(())
+}
+
+/// The ring drops of an af_packet port's sockets, which its driver does not count
+/// (`dpdk::af_packet`); None for any other driver.
+fn af_packet_drops(
+    pc: &config::PortConfig,
+    port: Port,
+) -> Option<rvs_dataplane::dpdk::af_packet::KernelDrops> {
+    use rvs_dataplane::dpdk::af_packet::{iface_of, KernelDrops};
+    if port.info().ok()?.driver != "net_af_packet" {
+        return None;
+    }
+    let args = [pc.devargs.as_deref().unwrap_or(""), pc.device.split_once(',').map_or("", |(_, a)| a)];
+    let iface = args.iter().find_map(|a| iface_of(a))?;
+    match KernelDrops::find(iface) {
+        Ok(Some(k)) => {
+            tracing::info!(port = %pc.name, iface, sockets = k.sockets(), "af_packet ring drops counted in rx_missed");
+            Some(k)
+        }
+        Ok(None) => {
+            tracing::warn!(port = %pc.name, iface, "no af_packet socket found: ring drops go uncounted");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(port = %pc.name, iface, error = %e, "af_packet sockets unreadable: ring drops go uncounted");
+            None
+        }
+    }
 }

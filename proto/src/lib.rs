@@ -32,7 +32,7 @@ pub use service::{
     ForwardMethod, Persistence, Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec, Thresholds,
     Timeouts, TunnelEncap,
 };
-pub use stats::{TrafficStats, VlanStats, WorkerStats};
+pub use stats::{PortStats, TrafficStats, VlanStats, WorkerStats};
 
 /// Bumped on any incompatible change of the protocol's types.
 pub const PROTO_VERSION: u32 = 1;

@@ -3,7 +3,7 @@
 //! `Response` that carries the protocol version.
 
 use crate::{
-    ClusterInfo, OwnershipInfo, Protocol, RealSpec, ServiceSpec, SyncInfo, Timeouts, TrafficStats,
+    ClusterInfo, OwnershipInfo, PortStats, Protocol, RealSpec, ServiceSpec, SyncInfo, Timeouts, TrafficStats,
     WorkerStats, PROTO_VERSION,
 };
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,9 @@ pub enum Reply {
     },
     Stats {
         workers: Vec<WorkerStats>,
+        /// Each port's NIC counters; empty from an rvsd that does not report them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ports: Vec<PortStats>,
     },
     Ownership {
         ownership: OwnershipInfo,
@@ -109,5 +112,18 @@ mod tests {
         write_msg(&mut buf, &resp).unwrap();
         let back: Response = read_msg(&mut &buf[..]).unwrap();
         assert_eq!(back, resp);
+    }
+
+    #[test]
+    fn stats_from_an_rvsd_without_port_counters_parse() {
+        let old = r#"{"version":1,"ok":{"kind":"stats","workers":[]}}"#;
+        let back: Response = read_msg(&mut old.as_bytes()).unwrap();
+        assert_eq!(back, Response::ok(Reply::Stats { workers: vec![], ports: vec![] }));
+        let ports = vec![PortStats { port: "client".into(), rx_missed: 7, ..Default::default() }];
+        let resp = Response::ok(Reply::Stats { workers: vec![], ports });
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &resp).unwrap();
+        assert!(String::from_utf8_lossy(&buf).contains(r#""rx_missed":7"#));
+        assert_eq!(read_msg::<_, Response>(&mut &buf[..]).unwrap(), resp);
     }
 }

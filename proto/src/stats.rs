@@ -1,5 +1,6 @@
-//! Counters: traffic as `ipvsadm --stats` shows it, and each worker's (packets, sessions,
-//! drops and events by name, steering, VLAN interfaces).
+//! Counters: traffic as `ipvsadm --stats` shows it, each worker's (packets, sessions,
+//! drops and events by name, steering, VLAN interfaces), and each port's as its NIC
+//! counts them.
 
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,31 @@ pub struct VlanStats {
     pub tx_bytes: u64,
     /// Frames received on the VLAN that rvsd dropped.
     pub drops: u64,
+}
+
+/// One port's counters as the NIC (its DPDK driver) keeps them, since rvsd started: what
+/// reached the wire and what never reached a worker. A worker's counters start where
+/// these end: a frame the NIC dropped for want of room is in `rx_missed` and in no
+/// worker's `rx_packets`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortStats {
+    /// The port's name in rvsd's configuration (`[[port]] name`).
+    pub port: String,
+    /// Its DPDK device (`net_af_packet0`, `0000:03:00.0`).
+    pub device: String,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Frames the NIC dropped because the workers' receive queues were full (DPDK's
+    /// `imissed`): the workers fell behind.
+    pub rx_missed: u64,
+    /// Frames received in error (bad CRC, too long, ...) (`ierrors`).
+    pub rx_errors: u64,
+    /// Frames the NIC failed to send (`oerrors`).
+    pub tx_errors: u64,
+    /// Receives that failed for want of packet buffers (`rx_nombuf`): the mempool ran dry.
+    pub rx_nombuf: u64,
 }
 
 #[cfg(test)]

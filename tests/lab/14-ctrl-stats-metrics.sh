@@ -4,7 +4,11 @@
 #     TCP connections = curls, UDP flows/packets/bytes = udp_burst's datagrams (IP length),
 #     and the services' InPkts/InBytes/OutPkts/OutBytes together = the client interface's
 #     own tx/rx counters (Ethernet header taken off), within a few packets in flight;
-#   * --rate, -Lnc and --workers show the traffic;
+#   * --rate, -Lnc and --workers show the traffic; the client port's NIC counters in
+#     --workers equal the client interface's own (frames each way), with nothing missed;
+#   * rvsd frozen (SIGSTOP) while the client sends N_FLOOD datagrams: the port's rings take
+#     what they hold and the kernel drops the rest; every datagram the client sent is then
+#     either in the workers' RxPkts or in the port's RxMissed, and /metrics says the same;
 #   * /metrics parses with prometheus_client's parser (Debian python3-prometheus-client),
 #     every family has HELP and TYPE, and its numbers agree with rvsadm;
 #   * the JSON API round-trips add / edit / drain / remove of a real server (checked in GET,
@@ -23,6 +27,7 @@ N_HTTP=60
 N_UDP=1000
 UDP_SIZE=100
 UDP_SPORTS=16
+N_FLOOD=20000
 
 # write_conf [tcp-only]: with both virtual servers, or without the UDP one.
 write_conf() {
@@ -86,6 +91,7 @@ assert_eq "UDP stats after -Z" "0 0 0 0 0" "$(stats_of "$st" "$UDP_SVC")"
 assert_eq "rs1 TCP stats after -Z" "0 0 0 0 0" "$(stats_of "$st" "-> 198.19.0.11:80")"
 
 read -r tx0 txb0 rx0 rxb0 <<<"$(c0_counters)"
+read -r prx0 ptx0 pmiss0 _ <<<"$(port_row "$(rvsadm --workers)" client)"
 say "$N_HTTP curls and $N_UDP UDP datagrams of $UDP_SIZE bytes from $UDP_SPORTS ports"
 out=$(http_get_many "$N_HTTP")
 assert_eq "curls failed" 0 "$(count_of FAIL "$out")"
@@ -97,6 +103,7 @@ say "udp_burst: $res"
 assert_eq "UDP datagrams echoed" "$N_UDP" "$(json_field "$res" received)"
 sleep 0.5
 read -r tx1 txb1 rx1 rxb1 <<<"$(c0_counters)"
+read -r prx1 ptx1 pmiss1 _ <<<"$(port_row "$(rvsadm --workers)" client)"
 st=$(rvsadm -Ln --stats --exact)
 indent <<<"$st"
 read -r tc ti to tib tob <<<"$(stats_of "$st" "$TCP_SVC")"
@@ -119,6 +126,11 @@ assert_range "client packets sent - rvsd InPkts (in flight, ARP)" 0 3 "$((dtx - 
 assert_range "client IP bytes sent - rvsd InBytes" 0 150 "$((dtxb - tib - uib))"
 assert_range "client packets received - rvsd OutPkts" 0 3 "$((drx - to - uo))"
 assert_range "client IP bytes received - rvsd OutBytes" 0 150 "$((drxb - tob - uob))"
+# The same frames counted by the NIC (rvsd's client port) instead of the services.
+say "client port: received $((prx1 - prx0)), sent $((ptx1 - ptx0)), missed $((pmiss1 - pmiss0))"
+assert_range "client packets sent - client port RxPkts" 0 3 "$((dtx - (prx1 - prx0)))"
+assert_range "client port TxPkts - client packets received" 0 3 "$((ptx1 - ptx0 - drx))"
+assert_eq "client port RxMissed during the counted traffic" 0 "$((pmiss1 - pmiss0))"
 
 # --------------------------------------------------------------- other views
 rate=$(rvsadm -Ln --rate)
@@ -127,6 +139,47 @@ conns=$(rvsadm -Lnc)
 assert_ge "UDP entries in rvsadm -Lnc" "$UDP_SPORTS" "$(grep -c "^UDP .* $VIP:53 " <<<"$conns")"
 wk=$(rvsadm --workers)
 assert_gt "worker 0 RxPkts in rvsadm --workers" 0 "$(worker_rows "$wk" | awk '$1 == 0 {print $3}')"
+
+# --------------------------------------------------------------- frames the port could not take
+# rvsd frozen while the client sends: its af_packet ring (framecnt=4096) fills and the kernel
+# drops the rest. Without RxMissed an operator would see datagrams vanish between the
+# client and every counter rvsd has.
+# workers_rx OUTPUT: RxPkts of all workers (af_packet rolls a full queue's frames over to
+# the other queues' rings).
+workers_rx() { worker_rows "$1" | awk '{s += $3} END {print s + 0}'; }
+read -r ftx0 _ <<<"$(c0_counters)"
+wk=$(rvsadm --workers)
+wrx0=$(workers_rx "$wk")
+read -r _ _ fmiss0 _ <<<"$(port_row "$wk" client)"
+took_frames() { (($(workers_rx "$(rvsadm --workers)") > wrx0)); }
+kill -STOP "$RVSD_PID"
+sent=$(in_client "$PY" - "$VIP" "$N_FLOOD" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n = 0
+for i in range(int(sys.argv[2])):
+    try:
+        s.sendto(i.to_bytes(4, "big") * 16, (sys.argv[1], 9))
+        n += 1
+    except OSError:
+        pass
+print(n)
+EOF
+)
+sleep 0.3
+kill -CONT "$RVSD_PID"
+wait_for 10 "the workers to take the rings' frames" took_frames || fail "no worker took a frame after SIGCONT"
+sleep 1
+read -r ftx1 _ <<<"$(c0_counters)"
+wk=$(rvsadm --workers)
+wrx1=$(workers_rx "$wk")
+read -r _ _ fmiss1 _ <<<"$(port_row "$wk" client)"
+fsent=$((ftx1 - ftx0)) frx=$((wrx1 - wrx0)) fmiss=$((fmiss1 - fmiss0))
+say "flood: the client sent $sent datagrams ($fsent frames); the workers received $frx, the port missed $fmiss"
+indent <<<"$(sed -n '/^Port  *Device/,$p' <<<"$wk")"
+assert_eq "datagrams the client sent" "$N_FLOOD" "$sent"
+assert_ge "client port RxMissed (a ring per worker holds 4096)" "$((N_FLOOD - 4096 * WORKERS - 64))" "$fmiss"
+assert_range "frames sent - (workers' RxPkts + port RxMissed)" 0 3 "$((fsent - frx - fmiss))"
 
 # --------------------------------------------------------------- /metrics
 in_ctrl curl -s --max-time 10 "http://$CTRL_LISTEN/metrics" >"$CFG_DIR/metrics.txt"
@@ -156,6 +209,7 @@ durs = [s.value for f in fams for s in f.samples if s.name == "rvs_check_duratio
 print("check_durations", len(durs), "max_below_1s", all(0 <= d < 1 for d in durs))
 print("worker_rx", "positive" if (val("rvs_worker_rx_packets_total", worker="0") or 0) > 0 else "zero")
 print("rvsd_up", val("rvs_rvsd_up"))
+print("port_rx_missed", val("rvs_port_rx_missed_total", port="client", device="net_af_packet0"))
 for n in ["rvs_vs_out_bytes", "rvs_rs_active_conns", "rvs_rs_inactive_conns", "rvs_worker_tx_packets",
           "rvs_worker_redirect_out", "rvs_worker_sessions", "rvs_drops", "rvs_check_up", "rvs_check_duration_seconds"]:
     if n not in names:
@@ -178,6 +232,7 @@ assert_eq "rvs_check_up = 1 samples (two TCP_CHECKs)" 2 "$(pv checks_up)"
 assert_eq "rvs_check_duration_seconds samples" "2 max_below_1s True" "$(pv check_durations)"
 assert_eq "rvs_worker_rx_packets_total" positive "$(pv worker_rx)"
 assert_eq "rvs_rvsd_up" 1 "$(pv rvsd_up)"
+assert_eq "rvs_port_rx_missed_total client = rvsadm --workers" "$fmiss1" "$(pv port_rx_missed)"
 assert_not_contains "parser output" "missing family" "$parsed"
 
 # --------------------------------------------------------------- JSON API

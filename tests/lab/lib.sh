@@ -302,6 +302,12 @@ worker_rows() {
   awk '/^Worker/ {t = 1; next} /^Drop reason/ {t = 0} t && $1 ~ /^[0-9]+$/' <<<"$1"
 }
 
+# port_row OUTPUT PORT: the NIC counters of PORT in 'rvsadm --workers'
+# (RxPkts TxPkts RxMissed RxErrors RxNoMbuf TxErrors).
+port_row() {
+  awk -v p="$2" '/^Port +Device/ {t = 1; next} t && $1 == p {print $3, $4, $5, $6, $7, $8; exit}' <<<"$1"
+}
+
 # event_counter OUTPUT EVENT: Total of EVENT in the event table of 'rvsadm --workers' (0 if absent).
 event_counter() {
   awk -v r="$2" '/^Event/ {t = 1; next} /^(Worker|Drop reason)/ {t = 0} t && $1 == r {print $2; f = 1; exit} END {if (!f) print 0}' <<<"$1"

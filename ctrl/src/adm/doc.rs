@@ -43,7 +43,7 @@ const HELP: &[(&str, &str, &str)] = &[
     ("exact", "", "Exact numbers, no K/M/G"),
     ("laddr", "LIP", "The local address for -P/-Q"),
     ("ifname", "IFNAME", "Accepted for DPVS compatibility, ignored"),
-    ("workers", "", "List each worker's counters, the drop reasons and the reply steering"),
+    ("workers", "", "List each worker's counters, the drop reasons, the reply steering and each port's NIC counters (frames missed before any worker saw them)"),
     ("sort", "", "Sort services and real servers by address and port"),
     ("nosort", "", "List them in rvsd's order (the default)"),
     ("socket", "PATH", "rvsd's control socket (default $RVSD_SOCKET, then /run/rvsd/rvsd.sock)"),

@@ -5,15 +5,16 @@
 //! ipvsadm's output keep working. Output is always numeric: rvsadm does no DNS or
 //! /etc/services lookups, so `-L` and `-L -n` print the same.
 
-use rvs_proto::{ConnInfo, ForwardMethod, ServiceInfo, ServiceKey, Timeouts, TrafficStats, WorkerStats};
-use std::collections::BTreeSet;
+use rvs_proto::{ConnInfo, ForwardMethod, ServiceInfo, ServiceKey, Timeouts, TrafficStats};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 mod ha;
 pub mod ipvsadm;
+mod workers;
 pub use ha::{cluster, ownership, sync};
+pub use workers::workers;
 
 /// ipvsadm's first line of `-L`; rvsd mimics the kernel IPVS version and table size.
 pub const VERSION_LINE: &str = "IP Virtual Server version 1.2.1 (size=4096)";
@@ -286,103 +287,6 @@ pub fn conns(list: &[ConnInfo]) -> String {
 /// `-L --timeout`.
 pub fn timeouts(t: &Timeouts) -> String {
     format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcp_fin, t.udp)
-}
-
-/// `--workers`: one row per worker, then the drop reasons (every reason any worker
-/// reports, sorted by name) with a total and one column per worker.
-pub fn workers(list: &[WorkerStats]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<6} {:<5} {:>11} {:>11} {:>9} {:>9} {:>10} {:>10} {:>10}",
-        "Worker", "Lcore", "RxPkts", "TxPkts", "RedirIn", "RedirOut", "Sessions", "Created", "Expired"
-    );
-    for w in list {
-        let _ = writeln!(
-            out,
-            "{:<6} {:<5} {:>11} {:>11} {:>9} {:>9} {:>10} {:>10} {:>10}",
-            w.worker,
-            w.lcore,
-            w.rx_packets,
-            w.tx_packets,
-            w.redirected_in,
-            w.redirected_out,
-            w.sessions_live,
-            w.sessions_created,
-            w.sessions_expired
-        );
-    }
-    if let Some(s) = list.iter().find_map(|w| w.steering.as_deref()) {
-        let _ = writeln!(out, "Reply steering: {s}");
-    }
-    per_worker_table(&mut out, "Drop reason", list, |w| &w.drops);
-    if list.iter().any(|w| !w.events.is_empty()) {
-        per_worker_table(&mut out, "Event", list, |w| &w.events);
-    }
-    vlans(&mut out, list);
-    out
-}
-
-/// `--workers`' VLAN table: one row per (port, VLAN) and worker, then the VLAN's total.
-fn vlans(out: &mut String, list: &[WorkerStats]) {
-    let mut keys: Vec<(&str, u16)> =
-        list.iter().flat_map(|w| w.vlans.iter().map(|v| (v.port.as_str(), v.vlan))).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    if keys.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "{:<12} {:>5} {:<6} {:>11} {:>13} {:>11} {:>13} {:>9}",
-        "Port", "VLAN", "Worker", "RxPkts", "RxBytes", "TxPkts", "TxBytes", "Drops"
-    );
-    for (port, vid) in keys {
-        let mut total = [0u64; 5];
-        for w in list {
-            for v in w.vlans.iter().filter(|v| v.port == port && v.vlan == vid) {
-                let row = [v.rx_packets, v.rx_bytes, v.tx_packets, v.tx_bytes, v.drops];
-                for (t, n) in total.iter_mut().zip(row) {
-                    *t += n;
-                }
-                let _ = writeln!(
-                    out,
-                    "{:<12} {:>5} {:<6} {:>11} {:>13} {:>11} {:>13} {:>9}",
-                    port, vid, w.worker, row[0], row[1], row[2], row[3], row[4]
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "{:<12} {:>5} {:<6} {:>11} {:>13} {:>11} {:>13} {:>9}",
-            port, vid, "all", total[0], total[1], total[2], total[3], total[4]
-        );
-    }
-}
-
-/// A table of named per-worker counts: one row per name any worker reports, a total and a
-/// column per worker.
-fn per_worker_table(
-    out: &mut String,
-    title: &str,
-    list: &[WorkerStats],
-    rows: impl Fn(&WorkerStats) -> &Vec<(String, u64)>,
-) {
-    let names: BTreeSet<&str> = list.iter().flat_map(|w| rows(w).iter().map(|(r, _)| r.as_str())).collect();
-    let _ = write!(out, "{:<24} {:>10}", title, "Total");
-    for w in list {
-        let _ = write!(out, " {:>8}", format!("W{}", w.worker));
-    }
-    out.push('\n');
-    for name in names {
-        let counts: Vec<u64> =
-            list.iter().map(|w| rows(w).iter().filter(|(r, _)| r == name).map(|(_, n)| n).sum()).collect();
-        let _ = write!(out, "{:<24} {:>10}", name, counts.iter().sum::<u64>());
-        for n in counts {
-            let _ = write!(out, " {n:>8}");
-        }
-        out.push('\n');
-    }
 }
 
 /// `-G`: DPVS's local address listing. rvsd does not report per-LIP port conflicts or
@@ -771,84 +675,6 @@ UDP 00:05  UDP         198.18.0.10:45678  198.18.0.100:80    198.19.0.200:1026  
             timeouts(&Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }),
             "Timeout (tcp tcpfin udp): 900 120 300\n"
         );
-    }
-
-    #[test]
-    fn golden_workers() {
-        let w0 = WorkerStats {
-            worker: 0,
-            lcore: 1,
-            rx_packets: 123,
-            rx_bytes: 9999,
-            tx_packets: 120,
-            tx_bytes: 9000,
-            redirected_out: 5,
-            redirected_in: 0,
-            sessions_created: 10,
-            sessions_expired: 8,
-            sessions_live: 2,
-            sessions_capacity: 0,
-            drops: vec![("bad_ip_checksum".into(), 3), ("no_route".into(), 1)],
-            events: vec![("toa_inserted".into(), 4)],
-            loops: 0,
-            steering: None,
-            vlans: vec![],
-        };
-        let w1 = WorkerStats {
-            worker: 1,
-            lcore: 2,
-            rx_packets: 4_000_000_000,
-            tx_packets: 3_999_999_000,
-            redirected_in: 5,
-            sessions_live: 1,
-            drops: vec![("ttl_exceeded".into(), 7), ("no_route".into(), 2)],
-            ..Default::default()
-        };
-        let want = "\
-Worker Lcore      RxPkts      TxPkts   RedirIn  RedirOut   Sessions    Created    Expired
-0      1             123         120         0         5          2         10          8
-1      2      4000000000  3999999000         5         0          1          0          0
-Drop reason                   Total       W0       W1
-bad_ip_checksum                   3        3        0
-no_route                          3        1        2
-ttl_exceeded                      7        0        7
-Event                         Total       W0       W1
-toa_inserted                      4        4        0
-";
-        assert_eq!(workers(&[w0, w1]), want);
-        assert_eq!(
-            workers(&[]),
-            "Worker Lcore      RxPkts      TxPkts   RedirIn  RedirOut   Sessions    Created    Expired\nDrop reason                   Total\n"
-        );
-        let w =
-            WorkerStats { steering: Some("flow; client=handoff server=flow".into()), ..Default::default() };
-        assert!(workers(&[w]).contains("\nReply steering: flow; client=handoff server=flow\nDrop reason"));
-    }
-
-    #[test]
-    fn golden_workers_vlans() {
-        let v = |vlan, rx, drops| rvs_proto::VlanStats {
-            port: "server".into(),
-            vlan,
-            rx_packets: rx,
-            rx_bytes: rx * 100,
-            tx_packets: rx + 1,
-            tx_bytes: (rx + 1) * 100,
-            drops,
-        };
-        let w0 = WorkerStats { vlans: vec![v(10, 5, 1), v(20, 7, 0)], ..Default::default() };
-        let w1 = WorkerStats { worker: 1, vlans: vec![v(10, 2, 0), v(20, 0, 0)], ..Default::default() };
-        let out = workers(&[w0, w1]);
-        let want = "\
-Port          VLAN Worker      RxPkts       RxBytes      TxPkts       TxBytes     Drops
-server          10 0                5           500           6           600         1
-server          10 1                2           200           3           300         0
-server          10 all              7           700           9           900         1
-server          20 0                7           700           8           800         0
-server          20 1                0             0           1           100         0
-server          20 all              7           700           9           900         0
-";
-        assert!(out.ends_with(want), "{out}");
     }
 
     #[test]

@@ -379,7 +379,7 @@ fn list_rvsadm(opts: &ListOptions, env: &mut Env<'_>) -> Result<(), RunError> {
             _ => return Err(RunError::Unexpected("get_timeouts")),
         },
         ListView::Workers => match call(env, Command::Stats)? {
-            Reply::Stats { workers } => format::workers(&workers),
+            Reply::Stats { workers, ports } => format::workers(&workers, &ports),
             _ => return Err(RunError::Unexpected("stats")),
         },
     };

@@ -278,7 +278,7 @@ fn timeout_and_workers_views() {
     );
     r.unwrap();
     assert_eq!(out, "Timeout (tcp tcpfin udp): 900 120 300\n");
-    let (r, fake, _) = run(&["--workers"], vec![Ok(Reply::Stats { workers: vec![] })], "");
+    let (r, fake, _) = run(&["--workers"], vec![Ok(Reply::Stats { workers: vec![], ports: vec![] })], "");
     r.unwrap();
     assert_eq!(fake.sent, vec![Command::Stats]);
 }

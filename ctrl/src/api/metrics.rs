@@ -65,11 +65,13 @@ fn rs_labels(k: &ServiceKey, rs: SocketAddr) -> Vec<(&'static str, String)> {
 type TrafficField = (&'static str, &'static str, fn(&TrafficStats) -> u64);
 /// A VLAN counter family: name suffix, help, and the field it shows.
 type VlanField = (&'static str, &'static str, fn(&rvs_proto::VlanStats) -> u64);
+/// A port counter family: name, help, and the field it shows.
+type PortField = (&'static str, &'static str, fn(&rvs_proto::PortStats) -> u64);
 /// A worker family and the field it shows.
 type WorkerField = (Family, fn(&WorkerStats) -> u64);
 
 /// The `/metrics` page. `rvsd` is None when rvsd could not be asked.
-pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>) -> String {
+pub fn metrics(st: &Status, rvsd: Option<&super::RvsdCounters>) -> String {
     let traffic: [TrafficField; 5] = [
         ("conns_total", "Connections scheduled", |t| t.conns),
         ("in_packets_total", "Packets from clients", |t| t.in_pkts),
@@ -172,6 +174,29 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
         .iter()
         .map(|(n, h, _)| Family::new(format!("rvs_vlan_{n}"), "counter", format!("{h}, per worker")))
         .collect();
+    // The NIC's own counts: what reached the wire, and what never reached a worker.
+    let port_fields: [PortField; 8] = [
+        ("rvs_port_rx_packets_total", "Frames a port received", |p| p.rx_packets),
+        ("rvs_port_rx_bytes_total", "Bytes a port received", |p| p.rx_bytes),
+        ("rvs_port_tx_packets_total", "Frames a port sent", |p| p.tx_packets),
+        ("rvs_port_tx_bytes_total", "Bytes a port sent", |p| p.tx_bytes),
+        (
+            "rvs_port_rx_missed_total",
+            "Frames a port dropped because the workers' receive queues were full (DPDK imissed)",
+            |p| p.rx_missed,
+        ),
+        ("rvs_port_rx_errors_total", "Frames a port received in error (DPDK ierrors)", |p| p.rx_errors),
+        ("rvs_port_tx_errors_total", "Frames a port failed to send (DPDK oerrors)", |p| p.tx_errors),
+        (
+            "rvs_port_rx_nombuf_total",
+            "Receives on a port that failed for want of packet buffers (DPDK rx_nombuf)",
+            |p| p.rx_nombuf,
+        ),
+    ];
+    let mut port_fams: Vec<Family> = port_fields
+        .iter()
+        .map(|(n, h, _)| Family::new(*n, "counter", format!("{h}, as its NIC counts them")))
+        .collect();
     let mut events = Family::new(
         "rvs_events_total",
         "counter",
@@ -183,7 +208,7 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     let mut check_runs =
         Family::new("rvs_checks_total", "counter", "Completed runs of a health checker, retries included");
 
-    if let Some((services, workers)) = rvsd {
+    if let Some(super::RvsdCounters { services, workers, ports }) = rvsd {
         for s in services {
             let l = labels(&vs_labels(&s.spec.key));
             for (f, (_, _, get)) in vs_fams.iter_mut().zip(traffic.iter()) {
@@ -226,6 +251,12 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
                 events.add(labels(&[("worker", w.worker.to_string()), ("event", event.clone())]), n);
             }
         }
+        for p in ports {
+            let l = labels(&[("port", p.port.clone()), ("device", p.device.clone())]);
+            for (f, (_, _, get)) in port_fams.iter_mut().zip(port_fields.iter()) {
+                f.add(l.clone(), get(p));
+            }
+        }
     }
     for vs in &st.services {
         vs_quorum.add(labels(&vs_labels(&vs.key)), u8::from(vs.quorum_up));
@@ -266,6 +297,7 @@ pub fn metrics(st: &Status, rvsd: Option<&(Vec<ServiceInfo>, Vec<WorkerStats>)>)
     fams.extend(wk.into_iter().map(|(f, _)| f));
     fams.extend([drops, events]);
     fams.extend(vlan_fams);
+    fams.extend(port_fams);
     fams.extend([check_up, check_dur, check_runs]);
     let mut out = String::new();
     for f in &fams {

@@ -71,7 +71,7 @@ fn status() -> Status {
     Status { services, desired: Table::new() }
 }
 
-fn rvsd() -> (Vec<ServiceInfo>, Vec<WorkerStats>) {
+fn rvsd() -> RvsdCounters {
     let t = |n: u64| TrafficStats {
         conns: n,
         in_pkts: 5 * n,
@@ -144,7 +144,7 @@ fn rvsd() -> (Vec<ServiceInfo>, Vec<WorkerStats>) {
             ..Default::default()
         })
         .collect();
-    (services, workers)
+    RvsdCounters { services, workers, ports: Vec::new() }
 }
 
 /// The running daemon as `/metrics` sees it, VRRP and sync included; rvsd answers or not.
@@ -156,7 +156,7 @@ impl Backend for Scrape {
     fn status(&self) -> Arc<Status> {
         Arc::new(status())
     }
-    fn rvsd(&self) -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String> {
+    fn rvsd(&self) -> Result<RvsdCounters, String> {
         if self.rvsd_up {
             Ok(rvsd())
         } else {
@@ -396,7 +396,7 @@ pub(super) fn promtool(text: &str) -> Option<(bool, String)> {
 fn node_exporter_ipvs_families() {
     let text = scrape();
     let (types, samples) = parse(&text);
-    let (services, _) = rvsd();
+    let services = rvsd().services;
     let sum = |get: fn(&TrafficStats) -> u64| services.iter().map(|s| get(&s.stats)).sum::<u64>() as f64;
     for (name, want) in [
         ("node_ipvs_connections_total", sum(|t| t.conns)),

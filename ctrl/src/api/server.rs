@@ -24,19 +24,19 @@ impl Backend for Live {
         self.shared.get()
     }
 
-    fn rvsd(&self) -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String> {
+    fn rvsd(&self) -> Result<super::RvsdCounters, String> {
         let mut c = Client::connect(&self.socket).map_err(|e| e.to_string())?;
         let services = match c.call(Command::ListServices).map_err(|e| e.to_string())? {
             Ok(Reply::Services { services }) => services,
             Ok(other) => return Err(format!("unexpected reply {other:?}")),
             Err(e) => return Err(e),
         };
-        let workers = match c.call(Command::Stats).map_err(|e| e.to_string())? {
-            Ok(Reply::Stats { workers }) => workers,
+        let (workers, ports) = match c.call(Command::Stats).map_err(|e| e.to_string())? {
+            Ok(Reply::Stats { workers, ports }) => (workers, ports),
             Ok(other) => return Err(format!("unexpected reply {other:?}")),
             Err(e) => return Err(e),
         };
-        Ok((services, workers))
+        Ok(super::RvsdCounters { services, workers, ports })
     }
 
     fn submit(&self, op: Op) -> Result<(), OpError> {

@@ -52,7 +52,7 @@ fn status() -> Status {
     }
 }
 
-fn rvsd() -> (Vec<ServiceInfo>, Vec<WorkerStats>) {
+fn rvsd() -> RvsdCounters {
     let t = TrafficStats { conns: 10, in_pkts: 50, out_pkts: 40, in_bytes: 5000, out_bytes: 9000 };
     let services = vec![crate::testutil::one_service_info(t, 2, 1)];
     let workers = vec![WorkerStats {
@@ -74,7 +74,15 @@ fn rvsd() -> (Vec<ServiceInfo>, Vec<WorkerStats>) {
         loops: 5,
         ..Default::default()
     }];
-    (services, workers)
+    let ports = vec![rvs_proto::PortStats {
+        port: "client".into(),
+        device: "net_af_packet0".into(),
+        rx_packets: 95,
+        rx_missed: 12,
+        rx_nombuf: 1,
+        ..Default::default()
+    }];
+    RvsdCounters { services, workers, ports }
 }
 
 pub(super) struct Fake {
@@ -88,7 +96,7 @@ impl Backend for Fake {
     fn status(&self) -> Arc<Status> {
         Arc::new(self.status.clone())
     }
-    fn rvsd(&self) -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String> {
+    fn rvsd(&self) -> Result<RvsdCounters, String> {
         Ok(rvsd())
     }
     fn submit(&self, op: Op) -> Result<(), OpError> {
@@ -133,6 +141,11 @@ fn metrics_have_help_type_and_labels() {
         "rvs_vlan_rx_packets_total{worker=\"0\",port=\"server\",vlan=\"10\"} 40\n",
         "rvs_vlan_tx_bytes_total{worker=\"0\",port=\"server\",vlan=\"10\"} 4100\n",
         "rvs_vlan_drops_total{worker=\"0\",port=\"server\",vlan=\"10\"} 2\n",
+        "# HELP rvs_port_rx_missed_total Frames a port dropped because the workers' receive queues were full (DPDK imissed), as its NIC counts them\n",
+        "rvs_port_rx_packets_total{port=\"client\",device=\"net_af_packet0\"} 95\n",
+        "rvs_port_rx_missed_total{port=\"client\",device=\"net_af_packet0\"} 12\n",
+        "rvs_port_rx_nombuf_total{port=\"client\",device=\"net_af_packet0\"} 1\n",
+        "rvs_port_tx_errors_total{port=\"client\",device=\"net_af_packet0\"} 0\n",
         "rvs_check_duration_seconds{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\",check=\"TCP_CHECK\",index=\"0\",target=\"198.19.0.11:80\"} 0.001500\n",
         "rvs_rvsd_up 1\n",
     ] {

@@ -234,7 +234,7 @@ mod tests {
         fn status(&self) -> std::sync::Arc<crate::api::Status> {
             Default::default()
         }
-        fn rvsd(&self) -> Result<(Vec<rvs_proto::ServiceInfo>, Vec<rvs_proto::WorkerStats>), String> {
+        fn rvsd(&self) -> Result<crate::api::RvsdCounters, String> {
             Err("none".into())
         }
         fn submit(&self, _: crate::overrides::Op) -> Result<(), crate::overrides::OpError> {

@@ -203,16 +203,11 @@ impl Dashboard {
     }
 
     /// Takes one answer of rvsd (or why there was none), taken at `at` / `at_unix_ms`.
-    pub fn record(
-        &self,
-        answer: Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String>,
-        at: Instant,
-        at_unix_ms: u64,
-    ) {
+    pub fn record(&self, answer: Result<crate::api::RvsdCounters, String>, at: Instant, at_unix_ms: u64) {
         let mut g = self.lock();
         match answer {
             Err(e) => g.error = Some(e),
-            Ok((services, workers)) => {
+            Ok(crate::api::RvsdCounters { services, workers, .. }) => {
                 let s = Sample { at, services, workers };
                 g.error = None;
                 g.prev = g.cur.replace(s.clone());
@@ -360,7 +355,7 @@ impl Dashboard {
 /// Asks rvsd every [`SAMPLE_EVERY`] until `stop` is set.
 pub fn run_sampler(
     dash: &Dashboard,
-    ask: &dyn Fn() -> Result<(Vec<ServiceInfo>, Vec<WorkerStats>), String>,
+    ask: &dyn Fn() -> Result<crate::api::RvsdCounters, String>,
     stop: &AtomicBool,
 ) {
     let mut next = Instant::now();

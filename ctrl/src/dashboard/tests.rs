@@ -6,7 +6,7 @@ fn key() -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
 }
 
-fn answer(conns: u64, bytes: u64, drops: u64) -> (Vec<ServiceInfo>, Vec<WorkerStats>) {
+fn answer(conns: u64, bytes: u64, drops: u64) -> crate::api::RvsdCounters {
     let t = TrafficStats {
         conns,
         in_pkts: conns * 5,
@@ -23,7 +23,7 @@ fn answer(conns: u64, bytes: u64, drops: u64) -> (Vec<ServiceInfo>, Vec<WorkerSt
         events: vec![("synproxy_syn_answered".into(), 7)],
         ..Default::default()
     }];
-    (services, workers)
+    crate::api::RvsdCounters { services, workers, ports: Vec::new() }
 }
 
 fn status(alive: bool) -> Status {

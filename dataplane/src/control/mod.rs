@@ -77,6 +77,19 @@ struct Side {
     sync_status: Option<Box<dyn Fn() -> rvs_proto::SyncInfo>>,
     /// `rvsadm --cluster`: the state, and the leave request (None: not a member).
     cluster: Option<ClusterHooks>,
+    /// The ports whose NIC counters `Stats` reports, in configuration order.
+    ports: Vec<NamedPort>,
+}
+
+/// A port as `rvsadm --workers` and `/metrics` name it.
+pub struct NamedPort {
+    /// Its name in rvsd's configuration.
+    pub name: String,
+    /// Its DPDK device.
+    pub device: String,
+    pub port: crate::dpdk::Port,
+    /// An af_packet port's sockets, whose ring drops the driver does not count.
+    pub kernel_drops: Option<crate::dpdk::af_packet::KernelDrops>,
 }
 
 impl Side {
@@ -126,6 +139,33 @@ impl Workers for Side {
                 s.vlans = w.counters.vlan_snapshot(&self.vlans);
                 s.sessions_capacity = w.session_capacity;
                 s
+            })
+            .collect()
+    }
+
+    /// Read from the control thread while the workers burst: DPDK's drivers keep these
+    /// counters per queue in plain words, which a read sees whole on the 64-bit targets
+    /// rvsd builds for (testpmd shows them the same way while it forwards).
+    fn ports(&self) -> Vec<rvs_proto::PortStats> {
+        self.ports
+            .iter()
+            .filter_map(|p| match p.port.stats() {
+                Ok(s) => Some(rvs_proto::PortStats {
+                    port: p.name.clone(),
+                    device: p.device.clone(),
+                    rx_packets: s.ipackets,
+                    rx_bytes: s.ibytes,
+                    tx_packets: s.opackets,
+                    tx_bytes: s.obytes,
+                    rx_missed: s.imissed + p.kernel_drops.as_ref().map_or(0, |k| k.read()),
+                    rx_errors: s.ierrors,
+                    tx_errors: s.oerrors,
+                    rx_nombuf: s.rx_nombuf,
+                }),
+                Err(e) => {
+                    tracing::warn!(port = %p.name, error = %e, "port counters unreadable");
+                    None
+                }
             })
             .collect()
     }
@@ -216,6 +256,7 @@ impl Control {
                 vlans: Vec::new(),
                 sync_status: None,
                 cluster: None,
+                ports: Vec::new(),
             },
             cookie_rotated: None,
             shared_cookies: None,
@@ -225,6 +266,12 @@ impl Control {
     /// The names of the workers' per-VLAN counters, in interface order.
     pub fn with_vlans(mut self, vlans: Vec<(String, u16)>) -> Self {
         self.side.vlans = vlans;
+        self
+    }
+
+    /// The ports whose NIC counters `Stats` reports.
+    pub fn with_ports(mut self, ports: Vec<NamedPort>) -> Self {
+        self.side.ports = ports;
         self
     }
 
@@ -399,7 +446,7 @@ mod tests {
     fn stats_name_the_lcore() {
         let (mut c, _rx) = control();
         match c.handle(Command::Stats).unwrap() {
-            Reply::Stats { workers } => {
+            Reply::Stats { workers, .. } => {
                 assert_eq!(workers[0].lcore, 3);
                 assert_eq!(workers[0].steering, None);
             }
@@ -408,7 +455,7 @@ mod tests {
         let (c, _rx) = control();
         let mut c = c.with_steering("handoff; client=handoff server=handoff".into(), None);
         match c.handle(Command::Stats).unwrap() {
-            Reply::Stats { workers } => {
+            Reply::Stats { workers, .. } => {
                 assert_eq!(workers[0].steering.as_deref(), Some("handoff; client=handoff server=handoff"))
             }
             other => panic!("{other:?}"),

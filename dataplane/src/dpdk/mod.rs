@@ -4,6 +4,7 @@
 //! `'static` handles so that worker threads can own them; the `Eal` value must outlive
 //! them all (drop it last, after joining workers and closing ports).
 
+pub mod af_packet;
 mod eal;
 mod error;
 mod ethdev;

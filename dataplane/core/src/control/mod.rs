@@ -12,8 +12,8 @@ use std::sync::Arc;
 use crate::service::{LocalKind, Registry, WorkerConfig};
 use crate::stats::WorkerCounters;
 use rvs_proto::{
-    AddrOwnership, ClusterInfo, Command, ConnInfo, OwnershipInfo, RealInfo, Reply, Request, ResponseResult,
-    ServiceInfo, ServiceKey, SyncInfo, TrafficStats, WorkerStats, PROTO_VERSION,
+    AddrOwnership, ClusterInfo, Command, ConnInfo, OwnershipInfo, PortStats, RealInfo, Reply, Request,
+    ResponseResult, ServiceInfo, ServiceKey, SyncInfo, TrafficStats, WorkerStats, PROTO_VERSION,
 };
 
 /// The longest request line rvsd reads from a control client (the largest real one, a
@@ -31,6 +31,10 @@ pub trait Workers {
     fn ownership_changed(&mut self, addrs: &[IpAddr], owned: bool, announce: Vec<IpAddr>);
     /// Each worker's counters, for `Stats`.
     fn stats(&self) -> Vec<WorkerStats>;
+    /// Each port's NIC counters, for `Stats` (the default: no ports to ask).
+    fn ports(&self) -> Vec<PortStats> {
+        Vec::new()
+    }
     /// Every worker's sessions.
     fn conns(&mut self) -> Result<Vec<ConnInfo>, String>;
     /// `rvsadm --sync` (the default: `[sync]` is off).
@@ -121,7 +125,7 @@ impl ControlState {
             Command::ListServices => Ok(self.list_services()),
             Command::ListConns => Ok(Reply::Conns { conns: w.conns()? }),
             Command::GetTimeouts => Ok(Reply::Timeouts { timeouts: self.config.timeouts }),
-            Command::Stats => Ok(Reply::Stats { workers: w.stats() }),
+            Command::Stats => Ok(Reply::Stats { workers: w.stats(), ports: w.ports() }),
             Command::Zero { service } => self.zero(service),
             Command::Takeover { addrs } => Ok(self.set_ownership(&addrs, true, w)),
             Command::Release { addrs } => Ok(self.set_ownership(&addrs, false, w)),
