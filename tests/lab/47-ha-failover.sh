@@ -56,6 +56,9 @@ sync2=$(rvsadm2 --sync)
 say "lb2's sync state before the failover:"
 indent <<<"$sync2"
 
+say "lb1's ports before the kill (shown, not asserted):"
+indent <<<"$(sed -n '/^Port  *Device/,$p' <<<"$(rvsadm --workers)")"
+
 ha_watch_takeover
 
 t_kill=$(date +%s%3N)
@@ -93,7 +96,7 @@ assert_eq "curl failures once lb2 answered" 0 "$(awk -v s="$after" 's && $1 > s 
 served=$(rvsadm2 -Ln --stats | awk '$1 == "TCP" {print $3}')
 assert_gt "connections lb2 opened itself after the takeover" 0 "$served"
 # What lb2's NICs could not take (frames missed before any worker): shown, not asserted.
-say "lb2's ports:"
+say "lb2's ports (shown, not asserted):"
 indent <<<"$(sed -n '/^Port  *Device/,$p' <<<"$(rvsadm2 --workers)")"
 sync2=$(rvsadm2 --sync)
 assert_eq "lb2 refused no sync message" 0 "$(awk '/^Refused/ {t = 1; next} /^Not installed/ {t = 0} t {s += $2} END {print s + 0}' <<<"$sync2")"
