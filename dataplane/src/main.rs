@@ -506,10 +506,20 @@ fn run(args: Args) -> Result<(), Fatal> {
     if let Some(mut rules) = ctl.take_flow_rules() {
         rules.clear();
     }
+    // The same figures as `rvsadm --workers`' port table (af_packet ring drops included).
+    for s in ctl.port_stats() {
+        tracing::info!(
+            port = %s.port,
+            rx_packets = s.rx_packets,
+            tx_packets = s.tx_packets,
+            rx_missed = s.rx_missed,
+            rx_errors = s.rx_errors,
+            tx_errors = s.tx_errors,
+            rx_nombuf = s.rx_nombuf,
+            "final port stats"
+        );
+    }
     for p in &ports {
-        if let Ok(s) = p.stats() {
-            tracing::info!(port = p.id(), ?s, "final port stats");
-        }
         let _ = p.close();
     }
     drop(eal);

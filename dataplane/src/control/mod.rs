@@ -301,6 +301,11 @@ impl Control {
         self
     }
 
+    /// Each port's NIC counters, as `Stats` reports them.
+    pub fn port_stats(&self) -> Vec<rvs_proto::PortStats> {
+        self.side.ports()
+    }
+
     /// Hands the flow rules back (to remove them before the ports close).
     pub fn take_flow_rules(&mut self) -> Option<crate::dpdk::FlowRules> {
         self.side.flow_rules.take()
