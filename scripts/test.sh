@@ -170,6 +170,10 @@ done
 LAB_TESTS+=("65-acl-limits-w1 65-acl-limits 1")
 # rvs-ctrl's checkers over IPv6 on an IPv6 keepalived.conf.
 LAB_TESTS+=("66-ctrl-ipv6-w1 66-ctrl-ipv6 1")
+# Static neighbours: a pinned real server that answers no ARP, a forged ARP reply for it.
+for w in 1 2; do
+  LAB_TESTS+=("69-static-neighbour-w$w 69-static-neighbour $w")
+done
 # IPv6: own addresses (ND, ping -6), FULLNAT v6 -> v6 for TCP and UDP, rvsadm's brackets.
 for w in 1 2; do
   LAB_TESTS+=("60-ipv6-w$w 60-ipv6 $w")

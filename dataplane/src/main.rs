@@ -325,6 +325,15 @@ fn run(args: Args) -> Result<(), Fatal> {
         })
         .collect();
     let routes = cfg.route_table();
+    for n in &cfg.neighbours {
+        tracing::info!(
+            address = %n.address,
+            mac = %MacAddr(n.mac),
+            port = %cfg.ports[n.port].name,
+            vlan = ?n.vlan,
+            "static neighbour"
+        );
+    }
     let (decision, steering_text, flow_rules) = setup_steering(&cfg, &ports, &routes, nworkers as u16)?;
     let clock = Arc::new(Clock::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -405,6 +414,22 @@ fn run(args: Args) -> Result<(), Fatal> {
             }),
         };
         let mut pipeline = Pipeline::new(pcfg, snapshot.clone(), counters.clone(), clock.now());
+        for n in &cfg.neighbours {
+            let iface = cfg.interface_of(n.port, n.vlan).expect("validated: the port has that VLAN");
+            if !pipeline.add_static_neighbour(n.address, n.mac, iface as u16) {
+                return Err(Fatal(format!(
+                    "{}:{}: neighbour {}: {}",
+                    cfg.path.display(),
+                    n.line,
+                    n.address,
+                    if n.address.is_ipv6() {
+                        "the ports have no IPv6 address"
+                    } else {
+                        "the neighbour table is full"
+                    }
+                )));
+            }
+        }
         if let Some(c) = &cfg.cluster {
             pipeline.set_member_slice(c.member_id as u16 - 1, c.members.into());
         }

@@ -13,6 +13,7 @@ mod cluster;
 mod exception;
 mod ha;
 mod limits;
+mod neigh;
 mod port;
 mod route;
 mod service;
@@ -21,6 +22,7 @@ mod vlan;
 pub use cluster::{ClusterConfig, Placement};
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 pub use ha::{HaParams, SyncConfig};
+pub use neigh::NeighbourConfig;
 use rvs_proto::{RealSpec, ServiceSpec, Timeouts};
 pub use v6::{parse_cidr6, pipeline_config as v6_pipeline_config, Route6Config};
 pub use vlan::{kernel_name as vlan_kernel_name, Interface, VlanConfig};
@@ -43,6 +45,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// The `[[route]]`s whose prefix is IPv6.
     pub routes6: Vec<Route6Config>,
+    /// `[[neighbour]]`: static neighbours, IPv4 and IPv6.
+    pub neighbours: Vec<NeighbourConfig>,
     pub timeouts: Timeouts,
     pub services: Vec<ServiceConfig>,
     pub synproxy: crate::pipeline::SynProxyParams,
@@ -152,6 +156,8 @@ struct RawConfig {
     port: Vec<RawPort>,
     #[serde(default)]
     route: Vec<route::RawRoute>,
+    #[serde(default, alias = "neighbor")]
+    neighbour: Vec<neigh::RawNeighbour>,
     #[serde(default)]
     timeouts: Option<RawTimeouts>,
     #[serde(default)]
@@ -488,6 +494,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
 
     let (routes, routes6) = route::parse_routes(&cx, raw.route, &ports)?;
+    let neighbours = neigh::parse_neighbours(&cx, raw.neighbour, &ports)?;
 
     let mut timeouts = DEFAULT_TIMEOUTS;
     if let Some(t) = raw.timeouts {
@@ -568,6 +575,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         ports,
         routes,
         routes6,
+        neighbours,
         timeouts,
         services,
         synproxy,

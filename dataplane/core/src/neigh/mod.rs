@@ -1,7 +1,9 @@
 //! The neighbour table of one worker: ARP for IPv4, and (the same table over `Ipv6Addr`)
 //! Neighbor Discovery for IPv6.
 //!
-//! Entries move Incomplete → Reachable → Stale → (probe) → Reachable or gone. Packets
+//! Entries move Incomplete → Reachable → Stale → (probe) → Reachable or gone; static
+//! entries from the configuration (`[[neighbour]]`, `ip neigh ... nud permanent`) stay
+//! Permanent: never probed, never expired, never changed by ARP or NDP. Packets
 //! for an unresolved next hop wait in a small bounded queue per entry; they are released
 //! when the answer arrives and dropped (counted) when resolution fails. Every worker
 //! keeps its own table; what one worker learns is sent to the others as a message
@@ -47,6 +49,8 @@ pub enum NeighState {
     Incomplete,
     Reachable,
     Stale,
+    /// Configured: its MAC is what the configuration says, whatever the wire says.
+    Permanent,
 }
 
 struct Entry<P> {
@@ -258,6 +262,32 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
         }
     }
 
+    /// Files `ip` on `port` at `mac` for good (a configured neighbour): it replaces what
+    /// was learned. False when the table is full.
+    pub fn add_permanent(&mut self, ip: A, mac: Mac, port: IfIndex) -> bool {
+        let e = Entry {
+            mac,
+            port,
+            state: NeighState::Permanent,
+            deadline: Time::ZERO,
+            probes: 0,
+            pending: Vec::new(),
+        };
+        match self.index.get(&(port, ip)) {
+            Some(&i) => {
+                if let Some((_, old)) = &mut self.slots[i as usize] {
+                    let pending = std::mem::take(&mut old.pending);
+                    *old = Entry { pending, ..e };
+                }
+                self.refresh_eth(i as usize);
+                // A session may cache this slot with the MAC it had.
+                self.invalidate_cached_hops();
+                true
+            }
+            None => self.insert(ip, e).is_ok(),
+        }
+    }
+
     /// Records `ip` at `mac` and hands back the packets that waited for it.
     pub fn learn(&mut self, ip: A, mac: Mac, port: IfIndex, now: Time, released: &mut Vec<P>) {
         let deadline = now + self.params.reachable_time;
@@ -270,6 +300,12 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
         }
         let i = self.index[&(port, ip)] as usize;
         if let Some((_, e)) = &mut self.slots[i] {
+            if e.state == NeighState::Permanent {
+                // What the wire says does not move a configured entry (nor can a forged
+                // ARP reply redirect its traffic).
+                released.append(&mut e.pending);
+                return;
+            }
             e.mac = mac;
             e.state = NeighState::Reachable;
             e.deadline = deadline;
@@ -292,10 +328,11 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
         for i in 0..self.slots.len() {
             let Some((ip, e)) = &mut self.slots[i] else { continue };
             let ip = *ip;
-            if now < e.deadline {
+            if now < e.deadline || e.state == NeighState::Permanent {
                 continue;
             }
             let keep = match e.state {
+                NeighState::Permanent => true,
                 NeighState::Reachable => {
                     e.state = NeighState::Stale;
                     e.probes = 1;
@@ -425,6 +462,42 @@ mod tests {
         t.poll(Time::from_secs(124), &mut probes, &mut failed);
         t.poll(Time::from_secs(125), &mut probes, &mut failed);
         assert_eq!(t.lookup(1, IP), None, "no answer to probes: forgotten");
+    }
+
+    /// A configured neighbour answers at once, is never probed nor forgotten, and keeps
+    /// its MAC against ARP saying otherwise; it replaces a learned entry of its address
+    /// (moving the generation, so cached next hops are looked up again).
+    #[test]
+    fn a_permanent_entry_is_never_probed_expired_or_moved() {
+        let mut t = table();
+        t.set_port_macs(vec![[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]]);
+        let mut v = Vec::new();
+        assert!(t.add_permanent(IP, MAC, 1));
+        assert_eq!(t.state(1, IP), Some(NeighState::Permanent));
+        let i = t.resolve(1, IP).expect("answers at once");
+        assert_eq!(t.eth_hop(i).map(|h| h.macs[..6].to_vec()), Some(MAC.to_vec()));
+        t.learn(IP, [2, 0, 0, 0, 0, 66], 1, Time::ZERO, &mut v);
+        t.refresh(IP, [2, 0, 0, 0, 0, 67], 1, Time::ZERO, &mut v);
+        assert_eq!(t.lookup(1, IP), Some(MAC), "a forged or moved ARP answer does not move it");
+        let (mut probes, mut failed) = (Vec::new(), Vec::new());
+        for s in [61, 62, 63, 64, 3600, 86_400] {
+            t.poll(Time::from_secs(s), &mut probes, &mut failed);
+        }
+        assert!(probes.is_empty(), "never probed: {probes:?}");
+        assert_eq!(t.lookup(1, IP), Some(MAC), "never forgotten");
+
+        let other = Ipv4Addr::new(198, 19, 0, 12);
+        t.learn(other, [2, 0, 0, 0, 0, 12], 1, Time::ZERO, &mut v);
+        let g = t.generation();
+        assert!(t.add_permanent(other, [2, 0, 0, 0, 0, 13], 1));
+        assert_eq!(
+            t.lookup(1, other),
+            Some([2, 0, 0, 0, 0, 13]),
+            "the configured MAC replaces the learned one"
+        );
+        assert_eq!(t.state(1, other), Some(NeighState::Permanent));
+        assert_ne!(t.generation(), g, "cached next hops must be looked up again");
+        assert_eq!(t.len(), 2);
     }
 
     #[test]

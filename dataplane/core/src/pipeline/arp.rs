@@ -24,6 +24,21 @@ pub(super) struct Garp {
 }
 
 impl<P: Frame> Pipeline<P> {
+    /// A configured neighbour (`[[neighbour]]`): `addr` is at `mac` on interface `iface`
+    /// for good: never asked for, never expired, never moved by ARP or NDP. False when the
+    /// neighbour table is full, or for IPv6 when the pipeline has no IPv6.
+    pub fn add_static_neighbour(
+        &mut self,
+        addr: std::net::IpAddr,
+        mac: crate::neigh::Mac,
+        iface: IfIndex,
+    ) -> bool {
+        match addr {
+            std::net::IpAddr::V4(a) => self.neigh.add_permanent(a, mac, iface),
+            std::net::IpAddr::V6(a) => self.add_static_neighbour6(a, mac, iface),
+        }
+    }
+
     pub(super) fn handle_arp(
         &mut self,
         port: PortIndex,

@@ -97,3 +97,49 @@ fn fullnat_round_trip_with_arp_resolution() {
     assert_eq!(c.reals[slot].traffic.in_pkts.get(), 2);
     assert_eq!(c.reals[slot].traffic.out_pkts.get(), 1);
 }
+
+/// A configured neighbour (`[[neighbour]]`): the first SYN to it leaves at once with its
+/// MAC, no ARP request is ever sent for it (not even after the reachable time), and an
+/// ARP reply claiming its address for another MAC (forged, or a moved server) changes
+/// nothing.
+#[test]
+fn a_static_neighbour_needs_no_arp_and_ignores_forged_replies() {
+    let mut h = Harness::new(0, 1);
+    h.rx(CLIENT_PORT, arp_reply_frame(CLIENT_MAC, ip("198.18.0.10"), LB_C_MAC, ip("198.18.0.1")));
+    h.take_tx(CLIENT_PORT);
+    for i in 0..3u8 {
+        let rs = std::net::IpAddr::V4(ip(&format!("198.19.0.{}", 11 + i)));
+        assert!(h.p.add_static_neighbour(rs, RS_MAC[i as usize].0, SERVER_PORT));
+    }
+    let syn = |sport| {
+        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, ip("198.18.0.100"), 80, TcpFlags::SYN, b"")
+    };
+    h.rx(CLIENT_PORT, syn(40000));
+    let tx = h.take_tx(SERVER_PORT);
+    assert_eq!(tx.len(), 1, "the SYN, and no ARP request");
+    let (smac, dmac, _, _, dst, _) = endpoints(&tx[0]);
+    assert_eq!((smac, dmac, dst), (LB_S_MAC, RS_MAC[0], ip("198.19.0.11")));
+
+    let forged = MacAddr([2, 0, 0, 0, 6, 6]);
+    for i in 0..3u8 {
+        let rs = ip(&format!("198.19.0.{}", 11 + i));
+        h.rx(SERVER_PORT, arp_reply_frame(forged, rs, LB_S_MAC, ip("198.19.0.1")));
+    }
+    let mut dsts = Vec::new();
+    for (n, secs) in [(1u16, 2u64), (2, 65), (3, 200), (4, 3600)] {
+        h.now = Time::from_secs(secs);
+        h.p.poll(h.now, &mut crate::frame::VecAlloc, &mut h.out);
+        h.rx(CLIENT_PORT, syn(40000 + n));
+        for f in h.take_tx(SERVER_PORT) {
+            let eth = EthernetFrame::new_checked(&f[..]).unwrap();
+            assert_ne!(
+                eth.ethertype(),
+                EtherType::ARP,
+                "an ARP request for a configured neighbour at {secs} s"
+            );
+            dsts.push(endpoints(&f).1);
+        }
+    }
+    assert_eq!(dsts.len(), 4);
+    assert!(dsts.iter().all(|m| RS_MAC.contains(m)), "a forged reply moved a configured neighbour: {dsts:?}");
+}

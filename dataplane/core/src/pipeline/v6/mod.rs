@@ -361,6 +361,16 @@ impl<P: Frame> Pipeline<P> {
         self.v6.released = released;
     }
 
+    /// A configured IPv6 neighbour; false without IPv6 or with a full table.
+    pub(in crate::pipeline) fn add_static_neighbour6(
+        &mut self,
+        ip: Ipv6Addr,
+        mac: Mac,
+        iface: IfIndex,
+    ) -> bool {
+        self.v6.enabled() && self.v6.neigh.add_permanent(ip, mac, iface)
+    }
+
     /// The MAC this worker knows for `ip` on `port` (tests and diagnostics).
     pub fn neigh6_lookup(&self, port: IfIndex, ip: Ipv6Addr) -> Option<Mac> {
         self.v6.neigh.lookup(port, ip)

@@ -412,3 +412,23 @@ fn ipv6_on_a_vlan_is_answered_and_resolved_on_the_vlan() {
         Icmpv6Repr::NeighborSolicit { target, .. } if target == next
     ));
 }
+
+/// A configured IPv6 neighbour: a packet to it leaves at once with its MAC (no
+/// solicitation), and an unsolicited advertisement with another MAC does not move it.
+#[test]
+fn a_static_ipv6_neighbour_needs_no_solicitation_and_keeps_its_mac() {
+    let mut h = H::new();
+    let rs = a("2001:db8:2::12");
+    assert!(h.p.add_static_neighbour(rs.into(), RS_MAC[1].0, SERVER_PORT));
+    let na =
+        Icmpv6Repr::NeighborAdvert { flags: icmpv6::NA_OVERRIDE, target: rs, target_lladdr: Some(RS_MAC[2]) };
+    h.rx(SERVER_PORT, frame(RS_MAC[2], LB_S_MAC, rs, a("2001:db8:2::1"), 255, 0, &[], &na));
+    assert_eq!(h.p.neigh6_lookup(SERVER_PORT, rs), Some(RS_MAC[1].0));
+    h.p.send_ipv6(outgoing(rs), rs, h.now, &mut VecAlloc, &mut h.out);
+    let sent = h.tx(SERVER_PORT);
+    assert_eq!(sent.len(), 1, "the packet, and no solicitation");
+    assert_eq!(EthernetFrame::new_checked(&sent[0][..]).unwrap().dst_addr(), RS_MAC[1]);
+    // A pipeline without IPv6 refuses an IPv6 neighbour instead of keeping a dead entry.
+    let mut h4 = super::super::tests::Harness::new(0, 1);
+    assert!(!h4.p.add_static_neighbour(rs.into(), RS_MAC[1].0, SERVER_PORT));
+}
