@@ -4,7 +4,7 @@
 #
 #   bench/testpmd.sh OUTDIR        (root; writes OUTDIR/testpmd.json and OUTDIR/testpmd/)
 #
-#   gen: testpmd txonly ──memif── DUT ──memif── sink: testpmd (icmpecho, then rxonly)
+#   gen: testpmd txonly ──memif── DUT ──memif── sink: testpmd rxonly
 #        256 UDP flows                port 0 "client"   port 1 "server"
 #        198.18.x.101:1024 -> VIP 198.18.0.100:9
 #
@@ -13,11 +13,10 @@
 # links and cores. Links are net_memif (shared memory, no kernel; sockets in a private
 # directory), every process EAL --no-huge -m 512 with its own --file-prefix.
 #
-# rvsd resolves the real server's MAC by ARP and has no static neighbours, and testpmd
-# rxonly answers nothing: the sink therefore starts in testpmd's icmpecho mode (answers
-# ARP requests with its port MAC), and is switched to rxonly (interactive, over a FIFO)
-# before the measured window. The generator is interactive too, so both are read at the
-# same moments: "show port stats" at the start and at the end of the window.
+# testpmd rxonly answers nothing, ARP included: rvsd is given the sink's MAC as a static
+# neighbour ([[neighbour]]), as a site pins a gateway, so the sink is rxonly throughout.
+# Generator and sink are interactive (driven over FIFOs), so both are read at the same
+# moments: "show port stats" at the start and at the end of the window.
 #
 # Cores (2 CPUs): the DUT forwards on CPU 1 (rvsd's worker / testpmd's forwarding lcore),
 # its main thread on CPU 0; generator and sink both on CPU 0 (main and forwarding lcore
@@ -177,6 +176,11 @@ address = "$VIP:9"
 scheduler = "rr"
 local_addresses = ["198.19.0.200"]
 real = [{ address = "$RIP:9", weight = 1 }]
+
+# rxonly answers no ARP.
+[[neighbour]]
+address = "$RIP"
+mac = "$MAC_SINK"
 EOF
   cp "$cfg" "$D/rvsd.toml"
   "$RVSD" --config "$cfg" </dev/null >"$log" 2>&1 &
@@ -242,13 +246,13 @@ one_run() { # DUT REP
     rvs) start_dut_rvs "$dlog" || return 1 ;;
     direct) srole=server ssock=$CSOCK ;; # the generator's link ends at the sink
   esac
-  # The sink: answers ARP (icmpecho) until the window.
+  # The sink: counts what arrives (rvsd has its MAC as a static neighbour).
   start_peer sink 9 "$srole" "$ssock" "$MAC_SINK"
   local sink_pid=$PEER_PID
   if [[ $dut == direct ]]; then
     wait_for "$D/sink.log.tmp" "testpmd> " 20 || { log "$tag: sink did not start"; return 1; }
   fi
-  echo "set fwd icmpecho" >&9
+  echo "set fwd rxonly" >&9
   echo "start" >&9
   start_peer gen 8 client "$CSOCK" "$MAC_GEN" --txonly-multi-flow --tx-ip="198.18.0.10,$VIP" --tx-udp=1024,9 \
     --txpkts=$FRAME --eth-peer="0,$MAC_CLIENT"
@@ -259,11 +263,6 @@ one_run() { # DUT REP
   wait_for "$D/sink.log.tmp" "testpmd> " 20 || { log "$tag: sink did not start"; return 1; }
   echo "start" >&8
   sleep "$WARMUP"
-  # Into the window: the sink only counts from here on.
-  echo "stop" >&9
-  echo "set fwd rxonly" >&9
-  echo "start" >&9
-  sleep 1
   local t0 t1
   t0=$(date +%s.%N)
   echo "show port stats all" >&8
