@@ -156,7 +156,7 @@ for t in 67-vrrp-ipv6 68-vrrp-ipv6-instance; do
 done
 # rvs-ctrl (keepalived.conf, health checks, reload, stats, /metrics, JSON API): one worker.
 for t in 11-ctrl-health 12-ctrl-quorum 13-ctrl-reload 14-ctrl-stats-metrics 15-ctrl-bad-config 21-ctrl-scale \
-  23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum; do
+  23-ka-persistence 24-ka-tcp-options 25-ka-group-quorum 70-ctrl-file-check; do
   LAB_TESTS+=("$t $t 1")
 done
 # The control socket under stuck, oversized and unprivileged clients.

@@ -8,6 +8,11 @@
 //! [`TERM_GRACE`] later if it is still there: a script's own children (a `curl`, a
 //! `sleep`) do not outlive it. The loop never waits for them.
 //!
+//! A FILE_CHECK reads its file on a thread of its own, which the loop polls like a
+//! MISC_CHECK: a file on a hung mount (NFS, FUSE) fails its own check at its timeout, and
+//! every other check goes on. One read per file at a time: while one has not returned,
+//! the next run of that file's check fails at once instead of starting another thread.
+//!
 //! A check's outcome goes to the pure state machines in [`super::state`].
 
 use super::state::{CheckerId, Outcome};
@@ -66,6 +71,12 @@ enum Stage {
         child: Child,
         dynamic: bool,
     },
+    /// FILE_CHECK: the reading thread's answer (None: the file could not be read).
+    File {
+        answer: std::sync::mpsc::Receiver<Option<Vec<u8>>>,
+        weight: i32,
+        reverse: bool,
+    },
     /// Only while one stage is replaced by the next.
     Taken,
 }
@@ -89,6 +100,9 @@ pub struct Prober {
     rng: u64,
     /// Timed-out MISC_CHECKs, sent SIGTERM, and when they get SIGKILL.
     dying: Vec<(Child, Instant)>,
+    /// FILE_CHECK reads under way, by path: set while the reading thread has not returned
+    /// (it may outlive its check, stuck in the kernel).
+    reading: std::collections::HashMap<std::path::PathBuf, std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Prober {
@@ -177,10 +191,15 @@ impl Prober {
                 ping::Echo::send(conf, ident, seq).map(Stage::Ping)
             }
             CheckKind::File { path, weight, reverse } => {
-                // A small local read: done at once, no descriptor kept.
-                let content = std::fs::read(path).ok();
-                let text = content.as_deref().map(String::from_utf8_lossy);
-                self.done.push((id, file::outcome(text.as_deref(), *weight, *reverse)));
+                let stage = self.read_file(path).map(|answer| Stage::File {
+                    answer,
+                    weight: *weight,
+                    reverse: *reverse,
+                });
+                match stage {
+                    Ok(stage) => self.probes.push(Probe { id, conf: conf.clone(), deadline, url: 0, stage }),
+                    Err(e) => self.done.push((id, Outcome::Down(e))),
+                }
                 return;
             }
             CheckKind::Misc { argv, timeout, dynamic, user } => {
@@ -201,6 +220,33 @@ impl Prober {
         }
     }
 
+    /// Starts reading `path` on a thread of its own, unless an earlier read of it has not
+    /// returned yet.
+    fn read_file(
+        &mut self,
+        path: &std::path::Path,
+    ) -> Result<std::sync::mpsc::Receiver<Option<Vec<u8>>>, String> {
+        use std::sync::atomic::Ordering;
+        let busy = self.reading.entry(path.to_path_buf()).or_default().clone();
+        if busy.swap(true, Ordering::AcqRel) {
+            return Err(format!("an earlier read of {} has not returned", path.display()));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let owned = path.to_path_buf();
+        let spawned = std::thread::Builder::new().name("rvs-file-check".into()).spawn(move || {
+            let content = std::fs::read(&owned).ok();
+            busy.store(false, Ordering::Release);
+            let _ = tx.send(content);
+        });
+        match spawned {
+            Ok(_) => Ok(rx),
+            Err(e) => {
+                self.reading.remove(path);
+                Err(format!("cannot start the read of {}: {e}", path.display()))
+            }
+        }
+    }
+
     /// Waits for I/O until `until` (or a byte on `wake`, or a signal), advances the checks
     /// and returns those that finished.
     pub fn poll(&mut self, until: Instant, wake: Option<RawFd>) -> Vec<(CheckerId, Outcome)> {
@@ -211,7 +257,7 @@ impl Prober {
         }
         for p in &self.probes {
             until = until.min(p.deadline);
-            if matches!(p.stage, Stage::Misc { .. }) {
+            if matches!(p.stage, Stage::Misc { .. } | Stage::File { .. }) {
                 until = until.min(now + CHILD_POLL);
             }
         }
@@ -231,7 +277,7 @@ impl Prober {
                 Stage::Tls(x) => (x.stream.as_raw_fd(), x.events()),
                 Stage::Udp { sock, .. } | Stage::Dns { sock, .. } => (sock.as_raw_fd(), libc::POLLIN),
                 Stage::Ping(echo) => (echo.fd(), libc::POLLIN),
-                Stage::Misc { .. } | Stage::Taken => continue,
+                Stage::Misc { .. } | Stage::File { .. } | Stage::Taken => continue,
             };
             fds.push(libc::pollfd { fd, events, revents: 0 });
             owner.push(i);
@@ -274,6 +320,20 @@ impl Prober {
                     }
                     Ok(None) => None,
                     Err(e) => Some(Outcome::Down(format!("waiting for the check: {e}"))),
+                };
+            } else if let Stage::File { answer, weight, reverse } = &p.stage {
+                finished[i] = match answer.try_recv() {
+                    Ok(content) => {
+                        let text = content.as_deref().map(String::from_utf8_lossy);
+                        Some(file::outcome(text.as_deref(), *weight, *reverse))
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) if now >= p.deadline => {
+                        Some(Outcome::Down("the tracked file's read timed out".into()))
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => None,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        Some(Outcome::Down("the tracked file's read ended without an answer".into()))
+                    }
                 };
             } else if now >= p.deadline {
                 finished[i] = Some(match &p.stage {
@@ -489,7 +549,7 @@ impl Prober {
                 // An ICMP error for the echo (a connected socket's): unreachable.
                 Err(e) => Some(Outcome::Down(format!("echo: {e}"))),
             },
-            Stage::Misc { .. } | Stage::Taken => None,
+            Stage::Misc { .. } | Stage::File { .. } | Stage::Taken => None,
         }
     }
 }

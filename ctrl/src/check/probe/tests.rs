@@ -623,6 +623,63 @@ fn file_check_reads_the_file_each_run() {
     assert_eq!(run(&conf(weighted, any)), Outcome::UpDelta(0));
 }
 
+/// A tracked file whose read never returns (a FIFO with no writer stands in for a hung
+/// NFS mount): its check fails at its timeout, a TCP check started beside it ends at once,
+/// and the next run of the same file fails at once without a second reading thread.
+#[test]
+fn a_hung_file_check_fails_alone() {
+    let dir = crate::testutil::TempDir::new("filecheck-hung");
+    let fifo = dir.path().join("hung");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid path string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let hung = conf(
+        CheckKind::File { path: fifo.clone(), weight: 0, reverse: false },
+        "127.0.0.1:1".parse().unwrap(),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = conf(CheckKind::Tcp, l.local_addr().unwrap());
+    let tcp_id = CheckerId { vs: 0, rs: 1, ck: 0 };
+
+    let mut p = Prober::new();
+    let t0 = Instant::now();
+    p.start(ID, &hung, t0);
+    p.start(tcp_id, &tcp, t0);
+    let mut got = Vec::new();
+    while got.len() < 2 && t0.elapsed() < Duration::from_secs(5) {
+        for (id, o) in p.poll(Instant::now() + Duration::from_millis(50), None) {
+            got.push((id, o, t0.elapsed()));
+        }
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].0, &got[0].1), (tcp_id, &Outcome::Up), "the TCP check waited for the file: {got:?}");
+    assert!(got[0].2 < Duration::from_millis(400), "{got:?}");
+    assert_eq!(got[1].1, Outcome::Down("the tracked file's read timed out".into()));
+    assert!(got[1].2 >= hung.connect_timeout, "{got:?}");
+
+    p.start(ID, &hung, Instant::now());
+    let o = p.poll(Instant::now(), None);
+    assert_eq!(o.len(), 1);
+    assert!(matches!(&o[0].1, Outcome::Down(m) if m.contains("has not returned")), "{o:?}");
+    // The mount comes back: a writer lets the stuck read finish (EOF at its close), and
+    // the path becomes a plain file reading 0.
+    let writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::write(&fifo, "0\n").unwrap();
+    drop(writer);
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        p.start(ID, &hung, Instant::now());
+        let o = p.poll(Instant::now() + Duration::from_millis(50), None);
+        if o.iter().any(|(_, o)| *o == Outcome::Up) {
+            break;
+        }
+        assert!(Instant::now() < until, "the file's check did not recover: {o:?}");
+        p.cancel_all();
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn udp_check_sends_the_payload_bytes_and_compares_the_reply() {
     // The server answers 0xcafe followed by what it got; the check sends 0a0b0c.
