@@ -14,7 +14,9 @@
 //! same — then answered by rvsd's own control code (`rvs_core::control::ControlState`,
 //! which rvsd's control thread wraps), whose workers here are the one pipeline: it takes
 //! each configuration published as a worker does (`Pipeline::set_config`), announces what
-//! a takeover names, dumps its sessions for a listing.
+//! a takeover names, dumps its sessions for a listing, lists and changes its neighbour
+//! tables (`rvsadm --neigh`, checked by rvsd's own `runtime_neighbour` against ports that
+//! match the pipeline's).
 //!
 //! Properties, beyond "no panic, no overflow" (debug assertions on):
 //! * a refused request changes nothing (registry and configuration as they were), and the
@@ -378,6 +380,17 @@ struct OneWorker<'a> {
     now: Time,
 }
 
+/// The pipeline's ports as rvsd.toml would configure them, for `runtime_neighbour`.
+fn port_config() -> &'static [rvs_core::config::PortConfig] {
+    static PORTS: std::sync::OnceLock<Vec<rvs_core::config::PortConfig>> = std::sync::OnceLock::new();
+    PORTS.get_or_init(|| {
+        let toml = "[dataplane]\nworkers = [1]\n\n\
+                    [[port]]\nname = \"client\"\ndevice = \"net_ring0\"\naddresses = [\"198.18.0.1/24\", \"2001:db8:1::1/64\"]\n\n\
+                    [[port]]\nname = \"server\"\ndevice = \"net_ring1\"\naddresses = [\"198.19.0.1/24\", \"2001:db8:2::1/64\"]\n";
+        rvs_core::config::parse(std::path::Path::new("rvsd.toml"), toml).expect("the harness's ports").ports
+    })
+}
+
 impl Workers for OneWorker<'_> {
     fn publish(&mut self, config: &Arc<WorkerConfig>) {
         self.p.set_config(config);
@@ -400,6 +413,48 @@ impl Workers for OneWorker<'_> {
 
     fn stats(&self) -> Vec<rvs_proto::WorkerStats> {
         vec![self.counters.snapshot(0, 0)]
+    }
+
+    fn neighbours(&mut self) -> Result<(Vec<String>, Vec<Vec<rvs_core::neigh::NeighEntry>>), String> {
+        Ok((rvs_core::config::interface_names(port_config()), vec![self.p.neighbours()]))
+    }
+
+    /// As rvsd's control thread does it, then what the table must show after.
+    fn neighbour_change(&mut self, change: &rvs_proto::NeighChange) -> Result<(), String> {
+        use rvs_core::neigh::NeighState;
+        match change {
+            rvs_proto::NeighChange::Add { addr, mac, dev } => {
+                let (mac, iface) = rvs_core::config::runtime_neighbour(port_config(), *addr, mac, dev.as_deref())?;
+                assert!(iface < 2, "an interface of the two ports: {iface}");
+                if !self.p.add_static_neighbour(*addr, mac, iface as u16) {
+                    return Err("the neighbour table is full".into());
+                }
+                assert!(
+                    self.p.neighbours().iter().any(|e| e.addr == *addr
+                        && e.iface == iface as u16
+                        && e.mac == Some(mac)
+                        && e.state == NeighState::Permanent),
+                    "{addr} pinned and not listed so"
+                );
+                Ok(())
+            }
+            rvs_proto::NeighChange::Del { addr, dev } => {
+                let names = rvs_core::config::interface_names(port_config());
+                let iface = match dev {
+                    None => None,
+                    Some(d) => Some(names.iter().position(|n| n == d).ok_or("no such interface")? as u16),
+                };
+                let removed = self.p.del_neighbour(*addr, iface);
+                assert!(
+                    !self.p.neighbours().iter().any(|e| e.addr == *addr && iface.is_none_or(|i| e.iface == i)),
+                    "{addr} deleted and still listed"
+                );
+                if removed == 0 {
+                    return Err(format!("no neighbour {addr}"));
+                }
+                Ok(())
+            }
+        }
     }
 
     fn conns(&mut self) -> Result<Vec<rvs_proto::ConnInfo>, String> {

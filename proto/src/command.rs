@@ -80,6 +80,14 @@ pub enum Command {
     /// `rvsadm --cluster --leave`: leave the cluster gracefully (routes withdrawn, drain,
     /// then rvsd stops). Answered with `Cluster`.
     ClusterLeave,
+    /// `rvsadm --neigh`: every worker's neighbour table. Answered with `Neighbours`.
+    ListNeighbours,
+    /// `rvsadm --neigh add|del`: a static neighbour pinned or an entry removed, on every
+    /// worker (not kept across a restart: `[[neighbour]]` in rvsd.toml is). Answered with
+    /// `Neighbours`, the entries for the address afterwards.
+    Neighbour {
+        change: crate::NeighChange,
+    },
     /// Several table changes in one request (`Add*`, `Edit*`, `Del*`, `Clear`,
     /// `SetTimeouts`), applied in order, each on its own as if sent alone (a refused one
     /// changes nothing and the next is still applied), and reaching the workers as one
@@ -124,6 +132,8 @@ impl Command {
             Command::SyncStatus => "sync_status",
             Command::ClusterStatus => "cluster_status",
             Command::ClusterLeave => "cluster_leave",
+            Command::ListNeighbours => "list_neighbours",
+            Command::Neighbour { .. } => "neighbour",
             Command::Batch { .. } => "batch",
         }
     }

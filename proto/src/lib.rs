@@ -6,7 +6,8 @@
 //!
 //! One module per part of the protocol, all re-exported here: the services and real
 //! servers (`service`), the requests (`command`) and responses (`reply`), the counters
-//! (`stats`), the two-director (`ha`) and cluster (`cluster`) state, the framing
+//! (`stats`), the two-director (`ha`) and cluster (`cluster`) state, the neighbour
+//! tables (`neigh`), the framing
 //! (`framing`) and a blocking client (`client`).
 
 pub mod check;
@@ -17,6 +18,7 @@ mod cluster;
 mod command;
 mod framing;
 mod ha;
+mod neigh;
 mod reply;
 mod service;
 mod stats;
@@ -27,6 +29,7 @@ pub use command::{Command, Request, NOT_APPLIED};
 pub use framing::{read_msg, read_msg_limited, write_msg, ProtoError};
 pub use ha::{AddrOwnership, OwnershipInfo, SyncInfo, SyncPeer};
 pub use limits::{Cidr, RateLimit};
+pub use neigh::{mac_string, NeighChange, NeighInfo};
 pub use reply::{ConnInfo, RealInfo, Reply, Response, ResponseResult, ServiceInfo};
 pub use service::{
     ForwardMethod, Persistence, Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec, Thresholds,

@@ -71,6 +71,11 @@ pub enum Reply {
     Cluster {
         cluster: ClusterInfo,
     },
+    /// The neighbour tables (`ListNeighbours`, `Neighbour`) of `workers` workers.
+    Neighbours {
+        workers: u16,
+        neighbours: Vec<crate::NeighInfo>,
+    },
     /// A `Batch`'s results, one per command in its order.
     Batch {
         results: Vec<ResponseResult>,

@@ -356,6 +356,10 @@ enum Cmd {
     SyncStatus,
     ClusterStatus,
     ClusterLeave,
+    ListNeighbours,
+    /// A neighbour pinned (`true`) or removed, on an interface named or not (or one that
+    /// does not exist), the MAC written well, with dashes or garbled.
+    Neighbour(bool, Ip, [u8; 6], u8, u8),
     /// Table changes in one request (anything else in it is refused where it stands);
     /// stopping at the first refused one or not.
     Batch(Vec<Cmd>, bool),
@@ -391,6 +395,23 @@ impl Cmd {
             Cmd::SyncStatus => Command::SyncStatus,
             Cmd::ClusterStatus => Command::ClusterStatus,
             Cmd::ClusterLeave => Command::ClusterLeave,
+            Cmd::ListNeighbours => Command::ListNeighbours,
+            Cmd::Neighbour(add, ip, mac, form, dev) => {
+                let dev = ["client", "server", "server.10", ""].get(dev as usize % 5).map(|d| d.to_string());
+                let change = if add {
+                    let mut mac = rvs_proto::mac_string(mac);
+                    match form % 4 {
+                        0 => {}
+                        1 => mac.truncate(form as usize % 17),
+                        2 => mac = mac.replace(':', "-"),
+                        _ => mac.push_str(":00"),
+                    }
+                    rvs_proto::NeighChange::Add { addr: ip.0, mac, dev }
+                } else {
+                    rvs_proto::NeighChange::Del { addr: ip.0, dev }
+                };
+                Command::Neighbour { change }
+            }
             Cmd::Batch(v, stop_at_error) => Command::Batch {
                 // A batch in a batch (refused where it stands) is written empty: deeper
                 // nesting only meets serde_json's recursion limit, a malformed request.

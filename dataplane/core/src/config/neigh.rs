@@ -82,6 +82,88 @@ fn is_own(ports: &[PortConfig], ip: IpAddr) -> bool {
     })
 }
 
+/// Where neighbour `address` is: on `port` (its VLAN `vlan`) when named, else on the one
+/// interface whose connected subnet holds it. Refuses one of rvsd's own addresses and an
+/// IPv6 neighbour on an interface without IPv6.
+fn place(
+    ports: &[PortConfig],
+    address: IpAddr,
+    port: Option<usize>,
+    vlan: Option<u16>,
+) -> Result<(usize, Option<u16>), String> {
+    if is_own(ports, address) {
+        return Err(format!("{address} is an address of rvsd's own interfaces"));
+    }
+    let (port, vlan) = match port {
+        Some(p) => (p, vlan),
+        None => match on_link(ports, address).as_slice() {
+            [only] => *only,
+            [] => {
+                return Err(format!(
+                    "{address} is in no interface's connected subnet; name the `port` (and `vlan`)"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "{address} is in the connected subnets of several interfaces; name the `port`"
+                ))
+            }
+        },
+    };
+    if address.is_ipv6() {
+        let p = &ports[port];
+        let v6 = match vlan {
+            None => &p.addresses6,
+            Some(id) => &p.vlans.iter().find(|v| v.id == id).ok_or("no such VLAN")?.addresses6,
+        };
+        if v6.is_empty() {
+            let on = vlan.map_or(String::new(), |id| format!(" VLAN {id}"));
+            return Err(format!("{address}: port `{}`{on} has no IPv6 address", p.name));
+        }
+    }
+    Ok((port, vlan))
+}
+
+/// The interfaces' names in interface order (ports, then each port's VLANs): a port's
+/// name, `PORT.VLAN` for a VLAN (as Linux names a VLAN device), for `rvsadm --neigh`.
+pub fn interface_names(ports: &[PortConfig]) -> Vec<String> {
+    let vlans =
+        ports.iter().flat_map(|p| p.vlans.iter().map(move |v| super::vlan_kernel_name(&p.name, v.id)));
+    ports.iter().map(|p| p.name.clone()).chain(vlans).collect()
+}
+
+/// A neighbour given at run time (`rvsadm --neigh add`): the checks of `[[neighbour]]`,
+/// with `dev` a name of `interface_names`. Its MAC and interface number.
+pub fn runtime_neighbour(
+    ports: &[PortConfig],
+    address: IpAddr,
+    mac: &str,
+    dev: Option<&str>,
+) -> Result<(Mac, usize), String> {
+    let mac = parse_mac(mac.trim())?;
+    let names = interface_names(ports);
+    let (port, vlan) = match dev {
+        None => (None, None),
+        Some(d) => {
+            let Some(i) = names.iter().position(|n| n == d) else {
+                return Err(format!("no interface named `{d}` (there are: {})", names.join(", ")));
+            };
+            // Interface order: the ports, then each port's VLANs (`interface_names`).
+            let vlans =
+                ports.iter().enumerate().flat_map(|(p, x)| x.vlans.iter().map(move |v| (p, Some(v.id))));
+            let (p, v) =
+                if i < ports.len() { (i, None) } else { vlans.clone().nth(i - ports.len()).expect("named") };
+            (Some(p), v)
+        }
+    };
+    let (port, vlan) = place(ports, address, port, vlan)?;
+    let name = match vlan {
+        None => ports[port].name.clone(),
+        Some(id) => super::vlan_kernel_name(&ports[port].name, id),
+    };
+    Ok((mac, names.iter().position(|n| *n == name).expect("an interface of these ports")))
+}
+
 pub(super) fn parse_neighbours(
     cx: &Ctx,
     raw: Vec<RawNeighbour>,
@@ -100,45 +182,9 @@ pub(super) fn parse_neighbours(
             Err(_) => return cx.err(n.address.span(), format!("bad address `{text}`")),
         };
         let mac = parse_mac(n.mac.get_ref().trim()).or_else(|e| cx.err(n.mac.span(), e))?;
-        if is_own(ports, address) {
-            return cx.err(n.address.span(), format!("{address} is an address of rvsd's own interfaces"));
-        }
         let port = n.port.as_ref().map(|p| cx.port_named(ports, p)).transpose()?;
         let vlan = cx.route_vlan(ports, n.vlan.as_ref(), port)?;
-        let (port, vlan) = match port {
-            Some(p) => (p, vlan),
-            None => match on_link(ports, address).as_slice() {
-                [only] => *only,
-                [] => {
-                    return cx.err(
-                        n.address.span(),
-                        format!(
-                            "{address} is in no interface's connected subnet; name the `port` (and `vlan`)"
-                        ),
-                    )
-                }
-                _ => {
-                    return cx.err(
-                        n.address.span(),
-                        format!(
-                            "{address} is in the connected subnets of several interfaces; name the `port`"
-                        ),
-                    )
-                }
-            },
-        };
-        if address.is_ipv6() {
-            let p = &ports[port];
-            let v6 = match vlan {
-                None => &p.addresses6,
-                Some(id) => &p.vlans.iter().find(|v| v.id == id).expect("validated").addresses6,
-            };
-            if v6.is_empty() {
-                let on = vlan.map_or(String::new(), |id| format!(" VLAN {id}"));
-                return cx
-                    .err(n.address.span(), format!("{address}: port `{}`{on} has no IPv6 address", p.name));
-            }
-        }
+        let (port, vlan) = place(ports, address, port, vlan).or_else(|e| cx.err(n.address.span(), e))?;
         let line = cx.line_of(n.address.span().start);
         if let Some(o) = out.iter().find(|o| o.address == address && o.port == port && o.vlan == vlan) {
             return cx.err(
@@ -272,5 +318,44 @@ vlan = 10
             ),
             "{err}"
         );
+    }
+
+    /// `rvsadm --neigh add`: the same checks as the file's, over interface names.
+    #[test]
+    fn runtime_neighbours_are_checked_as_the_files_are() {
+        let c = load("").unwrap();
+        assert_eq!(super::interface_names(&c.ports), ["client", "server", "server.10"]);
+        let add = |a: &str, mac: &str, dev: Option<&str>| {
+            super::runtime_neighbour(&c.ports, a.parse().unwrap(), mac, dev)
+        };
+        let mac = [2, 0, 0, 0, 0, 0x0b];
+        assert_eq!(add("198.19.0.11", "02:00:00:00:00:0b", None), Ok((mac, 1)));
+        assert_eq!(add("198.19.10.11", "02-00-00-00-00-0B", None), Ok((mac, 2)));
+        assert_eq!(add("203.0.113.1", "02:00:00:00:00:0b", Some("server.10")), Ok((mac, 2)));
+        assert_eq!(add("203.0.113.1", "02:00:00:00:00:0b", Some("client")), Ok((mac, 0)));
+        assert_eq!(add("2001:db8:2::11", "02:00:00:00:00:0b", None), Ok((mac, 1)));
+        for (a, m, dev, want) in [
+            ("198.19.0.11", "02:00:00:00:0b", None, "bad MAC `02:00:00:00:0b`"),
+            ("198.19.0.11", "01:00:5e:00:00:01", None, "multicast or broadcast"),
+            ("198.19.0.1", "02:00:00:00:00:0b", None, "an address of rvsd's own interfaces"),
+            ("203.0.113.1", "02:00:00:00:00:0b", None, "in no interface's connected subnet"),
+            (
+                "198.19.0.11",
+                "02:00:00:00:00:0b",
+                Some("server.20"),
+                "no interface named `server.20` (there are: client, server, server.10)",
+            ),
+            ("198.19.0.11", "02:00:00:00:00:0b", Some("eth0"), "no interface named `eth0`"),
+            ("2001:db8:2::11", "02:00:00:00:00:0b", Some("client"), "port `client` has no IPv6 address"),
+            (
+                "2001:db8:2::11",
+                "02:00:00:00:00:0b",
+                Some("server.10"),
+                "port `server` VLAN 10 has no IPv6 address",
+            ),
+        ] {
+            let err = add(a, m, dev).unwrap_err();
+            assert!(err.contains(want), "{a} {m} {dev:?}: {err}");
+        }
     }
 }

@@ -9,6 +9,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+mod neigh;
+pub use neigh::neighbour_rows;
+
+use crate::neigh::NeighEntry;
 use crate::service::{LocalKind, Registry, WorkerConfig};
 use crate::stats::WorkerCounters;
 use rvs_proto::{
@@ -48,6 +52,15 @@ pub trait Workers {
     /// Starts a graceful leave; Err when this is no cluster member.
     fn cluster_leave(&mut self) -> Result<ClusterInfo, String> {
         Err("not a cluster member (no [cluster])".into())
+    }
+    /// `rvsadm --neigh`: the interfaces' names by number, and each worker's neighbour
+    /// table (the default: no tables here).
+    fn neighbours(&mut self) -> Result<(Vec<String>, Vec<Vec<NeighEntry>>), String> {
+        Err("this daemon has no neighbour tables".into())
+    }
+    /// `rvsadm --neigh add|del`, on every worker; refused as a whole when wrong.
+    fn neighbour_change(&mut self, _change: &rvs_proto::NeighChange) -> Result<(), String> {
+        Err("this daemon has no neighbour tables".into())
     }
     /// The services changed (what follows their local addresses: rvsd's flow rules).
     fn services_changed(&mut self, _registry: &Registry) {}
@@ -133,9 +146,26 @@ impl ControlState {
             Command::SyncStatus => Ok(Reply::Sync { sync: Box::new(w.sync_status()) }),
             Command::ClusterStatus => Ok(Reply::Cluster { cluster: w.cluster_status() }),
             Command::ClusterLeave => Ok(Reply::Cluster { cluster: w.cluster_leave()? }),
+            Command::ListNeighbours => Self::neighbours(w, None),
+            Command::Neighbour { change } => {
+                w.neighbour_change(&change)?;
+                let addr = match change {
+                    rvs_proto::NeighChange::Add { addr, .. } | rvs_proto::NeighChange::Del { addr, .. } => {
+                        addr
+                    }
+                };
+                Self::neighbours(w, Some(addr))
+            }
             // Every table change was taken above.
             other => Err(format!("{other:?} is not a command rvsd executes")),
         }
+    }
+
+    /// The workers' neighbour tables as one listing (of `only`'s entries when given).
+    fn neighbours(w: &mut impl Workers, only: Option<IpAddr>) -> Result<Reply, String> {
+        let (names, tables) = w.neighbours()?;
+        let workers = tables.len() as u16;
+        Ok(Reply::Neighbours { workers, neighbours: neighbour_rows(&names, &tables, only) })
     }
 
     /// `Batch`: each command applied on its own, in order; the workers get one new

@@ -63,6 +63,30 @@ struct Entry<P> {
     pending: Vec<P>,
 }
 
+/// One entry of a worker's tables as `rvsadm --neigh` lists it (IPv4 and IPv6 alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighEntry {
+    pub addr: std::net::IpAddr,
+    pub iface: IfIndex,
+    /// None while incomplete.
+    pub mac: Option<Mac>,
+    pub state: NeighState,
+    /// Packets waiting for the answer.
+    pub queued: usize,
+}
+
+impl NeighState {
+    /// As `rvsadm --neigh` prints it (the states of `ip neigh`, in lower case).
+    pub fn name(self) -> &'static str {
+        match self {
+            NeighState::Incomplete => "incomplete",
+            NeighState::Reachable => "reachable",
+            NeighState::Stale => "stale",
+            NeighState::Permanent => "permanent",
+        }
+    }
+}
+
 /// What the caller must do after `hold`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Hold<P> {
@@ -363,6 +387,35 @@ impl<P, A: NeighAddr> NeighTable<P, A> {
         }
     }
 
+    /// Removes `ip`'s entry on `port` (`rvsadm --neigh del`, `ip neigh del`): the packets
+    /// that waited for it come back, to be dropped. False when there was none.
+    pub fn remove(&mut self, port: IfIndex, ip: A, dropped: &mut Vec<P>) -> bool {
+        let Some(i) = self.index.remove(&(port, ip)) else { return false };
+        if let Some((_, mut e)) = self.slots[i as usize].take() {
+            dropped.append(&mut e.pending);
+        }
+        self.eth[i as usize] = None;
+        self.free.push(i);
+        // A session may cache this slot's number, which may come to name another.
+        self.invalidate_cached_hops();
+        true
+    }
+
+    /// Every entry: address, interface, MAC (None while incomplete), state and the
+    /// packets waiting, in slot order (`rvsadm --neigh`).
+    pub fn entries(&self) -> impl Iterator<Item = NeighEntry> + '_
+    where
+        A: Into<std::net::IpAddr>,
+    {
+        self.slots.iter().flatten().map(|(ip, e)| NeighEntry {
+            addr: (*ip).into(),
+            iface: e.port,
+            mac: (e.state != NeighState::Incomplete).then_some(e.mac),
+            state: e.state,
+            queued: e.pending.len(),
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.index.len()
     }
@@ -518,5 +571,39 @@ mod tests {
         let mut v = Vec::new();
         t.refresh(IP, MAC, 0, Time::ZERO, &mut v);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn removed_entries_are_gone_with_their_queue_and_their_slot_numbers() {
+        let mut t = table();
+        t.set_port_macs(vec![[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]]);
+        let (now, mut v) = (Time::from_secs(1), Vec::new());
+        let other = Ipv4Addr::new(198, 19, 0, 12);
+        assert!(t.add_permanent(IP, MAC, 1));
+        assert_eq!(t.hold(other, 1, 7, now), Hold::QueuedSendRequest);
+        let mut rows: Vec<_> = t.entries().map(|e| (e.addr, e.iface, e.mac, e.state, e.queued)).collect();
+        rows.sort_by_key(|r| r.0);
+        assert_eq!(
+            rows,
+            vec![
+                (IP.into(), 1, Some(MAC), NeighState::Permanent, 0),
+                (other.into(), 1, None, NeighState::Incomplete, 1)
+            ]
+        );
+        let slot = t.resolve(1, IP).unwrap();
+        let g = t.generation();
+        assert!(!t.remove(0, IP, &mut v), "another interface's: nothing to remove");
+        assert!(t.remove(1, IP, &mut v));
+        assert!(!t.remove(1, IP, &mut v), "gone");
+        assert_eq!(t.lookup(1, IP), None);
+        assert_eq!(t.eth_hop(slot), None, "the fast path's copy goes too");
+        assert_ne!(t.generation(), g, "cached next hops must be looked up again");
+        assert!(t.remove(1, other, &mut v));
+        assert_eq!(v, vec![7], "the waiting packet comes back to be dropped");
+        assert!(t.is_empty());
+        // Learned again, into a freed slot, from the wire as before.
+        t.learn(IP, [2, 0, 0, 0, 0, 66], 1, now, &mut v);
+        assert_eq!(t.state(1, IP), Some(NeighState::Reachable));
+        assert_eq!(t.lookup(1, IP), Some([2, 0, 0, 0, 0, 66]));
     }
 }

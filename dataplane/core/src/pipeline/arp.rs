@@ -39,6 +39,34 @@ impl<P: Frame> Pipeline<P> {
         }
     }
 
+    /// This worker's neighbours, IPv4 then IPv6, in table order (`rvsadm --neigh`).
+    pub fn neighbours(&self) -> Vec<crate::neigh::NeighEntry> {
+        self.neigh.entries().chain(self.neighbours6()).collect()
+    }
+
+    /// Removes `addr`'s entries (learned or configured) on interface `iface`, or on every
+    /// interface (`rvsadm --neigh del`, `ip neigh del`); packets that waited for one are
+    /// dropped as unresolved. How many went. A learned neighbour is asked for again by the
+    /// next packet that needs it; a session that cached one looks its next hop up again.
+    pub fn del_neighbour(&mut self, addr: std::net::IpAddr, iface: Option<IfIndex>) -> usize {
+        let ifaces: Vec<IfIndex> = match iface {
+            Some(i) => vec![i],
+            None => self.neighbours().iter().filter(|e| e.addr == addr).map(|e| e.iface).collect(),
+        };
+        let mut dropped = Vec::new();
+        let removed = ifaces
+            .into_iter()
+            .filter(|&i| match addr {
+                std::net::IpAddr::V4(a) => self.neigh.remove(i, a, &mut dropped),
+                std::net::IpAddr::V6(a) => self.del_neighbour6(a, i, &mut dropped),
+            })
+            .count();
+        for pkt in dropped {
+            self.drop_pkt(DropReason::NeighTimeout, pkt);
+        }
+        removed
+    }
+
     pub(super) fn handle_arp(
         &mut self,
         port: PortIndex,

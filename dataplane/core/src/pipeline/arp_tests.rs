@@ -143,3 +143,60 @@ fn a_static_neighbour_needs_no_arp_and_ignores_forged_replies() {
     assert_eq!(dsts.len(), 4);
     assert!(dsts.iter().all(|m| RS_MAC.contains(m)), "a forged reply moved a configured neighbour: {dsts:?}");
 }
+
+/// `rvsadm --neigh`: the worker lists what it learned and what was configured; a deleted
+/// neighbour is asked for again by the next packet to it, the others stay as they were.
+#[test]
+fn neighbours_are_listed_and_a_deleted_one_is_asked_for_again() {
+    use crate::neigh::NeighState;
+    let mut h = Harness::new(0, 1);
+    h.rx(CLIENT_PORT, arp_reply_frame(CLIENT_MAC, ip("198.18.0.10"), LB_C_MAC, ip("198.18.0.1")));
+    h.take_tx(CLIENT_PORT);
+    for i in 0..3u8 {
+        let rs = std::net::IpAddr::V4(ip(&format!("198.19.0.{}", 11 + i)));
+        assert!(h.p.add_static_neighbour(rs, RS_MAC[i as usize].0, SERVER_PORT));
+    }
+    let mut rows: Vec<_> = h.p.neighbours().iter().map(|e| (e.addr.to_string(), e.iface, e.state)).collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        rows,
+        [
+            ("198.18.0.10".into(), CLIENT_PORT, NeighState::Reachable),
+            ("198.19.0.11".into(), SERVER_PORT, NeighState::Permanent),
+            ("198.19.0.12".into(), SERVER_PORT, NeighState::Permanent),
+            ("198.19.0.13".into(), SERVER_PORT, NeighState::Permanent),
+        ]
+    );
+    let rs1 = std::net::IpAddr::V4(ip("198.19.0.11"));
+    assert_eq!(h.p.del_neighbour(rs1, Some(CLIENT_PORT)), 0, "not on that interface");
+    assert_eq!(h.p.del_neighbour(rs1, None), 1);
+    assert_eq!(h.p.neighbours().len(), 3);
+    let (mut arps, mut syns) = (Vec::new(), Vec::new());
+    for sport in 40000..40003 {
+        h.rx(
+            CLIENT_PORT,
+            tcp_frame(
+                CLIENT_MAC,
+                LB_C_MAC,
+                ip("198.18.0.10"),
+                sport,
+                ip("198.18.0.100"),
+                80,
+                TcpFlags::SYN,
+                b"",
+            ),
+        );
+        for f in h.take_tx(SERVER_PORT) {
+            if EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::ARP {
+                arps.push(ArpPacket::new_checked(&f[ETH_LEN..]).unwrap().target_ip());
+            } else {
+                syns.push(endpoints(&f).4);
+            }
+        }
+    }
+    assert_eq!(arps, [ip("198.19.0.11")], "asked for again, the only one asked for");
+    syns.sort();
+    assert_eq!(syns, [ip("198.19.0.12"), ip("198.19.0.13")], "the others still sent to at once");
+    let rs1_state = h.p.neighbours().iter().find(|e| e.addr == rs1).map(|e| (e.state, e.queued));
+    assert_eq!(rs1_state, Some((NeighState::Incomplete, 1)), "its SYN waits for the answer");
+}

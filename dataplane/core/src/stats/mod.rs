@@ -83,7 +83,7 @@ drop_reasons! {
     SessionTableFull => "session_table_full", "The worker's session table is full.";
     NoRoute => "no_route", "No route to the destination.";
     NeighQueueFull => "neigh_queue_full", "Too many packets waiting for ARP resolution.";
-    NeighTimeout => "neigh_timeout", "ARP resolution failed.";
+    NeighTimeout => "neigh_timeout", "ARP resolution failed (or the entry was deleted while packets waited).";
     ArpInvalid => "arp_invalid", "Malformed or unsupported ARP.";
     ArpIgnored => "arp_ignored", "ARP for an address that is not ours.";
     NotOwner => "not_owner", "New connection or ping to a VIP/LIP this director has released (a backup).";

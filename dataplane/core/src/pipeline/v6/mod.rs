@@ -371,6 +371,21 @@ impl<P: Frame> Pipeline<P> {
         self.v6.enabled() && self.v6.neigh.add_permanent(ip, mac, iface)
     }
 
+    /// The IPv6 half of `neighbours`.
+    pub(in crate::pipeline) fn neighbours6(&self) -> impl Iterator<Item = crate::neigh::NeighEntry> + '_ {
+        self.v6.neigh.entries()
+    }
+
+    /// The IPv6 half of `del_neighbour`.
+    pub(in crate::pipeline) fn del_neighbour6(
+        &mut self,
+        ip: Ipv6Addr,
+        iface: IfIndex,
+        dropped: &mut Vec<P>,
+    ) -> bool {
+        self.v6.neigh.remove(iface, ip, dropped)
+    }
+
     /// The MAC this worker knows for `ip` on `port` (tests and diagnostics).
     pub fn neigh6_lookup(&self, port: IfIndex, ip: Ipv6Addr) -> Option<Mac> {
         self.v6.neigh.lookup(port, ip)
