@@ -501,7 +501,8 @@ fn run(args: Args) -> Result<(), Fatal> {
     let mut ctl = Control::new(registry, handles, start_config)
         .with_steering(steering_text, Some(flow_rules))
         .with_vlans(vlan_labels)
-        .with_ports(named_ports);
+        .with_ports(named_ports)
+        .with_port_config(cfg.ports.clone());
     ctl = match shared_cookies {
         Some((key, slots)) => ctl.with_shared_cookies(key, slots),
         None => ctl.with_cookie_rotation(),

@@ -35,6 +35,12 @@ pub enum WorkerMsg {
     Neigh(std::net::Ipv4Addr, Mac, PortIndex),
     /// An IPv6 neighbour another worker learned.
     Neigh6(std::net::Ipv6Addr, Mac, PortIndex),
+    /// Send back the worker's neighbour table (`rvsadm --neigh`).
+    DumpNeigh(Sender<Vec<rvs_core::neigh::NeighEntry>>),
+    /// Pin a static neighbour on an interface; answers false when the table is full.
+    NeighAdd(std::net::IpAddr, Mac, crate::route::IfIndex, Sender<bool>),
+    /// Remove a neighbour's entries (on one interface, or all); answers how many went.
+    NeighDel(std::net::IpAddr, Option<crate::route::IfIndex>, Sender<usize>),
     /// Send gratuitous ARPs (IPv4) and unsolicited Neighbor Advertisements (IPv6) for these
     /// addresses, just taken over (to one worker only).
     Announce(Vec<std::net::IpAddr>),
@@ -79,6 +85,9 @@ struct Side {
     cluster: Option<ClusterHooks>,
     /// The ports whose NIC counters `Stats` reports, in configuration order.
     ports: Vec<NamedPort>,
+    /// The ports as configured: where a neighbour given at run time may be, and the
+    /// interfaces' names.
+    port_config: Vec<rvs_core::config::PortConfig>,
 }
 
 /// A port as `rvsadm --workers` and `/metrics` name it.
@@ -93,6 +102,23 @@ pub struct NamedPort {
 }
 
 impl Side {
+    /// Sends each worker in turn the message `make` builds around a reply channel and
+    /// waits for its answer: the answers in worker order.
+    fn ask_each<T>(&self, make: impl Fn(Sender<T>) -> WorkerMsg) -> Result<Vec<T>, String> {
+        let mut answers = Vec::with_capacity(self.workers.len());
+        for w in &self.workers {
+            let (tx, rx) = bounded(1);
+            if w.inbox.send_timeout(make(tx), Duration::from_secs(1)).is_err() {
+                return Err(format!("worker {} is not answering", w.id));
+            }
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(a) => answers.push(a),
+                Err(_) => return Err(format!("worker {} is not answering", w.id)),
+            }
+        }
+        Ok(answers)
+    }
+
     fn broadcast(&self, make: impl Fn() -> WorkerMsg) {
         for w in &self.workers {
             if w.inbox.send_timeout(make(), Duration::from_secs(1)).is_err() {
@@ -171,18 +197,48 @@ impl Workers for Side {
     }
 
     fn conns(&mut self) -> Result<Vec<ConnInfo>, String> {
-        let mut conns = Vec::new();
-        for w in &self.workers {
-            let (tx, rx) = bounded(1);
-            if w.inbox.send_timeout(WorkerMsg::DumpConns(tx), Duration::from_secs(1)).is_err() {
-                return Err(format!("worker {} is not answering", w.id));
+        Ok(self.ask_each(WorkerMsg::DumpConns)?.into_iter().flatten().collect())
+    }
+
+    fn neighbours(&mut self) -> Result<(Vec<String>, Vec<Vec<rvs_core::neigh::NeighEntry>>), String> {
+        let tables = self.ask_each(WorkerMsg::DumpNeigh)?;
+        Ok((rvs_core::config::interface_names(&self.port_config), tables))
+    }
+
+    fn neighbour_change(&mut self, change: &rvs_proto::NeighChange) -> Result<(), String> {
+        let ports = &self.port_config;
+        match change {
+            rvs_proto::NeighChange::Add { addr, mac, dev } => {
+                let (mac, iface) = rvs_core::config::runtime_neighbour(ports, *addr, mac, dev.as_deref())?;
+                let iface = iface as crate::route::IfIndex;
+                let added = self.ask_each(|tx| WorkerMsg::NeighAdd(*addr, mac, iface, tx))?;
+                if let Some(w) = added.iter().position(|ok| !ok) {
+                    // Those before it have it: a table full on one worker is full on all.
+                    return Err(format!("worker {w}: the neighbour table is full"));
+                }
+                tracing::info!(%addr, mac = %rvs_proto::mac_string(mac), iface, "static neighbour added");
+                Ok(())
             }
-            match rx.recv_timeout(Duration::from_secs(5)) {
-                Ok(mut c) => conns.append(&mut c),
-                Err(_) => return Err(format!("worker {} is not answering", w.id)),
+            rvs_proto::NeighChange::Del { addr, dev } => {
+                let iface = match dev {
+                    None => None,
+                    Some(d) => {
+                        let names = rvs_core::config::interface_names(ports);
+                        let i = names.iter().position(|n| n == d).ok_or_else(|| {
+                            format!("no interface named `{d}` (there are: {})", names.join(", "))
+                        })?;
+                        Some(i as crate::route::IfIndex)
+                    }
+                };
+                let removed: usize = self.ask_each(|tx| WorkerMsg::NeighDel(*addr, iface, tx))?.iter().sum();
+                if removed == 0 {
+                    let on = dev.as_ref().map_or(String::new(), |d| format!(" on {d}"));
+                    return Err(format!("no neighbour {addr}{on}"));
+                }
+                tracing::info!(%addr, entries = removed, "neighbour deleted");
+                Ok(())
             }
         }
-        Ok(conns)
     }
 
     fn sync_status(&self) -> rvs_proto::SyncInfo {
@@ -257,6 +313,7 @@ impl Control {
                 sync_status: None,
                 cluster: None,
                 ports: Vec::new(),
+                port_config: Vec::new(),
             },
             cookie_rotated: None,
             shared_cookies: None,
@@ -272,6 +329,12 @@ impl Control {
     /// The ports whose NIC counters `Stats` reports.
     pub fn with_ports(mut self, ports: Vec<NamedPort>) -> Self {
         self.side.ports = ports;
+        self
+    }
+
+    /// The ports as configured, for `rvsadm --neigh`.
+    pub fn with_port_config(mut self, ports: Vec<rvs_core::config::PortConfig>) -> Self {
+        self.side.port_config = ports;
         self
     }
 

@@ -142,6 +142,15 @@ impl Worker {
                     WorkerMsg::DumpConns(reply) => {
                         let _ = reply.send(self.pipeline.dump_sessions(now));
                     }
+                    WorkerMsg::DumpNeigh(reply) => {
+                        let _ = reply.send(self.pipeline.neighbours());
+                    }
+                    WorkerMsg::NeighAdd(ip, mac, iface, reply) => {
+                        let _ = reply.send(self.pipeline.add_static_neighbour(ip, mac, iface));
+                    }
+                    WorkerMsg::NeighDel(ip, iface, reply) => {
+                        let _ = reply.send(self.pipeline.del_neighbour(ip, iface));
+                    }
                     WorkerMsg::Neigh(ip, mac, port) => {
                         self.pipeline.neigh_learned(ip, mac, port, now, &mut out)
                     }
