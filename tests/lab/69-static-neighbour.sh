@@ -7,11 +7,16 @@
 #     configured neighbour the same blocked ARP loses the traffic);
 #   * an ARP reply from rs3 claiming rs1's address (forged: a stolen next hop) does not
 #     move it: rs1 still answers every request;
-#   * rvsd --check refuses a bad [[neighbour]] line, naming FILE:LINE.
+#   * rvsd --check refuses a bad [[neighbour]] line, naming FILE:LINE;
+#   * at run time (`rvsadm --neigh`, as `ip neigh`): the tables list rs1 PERMANENT and the
+#     client learned; rs2 added there serves its service at once; bad additions are
+#     refused with rvsd's reason and change nothing; rs1 deleted is asked for again by ARP
+#     and its service stops, and answers again once rs1 is added back.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 RS1_MAC=02:72:76:00:02:11
+RS2_MAC=02:72:76:00:02:12
 RS3_MAC=02:72:76:00:02:13
 
 lab_up
@@ -81,4 +86,48 @@ assert_eq "requests answered by rs1 after rs3 claimed its address, of 20" 20 "$(
 cap_stop rs1
 asked=$(tcpdump -r "$CFG_DIR/rs1.pcap" -n 2>/dev/null | grep -c "Request who-has ${RS_IPS[0]} tell")
 assert_eq "ARP requests for rs1 from rvsd seen on rs1's link" 0 "$asked"
+
+# The tables at run time, as `ip neigh` prints the kernel's: one line a neighbour that
+# every worker holds alike.
+neigh=$(rvsadm --neigh)
+indent <<<"$neigh"
+assert_contains "rvsadm --neigh: rs1, configured" "${RS_IPS[0]} dev server lladdr $RS1_MAC PERMANENT" "$neigh"
+assert_contains "rvsadm --neigh: the client, learned" "$CLIENT_IP dev client lladdr" "$neigh"
+
+# rs2 pinned at run time: its service answers at once.
+out=$(rvsadm --neigh add "${RS_IPS[1]}" lladdr "$RS2_MAC" 2>&1)
+assert_eq "rvsadm --neigh add rs2 exit status" 0 "$?"
+assert_eq "rvsadm --neigh add rs2 prints its entry" "${RS_IPS[1]} dev server lladdr $RS2_MAC PERMANENT" "$out"
+out=$(http_get_many 20 "http://$VIP:8080/")
+assert_eq "requests answered through rs2 after rvsadm --neigh add, of 20" 20 "$(count_of rs2 "$out")"
+
+# Refused with rvsd's reason (exit 1), nothing changed, and the next request is served.
+for bad in "add 198.19.0.1 lladdr $RS2_MAC|an address of rvsd's own interfaces" \
+  "add ${RS_IPS[2]} lladdr 02:72:76:00:02|bad MAC" \
+  "add ${RS_IPS[2]} lladdr 01:00:5e:00:00:01|multicast or broadcast" \
+  "add 203.0.113.9 lladdr $RS2_MAC|in no interface's connected subnet" \
+  "add ${RS_IPS[2]} lladdr $RS2_MAC dev server.7|no interface named \`server.7\`" \
+  "del 198.19.0.99|no neighbour 198.19.0.99"; do
+  words=${bad%%|*} want=${bad#*|}
+  # shellcheck disable=SC2086 # the words are the command's
+  out=$(rvsadm --neigh $words 2>&1)
+  assert_eq "rvsadm --neigh $words: exit status" 1 "$?"
+  assert_contains "rvsadm --neigh $words: the reason" "$want" "$out"
+done
+assert_eq "permanent entries after the refused changes (rs1, rs2)" 2 "$(rvsadm --neigh | grep -c PERMANENT)"
+assert_eq "permanent entries for rs3" 0 "$(rvsadm --neigh | grep -c "^${RS_IPS[2]} .*PERMANENT")"
+
+# rs1 deleted: rvsd asks ARP for it again, which rs1 does not answer, so its service
+# stops; added back, it answers again.
+cap_start rs1 "$RVS_LAB-rs1" eth0 "arp"
+assert_ok "rvsadm --neigh del rs1" rvsadm --neigh del "${RS_IPS[0]}" dev server
+assert_not_contains "rvsadm --neigh: rs1 gone" "${RS_IPS[0]} dev server lladdr $RS1_MAC" "$(rvsadm --neigh)"
+out=$(http_get_many 2)
+assert_eq "requests answered by rs1 after it was deleted, of 2" 0 "$(count_of rs1 "$out")"
+cap_stop rs1
+asked=$(tcpdump -r "$CFG_DIR/rs1.pcap" -n 2>/dev/null | grep -c "Request who-has ${RS_IPS[0]} tell")
+assert_ge "ARP requests for rs1 after it was deleted" 1 "$asked"
+assert_ok "rvsadm --neigh replace rs1" rvsadm --neigh replace "${RS_IPS[0]}" lladdr "$RS1_MAC" nud permanent
+out=$(http_get_many 20)
+assert_eq "requests answered by rs1 once added back, of 20" 20 "$(count_of rs1 "$out")"
 finish

@@ -12,6 +12,7 @@ use rvs_proto::{
 };
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
+mod neigh;
 mod table;
 mod values;
 
@@ -146,6 +147,9 @@ pub enum AdmCommand {
     Cluster,
     /// `--cluster --leave`: leave the cluster gracefully (withdraw, drain, stop).
     ClusterLeave,
+    /// `--neigh [show | add ADDR lladdr MAC [dev IFACE] | del ADDR [dev IFACE]]`: the
+    /// neighbour tables (None), or a change of them.
+    Neigh(Option<rvs_proto::NeighChange>),
 }
 
 /// Where `--install-alias` puts the `ipvsadm` symlink unless told otherwise.
@@ -628,6 +632,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
             }
         }
     }
+    let neigh = if cmd == Cmd::Neigh { neigh::parse_neigh_words(&mut positional)? } else { None };
     if let Some(extra) = positional.next() {
         return usage_err(format!("unexpected argument {extra}"));
     }
@@ -755,6 +760,7 @@ pub fn parse_args_as<S: AsRef<str>>(args: &[S], dialect: Dialect) -> Result<Invo
         Cmd::Sync => AdmCommand::Sync,
         Cmd::Cluster if st.has(Opt::Leave) => AdmCommand::ClusterLeave,
         Cmd::Cluster => AdmCommand::Cluster,
+        Cmd::Neigh => AdmCommand::Neigh(neigh),
         Cmd::List => {
             let listing = st.has(Opt::Connection) || st.has(Opt::Timeout) || st.has(Opt::Workers);
             let counters = u8::from(st.has(Opt::Stats)) + u8::from(st.has(Opt::Rate));

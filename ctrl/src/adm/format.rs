@@ -12,8 +12,10 @@ use std::time::Duration;
 
 mod ha;
 pub mod ipvsadm;
+mod neigh;
 mod workers;
 pub use ha::{cluster, ownership, sync};
+pub use neigh::neighbours;
 pub use workers::workers;
 
 /// ipvsadm's first line of `-L`; rvsd mimics the kernel IPVS version and table size.

@@ -69,6 +69,7 @@ Usage:
   {p} --owned
   {p} --sync | -L --daemon
   {p} --cluster [--leave]
+  {p} --neigh [show | add address lladdr mac [dev iface] | del address [dev iface]]
   {p} -h
 
 Commands:
@@ -100,6 +101,8 @@ Either long or short options are allowed.
   --sync                      session sync state, peers and counters (also -L --daemon)
   --cluster                   ECMP cluster members, state, generation, sync lag, sessions
   --leave                     with --cluster: leave gracefully (withdraw, drain, stop)
+  --neigh                     the workers' ARP/NDP tables, as ip neigh; add pins a static
+                              neighbour on every worker until rvsd stops, del removes one
   --help            -h        display this help message
   --version         -v        display the version
 

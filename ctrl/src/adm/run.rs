@@ -254,6 +254,18 @@ fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
                 _ => Err(RunError::Unexpected("cluster")),
             }
         }
+        AdmCommand::Neigh(change) => {
+            let c = match change {
+                None => Command::ListNeighbours,
+                Some(change) => Command::Neighbour { change: change.clone() },
+            };
+            match call(env, c)? {
+                Reply::Neighbours { workers, neighbours } => {
+                    Ok(env.out.write_all(format::neighbours(workers, &neighbours).as_bytes())?)
+                }
+                _ => Err(RunError::Unexpected("neighbours")),
+            }
+        }
         AdmCommand::Sync => match call(env, Command::SyncStatus)? {
             Reply::Sync { sync } => Ok(env.out.write_all(format::sync(&sync).as_bytes())?),
             _ => Err(RunError::Unexpected("sync_status")),

@@ -284,6 +284,41 @@ fn timeout_and_workers_views() {
 }
 
 #[test]
+fn neigh_lists_and_changes_the_tables() {
+    let row = rvs_proto::NeighInfo {
+        addr: "198.19.0.11".parse().unwrap(),
+        dev: "server".into(),
+        mac: Some("02:00:00:00:00:0b".into()),
+        state: "permanent".into(),
+        queued: 0,
+        workers: vec![0],
+    };
+    let reply = || Ok(Reply::Neighbours { workers: 2, neighbours: vec![row.clone()] });
+    let (r, fake, out) = run(&["--neigh"], vec![reply()], "");
+    r.unwrap();
+    assert_eq!(fake.sent, vec![Command::ListNeighbours]);
+    assert_eq!(out, "198.19.0.11 dev server lladdr 02:00:00:00:00:0b PERMANENT worker 0\n");
+    let (r, fake, _) = run(
+        &["--neigh", "add", "198.19.0.11", "lladdr", "02:00:00:00:00:0b", "dev", "server"],
+        vec![reply()],
+        "",
+    );
+    r.unwrap();
+    let change = rvs_proto::NeighChange::Add {
+        addr: row.addr,
+        mac: "02:00:00:00:00:0b".into(),
+        dev: Some("server".into()),
+    };
+    assert_eq!(fake.sent, vec![Command::Neighbour { change }]);
+    // rvsd's refusal is the command's error (exit 1), the daemon's words.
+    let (r, _, out) =
+        run(&["--neigh", "del", "198.19.0.99"], vec![Err("no neighbour 198.19.0.99".into())], "");
+    assert!(r.unwrap_err().to_string().contains("no neighbour 198.19.0.99"));
+    assert_eq!(out, "");
+    assert!(args::parse_args(&["--neigh", "-t", "198.18.0.100:80"]).is_err(), "no service options");
+}
+
+#[test]
 fn zero_sends_the_service() {
     let (r, fake, _) = run(&["-Z", "-u", "198.18.0.100:53"], vec![Ok(Reply::Ok)], "");
     r.unwrap();

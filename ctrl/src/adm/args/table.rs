@@ -25,6 +25,7 @@ pub(super) enum Cmd {
     Owned,
     Sync,
     Cluster,
+    Neigh,
 }
 
 impl Cmd {
@@ -52,6 +53,7 @@ impl Cmd {
             Cmd::Owned => "owned",
             Cmd::Sync => "sync",
             Cmd::Cluster => "cluster",
+            Cmd::Neigh => "neigh",
         }
     }
 
@@ -70,7 +72,7 @@ impl Cmd {
             Cmd::AddLaddr | Cmd::DelLaddr => b"xx+xxxxxxxx+ xxxxxxxxxxxxxxxxxxxxxx",
             Cmd::GetLaddr | Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Takeover | Cmd::Release => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Owned | Cmd::Sync => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Owned | Cmd::Sync | Cmd::Neigh => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Cluster => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
         }
     }
@@ -271,6 +273,7 @@ pub(super) const SPECS: &[OptSpec] = &[
     o(None, "sync", false, Flag::Cmd(Cmd::Sync)),
     o(None, "cluster", false, Flag::Cmd(Cmd::Cluster)),
     o(None, "leave", false, Flag::Leave),
+    o(None, "neigh", false, Flag::Cmd(Cmd::Neigh)),
     // ipvsadm / DPVS options that rvsadm does not implement: named so that the error says
     // so instead of "invalid option".
     o(Some('q'), "icmp-service", true, Flag::Unsupported),
