@@ -428,7 +428,24 @@ fn a_static_ipv6_neighbour_needs_no_solicitation_and_keeps_its_mac() {
     let sent = h.tx(SERVER_PORT);
     assert_eq!(sent.len(), 1, "the packet, and no solicitation");
     assert_eq!(EthernetFrame::new_checked(&sent[0][..]).unwrap().dst_addr(), RS_MAC[1]);
+    // Listed with the IPv4 ones; deleted, the next packet solicits it again.
+    let listed = h.p.neighbours().iter().any(|e| {
+        e.addr == std::net::IpAddr::V6(rs) && e.state == crate::neigh::NeighState::Permanent
+    });
+    assert!(listed, "{:?}", h.p.neighbours());
+    assert_eq!(h.p.del_neighbour(rs.into(), None), 1);
+    assert_eq!(h.p.neigh6_lookup(SERVER_PORT, rs), None);
+    h.p.send_ipv6(outgoing(rs), rs, h.now, &mut VecAlloc, &mut h.out);
+    let sent = h.tx(SERVER_PORT);
+    assert_eq!(sent.len(), 1, "one solicitation, the packet held");
+    let (_, _, ip, msg) = parse_sent(&sent[0]);
+    let p = Icmpv6Packet::new_checked(&msg[..]).unwrap();
+    assert!(matches!(
+        Icmpv6Repr::parse(&p, ip.src, ip.dst, 255).unwrap(),
+        Icmpv6Repr::NeighborSolicit { target, .. } if target == rs
+    ));
     // A pipeline without IPv6 refuses an IPv6 neighbour instead of keeping a dead entry.
     let mut h4 = super::super::tests::Harness::new(0, 1);
     assert!(!h4.p.add_static_neighbour(rs.into(), RS_MAC[1].0, SERVER_PORT));
+    assert_eq!(h4.p.del_neighbour(rs.into(), None), 0);
 }
