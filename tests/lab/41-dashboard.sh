@@ -3,6 +3,8 @@
 # tests/lab/cdp.py), opened once and left polling as an operator's tab would:
 #   - curl traffic through the VIP: the page's per-real-server connection counts equal
 #     'rvsadm -Ln --stats --exact' within one refresh interval, its conns/s graph shows it;
+#   - its Ports table shows the client port's received frames as 'rvsadm --workers' counts
+#     them (the traffic has stopped: equal, give or take a stray ARP), none missed;
 #   - rs2's nginx stopped: its row turns red (marked down) within delay_loop +
 #     retry x delay_before_retry (+ one refresh of the page);
 #   - the API refuses changes without the bearer token, and a group-readable token file
@@ -128,6 +130,22 @@ if wait_for 20 "a history point with traffic" graph_above "$VS_ID" 0 1; then
   pass "the service's conns/s graph shows the traffic ($label)"
 else
   fail "no history point with traffic in the page"
+fi
+# The Ports table: the client port's RxPkts as rvsadm reads them, from a later sample.
+read -r port_rx _ port_missed _ <<<"$(port_row "$(rvsadm --workers)" client)"
+t_read=$(date +%s%3N)
+assert_gt "client port RxPkts by rvsadm --workers" "$total" "$port_rx"
+# page_port KEY: the client port row's KEY as a number, -1 without the row.
+page_port() { cdp eval "Number((document.querySelector('tr[data-port=client] [data-k=$1]') || {dataset: {v: -1}}).dataset.v)"; }
+# shellcheck disable=SC2317 # run through wait_for
+page_port_caught_up() { (($(page_sampled) > t_read)) && (($(page_port rx_packets) >= 0)); }
+if wait_for $((REFRESH * 3)) "a page sample after rvsadm's" page_port_caught_up; then
+  shown=$(page_port rx_packets)
+  assert_ge "the page's client RxPkts, against rvsadm's $port_rx" "$port_rx" "$shown"
+  assert_ge "rvsadm's client RxPkts + 20 stray frames, against the page's $shown" "$shown" $((port_rx + 20))
+  assert_eq "the page's client RxMissed, as rvsadm's" "$port_missed" "$(page_port rx_missed)"
+else
+  fail "the page shows no Ports row for client"
 fi
 cdp shot "$SHOTS/$TEST_NAME-traffic.png" && pass "screenshot $SHOTS/$TEST_NAME-traffic.png"
 

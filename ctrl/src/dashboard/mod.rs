@@ -1,7 +1,8 @@
 //! The live dashboard rvs-ctrl serves on its HTTP listener, for operators used to lvs-rrd:
 //! per virtual service and real server the traffic (connections/s, packets/s and bytes/s
 //! each way), active/inactive connections, health and weights; per worker the load and the
-//! drop reasons; the SYN proxy's counters; graphs over the last hour.
+//! drop reasons; per port the NIC's counters (frames missed before any worker saw them);
+//! the SYN proxy's counters; graphs over the last hour.
 //!
 //! A sampler thread ([`run_sampler`]) asks rvsd for its counters every [`SAMPLE_EVERY`],
 //! keeps the last two samples (rates are their difference) and every [`HISTORY_EVERY`]
@@ -15,7 +16,7 @@
 //! bearer token the operator types in (see [`crate::api::auth`]).
 
 use crate::api::{services_json, Answer, Status};
-use rvs_proto::{ServiceInfo, ServiceKey, WorkerStats};
+use rvs_proto::{PortStats, ServiceInfo, ServiceKey, WorkerStats};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -73,6 +74,7 @@ struct Sample {
     at: Instant,
     services: Vec<ServiceInfo>,
     workers: Vec<WorkerStats>,
+    ports: Vec<PortStats>,
 }
 
 /// Raw counters of every series of a sample, and which of them are gauges.
@@ -207,8 +209,8 @@ impl Dashboard {
         let mut g = self.lock();
         match answer {
             Err(e) => g.error = Some(e),
-            Ok(crate::api::RvsdCounters { services, workers, .. }) => {
-                let s = Sample { at, services, workers };
+            Ok(crate::api::RvsdCounters { services, workers, ports }) => {
+                let s = Sample { at, services, workers, ports };
                 g.error = None;
                 g.prev = g.cur.replace(s.clone());
                 g.cur_unix_ms = at_unix_ms;
@@ -299,6 +301,34 @@ impl Dashboard {
             })
             .collect();
         drop_list.sort_by(|a, b| a["reason"].as_str().cmp(&b["reason"].as_str()));
+        // Each port's counters, and their rates against the previous sample's same port.
+        let per_s = |now: u64, old: Option<u64>| match old {
+            Some(o) if dt > 0.0 => ((now.saturating_sub(o) as f64 / dt) * 1000.0).round() / 1000.0,
+            _ => 0.0,
+        };
+        let ports: Vec<Value> = g
+            .cur
+            .iter()
+            .flat_map(|c| c.ports.iter())
+            .map(|p| {
+                let old = g.prev.iter().flat_map(|s| s.ports.iter()).find(|o| o.port == p.port);
+                json!({
+                    "port": p.port,
+                    "device": p.device,
+                    "rx_packets": p.rx_packets,
+                    "tx_packets": p.tx_packets,
+                    "rx_bytes": p.rx_bytes,
+                    "tx_bytes": p.tx_bytes,
+                    "rx_missed": p.rx_missed,
+                    "rx_errors": p.rx_errors,
+                    "tx_errors": p.tx_errors,
+                    "rx_nombuf": p.rx_nombuf,
+                    "rx_pps": per_s(p.rx_packets, old.map(|o| o.rx_packets)),
+                    "tx_pps": per_s(p.tx_packets, old.map(|o| o.tx_packets)),
+                    "rx_missed_per_s": per_s(p.rx_missed, old.map(|o| o.rx_missed)),
+                })
+            })
+            .collect();
         let synproxy: serde_json::Map<String, Value> = SYNPROXY_FIELDS
             .iter()
             .map(|n| (n.to_string(), json!(events.get(*n).or(drops.get(*n)).copied().unwrap_or(0))))
@@ -315,6 +345,7 @@ impl Dashboard {
             "services": services,
             "workers": workers,
             "drops": drop_list,
+            "ports": ports,
             "synproxy": synproxy,
             "synproxy_rate": point_json(&SYNPROXY_FIELDS, live.get("synproxy")),
             "history": g.history.to_json(since_ms),

@@ -23,7 +23,15 @@ fn answer(conns: u64, bytes: u64, drops: u64) -> crate::api::RvsdCounters {
         events: vec![("synproxy_syn_answered".into(), 7)],
         ..Default::default()
     }];
-    crate::api::RvsdCounters { services, workers, ports: Vec::new() }
+    let ports = vec![rvs_proto::PortStats {
+        port: "client".into(),
+        device: "0000:03:00.0".into(),
+        rx_packets: conns * 9,
+        tx_packets: conns * 8,
+        rx_missed: drops * 100,
+        ..Default::default()
+    }];
+    crate::api::RvsdCounters { services, workers, ports }
 }
 
 fn status(alive: bool) -> Status {
@@ -70,6 +78,10 @@ fn rates_between_samples_and_history_points() {
     assert_eq!(v["drops"][0], json!({"reason": "no_service", "count": 10, "per_s": 3.0}));
     assert_eq!(v["synproxy"]["synproxy_syn_answered"], 7);
     assert_eq!(v["workers"][0]["rate"]["rx_pps"], json!(90.0));
+    let port = &v["ports"][0];
+    assert_eq!((port["port"].as_str(), port["device"].as_str()), (Some("client"), Some("0000:03:00.0")));
+    assert_eq!((port["rx_packets"].as_u64(), port["rx_missed"].as_u64()), (Some(1080), Some(1000)));
+    assert_eq!((port["rx_pps"].as_f64(), port["rx_missed_per_s"].as_f64()), (Some(90.0), Some(300.0)));
     assert_eq!(v["rvsd_up"], true);
     assert_eq!(v["history"]["t"], json!([]));
 

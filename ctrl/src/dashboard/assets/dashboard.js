@@ -188,6 +188,17 @@ function renderWorkers(d) {
     : '<tbody><tr><td class="l muted">no drops</td></tr></tbody>';
 }
 
+function renderPorts(d) {
+  const ps = d.ports || [];
+  $("ports").innerHTML = ps.length
+    ? `<thead><tr><th class="l">port</th><th class="l">device</th><th>rx pkts/s</th><th>tx pkts/s</th><th>rx pkts</th><th>tx pkts</th>` +
+      `<th title="dropped by the NIC: the workers' receive queues were full">rx missed</th><th>missed/s</th><th>rx errors</th><th>rx no mbuf</th><th>tx errors</th></tr></thead><tbody>` +
+      ps.map((p) => `<tr data-port="${esc(p.port)}"${p.rx_missed_per_s > 0 ? ' class="down"' : ""}><td class="l">${esc(p.port)}</td><td class="l">${esc(p.device)}</td>` +
+        `<td>${fmt(p.rx_pps)}</td><td>${fmt(p.tx_pps)}</td>${cell("rx_packets", p.rx_packets, fmt(p.rx_packets))}${cell("tx_packets", p.tx_packets, fmt(p.tx_packets))}` +
+        `${cell("rx_missed", p.rx_missed, fmt(p.rx_missed))}<td>${fmt(p.rx_missed_per_s)}</td><td>${fmt(p.rx_errors)}</td><td>${fmt(p.rx_nombuf)}</td><td>${fmt(p.tx_errors)}</td></tr>`).join("") + "</tbody>"
+    : '<tbody><tr><td class="l muted">rvsd reports no port counters</td></tr></tbody>';
+}
+
 function renderSynproxy(d) {
   const names = d.fields.synproxy;
   $("synproxy-charts").innerHTML = chart("SYN proxy per second", "synproxy", [
@@ -216,6 +227,7 @@ async function poll() {
     message(d.rvsd_up ? "" : `rvsd does not answer rvs-ctrl: ${d.rvsd_error || "no data yet"}; counters are from the last answer.`);
     renderServices(d);
     renderWorkers(d);
+    renderPorts(d);
     renderSynproxy(d);
     const when = d.sampled_ms ? new Date(d.sampled_ms).toLocaleTimeString() : "never";
     $("updated").textContent = `counters at ${when}, refresh every ${state.refreshMs / 1000} s`;
