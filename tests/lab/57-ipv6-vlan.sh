@@ -9,7 +9,8 @@
 # -e' on the trunk shows every IPv6 frame of a VLAN's prefix tagged with that VLAN and none
 # untagged; the VLANs' counters in rvsadm --workers move; the 50 MB download over IPv6 is
 # intact; the IPv4 VIP still works beside it; no frame of the trunk, flooded while rvsd
-# starts, is taken for the client port's (unknown_vlan).
+# starts, is taken for the client port's (unknown_vlan); rvsadm --neigh lists each real
+# server's IPv6 address on its VLAN's interface (server.10, server.20) at its eth0's MAC.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/lab/exc-lib.sh
@@ -143,4 +144,13 @@ assert_gt "VLAN 10 tx packets" 40 "${tx10:-}"
 assert_gt "VLAN 20 rx packets" 40 "${rx20:-}"
 assert_gt "VLAN 20 tx packets" 40 "${tx20:-}"
 assert_eq "unknown_vlan drops" 0 "$(drop_counter "$w" unknown_vlan)"
+
+# The neighbour tables: each real server resolved by Neighbor Discovery on its VLAN.
+neigh=$(rvsadm --neigh 2>&1)
+indent <<<"$neigh"
+for i in 1 2 3; do
+  mac=$(ip -n "$RVS_LAB-rs$i" -br link show eth0 | awk '{print $3}')
+  assert_eq "rvsadm --neigh: rs$i's IPv6 on server.${RS_VLAN[i - 1]}" 1 \
+    "$(grep -cxE "${RS6[i - 1]} dev server\.${RS_VLAN[i - 1]} lladdr $mac (REACHABLE|STALE)" <<<"$neigh")"
+done
 finish

@@ -429,9 +429,10 @@ fn a_static_ipv6_neighbour_needs_no_solicitation_and_keeps_its_mac() {
     assert_eq!(sent.len(), 1, "the packet, and no solicitation");
     assert_eq!(EthernetFrame::new_checked(&sent[0][..]).unwrap().dst_addr(), RS_MAC[1]);
     // Listed with the IPv4 ones; deleted, the next packet solicits it again.
-    let listed = h.p.neighbours().iter().any(|e| {
-        e.addr == std::net::IpAddr::V6(rs) && e.state == crate::neigh::NeighState::Permanent
-    });
+    let listed =
+        h.p.neighbours()
+            .iter()
+            .any(|e| e.addr == std::net::IpAddr::V6(rs) && e.state == crate::neigh::NeighState::Permanent);
     assert!(listed, "{:?}", h.p.neighbours());
     assert_eq!(h.p.del_neighbour(rs.into(), None), 1);
     assert_eq!(h.p.neigh6_lookup(SERVER_PORT, rs), None);
