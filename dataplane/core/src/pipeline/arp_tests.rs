@@ -98,12 +98,9 @@ fn fullnat_round_trip_with_arp_resolution() {
     assert_eq!(c.reals[slot].traffic.out_pkts.get(), 1);
 }
 
-/// A configured neighbour (`[[neighbour]]`): the first SYN to it leaves at once with its
-/// MAC, no ARP request is ever sent for it (not even after the reachable time), and an
-/// ARP reply claiming its address for another MAC (forged, or a moved server) changes
-/// nothing.
-#[test]
-fn a_static_neighbour_needs_no_arp_and_ignores_forged_replies() {
+/// A harness whose client answered ARP and whose three real servers are configured
+/// neighbours.
+fn with_static_reals() -> Harness {
     let mut h = Harness::new(0, 1);
     h.rx(CLIENT_PORT, arp_reply_frame(CLIENT_MAC, ip("198.18.0.10"), LB_C_MAC, ip("198.18.0.1")));
     h.take_tx(CLIENT_PORT);
@@ -111,10 +108,17 @@ fn a_static_neighbour_needs_no_arp_and_ignores_forged_replies() {
         let rs = std::net::IpAddr::V4(ip(&format!("198.19.0.{}", 11 + i)));
         assert!(h.p.add_static_neighbour(rs, RS_MAC[i as usize].0, SERVER_PORT));
     }
-    let syn = |sport| {
-        tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, ip("198.18.0.100"), 80, TcpFlags::SYN, b"")
-    };
-    h.rx(CLIENT_PORT, syn(40000));
+    h
+}
+
+/// A configured neighbour (`[[neighbour]]`): the first SYN to it leaves at once with its
+/// MAC, no ARP request is ever sent for it (not even after the reachable time), and an
+/// ARP reply claiming its address for another MAC (forged, or a moved server) changes
+/// nothing.
+#[test]
+fn a_static_neighbour_needs_no_arp_and_ignores_forged_replies() {
+    let mut h = with_static_reals();
+    h.rx(CLIENT_PORT, client_syn(40000));
     let tx = h.take_tx(SERVER_PORT);
     assert_eq!(tx.len(), 1, "the SYN, and no ARP request");
     let (smac, dmac, _, _, dst, _) = endpoints(&tx[0]);
@@ -129,7 +133,7 @@ fn a_static_neighbour_needs_no_arp_and_ignores_forged_replies() {
     for (n, secs) in [(1u16, 2u64), (2, 65), (3, 200), (4, 3600)] {
         h.now = Time::from_secs(secs);
         h.p.poll(h.now, &mut crate::frame::VecAlloc, &mut h.out);
-        h.rx(CLIENT_PORT, syn(40000 + n));
+        h.rx(CLIENT_PORT, client_syn(40000 + n));
         for f in h.take_tx(SERVER_PORT) {
             let eth = EthernetFrame::new_checked(&f[..]).unwrap();
             assert_ne!(
@@ -149,13 +153,7 @@ fn a_static_neighbour_needs_no_arp_and_ignores_forged_replies() {
 #[test]
 fn neighbours_are_listed_and_a_deleted_one_is_asked_for_again() {
     use crate::neigh::NeighState;
-    let mut h = Harness::new(0, 1);
-    h.rx(CLIENT_PORT, arp_reply_frame(CLIENT_MAC, ip("198.18.0.10"), LB_C_MAC, ip("198.18.0.1")));
-    h.take_tx(CLIENT_PORT);
-    for i in 0..3u8 {
-        let rs = std::net::IpAddr::V4(ip(&format!("198.19.0.{}", 11 + i)));
-        assert!(h.p.add_static_neighbour(rs, RS_MAC[i as usize].0, SERVER_PORT));
-    }
+    let mut h = with_static_reals();
     let mut rows: Vec<_> = h.p.neighbours().iter().map(|e| (e.addr.to_string(), e.iface, e.state)).collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
@@ -173,19 +171,7 @@ fn neighbours_are_listed_and_a_deleted_one_is_asked_for_again() {
     assert_eq!(h.p.neighbours().len(), 3);
     let (mut arps, mut syns) = (Vec::new(), Vec::new());
     for sport in 40000..40003 {
-        h.rx(
-            CLIENT_PORT,
-            tcp_frame(
-                CLIENT_MAC,
-                LB_C_MAC,
-                ip("198.18.0.10"),
-                sport,
-                ip("198.18.0.100"),
-                80,
-                TcpFlags::SYN,
-                b"",
-            ),
-        );
+        h.rx(CLIENT_PORT, client_syn(sport));
         for f in h.take_tx(SERVER_PORT) {
             if EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::ARP {
                 arps.push(ArpPacket::new_checked(&f[ETH_LEN..]).unwrap().target_ip());

@@ -20,10 +20,6 @@ fn arp_request(from_mac: MacAddr, from: &str, target: &str) -> Vec<u8> {
     req
 }
 
-fn syn(sport: u16) -> Vec<u8> {
-    tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, ip("198.18.0.100"), 80, TcpFlags::SYN, b"")
-}
-
 #[test]
 fn released_addresses_get_no_arp_answer_but_own_port_addresses_do() {
     let mut h = Harness::new(0, 1);
@@ -44,7 +40,7 @@ fn released_addresses_get_no_arp_answer_but_own_port_addresses_do() {
 fn a_backup_forwards_its_sessions_and_refuses_new_ones() {
     let mut h = Harness::new(0, 1);
     h.resolve_all();
-    h.rx(CLIENT_PORT, syn(40000));
+    h.rx(CLIENT_PORT, client_syn(40000));
     assert_eq!(h.take_tx(SERVER_PORT).len(), 1);
 
     set_owned(&mut h, false);
@@ -61,7 +57,7 @@ fn a_backup_forwards_its_sessions_and_refuses_new_ones() {
     h.rx(CLIENT_PORT, ack);
     assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "an existing session is still forwarded");
 
-    h.rx(CLIENT_PORT, syn(40001));
+    h.rx(CLIENT_PORT, client_syn(40001));
     assert!(h.take_tx(SERVER_PORT).is_empty());
     assert_eq!(h.drops(DropReason::NotOwner), 1);
 
@@ -84,7 +80,7 @@ fn a_backup_forwards_its_sessions_and_refuses_new_ones() {
     set_owned(&mut h, true);
     h.rx(CLIENT_PORT, ping);
     assert_eq!(h.take_tx(CLIENT_PORT).len(), 1);
-    h.rx(CLIENT_PORT, syn(40001));
+    h.rx(CLIENT_PORT, client_syn(40001));
     assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "taken over: new connections again");
 }
 

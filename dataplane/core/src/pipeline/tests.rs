@@ -259,6 +259,11 @@ pub(super) fn tcp_key() -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, addr: "198.18.0.100:80".parse().unwrap() }
 }
 
+/// A SYN from the client 198.18.0.10:`sport` to the VIP's port 80.
+pub(super) fn client_syn(sport: u16) -> Vec<u8> {
+    tcp_frame(CLIENT_MAC, LB_C_MAC, ip("198.18.0.10"), sport, ip("198.18.0.100"), 80, TcpFlags::SYN, b"")
+}
+
 /// Opens a TCP connection from `client:sport` and returns the real server it went to.
 pub(super) fn open(h: &mut Harness, client: &str, sport: u16) -> Option<Ipv4Addr> {
     let syn = tcp_frame(CLIENT_MAC, LB_C_MAC, ip(client), sport, ip("198.18.0.100"), 80, TcpFlags::SYN, b"");
