@@ -84,12 +84,14 @@ fn is_own(ports: &[PortConfig], ip: IpAddr) -> bool {
 
 /// Where neighbour `address` is: on `port` (its VLAN `vlan`) when named, else on the one
 /// interface whose connected subnet holds it. Refuses one of rvsd's own addresses and an
-/// IPv6 neighbour on an interface without IPv6.
+/// IPv6 neighbour on an interface without IPv6. `name_it`: how to name the interface where the subnets do not tell (the file's keys,
+/// or rvsadm's `dev`).
 fn place(
     ports: &[PortConfig],
     address: IpAddr,
     port: Option<usize>,
     vlan: Option<u16>,
+    name_it: &str,
 ) -> Result<(usize, Option<u16>), String> {
     if is_own(ports, address) {
         return Err(format!("{address} is an address of rvsd's own interfaces"));
@@ -98,15 +100,9 @@ fn place(
         Some(p) => (p, vlan),
         None => match on_link(ports, address).as_slice() {
             [only] => *only,
-            [] => {
-                return Err(format!(
-                    "{address} is in no interface's connected subnet; name the `port` (and `vlan`)"
-                ))
-            }
+            [] => return Err(format!("{address} is in no interface's connected subnet; {name_it}")),
             _ => {
-                return Err(format!(
-                    "{address} is in the connected subnets of several interfaces; name the `port`"
-                ))
+                return Err(format!("{address} is in the connected subnets of several interfaces; {name_it}"))
             }
         },
     };
@@ -156,7 +152,7 @@ pub fn runtime_neighbour(
             (Some(p), v)
         }
     };
-    let (port, vlan) = place(ports, address, port, vlan)?;
+    let (port, vlan) = place(ports, address, port, vlan, "name its interface: dev PORT or dev PORT.VLAN")?;
     let name = match vlan {
         None => ports[port].name.clone(),
         Some(id) => super::vlan_kernel_name(&ports[port].name, id),
@@ -184,7 +180,8 @@ pub(super) fn parse_neighbours(
         let mac = parse_mac(n.mac.get_ref().trim()).or_else(|e| cx.err(n.mac.span(), e))?;
         let port = n.port.as_ref().map(|p| cx.port_named(ports, p)).transpose()?;
         let vlan = cx.route_vlan(ports, n.vlan.as_ref(), port)?;
-        let (port, vlan) = place(ports, address, port, vlan).or_else(|e| cx.err(n.address.span(), e))?;
+        let (port, vlan) = place(ports, address, port, vlan, "name the `port` (and `vlan`)")
+            .or_else(|e| cx.err(n.address.span(), e))?;
         let line = cx.line_of(n.address.span().start);
         if let Some(o) = out.iter().find(|o| o.address == address && o.port == port && o.vlan == vlan) {
             return cx.err(
@@ -338,7 +335,12 @@ vlan = 10
             ("198.19.0.11", "02:00:00:00:0b", None, "bad MAC `02:00:00:00:0b`"),
             ("198.19.0.11", "01:00:5e:00:00:01", None, "multicast or broadcast"),
             ("198.19.0.1", "02:00:00:00:00:0b", None, "an address of rvsd's own interfaces"),
-            ("203.0.113.1", "02:00:00:00:00:0b", None, "in no interface's connected subnet"),
+            (
+                "203.0.113.1",
+                "02:00:00:00:00:0b",
+                None,
+                "in no interface's connected subnet; name its interface: dev",
+            ),
             (
                 "198.19.0.11",
                 "02:00:00:00:00:0b",
