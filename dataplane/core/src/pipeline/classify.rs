@@ -206,15 +206,20 @@ impl<P: Frame> Pipeline<P> {
     /// incremental rewrite keeps a bad checksum bad, so the end host drops them, as IPVS
     /// relies on. Counts and returns false when bad.
     pub(super) fn verify_l4(&self, pkt: &P, info: &L4Info) -> bool {
-        if Ipv4Packet::new_unchecked(&pkt.data()[ETH_LEN..]).more_frags() {
-            // A first fragment: its checksum covers the whole datagram, which only the end
-            // host sees (`frag.rs`).
+        let d = pkt.data();
+        // The IP header's version/length byte and the flags' byte, read once, without
+        // building a view of the header (a new connection's first packet comes this way).
+        // (Short of them, the segment below is out of the frame: a bad checksum, counted.)
+        let (vihl, flags) = (d.get(ETH_LEN).copied().unwrap_or(0), d.get(ETH_LEN + 6).copied().unwrap_or(0));
+        if flags & 0x20 != 0 {
+            // A first fragment (MF): its checksum covers the whole datagram, which only the
+            // end host sees (`frag.rs`).
             return true;
         }
         let ok = pkt.l4_checksum_ok().unwrap_or_else(|| {
-            let ip = &pkt.data()[ETH_LEN..ETH_LEN + info.ip_len];
-            let ipp = Ipv4Packet::new_unchecked(ip);
-            let l4 = ipp.payload();
+            // The segment: from the end of the IP header to the IP packet's end.
+            let start = ETH_LEN + usize::from(vihl & 0x0f) * 4;
+            let Some(l4) = d.get(start..ETH_LEN + info.ip_len) else { return false };
             if info.key.proto == PROTO_TCP {
                 TcpPacket::new_unchecked(l4).verify_checksum(info.key.src, info.key.dst)
             } else {

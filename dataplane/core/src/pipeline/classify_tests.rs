@@ -164,3 +164,32 @@ fn arbitrary_frames_never_panic() {
         h.out.redirect.iter_mut().for_each(|v| v.clear());
     });
 }
+
+/// A new connection's SYN with IP options (the full way takes it): its TCP checksum is
+/// checked over the segment after the options, so a good one opens the session and a
+/// corrupted one is dropped as `bad_l4_checksum`.
+#[test]
+fn a_syn_with_ip_options_is_checked_after_them() {
+    let with_options = |sport: u16, corrupt: bool| {
+        let f = client_syn(sport);
+        // NOP, NOP, NOP, end of options: IHL 6.
+        let mut g = [&f[..34], &[1, 1, 1, 0][..], &f[34..]].concat();
+        let mut ipp = Ipv4Packet::new_unchecked(&mut g[14..]);
+        ipp.set_header_len(24);
+        let total = ipp.total_len();
+        ipp.set_total_len(total + 4);
+        ipp.fill_checksum();
+        if corrupt {
+            g[38 + 16] ^= 0x5a; // the TCP checksum
+        }
+        g
+    };
+    let mut h = Harness::new(0, 1);
+    h.resolve_all();
+    h.rx(CLIENT_PORT, with_options(40000, false));
+    assert_eq!(h.take_tx(SERVER_PORT).len(), 1, "the SYN opened a session and left");
+    assert_eq!(h.drops(DropReason::BadL4Checksum), 0);
+    h.rx(CLIENT_PORT, with_options(40001, true));
+    assert!(h.take_tx(SERVER_PORT).is_empty());
+    assert_eq!(h.drops(DropReason::BadL4Checksum), 1);
+}
