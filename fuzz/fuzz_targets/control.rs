@@ -439,10 +439,9 @@ impl Workers for OneWorker<'_> {
                 Ok(())
             }
             rvs_proto::NeighChange::Del { addr, dev } => {
-                let names = rvs_core::config::interface_names(port_config());
                 let iface = match dev {
                     None => None,
-                    Some(d) => Some(names.iter().position(|n| n == d).ok_or("no such interface")? as u16),
+                    Some(d) => Some(rvs_core::config::interface_named(port_config(), d)? as u16),
                 };
                 let removed = self.p.del_neighbour(*addr, iface);
                 assert!(

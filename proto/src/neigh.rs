@@ -46,12 +46,6 @@ pub enum NeighChange {
     },
 }
 
-/// The text form of a MAC, as `ip neigh` prints it.
-pub fn mac_string(mac: [u8; 6]) -> String {
-    let [a, b, c, d, e, f] = mac;
-    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +61,5 @@ mod tests {
         };
         let back: NeighChange = serde_json::from_str(&serde_json::to_string(&add).unwrap()).unwrap();
         assert_eq!(back, add);
-        assert_eq!(mac_string([2, 0, 0xab, 0, 0, 0x0b]), "02:00:ab:00:00:0b");
     }
 }

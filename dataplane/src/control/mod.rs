@@ -216,19 +216,13 @@ impl Workers for Side {
                     // Those before it have it: a table full on one worker is full on all.
                     return Err(format!("worker {w}: the neighbour table is full"));
                 }
-                tracing::info!(%addr, mac = %rvs_proto::mac_string(mac), iface, "static neighbour added");
+                tracing::info!(%addr, mac = %crate::wire::MacAddr(mac), iface, "static neighbour added");
                 Ok(())
             }
             rvs_proto::NeighChange::Del { addr, dev } => {
                 let iface = match dev {
                     None => None,
-                    Some(d) => {
-                        let names = rvs_core::config::interface_names(ports);
-                        let i = names.iter().position(|n| n == d).ok_or_else(|| {
-                            format!("no interface named `{d}` (there are: {})", names.join(", "))
-                        })?;
-                        Some(i as crate::route::IfIndex)
-                    }
+                    Some(d) => Some(rvs_core::config::interface_named(ports, d)? as crate::route::IfIndex),
                 };
                 let removed: usize = self.ask_each(|tx| WorkerMsg::NeighDel(*addr, iface, tx))?.iter().sum();
                 if removed == 0 {

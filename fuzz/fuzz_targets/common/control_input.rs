@@ -399,7 +399,7 @@ impl Cmd {
             Cmd::Neighbour(add, ip, mac, form, dev) => {
                 let dev = ["client", "server", "server.10", ""].get(dev as usize % 5).map(|d| d.to_string());
                 let change = if add {
-                    let mut mac = rvs_proto::mac_string(mac);
+                    let mut mac = rvs_core::wire::MacAddr(mac).to_string();
                     match form % 4 {
                         0 => {}
                         1 => mac.truncate(form as usize % 17),

@@ -22,7 +22,7 @@ mod vlan;
 pub use cluster::{ClusterConfig, Placement};
 pub use exception::{ExceptionParams, KernelIf, KernelIfKind};
 pub use ha::{HaParams, SyncConfig};
-pub use neigh::{interface_names, runtime_neighbour, NeighbourConfig};
+pub use neigh::{interface_named, interface_names, runtime_neighbour, NeighbourConfig};
 use rvs_proto::{RealSpec, ServiceSpec, Timeouts};
 pub use v6::{parse_cidr6, pipeline_config as v6_pipeline_config, Route6Config};
 pub use vlan::{kernel_name as vlan_kernel_name, Interface, VlanConfig};

@@ -128,6 +128,15 @@ pub fn interface_names(ports: &[PortConfig]) -> Vec<String> {
     ports.iter().map(|p| p.name.clone()).chain(vlans).collect()
 }
 
+/// The interface number of `name`, one of `interface_names`.
+pub fn interface_named(ports: &[PortConfig], name: &str) -> Result<usize, String> {
+    let names = interface_names(ports);
+    names
+        .iter()
+        .position(|n| n == name)
+        .ok_or_else(|| format!("no interface named `{name}` (there are: {})", names.join(", ")))
+}
+
 /// A neighbour given at run time (`rvsadm --neigh add`): the checks of `[[neighbour]]`,
 /// with `dev` a name of `interface_names`. Its MAC and interface number.
 pub fn runtime_neighbour(
@@ -141,9 +150,7 @@ pub fn runtime_neighbour(
     let (port, vlan) = match dev {
         None => (None, None),
         Some(d) => {
-            let Some(i) = names.iter().position(|n| n == d) else {
-                return Err(format!("no interface named `{d}` (there are: {})", names.join(", ")));
-            };
+            let i = interface_named(ports, d)?;
             // Interface order: the ports, then each port's VLANs (`interface_names`).
             let vlans =
                 ports.iter().enumerate().flat_map(|(p, x)| x.vlans.iter().map(move |v| (p, Some(v.id))));

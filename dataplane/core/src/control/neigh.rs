@@ -6,7 +6,8 @@
 use std::net::IpAddr;
 
 use crate::neigh::NeighEntry;
-use rvs_proto::{mac_string, NeighInfo};
+use crate::wire::MacAddr;
+use rvs_proto::NeighInfo;
 
 /// The workers' tables (`tables[w]` is worker `w`'s) as rows, sorted by address and
 /// interface; `names` names the interfaces by number.
@@ -15,7 +16,7 @@ pub fn neighbour_rows(names: &[String], tables: &[Vec<NeighEntry>], only: Option
     for (w, table) in tables.iter().enumerate() {
         for e in table.iter().filter(|e| only.is_none_or(|a| a == e.addr)) {
             let dev = names.get(e.iface as usize).cloned().unwrap_or_else(|| format!("if{}", e.iface));
-            let mac = e.mac.map(mac_string);
+            let mac = e.mac.map(|m| MacAddr(m).to_string());
             let state = e.state.name();
             match rows
                 .iter_mut()

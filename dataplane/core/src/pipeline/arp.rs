@@ -49,9 +49,14 @@ impl<P: Frame> Pipeline<P> {
     /// dropped as unresolved. How many went. A learned neighbour is asked for again by the
     /// next packet that needs it; a session that cached one looks its next hop up again.
     pub fn del_neighbour(&mut self, addr: std::net::IpAddr, iface: Option<IfIndex>) -> usize {
-        let ifaces: Vec<IfIndex> = match iface {
-            Some(i) => vec![i],
-            None => self.neighbours().iter().filter(|e| e.addr == addr).map(|e| e.iface).collect(),
+        let ifaces: Vec<IfIndex> = match (iface, addr) {
+            (Some(i), _) => vec![i],
+            (None, std::net::IpAddr::V4(_)) => {
+                self.neigh.entries().filter(|e| e.addr == addr).map(|e| e.iface).collect()
+            }
+            (None, std::net::IpAddr::V6(_)) => {
+                self.neighbours6().filter(|e| e.addr == addr).map(|e| e.iface).collect()
+            }
         };
         let mut dropped = Vec::new();
         let removed = ifaces
