@@ -453,6 +453,25 @@ impl Workers for OneWorker<'_> {
                 }
                 Ok(())
             }
+            rvs_proto::NeighChange::Flush { dev, nud } => {
+                let iface = match dev {
+                    None => None,
+                    Some(d) => Some(rvs_core::config::interface_named(port_config(), d)? as u16),
+                };
+                let before = self.p.neighbours().len();
+                let removed = self.p.flush_neighbours(iface, *nud);
+                let flushed = |e: &rvs_core::neigh::NeighEntry| {
+                    iface.is_none_or(|i| e.iface == i)
+                        && match nud {
+                            rvs_proto::FlushStates::Learned => e.state != NeighState::Permanent,
+                            rvs_proto::FlushStates::Permanent => e.state == NeighState::Permanent,
+                            rvs_proto::FlushStates::All => true,
+                        }
+                };
+                assert!(!self.p.neighbours().iter().any(flushed), "an entry of the kind flushed is still listed");
+                assert_eq!(self.p.neighbours().len(), before - removed, "what a flush counts is what went");
+                Ok(())
+            }
         }
     }
 

@@ -29,7 +29,7 @@ pub use command::{Command, Request, NOT_APPLIED};
 pub use framing::{read_msg, read_msg_limited, write_msg, ProtoError};
 pub use ha::{AddrOwnership, OwnershipInfo, SyncInfo, SyncPeer};
 pub use limits::{Cidr, RateLimit};
-pub use neigh::{NeighChange, NeighInfo};
+pub use neigh::{FlushStates, NeighChange, NeighInfo};
 pub use reply::{ConnInfo, RealInfo, Reply, Response, ResponseResult, ServiceInfo};
 pub use service::{
     ForwardMethod, Persistence, Protocol, RealSpec, ServiceKey, ServiceOptions, ServiceSpec, Thresholds,

@@ -44,6 +44,39 @@ pub enum NeighChange {
         #[serde(default)]
         dev: Option<String>,
     },
+    /// Remove the entries of `nud`'s kind from every worker, as `ip neigh flush` does:
+    /// the learned ones unless told otherwise.
+    Flush {
+        /// The interface; None: every interface.
+        #[serde(default)]
+        dev: Option<String>,
+        #[serde(default)]
+        nud: FlushStates,
+    },
+}
+
+/// Which entries `NeighChange::Flush` removes (`ip neigh flush ... nud STATE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlushStates {
+    /// Learned ones (reachable, stale, incomplete): `ip neigh flush`'s default, which
+    /// keeps what an operator pinned.
+    #[default]
+    Learned,
+    /// Pinned ones only.
+    Permanent,
+    /// Every one.
+    All,
+}
+
+impl NeighChange {
+    /// The one address the change is about; None for a flush.
+    pub fn addr(&self) -> Option<IpAddr> {
+        match self {
+            NeighChange::Add { addr, .. } | NeighChange::Del { addr, .. } => Some(*addr),
+            NeighChange::Flush { .. } => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -61,5 +94,16 @@ mod tests {
         };
         let back: NeighChange = serde_json::from_str(&serde_json::to_string(&add).unwrap()).unwrap();
         assert_eq!(back, add);
+    }
+
+    #[test]
+    fn a_flush_keeps_pinned_entries_unless_told() {
+        let c: NeighChange = serde_json::from_str(r#"{"op":"flush"}"#).unwrap();
+        assert_eq!(c, NeighChange::Flush { dev: None, nud: FlushStates::Learned });
+        assert_eq!(c.addr(), None);
+        let all = NeighChange::Flush { dev: Some("server".into()), nud: FlushStates::All };
+        let text = serde_json::to_string(&all).unwrap();
+        assert!(text.contains(r#""nud":"all""#), "{text}");
+        assert_eq!(serde_json::from_str::<NeighChange>(&text).unwrap(), all);
     }
 }

@@ -11,7 +11,8 @@
 #   * at run time (`rvsadm --neigh`, as `ip neigh`): the tables list rs1 PERMANENT and the
 #     client learned; rs2 added there serves its service at once; bad additions are
 #     refused with rvsd's reason and change nothing; rs1 deleted is asked for again by ARP
-#     and its service stops, and answers again once rs1 is added back.
+#     and its service stops, and answers again once rs1 is added back; a flush takes the
+#     learned entries and keeps the pinned ones, `nud permanent` takes those.
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -130,4 +131,26 @@ assert_ge "ARP requests for rs1 after it was deleted" 1 "$asked"
 assert_ok "rvsadm --neigh replace rs1" rvsadm --neigh replace "${RS_IPS[0]}" lladdr "$RS1_MAC" nud permanent
 out=$(http_get_many 20)
 assert_eq "requests answered by rs1 once added back, of 20" 20 "$(count_of rs1 "$out")"
+
+# A flush, as `ip neigh flush`: the learned entries go (the client's, asked for again by
+# the next reply), the pinned ones stay; `nud permanent` takes those, and rs1's service
+# stops again. A flush prints nothing.
+out=$(rvsadm --neigh flush 2>&1)
+assert_eq "rvsadm --neigh flush: exit status" 0 "$?"
+assert_eq "rvsadm --neigh flush prints nothing" "" "$out"
+neigh=$(rvsadm --neigh)
+indent <<<"$neigh"
+assert_not_contains "rvsadm --neigh after a flush: the client's learned entry gone" \
+  "$CLIENT_IP dev client lladdr" "$neigh"
+assert_eq "permanent entries after a flush (rs1, rs2)" 2 "$(grep -c PERMANENT <<<"$neigh")"
+out=$(http_get_many 20)
+assert_eq "requests answered by rs1 after a flush, of 20" 20 "$(count_of rs1 "$out")"
+assert_contains "the client asked for again and learned" "$CLIENT_IP dev client lladdr" "$(rvsadm --neigh)"
+out=$(rvsadm --neigh flush dev server.7 2>&1)
+assert_eq "rvsadm --neigh flush dev server.7: exit status" 1 "$?"
+assert_contains "rvsadm --neigh flush dev server.7: the reason" "no interface named \`server.7\`" "$out"
+assert_ok "rvsadm --neigh flush dev server nud permanent" rvsadm --neigh flush dev server nud permanent
+assert_eq "permanent entries after flushing them" 0 "$(rvsadm --neigh | grep -c PERMANENT)"
+out=$(http_get_many 2)
+assert_eq "requests answered by rs1 after its pinned entry was flushed, of 2" 0 "$(count_of rs1 "$out")"
 finish

@@ -147,7 +147,7 @@ pub enum AdmCommand {
     Cluster,
     /// `--cluster --leave`: leave the cluster gracefully (withdraw, drain, stop).
     ClusterLeave,
-    /// `--neigh [show | add ADDR lladdr MAC [dev IFACE] | del ADDR [dev IFACE]]`: the
+    /// `--neigh [show | add ADDR lladdr MAC [dev IFACE] | del ADDR [dev IFACE] | flush ...]`: the
     /// neighbour tables (None), or a change of them.
     Neigh(Option<rvs_proto::NeighChange>),
 }

@@ -68,7 +68,7 @@ const HELP: &[(&str, &str, &str)] = &[
     ("daemon", "", "With -L: the session sync state, as --sync"),
     ("cluster", "", "ECMP cluster membership: this member's state, generation and port slice, and every member heard"),
     ("leave", "", "With --cluster: leave the cluster gracefully (routes withdrawn, drain, then rvsd stops)"),
-    ("neigh", "", "--neigh [show | add|replace ADDR lladdr MAC [dev IFACE] | del ADDR [dev IFACE]]: the workers' ARP/NDP tables as ip neigh shows the kernel's; add pins a static neighbour on every worker until rvsd stops (rvsd.toml's [[neighbour]] keeps one across restarts), del removes one"),
+    ("neigh", "", "--neigh [show | add|replace ADDR lladdr MAC [dev IFACE] | del ADDR [dev IFACE] | flush [dev IFACE] [nud permanent|all]]: the workers' ARP/NDP tables as ip neigh shows the kernel's; add pins a static neighbour on every worker until rvsd stops (rvsd.toml's [[neighbour]] keeps one across restarts), del removes one, flush removes the learned ones (the pinned ones with nud permanent, both with nud all)"),
     ("mh-table-size", "PRIME", "mh scheduler: Maglev table size M, a prime (default 65537)"),
     ("allow", "PREFIX[,PREFIX...]", "Only sources in these prefixes may open connections to the service (DPVS's whitelist)"),
     ("deny", "PREFIX[,PREFIX...]", "Sources in these prefixes may not open connections (DPVS's blacklist; checked before --allow)"),
@@ -99,7 +99,7 @@ pub fn command() -> Command {
              rvsadm -d -t|-u VIP:PORT -r RIP[:PORT]\n       rvsadm -P|-Q -t|-u VIP:PORT -z LIP\n       \
              rvsadm -L|-l [-t|-u VIP:PORT] [-n] [-c] [--stats|--rate|--thresholds|--timeout] [--exact] [--sort]\n       \
              rvsadm -C | -S [-n] | -R | -Z [-t|-u VIP:PORT] | --set TCP TCPFIN UDP | --workers | --reload [--pidfile PATH]\n       \
-             rvsadm --neigh [show | add ADDR lladdr MAC [dev IFACE] | del ADDR [dev IFACE]]",
+             rvsadm --neigh [show | add ADDR lladdr MAC [dev IFACE] | del ADDR [dev IFACE] | flush [dev IFACE] [nud permanent|all]]",
         )
         .after_help(
             "Exit status: 0 success, 1 rvsd (or rvs-ctrl for --reload) refused the request, 2 usage error, 3 rvsd could not be reached.",

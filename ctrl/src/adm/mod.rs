@@ -69,7 +69,8 @@ Usage:
   {p} --owned
   {p} --sync | -L --daemon
   {p} --cluster [--leave]
-  {p} --neigh [show | add address lladdr mac [dev iface] | del address [dev iface]]
+  {p} --neigh [show | add address lladdr mac [dev iface] | del address [dev iface]
+          | flush [dev iface] [nud permanent|all]]
   {p} -h
 
 Commands:
@@ -102,7 +103,8 @@ Either long or short options are allowed.
   --cluster                   ECMP cluster members, state, generation, sync lag, sessions
   --leave                     with --cluster: leave gracefully (withdraw, drain, stop)
   --neigh                     the workers' ARP/NDP tables, as ip neigh; add pins a static
-                              neighbour on every worker until rvsd stops, del removes one
+                              neighbour on every worker until rvsd stops, del removes one,
+                              flush the learned ones (nud permanent: the pinned ones)
   --help            -h        display this help message
   --version         -v        display the version
 

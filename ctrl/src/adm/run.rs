@@ -259,7 +259,10 @@ fn execute_one(cmd: &AdmCommand, env: &mut Env<'_>) -> Result<(), RunError> {
                 None => Command::ListNeighbours,
                 Some(change) => Command::Neighbour { change: change.clone() },
             };
+            // A flush prints nothing, as `ip neigh flush` does (rvsd answers with what is left).
+            let quiet = matches!(change, Some(rvs_proto::NeighChange::Flush { .. }));
             match call(env, c)? {
+                Reply::Neighbours { .. } if quiet => Ok(()),
                 Reply::Neighbours { workers, neighbours } => {
                     Ok(env.out.write_all(format::neighbours(workers, &neighbours).as_bytes())?)
                 }

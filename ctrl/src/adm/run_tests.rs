@@ -316,6 +316,13 @@ fn neigh_lists_and_changes_the_tables() {
     assert!(r.unwrap_err().to_string().contains("no neighbour 198.19.0.99"));
     assert_eq!(out, "");
     assert!(args::parse_args(&["--neigh", "-t", "198.18.0.100:80"]).is_err(), "no service options");
+    // A flush prints nothing, as `ip neigh flush` (rvsd answers with what is left).
+    let (r, fake, out) = run(&["--neigh", "flush", "dev", "server"], vec![reply()], "");
+    r.unwrap();
+    let change =
+        rvs_proto::NeighChange::Flush { dev: Some("server".into()), nud: rvs_proto::FlushStates::Learned };
+    assert_eq!(fake.sent, vec![Command::Neighbour { change }]);
+    assert_eq!(out, "");
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub enum WorkerMsg {
     NeighAdd(std::net::IpAddr, Mac, crate::route::IfIndex, Sender<bool>),
     /// Remove a neighbour's entries (on one interface, or all); answers how many went.
     NeighDel(std::net::IpAddr, Option<crate::route::IfIndex>, Sender<usize>),
+    /// `rvsadm --neigh flush`: how many entries of the kind went, on the interface or all.
+    NeighFlush(Option<crate::route::IfIndex>, rvs_proto::FlushStates, Sender<usize>),
     /// Send gratuitous ARPs (IPv4) and unsolicited Neighbor Advertisements (IPv6) for these
     /// addresses, just taken over (to one worker only).
     Announce(Vec<std::net::IpAddr>),
@@ -230,6 +232,21 @@ impl Workers for Side {
                     return Err(format!("no neighbour {addr}{on}"));
                 }
                 tracing::info!(%addr, entries = removed, "neighbour deleted");
+                Ok(())
+            }
+            rvs_proto::NeighChange::Flush { dev, nud } => {
+                let iface = match dev {
+                    None => None,
+                    Some(d) => Some(rvs_core::config::interface_named(ports, d)? as crate::route::IfIndex),
+                };
+                // Nothing to flush is no error, as with `ip neigh flush`.
+                let removed: usize = self.ask_each(|tx| WorkerMsg::NeighFlush(iface, *nud, tx))?.iter().sum();
+                tracing::info!(
+                    dev = dev.as_deref().unwrap_or("all"),
+                    ?nud,
+                    entries = removed,
+                    "neighbours flushed"
+                );
                 Ok(())
             }
         }

@@ -151,6 +151,9 @@ impl Worker {
                     WorkerMsg::NeighDel(ip, iface, reply) => {
                         let _ = reply.send(self.pipeline.del_neighbour(ip, iface));
                     }
+                    WorkerMsg::NeighFlush(iface, states, reply) => {
+                        let _ = reply.send(self.pipeline.flush_neighbours(iface, states));
+                    }
                     WorkerMsg::Neigh(ip, mac, port) => {
                         self.pipeline.neigh_learned(ip, mac, port, now, &mut out)
                     }

@@ -398,7 +398,12 @@ impl Cmd {
             Cmd::ListNeighbours => Command::ListNeighbours,
             Cmd::Neighbour(add, ip, mac, form, dev) => {
                 let dev = ["client", "server", "server.10", ""].get(dev as usize % 5).map(|d| d.to_string());
-                let change = if add {
+                // One in eight deletions is a flush, of the kind the form names.
+                let flush = !add && form % 8 == 7;
+                let states = [rvs_proto::FlushStates::Learned, rvs_proto::FlushStates::Permanent, rvs_proto::FlushStates::All];
+                let change = if flush {
+                    rvs_proto::NeighChange::Flush { dev, nud: states[mac[0] as usize % 3] }
+                } else if add {
                     let mut mac = rvs_core::wire::MacAddr(mac).to_string();
                     match form % 4 {
                         0 => {}

@@ -1,9 +1,10 @@
 //! `--neigh`'s words, as `ip neigh` takes them: nothing or `show` lists; `add` (or
 //! `replace`) ADDR `lladdr` MAC [`dev` IFACE] pins a neighbour; `del` ADDR [`dev` IFACE]
-//! removes one.
+//! removes one; `flush` [`all`] [`dev` IFACE] [`nud all` | `nud permanent`] removes the
+//! learned ones, or the kind `nud` names.
 
 use super::{usage_err, UsageError};
-use rvs_proto::NeighChange;
+use rvs_proto::{FlushStates, NeighChange};
 use std::net::IpAddr;
 
 /// The change the words ask for; None: the listing.
@@ -15,7 +16,12 @@ pub(super) fn parse_neigh_words(
         "show" | "list" | "ls" => return Ok(None),
         "add" | "replace" | "change" => true,
         "del" | "delete" => false,
-        other => return usage_err(format!("--neigh: unknown command `{other}' (show, add, replace or del)")),
+        "flush" => return parse_flush(words).map(Some),
+        other => {
+            return usage_err(format!(
+                "--neigh: unknown command `{other}' (show, add, replace, del or flush)"
+            ))
+        }
     };
     let addr: IpAddr = match words.next() {
         Some(a) => a.parse().or_else(|_| usage_err(format!("--neigh {verb}: illegal address `{a}'")))?,
@@ -50,6 +56,33 @@ pub(super) fn parse_neigh_words(
     }))
 }
 
+/// `flush`'s words after the verb.
+fn parse_flush(words: &mut dyn Iterator<Item = String>) -> Result<NeighChange, UsageError> {
+    let (mut dev, mut nud) = (None, None);
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            // `ip neigh flush all`: every address, which is what a flush here is.
+            "all" => continue,
+            "dev" | "nud" => {}
+            _ => return usage_err(format!("--neigh flush: unexpected `{word}'")),
+        }
+        let Some(value) = words.next() else {
+            return usage_err(format!("--neigh flush: `{word}' needs a value"));
+        };
+        let given = if word == "dev" { dev.replace(value).is_some() } else { nud.replace(value).is_some() };
+        if given {
+            return usage_err(format!("--neigh flush: `{word}' given twice"));
+        }
+    }
+    let nud = match nud.as_deref() {
+        None => FlushStates::Learned,
+        Some("permanent") => FlushStates::Permanent,
+        Some("all") => FlushStates::All,
+        Some(s) => return usage_err(format!("--neigh flush: `nud' takes `permanent' or `all', not `{s}'")),
+    };
+    Ok(NeighChange::Flush { dev, nud })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,8 +110,18 @@ mod tests {
             parse("delete 2001:db8::1 dev server"),
             Ok(Some(NeighChange::Del { addr: "2001:db8::1".parse().unwrap(), dev: Some("server".into()) }))
         );
+        let flush = |dev: Option<&str>, nud| Ok(Some(NeighChange::Flush { dev: dev.map(String::from), nud }));
+        assert_eq!(parse("flush"), flush(None, FlushStates::Learned));
+        assert_eq!(parse("flush all"), flush(None, FlushStates::Learned));
+        assert_eq!(parse("flush dev server.10"), flush(Some("server.10"), FlushStates::Learned));
+        assert_eq!(parse("flush all nud all"), flush(None, FlushStates::All));
+        assert_eq!(parse("flush nud permanent dev client"), flush(Some("client"), FlushStates::Permanent));
         for (bad, want) in [
-            ("flush", "unknown command `flush'"),
+            ("gc", "unknown command `gc'"),
+            ("flush to 198.19.0.0/24", "unexpected `to'"),
+            ("flush nud stale", "takes `permanent' or `all', not `stale'"),
+            ("flush dev", "`dev' needs a value"),
+            ("flush dev a dev b", "`dev' given twice"),
             ("add", "which address?"),
             ("add 198.19.0.300 lladdr 02:00:00:00:00:0b", "illegal address `198.19.0.300'"),
             ("add 198.19.0.11", "`lladdr MAC' is required"),

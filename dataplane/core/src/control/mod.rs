@@ -149,12 +149,9 @@ impl ControlState {
             Command::ListNeighbours => Self::neighbours(w, None),
             Command::Neighbour { change } => {
                 w.neighbour_change(&change)?;
-                let addr = match change {
-                    rvs_proto::NeighChange::Add { addr, .. } | rvs_proto::NeighChange::Del { addr, .. } => {
-                        addr
-                    }
-                };
-                Self::neighbours(w, Some(addr))
+                // An addition or deletion answers with that address's entries, a flush
+                // with what is left.
+                Self::neighbours(w, change.addr())
             }
             // Every table change was taken above.
             other => Err(format!("{other:?} is not a command rvsd executes")),

@@ -72,6 +72,24 @@ impl<P: Frame> Pipeline<P> {
         removed
     }
 
+    /// Removes the entries of kind `states` on interface `iface`, or on every interface
+    /// (`rvsadm --neigh flush`, `ip neigh flush`), as `del_neighbour` removes one. How many
+    /// went.
+    pub fn flush_neighbours(&mut self, iface: Option<IfIndex>, states: rvs_proto::FlushStates) -> usize {
+        use crate::neigh::NeighState::Permanent;
+        let chosen: Vec<_> = self
+            .neighbours()
+            .into_iter()
+            .filter(|e| iface.is_none_or(|i| e.iface == i))
+            .filter(|e| match states {
+                rvs_proto::FlushStates::Learned => e.state != Permanent,
+                rvs_proto::FlushStates::Permanent => e.state == Permanent,
+                rvs_proto::FlushStates::All => true,
+            })
+            .collect();
+        chosen.into_iter().map(|e| self.del_neighbour(e.addr, Some(e.iface))).sum()
+    }
+
     pub(super) fn handle_arp(
         &mut self,
         port: PortIndex,

@@ -186,3 +186,38 @@ fn neighbours_are_listed_and_a_deleted_one_is_asked_for_again() {
     let rs1_state = h.p.neighbours().iter().find(|e| e.addr == rs1).map(|e| (e.state, e.queued));
     assert_eq!(rs1_state, Some((NeighState::Incomplete, 1)), "its SYN waits for the answer");
 }
+
+/// `rvsadm --neigh flush`, as `ip neigh flush`: the learned entries go and the pinned ones
+/// stay unless asked for; an unresolved one's waiting packet is dropped as unresolved.
+#[test]
+fn a_flush_takes_the_learned_entries_and_keeps_the_pinned_ones_unless_asked() {
+    use crate::neigh::NeighState;
+    use rvs_proto::FlushStates;
+    let mut h = with_static_reals();
+    let rs1 = std::net::IpAddr::V4(ip("198.19.0.11"));
+    assert_eq!(h.p.del_neighbour(rs1, None), 1);
+    h.rx(CLIENT_PORT, client_syn(40000));
+    let _ = h.take_tx(SERVER_PORT);
+    let states = |h: &Harness| {
+        let mut rows: Vec<_> = h.p.neighbours().iter().map(|e| (e.addr.to_string(), e.state)).collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    };
+    assert_eq!(states(&h).len(), 4, "the client, rs1 incomplete, rs2 and rs3 pinned");
+    let timeouts = h.drops(DropReason::NeighTimeout);
+    assert_eq!(h.p.flush_neighbours(Some(SERVER_PORT), FlushStates::Learned), 1, "rs1 only");
+    assert_eq!(h.drops(DropReason::NeighTimeout), timeouts + 1, "its SYN");
+    assert_eq!(
+        states(&h),
+        [
+            ("198.18.0.10".into(), NeighState::Reachable),
+            ("198.19.0.12".into(), NeighState::Permanent),
+            ("198.19.0.13".into(), NeighState::Permanent),
+        ],
+        "the client's is on another interface"
+    );
+    assert_eq!(h.p.flush_neighbours(None, FlushStates::Permanent), 2);
+    assert_eq!(states(&h), [("198.18.0.10".into(), NeighState::Reachable)]);
+    assert_eq!(h.p.flush_neighbours(None, FlushStates::Learned), 1);
+    assert_eq!(h.p.flush_neighbours(None, FlushStates::All), 0, "nothing left");
+}
