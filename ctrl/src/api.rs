@@ -55,6 +55,9 @@ pub struct RvsdCounters {
     pub services: Vec<ServiceInfo>,
     pub workers: Vec<WorkerStats>,
     pub ports: Vec<rvs_proto::PortStats>,
+    /// The workers' neighbour tables (`rvsadm --neigh`); empty from an rvsd that has none
+    /// to list.
+    pub neighbours: Vec<rvs_proto::NeighInfo>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9595";

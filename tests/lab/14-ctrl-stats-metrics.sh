@@ -10,7 +10,8 @@
 #     what they hold and the kernel drops the rest; every datagram the client sent is then
 #     either in the workers' RxPkts or in the port's RxMissed, and /metrics says the same;
 #   * /metrics parses with prometheus_client's parser (Debian python3-prometheus-client),
-#     every family has HELP and TYPE, and its numbers agree with rvsadm;
+#     every family has HELP and TYPE, and its numbers agree with rvsadm (the neighbours
+#     with rvsadm --neigh);
 #   * the JSON API round-trips add / edit / drain / remove of a real server (checked in GET,
 #     in 'rvsadm -Ln' and in the traffic), refuses bad requests with 4xx, and an override
 #     survives a reload;
@@ -182,6 +183,8 @@ assert_ge "client port RxMissed (a ring per worker holds 4096)" "$((N_FLOOD - 40
 assert_range "frames sent - (workers' RxPkts + port RxMissed)" 0 3 "$((fsent - frx - fmiss))"
 
 # --------------------------------------------------------------- /metrics
+# The server side's neighbours as rvsadm lists them, a line each (three real servers used).
+neigh_rows=$(rvsadm --neigh | grep -c " dev server ")
 in_ctrl curl -s --max-time 10 "http://$CTRL_LISTEN/metrics" >"$CFG_DIR/metrics.txt"
 parsed=$("$PY" - "$CFG_DIR/metrics.txt" "$VIP" <<'EOF'
 import sys
@@ -210,6 +213,8 @@ print("check_durations", len(durs), "max_below_1s", all(0 <= d < 1 for d in durs
 print("worker_rx", "positive" if (val("rvs_worker_rx_packets_total", worker="0") or 0) > 0 else "zero")
 print("rvsd_up", val("rvs_rvsd_up"))
 print("port_rx_missed", val("rvs_port_rx_missed_total", port="client", device="net_af_packet0"))
+print("neigh_server", int(sum(s.value for f in fams for s in f.samples
+                              if s.name == "rvs_neighbours" and s.labels.get("dev") == "server")))
 for n in ["rvs_vs_out_bytes", "rvs_rs_active_conns", "rvs_rs_inactive_conns", "rvs_worker_tx_packets",
           "rvs_worker_redirect_out", "rvs_worker_sessions", "rvs_drops", "rvs_check_up", "rvs_check_duration_seconds"]:
     if n not in names:
@@ -233,6 +238,8 @@ assert_eq "rvs_check_duration_seconds samples" "2 max_below_1s True" "$(pv check
 assert_eq "rvs_worker_rx_packets_total" positive "$(pv worker_rx)"
 assert_eq "rvs_rvsd_up" 1 "$(pv rvsd_up)"
 assert_eq "rvs_port_rx_missed_total client = rvsadm --workers" "$fmiss1" "$(pv port_rx_missed)"
+assert_ge "rvsadm --neigh lines on the server side" 3 "$neigh_rows"
+assert_eq "rvs_neighbours on the server side = rvsadm --neigh's lines" "$neigh_rows" "$(pv neigh_server)"
 assert_not_contains "parser output" "missing family" "$parsed"
 
 # --------------------------------------------------------------- JSON API

@@ -208,7 +208,17 @@ pub fn metrics(st: &Status, rvsd: Option<&super::RvsdCounters>) -> String {
     let mut check_runs =
         Family::new("rvs_checks_total", "counter", "Completed runs of a health checker, retries included");
 
-    if let Some(super::RvsdCounters { services, workers, ports }) = rvsd {
+    let mut neigh = Family::new(
+        "rvs_neighbours",
+        "gauge",
+        "Entries of the workers' neighbour tables (rvsadm --neigh) by interface and state; one that workers hold differently counts in each state it is in",
+    );
+    let mut neigh_queued = Family::new(
+        "rvs_neighbour_queued_packets",
+        "gauge",
+        "Packets waiting for a next hop's ARP/NDP answer, by interface",
+    );
+    if let Some(super::RvsdCounters { services, workers, ports, neighbours }) = rvsd {
         for s in services {
             let l = labels(&vs_labels(&s.spec.key));
             for (f, (_, _, get)) in vs_fams.iter_mut().zip(traffic.iter()) {
@@ -257,6 +267,7 @@ pub fn metrics(st: &Status, rvsd: Option<&super::RvsdCounters>) -> String {
                 f.add(l.clone(), get(p));
             }
         }
+        neighbour_gauges(neighbours, &mut neigh, &mut neigh_queued);
     }
     for vs in &st.services {
         vs_quorum.add(labels(&vs_labels(&vs.key)), u8::from(vs.quorum_up));
@@ -298,10 +309,31 @@ pub fn metrics(st: &Status, rvsd: Option<&super::RvsdCounters>) -> String {
     fams.extend([drops, events]);
     fams.extend(vlan_fams);
     fams.extend(port_fams);
+    fams.extend([neigh, neigh_queued]);
     fams.extend([check_up, check_dur, check_runs]);
     let mut out = String::new();
     for f in &fams {
         f.render(&mut out);
     }
     out
+}
+
+/// `rvs_neighbours` and `rvs_neighbour_queued_packets`: every state of every interface that
+/// has an entry, zeros included, so that a rule over the incomplete ones sees 0, not nothing.
+fn neighbour_gauges(rows: &[rvs_proto::NeighInfo], count: &mut Family, queued: &mut Family) {
+    const STATES: [&str; 4] = ["reachable", "stale", "incomplete", "permanent"];
+    let mut by_dev: std::collections::BTreeMap<&str, ([u64; 4], u64)> = Default::default();
+    for r in rows {
+        let (counts, waiting) = by_dev.entry(r.dev.as_str()).or_default();
+        if let Some(i) = STATES.iter().position(|s| *s == r.state) {
+            counts[i] += 1;
+        }
+        *waiting += r.queued;
+    }
+    for (dev, (counts, waiting)) in by_dev {
+        for (state, n) in STATES.iter().zip(counts) {
+            count.add(labels(&[("dev", dev.to_string()), ("state", state.to_string())]), n);
+        }
+        queued.add(labels(&[("dev", dev.to_string())]), waiting);
+    }
 }

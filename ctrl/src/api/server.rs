@@ -36,7 +36,12 @@ impl Backend for Live {
             Ok(other) => return Err(format!("unexpected reply {other:?}")),
             Err(e) => return Err(e),
         };
-        Ok(super::RvsdCounters { services, workers, ports })
+        // An rvsd older than the listing refuses it: the scrape goes on without.
+        let neighbours = match c.call(Command::ListNeighbours).map_err(|e| e.to_string())? {
+            Ok(Reply::Neighbours { neighbours, .. }) => neighbours,
+            _ => Vec::new(),
+        };
+        Ok(super::RvsdCounters { services, workers, ports, neighbours })
     }
 
     fn submit(&self, op: Op) -> Result<(), OpError> {

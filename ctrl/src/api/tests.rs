@@ -82,7 +82,21 @@ fn rvsd() -> RvsdCounters {
         rx_nombuf: 1,
         ..Default::default()
     }];
-    RvsdCounters { services, workers, ports }
+    let neighbour = |addr: &str, dev: &str, state: &str, queued, workers: Vec<u16>| rvs_proto::NeighInfo {
+        addr: addr.parse().unwrap(),
+        dev: dev.into(),
+        mac: None,
+        state: state.into(),
+        queued,
+        workers,
+    };
+    let neighbours = vec![
+        neighbour("198.19.0.11", "server", "permanent", 0, vec![0, 1]),
+        neighbour("198.19.0.12", "server", "incomplete", 3, vec![0]),
+        neighbour("198.19.0.12", "server", "reachable", 0, vec![1]),
+        neighbour("198.19.0.13", "server", "incomplete", 2, vec![0, 1]),
+    ];
+    RvsdCounters { services, workers, ports, neighbours }
 }
 
 pub(super) struct Fake {
@@ -148,6 +162,12 @@ fn metrics_have_help_type_and_labels() {
         "rvs_port_tx_errors_total{port=\"client\",device=\"net_af_packet0\"} 0\n",
         "rvs_check_duration_seconds{vip=\"198.18.0.100\",port=\"80\",proto=\"tcp\",rip=\"198.19.0.11\",rport=\"80\",check=\"TCP_CHECK\",index=\"0\",target=\"198.19.0.11:80\"} 0.001500\n",
         "rvs_rvsd_up 1\n",
+        // A neighbour the workers hold differently counts in each of its states.
+        "rvs_neighbours{dev=\"server\",state=\"incomplete\"} 2\n",
+        "rvs_neighbours{dev=\"server\",state=\"reachable\"} 1\n",
+        "rvs_neighbours{dev=\"server\",state=\"permanent\"} 1\n",
+        "rvs_neighbours{dev=\"server\",state=\"stale\"} 0\n",
+        "rvs_neighbour_queued_packets{dev=\"server\"} 5\n",
     ] {
         assert!(m.contains(want), "missing {want:?} in\n{m}");
     }

@@ -209,7 +209,7 @@ impl Dashboard {
         let mut g = self.lock();
         match answer {
             Err(e) => g.error = Some(e),
-            Ok(crate::api::RvsdCounters { services, workers, ports }) => {
+            Ok(crate::api::RvsdCounters { services, workers, ports, .. }) => {
                 let s = Sample { at, services, workers, ports };
                 g.error = None;
                 g.prev = g.cur.replace(s.clone());

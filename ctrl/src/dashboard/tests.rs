@@ -31,7 +31,7 @@ fn answer(conns: u64, bytes: u64, drops: u64) -> crate::api::RvsdCounters {
         rx_missed: drops * 100,
         ..Default::default()
     }];
-    crate::api::RvsdCounters { services, workers, ports }
+    crate::api::RvsdCounters { services, workers, ports, neighbours: Vec::new() }
 }
 
 fn status(alive: bool) -> Status {
