@@ -55,9 +55,11 @@ pub struct RvsdCounters {
     pub services: Vec<ServiceInfo>,
     pub workers: Vec<WorkerStats>,
     pub ports: Vec<rvs_proto::PortStats>,
-    /// The workers' neighbour tables (`rvsadm --neigh`); empty from an rvsd that has none
-    /// to list.
-    pub neighbours: Vec<rvs_proto::NeighInfo>,
+    /// The workers' neighbour tables (`rvsadm --neigh`), for those that show them
+    /// (`Backend::neighbours`): None when not asked for, or from an rvsd that has none to
+    /// list. Each listing has every worker walk its table between bursts, so it is not
+    /// asked for with every answer.
+    pub neighbours: Option<Vec<rvs_proto::NeighInfo>>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9595";
@@ -140,6 +142,10 @@ pub trait Backend {
     fn status(&self) -> Arc<Status>;
     /// rvsd's services and its workers' and ports' counters.
     fn rvsd(&self) -> Result<RvsdCounters, String>;
+    /// rvsd's neighbour listing, if it answers one.
+    fn neighbours(&self) -> Option<Vec<rvs_proto::NeighInfo>> {
+        None
+    }
     fn submit(&self, op: Op) -> Result<(), OpError>;
     /// The live dashboard, when this daemon keeps one.
     fn dashboard(&self) -> Option<&crate::dashboard::Dashboard> {
@@ -258,7 +264,10 @@ pub fn respond(method: &str, url: &str, body: &str, b: &dyn Backend) -> Answer {
     }
     match (method, parts.as_slice()) {
         ("GET", ["metrics"]) => {
-            let rvsd = b.rvsd();
+            let rvsd = b.rvsd().map(|mut r| {
+                r.neighbours = b.neighbours();
+                r
+            });
             let mut body = metrics(&b.status(), rvsd.as_ref().ok());
             body.push_str(&vrrp::metrics(b.vrrp().as_deref(), b.ownership().ok().as_ref()));
             body.push_str(&sync_metrics::metrics(b.sync().ok().as_ref()));

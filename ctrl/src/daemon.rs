@@ -367,7 +367,17 @@ pub fn run(opts: &Options, signals: &Signals) -> Result<(), DaemonError> {
                 .name("rvs-dashboard".into())
                 .spawn(move || {
                     use api::Backend;
-                    crate::dashboard::run_sampler(&dashboard, &|| sampler.rvsd(), &stop)
+                    crate::dashboard::run_sampler(
+                        &dashboard,
+                        &|with_neighbours| {
+                            let mut r = sampler.rvsd()?;
+                            if with_neighbours {
+                                r.neighbours = sampler.neighbours();
+                            }
+                            Ok(r)
+                        },
+                        &stop,
+                    )
                 })
                 .map_err(DaemonError::Thread)?,
         );

@@ -5,6 +5,7 @@
 #     'rvsadm -Ln --stats --exact' within one refresh interval, its conns/s graph shows it;
 #   - its Ports table shows the client port's received frames as 'rvsadm --workers' counts
 #     them (the traffic has stopped: equal, give or take a stray ARP), none missed;
+#   - its Neighbours table shows each real server's MAC as 'rvsadm --neigh' does;
 #   - rs2's nginx stopped: its row turns red (marked down) within delay_loop +
 #     retry x delay_before_retry (+ one refresh of the page);
 #   - the API refuses changes without the bearer token, and a group-readable token file
@@ -147,6 +148,23 @@ if wait_for $((REFRESH * 3)) "a page sample after rvsadm's" page_port_caught_up;
 else
   fail "the page shows no Ports row for client"
 fi
+# The Neighbours table: each real server (all three served the curls) with the MAC
+# 'rvsadm --neigh' prints for it. The page's listing is at most 5 samples old.
+neigh=$(rvsadm --neigh)
+indent <<<"$neigh"
+# page_mac ADDR: the MAC the page's Neighbours table shows for ADDR (JSON: in quotes).
+page_mac() { cdp eval "(document.querySelector('tr[data-neigh=\"$1\"] [data-k=lladdr]') || {textContent: 'absent'}).textContent"; }
+# shellcheck disable=SC2317 # run through wait_for
+page_mac_is() { [[ $(page_mac "$1") == "\"$2\"" ]]; }
+for rs in "${RS_IPS[@]}"; do
+  mac=$(awk -v a="$rs" '$1 == a && $4 == "lladdr" {print $5; exit}' <<<"$neigh")
+  assert_contains "rvsadm --neigh: $rs resolved" ":" "$mac"
+  if wait_for $((REFRESH * 5 + 5)) "the page's MAC for $rs" page_mac_is "$rs" "$mac"; then
+    pass "the page's MAC for $rs, as rvsadm --neigh's ($mac)"
+  else
+    fail "the page's MAC for $rs: $(page_mac "$rs"), rvsadm --neigh's $mac"
+  fi
+done
 cdp shot "$SHOTS/$TEST_NAME-traffic.png" && pass "screenshot $SHOTS/$TEST_NAME-traffic.png"
 
 # Break rs2: its row must turn red within delay_loop + retry x delay_before_retry + one refresh.

@@ -267,7 +267,7 @@ pub fn metrics(st: &Status, rvsd: Option<&super::RvsdCounters>) -> String {
                 f.add(l.clone(), get(p));
             }
         }
-        neighbour_gauges(neighbours, &mut neigh, &mut neigh_queued);
+        neighbour_gauges(neighbours.as_deref().unwrap_or_default(), &mut neigh, &mut neigh_queued);
     }
     for vs in &st.services {
         vs_quorum.add(labels(&vs_labels(&vs.key)), u8::from(vs.quorum_up));

@@ -144,7 +144,7 @@ fn rvsd() -> RvsdCounters {
             ..Default::default()
         })
         .collect();
-    RvsdCounters { services, workers, ports: Vec::new(), neighbours: Vec::new() }
+    RvsdCounters { services, workers, ports: Vec::new(), neighbours: None }
 }
 
 /// The running daemon as `/metrics` sees it, VRRP and sync included; rvsd answers or not.

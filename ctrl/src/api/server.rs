@@ -36,12 +36,15 @@ impl Backend for Live {
             Ok(other) => return Err(format!("unexpected reply {other:?}")),
             Err(e) => return Err(e),
         };
-        // An rvsd older than the listing refuses it: the scrape goes on without.
-        let neighbours = match c.call(Command::ListNeighbours).map_err(|e| e.to_string())? {
-            Ok(Reply::Neighbours { neighbours, .. }) => neighbours,
-            _ => Vec::new(),
-        };
-        Ok(super::RvsdCounters { services, workers, ports, neighbours })
+        Ok(super::RvsdCounters { services, workers, ports, neighbours: None })
+    }
+
+    fn neighbours(&self) -> Option<Vec<rvs_proto::NeighInfo>> {
+        // An rvsd older than the listing refuses it: None, and the caller goes on without.
+        match Client::connect(&self.socket).ok()?.call(Command::ListNeighbours).ok()? {
+            Ok(Reply::Neighbours { neighbours, .. }) => Some(neighbours),
+            _ => None,
+        }
     }
 
     fn submit(&self, op: Op) -> Result<(), OpError> {

@@ -96,7 +96,7 @@ fn rvsd() -> RvsdCounters {
         neighbour("198.19.0.12", "server", "reachable", 0, vec![1]),
         neighbour("198.19.0.13", "server", "incomplete", 2, vec![0, 1]),
     ];
-    RvsdCounters { services, workers, ports, neighbours }
+    RvsdCounters { services, workers, ports, neighbours: Some(neighbours) }
 }
 
 pub(super) struct Fake {
@@ -111,7 +111,10 @@ impl Backend for Fake {
         Arc::new(self.status.clone())
     }
     fn rvsd(&self) -> Result<RvsdCounters, String> {
-        Ok(rvsd())
+        Ok(RvsdCounters { neighbours: None, ..rvsd() })
+    }
+    fn neighbours(&self) -> Option<Vec<rvs_proto::NeighInfo>> {
+        rvsd().neighbours
     }
     fn submit(&self, op: Op) -> Result<(), OpError> {
         match op {
@@ -184,6 +187,9 @@ fn metrics_have_help_type_and_labels() {
     let down = metrics(&status(), None);
     assert!(down.contains("rvs_rvsd_up 0\n"));
     assert!(down.contains("rvs_check_up{"));
+    // The route asks for the neighbour listing, which rvsd's counters come without.
+    let scraped = respond("GET", "/metrics", "", &fake());
+    assert!(scraped.body.contains("rvs_neighbour_queued_packets{dev=\"server\"} 5\n"), "{}", scraped.body);
 }
 
 #[test]

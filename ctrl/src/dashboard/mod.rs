@@ -60,6 +60,9 @@ const INDEX_HTML: &str = include_str!("assets/index.html");
 const DASHBOARD_JS: &str = include_str!("assets/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("assets/dashboard.css");
 
+/// Samples between two neighbour listings (each has every worker walk its table).
+const NEIGHBOURS_EVERY: u32 = 5;
+
 pub fn vs_id(k: &ServiceKey) -> String {
     format!("vs:{}/{}", k.protocol.as_str().to_ascii_lowercase(), k.addr)
 }
@@ -75,6 +78,8 @@ struct Sample {
     services: Vec<ServiceInfo>,
     workers: Vec<WorkerStats>,
     ports: Vec<PortStats>,
+    /// The last neighbour listing, carried over by the samples that did not ask for one.
+    neighbours: Vec<rvs_proto::NeighInfo>,
 }
 
 /// Raw counters of every series of a sample, and which of them are gauges.
@@ -209,8 +214,10 @@ impl Dashboard {
         let mut g = self.lock();
         match answer {
             Err(e) => g.error = Some(e),
-            Ok(crate::api::RvsdCounters { services, workers, ports, .. }) => {
-                let s = Sample { at, services, workers, ports };
+            Ok(crate::api::RvsdCounters { services, workers, ports, neighbours }) => {
+                let neighbours = neighbours
+                    .unwrap_or_else(|| g.cur.as_ref().map(|c| c.neighbours.clone()).unwrap_or_default());
+                let s = Sample { at, services, workers, ports, neighbours };
                 g.error = None;
                 g.prev = g.cur.replace(s.clone());
                 g.cur_unix_ms = at_unix_ms;
@@ -346,6 +353,8 @@ impl Dashboard {
             "workers": workers,
             "drops": drop_list,
             "ports": ports,
+            // The workers' neighbour tables as `rvsadm --neigh` lists them.
+            "neighbours": g.cur.as_ref().map_or(&[][..], |c| &c.neighbours[..]),
             "synproxy": synproxy,
             "synproxy_rate": point_json(&SYNPROXY_FIELDS, live.get("synproxy")),
             "history": g.history.to_json(since_ms),
@@ -383,17 +392,19 @@ impl Dashboard {
     }
 }
 
-/// Asks rvsd every [`SAMPLE_EVERY`] until `stop` is set.
+/// Asks rvsd every [`SAMPLE_EVERY`] until `stop` is set, `ask(true)` (with the neighbour
+/// listing) every [`NEIGHBOURS_EVERY`] samples, the first included.
 pub fn run_sampler(
     dash: &Dashboard,
-    ask: &dyn Fn() -> Result<crate::api::RvsdCounters, String>,
+    ask: &dyn Fn(bool) -> Result<crate::api::RvsdCounters, String>,
     stop: &AtomicBool,
 ) {
-    let mut next = Instant::now();
+    let (mut next, mut n) = (Instant::now(), 0u32);
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         if now >= next {
-            dash.record(ask(), Instant::now(), unix_ms());
+            dash.record(ask(n.is_multiple_of(NEIGHBOURS_EVERY)), Instant::now(), unix_ms());
+            n = n.wrapping_add(1);
             // Keep the cadence even if one question was slow.
             next += SAMPLE_EVERY;
             if next < now {

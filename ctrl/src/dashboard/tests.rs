@@ -31,7 +31,15 @@ fn answer(conns: u64, bytes: u64, drops: u64) -> crate::api::RvsdCounters {
         rx_missed: drops * 100,
         ..Default::default()
     }];
-    crate::api::RvsdCounters { services, workers, ports, neighbours: Vec::new() }
+    let neighbours = vec![rvs_proto::NeighInfo {
+        addr: "198.19.0.11".parse().unwrap(),
+        dev: "server".into(),
+        mac: None,
+        state: "incomplete".into(),
+        queued: drops,
+        workers: vec![0],
+    }];
+    crate::api::RvsdCounters { services, workers, ports, neighbours: Some(neighbours) }
 }
 
 fn status(alive: bool) -> Status {
@@ -82,8 +90,19 @@ fn rates_between_samples_and_history_points() {
     assert_eq!((port["port"].as_str(), port["device"].as_str()), (Some("client"), Some("0000:03:00.0")));
     assert_eq!((port["rx_packets"].as_u64(), port["rx_missed"].as_u64()), (Some(1080), Some(1000)));
     assert_eq!((port["rx_pps"].as_f64(), port["rx_missed_per_s"].as_f64()), (Some(90.0), Some(300.0)));
+    let n = &v["neighbours"][0];
+    assert_eq!((n["addr"].as_str(), n["dev"].as_str()), (Some("198.19.0.11"), Some("server")));
+    assert_eq!(
+        (n["state"].as_str(), n["queued"].as_u64(), &n["mac"]),
+        (Some("incomplete"), Some(10), &Value::Null)
+    );
     assert_eq!(v["rvsd_up"], true);
     assert_eq!(v["history"]["t"], json!([]));
+    // A sample that did not ask for the neighbours keeps the last listing.
+    let mut a = answer(130, 15_000, 0);
+    a.neighbours = None;
+    d.record(Ok(a), t0 + Duration::from_secs(3), 4_000);
+    assert_eq!(d.data(&status(true), 0)["neighbours"][0]["queued"], 10);
 
     // A zeroed counter (rvsadm -Z) counts from zero, never negative.
     for i in 2..u64::from(HISTORY_EVERY) + 1 {

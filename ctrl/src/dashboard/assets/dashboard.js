@@ -199,6 +199,19 @@ function renderPorts(d) {
     : '<tbody><tr><td class="l muted">rvsd reports no port counters</td></tr></tbody>';
 }
 
+function renderNeighbours(d) {
+  const ns = d.neighbours || [];
+  // As rvsadm --neigh prints them; an unresolved next hop (what neigh_timeout drops come from) in red.
+  $("neighbours").innerHTML = ns.length
+    ? `<thead><tr><th class="l">address</th><th class="l">dev</th><th class="l">lladdr</th><th class="l">state</th>` +
+      `<th title="packets waiting for the ARP/NDP answer">queued</th><th class="l">workers</th></tr></thead><tbody>` +
+      ns.map((n) => `<tr data-neigh="${esc(n.addr)}" data-state="${esc(n.state)}"${n.state === "incomplete" ? ' class="down"' : ""}>` +
+        `<td class="l">${esc(n.addr)}</td><td class="l">${esc(n.dev)}</td><td class="l" data-k="lladdr">${esc(n.mac || "")}</td>` +
+        `<td class="l">${esc(n.state.toUpperCase())}</td><td>${fmt(n.queued)}</td>` +
+        `<td class="l">${n.workers.length === d.workers.length ? "all" : esc(n.workers.join(", "))}</td></tr>`).join("") + "</tbody>"
+    : '<tbody><tr><td class="l muted">no neighbours</td></tr></tbody>';
+}
+
 function renderSynproxy(d) {
   const names = d.fields.synproxy;
   $("synproxy-charts").innerHTML = chart("SYN proxy per second", "synproxy", [
@@ -228,6 +241,7 @@ async function poll() {
     renderServices(d);
     renderWorkers(d);
     renderPorts(d);
+    renderNeighbours(d);
     renderSynproxy(d);
     const when = d.sampled_ms ? new Date(d.sampled_ms).toLocaleTimeString() : "never";
     $("updated").textContent = `counters at ${when}, refresh every ${state.refreshMs / 1000} s`;
